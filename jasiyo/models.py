@@ -1,0 +1,193 @@
+"""Models shared by every package: rates, money and the desired network state.
+
+These are the only things of ours that ``radius``, ``drivers`` and ``sync`` import.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+from jasiyo.errors import ValidationError
+
+# ---------------------------------------------------------------- rates (MikroTik syntax)
+
+_RATE_RE = re.compile(r"^(\d+(?:\.\d+)?)([kKmMgG]?)$")
+_UNITS = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
+
+
+def parse_bps(text: str) -> int:
+    """``"10M"`` -> 10_000_000. Units as RouterOS: k=1e3, M=1e6, G=1e9."""
+    m = _RATE_RE.match(text.strip())
+    if not m:
+        raise ValidationError(f"bad rate {text!r}: expected a number with optional k/M/G, e.g. 10M")
+    value = Decimal(m.group(1)) * _UNITS[m.group(2).lower()]
+    if value != int(value):
+        raise ValidationError(f"bad rate {text!r}: not a whole number of bits per second")
+    return int(value)
+
+
+def format_bps(bps: int) -> str:
+    for unit, factor in (("G", 1_000_000_000), ("M", 1_000_000), ("k", 1_000)):
+        if bps >= factor and bps % factor == 0:
+            return f"{bps // factor}{unit}"
+    return str(bps)
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """An rx/tx pair from the router's view: rx = client upload, tx = client download."""
+
+    rx: int
+    tx: int
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        parts = text.strip().split("/")
+        if not 1 <= len(parts) <= 2 or not all(parts):
+            raise ValidationError(f"bad rate {text!r}: expected RX[/TX], e.g. 10M/10M")
+        rx = parse_bps(parts[0])
+        tx = parse_bps(parts[1]) if len(parts) == 2 else rx
+        if rx <= 0 or tx <= 0:
+            raise ValidationError(f"bad rate {text!r}: rates must be above zero")
+        return cls(rx, tx)
+
+    def __str__(self) -> str:
+        return f"{format_bps(self.rx)}/{format_bps(self.tx)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """Burst rate, threshold and time, as in ``Mikrotik-Rate-Limit``'s 2nd-4th fields."""
+
+    rate: Rate
+    threshold: Rate
+    time_s: tuple[int, int]
+
+    @classmethod
+    def parse(cls, text: str, base: Rate) -> Burst:
+        """``"20M/20M 8M/8M 16/16"``: burst rate, burst threshold, burst time (seconds)."""
+        fields = text.split()
+        if not 1 <= len(fields) <= 3:
+            raise ValidationError(
+                f"bad burst {text!r}: expected 'RATE [THRESHOLD [SECONDS]]', e.g. '20M/20M 8M/8M 16/16'"
+            )
+        rate = Rate.parse(fields[0])
+        if rate.rx < base.rx or rate.tx < base.tx:
+            raise ValidationError(f"bad burst {text!r}: burst rate is below the plan rate {base}")
+        threshold = Rate.parse(fields[1]) if len(fields) > 1 else base
+        if len(fields) > 2:
+            t = fields[2].split("/")
+            try:
+                secs = (int(t[0]), int(t[-1]))
+            except ValueError:
+                raise ValidationError(f"bad burst time in {text!r}: expected seconds like 16/16") from None
+            if len(t) > 2 or min(secs) <= 0:
+                raise ValidationError(f"bad burst time in {text!r}: expected seconds like 16/16")
+        else:
+            secs = (1, 1)
+        return cls(rate, threshold, secs)
+
+    def __str__(self) -> str:
+        return f"{self.rate} {self.threshold} {self.time_s[0]}/{self.time_s[1]}"
+
+
+def mikrotik_rate_limit(rate: str, burst: str | None = None) -> str:
+    """The ``Mikrotik-Rate-Limit`` value for a plan rate and optional burst."""
+    base = Rate.parse(rate)
+    if not burst:
+        return str(base)
+    return f"{base} {Burst.parse(burst, base)}"
+
+
+# ---------------------------------------------------------------- money (integer minor units)
+
+#: ISO 4217 minor-unit exponents for the currencies our customers bill in.
+CURRENCY_EXPONENT: dict[str, int] = {
+    "KES": 2, "NGN": 2, "GHS": 2, "ZAR": 2, "TZS": 2, "USD": 2, "EUR": 2, "GBP": 2,
+    "XOF": 0, "XAF": 0, "UGX": 0, "RWF": 0, "ZMW": 2, "MWK": 2, "ETB": 2, "EGP": 2,
+}
+
+
+def check_currency(code: str) -> str:
+    code = code.strip().upper()
+    if code not in CURRENCY_EXPONENT:
+        known = ", ".join(sorted(CURRENCY_EXPONENT))
+        raise ValidationError(f"unknown currency {code!r}; known: {known}")
+    return code
+
+
+def parse_money(text: str | int, currency: str, *, allow_zero: bool = True) -> int:
+    """``"1500.00"`` KES -> 150000 minor units. Rejects negatives, excess precision, junk."""
+    currency = check_currency(currency)
+    exp = CURRENCY_EXPONENT[currency]
+    try:
+        value = Decimal(str(text).strip().replace(",", ""))
+    except InvalidOperation:
+        raise ValidationError(f"bad amount {text!r}: expected a number like 1500 or 1500.00") from None
+    if not value.is_finite():
+        raise ValidationError(f"bad amount {text!r}: expected a number like 1500 or 1500.00")
+    if value < 0:
+        raise ValidationError(f"bad amount {text!r}: amounts cannot be negative")
+    if value == 0 and not allow_zero:
+        raise ValidationError(f"bad amount {text!r}: amount must be above zero")
+    minor = value.scaleb(exp)
+    if minor != minor.to_integral_value():
+        raise ValidationError(f"bad amount {text!r}: {currency} has {exp} decimal places")
+    if minor > 10**15:
+        raise ValidationError(f"bad amount {text!r}: too large")
+    return int(minor)
+
+
+def format_money(minor: int, currency: str) -> str:
+    exp = CURRENCY_EXPONENT.get(currency, 2)
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(minor), 10**exp) if exp else (abs(minor), 0)
+    body = f"{whole:,}" + (f".{frac:0{exp}d}" if exp else "")
+    return f"{sign}{currency} {body}"
+
+
+# ---------------------------------------------------------------- desired network state
+
+
+class Access(StrEnum):
+    """What the network should do with a subscriber."""
+
+    ALLOW = "allow"
+    WALLED_GARDEN = "walled_garden"  # accepted, low rate, in the suspended address list
+    REJECT = "reject"
+
+
+class Service(StrEnum):
+    PPPOE = "pppoe"
+    HOTSPOT = "hotspot"
+    STATIC = "static"
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    GRACE = "grace"
+    SUSPENDED = "suspended"
+    TERMINATED = "terminated"
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredState:
+    """What one subscriber's network access should be, computed from billing.
+
+    RADIUS replies are built from it; drivers diff it against the router. ``rate_limit`` is
+    a complete ``Mikrotik-Rate-Limit`` value; ``address_list`` names the firewall address
+    list the subscriber's address must be in (the walled garden), or ``None``.
+    """
+
+    username: str
+    service: Service
+    access: Access
+    rate_limit: str
+    plan: str
+    ip: str | None = None
+    address_list: str | None = None
+    session_timeout: int | None = None
+    interim_interval: int | None = None
