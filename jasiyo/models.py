@@ -6,7 +6,7 @@ These are the only things of ours that ``radius``, ``drivers`` and ``sync`` impo
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
@@ -191,3 +191,6 @@ class DesiredState:
     address_list: str | None = None
     session_timeout: int | None = None
     interim_interval: int | None = None
+    #: Cleartext password, for drivers that keep PPP secrets / hotspot users on the router
+    #: (driver mode "api"); None when the router authenticates through RADIUS.
+    password: str | None = field(default=None, repr=False)
