@@ -1,0 +1,1 @@
+"""The POP agent: local store, billing rules, enforcement, scheduler, runtime."""

@@ -1,0 +1,156 @@
+"""Plans: what a subscriber buys (rate, price, period, billing rules)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+from jasiyo.agent import validate
+from jasiyo.agent.models import Plan
+from jasiyo.agent.store import Row, Store
+from jasiyo.errors import AlreadyExists, NotFound, ValidationError
+from jasiyo.models import Rate, check_currency, mikrotik_rate_limit, parse_money
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)B?$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``100G`` / ``500MB`` -> bytes (decimal units, as ISPs sell them)."""
+    m = _SIZE.match((text or "").strip())
+    if not m:
+        raise ValidationError(f"bad size {text!r}: use e.g. 500M or 100G")
+    factor = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}[m.group(2).upper()]
+    value = int(float(m.group(1)) * factor)
+    if value <= 0:
+        raise ValidationError(f"bad size {text!r}: must be above zero")
+    return value
+
+
+def parse_tax_rate(text: str | float) -> int:
+    """``16`` or ``16.5`` percent -> basis points (1600 / 1650)."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ValidationError(f"bad tax rate {text!r}: use a percentage like 16") from None
+    if not 0 <= value <= 100:
+        raise ValidationError(f"bad tax rate {text!r}: must be between 0 and 100 percent")
+    bp = round(value * 100)
+    if abs(bp - value * 100) > 1e-6:
+        raise ValidationError(f"bad tax rate {text!r}: at most two decimal places")
+    return bp
+
+
+def _from_row(row: Row) -> Plan:
+    return Plan(
+        id=row["id"], name=row["name"], rate=row["rate"], burst=row["burst"],
+        price_minor=row["price_minor"], currency=row["currency"], period=row["period"],
+        billing=row["billing"], grace_days=row["grace_days"], tax_rate_bp=row["tax_rate_bp"],
+        quota_bytes=row["quota_bytes"], fup_rate=row["fup_rate"],
+    )
+
+
+def _check(plan: Plan) -> Plan:
+    validate.name(plan.name, "plan name")
+    rate = str(Rate.parse(plan.rate))
+    mikrotik_rate_limit(rate, plan.burst)  # validates the burst against the rate
+    if plan.billing not in ("prepaid", "postpaid"):
+        raise ValidationError(f"bad billing {plan.billing!r}: use prepaid or postpaid")
+    if plan.price_minor < 0:
+        raise ValidationError("bad price: cannot be negative")
+    if plan.grace_days is not None and not 0 <= plan.grace_days <= 365:
+        raise ValidationError(f"bad grace {plan.grace_days} days: must be 0-365")
+    if plan.fup_rate is not None:
+        Rate.parse(plan.fup_rate)
+        if plan.quota_bytes is None:
+            raise ValidationError("a fair-usage rate (--fup-rate) needs a quota (--quota)")
+    if plan.quota_bytes is not None and plan.fup_rate is None:
+        raise ValidationError("a quota (--quota) needs a fair-usage rate (--fup-rate)")
+    return replace(
+        plan, rate=rate, currency=check_currency(plan.currency),
+        period=validate.period(plan.period),
+    )
+
+
+def build(
+    name: str, *, rate: str, price: str, currency: str = "KES", period: str = "30d",
+    burst: str | None = None, billing: str = "prepaid", grace: str | None = None,
+    tax_rate: str | None = None, quota: str | None = None, fup_rate: str | None = None,
+) -> Plan:
+    """A validated Plan from the strings an engineer types."""
+    currency = check_currency(currency)
+    return _check(Plan(
+        name=name, rate=rate, burst=burst or None,
+        price_minor=parse_money(price, currency), currency=currency, period=period,
+        billing=billing,
+        grace_days=validate.duration_seconds(grace) // 86400 if grace else None,
+        tax_rate_bp=parse_tax_rate(tax_rate) if tax_rate is not None else 0,
+        quota_bytes=parse_size(quota) if quota else None, fup_rate=fup_rate or None,
+    ))
+
+
+def _fields(plan: Plan) -> dict[str, Any]:
+    d = plan.to_dict()
+    d.pop("id")
+    return d
+
+
+def add(store: Store, plan: Plan, actor: str) -> Plan:
+    plan = _check(plan)
+    now = store.now()
+    with store.transaction():
+        if store.scalar("SELECT 1 FROM plans WHERE name = ?", (plan.name,)):
+            raise AlreadyExists(f"plan {plan.name!r} already exists")
+        fields = _fields(plan)
+        cur = store.conn.execute(
+            f"INSERT INTO plans ({', '.join(fields)}, created_at, updated_at) "
+            f"VALUES ({', '.join('?' * len(fields))}, ?, ?)",
+            (*fields.values(), now, now),
+        )
+        store.emit("plan", plan.name, "upsert", fields)
+        store.audit(actor, "plan.add", f"plan:{plan.name}", **fields)
+    return replace(plan, id=cur.lastrowid or 0)
+
+
+def get(store: Store, name: str) -> Plan:
+    row = store.one("SELECT * FROM plans WHERE name = ?", (name,))
+    if row is None:
+        raise NotFound(f"no plan named {name!r} (see `jasiyo plan list`)")
+    return _from_row(row)
+
+
+def list_(store: Store) -> list[Plan]:
+    return [_from_row(r) for r in store.all("SELECT * FROM plans ORDER BY name")]
+
+
+def update(store: Store, name: str, actor: str, **changes: Any) -> Plan:
+    """Change some fields of a plan. ``changes`` use Plan's field names (price_minor...)."""
+    with store.transaction():
+        old = get(store, name)
+        new = _check(replace(old, **changes))
+        diff = {k: v for k, v in _fields(new).items() if _fields(old)[k] != v}
+        if not diff:
+            return old
+        if "name" in diff:
+            raise ValidationError("a plan cannot be renamed; add a new plan and move subscribers")
+        store.conn.execute(
+            f"UPDATE plans SET {', '.join(f'{k} = ?' for k in diff)}, updated_at = ? "
+            "WHERE id = ?",
+            (*diff.values(), store.now(), old.id),
+        )
+        store.emit("plan", name, "upsert", diff)
+        store.audit(actor, "plan.update", f"plan:{name}", **diff)
+    return new
+
+
+def remove(store: Store, name: str, actor: str) -> None:
+    with store.transaction():
+        plan = get(store, name)
+        users = store.scalar("SELECT count(*) FROM subscribers WHERE plan_id = ?", (plan.id,))
+        if users:
+            raise ValidationError(
+                f"plan {name!r} still has {users} subscriber(s); move them to another plan first"
+            )
+        store.conn.execute("DELETE FROM plans WHERE id = ?", (plan.id,))
+        store.emit("plan", name, "delete", {})
+        store.audit(actor, "plan.remove", f"plan:{name}")

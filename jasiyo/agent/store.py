@@ -1,0 +1,224 @@
+"""The agent's local store: SQLite (WAL) through sqlite-utils.
+
+One :class:`Store` per thread (SQLite connections are not shared). Every change goes through
+:meth:`Store.transaction` and records, in the same transaction, an event (for sync) and an
+audit line (who changed what). Secrets are sealed with the agent key (:mod:`.keys`).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from jasiyo.agent.keys import SecretBox, create_key, load_key
+from jasiyo.agent.schema import migrations
+from jasiyo.config import Config
+from jasiyo.errors import ConfigError, StoreError
+from jasiyo.sync.hlc import HybridClock
+from jasiyo.sync.ids import uuid7
+
+BUSY_TIMEOUT_MS = 5000
+
+Row = dict[str, Any]
+
+
+def connect(path: Path, *, synchronous: str = "NORMAL") -> sqlite3.Connection:
+    """A connection in WAL mode with a busy timeout and foreign keys on.
+
+    ``isolation_level=None``: we issue BEGIN IMMEDIATE ourselves, so a writer never has to
+    upgrade a read lock (the classic SQLITE_BUSY deadlock under concurrency).
+    """
+    try:
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the store {path}: {exc}") from None
+    return conn
+
+
+class Store:
+    """A connection to the agent store plus the agent's identity, key and clocks."""
+
+    def __init__(
+        self,
+        path: Path,
+        box: SecretBox,
+        *,
+        synchronous: str = "NORMAL",
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        if not path.exists():
+            raise ConfigError(f"store {path} does not exist; run `jasiyo init` first")
+        self.path = path
+        self.box = box
+        self.now = now
+        self.conn = connect(path, synchronous=synchronous)
+        self.db = Database(self.conn, execute_plugins=False)
+        pending = migrations.pending(self.db)
+        if pending:
+            self.migrate()
+        self.agent_id = self.meta("agent_id") or ""
+        self.clock = HybridClock(self.agent_id or "local", lambda: int(self.now() * 1000))
+
+    @classmethod
+    def open(cls, cfg: Config, **kw: Any) -> Store:
+        return cls(cfg.db_path, SecretBox(load_key(cfg.key_path)), **kw)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def migrate(self) -> None:
+        try:
+            migrations.apply(self.db)
+        except sqlite3.Error as exc:
+            raise StoreError(f"migrating the store failed: {exc}") from None
+
+    # ------------------------------------------------------------ transactions
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """BEGIN IMMEDIATE ... COMMIT; rolls back on any exception. Nests as a savepoint."""
+        if self.conn.in_transaction:
+            name = f"sp_{uuid7().replace('-', '')}"
+            self.conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield self
+            except BaseException:
+                self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self.conn.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            self.conn.execute(f"RELEASE SAVEPOINT {name}")
+            return
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"the store is busy or unavailable: {exc}") from None
+        try:
+            yield self
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.conn.execute("ROLLBACK")
+            raise StoreError(f"commit failed: {exc}") from None
+
+    # ------------------------------------------------------------ queries
+
+    def one(self, sql: str, params: tuple | dict = ()) -> Row | None:
+        cur = self.conn.execute(sql, params)
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return dict(zip([c[0] for c in cur.description], row, strict=True))
+
+    def all(self, sql: str, params: tuple | dict = ()) -> list[Row]:
+        cur = self.conn.execute(sql, params)
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def scalar(self, sql: str, params: tuple | dict = ()) -> Any:
+        row = self.conn.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    def meta(self, key: str) -> str | None:
+        return self.scalar("SELECT value FROM meta WHERE key = ?", (key,))
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # ------------------------------------------------------------ secrets
+
+    def seal(self, value: str, context: str) -> bytes:
+        return self.box.seal(value, context)
+
+    def unseal(self, blob: bytes, context: str) -> str:
+        return self.box.open_str(blob, context)
+
+    # ------------------------------------------------------------ events and audit
+
+    def emit(self, entity: str, key: str, op: str, data: dict[str, Any]) -> str:
+        """Record an event for a change made in the current transaction.
+
+        ``op`` is ``upsert`` (``data`` = the fields set), ``delete`` or ``append`` (an
+        immutable record such as a payment). Field clocks are advanced so that remote
+        events older than this change lose to it. Returns the event id.
+        """
+        if not self.conn.in_transaction:
+            raise StoreError("emit() outside a transaction would split a change from its event")
+        event_id = uuid7(int(self.now() * 1000))
+        hlc = self.clock.now()
+        payload = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+        self.conn.execute(
+            "INSERT INTO events (id, hlc, origin, entity, key, op, data, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (event_id, hlc, self.agent_id, entity, key, op,
+             self.box.seal(payload, f"event:{event_id}"), self.now()),
+        )
+        fields = ["*"] if op == "delete" else list(data)
+        self.conn.executemany(
+            "INSERT INTO field_clocks (entity, key, field, hlc) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(entity, key, field) DO UPDATE SET hlc = excluded.hlc "
+            "WHERE excluded.hlc > field_clocks.hlc",
+            [(entity, key, f, hlc) for f in fields],
+        )
+        return event_id
+
+    def event_data(self, row: Row) -> dict[str, Any]:
+        """The decrypted payload of an ``events`` row."""
+        return json.loads(self.box.open(row["data"], f"event:{row['id']}"))
+
+    def audit(self, actor: str, action: str, target: str, **detail: Any) -> None:
+        self.conn.execute(
+            "INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+            (self.now(), actor, action, target,
+             json.dumps(detail, sort_keys=True, default=str)),
+        )
+
+
+def init_store(cfg: Config) -> dict[str, Any]:
+    """Create the data dir, the agent key (0600) and the store; idempotent.
+
+    Returns what was created, for the CLI to report.
+    """
+    data_dir = cfg.data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.chmod(0o700)
+    except OSError as exc:
+        raise ConfigError(f"[agent] data_dir: cannot create {data_dir}: {exc.strerror}") from None
+    key_created = create_key(cfg.key_path)
+    db_created = not cfg.db_path.exists()
+    if db_created:
+        connect(cfg.db_path).close()
+    store = Store.open(cfg)
+    try:
+        with store.transaction():
+            if not store.meta("agent_id"):
+                store.set_meta("agent_id", uuid7())
+                store.set_meta("agent_name", cfg.agent.name or socket.gethostname())
+                store.set_meta("created_at", str(store.now()))
+        return {
+            "data_dir": str(data_dir),
+            "key_created": key_created,
+            "store_created": db_created,
+            "agent_id": store.meta("agent_id"),
+        }
+    finally:
+        store.close()

@@ -1,0 +1,91 @@
+"""Validation of names, addresses and periods typed by engineers. Raises ValidationError."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from jasiyo.errors import ValidationError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+:-]{0,127}$")
+_PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
+_PERIOD = re.compile(r"^([1-9]\d{0,3})([dwm])$")
+_DURATION = re.compile(r"^(\d{1,5})([smhd])$")
+
+
+def name(value: str, what: str = "name") -> str:
+    if not _NAME.match(value or ""):
+        raise ValidationError(
+            f"bad {what} {value!r}: use letters, digits, '.', '_' or '-' (up to 64, no spaces)"
+        )
+    return value
+
+
+def username(value: str) -> str:
+    if not _USERNAME.match(value or ""):
+        raise ValidationError(
+            f"bad username {value!r}: use letters, digits and . _ @ + : - (no spaces, up to 128)"
+        )
+    return value
+
+
+def password(value: str) -> str:
+    if not value or len(value) > 128:
+        raise ValidationError("bad password: must be 1 to 128 characters")
+    if any(ord(c) < 32 for c in value):
+        raise ValidationError("bad password: control characters are not allowed")
+    return value
+
+
+def phone(value: str | None) -> str | None:
+    if value in (None, ""):
+        return None
+    v = value.replace(" ", "")
+    if not _PHONE.match(v):
+        raise ValidationError(f"bad phone {value!r}: use E.164, e.g. +254712345678")
+    return v
+
+
+def ipv4(value: str | None, what: str = "IP address") -> str | None:
+    if value in (None, ""):
+        return None
+    try:
+        ip = ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValidationError(f"bad {what} {value!r}: expected an IPv4 address like 10.0.0.5") from None
+    if ip.is_loopback or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+        raise ValidationError(f"bad {what} {value!r}: not a usable host address")
+    return str(ip)
+
+
+def host(value: str) -> str:
+    """A router's management address: an IP or a DNS name."""
+    if not value or len(value) > 253 or any(c.isspace() for c in value):
+        raise ValidationError(f"bad host {value!r}")
+    return value
+
+
+def port(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if not 1 <= value <= 65535:
+        raise ValidationError(f"bad port {value}: must be 1-65535")
+    return value
+
+
+def period(value: str) -> str:
+    """A billing period: ``30d``, ``4w`` or ``1m`` (calendar months)."""
+    v = (value or "").strip().lower()
+    if not _PERIOD.match(v):
+        raise ValidationError(f"bad period {value!r}: use days, weeks or months, e.g. 30d, 1w, 1m")
+    return v
+
+
+def duration_seconds(value: str) -> int:
+    """``3d``, ``12h``, ``30m``, ``90s`` -> seconds."""
+    m = _DURATION.match((value or "").strip().lower())
+    if not m:
+        raise ValidationError(f"bad duration {value!r}: use e.g. 3d, 12h, 30m")
+    n, unit = int(m.group(1)), m.group(2)
+    return n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]

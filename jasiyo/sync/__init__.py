@@ -1,0 +1,1 @@
+"""Event log, clocks, envelope encryption and the sync client."""

@@ -1,0 +1,72 @@
+"""Hybrid logical clocks (Kulkarni et al. 2014), encoded so that string order is clock order.
+
+A timestamp is ``"<wall ms, 15 digits>.<counter, 6 digits>.<origin>"``. The origin breaks ties
+deterministically, so last-writer-wins picks the same winner on every agent.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from jasiyo.errors import SyncError
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Timestamp:
+    wall_ms: int
+    counter: int
+    origin: str
+
+    def encode(self) -> str:
+        return f"{self.wall_ms:015d}.{self.counter:06d}.{self.origin}"
+
+    @classmethod
+    def decode(cls, text: str) -> Timestamp:
+        try:
+            wall, counter, origin = text.split(".", 2)
+            return cls(int(wall), int(counter), origin)
+        except ValueError:
+            raise SyncError(f"bad clock value {text!r}") from None
+
+
+class HybridClock:
+    """Issues timestamps that never go backwards and that follow any timestamp received."""
+
+    #: A remote clock further ahead than this is refused: it would drag every agent's clock.
+    MAX_DRIFT_MS = 24 * 3600 * 1000
+
+    def __init__(self, origin: str, wall_ms: Callable[[], int] | None = None) -> None:
+        self.origin = origin
+        self._wall = wall_ms or (lambda: int(time.time() * 1000))
+        self._last = Timestamp(0, 0, origin)
+        self._lock = threading.Lock()
+
+    def now(self) -> str:
+        with self._lock:
+            wall = self._wall()
+            if wall > self._last.wall_ms:
+                self._last = Timestamp(wall, 0, self.origin)
+            else:
+                self._last = Timestamp(self._last.wall_ms, self._last.counter + 1, self.origin)
+            return self._last.encode()
+
+    def observe(self, remote: str) -> None:
+        """Advance past a timestamp received from another agent."""
+        ts = Timestamp.decode(remote)
+        with self._lock:
+            wall = self._wall()
+            if ts.wall_ms - wall > self.MAX_DRIFT_MS:
+                raise SyncError(f"remote clock {remote} is more than a day ahead of ours")
+            top = max(wall, self._last.wall_ms, ts.wall_ms)
+            if top == self._last.wall_ms == ts.wall_ms:
+                counter = max(self._last.counter, ts.counter) + 1
+            elif top == self._last.wall_ms:
+                counter = self._last.counter + 1
+            elif top == ts.wall_ms:
+                counter = ts.counter + 1
+            else:
+                counter = 0
+            self._last = Timestamp(top, counter, self.origin)
