@@ -1,0 +1,288 @@
+"""What the agent keeps on a RouterOS router, and the pure diff from desired to current.
+
+Menus managed (``Kind``), by mode:
+
+- always: ``/queue/simple`` (static-IP customers' rate), ``/ip/firewall/address-list``
+  entries in the suspended list (customers with a known IP who are not allowed), and the
+  walled garden: ``/ip/firewall/nat`` redirect of HTTP to the pay page and
+  ``/ip/firewall/filter`` accept-to-pay-page then drop, for the suspended list;
+- ``mode="api"`` also: ``/ppp/secret`` and ``/ip/hotspot/user`` per customer, and one
+  ``/ppp/profile`` / ``/ip/hotspot/user/profile`` per plan carrying the plan's rate limit,
+  plus a suspended profile (named after the address list) whose ``address-list`` puts every
+  suspended customer's dynamic address in the walled garden.
+
+Every object the agent creates carries the comment ``jasiyo:<tag>=<key>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from jasiyo.drivers.models import (
+    TAG_PREFIX,
+    Action,
+    Change,
+    Conflict,
+    Diff,
+    RouterConfig,
+    RouterObject,
+    RouterState,
+)
+from jasiyo.errors import ValidationError
+from jasiyo.models import Access, DesiredState, Rate, Service, parse_bps
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """One RouterOS menu the driver manages."""
+
+    name: str
+    menu: str
+    tag: str  # comment is "jasiyo:<tag>=<key>"
+    natural: str | None  # property an untagged object could collide on
+    fields: tuple[str, ...]  # properties the agent owns (read with .proplist)
+    rank: int  # apply order: lower first for add/update, reversed for remove
+    api_only: bool = False
+    by_list: bool = False  # read only entries of our address list
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("ppp-profile", "/ppp/profile", "plan", "name",
+         ("name", "rate-limit", "address-list"), 0, api_only=True),
+    Kind("hotspot-profile", "/ip/hotspot/user/profile", "plan", "name",
+         ("name", "rate-limit", "address-list"), 0, api_only=True),
+    Kind("ppp-secret", "/ppp/secret", "sub", "name",
+         ("name", "password", "profile", "service", "remote-address", "disabled"), 1,
+         api_only=True),
+    Kind("hotspot-user", "/ip/hotspot/user", "sub", "name",
+         ("name", "password", "profile", "address", "disabled"), 1, api_only=True),
+    Kind("queue", "/queue/simple", "sub", "name",
+         ("name", "target", "max-limit", "burst-limit", "burst-threshold", "burst-time",
+          "limit-at", "disabled"), 1),
+    Kind("address-list", "/ip/firewall/address-list", "sub", "address",
+         ("list", "address", "disabled"), 1, by_list=True),
+    Kind("nat", "/ip/firewall/nat", "wg", None,
+         ("chain", "action", "protocol", "dst-port", "src-address-list", "to-addresses",
+          "to-ports", "disabled"), 2, by_list=True),
+    Kind("filter", "/ip/firewall/filter", "wg", None,
+         ("chain", "action", "src-address-list", "dst-address", "disabled"), 2, by_list=True),
+)
+KIND_BY_NAME = {k.name: k for k in KINDS}
+#: Properties that may be absent: a desired "" means "unset it".
+OPTIONAL = {"remote-address", "address", "rate-limit", "address-list", "to-addresses",
+            "to-ports", "protocol", "dst-port", "dst-address"}
+
+
+def active_kinds(config: RouterConfig) -> tuple[Kind, ...]:
+    return tuple(k for k in KINDS if config.mode == "api" or not k.api_only)
+
+
+def tag_of(kind: Kind, key: str) -> str:
+    return f"{TAG_PREFIX}{kind.tag}={key}"
+
+
+def parse_tag(kind: Kind, comment: str) -> str | None:
+    """The key in a comment ``jasiyo:<tag>=<key> [anything]``, or None if not ours."""
+    if not comment.startswith(TAG_PREFIX):
+        return None
+    head = comment[len(TAG_PREFIX):].split(None, 1)[0] if comment[len(TAG_PREFIX):] else ""
+    tag, sep, key = head.partition("=")
+    return key if sep and tag == kind.tag and key else None
+
+
+# ---------------------------------------------------------------------- value normalising
+
+_PAIR_RATES = {"max-limit", "burst-limit", "burst-threshold", "limit-at"}
+
+
+def _pair(value: str) -> list[str]:
+    parts = value.split("/")
+    return parts * 2 if len(parts) == 1 else parts
+
+
+def norm(field: str, value: str | None) -> str:
+    """Compare-form of a property, so ``10M/10M`` equals ``10000000/10000000``."""
+    if value is None or value == "":
+        return ""
+    if value in ("yes", "true"):
+        return "true"
+    if value in ("no", "false"):
+        return "false"
+    try:
+        if field in _PAIR_RATES:
+            return "/".join(str(parse_bps(p)) for p in _pair(value))
+        if field == "burst-time":
+            return "/".join(p.rstrip("s") for p in _pair(value))
+    except ValidationError:
+        return value
+    if field == "target":
+        return ",".join(t if "/" in t else f"{t}/32" for t in value.split(","))
+    return value
+
+
+def queue_fields(rate_limit: str) -> dict[str, str]:
+    """Simple-queue properties for a ``Mikrotik-Rate-Limit`` value (rx/tx = upload/download)."""
+    parts = rate_limit.split()
+    if not parts or len(parts) > 6:
+        raise ValidationError(f"bad rate limit {rate_limit!r}: expected 'RX/TX [burst...]'")
+    for p in parts[:3] + parts[5:6]:
+        Rate.parse(p)
+    fields = {"max-limit": parts[0], "burst-limit": "0/0", "burst-threshold": "0/0",
+              "burst-time": "0s/0s", "limit-at": "0/0"}
+    if len(parts) > 1:
+        fields["burst-limit"] = parts[1]
+        fields["burst-threshold"] = parts[2] if len(parts) > 2 else parts[0]
+        secs = _pair(parts[3]) if len(parts) > 3 else ["1", "1"]
+        fields["burst-time"] = "/".join(f"{s.rstrip('s')}s" for s in secs)
+    if len(parts) > 5:
+        fields["limit-at"] = parts[5]
+    return fields
+
+
+# ---------------------------------------------------------------------- desired objects
+
+Wanted = dict[tuple[str, str], tuple[dict[str, str], str | None]]
+
+
+def wanted_objects(config: RouterConfig, desired: Sequence[DesiredState]) -> Wanted:
+    """(kind, key) -> (properties, subscriber) for everything the router should have."""
+    out: Wanted = {}
+    seen: set[str] = set()
+    alist = config.address_list
+    for d in desired:
+        if d.username in seen:
+            raise ValidationError(f"subscriber {d.username!r} appears twice in the desired state")
+        seen.add(d.username)
+        queue_fields(d.rate_limit)  # validates the rate before anything is planned
+        allowed = d.access == Access.ALLOW
+        if config.mode == "api" and d.service in (Service.PPPOE, Service.HOTSPOT):
+            ppp = d.service == Service.PPPOE
+            pkind = "ppp-profile" if ppp else "hotspot-profile"
+            profile = d.plan if allowed else alist
+            out.setdefault((pkind, profile), ({
+                "name": profile, "rate-limit": d.rate_limit,
+                "address-list": "" if allowed else alist}, None))
+            acct = {"name": d.username, "profile": profile,
+                    "disabled": "true" if d.access == Access.REJECT else "false"}
+            if d.password is not None:
+                acct["password"] = d.password
+            if ppp:
+                acct["service"] = "pppoe"
+                acct["remote-address"] = d.ip or ""
+            else:
+                acct["address"] = d.ip or ""
+            out[("ppp-secret" if ppp else "hotspot-user", d.username)] = (acct, d.username)
+        if d.service == Service.STATIC:
+            if not d.ip:
+                raise ValidationError(f"static subscriber {d.username!r} has no IP address")
+            out[("queue", d.username)] = (
+                {"name": d.username, "target": d.ip, "disabled": "false",
+                 **queue_fields(d.rate_limit)}, d.username)
+        if not allowed and d.ip:
+            out[("address-list", d.username)] = (
+                {"list": alist, "address": d.ip, "disabled": "false"}, d.username)
+    # The walled garden exists once, whether or not anyone is suspended right now.
+    if config.pay_page:
+        out[("nat", "redirect")] = ({
+            "chain": "dstnat", "action": "dst-nat", "protocol": "tcp", "dst-port": "80",
+            "src-address-list": alist, "to-addresses": config.pay_page,
+            "to-ports": str(config.pay_page_port), "disabled": "false"}, None)
+        out[("filter", "allow-pay-page")] = ({
+            "chain": "forward", "action": "accept", "src-address-list": alist,
+            "dst-address": config.pay_page, "disabled": "false"}, None)
+    out[("filter", "drop")] = ({
+        "chain": "forward", "action": "drop", "src-address-list": alist,
+        "dst-address": "", "disabled": "false"}, None)
+    return out
+
+
+# ---------------------------------------------------------------------- the diff
+
+
+def plan(config: RouterConfig, desired: Sequence[DesiredState], current: RouterState) -> Diff:
+    """Pure: the ordered changes from ``current`` to ``desired`` (see RouterDriver.plan)."""
+    wanted = wanted_objects(config, desired)
+    ups: list[tuple[int, int, Change]] = []
+    removes: list[tuple[int, int, Change]] = []
+    conflicts: list[Conflict] = []
+    seq = 0
+    for kind in active_kinds(config):
+        have: dict[str, RouterObject] = {}
+        for obj in current.objects:
+            if obj.kind != kind.name or not obj.managed:
+                continue
+            if obj.key in have or (kind.name, obj.key) not in wanted:
+                seq += 1
+                removes.append((-kind.rank, seq, Change(
+                    Action.REMOVE, kind.name, obj.key, before=dict(obj.fields),
+                    object_id=obj.object_id, reason="duplicate" if obj.key in have
+                    else "not desired")))
+                continue
+            have[obj.key] = obj
+        foreign = current.unmanaged(kind.name)
+        for (kname, key), (fields, sub) in wanted.items():
+            if kname != kind.name:
+                continue
+            seq += 1
+            obj = have.get(key)
+            adopt = False
+            if obj is None and kind.natural and fields.get(kind.natural) in foreign:
+                obj = foreign[fields[kind.natural]]
+                if not config.adopt_existing:
+                    conflicts.append(Conflict(kind.name, key, (
+                        f"{kind.menu} already has an untagged item with "
+                        f"{kind.natural}={fields[kind.natural]}; import it or tag it "
+                        f"'{tag_of(kind, key)}'")))
+                    continue
+                adopt = True
+            if obj is None:
+                add = {k: v for k, v in fields.items() if v != ""}
+                add["comment"] = tag_of(kind, key)
+                ups.append((kind.rank, seq, Change(
+                    Action.ADD, kind.name, key, fields=add, subscriber=sub, reason="missing")))
+                continue
+            delta = {k: v for k, v in fields.items() if norm(k, obj.fields.get(k)) != norm(k, v)}
+            if adopt:
+                delta["comment"] = tag_of(kind, key)
+            if delta:
+                ups.append((kind.rank, seq, Change(
+                    Action.UPDATE, kind.name, key, fields=delta,
+                    before={k: obj.fields.get(k, "") for k in delta},
+                    object_id=obj.object_id, subscriber=sub,
+                    reason="adopt" if adopt else "drift")))
+    ups.sort(key=lambda t: (t[0], t[1]))
+    removes.sort(key=lambda t: (t[0], t[1]))
+    return Diff(tuple(c for *_, c in ups + removes), tuple(conflicts))
+
+
+def phases(diff: Diff) -> list[list[Change]]:
+    """Groups of changes that may be sent together (pipelined): same action and rank."""
+    out: list[list[Change]] = []
+    last: tuple[bool, int] | None = None
+    for change in diff.changes:
+        key = (change.action == Action.REMOVE, KIND_BY_NAME[change.kind].rank
+               if change.kind in KIND_BY_NAME else 0)
+        if key != last:
+            out.append([])
+            last = key
+        out[-1].append(change)
+    return out
+
+
+def sentences(kind: Kind, change: Change) -> list[tuple[str, list[str]]]:
+    """The API commands that carry out one change (an update that clears fields adds an
+    ``unset``)."""
+    if change.action == Action.ADD:
+        return [(f"{kind.menu}/add", [f"={k}={v}" for k, v in change.fields.items()])]
+    if change.action == Action.REMOVE:
+        return [(f"{kind.menu}/remove", [f"=.id={change.object_id}"])]
+    out: list[tuple[str, list[str]]] = []
+    sets = {k: v for k, v in change.fields.items() if v != ""}
+    unsets = [k for k, v in change.fields.items() if v == ""]
+    if sets:
+        out.append((f"{kind.menu}/set", [f"=.id={change.object_id}",
+                                         *(f"={k}={v}" for k, v in sets.items())]))
+    for name in unsets:  # RouterOS unsets one property per command
+        out.append((f"{kind.menu}/unset", [f"=.id={change.object_id}", f"=value-name={name}"]))
+    return out
