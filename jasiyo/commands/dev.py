@@ -1,0 +1,45 @@
+"""`jasiyo dev ...`: tools for engineers and the demo (simulated routers)."""
+
+from __future__ import annotations
+
+import threading
+
+import typer
+
+app = typer.Typer(help="Developer tools: simulated routers for demos and tests.",
+                  no_args_is_help=True)
+
+
+@app.callback()
+def _group() -> None:
+    """Developer tools: simulated routers for demos and tests."""
+
+
+@app.command("routeros-sim")
+def routeros_sim(
+    port: int = typer.Option(8728, "--port", help="TCP port to listen on (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    username: str = typer.Option("admin", "--username", help="API user the simulator accepts."),
+    password: str = typer.Option("", "--password", help="That user's password."),
+    cert: str | None = typer.Option(None, "--cert", help="PEM certificate: serve api-ssl."),
+    key: str | None = typer.Option(None, "--key", help="PEM private key for --cert."),
+    latency_ms: float = typer.Option(0.0, "--latency-ms", help="Delay before every reply."),
+    identity: str = typer.Option("jasiyo-sim", "--identity", help="/system/identity name."),
+) -> None:
+    """Run a simulated RouterOS 7 router speaking the real API protocol, until Ctrl-C."""
+    from jasiyo.drivers.mikrotik.sim import RouterOSSim
+    from jasiyo.drivers.mikrotik.simstate import RouterOSState
+
+    sim = RouterOSSim(host, port, users={username: password}, certfile=cert, keyfile=key,
+                      state=RouterOSState(identity=identity))
+    sim.faults.latency_s = latency_ms / 1000
+    sim.start()
+    kind = "api-ssl" if cert else "api"
+    typer.echo(f"RouterOS simulator ({kind}) listening on {host}:{sim.port}, "
+               f"user {username!r}; Ctrl-C to stop")
+    try:
+        threading.Event().wait()  # serve until Ctrl-C
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
