@@ -1,0 +1,74 @@
+"""An RFC 5080 (section 2.2.2) duplicate-detection cache for RADIUS requests.
+
+A NAS that hears nothing within its timeout sends the same request again (same source
+address and port, code, Identifier and Request Authenticator). While the first copy is
+still being handled the copy is ignored; once it is answered the cached reply is sent
+again, so the handler runs once per request however often the NAS retransmits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+#: (source address, source port, code, identifier, request authenticator)
+DedupKey = tuple[str, int, int, int, bytes]
+
+
+class DedupEntry:
+    """One request seen: ``reply`` is None while it is in flight."""
+
+    __slots__ = ("expires", "reply")
+
+    def __init__(self, expires: float) -> None:
+        self.expires = expires
+        self.reply: bytes | None = None
+
+
+class DedupCache:
+    """Entries live ``ttl`` seconds; at most ``max_entries``, the oldest evicted first."""
+
+    def __init__(
+        self,
+        ttl: float = 30.0,
+        max_entries: int = 65536,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[DedupKey, DedupEntry] = OrderedDict()
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: DedupKey) -> DedupEntry | None:
+        """The live entry for ``key``, or None (expired entries count as absent)."""
+        entry = self._entries.get(key)
+        if entry is not None and entry.expires <= self._clock():
+            del self._entries[key]
+            return None
+        return entry
+
+    def add(self, key: DedupKey) -> DedupEntry:
+        """Record ``key`` as in flight; returns its entry, to be given the reply later."""
+        now = self._clock()
+        entries = self._entries
+        # entries are in insertion order and share one TTL, so the expired ones are in front
+        while entries:
+            first = next(iter(entries.values()))
+            if first.expires > now:
+                break
+            entries.popitem(last=False)
+        while len(entries) >= self.max_entries:
+            entries.popitem(last=False)
+            self.evictions += 1
+        entry = entries[key] = DedupEntry(now + self.ttl)
+        return entry
+
+    def forget(self, key: DedupKey, entry: DedupEntry) -> None:
+        """Drop ``key`` if it still maps to ``entry`` (so the next retransmission is handled)."""
+        if self._entries.get(key) is entry:
+            del self._entries[key]

@@ -1,0 +1,120 @@
+"""An in-memory :class:`~jasiyo.radius.backend.RadiusBackend`: tests, the demo, trying things.
+
+It keeps the same promises as the agent's SQLite backend: accounting batches are applied
+all-or-nothing, retransmitted records are ignored, and Accounting-On/Off closes the NAS's
+open sessions. Only durability is missing, by design.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from jasiyo.radius.backend import AcctRecord, AuthSubject, NasClient
+
+
+@dataclass(slots=True)
+class MemorySession:
+    """One session as accounting last described it."""
+
+    nas_address: str
+    acct_session_id: str
+    username: str
+    started_at: float
+    updated_at: float
+    input_octets: int = 0
+    output_octets: int = 0
+    session_time: int = 0
+    framed_ip: str = ""
+    open: bool = True
+    terminate_cause: str = ""
+
+
+def record_key(r: AcctRecord) -> tuple[object, ...]:
+    """What makes two accounting records "the same" (a retransmission)."""
+    return (
+        r.nas_address,
+        r.acct_session_id,
+        r.status_type,
+        r.input_octets,
+        r.output_octets,
+        r.session_time,
+    )
+
+
+@dataclass
+class MemoryBackend:
+    """Routers, subscribers and accounting in dictionaries, safe to use from two threads."""
+
+    nases: dict[str, NasClient] = field(default_factory=dict)
+    subjects: dict[str, AuthSubject] = field(default_factory=dict)
+    #: every record stored, in arrival order (retransmissions excluded)
+    records: list[AcctRecord] = field(default_factory=list)
+    sessions: dict[tuple[str, str], MemorySession] = field(default_factory=dict)
+    #: how many times record_accounting was called (one per group commit)
+    batches: int = 0
+    _seen: set[tuple[object, ...]] = field(default_factory=set, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # ------------------------------------------------------------ setup helpers
+
+    def add_nas(self, nas: NasClient) -> None:
+        with self._lock:
+            self.nases[nas.address] = nas
+
+    def add_subject(self, subject: AuthSubject) -> None:
+        with self._lock:
+            self.subjects[subject.username] = subject
+
+    # ------------------------------------------------------------ RadiusBackend
+
+    def nas(self, address: str) -> NasClient | None:
+        """The NAS at ``address`` or None."""
+        return self.nases.get(address)
+
+    def subject(self, username: str) -> AuthSubject | None:
+        """The subscriber ``username`` or None."""
+        return self.subjects.get(username)
+
+    def record_accounting(self, records: Sequence[AcctRecord]) -> None:
+        """Apply a batch: new records stored once, sessions opened, updated, closed."""
+        with self._lock:
+            self.batches += 1
+            for r in records:
+                key = record_key(r)
+                if key in self._seen:
+                    continue
+                self._seen.add(key)
+                self.records.append(r)
+                self._apply(r)
+
+    def _apply(self, r: AcctRecord) -> None:
+        if r.status_type in ("Accounting-On", "Accounting-Off"):
+            for s in self.sessions.values():
+                if s.nas_address == r.nas_address and s.open:
+                    s.open = False
+                    s.terminate_cause = "NAS-Reboot"
+                    s.updated_at = r.received_at
+            return
+        key = (r.nas_address, r.acct_session_id)
+        s = self.sessions.get(key)
+        if s is None:
+            s = self.sessions[key] = MemorySession(
+                r.nas_address, r.acct_session_id, r.username, r.received_at, r.received_at
+            )
+        s.updated_at = r.received_at
+        # counters only grow within a session; a late Interim must not roll them back
+        s.input_octets = max(s.input_octets, r.input_octets)
+        s.output_octets = max(s.output_octets, r.output_octets)
+        s.session_time = max(s.session_time, r.session_time)
+        s.framed_ip = r.framed_ip or s.framed_ip
+        if r.status_type == "Stop":
+            s.open = False
+            s.terminate_cause = r.terminate_cause
+
+    # ------------------------------------------------------------ reading
+
+    def open_sessions(self) -> list[MemorySession]:
+        with self._lock:
+            return [s for s in self.sessions.values() if s.open]

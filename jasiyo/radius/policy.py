@@ -1,0 +1,168 @@
+"""Who gets in, and with what: the pure half of RADIUS authentication.
+
+The wire layer (:mod:`jasiyo.radius.server`) extracts an :class:`AuthRequest` from a packet
+(PAP already decrypted with the NAS secret) and asks :func:`authorize`, which knows nothing
+of sockets or secrets. Each ``_check_*`` step returns a rejection reason or nothing; the
+first reason wins. Reasons are for our logs; the NAS only ever sees a generic
+Reply-Message, so a probe cannot tell an unknown user from a wrong password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from jasiyo.models import Access, DesiredState
+from jasiyo.radius import mschap
+from jasiyo.radius.backend import AuthSubject
+
+#: The Reply-Message of every Access-Reject.
+REJECT_MESSAGE = "Authentication failed"
+
+#: Attribute name and value, in the dictionary's terms (e.g. ``("Session-Timeout", 3600)``).
+ReplyAttr = tuple[str, str | int | bytes]
+
+
+class AuthMethod(StrEnum):
+    PAP = "pap"
+    CHAP = "chap"
+    MSCHAPV2 = "mschapv2"
+    NONE = "none"  # no credentials we understand (e.g. MS-CHAPv1, EAP)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRequest:
+    """The parts of an Access-Request that decide the answer."""
+
+    username: str
+    method: AuthMethod
+    pap_password: str = ""  # PAP: decrypted User-Password
+    chap_ident: int = 0  # CHAP: first byte of CHAP-Password
+    chap_response: bytes = b""  # CHAP: the 16-byte MD5 after the ident
+    challenge: bytes = b""  # CHAP-Challenge (or Request Authenticator) / MS-CHAP-Challenge
+    mschap2_response: bytes = b""  # MS-CHAP2-Response value, 50 bytes
+    raw_username: bytes = b""  # User-Name as sent; MS-CHAPv2 hashes these bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Accept with ``reply`` attributes, or reject for ``reason``.
+
+    ``mschap2`` is set on an MS-CHAPv2 accept: the wire layer must send its success value
+    and encrypt its keys with the NAS secret. ``mschap_error`` is set on an MS-CHAPv2
+    reject: the MS-CHAP-Error value.
+    """
+
+    accept: bool
+    reason: str = ""
+    reply: tuple[ReplyAttr, ...] = ()
+    mschap2: mschap.MsChap2Success | None = field(default=None, repr=False)
+    mschap_error: bytes = b""
+
+
+def reply_attributes(state: DesiredState) -> tuple[ReplyAttr, ...]:
+    """The Access-Accept attributes for a subscriber's desired state.
+
+    ALLOW: the plan's rate, interim interval, session timeout and static address.
+    WALLED_GARDEN: the (low) rate in the state and the address list that fences it in.
+    """
+    attrs: list[ReplyAttr] = []
+    if state.rate_limit:
+        attrs.append(("Mikrotik-Rate-Limit", state.rate_limit))
+    if state.access is Access.WALLED_GARDEN and state.address_list:
+        attrs.append(("Mikrotik-Address-List", state.address_list))
+    if state.interim_interval:
+        attrs.append(("Acct-Interim-Interval", state.interim_interval))
+    if state.session_timeout:
+        attrs.append(("Session-Timeout", state.session_timeout))
+    if state.ip:
+        attrs.append(("Framed-IP-Address", state.ip))
+    return tuple(attrs)
+
+
+def authorize(
+    request: AuthRequest,
+    subject: AuthSubject | None,
+    *,
+    new_challenge: Callable[[], bytes] = lambda: os.urandom(16),
+) -> Decision:
+    """Decide an Access-Request for ``subject`` (None: no such subscriber).
+
+    Never raises for bad input from the NAS: malformed credentials are a rejection.
+    ``new_challenge`` supplies the C= value of an MS-CHAPv2 failure (tests fix it).
+    """
+    reason = _check_known(subject) or _check_method(request)
+    checked: mschap.MsChap2Success | None = None
+    if not reason:
+        assert subject is not None  # _check_known passed
+        reason, checked = _check_password(request, subject.password)
+    if not reason:
+        assert subject is not None
+        reason = _check_access(subject.state)
+    if reason:
+        return Decision(False, reason=reason, mschap_error=_mschap_error(request, new_challenge))
+    assert subject is not None
+    return Decision(True, reply=reply_attributes(subject.state), mschap2=checked)
+
+
+# ---------------------------------------------------------------- the steps
+
+
+def _check_known(subject: AuthSubject | None) -> str | None:
+    return "unknown user" if subject is None else None
+
+
+def _check_method(request: AuthRequest) -> str | None:
+    if request.method is AuthMethod.NONE:
+        return "no supported credentials (PAP, CHAP or MS-CHAPv2)"
+    return None
+
+
+def _check_password(
+    request: AuthRequest, password: str
+) -> tuple[str | None, mschap.MsChap2Success | None]:
+    if request.method is AuthMethod.PAP:
+        ok = hmac.compare_digest(request.pap_password.encode(), password.encode())
+        return (None if ok else "wrong password (PAP)"), None
+    if request.method is AuthMethod.CHAP:
+        ok = _chap_ok(request, password)
+        return (None if ok else "wrong password (CHAP)"), None
+    try:
+        checked = mschap.verify_response(
+            request.raw_username or request.username.encode(),
+            password,
+            request.challenge,
+            request.mschap2_response,
+        )
+    except ValueError as exc:
+        return f"malformed MS-CHAPv2 ({exc})", None
+    return (None if checked else "wrong password (MS-CHAPv2)"), checked
+
+
+def _chap_ok(request: AuthRequest, password: str) -> bool:
+    """RFC 1994: MD5(ident + secret + challenge); the password is used byte for byte."""
+    if len(request.chap_response) != 16 or not request.challenge:
+        return False
+    expected = hashlib.md5(
+        bytes([request.chap_ident]) + password.encode() + request.challenge
+    ).digest()
+    return hmac.compare_digest(expected, request.chap_response)
+
+
+def _check_access(state: DesiredState) -> str | None:
+    if state.access is Access.REJECT:
+        return "access denied by billing state"
+    return None
+
+
+def _mschap_error(request: AuthRequest, new_challenge: Callable[[], bytes]) -> bytes:
+    """MS-CHAP-Error for a failed MS-CHAPv2 request: E=691 (authentication failure), no retry."""
+    if request.method is not AuthMethod.MSCHAPV2 or not request.mschap2_response:
+        return b""
+    ident = request.mschap2_response[0]
+    text = f"E=691 R=0 C={new_challenge().hex().upper()} V=3 M={REJECT_MESSAGE}"
+    return bytes([ident]) + text.encode("ascii")

@@ -1,0 +1,488 @@
+"""The RADIUS server routers talk to: the wire half, on pyrad's ``ServerAsync``.
+
+What pyrad does here: decode packets (``AuthPacket``/``AcctPacket``), verify
+Message-Authenticator and Request Authenticators, build and sign replies (``CreateReply``,
+``ReplyPacket``, Proxy-State copied, Message-Authenticator added). What this module adds:
+
+* NAS secrets from :meth:`RadiusBackend.nas` per packet, so routers added while running
+  are served at once; pyrad's static ``hosts`` dict is not used.
+* Every datagram checked before decoding (size, code for the port, known NAS) and every
+  drop counted in :class:`RadiusStats`; the server keeps answering whatever arrives.
+* Message-Authenticator required on Access-Request (BlastRADIUS) unless the NAS opts out,
+  which is logged once per NAS; required on Status-Server (RFC 5997), answered on both ports.
+* PAP, CHAP and MS-CHAPv2; the decision is :func:`jasiyo.radius.policy.authorize`.
+* Accounting durable before acknowledged, through :class:`GroupCommitWriter`.
+* An RFC 5080 duplicate cache on both ports (:mod:`jasiyo.radius.dedup`).
+
+Authentication is answered synchronously inside ``datagram_received``: it is CPU-only
+(the backend lookup is in memory), so a task per packet would only add latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from pyrad.packet import (
+    AccessReject,
+    AccessRequest,
+    AccountingRequest,
+    AcctPacket,
+    AuthPacket,
+    Packet,
+    StatusServer,
+)
+from pyrad.server_async import DatagramProtocolServer, ServerAsync, ServerType
+
+from jasiyo.errors import RadiusError
+from jasiyo.log import event, get_logger
+from jasiyo.radius import mschap
+from jasiyo.radius.accounting import (
+    GroupCommitWriter,
+    PendingAcct,
+    UnsupportedStatus,
+    decode_record,
+)
+from jasiyo.radius.backend import NasClient, RadiusBackend
+from jasiyo.radius.dedup import DedupCache, DedupEntry, DedupKey
+from jasiyo.radius.dictionaries import load_dictionary
+from jasiyo.radius.policy import REJECT_MESSAGE, AuthMethod, AuthRequest, Decision, authorize
+
+log = get_logger(__name__)
+
+#: RFC 2865 section 3: the maximum length of a RADIUS packet.
+MAX_PACKET = 4096
+
+_MS = 311  # Microsoft vendor id
+_MS_CHAP_ERROR = (_MS, 2)
+_MS_MPPE_POLICY = (_MS, 7)
+_MS_MPPE_TYPES = (_MS, 8)
+_MS_CHAP_CHALLENGE = (_MS, 11)
+_MS_MPPE_SEND_KEY = (_MS, 16)
+_MS_MPPE_RECV_KEY = (_MS, 17)
+_MS_CHAP2_RESPONSE = (_MS, 25)
+_MS_CHAP2_SUCCESS = (_MS, 26)
+_REPLY_MESSAGE = 18
+#: MPPE allowed, not required; 40- or 128-bit RC4 (FreeRADIUS's defaults)
+_MPPE_POLICY_ALLOWED = (1).to_bytes(4, "big")
+_MPPE_TYPES_40_128 = (6).to_bytes(4, "big")
+
+_AUTH_CODES = (AccessRequest, StatusServer)
+_ACCT_CODES = (AccountingRequest, StatusServer)
+
+
+@dataclass
+class RadiusStats:
+    """Counters since start. ``dropped`` sums every reason a packet was not answered."""
+
+    received: int = 0
+    access_requests: int = 0
+    access_accepts: int = 0
+    access_rejects: int = 0
+    accounting_requests: int = 0
+    accounting_responses: int = 0
+    accounting_ignored: int = 0  # status types we acknowledge without storing
+    status_server: int = 0
+    duplicates_resent: int = 0  # retransmission answered from the cache
+    duplicates_in_flight: int = 0  # retransmission ignored, original still in progress
+    dropped_unknown_nas: int = 0
+    dropped_truncated: int = 0  # shorter than a header, or than its Length field says
+    dropped_oversized: int = 0  # over 4096 bytes
+    dropped_malformed: int = 0  # attributes that do not decode
+    dropped_bad_code: int = 0  # not a request this port serves
+    dropped_bad_authenticator: int = 0  # wrong Message-Authenticator / Request Authenticator
+    dropped_missing_message_authenticator: int = 0
+    acct_batches: int = 0
+    acct_write_failures: int = 0  # batches the backend failed to store (not answered)
+
+    @property
+    def dropped(self) -> int:
+        return sum(getattr(self, f.name) for f in fields(self) if f.name.startswith("dropped_"))
+
+    def as_dict(self) -> dict[str, int]:
+        return {**asdict(self), "dropped": self.dropped}
+
+
+class _Drop(Exception):
+    """A packet we will not answer; ``counter`` names the RadiusStats field to count it in."""
+
+    def __init__(self, counter: str, detail: str = "") -> None:
+        super().__init__(detail or counter)
+        self.counter = counter
+
+
+class _Protocol(DatagramProtocolServer):
+    """pyrad's transport, with reception routed through :meth:`RadiusServer.datagram`."""
+
+    server: RadiusServer
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+        self.server.datagram(self, data, addr)
+
+
+@dataclass(slots=True)
+class _AcctContext:
+    protocol: _Protocol
+    pkt: AcctPacket
+    addr: tuple[str, int]
+    key: DedupKey
+    entry: DedupEntry
+
+
+class RadiusServer(ServerAsync):
+    """Authentication and accounting for the routers the backend knows.
+
+    ``auth_port``/``acct_port`` 0 picks free ports; after :meth:`start` the attributes hold
+    the ports actually bound.
+    """
+
+    def __init__(
+        self,
+        backend: RadiusBackend,
+        address: str = "127.0.0.1",
+        auth_port: int = 1812,
+        acct_port: int = 1813,
+        *,
+        dedup_ttl: float = 30.0,
+        dedup_max_entries: int = 65536,
+    ) -> None:
+        super().__init__(
+            auth_port=auth_port,
+            acct_port=acct_port,
+            hosts={},
+            dictionary=load_dictionary(),
+            logger_name="jasiyo.radius.pyrad",
+            enforce_ma=True,
+        )
+        self.backend = backend
+        self.address = address
+        self.stats = RadiusStats()
+        self.dedup = DedupCache(dedup_ttl, dedup_max_entries)
+        self._writer: GroupCommitWriter | None = None
+        self._warned_no_ma: set[str] = set()
+        self._warned_unknown: set[str] = set()
+        self._encoded: dict[tuple[Any, ...], tuple[tuple[Any, bytes], ...]] = {}
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Bind both ports and start the accounting writer. RadiusError if a port is taken."""
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        for kind in (ServerType.Auth, ServerType.Acct):
+            port = self.auth_port if kind is ServerType.Auth else self.acct_port
+            proto = _Protocol(self.address, port, self.logger, self, kind, {}, None)
+            try:
+                await loop.create_datagram_endpoint(lambda p=proto: p, local_addr=(self.address, port))
+            except OSError as exc:
+                await self.deinitialize_transports()
+                raise RadiusError(
+                    f"cannot listen for RADIUS on udp {self.address}:{port}: {exc.strerror or exc}"
+                ) from exc
+            sock = proto.transport.get_extra_info("socket")
+            _enlarge_buffers(sock)
+            proto.port = sock.getsockname()[1]
+            if kind is ServerType.Auth:
+                self.auth_port = proto.port
+                self.auth_protocols.append(proto)
+            else:
+                self.acct_port = proto.port
+                self.acct_protocols.append(proto)
+        self._writer = GroupCommitWriter(
+            self.backend, loop, self._acct_committed, self._acct_failed
+        )
+        self._writer.start()
+        event(log, "radius.started", address=self.address, auth_port=self.auth_port,
+              acct_port=self.acct_port)  # fmt: skip
+
+    async def stop(self) -> None:
+        """Stop listening, then store whatever accounting is still queued."""
+        await self.deinitialize_transports()
+        if self._writer is not None:
+            await self._writer.stop()
+            self._writer = None
+        event(log, "radius.stopped", **self.stats.as_dict())
+
+    async def __aenter__(self) -> RadiusServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------ reception
+
+    def datagram(self, protocol: _Protocol, data: bytes, addr: tuple[str, int]) -> None:
+        """Handle one datagram; never raises. Unanswered packets are counted by reason."""
+        self.stats.received += 1
+        try:
+            self._receive(protocol, data, addr)
+        except _Drop as drop:
+            setattr(self.stats, drop.counter, getattr(self.stats, drop.counter) + 1)
+            event(log, "radius.drop", logging.DEBUG, reason=drop.counter, detail=str(drop),
+                  src=addr[0], port=protocol.port)  # fmt: skip
+        except Exception as exc:  # a decode path nobody foresaw: drop this packet, keep serving
+            self.stats.dropped_malformed += 1
+            event(log, "radius.drop", logging.DEBUG, reason="dropped_malformed",
+                  detail=f"{type(exc).__name__}: {exc}", src=addr[0])  # fmt: skip
+
+    def _receive(self, protocol: _Protocol, data: bytes, addr: tuple[str, int]) -> None:
+        size = len(data)
+        if size > MAX_PACKET:
+            raise _Drop("dropped_oversized", f"{size} bytes")
+        if size < 20:
+            raise _Drop("dropped_truncated", f"{size} bytes")
+        length = int.from_bytes(data[2:4], "big")
+        if length > MAX_PACKET:
+            raise _Drop("dropped_oversized", f"Length field {length}")
+        if length < 20 or length > size:
+            raise _Drop("dropped_truncated", f"Length field {length}, {size} bytes received")
+        code = data[0]
+        is_auth = protocol.server_type is ServerType.Auth
+        if code not in (_AUTH_CODES if is_auth else _ACCT_CODES):
+            raise _Drop("dropped_bad_code", f"code {code}")
+        nas = self.backend.nas(addr[0])
+        if nas is None:
+            self._unknown_nas(addr[0])
+            raise _Drop("dropped_unknown_nas")
+
+        key: DedupKey = (addr[0], addr[1], code, data[1], data[4:20])
+        if code != StatusServer:  # RFC 5997 section 3: Status-Server is never cached
+            seen = self.dedup.get(key)
+            if seen is not None:
+                self._duplicate(protocol, seen, addr)
+                return
+
+        pkt: Packet
+        try:
+            pkt = (AuthPacket if is_auth else AcctPacket)(
+                secret=nas.secret, dict=self.dict, packet=data
+            )
+        except Exception as exc:  # pyrad's PacketError, or worse on hostile bytes
+            raise _Drop("dropped_malformed", str(exc)) from None
+        self._verify(pkt, nas)
+
+        if code == StatusServer:
+            self.stats.status_server += 1
+            self._send(protocol, pkt.CreateReply().ReplyPacket(), addr)
+            return
+        entry = self.dedup.add(key)
+        try:
+            if is_auth:
+                self.handle_auth_packet(protocol, pkt, addr, nas=nas, entry=entry)
+            else:
+                self.handle_acct_packet(protocol, pkt, addr, nas=nas, key=key, entry=entry)
+        except BaseException:
+            self.dedup.forget(key, entry)  # unanswered: a retransmission gets another try
+            raise
+
+    def _verify(self, pkt: Packet, nas: NasClient) -> None:
+        """pyrad's checks, with per-NAS policy on a missing Message-Authenticator."""
+        if pkt.code == AccountingRequest:
+            if not pkt.VerifyAcctRequest():
+                raise _Drop("dropped_bad_authenticator", "Request Authenticator")
+            if pkt.message_authenticator and not pkt.verify_message_authenticator():
+                raise _Drop("dropped_bad_authenticator", "Message-Authenticator")
+            return
+        if pkt.message_authenticator:
+            if not pkt.verify_message_authenticator():
+                raise _Drop("dropped_bad_authenticator", "Message-Authenticator")
+            return
+        if pkt.code == StatusServer or nas.require_message_authenticator:
+            raise _Drop("dropped_missing_message_authenticator", nas.name)
+        if nas.name not in self._warned_no_ma:
+            self._warned_no_ma.add(nas.name)
+            event(log, "radius.no_message_authenticator", logging.WARNING, nas=nas.name,
+                  address=nas.address,
+                  hint="this router is exposed to BlastRADIUS (CVE-2024-3596); enable "
+                       "require-message-auth on it and remove the opt-out")  # fmt: skip
+
+    def _unknown_nas(self, address: str) -> None:
+        # warn once per address (bounded): a scan must not flood the log
+        if address not in self._warned_unknown and len(self._warned_unknown) < 1024:
+            self._warned_unknown.add(address)
+            event(log, "radius.unknown_nas", logging.WARNING, src=address,
+                  hint="add it with `jasiyo router add` if it is yours")  # fmt: skip
+
+    def _duplicate(self, protocol: _Protocol, entry: DedupEntry, addr: tuple[str, int]) -> None:
+        if entry.reply is None:
+            self.stats.duplicates_in_flight += 1
+        else:
+            self.stats.duplicates_resent += 1
+            self._send(protocol, entry.reply, addr)
+
+    @staticmethod
+    def _send(protocol: _Protocol, raw: bytes, addr: tuple[str, int]) -> None:
+        transport = protocol.transport
+        if transport is not None and not transport.is_closing():
+            transport.sendto(raw, addr)
+
+    # ------------------------------------------------------------ authentication
+
+    def handle_auth_packet(  # type: ignore[override]
+        self,
+        protocol: _Protocol,
+        pkt: AuthPacket,
+        addr: tuple[str, int],
+        *,
+        nas: NasClient,
+        entry: DedupEntry,
+    ) -> None:
+        """Answer a verified Access-Request: decide, build, sign, send, cache."""
+        self.stats.access_requests += 1
+        request = self._auth_request(pkt)
+        decision = authorize(request, self.backend.subject(request.username))
+        reply = pkt.CreateReply()
+        if decision.accept:
+            try:
+                self._fill_accept(reply, pkt, decision)
+            except (ValueError, TypeError, KeyError) as exc:  # a state pyrad cannot encode
+                event(log, "radius.reply_unencodable", logging.ERROR, user=request.username,
+                      error=str(exc))  # fmt: skip
+                reply = pkt.CreateReply()
+                decision = Decision(False, reason="reply attributes unencodable")
+        if not decision.accept:
+            reply.code = AccessReject
+            _put(reply, _REPLY_MESSAGE, REJECT_MESSAGE.encode())
+            if decision.mschap_error:
+                _put(reply, _MS_CHAP_ERROR, decision.mschap_error)
+        raw = reply.ReplyPacket()
+        if decision.accept:
+            self.stats.access_accepts += 1
+        else:
+            self.stats.access_rejects += 1
+        entry.reply = raw
+        self._send(protocol, raw, addr)
+        event(log, "radius.auth", logging.INFO, user=request.username, nas=nas.name,
+              method=request.method.value, result="accept" if decision.accept else "reject",
+              reason=decision.reason or None)  # fmt: skip
+
+    @staticmethod
+    def _auth_request(pkt: AuthPacket) -> AuthRequest:
+        """Extract the credentials; MS-CHAPv2 wins over CHAP, CHAP over PAP."""
+        get = dict.get  # raw bytes, without pyrad's per-access decoding
+        name_raw = (get(pkt, 1) or [b""])[0]
+        username = name_raw.decode("utf-8", "replace")
+        ms_response = get(pkt, _MS_CHAP2_RESPONSE)
+        if ms_response:
+            challenge = (get(pkt, _MS_CHAP_CHALLENGE) or [b""])[0]
+            return AuthRequest(username, AuthMethod.MSCHAPV2, challenge=challenge,
+                               mschap2_response=ms_response[0], raw_username=name_raw)  # fmt: skip
+        chap = get(pkt, 3)
+        if chap:
+            challenge = (get(pkt, 60) or [pkt.authenticator])[0]
+            value = chap[0]
+            return AuthRequest(username, AuthMethod.CHAP, chap_ident=value[0] if value else 0,
+                               chap_response=value[1:], challenge=challenge)  # fmt: skip
+        password = get(pkt, 2)
+        if password:
+            return AuthRequest(username, AuthMethod.PAP, pap_password=pkt.PwDecrypt(password[0]))
+        return AuthRequest(username, AuthMethod.NONE)
+
+    def _fill_accept(self, reply: Packet, request: AuthPacket, decision: Decision) -> None:
+        for key, raw in self._encode(decision.reply):
+            OrderedDict.setdefault(reply, key, []).append(raw)
+        ms = decision.mschap2
+        if ms is not None:
+            salt = os.urandom(2)
+            secret, authenticator = request.secret, request.authenticator
+            send = mschap.encrypt_mppe_key(ms.send_key, secret, authenticator,
+                                           bytes([0x80 | salt[0], salt[1]]))
+            # the two keys of one reply need different salts (RFC 2548)
+            recv = mschap.encrypt_mppe_key(ms.recv_key, secret, authenticator,
+                                           bytes([0x80 | salt[0], salt[1] ^ 1]))  # fmt: skip
+            _put(reply, _MS_CHAP2_SUCCESS, ms.success)
+            _put(reply, _MS_MPPE_RECV_KEY, recv)
+            _put(reply, _MS_MPPE_SEND_KEY, send)
+            _put(reply, _MS_MPPE_POLICY, _MPPE_POLICY_ALLOWED)
+            _put(reply, _MS_MPPE_TYPES, _MPPE_TYPES_40_128)
+
+    def _encode(self, attrs: tuple[Any, ...]) -> tuple[tuple[Any, bytes], ...]:
+        """Reply attributes as (pyrad key, raw value); cached, subscribers share plans."""
+        cached = self._encoded.get(attrs)
+        if cached is None:
+            scratch = Packet(dict=self.dict)
+            for name, value in attrs:
+                scratch.AddAttribute(name, value)
+            cached = tuple((k, v) for k, vs in OrderedDict.items(scratch) for v in vs)
+            if len(self._encoded) >= 65536:
+                self._encoded.clear()
+            self._encoded[attrs] = cached
+        return cached
+
+    # ------------------------------------------------------------ accounting
+
+    def handle_acct_packet(  # type: ignore[override]
+        self,
+        protocol: _Protocol,
+        pkt: AcctPacket,
+        addr: tuple[str, int],
+        *,
+        nas: NasClient,
+        key: DedupKey,
+        entry: DedupEntry,
+    ) -> None:
+        """Queue a verified Accounting-Request; it is answered once stored."""
+        self.stats.accounting_requests += 1
+        try:
+            record = decode_record(pkt, nas.address, time.time())
+        except UnsupportedStatus as exc:
+            self.stats.accounting_ignored += 1
+            event(log, "radius.acct_ignored", nas=nas.name, status=str(exc))
+            self._answer_acct(_AcctContext(protocol, pkt, addr, key, entry))
+            return
+        except ValueError as exc:
+            raise _Drop("dropped_malformed", str(exc)) from None
+        if self._writer is None:
+            raise _Drop("dropped_malformed", "server is stopping")  # pragma: no cover
+        self._writer.submit(PendingAcct(record, _AcctContext(protocol, pkt, addr, key, entry)))
+
+    def _answer_acct(self, ctx: _AcctContext) -> None:
+        raw = ctx.pkt.CreateReply().ReplyPacket()
+        ctx.entry.reply = raw
+        self.stats.accounting_responses += 1
+        self._send(ctx.protocol, raw, ctx.addr)
+
+    def _acct_committed(self, batch: Sequence[PendingAcct]) -> None:
+        self.stats.acct_batches += 1
+        for item in batch:
+            self._answer_acct(item.context)
+
+    def _acct_failed(self, batch: Sequence[PendingAcct], exc: BaseException) -> None:
+        self.stats.acct_write_failures += 1
+        for item in batch:
+            ctx: _AcctContext = item.context
+            self.dedup.forget(ctx.key, ctx.entry)
+
+    # ------------------------------------------------------------ CoA port: not served here
+
+    def handle_coa_packet(self, protocol: Any, pkt: Any, addr: Any) -> None:
+        """Not used: we send CoA (see :mod:`jasiyo.radius.coa`), we do not receive it."""
+
+    def handle_disconnect_packet(self, protocol: Any, pkt: Any, addr: Any) -> None:
+        """Not used: we send Disconnect-Requests, we do not receive them."""
+
+
+def _put(pkt: Packet, key: Any, raw: bytes) -> None:
+    """Set one raw attribute value. Packet is an OrderedDict: ``dict.__setitem__`` would
+    bypass its ordering and the attribute would never be encoded."""
+    OrderedDict.__setitem__(pkt, key, [raw])
+
+
+def _enlarge_buffers(sock: socket.socket) -> None:
+    """Ask for 4 MiB socket buffers: a burst of NAS requests should queue, not drop."""
+    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, opt, 4 << 20)
+        except OSError:  # capped by the kernel (net.core.rmem_max); the default still works
+            pass
+
+
+__all__ = ["MAX_PACKET", "RadiusServer", "RadiusStats"]
