@@ -50,6 +50,7 @@ def m001_core(db: Database) -> None:
             status_reason TEXT,
             status_changed_at REAL,
             manual_suspend INTEGER NOT NULL DEFAULT 0,
+            fup_active INTEGER NOT NULL DEFAULT 0,
             paid_until REAL,
             created_at REAL NOT NULL,
             updated_at REAL NOT NULL

@@ -8,6 +8,7 @@ audit line (who changed what). Secrets are sealed with the agent key (:mod:`.key
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sqlite3
 import time
@@ -206,6 +207,8 @@ def init_store(cfg: Config) -> dict[str, Any]:
     key_created = create_key(cfg.key_path)
     db_created = not cfg.db_path.exists()
     if db_created:
+        # Created 0600 before SQLite opens it; the -wal/-shm files inherit the mode.
+        os.close(os.open(cfg.db_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         connect(cfg.db_path).close()
     store = Store.open(cfg)
     try:

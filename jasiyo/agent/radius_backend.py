@@ -1,0 +1,181 @@
+"""The agent's :class:`~jasiyo.radius.backend.RadiusBackend`: the store, behind a cache.
+
+Authentication is answered from memory: subscribers and routers are cached and the cache
+is dropped whenever the store's ``auth_rev`` counter moves (triggers bump it on any change
+to plans, subscribers or routers, from this process or the CLI). The counter is read at
+most every ``refresh_interval`` seconds, so a change reaches RADIUS within that time.
+
+Accounting is written in the group-commit writer's thread, on its own connection with
+``synchronous=FULL``: when :meth:`record_accounting` returns, the batch is on disk.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+from jasiyo.agent.desired import DESIRED_SQL, desired_state
+from jasiyo.agent.keys import SecretBox
+from jasiyo.agent.routers import secret_context
+from jasiyo.agent.store import Store
+from jasiyo.agent.subscribers import password_context
+from jasiyo.config import Config
+from jasiyo.log import event, get_logger
+from jasiyo.radius.backend import AcctRecord, AuthSubject, NasClient
+
+log = get_logger(__name__)
+
+_SUBJECT_SQL = DESIRED_SQL.replace("SELECT ", "SELECT s.password_enc, ", 1)
+
+
+def dedup_key(r: AcctRecord) -> str:
+    """Two records with this key are the same report (a retransmission)."""
+    return "|".join(
+        str(x) for x in (r.nas_address, r.acct_session_id, r.status_type, r.session_time,
+                         r.input_octets, r.output_octets)
+    )
+
+
+class StoreBackend:
+    def __init__(self, cfg: Config, box: SecretBox, refresh_interval: float = 0.25) -> None:
+        self.cfg = cfg
+        self.box = box
+        self.refresh_interval = refresh_interval
+        self._local = threading.local()
+        self._subjects: dict[str, AuthSubject | None] = {}
+        self._nases: dict[str, NasClient | None] | None = None
+        self._rev: str | None = None
+        self._checked = 0.0
+        self._warned_ma: set[str] = set()
+
+    def _store(self, *, writer: bool = False) -> Store:
+        attr = "writer" if writer else "reader"
+        s = getattr(self._local, attr, None)
+        if s is None:
+            s = Store(self.cfg.db_path, self.box, synchronous="FULL" if writer else "NORMAL")
+            setattr(self._local, attr, s)
+        return s
+
+    def close(self) -> None:
+        for attr in ("reader", "writer"):
+            s = getattr(self._local, attr, None)
+            if s is not None:
+                s.close()
+                setattr(self._local, attr, None)
+
+    # ------------------------------------------------------------ cache
+
+    def _fresh(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < self.refresh_interval:
+            return
+        self._checked = now
+        rev = self._store().meta("auth_rev")
+        if rev != self._rev:
+            self._rev = rev
+            self._subjects = {}
+            self._nases = None
+
+    def warm(self) -> int:
+        """Load every subscriber into the cache (at start-up). Returns how many."""
+        self._fresh()
+        store = self._store()
+        for row in store.all(_SUBJECT_SQL):
+            self._subjects[row["username"]] = self._subject(row)
+        return len(self._subjects)
+
+    def _subject(self, row: dict) -> AuthSubject:
+        password = self.box.open_str(row["password_enc"], password_context(row["username"]))
+        return AuthSubject(row["username"], password, desired_state(row, self.cfg.radius))
+
+    # ------------------------------------------------------------ RadiusBackend
+
+    def nas(self, address: str) -> NasClient | None:
+        self._fresh()
+        if self._nases is None:
+            nases: dict[str, NasClient | None] = {}
+            for row in self._store().all("SELECT * FROM routers"):
+                require = bool(row["require_message_authenticator"]) and (
+                    self.cfg.radius.require_message_authenticator)
+                secret = self.box.open(row["radius_secret_enc"],
+                                       secret_context(row["name"], "radius_secret"))
+                nases[row["nas_ip"]] = NasClient(
+                    name=row["name"], address=row["nas_ip"], secret=secret,
+                    require_message_authenticator=require, coa_port=row["coa_port"],
+                )
+                if not require and row["name"] not in self._warned_ma:
+                    self._warned_ma.add(row["name"])
+                    event(log, "radius.nas.message_authenticator_optional", level=30,
+                          router=row["name"], nas=row["nas_ip"],
+                          risk="BlastRADIUS (CVE-2024-3596)")
+            self._nases = nases
+        return self._nases.get(address)
+
+    def subject(self, username: str) -> AuthSubject | None:
+        self._fresh()
+        try:
+            return self._subjects[username]
+        except KeyError:
+            pass
+        row = self._store().one(f"{_SUBJECT_SQL} WHERE s.username = ?", (username,))
+        subject = self._subject(row) if row else None
+        if len(self._subjects) < 1_000_000:  # bound the cache of unknown names
+            self._subjects[username] = subject
+        return subject
+
+    def record_accounting(self, records: Sequence[AcctRecord]) -> None:
+        store = self._store(writer=True)
+        with store.transaction():
+            for r in records:
+                _apply(store, r)
+
+
+def _apply(store: Store, r: AcctRecord) -> None:
+    event_time = r.received_at - max(0, r.delay_time)
+    cur = store.conn.execute(
+        "INSERT OR IGNORE INTO accounting (received_at, nas_ip, acct_session_id, status_type, "
+        "username, session_time, input_octets, output_octets, input_packets, output_packets, "
+        "terminate_cause, delay_time, dedup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (r.received_at, r.nas_address, r.acct_session_id, r.status_type, r.username,
+         r.session_time, r.input_octets, r.output_octets, r.input_packets, r.output_packets,
+         r.terminate_cause or None, r.delay_time, dedup_key(r)),
+    )
+    if cur.rowcount == 0:
+        return  # seen before: a retransmission
+    if r.status_type in ("Accounting-On", "Accounting-Off"):
+        store.conn.execute(
+            "UPDATE radius_sessions SET status = 'closed', stopped_at = ?, "
+            "terminate_cause = 'NAS-Reboot', last_update_at = ? "
+            "WHERE nas_ip = ? AND status = 'active'",
+            (event_time, event_time, r.nas_address),
+        )
+        return
+    if not r.acct_session_id:
+        return
+    stop = r.status_type == "Stop"
+    start_time = event_time - r.session_time if r.session_time else event_time
+    store.conn.execute(
+        "INSERT INTO radius_sessions (nas_ip, acct_session_id, username, framed_ip, "
+        "calling_station_id, nas_port_id, started_at, last_update_at, stopped_at, session_time, "
+        "input_octets, output_octets, input_packets, output_packets, terminate_cause, status) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(nas_ip, acct_session_id) DO UPDATE SET "
+        "framed_ip = COALESCE(excluded.framed_ip, framed_ip), "
+        "last_update_at = MAX(last_update_at, excluded.last_update_at), "
+        "session_time = MAX(session_time, excluded.session_time), "
+        "input_octets = MAX(input_octets, excluded.input_octets), "
+        "output_octets = MAX(output_octets, excluded.output_octets), "
+        "input_packets = MAX(input_packets, excluded.input_packets), "
+        "output_packets = MAX(output_packets, excluded.output_packets), "
+        "stopped_at = COALESCE(excluded.stopped_at, stopped_at), "
+        "terminate_cause = COALESCE(excluded.terminate_cause, terminate_cause), "
+        # A Stop closes for good; a late Start or Interim never reopens it.
+        "status = CASE WHEN excluded.status = 'closed' OR status = 'closed' THEN 'closed' "
+        "ELSE 'active' END",
+        (r.nas_address, r.acct_session_id, r.username, r.framed_ip or None,
+         r.calling_station_id or None, r.nas_port_id or None, start_time, event_time,
+         event_time if stop else None, r.session_time, r.input_octets, r.output_octets,
+         r.input_packets, r.output_packets, r.terminate_cause or None,
+         "closed" if stop else "active"),
+    )

@@ -1,0 +1,87 @@
+"""`jasiyo agent run`: RADIUS, the scheduler and enforcement in one asyncio process.
+
+Runs until SIGTERM or SIGINT, then stops cleanly: no new packets are taken, accounting
+already queued is written and answered, the store is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+
+from jasiyo.agent.keys import SecretBox, load_key
+from jasiyo.agent.radius_backend import StoreBackend
+from jasiyo.agent.store import Store
+from jasiyo.config import Config
+from jasiyo.log import event, get_logger
+from jasiyo.radius.server import RadiusServer
+
+log = get_logger(__name__)
+
+#: Extra long-running parts of the agent (scheduler, enforcement, sync) register here:
+#: each gets the running Agent and returns a coroutine function that stops it.
+Part = Callable[["Agent"], Awaitable[Callable[[], Awaitable[None]]]]
+PARTS: list[Part] = []
+
+
+class Agent:
+    """The running agent. Library use: ``await Agent(cfg).start()`` ... ``await stop()``."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.box = SecretBox(load_key(cfg.key_path))
+        Store(cfg.db_path, self.box).close()  # fail early (and migrate) before binding ports
+        self.backend = StoreBackend(cfg, self.box)
+        self.radius = RadiusServer(
+            self.backend, address=cfg.radius.address, auth_port=cfg.radius.auth_port,
+            acct_port=cfg.radius.acct_port,
+        )
+        self._stoppers: list[Callable[[], Awaitable[None]]] = []
+
+    async def start(self) -> None:
+        loaded = self.backend.warm()
+        await self.radius.start()
+        event(log, "agent.start", address=self.cfg.radius.address,
+              auth_port=self.radius.auth_port, acct_port=self.radius.acct_port,
+              subscribers=loaded)
+        for part in PARTS:
+            self._stoppers.append(await part(self))
+
+    async def stop(self) -> None:
+        for stop in reversed(self._stoppers):
+            with contextlib.suppress(Exception):
+                await stop()
+        self._stoppers.clear()
+        await self.radius.stop()
+        self.backend.close()
+        event(log, "agent.stop", **_stats(self.radius))
+
+
+def _stats(server: RadiusServer) -> dict[str, object]:
+    stats = getattr(server, "stats", None)
+    if stats is None:
+        return {}
+    if hasattr(stats, "as_dict"):
+        return dict(stats.as_dict())
+    if isinstance(stats, dict):
+        return dict(stats)
+    return dict(vars(stats))
+
+
+async def serve(cfg: Config, ready: Callable[[Agent], None] | None = None) -> None:
+    """Run the agent until SIGTERM/SIGINT."""
+    agent = Agent(cfg)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await agent.start()
+    if ready:
+        ready(agent)
+    try:
+        await stop.wait()
+    finally:
+        event(log, "agent.stopping")
+        await agent.stop()

@@ -1,0 +1,67 @@
+"""RADIUS sessions as accounting describes them: listing, closing stale ones, kicking."""
+
+from __future__ import annotations
+
+from jasiyo.agent.models import Session
+from jasiyo.agent.store import Row, Store
+from jasiyo.config import Config
+from jasiyo.radius.backend import NasClient
+
+
+def _from_row(row: Row) -> Session:
+    return Session(
+        username=row["username"], nas_ip=row["nas_ip"], acct_session_id=row["acct_session_id"],
+        status=row["status"], started_at=row["started_at"], last_update_at=row["last_update_at"],
+        stopped_at=row["stopped_at"], framed_ip=row["framed_ip"],
+        calling_station_id=row["calling_station_id"], session_time=row["session_time"],
+        input_octets=row["input_octets"], output_octets=row["output_octets"],
+        terminate_cause=row["terminate_cause"],
+    )
+
+
+def list_(store: Store, *, active: bool = False, username: str | None = None,
+          limit: int = 1000) -> list[Session]:
+    where, params = [], []
+    if active:
+        where.append("status = 'active'")
+    if username:
+        where.append("username = ?")
+        params.append(username)
+    sql = "SELECT * FROM radius_sessions"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY last_update_at DESC LIMIT ?"
+    return [_from_row(r) for r in store.all(sql, (*params, limit))]
+
+
+def close_stale(store: Store, cfg: Config, now: float | None = None) -> int:
+    """Mark sessions that missed ``stale_after_missed_interims`` interim updates as stale.
+
+    Returns how many were closed. A later Interim or Stop for the session still records its
+    counters (the row is kept), but it is no longer counted as online.
+    """
+    now = store.now() if now is None else now
+    cutoff = now - cfg.radius.interim_interval * cfg.radius.stale_after_missed_interims
+    with store.transaction():
+        cur = store.conn.execute(
+            "UPDATE radius_sessions SET status = 'stale', stopped_at = last_update_at, "
+            "terminate_cause = COALESCE(terminate_cause, 'Lost-Interims') "
+            "WHERE status = 'active' AND last_update_at < ?",
+            (cutoff,),
+        )
+    return cur.rowcount
+
+
+def nas_for(store: Store, cfg: Config, nas_ip: str) -> NasClient | None:
+    """The NAS (router) at ``nas_ip`` with its secret, for CoA / Disconnect."""
+    from jasiyo.agent.routers import secret_context
+
+    row = store.one("SELECT * FROM routers WHERE nas_ip = ?", (nas_ip,))
+    if row is None:
+        return None
+    return NasClient(
+        name=row["name"], address=row["nas_ip"],
+        secret=store.box.open(row["radius_secret_enc"], secret_context(row["name"], "radius_secret")),
+        require_message_authenticator=bool(row["require_message_authenticator"]),
+        coa_port=row["coa_port"],
+    )

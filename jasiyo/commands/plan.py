@@ -1,0 +1,127 @@
+"""`jasiyo plan ...`: what subscribers buy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from jasiyo.agent import plans
+from jasiyo.agent.models import Plan
+from jasiyo.commands.common import actor, done, show_list, show_one, store
+from jasiyo.models import format_money, mikrotik_rate_limit, parse_money
+
+app = typer.Typer(help="Plans: rate, price, period and billing rules.", no_args_is_help=True)
+
+BILLING_HELP = "prepaid (pay ahead; default) or postpaid (invoiced each cycle)."
+
+
+def _row(p: Plan) -> dict[str, Any]:
+    return {
+        "name": p.name, "rate": p.rate, "burst": p.burst,
+        "rate_limit": mikrotik_rate_limit(p.rate, p.burst),
+        "price": format_money(p.price_minor, p.currency), "price_minor": p.price_minor,
+        "currency": p.currency, "period": p.period, "billing": p.billing,
+        "grace_days": p.grace_days, "tax_rate": p.tax_rate_bp / 100,
+        "quota_bytes": p.quota_bytes, "fup_rate": p.fup_rate,
+    }
+
+
+@app.command("add")
+def add(
+    name: str = typer.Argument(..., help="Plan name, e.g. home-10M."),
+    rate: str = typer.Option(..., "--rate", help="RX/TX in MikroTik syntax, e.g. 10M/10M."),
+    price: str = typer.Option(..., "--price", help="Price per period, e.g. 1500 or 1500.00."),
+    currency: str = typer.Option("KES", "--currency", help="ISO 4217 code."),
+    period: str = typer.Option("30d", "--period", help="Billing period: 30d, 1w or 1m (month)."),
+    burst: str | None = typer.Option(
+        None, "--burst", help="Burst 'RATE [THRESHOLD [SECONDS]]', e.g. '20M/20M 8M/8M 16/16'."
+    ),
+    billing: str = typer.Option("prepaid", "--billing", help=BILLING_HELP),
+    grace: str | None = typer.Option(None, "--grace", help="Grace after due date, e.g. 3d."),
+    tax_rate: str | None = typer.Option(None, "--tax-rate", help="Tax percent on invoices."),
+    quota: str | None = typer.Option(None, "--quota", help="Data per cycle, e.g. 100G."),
+    fup_rate: str | None = typer.Option(None, "--fup-rate", help="Rate once over quota."),
+) -> None:
+    """Add a plan."""
+    plan = plans.build(
+        name, rate=rate, price=price, currency=currency, period=period, burst=burst,
+        billing=billing, grace=grace, tax_rate=tax_rate, quota=quota, fup_rate=fup_rate,
+    )
+    with store() as s:
+        plan = plans.add(s, plan, actor())
+    done(f"plan {plan.name} added: {mikrotik_rate_limit(plan.rate, plan.burst)}, "
+         f"{format_money(plan.price_minor, plan.currency)} per {plan.period}", plan=_row(plan))
+
+
+@app.command("list")
+def list_() -> None:
+    """List plans."""
+    with store() as s:
+        rows = [_row(p) for p in plans.list_(s)]
+    show_list(rows, ["name", "rate_limit", "price", "period", "billing"], "plans")
+
+
+@app.command("show")
+def show(name: str = typer.Argument(..., help="Plan name.")) -> None:
+    """Show one plan."""
+    with store() as s:
+        show_one(_row(plans.get(s, name)))
+
+
+@app.command("update")
+def update(
+    name: str = typer.Argument(..., help="Plan name."),
+    rate: str | None = typer.Option(None, "--rate", help="New RX/TX rate."),
+    price: str | None = typer.Option(None, "--price", help="New price per period."),
+    currency: str | None = typer.Option(None, "--currency", help="New currency."),
+    period: str | None = typer.Option(None, "--period", help="New billing period."),
+    burst: str | None = typer.Option(None, "--burst", help="New burst ('' to clear)."),
+    billing: str | None = typer.Option(None, "--billing", help=BILLING_HELP),
+    grace: str | None = typer.Option(None, "--grace", help="Grace after due date, e.g. 3d."),
+    tax_rate: str | None = typer.Option(None, "--tax-rate", help="Tax percent on invoices."),
+    quota: str | None = typer.Option(None, "--quota", help="Data per cycle ('' to clear)."),
+    fup_rate: str | None = typer.Option(None, "--fup-rate", help="Rate once over quota."),
+) -> None:
+    """Change a plan. Subscribers on it get the new rate at their next session or CoA."""
+    with store() as s:
+        old = plans.get(s, name)
+        changes: dict[str, Any] = {}
+        cur = currency or old.currency
+        if rate is not None:
+            changes["rate"] = rate
+        if price is not None:
+            changes["price_minor"] = parse_money(price, cur)
+        if currency is not None:
+            changes["currency"] = cur
+            if price is None:
+                changes["price_minor"] = old.price_minor
+        if period is not None:
+            changes["period"] = period
+        if burst is not None:
+            changes["burst"] = burst or None
+        if billing is not None:
+            changes["billing"] = billing
+        if grace is not None:
+            changes["grace_days"] = plans.build(
+                name, rate=old.rate, price="0", grace=grace).grace_days
+        if tax_rate is not None:
+            changes["tax_rate_bp"] = plans.parse_tax_rate(tax_rate)
+        if quota is not None:
+            changes["quota_bytes"] = plans.parse_size(quota) if quota else None
+            if not quota:
+                changes["fup_rate"] = None
+        if fup_rate is not None:
+            changes["fup_rate"] = fup_rate or None
+        if not changes:
+            raise typer.BadParameter("nothing to change: give at least one option")
+        plan = plans.update(s, name, actor(), **changes)
+    done(f"plan {name} updated", plan=_row(plan))
+
+
+@app.command("remove")
+def remove(name: str = typer.Argument(..., help="Plan name.")) -> None:
+    """Remove a plan that no subscriber uses."""
+    with store() as s:
+        plans.remove(s, name, actor())
+    done(f"plan {name} removed")

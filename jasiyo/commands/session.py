@@ -1,0 +1,36 @@
+"""`jasiyo session ...`: who is online, and kicking a session off."""
+
+from __future__ import annotations
+
+import typer
+
+from jasiyo.agent import sessions
+from jasiyo.commands.common import cfg, done, show_list, store, when
+
+app = typer.Typer(help="RADIUS sessions from accounting.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_(
+    active: bool = typer.Option(False, "--active", help="Only sessions still online."),
+    username: str | None = typer.Option(None, "--user", help="Only this subscriber."),
+    limit: int = typer.Option(1000, "--limit", help="At most this many, newest first."),
+) -> None:
+    """List sessions, newest first."""
+    with store() as s:
+        rows = [x.to_dict() for x in sessions.list_(s, active=active, username=username,
+                                                     limit=limit)]
+    for r in rows:
+        r["started"] = when(r["started_at"])
+        r["last_update"] = when(r["last_update_at"])
+    show_list(rows, ["username", "nas_ip", "acct_session_id", "status", "framed_ip", "started",
+                     "last_update", "input_octets", "output_octets"], "sessions")
+
+
+@app.command("disconnect")
+def disconnect(username: str = typer.Argument(..., help="Subscriber whose sessions to end.")) -> None:
+    """Send a Disconnect-Request (RFC 5176) for each of the subscriber's active sessions."""
+    with store() as s:
+        results = sessions.disconnect(s, cfg(), username)
+    acked = sum(1 for r in results if r["result"] == "ack")
+    done(f"{username}: {acked} of {len(results)} session(s) disconnected", results=results)
