@@ -17,12 +17,18 @@ DedupKey = tuple[str, int, int, int, bytes]
 
 
 class DedupEntry:
-    """One request seen: ``reply`` is None while it is in flight."""
+    """One request seen: ``reply`` is None while it is in flight.
 
-    __slots__ = ("expires", "reply")
+    ``request`` keeps the datagram: only a byte-identical copy is a retransmission, so a
+    forged packet that reuses a request's key is verified like any other, never answered
+    from the cache.
+    """
 
-    def __init__(self, expires: float) -> None:
+    __slots__ = ("expires", "reply", "request")
+
+    def __init__(self, expires: float, request: bytes) -> None:
         self.expires = expires
+        self.request = request
         self.reply: bytes | None = None
 
 
@@ -44,15 +50,17 @@ class DedupCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: DedupKey) -> DedupEntry | None:
-        """The live entry for ``key``, or None (expired entries count as absent)."""
+    def get(self, key: DedupKey, request: bytes) -> DedupEntry | None:
+        """The live entry of this exact ``request``, or None (expired ones count as absent)."""
         entry = self._entries.get(key)
-        if entry is not None and entry.expires <= self._clock():
+        if entry is None:
+            return None
+        if entry.expires <= self._clock():
             del self._entries[key]
             return None
-        return entry
+        return entry if entry.request == request else None
 
-    def add(self, key: DedupKey) -> DedupEntry:
+    def add(self, key: DedupKey, request: bytes) -> DedupEntry:
         """Record ``key`` as in flight; returns its entry, to be given the reply later."""
         now = self._clock()
         entries = self._entries
@@ -65,7 +73,7 @@ class DedupCache:
         while len(entries) >= self.max_entries:
             entries.popitem(last=False)
             self.evictions += 1
-        entry = entries[key] = DedupEntry(now + self.ttl)
+        entry = entries[key] = DedupEntry(now + self.ttl, request)
         return entry
 
     def forget(self, key: DedupKey, entry: DedupEntry) -> None:

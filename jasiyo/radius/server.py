@@ -255,7 +255,7 @@ class RadiusServer(ServerAsync):
 
         key: DedupKey = (addr[0], addr[1], code, data[1], data[4:20])
         if code != StatusServer:  # RFC 5997 section 3: Status-Server is never cached
-            seen = self.dedup.get(key)
+            seen = self.dedup.get(key, data)
             if seen is not None:
                 self._duplicate(protocol, seen, addr)
                 return
@@ -273,7 +273,7 @@ class RadiusServer(ServerAsync):
             self.stats.status_server += 1
             self._send(protocol, pkt.CreateReply().ReplyPacket(), addr)
             return
-        entry = self.dedup.add(key)
+        entry = self.dedup.add(key, data)
         try:
             if is_auth:
                 self.handle_auth_packet(protocol, pkt, addr, nas=nas, entry=entry)
