@@ -13,6 +13,8 @@ import sqlite3
 import sys
 
 import typer
+# typer vendors click; its usage errors are these (there is no public alias).
+from typer._click.exceptions import ClickException
 
 from jasiyo import config as config_mod
 from jasiyo import log as log_mod
@@ -162,15 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     except sqlite3.OperationalError as exc:
         typer.echo(f"error: the store failed: {exc}", err=True)
         return 1
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        raise
+    except ClickException as exc:  # usage errors: typer prints them with the usage line
+        exc.show()
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
     return 0
 
 

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jasiyo import config
+from jasiyo.errors import ConfigError
+
+
+def test_example_config_loads_and_documents_every_key() -> None:
+    cfg = config.load(config.EXAMPLE)
+    assert cfg.radius.auth_port == 1812 and cfg.radius.acct_port == 1813
+    text = config.EXAMPLE.read_text()
+    # every setting of every section appears, commented, in the example
+    from dataclasses import fields
+
+    for section in ("agent", "radius", "billing", "routers", "sync"):
+        assert f"[{section}]" in text
+        for f in fields(getattr(cfg, section)):
+            assert f"\n{f.name} = " in text, f"[{section}] {f.name} missing from example"
+
+
+def test_relative_data_dir_resolves_against_config_folder(tmp_path: Path) -> None:
+    p = tmp_path / "etc" / "j.toml"
+    p.parent.mkdir()
+    p.write_text('[agent]\ndata_dir = "../var/jasiyo"\n')
+    assert config.load(p).data_dir == (tmp_path / "var" / "jasiyo").resolve()
+
+
+def test_env_var_selects_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = tmp_path / "x.toml"
+    p.write_text("[radius]\nauth_port = 11812\n")
+    monkeypatch.setenv("JASIYO_CONFIG", str(p))
+    assert config.load().radius.auth_port == 11812
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[radius]\nauth_port = 'x'\n", "[radius] auth_port: expected a whole number"),
+        ("[radius]\nauth_port = 70000\n", "[radius] auth_port: 70000 is not a UDP port"),
+        ("[radius]\nauth_prot = 1\n", "[radius] auth_prot: unknown setting"),
+        ("[radius]\nsuspended_action = 'drop'\n", "[radius] suspended_action"),
+        ("[radius]\nwalled_garden_rate = 'fast'\n", "[radius] walled_garden_rate: bad rate"),
+        ("[radios]\n", "[radios]: unknown section"),
+        ("[radius\n", "is not valid TOML"),
+        ("[agent]\nlog_level = 'loud'\n", "[agent] log_level"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, text: str, expected: str) -> None:
+    p = tmp_path / "bad.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        config.load(p)
+    assert expected in str(err.value)
+
+
+def test_unreadable_config(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        config.load(tmp_path / "missing.toml")
+    d = tmp_path / "dir.toml"
+    d.mkdir()
+    with pytest.raises(ConfigError, match="cannot read"):
+        config.load(d)

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from jasiyo.agent import plans, routers
+from jasiyo.agent import subscribers as subs
+from jasiyo.agent.keys import SecretBox, load_key
+from jasiyo.agent.store import Store
+from jasiyo.config import Config
+from jasiyo.errors import ConfigError, StoreError
+
+
+def _seed(store: Store) -> None:
+    plans.add(store, plans.build("home", rate="10M/10M", price="1500.50"), "test")
+    subs.add(store, subs.NewSubscriber.build("alice", password="Sup3r-secret!", plan="home"), "test")
+    routers.add(store, "r1", driver="mikrotik", host="10.1.1.1", radius_secret="radius-secret-xyz",
+                username="api", password="router-pass-123", actor="test")
+
+
+def test_init_creates_key_0600_and_store(cfg: Config) -> None:
+    assert stat.S_IMODE(cfg.key_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cfg.db_path.stat().st_mode) == 0o600
+    assert len(load_key(cfg.key_path)) == 32
+
+
+def test_secrets_are_not_in_the_database_file(cfg: Config, store: Store) -> None:
+    _seed(store)
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw = cfg.db_path.read_bytes()
+    for secret in (b"Sup3r-secret!", b"radius-secret-xyz", b"router-pass-123"):
+        assert secret not in raw
+    assert subs.password_of(store, "alice") == "Sup3r-secret!"
+    assert routers.credentials(store, "r1") == ("api", "router-pass-123")
+    assert routers.radius_secret(store, "r1") == "radius-secret-xyz"
+
+
+def test_money_is_integer_minor_units(store: Store) -> None:
+    _seed(store)
+    assert store.scalar("SELECT typeof(price_minor) || ':' || price_minor FROM plans") == "integer:150050"
+
+
+def test_every_change_writes_an_event_and_an_audit_line(store: Store) -> None:
+    _seed(store)
+    subs.suspend(store, "alice", "noc:jane", "unpaid")
+    events = store.all("SELECT * FROM events ORDER BY hlc")
+    assert [(e["entity"], e["key"], e["op"]) for e in events] == [
+        ("plan", "home", "upsert"), ("subscriber", "alice", "upsert"),
+        ("router", "r1", "upsert"), ("subscriber", "alice", "upsert"),
+    ]
+    assert store.event_data(events[-1])["status"] == "suspended"
+    # event payloads (which carry passwords) are sealed too
+    assert b"Sup3r-secret!" not in events[1]["data"]
+    assert store.event_data(events[1])["password"] == "Sup3r-secret!"
+    audit = store.all("SELECT actor, action, target FROM audit ORDER BY id")
+    assert audit[-1] == {"actor": "noc:jane", "action": "subscriber.status", "target": "subscriber:alice"}
+    assert "Sup3r-secret!" not in str(store.all("SELECT detail FROM audit"))
+
+
+def test_failed_change_leaves_no_event(store: Store) -> None:
+    _seed(store)
+    before = store.scalar("SELECT count(*) FROM events")
+    with pytest.raises(StoreError):
+        plans.add(store, plans.build("home", rate="1M", price="1"), "test")
+    assert store.scalar("SELECT count(*) FROM events") == before
+
+
+def test_migrations_are_named_and_recorded(store: Store) -> None:
+    names = [r["name"] for r in store.all("SELECT name FROM _sqlite_migrations")]
+    assert names[0] == "m001_core"
+    assert store.scalar("PRAGMA journal_mode") == "wal"
+
+
+def test_wrong_key_refuses_to_decrypt(cfg: Config, store: Store) -> None:
+    _seed(store)
+    other = Store(cfg.db_path, SecretBox(b"\x00" * 32))
+    with pytest.raises(StoreError, match="wrong agent key or tampered"):
+        subs.password_of(other, "alice")
+    other.close()
+
+
+def test_world_readable_key_is_refused(cfg: Config) -> None:
+    cfg.key_path.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        load_key(cfg.key_path)

@@ -1,0 +1,162 @@
+"""The CLI contract: commands, one-line errors, an unchanged store on bad input, help text."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+
+from jasiyo.cli import app, main
+from jasiyo.commands.common import STATE
+from jasiyo.config import Config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def jasiyo(cfg: Config, capsys: pytest.CaptureFixture[str]):
+    """Run `jasiyo --config <cfg> ...` in process; returns (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        STATE.config_path, STATE.json, STATE._config = None, False, None
+        code = main(["--config", str(cfg.path), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def dump(cfg: Config) -> list[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(cfg.db_path)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def test_plan_subscriber_router_lifecycle(jasiyo) -> None:
+    assert jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500.00",
+                  "--burst", "20M/20M 8M/8M 16/16")[0] == 0
+    code, out, _ = jasiyo("plan", "show", "home", "--json")
+    assert code == 0
+    plan = json.loads(out)
+    assert plan["price_minor"] == 150000 and plan["rate_limit"] == "10M/10M 20M/20M 8M/8M 16/16"
+    code, out, _ = jasiyo("--json", "subscriber", "add", "bob", "--plan", "home",
+                          "--generate-password", "--service", "static", "--ip", "10.0.0.5")
+    assert code == 0 and len(json.loads(out)["password"]) == 12
+    assert jasiyo("subscriber", "suspend", "bob", "--reason", "unpaid")[0] == 0
+    code, out, _ = jasiyo("subscriber", "list", "--status", "suspended", "--json")
+    assert [s["username"] for s in json.loads(out)] == ["bob"]
+    assert jasiyo("subscriber", "resume", "bob")[0] == 0
+    assert jasiyo("subscriber", "update", "bob", "--phone", "+254700000001")[0] == 0
+    assert jasiyo("router", "add", "r1", "--driver", "mikrotik", "--host", "10.1.1.1",
+                  "--radius-secret", "testing123")[0] == 0
+    code, out, _ = jasiyo("router", "list", "--json")
+    assert json.loads(out)[0]["nas_ip"] == "10.1.1.1"
+    code, out, _ = jasiyo("plan", "list")
+    assert "home" in out and "10M/10M" in out
+    assert jasiyo("plan", "remove", "home")[0] == 1  # still has a subscriber
+    assert jasiyo("subscriber", "remove", "bob")[0] == 0
+    assert jasiyo("plan", "remove", "home")[0] == 0
+    assert jasiyo("router", "remove", "r1")[0] == 0
+
+
+BAD = [
+    (("subscriber", "add", "x", "--plan", "nope", "--password", "p"), "no plan named 'nope'"),
+    (("subscriber", "add", "alice", "--plan", "home", "--password", "p"), "already exists"),
+    (("plan", "add", "p2", "--rate", "10Q/1M", "--price", "10"), "bad rate '10Q'"),
+    (("plan", "add", "p2", "--rate", "10M", "--price", "-1"), "cannot be negative"),
+    (("plan", "add", "p2", "--rate", "10M", "--price", "1.234"), "KES has 2 decimal places"),
+    (("subscriber", "add", "y", "--plan", "home", "--password", "p", "--ip", "10.0.0.999"),
+     "bad IP address"),
+    (("subscriber", "add", "y", "--plan", "home"), "exactly one of --password"),
+    (("subscriber", "add", "bad name", "--plan", "home", "--password", "p"), "bad username"),
+    (("router", "add", "r", "--driver", "cisco", "--host", "1.2.3.4", "--radius-secret",
+      "testing123"), "unknown driver 'cisco'"),
+    (("router", "add", "r", "--driver", "mikrotik", "--host", "1.2.3.4", "--radius-secret",
+      "short"), "at least 8 characters"),
+    (("subscriber", "suspend", "ghost"), "no subscriber named 'ghost'"),
+    (("subscriber", "list", "--status", "sleeping"), "bad status"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD)
+def test_bad_input_one_line_error_and_store_unchanged(jasiyo, cfg: Config, args, message) -> None:
+    assert jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")[0] == 0
+    assert jasiyo("subscriber", "add", "alice", "--plan", "home", "--password", "pw")[0] == 0
+    before = dump(cfg)
+    code, out, err = jasiyo(*args)
+    assert code == 1
+    assert err.startswith("error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err + out
+    assert dump(cfg) == before
+
+
+def test_unreadable_config_is_a_one_line_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[radius]\nauth_port = 'x'\n")
+    for path in (bad, tmp_path / "missing.toml"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "jasiyo.cli", "--config", str(path), "plan", "list"],
+            capture_output=True, text=True, cwd=tmp_path,
+        )
+        assert proc.returncode == 1
+        assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
+        assert "Traceback" not in proc.stderr
+
+
+def test_csv_import_validates_everything_then_is_idempotent(jasiyo, cfg: Config, tmp_path: Path) -> None:
+    jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
+    good = tmp_path / "subs.csv"
+    good.write_text("username,password,plan,service,ip,phone,name\n"
+                    + "".join(f"u{i},pw{i},home,pppoe,,,User {i}\n" for i in range(50))
+                    + "s1,pws,home,static,10.0.0.9,+254711111111,Static One\n")
+    code, out, _ = jasiyo("--json", "subscriber", "import", str(good))
+    assert code == 0 and json.loads(out)["created"] == 51
+    events = len(dump(cfg))
+    code, out, _ = jasiyo("--json", "subscriber", "import", str(good))
+    assert json.loads(out) | {"message": ""} == {"ok": True, "message": "", "created": 0,
+                                                 "updated": 0, "unchanged": 51}
+    assert len(dump(cfg)) == events  # nothing written, not even an event
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("username,password,plan\nnew1,pw,home\nnew2,,home\nnew3,pw,nosuch\n")
+    before = dump(cfg)
+    code, _, err = jasiyo("subscriber", "import", str(bad))
+    assert code == 1 and "line 3" in err
+    assert dump(cfg) == before  # the good first row was not written either
+
+
+def _commands() -> list[tuple[str, Any]]:
+    root = typer.main.get_command(app)
+    out: list[tuple[str, Any]] = []
+
+    def walk(prefix: str, cmd: Any) -> None:
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():
+                walk(f"{prefix} {name}".strip(), sub)
+        else:
+            out.append((prefix, cmd))
+
+    walk("", root)
+    return out
+
+
+def test_every_command_has_help_and_is_documented() -> None:
+    readme = (ROOT / "README.md").read_text()
+    docs = readme + "".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
+    commands = _commands()
+    assert len(commands) > 15
+    for name, cmd in commands:
+        assert (cmd.help or "").strip(), f"`jasiyo {name}` has no help text"
+        for param in cmd.params:
+            if param.param_type_name == "option":
+                assert (param.help or "").strip(), f"`jasiyo {name} {param.opts[0]}` has no help"
+        assert f"jasiyo {name}" in docs, f"`jasiyo {name}` is not documented in README/docs"
