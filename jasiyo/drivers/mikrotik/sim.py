@@ -272,7 +272,7 @@ class RouterOSSim:
             self._server = _Server((self.host, self.requested_port), self)
             self.requested_port = self.port  # a restart after stop() reuses the same port
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="routeros-sim", daemon=True)
+                target=self._server.serve_forever, args=(0.05,), name="routeros-sim", daemon=True)
             self._thread.start()
         return self
 
