@@ -1,0 +1,505 @@
+"""Applying events from other agents to this agent's store, so every agent converges.
+
+An entity's row is a pure function of the set of its events: the events for one
+``(entity, key)`` are folded in clock order (``hlc``, then event id), ``upsert`` setting the
+fields it carries and ``delete`` clearing everything written before it. So whatever order
+events arrive in, and however often, every agent ends with the same rows: last writer wins
+per field, a delete wins over older writes, a write older than a delete is ignored.
+
+``append`` entities (payments, ledger entries) are immutable records inserted once, keyed
+by their natural reference (``INSERT OR IGNORE`` on the unique column): a payment is never
+applied twice, even if two POPs recorded the same provider receipt.
+
+A remote event is also stored in the local ``events`` table (sealed with the local key,
+``pushed_at`` set so it is not pushed back), which is what makes replays no-ops and gives
+the fold its input. An entity that cannot be materialised yet (a subscriber whose plan has
+not arrived) is remembered in ``meta['sync.pending']`` and retried after every batch.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from jasiyo.agent.store import Store
+from jasiyo.config import Config
+from jasiyo.errors import AlreadyExists, ConfigError, StoreError, SyncError
+from jasiyo.log import event, get_logger
+from jasiyo.sync.client import (
+    LocalEvent,
+    RemoteEvent,
+    SyncClient,
+    SyncResult,
+    SyncStatus,
+    enroll,
+    status_of,
+)
+from jasiyo.sync.envelope import KEYRING_FILE, Keyring
+from jasiyo.sync.hlc import Timestamp
+from jasiyo.sync.signing import SIGN_KEY_FILE, create_signing_key, load_signing_key
+
+log = get_logger(__name__)
+PENDING_KEY = "sync.pending"
+OPS = ("upsert", "delete", "append")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A field holding another entity's natural key, stored as that row's id."""
+
+    column: str
+    table: str
+    key_column: str
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    table: str
+    key_column: str
+    kind: str  # "state" (upsert/delete, LWW) or "append" (immutable, insert once)
+    #: field -> (column, context(key)): cleartext in the event, sealed with the local key here.
+    secrets: dict[str, tuple[str, Callable[[str], str]]] = field(default_factory=dict)
+    refs: dict[str, Ref] = field(default_factory=dict)
+    #: field -> column stamped with the wall time of the write that set the field.
+    stamps: dict[str, str] = field(default_factory=dict)
+    #: Materialised after entities of lower rank (a subscriber needs its plan first).
+    rank: int = 0
+
+
+_SUBSCRIBER_REF = Ref("subscriber_id", "subscribers", "username")
+
+ENTITIES: dict[str, EntitySpec] = {
+    "plan": EntitySpec("plans", "name", "state"),
+    "router": EntitySpec(
+        "routers", "name", "state",
+        secrets={"password": ("password_enc", lambda k: f"router:{k}:password"),
+                 "radius_secret": ("radius_secret_enc", lambda k: f"router:{k}:radius_secret")},
+    ),
+    "subscriber": EntitySpec(
+        "subscribers", "username", "state",
+        secrets={"password": ("password_enc", lambda k: f"subscriber:{k}:password")},
+        refs={"plan": Ref("plan_id", "plans", "name")},
+        stamps={"status": "status_changed_at"},
+        rank=1,
+    ),
+    "payment": EntitySpec("payments", "reference", "append",
+                          refs={"subscriber": _SUBSCRIBER_REF, "username": _SUBSCRIBER_REF},
+                          rank=2),
+    "ledger": EntitySpec("ledger", "reference", "append",
+                         refs={"subscriber": _SUBSCRIBER_REF, "username": _SUBSCRIBER_REF},
+                         rank=3),
+}
+#: Columns apply maintains itself; event fields of these names are ignored.
+_LOCAL_COLUMNS = ("id", "created_at", "updated_at")
+
+
+class _Unresolved(Exception):
+    """A referenced row is missing for now; retry the entity after later events."""
+
+
+def _columns(store: Store, table: str) -> dict[str, tuple[bool, bool]]:
+    """column -> (required on insert, is primary key)."""
+    cache: dict[str, dict[str, tuple[bool, bool]]] = store.__dict__.setdefault("_apply_cols", {})
+    if table not in cache:
+        info = store.conn.execute(f"PRAGMA table_info({table})").fetchall()
+        cache[table] = {r[1]: (bool(r[3]) and r[4] is None and not r[5], bool(r[5]))
+                        for r in info}
+    return cache[table]
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, dict | list):
+        return json.dumps(v, sort_keys=True)
+    return v
+
+
+def _row_values(store: Store, spec: EntitySpec, key: str, state: dict[str, Any],
+                stamps: dict[str, float]) -> dict[str, Any]:
+    """Column values for ``state``; raises _Unresolved if a referenced row is missing."""
+    cols = _columns(store, spec.table)
+    out: dict[str, Any] = {}
+    for name, value in state.items():
+        if name in spec.secrets:
+            column, context = spec.secrets[name]
+            out[column] = None if value is None else store.seal(str(value), context(key))
+        elif name in spec.refs:
+            ref = spec.refs[name]
+            ref_id = store.scalar(f"SELECT id FROM {ref.table} WHERE {ref.key_column} = ?",
+                                  (value,))
+            if ref_id is None:
+                raise _Unresolved(f"{ref.table} {value!r}")
+            out[ref.column] = ref_id
+        elif name in cols and name not in _LOCAL_COLUMNS:
+            out[name] = _value(value)
+    for name, column in spec.stamps.items():
+        if name in stamps and column in cols:
+            out[column] = stamps[name]
+    out[spec.key_column] = key
+    return out
+
+
+def _fold(store: Store, entity: str, key: str) -> tuple[dict[str, Any], dict[str, float], bool]:
+    """(fields, wall time per field, exists) from every stored event of the entity."""
+    rows = store.all("SELECT id, hlc, op, data FROM events WHERE entity = ? AND key = ? "
+                     "ORDER BY hlc, id", (entity, key))
+    state: dict[str, Any] = {}
+    stamps: dict[str, float] = {}
+    exists = False
+    for r in rows:
+        if r["op"] == "delete":
+            state, stamps, exists = {}, {}, False
+        elif r["op"] == "upsert":
+            data = store.event_data(r)
+            state.update(data)
+            wall = Timestamp.decode(r["hlc"]).wall_ms / 1000
+            stamps.update({k: wall for k in data})
+            exists = True
+    return state, stamps, exists
+
+
+def materialize(store: Store, entity: str, key: str) -> bool:
+    """Make the row of a state entity equal the fold of its events. False if unresolved."""
+    spec = ENTITIES[entity]
+    state, stamps, exists = _fold(store, entity, key)
+    table, kcol = spec.table, spec.key_column
+    current = store.scalar(f"SELECT id FROM {table} WHERE {kcol} = ?", (key,))
+    if not exists:
+        if current is not None:
+            store.conn.execute(f"DELETE FROM {table} WHERE id = ?", (current,))
+        return True
+    values = _row_values(store, spec, key, state, stamps)
+    now = store.now()
+    if current is not None:
+        sets = {k: v for k, v in values.items() if k != kcol}
+        if sets:
+            store.conn.execute(
+                f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in sets)}, updated_at = ? "
+                "WHERE id = ?", (*sets.values(), now, current))
+        return True
+    missing = [c for c, (req, _pk) in _columns(store, table).items()
+               if req and c not in values and c not in ("created_at", "updated_at")]
+    if missing:
+        # Written to after a delete, but never re-created in full: the delete stands.
+        return True
+    values.update(created_at=now, updated_at=now)
+    store.conn.execute(
+        f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+        tuple(values.values()))
+    return True
+
+
+def insert_append(store: Store, entity: str, key: str, data: dict[str, Any]) -> bool:
+    """Insert an immutable record once (by its natural key). True if now present."""
+    spec = ENTITIES[entity]
+    values = _row_values(store, spec, key, data, {})
+    store.conn.execute(
+        f"INSERT OR IGNORE INTO {spec.table} ({', '.join(values)}) "
+        f"VALUES ({', '.join('?' * len(values))})", tuple(values.values()))
+    return True
+
+
+def _settle(store: Store, entity: str, key: str) -> bool:
+    """Materialise one entity inside a savepoint; False (and nothing written) if it must wait."""
+    spec = ENTITIES[entity]
+    try:
+        with store.transaction():
+            if spec.kind == "append":
+                row = store.one("SELECT id, data FROM events WHERE entity = ? AND key = ? "
+                                "AND op = 'append' ORDER BY hlc, id LIMIT 1", (entity, key))
+                if row is None:
+                    return True
+                return insert_append(store, entity, key, store.event_data(row))
+            return materialize(store, entity, key)
+    except _Unresolved:
+        return False
+    except sqlite3.IntegrityError as exc:
+        # e.g. two POPs gave the same static IP to different subscribers. Kept pending and
+        # logged rather than dropped, so a later fix (an edit on either side) resolves it.
+        event(log, "sync.apply_conflict", entity=entity, key=key, error=str(exc))
+        return False
+
+
+def _pending(store: Store) -> set[tuple[str, str]]:
+    raw = store.meta(PENDING_KEY)
+    return {(e, k) for e, k in json.loads(raw)} if raw else set()
+
+
+def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
+    """Apply remote events in one transaction; returns how many were new.
+
+    Duplicates (an event id already stored) are skipped. Unknown entities are stored (so
+    they sync on and a newer agent can use them) but not materialised.
+    """
+    applied = 0
+    with store.transaction():
+        touched = _pending(store)
+        now = store.now()
+        for ev in events:
+            if ev.op not in OPS:
+                raise SyncError(f"event {ev.id} has unknown operation {ev.op!r}")
+            store.clock.observe(ev.hlc)
+            payload = json.dumps(ev.data, sort_keys=True, separators=(",", ":"), default=str)
+            cur = store.conn.execute(
+                "INSERT OR IGNORE INTO events (id, hlc, origin, entity, key, op, data, "
+                "created_at, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (ev.id, ev.hlc, ev.origin, ev.entity, ev.key, ev.op,
+                 store.box.seal(payload, f"event:{ev.id}"), now, now),
+            )
+            if cur.rowcount != 1:
+                continue
+            applied += 1
+            fields = ["*"] if ev.op == "delete" else list(ev.data)
+            store.conn.executemany(
+                "INSERT INTO field_clocks (entity, key, field, hlc) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(entity, key, field) DO UPDATE SET hlc = excluded.hlc "
+                "WHERE excluded.hlc > field_clocks.hlc",
+                [(ev.entity, ev.key, f, ev.hlc) for f in fields],
+            )
+            if ev.entity in ENTITIES:
+                touched.add((ev.entity, ev.key))
+        pending = _settle_all(store, touched)
+        store.set_meta(PENDING_KEY, json.dumps(sorted(pending)))
+    return applied
+
+
+def _settle_all(store: Store, todo: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Materialise by rank, repeating while progress is made (a plan unblocks subscribers)."""
+    waiting = set(todo)
+    while waiting:
+        order = sorted(waiting, key=lambda ek: (ENTITIES[ek[0]].rank, ek))
+        still = {ek for ek in order if not _settle(store, *ek)}
+        if still == waiting:
+            break
+        waiting = still
+    return waiting
+
+
+def pending(store: Store) -> list[tuple[str, str]]:
+    """Entities waiting for a referenced row (or in conflict)."""
+    return sorted(_pending(store))
+
+
+# ---------------------------------------------------------------- the store as a sync log
+
+
+class AgentLog:
+    """The agent store seen by :class:`jasiyo.sync.client.SyncClient` (its ``EventLog``)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @property
+    def agent_id(self) -> str:
+        return self.store.agent_id
+
+    def outbox(self, limit: int) -> list[LocalEvent]:
+        rows = self.store.all(
+            "SELECT id, hlc, origin, entity, key, op, data, created_at FROM events "
+            "WHERE pushed_at IS NULL ORDER BY hlc, id LIMIT ?", (limit,))
+        return [LocalEvent(r["id"], r["hlc"], r["origin"], r["entity"], r["key"], r["op"],
+                           self.store.event_data(r), r["created_at"]) for r in rows]
+
+    def mark_pushed(self, ids: list[str]) -> None:
+        with self.store.transaction():
+            self.store.conn.executemany("UPDATE events SET pushed_at = ? WHERE id = ?",
+                                        [(self.store.now(), i) for i in ids])
+
+    def backlog(self) -> tuple[int, float | None]:
+        row = self.store.one("SELECT count(*) AS n, min(created_at) AS oldest FROM events "
+                             "WHERE pushed_at IS NULL")
+        return (row["n"], row["oldest"]) if row else (0, None)
+
+    def get(self, key: str) -> str | None:
+        return self.store.meta(key)
+
+    def put(self, values: dict[str, str]) -> None:
+        with self.store.transaction():
+            for k, v in values.items():
+                self.store.set_meta(k, v)
+
+    def apply(self, events: list[RemoteEvent], meta: dict[str, str] | None = None) -> int:
+        """Apply and, in the same transaction, advance the cursor (``meta``)."""
+        with self.store.transaction():
+            n = apply_events(self.store, events)
+            for k, v in (meta or {}).items():
+                self.store.set_meta(k, v)
+        return n
+
+
+# ---------------------------------------------------------------- wiring an agent to the cloud
+
+
+def keyring_path(cfg: Config) -> Path:
+    return cfg.data_dir / KEYRING_FILE
+
+
+def signing_key_path(cfg: Config) -> Path:
+    return cfg.data_dir / SIGN_KEY_FILE
+
+
+def enroll_agent(cfg: Config, url: str, token: str,
+                 transport: httpx.BaseTransport | None = None) -> dict[str, str]:
+    """Create this agent's Ed25519 key (0600) if needed and register it with the cloud."""
+    url = url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"cloud URL {url!r} must start with https:// (or http:// on loopback)")
+    store = Store.open(cfg)
+    try:
+        create_signing_key(signing_key_path(cfg))
+        key = load_signing_key(signing_key_path(cfg))
+        name = store.meta("agent_name") or store.agent_id
+        tenant = enroll(url, token, store.agent_id, name, key, transport=transport)
+        with store.transaction():
+            store.set_meta("sync.cloud_url", url)
+            store.set_meta("sync.tenant_id", tenant)
+        return {"tenant_id": tenant, "agent_id": store.agent_id, "cloud_url": url}
+    finally:
+        store.close()
+
+
+def open_client(cfg: Config, store: Store, transport: httpx.BaseTransport | None = None,
+                keyring: Keyring | None = None, **kw: Any) -> SyncClient:
+    """A sync client for this agent: enrolled identity, tenant keys, the store as its log."""
+    tenant = store.meta("sync.tenant_id")
+    url = cfg.sync.cloud_url or store.meta("sync.cloud_url")
+    if not tenant or not url:
+        raise ConfigError("this agent is not enrolled; run `jasiyo agent enroll URL TOKEN`")
+    path = keyring_path(cfg)
+    ring = keyring or Keyring.load(path)
+    if ring.tenant_id != tenant:
+        raise ConfigError(f"the tenant keys in {path} belong to tenant {ring.tenant_id}, but "
+                          f"this agent is enrolled in tenant {tenant}")
+    return SyncClient(AgentLog(store), ring, load_signing_key(signing_key_path(cfg)),
+                      base_url=url, transport=transport, save_keyring=lambda r: r.save(path),
+                      **kw)
+
+
+def init_tenant(cfg: Config, transport: httpx.BaseTransport | None = None) -> dict[str, str]:
+    """Create the tenant data key (first POP only) and register its id with the cloud."""
+    path = keyring_path(cfg)
+    if path.exists():
+        raise AlreadyExists(f"tenant keys already exist in {path}; other POPs import them with "
+                            "`jasiyo tenant import-recovery FILE`")
+    store = Store.open(cfg)
+    try:
+        tenant = store.meta("sync.tenant_id")
+        if not tenant:
+            raise ConfigError("enroll this agent first: `jasiyo agent enroll URL TOKEN`")
+        ring = Keyring.create(tenant)
+        with open_client(cfg, store, transport, keyring=ring) as client:
+            client.register_key(ring.current)
+        ring.save(path)
+        return {"tenant_id": tenant, "kid": ring.current, "keys": str(path)}
+    finally:
+        store.close()
+
+
+def import_recovery(cfg: Config, recovery: Path) -> dict[str, str]:
+    """Install (or merge) tenant keys from a recovery file into this agent's data dir."""
+    try:
+        doc = json.loads(recovery.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"recovery file {recovery} not found") from None
+    except (OSError, ValueError):
+        raise ConfigError(f"{recovery} is not a Jasiyo tenant key or recovery file") from None
+    ring = Keyring.from_json(doc, str(recovery))
+    store = Store.open(cfg)
+    try:
+        tenant = store.meta("sync.tenant_id")
+    finally:
+        store.close()
+    if tenant and tenant != ring.tenant_id:
+        raise ConfigError(f"{recovery} holds keys of tenant {ring.tenant_id}, but this agent "
+                          f"is enrolled in tenant {tenant}")
+    path = keyring_path(cfg)
+    if path.exists():
+        mine = Keyring.load(path)
+        for kid, key in ring.keys.items():
+            mine.add(kid, key)
+        ring = mine
+    ring.save(path)
+    return {"tenant_id": ring.tenant_id, "keys": str(len(ring.keys)), "current": ring.current}
+
+
+def export_recovery(cfg: Config, dest: Path) -> dict[str, str]:
+    """Write the tenant keys to ``dest`` (0600): what a new or rebuilt POP needs."""
+    if dest.exists():
+        raise AlreadyExists(f"{dest} exists; choose a new file name")
+    ring = Keyring.load(keyring_path(cfg))
+    ring.save(dest)
+    return {"file": str(dest), "tenant_id": ring.tenant_id, "keys": str(len(ring.keys))}
+
+
+def rotate_key(cfg: Config, transport: httpx.BaseTransport | None = None) -> dict[str, str]:
+    """New current tenant key; old ones kept. Shared with the other POPs through the log."""
+    store = Store.open(cfg)
+    try:
+        with open_client(cfg, store, transport) as client:
+            ring = client.keyring
+            old = ring.current
+            kid = ring.rotate()
+            client.register_key(kid)
+            client.publish_key(kid, sealed_with=old)
+            ring.save(keyring_path(cfg))
+        return {"kid": kid, "previous": old}
+    finally:
+        store.close()
+
+
+def sync_once(cfg: Config, transport: httpx.BaseTransport | None = None,
+              wait: float = 0.0) -> SyncResult:
+    store = Store.open(cfg)
+    try:
+        with open_client(cfg, store, transport) as client:
+            return client.sync_now(wait)
+    finally:
+        store.close()
+
+
+def sync_status(cfg: Config) -> SyncStatus:
+    """Status from the store alone (works with the cloud down)."""
+    store = Store.open(cfg)
+    try:
+        url = cfg.sync.cloud_url or store.meta("sync.cloud_url") or ""
+        status = status_of(AgentLog(store), url, store.meta("sync.tenant_id") or "")
+        return status
+    finally:
+        store.close()
+
+
+_BUSINESS_TABLES = ("plans", "subscribers", "routers", "payments", "ledger")
+
+
+def restore_from_cloud(cfg: Config, recovery: Path,
+                       transport: httpx.BaseTransport | None = None) -> dict[str, Any]:
+    """Rebuild an empty, enrolled agent's store from the tenant's log in the cloud."""
+    store = Store.open(cfg)
+    try:
+        busy = [t for t in _BUSINESS_TABLES if store.scalar(f"SELECT count(*) FROM {t}")]
+        if busy or store.scalar("SELECT count(*) FROM events"):
+            raise StoreError(
+                f"refusing to restore into a store that has data ({', '.join(busy) or 'events'})"
+                "; restore needs a fresh `jasiyo init`"
+            )
+    finally:
+        store.close()
+    import_recovery(cfg, recovery)
+    store = Store.open(cfg)
+    try:
+        with store.transaction():
+            store.set_meta("sync.cursor", "0")
+        with open_client(cfg, store, transport) as client:
+            received, applied = client.pull()
+        counts = {t: store.scalar(f"SELECT count(*) FROM {t}") for t in _BUSINESS_TABLES}
+        return {"events": received, "applied": applied, **counts,
+                "pending": len(pending(store))}
+    finally:
+        store.close()

@@ -1,0 +1,342 @@
+"""The cloud registry's HTTP API (Starlette, served by uvicorn): ``/v1``, JSON.
+
+Three kinds of caller: the operator (bearer token, creates tenants), a tenant admin (bearer
+token, issues one-time enrolment tokens) and agents (Ed25519-signed requests, push and pull
+the tenant's sealed event log). Refusals carry only a status and a short code, never a
+reason: the reason goes to the cloud's log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from jasiyo.cloud.notify import Notifier
+from jasiyo.cloud.openapi import OPENAPI
+from jasiyo.cloud.storage import AgentRecord, Storage
+from jasiyo.errors import SyncError
+from jasiyo.log import event, get_logger
+from jasiyo.sync import signing
+from jasiyo.sync.envelope import MAX_ENVELOPE, envelope_kid
+from jasiyo.sync.ids import uuid7
+
+log = get_logger(__name__)
+
+_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+          409: "conflict", 413: "payload_too_large", 422: "unprocessable",
+          429: "rate_limited", 500: "internal", 503: "unavailable"}
+
+
+@dataclass(frozen=True)
+class CloudSettings:
+    max_body: int = 4 * 1024 * 1024
+    max_batch: int = 1000
+    max_pull: int = 1000
+    max_wait: float = 30.0
+    #: Token bucket per client address: sustained requests per second, and burst.
+    rate: float = 50.0
+    burst: int = 200
+    enrolment_ttl: float = 24 * 3600
+
+
+class Refused(Exception):
+    """End the request with ``status``; ``reason`` is logged, never sent."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def token_hash(token: str) -> str:
+    # Tokens are 256-bit random: a plain hash is enough (no dictionary to attack).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def make_token(kind: str, tenant: str | None = None) -> str:
+    secret = secrets.token_urlsafe(32)
+    return f"j{kind}_{tenant}_{secret}" if tenant else f"j{kind}_{secret}"
+
+
+def split_token(token: str, kind: str) -> str | None:
+    """The tenant id embedded in an admin or enrolment token, or None if malformed."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != f"j{kind}" or not _ID_RE.match(parts[1]):
+        return None
+    return parts[1]
+
+
+class _Buckets:
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._state: dict[str, tuple[float, float]] = {}
+
+    def take(self, who: str, now: float) -> bool:
+        tokens, last = self._state.get(who, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self._state[who] = (tokens, now)
+            return False
+        self._state[who] = (tokens - 1, now)
+        if len(self._state) > 10000:  # forget idle clients rather than grow without bound
+            self._state = {k: v for k, v in self._state.items() if now - v[1] < 60}
+        return True
+
+
+def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starlette:
+    """The ASGI app over ``storage``. The caller owns (and closes) the storage."""
+    cfg = settings or CloudSettings()
+    notifier = Notifier()
+    buckets = _Buckets(cfg.rate, cfg.burst)
+
+    async def db(fn: Callable[..., Any], *args: Any) -> Any:
+        return await run_in_threadpool(fn, *args)
+
+    async def body_of(request: Request) -> bytes:
+        length = request.headers.get("content-length")
+        if length and (not length.isdigit() or int(length) > cfg.max_body):
+            raise Refused(413, "body too large")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cfg.max_body:
+                raise Refused(413, "body too large")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def json_of(body: bytes) -> dict[str, Any]:
+        try:
+            doc = json.loads(body or b"{}")
+        except ValueError:
+            raise Refused(400, "body is not JSON") from None
+        if not isinstance(doc, dict):
+            raise Refused(400, "body is not a JSON object")
+        return doc
+
+    def bearer(request: Request) -> str:
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or len(auth) > 300:
+            raise Refused(401, "no bearer token")
+        return auth[7:].strip()
+
+    async def agent_auth(request: Request, body: bytes) -> AgentRecord:
+        h = request.headers
+        tenant, agent_id = h.get(signing.H_TENANT, ""), h.get(signing.H_AGENT, "")
+        if not (_ID_RE.match(tenant) and _ID_RE.match(agent_id)):
+            raise Refused(401, "unsigned request")
+        agent = await db(storage.get_agent, tenant, agent_id)
+        if agent is None or agent.revoked_at is not None:
+            raise Refused(401, "unknown or revoked agent")
+        query = request.url.query
+        target = request.url.path + ("?" + query if query else "")
+        now = time.time()
+        try:
+            signing.verify(signing.load_public_key(agent.public_key), request.method, target,
+                           body, dict(h), now=now)
+        except SyncError as exc:
+            raise Refused(401, str(exc)) from None
+        if not await db(storage.use_nonce, tenant, agent_id, h[signing.H_NONCE], now):
+            raise Refused(401, "replayed nonce")
+        if request.path_params.get("tenant") != tenant:
+            raise Refused(403, "agent asked for another tenant")
+        return agent
+
+    def endpoint(fn: Callable[[Request], Awaitable[Response]]) -> Callable:
+        async def wrapped(request: Request) -> Response:
+            who = request.client.host if request.client else "-"
+            try:
+                if not buckets.take(who, time.monotonic()):
+                    raise Refused(429, "rate limit")
+                return await fn(request)
+            except Refused as exc:
+                event(log, "cloud.refused", status=exc.status, reason=exc.reason,
+                      path=request.url.path, client=who)
+                headers = {"Retry-After": "1"} if exc.status == 429 else None
+                return JSONResponse({"error": _CODES[exc.status]}, exc.status, headers=headers)
+            except Exception as exc:  # noqa: BLE001 - the one place every failure is answered
+                event(log, "cloud.error", 40, path=request.url.path, error=type(exc).__name__,
+                      detail=str(exc)[:200])
+                return JSONResponse({"error": "internal"}, 500)
+
+        return wrapped
+
+    # ------------------------------------------------------------ handlers
+
+    async def health(request: Request) -> Response:
+        try:
+            await db(storage.health)
+        except Exception:  # noqa: BLE001 - health reports, it does not raise
+            return JSONResponse({"status": "unavailable"}, 503)
+        return JSONResponse({"status": "ok", "api": "v1", "backend": storage.backend})
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(OPENAPI)
+
+    async def create_tenant(request: Request) -> Response:
+        token = bearer(request)
+        doc = json_of(await body_of(request))
+        if not await db(storage.is_operator, token_hash(token)):
+            raise Refused(401, "not an operator token")
+        name = doc.get("name")
+        if not isinstance(name, str) or not 0 < len(name) <= 200:
+            raise Refused(422, "tenant name missing or too long")
+        tenant = uuid7()
+        admin = make_token("ad", tenant)
+        await db(storage.create_tenant, tenant, name, token_hash(admin), time.time())
+        event(log, "cloud.tenant_created", tenant=tenant)
+        return JSONResponse({"tenant_id": tenant, "admin_token": admin}, 201)
+
+    async def create_enrolment(request: Request) -> Response:
+        tenant = request.path_params["tenant"]
+        token = bearer(request)
+        doc = json_of(await body_of(request))
+        owner = split_token(token, "ad")
+        if owner is None or not await db(storage.is_admin, owner, token_hash(token)):
+            raise Refused(401, "not a tenant admin token")
+        if owner != tenant:
+            raise Refused(403, "admin of another tenant")
+        ttl = doc.get("ttl_seconds", cfg.enrolment_ttl)
+        if not isinstance(ttl, int | float) or not 0 < ttl <= 30 * 86400:
+            raise Refused(422, "ttl_seconds out of range")
+        enrol = make_token("en", tenant)
+        expires = time.time() + float(ttl)
+        await db(storage.add_enrolment, tenant, token_hash(enrol), expires, time.time())
+        return JSONResponse({"token": enrol, "expires_at": expires}, 201)
+
+    async def enroll(request: Request) -> Response:
+        doc = json_of(await body_of(request))
+        token, agent_id = doc.get("token"), doc.get("agent_id")
+        name, public_key = doc.get("name", ""), doc.get("public_key")
+        if not (isinstance(token, str) and isinstance(agent_id, str) and _ID_RE.match(agent_id)
+                and isinstance(name, str) and len(name) <= 200 and isinstance(public_key, str)):
+            raise Refused(422, "enrolment fields missing or malformed")
+        try:
+            signing.load_public_key(public_key)
+        except SyncError:
+            raise Refused(422, "public key malformed") from None
+        tenant = split_token(token, "en")
+        if tenant is None:
+            raise Refused(401, "not an enrolment token")
+        agent = AgentRecord(agent_id, tenant, name or agent_id, public_key, None)
+        result = await db(storage.enroll, tenant, token_hash(token), agent, time.time())
+        if result == "invalid":
+            raise Refused(401, "enrolment token unknown, used or expired")
+        if result == "conflict":
+            raise Refused(409, "agent id already enrolled")
+        event(log, "cloud.agent_enrolled", tenant=tenant, agent=agent_id)
+        return JSONResponse({"tenant_id": tenant, "agent_id": agent_id}, 201)
+
+    async def register_key(request: Request) -> Response:
+        body = await body_of(request)
+        agent = await agent_auth(request, body)
+        kid = json_of(body).get("kid")
+        try:
+            if not isinstance(kid, str) or envelope_kid(f"v1.{kid}.x") != kid:
+                raise SyncError("bad kid")
+        except SyncError:
+            raise Refused(422, "key id malformed") from None
+        await db(storage.add_kid, agent.tenant_id, kid, time.time())
+        return JSONResponse({"kid": kid}, 200)
+
+    async def push(request: Request) -> Response:
+        body = await body_of(request)
+        agent = await agent_auth(request, body)
+        events = json_of(body).get("events")
+        if not isinstance(events, list) or not 0 < len(events) <= cfg.max_batch:
+            raise Refused(422, "events missing or batch too large")
+        kids = await db(storage.kids, agent.tenant_id)
+        rows = []
+        for ev in events:
+            if not isinstance(ev, dict):
+                raise Refused(422, "event is not an object")
+            ev_id, origin, env = ev.get("id"), ev.get("origin"), ev.get("envelope")
+            if not (isinstance(ev_id, str) and _ID_RE.match(ev_id)):
+                raise Refused(422, "event id malformed")
+            if origin != agent.id:
+                raise Refused(422, "event origin is not the signing agent")
+            if not isinstance(env, str) or len(env) > MAX_ENVELOPE:
+                raise Refused(422, "envelope missing or too large")
+            try:
+                kid = envelope_kid(env)
+            except SyncError:
+                raise Refused(422, "envelope malformed") from None
+            if kid not in kids:
+                raise Refused(422, "envelope names an unregistered key id")
+            rows.append((ev_id, origin, env))
+        result = await db(storage.push, agent.tenant_id, rows, time.time())
+        if result.accepted:
+            notifier.notify(agent.tenant_id)
+        return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates,
+                             "head": result.head})
+
+    async def pull(request: Request) -> Response:
+        agent = await agent_auth(request, b"")
+        q = request.query_params
+        try:
+            after = int(q.get("after", "0"))
+            limit = min(int(q.get("limit", str(cfg.max_pull))), cfg.max_pull)
+            wait = min(float(q.get("wait", "0")), cfg.max_wait)
+        except ValueError:
+            raise Refused(400, "bad query parameters") from None
+        if after < 0 or limit < 1 or wait < 0:
+            raise Refused(400, "bad query parameters")
+        tenant = agent.tenant_id
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            version = notifier.version(tenant)
+            found, head = await db(storage.pull, tenant, after, limit)
+            left = deadline - loop.time()
+            if found or left <= 0:
+                break
+            # Re-read at least every 5 s in case a notification from another process was lost.
+            await notifier.wait(tenant, version, min(left, 5.0))
+        return JSONResponse({
+            "events": [{"seq": e.seq, "id": e.id, "origin": e.origin, "envelope": e.envelope}
+                       for e in found],
+            "cursor": found[-1].seq if found else after,
+            "head": head,
+        })
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        start = getattr(storage, "start_listener", None)
+        if start is not None:
+            start(lambda tenant: loop.call_soon_threadsafe(notifier.notify, tenant))
+        yield
+
+    routes = [
+        Route("/v1/health", endpoint(health), methods=["GET"]),
+        Route("/v1/openapi.json", endpoint(openapi), methods=["GET"]),
+        Route("/v1/tenants", endpoint(create_tenant), methods=["POST"]),
+        Route("/v1/tenants/{tenant}/enrolments", endpoint(create_enrolment), methods=["POST"]),
+        Route("/v1/agents/enroll", endpoint(enroll), methods=["POST"]),
+        Route("/v1/tenants/{tenant}/keys", endpoint(register_key), methods=["POST"]),
+        Route("/v1/tenants/{tenant}/events", endpoint(push), methods=["POST"]),
+        Route("/v1/tenants/{tenant}/events", endpoint(pull), methods=["GET"]),
+    ]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        return JSONResponse({"error": _CODES.get(status, "not_found")}, status)
+
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={404: not_found, 405: not_found})
+    app.state.notifier = notifier
+    return app

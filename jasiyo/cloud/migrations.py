@@ -1,0 +1,161 @@
+"""The cloud's schema as named migrations, one list per backend.
+
+Each migration runs in a transaction and is recorded in ``jasiyo_migrations``; never edit one
+that has shipped, add another. On PostgreSQL the migrations run as the tables' owner and
+create the service role (``{app_role}``): it gets only the grants it needs, and every
+tenant-owned table has Row Level Security forced on it, keyed on the per-transaction setting
+``jasiyo.tenant``. A query that forgets its ``tenant_id`` filter therefore still sees only the
+tenant of the request.
+"""
+
+from __future__ import annotations
+
+#: Tables holding a tenant's rows (all carry ``tenant_id``, or are keyed by it).
+TENANT_TABLES = ("tenants", "enrolments", "agents", "key_ids", "events", "nonces")
+
+SQLITE: list[tuple[str, str]] = [
+    (
+        "c001_core",
+        """
+        CREATE TABLE operators (
+            id TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE tenants (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL UNIQUE CHECK (tenant_id = id),
+            name TEXT NOT NULL,
+            admin_token_hash TEXT NOT NULL,
+            last_seq INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE enrolments (
+            token_hash TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            expires_at REAL NOT NULL,
+            used_at REAL,
+            agent_id TEXT,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE agents (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            name TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            revoked_at REAL
+        );
+        CREATE TABLE key_ids (
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            kid TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (tenant_id, kid)
+        );
+        CREATE TABLE events (
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            seq INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            envelope TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            PRIMARY KEY (tenant_id, seq),
+            UNIQUE (tenant_id, id)
+        );
+        CREATE TABLE nonces (
+            tenant_id TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            seen_at REAL NOT NULL,
+            PRIMARY KEY (tenant_id, agent_id, nonce)
+        );
+        CREATE INDEX nonces_seen ON nonces(seen_at);
+        """,
+    ),
+]
+
+POSTGRES: list[tuple[str, str]] = [
+    (
+        "c001_core",
+        """
+        DO $$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{app_role}') THEN
+                CREATE ROLE {app_role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+            END IF;
+        END $$;
+        CREATE TABLE operators (
+            id TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE tenants (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL UNIQUE CHECK (tenant_id = id),
+            name TEXT NOT NULL,
+            admin_token_hash TEXT NOT NULL,
+            last_seq BIGINT NOT NULL DEFAULT 0,
+            created_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE enrolments (
+            token_hash TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            expires_at DOUBLE PRECISION NOT NULL,
+            used_at DOUBLE PRECISION,
+            agent_id TEXT,
+            created_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE agents (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            name TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            revoked_at DOUBLE PRECISION
+        );
+        CREATE TABLE key_ids (
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            kid TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (tenant_id, kid)
+        );
+        CREATE TABLE events (
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            seq BIGINT NOT NULL,
+            id TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            envelope TEXT NOT NULL,
+            received_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (tenant_id, seq),
+            UNIQUE (tenant_id, id)
+        );
+        CREATE TABLE nonces (
+            tenant_id TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            seen_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (tenant_id, agent_id, nonce)
+        );
+        CREATE INDEX nonces_seen ON nonces(tenant_id, seen_at);
+
+        GRANT USAGE ON SCHEMA {schema} TO {app_role};
+        GRANT SELECT, INSERT ON operators TO {app_role};
+        GRANT SELECT, INSERT ON tenants TO {app_role};
+        GRANT UPDATE (last_seq) ON tenants TO {app_role};
+        GRANT SELECT, INSERT, UPDATE ON enrolments TO {app_role};
+        GRANT SELECT, INSERT, UPDATE ON agents TO {app_role};
+        GRANT SELECT, INSERT ON key_ids TO {app_role};
+        GRANT SELECT, INSERT ON events TO {app_role};
+        GRANT SELECT, INSERT, DELETE ON nonces TO {app_role};
+        """
+        + "".join(
+            f"""
+        ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE {t} FORCE ROW LEVEL SECURITY;
+        CREATE POLICY {t}_tenant ON {t}
+            USING (tenant_id = current_setting('jasiyo.tenant', true))
+            WITH CHECK (tenant_id = current_setting('jasiyo.tenant', true));
+        """
+            for t in TENANT_TABLES
+        ),
+    ),
+]

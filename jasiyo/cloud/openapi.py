@@ -1,0 +1,134 @@
+"""The OpenAPI 3.1 document of the ``/v1`` API, served at ``/v1/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERR = {"description": "Refused; the body is only {\"error\": code}",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_SIGNED = [{"agentSignature": []}]
+
+
+def _json(schema: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(c): _ERR for c in codes}
+
+
+_TENANT = {"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Jasiyo cloud registry",
+        "version": "1",
+        "description": (
+            "Tenants, their agents, and each tenant's end-to-end encrypted event log. Agent "
+            "requests are signed with Ed25519 over method, path, body SHA-256, timestamp and "
+            "nonce (headers X-Jasiyo-Tenant, -Agent, -Timestamp, -Nonce, -Signature); stale "
+            "(more than 300 s skew) or replayed requests get 401."
+        ),
+    },
+    "paths": {
+        "/v1/health": {"get": {"summary": "Liveness and database reachability",
+                               "responses": {"200": _json("Health"), **_errors(503)}}},
+        "/v1/openapi.json": {"get": {"summary": "This document",
+                                     "responses": {"200": {"description": "OpenAPI"}}}},
+        "/v1/tenants": {"post": {
+            "summary": "Create a tenant (operator token)",
+            "security": [{"bearer": []}],
+            "requestBody": _json("TenantCreate"),
+            "responses": {"201": _json("TenantCreated"), **_errors(400, 401, 413, 422, 429)},
+        }},
+        "/v1/tenants/{tenant}/enrolments": {"post": {
+            "summary": "Issue a one-time enrolment token (tenant admin token)",
+            "security": [{"bearer": []}],
+            "parameters": [_TENANT],
+            "requestBody": _json("EnrolmentCreate"),
+            "responses": {"201": _json("Enrolment"), **_errors(400, 401, 403, 422, 429)},
+        }},
+        "/v1/agents/enroll": {"post": {
+            "summary": "Register an agent's Ed25519 public key with a one-time token",
+            "requestBody": _json("Enroll"),
+            "responses": {"201": _json("Enrolled"), **_errors(400, 401, 409, 422, 429)},
+        }},
+        "/v1/tenants/{tenant}/keys": {"post": {
+            "summary": "Register a tenant data key id (the key itself never leaves agents)",
+            "security": _SIGNED, "parameters": [_TENANT],
+            "requestBody": _json("KeyId"),
+            "responses": {"200": _json("KeyId"), **_errors(400, 401, 403, 422, 429)},
+        }},
+        "/v1/tenants/{tenant}/events": {
+            "post": {
+                "summary": "Append sealed events; idempotent on event id",
+                "security": _SIGNED, "parameters": [_TENANT],
+                "requestBody": _json("Push"),
+                "responses": {"200": _json("PushResult"),
+                              **_errors(400, 401, 403, 413, 422, 429)},
+            },
+            "get": {
+                "summary": "Events after a cursor, in sequence order; long-polls up to `wait` s",
+                "security": _SIGNED,
+                "parameters": [
+                    _TENANT,
+                    {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "limit", "in": "query",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                    {"name": "wait", "in": "query",
+                     "schema": {"type": "number", "minimum": 0, "maximum": 30}},
+                ],
+                "responses": {"200": _json("Pull"), **_errors(400, 401, 403, 429)},
+            },
+        },
+    },
+    "components": {
+        "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "agentSignature": {"type": "apiKey", "in": "header", "name": "X-Jasiyo-Signature"},
+        },
+        "schemas": {
+            "Error": {"type": "object", "required": ["error"],
+                      "properties": {"error": {"type": "string"}}},
+            "Health": {"type": "object", "properties": {
+                "status": {"type": "string"}, "api": {"type": "string"},
+                "backend": {"type": "string"}}},
+            "TenantCreate": {"type": "object", "required": ["name"],
+                             "properties": {"name": {"type": "string", "maxLength": 200}}},
+            "TenantCreated": {"type": "object", "properties": {
+                "tenant_id": {"type": "string"}, "admin_token": {"type": "string"}}},
+            "EnrolmentCreate": {"type": "object", "properties": {
+                "ttl_seconds": {"type": "number", "maximum": 2592000}}},
+            "Enrolment": {"type": "object", "properties": {
+                "token": {"type": "string"}, "expires_at": {"type": "number"}}},
+            "Enroll": {"type": "object",
+                       "required": ["token", "agent_id", "public_key"],
+                       "properties": {"token": {"type": "string"},
+                                      "agent_id": {"type": "string", "format": "uuid"},
+                                      "name": {"type": "string"},
+                                      "public_key": {"type": "string",
+                                                     "description": "base64 raw Ed25519"}}},
+            "Enrolled": {"type": "object", "properties": {
+                "tenant_id": {"type": "string"}, "agent_id": {"type": "string"}}},
+            "KeyId": {"type": "object", "required": ["kid"],
+                      "properties": {"kid": {"type": "string", "pattern": "^k[0-9a-f]{12}$"}}},
+            "Event": {"type": "object", "required": ["id", "origin", "envelope"],
+                      "properties": {
+                          "seq": {"type": "integer"},
+                          "id": {"type": "string", "format": "uuid"},
+                          "origin": {"type": "string", "format": "uuid"},
+                          "envelope": {"type": "string",
+                                       "description": "v1.<kid>.<base64url nonce+AES-GCM>"}}},
+            "Push": {"type": "object", "required": ["events"], "properties": {
+                "events": {"type": "array", "maxItems": 1000,
+                           "items": {"$ref": "#/components/schemas/Event"}}}},
+            "PushResult": {"type": "object", "properties": {
+                "accepted": {"type": "integer"}, "duplicates": {"type": "integer"},
+                "head": {"type": "integer"}}},
+            "Pull": {"type": "object", "properties": {
+                "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+                "cursor": {"type": "integer"}, "head": {"type": "integer"}}},
+        },
+    },
+}

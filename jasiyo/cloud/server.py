@@ -1,0 +1,99 @@
+"""Running the cloud app: in the foreground (``jasiyo cloud serve``) or in a thread.
+
+:class:`ThreadedServer` runs uvicorn on a real socket (127.0.0.1, an ephemeral port by
+default) in a background thread; tests, benchmarks and demos use it so the sync client
+talks real HTTP to the same code that runs in production.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from jasiyo.cloud.app import CloudSettings, create_app, token_hash
+from jasiyo.cloud.storage import Storage
+from jasiyo.errors import CloudError
+from jasiyo.sync.ids import uuid7
+
+OPERATOR_ENV = "JASIYO_OPERATOR_TOKEN"
+
+
+def new_operator_token() -> str:
+    return "jop_" + secrets.token_urlsafe(32)
+
+
+def ensure_operator(storage: Storage, token: str) -> bool:
+    """Make ``token`` an operator token (stored hashed). True if it was new."""
+    if len(token) < 24:
+        raise CloudError("an operator token must be at least 24 characters of randomness")
+    return storage.add_operator(uuid7(), token_hash(token), time.time())
+
+
+def _uvicorn_config(app: Any, **kw: Any) -> uvicorn.Config:
+    return uvicorn.Config(app, ws="none", lifespan="on", log_level=kw.pop("log_level", "warning"),
+                          timeout_graceful_shutdown=2, **kw)
+
+
+def serve(storage: Storage, host: str, port: int, settings: CloudSettings | None = None) -> None:
+    """Serve until interrupted. Bootstraps the operator token from $JASIYO_OPERATOR_TOKEN."""
+    token = os.environ.get(OPERATOR_ENV)
+    if token:
+        ensure_operator(storage, token)
+    app = create_app(storage, settings)
+    uvicorn.Server(_uvicorn_config(app, host=host, port=port, log_level="info")).run()
+
+
+class ThreadedServer:
+    """The cloud on a real socket in a thread. ``start()``/``stop()`` may repeat (same port)."""
+
+    def __init__(self, storage: Storage, settings: CloudSettings | None = None,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self.storage = storage
+        self.settings = settings
+        self.host = host
+        self.port = port
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> ThreadedServer:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        app = create_app(self.storage, self.settings)
+        server = uvicorn.Server(_uvicorn_config(app))
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._server = server
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                                        name="jasiyo-cloud", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise CloudError("the cloud server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> ThreadedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+

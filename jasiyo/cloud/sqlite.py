@@ -1,0 +1,104 @@
+"""SQLite backend for the cloud (one host). Tenant isolation is by query filters only."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from jasiyo.cloud.migrations import SQLITE
+from jasiyo.cloud.storage import Storage, Tx
+from jasiyo.errors import CloudError
+
+
+class _SqliteTx(Tx):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self.conn.execute(sql, tuple(params)).fetchall()
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self.conn.execute(sql, tuple(params)).rowcount
+
+    def many(self, sql: str, seq: Sequence[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, seq)
+
+
+class SqliteStorage(Storage):
+    """One connection per thread (sqlite3 connections are not shared), WAL mode."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(str(self.path), isolation_level=None,
+                                       check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout=10000")
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except (sqlite3.Error, OSError) as exc:
+                raise CloudError(f"cannot open the cloud database {self.path}: {exc}") from None
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def tx(self, tenant: str | None, *, write: bool = True) -> Iterator[Tx]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.Error as exc:
+            raise CloudError(f"the cloud database is unavailable: {exc}") from None
+        try:
+            yield _SqliteTx(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise CloudError(f"the cloud database refused a commit: {exc}") from None
+
+    def is_integrity_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError)
+
+    def migrate(self) -> list[str]:
+        conn = self._conn()
+        conn.execute("CREATE TABLE IF NOT EXISTS jasiyo_migrations "
+                     "(name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+        done = {r[0] for r in conn.execute("SELECT name FROM jasiyo_migrations")}
+        applied = []
+        for name, sql in SQLITE:
+            if name in done:
+                continue
+            # executescript commits first, so the whole migration is one script.
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO jasiyo_migrations VALUES "
+                f"('{name}', {time.time()});\nCOMMIT;"
+            )
+            applied.append(name)
+        return applied
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()

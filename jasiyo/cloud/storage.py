@@ -1,0 +1,234 @@
+"""The cloud's storage: one set of queries over two backends (SQLite, PostgreSQL).
+
+Every operation on a tenant's rows runs in :meth:`Storage.tx` with that tenant named; on
+PostgreSQL this sets ``jasiyo.tenant`` for the transaction, which the Row Level Security
+policies compare against, so isolation does not depend on each query's ``WHERE`` clause.
+Queries are written once with ``?`` placeholders; the PostgreSQL backend converts them.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jasiyo.errors import CloudError
+
+#: Nonces older than this are forgotten: a request that old is refused as stale anyway.
+NONCE_TTL = 900
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    id: str
+    tenant_id: str
+    name: str
+    public_key: str
+    revoked_at: float | None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    id: str
+    origin: str
+    envelope: str
+
+
+@dataclass(frozen=True)
+class PushResult:
+    accepted: int
+    duplicates: int
+    head: int
+
+
+class Tx(ABC):
+    """One open transaction: run statements, get rows as tuples."""
+
+    @abstractmethod
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
+
+    @abstractmethod
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Execute; the number of rows changed."""
+
+    @abstractmethod
+    def many(self, sql: str, seq: Sequence[Sequence[Any]]) -> None: ...
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+        found = self.rows(sql, params)
+        return found[0] if found else None
+
+
+class Storage(ABC):
+    """Operations the API needs. Subclasses provide transactions and dialect details."""
+
+    backend = "abstract"
+    for_update = ""
+
+    @abstractmethod
+    def tx(self, tenant: str | None, *, write: bool = True) -> AbstractContextManager[Tx]:
+        """A transaction scoped to ``tenant`` (None: no tenant rows are visible)."""
+
+    @abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; the names applied."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def in_list(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+        return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
+    def after_push(self, tx: Tx, tenant: str) -> None:
+        """Hook run inside a push transaction that appended events (PostgreSQL: NOTIFY)."""
+        return None
+
+    def is_integrity_error(self, exc: BaseException) -> bool:
+        return False
+
+    # ------------------------------------------------------------ operators and tenants
+
+    def health(self) -> None:
+        with self.tx(None, write=False) as t:
+            t.rows("SELECT 1")
+
+    def add_operator(self, op_id: str, token_hash: str, now: float) -> bool:
+        with self.tx(None) as t:
+            if t.one("SELECT 1 FROM operators WHERE token_hash = ?", (token_hash,)):
+                return False
+            t.run("INSERT INTO operators (id, token_hash, created_at) VALUES (?, ?, ?)",
+                  (op_id, token_hash, now))
+            return True
+
+    def is_operator(self, token_hash: str) -> bool:
+        with self.tx(None, write=False) as t:
+            return t.one("SELECT 1 FROM operators WHERE token_hash = ?", (token_hash,)) is not None
+
+    def create_tenant(self, tenant: str, name: str, admin_hash: str, now: float) -> None:
+        with self.tx(tenant) as t:
+            t.run("INSERT INTO tenants (id, tenant_id, name, admin_token_hash, created_at) "
+                  "VALUES (?, ?, ?, ?, ?)", (tenant, tenant, name, admin_hash, now))
+
+    def is_admin(self, tenant: str, admin_hash: str) -> bool:
+        with self.tx(tenant, write=False) as t:
+            row = t.one("SELECT 1 FROM tenants WHERE id = ? AND admin_token_hash = ?",
+                        (tenant, admin_hash))
+            return row is not None
+
+    def add_enrolment(self, tenant: str, token_hash: str, expires_at: float, now: float) -> None:
+        with self.tx(tenant) as t:
+            t.run("INSERT INTO enrolments (token_hash, tenant_id, expires_at, created_at) "
+                  "VALUES (?, ?, ?, ?)", (token_hash, tenant, expires_at, now))
+
+    def enroll(self, tenant: str, token_hash: str, agent: AgentRecord, now: float) -> str:
+        """Consume a one-time token and register the agent: 'ok', 'invalid' or 'conflict'."""
+        try:
+            with self.tx(tenant) as t:
+                used = t.run(
+                    "UPDATE enrolments SET used_at = ?, agent_id = ? WHERE tenant_id = ? "
+                    "AND token_hash = ? AND used_at IS NULL AND expires_at > ?",
+                    (now, agent.id, tenant, token_hash, now),
+                )
+                if used != 1:
+                    return "invalid"
+                t.run("INSERT INTO agents (id, tenant_id, name, public_key, created_at) "
+                      "VALUES (?, ?, ?, ?, ?)",
+                      (agent.id, tenant, agent.name, agent.public_key, now))
+        except Exception as exc:
+            # A duplicate agent id (possibly another tenant's: RLS hides the row, not the key).
+            if self.is_integrity_error(exc):
+                return "conflict"
+            raise
+        return "ok"
+
+    def get_agent(self, tenant: str, agent_id: str) -> AgentRecord | None:
+        with self.tx(tenant, write=False) as t:
+            row = t.one("SELECT id, tenant_id, name, public_key, revoked_at FROM agents "
+                        "WHERE tenant_id = ? AND id = ?", (tenant, agent_id))
+        return AgentRecord(*row) if row else None
+
+    def use_nonce(self, tenant: str, agent_id: str, nonce: str, now: float) -> bool:
+        """Remember a request nonce; False if it was already used (a replay)."""
+        with self.tx(tenant) as t:
+            fresh = t.run("INSERT INTO nonces (tenant_id, agent_id, nonce, seen_at) "
+                          "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                          (tenant, agent_id, nonce, now))
+            if random.random() < 0.01:  # amortised cleanup; no background job needed
+                t.run("DELETE FROM nonces WHERE tenant_id = ? AND seen_at < ?",
+                      (tenant, now - NONCE_TTL))
+        return fresh == 1
+
+    def add_kid(self, tenant: str, kid: str, now: float) -> None:
+        with self.tx(tenant) as t:
+            t.run("INSERT INTO key_ids (tenant_id, kid, created_at) VALUES (?, ?, ?) "
+                  "ON CONFLICT DO NOTHING", (tenant, kid, now))
+
+    def kids(self, tenant: str) -> set[str]:
+        with self.tx(tenant, write=False) as t:
+            return {r[0] for r in t.rows("SELECT kid FROM key_ids WHERE tenant_id = ?", (tenant,))}
+
+    # ------------------------------------------------------------ the log
+
+    def push(self, tenant: str, events: Sequence[tuple[str, str, str]], now: float) -> PushResult:
+        """Append ``(id, origin, envelope)`` events not already held; idempotent on id.
+
+        The tenant row is locked first, so sequence numbers are assigned and committed in
+        order: a reader that has seen ``seq`` n will never later find an event below n.
+        """
+        with self.tx(tenant) as t:
+            row = t.one(f"SELECT last_seq FROM tenants WHERE id = ?{self.for_update}", (tenant,))
+            if row is None:
+                raise CloudError("unknown tenant")
+            head = int(row[0])
+            seen: set[str] = set()
+            if events:
+                cond, params = self.in_list("id", [e[0] for e in events])
+                seen = {r[0] for r in t.rows(
+                    f"SELECT id FROM events WHERE tenant_id = ? AND {cond}", [tenant, *params])}
+            new = []
+            for ev_id, origin, envelope in events:
+                if ev_id in seen:
+                    continue
+                seen.add(ev_id)
+                head += 1
+                new.append((tenant, head, ev_id, origin, envelope, now))
+            if new:
+                t.many("INSERT INTO events (tenant_id, seq, id, origin, envelope, received_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?)", new)
+                t.run("UPDATE tenants SET last_seq = ? WHERE id = ?", (head, tenant))
+                self.after_push(t, tenant)
+        return PushResult(len(new), len(events) - len(new), head)
+
+    def pull(self, tenant: str, after: int, limit: int) -> tuple[list[StoredEvent], int]:
+        """Events with ``seq > after`` in order, at most ``limit``; and the tenant's head."""
+        with self.tx(tenant, write=False) as t:
+            rows = t.rows("SELECT seq, id, origin, envelope FROM events "
+                          "WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                          (tenant, after, limit))
+            head_row = t.one("SELECT last_seq FROM tenants WHERE id = ?", (tenant,))
+        return [StoredEvent(int(r[0]), r[1], r[2], r[3]) for r in rows], int(
+            head_row[0] if head_row else 0)
+
+
+def open_storage(url: str, **kw: Any) -> Storage:
+    """Storage for ``url``: ``postgresql://...`` or a SQLite path (``sqlite:///path`` too)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from jasiyo.cloud.pg import PostgresStorage
+
+        return PostgresStorage(url, **kw)
+    path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
+    if not path:
+        raise CloudError("--db: give a SQLite file path or a postgresql:// URL")
+    from jasiyo.cloud.sqlite import SqliteStorage
+
+    return SqliteStorage(Path(path))
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

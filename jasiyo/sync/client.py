@@ -1,0 +1,329 @@
+"""The sync client: push the outbox, pull after the cursor, apply, with retry and backoff.
+
+The client knows nothing of the agent's tables: it talks to an :class:`EventLog` (the agent
+provides one over its store, ``jasiyo.agent.apply.AgentLog``) and to the cloud through an
+httpx transport that the caller may inject (``httpx.ASGITransport`` in tests, the default
+network transport otherwise). Every request is signed (:mod:`.signing`); every event is
+sealed with the tenant key before it leaves (:mod:`.envelope`).
+
+State kept in the log's meta: ``sync.cloud_url``, ``sync.tenant_id``, ``sync.cursor`` (last
+sequence applied), ``sync.head`` (the cloud's last sequence when we last looked),
+``sync.last_ok_at``, ``sync.last_error``, ``sync.last_error_at``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from jasiyo.errors import SyncError
+from jasiyo.log import event, get_logger
+from jasiyo.sync.envelope import Keyring, b64d, b64e
+from jasiyo.sync.signing import AgentAuth, public_key_text
+
+log = get_logger(__name__)
+
+#: A pseudo-entity carrying a rotated tenant key, sealed under the previous key.
+KEY_ENTITY = "_tenant_key"
+_RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class RemoteEvent:
+    """An event as it travels between agents (decrypted)."""
+
+    id: str
+    hlc: str
+    origin: str
+    entity: str
+    key: str
+    op: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LocalEvent(RemoteEvent):
+    created_at: float = 0.0
+
+
+class EventLog(Protocol):
+    """What the client needs from the agent's store."""
+
+    @property
+    def agent_id(self) -> str: ...
+
+    def outbox(self, limit: int) -> list[LocalEvent]: ...
+
+    def mark_pushed(self, ids: list[str]) -> None: ...
+
+    def backlog(self) -> tuple[int, float | None]: ...
+
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, values: dict[str, str]) -> None: ...
+
+    def apply(self, events: list[RemoteEvent], meta: dict[str, str] | None = None) -> int: ...
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    cloud_url: str
+    tenant_id: str
+    agent_id: str
+    cursor: int
+    head: int
+    lag_events: int
+    backlog: int
+    oldest_unpushed_age: float | None
+    last_ok_at: float | None
+    last_error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    pushed: int
+    pulled: int
+    applied: int
+
+
+def _plain(ev: RemoteEvent) -> bytes:
+    return json.dumps({"hlc": ev.hlc, "entity": ev.entity, "key": ev.key, "op": ev.op,
+                       "data": ev.data}, sort_keys=True, separators=(",", ":"),
+                      default=str).encode()
+
+
+def enroll(url: str, token: str, agent_id: str, name: str, key: Ed25519PrivateKey, *,
+           transport: httpx.BaseTransport | None = None, timeout: float = 30.0) -> str:
+    """Register this agent's public key with a one-time token; returns the tenant id."""
+    try:
+        with httpx.Client(base_url=url, transport=transport, timeout=timeout) as http:
+            resp = http.post("/v1/agents/enroll", json={
+                "token": token, "agent_id": agent_id, "name": name,
+                "public_key": public_key_text(key)})
+    except httpx.HTTPError as exc:
+        raise SyncError(f"cannot reach the cloud at {url}: {type(exc).__name__}") from None
+    if resp.status_code == 401:
+        raise SyncError("the enrolment token is unknown, already used or expired; "
+                        "ask the tenant admin for a new one")
+    if resp.status_code == 409:
+        raise SyncError("this agent is already enrolled")
+    if resp.status_code != 201:
+        raise SyncError(f"the cloud refused the enrolment (HTTP {resp.status_code})")
+    return str(resp.json()["tenant_id"])
+
+
+class SyncClient:
+    """One agent's connection to the cloud. Not thread-safe: one per sync thread."""
+
+    def __init__(
+        self, log_: EventLog, keyring: Keyring, signer: Ed25519PrivateKey, *,
+        base_url: str, transport: httpx.BaseTransport | None = None,
+        batch: int = 500, timeout: float = 30.0, retries: int = 3, backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+        save_keyring: Callable[[Keyring], None] | None = None,
+    ) -> None:
+        self.log = log_
+        self.keyring = keyring
+        self.tenant_id = keyring.tenant_id
+        self.base_url = base_url
+        self.batch = batch
+        self.retries = retries
+        self.backoff = backoff
+        self.sleep = sleep
+        self.save_keyring = save_keyring
+        self.timeout = timeout
+        self.http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout,
+                                 auth=AgentAuth(signer, keyring.tenant_id, log_.agent_id))
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ transport
+
+    def _request(self, method: str, path: str, *, body: Any = None,
+                 params: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
+        """One API call with retries on network errors, 429 and 5xx. SyncError otherwise."""
+        content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        headers = {"content-type": "application/json"} if content is not None else None
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            try:
+                resp = self.http.request(method, path, content=content, params=params,
+                                         headers=headers,
+                                         timeout=timeout if timeout else httpx.USE_CLIENT_DEFAULT)
+            except httpx.HTTPError as exc:
+                problem = f"cannot reach the cloud at {self.base_url} ({type(exc).__name__})"
+            else:
+                if resp.status_code < 300:
+                    return resp.json()
+                code = _code(resp)
+                problem = f"the cloud answered HTTP {resp.status_code} {code} to {method} {path}"
+                if resp.status_code not in _RETRY_STATUS:
+                    raise SyncError(problem + _hint(resp.status_code))
+            if attempt < self.retries:
+                self.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        raise SyncError(problem)
+
+    # ------------------------------------------------------------ operations
+
+    def register_key(self, kid: str) -> None:
+        """Tell the cloud a key id is in use (it refuses envelopes naming unknown ids)."""
+        self._request("POST", f"/v1/tenants/{self.tenant_id}/keys", body={"kid": kid})
+
+    def push(self) -> int:
+        """Send the whole outbox in batches; each batch is marked pushed once acknowledged."""
+        total = 0
+        while True:
+            batch = self.log.outbox(self.batch)
+            if not batch:
+                return total
+            events = [{"id": e.id, "origin": e.origin,
+                       "envelope": self.keyring.seal(_plain(e), e.id, e.origin)} for e in batch]
+            self._request("POST", f"/v1/tenants/{self.tenant_id}/events",
+                          body={"events": events})
+            self.log.mark_pushed([e.id for e in batch])
+            total += len(batch)
+
+    def publish_key(self, kid: str, sealed_with: str) -> None:
+        """Share a rotated key with the other agents, sealed under the key they already hold.
+
+        Whoever can read the log can read the new key: rotation limits how much one key
+        seals, it does not shut out a holder of the old key (re-enrol POPs for that).
+        """
+        from jasiyo.sync.ids import uuid7
+
+        ev_id = uuid7()
+        plain = json.dumps({"hlc": "", "entity": KEY_ENTITY, "key": kid, "op": "append",
+                            "data": {"kid": kid, "key": b64e(self.keyring.keys[kid])}}).encode()
+        envelope = self.keyring.seal(plain, ev_id, self.log.agent_id, kid=sealed_with)
+        self._request("POST", f"/v1/tenants/{self.tenant_id}/events",
+                      body={"events": [{"id": ev_id, "origin": self.log.agent_id,
+                                        "envelope": envelope}]})
+
+    def _open(self, item: dict[str, Any]) -> RemoteEvent | None:
+        doc = json.loads(self.keyring.open(item["envelope"], item["id"], item["origin"]))
+        if doc.get("entity") == KEY_ENTITY:
+            self.keyring.add(doc["data"]["kid"], b64d(doc["data"]["key"]))
+            if self.save_keyring:
+                self.save_keyring(self.keyring)
+            return None
+        return RemoteEvent(item["id"], doc["hlc"], item["origin"], doc["entity"], doc["key"],
+                           doc["op"], doc["data"])
+
+    def pull(self, wait: float = 0.0, limit: int = 1000) -> tuple[int, int]:
+        """Fetch and apply everything after the cursor. (events received, events applied).
+
+        ``wait`` long-polls the first request. An envelope that does not open stops the
+        pull there (the events before it are applied, the cursor stays on it): nothing is
+        skipped silently.
+        """
+        received = applied = 0
+        cursor = int(self.log.get("sync.cursor") or 0)
+        first = True
+        while True:
+            params = {"after": cursor, "limit": limit, "wait": wait if first else 0}
+            doc = self._request("GET", f"/v1/tenants/{self.tenant_id}/events", params=params,
+                                timeout=self.timeout + (wait if first else 0))
+            first = False
+            items, head = doc["events"], int(doc["head"])
+            good: list[RemoteEvent] = []
+            last = cursor
+            failure: SyncError | None = None
+            for item in items:
+                try:
+                    ev = self._open(item)
+                except SyncError as exc:
+                    failure = exc
+                    break
+                except (ValueError, KeyError, TypeError):
+                    failure = SyncError(f"event {item.get('id')} has a malformed payload")
+                    break
+                if ev is not None:
+                    good.append(ev)
+                last = int(item["seq"])
+            applied += self.log.apply(good, {"sync.cursor": str(last), "sync.head": str(head)})
+            received += len(good)
+            cursor = last
+            if failure is not None:
+                raise failure
+            if len(items) < limit or cursor >= head:
+                return received, applied
+
+    def sync_now(self, wait: float = 0.0) -> SyncResult:
+        """Push the outbox, then pull and apply. Records the outcome in meta."""
+        try:
+            pushed = self.push()
+            received, applied = self.pull(wait)
+        except SyncError as exc:
+            self.log.put({"sync.last_error": str(exc), "sync.last_error_at": str(time.time())})
+            event(log, "sync.failed", error=str(exc))
+            raise
+        self.log.put({"sync.last_error": "", "sync.last_ok_at": str(time.time())})
+        return SyncResult(pushed, received, applied)
+
+    def status(self) -> SyncStatus:
+        return status_of(self.log, self.base_url, self.tenant_id)
+
+    def run(self, stop: threading.Event, interval: float = 10.0, max_backoff: float = 60.0
+            ) -> None:
+        """Sync until ``stop`` is set: push, then long-poll up to ``interval`` s for news.
+
+        Failures are recorded and retried with exponential backoff; the agent keeps working
+        from its own store meanwhile.
+        """
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                self.sync_now(wait=interval)
+                delay = 1.0
+            except SyncError:
+                stop.wait(delay)
+                delay = min(delay * 2, max_backoff)
+
+
+def status_of(log_: EventLog, cloud_url: str, tenant_id: str) -> SyncStatus:
+    """Sync status from the log's meta, without contacting the cloud."""
+    cursor = int(log_.get("sync.cursor") or 0)
+    head = max(int(log_.get("sync.head") or 0), cursor)
+    backlog, oldest = log_.backlog()
+    ok = log_.get("sync.last_ok_at")
+    return SyncStatus(
+        cloud_url=cloud_url, tenant_id=tenant_id, agent_id=log_.agent_id, cursor=cursor,
+        head=head, lag_events=head - cursor, backlog=backlog,
+        oldest_unpushed_age=(time.time() - oldest) if oldest else None,
+        last_ok_at=float(ok) if ok else None,
+        last_error=log_.get("sync.last_error") or None,
+    )
+
+
+def _code(resp: httpx.Response) -> str:
+    try:
+        return str(resp.json().get("error", ""))
+    except ValueError:
+        return ""
+
+
+def _hint(status: int) -> str:
+    return {
+        401: ": the cloud does not accept this agent's signature (enrolled? clock right?)",
+        403: ": this agent is not allowed to use that tenant",
+        413: ": the batch is too large; lower the batch size",
+        422: ": the cloud refused the events (unknown tenant key id? run `jasiyo tenant init`)",
+    }.get(status, "")

@@ -1,0 +1,187 @@
+"""Envelope encryption of events with the tenant data key, and the tenant keyring file.
+
+An envelope is the text ``"v1.<kid>.<base64url(nonce || ciphertext+tag)>"``: AES-256-GCM under
+the tenant data key named ``kid``, with associated data binding the tenant, the event id and
+the origin agent, so the cloud (which only ever sees envelopes) cannot move a ciphertext to
+another event, agent or tenant without the receiving agent noticing.
+
+The keyring lives in ``<data_dir>/tenant.keys`` (JSON, mode 0600): the tenant id, the current
+key id and every key ever used (old keys stay so old events still decrypt after a rotation).
+A recovery file is the same document; it is what a new POP, or a POP rebuilt after a disk
+failure, needs to read the tenant's log.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from jasiyo.errors import ConfigError, SyncError
+
+KEYRING_FILE = "tenant.keys"
+_PREFIX = "v1"
+_KID_RE = re.compile(r"^k[0-9a-f]{12}$")
+#: Envelopes larger than this are refused before any decryption is tried.
+MAX_ENVELOPE = 256 * 1024
+
+
+def new_kid() -> str:
+    """A fresh key id: ``k`` and 12 hex digits. Not secret; the cloud keeps a list of them."""
+    return "k" + secrets.token_hex(6)
+
+
+def aad(tenant_id: str, event_id: str, origin: str) -> bytes:
+    """The associated data of an event envelope."""
+    return f"jasiyo-event-v1|{tenant_id}|{event_id}|{origin}".encode()
+
+
+def b64e(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def b64d(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def envelope_kid(envelope: str) -> str:
+    """The key id named by an envelope, without decrypting it. Raises SyncError if malformed."""
+    parts = envelope.split(".", 2) if isinstance(envelope, str) else []
+    if len(parts) != 3 or parts[0] != _PREFIX or not _KID_RE.match(parts[1]):
+        raise SyncError("an event envelope is malformed")
+    return parts[1]
+
+
+@dataclass
+class Keyring:
+    """The tenant's data keys. ``current`` seals; every key in ``keys`` opens."""
+
+    tenant_id: str
+    current: str
+    keys: dict[str, bytes] = field(default_factory=dict)
+    created_at: float = 0.0
+
+    @classmethod
+    def create(cls, tenant_id: str) -> Keyring:
+        kid = new_kid()
+        return cls(tenant_id, kid, {kid: AESGCM.generate_key(bit_length=256)}, time.time())
+
+    def rotate(self) -> str:
+        """Add a new key and make it current; old keys are kept to open old events."""
+        kid = new_kid()
+        self.keys[kid] = AESGCM.generate_key(bit_length=256)
+        self.current = kid
+        return kid
+
+    def add(self, kid: str, key: bytes) -> None:
+        """Learn a key (a rotation made on another POP). Never replaces a different key."""
+        if not _KID_RE.match(kid) or len(key) != 32:
+            raise SyncError("a tenant key received from another agent is malformed")
+        if kid in self.keys and self.keys[kid] != key:
+            raise SyncError(f"tenant key {kid} conflicts with the key we already hold")
+        self.keys[kid] = key
+
+    # ------------------------------------------------------------ sealing
+
+    def seal(self, plaintext: bytes, event_id: str, origin: str, kid: str | None = None) -> str:
+        kid = kid or self.current
+        nonce = os.urandom(12)
+        ct = AESGCM(self.keys[kid]).encrypt(nonce, plaintext, aad(self.tenant_id, event_id, origin))
+        return f"{_PREFIX}.{kid}.{b64e(nonce + ct)}"
+
+    def open(self, envelope: str, event_id: str, origin: str) -> bytes:
+        """Decrypt an envelope; SyncError (naming the event, never the key) if it does not verify."""
+        if len(envelope) > MAX_ENVELOPE:
+            raise SyncError(f"event {event_id}: envelope too large")
+        kid = envelope_kid(envelope)
+        key = self.keys.get(kid)
+        if key is None:
+            raise SyncError(
+                f"event {event_id} is sealed with tenant key {kid}, which this agent does not "
+                "hold; import the latest recovery file (`jasiyo tenant import-recovery`)"
+            )
+        try:
+            raw = b64d(envelope.split(".", 2)[2])
+        except ValueError:
+            raise SyncError(f"event {event_id}: envelope is malformed") from None
+        if len(raw) < 12 + 16:
+            raise SyncError(f"event {event_id}: envelope is malformed")
+        try:
+            return AESGCM(key).decrypt(raw[:12], raw[12:], aad(self.tenant_id, event_id, origin))
+        except InvalidTag:
+            raise SyncError(
+                f"event {event_id} from agent {origin} failed authentication: tampered with, "
+                "or moved from another event or tenant; refusing it"
+            ) from None
+
+    # ------------------------------------------------------------ files
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": "jasiyo-tenant-keys-v1",
+            "tenant_id": self.tenant_id,
+            "current": self.current,
+            "created_at": self.created_at,
+            "keys": {kid: b64e(k) for kid, k in sorted(self.keys.items())},
+        }
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> Keyring:
+        try:
+            if doc.get("format") != "jasiyo-tenant-keys-v1":
+                raise ValueError("format")
+            keys = {str(k): b64d(v) for k, v in doc["keys"].items()}
+            ring = cls(str(doc["tenant_id"]), str(doc["current"]), {},
+                       float(doc.get("created_at", 0)))
+            for kid, key in keys.items():
+                ring.add(kid, key)
+            if ring.current not in ring.keys:
+                raise ValueError("current")
+        except (AttributeError, KeyError, TypeError, ValueError, SyncError):
+            raise ConfigError(f"{where} is not a Jasiyo tenant key or recovery file") from None
+        return ring
+
+    def save(self, path: Path) -> None:
+        """Write atomically with mode 0600 (the file holds the tenant's keys)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self.to_json(), fh, indent=2)
+                fh.write("\n")
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise ConfigError(f"cannot write tenant keys to {path}: {exc.strerror}") from None
+
+    @classmethod
+    def load(cls, path: Path) -> Keyring:
+        try:
+            mode = path.stat().st_mode & 0o777
+            text = path.read_text()
+        except FileNotFoundError:
+            raise ConfigError(
+                f"tenant keys {path} not found; run `jasiyo tenant init` on the first POP, or "
+                "`jasiyo tenant import-recovery FILE` on the others"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read tenant keys {path}: {exc.strerror}") from None
+        if mode & 0o077:
+            raise ConfigError(
+                f"tenant keys {path} are readable by others (mode {mode:o}); run: chmod 600 {path}"
+            )
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            raise ConfigError(f"{path} is not a Jasiyo tenant key or recovery file") from None
+        return cls.from_json(doc, str(path))
