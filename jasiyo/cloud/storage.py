@@ -215,12 +215,15 @@ class Storage(ABC):
             head_row[0] if head_row else 0)
 
 
-def open_storage(url: str, **kw: Any) -> Storage:
-    """Storage for ``url``: ``postgresql://...`` or a SQLite path (``sqlite:///path`` too)."""
-    if url.startswith(("postgresql://", "postgres://")):
+def open_storage(url: str, *, owner: bool = False) -> Storage:
+    """Storage for ``url``: a PostgreSQL URL or conninfo, or a SQLite path (``sqlite:///p``).
+
+    ``owner``: connecting as the tables' owner is allowed (migrations only).
+    """
+    if url.startswith(("postgresql://", "postgres://")) or "dbname=" in url:
         from jasiyo.cloud.pg import PostgresStorage
 
-        return PostgresStorage(url, **kw)
+        return PostgresStorage(url, owner=owner)
     path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
     if not path:
         raise CloudError("--db: give a SQLite file path or a postgresql:// URL")

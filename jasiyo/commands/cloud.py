@@ -1,0 +1,108 @@
+"""`jasiyo cloud ...`: run the cloud registry and administer tenants."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from jasiyo.cloud import admin
+from jasiyo.cloud.app import CloudSettings
+from jasiyo.cloud.pg import PostgresStorage
+from jasiyo.cloud.server import OPERATOR_ENV, ensure_operator, new_operator_token, serve
+from jasiyo.cloud.storage import open_storage
+from jasiyo.commands.common import done
+from jasiyo.errors import CloudError
+
+app = typer.Typer(help="The cloud registry: serve it, migrate it, create tenants.",
+                  no_args_is_help=True)
+
+DB_HELP = "SQLite file path, or postgresql://USER@HOST/DB (the service role, not the owner)."
+ADMIN_ENV = "JASIYO_ADMIN_TOKEN"
+
+
+def _secret(value: str | None, env: str, what: str) -> str:
+    token = value or os.environ.get(env)
+    if not token:
+        raise CloudError(f"give the {what} with --token or ${env}")
+    return token
+
+
+@app.command("serve")
+def serve_cmd(
+    db: str = typer.Option("jasiyo-cloud.db", "--db", help=DB_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8600, "--port", help="TCP port."),
+    max_body: int = typer.Option(4 * 1024 * 1024, "--max-body", help="Largest request, bytes."),
+    rate: float = typer.Option(50.0, "--rate", help="Requests per second per client address."),
+) -> None:
+    """Serve the /v1 API. SQLite is migrated on start; PostgreSQL by `jasiyo cloud migrate`.
+
+    The operator token is taken from $JASIYO_OPERATOR_TOKEN if set (stored hashed).
+    """
+    storage = open_storage(db)
+    try:
+        if storage.backend == "sqlite":
+            storage.migrate()
+        serve(storage, host, port, CloudSettings(max_body=max_body, rate=rate,
+                                                 burst=max(int(rate * 4), 1)))
+    finally:
+        storage.close()
+
+
+@app.command("migrate")
+def migrate_cmd(
+    db: str = typer.Option(..., "--db", help="Database URL, connecting as the tables' owner."),
+    app_role: str = typer.Option("jasiyo_app", "--app-role",
+                                 help="PostgreSQL role the service connects as (created)."),
+    app_password_env: str = typer.Option(
+        "", "--app-password-env", help="Env var holding a password to set for the role."),
+) -> None:
+    """Create or upgrade the cloud schema (PostgreSQL: also the service role and RLS)."""
+    storage = open_storage(db, owner=True)
+    try:
+        if isinstance(storage, PostgresStorage):
+            password = os.environ.get(app_password_env) if app_password_env else None
+            applied = storage.migrate(app_role=app_role, app_password=password)
+        else:
+            applied = storage.migrate()
+    finally:
+        storage.close()
+    done(f"migrations applied: {', '.join(applied) or 'none (up to date)'}", applied=applied)
+
+
+@app.command("create-operator")
+def create_operator(
+    db: str = typer.Option("jasiyo-cloud.db", "--db", help=DB_HELP),
+) -> None:
+    """Create an operator token (printed once; stored hashed)."""
+    token = new_operator_token()
+    storage = open_storage(db)
+    try:
+        ensure_operator(storage, token)
+    finally:
+        storage.close()
+    done(f"operator token (shown once; keep it in ${OPERATOR_ENV}): {token}", token=token)
+
+
+@app.command("create-tenant")
+def create_tenant(
+    url: str = typer.Argument(..., help="Cloud URL, e.g. https://cloud.example.net"),
+    name: str = typer.Argument(..., help="The ISP's name."),
+    token: str | None = typer.Option(None, "--token", help=f"Operator token (or ${OPERATOR_ENV})."),
+) -> None:
+    """Create a tenant (one ISP) and print its admin token once."""
+    result = admin.create_tenant(url, _secret(token, OPERATOR_ENV, "operator token"), name)
+    done(f"tenant {result['tenant_id']} created; admin token (shown once): "
+         f"{result['admin_token']}", **result)
+
+
+@app.command("enrolment-token")
+def enrolment_token(
+    url: str = typer.Argument(..., help="Cloud URL."),
+    token: str | None = typer.Option(None, "--token", help=f"Tenant admin token (or ${ADMIN_ENV})."),
+    ttl: int = typer.Option(86400, "--ttl", help="Seconds the enrolment token stays valid."),
+) -> None:
+    """Issue a one-time token that enrols one agent (`jasiyo agent enroll URL TOKEN`)."""
+    result = admin.issue_enrolment(url, _secret(token, ADMIN_ENV, "tenant admin token"), ttl)
+    done(f"enrolment token (one use): {result['token']}", **result)

@@ -1,0 +1,60 @@
+"""`jasiyo sync ...` and the cloud-related `jasiyo agent ...` commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from jasiyo.agent import apply
+from jasiyo.commands.common import cfg, done, show_one, when
+from jasiyo.errors import ValidationError
+
+app = typer.Typer(help="Sync with the cloud: push local changes, pull the others'.",
+                  no_args_is_help=True)
+
+
+@app.command("now")
+def now(
+    wait: float = typer.Option(0.0, "--wait", help="Long-poll up to this many seconds."),
+) -> None:
+    """Push the outbox and pull everything new, once."""
+    result = apply.sync_once(cfg(), wait=wait)
+    done(f"pushed {result.pushed}, pulled {result.pulled}, applied {result.applied}",
+         pushed=result.pushed, pulled=result.pulled, applied=result.applied)
+
+
+@app.command("status")
+def status() -> None:
+    """Cursor, backlog, lag and last error (read from the store; works offline)."""
+    st = apply.sync_status(cfg()).to_dict()
+    st["last_ok"] = when(st.pop("last_ok_at"))
+    show_one(st)
+
+
+def agent_enroll(
+    url: str = typer.Argument(..., help="Cloud URL, e.g. https://cloud.example.net"),
+    token: str = typer.Argument(..., help="One-time enrolment token from the tenant admin."),
+) -> None:
+    """Register this agent's signing key with the cloud (once per agent)."""
+    result = apply.enroll_agent(cfg(), url, token)
+    done(f"enrolled agent {result['agent_id']} in tenant {result['tenant_id']}. Next: "
+         "`jasiyo tenant init` (first POP) or `jasiyo tenant import-recovery FILE`", **result)
+
+
+def agent_restore(
+    from_cloud: bool = typer.Option(False, "--from-cloud", help="Rebuild from the cloud log."),
+    recovery: Path = typer.Option(..., "--recovery", help="The tenant recovery file."),
+) -> None:
+    """Rebuild this (freshly initialised, enrolled) agent's store from the cloud."""
+    if not from_cloud:
+        raise ValidationError("only --from-cloud restore exists; pass --from-cloud")
+    result = apply.restore_from_cloud(cfg(), recovery)
+    done(f"restored {result['events']} events: {result['plans']} plans, "
+         f"{result['subscribers']} subscribers, {result['routers']} routers, "
+         f"{result['payments']} payments", **result)
+
+
+#: For the lead: ``agent_app.command("enroll")(agent_enroll)`` and
+#: ``agent_app.command("restore")(agent_restore)``.
+AGENT_COMMANDS = {"enroll": agent_enroll, "restore": agent_restore}

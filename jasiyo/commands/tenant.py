@@ -1,0 +1,49 @@
+"""`jasiyo tenant ...`: the tenant data key that seals the event log end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from jasiyo.agent import apply
+from jasiyo.commands.common import cfg, done
+
+app = typer.Typer(help="Tenant data keys: create, export for new POPs, rotate.",
+                  no_args_is_help=True)
+
+
+@app.command("init")
+def init() -> None:
+    """Create the tenant data key on the first POP (after `jasiyo agent enroll`)."""
+    result = apply.init_tenant(cfg())
+    done(f"tenant key {result['kid']} created in {result['keys']}; export a recovery file "
+         "now and keep it offline: `jasiyo tenant export-recovery FILE`", **result)
+
+
+@app.command("export-recovery")
+def export_recovery(
+    file: Path = typer.Argument(..., help="Where to write the recovery file (mode 0600)."),
+) -> None:
+    """Write the tenant keys to FILE: what new POPs and disaster recovery need."""
+    result = apply.export_recovery(cfg(), file)
+    done(f"recovery file written to {file}; anyone holding it can read this ISP's data",
+         **result)
+
+
+@app.command("import-recovery")
+def import_recovery(
+    file: Path = typer.Argument(..., help="A recovery file from `tenant export-recovery`."),
+) -> None:
+    """Install the tenant keys on another POP of the same ISP."""
+    result = apply.import_recovery(cfg(), file)
+    done(f"tenant keys imported ({result['keys']} key(s), current {result['current']})",
+         **result)
+
+
+@app.command("rotate-key")
+def rotate_key() -> None:
+    """Start sealing with a new key; old keys stay to read old events. Needs the cloud."""
+    result = apply.rotate_key(cfg())
+    done(f"now sealing with tenant key {result['kid']} (was {result['previous']}); other "
+         "POPs learn it at their next sync. Export a fresh recovery file.", **result)
