@@ -65,3 +65,37 @@ def nas_for(store: Store, cfg: Config, nas_ip: str) -> NasClient | None:
         require_message_authenticator=bool(row["require_message_authenticator"]),
         coa_port=row["coa_port"],
     )
+
+
+def disconnect(store: Store, cfg: Config, username: str, actor: str = "cli") -> list[dict]:
+    """Send a Disconnect-Request for each of ``username``'s active sessions.
+
+    Returns one result per session (``ack``, ``nak``, ``timeout`` or ``no-router``). A session
+    the router ACKed is closed here at once (its Accounting-Stop still updates the counters).
+    """
+    from jasiyo.agent import subscribers
+    from jasiyo.radius import coa
+
+    subscribers.get(store, username)  # NotFound for a name that does not exist
+    results: list[dict] = []
+    for sess in list_(store, active=True, username=username):
+        nas = nas_for(store, cfg, sess.nas_ip)
+        item = {"nas_ip": sess.nas_ip, "acct_session_id": sess.acct_session_id}
+        if nas is None:
+            results.append({**item, "result": "no-router"})
+            continue
+        res = coa.disconnect_sync(
+            nas, coa.session_attributes(username, sess.acct_session_id, sess.framed_ip),
+            timeout=cfg.radius.coa_timeout, retries=cfg.radius.coa_retries + 1,
+        )
+        results.append({**item, "result": res.status.value, "error_cause": res.error_cause_name})
+        with store.transaction():
+            if res.ok:
+                store.conn.execute(
+                    "UPDATE radius_sessions SET status = 'closed', stopped_at = ?, "
+                    "terminate_cause = 'Admin-Reset' WHERE nas_ip = ? AND acct_session_id = ?",
+                    (store.now(), sess.nas_ip, sess.acct_session_id),
+                )
+            store.audit(actor, "session.disconnect", f"subscriber:{username}",
+                        nas=sess.nas_ip, session=sess.acct_session_id, result=res.status.value)
+    return results
