@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jasiyo.errors import ConfigError, ValidationError
 from jasiyo.models import Rate
@@ -46,6 +47,8 @@ class BillingSection:
     reminder_days: list[int] = field(default_factory=lambda: [3, 1])
     tick_minutes: int = 1
     timezone: str = "Africa/Nairobi"
+    invoice_due_days: int = 7
+    enforce_interval: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,20 @@ def _check(cfg: Config) -> None:
         raise ConfigError(f"[agent] log_level: {cfg.agent.log_level!r} is not a log level")
     if cfg.billing.tick_minutes < 1:
         raise ConfigError("[billing] tick_minutes: must be at least 1")
+    if cfg.billing.grace_days < 0 or cfg.billing.terminate_after_days < 0:
+        raise ConfigError("[billing] grace_days and terminate_after_days cannot be negative")
+    if any(d <= 0 for d in cfg.billing.reminder_days):
+        raise ConfigError("[billing] reminder_days: every value must be at least 1")
+    if not 0 <= cfg.billing.invoice_due_days <= 365:
+        raise ConfigError("[billing] invoice_due_days: must be 0-365")
+    if cfg.billing.enforce_interval <= 0:
+        raise ConfigError("[billing] enforce_interval: must be above zero")
+    try:
+        ZoneInfo(cfg.billing.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"[billing] timezone: {cfg.billing.timezone!r} is not a known time zone"
+        ) from None
 
 
 def parse(text: str, base_dir: Path, path: Path | None = None) -> Config:

@@ -187,3 +187,166 @@ def m001_core(db: Database) -> None:
                 f"CREATE TRIGGER {table}_{op.lower()}_rev AFTER {op} ON {table} BEGIN "
                 "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END"
             )
+
+
+@migrations(name="m002_billing")
+def m002_billing(db: Database) -> None:
+    """Billing engine (issue 3): invoices, billing clock, notifications outbox, enforcement.
+
+    Triggers do two jobs here, so that every writer (CLI, billing tick, sync apply) gets
+    them in the same transaction as its change without having to remember:
+
+    - ``billing_state.next_action_at`` is pulled to "now" when a subscriber is added or its
+      plan, status, paid-through time or SMS consent changes, so the next tick re-examines it.
+    - an enforcement job is queued for each active RADIUS session of a subscriber whose
+      network access class changes (Disconnect-Request) or whose speed changes (CoA), and one
+      reconcile per router that has driver credentials.
+    """
+    db.executescript(
+        """
+        -- The billing clock of each subscriber. The tick selects only rows that are due.
+        CREATE TABLE billing_state (
+            subscriber_id INTEGER PRIMARY KEY REFERENCES subscribers(id) ON DELETE CASCADE,
+            next_action_at REAL,
+            cycle_end REAL,        -- postpaid: start of the next cycle to invoice
+            anchor_day INTEGER,    -- calendar-month cycles keep this day of the month
+            reminded_until REAL    -- prepaid: expiry reminders due up to here are done
+        );
+        CREATE INDEX billing_state_due ON billing_state(next_action_at)
+            WHERE next_action_at IS NOT NULL;
+        INSERT INTO billing_state (subscriber_id, next_action_at)
+            SELECT id, updated_at FROM subscribers;
+
+        -- One invoice per subscriber and cycle, prepaid (issued paid) or postpaid.
+        CREATE TABLE invoices (
+            id INTEGER PRIMARY KEY,
+            number TEXT NOT NULL UNIQUE,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id),
+            plan TEXT NOT NULL,
+            billing TEXT NOT NULL CHECK (billing IN ('prepaid', 'postpaid')),
+            cycle_start REAL NOT NULL,
+            cycle_end REAL NOT NULL,
+            amount_minor INTEGER NOT NULL CHECK (amount_minor >= 0),
+            tax_minor INTEGER NOT NULL CHECK (tax_minor >= 0),
+            total_minor INTEGER NOT NULL CHECK (total_minor >= 0),
+            currency TEXT NOT NULL,
+            issued_at REAL NOT NULL,
+            due_at REAL NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'paid', 'void')),
+            paid_at REAL,
+            UNIQUE (subscriber_id, cycle_start)
+        );
+        CREATE INDEX invoices_subscriber ON invoices(subscriber_id, status, due_at);
+
+        -- Messages for the SMS sender. Only for subscribers with recorded consent.
+        CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            username TEXT NOT NULL,
+            phone TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            message TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            not_after REAL,
+            sent_at REAL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        );
+        CREATE INDEX notifications_unsent ON notifications(created_at) WHERE sent_at IS NULL;
+
+        -- Durable CoA / Disconnect / router-reconcile work, retried until done.
+        CREATE TABLE enforce_jobs (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('disconnect', 'coa', 'reconcile')),
+            nas_ip TEXT,
+            acct_session_id TEXT,
+            framed_ip TEXT,
+            router TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            created_at REAL NOT NULL,
+            done_at REAL,
+            result TEXT,
+            last_error TEXT
+        );
+        CREATE INDEX enforce_jobs_pending ON enforce_jobs(next_attempt_at)
+            WHERE status = 'pending';
+        CREATE UNIQUE INDEX enforce_jobs_one_reconcile ON enforce_jobs(router)
+            WHERE action = 'reconcile' AND status = 'pending';
+
+        -- Quota checks look only at sessions updated since the last check.
+        CREATE INDEX radius_sessions_updated ON radius_sessions(last_update_at);
+        CREATE INDEX ledger_kind ON ledger(subscriber_id, kind);
+
+        CREATE TRIGGER billing_state_new AFTER INSERT ON subscribers BEGIN
+            INSERT OR IGNORE INTO billing_state (subscriber_id, next_action_at)
+            VALUES (NEW.id, NEW.created_at);
+        END;
+        CREATE TRIGGER billing_state_wake
+        AFTER UPDATE OF plan_id, status, manual_suspend, paid_until, sms_consent ON subscribers
+        BEGIN
+            UPDATE billing_state
+            SET next_action_at = MIN(COALESCE(next_action_at, NEW.updated_at), NEW.updated_at)
+            WHERE subscriber_id = NEW.id;
+        END;
+
+        -- Access class: active/grace = allowed, suspended = walled garden, terminated = reject.
+        -- Any change of class needs a Disconnect-Request (MikroTik cannot move a live session
+        -- between address lists or pools by CoA).
+        CREATE TRIGGER enforce_status AFTER UPDATE OF status ON subscribers
+        WHEN OLD.status != NEW.status
+            AND NOT (OLD.status IN ('active', 'grace') AND NEW.status IN ('active', 'grace'))
+        BEGIN
+            INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip,
+                                      reason, next_attempt_at, created_at)
+            SELECT NEW.username, 'disconnect', r.nas_ip, r.acct_session_id, r.framed_ip,
+                   'status ' || OLD.status || ' -> ' || NEW.status, NEW.updated_at, NEW.updated_at
+            FROM radius_sessions r WHERE r.username = NEW.username AND r.status = 'active';
+            INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason,
+                                                next_attempt_at, created_at)
+            SELECT '*', 'reconcile', name, 'status of ' || NEW.username, NEW.updated_at,
+                   NEW.updated_at
+            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL;
+        END;
+
+        -- A speed change on an allowed subscriber: CoA with the new Mikrotik-Rate-Limit.
+        CREATE TRIGGER enforce_rate AFTER UPDATE OF plan_id, fup_active ON subscribers
+        WHEN (OLD.plan_id != NEW.plan_id OR OLD.fup_active != NEW.fup_active)
+            AND OLD.status IN ('active', 'grace') AND NEW.status IN ('active', 'grace')
+        BEGIN
+            INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip,
+                                      reason, next_attempt_at, created_at)
+            SELECT NEW.username, 'coa', r.nas_ip, r.acct_session_id, r.framed_ip,
+                   CASE WHEN OLD.plan_id != NEW.plan_id THEN 'plan change' ELSE 'fair usage' END,
+                   NEW.updated_at, NEW.updated_at
+            FROM radius_sessions r WHERE r.username = NEW.username AND r.status = 'active';
+            INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason,
+                                                next_attempt_at, created_at)
+            SELECT '*', 'reconcile', name, 'rate of ' || NEW.username, NEW.updated_at,
+                   NEW.updated_at
+            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL;
+        END;
+
+        -- A plan's speed edited: CoA every allowed subscriber on it that is online.
+        CREATE TRIGGER enforce_plan_rate AFTER UPDATE OF rate, burst, fup_rate ON plans
+        WHEN OLD.rate != NEW.rate OR OLD.burst IS NOT NEW.burst
+            OR OLD.fup_rate IS NOT NEW.fup_rate
+        BEGIN
+            INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip,
+                                      reason, next_attempt_at, created_at)
+            SELECT s.username, 'coa', r.nas_ip, r.acct_session_id, r.framed_ip,
+                   'plan ' || NEW.name || ' edited', NEW.updated_at, NEW.updated_at
+            FROM subscribers s JOIN radius_sessions r
+                ON r.username = s.username AND r.status = 'active'
+            WHERE s.plan_id = NEW.id AND s.status IN ('active', 'grace');
+            INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason,
+                                                next_attempt_at, created_at)
+            SELECT '*', 'reconcile', name, 'plan ' || NEW.name || ' edited', NEW.updated_at,
+                   NEW.updated_at
+            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL;
+        END;
+        """
+    )

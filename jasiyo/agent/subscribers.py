@@ -188,13 +188,17 @@ def update(store: Store, username: str, actor: str, **changes: Any) -> Subscribe
 
 def set_status(
     store: Store, username: str, status: Status, actor: str, reason: str | None = None,
-    *, manual: bool | None = None,
+    *, manual: bool | None = None, at: float | None = None,
 ) -> Subscriber:
-    """Move a subscriber to ``status``; an event and an audit line record who and why."""
+    """Move a subscriber to ``status``; an event and an audit line record who and why.
+
+    ``at`` is when the transition took effect (default now): the billing clock passes the
+    due time, so catching up after downtime records the same history as running throughout.
+    """
     with store.transaction():
         old = get(store, username)
         sets: dict[str, Any] = {"status": status.value, "status_reason": reason,
-                                "status_changed_at": store.now()}
+                                "status_changed_at": store.now() if at is None else at}
         if manual is not None:
             sets["manual_suspend"] = int(manual)
         store.conn.execute(

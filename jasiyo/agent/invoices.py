@@ -1,0 +1,167 @@
+"""Invoices: one per subscriber and billing cycle, the charge that goes with it, settlement.
+
+A cycle is charged at most once: ``UNIQUE (subscriber_id, cycle_start)`` in the store and
+the ledger's unique ``(kind, reference)`` both guard it. Prepaid periods are invoices too
+(issued already paid), so every charge has one document and one shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from jasiyo.agent import ledger
+from jasiyo.agent.cycles import tax
+from jasiyo.agent.store import Row, Store
+from jasiyo.errors import NotFound, ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    number: str
+    username: str
+    plan: str
+    billing: str
+    cycle_start: float
+    cycle_end: float
+    amount_minor: int
+    tax_minor: int
+    total_minor: int
+    currency: str
+    issued_at: float
+    due_at: float
+    status: str
+    paid_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_SELECT = "SELECT i.*, s.username FROM invoices i JOIN subscribers s ON s.id = i.subscriber_id"
+
+
+def _from_row(row: Row) -> Invoice:
+    return Invoice(
+        number=row["number"], username=row["username"], plan=row["plan"],
+        billing=row["billing"], cycle_start=row["cycle_start"], cycle_end=row["cycle_end"],
+        amount_minor=row["amount_minor"], tax_minor=row["tax_minor"],
+        total_minor=row["total_minor"], currency=row["currency"], issued_at=row["issued_at"],
+        due_at=row["due_at"], status=row["status"], paid_at=row["paid_at"],
+    )
+
+
+def number_for(username: str, cycle_start: float) -> str:
+    """A stable invoice number: the same cycle gets the same number on every agent."""
+    return f"INV-{int(cycle_start)}-{username}"
+
+
+def cost(sub: Row) -> tuple[int, int, int]:
+    """(net, tax, total) of one period of the subscriber's plan."""
+    net = int(sub["price_minor"])
+    t = tax(net, int(sub["tax_rate_bp"] or 0))
+    return net, t, net + t
+
+
+def issue(
+    store: Store, sub: Row, start: float, end: float, *, at: float, due_at: float,
+    paid: bool = False,
+) -> Invoice:
+    """Invoice the cycle ``[start, end)`` and post its charge (in the caller's transaction).
+
+    Idempotent: a cycle already invoiced returns the stored invoice and posts nothing.
+    """
+    existing = store.one(f"{_SELECT} WHERE i.subscriber_id = ? AND i.cycle_start = ?",
+                         (sub["id"], start))
+    if existing is not None:
+        return _from_row(existing)
+    net, t, total = cost(sub)
+    inv = Invoice(
+        number=number_for(sub["username"], start), username=sub["username"], plan=sub["plan"],
+        billing=sub["billing"], cycle_start=start, cycle_end=end, amount_minor=net,
+        tax_minor=t, total_minor=total, currency=sub["currency"], issued_at=at, due_at=due_at,
+        status="paid" if paid else "open", paid_at=at if paid else None,
+    )
+    store.conn.execute(
+        "INSERT INTO invoices (number, subscriber_id, plan, billing, cycle_start, cycle_end, "
+        "amount_minor, tax_minor, total_minor, currency, issued_at, due_at, status, paid_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (inv.number, sub["id"], inv.plan, inv.billing, start, end, net, t, total,
+         inv.currency, at, due_at, inv.status, inv.paid_at),
+    )
+    store.emit("invoice", inv.number, "append", inv.to_dict())
+    ledger.post(store, sub, "charge", -total, inv.number,
+                f"{inv.plan} {_span(start, end)}", at)
+    return inv
+
+
+def _span(start: float, end: float) -> str:
+    from datetime import UTC, datetime
+
+    fmt = "%Y-%m-%d"
+    return (f"{datetime.fromtimestamp(start, UTC).strftime(fmt)}.."
+            f"{datetime.fromtimestamp(end, UTC).strftime(fmt)}")
+
+
+def settle(store: Store, sub: Row, at: float) -> list[str]:
+    """Mark open invoices paid that the balance now covers; return their numbers.
+
+    The ledger already holds every charge, so what is still owed is ``-balance``. The newest
+    open invoices are the ones left unpaid (payments settle the oldest debt first).
+    """
+    owed = max(0, -ledger.balance(store, sub["id"]))
+    open_rows = store.all(
+        "SELECT number, total_minor FROM invoices WHERE subscriber_id = ? AND status = 'open' "
+        "ORDER BY cycle_start DESC", (sub["id"],),
+    )
+    paid: list[str] = []
+    for row in open_rows:
+        if owed > 0:
+            owed -= row["total_minor"]
+            continue
+        paid.append(row["number"])
+    for number in paid:
+        store.conn.execute(
+            "UPDATE invoices SET status = 'paid', paid_at = ? WHERE number = ?", (at, number)
+        )
+        store.emit("invoice", number, "upsert", {"status": "paid", "paid_at": at})
+    return paid
+
+
+def oldest_open(store: Store, subscriber_id: int) -> Row | None:
+    return store.one(
+        "SELECT * FROM invoices WHERE subscriber_id = ? AND status = 'open' "
+        "ORDER BY due_at, cycle_start LIMIT 1", (subscriber_id,),
+    )
+
+
+def current(store: Store, subscriber_id: int, at: float) -> Row | None:
+    """The (non-void) invoice whose cycle contains ``at``, if any."""
+    return store.one(
+        "SELECT * FROM invoices WHERE subscriber_id = ? AND status != 'void' "
+        "AND cycle_start <= ? AND cycle_end > ? ORDER BY cycle_start DESC LIMIT 1",
+        (subscriber_id, at, at),
+    )
+
+
+def get(store: Store, number: str) -> Invoice:
+    row = store.one(f"{_SELECT} WHERE i.number = ?", (number,))
+    if row is None:
+        raise NotFound(f"no invoice numbered {number!r} (see `jasiyo invoice list`)")
+    return _from_row(row)
+
+
+def list_(store: Store, *, username: str | None = None, status: str | None = None,
+          limit: int = 1000) -> list[Invoice]:
+    where, params = [], []
+    if username:
+        ledger.subscriber_row(store, username)  # NotFound for an unknown name
+        where.append("s.username = ?")
+        params.append(username)
+    if status:
+        if status not in ("open", "paid", "void"):
+            raise ValidationError(f"bad invoice status {status!r}: use open, paid or void")
+        where.append("i.status = ?")
+        params.append(status)
+    sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
+    sql += " ORDER BY i.cycle_start DESC, s.username LIMIT ?"
+    return [_from_row(r) for r in store.all(sql, (*params, limit))]

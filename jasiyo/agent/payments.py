@@ -1,0 +1,171 @@
+"""Payments: money received, idempotent on the provider's reference.
+
+``record`` is the one way money enters: the payment row, its ledger entry, the receipt
+notification, the purchase of prepaid periods or settlement of invoices, and the restore of
+a subscriber suspended for non-payment all happen in one transaction. The same reference
+with the same amount and subscriber is a no-op that returns the stored payment (a webhook
+or an engineer retrying); the same reference with anything different is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from jasiyo.agent import billing, ledger, notify
+from jasiyo.agent.store import Row, Store
+from jasiyo.config import Config
+from jasiyo.errors import ValidationError
+from jasiyo.log import event, get_logger
+from jasiyo.models import format_money, parse_money
+
+log = get_logger(__name__)
+
+METHODS = ("cash", "mpesa", "paystack", "bank")
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    reference: str
+    username: str
+    amount_minor: int
+    currency: str
+    method: str
+    received_at: float
+    recorded_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """The outcome of :func:`record`. ``created`` is False for a repeated reference."""
+
+    payment: Payment
+    created: bool
+    periods_bought: int = 0
+    restored: bool = False
+    balance_minor: int = 0
+    paid_until: float | None = None
+    status: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "payment": self.payment.to_dict()}
+
+
+def _from_row(row: Row) -> Payment:
+    return Payment(
+        reference=row["reference"], username=row["username"],
+        amount_minor=row["amount_minor"], currency=row["currency"], method=row["method"],
+        received_at=row["received_at"], recorded_by=row["recorded_by"],
+    )
+
+
+_SELECT = "SELECT p.*, s.username FROM payments p JOIN subscribers s ON s.id = p.subscriber_id"
+
+
+def _check_reference(reference: str) -> str:
+    ref = (reference or "").strip()
+    if not ref or len(ref) > 100 or any(c.isspace() or ord(c) < 32 for c in ref):
+        raise ValidationError(
+            f"bad payment reference {reference!r}: the provider's receipt or reference, "
+            f"1-100 characters without spaces"
+        )
+    return ref
+
+
+def record(
+    store: Store, cfg: Config, username: str, amount: str | int, reference: str, *,
+    method: str = "cash", actor: str, at: float | None = None,
+) -> Recorded:
+    """Record a payment of ``amount`` (a decimal string in the plan's currency, or minor
+    units as an int) from ``username`` under ``reference``.
+
+    Raises NotFound (unknown subscriber) or ValidationError (bad amount, method or
+    reference; a reference already used with another amount or subscriber). On error
+    nothing is stored.
+    """
+    if method not in METHODS:
+        raise ValidationError(f"bad method {method!r}: use {', '.join(METHODS)}")
+    ref = _check_reference(reference)
+    with store.transaction():
+        sub = ledger.subscriber_row(store, username)
+        currency = sub["currency"]
+        if isinstance(amount, int) and not isinstance(amount, bool):
+            if amount <= 0:
+                raise ValidationError(f"bad amount {amount}: must be above zero")
+            minor = amount
+        else:
+            minor = parse_money(str(amount), currency, allow_zero=False)
+        existing = store.one(f"{_SELECT} WHERE p.reference = ?", (ref,))
+        if existing is not None:
+            if existing["amount_minor"] != minor or existing["username"] != username:
+                raise ValidationError(
+                    f"payment reference {ref!r} was already recorded for "
+                    f"{existing['username']!r} ({format_money(existing['amount_minor'], currency)}); "
+                    f"nothing changed. Check the reference"
+                )
+            return _outcome(store, sub, _from_row(existing), created=False)
+        now = store.now() if at is None else at
+        billing.advance(store, cfg, sub["id"], now)  # what fell due before the money came
+        store.conn.execute(
+            "INSERT INTO payments (reference, subscriber_id, amount_minor, currency, method, "
+            "received_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (ref, sub["id"], minor, currency, method, now, actor),
+        )
+        payment = Payment(ref, username, minor, currency, method, now, actor)
+        store.emit("payment", ref, "append", payment.to_dict())
+        ledger.post(store, sub, "payment", minor, ref, f"{method} payment", now)
+        store.audit(actor, "payment.record", f"subscriber:{username}",
+                    reference=ref, amount=format_money(minor, currency), method=method)
+        bought, restored = billing.apply_payment(store, cfg, sub["id"], now)
+        billing.advance(store, cfg, sub["id"], now)
+        sub = ledger.subscriber_row(store, username)
+        result = _outcome(store, sub, payment, created=True, bought=bought, restored=restored)
+        notify.queue(store, sub, "receipt", f"receipt:{ref}", _receipt(result, cfg), now)
+    event(log, "payment.recorded", user=username, reference=ref, amount=minor,
+          method=method, periods=bought, restored=restored)
+    return result
+
+
+def _outcome(store: Store, sub: Row, payment: Payment, *, created: bool, bought: int = 0,
+             restored: bool = False) -> Recorded:
+    return Recorded(
+        payment=payment, created=created, periods_bought=bought, restored=restored,
+        balance_minor=ledger.balance(store, sub["id"]), paid_until=sub["paid_until"],
+        status=sub["status"],
+    )
+
+
+def _receipt(r: Recorded, cfg: Config) -> str:
+    from zoneinfo import ZoneInfo
+
+    p = r.payment
+    text = f"Received {format_money(p.amount_minor, p.currency)}, ref {p.reference}. Thank you."
+    if r.paid_until:
+        until = datetime.fromtimestamp(r.paid_until, ZoneInfo(cfg.billing.timezone))
+        text += f" Service paid until {until:%Y-%m-%d %H:%M}."
+    if r.balance_minor:
+        text += f" Balance {format_money(r.balance_minor, p.currency)}."
+    return text
+
+
+def get(store: Store, reference: str) -> Payment:
+    from jasiyo.errors import NotFound
+
+    row = store.one(f"{_SELECT} WHERE p.reference = ?", (reference,))
+    if row is None:
+        raise NotFound(f"no payment with reference {reference!r}")
+    return _from_row(row)
+
+
+def list_(store: Store, username: str | None = None, limit: int = 1000) -> list[Payment]:
+    if username:
+        ledger.subscriber_row(store, username)
+        rows = store.all(f"{_SELECT} WHERE s.username = ? ORDER BY p.received_at DESC, p.id DESC "
+                         "LIMIT ?", (username, limit))
+    else:
+        rows = store.all(f"{_SELECT} ORDER BY p.received_at DESC, p.id DESC LIMIT ?", (limit,))
+    return [_from_row(r) for r in rows]
