@@ -166,28 +166,28 @@ def _fold(store: Store, entity: str, key: str) -> tuple[dict[str, Any], dict[str
 
 
 def materialize(store: Store, entity: str, key: str) -> bool:
-    """Make the row of a state entity equal the fold of its events. False if unresolved."""
+    """Make the row of a state entity equal the fold of its events.
+
+    An entity written to after a delete but never re-created in full (a field edit racing
+    a delete on another POP) stays deleted, on every agent alike.
+    """
     spec = ENTITIES[entity]
     state, stamps, exists = _fold(store, entity, key)
     table, kcol = spec.table, spec.key_column
     current = store.scalar(f"SELECT id FROM {table} WHERE {kcol} = ?", (key,))
-    if not exists:
+    values = _row_values(store, spec, key, state, stamps) if exists else {}
+    missing = [c for c, (req, _pk) in _columns(store, table).items()
+               if req and c not in values and c not in ("created_at", "updated_at")]
+    if not exists or missing:
         if current is not None:
             store.conn.execute(f"DELETE FROM {table} WHERE id = ?", (current,))
         return True
-    values = _row_values(store, spec, key, state, stamps)
     now = store.now()
     if current is not None:
         sets = {k: v for k, v in values.items() if k != kcol}
-        if sets:
-            store.conn.execute(
-                f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in sets)}, updated_at = ? "
-                "WHERE id = ?", (*sets.values(), now, current))
-        return True
-    missing = [c for c, (req, _pk) in _columns(store, table).items()
-               if req and c not in values and c not in ("created_at", "updated_at")]
-    if missing:
-        # Written to after a delete, but never re-created in full: the delete stands.
+        store.conn.execute(
+            f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in sets)}, updated_at = ? "
+            "WHERE id = ?", (*sets.values(), now, current))
         return True
     values.update(created_at=now, updated_at=now)
     store.conn.execute(

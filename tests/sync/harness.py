@@ -1,0 +1,140 @@
+"""A cloud on a real socket and agents enrolled in it, for sync and cloud tests."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from jasiyo import config
+from jasiyo.agent import apply
+from jasiyo.agent import subscribers as subs
+from jasiyo.agent.store import Store, init_store
+from jasiyo.cloud.app import CloudSettings
+from jasiyo.cloud.server import ThreadedServer, ensure_operator, new_operator_token
+from jasiyo.cloud.storage import Storage, open_storage
+from jasiyo.config import Config
+
+#: No rate limit worth hitting in functional tests (the 429 test sets its own).
+FAST = CloudSettings(rate=10_000, burst=10_000)
+
+
+@dataclass
+class Cloud:
+    storage: Storage
+    server: ThreadedServer
+    operator: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def tenant(self, name: str = "isp") -> tuple[str, str]:
+        with self.http() as h:
+            r = h.post("/v1/tenants", json={"name": name},
+                       headers={"authorization": f"Bearer {self.operator}"})
+        assert r.status_code == 201, r.text
+        return r.json()["tenant_id"], r.json()["admin_token"]
+
+    def enrolment(self, tenant: str, admin: str) -> str:
+        with self.http() as h:
+            r = h.post(f"/v1/tenants/{tenant}/enrolments", json={},
+                       headers={"authorization": f"Bearer {admin}"})
+        assert r.status_code == 201, r.text
+        return r.json()["token"]
+
+
+def start_cloud(storage: Storage, settings: CloudSettings = FAST) -> Cloud:
+    storage.migrate()
+    op = new_operator_token()
+    ensure_operator(storage, op)
+    return Cloud(storage, ThreadedServer(storage, settings).start(), op)
+
+
+def sqlite_cloud(tmp: Path, settings: CloudSettings = FAST) -> Cloud:
+    return start_cloud(open_storage(str(tmp / "cloud.db")), settings)
+
+
+def new_agent(tmp: Path, name: str, cloud: Cloud, tenant: str, admin: str) -> Config:
+    cfg = config.parse(f'[agent]\ndata_dir = "{tmp / name}"\nname = "{name}"\n', tmp)
+    init_store(cfg)
+    apply.enroll_agent(cfg, cloud.url, cloud.enrolment(tenant, admin))
+    return cfg
+
+
+@dataclass
+class Tenant:
+    """One ISP: its id, admin token, first POP (holds the key) and a recovery file."""
+
+    cloud: Cloud
+    tmp: Path
+    id: str = ""
+    admin: str = ""
+    agents: list[Config] = field(default_factory=list)
+
+    @property
+    def recovery(self) -> Path:
+        return self.tmp / f"recovery-{self.id}.json"
+
+    def setup(self, n: int = 2) -> Tenant:
+        self.id, self.admin = self.cloud.tenant()
+        first = new_agent(self.tmp, f"pop-{self.id[-6:]}-0", self.cloud, self.id, self.admin)
+        apply.init_tenant(first)
+        apply.export_recovery(first, self.recovery)
+        self.agents = [first]
+        for i in range(1, n):
+            self.add_agent(f"pop-{self.id[-6:]}-{i}")
+        return self
+
+    def add_agent(self, name: str) -> Config:
+        cfg = new_agent(self.tmp, name, self.cloud, self.id, self.admin)
+        apply.import_recovery(cfg, self.recovery)
+        self.agents.append(cfg)
+        return cfg
+
+
+def snapshot(store: Store) -> dict[str, Any]:
+    """The business state a user sees, comparable across agents (no local ids or times)."""
+    out: dict[str, Any] = {}
+    out["plans"] = [
+        {k: v for k, v in r.items() if k not in ("id", "created_at", "updated_at")}
+        for r in store.all("SELECT * FROM plans ORDER BY name")]
+    rows = store.all("SELECT s.*, p.name AS plan FROM subscribers s "
+                     "JOIN plans p ON p.id = s.plan_id ORDER BY s.username")
+    out["subscribers"] = [
+        {**{k: v for k, v in r.items() if k not in (
+            "id", "plan_id", "created_at", "updated_at", "status_changed_at", "password_enc")},
+         "password": subs.password_of(store, r["username"])} for r in rows]
+    routers = []
+    for r in store.all("SELECT * FROM routers ORDER BY name"):
+        name = r["name"]
+        routers.append({
+            **{k: v for k, v in r.items() if k not in (
+                "id", "created_at", "updated_at", "password_enc", "radius_secret_enc")},
+            "password": store.unseal(r["password_enc"], f"router:{name}:password")
+            if r["password_enc"] else None,
+            "radius_secret": store.unseal(r["radius_secret_enc"], f"router:{name}:radius_secret"),
+        })
+    out["routers"] = routers
+    return out
+
+
+def snap(cfg: Config) -> dict[str, Any]:
+    store = Store.open(cfg)
+    try:
+        return json.loads(json.dumps(snapshot(store), default=str))
+    finally:
+        store.close()
+
+
+def sync(*cfgs: Config, rounds: int = 2) -> None:
+    """Everyone pushes and pulls; twice, so each sees what the others pushed."""
+    for _ in range(rounds):
+        for cfg in cfgs:
+            apply.sync_once(cfg)
