@@ -1,0 +1,298 @@
+"""Enforcement: make live sessions and routers follow a change of desired state.
+
+The queue is the ``enforce_jobs`` table. Store triggers (migration ``m002_billing``) add
+jobs in the same transaction as the change, whoever makes it (CLI, billing tick, sync):
+
+- access class changed (allowed / walled garden / rejected): a ``disconnect`` job per
+  active RADIUS session: MikroTik cannot move a live session between address lists or
+  pools by CoA, so the session is dropped and re-authenticates into its new state;
+- speed changed on an allowed subscriber (plan change, plan edit, fair-usage throttle):
+  a ``coa`` job per active session carrying the new ``Mikrotik-Rate-Limit``;
+- either of those: one ``reconcile`` job per router that has driver credentials (at most
+  one pending per router), which runs the router's driver over every desired state.
+
+:func:`process_pending` works the queue: a job is done once the NAS ACKs, or NAKs with
+Session-Context-Not-Found (the session is already gone), or the session has ended per
+accounting. Timeouts are retried with exponential backoff; a NAKed CoA falls back to a
+Disconnect-Request. Jobs live in the store, so a restart loses none and repeats none that
+finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jasiyo.agent import desired, routers, sessions
+from jasiyo.agent import subscribers as subs_mod
+from jasiyo.agent.store import Row, Store
+from jasiyo.config import Config
+from jasiyo.errors import DriverError, JasiyoError, RadiusError
+from jasiyo.log import event, get_logger
+from jasiyo.models import Access, DesiredState
+from jasiyo.radius import coa
+from jasiyo.radius.backend import NasClient
+
+log = get_logger(__name__)
+
+#: RFC 5176 Error-Cause 503: the NAS has no such session (nothing left to enforce).
+SESSION_NOT_FOUND = 503
+#: Backoff between attempts: base * 2**attempts seconds, capped.
+BACKOFF_BASE = 2.0
+BACKOFF_MAX = 300.0
+#: A Disconnect the NAS keeps refusing (other than "no such session") is given up after this.
+MAX_NAKS = 5
+
+Sender = Callable[[str, NasClient, dict[str, Any]], Awaitable[coa.CoAResult]]
+"""``send(action, nas, attrs)``: ``action`` is ``"disconnect"`` or ``"coa"``."""
+
+Reconciler = Callable[[Row, str | None, Sequence[DesiredState], Config], Any]
+"""``reconcile(router_row, router_password, desired_states, cfg)``, blocking (run in a thread)."""
+
+
+def radius_sender(cfg: Config) -> Sender:
+    """The real sender: :mod:`jasiyo.radius.coa` with the ``[radius]`` timeout and retries."""
+
+    async def send(action: str, nas: NasClient, attrs: dict[str, Any]) -> coa.CoAResult:
+        fn = coa.disconnect if action == "disconnect" else coa.change
+        return await fn(nas, attrs, timeout=cfg.radius.coa_timeout,
+                        retries=cfg.radius.coa_retries + 1)
+
+    return send
+
+
+def driver_reconcile(
+    router: Row, password: str | None, states: Sequence[DesiredState], cfg: Config,
+) -> Any:
+    """Run the router's driver (``jasiyo.drivers``) over every desired state; blocking."""
+    from jasiyo.drivers import RouterConfig, get_driver
+
+    options = json.loads(router["options"] or "{}")
+    known = {"tls", "ca_file", "fingerprint", "mode", "pay_page", "pay_page_port",
+             "adopt_existing"}
+    rc = RouterConfig(
+        host=router["host"], username=router["username"] or "", password=password or "",
+        name=router["name"], port=router["port"], timeout=cfg.routers.timeout,
+        address_list=cfg.radius.suspended_address_list,
+        **{k: v for k, v in options.items() if k in known},
+        options={k: str(v) for k, v in options.items() if k not in known},
+    )
+    driver = get_driver(router["driver"])(rc)
+    try:
+        return driver.reconcile(states)
+    finally:
+        driver.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    username: str
+    action: str
+    nas_ip: str | None
+    acct_session_id: str | None
+    framed_ip: str | None
+    router: str | None
+    reason: str
+    status: str
+    attempts: int
+    next_attempt_at: float
+    created_at: float
+    done_at: float | None
+    result: str | None
+    last_error: str | None
+
+
+def list_jobs(store: Store, *, pending_only: bool = False, limit: int = 1000) -> list[Job]:
+    where = "WHERE status = 'pending' " if pending_only else ""
+    rows = store.all(f"SELECT * FROM enforce_jobs {where}ORDER BY id DESC LIMIT ?", (limit,))
+    return [Job(**r) for r in rows]
+
+
+def enqueue_reconcile_all(store: Store, reason: str = "scheduled") -> int:
+    """Queue a reconcile of every router that has driver credentials (skips ones queued)."""
+    now = store.now()
+    with store.transaction():
+        cur = store.conn.execute(
+            "INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason, "
+            "next_attempt_at, created_at) SELECT '*', 'reconcile', name, ?, ?, ? FROM routers "
+            "WHERE username IS NOT NULL AND password_enc IS NOT NULL", (reason, now, now),
+        )
+    return cur.rowcount
+
+
+def _finish(store: Store, job: Row, status: str, result: str, error: str | None = None) -> None:
+    store.conn.execute(
+        "UPDATE enforce_jobs SET status = ?, result = ?, last_error = ?, done_at = ?, "
+        "attempts = attempts + 1 WHERE id = ?", (status, result, error, store.now(), job["id"]),
+    )
+    event(log, "enforce.done", job=job["id"], user=job["username"], action=job["action"],
+          nas=job["nas_ip"] or job["router"], status=status, result=result, error=error)
+
+
+def _retry(store: Store, job: Row, error: str) -> None:
+    attempts = job["attempts"] + 1
+    delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** min(attempts - 1, 20))
+    store.conn.execute(
+        "UPDATE enforce_jobs SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?",
+        (attempts, store.now() + delay, error, job["id"]),
+    )
+    event(log, "enforce.retry", job=job["id"], user=job["username"], action=job["action"],
+          attempts=attempts, wait=f"{delay:.0f}s", error=error)
+
+
+def _close_session(store: Store, job: Row, cause: str) -> None:
+    store.conn.execute(
+        "UPDATE radius_sessions SET status = 'closed', stopped_at = ?, "
+        "terminate_cause = COALESCE(terminate_cause, ?) "
+        "WHERE nas_ip = ? AND acct_session_id = ? AND status = 'active'",
+        (store.now(), cause, job["nas_ip"], job["acct_session_id"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    job: Row
+    nas: NasClient | None = None
+    attrs: dict[str, Any] | None = None
+    router_password: str | None = None
+    states: Sequence[DesiredState] = ()
+    skip: str | None = None  # finish without sending, with this result
+    skip_status: str = "done"
+
+
+def _prepare(store: Store, cfg: Config, job: Row) -> _Prepared:
+    """Everything a job needs from the store, read before any network I/O."""
+    if job["action"] == "reconcile":
+        row = store.one("SELECT * FROM routers WHERE name = ?", (job["router"],))
+        if row is None or row["password_enc"] is None:
+            return _Prepared(job, skip="router removed or has no driver credentials",
+                             skip_status="failed")
+        _, password = routers.credentials(store, row["name"])
+        states = desired.all_states(store, cfg.radius)
+        if json.loads(row["options"] or "{}").get("mode") == "api":
+            states = [_with_password(store, s) for s in states]
+        return _Prepared(job, router_password=password, states=states, attrs={"router": row})
+    session = store.one(
+        "SELECT status FROM radius_sessions WHERE nas_ip = ? AND acct_session_id = ?",
+        (job["nas_ip"], job["acct_session_id"]),
+    )
+    if session is None or session["status"] != "active":
+        return _Prepared(job, skip="session ended")
+    nas = sessions.nas_for(store, cfg, job["nas_ip"])
+    if nas is None:
+        return _Prepared(job, skip="no router has this NAS IP", skip_status="failed")
+    attrs: dict[str, Any] = coa.session_attributes(
+        job["username"], job["acct_session_id"], job["framed_ip"]
+    )
+    if job["action"] == "coa":
+        state = desired.for_subscriber(store, job["username"], cfg.radius)
+        if state is None or state.access is not Access.ALLOW:
+            return _Prepared(job, skip="superseded: no longer allowed")
+        attrs["Mikrotik-Rate-Limit"] = state.rate_limit
+    return _Prepared(job, nas=nas, attrs=attrs)
+
+
+def _with_password(store: Store, state: DesiredState) -> DesiredState:
+    from dataclasses import replace
+
+    return replace(state, password=subs_mod.password_of(store, state.username))
+
+
+async def _run(p: _Prepared, cfg: Config, send: Sender, reconcile: Reconciler) -> Any:
+    """The network part of one job. Returns the result or the exception it raised."""
+    try:
+        if p.job["action"] == "reconcile":
+            assert p.attrs is not None
+            return await asyncio.to_thread(reconcile, p.attrs["router"], p.router_password,
+                                           p.states, cfg)
+        assert p.nas is not None and p.attrs is not None
+        return await send(p.job["action"], p.nas, p.attrs)
+    except (JasiyoError, OSError) as exc:
+        return exc
+
+
+def _record(store: Store, p: _Prepared, outcome: Any) -> bool:
+    """Write what happened to one job. True when the job is finished (done or failed)."""
+    job = p.job
+    if job["action"] == "reconcile":
+        if isinstance(outcome, DriverError | OSError):
+            _retry(store, job, str(outcome) or type(outcome).__name__)
+            return False
+        if isinstance(outcome, JasiyoError):
+            _finish(store, job, "failed", "error", str(outcome))
+            return True
+        failed = len(getattr(outcome, "failed", ()) or ())
+        _finish(store, job, "done", f"applied {len(getattr(outcome, 'applied', ()) or ())}, "
+                f"failed {failed}")
+        return True
+    if isinstance(outcome, RadiusError):
+        _finish(store, job, "failed", "error", str(outcome))
+        return True
+    if isinstance(outcome, Exception):
+        _retry(store, job, str(outcome) or type(outcome).__name__)
+        return False
+    if outcome.status is coa.CoAStatus.ACK:
+        if job["action"] == "disconnect":
+            _close_session(store, job, "Admin-Reset")
+        _finish(store, job, "done", "ack")
+        return True
+    if outcome.status is coa.CoAStatus.NAK:
+        if outcome.error_cause == SESSION_NOT_FOUND:
+            _close_session(store, job, "Lost-Service")
+            _finish(store, job, "done", "no-session")
+            return True
+        if job["action"] == "coa":
+            # The NAS would not change the live session: drop it, login applies the rate.
+            store.conn.execute(
+                "UPDATE enforce_jobs SET action = 'disconnect', next_attempt_at = ?, "
+                "last_error = ? WHERE id = ?",
+                (store.now(), f"CoA NAK {outcome.error_cause_name}", job["id"]),
+            )
+            return False
+        if job["attempts"] + 1 >= MAX_NAKS:
+            _finish(store, job, "failed", "nak", outcome.error_cause_name)
+            return True
+        _retry(store, job, f"NAK {outcome.error_cause_name}")
+        return False
+    _retry(store, job, "no answer from the NAS")
+    return False
+
+
+async def process_pending(
+    store: Store, cfg: Config, send: Sender | None = None, *,
+    reconcile: Reconciler | None = None, limit: int = 200,
+) -> int:
+    """Work every due job once (sends in parallel). Returns how many jobs finished.
+
+    ``send`` defaults to :func:`radius_sender`, ``reconcile`` to :func:`driver_reconcile`;
+    both are injectable for tests and for the runtime. Store access happens on the calling
+    thread only, before and after the network I/O, never during it.
+    """
+    send = send or radius_sender(cfg)
+    reconcile = reconcile or driver_reconcile
+    rows = store.all(
+        "SELECT * FROM enforce_jobs WHERE status = 'pending' AND next_attempt_at <= ? "
+        "ORDER BY next_attempt_at, id LIMIT ?", (store.now(), limit),
+    )
+    if not rows:
+        return 0
+    prepared = [_prepare(store, cfg, r) for r in rows]
+    to_send = [p for p in prepared if p.skip is None]
+    outcomes = await asyncio.gather(*(_run(p, cfg, send, reconcile) for p in to_send))
+    finished = 0
+    with store.transaction():
+        for p in prepared:
+            if p.skip is not None:
+                _finish(store, p.job, p.skip_status, p.skip)
+                finished += 1
+        for p, outcome in zip(to_send, outcomes, strict=True):
+            finished += _record(store, p, outcome)
+    return finished
+
+
+def pending_count(store: Store) -> int:
+    return int(store.scalar("SELECT count(*) FROM enforce_jobs WHERE status = 'pending'"))

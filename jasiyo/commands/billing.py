@@ -1,0 +1,140 @@
+"""`jasiyo payment ...`, `jasiyo invoice ...`, `jasiyo billing run`, `subscriber statement`.
+
+Mounted by the root: ``payment_app`` as ``payment``, ``invoice_app`` as ``invoice``,
+``billing_app`` as ``billing``, and :func:`statement` as ``subscriber statement``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+
+from jasiyo.agent import billing, invoices, ledger, payments
+from jasiyo.commands.common import actor, cfg, done, show_list, show_one, store, when
+from jasiyo.errors import ValidationError
+from jasiyo.models import format_money
+
+payment_app = typer.Typer(help="Payments: record money received, list it.", no_args_is_help=True)
+invoice_app = typer.Typer(help="Invoices: one per subscriber and billing cycle.",
+                          no_args_is_help=True)
+billing_app = typer.Typer(help="The billing clock: run a tick by hand.", no_args_is_help=True)
+
+
+def _payment_row(p: payments.Payment) -> dict[str, Any]:
+    return {**p.to_dict(), "amount": format_money(p.amount_minor, p.currency),
+            "received": when(p.received_at)}
+
+
+@payment_app.command("record")
+def payment_record(
+    username: str = typer.Argument(..., help="Subscriber who paid."),
+    amount: str = typer.Argument(..., help="Amount in the plan's currency, e.g. 1500 or 1500.00."),
+    ref: str = typer.Option(..., "--ref", help="Provider reference (M-Pesa receipt, ...)."),
+    method: str = typer.Option("cash", "--method", help="cash, mpesa, paystack or bank."),
+) -> None:
+    """Record a payment; buys prepaid periods or settles invoices, and restores service."""
+    with store() as s:
+        r = payments.record(s, cfg(), username, amount, ref, method=method, actor=actor())
+    p = r.payment
+    money = format_money(p.amount_minor, p.currency)
+    if not r.created:
+        msg = f"payment {p.reference} was already recorded ({money} from {p.username}); nothing changed"
+    else:
+        msg = f"payment {p.reference}: {money} from {p.username} recorded"
+        if r.periods_bought:
+            msg += f"; {r.periods_bought} period(s) bought, paid until {when(r.paid_until)}"
+        if r.restored:
+            msg += "; service restored"
+        msg += f"; balance {format_money(r.balance_minor, p.currency)}; status {r.status}"
+    done(msg, **r.to_dict())
+
+
+@payment_app.command("list")
+def payment_list(
+    subscriber: str | None = typer.Option(None, "--subscriber", help="Only this subscriber."),
+    limit: int = typer.Option(1000, "--limit", help="At most this many, newest first."),
+) -> None:
+    """List payments, newest first."""
+    with store() as s:
+        rows = [_payment_row(p) for p in payments.list_(s, subscriber, limit)]
+    show_list(rows, ["received", "reference", "username", "amount", "method", "recorded_by"],
+              "payments")
+
+
+def _invoice_row(i: invoices.Invoice) -> dict[str, Any]:
+    return {**i.to_dict(), "total": format_money(i.total_minor, i.currency),
+            "cycle": f"{when(i.cycle_start)[:10]} .. {when(i.cycle_end)[:10]}",
+            "due": when(i.due_at)}
+
+
+@invoice_app.command("list")
+def invoice_list(
+    subscriber: str | None = typer.Option(None, "--subscriber", help="Only this subscriber."),
+    status: str | None = typer.Option(None, "--status", help="open, paid or void."),
+    limit: int = typer.Option(1000, "--limit", help="At most this many, newest first."),
+) -> None:
+    """List invoices, newest cycle first."""
+    with store() as s:
+        rows = [_invoice_row(i) for i in invoices.list_(s, username=subscriber, status=status,
+                                                        limit=limit)]
+    show_list(rows, ["number", "username", "plan", "cycle", "total", "status", "due"], "invoices")
+
+
+@invoice_app.command("show")
+def invoice_show(number: str = typer.Argument(..., help="Invoice number (INV-...).")) -> None:
+    """Show one invoice."""
+    with store() as s:
+        inv = invoices.get(s, number)
+    row = _invoice_row(inv)
+    row.update(amount=format_money(inv.amount_minor, inv.currency),
+               tax=format_money(inv.tax_minor, inv.currency), issued=when(inv.issued_at),
+               paid=when(inv.paid_at) if inv.paid_at else None)
+    order = ["number", "username", "plan", "billing", "cycle", "amount", "tax", "total",
+             "status", "issued", "due", "paid"]
+    show_one({k: row[k] for k in order} if not _json() else row)
+
+
+def _json() -> bool:
+    from jasiyo.commands.common import STATE
+
+    return STATE.json
+
+
+def statement(username: str = typer.Argument(..., help="Subscriber username.")) -> None:
+    """The subscriber's ledger with a running balance (positive = credit)."""
+    with store() as s:
+        entries = ledger.statement(s, username)
+    rows = [{**e.to_dict(), "when": when(e.at),
+             "amount": format_money(e.amount_minor, e.currency),
+             "balance": format_money(e.balance_minor or 0, e.currency)} for e in entries]
+    show_list(rows, ["when", "kind", "reference", "description", "amount", "balance"],
+              "ledger entries")
+
+
+def _parse_at(text: str) -> float:
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(
+            f"bad time {text!r}: use ISO 8601, e.g. 2026-05-01T00:00:00Z"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+@billing_app.command("run")
+def billing_run(
+    at: str | None = typer.Option(None, "--at", help="Run as of this ISO time (default: now)."),
+) -> None:
+    """Run one billing tick now: expiries, renewals, invoices, grace, reminders, quotas."""
+    with store() as s:
+        report = billing.tick(s, cfg(), _parse_at(at) if at else None)
+    changes = ", ".join(f"{n} -> {k}" for k, n in sorted(report.transitions.items())) or "none"
+    done(f"billing tick at {when(report.at)}: {report.examined} subscriber(s) due, "
+         f"{report.invoices} invoice(s), {report.renewals} renewal(s), "
+         f"{report.reminders} reminder(s), {report.fup_on} throttled, status changes: {changes}"
+         + (f", {report.errors} error(s) (see the log)" if report.errors else ""),
+         **report.to_dict())
