@@ -8,7 +8,7 @@ import typer
 
 from jasiyo.agent import routers
 from jasiyo.agent.models import Router
-from jasiyo.commands.common import actor, done, show_list, show_one, store
+from jasiyo.commands.common import STATE, actor, cfg, console, done, show_list, show_one, store
 
 app = typer.Typer(help="Routers: RADIUS clients the agent answers and drives.", no_args_is_help=True)
 
@@ -90,3 +90,90 @@ def remove(name: str = typer.Argument(..., help="Router name.")) -> None:
     with store() as s:
         routers.remove(s, name, actor())
     done(f"router {name} removed")
+
+
+@app.command("check")
+def check(name: str = typer.Argument(..., help="Router name.")) -> None:
+    """Reach the router: identity, software version, what the agent manages there."""
+    from jasiyo.agent import reconcile
+
+    with store() as s:
+        info = reconcile.check(s, cfg(), name)
+    if STATE.json:
+        show_one(info)
+        return
+    managed = ", ".join(f"{k}: {v}" for k, v in sorted(info["managed"].items())) or "nothing yet"
+    console.print(f"{name}: reachable in {info['round_trip_s']}s; {info['vendor']} "
+                  f"{info['version']} ({info['model']}), identity {info['identity']!r}; "
+                  f"managed: {managed}")
+
+
+@app.command("sync")
+def sync(
+    name: str = typer.Argument(..., help="Router name."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the changes; apply nothing."),
+) -> None:
+    """Make the router match the desired state now (only the difference is applied)."""
+    from jasiyo.agent import reconcile
+
+    with store() as s:
+        if dry_run:
+            diff = reconcile.plan(s, cfg(), name)
+            rows = [{"action": c.action.value, "kind": c.kind, "key": c.key,
+                     "subscriber": c.subscriber, "reason": c.reason,
+                     "change": c.describe()} for c in diff.changes]
+            rows += [{"action": "conflict", "kind": c.kind, "key": c.key, "subscriber": None,
+                      "reason": c.reason, "change": ""} for c in diff.conflicts]
+            show_list(rows, ["action", "kind", "key", "subscriber", "reason"], "changes needed")
+            return
+        if console.is_terminal and not STATE.json:
+            with console.status(f"reconciling {name}..."):
+                report = reconcile.sync(s, cfg(), name, actor())
+        else:
+            report = reconcile.sync(s, cfg(), name, actor())
+    failed = [{"change": f.change.describe(), "error": f.error} for f in report.failed]
+    if STATE.json:
+        done(report.summary(), applied=[c.describe() for c in report.applied], failed=failed,
+             not_attempted=[c.describe() for c in report.not_attempted],
+             conflicts=[f"{c.kind} {c.key}: {c.reason}" for c in report.conflicts],
+             api_calls=report.api_calls)
+    else:
+        console.print(f"{name}: {report.summary()} ({report.api_calls} API calls, "
+                      f"{report.duration_s:.2f}s)")
+        for f in failed:
+            console.print(f"  failed: {f['change']}: {f['error']}")
+        for c in report.conflicts:
+            console.print(f"  conflict: {c.kind} {c.key}: {c.reason}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("import")
+def import_(
+    name: str = typer.Argument(..., help="Router name."),
+    mapping: list[str] = typer.Option(
+        [], "--map", help="PROFILE=PLAN: which plan a router profile becomes (repeatable)."
+    ),
+    default_plan: str | None = typer.Option(
+        None, "--default-plan", help="Plan for profiles with no plan of the same name."
+    ),
+) -> None:
+    """Bring the router's PPP secrets / hotspot users in as subscribers (rerun: no change)."""
+    from jasiyo.agent import reconcile
+    from jasiyo.errors import ValidationError
+
+    plan_map: dict[str, str] = {}
+    for item in mapping:
+        profile, sep, plan_name = item.partition("=")
+        if not sep or not profile or not plan_name:
+            raise ValidationError(f"bad --map {item!r}: use PROFILE=PLAN")
+        plan_map[profile] = plan_name
+    with store() as s:
+        result = reconcile.import_accounts(s, cfg(), name, actor(), plan_map=plan_map,
+                                           default_plan=default_plan)
+    done(f"{name}: {result.created} created, {result.updated} updated, "
+         f"{result.unchanged} unchanged, {len(result.skipped)} skipped",
+         created=result.created, updated=result.updated, unchanged=result.unchanged,
+         skipped=list(result.skipped))
+    for line in result.skipped:
+        console.print(f"  skipped {line}")

@@ -1,0 +1,201 @@
+"""Driving routers from the store: check, sync (reconcile), import, periodic reconcile.
+
+Every router with a driver is given the desired state of every subscriber of the POP (one
+agent serves one POP). An unreachable router is retried with backoff and never blocks
+RADIUS or billing: the periodic job runs in a worker thread and skips routers whose
+backoff has not expired.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from jasiyo.agent import desired as desired_mod
+from jasiyo.agent import plans as plans_mod
+from jasiyo.agent import routers as routers_mod
+from jasiyo.agent import subscribers as subs
+from jasiyo.agent.store import Store
+from jasiyo.config import Config
+from jasiyo.drivers import Backoff, RouterConfig, get_driver
+from jasiyo.drivers.base import RouterDriver
+from jasiyo.drivers.models import ApplyReport, Diff
+from jasiyo.errors import DriverError, ValidationError
+from jasiyo.log import event, get_logger
+from jasiyo.models import DesiredState
+
+log = get_logger(__name__)
+
+_CONFIG_OPTIONS = ("tls", "ca_file", "fingerprint", "mode", "pay_page", "pay_page_port",
+                   "adopt_existing", "timeout")
+
+
+def router_config(store: Store, cfg: Config, name: str) -> RouterConfig:
+    """How to reach router ``name``, credentials decrypted."""
+    router = routers_mod.get(store, name)
+    username, password = routers_mod.credentials(store, name)
+    if not username or not password:
+        raise ValidationError(
+            f"router {name!r} has no API/SSH credentials; add it again with --username/--password"
+        )
+    opts = dict(router.options)
+    kwargs: dict[str, Any] = {k: opts.pop(k) for k in _CONFIG_OPTIONS if k in opts}
+    kwargs.setdefault("timeout", cfg.routers.timeout)
+    return RouterConfig(
+        host=router.host, username=username, password=password, name=router.name,
+        port=router.port, address_list=cfg.radius.suspended_address_list,
+        options={k: str(v) for k, v in opts.items()}, **kwargs,
+    )
+
+
+def desired_states(store: Store, cfg: Config, rcfg: RouterConfig) -> list[DesiredState]:
+    states = desired_mod.all_states(store, cfg.radius)
+    if rcfg.mode != "api":
+        return states
+    # Routers that keep PPP secrets themselves need the passwords.
+    return [replace(s, password=subs.password_of(store, s.username)) for s in states]
+
+
+def open_driver(store: Store, cfg: Config, name: str) -> RouterDriver:
+    router = routers_mod.get(store, name)
+    rcfg = router_config(store, cfg, name)
+    driver = get_driver(router.driver)(rcfg)
+    driver.open()
+    return driver
+
+
+def check(store: Store, cfg: Config, name: str) -> dict[str, Any]:
+    """Reachability, identity, version and what the agent manages there."""
+    started = time.monotonic()
+    with open_driver(store, cfg, name) as driver:
+        facts = driver.facts()
+        state = driver.read()
+    managed: dict[str, int] = {}
+    for obj in state.objects:
+        if obj.managed:
+            managed[obj.kind] = managed.get(obj.kind, 0) + 1
+    return {
+        "router": name, "reachable": True, "vendor": facts.vendor, "identity": facts.identity,
+        "version": facts.version, "model": facts.model, "managed": managed,
+        "round_trip_s": round(time.monotonic() - started, 3),
+    }
+
+
+def plan(store: Store, cfg: Config, name: str) -> Diff:
+    """The changes a sync would make (dry run)."""
+    rcfg = router_config(store, cfg, name)
+    with open_driver(store, cfg, name) as driver:
+        return driver.plan(desired_states(store, cfg, rcfg), driver.read())
+
+
+def sync(store: Store, cfg: Config, name: str, actor: str = "agent") -> ApplyReport:
+    """Reconcile router ``name`` now; the report says what changed and what did not."""
+    rcfg = router_config(store, cfg, name)
+    desired = desired_states(store, cfg, rcfg)
+    with open_driver(store, cfg, name) as driver:
+        report = driver.reconcile(desired)
+    with store.transaction():
+        store.audit(actor, "router.sync", f"router:{name}", applied=len(report.applied),
+                    failed=len(report.failed), not_attempted=len(report.not_attempted),
+                    conflicts=len(report.conflicts))
+    event(log, "router.reconcile", router=name, result=report.summary(),
+          api_calls=report.api_calls, seconds=round(report.duration_s, 3))
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSummary:
+    created: int
+    updated: int
+    unchanged: int
+    skipped: tuple[str, ...] = ()
+
+
+def import_accounts(
+    store: Store, cfg: Config, name: str, actor: str, *,
+    plan_map: dict[str, str] | None = None, default_plan: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Bring the router's PPP secrets / hotspot users in as subscribers.
+
+    A router profile maps to the plan of the same name, or through ``plan_map``
+    (``profile -> plan``), else to ``default_plan``. Unmappable profiles are an error
+    naming them, and nothing is imported. Running it again changes nothing.
+    """
+    with open_driver(store, cfg, name) as driver:
+        accounts = driver.list_accounts()
+    known = {p.name for p in plans_mod.list_(store)}
+    mapping = dict(plan_map or {})
+    rows: list[subs.NewSubscriber] = []
+    unmapped: set[str] = set()
+    skipped: list[str] = []
+    for acc in accounts:
+        plan = mapping.get(acc.profile) or (acc.profile if acc.profile in known else default_plan)
+        if plan is None or plan not in known:
+            unmapped.add(acc.profile)
+            continue
+        try:
+            rows.append(subs.NewSubscriber.build(
+                acc.name, password=acc.password, plan=plan, service=acc.service.value,
+                ip=acc.remote_address if acc.service.value == "static" else None,
+            ))
+        except ValidationError as exc:
+            skipped.append(f"{acc.name}: {exc}")
+    if unmapped:
+        raise ValidationError(
+            f"router profiles without a plan: {', '.join(sorted(unmapped))}; create plans of "
+            "the same name, or pass --map PROFILE=PLAN / --default-plan PLAN. Nothing imported."
+        )
+    result = subs.import_rows(store, rows, actor, progress=progress)
+    return ImportSummary(result.created, result.updated, result.unchanged, tuple(skipped))
+
+
+@dataclass
+class Reconciler:
+    """The scheduler's periodic reconcile of every router with credentials, with backoff."""
+
+    cfg: Config
+    open_store: Callable[[], Store]
+    backoff: dict[str, Backoff] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run_once(self, now: float | None = None) -> dict[str, str]:
+        """Reconcile each due router; returns router -> outcome. Never raises."""
+        if not self._lock.acquire(blocking=False):
+            return {}  # the previous round is still running
+        outcomes: dict[str, str] = {}
+        try:
+            store = self.open_store()
+            try:
+                for router in routers_mod.list_(store):
+                    if not router.has_password:
+                        continue
+                    b = self.backoff.setdefault(router.name, Backoff())
+                    if not b.due(now):
+                        outcomes[router.name] = "backing off"
+                        continue
+                    try:
+                        report = sync(store, self.cfg, router.name)
+                    except DriverError as exc:
+                        delay = b.failure(now)
+                        outcomes[router.name] = f"unreachable: {exc}"
+                        event(log, "router.unreachable", level=30, router=router.name,
+                              error=str(exc), retry_in=round(delay, 1))
+                        continue
+                    b.success()
+                    outcomes[router.name] = report.summary()
+            finally:
+                store.close()
+        finally:
+            self._lock.release()
+        return outcomes
+
+
+def reconcile_all(cfg: Config, names: Sequence[str] | None = None) -> dict[str, str]:
+    """One round over every router (or ``names``), for scripts and tests."""
+    r = Reconciler(cfg, lambda: Store.open(cfg))
+    out = r.run_once()
+    return {k: v for k, v in out.items() if names is None or k in names}
