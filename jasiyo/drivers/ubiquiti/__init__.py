@@ -1,0 +1,5 @@
+"""Ubiquiti EdgeRouter (EdgeOS) driver over SSH, and its simulator (:mod:`.sim`)."""
+
+from jasiyo.drivers.ubiquiti.driver import EdgeOSDriver
+
+__all__ = ["EdgeOSDriver"]
