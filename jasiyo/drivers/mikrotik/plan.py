@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from jasiyo.drivers.models import (
     TAG_PREFIX,
@@ -101,6 +102,7 @@ def _pair(value: str) -> list[str]:
     return parts * 2 if len(parts) == 1 else parts
 
 
+@lru_cache(maxsize=4096)
 def norm(field: str, value: str | None) -> str:
     """Compare-form of a property, so ``10M/10M`` equals ``10000000/10000000``."""
     if value is None or value == "":
@@ -123,6 +125,11 @@ def norm(field: str, value: str | None) -> str:
 
 def queue_fields(rate_limit: str) -> dict[str, str]:
     """Simple-queue properties for a ``Mikrotik-Rate-Limit`` value (rx/tx = upload/download)."""
+    return dict(_queue_fields(rate_limit))
+
+
+@lru_cache(maxsize=1024)  # a few distinct plan rates, thousands of subscribers
+def _queue_fields(rate_limit: str) -> tuple[tuple[str, str], ...]:
     parts = rate_limit.split()
     if not parts or len(parts) > 6:
         raise ValidationError(f"bad rate limit {rate_limit!r}: expected 'RX/TX [burst...]'")
@@ -137,7 +144,7 @@ def queue_fields(rate_limit: str) -> dict[str, str]:
         fields["burst-time"] = "/".join(f"{s.rstrip('s')}s" for s in secs)
     if len(parts) > 5:
         fields["limit-at"] = parts[5]
-    return fields
+    return tuple(fields.items())
 
 
 # ---------------------------------------------------------------------- desired objects
@@ -202,7 +209,9 @@ def wanted_objects(config: RouterConfig, desired: Sequence[DesiredState]) -> Wan
 
 def plan(config: RouterConfig, desired: Sequence[DesiredState], current: RouterState) -> Diff:
     """Pure: the ordered changes from ``current`` to ``desired`` (see RouterDriver.plan)."""
-    wanted = wanted_objects(config, desired)
+    wanted: dict[str, dict[str, tuple[dict[str, str], str | None]]] = {}
+    for (kname, key), value in wanted_objects(config, desired).items():
+        wanted.setdefault(kname, {})[key] = value
     ups: list[tuple[int, int, Change]] = []
     removes: list[tuple[int, int, Change]] = []
     conflicts: list[Conflict] = []
@@ -212,7 +221,7 @@ def plan(config: RouterConfig, desired: Sequence[DesiredState], current: RouterS
         for obj in current.objects:
             if obj.kind != kind.name or not obj.managed:
                 continue
-            if obj.key in have or (kind.name, obj.key) not in wanted:
+            if obj.key in have or obj.key not in wanted.get(kind.name, {}):
                 seq += 1
                 removes.append((-kind.rank, seq, Change(
                     Action.REMOVE, kind.name, obj.key, before=dict(obj.fields),
@@ -221,9 +230,7 @@ def plan(config: RouterConfig, desired: Sequence[DesiredState], current: RouterS
                 continue
             have[obj.key] = obj
         foreign = current.unmanaged(kind.name)
-        for (kname, key), (fields, sub) in wanted.items():
-            if kname != kind.name:
-                continue
+        for key, (fields, sub) in wanted.get(kind.name, {}).items():
             seq += 1
             obj = have.get(key)
             adopt = False
