@@ -97,6 +97,10 @@ class SSHLink:
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 raise ConnectError(f"{self.where} did not answer the SSH handshake within "
                                    f"{timeout:g}s ({exc})") from None
+            # start_client returns quietly when its timeout passes mid-negotiation.
+            if not (transport.is_active() and transport.initial_kex_done):
+                raise ConnectError(f"{self.where} did not answer the SSH handshake within "
+                                   f"{timeout:g}s")
             self._check_host_key(transport.get_remote_server_key())
             self._login(transport)
         except BaseException:
@@ -203,10 +207,11 @@ class SSHLink:
                 chan.shutdown_write()
                 while data := chan.recv(65536):
                     chunks.append(data)
-                if not chan.exit_status_ready():
+                # paramiko reports -1 when the channel closed without an exit status.
+                status = chan.recv_exit_status() if chan.exit_status_ready() else -1
+                if status < 0:
                     raise ConnectError(f"{self.where}: connection lost before the reply "
                                        "was complete")
-                status = chan.recv_exit_status()
             finally:
                 chan.close()
         except TimeoutError:
