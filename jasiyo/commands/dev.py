@@ -43,3 +43,30 @@ def routeros_sim(
         pass
     finally:
         sim.stop()
+
+
+@app.command("edgeos-sim")
+def edgeos_sim(
+    port: int = typer.Option(2222, "--port", help="TCP port to listen on (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    username: str = typer.Option("ubnt", "--username", help="SSH user the simulator accepts."),
+    password: str = typer.Option("ubnt", "--password", help="That user's password."),
+    host_key_file: str | None = typer.Option(
+        None, "--host-key-file", help="Keep the SSH host key here (created if missing)."),
+    hostname: str = typer.Option("jasiyo-edgeos", "--hostname", help="system host-name."),
+) -> None:
+    """Run a simulated EdgeRouter (SSH, Vyatta config wrappers), until Ctrl-C."""
+    from jasiyo.drivers.ubiquiti.sim import EdgeOSSim
+    from jasiyo.drivers.ubiquiti.simstate import EdgeOSState
+
+    sim = EdgeOSSim(host, port, users={username: password}, host_key_file=host_key_file,
+                    state=EdgeOSState(hostname=hostname))
+    sim.start()
+    typer.echo(f"EdgeOS simulator listening on {host}:{sim.port}, user {username!r}, "
+               f"host key {sim.host_key_fingerprint}; Ctrl-C to stop")
+    try:
+        threading.Event().wait()  # serve until Ctrl-C
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
