@@ -211,3 +211,15 @@ def test_dev_routeros_sim_command_serves_the_api(tmp_path: Path) -> None:
         proc.wait(10)
         if proc.stdout:
             proc.stdout.close()
+
+
+def test_long_values_survive_every_length_prefix(sim) -> None:
+    long_comment = "note " * 4000  # 20,000 bytes: a 3-byte length prefix
+    sim.state.add("/ppp/secret", name="jt-long", password="p" * 200, comment=long_comment)
+    sim.state.add("/ppp/secret", name="jt-ünï", password="pässwörd")
+    with MikrotikDriver(cfg(sim)) as d:
+        accounts = {a.name: a for a in d.list_accounts()}
+        assert d.is_alive()  # the stream is still in step after the long words
+    assert accounts["jt-long"].comment == long_comment
+    assert accounts["jt-long"].password == "p" * 200
+    assert accounts["jt-ünï"].password == "pässwörd"

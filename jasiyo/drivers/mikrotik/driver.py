@@ -155,8 +155,9 @@ class MikrotikDriver(RouterDriver):
                     key = parse_tag(kind, comment)
                     if key is not None:
                         objects.append(RouterObject(kind.name, key, row.get(".id", ""), fields))
-                    elif kind.natural and row.get(kind.natural) and not row.get(
-                            "dynamic") == "true":
+                    elif kind.natural and row.get(kind.natural):
+                        # Untagged (including dynamic) items are kept only so that plan()
+                        # can report a collision instead of tripping over RouterOS's error.
                         objects.append(RouterObject(
                             kind.name, row[kind.natural], row.get(".id", ""), fields, False))
             return RouterState(tuple(objects), api_calls=conn.calls - before)
