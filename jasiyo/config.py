@@ -48,7 +48,7 @@ class BillingSection:
     tick_minutes: int = 1
     timezone: str = "Africa/Nairobi"
     invoice_due_days: int = 7
-    enforce_interval: float = 1.0
+    enforce_interval: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ def _state(store: Store, sub_id: int) -> Row:
     if row is None:  # a subscriber written before the trigger existed (or by hand)
         store.conn.execute("INSERT INTO billing_state (subscriber_id) VALUES (?)", (sub_id,))
         row = {"subscriber_id": sub_id, "next_action_at": None, "cycle_end": None,
-               "anchor_day": None, "reminded_until": None}
+               "anchor_day": None, "reminded_until": None, "fup_until": None}
     return row
 
 
@@ -137,8 +137,13 @@ def _next_event(store: Store, cfg: Config, sub: Row, st: Row, now: float) -> _Ev
             return _Event(changed + b.terminate_after_days * DAY, 5, "terminate")
         return None
     if sub["billing"] == "prepaid":
-        return _next_prepaid(cfg, sub, st, status, changed, now)
-    return _next_postpaid(store, cfg, sub, st, status, changed, now)
+        ev = _next_prepaid(cfg, sub, st, status, changed, now)
+    else:
+        ev = _next_postpaid(store, cfg, sub, st, status, changed, now)
+    if sub["fup_active"] and st.get("fup_until") is not None:
+        reset = _Event(st["fup_until"], -1, "fup_reset")
+        ev = reset if ev is None or (reset.at, reset.order) < (ev.at, ev.order) else ev
+    return ev
 
 
 def _next_prepaid(
@@ -208,6 +213,7 @@ def _transition(store: Store, sub: Row, status: Status, reason: str, at: float,
 
 def _reset_fup(store: Store, sub: Row) -> None:
     """A new cycle starts with a fresh quota: the fair-usage throttle is lifted."""
+    _set_state(store, sub["id"], fup_until=None)
     if sub["fup_active"]:
         store.conn.execute("UPDATE subscribers SET fup_active = 0, updated_at = ? WHERE id = ?",
                            (store.now(), sub["id"]))
@@ -278,6 +284,8 @@ def _apply(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
     elif ev.kind == "terminate":
         _transition(store, sub, Status.TERMINATED,
                     f"suspended for {cfg.billing.terminate_after_days} days", ev.at, report)
+    elif ev.kind == "fup_reset":
+        _reset_fup(store, sub)
     elif ev.kind == "restore":
         _restore(store, sub, st, ev.at, tz, report)
     else:  # pragma: no cover - our bug

@@ -350,3 +350,9 @@ def m002_billing(db: Database) -> None:
         END;
         """
     )
+
+
+@migrations(name="m003_billing_fup")
+def m003_billing_fup(db: Database) -> None:
+    """When the fair-usage throttle of a subscriber ends (the end of the cycle it began in)."""
+    db.execute("ALTER TABLE billing_state ADD COLUMN fup_until REAL")

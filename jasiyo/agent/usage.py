@@ -60,6 +60,12 @@ def check_quotas(store: Store, now: float) -> int:
                 "UPDATE subscribers SET fup_active = 1, updated_at = ? WHERE id = ?",
                 (store.now(), row["id"]),
             )
+            # The throttle ends with this cycle: the billing clock must wake up then.
+            store.conn.execute(
+                "UPDATE billing_state SET fup_until = ?, next_action_at = "
+                "MIN(COALESCE(next_action_at, ?), ?) WHERE subscriber_id = ?",
+                (cycle["cycle_end"], cycle["cycle_end"], cycle["cycle_end"], row["id"]),
+            )
             store.emit("subscriber", row["username"], "upsert", {"fup_active": True})
             store.audit("billing", "subscriber.fup", f"subscriber:{row['username']}",
                         active=True, used_bytes=used, quota_bytes=row["quota_bytes"])
