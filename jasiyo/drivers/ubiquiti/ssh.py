@@ -159,7 +159,7 @@ class SSHLink:
             if key_file:
                 try:
                     pkey = paramiko.PKey.from_path(str(key_file),
-                                                   passphrase=opts.get("key_passphrase"))
+                                                   password=opts.get("key_passphrase"))
                 except (OSError, paramiko.SSHException, ValueError) as exc:
                     raise AuthError(f"cannot load SSH key {key_file} for {self.where}: "
                                     f"{exc}") from None
