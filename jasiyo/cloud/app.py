@@ -52,6 +52,9 @@ class CloudSettings:
     rate: float = 50.0
     burst: int = 200
     enrolment_ttl: float = 24 * 3600
+    #: A waiting pull re-reads the database at least this often, in case a wake-up from
+    #: another cloud process (PostgreSQL NOTIFY) was lost.
+    recheck: float = 5.0
 
 
 class Refused(Exception):
@@ -304,8 +307,7 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
             left = deadline - loop.time()
             if found or left <= 0:
                 break
-            # Re-read at least every 5 s in case a notification from another process was lost.
-            await notifier.wait(tenant, version, min(left, 5.0))
+            await notifier.wait(tenant, version, min(left, cfg.recheck))
         return JSONResponse({
             "events": [{"seq": e.seq, "id": e.id, "origin": e.origin, "envelope": e.envelope}
                        for e in found],

@@ -51,7 +51,8 @@ class Cloud:
 
 
 def start_cloud(storage: Storage, settings: CloudSettings = FAST) -> Cloud:
-    storage.migrate()
+    if storage.backend == "sqlite":  # PostgreSQL is migrated by its owner, beforehand
+        storage.migrate()
     op = new_operator_token()
     ensure_operator(storage, op)
     return Cloud(storage, ThreadedServer(storage, settings).start(), op)

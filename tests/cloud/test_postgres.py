@@ -1,0 +1,137 @@
+"""The cloud on a real PostgreSQL: row level security, sync, restore, cross-process wake-ups."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from jasiyo.agent import apply, plans
+from jasiyo.agent import subscribers as subs
+from jasiyo.agent.store import Store, init_store
+from jasiyo.cloud.app import AgentRecord, CloudSettings
+from jasiyo.cloud.migrations import TENANT_TABLES
+from jasiyo.cloud.server import ThreadedServer
+from jasiyo.cloud.storage import open_storage
+from jasiyo.config import parse
+from jasiyo.errors import CloudError
+from jasiyo.sync.ids import uuid7
+from tests.cloud.pgutil import Scratch, reachable_or_skip, scratch_database
+from tests.sync.harness import FAST, Cloud, Tenant, snap, start_cloud, sync
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def scratch() -> Iterator[Scratch]:
+    dsn = reachable_or_skip()
+    with scratch_database(dsn) as s:
+        yield s
+
+
+@pytest.fixture
+def cloud(scratch: Scratch) -> Iterator[Cloud]:
+    c = start_cloud(open_storage(scratch.app_dsn), FAST)
+    yield c
+    c.server.stop()
+    c.storage.close()
+
+
+def _fill(storage, tenant: str) -> None:  # noqa: ANN001 - a Storage
+    now = time.time()
+    storage.create_tenant(tenant, f"isp {tenant}", f"hash-{tenant}", now)
+    storage.add_enrolment(tenant, f"tok-{tenant}", now + 60, now)
+    agent = AgentRecord(uuid7(), tenant, "pop", "A" * 43 + "=", None)
+    assert storage.enroll(tenant, f"tok-{tenant}", agent, now) == "ok"
+    storage.add_kid(tenant, "k000000000001", now)
+    storage.push(tenant, [(uuid7(), agent.id, "v1.k000000000001.xx")], now)
+    assert storage.use_nonce(tenant, agent.id, "n" * 32, now)
+
+
+def test_service_role_sees_only_the_tenant_of_the_request(scratch: Scratch) -> None:
+    storage = open_storage(scratch.app_dsn)
+    a, b = uuid7(), uuid7()
+    try:
+        _fill(storage, a)
+        _fill(storage, b)
+    finally:
+        storage.close()
+    with psycopg.connect(scratch.app_dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT current_user").fetchone()[0] == scratch.app_role
+        with conn.transaction():
+            conn.execute("SELECT set_config('jasiyo.tenant', %s, true)", (a,))
+            for table in TENANT_TABLES:
+                # A raw SELECT with no tenant filter at all: the policy filters.
+                seen = {r[0] for r in conn.execute(f"SELECT tenant_id FROM {table}")}
+                assert seen == {a}, table
+        with conn.transaction():
+            for table in TENANT_TABLES:  # no tenant set: nothing visible
+                assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("SELECT set_config('jasiyo.tenant', %s, true)", (a,))
+            conn.execute("INSERT INTO key_ids VALUES (%s, 'k000000000009', 0)", (b,))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("ALTER TABLE events DISABLE ROW LEVEL SECURITY")
+    # The owner sees every row, which is why the service must never run as the owner.
+    with pytest.raises(CloudError, match="refusing to serve"):
+        open_storage(scratch.owner_dsn)
+
+
+def test_two_agents_sync_and_a_wiped_agent_is_restored(cloud: Cloud, tmp_path: Path) -> None:
+    isp = Tenant(cloud, tmp_path).setup(2)
+    a, b = isp.agents
+    s = Store.open(a)
+    plans.add(s, plans.build("home", rate="10M/10M", price="1500"), "t")
+    for i in range(30):
+        subs.add(s, subs.NewSubscriber.build(f"user{i:03d}", password=f"pw-{i}-xyz",
+                                             plan="home"), "t")
+    s.close()
+    sync(a, b)
+    s = Store.open(b)
+    subs.suspend(s, "user007", "pop-b", "unpaid")
+    s.close()
+    sync(a, b)
+    assert snap(a) == snap(b)
+    fresh = parse(f'[agent]\ndata_dir = "{tmp_path / "rebuilt"}"\n', tmp_path)
+    init_store(fresh)
+    apply.enroll_agent(fresh, cloud.url, cloud.enrolment(isp.id, isp.admin))
+    apply.restore_from_cloud(fresh, isp.recovery)
+    assert snap(fresh) == snap(a)
+
+
+def test_long_poll_wakes_through_listen_notify(scratch: Scratch, tmp_path: Path) -> None:
+    # Two cloud processes on one database; a pull waiting on one wakes for a push on the
+    # other. recheck=60 > wait: without NOTIFY the pull would come back empty.
+    settings = CloudSettings(rate=10_000, burst=10_000, recheck=60)
+    one = start_cloud(open_storage(scratch.app_dsn), settings)
+    two_storage = open_storage(scratch.app_dsn)
+    two = ThreadedServer(two_storage, settings).start()
+    try:
+        isp = Tenant(one, tmp_path).setup(2)
+        a, b = isp.agents
+        sync(a, b)
+        sb = Store.open(b)
+        with sb.transaction():
+            sb.set_meta("sync.cloud_url", two.url)
+        got: list[tuple[int, int]] = []
+        with apply.open_client(b, sb) as client:
+            waiter = threading.Thread(target=lambda: got.append(client.pull(wait=30)))
+            waiter.start()
+            time.sleep(0.5)
+            s = Store.open(a)
+            plans.add(s, plans.build("woke", rate="1M/1M", price="1"), "t")
+            s.close()
+            apply.sync_once(a)
+            waiter.join(40)
+        sb.close()
+        assert got and got[0][1] >= 1
+        assert [p["name"] for p in snap(b)["plans"]] == ["woke"]
+    finally:
+        two.stop()
+        two_storage.close()
+        one.server.stop()
+        one.storage.close()
