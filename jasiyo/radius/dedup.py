@@ -9,7 +9,7 @@ again, so the handler runs once per request however often the NAS retransmits.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable
 
 #: (source address, source port, code, identifier, request authenticator)
@@ -44,7 +44,10 @@ class DedupCache:
         self.ttl = ttl
         self.max_entries = max_entries
         self._clock = clock
-        self._entries: OrderedDict[DedupKey, DedupEntry] = OrderedDict()
+        self._entries: dict[DedupKey, DedupEntry] = {}
+        # insertion order for expiry and eviction; may hold stale pairs (forgotten or
+        # replaced entries), skipped when reached
+        self._order: deque[tuple[DedupKey, DedupEntry]] = deque()
         self.evictions = 0
 
     def __len__(self) -> int:
@@ -63,18 +66,24 @@ class DedupCache:
     def add(self, key: DedupKey, request: bytes) -> DedupEntry:
         """Record ``key`` as in flight; returns its entry, to be given the reply later."""
         now = self._clock()
-        entries = self._entries
-        # entries are in insertion order and share one TTL, so the expired ones are in front
-        while entries:
-            first = next(iter(entries.values()))
-            if first.expires > now:
-                break
-            entries.popitem(last=False)
-        while len(entries) >= self.max_entries:
-            entries.popitem(last=False)
-            self.evictions += 1
-        entry = entries[key] = DedupEntry(now + self.ttl, request)
+        entries, order = self._entries, self._order
+        # one TTL for all, so the expired entries are at the front
+        while order and order[0][1].expires <= now:
+            self._drop_oldest()
+        while order and (len(entries) >= self.max_entries or len(order) > 2 * self.max_entries):
+            if self._drop_oldest():
+                self.evictions += 1
+        entry = DedupEntry(now + self.ttl, request)
+        entries[key] = entry
+        order.append((key, entry))
         return entry
+
+    def _drop_oldest(self) -> bool:
+        key, entry = self._order.popleft()
+        if self._entries.get(key) is entry:
+            del self._entries[key]
+            return True
+        return False
 
     def forget(self, key: DedupKey, entry: DedupEntry) -> None:
         """Drop ``key`` if it still maps to ``entry`` (so the next retransmission is handled)."""

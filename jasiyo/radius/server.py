@@ -53,6 +53,7 @@ from jasiyo.radius.accounting import (
 from jasiyo.radius.backend import NasClient, RadiusBackend
 from jasiyo.radius.dedup import DedupCache, DedupEntry, DedupKey
 from jasiyo.radius.dictionaries import load_dictionary
+from jasiyo.radius.packets import FastAcctPacket, FastAuthPacket
 from jasiyo.radius.policy import REJECT_MESSAGE, AuthMethod, AuthRequest, Decision, authorize
 
 log = get_logger(__name__)
@@ -262,7 +263,7 @@ class RadiusServer(ServerAsync):
 
         pkt: Packet
         try:
-            pkt = (AuthPacket if is_auth else AcctPacket)(
+            pkt = (FastAuthPacket if is_auth else FastAcctPacket)(
                 secret=nas.secret, dict=self.dict, packet=data
             )
         except Exception as exc:  # pyrad's PacketError, or worse on hostile bytes
