@@ -258,9 +258,13 @@ def plan(config: RouterConfig, desired: Sequence[DesiredState], current: RouterS
                     before={k: obj.fields.get(k, "") for k in delta},
                     object_id=obj.object_id, subscriber=sub,
                     reason="adopt" if adopt else "drift")))
-    ups.sort(key=lambda t: (t[0], t[1]))
-    removes.sort(key=lambda t: (t[0], t[1]))
-    return Diff(tuple(c for *_, c in ups + removes), tuple(conflicts))
+    # Removes of accounts, queues, entries and rules go first, so an address or name moving
+    # from one subscriber to another is free before it is taken; profiles are removed last,
+    # after the accounts that used them have moved.
+    order = [(0 if -rank > 0 else 2, rank, n, c) for rank, n, c in removes]
+    order += [(1, rank, n, c) for rank, n, c in ups]
+    order.sort(key=lambda t: t[:3])
+    return Diff(tuple(t[3] for t in order), tuple(conflicts))
 
 
 def phases(diff: Diff) -> list[list[Change]]:

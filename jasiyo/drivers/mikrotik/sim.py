@@ -339,5 +339,7 @@ class RouterOSSim:
                 words.insert(1, f"=category={trap.category}")
             return [words, ["!done"]]
         replies = [["!re", *(f"={k}={v}" for k, v in row.items())] for row in rows]
+        if not rows and command.endswith(("/print", "/getall")) and self.state.sends_empty():
+            replies.append(["!empty"])
         replies.append(["!done", *(f"={k}={v}" for k, v in done.items())])
         return replies

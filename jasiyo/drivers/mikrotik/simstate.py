@@ -176,6 +176,14 @@ class RouterOSState:
             if key is not None:
                 index.setdefault(key, oid)
 
+    def sends_empty(self) -> bool:
+        """RouterOS 7.18 and later answer a print with no items with ``!empty``."""
+        nums = self.version.split()[0].split(".")
+        try:
+            return (int(nums[0]), int(nums[1]) if len(nums) > 1 else 0) >= (7, 18)
+        except ValueError:
+            return False
+
     # ------------------------------------------------------------------ in-process access
 
     def items(self, menu: str, **match: str) -> list[dict[str, str]]:
