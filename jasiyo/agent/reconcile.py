@@ -64,6 +64,10 @@ def open_driver(store: Store, cfg: Config, name: str) -> RouterDriver:
     rcfg = router_config(store, cfg, name)
     driver = get_driver(router.driver)(rcfg)
     driver.open()
+    learned = getattr(driver, "learned_host_key", None)
+    if learned and not rcfg.fingerprint:
+        # Trust on first use (EdgeOS): pin the key seen now, so a changed key is refused later.
+        routers_mod.set_options(store, name, "agent", fingerprint=learned)
     return driver
 
 
