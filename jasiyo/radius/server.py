@@ -37,6 +37,7 @@ from pyrad.packet import (
     AcctPacket,
     AuthPacket,
     Packet,
+    PacketError,
     StatusServer,
 )
 from pyrad.server_async import DatagramProtocolServer, ServerAsync, ServerType
@@ -100,6 +101,8 @@ class RadiusStats:
     dropped_bad_code: int = 0  # not a request this port serves
     dropped_bad_authenticator: int = 0  # wrong Message-Authenticator / Request Authenticator
     dropped_missing_message_authenticator: int = 0
+    dropped_backend_error: int = 0  # the backend raised looking up a NAS or a subscriber
+    dropped_internal_error: int = 0  # a bug or an input nobody foresaw (logged)
     acct_batches: int = 0
     acct_write_failures: int = 0  # batches the backend failed to store (not answered)
 
@@ -229,10 +232,12 @@ class RadiusServer(ServerAsync):
             setattr(self.stats, drop.counter, getattr(self.stats, drop.counter) + 1)
             event(log, "radius.drop", logging.DEBUG, reason=drop.counter, detail=str(drop),
                   src=addr[0], port=protocol.port)  # fmt: skip
-        except Exception as exc:  # a decode path nobody foresaw: drop this packet, keep serving
-            self.stats.dropped_malformed += 1
-            event(log, "radius.drop", logging.DEBUG, reason="dropped_malformed",
-                  detail=f"{type(exc).__name__}: {exc}", src=addr[0])  # fmt: skip
+        except Exception as exc:  # a path nobody foresaw: drop this packet, keep serving
+            self.stats.dropped_internal_error += 1
+            # loud, but only for the first few: a packet that triggers it could be repeated
+            if self.stats.dropped_internal_error <= 20:
+                event(log, "radius.internal_error", logging.WARNING, src=addr[0],
+                      error=f"{type(exc).__name__}: {exc}")  # fmt: skip
 
     def _receive(self, protocol: _Protocol, data: bytes, addr: tuple[str, int]) -> None:
         size = len(data)
@@ -249,12 +254,15 @@ class RadiusServer(ServerAsync):
         is_auth = protocol.server_type is ServerType.Auth
         if code not in (_AUTH_CODES if is_auth else _ACCT_CODES):
             raise _Drop("dropped_bad_code", f"code {code}")
-        nas = self.backend.nas(addr[0])
+        source = addr[0]
+        if source.startswith("::ffff:") and "." in source:  # IPv4 client of a dual-stack socket
+            source = source[7:]
+        nas = self._lookup(self.backend.nas, source)
         if nas is None:
-            self._unknown_nas(addr[0])
+            self._unknown_nas(source)
             raise _Drop("dropped_unknown_nas")
 
-        key: DedupKey = (addr[0], addr[1], code, data[1], data[4:20])
+        key: DedupKey = (source, addr[1], code, data[1], data[4:20])
         if code != StatusServer:  # RFC 5997 section 3: Status-Server is never cached
             seen = self.dedup.get(key, data)
             if seen is not None:
@@ -305,6 +313,16 @@ class RadiusServer(ServerAsync):
                   hint="this router is exposed to BlastRADIUS (CVE-2024-3596); enable "
                        "require-message-auth on it and remove the opt-out")  # fmt: skip
 
+    @staticmethod
+    def _lookup(fn: Any, arg: str) -> Any:
+        """A backend read; its failure drops the packet (the NAS retries) and is logged."""
+        try:
+            return fn(arg)
+        except Exception as exc:
+            event(log, "radius.backend_error", logging.ERROR, call=fn.__name__,
+                  error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+            raise _Drop("dropped_backend_error", str(exc)) from exc
+
     def _unknown_nas(self, address: str) -> None:
         # warn once per address (bounded): a scan must not flood the log
         if address not in self._warned_unknown and len(self._warned_unknown) < 1024:
@@ -338,8 +356,11 @@ class RadiusServer(ServerAsync):
     ) -> None:
         """Answer a verified Access-Request: decide, build, sign, send, cache."""
         self.stats.access_requests += 1
-        request = self._auth_request(pkt)
-        decision = authorize(request, self.backend.subject(request.username))
+        try:
+            request = self._auth_request(pkt)
+        except PacketError as exc:  # e.g. a User-Password that is not whole 16-byte blocks
+            raise _Drop("dropped_malformed", str(exc)) from None
+        decision = authorize(request, self._lookup(self.backend.subject, request.username))
         reply = pkt.CreateReply()
         if decision.accept:
             try:

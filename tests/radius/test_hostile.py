@@ -189,6 +189,7 @@ def test_fuzz_handler_never_raises_never_answers_invalid(
     before = radius.stats.received
     recorder = _feed(radius, kind, data)  # raising here would fail the test
     assert radius.stats.received == before + 1
+    assert radius.stats.dropped_internal_error == 0  # every bad input has a named reason
     if kind is ServerType.Acct:
         radius.sync()  # accounting is answered after its commit
     length = int.from_bytes(data[2:4], "big") if len(data) >= 4 else 0
@@ -197,3 +198,36 @@ def test_fuzz_handler_never_raises_never_answers_invalid(
     valid = len(data) <= MAX_PACKET and length == len(base) and data[:length] == base
     if recorder.sent:
         assert valid, f"answered an invalid packet: {data.hex()}"
+
+
+class FlakyStore(MemoryBackend):
+    """A backend whose subscriber lookup fails, like a locked database."""
+
+    broken = True
+
+    def subject(self, username: str) -> Any:
+        if self.broken:
+            raise RuntimeError("database is locked")
+        return super().subject(username)
+
+
+def test_backend_failure_drops_request_and_server_recovers(udp: Any) -> None:
+    from .conftest import make_backend
+
+    backend = FlakyStore()
+    template = make_backend()
+    backend.nases.update(template.nases)
+    backend.subjects.update(template.subjects)
+    st = ServerThread(backend)
+    try:
+        req = auth_request(User_Name="alice", User_Password="alice-pw")
+        client = udp(st.server.auth_port)
+        assert client.exchange(req.RequestPacket(), timeout=0.3) is None
+        st.sync()
+        assert st.stats.dropped_backend_error == 1
+        backend.broken = False
+        # the NAS's retransmission (same bytes) is handled afresh, not ignored as in flight
+        raw = client.exchange(req.RequestPacket())
+        assert raw is not None and decode_reply(req, raw).code == AccessAccept
+    finally:
+        st.close()
