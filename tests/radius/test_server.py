@@ -245,3 +245,56 @@ def test_group_commit_batches_concurrent_requests(
     assert len(backend.records) == n
     assert all(isinstance(r, AcctRecord) for r in backend.records)
     assert backend.batches <= n  # equal only if every request found the writer idle
+
+
+@pytest.mark.slow
+def test_sigkill_during_accounting_flood_loses_nothing_acknowledged(
+    tmp_path: Any, udp: Any
+) -> None:
+    """Every Accounting-Response the NAS saw is for a record already on disk."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    journal = tmp_path / "acct.jsonl"
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.radius.durable_server", str(journal)],
+        cwd=root, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        acct_port = int(line.split()[2])
+        client = udp(acct_port)
+        sent: dict[int, str] = {}  # packet id -> session id, a window of up to 200
+        acked: set[str] = set()
+        n = 0
+        deadline = time.monotonic() + 20
+        while len(acked) < 1500 and time.monotonic() < deadline:
+            while len(sent) < 200:
+                sid = f"flood-{n}"
+                pkt = acct_request(Acct_Status_Type="Start", Acct_Session_Id=sid, User_Name="u")
+                pkt.id = n % 256
+                if pkt.id in sent:
+                    break
+                client.sock.sendto(pkt.RequestPacket(), ("127.0.0.1", acct_port))
+                sent[pkt.id] = sid
+                n += 1
+            raw = client.receive(2.0)
+            if raw is None:
+                break
+            acked.add(sent.pop(raw[1]))
+        proc.send_signal(signal.SIGKILL)  # mid-flood: up to 200 requests still in flight
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
+    stored = {json.loads(x)["acct_session_id"] for x in journal.read_text().splitlines()}
+    assert len(acked) >= 1000
+    assert acked <= stored, f"acknowledged but lost: {sorted(acked - stored)[:5]}"
