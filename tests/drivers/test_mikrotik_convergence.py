@@ -42,7 +42,9 @@ def sim() -> Iterator[RouterOSSim]:
         yield s
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(desired_sets(), min_size=1, max_size=4),
        mode=st.sampled_from(["api", "radius"]))
 def test_any_sequence_converges_in_one_reconcile(sim, steps, mode) -> None:

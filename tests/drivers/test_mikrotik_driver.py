@@ -223,3 +223,15 @@ def test_long_values_survive_every_length_prefix(sim) -> None:
     assert accounts["jt-long"].comment == long_comment
     assert accounts["jt-long"].password == "p" * 200
     assert accounts["jt-ünï"].password == "pässwörd"
+
+
+def test_readded_pay_page_rule_goes_back_above_the_drop(sim) -> None:
+    with MikrotikDriver(cfg(sim, pay_page="10.200.0.1")) as d:
+        d.reconcile([])
+        sim.state.add("/ip/firewall/filter", chain="forward", action="accept",
+                      comment="hand rule")
+        sim.state.remove_where("/ip/firewall/filter", comment="jasiyo:wg=allow-pay-page")
+        assert d.reconcile([]).ok
+        rules = [(r["action"], r["comment"]) for r in sim.state.items("/ip/firewall/filter")]
+        assert rules == [("accept", "jasiyo:wg=allow-pay-page"), ("drop", "jasiyo:wg=drop"),
+                         ("accept", "hand rule")]

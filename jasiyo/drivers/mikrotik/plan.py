@@ -46,6 +46,7 @@ class Kind:
     rank: int  # apply order: lower first for add/update, reversed for remove
     api_only: bool = False
     by_list: bool = False  # read only entries of our address list
+    ordered: bool = False  # rule order matters: never pipeline these
 
 
 KINDS: tuple[Kind, ...] = (
@@ -65,9 +66,10 @@ KINDS: tuple[Kind, ...] = (
          ("list", "address", "disabled"), 1, by_list=True),
     Kind("nat", "/ip/firewall/nat", "wg", None,
          ("chain", "action", "protocol", "dst-port", "src-address-list", "to-addresses",
-          "to-ports", "disabled"), 2, by_list=True),
+          "to-ports", "disabled"), 2, by_list=True, ordered=True),
     Kind("filter", "/ip/firewall/filter", "wg", None,
-         ("chain", "action", "src-address-list", "dst-address", "disabled"), 2, by_list=True),
+         ("chain", "action", "src-address-list", "dst-address", "disabled"), 2, by_list=True,
+         ordered=True),
 )
 KIND_BY_NAME = {k.name: k for k in KINDS}
 #: Properties that may be absent: a desired "" means "unset it".
@@ -246,6 +248,9 @@ def plan(config: RouterConfig, desired: Sequence[DesiredState], current: RouterS
             if obj is None:
                 add = {k: v for k, v in fields.items() if v != ""}
                 add["comment"] = tag_of(kind, key)
+                if kind.name == "filter" and key == "allow-pay-page" and "drop" in have:
+                    # A new rule lands at the end of the chain, below our drop: move it up.
+                    add["place-before"] = have["drop"].object_id
                 ups.append((kind.rank, seq, Change(
                     Action.ADD, kind.name, key, fields=add, subscriber=sub, reason="missing")))
                 continue
@@ -268,13 +273,17 @@ def plan(config: RouterConfig, desired: Sequence[DesiredState], current: RouterS
 
 
 def phases(diff: Diff) -> list[list[Change]]:
-    """Groups of changes that may be sent together (pipelined): same action and rank."""
+    """Groups of changes that may be sent together (pipelined): same action and rank.
+
+    Firewall rules go one per group: a router may run pipelined commands in any order, and
+    the accept-to-pay-page rule must stay above the drop rule.
+    """
     out: list[list[Change]] = []
     last: tuple[bool, int] | None = None
     for change in diff.changes:
-        key = (change.action == Action.REMOVE, KIND_BY_NAME[change.kind].rank
-               if change.kind in KIND_BY_NAME else 0)
-        if key != last:
+        kind = KIND_BY_NAME[change.kind]
+        key = (change.action == Action.REMOVE, kind.rank)
+        if key != last or kind.ordered:
             out.append([])
             last = key
         out[-1].append(change)

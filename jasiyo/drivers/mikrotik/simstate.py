@@ -298,6 +298,9 @@ class RouterOSState:
         for req in spec.required:
             if not attrs.get(req):
                 raise Trap(f"failure: {req} not specified", 1)
+        before = attrs.pop("place-before", None)
+        if before is not None:
+            before = self._find(menu, before)
         item = dict(spec.defaults)
         for k, v in attrs.items():
             item[k] = _normalise(menu, k, v)
@@ -305,6 +308,11 @@ class RouterOSState:
         oid = f"*{self._next_id:X}"
         self._next_id += 1
         self.menus[menu][oid] = {".id": oid, **item}
+        if before is not None:  # re-insert so that print order puts it before that item
+            items = self.menus[menu]
+            order = [i for i in items if i != oid]
+            order.insert(order.index(before), oid)
+            self.menus[menu] = {i: items[i] for i in order}
         key = self._ukey(menu, item)
         if key is not None:
             self._index[menu][key] = oid
