@@ -40,7 +40,7 @@ from jasiyo.drivers.models import (
 from jasiyo.drivers.ubiquiti import plan as planner
 from jasiyo.drivers.ubiquiti.config import parse_commands, value
 from jasiyo.drivers.ubiquiti.ssh import SSHLink
-from jasiyo.errors import CommandError, ConfigError, ConnectError
+from jasiyo.errors import CommandError, ConfigError, ConnectError, ValidationError
 from jasiyo.log import event, get_logger
 from jasiyo.models import DesiredState
 
@@ -174,14 +174,20 @@ class EdgeOSDriver(RouterDriver):
         with self._lock:
             if self._link is None or not self._link.active:
                 raise ConnectError(f"router {self.config.label()}: not connected (call open())")
-            pending = list(diff.changes)
             failed: list[Failure] = []
+            lines: dict[int, list[str]] = {}
+            for change in diff.changes:
+                try:
+                    lines[id(change)] = planner.commands(change)
+                except ValidationError as exc:  # a value EdgeOS cannot hold: never sent
+                    failed.append(Failure(change, str(exc)))
+            pending = [c for c in diff.changes if id(c) in lines]
             calls = 0
             while pending:
                 cmds: list[str] = []
                 owner: list[Change] = []
                 for change in pending:
-                    for cmd in planner.commands(change):
+                    for cmd in lines[id(change)]:
                         cmds.append(cmd)
                         owner.append(change)
                 try:

@@ -43,7 +43,7 @@ from jasiyo.drivers.models import (
     RouterObject,
     RouterState,
 )
-from jasiyo.drivers.ubiquiti.config import FLAG, Tree, get, join, leaves, value
+from jasiyo.drivers.ubiquiti.config import FLAG, Tree, get, join, leaves, quote, value
 from jasiyo.errors import ConfigError, ValidationError
 from jasiyo.models import Access, DesiredState, Rate
 
@@ -357,6 +357,7 @@ def wanted(lay: Layout, desired: Sequence[DesiredState], current: RouterState,
             raise ValidationError(f"subscribers {seen[d.ip]!r} and {d.username!r} share the "
                                   f"address {d.ip}; EdgeOS identifies customers by address")
         seen[d.ip] = d.username
+        quote(f"jasiyo:branch={d.plan}/up {d.username}")  # refuse now what EdgeOS cannot hold
         branches = {}
         for way in ("up", "down"):
             bkey = f"{d.plan}/{way}"
