@@ -391,12 +391,18 @@ def apply_payment(store: Store, cfg: Config, sub_id: int, now: float) -> tuple[i
                 _reset_fup(store, sub)
     else:
         invoices.settle(store, sub, now)
+    return bought, _restore_if_clear(store, cfg, sub_id, now)
+
+
+def _restore_if_clear(store: Store, cfg: Config, sub_id: int, now: float) -> bool:
+    """Restore a subscriber suspended or in grace for non-payment once nothing is owed."""
     sub = _sub(store, sub_id)
-    restored = False
-    if sub["status"] in ("grace", "suspended") and _nothing_owed(store, sub, now):
-        _restore(store, sub, st, now, tz, None)
-        restored = True
-    return bought, restored
+    if sub["manual_suspend"] or sub["status"] not in ("grace", "suspended"):
+        return False
+    if not _nothing_owed(store, sub, now):
+        return False
+    _restore(store, sub, _state(store, sub_id), now, _tz(cfg.billing.timezone), None)
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,9 +425,10 @@ def change_plan(
 
     For every charged cycle not yet over (the current one and any prepaid ahead), the unused
     part of what was charged is credited and the same part of the new plan's price (with
-    its tax) is charged, over the same cycle bounds. Switching between prepaid and postpaid
-    credits the unused part only and starts the new kind of billing now. Raises NotFound,
-    ValidationError (same plan) or BillingError (another currency); changes nothing then.
+    its tax) is charged, over the same cycle bounds. A switch between prepaid and postpaid
+    takes effect for billing when the cycles already charged end (or now, if none is
+    running), so cycles never overlap. Raises NotFound, ValidationError (same plan) or
+    BillingError (another currency); changes nothing then.
     """
     cfg = cfg or Config()
     with store.transaction():
@@ -443,6 +450,7 @@ def change_plan(
         _, _, new_total = invoices.cost(new_row)
         change_id = uuid7(int(now * 1000))
         credit = charge = 0
+        billed_until = now
         for inv in store.all(
             "SELECT * FROM invoices WHERE subscriber_id = ? AND status != 'void' "
             "AND cycle_end > ? ORDER BY cycle_start", (sub["id"], now),
@@ -454,7 +462,8 @@ def change_plan(
                 ledger.post(store, sub, "proration", back, f"{change_id}:{inv['number']}:credit",
                             f"unused {sub['plan']} on {inv['number']}", now)
                 credit += back
-            owe = prorate(new_total, remaining, length) if same_kind else 0
+            billed_until = max(billed_until, inv["cycle_end"])
+            owe = prorate(new_total, remaining, length)
             if owe:
                 ledger.post(store, sub, "proration", -owe, f"{change_id}:{inv['number']}:charge",
                             f"{new.name} for the rest of {inv['number']}", now)
@@ -463,13 +472,14 @@ def change_plan(
         if not same_kind:
             if new.billing == "postpaid":
                 _set_paid_until(store, sub, None)
-                _set_state(store, sub["id"], cycle_end=now, anchor_day=None)
+                _set_state(store, sub["id"], cycle_end=billed_until, anchor_day=None)
             else:
-                _set_paid_until(store, sub, now)
+                _set_paid_until(store, sub, billed_until)
                 _set_state(store, sub["id"], cycle_end=None, anchor_day=None)
         sub = _sub(store, sub["id"])
         if sub["billing"] == "postpaid":
             invoices.settle(store, sub, now)
+        _restore_if_clear(store, cfg, sub["id"], now)
         result = PlanChange(username, old_plan, new.name, credit, charge, sub["currency"])
         store.audit(actor, "subscriber.plan_change", f"subscriber:{username}",
                     old=result.old_plan, new=new.name, credit_minor=credit, charge_minor=charge)

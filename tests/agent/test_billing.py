@@ -366,16 +366,20 @@ def test_plan_change_errors_change_nothing(db: Store, bcfg: Config) -> None:
     assert ledger_rows(db) == before and subs.get(db, "alice").plan == "home"
 
 
-def test_switch_prepaid_to_postpaid_credits_unused_time(db: Store, bcfg: Config,
-                                                        clock: Clock) -> None:
+def test_switch_prepaid_to_postpaid_prorates_then_bills_from_the_cycle_end(
+    db: Store, bcfg: Config, clock: Clock,
+) -> None:
     add_sub(db, "alice")
     pay(db, bcfg, "alice", "1000", "MP-1")
     clock.days(15)
     ch = billing.change_plan(db, "alice", "biz", "noc", bcfg)
-    assert ch.credit_minor == 50000 and ch.charge_minor == 0
+    assert (ch.credit_minor, ch.charge_minor) == (50000, 174000)
+    assert invoices.list_(db, username="alice", status="open") == []
+    clock.days(30)
+    billing.tick(db, bcfg)
     (inv,) = invoices.list_(db, username="alice", status="open")
-    assert inv.cycle_start == T0 + 15 * DAY and inv.billing == "postpaid"
-    assert ledger.balance(db, subs.get(db, "alice").id) == 50000 - 348000
+    assert inv.cycle_start == T0 + 30 * DAY and inv.billing == "postpaid"
+    assert ledger.balance(db, subs.get(db, "alice").id) == 50000 - 174000 - 348000
 
 
 # ------------------------------------------------------------------ quota and fair usage
