@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -503,3 +504,41 @@ def restore_from_cloud(cfg: Config, recovery: Path,
                 "pending": len(pending(store))}
     finally:
         store.close()
+
+
+def sync_forever(cfg: Config, stop: threading.Event,
+                 transport: httpx.BaseTransport | None = None) -> None:
+    """The agent runtime's sync (call it in its own thread); returns when ``stop`` is set.
+
+    Two loops, each with its own store connection: a pusher that sends the outbox as soon as
+    it is not empty (checked every half second, locally) and a puller that long-polls the
+    cloud (``[sync] interval`` seconds per poll). Does nothing if the agent is not enrolled
+    or has no tenant keys: it then runs stand-alone. Failures are recorded in meta (see
+    ``jasiyo sync status``) and retried with backoff; RADIUS and billing never wait on it.
+    """
+    probe = Store.open(cfg)
+    try:
+        ready = bool(probe.meta("sync.tenant_id")) and keyring_path(cfg).exists()
+    finally:
+        probe.close()
+    if not ready:
+        event(log, "sync.disabled", reason="not enrolled or no tenant keys")
+        return
+
+    def pusher() -> None:
+        store = Store.open(cfg)
+        try:
+            with open_client(cfg, store, transport) as client:
+                client.run_pusher(stop)
+        finally:
+            store.close()
+
+    thread = threading.Thread(target=pusher, name="jasiyo-sync-push", daemon=True)
+    thread.start()
+    store = Store.open(cfg)
+    try:
+        with open_client(cfg, store, transport) as client:
+            client.run_puller(stop, wait=float(max(cfg.sync.interval, 1)))
+    finally:
+        store.close()
+        thread.join(timeout=30)

@@ -272,8 +272,7 @@ class SyncClient:
             pushed = self.push()
             received, applied = self.pull(wait)
         except SyncError as exc:
-            self.log.put({"sync.last_error": str(exc), "sync.last_error_at": str(time.time())})
-            event(log, "sync.failed", error=str(exc))
+            self._record(exc)
             raise
         self.log.put({"sync.last_error": "", "sync.last_ok_at": str(time.time())})
         return SyncResult(pushed, received, applied)
@@ -281,19 +280,36 @@ class SyncClient:
     def status(self) -> SyncStatus:
         return status_of(self.log, self.base_url, self.tenant_id)
 
-    def run(self, stop: threading.Event, interval: float = 10.0, max_backoff: float = 60.0
-            ) -> None:
-        """Sync until ``stop`` is set: push, then long-poll up to ``interval`` s for news.
+    def _record(self, exc: SyncError) -> None:
+        self.log.put({"sync.last_error": str(exc), "sync.last_error_at": str(time.time())})
+        event(log, "sync.failed", error=str(exc))
 
-        Failures are recorded and retried with exponential backoff; the agent keeps working
-        from its own store meanwhile.
-        """
+    def run_pusher(self, stop: threading.Event, poll: float = 0.5,
+                   max_backoff: float = 60.0) -> None:
+        """Until ``stop``: whenever the outbox is not empty, push it. Backs off on failure."""
         delay = 1.0
         while not stop.is_set():
             try:
-                self.sync_now(wait=interval)
+                if self.log.backlog()[0]:
+                    self.push()
                 delay = 1.0
-            except SyncError:
+                stop.wait(poll)
+            except SyncError as exc:
+                self._record(exc)
+                stop.wait(delay)
+                delay = min(delay * 2, max_backoff)
+
+    def run_puller(self, stop: threading.Event, wait: float = 25.0,
+                   max_backoff: float = 60.0) -> None:
+        """Until ``stop``: long-poll for new events and apply them. Backs off on failure."""
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                self.pull(wait=wait)
+                self.log.put({"sync.last_error": "", "sync.last_ok_at": str(time.time())})
+                delay = 1.0
+            except SyncError as exc:
+                self._record(exc)
                 stop.wait(delay)
                 delay = min(delay * 2, max_backoff)
 

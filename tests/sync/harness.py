@@ -63,7 +63,8 @@ def sqlite_cloud(tmp: Path, settings: CloudSettings = FAST) -> Cloud:
 
 
 def new_agent(tmp: Path, name: str, cloud: Cloud, tenant: str, admin: str) -> Config:
-    cfg = config.parse(f'[agent]\ndata_dir = "{tmp / name}"\nname = "{name}"\n', tmp)
+    cfg = config.parse(f'[agent]\ndata_dir = "{tmp / name}"\nname = "{name}"\n'
+                       '[sync]\ninterval = 2\n', tmp)
     init_store(cfg)
     apply.enroll_agent(cfg, cloud.url, cloud.enrolment(tenant, admin))
     return cfg

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,3 +175,40 @@ def test_agent_without_tenant_key_cannot_sync(cloud: Cloud, tmp_path: Path) -> N
     cfg = new_agent(tmp_path, "lonely", cloud, tenant, admin)
     with pytest.raises(Exception, match="tenant keys .* not found"):
         apply.sync_once(cfg)
+
+
+def test_background_sync_loops_carry_changes_both_ways(isp: Tenant) -> None:
+    a, b = isp.agents
+    stop = threading.Event()
+    loops = [threading.Thread(target=apply.sync_forever, args=(cfg, stop)) for cfg in (a, b)]
+    for t in loops:
+        t.start()
+    try:
+        sa = _open(a)
+        _seed(sa)
+        sa.close()
+
+        def on_b() -> list[str]:
+            s = _open(b)
+            try:
+                return [x.username for x in subs.list_(s)]
+            finally:
+                s.close()
+
+        deadline = time.monotonic() + 60
+        while on_b() != ["alice"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert on_b() == ["alice"]
+        sb = _open(b)
+        subs.suspend(sb, "alice", "pop-b")
+        sb.close()
+        deadline = time.monotonic() + 60
+        while snap(a) != snap(b) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert snap(a) == snap(b)
+        assert snap(a)["subscribers"][0]["status"] == "suspended"
+    finally:
+        stop.set()
+        for t in loops:
+            t.join(timeout=60)
+    assert not any(t.is_alive() for t in loops)
