@@ -368,6 +368,8 @@ def apply_payment(store: Store, cfg: Config, sub_id: int, now: float) -> tuple[i
     sub = _sub(store, sub_id)
     st = _state(store, sub_id)
     tz = _tz(cfg.billing.timezone)
+    if sub["billing"] == "postpaid":
+        invoices.settle(store, sub, now)  # money settles invoices whatever the status
     if sub["manual_suspend"] or sub["status"] == "terminated":
         return 0, False
     bought = 0
@@ -389,8 +391,6 @@ def apply_payment(store: Store, cfg: Config, sub_id: int, now: float) -> tuple[i
             _set_state(store, sub_id, anchor_day=anchor, reminded_until=now)
             if fresh:
                 _reset_fup(store, sub)
-    else:
-        invoices.settle(store, sub, now)
     return bought, _restore_if_clear(store, cfg, sub_id, now)
 
 
