@@ -146,7 +146,7 @@ class SSHLink:
     def _known_hosts_entry(self, path: str) -> Mapping[str, paramiko.PKey] | None:
         try:
             keys = paramiko.HostKeys(path)
-        except OSError as exc:
+        except (OSError, paramiko.SSHException, ValueError) as exc:
             raise ConnectError(f"cannot read known_hosts file {path}: {exc}") from None
         name = self.config.host if self.port == 22 else f"[{self.config.host}]:{self.port}"
         return keys.lookup(name)
