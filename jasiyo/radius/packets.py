@@ -10,6 +10,7 @@ same results:
   attributes, so the set is empty);
 * ``_PktEncodeAttributes`` encodes plain and vendor attributes directly (it defers to
   pyrad when a TLV is present);
+* ``DecodePacket`` walks the datagram by index instead of re-slicing it per attribute;
 * ``PwDecrypt`` XORs whole 16-byte blocks;
 * ``setdefault`` (one call per decoded attribute) skips pyrad's name handling for the raw
   keys decoding uses.
@@ -51,6 +52,51 @@ class _Fast:
         d = getattr(self, "dict", None)
         return d is not None and code in _tlv_keys(d)
 
+    def DecodePacket(self, packet: bytes) -> None:  # noqa: N802 - pyrad's name
+        """pyrad's DecodePacket with indexes instead of re-slicing, and one difference: an
+        attribute whose length runs past the packet is an error (pyrad truncates it)."""
+        d = getattr(self, "dict", None)
+        if d is None or _tlv_keys(d):
+            Packet.DecodePacket(self, packet)  # type: ignore[arg-type]
+            return
+        if len(packet) < 20:
+            raise PacketError("Packet header is corrupt")
+        length = (packet[2] << 8) | packet[3]
+        if length < 20 or len(packet) < length:
+            raise PacketError("Packet has invalid length")
+        if length > 8192:
+            raise PacketError(f"Packet length is too long ({length})")
+        self.code, self.id = packet[0], packet[1]  # type: ignore[attr-defined]
+        self.authenticator = packet[4:20]  # type: ignore[attr-defined]
+        packet = packet[:length]
+        self.raw_packet = packet  # type: ignore[attr-defined]
+        OrderedDict.clear(self)  # type: ignore[arg-type]
+        get, put = dict.get, OrderedDict.__setitem__
+        pos = 20
+        while pos < length:
+            if length - pos < 2:
+                raise PacketError("Attribute header is corrupt")
+            key, alen = packet[pos], packet[pos + 1]
+            if alen < 2:
+                raise PacketError(f"Attribute length is too small ({alen})")
+            end = pos + alen
+            if end > length:
+                raise PacketError("Attribute runs past the end of the packet")
+            value = packet[pos + 2 : end]
+            if key == 26:
+                pairs = self._PktDecodeVendorAttribute(value)  # type: ignore[attr-defined]
+            else:
+                if key == 80:
+                    self.message_authenticator = True  # type: ignore[attr-defined]
+                pairs = ((key, value),)
+            for k, v in pairs:
+                values = get(self, k)  # type: ignore[arg-type]
+                if values is None:
+                    put(self, k, [v])  # type: ignore[arg-type]
+                else:
+                    values.append(v)
+            pos = end
+
     def setdefault(self, key: Any, default: Any = None) -> Any:
         """Decoding calls this once per attribute with a raw key (code or (vendor, code));
         pyrad's ``__contains__``/``__setitem__`` do nothing more for raw keys than this."""
@@ -67,7 +113,11 @@ class _Fast:
         if d is not None and _tlv_keys(d):
             return Packet._PktEncodeAttributes(self)  # type: ignore[arg-type]
         parts: list[bytes] = []
-        for key, values in OrderedDict.items(self):  # type: ignore[arg-type]
+        # keys from the OrderedDict (its order), values from the dict: items() on a subclass
+        # would call pyrad's __getitem__ once per attribute
+        getitem = dict.__getitem__
+        for key in OrderedDict.__iter__(self):  # type: ignore[arg-type]
+            values = getitem(self, key)  # type: ignore[arg-type]
             if type(key) is tuple:
                 vendor, sub = key
                 for v in values:

@@ -410,7 +410,11 @@ class RadiusServer(ServerAsync):
 
     def _fill_accept(self, reply: Packet, request: AuthPacket, decision: Decision) -> None:
         for key, raw in self._encode(decision.reply):
-            OrderedDict.setdefault(reply, key, []).append(raw)
+            values = dict.get(reply, key)
+            if values is None:
+                OrderedDict.__setitem__(reply, key, [raw])
+            else:
+                values.append(raw)
         ms = decision.mschap2
         if ms is not None:
             salt = os.urandom(2)

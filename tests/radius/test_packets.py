@@ -7,7 +7,7 @@ import os
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pyrad.packet import AuthPacket
+from pyrad.packet import AuthPacket, PacketError
 
 from jasiyo.radius.dictionaries import load_dictionary
 from jasiyo.radius.packets import FastAcctPacket, FastAuthPacket
@@ -59,3 +59,28 @@ def test_acct_reply_class_and_oversized_value_refused() -> None:
     reply[(14988, 8)] = [b"x" * 248]  # one octet more than fits in a vendor attribute
     with pytest.raises(ValueError, match="too long"):
         reply.ReplyPacket()
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.binary(min_size=0, max_size=300), header=st.binary(min_size=4, max_size=4))
+def test_decoding_hostile_bytes_never_accepts_what_pyrad_rejects(
+    data: bytes, header: bytes
+) -> None:
+    d = load_dictionary()
+    # give half the cases a consistent Length field so the attribute walk is reached
+    raw = header[:2] + (20 + len(data)).to_bytes(2, "big") + b"\x00" * 16 + data
+    for candidate in (raw, header + data):
+        try:
+            slow = AuthPacket(secret=SECRET, dict=d, packet=candidate)
+        except Exception:
+            slow = None
+        try:
+            fast = FastAuthPacket(secret=SECRET, dict=d, packet=candidate)
+        except PacketError:
+            fast = None
+        if slow is None:
+            assert fast is None
+        elif fast is not None:
+            assert list(fast.items()) == list(slow.items())
+            assert (fast.code, fast.id, fast.authenticator) == (slow.code, slow.id, slow.authenticator)
+            assert fast.message_authenticator == slow.message_authenticator
