@@ -169,7 +169,13 @@ def _next_prepaid(
 def _next_postpaid(
     store: Store, cfg: Config, sub: Row, st: Row, status: str, changed: float, now: float,
 ) -> _Event | None:
-    start = st["cycle_end"] if st["cycle_end"] is not None else sub["created_at"]
+    start = st["cycle_end"]
+    if start is None:
+        # First postpaid cycle: from sign-up, but never over time already charged (a plan
+        # that was prepaid, or invoices from before): cycles must not overlap.
+        last = store.scalar("SELECT MAX(cycle_end) FROM invoices WHERE subscriber_id = ? "
+                            "AND status != 'void'", (sub["id"],))
+        start = max(sub["created_at"], last or 0.0, sub["paid_until"] or 0.0)
     events = [_Event(start, 0, "invoice")]
     oldest = invoices.oldest_open(store, sub["id"])
     if status == "active" and oldest is not None:

@@ -64,6 +64,7 @@ def build_scheduler(jobs: Mapping[str, JobSpec]) -> AsyncIOScheduler:
         scheduler.add_job(
             _guarded(name, spec.func), "interval", seconds=spec.seconds, id=name, name=name,
             replace_existing=True, next_run_time=_now(),
+            coalesce=True, max_instances=1, misfire_grace_time=None,
         )
     return scheduler
 

@@ -382,6 +382,17 @@ def test_switch_prepaid_to_postpaid_prorates_then_bills_from_the_cycle_end(
     assert ledger.balance(db, subs.get(db, "alice").id) == 50000 - 174000 - 348000
 
 
+def test_plan_turned_postpaid_bills_from_the_paid_through_time(db: Store, bcfg: Config,
+                                                               clock: Clock) -> None:
+    add_sub(db, "alice")
+    pay(db, bcfg, "alice", "1000", "MP-1")
+    plans.update(db, "home", "noc", billing="postpaid")  # the plan, not the subscriber
+    clock.days(40)
+    billing.tick(db, bcfg)
+    postpaid = [i for i in invoices.list_(db, username="alice") if i.billing == "postpaid"]
+    assert [i.cycle_start for i in postpaid] == [T0 + 30 * DAY]  # not back to sign-up
+
+
 # ------------------------------------------------------------------ quota and fair usage
 
 

@@ -225,6 +225,10 @@ def test_scheduler_catches_up_at_start_and_enforces(tmp_path: Path, nas: NasList
     add_nas_router(db, nas.port)
     payments.record(db, cfg, "alice", "1000", "OLD-1", actor="test", at=time.time() - 31 * DAY)
     start_session(db, "alice", "sess-9")
+    add_sub(db, "bob")
+    start_session(db, "bob", "sess-old", framed_ip="100.64.0.8")
+    db.conn.execute("UPDATE radius_sessions SET last_update_at = ? WHERE acct_session_id = ?",
+                    (time.time() - 3 * cfg.radius.interim_interval - 60, "sess-old"))
     assert subs.get(db, "alice").status == "active"  # nobody ticked while it was "down"
 
     async def run() -> None:
@@ -245,4 +249,19 @@ def test_scheduler_catches_up_at_start_and_enforces(tmp_path: Path, nas: NasList
     assert nas.kinds() == ["disconnect"]
     assert db.one("SELECT status, result FROM enforce_jobs") == {"status": "done",
                                                                   "result": "ack"}
+    # the reaper closed bob's session that stopped sending interim updates
+    assert db.scalar("SELECT status FROM radius_sessions WHERE acct_session_id = 'sess-old'") == (
+        "stale")
     db.close()
+
+
+def test_jobs_are_sized_from_the_config(tmp_path: Path) -> None:
+    cfg = billing_config(tmp_path, "tick_minutes = 5\nenforce_interval = 0.25")
+    jobs, close = scheduler.agent_jobs(cfg, lambda: Store.open(cfg))
+    assert {k: v.seconds for k, v in jobs.items()} == {
+        "billing-tick": 300.0, "enforce": 0.25, "session-reaper": 300.0,
+        "router-reconcile": 300.0}
+    sched = scheduler.build_scheduler(jobs)
+    job = sched.get_job("billing-tick")
+    assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, None)
+    close()
