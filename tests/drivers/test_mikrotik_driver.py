@@ -235,3 +235,16 @@ def test_readded_pay_page_rule_goes_back_above_the_drop(sim) -> None:
         rules = [(r["action"], r["comment"]) for r in sim.state.items("/ip/firewall/filter")]
         assert rules == [("accept", "jasiyo:wg=allow-pay-page"), ("drop", "jasiyo:wg=drop"),
                          ("accept", "hand rule")]
+
+
+def test_suspended_customers_swapping_addresses_converge_in_one_pass(sim) -> None:
+    a = dataclasses.replace(static("jt-a", 1), access=Access.WALLED_GARDEN, ip="10.255.7.1")
+    b = dataclasses.replace(static("jt-b", 2), access=Access.WALLED_GARDEN, ip="10.255.7.2")
+    with MikrotikDriver(cfg(sim)) as d:
+        assert d.reconcile([a, b]).ok
+        swapped = [dataclasses.replace(a, ip=b.ip), dataclasses.replace(b, ip=a.ip)]
+        report = d.reconcile(swapped)
+        assert report.ok, report.summary()
+        entries = {e["comment"]: e["address"]
+                   for e in sim.state.items("/ip/firewall/address-list")}
+        assert entries == {"jasiyo:sub=jt-a": "10.255.7.2", "jasiyo:sub=jt-b": "10.255.7.1"}

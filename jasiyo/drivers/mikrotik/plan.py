@@ -245,6 +245,15 @@ def plan(config: RouterConfig, desired: Sequence[DesiredState], current: RouterS
                         f"'{tag_of(kind, key)}'")))
                     continue
                 adopt = True
+            if (obj is not None and not adopt and kind.natural and kind.natural != "name"
+                    and norm(kind.natural, obj.fields.get(kind.natural))
+                    != norm(kind.natural, fields.get(kind.natural))):
+                # An entry moving to another address: remove + add rather than set, so that
+                # two subscribers swapping addresses never collide on the way.
+                removes.append((-kind.rank, seq, Change(
+                    Action.REMOVE, kind.name, key, before=dict(obj.fields),
+                    object_id=obj.object_id, subscriber=sub, reason="address changed")))
+                obj = None
             if obj is None:
                 add = {k: v for k, v in fields.items() if v != ""}
                 add["comment"] = tag_of(kind, key)
