@@ -382,7 +382,10 @@ class RadiusServer(ServerAsync):
             self.stats.access_rejects += 1
         entry.reply = raw
         self._send(protocol, raw, addr)
-        event(log, "radius.auth", logging.INFO, user=request.username, nas=nas.name,
+        # rejects at INFO (someone will ask why they cannot log in); accepts at DEBUG, since
+        # a line per accept would cost more CPU than answering it
+        level = logging.DEBUG if decision.accept else logging.INFO
+        event(log, "radius.auth", level, user=request.username, nas=nas.name,
               method=request.method.value, result="accept" if decision.accept else "reject",
               reason=decision.reason or None)  # fmt: skip
 
