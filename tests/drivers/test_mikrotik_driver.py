@@ -248,3 +248,20 @@ def test_suspended_customers_swapping_addresses_converge_in_one_pass(sim) -> Non
         entries = {e["comment"]: e["address"]
                    for e in sim.state.items("/ip/firewall/address-list")}
         assert entries == {"jasiyo:sub=jt-a": "10.255.7.2", "jasiyo:sub=jt-b": "10.255.7.1"}
+
+
+def test_router_down_then_back(sim) -> None:
+    desired = [static("jt-a", 1), static("jt-b", 2, access=Access.WALLED_GARDEN)]
+    d = MikrotikDriver(cfg(sim, timeout=2))
+    assert d.reconcile(desired[:1]).ok
+    sim.stop()
+    with pytest.raises(ConnectError):
+        d.reconcile(desired)
+    assert not d.is_alive()
+    backoff = Backoff(base_s=1, rng=random.Random(0))
+    assert 0.5 <= backoff.failure(now=0) <= 1
+    sim.start()  # same port
+    report = d.reconcile(desired)
+    assert report.ok and len(report.applied) == 2  # b's queue and list entry
+    backoff.success()
+    d.close()
