@@ -77,3 +77,22 @@ def test_trust_on_first_use_pins_the_key_then_refuses_a_new_one(cfg: Config,
         proc = jasiyo(cfg, "router", "check", "er1", check=False)
         assert proc.returncode == 1 and "does not match the pinned fingerprint" in proc.stderr
         assert swapped.faults.auth_attempts == 0 and swapped.faults.execs == 0
+
+
+def test_periodic_reconcile_repairs_a_hand_deleted_leaf(cfg: Config, sim: EdgeOSSim) -> None:
+    from jasiyo.agent import reconcile
+    from jasiyo.agent.store import Store
+
+    _add(cfg, sim, "--fingerprint", sim.host_key_fingerprint)
+    jasiyo(cfg, "plan", "add", "home", "--rate", "10M/5M", "--price", "1500")
+    jasiyo(cfg, "subscriber", "add", "shop1", "--plan", "home", "--password", "pw",
+           "--service", "static", "--ip", "100.64.1.10")
+    r = reconcile.Reconciler(cfg, lambda: Store.open(cfg))
+    r.run_once(now=1000.0)
+    insp = EdgeOSInspector(sim.state.show_commands, sim.state.hand_edit)
+    assert insp.subscriber("shop1").rate is not None
+    insp.hand_remove_leaf("shop1", "down-leaf")
+    assert insp.subscriber("shop1").rate is None
+    r.run_once(now=2000.0)
+    got = insp.subscriber("shop1").rate
+    assert got is not None and (got.rx, got.tx) == (10_000_000, 5_000_000)
