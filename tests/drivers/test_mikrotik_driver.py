@@ -265,3 +265,19 @@ def test_router_down_then_back(sim) -> None:
     assert report.ok and len(report.applied) == 2  # b's queue and list entry
     backoff.success()
     d.close()
+
+
+def test_cut_in_a_large_batch_separates_unknown_from_unsent(sim) -> None:
+    desired = [static(f"jt-{i}", i) for i in range(400)]
+    with MikrotikDriver(cfg(sim)) as d:
+        sim.faults.cut_after = 4 + 100  # the read's 4 prints, then 100 queue adds answered
+        report = d.reconcile(desired)
+    assert len(report.applied) == 100
+    assert len(report.failed) + len(report.not_attempted) == 301  # 300 queues + drop rule
+    assert len(report.not_attempted) >= 145  # the second window was never sent
+    assert all("may or may not" in f.error for f in report.failed)
+    assert len(sim.state.items("/queue/simple")) == 100
+    sim.faults.clear()
+    with MikrotikDriver(cfg(sim)) as d:
+        again = d.reconcile(desired)
+        assert again.ok and len(again.applied) == 301

@@ -189,6 +189,7 @@ class RouterOSConnection:
         self.port = config.port or (8729 if config.tls else 8728)
         self.api: Api | None = None
         self.calls = 0
+        self.last_sent = 0
 
     def where(self) -> str:
         return f"router {self.config.label()} ({self.config.host}:{self.port})"
@@ -266,6 +267,7 @@ class RouterOSConnection:
             raise ConnectError(f"{self.where()}: not connected")
         replies: list[Reply] = [Reply() for _ in sentences]
         command = ""
+        self.last_sent = 0  # how many of ``sentences`` were written, for the caller's report
         try:
             for start in range(0, len(sentences), PIPELINE_WINDOW):
                 window = range(start, min(start + PIPELINE_WINDOW, len(sentences)))
@@ -273,6 +275,7 @@ class RouterOSConnection:
                     command, words = sentences[i]
                     self.api.protocol.writeSentence(command, *words, f".tag={i}")
                     self.calls += 1
+                    self.last_sent = i + 1
                 pending = set(window)
                 while pending:
                     word, attrs = self.api.readSentence()

@@ -185,13 +185,14 @@ class MikrotikDriver(RouterDriver):
                     conn.pipeline(cmds, on_reply=got.__setitem__)
                 except ConnectError as exc:
                     self._conn = None
-                    self._settle(group, owner, got, applied, failed, lost=str(exc))
-                    rest = [c for g in groups[gi + 1:] for c in g]
+                    unsent = self._settle(group, owner, got, applied, failed, lost=str(exc),
+                                          sent=conn.last_sent)
+                    rest = unsent + [c for g in groups[gi + 1:] for c in g]
                     report = self._report(diff, applied, failed, rest, started, before, conn)
                     event(log, "mikrotik.apply_interrupted", router=self.config.label(),
                           summary=report.summary(), error=str(exc))
                     return report
-                self._settle(group, owner, got, applied, failed, lost=None)
+                self._settle(group, owner, got, applied, failed, lost=None, sent=len(cmds))
             report = self._report(diff, applied, failed, [], started, before, conn)
             if not diff.is_empty or diff.conflicts:
                 event(log, "mikrotik.applied", router=self.config.label(),
@@ -200,22 +201,30 @@ class MikrotikDriver(RouterDriver):
 
     @staticmethod
     def _settle(group: list[Change], owner: list[int], got: dict[int, Reply],
-                applied: list[Change], failed: list[Failure], lost: str | None) -> None:
-        """Sort a group's changes into applied/failed from the replies that came back."""
+                applied: list[Change], failed: list[Failure], lost: str | None,
+                sent: int) -> list[Change]:
+        """Sort a group's changes into applied / failed from the replies that came back;
+        return the changes none of whose commands were sent (not attempted)."""
         errors: dict[int, str] = {}
+        touched = {ci for i, ci in enumerate(owner) if i < sent}
         for i, ci in enumerate(owner):
             reply = got.get(i)
+            if ci not in touched:
+                continue
             if reply is None:
                 errors.setdefault(ci, f"no reply before the connection was lost ({lost}); "
                                       "it may or may not have been applied")
-                continue
-            if reply.trap is not None:
+            elif reply.trap is not None:
                 errors.setdefault(ci, f"router refused it: {reply.trap}")
+        unsent: list[Change] = []
         for ci, change in enumerate(group):
-            if ci in errors:
+            if ci not in touched:
+                unsent.append(change)
+            elif ci in errors:
                 failed.append(Failure(change, errors[ci]))
             else:
                 applied.append(change)
+        return unsent
 
     def _report(self, diff: Diff, applied: list[Change], failed: list[Failure],
                 rest: list[Change], started: float, before: int,
