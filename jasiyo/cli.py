@@ -13,6 +13,7 @@ import sqlite3
 import sys
 
 import typer
+
 # typer vendors click; its usage errors are these (there is no public alias).
 from typer._click.exceptions import ClickException
 
