@@ -243,6 +243,7 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
     with store.transaction():
         touched = _pending(store)
         now = store.now()
+        clocks: list[tuple[str, str, str, str]] = []
         for ev in events:
             if ev.op not in OPS:
                 raise SyncError(f"event {ev.id} has unknown operation {ev.op!r}")
@@ -258,14 +259,14 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
                 continue
             applied += 1
             fields = ["*"] if ev.op == "delete" else list(ev.data)
-            store.conn.executemany(
-                "INSERT INTO field_clocks (entity, key, field, hlc) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(entity, key, field) DO UPDATE SET hlc = excluded.hlc "
-                "WHERE excluded.hlc > field_clocks.hlc",
-                [(ev.entity, ev.key, f, ev.hlc) for f in fields],
-            )
+            clocks += [(ev.entity, ev.key, f, ev.hlc) for f in fields]
             if ev.entity in ENTITIES:
                 touched.add((ev.entity, ev.key))
+        # Kept for the agent's own code (which reads field clocks); one statement per batch.
+        store.conn.executemany(
+            "INSERT INTO field_clocks (entity, key, field, hlc) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(entity, key, field) DO UPDATE SET hlc = excluded.hlc "
+            "WHERE excluded.hlc > field_clocks.hlc", clocks)
         pending = _settle_all(store, touched)
         store.set_meta(PENDING_KEY, json.dumps(sorted(pending)))
     return applied
@@ -304,7 +305,7 @@ class AgentLog:
     def outbox(self, limit: int) -> list[LocalEvent]:
         rows = self.store.all(
             "SELECT id, hlc, origin, entity, key, op, data, created_at FROM events "
-            "WHERE pushed_at IS NULL ORDER BY hlc, id LIMIT ?", (limit,))
+            "WHERE pushed_at IS NULL ORDER BY rowid LIMIT ?", (limit,))
         return [LocalEvent(r["id"], r["hlc"], r["origin"], r["entity"], r["key"], r["op"],
                            self.store.event_data(r), r["created_at"]) for r in rows]
 
