@@ -35,6 +35,14 @@ KEY_ENTITY = "_tenant_key"
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
+class CloudRefused(SyncError):
+    """The cloud answered with a refusal (``status``) that retrying will not change."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class RemoteEvent:
     """An event as it travels between agents (decrypted)."""
@@ -175,7 +183,7 @@ class SyncClient:
                 code = _code(resp)
                 problem = f"the cloud answered HTTP {resp.status_code} {code} to {method} {path}"
                 if resp.status_code not in _RETRY_STATUS:
-                    raise SyncError(problem + _hint(resp.status_code))
+                    raise CloudRefused(problem + _hint(resp.status_code), resp.status_code)
             if attempt < self.retries:
                 self.sleep(delay)
                 delay = min(delay * 2, 30.0)
@@ -196,8 +204,14 @@ class SyncClient:
                 return total
             events = [{"id": e.id, "origin": e.origin,
                        "envelope": self.keyring.seal(_plain(e), e.id, e.origin)} for e in batch]
-            self._request("POST", f"/v1/tenants/{self.tenant_id}/events",
-                          body={"events": events})
+            try:
+                self._request("POST", f"/v1/tenants/{self.tenant_id}/events",
+                              body={"events": events})
+            except CloudRefused as exc:
+                if exc.status != 413 or len(batch) == 1:
+                    raise
+                self.batch = max(1, len(batch) // 2)  # large events: smaller batches
+                continue
             self.log.mark_pushed([e.id for e in batch])
             total += len(batch)
 

@@ -212,3 +212,23 @@ def test_background_sync_loops_carry_changes_both_ways(isp: Tenant) -> None:
         for t in loops:
             t.join(timeout=60)
     assert not any(t.is_alive() for t in loops)
+
+
+def test_large_events_are_pushed_in_smaller_batches(tmp_path: Path) -> None:
+    from jasiyo.cloud.app import CloudSettings
+
+    cloud = sqlite_cloud(tmp_path, CloudSettings(max_body=64 * 1024, rate=10_000, burst=10_000))
+    try:
+        isp = Tenant(cloud, tmp_path).setup(2)
+        a, b = isp.agents
+        s = _open(a)
+        plans.add(s, plans.build("home", rate="5M/5M", price="1"), "t")
+        for i in range(40):  # ~40 x 2 KiB names: more than one 64 KiB request
+            subs.add(s, subs.NewSubscriber.build(f"u{i:02d}", password="pw-123456", plan="home",
+                                                 name="N" * 2000), "t")
+        s.close()
+        sync(a, b)
+        assert snap(a) == snap(b) and len(snap(b)["subscribers"]) == 40
+    finally:
+        cloud.server.stop()
+        cloud.storage.close()
