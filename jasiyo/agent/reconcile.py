@@ -154,6 +154,10 @@ def import_accounts(
             "the same name, or pass --map PROFILE=PLAN / --default-plan PLAN. Nothing imported."
         )
     result = subs.import_rows(store, rows, actor, progress=progress)
+    if not routers_mod.get(store, name).options.get("adopt_existing"):
+        # The imported accounts stay untagged on the router; let reconcile take them over
+        # instead of reporting each one as a conflict.
+        routers_mod.set_options(store, name, actor, adopt_existing=True)
     return ImportSummary(result.created, result.updated, result.unchanged, tuple(skipped))
 
 

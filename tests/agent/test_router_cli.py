@@ -89,3 +89,10 @@ def test_import_1000_secrets_then_reimport_changes_nothing(routed: Config, sim: 
     again = json.loads(jasiyo(routed, "--json", "router", "import", "pop1",
                               "--map", "gold-profile=gold").stdout)
     assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 1000)
+
+
+def test_import_lets_reconcile_adopt_the_imported_accounts(routed: Config, sim: RouterOSSim) -> None:
+    sim.state.add("/ppp/secret", name="old1", password="pw-old1", profile="home", service="pppoe")
+    jasiyo(routed, "router", "import", "pop1")
+    shown = json.loads(jasiyo(routed, "--json", "router", "show", "pop1").stdout)
+    assert shown["options"]["adopt_existing"] is True
