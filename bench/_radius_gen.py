@@ -72,7 +72,8 @@ class Result:
     reject: int = 0
     acct: int = 0
     timeout: int = 0
-    bad: int = 0
+    bad: int = 0  # replies that failed verification
+    late: int = 0  # replies that came after their request had timed out
     other: int = 0
     ma_missing: int = 0  # replies (auth) without a Message-Authenticator
     sent_total: int = 0  # including warm-up
@@ -91,7 +92,7 @@ class Result:
         return (f"{self.label:<18} {self.workload:<5} w={self.window:<4} {self.rps:>8.0f} req/s "
                 f"p50={self.p50_ms:7.3f}ms p99={self.p99_ms:8.3f}ms "
                 f"{'acked' if self.workload == 'acct' else 'acc/rej'}={answered} "
-                f"timeout={self.timeout} bad={self.bad} server_cpu={srv} server_us/req={us} "
+                f"timeout={self.timeout} late={self.late} bad={self.bad} server_cpu={srv} server_us/req={us} "
                 f"client_cpu={self.client_cpu_pct:.0f}% box_busy={self.box_busy_pct:.0f}%")
 
 
@@ -307,7 +308,7 @@ def run_load(target: Target, codec: Codec, workload: str, window: int, duration:
     timeq: deque[tuple[float, _Socket, int, float]] = deque()
     lat = array("d")
     counts = {"accept": 0, "reject": 0, "acct": 0, "other": 0, "bad": 0, "timeout": 0,
-              "ma_missing": 0}
+              "late": 0, "ma_missing": 0}
     sent_total = answered_total = 0
     next_user = random.randrange(users)
     session_seq = 0
@@ -396,7 +397,7 @@ def run_load(target: Target, codec: Codec, workload: str, window: int, duration:
                 rid = data[1]
                 slot = s.slots[rid]
                 if slot is None:
-                    counts["bad"] += 1  # a reply for nothing outstanding (after a timeout)
+                    counts["late"] += 1  # for nothing outstanding: after its timeout
                     continue
                 t0, ra, i, session, step = slot
                 ok, ma = check_reply(data, ra, secret)
@@ -446,6 +447,7 @@ def run_load(target: Target, codec: Codec, workload: str, window: int, duration:
     # Timeouts of requests sent inside the window show up after it: count them too.
     final["timeout"] = counts["timeout"]
     final["bad"] = counts["bad"]
+    final["late"] = counts["late"]
     lats = sorted(array("d", final_lat))
     done = final["accept"] + final["reject"] + final["acct"] + final["other"]
     assert cpu0 is not None
@@ -456,7 +458,7 @@ def run_load(target: Target, codec: Codec, workload: str, window: int, duration:
         label=target.label, workload=workload, window=window, duration=duration,
         rps=done / duration, p50_ms=_pct(lats, 50) * 1000, p99_ms=_pct(lats, 99) * 1000,
         accept=final["accept"], reject=final["reject"], acct=final["acct"],
-        timeout=final["timeout"], bad=final["bad"], other=final["other"],
+        timeout=final["timeout"], bad=final["bad"], late=final["late"], other=final["other"],
         ma_missing=final["ma_missing"], sent_total=sent_total, answered_total=answered_total,
         client_cpu_pct=client,
         server_cpu_pct=None if srv_s is None else srv_s / duration * 100,

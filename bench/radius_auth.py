@@ -67,6 +67,44 @@ def port_free(port: int) -> bool:
     return True
 
 
+def git_state() -> str:
+    """The commit the agent runs from, with "+dirty" when jasiyo/ has uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "jasiyo"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+AUTOGROUP = Path("/proc/self/autogroup")
+
+
+def set_priority(nice: int) -> int | None:
+    """Raise (negative ``nice``) or lower this process's priority, inherited by the servers it
+    starts. Returns the session's previous autogroup nice if it was changed, to restore."""
+    if not nice:
+        return None
+    os.nice(nice)
+    # With autogroup scheduling (kernel.sched_autogroup_enabled) niceness only counts inside
+    # this session's group; the group's own nice sets its share of the machine.
+    try:
+        before = int(AUTOGROUP.read_text().split("nice")[1])
+        AUTOGROUP.write_text(str(max(-20, min(19, nice))))
+    except (OSError, IndexError, ValueError):
+        return None
+    return before
+
+
+def _autogroup() -> str:
+    try:
+        return AUTOGROUP.read_text().strip()
+    except OSError:
+        return "none"
+
+
 def box_busy(seconds: float = 1.0) -> float:
     """Percent of the machine's CPUs in use over ``seconds``."""
     b0, t0 = box_cpu()
@@ -306,9 +344,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--json-out", help="write every result and the environment as JSON here")
     ap.add_argument("--jasiyo", default=None,
                     help="the jasiyo command (default: .venv/bin/jasiyo of this repo, else PATH)")
-    ap.add_argument("--ports", default="18140,18150", help="the agent's auth,acct ports")
+    ap.add_argument("--ports", default=None,
+                    help="the agent's auth,acct ports (default: the first free of 18140,18150 "
+                         "... 18149,18159)")
     ap.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                     help="first wait up to this long for the machine to be under 15%% busy")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="niceness increment for the bench and every server it starts (e.g. -10 "
+                         "as root on a machine shared with other work); the same for all servers")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs, DBs)")
     args = ap.parse_args(argv)
     args.level_list = [int(x) for x in args.levels.split(",") if x.strip()]
@@ -326,18 +369,25 @@ def main(argv: list[str] | None = None) -> int:
         jasiyo = shutil.which("jasiyo") or ""
     if not jasiyo:
         raise SystemExit("no jasiyo command: create the virtualenv first (see README.md)")
-    auth_port, acct_port = (int(x) for x in args.ports.split(","))
-    for p in (auth_port, acct_port):
-        if not port_free(p):
-            raise SystemExit(f"udp 127.0.0.1:{p} is taken; pick others with --ports")
+    if args.ports:
+        auth_port, acct_port = (int(x) for x in args.ports.split(","))
+        pairs = [(auth_port, acct_port)]
+    else:
+        pairs = [(18140 + k, 18150 + k) for k in range(10)]
+    free = [pair for pair in pairs if port_free(pair[0]) and port_free(pair[1])]
+    if not free:
+        raise SystemExit(f"udp 127.0.0.1 ports {pairs[0]} are taken; pick others with --ports")
+    auth_port, acct_port = free[0]
     # SIGTERM runs the same clean-up as Ctrl-C: every server we started is stopped.
     signal.signal(signal.SIGTERM, _interrupt)
 
+    autogroup_before = set_priority(args.nice)
     busy = wait_quiet(15.0, args.wait_idle)
     if busy > 15.0:
         say(f"WARNING: the machine is {busy:.0f}% busy before the bench starts (other "
             "processes): figures will be low and noisy, and multi-threaded servers get a larger "
-            "share of a contended box than a single-threaded one")
+            "share of a contended box than a single-threaded one"
+            + ("" if args.nice else " (as root, --nice -10 gives the bench priority)"))
     codec = Codec(SECRET, USERS)
     work = Path(tempfile.mkdtemp(prefix="jasiyo-radius-bench-"))
     results: list[Result] = []
@@ -345,10 +395,12 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": platform.node(),
         "cpus": os.cpu_count(), "python": platform.python_version(),
         "duration": args.duration, "warmup": args.warmup, "levels": args.level_list,
-        "box_busy_before_pct": round(busy, 1),
+        "box_busy_before_pct": round(busy, 1), "jasiyo_commit": git_state(),
+        "niceness": os.nice(0), "autogroup": _autogroup(),
     }
     say(f"{os.cpu_count()} CPUs; generator and servers share them (one generator process). "
-        f"{args.duration:g} s measured after {args.warmup:g} s warm-up per run; work dir {work}")
+        f"{args.duration:g} s measured after {args.warmup:g} s warm-up per run; jasiyo at "
+        f"{env['jasiyo_commit']}; niceness {env['niceness']} ({env['autogroup']}); work dir {work}")
     agent = Agent(work, jasiyo, auth_port, acct_port)
     instances: list[_freeradius.Instance] = []
     xcheck = None
@@ -398,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         agent.stop()
+        if autogroup_before is not None:
+            AUTOGROUP.write_text(str(autogroup_before))  # the session outlives the bench
         for inst in instances:
             inst.stop()
         if args.json_out:
