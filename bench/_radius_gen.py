@@ -111,6 +111,25 @@ def u32(t: int, v: int) -> bytes:
     return attr(t, struct.pack("!I", v & 0xFFFFFFFF))
 
 
+class HmacMd5:
+    """HMAC-MD5 under one key, from precomputed inner/outer MD5 states: about 2 us a call
+    against 5 for ``hmac.digest`` (OpenSSL 3 looks the digest up by name on every call)."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > 64:
+            key = _md5(key).digest()
+        key = key.ljust(64, b"\0")
+        self._inner = _md5(bytes(b ^ 0x36 for b in key))
+        self._outer = _md5(bytes(b ^ 0x5C for b in key))
+
+    def __call__(self, msg: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(msg)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
 def hide_password(pw: bytes, secret: bytes, ra: bytes) -> bytes:
     """RFC 2865 section 5.2."""
     pw += b"\0" * (-len(pw) % 16 or (16 if not pw else 0))
@@ -134,7 +153,8 @@ def iter_attrs(body: bytes) -> list[tuple[int, bytes]]:
     return out
 
 
-def check_reply(data: bytes, ra: bytes, secret: bytes) -> tuple[bool, bool | None]:
+def check_reply(data: bytes, ra: bytes, secret: bytes,
+                mac: HmacMd5 | None = None) -> tuple[bool, bool | None]:
     """(Response Authenticator ok, Message-Authenticator ok / None when absent)."""
     if _md5(data[:4] + ra + data[20:] + secret).digest() != data[4:20]:
         return False, None
@@ -146,7 +166,8 @@ def check_reply(data: bytes, ra: bytes, secret: bytes) -> tuple[bool, bool | Non
             return True, False
         if t == MA_TYPE and ln == 18:
             zeroed = data[:4] + ra + data[20:i + 2] + b"\0" * 16 + data[i + 18:]
-            return True, hmac.digest(secret, zeroed, "md5") == data[i + 2:i + 18]
+            expect = mac(zeroed) if mac else hmac.digest(secret, zeroed, "md5")
+            return True, expect == data[i + 2:i + 18]
         i += ln
     return True, None
 
@@ -166,6 +187,7 @@ class Codec:
                            .encode()) for n in range(1, users + 1)]
         self._rand = random.Random().randbytes
         self._md5_secret = _md5(self.secret)
+        self.mac = HmacMd5(self.secret)
         # passwords of up to 16 bytes, padded, as integers: hiding is then one XOR
         self._pw_ints = [int.from_bytes(p.ljust(16, b"\0"), "big") if len(p) <= 16 else None
                          for p in self._pws]
@@ -188,7 +210,7 @@ class Codec:
         body = (b"\x50\x12" + b"\0" * 16 + self._name_attrs[i] + bytes((2, len(pw) + 2)) + pw
                 + self._common + self._macs[i])
         head = bytes((ACCESS_REQUEST, rid)) + struct.pack("!H", 20 + len(body))
-        ma = hmac.digest(self.secret, head + ra + body, "md5")
+        ma = self.mac(head + ra + body)
         return head + ra + b"\x50\x12" + ma + body[18:], ra
 
     def status_server(self, rid: int) -> tuple[bytes, bytes]:
@@ -301,7 +323,7 @@ def run_load(target: Target, codec: Codec, workload: str, window: int, duration:
     sel = selectors.EpollSelector()
     for s in socks:
         sel.register(s.sock, selectors.EVENT_READ, s)
-    secret = codec.secret
+    secret, mac = codec.secret, codec.mac
     users = codec.users
     tag = f"b{os.getpid():x}{random.randrange(1 << 24):06x}"
     chain: deque[tuple[int, bytes, int]] = deque()  # (user, session, next step) ready to send
@@ -400,7 +422,7 @@ def run_load(target: Target, codec: Codec, workload: str, window: int, duration:
                     counts["late"] += 1  # for nothing outstanding: after its timeout
                     continue
                 t0, ra, i, session, step = slot
-                ok, ma = check_reply(data, ra, secret)
+                ok, ma = check_reply(data, ra, secret, mac)
                 if not ok or ma is False:
                     counts["bad"] += 1
                     continue
