@@ -159,7 +159,6 @@ class _Prepared:
     nas: NasClient | None = None
     attrs: dict[str, Any] | None = None
     router_password: str | None = None
-    states: Sequence[DesiredState] = ()
     skip: str | None = None  # finish without sending, with this result
     skip_status: str = "done"
 
@@ -172,10 +171,7 @@ def _prepare(store: Store, cfg: Config, job: Row) -> _Prepared:
             return _Prepared(job, skip="router removed or has no driver credentials",
                              skip_status="failed")
         _, password = routers.credentials(store, row["name"])
-        states = desired.all_states(store, cfg.radius)
-        if json.loads(row["options"] or "{}").get("mode") == "api":
-            states = [_with_password(store, s) for s in states]
-        return _Prepared(job, router_password=password, states=states, attrs={"router": row})
+        return _Prepared(job, router_password=password, attrs={"router": row})
     session = store.one(
         "SELECT status FROM radius_sessions WHERE nas_ip = ? AND acct_session_id = ?",
         (job["nas_ip"], job["acct_session_id"]),
@@ -196,19 +192,34 @@ def _prepare(store: Store, cfg: Config, job: Row) -> _Prepared:
     return _Prepared(job, nas=nas, attrs=attrs)
 
 
-def _with_password(store: Store, state: DesiredState) -> DesiredState:
+def _reconcile_in_thread(store: Store, p: _Prepared, cfg: Config,
+                         reconcile: Reconciler) -> Any:
+    """Read every desired state with a connection of this worker thread, then reconcile.
+
+    Reading tens of thousands of states takes a noticeable time: doing it here keeps the
+    event loop (and RADIUS on it) free.
+    """
     from dataclasses import replace
 
-    return replace(state, password=subs_mod.password_of(store, state.username))
+    assert p.attrs is not None
+    router = p.attrs["router"]
+    own = Store(store.path, store.box, now=store.now)
+    try:
+        states = desired.all_states(own, cfg.radius)
+        if json.loads(router["options"] or "{}").get("mode") == "api":
+            states = [replace(s, password=subs_mod.password_of(own, s.username))
+                      for s in states]
+    finally:
+        own.close()
+    return reconcile(router, p.router_password, states, cfg)
 
 
-async def _run(p: _Prepared, cfg: Config, send: Sender, reconcile: Reconciler) -> Any:
+async def _run(store: Store, p: _Prepared, cfg: Config, send: Sender,
+               reconcile: Reconciler) -> Any:
     """The network part of one job. Returns the result or the exception it raised."""
     try:
         if p.job["action"] == "reconcile":
-            assert p.attrs is not None
-            return await asyncio.to_thread(reconcile, p.attrs["router"], p.router_password,
-                                           p.states, cfg)
+            return await asyncio.to_thread(_reconcile_in_thread, store, p, cfg, reconcile)
         assert p.nas is not None and p.attrs is not None
         return await send(p.job["action"], p.nas, p.attrs)
     except (JasiyoError, OSError) as exc:
@@ -282,7 +293,7 @@ async def process_pending(
         return 0
     prepared = [_prepare(store, cfg, r) for r in rows]
     to_send = [p for p in prepared if p.skip is None]
-    outcomes = await asyncio.gather(*(_run(p, cfg, send, reconcile) for p in to_send))
+    outcomes = await asyncio.gather(*(_run(store, p, cfg, send, reconcile) for p in to_send))
     finished = 0
     with store.transaction():
         for p in prepared:
