@@ -426,6 +426,7 @@ def import_recovery(cfg: Config, recovery: Path) -> dict[str, str]:
         mine = Keyring.load(path)
         for kid, key in ring.keys.items():
             mine.add(kid, key)
+        mine.box_key = mine.box_key or ring.box_key
         ring = mine
     ring.save(path)
     return {"tenant_id": ring.tenant_id, "keys": str(len(ring.keys)), "current": ring.current}
@@ -452,6 +453,18 @@ def rotate_key(cfg: Config, transport: httpx.BaseTransport | None = None) -> dic
             client.publish_key(kid, sealed_with=old)
             ring.save(keyring_path(cfg))
         return {"kid": kid, "previous": old}
+    finally:
+        store.close()
+
+
+def register_webhook(cfg: Config, provider: str,
+                     transport: httpx.BaseTransport | None = None) -> dict[str, str]:
+    """A webhook URL for a payment provider; what arrives there is sealed to the tenant."""
+    store = Store.open(cfg)
+    try:
+        with open_client(cfg, store, transport) as client:
+            path = client.register_webhook(provider)
+            return {"provider": provider, "url": client.base_url.rstrip("/") + path}
     finally:
         store.close()
 

@@ -9,6 +9,7 @@ reason: the reason goes to the cloud's log.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import re
@@ -33,10 +34,14 @@ from jasiyo.log import event, get_logger
 from jasiyo.sync import signing
 from jasiyo.sync.envelope import MAX_ENVELOPE, envelope_kid
 from jasiyo.sync.ids import uuid7
+from jasiyo.sync.sealed import hook_context, seal_to
 
 log = get_logger(__name__)
 
 _ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_PROVIDER_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+#: Request headers a payment webhook keeps (the agent verifies signatures from them).
+_HOOK_HEADERS = ("content-type", "x-paystack-signature", "user-agent")
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
           409: "conflict", 413: "payload_too_large", 422: "unprocessable",
           429: "rate_limited", 500: "internal", 503: "unavailable"}
@@ -55,6 +60,7 @@ class CloudSettings:
     #: A waiting pull re-reads the database at least this often, in case a wake-up from
     #: another cloud process (PostgreSQL NOTIFY) was lost.
     recheck: float = 5.0
+    max_hook_body: int = 64 * 1024
 
 
 class Refused(Exception):
@@ -315,6 +321,61 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
             "head": head,
         })
 
+    # ------------------------------------------------------------ webhooks
+
+    async def add_hook_endpoint(request: Request) -> Response:
+        body = await body_of(request)
+        agent = await agent_auth(request, body)
+        doc = json_of(body)
+        provider, public_key = doc.get("provider"), doc.get("public_key")
+        if not (isinstance(provider, str) and _PROVIDER_RE.match(provider)
+                and isinstance(public_key, str)):
+            raise Refused(422, "provider or public key malformed")
+        try:
+            seal_to(public_key, b"", b"check")
+        except SyncError:
+            raise Refused(422, "public key malformed") from None
+        token = secrets.token_urlsafe(24)
+        await db(storage.add_hook_endpoint, agent.tenant_id, token_hash(token), provider,
+                 public_key, time.time())
+        return JSONResponse({"path": f"/v1/hooks/{agent.tenant_id}/{token}"}, 201)
+
+    async def receive_hook(request: Request) -> Response:
+        tenant, token = request.path_params["tenant"], request.path_params["token"]
+        if not _ID_RE.match(tenant) or not 16 <= len(token) <= 64:
+            raise Refused(404, "malformed webhook path")
+        raw = await body_of(request)
+        if len(raw) > cfg.max_hook_body:
+            raise Refused(413, "webhook body too large")
+        found = await db(storage.hook_endpoint, tenant, token_hash(token))
+        if found is None:
+            raise Refused(404, "unknown webhook endpoint")
+        provider, public_key = found
+        hook_id = uuid7()
+        now = time.time()
+        doc = {"provider": provider, "received_at": now,
+               "remote": request.client.host if request.client else None,
+               "headers": {k: v for k, v in request.headers.items() if k in _HOOK_HEADERS},
+               "body": base64.b64encode(raw).decode()}
+        sealed = seal_to(public_key, json.dumps(doc).encode(), hook_context(tenant, hook_id))
+        await db(storage.add_webhook, tenant, hook_id, provider, sealed, now)
+        event(log, "cloud.webhook", tenant=tenant, provider=provider, id=hook_id)
+        if provider == "mpesa":  # Daraja wants this exact acknowledgement
+            return JSONResponse({"ResultCode": 0, "ResultDesc": "Accepted"})
+        return JSONResponse({"ok": True})
+
+    async def list_hooks(request: Request) -> Response:
+        agent = await agent_auth(request, b"")
+        try:
+            after = int(request.query_params.get("after", "0"))
+            limit = min(int(request.query_params.get("limit", "100")), cfg.max_pull)
+        except ValueError:
+            raise Refused(400, "bad query parameters") from None
+        rows = await db(storage.webhooks, agent.tenant_id, max(after, 0), max(limit, 1))
+        return JSONResponse({
+            "hooks": [{"seq": r[0], "id": r[1], "provider": r[2], "sealed": r[3]} for r in rows],
+            "cursor": rows[-1][0] if rows else after})
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
@@ -332,6 +393,10 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         Route("/v1/tenants/{tenant}/keys", endpoint(register_key), methods=["POST"]),
         Route("/v1/tenants/{tenant}/events", endpoint(push), methods=["POST"]),
         Route("/v1/tenants/{tenant}/events", endpoint(pull), methods=["GET"]),
+        Route("/v1/tenants/{tenant}/hook-endpoints", endpoint(add_hook_endpoint),
+              methods=["POST"]),
+        Route("/v1/tenants/{tenant}/hooks", endpoint(list_hooks), methods=["GET"]),
+        Route("/v1/hooks/{tenant}/{token}", endpoint(receive_hook), methods=["POST"]),
     ]
 
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -11,7 +11,42 @@ tenant of the request.
 from __future__ import annotations
 
 #: Tables holding a tenant's rows (all carry ``tenant_id``, or are keyed by it).
-TENANT_TABLES = ("tenants", "enrolments", "agents", "key_ids", "events", "nonces")
+TENANT_TABLES = ("tenants", "enrolments", "agents", "key_ids", "events", "nonces",
+                 "hook_endpoints", "webhooks")
+
+
+def _rls(tables: tuple[str, ...]) -> str:
+    return "".join(
+        f"""
+        ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE {t} FORCE ROW LEVEL SECURITY;
+        CREATE POLICY {t}_tenant ON {t}
+            USING (tenant_id = current_setting('jasiyo.tenant', true))
+            WITH CHECK (tenant_id = current_setting('jasiyo.tenant', true));
+        """
+        for t in tables
+    )
+
+
+_HOOKS = """
+        CREATE TABLE hook_endpoints (
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            token_hash TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            created_at {real} NOT NULL,
+            PRIMARY KEY (tenant_id, token_hash)
+        );
+        CREATE TABLE webhooks (
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            seq {int} NOT NULL,
+            id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            sealed TEXT NOT NULL,
+            received_at {real} NOT NULL,
+            PRIMARY KEY (tenant_id, seq)
+        );
+"""
 
 SQLITE: list[tuple[str, str]] = [
     (
@@ -72,6 +107,7 @@ SQLITE: list[tuple[str, str]] = [
         CREATE INDEX nonces_seen ON nonces(seen_at);
         """,
     ),
+    ("c002_webhooks", _HOOKS.format(real="REAL", int="INTEGER")),
 ]
 
 POSTGRES: list[tuple[str, str]] = [
@@ -147,15 +183,15 @@ POSTGRES: list[tuple[str, str]] = [
         GRANT SELECT, INSERT ON events TO {app_role};
         GRANT SELECT, INSERT, DELETE ON nonces TO {app_role};
         """
-        + "".join(
-            f"""
-        ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;
-        ALTER TABLE {t} FORCE ROW LEVEL SECURITY;
-        CREATE POLICY {t}_tenant ON {t}
-            USING (tenant_id = current_setting('jasiyo.tenant', true))
-            WITH CHECK (tenant_id = current_setting('jasiyo.tenant', true));
+        + _rls(TENANT_TABLES[:6]),
+    ),
+    (
+        "c002_webhooks",
+        _HOOKS.format(real="DOUBLE PRECISION", int="BIGINT")
+        + """
+        GRANT SELECT, INSERT ON hook_endpoints TO {app_role};
+        GRANT SELECT, INSERT ON webhooks TO {app_role};
         """
-            for t in TENANT_TABLES
-        ),
+        + _rls(("hook_endpoints", "webhooks")),
     ),
 ]

@@ -82,6 +82,30 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _json("Pull"), **_errors(400, 401, 403, 429)},
             },
         },
+        "/v1/tenants/{tenant}/hook-endpoints": {"post": {
+            "summary": "Create an unguessable webhook path; callbacks to it are sealed to the "
+                       "tenant's X25519 public key before they are stored",
+            "security": _SIGNED, "parameters": [_TENANT],
+            "requestBody": _json("HookEndpointCreate"),
+            "responses": {"201": _json("HookEndpoint"), **_errors(400, 401, 403, 422, 429)},
+        }},
+        "/v1/tenants/{tenant}/hooks": {"get": {
+            "summary": "Sealed webhooks after a cursor",
+            "security": _SIGNED,
+            "parameters": [
+                _TENANT,
+                {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {"name": "limit", "in": "query",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+            ],
+            "responses": {"200": _json("Hooks"), **_errors(400, 401, 403, 429)},
+        }},
+        "/v1/hooks/{tenant}/{token}": {"post": {
+            "summary": "A payment provider's callback (M-Pesa, Paystack); any body up to 64 KiB",
+            "parameters": [_TENANT, {"name": "token", "in": "path", "required": True,
+                                     "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "Accepted"}, **_errors(404, 413, 429)},
+        }},
     },
     "components": {
         "securitySchemes": {
@@ -126,6 +150,17 @@ OPENAPI: dict[str, Any] = {
             "PushResult": {"type": "object", "properties": {
                 "accepted": {"type": "integer"}, "duplicates": {"type": "integer"},
                 "head": {"type": "integer"}}},
+            "HookEndpointCreate": {"type": "object", "required": ["provider", "public_key"],
+                                   "properties": {"provider": {"type": "string"},
+                                                  "public_key": {"type": "string"}}},
+            "HookEndpoint": {"type": "object", "properties": {"path": {"type": "string"}}},
+            "Hooks": {"type": "object", "properties": {
+                "hooks": {"type": "array", "items": {"type": "object", "properties": {
+                    "seq": {"type": "integer"}, "id": {"type": "string"},
+                    "provider": {"type": "string"},
+                    "sealed": {"type": "string",
+                               "description": "x1.<ephemeral X25519>.<nonce+AES-GCM>"}}}},
+                "cursor": {"type": "integer"}}},
             "Pull": {"type": "object", "properties": {
                 "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
                 "cursor": {"type": "integer"}, "head": {"type": "integer"}}},

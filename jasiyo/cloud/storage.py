@@ -215,6 +215,41 @@ class Storage(ABC):
             head_row[0] if head_row else 0)
 
 
+    # ------------------------------------------------------------ webhooks
+
+    def add_hook_endpoint(self, tenant: str, token_hash: str, provider: str, public_key: str,
+                          now: float) -> None:
+        with self.tx(tenant) as t:
+            t.run("INSERT INTO hook_endpoints (tenant_id, token_hash, provider, public_key, "
+                  "created_at) VALUES (?, ?, ?, ?, ?)",
+                  (tenant, token_hash, provider, public_key, now))
+
+    def hook_endpoint(self, tenant: str, token_hash: str) -> tuple[str, str] | None:
+        """(provider, tenant public key) of a webhook endpoint, or None."""
+        with self.tx(tenant, write=False) as t:
+            row = t.one("SELECT provider, public_key FROM hook_endpoints "
+                        "WHERE tenant_id = ? AND token_hash = ?", (tenant, token_hash))
+        return (row[0], row[1]) if row else None
+
+    def add_webhook(self, tenant: str, hook_id: str, provider: str, sealed: str,
+                    now: float) -> int:
+        with self.tx(tenant) as t:
+            # The tenant row lock orders webhook sequence numbers as it does events.
+            t.rows(f"SELECT id FROM tenants WHERE id = ?{self.for_update}", (tenant,))
+            row = t.one("SELECT max(seq) FROM webhooks WHERE tenant_id = ?", (tenant,))
+            seq = int(row[0] or 0) + 1 if row else 1
+            t.run("INSERT INTO webhooks (tenant_id, seq, id, provider, sealed, received_at) "
+                  "VALUES (?, ?, ?, ?, ?, ?)", (tenant, seq, hook_id, provider, sealed, now))
+        return seq
+
+    def webhooks(self, tenant: str, after: int, limit: int) -> list[tuple[int, str, str, str]]:
+        """(seq, id, provider, sealed) after ``after``, in order."""
+        with self.tx(tenant, write=False) as t:
+            rows = t.rows("SELECT seq, id, provider, sealed FROM webhooks WHERE tenant_id = ? "
+                          "AND seq > ? ORDER BY seq LIMIT ?", (tenant, after, limit))
+        return [(int(r[0]), r[1], r[2], r[3]) for r in rows]
+
+
 def open_storage(url: str, *, owner: bool = False) -> Storage:
     """Storage for ``url``: a PostgreSQL URL or conninfo, or a SQLite path (``sqlite:///p``).
 

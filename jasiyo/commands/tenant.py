@@ -47,3 +47,12 @@ def rotate_key() -> None:
     result = apply.rotate_key(cfg())
     done(f"now sealing with tenant key {result['kid']} (was {result['previous']}); other "
          "POPs learn it at their next sync. Export a fresh recovery file.", **result)
+
+
+@app.command("webhook-url")
+def webhook_url(
+    provider: str = typer.Argument(..., help="Payment provider: mpesa or paystack."),
+) -> None:
+    """Create a webhook URL for a payment provider (callbacks are sealed to the tenant)."""
+    result = apply.register_webhook(cfg(), provider)
+    done(f"give this URL to {provider}: {result['url']}", **result)

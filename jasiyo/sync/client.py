@@ -13,6 +13,7 @@ sequence applied), ``sync.head`` (the cloud's last sequence when we last looked)
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jasiyo.errors import SyncError
 from jasiyo.log import event, get_logger
 from jasiyo.sync.envelope import Keyring, b64d, b64e
+from jasiyo.sync.sealed import hook_context, open_sealed, public_of
 from jasiyo.sync.signing import AgentAuth, public_key_text
 
 log = get_logger(__name__)
@@ -78,6 +80,23 @@ class EventLog(Protocol):
     def put(self, values: dict[str, str]) -> None: ...
 
     def apply(self, events: list[RemoteEvent], meta: dict[str, str] | None = None) -> int: ...
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A payment provider's callback as the cloud received it, opened by this agent.
+
+    Not yet trusted: the agent verifies it with the provider (Paystack HMAC over ``body``
+    with the ISP's secret, M-Pesa transaction status query) before acting on it.
+    """
+
+    seq: int
+    id: str
+    provider: str
+    received_at: float
+    remote: str | None
+    headers: dict[str, str]
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -230,6 +249,34 @@ class SyncClient:
         self._request("POST", f"/v1/tenants/{self.tenant_id}/events",
                       body={"events": [{"id": ev_id, "origin": self.log.agent_id,
                                         "envelope": envelope}]})
+
+    def register_webhook(self, provider: str) -> str:
+        """A new unguessable webhook path for ``provider`` (give it to the provider)."""
+        if not self.keyring.box_key:
+            raise SyncError("the tenant keys have no webhook key; recreate them with a newer "
+                            "`jasiyo tenant init`")
+        doc = self._request("POST", f"/v1/tenants/{self.tenant_id}/hook-endpoints",
+                            body={"provider": provider,
+                                  "public_key": public_of(self.keyring.box_key)})
+        return str(doc["path"])
+
+    def webhooks(self, after: int = 0, limit: int = 100) -> tuple[list[Webhook], int]:
+        """Webhooks received after sequence ``after``, opened; and the new cursor.
+
+        The caller keeps the cursor and advances it only once it has handled them.
+        """
+        if not self.keyring.box_key:
+            raise SyncError("the tenant keys have no webhook key")
+        doc = self._request("GET", f"/v1/tenants/{self.tenant_id}/hooks",
+                            params={"after": after, "limit": limit})
+        out = []
+        for item in doc["hooks"]:
+            plain = open_sealed(self.keyring.box_key, item["sealed"],
+                                hook_context(self.tenant_id, item["id"]))
+            d = json.loads(plain)
+            out.append(Webhook(int(item["seq"]), item["id"], d["provider"], d["received_at"],
+                               d.get("remote"), dict(d["headers"]), base64.b64decode(d["body"])))
+        return out, int(doc["cursor"])
 
     def _open(self, item: dict[str, Any]) -> RemoteEvent | None:
         doc = json.loads(self.keyring.open(item["envelope"], item["id"], item["origin"]))

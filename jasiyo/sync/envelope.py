@@ -69,11 +69,16 @@ class Keyring:
     current: str
     keys: dict[str, bytes] = field(default_factory=dict)
     created_at: float = 0.0
+    #: X25519 private key (raw) that opens webhooks the cloud sealed to the tenant.
+    box_key: bytes | None = None
 
     @classmethod
     def create(cls, tenant_id: str) -> Keyring:
+        from jasiyo.sync.sealed import generate
+
         kid = new_kid()
-        return cls(tenant_id, kid, {kid: AESGCM.generate_key(bit_length=256)}, time.time())
+        return cls(tenant_id, kid, {kid: AESGCM.generate_key(bit_length=256)}, time.time(),
+                   generate())
 
     def rotate(self) -> str:
         """Add a new key and make it current; old keys are kept to open old events."""
@@ -132,6 +137,7 @@ class Keyring:
             "current": self.current,
             "created_at": self.created_at,
             "keys": {kid: b64e(k) for kid, k in sorted(self.keys.items())},
+            **({"box_key": b64e(self.box_key)} if self.box_key else {}),
         }
 
     @classmethod
@@ -140,8 +146,11 @@ class Keyring:
             if doc.get("format") != "jasiyo-tenant-keys-v1":
                 raise ValueError("format")
             keys = {str(k): b64d(v) for k, v in doc["keys"].items()}
+            box = b64d(doc["box_key"]) if doc.get("box_key") else None
+            if box is not None and len(box) != 32:
+                raise ValueError("box_key")
             ring = cls(str(doc["tenant_id"]), str(doc["current"]), {},
-                       float(doc.get("created_at", 0)))
+                       float(doc.get("created_at", 0)), box)
             for kid, key in keys.items():
                 ring.add(kid, key)
             if ring.current not in ring.keys:

@@ -50,6 +50,8 @@ def _fill(storage, tenant: str) -> None:  # noqa: ANN001 - a Storage
     storage.add_kid(tenant, "k000000000001", now)
     storage.push(tenant, [(uuid7(), agent.id, "v1.k000000000001.xx")], now)
     assert storage.use_nonce(tenant, agent.id, "n" * 32, now)
+    storage.add_hook_endpoint(tenant, f"hook-{tenant}", "mpesa", "key", now)
+    storage.add_webhook(tenant, uuid7(), "mpesa", "x1.sealed", now)
 
 
 def test_service_role_sees_only_the_tenant_of_the_request(scratch: Scratch) -> None:

@@ -61,3 +61,15 @@ def test_request_signature_covers_method_target_body_and_time() -> None:
             signing.verify(pub, method, target, body, h, now=now)
     with pytest.raises(SyncError, match="not signed"):
         signing.verify(pub, "POST", "/v1/x?y=1", b"body", {}, now=1000.0)
+
+
+def test_sealed_to_tenant_public_key_opens_only_with_its_private_key() -> None:
+    from jasiyo.sync import sealed
+
+    priv = sealed.generate()
+    env = sealed.seal_to(sealed.public_of(priv), b"callback", sealed.hook_context("t", "h1"))
+    assert sealed.open_sealed(priv, env, sealed.hook_context("t", "h1")) == b"callback"
+    with pytest.raises(SyncError, match="does not open"):
+        sealed.open_sealed(priv, env, sealed.hook_context("t", "h2"))
+    with pytest.raises(SyncError, match="does not open"):
+        sealed.open_sealed(sealed.generate(), env, sealed.hook_context("t", "h1"))
