@@ -356,3 +356,27 @@ def m002_billing(db: Database) -> None:
 def m003_billing_fup(db: Database) -> None:
     """When the fair-usage throttle of a subscriber ends (the end of the cycle it began in)."""
     db.execute("ALTER TABLE billing_state ADD COLUMN fup_until REAL")
+
+
+@migrations(name="m004_enforce_address")
+def m004_enforce_address(db: Database) -> None:
+    """A changed static IP or service is part of the desired state too: RADIUS assigns the
+    address only at login (no CoA can move it), and drivers key static queues by address."""
+    db.executescript(
+        """
+        CREATE TRIGGER enforce_address AFTER UPDATE OF ip, service ON subscribers
+        WHEN OLD.ip IS NOT NEW.ip OR OLD.service != NEW.service
+        BEGIN
+            INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip,
+                                      reason, next_attempt_at, created_at)
+            SELECT NEW.username, 'disconnect', r.nas_ip, r.acct_session_id, r.framed_ip,
+                   'address or service changed', NEW.updated_at, NEW.updated_at
+            FROM radius_sessions r WHERE r.username = NEW.username AND r.status = 'active';
+            INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason,
+                                                next_attempt_at, created_at)
+            SELECT '*', 'reconcile', name, 'address of ' || NEW.username, NEW.updated_at,
+                   NEW.updated_at
+            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL;
+        END;
+        """
+    )

@@ -137,6 +137,15 @@ def test_silent_nas_is_retried_with_backoff_and_survives_restart(
     db2.close()
 
 
+def test_new_static_address_needs_a_new_login(db: Store, bcfg: Config,
+                                              nas: NasListener) -> None:
+    subs.update(db, "alice", "noc", service="static", ip="100.64.9.9")
+    assert run(db, bcfg) == 1
+    assert nas.kinds() == ["disconnect"]
+    subs.update(db, "alice", "noc", phone="+254700000009")  # not network state: nothing
+    assert run(db, bcfg) == 0 and len(nas.received) == 1
+
+
 def test_session_that_ended_is_not_sent(db: Store, bcfg: Config, nas: NasListener) -> None:
     subs.suspend(db, "alice", "noc", "test")
     db.conn.execute("UPDATE radius_sessions SET status = 'closed'")
