@@ -138,3 +138,38 @@ def billing_run(
          f"{report.reminders} reminder(s), {report.fup_on} throttled, status changes: {changes}"
          + (f", {report.errors} error(s) (see the log)" if report.errors else ""),
          **report.to_dict())
+
+
+@billing_app.command("jobs")
+def billing_jobs(
+    pending: bool = typer.Option(False, "--pending", help="Only jobs not finished yet."),
+    limit: int = typer.Option(100, "--limit", help="At most this many, newest first."),
+) -> None:
+    """The enforcement queue: Disconnect / CoA / router reconcile after a change."""
+    from jasiyo.agent import enforce
+
+    with store() as s:
+        rows = [_job_row(j) for j in enforce.list_jobs(s, pending_only=pending, limit=limit)]
+    show_list(rows, ["id", "username", "action", "nas_ip", "router", "reason", "status",
+                     "attempts", "result", "last_error"], "enforcement jobs")
+
+
+def _job_row(job: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(job)
+
+
+@billing_app.command("notifications")
+def billing_notifications(
+    subscriber: str | None = typer.Option(None, "--subscriber", help="Only this subscriber."),
+    limit: int = typer.Option(100, "--limit", help="At most this many."),
+) -> None:
+    """The SMS outbox: reminders, suspension notices and receipts (consenting subscribers)."""
+    from jasiyo.agent import notify
+
+    with store() as s:
+        rows = [{**n.to_dict(), "created": when(n.created_at),
+                 "sent": when(n.sent_at) if n.sent_at else None}
+                for n in notify.list_(s, subscriber, limit)]
+    show_list(rows, ["created", "username", "kind", "message", "sent"], "notifications")

@@ -121,3 +121,22 @@ def test_statement_shows_running_balance(seeded: Run, cfg: Config) -> None:
     rows = json.loads(result.output)
     assert [(r["kind"], r["amount_minor"], r["balance_minor"]) for r in rows] == [
         ("payment", 150000, 150000), ("charge", -100000, 50000)]
+
+
+def test_jobs_and_notifications_views(seeded: Run, cfg: Config) -> None:
+    from jasiyo.agent.store import Store
+    from tests.agent.billing_support import start_session
+
+    assert seeded("subscriber", "update", "alice", "--phone", "+254700000001",
+                  "--sms-consent")[0] == 0
+    assert seeded("payment", "record", "alice", "1000", "--ref", "QX5")[0] == 0
+    code, out, _ = seeded("--json", "billing", "notifications")
+    (note,) = json.loads(out)
+    assert code == 0 and note["kind"] == "receipt" and "QX5" in note["message"]
+    s = Store.open(cfg)
+    start_session(s, "alice", "sess-1")
+    s.close()
+    assert seeded("subscriber", "suspend", "alice", "--reason", "abuse")[0] == 0
+    code, out, _ = seeded("--json", "billing", "jobs", "--pending")
+    (job,) = json.loads(out)
+    assert code == 0 and (job["action"], job["acct_session_id"]) == ("disconnect", "sess-1")
