@@ -35,7 +35,7 @@ import struct
 import time
 from array import array
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 ACCESS_REQUEST, ACCESS_ACCEPT, ACCESS_REJECT = 1, 2, 3
 ACCOUNTING_REQUEST, ACCOUNTING_RESPONSE, STATUS_SERVER = 4, 5, 12
@@ -83,7 +83,6 @@ class Result:
     server_us_per_req: float | None = None
     box_busy_pct: float = 0.0
     session_prefix: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
 
     def line(self) -> str:
         srv = "-" if self.server_cpu_pct is None else f"{self.server_cpu_pct:.0f}%"

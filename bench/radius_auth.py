@@ -262,12 +262,14 @@ def fr_target(work: Path, mode: str, codec: Codec) -> tuple[_freeradius.Instance
     return inst, target
 
 
-def log_errors(inst: _freeradius.Instance) -> int:
+def log_errors(inst: _freeradius.Instance) -> tuple[int, str]:
+    """How many error lines the instance logged, and the last one."""
     p = inst.root / "log" / "radius.log"
     if not p.exists():
-        return 0
-    return sum(1 for ln in p.read_text(errors="replace").splitlines() if " Error: " in ln
-               or "ERROR" in ln)
+        return 0, ""
+    errors = [ln for ln in p.read_text(errors="replace").splitlines()
+              if " Error: " in ln or "ERROR" in ln]
+    return len(errors), errors[-1].strip() if errors else ""
 
 
 # ------------------------------------------------------------------ summary
@@ -441,9 +443,10 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"fr-{mode}: pid {target.pid} on 127.0.0.1:{target.auth_port}/"
                     f"{target.acct_port}; " + check_reply_content(target, codec))
                 results += run_matrix(target, codec, args.level_list, args, not args.no_acct)
-                errors = log_errors(inst)
+                errors, last = log_errors(inst)
                 inst.stop()
-                say(f"fr-{mode}: stopped; {errors} error lines in its radius.log")
+                say(f"fr-{mode}: stopped; {errors} error lines in its radius.log"
+                    + (f", the last: {last[:160]}" if last else ""))
                 env[f"fr_{mode}_log_errors"] = errors
     except KeyboardInterrupt:
         say("interrupted; stopping the servers")
