@@ -89,12 +89,15 @@ ENTITIES: dict[str, EntitySpec] = {
         stamps={"status": "status_changed_at"},
         rank=1,
     ),
+    # Payments (key = provider reference) and ledger entries (key = "kind:reference", the
+    # row keeps kind and reference from the payload) are inserted once; the unique
+    # indexes (payments.reference, ledger(kind, reference)) make a repeat a no-op.
     "payment": EntitySpec("payments", "reference", "append",
-                          refs={"subscriber": _SUBSCRIBER_REF, "username": _SUBSCRIBER_REF},
+                          refs={"username": _SUBSCRIBER_REF}, rank=2),
+    "ledger": EntitySpec("ledger", "", "append", refs={"username": _SUBSCRIBER_REF}, rank=3),
+    # An invoice is appended when issued, then upserted (status paid/void): folded like state.
+    "invoice": EntitySpec("invoices", "number", "state", refs={"username": _SUBSCRIBER_REF},
                           rank=2),
-    "ledger": EntitySpec("ledger", "reference", "append",
-                         refs={"subscriber": _SUBSCRIBER_REF, "username": _SUBSCRIBER_REF},
-                         rank=3),
 }
 #: Columns apply maintains itself; event fields of these names are ignored.
 _LOCAL_COLUMNS = ("id", "created_at", "updated_at")
@@ -143,7 +146,8 @@ def _row_values(store: Store, spec: EntitySpec, key: str, state: dict[str, Any],
     for name, column in spec.stamps.items():
         if name in stamps and column in cols:
             out[column] = stamps[name]
-    out[spec.key_column] = key
+    if spec.key_column:
+        out[spec.key_column] = key
     return out
 
 
@@ -157,7 +161,7 @@ def _fold(store: Store, entity: str, key: str) -> tuple[dict[str, Any], dict[str
     for r in rows:
         if r["op"] == "delete":
             state, stamps, exists = {}, {}, False
-        elif r["op"] == "upsert":
+        elif r["op"] in ("upsert", "append"):
             data = store.event_data(r)
             state.update(data)
             wall = Timestamp.decode(r["hlc"]).wall_ms / 1000
@@ -184,13 +188,15 @@ def materialize(store: Store, entity: str, key: str) -> bool:
             store.conn.execute(f"DELETE FROM {table} WHERE id = ?", (current,))
         return True
     now = store.now()
+    cols = _columns(store, table)
+    stamp = {c: now for c in ("updated_at",) if c in cols}
     if current is not None:
-        sets = {k: v for k, v in values.items() if k != kcol}
+        sets = {**{k: v for k, v in values.items() if k != kcol}, **stamp}
         store.conn.execute(
-            f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in sets)}, updated_at = ? "
-            "WHERE id = ?", (*sets.values(), now, current))
+            f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in sets)} WHERE id = ?",
+            (*sets.values(), current))
         return True
-    values.update(created_at=now, updated_at=now)
+    values.update(stamp, **{c: now for c in ("created_at",) if c in cols})
     store.conn.execute(
         f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
         tuple(values.values()))
@@ -490,7 +496,7 @@ def sync_status(cfg: Config) -> SyncStatus:
         store.close()
 
 
-_BUSINESS_TABLES = ("plans", "subscribers", "routers", "payments", "ledger")
+_BUSINESS_TABLES = ("plans", "subscribers", "routers", "payments", "ledger", "invoices")
 
 
 def restore_from_cloud(cfg: Config, recovery: Path,

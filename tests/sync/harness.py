@@ -124,6 +124,17 @@ def snapshot(store: Store) -> dict[str, Any]:
             "radius_secret": store.unseal(r["radius_secret_enc"], f"router:{name}:radius_secret"),
         })
     out["routers"] = routers
+    money = ("SELECT {cols}, s.username FROM {table} t JOIN subscribers s "
+             "ON s.id = t.subscriber_id ORDER BY {order}")
+    out["payments"] = store.all(money.format(
+        cols="t.reference, t.amount_minor, t.currency, t.method, t.received_at",
+        table="payments", order="t.reference"))
+    out["ledger"] = store.all(money.format(
+        cols="t.kind, t.reference, t.amount_minor, t.currency, t.at, t.description",
+        table="ledger", order="t.kind, t.reference"))
+    out["invoices"] = store.all(money.format(
+        cols="t.number, t.total_minor, t.status, t.cycle_start, t.cycle_end, t.paid_at",
+        table="invoices", order="t.number"))
     return out
 
 
