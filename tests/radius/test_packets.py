@@ -84,3 +84,12 @@ def test_decoding_hostile_bytes_never_accepts_what_pyrad_rejects(
             assert list(fast.items()) == list(slow.items())
             assert (fast.code, fast.id, fast.authenticator) == (slow.code, slow.id, slow.authenticator)
             assert fast.message_authenticator == slow.message_authenticator
+
+
+@given(key=st.binary(min_size=1, max_size=100), data=st.binary(max_size=300))
+def test_hmac_md5_matches_the_standard_library(key: bytes, data: bytes) -> None:
+    import hmac
+
+    from jasiyo.radius.packets import hmac_md5
+
+    assert hmac_md5(key, data) == hmac.new(key, data, "md5").digest()
