@@ -27,6 +27,7 @@ Rules the code keeps:
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -40,7 +41,7 @@ from jasiyo.agent import subscribers as subs_mod
 from jasiyo.agent.cycles import DAY, local_day, period_end, prorate
 from jasiyo.agent.store import Row, Store
 from jasiyo.config import BillingSection, Config
-from jasiyo.errors import BillingError, JasiyoError, ValidationError
+from jasiyo.errors import BillingError, ValidationError
 from jasiyo.log import event, get_logger
 from jasiyo.models import Status, format_money
 from jasiyo.sync.ids import uuid7
@@ -326,12 +327,21 @@ def advance(store: Store, cfg: Config, sub_id: int, now: float,
         raise BillingError(f"subscriber {sub['username']!r}: too many billing steps at once")
 
 
-def tick(store: Store, cfg: Config, now: float | None = None, batch: int = 500) -> TickReport:
+def _merge(into: TickReport, part: TickReport) -> None:
+    for name in ("invoices", "renewals", "reminders"):
+        setattr(into, name, getattr(into, name) + getattr(part, name))
+    for status, n in part.transitions.items():
+        into.transitions[status] = into.transitions.get(status, 0) + n
+
+
+def tick(store: Store, cfg: Config, now: float | None = None, batch: int = 100) -> TickReport:
     """One run of the billing clock at ``now`` (default: the store's clock).
 
-    Idempotent and catch-up safe: only due subscribers are read (an indexed range), each is
-    advanced in its own transaction, and running it twice at the same ``now`` changes
-    nothing the second time. Also turns the fair-usage throttle on where quotas ran out.
+    Idempotent and catch-up safe: only due subscribers are read (an indexed range), and
+    running it twice at the same ``now`` changes nothing the second time. Subscribers are
+    committed ``batch`` at a time (one write lock held briefly, not one commit each); a
+    subscriber that fails rolls back alone (a savepoint) and is retried later. Also turns
+    the fair-usage throttle on where quotas ran out.
     """
     from jasiyo.agent import usage
 
@@ -344,15 +354,19 @@ def tick(store: Store, cfg: Config, now: float | None = None, batch: int = 500) 
             "ORDER BY next_action_at LIMIT ?", (now, batch)).fetchall()]
         if not ids:
             break
-        for sub_id in ids:
-            report.examined += 1
-            try:
-                advance(store, cfg, sub_id, now, report)
-            except JasiyoError as exc:
-                report.errors += 1
-                event(log, "billing.error", subscriber_id=sub_id, error=str(exc))
-                with store.transaction():
+        with store.transaction():
+            for sub_id in ids:
+                report.examined += 1
+                part = TickReport(at=now)
+                try:
+                    advance(store, cfg, sub_id, now, part)  # a savepoint inside the batch
+                except Exception as exc:  # one bad row must not stop the clock for all
+                    report.errors += 1
+                    event(log, "billing.error", logging.ERROR, subscriber_id=sub_id,
+                          error=repr(exc))
                     _set_state(store, sub_id, next_action_at=now + RETRY_AFTER)
+                else:
+                    _merge(report, part)
     report.fup_on = usage.check_quotas(store, now)
     report.seconds = time.perf_counter() - started
     if report.examined or report.fup_on or report.errors:

@@ -198,6 +198,26 @@ def test_month_cycles_keep_their_anchor_day() -> None:
     assert datetime.fromtimestamp(cycles.period_end(jan31, "12m", tz), tz).year == 2027
 
 
+def test_a_broken_subscriber_does_not_stop_the_clock_for_others(db: Store, bcfg: Config,
+                                                                clock: Clock) -> None:
+    add_sub(db, "alice")
+    add_sub(db, "bob")
+    pay(db, bcfg, "alice", "1000", "A-1")
+    pay(db, bcfg, "bob", "1000", "B-1")
+    plans.add(db, plans.build("odd", rate="1M", price="1"), "t")
+    subs.update(db, "alice", "t", plan="odd")
+    ledger.adjust(db, "alice", "credit", 500, "C-1", "so that a renewal is attempted", "t")
+    db.conn.execute("UPDATE plans SET period = 'garbage' WHERE name = 'odd'")  # corrupt
+    db.conn.execute("UPDATE subscribers SET paid_until = ? WHERE username = 'alice'",
+                    (T0 + DAY,))
+    clock.days(40)
+    report = billing.tick(db, bcfg)
+    assert report.errors == 1 and report.transitions == {"suspended": 1}
+    assert status(db, "bob") == "suspended" and status(db, "alice") == "active"
+    assert db.scalar("SELECT next_action_at FROM billing_state b JOIN subscribers s "
+                     "ON s.id = b.subscriber_id WHERE s.username = 'alice'") == clock() + 300
+
+
 # ------------------------------------------------------------------ postpaid
 
 
