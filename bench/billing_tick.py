@@ -65,6 +65,13 @@ def build(where: Path, n: int, expire: float, now: float) -> tuple[Store, object
             )
             sid = store.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             store.conn.execute(
+                "INSERT INTO invoices (number, subscriber_id, plan, billing, cycle_start, "
+                "cycle_end, amount_minor, tax_minor, total_minor, currency, issued_at, due_at, "
+                "status, paid_at) VALUES (?, ?, 'home', 'prepaid', ?, ?, 100000, 0, 100000, "
+                "'KES', ?, ?, 'paid', ?)",
+                (f"INV-{i}", sid, now - DAY, paid_until, now - DAY, now - DAY, now - DAY),
+            )
+            store.conn.execute(
                 "INSERT INTO ledger (subscriber_id, at, kind, amount_minor, currency, reference) "
                 "VALUES (?, ?, 'payment', 100000, 'KES', ?), (?, ?, 'charge', -100000, 'KES', ?)",
                 (sid, now - DAY, f"P{i}", sid, now - DAY, f"INV-{i}"),
@@ -106,6 +113,19 @@ def main() -> None:
         print(f"no-change tick: median {med * 1000:.2f} ms, max {max(times) * 1000:.2f} ms "
               f"over {args.repeat} ticks; {med / args.subscribers * 1e9:.1f} ns per subscriber")
 
+        # A busy minute on a quota plan: interim updates arrived for a fifth of the online
+        # sessions since the last tick, so their cycle usage is summed and checked.
+        store.conn.execute("UPDATE plans SET quota_bytes = 100000000000, fup_rate = '1M/1M'")
+        busy = store.conn.execute(
+            "UPDATE radius_sessions SET last_update_at = ?, input_octets = 5000000 "
+            "WHERE id % 5 = 0", (now + 10,)).rowcount
+        t = time.perf_counter()
+        report = billing.tick(store, cfg, now + 20)
+        took = time.perf_counter() - t
+        print(f"quota tick ({busy:,} sessions with new accounting, none over quota): "
+              f"{took * 1000:.1f} ms; {report.examined} due")
+        store.conn.execute("UPDATE plans SET quota_bytes = NULL, fup_rate = NULL")
+
         later = now + 60
         t = time.perf_counter()
         report = billing.tick(store, cfg, later)
@@ -114,7 +134,7 @@ def main() -> None:
               f"{took:.3f} s; {took / max(1, report.examined) * 1000:.3f} ms per expiring "
               f"subscriber, {took / args.subscribers * 1e6:.2f} us per subscriber overall; "
               f"transitions {report.transitions}")
-        jobs = store.scalar("SELECT count(*) FROM enforce_jobs")
+        jobs = store.scalar("SELECT count(*) FROM enforce_jobs WHERE reason LIKE 'status%'")
         notes = store.scalar("SELECT count(*) FROM notifications")
         print(f"  queued {jobs:,} Disconnect jobs and {notes:,} suspension notices")
         assert report.transitions.get("suspended") == n_expiring

@@ -380,3 +380,36 @@ def m004_enforce_address(db: Database) -> None:
         END;
         """
     )
+
+
+@migrations(name="m005_enforce_plan_rate_precise")
+def m005_enforce_plan_rate_precise(db: Database) -> None:
+    """A plan edit sends a CoA only to subscribers whose effective rate changed: editing the
+    fair-usage rate touches only those throttled, editing the rate only those who are not."""
+    db.executescript(
+        """
+        DROP TRIGGER enforce_plan_rate;
+        CREATE TRIGGER enforce_plan_rate AFTER UPDATE OF rate, burst, fup_rate ON plans
+        WHEN OLD.rate != NEW.rate OR OLD.burst IS NOT NEW.burst
+            OR OLD.fup_rate IS NOT NEW.fup_rate
+        BEGIN
+            INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip,
+                                      reason, next_attempt_at, created_at)
+            SELECT s.username, 'coa', r.nas_ip, r.acct_session_id, r.framed_ip,
+                   'plan ' || NEW.name || ' edited', NEW.updated_at, NEW.updated_at
+            FROM subscribers s JOIN radius_sessions r
+                ON r.username = s.username AND r.status = 'active'
+            WHERE s.plan_id = NEW.id AND s.status IN ('active', 'grace')
+              AND (CASE WHEN s.fup_active = 1 AND OLD.fup_rate IS NOT NULL THEN OLD.fup_rate
+                        ELSE OLD.rate || ' ' || COALESCE(OLD.burst, '') END)
+                  IS NOT
+                  (CASE WHEN s.fup_active = 1 AND NEW.fup_rate IS NOT NULL THEN NEW.fup_rate
+                        ELSE NEW.rate || ' ' || COALESCE(NEW.burst, '') END);
+            INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason,
+                                                next_attempt_at, created_at)
+            SELECT '*', 'reconcile', name, 'plan ' || NEW.name || ' edited', NEW.updated_at,
+                   NEW.updated_at
+            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL;
+        END;
+        """
+    )

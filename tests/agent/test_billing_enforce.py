@@ -97,6 +97,19 @@ def test_editing_a_plans_rate_coas_everyone_online_on_it(db: Store, bcfg: Config
     assert nas.received[0]["Mikrotik-Rate-Limit"] == ["15M/15M"]
 
 
+def test_editing_the_fup_rate_touches_only_throttled_subscribers(
+    db: Store, bcfg: Config, nas: NasListener,
+) -> None:
+    plans.update(db, "home", "noc", quota_bytes=10**9, fup_rate="1M/1M")
+    assert jobs(db) == []  # alice is not throttled: her rate did not change
+    db.conn.execute("UPDATE subscribers SET fup_active = 1 WHERE username = 'alice'")
+    assert run(db, bcfg) == 1 and nas.received[-1]["Mikrotik-Rate-Limit"] == ["1M/1M"]
+    plans.update(db, "home", "noc", fup_rate="2M/2M")
+    assert run(db, bcfg) == 1 and nas.received[-1]["Mikrotik-Rate-Limit"] == ["2M/2M"]
+    plans.update(db, "home", "noc", rate="12M/12M")  # she is throttled: no change for her
+    assert run(db, bcfg) == 0 and len(nas.received) == 2
+
+
 def test_nak_session_not_found_is_done(db: Store, bcfg: Config, nas: NasListener) -> None:
     nas.mode = "nak503"
     subs.suspend(db, "alice", "noc", "test")
