@@ -135,11 +135,13 @@ class _Fast:
         pyrad puts the Message-Authenticator first, so its 16 bytes sit at a known offset:
         encode with zeros there, sign, then splice the HMAC in. Any other layout goes to pyrad.
         """
-        keys = OrderedDict.__iter__(self)  # type: ignore[arg-type]
-        if not self.message_authenticator or next(keys, None) != 80:  # type: ignore[attr-defined]
+        if not self.message_authenticator:  # type: ignore[attr-defined]
+            return Packet.ReplyPacket(self)  # type: ignore[arg-type]
+        # pyrad's own placement: added first if absent (CreateReply only sets the flag)
+        self._set_message_authenticator(_ZERO16)  # type: ignore[attr-defined]
+        if next(OrderedDict.__iter__(self), None) != 80:  # type: ignore[arg-type]
             return Packet.ReplyPacket(self)  # type: ignore[arg-type]
         assert self.authenticator and self.secret is not None  # type: ignore[attr-defined]
-        OrderedDict.__setitem__(self, 80, [_ZERO16])  # type: ignore[arg-type]
         attr = self._PktEncodeAttributes()
         header = struct.pack("!BBH", self.code, self.id, 20 + len(attr))  # type: ignore[attr-defined]
         vector = self._message_authenticator_vector(  # type: ignore[attr-defined]
