@@ -138,7 +138,11 @@ def adjust(
     with store.transaction():
         sub = subscriber_row(store, username)
         signed = amount_minor if kind == "credit" else -amount_minor
+        repeated = store.scalar("SELECT 1 FROM ledger WHERE kind = ? AND reference = ?",
+                                (kind, reference))
         entry = post(store, sub, kind, signed, reference, reason, store.now())
+        if repeated:  # the same adjustment again: a no-op (post checked the amount)
+            return entry
         store.audit(actor, f"ledger.{kind}", f"subscriber:{username}",
                     amount=format_money(amount_minor, sub["currency"]), reference=reference,
                     reason=reason)

@@ -173,3 +173,38 @@ def billing_notifications(
                  "sent": when(n.sent_at) if n.sent_at else None}
                 for n in notify.list_(s, subscriber, limit)]
     show_list(rows, ["created", "username", "kind", "message", "sent"], "notifications")
+
+
+def _adjust(kind: str, username: str, amount: str, ref: str, reason: str) -> None:
+    from jasiyo.models import parse_money
+
+    with store() as s:
+        currency = ledger.subscriber_row(s, username)["currency"]
+        minor = parse_money(amount, currency, allow_zero=False)
+        entry = ledger.adjust(s, username, kind, minor, ref, reason, actor())
+        balance = ledger.balance(s, ledger.subscriber_row(s, username)["id"])
+    done(f"{kind} {ref}: {format_money(minor, currency)} for {username}; "
+         f"balance {format_money(balance, currency)}", entry=entry.to_dict(),
+         balance_minor=balance)
+
+
+@billing_app.command("credit")
+def billing_credit(
+    username: str = typer.Argument(..., help="Subscriber to credit."),
+    amount: str = typer.Argument(..., help="Amount in the plan's currency."),
+    ref: str = typer.Option(..., "--ref", help="A unique reference for this credit."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the ledger and audit log)."),
+) -> None:
+    """Credit a subscriber's wallet (goodwill, outage compensation). Audited."""
+    _adjust("credit", username, amount, ref, reason)
+
+
+@billing_app.command("refund")
+def billing_refund(
+    username: str = typer.Argument(..., help="Subscriber who is given money back."),
+    amount: str = typer.Argument(..., help="Amount in the plan's currency."),
+    ref: str = typer.Option(..., "--ref", help="The refund's reference (e.g. the M-Pesa B2C id)."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the ledger and audit log)."),
+) -> None:
+    """Record money paid back to a subscriber (reduces the wallet). Audited."""
+    _adjust("refund", username, amount, ref, reason)

@@ -140,3 +140,18 @@ def test_jobs_and_notifications_views(seeded: Run, cfg: Config) -> None:
     code, out, _ = seeded("--json", "billing", "jobs", "--pending")
     (job,) = json.loads(out)
     assert code == 0 and (job["action"], job["acct_session_id"]) == ("disconnect", "sess-1")
+
+
+def test_credit_and_refund(seeded: Run, cfg: Config) -> None:
+    code, out, _ = seeded("billing", "credit", "alice", "300", "--ref", "GW-1", "--reason",
+                          "outage")
+    assert code == 0 and "balance KES 300.00" in out
+    code, out, _ = seeded("billing", "refund", "alice", "100", "--ref", "RF-1", "--reason",
+                          "overpaid")
+    assert code == 0 and "balance KES 200.00" in out
+    before = ledger_dump(cfg)
+    code, _, err = seeded("billing", "credit", "alice", "0", "--ref", "GW-2", "--reason", "x")
+    assert code == 1 and "above zero" in err
+    code, _, err = seeded("billing", "credit", "alice", "999", "--ref", "GW-1", "--reason", "x")
+    assert code == 1 and "already exists" in err
+    assert ledger_dump(cfg) == before
