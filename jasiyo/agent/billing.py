@@ -240,7 +240,9 @@ def _apply(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
     if ev.kind == "remind":
         expiry = sub["paid_until"]
         _, _, total = invoices.cost(sub)
-        added = notify.queue(
+        # No reminder when the wallet will renew the period anyway.
+        covered = total > 0 and ledger.balance(store, sub["id"]) >= total
+        added = not covered and notify.queue(
             store, sub, "reminder", f"reminder:{sub['username']}:{int(expiry)}:{ev.arg}",
             f"Your {sub['plan']} internet expires in {ev.arg} day(s), on "
             f"{datetime.fromtimestamp(expiry, tz):%Y-%m-%d %H:%M}. "

@@ -134,6 +134,12 @@ def test_reminders_only_with_consent_and_once(db: Store, bcfg: Config, clock: Cl
     billing.tick(db, bcfg)
     assert [n.kind for n in notify.list_(db, "alice")][-1] == "suspension"
     assert notify.list_(db, "bob") == []
+    # with enough in the wallet for the renewal, no "pay now" reminder
+    pay(db, bcfg, "alice", "2000", "A-2")  # one period bought, one left in the wallet
+    clock.days(60)
+    billing.tick(db, bcfg)
+    assert [n.kind for n in notify.list_(db, "alice")][-2:] == ["suspension", "receipt"]
+    assert subs.get(db, "alice").paid_until == T0 + 90 * DAY  # renewed from the wallet
 
 
 def test_prepaid_grace_when_the_plan_has_one(db: Store, bcfg: Config, clock: Clock) -> None:
