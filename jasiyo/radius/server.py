@@ -178,6 +178,8 @@ class RadiusServer(ServerAsync):
 
     async def start(self) -> None:
         """Bind both ports and start the accounting writer. RadiusError if a port is taken."""
+        if self._writer is not None:
+            raise RadiusError("the RADIUS server is already running")
         loop = asyncio.get_running_loop()
         self.loop = loop
         for kind in (ServerType.Auth, ServerType.Acct):

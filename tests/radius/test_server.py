@@ -298,3 +298,30 @@ def test_sigkill_during_accounting_flood_loses_nothing_acknowledged(
     stored = {json.loads(x)["acct_session_id"] for x in journal.read_text().splitlines()}
     assert len(acked) >= 1000
     assert acked <= stored, f"acknowledged but lost: {sorted(acked - stored)[:5]}"
+
+
+def test_port_in_use_is_a_clear_error(backend: MemoryBackend) -> None:
+    import asyncio
+    import socket
+
+    from jasiyo.errors import RadiusError
+    from jasiyo.radius.server import RadiusServer
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+
+        async def go() -> None:
+            server = RadiusServer(backend, "127.0.0.1", port, 0)
+            with pytest.raises(RadiusError, match=f"cannot listen for RADIUS on udp 127.0.0.1:{port}"):
+                await server.start()
+            await server.stop()  # harmless after a failed start
+
+        asyncio.run(go())
+
+
+def test_start_twice_refused(radius: ServerThread) -> None:
+    from jasiyo.errors import RadiusError
+
+    with pytest.raises(RadiusError, match="already running"):
+        radius.call(radius.server.start())
