@@ -82,6 +82,33 @@ def seed(store: Store, n: int) -> None:
                 "sms_consent": False, "status": "active"})
 
 
+class MemoryLog:
+    """A log that only keeps its cursor: measures pull + decrypt without applying."""
+
+    def __init__(self, agent_id: str) -> None:
+        self.agent_id = agent_id
+        self.meta: dict[str, str] = {}
+
+    def outbox(self, limit: int) -> list:
+        return []
+
+    def mark_pushed(self, ids: list[str]) -> None:
+        pass
+
+    def backlog(self) -> tuple[int, float | None]:
+        return 0, None
+
+    def get(self, key: str) -> str | None:
+        return self.meta.get(key)
+
+    def put(self, values: dict[str, str]) -> None:
+        self.meta.update(values)
+
+    def apply(self, events: list[RemoteEvent], meta: dict[str, str] | None = None) -> int:
+        self.meta.update(meta or {})
+        return len(events)
+
+
 class TimedLog(apply.AgentLog):
     """B's log: notes when each latency probe (data['t0']) is committed."""
 
@@ -112,6 +139,12 @@ def run(backend: str, db: str, n: int, probes: int, tmp: Path) -> dict[str, Any]
         pushed = ca.push()
         push_s = time.perf_counter() - t
         cb = apply.open_client(b, sb)
+        real_log = cb.log
+        cb.log = MemoryLog(sb.agent_id)  # type: ignore[assignment]
+        t = time.perf_counter()
+        pulled = cb.pull()[0]
+        pull_only_s = time.perf_counter() - t
+        cb.log = real_log
         t = time.perf_counter()
         received, applied = cb.pull()
         pull_s = time.perf_counter() - t
@@ -146,6 +179,7 @@ def run(backend: str, db: str, n: int, probes: int, tmp: Path) -> dict[str, Any]
         return {
             "backend": backend, "events": n,
             "push_s": push_s, "push_eps": pushed / push_s,
+            "pull_eps": pulled / pull_only_s,
             "pull_apply_s": pull_s, "pull_apply_eps": applied / pull_s,
             "probes": len(lat),
             "p50_ms": statistics.median(lat) * 1000 if lat else float("nan"),
@@ -173,10 +207,12 @@ def main() -> None:
 
         with scratch_database(admin_dsn()) as scratch, tempfile.TemporaryDirectory() as d:
             results.append(run("postgres", scratch.app_dsn, args.events, args.probes, Path(d)))
-    print(f"{'backend':9} {'events':>7} {'push s':>7} {'push ev/s':>10} {'pull+apply s':>12} "
+    print(f"{'backend':9} {'events':>7} {'push s':>7} {'push ev/s':>10} {'pull ev/s':>10} "
+          f"{'pull+apply s':>12} "
           f"{'pull+apply ev/s':>15} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}")
     for r in results:
         print(f"{r['backend']:9} {r['events']:>7} {r['push_s']:>7.1f} {r['push_eps']:>10.0f} "
+              f"{r['pull_eps']:>10.0f} "
               f"{r['pull_apply_s']:>12.1f} {r['pull_apply_eps']:>15.0f} {r['p50_ms']:>7.1f} "
               f"{r['p99_ms']:>7.1f} {r['max_ms']:>7.1f}")
 
