@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from jasiyo.agent import apply, plans, routers
+from jasiyo.agent import apply, billing, plans, routers
 from jasiyo.agent import subscribers as subs
+from jasiyo.agent.radius_backend import StoreBackend
 from jasiyo.agent.store import Store, init_store
 from jasiyo.config import parse
 from jasiyo.errors import StoreError, SyncError
-from jasiyo.models import Status
+from jasiyo.models import Access, Status
 from tests.sync.harness import Cloud, Tenant, new_agent, snap, sqlite_cloud, sync
 
 
@@ -102,8 +103,18 @@ def test_cloud_down_agents_keep_working_and_backlog_drains(isp: Tenant, cloud: C
         subs.add(sb, subs.NewSubscriber.build(f"b{i:02d}", password=f"pw-b-{i}", plan="home-10M"),
                  "pop-b")
     subs.suspend(sb, "alice", "pop-b")
-    # Local service goes on: B still answers for its own new subscribers.
-    assert subs.password_of(sb, "b07") == "pw-b-7"
+    # Local service goes on: B's RADIUS backend answers for its new subscriber and its
+    # router, and A's billing clock runs, all without the cloud.
+    radius = StoreBackend(b, sb.box)
+    try:
+        who = radius.subject("b07")
+        assert who is not None and who.password == "pw-b-7"
+        assert who.state.access == Access.ALLOW
+        nas = radius.nas("127.0.0.1")
+        assert nas is not None and nas.secret == b"s3cret-radius"
+    finally:
+        radius.close()
+    assert billing.tick(sa, a).errors == 0
     sa.close()
     sb.close()
     for cfg in (a, b):
