@@ -122,13 +122,36 @@ class _Drop(Exception):
         self.counter = counter
 
 
+#: Datagrams read per wake-up at most, so one busy port cannot starve the other.
+_DRAIN = 64
+
+
 class _Protocol(DatagramProtocolServer):
-    """pyrad's transport, with reception routed through :meth:`RadiusServer.datagram`."""
+    """pyrad's transport, with reception routed through :meth:`RadiusServer.datagram`.
+
+    asyncio reads one datagram per selector wake-up. Under load that is a poll per packet,
+    so after each datagram we read whatever else is already queued on the socket (``raw``,
+    the non-blocking socket the transport wraps) before returning to the loop.
+    """
 
     server: RadiusServer
+    raw: socket.socket | None = None
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
-        self.server.datagram(self, data, addr)
+        handle = self.server.datagram
+        handle(self, data, addr)
+        raw = self.raw
+        if raw is None:
+            return
+        for _ in range(_DRAIN):
+            try:
+                data, addr = raw.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ICMP port unreachable reported on the socket
+                self.error_received(exc)
+                return
+            handle(self, data, addr)
 
 
 @dataclass(slots=True)
@@ -185,15 +208,20 @@ class RadiusServer(ServerAsync):
         for kind in (ServerType.Auth, ServerType.Acct):
             port = self.auth_port if kind is ServerType.Auth else self.acct_port
             proto = _Protocol(self.address, port, self.logger, self, kind, {}, None)
+            family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_DGRAM)
             try:
-                await loop.create_datagram_endpoint(lambda p=proto: p, local_addr=(self.address, port))
+                sock.setblocking(False)
+                sock.bind((self.address, port))
+                _enlarge_buffers(sock)
+                await loop.create_datagram_endpoint(lambda p=proto: p, sock=sock)
             except OSError as exc:
-                await self.deinitialize_transports()
+                sock.close()
+                await self.stop()
                 raise RadiusError(
                     f"cannot listen for RADIUS on udp {self.address}:{port}: {exc.strerror or exc}"
                 ) from exc
-            sock = proto.transport.get_extra_info("socket")
-            _enlarge_buffers(sock)
+            proto.raw = sock
             proto.port = sock.getsockname()[1]
             if kind is ServerType.Auth:
                 self.auth_port = proto.port
@@ -210,6 +238,8 @@ class RadiusServer(ServerAsync):
 
     async def stop(self) -> None:
         """Stop listening, then store whatever accounting is still queued."""
+        for proto in (*self.auth_protocols, *self.acct_protocols):
+            proto.raw = None
         await self.deinitialize_transports()
         if self._writer is not None:
             await self._writer.stop()
