@@ -10,7 +10,7 @@ from jasiyo.errors import CloudError
 
 
 def _post(url: str, path: str, token: str, body: dict[str, Any],
-          transport: httpx.BaseTransport | None) -> dict[str, Any]:
+          transport: httpx.BaseTransport | None, ok: int = 201) -> dict[str, Any]:
     try:
         with httpx.Client(base_url=url.rstrip("/"), transport=transport, timeout=30) as http:
             resp = http.post(path, json=body, headers={"authorization": f"Bearer {token}"})
@@ -20,7 +20,9 @@ def _post(url: str, path: str, token: str, body: dict[str, Any],
         raise CloudError("the cloud refused the token (401): check it is the right one")
     if resp.status_code == 403:
         raise CloudError("that token is for another tenant (403)")
-    if resp.status_code != 201:
+    if resp.status_code == 404:
+        raise CloudError("the cloud has no such (active) agent or endpoint (404)")
+    if resp.status_code != ok:
         raise CloudError(f"the cloud refused the request (HTTP {resp.status_code})")
     return dict(resp.json())
 
@@ -39,3 +41,13 @@ def issue_enrolment(url: str, admin_token: str, ttl_seconds: int = 86400,
         raise CloudError("that is not a tenant admin token (they start with jad_)")
     return _post(url, f"/v1/tenants/{parts[1]}/enrolments", admin_token,
                  {"ttl_seconds": ttl_seconds}, transport)
+
+
+def revoke_agent(url: str, admin_token: str, agent_id: str,
+                 transport: httpx.BaseTransport | None = None) -> dict[str, Any]:
+    """Revoke one of the admin's tenant's agents: its signed requests are refused."""
+    parts = admin_token.split("_", 2)
+    if len(parts) != 3 or parts[0] != "jad":
+        raise CloudError("that is not a tenant admin token (they start with jad_)")
+    return _post(url, f"/v1/tenants/{parts[1]}/agents/{agent_id}/revoke", admin_token, {},
+                 transport, ok=200)

@@ -211,14 +211,8 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         return JSONResponse({"tenant_id": tenant, "admin_token": admin}, 201)
 
     async def create_enrolment(request: Request) -> Response:
-        tenant = request.path_params["tenant"]
-        token = bearer(request)
+        tenant = await admin_of(request)
         doc = json_of(await body_of(request))
-        owner = split_token(token, "ad")
-        if owner is None or not await db(storage.is_admin, owner, token_hash(token)):
-            raise Refused(401, "not a tenant admin token")
-        if owner != tenant:
-            raise Refused(403, "admin of another tenant")
         ttl = doc.get("ttl_seconds", cfg.enrolment_ttl)
         if not isinstance(ttl, int | float) or not 0 < ttl <= 30 * 86400:
             raise Refused(422, "ttl_seconds out of range")
@@ -226,6 +220,26 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         expires = time.time() + float(ttl)
         await db(storage.add_enrolment, tenant, token_hash(enrol), expires, time.time())
         return JSONResponse({"token": enrol, "expires_at": expires}, 201)
+
+    async def admin_of(request: Request) -> str:
+        """The tenant whose admin token authorises this request (must match the path)."""
+        token = bearer(request)
+        owner = split_token(token, "ad")
+        if owner is None or not await db(storage.is_admin, owner, token_hash(token)):
+            raise Refused(401, "not a tenant admin token")
+        if owner != request.path_params["tenant"]:
+            raise Refused(403, "admin of another tenant")
+        return owner
+
+    async def revoke_agent(request: Request) -> Response:
+        tenant = await admin_of(request)
+        agent_id = request.path_params["agent"]
+        if not _ID_RE.match(agent_id):
+            raise Refused(404, "malformed agent id")
+        if not await db(storage.revoke_agent, tenant, agent_id, time.time()):
+            raise Refused(404, "no such active agent")
+        event(log, "cloud.agent_revoked", tenant=tenant, agent=agent_id)
+        return JSONResponse({"agent_id": agent_id, "revoked": True})
 
     async def enroll(request: Request) -> Response:
         doc = json_of(await body_of(request))
@@ -390,6 +404,8 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         Route("/v1/tenants", endpoint(create_tenant), methods=["POST"]),
         Route("/v1/tenants/{tenant}/enrolments", endpoint(create_enrolment), methods=["POST"]),
         Route("/v1/agents/enroll", endpoint(enroll), methods=["POST"]),
+        Route("/v1/tenants/{tenant}/agents/{agent}/revoke", endpoint(revoke_agent),
+              methods=["POST"]),
         Route("/v1/tenants/{tenant}/keys", endpoint(register_key), methods=["POST"]),
         Route("/v1/tenants/{tenant}/events", endpoint(push), methods=["POST"]),
         Route("/v1/tenants/{tenant}/events", endpoint(pull), methods=["GET"]),

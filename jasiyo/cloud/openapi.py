@@ -49,6 +49,14 @@ OPENAPI: dict[str, Any] = {
             "requestBody": _json("EnrolmentCreate"),
             "responses": {"201": _json("Enrolment"), **_errors(400, 401, 403, 422, 429)},
         }},
+        "/v1/tenants/{tenant}/agents/{agent}/revoke": {"post": {
+            "summary": "Revoke an agent (a lost or retired POP): its requests get 401",
+            "security": [{"bearer": []}],
+            "parameters": [_TENANT, {"name": "agent", "in": "path", "required": True,
+                                     "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "Revoked"},
+                          **_errors(401, 403, 404, 429)},
+        }},
         "/v1/agents/enroll": {"post": {
             "summary": "Register an agent's Ed25519 public key with a one-time token",
             "requestBody": _json("Enroll"),

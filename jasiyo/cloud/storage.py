@@ -152,6 +152,12 @@ class Storage(ABC):
                         "WHERE tenant_id = ? AND id = ?", (tenant, agent_id))
         return AgentRecord(*row) if row else None
 
+    def revoke_agent(self, tenant: str, agent_id: str, now: float) -> bool:
+        """Refuse the agent's requests from now on. False if no such (active) agent."""
+        with self.tx(tenant) as t:
+            return t.run("UPDATE agents SET revoked_at = ? WHERE tenant_id = ? AND id = ? "
+                         "AND revoked_at IS NULL", (now, tenant, agent_id)) == 1
+
     def use_nonce(self, tenant: str, agent_id: str, nonce: str, now: float) -> bool:
         """Remember a request nonce; False if it was already used (a replay)."""
         with self.tx(tenant) as t:

@@ -106,3 +106,14 @@ def enrolment_token(
     """Issue a one-time token that enrols one agent (`jasiyo agent enroll URL TOKEN`)."""
     result = admin.issue_enrolment(url, _secret(token, ADMIN_ENV, "tenant admin token"), ttl)
     done(f"enrolment token (one use): {result['token']}", **result)
+
+
+@app.command("revoke-agent")
+def revoke_agent(
+    url: str = typer.Argument(..., help="Cloud URL."),
+    agent_id: str = typer.Argument(..., help="The agent id (`jasiyo sync status` shows it)."),
+    token: str | None = typer.Option(None, "--token", help=f"Tenant admin token (or ${ADMIN_ENV})."),
+) -> None:
+    """Revoke an agent (a lost or retired POP); its requests are refused from now on."""
+    result = admin.revoke_agent(url, _secret(token, ADMIN_ENV, "tenant admin token"), agent_id)
+    done(f"agent {agent_id} revoked", **result)

@@ -197,3 +197,22 @@ def test_body_limit_413_and_rate_limit_429(tmp_path: Path) -> None:
     finally:
         c.server.stop()
         c.storage.close()
+
+
+def test_revoked_agent_is_refused(isp: Tenant, cloud: Cloud) -> None:
+    from jasiyo.cloud import admin
+    from jasiyo.errors import CloudError
+
+    a, b = isp.agents
+    _, agent = ident(b)
+    other_admin = cloud.tenant("other")[1]
+    with cloud.http() as h:  # another ISP's admin cannot revoke this ISP's agents
+        r = h.post(f"/v1/tenants/{isp.id}/agents/{agent}/revoke",
+                   headers={"authorization": f"Bearer {other_admin}"})
+        refused(r, 403, "forbidden")
+    assert admin.revoke_agent(cloud.url, isp.admin, agent)["revoked"] is True
+    with pytest.raises(SyncError, match="401"):
+        apply.sync_once(b)
+    apply.sync_once(a)  # the other POP is unaffected
+    with pytest.raises(CloudError, match="404"):
+        admin.revoke_agent(cloud.url, isp.admin, agent)  # already revoked
