@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -75,8 +76,17 @@ class ServerThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
 
     def sync(self) -> None:
-        """Wait until the loop has handled everything already received."""
+        """Give the loop a moment to handle what it has already received."""
         self.call(asyncio.sleep(0.05))
+
+    def wait_for(self, condition: Any, timeout: float = 10.0) -> bool:
+        """Poll ``condition()`` until true; False after ``timeout`` (a slow box, not a bug)."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def close(self) -> None:
         try:

@@ -55,7 +55,7 @@ def test_bad_datagrams_dropped_and_counted(
 ) -> None:
     client = udp(radius.server.auth_port)
     assert client.exchange(make(), timeout=0.3) is None
-    radius.sync()
+    assert radius.wait_for(lambda: getattr(radius.stats, counter) >= 1), radius.stats
     assert getattr(radius.stats, counter) == 1, radius.stats
     assert radius.stats.dropped == 1
     good_auth(radius, udp)
@@ -72,8 +72,7 @@ def test_wrong_secret_dropped_on_both_ports(radius: ServerThread, udp: Any) -> N
     assert udp(radius.server.auth_port).exchange(req.RequestPacket(), timeout=0.3) is None
     acct = acct_request(secret=b"wrong", Acct_Status_Type="Start", Acct_Session_Id="x")
     assert udp(radius.server.acct_port).exchange(acct.RequestPacket(), timeout=0.3) is None
-    radius.sync()
-    assert radius.stats.dropped_bad_authenticator == 2
+    assert radius.wait_for(lambda: radius.stats.dropped_bad_authenticator == 2), radius.stats
     assert radius.backend.records == []
     good_auth(radius, udp)
 
@@ -87,8 +86,7 @@ def test_unknown_nas_dropped_counted_logged_once(udp: Any, caplog: Any) -> None:
         for _ in range(3):
             req = auth_request(User_Name="alice", User_Password="alice-pw")
             assert udp(st.server.auth_port).exchange(req.RequestPacket(), timeout=0.3) is None
-        st.sync()
-        assert st.stats.dropped_unknown_nas == 3
+        assert st.wait_for(lambda: st.stats.dropped_unknown_nas == 3), st.stats
         assert sum("radius.unknown_nas" in r.getMessage() for r in caplog.records) == 1
         # a router added while running is served at once
         backend.add_nas(NasClient("core-1", "127.0.0.1", SECRET))
@@ -109,10 +107,9 @@ def test_retransmission_in_flight_is_ignored(radius: ServerThread, udp: Any) -> 
     replies = [client.receive(1.0) for _ in range(5)]
     answered = [r for r in replies if r is not None]
     assert answered and all(r == answered[0] for r in answered)
-    radius.sync()
     s = radius.stats
+    assert radius.wait_for(lambda: s.duplicates_in_flight + s.duplicates_resent == 4), s
     assert s.accounting_requests == 1
-    assert s.duplicates_in_flight + s.duplicates_resent == 4
     assert len(radius.backend.records) == 1
 
 
@@ -223,8 +220,7 @@ def test_backend_failure_drops_request_and_server_recovers(udp: Any) -> None:
         req = auth_request(User_Name="alice", User_Password="alice-pw")
         client = udp(st.server.auth_port)
         assert client.exchange(req.RequestPacket(), timeout=0.3) is None
-        st.sync()
-        assert st.stats.dropped_backend_error == 1
+        assert st.wait_for(lambda: st.stats.dropped_backend_error == 1), st.stats
         backend.broken = False
         # the NAS's retransmission (same bytes) is handled afresh, not ignored as in flight
         raw = client.exchange(req.RequestPacket())

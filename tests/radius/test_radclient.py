@@ -41,7 +41,7 @@ def test_request_without_message_authenticator_is_dropped(radius: ServerThread) 
     r = radclient(radius.server.auth_port, "auth",
                   'User-Name = "alice"\nUser-Password = "alice-pw"\n')  # fmt: skip
     assert r.code is None, r.output
-    assert radius.stats.dropped_missing_message_authenticator == 1
+    assert radius.wait_for(lambda: radius.stats.dropped_missing_message_authenticator == 1)
 
 
 def test_status_server_answered(radius: ServerThread) -> None:
@@ -86,4 +86,4 @@ def test_accounting_with_wrong_secret_is_dropped(radius: ServerThread) -> None:
                   'User-Name = "alice"\nAcct-Status-Type = Start\nAcct-Session-Id = "x"\n',
                   secret=b"not-the-secret")  # fmt: skip
     assert r.code is None, r.output
-    assert radius.stats.dropped_bad_authenticator == 1
+    assert radius.wait_for(lambda: radius.stats.dropped_bad_authenticator == 1)

@@ -122,7 +122,7 @@ def test_status_server_answered_on_both_ports(radius: ServerThread, udp: Any) ->
     # RFC 5997: a Status-Server without Message-Authenticator is dropped
     bare = AcctPacket(code=12, secret=SECRET, dict=load_dictionary(), message_authenticator=False)
     assert udp(radius.server.acct_port).exchange(bare.RequestPacket(), timeout=0.5) is None
-    assert radius.stats.status_server == 2
+    assert radius.wait_for(lambda: radius.stats.status_server == 2), radius.stats
 
 
 def test_missing_message_authenticator_dropped_unless_nas_opts_out(
@@ -130,7 +130,7 @@ def test_missing_message_authenticator_dropped_unless_nas_opts_out(
 ) -> None:
     req = auth_request(ma=False, User_Name="alice", User_Password="alice-pw")
     assert udp(radius.server.auth_port).exchange(req.RequestPacket(), timeout=0.5) is None
-    assert radius.stats.dropped_missing_message_authenticator == 1
+    assert radius.wait_for(lambda: radius.stats.dropped_missing_message_authenticator == 1)
 
     backend.add_nas(NasClient("old-rb", "127.0.0.1", SECRET, require_message_authenticator=False))
     for _ in range(2):
@@ -211,7 +211,8 @@ def test_failed_write_is_not_acknowledged_and_retransmission_succeeds(udp: Any) 
         client = udp(st.server.acct_port)
         data = interim("81a00003", 1, 0, 1, 0).RequestPacket()
         assert client.exchange(data, timeout=1.0) is None
-        assert st.stats.acct_write_failures == 1 and backend.records == []
+        assert st.wait_for(lambda: st.stats.acct_write_failures == 1), st.stats
+        assert backend.records == []
         assert client.exchange(data) is not None
         assert len(backend.records) == 1
     finally:
