@@ -83,6 +83,10 @@ def record(
     """Record a payment of ``amount`` (a decimal string in the plan's currency, or minor
     units as an int) from ``username`` under ``reference``.
 
+    ``at`` is when the money counts as received (default: now). It is meant for "now" and
+    for tests under a controlled clock; back-dating past transitions the billing clock has
+    already applied does not rewrite them.
+
     Raises NotFound (unknown subscriber) or ValidationError (bad amount, method or
     reference; a reference already used with another amount or subscriber). On error
     nothing is stored.
