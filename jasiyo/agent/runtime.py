@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 
 from jasiyo.agent.keys import SecretBox, load_key
@@ -20,8 +21,9 @@ from jasiyo.radius.server import RadiusServer
 
 log = get_logger(__name__)
 
-#: Extra long-running parts of the agent (scheduler, enforcement, sync) register here:
-#: each gets the running Agent and returns a coroutine function that stops it.
+#: The long-running parts beside RADIUS (scheduler with billing and enforcement, sync): each
+#: gets the running Agent and returns a coroutine function that stops it. Empty means the
+#: defaults; tests may put their own here.
 Part = Callable[["Agent"], Awaitable[Callable[[], Awaitable[None]]]]
 PARTS: list[Part] = []
 
@@ -46,7 +48,7 @@ class Agent:
         event(log, "agent.start", address=self.cfg.radius.address,
               auth_port=self.radius.auth_port, acct_port=self.radius.acct_port,
               subscribers=loaded)
-        for part in PARTS:
+        for part in PARTS or _default_parts():
             self._stoppers.append(await part(self))
 
     async def stop(self) -> None:
@@ -68,6 +70,33 @@ def _stats(server: RadiusServer) -> dict[str, object]:
     if isinstance(stats, dict):
         return dict(stats)
     return dict(vars(stats))
+
+
+async def _sync_part(agent: Agent) -> Callable[[], Awaitable[None]]:
+    """Sync with the cloud in a thread, when ``[sync] cloud_url`` is set and enrolled."""
+    if not agent.cfg.sync.cloud_url:
+        async def nothing() -> None:
+            return None
+
+        return nothing
+    from jasiyo.agent.apply import sync_forever
+
+    stop = threading.Event()
+    thread = threading.Thread(target=sync_forever, args=(agent.cfg, stop),
+                              name="jasiyo-sync", daemon=True)
+    thread.start()
+
+    async def stop_sync() -> None:
+        stop.set()
+        await asyncio.to_thread(thread.join, 10)
+
+    return stop_sync
+
+
+def _default_parts() -> list[Part]:
+    from jasiyo.agent.scheduler import attach
+
+    return [attach, _sync_part]
 
 
 async def serve(cfg: Config, ready: Callable[[Agent], None] | None = None) -> None:

@@ -75,14 +75,23 @@ def _now() -> Any:
     return datetime.now(UTC)
 
 
+#: Jobs running now, so a shutdown can let them finish instead of cancelling them mid-write.
+_RUNNING: set[asyncio.Task[Any]] = set()
+
+
 def _guarded(name: str, func: JobFunc) -> JobFunc:
     """Log a failing run and keep the schedule (the next run retries from the store)."""
 
     async def run() -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            _RUNNING.add(task)
         try:
             await func()
         except Exception as exc:  # one bad run must not stop the agent's clock
             event(log, "scheduler.job_failed", logging.ERROR, job=name, error=repr(exc))
+        finally:
+            _RUNNING.discard(task)  # type: ignore[arg-type]
 
     run.__name__ = f"job_{name.replace('-', '_')}"
     return run
@@ -156,6 +165,11 @@ async def attach(agent: Any) -> Callable[[], Awaitable[None]]:
     event(log, "scheduler.start", jobs=",".join(jobs))
 
     async def stop() -> None:
+        # No new runs; let the ones in flight finish (a billing tick mid-batch), then stop.
+        scheduler.pause()
+        running = [t for t in _RUNNING if not t.done()]
+        if running:
+            await asyncio.wait(running, timeout=30)
         scheduler.shutdown(wait=False)
         close()
         event(log, "scheduler.stop")
