@@ -125,11 +125,11 @@ class Client:
     port: int
     sock: socket.socket
 
-    def exchange(self, data: bytes, timeout: float = 2.0) -> bytes | None:
+    def exchange(self, data: bytes, timeout: float = 5.0) -> bytes | None:
         self.sock.sendto(data, ("127.0.0.1", self.port))
         return self.receive(timeout)
 
-    def receive(self, timeout: float = 2.0) -> bytes | None:
+    def receive(self, timeout: float = 5.0) -> bytes | None:
         self.sock.settimeout(timeout)
         try:
             return self.sock.recv(65535)
@@ -191,17 +191,19 @@ class RadclientResult:
     output: str
 
 
-def radclient(port: int, kind: str, text: str, secret: bytes = SECRET) -> RadclientResult:
+def radclient(
+    port: int, kind: str, text: str, secret: bytes = SECRET, timeout: int = 5
+) -> RadclientResult:
     """Run radclient once with ``text`` as its input; parse the reply it printed.
 
     ``-d`` points at our shipped dictionaries (FreeRADIUS format), so the Mikrotik- names
     radclient prints are the ones the server encoded. One try, short timeout: a dropped
-    request shows as code None.
+    request shows as code None (so tests expecting a drop pass a short ``timeout``).
     """
     if RADCLIENT is None:
         pytest.skip("radclient (freeradius-utils) is not installed")
     proc = subprocess.run(
-        [RADCLIENT, "-x", "-r", "1", "-t", "2", "-d", str(DICTIONARY_DIR),
+        [RADCLIENT, "-x", "-r", "1", "-t", str(timeout), "-d", str(DICTIONARY_DIR),
          f"127.0.0.1:{port}", kind, secret.decode()],
         input=text, capture_output=True, text=True, timeout=30,
     )  # fmt: skip

@@ -39,7 +39,7 @@ def test_chap_accept(radius: ServerThread) -> None:
 
 def test_request_without_message_authenticator_is_dropped(radius: ServerThread) -> None:
     r = radclient(radius.server.auth_port, "auth",
-                  'User-Name = "alice"\nUser-Password = "alice-pw"\n')  # fmt: skip
+                  'User-Name = "alice"\nUser-Password = "alice-pw"\n', timeout=2)  # fmt: skip
     assert r.code is None, r.output
     assert radius.wait_for(lambda: radius.stats.dropped_missing_message_authenticator == 1)
 
@@ -84,6 +84,6 @@ def test_accounting_start_interim_stop_with_gigawords(
 def test_accounting_with_wrong_secret_is_dropped(radius: ServerThread) -> None:
     r = radclient(radius.server.acct_port, "acct",
                   'User-Name = "alice"\nAcct-Status-Type = Start\nAcct-Session-Id = "x"\n',
-                  secret=b"not-the-secret")  # fmt: skip
+                  secret=b"not-the-secret", timeout=2)  # fmt: skip
     assert r.code is None, r.output
     assert radius.wait_for(lambda: radius.stats.dropped_bad_authenticator == 1)
