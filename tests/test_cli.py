@@ -84,6 +84,9 @@ BAD = [
       "short"), "at least 8 characters"),
     (("subscriber", "suspend", "ghost"), "no subscriber named 'ghost'"),
     (("subscriber", "list", "--status", "sleeping"), "bad status"),
+    (("plan", "update", "home", "--billing", "postpaid"), "cannot change under them"),
+    (("payment", "record", "ghost", "100", "--ref", "R1"), "no subscriber named 'ghost'"),
+    (("payment", "record", "alice", "0", "--ref", "R1"), "above zero"),
 ]
 
 

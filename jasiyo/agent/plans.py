@@ -133,6 +133,14 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Plan:
             return old
         if "name" in diff:
             raise ValidationError("a plan cannot be renamed; add a new plan and move subscribers")
+        if "billing" in diff or "period" in diff:
+            users = store.scalar("SELECT count(*) FROM subscribers WHERE plan_id = ?", (old.id,))
+            if users:
+                raise ValidationError(
+                    f"plan {name!r} has {users} subscriber(s): its billing mode and period "
+                    "cannot change under them; add a new plan and move them with "
+                    "`jasiyo subscriber update USERNAME --plan NEW` (prorated)"
+                )
         store.conn.execute(
             f"UPDATE plans SET {', '.join(f'{k} = ?' for k in diff)}, updated_at = ? "
             "WHERE id = ?",

@@ -10,10 +10,22 @@ from rich.progress import Progress
 
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.models import Subscriber
-from jasiyo.commands.common import STATE, actor, console, done, show_list, show_one, store, when
+from jasiyo.commands.billing import statement
+from jasiyo.commands.common import (
+    STATE,
+    actor,
+    cfg,
+    console,
+    done,
+    show_list,
+    show_one,
+    store,
+    when,
+)
 from jasiyo.errors import ValidationError
 
 app = typer.Typer(help="Subscribers: add, change, suspend, import.", no_args_is_help=True)
+app.command("statement")(statement)
 
 
 def _row(s: Subscriber) -> dict[str, Any]:
@@ -101,12 +113,9 @@ def update(
 
 
 def _change_plan(s: Any, username: str, plan: str) -> None:
-    try:
-        from jasiyo.agent.billing import change_plan
-    except ImportError:  # billing engine not installed in this build: plain switch
-        subs.update(s, username, actor(), plan=plan)
-        return
-    change_plan(s, username, plan, actor())
+    from jasiyo.agent.billing import change_plan
+
+    change_plan(s, username, plan, actor(), cfg=cfg())
 
 
 @app.command("suspend")
