@@ -32,7 +32,13 @@ class MemorySession:
 
 
 def record_key(r: AcctRecord) -> tuple[object, ...]:
-    """What makes two accounting records "the same" (a retransmission)."""
+    """What makes two accounting records "the same" (a retransmission).
+
+    Accounting-On/Off carry no session or counters, so they are told apart by when the NAS
+    sent them (arrival minus Acct-Delay-Time): a reboot next week is a new event.
+    """
+    if r.status_type in ("Accounting-On", "Accounting-Off"):
+        return (r.nas_address, r.status_type, round(r.received_at - r.delay_time))
     return (
         r.nas_address,
         r.acct_session_id,
@@ -84,6 +90,8 @@ class MemoryBackend:
             for r in records:
                 key = record_key(r)
                 if key in self._seen:
+                    if r.status_type in ("Accounting-On", "Accounting-Off"):
+                        self._apply(r)  # closing closed sessions again changes nothing
                     continue
                 self._seen.add(key)
                 self.records.append(r)
