@@ -326,3 +326,11 @@ def test_start_twice_refused(radius: ServerThread) -> None:
 
     with pytest.raises(RadiusError, match="already running"):
         radius.call(radius.server.start())
+
+
+def test_proxy_state_echoed_in_order(radius: ServerThread, udp: Any) -> None:
+    req = auth_request(User_Name="alice", User_Password="alice-pw")
+    req.AddAttribute("Proxy-State", b"hop-1")
+    req.AddAttribute("Proxy-State", b"hop-2")
+    reply = decode_reply(req, udp(radius.server.auth_port).exchange(req.RequestPacket()))
+    assert reply["Proxy-State"] == [b"hop-1", b"hop-2"]
