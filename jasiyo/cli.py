@@ -96,6 +96,16 @@ def agent_run() -> None:
     asyncio.run(serve(conf))
 
 
+def _mount_agent_sync() -> None:
+    from jasiyo.commands import sync as sync_cmd
+
+    agent_app.command("enroll")(sync_cmd.agent_enroll)
+    agent_app.command("restore")(sync_cmd.agent_restore)
+
+
+_mount_agent_sync()
+
+
 def _mount_optional() -> None:
     """Command groups that live beside the core (drivers, billing, sync, dev tools)."""
     import importlib

@@ -73,12 +73,11 @@ def _stats(server: RadiusServer) -> dict[str, object]:
 
 
 async def _sync_part(agent: Agent) -> Callable[[], Awaitable[None]]:
-    """Sync with the cloud in a thread, when ``[sync] cloud_url`` is set and enrolled."""
-    if not agent.cfg.sync.cloud_url:
-        async def nothing() -> None:
-            return None
+    """Sync with the cloud in a thread once the agent is enrolled (`jasiyo agent enroll`).
 
-        return nothing
+    ``sync_forever`` itself returns at once for an agent that is not enrolled or has no
+    tenant keys: it then runs stand-alone.
+    """
     from jasiyo.agent.apply import sync_forever
 
     stop = threading.Event()

@@ -6,11 +6,6 @@ import os
 
 import typer
 
-from jasiyo.cloud import admin
-from jasiyo.cloud.app import CloudSettings
-from jasiyo.cloud.pg import PostgresStorage
-from jasiyo.cloud.server import OPERATOR_ENV, ensure_operator, new_operator_token, serve
-from jasiyo.cloud.storage import open_storage
 from jasiyo.commands.common import done
 from jasiyo.errors import CloudError
 
@@ -19,6 +14,7 @@ app = typer.Typer(help="The cloud registry: serve it, migrate it, create tenants
 
 DB_HELP = "SQLite file path, or postgresql://USER@HOST/DB (the service role, not the owner)."
 ADMIN_ENV = "JASIYO_ADMIN_TOKEN"
+OPERATOR_ENV = "JASIYO_OPERATOR_TOKEN"  # the same name as jasiyo.cloud.server.OPERATOR_ENV
 
 
 def _secret(value: str | None, env: str, what: str) -> str:
@@ -40,6 +36,10 @@ def serve_cmd(
 
     The operator token is taken from $JASIYO_OPERATOR_TOKEN if set (stored hashed).
     """
+    from jasiyo.cloud.app import CloudSettings
+    from jasiyo.cloud.server import serve
+    from jasiyo.cloud.storage import open_storage
+
     storage = open_storage(db)
     try:
         if storage.backend == "sqlite":
@@ -59,6 +59,9 @@ def migrate_cmd(
         "", "--app-password-env", help="Env var holding a password to set for the role."),
 ) -> None:
     """Create or upgrade the cloud schema (PostgreSQL: also the service role and RLS)."""
+    from jasiyo.cloud.pg import PostgresStorage
+    from jasiyo.cloud.storage import open_storage
+
     storage = open_storage(db, owner=True)
     try:
         if isinstance(storage, PostgresStorage):
@@ -76,6 +79,9 @@ def create_operator(
     db: str = typer.Option("jasiyo-cloud.db", "--db", help=DB_HELP),
 ) -> None:
     """Create an operator token (printed once; stored hashed)."""
+    from jasiyo.cloud.server import ensure_operator, new_operator_token
+    from jasiyo.cloud.storage import open_storage
+
     token = new_operator_token()
     storage = open_storage(db)
     try:
@@ -92,6 +98,8 @@ def create_tenant(
     token: str | None = typer.Option(None, "--token", help=f"Operator token (or ${OPERATOR_ENV})."),
 ) -> None:
     """Create a tenant (one ISP) and print its admin token once."""
+    from jasiyo.cloud import admin
+
     result = admin.create_tenant(url, _secret(token, OPERATOR_ENV, "operator token"), name)
     done(f"tenant {result['tenant_id']} created; admin token (shown once): "
          f"{result['admin_token']}", **result)
@@ -104,6 +112,8 @@ def enrolment_token(
     ttl: int = typer.Option(86400, "--ttl", help="Seconds the enrolment token stays valid."),
 ) -> None:
     """Issue a one-time token that enrols one agent (`jasiyo agent enroll URL TOKEN`)."""
+    from jasiyo.cloud import admin
+
     result = admin.issue_enrolment(url, _secret(token, ADMIN_ENV, "tenant admin token"), ttl)
     done(f"enrolment token (one use): {result['token']}", **result)
 
@@ -115,5 +125,7 @@ def revoke_agent(
     token: str | None = typer.Option(None, "--token", help=f"Tenant admin token (or ${ADMIN_ENV})."),
 ) -> None:
     """Revoke an agent (a lost or retired POP); its requests are refused from now on."""
+    from jasiyo.cloud import admin
+
     result = admin.revoke_agent(url, _secret(token, ADMIN_ENV, "tenant admin token"), agent_id)
     done(f"agent {agent_id} revoked", **result)

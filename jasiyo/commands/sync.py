@@ -6,9 +6,14 @@ from pathlib import Path
 
 import typer
 
-from jasiyo.agent import apply
 from jasiyo.commands.common import cfg, done, show_one, when
 from jasiyo.errors import ValidationError
+
+
+def _apply():  # noqa: ANN202 - imported on use: it pulls in httpx and the crypto stack
+    from jasiyo.agent import apply
+
+    return apply
 
 app = typer.Typer(help="Sync with the cloud: push local changes, pull the others'.",
                   no_args_is_help=True)
@@ -19,7 +24,7 @@ def now(
     wait: float = typer.Option(0.0, "--wait", help="Long-poll up to this many seconds."),
 ) -> None:
     """Push the outbox and pull everything new, once."""
-    result = apply.sync_once(cfg(), wait=wait)
+    result = _apply().sync_once(cfg(), wait=wait)
     done(f"pushed {result.pushed}, pulled {result.pulled}, applied {result.applied}",
          pushed=result.pushed, pulled=result.pulled, applied=result.applied)
 
@@ -27,7 +32,7 @@ def now(
 @app.command("status")
 def status() -> None:
     """Cursor, backlog, lag and last error (read from the store; works offline)."""
-    st = apply.sync_status(cfg()).to_dict()
+    st = _apply().sync_status(cfg()).to_dict()
     st["last_ok"] = when(st.pop("last_ok_at"))
     show_one(st)
 
@@ -37,7 +42,7 @@ def agent_enroll(
     token: str = typer.Argument(..., help="One-time enrolment token from the tenant admin."),
 ) -> None:
     """Register this agent's signing key with the cloud (once per agent)."""
-    result = apply.enroll_agent(cfg(), url, token)
+    result = _apply().enroll_agent(cfg(), url, token)
     done(f"enrolled agent {result['agent_id']} in tenant {result['tenant_id']}. Next: "
          "`jasiyo tenant init` (first POP) or `jasiyo tenant import-recovery FILE`", **result)
 
@@ -49,7 +54,7 @@ def agent_restore(
     """Rebuild this (freshly initialised, enrolled) agent's store from the cloud."""
     if not from_cloud:
         raise ValidationError("only --from-cloud restore exists; pass --from-cloud")
-    result = apply.restore_from_cloud(cfg(), recovery)
+    result = _apply().restore_from_cloud(cfg(), recovery)
     done(f"restored {result['events']} events: {result['plans']} plans, "
          f"{result['subscribers']} subscribers, {result['routers']} routers, "
          f"{result['payments']} payments", **result)

@@ -6,8 +6,13 @@ from pathlib import Path
 
 import typer
 
-from jasiyo.agent import apply
 from jasiyo.commands.common import cfg, done
+
+
+def _apply():  # noqa: ANN202 - imported on use: it pulls in httpx and the crypto stack
+    from jasiyo.agent import apply
+
+    return apply
 
 app = typer.Typer(help="Tenant data keys: create, export for new POPs, rotate.",
                   no_args_is_help=True)
@@ -16,7 +21,7 @@ app = typer.Typer(help="Tenant data keys: create, export for new POPs, rotate.",
 @app.command("init")
 def init() -> None:
     """Create the tenant data key on the first POP (after `jasiyo agent enroll`)."""
-    result = apply.init_tenant(cfg())
+    result = _apply().init_tenant(cfg())
     done(f"tenant key {result['kid']} created in {result['keys']}; export a recovery file "
          "now and keep it offline: `jasiyo tenant export-recovery FILE`", **result)
 
@@ -26,7 +31,7 @@ def export_recovery(
     file: Path = typer.Argument(..., help="Where to write the recovery file (mode 0600)."),
 ) -> None:
     """Write the tenant keys to FILE: what new POPs and disaster recovery need."""
-    result = apply.export_recovery(cfg(), file)
+    result = _apply().export_recovery(cfg(), file)
     done(f"recovery file written to {file}; anyone holding it can read this ISP's data",
          **result)
 
@@ -36,7 +41,7 @@ def import_recovery(
     file: Path = typer.Argument(..., help="A recovery file from `tenant export-recovery`."),
 ) -> None:
     """Install the tenant keys on another POP of the same ISP."""
-    result = apply.import_recovery(cfg(), file)
+    result = _apply().import_recovery(cfg(), file)
     done(f"tenant keys imported ({result['keys']} key(s), current {result['current']})",
          **result)
 
@@ -44,7 +49,7 @@ def import_recovery(
 @app.command("rotate-key")
 def rotate_key() -> None:
     """Start sealing with a new key; old keys stay to read old events. Needs the cloud."""
-    result = apply.rotate_key(cfg())
+    result = _apply().rotate_key(cfg())
     done(f"now sealing with tenant key {result['kid']} (was {result['previous']}); other "
          "POPs learn it at their next sync. Export a fresh recovery file.", **result)
 
@@ -54,5 +59,5 @@ def webhook_url(
     provider: str = typer.Argument(..., help="Payment provider: mpesa or paystack."),
 ) -> None:
     """Create a webhook URL for a payment provider (callbacks are sealed to the tenant)."""
-    result = apply.register_webhook(cfg(), provider)
+    result = _apply().register_webhook(cfg(), provider)
     done(f"give this URL to {provider}: {result['url']}", **result)
