@@ -57,7 +57,8 @@ def root(
 def init(
     demo: bool = typer.Option(
         False, "--demo",
-        help="Also add a 127.0.0.1 router (secret testing123) and users user00001..user10000.",
+        help="With a new store: add a 127.0.0.1 router (secret testing123) and users "
+        "user00001..user10000 (password pw-N). Never touches an existing store.",
     ),
 ) -> None:
     """Create the config (from the example, if missing), data directory, store and key."""
@@ -77,12 +78,14 @@ def init(
            f"data dir {info['data_dir']}",
            "agent key " + ("created (0600)" if info["key_created"] else "exists"),
            "store " + ("created" if info["store_created"] else "up to date")]
-    if demo:
+    if demo and info["store_created"]:
         from jasiyo.agent.demo import seed
 
         with common.store() as s:
             added = seed(s, actor())
         msg.append(f"demo: {added['subscribers']} subscribers added")
+    elif demo:
+        msg.append("demo: the store already existed, so no demo data was added")
     done("; ".join(msg), config=str(path), **info)
 
 

@@ -163,3 +163,30 @@ def test_every_command_has_help_and_is_documented() -> None:
             if param.param_type_name == "option":
                 assert (param.help or "").strip(), f"`jasiyo {name} {param.opts[0]}` has no help"
         assert f"jasiyo {name}" in docs, f"`jasiyo {name}` is not documented in README/docs"
+
+
+def test_csv_import_changes_only_the_columns_it_has(jasiyo, tmp_path: Path) -> None:
+    jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
+    jasiyo("plan", "add", "fast", "--rate", "50M/50M", "--price", "3000")
+    jasiyo("subscriber", "add", "ann", "--plan", "home", "--password", "pw",
+           "--phone", "+254700000009", "--name", "Ann")
+    f = tmp_path / "move.csv"
+    f.write_text("\ufeffusername,password,plan\n\nann,pw,fast\n\n")  # BOM and blank lines
+    code, out, _ = jasiyo("--json", "subscriber", "import", str(f))
+    assert code == 0 and json.loads(out)["updated"] == 1
+    shown = json.loads(jasiyo("--json", "subscriber", "show", "ann")[1])
+    assert shown["plan"] == "fast" and shown["phone"] == "+254700000009" and shown["name"] == "Ann"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("username,password,plan\n\nann,pw,fast\nbob,,fast\n")
+    code, _, err = jasiyo("subscriber", "import", str(bad))
+    assert code == 1 and "line 4" in err  # real line numbers, blank lines counted
+
+
+def test_update_is_all_or_nothing(jasiyo, cfg: Config) -> None:
+    jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
+    jasiyo("plan", "add", "fast", "--rate", "50M/50M", "--price", "3000")
+    jasiyo("subscriber", "add", "ann", "--plan", "home", "--password", "pw")
+    before = dump(cfg)
+    code, _, err = jasiyo("subscriber", "update", "ann", "--plan", "fast", "--phone", "bad")
+    assert code == 1 and "bad phone" in err
+    assert dump(cfg) == before

@@ -133,11 +133,11 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Plan:
             return old
         if "name" in diff:
             raise ValidationError("a plan cannot be renamed; add a new plan and move subscribers")
-        if "billing" in diff or "period" in diff:
+        if {"billing", "period", "currency"} & set(diff):
             users = store.scalar("SELECT count(*) FROM subscribers WHERE plan_id = ?", (old.id,))
             if users:
                 raise ValidationError(
-                    f"plan {name!r} has {users} subscriber(s): its billing mode and period "
+                    f"plan {name!r} has {users} subscriber(s): its billing mode, period and currency "
                     "cannot change under them; add a new plan and move them with "
                     "`jasiyo subscriber update USERNAME --plan NEW` (prorated)"
                 )

@@ -23,6 +23,7 @@ from jasiyo.agent.subscribers import password_context
 from jasiyo.config import Config
 from jasiyo.log import event, get_logger
 from jasiyo.radius.backend import AcctRecord, AuthSubject, NasClient
+from jasiyo.radius.memory import record_key
 
 log = get_logger(__name__)
 
@@ -30,11 +31,12 @@ _SUBJECT_SQL = DESIRED_SQL.replace("SELECT ", "SELECT s.password_enc, ", 1)
 
 
 def dedup_key(r: AcctRecord) -> str:
-    """Two records with this key are the same report (a retransmission)."""
-    return "|".join(
-        str(x) for x in (r.nas_address, r.acct_session_id, r.status_type, r.session_time,
-                         r.input_octets, r.output_octets)
-    )
+    """Two records with this key are the same report (a retransmission).
+
+    The rule is the RADIUS package's (:func:`jasiyo.radius.memory.record_key`): sessions by
+    their counters, Accounting-On/Off by when the NAS sent them, so a second reboot counts.
+    """
+    return "|".join(str(x) for x in record_key(r))
 
 
 class StoreBackend:
@@ -54,6 +56,10 @@ class StoreBackend:
         s = getattr(self._local, attr, None)
         if s is None:
             s = Store(self.cfg.db_path, self.box, synchronous="FULL" if writer else "NORMAL")
+            if writer:
+                # A long CLI import holds the write lock for seconds; accounting waits for it
+                # (unanswered meanwhile, so routers retransmit) rather than fail the batch.
+                s.conn.execute("PRAGMA busy_timeout = 120000")
             setattr(self._local, attr, s)
         return s
 
@@ -168,7 +174,10 @@ def _apply(store: Store, r: AcctRecord) -> None:
         "output_octets = MAX(output_octets, excluded.output_octets), "
         "input_packets = MAX(input_packets, excluded.input_packets), "
         "output_packets = MAX(output_packets, excluded.output_packets), "
-        "stopped_at = COALESCE(excluded.stopped_at, stopped_at), "
+        # A stale session heard from again is online after all: reopen it.
+        "stopped_at = CASE WHEN excluded.status = 'closed' "
+        "THEN COALESCE(excluded.stopped_at, stopped_at) "
+        "WHEN status = 'closed' THEN stopped_at ELSE NULL END, "
         "terminate_cause = COALESCE(excluded.terminate_cause, terminate_cause), "
         # A Stop closes for good; a late Start or Interim never reopens it.
         "status = CASE WHEN excluded.status = 'closed' OR status = 'closed' THEN 'closed' "

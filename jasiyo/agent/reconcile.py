@@ -153,7 +153,11 @@ def import_accounts(
             f"router profiles without a plan: {', '.join(sorted(unmapped))}; create plans of "
             "the same name, or pass --map PROFILE=PLAN / --default-plan PLAN. Nothing imported."
         )
-    result = subs.import_rows(store, rows, actor, progress=progress)
+    # Only what a router knows: an import never clears phones or names kept here.
+    result = subs.import_rows(
+        store, rows, actor, progress=progress, cfg=cfg,
+        columns=frozenset({"username", "password", "plan", "service", "ip"}),
+    )
     if not routers_mod.get(store, name).options.get("adopt_existing"):
         # The imported accounts stay untagged on the router; let reconcile take them over
         # instead of reporting each one as a conflict.

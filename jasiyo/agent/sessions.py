@@ -37,8 +37,9 @@ def list_(store: Store, *, active: bool = False, username: str | None = None,
 def close_stale(store: Store, cfg: Config, now: float | None = None) -> int:
     """Mark sessions that missed ``stale_after_missed_interims`` interim updates as stale.
 
-    Returns how many were closed. A later Interim or Stop for the session still records its
-    counters (the row is kept), but it is no longer counted as online.
+    Returns how many were closed. If the router was only unreachable and the session sends
+    an Interim-Update later, the session is reopened (it is online after all); a Stop closes
+    it for good. Counters are never lost either way.
     """
     now = store.now() if now is None else now
     cutoff = now - cfg.radius.interim_interval * cfg.radius.stale_after_missed_interims

@@ -69,6 +69,16 @@ class Store:
         pending = migrations.pending(self.db)
         if pending:
             self.migrate()
+        check = self.scalar("SELECT value FROM meta WHERE key = 'key_check'")
+        if check is not None:
+            try:
+                box.open(bytes.fromhex(check), "key-check")
+            except StoreError:
+                self.conn.close()
+                raise ConfigError(
+                    f"the agent key does not belong to the store {path}: restore the "
+                    "agent.key that was created with it (a new key cannot read its secrets)"
+                ) from None
         self.agent_id = self.meta("agent_id") or ""
         self.clock = HybridClock(self.agent_id or "local", lambda: int(self.now() * 1000))
 
@@ -196,16 +206,23 @@ class Store:
 def init_store(cfg: Config) -> dict[str, Any]:
     """Create the data dir, the agent key (0600) and the store; idempotent.
 
-    Returns what was created, for the CLI to report.
+    Returns what was created, for the CLI to report. Refuses to make a new key for a
+    store that already exists: that key could not read the store's secrets.
     """
     data_dir = cfg.data_dir
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        data_dir.chmod(0o700)
+        if not data_dir.exists():
+            data_dir.mkdir(parents=True)
+            data_dir.chmod(0o700)  # only a folder we made: never tighten a shared one
     except OSError as exc:
         raise ConfigError(f"[agent] data_dir: cannot create {data_dir}: {exc.strerror}") from None
-    key_created = create_key(cfg.key_path)
     db_created = not cfg.db_path.exists()
+    if not db_created and not cfg.key_path.exists():
+        raise ConfigError(
+            f"the store {cfg.db_path} exists but its key {cfg.key_path} is missing: restore "
+            "agent.key from your backup (a new key could not read the stored secrets)"
+        )
+    key_created = create_key(cfg.key_path)
     if db_created:
         # Created 0600 before SQLite opens it; the -wal/-shm files inherit the mode.
         os.close(os.open(cfg.db_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -213,6 +230,8 @@ def init_store(cfg: Config) -> dict[str, Any]:
     store = Store.open(cfg)
     try:
         with store.transaction():
+            if store.meta("key_check") is None:
+                store.set_meta("key_check", store.box.seal(uuid7(), "key-check").hex())
             if not store.meta("agent_id"):
                 store.set_meta("agent_id", uuid7())
                 store.set_meta("agent_name", cfg.agent.name or socket.gethostname())

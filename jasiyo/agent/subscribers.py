@@ -254,20 +254,35 @@ class ImportResult:
     unchanged: int
 
 
-def read_csv(path: Path) -> list[NewSubscriber]:
-    """Parse and validate every row; raise one error naming each bad row (up to 10)."""
+def read_csv(path: Path) -> tuple[list[NewSubscriber], frozenset[str]]:
+    """Parse and validate every row; raise one error naming each bad row (up to 10).
+
+    Returns the rows and the columns the file has (an import changes only those).
+    """
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            header = [h.strip().lower() for h in reader.fieldnames or []]
+            header = [(h or "").strip().lower() for h in reader.fieldnames or []]
             missing = [c for c in REQUIRED_COLUMNS if c not in header]
             if missing:
                 raise ValidationError(f"{path}: missing column(s) {', '.join(missing)}")
-            unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+            unknown = [c or "(empty)" for c in header
+                       if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
             if unknown:
                 raise ValidationError(f"{path}: unknown column(s) {', '.join(unknown)}")
+            repeated = sorted({c for c in header if header.count(c) > 1})
+            if repeated:
+                raise ValidationError(f"{path}: repeated column(s) {', '.join(repeated)}")
             reader.fieldnames = header
-            rows = list(reader)
+            rows = []
+            for row in reader:
+                if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                    continue  # a blank line
+                if None in row:
+                    raise ValidationError(
+                        f"{path}: line {reader.line_num} has more fields than the header"
+                    )
+                rows.append((reader.line_num, row))
     except FileNotFoundError:
         raise ValidationError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -275,7 +290,7 @@ def read_csv(path: Path) -> list[NewSubscriber]:
     out: list[NewSubscriber] = []
     errors: list[str] = []
     seen: dict[str, int] = {}
-    for lineno, row in enumerate(rows, start=2):
+    for lineno, row in rows:
         clean = {k: (v or "").strip() for k, v in row.items() if k}
         try:
             sub = NewSubscriber.build(
@@ -294,14 +309,23 @@ def read_csv(path: Path) -> list[NewSubscriber]:
     if errors:
         more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
         raise ValidationError(f"{path}: nothing imported; " + "; ".join(errors[:10]) + more)
-    return out
+    return out, frozenset(header)
 
 
 def import_rows(
     store: Store, rows: Iterable[NewSubscriber], actor: str,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, *,
+    columns: frozenset[str] | None = None, cfg: Any = None,
 ) -> ImportResult:
-    """Create or update every row in one transaction; rows already identical are skipped."""
+    """Create or update every row in one transaction; rows already identical are skipped.
+
+    For an existing subscriber only ``columns`` (default: all) are compared and changed, so
+    a file without a phone column leaves phones alone. A plan change goes through billing
+    (prorated), exactly as ``subscriber update --plan`` does.
+    """
+    from jasiyo.agent.billing import change_plan
+
+    compared = set(columns) if columns is not None else set(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
     rows = list(rows)
     created = updated = unchanged = 0
     with store.transaction():
@@ -325,11 +349,15 @@ def import_rows(
                 wanted = r.public()
                 have = {k: getattr(current, k) for k in wanted}
                 changes = {k: v for k, v in wanted.items()
-                           if k != "sms_consent" and have[k] != v}
-                if pw != r.password:
+                           if k in compared and have[k] != v}
+                if "password" in compared and pw != r.password:
                     changes["password"] = r.password
                 if changes:
-                    update(store, r.username, actor, **changes)
+                    new_plan = changes.pop("plan", None)
+                    if new_plan is not None:
+                        change_plan(store, r.username, new_plan, actor, cfg=cfg)
+                    if changes:
+                        update(store, r.username, actor, **changes)
                     updated += 1
                 else:
                     unchanged += 1

@@ -129,9 +129,21 @@ def _parse_at(text: str) -> float:
 def billing_run(
     at: str | None = typer.Option(None, "--at", help="Run as of this ISO time (default: now)."),
 ) -> None:
-    """Run one billing tick now: expiries, renewals, invoices, grace, reminders, quotas."""
+    """Run one billing tick now: expiries, renewals, invoices, grace, reminders, quotas.
+
+    ``--at`` replays a tick as of an earlier time (support: "what should have happened
+    then"); a time in the future is refused, since its transitions would be real.
+    """
+    import time
+
+    when_at = _parse_at(at) if at else None
+    if when_at is not None and when_at > time.time() + 60:
+        raise ValidationError(
+            f"--at {at} is in the future: a tick applies real suspensions and invoices, so "
+            "it can only run as of now or earlier"
+        )
     with store() as s:
-        report = billing.tick(s, cfg(), _parse_at(at) if at else None)
+        report = billing.tick(s, cfg(), when_at)
     changes = ", ".join(f"{n} -> {k}" for k, n in sorted(report.transitions.items())) or "none"
     done(f"billing tick at {when(report.at)}: {report.examined} subscriber(s) due, "
          f"{report.invoices} invoice(s), {report.renewals} renewal(s), "

@@ -9,6 +9,7 @@ import typer
 from jasiyo.agent import plans
 from jasiyo.agent.models import Plan
 from jasiyo.commands.common import actor, done, show_list, show_one, store
+from jasiyo.errors import ValidationError
 from jasiyo.models import format_money, mikrotik_rate_limit, parse_money
 
 app = typer.Typer(help="Plans: rate, price, period and billing rules.", no_args_is_help=True)
@@ -93,9 +94,9 @@ def update(
         if price is not None:
             changes["price_minor"] = parse_money(price, cur)
         if currency is not None:
-            changes["currency"] = cur
             if price is None:
-                changes["price_minor"] = old.price_minor
+                raise ValidationError("--currency needs --price in the new currency")
+            changes["currency"] = cur
         if period is not None:
             changes["period"] = period
         if burst is not None:

@@ -106,9 +106,12 @@ def update(
     if plan is None and not changes:
         raise ValidationError("nothing to change: give at least one option")
     with store() as s:
-        if plan is not None:
-            _change_plan(s, username, plan)
-        sub = subs.update(s, username, actor(), **changes) if changes else subs.get(s, username)
+        with s.transaction():  # all or nothing: a bad --phone must not leave a plan change
+            if plan is not None:
+                _change_plan(s, username, plan)
+            if changes:
+                subs.update(s, username, actor(), **changes)
+        sub = subs.get(s, username)
     done(f"subscriber {username} updated", subscriber=_row(sub))
 
 
@@ -150,15 +153,16 @@ def import_(
     file: Path = typer.Argument(..., help="CSV: username,password,plan[,service,ip,phone,name]."),
 ) -> None:
     """Import subscribers from CSV: every row validated first, then one transaction."""
-    rows = subs.read_csv(file)
+    rows, columns = subs.read_csv(file)
     with store() as s:
         if STATE.json or not console.is_terminal:
-            result = subs.import_rows(s, rows, actor())
+            result = subs.import_rows(s, rows, actor(), columns=columns, cfg=cfg())
         else:
             with Progress(console=console, transient=True) as progress:
                 task = progress.add_task("importing", total=len(rows))
                 result = subs.import_rows(
-                    s, rows, actor(), progress=lambda n: progress.update(task, completed=n)
+                    s, rows, actor(), columns=columns, cfg=cfg(),
+                    progress=lambda n: progress.update(task, completed=n),
                 )
     done(f"imported {len(rows)} rows: {result.created} created, {result.updated} updated, "
          f"{result.unchanged} unchanged",

@@ -6,7 +6,7 @@ import pytest
 
 from jasiyo.agent import plans, routers
 from jasiyo.agent import subscribers as subs
-from jasiyo.agent.keys import SecretBox, load_key
+from jasiyo.agent.keys import load_key
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.errors import ConfigError, StoreError
@@ -72,15 +72,46 @@ def test_migrations_are_named_and_recorded(store: Store) -> None:
     assert store.scalar("PRAGMA journal_mode") == "wal"
 
 
-def test_wrong_key_refuses_to_decrypt(cfg: Config, store: Store) -> None:
+def test_a_ciphertext_moved_to_another_row_does_not_decrypt(store: Store) -> None:
     _seed(store)
-    other = Store(cfg.db_path, SecretBox(b"\x00" * 32))
+    subs.add(store, subs.NewSubscriber.build("bob", password="bob-pw", plan="home"), "test")
+    store.conn.execute("UPDATE subscribers SET password_enc = (SELECT password_enc FROM "
+                       "subscribers WHERE username = 'alice') WHERE username = 'bob'")
     with pytest.raises(StoreError, match="wrong agent key or tampered"):
-        subs.password_of(other, "alice")
-    other.close()
+        subs.password_of(store, "bob")
 
 
 def test_world_readable_key_is_refused(cfg: Config) -> None:
     cfg.key_path.chmod(0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         load_key(cfg.key_path)
+
+
+def test_init_refuses_a_new_key_for_an_existing_store(cfg: Config) -> None:
+    from jasiyo.agent.store import init_store
+
+    cfg.key_path.unlink()
+    with pytest.raises(ConfigError, match="restore agent.key"):
+        init_store(cfg)
+    assert not cfg.key_path.exists()
+
+
+def test_a_foreign_key_is_refused_at_open(cfg: Config) -> None:
+    import base64
+    import os
+
+    cfg.key_path.write_text(base64.b64encode(os.urandom(32)).decode())
+    with pytest.raises(ConfigError, match="does not belong to the store"):
+        Store.open(cfg)
+
+
+def test_init_leaves_an_existing_folder_mode_alone(tmp_path) -> None:
+    from jasiyo.agent.store import init_store
+    from jasiyo.config import parse
+
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    init_store(parse('[agent]\ndata_dir = "shared"\n', tmp_path))
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+    assert stat.S_IMODE((shared / "agent.key").stat().st_mode) == 0o600

@@ -1,0 +1,91 @@
+"""The store-backed RADIUS backend: accounting semantics on the real SQLite store."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+from jasiyo.agent import plans, routers, sessions
+from jasiyo.agent import subscribers as subs
+from jasiyo.agent.keys import SecretBox, load_key
+from jasiyo.agent.radius_backend import StoreBackend
+from jasiyo.agent.store import Store
+from jasiyo.config import Config
+from jasiyo.radius.backend import AcctRecord
+
+NAS = "127.0.0.1"
+
+
+def rec(status: str, sid: str = "", t: float = 1000.0, **kw: object) -> AcctRecord:
+    return AcctRecord(nas_address=NAS, status_type=status, received_at=t, acct_session_id=sid,
+                      username="alice", **kw)  # type: ignore[arg-type]
+
+
+def _backend(cfg: Config) -> StoreBackend:
+    return StoreBackend(cfg, SecretBox(load_key(cfg.key_path)))
+
+
+def _status(store: Store, sid: str) -> str:
+    return store.scalar("SELECT status FROM radius_sessions WHERE acct_session_id = ?", (sid,))
+
+
+def test_every_nas_reboot_closes_sessions(cfg: Config, store: Store) -> None:
+    b = _backend(cfg)
+    b.record_accounting([rec("Accounting-On", t=1000), rec("Start", "s1", t=1001)])
+    b.record_accounting([rec("Accounting-On", t=2000)])
+    assert _status(store, "s1") == "closed"
+    b.record_accounting([rec("Start", "s3", t=3000)])
+    b.record_accounting([rec("Accounting-On", t=4000)])  # a second reboot, not a retransmission
+    assert _status(store, "s3") == "closed"
+    # an On retransmitted with its Acct-Delay-Time updated is still one On
+    b.record_accounting([rec("Accounting-On", t=4003, delay_time=3)])
+    assert store.scalar("SELECT count(*) FROM accounting WHERE status_type = 'Accounting-On'") == 3
+    b.close()
+
+
+def test_stale_session_heard_from_again_is_reopened(cfg: Config, store: Store) -> None:
+    b = _backend(cfg)
+    now = time.time()
+    b.record_accounting([rec("Start", "s1", t=now - 3600)])
+    assert sessions.close_stale(store, cfg, now=now) == 1
+    assert _status(store, "s1") == "stale"
+    b.record_accounting([rec("Interim-Update", "s1", t=now, session_time=3600, input_octets=5)])
+    row = store.one("SELECT status, stopped_at, input_octets FROM radius_sessions")
+    assert row == {"status": "active", "stopped_at": None, "input_octets": 5}
+    b.record_accounting([rec("Stop", "s1", t=now + 10, session_time=3610, input_octets=9)])
+    b.record_accounting([rec("Interim-Update", "s1", t=now + 5, session_time=3605)])  # late
+    assert _status(store, "s1") == "closed"
+    b.close()
+
+
+def test_accounting_waits_for_a_long_cli_transaction_instead_of_failing(
+    cfg: Config, store: Store
+) -> None:
+    plans.add(store, plans.build("home", rate="1M", price="1"), "t")
+    routers.add(store, "r", driver="mikrotik", host=NAS, radius_secret="testing123", actor="t")
+    b = _backend(cfg)
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            b.record_accounting([rec("Start", "during-import", t=time.time())])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        done.set()
+
+    holder = Store.open(cfg)
+    with holder.transaction():  # a CLI import holding the write lock past the 5 s default
+        subs.add(holder, subs.NewSubscriber.build("bob", password="pw", plan="home"), "t")
+        t = threading.Thread(target=write)
+        t.start()
+        assert not done.wait(6.0)
+    t.join(30)
+    holder.close()
+    assert not errors and done.is_set()
+    assert _status(store, "during-import") == "active"
+    b.close()
+    conn = sqlite3.connect(cfg.db_path)
+    assert conn.execute("SELECT count(*) FROM accounting").fetchone()[0] == 1
+    conn.close()
