@@ -15,6 +15,7 @@ import pytest
 from jasiyo.drivers import Backoff, get_driver
 from jasiyo.drivers.base import AuthError, ConnectError
 from jasiyo.drivers.mikrotik import MikrotikDriver
+from jasiyo.drivers.mikrotik.connection import PIPELINE_WINDOW
 from jasiyo.drivers.mikrotik.sim import RouterOSSim
 from jasiyo.drivers.models import Action, RouterConfig
 from jasiyo.errors import ConfigError, ValidationError
@@ -267,17 +268,54 @@ def test_router_down_then_back(sim) -> None:
     d.close()
 
 
+def _cut_batch(sim: RouterOSSim, desired: list, answered: int):
+    """Reconcile ``desired`` with the connection cut once the router has answered the read
+    and then ``answered`` more commands; return (planned changes, report, queue names on the
+    router). The read's cost is counted, not assumed."""
+    with MikrotikDriver(cfg(sim)) as d:
+        current = d.read()
+        planned = d.plan(desired, current).changes
+        sim.faults.cut_after = current.api_calls + answered
+        report = d.reconcile(desired)
+    sim.faults.clear()
+    on_router = {q["name"] for q in sim.state.items("/queue/simple")}
+    # The contract: every planned change is in exactly one of the three outcomes.
+    outcomes = [*report.applied, *(f.change for f in report.failed), *report.not_attempted]
+    assert len({id(c) for c in outcomes}) == len(outcomes)
+    assert {(c.kind, c.key) for c in outcomes} == {(c.kind, c.key) for c in planned}
+    assert len(outcomes) == len(planned) == 401  # 400 queues + the walled-garden drop rule
+    return planned, report, on_router
+
+
 def test_cut_in_a_large_batch_separates_unknown_from_unsent(sim) -> None:
     desired = [static(f"jt-{i}", i) for i in range(400)]
-    with MikrotikDriver(cfg(sim)) as d:
-        sim.faults.cut_after = 4 + 100  # the read's 4 prints, then 100 queue adds answered
-        report = d.reconcile(desired)
-    assert len(report.applied) == 100
-    assert len(report.failed) + len(report.not_attempted) == 301  # 300 queues + drop rule
-    assert len(report.not_attempted) >= 145  # the second window was never sent
-    assert all("may or may not" in f.error for f in report.failed)
-    assert len(sim.state.items("/queue/simple")) == 100
-    sim.faults.clear()
+    _, report, on_router = _cut_batch(sim, desired, answered=100)
+    assert len(on_router) == 100  # the router ran exactly 100 adds before the cut
+    # The router's answers to those 100 may be lost with the connection (a cut with commands
+    # still unread resets TCP, which discards replies not yet read), so the driver can only
+    # claim what it saw confirmed: never more, and each of those is really there.
+    assert len(report.applied) <= 100
+    assert {c.key for c in report.applied} <= on_router
+    # Written but unanswered: unknown, and said so.
+    assert report.failed and all("may or may not" in f.error for f in report.failed)
+    assert len(report.applied) + len(report.failed) <= PIPELINE_WINDOW
+    # The next window and the filter phase were never written: not attempted, not on the router.
+    assert len(report.not_attempted) >= 400 - PIPELINE_WINDOW + 1
+    assert not {c.key for c in report.not_attempted} & on_router
     with MikrotikDriver(cfg(sim)) as d:
         again = d.reconcile(desired)
         assert again.ok and len(again.applied) == 301
+
+
+def test_cut_between_windows_reports_every_confirmed_change_applied(sim) -> None:
+    # The cut comes when the second window's first command arrives: every reply to the first
+    # window has been read by then, so all of them must be reported applied.
+    desired = [static(f"jt-{i}", i) for i in range(400)]
+    _, report, on_router = _cut_batch(sim, desired, answered=PIPELINE_WINDOW)
+    assert len(on_router) == PIPELINE_WINDOW
+    assert {c.key for c in report.applied} == on_router
+    assert len(report.failed) + len(report.not_attempted) == 400 - PIPELINE_WINDOW + 1
+    assert all("may or may not" in f.error for f in report.failed)
+    assert not {f.change.key for f in report.failed} & on_router
+    with MikrotikDriver(cfg(sim)) as d:
+        assert d.reconcile(desired).ok and len(sim.state.items("/queue/simple")) == 400
