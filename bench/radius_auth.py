@@ -44,7 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _freeradius  # noqa: E402
-from _radius_gen import Codec, Result, Target, box_cpu, probe, run_load  # noqa: E402
+from _radius_gen import Codec, Result, Target, box_cpu, probe, proc_cpu, run_load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "testing123"
@@ -121,6 +121,23 @@ def wait_quiet(limit: float, max_wait: float) -> float:
     while busy > limit and time.monotonic() < deadline:
         busy = box_busy(2.0)
     return busy
+
+
+def wait_settled(pid: int, limit: float = 60.0) -> tuple[float, float]:
+    """Wait until the process uses under 5% of a core over half a second (start-up work
+    such as the first billing tick done), at most ``limit`` s. Returns (seconds waited, CPU
+    seconds it used meanwhile)."""
+    t0, c0 = time.monotonic(), proc_cpu(pid) or 0.0
+    last = c0
+    while time.monotonic() - t0 < limit:
+        time.sleep(0.5)
+        now = proc_cpu(pid)
+        if now is None:
+            break
+        if now - last < 0.025:
+            break
+        last = now
+    return time.monotonic() - t0, (proc_cpu(pid) or last) - c0
 
 
 def ready(target: Target, codec: Codec) -> bool:
@@ -413,6 +430,11 @@ def main(argv: list[str] | None = None) -> int:
         say(f"jasiyo: agent pid {agent.target.pid} answering on 127.0.0.1:{auth_port}/{acct_port} "
             f"after {up:.1f} s (init took {env['jasiyo_init_s']} s); log_level=warning, so "
             "per-request logging is off")
+        assert agent.target.pid is not None
+        waited, cpu = wait_settled(agent.target.pid)
+        env["jasiyo_settle"] = {"seconds": round(waited, 1), "cpu_seconds": round(cpu, 2)}
+        say(f"jasiyo: idle {waited:.1f} s after it answered (start-up work, e.g. the first "
+            f"billing tick, used {cpu:.2f} s of CPU meanwhile); measuring from now")
         say("jasiyo: " + check_reply_content(agent.target, codec))
         results += run_matrix(agent.target, codec, args.level_list, args, not args.no_acct)
         acct = pick(results, "jasiyo", "acct", args.acct_window)
