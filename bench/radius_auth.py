@@ -462,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"fr-{mode}: building a private FreeRADIUS {env['freeradius']} instance ...")
                 inst, target = fr_target(work, mode, codec)
                 instances.append(inst)
+                assert target.pid is not None
+                wait_settled(target.pid, 10.0)
                 say(f"fr-{mode}: pid {target.pid} on 127.0.0.1:{target.auth_port}/"
                     f"{target.acct_port}; " + check_reply_content(target, codec))
                 results += run_matrix(target, codec, args.level_list, args, not args.no_acct)
