@@ -14,8 +14,10 @@ import sys
 
 import typer
 
-# typer vendors click; its usage errors are these (there is no public alias).
-from typer._click.exceptions import ClickException
+try:  # typer >= 0.25 vendors click; its usage errors are these (no public alias)
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer on plain click
+    from click.exceptions import ClickException  # type: ignore[no-redef]
 
 from jasiyo import config as config_mod
 from jasiyo import log as log_mod
@@ -175,8 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except KeyboardInterrupt:
         return 130
-    except sqlite3.OperationalError as exc:
+    except sqlite3.Error as exc:
         typer.echo(f"error: the store failed: {exc}", err=True)
+        return 1
+    except OverflowError:
+        typer.echo("error: a number given is too large", err=True)
         return 1
     except ClickException as exc:  # usage errors: typer prints them with the usage line
         exc.show()

@@ -38,6 +38,7 @@ class RadiusSection:
     stale_after_missed_interims: int = 3
     coa_timeout: float = 2.0
     coa_retries: int = 2
+    accounting_retention_days: int = 400
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,19 @@ def _check(cfg: Config) -> None:
         raise ConfigError(f"[radius] walled_garden_rate: {exc}") from None
     if r.interim_interval < 60:
         raise ConfigError("[radius] interim_interval: must be at least 60 seconds")
+    if r.stale_after_missed_interims < 1:
+        raise ConfigError("[radius] stale_after_missed_interims: must be at least 1")
+    if r.coa_timeout <= 0 or r.coa_retries < 0:
+        raise ConfigError("[radius] coa_timeout must be above zero and coa_retries not negative")
+    if r.accounting_retention_days and r.accounting_retention_days < 62:
+        raise ConfigError(
+            "[radius] accounting_retention_days: 0 (keep forever) or at least 62, so that "
+            "quotas can read two billing cycles"
+        )
+    if cfg.routers.timeout <= 0 or cfg.routers.reconcile_minutes < 1:
+        raise ConfigError("[routers] timeout must be above zero and reconcile_minutes at least 1")
+    if cfg.sync.interval < 1:
+        raise ConfigError("[sync] interval: must be at least 1 second")
     if cfg.agent.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"[agent] log_level: {cfg.agent.log_level!r} is not a log level")
     if cfg.billing.tick_minutes < 1:

@@ -14,7 +14,7 @@ from jasiyo.errors import ValidationError
 
 # ---------------------------------------------------------------- rates (MikroTik syntax)
 
-_RATE_RE = re.compile(r"^(\d+(?:\.\d+)?)([kKmMgG]?)$")
+_RATE_RE = re.compile(r"^(\d+(?:\.\d+)?)([kKmMgG]?)$", re.ASCII)
 _UNITS = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
 
 
@@ -119,12 +119,21 @@ def check_currency(code: str) -> str:
     return code
 
 
+#: ASCII digits; commas only as thousands separators ("15,00" is refused, not read as 1500).
+_AMOUNT_RE = re.compile(r"^-?(\d+|\d{1,3}(,\d{3})+)(\.\d+)?$", re.ASCII)
+
+
 def parse_money(text: str | int, currency: str, *, allow_zero: bool = True) -> int:
     """``"1500.00"`` KES -> 150000 minor units. Rejects negatives, excess precision, junk."""
     currency = check_currency(currency)
     exp = CURRENCY_EXPONENT[currency]
+    raw = str(text).strip()
+    if not _AMOUNT_RE.match(raw):
+        raise ValidationError(
+            f"bad amount {text!r}: expected a number like 1500, 1,500 or 1500.00"
+        )
     try:
-        value = Decimal(str(text).strip().replace(",", ""))
+        value = Decimal(raw.replace(",", ""))
     except InvalidOperation:
         raise ValidationError(f"bad amount {text!r}: expected a number like 1500 or 1500.00") from None
     if not value.is_finite():

@@ -16,6 +16,7 @@ billing-tick       :func:`jasiyo.agent.billing.tick` (expiry,   ``[billing] tick
 enforce            :func:`jasiyo.agent.enforce.process_pending` ``[billing] enforce_interval``
 session-reaper     :func:`jasiyo.agent.sessions.close_stale`    ``[radius] interim_interval``
 router-reconcile   queue a driver reconcile of every router     ``[routers] reconcile_minutes``
+retention          :func:`jasiyo.agent.sessions.prune`          daily
 =================  ===========================================  ===========================
 
 The agent runtime mounts it with :func:`attach` (a ``runtime.PARTS`` entry).
@@ -134,6 +135,12 @@ def agent_jobs(
             event(log, "sessions.reaped", stale=n)
         return n
 
+    def prune(store: Store) -> dict[str, int]:
+        removed = sessions.prune(store, cfg)
+        if any(removed.values()):
+            event(log, "retention.pruned", **removed)
+        return removed
+
     def close() -> None:
         while loop_store:
             loop_store.pop().close()
@@ -145,6 +152,7 @@ def agent_jobs(
         "session-reaper": JobSpec(in_thread(reap), float(cfg.radius.interim_interval)),
         "router-reconcile": JobSpec(in_thread(enforce.enqueue_reconcile_all),
                                     cfg.routers.reconcile_minutes * 60.0),
+        "retention": JobSpec(in_thread(prune), 86400.0),
     }
     return jobs, close
 

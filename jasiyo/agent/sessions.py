@@ -53,6 +53,28 @@ def close_stale(store: Store, cfg: Config, now: float | None = None) -> int:
     return cur.rowcount
 
 
+def prune(store: Store, cfg: Config, now: float | None = None) -> dict[str, int]:
+    """Delete accounting past ``[radius] accounting_retention_days`` (0: keep forever).
+
+    Removes raw accounting records, closed or stale sessions that ended before the cutoff,
+    and finished enforcement jobs; never money records. Returns how many of each.
+    """
+    days = cfg.radius.accounting_retention_days
+    if not days:
+        return {}
+    now = store.now() if now is None else now
+    cutoff = now - days * 86400
+    with store.transaction():
+        acct = store.conn.execute("DELETE FROM accounting WHERE received_at < ?", (cutoff,))
+        sess = store.conn.execute(
+            "DELETE FROM radius_sessions WHERE status != 'active' AND stopped_at < ?", (cutoff,)
+        )
+        jobs = store.conn.execute(
+            "DELETE FROM enforce_jobs WHERE status != 'pending' AND done_at < ?", (cutoff,)
+        )
+    return {"accounting": acct.rowcount, "sessions": sess.rowcount, "jobs": jobs.rowcount}
+
+
 def nas_for(store: Store, cfg: Config, nas_ip: str) -> NasClient | None:
     """The NAS (router) at ``nas_ip`` with its secret, for CoA / Disconnect."""
     from jasiyo.agent.routers import secret_context

@@ -68,7 +68,8 @@ class NewSubscriber:
         return cls(
             username=validate.username(username), password=validate.password(password),
             plan=validate.name(plan, "plan name"), service=svc.value, ip=address,
-            phone=validate.phone(phone), name=(name or None), sms_consent=bool(sms_consent),
+            phone=validate.phone(phone), name=validate.text(name, "name"),
+            sms_consent=bool(sms_consent),
         )
 
     def public(self) -> dict[str, Any]:

@@ -31,8 +31,9 @@ def username(value: str) -> str:
 
 
 def password(value: str) -> str:
-    if not value or len(value) > 128:
-        raise ValidationError("bad password: must be 1 to 128 characters")
+    # RADIUS carries at most 128 bytes of User-Password (RFC 2865 5.2).
+    if not value or len(value.encode()) > 128:
+        raise ValidationError("bad password: must be 1 to 128 bytes (UTF-8)")
     if any(ord(c) < 32 for c in value):
         raise ValidationError("bad password: control characters are not allowed")
     return value
@@ -89,3 +90,15 @@ def duration_seconds(value: str) -> int:
         raise ValidationError(f"bad duration {value!r}: use e.g. 3d, 12h, 30m")
     n, unit = int(m.group(1)), m.group(2)
     return n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+def text(value: str | None, what: str, limit: int = 200) -> str | None:
+    """Free text (a customer's name): no control characters, bounded length."""
+    if value in (None, ""):
+        return None
+    v = value.strip()
+    if len(v) > limit:
+        raise ValidationError(f"bad {what}: at most {limit} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in v):
+        raise ValidationError(f"bad {what}: control characters are not allowed")
+    return v

@@ -36,6 +36,9 @@ class State:
 
 STATE = State()
 console = Console(highlight=False, soft_wrap=True)
+if not console.is_terminal:
+    # Piped into grep or a file: never cut a cell to fit 80 columns.
+    console = Console(highlight=False, soft_wrap=True, width=10_000)
 
 
 def cfg() -> Config:

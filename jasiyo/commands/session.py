@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from jasiyo.agent import sessions
-from jasiyo.commands.common import cfg, done, show_list, store, when
+from jasiyo.commands.common import actor, cfg, done, show_list, store, when
 
 app = typer.Typer(help="RADIUS sessions from accounting.", no_args_is_help=True)
 
@@ -14,7 +14,8 @@ app = typer.Typer(help="RADIUS sessions from accounting.", no_args_is_help=True)
 def list_(
     active: bool = typer.Option(False, "--active", help="Only sessions still online."),
     username: str | None = typer.Option(None, "--user", help="Only this subscriber."),
-    limit: int = typer.Option(1000, "--limit", help="At most this many, newest first."),
+    limit: int = typer.Option(1000, "--limit", min=1, max=1_000_000,
+                              help="At most this many, newest first."),
 ) -> None:
     """List sessions, newest first."""
     with store() as s:
@@ -31,6 +32,6 @@ def list_(
 def disconnect(username: str = typer.Argument(..., help="Subscriber whose sessions to end.")) -> None:
     """Send a Disconnect-Request (RFC 5176) for each of the subscriber's active sessions."""
     with store() as s:
-        results = sessions.disconnect(s, cfg(), username)
+        results = sessions.disconnect(s, cfg(), username, actor())
     acked = sum(1 for r in results if r["result"] == "ack")
     done(f"{username}: {acked} of {len(results)} session(s) disconnected", results=results)

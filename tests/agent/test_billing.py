@@ -408,15 +408,39 @@ def test_switch_prepaid_to_postpaid_prorates_then_bills_from_the_cycle_end(
     assert ledger.balance(db, subs.get(db, "alice").id) == 50000 - 174000 - 348000
 
 
-def test_plan_turned_postpaid_bills_from_the_paid_through_time(db: Store, bcfg: Config,
-                                                               clock: Clock) -> None:
+def test_moved_to_a_postpaid_plan_bills_from_the_paid_through_time(db: Store, bcfg: Config,
+                                                                   clock: Clock) -> None:
+    # The supported way to turn a paid prepaid customer postpaid: a postpaid plan, then a
+    # plan change (what `subscriber update --plan` does).
+    plans.add(db, plans.build("home-post", rate="10M/10M", price="1000", billing="postpaid"),
+              "noc")
     add_sub(db, "alice")
-    pay(db, bcfg, "alice", "1000", "MP-1")
-    plans.update(db, "home", "noc", billing="postpaid")  # the plan, not the subscriber
-    clock.days(40)
+    pay(db, bcfg, "alice", "1000", "MP-1")  # prepaid through T0 + 30 days
+    clock.days(10)
+    ch = billing.change_plan(db, "alice", "home-post", "noc", bcfg)
+    assert ch.credit_minor == ch.charge_minor == 66667  # same price: the swap nets to zero
+    sub = subs.get(db, "alice")
+    assert sub.plan == "home-post" and ledger.balance(db, sub.id) == 0
+    clock.days(30)
     billing.tick(db, bcfg)
     postpaid = [i for i in invoices.list_(db, username="alice") if i.billing == "postpaid"]
     assert [i.cycle_start for i in postpaid] == [T0 + 30 * DAY]  # not back to sign-up
+
+
+def test_plan_billing_mode_cannot_change_under_subscribers(db: Store, bcfg: Config) -> None:
+    add_sub(db, "alice")
+    pay(db, bcfg, "alice", "1000", "MP-1")
+    before = plans.get(db, "home")
+    events = db.scalar("SELECT count(*) FROM events")
+    with pytest.raises(ValidationError, match="1 subscriber.*subscriber update USERNAME --plan"):
+        plans.update(db, "home", "noc", billing="postpaid")
+    with pytest.raises(ValidationError, match="1 subscriber"):
+        plans.update(db, "home", "noc", period="7d")
+    assert plans.get(db, "home") == before and before.billing == "prepaid"
+    assert db.scalar("SELECT count(*) FROM events") == events
+    assert subs.get(db, "alice").plan == "home"
+    # A plan nobody is on can still be switched.
+    assert plans.update(db, "fast", "noc", billing="postpaid").billing == "postpaid"
 
 
 # ------------------------------------------------------------------ quota and fair usage

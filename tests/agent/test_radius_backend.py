@@ -89,3 +89,19 @@ def test_accounting_waits_for_a_long_cli_transaction_instead_of_failing(
     conn = sqlite3.connect(cfg.db_path)
     assert conn.execute("SELECT count(*) FROM accounting").fetchone()[0] == 1
     conn.close()
+
+
+def test_retention_prunes_old_accounting_but_not_open_sessions(cfg: Config, store: Store) -> None:
+    b = _backend(cfg)
+    day = 86400.0
+    now = 1000 * day
+    b.record_accounting([rec("Start", "old", t=now - 500 * day),
+                         rec("Stop", "old", t=now - 499 * day, session_time=86400),
+                         rec("Start", "long-lived", t=now - 450 * day),
+                         rec("Start", "new", t=now - day)])
+    removed = sessions.prune(store, cfg, now=now)
+    assert removed["accounting"] == 3 and removed["sessions"] == 1
+    left = {r["acct_session_id"]: r["status"] for r in store.all("SELECT * FROM radius_sessions")}
+    assert left == {"long-lived": "active", "new": "active"}  # an open session is kept
+    assert store.scalar("SELECT count(*) FROM accounting") == 1
+    b.close()
