@@ -413,3 +413,20 @@ def m005_enforce_plan_rate_precise(db: Database) -> None:
         END;
         """
     )
+
+
+@migrations(name="m006_enforce_removed")
+def m006_enforce_removed(db: Database) -> None:
+    # A removed subscriber must not stay online until the router happens to re-authenticate.
+    db.executescript(
+        """
+        CREATE TRIGGER enforce_removed AFTER DELETE ON subscribers
+        BEGIN
+            INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip,
+                                      reason, next_attempt_at, created_at)
+            SELECT OLD.username, 'disconnect', r.nas_ip, r.acct_session_id, r.framed_ip,
+                   'subscriber removed', OLD.updated_at, OLD.updated_at
+            FROM radius_sessions r WHERE r.username = OLD.username AND r.status = 'active';
+        END;
+        """
+    )

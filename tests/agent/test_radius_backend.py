@@ -105,3 +105,15 @@ def test_retention_prunes_old_accounting_but_not_open_sessions(cfg: Config, stor
     assert left == {"long-lived": "active", "new": "active"}  # an open session is kept
     assert store.scalar("SELECT count(*) FROM accounting") == 1
     b.close()
+
+
+def test_removing_a_subscriber_queues_a_disconnect(cfg: Config, store: Store) -> None:
+    plans.add(store, plans.build("home", rate="1M", price="1"), "t")
+    subs.add(store, subs.NewSubscriber.build("alice", password="pw", plan="home"), "t")
+    b = _backend(cfg)
+    b.record_accounting([rec("Start", "s9", t=time.time())])
+    subs.remove(store, "alice", "t")
+    jobs = store.all("SELECT username, action, acct_session_id, status FROM enforce_jobs")
+    assert jobs == [{"username": "alice", "action": "disconnect", "acct_session_id": "s9",
+                     "status": "pending"}]
+    b.close()
