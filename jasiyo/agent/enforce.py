@@ -14,8 +14,9 @@ jobs in the same transaction as the change, whoever makes it (CLI, billing tick,
 :func:`process_pending` works the queue: a job is done once the NAS ACKs, or NAKs with
 Session-Context-Not-Found (the session is already gone), or the session has ended per
 accounting. Timeouts are retried with exponential backoff; a NAKed CoA falls back to a
-Disconnect-Request. Jobs live in the store, so a restart loses none and repeats none that
-finished.
+Disconnect-Request. A job whose NAS IP no router has (yet) waits with the same backoff, since
+the router may be added again, and is given up after :data:`NO_ROUTER_GIVE_UP_S`. Jobs live
+in the store, so a restart loses none and repeats none that finished.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ BACKOFF_BASE = 2.0
 BACKOFF_MAX = 300.0
 #: A Disconnect the NAS keeps refusing (other than "no such session") is given up after this.
 MAX_NAKS = 5
+#: A job whose NAS IP belongs to no router waits (with backoff) this long from its creation
+#: for the router to come back (removed and added again, NAS IP corrected), then gives up.
+NO_ROUTER_GIVE_UP_S = 24 * 3600.0
 
 Sender = Callable[[str, NasClient, dict[str, Any]], Awaitable[coa.CoAResult]]
 """``send(action, nas, attrs)``: ``action`` is ``"disconnect"`` or ``"coa"``."""
@@ -161,6 +165,8 @@ class _Prepared:
     router_password: str | None = None
     skip: str | None = None  # finish without sending, with this result
     skip_status: str = "done"
+    skip_error: str | None = None
+    wait: str | None = None  # not sendable yet: retry later with backoff, this as last_error
 
 
 def _prepare(store: Store, cfg: Config, job: Row) -> _Prepared:
@@ -180,7 +186,15 @@ def _prepare(store: Store, cfg: Config, job: Row) -> _Prepared:
         return _Prepared(job, skip="session ended")
     nas = sessions.nas_for(store, cfg, job["nas_ip"])
     if nas is None:
-        return _Prepared(job, skip="no router has this NAS IP", skip_status="failed")
+        # The router may come back (remove + add, a corrected NAS IP): wait, but not forever.
+        waited = store.now() - job["created_at"]
+        if waited >= NO_ROUTER_GIVE_UP_S:
+            return _Prepared(
+                job, skip="no-router", skip_status="failed",
+                skip_error=f"no router had NAS IP {job['nas_ip']} for {waited / 3600:.0f} h; "
+                           "gave up (add the router with that --nas-ip, then `jasiyo session disconnect "
+                           f"{job['username']}` if the session is still up)")
+        return _Prepared(job, wait=f"no router has NAS IP {job['nas_ip']} (waiting for one)")
     attrs: dict[str, Any] = coa.session_attributes(
         job["username"], job["acct_session_id"], job["framed_ip"]
     )
@@ -292,14 +306,16 @@ async def process_pending(
     if not rows:
         return 0
     prepared = [_prepare(store, cfg, r) for r in rows]
-    to_send = [p for p in prepared if p.skip is None]
+    to_send = [p for p in prepared if p.skip is None and p.wait is None]
     outcomes = await asyncio.gather(*(_run(store, p, cfg, send, reconcile) for p in to_send))
     finished = 0
     with store.transaction():
         for p in prepared:
             if p.skip is not None:
-                _finish(store, p.job, p.skip_status, p.skip)
+                _finish(store, p.job, p.skip_status, p.skip, p.skip_error)
                 finished += 1
+            elif p.wait is not None:
+                _retry(store, p.job, p.wait)
         for p, outcome in zip(to_send, outcomes, strict=True):
             finished += _record(store, p, outcome)
     return finished

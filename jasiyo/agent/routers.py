@@ -28,6 +28,26 @@ def _from_row(row: Row) -> Router:
     )
 
 
+#: What :func:`update` can change (the name is not: secrets are sealed under it).
+UPDATABLE = frozenset({
+    "host", "port", "username", "password", "radius_secret", "nas_ip", "coa_port",
+    "require_message_authenticator", "tls", "fingerprint",
+})
+_SECRETS = ("password", "radius_secret")
+
+
+def _check_secret(radius_secret: str) -> None:
+    if not radius_secret or len(radius_secret) < 8:
+        raise ValidationError("the RADIUS secret must be at least 8 characters")
+
+
+def _check_nas_ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValidationError(f"bad NAS IP {value!r}") from None
+
+
 def add(
     store: Store, name: str, *, driver: str, host: str, radius_secret: str, actor: str,
     port: int | None = None, username: str | None = None, password: str | None = None,
@@ -40,8 +60,7 @@ def add(
     validate.host(host)
     validate.port(port)
     validate.port(coa_port)
-    if not radius_secret or len(radius_secret) < 8:
-        raise ValidationError("the RADIUS secret must be at least 8 characters")
+    _check_secret(radius_secret)
     if nas_ip is None:
         try:
             nas_ip = str(ipaddress.ip_address(host))
@@ -123,9 +142,115 @@ def set_options(store: Store, name: str, actor: str, **options: Any) -> Router:
     return get(store, name)
 
 
-def remove(store: Store, name: str, actor: str) -> None:
+def update(store: Store, name: str, actor: str, **changes: Any) -> Router:
+    """Change some settings of router ``name``, validated as :func:`add` validates them.
+
+    ``changes`` (leave out what stays): ``host``, ``port``, ``username`` with ``password``
+    (together), ``radius_secret``, ``nas_ip``, ``coa_port``, ``require_message_authenticator``,
+    ``tls`` (bool) and ``fingerprint`` (``""`` removes the pin). ``nas_ip`` does not follow a
+    new ``host``: give it when the RADIUS source address changes too. Secrets are sealed
+    again under the same contexts. Emits one ``router`` upsert event with only the fields that
+    changed and an audit line naming them (secret values never logged). Giving nothing raises
+    ValidationError; values equal to the current ones change nothing and record nothing.
+    """
+    unknown = set(changes) - UPDATABLE
+    if unknown:
+        raise ValidationError(
+            f"cannot change {', '.join(sorted(unknown))} of a router; "
+            f"changeable: {', '.join(sorted(UPDATABLE))}")
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        raise ValidationError("nothing to update: give at least one setting to change")
+    if "host" in changes:
+        validate.host(changes["host"])
+    for key in ("port", "coa_port"):
+        if key in changes:
+            validate.port(changes[key])
+    if "radius_secret" in changes:
+        _check_secret(changes["radius_secret"])
+    if "nas_ip" in changes:
+        changes["nas_ip"] = _check_nas_ip(changes["nas_ip"])
+    if ("username" in changes) != ("password" in changes) or (
+            "username" in changes and not (changes["username"] and changes["password"])):
+        raise ValidationError("give both --username and --password to change the login")
     with store.transaction():
-        get(store, name)
+        router = get(store, name)
+        if "nas_ip" in changes and changes["nas_ip"] != router.nas_ip:
+            other = store.scalar("SELECT name FROM routers WHERE nas_ip = ? AND name != ?",
+                                 (changes["nas_ip"], name))
+            if other:
+                raise AlreadyExists(f"NAS IP {changes['nas_ip']} already belongs to router "
+                                    f"{other!r}")
+        current: dict[str, Any] = {k: v for k, v in router.to_dict().items() if k in UPDATABLE}
+        current["password"] = credentials(store, name)[1]
+        current["radius_secret"] = radius_secret(store, name)
+        options = dict(router.options)
+        if "tls" in changes:
+            options.pop("tls", None)
+            if changes.pop("tls"):
+                options["tls"] = True
+        if "fingerprint" in changes:
+            options.pop("fingerprint", None)
+            pin = changes.pop("fingerprint")
+            if pin:
+                options["fingerprint"] = pin
+        diff = {k: v for k, v in changes.items() if current.get(k) != v}
+        if options != router.options:
+            diff["options"] = options
+        if not diff:
+            return router
+        columns: dict[str, Any] = {}
+        for key, value in diff.items():
+            if key in _SECRETS:
+                columns[f"{key}_enc"] = store.seal(value, secret_context(name, key))
+            elif key == "options":
+                columns["options"] = json.dumps(value, sort_keys=True)
+            elif key == "require_message_authenticator":
+                columns[key] = int(value)
+            else:
+                columns[key] = value
+        store.conn.execute(
+            f"UPDATE routers SET {', '.join(f'{c} = ?' for c in columns)}, updated_at = ? "
+            "WHERE name = ?", (*columns.values(), store.now(), name),
+        )
+        store.emit("router", name, "upsert", diff)
+        store.audit(actor, "router.update", f"router:{name}", changed=sorted(diff),
+                    **{k: v for k, v in diff.items() if k not in _SECRETS})
+    return get(store, name)
+
+
+def active_sessions(store: Store, name: str) -> int:
+    """How many RADIUS sessions accounting shows active on router ``name``."""
+    router = get(store, name)
+    return int(store.scalar(
+        "SELECT count(*) FROM radius_sessions WHERE nas_ip = ? AND status = 'active'",
+        (router.nas_ip,)))
+
+
+def remove(store: Store, name: str, actor: str, *, force: bool = False) -> int:
+    """Remove router ``name``; its RADIUS packets are dropped from then on.
+
+    Refuses (ValidationError, nothing changed) while accounting shows active sessions on it,
+    unless ``force``: then those sessions are marked closed with terminate cause
+    ``NAS-Removed`` (their router will never send the Accounting-Stop). Returns how many
+    sessions were closed that way.
+    """
+    with store.transaction():
+        router = get(store, name)
+        active = active_sessions(store, name)
+        if active and not force:
+            raise ValidationError(
+                f"router {name!r} has {active} active RADIUS session(s); wait for them to end "
+                "or use --force to remove it anyway (those sessions are then marked closed)"
+            )
+        if active:
+            store.conn.execute(
+                "UPDATE radius_sessions SET status = 'closed', stopped_at = ?, "
+                "terminate_cause = 'NAS-Removed' WHERE nas_ip = ? AND status = 'active'",
+                (store.now(), router.nas_ip),
+            )
         store.conn.execute("DELETE FROM routers WHERE name = ?", (name,))
         store.emit("router", name, "delete", {})
-        store.audit(actor, "router.remove", f"router:{name}")
+        store.audit(actor, "router.remove", f"router:{name}", closed_sessions=active,
+                    force=force)
+    return active

@@ -33,7 +33,9 @@ def add(
     nas_ip: str | None = typer.Option(
         None, "--nas-ip", help="Source address of its RADIUS packets (default: --host)."
     ),
-    coa_port: int = typer.Option(3799, "--coa-port", help="Its CoA/Disconnect port."),
+    coa_port: int | None = typer.Option(
+        None, "--coa-port", help="Its CoA/Disconnect port (default: [radius] coa_port, 3799)."
+    ),
     require_message_authenticator: bool = typer.Option(
         True, "--require-message-authenticator/--no-require-message-authenticator",
         help="Drop its Access-Requests lacking Message-Authenticator (BlastRADIUS). "
@@ -60,8 +62,8 @@ def add(
         router = routers.add(
             s, name, driver=driver, host=host, radius_secret=radius_secret, actor=actor(),
             port=port, username=username, password=password, nas_ip=nas_ip,
-            require_message_authenticator=require_message_authenticator, coa_port=coa_port,
-            options=options,
+            require_message_authenticator=require_message_authenticator,
+            coa_port=cfg().radius.coa_port if coa_port is None else coa_port, options=options,
         )
     warn = "" if require_message_authenticator else (
         " (WARNING: Message-Authenticator not required: vulnerable to BlastRADIUS)")
@@ -84,12 +86,55 @@ def show(name: str = typer.Argument(..., help="Router name.")) -> None:
         show_one(_row(routers.get(s, name)))
 
 
+@app.command("update")
+def update(
+    name: str = typer.Argument(..., help="Router name."),
+    host: str | None = typer.Option(None, "--host", help="Management address (IP or name)."),
+    port: int | None = typer.Option(None, "--port", help="API/SSH port."),
+    username: str | None = typer.Option(None, "--username", help="API/SSH login (with --password)."),
+    password: str | None = typer.Option(None, "--password", help="API/SSH password."),
+    radius_secret: str | None = typer.Option(
+        None, "--radius-secret", help="Shared RADIUS secret (8+ characters)."
+    ),
+    nas_ip: str | None = typer.Option(
+        None, "--nas-ip", help="Source address of its RADIUS packets (does not follow --host)."
+    ),
+    coa_port: int | None = typer.Option(None, "--coa-port", help="Its CoA/Disconnect port."),
+    require_message_authenticator: bool | None = typer.Option(
+        None, "--require-message-authenticator/--no-require-message-authenticator",
+        help="Drop its Access-Requests lacking Message-Authenticator (BlastRADIUS).",
+    ),
+    tls: bool | None = typer.Option(None, "--tls/--no-tls", help="MikroTik: api-ssl or plain."),
+    fingerprint: str | None = typer.Option(
+        None, "--fingerprint", help="Pin its TLS certificate / SSH host key (SHA-256); '' unpins."
+    ),
+) -> None:
+    """Change a router's settings; only what you give changes."""
+    given = {"host": host, "port": port, "username": username, "password": password,
+             "radius_secret": radius_secret, "nas_ip": nas_ip, "coa_port": coa_port,
+             "require_message_authenticator": require_message_authenticator, "tls": tls,
+             "fingerprint": fingerprint}
+    given = {k: v for k, v in given.items() if v is not None}
+    with store() as s:
+        router = routers.update(s, name, actor(), **given)
+    warn = "" if router.require_message_authenticator else (
+        " (WARNING: Message-Authenticator not required: vulnerable to BlastRADIUS)")
+    done(f"router {router.name} updated: {', '.join(given)} (NAS {router.nas_ip}){warn}",
+         router=_row(router))
+
+
 @app.command("remove")
-def remove(name: str = typer.Argument(..., help="Router name.")) -> None:
+def remove(
+    name: str = typer.Argument(..., help="Router name."),
+    force: bool = typer.Option(
+        False, "--force", help="Remove even with active sessions (they are marked closed)."
+    ),
+) -> None:
     """Remove a router; its RADIUS packets are dropped from then on."""
     with store() as s:
-        routers.remove(s, name, actor())
-    done(f"router {name} removed")
+        closed = routers.remove(s, name, actor(), force=force)
+    extra = f"; {closed} active session(s) marked closed" if closed else ""
+    done(f"router {name} removed{extra}", closed_sessions=closed)
 
 
 @app.command("check")
