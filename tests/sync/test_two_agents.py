@@ -234,12 +234,12 @@ def test_large_events_are_pushed_in_smaller_batches(tmp_path: Path) -> None:
         a, b = isp.agents
         s = _open(a)
         plans.add(s, plans.build("home", rate="5M/5M", price="1"), "t")
-        for i in range(40):  # ~40 x 2 KiB names: more than one 64 KiB request
-            subs.add(s, subs.NewSubscriber.build(f"u{i:02d}", password="pw-123456", plan="home",
-                                                 name="N" * 2000), "t")
+        for i in range(400):  # ~400 x 200-character names: more than one 64 KiB request
+            subs.add(s, subs.NewSubscriber.build(f"u{i:03d}", password="pw-123456", plan="home",
+                                                 name="N" * 200), "t")
         s.close()
         sync(a, b)
-        assert snap(a) == snap(b) and len(snap(b)["subscribers"]) == 40
+        assert snap(a) == snap(b) and len(snap(b)["subscribers"]) == 400
     finally:
         cloud.server.stop()
         cloud.storage.close()
