@@ -17,6 +17,7 @@ from jasiyo.agent import enforce, payments, routers
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
+from jasiyo.errors import ValidationError
 from tests.agent.agentproc import jasiyo
 from tests.agent.billing_support import (
     DAY,
@@ -276,3 +277,14 @@ def test_job_with_no_router_gives_up_after_a_day(
     assert "no router had NAS IP 127.0.0.1" in j["last_error"] and "gave up" in j["last_error"]
     assert "jasiyo session disconnect alice" in j["last_error"]
     assert nas.received == []
+
+
+def test_library_update_refuses_fields_it_cannot_change(db: Store) -> None:
+    before = routers.get(db, "core-1")
+    with pytest.raises(ValidationError, match="cannot change driver, options of a router"):
+        routers.update(db, "core-1", "noc", driver="ubiquiti", options={})
+    with pytest.raises(ValidationError, match="both --username and --password"):
+        routers.update(db, "core-1", "noc", username="api", password="")
+    assert routers.get(db, "core-1") == before
+    after = routers.update(db, "core-1", "noc", port=8729, username="api", password="pw-2")
+    assert (after.port, after.username, after.has_password) == (8729, "api", True)
