@@ -26,11 +26,6 @@ from tests.agent.billing_support import (
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def bcfg(tmp_path: Path) -> Config:
     return billing_config(tmp_path)
 

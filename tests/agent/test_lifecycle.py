@@ -10,11 +10,10 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pyrad.packet import AccessAccept, DisconnectRequest, Packet
 
 from jasiyo.agent import billing, enforce, notify, payments, plans, scheduler
@@ -105,13 +104,6 @@ def allowed_at_plan_rate(reply: Packet | None) -> bool:
 def walled(reply: Packet | None) -> bool:
     return (reply is not None and reply.code == AccessAccept
             and reply.get("Mikrotik-Address-List") == ["jasiyo-suspended"])
-
-
-@pytest.fixture
-def nas() -> Iterator[NasListener]:
-    listener = NasListener()
-    yield listener
-    listener.close()
 
 
 def test_prepaid_lifecycle_over_real_udp(tmp_path: Path, nas: NasListener) -> None:

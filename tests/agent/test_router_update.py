@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pyrad.packet import DisconnectRequest
 
-from jasiyo.agent import enforce, payments, routers
+from jasiyo.agent import enforce, routers
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
@@ -24,11 +24,6 @@ from tests.agent.billing_support import (
     T0,
     Clock,
     NasListener,
-    add_nas_router,
-    add_sub,
-    billing_config,
-    open_store,
-    seed_plans,
     start_session,
 )
 from tests.conftest import make_config
@@ -197,35 +192,6 @@ def test_router_add_without_config_coa_port_uses_3799(cfg: Config) -> None:
 
 
 # ------------------------------------------------------------------ jobs with no router
-
-
-@pytest.fixture
-def nas() -> Iterator[NasListener]:
-    listener = NasListener()
-    yield listener
-    listener.close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def bcfg(tmp_path: Path) -> Config:
-    return billing_config(tmp_path, coa_timeout=0.2, coa_retries=0)
-
-
-@pytest.fixture
-def db(bcfg: Config, clock: Clock, nas: NasListener) -> Iterator[Store]:
-    s = open_store(bcfg, clock)
-    seed_plans(s)
-    add_nas_router(s, nas.port)
-    add_sub(s, "alice")
-    payments.record(s, bcfg, "alice", "1000", "A-1", actor="test")
-    start_session(s, "alice", "s-1")
-    yield s
-    s.close()
 
 
 def run(db: Store, cfg: Config) -> int:
