@@ -130,6 +130,25 @@ def _section(name: str, cls: type, raw: Any) -> Any:
     return cls(**{k: _coerce(name, k, v, hints[k]) for k, v in raw.items()})
 
 
+def check_cloud_url(url: str) -> str:
+    """The cloud URL, refused unless it is https:// (plain http:// only on loopback).
+
+    Events are sealed and requests signed either way, but the privacy policy promises TLS
+    on every link that leaves the host.
+    """
+    from urllib.parse import urlsplit
+
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    loopback = host == "localhost" or host == "::1" or host.startswith("127.")
+    if parts.scheme == "https" and host:
+        return url
+    if parts.scheme == "http" and loopback:
+        return url
+    raise ConfigError(f"cloud URL {url!r} must be https:// (plain http:// only to loopback)")
+
+
 def _check(cfg: Config) -> None:
     r = cfg.radius
     for key in ("auth_port", "acct_port", "coa_port"):
@@ -159,6 +178,11 @@ def _check(cfg: Config) -> None:
         raise ConfigError("[routers] timeout must be above zero and reconcile_minutes at least 1")
     if cfg.sync.interval < 1:
         raise ConfigError("[sync] interval: must be at least 1 second")
+    if cfg.sync.cloud_url:
+        try:
+            check_cloud_url(cfg.sync.cloud_url)
+        except ConfigError as exc:
+            raise ConfigError(f"[sync] cloud_url: {exc}") from None
     if cfg.agent.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"[agent] log_level: {cfg.agent.log_level!r} is not a log level")
     if cfg.billing.tick_minutes < 1:

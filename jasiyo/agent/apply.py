@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from jasiyo.agent.store import Store
-from jasiyo.config import Config
+from jasiyo.config import Config, check_cloud_url
 from jasiyo.errors import AlreadyExists, ConfigError, StoreError, SyncError
 from jasiyo.log import event, get_logger
 from jasiyo.sync.client import (
@@ -356,9 +356,7 @@ def signing_key_path(cfg: Config) -> Path:
 def enroll_agent(cfg: Config, url: str, token: str,
                  transport: httpx.BaseTransport | None = None) -> dict[str, str]:
     """Create this agent's Ed25519 key (0600) if needed and register it with the cloud."""
-    url = url.rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"cloud URL {url!r} must start with https:// (or http:// on loopback)")
+    url = check_cloud_url(url)
     store = Store.open(cfg)
     try:
         create_signing_key(signing_key_path(cfg))
@@ -380,6 +378,7 @@ def open_client(cfg: Config, store: Store, transport: httpx.BaseTransport | None
     url = cfg.sync.cloud_url or store.meta("sync.cloud_url")
     if not tenant or not url:
         raise ConfigError("this agent is not enrolled; run `jasiyo agent enroll URL TOKEN`")
+    url = check_cloud_url(url)
     path = keyring_path(cfg)
     ring = keyring or Keyring.load(path)
     if ring.tenant_id != tenant:

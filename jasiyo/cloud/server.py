@@ -40,13 +40,19 @@ def _uvicorn_config(app: Any, **kw: Any) -> uvicorn.Config:
                           timeout_graceful_shutdown=2, **kw)
 
 
-def serve(storage: Storage, host: str, port: int, settings: CloudSettings | None = None) -> None:
-    """Serve until interrupted. Bootstraps the operator token from $JASIYO_OPERATOR_TOKEN."""
+def serve(storage: Storage, host: str, port: int, settings: CloudSettings | None = None,
+          tls_cert: str | None = None, tls_key: str | None = None) -> None:
+    """Serve until interrupted. Bootstraps the operator token from $JASIYO_OPERATOR_TOKEN.
+
+    With ``tls_cert``/``tls_key`` (PEM files) it serves HTTPS itself; otherwise put it behind
+    a TLS-terminating proxy: agents refuse plain http:// to anything but loopback.
+    """
     token = os.environ.get(OPERATOR_ENV)
     if token:
         ensure_operator(storage, token)
     app = create_app(storage, settings)
-    uvicorn.Server(_uvicorn_config(app, host=host, port=port, log_level="info")).run()
+    tls = {"ssl_certfile": tls_cert, "ssl_keyfile": tls_key} if tls_cert else {}
+    uvicorn.Server(_uvicorn_config(app, host=host, port=port, log_level="info", **tls)).run()
 
 
 class ThreadedServer:

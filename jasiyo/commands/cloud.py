@@ -31,6 +31,8 @@ def serve_cmd(
     port: int = typer.Option(8600, "--port", help="TCP port."),
     max_body: int = typer.Option(4 * 1024 * 1024, "--max-body", help="Largest request, bytes."),
     rate: float = typer.Option(50.0, "--rate", help="Requests per second per client address."),
+    tls_cert: str | None = typer.Option(None, "--tls-cert", help="PEM certificate: serve HTTPS."),
+    tls_key: str | None = typer.Option(None, "--tls-key", help="PEM private key for --tls-cert."),
 ) -> None:
     """Serve the /v1 API. SQLite is migrated on start; PostgreSQL by `jasiyo cloud migrate`.
 
@@ -44,8 +46,11 @@ def serve_cmd(
     try:
         if storage.backend == "sqlite":
             storage.migrate()
+        if bool(tls_cert) != bool(tls_key):
+            raise CloudError("give both --tls-cert and --tls-key, or neither")
         serve(storage, host, port, CloudSettings(max_body=max_body, rate=rate,
-                                                 burst=max(int(rate * 4), 1)))
+                                                 burst=max(int(rate * 4), 1)),
+              tls_cert=tls_cert, tls_key=tls_key)
     finally:
         storage.close()
 

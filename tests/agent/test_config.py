@@ -46,6 +46,9 @@ def test_env_var_selects_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         ("[radios]\n", "[radios]: unknown section"),
         ("[radius\n", "is not valid TOML"),
         ("[agent]\nlog_level = 'loud'\n", "[agent] log_level"),
+        ("[sync]\ncloud_url = 'http://10.0.0.1:8600'\n", "[sync] cloud_url: cloud URL"),
+        ("[radius]\nstale_after_missed_interims = 0\n", "stale_after_missed_interims"),
+        ("[radius]\naccounting_retention_days = 7\n", "accounting_retention_days"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, text: str, expected: str) -> None:
