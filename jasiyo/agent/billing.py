@@ -479,7 +479,10 @@ def change_plan(
         ):
             length = round(inv["cycle_end"] - inv["cycle_start"])
             remaining = round(inv["cycle_end"] - max(now, inv["cycle_start"]))
-            back = prorate(inv["total_minor"], remaining, length)
+            # Refund at the rate this cycle is charged at now: an earlier switch in the same
+            # cycle already replaced the invoice's own total for the rest of it.
+            rate = inv["rate_total_minor"]
+            back = prorate(inv["total_minor"] if rate is None else rate, remaining, length)
             if back:
                 ledger.post(store, sub, "proration", back, f"{change_id}:{inv['number']}:credit",
                             f"unused {sub['plan']} on {inv['number']}", now)
@@ -490,6 +493,8 @@ def change_plan(
                 ledger.post(store, sub, "proration", -owe, f"{change_id}:{inv['number']}:charge",
                             f"{new.name} for the rest of {inv['number']}", now)
                 charge += owe
+            store.conn.execute("UPDATE invoices SET rate_total_minor = ? WHERE id = ?",
+                               (new_total, inv["id"]))
         subs_mod.update(store, username, actor, plan=new.name)
         if not same_kind:
             if new.billing == "postpaid":

@@ -430,3 +430,10 @@ def m006_enforce_removed(db: Database) -> None:
         END;
         """
     )
+
+
+@migrations(name="m007_invoice_rate_total")
+def m007_invoice_rate_total(db: Database) -> None:
+    # The rate a cycle is charged at changes with each plan switch; a later switch must
+    # refund from that rate, not from what the invoice first said (NULL: total_minor).
+    db.executescript("ALTER TABLE invoices ADD COLUMN rate_total_minor INTEGER;")

@@ -1,0 +1,64 @@
+"""Regression tests for money bugs found in review: each one fails without its fix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from jasiyo.agent import billing, ledger, payments
+from jasiyo.agent import subscribers as subs
+from jasiyo.agent.store import Store
+from jasiyo.config import Config
+from tests.agent.billing_support import (
+    DAY,
+    T0,
+    Clock,
+    add_sub,
+    billing_config,
+    open_store,
+    seed_plans,
+)
+
+
+@pytest.fixture
+def bcfg(tmp_path: Path) -> Config:
+    return billing_config(tmp_path)
+
+
+@pytest.fixture
+def db(bcfg: Config, clock: Clock) -> Iterator[Store]:
+    s = open_store(bcfg, clock)
+    seed_plans(s)
+    yield s
+    s.close()
+
+
+def _balance(db: Store, username: str) -> int:
+    return ledger.balance(db, subs.get(db, username).id)
+
+
+def test_switching_plans_back_and_forth_in_a_cycle_creates_no_money(
+    db: Store, bcfg: Config, clock: Clock,
+) -> None:
+    add_sub(db, "alice", "fast")
+    payments.record(db, bcfg, "alice", "2000", "P1", actor="t")
+    assert _balance(db, "alice") == 0
+    # fast 0..10d, home 10..20d, fast 20..30d, then flip every minute a few times more
+    clock.set(T0 + 10 * DAY)
+    billing.change_plan(db, "alice", "home", "t", bcfg)
+    clock.set(T0 + 20 * DAY)
+    billing.change_plan(db, "alice", "fast", "t", bcfg)
+    for k in range(6):
+        clock.set(T0 + 20 * DAY + 60 * (k + 1))
+        billing.change_plan(db, "alice", "home" if k % 2 == 0 else "fast", "t", bcfg)
+    length = 30 * DAY
+    fast, home = 200000, 100000
+    segments = [(fast, 10 * DAY), (home, 10 * DAY)]
+    segments += [(fast, 60), (home, 60)] * 3
+    segments += [(fast, 10 * DAY - 360)]
+    owed = sum(Fraction(price * int(secs), int(length)) for price, secs in segments)
+    # each change rounds its credit and its charge to the minor unit, nothing more
+    assert abs((200000 - _balance(db, "alice")) - owed) <= 8 * 1
