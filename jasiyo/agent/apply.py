@@ -30,7 +30,7 @@ import httpx
 
 from jasiyo.agent.store import Store
 from jasiyo.config import Config, check_cloud_url
-from jasiyo.errors import AlreadyExists, ConfigError, StoreError, SyncError
+from jasiyo.errors import AlreadyExists, ConfigError, StoreError
 from jasiyo.log import event, get_logger
 from jasiyo.sync.client import (
     LocalEvent,
@@ -125,17 +125,63 @@ def _value(v: Any) -> Any:
     return v
 
 
+_INT64 = 2**63
+
+
+def _fits(value: Any, decl: str) -> bool:
+    """Does an event value suit a column of declared type ``decl`` (None always does)?"""
+    if value is None:
+        return True
+    if decl == "INTEGER":
+        return isinstance(value, int) and -_INT64 <= value < _INT64
+    if decl == "REAL":
+        return isinstance(value, int | float) and not isinstance(value, bool) and (
+            abs(value) < 1e18)
+    if decl == "TEXT":
+        return isinstance(value, str | dict | list)
+    return False  # BLOB columns (sealed secrets) are never set from events
+
+
+def _decls(store: Store, table: str) -> dict[str, str]:
+    cache: dict[str, dict[str, str]] = store.__dict__.setdefault("_apply_decls", {})
+    if table not in cache:
+        info = store.conn.execute(f"PRAGMA table_info({table})").fetchall()
+        cache[table] = {r[1]: (r[2] or "").upper() for r in info}
+    return cache[table]
+
+
 def _row_values(store: Store, spec: EntitySpec, key: str, state: dict[str, Any],
                 stamps: dict[str, float]) -> dict[str, Any]:
-    """Column values for ``state``; raises _Unresolved if a referenced row is missing."""
+    """Column values for ``state``; raises _Unresolved if a referenced row is missing.
+
+    Only fields an event may set reach a column: never the sealed secret columns, row-id
+    links or stamps that this agent derives itself, and never a value of the wrong type
+    (a bad field is dropped and logged, the same way on every agent, so they still agree).
+    """
     cols = _columns(store, spec.table)
+    decls = _decls(store, spec.table)
+    derived = ({c for c, _ in spec.secrets.values()} | {r.column for r in spec.refs.values()}
+               | set(spec.stamps.values()) | set(_LOCAL_COLUMNS))
     out: dict[str, Any] = {}
     for name, value in state.items():
+        if name in derived and name not in spec.secrets and name not in spec.refs:
+            event(log, "sync.field_ignored", level=30, entity=spec.table, row=key, field=name,
+                  reason="derived locally")
+            continue
+        if (name not in spec.secrets and name not in spec.refs and name in cols
+                and not _fits(value, decls.get(name, ""))):
+            event(log, "sync.field_ignored", level=30, entity=spec.table, row=key, field=name,
+                  reason=f"not a valid {decls.get(name, '?')}")
+            continue
         if name in spec.secrets:
             column, context = spec.secrets[name]
             out[column] = None if value is None else store.seal(str(value), context(key))
         elif name in spec.refs:
             ref = spec.refs[name]
+            if not isinstance(value, str):
+                event(log, "sync.field_ignored", level=30, entity=spec.table, row=key,
+                      field=name, reason="reference is not a name")
+                continue
             ref_id = store.scalar(f"SELECT id FROM {ref.table} WHERE {ref.key_column} = ?",
                                   (value,))
             if ref_id is None:
@@ -252,8 +298,13 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
         clocks: list[tuple[str, str, str, str]] = []
         for ev in events:
             if ev.op not in OPS:
-                raise SyncError(f"event {ev.id} has unknown operation {ev.op!r}")
-            store.clock.observe(ev.hlc)
+                # Skipped the same way on every agent: one bad event must not halt the log.
+                event(log, "sync.event_ignored", level=30, id=ev.id, origin=ev.origin,
+                      reason=f"unknown operation {ev.op!r}")
+                continue
+            if not store.clock.observe(ev.hlc):
+                event(log, "sync.clock_ahead", level=30, id=ev.id, origin=ev.origin,
+                      hlc=ev.hlc, note="that agent's clock is more than a day ahead")
             payload = json.dumps(ev.data, sort_keys=True, separators=(",", ":"), default=str)
             cur = store.conn.execute(
                 "INSERT OR IGNORE INTO events (id, hlc, origin, entity, key, op, data, "

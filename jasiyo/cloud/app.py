@@ -316,8 +316,8 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
             wait = min(float(q.get("wait", "0")), cfg.max_wait)
         except ValueError:
             raise Refused(400, "bad query parameters") from None
-        if after < 0 or limit < 1 or wait < 0:
-            raise Refused(400, "bad query parameters")
+        if not (0 <= after < 2**63) or limit < 1 or not (0 <= wait < float("inf")):
+            raise Refused(400, "bad query parameters")  # also NaN: it never ends a wait
         tenant = agent.tenant_id
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
@@ -358,6 +358,9 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         tenant, token = request.path_params["tenant"], request.path_params["token"]
         if not _ID_RE.match(tenant) or not 16 <= len(token) <= 64:
             raise Refused(404, "malformed webhook path")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cfg.max_hook_body:
+            raise Refused(413, "webhook body too large")  # before reading it
         raw = await body_of(request)
         if len(raw) > cfg.max_hook_body:
             raise Refused(413, "webhook body too large")
@@ -385,6 +388,8 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
             limit = min(int(request.query_params.get("limit", "100")), cfg.max_pull)
         except ValueError:
             raise Refused(400, "bad query parameters") from None
+        if not 0 <= after < 2**63:
+            raise Refused(400, "bad query parameters")
         rows = await db(storage.webhooks, agent.tenant_id, max(after, 0), max(limit, 1))
         return JSONResponse({
             "hooks": [{"seq": r[0], "id": r[1], "provider": r[2], "sealed": r[3]} for r in rows],

@@ -280,6 +280,7 @@ class SyncClient:
 
     def _open(self, item: dict[str, Any]) -> RemoteEvent | None:
         doc = json.loads(self.keyring.open(item["envelope"], item["id"], item["origin"]))
+        _check_shape(doc)
         if doc.get("entity") == KEY_ENTITY:
             self.keyring.add(doc["data"]["kid"], b64d(doc["data"]["key"]))
             if self.save_keyring:
@@ -355,8 +356,9 @@ class SyncClient:
                     self.push()
                 delay = 1.0
                 stop.wait(poll)
-            except SyncError as exc:
-                self._record(exc)
+            except Exception as exc:  # noqa: BLE001 - the puller must outlive any bad batch
+                self._record(exc if isinstance(exc, SyncError) else SyncError(
+                    f"applying pulled events failed: {type(exc).__name__}: {exc}"))
                 stop.wait(delay)
                 delay = min(delay * 2, max_backoff)
 
@@ -369,10 +371,22 @@ class SyncClient:
                 self.pull(wait=wait)
                 self.log.put({"sync.last_error": "", "sync.last_ok_at": str(time.time())})
                 delay = 1.0
-            except SyncError as exc:
-                self._record(exc)
+            except Exception as exc:  # noqa: BLE001 - the puller must outlive any bad batch
+                self._record(exc if isinstance(exc, SyncError) else SyncError(
+                    f"applying pulled events failed: {type(exc).__name__}: {exc}"))
                 stop.wait(delay)
                 delay = min(delay * 2, max_backoff)
+
+
+def _check_shape(doc: Any) -> None:
+    """A decrypted event must look like one; anything else is a SyncError, never a crash."""
+    if not isinstance(doc, dict):
+        raise SyncError("a pulled event is not a JSON object")
+    for name in ("hlc", "entity", "key", "op"):
+        if not isinstance(doc.get(name), str):
+            raise SyncError(f"a pulled event has no valid {name!r}")
+    if not isinstance(doc.get("data"), dict):
+        raise SyncError("a pulled event's data is not an object")
 
 
 def status_of(log_: EventLog, cloud_url: str, tenant_id: str) -> SyncStatus:

@@ -53,13 +53,18 @@ class HybridClock:
                 self._last = Timestamp(self._last.wall_ms, self._last.counter + 1, self.origin)
             return self._last.encode()
 
-    def observe(self, remote: str) -> None:
-        """Advance past a timestamp received from another agent."""
+    def observe(self, remote: str) -> bool:
+        """Advance past a timestamp received from another agent.
+
+        A timestamp more than a day ahead of our wall clock (a POP whose clock is wrong) is
+        not followed, so one bad clock cannot drag every agent's clock, nor halt sync:
+        returns False and the caller logs it. The event itself still applies.
+        """
         ts = Timestamp.decode(remote)
         with self._lock:
             wall = self._wall()
             if ts.wall_ms - wall > self.MAX_DRIFT_MS:
-                raise SyncError(f"remote clock {remote} is more than a day ahead of ours")
+                return False
             top = max(wall, self._last.wall_ms, ts.wall_ms)
             if top == self._last.wall_ms == ts.wall_ms:
                 counter = max(self._last.counter, ts.counter) + 1
@@ -70,3 +75,4 @@ class HybridClock:
             else:
                 counter = 0
             self._last = Timestamp(top, counter, self.origin)
+            return True

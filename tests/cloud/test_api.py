@@ -216,3 +216,12 @@ def test_revoked_agent_is_refused(isp: Tenant, cloud: Cloud) -> None:
     apply.sync_once(a)  # the other POP is unaffected
     with pytest.raises(CloudError, match="404"):
         admin.revoke_agent(cloud.url, isp.admin, agent)  # already revoked
+
+
+def test_nonsense_pull_parameters_are_400_not_endless(isp: Tenant, cloud: Cloud) -> None:
+    a = isp.agents[0]
+    tenant, _ = ident(a)
+    with cloud.http() as h:
+        for query in ("after=0&wait=nan", f"after={2**70}", "after=-1"):
+            path = f"/v1/tenants/{tenant}/events?{query}"
+            refused(h.get(path, headers=signed(a, "GET", path)), 400, "bad_request")
