@@ -164,12 +164,21 @@ class Keyring:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            # A leftover temp file (or a symlink planted there) is never written through.
+            if tmp.is_symlink() or tmp.exists():
+                tmp.unlink()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(self.to_json(), fh, indent=2)
                 fh.write("\n")
-            os.chmod(tmp, 0o600)
+                fh.flush()
+                os.fsync(fh.fileno())  # the only copy of a new tenant key: on disk first
             os.replace(tmp, path)
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)  # and the rename too
+            finally:
+                os.close(dir_fd)
         except OSError as exc:
             raise ConfigError(f"cannot write tenant keys to {path}: {exc.strerror}") from None
 
