@@ -152,7 +152,7 @@ def _close_session(store: Store, job: Row, cause: str) -> None:
     store.conn.execute(
         "UPDATE radius_sessions SET status = 'closed', stopped_at = ?, "
         "terminate_cause = COALESCE(terminate_cause, ?) "
-        "WHERE nas_ip = ? AND acct_session_id = ? AND status = 'active'",
+        "WHERE nas_ip = ? AND acct_session_id = ? AND status IN ('active', 'stale')",
         (store.now(), cause, job["nas_ip"], job["acct_session_id"]),
     )
 
@@ -182,7 +182,8 @@ def _prepare(store: Store, cfg: Config, job: Row) -> _Prepared:
         "SELECT status FROM radius_sessions WHERE nas_ip = ? AND acct_session_id = ?",
         (job["nas_ip"], job["acct_session_id"]),
     )
-    if session is None or session["status"] != "active":
+    # A stale session only missed its interims (often: the agent was down); it may be up.
+    if session is None or session["status"] not in ("active", "stale"):
         return _Prepared(job, skip="session ended")
     nas = sessions.nas_for(store, cfg, job["nas_ip"])
     if nas is None:

@@ -437,3 +437,103 @@ def m007_invoice_rate_total(db: Database) -> None:
     # The rate a cycle is charged at changes with each plan switch; a later switch must
     # refund from that rate, not from what the invoice first said (NULL: total_minor).
     db.executescript("ALTER TABLE invoices ADD COLUMN rate_total_minor INTEGER;")
+
+
+@migrations(name="m008_enforce_stale_sessions")
+def m008_enforce_stale_sessions(db: Database) -> None:
+    # A session the reaper marked stale (no interim while the agent was down) may well still
+    # be up: a change of access or speed must reach it too, or a suspended subscriber stays
+    # online. Same triggers as before, with 'stale' sessions included.
+    db.executescript(
+        """
+        DROP TRIGGER enforce_status;
+        CREATE TRIGGER enforce_status AFTER UPDATE OF status ON subscribers
+        WHEN OLD.status != NEW.status
+            AND NOT (OLD.status IN ('active', 'grace') AND NEW.status IN ('active', 'grace'))
+        BEGIN
+            INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip,
+                                      reason, next_attempt_at, created_at)
+            SELECT NEW.username, 'disconnect', r.nas_ip, r.acct_session_id, r.framed_ip,
+                   'status ' || OLD.status || ' -> ' || NEW.status, NEW.updated_at, NEW.updated_at
+            FROM radius_sessions r
+            WHERE r.username = NEW.username AND r.status IN ('active', 'stale');
+            INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason,
+                                                next_attempt_at, created_at)
+            SELECT '*', 'reconcile', name, 'status of ' || NEW.username, NEW.updated_at,
+                   NEW.updated_at
+            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL;
+        END;
+
+        DROP TRIGGER enforce_rate;
+        CREATE TRIGGER enforce_rate AFTER UPDATE OF plan_id, fup_active ON subscribers
+        WHEN (OLD.plan_id != NEW.plan_id OR OLD.fup_active != NEW.fup_active)
+            AND OLD.status IN ('active', 'grace') AND NEW.status IN ('active', 'grace')
+        BEGIN
+            INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip,
+                                      reason, next_attempt_at, created_at)
+            SELECT NEW.username, 'coa', r.nas_ip, r.acct_session_id, r.framed_ip,
+                   CASE WHEN OLD.plan_id != NEW.plan_id THEN 'plan change' ELSE 'fair usage' END,
+                   NEW.updated_at, NEW.updated_at
+            FROM radius_sessions r
+            WHERE r.username = NEW.username AND r.status IN ('active', 'stale');
+            INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason,
+                                                next_attempt_at, created_at)
+            SELECT '*', 'reconcile', name, 'rate of ' || NEW.username, NEW.updated_at,
+                   NEW.updated_at
+            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL;
+        END;
+
+        DROP TRIGGER enforce_plan_rate;
+        CREATE TRIGGER enforce_plan_rate AFTER UPDATE OF rate, burst, fup_rate ON plans
+        WHEN OLD.rate != NEW.rate OR OLD.burst IS NOT NEW.burst
+            OR OLD.fup_rate IS NOT NEW.fup_rate
+        BEGIN
+            INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip,
+                                      reason, next_attempt_at, created_at)
+            SELECT s.username, 'coa', r.nas_ip, r.acct_session_id, r.framed_ip,
+                   'plan ' || NEW.name || ' edited', NEW.updated_at, NEW.updated_at
+            FROM subscribers s JOIN radius_sessions r
+                ON r.username = s.username AND r.status IN ('active', 'stale')
+            WHERE s.plan_id = NEW.id AND s.status IN ('active', 'grace')
+              AND (CASE WHEN s.fup_active = 1 AND OLD.fup_rate IS NOT NULL THEN OLD.fup_rate
+                        ELSE OLD.rate || ' ' || COALESCE(OLD.burst, '') END)
+                  IS NOT
+                  (CASE WHEN s.fup_active = 1 AND NEW.fup_rate IS NOT NULL THEN NEW.fup_rate
+                        ELSE NEW.rate || ' ' || COALESCE(NEW.burst, '') END);
+            INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason,
+                                                next_attempt_at, created_at)
+            SELECT '*', 'reconcile', name, 'plan ' || NEW.name || ' edited', NEW.updated_at,
+                   NEW.updated_at
+            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL;
+        END;
+
+        DROP TRIGGER enforce_address;
+        CREATE TRIGGER enforce_address AFTER UPDATE OF ip, service ON subscribers
+        WHEN OLD.ip IS NOT NEW.ip OR OLD.service != NEW.service
+        BEGIN
+            INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip,
+                                      reason, next_attempt_at, created_at)
+            SELECT NEW.username, 'disconnect', r.nas_ip, r.acct_session_id, r.framed_ip,
+                   'address or service changed', NEW.updated_at, NEW.updated_at
+            FROM radius_sessions r
+            WHERE r.username = NEW.username AND r.status IN ('active', 'stale');
+            INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason,
+                                                next_attempt_at, created_at)
+            SELECT '*', 'reconcile', name, 'address of ' || NEW.username, NEW.updated_at,
+                   NEW.updated_at
+            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL;
+        END;
+
+        DROP TRIGGER enforce_removed;
+        CREATE TRIGGER enforce_removed AFTER DELETE ON subscribers
+        BEGIN
+            INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip,
+                                      reason, next_attempt_at, created_at)
+            SELECT OLD.username, 'disconnect', r.nas_ip, r.acct_session_id, r.framed_ip,
+                   'subscriber removed', OLD.updated_at, OLD.updated_at
+            FROM radius_sessions r
+            WHERE r.username = OLD.username AND r.status IN ('active', 'stale');
+        END;
+        """
+    )
+
