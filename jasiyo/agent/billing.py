@@ -512,3 +512,25 @@ def change_plan(
                     old=result.old_plan, new=new.name, credit_minor=credit, charge_minor=charge)
         advance(store, cfg, sub["id"], now)
     return result
+
+
+def adjust(
+    store: Store, cfg: Config, username: str, kind: str, amount_minor: int, reference: str,
+    reason: str, actor: str,
+) -> ledger.Entry:
+    """A manual credit or refund (see :func:`ledger.adjust`), then what money coming in does.
+
+    A credit to a postpaid subscriber settles the invoices it covers and restores one
+    suspended for non-payment once nothing is owed, like a payment. A prepaid wallet credit
+    stays in the wallet until the next renewal or payment (it buys no period by itself).
+    One transaction: on error nothing is stored.
+    """
+    with store.transaction():
+        entry = ledger.adjust(store, username, kind, amount_minor, reference, reason, actor)
+        sub = ledger.subscriber_row(store, username)
+        if kind == "credit" and sub["billing"] == "postpaid":
+            now = store.now()
+            advance(store, cfg, sub["id"], now)
+            apply_payment(store, cfg, sub["id"], now)
+            advance(store, cfg, sub["id"], now)
+    return entry

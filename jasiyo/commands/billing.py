@@ -193,7 +193,7 @@ def _adjust(kind: str, username: str, amount: str, ref: str, reason: str) -> Non
     with store() as s:
         currency = ledger.subscriber_row(s, username)["currency"]
         minor = parse_money(amount, currency, allow_zero=False)
-        entry = ledger.adjust(s, username, kind, minor, ref, reason, actor())
+        entry = billing.adjust(s, cfg(), username, kind, minor, ref, reason, actor())
         balance = ledger.balance(s, ledger.subscriber_row(s, username)["id"])
     done(f"{kind} {ref}: {format_money(minor, currency)} for {username}; "
          f"balance {format_money(balance, currency)}", entry=entry.to_dict(),

@@ -162,3 +162,15 @@ def test_credit_and_refund(seeded: Run, cfg: Config) -> None:
     code, _, err = seeded("billing", "credit", "alice", "999", "--ref", "GW-1", "--reason", "x")
     assert code == 1 and "already exists" in err
     assert ledger_dump(cfg) == before
+
+
+def test_credit_settles_a_postpaid_invoice_like_a_payment(seeded: Run, cfg: Config) -> None:
+    assert seeded("billing", "run")[0] == 0  # carol's first postpaid invoice: KES 3,480.00
+    code, out, _ = seeded("billing", "credit", "carol", "3480", "--ref", "OUTAGE-1",
+                          "--reason", "outage")
+    assert code == 0 and "balance KES 0.00" in out
+    s = Store.open(cfg)
+    try:
+        assert s.all("SELECT status FROM invoices") == [{"status": "paid"}]
+    finally:
+        s.close()
