@@ -103,7 +103,9 @@ def record(
             minor = amount
         else:
             minor = parse_money(str(amount), currency, allow_zero=False)
-        existing = store.one(f"{_SELECT} WHERE p.reference = ?", (ref,))
+        # Providers and people retype receipts in either case (QX12AB / qx12ab): the same
+        # receipt in another case is the same payment. Stored as given.
+        existing = store.one(f"{_SELECT} WHERE p.reference = ? COLLATE NOCASE", (ref,))
         if existing is not None:
             if existing["amount_minor"] != minor or existing["username"] != username:
                 raise ValidationError(
@@ -159,7 +161,7 @@ def _receipt(r: Recorded, cfg: Config) -> str:
 def get(store: Store, reference: str) -> Payment:
     from jasiyo.errors import NotFound
 
-    row = store.one(f"{_SELECT} WHERE p.reference = ?", (reference,))
+    row = store.one(f"{_SELECT} WHERE p.reference = ? COLLATE NOCASE", (reference,))
     if row is None:
         raise NotFound(f"no payment with reference {reference!r}")
     return _from_row(row)

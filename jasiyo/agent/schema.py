@@ -537,3 +537,11 @@ def m008_enforce_stale_sessions(db: Database) -> None:
         """
     )
 
+
+@migrations(name="m009_payment_reference_nocase")
+def m009_payment_reference_nocase(db: Database) -> None:
+    # Duplicate payments are found by reference ignoring case; keep that lookup indexed.
+    db.executescript(
+        "CREATE INDEX payments_reference_nocase ON payments(reference COLLATE NOCASE);"
+    )
+

@@ -12,6 +12,7 @@ from jasiyo.agent import billing, ledger, payments
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
+from jasiyo.errors import ValidationError
 from tests.agent.billing_support import (
     DAY,
     T0,
@@ -62,3 +63,18 @@ def test_switching_plans_back_and_forth_in_a_cycle_creates_no_money(
     owed = sum(Fraction(price * int(secs), int(length)) for price, secs in segments)
     # each change rounds its credit and its charge to the minor unit, nothing more
     assert abs((200000 - _balance(db, "alice")) - owed) <= 8 * 1
+
+
+def test_a_payment_reference_in_another_case_is_the_same_payment(
+    db: Store, bcfg: Config,
+) -> None:
+    add_sub(db, "alice")
+    first = payments.record(db, bcfg, "alice", "1000", "QX12AB", actor="t")
+    again = payments.record(db, bcfg, "alice", "1000", "qx12ab", actor="t")
+    assert first.created and not again.created
+    assert again.payment.reference == "QX12AB"  # stored as first given
+    assert _balance(db, "alice") == first.balance_minor
+    assert db.scalar("SELECT count(*) FROM ledger WHERE kind = 'payment'") == 1
+    with pytest.raises(ValidationError, match="already recorded"):
+        payments.record(db, bcfg, "alice", "999", "Qx12aB", actor="t")
+    assert payments.get(db, "qx12ab").reference == "QX12AB"
