@@ -32,6 +32,9 @@ class Invoice:
     due_at: float
     status: str
     paid_at: float | None = None
+    #: Debt on no earlier invoice (a mid-cycle upgrade's proration) carried onto this one;
+    #: already in the ledger, so part of ``total_minor`` but not of this invoice's charge.
+    carried_minor: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,6 +50,7 @@ def _from_row(row: Row) -> Invoice:
         amount_minor=row["amount_minor"], tax_minor=row["tax_minor"],
         total_minor=row["total_minor"], currency=row["currency"], issued_at=row["issued_at"],
         due_at=row["due_at"], status=row["status"], paid_at=row["paid_at"],
+        carried_minor=row["carried_minor"] or 0,
     )
 
 
@@ -75,23 +79,39 @@ def issue(
     if existing is not None:
         return _from_row(existing)
     net, t, total = cost(sub)
+    carried = 0 if paid else _uninvoiced_debt(store, sub)
     inv = Invoice(
         number=number_for(sub["username"], start), username=sub["username"], plan=sub["plan"],
         billing=sub["billing"], cycle_start=start, cycle_end=end, amount_minor=net,
-        tax_minor=t, total_minor=total, currency=sub["currency"], issued_at=at, due_at=due_at,
-        status="paid" if paid else "open", paid_at=at if paid else None,
+        tax_minor=t, total_minor=total + carried, currency=sub["currency"], issued_at=at,
+        due_at=due_at, status="paid" if paid else "open", paid_at=at if paid else None,
+        carried_minor=carried,
     )
     store.conn.execute(
         "INSERT INTO invoices (number, subscriber_id, plan, billing, cycle_start, cycle_end, "
-        "amount_minor, tax_minor, total_minor, currency, issued_at, due_at, status, paid_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (inv.number, sub["id"], inv.plan, inv.billing, start, end, net, t, total,
-         inv.currency, at, due_at, inv.status, inv.paid_at),
+        "amount_minor, tax_minor, total_minor, currency, issued_at, due_at, status, paid_at, "
+        "carried_minor, rate_total_minor) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (inv.number, sub["id"], inv.plan, inv.billing, start, end, net, t, total + carried,
+         inv.currency, at, due_at, inv.status, inv.paid_at, carried, total),
     )
     store.emit("invoice", inv.number, "append", inv.to_dict())
     ledger.post(store, sub, "charge", -total, inv.number,
                 f"{inv.plan} {_span(start, end)}", at)
     return inv
+
+
+def _uninvoiced_debt(store: Store, sub: Row) -> int:
+    """What the subscriber owes beyond their open invoices (e.g. an upgrade's proration).
+
+    Without a document it has no due date and paying every invoice would not clear it; the
+    next invoice carries it so that paying that invoice in full clears the balance.
+    """
+    owed = max(0, -ledger.balance(store, sub["id"]))
+    on_invoices = store.scalar(
+        "SELECT COALESCE(SUM(total_minor), 0) FROM invoices WHERE subscriber_id = ? "
+        "AND status = 'open'", (sub["id"],))
+    return max(0, owed - int(on_invoices))
 
 
 def _span(start: float, end: float) -> str:

@@ -545,3 +545,10 @@ def m009_payment_reference_nocase(db: Database) -> None:
         "CREATE INDEX payments_reference_nocase ON payments(reference COLLATE NOCASE);"
     )
 
+
+@migrations(name="m010_invoice_carried")
+def m010_invoice_carried(db: Database) -> None:
+    # Proration debt that sits on no invoice is carried onto the next postpaid invoice.
+    db.executescript(
+        "ALTER TABLE invoices ADD COLUMN carried_minor INTEGER NOT NULL DEFAULT 0;"
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jasiyo.agent import billing, ledger, payments
+from jasiyo.agent import billing, invoices, ledger, payments
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
@@ -78,3 +78,25 @@ def test_a_payment_reference_in_another_case_is_the_same_payment(
     with pytest.raises(ValidationError, match="already recorded"):
         payments.record(db, bcfg, "alice", "999", "Qx12aB", actor="t")
     assert payments.get(db, "qx12ab").reference == "QX12AB"
+
+
+def test_paying_the_postpaid_invoice_in_full_clears_an_upgrades_proration(
+    db: Store, bcfg: Config, clock: Clock,
+) -> None:
+    add_sub(db, "carol", "biz")
+    billing.tick(db, bcfg)
+    payments.record(db, bcfg, "carol", "3480", "P1", actor="t")
+    clock.days(15)
+    billing.change_plan(db, "carol", "biz2", "t", bcfg)  # half a cycle more: KES 870.00
+    assert _balance(db, "carol") == -87000
+    clock.days(30)
+    billing.tick(db, bcfg)
+    new = invoices.list_(db, username="carol", status="open")
+    assert [(i.total_minor, i.carried_minor) for i in new] == [(522000 + 87000, 87000)]
+    clock.days(31)
+    payments.record(db, bcfg, "carol", new[0].total_minor, "P2", actor="t")
+    assert _balance(db, "carol") == 0
+    assert invoices.list_(db, username="carol", status="open") == []
+    clock.days(41)
+    billing.tick(db, bcfg)
+    assert subs.get(db, "carol").status == "active"
