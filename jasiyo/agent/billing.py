@@ -177,6 +177,10 @@ def _next_postpaid(
         last = store.scalar("SELECT MAX(cycle_end) FROM invoices WHERE subscriber_id = ? "
                             "AND status != 'void'", (sub["id"],))
         start = max(sub["created_at"], last or 0.0, sub["paid_until"] or 0.0)
+    if status in ("active", "grace") and sub["status_reason"] == "resumed" and start < changed:
+        # Resumed after a suspension that outlived the cycle: no invoices for the suspended
+        # time; the next cycle starts at the resume.
+        return _Event(changed, -2, "restart")
     events = [_Event(start, 0, "invoice")]
     oldest = invoices.oldest_open(store, sub["id"])
     if status == "active" and oldest is not None:
@@ -295,6 +299,8 @@ def _apply(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
                     f"suspended for {cfg.billing.terminate_after_days} days", ev.at, report)
     elif ev.kind == "fup_reset":
         _reset_fup(store, sub)
+    elif ev.kind == "restart":
+        _set_state(store, sub["id"], cycle_end=ev.at, anchor_day=local_day(ev.at, tz))
     elif ev.kind == "restore":
         _restore(store, sub, st, ev.at, tz, report)
     else:  # pragma: no cover - our bug

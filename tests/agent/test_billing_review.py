@@ -100,3 +100,24 @@ def test_paying_the_postpaid_invoice_in_full_clears_an_upgrades_proration(
     clock.days(41)
     billing.tick(db, bcfg)
     assert subs.get(db, "carol").status == "active"
+
+
+def test_resuming_a_postpaid_subscriber_bills_no_suspended_cycles(
+    db: Store, bcfg: Config, clock: Clock,
+) -> None:
+    add_sub(db, "carol", "biz")
+    billing.tick(db, bcfg)
+    payments.record(db, bcfg, "carol", "3480", "P1", actor="t")
+    clock.days(5)
+    subs.suspend(db, "carol", "t", "travelling")
+    clock.days(100)
+    billing.tick(db, bcfg)
+    subs.resume(db, "carol", "t")
+    billing.tick(db, bcfg)
+    rows = invoices.list_(db, username="carol")
+    assert [(i.cycle_start, i.status) for i in rows] == [(T0 + 100 * DAY, "open"),
+                                                          (T0, "paid")]
+    assert _balance(db, "carol") == -348000  # one cycle, from the resume
+    clock.days(100.5)
+    billing.tick(db, bcfg)
+    assert subs.get(db, "carol").status == "active"
