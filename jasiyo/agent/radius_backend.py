@@ -21,6 +21,7 @@ from jasiyo.agent.routers import secret_context
 from jasiyo.agent.store import Store
 from jasiyo.agent.subscribers import password_context
 from jasiyo.config import Config
+from jasiyo.errors import StoreError
 from jasiyo.log import event, get_logger
 from jasiyo.radius.backend import AcctRecord, AuthSubject, NasClient
 from jasiyo.radius.memory import record_key
@@ -88,7 +89,11 @@ class StoreBackend:
         self._fresh()
         store = self._store()
         for row in store.all(_SUBJECT_SQL):
-            self._subjects[row["username"]] = self._subject(row)
+            try:
+                self._subjects[row["username"]] = self._subject(row)
+            except (StoreError, ValueError) as exc:  # one bad row must not stop RADIUS
+                event(log, "radius.subscriber_unreadable", level=40, user=row["username"],
+                      error=str(exc))
         return len(self._subjects)
 
     def _subject(self, row: dict) -> AuthSubject:
@@ -104,8 +109,13 @@ class StoreBackend:
             for row in self._store().all("SELECT * FROM routers"):
                 require = bool(row["require_message_authenticator"]) and (
                     self.cfg.radius.require_message_authenticator)
-                secret = self.box.open(row["radius_secret_enc"],
-                                       secret_context(row["name"], "radius_secret"))
+                try:
+                    secret = self.box.open(row["radius_secret_enc"],
+                                           secret_context(row["name"], "radius_secret"))
+                except (StoreError, TypeError) as exc:  # drop this router, not every one
+                    event(log, "radius.nas_unreadable", level=40, router=row["name"],
+                          error=str(exc))
+                    continue
                 nases[row["nas_ip"]] = NasClient(
                     name=row["name"], address=row["nas_ip"], secret=secret,
                     require_message_authenticator=require, coa_port=row["coa_port"],
@@ -125,7 +135,11 @@ class StoreBackend:
         except KeyError:
             pass
         row = self._store().one(f"{_SUBJECT_SQL} WHERE s.username = ?", (username,))
-        subject = self._subject(row) if row else None
+        try:
+            subject = self._subject(row) if row else None
+        except (StoreError, ValueError) as exc:
+            event(log, "radius.subscriber_unreadable", level=40, user=username, error=str(exc))
+            subject = None
         if len(self._subjects) < 1_000_000:  # bound the cache of unknown names
             self._subjects[username] = subject
         return subject

@@ -117,3 +117,20 @@ def test_removing_a_subscriber_queues_a_disconnect(cfg: Config, store: Store) ->
     assert jobs == [{"username": "alice", "action": "disconnect", "acct_session_id": "s9",
                      "status": "pending"}]
     b.close()
+
+
+def test_one_unreadable_row_does_not_stop_radius(cfg: Config, store: Store) -> None:
+    plans.add(store, plans.build("home", rate="1M", price="1"), "t")
+    for name in ("alice", "bob"):
+        subs.add(store, subs.NewSubscriber.build(name, password=f"{name}-pw", plan="home"), "t")
+    routers.add(store, "r1", driver="mikrotik", host="10.0.0.1", radius_secret="secret-one-1",
+                actor="t")
+    routers.add(store, "r2", driver="mikrotik", host="10.0.0.2", radius_secret="secret-two-2",
+                actor="t")
+    store.conn.execute("UPDATE routers SET radius_secret_enc = x'00' WHERE name = 'r2'")
+    store.conn.execute("UPDATE subscribers SET password_enc = x'00' WHERE username = 'bob'")
+    b = _backend(cfg)
+    assert b.warm() == 1
+    assert b.nas("10.0.0.1") is not None and b.nas("10.0.0.2") is None
+    assert b.subject("alice") is not None and b.subject("bob") is None
+    b.close()
