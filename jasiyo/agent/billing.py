@@ -396,8 +396,17 @@ def apply_payment(store: Store, cfg: Config, sub_id: int, now: float) -> tuple[i
     sub = _sub(store, sub_id)
     st = _state(store, sub_id)
     tz = _tz(cfg.billing.timezone)
-    if sub["billing"] == "postpaid":
-        invoices.settle(store, sub, now)  # money settles invoices whatever the status
+    # Money settles invoices whatever the status. A prepaid subscriber has open invoices only
+    # from postpaid time before a switch; the time they cover counts once paid.
+    settled = invoices.settle(store, sub, now)
+    if sub["billing"] == "prepaid" and settled:
+        through = store.scalar(
+            f"SELECT MAX(cycle_end) FROM invoices WHERE subscriber_id = ? AND number IN "
+            f"({', '.join('?' * len(settled))})", (sub_id, *settled))
+        if through is not None and through > now and (
+                sub["paid_until"] is None or through > sub["paid_until"]):
+            _set_paid_until(store, sub, through)
+            sub = _sub(store, sub_id)
     if sub["manual_suspend"] or sub["status"] == "terminated":
         return 0, False
     bought = 0
@@ -478,7 +487,7 @@ def change_plan(
         _, _, new_total = invoices.cost(new_row)
         change_id = uuid7(int(now * 1000))
         credit = charge = 0
-        billed_until = now
+        billed_until = paid_through = now
         for inv in store.all(
             "SELECT * FROM invoices WHERE subscriber_id = ? AND status != 'void' "
             "AND cycle_end > ? ORDER BY cycle_start", (sub["id"], now),
@@ -494,6 +503,8 @@ def change_plan(
                             f"unused {sub['plan']} on {inv['number']}", now)
                 credit += back
             billed_until = max(billed_until, inv["cycle_end"])
+            if inv["status"] == "paid":
+                paid_through = max(paid_through, inv["cycle_end"])
             owe = prorate(new_total, remaining, length)
             if owe:
                 ledger.post(store, sub, "proration", -owe, f"{change_id}:{inv['number']}:charge",
@@ -507,7 +518,8 @@ def change_plan(
                 _set_paid_until(store, sub, None)
                 _set_state(store, sub["id"], cycle_end=billed_until, anchor_day=None)
             else:
-                _set_paid_until(store, sub, billed_until)
+                # Only paid time: an open invoice's cycle counts once a payment settles it.
+                _set_paid_until(store, sub, paid_through)
                 _set_state(store, sub["id"], cycle_end=None, anchor_day=None)
         sub = _sub(store, sub["id"])
         if sub["billing"] == "postpaid":

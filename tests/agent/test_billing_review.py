@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jasiyo.agent import billing, invoices, ledger, payments
+from jasiyo.agent import billing, invoices, ledger, payments, plans
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
@@ -121,3 +121,23 @@ def test_resuming_a_postpaid_subscriber_bills_no_suspended_cycles(
     clock.days(100.5)
     billing.tick(db, bcfg)
     assert subs.get(db, "carol").status == "active"
+
+
+def test_moving_a_suspended_debtor_to_prepaid_does_not_restore_without_payment(
+    db: Store, bcfg: Config, clock: Clock,
+) -> None:
+    add_sub(db, "carol", "biz", consent=False)
+    billing.tick(db, bcfg)
+    clock.days(11)
+    billing.tick(db, bcfg)
+    assert subs.get(db, "carol").status == "suspended"
+    plans.add(db, plans.build("pre", rate="50M/50M", price="3000"), "t")
+    billing.change_plan(db, "carol", "pre", "t", bcfg)
+    billing.tick(db, bcfg)
+    assert subs.get(db, "carol").status == "suspended"
+    assert subs.get(db, "carol").paid_until == T0 + 11 * DAY  # no unpaid time
+    owed = -_balance(db, "carol")
+    r = payments.record(db, bcfg, "carol", owed, "P1", actor="t")
+    assert r.restored and subs.get(db, "carol").status == "active"
+    assert subs.get(db, "carol").paid_until == T0 + 30 * DAY  # the paid cycle counts now
+    assert invoices.list_(db, username="carol", status="open") == []
