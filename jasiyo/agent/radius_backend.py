@@ -174,9 +174,6 @@ def _apply(store: Store, r: AcctRecord) -> None:
     if not r.acct_session_id:
         return
     stop = r.status_type == "Stop"
-    was_stale = not stop and store.one(
-        "SELECT 1 FROM radius_sessions WHERE nas_ip = ? AND acct_session_id = ? "
-        "AND status = 'stale'", (r.nas_address, r.acct_session_id)) is not None
     start_time = event_time - r.session_time if r.session_time else event_time
     store.conn.execute(
         "INSERT INTO radius_sessions (nas_ip, acct_session_id, username, framed_ip, "
@@ -191,7 +188,8 @@ def _apply(store: Store, r: AcctRecord) -> None:
         "output_octets = MAX(output_octets, excluded.output_octets), "
         "input_packets = MAX(input_packets, excluded.input_packets), "
         "output_packets = MAX(output_packets, excluded.output_packets), "
-        # A stale session heard from again is online after all: reopen it.
+        # A stale session heard from again is online after all: reopen it (trigger
+        # enforce_stale_back, m011, disconnects it if its subscriber may not be online).
         "stopped_at = CASE WHEN excluded.status = 'closed' "
         "THEN COALESCE(excluded.stopped_at, stopped_at) "
         "WHEN status = 'closed' THEN stopped_at ELSE NULL END, "
@@ -204,29 +202,4 @@ def _apply(store: Store, r: AcctRecord) -> None:
          event_time if stop else None, r.session_time, r.input_octets, r.output_octets,
          r.input_packets, r.output_packets, r.terminate_cause or None,
          "closed" if stop else "active"),
-    )
-    if was_stale:
-        _disconnect_if_not_allowed(store, r)
-
-
-def _disconnect_if_not_allowed(store: Store, r: AcctRecord) -> None:
-    """Queue a Disconnect for a reopened stale session whose subscriber may not be online.
-
-    Access changes made while the session was stale may have found no session to act on
-    (or one whose Disconnect was given up); the session heard from again is the cue.
-    """
-    sub = store.one("SELECT status FROM subscribers WHERE username = ?", (r.username,))
-    if sub is not None and sub["status"] in ("active", "grace"):  # desired access: allow
-        return
-    now = r.received_at
-    store.conn.execute(
-        "INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip, "
-        "reason, next_attempt_at, created_at) "
-        "SELECT ?, 'disconnect', nas_ip, acct_session_id, framed_ip, ?, ?, ? "
-        "FROM radius_sessions WHERE nas_ip = ? AND acct_session_id = ? AND NOT EXISTS ("
-        "  SELECT 1 FROM enforce_jobs j WHERE j.status = 'pending' AND j.action = 'disconnect'"
-        "  AND j.nas_ip = radius_sessions.nas_ip"
-        "  AND j.acct_session_id = radius_sessions.acct_session_id)",
-        (r.username, "stale session back, not allowed" if sub else "stale session back, "
-         "subscriber removed", now, now, r.nas_address, r.acct_session_id),
     )

@@ -552,3 +552,32 @@ def m010_invoice_carried(db: Database) -> None:
     db.executescript(
         "ALTER TABLE invoices ADD COLUMN carried_minor INTEGER NOT NULL DEFAULT 0;"
     )
+
+
+@migrations(name="m011_stale_session_back")
+def m011_stale_session_back(db: Database) -> None:
+    # A stale session heard from again is reopened by accounting. If its subscriber may not
+    # be online (suspended while the session was stale, or removed), the access change found
+    # no session to act on: queue the Disconnect now. A trigger keeps this off the
+    # accounting writer's per-record path (no extra SELECT per Interim).
+    db.executescript(
+        """
+        CREATE TRIGGER enforce_stale_back AFTER UPDATE OF status ON radius_sessions
+        WHEN OLD.status = 'stale' AND NEW.status = 'active'
+            AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.username = NEW.username
+                            AND s.status IN ('active', 'grace'))
+            AND NOT EXISTS (SELECT 1 FROM enforce_jobs j WHERE j.status = 'pending'
+                            AND j.action = 'disconnect' AND j.nas_ip = NEW.nas_ip
+                            AND j.acct_session_id = NEW.acct_session_id)
+        BEGIN
+            INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip,
+                                      reason, next_attempt_at, created_at)
+            VALUES (NEW.username, 'disconnect', NEW.nas_ip, NEW.acct_session_id, NEW.framed_ip,
+                    CASE WHEN EXISTS (SELECT 1 FROM subscribers s
+                                      WHERE s.username = NEW.username)
+                         THEN 'stale session back, not allowed'
+                         ELSE 'stale session back, subscriber removed' END,
+                    NEW.last_update_at, NEW.last_update_at);
+        END;
+        """
+    )
