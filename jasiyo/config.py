@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -48,6 +48,8 @@ class BillingSection:
     reminder_days: list[int] = field(default_factory=lambda: [3, 1])
     tick_minutes: int = 1
     timezone: str = "Africa/Nairobi"
+    #: ISO 3166 country of the ISP's customers: how local phone numbers (0712...) are read.
+    country: str = "KE"
     invoice_due_days: int = 7
     enforce_interval: float = 0.5
 
@@ -65,12 +67,66 @@ class SyncSection:
 
 
 @dataclass(frozen=True)
+class WebSection:
+    """The agent's own HTTP listener: health, provider callbacks, later the portal."""
+
+    enabled: bool = True
+    address: str = "127.0.0.1"
+    port: int = 8080
+    #: How the internet reaches this listener (for provider callbacks when there is no cloud),
+    #: e.g. ``https://pop1.example.co.ke``. Empty: callbacks go through the cloud only.
+    public_url: str = ""
+
+
+@dataclass(frozen=True)
+class MpesaSettings:
+    base_url: str = "https://sandbox.safaricom.co.ke"
+    consumer_key: str = ""
+    consumer_secret: str = ""
+    shortcode: str = ""
+    passkey: str = ""
+    transaction_type: str = "CustomerPayBillOnline"
+    till_number: str = ""
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.consumer_key and self.consumer_secret and self.shortcode)
+
+
+@dataclass(frozen=True)
+class PaystackSettings:
+    base_url: str = "https://api.paystack.co"
+    secret_key: str = ""
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.secret_key)
+
+
+@dataclass(frozen=True)
+class PaymentsSection:
+    mpesa: MpesaSettings = field(default_factory=MpesaSettings)
+    paystack: PaystackSettings = field(default_factory=PaystackSettings)
+    #: Ask the provider about an STK prompt whose callback has not come after this long.
+    query_after: float = 45.0
+    #: Stop asking (and mark the request expired) after this long.
+    request_expiry: float = 900.0
+    #: This POP verifies and applies the callbacks of its own requests and of the endpoints
+    #: it registered (`jasiyo payment register-urls`).
+    process: bool = True
+    timeout: float = 10.0
+    retries: int = 2
+
+
+@dataclass(frozen=True)
 class Config:
     agent: AgentSection = field(default_factory=AgentSection)
     radius: RadiusSection = field(default_factory=RadiusSection)
     billing: BillingSection = field(default_factory=BillingSection)
     routers: RoutersSection = field(default_factory=RoutersSection)
     sync: SyncSection = field(default_factory=SyncSection)
+    web: WebSection = field(default_factory=WebSection)
+    payments: PaymentsSection = field(default_factory=PaymentsSection)
     path: Path | None = None
 
     @property
@@ -107,7 +163,14 @@ def _coerce(section: str, key: str, value: Any, typ: Any) -> Any:
     if typ is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {value!r}")
+        if value.startswith("env:"):  # a secret kept out of the file
+            name = value[4:]
+            if not name or name not in os.environ:
+                raise ConfigError(f"{where}: environment variable {name!r} is not set")
+            return os.environ[name]
         return value
+    if is_dataclass(typ):
+        return _section(f"{section}.{key}", typ, value)
     if typ is Path:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where}: expected a path, got {value!r}")
@@ -203,6 +266,37 @@ def _check(cfg: Config) -> None:
         ) from None
 
 
+def _check_payments(cfg: Config) -> None:
+    from urllib.parse import urlsplit
+
+    w, p = cfg.web, cfg.payments
+    if not 0 <= w.port <= 65535:
+        raise ConfigError(f"[web] port: {w.port} is not a TCP port (0-65535)")
+    if w.public_url and urlsplit(w.public_url).scheme not in ("https", "http"):
+        raise ConfigError(f"[web] public_url: {w.public_url!r} must be an http(s):// URL")
+    for name, url in (("payments.mpesa", p.mpesa.base_url), ("payments.paystack", p.paystack.base_url)):
+        parts = urlsplit(url)
+        loopback = (parts.hostname or "").startswith("127.") or parts.hostname == "localhost"
+        if not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+            raise ConfigError(f"[{name}] base_url: {url!r} must be https:// (http:// only to "
+                              "loopback, for the simulators)")
+    if p.mpesa.transaction_type not in ("CustomerPayBillOnline", "CustomerBuyGoodsOnline"):
+        raise ConfigError("[payments.mpesa] transaction_type: must be CustomerPayBillOnline "
+                          f"(paybill) or CustomerBuyGoodsOnline (till), not {p.mpesa.transaction_type!r}")
+    if p.mpesa.shortcode and not p.mpesa.shortcode.isdigit():
+        raise ConfigError(f"[payments.mpesa] shortcode: {p.mpesa.shortcode!r} is not a shortcode")
+    if not (0 < p.query_after <= 3600 and p.query_after < p.request_expiry <= 7 * 86400):
+        raise ConfigError("[payments] query_after must be 1-3600 seconds and below request_expiry "
+                          "(at most 7 days)")
+    if not (0 < p.timeout <= 120) or not 0 <= p.retries <= 10:
+        raise ConfigError("[payments] timeout must be 1-120 seconds and retries 0-10")
+    from jasiyo.phones import COUNTRIES
+
+    if cfg.billing.country.upper() not in COUNTRIES:
+        raise ConfigError(f"[billing] country: {cfg.billing.country!r} is not one of "
+                          f"{', '.join(sorted(COUNTRIES))}")
+
+
 def parse(text: str, base_dir: Path, path: Path | None = None) -> Config:
     """Parse TOML text; relative paths resolve against ``base_dir``."""
     where = str(path) if path else "config"
@@ -221,6 +315,7 @@ def parse(text: str, base_dir: Path, path: Path | None = None) -> Config:
         data_dir = (base_dir / data_dir).resolve()
     cfg = replace(cfg, agent=replace(cfg.agent, data_dir=data_dir))
     _check(cfg)
+    _check_payments(cfg)
     return cfg
 
 

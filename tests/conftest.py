@@ -25,6 +25,8 @@ def make_config(tmp_path: Path, extra: str = "", **radius: object) -> Config:
     lines = ["[agent]", 'data_dir = "data"', "", "[radius]"]
     for k, v in ports.items():
         lines.append(f"{k} = {v!r}" if not isinstance(v, bool) else f"{k} = {str(v).lower()}")
+    if "[web]" not in extra:  # any free port: agents of several tests never collide
+        extra = "[web]\nport = 0\n" + extra
     text = "\n".join(lines).replace("'", '"') + "\n" + extra
     path = tmp_path / "jasiyo.toml"
     path.write_text(text)

@@ -9,6 +9,8 @@ or an engineer retrying); the same reference with anything different is refused.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +24,9 @@ from jasiyo.models import format_money, parse_money
 
 log = get_logger(__name__)
 
-METHODS = ("cash", "mpesa", "paystack", "bank")
+METHODS = ("cash", "mpesa", "airtel", "paystack", "bank")
+#: What a provider reference may be made of, after normalising (see normalize_reference).
+_REFERENCE_RE = re.compile(r"^[A-Z0-9][A-Z0-9._=/#:-]{0,99}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +70,36 @@ def _from_row(row: Row) -> Payment:
 _SELECT = "SELECT p.*, s.username FROM payments p JOIN subscribers s ON s.id = p.subscriber_id"
 
 
-def _check_reference(reference: str) -> str:
-    ref = (reference or "").strip()
-    if not ref or len(ref) > 100 or any(c.isspace() or ord(c) < 32 for c in ref):
+def normalize_reference(reference: str) -> str:
+    """The one normal form of a provider reference, used by every path that stores or finds
+    a payment: NFKC (full-width letters become ASCII), invisible format characters removed
+    (zero-width space, soft hyphen, BOM), surrounding space dropped, upper case.
+
+    Provider references (M-Pesa receipts, Paystack references, bank slips) are ASCII
+    letters, digits and a few separators; anything else after normalising (a Cyrillic
+    ``А`` that looks like ``A``) cannot be one and is refused, never stored as a new payment.
+    """
+    text = unicodedata.normalize("NFKC", reference or "")
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf").strip().upper()
+    if not _REFERENCE_RE.match(text):
         raise ValidationError(
-            f"bad payment reference {reference!r}: the provider's receipt or reference, "
-            f"1-100 characters without spaces"
+            f"bad payment reference {reference!r}: a provider's receipt or reference is 1-100 "
+            "ASCII letters and digits (and . _ = / # : -), without spaces"
         )
-    return ref
+    return text
+
+
+def _check_reference(reference: str) -> str:
+    return normalize_reference(reference)
+
+
+def cash_receipt(store: Store) -> str:
+    """A new receipt number for money taken without a provider reference (cash at the
+    counter): ``CASH-<agent>-<n>``, unique on this POP and across POPs (agent id prefix)."""
+    n = int(store.meta("payments.cash_seq") or "0") + 1
+    store.set_meta("payments.cash_seq", str(n))
+    agent = (store.agent_id or "local").replace("-", "")[:8].upper()
+    return f"CASH-{agent}-{n:06d}"
 
 
 def record(
@@ -93,8 +119,13 @@ def record(
     """
     if method not in METHODS:
         raise ValidationError(f"bad method {method!r}: use {', '.join(METHODS)}")
-    ref = _check_reference(reference)
+    if not reference and method != "cash":
+        raise ValidationError(f"a {method} payment needs the provider's reference (--ref); "
+                              "only cash gets a receipt number of its own")
+    ref = _check_reference(reference) if reference else ""
     with store.transaction():
+        if not ref:
+            ref = cash_receipt(store)
         sub = ledger.subscriber_row(store, username)
         currency = sub["currency"]
         if isinstance(amount, int) and not isinstance(amount, bool):
@@ -161,7 +192,8 @@ def _receipt(r: Recorded, cfg: Config) -> str:
 def get(store: Store, reference: str) -> Payment:
     from jasiyo.errors import NotFound
 
-    row = store.one(f"{_SELECT} WHERE p.reference = ? COLLATE NOCASE", (reference,))
+    row = store.one(f"{_SELECT} WHERE p.reference = ? COLLATE NOCASE",
+                    (normalize_reference(reference),))
     if row is None:
         raise NotFound(f"no payment with reference {reference!r}")
     return _from_row(row)

@@ -11,6 +11,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from jasiyo.agent.keys import SecretBox, load_key
 from jasiyo.agent.radius_backend import StoreBackend
@@ -41,6 +42,10 @@ class Agent:
             acct_port=cfg.radius.acct_port,
         )
         self._stoppers: list[Callable[[], Awaitable[None]]] = []
+        self.payments: Any = None  # the PaymentsWorker, once started
+        self.web: Any = None  # the WebServer, once listening
+        #: Renders /metrics on the web listener when set: () -> (body, content type).
+        self.metrics: Callable[[], tuple[bytes, str]] | None = None
 
     async def start(self) -> None:
         loaded = self.backend.warm()
@@ -92,10 +97,35 @@ async def _sync_part(agent: Agent) -> Callable[[], Awaitable[None]]:
     return stop_sync
 
 
+async def _payments_part(agent: Agent) -> Callable[[], Awaitable[None]]:
+    """The payments worker (callbacks verified and applied, late STK prompts queried) and
+    the web listener that takes callbacks when there is no cloud."""
+    from jasiyo.agent.paywork import PaymentsWorker
+    from jasiyo.agent.web import WebServer
+    from jasiyo.portal.app import create_app
+
+    worker = PaymentsWorker(agent.cfg)
+    await asyncio.to_thread(worker.start)
+    agent.payments = worker
+    web: WebServer | None = None
+    if agent.cfg.web.enabled:
+        web = WebServer(agent.cfg, create_app(agent.cfg, wake=worker.wake.set,
+                                              metrics=agent.metrics))
+        if await web.start():
+            agent.web = web
+
+    async def stop() -> None:
+        if web is not None:
+            await web.stop()
+        await asyncio.to_thread(worker.stop)
+
+    return stop
+
+
 def _default_parts() -> list[Part]:
     from jasiyo.agent.scheduler import attach
 
-    return [attach, _sync_part]
+    return [attach, _sync_part, _payments_part]
 
 
 async def serve(cfg: Config, ready: Callable[[Agent], None] | None = None) -> None:

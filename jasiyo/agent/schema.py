@@ -581,3 +581,107 @@ def m011_stale_session_back(db: Database) -> None:
         END;
         """
     )
+
+
+@migrations(name="m012_money_in")
+def m012_money_in(db: Database) -> None:
+    # Payments from providers without an engineer: the requests this POP made (STK prompts,
+    # Paystack checkouts), every callback received (kept whatever became of it), and the
+    # suspense list of verified money that matched nobody. References have one normal form
+    # (upper case, see payments.normalize_reference): existing rows are brought to it where
+    # that collides with nothing, and a unique index on the normal form guards every path,
+    # the sync insert included.
+    db.executescript(
+        """
+        CREATE TABLE payment_requests (
+            id INTEGER PRIMARY KEY,
+            provider TEXT NOT NULL,
+            request_id TEXT NOT NULL UNIQUE,
+            merchant_request_id TEXT,
+            subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE SET NULL,
+            account TEXT NOT NULL,
+            phone TEXT,
+            amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+            currency TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            result_code TEXT,
+            result_desc TEXT,
+            receipt TEXT,
+            checkout_url TEXT,
+            created_by TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            next_query_at REAL,
+            queries INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX payment_requests_pending ON payment_requests(next_query_at)
+            WHERE status = 'pending';
+        CREATE INDEX payment_requests_subscriber ON payment_requests(subscriber_id, created_at);
+
+        CREATE TABLE payment_inbox (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL UNIQUE,
+            endpoint TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            remote TEXT,
+            sealed BLOB NOT NULL,
+            status TEXT NOT NULL DEFAULT 'new'
+                CHECK (status IN ('new', 'retry', 'applied', 'duplicate', 'refused',
+                                  'unmatched', 'closed', 'other_pop')),
+            detail TEXT,
+            reference TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL,
+            processed_at REAL
+        );
+        CREATE INDEX payment_inbox_todo ON payment_inbox(next_attempt_at)
+            WHERE status IN ('new', 'retry');
+        CREATE INDEX payment_inbox_status ON payment_inbox(status, received_at);
+
+        CREATE TABLE payment_suspense (
+            id INTEGER PRIMARY KEY,
+            reference TEXT NOT NULL UNIQUE,
+            provider TEXT NOT NULL,
+            amount_minor INTEGER NOT NULL,
+            currency TEXT NOT NULL,
+            account TEXT,
+            phone TEXT,
+            payer TEXT,
+            reason TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            inbox_id INTEGER REFERENCES payment_inbox(id),
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'allocated')),
+            allocated_to TEXT,
+            allocated_at REAL,
+            allocated_by TEXT
+        );
+        CREATE INDEX payment_suspense_open ON payment_suspense(status, received_at);
+
+        -- A C2B BillRefNumber is matched ignoring case, spaces and dashes.
+        CREATE INDEX subscribers_account_key
+            ON subscribers(lower(replace(replace(username, ' ', ''), '-', '')));
+
+        UPDATE payments SET reference = upper(reference)
+        WHERE reference <> upper(reference) AND NOT EXISTS (
+            SELECT 1 FROM payments o WHERE o.id <> payments.id
+            AND upper(o.reference) = upper(payments.reference));
+        UPDATE ledger SET reference = upper(reference)
+        WHERE kind = 'payment' AND reference <> upper(reference) AND NOT EXISTS (
+            SELECT 1 FROM ledger o WHERE o.id <> ledger.id AND o.kind = 'payment'
+            AND upper(o.reference) = upper(ledger.reference));
+        """
+    )
+    dup_pay = db.execute(
+        "SELECT count(*) FROM (SELECT upper(reference) FROM payments GROUP BY 1 HAVING count(*) > 1)"
+    ).fetchone()[0]
+    if not dup_pay:
+        db.execute("CREATE UNIQUE INDEX payments_reference_key ON payments(upper(reference))")
+    dup_led = db.execute(
+        "SELECT count(*) FROM (SELECT upper(reference) FROM ledger WHERE kind = 'payment' "
+        "GROUP BY 1 HAVING count(*) > 1)"
+    ).fetchone()[0]
+    if not dup_led:
+        db.execute("CREATE UNIQUE INDEX ledger_payment_key ON ledger(upper(reference)) "
+                   "WHERE kind = 'payment'")

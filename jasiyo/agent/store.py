@@ -79,12 +79,16 @@ class Store:
                     f"the agent key does not belong to the store {path}: restore the "
                     "agent.key that was created with it (a new key cannot read its secrets)"
                 ) from None
+        #: How local phone numbers are read (``[billing] country``; set by ``open``).
+        self.country = "KE"
         self.agent_id = self.meta("agent_id") or ""
         self.clock = HybridClock(self.agent_id or "local", lambda: int(self.now() * 1000))
 
     @classmethod
     def open(cls, cfg: Config, **kw: Any) -> Store:
-        return cls(cfg.db_path, SecretBox(load_key(cfg.key_path)), **kw)
+        store = cls(cfg.db_path, SecretBox(load_key(cfg.key_path)), **kw)
+        store.country = cfg.billing.country.upper()
+        return store
 
     def close(self) -> None:
         self.conn.close()

@@ -56,7 +56,7 @@ class NewSubscriber:
     def build(
         cls, username: str, *, password: str, plan: str, service: str = "pppoe",
         ip: str | None = None, phone: str | None = None, name: str | None = None,
-        sms_consent: bool = False,
+        sms_consent: bool = False, country: str = "KE",
     ) -> NewSubscriber:
         try:
             svc = Service(service or "pppoe")
@@ -68,7 +68,7 @@ class NewSubscriber:
         return cls(
             username=validate.username(username), password=validate.password(password),
             plan=validate.name(plan, "plan name"), service=svc.value, ip=address,
-            phone=validate.phone(phone), name=validate.text(name, "name"),
+            phone=validate.phone(phone, country), name=validate.text(name, "name"),
             sms_consent=bool(sms_consent),
         )
 
@@ -161,7 +161,7 @@ def update(store: Store, username: str, actor: str, **changes: Any) -> Subscribe
             plan=changes.get("plan", old.plan), service=changes.get("service", old.service),
             ip=changes.get("ip", old.ip), phone=changes.get("phone", old.phone),
             name=changes.get("name", old.name),
-            sms_consent=changes.get("sms_consent", old.sms_consent),
+            sms_consent=changes.get("sms_consent", old.sms_consent), country=store.country,
         )
         before = {**old.to_dict(), "password": None}
         after = {**merged.public(), "password": changes.get("password")}
@@ -255,7 +255,7 @@ class ImportResult:
     unchanged: int
 
 
-def read_csv(path: Path) -> tuple[list[NewSubscriber], frozenset[str]]:
+def read_csv(path: Path, country: str = "KE") -> tuple[list[NewSubscriber], frozenset[str]]:
     """Parse and validate every row; raise one error naming each bad row (up to 10).
 
     Returns the rows and the columns the file has (an import changes only those).
@@ -298,6 +298,7 @@ def read_csv(path: Path) -> tuple[list[NewSubscriber], frozenset[str]]:
                 clean["username"], password=clean["password"], plan=clean["plan"],
                 service=clean.get("service") or "pppoe", ip=clean.get("ip") or None,
                 phone=clean.get("phone") or None, name=clean.get("name") or None,
+                country=country,
             )
         except ValidationError as exc:
             errors.append(f"line {lineno}: {exc}")

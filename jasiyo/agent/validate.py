@@ -39,10 +39,13 @@ def password(value: str) -> str:
     return value
 
 
-def phone(value: str | None) -> str | None:
+def phone(value: str | None, country: str = "KE") -> str | None:
+    """E.164 from what a customer writes (``0712 345 678``, ``254712345678``, ...)."""
     if value in (None, ""):
         return None
-    v = value.replace(" ", "")
+    from jasiyo.phones import normalize
+
+    v = normalize(value, country)
     if not _PHONE.match(v):
         raise ValidationError(f"bad phone {value!r}: use E.164, e.g. +254712345678")
     return v

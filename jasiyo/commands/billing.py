@@ -31,8 +31,9 @@ def _payment_row(p: payments.Payment) -> dict[str, Any]:
 def payment_record(
     username: str = typer.Argument(..., help="Subscriber who paid."),
     amount: str = typer.Argument(..., help="Amount in the plan's currency, e.g. 1500 or 1500.00."),
-    ref: str = typer.Option(..., "--ref", help="Provider reference (M-Pesa receipt, ...)."),
-    method: str = typer.Option("cash", "--method", help="cash, mpesa, paystack or bank."),
+    ref: str = typer.Option("", "--ref", help="Provider reference (M-Pesa receipt, ...); "
+                            "cash without one gets a receipt number."),
+    method: str = typer.Option("cash", "--method", help="cash, mpesa, airtel, paystack or bank."),
 ) -> None:
     """Record a payment; buys prepaid periods or settles invoices, and restores service."""
     with store() as s:
@@ -220,3 +221,12 @@ def billing_refund(
 ) -> None:
     """Record money paid back to a subscriber (reduces the wallet). Audited."""
     _adjust("refund", username, amount, ref, reason)
+
+
+def _mount_money_in() -> None:
+    from jasiyo.commands import pay
+
+    pay.mount(payment_app)
+
+
+_mount_money_in()

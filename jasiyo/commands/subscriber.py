@@ -56,7 +56,7 @@ def add(
     secret = password or subs.generate_password()
     new = subs.NewSubscriber.build(
         username, password=secret, plan=plan, service=service, ip=ip, phone=phone, name=name,
-        sms_consent=sms_consent,
+        sms_consent=sms_consent, country=cfg().billing.country,
     )
     with store() as s:
         sub = subs.add(s, new, actor())
@@ -153,7 +153,7 @@ def import_(
     file: Path = typer.Argument(..., help="CSV: username,password,plan[,service,ip,phone,name]."),
 ) -> None:
     """Import subscribers from CSV: every row validated first, then one transaction."""
-    rows, columns = subs.read_csv(file)
+    rows, columns = subs.read_csv(file, cfg().billing.country)
     with store() as s:
         if STATE.json or not console.is_terminal:
             result = subs.import_rows(s, rows, actor(), columns=columns, cfg=cfg())

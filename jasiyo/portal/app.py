@@ -1,0 +1,140 @@
+"""The agent's web listener (Starlette, served by uvicorn inside `agent run`).
+
+LAN-facing and working while the WAN or the cloud is down. Today it serves:
+
+* ``GET /healthz``: the agent is up and its store answers;
+* ``POST /hooks/{token}/{endpoint}``: provider callbacks for an agent without a cloud
+  (``[web] public_url`` is how the provider reaches it). ``token`` is a per-agent secret
+  (compared in constant time); ``endpoint`` is ``mpesa-stk``, ``mpesa-c2b``, ``mpesa-val``
+  or ``paystack``. The body is kept in the inbox first and answered at once; verification
+  happens in the payments worker. Rate limited per client address; bodies bounded.
+
+The access log never shows the token: uvicorn's access log is off and our own line names
+only the endpoint.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from jasiyo.agent import charge, collect
+from jasiyo.agent.store import Store
+from jasiyo.config import Config
+from jasiyo.log import event, get_logger
+from jasiyo.ratelimit import Buckets
+
+log = get_logger(__name__)
+_SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+}
+
+
+def _json(doc: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(doc, status, headers=_SECURITY_HEADERS)
+
+
+def create_app(cfg: Config, *, wake: Callable[[], None] | None = None,
+               metrics: Callable[[], tuple[bytes, str]] | None = None) -> Starlette:
+    """The listener's ASGI app. ``wake`` is called after a callback is kept (the payments
+    worker then processes it at once); ``metrics`` renders ``/metrics`` when given."""
+    buckets = Buckets(rate=20.0, burst=60)
+    state: dict[str, Any] = {}
+
+    def store() -> Store:
+        # One connection for the listener's thread pool: sqlite3 serialises its use, and
+        # each call is one short transaction.
+        if "store" not in state:
+            state["store"] = Store.open(cfg, synchronous="FULL")
+        return state["store"]  # type: ignore[no-any-return]
+
+    def token() -> str:
+        if "token" not in state:
+            state["token"] = charge.local_token(store())
+        return state["token"]  # type: ignore[no-any-return]
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await run_in_threadpool(lambda: store().scalar("SELECT 1"))
+        except Exception:  # the store is the agent: if it does not answer, we are not healthy
+            return _json({"ok": False}, 503)
+        return _json({"ok": True})
+
+    async def hook(request: Request) -> Response:
+        who = request.client.host if request.client else "?"
+        endpoint = request.path_params["endpoint"]
+        if not buckets.take(who, time.monotonic()):
+            return _json({"error": "rate_limited"}, 429)
+        given = request.path_params["token"].encode()
+        expected = (await run_in_threadpool(token)).encode()
+        if not hmac.compare_digest(given, expected) or endpoint not in collect.ENDPOINTS:
+            event(log, "web.hook_refused", remote=who, reason="unknown callback URL")
+            return _json({"error": "not_found"}, 404)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > collect.MAX_BODY:
+            return _json({"error": "payload_too_large"}, 413)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > collect.MAX_BODY:
+                return _json({"error": "payload_too_large"}, 413)
+        headers = dict(request.headers.items())
+
+        def keep() -> int | None:
+            return collect.receive_local(store(), endpoint, headers, body, who)
+
+        await run_in_threadpool(keep)
+        if wake:
+            wake()
+        if endpoint == "mpesa-val":
+            return _json(await run_in_threadpool(_validate, store(), body))
+        if endpoint.startswith("mpesa"):
+            return _json({"ResultCode": 0, "ResultDesc": "Accepted"})
+        return _json({"ok": True})
+
+    async def metrics_page(request: Request) -> Response:
+        assert metrics is not None
+        body, ctype = await run_in_threadpool(metrics)
+        return Response(body, headers={"content-type": ctype})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        return PlainTextResponse("not found" if status == 404 else "method not allowed",
+                                 status, headers=_SECURITY_HEADERS)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/hooks/{token}/{endpoint}", hook, methods=["POST"]),
+    ]
+    if metrics is not None:
+        routes.append(Route("/metrics", metrics_page, methods=["GET"]))
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    app.state.close = lambda: state.get("store") and state["store"].close()
+    return app
+
+
+def _validate(store: Store, body: bytes) -> dict[str, str]:
+    """Daraja C2B validation (only sent if Safaricom enabled it): refuse unknown accounts,
+    so the customer's money is not taken for nobody. The cloud cannot do this: it cannot
+    read the subscriber list, so through the cloud every validation is accepted and an
+    unknown account lands in the suspense list instead."""
+    try:
+        doc = json.loads(body)
+        account = str(doc.get("BillRefNumber", ""))
+    except (ValueError, AttributeError):
+        return {"ResultCode": "C2B00016", "ResultDesc": "Rejected"}
+    if collect.match_account(store, account) is None:
+        return {"ResultCode": "C2B00012", "ResultDesc": "Rejected"}
+    return {"ResultCode": "0", "ResultDesc": "Accepted"}
