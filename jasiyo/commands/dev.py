@@ -1,4 +1,4 @@
-"""`jasiyo dev ...`: tools for engineers and the demo (simulated routers)."""
+"""`jasiyo dev ...`: tools for engineers and the demo (simulated routers and payment APIs)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,22 @@ import threading
 
 import typer
 
-app = typer.Typer(help="Developer tools: simulated routers for demos and tests.",
+app = typer.Typer(help="Developer tools: simulated routers and payment APIs for demos and tests.",
                   no_args_is_help=True)
 
 
 @app.callback()
 def _group() -> None:
-    """Developer tools: simulated routers for demos and tests."""
+    """Developer tools: simulated routers and payment APIs for demos and tests."""
+
+
+def _serve_until_interrupted(sim: object) -> None:
+    try:
+        threading.Event().wait()  # serve until Ctrl-C
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()  # type: ignore[attr-defined]
 
 
 @app.command("routeros-sim")
@@ -70,3 +79,55 @@ def edgeos_sim(
         pass
     finally:
         sim.stop()
+
+
+@app.command("daraja-sim")
+def daraja_sim(
+    port: int = typer.Option(8000, "--port", help="TCP port to listen on (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    consumer_key: str = typer.Option("sim-consumer-key", "--consumer-key",
+                                     help="Daraja app consumer key the simulator accepts."),
+    consumer_secret: str = typer.Option("sim-consumer-secret", "--consumer-secret",
+                                        help="That app's consumer secret."),
+    shortcode: str = typer.Option("174379", "--shortcode", help="Paybill / STK shortcode."),
+    passkey: str = typer.Option(
+        "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919", "--passkey",
+        help="Lipa na M-Pesa Online passkey (default: Daraja's sandbox one)."),
+    till_number: str = typer.Option("", "--till-number", help="Till for buy goods (PartyB)."),
+    callback_delay: float = typer.Option(
+        3.0, "--callback-delay", help="Seconds before the simulated customer answers."),
+) -> None:
+    """Run a simulated Safaricom Daraja API (OAuth, STK push and query, C2B), until Ctrl-C."""
+    from jasiyo.payments.mpesa.sim import DarajaSim
+
+    sim = DarajaSim(host, port, consumer_key=consumer_key, consumer_secret=consumer_secret,
+                    shortcode=shortcode, passkey=passkey, till_number=till_number,
+                    callback_delay=callback_delay)
+    sim.start()
+    typer.echo(f"Daraja simulator listening on {sim.url} (base_url), shortcode {shortcode}, "
+               f"consumer key {consumer_key!r}; control under {sim.url}/sim/; Ctrl-C to stop")
+    _serve_until_interrupted(sim)
+
+
+@app.command("paystack-sim")
+def paystack_sim(
+    port: int = typer.Option(8001, "--port", help="TCP port to listen on (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    secret_key: str = typer.Option("sk_test_jasiyo_sim", "--secret-key",
+                                   help="Secret key the simulator accepts and signs with."),
+    webhook_url: str = typer.Option("", "--webhook-url",
+                                    help="Where charge.success webhooks go (the dashboard's "
+                                         "webhook URL)."),
+    callback_delay: float = typer.Option(
+        1.0, "--callback-delay", help="Seconds between a payment and its webhook."),
+) -> None:
+    """Run a simulated Paystack API (initialize, verify, checkout page, webhooks), until Ctrl-C."""
+    from jasiyo.payments.paystack.sim import PaystackSim
+
+    sim = PaystackSim(host, port, secret_key=secret_key, webhook_url=webhook_url,
+                      callback_delay=callback_delay)
+    sim.start()
+    target = webhook_url or "nowhere (set --webhook-url)"
+    typer.echo(f"Paystack simulator listening on {sim.url} (base_url), webhooks to {target}; "
+               f"control under {sim.url}/sim/; Ctrl-C to stop")
+    _serve_until_interrupted(sim)
