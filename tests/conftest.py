@@ -19,6 +19,12 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def make_config(tmp_path: Path, extra: str = "", **radius: object) -> Config:
     """Write a config in ``tmp_path`` (free ports unless given) and initialise its store."""
     ports = {"auth_port": free_udp_port(), "acct_port": free_udp_port(), **radius}

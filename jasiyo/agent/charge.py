@@ -65,7 +65,7 @@ def local_token(store: Store) -> str:
     token = store.meta("web.hook_token")
     if not token:
         with store.transaction():
-            token = store.meta("web.hook_token") or secrets.token_urlsafe(24)
+            token = store.meta("web.hook_token") or secrets.token_hex(20)
             store.set_meta("web.hook_token", token)
     return token
 
@@ -86,7 +86,8 @@ def callback_url(store: Store, cfg: Config, base: str, *,
             store.set_meta(f"payments.url.{base}", url)
         return str(url)
     if cfg.web.public_url:
-        return f"{cfg.web.public_url.rstrip('/')}/hooks/{local_token(store)}/{base}"
+        return (f"{cfg.web.public_url.rstrip('/')}/hooks/{local_token(store)}/"
+                f"{collect.LOCAL_PATHS[base]}")
     raise ConfigError(
         f"no callback URL for {base}: enrol this agent with the cloud and run `jasiyo payment "
         "register-urls`, or set [web] public_url to how the internet reaches this agent")

@@ -48,12 +48,19 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     "mpesa-val": ("mpesa", "c2b/validation"),
     "paystack": ("paystack", "webhook"),
 }
+#: The path segment of each endpoint on this agent's own listener. Daraja refuses callback
+#: URLs that contain "mpesa" (or "safaricom", "query", ...), so the names differ.
+LOCAL_PATHS: dict[str, str] = {"mpesa-stk": "stk", "mpesa-c2b": "c2b",
+                               "mpesa-val": "c2b-validation", "paystack": "paystack"}
 #: A callback whose processing failed for a reason that may pass (provider down) is tried
 #: again after this many seconds, doubling, up to RETRY_MAX.
 RETRY_FIRST, RETRY_MAX = 5.0, 600.0
 #: While one processor works on an inbox item, others leave it alone this long.
 LEASE = 60.0
 MAX_BODY = 64 * 1024
+#: An STK callback for a request not (yet) known is retried this long before it is refused:
+#: a fast callback can overtake the write of the request it answers.
+OVERTAKE = 10.0
 
 
 def agent_suffix(store: Store) -> str:
@@ -233,7 +240,7 @@ def _answer(store: Store, cfg: Config, provider: PaymentProvider, row: Row,
     inbox_id = row["id"]
     req = store.one("SELECT * FROM payment_requests WHERE provider = ? AND request_id = ?",
                     (provider.name, answer.request_id))
-    if provider.name == "mpesa" and req is None and store.now() - row["received_at"] < 60:
+    if provider.name == "mpesa" and req is None and store.now() - row["received_at"] < OVERTAKE:
         # The prompt is remembered right after Daraja accepts it: a very fast callback can
         # overtake that write. Only an old callback with no request is a stranger's.
         raise _Later(f"no request {answer.request_id!r} yet")

@@ -111,12 +111,12 @@ async def _payments_part(agent: Agent) -> Callable[[], Awaitable[None]]:
     if agent.cfg.web.enabled:
         web = WebServer(agent.cfg, create_app(agent.cfg, wake=worker.wake.set,
                                               metrics=agent.metrics))
-        if await web.start():
+        if await asyncio.to_thread(web.start):
             agent.web = web
 
     async def stop() -> None:
         if web is not None:
-            await web.stop()
+            await asyncio.to_thread(web.stop)
         await asyncio.to_thread(worker.stop)
 
     return stop

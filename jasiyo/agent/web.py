@@ -1,14 +1,18 @@
-"""Runs the web listener (``jasiyo.portal.app``) inside the agent's event loop.
+"""Runs the web listener (``jasiyo.portal.app``) for the agent, in a thread of its own.
 
-A port that cannot be bound is logged loudly and the agent carries on: RADIUS, billing and
-enforcement matter more than the web pages, and must not fail because of them.
+Its own thread and event loop keep slow HTTP clients off the loop that answers RADIUS, and
+uvicorn away from the agent's signal handlers (it only installs its own on the main
+thread). The socket is bound before the thread starts, so a port that cannot be bound is
+known at once: logged loudly, and the agent carries on. RADIUS, billing and enforcement
+matter more than the web pages and must not fail because of them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+import socket
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,43 +30,48 @@ class WebServer:
         self.app = app
         self.port = cfg.web.port
         self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
 
-    async def start(self) -> bool:
-        config = uvicorn.Config(
-            self.app, host=self.cfg.web.address, port=self.cfg.web.port, log_config=None,
-            access_log=False, lifespan="off", timeout_keep_alive=5,
-            limit_concurrency=512, h11_max_incomplete_event_size=16 * 1024,
-        )
-        server = uvicorn.Server(config)
-        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    def start(self) -> bool:
+        """Bind and serve; False (logged) if the address cannot be bound."""
+        address = self.cfg.web.address
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            await server.startup()
-        except (OSError, SystemExit) as exc:
-            event(log, "web.error", address=self.cfg.web.address, port=self.cfg.web.port,
-                  reason=f"cannot listen: {exc}", level=logging.ERROR)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((address, self.cfg.web.port))
+        except OSError as exc:
+            sock.close()
+            event(log, "web.error", address=address, port=self.cfg.web.port,
+                  reason=f"cannot listen: {exc.strerror or exc}", level=logging.ERROR)
             return False
-        if server.should_exit:  # startup failed to bind (uvicorn logs and sets this)
-            event(log, "web.error", address=self.cfg.web.address, port=self.cfg.web.port,
-                  reason="cannot listen", level=logging.ERROR)
-            return False
-        for s in server.servers:
-            for sock in s.sockets:
-                self.port = sock.getsockname()[1]
-        self._server = server
-        self._task = asyncio.create_task(server.main_loop())
-        event(log, "web.start", address=self.cfg.web.address, port=self.port)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app, log_config=None, access_log=False, lifespan="off", ws="none",
+            timeout_keep_alive=5, limit_concurrency=512, timeout_graceful_shutdown=2,
+            h11_max_incomplete_event_size=16 * 1024,
+        )
+        self._server = uvicorn.Server(config)
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name="jasiyo-web", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                event(log, "web.error", address=address, port=self.port,
+                      reason="did not start", level=logging.ERROR)
+                return False
+            time.sleep(0.01)
+        event(log, "web.start", address=address, port=self.port)
         return True
 
-    async def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.should_exit = True
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await self._task
-        with contextlib.suppress(Exception):
-            await self._server.shutdown()
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
         close: Callable[[], Any] | None = getattr(self.app.state, "close", None)
         if close:
             close()
+        self._server = self._thread = None

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from jasiyo.commands.common import actor, cfg, console, done, show_list, store, when
+from jasiyo.commands.common import STATE, actor, cfg, console, done, show_list, store, when
 from jasiyo.errors import ValidationError
 from jasiyo.models import format_money, parse_money
 
@@ -48,8 +48,12 @@ def payment_request(
         done(f"M-Pesa prompt for {money} sent to {req.phone} ({req.request_id}); "
              f"{req.message or 'waiting for the customer'}", request=req.to_dict())
         return
-    console.print(f"M-Pesa prompt for {money} sent to {req.phone}; waiting for the customer...")
-    with console.status("waiting for M-Pesa", spinner="dots"):
+    typer.echo(f"M-Pesa prompt for {money} sent to {req.phone}; waiting for the customer...",
+               err=True)
+    if console.is_terminal and not STATE.json:
+        with console.status("waiting for M-Pesa", spinner="dots"):
+            final = paywork.wait_for(conf, req.request_id, timeout)
+    else:
         final = paywork.wait_for(conf, req.request_id, timeout)
     if final.status == "paid":
         done(f"paid: {money} from {username}, receipt {final.receipt}", request=final.to_dict())

@@ -5,8 +5,8 @@ LAN-facing and working while the WAN or the cloud is down. Today it serves:
 * ``GET /healthz``: the agent is up and its store answers;
 * ``POST /hooks/{token}/{endpoint}``: provider callbacks for an agent without a cloud
   (``[web] public_url`` is how the provider reaches it). ``token`` is a per-agent secret
-  (compared in constant time); ``endpoint`` is ``mpesa-stk``, ``mpesa-c2b``, ``mpesa-val``
-  or ``paystack``. The body is kept in the inbox first and answered at once; verification
+  (compared in constant time); ``endpoint`` is ``stk``, ``c2b``, ``c2b-validation`` or
+  ``paystack`` (Daraja refuses URLs containing "mpesa"). The body is kept in the inbox first and answered at once; verification
   happens in the payments worker. Rate limited per client address; bodies bounded.
 
 The access log never shows the token: uvicorn's access log is off and our own line names
@@ -34,6 +34,7 @@ from jasiyo.log import event, get_logger
 from jasiyo.ratelimit import Buckets
 
 log = get_logger(__name__)
+_BY_PATH = {path: base for base, path in collect.LOCAL_PATHS.items()}
 _SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
@@ -74,12 +75,12 @@ def create_app(cfg: Config, *, wake: Callable[[], None] | None = None,
 
     async def hook(request: Request) -> Response:
         who = request.client.host if request.client else "?"
-        endpoint = request.path_params["endpoint"]
+        endpoint = _BY_PATH.get(request.path_params["endpoint"], "")
         if not buckets.take(who, time.monotonic()):
             return _json({"error": "rate_limited"}, 429)
         given = request.path_params["token"].encode()
         expected = (await run_in_threadpool(token)).encode()
-        if not hmac.compare_digest(given, expected) or endpoint not in collect.ENDPOINTS:
+        if not hmac.compare_digest(given, expected) or not endpoint:
             event(log, "web.hook_refused", remote=who, reason="unknown callback URL")
             return _json({"error": "not_found"}, 404)
         declared = request.headers.get("content-length", "")
