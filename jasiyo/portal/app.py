@@ -6,8 +6,9 @@ LAN-facing and working while the WAN or the cloud is down. Today it serves:
 * ``POST /hooks/{token}/{endpoint}``: provider callbacks for an agent without a cloud
   (``[web] public_url`` is how the provider reaches it). ``token`` is a per-agent secret
   (compared in constant time); ``endpoint`` is ``stk``, ``c2b``, ``c2b-validation`` or
-  ``paystack`` (Daraja refuses URLs containing "mpesa"). The body is kept in the inbox first and answered at once; verification
-  happens in the payments worker. Rate limited per client address; bodies bounded.
+  ``paystack`` (Daraja refuses URLs containing "mpesa"). The body is kept in the inbox
+  first and answered at once; verification happens in the payments worker. Rate limited
+  per client address; bodies bounded.
 
 The access log never shows the token: uvicorn's access log is off and our own line names
 only the endpoint.

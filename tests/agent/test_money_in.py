@@ -18,8 +18,8 @@ from jasiyo.agent import charge
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.payments.mpesa.sim import DarajaSim
-from jasiyo.payments.paystack.sim import PaystackSim
 from jasiyo.payments.paystack.provider import signature as paystack_signature
+from jasiyo.payments.paystack.sim import PaystackSim
 from tests.agent.agentproc import AgentProcess, jasiyo
 from tests.agent.billing_support import NasListener
 from tests.agent.money_support import (
