@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -145,24 +147,58 @@ class Config:
 _SECTIONS = {f.name: f.type for f in fields(Config) if f.name != "path"}
 
 
+#: No setting needs a number this large; anything beyond it is a typo or an attack, and
+#: would fail later (a 32-bit RADIUS attribute, a date overflow) without naming the key.
+_MAX_NUMBER = 2**31 - 1
+#: Inclusive (low, high) bounds of numeric settings, checked after coercion.
+_BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
+    ("radius", "interim_interval"): (60, 86400),
+    ("radius", "stale_after_missed_interims"): (1, 100),
+    ("radius", "coa_timeout"): (0.001, 60),
+    ("radius", "coa_retries"): (0, 10),
+    ("radius", "accounting_retention_days"): (0, 36500),
+    ("billing", "grace_days"): (0, 3650),
+    ("billing", "terminate_after_days"): (0, 3650),
+    ("billing", "reminder_days"): (1, 365),
+    ("billing", "tick_minutes"): (1, 1440),
+    ("billing", "invoice_due_days"): (0, 365),
+    ("billing", "enforce_interval"): (0.001, 3600),
+    ("routers", "reconcile_minutes"): (1, 1440),
+    ("routers", "timeout"): (0.001, 600),
+    ("sync", "interval"): (1, 3600),
+}
+
+
+def _show(value: Any) -> str:
+    """``value`` for an error line: a hostile list can be megabytes deep or long."""
+    text = repr(value) if not isinstance(value, list | dict) else "a list or table"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _coerce(section: str, key: str, value: Any, typ: Any) -> Any:
     where = f"[{section}] {key}"
     origin = get_origin(typ)
     if typ is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+            raise ConfigError(f"{where}: expected true or false, got {_show(value)}")
         return value
     if typ is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+            raise ConfigError(f"{where}: expected a whole number, got {_show(value)}")
+        if abs(value) > _MAX_NUMBER:
+            raise ConfigError(f"{where}: {value} is far too large")
         return value
     if typ is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+            raise ConfigError(f"{where}: expected a number, got {_show(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value}")
+        if abs(value) > _MAX_NUMBER:
+            raise ConfigError(f"{where}: {value} is far too large")
         return float(value)
     if typ is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
+            raise ConfigError(f"{where}: expected a string, got {_show(value)}")
         if value.startswith("env:"):  # a secret kept out of the file
             name = value[4:]
             if not name or name not in os.environ:
@@ -173,12 +209,14 @@ def _coerce(section: str, key: str, value: Any, typ: Any) -> Any:
         return _section(f"{section}.{key}", typ, value)
     if typ is Path:
         if not isinstance(value, str) or not value:
-            raise ConfigError(f"{where}: expected a path, got {value!r}")
+            raise ConfigError(f"{where}: expected a path, got {_show(value)}")
         return Path(value)
     if origin is list:
         (item,) = get_args(typ)
         if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            raise ConfigError(f"{where}: expected a list, got {_show(value)}")
+        if len(value) > 100:
+            raise ConfigError(f"{where}: at most 100 values")
         return [_coerce(section, key, v, item) for v in value]
     raise ConfigError(f"{where}: unsupported setting type")  # pragma: no cover - our bug
 
@@ -202,14 +240,29 @@ def check_cloud_url(url: str) -> str:
     from urllib.parse import urlsplit
 
     url = url.strip().rstrip("/")
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    loopback = host == "localhost" or host == "::1" or host.startswith("127.")
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        raise ConfigError(f"cloud URL {url!r} is not a URL") from None
+    try:
+        # An address, not a name that starts like one ("127.0.0.1.nip.io" is anywhere).
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
     if parts.scheme == "https" and host:
         return url
     if parts.scheme == "http" and loopback:
         return url
     raise ConfigError(f"cloud URL {url!r} must be https:// (plain http:// only to loopback)")
+
+
+def _check_bounds(cfg: Config) -> None:
+    for (section, key), (low, high) in _BOUNDS.items():
+        value = getattr(getattr(cfg, section), key)
+        for v in value if isinstance(value, list) else [value]:
+            if not low <= v <= high:
+                raise ConfigError(f"[{section}] {key}: {v} is out of range ({low:g} to {high:g})")
 
 
 def _check(cfg: Config) -> None:
@@ -264,6 +317,7 @@ def _check(cfg: Config) -> None:
         raise ConfigError(
             f"[billing] timezone: {cfg.billing.timezone!r} is not a known time zone"
         ) from None
+    _check_bounds(cfg)
 
 
 def _check_payments(cfg: Config) -> None:
@@ -304,6 +358,8 @@ def parse(text: str, base_dir: Path, path: Path | None = None) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where} is not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise ConfigError(f"{where}: arrays or tables nested too deeply") from None
     unknown = sorted(set(raw) - set(_SECTIONS))
     if unknown:
         raise ConfigError(f"[{unknown[0]}]: unknown section (known: {', '.join(_SECTIONS)})")

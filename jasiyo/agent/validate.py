@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 
 from jasiyo.errors import ValidationError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+:-]{0,127}$")
-_PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
-_PERIOD = re.compile(r"^([1-9]\d{0,3})([dwm])$")
-_DURATION = re.compile(r"^(\d{1,5})([smhd])$")
+# ``\Z``, not ``$``: ``$`` also matches before a final newline, so ``'mallory\n'`` passed
+# and made a twin subscriber that prints like ``mallory``. ``[0-9]``, not ``\d``: ``\d``
+# takes every script's digits.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+:-]{0,127}\Z")
+_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}\Z")
+_PERIOD = re.compile(r"^([1-9][0-9]{0,3})([dwm])\Z")
+_DURATION = re.compile(r"^([0-9]{1,5})([smhd])\Z")
+#: Unicode categories refused in anything a person reads: controls (C0, C1), format
+#: characters (bidirectional overrides U+202E, isolates, zero-width space and joiners, soft
+#: hyphen, BOM), private use, surrogates, unassigned, line and paragraph separators.
+_HIDDEN = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
+
+
+def hidden_characters(value: str) -> list[str]:
+    """The code points of ``value`` that do not show, or that reorder what does show."""
+    return [f"U+{ord(c):04X}" for c in value if unicodedata.category(c) in _HIDDEN]
 
 
 def name(value: str, what: str = "name") -> str:
@@ -45,6 +58,8 @@ def phone(value: str | None, country: str = "KE") -> str | None:
         return None
     from jasiyo.phones import normalize
 
+    if hidden_characters(value) or any(c in value for c in "\t\n\r\v\f"):
+        raise ValidationError(f"bad phone {value!r}: use E.164, e.g. +254712345678")
     v = normalize(value, country)
     if not _PHONE.match(v):
         raise ValidationError(f"bad phone {value!r}: use E.164, e.g. +254712345678")
@@ -99,9 +114,12 @@ def text(value: str | None, what: str, limit: int = 200) -> str | None:
     """Free text (a customer's name): no control characters, bounded length."""
     if value in (None, ""):
         return None
-    v = value.strip()
+    v = value.strip(" ")  # only spaces: a trailing newline is an error, not trimmed away
     if len(v) > limit:
         raise ValidationError(f"bad {what}: at most {limit} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in v):
-        raise ValidationError(f"bad {what}: control characters are not allowed")
+    hidden = hidden_characters(v)
+    if hidden:
+        raise ValidationError(
+            f"bad {what}: control, invisible or text-direction characters are not allowed "
+            f"({', '.join(dict.fromkeys(hidden))})")
     return v

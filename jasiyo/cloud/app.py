@@ -42,6 +42,14 @@ _ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 _PROVIDER_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 #: Request headers a payment webhook keeps (the agent verifies signatures from them).
 _HOOK_HEADERS = ("content-type", "x-paystack-signature", "user-agent")
+_LENGTH_RE = re.compile(r"^[0-9]{1,15}$")
+#: JSON bodies nested deeper than this are refused before they are parsed (the parser
+#: recurses; 100,000 levels would end in RecursionError, a 500).
+MAX_JSON_DEPTH = 32
+#: Integers in a request body longer than this are refused (ids and counts fit in 19).
+MAX_JSON_DIGITS = 20
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_HOOK_PATH = re.compile(r"^(/v1/hooks/[^/]*/)[^/]+")
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
           409: "conflict", 413: "payload_too_large", 422: "unprocessable",
           429: "rate_limited", 500: "internal", 503: "unavailable"}
@@ -61,6 +69,40 @@ class CloudSettings:
     #: another cloud process (PostgreSQL NOTIFY) was lost.
     recheck: float = 5.0
     max_hook_body: int = 64 * 1024
+
+
+def redact_path(path: str) -> str:
+    """A request path fit for a log line: the webhook token (a bearer secret) is masked."""
+    return _HOOK_PATH.sub(r"\1***", path)
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply ``body`` nests arrays and objects (brackets inside strings do not count).
+
+    A regular-expression scan, so it costs no recursion and stays fast on large bodies.
+    """
+    depth = deepest = 0
+    for m in _JSON_TOKENS.finditer(body):
+        c = m.group()
+        if c in (b"[", b"{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif c in (b"]", b"}"):
+            depth -= 1
+    return deepest
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_DIGITS:
+        raise ValueError("number too long")
+    return int(text)
+
+
+def _no_constant(text: str) -> float:
+    raise ValueError(f"{text} is not JSON")
 
 
 class Refused(Exception):
@@ -107,6 +149,11 @@ class _Buckets:
         return True
 
 
+def _found(result: Any) -> bool:
+    # A pull returns (events, head); a webhook list returns rows.
+    return bool(result[0]) if isinstance(result, tuple) else bool(result)
+
+
 def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starlette:
     """The ASGI app over ``storage``. The caller owns (and closes) the storage."""
     cfg = settings or CloudSettings()
@@ -118,7 +165,7 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
 
     async def body_of(request: Request) -> bytes:
         length = request.headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > cfg.max_body):
+        if length and (not _LENGTH_RE.match(length) or int(length) > cfg.max_body):
             raise Refused(413, "body too large")
         chunks, size = [], 0
         async for chunk in request.stream():
@@ -129,8 +176,11 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         return b"".join(chunks)
 
     def json_of(body: bytes) -> dict[str, Any]:
+        if json_depth(body) > MAX_JSON_DEPTH:
+            raise Refused(400, "body nests too deeply")
         try:
-            doc = json.loads(body or b"{}")
+            doc = json.loads(body or b"{}", parse_int=_bounded_int,
+                             parse_constant=_no_constant)
         except ValueError:
             raise Refused(400, "body is not JSON") from None
         if not isinstance(doc, dict):
@@ -174,11 +224,12 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
                 return await fn(request)
             except Refused as exc:
                 event(log, "cloud.refused", status=exc.status, reason=exc.reason,
-                      path=request.url.path, client=who)
+                      path=redact_path(request.url.path), client=who)
                 headers = {"Retry-After": "1"} if exc.status == 429 else None
                 return JSONResponse({"error": _CODES[exc.status]}, exc.status, headers=headers)
             except Exception as exc:  # noqa: BLE001 - the one place every failure is answered
-                event(log, "cloud.error", 40, path=request.url.path, error=type(exc).__name__,
+                event(log, "cloud.error", 40, path=redact_path(request.url.path),
+                      error=type(exc).__name__,
                       detail=str(exc)[:200])
                 return JSONResponse({"error": "internal"}, 500)
 
@@ -238,6 +289,7 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
             raise Refused(404, "malformed agent id")
         if not await db(storage.revoke_agent, tenant, agent_id, time.time()):
             raise Refused(404, "no such active agent")
+        notifier.notify(tenant)  # waiting long-polls wake, re-check the agent, get 401
         event(log, "cloud.agent_revoked", tenant=tenant, agent=agent_id)
         return JSONResponse({"agent_id": agent_id, "revoked": True})
 
@@ -307,27 +359,49 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates,
                              "head": result.head})
 
-    async def pull(request: Request) -> Response:
-        agent = await agent_auth(request, b"")
+    def cursor_query(request: Request, default_limit: int) -> tuple[int, int, float]:
+        """``after``, ``limit`` and ``wait`` of a pull; 400 unless each is in range."""
         q = request.query_params
         try:
-            after = int(q.get("after", "0"))
-            limit = min(int(q.get("limit", str(cfg.max_pull))), cfg.max_pull)
-            wait = min(float(q.get("wait", "0")), cfg.max_wait)
+            after = _bounded_int(q.get("after", "0"))
+            limit = _bounded_int(q.get("limit", str(default_limit)))
+            wait_text = q.get("wait", "0")
+            if len(wait_text) > 20:
+                raise ValueError("wait too long")
+            wait = float(wait_text)
         except ValueError:
             raise Refused(400, "bad query parameters") from None
-        if not (0 <= after < 2**63) or limit < 1 or not (0 <= wait < float("inf")):
+        if not (0 <= after < 2**63) or not 1 <= limit or not 0 <= wait < float("inf"):
             raise Refused(400, "bad query parameters")  # also NaN: it never ends a wait
+        return after, min(limit, cfg.max_pull), min(wait, cfg.max_wait)
+
+    async def long_poll(agent: AgentRecord, wait: float,
+                        read: Callable[[], Awaitable[Any]]) -> Any:
+        """``read()`` until it finds something or ``wait`` seconds pass.
+
+        Woken by the tenant's notifier (a push, a webhook, a revocation); the agent is
+        checked again after every wait, so a revocation ends a poll already waiting.
+        """
         tenant = agent.tenant_id
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:
             version = notifier.version(tenant)
-            found, head = await db(storage.pull, tenant, after, limit)
+            found = await read()
             left = deadline - loop.time()
-            if found or left <= 0:
-                break
+            if _found(found) or left <= 0:
+                return found
             await notifier.wait(tenant, version, min(left, cfg.recheck))
+            now = await db(storage.get_agent, tenant, agent.id)
+            if now is None or now.revoked_at is not None:
+                raise Refused(401, "agent revoked while waiting")
+
+    async def pull(request: Request) -> Response:
+        agent = await agent_auth(request, b"")
+        after, limit, wait = cursor_query(request, cfg.max_pull)
+        tenant = agent.tenant_id
+        found, head = await long_poll(
+            agent, wait, lambda: db(storage.pull, tenant, after, limit))
         return JSONResponse({
             "events": [{"seq": e.seq, "id": e.id, "origin": e.origin, "envelope": e.envelope}
                        for e in found],
@@ -359,7 +433,7 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         if not _ID_RE.match(tenant) or not 16 <= len(token) <= 64:
             raise Refused(404, "malformed webhook path")
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cfg.max_hook_body:
+        if _LENGTH_RE.match(declared) and int(declared) > cfg.max_hook_body:
             raise Refused(413, "webhook body too large")  # before reading it
         raw = await body_of(request)
         if len(raw) > cfg.max_hook_body:
@@ -377,20 +451,16 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         sealed = seal_to(public_key, json.dumps(doc).encode(), hook_context(tenant, hook_id))
         await db(storage.add_webhook, tenant, hook_id, provider, sealed, now)
         event(log, "cloud.webhook", tenant=tenant, provider=provider, id=hook_id)
-        if provider == "mpesa":  # Daraja wants this exact acknowledgement
+        notifier.notify(tenant)  # wakes waiting hook pulls (PostgreSQL: NOTIFY, in add_webhook)
+        if provider.startswith("mpesa"):  # Daraja wants this exact acknowledgement
             return JSONResponse({"ResultCode": 0, "ResultDesc": "Accepted"})
         return JSONResponse({"ok": True})
 
     async def list_hooks(request: Request) -> Response:
         agent = await agent_auth(request, b"")
-        try:
-            after = int(request.query_params.get("after", "0"))
-            limit = min(int(request.query_params.get("limit", "100")), cfg.max_pull)
-        except ValueError:
-            raise Refused(400, "bad query parameters") from None
-        if not 0 <= after < 2**63:
-            raise Refused(400, "bad query parameters")
-        rows = await db(storage.webhooks, agent.tenant_id, max(after, 0), max(limit, 1))
+        after, limit, wait = cursor_query(request, 100)
+        rows = await long_poll(
+            agent, wait, lambda: db(storage.webhooks, agent.tenant_id, after, limit))
         return JSONResponse({
             "hooks": [{"seq": r[0], "id": r[1], "provider": r[2], "sealed": r[3]} for r in rows],
             "cursor": rows[-1][0] if rows else after})

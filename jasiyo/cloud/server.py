@@ -7,6 +7,7 @@ talks real HTTP to the same code that runs in production.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -16,7 +17,8 @@ from typing import Any
 
 import uvicorn
 
-from jasiyo.cloud.app import CloudSettings, create_app, token_hash
+from jasiyo import log as log_mod
+from jasiyo.cloud.app import CloudSettings, create_app, redact_path, token_hash
 from jasiyo.cloud.storage import Storage
 from jasiyo.errors import CloudError
 from jasiyo.sync.ids import uuid7
@@ -35,24 +37,49 @@ def ensure_operator(storage: Storage, token: str) -> bool:
     return storage.add_operator(uuid7(), token_hash(token), time.time())
 
 
+class RedactHookTokens(logging.Filter):
+    """Mask the webhook token in uvicorn's access lines (``/v1/hooks/<tenant>/<token>``).
+
+    The token is the only secret a provider's callback carries: whoever reads it can post
+    forged callbacks (the agent verifies them, but they would still fill the log).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_path(a) if isinstance(a, str) else a
+                                for a in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = redact_path(record.msg)
+        return True
+
+
 def _uvicorn_config(app: Any, **kw: Any) -> uvicorn.Config:
-    return uvicorn.Config(app, ws="none", lifespan="on", log_level=kw.pop("log_level", "warning"),
-                          timeout_graceful_shutdown=2, **kw)
+    config = uvicorn.Config(app, ws="none", lifespan="on",
+                            log_level=kw.pop("log_level", "warning"),
+                            timeout_graceful_shutdown=2, **kw)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactHookTokens) for f in access.filters):
+        access.addFilter(RedactHookTokens())
+    return config
 
 
 def serve(storage: Storage, host: str, port: int, settings: CloudSettings | None = None,
-          tls_cert: str | None = None, tls_key: str | None = None) -> None:
+          tls_cert: str | None = None, tls_key: str | None = None,
+          log_level: str = "info") -> None:
     """Serve until interrupted. Bootstraps the operator token from $JASIYO_OPERATOR_TOKEN.
 
     With ``tls_cert``/``tls_key`` (PEM files) it serves HTTPS itself; otherwise put it behind
     a TLS-terminating proxy: agents refuse plain http:// to anything but loopback.
     """
+    # The cloud's own lines (cloud.refused, cloud.error, cloud.agent_revoked, ...) go to
+    # stderr beside uvicorn's; without this they had no handler and were lost.
+    log_mod.setup(log_level)
     token = os.environ.get(OPERATOR_ENV)
     if token:
         ensure_operator(storage, token)
     app = create_app(storage, settings)
     tls = {"ssl_certfile": tls_cert, "ssl_keyfile": tls_key} if tls_cert else {}
-    uvicorn.Server(_uvicorn_config(app, host=host, port=port, log_level="info", **tls)).run()
+    uvicorn.Server(_uvicorn_config(app, host=host, port=port, log_level=log_level, **tls)).run()
 
 
 class ThreadedServer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -29,6 +30,18 @@ class _SqliteTx(Tx):
         self.conn.executemany(sql, seq)
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it would use the umask, 0644).
+
+    It holds token hashes, agent keys and the sealed log; SQLite gives its -wal and -shm
+    files the main file's mode, so they are private too.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    except FileExistsError:
+        pass
+
+
 class SqliteStorage(Storage):
     """One connection per thread (sqlite3 connections are not shared), WAL mode."""
 
@@ -45,6 +58,7 @@ class SqliteStorage(Storage):
         if conn is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                _create_private(self.path)
                 conn = sqlite3.connect(str(self.path), isolation_level=None,
                                        check_same_thread=False)
                 conn.execute("PRAGMA busy_timeout=10000")

@@ -85,7 +85,8 @@ class Storage(ABC):
         return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
     def after_push(self, tx: Tx, tenant: str) -> None:
-        """Hook run inside a push transaction that appended events (PostgreSQL: NOTIFY)."""
+        """Run inside a transaction that appended events or webhooks, or revoked an agent:
+        waiting long-polls of the tenant must look again (PostgreSQL: NOTIFY)."""
         return None
 
     def is_integrity_error(self, exc: BaseException) -> bool:
@@ -155,8 +156,11 @@ class Storage(ABC):
     def revoke_agent(self, tenant: str, agent_id: str, now: float) -> bool:
         """Refuse the agent's requests from now on. False if no such (active) agent."""
         with self.tx(tenant) as t:
-            return t.run("UPDATE agents SET revoked_at = ? WHERE tenant_id = ? AND id = ? "
+            done = t.run("UPDATE agents SET revoked_at = ? WHERE tenant_id = ? AND id = ? "
                          "AND revoked_at IS NULL", (now, tenant, agent_id)) == 1
+            if done:
+                self.after_push(t, tenant)  # other cloud processes wake their waiting polls
+            return done
 
     def use_nonce(self, tenant: str, agent_id: str, nonce: str, now: float) -> bool:
         """Remember a request nonce; False if it was already used (a replay)."""
@@ -246,6 +250,7 @@ class Storage(ABC):
             seq = int(row[0] or 0) + 1 if row else 1
             t.run("INSERT INTO webhooks (tenant_id, seq, id, provider, sealed, received_at) "
                   "VALUES (?, ?, ?, ?, ?, ?)", (tenant, seq, hook_id, provider, sealed, now))
+            self.after_push(t, tenant)  # wakes hook long-polls in every cloud process
         return seq
 
     def webhooks(self, tenant: str, after: int, limit: int) -> list[tuple[int, str, str, str]]:

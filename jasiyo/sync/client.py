@@ -260,15 +260,19 @@ class SyncClient:
                                   "public_key": public_of(self.keyring.box_key)})
         return str(doc["path"])
 
-    def webhooks(self, after: int = 0, limit: int = 100) -> tuple[list[Webhook], int]:
+    def webhooks(self, after: int = 0, limit: int = 100,
+                 wait: float = 0.0) -> tuple[list[Webhook], int]:
         """Webhooks received after sequence ``after``, opened; and the new cursor.
 
+        ``wait`` long-polls: the cloud answers as soon as a webhook arrives for the tenant,
+        or after ``wait`` seconds (it caps the wait at its ``max_wait``, 30 s by default).
         The caller keeps the cursor and advances it only once it has handled them.
         """
         if not self.keyring.box_key:
             raise SyncError("the tenant keys have no webhook key")
         doc = self._request("GET", f"/v1/tenants/{self.tenant_id}/hooks",
-                            params={"after": after, "limit": limit})
+                            params={"after": after, "limit": limit, "wait": wait},
+                            timeout=self.timeout + wait)
         out = []
         for item in doc["hooks"]:
             plain = open_sealed(self.keyring.box_key, item["sealed"],

@@ -122,7 +122,11 @@ def verify(public: Ed25519PublicKey, method: str, target: str, body: bytes,
     Replay (nonce reuse) is checked by the caller, who owns the nonce store.
     """
     try:
-        ts = int(headers[H_TS])
+        stamp = headers[H_TS]
+        # Unix seconds fit in 11 digits; a longer number would overflow the skew check.
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+            raise ValueError("timestamp")
+        ts = int(stamp)
         nonce = headers[H_NONCE]
         sig = base64.b64decode(headers[H_SIG], validate=True)
     except (KeyError, ValueError):

@@ -59,6 +59,43 @@ def test_bad_config_names_the_key(tmp_path: Path, text: str, expected: str) -> N
     assert expected in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[billing]\nenforce_interval = nan\n", "[billing] enforce_interval: expected a finite"),
+        ("[billing]\nenforce_interval = inf\n", "[billing] enforce_interval"),
+        ("[radius]\ncoa_timeout = -inf\n", "[radius] coa_timeout"),
+        ("[routers]\ntimeout = nan\n", "[routers] timeout"),
+        ("[radius]\ninterim_interval = 1099511627776\n", "[radius] interim_interval"),
+        ("[radius]\ninterim_interval = 100000\n", "[radius] interim_interval: 100000 is out"),
+        ("[billing]\ngrace_days = 1000000000\n", "[billing] grace_days"),
+        ("[billing]\nterminate_after_days = 99999999999999\n", "[billing] terminate_after_days"),
+        ("[billing]\nreminder_days = [3, 100000]\n", "[billing] reminder_days"),
+        ("[radius]\naccounting_retention_days = 10000000\n", "accounting_retention_days"),
+        ("[billing]\nreminder_days = " + "[" * 100_000 + "]" * 100_000 + "\n",
+         "nested too deeply"),
+        ("[billing]\nreminder_days = " + "[" * 40 + "1" + "]" * 40 + "\n",
+         "[billing] reminder_days: expected a whole number, got a list"),
+        ("[agent]\nname = " + "[" * 40 + "]" * 40 + "\n", "[agent] name: expected a string"),
+        ("[sync]\ncloud_url = 'http://127.0.0.1.nip.io'\n", "[sync] cloud_url"),
+        ("[sync]\ncloud_url = 'http://127.evil.example'\n", "[sync] cloud_url"),
+        ("[sync]\ncloud_url = 'http://[::1'\n", "[sync] cloud_url"),
+    ],
+)
+def test_hostile_config_values_name_the_key(tmp_path: Path, text: str, expected: str) -> None:
+    p = tmp_path / "bad.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        config.load(p)
+    assert expected in str(err.value) and len(str(err.value)) < 300
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8600", "http://localhost:8600",
+                                 "http://[::1]:8600", "http://127.1.2.3"])
+def test_loopback_cloud_urls_still_pass(url: str) -> None:
+    assert config.check_cloud_url(url) == url
+
+
 def test_unreadable_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         config.load(tmp_path / "missing.toml")

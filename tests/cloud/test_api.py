@@ -225,3 +225,21 @@ def test_nonsense_pull_parameters_are_400_not_endless(isp: Tenant, cloud: Cloud)
         for query in ("after=0&wait=nan", f"after={2**70}", "after=-1"):
             path = f"/v1/tenants/{tenant}/events?{query}"
             refused(h.get(path, headers=signed(a, "GET", path)), 400, "bad_request")
+
+
+def test_the_cloud_sqlite_database_is_private(tmp_path: Path) -> None:
+    import os
+
+    from jasiyo.cloud.storage import open_storage
+
+    old = os.umask(0o022)
+    try:
+        storage = open_storage(str(tmp_path / "new-cloud.db"))
+        storage.migrate()
+        storage.close()
+    finally:
+        os.umask(old)
+    for name in ("new-cloud.db", "new-cloud.db-wal", "new-cloud.db-shm"):
+        f = tmp_path / name
+        if f.exists():
+            assert f.stat().st_mode & 0o777 == 0o600, name
