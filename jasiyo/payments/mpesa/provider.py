@@ -9,6 +9,7 @@ buy goods; defaults to the shortcode).
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import re
 import threading
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 SANDBOX_URL = "https://sandbox.safaricom.co.ke"
 TRANSACTION_TYPES = ("CustomerPayBillOnline", "CustomerBuyGoodsOnline")
 INVALID_TOKEN = "404.001.03"
-_PHONE = re.compile(r"254[17]\d{8}")
+_PHONE = re.compile(r"254[17][0-9]{8}")
 #: Refresh a token this long before Daraja says it expires (clocks drift, requests take time).
 _TOKEN_MARGIN_S = 120.0
 
@@ -110,7 +111,10 @@ class DarajaProvider(PaymentProvider):
 
     @property
     def _token_key(self) -> tuple[str, str]:
-        return (self.base_url, self.consumer_key)
+        # The secret is part of the key (hashed) so a provider with a wrong secret never
+        # borrows the token another, correctly configured, one fetched.
+        secret = hashlib.sha256(self._consumer_secret.encode()).hexdigest()[:16]
+        return (self.base_url, f"{self.consumer_key}:{secret}")
 
     def token(self, *, refresh: bool = False, stale: str = "") -> str:
         """The app's bearer token, fetched once and reused until shortly before it expires.
