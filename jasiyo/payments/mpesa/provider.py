@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 SANDBOX_URL = "https://sandbox.safaricom.co.ke"
 TRANSACTION_TYPES = ("CustomerPayBillOnline", "CustomerBuyGoodsOnline")
-INVALID_TOKEN = "404.001.03"
+#: Daraja's "Invalid Access Token" codes: 404.001.03 usually, 401.002.01 on some APIs.
+INVALID_TOKEN = ("404.001.03", "401.002.01")
 _PHONE = re.compile(r"254[17][0-9]{8}")
 #: Refresh a token this long before Daraja says it expires (clocks drift, requests take time).
 _TOKEN_MARGIN_S = 120.0
@@ -127,9 +128,15 @@ class DarajaProvider(PaymentProvider):
                 return cached.value
             basic = base64.b64encode(
                 f"{self.consumer_key}:{self._consumer_secret}".encode()).decode("ascii")
-            body = self._http.request("GET", "/oauth/v1/generate", idempotent=True,
-                                      params={"grant_type": "client_credentials"},
-                                      headers={"Authorization": f"Basic {basic}"})
+            try:
+                body = self._http.request("GET", "/oauth/v1/generate", idempotent=True,
+                                          params={"grant_type": "client_credentials"},
+                                          headers={"Authorization": f"Basic {basic}"})
+            except ProviderRejected as exc:
+                # Our request is fixed; a 4xx here can only mean the key or secret is wrong
+                # (Daraja often says so with an empty 400).
+                raise ProviderAuthError(f"mpesa: Daraja refused the consumer key/secret "
+                                        f"({exc})", wire.PROVIDER, exc.code) from exc
             value = body.get("access_token") if isinstance(body, dict) else None
             if not isinstance(value, str) or not value:
                 raise ProviderUnavailable("mpesa: the OAuth answer has no access_token",
@@ -153,7 +160,7 @@ class DarajaProvider(PaymentProvider):
                                       headers={"Authorization": f"Bearer {token}"},
                                       retry_if=retry_if)
         except PaymentError as exc:
-            if exc.code != INVALID_TOKEN:
+            if exc.code not in INVALID_TOKEN:
                 raise
         token = self.token(stale=token)
         return self._http.request("POST", path, json_body=body, idempotent=idempotent,
