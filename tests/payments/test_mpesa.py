@@ -130,6 +130,21 @@ def test_one_token_serves_many_calls_and_providers(sim: DarajaSim, receiver: Rec
     assert len(sim.requests_to("/oauth/v1/generate")) == 1
 
 
+def test_concurrent_callers_fetch_one_token(sim: DarajaSim,
+                                            make: Callable[..., DarajaProvider]) -> None:
+    import threading
+
+    providers = [make(settings_for(sim)) for _ in range(6)]
+    tokens: list[str] = []
+    threads = [threading.Thread(target=lambda p=p: tokens.append(p.token())) for p in providers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(tokens) == 6 and len(set(tokens)) == 1
+    assert sim.tokens_issued == 1
+
+
 def test_token_refused_is_refetched_once_and_the_push_goes_through(
         sim: DarajaSim, provider: DarajaProvider, receiver: Receiver) -> None:
     provider.check()

@@ -52,7 +52,14 @@ class _Token:
 # One cached token per Daraja app: a new token invalidates the previous one (Daraja FAQ), so
 # two providers for the same app in one process must share it rather than fight over it.
 _TOKENS: dict[tuple[str, str], _Token] = {}
-_TOKENS_LOCK = threading.Lock()
+_APP_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
+
+
+def _app_lock(key: tuple[str, str]) -> threading.Lock:
+    """One lock per app, so concurrent callers fetch one token, not one each."""
+    with _LOCKS_LOCK:
+        return _APP_LOCKS.setdefault(key, threading.Lock())
 
 
 def _read_error(body: Any) -> tuple[str, str]:
@@ -121,7 +128,7 @@ class DarajaProvider(PaymentProvider):
         """The app's bearer token, fetched once and reused until shortly before it expires.
 
         ``stale``: a token Daraja just refused; refetch unless another caller already did."""
-        with _TOKENS_LOCK:
+        with _app_lock(self._token_key):
             cached = _TOKENS.get(self._token_key)
             fresh = cached is not None and cached.expires_at > time.monotonic()
             if fresh and not refresh and cached is not None and cached.value != stale:
