@@ -9,6 +9,7 @@ buy goods; defaults to the shortcode).
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import re
 import threading
@@ -35,8 +36,9 @@ log = logging.getLogger(__name__)
 
 SANDBOX_URL = "https://sandbox.safaricom.co.ke"
 TRANSACTION_TYPES = ("CustomerPayBillOnline", "CustomerBuyGoodsOnline")
-INVALID_TOKEN = "404.001.03"
-_PHONE = re.compile(r"254[17]\d{8}")
+#: Daraja's "Invalid Access Token" codes: 404.001.03 usually, 401.002.01 on some APIs.
+INVALID_TOKEN = ("404.001.03", "401.002.01")
+_PHONE = re.compile(r"254[17][0-9]{8}")
 #: Refresh a token this long before Daraja says it expires (clocks drift, requests take time).
 _TOKEN_MARGIN_S = 120.0
 
@@ -50,7 +52,14 @@ class _Token:
 # One cached token per Daraja app: a new token invalidates the previous one (Daraja FAQ), so
 # two providers for the same app in one process must share it rather than fight over it.
 _TOKENS: dict[tuple[str, str], _Token] = {}
-_TOKENS_LOCK = threading.Lock()
+_APP_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
+
+
+def _app_lock(key: tuple[str, str]) -> threading.Lock:
+    """One lock per app, so concurrent callers fetch one token, not one each."""
+    with _LOCKS_LOCK:
+        return _APP_LOCKS.setdefault(key, threading.Lock())
 
 
 def _read_error(body: Any) -> tuple[str, str]:
@@ -110,22 +119,31 @@ class DarajaProvider(PaymentProvider):
 
     @property
     def _token_key(self) -> tuple[str, str]:
-        return (self.base_url, self.consumer_key)
+        # The secret is part of the key (hashed) so a provider with a wrong secret never
+        # borrows the token another, correctly configured, one fetched.
+        secret = hashlib.sha256(self._consumer_secret.encode()).hexdigest()[:16]
+        return (self.base_url, f"{self.consumer_key}:{secret}")
 
     def token(self, *, refresh: bool = False, stale: str = "") -> str:
         """The app's bearer token, fetched once and reused until shortly before it expires.
 
         ``stale``: a token Daraja just refused; refetch unless another caller already did."""
-        with _TOKENS_LOCK:
+        with _app_lock(self._token_key):
             cached = _TOKENS.get(self._token_key)
             fresh = cached is not None and cached.expires_at > time.monotonic()
             if fresh and not refresh and cached is not None and cached.value != stale:
                 return cached.value
             basic = base64.b64encode(
                 f"{self.consumer_key}:{self._consumer_secret}".encode()).decode("ascii")
-            body = self._http.request("GET", "/oauth/v1/generate", idempotent=True,
-                                      params={"grant_type": "client_credentials"},
-                                      headers={"Authorization": f"Basic {basic}"})
+            try:
+                body = self._http.request("GET", "/oauth/v1/generate", idempotent=True,
+                                          params={"grant_type": "client_credentials"},
+                                          headers={"Authorization": f"Basic {basic}"})
+            except ProviderRejected as exc:
+                # Our request is fixed; a 4xx here can only mean the key or secret is wrong
+                # (Daraja often says so with an empty 400).
+                raise ProviderAuthError(f"mpesa: Daraja refused the consumer key/secret "
+                                        f"({exc})", wire.PROVIDER, exc.code) from exc
             value = body.get("access_token") if isinstance(body, dict) else None
             if not isinstance(value, str) or not value:
                 raise ProviderUnavailable("mpesa: the OAuth answer has no access_token",
@@ -149,7 +167,7 @@ class DarajaProvider(PaymentProvider):
                                       headers={"Authorization": f"Bearer {token}"},
                                       retry_if=retry_if)
         except PaymentError as exc:
-            if exc.code != INVALID_TOKEN:
+            if exc.code not in INVALID_TOKEN:
                 raise
         token = self.token(stale=token)
         return self._http.request("POST", path, json_body=body, idempotent=idempotent,

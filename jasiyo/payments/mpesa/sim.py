@@ -54,7 +54,7 @@ OUTCOMES: dict[str, tuple[int, str]] = {
     "duplicate": (17, "Rule limited."),
     "failed": (2028, "The request is not permitted according to product assignment"),
 }
-_PHONE = re.compile(r"254[17]\d{8}")
+_PHONE = re.compile(r"254[17][0-9]{8}")
 _FORBIDDEN_URL_WORDS = ("m-pesa", "mpesa", "safaricom", "exe", "cmd", "sql", "query")
 
 
@@ -270,7 +270,7 @@ class DarajaSim(SimServer):
         if str(doc.get("BusinessShortCode", "")) != self.shortcode:
             return _bad("BusinessShortCode")
         stamp = doc.get("Timestamp")
-        if not isinstance(stamp, str) or not re.fullmatch(r"\d{14}", stamp):
+        if not isinstance(stamp, str) or not re.fullmatch(r"[0-9]{14}", stamp):
             return _bad("Timestamp")
         if self.max_skew_s is not None:
             try:
@@ -314,7 +314,7 @@ class DarajaSim(SimServer):
         if doc.get("TransactionType") not in ("CustomerPayBillOnline", "CustomerBuyGoodsOnline"):
             return _bad("TransactionType")
         amount = doc.get("Amount")
-        if isinstance(amount, str) and amount.isdigit():
+        if isinstance(amount, str) and amount.isascii() and amount.isdigit():
             amount = int(amount)
         if isinstance(amount, bool) or not isinstance(amount, int) or not 1 <= amount <= 250000:
             return _bad("Amount")
@@ -376,7 +376,7 @@ class DarajaSim(SimServer):
         if doc is None:
             return _error(400, "400.002.05", "Invalid Request Payload")
         code = str(doc.get("ShortCode", ""))
-        if not code.isdigit():
+        if not (code.isascii() and code.isdigit()):
             return _bad("ShortCode")
         if doc.get("ResponseType") not in ("Completed", "Cancelled"):
             return _bad("ResponseType")

@@ -52,8 +52,8 @@ C2B_REJECT_CODES: dict[str, str] = {
     "other": "C2B00016",
 }
 
-_TIMESTAMP = re.compile(r"\d{14}")
-_AMOUNT = re.compile(r"\d{1,12}(\.\d{1,2})?")
+_TIMESTAMP = re.compile(r"[0-9]{14}")
+_AMOUNT = re.compile(r"[0-9]{1,12}(\.[0-9]{1,2})?")
 
 
 def outcome_for(code: str) -> Outcome:

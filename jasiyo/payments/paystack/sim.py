@@ -165,7 +165,7 @@ class PaystackSim(SimServer):
         if not isinstance(email, str) or "@" not in email:
             return _fail(400, "Invalid Email Address Passed", "invalid_params")
         amount = doc.get("amount")
-        if isinstance(amount, str) and amount.isdigit():
+        if isinstance(amount, str) and amount.isascii() and amount.isdigit():
             amount = int(amount)
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
             return _fail(400, "Invalid Amount Sent", "invalid_params")
