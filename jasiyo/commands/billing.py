@@ -36,7 +36,7 @@ def payment_record(
     method: str = typer.Option("cash", "--method", help="cash, mpesa, airtel, paystack or bank."),
 ) -> None:
     """Record a payment; buys prepaid periods or settles invoices, and restores service."""
-    with store() as s:
+    with store(durable=True) as s:
         r = payments.record(s, cfg(), username, amount, ref, method=method, actor=actor())
     p = r.payment
     money = format_money(p.amount_minor, p.currency)
@@ -191,7 +191,7 @@ def billing_notifications(
 def _adjust(kind: str, username: str, amount: str, ref: str, reason: str) -> None:
     from jasiyo.models import parse_money
 
-    with store() as s:
+    with store(durable=True) as s:
         currency = ledger.subscriber_row(s, username)["currency"]
         minor = parse_money(amount, currency, allow_zero=False)
         entry = billing.adjust(s, cfg(), username, kind, minor, ref, reason, actor())

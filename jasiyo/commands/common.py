@@ -57,8 +57,10 @@ def actor() -> str:
 
 
 @contextmanager
-def store() -> Iterator[Store]:
-    s = Store.open(cfg())
+def store(durable: bool = False) -> Iterator[Store]:
+    """The store; ``durable`` commits with ``synchronous=FULL`` (money: on disk before we
+    say it is recorded, even if the machine loses power right after)."""
+    s = Store.open(cfg(), synchronous="FULL" if durable else "NORMAL")
     try:
         yield s
     finally:

@@ -108,7 +108,7 @@ def payment_allocate(
     """Credit an unmatched payment to a subscriber."""
     from jasiyo.agent import collect
 
-    with store() as s:
+    with store(durable=True) as s:
         r = collect.allocate(s, cfg(), reference, username, actor())
     done(f"payment {r.payment.reference} ({format_money(r.payment.amount_minor, r.payment.currency)})"
          f" allocated to {username}; status {r.status}", **r.to_dict())
