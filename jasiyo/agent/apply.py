@@ -259,6 +259,60 @@ def insert_append(store: Store, entity: str, key: str, data: dict[str, Any]) -> 
     return True
 
 
+def _money_row(store: Store, entity: str, key: str, data: dict[str, Any]) -> Any:
+    """The stored payment or ledger row with the natural key of ``data``, if any."""
+    if entity == "payment":
+        return store.one("SELECT t.id, t.amount_minor, s.username FROM payments t JOIN "
+                         "subscribers s ON s.id = t.subscriber_id WHERE upper(t.reference) = "
+                         "upper(?)", (key,))
+    kind, ref = data.get("kind"), data.get("reference")
+    if not isinstance(kind, str) or not isinstance(ref, str):
+        return None
+    match = "upper(t.reference) = upper(?)" if kind == "payment" else "t.reference = ?"
+    return store.one("SELECT t.id, t.amount_minor, s.username FROM ledger t JOIN subscribers s "
+                     f"ON s.id = t.subscriber_id WHERE t.kind = ? AND {match}", (kind, ref))
+
+
+def _converge_money(store: Store, entity: str, key: str, data: dict[str, Any]) -> None:
+    """One receipt recorded for two subscribers (or amounts) at two POPs: every POP keeps
+    the first recorded (the earliest event, ``data``), and the conflict goes to the suspense
+    list for an engineer. Without this each POP kept its own, for ever.
+
+    The loser's row is removed where it was stored (only its own POP has it): the one place
+    a money row is deleted, so that the POPs agree on the ledger.
+    """
+    winner = (data.get("username"), data.get("amount_minor"))
+    if entity == "payment":  # every POP lists the conflict, the winner's as well
+        for ev in store.all("SELECT id, data FROM events WHERE entity = 'payment' AND key = ? "
+                            "AND op = 'append'", (key,)):
+            other = store.event_data(ev)
+            if (other.get("username"), other.get("amount_minor")) != winner:
+                _suspend_conflict(store, key, data, other)
+                break
+    row = _money_row(store, entity, key, data)
+    if row is None or (row["username"], row["amount_minor"]) == winner:
+        return
+    table = "payments" if entity == "payment" else "ledger"
+    store.conn.execute(f"DELETE FROM {table} WHERE id = ?", (row["id"],))
+    event(log, "sync.money_conflict", level=30, entity=entity, key=key,
+          kept=f"{winner[0]} {winner[1]}", dropped=f"{row['username']} {row['amount_minor']}")
+
+
+def _suspend_conflict(store: Store, key: str, data: dict[str, Any],
+                      loser: dict[str, Any]) -> None:
+    ref = key.upper()
+    if store.one("SELECT 1 FROM payment_suspense WHERE reference = ?", (ref,)) is not None:
+        return
+    reason = (f"conflict: receipt recorded for {data.get('username')} and for "
+              f"{loser['username']} at different POPs; kept {data.get('username')} (recorded "
+              f"first). If {loser['username']} paid it, credit them (`jasiyo billing credit`)")
+    store.conn.execute(
+        "INSERT INTO payment_suspense (reference, provider, amount_minor, currency, account, "
+        "reason, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (ref, str(data.get("method") or "?"), int(loser["amount_minor"]),
+         str(data.get("currency") or "?"), loser["username"], reason[:300], store.now()))
+
+
 def _settle(store: Store, entity: str, key: str) -> bool:
     """Materialise one entity inside a savepoint; False (and nothing written) if it must wait."""
     spec = ENTITIES[entity]
@@ -269,7 +323,10 @@ def _settle(store: Store, entity: str, key: str) -> bool:
                                 "AND op = 'append' ORDER BY hlc, id LIMIT 1", (entity, key))
                 if row is None:
                     return True
-                return insert_append(store, entity, key, store.event_data(row))
+                data = store.event_data(row)
+                if entity in ("payment", "ledger"):
+                    _converge_money(store, entity, key, data)
+                return insert_append(store, entity, key, data)
             return materialize(store, entity, key)
     except _Unresolved:
         return False

@@ -450,6 +450,20 @@ def allocate(store: Store, cfg: Config, reference: str, username: str,
                         "WHERE s.username = ?", (username,))
         if sub is None:
             raise NotFound(f"no subscriber named {username!r}")
+        paid = store.one("SELECT s.username, p.amount_minor, p.method FROM payments p JOIN subscribers s ON "
+                         "s.id = p.subscriber_id WHERE upper(p.reference) = ?", (ref,))
+        if paid is not None and paid["username"] != username:
+            raise ValidationError(
+                f"receipt {ref} is credited to {paid['username']}; to move it, refund them "
+                f"and credit {username} (`jasiyo billing refund`, `jasiyo billing credit`)")
+        if paid is not None:  # a conflict between POPs, settled for the one that was kept
+            store.conn.execute(
+                "UPDATE payment_suspense SET status = 'allocated', allocated_to = ?, "
+                "allocated_at = ?, allocated_by = ? WHERE id = ?",
+                (username, store.now(), actor, row["id"]))
+            store.audit(actor, "payment.allocate", f"subscriber:{username}", reference=ref)
+            return payments.record(store, cfg, username, paid["amount_minor"], ref,
+                                   method=paid["method"], actor=actor)
         if sub["currency"].upper() != row["currency"]:
             raise ValidationError(f"payment {ref} is in {row['currency']}; {username} is billed "
                                   f"in {sub['currency']}: refund it instead")
