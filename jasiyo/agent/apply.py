@@ -262,14 +262,14 @@ def insert_append(store: Store, entity: str, key: str, data: dict[str, Any]) -> 
 def _money_row(store: Store, entity: str, key: str, data: dict[str, Any]) -> Any:
     """The stored payment or ledger row with the natural key of ``data``, if any."""
     if entity == "payment":
-        return store.one("SELECT t.id, t.amount_minor, s.username FROM payments t JOIN "
+        return store.one("SELECT t.*, s.username FROM payments t JOIN "
                          "subscribers s ON s.id = t.subscriber_id WHERE upper(t.reference) = "
                          "upper(?)", (key,))
     kind, ref = data.get("kind"), data.get("reference")
     if not isinstance(kind, str) or not isinstance(ref, str):
         return None
     match = "upper(t.reference) = upper(?)" if kind == "payment" else "t.reference = ?"
-    return store.one("SELECT t.id, t.amount_minor, s.username FROM ledger t JOIN subscribers s "
+    return store.one("SELECT t.*, s.username FROM ledger t JOIN subscribers s "
                      f"ON s.id = t.subscriber_id WHERE t.kind = ? AND {match}", (kind, ref))
 
 
@@ -290,12 +290,13 @@ def _converge_money(store: Store, entity: str, key: str, data: dict[str, Any]) -
                 _suspend_conflict(store, key, data, other)
                 break
     row = _money_row(store, entity, key, data)
-    if row is None or (row["username"], row["amount_minor"]) == winner:
-        return
+    if row is None or all(row.get(k) == v for k, v in data.items() if k in row):
+        return  # the same record (the same receipt recorded at two POPs is one payment)
     table = "payments" if entity == "payment" else "ledger"
     store.conn.execute(f"DELETE FROM {table} WHERE id = ?", (row["id"],))
-    event(log, "sync.money_conflict", level=30, entity=entity, key=key,
-          kept=f"{winner[0]} {winner[1]}", dropped=f"{row['username']} {row['amount_minor']}")
+    if (row["username"], row["amount_minor"]) != winner:
+        event(log, "sync.money_conflict", level=30, entity=entity, key=key,
+              kept=f"{winner[0]} {winner[1]}", dropped=f"{row['username']} {row['amount_minor']}")
 
 
 def _suspend_conflict(store: Store, key: str, data: dict[str, Any],

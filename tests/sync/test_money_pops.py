@@ -109,3 +109,20 @@ def test_one_receipt_two_subscribers_two_pops_converge_and_show_the_conflict(
     collect.allocate(s, a, "MX4RCPT01", "mx4a", "noc")  # confirms the kept one
     assert collect.unmatched(s) == []
     s.close()
+
+
+def test_one_receipt_at_two_pops_buys_one_period(cloud: Cloud, tmp_path: Path) -> None:
+    """POP A records QX99ZZ; two seconds later POP B does too, before they sync."""
+    a, b = two_pops(cloud, tmp_path, "bob")
+    record(a, "bob", "QX99ZZ")
+    s = Store.open(b, now=lambda: __import__("time").time() + 2)
+    payments.record(s, b, "bob", "1500", "QX99ZZ", method="mpesa", actor="t")
+    s.close()
+    sync(a, b, rounds=3)
+    assert snap(a) == snap(b)
+    for cfg in (a, b):
+        s = Store.open(cfg)
+        charges = s.scalar("SELECT count(*) FROM ledger WHERE kind = 'charge'")
+        balance = s.scalar("SELECT sum(amount_minor) FROM ledger")
+        s.close()
+        assert (charges, balance) == (1, 0)
