@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 from jasiyo.agent import invoices, ledger, notify
 from jasiyo.agent import plans as plans_mod
 from jasiyo.agent import subscribers as subs_mod
-from jasiyo.agent.cycles import DAY, local_day, period_end, prorate
+from jasiyo.agent.cycles import DAY, local_day, period_end, prorate, round_div
 from jasiyo.agent.store import Row, Store
 from jasiyo.config import BillingSection, Config
 from jasiyo.errors import BillingError, ValidationError
@@ -103,7 +103,7 @@ def _set_state(store: Store, sub_id: int, **values: Any) -> None:
 def _sub(store: Store, sub_id: int) -> Row:
     row = store.one(
         "SELECT s.*, p.name AS plan, p.price_minor, p.currency, p.period, p.billing, "
-        "p.grace_days, p.tax_rate_bp, p.quota_bytes, p.fup_rate "
+        "p.grace_days, p.tax_rate_bp, p.tax_inclusive, p.quota_bytes, p.fup_rate "
         "FROM subscribers s JOIN plans p ON p.id = s.plan_id WHERE s.id = ?", (sub_id,),
     )
     if row is None:
@@ -442,6 +442,23 @@ def _restore_if_clear(store: Store, cfg: Config, sub_id: int, now: float) -> boo
     return True
 
 
+def rate_for_cycle(total_minor: int, period: str, cycle_start: float, cycle_end: float,
+                   tz: ZoneInfo, anchor_day: int | None = None) -> int:
+    """What a whole ``[cycle_start, cycle_end)`` cycle costs at ``total_minor`` per ``period``.
+
+    A plan's price is for one of its own periods. Over a cycle of another length it costs
+    ``total x cycle length / period length``, rounded half up to the minor unit; the period's
+    length is measured from the cycle's start (so a month is the calendar month starting
+    there). A period that reproduces the cycle's bounds costs exactly ``total_minor``.
+    """
+    length = round(cycle_end - cycle_start)
+    own_end = period_end(cycle_start, period, tz, anchor_day)
+    if abs(own_end - cycle_end) < 1:
+        return total_minor
+    own = round(own_end - cycle_start)
+    return round_div(total_minor * length, own)
+
+
 @dataclass(frozen=True, slots=True)
 class PlanChange:
     username: str
@@ -481,10 +498,13 @@ def change_plan(
         now = store.now()
         advance(store, cfg, sub["id"], now)
         sub = _sub(store, sub["id"])
+        st = _state(store, sub["id"])
         old_plan = sub["plan"]
         same_kind = new.billing == sub["billing"]
-        new_row = {**sub, "price_minor": new.price_minor, "tax_rate_bp": new.tax_rate_bp}
+        new_row = {**sub, "price_minor": new.price_minor, "tax_rate_bp": new.tax_rate_bp,
+                   "tax_inclusive": new.tax_inclusive}
         _, _, new_total = invoices.cost(new_row)
+        tz = _tz(cfg.billing.timezone)
         change_id = uuid7(int(now * 1000))
         credit = charge = 0
         billed_until = paid_through = now
@@ -505,13 +525,17 @@ def change_plan(
             billed_until = max(billed_until, inv["cycle_end"])
             if inv["status"] == "paid":
                 paid_through = max(paid_through, inv["cycle_end"])
-            owe = prorate(new_total, remaining, length)
+            # The new plan's price is for its own period: convert it to this cycle's length
+            # first (a week's price is not a month's), then charge the remaining share.
+            cycle_rate = rate_for_cycle(new_total, new.period, inv["cycle_start"],
+                                        inv["cycle_end"], tz, st.get("anchor_day"))
+            owe = prorate(cycle_rate, remaining, length)
             if owe:
                 ledger.post(store, sub, "proration", -owe, f"{change_id}:{inv['number']}:charge",
                             f"{new.name} for the rest of {inv['number']}", now)
                 charge += owe
             store.conn.execute("UPDATE invoices SET rate_total_minor = ? WHERE id = ?",
-                               (new_total, inv["id"]))
+                               (cycle_rate, inv["id"]))
         subs_mod.update(store, username, actor, plan=new.name)
         if not same_kind:
             if new.billing == "postpaid":

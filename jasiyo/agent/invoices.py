@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from jasiyo.agent import ledger
-from jasiyo.agent.cycles import tax
+from jasiyo.agent.cycles import round_div, tax
 from jasiyo.agent.store import Row, Store
 from jasiyo.errors import NotFound, ValidationError
 
@@ -60,10 +60,19 @@ def number_for(username: str, cycle_start: float) -> str:
 
 
 def cost(sub: Row) -> tuple[int, int, int]:
-    """(net, tax, total) of one period of the subscriber's plan."""
-    net = int(sub["price_minor"])
-    t = tax(net, int(sub["tax_rate_bp"] or 0))
-    return net, t, net + t
+    """(net, tax, total) of one period of the subscriber's plan.
+
+    Tax-exclusive plans add the tax to the price; tax-inclusive plans (the price a customer
+    sees is what they pay) split it: net = price / (1 + rate), rounded half up, and tax is
+    the rest, so net + tax is the price exactly.
+    """
+    price = int(sub["price_minor"])
+    rate_bp = int(sub["tax_rate_bp"] or 0)
+    if sub.get("tax_inclusive"):
+        net = round_div(price * 10_000, 10_000 + rate_bp)
+        return net, price - net, price
+    t = tax(price, rate_bp)
+    return price, t, price + t
 
 
 def issue(

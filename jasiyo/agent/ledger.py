@@ -47,7 +47,7 @@ def subscriber_row(store: Store, username: str) -> Row:
     """The subscriber joined with its plan's billing fields; NotFound if unknown."""
     row = store.one(
         "SELECT s.*, p.name AS plan, p.price_minor, p.currency, p.period, p.billing, "
-        "p.grace_days, p.tax_rate_bp, p.quota_bytes, p.fup_rate "
+        "p.grace_days, p.tax_rate_bp, p.tax_inclusive, p.quota_bytes, p.fup_rate "
         "FROM subscribers s JOIN plans p ON p.id = s.plan_id WHERE s.username = ?",
         (username,),
     )

@@ -47,6 +47,7 @@ def _from_row(row: Row) -> Plan:
         price_minor=row["price_minor"], currency=row["currency"], period=row["period"],
         billing=row["billing"], grace_days=row["grace_days"], tax_rate_bp=row["tax_rate_bp"],
         quota_bytes=row["quota_bytes"], fup_rate=row["fup_rate"],
+        tax_inclusive=bool(row["tax_inclusive"]),
     )
 
 
@@ -76,6 +77,7 @@ def build(
     name: str, *, rate: str, price: str, currency: str = "KES", period: str = "30d",
     burst: str | None = None, billing: str = "prepaid", grace: str | None = None,
     tax_rate: str | None = None, quota: str | None = None, fup_rate: str | None = None,
+    tax_inclusive: bool = False,
 ) -> Plan:
     """A validated Plan from the strings an engineer types."""
     currency = check_currency(currency)
@@ -83,15 +85,17 @@ def build(
         name=name, rate=rate, burst=burst or None,
         price_minor=parse_money(price, currency), currency=currency, period=period,
         billing=billing,
-        grace_days=validate.duration_seconds(grace) // 86400 if grace else None,
+        grace_days=validate.grace_days(grace) if grace else None,
         tax_rate_bp=parse_tax_rate(tax_rate) if tax_rate is not None else 0,
         quota_bytes=parse_size(quota) if quota else None, fup_rate=fup_rate or None,
+        tax_inclusive=bool(tax_inclusive),
     ))
 
 
 def _fields(plan: Plan) -> dict[str, Any]:
     d = plan.to_dict()
     d.pop("id")
+    d["tax_inclusive"] = int(d["tax_inclusive"])
     return d
 
 

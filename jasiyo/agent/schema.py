@@ -581,3 +581,51 @@ def m011_stale_session_back(db: Database) -> None:
         END;
         """
     )
+
+
+@migrations(name="m013_period_months_mo")
+def m013_period_months_mo(db: Database) -> None:
+    # One duration syntax everywhere: months are "Nmo", since "m" meant minutes elsewhere.
+    # (Billing still reads a legacy "Nm" as months, for events from older agents.)
+    db.executescript(
+        "UPDATE plans SET period = substr(period, 1, length(period) - 1) || 'mo' "
+        "WHERE period GLOB '[0-9]*m';"
+    )
+
+
+@migrations(name="m014_invoice_documents")
+def m014_invoice_documents(db: Database) -> None:
+    """Invoices an accountant accepts (issue 11): gapless numbers per POP and year, credit
+    notes, VAT inclusive or exclusive per plan, the seller's and the customer's tax PIN."""
+    db.executescript(
+        """
+        ALTER TABLE plans ADD COLUMN tax_inclusive INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE subscribers ADD COLUMN tax_pin TEXT;
+        ALTER TABLE invoices ADD COLUMN tax_inclusive INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE invoices ADD COLUMN seller_tax_pin TEXT;
+        ALTER TABLE invoices ADD COLUMN customer_tax_pin TEXT;
+        ALTER TABLE invoices ADD COLUMN credited_minor INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE invoices ADD COLUMN void_reason TEXT;
+
+        -- The last number given in each series ('INV-NRB1-2026'), bumped in the same
+        -- transaction as the document it numbers: a rollback takes the number back too.
+        CREATE TABLE document_counters (
+            series TEXT PRIMARY KEY,
+            last INTEGER NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE credit_notes (
+            id INTEGER PRIMARY KEY,
+            number TEXT NOT NULL UNIQUE,
+            invoice_number TEXT NOT NULL REFERENCES invoices(number),
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id),
+            amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+            tax_minor INTEGER NOT NULL DEFAULT 0,
+            currency TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            issued_at REAL NOT NULL,
+            issued_by TEXT NOT NULL
+        );
+        CREATE INDEX credit_notes_invoice ON credit_notes(invoice_number);
+        """
+    )

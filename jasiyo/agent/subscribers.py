@@ -36,6 +36,7 @@ def _from_row(row: Row) -> Subscriber:
         status=row["status"], ip=row["ip"], phone=row["phone"], name=row["name"],
         sms_consent=bool(row["sms_consent"]), status_reason=row["status_reason"],
         paid_until=row["paid_until"], created_at=row["created_at"],
+        tax_pin=row["tax_pin"],
     )
 
 
@@ -51,12 +52,13 @@ class NewSubscriber:
     phone: str | None = None
     name: str | None = None
     sms_consent: bool = False
+    tax_pin: str | None = None
 
     @classmethod
     def build(
         cls, username: str, *, password: str, plan: str, service: str = "pppoe",
         ip: str | None = None, phone: str | None = None, name: str | None = None,
-        sms_consent: bool = False,
+        sms_consent: bool = False, tax_pin: str | None = None,
     ) -> NewSubscriber:
         try:
             svc = Service(service or "pppoe")
@@ -69,14 +71,14 @@ class NewSubscriber:
             username=validate.username(username), password=validate.password(password),
             plan=validate.name(plan, "plan name"), service=svc.value, ip=address,
             phone=validate.phone(phone), name=validate.text(name, "name"),
-            sms_consent=bool(sms_consent),
+            sms_consent=bool(sms_consent), tax_pin=validate.tax_pin(tax_pin),
         )
 
     def public(self) -> dict[str, Any]:
         return {
             "username": self.username, "plan": self.plan, "service": self.service,
             "ip": self.ip, "phone": self.phone, "name": self.name,
-            "sms_consent": self.sms_consent,
+            "sms_consent": self.sms_consent, "tax_pin": self.tax_pin,
         }
 
 
@@ -97,10 +99,10 @@ def _insert(store: Store, new: NewSubscriber, plan_id: int, actor: str) -> None:
     now = store.now()
     store.conn.execute(
         "INSERT INTO subscribers (username, password_enc, plan_id, service, ip, phone, name, "
-        "sms_consent, status, created_at, updated_at, status_changed_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+        "sms_consent, tax_pin, status, created_at, updated_at, status_changed_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
         (new.username, store.seal(new.password, password_context(new.username)), plan_id,
-         new.service, new.ip, new.phone, new.name, int(new.sms_consent), now, now, now),
+         new.service, new.ip, new.phone, new.name, int(new.sms_consent), new.tax_pin, now, now, now),
     )
     store.emit("subscriber", new.username, "upsert",
                {**new.public(), "password": new.password, "status": "active"})
@@ -145,7 +147,7 @@ def list_(store: Store, status: str | None = None) -> list[Subscriber]:
     return [_from_row(r) for r in rows]
 
 
-_UPDATABLE = ("password", "plan", "service", "ip", "phone", "name", "sms_consent")
+_UPDATABLE = ("password", "plan", "service", "ip", "phone", "name", "sms_consent", "tax_pin")
 
 
 def update(store: Store, username: str, actor: str, **changes: Any) -> Subscriber:
@@ -162,6 +164,7 @@ def update(store: Store, username: str, actor: str, **changes: Any) -> Subscribe
             ip=changes.get("ip", old.ip), phone=changes.get("phone", old.phone),
             name=changes.get("name", old.name),
             sms_consent=changes.get("sms_consent", old.sms_consent),
+            tax_pin=changes.get("tax_pin", old.tax_pin),
         )
         before = {**old.to_dict(), "password": None}
         after = {**merged.public(), "password": changes.get("password")}

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from jasiyo.agent import plans
+from jasiyo.agent import plans, validate
 from jasiyo.agent.models import Plan
 from jasiyo.commands.common import actor, done, show_list, show_one, store
 from jasiyo.errors import ValidationError
@@ -14,6 +14,7 @@ from jasiyo.models import format_money, mikrotik_rate_limit, parse_money
 
 app = typer.Typer(help="Plans: rate, price, period and billing rules.", no_args_is_help=True)
 
+GRACE_HELP = "Grace after the due date, in whole days, e.g. 3d."
 BILLING_HELP = "prepaid (pay ahead; default) or postpaid (invoiced each cycle)."
 
 
@@ -34,12 +35,14 @@ def add(
     rate: str = typer.Option(..., "--rate", help="RX/TX in MikroTik syntax, e.g. 10M/10M."),
     price: str = typer.Option(..., "--price", help="Price per period, e.g. 1500 or 1500.00."),
     currency: str = typer.Option("KES", "--currency", help="ISO 4217 code."),
-    period: str = typer.Option("30d", "--period", help="Billing period: 30d, 1w or 1m (month)."),
+    period: str = typer.Option(
+        "30d", "--period", help="Billing period: 30d, 1w, 1mo (calendar month), 1h or 30min."
+    ),
     burst: str | None = typer.Option(
         None, "--burst", help="Burst 'RATE [THRESHOLD [SECONDS]]', e.g. '20M/20M 8M/8M 16/16'."
     ),
     billing: str = typer.Option("prepaid", "--billing", help=BILLING_HELP),
-    grace: str | None = typer.Option(None, "--grace", help="Grace after due date, e.g. 3d."),
+    grace: str | None = typer.Option(None, "--grace", help=GRACE_HELP),
     tax_rate: str | None = typer.Option(None, "--tax-rate", help="Tax percent on invoices."),
     quota: str | None = typer.Option(None, "--quota", help="Data per cycle, e.g. 100G."),
     fup_rate: str | None = typer.Option(None, "--fup-rate", help="Rate once over quota."),
@@ -79,7 +82,7 @@ def update(
     period: str | None = typer.Option(None, "--period", help="New billing period."),
     burst: str | None = typer.Option(None, "--burst", help="New burst ('' to clear)."),
     billing: str | None = typer.Option(None, "--billing", help=BILLING_HELP),
-    grace: str | None = typer.Option(None, "--grace", help="Grace after due date, e.g. 3d."),
+    grace: str | None = typer.Option(None, "--grace", help=GRACE_HELP),
     tax_rate: str | None = typer.Option(None, "--tax-rate", help="Tax percent on invoices."),
     quota: str | None = typer.Option(None, "--quota", help="Data per cycle ('' to clear)."),
     fup_rate: str | None = typer.Option(None, "--fup-rate", help="Rate once over quota."),
@@ -104,8 +107,7 @@ def update(
         if billing is not None:
             changes["billing"] = billing
         if grace is not None:
-            changes["grace_days"] = plans.build(
-                name, rate=old.rate, price="0", grace=grace).grace_days
+            changes["grace_days"] = validate.grace_days(grace)
         if tax_rate is not None:
             changes["tax_rate_bp"] = plans.parse_tax_rate(tax_rate)
         if quota is not None:

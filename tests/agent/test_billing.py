@@ -192,8 +192,8 @@ def test_month_cycles_keep_their_anchor_day() -> None:
     from datetime import datetime
 
     jan31 = datetime(2026, 1, 31, 10, 0, tzinfo=tz).timestamp()
-    feb = cycles.period_end(jan31, "1m", tz)
-    mar = cycles.period_end(feb, "1m", tz, anchor_day=31)
+    feb = cycles.period_end(jan31, "1mo", tz)
+    mar = cycles.period_end(feb, "1mo", tz, anchor_day=31)
     assert datetime.fromtimestamp(feb, tz).strftime("%m-%d %H:%M") == "02-28 10:00"
     assert datetime.fromtimestamp(mar, tz).strftime("%m-%d %H:%M") == "03-31 10:00"
     assert datetime.fromtimestamp(cycles.period_end(jan31, "12m", tz), tz).year == 2027
