@@ -558,7 +558,7 @@ def change_plan(
 
 def adjust(
     store: Store, cfg: Config, username: str, kind: str, amount_minor: int, reference: str,
-    reason: str, actor: str,
+    reason: str, actor: str, *, allow_debt: bool = False,
 ) -> ledger.Entry:
     """A manual credit or refund (see :func:`ledger.adjust`), then what money coming in does.
 
@@ -568,7 +568,8 @@ def adjust(
     One transaction: on error nothing is stored.
     """
     with store.transaction():
-        entry = ledger.adjust(store, username, kind, amount_minor, reference, reason, actor)
+        entry = ledger.adjust(store, username, kind, amount_minor, reference, reason, actor,
+                              allow_debt=allow_debt)
         sub = ledger.subscriber_row(store, username)
         if kind == "credit" and sub["billing"] == "postpaid":
             now = store.now()

@@ -187,13 +187,15 @@ def billing_notifications(
     show_list(rows, ["created", "username", "kind", "message", "sent"], "notifications")
 
 
-def _adjust(kind: str, username: str, amount: str, ref: str, reason: str) -> None:
+def _adjust(kind: str, username: str, amount: str, ref: str, reason: str,
+            allow_debt: bool = False) -> None:
     from jasiyo.models import parse_money
 
     with store() as s:
         currency = ledger.subscriber_row(s, username)["currency"]
         minor = parse_money(amount, currency, allow_zero=False)
-        entry = billing.adjust(s, cfg(), username, kind, minor, ref, reason, actor())
+        entry = billing.adjust(s, cfg(), username, kind, minor, ref, reason, actor(),
+                               allow_debt=allow_debt)
         balance = ledger.balance(s, ledger.subscriber_row(s, username)["id"])
     done(f"{kind} {ref}: {format_money(minor, currency)} for {username}; "
          f"balance {format_money(balance, currency)}", entry=entry.to_dict(),
@@ -217,6 +219,9 @@ def billing_refund(
     amount: str = typer.Argument(..., help="Amount in the plan's currency."),
     ref: str = typer.Option(..., "--ref", help="The refund's reference (e.g. the M-Pesa B2C id)."),
     reason: str = typer.Option(..., "--reason", help="Why (kept in the ledger and audit log)."),
+    allow_debt: bool = typer.Option(
+        False, "--allow-debt", help="Refund more than the balance (the rest becomes debt)."
+    ),
 ) -> None:
-    """Record money paid back to a subscriber (reduces the wallet). Audited."""
-    _adjust("refund", username, amount, ref, reason)
+    """Record money paid back to a subscriber (up to the wallet balance). Audited."""
+    _adjust("refund", username, amount, ref, reason, allow_debt)

@@ -174,3 +174,15 @@ def test_credit_settles_a_postpaid_invoice_like_a_payment(seeded: Run, cfg: Conf
         assert s.all("SELECT status FROM invoices") == [{"status": "paid"}]
     finally:
         s.close()
+
+
+def test_refund_beyond_the_balance_is_refused_unless_asked(seeded: Run, cfg: Config) -> None:
+    before = ledger_dump(cfg)
+    code, _, err = seeded("billing", "refund", "alice", "100", "--ref", "RF-2", "--reason", "x")
+    assert code == 1 and "more than alice's balance of KES 0.00" in err and "--allow-debt" in err
+    assert ledger_dump(cfg) == before
+    code, out, _ = seeded("billing", "refund", "alice", "100", "--ref", "RF-2", "--reason", "x",
+                          "--allow-debt")
+    assert code == 0 and "balance -KES 100.00" in out
+    # the same refund again is still a no-op, not refused for the debt it made
+    assert seeded("billing", "refund", "alice", "100", "--ref", "RF-2", "--reason", "x")[0] == 0
