@@ -452,10 +452,9 @@ def rate_for_cycle(total_minor: int, period: str, cycle_start: float, cycle_end:
     there). A period that reproduces the cycle's bounds costs exactly ``total_minor``.
     """
     length = round(cycle_end - cycle_start)
-    own_end = period_end(cycle_start, period, tz, anchor_day)
-    if abs(own_end - cycle_end) < 1:
-        return total_minor
-    own = round(own_end - cycle_start)
+    if abs(period_end(cycle_start, period, tz, anchor_day) - cycle_end) < 1:
+        return total_minor  # the cycle is one of this period (a month keeps its anchor day)
+    own = round(period_end(cycle_start, period, tz) - cycle_start)
     return round_div(total_minor * length, own)
 
 
