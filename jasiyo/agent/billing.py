@@ -263,7 +263,7 @@ def _apply(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
             fresh = start != sub["paid_until"]
             anchor = local_day(start, tz) if fresh or st["anchor_day"] is None else st["anchor_day"]
             end = period_end(start, sub["period"], tz, anchor)
-            invoices.issue(store, sub, start, end, at=start, due_at=start, paid=True)
+            invoices.issue(store, cfg, sub, start, end, at=start, due_at=start, paid=True)
             _set_paid_until(store, sub, end)
             _set_state(store, sub["id"], anchor_day=anchor, reminded_until=start)
             _reset_fup(store, sub)
@@ -279,7 +279,7 @@ def _apply(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
         anchor = st["anchor_day"] or local_day(start, tz)
         end = period_end(start, sub["period"], tz, anchor)
         due = start + cfg.billing.invoice_due_days * DAY
-        invoices.issue(store, sub, start, end, at=start, due_at=due)
+        invoices.issue(store, cfg, sub, start, end, at=start, due_at=due)
         _set_state(store, sub["id"], cycle_end=end, anchor_day=anchor)
         invoices.settle(store, sub, start)
         _reset_fup(store, sub)
@@ -421,7 +421,7 @@ def apply_payment(store: Store, cfg: Config, sub_id: int, now: float) -> tuple[i
             if start == now:
                 anchor = local_day(now, tz)
             end = period_end(start, sub["period"], tz, anchor)
-            invoices.issue(store, sub, start, end, at=now, due_at=now, paid=True)
+            invoices.issue(store, cfg, sub, start, end, at=now, due_at=now, paid=True)
             paid_until, bal, bought = end, bal - total, bought + 1
         if bought:
             _set_paid_until(store, sub, paid_until)

@@ -216,14 +216,19 @@ def test_plan_change_moves_exactly_the_prorated_amounts(
 
 
 def _snapshot(db: Store) -> dict[str, Any]:
+    # invoice numbers follow the order of issue, which catch-up changes: compare by cycle
+    invs = db.all("SELECT i.number, s.username, i.cycle_start, i.cycle_end, i.total_minor, "
+                  "i.issued_at, i.due_at, i.status, i.paid_at FROM invoices i JOIN subscribers "
+                  "s ON s.id = i.subscriber_id ORDER BY s.username, i.cycle_start")
+    by_cycle = {i["number"]: f"{i['username']}@{i['cycle_start']:.0f}" for i in invs}
     return {
         # proration references carry a per-change id; compare them by position instead
         "ledger": [(r["username"], r["at"], r["kind"], r["amount_minor"],
-                    r["reference"] if r["kind"] != "proration" else "")
+                    by_cycle.get(r["reference"], r["reference"]) if r["kind"] != "proration"
+                    else "")
                    for r in db.all("SELECT s.username, l.* FROM ledger l JOIN subscribers s "
                                    "ON s.id = l.subscriber_id ORDER BY s.username, l.at, l.id")],
-        "invoices": db.all("SELECT number, cycle_start, cycle_end, total_minor, issued_at, "
-                           "due_at, status, paid_at FROM invoices ORDER BY number"),
+        "invoices": [{**i, "number": by_cycle[i["number"]]} for i in invs],
         "subscribers": db.all("SELECT username, plan_id, status, status_reason, "
                               "status_changed_at, paid_until, manual_suspend "
                               "FROM subscribers ORDER BY username"),
