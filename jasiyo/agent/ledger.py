@@ -16,7 +16,7 @@ from jasiyo.agent.store import Row, Store
 from jasiyo.errors import BillingError, NotFound, ValidationError
 from jasiyo.models import format_money
 
-KINDS = ("payment", "charge", "credit", "refund", "proration")
+KINDS = ("payment", "charge", "credit", "refund", "proration", "credit_note")
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,10 +90,91 @@ def invoice_show(number: str = typer.Argument(..., help="Invoice number (INV-...
     row = _invoice_row(inv)
     row.update(amount=format_money(inv.amount_minor, inv.currency),
                tax=format_money(inv.tax_minor, inv.currency), issued=when(inv.issued_at),
-               paid=when(inv.paid_at) if inv.paid_at else None)
-    order = ["number", "username", "plan", "billing", "cycle", "amount", "tax", "total",
-             "status", "issued", "due", "paid"]
+               paid=when(inv.paid_at) if inv.paid_at else None,
+               vat="included in the price" if inv.tax_inclusive else "added to the price",
+               credited=format_money(inv.credited_minor, inv.currency)
+               if inv.credited_minor else None)
+    order = ["number", "username", "plan", "billing", "cycle", "amount", "tax", "vat", "total",
+             "credited", "status", "issued", "due", "paid", "customer_tax_pin", "void_reason"]
     show_one({k: row[k] for k in order} if not _json() else row)
+
+
+def _note_row(n: Any) -> dict[str, Any]:
+    return {**n.to_dict(), "amount": format_money(n.amount_minor, n.currency),
+            "issued": when(n.issued_at)}
+
+
+@invoice_app.command("void")
+def invoice_void(
+    number: str = typer.Argument(..., help="Open invoice issued in error (INV-...)."),
+    reason: str = typer.Option(..., "--reason", help="Why (printed on the credit note)."),
+) -> None:
+    """Void an open invoice: a credit note cancels its charge; the number stays used."""
+    from jasiyo.agent import credit_notes
+
+    with store() as s:
+        note = credit_notes.void(s, cfg(), number, reason, actor())
+    extra = f"; credit note {note.number} for {format_money(note.amount_minor, note.currency)}" \
+        if note else ""
+    done(f"invoice {number} void{extra}", credit_note=note.to_dict() if note else None)
+
+
+@invoice_app.command("credit-note")
+def invoice_credit_note(
+    number: str = typer.Argument(..., help="Invoice to credit (INV-...)."),
+    amount: str = typer.Argument(..., help="Amount to credit, in the invoice's currency."),
+    reason: str = typer.Option(..., "--reason", help="Why (printed on the credit note)."),
+) -> None:
+    """Credit part of an invoice (CN-... number); the customer's balance goes up by it."""
+    from jasiyo.agent import credit_notes
+    from jasiyo.models import parse_money
+
+    with store() as s:
+        inv = invoices.get(s, number)
+        minor = parse_money(amount, inv.currency, allow_zero=False)
+        note = credit_notes.credit(s, cfg(), number, minor, reason, actor())
+    done(f"credit note {note.number}: {format_money(note.amount_minor, note.currency)} on "
+         f"{number}", credit_note=note.to_dict())
+
+
+@invoice_app.command("credit-notes")
+def invoice_credit_notes(
+    invoice: str | None = typer.Option(None, "--invoice", help="Only those on this invoice."),
+    limit: int = typer.Option(1000, "--limit", help="At most this many, newest first."),
+) -> None:
+    """List credit notes, newest first."""
+    from jasiyo.agent import credit_notes
+
+    with store() as s:
+        rows = [_note_row(n) for n in credit_notes.list_(s, invoice=invoice, limit=limit)]
+    show_list(rows, ["number", "invoice_number", "username", "amount", "reason", "issued"],
+              "credit notes")
+
+
+@invoice_app.command("pdf")
+def invoice_pdf(
+    number: str = typer.Argument(
+        ..., help="Invoice (INV-...), credit note (CN-...) or payment reference (receipt)."),
+    out: str | None = typer.Option(None, "--out", "-o",
+                                   help="File to write (default: NUMBER.pdf; '-' for stdout)."),
+) -> None:
+    """Write a PDF tax invoice (a receipt once paid), credit note or payment receipt."""
+    import sys
+    from pathlib import Path
+
+    from jasiyo.agent import invoice_pdf
+
+    with store() as s:
+        kind, data = invoice_pdf.render(s, cfg(), number)
+    if out == "-":
+        sys.stdout.buffer.write(data)
+        return
+    path = Path(out or f"{number}.pdf")
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise ValidationError(f"cannot write {path}: {exc.strerror}") from None
+    done(f"{kind} {number} written to {path} ({len(data)} bytes)", path=str(path), kind=kind)
 
 
 def _json() -> bool:

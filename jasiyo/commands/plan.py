@@ -26,6 +26,7 @@ def _row(p: Plan) -> dict[str, Any]:
         "currency": p.currency, "period": p.period, "billing": p.billing,
         "grace_days": p.grace_days, "tax_rate": p.tax_rate_bp / 100,
         "quota_bytes": p.quota_bytes, "fup_rate": p.fup_rate,
+        "tax_inclusive": p.tax_inclusive,
     }
 
 
@@ -46,11 +47,16 @@ def add(
     tax_rate: str | None = typer.Option(None, "--tax-rate", help="Tax percent on invoices."),
     quota: str | None = typer.Option(None, "--quota", help="Data per cycle, e.g. 100G."),
     fup_rate: str | None = typer.Option(None, "--fup-rate", help="Rate once over quota."),
+    tax_inclusive: bool = typer.Option(
+        False, "--tax-inclusive/--tax-exclusive",
+        help="The price includes the tax (VAT-inclusive), or tax is added on top (default).",
+    ),
 ) -> None:
     """Add a plan."""
     plan = plans.build(
         name, rate=rate, price=price, currency=currency, period=period, burst=burst,
         billing=billing, grace=grace, tax_rate=tax_rate, quota=quota, fup_rate=fup_rate,
+        tax_inclusive=tax_inclusive,
     )
     with store() as s:
         plan = plans.add(s, plan, actor())
@@ -86,6 +92,9 @@ def update(
     tax_rate: str | None = typer.Option(None, "--tax-rate", help="Tax percent on invoices."),
     quota: str | None = typer.Option(None, "--quota", help="Data per cycle ('' to clear)."),
     fup_rate: str | None = typer.Option(None, "--fup-rate", help="Rate once over quota."),
+    tax_inclusive: bool | None = typer.Option(
+        None, "--tax-inclusive/--tax-exclusive", help="Whether the price includes the tax.",
+    ),
 ) -> None:
     """Change a plan. Subscribers on it get the new rate at their next session or CoA."""
     with store() as s:
@@ -116,6 +125,8 @@ def update(
                 changes["fup_rate"] = None
         if fup_rate is not None:
             changes["fup_rate"] = fup_rate or None
+        if tax_inclusive is not None:
+            changes["tax_inclusive"] = tax_inclusive
         if not changes:
             raise typer.BadParameter("nothing to change: give at least one option")
         plan = plans.update(s, name, actor(), **changes)

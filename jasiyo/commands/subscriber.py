@@ -49,6 +49,7 @@ def add(
     phone: str | None = typer.Option(None, "--phone", help="Phone in E.164, e.g. +254712345678."),
     name: str | None = typer.Option(None, "--name", help="Customer's name."),
     sms_consent: bool = typer.Option(False, "--sms-consent", help="Customer agreed to SMS."),
+    tax_pin: str | None = typer.Option(None, "--tax-pin", help="Customer's tax PIN, for invoices."),
 ) -> None:
     """Add a subscriber."""
     if bool(password) == generate_password:
@@ -56,7 +57,7 @@ def add(
     secret = password or subs.generate_password()
     new = subs.NewSubscriber.build(
         username, password=secret, plan=plan, service=service, ip=ip, phone=phone, name=name,
-        sms_consent=sms_consent,
+        sms_consent=sms_consent, tax_pin=tax_pin,
     )
     with store() as s:
         sub = subs.add(s, new, actor())
@@ -96,11 +97,13 @@ def update(
     sms_consent: bool | None = typer.Option(
         None, "--sms-consent/--no-sms-consent", help="Record or withdraw SMS consent."
     ),
+    tax_pin: str | None = typer.Option(None, "--tax-pin", help="Customer's tax PIN ('' to clear)."),
 ) -> None:
     """Change a subscriber. A plan change mid-cycle is prorated."""
     changes: dict[str, Any] = {
         k: v for k, v in {"password": password, "service": service, "ip": ip,
-                          "phone": phone, "name": name, "sms_consent": sms_consent}.items()
+                          "phone": phone, "name": name, "sms_consent": sms_consent,
+                          "tax_pin": tax_pin}.items()
         if v is not None
     }
     if plan is None and not changes:

@@ -186,3 +186,21 @@ def test_refund_beyond_the_balance_is_refused_unless_asked(seeded: Run, cfg: Con
     assert code == 0 and "balance -KES 100.00" in out
     # the same refund again is still a no-op, not refused for the debt it made
     assert seeded("billing", "refund", "alice", "100", "--ref", "RF-2", "--reason", "x")[0] == 0
+
+
+def test_invoice_void_credit_note_and_pdf(seeded: Run, cfg: Config, tmp_path) -> None:
+    assert seeded("billing", "run")[0] == 0  # carol's postpaid invoice
+    code, out, _ = seeded("--json", "invoice", "list", "--subscriber", "carol")
+    (inv,) = json.loads(out)
+    assert inv["number"].startswith("INV-") and "carol" not in inv["number"]
+    pdf = tmp_path / "inv.pdf"
+    code, out, _ = seeded("invoice", "pdf", inv["number"], "--out", str(pdf))
+    assert code == 0 and pdf.read_bytes().startswith(b"%PDF-")
+    code, out, _ = seeded("invoice", "credit-note", inv["number"], "480", "--reason", "outage")
+    assert code == 0 and "credit note CN-" in out
+    code, out, _ = seeded("invoice", "void", inv["number"], "--reason", "wrong plan")
+    assert code == 0 and "void; credit note CN-" in out and "KES 3,000.00" in out
+    code, _, err = seeded("invoice", "void", inv["number"], "--reason", "again")
+    assert code == 1 and "already void" in err
+    code, out, _ = seeded("--json", "invoice", "credit-notes", "--invoice", inv["number"])
+    assert [n["amount_minor"] for n in json.loads(out)] == [300000, 48000]
