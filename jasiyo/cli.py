@@ -167,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _hoist_globals(list(sys.argv[1:] if argv is None else argv))
     logging.getLogger().addHandler(logging.NullHandler())
     try:
-        app(args=args, prog_name="jasiyo", standalone_mode=False)
+        # Without standalone mode click *returns* the code of a `typer.Exit(n)` raised by
+        # a command (a failed disconnect, a router sync with failures) instead of raising.
+        code = app(args=args, prog_name="jasiyo", standalone_mode=False)
+        if isinstance(code, int) and code:
+            return code
     except JasiyoError as exc:
         logging.getLogger("jasiyo.cli").info("error %s", exc)
         typer.echo(f"error: {exc}", err=True)

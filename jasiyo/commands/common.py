@@ -103,6 +103,15 @@ def show_one(row: dict[str, Any]) -> None:
         console.print(f"{key.ljust(width)}  {_cell(value)}")
 
 
+def failed(message: str, **data: Any) -> None:
+    """Report an action that did not work (JSON: ``ok`` false) and exit with status 1."""
+    if STATE.json:
+        typer.echo(json.dumps({"ok": False, "message": message, **data}, default=str))
+    else:
+        typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
 def done(message: str, **data: Any) -> None:
     """Confirm an action (JSON: an object with ``ok`` and the data)."""
     if STATE.json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from jasiyo.agent import sessions
-from jasiyo.commands.common import actor, cfg, done, show_list, store, when
+from jasiyo.commands.common import actor, cfg, done, failed, show_list, store, when
 
 app = typer.Typer(help="RADIUS sessions from accounting.", no_args_is_help=True)
 
@@ -33,5 +33,14 @@ def disconnect(username: str = typer.Argument(..., help="Subscriber whose sessio
     """Send a Disconnect-Request (RFC 5176) for each of the subscriber's active sessions."""
     with store() as s:
         results = sessions.disconnect(s, cfg(), username, actor())
-    acked = sum(1 for r in results if r["result"] == "ack")
-    done(f"{username}: {acked} of {len(results)} session(s) disconnected", results=results)
+    off = sum(1 for r in results if r["ok"])
+    msg = f"{username}: {off} of {len(results)} session(s) disconnected"
+    if not results:
+        done(f"{username}: no active session", results=results)
+        return
+    bad = [r for r in results if not r["ok"]]
+    if not bad:
+        done(msg, results=results)
+        return
+    failed(msg + "; " + "; ".join(f"{r['acct_session_id']} on {r['nas_ip']}: {r['why']}"
+                                  for r in bad), results=results)
