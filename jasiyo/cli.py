@@ -120,6 +120,7 @@ def _mount_optional() -> None:
         ("jasiyo.commands.billing", "payment_app", "payment"),
         ("jasiyo.commands.billing", "invoice_app", "invoice"),
         ("jasiyo.commands.billing", "billing_app", "billing"),
+        ("jasiyo.commands.enforce", "app", "enforce"),
         ("jasiyo.commands.cloud", "app", "cloud"),
         ("jasiyo.commands.tenant", "app", "tenant"),
         ("jasiyo.commands.sync", "app", "sync"),

@@ -629,3 +629,34 @@ def m014_invoice_documents(db: Database) -> None:
         CREATE INDEX credit_notes_invoice ON credit_notes(invoice_number);
         """
     )
+
+
+@migrations(name="m015_enforce_coalesce")
+def m015_enforce_coalesce(db: Database) -> None:
+    """Only the last wanted state of a session is sent (issue 11): a new Disconnect for a
+    session supersedes its pending Disconnect and CoA (the session re-authenticates into
+    whatever is wanted by then); a new CoA supersedes a pending CoA, and is itself
+    superseded by a pending Disconnect. Superseded jobs finish as done/'superseded'."""
+    db.executescript(
+        """
+        CREATE INDEX enforce_jobs_session ON enforce_jobs(nas_ip, acct_session_id)
+            WHERE status = 'pending';
+        CREATE TRIGGER enforce_coalesce AFTER INSERT ON enforce_jobs
+        WHEN NEW.action IN ('disconnect', 'coa') AND NEW.acct_session_id IS NOT NULL
+        BEGIN
+            UPDATE enforce_jobs
+            SET status = 'done', result = 'superseded', done_at = NEW.created_at,
+                last_error = 'superseded by job ' || NEW.id
+            WHERE status = 'pending' AND id != NEW.id AND nas_ip = NEW.nas_ip
+              AND acct_session_id = NEW.acct_session_id
+              AND (NEW.action = 'disconnect' OR action = 'coa');
+            UPDATE enforce_jobs
+            SET status = 'done', result = 'superseded', done_at = NEW.created_at,
+                last_error = 'a pending disconnect of the session covers it'
+            WHERE id = NEW.id AND NEW.action = 'coa' AND EXISTS (
+                SELECT 1 FROM enforce_jobs j WHERE j.status = 'pending' AND j.id != NEW.id
+                AND j.action = 'disconnect' AND j.nas_ip = NEW.nas_ip
+                AND j.acct_session_id = NEW.acct_session_id);
+        END;
+        """
+    )

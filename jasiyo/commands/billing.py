@@ -233,26 +233,6 @@ def billing_run(
          **report.to_dict())
 
 
-@billing_app.command("jobs")
-def billing_jobs(
-    pending: bool = typer.Option(False, "--pending", help="Only jobs not finished yet."),
-    limit: int = typer.Option(100, "--limit", help="At most this many, newest first."),
-) -> None:
-    """The enforcement queue: Disconnect / CoA / router reconcile after a change."""
-    from jasiyo.agent import enforce
-
-    with store() as s:
-        rows = [_job_row(j) for j in enforce.list_jobs(s, pending_only=pending, limit=limit)]
-    show_list(rows, ["id", "username", "action", "nas_ip", "router", "reason", "status",
-                     "attempts", "result", "last_error"], "enforcement jobs")
-
-
-def _job_row(job: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(job)
-
-
 @billing_app.command("notifications")
 def billing_notifications(
     subscriber: str | None = typer.Option(None, "--subscriber", help="Only this subscriber."),

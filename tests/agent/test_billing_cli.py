@@ -144,7 +144,7 @@ def test_jobs_and_notifications_views(seeded: Run, cfg: Config) -> None:
     start_session(s, "alice", "sess-1")
     s.close()
     assert seeded("subscriber", "suspend", "alice", "--reason", "abuse")[0] == 0
-    code, out, _ = seeded("--json", "billing", "jobs", "--pending")
+    code, out, _ = seeded("--json", "enforce", "list", "--pending")
     (job,) = json.loads(out)
     assert code == 0 and (job["action"], job["acct_session_id"]) == ("disconnect", "sess-1")
 
