@@ -218,10 +218,24 @@ def set_status(
 
 
 def suspend(store: Store, username: str, actor: str, reason: str | None = None) -> Subscriber:
-    sub = get(store, username)
-    if sub.status == Status.TERMINATED:
-        raise ValidationError(f"{username!r} is terminated; it cannot be suspended")
-    return set_status(store, username, Status.SUSPENDED, actor, reason or "manual", manual=True)
+    """Suspend by hand. Already suspended by hand: refused, the first reason is kept.
+
+    A subscriber the billing clock suspended becomes suspended by hand too (a payment then
+    no longer restores them); the billing reason stays in the audit log.
+    """
+    with store.transaction():
+        sub = get(store, username)
+        if sub.status == Status.TERMINATED:
+            raise ValidationError(f"{username!r} is terminated; it cannot be suspended")
+        manual = store.scalar("SELECT manual_suspend FROM subscribers WHERE username = ?",
+                              (username,))
+        if sub.status == Status.SUSPENDED and manual:
+            raise ValidationError(
+                f"{username!r} is already suspended (reason: {sub.status_reason or 'none'}); "
+                "nothing changed"
+            )
+        return set_status(store, username, Status.SUSPENDED, actor, reason or "manual",
+                          manual=True)
 
 
 def resume(store: Store, username: str, actor: str) -> Subscriber:

@@ -131,8 +131,14 @@ def suspend(
 ) -> None:
     """Suspend a subscriber now (walled garden or reject, per config)."""
     with store() as s:
+        before = subs.get(s, username)
         sub = subs.suspend(s, username, actor(), reason)
-    done(f"subscriber {username} suspended", subscriber=_row(sub))
+    if before.status == "suspended":
+        msg = (f"subscriber {username} was already suspended ({before.status_reason}); now held "
+               "by hand: a payment no longer restores them (`jasiyo subscriber resume` does)")
+    else:
+        msg = f"subscriber {username} suspended"
+    done(msg, subscriber=_row(sub))
 
 
 @app.command("resume")

@@ -204,3 +204,12 @@ def test_invoice_void_credit_note_and_pdf(seeded: Run, cfg: Config, tmp_path) ->
     assert code == 1 and "already void" in err
     code, out, _ = seeded("--json", "invoice", "credit-notes", "--invoice", inv["number"])
     assert [n["amount_minor"] for n in json.loads(out)] == [300000, 48000]
+
+
+def test_suspending_twice_says_already_suspended_and_keeps_the_reason(seeded: Run,
+                                                                     cfg: Config) -> None:
+    assert seeded("subscriber", "suspend", "alice", "--reason", "abuse")[0] == 0
+    code, _, err = seeded("subscriber", "suspend", "alice", "--reason", "other")
+    assert code == 1 and "already suspended (reason: abuse)" in err
+    code, out, _ = seeded("--json", "subscriber", "show", "alice")
+    assert json.loads(out)["status_reason"] == "abuse"
