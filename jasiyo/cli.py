@@ -6,7 +6,6 @@ exit status 1; usage errors exit 2 (typer). Only a bug in Jasiyo shows a traceba
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
 import sqlite3
@@ -22,7 +21,7 @@ except ImportError:  # pragma: no cover - older typer on plain click
 from jasiyo import config as config_mod
 from jasiyo import log as log_mod
 from jasiyo.commands import common, plan, router, session, subscriber
-from jasiyo.commands.common import STATE, actor, cfg, done
+from jasiyo.commands.common import STATE, actor, cfg, done, group
 from jasiyo.errors import ConfigError, JasiyoError
 
 app = typer.Typer(
@@ -31,8 +30,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
-agent_app = typer.Typer(help="The POP agent: run it, enrol it, restore it.", no_args_is_help=True)
+agent_app = group("The POP agent: run it, enrol it, restore it.")
 
 app.add_typer(plan.app, name="plan")
 app.add_typer(subscriber.app, name="subscriber")
@@ -94,6 +94,8 @@ def init(
 @agent_app.command("run")
 def agent_run() -> None:
     """Serve RADIUS and run billing until SIGTERM / SIGINT."""
+    import asyncio
+
     from jasiyo.agent.runtime import serve
 
     conf = cfg()

@@ -11,15 +11,18 @@ from typing import Any
 
 import typer
 
-from jasiyo.agent import billing, invoices, ledger, payments
-from jasiyo.commands.common import actor, cfg, done, show_list, show_one, store, when
+from jasiyo.commands.common import actor, cfg, done, group, lazy, show_list, show_one, store, when
 from jasiyo.errors import ValidationError
 from jasiyo.models import format_money
 
-payment_app = typer.Typer(help="Payments: record money received, list it.", no_args_is_help=True)
-invoice_app = typer.Typer(help="Invoices: one per subscriber and billing cycle.",
-                          no_args_is_help=True)
-billing_app = typer.Typer(help="The billing clock: run a tick by hand.", no_args_is_help=True)
+billing = lazy("jasiyo.agent.billing")
+invoices = lazy("jasiyo.agent.invoices")
+ledger = lazy("jasiyo.agent.ledger")
+payments = lazy("jasiyo.agent.payments")
+
+payment_app = group("Payments: record money received, list it.")
+invoice_app = group("Invoices: one per subscriber and billing cycle.")
+billing_app = group("The billing clock: run a tick by hand.")
 
 
 def _payment_row(p: payments.Payment) -> dict[str, Any]:

@@ -1,22 +1,45 @@
-"""What every command shares: the loaded config, the store, output as table or JSON."""
+"""What every command shares: the loaded config, the store, output as table or JSON.
+
+Imports here and at the top of every ``jasiyo/commands`` module stay light (typer and the
+standard library): the whole command tree is built on every run, so anything heavy
+(sqlite-utils, rich, asyncio, the agent's modules) is imported by the command that uses it.
+"""
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from jasiyo import config as config_mod
-from jasiyo.agent.store import Store
-from jasiyo.config import Config
+if TYPE_CHECKING:
+    from jasiyo.agent.store import Store
+    from jasiyo.config import Config
+
+
+class _LazyModule:
+    """A module imported on first attribute access (``plans = lazy("jasiyo.agent.plans")``)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)
+
+
+def lazy(name: str) -> Any:
+    return _LazyModule(name)
+
+
+def group(help: str) -> typer.Typer:
+    """A command group with plain help (no rich boxes that cut option names, no markup)."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
 
 
 @dataclass
@@ -30,15 +53,33 @@ class State:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from jasiyo import config as config_mod
+
             self._config = config_mod.load(self.config_path)
         return self._config
 
 
 STATE = State()
-console = Console(highlight=False, soft_wrap=True)
-if not console.is_terminal:
-    # Piped into grep or a file: never cut a cell to fit 80 columns.
-    console = Console(highlight=False, soft_wrap=True, width=10_000)
+
+
+class _LazyConsole:
+    """rich's Console, made on first use (importing rich costs every command otherwise)."""
+
+    _real: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if _LazyConsole._real is None:
+            from rich.console import Console
+
+            real = Console(highlight=False, soft_wrap=True)
+            if not real.is_terminal:
+                # Piped into grep or a file: never cut a cell to fit 80 columns.
+                real = Console(highlight=False, soft_wrap=True, width=10_000)
+            _LazyConsole._real = real
+        return getattr(_LazyConsole._real, name)
+
+
+console: Any = _LazyConsole()
 
 
 def cfg() -> Config:
@@ -47,6 +88,8 @@ def cfg() -> Config:
 
 def actor() -> str:
     """Who the audit log records for this command."""
+    import getpass
+
     name = cfg().agent.operator
     if name:
         return name
@@ -58,6 +101,8 @@ def actor() -> str:
 
 @contextmanager
 def store() -> Iterator[Store]:
+    from jasiyo.agent.store import Store
+
     s = Store.open(cfg())
     try:
         yield s
@@ -87,6 +132,8 @@ def show_list(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str
     if not rows:
         console.print(f"(no {title or 'rows'})")
         return
+    from rich.table import Table
+
     table = Table(*columns, title=None, show_lines=False, header_style="bold")
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))

@@ -6,10 +6,10 @@ from typing import Any
 
 import typer
 
-from jasiyo.commands.common import actor, done, show_list, store, when
+from jasiyo.commands.common import actor, done, group, show_list, store, when
 
-app = typer.Typer(help="The enforcement queue: Disconnect, CoA and router reconciles after "
-                       "a change.", no_args_is_help=True)
+app = group("The enforcement queue: Disconnect, CoA and router reconciles after "
+                       "a change.")
 
 
 def _row(job: Any) -> dict[str, Any]:

@@ -6,13 +6,15 @@ from typing import Any
 
 import typer
 
-from jasiyo.agent import plans, validate
 from jasiyo.agent.models import Plan
-from jasiyo.commands.common import actor, done, show_list, show_one, store
+from jasiyo.commands.common import actor, done, group, lazy, show_list, show_one, store
 from jasiyo.errors import ValidationError
 from jasiyo.models import format_money, mikrotik_rate_limit, parse_money
 
-app = typer.Typer(help="Plans: rate, price, period and billing rules.", no_args_is_help=True)
+plans = lazy("jasiyo.agent.plans")
+validate = lazy("jasiyo.agent.validate")
+
+app = group("Plans: rate, price, period and billing rules.")
 
 GRACE_HELP = "Grace after the due date, in whole days, e.g. 3d."
 BILLING_HELP = "prepaid (pay ahead; default) or postpaid (invoiced each cycle)."

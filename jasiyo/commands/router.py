@@ -6,11 +6,12 @@ from typing import Any
 
 import typer
 
-from jasiyo.agent import routers
 from jasiyo.agent.models import Router
-from jasiyo.commands.common import STATE, actor, cfg, console, done, show_list, show_one, store
+from jasiyo.commands.common import STATE, actor, cfg, console, done, group, lazy, show_list, show_one, store
 
-app = typer.Typer(help="Routers: RADIUS clients the agent answers and drives.", no_args_is_help=True)
+routers = lazy("jasiyo.agent.routers")
+
+app = group("Routers: RADIUS clients the agent answers and drives.")
 
 
 def _row(r: Router) -> dict[str, Any]:

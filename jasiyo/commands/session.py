@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from jasiyo.agent import sessions
-from jasiyo.commands.common import actor, cfg, done, failed, show_list, store, when
+from jasiyo.commands.common import actor, cfg, done, failed, group, lazy, show_list, store, when
 
-app = typer.Typer(help="RADIUS sessions from accounting.", no_args_is_help=True)
+sessions = lazy("jasiyo.agent.sessions")
+
+app = group("RADIUS sessions from accounting.")
 
 
 @app.command("list")

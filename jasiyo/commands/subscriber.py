@@ -6,9 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import Progress
 
-from jasiyo.agent import subscribers as subs
 from jasiyo.agent.models import Subscriber
 from jasiyo.commands.billing import statement
 from jasiyo.commands.common import (
@@ -17,6 +15,8 @@ from jasiyo.commands.common import (
     cfg,
     console,
     done,
+    group,
+    lazy,
     show_list,
     show_one,
     store,
@@ -24,7 +24,9 @@ from jasiyo.commands.common import (
 )
 from jasiyo.errors import ValidationError
 
-app = typer.Typer(help="Subscribers: add, change, suspend, import.", no_args_is_help=True)
+subs = lazy("jasiyo.agent.subscribers")
+
+app = group("Subscribers: add, change, suspend, import.")
 app.command("statement")(statement)
 
 
@@ -167,6 +169,8 @@ def import_(
         if STATE.json or not console.is_terminal:
             result = subs.import_rows(s, rows, actor(), columns=columns, cfg=cfg())
         else:
+            from rich.progress import Progress
+
             with Progress(console=console, transient=True) as progress:
                 task = progress.add_task("importing", total=len(rows))
                 result = subs.import_rows(
