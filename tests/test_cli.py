@@ -190,3 +190,35 @@ def test_update_is_all_or_nothing(jasiyo, cfg: Config) -> None:
     code, _, err = jasiyo("subscriber", "update", "ann", "--plan", "fast", "--phone", "bad")
     assert code == 1 and "bad phone" in err
     assert dump(cfg) == before
+
+
+def test_subscriber_list_pages_and_filters(jasiyo, cfg: Config) -> None:
+    jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
+    jasiyo("plan", "add", "fast", "--rate", "50M/50M", "--price", "3000")
+    for i in range(7):
+        jasiyo("subscriber", "add", f"u{i}", "--plan", "fast" if i % 2 else "home",
+               "--password", "pw", "--name", "Wanjiru Kamau" if i == 3 else f"Person {i}",
+               "--phone", f"+25471234567{i}")
+    code, out, _ = jasiyo("--json", "subscriber", "list", "--limit", "3", "--offset", "2")
+    assert code == 0 and [r["username"] for r in json.loads(out)] == ["u2", "u3", "u4"]
+    code, out, _ = jasiyo("subscriber", "list", "--limit", "3")
+    assert "1-3 of 7; next page: --offset 3" in out
+    by = lambda *a: [r["username"] for r in json.loads(jasiyo("--json", "subscriber", "list", *a)[1])]  # noqa: E731
+    assert by("--search", "wanjiru") == ["u3"]
+    assert by("--search", "0712345675") == ["u5"]  # a local phone number finds +254...
+    assert by("--plan", "fast") == ["u1", "u3", "u5"]
+    assert by("--search", "%") == []  # LIKE wildcards are literal
+    code, _, err = jasiyo("subscriber", "list", "--plan", "nope")
+    assert code == 1 and "no plan named 'nope'" in err
+
+
+def test_subscriber_show_has_money_and_sessions(jasiyo, cfg: Config) -> None:
+    jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500", "--quota", "100G",
+           "--fup-rate", "1M/1M")
+    jasiyo("subscriber", "add", "ann", "--plan", "home", "--password", "pw")
+    jasiyo("payment", "record", "ann", "2000", "--ref", "QAA1")
+    code, out, _ = jasiyo("subscriber", "show", "ann")
+    assert code == 0
+    for text in ("balance", "KES 500.00", "usage", "0 B of 100.0 GB", "fair_usage",
+                 "not reached", "sessions", "none"):
+        assert text in out, text

@@ -116,6 +116,33 @@ def when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def human_bytes(n: int | None) -> str:
+    """Octets as a person reads them: 1.5 GB (decimal units, as ISPs sell data)."""
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+def human_seconds(s: float | int | None) -> str:
+    """A duration as ``2d 3h``, ``3h 05m``, ``4m 10s``."""
+    if s is None:
+        return "-"
+    s = int(s)
+    d, rem = divmod(s, 86400)
+    h, rem = divmod(rem, 3600)
+    m, sec = divmod(rem, 60)
+    if d:
+        return f"{d}d {h}h"
+    if h:
+        return f"{h}h {m:02d}m"
+    return f"{m}m {sec:02d}s"
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"

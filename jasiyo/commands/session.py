@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from jasiyo.commands.common import actor, cfg, done, failed, group, lazy, show_list, store, when
+from jasiyo.commands.common import (
+    actor,
+    cfg,
+    done,
+    failed,
+    group,
+    human_bytes,
+    human_seconds,
+    lazy,
+    show_list,
+    store,
+    when,
+)
 
 sessions = lazy("jasiyo.agent.sessions")
 
@@ -22,11 +34,16 @@ def list_(
     with store() as s:
         rows = [x.to_dict() for x in sessions.list_(s, active=active, username=username,
                                                      limit=limit)]
+        names = {r["nas_ip"]: r["name"] for r in s.all("SELECT name, nas_ip FROM routers")}
     for r in rows:
+        r["router"] = names.get(r["nas_ip"], r["nas_ip"])
         r["started"] = when(r["started_at"])
         r["last_update"] = when(r["last_update_at"])
-    show_list(rows, ["username", "nas_ip", "acct_session_id", "status", "framed_ip", "started",
-                     "last_update", "input_octets", "output_octets"], "sessions")
+        r["time"] = human_seconds(r["session_time"])
+        r["upload"] = human_bytes(r["input_octets"])  # router's input: the client's upload
+        r["download"] = human_bytes(r["output_octets"])
+    show_list(rows, ["username", "router", "status", "framed_ip", "started", "time", "upload",
+                     "download", "acct_session_id"], "sessions")
 
 
 @app.command("disconnect")

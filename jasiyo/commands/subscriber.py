@@ -16,6 +16,7 @@ from jasiyo.commands.common import (
     console,
     done,
     group,
+    human_bytes,
     lazy,
     show_list,
     show_one,
@@ -73,18 +74,53 @@ def list_(
     status: str | None = typer.Option(
         None, "--status", help="Only this status: active, grace, suspended, terminated."
     ),
+    search: str | None = typer.Option(
+        None, "--search", "-s", help="Text in the username, name, phone or tax PIN."),
+    plan: str | None = typer.Option(None, "--plan", help="Only subscribers on this plan."),
+    router: str | None = typer.Option(None, "--router", help="Only those seen on this router."),
+    limit: int = typer.Option(50, "--limit", min=1, help="Rows per page (default 50)."),
+    offset: int = typer.Option(0, "--offset", min=0, help="Skip this many rows first."),
 ) -> None:
-    """List subscribers."""
+    """List subscribers by username, a page at a time."""
     with store() as s:
-        rows = [_row(x) for x in subs.list_(s, status)]
-    show_list(rows, ["username", "plan", "service", "status", "ip", "paid_until"], "subscribers")
+        page = subs.page(s, status, search=search, plan=plan, router=router, limit=limit,
+                         offset=offset)
+    rows = [_row(x) for x in page.rows]
+    show_list(rows, ["username", "name", "plan", "service", "status", "ip", "paid_until"],
+              "subscribers")
+    if not STATE.json and page.total > len(rows):
+        first = offset + 1 if rows else offset
+        console.print(f"{first}-{offset + len(rows)} of {page.total}; next page: "
+                      f"--offset {offset + limit}" if offset + len(rows) < page.total
+                      else f"{first}-{offset + len(rows)} of {page.total}")
 
 
 @app.command("show")
 def show(username: str = typer.Argument(..., help="Subscriber username.")) -> None:
-    """Show one subscriber (never the password)."""
+    """Show one subscriber: profile, balance, paid-through, usage this cycle, sessions."""
+    from jasiyo.models import format_money
+
     with store() as s:
-        show_one(_row(subs.get(s, username)))
+        row = _row(subs.get(s, username))
+        more = subs.details(s, username)
+    if STATE.json:
+        show_one({**row, **more})
+        return
+    quota = f" of {human_bytes(more['quota_bytes'])}" if more["quota_bytes"] else ""
+    row.update({
+        "balance": format_money(more["balance_minor"], more["currency"]),
+        "cycle": (f"{when(more['cycle_start'])} .. {when(more['cycle_end'])}"
+                  if more["cycle_start"] else None),
+        "usage": (human_bytes(more["usage_bytes"]) + quota
+                  if more["usage_bytes"] is not None else None),
+        "fair_usage": "throttled" if more["fup_active"] else ("not reached" if quota else None),
+        "open_invoices": more["open_invoices"],
+        "sessions": "; ".join(
+            f"{x['router'] or x['nas_ip']} {x['framed_ip'] or '-'} since {when(x['started_at'])}"
+            f" ({human_bytes(x['octets'])}{', stale' if x['status'] == 'stale' else ''})"
+            for x in more["sessions"]) or "none",
+    })
+    show_one(row)
 
 
 @app.command("update")
