@@ -222,3 +222,23 @@ def test_subscriber_show_has_money_and_sessions(jasiyo, cfg: Config) -> None:
     for text in ("balance", "KES 500.00", "usage", "0 B of 100.0 GB", "fair_usage",
                  "not reached", "sessions", "none"):
         assert text in out, text
+
+
+def test_the_root_help_lists_each_group_with_its_own_help() -> None:
+    """`jasiyo --help` shows GROUPS' help without importing the groups: it must be theirs."""
+    import importlib
+
+    from jasiyo.cli import GROUPS
+
+    for name, (module, attr, text) in GROUPS.items():
+        assert getattr(importlib.import_module(module), attr).info.help == text, name
+
+
+def test_a_short_command_builds_only_its_group() -> None:
+    code = ("import sys, jasiyo.cli as c; c.main(['--help']); "
+            "print(sorted(m for m in sys.modules if m.startswith(('jasiyo.commands.', "
+            "'sqlite_utils', 'jasiyo.agent.billing')))); c.main(['plan', '--help'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "['jasiyo.commands.common', 'jasiyo.commands.sync']" in out
+    assert "Plans: rate, price" in out and "plan list" not in out.split("]")[0]
