@@ -126,14 +126,15 @@ def test_csv_import_validates_everything_then_is_idempotent(jasiyo, cfg: Config,
     events = len(dump(cfg))
     code, out, _ = jasiyo("--json", "subscriber", "import", str(good))
     assert json.loads(out) | {"message": ""} == {"ok": True, "message": "", "created": 0,
-                                                 "updated": 0, "unchanged": 51}
+                                                 "updated": 0, "unchanged": 51, "changes": [],
+                                                 "dry_run": False}
     assert len(dump(cfg)) == events  # nothing written, not even an event
 
     bad = tmp_path / "bad.csv"
     bad.write_text("username,password,plan\nnew1,pw,home\nnew2,,home\nnew3,pw,nosuch\n")
     before = dump(cfg)
     code, _, err = jasiyo("subscriber", "import", str(bad))
-    assert code == 1 and "line 3" in err
+    assert code == 1 and "line 3" in err and "line 4: no plan named 'nosuch'" in err
     assert dump(cfg) == before  # the good first row was not written either
 
 
@@ -242,3 +243,58 @@ def test_a_short_command_builds_only_its_group() -> None:
                          check=True).stdout
     assert "['jasiyo.commands.common', 'jasiyo.commands.sync']" in out
     assert "Plans: rate, price" in out and "plan list" not in out.split("]")[0]
+
+
+def test_csv_import_reports_every_problem_with_its_line_in_one_run(
+    jasiyo, cfg: Config, tmp_path: Path,
+) -> None:
+    jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
+    jasiyo("subscriber", "add", "taken", "--plan", "home", "--password", "pw",
+           "--service", "static", "--ip", "10.0.0.5")
+    bad = tmp_path / "seven.csv"
+    bad.write_text("username,password,plan,service,ip,phone,sms_consent\n"
+                   "ok1,pw,home,,,,yes\n"        # 2: fine
+                   "bad user,pw,home,,,,\n"      # 3: bad username
+                   "b2,,home,,,,\n"              # 4: no password
+                   "b3,pw,gold,,,,\n"            # 5: unknown plan
+                   "b4,pw,home,static,10.0.0.5,,\n"  # 6: IP of 'taken'
+                   "b5,pw,home,,,0712,\n"        # 7: bad phone
+                   "b6,pw,home,,,,maybe\n"       # 8: bad consent
+                   "ok1,pw,home,,,,\n"           # 9: repeats line 2
+                   "b8,pw,home,static,,,\n")     # 10: static without ip
+    before = dump(cfg)
+    code, _, err = jasiyo("subscriber", "import", str(bad))
+    assert code == 1 and "8 problem(s)" in err
+    for line in range(3, 11):
+        assert f"line {line}:" in err, line
+    assert err.index("line 3:") < err.index("line 5:") < err.index("line 10:")
+    assert dump(cfg) == before
+
+
+def test_csv_reimport_names_changes_and_keeps_passwords(jasiyo, cfg: Config,
+                                                        tmp_path: Path) -> None:
+    jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
+    jasiyo("plan", "add", "fast", "--rate", "50M/50M", "--price", "3000")
+    jasiyo("subscriber", "add", "ann", "--plan", "home", "--password", "old-pw")
+    f = tmp_path / "ann.csv"
+    f.write_text("username,password,plan,sms_consent\nann,new-pw,fast,yes\nbo,pw,home,no\n")
+    before = dump(cfg)
+    code, out, _ = jasiyo("subscriber", "import", str(f), "--dry-run")
+    assert code == 0 and "would import" in out and "dry run" in out
+    assert "ann: plan home -> fast" in out and "bo: created on plan home" in out
+    assert "ann: password differs, kept (--update-passwords replaces it)" in out
+    assert dump(cfg) == before
+    code, out, _ = jasiyo("--json", "subscriber", "import", str(f))
+    data = json.loads(out)
+    assert (data["created"], data["updated"]) == (1, 1)
+    from jasiyo.agent import subscribers as subs_mod
+    from jasiyo.agent.store import Store
+
+    s = Store.open(cfg)
+    try:
+        assert subs_mod.password_of(s, "ann") == "old-pw"
+        assert subs_mod.get(s, "ann").sms_consent is True
+    finally:
+        s.close()
+    code, out, _ = jasiyo("subscriber", "import", str(f), "--update-passwords")
+    assert "ann: password replaced" in out

@@ -197,22 +197,42 @@ def remove(username: str = typer.Argument(..., help="Subscriber username.")) -> 
 
 @app.command("import")
 def import_(
-    file: Path = typer.Argument(..., help="CSV: username,password,plan[,service,ip,phone,name]."),
+    file: Path = typer.Argument(
+        ..., help="CSV: username,password,plan[,service,ip,phone,name,sms_consent,tax_pin]."),
+    update_passwords: bool = typer.Option(
+        False, "--update-passwords",
+        help="Replace existing subscribers' passwords with the file's (default: keep them)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; change nothing."),
 ) -> None:
-    """Import subscribers from CSV: every row validated first, then one transaction."""
-    rows, columns = subs.read_csv(file)
+    """Import subscribers from CSV: every row checked first, then one transaction."""
+    from jasiyo.agent import imports
+
     with store() as s:
+        data = imports.read_csv(file, s)
+        kw: dict[str, Any] = dict(columns=data.columns, cfg=cfg(), dry_run=dry_run,
+                                  update_passwords=update_passwords, lines=data.lines,
+                                  source=str(file))
         if STATE.json or not console.is_terminal:
-            result = subs.import_rows(s, rows, actor(), columns=columns, cfg=cfg())
+            result = imports.import_rows(s, data.rows, actor(), **kw)
         else:
             from rich.progress import Progress
 
             with Progress(console=console, transient=True) as progress:
-                task = progress.add_task("importing", total=len(rows))
-                result = subs.import_rows(
-                    s, rows, actor(), columns=columns, cfg=cfg(),
-                    progress=lambda n: progress.update(task, completed=n),
-                )
-    done(f"imported {len(rows)} rows: {result.created} created, {result.updated} updated, "
-         f"{result.unchanged} unchanged",
-         created=result.created, updated=result.updated, unchanged=result.unchanged)
+                task = progress.add_task("importing", total=len(data.rows))
+                result = imports.import_rows(
+                    s, data.rows, actor(), progress=lambda n: progress.update(task, completed=n),
+                    **kw)
+    report_import(f"{len(data.rows)} rows", result)
+
+
+def report_import(what: str, result: Any, extra: str = "", **data: Any) -> None:
+    """The import's counts, then each change on its own line (JSON: ``changes``)."""
+    verb = "would import" if result.dry_run else "imported"
+    done(f"{verb} {what}: {result.created} created, {result.updated} updated, "
+         f"{result.unchanged} unchanged{extra}" + (" (dry run: nothing changed)"
+                                                   if result.dry_run else ""),
+         created=result.created, updated=result.updated, unchanged=result.unchanged,
+         changes=list(result.changes), dry_run=result.dry_run, **data)
+    if not STATE.json:
+        for line in result.changes:
+            console.print(f"  {line}")
