@@ -298,3 +298,15 @@ def test_csv_reimport_names_changes_and_keeps_passwords(jasiyo, cfg: Config,
         s.close()
     code, out, _ = jasiyo("subscriber", "import", str(f), "--update-passwords")
     assert "ann: password replaced" in out
+
+
+def test_help_is_plain_and_whole() -> None:
+    """No option name cut short, no markup shown raw, no <bool> on flags."""
+    def helptext(*args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "jasiyo.cli", *args, "--help"],
+                              capture_output=True, text=True, check=True).stdout
+
+    text = helptext("router", "add")
+    assert "--require-message-authenticator / --no-require-message-authenticator" in text
+    assert "(default: [radius]" in text and "<bool>" not in text and "…" not in text
+    assert "``" not in helptext("billing", "run")

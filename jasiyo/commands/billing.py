@@ -190,11 +190,18 @@ def statement(username: str = typer.Argument(..., help="Subscriber username.")) 
     """The subscriber's ledger with a running balance (positive = credit)."""
     with store() as s:
         entries = ledger.statement(s, username)
-    rows = [{**e.to_dict(), "when": when(e.at),
+    rows = [{**e.to_dict(), "when": when(e.at), "ref": _short_ref(e.reference),
              "amount": format_money(e.amount_minor, e.currency),
              "balance": format_money(e.balance_minor or 0, e.currency)} for e in entries]
-    show_list(rows, ["when", "kind", "reference", "description", "amount", "balance"],
+    show_list(rows, ["when", "kind", "ref", "description", "amount", "balance"],
               "ledger entries")
+
+
+def _short_ref(ref: str) -> str:
+    """A proration's reference leads with a 36-character change id: a table shows its first
+    8 characters (JSON keeps the whole reference)."""
+    head, sep, rest = ref.partition(":")
+    return f"{head[:8]}:{rest}" if sep and len(head) == 36 else ref
 
 
 def _parse_at(text: str) -> float:
@@ -215,8 +222,8 @@ def billing_run(
 ) -> None:
     """Run one billing tick now: expiries, renewals, invoices, grace, reminders, quotas.
 
-    ``--at`` replays a tick as of an earlier time (support: "what should have happened
-    then"); a time in the future is refused, since its transitions would be real.
+    With --at it replays a tick as of an earlier time (support: what should have happened
+    then); a time in the future is refused, since its transitions would be real.
     """
     import time
 
