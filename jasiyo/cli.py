@@ -6,7 +6,6 @@ exit status 1; usage errors exit 2 (typer). Only a bug in Jasiyo shows a traceba
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
 import sqlite3
@@ -21,27 +20,49 @@ except ImportError:  # pragma: no cover - older typer on plain click
 
 from jasiyo import config as config_mod
 from jasiyo import log as log_mod
-from jasiyo.commands import common, plan, router, session, subscriber
-from jasiyo.commands.common import STATE, actor, cfg, done
+from jasiyo.commands import common
+from jasiyo.commands.common import STATE, actor, cfg, done, group
 from jasiyo.errors import ConfigError, JasiyoError
 
-app = typer.Typer(
+#: Command groups: (module, attribute, help shown by `jasiyo --help`). A run imports and
+#: builds only the group it names (typer inspects every command of what it builds), so a
+#: short command does not pay for the whole tree. The help here must match the group's.
+GROUPS: dict[str, tuple[str, str, str]] = {
+    "plan": ("jasiyo.commands.plan", "app", "Plans: rate, price, period and billing rules."),
+    "subscriber": ("jasiyo.commands.subscriber", "app",
+                   "Subscribers: add, change, suspend, import."),
+    "router": ("jasiyo.commands.router", "app",
+               "Routers: RADIUS clients the agent answers and drives."),
+    "session": ("jasiyo.commands.session", "app", "RADIUS sessions from accounting."),
+    "payment": ("jasiyo.commands.billing", "payment_app",
+                "Payments: record money received, list it."),
+    "invoice": ("jasiyo.commands.billing", "invoice_app",
+                "Invoices: one per subscriber and billing cycle."),
+    "billing": ("jasiyo.commands.billing", "billing_app", "The billing clock: run a tick by hand."),
+    "enforce": ("jasiyo.commands.enforce", "app",
+                "The enforcement queue: Disconnect, CoA and router reconciles after a change."),
+    "cloud": ("jasiyo.commands.cloud", "app",
+              "The cloud registry: serve it, migrate it, create tenants."),
+    "tenant": ("jasiyo.commands.tenant", "app",
+               "Tenant data keys: create, export for new POPs, rotate."),
+    "sync": ("jasiyo.commands.sync", "app",
+             "Sync with the cloud: push local changes, pull the others'."),
+    "dev": ("jasiyo.commands.dev", "app", "Developer tools: simulated routers for demos and tests."),
+}
+
+root_app = typer.Typer(
     name="jasiyo",
     help="Jasiyo: billing and network provisioning for ISPs (RADIUS, MikroTik, EdgeOS).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
-agent_app = typer.Typer(help="The POP agent: run it, enrol it, restore it.", no_args_is_help=True)
-
-app.add_typer(plan.app, name="plan")
-app.add_typer(subscriber.app, name="subscriber")
-app.add_typer(router.app, name="router")
-app.add_typer(session.app, name="session")
-app.add_typer(agent_app, name="agent")
+agent_app = group("The POP agent: run it, enrol it, restore it.")
+root_app.add_typer(agent_app, name="agent")
 
 
-@app.callback()
+@root_app.callback()
 def root(
     config: str | None = typer.Option(
         None, "--config", "-c", help=f"Config file (default: ${config_mod.ENV_VAR} or ./jasiyo.toml)."
@@ -55,7 +76,7 @@ def root(
         STATE.json = True
 
 
-@app.command("init")
+@root_app.command("init")
 def init(
     demo: bool = typer.Option(
         False, "--demo",
@@ -94,6 +115,8 @@ def init(
 @agent_app.command("run")
 def agent_run() -> None:
     """Serve RADIUS and run billing until SIGTERM / SIGINT."""
+    import asyncio
+
     from jasiyo.agent.runtime import serve
 
     conf = cfg()
@@ -111,31 +134,57 @@ def _mount_agent_sync() -> None:
 _mount_agent_sync()
 
 
-def _mount_optional() -> None:
-    """Command groups that live beside the core (drivers, billing, sync, dev tools)."""
+def build_app(only: str | None = None, *, stubs: bool = False) -> typer.Typer:
+    """The root with every group (default), only group ``only``, or (``stubs``) each group as
+    an empty placeholder carrying its help, which is all `jasiyo --help` shows."""
     import importlib
 
-    for module, attr, name in (
-        ("jasiyo.commands.dev", "app", "dev"),
-        ("jasiyo.commands.billing", "payment_app", "payment"),
-        ("jasiyo.commands.billing", "invoice_app", "invoice"),
-        ("jasiyo.commands.billing", "billing_app", "billing"),
-        ("jasiyo.commands.cloud", "app", "cloud"),
-        ("jasiyo.commands.tenant", "app", "tenant"),
-        ("jasiyo.commands.sync", "app", "sync"),
-    ):
+    app = typer.Typer(name="jasiyo", help=root_app.info.help, no_args_is_help=True,
+                      pretty_exceptions_enable=False, add_completion=False,
+                      rich_markup_mode=None)
+    app.registered_callback = root_app.registered_callback
+    app.registered_commands = list(root_app.registered_commands)
+    app.registered_groups = list(root_app.registered_groups)
+    for name, (module, attr, help_text) in GROUPS.items():
+        if only is not None and name != only:
+            continue
+        if stubs:
+            stub = group(help_text)
+            stub.command("-", hidden=True)(lambda: None)  # a group needs one command
+            app.add_typer(stub, name=name)
+            continue
         try:
             mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
+        except ModuleNotFoundError as exc:  # an optional part not installed
             if exc.name != module:
                 raise
             continue
-        sub = getattr(mod, attr, None)
-        if sub is not None:
-            app.add_typer(sub, name=name)
+        app.add_typer(getattr(mod, attr), name=name)
+    return app
 
 
-_mount_optional()
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":  # the whole tree, for tests and tools that walk every command
+        return build_app()
+    raise AttributeError(name)
+
+
+def _app_for(args: list[str]) -> typer.Typer:
+    """Build only what ``args`` run: the named group, or stubs for the root's help."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("--config", "-c"):
+            i += 2
+            continue
+        if arg.startswith("-"):
+            if arg in ("--help", "-h"):
+                return build_app(stubs=True)
+            i += 1
+            continue
+        return build_app(arg) if arg in GROUPS else build_app()
+    return build_app(stubs=True)  # no command: the root's help
+
 
 _GLOBAL_FLAGS = ("--json",)
 
@@ -167,7 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _hoist_globals(list(sys.argv[1:] if argv is None else argv))
     logging.getLogger().addHandler(logging.NullHandler())
     try:
-        app(args=args, prog_name="jasiyo", standalone_mode=False)
+        # Without standalone mode click *returns* the code of a `typer.Exit(n)` raised by
+        # a command (a failed disconnect, a router sync with failures) instead of raising.
+        code = _app_for(args)(args=args, prog_name="jasiyo", standalone_mode=False)
+        if isinstance(code, int) and code:
+            return code
     except JasiyoError as exc:
         logging.getLogger("jasiyo.cli").info("error %s", exc)
         typer.echo(f"error: {exc}", err=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -24,6 +25,12 @@ class AgentSection:
     name: str = ""
     log_level: str = "info"
     operator: str = ""
+    #: The POP's code in invoice numbers (INV-NRB1-2026-000123); default: from ``name``.
+    pop: str = ""
+    #: The ISP as invoices name it: legal name, address, tax PIN (KRA PIN / TIN).
+    business_name: str = ""
+    business_address: str = ""
+    tax_pin: str = ""
 
 
 @dataclass(frozen=True)
@@ -301,6 +308,10 @@ def _check(cfg: Config) -> None:
             raise ConfigError(f"[sync] cloud_url: {exc}") from None
     if cfg.agent.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"[agent] log_level: {cfg.agent.log_level!r} is not a log level")
+    if cfg.agent.pop and not re.fullmatch(r"[A-Za-z0-9]{1,8}", cfg.agent.pop):
+        raise ConfigError(f"[agent] pop: {cfg.agent.pop!r} must be 1-8 letters or digits, e.g. NRB1")
+    if cfg.agent.tax_pin and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{3,19}", cfg.agent.tax_pin):
+        raise ConfigError(f"[agent] tax_pin: {cfg.agent.tax_pin!r} is not a tax PIN (e.g. P051234567X)")
     if cfg.billing.tick_minutes < 1:
         raise ConfigError("[billing] tick_minutes: must be at least 1")
     if cfg.billing.grace_days < 0 or cfg.billing.terminate_after_days < 0:

@@ -129,14 +129,15 @@ def test_csv_import_validates_everything_then_is_idempotent(jasiyo, cfg: Config,
     events = len(dump(cfg))
     code, out, _ = jasiyo("--json", "subscriber", "import", str(good))
     assert json.loads(out) | {"message": ""} == {"ok": True, "message": "", "created": 0,
-                                                 "updated": 0, "unchanged": 51}
+                                                 "updated": 0, "unchanged": 51, "changes": [],
+                                                 "dry_run": False}
     assert len(dump(cfg)) == events  # nothing written, not even an event
 
     bad = tmp_path / "bad.csv"
     bad.write_text("username,password,plan\nnew1,pw,home\nnew2,,home\nnew3,pw,nosuch\n")
     before = dump(cfg)
     code, _, err = jasiyo("subscriber", "import", str(bad))
-    assert code == 1 and "line 3" in err
+    assert code == 1 and "line 3" in err and "line 4: no plan named 'nosuch'" in err
     assert dump(cfg) == before  # the good first row was not written either
 
 
@@ -193,3 +194,122 @@ def test_update_is_all_or_nothing(jasiyo, cfg: Config) -> None:
     code, _, err = jasiyo("subscriber", "update", "ann", "--plan", "fast", "--phone", "bad")
     assert code == 1 and "bad phone" in err
     assert dump(cfg) == before
+
+
+def test_subscriber_list_pages_and_filters(jasiyo, cfg: Config) -> None:
+    jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
+    jasiyo("plan", "add", "fast", "--rate", "50M/50M", "--price", "3000")
+    for i in range(7):
+        jasiyo("subscriber", "add", f"u{i}", "--plan", "fast" if i % 2 else "home",
+               "--password", "pw", "--name", "Wanjiru Kamau" if i == 3 else f"Person {i}",
+               "--phone", f"+25471234567{i}")
+    code, out, _ = jasiyo("--json", "subscriber", "list", "--limit", "3", "--offset", "2")
+    assert code == 0 and [r["username"] for r in json.loads(out)] == ["u2", "u3", "u4"]
+    code, out, _ = jasiyo("subscriber", "list", "--limit", "3")
+    assert "1-3 of 7; next page: --offset 3" in out
+    by = lambda *a: [r["username"] for r in json.loads(jasiyo("--json", "subscriber", "list", *a)[1])]  # noqa: E731
+    assert by("--search", "wanjiru") == ["u3"]
+    assert by("--search", "0712345675") == ["u5"]  # a local phone number finds +254...
+    assert by("--plan", "fast") == ["u1", "u3", "u5"]
+    assert by("--search", "%") == []  # LIKE wildcards are literal
+    code, _, err = jasiyo("subscriber", "list", "--plan", "nope")
+    assert code == 1 and "no plan named 'nope'" in err
+
+
+def test_subscriber_show_has_money_and_sessions(jasiyo, cfg: Config) -> None:
+    jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500", "--quota", "100G",
+           "--fup-rate", "1M/1M")
+    jasiyo("subscriber", "add", "ann", "--plan", "home", "--password", "pw")
+    jasiyo("payment", "record", "ann", "2000", "--ref", "QAA1")
+    code, out, _ = jasiyo("subscriber", "show", "ann")
+    assert code == 0
+    for text in ("balance", "KES 500.00", "usage", "0 B of 100.0 GB", "fair_usage",
+                 "not reached", "sessions", "none"):
+        assert text in out, text
+
+
+def test_the_root_help_lists_each_group_with_its_own_help() -> None:
+    """`jasiyo --help` shows GROUPS' help without importing the groups: it must be theirs."""
+    import importlib
+
+    from jasiyo.cli import GROUPS
+
+    for name, (module, attr, text) in GROUPS.items():
+        assert getattr(importlib.import_module(module), attr).info.help == text, name
+
+
+def test_a_short_command_builds_only_its_group() -> None:
+    code = ("import sys, jasiyo.cli as c; c.main(['--help']); "
+            "print(sorted(m for m in sys.modules if m.startswith(('jasiyo.commands.', "
+            "'sqlite_utils', 'jasiyo.agent.billing')))); c.main(['plan', '--help'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "['jasiyo.commands.common', 'jasiyo.commands.sync']" in out
+    assert "Plans: rate, price" in out and "plan list" not in out.split("]")[0]
+
+
+def test_csv_import_reports_every_problem_with_its_line_in_one_run(
+    jasiyo, cfg: Config, tmp_path: Path,
+) -> None:
+    jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
+    jasiyo("subscriber", "add", "taken", "--plan", "home", "--password", "pw",
+           "--service", "static", "--ip", "10.0.0.5")
+    bad = tmp_path / "seven.csv"
+    bad.write_text("username,password,plan,service,ip,phone,sms_consent\n"
+                   "ok1,pw,home,,,,yes\n"        # 2: fine
+                   "bad user,pw,home,,,,\n"      # 3: bad username
+                   "b2,,home,,,,\n"              # 4: no password
+                   "b3,pw,gold,,,,\n"            # 5: unknown plan
+                   "b4,pw,home,static,10.0.0.5,,\n"  # 6: IP of 'taken'
+                   "b5,pw,home,,,0712,\n"        # 7: bad phone
+                   "b6,pw,home,,,,maybe\n"       # 8: bad consent
+                   "ok1,pw,home,,,,\n"           # 9: repeats line 2
+                   "b8,pw,home,static,,,\n")     # 10: static without ip
+    before = dump(cfg)
+    code, _, err = jasiyo("subscriber", "import", str(bad))
+    assert code == 1 and "8 problem(s)" in err
+    for line in range(3, 11):
+        assert f"line {line}:" in err, line
+    assert err.index("line 3:") < err.index("line 5:") < err.index("line 10:")
+    assert dump(cfg) == before
+
+
+def test_csv_reimport_names_changes_and_keeps_passwords(jasiyo, cfg: Config,
+                                                        tmp_path: Path) -> None:
+    jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
+    jasiyo("plan", "add", "fast", "--rate", "50M/50M", "--price", "3000")
+    jasiyo("subscriber", "add", "ann", "--plan", "home", "--password", "old-pw")
+    f = tmp_path / "ann.csv"
+    f.write_text("username,password,plan,sms_consent\nann,new-pw,fast,yes\nbo,pw,home,no\n")
+    before = dump(cfg)
+    code, out, _ = jasiyo("subscriber", "import", str(f), "--dry-run")
+    assert code == 0 and "would import" in out and "dry run" in out
+    assert "ann: plan home -> fast" in out and "bo: created on plan home" in out
+    assert "ann: password differs, kept (--update-passwords replaces it)" in out
+    assert dump(cfg) == before
+    code, out, _ = jasiyo("--json", "subscriber", "import", str(f))
+    data = json.loads(out)
+    assert (data["created"], data["updated"]) == (1, 1)
+    from jasiyo.agent import subscribers as subs_mod
+    from jasiyo.agent.store import Store
+
+    s = Store.open(cfg)
+    try:
+        assert subs_mod.password_of(s, "ann") == "old-pw"
+        assert subs_mod.get(s, "ann").sms_consent is True
+    finally:
+        s.close()
+    code, out, _ = jasiyo("subscriber", "import", str(f), "--update-passwords")
+    assert "ann: password replaced" in out
+
+
+def test_help_is_plain_and_whole() -> None:
+    """No option name cut short, no markup shown raw, no <bool> on flags."""
+    def helptext(*args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "jasiyo.cli", *args, "--help"],
+                              capture_output=True, text=True, check=True).stdout
+
+    text = helptext("router", "add")
+    assert "--require-message-authenticator / --no-require-message-authenticator" in text
+    assert "(default: [radius]" in text and "<bool>" not in text and "…" not in text
+    assert "``" not in helptext("billing", "run")

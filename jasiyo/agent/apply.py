@@ -98,6 +98,8 @@ ENTITIES: dict[str, EntitySpec] = {
     # An invoice is appended when issued, then upserted (status paid/void): folded like state.
     "invoice": EntitySpec("invoices", "number", "state", refs={"username": _SUBSCRIBER_REF},
                           rank=2),
+    "credit_note": EntitySpec("credit_notes", "number", "append",
+                              refs={"username": _SUBSCRIBER_REF}, rank=3),
 }
 #: Columns apply maintains itself; event fields of these names are ignored.
 _LOCAL_COLUMNS = ("id", "created_at", "updated_at")

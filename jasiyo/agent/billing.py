@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 from jasiyo.agent import invoices, ledger, notify
 from jasiyo.agent import plans as plans_mod
 from jasiyo.agent import subscribers as subs_mod
-from jasiyo.agent.cycles import DAY, local_day, period_end, prorate
+from jasiyo.agent.cycles import DAY, local_day, period_end, prorate, round_div
 from jasiyo.agent.store import Row, Store
 from jasiyo.config import BillingSection, Config
 from jasiyo.errors import BillingError, ValidationError
@@ -103,7 +103,7 @@ def _set_state(store: Store, sub_id: int, **values: Any) -> None:
 def _sub(store: Store, sub_id: int) -> Row:
     row = store.one(
         "SELECT s.*, p.name AS plan, p.price_minor, p.currency, p.period, p.billing, "
-        "p.grace_days, p.tax_rate_bp, p.quota_bytes, p.fup_rate "
+        "p.grace_days, p.tax_rate_bp, p.tax_inclusive, p.quota_bytes, p.fup_rate "
         "FROM subscribers s JOIN plans p ON p.id = s.plan_id WHERE s.id = ?", (sub_id,),
     )
     if row is None:
@@ -263,7 +263,7 @@ def _apply(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
             fresh = start != sub["paid_until"]
             anchor = local_day(start, tz) if fresh or st["anchor_day"] is None else st["anchor_day"]
             end = period_end(start, sub["period"], tz, anchor)
-            invoices.issue(store, sub, start, end, at=start, due_at=start, paid=True)
+            invoices.issue(store, cfg, sub, start, end, at=start, due_at=start, paid=True)
             _set_paid_until(store, sub, end)
             _set_state(store, sub["id"], anchor_day=anchor, reminded_until=start)
             _reset_fup(store, sub)
@@ -279,7 +279,7 @@ def _apply(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
         anchor = st["anchor_day"] or local_day(start, tz)
         end = period_end(start, sub["period"], tz, anchor)
         due = start + cfg.billing.invoice_due_days * DAY
-        invoices.issue(store, sub, start, end, at=start, due_at=due)
+        invoices.issue(store, cfg, sub, start, end, at=start, due_at=due)
         _set_state(store, sub["id"], cycle_end=end, anchor_day=anchor)
         invoices.settle(store, sub, start)
         _reset_fup(store, sub)
@@ -421,7 +421,7 @@ def apply_payment(store: Store, cfg: Config, sub_id: int, now: float) -> tuple[i
             if start == now:
                 anchor = local_day(now, tz)
             end = period_end(start, sub["period"], tz, anchor)
-            invoices.issue(store, sub, start, end, at=now, due_at=now, paid=True)
+            invoices.issue(store, cfg, sub, start, end, at=now, due_at=now, paid=True)
             paid_until, bal, bought = end, bal - total, bought + 1
         if bought:
             _set_paid_until(store, sub, paid_until)
@@ -440,6 +440,22 @@ def _restore_if_clear(store: Store, cfg: Config, sub_id: int, now: float) -> boo
         return False
     _restore(store, sub, _state(store, sub_id), now, _tz(cfg.billing.timezone), None)
     return True
+
+
+def rate_for_cycle(total_minor: int, period: str, cycle_start: float, cycle_end: float,
+                   tz: ZoneInfo, anchor_day: int | None = None) -> int:
+    """What a whole ``[cycle_start, cycle_end)`` cycle costs at ``total_minor`` per ``period``.
+
+    A plan's price is for one of its own periods. Over a cycle of another length it costs
+    ``total x cycle length / period length``, rounded half up to the minor unit; the period's
+    length is measured from the cycle's start (so a month is the calendar month starting
+    there). A period that reproduces the cycle's bounds costs exactly ``total_minor``.
+    """
+    length = round(cycle_end - cycle_start)
+    if abs(period_end(cycle_start, period, tz, anchor_day) - cycle_end) < 1:
+        return total_minor  # the cycle is one of this period (a month keeps its anchor day)
+    own = round(period_end(cycle_start, period, tz) - cycle_start)
+    return round_div(total_minor * length, own)
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,10 +497,13 @@ def change_plan(
         now = store.now()
         advance(store, cfg, sub["id"], now)
         sub = _sub(store, sub["id"])
+        st = _state(store, sub["id"])
         old_plan = sub["plan"]
         same_kind = new.billing == sub["billing"]
-        new_row = {**sub, "price_minor": new.price_minor, "tax_rate_bp": new.tax_rate_bp}
+        new_row = {**sub, "price_minor": new.price_minor, "tax_rate_bp": new.tax_rate_bp,
+                   "tax_inclusive": new.tax_inclusive}
         _, _, new_total = invoices.cost(new_row)
+        tz = _tz(cfg.billing.timezone)
         change_id = uuid7(int(now * 1000))
         credit = charge = 0
         billed_until = paid_through = now
@@ -505,13 +524,17 @@ def change_plan(
             billed_until = max(billed_until, inv["cycle_end"])
             if inv["status"] == "paid":
                 paid_through = max(paid_through, inv["cycle_end"])
-            owe = prorate(new_total, remaining, length)
+            # The new plan's price is for its own period: convert it to this cycle's length
+            # first (a week's price is not a month's), then charge the remaining share.
+            cycle_rate = rate_for_cycle(new_total, new.period, inv["cycle_start"],
+                                        inv["cycle_end"], tz, st.get("anchor_day"))
+            owe = prorate(cycle_rate, remaining, length)
             if owe:
                 ledger.post(store, sub, "proration", -owe, f"{change_id}:{inv['number']}:charge",
                             f"{new.name} for the rest of {inv['number']}", now)
                 charge += owe
             store.conn.execute("UPDATE invoices SET rate_total_minor = ? WHERE id = ?",
-                               (new_total, inv["id"]))
+                               (cycle_rate, inv["id"]))
         subs_mod.update(store, username, actor, plan=new.name)
         if not same_kind:
             if new.billing == "postpaid":
@@ -534,7 +557,7 @@ def change_plan(
 
 def adjust(
     store: Store, cfg: Config, username: str, kind: str, amount_minor: int, reference: str,
-    reason: str, actor: str,
+    reason: str, actor: str, *, allow_debt: bool = False,
 ) -> ledger.Entry:
     """A manual credit or refund (see :func:`ledger.adjust`), then what money coming in does.
 
@@ -544,7 +567,8 @@ def adjust(
     One transaction: on error nothing is stored.
     """
     with store.transaction():
-        entry = ledger.adjust(store, username, kind, amount_minor, reference, reason, actor)
+        entry = ledger.adjust(store, username, kind, amount_minor, reference, reason, actor,
+                              allow_debt=allow_debt)
         sub = ledger.subscriber_row(store, username)
         if kind == "credit" and sub["billing"] == "postpaid":
             now = store.now()

@@ -1,7 +1,8 @@
 """Billing arithmetic, pure: period ends, tax and proration in integer minor units.
 
-Periods are ``Nd``, ``Nw`` (exact multiples of 24 h) or ``Nm`` (calendar months in the
-billing time zone). A month cycle keeps its anchor day: a cycle that started on the 31st
+Periods are ``Nmin``, ``Nh``, ``Nd``, ``Nw`` (exact lengths) or ``Nmo`` (calendar months in
+the billing time zone; ``Nm``, as stored before m013, is read as months too). A month
+cycle keeps its anchor day: a cycle that started on the 31st
 ends on the 28th/29th of February and on the 31st of March again, so cycles never drift.
 """
 
@@ -14,8 +15,20 @@ from zoneinfo import ZoneInfo
 DAY = 86400
 
 
+_FIXED = {"min": 60, "h": 3600, "d": DAY, "w": 7 * DAY}
+
+
 def _split(period: str) -> tuple[int, str]:
-    return int(period[:-1]), period[-1]
+    """``"30d"`` -> (30, "d"); months are ``"mo"`` (legacy ``"m"`` too)."""
+    digits = len(period) - len(period.lstrip("0123456789"))
+    n, unit = int(period[:digits]), period[digits:]
+    return n, "mo" if unit in ("m", "mo") else unit
+
+
+def fixed_seconds(period: str) -> int | None:
+    """The exact length of a period in seconds, or None for calendar months."""
+    n, unit = _split(period)
+    return None if unit == "mo" else n * _FIXED[unit]
 
 
 def local_day(ts: float, tz: ZoneInfo) -> int:
@@ -30,10 +43,8 @@ def period_end(start: float, period: str, tz: ZoneInfo, anchor_day: int | None =
     month, clamped to that month's length, at the same local wall-clock time.
     """
     n, unit = _split(period)
-    if unit == "d":
-        return start + n * DAY
-    if unit == "w":
-        return start + n * 7 * DAY
+    if unit != "mo":
+        return start + n * _FIXED[unit]
     dt = datetime.fromtimestamp(start, tz)
     months = dt.month - 1 + n
     year, month = dt.year + months // 12, months % 12 + 1

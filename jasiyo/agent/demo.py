@@ -32,5 +32,7 @@ def seed(store: Store, actor: str, users: int = 10_000) -> dict[str, int]:
         subs.NewSubscriber.build(f"user{n:05d}", password=f"pw-{n}", plan=DEMO_PLAN)
         for n in range(1, users + 1)
     ]
-    result = subs.import_rows(store, rows, actor)
+    from jasiyo.agent.imports import import_rows
+
+    result = import_rows(store, rows, actor)
     return {"router": added_router, "subscribers": result.created}

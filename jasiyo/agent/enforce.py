@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,7 @@ from jasiyo.agent import desired, routers, sessions
 from jasiyo.agent import subscribers as subs_mod
 from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
-from jasiyo.errors import DriverError, JasiyoError, RadiusError
+from jasiyo.errors import DriverError, JasiyoError, NotFound, RadiusError, ValidationError
 from jasiyo.log import event, get_logger
 from jasiyo.models import Access, DesiredState
 from jasiyo.radius import coa
@@ -288,24 +289,32 @@ def _record(store: Store, p: _Prepared, outcome: Any) -> bool:
     return False
 
 
-async def process_pending(
-    store: Store, cfg: Config, send: Sender | None = None, *,
-    reconcile: Reconciler | None = None, limit: int = 200,
-) -> int:
-    """Work every due job once (sends in parallel). Returns how many jobs finished.
-
-    ``send`` defaults to :func:`radius_sender`, ``reconcile`` to :func:`driver_reconcile`;
-    both are injectable for tests and for the runtime. Store access happens on the calling
-    thread only, before and after the network I/O, never during it.
-    """
-    send = send or radius_sender(cfg)
-    reconcile = reconcile or driver_reconcile
-    rows = store.all(
+def _due(store: Store, limit: int) -> list[Row]:
+    return store.all(
         "SELECT * FROM enforce_jobs WHERE status = 'pending' AND next_attempt_at <= ? "
         "ORDER BY next_attempt_at, id LIMIT ?", (store.now(), limit),
     )
-    if not rows:
-        return 0
+
+
+def _queue_of(job: Row) -> str:
+    """Jobs are worked one queue per NAS (or router, for reconciles)."""
+    return f"nas:{job['nas_ip']}" if job["action"] != "reconcile" else f"router:{job['router']}"
+
+
+def _by_queue(rows: Sequence[Row]) -> dict[str, list[Row]]:
+    queues: dict[str, list[Row]] = {}
+    for row in rows:
+        queues.setdefault(_queue_of(row), []).append(row)
+    return queues
+
+
+async def _work_queue(store: Store, cfg: Config, rows: Sequence[Row], send: Sender,
+                      reconcile: Reconciler) -> int:
+    """Send one NAS's due jobs (in parallel) and record what happened. Returns finished."""
+    # Re-read: a job superseded or cancelled since it was picked is not sent.
+    ids = [r["id"] for r in rows]
+    rows = store.all(f"SELECT * FROM enforce_jobs WHERE status = 'pending' AND id IN "
+                     f"({', '.join('?' * len(ids))}) ORDER BY id", tuple(ids))
     prepared = [_prepare(store, cfg, r) for r in rows]
     to_send = [p for p in prepared if p.skip is None and p.wait is None]
     outcomes = await asyncio.gather(*(_run(store, p, cfg, send, reconcile) for p in to_send))
@@ -318,8 +327,139 @@ async def process_pending(
             elif p.wait is not None:
                 _retry(store, p.job, p.wait)
         for p, outcome in zip(to_send, outcomes, strict=True):
+            current = store.scalar("SELECT status FROM enforce_jobs WHERE id = ?", (p.job["id"],))
+            if current != "pending":
+                continue  # superseded or cancelled while it was in flight: keep that
             finished += _record(store, p, outcome)
     return finished
+
+
+async def process_pending(
+    store: Store, cfg: Config, send: Sender | None = None, *,
+    reconcile: Reconciler | None = None, limit: int = 200,
+) -> int:
+    """Work every due job once and wait for all of them. Returns how many jobs finished.
+
+    Each NAS is its own queue: its results are recorded as soon as that NAS has answered
+    (or timed out), whatever the others do. ``send`` defaults to :func:`radius_sender`,
+    ``reconcile`` to :func:`driver_reconcile`; both are injectable for tests and for the
+    runtime. Store access happens on the calling thread only, never during network I/O.
+    """
+    send = send or radius_sender(cfg)
+    reconcile = reconcile or driver_reconcile
+    queues = _by_queue(_due(store, limit))
+    done = await asyncio.gather(*(_work_queue(store, cfg, rows, send, reconcile)
+                                  for rows in queues.values()))
+    return sum(done)
+
+
+class Dispatcher:
+    """The agent's enforcement loop: one worker per NAS, so a NAS that does not answer
+    delays only its own jobs. :meth:`run_once` starts a worker for every NAS that has due
+    jobs and none running, and returns at once (a scheduler job never runs long, so
+    APScheduler never skips it for "maximum number of running instances")."""
+
+    def __init__(self, store: Store, cfg: Config, send: Sender | None = None,
+                 reconcile: Reconciler | None = None, limit: int = 200) -> None:
+        self.store, self.cfg, self.limit = store, cfg, limit
+        self.send = send or radius_sender(cfg)
+        self.reconcile = reconcile or driver_reconcile
+        self.busy: dict[str, asyncio.Task[int]] = {}
+
+    def run_once(self) -> list[asyncio.Task[int]]:
+        """Start workers for idle queues with due jobs; return the tasks started."""
+        self.busy = {k: t for k, t in self.busy.items() if not t.done()}
+        started = []
+        for queue, rows in _by_queue(_due(self.store, self.limit)).items():
+            if queue in self.busy:
+                continue
+            task = asyncio.get_running_loop().create_task(
+                self._guarded(queue, rows), name=f"enforce-{queue}")
+            self.busy[queue] = task
+            started.append(task)
+        return started
+
+    async def _guarded(self, queue: str, rows: Sequence[Row]) -> int:
+        try:
+            return await _work_queue(self.store, self.cfg, rows, self.send, self.reconcile)
+        except Exception as exc:  # one queue's failure must not stop the others
+            event(log, "enforce.queue_failed", logging.ERROR, queue=queue, error=repr(exc))
+            return 0
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Let running workers finish (agent shutdown)."""
+        running = [t for t in self.busy.values() if not t.done()]
+        if running:
+            await asyncio.wait(running, timeout=timeout)
+
+
+# ------------------------------------------------------------------ the queue by hand
+
+
+def list_filtered(store: Store, *, status: str | None = None, username: str | None = None,
+                  router: str | None = None, limit: int = 100) -> list[Job]:
+    """Jobs newest first, optionally only one status / subscriber / router (by name)."""
+    where, params = [], []
+    if status:
+        if status not in ("pending", "done", "failed"):
+            raise ValidationError(f"bad status {status!r}: use pending, done or failed")
+        where.append("j.status = ?")
+        params.append(status)
+    if username:
+        where.append("j.username = ?")
+        params.append(username)
+    if router:
+        routers.get(store, router)  # NotFound for an unknown name
+        where.append("(j.router = ? OR j.nas_ip = (SELECT nas_ip FROM routers WHERE name = ?))")
+        params += [router, router]
+    sql = "SELECT j.* FROM enforce_jobs j" + (" WHERE " + " AND ".join(where) if where else "")
+    rows = store.all(sql + " ORDER BY j.id DESC LIMIT ?", (*params, limit))
+    return [Job(**r) for r in rows]
+
+
+def _select_ids(store: Store, ids: Sequence[int], status: str, username: str | None) -> list[int]:
+    if ids:
+        found = [r["id"] for r in store.all(
+            f"SELECT id, status FROM enforce_jobs WHERE id IN ({', '.join('?' * len(ids))})",
+            tuple(ids))]
+        missing = sorted(set(ids) - set(found))
+        if missing:
+            raise NotFound(f"no enforcement job {', '.join(map(str, missing))} "
+                           "(see `jasiyo enforce list`)")
+        return [r["id"] for r in store.all(
+            f"SELECT id FROM enforce_jobs WHERE status = ? AND id IN "
+            f"({', '.join('?' * len(ids))})", (status, *ids))]
+    if username:
+        return [r["id"] for r in store.all(
+            "SELECT id FROM enforce_jobs WHERE status = ? AND username = ?", (status, username))]
+    raise ValidationError("give job ids, or --user USERNAME")
+
+
+def retry(store: Store, ids: Sequence[int], actor: str, *, username: str | None = None) -> int:
+    """Put failed jobs back in the queue, due now, with a fresh attempt count. Audited."""
+    with store.transaction():
+        chosen = _select_ids(store, ids, "failed", username)
+        for job_id in chosen:
+            store.conn.execute(
+                "UPDATE enforce_jobs SET status = 'pending', attempts = 0, next_attempt_at = ?, "
+                "done_at = NULL, result = NULL, created_at = ? WHERE id = ?",
+                (store.now(), store.now(), job_id))
+        if chosen:
+            store.audit(actor, "enforce.retry", "enforce", jobs=chosen)
+    return len(chosen)
+
+
+def cancel(store: Store, ids: Sequence[int], actor: str, *, username: str | None = None) -> int:
+    """Take pending jobs off the queue (finished as failed/'cancelled'). Audited."""
+    with store.transaction():
+        chosen = _select_ids(store, ids, "pending", username)
+        for job_id in chosen:
+            store.conn.execute(
+                "UPDATE enforce_jobs SET status = 'failed', result = 'cancelled', done_at = ?, "
+                "last_error = ? WHERE id = ?", (store.now(), f"cancelled by {actor}", job_id))
+        if chosen:
+            store.audit(actor, "enforce.cancel", "enforce", jobs=chosen)
+    return len(chosen)
 
 
 def pending_count(store: Store) -> int:

@@ -3,17 +3,28 @@
 A cycle is charged at most once: ``UNIQUE (subscriber_id, cycle_start)`` in the store and
 the ledger's unique ``(kind, reference)`` both guard it. Prepaid periods are invoices too
 (issued already paid), so every charge has one document and one shape.
+
+Numbers are sequential per POP and year with no gaps, ``INV-NRB1-2026-000123``: the counter
+(``document_counters``) is bumped in the same transaction that inserts the invoice, so a
+rolled-back issue gives its number back. The year is the issue date's in the billing time
+zone. Credit notes (:mod:`jasiyo.agent.credit_notes`) have their own series, ``CN-...``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from jasiyo.agent import ledger
-from jasiyo.agent.cycles import tax
+from jasiyo.agent.cycles import round_div, tax
 from jasiyo.agent.store import Row, Store
 from jasiyo.errors import NotFound, ValidationError
+
+if TYPE_CHECKING:
+    from jasiyo.config import Config
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +46,17 @@ class Invoice:
     #: Debt on no earlier invoice (a mid-cycle upgrade's proration) carried onto this one;
     #: already in the ledger, so part of ``total_minor`` but not of this invoice's charge.
     carried_minor: int = 0
+    tax_inclusive: bool = False
+    seller_tax_pin: str | None = None
+    customer_tax_pin: str | None = None
+    #: Credited back by credit notes (a void credits the whole of this invoice's charge).
+    credited_minor: int = 0
+    void_reason: str | None = None
+
+    @property
+    def charge_minor(self) -> int:
+        """This invoice's own charge (its total without the carried earlier debt)."""
+        return self.total_minor - self.carried_minor
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,29 +72,63 @@ def _from_row(row: Row) -> Invoice:
         amount_minor=row["amount_minor"], tax_minor=row["tax_minor"],
         total_minor=row["total_minor"], currency=row["currency"], issued_at=row["issued_at"],
         due_at=row["due_at"], status=row["status"], paid_at=row["paid_at"],
-        carried_minor=row["carried_minor"] or 0,
+        carried_minor=row["carried_minor"] or 0, tax_inclusive=bool(row["tax_inclusive"]),
+        seller_tax_pin=row["seller_tax_pin"], customer_tax_pin=row["customer_tax_pin"],
+        credited_minor=row["credited_minor"] or 0, void_reason=row["void_reason"],
     )
 
 
-def number_for(username: str, cycle_start: float) -> str:
-    """A stable invoice number: the same cycle gets the same number on every agent."""
-    return f"INV-{int(cycle_start)}-{username}"
+def pop_code(cfg: Config) -> str:
+    """The POP's code in document numbers: ``[agent] pop``, else from ``[agent] name``."""
+    raw = cfg.agent.pop or cfg.agent.name or "POP"
+    code = re.sub(r"[^A-Z0-9]", "", raw.upper())[:8]
+    return code or "POP"
+
+
+def next_number(store: Store, cfg: Config, prefix: str, at: float) -> str:
+    """The next number of the ``prefix`` (INV, CN) series of this POP and ``at``'s year.
+
+    Call inside the transaction that stores the document. A store restored from the cloud
+    has its documents but no counter: the series then continues after the highest number.
+    """
+    year = datetime.fromtimestamp(at, ZoneInfo(cfg.billing.timezone)).year
+    series = f"{prefix}-{pop_code(cfg)}-{year}"
+    last = store.scalar("SELECT last FROM document_counters WHERE series = ?", (series,))
+    if last is None:
+        table = "invoices" if prefix == "INV" else "credit_notes"
+        last = store.scalar(
+            f"SELECT MAX(CAST(substr(number, ?) AS INTEGER)) FROM {table} "
+            "WHERE number LIKE ? || '-%'", (len(series) + 2, series)) or 0
+    n = int(last) + 1
+    store.conn.execute("INSERT INTO document_counters (series, last) VALUES (?, ?) "
+                       "ON CONFLICT (series) DO UPDATE SET last = excluded.last", (series, n))
+    return f"{series}-{n:06d}"
 
 
 def cost(sub: Row) -> tuple[int, int, int]:
-    """(net, tax, total) of one period of the subscriber's plan."""
-    net = int(sub["price_minor"])
-    t = tax(net, int(sub["tax_rate_bp"] or 0))
-    return net, t, net + t
+    """(net, tax, total) of one period of the subscriber's plan.
+
+    Tax-exclusive plans add the tax to the price; tax-inclusive plans (the price a customer
+    sees is what they pay) split it: net = price / (1 + rate), rounded half up, and tax is
+    the rest, so net + tax is the price exactly.
+    """
+    price = int(sub["price_minor"])
+    rate_bp = int(sub["tax_rate_bp"] or 0)
+    if sub.get("tax_inclusive"):
+        net = round_div(price * 10_000, 10_000 + rate_bp)
+        return net, price - net, price
+    t = tax(price, rate_bp)
+    return price, t, price + t
 
 
 def issue(
-    store: Store, sub: Row, start: float, end: float, *, at: float, due_at: float,
-    paid: bool = False,
+    store: Store, cfg: Config, sub: Row, start: float, end: float, *, at: float,
+    due_at: float, paid: bool = False,
 ) -> Invoice:
     """Invoice the cycle ``[start, end)`` and post its charge (in the caller's transaction).
 
-    Idempotent: a cycle already invoiced returns the stored invoice and posts nothing.
+    Idempotent: a cycle already invoiced returns the stored invoice and posts nothing. The
+    seller's and customer's tax PINs are copied onto it: an issued invoice never changes.
     """
     existing = store.one(f"{_SELECT} WHERE i.subscriber_id = ? AND i.cycle_start = ?",
                          (sub["id"], start))
@@ -81,19 +137,21 @@ def issue(
     net, t, total = cost(sub)
     carried = 0 if paid else _uninvoiced_debt(store, sub)
     inv = Invoice(
-        number=number_for(sub["username"], start), username=sub["username"], plan=sub["plan"],
+        number=next_number(store, cfg, "INV", at), username=sub["username"], plan=sub["plan"],
         billing=sub["billing"], cycle_start=start, cycle_end=end, amount_minor=net,
         tax_minor=t, total_minor=total + carried, currency=sub["currency"], issued_at=at,
         due_at=due_at, status="paid" if paid else "open", paid_at=at if paid else None,
-        carried_minor=carried,
+        carried_minor=carried, tax_inclusive=bool(sub.get("tax_inclusive")),
+        seller_tax_pin=cfg.agent.tax_pin or None, customer_tax_pin=sub.get("tax_pin"),
     )
     store.conn.execute(
         "INSERT INTO invoices (number, subscriber_id, plan, billing, cycle_start, cycle_end, "
         "amount_minor, tax_minor, total_minor, currency, issued_at, due_at, status, paid_at, "
-        "carried_minor, rate_total_minor) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "carried_minor, rate_total_minor, tax_inclusive, seller_tax_pin, customer_tax_pin) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (inv.number, sub["id"], inv.plan, inv.billing, start, end, net, t, total + carried,
-         inv.currency, at, due_at, inv.status, inv.paid_at, carried, total),
+         inv.currency, at, due_at, inv.status, inv.paid_at, carried, total,
+         int(inv.tax_inclusive), inv.seller_tax_pin, inv.customer_tax_pin),
     )
     store.emit("invoice", inv.number, "append", inv.to_dict())
     ledger.post(store, sub, "charge", -total, inv.number,
@@ -109,8 +167,8 @@ def _uninvoiced_debt(store: Store, sub: Row) -> int:
     """
     owed = max(0, -ledger.balance(store, sub["id"]))
     on_invoices = store.scalar(
-        "SELECT COALESCE(SUM(total_minor), 0) FROM invoices WHERE subscriber_id = ? "
-        "AND status = 'open'", (sub["id"],))
+        "SELECT COALESCE(SUM(total_minor - credited_minor), 0) FROM invoices "
+        "WHERE subscriber_id = ? AND status = 'open'", (sub["id"],))
     return max(0, owed - int(on_invoices))
 
 
@@ -130,13 +188,13 @@ def settle(store: Store, sub: Row, at: float) -> list[str]:
     """
     owed = max(0, -ledger.balance(store, sub["id"]))
     open_rows = store.all(
-        "SELECT number, total_minor FROM invoices WHERE subscriber_id = ? AND status = 'open' "
-        "ORDER BY cycle_start DESC", (sub["id"],),
+        "SELECT number, total_minor - credited_minor AS due FROM invoices "
+        "WHERE subscriber_id = ? AND status = 'open' ORDER BY cycle_start DESC", (sub["id"],),
     )
     paid: list[str] = []
     for row in open_rows:
         if owed > 0:
-            owed -= row["total_minor"]
+            owed -= row["due"]
             continue
         paid.append(row["number"])
     for number in paid:

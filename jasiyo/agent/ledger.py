@@ -16,7 +16,7 @@ from jasiyo.agent.store import Row, Store
 from jasiyo.errors import BillingError, NotFound, ValidationError
 from jasiyo.models import format_money
 
-KINDS = ("payment", "charge", "credit", "refund", "proration")
+KINDS = ("payment", "charge", "credit", "refund", "proration", "credit_note")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,7 @@ def subscriber_row(store: Store, username: str) -> Row:
     """The subscriber joined with its plan's billing fields; NotFound if unknown."""
     row = store.one(
         "SELECT s.*, p.name AS plan, p.price_minor, p.currency, p.period, p.billing, "
-        "p.grace_days, p.tax_rate_bp, p.quota_bytes, p.fup_rate "
+        "p.grace_days, p.tax_rate_bp, p.tax_inclusive, p.quota_bytes, p.fup_rate "
         "FROM subscribers s JOIN plans p ON p.id = s.plan_id WHERE s.username = ?",
         (username,),
     )
@@ -123,11 +123,13 @@ def statement(store: Store, username: str) -> list[Entry]:
 
 def adjust(
     store: Store, username: str, kind: str, amount_minor: int, reference: str, reason: str,
-    actor: str,
+    actor: str, *, allow_debt: bool = False,
 ) -> Entry:
     """A manual ``credit`` (in the customer's favour) or ``refund`` (money given back).
 
-    ``amount_minor`` is positive; the sign follows from ``kind``. Audited.
+    ``amount_minor`` is positive; the sign follows from ``kind``. Audited. A refund gives
+    back only what the wallet holds: more would leave the customer owing money they never
+    received services for, so it is refused unless ``allow_debt`` says a person meant it.
     """
     if kind not in ("credit", "refund"):
         raise ValidationError(f"bad adjustment {kind!r}: use credit or refund")
@@ -140,6 +142,14 @@ def adjust(
         signed = amount_minor if kind == "credit" else -amount_minor
         repeated = store.scalar("SELECT 1 FROM ledger WHERE kind = ? AND reference = ?",
                                 (kind, reference))
+        if kind == "refund" and not repeated and not allow_debt:
+            wallet = max(0, balance(store, sub["id"]))
+            if amount_minor > wallet:
+                raise ValidationError(
+                    f"refund of {format_money(amount_minor, sub['currency'])} is more than "
+                    f"{username}'s balance of {format_money(wallet, sub['currency'])}; nothing "
+                    "recorded (give --allow-debt if the customer really owes it back)"
+                )
         entry = post(store, sub, kind, signed, reference, reason, store.now())
         if repeated:  # the same adjustment again: a no-op (post checked the amount)
             return entry

@@ -19,6 +19,8 @@ class Plan:
     tax_rate_bp: int = 0
     quota_bytes: int | None = None
     fup_rate: str | None = None
+    #: True: the price includes the tax (VAT-inclusive); False: tax is added on top.
+    tax_inclusive: bool = False
     id: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -38,6 +40,7 @@ class Subscriber:
     status_reason: str | None = None
     paid_until: float | None = None
     created_at: float = 0.0
+    tax_pin: str | None = None
     id: int = 0
 
     def to_dict(self) -> dict[str, Any]:

@@ -47,13 +47,47 @@ def _from_row(row: Row) -> Plan:
         price_minor=row["price_minor"], currency=row["currency"], period=row["period"],
         billing=row["billing"], grace_days=row["grace_days"], tax_rate_bp=row["tax_rate_bp"],
         quota_bytes=row["quota_bytes"], fup_rate=row["fup_rate"],
+        tax_inclusive=bool(row["tax_inclusive"]),
     )
 
 
-def _check(plan: Plan) -> Plan:
+def check_burst(text: str, base: Rate) -> str:
+    """A new burst must be complete and mean something on a MikroTik queue.
+
+    ``RATE THRESHOLD SECONDS``: the burst rate above the plan rate, the threshold below it
+    (bursting is allowed while the average over SECONDS stays under the threshold; at or
+    above the plan rate a burst would never end) and the averaging time.
+    """
+    from jasiyo.models import Burst
+
+    fields = text.split()
+    if len(fields) != 3:
+        example = f"{Rate(base.rx * 2, base.tx * 2)} {Rate(base.rx * 3 // 4, base.tx * 3 // 4)} 16/16"
+        raise ValidationError(
+            f"bad burst {text!r}: give all three of RATE THRESHOLD SECONDS, e.g. '{example}' "
+            "(burst to RATE while the average over SECONDS is under THRESHOLD)"
+        )
+    burst = Burst.parse(text, base)
+    if burst.rate.rx <= base.rx and burst.rate.tx <= base.tx:
+        raise ValidationError(f"bad burst {text!r}: the burst rate must be above the plan rate {base}")
+    if burst.threshold.rx >= base.rx or burst.threshold.tx >= base.tx:
+        raise ValidationError(
+            f"bad burst {text!r}: the threshold must be below the plan rate {base} "
+            "(else a burst never ends)"
+        )
+    return str(burst)
+
+
+def _check(plan: Plan, changed: set[str] | None = None) -> Plan:
+    """Validate a plan; ``changed`` (on update) limits the checks of new-input rules to the
+    fields given, so an older plan stays editable."""
     validate.name(plan.name, "plan name")
-    rate = str(Rate.parse(plan.rate))
+    base = Rate.parse(plan.rate)
+    rate = str(base)
     mikrotik_rate_limit(rate, plan.burst)  # validates the burst against the rate
+    fresh = changed is None
+    if plan.burst and (fresh or {"burst", "rate"} & changed):
+        plan = replace(plan, burst=check_burst(plan.burst, base))
     if plan.billing not in ("prepaid", "postpaid"):
         raise ValidationError(f"bad billing {plan.billing!r}: use prepaid or postpaid")
     if plan.price_minor < 0:
@@ -61,7 +95,12 @@ def _check(plan: Plan) -> Plan:
     if plan.grace_days is not None and not 0 <= plan.grace_days <= 365:
         raise ValidationError(f"bad grace {plan.grace_days} days: must be 0-365")
     if plan.fup_rate is not None:
-        Rate.parse(plan.fup_rate)
+        fup = Rate.parse(plan.fup_rate)
+        if (fresh or {"fup_rate", "rate"} & changed) and (fup.rx >= base.rx or fup.tx >= base.tx):
+            raise ValidationError(
+                f"bad fair-usage rate {plan.fup_rate!r}: must be below the plan rate {base} "
+                "(it is the slower speed once the quota is used)"
+            )
         if plan.quota_bytes is None:
             raise ValidationError("a fair-usage rate (--fup-rate) needs a quota (--quota)")
     if plan.quota_bytes is not None and plan.fup_rate is None:
@@ -76,6 +115,7 @@ def build(
     name: str, *, rate: str, price: str, currency: str = "KES", period: str = "30d",
     burst: str | None = None, billing: str = "prepaid", grace: str | None = None,
     tax_rate: str | None = None, quota: str | None = None, fup_rate: str | None = None,
+    tax_inclusive: bool = False,
 ) -> Plan:
     """A validated Plan from the strings an engineer types."""
     currency = check_currency(currency)
@@ -83,15 +123,17 @@ def build(
         name=name, rate=rate, burst=burst or None,
         price_minor=parse_money(price, currency), currency=currency, period=period,
         billing=billing,
-        grace_days=validate.duration_seconds(grace) // 86400 if grace else None,
+        grace_days=validate.grace_days(grace) if grace else None,
         tax_rate_bp=parse_tax_rate(tax_rate) if tax_rate is not None else 0,
         quota_bytes=parse_size(quota) if quota else None, fup_rate=fup_rate or None,
+        tax_inclusive=bool(tax_inclusive),
     ))
 
 
 def _fields(plan: Plan) -> dict[str, Any]:
     d = plan.to_dict()
     d.pop("id")
+    d["tax_inclusive"] = int(d["tax_inclusive"])
     return d
 
 
@@ -127,7 +169,7 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Plan:
     """Change some fields of a plan. ``changes`` use Plan's field names (price_minor...)."""
     with store.transaction():
         old = get(store, name)
-        new = _check(replace(old, **changes))
+        new = _check(replace(old, **changes), set(changes))
         diff = {k: v for k, v in _fields(new).items() if _fields(old)[k] != v}
         if not diff:
             return old

@@ -116,19 +116,32 @@ class ImportSummary:
     updated: int
     unchanged: int
     skipped: tuple[str, ...] = ()
+    changes: tuple[str, ...] = ()
+    dry_run: bool = False
 
 
 def import_accounts(
     store: Store, cfg: Config, name: str, actor: str, *,
     plan_map: dict[str, str] | None = None, default_plan: str | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, update_passwords: bool = False,
+    dry_run: bool = False,
 ) -> ImportSummary:
     """Bring the router's PPP secrets / hotspot users in as subscribers.
 
     A router profile maps to the plan of the same name, or through ``plan_map``
     (``profile -> plan``), else to ``default_plan``. Unmappable profiles are an error
-    naming them, and nothing is imported. Running it again changes nothing.
+    naming them, and nothing is imported. Running it again changes nothing. An existing
+    subscriber's password is kept unless ``update_passwords`` (see :mod:`.imports`).
     """
+    from jasiyo.agent.imports import import_rows
+
+    router = routers_mod.get(store, name)
+    if router.driver == "ubiquiti":
+        raise ValidationError(
+            f"router {name} is an EdgeRouter: in RADIUS mode EdgeOS keeps no PPP secrets or "
+            "hotspot users to import. Import its customers from a CSV instead "
+            "(`jasiyo subscriber import FILE`)"
+        )
     with open_driver(store, cfg, name) as driver:
         accounts = driver.list_accounts()
     known = {p.name for p in plans_mod.list_(store)}
@@ -154,15 +167,20 @@ def import_accounts(
             "the same name, or pass --map PROFILE=PLAN / --default-plan PLAN. Nothing imported."
         )
     # Only what a router knows: an import never clears phones or names kept here.
-    result = subs.import_rows(
+    result = import_rows(
         store, rows, actor, progress=progress, cfg=cfg,
         columns=frozenset({"username", "password", "plan", "service", "ip"}),
+        update_passwords=update_passwords, dry_run=dry_run, source=f"router {name}",
     )
+    if dry_run:
+        return ImportSummary(result.created, result.updated, result.unchanged, tuple(skipped),
+                             result.changes, True)
     if not routers_mod.get(store, name).options.get("adopt_existing"):
         # The imported accounts stay untagged on the router; let reconcile take them over
         # instead of reporting each one as a conflict.
         routers_mod.set_options(store, name, actor, adopt_existing=True)
-    return ImportSummary(result.created, result.updated, result.unchanged, tuple(skipped))
+    return ImportSummary(result.created, result.updated, result.unchanged, tuple(skipped),
+                         result.changes)
 
 
 @dataclass

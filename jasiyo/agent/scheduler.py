@@ -124,10 +124,17 @@ def agent_jobs(
 
         return job
 
+    dispatcher: list[enforce.Dispatcher] = []
+
     async def enforce_job() -> None:
-        if not loop_store:
+        # Starts one worker per NAS with due jobs and returns: a NAS that does not answer
+        # holds up only its own queue, and this job never overruns its interval.
+        if not dispatcher:
             loop_store.append(open_store())
-        await enforce.process_pending(loop_store[0], cfg, send, reconcile=reconcile)
+            dispatcher.append(enforce.Dispatcher(loop_store[0], cfg, send, reconcile))
+        for task in dispatcher[0].run_once():
+            _RUNNING.add(task)
+            task.add_done_callback(_RUNNING.discard)
 
     def reap(store: Store) -> int:
         n = sessions.close_stale(store, cfg)

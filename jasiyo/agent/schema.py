@@ -685,3 +685,82 @@ def m012_money_in(db: Database) -> None:
     if not dup_led:
         db.execute("CREATE UNIQUE INDEX ledger_payment_key ON ledger(upper(reference)) "
                    "WHERE kind = 'payment'")
+
+
+@migrations(name="m013_period_months_mo")
+def m013_period_months_mo(db: Database) -> None:
+    # One duration syntax everywhere: months are "Nmo", since "m" meant minutes elsewhere.
+    # (Billing still reads a legacy "Nm" as months, for events from older agents.)
+    db.executescript(
+        "UPDATE plans SET period = substr(period, 1, length(period) - 1) || 'mo' "
+        "WHERE period GLOB '[0-9]*m';"
+    )
+
+
+@migrations(name="m014_invoice_documents")
+def m014_invoice_documents(db: Database) -> None:
+    """Invoices an accountant accepts (issue 11): gapless numbers per POP and year, credit
+    notes, VAT inclusive or exclusive per plan, the seller's and the customer's tax PIN."""
+    db.executescript(
+        """
+        ALTER TABLE plans ADD COLUMN tax_inclusive INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE subscribers ADD COLUMN tax_pin TEXT;
+        ALTER TABLE invoices ADD COLUMN tax_inclusive INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE invoices ADD COLUMN seller_tax_pin TEXT;
+        ALTER TABLE invoices ADD COLUMN customer_tax_pin TEXT;
+        ALTER TABLE invoices ADD COLUMN credited_minor INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE invoices ADD COLUMN void_reason TEXT;
+
+        -- The last number given in each series ('INV-NRB1-2026'), bumped in the same
+        -- transaction as the document it numbers: a rollback takes the number back too.
+        CREATE TABLE document_counters (
+            series TEXT PRIMARY KEY,
+            last INTEGER NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE credit_notes (
+            id INTEGER PRIMARY KEY,
+            number TEXT NOT NULL UNIQUE,
+            invoice_number TEXT NOT NULL REFERENCES invoices(number),
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id),
+            amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+            tax_minor INTEGER NOT NULL DEFAULT 0,
+            currency TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            issued_at REAL NOT NULL,
+            issued_by TEXT NOT NULL
+        );
+        CREATE INDEX credit_notes_invoice ON credit_notes(invoice_number);
+        """
+    )
+
+
+@migrations(name="m015_enforce_coalesce")
+def m015_enforce_coalesce(db: Database) -> None:
+    """Only the last wanted state of a session is sent (issue 11): a new Disconnect for a
+    session supersedes its pending Disconnect and CoA (the session re-authenticates into
+    whatever is wanted by then); a new CoA supersedes a pending CoA, and is itself
+    superseded by a pending Disconnect. Superseded jobs finish as done/'superseded'."""
+    db.executescript(
+        """
+        CREATE INDEX enforce_jobs_session ON enforce_jobs(nas_ip, acct_session_id)
+            WHERE status = 'pending';
+        CREATE TRIGGER enforce_coalesce AFTER INSERT ON enforce_jobs
+        WHEN NEW.action IN ('disconnect', 'coa') AND NEW.acct_session_id IS NOT NULL
+        BEGIN
+            UPDATE enforce_jobs
+            SET status = 'done', result = 'superseded', done_at = NEW.created_at,
+                last_error = 'superseded by job ' || NEW.id
+            WHERE status = 'pending' AND id != NEW.id AND nas_ip = NEW.nas_ip
+              AND acct_session_id = NEW.acct_session_id
+              AND (NEW.action = 'disconnect' OR action = 'coa');
+            UPDATE enforce_jobs
+            SET status = 'done', result = 'superseded', done_at = NEW.created_at,
+                last_error = 'a pending disconnect of the session covers it'
+            WHERE id = NEW.id AND NEW.action = 'coa' AND EXISTS (
+                SELECT 1 FROM enforce_jobs j WHERE j.status = 'pending' AND j.id != NEW.id
+                AND j.action = 'disconnect' AND j.nas_ip = NEW.nas_ip
+                AND j.acct_session_id = NEW.acct_session_id);
+        END;
+        """
+    )

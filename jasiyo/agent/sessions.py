@@ -93,8 +93,11 @@ def nas_for(store: Store, cfg: Config, nas_ip: str) -> NasClient | None:
 def disconnect(store: Store, cfg: Config, username: str, actor: str = "cli") -> list[dict]:
     """Send a Disconnect-Request for each of ``username``'s active sessions.
 
-    Returns one result per session (``ack``, ``nak``, ``timeout`` or ``no-router``). A session
-    the router ACKed is closed here at once (its Accounting-Stop still updates the counters).
+    Returns one result per session: ``result`` is ``ack``, ``gone`` (NAK
+    Session-Context-Not-Found: the router no longer has it), ``nak``, ``timeout`` or
+    ``no-router``; ``ok`` says whether the session is off; ``why`` explains a failure in a
+    sentence. A session that is off is closed here at once (its Accounting-Stop still
+    updates the counters).
     """
     from jasiyo.agent import subscribers
     from jasiyo.radius import coa
@@ -105,15 +108,27 @@ def disconnect(store: Store, cfg: Config, username: str, actor: str = "cli") -> 
         nas = nas_for(store, cfg, sess.nas_ip)
         item = {"nas_ip": sess.nas_ip, "acct_session_id": sess.acct_session_id}
         if nas is None:
-            results.append({**item, "result": "no-router"})
+            results.append({**item, "result": "no-router", "ok": False,
+                            "why": f"no router has NAS IP {sess.nas_ip} (see `jasiyo router list`)"})
             continue
+        tries = cfg.radius.coa_retries + 1
         res = coa.disconnect_sync(
             nas, coa.session_attributes(username, sess.acct_session_id, sess.framed_ip),
-            timeout=cfg.radius.coa_timeout, retries=cfg.radius.coa_retries + 1,
+            timeout=cfg.radius.coa_timeout, retries=tries,
         )
-        results.append({**item, "result": res.status.value, "error_cause": res.error_cause_name})
+        gone = res.status is coa.CoAStatus.NAK and res.error_cause == 503
+        result = "gone" if gone else res.status.value
+        why = None
+        if res.status is coa.CoAStatus.TIMEOUT:
+            why = (f"no answer from {nas.name} ({nas.address}:{nas.coa_port}) after {tries} "
+                   f"tries of {cfg.radius.coa_timeout:g}s: is CoA enabled there (/radius incoming "
+                   "set accept=yes) and is the RADIUS secret the same?")
+        elif res.status is coa.CoAStatus.NAK and not gone:
+            why = f"{nas.name} refused (NAK, Error-Cause {res.error_cause_name or 'none'})"
+        results.append({**item, "router": nas.name, "result": result,
+                        "ok": res.ok or gone, "error_cause": res.error_cause_name, "why": why})
         with store.transaction():
-            if res.ok:
+            if res.ok or gone:
                 store.conn.execute(
                     "UPDATE radius_sessions SET status = 'closed', stopped_at = ?, "
                     "terminate_cause = 'Admin-Reset' WHERE nas_ip = ? AND acct_session_id = ?",

@@ -17,10 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
 from jasiyo.agent.keys import SecretBox, create_key, load_key
-from jasiyo.agent.schema import migrations
+from jasiyo.agent.schema_names import MIGRATION_SET, NAMES
 from jasiyo.config import Config
 from jasiyo.errors import ConfigError, StoreError
 from jasiyo.sync.hlc import HybridClock
@@ -65,9 +63,7 @@ class Store:
         self.box = box
         self.now = now
         self.conn = connect(path, synchronous=synchronous)
-        self.db = Database(self.conn, execute_plugins=False)
-        pending = migrations.pending(self.db)
-        if pending:
+        if self._pending_migrations():
             self.migrate()
         check = self.scalar("SELECT value FROM meta WHERE key = 'key_check'")
         if check is not None:
@@ -93,7 +89,24 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    @property
+    def db(self) -> Any:
+        """The connection as a sqlite-utils ``Database`` (imported on first use)."""
+        from sqlite_utils import Database
+
+        return Database(self.conn, execute_plugins=False)
+
+    def _pending_migrations(self) -> bool:
+        try:
+            applied = {r[0] for r in self.conn.execute(
+                "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", (MIGRATION_SET,))}
+        except sqlite3.OperationalError:  # a new store: no migrations table yet
+            return True
+        return not applied.issuperset(NAMES)
+
     def migrate(self) -> None:
+        from jasiyo.agent.schema import migrations
+
         try:
             migrations.apply(self.db)
         except sqlite3.Error as exc:

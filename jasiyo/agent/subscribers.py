@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import secrets
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from jasiyo.agent import plans as plans_mod
@@ -36,6 +33,7 @@ def _from_row(row: Row) -> Subscriber:
         status=row["status"], ip=row["ip"], phone=row["phone"], name=row["name"],
         sms_consent=bool(row["sms_consent"]), status_reason=row["status_reason"],
         paid_until=row["paid_until"], created_at=row["created_at"],
+        tax_pin=row["tax_pin"],
     )
 
 
@@ -51,12 +49,13 @@ class NewSubscriber:
     phone: str | None = None
     name: str | None = None
     sms_consent: bool = False
+    tax_pin: str | None = None
 
     @classmethod
     def build(
         cls, username: str, *, password: str, plan: str, service: str = "pppoe",
         ip: str | None = None, phone: str | None = None, name: str | None = None,
-        sms_consent: bool = False, country: str = "KE",
+        sms_consent: bool = False, tax_pin: str | None = None, country: str = "KE",
     ) -> NewSubscriber:
         try:
             svc = Service(service or "pppoe")
@@ -69,14 +68,14 @@ class NewSubscriber:
             username=validate.username(username), password=validate.password(password),
             plan=validate.name(plan, "plan name"), service=svc.value, ip=address,
             phone=validate.phone(phone, country), name=validate.text(name, "name"),
-            sms_consent=bool(sms_consent),
+            sms_consent=bool(sms_consent), tax_pin=validate.tax_pin(tax_pin),
         )
 
     def public(self) -> dict[str, Any]:
         return {
             "username": self.username, "plan": self.plan, "service": self.service,
             "ip": self.ip, "phone": self.phone, "name": self.name,
-            "sms_consent": self.sms_consent,
+            "sms_consent": self.sms_consent, "tax_pin": self.tax_pin,
         }
 
 
@@ -97,10 +96,10 @@ def _insert(store: Store, new: NewSubscriber, plan_id: int, actor: str) -> None:
     now = store.now()
     store.conn.execute(
         "INSERT INTO subscribers (username, password_enc, plan_id, service, ip, phone, name, "
-        "sms_consent, status, created_at, updated_at, status_changed_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+        "sms_consent, tax_pin, status, created_at, updated_at, status_changed_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
         (new.username, store.seal(new.password, password_context(new.username)), plan_id,
-         new.service, new.ip, new.phone, new.name, int(new.sms_consent), now, now, now),
+         new.service, new.ip, new.phone, new.name, int(new.sms_consent), new.tax_pin, now, now, now),
     )
     store.emit("subscriber", new.username, "upsert",
                {**new.public(), "password": new.password, "status": "active"})
@@ -131,7 +130,10 @@ def password_of(store: Store, username: str) -> str:
     return store.unseal(blob, password_context(username))
 
 
-def list_(store: Store, status: str | None = None) -> list[Subscriber]:
+def _filters(store: Store, status: str | None, search: str | None, plan: str | None,
+             router: str | None) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
     if status:
         try:
             Status(status)
@@ -139,13 +141,102 @@ def list_(store: Store, status: str | None = None) -> list[Subscriber]:
             raise ValidationError(
                 f"bad status {status!r}: use active, grace, suspended or terminated"
             ) from None
-        rows = store.all(f"{_SELECT} WHERE s.status = ? ORDER BY s.username", (status,))
+        where.append("s.status = ?")
+        params.append(status)
+    if plan:
+        where.append("s.plan_id = ?")
+        params.append(_plan_id(store, plan))
+    if router:
+        from jasiyo.agent import routers as routers_mod
+
+        nas_ip = routers_mod.get(store, router).nas_ip
+        # Subscribers seen on that router: the (nas_ip, acct_session_id) index finds them.
+        where.append("s.username IN (SELECT username FROM radius_sessions WHERE nas_ip = ?)")
+        params.append(nas_ip)
+    if search:
+        term = search.strip()
+        if not term:
+            raise ValidationError("--search needs some text")
+        like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        digits = "".join(c for c in term if c.isdigit())
+        cond = ["s.username LIKE ? ESCAPE '\\'", "s.name LIKE ? ESCAPE '\\'",
+                "s.tax_pin LIKE ? ESCAPE '\\'"]
+        params += [like, like, like]
+        if len(digits) >= 4:  # 0712 345 678 finds +254712345678
+            cond.append("s.phone LIKE ?")
+            params.append("%" + digits.lstrip("0") + "%")
+        where.append("(" + " OR ".join(cond) + ")")
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: list[Subscriber]
+    total: int
+    offset: int
+
+
+def list_(store: Store, status: str | None = None, *, search: str | None = None,
+          plan: str | None = None, router: str | None = None, limit: int | None = None,
+          offset: int = 0) -> list[Subscriber]:
+    """Subscribers by username; filters combine (search: username, name, phone, tax PIN)."""
+    return page(store, status, search=search, plan=plan, router=router, limit=limit,
+                offset=offset, count=False).rows
+
+
+def page(store: Store, status: str | None = None, *, search: str | None = None,
+         plan: str | None = None, router: str | None = None, limit: int | None = None,
+         offset: int = 0, count: bool = True) -> Page:
+    """One page of :func:`list_` and (``count``) how many match in all.
+
+    Ordered by the username index, so a page costs the same at 50,000 subscribers as at 50.
+    """
+    if limit is not None and limit < 1 or offset < 0:
+        raise ValidationError("--limit must be at least 1 and --offset not negative")
+    where, params = _filters(store, status, search, plan, router)
+    sql = f"{_SELECT}{where} ORDER BY s.username"
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        rows = store.all(sql, (*params, limit, offset))
     else:
-        rows = store.all(f"{_SELECT} ORDER BY s.username")
-    return [_from_row(r) for r in rows]
+        rows = store.all(sql + " LIMIT -1 OFFSET ?", (*params, offset))
+    total = (int(store.scalar(f"SELECT count(*) FROM subscribers s{where}", tuple(params)))
+             if count else len(rows))
+    return Page([_from_row(r) for r in rows], total, offset)
 
 
-_UPDATABLE = ("password", "plan", "service", "ip", "phone", "name", "sms_consent")
+def details(store: Store, username: str) -> dict[str, Any]:
+    """What `subscriber show` prints beyond the profile: money, cycle, usage, sessions."""
+    from jasiyo.agent import invoices, ledger, usage
+
+    sub = get(store, username)
+    row = store.one("SELECT s.fup_active, p.quota_bytes, p.currency, p.billing, p.fup_rate "
+                    "FROM subscribers s JOIN plans p ON p.id = s.plan_id WHERE s.id = ?",
+                    (sub.id,))
+    assert row is not None
+    now = store.now()
+    cycle = invoices.current(store, sub.id, now)
+    start = cycle["cycle_start"] if cycle else None
+    sessions = store.all(
+        "SELECT r.nas_ip, r.acct_session_id, r.framed_ip, r.started_at, r.status, "
+        "r.input_octets + r.output_octets AS octets, "
+        "(SELECT name FROM routers WHERE nas_ip = r.nas_ip) AS router "
+        "FROM radius_sessions r WHERE r.username = ? AND r.status IN ('active', 'stale') "
+        "ORDER BY r.started_at", (username,))
+    return {
+        "balance_minor": ledger.balance(store, sub.id), "currency": row["currency"],
+        "billing": row["billing"], "paid_until": sub.paid_until,
+        "cycle_start": start, "cycle_end": cycle["cycle_end"] if cycle else None,
+        "usage_bytes": usage.cycle_usage(store, username, start) if start else None,
+        "quota_bytes": row["quota_bytes"], "fup_active": bool(row["fup_active"]),
+        "open_invoices": int(store.scalar(
+            "SELECT count(*) FROM invoices WHERE subscriber_id = ? AND status = 'open'",
+            (sub.id,))),
+        "sessions": sessions,
+    }
+
+
+_UPDATABLE = ("password", "plan", "service", "ip", "phone", "name", "sms_consent", "tax_pin")
 
 
 def update(store: Store, username: str, actor: str, **changes: Any) -> Subscriber:
@@ -161,7 +252,8 @@ def update(store: Store, username: str, actor: str, **changes: Any) -> Subscribe
             plan=changes.get("plan", old.plan), service=changes.get("service", old.service),
             ip=changes.get("ip", old.ip), phone=changes.get("phone", old.phone),
             name=changes.get("name", old.name),
-            sms_consent=changes.get("sms_consent", old.sms_consent), country=store.country,
+            sms_consent=changes.get("sms_consent", old.sms_consent),
+            tax_pin=changes.get("tax_pin", old.tax_pin), country=store.country,
         )
         before = {**old.to_dict(), "password": None}
         after = {**merged.public(), "password": changes.get("password")}
@@ -215,10 +307,24 @@ def set_status(
 
 
 def suspend(store: Store, username: str, actor: str, reason: str | None = None) -> Subscriber:
-    sub = get(store, username)
-    if sub.status == Status.TERMINATED:
-        raise ValidationError(f"{username!r} is terminated; it cannot be suspended")
-    return set_status(store, username, Status.SUSPENDED, actor, reason or "manual", manual=True)
+    """Suspend by hand. Already suspended by hand: refused, the first reason is kept.
+
+    A subscriber the billing clock suspended becomes suspended by hand too (a payment then
+    no longer restores them); the billing reason stays in the audit log.
+    """
+    with store.transaction():
+        sub = get(store, username)
+        if sub.status == Status.TERMINATED:
+            raise ValidationError(f"{username!r} is terminated; it cannot be suspended")
+        manual = store.scalar("SELECT manual_suspend FROM subscribers WHERE username = ?",
+                              (username,))
+        if sub.status == Status.SUSPENDED and manual:
+            raise ValidationError(
+                f"{username!r} is already suspended (reason: {sub.status_reason or 'none'}); "
+                "nothing changed"
+            )
+        return set_status(store, username, Status.SUSPENDED, actor, reason or "manual",
+                          manual=True)
 
 
 def resume(store: Store, username: str, actor: str) -> Subscriber:
@@ -240,129 +346,3 @@ def remove(store: Store, username: str, actor: str) -> None:
         store.conn.execute("DELETE FROM subscribers WHERE id = ?", (sub.id,))
         store.emit("subscriber", username, "delete", {})
         store.audit(actor, "subscriber.remove", f"subscriber:{username}")
-
-
-# ------------------------------------------------------------------ CSV import
-
-REQUIRED_COLUMNS = ("username", "password", "plan")
-OPTIONAL_COLUMNS = ("service", "ip", "phone", "name")
-
-
-@dataclass(frozen=True, slots=True)
-class ImportResult:
-    created: int
-    updated: int
-    unchanged: int
-
-
-def read_csv(path: Path, country: str = "KE") -> tuple[list[NewSubscriber], frozenset[str]]:
-    """Parse and validate every row; raise one error naming each bad row (up to 10).
-
-    Returns the rows and the columns the file has (an import changes only those).
-    """
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            header = [(h or "").strip().lower() for h in reader.fieldnames or []]
-            missing = [c for c in REQUIRED_COLUMNS if c not in header]
-            if missing:
-                raise ValidationError(f"{path}: missing column(s) {', '.join(missing)}")
-            unknown = [c or "(empty)" for c in header
-                       if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
-            if unknown:
-                raise ValidationError(f"{path}: unknown column(s) {', '.join(unknown)}")
-            repeated = sorted({c for c in header if header.count(c) > 1})
-            if repeated:
-                raise ValidationError(f"{path}: repeated column(s) {', '.join(repeated)}")
-            reader.fieldnames = header
-            rows = []
-            for row in reader:
-                if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-                    continue  # a blank line
-                if None in row:
-                    raise ValidationError(
-                        f"{path}: line {reader.line_num} has more fields than the header"
-                    )
-                rows.append((reader.line_num, row))
-    except FileNotFoundError:
-        raise ValidationError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ValidationError(f"{path}: cannot read: {exc}") from None
-    out: list[NewSubscriber] = []
-    errors: list[str] = []
-    seen: dict[str, int] = {}
-    for lineno, row in rows:
-        clean = {k: (v or "").strip() for k, v in row.items() if k}
-        try:
-            sub = NewSubscriber.build(
-                clean["username"], password=clean["password"], plan=clean["plan"],
-                service=clean.get("service") or "pppoe", ip=clean.get("ip") or None,
-                phone=clean.get("phone") or None, name=clean.get("name") or None,
-                country=country,
-            )
-        except ValidationError as exc:
-            errors.append(f"line {lineno}: {exc}")
-            continue
-        if sub.username in seen:
-            errors.append(f"line {lineno}: username {sub.username!r} repeats line {seen[sub.username]}")
-            continue
-        seen[sub.username] = lineno
-        out.append(sub)
-    if errors:
-        more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
-        raise ValidationError(f"{path}: nothing imported; " + "; ".join(errors[:10]) + more)
-    return out, frozenset(header)
-
-
-def import_rows(
-    store: Store, rows: Iterable[NewSubscriber], actor: str,
-    progress: Callable[[int], None] | None = None, *,
-    columns: frozenset[str] | None = None, cfg: Any = None,
-) -> ImportResult:
-    """Create or update every row in one transaction; rows already identical are skipped.
-
-    For an existing subscriber only ``columns`` (default: all) are compared and changed, so
-    a file without a phone column leaves phones alone. A plan change goes through billing
-    (prorated), exactly as ``subscriber update --plan`` does.
-    """
-    from jasiyo.agent.billing import change_plan
-
-    compared = set(columns) if columns is not None else set(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
-    rows = list(rows)
-    created = updated = unchanged = 0
-    with store.transaction():
-        plan_ids = {p.name: p.id for p in plans_mod.list_(store)}
-        missing = sorted({r.plan for r in rows} - set(plan_ids))
-        if missing:
-            raise NotFound(f"unknown plan(s) {', '.join(missing)}: nothing imported")
-        ips: dict[str, str] = {}
-        for r in rows:
-            if r.ip and ips.setdefault(r.ip, r.username) != r.username:
-                raise AlreadyExists(f"IP {r.ip} appears for {ips[r.ip]!r} and {r.username!r}")
-        for i, r in enumerate(rows):
-            existing = store.one(f"{_SELECT} WHERE s.username = ?", (r.username,))
-            if existing is None:
-                _check_ip_free(store, r.ip, r.username)
-                _insert(store, r, plan_ids[r.plan], actor)
-                created += 1
-            else:
-                current = _from_row(existing)
-                pw = store.unseal(existing["password_enc"], password_context(r.username))
-                wanted = r.public()
-                have = {k: getattr(current, k) for k in wanted}
-                changes = {k: v for k, v in wanted.items()
-                           if k in compared and have[k] != v}
-                if "password" in compared and pw != r.password:
-                    changes["password"] = r.password
-                if changes:
-                    new_plan = changes.pop("plan", None)
-                    if new_plan is not None:
-                        change_plan(store, r.username, new_plan, actor, cfg=cfg)
-                    if changes:
-                        update(store, r.username, actor, **changes)
-                    updated += 1
-                else:
-                    unchanged += 1
-            if progress:
-                progress(i + 1)
-    return ImportResult(created, updated, unchanged)

@@ -14,8 +14,11 @@ from jasiyo.errors import ValidationError
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+:-]{0,127}\Z")
 _PHONE = re.compile(r"^\+[1-9][0-9]{6,14}\Z")
-_PERIOD = re.compile(r"^([1-9][0-9]{0,3})([dwm])\Z")
-_DURATION = re.compile(r"^([0-9]{1,5})([smhd])\Z")
+#: One duration syntax for every option: a whole number and a unit. ``m`` alone is refused:
+#: it meant minutes in some options and months in others (``min`` / ``mo`` say which).
+_DURATION = re.compile(r"^([0-9]{1,6})\s*([a-z]+)\Z")
+_UNITS = {"s": 1, "sec": 1, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_MONTH_UNITS = ("mo", "month", "months")
 #: Unicode categories refused in anything a person reads: controls (C0, C1), format
 #: characters (bidirectional overrides U+202E, isolates, zero-width space and joiners, soft
 #: hyphen, BOM), private use, surrogates, unassigned, line and paragraph separators.
@@ -93,21 +96,77 @@ def port(value: int | None) -> int | None:
     return value
 
 
-def period(value: str) -> str:
-    """A billing period: ``30d``, ``4w`` or ``1m`` (calendar months)."""
+def _split_duration(value: str, what: str, example: str) -> tuple[int, str]:
     v = (value or "").strip().lower()
-    if not _PERIOD.match(v):
-        raise ValidationError(f"bad period {value!r}: use days, weeks or months, e.g. 30d, 1w, 1m")
-    return v
-
-
-def duration_seconds(value: str) -> int:
-    """``3d``, ``12h``, ``30m``, ``90s`` -> seconds."""
-    m = _DURATION.match((value or "").strip().lower())
+    m = _DURATION.match(v)
     if not m:
-        raise ValidationError(f"bad duration {value!r}: use e.g. 3d, 12h, 30m")
+        raise ValidationError(f"bad {what} {value!r}: use a number and a unit, e.g. {example}")
     n, unit = int(m.group(1)), m.group(2)
-    return n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+    if unit == "m":
+        raise ValidationError(
+            f"bad {what} {value!r}: 'm' could mean minutes or months; write {n}min or {n}mo"
+        )
+    if unit in _MONTH_UNITS:
+        return n, "mo"
+    if unit not in _UNITS:
+        raise ValidationError(
+            f"bad {what} {value!r}: unknown unit {unit!r}; use s, min, h, d, w or mo"
+        )
+    return n, "s" if unit == "sec" else unit
+
+
+def period(value: str) -> str:
+    """A billing period, canonical: ``30min``, ``1h``, ``30d``, ``1w`` or ``1mo`` (months).
+
+    Months are calendar months in the billing time zone; the other units are exact.
+    """
+    n, unit = _split_duration(value, "period", "30d, 1w, 1mo or 1h")
+    if unit == "s" or n < 1 or (unit != "mo" and n * _UNITS[unit] > 3660 * 86400) or n > 120:
+        raise ValidationError(
+            f"bad period {value!r}: use minutes, hours, days, weeks or months from 1min to "
+            "10 years, e.g. 30d, 1w, 1mo or 1h"
+        )
+    return f"{n}{unit}"
+
+
+def duration_seconds(value: str, what: str = "duration") -> int:
+    """A fixed length of time (``90s``, ``30min``, ``12h``, ``3d``, ``2w``) in seconds.
+
+    Months have no fixed length, so they are refused here (use days).
+    """
+    n, unit = _split_duration(value, what, "3d, 12h or 30min")
+    if unit == "mo":
+        raise ValidationError(f"bad {what} {value!r}: a month has no fixed length; use days, e.g. 30d")
+    return n * _UNITS[unit]
+
+
+def grace_days(value: str) -> int:
+    """A plan's grace, which the billing clock counts in whole days (``0d`` .. ``365d``)."""
+    seconds = duration_seconds(value, "grace")
+    if seconds % 86400:
+        raise ValidationError(
+            f"bad grace {value!r}: grace is counted in whole days (e.g. 1d, 3d, 0d for none)"
+        )
+    days = seconds // 86400
+    if days > 365:
+        raise ValidationError(f"bad grace {value!r}: at most 365 days")
+    return days
+
+
+_TAX_PIN = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,19}$")
+
+
+def tax_pin(value: str | None) -> str | None:
+    """A tax identification number (KRA PIN ``A123456789B``, Nigerian TIN ``12345678-0001``)."""
+    if value in (None, ""):
+        return None
+    v = value.strip().upper()
+    if not _TAX_PIN.match(v):
+        raise ValidationError(
+            f"bad tax PIN {value!r}: letters, digits and '-' only, 4-20 characters "
+            "(e.g. A123456789B)"
+        )
+    return v
 
 
 def text(value: str | None, what: str, limit: int = 200) -> str | None:

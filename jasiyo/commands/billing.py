@@ -11,15 +11,18 @@ from typing import Any
 
 import typer
 
-from jasiyo.agent import billing, invoices, ledger, payments
-from jasiyo.commands.common import actor, cfg, done, show_list, show_one, store, when
+from jasiyo.commands.common import actor, cfg, done, group, lazy, show_list, show_one, store, when
 from jasiyo.errors import ValidationError
 from jasiyo.models import format_money
 
-payment_app = typer.Typer(help="Payments: record money received, list it.", no_args_is_help=True)
-invoice_app = typer.Typer(help="Invoices: one per subscriber and billing cycle.",
-                          no_args_is_help=True)
-billing_app = typer.Typer(help="The billing clock: run a tick by hand.", no_args_is_help=True)
+billing = lazy("jasiyo.agent.billing")
+invoices = lazy("jasiyo.agent.invoices")
+ledger = lazy("jasiyo.agent.ledger")
+payments = lazy("jasiyo.agent.payments")
+
+payment_app = group("Payments: record money received, list it.")
+invoice_app = group("Invoices: one per subscriber and billing cycle.")
+billing_app = group("The billing clock: run a tick by hand.")
 
 
 def _payment_row(p: payments.Payment) -> dict[str, Any]:
@@ -91,10 +94,91 @@ def invoice_show(number: str = typer.Argument(..., help="Invoice number (INV-...
     row = _invoice_row(inv)
     row.update(amount=format_money(inv.amount_minor, inv.currency),
                tax=format_money(inv.tax_minor, inv.currency), issued=when(inv.issued_at),
-               paid=when(inv.paid_at) if inv.paid_at else None)
-    order = ["number", "username", "plan", "billing", "cycle", "amount", "tax", "total",
-             "status", "issued", "due", "paid"]
+               paid=when(inv.paid_at) if inv.paid_at else None,
+               vat="included in the price" if inv.tax_inclusive else "added to the price",
+               credited=format_money(inv.credited_minor, inv.currency)
+               if inv.credited_minor else None)
+    order = ["number", "username", "plan", "billing", "cycle", "amount", "tax", "vat", "total",
+             "credited", "status", "issued", "due", "paid", "customer_tax_pin", "void_reason"]
     show_one({k: row[k] for k in order} if not _json() else row)
+
+
+def _note_row(n: Any) -> dict[str, Any]:
+    return {**n.to_dict(), "amount": format_money(n.amount_minor, n.currency),
+            "issued": when(n.issued_at)}
+
+
+@invoice_app.command("void")
+def invoice_void(
+    number: str = typer.Argument(..., help="Open invoice issued in error (INV-...)."),
+    reason: str = typer.Option(..., "--reason", help="Why (printed on the credit note)."),
+) -> None:
+    """Void an open invoice: a credit note cancels its charge; the number stays used."""
+    from jasiyo.agent import credit_notes
+
+    with store() as s:
+        note = credit_notes.void(s, cfg(), number, reason, actor())
+    extra = f"; credit note {note.number} for {format_money(note.amount_minor, note.currency)}" \
+        if note else ""
+    done(f"invoice {number} void{extra}", credit_note=note.to_dict() if note else None)
+
+
+@invoice_app.command("credit-note")
+def invoice_credit_note(
+    number: str = typer.Argument(..., help="Invoice to credit (INV-...)."),
+    amount: str = typer.Argument(..., help="Amount to credit, in the invoice's currency."),
+    reason: str = typer.Option(..., "--reason", help="Why (printed on the credit note)."),
+) -> None:
+    """Credit part of an invoice (CN-... number); the customer's balance goes up by it."""
+    from jasiyo.agent import credit_notes
+    from jasiyo.models import parse_money
+
+    with store() as s:
+        inv = invoices.get(s, number)
+        minor = parse_money(amount, inv.currency, allow_zero=False)
+        note = credit_notes.credit(s, cfg(), number, minor, reason, actor())
+    done(f"credit note {note.number}: {format_money(note.amount_minor, note.currency)} on "
+         f"{number}", credit_note=note.to_dict())
+
+
+@invoice_app.command("credit-notes")
+def invoice_credit_notes(
+    invoice: str | None = typer.Option(None, "--invoice", help="Only those on this invoice."),
+    limit: int = typer.Option(1000, "--limit", help="At most this many, newest first."),
+) -> None:
+    """List credit notes, newest first."""
+    from jasiyo.agent import credit_notes
+
+    with store() as s:
+        rows = [_note_row(n) for n in credit_notes.list_(s, invoice=invoice, limit=limit)]
+    show_list(rows, ["number", "invoice_number", "username", "amount", "reason", "issued"],
+              "credit notes")
+
+
+@invoice_app.command("pdf")
+def invoice_pdf(
+    number: str = typer.Argument(
+        ..., help="Invoice (INV-...), credit note (CN-...) or payment reference (receipt)."),
+    out: str | None = typer.Option(None, "--out", "-o",
+                                   help="File to write (default: NUMBER.pdf; '-' for stdout)."),
+) -> None:
+    """Write a PDF tax invoice (a receipt once paid), credit note or payment receipt."""
+    import sys
+    from pathlib import Path
+
+    from jasiyo.agent import invoice_pdf
+
+    with store() as s:
+        kind, data = invoice_pdf.render(s, cfg(), number)
+    if out == "-":
+        sys.stdout.buffer.write(data)
+        return
+    path = Path(out or f"{number}.pdf")
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise ValidationError(f"cannot write {path}: {exc.strerror}") from None
+    done(f"{kind} {number} written to {path} ({len(data)} bytes)", path=str(path), kind=kind)
 
 
 def _json() -> bool:
@@ -107,11 +191,18 @@ def statement(username: str = typer.Argument(..., help="Subscriber username.")) 
     """The subscriber's ledger with a running balance (positive = credit)."""
     with store() as s:
         entries = ledger.statement(s, username)
-    rows = [{**e.to_dict(), "when": when(e.at),
+    rows = [{**e.to_dict(), "when": when(e.at), "ref": _short_ref(e.reference),
              "amount": format_money(e.amount_minor, e.currency),
              "balance": format_money(e.balance_minor or 0, e.currency)} for e in entries]
-    show_list(rows, ["when", "kind", "reference", "description", "amount", "balance"],
+    show_list(rows, ["when", "kind", "ref", "description", "amount", "balance"],
               "ledger entries")
+
+
+def _short_ref(ref: str) -> str:
+    """A proration's reference leads with a 36-character change id: a table shows its first
+    8 characters (JSON keeps the whole reference)."""
+    head, sep, rest = ref.partition(":")
+    return f"{head[:8]}:{rest}" if sep and len(head) == 36 else ref
 
 
 def _parse_at(text: str) -> float:
@@ -132,8 +223,8 @@ def billing_run(
 ) -> None:
     """Run one billing tick now: expiries, renewals, invoices, grace, reminders, quotas.
 
-    ``--at`` replays a tick as of an earlier time (support: "what should have happened
-    then"); a time in the future is refused, since its transitions would be real.
+    With --at it replays a tick as of an earlier time (support: what should have happened
+    then); a time in the future is refused, since its transitions would be real.
     """
     import time
 
@@ -153,26 +244,6 @@ def billing_run(
          **report.to_dict())
 
 
-@billing_app.command("jobs")
-def billing_jobs(
-    pending: bool = typer.Option(False, "--pending", help="Only jobs not finished yet."),
-    limit: int = typer.Option(100, "--limit", help="At most this many, newest first."),
-) -> None:
-    """The enforcement queue: Disconnect / CoA / router reconcile after a change."""
-    from jasiyo.agent import enforce
-
-    with store() as s:
-        rows = [_job_row(j) for j in enforce.list_jobs(s, pending_only=pending, limit=limit)]
-    show_list(rows, ["id", "username", "action", "nas_ip", "router", "reason", "status",
-                     "attempts", "result", "last_error"], "enforcement jobs")
-
-
-def _job_row(job: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(job)
-
-
 @billing_app.command("notifications")
 def billing_notifications(
     subscriber: str | None = typer.Option(None, "--subscriber", help="Only this subscriber."),
@@ -188,13 +259,15 @@ def billing_notifications(
     show_list(rows, ["created", "username", "kind", "message", "sent"], "notifications")
 
 
-def _adjust(kind: str, username: str, amount: str, ref: str, reason: str) -> None:
+def _adjust(kind: str, username: str, amount: str, ref: str, reason: str,
+            allow_debt: bool = False) -> None:
     from jasiyo.models import parse_money
 
     with store(durable=True) as s:
         currency = ledger.subscriber_row(s, username)["currency"]
         minor = parse_money(amount, currency, allow_zero=False)
-        entry = billing.adjust(s, cfg(), username, kind, minor, ref, reason, actor())
+        entry = billing.adjust(s, cfg(), username, kind, minor, ref, reason, actor(),
+                               allow_debt=allow_debt)
         balance = ledger.balance(s, ledger.subscriber_row(s, username)["id"])
     done(f"{kind} {ref}: {format_money(minor, currency)} for {username}; "
          f"balance {format_money(balance, currency)}", entry=entry.to_dict(),
@@ -218,9 +291,12 @@ def billing_refund(
     amount: str = typer.Argument(..., help="Amount in the plan's currency."),
     ref: str = typer.Option(..., "--ref", help="The refund's reference (e.g. the M-Pesa B2C id)."),
     reason: str = typer.Option(..., "--reason", help="Why (kept in the ledger and audit log)."),
+    allow_debt: bool = typer.Option(
+        False, "--allow-debt", help="Refund more than the balance (the rest becomes debt)."
+    ),
 ) -> None:
-    """Record money paid back to a subscriber (reduces the wallet). Audited."""
-    _adjust("refund", username, amount, ref, reason)
+    """Record money paid back to a subscriber (up to the wallet balance). Audited."""
+    _adjust("refund", username, amount, ref, reason, allow_debt)
 
 
 def _mount_money_in() -> None:

@@ -6,11 +6,10 @@ import os
 
 import typer
 
-from jasiyo.commands.common import done
+from jasiyo.commands.common import done, group
 from jasiyo.errors import CloudError
 
-app = typer.Typer(help="The cloud registry: serve it, migrate it, create tenants.",
-                  no_args_is_help=True)
+app = group("The cloud registry: serve it, migrate it, create tenants.")
 
 DB_HELP = "SQLite file path, or postgresql://USER@HOST/DB (the service role, not the owner)."
 ADMIN_ENV = "JASIYO_ADMIN_TOKEN"

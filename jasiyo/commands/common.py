@@ -1,22 +1,45 @@
-"""What every command shares: the loaded config, the store, output as table or JSON."""
+"""What every command shares: the loaded config, the store, output as table or JSON.
+
+Imports here and at the top of every ``jasiyo/commands`` module stay light (typer and the
+standard library): the whole command tree is built on every run, so anything heavy
+(sqlite-utils, rich, asyncio, the agent's modules) is imported by the command that uses it.
+"""
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from jasiyo import config as config_mod
-from jasiyo.agent.store import Store
-from jasiyo.config import Config
+if TYPE_CHECKING:
+    from jasiyo.agent.store import Store
+    from jasiyo.config import Config
+
+
+class _LazyModule:
+    """A module imported on first attribute access (``plans = lazy("jasiyo.agent.plans")``)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)
+
+
+def lazy(name: str) -> Any:
+    return _LazyModule(name)
+
+
+def group(help: str) -> typer.Typer:
+    """A command group with plain help (no rich boxes that cut option names, no markup)."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
 
 
 @dataclass
@@ -30,15 +53,33 @@ class State:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from jasiyo import config as config_mod
+
             self._config = config_mod.load(self.config_path)
         return self._config
 
 
 STATE = State()
-console = Console(highlight=False, soft_wrap=True)
-if not console.is_terminal:
-    # Piped into grep or a file: never cut a cell to fit 80 columns.
-    console = Console(highlight=False, soft_wrap=True, width=10_000)
+
+
+class _LazyConsole:
+    """rich's Console, made on first use (importing rich costs every command otherwise)."""
+
+    _real: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if _LazyConsole._real is None:
+            from rich.console import Console
+
+            real = Console(highlight=False, soft_wrap=True)
+            if not real.is_terminal:
+                # Piped into grep or a file: never cut a cell to fit 80 columns.
+                real = Console(highlight=False, soft_wrap=True, width=10_000)
+            _LazyConsole._real = real
+        return getattr(_LazyConsole._real, name)
+
+
+console: Any = _LazyConsole()
 
 
 def cfg() -> Config:
@@ -47,6 +88,8 @@ def cfg() -> Config:
 
 def actor() -> str:
     """Who the audit log records for this command."""
+    import getpass
+
     name = cfg().agent.operator
     if name:
         return name
@@ -60,6 +103,8 @@ def actor() -> str:
 def store(durable: bool = False) -> Iterator[Store]:
     """The store; ``durable`` commits with ``synchronous=FULL`` (money: on disk before we
     say it is recorded, even if the machine loses power right after)."""
+    from jasiyo.agent.store import Store
+
     s = Store.open(cfg(), synchronous="FULL" if durable else "NORMAL")
     try:
         yield s
@@ -71,6 +116,33 @@ def when(ts: float | None) -> str:
     if ts is None:
         return "-"
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def human_bytes(n: int | None) -> str:
+    """Octets as a person reads them: 1.5 GB (decimal units, as ISPs sell data)."""
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+def human_seconds(s: float | int | None) -> str:
+    """A duration as ``2d 3h``, ``3h 05m``, ``4m 10s``."""
+    if s is None:
+        return "-"
+    s = int(s)
+    d, rem = divmod(s, 86400)
+    h, rem = divmod(rem, 3600)
+    m, sec = divmod(rem, 60)
+    if d:
+        return f"{d}d {h}h"
+    if h:
+        return f"{h}h {m:02d}m"
+    return f"{m}m {sec:02d}s"
 
 
 def _cell(value: Any) -> str:
@@ -89,6 +161,8 @@ def show_list(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str
     if not rows:
         console.print(f"(no {title or 'rows'})")
         return
+    from rich.table import Table
+
     table = Table(*columns, title=None, show_lines=False, header_style="bold")
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
@@ -103,6 +177,15 @@ def show_one(row: dict[str, Any]) -> None:
     width = max((len(k) for k in row), default=0)
     for key, value in row.items():
         console.print(f"{key.ljust(width)}  {_cell(value)}")
+
+
+def failed(message: str, **data: Any) -> None:
+    """Report an action that did not work (JSON: ``ok`` false) and exit with status 1."""
+    if STATE.json:
+        typer.echo(json.dumps({"ok": False, "message": message, **data}, default=str))
+    else:
+        typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
 
 
 def done(message: str, **data: Any) -> None:

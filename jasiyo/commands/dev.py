@@ -6,8 +6,9 @@ import threading
 
 import typer
 
-app = typer.Typer(help="Developer tools: simulated routers and payment APIs for demos and tests.",
-                  no_args_is_help=True)
+from jasiyo.commands.common import group
+
+app = group("Developer tools: simulated routers and payment APIs for demos and tests.")
 
 
 @app.callback()

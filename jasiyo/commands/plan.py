@@ -6,14 +6,17 @@ from typing import Any
 
 import typer
 
-from jasiyo.agent import plans
 from jasiyo.agent.models import Plan
-from jasiyo.commands.common import actor, done, show_list, show_one, store
+from jasiyo.commands.common import actor, done, group, lazy, show_list, show_one, store
 from jasiyo.errors import ValidationError
 from jasiyo.models import format_money, mikrotik_rate_limit, parse_money
 
-app = typer.Typer(help="Plans: rate, price, period and billing rules.", no_args_is_help=True)
+plans = lazy("jasiyo.agent.plans")
+validate = lazy("jasiyo.agent.validate")
 
+app = group("Plans: rate, price, period and billing rules.")
+
+GRACE_HELP = "Grace after the due date, in whole days, e.g. 3d."
 BILLING_HELP = "prepaid (pay ahead; default) or postpaid (invoiced each cycle)."
 
 
@@ -25,6 +28,7 @@ def _row(p: Plan) -> dict[str, Any]:
         "currency": p.currency, "period": p.period, "billing": p.billing,
         "grace_days": p.grace_days, "tax_rate": p.tax_rate_bp / 100,
         "quota_bytes": p.quota_bytes, "fup_rate": p.fup_rate,
+        "tax_inclusive": p.tax_inclusive,
     }
 
 
@@ -34,20 +38,27 @@ def add(
     rate: str = typer.Option(..., "--rate", help="RX/TX in MikroTik syntax, e.g. 10M/10M."),
     price: str = typer.Option(..., "--price", help="Price per period, e.g. 1500 or 1500.00."),
     currency: str = typer.Option("KES", "--currency", help="ISO 4217 code."),
-    period: str = typer.Option("30d", "--period", help="Billing period: 30d, 1w or 1m (month)."),
+    period: str = typer.Option(
+        "30d", "--period", help="Billing period: 30d, 1w, 1mo (calendar month), 1h or 30min."
+    ),
     burst: str | None = typer.Option(
         None, "--burst", help="Burst 'RATE [THRESHOLD [SECONDS]]', e.g. '20M/20M 8M/8M 16/16'."
     ),
     billing: str = typer.Option("prepaid", "--billing", help=BILLING_HELP),
-    grace: str | None = typer.Option(None, "--grace", help="Grace after due date, e.g. 3d."),
+    grace: str | None = typer.Option(None, "--grace", help=GRACE_HELP),
     tax_rate: str | None = typer.Option(None, "--tax-rate", help="Tax percent on invoices."),
     quota: str | None = typer.Option(None, "--quota", help="Data per cycle, e.g. 100G."),
     fup_rate: str | None = typer.Option(None, "--fup-rate", help="Rate once over quota."),
+    tax_inclusive: bool = typer.Option(
+        False, "--tax-inclusive/--tax-exclusive",
+        help="The price includes the tax (VAT-inclusive), or tax is added on top (default).",
+    ),
 ) -> None:
     """Add a plan."""
     plan = plans.build(
         name, rate=rate, price=price, currency=currency, period=period, burst=burst,
         billing=billing, grace=grace, tax_rate=tax_rate, quota=quota, fup_rate=fup_rate,
+        tax_inclusive=tax_inclusive,
     )
     with store() as s:
         plan = plans.add(s, plan, actor())
@@ -79,10 +90,13 @@ def update(
     period: str | None = typer.Option(None, "--period", help="New billing period."),
     burst: str | None = typer.Option(None, "--burst", help="New burst ('' to clear)."),
     billing: str | None = typer.Option(None, "--billing", help=BILLING_HELP),
-    grace: str | None = typer.Option(None, "--grace", help="Grace after due date, e.g. 3d."),
+    grace: str | None = typer.Option(None, "--grace", help=GRACE_HELP),
     tax_rate: str | None = typer.Option(None, "--tax-rate", help="Tax percent on invoices."),
     quota: str | None = typer.Option(None, "--quota", help="Data per cycle ('' to clear)."),
     fup_rate: str | None = typer.Option(None, "--fup-rate", help="Rate once over quota."),
+    tax_inclusive: bool | None = typer.Option(
+        None, "--tax-inclusive/--tax-exclusive", help="Whether the price includes the tax.",
+    ),
 ) -> None:
     """Change a plan. Subscribers on it get the new rate at their next session or CoA."""
     with store() as s:
@@ -104,8 +118,7 @@ def update(
         if billing is not None:
             changes["billing"] = billing
         if grace is not None:
-            changes["grace_days"] = plans.build(
-                name, rate=old.rate, price="0", grace=grace).grace_days
+            changes["grace_days"] = validate.grace_days(grace)
         if tax_rate is not None:
             changes["tax_rate_bp"] = plans.parse_tax_rate(tax_rate)
         if quota is not None:
@@ -114,6 +127,8 @@ def update(
                 changes["fup_rate"] = None
         if fup_rate is not None:
             changes["fup_rate"] = fup_rate or None
+        if tax_inclusive is not None:
+            changes["tax_inclusive"] = tax_inclusive
         if not changes:
             raise typer.BadParameter("nothing to change: give at least one option")
         plan = plans.update(s, name, actor(), **changes)

@@ -6,11 +6,12 @@ from typing import Any
 
 import typer
 
-from jasiyo.agent import routers
 from jasiyo.agent.models import Router
-from jasiyo.commands.common import STATE, actor, cfg, console, done, show_list, show_one, store
+from jasiyo.commands.common import STATE, actor, cfg, console, done, group, lazy, show_list, show_one, store
 
-app = typer.Typer(help="Routers: RADIUS clients the agent answers and drives.", no_args_is_help=True)
+routers = lazy("jasiyo.agent.routers")
+
+app = group("Routers: RADIUS clients the agent answers and drives.")
 
 
 def _row(r: Router) -> dict[str, Any]:
@@ -202,6 +203,10 @@ def import_(
     default_plan: str | None = typer.Option(
         None, "--default-plan", help="Plan for profiles with no plan of the same name."
     ),
+    update_passwords: bool = typer.Option(
+        False, "--update-passwords",
+        help="Replace existing subscribers' passwords with the router's (default: keep)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; change nothing."),
 ) -> None:
     """Bring the router's PPP secrets / hotspot users in as subscribers (rerun: no change)."""
     from jasiyo.agent import reconcile
@@ -215,10 +220,12 @@ def import_(
         plan_map[profile] = plan_name
     with store() as s:
         result = reconcile.import_accounts(s, cfg(), name, actor(), plan_map=plan_map,
-                                           default_plan=default_plan)
-    done(f"{name}: {result.created} created, {result.updated} updated, "
-         f"{result.unchanged} unchanged, {len(result.skipped)} skipped",
-         created=result.created, updated=result.updated, unchanged=result.unchanged,
-         skipped=list(result.skipped))
-    for line in result.skipped:
-        console.print(f"  skipped {line}")
+                                           default_plan=default_plan,
+                                           update_passwords=update_passwords, dry_run=dry_run)
+    from jasiyo.commands.subscriber import report_import
+
+    report_import(f"from {name}", result, f", {len(result.skipped)} skipped",
+                  skipped=list(result.skipped))
+    if not STATE.json:
+        for line in result.skipped:
+            console.print(f"  skipped {line}")

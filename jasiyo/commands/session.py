@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import typer
 
-from jasiyo.agent import sessions
-from jasiyo.commands.common import actor, cfg, done, show_list, store, when
+from jasiyo.commands.common import (
+    actor,
+    cfg,
+    done,
+    failed,
+    group,
+    human_bytes,
+    human_seconds,
+    lazy,
+    show_list,
+    store,
+    when,
+)
 
-app = typer.Typer(help="RADIUS sessions from accounting.", no_args_is_help=True)
+sessions = lazy("jasiyo.agent.sessions")
+
+app = group("RADIUS sessions from accounting.")
 
 
 @app.command("list")
@@ -21,11 +34,16 @@ def list_(
     with store() as s:
         rows = [x.to_dict() for x in sessions.list_(s, active=active, username=username,
                                                      limit=limit)]
+        names = {r["nas_ip"]: r["name"] for r in s.all("SELECT name, nas_ip FROM routers")}
     for r in rows:
+        r["router"] = names.get(r["nas_ip"], r["nas_ip"])
         r["started"] = when(r["started_at"])
         r["last_update"] = when(r["last_update_at"])
-    show_list(rows, ["username", "nas_ip", "acct_session_id", "status", "framed_ip", "started",
-                     "last_update", "input_octets", "output_octets"], "sessions")
+        r["time"] = human_seconds(r["session_time"])
+        r["upload"] = human_bytes(r["input_octets"])  # router's input: the client's upload
+        r["download"] = human_bytes(r["output_octets"])
+    show_list(rows, ["username", "router", "status", "framed_ip", "started", "time", "upload",
+                     "download", "acct_session_id"], "sessions")
 
 
 @app.command("disconnect")
@@ -33,5 +51,14 @@ def disconnect(username: str = typer.Argument(..., help="Subscriber whose sessio
     """Send a Disconnect-Request (RFC 5176) for each of the subscriber's active sessions."""
     with store() as s:
         results = sessions.disconnect(s, cfg(), username, actor())
-    acked = sum(1 for r in results if r["result"] == "ack")
-    done(f"{username}: {acked} of {len(results)} session(s) disconnected", results=results)
+    off = sum(1 for r in results if r["ok"])
+    msg = f"{username}: {off} of {len(results)} session(s) disconnected"
+    if not results:
+        done(f"{username}: no active session", results=results)
+        return
+    bad = [r for r in results if not r["ok"]]
+    if not bad:
+        done(msg, results=results)
+        return
+    failed(msg + "; " + "; ".join(f"{r['acct_session_id']} on {r['nas_ip']}: {r['why']}"
+                                  for r in bad), results=results)

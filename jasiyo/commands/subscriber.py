@@ -6,9 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import Progress
 
-from jasiyo.agent import subscribers as subs
 from jasiyo.agent.models import Subscriber
 from jasiyo.commands.billing import statement
 from jasiyo.commands.common import (
@@ -17,6 +15,9 @@ from jasiyo.commands.common import (
     cfg,
     console,
     done,
+    group,
+    human_bytes,
+    lazy,
     show_list,
     show_one,
     store,
@@ -24,7 +25,9 @@ from jasiyo.commands.common import (
 )
 from jasiyo.errors import ValidationError
 
-app = typer.Typer(help="Subscribers: add, change, suspend, import.", no_args_is_help=True)
+subs = lazy("jasiyo.agent.subscribers")
+
+app = group("Subscribers: add, change, suspend, import.")
 app.command("statement")(statement)
 
 
@@ -49,6 +52,7 @@ def add(
     phone: str | None = typer.Option(None, "--phone", help="Phone in E.164, e.g. +254712345678."),
     name: str | None = typer.Option(None, "--name", help="Customer's name."),
     sms_consent: bool = typer.Option(False, "--sms-consent", help="Customer agreed to SMS."),
+    tax_pin: str | None = typer.Option(None, "--tax-pin", help="Customer's tax PIN, for invoices."),
 ) -> None:
     """Add a subscriber."""
     if bool(password) == generate_password:
@@ -56,7 +60,7 @@ def add(
     secret = password or subs.generate_password()
     new = subs.NewSubscriber.build(
         username, password=secret, plan=plan, service=service, ip=ip, phone=phone, name=name,
-        sms_consent=sms_consent, country=cfg().billing.country,
+        sms_consent=sms_consent, tax_pin=tax_pin, country=cfg().billing.country,
     )
     with store() as s:
         sub = subs.add(s, new, actor())
@@ -70,18 +74,53 @@ def list_(
     status: str | None = typer.Option(
         None, "--status", help="Only this status: active, grace, suspended, terminated."
     ),
+    search: str | None = typer.Option(
+        None, "--search", "-s", help="Text in the username, name, phone or tax PIN."),
+    plan: str | None = typer.Option(None, "--plan", help="Only subscribers on this plan."),
+    router: str | None = typer.Option(None, "--router", help="Only those seen on this router."),
+    limit: int = typer.Option(50, "--limit", min=1, help="Rows per page (default 50)."),
+    offset: int = typer.Option(0, "--offset", min=0, help="Skip this many rows first."),
 ) -> None:
-    """List subscribers."""
+    """List subscribers by username, a page at a time."""
     with store() as s:
-        rows = [_row(x) for x in subs.list_(s, status)]
-    show_list(rows, ["username", "plan", "service", "status", "ip", "paid_until"], "subscribers")
+        page = subs.page(s, status, search=search, plan=plan, router=router, limit=limit,
+                         offset=offset)
+    rows = [_row(x) for x in page.rows]
+    show_list(rows, ["username", "name", "plan", "service", "status", "ip", "paid_until"],
+              "subscribers")
+    if not STATE.json and page.total > len(rows):
+        first = offset + 1 if rows else offset
+        console.print(f"{first}-{offset + len(rows)} of {page.total}; next page: "
+                      f"--offset {offset + limit}" if offset + len(rows) < page.total
+                      else f"{first}-{offset + len(rows)} of {page.total}")
 
 
 @app.command("show")
 def show(username: str = typer.Argument(..., help="Subscriber username.")) -> None:
-    """Show one subscriber (never the password)."""
+    """Show one subscriber: profile, balance, paid-through, usage this cycle, sessions."""
+    from jasiyo.models import format_money
+
     with store() as s:
-        show_one(_row(subs.get(s, username)))
+        row = _row(subs.get(s, username))
+        more = subs.details(s, username)
+    if STATE.json:
+        show_one({**row, **more})
+        return
+    quota = f" of {human_bytes(more['quota_bytes'])}" if more["quota_bytes"] else ""
+    row.update({
+        "balance": format_money(more["balance_minor"], more["currency"]),
+        "cycle": (f"{when(more['cycle_start'])} .. {when(more['cycle_end'])}"
+                  if more["cycle_start"] else None),
+        "usage": (human_bytes(more["usage_bytes"]) + quota
+                  if more["usage_bytes"] is not None else None),
+        "fair_usage": "throttled" if more["fup_active"] else ("not reached" if quota else None),
+        "open_invoices": more["open_invoices"],
+        "sessions": "; ".join(
+            f"{x['router'] or x['nas_ip']} {x['framed_ip'] or '-'} since {when(x['started_at'])}"
+            f" ({human_bytes(x['octets'])}{', stale' if x['status'] == 'stale' else ''})"
+            for x in more["sessions"]) or "none",
+    })
+    show_one(row)
 
 
 @app.command("update")
@@ -96,11 +135,13 @@ def update(
     sms_consent: bool | None = typer.Option(
         None, "--sms-consent/--no-sms-consent", help="Record or withdraw SMS consent."
     ),
+    tax_pin: str | None = typer.Option(None, "--tax-pin", help="Customer's tax PIN ('' to clear)."),
 ) -> None:
     """Change a subscriber. A plan change mid-cycle is prorated."""
     changes: dict[str, Any] = {
         k: v for k, v in {"password": password, "service": service, "ip": ip,
-                          "phone": phone, "name": name, "sms_consent": sms_consent}.items()
+                          "phone": phone, "name": name, "sms_consent": sms_consent,
+                          "tax_pin": tax_pin}.items()
         if v is not None
     }
     if plan is None and not changes:
@@ -128,8 +169,14 @@ def suspend(
 ) -> None:
     """Suspend a subscriber now (walled garden or reject, per config)."""
     with store() as s:
+        before = subs.get(s, username)
         sub = subs.suspend(s, username, actor(), reason)
-    done(f"subscriber {username} suspended", subscriber=_row(sub))
+    if before.status == "suspended":
+        msg = (f"subscriber {username} was already suspended ({before.status_reason}); now held "
+               "by hand: a payment no longer restores them (`jasiyo subscriber resume` does)")
+    else:
+        msg = f"subscriber {username} suspended"
+    done(msg, subscriber=_row(sub))
 
 
 @app.command("resume")
@@ -150,20 +197,42 @@ def remove(username: str = typer.Argument(..., help="Subscriber username.")) -> 
 
 @app.command("import")
 def import_(
-    file: Path = typer.Argument(..., help="CSV: username,password,plan[,service,ip,phone,name]."),
+    file: Path = typer.Argument(
+        ..., help="CSV: username,password,plan[,service,ip,phone,name,sms_consent,tax_pin]."),
+    update_passwords: bool = typer.Option(
+        False, "--update-passwords",
+        help="Replace existing subscribers' passwords with the file's (default: keep them)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; change nothing."),
 ) -> None:
-    """Import subscribers from CSV: every row validated first, then one transaction."""
-    rows, columns = subs.read_csv(file, cfg().billing.country)
+    """Import subscribers from CSV: every row checked first, then one transaction."""
+    from jasiyo.agent import imports
+
     with store() as s:
+        data = imports.read_csv(file, s)
+        kw: dict[str, Any] = dict(columns=data.columns, cfg=cfg(), dry_run=dry_run,
+                                  update_passwords=update_passwords, lines=data.lines,
+                                  source=str(file))
         if STATE.json or not console.is_terminal:
-            result = subs.import_rows(s, rows, actor(), columns=columns, cfg=cfg())
+            result = imports.import_rows(s, data.rows, actor(), **kw)
         else:
+            from rich.progress import Progress
+
             with Progress(console=console, transient=True) as progress:
-                task = progress.add_task("importing", total=len(rows))
-                result = subs.import_rows(
-                    s, rows, actor(), columns=columns, cfg=cfg(),
-                    progress=lambda n: progress.update(task, completed=n),
-                )
-    done(f"imported {len(rows)} rows: {result.created} created, {result.updated} updated, "
-         f"{result.unchanged} unchanged",
-         created=result.created, updated=result.updated, unchanged=result.unchanged)
+                task = progress.add_task("importing", total=len(data.rows))
+                result = imports.import_rows(
+                    s, data.rows, actor(), progress=lambda n: progress.update(task, completed=n),
+                    **kw)
+    report_import(f"{len(data.rows)} rows", result)
+
+
+def report_import(what: str, result: Any, extra: str = "", **data: Any) -> None:
+    """The import's counts, then each change on its own line (JSON: ``changes``)."""
+    verb = "would import" if result.dry_run else "imported"
+    done(f"{verb} {what}: {result.created} created, {result.updated} updated, "
+         f"{result.unchanged} unchanged{extra}" + (" (dry run: nothing changed)"
+                                                   if result.dry_run else ""),
+         created=result.created, updated=result.updated, unchanged=result.unchanged,
+         changes=list(result.changes), dry_run=result.dry_run, **data)
+    if not STATE.json:
+        for line in result.changes:
+            console.print(f"  {line}")

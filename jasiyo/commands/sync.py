@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from jasiyo.commands.common import cfg, done, show_one, when
+from jasiyo.commands.common import cfg, done, group, show_one, when
 from jasiyo.errors import ValidationError
 
 
@@ -15,8 +15,7 @@ def _apply():  # noqa: ANN202 - imported on use: it pulls in httpx and the crypt
 
     return apply
 
-app = typer.Typer(help="Sync with the cloud: push local changes, pull the others'.",
-                  no_args_is_help=True)
+app = group("Sync with the cloud: push local changes, pull the others'.")
 
 
 @app.command("now")

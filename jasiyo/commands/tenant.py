@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from jasiyo.commands.common import cfg, done
+from jasiyo.commands.common import cfg, done, group
 
 
 def _apply():  # noqa: ANN202 - imported on use: it pulls in httpx and the crypto stack
@@ -14,8 +14,7 @@ def _apply():  # noqa: ANN202 - imported on use: it pulls in httpx and the crypt
 
     return apply
 
-app = typer.Typer(help="Tenant data keys: create, export for new POPs, rotate.",
-                  no_args_is_help=True)
+app = group("Tenant data keys: create, export for new POPs, rotate.")
 
 
 @app.command("init")

@@ -192,8 +192,8 @@ def test_month_cycles_keep_their_anchor_day() -> None:
     from datetime import datetime
 
     jan31 = datetime(2026, 1, 31, 10, 0, tzinfo=tz).timestamp()
-    feb = cycles.period_end(jan31, "1m", tz)
-    mar = cycles.period_end(feb, "1m", tz, anchor_day=31)
+    feb = cycles.period_end(jan31, "1mo", tz)
+    mar = cycles.period_end(feb, "1mo", tz, anchor_day=31)
     assert datetime.fromtimestamp(feb, tz).strftime("%m-%d %H:%M") == "02-28 10:00"
     assert datetime.fromtimestamp(mar, tz).strftime("%m-%d %H:%M") == "03-31 10:00"
     assert datetime.fromtimestamp(cycles.period_end(jan31, "12m", tz), tz).year == 2027
@@ -484,12 +484,18 @@ def _seed_catchup(db: Store, cfg: Config) -> None:
 
 
 def _snapshot(db: Store) -> dict[str, Any]:
+    # Invoice numbers are given in the order invoices are issued: a payment typed while the
+    # agent is down is numbered before the catch-up's invoices. Compare invoices by cycle.
+    invs = db.all("SELECT i.number, i.plan, i.billing, i.cycle_start, i.cycle_end, "
+                  "i.total_minor, i.issued_at, i.due_at, i.status, i.paid_at, "
+                  "s.username FROM invoices i JOIN subscribers s "
+                  "ON s.id = i.subscriber_id ORDER BY s.username, i.cycle_start")
+    by_cycle = {i["number"]: f"{i['username']}@{i['cycle_start']:.0f}" for i in invs}
+    numbers = sorted(by_cycle)
+    assert numbers == [f"INV-POP-2026-{n:06d}" for n in range(1, len(numbers) + 1)]  # no gaps
     return {
-        "ledger": ledger_rows(db),
-        "invoices": db.all("SELECT i.number, i.plan, i.billing, i.cycle_start, i.cycle_end, "
-                           "i.total_minor, i.issued_at, i.due_at, i.status, i.paid_at, "
-                           "s.username FROM invoices i JOIN subscribers s "
-                           "ON s.id = i.subscriber_id ORDER BY number"),
+        "ledger": [(*r[:4], by_cycle.get(r[4], r[4])) for r in ledger_rows(db)],
+        "invoices": [{**i, "number": by_cycle[i["number"]]} for i in invs],
         "subscribers": db.all("SELECT username, status, status_reason, status_changed_at, "
                               "paid_until, fup_active FROM subscribers ORDER BY username"),
         "notifications": db.all("SELECT key, kind, message, created_at, not_after "

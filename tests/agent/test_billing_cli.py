@@ -144,7 +144,7 @@ def test_jobs_and_notifications_views(seeded: Run, cfg: Config) -> None:
     start_session(s, "alice", "sess-1")
     s.close()
     assert seeded("subscriber", "suspend", "alice", "--reason", "abuse")[0] == 0
-    code, out, _ = seeded("--json", "billing", "jobs", "--pending")
+    code, out, _ = seeded("--json", "enforce", "list", "--pending")
     (job,) = json.loads(out)
     assert code == 0 and (job["action"], job["acct_session_id"]) == ("disconnect", "sess-1")
 
@@ -174,3 +174,42 @@ def test_credit_settles_a_postpaid_invoice_like_a_payment(seeded: Run, cfg: Conf
         assert s.all("SELECT status FROM invoices") == [{"status": "paid"}]
     finally:
         s.close()
+
+
+def test_refund_beyond_the_balance_is_refused_unless_asked(seeded: Run, cfg: Config) -> None:
+    before = ledger_dump(cfg)
+    code, _, err = seeded("billing", "refund", "alice", "100", "--ref", "RF-2", "--reason", "x")
+    assert code == 1 and "more than alice's balance of KES 0.00" in err and "--allow-debt" in err
+    assert ledger_dump(cfg) == before
+    code, out, _ = seeded("billing", "refund", "alice", "100", "--ref", "RF-2", "--reason", "x",
+                          "--allow-debt")
+    assert code == 0 and "balance -KES 100.00" in out
+    # the same refund again is still a no-op, not refused for the debt it made
+    assert seeded("billing", "refund", "alice", "100", "--ref", "RF-2", "--reason", "x")[0] == 0
+
+
+def test_invoice_void_credit_note_and_pdf(seeded: Run, cfg: Config, tmp_path) -> None:
+    assert seeded("billing", "run")[0] == 0  # carol's postpaid invoice
+    code, out, _ = seeded("--json", "invoice", "list", "--subscriber", "carol")
+    (inv,) = json.loads(out)
+    assert inv["number"].startswith("INV-") and "carol" not in inv["number"]
+    pdf = tmp_path / "inv.pdf"
+    code, out, _ = seeded("invoice", "pdf", inv["number"], "--out", str(pdf))
+    assert code == 0 and pdf.read_bytes().startswith(b"%PDF-")
+    code, out, _ = seeded("invoice", "credit-note", inv["number"], "480", "--reason", "outage")
+    assert code == 0 and "credit note CN-" in out
+    code, out, _ = seeded("invoice", "void", inv["number"], "--reason", "wrong plan")
+    assert code == 0 and "void; credit note CN-" in out and "KES 3,000.00" in out
+    code, _, err = seeded("invoice", "void", inv["number"], "--reason", "again")
+    assert code == 1 and "already void" in err
+    code, out, _ = seeded("--json", "invoice", "credit-notes", "--invoice", inv["number"])
+    assert [n["amount_minor"] for n in json.loads(out)] == [300000, 48000]
+
+
+def test_suspending_twice_says_already_suspended_and_keeps_the_reason(seeded: Run,
+                                                                     cfg: Config) -> None:
+    assert seeded("subscriber", "suspend", "alice", "--reason", "abuse")[0] == 0
+    code, _, err = seeded("subscriber", "suspend", "alice", "--reason", "other")
+    assert code == 1 and "already suspended (reason: abuse)" in err
+    code, out, _ = seeded("--json", "subscriber", "show", "alice")
+    assert json.loads(out)["status_reason"] == "abuse"

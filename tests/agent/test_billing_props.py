@@ -25,7 +25,7 @@ from jasiyo.errors import JasiyoError
 from tests.agent.billing_support import DAY, T0, Clock, add_sub, billing_config, seed_plans
 
 USERS = ("alice", "carol", "dan")
-PLANS = ("home", "fast", "week", "month", "biz", "biz2")
+PLANS = ("home", "fast", "week", "month", "day", "fortnight", "biz", "biz2", "pweek")
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +35,16 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = Store.open(cfg, now=Clock())
     seed_plans(db)
     plans.add(db, plans.build("week", rate="5M", price="333.33", period="1w", tax_rate="16"), "t")
-    plans.add(db, plans.build("month", rate="5M", price="777", period="1m"), "t")
+    plans.add(db, plans.build("month", rate="5M", price="777", period="1mo"), "t")
+    plans.add(db, plans.build("day", rate="5M", price="49.99", period="1d"), "t")
+    plans.add(db, plans.build("fortnight", rate="5M", price="700", period="2w", tax_rate="16",
+                              tax_inclusive=True), "t")
+    plans.add(db, plans.build("pweek", rate="5M", price="450", period="1w", billing="postpaid",
+                              tax_rate="16"), "t")
     add_sub(db, "alice", "home")
     add_sub(db, "carol", "biz")
     add_sub(db, "dan", "week")
+    add_sub(db, "erin", "week")
     db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     return base
@@ -59,6 +65,9 @@ step = st.one_of(
     st.tuples(st.just("restart")),
     st.tuples(st.just("suspend"), st.sampled_from(USERS)),
     st.tuples(st.just("resume"), st.sampled_from(USERS)),
+    st.tuples(st.just("credit"), st.sampled_from(USERS), st.integers(1, 300_000)),
+    st.tuples(st.just("refund"), st.sampled_from(USERS), st.integers(1, 300_000),
+              st.booleans()),
 )
 
 
@@ -72,7 +81,9 @@ def check_invariants(db: Store) -> None:
     # every payment and every invoice is in the ledger exactly once; nothing else moves money
     assert by_kind.get("payment", 0) == paid_in
     assert by_kind.get("charge", 0) == -invoiced
-    assert total == paid_in - invoiced + by_kind.get("proration", 0)
+    adjusted = sum(by_kind.get(k, 0) for k in ("proration", "credit", "refund", "credit_note"))
+    assert total == paid_in - invoiced + adjusted
+    assert set(by_kind) <= {"payment", "charge", "proration", "credit", "refund", "credit_note"}
     for user in USERS:
         sub = subs.get(db, user)
         entries = ledger.statement(db, user)
@@ -130,6 +141,20 @@ def test_any_sequence_conserves_money_and_never_double_charges(
                     subs.suspend(db, s[1], "prop", "manual")
                 elif kind == "resume":
                     subs.resume(db, s[1], "prop")
+                elif kind == "credit":
+                    billing.adjust(db, cfg, s[1], "credit", s[2], f"C{i}", "goodwill", "prop")
+                elif kind == "refund":
+                    sub = subs.get(db, s[1])
+                    wallet = ledger.balance(db, sub.id)
+                    before = db.scalar("SELECT count(*) FROM ledger")
+                    try:
+                        billing.adjust(db, cfg, s[1], "refund", s[2], f"F{i}", "back", "prop",
+                                       allow_debt=s[3])
+                    except JasiyoError:
+                        # refused only beyond the wallet, and then nothing was recorded
+                        assert not s[3] and s[2] > max(0, wallet)
+                        assert db.scalar("SELECT count(*) FROM ledger") == before
+                        raise
             except JasiyoError:
                 pass  # refused operations (same plan, already active...) change nothing
             check_invariants(db)
@@ -173,10 +198,14 @@ def test_plan_change_moves_exactly_the_prorated_amounts(
         clock.set(T0 + seconds_in)
         ch = billing.change_plan(db, "alice", target, "prop", cfg)
         length, remaining = 30 * 86400, 30 * 86400 - seconds_in
-        new_total = {"fast": 200000, "week": 33333 + cycles.tax(33333, 1600)}[target]
+        # the new plan costs its price per its own period: a week plan for the rest of a
+        # 30-day cycle costs (remaining / 7 days) weeks, not one week's price
+        new_total, own = {"fast": (200000, length),
+                          "week": (33333 + cycles.tax(33333, 1600), 7 * 86400)}[target]
         half = Fraction(1, 2)
         assert abs(ch.credit_minor - Fraction(100000 * remaining, length)) <= half
-        assert abs(ch.charge_minor - Fraction(new_total * remaining, length)) <= half
+        # within one minor unit: the cycle's rate is rounded, then its share
+        assert abs(ch.charge_minor - Fraction(new_total * remaining, own)) <= 1
         assert ledger.balance(db, sub.id) == before + ch.credit_minor - ch.charge_minor
         kinds = [e.kind for e in ledger.statement(db, "alice")]
         assert kinds.count("proration") == (ch.credit_minor > 0) + (ch.charge_minor > 0)
@@ -187,14 +216,19 @@ def test_plan_change_moves_exactly_the_prorated_amounts(
 
 
 def _snapshot(db: Store) -> dict[str, Any]:
+    # invoice numbers follow the order of issue, which catch-up changes: compare by cycle
+    invs = db.all("SELECT i.number, s.username, i.cycle_start, i.cycle_end, i.total_minor, "
+                  "i.issued_at, i.due_at, i.status, i.paid_at FROM invoices i JOIN subscribers "
+                  "s ON s.id = i.subscriber_id ORDER BY s.username, i.cycle_start")
+    by_cycle = {i["number"]: f"{i['username']}@{i['cycle_start']:.0f}" for i in invs}
     return {
         # proration references carry a per-change id; compare them by position instead
         "ledger": [(r["username"], r["at"], r["kind"], r["amount_minor"],
-                    r["reference"] if r["kind"] != "proration" else "")
+                    by_cycle.get(r["reference"], r["reference"]) if r["kind"] != "proration"
+                    else "")
                    for r in db.all("SELECT s.username, l.* FROM ledger l JOIN subscribers s "
                                    "ON s.id = l.subscriber_id ORDER BY s.username, l.at, l.id")],
-        "invoices": db.all("SELECT number, cycle_start, cycle_end, total_minor, issued_at, "
-                           "due_at, status, paid_at FROM invoices ORDER BY number"),
+        "invoices": [{**i, "number": by_cycle[i["number"]]} for i in invs],
         "subscribers": db.all("SELECT username, plan_id, status, status_reason, "
                               "status_changed_at, paid_until, manual_suspend "
                               "FROM subscribers ORDER BY username"),
@@ -245,3 +279,81 @@ def test_ticking_often_or_once_at_the_end_gives_the_same_books(
             db.close()
             shutil.rmtree(where, ignore_errors=True)
     assert results[0] == results[1]
+
+
+def _exact_cost(plan_rows: dict[str, tuple[int, str]], segments: list[tuple[str, float, float]],
+                cycles_: list[tuple[float, float]]) -> Fraction:
+    """What the time on each plan costs, exactly: each plan's price per its own period
+    (a calendar month measured from the cycle's start), over each charged cycle."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Africa/Nairobi")
+    cost = Fraction(0)
+    for plan, a, b in segments:
+        total, period = plan_rows[plan]
+        for c0, c1 in cycles_:
+            overlap = max(0.0, min(b, c1) - max(a, c0))
+            if overlap:
+                own = cycles.period_end(c0, period, tz) - c0
+                own = c1 - c0 if abs(cycles.period_end(c0, period, tz) - c1) < 1 else own
+                cost += Fraction(total) * Fraction(round(overlap)) / Fraction(round(own))
+    return cost
+
+
+PREPAID = ("home", "fast", "week", "month", "day", "fortnight")
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(periods=st.integers(1, 3),
+       changes=st.lists(st.tuples(st.floats(0.0, 0.999), st.sampled_from(PREPAID),
+                                  st.booleans()), max_size=6))
+def test_plan_changes_cost_each_plan_for_the_time_on_it(
+    template: Path, periods: int, changes: list[tuple[float, str, bool]],
+) -> None:
+    """Across changes between plans of different periods (and restarts between them), the
+    paid time costs each plan's price for the time spent on it: no one is charged for time
+    they did not have, and no one gets time for free (to a minor unit per change and cycle)."""
+    where, cfg = fresh(template)
+    clock = Clock(T0)
+    db = Store.open(cfg, now=clock)
+    try:
+        week = 33333 + cycles.tax(33333, 1600)
+        payments.record(db, cfg, "erin", week * periods, "P1", actor="prop")
+        sub = subs.get(db, "erin")
+        start, paid_until = T0, sub.paid_until
+        assert paid_until == T0 + periods * 7 * DAY
+        cycles_ = [(r["cycle_start"], r["cycle_end"]) for r in db.all(
+            "SELECT cycle_start, cycle_end FROM invoices WHERE subscriber_id = ?", (sub.id,))]
+        rows = {p.name: (cycles_total(p), p.period) for p in plans.list_(db)}
+        segments, current, t_prev, made = [], "week", start, 0
+        for frac, target, restart in sorted(changes):
+            t = start + round(frac * (paid_until - start))
+            if t < t_prev:
+                continue
+            clock.set(t)
+            if restart:
+                db.close()
+                db = Store.open(cfg, now=clock)
+            try:
+                billing.change_plan(db, "erin", target, "prop", cfg)
+            except JasiyoError:
+                continue  # the same plan: nothing changes
+            segments.append((current, t_prev, t))
+            current, t_prev, made = target, t, made + 1
+        segments.append((current, t_prev, paid_until))
+        spent = -ledger.balance(db, sub.id) + week * periods  # charges net of prorations
+        exact = _exact_cost(rows, segments, cycles_)
+        assert abs(spent - exact) <= 2 * made * len(cycles_) + Fraction(1, 2), (spent, exact)
+        assert subs.get(db, "erin").paid_until == paid_until  # the paid time is kept
+        check_invariants(db)
+    finally:
+        db.close()
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def cycles_total(plan: Any) -> int:
+    from jasiyo.agent import invoices
+
+    return invoices.cost({"price_minor": plan.price_minor, "tax_rate_bp": plan.tax_rate_bp,
+                          "tax_inclusive": plan.tax_inclusive})[2]

@@ -83,7 +83,7 @@ def test_import_1000_secrets_then_reimport_changes_nothing(routed: Config, sim: 
     out = json.loads(jasiyo(routed, "--json", "router", "import", "pop1",
                             "--map", "gold-profile=gold").stdout)
     assert out["created"] == 1000
-    subs = json.loads(jasiyo(routed, "--json", "subscriber", "list").stdout)
+    subs = json.loads(jasiyo(routed, "--json", "subscriber", "list", "--limit", "5000").stdout)
     plans = {s["username"]: s["plan"] for s in subs}
     assert len(plans) == 1000 and plans["cust0001"] == "home" and plans["cust0002"] == "gold"
     again = json.loads(jasiyo(routed, "--json", "router", "import", "pop1",
@@ -96,3 +96,31 @@ def test_import_lets_reconcile_adopt_the_imported_accounts(routed: Config, sim: 
     jasiyo(routed, "router", "import", "pop1")
     shown = json.loads(jasiyo(routed, "--json", "router", "show", "pop1").stdout)
     assert shown["options"]["adopt_existing"] is True
+
+
+def test_import_names_changes_and_never_overwrites_a_password_unless_asked(
+    routed: Config, sim: RouterOSSim,
+) -> None:
+    jasiyo(routed, "subscriber", "add", "kamau", "--plan", "home", "--password", "ours")
+    sim.state.add("/ppp/secret", name="kamau", password="routers", profile="home",
+                  service="pppoe")
+    sim.state.add("/ppp/secret", name="new1", password="pw-new1", profile="home",
+                  service="pppoe")
+    dry = jasiyo(routed, "router", "import", "pop1", "--dry-run").stdout
+    assert "would import" in dry and "new1: created on plan home" in dry
+    assert json.loads(jasiyo(routed, "--json", "subscriber", "list").stdout)[0]["username"] \
+        == "kamau"  # the dry run created nobody
+    out = json.loads(jasiyo(routed, "--json", "router", "import", "pop1").stdout)
+    assert (out["created"], out["updated"], out["unchanged"]) == (1, 0, 1)
+    assert "kamau: password differs, kept (--update-passwords replaces it)" in out["changes"]
+    out = json.loads(jasiyo(routed, "--json", "router", "import", "pop1",
+                            "--update-passwords").stdout)
+    assert out["changes"] == ["kamau: password replaced"] and out["updated"] == 1
+
+
+def test_import_from_an_edgerouter_says_it_cannot(cfg: Config) -> None:
+    jasiyo(cfg, "router", "add", "er1", "--driver", "ubiquiti", "--host", "127.0.0.1",
+           "--radius-secret", "testing123", "--username", "ubnt", "--password", "ubnt-pass")
+    proc = jasiyo(cfg, "router", "import", "er1", check=False)
+    assert proc.returncode == 1 and "EdgeRouter" in proc.stderr
+    assert "jasiyo subscriber import FILE" in proc.stderr

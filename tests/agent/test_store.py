@@ -115,3 +115,11 @@ def test_init_leaves_an_existing_folder_mode_alone(tmp_path) -> None:
     init_store(parse('[agent]\ndata_dir = "shared"\n', tmp_path))
     assert stat.S_IMODE(shared.stat().st_mode) == 0o755
     assert stat.S_IMODE((shared / "agent.key").stat().st_mode) == 0o600
+
+
+def test_the_light_list_of_migration_names_matches_the_schema() -> None:
+    """Store.open checks schema_names.NAMES (no sqlite-utils import): it must list every
+    migration of schema.py, in order."""
+    from jasiyo.agent import schema, schema_names
+
+    assert [m.name for m in schema.migrations._migrations] == list(schema_names.NAMES)

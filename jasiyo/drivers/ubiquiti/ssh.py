@@ -140,8 +140,9 @@ class SSHLink:
         raise ConnectError(
             f"{self.where} presented host key {seen} ({key.get_name()}), which is not "
             "pinned; refusing to connect (nothing was sent). Check it on the router "
-            "(show host-key... / ssh-keygen -lf) and pin it with --fingerprint, or add the "
-            "router with --trust-on-first-use.")
+            "(ssh-keygen -lf /config/ssh/ssh_host_*_key.pub), then pin it: `jasiyo router "
+            f"update {self.config.name or 'NAME'} --fingerprint {seen}` (or remove the router "
+            "and add it again with --trust-on-first-use).")
 
     def _known_hosts_entry(self, path: str) -> Mapping[str, paramiko.PKey] | None:
         try:

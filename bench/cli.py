@@ -1,0 +1,124 @@
+"""Wall time of everyday CLI commands on a 50,000-subscriber store, beside `python -c pass`.
+
+    .venv/bin/python bench/cli.py [--subscribers 50000] [--repeat 7]
+
+Builds a throw-away store (real schema and migrations) with N subscribers, each with a
+payment, a paid invoice and a ledger entry, a quarter online; then runs, as separate
+processes like a person at a shell, `python -c pass` (the interpreter's own start),
+`jasiyo --help`, `jasiyo plan list`, `jasiyo subscriber list --limit 50`, `jasiyo subscriber
+list --search ...` and `jasiyo subscriber show`. Prints min and median wall time of each
+and how far above the interpreter's start it is. Aim (issue 11): each within 0.25 s of it.
+The machine's load shows in the medians; the minimums are the steadier figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from jasiyo.agent import plans, routers  # noqa: E402
+from jasiyo.agent.store import Store, init_store  # noqa: E402
+from jasiyo.agent.subscribers import password_context  # noqa: E402
+from jasiyo.config import parse  # noqa: E402
+
+DAY = 86400.0
+
+
+def build(where: Path, n: int) -> Path:
+    text = '[agent]\ndata_dir = "data"\n'
+    path = where / "jasiyo.toml"
+    path.write_text(text)
+    cfg = parse(text, where, path)
+    init_store(cfg)
+    now = time.time()
+    store = Store.open(cfg)
+    plans.add(store, plans.build("home", rate="10M/10M", price="1000"), "bench")
+    plans.add(store, plans.build("fast", rate="50M/50M", price="3000"), "bench")
+    routers.add(store, "core-1", driver="mikrotik", host="10.0.0.1",
+                radius_secret="bench-secret-1", actor="bench")
+    ids = [r["id"] for r in store.all("SELECT id FROM plans ORDER BY id")]
+    t = time.perf_counter()
+    # One sealed password reused: sealing 50,000 would only slow the build down.
+    blob = store.seal("pw", password_context("user000000"))
+    with store.transaction():
+        for i in range(n):
+            user = f"user{i:06d}"
+            store.conn.execute(
+                "INSERT INTO subscribers (username, password_enc, plan_id, service, phone, name, "
+                "status, status_changed_at, paid_until, created_at, updated_at) "
+                "VALUES (?, ?, ?, 'pppoe', ?, ?, 'active', ?, ?, ?, ?)",
+                (user, blob, ids[i % 2], f"+2547{i:08d}", f"Customer {i}", now - DAY,
+                 now + 20 * DAY, now - DAY, now - DAY))
+            sid = store.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+            store.conn.execute(
+                "INSERT INTO invoices (number, subscriber_id, plan, billing, cycle_start, "
+                "cycle_end, amount_minor, tax_minor, total_minor, currency, issued_at, due_at, "
+                "status, paid_at) VALUES (?, ?, 'home', 'prepaid', ?, ?, 100000, 0, 100000, "
+                "'KES', ?, ?, 'paid', ?)",
+                (f"INV-BENCH-2026-{i + 1:06d}", sid, now - DAY, now + 29 * DAY, now - DAY,
+                 now - DAY, now - DAY))
+            store.conn.execute(
+                "INSERT INTO ledger (subscriber_id, at, kind, amount_minor, currency, reference) "
+                "VALUES (?, ?, 'payment', 100000, 'KES', ?), (?, ?, 'charge', -100000, 'KES', ?)",
+                (sid, now - DAY, f"P{i}", sid, now - DAY, f"INV-BENCH-2026-{i + 1:06d}"))
+            if i % 4 == 0:
+                store.conn.execute(
+                    "INSERT INTO radius_sessions (nas_ip, acct_session_id, username, started_at, "
+                    "last_update_at, status, input_octets, output_octets) "
+                    "VALUES ('10.0.0.1', ?, ?, ?, ?, 'active', 123456789, 987654321)",
+                    (f"s{i}", user, now - 3600, now - 60))
+    store.conn.execute("ANALYZE")
+    store.close()
+    print(f"built {n:,} subscribers in {time.perf_counter() - t:.1f} s")
+    return path
+
+
+def timed(argv: list[str], env: dict[str, str], repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        out.append(time.perf_counter() - t)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.decode()[-500:]}")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--subscribers", type=int, default=50_000)
+    ap.add_argument("--repeat", type=int, default=7)
+    args = ap.parse_args()
+    py = sys.executable
+    jasiyo = [py, "-m", "jasiyo.cli"]
+    with tempfile.TemporaryDirectory(prefix="jasiyo-bench-cli-") as tmp:
+        cfg_path = build(Path(tmp), args.subscribers)
+        env = {**os.environ, "JASIYO_CONFIG": str(cfg_path)}
+        mid = f"user{args.subscribers // 2:06d}"
+        cases = [
+            ("python -c pass", [py, "-c", "pass"]),
+            ("jasiyo --help", [*jasiyo, "--help"]),
+            ("jasiyo plan list", [*jasiyo, "plan", "list"]),
+            ("jasiyo subscriber list --limit 50", [*jasiyo, "subscriber", "list", "--limit", "50"]),
+            ("jasiyo subscriber list --search 'Customer 4999'",
+             [*jasiyo, "subscriber", "list", "--search", "Customer 4999"]),
+            (f"jasiyo subscriber show {mid}", [*jasiyo, "subscriber", "show", mid]),
+        ]
+        results = [(name, timed(argv, env, args.repeat)) for name, argv in cases]
+    base = min(results[0][1])
+    print(f"\n{'command':<50} {'min s':>7} {'median s':>9} {'min above python':>17}")
+    for name, times in results:
+        print(f"{name:<50} {min(times):7.3f} {statistics.median(times):9.3f} "
+              f"{min(times) - base:17.3f}")
+
+
+if __name__ == "__main__":
+    main()
