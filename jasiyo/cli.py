@@ -35,7 +35,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
                "Routers: RADIUS clients the agent answers and drives."),
     "session": ("jasiyo.commands.session", "app", "RADIUS sessions from accounting."),
     "payment": ("jasiyo.commands.billing", "payment_app",
-                "Payments: record money received, list it."),
+                "Payments: record, ask for (M-Pesa, Paystack), match and list money."),
     "invoice": ("jasiyo.commands.billing", "invoice_app",
                 "Invoices: one per subscriber and billing cycle."),
     "billing": ("jasiyo.commands.billing", "billing_app", "The billing clock: run a tick by hand."),
@@ -47,7 +47,8 @@ GROUPS: dict[str, tuple[str, str, str]] = {
                "Tenant data keys: create, export for new POPs, rotate."),
     "sync": ("jasiyo.commands.sync", "app",
              "Sync with the cloud: push local changes, pull the others'."),
-    "dev": ("jasiyo.commands.dev", "app", "Developer tools: simulated routers for demos and tests."),
+    "dev": ("jasiyo.commands.dev", "app",
+            "Developer tools: simulated routers and payment APIs for demos and tests."),
 }
 
 root_app = typer.Typer(

@@ -20,6 +20,7 @@ NAMES: tuple[str, ...] = (
     "m009_payment_reference_nocase",
     "m010_invoice_carried",
     "m011_stale_session_back",
+    "m012_money_in",
     "m013_period_months_mo",
     "m014_invoice_documents",
     "m015_enforce_coalesce",

@@ -20,7 +20,7 @@ invoices = lazy("jasiyo.agent.invoices")
 ledger = lazy("jasiyo.agent.ledger")
 payments = lazy("jasiyo.agent.payments")
 
-payment_app = group("Payments: record money received, list it.")
+payment_app = group("Payments: record, ask for (M-Pesa, Paystack), match and list money.")
 invoice_app = group("Invoices: one per subscriber and billing cycle.")
 billing_app = group("The billing clock: run a tick by hand.")
 

@@ -299,7 +299,7 @@ def test_payment_idempotent_on_reference(db: Store, bcfg: Config) -> None:
         ("alice", "0", "R-9", ValidationError, "above zero"),
         ("alice", "10.001", "R-9", ValidationError, "2 decimal places"),
         ("alice", "abc", "R-9", ValidationError, "bad amount"),
-        ("alice", "100", "", ValidationError, "bad payment reference"),
+        ("alice", "100", "   ", ValidationError, "bad payment reference"),
         ("alice", "100", "has space", ValidationError, "bad payment reference"),
         ("alice", "999", "MPESA-QX1", ValidationError, "already recorded"),
         ("bob", "1500", "MPESA-QX1", ValidationError, "already recorded for 'alice'"),
@@ -318,6 +318,20 @@ def test_bad_payments_are_refused_and_change_nothing(
     after = (ledger_rows(db), db.scalar("SELECT count(*) FROM events"),
              db.all("SELECT * FROM payments"), db.all("SELECT * FROM subscribers"))
     assert after == before
+
+
+def test_cash_without_a_reference_gets_a_receipt_number_others_need_one(
+        db: Store, bcfg: Config) -> None:
+    add_sub(db, "alice")
+    first = pay(db, bcfg, "alice", "100", "", method="cash")
+    second = pay(db, bcfg, "alice", "100", "", method="cash")
+    assert first.created and second.created
+    assert first.payment.reference.startswith("CASH-")
+    assert first.payment.reference != second.payment.reference
+    for method in ("mpesa", "airtel", "paystack", "bank"):
+        with pytest.raises(ValidationError, match="needs the provider's reference"):
+            pay(db, bcfg, "alice", "100", "", method=method)
+    assert pay(db, bcfg, "alice", "100", "AIR7H2K9Q1", method="airtel").created
 
 
 def test_bad_method_and_int_amounts(db: Store, bcfg: Config) -> None:
