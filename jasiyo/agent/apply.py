@@ -385,8 +385,35 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
             "ON CONFLICT(entity, key, field) DO UPDATE SET hlc = excluded.hlc "
             "WHERE excluded.hlc > field_clocks.hlc", clocks)
         pending = _settle_all(store, touched)
+        _one_document_per_purchase(store, {k for e, k in touched if e == "invoice"})
         store.set_meta(PENDING_KEY, json.dumps(sorted(pending)))
     return applied
+
+
+def _one_document_per_purchase(store: Store, numbers: set[str]) -> None:
+    """A payment applied at two POPs before they synced bought its period at each, under two
+    invoice numbers (each POP numbers its own). The charge is one already (keyed by the
+    purchase); of the documents, the first issued stands and the other is voided as a
+    duplicate, the same way on every POP (the void is an event like any other)."""
+    for number in sorted(numbers):
+        row = store.one("SELECT purchase FROM invoices WHERE number = ? AND purchase IS NOT NULL",
+                        (number,))
+        if row is None:
+            continue
+        docs = store.all(
+            "SELECT i.number, i.status, (SELECT MIN(hlc || ' ' || id) FROM events e WHERE "
+            "e.entity = 'invoice' AND e.key = i.number) AS first FROM invoices i "
+            "WHERE i.purchase = ? ORDER BY first", (row["purchase"],))
+        keep = docs[0]["number"]
+        for d in docs[1:]:
+            if d["status"] == "void":
+                continue
+            store.emit("invoice", d["number"], "upsert", {
+                "status": "void",
+                "void_reason": f"duplicate of {keep}: payment {row['purchase']} was applied "
+                               "at two POPs; charged once"})
+            materialize(store, "invoice", d["number"])
+            event(log, "sync.duplicate_purchase", level=30, kept=keep, voided=d["number"])
 
 
 def _settle_all(store: Store, todo: set[tuple[str, str]]) -> set[tuple[str, str]]:

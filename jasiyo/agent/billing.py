@@ -388,10 +388,14 @@ def tick(store: Store, cfg: Config, now: float | None = None, batch: int = 100) 
 # ------------------------------------------------------------------ payments and plan changes
 
 
-def apply_payment(store: Store, cfg: Config, sub_id: int, now: float) -> tuple[int, bool]:
+def apply_payment(store: Store, cfg: Config, sub_id: int, now: float,
+                  reference: str | None = None) -> tuple[int, bool]:
     """After money came in: buy prepaid periods / settle invoices, restore if now covered.
 
-    Runs inside the payment's transaction. Returns (periods bought, restored).
+    Runs inside the payment's transaction. Returns (periods bought, restored). With the
+    payment's ``reference``, each period bought is a purchase of that payment
+    (``<reference>#1``, ``#2``...): the same receipt applied at two POPs before they synced
+    buys once, because both charges carry the same key (see ``invoices.issue``).
     """
     sub = _sub(store, sub_id)
     st = _state(store, sub_id)
@@ -421,7 +425,8 @@ def apply_payment(store: Store, cfg: Config, sub_id: int, now: float) -> tuple[i
             if start == now:
                 anchor = local_day(now, tz)
             end = period_end(start, sub["period"], tz, anchor)
-            invoices.issue(store, cfg, sub, start, end, at=now, due_at=now, paid=True)
+            invoices.issue(store, cfg, sub, start, end, at=now, due_at=now, paid=True,
+                           purchase=f"{reference}#{bought + 1}" if reference else None)
             paid_until, bal, bought = end, bal - total, bought + 1
         if bought:
             _set_paid_until(store, sub, paid_until)

@@ -52,6 +52,9 @@ class Invoice:
     #: Credited back by credit notes (a void credits the whole of this invoice's charge).
     credited_minor: int = 0
     void_reason: str | None = None
+    #: For a prepaid period bought by a payment: ``<payment reference>#<n>``. The charge is
+    #: keyed by it, so a payment applied at two POPs buys the period once.
+    purchase: str | None = None
 
     @property
     def charge_minor(self) -> int:
@@ -75,6 +78,7 @@ def _from_row(row: Row) -> Invoice:
         carried_minor=row["carried_minor"] or 0, tax_inclusive=bool(row["tax_inclusive"]),
         seller_tax_pin=row["seller_tax_pin"], customer_tax_pin=row["customer_tax_pin"],
         credited_minor=row["credited_minor"] or 0, void_reason=row["void_reason"],
+        purchase=row["purchase"],
     )
 
 
@@ -92,7 +96,11 @@ def next_number(store: Store, cfg: Config, prefix: str, at: float) -> str:
     has its documents but no counter: the series then continues after the highest number.
     """
     year = datetime.fromtimestamp(at, ZoneInfo(cfg.billing.timezone)).year
-    series = f"{prefix}-{pop_code(cfg)}-{year}"
+    code = pop_code(cfg)
+    if not (cfg.agent.pop or cfg.agent.name) and store.agent_id:
+        # Two POPs left unnamed must not issue the same numbers: the agent id tells them apart.
+        code = store.agent_id.replace("-", "")[-6:].upper()
+    series = f"{prefix}-{code}-{year}"
     last = store.scalar("SELECT last FROM document_counters WHERE series = ?", (series,))
     if last is None:
         table = "invoices" if prefix == "INV" else "credit_notes"
@@ -123,7 +131,7 @@ def cost(sub: Row) -> tuple[int, int, int]:
 
 def issue(
     store: Store, cfg: Config, sub: Row, start: float, end: float, *, at: float,
-    due_at: float, paid: bool = False,
+    due_at: float, paid: bool = False, purchase: str | None = None,
 ) -> Invoice:
     """Invoice the cycle ``[start, end)`` and post its charge (in the caller's transaction).
 
@@ -143,18 +151,19 @@ def issue(
         due_at=due_at, status="paid" if paid else "open", paid_at=at if paid else None,
         carried_minor=carried, tax_inclusive=bool(sub.get("tax_inclusive")),
         seller_tax_pin=cfg.agent.tax_pin or None, customer_tax_pin=sub.get("tax_pin"),
+        purchase=purchase,
     )
     store.conn.execute(
         "INSERT INTO invoices (number, subscriber_id, plan, billing, cycle_start, cycle_end, "
         "amount_minor, tax_minor, total_minor, currency, issued_at, due_at, status, paid_at, "
-        "carried_minor, rate_total_minor, tax_inclusive, seller_tax_pin, customer_tax_pin) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "carried_minor, rate_total_minor, tax_inclusive, seller_tax_pin, customer_tax_pin, "
+        "purchase) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (inv.number, sub["id"], inv.plan, inv.billing, start, end, net, t, total + carried,
          inv.currency, at, due_at, inv.status, inv.paid_at, carried, total,
-         int(inv.tax_inclusive), inv.seller_tax_pin, inv.customer_tax_pin),
+         int(inv.tax_inclusive), inv.seller_tax_pin, inv.customer_tax_pin, purchase),
     )
     store.emit("invoice", inv.number, "append", inv.to_dict())
-    ledger.post(store, sub, "charge", -total, inv.number,
+    ledger.post(store, sub, "charge", -total, f"BUY:{purchase}" if purchase else inv.number,
                 f"{inv.plan} {_span(start, end)}", at)
     return inv
 

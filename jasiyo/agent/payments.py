@@ -157,7 +157,7 @@ def record(
         ledger.post(store, sub, "payment", minor, ref, f"{method} payment", now)
         store.audit(actor, "payment.record", f"subscriber:{username}",
                     reference=ref, amount=format_money(minor, currency), method=method)
-        bought, restored = billing.apply_payment(store, cfg, sub["id"], now)
+        bought, restored = billing.apply_payment(store, cfg, sub["id"], now, ref)
         billing.advance(store, cfg, sub["id"], now)
         sub = ledger.subscriber_row(store, username)
         result = _outcome(store, sub, payment, created=True, bought=bought, restored=restored)

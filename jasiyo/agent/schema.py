@@ -764,3 +764,15 @@ def m015_enforce_coalesce(db: Database) -> None:
         END;
         """
     )
+
+
+@migrations(name="m016_invoice_purchase")
+def m016_invoice_purchase(db: Database) -> None:
+    # A prepaid period bought by a payment names that payment (``<reference>#<n>``); its
+    # charge is keyed by it, so one receipt applied at two POPs buys once.
+    db.executescript(
+        """
+        ALTER TABLE invoices ADD COLUMN purchase TEXT;
+        CREATE INDEX invoices_purchase ON invoices(purchase) WHERE purchase IS NOT NULL;
+        """
+    )

@@ -24,4 +24,5 @@ NAMES: tuple[str, ...] = (
     "m013_period_months_mo",
     "m014_invoice_documents",
     "m015_enforce_coalesce",
+    "m016_invoice_purchase",
 )
