@@ -373,6 +373,12 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
                  store.box.seal(payload, f"event:{ev.id}"), now, now),
             )
             if cur.rowcount != 1:
+                # Our own event (or one seen before) whose clock the cloud bounded: take the
+                # bounded clock, so this POP orders it as every other POP does.
+                moved = store.conn.execute(
+                    "UPDATE events SET hlc = ? WHERE id = ? AND hlc > ?", (ev.hlc, ev.id, ev.hlc))
+                if moved.rowcount and ev.entity in ENTITIES:
+                    touched.add((ev.entity, ev.key))
                 continue
             applied += 1
             fields = ["*"] if ev.op == "delete" else list(ev.data)

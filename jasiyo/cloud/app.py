@@ -403,10 +403,11 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         found, head = await long_poll(
             agent, wait, lambda: db(storage.pull, tenant, after, limit))
         return JSONResponse({
-            "events": [{"seq": e.seq, "id": e.id, "origin": e.origin, "envelope": e.envelope}
-                       for e in found],
+            "events": [{"seq": e.seq, "id": e.id, "origin": e.origin, "envelope": e.envelope,
+                        "received_at": e.received_at} for e in found],
             "cursor": found[-1].seq if found else after,
             "head": head,
+            "now": time.time(),
         })
 
     # ------------------------------------------------------------ webhooks

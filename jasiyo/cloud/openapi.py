@@ -151,7 +151,9 @@ OPENAPI: dict[str, Any] = {
                           "id": {"type": "string", "format": "uuid"},
                           "origin": {"type": "string", "format": "uuid"},
                           "envelope": {"type": "string",
-                                       "description": "v1.<kid>.<base64url nonce+AES-GCM>"}}},
+                                       "description": "v1.<kid>.<base64url nonce+AES-GCM>"},
+                          "received_at": {"type": "number", "description":
+                                          "when the cloud stored it (pull only; unix seconds)"}}},
             "Push": {"type": "object", "required": ["events"], "properties": {
                 "events": {"type": "array", "maxItems": 1000,
                            "items": {"$ref": "#/components/schemas/Event"}}}},
@@ -171,7 +173,8 @@ OPENAPI: dict[str, Any] = {
                 "cursor": {"type": "integer"}}},
             "Pull": {"type": "object", "properties": {
                 "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
-                "cursor": {"type": "integer"}, "head": {"type": "integer"}}},
+                "cursor": {"type": "integer"}, "head": {"type": "integer"},
+                "now": {"type": "number", "description": "the cloud's clock (unix seconds)"}}},
         },
     },
 }

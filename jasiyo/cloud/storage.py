@@ -37,6 +37,8 @@ class StoredEvent:
     id: str
     origin: str
     envelope: str
+    #: When the cloud stored it (the cloud's clock): bounds how far ahead its clock may be.
+    received_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -217,11 +219,11 @@ class Storage(ABC):
     def pull(self, tenant: str, after: int, limit: int) -> tuple[list[StoredEvent], int]:
         """Events with ``seq > after`` in order, at most ``limit``; and the tenant's head."""
         with self.tx(tenant, write=False) as t:
-            rows = t.rows("SELECT seq, id, origin, envelope FROM events "
+            rows = t.rows("SELECT seq, id, origin, envelope, received_at FROM events "
                           "WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                           (tenant, after, limit))
             head_row = t.one("SELECT last_seq FROM tenants WHERE id = ?", (tenant,))
-        return [StoredEvent(int(r[0]), r[1], r[2], r[3]) for r in rows], int(
+        return [StoredEvent(int(r[0]), r[1], r[2], r[3], float(r[4])) for r in rows], int(
             head_row[0] if head_row else 0)
 
 

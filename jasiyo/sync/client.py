@@ -18,7 +18,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import httpx
@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jasiyo.errors import SyncError
 from jasiyo.log import event, get_logger
 from jasiyo.sync.envelope import Keyring, b64d, b64e
+from jasiyo.sync.hlc import bounded
 from jasiyo.sync.sealed import hook_context, open_sealed, public_of
 from jasiyo.sync.signing import AgentAuth, public_key_text
 
@@ -111,6 +112,10 @@ class SyncStatus:
     oldest_unpushed_age: float | None
     last_ok_at: float | None
     last_error: str | None
+    #: The cloud's clock minus ours at the last pull (seconds); far from 0: fix this clock.
+    clock_offset: float | None = None
+    #: Agents whose events came with a clock ahead of the cloud's (bounded), and how many.
+    skewed_origins: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -169,6 +174,11 @@ class SyncClient:
         self.sleep = sleep
         self.save_keyring = save_keyring
         self.timeout = timeout
+        #: Origin agent -> events whose clock was ahead of the cloud's and was bounded.
+        try:
+            self._skewed: dict[str, int] = dict(json.loads(log_.get("sync.skewed_origins") or "{}"))
+        except (ValueError, TypeError):
+            self._skewed = {}
         self.http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout,
                                  auth=AgentAuth(signer, keyring.tenant_id, log_.agent_id))
 
@@ -290,7 +300,10 @@ class SyncClient:
             if self.save_keyring:
                 self.save_keyring(self.keyring)
             return None
-        return RemoteEvent(item["id"], doc["hlc"], item["origin"], doc["entity"], doc["key"],
+        hlc = bounded(doc["hlc"], item.get("received_at"))
+        if hlc != doc["hlc"]:
+            self._skewed[item["origin"]] = self._skewed.get(item["origin"], 0) + 1
+        return RemoteEvent(item["id"], hlc, item["origin"], doc["entity"], doc["key"],
                            doc["op"], doc["data"])
 
     def pull(self, wait: float = 0.0, limit: int = 1000) -> tuple[int, int]:
@@ -324,7 +337,12 @@ class SyncClient:
                 if ev is not None:
                     good.append(ev)
                 last = int(item["seq"])
-            applied += self.log.apply(good, {"sync.cursor": str(last), "sync.head": str(head)})
+            meta = {"sync.cursor": str(last), "sync.head": str(head)}
+            if isinstance(doc.get("now"), int | float):
+                meta["sync.clock_offset"] = f"{float(doc['now']) - time.time():.1f}"
+            if self._skewed:
+                meta["sync.skewed_origins"] = json.dumps(self._skewed, sort_keys=True)
+            applied += self.log.apply(good, meta)
             received += len(good)
             cursor = last
             if failure is not None:
@@ -405,7 +423,16 @@ def status_of(log_: EventLog, cloud_url: str, tenant_id: str) -> SyncStatus:
         oldest_unpushed_age=(time.time() - oldest) if oldest else None,
         last_ok_at=float(ok) if ok else None,
         last_error=log_.get("sync.last_error") or None,
+        clock_offset=float(off) if (off := log_.get("sync.clock_offset")) else None,
+        skewed_origins=_skewed_of(log_.get("sync.skewed_origins")),
     )
+
+
+def _skewed_of(raw: str | None) -> dict[str, int]:
+    try:
+        return {str(k): int(v) for k, v in json.loads(raw or "{}").items()}
+    except (ValueError, TypeError, AttributeError):
+        return {}
 
 
 def _code(resp: httpx.Response) -> str:

@@ -32,6 +32,27 @@ class Timestamp:
             raise SyncError(f"bad clock value {text!r}") from None
 
 
+#: How far an event's clock may be ahead of the cloud's when the cloud stored it. The cloud
+#: refuses requests more than 5 minutes off its clock, so an honest POP stays inside this.
+MAX_AHEAD_MS = 6 * 60 * 1000
+
+
+def bounded(hlc: str, received_at: float | None) -> str:
+    """``hlc``, or, if it is more than MAX_AHEAD_MS ahead of ``received_at`` (the cloud's
+    clock when it stored the event), that bound. Every POP gets the same ``received_at``
+    from the cloud, so all of them order the event the same way: a POP whose clock ran 30
+    days fast cannot win over newer changes for 30 days."""
+    if not received_at:
+        return hlc
+    ts = Timestamp.decode(hlc)
+    limit = int(received_at * 1000) + MAX_AHEAD_MS
+    if ts.wall_ms <= limit:
+        return hlc
+    # Counter 0: events bounded together then tie on the clock and fall back to their ids,
+    # which are monotonic per agent, so that agent's own order among them is kept.
+    return Timestamp(limit, 0, ts.origin).encode()
+
+
 class HybridClock:
     """Issues timestamps that never go backwards and that follow any timestamp received."""
 
