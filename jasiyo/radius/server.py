@@ -44,7 +44,7 @@ from pyrad.server_async import DatagramProtocolServer, ServerAsync, ServerType
 
 from jasiyo.errors import RadiusError
 from jasiyo.log import event, get_logger
-from jasiyo.radius import fastpap, mschap
+from jasiyo.radius import fastpap, mschap, strict
 from jasiyo.radius.accounting import (
     GroupCommitWriter,
     PendingAcct,
@@ -98,6 +98,7 @@ class RadiusStats:
     dropped_truncated: int = 0  # shorter than a header, or than its Length field says
     dropped_oversized: int = 0  # over 4096 bytes
     dropped_malformed: int = 0  # attributes that do not decode
+    dropped_duplicate_attribute: int = 0  # breaks RFC 2865/2869 counts (:mod:`.strict`)
     dropped_bad_code: int = 0  # not a request this port serves
     dropped_bad_authenticator: int = 0  # wrong Message-Authenticator / Request Authenticator
     dropped_missing_message_authenticator: int = 0
@@ -115,11 +116,31 @@ class RadiusStats:
 
 
 class _Drop(Exception):
-    """A packet we will not answer; ``counter`` names the RadiusStats field to count it in."""
+    """A packet we will not answer; ``counter`` names the RadiusStats field to count it in,
+    ``nas`` the router it came from when known."""
 
-    def __init__(self, counter: str, detail: str = "") -> None:
+    def __init__(self, counter: str, detail: str = "", nas: NasClient | None = None) -> None:
         super().__init__(detail or counter)
         self.counter = counter
+        self.nas = nas
+
+
+#: drops that are almost always a router misconfigured, not an attack: a person must see them
+_LOUD_DROPS = {
+    "dropped_bad_authenticator": (
+        "radius.bad_secret",
+        "the shared secret on the router does not match `jasiyo router show`; set the same "
+        "one on both (`jasiyo router update NAME --radius-secret ...`)",
+    ),
+    "dropped_missing_message_authenticator": (
+        "radius.missing_message_authenticator",
+        "enable require-message-auth on the router (RouterOS 7: /radius set "
+        "require-message-auth=yes), or, for a router that cannot, "
+        "`jasiyo router update NAME --no-require-message-authenticator`",
+    ),
+}
+#: at most one such warning per NAS and reason in this many seconds
+LOUD_DROP_INTERVAL = 60.0
 
 
 #: Datagrams read per wake-up at most, so one busy port cannot starve the other.
@@ -196,6 +217,7 @@ class RadiusServer(ServerAsync):
         self._writer: GroupCommitWriter | None = None
         self._warned_no_ma: set[str] = set()
         self._warned_unknown: set[str] = set()
+        self._warned_drop: dict[tuple[str, str], float] = {}
         self._encoded: dict[tuple[Any, ...], tuple[tuple[Any, bytes], ...]] = {}
         #: plain PAP Access-Requests skip pyrad (:mod:`jasiyo.radius.fastpap`); False sends
         #: everything through pyrad (tests compare the two)
@@ -260,15 +282,22 @@ class RadiusServer(ServerAsync):
 
     # ------------------------------------------------------------ reception
 
-    def datagram(self, protocol: _Protocol, data: bytes, addr: tuple[str, int]) -> None:
-        """Handle one datagram; never raises. Unanswered packets are counted by reason."""
+    def datagram(
+        self, protocol: _Protocol, data: bytes, addr: tuple[str, int],
+        nas: NasClient | None = None,
+    ) -> None:
+        """Handle one datagram (or one RadSec record, ``nas`` then being the router its
+        certificate names); never raises. Unanswered packets are counted by reason."""
         self.stats.received += 1
         try:
-            self._receive(protocol, data, addr)
+            self._receive(protocol, data, addr, nas)
         except _Drop as drop:
             setattr(self.stats, drop.counter, getattr(self.stats, drop.counter) + 1)
-            event(log, "radius.drop", logging.DEBUG, reason=drop.counter, detail=str(drop),
-                  src=addr[0], port=protocol.port)  # fmt: skip
+            if drop.nas is not None and drop.counter in _LOUD_DROPS:
+                self._warn_drop(drop, drop.nas, addr[0])
+            else:
+                event(log, "radius.drop", logging.DEBUG, reason=drop.counter,
+                      detail=str(drop), src=addr[0], port=protocol.port)  # fmt: skip
         except Exception as exc:  # a path nobody foresaw: drop this packet, keep serving
             self.stats.dropped_internal_error += 1
             # loud, but only for the first few: a packet that triggers it could be repeated
@@ -276,7 +305,24 @@ class RadiusServer(ServerAsync):
                 event(log, "radius.internal_error", logging.WARNING, src=addr[0],
                       error=f"{type(exc).__name__}: {exc}")  # fmt: skip
 
-    def _receive(self, protocol: _Protocol, data: bytes, addr: tuple[str, int]) -> None:
+    def _warn_drop(self, drop: _Drop, nas: NasClient, source: str) -> None:
+        """A WARNING naming the NAS, at most once a minute per NAS and reason: a router
+        with the wrong secret retries every few seconds and must not flood the log."""
+        now = time.monotonic()
+        key = (nas.name, drop.counter)
+        last = self._warned_drop.get(key)
+        if last is not None and now - last < LOUD_DROP_INTERVAL:
+            return
+        if len(self._warned_drop) >= 4096:
+            self._warned_drop.clear()
+        self._warned_drop[key] = now
+        name, hint = _LOUD_DROPS[drop.counter]
+        event(log, name, logging.WARNING, nas=nas.name, src=source, detail=str(drop),
+              dropped=getattr(self.stats, drop.counter), hint=hint)  # fmt: skip
+
+    def _receive(
+        self, protocol: _Protocol, data: bytes, addr: tuple[str, int], nas: NasClient | None
+    ) -> None:
         size = len(data)
         if size > MAX_PACKET:
             raise _Drop("dropped_oversized", f"{size} bytes")
@@ -294,10 +340,14 @@ class RadiusServer(ServerAsync):
         source = addr[0]
         if source.startswith("::ffff:") and "." in source:  # IPv4 client of a dual-stack socket
             source = source[7:]
-        nas = self._lookup(self.backend.nas, source)
         if nas is None:
-            self._unknown_nas(source)
-            raise _Drop("dropped_unknown_nas")
+            nas = self._lookup(self.backend.nas, source)
+            if nas is None:
+                self._unknown_nas(source)
+                raise _Drop("dropped_unknown_nas")
+        broken = strict.violation(data, length)
+        if broken is not None:
+            raise _Drop("dropped_duplicate_attribute", broken, nas)
 
         key: DedupKey = (source, addr[1], code, data[1], data[4:20])
         if code != StatusServer:  # RFC 5997 section 3: Status-Server is never cached
@@ -316,7 +366,11 @@ class RadiusServer(ServerAsync):
             )
         except Exception as exc:  # pyrad's PacketError, or worse on hostile bytes
             raise _Drop("dropped_malformed", str(exc)) from None
-        self._verify(pkt, nas)
+        try:
+            self._verify(pkt, nas)
+        except _Drop as drop:
+            drop.nas = nas
+            raise
 
         if code == StatusServer:
             self.stats.status_server += 1
