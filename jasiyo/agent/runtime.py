@@ -11,6 +11,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from jasiyo.agent.keys import SecretBox, load_key
 from jasiyo.agent.radius_backend import StoreBackend
@@ -18,6 +19,9 @@ from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.log import event, get_logger
 from jasiyo.radius.server import RadiusServer
+
+if TYPE_CHECKING:
+    from jasiyo.radius.radsec import RadsecServer
 
 log = get_logger(__name__)
 
@@ -40,11 +44,22 @@ class Agent:
             self.backend, address=cfg.radius.address, auth_port=cfg.radius.auth_port,
             acct_port=cfg.radius.acct_port,
         )
+        self.radsec: RadsecServer | None = None
+        if cfg.radsec.enabled:
+            from jasiyo.radius.radsec import RadsecServer, settings_from
+
+            self.radsec = RadsecServer(self.radius, settings_from(cfg))
         self._stoppers: list[Callable[[], Awaitable[None]]] = []
 
     async def start(self) -> None:
         loaded = self.backend.warm()
         await self.radius.start()
+        if self.radsec is not None:
+            try:
+                await self.radsec.start()
+            except BaseException:
+                await self.radius.stop()
+                raise
         event(log, "agent.start", address=self.cfg.radius.address,
               auth_port=self.radius.auth_port, acct_port=self.radius.acct_port,
               subscribers=loaded)
@@ -56,6 +71,8 @@ class Agent:
             with contextlib.suppress(Exception):
                 await stop()
         self._stoppers.clear()
+        if self.radsec is not None:
+            await self.radsec.stop()
         await self.radius.stop()
         self.backend.close()
         event(log, "agent.stop", **_stats(self.radius))
