@@ -142,22 +142,25 @@ class RadsecServer:
         self.settings = settings
         self.port = settings.port
         self._server: asyncio.Server | None = None
+        self._ctx: ssl.SSLContext | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._per_router: dict[str, int] = {}
         self._warned: dict[str, float] = {}
         self.stats: dict[str, int] = {
-            "connections": 0, "refused_unknown_certificate": 0, "refused_limit": 0,
+            "connections": 0, "refused_handshake": 0, "refused_unknown_certificate": 0,
+            "refused_limit": 0,
             "closed_idle": 0, "closed_framing": 0, "closed_slow": 0, "records": 0,
         }
 
     async def start(self) -> None:
-        ctx = tls_context(self.settings)
+        self._ctx = tls_context(self.settings)
         try:
+            # TLS is started per connection (not ssl= here) so that a failed handshake can
+            # be told to a person, and limits apply before any handshake work
             self._server = await asyncio.start_server(
-                self._accept, self.settings.address, self.settings.port, ssl=ctx,
-                ssl_handshake_timeout=self.settings.handshake_timeout, reuse_address=True,
+                self._accept, self.settings.address, self.settings.port, reuse_address=True,
                 limit=MAX_PACKET * 2,
-            )  # fmt: skip
+            )
         except OSError as exc:
             raise RadiusError(f"cannot listen for RadSec on tcp {self.settings.address}:"
                               f"{self.settings.port}: {exc.strerror or exc}") from None
@@ -189,6 +192,8 @@ class RadsecServer:
             if len(self._connections) > self.settings.max_connections:
                 self.stats["refused_limit"] += 1
                 return
+            if not await self._handshake(writer, peer[0]):
+                return
             sslobj = writer.get_extra_info("ssl_object")
             ident = peer_identity(sslobj) if sslobj is not None else None
             nas = self._identify(ident, peer[0])
@@ -214,6 +219,24 @@ class RadsecServer:
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 2)
+
+    async def _handshake(self, writer: asyncio.StreamWriter, source: str) -> bool:
+        """TLS, the client certificate verified against the CA; False (logged) if it fails."""
+        assert self._ctx is not None
+        try:
+            await writer.start_tls(self._ctx,
+                                   ssl_handshake_timeout=self.settings.handshake_timeout)
+        except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as exc:
+            self.stats["refused_handshake"] += 1
+            verify = getattr(exc, "verify_message", None)
+            reason = (f"certificate verify failed: {verify}" if verify
+                      else getattr(exc, "reason", None))
+            self._warn("handshake", source, "radsec.handshake_failed", src=source,
+                       error=reason or type(exc).__name__,
+                       hint="the router's certificate must be signed by [radsec] ca "
+                            "(`jasiyo radsec issue ROUTER`)")  # fmt: skip
+            return False
+        return True
 
     def _identify(self, ident: PeerIdentity | None, source: str) -> NasClient | None:
         finder = getattr(self.radius.backend, "radsec_nas", None)

@@ -170,6 +170,7 @@ def test_certificate_of_another_ca_is_refused_in_the_handshake(
     # TLS 1.3 finishes the client's side first; the server's alert ends it before any answer
     assert not answered(radsec, certs, foreign)
     assert radsec.stats.access_requests == 0
+    assert radsec.wait_for(lambda: radsec.radsec.stats["refused_handshake"] == 2)
 
 
 def test_client_without_certificate_is_refused(radsec: RadsecThread, certs: Pki) -> None:
@@ -179,6 +180,7 @@ def test_client_without_certificate_is_refused(radsec: RadsecThread, certs: Pki)
     with pytest.raises((ssl.SSLError, ConnectionError)):
         ctx.wrap_socket(raw, server_hostname="127.0.0.1").close()
     raw.close()
+    assert radsec.wait_for(lambda: radsec.radsec.stats["refused_handshake"] == 1)
 
 
 # ------------------------------------------------------------------ framing and limits
