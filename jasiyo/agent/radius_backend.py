@@ -227,3 +227,11 @@ def _apply(store: Store, r: AcctRecord) -> None:
          r.input_packets, r.output_packets, r.terminate_cause or None,
          "closed" if stop else "active"),
     )
+
+
+def open_backend(cfg: Config) -> StoreBackend:
+    """A StoreBackend with the agent's key: what an authentication worker process opens
+    (a module-level function, so ``functools.partial(open_backend, cfg)`` pickles)."""
+    from jasiyo.agent.keys import load_key
+
+    return StoreBackend(cfg, SecretBox(load_key(cfg.key_path)))

@@ -22,6 +22,7 @@ from jasiyo.radius.server import RadiusServer
 
 if TYPE_CHECKING:
     from jasiyo.radius.radsec import RadsecServer
+    from jasiyo.radius.workers import AuthWorkers
 
 log = get_logger(__name__)
 
@@ -40,9 +41,10 @@ class Agent:
         self.box = SecretBox(load_key(cfg.key_path))
         Store(cfg.db_path, self.box).close()  # fail early (and migrate) before binding ports
         self.backend = StoreBackend(cfg, self.box)
+        self.auth_workers = _auth_workers(cfg)
         self.radius = RadiusServer(
             self.backend, address=cfg.radius.address, auth_port=cfg.radius.auth_port,
-            acct_port=cfg.radius.acct_port,
+            acct_port=cfg.radius.acct_port, reuse_port=self.auth_workers is not None,
         )
         self.radsec: RadsecServer | None = None
         if cfg.radsec.enabled:
@@ -54,6 +56,12 @@ class Agent:
     async def start(self) -> None:
         loaded = self.backend.warm()
         await self.radius.start()
+        if self.auth_workers is not None:
+            try:
+                await self.auth_workers.start(self.radius.auth_port)
+            except BaseException:
+                await self.radius.stop()
+                raise
         if self.radsec is not None:
             try:
                 await self.radsec.start()
@@ -73,9 +81,26 @@ class Agent:
         self._stoppers.clear()
         if self.radsec is not None:
             await self.radsec.stop()
+        if self.auth_workers is not None:
+            await self.auth_workers.stop()
         await self.radius.stop()
         self.backend.close()
         event(log, "agent.stop", **_stats(self.radius))
+
+
+def _auth_workers(cfg: Config) -> AuthWorkers | None:
+    """Worker processes beside this one for ``[radius] workers`` (this process is one)."""
+    from jasiyo.radius.workers import AuthWorkers, resolve_count
+
+    extra = resolve_count(cfg.radius.workers) - 1
+    if extra < 1:
+        return None
+    from functools import partial
+
+    from jasiyo.agent.radius_backend import open_backend
+
+    return AuthWorkers(partial(open_backend, cfg), cfg.radius.address, extra,
+                       log_level=cfg.agent.log_level)
 
 
 def _stats(server: RadiusServer) -> dict[str, object]:
