@@ -275,42 +275,79 @@ class RadsecServer:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nas: NasClient,
         peer: tuple[str, int],
     ) -> None:
+        """Read records until the router closes, the framing is lost, or a limit is hit.
+
+        Reads whatever has arrived and takes every whole record from it (no timer per
+        record: that cost more than answering); one watchdog enforces the idle and
+        record timeouts by closing the connection."""
         transport = _StreamTransport(writer)
         auth = _StreamProtocol(transport, ServerType.Auth, self.port)
         acct = _StreamProtocol(transport, ServerType.Acct, self.port)
         addr = (peer[0], peer[1])
         handle = self.radius.datagram
+        stats = self.stats
+        clock = time.monotonic
+        buf = bytearray()
+        conn = _Conn(writer, clock())
+        watchdog = asyncio.create_task(self._watchdog(conn))
+        try:
+            while True:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    return  # closed by the router, or by the watchdog
+                conn.last = clock()
+                buf += chunk
+                while len(buf) >= 4:
+                    length = (buf[2] << 8) | buf[3]
+                    if length < 20 or length > MAX_PACKET:
+                        self._framing_error(nas, length)
+                        return
+                    if len(buf) < length:
+                        break
+                    data = bytes(buf[:length])
+                    del buf[:length]
+                    stats["records"] += 1
+                    handle(acct if data[0] == _ACCOUNTING_REQUEST else auth, data, addr, nas)  # type: ignore[arg-type]
+                conn.partial_since = (conn.partial_since or conn.last) if buf else 0.0
+                if writer.transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
+                    await writer.drain()
+        finally:
+            watchdog.cancel()
+            if conn.closed_by:
+                stats[conn.closed_by] += 1
+
+    def _framing_error(self, nas: NasClient, length: int) -> None:
+        # the framing is lost: nothing after this can be trusted to start a packet
+        self.stats["closed_framing"] += 1
+        self.radius.stats.received += 1
+        counter = "dropped_oversized" if length > MAX_PACKET else "dropped_truncated"
+        setattr(self.radius.stats, counter, getattr(self.radius.stats, counter) + 1)
+        self.radius.drops.add(counter, nas.name)
+        event(log, "radsec.framing_error", logging.WARNING, router=nas.name, length=length)
+
+    async def _watchdog(self, conn: _Conn) -> None:
+        """Close ``conn`` when idle too long or a record stays incomplete too long."""
         idle, slow = self.settings.idle_timeout, self.settings.record_timeout
+        tick = max(0.05, min(idle, slow) / 4)
         while True:
-            try:
-                header = await asyncio.wait_for(reader.readexactly(4), idle)
-            except TimeoutError:
-                self.stats["closed_idle"] += 1
-                return
-            except asyncio.IncompleteReadError:
-                return  # the router closed the connection
-            length = (header[2] << 8) | header[3]
-            if length < 20 or length > MAX_PACKET:
-                # the framing is lost: nothing after this can be trusted to start a packet
-                self.stats["closed_framing"] += 1
-                self.radius.stats.received += 1
-                counter = "dropped_oversized" if length > MAX_PACKET else "dropped_truncated"
-                setattr(self.radius.stats, counter, getattr(self.radius.stats, counter) + 1)
-                event(log, "radsec.framing_error", logging.WARNING, router=nas.name,
-                      length=length)  # fmt: skip
-                return
-            try:
-                rest = await asyncio.wait_for(reader.readexactly(length - 4), slow)
-            except TimeoutError:
-                self.stats["closed_slow"] += 1
-                return
-            except asyncio.IncompleteReadError:
-                return
-            self.stats["records"] += 1
-            data = header + rest
-            handle(acct if data[0] == _ACCOUNTING_REQUEST else auth, data, addr, nas)  # type: ignore[arg-type]
-            if transport.writer.transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
-                await writer.drain()
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            if conn.partial_since and now - conn.partial_since > slow:
+                conn.closed_by = "closed_slow"
+            elif now - conn.last > idle:
+                conn.closed_by = "closed_idle"
+            else:
+                continue
+            conn.writer.transport.abort()
+            return
+
+
+@dataclass(slots=True)
+class _Conn:
+    writer: asyncio.StreamWriter
+    last: float  # monotonic time data last arrived
+    partial_since: float = 0.0  # when the incomplete record at the buffer's end began
+    closed_by: str = ""  # the stats counter of the limit that closed it
 
 
 def settings_from(cfg: Any) -> RadsecSettings:

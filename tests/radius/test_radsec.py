@@ -191,7 +191,7 @@ def test_oversized_length_closes_the_connection_only(radsec: RadsecThread, certs
     with connect(radsec, certs, issued) as s:
         s.sendall(b"\x01\x01\xff\xff" + b"\x00" * 64)
         assert read_packet(s) is None  # closed: the framing is lost
-    assert radsec.radsec.stats["closed_framing"] == 1
+    assert radsec.wait_for(lambda: radsec.radsec.stats["closed_framing"] == 1)
     assert radsec.stats.dropped_oversized == 1
     assert answered(radsec, certs, issued)
 
@@ -204,8 +204,19 @@ def test_partial_record_times_out_and_the_server_still_answers(
         s.sendall(pap().RequestPacket()[:30])  # a header promising more than ever comes
         s.settimeout(10)
         assert read_packet(s) is None
-    assert radsec.radsec.stats["closed_slow"] == 1
+    assert radsec.wait_for(lambda: radsec.radsec.stats["closed_slow"] == 1)
     assert answered(radsec, certs, issued)
+
+
+def test_idle_connection_closed(certs: Pki) -> None:
+    server = RadsecThread(certs, idle_timeout=0.5)
+    try:
+        with connect(server, certs, certs.client("pop-tls")) as s:
+            s.settimeout(10)
+            assert read_packet(s) is None  # closed by the server, nothing sent
+        assert server.wait_for(lambda: server.radsec.stats["closed_idle"] == 1)
+    finally:
+        server.close()
 
 
 def test_slowloris_connections_do_not_stop_service(radsec: RadsecThread, certs: Pki) -> None:
