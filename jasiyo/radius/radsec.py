@@ -180,6 +180,9 @@ class RadsecServer:
             self._server = None
         event(log, "radsec.stopped", **self.stats)
 
+    def open_connections(self) -> int:
+        return len(self._connections)
+
     # ------------------------------------------------------------ connections
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
