@@ -92,12 +92,18 @@ def init(
 
 
 @agent_app.command("run")
-def agent_run() -> None:
+def agent_run(
+    log_format: str = typer.Option(
+        "text", "--log-format", help="text (time LEVEL logger event k=v) or json (one object a line)."
+    ),
+) -> None:
     """Serve RADIUS and run billing until SIGTERM / SIGINT."""
     from jasiyo.agent.runtime import serve
 
     conf = cfg()
-    log_mod.setup(conf.agent.log_level)
+    if log_format not in log_mod.FORMATS:
+        raise typer.BadParameter(f"{log_format!r}: use text or json", param_hint="--log-format")
+    log_mod.setup(conf.agent.log_level, fmt=log_format)
     asyncio.run(serve(conf))
 
 

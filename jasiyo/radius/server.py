@@ -130,8 +130,8 @@ class _Drop(Exception):
 _LOUD_DROPS = {
     "dropped_bad_authenticator": (
         "radius.bad_secret",
-        "the shared secret on the router does not match `jasiyo router show`; set the same "
-        "one on both (`jasiyo router update NAME --radius-secret ...`)",
+        "the router's RADIUS secret differs from the one the agent has for it; set the same "
+        "on both (`jasiyo router update NAME --radius-secret ...`)",
     ),
     "dropped_missing_message_authenticator": (
         "radius.missing_message_authenticator",

@@ -32,7 +32,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from jasiyo.errors import RadiusError
-from jasiyo.log import event, get_logger
+from jasiyo.log import current_format, event, get_logger
 from jasiyo.radius.backend import RadiusBackend
 from jasiyo.radius.metrics import merge
 
@@ -55,11 +55,11 @@ def resolve_count(configured: int) -> int:
 
 def _worker_main(
     factory: Callable[[], RadiusBackend], address: str, port: int, conn: Connection,
-    log_level: str, fast_pap: bool,
+    log_level: str, fast_pap: bool, log_format: str = "text",
 ) -> None:
     from jasiyo import log as log_mod
 
-    log_mod.setup(log_level)
+    log_mod.setup(log_level, fmt=log_format)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the agent, which stops us
     try:
         asyncio.run(_worker(factory, address, port, conn, fast_pap))
@@ -178,7 +178,8 @@ class AuthWorkers:
         parent, child = _CTX.Pipe(duplex=False)
         proc = _CTX.Process(
             target=_worker_main, name=f"jasiyo-radius-{index}", daemon=True,
-            args=(self.factory, self.address, self.port, child, self.log_level, self.fast_pap),
+            args=(self.factory, self.address, self.port, child, self.log_level, self.fast_pap,
+                  current_format()),
         )  # fmt: skip
         proc.start()
         child.close()
