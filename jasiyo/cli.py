@@ -144,6 +144,16 @@ def _mount_optional() -> None:
 
 _mount_optional()
 
+
+def _mount_backup() -> None:
+    from jasiyo.commands import backup as backup_cmd
+
+    app.command("backup")(backup_cmd.backup)
+    app.command("restore")(backup_cmd.restore)
+
+
+_mount_backup()
+
 _GLOBAL_FLAGS = ("--json",)
 
 
