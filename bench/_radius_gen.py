@@ -281,6 +281,34 @@ def proc_cpu(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def children(pid: int | None) -> list[int]:
+    """PIDs whose parent is ``pid`` (an agent's authentication workers)."""
+    if pid is None:
+        return []
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(entry))
+    return out
+
+
+def family_cpu(pids: list[int]) -> float | None:
+    """CPU seconds of the server and its worker processes (None if the server is gone)."""
+    if not pids:
+        return None
+    first = proc_cpu(pids[0])
+    if first is None:
+        return None
+    return first + sum(proc_cpu(p) or 0.0 for p in pids[1:])
+
+
 def box_cpu() -> tuple[float, float]:
     """(busy, total) jiffies of the whole machine."""
     with open("/proc/stat") as f:
@@ -310,14 +338,19 @@ class _Socket:
 
 
 def run_load(target: Target, codec: Codec, workload: str, window: int, duration: float,
-             warmup: float = 1.0, timeout: float = 2.0) -> Result:
+             warmup: float = 1.0, timeout: float = 2.0, sockets: int = 1) -> Result:
     """Run ``workload`` ("auth" or "acct") at ``window`` outstanding requests for
-    ``warmup`` + ``duration`` seconds; figures cover the ``duration`` part only."""
+    ``warmup`` + ``duration`` seconds; figures cover the ``duration`` part only.
+
+    ``sockets``: at least this many source ports (as several NASes would be), so that a
+    server spreading NASes over processes (SO_REUSEPORT) can use them. Server CPU counts
+    the server's child processes too."""
     if workload not in ("auth", "acct"):
         raise ValueError(f"unknown workload {workload!r}")
     auth = workload == "auth"
     port = target.auth_port if auth else target.acct_port
-    nsock = max(1, -(-window // PER_SOCKET))
+    nsock = max(1, min(sockets, window), -(-window // PER_SOCKET))
+    server_pids = [target.pid, *children(target.pid)] if target.pid else []
     socks = [_Socket(target.host, port) for _ in range(nsock)]
     sel = selectors.EpollSelector()
     for s in socks:
@@ -387,13 +420,13 @@ def run_load(target: Target, codec: Codec, workload: str, window: int, duration:
         now = time.perf_counter()
         if not measuring and now >= t_measure and sending:
             measuring = True
-            cpu0, srv0, box0 = os.times(), proc_cpu(target.pid), box_cpu()
+            cpu0, srv0, box0 = os.times(), family_cpu(server_pids), box_cpu()
             for k in counts:
                 counts[k] = 0
             del lat[:]
         if sending and now >= t_stop:
             sending = False
-            cpu1, srv1, box1 = os.times(), proc_cpu(target.pid), box_cpu()
+            cpu1, srv1, box1 = os.times(), family_cpu(server_pids), box_cpu()
             final = dict(counts)
             final_lat = lat.tobytes()
         if sending:

@@ -67,6 +67,17 @@ def port_free(port: int) -> bool:
     return True
 
 
+def free_tcp_port(first: int) -> int:
+    for port in range(first, first + 20):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise SystemExit(f"tcp 127.0.0.1 ports {first}.. are taken")
+
+
 def git_state() -> str:
     """The commit the agent runs from, with "+dirty" when jasiyo/ has uncommitted changes."""
     try:
@@ -163,20 +174,34 @@ def check_reply_content(target: Target, codec: Codec) -> str:
 class Agent:
     """``jasiyo agent run`` in a temp dir, with the demo data."""
 
-    def __init__(self, work: Path, jasiyo: str, auth_port: int, acct_port: int) -> None:
+    def __init__(self, work: Path, jasiyo: str, auth_port: int, acct_port: int,
+                 workers: int = 0, radsec_port: int = 0) -> None:
         self.dir = work / "jasiyo"
         self.dir.mkdir()
         self.config = self.dir / "jasiyo.toml"
         self.config.write_text(
             '[agent]\ndata_dir = "./data"\nname = "bench"\nlog_level = "warning"\n\n'
             f'[radius]\naddress = "127.0.0.1"\nauth_port = {auth_port}\n'
-            f"acct_port = {acct_port}\n"
+            f"acct_port = {acct_port}\nworkers = {workers}\n"
+            + (f'\n[radsec]\nenabled = true\nport = {radsec_port}\n' if radsec_port else "")
         )
+        self.radsec_port = radsec_port
         self.jasiyo = jasiyo
         self.env = {**os.environ, "JASIYO_CONFIG": str(self.config)}
         self.target = Target("jasiyo", "127.0.0.1", auth_port, acct_port, SECRET)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = self.dir / "agent.log"
+
+    def radsec_certificates(self) -> tuple[Path, Path, Path]:
+        """A RadSec CA, the agent's certificate, and the demo router's (pinned): the CA,
+        the router's certificate and key for the generator."""
+        subprocess.run([self.jasiyo, "radsec", "ca", "--host", "127.0.0.1"], env=self.env,
+                       check=True, capture_output=True)
+        out = subprocess.run([self.jasiyo, "--json", "radsec", "issue", "local-test", "--pin"],
+                             env=self.env, check=True, capture_output=True, text=True).stdout
+        issued = json.loads(out)
+        return (self.dir / "data" / "radsec" / "ca.pem", Path(issued["certificate"]),
+                Path(issued["private_key"]))
 
     def init(self) -> float:
         t = time.perf_counter()
@@ -237,11 +262,13 @@ def run_matrix(target: Target, codec: Codec, levels: list[int], args: argparse.N
                acct: bool) -> list[Result]:
     out = []
     for w in levels:
-        r = run_load(target, codec, "auth", w, args.duration, args.warmup)
+        r = run_load(target, codec, "auth", w, args.duration, args.warmup,
+                     sockets=args.sockets)
         print(r.line(), flush=True)
         out.append(r)
     if acct:
-        r = run_load(target, codec, "acct", args.acct_window, args.duration, args.warmup)
+        r = run_load(target, codec, "acct", args.acct_window, args.duration, args.warmup,
+                     sockets=args.sockets)
         print(r.line(), flush=True)
         out.append(r)
     return out
@@ -372,6 +399,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="niceness increment for the bench and every server it starts (e.g. -10 "
                          "as root on a machine shared with other work); the same for all servers")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs, DBs)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="the agent's [radius] workers (0: one per core, 1: one process)")
+    ap.add_argument("--sockets", type=int, default=8,
+                    help="source ports the generator spreads requests over (like several "
+                         "NASes), for every server")
+    ap.add_argument("--radsec", action="store_true",
+                    help="also measure the agent over RadSec (TLS, one connection per "
+                         "--radsec-connections) at the same windows")
+    ap.add_argument("--radsec-connections", type=int, default=1,
+                    help="TLS connections the RadSec generator uses")
     args = ap.parse_args(argv)
     args.level_list = [int(x) for x in args.levels.split(",") if x.strip()]
     return args
@@ -420,12 +457,17 @@ def main(argv: list[str] | None = None) -> int:
     say(f"{os.cpu_count()} CPUs; generator and servers share them (one generator process). "
         f"{args.duration:g} s measured after {args.warmup:g} s warm-up per run; jasiyo at "
         f"{env['jasiyo_commit']}; niceness {env['niceness']} ({env['autogroup']}); work dir {work}")
-    agent = Agent(work, jasiyo, auth_port, acct_port)
+    radsec_port = free_tcp_port(18160) if args.radsec else 0
+    agent = Agent(work, jasiyo, auth_port, acct_port, args.workers, radsec_port)
+    env["workers"] = args.workers
+    env["sockets"] = args.sockets
     instances: list[_freeradius.Instance] = []
     xcheck = None
     try:
         say("jasiyo: init --demo (10,000 subscribers) ...")
         env["jasiyo_init_s"] = round(agent.init(), 1)
+        if radsec_port:
+            radsec_files = agent.radsec_certificates()
         up = agent.start(codec)
         say(f"jasiyo: agent pid {agent.target.pid} answering on 127.0.0.1:{auth_port}/{acct_port} "
             f"after {up:.1f} s (init took {env['jasiyo_init_s']} s); log_level=warning, so "
@@ -437,6 +479,15 @@ def main(argv: list[str] | None = None) -> int:
             f"billing tick, used {cpu:.2f} s of CPU meanwhile); measuring from now")
         say("jasiyo: " + check_reply_content(agent.target, codec))
         results += run_matrix(agent.target, codec, args.level_list, args, not args.no_acct)
+        if radsec_port:
+            from _radsec_gen import run_radsec_load
+
+            for w in args.level_list:
+                r = run_radsec_load(agent.target, USERS, radsec_port, *radsec_files, window=w,
+                                    duration=args.duration, warmup=args.warmup,
+                                    connections=args.radsec_connections)
+                print(r.line(), flush=True)
+                results.append(r)
         acct = pick(results, "jasiyo", "acct", args.acct_window)
         if acct:
             rows, closed = agent.stored_accounting(acct.session_prefix)

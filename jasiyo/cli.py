@@ -49,6 +49,8 @@ GROUPS: dict[str, tuple[str, str, str]] = {
              "Sync with the cloud: push local changes, pull the others'."),
     "dev": ("jasiyo.commands.dev", "app",
             "Developer tools: simulated routers and payment APIs for demos and tests."),
+    "radsec": ("jasiyo.commands.radsec", "app",
+               "RadSec (RADIUS over TLS): a CA and router certificates."),
 }
 
 root_app = typer.Typer(
@@ -114,14 +116,20 @@ def init(
 
 
 @agent_app.command("run")
-def agent_run() -> None:
+def agent_run(
+    log_format: str = typer.Option(
+        "text", "--log-format", help="text (time LEVEL logger event k=v) or json (one object a line)."
+    ),
+) -> None:
     """Serve RADIUS and run billing until SIGTERM / SIGINT."""
     import asyncio
 
     from jasiyo.agent.runtime import serve
 
     conf = cfg()
-    log_mod.setup(conf.agent.log_level)
+    if log_format not in log_mod.FORMATS:
+        raise typer.BadParameter(f"{log_format!r}: use text or json", param_hint="--log-format")
+    log_mod.setup(conf.agent.log_level, fmt=log_format)
     asyncio.run(serve(conf))
 
 
@@ -186,6 +194,16 @@ def _app_for(args: list[str]) -> typer.Typer:
         return build_app(arg) if arg in GROUPS else build_app()
     return build_app(stubs=True)  # no command: the root's help
 
+
+
+def _mount_backup() -> None:
+    from jasiyo.commands import backup as backup_cmd
+
+    root_app.command("backup")(backup_cmd.backup)
+    root_app.command("restore")(backup_cmd.restore)
+
+
+_mount_backup()
 
 _GLOBAL_FLAGS = ("--json",)
 

@@ -48,6 +48,23 @@ class RadiusSection:
     coa_timeout: float = 2.0
     coa_retries: int = 2
     accounting_retention_days: int = 400
+    #: authentication processes sharing auth_port; 0 = one per CPU core
+    workers: int = 0
+
+
+@dataclass(frozen=True)
+class RadsecSection:
+    """RADIUS over TLS (RFC 6614). Empty paths mean <data_dir>/radsec/ (filled in by
+    :func:`parse`, so code reading the config always sees absolute paths)."""
+
+    enabled: bool = False
+    address: str = "127.0.0.1"
+    port: int = 2083
+    certificate: str = ""
+    private_key: str = ""
+    ca: str = ""
+    idle_timeout: float = 300.0
+    max_connections: int = 256
 
 
 @dataclass(frozen=True)
@@ -131,6 +148,7 @@ class PaymentsSection:
 class Config:
     agent: AgentSection = field(default_factory=AgentSection)
     radius: RadiusSection = field(default_factory=RadiusSection)
+    radsec: RadsecSection = field(default_factory=RadsecSection)
     billing: BillingSection = field(default_factory=BillingSection)
     routers: RoutersSection = field(default_factory=RoutersSection)
     sync: SyncSection = field(default_factory=SyncSection)
@@ -290,6 +308,13 @@ def _check(cfg: Config) -> None:
         raise ConfigError("[radius] interim_interval: must be at least 60 seconds")
     if r.stale_after_missed_interims < 1:
         raise ConfigError("[radius] stale_after_missed_interims: must be at least 1")
+    if r.workers < 0:
+        raise ConfigError("[radius] workers: 0 (one per core) or a number of processes")
+    rs = cfg.radsec
+    if not 0 <= rs.port <= 65535:
+        raise ConfigError(f"[radsec] port: {rs.port} is not a TCP port (0-65535)")
+    if rs.idle_timeout <= 0 or rs.max_connections < 1:
+        raise ConfigError("[radsec] idle_timeout must be above zero and max_connections at least 1")
     if r.coa_timeout <= 0 or r.coa_retries < 0:
         raise ConfigError("[radius] coa_timeout must be above zero and coa_retries not negative")
     if r.accounting_retention_days and r.accounting_retention_days < 62:
@@ -381,6 +406,13 @@ def parse(text: str, base_dir: Path, path: Path | None = None) -> Config:
     if not data_dir.is_absolute():
         data_dir = (base_dir / data_dir).resolve()
     cfg = replace(cfg, agent=replace(cfg.agent, data_dir=data_dir))
+    radsec_paths = {}
+    for key, default in (("certificate", "server.pem"), ("private_key", "server.key"),
+                         ("ca", "ca.pem")):
+        value = getattr(cfg.radsec, key)
+        path = Path(value) if value else data_dir / "radsec" / default
+        radsec_paths[key] = str(path if path.is_absolute() else (base_dir / path).resolve())
+    cfg = replace(cfg, radsec=replace(cfg.radsec, **radsec_paths))
     _check(cfg)
     _check_payments(cfg)
     return cfg

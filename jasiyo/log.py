@@ -7,10 +7,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 
 _SECRET_WORDS = ("password", "secret", "key", "token")
+FORMATS = ("text", "json")
+_format = "text"
 
 
 def get_logger(name: str) -> logging.Logger:
@@ -24,27 +27,59 @@ def _fmt(value: object) -> str:
     return text
 
 
+def _masked(fields: dict[str, object]) -> dict[str, object]:
+    """``fields`` without None values, those whose name looks secret masked."""
+    return {k: ("***" if any(w in k.lower() for w in _SECRET_WORDS) else v)
+            for k, v in fields.items() if v is not None}
+
+
 def kv(**fields: object) -> str:
     """``a=1 b="x y"``; fields whose name looks secret are masked."""
-    parts = []
-    for k, v in fields.items():
-        if v is None:
-            continue
-        if any(w in k.lower() for w in _SECRET_WORDS):
-            v = "***"
-        parts.append(f"{k}={_fmt(v)}")
-    return " ".join(parts)
+    return " ".join(f"{k}={_fmt(v)}" for k, v in _masked(fields).items())
 
 
 def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: object) -> None:
-    """Log one structured line: ``name k=v ...``."""
+    """Log one structured line: ``name k=v ...`` (or a JSON object, ``--log-format json``)."""
     if logger.isEnabledFor(level):
-        logger.log(level, "%s %s", name, kv(**fields))
+        logger.log(level, "%s %s", name, kv(**fields),
+                   extra={"jasiyo_event": name, "jasiyo_fields": fields})
 
 
-def setup(level: str = "info", stream=None) -> None:  # noqa: ANN001 - a text stream
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, event and its fields (journald and
+    log shippers parse it without a grammar for ``k=v``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, object] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(), "logger": record.name,
+        }
+        name = getattr(record, "jasiyo_event", None)
+        if name is not None:
+            out["event"] = name
+            out.update(_masked(dict(getattr(record, "jasiyo_fields", {}))))
+        else:
+            out["message"] = record.getMessage()
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def current_format() -> str:
+    """The format :func:`setup` last set (worker processes log the same way)."""
+    return _format
+
+
+def setup(level: str = "info", stream=None, fmt: str = "text") -> None:  # noqa: ANN001
+    """Log to ``stream`` (stderr: journald under systemd) at ``level``, as ``fmt``
+    ("text": ``time LEVEL logger event k=v``, or "json")."""
+    global _format
+    if fmt not in FORMATS:
+        raise ValueError(f"log format {fmt!r}: use {' or '.join(FORMATS)}")
+    _format = fmt
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(
+        JsonFormatter() if fmt == "json" else
         logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
     )
     root = logging.getLogger()

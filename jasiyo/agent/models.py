@@ -59,6 +59,8 @@ class Router:
     coa_port: int
     has_password: bool
     options: dict[str, Any]
+    #: SHA-256 of its RadSec client certificate (lower-case hex), if pinned
+    radsec_fingerprint: str | None = None
     id: int = 0
 
     def to_dict(self) -> dict[str, Any]:

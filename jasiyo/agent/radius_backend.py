@@ -48,6 +48,9 @@ class StoreBackend:
         self._local = threading.local()
         self._subjects: dict[str, AuthSubject | None] = {}
         self._nases: dict[str, NasClient | None] | None = None
+        #: RadSec: fingerprint -> NAS, and name (lower case) -> (NAS, pinned fingerprint)
+        self._radsec_pins: dict[str, NasClient] = {}
+        self._radsec_names: dict[str, tuple[NasClient, str | None]] = {}
         self._rev: str | None = None
         self._checked = 0.0
         self._warned_ma: set[str] = set()
@@ -83,6 +86,8 @@ class StoreBackend:
             self._rev = rev
             self._subjects = {}
             self._nases = None
+            self._radsec_pins = {}
+            self._radsec_names = {}
 
     def warm(self) -> int:
         """Load every subscriber into the cache (at start-up). Returns how many."""
@@ -106,6 +111,8 @@ class StoreBackend:
         self._fresh()
         if self._nases is None:
             nases: dict[str, NasClient | None] = {}
+            pins: dict[str, NasClient] = {}
+            names: dict[str, tuple[NasClient, str | None]] = {}
             for row in self._store().all("SELECT * FROM routers"):
                 require = bool(row["require_message_authenticator"]) and (
                     self.cfg.radius.require_message_authenticator)
@@ -116,17 +123,34 @@ class StoreBackend:
                     event(log, "radius.nas_unreadable", level=40, router=row["name"],
                           error=str(exc))
                     continue
-                nases[row["nas_ip"]] = NasClient(
+                client = nases[row["nas_ip"]] = NasClient(
                     name=row["name"], address=row["nas_ip"], secret=secret,
                     require_message_authenticator=require, coa_port=row["coa_port"],
                 )
+                pin = row["radsec_fingerprint"]
+                if pin:
+                    pins[pin] = client
+                names[row["name"].lower()] = (client, pin)
                 if not require and row["name"] not in self._warned_ma:
                     self._warned_ma.add(row["name"])
                     event(log, "radius.nas.message_authenticator_optional", level=30,
                           router=row["name"], nas=row["nas_ip"],
                           risk="BlastRADIUS (CVE-2024-3596)")
             self._nases = nases
+            self._radsec_pins = pins
+            self._radsec_names = names
         return self._nases.get(address)
+
+    def radsec_nas(self, fingerprint: str, names: Sequence[str]) -> NasClient | None:
+        self.nas("")  # loads (or refreshes) the routers
+        client = self._radsec_pins.get(fingerprint)
+        if client is not None:
+            return client
+        for name in names:
+            found = self._radsec_names.get(name.lower())
+            if found is not None and found[1] is None:  # a pinned router takes only its pin
+                return found[0]
+        return None
 
     def subject(self, username: str) -> AuthSubject | None:
         self._fresh()
@@ -203,3 +227,11 @@ def _apply(store: Store, r: AcctRecord) -> None:
          r.input_packets, r.output_packets, r.terminate_cause or None,
          "closed" if stop else "active"),
     )
+
+
+def open_backend(cfg: Config) -> StoreBackend:
+    """A StoreBackend with the agent's key: what an authentication worker process opens
+    (a module-level function, so ``functools.partial(open_backend, cfg)`` pickles)."""
+    from jasiyo.agent.keys import load_key
+
+    return StoreBackend(cfg, SecretBox(load_key(cfg.key_path)))

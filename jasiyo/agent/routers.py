@@ -25,13 +25,14 @@ def _from_row(row: Row) -> Router:
         require_message_authenticator=bool(row["require_message_authenticator"]),
         coa_port=row["coa_port"], has_password=row["password_enc"] is not None,
         options=json.loads(row["options"] or "{}"),
+        radsec_fingerprint=row["radsec_fingerprint"],
     )
 
 
 #: What :func:`update` can change (the name is not: secrets are sealed under it).
 UPDATABLE = frozenset({
     "host", "port", "username", "password", "radius_secret", "nas_ip", "coa_port",
-    "require_message_authenticator", "tls", "fingerprint",
+    "require_message_authenticator", "tls", "fingerprint", "radsec_fingerprint",
 })
 _SECRETS = ("password", "radius_secret")
 
@@ -39,6 +40,19 @@ _SECRETS = ("password", "radius_secret")
 def _check_secret(radius_secret: str) -> None:
     if not radius_secret or len(radius_secret) < 8:
         raise ValidationError("the RADIUS secret must be at least 8 characters")
+
+
+def check_radsec_fingerprint(value: str) -> str | None:
+    """A certificate's SHA-256 fingerprint as stored (64 lower-case hex digits), from the
+    forms people paste (``AB:CD:...``, spaces, ``sha256:`` prefix); ``""`` is None (unpin)."""
+    text = value.strip().lower().removeprefix("sha256:").replace(":", "").replace(" ", "")
+    if not text:
+        return None
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise ValidationError(
+            f"bad RadSec fingerprint {value!r}: expected the certificate's SHA-256 as 64 hex "
+            "digits (`openssl x509 -noout -fingerprint -sha256 -in router.pem`)")
+    return text
 
 
 def _check_nas_ip(value: str) -> str:
@@ -53,6 +67,7 @@ def add(
     port: int | None = None, username: str | None = None, password: str | None = None,
     nas_ip: str | None = None, require_message_authenticator: bool = True,
     coa_port: int = 3799, options: dict[str, Any] | None = None,
+    radsec_fingerprint: str | None = None,
 ) -> Router:
     validate.name(name, "router name")
     if driver not in DRIVERS:
@@ -74,6 +89,7 @@ def add(
         raise ValidationError(f"bad NAS IP {nas_ip!r}") from None
     if bool(username) != bool(password):
         raise ValidationError("give both --username and --password, or neither")
+    pin = check_radsec_fingerprint(radsec_fingerprint) if radsec_fingerprint else None
     now = store.now()
     with store.transaction():
         if store.scalar("SELECT 1 FROM routers WHERE name = ?", (name,)):
@@ -81,24 +97,37 @@ def add(
         other = store.scalar("SELECT name FROM routers WHERE nas_ip = ?", (str(nas),))
         if other:
             raise AlreadyExists(f"NAS IP {nas} already belongs to router {other!r}")
+        _check_pin_free(store, pin, name)
         store.conn.execute(
             "INSERT INTO routers (name, driver, host, port, username, password_enc, "
             "radius_secret_enc, nas_ip, require_message_authenticator, coa_port, options, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "radsec_fingerprint, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (name, driver, host, port, username,
              store.seal(password, secret_context(name, "password")) if password else None,
              store.seal(radius_secret, secret_context(name, "radius_secret")),
              str(nas), int(require_message_authenticator), coa_port,
-             json.dumps(options or {}, sort_keys=True), now, now),
+             json.dumps(options or {}, sort_keys=True), pin, now, now),
         )
         public = {"name": name, "driver": driver, "host": host, "port": port,
                   "username": username, "nas_ip": str(nas), "coa_port": coa_port,
                   "require_message_authenticator": require_message_authenticator,
                   "options": options or {}}
+        if pin:
+            public["radsec_fingerprint"] = pin
         store.emit("router", name, "upsert",
                    {**public, "password": password, "radius_secret": radius_secret})
         store.audit(actor, "router.add", f"router:{name}", **public)
     return get(store, name)
+
+
+def _check_pin_free(store: Store, pin: str | None, name: str) -> None:
+    if pin is None:
+        return
+    other = store.scalar(
+        "SELECT name FROM routers WHERE radsec_fingerprint = ? AND name != ?", (pin, name))
+    if other:
+        raise AlreadyExists(f"that RadSec certificate is already pinned on router {other!r}")
 
 
 def get(store: Store, name: str) -> Router:
@@ -147,7 +176,8 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Router:
 
     ``changes`` (leave out what stays): ``host``, ``port``, ``username`` with ``password``
     (together), ``radius_secret``, ``nas_ip``, ``coa_port``, ``require_message_authenticator``,
-    ``tls`` (bool) and ``fingerprint`` (``""`` removes the pin). ``nas_ip`` does not follow a
+    ``tls`` (bool), ``fingerprint`` (``""`` removes the pin) and ``radsec_fingerprint``
+    (the RadSec client certificate's SHA-256, ``""`` unpins). ``nas_ip`` does not follow a
     new ``host``: give it when the RADIUS source address changes too. Secrets are sealed
     again under the same contexts. Emits one ``router`` upsert event with only the fields that
     changed and an audit line naming them (secret values never logged). Giving nothing raises
@@ -170,6 +200,8 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Router:
         _check_secret(changes["radius_secret"])
     if "nas_ip" in changes:
         changes["nas_ip"] = _check_nas_ip(changes["nas_ip"])
+    if "radsec_fingerprint" in changes:  # "" unpins (None from here on)
+        changes["radsec_fingerprint"] = check_radsec_fingerprint(changes["radsec_fingerprint"])
     if ("username" in changes) != ("password" in changes) or (
             "username" in changes and not (changes["username"] and changes["password"])):
         raise ValidationError("give both --username and --password to change the login")
@@ -181,6 +213,7 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Router:
             if other:
                 raise AlreadyExists(f"NAS IP {changes['nas_ip']} already belongs to router "
                                     f"{other!r}")
+        _check_pin_free(store, changes.get("radsec_fingerprint"), name)
         current: dict[str, Any] = {k: v for k, v in router.to_dict().items() if k in UPDATABLE}
         current["password"] = credentials(store, name)[1]
         current["radius_secret"] = radius_secret(store, name)

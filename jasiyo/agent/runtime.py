@@ -11,7 +11,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jasiyo.agent.keys import SecretBox, load_key
 from jasiyo.agent.radius_backend import StoreBackend
@@ -19,6 +19,10 @@ from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.log import event, get_logger
 from jasiyo.radius.server import RadiusServer
+
+if TYPE_CHECKING:
+    from jasiyo.radius.radsec import RadsecServer
+    from jasiyo.radius.workers import AuthWorkers
 
 log = get_logger(__name__)
 
@@ -37,10 +41,16 @@ class Agent:
         self.box = SecretBox(load_key(cfg.key_path))
         Store(cfg.db_path, self.box).close()  # fail early (and migrate) before binding ports
         self.backend = StoreBackend(cfg, self.box)
+        self.auth_workers = _auth_workers(cfg)
         self.radius = RadiusServer(
             self.backend, address=cfg.radius.address, auth_port=cfg.radius.auth_port,
-            acct_port=cfg.radius.acct_port,
+            acct_port=cfg.radius.acct_port, reuse_port=self.auth_workers is not None,
         )
+        self.radsec: RadsecServer | None = None
+        if cfg.radsec.enabled:
+            from jasiyo.radius.radsec import RadsecServer, settings_from
+
+            self.radsec = RadsecServer(self.radius, settings_from(cfg))
         self._stoppers: list[Callable[[], Awaitable[None]]] = []
         self.payments: Any = None  # the PaymentsWorker, once started
         self.web: Any = None  # the WebServer, once listening
@@ -50,6 +60,18 @@ class Agent:
     async def start(self) -> None:
         loaded = self.backend.warm()
         await self.radius.start()
+        if self.auth_workers is not None:
+            try:
+                await self.auth_workers.start(self.radius.auth_port)
+            except BaseException:
+                await self.radius.stop()
+                raise
+        if self.radsec is not None:
+            try:
+                await self.radsec.start()
+            except BaseException:
+                await self.radius.stop()
+                raise
         event(log, "agent.start", address=self.cfg.radius.address,
               auth_port=self.radius.auth_port, acct_port=self.radius.acct_port,
               subscribers=loaded)
@@ -61,9 +83,28 @@ class Agent:
             with contextlib.suppress(Exception):
                 await stop()
         self._stoppers.clear()
+        if self.radsec is not None:
+            await self.radsec.stop()
+        if self.auth_workers is not None:
+            await self.auth_workers.stop()
         await self.radius.stop()
         self.backend.close()
         event(log, "agent.stop", **_stats(self.radius))
+
+
+def _auth_workers(cfg: Config) -> AuthWorkers | None:
+    """Worker processes beside this one for ``[radius] workers`` (this process is one)."""
+    from jasiyo.radius.workers import AuthWorkers, resolve_count
+
+    extra = resolve_count(cfg.radius.workers) - 1
+    if extra < 1:
+        return None
+    from functools import partial
+
+    from jasiyo.agent.radius_backend import open_backend
+
+    return AuthWorkers(partial(open_backend, cfg), cfg.radius.address, extra,
+                       log_level=cfg.agent.log_level)
 
 
 def _stats(server: RadiusServer) -> dict[str, object]:

@@ -776,3 +776,16 @@ def m016_invoice_purchase(db: Database) -> None:
         CREATE INDEX invoices_purchase ON invoices(purchase) WHERE purchase IS NOT NULL;
         """
     )
+
+
+@migrations(name="m012_radsec")
+def m012_radsec(db: Database) -> None:
+    # RadSec (RFC 6614) identifies a router by its TLS client certificate, not its source
+    # address: the pinned SHA-256 fingerprint (lower-case hex), unique like nas_ip.
+    db.executescript(
+        """
+        ALTER TABLE routers ADD COLUMN radsec_fingerprint TEXT;
+        CREATE UNIQUE INDEX routers_radsec_fingerprint ON routers(radsec_fingerprint)
+            WHERE radsec_fingerprint IS NOT NULL;
+        """
+    )

@@ -25,4 +25,5 @@ NAMES: tuple[str, ...] = (
     "m014_invoice_documents",
     "m015_enforce_coalesce",
     "m016_invoice_purchase",
+    "m012_radsec",
 )

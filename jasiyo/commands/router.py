@@ -50,6 +50,10 @@ def add(
         False, "--trust-on-first-use",
         help="EdgeOS: accept and pin the SSH host key seen at the first connection.",
     ),
+    radsec_fingerprint: str | None = typer.Option(
+        None, "--radsec-fingerprint",
+        help="SHA-256 of its RadSec client certificate: identifies it over RADIUS/TLS.",
+    ),
 ) -> None:
     """Add a router."""
     options: dict[str, Any] = {}
@@ -65,6 +69,7 @@ def add(
             port=port, username=username, password=password, nas_ip=nas_ip,
             require_message_authenticator=require_message_authenticator,
             coa_port=cfg().radius.coa_port if coa_port is None else coa_port, options=options,
+            radsec_fingerprint=radsec_fingerprint,
         )
     warn = "" if require_message_authenticator else (
         " (WARNING: Message-Authenticator not required: vulnerable to BlastRADIUS)")
@@ -109,12 +114,16 @@ def update(
     fingerprint: str | None = typer.Option(
         None, "--fingerprint", help="Pin its TLS certificate / SSH host key (SHA-256); '' unpins."
     ),
+    radsec_fingerprint: str | None = typer.Option(
+        None, "--radsec-fingerprint",
+        help="SHA-256 of its RadSec client certificate; '' unpins.",
+    ),
 ) -> None:
     """Change a router's settings; only what you give changes."""
     given = {"host": host, "port": port, "username": username, "password": password,
              "radius_secret": radius_secret, "nas_ip": nas_ip, "coa_port": coa_port,
              "require_message_authenticator": require_message_authenticator, "tls": tls,
-             "fingerprint": fingerprint}
+             "fingerprint": fingerprint, "radsec_fingerprint": radsec_fingerprint}
     given = {k: v for k, v in given.items() if v is not None}
     with store() as s:
         router = routers.update(s, name, actor(), **given)

@@ -23,6 +23,7 @@ from pyrad.packet import AcctPacket
 
 from jasiyo.log import event, get_logger
 from jasiyo.radius.backend import AcctRecord, RadiusBackend
+from jasiyo.radius.metrics import Buckets
 
 log = get_logger(__name__)
 
@@ -138,6 +139,11 @@ class GroupCommitWriter:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="radius-acct-writer", daemon=True)
         self.last_batch_size = 0
+        self.commit_latency = Buckets()  # written by the writer thread only
+
+    def queue_depth(self) -> int:
+        """Records received and not yet handed to the store."""
+        return self._queue.qsize()
 
     def start(self) -> None:
         self._thread.start()
@@ -183,6 +189,7 @@ class GroupCommitWriter:
             self._call_loop(self._on_failed, batch, exc)
             return
         self.last_batch_size = len(batch)
+        self.commit_latency.observe(time.perf_counter() - started)
         event(
             log, "radius.acct_committed", logging.DEBUG,
             records=len(batch), ms=round((time.perf_counter() - started) * 1000, 2),

@@ -64,6 +64,14 @@ class RadiusBackend(Protocol):
         """The NAS whose source address is ``address``, or None (the packet is dropped)."""
         ...
 
+    def radsec_nas(self, fingerprint: str, names: Sequence[str]) -> NasClient | None:
+        """The router a verified RadSec client certificate identifies, or None: the one
+        pinned to ``fingerprint`` (SHA-256, lower-case hex), else the one whose name is in
+        ``names`` (the certificate's CN and DNS names) if no other certificate is pinned
+        on it. The returned client's ``address`` is its NAS IP (accounting is keyed by it).
+        """
+        ...
+
     def subject(self, username: str) -> AuthSubject | None:
         """The subscriber named ``username`` with their desired state, or None."""
         ...

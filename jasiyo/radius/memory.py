@@ -60,6 +60,8 @@ class MemoryBackend:
     sessions: dict[tuple[str, str], MemorySession] = field(default_factory=dict)
     #: how many times record_accounting was called (one per group commit)
     batches: int = 0
+    #: RadSec certificate fingerprint -> NAS address
+    radsec_pins: dict[str, str] = field(default_factory=dict)
     _seen: set[tuple[object, ...]] = field(default_factory=set, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -78,6 +80,18 @@ class MemoryBackend:
     def nas(self, address: str) -> NasClient | None:
         """The NAS at ``address`` or None."""
         return self.nases.get(address)
+
+    def radsec_nas(self, fingerprint: str, names: Sequence[str]) -> NasClient | None:
+        """The NAS pinned to ``fingerprint``, else the unpinned one named in ``names``."""
+        address = self.radsec_pins.get(fingerprint)
+        if address is not None:
+            return self.nases.get(address)
+        pinned = set(self.radsec_pins.values())
+        wanted = {n.lower() for n in names}
+        for nas in self.nases.values():
+            if nas.name.lower() in wanted and nas.address not in pinned:
+                return nas
+        return None
 
     def subject(self, username: str) -> AuthSubject | None:
         """The subscriber ``username`` or None."""

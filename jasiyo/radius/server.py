@@ -44,7 +44,7 @@ from pyrad.server_async import DatagramProtocolServer, ServerAsync, ServerType
 
 from jasiyo.errors import RadiusError
 from jasiyo.log import event, get_logger
-from jasiyo.radius import fastpap, mschap
+from jasiyo.radius import fastpap, mschap, strict
 from jasiyo.radius.accounting import (
     GroupCommitWriter,
     PendingAcct,
@@ -54,6 +54,7 @@ from jasiyo.radius.accounting import (
 from jasiyo.radius.backend import NasClient, RadiusBackend
 from jasiyo.radius.dedup import DedupCache, DedupEntry, DedupKey
 from jasiyo.radius.dictionaries import load_dictionary
+from jasiyo.radius.metrics import Buckets, DropCounter
 from jasiyo.radius.packets import FastAcctPacket, FastAuthPacket
 from jasiyo.radius.policy import REJECT_MESSAGE, AuthMethod, AuthRequest, Decision, authorize
 
@@ -98,6 +99,7 @@ class RadiusStats:
     dropped_truncated: int = 0  # shorter than a header, or than its Length field says
     dropped_oversized: int = 0  # over 4096 bytes
     dropped_malformed: int = 0  # attributes that do not decode
+    dropped_duplicate_attribute: int = 0  # breaks RFC 2865/2869 counts (:mod:`.strict`)
     dropped_bad_code: int = 0  # not a request this port serves
     dropped_bad_authenticator: int = 0  # wrong Message-Authenticator / Request Authenticator
     dropped_missing_message_authenticator: int = 0
@@ -115,11 +117,31 @@ class RadiusStats:
 
 
 class _Drop(Exception):
-    """A packet we will not answer; ``counter`` names the RadiusStats field to count it in."""
+    """A packet we will not answer; ``counter`` names the RadiusStats field to count it in,
+    ``nas`` the router it came from when known."""
 
-    def __init__(self, counter: str, detail: str = "") -> None:
+    def __init__(self, counter: str, detail: str = "", nas: NasClient | None = None) -> None:
         super().__init__(detail or counter)
         self.counter = counter
+        self.nas = nas
+
+
+#: drops that are almost always a router misconfigured, not an attack: a person must see them
+_LOUD_DROPS = {
+    "dropped_bad_authenticator": (
+        "radius.bad_secret",
+        "the router's RADIUS secret differs from the one the agent has for it; set the same "
+        "on both (`jasiyo router update NAME --radius-secret ...`)",
+    ),
+    "dropped_missing_message_authenticator": (
+        "radius.missing_message_authenticator",
+        "enable require-message-auth on the router (RouterOS 7: /radius set "
+        "require-message-auth=yes), or, for a router that cannot, "
+        "`jasiyo router update NAME --no-require-message-authenticator`",
+    ),
+}
+#: at most one such warning per NAS and reason in this many seconds
+LOUD_DROP_INTERVAL = 60.0
 
 
 #: Datagrams read per wake-up at most, so one busy port cannot starve the other.
@@ -161,13 +183,16 @@ class _AcctContext:
     addr: tuple[str, int]
     key: DedupKey
     entry: DedupEntry
+    received: float = 0.0  # perf_counter() on arrival, for the latency histogram
 
 
 class RadiusServer(ServerAsync):
     """Authentication and accounting for the routers the backend knows.
 
     ``auth_port``/``acct_port`` 0 picks free ports; after :meth:`start` the attributes hold
-    the ports actually bound.
+    the ports actually bound. ``serve_accounting=False`` (an authentication worker) binds
+    the auth port only and starts no writer; ``reuse_port`` lets several processes share
+    the auth port (SO_REUSEPORT: the kernel spreads NAS source addresses/ports over them).
     """
 
     def __init__(
@@ -180,6 +205,8 @@ class RadiusServer(ServerAsync):
         dedup_ttl: float = 30.0,
         dedup_max_entries: int = 65536,
         fast_pap: bool = True,
+        serve_accounting: bool = True,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(
             auth_port=auth_port,
@@ -196,11 +223,18 @@ class RadiusServer(ServerAsync):
         self._writer: GroupCommitWriter | None = None
         self._warned_no_ma: set[str] = set()
         self._warned_unknown: set[str] = set()
+        self._warned_drop: dict[tuple[str, str], float] = {}
         self._encoded: dict[tuple[Any, ...], tuple[tuple[Any, bytes], ...]] = {}
         #: plain PAP Access-Requests skip pyrad (:mod:`jasiyo.radius.fastpap`); False sends
         #: everything through pyrad (tests compare the two)
         self.fast_pap = fast_pap
         self._fast_attrs: dict[tuple[Any, ...], bytes | None] = {}
+        self.serve_accounting = serve_accounting
+        self.reuse_port = reuse_port
+        #: for :mod:`jasiyo.radius.metrics`
+        self.drops = DropCounter()
+        self.auth_latency = Buckets()
+        self.acct_latency = Buckets()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -210,13 +244,16 @@ class RadiusServer(ServerAsync):
             raise RadiusError("the RADIUS server is already running")
         loop = asyncio.get_running_loop()
         self.loop = loop
-        for kind in (ServerType.Auth, ServerType.Acct):
+        kinds = (ServerType.Auth, ServerType.Acct) if self.serve_accounting else (ServerType.Auth,)
+        for kind in kinds:
             port = self.auth_port if kind is ServerType.Auth else self.acct_port
             proto = _Protocol(self.address, port, self.logger, self, kind, {}, None)
             family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_DGRAM)
             try:
                 sock.setblocking(False)
+                if self.reuse_port and kind is ServerType.Auth:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 sock.bind((self.address, port))
                 _enlarge_buffers(sock)
                 await loop.create_datagram_endpoint(lambda p=proto: p, sock=sock)
@@ -234,6 +271,10 @@ class RadiusServer(ServerAsync):
             else:
                 self.acct_port = proto.port
                 self.acct_protocols.append(proto)
+        if not self.serve_accounting:
+            event(log, "radius.worker_started", address=self.address, auth_port=self.auth_port,
+                  pid=os.getpid())  # fmt: skip
+            return
         self._writer = GroupCommitWriter(
             self.backend, loop, self._acct_committed, self._acct_failed
         )
@@ -260,23 +301,52 @@ class RadiusServer(ServerAsync):
 
     # ------------------------------------------------------------ reception
 
-    def datagram(self, protocol: _Protocol, data: bytes, addr: tuple[str, int]) -> None:
-        """Handle one datagram; never raises. Unanswered packets are counted by reason."""
+    def datagram(
+        self, protocol: _Protocol, data: bytes, addr: tuple[str, int],
+        nas: NasClient | None = None,
+    ) -> None:
+        """Handle one datagram (or one RadSec record, ``nas`` then being the router its
+        certificate names); never raises. Unanswered packets are counted by reason."""
         self.stats.received += 1
+        started = time.perf_counter()
         try:
-            self._receive(protocol, data, addr)
+            self._receive(protocol, data, addr, nas)
+            if data[0] == AccessRequest:
+                self.auth_latency.observe(time.perf_counter() - started)
         except _Drop as drop:
             setattr(self.stats, drop.counter, getattr(self.stats, drop.counter) + 1)
-            event(log, "radius.drop", logging.DEBUG, reason=drop.counter, detail=str(drop),
-                  src=addr[0], port=protocol.port)  # fmt: skip
+            self.drops.add(drop.counter, drop.nas.name if drop.nas is not None else None)
+            if drop.nas is not None and drop.counter in _LOUD_DROPS:
+                self._warn_drop(drop, drop.nas, addr[0])
+            else:
+                event(log, "radius.drop", logging.DEBUG, reason=drop.counter,
+                      detail=str(drop), src=addr[0], port=protocol.port)  # fmt: skip
         except Exception as exc:  # a path nobody foresaw: drop this packet, keep serving
             self.stats.dropped_internal_error += 1
+            self.drops.add("dropped_internal_error", nas.name if nas is not None else None)
             # loud, but only for the first few: a packet that triggers it could be repeated
             if self.stats.dropped_internal_error <= 20:
                 event(log, "radius.internal_error", logging.WARNING, src=addr[0],
                       error=f"{type(exc).__name__}: {exc}")  # fmt: skip
 
-    def _receive(self, protocol: _Protocol, data: bytes, addr: tuple[str, int]) -> None:
+    def _warn_drop(self, drop: _Drop, nas: NasClient, source: str) -> None:
+        """A WARNING naming the NAS, at most once a minute per NAS and reason: a router
+        with the wrong secret retries every few seconds and must not flood the log."""
+        now = time.monotonic()
+        key = (nas.name, drop.counter)
+        last = self._warned_drop.get(key)
+        if last is not None and now - last < LOUD_DROP_INTERVAL:
+            return
+        if len(self._warned_drop) >= 4096:
+            self._warned_drop.clear()
+        self._warned_drop[key] = now
+        name, hint = _LOUD_DROPS[drop.counter]
+        event(log, name, logging.WARNING, nas=nas.name, src=source, detail=str(drop),
+              dropped=getattr(self.stats, drop.counter), hint=hint)  # fmt: skip
+
+    def _receive(
+        self, protocol: _Protocol, data: bytes, addr: tuple[str, int], nas: NasClient | None
+    ) -> None:
         size = len(data)
         if size > MAX_PACKET:
             raise _Drop("dropped_oversized", f"{size} bytes")
@@ -294,10 +364,25 @@ class RadiusServer(ServerAsync):
         source = addr[0]
         if source.startswith("::ffff:") and "." in source:  # IPv4 client of a dual-stack socket
             source = source[7:]
-        nas = self._lookup(self.backend.nas, source)
         if nas is None:
-            self._unknown_nas(source)
-            raise _Drop("dropped_unknown_nas")
+            nas = self._lookup(self.backend.nas, source)
+            if nas is None:
+                self._unknown_nas(source)
+                raise _Drop("dropped_unknown_nas")
+        try:
+            self._receive_from(protocol, data, addr, nas, source, code, is_auth, length)
+        except _Drop as drop:
+            if drop.nas is None:
+                drop.nas = nas
+            raise
+
+    def _receive_from(
+        self, protocol: _Protocol, data: bytes, addr: tuple[str, int], nas: NasClient,
+        source: str, code: int, is_auth: bool, length: int,
+    ) -> None:
+        broken = strict.violation(data, length)
+        if broken is not None:
+            raise _Drop("dropped_duplicate_attribute", broken)
 
         key: DedupKey = (source, addr[1], code, data[1], data[4:20])
         if code != StatusServer:  # RFC 5997 section 3: Status-Server is never cached
@@ -535,13 +620,16 @@ class RadiusServer(ServerAsync):
             raise _Drop("dropped_malformed", str(exc)) from None
         if self._writer is None:
             raise _Drop("dropped_malformed", "server is stopping")  # pragma: no cover
-        self._writer.submit(PendingAcct(record, _AcctContext(protocol, pkt, addr, key, entry)))
+        self._writer.submit(PendingAcct(
+            record, _AcctContext(protocol, pkt, addr, key, entry, time.perf_counter())))
 
     def _answer_acct(self, ctx: _AcctContext) -> None:
         raw = ctx.pkt.CreateReply().ReplyPacket()
         ctx.entry.reply = raw
         self.stats.accounting_responses += 1
         self._send(ctx.protocol, raw, ctx.addr)
+        if ctx.received:
+            self.acct_latency.observe(time.perf_counter() - ctx.received)
 
     def _acct_committed(self, batch: Sequence[PendingAcct]) -> None:
         self.stats.acct_batches += 1

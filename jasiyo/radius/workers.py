@@ -1,0 +1,252 @@
+"""Authentication on every core: worker processes sharing the auth port with SO_REUSEPORT.
+
+The agent's process keeps everything that writes (accounting through the group-commit
+writer, billing, enforcement, RadSec) and answers authentication on the auth port too; each
+worker is a separate process answering Access-Requests (and Status-Server) on the same port,
+reading the store through its own WAL connection and its own cache (refreshed from
+``auth_rev`` as the agent's is). The kernel spreads NAS source address/port pairs over the
+sockets, so one NAS keeps talking to one process and the RFC 5080 duplicate cache works.
+
+A worker that dies is started again (after a pause that grows while it keeps dying); SIGTERM
+to the agent stops the workers first (each stops reading and exits; authentication is
+answered synchronously, so nothing is left half done), then the agent itself.
+
+Each worker sends a snapshot of its counters to the agent once a second over a pipe
+(:func:`jasiyo.radius.metrics.snapshot`), so ``/metrics`` sums every process. Counters of a
+worker that died are kept (up to its last snapshot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from jasiyo.errors import RadiusError
+from jasiyo.log import current_format, event, get_logger
+from jasiyo.radius.backend import RadiusBackend
+from jasiyo.radius.metrics import merge
+
+log = get_logger(__name__)
+
+#: how often a worker reports its counters
+SNAPSHOT_INTERVAL = 1.0
+_CTX = multiprocessing.get_context("spawn")  # no fork of a process with threads and sockets
+
+
+def resolve_count(configured: int) -> int:
+    """``[radius] workers``: 0 means one process per CPU core available to us."""
+    if configured > 0:
+        return configured
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _worker_main(
+    factory: Callable[[], RadiusBackend], address: str, port: int, conn: Connection,
+    log_level: str, fast_pap: bool, log_format: str = "text",
+) -> None:
+    from jasiyo import log as log_mod
+
+    log_mod.setup(log_level, fmt=log_format)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the agent, which stops us
+    try:
+        asyncio.run(_worker(factory, address, port, conn, fast_pap))
+    except RadiusError as exc:
+        event(log, "radius.worker_failed", logging.ERROR, error=str(exc))
+        raise SystemExit(2) from None
+
+
+async def _worker(
+    factory: Callable[[], RadiusBackend], address: str, port: int, conn: Connection,
+    fast_pap: bool,
+) -> None:
+    from jasiyo.radius.metrics import snapshot
+    from jasiyo.radius.server import RadiusServer
+
+    backend = factory()
+    warm = getattr(backend, "warm", None)
+    if warm is not None:
+        warm()
+    server = RadiusServer(backend, address, port, 0, serve_accounting=False, reuse_port=True,
+                          fast_pap=fast_pap)  # fmt: skip
+    await server.start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    conn.send(("ready", os.getpid()))
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SNAPSHOT_INTERVAL)
+            conn.send(("stats", snapshot(server)))
+    except (BrokenPipeError, EOFError, OSError):
+        pass  # the agent is gone: stop serving
+    finally:
+        await server.stop()
+        with contextlib.suppress(Exception):
+            conn.send(("stats", snapshot(server)))
+        conn.close()
+        close = getattr(backend, "close", None)
+        if close is not None:
+            close()
+
+
+@dataclass
+class _Worker:
+    index: int
+    process: Any  # multiprocessing.Process (spawn context)
+    conn: Connection
+    pid: int = 0
+    latest: dict[str, Any] | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+    reader: threading.Thread | None = None
+
+
+class AuthWorkers:
+    """``count`` worker processes answering authentication on ``address``:``port``."""
+
+    def __init__(
+        self, factory: Callable[[], RadiusBackend], address: str, count: int, *,
+        log_level: str = "info", fast_pap: bool = True, start_timeout: float = 120.0,
+    ) -> None:
+        self.factory = factory
+        self.address = address
+        self.count = count
+        self.port = 0
+        self.log_level = log_level
+        self.fast_pap = fast_pap
+        self.start_timeout = start_timeout
+        self.restarts = 0
+        self._workers: list[_Worker] = []
+        self._retired: list[dict[str, Any]] = []  # counters of workers that ended
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._monitor: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self, port: int) -> None:
+        """Start the workers on ``port`` (already bound by the agent with SO_REUSEPORT) and
+        wait until each is serving. RadiusError if one cannot start."""
+        self.port = port
+        self._stopping = False
+        workers = [self._spawn(i) for i in range(self.count)]
+        self._workers = workers
+        for w in workers:
+            if not await asyncio.to_thread(w.ready.wait, self.start_timeout):
+                await self.stop()
+                raise RadiusError(f"RADIUS worker {w.index} did not start (see its log lines)")
+        event(log, "radius.workers_started", workers=self.count, port=port,
+              pids=",".join(str(w.pid) for w in workers))  # fmt: skip
+        self._monitor = asyncio.create_task(self._watch())
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM every worker and wait for it (killed after ``timeout``)."""
+        self._stopping = True
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+            self._monitor = None
+        for w in self._workers:
+            if w.process.is_alive():
+                w.process.terminate()  # SIGTERM: the worker drains and exits
+        for w in self._workers:
+            await asyncio.to_thread(w.process.join, timeout)
+            if w.process.is_alive():
+                w.process.kill()
+                await asyncio.to_thread(w.process.join, 5)
+            if w.reader is not None:
+                await asyncio.to_thread(w.reader.join, 5)
+            self._retire(w)
+        self._workers = []
+
+    # ------------------------------------------------------------ workers
+
+    def _spawn(self, index: int) -> _Worker:
+        parent, child = _CTX.Pipe(duplex=False)
+        proc = _CTX.Process(
+            target=_worker_main, name=f"jasiyo-radius-{index}", daemon=True,
+            args=(self.factory, self.address, self.port, child, self.log_level, self.fast_pap,
+                  current_format()),
+        )  # fmt: skip
+        proc.start()
+        child.close()
+        w = _Worker(index, proc, parent)
+        w.reader = threading.Thread(target=self._read, args=(w,), daemon=True,
+                                    name=f"jasiyo-radius-{index}-stats")  # fmt: skip
+        w.reader.start()
+        return w
+
+    def _read(self, w: _Worker) -> None:
+        """The worker's messages, until it closes the pipe (exits)."""
+        while True:
+            try:
+                kind, value = w.conn.recv()
+            except (EOFError, OSError):
+                break
+            if kind == "ready":
+                w.pid = value
+                w.ready.set()
+            elif kind == "stats":
+                with self._lock:
+                    w.latest = value
+        w.conn.close()
+
+    def _retire(self, w: _Worker) -> None:
+        with self._lock:
+            if w.latest is not None:
+                self._retired = [merge([*self._retired, w.latest])]
+                w.latest = None
+
+    async def _watch(self) -> None:
+        """Start again any worker that died; the pause doubles (to 30 s) while it keeps dying."""
+        delay: dict[int, float] = {}
+        while not self._stopping:
+            await asyncio.sleep(0.5)
+            for i, w in enumerate(self._workers):
+                if w.process.is_alive() or self._stopping:
+                    continue
+                code = w.process.exitcode
+                if w.reader is not None:
+                    await asyncio.to_thread(w.reader.join, 5)
+                self._retire(w)
+                pause = delay.get(w.index, 0.0)
+                event(log, "radius.worker_died", logging.WARNING, worker=w.index, pid=w.pid,
+                      exitcode=code, restart_in=pause)  # fmt: skip
+                if pause:
+                    await asyncio.sleep(pause)
+                if self._stopping:
+                    return
+                started = time.monotonic()
+                self._workers[i] = self._spawn(w.index)
+                self.restarts += 1
+                ok = await asyncio.to_thread(self._workers[i].ready.wait, self.start_timeout)
+                if ok and time.monotonic() - started < self.start_timeout:
+                    event(log, "radius.worker_restarted", worker=w.index,
+                          pid=self._workers[i].pid)  # fmt: skip
+                delay[w.index] = min(30.0, max(1.0, pause * 2))
+
+    # ------------------------------------------------------------ reading
+
+    def pids(self) -> list[int]:
+        return [w.pid for w in self._workers if w.process.is_alive()]
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        """The latest counters of every worker, and those of workers that ended."""
+        with self._lock:
+            return [*self._retired, *(w.latest for w in self._workers if w.latest)]
+
+
+__all__ = ["AuthWorkers", "resolve_count"]
