@@ -26,6 +26,7 @@ class AgentMetrics:
         self.registry.register(RadiusCollector(self._radius_snapshots))  # type: ignore[arg-type]
         if getattr(agent, "radsec", None) is not None:
             self.registry.register(RadsecCollector(lambda: agent.radsec))  # type: ignore[arg-type]
+        self.registry.register(PaymentsCollector(agent.cfg))  # type: ignore[arg-type]
 
     def _radius_snapshots(self) -> list[dict[str, Any]]:
         snaps = [snapshot(self.agent.radius)]
@@ -64,6 +65,41 @@ class RadsecCollector:
                     "closed_idle", "closed_framing", "closed_slow"):
             ended.add_metric([key], stats.get(key, 0))
         yield ended
+
+
+class PaymentsCollector:
+    """Money in, read from the store at scrape time: callbacks by what became of them,
+    payment requests by status, the suspense list. Labels are statuses, never people."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+
+    def collect(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        from jasiyo.agent.store import Store
+
+        store = Store.open(self.cfg)
+        try:
+            inbox = store.all("SELECT status, count(*) AS n FROM payment_inbox GROUP BY status")
+            reqs = store.all("SELECT status, count(*) AS n FROM payment_requests GROUP BY status")
+            open_ = store.scalar("SELECT count(*) FROM payment_suspense WHERE status = 'open'")
+        finally:
+            store.close()
+        cb = GaugeMetricFamily("jasiyo_payment_callbacks", "Provider callbacks received, by "
+                               "what became of them (applied, duplicate, refused, ...).",
+                               labels=["status"])
+        for r in inbox:
+            cb.add_metric([r["status"]], r["n"])
+        yield cb
+        rq = GaugeMetricFamily("jasiyo_payment_requests", "STK prompts and checkout links, by "
+                               "status.", labels=["status"])
+        for r in reqs:
+            rq.add_metric([r["status"]], r["n"])
+        yield rq
+        un = GaugeMetricFamily("jasiyo_payments_unmatched", "Money in the suspense list.")
+        un.add_metric([], open_ or 0)
+        yield un
 
 
 def radius_registry(*servers: Any) -> CollectorRegistry:

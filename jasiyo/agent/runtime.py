@@ -149,6 +149,10 @@ async def _payments_part(agent: Agent) -> Callable[[], Awaitable[None]]:
     await asyncio.to_thread(worker.start)
     agent.payments = worker
     web: WebServer | None = None
+    if agent.metrics is None:
+        from jasiyo.agent.metrics import AgentMetrics
+
+        agent.metrics = AgentMetrics(agent).render
     if agent.cfg.web.enabled:
         web = WebServer(agent.cfg, create_app(agent.cfg, wake=worker.wake.set,
                                               metrics=agent.metrics))

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from pyrad.packet import DisconnectRequest
 
@@ -288,3 +289,20 @@ def test_hostile_bodies_to_the_listener_store_nothing_wrong(
     until(lambda: all(i["status"] == "refused" for i in cli_json(cfg, "payment", "inbox")))
     assert len(cli_json(cfg, "payment", "inbox")) == 4
     assert payments_of(cfg) == []
+
+
+def test_metrics_count_callbacks_and_no_person_is_a_label(
+        setup: tuple[Config, AgentProcess], daraja: DarajaSim) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    cfg, agent = setup
+    port = int(cfg.web.public_url.rsplit(":", 1)[1])
+    cli_json(cfg, "payment", "request", "alice")
+    until(lambda: payments_of(cfg))
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    applied = [s for s in families["jasiyo_payment_callbacks"].samples
+               if s.labels == {"status": "applied"}]
+    assert applied and applied[0].value == 1
+    assert "jasiyo_radius_requests" in text or any(n.startswith("jasiyo_radius") for n in families)
+    assert "alice" not in text and PHONE not in text
