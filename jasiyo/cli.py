@@ -197,6 +197,7 @@ def _app_for(args: list[str]) -> typer.Typer:
 
 
 def _mount_backup() -> None:
+    # The module only defines the commands (its work is imported when they run): cheap.
     from jasiyo.commands import backup as backup_cmd
 
     root_app.command("backup")(backup_cmd.backup)

@@ -244,7 +244,7 @@ def test_a_short_command_builds_only_its_group() -> None:
             "'sqlite_utils', 'jasiyo.agent.billing')))); c.main(['plan', '--help'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
-    assert "['jasiyo.commands.common', 'jasiyo.commands.sync']" in out
+    assert "['jasiyo.commands.backup', 'jasiyo.commands.common', 'jasiyo.commands.sync']" in out
     assert "Plans: rate, price" in out and "plan list" not in out.split("]")[0]
 
 

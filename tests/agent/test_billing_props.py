@@ -91,13 +91,15 @@ def check_invariants(db: Store) -> None:
         if entries:
             assert entries[-1].balance_minor == ledger.balance(db, sub.id)
         # no cycle charged twice: invoice intervals never overlap, one charge per invoice
-        rows = db.all("SELECT number, cycle_start, cycle_end FROM invoices "
+        rows = db.all("SELECT number, purchase, cycle_start, cycle_end FROM invoices "
                       "WHERE subscriber_id = ? ORDER BY cycle_start", (sub.id,))
         for a, b in zip(rows, rows[1:], strict=False):
             assert b["cycle_start"] >= a["cycle_end"], (user, a, b)
         charges = db.all("SELECT reference FROM ledger WHERE subscriber_id = ? AND "
                          "kind = 'charge' ORDER BY reference", (sub.id,))
-        assert [c["reference"] for c in charges] == sorted(r["number"] for r in rows)
+        # a period a payment bought is charged under its purchase key, others by invoice
+        assert [c["reference"] for c in charges] == sorted(
+            f"BUY:{r['purchase']}" if r["purchase"] else r["number"] for r in rows)
     # sync sees each money record exactly once
     appends = db.scalar("SELECT count(*) FROM events WHERE op = 'append'")
     records = db.scalar("SELECT (SELECT count(*) FROM ledger) + (SELECT count(*) FROM payments)"
