@@ -108,6 +108,12 @@ class MemoryLog:
         self.meta.update(meta or {})
         return len(events)
 
+    def quarantined(self) -> list:
+        return []
+
+    def release(self, ids: list[str]) -> None:
+        pass
+
 
 class TimedLog(apply.AgentLog):
     """B's log: notes when each latency probe (data['t0']) is committed."""
