@@ -34,7 +34,18 @@ def ensure_operator(storage: Storage, token: str) -> bool:
     """Make ``token`` an operator token (stored hashed). True if it was new."""
     if len(token) < 24:
         raise CloudError("an operator token must be at least 24 characters of randomness")
-    return storage.add_operator(uuid7(), token_hash(token), time.time())
+    if storage.is_operator(token_hash(token)):
+        return False
+    try:
+        return storage.add_operator(uuid7(), token_hash(token), time.time())
+    except CloudError as exc:
+        if "privilege" not in str(exc):
+            raise
+        # PostgreSQL: the service role may not create operators (migration c003).
+        raise CloudError(
+            "the service role may not create operator tokens; register this one as the "
+            "tables' owner: JASIYO_OPERATOR_TOKEN=... jasiyo cloud create-operator --from-env "
+            "--db OWNER_URL") from None
 
 
 class RedactHookTokens(logging.Filter):

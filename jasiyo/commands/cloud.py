@@ -81,19 +81,27 @@ def migrate_cmd(
 
 @app.command("create-operator")
 def create_operator(
-    db: str = typer.Option("jasiyo-cloud.db", "--db", help=DB_HELP),
+    db: str = typer.Option("jasiyo-cloud.db", "--db",
+                           help="SQLite file path, or postgresql://OWNER@HOST/DB (the tables' "
+                                "owner: the service role may not create operators)."),
+    from_env: bool = typer.Option(False, "--from-env",
+                                  help=f"Register the token in ${OPERATOR_ENV} instead of "
+                                       "making a new one."),
 ) -> None:
     """Create an operator token (printed once; stored hashed)."""
     from jasiyo.cloud.server import ensure_operator, new_operator_token
     from jasiyo.cloud.storage import open_storage
 
-    token = new_operator_token()
-    storage = open_storage(db)
+    token = _secret(None, OPERATOR_ENV, "operator token") if from_env else new_operator_token()
+    storage = open_storage(db, owner=True)
     try:
-        ensure_operator(storage, token)
+        new = ensure_operator(storage, token)
     finally:
         storage.close()
-    done(f"operator token (shown once; keep it in ${OPERATOR_ENV}): {token}", token=token)
+    if from_env:
+        done(f"operator token from ${OPERATOR_ENV} " + ("registered" if new else "already known"))
+    else:
+        done(f"operator token (shown once; keep it in ${OPERATOR_ENV}): {token}", token=token)
 
 
 @app.command("create-tenant")
