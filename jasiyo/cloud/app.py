@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -69,6 +69,14 @@ class CloudSettings:
     #: another cloud process (PostgreSQL NOTIFY) was lost.
     recheck: float = 5.0
     max_hook_body: int = 64 * 1024
+    #: Connection limits (jasiyo.cloud.guard): a request's headers must arrive within
+    #: header_timeout, its body within body_timeout after them; at most
+    #: max_conns_per_client connections per client address, and max_connections in all
+    #: (0: the open-file limit, ``ulimit -n``, less a reserve).
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_conns_per_client: int = 64
+    max_connections: int = 0
 
 
 def redact_path(path: str) -> str:
@@ -168,11 +176,14 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         if length and (not _LENGTH_RE.match(length) or int(length) > cfg.max_body):
             raise Refused(413, "body too large")
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > cfg.max_body:
-                raise Refused(413, "body too large")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > cfg.max_body:
+                    raise Refused(413, "body too large")
+                chunks.append(chunk)
+        except ClientDisconnect:  # gone, or closed by the body timeout: nobody to answer
+            raise Refused(400, "client disconnected before the body arrived") from None
         return b"".join(chunks)
 
     def json_of(body: bytes) -> dict[str, Any]:

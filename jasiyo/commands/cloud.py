@@ -33,6 +33,9 @@ def serve_cmd(
     rate: float = typer.Option(50.0, "--rate", help="Requests per second per client address."),
     tls_cert: str | None = typer.Option(None, "--tls-cert", help="PEM certificate: serve HTTPS."),
     tls_key: str | None = typer.Option(None, "--tls-key", help="PEM private key for --tls-cert."),
+    max_conns_per_client: int = typer.Option(
+        64, "--max-conns-per-client", min=1,
+        help="Open connections allowed per client address (raise it behind a proxy)."),
 ) -> None:
     """Serve the /v1 API. SQLite is migrated on start; PostgreSQL by `jasiyo cloud migrate`.
 
@@ -49,7 +52,8 @@ def serve_cmd(
         if bool(tls_cert) != bool(tls_key):
             raise CloudError("give both --tls-cert and --tls-key, or neither")
         serve(storage, host, port, CloudSettings(max_body=max_body, rate=rate,
-                                                 burst=max(int(rate * 4), 1)),
+                                                 burst=max(int(rate * 4), 1),
+                                                 max_conns_per_client=max_conns_per_client),
               tls_cert=tls_cert, tls_key=tls_key)
     finally:
         storage.close()
