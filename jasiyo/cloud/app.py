@@ -46,11 +46,13 @@ _LENGTH_RE = re.compile(r"^[0-9]{1,15}$")
 #: JSON bodies nested deeper than this are refused before they are parsed (the parser
 #: recurses; 100,000 levels would end in RecursionError, a 500).
 MAX_JSON_DEPTH = 32
-#: Integers in a request body longer than this are refused (ids and counts fit in 19).
-MAX_JSON_DIGITS = 20
+#: Integers in a request body longer than this are refused before int() sees them (ids and
+#: counts fit in 19 digits; an unknown field may carry a longer one, harmlessly).
+MAX_JSON_DIGITS = 100
 _JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 _HOOK_PATH = re.compile(r"^(/v1/hooks/[^/]*/)[^/]+")
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed",
           409: "conflict", 413: "payload_too_large", 422: "unprocessable",
           429: "rate_limited", 500: "internal", 503: "unavailable"}
 
@@ -105,6 +107,12 @@ def json_depth(body: bytes) -> int:
 
 def _bounded_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_JSON_DIGITS:
+        raise ValueError("number too long")
+    return int(text)
+
+
+def _short_int(text: str) -> int:
+    if len(text) > 20:  # a query parameter: 2**63 has 19 digits
         raise ValueError("number too long")
     return int(text)
 
@@ -276,7 +284,7 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         tenant = await admin_of(request)
         doc = json_of(await body_of(request))
         ttl = doc.get("ttl_seconds", cfg.enrolment_ttl)
-        if not isinstance(ttl, int | float) or not 0 < ttl <= 30 * 86400:
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl <= 30 * 86400:
             raise Refused(422, "ttl_seconds out of range")
         enrol = make_token("en", tenant)
         expires = time.time() + float(ttl)
@@ -354,7 +362,7 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
             if not (isinstance(ev_id, str) and _ID_RE.match(ev_id)):
                 raise Refused(422, "event id malformed")
             if origin != agent.id:
-                raise Refused(422, "event origin is not the signing agent")
+                raise Refused(403, "event origin is not the signing agent")
             if not isinstance(env, str) or len(env) > MAX_ENVELOPE:
                 raise Refused(422, "envelope missing or too large")
             try:
@@ -362,7 +370,7 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
             except SyncError:
                 raise Refused(422, "envelope malformed") from None
             if kid not in kids:
-                raise Refused(422, "envelope names an unregistered key id")
+                raise Refused(409, "envelope names an unregistered key id")
             rows.append((ev_id, origin, env))
         result = await db(storage.push, agent.tenant_id, rows, time.time())
         if result.accepted:
@@ -374,10 +382,10 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         """``after``, ``limit`` and ``wait`` of a pull; 400 unless each is in range."""
         q = request.query_params
         try:
-            after = _bounded_int(q.get("after", "0"))
-            limit = _bounded_int(q.get("limit", str(default_limit)))
+            after = _short_int(q.get("after", "0"))
+            limit = _short_int(q.get("limit", str(default_limit)))
             wait_text = q.get("wait", "0")
-            if len(wait_text) > 20:
+            if len(wait_text) > 32:
                 raise ValueError("wait too long")
             wait = float(wait_text)
         except ValueError:
@@ -419,6 +427,9 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
             "cursor": found[-1].seq if found else after,
             "head": head,
         })
+
+    async def events(request: Request) -> Response:
+        return await (push(request) if request.method == "POST" else pull(request))
 
     # ------------------------------------------------------------ webhooks
 
@@ -493,8 +504,8 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         Route("/v1/tenants/{tenant}/agents/{agent}/revoke", endpoint(revoke_agent),
               methods=["POST"]),
         Route("/v1/tenants/{tenant}/keys", endpoint(register_key), methods=["POST"]),
-        Route("/v1/tenants/{tenant}/events", endpoint(push), methods=["POST"]),
-        Route("/v1/tenants/{tenant}/events", endpoint(pull), methods=["GET"]),
+        # One route for both methods, so a 405 lists both in Allow.
+        Route("/v1/tenants/{tenant}/events", endpoint(events), methods=["GET", "POST"]),
         Route("/v1/tenants/{tenant}/hook-endpoints", endpoint(add_hook_endpoint),
               methods=["POST"]),
         Route("/v1/tenants/{tenant}/hooks", endpoint(list_hooks), methods=["GET"]),
@@ -503,7 +514,9 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
-        return JSONResponse({"error": _CODES.get(status, "not_found")}, status)
+        # A 405 names the methods the path has (RFC 9110 requires Allow).
+        return JSONResponse({"error": _CODES.get(status, "not_found")}, status,
+                            headers=getattr(exc, "headers", None))
 
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={404: not_found, 405: not_found})

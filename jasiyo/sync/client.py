@@ -483,5 +483,6 @@ def _hint(status: int) -> str:
         401: ": the cloud does not accept this agent's signature (enrolled? clock right?)",
         403: ": this agent is not allowed to use that tenant",
         413: ": the batch is too large; lower the batch size",
-        422: ": the cloud refused the events (unknown tenant key id? run `jasiyo tenant init`)",
+        409: ": the cloud does not know the tenant key id (run `jasiyo tenant init`)",
+        422: ": the cloud refused the request as malformed",
     }.get(status, "")

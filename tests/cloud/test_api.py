@@ -109,8 +109,8 @@ def test_agent_of_tenant_a_cannot_read_tenant_b(isp: Tenant, cloud: Cloud,
     assert "secret-plan" not in json.dumps(snap(a))
 
 
-def test_push_with_unregistered_key_id_or_foreign_origin_is_422(isp: Tenant,
-                                                                cloud: Cloud) -> None:
+def test_push_with_unregistered_key_id_is_409_and_foreign_origin_403(isp: Tenant,
+                                                                     cloud: Cloud) -> None:
     a = isp.agents[0]
     _, agent = ident(a)
     rogue = Keyring.create(isp.id)  # a key id the tenant never registered
@@ -119,13 +119,13 @@ def test_push_with_unregistered_key_id_or_foreign_origin_is_422(isp: Tenant,
     with cloud.http() as h:
         body = json.dumps({"events": [{"id": ev, "origin": agent,
                                        "envelope": rogue.seal(b"{}", ev, agent)}]}).encode()
-        refused(h.post(path, content=body, headers=signed(a, "POST", path, body)), 422,
-                "unprocessable")
+        refused(h.post(path, content=body, headers=signed(a, "POST", path, body)), 409,
+                "conflict")
         ring = Keyring.load(apply.keyring_path(a))
         body = json.dumps({"events": [{"id": ev, "origin": uuid7(),
                                        "envelope": ring.seal(b"{}", ev, agent)}]}).encode()
-        refused(h.post(path, content=body, headers=signed(a, "POST", path, body)), 422,
-                "unprocessable")
+        refused(h.post(path, content=body, headers=signed(a, "POST", path, body)), 403,
+                "forbidden")
 
 
 def test_tampered_ciphertext_in_the_cloud_is_quarantined_by_agents(isp: Tenant,
