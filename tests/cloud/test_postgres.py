@@ -196,3 +196,38 @@ def test_operators_are_created_by_the_owner_not_the_service(scratch: Scratch) ->
         assert ensure_operator(storage, token) is False  # known: serve starts fine
     finally:
         storage.close()
+
+
+def test_hook_long_poll_wakes_through_listen_notify(scratch: Scratch, tmp_path: Path) -> None:
+    """A hook list waiting on one cloud process answers when another receives the webhook."""
+    settings = CloudSettings(rate=10_000, burst=10_000, recheck=60)
+    owner = owner_of(scratch)
+    one = start_cloud(open_storage(scratch.app_dsn), settings, owner)
+    owner.close()
+    two_storage = open_storage(scratch.app_dsn)
+    two = ThreadedServer(two_storage, settings).start()
+    try:
+        isp = Tenant(one, tmp_path).setup(1)
+        a = isp.agents[0]
+        path = apply.register_webhook(a, "mpesa-stk")["url"].removeprefix(one.url)
+        got: list[object] = []
+        s = Store.open(a)
+        with apply.open_client(a, s) as client:
+            waiter = threading.Thread(target=lambda: got.append(client.webhooks(0, wait=25)))
+            started = time.monotonic()
+            waiter.start()
+            time.sleep(0.5)
+            import httpx
+
+            r = httpx.post(two.url + path, json={"Body": {"stkCallback": {"ResultCode": 0}}})
+            assert r.json() == {"ResultCode": 0, "ResultDesc": "Accepted"}
+            waiter.join(40)
+        s.close()
+        assert time.monotonic() - started < 20  # woken by NOTIFY, not by the 25 s wait
+        hooks, cursor = got[0]  # type: ignore[misc]
+        assert [h.provider for h in hooks] == ["mpesa-stk"] and cursor == 1
+    finally:
+        two.stop()
+        two_storage.close()
+        one.server.stop()
+        one.storage.close()
