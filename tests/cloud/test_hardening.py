@@ -284,10 +284,9 @@ def test_connections_per_client_address_are_capped(tmp_path: Path) -> None:
 def test_health_answers_under_1100_slow_connections_and_600_long_polls(tmp_path: Path) -> None:
     """Item 8 acceptance (figures: bench/cloud_slowloris.py). Generous deadlines only."""
     import asyncio
+    import resource
 
     from tests.cloud.slowload import cloud_process, raise_own_fd_limit, run_load
-
-    import resource
 
     if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 4000:
         pytest.skip("the load needs 4,000 open files in this process (hard ulimit -n)")
