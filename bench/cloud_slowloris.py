@@ -38,6 +38,8 @@ def main() -> None:
           f"{args.polls} long-polls (ten addresses)")
     print(f"slow connections: peak open {r.slow_peak}, open during probes "
           f"{r.slow_during_probes}, refused or closed {r.slow_refused}")
+    if r.push_error:
+        print(f"the push that should wake the long-polls failed: {r.push_error}")
     print(f"long-polls: {r.polls_started} started, {r.polls_answered} answered with the pushed "
           f"event, all within {r.wake_ms:.0f} ms of the push; answers {r.poll_status}")
     if h:

@@ -121,6 +121,7 @@ class LoadResult:
     health_ms: list[float] = field(default_factory=list)
     health_failed: int = 0
     poll_status: dict[str, int] = field(default_factory=dict)
+    push_error: str = ""        # the push that wakes the long-polls failed (how)
 
 
 async def _slow(port: int, hold: asyncio.Event, state: LoadResult) -> None:
@@ -228,7 +229,10 @@ async def run_load(t: Target, slow: int = 1100, polls: int = 600, probes: int = 
     state.slow_during_probes = state.slow_open
     await _health(t.port, state, probes)
     pushed = time.monotonic()
-    await _push(t)
+    try:
+        await _push(t)
+    except httpx.HTTPError as exc:
+        state.push_error = type(exc).__name__
     if poll_tasks:
         await asyncio.wait(poll_tasks, timeout=40)
     if done:
