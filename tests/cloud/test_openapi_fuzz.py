@@ -64,7 +64,7 @@ def test_schemathesis_finds_no_drift(tmp_path: Path) -> None:
              "--max-examples", "12", "--seed", "10", "--workers", "1", "--no-shrink",
              "--suppress-health-check", "all", "--warnings", "off",
              "--request-timeout", "20"],
-            env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)  # its cache too
     finally:
         cloud.server.stop()
         cloud.storage.close()
