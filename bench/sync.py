@@ -44,10 +44,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_cloud(db: str, tmp: Path) -> tuple[subprocess.Popen, str, str]:
+def start_cloud(db: str, tmp: Path,
+                owner_db: str | None = None) -> tuple[subprocess.Popen, str, str]:
     port = free_port()
     token = new_operator_token()
     env = {**os.environ, "JASIYO_OPERATOR_TOKEN": token}
+    if owner_db:  # PostgreSQL: only the tables' owner may create operator tokens
+        subprocess.run([sys.executable, "-m", "jasiyo.cli", "cloud", "create-operator",
+                        "--from-env", "--db", owner_db], env=env, cwd=tmp, check=True,
+                       stdout=subprocess.DEVNULL)
     proc = subprocess.Popen(
         [sys.executable, "-m", "jasiyo.cli", "cloud", "serve", "--db", db, "--port", str(port),
          "--rate", "100000", "--max-body", str(16 * 1024 * 1024)],
@@ -108,6 +113,12 @@ class MemoryLog:
         self.meta.update(meta or {})
         return len(events)
 
+    def quarantined(self) -> list:
+        return []
+
+    def release(self, ids: list[str]) -> None:
+        pass
+
 
 class TimedLog(apply.AgentLog):
     """B's log: notes when each latency probe (data['t0']) is committed."""
@@ -123,8 +134,9 @@ class TimedLog(apply.AgentLog):
         return n
 
 
-def run(backend: str, db: str, n: int, probes: int, tmp: Path) -> dict[str, Any]:
-    proc, url, op = start_cloud(db, tmp)
+def run(backend: str, db: str, n: int, probes: int, tmp: Path,
+        owner_db: str | None = None) -> dict[str, Any]:
+    proc, url, op = start_cloud(db, tmp, owner_db)
     try:
         tenant = admin.create_tenant(url, op, f"bench-{backend}")
         a = agent(tmp, "a", url, tenant["admin_token"])
@@ -206,7 +218,8 @@ def main() -> None:
         from tests.cloud.pgutil import admin_dsn, scratch_database
 
         with scratch_database(admin_dsn()) as scratch, tempfile.TemporaryDirectory() as d:
-            results.append(run("postgres", scratch.app_dsn, args.events, args.probes, Path(d)))
+            results.append(run("postgres", scratch.app_dsn, args.events, args.probes, Path(d),
+                               scratch.owner_dsn))
     print(f"{'backend':9} {'events':>7} {'push s':>7} {'push ev/s':>10} {'pull ev/s':>10} "
           f"{'pull+apply s':>12} "
           f"{'pull+apply ev/s':>15} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}")

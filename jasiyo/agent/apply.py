@@ -30,10 +30,12 @@ import httpx
 
 from jasiyo.agent.store import Store
 from jasiyo.config import Config, check_cloud_url
-from jasiyo.errors import AlreadyExists, ConfigError, StoreError
+from jasiyo.errors import AlreadyExists, ConfigError, NotFound, StoreError
 from jasiyo.log import event, get_logger
 from jasiyo.sync.client import (
+    QUARANTINE,
     LocalEvent,
+    Quarantined,
     RemoteEvent,
     SyncClient,
     SyncResult,
@@ -486,6 +488,17 @@ class AgentLog:
         return n
 
 
+    def quarantined(self) -> list[Quarantined]:
+        rows = self.store.all("SELECT value FROM meta WHERE substr(key, 1, ?) = ?",
+                              (len(QUARANTINE), QUARANTINE))
+        return sorted((Quarantined.from_json(r["value"]) for r in rows), key=lambda q: q.seq)
+
+    def release(self, ids: list[str]) -> None:
+        with self.store.transaction():
+            self.store.conn.executemany("DELETE FROM meta WHERE key = ?",
+                                        [(QUARANTINE + i,) for i in ids])
+
+
 # ---------------------------------------------------------------- wiring an agent to the cloud
 
 
@@ -635,6 +648,45 @@ def sync_status(cfg: Config) -> SyncStatus:
         url = cfg.sync.cloud_url or store.meta("sync.cloud_url") or ""
         status = status_of(AgentLog(store), url, store.meta("sync.tenant_id") or "")
         return status
+    finally:
+        store.close()
+
+
+def quarantine_list(cfg: Config) -> list[Quarantined]:
+    """Pulled events set aside because they would not open (oldest first)."""
+    store = Store.open(cfg)
+    try:
+        return AgentLog(store).quarantined()
+    finally:
+        store.close()
+
+
+def quarantine_skip(cfg: Config, event_id: str, actor: str) -> Quarantined:
+    """Give up on one quarantined event for good (audited; its envelope goes in the audit)."""
+    store = Store.open(cfg)
+    try:
+        log_ = AgentLog(store)
+        found = [q for q in log_.quarantined() if q.id == event_id]
+        if not found:
+            raise NotFound(f"no quarantined event {event_id!r}; see `jasiyo sync quarantine list`")
+        bad = found[0]
+        with store.transaction():
+            store.conn.execute("DELETE FROM meta WHERE key = ?", (QUARANTINE + bad.id,))
+            store.audit(actor, "sync.quarantine_skip", f"event:{bad.id}", origin=bad.origin,
+                        seq=bad.seq, error=bad.error, envelope=bad.envelope)
+        event(log, "sync.quarantine_skipped", id=bad.id, origin=bad.origin, actor=actor)
+        return bad
+    finally:
+        store.close()
+
+
+def quarantine_retry(cfg: Config) -> dict[str, int]:
+    """Try the quarantined events again with the tenant keys held now (no network)."""
+    store = Store.open(cfg)
+    try:
+        with open_client(cfg, store) as client:
+            opened, left = client.retry_quarantined()
+        return {"applied": opened, "quarantined": left}
     finally:
         store.close()
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -46,11 +46,13 @@ _LENGTH_RE = re.compile(r"^[0-9]{1,15}$")
 #: JSON bodies nested deeper than this are refused before they are parsed (the parser
 #: recurses; 100,000 levels would end in RecursionError, a 500).
 MAX_JSON_DEPTH = 32
-#: Integers in a request body longer than this are refused (ids and counts fit in 19).
-MAX_JSON_DIGITS = 20
+#: Integers in a request body longer than this are refused before int() sees them (ids and
+#: counts fit in 19 digits; an unknown field may carry a longer one, harmlessly).
+MAX_JSON_DIGITS = 100
 _JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 _HOOK_PATH = re.compile(r"^(/v1/hooks/[^/]*/)[^/]+")
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed",
           409: "conflict", 413: "payload_too_large", 422: "unprocessable",
           429: "rate_limited", 500: "internal", 503: "unavailable"}
 
@@ -69,6 +71,14 @@ class CloudSettings:
     #: another cloud process (PostgreSQL NOTIFY) was lost.
     recheck: float = 5.0
     max_hook_body: int = 64 * 1024
+    #: Connection limits (jasiyo.cloud.guard): a request's headers must arrive within
+    #: header_timeout, its body within body_timeout after them; at most
+    #: max_conns_per_client connections per client address, and max_connections in all
+    #: (0: the open-file limit, ``ulimit -n``, less a reserve).
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_conns_per_client: int = 64
+    max_connections: int = 0
 
 
 def redact_path(path: str) -> str:
@@ -97,6 +107,12 @@ def json_depth(body: bytes) -> int:
 
 def _bounded_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_JSON_DIGITS:
+        raise ValueError("number too long")
+    return int(text)
+
+
+def _short_int(text: str) -> int:
+    if len(text) > 20:  # a query parameter: 2**63 has 19 digits
         raise ValueError("number too long")
     return int(text)
 
@@ -154,28 +170,35 @@ def _found(result: Any) -> bool:
     return bool(result[0]) if isinstance(result, tuple) else bool(result)
 
 
-def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starlette:
-    """The ASGI app over ``storage``. The caller owns (and closes) the storage."""
-    cfg = settings or CloudSettings()
-    notifier = Notifier()
-    buckets = _Buckets(cfg.rate, cfg.burst)
+class Api:
+    """The handlers, over what they share: storage, settings, the long-poll notifier and
+    the rate-limit buckets. Each handler is a method; :meth:`app` routes to them."""
 
-    async def db(fn: Callable[..., Any], *args: Any) -> Any:
+    def __init__(self, storage: Storage, cfg: CloudSettings) -> None:
+        self.storage = storage
+        self.cfg = cfg
+        self.notifier = Notifier()
+        self.buckets = _Buckets(cfg.rate, cfg.burst)
+
+    async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await run_in_threadpool(fn, *args)
 
-    async def body_of(request: Request) -> bytes:
+    async def body_of(self, request: Request) -> bytes:
         length = request.headers.get("content-length")
-        if length and (not _LENGTH_RE.match(length) or int(length) > cfg.max_body):
+        if length and (not _LENGTH_RE.match(length) or int(length) > self.cfg.max_body):
             raise Refused(413, "body too large")
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > cfg.max_body:
-                raise Refused(413, "body too large")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > self.cfg.max_body:
+                    raise Refused(413, "body too large")
+                chunks.append(chunk)
+        except ClientDisconnect:  # gone, or closed by the body timeout: nobody to answer
+            raise Refused(400, "client disconnected before the body arrived") from None
         return b"".join(chunks)
 
-    def json_of(body: bytes) -> dict[str, Any]:
+    def json_of(self, body: bytes) -> dict[str, Any]:
         if json_depth(body) > MAX_JSON_DEPTH:
             raise Refused(400, "body nests too deeply")
         try:
@@ -187,18 +210,18 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
             raise Refused(400, "body is not a JSON object")
         return doc
 
-    def bearer(request: Request) -> str:
+    def bearer(self, request: Request) -> str:
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or len(auth) > 300:
             raise Refused(401, "no bearer token")
         return auth[7:].strip()
 
-    async def agent_auth(request: Request, body: bytes) -> AgentRecord:
+    async def agent_auth(self, request: Request, body: bytes) -> AgentRecord:
         h = request.headers
         tenant, agent_id = h.get(signing.H_TENANT, ""), h.get(signing.H_AGENT, "")
         if not (_ID_RE.match(tenant) and _ID_RE.match(agent_id)):
             raise Refused(401, "unsigned request")
-        agent = await db(storage.get_agent, tenant, agent_id)
+        agent = await self.db(self.storage.get_agent, tenant, agent_id)
         if agent is None or agent.revoked_at is not None:
             raise Refused(401, "unknown or revoked agent")
         query = request.url.query
@@ -209,17 +232,17 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
                            body, dict(h), now=now)
         except SyncError as exc:
             raise Refused(401, str(exc)) from None
-        if not await db(storage.use_nonce, tenant, agent_id, h[signing.H_NONCE], now):
+        if not await self.db(self.storage.use_nonce, tenant, agent_id, h[signing.H_NONCE], now):
             raise Refused(401, "replayed nonce")
         if request.path_params.get("tenant") != tenant:
             raise Refused(403, "agent asked for another tenant")
         return agent
 
-    def endpoint(fn: Callable[[Request], Awaitable[Response]]) -> Callable:
+    def endpoint(self, fn: Callable[[Request], Awaitable[Response]]) -> Callable:
         async def wrapped(request: Request) -> Response:
             who = request.client.host if request.client else "-"
             try:
-                if not buckets.take(who, time.monotonic()):
+                if not self.buckets.take(who, time.monotonic()):
                     raise Refused(429, "rate limit")
                 return await fn(request)
             except Refused as exc:
@@ -237,64 +260,64 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
 
     # ------------------------------------------------------------ handlers
 
-    async def health(request: Request) -> Response:
+    async def health(self, request: Request) -> Response:
         try:
-            await db(storage.health)
+            await self.db(self.storage.health)
         except Exception:  # noqa: BLE001 - health reports, it does not raise
             return JSONResponse({"status": "unavailable"}, 503)
-        return JSONResponse({"status": "ok", "api": "v1", "backend": storage.backend})
+        return JSONResponse({"status": "ok", "api": "v1", "backend": self.storage.backend})
 
-    async def openapi(request: Request) -> Response:
+    async def openapi(self, request: Request) -> Response:
         return JSONResponse(OPENAPI)
 
-    async def create_tenant(request: Request) -> Response:
-        token = bearer(request)
-        doc = json_of(await body_of(request))
-        if not await db(storage.is_operator, token_hash(token)):
+    async def create_tenant(self, request: Request) -> Response:
+        token = self.bearer(request)
+        doc = self.json_of(await self.body_of(request))
+        if not await self.db(self.storage.is_operator, token_hash(token)):
             raise Refused(401, "not an operator token")
         name = doc.get("name")
         if not isinstance(name, str) or not 0 < len(name) <= 200:
             raise Refused(422, "tenant name missing or too long")
         tenant = uuid7()
         admin = make_token("ad", tenant)
-        await db(storage.create_tenant, tenant, name, token_hash(admin), time.time())
+        await self.db(self.storage.create_tenant, tenant, name, token_hash(admin), time.time())
         event(log, "cloud.tenant_created", tenant=tenant)
         return JSONResponse({"tenant_id": tenant, "admin_token": admin}, 201)
 
-    async def create_enrolment(request: Request) -> Response:
-        tenant = await admin_of(request)
-        doc = json_of(await body_of(request))
-        ttl = doc.get("ttl_seconds", cfg.enrolment_ttl)
-        if not isinstance(ttl, int | float) or not 0 < ttl <= 30 * 86400:
+    async def create_enrolment(self, request: Request) -> Response:
+        tenant = await self.admin_of(request)
+        doc = self.json_of(await self.body_of(request))
+        ttl = doc.get("ttl_seconds", self.cfg.enrolment_ttl)
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl <= 30 * 86400:
             raise Refused(422, "ttl_seconds out of range")
         enrol = make_token("en", tenant)
         expires = time.time() + float(ttl)
-        await db(storage.add_enrolment, tenant, token_hash(enrol), expires, time.time())
+        await self.db(self.storage.add_enrolment, tenant, token_hash(enrol), expires, time.time())
         return JSONResponse({"token": enrol, "expires_at": expires}, 201)
 
-    async def admin_of(request: Request) -> str:
+    async def admin_of(self, request: Request) -> str:
         """The tenant whose admin token authorises this request (must match the path)."""
-        token = bearer(request)
+        token = self.bearer(request)
         owner = split_token(token, "ad")
-        if owner is None or not await db(storage.is_admin, owner, token_hash(token)):
+        if owner is None or not await self.db(self.storage.is_admin, owner, token_hash(token)):
             raise Refused(401, "not a tenant admin token")
         if owner != request.path_params["tenant"]:
             raise Refused(403, "admin of another tenant")
         return owner
 
-    async def revoke_agent(request: Request) -> Response:
-        tenant = await admin_of(request)
+    async def revoke_agent(self, request: Request) -> Response:
+        tenant = await self.admin_of(request)
         agent_id = request.path_params["agent"]
         if not _ID_RE.match(agent_id):
             raise Refused(404, "malformed agent id")
-        if not await db(storage.revoke_agent, tenant, agent_id, time.time()):
+        if not await self.db(self.storage.revoke_agent, tenant, agent_id, time.time()):
             raise Refused(404, "no such active agent")
-        notifier.notify(tenant)  # waiting long-polls wake, re-check the agent, get 401
+        self.notifier.notify(tenant)  # waiting long-polls wake, re-check the agent, get 401
         event(log, "cloud.agent_revoked", tenant=tenant, agent=agent_id)
         return JSONResponse({"agent_id": agent_id, "revoked": True})
 
-    async def enroll(request: Request) -> Response:
-        doc = json_of(await body_of(request))
+    async def enroll(self, request: Request) -> Response:
+        doc = self.json_of(await self.body_of(request))
         token, agent_id = doc.get("token"), doc.get("agent_id")
         name, public_key = doc.get("name", ""), doc.get("public_key")
         if not (isinstance(token, str) and isinstance(agent_id, str) and _ID_RE.match(agent_id)
@@ -308,7 +331,7 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         if tenant is None:
             raise Refused(401, "not an enrolment token")
         agent = AgentRecord(agent_id, tenant, name or agent_id, public_key, None)
-        result = await db(storage.enroll, tenant, token_hash(token), agent, time.time())
+        result = await self.db(self.storage.enroll, tenant, token_hash(token), agent, time.time())
         if result == "invalid":
             raise Refused(401, "enrolment token unknown, used or expired")
         if result == "conflict":
@@ -316,25 +339,25 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         event(log, "cloud.agent_enrolled", tenant=tenant, agent=agent_id)
         return JSONResponse({"tenant_id": tenant, "agent_id": agent_id}, 201)
 
-    async def register_key(request: Request) -> Response:
-        body = await body_of(request)
-        agent = await agent_auth(request, body)
-        kid = json_of(body).get("kid")
+    async def register_key(self, request: Request) -> Response:
+        body = await self.body_of(request)
+        agent = await self.agent_auth(request, body)
+        kid = self.json_of(body).get("kid")
         try:
             if not isinstance(kid, str) or envelope_kid(f"v1.{kid}.x") != kid:
                 raise SyncError("bad kid")
         except SyncError:
             raise Refused(422, "key id malformed") from None
-        await db(storage.add_kid, agent.tenant_id, kid, time.time())
+        await self.db(self.storage.add_kid, agent.tenant_id, kid, time.time())
         return JSONResponse({"kid": kid}, 200)
 
-    async def push(request: Request) -> Response:
-        body = await body_of(request)
-        agent = await agent_auth(request, body)
-        events = json_of(body).get("events")
-        if not isinstance(events, list) or not 0 < len(events) <= cfg.max_batch:
+    async def push(self, request: Request) -> Response:
+        body = await self.body_of(request)
+        agent = await self.agent_auth(request, body)
+        events = self.json_of(body).get("events")
+        if not isinstance(events, list) or not 0 < len(events) <= self.cfg.max_batch:
             raise Refused(422, "events missing or batch too large")
-        kids = await db(storage.kids, agent.tenant_id)
+        kids = await self.db(self.storage.kids, agent.tenant_id)
         rows = []
         for ev in events:
             if not isinstance(ev, dict):
@@ -343,7 +366,7 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
             if not (isinstance(ev_id, str) and _ID_RE.match(ev_id)):
                 raise Refused(422, "event id malformed")
             if origin != agent.id:
-                raise Refused(422, "event origin is not the signing agent")
+                raise Refused(403, "event origin is not the signing agent")
             if not isinstance(env, str) or len(env) > MAX_ENVELOPE:
                 raise Refused(422, "envelope missing or too large")
             try:
@@ -351,31 +374,31 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
             except SyncError:
                 raise Refused(422, "envelope malformed") from None
             if kid not in kids:
-                raise Refused(422, "envelope names an unregistered key id")
+                raise Refused(409, "envelope names an unregistered key id")
             rows.append((ev_id, origin, env))
-        result = await db(storage.push, agent.tenant_id, rows, time.time())
+        result = await self.db(self.storage.push, agent.tenant_id, rows, time.time())
         if result.accepted:
-            notifier.notify(agent.tenant_id)
+            self.notifier.notify(agent.tenant_id)
         return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates,
                              "head": result.head})
 
-    def cursor_query(request: Request, default_limit: int) -> tuple[int, int, float]:
+    def cursor_query(self, request: Request, default_limit: int) -> tuple[int, int, float]:
         """``after``, ``limit`` and ``wait`` of a pull; 400 unless each is in range."""
         q = request.query_params
         try:
-            after = _bounded_int(q.get("after", "0"))
-            limit = _bounded_int(q.get("limit", str(default_limit)))
+            after = _short_int(q.get("after", "0"))
+            limit = _short_int(q.get("limit", str(default_limit)))
             wait_text = q.get("wait", "0")
-            if len(wait_text) > 20:
+            if len(wait_text) > 32:
                 raise ValueError("wait too long")
             wait = float(wait_text)
         except ValueError:
             raise Refused(400, "bad query parameters") from None
         if not (0 <= after < 2**63) or not 1 <= limit or not 0 <= wait < float("inf"):
             raise Refused(400, "bad query parameters")  # also NaN: it never ends a wait
-        return after, min(limit, cfg.max_pull), min(wait, cfg.max_wait)
+        return after, min(limit, self.cfg.max_pull), min(wait, self.cfg.max_wait)
 
-    async def long_poll(agent: AgentRecord, wait: float,
+    async def long_poll(self, agent: AgentRecord, wait: float,
                         read: Callable[[], Awaitable[Any]]) -> Any:
         """``read()`` until it finds something or ``wait`` seconds pass.
 
@@ -386,22 +409,22 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:
-            version = notifier.version(tenant)
+            version = self.notifier.version(tenant)
             found = await read()
             left = deadline - loop.time()
             if _found(found) or left <= 0:
                 return found
-            await notifier.wait(tenant, version, min(left, cfg.recheck))
-            now = await db(storage.get_agent, tenant, agent.id)
+            await self.notifier.wait(tenant, version, min(left, self.cfg.recheck))
+            now = await self.db(self.storage.get_agent, tenant, agent.id)
             if now is None or now.revoked_at is not None:
                 raise Refused(401, "agent revoked while waiting")
 
-    async def pull(request: Request) -> Response:
-        agent = await agent_auth(request, b"")
-        after, limit, wait = cursor_query(request, cfg.max_pull)
+    async def pull(self, request: Request) -> Response:
+        agent = await self.agent_auth(request, b"")
+        after, limit, wait = self.cursor_query(request, self.cfg.max_pull)
         tenant = agent.tenant_id
-        found, head = await long_poll(
-            agent, wait, lambda: db(storage.pull, tenant, after, limit))
+        found, head = await self.long_poll(
+            agent, wait, lambda: self.db(self.storage.pull, tenant, after, limit))
         return JSONResponse({
             "events": [{"seq": e.seq, "id": e.id, "origin": e.origin, "envelope": e.envelope,
                         "received_at": e.received_at} for e in found],
@@ -410,12 +433,15 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
             "now": time.time(),
         })
 
+    async def events(self, request: Request) -> Response:
+        return await (self.push(request) if request.method == "POST" else self.pull(request))
+
     # ------------------------------------------------------------ webhooks
 
-    async def add_hook_endpoint(request: Request) -> Response:
-        body = await body_of(request)
-        agent = await agent_auth(request, body)
-        doc = json_of(body)
+    async def add_hook_endpoint(self, request: Request) -> Response:
+        body = await self.body_of(request)
+        agent = await self.agent_auth(request, body)
+        doc = self.json_of(body)
         provider, public_key = doc.get("provider"), doc.get("public_key")
         if not (isinstance(provider, str) and _PROVIDER_RE.match(provider)
                 and isinstance(public_key, str)):
@@ -425,21 +451,21 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
         except SyncError:
             raise Refused(422, "public key malformed") from None
         token = secrets.token_urlsafe(24)
-        await db(storage.add_hook_endpoint, agent.tenant_id, token_hash(token), provider,
+        await self.db(self.storage.add_hook_endpoint, agent.tenant_id, token_hash(token), provider,
                  public_key, time.time())
         return JSONResponse({"path": f"/v1/hooks/{agent.tenant_id}/{token}"}, 201)
 
-    async def receive_hook(request: Request) -> Response:
+    async def receive_hook(self, request: Request) -> Response:
         tenant, token = request.path_params["tenant"], request.path_params["token"]
         if not _ID_RE.match(tenant) or not 16 <= len(token) <= 64:
             raise Refused(404, "malformed webhook path")
         declared = request.headers.get("content-length", "")
-        if _LENGTH_RE.match(declared) and int(declared) > cfg.max_hook_body:
+        if _LENGTH_RE.match(declared) and int(declared) > self.cfg.max_hook_body:
             raise Refused(413, "webhook body too large")  # before reading it
-        raw = await body_of(request)
-        if len(raw) > cfg.max_hook_body:
+        raw = await self.body_of(request)
+        if len(raw) > self.cfg.max_hook_body:
             raise Refused(413, "webhook body too large")
-        found = await db(storage.hook_endpoint, tenant, token_hash(token))
+        found = await self.db(self.storage.hook_endpoint, tenant, token_hash(token))
         if found is None:
             raise Refused(404, "unknown webhook endpoint")
         provider, public_key = found
@@ -450,52 +476,61 @@ def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starl
                "headers": {k: v for k, v in request.headers.items() if k in _HOOK_HEADERS},
                "body": base64.b64encode(raw).decode()}
         sealed = seal_to(public_key, json.dumps(doc).encode(), hook_context(tenant, hook_id))
-        await db(storage.add_webhook, tenant, hook_id, provider, sealed, now)
+        await self.db(self.storage.add_webhook, tenant, hook_id, provider, sealed, now)
         event(log, "cloud.webhook", tenant=tenant, provider=provider, id=hook_id)
-        notifier.notify(tenant)  # wakes waiting hook pulls (PostgreSQL: NOTIFY, in add_webhook)
+        self.notifier.notify(tenant)  # wakes waiting hook pulls (PostgreSQL: NOTIFY, in add_webhook)
         if provider.startswith("mpesa"):  # Daraja wants this exact acknowledgement
             return JSONResponse({"ResultCode": 0, "ResultDesc": "Accepted"})
         return JSONResponse({"ok": True})
 
-    async def list_hooks(request: Request) -> Response:
-        agent = await agent_auth(request, b"")
-        after, limit, wait = cursor_query(request, 100)
-        rows = await long_poll(
-            agent, wait, lambda: db(storage.webhooks, agent.tenant_id, after, limit))
+    async def list_hooks(self, request: Request) -> Response:
+        agent = await self.agent_auth(request, b"")
+        after, limit, wait = self.cursor_query(request, 100)
+        rows = await self.long_poll(
+            agent, wait, lambda: self.db(self.storage.webhooks, agent.tenant_id, after, limit))
         return JSONResponse({
             "hooks": [{"seq": r[0], "id": r[1], "provider": r[2], "sealed": r[3]} for r in rows],
             "cursor": rows[-1][0] if rows else after})
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
-        start = getattr(storage, "start_listener", None)
+        start = getattr(self.storage, "start_listener", None)
         if start is not None:
-            start(lambda tenant: loop.call_soon_threadsafe(notifier.notify, tenant))
+            start(lambda tenant: loop.call_soon_threadsafe(self.notifier.notify, tenant))
         yield
 
-    routes = [
-        Route("/v1/health", endpoint(health), methods=["GET"]),
-        Route("/v1/openapi.json", endpoint(openapi), methods=["GET"]),
-        Route("/v1/tenants", endpoint(create_tenant), methods=["POST"]),
-        Route("/v1/tenants/{tenant}/enrolments", endpoint(create_enrolment), methods=["POST"]),
-        Route("/v1/agents/enroll", endpoint(enroll), methods=["POST"]),
-        Route("/v1/tenants/{tenant}/agents/{agent}/revoke", endpoint(revoke_agent),
-              methods=["POST"]),
-        Route("/v1/tenants/{tenant}/keys", endpoint(register_key), methods=["POST"]),
-        Route("/v1/tenants/{tenant}/events", endpoint(push), methods=["POST"]),
-        Route("/v1/tenants/{tenant}/events", endpoint(pull), methods=["GET"]),
-        Route("/v1/tenants/{tenant}/hook-endpoints", endpoint(add_hook_endpoint),
-              methods=["POST"]),
-        Route("/v1/tenants/{tenant}/hooks", endpoint(list_hooks), methods=["GET"]),
-        Route("/v1/hooks/{tenant}/{token}", endpoint(receive_hook), methods=["POST"]),
-    ]
+    def app(self) -> Starlette:
+        e = self.endpoint
+        routes = [
+            Route("/v1/health", e(self.health), methods=["GET"]),
+            Route("/v1/openapi.json", e(self.openapi), methods=["GET"]),
+            Route("/v1/tenants", e(self.create_tenant), methods=["POST"]),
+            Route("/v1/tenants/{tenant}/enrolments", e(self.create_enrolment), methods=["POST"]),
+            Route("/v1/agents/enroll", e(self.enroll), methods=["POST"]),
+            Route("/v1/tenants/{tenant}/agents/{agent}/revoke", e(self.revoke_agent),
+                  methods=["POST"]),
+            Route("/v1/tenants/{tenant}/keys", e(self.register_key), methods=["POST"]),
+            # One route for both methods, so a 405 lists both in Allow.
+            Route("/v1/tenants/{tenant}/events", e(self.events), methods=["GET", "POST"]),
+            Route("/v1/tenants/{tenant}/hook-endpoints", e(self.add_hook_endpoint),
+                  methods=["POST"]),
+            Route("/v1/tenants/{tenant}/hooks", e(self.list_hooks), methods=["GET"]),
+            Route("/v1/hooks/{tenant}/{token}", e(self.receive_hook), methods=["POST"]),
+        ]
+        app = Starlette(routes=routes, lifespan=self.lifespan,
+                        exception_handlers={404: _not_found, 405: _not_found})
+        app.state.notifier = self.notifier
+        return app
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        status = getattr(exc, "status_code", 404)
-        return JSONResponse({"error": _CODES.get(status, "not_found")}, status)
 
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={404: not_found, 405: not_found})
-    app.state.notifier = notifier
-    return app
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 404)
+    # A 405 names the methods the path has (RFC 9110 requires Allow).
+    return JSONResponse({"error": _CODES.get(status, "not_found")}, status,
+                        headers=getattr(exc, "headers", None))
+
+
+def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starlette:
+    """The ASGI app over ``storage``. The caller owns (and closes) the storage."""
+    return Api(storage, settings or CloudSettings()).app()

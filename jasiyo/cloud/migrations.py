@@ -110,6 +110,31 @@ SQLITE: list[tuple[str, str]] = [
     ("c002_webhooks", _HOOKS.format(real="REAL", int="INTEGER")),
 ]
 
+#: What the cloud service role may do, column by column (PostgreSQL, c003).
+_SERVICE_GRANTS = (
+    "SELECT (token_hash) ON operators",
+    "SELECT (id, tenant_id, admin_token_hash, last_seq) ON tenants",
+    "INSERT (id, tenant_id, name, admin_token_hash, created_at) ON tenants",
+    "UPDATE (last_seq) ON tenants",
+    "SELECT (token_hash, tenant_id, expires_at, used_at) ON enrolments",
+    "INSERT (token_hash, tenant_id, expires_at, created_at) ON enrolments",
+    "UPDATE (used_at, agent_id) ON enrolments",
+    "SELECT (id, tenant_id, name, public_key, revoked_at) ON agents",
+    "INSERT (id, tenant_id, name, public_key, created_at) ON agents",
+    "UPDATE (revoked_at) ON agents",
+    "SELECT (tenant_id, kid) ON key_ids",
+    "INSERT (tenant_id, kid, created_at) ON key_ids",
+    "SELECT (tenant_id, seq, id, origin, envelope) ON events",
+    "INSERT (tenant_id, seq, id, origin, envelope, received_at) ON events",
+    "SELECT (tenant_id, agent_id, nonce, seen_at) ON nonces",
+    "INSERT (tenant_id, agent_id, nonce, seen_at) ON nonces",
+    "DELETE ON nonces",
+    "SELECT (tenant_id, token_hash, provider, public_key) ON hook_endpoints",
+    "INSERT (tenant_id, token_hash, provider, public_key, created_at) ON hook_endpoints",
+    "SELECT (tenant_id, seq, id, provider, sealed) ON webhooks",
+    "INSERT (tenant_id, seq, id, provider, sealed, received_at) ON webhooks",
+)
+
 POSTGRES: list[tuple[str, str]] = [
     (
         "c001_core",
@@ -193,5 +218,15 @@ POSTGRES: list[tuple[str, str]] = [
         GRANT SELECT, INSERT ON webhooks TO {app_role};
         """
         + _rls(("hook_endpoints", "webhooks")),
+    ),
+    (
+        "c003_column_grants",
+        # Only the columns each statement of jasiyo/cloud/storage.py touches. Notably the
+        # service can neither rewrite an agent's public key (a takeover of that POP), nor
+        # create operators (`jasiyo cloud create-operator` runs as the owner), nor change a
+        # tenant's admin token, nor delete or rewrite the log.
+        "REVOKE ALL ON operators, tenants, enrolments, agents, key_ids, events, nonces, "
+        "hook_endpoints, webhooks FROM {app_role};\n"
+        + "".join(f"GRANT {grant} TO {{app_role}};\n" for grant in _SERVICE_GRANTS),
     ),
 ]

@@ -13,11 +13,27 @@ def _json(schema: str) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
+def _body(schema: str) -> dict[str, Any]:
+    return {"required": True, **_json(schema)}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _ERR for c in codes}
 
 
-_TENANT = {"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}}
+#: Ids are UUIDv7 text, lower case (what jasiyo.sync.ids makes and the handlers accept).
+UUID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+#: 32 raw bytes in standard base64 (Ed25519 and X25519 public keys).
+KEY32 = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
+_ID = {"type": "string", "pattern": UUID}
+_TENANT = {"name": "tenant", "in": "path", "required": True, "schema": _ID}
+_CURSOR = [
+    {"name": "after", "in": "query",
+     "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+    {"name": "wait", "in": "query", "description": "Long-poll: seconds to wait for something new",
+     "schema": {"type": "number", "minimum": 0, "maximum": 30}},
+]
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -39,7 +55,7 @@ OPENAPI: dict[str, Any] = {
         "/v1/tenants": {"post": {
             "summary": "Create a tenant (operator token)",
             "security": [{"bearer": []}],
-            "requestBody": _json("TenantCreate"),
+            "requestBody": _body("TenantCreate"),
             "responses": {"201": _json("TenantCreated"), **_errors(400, 401, 413, 422, 429)},
         }},
         "/v1/tenants/{tenant}/enrolments": {"post": {
@@ -53,40 +69,35 @@ OPENAPI: dict[str, Any] = {
             "summary": "Revoke an agent (a lost or retired POP): its requests get 401",
             "security": [{"bearer": []}],
             "parameters": [_TENANT, {"name": "agent", "in": "path", "required": True,
-                                     "schema": {"type": "string"}}],
+                                     "schema": _ID}],
             "responses": {"200": {"description": "Revoked"},
                           **_errors(401, 403, 404, 429)},
         }},
         "/v1/agents/enroll": {"post": {
             "summary": "Register an agent's Ed25519 public key with a one-time token",
-            "requestBody": _json("Enroll"),
-            "responses": {"201": _json("Enrolled"), **_errors(400, 401, 409, 422, 429)},
+            "requestBody": _body("Enroll"),
+            "responses": {"201": _json("Enrolled"), **_errors(400, 401, 409, 413, 422, 429)},
         }},
         "/v1/tenants/{tenant}/keys": {"post": {
             "summary": "Register a tenant data key id (the key itself never leaves agents)",
             "security": _SIGNED, "parameters": [_TENANT],
-            "requestBody": _json("KeyId"),
-            "responses": {"200": _json("KeyId"), **_errors(400, 401, 403, 422, 429)},
+            "requestBody": _body("KeyId"),
+            "responses": {"200": _json("KeyId"), **_errors(400, 401, 403, 413, 422, 429)},
         }},
         "/v1/tenants/{tenant}/events": {
             "post": {
-                "summary": "Append sealed events; idempotent on event id",
+                "summary": "Append sealed events; idempotent on event id. 403: an event's "
+                           "origin is not the signing agent; 409: an envelope names a key id "
+                           "not registered for the tenant",
                 "security": _SIGNED, "parameters": [_TENANT],
-                "requestBody": _json("Push"),
+                "requestBody": _body("Push"),
                 "responses": {"200": _json("PushResult"),
-                              **_errors(400, 401, 403, 413, 422, 429)},
+                              **_errors(400, 401, 403, 409, 413, 422, 429)},
             },
             "get": {
                 "summary": "Events after a cursor, in sequence order; long-polls up to `wait` s",
                 "security": _SIGNED,
-                "parameters": [
-                    _TENANT,
-                    {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-                    {"name": "limit", "in": "query",
-                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-                    {"name": "wait", "in": "query",
-                     "schema": {"type": "number", "minimum": 0, "maximum": 30}},
-                ],
+                "parameters": [_TENANT, *_CURSOR],
                 "responses": {"200": _json("Pull"), **_errors(400, 401, 403, 429)},
             },
         },
@@ -94,25 +105,26 @@ OPENAPI: dict[str, Any] = {
             "summary": "Create an unguessable webhook path; callbacks to it are sealed to the "
                        "tenant's X25519 public key before they are stored",
             "security": _SIGNED, "parameters": [_TENANT],
-            "requestBody": _json("HookEndpointCreate"),
-            "responses": {"201": _json("HookEndpoint"), **_errors(400, 401, 403, 422, 429)},
+            "requestBody": _body("HookEndpointCreate"),
+            "responses": {"201": _json("HookEndpoint"),
+                          **_errors(400, 401, 403, 413, 422, 429)},
         }},
         "/v1/tenants/{tenant}/hooks": {"get": {
-            "summary": "Sealed webhooks after a cursor",
+            "summary": "Sealed webhooks after a cursor; long-polls up to `wait` s, answering as "
+                       "soon as a webhook arrives for the tenant",
             "security": _SIGNED,
-            "parameters": [
-                _TENANT,
-                {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-                {"name": "limit", "in": "query",
-                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-            ],
+            "parameters": [_TENANT, *_CURSOR],
             "responses": {"200": _json("Hooks"), **_errors(400, 401, 403, 429)},
         }},
         "/v1/hooks/{tenant}/{token}": {"post": {
             "summary": "A payment provider's callback (M-Pesa, Paystack); any body up to 64 KiB",
             "parameters": [_TENANT, {"name": "token", "in": "path", "required": True,
-                                     "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "Accepted"}, **_errors(404, 413, 429)},
+                                     "schema": {"type": "string", "minLength": 16,
+                                                "maxLength": 64, "pattern": "^[A-Za-z0-9_-]+$"}}],
+            "requestBody": {"required": False, "content": {"*/*": {"schema": {}}}},
+            "responses": {"200": {"description": "Accepted; M-Pesa endpoints (provider mpesa*) "
+                                                 "get Daraja's {\"ResultCode\": 0, ...}"},
+                          **_errors(404, 413, 429)},
         }},
     },
     "components": {
@@ -127,19 +139,20 @@ OPENAPI: dict[str, Any] = {
                 "status": {"type": "string"}, "api": {"type": "string"},
                 "backend": {"type": "string"}}},
             "TenantCreate": {"type": "object", "required": ["name"],
-                             "properties": {"name": {"type": "string", "maxLength": 200}}},
+                             "properties": {"name": {"type": "string", "minLength": 1,
+                                                     "maxLength": 200}}},
             "TenantCreated": {"type": "object", "properties": {
                 "tenant_id": {"type": "string"}, "admin_token": {"type": "string"}}},
             "EnrolmentCreate": {"type": "object", "properties": {
-                "ttl_seconds": {"type": "number", "maximum": 2592000}}},
+                "ttl_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 2592000}}},
             "Enrolment": {"type": "object", "properties": {
                 "token": {"type": "string"}, "expires_at": {"type": "number"}}},
             "Enroll": {"type": "object",
                        "required": ["token", "agent_id", "public_key"],
-                       "properties": {"token": {"type": "string"},
-                                      "agent_id": {"type": "string", "format": "uuid"},
-                                      "name": {"type": "string"},
-                                      "public_key": {"type": "string",
+                       "properties": {"token": {"type": "string", "maxLength": 300},
+                                      "agent_id": _ID,
+                                      "name": {"type": "string", "maxLength": 200},
+                                      "public_key": {"type": "string", "pattern": KEY32,
                                                      "description": "base64 raw Ed25519"}}},
             "Enrolled": {"type": "object", "properties": {
                 "tenant_id": {"type": "string"}, "agent_id": {"type": "string"}}},
@@ -148,21 +161,24 @@ OPENAPI: dict[str, Any] = {
             "Event": {"type": "object", "required": ["id", "origin", "envelope"],
                       "properties": {
                           "seq": {"type": "integer"},
-                          "id": {"type": "string", "format": "uuid"},
-                          "origin": {"type": "string", "format": "uuid"},
-                          "envelope": {"type": "string",
+                          "id": _ID,
+                          "origin": _ID,
+                          "envelope": {"type": "string", "maxLength": 262144,
+                                       "pattern": "^v1\\.k[0-9a-f]{12}\\.",
                                        "description": "v1.<kid>.<base64url nonce+AES-GCM>"},
                           "received_at": {"type": "number", "description":
                                           "when the cloud stored it (pull only; unix seconds)"}}},
             "Push": {"type": "object", "required": ["events"], "properties": {
-                "events": {"type": "array", "maxItems": 1000,
+                "events": {"type": "array", "minItems": 1, "maxItems": 1000,
                            "items": {"$ref": "#/components/schemas/Event"}}}},
             "PushResult": {"type": "object", "properties": {
                 "accepted": {"type": "integer"}, "duplicates": {"type": "integer"},
                 "head": {"type": "integer"}}},
             "HookEndpointCreate": {"type": "object", "required": ["provider", "public_key"],
-                                   "properties": {"provider": {"type": "string"},
-                                                  "public_key": {"type": "string"}}},
+                                   "properties": {"provider": {"type": "string",
+                                                               "pattern": "^[a-z][a-z0-9_-]{0,31}$"},
+                                                  "public_key": {"type": "string",
+                                                                 "pattern": KEY32}}},
             "HookEndpoint": {"type": "object", "properties": {"path": {"type": "string"}}},
             "Hooks": {"type": "object", "properties": {
                 "hooks": {"type": "array", "items": {"type": "object", "properties": {

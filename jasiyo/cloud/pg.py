@@ -112,6 +112,9 @@ class PostgresStorage(Storage):
                     yield _PgTx(cur)
             except psycopg.errors.IntegrityError:
                 raise
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise CloudError("the database refused the service role: insufficient "
+                                 f"privilege ({exc.diag.message_primary})") from None
             except psycopg.OperationalError:
                 conn.close()
                 raise CloudError("the PostgreSQL cloud database is unavailable") from None

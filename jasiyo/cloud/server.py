@@ -19,6 +19,7 @@ import uvicorn
 
 from jasiyo import log as log_mod
 from jasiyo.cloud.app import CloudSettings, create_app, redact_path, token_hash
+from jasiyo.cloud.guard import ACCEPT_BATCH, Guard, guarded_protocol
 from jasiyo.cloud.storage import Storage
 from jasiyo.errors import CloudError
 from jasiyo.sync.ids import uuid7
@@ -34,7 +35,18 @@ def ensure_operator(storage: Storage, token: str) -> bool:
     """Make ``token`` an operator token (stored hashed). True if it was new."""
     if len(token) < 24:
         raise CloudError("an operator token must be at least 24 characters of randomness")
-    return storage.add_operator(uuid7(), token_hash(token), time.time())
+    if storage.is_operator(token_hash(token)):
+        return False
+    try:
+        return storage.add_operator(uuid7(), token_hash(token), time.time())
+    except CloudError as exc:
+        if "privilege" not in str(exc):
+            raise
+        # PostgreSQL: the service role may not create operators (migration c003).
+        raise CloudError(
+            "the service role may not create operator tokens; register this one as the "
+            "tables' owner: JASIYO_OPERATOR_TOKEN=... jasiyo cloud create-operator --from-env "
+            "--db OWNER_URL") from None
 
 
 class RedactHookTokens(logging.Filter):
@@ -53,9 +65,15 @@ class RedactHookTokens(logging.Filter):
         return True
 
 
-def _uvicorn_config(app: Any, **kw: Any) -> uvicorn.Config:
-    config = uvicorn.Config(app, ws="none", lifespan="on",
-                            log_level=kw.pop("log_level", "warning"),
+def _uvicorn_config(app: Any, settings: CloudSettings | None, **kw: Any) -> uvicorn.Config:
+    cfg = settings or CloudSettings()
+    guard = Guard(per_client=cfg.max_conns_per_client, max_connections=cfg.max_connections,
+                  header_timeout=cfg.header_timeout, body_timeout=cfg.body_timeout)
+    config = uvicorn.Config(app, ws="none", lifespan="on", http=guarded_protocol(guard),
+                            log_level=kw.pop("log_level", "warning"), timeout_keep_alive=5,
+                            # asyncio accepts up to `backlog` sockets per wake-up before any is
+                            # refused: uvicorn's 2048 would overrun the descriptor reserve.
+                            backlog=ACCEPT_BATCH,
                             timeout_graceful_shutdown=2, **kw)
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactHookTokens) for f in access.filters):
@@ -79,7 +97,8 @@ def serve(storage: Storage, host: str, port: int, settings: CloudSettings | None
         ensure_operator(storage, token)
     app = create_app(storage, settings)
     tls = {"ssl_certfile": tls_cert, "ssl_keyfile": tls_key} if tls_cert else {}
-    uvicorn.Server(_uvicorn_config(app, host=host, port=port, log_level=log_level, **tls)).run()
+    uvicorn.Server(_uvicorn_config(app, settings, host=host, port=port, log_level=log_level,
+                                   **tls)).run()
 
 
 class ThreadedServer:
@@ -104,7 +123,7 @@ class ThreadedServer:
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
         app = create_app(self.storage, self.settings)
-        server = uvicorn.Server(_uvicorn_config(app))
+        server = uvicorn.Server(_uvicorn_config(app, self.settings))
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._server = server
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},

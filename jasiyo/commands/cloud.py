@@ -32,6 +32,9 @@ def serve_cmd(
     rate: float = typer.Option(50.0, "--rate", help="Requests per second per client address."),
     tls_cert: str | None = typer.Option(None, "--tls-cert", help="PEM certificate: serve HTTPS."),
     tls_key: str | None = typer.Option(None, "--tls-key", help="PEM private key for --tls-cert."),
+    max_conns_per_client: int = typer.Option(
+        64, "--max-conns-per-client", min=1,
+        help="Open connections allowed per client address (raise it behind a proxy)."),
 ) -> None:
     """Serve the /v1 API. SQLite is migrated on start; PostgreSQL by `jasiyo cloud migrate`.
 
@@ -48,7 +51,8 @@ def serve_cmd(
         if bool(tls_cert) != bool(tls_key):
             raise CloudError("give both --tls-cert and --tls-key, or neither")
         serve(storage, host, port, CloudSettings(max_body=max_body, rate=rate,
-                                                 burst=max(int(rate * 4), 1)),
+                                                 burst=max(int(rate * 4), 1),
+                                                 max_conns_per_client=max_conns_per_client),
               tls_cert=tls_cert, tls_key=tls_key)
     finally:
         storage.close()
@@ -80,19 +84,27 @@ def migrate_cmd(
 
 @app.command("create-operator")
 def create_operator(
-    db: str = typer.Option("jasiyo-cloud.db", "--db", help=DB_HELP),
+    db: str = typer.Option("jasiyo-cloud.db", "--db",
+                           help="SQLite file path, or postgresql://OWNER@HOST/DB (the tables' "
+                                "owner: the service role may not create operators)."),
+    from_env: bool = typer.Option(False, "--from-env",
+                                  help=f"Register the token in ${OPERATOR_ENV} instead of "
+                                       "making a new one."),
 ) -> None:
     """Create an operator token (printed once; stored hashed)."""
     from jasiyo.cloud.server import ensure_operator, new_operator_token
     from jasiyo.cloud.storage import open_storage
 
-    token = new_operator_token()
-    storage = open_storage(db)
+    token = _secret(None, OPERATOR_ENV, "operator token") if from_env else new_operator_token()
+    storage = open_storage(db, owner=True)
     try:
-        ensure_operator(storage, token)
+        new = ensure_operator(storage, token)
     finally:
         storage.close()
-    done(f"operator token (shown once; keep it in ${OPERATOR_ENV}): {token}", token=token)
+    if from_env:
+        done(f"operator token from ${OPERATOR_ENV} " + ("registered" if new else "already known"))
+    else:
+        done(f"operator token (shown once; keep it in ${OPERATOR_ENV}): {token}", token=token)
 
 
 @app.command("create-tenant")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from jasiyo.commands.common import cfg, done, group, show_one, when
+from jasiyo.commands.common import actor, cfg, done, group, show_list, show_one, when
 from jasiyo.errors import ValidationError
 
 
@@ -34,6 +34,36 @@ def status() -> None:
     st = _apply().sync_status(cfg()).to_dict()
     st["last_ok"] = when(st.pop("last_ok_at"))
     show_one(st)
+
+
+quarantine_app = typer.Typer(
+    help="Pulled events that would not open, set aside so the rest of the log flows.",
+    no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("list")
+def quarantine_list() -> None:
+    """Quarantined events: sequence, id, sending agent, why they would not open."""
+    rows = [{"seq": q.seq, "id": q.id, "origin": q.origin, "error": q.error, "at": when(q.at)}
+            for q in _apply().quarantine_list(cfg())]
+    show_list(rows, ["seq", "id", "origin", "error", "at"], "quarantined events")
+
+
+@quarantine_app.command("retry")
+def quarantine_retry() -> None:
+    """Open quarantined events again (e.g. after `jasiyo tenant import-recovery`)."""
+    result = _apply().quarantine_retry(cfg())
+    done(f"applied {result['applied']}, still quarantined {result['quarantined']}", **result)
+
+
+@quarantine_app.command("skip")
+def quarantine_skip(
+    event_id: str = typer.Argument(..., help="The event id (`jasiyo sync quarantine list`)."),
+) -> None:
+    """Give up on one quarantined event for good (recorded in the audit log)."""
+    bad = _apply().quarantine_skip(cfg(), event_id, actor())
+    done(f"skipped event {bad.id} from agent {bad.origin}", id=bad.id, origin=bad.origin)
 
 
 def agent_enroll(

@@ -35,6 +35,8 @@ log = get_logger(__name__)
 
 #: A pseudo-entity carrying a rotated tenant key, sealed under the previous key.
 KEY_ENTITY = "_tenant_key"
+#: Meta key prefix of a quarantined event (one row per event: ``<prefix><event id>``).
+QUARANTINE = "sync.quarantine."
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
@@ -82,6 +84,11 @@ class EventLog(Protocol):
 
     def apply(self, events: list[RemoteEvent], meta: dict[str, str] | None = None) -> int: ...
 
+    def quarantined(self) -> list[Quarantined]: ...
+
+    def release(self, ids: list[str]) -> None:
+        """Forget quarantined events (applied after all, or skipped by an engineer)."""
+
 
 @dataclass(frozen=True)
 class Webhook:
@@ -101,6 +108,32 @@ class Webhook:
 
 
 @dataclass(frozen=True)
+class Quarantined:
+    """A pulled event that would not open: kept aside so the rest of the log flows.
+
+    The causes: a tenant key this agent does not hold yet (import the recovery file, then
+    ``jasiyo sync quarantine retry``), or an envelope that was tampered with or sealed over
+    something that is not an event (``jasiyo sync quarantine skip ID``).
+    """
+
+    seq: int
+    id: str
+    origin: str
+    envelope: str
+    error: str
+    at: float
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Quarantined:
+        d = json.loads(text)
+        return cls(int(d["seq"]), str(d["id"]), str(d["origin"]), str(d["envelope"]),
+                   str(d["error"]), float(d["at"]))
+
+
+@dataclass(frozen=True)
 class SyncStatus:
     cloud_url: str
     tenant_id: str
@@ -112,6 +145,8 @@ class SyncStatus:
     oldest_unpushed_age: float | None
     last_ok_at: float | None
     last_error: str | None
+    #: Pulled events that would not open, set aside (``jasiyo sync quarantine list``).
+    quarantined: int = 0
     #: The cloud's clock minus ours at the last pull (seconds); far from 0: fix this clock.
     clock_offset: float | None = None
     #: Agents whose events came with a clock ahead of the cloud's (bounded), and how many.
@@ -309,9 +344,10 @@ class SyncClient:
     def pull(self, wait: float = 0.0, limit: int = 1000) -> tuple[int, int]:
         """Fetch and apply everything after the cursor. (events received, events applied).
 
-        ``wait`` long-polls the first request. An envelope that does not open stops the
-        pull there (the events before it are applied, the cursor stays on it): nothing is
-        skipped silently.
+        ``wait`` long-polls the first request. An event that does not open is quarantined
+        (kept in the log's meta, counted in the status, logged) and the cursor moves past
+        it, in the same transaction as the events applied with it: one bad event from one
+        agent must not halt every POP. Nothing is dropped silently.
         """
         received = applied = 0
         cursor = int(self.log.get("sync.cursor") or 0)
@@ -324,20 +360,18 @@ class SyncClient:
             items, head = doc["events"], int(doc["head"])
             good: list[RemoteEvent] = []
             last = cursor
-            failure: SyncError | None = None
+            meta = {"sync.head": str(head)}
             for item in items:
                 try:
                     ev = self._open(item)
-                except SyncError as exc:
-                    failure = exc
-                    break
-                except (ValueError, KeyError, TypeError):
-                    failure = SyncError(f"event {item.get('id')} has a malformed payload")
-                    break
+                except (SyncError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                    bad = self._quarantine(item, exc)
+                    meta[QUARANTINE + bad.id] = bad.to_json()
+                    ev = None
                 if ev is not None:
                     good.append(ev)
                 last = int(item["seq"])
-            meta = {"sync.cursor": str(last), "sync.head": str(head)}
+            meta["sync.cursor"] = str(last)
             if isinstance(doc.get("now"), int | float):
                 meta["sync.clock_offset"] = f"{float(doc['now']) - time.time():.1f}"
             if self._skewed:
@@ -345,10 +379,37 @@ class SyncClient:
             applied += self.log.apply(good, meta)
             received += len(good)
             cursor = last
-            if failure is not None:
-                raise failure
             if len(items) < limit or cursor >= head:
                 return received, applied
+
+    def _quarantine(self, item: dict[str, Any], exc: Exception) -> Quarantined:
+        reason = str(exc) if isinstance(exc, SyncError) else "malformed payload"
+        bad = Quarantined(int(item["seq"]), str(item.get("id")), str(item.get("origin")),
+                          str(item.get("envelope")), reason, time.time())
+        event(log, "sync.quarantined", level=30, id=bad.id, origin=bad.origin, seq=bad.seq,
+              error=reason)
+        return bad
+
+    def retry_quarantined(self) -> tuple[int, int]:
+        """Open quarantined events again (after a recovery file brought a missing key);
+        apply those that open now. (opened, still quarantined)."""
+        held = self.log.quarantined()
+        good: list[RemoteEvent] = []
+        opened: list[str] = []
+        for bad in held:
+            try:
+                ev = self._open({"id": bad.id, "origin": bad.origin, "envelope": bad.envelope})
+            except (SyncError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+            opened.append(bad.id)
+            if ev is not None:
+                good.append(ev)
+        if opened:
+            # Applying twice is harmless (event ids are unique), so a crash between the two
+            # steps only repeats the retry.
+            self.log.apply(good)
+            self.log.release(opened)
+        return len(opened), len(held) - len(opened)
 
     def sync_now(self, wait: float = 0.0) -> SyncResult:
         """Push the outbox, then pull and apply. Records the outcome in meta."""
@@ -423,6 +484,7 @@ def status_of(log_: EventLog, cloud_url: str, tenant_id: str) -> SyncStatus:
         oldest_unpushed_age=(time.time() - oldest) if oldest else None,
         last_ok_at=float(ok) if ok else None,
         last_error=log_.get("sync.last_error") or None,
+        quarantined=len(log_.quarantined()),
         clock_offset=float(off) if (off := log_.get("sync.clock_offset")) else None,
         skewed_origins=_skewed_of(log_.get("sync.skewed_origins")),
     )
@@ -447,5 +509,6 @@ def _hint(status: int) -> str:
         401: ": the cloud does not accept this agent's signature (enrolled? clock right?)",
         403: ": this agent is not allowed to use that tenant",
         413: ": the batch is too large; lower the batch size",
-        422: ": the cloud refused the events (unknown tenant key id? run `jasiyo tenant init`)",
+        409: ": the cloud does not know the tenant key id (run `jasiyo tenant init`)",
+        422: ": the cloud refused the request as malformed",
     }.get(status, "")

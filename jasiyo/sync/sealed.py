@@ -61,7 +61,11 @@ def seal_to(public_b64: str, plaintext: bytes, context: bytes) -> str:
         raise SyncError("the tenant public key is not a base64 X25519 key") from None
     eph = X25519PrivateKey.generate()
     eph_pub = eph.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    key = _key(eph.exchange(pub), eph_pub, recipient)
+    try:
+        shared = eph.exchange(pub)
+    except ValueError:  # a low-order point (all zeros, ...): no secret can be agreed
+        raise SyncError("the tenant public key is not a usable X25519 key") from None
+    key = _key(shared, eph_pub, recipient)
     nonce = os.urandom(12)
     return f"x1.{b64e(eph_pub)}.{b64e(nonce + AESGCM(key).encrypt(nonce, plaintext, context))}"
 

@@ -198,3 +198,103 @@ def test_revoking_an_agent_leaves_the_tenant_webhook_endpoints_working(isp: Tena
         _hooks(b)  # the revoked POP can no longer read them
 
 
+
+
+def _slow_socket(port: int, source: str = "127.0.0.1") -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+    s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+    return s
+
+
+def _closed_within(s: socket.socket, seconds: float) -> bytes:
+    """What the server sent before closing ``s`` (fails if it kept it open longer)."""
+    s.settimeout(seconds)
+    got = b""
+    try:
+        while chunk := s.recv(4096):
+            got += chunk
+    except TimeoutError:
+        pytest.fail(f"the server kept a slow connection open for more than {seconds} s")
+    return got
+
+
+def test_slow_headers_and_bodies_are_cut_off(tmp_path: Path) -> None:
+    """Item 8: a request trickling its headers or body is closed; health keeps answering."""
+    from jasiyo.cloud.app import CloudSettings
+
+    c = sqlite_cloud(tmp_path, CloudSettings(rate=10_000, burst=10_000, header_timeout=0.5,
+                                             body_timeout=0.5))
+    try:
+        port = c.server.port
+        s = _slow_socket(port)
+        for _ in range(3):  # a byte at a time does not keep it alive
+            time.sleep(0.2)
+            s.sendall(b"X")
+        _closed_within(s, 5)
+        s.close()
+        body = socket.create_connection(("127.0.0.1", port), timeout=10)
+        body.sendall(b"POST /v1/agents/enroll HTTP/1.1\r\nHost: x\r\n"
+                     b"content-length: 1000\r\n\r\n{")
+        _closed_within(body, 5)
+        body.close()
+        with c.http() as h:
+            assert h.get("/v1/health").status_code == 200
+    finally:
+        c.server.stop()
+        c.storage.close()
+
+
+def test_connections_per_client_address_are_capped(tmp_path: Path) -> None:
+    from jasiyo.cloud.app import CloudSettings
+
+    c = sqlite_cloud(tmp_path, CloudSettings(rate=10_000, burst=10_000,
+                                             max_conns_per_client=3))
+    try:
+        port = c.server.port
+        held = [_slow_socket(port, "127.0.0.2") for _ in range(3)]
+        extra = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                         source_address=("127.0.0.2", 0))
+        assert _closed_within(extra, 5).startswith(b"HTTP/1.1 503")
+        extra.close()
+        with c.http() as h:  # another address is unaffected
+            assert h.get("/v1/health").status_code == 200
+        held.pop().close()
+        deadline = time.monotonic() + 5
+        while True:  # the freed slot is usable again
+            again = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                             source_address=("127.0.0.2", 0))
+            again.settimeout(0.3)
+            try:
+                refused_now = again.recv(1).startswith(b"H")
+            except TimeoutError:
+                refused_now = False
+            again.close()
+            if not refused_now:
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        for s in held:
+            s.close()
+    finally:
+        c.server.stop()
+        c.storage.close()
+
+
+@pytest.mark.slow
+def test_health_answers_under_1100_slow_connections_and_600_long_polls(tmp_path: Path) -> None:
+    """Item 8 acceptance (figures: bench/cloud_slowloris.py). Generous deadlines only."""
+    import asyncio
+    import resource
+
+    from tests.cloud.slowload import cloud_process, raise_own_fd_limit, run_load
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 4000:
+        pytest.skip("the load needs 4,000 open files in this process (hard ulimit -n)")
+    raise_own_fd_limit(4000)
+    with cloud_process(tmp_path, nofile=1024) as target:
+        r = asyncio.run(run_load(target, slow=1100, polls=600, probes=10))
+        log = (tmp_path / "cloud.log").read_text()
+    assert r.health_failed == 0 and len(r.health_ms) == 10
+    assert max(r.health_ms) < 5000
+    assert r.polls_answered == 600  # every long-poll got the pushed event
+    assert "Too many open files" not in log

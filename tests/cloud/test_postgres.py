@@ -16,7 +16,7 @@ from jasiyo.agent.store import Store, init_store
 from jasiyo.cloud.app import AgentRecord, CloudSettings
 from jasiyo.cloud.migrations import TENANT_TABLES
 from jasiyo.cloud.server import ThreadedServer
-from jasiyo.cloud.storage import open_storage
+from jasiyo.cloud.storage import Storage, open_storage
 from jasiyo.config import parse
 from jasiyo.errors import CloudError
 from jasiyo.sync.ids import uuid7
@@ -35,10 +35,17 @@ def scratch() -> Iterator[Scratch]:
 
 @pytest.fixture
 def cloud(scratch: Scratch) -> Iterator[Cloud]:
-    c = start_cloud(open_storage(scratch.app_dsn), FAST)
+    owner = owner_of(scratch)
+    c = start_cloud(open_storage(scratch.app_dsn), FAST, owner)
+    owner.close()
     yield c
     c.server.stop()
     c.storage.close()
+
+
+def owner_of(scratch: Scratch) -> Storage:
+    """The tables' owner: only it may create operator tokens. The caller closes it."""
+    return open_storage(scratch.owner_dsn, owner=True)
 
 
 def _fill(storage, tenant: str) -> None:  # noqa: ANN001 - a Storage
@@ -109,7 +116,9 @@ def test_long_poll_wakes_through_listen_notify(scratch: Scratch, tmp_path: Path)
     # Two cloud processes on one database; a pull waiting on one wakes for a push on the
     # other. recheck=60 > wait: without NOTIFY the pull would come back empty.
     settings = CloudSettings(rate=10_000, burst=10_000, recheck=60)
-    one = start_cloud(open_storage(scratch.app_dsn), settings)
+    owner = owner_of(scratch)
+    one = start_cloud(open_storage(scratch.app_dsn), settings, owner)
+    owner.close()
     two_storage = open_storage(scratch.app_dsn)
     two = ThreadedServer(two_storage, settings).start()
     try:
@@ -132,6 +141,91 @@ def test_long_poll_wakes_through_listen_notify(scratch: Scratch, tmp_path: Path)
         sb.close()
         assert got and got[0][1] >= 1
         assert [p["name"] for p in snap(b)["plans"]] == ["woke"]
+    finally:
+        two.stop()
+        two_storage.close()
+        one.server.stop()
+        one.storage.close()
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE agents SET public_key = 'AAAA'",
+    "UPDATE agents SET tenant_id = tenant_id",
+    "INSERT INTO operators (id, token_hash, created_at) VALUES ('x', 'y', 0)",
+    "SELECT created_at FROM operators",
+    "UPDATE tenants SET admin_token_hash = 'mine'",
+    "UPDATE tenants SET name = 'renamed'",
+    "UPDATE events SET envelope = 'v1.k000000000001.yy'",
+    "DELETE FROM events",
+    "DELETE FROM webhooks",
+    "UPDATE webhooks SET sealed = 'x'",
+    "UPDATE hook_endpoints SET public_key = 'attacker'",
+    "DELETE FROM agents",
+    "UPDATE enrolments SET expires_at = 1e12",
+    "TRUNCATE nonces",
+    "SELECT * FROM jasiyo_migrations",
+])
+def test_service_role_has_only_the_column_grants_it_needs(scratch: Scratch,
+                                                         statement: str) -> None:
+    storage = open_storage(scratch.app_dsn)
+    tenant = uuid7()
+    try:
+        _fill(storage, tenant)  # everything the service does still works
+        assert storage.get_agent(tenant, storage.pull(tenant, 0, 1)[0][0].origin) is not None
+    finally:
+        storage.close()
+    with psycopg.connect(scratch.app_dsn, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("SELECT set_config('jasiyo.tenant', %s, true)", (tenant,))
+            conn.execute(statement)
+
+
+def test_operators_are_created_by_the_owner_not_the_service(scratch: Scratch) -> None:
+    from jasiyo.cloud.server import ensure_operator, new_operator_token
+
+    token = new_operator_token()
+    storage = open_storage(scratch.app_dsn)
+    try:
+        with pytest.raises(CloudError, match="create-operator --from-env"):
+            ensure_operator(storage, token)
+        owner = owner_of(scratch)
+        try:
+            assert ensure_operator(owner, token) is True
+        finally:
+            owner.close()
+        assert ensure_operator(storage, token) is False  # known: serve starts fine
+    finally:
+        storage.close()
+
+
+def test_hook_long_poll_wakes_through_listen_notify(scratch: Scratch, tmp_path: Path) -> None:
+    """A hook list waiting on one cloud process answers when another receives the webhook."""
+    settings = CloudSettings(rate=10_000, burst=10_000, recheck=60)
+    owner = owner_of(scratch)
+    one = start_cloud(open_storage(scratch.app_dsn), settings, owner)
+    owner.close()
+    two_storage = open_storage(scratch.app_dsn)
+    two = ThreadedServer(two_storage, settings).start()
+    try:
+        isp = Tenant(one, tmp_path).setup(1)
+        a = isp.agents[0]
+        path = apply.register_webhook(a, "mpesa-stk")["url"].removeprefix(one.url)
+        got: list[object] = []
+        s = Store.open(a)
+        with apply.open_client(a, s) as client:
+            waiter = threading.Thread(target=lambda: got.append(client.webhooks(0, wait=25)))
+            started = time.monotonic()
+            waiter.start()
+            time.sleep(0.5)
+            import httpx
+
+            r = httpx.post(two.url + path, json={"Body": {"stkCallback": {"ResultCode": 0}}})
+            assert r.json() == {"ResultCode": 0, "ResultDesc": "Accepted"}
+            waiter.join(40)
+        s.close()
+        assert time.monotonic() - started < 20  # woken by NOTIFY, not by the 25 s wait
+        hooks, cursor = got[0]  # type: ignore[misc]
+        assert [h.provider for h in hooks] == ["mpesa-stk"] and cursor == 1
     finally:
         two.stop()
         two_storage.close()

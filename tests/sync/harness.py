@@ -50,11 +50,13 @@ class Cloud:
         return r.json()["token"]
 
 
-def start_cloud(storage: Storage, settings: CloudSettings = FAST) -> Cloud:
+def start_cloud(storage: Storage, settings: CloudSettings = FAST,
+                owner: Storage | None = None) -> Cloud:
+    """``owner``: PostgreSQL storage connected as the tables' owner (creates the operator)."""
     if storage.backend == "sqlite":  # PostgreSQL is migrated by its owner, beforehand
         storage.migrate()
     op = new_operator_token()
-    ensure_operator(storage, op)
+    ensure_operator(owner or storage, op)
     return Cloud(storage, ThreadedServer(storage, settings).start(), op)
 
 
