@@ -124,7 +124,7 @@ _SERVICE_GRANTS = (
     "UPDATE (revoked_at) ON agents",
     "SELECT (tenant_id, kid) ON key_ids",
     "INSERT (tenant_id, kid, created_at) ON key_ids",
-    "SELECT (tenant_id, seq, id, origin, envelope) ON events",
+    "SELECT (tenant_id, seq, id, origin, envelope, received_at) ON events",
     "INSERT (tenant_id, seq, id, origin, envelope, received_at) ON events",
     "SELECT (tenant_id, agent_id, nonce, seen_at) ON nonces",
     "INSERT (tenant_id, agent_id, nonce, seen_at) ON nonces",
