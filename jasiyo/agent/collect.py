@@ -37,6 +37,7 @@ from jasiyo.models import format_money
 from jasiyo.payments.base import PaymentProvider
 from jasiyo.payments.errors import CallbackError, PaymentError, ProviderUnavailable
 from jasiyo.payments.models import Confirmation, Outcome, StatusAnswer
+from jasiyo.portal.paths import CALLBACK_PATHS
 from jasiyo.sync.ids import uuid7
 
 log = get_logger(__name__)
@@ -48,10 +49,8 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     "mpesa-val": ("mpesa", "c2b/validation"),
     "paystack": ("paystack", "webhook"),
 }
-#: The path segment of each endpoint on this agent's own listener. Daraja refuses callback
-#: URLs that contain "mpesa" (or "safaricom", "query", ...), so the names differ.
-LOCAL_PATHS: dict[str, str] = {"mpesa-stk": "stk", "mpesa-c2b": "c2b",
-                               "mpesa-val": "c2b-validation", "paystack": "paystack"}
+#: Endpoint name -> its path segment on this agent's own listener.
+LOCAL_PATHS: dict[str, str] = {name: seg for seg, name in CALLBACK_PATHS.items()}
 #: A callback whose processing failed for a reason that may pass (provider down) is tried
 #: again after this many seconds, doubling, up to RETRY_MAX.
 RETRY_FIRST, RETRY_MAX = 5.0, 600.0

@@ -142,7 +142,7 @@ async def _payments_part(agent: Agent) -> Callable[[], Awaitable[None]]:
     """The payments worker (callbacks verified and applied, late STK prompts queried) and
     the web listener that takes callbacks when there is no cloud."""
     from jasiyo.agent.paywork import PaymentsWorker
-    from jasiyo.agent.web import WebServer
+    from jasiyo.agent.web import StoreBackend, WebServer
     from jasiyo.portal.app import create_app
 
     worker = PaymentsWorker(agent.cfg)
@@ -154,7 +154,7 @@ async def _payments_part(agent: Agent) -> Callable[[], Awaitable[None]]:
 
         agent.metrics = AgentMetrics(agent).render
     if agent.cfg.web.enabled:
-        web = WebServer(agent.cfg, create_app(agent.cfg, wake=worker.wake.set,
+        web = WebServer(agent.cfg, create_app(StoreBackend(agent.cfg), wake=worker.wake.set,
                                               metrics=agent.metrics))
         if await asyncio.to_thread(web.start):
             agent.web = web

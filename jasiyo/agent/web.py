@@ -18,10 +18,54 @@ from typing import Any
 
 import uvicorn
 
+from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.log import event, get_logger
 
 log = get_logger(__name__)
+
+
+class StoreBackend:
+    """What the web listener asks of the agent (``jasiyo.portal.app.Backend``), over one
+    store connection for the listener's thread pool: sqlite3 serialises its use and each
+    call is one short transaction. Money-related writes commit with synchronous=FULL."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self._store: Store | None = None
+        self._token = ""
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(self.cfg, synchronous="FULL")
+        return self._store
+
+    def healthy(self) -> bool:
+        return self.store.scalar("SELECT 1") == 1
+
+    def hook_token(self) -> str:
+        from jasiyo.agent import charge
+
+        if not self._token:
+            self._token = charge.local_token(self.store)
+        return self._token
+
+    def keep_callback(self, endpoint: str, headers: dict[str, str], body: bytes,
+                      remote: str) -> None:
+        from jasiyo.agent import collect
+
+        collect.receive_local(self.store, endpoint, headers, body, remote)
+
+    def c2b_account_known(self, account: str) -> bool:
+        from jasiyo.agent import collect
+
+        return collect.match_account(self.store, account) is not None
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
 
 class WebServer:

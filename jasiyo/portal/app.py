@@ -12,6 +12,9 @@ LAN-facing and working while the WAN or the cloud is down. Today it serves:
 
 The access log never shows the token: uvicorn's access log is off and our own line names
 only the endpoint.
+
+The app knows nothing of the store: the agent hands it a :class:`Backend` (see
+``jasiyo.agent.web``), so the portal does not import the agent that serves it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -28,14 +31,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from jasiyo.agent import charge, collect
-from jasiyo.agent.store import Store
-from jasiyo.config import Config
 from jasiyo.log import event, get_logger
+from jasiyo.portal.paths import CALLBACK_PATHS
 from jasiyo.ratelimit import Buckets
 
 log = get_logger(__name__)
-_BY_PATH = {path: base for base, path in collect.LOCAL_PATHS.items()}
+MAX_BODY = 64 * 1024
 _SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
@@ -44,64 +45,63 @@ _SECURITY_HEADERS = {
 }
 
 
+class Backend(Protocol):
+    """What the web listener needs from the agent. Every method may block (it is called
+    from the thread pool)."""
+
+    def healthy(self) -> bool: ...
+
+    def hook_token(self) -> str: ...
+
+    def keep_callback(self, endpoint: str, headers: dict[str, str], body: bytes,
+                      remote: str) -> None: ...
+
+    def c2b_account_known(self, account: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 def _json(doc: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(doc, status, headers=_SECURITY_HEADERS)
 
 
-def create_app(cfg: Config, *, wake: Callable[[], None] | None = None,
+def create_app(backend: Backend, *, wake: Callable[[], None] | None = None,
                metrics: Callable[[], tuple[bytes, str]] | None = None) -> Starlette:
     """The listener's ASGI app. ``wake`` is called after a callback is kept (the payments
     worker then processes it at once); ``metrics`` renders ``/metrics`` when given."""
     buckets = Buckets(rate=20.0, burst=60)
-    state: dict[str, Any] = {}
-
-    def store() -> Store:
-        # One connection for the listener's thread pool: sqlite3 serialises its use, and
-        # each call is one short transaction.
-        if "store" not in state:
-            state["store"] = Store.open(cfg, synchronous="FULL")
-        return state["store"]  # type: ignore[no-any-return]
-
-    def token() -> str:
-        if "token" not in state:
-            state["token"] = charge.local_token(store())
-        return state["token"]  # type: ignore[no-any-return]
 
     async def healthz(request: Request) -> Response:
         try:
-            await run_in_threadpool(lambda: store().scalar("SELECT 1"))
+            ok = await run_in_threadpool(backend.healthy)
         except Exception:  # the store is the agent: if it does not answer, we are not healthy
-            return _json({"ok": False}, 503)
-        return _json({"ok": True})
+            ok = False
+        return _json({"ok": ok}, 200 if ok else 503)
 
     async def hook(request: Request) -> Response:
         who = request.client.host if request.client else "?"
-        endpoint = _BY_PATH.get(request.path_params["endpoint"], "")
+        endpoint = CALLBACK_PATHS.get(request.path_params["endpoint"], "")
         if not buckets.take(who, time.monotonic()):
             return _json({"error": "rate_limited"}, 429)
         given = request.path_params["token"].encode()
-        expected = (await run_in_threadpool(token)).encode()
+        expected = (await run_in_threadpool(backend.hook_token)).encode()
         if not hmac.compare_digest(given, expected) or not endpoint:
             event(log, "web.hook_refused", remote=who, reason="unknown callback URL")
             return _json({"error": "not_found"}, 404)
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > collect.MAX_BODY:
+        if declared.isdigit() and int(declared) > MAX_BODY:
             return _json({"error": "payload_too_large"}, 413)
         body = b""
         async for chunk in request.stream():
             body += chunk
-            if len(body) > collect.MAX_BODY:
+            if len(body) > MAX_BODY:
                 return _json({"error": "payload_too_large"}, 413)
         headers = dict(request.headers.items())
-
-        def keep() -> int | None:
-            return collect.receive_local(store(), endpoint, headers, body, who)
-
-        await run_in_threadpool(keep)
+        await run_in_threadpool(backend.keep_callback, endpoint, headers, body, who)
         if wake:
             wake()
         if endpoint == "mpesa-val":
-            return _json(await run_in_threadpool(_validate, store(), body))
+            return _json(await run_in_threadpool(_validate, backend, body))
         if endpoint.startswith("mpesa"):
             return _json({"ResultCode": 0, "ResultDesc": "Accepted"})
         return _json({"ok": True})
@@ -123,11 +123,11 @@ def create_app(cfg: Config, *, wake: Callable[[], None] | None = None,
     if metrics is not None:
         routes.append(Route("/metrics", metrics_page, methods=["GET"]))
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
-    app.state.close = lambda: state.get("store") and state["store"].close()
+    app.state.close = backend.close
     return app
 
 
-def _validate(store: Store, body: bytes) -> dict[str, str]:
+def _validate(backend: Backend, body: bytes) -> dict[str, str]:
     """Daraja C2B validation (only sent if Safaricom enabled it): refuse unknown accounts,
     so the customer's money is not taken for nobody. The cloud cannot do this: it cannot
     read the subscriber list, so through the cloud every validation is accepted and an
@@ -137,6 +137,6 @@ def _validate(store: Store, body: bytes) -> dict[str, str]:
         account = str(doc.get("BillRefNumber", ""))
     except (ValueError, AttributeError):
         return {"ResultCode": "C2B00016", "ResultDesc": "Rejected"}
-    if collect.match_account(store, account) is None:
+    if not backend.c2b_account_known(account):
         return {"ResultCode": "C2B00012", "ResultDesc": "Rejected"}
     return {"ResultCode": "0", "ResultDesc": "Accepted"}
