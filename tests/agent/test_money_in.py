@@ -306,3 +306,24 @@ def test_metrics_count_callbacks_and_no_person_is_a_label(
     assert applied and applied[0].value == 1
     assert "jasiyo_radius_requests" in text or any(n.startswith("jasiyo_radius") for n in families)
     assert "alice" not in text and PHONE not in text
+
+
+def test_providers_check_says_which_credentials_work(
+        tmp_path: Path, daraja: DarajaSim, paystack: PaystackSim) -> None:
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "bad").mkdir()
+    cfg = standalone_config(tmp_path / "ok", daraja, paystack)
+    out = cli_json(cfg, "payment", "providers", "check")
+    assert out["ok"] and set(out["providers"]) == {"mpesa", "paystack"}
+    assert all(v.startswith("ok") for v in out["providers"].values())
+    bad = PaystackSim(secret_key="sk_test_other").start()
+    try:
+        cfg2 = standalone_config(tmp_path / "bad", daraja, bad)
+        text = cfg2.path.read_text().replace('secret_key = "sk_test_other"',
+                                              'secret_key = "sk_test_wrong"')
+        cfg2.path.write_text(text)
+        r = jasiyo(cfg2, "payment", "providers", "check", check=False)
+        assert r.returncode == 1 and "paystack: FAILED" in r.stderr and "mpesa: ok" in r.stderr
+        assert "sk_test_wrong" not in r.stderr + r.stdout  # the secret is never printed
+    finally:
+        bad.stop()
