@@ -123,6 +123,7 @@ def _mount_optional() -> None:
         ("jasiyo.commands.cloud", "app", "cloud"),
         ("jasiyo.commands.tenant", "app", "tenant"),
         ("jasiyo.commands.sync", "app", "sync"),
+        ("jasiyo.commands.sms", "app", "sms"),
     ):
         try:
             mod = importlib.import_module(module)

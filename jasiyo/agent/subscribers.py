@@ -93,7 +93,8 @@ def _check_ip_free(store: Store, ip: str | None, username: str) -> None:
             raise AlreadyExists(f"IP {ip} is already assigned to {other!r}")
 
 
-def _insert(store: Store, new: NewSubscriber, plan_id: int, actor: str) -> None:
+def _insert(store: Store, new: NewSubscriber, plan_id: int, actor: str,
+            how: str = "cli") -> None:
     now = store.now()
     store.conn.execute(
         "INSERT INTO subscribers (username, password_enc, plan_id, service, ip, phone, name, "
@@ -105,6 +106,10 @@ def _insert(store: Store, new: NewSubscriber, plan_id: int, actor: str) -> None:
     store.emit("subscriber", new.username, "upsert",
                {**new.public(), "password": new.password, "status": "active"})
     store.audit(actor, "subscriber.add", f"subscriber:{new.username}", **new.public())
+    if new.sms_consent:
+        from jasiyo.agent import consent
+
+        consent.note(store, new.username, True, how, actor, at=now)
 
 
 def add(store: Store, new: NewSubscriber, actor: str) -> Subscriber:
@@ -148,8 +153,10 @@ def list_(store: Store, status: str | None = None) -> list[Subscriber]:
 _UPDATABLE = ("password", "plan", "service", "ip", "phone", "name", "sms_consent")
 
 
-def update(store: Store, username: str, actor: str, **changes: Any) -> Subscriber:
-    """Change profile fields. A plan change here is immediate; billing prorates separately."""
+def update(store: Store, username: str, actor: str, *, how: str = "cli",
+           **changes: Any) -> Subscriber:
+    """Change profile fields. A plan change here is immediate; billing prorates separately.
+    A change of SMS consent is recorded (``how``: cli, csv, portal)."""
     unknown = set(changes) - set(_UPDATABLE)
     if unknown:
         raise ValidationError(f"cannot update {', '.join(sorted(unknown))}")
@@ -184,6 +191,10 @@ def update(store: Store, username: str, actor: str, **changes: Any) -> Subscribe
         store.emit("subscriber", username, "upsert", diff)
         store.audit(actor, "subscriber.update", f"subscriber:{username}",
                     **{k: ("***" if k == "password" else v) for k, v in diff.items()})
+        if "sms_consent" in diff:
+            from jasiyo.agent import consent
+
+            consent.note(store, username, bool(diff["sms_consent"]), how, actor)
     return get(store, username)
 
 
@@ -245,7 +256,8 @@ def remove(store: Store, username: str, actor: str) -> None:
 # ------------------------------------------------------------------ CSV import
 
 REQUIRED_COLUMNS = ("username", "password", "plan")
-OPTIONAL_COLUMNS = ("service", "ip", "phone", "name")
+OPTIONAL_COLUMNS = ("service", "ip", "phone", "name", "sms_consent")
+_YES, _NO = ("1", "yes", "y", "true", "ndiyo"), ("", "0", "no", "n", "false", "hapana")
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,12 +305,16 @@ def read_csv(path: Path, country: str = "KE") -> tuple[list[NewSubscriber], froz
     seen: dict[str, int] = {}
     for lineno, row in rows:
         clean = {k: (v or "").strip() for k, v in row.items() if k}
+        consent = clean.get("sms_consent", "").lower()
+        if consent not in _YES + _NO:
+            errors.append(f"line {lineno}: sms_consent {clean['sms_consent']!r} is not yes or no")
+            continue
         try:
             sub = NewSubscriber.build(
                 clean["username"], password=clean["password"], plan=clean["plan"],
                 service=clean.get("service") or "pppoe", ip=clean.get("ip") or None,
                 phone=clean.get("phone") or None, name=clean.get("name") or None,
-                country=country,
+                sms_consent=consent in _YES, country=country,
             )
         except ValidationError as exc:
             errors.append(f"line {lineno}: {exc}")
@@ -343,7 +359,7 @@ def import_rows(
             existing = store.one(f"{_SELECT} WHERE s.username = ?", (r.username,))
             if existing is None:
                 _check_ip_free(store, r.ip, r.username)
-                _insert(store, r, plan_ids[r.plan], actor)
+                _insert(store, r, plan_ids[r.plan], actor, how="csv")
                 created += 1
             else:
                 current = _from_row(existing)
@@ -359,7 +375,7 @@ def import_rows(
                     if new_plan is not None:
                         change_plan(store, r.username, new_plan, actor, cfg=cfg)
                     if changes:
-                        update(store, r.username, actor, **changes)
+                        update(store, r.username, actor, how="csv", **changes)
                     updated += 1
                 else:
                     unchanged += 1

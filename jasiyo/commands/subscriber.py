@@ -79,9 +79,16 @@ def list_(
 
 @app.command("show")
 def show(username: str = typer.Argument(..., help="Subscriber username.")) -> None:
-    """Show one subscriber (never the password)."""
+    """Show one subscriber (never the password) and how SMS consent was given or withdrawn."""
+    from jasiyo.agent import consent
+
     with store() as s:
-        show_one(_row(subs.get(s, username)))
+        row = _row(subs.get(s, username))
+        rec = consent.latest(s, username)
+    row["sms_consent_record"] = (
+        f"{'given' if rec.given else 'withdrawn'} {when(rec.at)} via {rec.how} by {rec.actor}"
+        + (f" ({rec.source})" if rec.source else "") if rec else "none recorded")
+    show_one(row)
 
 
 @app.command("update")

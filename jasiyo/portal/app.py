@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from jasiyo.agent import charge, collect
+from jasiyo.agent import charge, collect, smsbox
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.log import event, get_logger
@@ -77,6 +77,8 @@ def create_app(cfg: Config, *, wake: Callable[[], None] | None = None,
     async def hook(request: Request) -> Response:
         who = request.client.host if request.client else "?"
         endpoint = _BY_PATH.get(request.path_params["endpoint"], "")
+        sms = request.path_params["endpoint"] in smsbox.LOCAL_PATHS
+        endpoint = request.path_params["endpoint"] if sms else endpoint
         if not buckets.take(who, time.monotonic()):
             return _json({"error": "rate_limited"}, 429)
         given = request.path_params["token"].encode()
@@ -95,6 +97,8 @@ def create_app(cfg: Config, *, wake: Callable[[], None] | None = None,
         headers = dict(request.headers.items())
 
         def keep() -> int | None:
+            if sms:  # a delivery report or a reply: the SMS worker's inbox
+                return smsbox.receive_local(store(), endpoint, headers, body, who)
             return collect.receive_local(store(), endpoint, headers, body, who)
 
         await run_in_threadpool(keep)
