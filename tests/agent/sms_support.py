@@ -12,9 +12,13 @@ from tests.conftest import make_config
 
 
 def sms_toml(sim: AfricasTalkingSim, extra: str = "") -> str:
+    """``[sms]`` for the simulator; ``extra`` lines (``[sms]`` keys first) win."""
+    defaults = "".join(f"{k} = {v}\n" for k, v in (("retry_first", "60.0"),
+                                                   ("max_attempts", "3"))
+                       if f"{k} =" not in extra)
     return (f'[sms]\nprovider = "africastalking"\nbase_url = "{sim.url}"\n'
             f'username = "{sim.username}"\napi_key = "{sim.api_key}"\nsender_id = "JASIYO"\n'
-            f"retry_first = 60.0\nmax_attempts = 3\n{extra}")
+            f"{defaults}{extra}")
 
 
 def sms_config(tmp_path: Path, sim: AfricasTalkingSim, extra: str = "",
