@@ -87,10 +87,10 @@ def check_invariants(db: Store) -> None:
         charges = db.all("SELECT reference FROM ledger WHERE subscriber_id = ? AND "
                          "kind = 'charge' ORDER BY reference", (sub.id,))
         assert [c["reference"] for c in charges] == sorted(r["number"] for r in rows)
-    # sync sees each money record exactly once
+    # sync sees each money record (and each SMS consent record) exactly once
     appends = db.scalar("SELECT count(*) FROM events WHERE op = 'append'")
     records = db.scalar("SELECT (SELECT count(*) FROM ledger) + (SELECT count(*) FROM payments)"
-                        " + (SELECT count(*) FROM invoices)")
+                        " + (SELECT count(*) FROM invoices) + (SELECT count(*) FROM sms_consent)")
     assert appends == records
 
 
