@@ -21,7 +21,8 @@ off (``retry_first`` doubling to ``retry_max``); after ``max_attempts`` it is ``
 final refusal (invalid number, blacklisted) fails it at once. A row left ``sending`` by a
 crash is marked failed, never resent blindly (it may have gone out): ``jasiyo sms retry``.
 
-Only a POP with ``[sms] send = true`` runs this (exactly one per tenant).
+Exactly one POP of a tenant sends: ``[sms] send = true`` and, for a POP enrolled with the
+cloud, the one that registered the SMS callback URLs (:func:`not_the_sender`).
 """
 
 from __future__ import annotations
@@ -242,6 +243,22 @@ class Sender:
         out.deferred += 1
 
 
+def not_the_sender(cfg: Config) -> str:
+    """Why this POP must not send (``""`` if it may). Every POP of a tenant queues the same
+    reminders (the billing clock runs everywhere), so exactly one may send them: until
+    subscribers have home POPs, the one that registered the tenant's SMS callback URLs
+    (``jasiyo sms urls``), which is also the one that receives the delivery reports. A
+    stand-alone agent (no cloud) is its own tenant and sends."""
+    store = Store.open(cfg)
+    try:
+        if store.meta("sync.tenant_id") and not store.meta("sms.url.sms-dlr"):
+            return ("this POP is enrolled but did not register the SMS callback URLs; the POP "
+                    "that ran `jasiyo sms urls` sends")
+        return ""
+    finally:
+        store.close()
+
+
 class SmsWorker:
     """The sender thread in `agent run`. Library use: ``w = SmsWorker(cfg); w.start()``."""
 
@@ -260,6 +277,10 @@ class SmsWorker:
             return
         if not self.cfg.sms.send:
             event(log, "sms.disabled", reason="[sms] send = false (another POP sends)")
+            return
+        why = not_the_sender(self.cfg)
+        if why:
+            event(log, "sms.disabled", reason=why)
             return
         self._thread = threading.Thread(target=self._run, name="jasiyo-sms", daemon=True)
         self._thread.start()
