@@ -443,8 +443,8 @@ def _check_sms(cfg: Config) -> None:
     if s.language not in sms_templates.LANGUAGES:
         raise ConfigError(f"[sms] language: {s.language!r} is not one of "
                           f"{', '.join(sms_templates.LANGUAGES)}")
-    if not (1 <= s.rate_per_minute <= 6000):
-        raise ConfigError("[sms] rate_per_minute must be 1-6000")
+    if not (1 <= s.rate_per_minute <= 60000):
+        raise ConfigError("[sms] rate_per_minute must be 1-60000")
     for key in ("quiet_start", "quiet_end"):
         if sms_templates.clock_minutes(getattr(s, key)) is None:
             raise ConfigError(f"[sms] {key}: {getattr(s, key)!r} is not a time like 21:00")
