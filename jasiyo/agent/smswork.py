@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -102,6 +101,7 @@ class Pass:
     dropped: int = 0
     deferred: int = 0
     outage: bool = False
+    limited: bool = False  # stopped by the rate cap: more is due
 
 
 class Sender:
@@ -111,7 +111,13 @@ class Sender:
         self.cfg = cfg
         self.store = store
         self.gw = gw
-        self._sent_at: deque[float] = deque()
+        # Token bucket: rate_per_minute spread over the minute (a burst of at most one
+        # second's worth), so a month-end queue neither floods the gateway nor the CPU
+        # RADIUS shares with us.
+        self._per_s = cfg.sms.rate_per_minute / 60.0
+        self._burst = max(1.0, self._per_s)
+        self._tokens = self._burst
+        self._at = time.monotonic()
 
     def recover(self) -> int:
         """Rows a crash left ``sending`` may have gone out: failed, for a person to retry."""
@@ -124,9 +130,13 @@ class Sender:
 
     def _room(self) -> bool:
         now = time.monotonic()
-        while self._sent_at and self._sent_at[0] <= now - 60:
-            self._sent_at.popleft()
-        return len(self._sent_at) < self.cfg.sms.rate_per_minute
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._per_s)
+        self._at = now
+        return self._tokens >= 1.0
+
+    def next_slot_in(self) -> float:
+        """Seconds until the rate cap allows the next send."""
+        return max(0.0, (1.0 - self._tokens) / self._per_s)
 
     def step(self, limit: int = 200) -> Pass:
         s, cfg, out = self.store, self.cfg, Pass()
@@ -150,6 +160,7 @@ class Sender:
                 out.deferred += 1
                 continue
             if not self._room():
+                out.limited = True
                 break
             if not self._send(row, out):
                 break  # the gateway is down: stop the pass, nothing used an attempt
@@ -188,7 +199,7 @@ class Sender:
                 "UPDATE notifications SET status = 'sending', attempts = attempts + 1, "
                 "phone = ?, text_sent = ?, encoding = ?, parts = ?, gateway = ? WHERE id = ?",
                 (phone, text, seg.encoding, seg.parts, self.gw.name, row["id"]))
-        self._sent_at.append(time.monotonic())
+        self._tokens -= 1.0
         attempts = row["attempts"] + 1
         try:
             result = self.gw.send(OutgoingSms(phone, text, cfg.sms.sender_id, row["key"]))
@@ -314,6 +325,9 @@ class SmsWorker:
                     backoff = min(backoff * 2, 60.0)
                     continue
                 backoff = 1.0
+                if result.limited:
+                    self._stop.wait(max(0.01, sender.next_slot_in()))
+                    continue
                 if result.sent or result.dropped:
                     continue  # more may be due: no pause while draining
                 self.wake.wait(self.poll)

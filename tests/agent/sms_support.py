@@ -14,7 +14,8 @@ from tests.conftest import make_config
 def sms_toml(sim: AfricasTalkingSim, extra: str = "") -> str:
     """``[sms]`` for the simulator; ``extra`` lines (``[sms]`` keys first) win."""
     defaults = "".join(f"{k} = {v}\n" for k, v in (("retry_first", "60.0"),
-                                                   ("max_attempts", "3"))
+                                                   ("max_attempts", "3"),
+                                                   ("rate_per_minute", "6000"))
                        if f"{k} =" not in extra)
     return (f'[sms]\nprovider = "africastalking"\nbase_url = "{sim.url}"\n'
             f'username = "{sim.username}"\napi_key = "{sim.api_key}"\nsender_id = "JASIYO"\n'

@@ -341,7 +341,8 @@ def test_gateway_down_for_an_hour_loses_nothing_and_sends_nothing_twice(
 
 def test_the_per_minute_cap_spaces_sends(tmp_path: Path, sim: AfricasTalkingSim,
                                          clock: Clock) -> None:
-    cfg = sms_config(tmp_path, sim, "rate_per_minute = 2\nquiet_start = '00:00'\n"
+    # 120 a minute: two a second, a burst of at most one second's worth.
+    cfg = sms_config(tmp_path, sim, "rate_per_minute = 120\nquiet_start = '00:00'\n"
                      "quiet_end = '00:00'\n")
     db = open_store(cfg, clock)
     seed_plans(db)
@@ -351,9 +352,12 @@ def test_the_per_minute_cap_spaces_sends(tmp_path: Path, sim: AfricasTalkingSim,
         for i in range(4):
             add(db, f"u{i}", f"+25471200000{i}", True)
         assert smsops.broadcast(db, "x" * 200, "test", plan="home").recipients == 4
-        assert Sender(cfg, db, gw).step().sent == 2
+        sender = Sender(cfg, db, gw)
+        first = sender.step()
+        assert (first.sent, first.limited) == (2, True)
         assert len(sim.accepted()) == 2
         assert [m.parts for m in sim.accepted()] == [2, 2]
+        assert 0 < sender.next_slot_in() <= 0.5
     finally:
         gw.close()
         db.close()
