@@ -52,12 +52,18 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
-def queue(store: Store, n: int, tag: str) -> None:
-    """N consenting subscribers with phones, one reminder each."""
+def prepare(store: Store) -> None:
+    """Every demo subscriber consents and has a phone (before the agent starts: the change
+    wakes each one's billing clock)."""
     with store.transaction():
         store.conn.execute(
             "UPDATE subscribers SET sms_consent = 1, phone = '+2547' || "
             "substr('00000000' || id, -8, 8) WHERE username LIKE 'user%'")
+
+
+def queue(store: Store, n: int, tag: str) -> None:
+    """One reminder for each of N subscribers."""
+    with store.transaction():
         now = store.now()
         for sub in store.all("SELECT s.*, p.name AS plan FROM subscribers s JOIN plans p "
                              "ON p.id = s.plan_id ORDER BY s.id LIMIT ?", (n,)):
@@ -100,6 +106,7 @@ def main() -> None:
         init_store(cfg)
         store = Store.open(cfg)
         demo.seed(store, "bench", users=args.messages)
+        prepare(store)
         dlr = smsops.callback_urls(store, cfg)["sms-dlr"]
         log = (tmp / "sim.log").open("wb")
         procs.append(subprocess.Popen(
