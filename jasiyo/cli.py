@@ -49,6 +49,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
              "Sync with the cloud: push local changes, pull the others'."),
     "dev": ("jasiyo.commands.dev", "app",
             "Developer tools: simulated routers and payment APIs for demos and tests."),
+    "sms": ("jasiyo.commands.sms", "app", "SMS to customers: the outbox, broadcasts, templates."),
     "radsec": ("jasiyo.commands.radsec", "app",
                "RadSec (RADIUS over TLS): a CA and router certificates."),
 }

@@ -145,6 +145,64 @@ class PaymentsSection:
 
 
 @dataclass(frozen=True)
+class SmsTemplates:
+    """Message texts per kind and language (``""``: the built-in text). Variables in braces,
+    only those of ``jasiyo.sms.templates.VARIABLES``; an unknown one is refused at start."""
+
+    reminder_en: str = ""
+    reminder_sw: str = ""
+    receipt_en: str = ""
+    receipt_sw: str = ""
+    suspension_en: str = ""
+    suspension_sw: str = ""
+
+
+@dataclass(frozen=True)
+class SmsSection:
+    """The SMS gateway and the sender inside `agent run` (docs/sms.md)."""
+
+    #: ``""`` (no SMS is sent), ``"africastalking"`` or ``"http"`` (a URL template).
+    provider: str = ""
+    #: Empty: Africa's Talking production, or its sandbox when username is "sandbox".
+    base_url: str = ""
+    username: str = ""
+    api_key: str = ""
+    #: Approved sender id or short code (``from``); empty: the gateway's default.
+    sender_id: str = ""
+    #: This POP sends the outbox. Exactly one POP of a tenant may (until home POPs exist).
+    send: bool = True
+    language: str = "en"
+    rate_per_minute: int = 60
+    #: Local times (``[billing] timezone``) between which reminders and notices wait.
+    quiet_start: str = "21:00"
+    quiet_end: str = "07:00"
+    quiet_kinds: list[str] = field(default_factory=lambda: ["reminder", "suspension",
+                                                             "broadcast"])
+    max_attempts: int = 8
+    retry_first: float = 60.0
+    retry_max: float = 3600.0
+    timeout: float = 10.0
+    #: A pay link for the ``{pay_link}`` variable, e.g. ``https://pay.example/{account}``.
+    pay_link: str = ""
+    #: The generic HTTP gateway (``provider = "http"``).
+    url_template: str = ""
+    method: str = "GET"
+    body_template: str = ""
+    message_id_field: str = ""
+    templates: SmsTemplates = field(default_factory=SmsTemplates)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.provider)
+
+    def settings(self) -> dict[str, object]:
+        """What the gateway class takes."""
+        return {k: getattr(self, k) for k in (
+            "base_url", "username", "api_key", "url_template", "method", "body_template",
+            "message_id_field")}
+
+
+@dataclass(frozen=True)
 class Config:
     agent: AgentSection = field(default_factory=AgentSection)
     radius: RadiusSection = field(default_factory=RadiusSection)
@@ -154,6 +212,7 @@ class Config:
     sync: SyncSection = field(default_factory=SyncSection)
     web: WebSection = field(default_factory=WebSection)
     payments: PaymentsSection = field(default_factory=PaymentsSection)
+    sms: SmsSection = field(default_factory=SmsSection)
     path: Path | None = None
 
     @property
@@ -387,6 +446,57 @@ def _check_payments(cfg: Config) -> None:
                           f"{', '.join(sorted(COUNTRIES))}")
 
 
+def _check_sms(cfg: Config) -> None:
+    from urllib.parse import urlsplit
+
+    from jasiyo.sms import templates as sms_templates
+    from jasiyo.sms.generic import check_template
+
+    s = cfg.sms
+    if s.provider not in ("", "africastalking", "http"):
+        raise ConfigError(f"[sms] provider: {s.provider!r} is not one of africastalking, http "
+                          "(or empty for no SMS)")
+    if s.provider == "africastalking" and not (s.username and s.api_key):
+        raise ConfigError("[sms] provider = africastalking needs username and api_key")
+    urls = [("base_url", s.base_url)] if s.base_url else []
+    if s.provider == "http":
+        if not s.url_template:
+            raise ConfigError("[sms] provider = http needs url_template")
+        urls.append(("url_template", s.url_template.split("{", 1)[0] or "x:"))
+        for key in ("url_template", "body_template"):
+            try:
+                check_template(getattr(s, key), f"[sms] {key}")
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        if s.method.upper() not in ("GET", "POST"):
+            raise ConfigError(f"[sms] method: {s.method!r} must be GET or POST")
+    for key, url in urls:
+        parts = urlsplit(url)
+        loopback = (parts.hostname or "").startswith("127.") or parts.hostname == "localhost"
+        if not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+            raise ConfigError(f"[sms] {key}: {url!r} must be https:// (http:// only to "
+                              "loopback, for the simulator)")
+    if s.language not in sms_templates.LANGUAGES:
+        raise ConfigError(f"[sms] language: {s.language!r} is not one of "
+                          f"{', '.join(sms_templates.LANGUAGES)}")
+    if not (1 <= s.rate_per_minute <= 60000):
+        raise ConfigError("[sms] rate_per_minute must be 1-60000")
+    for key in ("quiet_start", "quiet_end"):
+        if sms_templates.clock_minutes(getattr(s, key)) is None:
+            raise ConfigError(f"[sms] {key}: {getattr(s, key)!r} is not a time like 21:00")
+    if not (1 <= s.max_attempts <= 50 and 1 <= s.retry_first <= s.retry_max <= 86400):
+        raise ConfigError("[sms] max_attempts must be 1-50 and 1 <= retry_first <= retry_max "
+                          "<= 86400 seconds")
+    if not (0 < s.timeout <= 120):
+        raise ConfigError("[sms] timeout must be 1-120 seconds")
+    try:
+        sms_templates.check(s.templates)
+        if s.pay_link:
+            sms_templates.check_text(s.pay_link, "[sms] pay_link", {"account"})
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def parse(text: str, base_dir: Path, path: Path | None = None) -> Config:
     """Parse TOML text; relative paths resolve against ``base_dir``."""
     where = str(path) if path else "config"
@@ -415,6 +525,7 @@ def parse(text: str, base_dir: Path, path: Path | None = None) -> Config:
     cfg = replace(cfg, radsec=replace(cfg.radsec, **radsec_paths))
     _check(cfg)
     _check_payments(cfg)
+    _check_sms(cfg)
     return cfg
 
 

@@ -219,6 +219,9 @@ def _transition(store: Store, sub: Row, status: Status, reason: str, at: float,
             store, sub, "suspension", f"suspension:{sub['username']}:{int(at)}",
             f"Your {sub['plan']} internet service is suspended ({reason}). "
             f"Pay to restore it; it comes back within a minute of payment.", at,
+            values={"name": sub["name"] or sub["username"], "plan": sub["plan"],
+                    "reason": reason, "account": sub["username"],
+                    "amount": format_money(invoices.cost(sub)[2], sub["currency"])},
         )
 
 
@@ -252,6 +255,10 @@ def _apply(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
             f"{datetime.fromtimestamp(expiry, tz):%Y-%m-%d %H:%M}. "
             f"Pay {format_money(total, sub['currency'])} to stay connected.",
             ev.at, not_after=expiry,
+            values={"name": sub["name"] or sub["username"], "plan": sub["plan"],
+                    "amount": format_money(total, sub["currency"]), "days": ev.arg,
+                    "due_date": f"{datetime.fromtimestamp(expiry, tz):%Y-%m-%d %H:%M}",
+                    "account": sub["username"], "expiry": expiry},
         )
         _set_state(store, sub["id"], reminded_until=ev.at)
         if report is not None and added:

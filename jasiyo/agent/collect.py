@@ -50,7 +50,8 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     "paystack": ("paystack", "webhook"),
 }
 #: Endpoint name -> its path segment on this agent's own listener.
-LOCAL_PATHS: dict[str, str] = {name: seg for seg, name in CALLBACK_PATHS.items()}
+LOCAL_PATHS: dict[str, str] = {name: seg for seg, name in CALLBACK_PATHS.items()
+                               if name in ENDPOINTS}
 #: A callback whose processing failed for a reason that may pass (provider down) is tried
 #: again after this many seconds, doubling, up to RETRY_MAX.
 RETRY_FIRST, RETRY_MAX = 5.0, 600.0

@@ -218,7 +218,7 @@ def _one(store: Store, r: subs.NewSubscriber, actor: str, compared: set[str],
                          "ON p.id = s.plan_id WHERE s.username = ?", (r.username,))
     if existing is None:
         plan_id = plans_mod.get(store, r.plan).id
-        subs._insert(store, r, plan_id, actor)
+        subs._insert(store, r, plan_id, actor, how="csv")
         changes.append(f"{r.username}: created on plan {r.plan}")
         counts["created"] += 1
         return
@@ -245,5 +245,5 @@ def _one(store: Store, r: subs.NewSubscriber, actor: str, compared: set[str],
     if new_plan is not None:
         change_plan(store, r.username, new_plan, actor, cfg=cfg)
     if diff:
-        subs.update(store, r.username, actor, **diff)
+        subs.update(store, r.username, actor, how="csv", **diff)
     counts["updated"] += 1

@@ -161,7 +161,8 @@ def record(
         billing.advance(store, cfg, sub["id"], now)
         sub = ledger.subscriber_row(store, username)
         result = _outcome(store, sub, payment, created=True, bought=bought, restored=restored)
-        notify.queue(store, sub, "receipt", f"receipt:{ref}", _receipt(result, cfg), now)
+        notify.queue(store, sub, "receipt", f"receipt:{ref}", _receipt(result, cfg), now,
+                     values=_receipt_values(sub, result, cfg))
     event(log, "payment.recorded", user=username, reference=ref, amount=minor,
           method=method, periods=bought, restored=restored)
     return result
@@ -187,6 +188,19 @@ def _receipt(r: Recorded, cfg: Config) -> str:
     if r.balance_minor:
         text += f" Balance {format_money(r.balance_minor, p.currency)}."
     return text
+
+
+def _receipt_values(sub: Row, r: Recorded, cfg: Config) -> dict[str, object]:
+    """The receipt's template variables (``jasiyo.sms.templates``)."""
+    from zoneinfo import ZoneInfo
+
+    p = r.payment
+    until = (f"{datetime.fromtimestamp(r.paid_until, ZoneInfo(cfg.billing.timezone)):%Y-%m-%d %H:%M}"
+             if r.paid_until else "")
+    return {"name": sub["name"] or sub["username"], "plan": sub["plan"],
+            "account": sub["username"], "amount": format_money(p.amount_minor, p.currency),
+            "reference": p.reference, "paid_until": until,
+            "balance": format_money(r.balance_minor, p.currency)}
 
 
 def get(store: Store, reference: str) -> Payment:

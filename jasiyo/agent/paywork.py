@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from jasiyo.agent import charge, collect
+from jasiyo.agent import charge, collect, smsbox
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.errors import JasiyoError
@@ -61,9 +61,12 @@ def pull_cloud(store: Store, client: Any, wait: float = 0.0, limit: int = 100) -
     new = 0
     with store.transaction():
         for h in hooks:
-            if collect.receive(store, source=f"cloud:{h.id}", endpoint=h.provider,
-                               headers=h.headers, body=h.body, received_at=h.received_at,
-                               remote=h.remote) is not None:
+            # SMS delivery reports and replies share the tenant's hook stream (one cursor);
+            # they go to their own inbox, never near the money.
+            keep = smsbox.receive if smsbox.is_sms_endpoint(h.provider) else collect.receive
+            if keep(store, source=f"cloud:{h.id}", endpoint=h.provider,
+                    headers=h.headers, body=h.body, received_at=h.received_at,
+                    remote=h.remote) is not None:
                 new += 1
         if cursor != after:
             store.set_meta(CURSOR, str(cursor))
@@ -121,7 +124,8 @@ class PaymentsWorker:
                                           daemon=True)]
         probe = Store.open(self.cfg)
         try:
-            pull = enrolled(probe) and bool(charge.providers(self.cfg))
+            pull = enrolled(probe) and (bool(charge.providers(self.cfg))
+                                        or self.cfg.sms.configured)
         finally:
             probe.close()
         if pull:

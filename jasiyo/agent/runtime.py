@@ -53,6 +53,7 @@ class Agent:
             self.radsec = RadsecServer(self.radius, settings_from(cfg))
         self._stoppers: list[Callable[[], Awaitable[None]]] = []
         self.payments: Any = None  # the PaymentsWorker, once started
+        self.sms: Any = None  # the SmsWorker, once started
         self.web: Any = None  # the WebServer, once listening
         #: Renders /metrics on the web listener when set: () -> (body, content type).
         self.metrics: Callable[[], tuple[bytes, str]] | None = None
@@ -167,10 +168,24 @@ async def _payments_part(agent: Agent) -> Callable[[], Awaitable[None]]:
     return stop
 
 
+async def _sms_part(agent: Agent) -> Callable[[], Awaitable[None]]:
+    """The SMS sender (outbox to the gateway, delivery reports and STOP replies applied)."""
+    from jasiyo.agent.smswork import SmsWorker
+
+    worker = SmsWorker(agent.cfg)
+    await asyncio.to_thread(worker.start)
+    agent.sms = worker
+
+    async def stop() -> None:
+        await asyncio.to_thread(worker.stop)
+
+    return stop
+
+
 def _default_parts() -> list[Part]:
     from jasiyo.agent.scheduler import attach
 
-    return [attach, _sync_part, _payments_part]
+    return [attach, _sync_part, _payments_part, _sms_part]
 
 
 async def serve(cfg: Config, ready: Callable[[Agent], None] | None = None) -> None:

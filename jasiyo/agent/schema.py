@@ -789,3 +789,62 @@ def m012_radsec(db: Database) -> None:
             WHERE radsec_fingerprint IS NOT NULL;
         """
     )
+
+
+@migrations(name="m020_sms")
+def m020_sms(db: Database) -> None:
+    # SMS that reaches customers (issue 13): the outbox learns a life cycle (queued ->
+    # sending -> sent -> delivered / failed, or dropped: stale, consent withdrawn, paid),
+    # retries with backoff, the cost and parts of what was sent, and the gateway's message
+    # id that delivery reports name. Consent becomes a record (when, how, by whom; the
+    # subscriber's flag stays as the current value every queue path checks). Delivery
+    # reports and incoming messages are kept sealed in their own inbox, like payments.
+    db.executescript(
+        """
+        ALTER TABLE notifications ADD COLUMN status TEXT NOT NULL DEFAULT 'queued';
+        ALTER TABLE notifications ADD COLUMN vars TEXT;
+        ALTER TABLE notifications ADD COLUMN next_attempt_at REAL;
+        ALTER TABLE notifications ADD COLUMN encoding TEXT;
+        ALTER TABLE notifications ADD COLUMN parts INTEGER;
+        ALTER TABLE notifications ADD COLUMN cost_minor INTEGER;
+        ALTER TABLE notifications ADD COLUMN cost_currency TEXT;
+        ALTER TABLE notifications ADD COLUMN gateway TEXT;
+        ALTER TABLE notifications ADD COLUMN message_id TEXT;
+        ALTER TABLE notifications ADD COLUMN text_sent TEXT;
+        ALTER TABLE notifications ADD COLUMN finished_at REAL;
+        ALTER TABLE notifications ADD COLUMN detail TEXT;
+        UPDATE notifications SET status = 'sent' WHERE sent_at IS NOT NULL;
+        UPDATE notifications SET next_attempt_at = created_at WHERE sent_at IS NULL;
+        CREATE INDEX notifications_due ON notifications(next_attempt_at)
+            WHERE status = 'queued';
+        CREATE INDEX notifications_message_id ON notifications(message_id)
+            WHERE message_id IS NOT NULL;
+        CREATE INDEX notifications_user ON notifications(username, created_at);
+
+        CREATE TABLE sms_consent (
+            id INTEGER PRIMARY KEY,
+            ref TEXT NOT NULL UNIQUE,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            given INTEGER NOT NULL CHECK (given IN (0, 1)),
+            how TEXT NOT NULL CHECK (how IN ('cli', 'csv', 'portal', 'keyword', 'import')),
+            actor TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT '',
+            at REAL NOT NULL
+        );
+        CREATE INDEX sms_consent_subscriber ON sms_consent(subscriber_id, at);
+
+        CREATE TABLE sms_inbox (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL UNIQUE,
+            endpoint TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            remote TEXT,
+            sealed BLOB NOT NULL,
+            status TEXT NOT NULL DEFAULT 'new',
+            detail TEXT,
+            processed_at REAL
+        );
+        CREATE INDEX sms_inbox_new ON sms_inbox(id) WHERE status = 'new';
+        """
+    )

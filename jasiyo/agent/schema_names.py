@@ -26,4 +26,5 @@ NAMES: tuple[str, ...] = (
     "m015_enforce_coalesce",
     "m016_invoice_purchase",
     "m012_radsec",
+    "m020_sms",
 )

@@ -92,7 +92,8 @@ def _check_ip_free(store: Store, ip: str | None, username: str) -> None:
             raise AlreadyExists(f"IP {ip} is already assigned to {other!r}")
 
 
-def _insert(store: Store, new: NewSubscriber, plan_id: int, actor: str) -> None:
+def _insert(store: Store, new: NewSubscriber, plan_id: int, actor: str,
+            how: str = "cli") -> None:
     now = store.now()
     store.conn.execute(
         "INSERT INTO subscribers (username, password_enc, plan_id, service, ip, phone, name, "
@@ -104,6 +105,10 @@ def _insert(store: Store, new: NewSubscriber, plan_id: int, actor: str) -> None:
     store.emit("subscriber", new.username, "upsert",
                {**new.public(), "password": new.password, "status": "active"})
     store.audit(actor, "subscriber.add", f"subscriber:{new.username}", **new.public())
+    if new.sms_consent:
+        from jasiyo.agent import consent
+
+        consent.note(store, new.username, True, how, actor, at=now)
 
 
 def add(store: Store, new: NewSubscriber, actor: str) -> Subscriber:
@@ -239,8 +244,10 @@ def details(store: Store, username: str) -> dict[str, Any]:
 _UPDATABLE = ("password", "plan", "service", "ip", "phone", "name", "sms_consent", "tax_pin")
 
 
-def update(store: Store, username: str, actor: str, **changes: Any) -> Subscriber:
-    """Change profile fields. A plan change here is immediate; billing prorates separately."""
+def update(store: Store, username: str, actor: str, *, how: str = "cli",
+           **changes: Any) -> Subscriber:
+    """Change profile fields. A plan change here is immediate; billing prorates separately.
+    A change of SMS consent is recorded (``how``: cli, csv, portal)."""
     unknown = set(changes) - set(_UPDATABLE)
     if unknown:
         raise ValidationError(f"cannot update {', '.join(sorted(unknown))}")
@@ -276,6 +283,10 @@ def update(store: Store, username: str, actor: str, **changes: Any) -> Subscribe
         store.emit("subscriber", username, "upsert", diff)
         store.audit(actor, "subscriber.update", f"subscriber:{username}",
                     **{k: ("***" if k == "password" else v) for k, v in diff.items()})
+        if "sms_consent" in diff:
+            from jasiyo.agent import consent
+
+            consent.note(store, username, bool(diff["sms_consent"]), how, actor)
     return get(store, username)
 
 

@@ -53,9 +53,12 @@ class StoreBackend:
 
     def keep_callback(self, endpoint: str, headers: dict[str, str], body: bytes,
                       remote: str) -> None:
-        from jasiyo.agent import collect
+        from jasiyo.agent import collect, smsbox
 
-        collect.receive_local(self.store, endpoint, headers, body, remote)
+        if endpoint in smsbox.LOCAL_PATHS:  # a delivery report or a reply: the SMS inbox
+            smsbox.receive_local(self.store, endpoint, headers, body, remote)
+        else:
+            collect.receive_local(self.store, endpoint, headers, body, remote)
 
     def c2b_account_known(self, account: str) -> bool:
         from jasiyo.agent import collect
@@ -80,7 +83,9 @@ class WebServer:
         """Bind and serve; False (logged) if the address cannot be bound."""
         address = self.cfg.web.address
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only when the
+        # listening socket says TCP; without it Nagle and delayed ACKs add 40 ms per request.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((address, self.cfg.web.port))

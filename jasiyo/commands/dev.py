@@ -132,3 +132,31 @@ def paystack_sim(
     typer.echo(f"Paystack simulator listening on {sim.url} (base_url), webhooks to {target}; "
                f"control under {sim.url}/sim/; Ctrl-C to stop")
     _serve_until_interrupted(sim)
+
+
+@app.command("sms-sim")
+def sms_sim(
+    port: int = typer.Option(8002, "--port", help="TCP port to listen on (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    username: str = typer.Option("sandbox", "--username",
+                                 help="Africa's Talking username the simulator accepts."),
+    api_key: str = typer.Option("sim-at-api-key", "--api-key", help="The apiKey it accepts."),
+    dlr_url: str = typer.Option("", "--dlr-url",
+                                help="Where delivery reports go (the dashboard's setting)."),
+    incoming_url: str = typer.Option("", "--incoming-url",
+                                     help="Where customers' replies go (POST /sim/incoming)."),
+    callback_delay: float = typer.Option(
+        1.0, "--callback-delay", help="Seconds between a send and its delivery report."),
+    rate_per_minute: int = typer.Option(0, "--rate-per-minute",
+                                        help="Answer 429 beyond this many sends a minute."),
+) -> None:
+    """Run a simulated Africa's Talking SMS API (send, delivery reports, replies), until Ctrl-C."""
+    from jasiyo.sms.sim import AfricasTalkingSim
+
+    sim = AfricasTalkingSim(host, port, username=username, api_key=api_key,
+                            callback_delay=callback_delay)
+    sim.dlr_url, sim.incoming_url, sim.rate_per_minute = dlr_url, incoming_url, rate_per_minute
+    sim.start()
+    typer.echo(f"Africa's Talking SMS simulator listening on {sim.url} (base_url), username "
+               f"{username!r}; control under {sim.url}/sim/; Ctrl-C to stop")
+    _serve_until_interrupted(sim)

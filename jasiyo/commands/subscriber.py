@@ -98,11 +98,16 @@ def list_(
 @app.command("show")
 def show(username: str = typer.Argument(..., help="Subscriber username.")) -> None:
     """Show one subscriber: profile, balance, paid-through, usage this cycle, sessions."""
+    from jasiyo.agent import consent
     from jasiyo.models import format_money
 
     with store() as s:
         row = _row(subs.get(s, username))
         more = subs.details(s, username)
+        rec = consent.latest(s, username)
+    row["sms_consent_record"] = (
+        f"{'given' if rec.given else 'withdrawn'} {when(rec.at)} via {rec.how} by {rec.actor}"
+        + (f" ({rec.source})" if rec.source else "") if rec else "none recorded")
     if STATE.json:
         show_one({**row, **more})
         return

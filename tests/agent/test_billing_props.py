@@ -100,10 +100,10 @@ def check_invariants(db: Store) -> None:
         # a period a payment bought is charged under its purchase key, others by invoice
         assert [c["reference"] for c in charges] == sorted(
             f"BUY:{r['purchase']}" if r["purchase"] else r["number"] for r in rows)
-    # sync sees each money record exactly once
+    # sync sees each money record (and each SMS consent record) exactly once
     appends = db.scalar("SELECT count(*) FROM events WHERE op = 'append'")
     records = db.scalar("SELECT (SELECT count(*) FROM ledger) + (SELECT count(*) FROM payments)"
-                        " + (SELECT count(*) FROM invoices)")
+                        " + (SELECT count(*) FROM invoices) + (SELECT count(*) FROM sms_consent)")
     assert appends == records
 
 
