@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jasiyo import config  # noqa: E402
-from jasiyo.agent import apply, charge, paywork, plans  # noqa: E402
+from jasiyo.agent import apply, charge, imports, paywork, plans  # noqa: E402
 from jasiyo.agent import subscribers as subs  # noqa: E402
 from jasiyo.agent.store import Store, init_store  # noqa: E402
 from jasiyo.cloud import admin  # noqa: E402
@@ -164,7 +164,7 @@ def main() -> None:
         names = [f"cust{n:05d}" for n in range(total)]
         store = Store.open(cfg)
         plans.add(store, plans.build("home", rate="10M/10M", price="1000"), "bench")
-        subs.import_rows(store, [subs.NewSubscriber.build(n, password="pw", plan="home")
+        imports.import_rows(store, [subs.NewSubscriber.build(n, password="pw", plan="home")
                                  for n in names], "bench")
         with store.transaction():
             store.conn.execute("UPDATE subscribers SET status = 'suspended', "

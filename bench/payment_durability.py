@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jasiyo import config  # noqa: E402
-from jasiyo.agent import payments, plans  # noqa: E402
+from jasiyo.agent import imports, payments, plans  # noqa: E402
 from jasiyo.agent import subscribers as subs  # noqa: E402
 from jasiyo.agent.store import Store, init_store  # noqa: E402
 
@@ -35,7 +35,7 @@ def run(tmp: Path, mode: str, n: int) -> list[float]:
     init_store(cfg)
     store = Store.open(cfg, synchronous=mode)
     plans.add(store, plans.build("home", rate="10M/10M", price="1000"), "bench")
-    subs.import_rows(store, [subs.NewSubscriber.build(f"c{i:05d}", password="pw", plan="home")
+    imports.import_rows(store, [subs.NewSubscriber.build(f"c{i:05d}", password="pw", plan="home")
                              for i in range(n)], "bench")
     times = []
     for i in range(n):

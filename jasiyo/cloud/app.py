@@ -66,6 +66,11 @@ class CloudSettings:
     #: Token bucket per client address: sustained requests per second, and burst.
     rate: float = 50.0
     burst: int = 200
+    #: Provider callbacks (/v1/hooks/...) have their own, larger bucket per address: they
+    #: come from a few provider addresses in month-end bursts, and a refused M-Pesa C2B
+    #: confirmation is not sent again. Bodies are bounded and unknown tokens are 404s.
+    hook_rate: float = 500.0
+    hook_burst: int = 3000
     enrolment_ttl: float = 24 * 3600
     #: A waiting pull re-reads the database at least this often, in case a wake-up from
     #: another cloud process (PostgreSQL NOTIFY) was lost.
@@ -179,6 +184,7 @@ class Api:
         self.cfg = cfg
         self.notifier = Notifier()
         self.buckets = _Buckets(cfg.rate, cfg.burst)
+        self.hook_buckets = _Buckets(cfg.hook_rate, cfg.hook_burst)
 
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await run_in_threadpool(fn, *args)
@@ -242,7 +248,9 @@ class Api:
         async def wrapped(request: Request) -> Response:
             who = request.client.host if request.client else "-"
             try:
-                if not self.buckets.take(who, time.monotonic()):
+                hook = request.url.path.startswith("/v1/hooks/")
+                buckets = self.hook_buckets if hook else self.buckets
+                if not buckets.take(who, time.monotonic()):
                     raise Refused(429, "rate limit")
                 return await fn(request)
             except Refused as exc:

@@ -73,3 +73,23 @@ def test_webhook_refusals(cloud: Cloud, tmp_path: Path) -> None:
     db.close()
     with pytest.raises(SyncError, match="does not open"):
         hooks(isp.agents[0])
+
+
+def test_provider_callbacks_have_their_own_larger_rate_limit(tmp_path: Path) -> None:
+    """A month-end burst from one provider address is not refused because the same address
+    (or the ISP's own agents) used up the API's bucket: a refused C2B confirmation is lost."""
+    from jasiyo.cloud.app import CloudSettings
+
+    c = sqlite_cloud(tmp_path, CloudSettings(rate=0.01, burst=5, hook_rate=0.01, hook_burst=40))
+    try:
+        isp = Tenant(c, tmp_path).setup(1)
+        url = apply.register_webhook(isp.agents[0], "mpesa-c2b")["url"]
+        with c.http() as h:
+            while h.get("/v1/health").status_code != 429:
+                pass  # the API bucket of this address is empty now
+            codes = [h.post(url, json={"TransID": f"R{i}"}).status_code for i in range(45)]
+        assert codes[:40] == [200] * 40  # callbacks still taken ...
+        assert 429 in codes[40:]  # ... up to their own limit
+    finally:
+        c.server.stop()
+        c.storage.close()
