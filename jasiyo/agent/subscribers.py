@@ -205,8 +205,11 @@ def page(store: Store, status: str | None = None, *, search: str | None = None,
         rows = store.all(sql, (*params, limit, offset))
     else:
         rows = store.all(sql + " LIMIT -1 OFFSET ?", (*params, offset))
-    total = (int(store.scalar(f"SELECT count(*) FROM subscribers s{where}", tuple(params)))
-             if count else len(rows))
+    if count and limit is not None and len(rows) == limit:
+        total = int(store.scalar(f"SELECT count(*) FROM subscribers s{where}", tuple(params)))
+    else:  # a short (or unlimited) page is the end: no second scan to count
+        total = offset + len(rows) if rows or not offset else int(store.scalar(
+            f"SELECT count(*) FROM subscribers s{where}", tuple(params)))
     return Page([_from_row(r) for r in rows], total, offset)
 
 

@@ -67,6 +67,18 @@ class _LazyConsole:
 
     _real: Any = None
 
+    @property
+    def is_terminal(self) -> bool:
+        import sys
+
+        return sys.stdout.isatty()
+
+    def print(self, *objects: Any, **kw: Any) -> None:
+        if not self.is_terminal and all(isinstance(o, str) for o in objects) and not kw:
+            typer.echo(" ".join(objects))  # piped: plain text, as written (no markup)
+            return
+        self.__getattr__("print")(*objects, **kw)
+
     def __getattr__(self, name: str) -> Any:
         if _LazyConsole._real is None:
             from rich.console import Console
@@ -159,7 +171,16 @@ def show_list(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str
         typer.echo(json.dumps(list(rows), indent=2, default=str))
         return
     if not rows:
-        console.print(f"(no {title or 'rows'})")
+        typer.echo(f"(no {title or 'rows'})")
+        return
+    import sys
+
+    if not sys.stdout.isatty():
+        # Piped or redirected: plain aligned columns, nothing cut, no rich to import.
+        cells = [list(columns)] + [[_cell(row.get(c)) for c in columns] for row in rows]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+        for r in cells[:1] + [["-" * w for w in widths]] + cells[1:]:
+            typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
         return
     from rich.table import Table
 
