@@ -23,6 +23,7 @@ import logging
 import socket
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -215,7 +216,7 @@ class CallbackSender:
         self._client.close()
 
 
-class SimServer:
+class SimServer(ABC):
     """Base for a provider simulator: a Starlette app on 127.0.0.1 in a thread."""
 
     name = "sim"
@@ -327,8 +328,9 @@ class SimServer:
 
     # -- the app ---------------------------------------------------------------------------
 
-    def routes(self) -> list[Route]:  # pragma: no cover - subclasses provide them
-        raise NotImplementedError
+    @abstractmethod
+    def routes(self) -> list[Route]:
+        """The provider's own API routes (each simulator defines them)."""
 
     def error_response(self, status: int) -> Response:
         return JSONResponse({"error": "simulated fault"}, status_code=status)
