@@ -77,6 +77,13 @@ class EntitySpec:
 
 _SUBSCRIBER_REF = Ref("subscriber_id", "subscribers", "username")
 
+#: POPs and per-cycle usage summaries (issue 17, :mod:`.pops`, :mod:`.usage_sync`): state
+#: entities folded like any other, keyed by POP name and by user|cycle|agent.
+EXTRA_ENTITIES: dict[str, EntitySpec] = {
+    "pop": EntitySpec("pops", "name", "state"),
+    "usage": EntitySpec("usage_summaries", "key", "state"),
+}
+
 ENTITIES: dict[str, EntitySpec] = {
     "plan": EntitySpec("plans", "name", "state"),
     "router": EntitySpec(
@@ -106,6 +113,7 @@ ENTITIES: dict[str, EntitySpec] = {
     # the current value travels on the subscriber (``sms_consent``).
     "sms_consent": EntitySpec("sms_consent", "ref", "append",
                               refs={"username": _SUBSCRIBER_REF}, rank=2),
+    **EXTRA_ENTITIES,
 }
 #: Columns apply maintains itself; event fields of these names are ignored.
 _LOCAL_COLUMNS = ("id", "created_at", "updated_at")
@@ -704,7 +712,8 @@ def restore_from_cloud(cfg: Config, recovery: Path,
     store = Store.open(cfg)
     try:
         busy = [t for t in _BUSINESS_TABLES if store.scalar(f"SELECT count(*) FROM {t}")]
-        if busy or store.scalar("SELECT count(*) FROM events"):
+        # The POP's own announcement (``pops.ensure``, at enrolment) is no data.
+        if busy or store.scalar("SELECT count(*) FROM events WHERE entity != 'pop'"):
             raise StoreError(
                 f"refusing to restore into a store that has data ({', '.join(busy) or 'events'})"
                 "; restore needs a fresh `jasiyo init`"

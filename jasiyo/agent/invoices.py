@@ -164,7 +164,7 @@ def issue(
     )
     store.emit("invoice", inv.number, "append", inv.to_dict())
     ledger.post(store, sub, "charge", -total, f"BUY:{purchase}" if purchase else inv.number,
-                f"{inv.plan} {_span(start, end)}", at)
+                f"{inv.plan} {_span(start, end, ZoneInfo(cfg.billing.timezone))}", at)
     return inv
 
 
@@ -181,12 +181,11 @@ def _uninvoiced_debt(store: Store, sub: Row) -> int:
     return max(0, owed - int(on_invoices))
 
 
-def _span(start: float, end: float) -> str:
-    from datetime import UTC, datetime
-
+def _span(start: float, end: float, tz: ZoneInfo) -> str:
+    """A cycle as the statement shows it: local calendar days (``[billing] timezone``)."""
     fmt = "%Y-%m-%d"
-    return (f"{datetime.fromtimestamp(start, UTC).strftime(fmt)}.."
-            f"{datetime.fromtimestamp(end, UTC).strftime(fmt)}")
+    return (f"{datetime.fromtimestamp(start, tz).strftime(fmt)}.."
+            f"{datetime.fromtimestamp(end, tz).strftime(fmt)}")
 
 
 def settle(store: Store, sub: Row, at: float) -> list[str]:

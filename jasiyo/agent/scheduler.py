@@ -17,6 +17,8 @@ enforce            :func:`jasiyo.agent.enforce.process_pending` ``[billing] enfo
 session-reaper     :func:`jasiyo.agent.sessions.close_stale`    ``[radius] interim_interval``
 router-reconcile   queue a driver reconcile of every router     ``[routers] reconcile_minutes``
 retention          :func:`jasiyo.agent.sessions.prune`          daily
+usage-publish      :func:`jasiyo.agent.usage_sync.publish`      every minute
+                   (per-cycle usage summaries for other POPs)
 =================  ===========================================  ===========================
 
 The agent runtime mounts it with :func:`attach` (a ``runtime.PARTS`` entry).
@@ -32,7 +34,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from jasiyo.agent import billing, enforce, sessions
+from jasiyo.agent import billing, enforce, sessions, usage_sync
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.log import event, get_logger
@@ -160,6 +162,7 @@ def agent_jobs(
         "router-reconcile": JobSpec(in_thread(enforce.enqueue_reconcile_all),
                                     cfg.routers.reconcile_minutes * 60.0),
         "retention": JobSpec(in_thread(prune), 86400.0),
+        "usage-publish": JobSpec(in_thread(usage_sync.publish), usage_sync.PUBLISH_EVERY),
     }
     return jobs, close
 

@@ -33,7 +33,8 @@ def _from_row(row: Row) -> Subscriber:
         status=row["status"], ip=row["ip"], phone=row["phone"], name=row["name"],
         sms_consent=bool(row["sms_consent"]), status_reason=row["status_reason"],
         paid_until=row["paid_until"], created_at=row["created_at"],
-        tax_pin=row["tax_pin"],
+        tax_pin=row["tax_pin"], home_router=row.get("home_router"),
+        home_pop=row.get("home_pop"),
     )
 
 

@@ -20,7 +20,15 @@ _CURSOR = "billing.quota_checked_at"
 
 
 def cycle_usage(store: Store, username: str, start: float) -> int:
-    """Octets ``username`` used since ``start`` (both directions)."""
+    """Octets ``username`` used since ``start`` (both directions), at every POP: this
+    agent's accounting plus the other agents' summaries (:mod:`.usage_sync`)."""
+    from jasiyo.agent import usage_sync
+
+    return _local_octets(store, username, start) + usage_sync.remote_usage(
+        store, username, start).octets
+
+
+def _local_octets(store: Store, username: str, start: float) -> int:
     return int(store.scalar(
         "SELECT COALESCE(SUM(r.input_octets + r.output_octets - COALESCE(("
         "  SELECT MAX(a.input_octets + a.output_octets) FROM accounting a"
@@ -38,14 +46,20 @@ def check_quotas(store: Store, now: float) -> int:
     range), so the cost follows accounting traffic, not the number of subscribers.
     Returns how many were throttled.
     """
+    from jasiyo.agent import pops
+
     since = float(store.meta(_CURSOR) or 0)
+    me = pops.local(store)
+    # Subscribers homed here only (the home POP throttles), with usage that moved here or
+    # was reported by another POP since the last check.
     rows = store.all(
         "SELECT s.id, s.username, s.phone, s.sms_consent, p.name AS plan, p.quota_bytes "
         "FROM subscribers s JOIN plans p ON p.id = s.plan_id "
         "WHERE p.quota_bytes IS NOT NULL AND s.fup_active = 0 "
-        "AND s.status IN ('active', 'grace') AND s.username IN ("
-        "  SELECT username FROM radius_sessions WHERE last_update_at >= ?)",
-        (since,),
+        f"AND s.status IN ('active', 'grace') AND {pops.owned_sql('s')} AND s.username IN ("
+        "  SELECT username FROM radius_sessions WHERE last_update_at >= ? "
+        "  UNION SELECT username FROM usage_summaries WHERE updated_at >= ?)",
+        (me, me, since, since),
     )
     throttled = 0
     with store.transaction():

@@ -26,6 +26,7 @@ from jasiyo.commands.common import (
 from jasiyo.errors import ValidationError
 
 subs = lazy("jasiyo.agent.subscribers")
+pops = lazy("jasiyo.agent.pops")
 
 app = group("Subscribers: add, change, suspend, import.")
 app.command("statement")(statement)
@@ -53,6 +54,9 @@ def add(
     name: str | None = typer.Option(None, "--name", help="Customer's name."),
     sms_consent: bool = typer.Option(False, "--sms-consent", help="Customer agreed to SMS."),
     tax_pin: str | None = typer.Option(None, "--tax-pin", help="Customer's tax PIN, for invoices."),
+    router: str | None = typer.Option(
+        None, "--router", help="Home router: its POP bills and reconciles the subscriber "
+        "(default: learned from the first session)."),
 ) -> None:
     """Add a subscriber."""
     if bool(password) == generate_password:
@@ -63,7 +67,11 @@ def add(
         sms_consent=sms_consent, tax_pin=tax_pin, country=cfg().billing.country,
     )
     with store() as s:
-        sub = subs.add(s, new, actor())
+        with s.transaction():  # one change: the subscriber and its home
+            subs.add(s, new, actor())
+            if router:
+                pops.set_home(s, new.username, router, actor())
+        sub = subs.get(s, new.username)
     extra = {"password": secret} if generate_password else {}
     done(f"subscriber {sub.username} added on plan {sub.plan}"
          + (f"; password: {secret}" if generate_password else ""), subscriber=_row(sub), **extra)
@@ -141,6 +149,8 @@ def update(
         None, "--sms-consent/--no-sms-consent", help="Record or withdraw SMS consent."
     ),
     tax_pin: str | None = typer.Option(None, "--tax-pin", help="Customer's tax PIN ('' to clear)."),
+    router: str | None = typer.Option(
+        None, "--router", help="Home router ('' for none); `subscriber move` says the same."),
 ) -> None:
     """Change a subscriber. A plan change mid-cycle is prorated."""
     changes: dict[str, Any] = {
@@ -149,7 +159,7 @@ def update(
                           "tax_pin": tax_pin}.items()
         if v is not None
     }
-    if plan is None and not changes:
+    if plan is None and not changes and router is None:
         raise ValidationError("nothing to change: give at least one option")
     with store() as s:
         with s.transaction():  # all or nothing: a bad --phone must not leave a plan change
@@ -157,6 +167,8 @@ def update(
                 _change_plan(s, username, plan)
             if changes:
                 subs.update(s, username, actor(), **changes)
+            if router is not None:
+                pops.set_home(s, username, router or None, actor())
         sub = subs.get(s, username)
     done(f"subscriber {username} updated", subscriber=_row(sub))
 
@@ -165,6 +177,23 @@ def _change_plan(s: Any, username: str, plan: str) -> None:
     from jasiyo.agent.billing import change_plan
 
     change_plan(s, username, plan, actor(), cfg=cfg())
+
+
+@app.command("move")
+def move(
+    username: str = typer.Argument(..., help="Subscriber username."),
+    router: str = typer.Option(..., "--router", help="The new home router."),
+) -> None:
+    """Hand a subscriber to another home router (and its POP); nothing is charged twice."""
+    with store() as s:
+        r = pops.move(s, username, router, actor())
+    if not r["changed"]:
+        done(f"{username} is already homed on {router} (POP {r['pop'] or '-'}); nothing changed",
+             **r)
+        return
+    done(f"{username} moved to router {router} (POP {r['pop'] or '-'}) from "
+         f"{r['from_router'] or 'no home'}; that POP bills, reminds and reconciles it from now",
+         **r)
 
 
 @app.command("suspend")
@@ -216,7 +245,7 @@ def import_(
         data = imports.read_csv(file, s)
         kw: dict[str, Any] = dict(columns=data.columns, cfg=cfg(), dry_run=dry_run,
                                   update_passwords=update_passwords, lines=data.lines,
-                                  source=str(file))
+                                  source=str(file), homes=data.homes)
         if STATE.json or not console.is_terminal:
             result = imports.import_rows(s, data.rows, actor(), **kw)
         else:
