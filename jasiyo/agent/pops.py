@@ -246,3 +246,28 @@ def retire(store: Store, name: str, to_router: str, actor: str) -> dict[str, Any
         store.audit(actor, "pop.retire", f"pop:{name}", to_router=to_router, moved=len(users))
     event(log, "pop.retired", pop=name, to_router=to_router, moved=len(users))
     return {"pop": name, "to_router": to_router, "to_pop": target, "moved": len(users)}
+
+
+def adopt(store: Store, router: str, actor: str) -> dict[str, Any]:
+    """This POP takes ``router`` over: a router from before POPs (no POP), or one of a POP
+    that handed it on. Its homed subscribers follow it to this POP."""
+    me = store.meta(NAME_KEY)
+    if not me:
+        raise ValidationError("this agent has no POP name yet; set [agent] pop")
+    with store.transaction():
+        old = _router_pop(store, router)
+        if old == me:
+            return {"router": router, "pop": me, "changed": False, "subscribers": 0}
+        store.conn.execute("UPDATE routers SET pop = ?, updated_at = ? WHERE name = ?",
+                           (me, store.now(), router))
+        store.emit("router", router, "upsert", {"pop": me})
+        users = [r[0] for r in store.conn.execute(
+            "SELECT username FROM subscribers WHERE home_router = ? ORDER BY username",
+            (router,))]
+        for u in users:
+            set_home(store, u, router, actor, how="adopt")
+        store.audit(actor, "router.adopt", f"router:{router}", pop=me, was=old,
+                    subscribers=len(users))
+    event(log, "pop.adopted", router=router, pop=me, was=old, subscribers=len(users))
+    return {"router": router, "pop": me, "from_pop": old, "changed": True,
+            "subscribers": len(users)}

@@ -34,3 +34,15 @@ def retire(
         r = pops.retire(s, name, to, actor())
     done(f"POP {name} retired: {r['moved']} subscriber(s) moved to router {to} "
          f"(POP {r['to_pop'] or '-'})", **r)
+
+
+@app.command("adopt")
+def adopt(router: str = typer.Argument(..., help="Router this POP is to drive.")) -> None:
+    """Make this POP the owner of a router (one from before POPs, or a retired POP's)."""
+    with store() as s:
+        r = pops.adopt(s, router, actor())
+    if not r["changed"]:
+        done(f"router {router} already belongs to this POP ({r['pop']}); nothing changed", **r)
+        return
+    done(f"router {router} now belongs to POP {r['pop']} (was {r['from_pop'] or 'no POP'}); "
+         f"{r['subscribers']} subscriber(s) homed on it follow", **r)

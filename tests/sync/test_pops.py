@@ -252,3 +252,74 @@ def test_retire_moves_every_subscriber_of_a_pop_that_is_gone(
     (gone,) = [p for p in pops.list_(s) if p.name == a.agent.name]
     s.close()
     assert gone.retired and gone.retired_to == "rtr-b" and gone.subscribers == 0
+
+
+def test_usage_survives_restore_from_cloud_and_is_not_counted_twice(
+        cloud: Cloud, tmp_path: Path, sims: tuple[RouterOSSim, RouterOSSim]) -> None:
+    from jasiyo.agent import apply, usage
+    from jasiyo.agent.store import init_store
+    from jasiyo.config import parse
+
+    isp = Tenant(cloud, tmp_path).setup(2)
+    a, b = isp.agents
+    ra, _ = sims
+    s = Store.open(a)
+    plans.add(s, plans.build("home", rate="10M/10M", price="1500", quota="1G",
+                             fup_rate="1M/1M"), "t")
+    routers.add(s, "rtr-a", driver="mikrotik", host="127.0.0.1", port=ra.port,
+                radius_secret="radius-secret-a", nas_ip="127.0.0.11", actor="t")
+    subs.add(s, subs.NewSubscriber.build("alice", password="pw-alice-1", plan="home"), "t")
+    payments.record(s, a, "alice", "1500", "QPOPR00001", method="mpesa", actor="t")
+    t0 = s.now()
+    s.close()
+    accounting(a, "127.0.0.11", "home-1", 600 * 10**6, t0 + 60)
+    s = Store.open(a)
+    assert subs.get(s, "alice").home_router == "rtr-a"  # learned from the first Start
+    assert usage_sync.publish(s) == 1 and usage_sync.publish(s) == 0  # unchanged: no event
+    s.close()
+    sync(a, b)
+    s = Store.open(b)
+    assert usage.cycle_usage(s, "alice", t0 - 1) == 600 * 10**6  # B sees A's summary
+    s.close()
+
+    # A's disk dies; the POP is rebuilt under the same name from the cloud.
+    fresh = parse(f'[agent]\ndata_dir = "{tmp_path / "rebuilt"}"\nname = "{a.agent.name}"\n',
+                  tmp_path)
+    init_store(fresh)
+    apply.enroll_agent(fresh, cloud.url, cloud.enrolment(isp.id, isp.admin))
+    apply.restore_from_cloud(fresh, isp.recovery)
+    s = Store.open(fresh)
+    assert usage.cycle_usage(s, "alice", t0 - 1) == 600 * 10**6
+    assert pops.owns(s, "alice")  # the rebuilt POP bills its subscribers again
+    s.close()
+    # More traffic at the rebuilt POP adds to what the old one recorded, once.
+    accounting(fresh, "127.0.0.11", "home-2", 500 * 10**6, t0 + 900)
+    s = opened(fresh, t0 + 1000)
+    assert usage.cycle_usage(s, "alice", t0 - 1) == 1100 * 10**6
+    billing.tick(s, fresh)
+    assert s.scalar("SELECT fup_active FROM subscribers WHERE username = 'alice'") == 1
+    s.close()
+
+
+def test_a_router_from_before_pops_is_everyones_until_a_pop_adopts_it(
+        cloud: Cloud, tmp_path: Path, sims: tuple[RouterOSSim, RouterOSSim]) -> None:
+    a, b = setup(cloud, tmp_path, sims)
+    s = Store.open(a)
+    with s.transaction():  # as a store migrated from before POPs has it
+        s.conn.execute("UPDATE routers SET pop = NULL WHERE name = 'rtr-a'")
+        s.conn.execute("UPDATE subscribers SET home_pop = NULL")
+    s.close()
+    s = Store.open(b)
+    with s.transaction():
+        s.conn.execute("UPDATE routers SET pop = NULL WHERE name = 'rtr-a'")
+        s.conn.execute("UPDATE subscribers SET home_pop = NULL")
+    assert pops.owns(s, "alice")  # homeless: every POP handles it, as before POPs
+    s.close()
+    s = Store.open(a)
+    r = pops.adopt(s, "rtr-a", "noc")
+    assert r["changed"] and r["subscribers"] == 1
+    s.close()
+    sync(a, b)
+    s = Store.open(b)
+    assert not pops.owns(s, "alice") and routers.get(s, "rtr-a").pop == a.agent.name
+    s.close()
