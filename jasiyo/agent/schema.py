@@ -996,12 +996,14 @@ def m031_pops_home_usage(db: Database) -> None:
             UPDATE billing_state
             SET next_action_at = MIN(COALESCE(next_action_at, NEW.updated_at), NEW.updated_at)
             WHERE subscriber_id = NEW.id;
-            -- Handed to this POP: reminders already due were the old home's to send, and the
-            -- next postpaid cycle follows the invoices (synced), not a cycle end of old.
+            -- Handed to this POP by another home: reminders already due were the old home's
+            -- to send, and the next postpaid cycle follows the invoices (synced), not a
+            -- cycle end of old. (A first home takes over from "every POP" as it stands.)
             UPDATE billing_state
             SET reminded_until = MAX(COALESCE(reminded_until, 0), NEW.updated_at),
                 cycle_end = NULL
-            WHERE subscriber_id = NEW.id AND OLD.home_pop IS NOT NEW.home_pop
+            WHERE subscriber_id = NEW.id AND OLD.home_pop IS NOT NULL
+              AND OLD.home_pop != NEW.home_pop
               AND NEW.home_pop = (SELECT value FROM meta WHERE key = 'pop.name');
         END;
         """
