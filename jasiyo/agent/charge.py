@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import httpx
-
 from jasiyo.agent import collect, invoices, ledger
 from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
@@ -34,12 +32,11 @@ from jasiyo.sync.ids import uuid7
 log = get_logger(__name__)
 
 
-def providers(cfg: Config, transport: httpx.BaseTransport | None = None
-              ) -> dict[str, PaymentProvider]:
+def providers(cfg: Config) -> dict[str, PaymentProvider]:
     """The providers this POP has credentials for, by name."""
     p = cfg.payments
     out: dict[str, PaymentProvider] = {}
-    kw: dict[str, Any] = {"transport": transport, "timeout": p.timeout, "retries": p.retries}
+    kw: dict[str, Any] = {"timeout": p.timeout, "retries": p.retries}
     if p.mpesa.configured:
         out["mpesa"] = get_provider("mpesa")(asdict(p.mpesa), **kw)
     if p.paystack.configured:
@@ -47,9 +44,8 @@ def providers(cfg: Config, transport: httpx.BaseTransport | None = None
     return out
 
 
-def provider(cfg: Config, name: str, transport: httpx.BaseTransport | None = None
-             ) -> PaymentProvider:
-    found = providers(cfg, transport).get(name)
+def provider(cfg: Config, name: str) -> PaymentProvider:
+    found = providers(cfg).get(name)
     if found is None:
         keys = ("consumer_key, consumer_secret, shortcode, passkey" if name == "mpesa"
                 else "secret_key")

@@ -125,7 +125,7 @@ async def _sync_part(agent: Agent) -> Callable[[], Awaitable[None]]:
     ``sync_forever`` itself returns at once for an agent that is not enrolled or has no
     tenant keys: it then runs stand-alone.
     """
-    from jasiyo.agent.apply import sync_forever
+    from jasiyo.agent.syncrun import sync_forever
 
     stop = threading.Event()
     thread = threading.Thread(target=sync_forever, args=(agent.cfg, stop),

@@ -35,8 +35,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
-
 from jasiyo.agent import smsbox
 from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
@@ -51,11 +49,10 @@ from jasiyo.sms.models import OutgoingSms
 log = get_logger(__name__)
 
 
-def gateway(cfg: Config, transport: httpx.BaseTransport | None = None) -> SmsGateway | None:
+def gateway(cfg: Config) -> SmsGateway | None:
     if not cfg.sms.configured:
         return None
-    return get_gateway(cfg.sms.provider)(cfg.sms.settings(), transport=transport,
-                                         timeout=cfg.sms.timeout)
+    return get_gateway(cfg.sms.provider)(cfg.sms.settings(), timeout=cfg.sms.timeout)
 
 
 def text_of(cfg: Config, row: Row) -> str:
@@ -273,10 +270,8 @@ def not_the_sender(cfg: Config) -> str:
 class SmsWorker:
     """The sender thread in `agent run`. Library use: ``w = SmsWorker(cfg); w.start()``."""
 
-    def __init__(self, cfg: Config, *, transport: httpx.BaseTransport | None = None,
-                 poll: float = 1.0) -> None:
+    def __init__(self, cfg: Config, *, poll: float = 1.0) -> None:
         self.cfg = cfg
-        self.transport = transport
         self.poll = poll
         self.wake = threading.Event()
         self._stop = threading.Event()
@@ -306,7 +301,7 @@ class SmsWorker:
 
     def _run(self) -> None:
         store = Store.open(self.cfg)
-        gw = gateway(self.cfg, self.transport)
+        gw = gateway(self.cfg)
         assert gw is not None
         sender = Sender(self.cfg, store, gw)
         backoff = 1.0

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from starlette.routing import Route
 
-from jasiyo.agent import apply
+from jasiyo.agent import cloudlink
 from jasiyo.agent.store import Store
 from jasiyo.cloud.app import CloudSettings, create_app
 from jasiyo.cloud.openapi import OPENAPI
@@ -52,7 +52,7 @@ def test_schemathesis_finds_no_drift(tmp_path: Path) -> None:
         agent_id = s.agent_id
         s.close()
         env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.cloud.st_hooks",
-               "PYTHONPATH": str(ROOT), "JASIYO_ST_KEY": str(apply.signing_key_path(cfg)),
+               "PYTHONPATH": str(ROOT), "JASIYO_ST_KEY": str(cloudlink.signing_key_path(cfg)),
                "JASIYO_ST_TENANT": isp.id, "JASIYO_ST_AGENT": agent_id,
                "JASIYO_ST_OPERATOR": cloud.operator, "JASIYO_ST_ADMIN": isp.admin}
         proc = subprocess.run(
