@@ -235,7 +235,7 @@ def test_nonsense_pull_parameters_are_400_not_endless(isp: Tenant, cloud: Cloud)
 def test_the_cloud_sqlite_database_is_private(tmp_path: Path) -> None:
     import os
 
-    from jasiyo.cloud.storage import open_storage
+    from jasiyo.cloud.backend import open_storage
 
     old = os.umask(0o022)
     try:

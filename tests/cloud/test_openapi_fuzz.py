@@ -28,7 +28,7 @@ ST = Path(sys.executable).with_name("st")
 
 
 def test_every_route_is_documented_with_its_methods(tmp_path: Path) -> None:
-    from jasiyo.cloud.storage import open_storage
+    from jasiyo.cloud.backend import open_storage
 
     storage = open_storage(str(tmp_path / "c.db"))
     try:

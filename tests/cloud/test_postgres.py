@@ -14,9 +14,10 @@ from jasiyo.agent import cloudlink, plans, syncrun, tenantkeys
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store, init_store
 from jasiyo.cloud.app import AgentRecord, CloudSettings
+from jasiyo.cloud.backend import open_storage
 from jasiyo.cloud.migrations import TENANT_TABLES
 from jasiyo.cloud.server import ThreadedServer
-from jasiyo.cloud.storage import Storage, open_storage
+from jasiyo.cloud.storage import Storage
 from jasiyo.config import parse
 from jasiyo.errors import CloudError
 from jasiyo.sync.ids import uuid7

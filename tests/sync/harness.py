@@ -14,8 +14,9 @@ from jasiyo.agent import cloudlink, syncrun, tenantkeys
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store, init_store
 from jasiyo.cloud.app import CloudSettings
+from jasiyo.cloud.backend import open_storage
 from jasiyo.cloud.server import ThreadedServer, ensure_operator, new_operator_token
-from jasiyo.cloud.storage import Storage, open_storage
+from jasiyo.cloud.storage import Storage
 from jasiyo.config import Config
 
 #: No rate limit worth hitting in functional tests (the 429 test sets its own).

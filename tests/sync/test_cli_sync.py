@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from jasiyo.cli import main
+from jasiyo.cloud.backend import open_storage
 from jasiyo.cloud.server import ThreadedServer
-from jasiyo.cloud.storage import open_storage
 from jasiyo.commands.common import STATE
 from jasiyo.config import Config
 from tests.conftest import make_config
