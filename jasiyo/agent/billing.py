@@ -43,7 +43,8 @@ from jasiyo.agent.store import Row, Store
 from jasiyo.config import BillingSection, Config
 from jasiyo.errors import BillingError, ValidationError
 from jasiyo.log import event, get_logger
-from jasiyo.models import Status, format_money
+from jasiyo.money import format_money
+from jasiyo.network import Status
 from jasiyo.sync.ids import uuid7
 
 log = get_logger(__name__)
@@ -241,7 +242,7 @@ def _set_paid_until(store: Store, sub: Row, value: float | None) -> None:
     store.emit("subscriber", sub["username"], "upsert", {"paid_until": value})
 
 
-def _apply(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
+def _run_clock_event(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
            report: TickReport | None) -> None:
     tz = _tz(cfg.billing.timezone)
     if ev.kind == "remind":
@@ -338,7 +339,7 @@ def advance(store: Store, cfg: Config, sub_id: int, now: float,
                 nxt = ev.at if ev else None
                 _set_state(store, sub_id, next_action_at=nxt)
                 return nxt
-            _apply(store, cfg, sub, st, ev, report)
+            _run_clock_event(store, cfg, sub, st, ev, report)
         raise BillingError(f"subscriber {sub['username']!r}: too many billing steps at once")
 
 

@@ -33,7 +33,7 @@ from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
 from jasiyo.errors import JasiyoError, NotFound, ValidationError
 from jasiyo.log import event, get_logger
-from jasiyo.models import format_money
+from jasiyo.money import format_money
 from jasiyo.payments.base import PaymentProvider
 from jasiyo.payments.errors import CallbackError, PaymentError, ProviderUnavailable
 from jasiyo.payments.models import Confirmation, Outcome, StatusAnswer

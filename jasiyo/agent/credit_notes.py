@@ -19,7 +19,7 @@ from jasiyo.agent.cycles import round_div
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.errors import NotFound, ValidationError
-from jasiyo.models import format_money
+from jasiyo.money import format_money
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
 from jasiyo.errors import DriverError, JasiyoError, NotFound, RadiusError, ValidationError
 from jasiyo.log import event, get_logger
-from jasiyo.models import Access, DesiredState
+from jasiyo.network import Access, DesiredState
 from jasiyo.radius import coa
 from jasiyo.radius.backend import NasClient
 

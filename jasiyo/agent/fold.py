@@ -84,7 +84,7 @@ ENTITIES: dict[str, EntitySpec] = {
                           rank=2),
     "credit_note": EntitySpec("credit_notes", "number", "append",
                               refs={"username": _SUBSCRIBER_REF}, rank=3),
-    # SMS consent history (issue 13): one immutable record per change, keyed by its ref;
+    # SMS consent history: one immutable record per change, keyed by its ref;
     # the current value travels on the subscriber (``sms_consent``).
     "sms_consent": EntitySpec("sms_consent", "ref", "append",
                               refs={"username": _SUBSCRIBER_REF}, rank=2),

@@ -1,6 +1,6 @@
 """Bringing subscribers in from a CSV file or a router, all or nothing, every change named.
 
-Rules (issue 11):
+Rules:
 
 - **Validate everything first.** Every problem of a file is reported at once, each with its
   line: bad values, repeated usernames, unknown plans, IP addresses used twice in the file

@@ -14,7 +14,7 @@ from typing import Any
 
 from jasiyo.agent.store import Row, Store
 from jasiyo.errors import BillingError, NotFound, ValidationError
-from jasiyo.models import format_money
+from jasiyo.money import format_money
 
 KINDS = ("payment", "charge", "credit", "refund", "proration", "credit_note")
 

@@ -25,7 +25,7 @@ class Notification:
     created_at: float
     not_after: float | None
     sent_at: float | None
-    #: queued, sending, sent, delivered, failed, dropped (issue 13: the SMS sender).
+    #: queued, sending, sent, delivered, failed, dropped (the SMS sender, :mod:`.smswork`).
     status: str = "queued"
     attempts: int = 0
     parts: int | None = None

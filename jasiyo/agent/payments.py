@@ -20,7 +20,7 @@ from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
 from jasiyo.errors import ValidationError
 from jasiyo.log import event, get_logger
-from jasiyo.models import format_money, parse_money
+from jasiyo.money import format_money, parse_money
 
 log = get_logger(__name__)
 

@@ -7,10 +7,11 @@ from dataclasses import replace
 from typing import Any
 
 from jasiyo.agent import validate
-from jasiyo.agent.models import Plan
+from jasiyo.agent.records import Plan
 from jasiyo.agent.store import Row, Store
 from jasiyo.errors import AlreadyExists, NotFound, ValidationError
-from jasiyo.models import Rate, check_currency, mikrotik_rate_limit, parse_money
+from jasiyo.money import check_currency, parse_money
+from jasiyo.network import Rate, mikrotik_rate_limit
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)B?$", re.IGNORECASE)
 
@@ -58,7 +59,7 @@ def check_burst(text: str, base: Rate) -> str:
     (bursting is allowed while the average over SECONDS stays under the threshold; at or
     above the plan rate a burst would never end) and the averaging time.
     """
-    from jasiyo.models import Burst
+    from jasiyo.network import Burst
 
     fields = text.split()
     if len(fields) != 3:

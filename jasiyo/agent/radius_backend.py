@@ -172,10 +172,10 @@ class StoreBackend:
         store = self._store(writer=True)
         with store.transaction():
             for r in records:
-                _apply(store, r)
+                _store_accounting(store, r)
 
 
-def _apply(store: Store, r: AcctRecord) -> None:
+def _store_accounting(store: Store, r: AcctRecord) -> None:
     event_time = r.received_at - max(0, r.delay_time)
     cur = store.conn.execute(
         "INSERT OR IGNORE INTO accounting (received_at, nas_ip, acct_session_id, status_type, "

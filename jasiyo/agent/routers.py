@@ -7,20 +7,35 @@ import json
 from typing import Any
 
 from jasiyo.agent import validate
-from jasiyo.agent.models import Router
+from jasiyo.agent.records import Router
 from jasiyo.agent.store import Row, Store
-from jasiyo.errors import AlreadyExists, NotFound, ValidationError
+from jasiyo.drivers import DRIVERS, driver_name
+from jasiyo.errors import AlreadyExists, ConfigError, NotFound, ValidationError
 
-DRIVERS = ("mikrotik", "ubiquiti")
+
+def _driver(name: str) -> str:
+    """The stored driver name for what the engineer typed (``ubiquiti`` is ``edgeos``)."""
+    try:
+        return driver_name(name)
+    except ConfigError:
+        raise ValidationError(f"unknown driver {name!r}: use {' or '.join(DRIVERS)}") from None
 
 
 def secret_context(name: str, field: str) -> str:
     return f"router:{name}:{field}"
 
 
+def _stored_driver(name: str) -> str:
+    # Rows written by older versions (and their events from other POPs) say "ubiquiti".
+    try:
+        return driver_name(name)
+    except ConfigError:
+        return name
+
+
 def _from_row(row: Row) -> Router:
     return Router(
-        id=row["id"], name=row["name"], driver=row["driver"], host=row["host"],
+        id=row["id"], name=row["name"], driver=_stored_driver(row["driver"]), host=row["host"],
         port=row["port"], username=row["username"], nas_ip=row["nas_ip"],
         require_message_authenticator=bool(row["require_message_authenticator"]),
         coa_port=row["coa_port"], has_password=row["password_enc"] is not None,
@@ -70,8 +85,7 @@ def add(
     radsec_fingerprint: str | None = None,
 ) -> Router:
     validate.name(name, "router name")
-    if driver not in DRIVERS:
-        raise ValidationError(f"unknown driver {driver!r}: use {' or '.join(DRIVERS)}")
+    driver = _driver(driver)
     validate.host(host)
     validate.port(port)
     validate.port(coa_port)

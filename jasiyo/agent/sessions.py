@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jasiyo.agent.models import Session
+from jasiyo.agent.records import Session
 from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
 from jasiyo.radius.backend import NasClient

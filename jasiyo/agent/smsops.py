@@ -14,7 +14,7 @@ from jasiyo.agent.ledger import subscriber_row
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.errors import ConfigError, ValidationError
-from jasiyo.models import Status
+from jasiyo.network import Status
 from jasiyo.sms.encoding import segments
 from jasiyo.sync.ids import uuid7
 

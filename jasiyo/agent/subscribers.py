@@ -8,10 +8,10 @@ from typing import Any
 
 from jasiyo.agent import plans as plans_mod
 from jasiyo.agent import validate
-from jasiyo.agent.models import Subscriber
+from jasiyo.agent.records import Subscriber
 from jasiyo.agent.store import Row, Store
 from jasiyo.errors import AlreadyExists, NotFound, ValidationError
-from jasiyo.models import Service, Status
+from jasiyo.network import Service, Status
 
 _ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 _SELECT = (

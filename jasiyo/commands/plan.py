@@ -6,10 +6,11 @@ from typing import Any
 
 import typer
 
-from jasiyo.agent.models import Plan
+from jasiyo.agent.records import Plan
 from jasiyo.commands.common import actor, done, group, lazy, show_list, show_one, store
 from jasiyo.errors import ValidationError
-from jasiyo.models import format_money, mikrotik_rate_limit, parse_money
+from jasiyo.money import format_money, parse_money
+from jasiyo.network import mikrotik_rate_limit
 
 plans = lazy("jasiyo.agent.plans")
 validate = lazy("jasiyo.agent.validate")

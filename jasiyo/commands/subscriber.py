@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from jasiyo.agent.models import Subscriber
+from jasiyo.agent.records import Subscriber
 from jasiyo.commands.billing import statement
 from jasiyo.commands.common import (
     STATE,
@@ -99,7 +99,7 @@ def list_(
 def show(username: str = typer.Argument(..., help="Subscriber username.")) -> None:
     """Show one subscriber: profile, balance, paid-through, usage this cycle, sessions."""
     from jasiyo.agent import consent
-    from jasiyo.models import format_money
+    from jasiyo.money import format_money
 
     with store() as s:
         row = _row(subs.get(s, username))

@@ -1,4 +1,4 @@
-"""Issue 11 item 17: a plan's fair-usage rate and burst are checked, not silently completed."""
+"""A plan's fair-usage rate and burst are checked, not silently completed."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from jasiyo.agent.smswork import Sender, gateway
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.errors import ValidationError
-from jasiyo.models import Status
+from jasiyo.network import Status
 from jasiyo.sms.base import SmsGateway
 from jasiyo.sms.sim import AfricasTalkingSim
 from tests.agent.billing_support import DAY, T0, Clock, open_store, seed_plans

@@ -1,4 +1,4 @@
-"""Issue 10: the cloud's log, its parser limits, revocation of a waiting poll, hook long-poll."""
+"""The cloud's log, its parser limits, revocation of a waiting poll, hook long-poll."""
 
 from __future__ import annotations
 

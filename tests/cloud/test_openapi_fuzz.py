@@ -1,4 +1,4 @@
-"""Issue 10 item 14: the OpenAPI document is the truth, and schemathesis checks the server.
+"""The OpenAPI document is the truth, and schemathesis checks the server.
 
 schemathesis (its CLI, as CI would run it) generates requests from ``/v1/openapi.json``
 served by a real cloud on a real socket and checks every answer against the document: no

@@ -14,7 +14,7 @@ from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store, init_store
 from jasiyo.config import parse
 from jasiyo.errors import JasiyoError
-from jasiyo.models import Status
+from jasiyo.network import Status
 from jasiyo.sync.client import RemoteEvent
 from tests.sync.harness import snapshot
 

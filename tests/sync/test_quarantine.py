@@ -1,4 +1,4 @@
-"""Issue 10 item 6: an event that will not open is quarantined; the rest of the log flows."""
+"""An event that will not open is quarantined; the rest of the log flows."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from jasiyo.agent.radius_backend import StoreBackend
 from jasiyo.agent.store import Store, init_store
 from jasiyo.config import parse
 from jasiyo.errors import StoreError, SyncError
-from jasiyo.models import Access, Status
+from jasiyo.network import Access, Status
 from tests.sync.harness import Cloud, Tenant, new_agent, snap, sqlite_cloud, sync
 
 
