@@ -165,7 +165,7 @@ def main() -> None:
         store = Store.open(cfg)
         plans.add(store, plans.build("home", rate="10M/10M", price="1000"), "bench")
         imports.import_rows(store, [subs.NewSubscriber.build(n, password="pw", plan="home")
-                                 for n in names], "bench")
+                                 for n in names], "bench", cfg=cfg)
         with store.transaction():
             store.conn.execute("UPDATE subscribers SET status = 'suspended', "
                                "status_reason = 'expired'")

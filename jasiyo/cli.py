@@ -109,7 +109,7 @@ def init(
         from jasiyo.agent.demo import seed
 
         with common.store() as s:
-            added = seed(s, actor())
+            added = seed(s, cfg(), actor())
         msg.append(f"demo: {added['subscribers']} subscribers added")
     elif demo:
         msg.append("demo: the store already existed, so no demo data was added")

@@ -484,9 +484,7 @@ class PlanChange:
         return asdict(self)
 
 
-def change_plan(
-    store: Store, username: str, new_plan: str, actor: str, cfg: Config | None = None,
-) -> PlanChange:
+def change_plan(store: Store, username: str, new_plan: str, actor: str, cfg: Config) -> PlanChange:
     """Move ``username`` to ``new_plan`` now, prorated to the minor unit.
 
     For every charged cycle not yet over (the current one and any prepaid ahead), the unused
@@ -494,9 +492,9 @@ def change_plan(
     its tax) is charged, over the same cycle bounds. A switch between prepaid and postpaid
     takes effect for billing when the cycles already charged end (or now, if none is
     running), so cycles never overlap. Raises NotFound, ValidationError (same plan) or
-    BillingError (another currency); changes nothing then.
+    BillingError (another currency); changes nothing then. ``cfg`` gives the time zone
+    cycles are counted in and the grace.
     """
-    cfg = cfg or Config()
     with store.transaction():
         sub = ledger.subscriber_row(store, username)
         new = plans_mod.get(store, new_plan)

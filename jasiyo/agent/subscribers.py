@@ -249,8 +249,11 @@ _UPDATABLE = ("password", "plan", "service", "ip", "phone", "name", "sms_consent
 
 def update(store: Store, username: str, actor: str, *, how: str = "cli",
            **changes: Any) -> Subscriber:
-    """Change profile fields. A plan change here is immediate; billing prorates separately.
-    A change of SMS consent is recorded (``how``: cli, csv, portal)."""
+    """Change profile fields. A change of SMS consent is recorded (``how``: cli, csv, portal).
+
+    A ``plan`` given here moves the row only, unbilled: that is what billing itself uses.
+    Every other plan change goes through :func:`jasiyo.agent.accounts.update` (prorated).
+    """
     unknown = set(changes) - set(_UPDATABLE)
     if unknown:
         raise ValidationError(f"cannot update {', '.join(sorted(unknown))}")

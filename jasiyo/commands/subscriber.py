@@ -151,20 +151,11 @@ def update(
     }
     if plan is None and not changes:
         raise ValidationError("nothing to change: give at least one option")
+    from jasiyo.agent import accounts
+
     with store() as s:
-        with s.transaction():  # all or nothing: a bad --phone must not leave a plan change
-            if plan is not None:
-                _change_plan(s, username, plan)
-            if changes:
-                subs.update(s, username, actor(), **changes)
-        sub = subs.get(s, username)
+        sub = accounts.update(s, cfg(), username, actor(), plan=plan, **changes)
     done(f"subscriber {username} updated", subscriber=_row(sub))
-
-
-def _change_plan(s: Any, username: str, plan: str) -> None:
-    from jasiyo.agent.billing import change_plan
-
-    change_plan(s, username, plan, actor(), cfg=cfg())
 
 
 @app.command("suspend")

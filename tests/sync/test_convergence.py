@@ -40,7 +40,7 @@ def _do(store: Store, step: tuple) -> None:
     if kind == "plan_add":
         plans.add(store, plans.build(args[0], rate="5M/5M", price=f"{args[1]}00"), "t")
     elif kind == "plan_price":
-        plans.update(store, args[0], "t", price_minor=args[1] * 1000)
+        plans.update(store, args[0], "t", price=str(args[1] * 10))
     elif kind == "sub_add":
         subs.add(store, subs.NewSubscriber.build(args[0], password=f"pw-{args[0]}-x",
                                                  plan=args[1]), "t")

@@ -56,7 +56,7 @@ def test_changes_on_either_agent_appear_on_the_other(isp: Tenant) -> None:
     assert routers.radius_secret(sb, "core1") == "s3cret-radius"
     assert routers.credentials(sb, "core1") == ("admin", "router-pw")
     subs.suspend(sb, "alice", "pop-b", "unpaid")
-    plans.update(sb, "home-10M", "pop-b", price_minor=200000)
+    plans.update(sb, "home-10M", "pop-b", price="2000")
     sb.close()
     sync(b, a)
     sa = _open(a)
