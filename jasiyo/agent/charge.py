@@ -174,7 +174,7 @@ def request_stk(store: Store, cfg: Config, prov: PaymentProvider, username: str,
         description="Internet", callback_url=url))
     now = store.now()
     with store.transaction():
-        store.conn.execute(
+        store.execute(
             "INSERT INTO payment_requests (provider, request_id, merchant_request_id, "
             "subscriber_id, account, phone, amount_minor, currency, created_by, created_at, "
             "updated_at, next_query_at) VALUES ('mpesa', ?, ?, ?, ?, ?, ?, 'KES', ?, ?, ?, ?)",
@@ -206,7 +206,7 @@ def request_link(store: Store, cfg: Config, prov: PaymentProvider, username: str
                                                         "webhook": url}))
     now = store.now()
     with store.transaction():
-        store.conn.execute(
+        store.execute(
             "INSERT INTO payment_requests (provider, request_id, subscriber_id, account, "
             "amount_minor, currency, checkout_url, created_by, created_at, updated_at, "
             "next_query_at) VALUES ('paystack', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -233,7 +233,7 @@ def query_due(store: Store, cfg: Config, provs: Mapping[str, PaymentProvider], *
             rows = store.all("SELECT * FROM payment_requests WHERE status = 'pending' AND "
                              "next_query_at <= ? ORDER BY next_query_at LIMIT 100", (now,))
         for r in rows:  # lease them: another processor leaves them alone meanwhile
-            store.conn.execute("UPDATE payment_requests SET next_query_at = ?, queries = "
+            store.execute("UPDATE payment_requests SET next_query_at = ?, queries = "
                                "queries + 1 WHERE id = ?", (now + collect.LEASE, r["id"]))
     for r in rows:
         outcome = _query_one(store, cfg, provs.get(r["provider"]), r, now)
@@ -278,11 +278,11 @@ def _later(store: Store, req: Row, now: float, expired: bool, why: str) -> None:
     backoff = min(300.0, 15.0 * 2 ** min(int(req["queries"]), 5))
     with store.transaction():
         if expired:
-            store.conn.execute(
+            store.execute(
                 "UPDATE payment_requests SET status = 'timeout', result_desc = ?, updated_at = ?, "
                 "next_query_at = NULL WHERE id = ? AND status = 'pending'",
                 (f"expired without an answer ({why})"[:200], now, req["id"]))
         else:
-            store.conn.execute(
+            store.execute(
                 "UPDATE payment_requests SET next_query_at = ?, result_desc = ? WHERE id = ? "
                 "AND status = 'pending'", (now + backoff, why[:200] or None, req["id"]))

@@ -19,12 +19,12 @@ not arrived) is remembered in ``meta['sync.pending']`` and retried after every b
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from jasiyo.agent.store import Store
+from jasiyo.errors import AlreadyExists, ValidationError
 from jasiyo.log import event, get_logger
 from jasiyo.sync.client import RemoteEvent
 from jasiyo.sync.hlc import Timestamp
@@ -101,7 +101,7 @@ def _columns(store: Store, table: str) -> dict[str, tuple[bool, bool]]:
     """column -> (required on insert, is primary key)."""
     cache: dict[str, dict[str, tuple[bool, bool]]] = store.__dict__.setdefault("_fold_cols", {})
     if table not in cache:
-        info = store.conn.execute(f"PRAGMA table_info({table})").fetchall()
+        info = store.execute(f"PRAGMA table_info({table})").fetchall()
         cache[table] = {r[1]: (bool(r[3]) and r[4] is None and not r[5], bool(r[5]))
                         for r in info}
     return cache[table]
@@ -135,7 +135,7 @@ def _fits(value: Any, decl: str) -> bool:
 def _decls(store: Store, table: str) -> dict[str, str]:
     cache: dict[str, dict[str, str]] = store.__dict__.setdefault("_fold_decls", {})
     if table not in cache:
-        info = store.conn.execute(f"PRAGMA table_info({table})").fetchall()
+        info = store.execute(f"PRAGMA table_info({table})").fetchall()
         cache[table] = {r[1]: (r[2] or "").upper() for r in info}
     return cache[table]
 
@@ -221,19 +221,19 @@ def materialize(store: Store, entity: str, key: str) -> bool:
                if req and c not in values and c not in ("created_at", "updated_at")]
     if not exists or missing:
         if current is not None:
-            store.conn.execute(f"DELETE FROM {table} WHERE id = ?", (current,))
+            store.execute(f"DELETE FROM {table} WHERE id = ?", (current,))
         return True
     now = store.now()
     cols = _columns(store, table)
     stamp = {c: now for c in ("updated_at",) if c in cols}
     if current is not None:
         sets = {**{k: v for k, v in values.items() if k != kcol}, **stamp}
-        store.conn.execute(
+        store.execute(
             f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in sets)} WHERE id = ?",
             (*sets.values(), current))
         return True
     values.update(stamp, **{c: now for c in ("created_at",) if c in cols})
-    store.conn.execute(
+    store.execute(
         f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
         tuple(values.values()))
     return True
@@ -243,7 +243,7 @@ def insert_append(store: Store, entity: str, key: str, data: dict[str, Any]) -> 
     """Insert an immutable record once (by its natural key). True if now present."""
     spec = ENTITIES[entity]
     values = _row_values(store, spec, key, data, {})
-    store.conn.execute(
+    store.execute(
         f"INSERT OR IGNORE INTO {spec.table} ({', '.join(values)}) "
         f"VALUES ({', '.join('?' * len(values))})", tuple(values.values()))
     return True
@@ -283,7 +283,7 @@ def _converge_money(store: Store, entity: str, key: str, data: dict[str, Any]) -
     if row is None or all(row.get(k) == v for k, v in data.items() if k in row):
         return  # the same record (the same receipt recorded at two POPs is one payment)
     table = "payments" if entity == "payment" else "ledger"
-    store.conn.execute(f"DELETE FROM {table} WHERE id = ?", (row["id"],))
+    store.execute(f"DELETE FROM {table} WHERE id = ?", (row["id"],))
     if (row["username"], row["amount_minor"]) != winner:
         event(log, "sync.money_conflict", level=30, entity=entity, key=key,
               kept=f"{winner[0]} {winner[1]}", dropped=f"{row['username']} {row['amount_minor']}")
@@ -297,7 +297,7 @@ def _suspend_conflict(store: Store, key: str, data: dict[str, Any],
     reason = (f"conflict: receipt recorded for {data.get('username')} and for "
               f"{loser['username']} at different POPs; kept {data.get('username')} (recorded "
               f"first). If {loser['username']} paid it, credit them (`jasiyo billing credit`)")
-    store.conn.execute(
+    store.execute(
         "INSERT INTO payment_suspense (reference, provider, amount_minor, currency, account, "
         "reason, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (ref, str(data.get("method") or "?"), int(loser["amount_minor"]),
@@ -321,7 +321,7 @@ def _settle(store: Store, entity: str, key: str) -> bool:
             return materialize(store, entity, key)
     except _Unresolved:
         return False
-    except sqlite3.IntegrityError as exc:
+    except (AlreadyExists, ValidationError) as exc:  # a constraint of the store refused it
         # e.g. two POPs gave the same static IP to different subscribers. Kept pending and
         # logged rather than dropped, so a later fix (an edit on either side) resolves it.
         event(log, "sync.apply_conflict", entity=entity, key=key, error=str(exc))
@@ -354,7 +354,7 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
                 event(log, "sync.clock_ahead", level=30, id=ev.id, origin=ev.origin,
                       hlc=ev.hlc, note="that agent's clock is more than a day ahead")
             payload = json.dumps(ev.data, sort_keys=True, separators=(",", ":"), default=str)
-            cur = store.conn.execute(
+            cur = store.execute(
                 "INSERT OR IGNORE INTO events (id, hlc, origin, entity, key, op, data, "
                 "created_at, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (ev.id, ev.hlc, ev.origin, ev.entity, ev.key, ev.op,
@@ -363,7 +363,7 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
             if cur.rowcount != 1:
                 # Our own event (or one seen before) whose clock the cloud bounded: take the
                 # bounded clock, so this POP orders it as every other POP does.
-                moved = store.conn.execute(
+                moved = store.execute(
                     "UPDATE events SET hlc = ? WHERE id = ? AND hlc > ?", (ev.hlc, ev.id, ev.hlc))
                 if moved.rowcount and ev.entity in ENTITIES:
                     touched.add((ev.entity, ev.key))
@@ -374,7 +374,7 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
             if ev.entity in ENTITIES:
                 touched.add((ev.entity, ev.key))
         # Kept for the agent's own code (which reads field clocks); one statement per batch.
-        store.conn.executemany(
+        store.executemany(
             "INSERT INTO field_clocks (entity, key, field, hlc) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(entity, key, field) DO UPDATE SET hlc = excluded.hlc "
             "WHERE excluded.hlc > field_clocks.hlc", clocks)

@@ -80,7 +80,7 @@ def post(
                 f"or subscriber; nothing changed"
             )
         return _entry(existing)
-    store.conn.execute(
+    store.execute(
         "INSERT INTO ledger (subscriber_id, at, kind, amount_minor, currency, reference, "
         "description) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (sub["id"], at, kind, amount_minor, currency, reference, description),

@@ -145,7 +145,7 @@ def add(store: Store, plan: Plan, actor: str) -> Plan:
         if store.scalar("SELECT 1 FROM plans WHERE name = ?", (plan.name,)):
             raise AlreadyExists(f"plan {plan.name!r} already exists")
         fields = _fields(plan)
-        cur = store.conn.execute(
+        cur = store.execute(
             f"INSERT INTO plans ({', '.join(fields)}, created_at, updated_at) "
             f"VALUES ({', '.join('?' * len(fields))}, ?, ?)",
             (*fields.values(), now, now),
@@ -198,7 +198,7 @@ def update(
                     "cannot change under them; add a new plan and move them with "
                     "`jasiyo subscriber update USERNAME --plan NEW` (prorated)"
                 )
-        store.conn.execute(
+        store.execute(
             f"UPDATE plans SET {', '.join(f'{k} = ?' for k in diff)}, updated_at = ? "
             "WHERE id = ?",
             (*diff.values(), store.now(), old.id),
@@ -252,6 +252,6 @@ def remove(store: Store, name: str, actor: str) -> None:
             raise ValidationError(
                 f"plan {name!r} still has {users} subscriber(s); move them to another plan first"
             )
-        store.conn.execute("DELETE FROM plans WHERE id = ?", (plan.id,))
+        store.execute("DELETE FROM plans WHERE id = ?", (plan.id,))
         store.emit("plan", name, "delete", {})
         store.audit(actor, "plan.remove", f"plan:{name}")

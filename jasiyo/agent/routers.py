@@ -112,7 +112,7 @@ def add(
         if other:
             raise AlreadyExists(f"NAS IP {nas} already belongs to router {other!r}")
         _check_pin_free(store, pin, name)
-        store.conn.execute(
+        store.execute(
             "INSERT INTO routers (name, driver, host, port, username, password_enc, "
             "radius_secret_enc, nas_ip, require_message_authenticator, coa_port, options, "
             "radsec_fingerprint, created_at, updated_at) "
@@ -176,7 +176,7 @@ def set_options(store: Store, name: str, actor: str, **options: Any) -> Router:
     with store.transaction():
         router = get(store, name)
         merged = {**router.options, **options}
-        store.conn.execute(
+        store.execute(
             "UPDATE routers SET options = ?, updated_at = ? WHERE name = ?",
             (json.dumps(merged, sort_keys=True), store.now(), name),
         )
@@ -256,7 +256,7 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Router:
                 columns[key] = int(value)
             else:
                 columns[key] = value
-        store.conn.execute(
+        store.execute(
             f"UPDATE routers SET {', '.join(f'{c} = ?' for c in columns)}, updated_at = ? "
             "WHERE name = ?", (*columns.values(), store.now(), name),
         )
@@ -291,12 +291,12 @@ def remove(store: Store, name: str, actor: str, *, force: bool = False) -> int:
                 "or use --force to remove it anyway (those sessions are then marked closed)"
             )
         if active:
-            store.conn.execute(
+            store.execute(
                 "UPDATE radius_sessions SET status = 'closed', stopped_at = ?, "
                 "terminate_cause = 'NAS-Removed' WHERE nas_ip = ? AND status = 'active'",
                 (store.now(), router.nas_ip),
             )
-        store.conn.execute("DELETE FROM routers WHERE name = ?", (name,))
+        store.execute("DELETE FROM routers WHERE name = ?", (name,))
         store.emit("router", name, "delete", {})
         store.audit(actor, "router.remove", f"router:{name}", closed_sessions=active,
                     force=force)

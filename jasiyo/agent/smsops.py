@@ -120,7 +120,7 @@ def retry(store: Store, key: str | None = None) -> int:
         if key:
             sql += " AND key = ?"
             args += (key,)
-        count = store.conn.execute(sql, args).rowcount
+        count = store.execute(sql, args).rowcount
     if key and not count:
         raise ValidationError(f"no failed message {key!r} that can still be sent")
     return count

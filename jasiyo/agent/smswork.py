@@ -119,7 +119,7 @@ class Sender:
     def recover(self) -> int:
         """Rows a crash left ``sending`` may have gone out: failed, for a person to retry."""
         with self.store.transaction():
-            cur = self.store.conn.execute(
+            cur = self.store.execute(
                 "UPDATE notifications SET status = 'failed', finished_at = ?, detail = "
                 "'interrupted while sending; not resent in case it went out (jasiyo sms retry)'"
                 " WHERE status = 'sending'", (self.store.now(),))
@@ -152,7 +152,7 @@ class Sender:
                 continue
             if quiet is not None and row["kind"] in cfg.sms.quiet_kinds:
                 with s.transaction():
-                    s.conn.execute("UPDATE notifications SET next_attempt_at = ? WHERE id = ?",
+                    s.execute("UPDATE notifications SET next_attempt_at = ? WHERE id = ?",
                                    (quiet, row["id"]))
                 out.deferred += 1
                 continue
@@ -180,7 +180,7 @@ class Sender:
 
     def _finish(self, row: Row, status: str, detail: str) -> None:
         with self.store.transaction():
-            self.store.conn.execute(
+            self.store.execute(
                 "UPDATE notifications SET status = ?, detail = ?, finished_at = ? WHERE id = ?",
                 (status, detail[:300], self.store.now(), row["id"]))
         event(log, f"sms.{status}", key=row["key"], reason=detail)
@@ -192,7 +192,7 @@ class Sender:
         # The subscriber's current number (a changed phone must not get the old one's text).
         phone = row["current_phone"]
         with s.transaction():
-            s.conn.execute(
+            s.execute(
                 "UPDATE notifications SET status = 'sending', attempts = attempts + 1, "
                 "phone = ?, text_sent = ?, encoding = ?, parts = ?, gateway = ? WHERE id = ?",
                 (phone, text, seg.encoding, seg.parts, self.gw.name, row["id"]))
@@ -204,7 +204,7 @@ class Sender:
             outage = isinstance(exc, GatewayAuthError) or not getattr(exc, "sent", True)
             if outage:  # it never reached the gateway: back to the queue as it was
                 with s.transaction():
-                    s.conn.execute("UPDATE notifications SET status = 'queued', attempts = ?, "
+                    s.execute("UPDATE notifications SET status = 'queued', attempts = ?, "
                                    "detail = ? WHERE id = ?",
                                    (row["attempts"], f"gateway down: {exc}"[:300], row["id"]))
                 event(log, "sms.gateway_down", reason=str(exc))
@@ -218,7 +218,7 @@ class Sender:
             return True
         if result.accepted:
             with s.transaction():
-                s.conn.execute(
+                s.execute(
                     "UPDATE notifications SET status = 'sent', sent_at = ?, message_id = ?, "
                     "cost_minor = ?, cost_currency = ?, parts = ?, detail = ? WHERE id = ?",
                     (s.now(), result.message_id or None, result.cost_minor,
@@ -242,7 +242,7 @@ class Sender:
             return
         delay = min(sms.retry_first * 2 ** (attempts - 1), sms.retry_max)
         with self.store.transaction():
-            self.store.conn.execute(
+            self.store.execute(
                 "UPDATE notifications SET status = 'queued', next_attempt_at = ?, detail = ? "
                 "WHERE id = ?", (self.store.now() + delay, f"retry in {delay:.0f}s: {why}"[:300],
                                  row["id"]))

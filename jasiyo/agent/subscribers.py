@@ -95,7 +95,7 @@ def _check_ip_free(store: Store, ip: str | None, username: str) -> None:
 def _insert(store: Store, new: NewSubscriber, plan_id: int, actor: str,
             how: str = "cli") -> None:
     now = store.now()
-    store.conn.execute(
+    store.execute(
         "INSERT INTO subscribers (username, password_enc, plan_id, service, ip, phone, name, "
         "sms_consent, tax_pin, status, created_at, updated_at, status_changed_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
@@ -281,7 +281,7 @@ def update(store: Store, username: str, actor: str, *, how: str = "cli",
         if "sms_consent" in sets:
             sets["sms_consent"] = int(sets["sms_consent"])
         _check_ip_free(store, merged.ip, username)
-        store.conn.execute(
+        store.execute(
             f"UPDATE subscribers SET {', '.join(f'{k} = ?' for k in sets)}, updated_at = ? "
             "WHERE username = ?",
             (*sets.values(), store.now(), username),
@@ -311,7 +311,7 @@ def set_status(
                                 "status_changed_at": store.now() if at is None else at}
         if manual is not None:
             sets["manual_suspend"] = int(manual)
-        store.conn.execute(
+        store.execute(
             f"UPDATE subscribers SET {', '.join(f'{k} = ?' for k in sets)}, updated_at = ? "
             "WHERE username = ?",
             (*sets.values(), store.now(), username),
@@ -360,6 +360,6 @@ def remove(store: Store, username: str, actor: str) -> None:
                 f"{username!r} has {money} ledger entries; money records are kept. "
                 f"Use `jasiyo subscriber suspend` instead"
             )
-        store.conn.execute("DELETE FROM subscribers WHERE id = ?", (sub.id,))
+        store.execute("DELETE FROM subscribers WHERE id = ?", (sub.id,))
         store.emit("subscriber", username, "delete", {})
         store.audit(actor, "subscriber.remove", f"subscriber:{username}")

@@ -26,7 +26,7 @@ class AgentLog:
 
     def mark_pushed(self, ids: list[str]) -> None:
         with self.store.transaction():
-            self.store.conn.executemany("UPDATE events SET pushed_at = ? WHERE id = ?",
+            self.store.executemany("UPDATE events SET pushed_at = ? WHERE id = ?",
                                         [(self.store.now(), i) for i in ids])
 
     def backlog(self) -> tuple[int, float | None]:
@@ -57,5 +57,5 @@ class AgentLog:
 
     def release(self, ids: list[str]) -> None:
         with self.store.transaction():
-            self.store.conn.executemany("DELETE FROM meta WHERE key = ?",
+            self.store.executemany("DELETE FROM meta WHERE key = ?",
                                         [(QUARANTINE + i,) for i in ids])

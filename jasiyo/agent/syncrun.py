@@ -55,7 +55,7 @@ def quarantine_skip(cfg: Config, event_id: str, actor: str) -> Quarantined:
             raise NotFound(f"no quarantined event {event_id!r}; see `jasiyo sync quarantine list`")
         bad = found[0]
         with store.transaction():
-            store.conn.execute("DELETE FROM meta WHERE key = ?", (QUARANTINE + bad.id,))
+            store.execute("DELETE FROM meta WHERE key = ?", (QUARANTINE + bad.id,))
             store.audit(actor, "sync.quarantine_skip", f"event:{bad.id}", origin=bad.origin,
                         seq=bad.seq, error=bad.error, envelope=bad.envelope)
         event(log, "sync.quarantine_skipped", id=bad.id, origin=bad.origin, actor=actor)
