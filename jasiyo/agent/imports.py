@@ -1,6 +1,6 @@
 """Bringing subscribers in from a CSV file or a router, all or nothing, every change named.
 
-Rules (issue 11):
+Rules:
 
 - **Validate everything first.** Every problem of a file is reported at once, each with its
   line: bad values, repeated usernames, unknown plans, IP addresses used twice in the file
@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jasiyo.agent import accounts
 from jasiyo.agent import plans as plans_mod
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store
+from jasiyo.config import Config
 from jasiyo.errors import ValidationError
 
 REQUIRED_COLUMNS = ("username", "password", "plan")
@@ -110,7 +112,7 @@ def read_csv(path: Path, store: Store | None = None) -> CsvRows:
     out: list[subs.NewSubscriber] = []
     seen: dict[str, int] = {}
     homes: dict[str, str] = {}
-    known_routers = ({r[0] for r in store.conn.execute("SELECT name FROM routers")}
+    known_routers = ({r[0] for r in store.execute("SELECT name FROM routers")}
                      if store is not None else None)
     for lineno, row in rows:
         clean = {k: (v or "").strip() for k, v in row.items() if k}
@@ -192,7 +194,7 @@ class _DryRun(Exception):
 def import_rows(
     store: Store, rows: Iterable[subs.NewSubscriber], actor: str,
     progress: Callable[[int], None] | None = None, *,
-    columns: frozenset[str] | None = None, cfg: Any = None, update_passwords: bool = False,
+    cfg: Config, columns: frozenset[str] | None = None, update_passwords: bool = False,
     dry_run: bool = False, lines: dict[str, int] | None = None, source: str = "import",
     homes: dict[str, str] | None = None,
 ) -> ImportResult:
@@ -200,11 +202,11 @@ def import_rows(
 
     For an existing subscriber only ``columns`` (default: all) are compared and changed, so
     a file without a phone column leaves phones alone. A plan change goes through billing
-    (prorated), exactly as ``subscriber update --plan`` does. ``homes`` (the ``router``
-    column) sets home routers, as ``subscriber update --router`` does.
+    (prorated, :func:`accounts.update`), exactly as ``subscriber update --plan`` does.
+    ``homes`` (the ``router`` column) sets home routers, as ``subscriber update --router``
+    does.
     """
     from jasiyo.agent import pops
-    from jasiyo.agent.billing import change_plan
 
     compared = set(columns) if columns is not None else set(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
     rows = list(rows)
@@ -214,8 +216,7 @@ def import_rows(
         with store.transaction():
             check_rows(store, rows, lines or {}, source)
             for i, r in enumerate(rows):
-                _one(store, r, actor, compared, update_passwords, cfg, change_plan, changes,
-                     counts)
+                _one(store, r, actor, compared, update_passwords, cfg, changes, counts)
                 home = (homes or {}).get(r.username)
                 if home is not None:
                     moved = pops.set_home(store, r.username, home, actor, how="csv")
@@ -233,8 +234,8 @@ def import_rows(
 
 
 def _one(store: Store, r: subs.NewSubscriber, actor: str, compared: set[str],
-         update_passwords: bool, cfg: Any, change_plan: Callable[..., Any],
-         changes: list[str], counts: dict[str, int]) -> None:
+         update_passwords: bool, cfg: Config, changes: list[str],
+         counts: dict[str, int]) -> None:
     existing = store.one("SELECT s.*, p.name AS plan FROM subscribers s JOIN plans p "
                          "ON p.id = s.plan_id WHERE s.username = ?", (r.username,))
     if existing is None:
@@ -262,9 +263,6 @@ def _one(store: Store, r: subs.NewSubscriber, actor: str, compared: set[str],
     if not diff:
         counts["unchanged"] += 1
         return
-    new_plan = diff.pop("plan", None)
-    if new_plan is not None:
-        change_plan(store, r.username, new_plan, actor, cfg=cfg)
-    if diff:
-        subs.update(store, r.username, actor, how="csv", **diff)
+    accounts.update(store, cfg, r.username, actor, plan=diff.pop("plan", None), how="csv",
+                    **diff)
     counts["updated"] += 1

@@ -21,54 +21,18 @@ hands every subscriber of a POP that is gone to a router of a POP that is not.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from jasiyo.agent import popname
 from jasiyo.agent.store import Store
-from jasiyo.config import Config
 from jasiyo.errors import NotFound, ValidationError
 from jasiyo.log import event, get_logger
 
 log = get_logger(__name__)
 
-NAME_KEY = "pop.name"
-ANNOUNCED_KEY = "pop.announced"
-
-
-def pop_name(cfg: Config, store: Store | None = None) -> str:
-    """This agent's POP name from the config (``[agent] pop``, else ``name``, else host)."""
-    name = cfg.agent.pop or cfg.agent.name
-    if not name and store is not None:
-        name = store.meta("agent_name") or ""
-    return name or socket.gethostname()
-
-
-def ensure(store: Store, cfg: Config) -> str:
-    """Record this POP's name in the store if it is new or changed, and, once the agent is
-    enrolled in a cloud, announce it to the other POPs (a ``pop`` event).
-
-    Cheap when nothing changed (two reads), so every :meth:`Store.open` calls it. A
-    stand-alone agent writes no event (it is the only POP there is).
-    """
-    name = pop_name(cfg, store)
-    old = store.meta(NAME_KEY)
-    announce = bool(store.meta("sync.tenant_id")) and store.meta(ANNOUNCED_KEY) != name
-    if (old == name and not announce) or not store.agent_id:
-        return name
-    with store.transaction():
-        store.set_meta(NAME_KEY, name)
-        if announce:
-            store.set_meta(ANNOUNCED_KEY, name)
-            store.emit("pop", name, "upsert", {
-                "agent_id": store.agent_id, "agent_name": store.meta("agent_name") or name,
-                "retired": False})
-            _materialize(store, "pop", name)
-    if old and old != name:
-        event(log, "pop.renamed", level=30, old=old, new=name,
-              note=f"subscribers homed at {old!r} are not billed here any more; hand them "
-                   f"over with `jasiyo pop retire {old} --to ROUTER`")
-    return name
+NAME_KEY = popname.NAME_KEY
+pop_name = popname.pop_name
 
 
 def local(store: Store) -> str | None:
@@ -103,16 +67,16 @@ def router_is_local(store: Store, pop: str | None) -> bool:
 
 def homed_elsewhere(store: Store, router: str) -> set[str]:
     """Usernames whose home is a router other than ``router`` (not its to configure)."""
-    rows = store.conn.execute(
+    rows = store.execute(
         "SELECT username FROM subscribers WHERE home_router IS NOT NULL AND home_router != ?",
         (router,)).fetchall()
     return {r[0] for r in rows}
 
 
 def _materialize(store: Store, entity: str, key: str) -> None:
-    from jasiyo.agent import apply
+    from jasiyo.agent import fold
 
-    apply.materialize(store, entity, key)
+    fold.materialize(store, entity, key)
 
 
 # ------------------------------------------------------------------ homes
@@ -136,7 +100,7 @@ def set_home(store: Store, username: str, router: str | None, actor: str,
         pop = _router_pop(store, router) if router else None
         if (row["home_router"], row["home_pop"]) == (router, pop):
             return {"username": username, "router": router, "pop": pop, "changed": False}
-        store.conn.execute(
+        store.execute(
             "UPDATE subscribers SET home_router = ?, home_pop = ?, updated_at = ? "
             "WHERE username = ?", (router, pop, store.now(), username))
         store.emit("subscriber", username, "upsert", {"home_router": router, "home_pop": pop})
@@ -171,7 +135,7 @@ def learn_home(store: Store, username: str | None, nas_ip: str) -> bool:
     router = store.one("SELECT name, pop FROM routers WHERE nas_ip = ?", (nas_ip,))
     if router is None:
         return False
-    store.conn.execute("UPDATE subscribers SET home_router = ?, home_pop = ?, updated_at = ? "
+    store.execute("UPDATE subscribers SET home_router = ?, home_pop = ?, updated_at = ? "
                        "WHERE username = ?", (router["name"], router["pop"], store.now(),
                                               username))
     store.emit("subscriber", username, "upsert",
@@ -203,7 +167,7 @@ class Pop:
 
 def list_(store: Store) -> list[Pop]:
     me = store.meta(NAME_KEY)
-    names = {r[0] for r in store.conn.execute(
+    names = {r[0] for r in store.execute(
         "SELECT name FROM pops UNION SELECT pop FROM routers WHERE pop IS NOT NULL "
         "UNION SELECT home_pop FROM subscribers WHERE home_pop IS NOT NULL")}
     out = []
@@ -237,7 +201,7 @@ def retire(store: Store, name: str, to_router: str, actor: str) -> dict[str, Any
             raise ValidationError(f"router {to_router!r} belongs to the POP being retired")
         if name == me:
             raise ValidationError("this agent is that POP: retire it from another POP")
-        users = [r[0] for r in store.conn.execute(
+        users = [r[0] for r in store.execute(
             "SELECT username FROM subscribers WHERE home_pop = ? ORDER BY username", (name,))]
         for u in users:
             set_home(store, u, to_router, actor, how="retire")
@@ -258,10 +222,10 @@ def adopt(store: Store, router: str, actor: str) -> dict[str, Any]:
         old = _router_pop(store, router)
         if old == me:
             return {"router": router, "pop": me, "changed": False, "subscribers": 0}
-        store.conn.execute("UPDATE routers SET pop = ?, updated_at = ? WHERE name = ?",
+        store.execute("UPDATE routers SET pop = ?, updated_at = ? WHERE name = ?",
                            (me, store.now(), router))
         store.emit("router", router, "upsert", {"pop": me})
-        users = [r[0] for r in store.conn.execute(
+        users = [r[0] for r in store.execute(
             "SELECT username FROM subscribers WHERE home_router = ? ORDER BY username",
             (router,))]
         for u in users:

@@ -21,7 +21,7 @@ usage-publish      :func:`jasiyo.agent.usage_sync.publish`      every minute
                    (per-cycle usage summaries for other POPs)
 =================  ===========================================  ===========================
 
-The agent runtime mounts it with :func:`attach` (a ``runtime.PARTS`` entry).
+The agent runtime mounts it with :func:`attach` (one of ``runtime.Agent``'s parts).
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def agent_jobs(
 
 
 async def attach(agent: Any) -> Callable[[], Awaitable[None]]:
-    """A ``jasiyo.agent.runtime.PARTS`` entry: start the scheduler for a running Agent.
+    """A part of ``jasiyo.agent.runtime.Agent``: start the scheduler for a running Agent.
 
     Uses ``agent.cfg`` and ``agent.box``; returns the coroutine function that stops it.
     """

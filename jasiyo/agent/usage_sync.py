@@ -100,7 +100,7 @@ def _candidates(store: Store) -> tuple[list[str], int]:
     that arrived late, or said it was delayed, is never skipped) plus those deferred."""
     last = int(store.meta(_CURSOR_ID) or 0)
     top = int(store.scalar("SELECT COALESCE(MAX(id), 0) FROM accounting") or 0)
-    users = {r[0] for r in store.conn.execute(
+    users = {r[0] for r in store.execute(
         "SELECT DISTINCT username FROM accounting WHERE id > ? AND id <= ? "
         "AND username IS NOT NULL", (last, top))}
     users |= set(json.loads(store.meta(_DEFERRED) or "[]"))
@@ -146,7 +146,7 @@ def publish(store: Store, now: float | None = None) -> int:
 
 def _publish_one(store: Store, username: str, now: float) -> bool | None:
     """True: written; False: nothing to write; None: changed, but deferred."""
-    from jasiyo.agent import apply, pops
+    from jasiyo.agent import fold, pops
 
     sub = store.one("SELECT s.id, p.quota_bytes FROM subscribers s JOIN plans p "
                     "ON p.id = s.plan_id WHERE s.username = ?", (username,))
@@ -172,7 +172,7 @@ def _publish_one(store: Store, username: str, now: float) -> bool | None:
         "username": username, "cycle_start": start, "agent": store.agent_id,
         "pop": store.meta(pops.NAME_KEY), "input_octets": mine.input_octets,
         "output_octets": mine.output_octets, "session_time": mine.session_time})
-    apply.materialize(store, "usage", key)
+    fold.materialize(store, "usage", key)
     return True
 
 
@@ -180,7 +180,7 @@ def prune_superseded(store: Store) -> int:
     """Drop usage events a newer one of the same summary replaces, once pushed. Safe for a
     state entity whose every upsert carries the whole record: the fold of what is left is
     the same, and a replay of a dropped event is older than what is kept."""
-    cur = store.conn.execute(
+    cur = store.execute(
         "DELETE FROM events WHERE entity = 'usage' AND pushed_at IS NOT NULL AND EXISTS ("
         "  SELECT 1 FROM events e WHERE e.entity = 'usage' AND e.key = events.key "
         "  AND (e.hlc > events.hlc OR (e.hlc = events.hlc AND e.id > events.id)))")

@@ -256,7 +256,7 @@ def test_retire_moves_every_subscriber_of_a_pop_that_is_gone(
 
 def test_usage_survives_restore_from_cloud_and_is_not_counted_twice(
         cloud: Cloud, tmp_path: Path, sims: tuple[RouterOSSim, RouterOSSim]) -> None:
-    from jasiyo.agent import apply, usage
+    from jasiyo.agent import cloudlink, tenantkeys, usage
     from jasiyo.agent.store import init_store
     from jasiyo.config import parse
 
@@ -286,8 +286,8 @@ def test_usage_survives_restore_from_cloud_and_is_not_counted_twice(
     fresh = parse(f'[agent]\ndata_dir = "{tmp_path / "rebuilt"}"\nname = "{a.agent.name}"\n',
                   tmp_path)
     init_store(fresh)
-    apply.enroll_agent(fresh, cloud.url, cloud.enrolment(isp.id, isp.admin))
-    apply.restore_from_cloud(fresh, isp.recovery)
+    cloudlink.enroll_agent(fresh, cloud.url, cloud.enrolment(isp.id, isp.admin))
+    tenantkeys.restore_from_cloud(fresh, isp.recovery)
     s = Store.open(fresh)
     assert usage.cycle_usage(s, "alice", t0 - 1) == 600 * 10**6
     assert pops.owns(s, "alice")  # the rebuilt POP bills its subscribers again

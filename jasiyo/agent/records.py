@@ -41,7 +41,7 @@ class Subscriber:
     paid_until: float | None = None
     created_at: float = 0.0
     tax_pin: str | None = None
-    #: Home router and POP (issue 17): where its billing clock and reconcile run
+    #: Home router and POP: where its billing clock and reconcile run
     home_router: str | None = None
     home_pop: str | None = None
     id: int = 0
@@ -64,7 +64,7 @@ class Router:
     options: dict[str, Any]
     #: SHA-256 of its RadSec client certificate (lower-case hex), if pinned
     radsec_fingerprint: str | None = None
-    #: The POP that added it and drives it (issue 17); None: from before POPs
+    #: The POP that added it and drives it; None: from before POPs
     pop: str | None = None
     id: int = 0
 
