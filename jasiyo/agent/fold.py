@@ -412,8 +412,10 @@ def _one_document_per_purchase(store: Store, numbers: set[str]) -> None:
                 continue
             store.emit("invoice", d["number"], "upsert", {
                 "status": "void",
-                "void_reason": f"duplicate of {keep}: payment {row['purchase']} was applied "
-                               "at two POPs; charged once"})
+                "void_reason": f"duplicate of {keep}: " + (
+                    "the cycle was billed at two POPs (a subscriber handed over before they "
+                    "synced); charged once" if row["purchase"].startswith("cycle:") else
+                    f"payment {row['purchase']} was applied at two POPs; charged once")})
             materialize(store, "invoice", d["number"])
             event(log, "sync.duplicate_purchase", level=30, kept=keep, voided=d["number"])
 

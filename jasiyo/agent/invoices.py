@@ -84,9 +84,12 @@ def _from_row(row: Row) -> Invoice:
 
 def pop_code(cfg: Config) -> str:
     """The POP's code in document numbers: ``[agent] pop``, else from ``[agent] name``."""
-    raw = cfg.agent.pop or cfg.agent.name or "POP"
-    code = re.sub(r"[^A-Z0-9]", "", raw.upper())[:8]
-    return code or "POP"
+    return code_of(cfg.agent.pop or cfg.agent.name or "POP")
+
+
+def code_of(name: str) -> str:
+    """The document-number code a POP of this name uses (its letters and digits, 8 at most)."""
+    return re.sub(r"[^A-Z0-9]", "", name.upper())[:8] or "POP"
 
 
 def next_number(store: Store, cfg: Config, prefix: str, at: float) -> str:

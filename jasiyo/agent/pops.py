@@ -170,13 +170,22 @@ def list_(store: Store) -> list[Pop]:
     names = {r[0] for r in store.execute(
         "SELECT name FROM pops UNION SELECT pop FROM routers WHERE pop IS NOT NULL "
         "UNION SELECT home_pop FROM subscribers WHERE home_pop IS NOT NULL")}
+    from jasiyo.agent.invoices import code_of
+
+    codes: dict[str, list[str]] = {}
+    for name in names:
+        codes.setdefault(code_of(name), []).append(name)
     out = []
     for name in sorted(names):
         row = store.one("SELECT * FROM pops WHERE name = ?", (name,)) or {}
         conflict = None
+        twins = sorted(set(codes[code_of(name)]) - {name})
         if name == me and row.get("agent_id") and row["agent_id"] != store.agent_id:
             conflict = (f"agent {row['agent_id']} announced this POP name after this agent "
                         "did: POP names must be unique in the tenant (set [agent] pop)")
+        elif twins:
+            conflict = (f"its invoice numbers (INV-{code_of(name)}-...) are also those of POP "
+                        f"{', '.join(twins)}: give each POP its own [agent] pop")
         out.append(Pop(
             name=name, agent_id=row.get("agent_id"), agent_name=row.get("agent_name"),
             retired=bool(row.get("retired")), retired_to=row.get("retired_to"),

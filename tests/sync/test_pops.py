@@ -323,3 +323,16 @@ def test_a_router_from_before_pops_is_everyones_until_a_pop_adopts_it(
     s = Store.open(b)
     assert not pops.owns(s, "alice") and routers.get(s, "rtr-a").pop == a.agent.name
     s.close()
+
+
+def test_pop_list_flags_pops_whose_invoice_numbers_would_collide(
+        cloud: Cloud, tmp_path: Path, sims: tuple[RouterOSSim, RouterOSSim]) -> None:
+    """The harness names its POPs pop-<tenant>-0 and -1: cut to 8 characters for invoice
+    numbers, both are POP<tenant>, and each would number over the other's invoices."""
+    a, b = setup(cloud, tmp_path, sims)
+    s = Store.open(a)
+    flagged = {p.name: p.conflict for p in pops.list_(s)}
+    s.close()
+    assert set(flagged) == {a.agent.name, b.agent.name}
+    for name, why in flagged.items():
+        assert why and "invoice numbers" in why and "[agent] pop" in why, name
