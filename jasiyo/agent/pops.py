@@ -66,10 +66,11 @@ def router_is_local(store: Store, pop: str | None) -> bool:
 
 
 def homed_elsewhere(store: Store, router: str) -> set[str]:
-    """Usernames whose home is a router other than ``router`` (not its to configure)."""
+    """Usernames whose home is a router other than ``router`` (not its to configure). A home
+    on a router that was removed counts as none: such a subscriber is every router's."""
     rows = store.execute(
-        "SELECT username FROM subscribers WHERE home_router IS NOT NULL AND home_router != ?",
-        (router,)).fetchall()
+        "SELECT username FROM subscribers WHERE home_router IS NOT NULL AND home_router != ? "
+        "AND home_router IN (SELECT name FROM routers)", (router,)).fetchall()
     return {r[0] for r in rows}
 
 

@@ -868,7 +868,9 @@ def m031_pops_home_usage(db: Database) -> None:
     home router: a static queue lives on the home router alone."""
     local = _LOCAL_ROUTERS
     creds = "username IS NOT NULL AND password_enc IS NOT NULL"
-    home = "(NEW.home_router IS NULL OR name = NEW.home_router)"
+    # A home on a router that is gone (removed) counts as no home: every router of the POP.
+    home = ("(NEW.home_router IS NULL OR name = NEW.home_router OR NOT EXISTS "
+            "(SELECT 1 FROM routers h WHERE h.name = NEW.home_router))")
     db.executescript(
         f"""
         ALTER TABLE routers ADD COLUMN pop TEXT;
@@ -992,7 +994,9 @@ def m031_pops_home_usage(db: Database) -> None:
             SELECT '*', 'reconcile', name, 'home of ' || NEW.username, NEW.updated_at,
                    NEW.updated_at
             FROM routers WHERE {creds} AND {local}
-              AND (OLD.home_router IS NULL OR name = OLD.home_router OR name = NEW.home_router);
+              AND (OLD.home_router IS NULL OR NEW.home_router IS NULL
+                   OR name IN (OLD.home_router, NEW.home_router)
+                   OR NOT EXISTS (SELECT 1 FROM routers h WHERE h.name = OLD.home_router));
             UPDATE billing_state
             SET next_action_at = MIN(COALESCE(next_action_at, NEW.updated_at), NEW.updated_at)
             WHERE subscriber_id = NEW.id;

@@ -77,6 +77,17 @@ def test_homes_from_router_option_csv_and_move(ready, cfg: Config, tmp_path: Pat
     code, out = jasiyo("router", "list")
     assert pop in out
 
+    # A home on a router that is removed counts as none: every router configures baraka.
+    from jasiyo.agent import pops
+
+    s = Store.open(cfg)
+    assert "baraka" in pops.homed_elsewhere(s, "r1")
+    s.close()
+    assert jasiyo("router", "remove", "r2")[0] == 0
+    s = Store.open(cfg)
+    assert "baraka" not in pops.homed_elsewhere(s, "r1")
+    s.close()
+
 
 def test_a_stand_alone_agent_bills_every_subscriber(cfg: Config) -> None:
     """No cloud: the only POP there is, whatever a subscriber's home says."""
