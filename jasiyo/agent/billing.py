@@ -379,7 +379,7 @@ def tick(store: Store, cfg: Config, now: float | None = None, batch: int = 100) 
         ids = [r[0] for r in store.execute(
             "SELECT b.subscriber_id FROM billing_state b JOIN subscribers s "
             "ON s.id = b.subscriber_id WHERE b.next_action_at <= ? AND "
-            f"{pops.owned_sql('s')} ORDER BY b.next_action_at LIMIT ?",
+            f"{pops.owned_sql('s')} ORDER BY b.next_action_at, b.subscriber_id LIMIT ?",
             (now, me, me, batch)).fetchall()]
         if not ids:
             break
