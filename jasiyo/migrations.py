@@ -60,7 +60,8 @@ class Ledger(ABC):
     @abstractmethod
     def step(self, migration_set: str, name: str) -> Any:
         """A context manager: one transaction that yields the handle a migration is given
-        and, if the migration returns, records ``name`` as applied before committing."""
+        and, if the migration returns, records ``name`` as applied before committing; or
+        yields None if another process applied ``name`` meanwhile."""
 
 
 class Migrations:
@@ -99,6 +100,8 @@ class Migrations:
         done = []
         for m in self.pending(ledger.applied(self.name), what):
             with ledger.step(self.name, m.name) as handle:
+                if handle is None:  # another process (a second agent run) was quicker
+                    continue
                 m.fn(handle)
             done.append(m.name)
         return done
@@ -189,9 +192,13 @@ class SqliteLedger(Ledger):
                               "(name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
 
     @contextmanager
-    def step(self, migration_set: str, name: str) -> Iterator[SqliteScript]:
+    def step(self, migration_set: str, name: str) -> Iterator[SqliteScript | None]:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
+            if name in self.applied(migration_set):
+                yield None
+                self.conn.execute("COMMIT")
+                return
             self._create()
             yield SqliteScript(self.conn)
             if self.per_set:

@@ -78,3 +78,29 @@ def test_the_cloud_refuses_a_database_a_newer_cloud_migrated(tmp_path: Path) -> 
             storage.migrate()
     finally:
         storage.close()
+
+
+def test_two_processes_migrating_at_once_apply_each_migration_once(tmp_path: Path) -> None:
+    import threading
+
+    steps = Migrations("t")
+    for i in range(20):
+        steps.add(f"m{i:02d}", lambda db, i=i: db.execute(f"CREATE TABLE t{i} (x)"))
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None, timeout=30)
+        try:
+            steps.apply(SqliteLedger(conn))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert SqliteLedger(_conn(tmp_path)).applied("t") == steps.names

@@ -68,8 +68,13 @@ class _PgLedger(Ledger):
             "SELECT name FROM jasiyo_migrations ORDER BY applied_at, name")]
 
     @contextmanager
-    def step(self, migration_set: str, name: str) -> Iterator[_PgScript]:
+    def step(self, migration_set: str, name: str) -> Iterator[_PgScript | None]:
         with self.conn.transaction():
+            self.conn.execute("LOCK TABLE jasiyo_migrations IN EXCLUSIVE MODE")
+            if self.conn.execute("SELECT 1 FROM jasiyo_migrations WHERE name = %s",
+                                 (name,)).fetchone():
+                yield None  # another `cloud migrate` was quicker
+                return
             yield _PgScript(self.conn)
             self.conn.execute("INSERT INTO jasiyo_migrations VALUES (%s, %s)", (name, time.time()))
 
