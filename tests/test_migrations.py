@@ -76,6 +76,8 @@ def test_the_cloud_refuses_a_database_a_newer_cloud_migrated(tmp_path: Path) -> 
             t.run("INSERT INTO jasiyo_migrations VALUES ('c999_later', 0)")
         with pytest.raises(CloudError, match="newer version of Jasiyo.*c999_later"):
             storage.migrate()
+        with pytest.raises(CloudError, match="c999_later"):
+            storage.check_migrations()
     finally:
         storage.close()
 
@@ -104,3 +106,28 @@ def test_two_processes_migrating_at_once_apply_each_migration_once(tmp_path: Pat
         t.join()
     assert errors == []
     assert SqliteLedger(_conn(tmp_path)).applied("t") == steps.names
+
+
+@pytest.mark.postgres
+def test_the_cloud_service_refuses_a_postgres_database_a_newer_cloud_migrated() -> None:
+    import psycopg
+
+    from jasiyo.cloud.backend import open_storage
+    from tests.cloud.pgutil import reachable_or_skip, scratch_database
+
+    with scratch_database(reachable_or_skip()) as scratch:
+        service = open_storage(scratch.app_dsn)
+        try:
+            service.check_migrations()  # the migrations it knows: fine
+            with psycopg.connect(scratch.owner_dsn, autocommit=True) as owner:
+                owner.execute("INSERT INTO jasiyo_migrations VALUES ('c999_later', 0)")
+            with pytest.raises(CloudError, match="newer version of Jasiyo.*c999_later"):
+                service.check_migrations()
+        finally:
+            service.close()
+        owner_storage = open_storage(scratch.owner_dsn, owner=True)
+        try:
+            with pytest.raises(CloudError, match="c999_later"):
+                owner_storage.migrate()
+        finally:
+            owner_storage.close()

@@ -234,6 +234,11 @@ POSTGRES: list[tuple[str, str]] = [
         "hook_endpoints, webhooks FROM {app_role};\n"
         + "".join(f"GRANT {grant} TO {{app_role}};\n" for grant in _SERVICE_GRANTS),
     ),
+    (
+        "c004_migrations_readable",
+        # So that `cloud serve`, as the service, refuses a database a newer Jasiyo migrated.
+        "GRANT SELECT (name) ON jasiyo_migrations TO {app_role};",
+    ),
 ]
 
 

@@ -83,6 +83,7 @@ class PostgresStorage(Storage):
     """A small pool of autocommit connections; each :meth:`tx` is one explicit transaction."""
 
     backend = "postgresql"
+    migration_names = tuple(name for name, _ in POSTGRES)
     for_update = " FOR UPDATE"
 
     def __init__(self, dsn: str, *, owner: bool = False, pool_size: int = 8) -> None:

@@ -46,6 +46,7 @@ class SqliteStorage(Storage):
     """One connection per thread (sqlite3 connections are not shared), WAL mode."""
 
     backend = "sqlite"
+    migration_names = tuple(name for name, _ in SQLITE)
 
     def __init__(self, path: Path) -> None:
         self.path = path
