@@ -862,7 +862,7 @@ _LOCAL_ROUTERS = (
 
 
 @migrations(name="m031_pops_home_usage")
-def m031_pops_home_usage(db: Database) -> None:
+def m031_pops_home_usage(db: SqliteScript) -> None:
     """POPs: a router belongs to the POP that added it; a subscriber has a home
     router and so a home POP, whose agent alone runs its billing clock, reminders and
     router reconcile. Per-cycle usage travels as summaries (``usage_summaries``, one row per
