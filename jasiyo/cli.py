@@ -52,6 +52,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "sms": ("jasiyo.commands.sms", "app", "SMS to customers: the outbox, broadcasts, templates."),
     "radsec": ("jasiyo.commands.radsec", "app",
                "RadSec (RADIUS over TLS): a CA and router certificates."),
+    "portal": ("jasiyo.commands.portal", "app", "The customer portal: hotspot files for the router."),
 }
 
 root_app = typer.Typer(

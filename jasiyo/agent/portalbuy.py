@@ -34,6 +34,16 @@ log = get_logger(__name__)
 OFFERS_TTL = 5.0
 
 
+def _bytes(n: int | None) -> str:
+    if not n:
+        return ""
+    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6)):
+        if n >= size:
+            value = n / size
+            return f"{value:.0f}{unit}" if value == int(value) else f"{value:.1f}{unit}"
+    return f"{n}B"
+
+
 def _actor(mac: str) -> str:
     return f"portal:{mac}"
 
@@ -52,14 +62,18 @@ class PortalOps:
     # ------------------------------------------------------------------ hotspot
 
     def offers(self) -> list[Offer]:
+        """Plans marked as sold on the portal (``plan add --portal``), cheapest first."""
         now = time.monotonic()
         if now - self._offers[0] < OFFERS_TTL:
             return self._offers[1]
         with self._lock:
-            from jasiyo.agent import vouchers
-
-            found = [Offer(p.name, p.price_minor, p.currency, p.period, p.data)
-                     for p in vouchers.portal_offers(self.store)]
+            cols = {r["name"] for r in self.store.all("PRAGMA table_info(plans)")}
+            found: list[Offer] = []
+            if "portal" in cols:  # the column comes with vouchers and short packages
+                for r in self.store.all("SELECT name, price_minor, currency, period, data_bytes "
+                                        "FROM plans WHERE portal = 1 ORDER BY price_minor, name"):
+                    found.append(Offer(r["name"], r["price_minor"], r["currency"], r["period"],
+                                       _bytes(r["data_bytes"])))
         self._offers = (now, found)
         return found
 

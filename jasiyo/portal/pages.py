@@ -120,8 +120,11 @@ class Pages:
                **ctx: Any) -> Response:
         lang = self._lang(request)
         token = security.csrf_token(request)
+        other = "sw" if lang == "en" else "en"
+        query = {k: v for k, v in request.query_params.items() if k != "lang"}
+        toggle = request.url.path + "?" + urlencode({**query, "lang": other})
         body = _env.get_template(template).render(
-            t=i18n.words(lang), lang=lang, other=("sw" if lang == "en" else "en"),
+            t=i18n.words(lang), lang=lang, other=other, toggle=toggle,
             csrf=token, here=request.url.path, **ctx)
         resp = Response(body, status, media_type="text/html; charset=utf-8",
                         headers={**security.headers(form_action), "content-language": lang})
