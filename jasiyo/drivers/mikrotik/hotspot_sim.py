@@ -34,7 +34,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import uvicorn
 from pyrad.client import Client, Timeout
@@ -136,7 +136,8 @@ class HotspotSim:
         return HTMLResponse(self._render("login.html"))
 
     async def login_post(self, request: Request) -> Response:
-        form = await request.form()
+        body = await request.body()
+        form = dict(parse_qsl(body[:8192].decode("utf-8", "replace"), keep_blank_values=True))
         user = str(form.get("username", ""))[:253]
         response = str(form.get("password", ""))
         dst = str(form.get("dst", ""))
@@ -192,6 +193,8 @@ class HotspotSim:
         except (Timeout, OSError) as exc:
             raise ConnectError(f"hotspot: RADIUS server at {self.radius_host}:"
                                f"{self.radius_port} did not answer ({exc})") from None
+        finally:
+            client._CloseSocket()
         attrs = {str(k): list(reply[k]) for k in reply.keys()}
         reason = " ".join(str(v) for v in attrs.get("Reply-Message", []))
         return reply.code == AccessAccept, reason, attrs
@@ -210,6 +213,8 @@ class HotspotSim:
             client.SendPacket(pkt)
         except (Timeout, OSError):
             pass  # a router keeps the host logged in when accounting is lost
+        finally:
+            client._CloseSocket()
 
     # -- lifecycle -------------------------------------------------------------------------
 
