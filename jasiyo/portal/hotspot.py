@@ -3,7 +3,7 @@ the files to upload to the router.
 
 RouterOS's ``login.html`` substitutes ``$(chap-id)`` and ``$(chap-challenge)`` octal-escaped
 (``\\371``, ``\\357\\015\\330...``): each byte is a backslash and three octal digits (RouterOS
-escapes every byte that way; printable ones may also come bare). The password the hotspot
+escapes every byte that way, printable or not; anything else is refused). The password the hotspot
 expects in its login form is the hex MD5 of chap-id + password + chap-challenge (bytes, in
 that order), which is what the router's own ``md5.js`` computes in the browser.
 
@@ -26,31 +26,20 @@ MAX_VALUE = 512
 MAX_CHALLENGE = 64
 _MAC = re.compile(r"(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}")
 _OCTAL = re.compile(r"\\([0-7]{3})")
+_OCTAL_ALL = re.compile(r"(?:\\[0-7]{3})*")
 
 
 def decode_octal(text: str, what: str = "value", max_bytes: int = MAX_CHALLENGE) -> bytes:
-    """Bytes from RouterOS's octal-escaped form; ValidationError for anything else."""
+    """Bytes from RouterOS's octal-escaped form (every byte ``\\ooo``); ValidationError for
+    anything else."""
     if len(text) > max_bytes * 4:
         raise ValidationError(f"{what} is too long")
-    out = bytearray()
-    i = 0
-    while i < len(text):
-        m = _OCTAL.match(text, i)
-        if m:
-            value = int(m.group(1), 8)
-            if value > 255:
-                raise ValidationError(f"{what} has an escape beyond a byte")
-            out.append(value)
-            i = m.end()
-            continue
-        ch = text[i]
-        if ch == "\\" or not (" " < ch < "\x7f"):
-            raise ValidationError(f"{what} is not in RouterOS's octal-escaped form")
-        out.append(ord(ch))
-        i += 1
-    if len(out) > max_bytes:
-        raise ValidationError(f"{what} is too long")
-    return bytes(out)
+    if len(text) % 4 or not _OCTAL_ALL.fullmatch(text):
+        raise ValidationError(f"{what} is not in RouterOS's octal-escaped form")
+    out = bytes(int(m, 8) for m in _OCTAL.findall(text) if int(m, 8) <= 255)
+    if len(out) * 4 != len(text):
+        raise ValidationError(f"{what} has an escape beyond a byte")
+    return out
 
 
 def encode_octal(data: bytes) -> str:

@@ -155,6 +155,10 @@ class Pages:
             return await handler(request)
         except Refused as exc:
             return self.refused(request, exc)
+        except Exception:  # a bug of ours: a clear page for the customer, the trace in the log
+            log.exception("portal: %s %s failed", request.method, request.url.path)
+            return self.render(request, "error.html", 500, message_key="bad_request",
+                               detail="")
 
     async def form(self, request: Request) -> FormData:
         """The POSTed form, bounded and CSRF-checked (Refused otherwise)."""
