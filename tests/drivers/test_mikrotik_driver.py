@@ -142,7 +142,13 @@ def test_hotspot_walled_garden_lets_devices_reach_the_portal_and_payment_pages(s
         assert hosts == ["10.5.50.2", "checkout.paystack.com"]
         (ip,) = sim.state.items("/ip/hotspot/walled-garden/ip")
         assert (ip["dst-address"], ip["action"]) == ("10.5.50.2", "accept")
+        files = {f["name"]: f["contents"] for f in sim.state.items("/file")}
+        assert 'action="http://10.5.50.2:8080/hotspot"' in files["hotspot/login.html"]
+        assert "hotspot/alogin.html" in files
         assert d.reconcile([]).applied == ()  # converged
+        sim.state.update_where("/file", {"name": "hotspot/login.html"}, contents="hand edit")
+        (fixed,) = d.reconcile([]).applied
+        assert (fixed.kind, fixed.key) == ("hotspot-file", "hotspot/login.html")
     with MikrotikDriver(cfg(sim, options={"portal_url": "http://portal.isp.example"})) as d:
         assert d.reconcile([]).ok
         assert [r["dst-host"] for r in sim.state.items("/ip/hotspot/walled-garden")] == [
