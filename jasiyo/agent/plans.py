@@ -47,7 +47,8 @@ def _from_row(row: Row) -> Plan:
         price_minor=row["price_minor"], currency=row["currency"], period=row["period"],
         billing=row["billing"], grace_days=row["grace_days"], tax_rate_bp=row["tax_rate_bp"],
         quota_bytes=row["quota_bytes"], fup_rate=row["fup_rate"],
-        tax_inclusive=bool(row["tax_inclusive"]),
+        tax_inclusive=bool(row["tax_inclusive"]), data_bytes=row["data_bytes"],
+        devices=row["devices"], portal=bool(row["portal"]),
     )
 
 
@@ -103,6 +104,10 @@ def _check(plan: Plan, changed: set[str] | None = None) -> Plan:
             )
         if plan.quota_bytes is None:
             raise ValidationError("a fair-usage rate (--fup-rate) needs a quota (--quota)")
+    if plan.data_bytes is not None and plan.data_bytes <= 0:
+        raise ValidationError("bad data amount: must be above zero, e.g. --data 2G")
+    if not isinstance(plan.devices, int) or not 1 <= plan.devices <= 100:
+        raise ValidationError(f"bad devices {plan.devices!r}: sessions at once, 1-100")
     if plan.quota_bytes is not None and plan.fup_rate is None:
         raise ValidationError("a quota (--quota) needs a fair-usage rate (--fup-rate)")
     return replace(
@@ -115,7 +120,8 @@ def build(
     name: str, *, rate: str, price: str, currency: str = "KES", period: str = "30d",
     burst: str | None = None, billing: str = "prepaid", grace: str | None = None,
     tax_rate: str | None = None, quota: str | None = None, fup_rate: str | None = None,
-    tax_inclusive: bool = False,
+    tax_inclusive: bool = False, data: str | None = None, devices: int = 1,
+    portal: bool = False,
 ) -> Plan:
     """A validated Plan from the strings an engineer types."""
     currency = check_currency(currency)
@@ -126,7 +132,8 @@ def build(
         grace_days=validate.grace_days(grace) if grace else None,
         tax_rate_bp=parse_tax_rate(tax_rate) if tax_rate is not None else 0,
         quota_bytes=parse_size(quota) if quota else None, fup_rate=fup_rate or None,
-        tax_inclusive=bool(tax_inclusive),
+        tax_inclusive=bool(tax_inclusive), data_bytes=parse_size(data) if data else None,
+        devices=devices, portal=bool(portal),
     ))
 
 
@@ -134,6 +141,7 @@ def _fields(plan: Plan) -> dict[str, Any]:
     d = plan.to_dict()
     d.pop("id")
     d["tax_inclusive"] = int(d["tax_inclusive"])
+    d["portal"] = int(d["portal"])
     return d
 
 

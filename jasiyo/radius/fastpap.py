@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from jasiyo.radius.dedup import DedupKey
 from jasiyo.radius.packets import hmac_md5
-from jasiyo.radius.policy import REJECT_MESSAGE, AuthMethod, AuthRequest, Decision, authorize
+from jasiyo.radius.policy import REJECT_MESSAGE, AuthMethod, AuthRequest, Decision
 
 if TYPE_CHECKING:  # the server imports this module; no cycle at run time
     from jasiyo.radius.backend import NasClient
@@ -47,10 +47,12 @@ _SPECIAL_KEYS = frozenset((33, 80))
 _md5_secret: dict[bytes, Any] = {}
 
 
-def _parse(data: bytes, length: int) -> tuple[bytes, bytes, int, bytes] | None:
+def _parse(data: bytes, length: int) -> tuple[bytes, bytes, int, bytes, bytes] | None:
     """(User-Name, User-Password, offset of the Message-Authenticator or -1, the raw
-    Proxy-State attributes joined) of a plain PAP request; None for anything else."""
+    Proxy-State attributes joined, Calling-Station-Id) of a plain PAP request; None for
+    anything else."""
     name = password = None
+    calling = b""
     ma = -1
     proxy = b""
     pos = 20
@@ -73,6 +75,8 @@ def _parse(data: bytes, length: int) -> tuple[bytes, bytes, int, bytes] | None:
             ma = pos
         elif key == 33:
             proxy += data[pos:end]
+        elif key == 31:
+            calling = data[pos + 2 : end]
         elif key == 3:  # CHAP-Password
             return None
         elif key == 26 and end - pos >= 8 and data[pos + 2 : pos + 6] == _MS_VENDOR:
@@ -80,7 +84,7 @@ def _parse(data: bytes, length: int) -> tuple[bytes, bytes, int, bytes] | None:
         pos = end
     if password is None or len(password) % 16:
         return None  # no PAP, or a password pyrad refuses to decrypt (dropped as malformed)
-    return name or b"", password, ma, proxy
+    return name or b"", password, ma, proxy, calling
 
 
 def _decrypt(secret: bytes, authenticator: bytes, password: bytes) -> str:
@@ -164,7 +168,7 @@ def handle(
     parsed = _parse(data, length)
     if parsed is None:
         return False
-    name_raw, password, ma, proxy = parsed
+    name_raw, password, ma, proxy, calling = parsed
     if ma >= 0:
         raw = data[:length]
         signed = raw[: ma + 2] + _ZERO16 + raw[ma + 18 :]
@@ -182,11 +186,16 @@ def handle(
         authenticator = data[4:20]
         username = name_raw.decode("utf-8", "replace")
         request = AuthRequest(
-            username, AuthMethod.PAP, pap_password=_decrypt(secret, authenticator, password)
+            username, AuthMethod.PAP, pap_password=_decrypt(secret, authenticator, password),
+            calling_station_id=calling.decode("utf-8", "replace"),
         )
-        decision = authorize(request, server._lookup(server.backend.subject, username))
+        decision = server._decide(request)
         attrs: bytes | None = _REJECT_ATTRS
-        if decision.accept:
+        if decision.message:  # a reject with its own Reply-Message: pyrad builds it
+            attrs = None
+            raw, decision = server._auth_reply(server._decode_auth(data, nas), decision,
+                                               username)  # fmt: skip
+        elif decision.accept:
             attrs = _reply_attrs(server, decision, username)
             if attrs is None:  # a reply the fixed layout cannot express: pyrad builds it
                 raw, decision = server._auth_reply(server._decode_auth(data, nas), decision,

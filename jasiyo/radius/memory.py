@@ -11,7 +11,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from jasiyo.radius.backend import AcctRecord, AuthSubject, NasClient
+from jasiyo.models import normalize_mac
+from jasiyo.radius.backend import AcctRecord, AuthSubject, NasClient, Usage
 
 
 @dataclass(slots=True)
@@ -27,6 +28,7 @@ class MemorySession:
     output_octets: int = 0
     session_time: int = 0
     framed_ip: str = ""
+    calling_station_id: str = ""
     open: bool = True
     terminate_cause: str = ""
 
@@ -97,6 +99,17 @@ class MemoryBackend:
         """The subscriber ``username`` or None."""
         return self.subjects.get(username)
 
+    def usage(self, username: str, since: float | None) -> Usage:
+        """Open sessions of ``username`` and their traffic since ``since`` (whole sessions
+        updated since then: the memory backend keeps no per-record history)."""
+        with self._lock:
+            mine = [s for s in self.sessions.values() if s.username == username]
+            return Usage(
+                sessions=tuple(normalize_mac(s.calling_station_id) or "" for s in mine if s.open),
+                used_bytes=sum(s.input_octets + s.output_octets for s in mine
+                               if since is None or s.updated_at >= since),
+            )
+
     def record_accounting(self, records: Sequence[AcctRecord]) -> None:
         """Apply a batch: new records stored once, sessions opened, updated, closed."""
         with self._lock:
@@ -131,6 +144,7 @@ class MemoryBackend:
         s.output_octets = max(s.output_octets, r.output_octets)
         s.session_time = max(s.session_time, r.session_time)
         s.framed_ip = r.framed_ip or s.framed_ip
+        s.calling_station_id = r.calling_station_id or s.calling_station_id
         if r.status_type == "Stop":
             s.open = False
             s.terminate_cause = r.terminate_cause

@@ -51,12 +51,19 @@ from jasiyo.radius.accounting import (
     UnsupportedStatus,
     decode_record,
 )
-from jasiyo.radius.backend import NasClient, RadiusBackend
+from jasiyo.radius.backend import AuthSubject, NasClient, RadiusBackend, Usage
 from jasiyo.radius.dedup import DedupCache, DedupEntry, DedupKey
 from jasiyo.radius.dictionaries import load_dictionary
 from jasiyo.radius.metrics import Buckets, DropCounter
 from jasiyo.radius.packets import FastAcctPacket, FastAuthPacket
-from jasiyo.radius.policy import REJECT_MESSAGE, AuthMethod, AuthRequest, Decision, authorize
+from jasiyo.radius.policy import (
+    REJECT_MESSAGE,
+    AuthMethod,
+    AuthRequest,
+    Decision,
+    authorize,
+    needs_usage,
+)
 
 log = get_logger(__name__)
 
@@ -489,7 +496,7 @@ class RadiusServer(ServerAsync):
             request = self._auth_request(pkt)
         except PacketError as exc:  # e.g. a User-Password that is not whole 16-byte blocks
             raise _Drop("dropped_malformed", str(exc)) from None
-        decision = authorize(request, self._lookup(self.backend.subject, request.username))
+        decision = self._decide(request)
         raw, decision = self._auth_reply(pkt, decision, request.username)
         if decision.accept:
             self.stats.access_accepts += 1
@@ -498,6 +505,18 @@ class RadiusServer(ServerAsync):
         entry.reply = raw
         self._send(protocol, raw, addr)
         self._log_auth(request.username, nas, request.method, decision)
+
+    def _decide(self, request: AuthRequest) -> Decision:
+        """Look the subscriber up (and, if it has session limits, its open sessions and
+        data used) and decide."""
+        subject = self._lookup(self.backend.subject, request.username)
+        usage = None
+        if subject is not None and needs_usage(subject.state) and hasattr(self.backend, "usage"):
+            usage = self._lookup(self._usage_of, subject)
+        return authorize(request, subject, usage=usage)
+
+    def _usage_of(self, subject: AuthSubject) -> Usage:
+        return self.backend.usage(subject.username, subject.state.data_since)
 
     def _auth_reply(
         self, pkt: AuthPacket, decision: Decision, username: str
@@ -514,7 +533,7 @@ class RadiusServer(ServerAsync):
                 decision = Decision(False, reason="reply attributes unencodable")
         if not decision.accept:
             reply.code = AccessReject
-            _put(reply, _REPLY_MESSAGE, REJECT_MESSAGE.encode())
+            _put(reply, _REPLY_MESSAGE, (decision.message or REJECT_MESSAGE).encode()[:253])
             if decision.mschap_error:
                 _put(reply, _MS_CHAP_ERROR, decision.mschap_error)
         return reply.ReplyPacket(), decision
@@ -544,20 +563,24 @@ class RadiusServer(ServerAsync):
         get = dict.get  # raw bytes, without pyrad's per-access decoding
         name_raw = (get(pkt, 1) or [b""])[0]
         username = name_raw.decode("utf-8", "replace")
+        calling = (get(pkt, 31) or [b""])[0].decode("utf-8", "replace")
         ms_response = get(pkt, _MS_CHAP2_RESPONSE)
         if ms_response:
             challenge = (get(pkt, _MS_CHAP_CHALLENGE) or [b""])[0]
             return AuthRequest(username, AuthMethod.MSCHAPV2, challenge=challenge,
-                               mschap2_response=ms_response[0], raw_username=name_raw)  # fmt: skip
+                               mschap2_response=ms_response[0], raw_username=name_raw,
+                               calling_station_id=calling)  # fmt: skip
         chap = get(pkt, 3)
         if chap:
             challenge = (get(pkt, 60) or [pkt.authenticator])[0]
             value = chap[0]
             return AuthRequest(username, AuthMethod.CHAP, chap_ident=value[0] if value else 0,
-                               chap_response=value[1:], challenge=challenge)  # fmt: skip
+                               chap_response=value[1:], challenge=challenge,
+                               calling_station_id=calling)  # fmt: skip
         password = get(pkt, 2)
         if password:
-            return AuthRequest(username, AuthMethod.PAP, pap_password=pkt.PwDecrypt(password[0]))
+            return AuthRequest(username, AuthMethod.PAP, pap_password=pkt.PwDecrypt(password[0]),
+                               calling_station_id=calling)  # fmt: skip
         return AuthRequest(username, AuthMethod.NONE)
 
     def _fill_accept(self, reply: Packet, request: AuthPacket, decision: Decision) -> None:
