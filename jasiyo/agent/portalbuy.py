@@ -1,6 +1,6 @@
 """The agent's side of the customer's pages (``jasiyo.portal.models.PortalBackend``).
 
-* **Buying on the hotspot portal**: ``jasiyo.agent.vouchers.pending_purchase`` creates a
+* **Buying on the hotspot portal**: ``jasiyo.agent.hotspot.pending_purchase`` creates a
   pending hotspot subscriber for the device; the STK prompt asks for the package's price
   with that subscriber's account number, so the existing money path (callback, STK Query,
   ``payments.record``) activates it exactly once. The prompt is remembered as made by
@@ -78,19 +78,18 @@ class PortalOps:
         return found
 
     def buy(self, plan: str, phone: str, mac: str, ip: str) -> str:
-        from jasiyo.agent import vouchers
+        from jasiyo.agent import hotspot
 
         mac = normalize_mac(mac)
+        if not any(o.plan == plan for o in self.offers()):
+            raise ValidationError(f"{plan!r} is not a package sold here")
         with self._lock:
-            if not any(o.plan == plan for o in self.offers()):
-                raise ValidationError(f"{plan!r} is not a package sold here")
-            access = vouchers.pending_purchase(self.store, self.cfg, plan=plan, phone=phone,
-                                               mac=mac)
-            prov = charge.provider(self.cfg, "mpesa")
-            sub = ledger.subscriber_row(self.store, access.username)
-            price = int(sub["price_minor"])
+            prov = charge.provider(self.cfg, "mpesa")  # before anything is created
+            access = hotspot.pending_purchase(self.store, self.cfg, plan=plan, phone=phone,
+                                              mac=mac)
+            # The amount is one period of the package (with tax), as for any subscriber.
             req = charge.request_stk(self.store, self.cfg, prov, access.username,
-                                     amount_minor=price, phone=phone, actor=_actor(mac))
+                                     phone=phone, actor=_actor(mac))
         event(log, "portal.stk_sent", user=access.username, plan=plan, request=req.request_id)
         return req.request_id
 

@@ -87,14 +87,15 @@ class HotspotSim:
                  radius_host: str = "127.0.0.1", acct_port: int | None = None,
                  mac: str = "AA:BB:CC:00:00:01", ip: str = "10.5.50.20",
                  host: str = "127.0.0.1", port: int = 0, server_name: str = "hotspot1",
-                 identity: str = "jasiyo-hotspot", orig: str = "http://example.com/") -> None:
+                 identity: str = "jasiyo-hotspot", orig: str = "") -> None:
         self.host, self.port = host, port
         self.radius_host, self.radius_port = radius_host, radius_port
         self.acct_port = acct_port
         self.secret = secret.encode()
         self.files = dict(files or {})
         self.mac, self.ip = mac.upper(), ip
-        self.server_name, self.identity, self.orig = server_name, identity, orig
+        self.server_name, self.identity = server_name, identity
+        self._orig = orig  # where the device was going; default: this emulator's /status
         self.active: dict[str, ActiveHost] = {}
         self.attempts: list[LoginAttempt] = []
         self._challenge: tuple[int, bytes] | None = None
@@ -106,6 +107,10 @@ class HotspotSim:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def orig(self) -> str:
+        return self._orig or f"{self.url}/status"
 
     # -- the router's pages ----------------------------------------------------------------
 
