@@ -131,5 +131,25 @@ def choose(cookie: str | None, accept_language: str | None) -> str:
     return best
 
 
+_UNITS = {
+    "en": {"min": ("minute", "minutes"), "h": ("hour", "hours"), "d": ("day", "days"),
+           "w": ("week", "weeks"), "mo": ("month", "months")},
+    "sw": {"min": ("dakika", "dakika"), "h": ("saa", "saa"), "d": ("siku", "siku"),
+           "w": ("wiki", "wiki"), "mo": ("mwezi", "miezi")},
+}
+
+
+def period(text: str, lang: str) -> str:
+    """A plan period (``1h``, ``24h``, ``7d``, ``1mo``) in words: "24 hours", "saa 24"."""
+    digits = "".join(c for c in text if c.isdigit())
+    unit = text[len(digits):]
+    names = _UNITS.get(lang, _UNITS["en"]).get(unit)
+    if not digits or names is None:
+        return text
+    n = int(digits)
+    name = names[0] if n == 1 else names[1]
+    return f"{n} {name}" if lang == "en" else f"{name} {n}"
+
+
 def words(lang: str) -> dict[str, str]:
     return STRINGS.get(lang, STRINGS["en"])

@@ -124,7 +124,7 @@ class Pages:
         query = {k: v for k, v in request.query_params.items() if k != "lang"}
         toggle = request.url.path + "?" + urlencode({**query, "lang": other})
         body = _env.get_template(template).render(
-            t=i18n.words(lang), lang=lang, other=other, toggle=toggle,
+            t=i18n.words(lang), lang=lang, other=other, toggle=toggle, period=i18n.period,
             csrf=token, here=request.url.path, **ctx)
         resp = Response(body, status, media_type="text/html; charset=utf-8",
                         headers={**security.headers(form_action), "content-language": lang})
@@ -219,12 +219,13 @@ class Pages:
         if not plan or len(plan) > 64 or not phone or len(phone) > 32:
             raise Refused(400, "bad_request", "choose a package and give a phone number")
         ip = client_ip(request)
-        digits = "".join(c for c in phone if c.isdigit())[-9:]
+        digits = _phone_key(phone)
         if not self.limits.stk(digits, hs.mac, ip):
             raise Refused(429, "too_many", "STK prompt rate limit")
         try:
             request_id = await run_in_threadpool(self.backend.buy, plan, phone, hs.mac, ip)
         except (ValidationError, NotFound) as exc:
+            self.limits.stk_not_sent(digits, hs.mac, ip)
             raise Refused(400, "bad_request", str(exc)) from None
         except JasiyoError as exc:
             raise Refused(503, "failed", str(exc)) from None
@@ -310,12 +311,13 @@ class Pages:
         ip = client_ip(request)
         if len(phone) > 32:
             raise Refused(400, "bad_request", "phone number too long")
-        digits = "".join(c for c in phone if c.isdigit())[-9:]
+        digits = _phone_key(phone) if phone else ""
         if not self.limits.stk(digits or ip, "", ip):
             raise Refused(429, "too_many", "STK prompt rate limit")
         try:
             request_id = await run_in_threadpool(self.backend.pay_stk, ip, phone)
         except (ValidationError, NotFound) as exc:
+            self.limits.stk_not_sent(digits or ip, "", ip)
             raise Refused(400, "bad_request", str(exc)) from None
         except JasiyoError as exc:
             raise Refused(503, "failed", str(exc)) from None
@@ -333,6 +335,7 @@ class Pages:
         try:
             url = await run_in_threadpool(self.backend.pay_link, ip, email)
         except (ValidationError, NotFound) as exc:
+            self.limits.stk_not_sent(email[:64] or ip, "", ip)
             raise Refused(400, "bad_request", str(exc)) from None
         except JasiyoError as exc:
             raise Refused(503, "failed", str(exc)) from None
@@ -393,6 +396,16 @@ class Pages:
             Route("/pay/wait/state", g(self.pay_wait_state), methods=["GET"]),
             Route("/static/{name}", self.static, methods=["GET"]),
         ]
+
+
+def _phone_key(phone: str) -> str:
+    """What the per-phone limit counts: the number's last nine digits (``0712 345 678``
+    and ``+254712345678`` are one phone). Refused before any limit is spent if it cannot
+    be a phone number."""
+    digits = "".join(c for c in phone if c in "0123456789")
+    if len(digits) < 9 or any(not (c.isdigit() or c in " +-().") for c in phone):
+        raise Refused(400, "bad_request", "that is not a phone number")
+    return digits[-9:]
 
 
 def _json_status(status: str) -> Response:

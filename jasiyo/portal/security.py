@@ -111,6 +111,14 @@ class Limits:
         ok = self.mac.take(mac, now) and ok if mac else ok
         return self.phone.take(phone, now) and ok
 
+    def stk_not_sent(self, phone: str, mac: str, ip: str) -> None:
+        """The prompt was refused before it was sent (a bad number, no such package): it
+        does not count against anyone."""
+        self.ip.give_back(ip)
+        if mac:
+            self.mac.give_back(mac)
+        self.phone.give_back(phone)
+
     def voucher(self, mac: str, ip: str) -> bool:
         """May this device / address try one more code?"""
         now = time.monotonic()
