@@ -52,6 +52,8 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "sms": ("jasiyo.commands.sms", "app", "SMS to customers: the outbox, broadcasts, templates."),
     "radsec": ("jasiyo.commands.radsec", "app",
                "RadSec (RADIUS over TLS): a CA and router certificates."),
+    "voucher": ("jasiyo.commands.voucher", "app",
+                "Vouchers: generate, print, list, revoke and export hotspot codes."),
 }
 
 root_app = typer.Typer(
