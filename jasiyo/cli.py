@@ -53,6 +53,8 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "radsec": ("jasiyo.commands.radsec", "app",
                "RadSec (RADIUS over TLS): a CA and router certificates."),
     "portal": ("jasiyo.commands.portal", "app", "The customer portal: hotspot files for the router."),
+    "voucher": ("jasiyo.commands.voucher", "app",
+                "Vouchers: generate, print, list, revoke and export hotspot codes."),
 }
 
 root_app = typer.Typer(

@@ -189,7 +189,7 @@ def handle(
             username, AuthMethod.PAP, pap_password=_decrypt(secret, authenticator, password),
             calling_station_id=calling.decode("utf-8", "replace"),
         )
-        decision = server._decide(request)
+        decision = server._decide(request, nas)
         attrs: bytes | None = _REJECT_ATTRS
         if decision.message:  # a reject with its own Reply-Message: pyrad builds it
             attrs = None

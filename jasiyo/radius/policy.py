@@ -224,8 +224,10 @@ def _check_limits(request: AuthRequest, state: DesiredState, usage: Usage | None
     if left is not None and left <= 0:
         return "package data used up", "Your package data is used up"
     if usage is not None and state.simultaneous_use is not None:
-        # the same device reconnecting (its Stop lost) is not a second device
-        others = [m for m in usage.sessions if not (m and m == mac)]
+        # The same device reconnecting (its Stop lost) is not a second device. Without a
+        # Calling-Station-Id a reconnect cannot be told from another device: sessions
+        # without one count only against requests that have one.
+        others = [m for m in usage.sessions if m != mac]
         if len(others) >= state.simultaneous_use:
             return (f"{len(others)} session(s) open, {state.simultaneous_use} allowed",
                     f"Already online on {len(others)} device(s): this package allows "

@@ -54,6 +54,7 @@ from jasiyo.radius.accounting import (
 from jasiyo.radius.backend import AuthSubject, NasClient, RadiusBackend, Usage
 from jasiyo.radius.dedup import DedupCache, DedupEntry, DedupKey
 from jasiyo.radius.dictionaries import load_dictionary
+from jasiyo.radius.guard import GuessGuard
 from jasiyo.radius.metrics import Buckets, DropCounter
 from jasiyo.radius.packets import FastAcctPacket, FastAuthPacket
 from jasiyo.radius.policy import (
@@ -227,6 +228,7 @@ class RadiusServer(ServerAsync):
         self.address = address
         self.stats = RadiusStats()
         self.dedup = DedupCache(dedup_ttl, dedup_max_entries)
+        self.guard = GuessGuard()
         self._writer: GroupCommitWriter | None = None
         self._warned_no_ma: set[str] = set()
         self._warned_unknown: set[str] = set()
@@ -496,7 +498,7 @@ class RadiusServer(ServerAsync):
             request = self._auth_request(pkt)
         except PacketError as exc:  # e.g. a User-Password that is not whole 16-byte blocks
             raise _Drop("dropped_malformed", str(exc)) from None
-        decision = self._decide(request)
+        decision = self._decide(request, nas)
         raw, decision = self._auth_reply(pkt, decision, request.username)
         if decision.accept:
             self.stats.access_accepts += 1
@@ -506,14 +508,20 @@ class RadiusServer(ServerAsync):
         self._send(protocol, raw, addr)
         self._log_auth(request.username, nas, request.method, decision)
 
-    def _decide(self, request: AuthRequest) -> Decision:
+    def _decide(self, request: AuthRequest, nas: NasClient) -> Decision:
         """Look the subscriber up (and, if it has session limits, its open sessions and
-        data used) and decide."""
+        data used) and decide. A device guessing names is refused (:mod:`.guard`)."""
+        now = time.time()
+        device = self.guard.key(nas.address, request.calling_station_id)
+        if self.guard.blocked(device, now):
+            return Decision(False, reason="too many unknown usernames from this device")
         subject = self._lookup(self.backend.subject, request.username)
+        if subject is None:
+            self.guard.unknown(device, now)
         usage = None
         if subject is not None and needs_usage(subject.state) and hasattr(self.backend, "usage"):
             usage = self._lookup(self._usage_of, subject)
-        return authorize(request, subject, usage=usage)
+        return authorize(request, subject, usage=usage, now=now)
 
     def _usage_of(self, subject: AuthSubject) -> Usage:
         return self.backend.usage(subject.username, subject.state.data_since)

@@ -211,3 +211,24 @@ def test_portal_purchase_waits_for_payment_then_starts_at_first_login(env) -> No
     assert sub.paid_until is not None and abs(sub.paid_until - (time.time() - 120 + 3600)) < 5
     wait_for_cache(radius)
     assert 3470 <= timeout_of(login(radius, access.username, access.password)) <= 3480
+
+
+def test_a_device_guessing_codes_is_locked_out(env) -> None:  # noqa: ANN001
+    cfg, store, radius = env
+    (code,) = vouchers.generate(store, "1h", 1, "t")
+    guesses = [vouchers.display(vouchers.new_code()) for _ in range(25)]
+    for g in guesses:
+        assert rejected(login(radius, g, g, MAC_B), "Authentication failed")
+    # locked out now: even the right code from that device gets the generic reject
+    assert rejected(login(radius, code, code, MAC_B), "Authentication failed")
+    assert login(radius, code, code, MAC_A).code == AccessAccept  # other devices are not
+
+
+def test_the_billing_tick_disconnects_a_voucher_past_its_time(env) -> None:  # noqa: ANN001
+    cfg, store, radius = env
+    (code,) = vouchers.generate(store, "1h", 1, "t")
+    account(radius, code, "late", ago=3700)  # its NAS ignored Session-Timeout
+    billing.tick(store, cfg, time.time())
+    jobs = store.all("SELECT action, acct_session_id, reason FROM enforce_jobs "
+                     "WHERE username = ?", (code,))
+    assert jobs == [{"action": "disconnect", "acct_session_id": "late", "reason": "voucher used"}]
