@@ -7,7 +7,9 @@ production) with a few packages sold on the portal and a suspended customer with
 session. ``--phones`` httpx async clients (one connection each, keep-alive, as phones
 would) load in turn: the hotspot page with MikroTik's variables (plans read, template
 rendered, CSRF cookie set), the pay page (the customer found by source address, what is
-due computed), and a static file. Prints p50/p90/p99/max latency and requests/s for each.
+due computed), and a static file. Prints p50/p90/p99/max latency, requests/s and the
+agent's CPU per request (from /proc: the load generator shares the machine's cores, so
+the CPU figure is the one that compares across runs).
 The per-address page limit is raised for the run: every phone here is 127.0.0.1.
 """
 
@@ -104,6 +106,32 @@ async def load(url: str, path: str, phones: int, seconds: float) -> tuple[list[f
     return lat, errors, elapsed
 
 
+def _load_part(job: tuple[str, str, int, float]) -> tuple[list[float], list[int], float]:
+    return asyncio.run(load(*job))
+
+
+def load_procs(url: str, path: str, phones: int, seconds: float,
+               procs: int) -> tuple[list[float], list[int], float]:
+    """``phones`` spread over ``procs`` generator processes (one Python process cannot keep
+    200 httpx clients busy)."""
+    if procs <= 1:
+        return asyncio.run(load(url, path, phones, seconds))
+    from multiprocessing import get_context
+
+    share = [phones // procs + (1 if i < phones % procs else 0) for i in range(procs)]
+    with get_context("spawn").Pool(procs) as pool:
+        parts = pool.map(_load_part, [(url, path, n, seconds) for n in share])
+    lat = [x for p in parts for x in p[0]]
+    errors = [x for p in parts for x in p[1]]
+    return lat, errors, max(p[2] for p in parts)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] * 1000
@@ -113,6 +141,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--phones", type=int, default=200)
     ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--procs", type=int, default=2, help="load generator processes")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="jasiyo-bench-portal-"))
     proc = None
@@ -133,14 +162,17 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("the agent did not start: see " + str(tmp / "agent.log"))
             time.sleep(0.2)
-        print(f"{args.phones} phones, {args.seconds:.0f} s per page, agent run on 127.0.0.1 "
-              f"({os.cpu_count()} cores)")
+        print(f"{args.phones} phones in {args.procs} generator processes, {args.seconds:.0f} s "
+              f"per page, agent run on 127.0.0.1 ({os.cpu_count()} cores)")
         for label, path in (("hotspot page", "/hotspot?" + urlencode(HOTSPOT)),
                             ("pay page", "/pay"), ("static css", "/static/portal.css")):
-            lat, errors, elapsed = asyncio.run(load(url, path, args.phones, args.seconds))
+            cpu0 = cpu_seconds(proc.pid)
+            lat, errors, elapsed = load_procs(url, path, args.phones, args.seconds, args.procs)
+            cpu = (cpu_seconds(proc.pid) - cpu0) / max(1, len(lat) + args.phones)
             print(f"{label:13s} {len(lat):6d} requests  {len(lat) / elapsed:7.0f} req/s  "
                   f"p50 {pct(lat, 50):6.1f} ms  p90 {pct(lat, 90):6.1f} ms  "
                   f"p99 {pct(lat, 99):6.1f} ms  max {max(lat) * 1000:6.1f} ms  "
+                  f"agent CPU {cpu * 1000:.2f} ms/request  "
                   f"errors {len(errors)}" + (f" {sorted(set(errors))}" if errors else ""))
             if label == "hotspot page":
                 size = len(httpx.get(url + path).content)
