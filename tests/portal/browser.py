@@ -18,7 +18,7 @@ PHONE_VIEWPORT = {"width": 360, "height": 640}
 
 
 @contextmanager
-def phone_page(name: str, locale: str = "en-US") -> Iterator[Any]:
+def phone_page(name: str, locale: str = "en-US", javascript: bool = True) -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/bootstrap --dev installs Debian's chromium")
     from playwright.sync_api import sync_playwright
@@ -29,7 +29,8 @@ def phone_page(name: str, locale: str = "en-US") -> Iterator[Any]:
             "--disable-component-update", "--disable-sync", "--no-first-run"])
         try:
             context = browser.new_context(viewport=PHONE_VIEWPORT, locale=locale,
-                                          is_mobile=True, has_touch=True)
+                                          is_mobile=True, has_touch=True,
+                                          java_script_enabled=javascript)
             page = context.new_page()
             page.set_default_timeout(20000)
             page.shots = Shots(page, name)  # type: ignore[attr-defined]

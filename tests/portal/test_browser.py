@@ -142,3 +142,22 @@ def test_a_voucher_redeemed_on_the_portal_logs_the_device_in(world: World) -> No
         page.wait_for_selector("#message")
         page.shots("voucher-other-device")
         assert "another device" in page.inner_text("main")
+
+
+def test_the_whole_purchase_works_without_javascript(world: World) -> None:
+    """A phone with scripts off: buttons instead of self-submitting forms, the waiting page
+    refreshes itself."""
+    sell_packages(world)
+    with world.hotspot() as hs, phone_page("hotspot_nojs", javascript=False) as page:
+        page.goto(hs.url + "/login")
+        page.click("input[type=submit]")  # the router's page: "Continue / Endelea"
+        page.wait_for_url(world.url + "/hotspot?*")
+        page.check("input[value='day']")
+        page.fill("#phone", "0712 345 678")
+        page.click("#pay")
+        page.wait_for_selector("#login button")  # paid: the login form, by a refresh
+        page.shots("login-button")
+        page.click("#login button")
+        page.wait_for_selector("text=You are connected")
+        assert hs.active[HOTSPOT_MAC].user.startswith("HS")
+        assert hs.active[HOTSPOT_MAC].reply.get("Mikrotik-Total-Limit")  # the 2G package
