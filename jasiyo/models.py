@@ -161,6 +161,7 @@ def format_money(minor: int, currency: str) -> str:
 # ---------------------------------------------------------------- devices
 
 _HEX = frozenset("0123456789ABCDEF")
+_MAC_RE = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}", re.ASCII)
 
 
 def normalize_mac(text: str | None) -> str | None:
@@ -168,6 +169,8 @@ def normalize_mac(text: str | None) -> str | None:
     or none) and case; None if ``text`` is not a MAC (e.g. a NAS sending an IP instead)."""
     if not text:
         return None
+    if _MAC_RE.fullmatch(text):  # already so (what a MikroTik sends): on every request
+        return text
     digits = "".join(c for c in text.strip().upper() if c not in ":-. ")
     if len(digits) != 12 or not _HEX.issuperset(digits):
         return None

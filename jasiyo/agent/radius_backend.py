@@ -55,6 +55,8 @@ class StoreBackend:
         self._rev: str | None = None
         self._checked = 0.0
         self._warned_ma: set[str] = set()
+        #: a session not heard from for this long is stale (it does not hold a device slot)
+        self._stale_after = cfg.radius.interim_interval * cfg.radius.stale_after_missed_interims
 
     def _store(self, *, writer: bool = False) -> Store:
         attr = "writer" if writer else "reader"
@@ -182,11 +184,12 @@ class StoreBackend:
         from jasiyo.agent.usage import cycle_usage
 
         store = self._store()
-        radius = self.cfg.radius
-        cutoff = time.time() - radius.interim_interval * radius.stale_after_missed_interims
+        cutoff = time.time() - self._stale_after
         macs = tuple(normalize_mac(r[0]) or "" for r in store.conn.execute(
-            "SELECT calling_station_id FROM radius_sessions WHERE username = ? "
-            "AND status = 'active' AND last_update_at >= ?", (username, cutoff)))
+            # by user first: the (status, last_update_at) index would scan every session
+            "SELECT calling_station_id FROM radius_sessions INDEXED BY radius_sessions_user "
+            "WHERE username = ? AND status = 'active' AND last_update_at >= ?",
+            (username, cutoff)))
         used = cycle_usage(store, username, since) if since is not None else 0
         return Usage(sessions=macs, used_bytes=used)
 
