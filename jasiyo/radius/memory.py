@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from jasiyo.models import normalize_mac
+from jasiyo.network import normalize_mac
 from jasiyo.radius.backend import AcctRecord, AuthSubject, NasClient, Usage
 
 
@@ -120,13 +120,13 @@ class MemoryBackend:
                 key = record_key(r)
                 if key in self._seen:
                     if r.status_type in ("Accounting-On", "Accounting-Off"):
-                        self._apply(r)  # closing closed sessions again changes nothing
+                        self._track_session(r)  # closing closed sessions again changes nothing
                     continue
                 self._seen.add(key)
                 self.records.append(r)
-                self._apply(r)
+                self._track_session(r)
 
-    def _apply(self, r: AcctRecord) -> None:
+    def _track_session(self, r: AcctRecord) -> None:
         if r.status_type in ("Accounting-On", "Accounting-Off"):
             for s in self.sessions.values():
                 if s.nas_address == r.nas_address and s.open:
