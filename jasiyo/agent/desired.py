@@ -9,7 +9,7 @@ from __future__ import annotations
 from jasiyo.agent.cycles import DAY, fixed_seconds
 from jasiyo.agent.store import Row, Store
 from jasiyo.config import RadiusSection
-from jasiyo.models import Access, DesiredState, Service, Status, mikrotik_rate_limit
+from jasiyo.network import Access, DesiredState, Service, Status, mikrotik_rate_limit
 
 #: Columns :func:`desired_state` needs; a query selecting them can feed it directly.
 #: ``data_since``: where a data package's usage is counted from (its current period).

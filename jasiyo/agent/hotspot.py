@@ -83,7 +83,7 @@ def start_clock(store: Store, cfg: Config, username: str, mac: str | None, at: f
     if row is None or row["paid_until"] is None:
         return False  # not paid yet: the clock waits for a login after payment
     end = max(row["paid_until"], period_end(at, row["period"], ZoneInfo(cfg.billing.timezone)))
-    store.conn.execute("UPDATE subscribers SET clock_pending = 0, paid_until = ?, updated_at = ? "
+    store.execute("UPDATE subscribers SET clock_pending = 0, paid_until = ?, updated_at = ? "
                        "WHERE id = ?", (end, store.now(), row["id"]))
     store.emit("subscriber", username, "upsert", {"clock_pending": 0, "paid_until": end})
     return True

@@ -23,7 +23,7 @@ from jasiyo.agent.subscribers import password_context
 from jasiyo.config import Config
 from jasiyo.errors import StoreError
 from jasiyo.log import event, get_logger
-from jasiyo.models import normalize_mac
+from jasiyo.network import normalize_mac
 from jasiyo.radius.backend import AcctRecord, AuthSubject, NasClient, Usage
 from jasiyo.radius.memory import record_key
 
@@ -55,6 +55,8 @@ class StoreBackend:
         self._rev: str | None = None
         self._checked = 0.0
         self._warned_ma: set[str] = set()
+        #: a session not heard from for this long is stale (it does not hold a device slot)
+        self._stale_after = cfg.radius.interim_interval * cfg.radius.stale_after_missed_interims
 
     def _store(self, *, writer: bool = False) -> Store:
         attr = "writer" if writer else "reader"
@@ -64,7 +66,7 @@ class StoreBackend:
             if writer:
                 # A long CLI import holds the write lock for seconds; accounting waits for it
                 # (unanswered meanwhile, so routers retransmit) rather than fail the batch.
-                s.conn.execute("PRAGMA busy_timeout = 120000")
+                s.execute("PRAGMA busy_timeout = 120000")
             setattr(self._local, attr, s)
         return s
 
@@ -182,11 +184,12 @@ class StoreBackend:
         from jasiyo.agent.usage import cycle_usage
 
         store = self._store()
-        radius = self.cfg.radius
-        cutoff = time.time() - radius.interim_interval * radius.stale_after_missed_interims
-        macs = tuple(normalize_mac(r[0]) or "" for r in store.conn.execute(
-            "SELECT calling_station_id FROM radius_sessions WHERE username = ? "
-            "AND status = 'active' AND last_update_at >= ?", (username, cutoff)))
+        cutoff = time.time() - self._stale_after
+        macs = tuple(normalize_mac(r[0]) or "" for r in store.execute(
+            # by user first: the (status, last_update_at) index would scan every session
+            "SELECT calling_station_id FROM radius_sessions INDEXED BY radius_sessions_user "
+            "WHERE username = ? AND status = 'active' AND last_update_at >= ?",
+            (username, cutoff)))
         used = cycle_usage(store, username, since) if since is not None else 0
         return Usage(sessions=macs, used_bytes=used)
 
@@ -194,15 +197,15 @@ class StoreBackend:
         store = self._store(writer=True)
         with store.transaction():
             for r in records:
-                _apply(store, r, self.cfg)
+                _store_accounting(store, r, self.cfg)
 
 
-def _apply(store: Store, r: AcctRecord, cfg: Config | None = None) -> None:
+def _store_accounting(store: Store, r: AcctRecord, cfg: Config | None = None) -> None:
     from jasiyo.agent import hotspot, vouchers
 
     username = vouchers.account_name(store, r.username) if r.username else r.username
     event_time = r.received_at - max(0, r.delay_time)
-    cur = store.conn.execute(
+    cur = store.execute(
         "INSERT OR IGNORE INTO accounting (received_at, nas_ip, acct_session_id, status_type, "
         "username, session_time, input_octets, output_octets, input_packets, output_packets, "
         "terminate_cause, delay_time, dedup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -213,7 +216,7 @@ def _apply(store: Store, r: AcctRecord, cfg: Config | None = None) -> None:
     if cur.rowcount == 0:
         return  # seen before: a retransmission
     if r.status_type in ("Accounting-On", "Accounting-Off"):
-        store.conn.execute(
+        store.execute(
             "UPDATE radius_sessions SET status = 'closed', stopped_at = ?, "
             "terminate_cause = 'NAS-Reboot', last_update_at = ? "
             "WHERE nas_ip = ? AND status = 'active'",
@@ -224,7 +227,7 @@ def _apply(store: Store, r: AcctRecord, cfg: Config | None = None) -> None:
         return
     stop = r.status_type == "Stop"
     start_time = event_time - r.session_time if r.session_time else event_time
-    store.conn.execute(
+    store.execute(
         "INSERT INTO radius_sessions (nas_ip, acct_session_id, username, framed_ip, "
         "calling_station_id, nas_port_id, started_at, last_update_at, stopped_at, session_time, "
         "input_octets, output_octets, input_packets, output_packets, terminate_cause, status) "

@@ -188,7 +188,7 @@ def mac(value: str | None) -> str | None:
     """A MAC address, normalised to ``AA:BB:CC:DD:EE:FF``; None or "" for none."""
     if value is None or not value.strip():
         return None
-    from jasiyo.models import normalize_mac
+    from jasiyo.network import normalize_mac
 
     out = normalize_mac(value)
     if out is None:

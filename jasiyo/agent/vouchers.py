@@ -37,8 +37,9 @@ from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config, RadiusSection
 from jasiyo.errors import NotFound, ValidationError
 from jasiyo.log import event, get_logger
-from jasiyo.models import Access as NetAccess
-from jasiyo.models import DesiredState, Service, format_money, mikrotik_rate_limit
+from jasiyo.money import format_money
+from jasiyo.network import Access as NetAccess
+from jasiyo.network import DesiredState, Service, mikrotik_rate_limit
 
 log = get_logger(__name__)
 
@@ -216,7 +217,7 @@ def generate(store: Store, plan: str, count: int, actor: str, *, valid_for: str 
                 continue
             taken.add(code)
             codes.append(code)
-        store.conn.executemany(
+        store.executemany(
             "INSERT INTO vouchers (code, plan_id, status, valid_until, batch, created_at, "
             "updated_at) VALUES (?, ?, 'new', ?, ?, ?, ?)",
             [(c, p.id, valid_until, batch, now, now) for c in codes])
@@ -233,7 +234,7 @@ def revoke(store: Store, code: str, actor: str) -> Voucher:
         v = get(store, code)
         if v.status == "revoked":
             raise ValidationError(f"voucher {display(v.code)} is already revoked")
-        store.conn.execute("UPDATE vouchers SET status = 'revoked', updated_at = ? WHERE code = ?",
+        store.execute("UPDATE vouchers SET status = 'revoked', updated_at = ? WHERE code = ?",
                            (store.now(), v.code))
         store.emit("voucher", v.code, "upsert", {"status": "revoked"})
         store.audit(actor, "voucher.revoke", f"voucher:{v.code}", was=v.status)
@@ -243,7 +244,7 @@ def revoke(store: Store, code: str, actor: str) -> Voucher:
 
 def _disconnect(store: Store, code: str, reason: str, *, except_mac: str | None = None) -> int:
     """Queue a Disconnect for each open session of ``code`` (but a device ``except_mac``)."""
-    from jasiyo.models import normalize_mac
+    from jasiyo.network import normalize_mac
 
     rows = store.all("SELECT nas_ip, acct_session_id, framed_ip, calling_station_id "
                      "FROM radius_sessions WHERE username = ? AND status IN ('active', 'stale')",
@@ -253,7 +254,7 @@ def _disconnect(store: Store, code: str, reason: str, *, except_mac: str | None 
     for r in rows:
         if except_mac and normalize_mac(r["calling_station_id"]) == except_mac:
             continue
-        store.conn.execute(
+        store.execute(
             "INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip, "
             "reason, next_attempt_at, created_at) SELECT ?, 'disconnect', ?, ?, ?, ?, ?, ? "
             "WHERE NOT EXISTS (SELECT 1 FROM enforce_jobs WHERE status = 'pending' AND "
@@ -298,7 +299,7 @@ def redeem(store: Store, cfg: Config, code: str, *, mac: str | None, ip: str | N
         raise VoucherRefused("This voucher is already in use on another device")
     if device and not v.mac:
         with store.transaction():
-            store.conn.execute("UPDATE vouchers SET mac = ?, updated_at = ? WHERE code = ?",
+            store.execute("UPDATE vouchers SET mac = ?, updated_at = ? WHERE code = ?",
                                (device, store.now(), v.code))
             store.emit("voucher", v.code, "upsert", {"mac": device})
     event(log, "voucher.redeemed", code=display(v.code)[:3] + "...", plan=v.plan, ip=ip or None)
@@ -352,10 +353,10 @@ def note_use(store: Store, code: str, mac: str | None, at: float) -> bool:
         return False
     if not store.scalar("SELECT 1 FROM vouchers WHERE code = ?", (code,)):
         return False
-    from jasiyo.models import normalize_mac
+    from jasiyo.network import normalize_mac
 
     data = {"code": code, "started_at": at, "mac": normalize_mac(mac), "pop": store.agent_id}
-    store.conn.execute("INSERT INTO voucher_uses (code, started_at, mac, pop) VALUES (?, ?, ?, ?)",
+    store.execute("INSERT INTO voucher_uses (code, started_at, mac, pop) VALUES (?, ?, ?, ?)",
                        (code, at, data["mac"], data["pop"]))
     store.emit("voucher_use", code, "append", data)
     return True
@@ -368,7 +369,7 @@ def converge_use(store: Store, code: str, winner: dict[str, Any]) -> None:
     if row is None or (row["started_at"], row["mac"], row["pop"]) == (
             winner.get("started_at"), winner.get("mac"), winner.get("pop")):
         return
-    store.conn.execute("DELETE FROM voucher_uses WHERE code = ?", (code,))
+    store.execute("DELETE FROM voucher_uses WHERE code = ?", (code,))
     n = _disconnect(store, code, "voucher first used at another POP",
                     except_mac=winner.get("mac"))
     event(log, "sync.voucher_conflict", level=30, code=display(code)[:3] + "...",

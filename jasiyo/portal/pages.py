@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from jasiyo.errors import JasiyoError, NotFound, ValidationError
 from jasiyo.log import event, get_logger
-from jasiyo.models import format_money
+from jasiyo.money import format_money
 from jasiyo.portal import i18n, security
 from jasiyo.portal.hotspot import MAX_VALUE, HotspotLogin, parse_login
 from jasiyo.portal.models import PAID, PENDING, Login, PortalBackend, RequestState

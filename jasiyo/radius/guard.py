@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 
-from jasiyo.models import normalize_mac
+from jasiyo.network import normalize_mac
 from jasiyo.ratelimit import Buckets
 
 #: 20 unknown names at once, then one per 30 s; past that the device waits 10 minutes.

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from jasiyo.models import normalize_mac
+from jasiyo.network import normalize_mac
 from jasiyo.radius.backend import AcctRecord, AuthSubject, NasClient, Usage
 
 
@@ -65,6 +65,8 @@ class MemoryBackend:
     #: RadSec certificate fingerprint -> NAS address
     radsec_pins: dict[str, str] = field(default_factory=dict)
     _seen: set[tuple[object, ...]] = field(default_factory=set, repr=False)
+    #: username -> keys of its sessions (usage() must not scan every session)
+    _by_user: dict[str, list[tuple[str, str]]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ------------------------------------------------------------ setup helpers
@@ -103,7 +105,7 @@ class MemoryBackend:
         """Open sessions of ``username`` and their traffic since ``since`` (whole sessions
         updated since then: the memory backend keeps no per-record history)."""
         with self._lock:
-            mine = [s for s in self.sessions.values() if s.username == username]
+            mine = [self.sessions[k] for k in self._by_user.get(username, ())]
             return Usage(
                 sessions=tuple(normalize_mac(s.calling_station_id) or "" for s in mine if s.open),
                 used_bytes=sum(s.input_octets + s.output_octets for s in mine
@@ -118,13 +120,13 @@ class MemoryBackend:
                 key = record_key(r)
                 if key in self._seen:
                     if r.status_type in ("Accounting-On", "Accounting-Off"):
-                        self._apply(r)  # closing closed sessions again changes nothing
+                        self._track_session(r)  # closing closed sessions again changes nothing
                     continue
                 self._seen.add(key)
                 self.records.append(r)
-                self._apply(r)
+                self._track_session(r)
 
-    def _apply(self, r: AcctRecord) -> None:
+    def _track_session(self, r: AcctRecord) -> None:
         if r.status_type in ("Accounting-On", "Accounting-Off"):
             for s in self.sessions.values():
                 if s.nas_address == r.nas_address and s.open:
@@ -138,6 +140,7 @@ class MemoryBackend:
             s = self.sessions[key] = MemorySession(
                 r.nas_address, r.acct_session_id, r.username, r.received_at, r.received_at
             )
+            self._by_user.setdefault(r.username, []).append(key)
         s.updated_at = r.received_at
         # counters only grow within a session; a late Interim must not roll them back
         s.input_octets = max(s.input_octets, r.input_octets)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from jasiyo.models import Access, DesiredState, normalize_mac
+from jasiyo.network import Access, DesiredState, normalize_mac
 from jasiyo.radius import mschap
 from jasiyo.radius.backend import AuthSubject, Usage
 

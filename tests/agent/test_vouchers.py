@@ -23,7 +23,7 @@ def test_plan_fields_data_devices_portal(store: Store) -> None:
     p = plans.get(store, "2gb")
     assert (p.data_bytes, p.devices, p.portal) == (2_000_000_000, 1, True)
     assert plans.get(store, "home").data_bytes is None
-    p = plans.update(store, "home", "t", devices=3, data_bytes=None)
+    p = plans.update(store, "home", "t", devices=3, data="")
     assert p.devices == 3
     with pytest.raises(ValidationError, match="devices"):
         plans.update(store, "home", "t", devices=0)
