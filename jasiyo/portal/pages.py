@@ -210,7 +210,7 @@ class Pages:
         params, hs = self._hotspot(request.query_params)
         offers = await run_in_threadpool(self.backend.offers)
         return self.render(request, "hotspot.html", offers=offers, hotspot=params,
-                           router_error=request.query_params.get("error", "")[:120])
+                           router_error=_router_error(request.query_params.get("error", "")))
 
     async def buy(self, request: Request) -> Response:
         form = await self.form(request)
@@ -396,6 +396,15 @@ class Pages:
             Route("/pay/wait/state", g(self.pay_wait_state), methods=["GET"]),
             Route("/static/{name}", self.static, methods=["GET"]),
         ]
+
+
+def _router_error(text: str) -> str:
+    """The router's ``$(error)`` (a failed login's reason, often our own Reply-Message),
+    shown as plain short text: letters, digits and simple punctuation only, so a crafted
+    link cannot put a message of its own (a phone number to "pay") on the page."""
+    if len(text) > 120 or any(not (c.isalpha() or c in " .,:'-") for c in text):
+        return "login failed" if text else ""
+    return text
 
 
 def _phone_key(phone: str) -> str:

@@ -122,6 +122,15 @@ def test_hostile_form_fields_are_refused(world: World, path: str, fields: dict) 
     assert stored(world) == before and world.daraja.pushes == {}
 
 
+def test_the_routers_error_is_shown_only_as_plain_words(world: World) -> None:
+    with client(world.url) as c:
+        r = c.get("/hotspot?" + urlencode({**GOOD, "error": "invalid username or password"}))
+        assert "invalid username or password" in r.text
+        r = c.get("/hotspot?" + urlencode({**GOOD, "error": "Pay KES 500 to 0712 000 000"}))
+        main = r.text.split("<main>", 1)[1]
+        assert "0712" not in main and "login failed" in main
+
+
 def test_pages_carry_security_headers_and_no_inline_script(world: World) -> None:
     with client(world.url) as c:
         for path in ("/hotspot?" + urlencode(GOOD), "/pay", "/"):
