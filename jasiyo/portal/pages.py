@@ -14,12 +14,13 @@ the login form is posted, and logs carry no phone number, code or password.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jinja2
 from starlette.concurrency import run_in_threadpool
@@ -173,8 +174,6 @@ class Pages:
             body += chunk
             if len(body) > MAX_FORM:
                 raise Refused(413, "bad_request", "form too large")
-        from urllib.parse import parse_qsl
-
         try:
             pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True,
                               max_num_fields=30, strict_parsing=False)
@@ -418,8 +417,6 @@ def _phone_key(phone: str) -> str:
 
 
 def _json_status(status: str) -> Response:
-    import json
-
     final = status not in (PENDING,)
     return Response(json.dumps({"status": status, "final": final}),
                     media_type="application/json", headers=security.headers())
