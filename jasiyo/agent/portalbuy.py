@@ -144,6 +144,8 @@ class PortalOps:
                 return None
             sub = ledger.subscriber_row(self.store, username)
             amount, currency = charge.amount_due(self.store, username)
+            if sub["status"] in ("active", "grace") and ledger.balance(self.store, sub["id"]) >= 0:
+                amount = 0  # online and not in debt: nothing to pay today
             provs: dict[str, Any] = charge.providers(self.cfg)
             return Due(username, sub["name"] or "", sub["status"], max(0, amount), currency,
                        sub["plan"], bool(sub["phone"]),
