@@ -232,3 +232,29 @@ def test_the_billing_tick_disconnects_a_voucher_past_its_time(env) -> None:  # n
     jobs = store.all("SELECT action, acct_session_id, reason FROM enforce_jobs "
                      "WHERE username = ?", (code,))
     assert jobs == [{"action": "disconnect", "acct_session_id": "late", "reason": "voucher used"}]
+
+
+def test_radclient_sees_the_voucher_reply(env) -> None:  # noqa: ANN001
+    """FreeRADIUS's radclient, a client we did not write, reads the same attributes."""
+    from tests.radius.conftest import radclient
+
+    cfg, store, radius = env
+    plans.add(store, plans.build("3h-5g", rate="4M/4M", price="30", period="3h", data="5G"),
+              "t")
+    (code,) = vouchers.generate(store, "3h-5g", 1, "t")
+    res = radclient(radius.server.auth_port, "auth",
+                    f'User-Name = "{code}"\nUser-Password = "{code}"\n'
+                    f'Calling-Station-Id = "{MAC_A}"\nNAS-IP-Address = 127.0.0.1\n'
+                    'Message-Authenticator = 0x00\n', secret=SECRET)
+    assert res.code == "Access-Accept", res.output
+    assert res.attrs["Session-Timeout"] == ["10800"]
+    assert res.attrs["Mikrotik-Total-Limit"] == [str(5_000_000_000 - 2**32)]
+    assert res.attrs["Mikrotik-Total-Limit-Gigawords"] == ["1"]
+    account(radius, code, "rc1", ago=4 * 3600)  # first used four hours ago: over
+    wait_for_cache(radius)
+    res = radclient(radius.server.auth_port, "auth",
+                    f'User-Name = "{code}"\nUser-Password = "{code}"\n'
+                    f'Calling-Station-Id = "{MAC_A}"\nNAS-IP-Address = 127.0.0.1\n'
+                    'Message-Authenticator = 0x00\n', secret=SECRET)
+    assert res.code == "Access-Reject"
+    assert res.attrs["Reply-Message"] == ["Your package time is used up"]
