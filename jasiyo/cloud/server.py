@@ -20,6 +20,7 @@ import uvicorn
 from jasiyo import log as log_mod
 from jasiyo.cloud.app import CloudSettings, create_app, redact_path, token_hash
 from jasiyo.cloud.guard import ACCEPT_BATCH, Guard, guarded_protocol
+from jasiyo.cloud.metrics import CloudMetrics, instrument
 from jasiyo.cloud.storage import Storage
 from jasiyo.errors import CloudError
 from jasiyo.sync.ids import uuid7
@@ -65,10 +66,12 @@ class RedactHookTokens(logging.Filter):
         return True
 
 
-def _uvicorn_config(app: Any, settings: CloudSettings | None, **kw: Any) -> uvicorn.Config:
+def _uvicorn_config(app: Any, settings: CloudSettings | None, storage: Storage,
+                    **kw: Any) -> uvicorn.Config:
     cfg = settings or CloudSettings()
     guard = Guard(per_client=cfg.max_conns_per_client, max_connections=cfg.max_connections,
                   header_timeout=cfg.header_timeout, body_timeout=cfg.body_timeout)
+    app = instrument(app, CloudMetrics(storage, guard))  # GET /metrics (jasiyo.cloud.metrics)
     config = uvicorn.Config(app, ws="none", lifespan="on", http=guarded_protocol(guard),
                             log_level=kw.pop("log_level", "warning"), timeout_keep_alive=5,
                             # asyncio accepts up to `backlog` sockets per wake-up before any is
@@ -97,7 +100,7 @@ def serve(storage: Storage, host: str, port: int, settings: CloudSettings | None
         ensure_operator(storage, token)
     app = create_app(storage, settings)
     tls = {"ssl_certfile": tls_cert, "ssl_keyfile": tls_key} if tls_cert else {}
-    uvicorn.Server(_uvicorn_config(app, settings, host=host, port=port, log_level=log_level,
+    uvicorn.Server(_uvicorn_config(app, settings, storage, host=host, port=port, log_level=log_level,
                                    **tls)).run()
 
 
@@ -125,7 +128,7 @@ class ThreadedServer:
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
         app = create_app(self.storage, self.settings)
-        server = uvicorn.Server(_uvicorn_config(app, self.settings))
+        server = uvicorn.Server(_uvicorn_config(app, self.settings, self.storage))
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._server = server
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},

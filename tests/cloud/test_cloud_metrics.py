@@ -1,0 +1,94 @@
+"""Issue 14: the cloud's /metrics (requests, latency, long-polls, webhooks, connections,
+per-tenant backlog without tenant names), scraped with the Prometheus text parser."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from jasiyo.agent import apply, plans
+from jasiyo.agent.store import Store
+from tests.sync.harness import Cloud, Tenant, sqlite_cloud
+
+
+@pytest.fixture
+def cloud(tmp_path: Path) -> Iterator[Cloud]:
+    c = sqlite_cloud(tmp_path)
+    yield c
+    c.server.stop()
+    c.storage.close()
+
+
+def scrape(cloud: Cloud) -> tuple[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
+    r = httpx.get(cloud.url + "/metrics", headers={"authorization": f"Bearer {cloud.operator}"})
+    assert r.status_code == 200, r.text
+    out = {}
+    for fam in text_string_to_metric_families(r.text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return r.text, out
+
+
+def test_metrics_need_the_operator_token(cloud: Cloud) -> None:
+    assert httpx.get(cloud.url + "/metrics").status_code == 401
+    bad = httpx.get(cloud.url + "/metrics", headers={"authorization": "Bearer jop_nope"})
+    assert bad.status_code == 401
+    assert httpx.post(cloud.url + "/metrics").status_code == 405
+
+
+def test_requests_long_polls_webhooks_and_backlog_move(cloud: Cloud, tmp_path: Path) -> None:
+    isp = Tenant(cloud, tmp_path / "a").setup(2)
+    a, b = isp.agents
+    for _ in range(3):
+        assert httpx.get(cloud.url + "/v1/health").status_code == 200
+    _, m = scrape(cloud)
+    key = ("jasiyo_cloud_requests_total",
+           (("method", "GET"), ("route", "/v1/health"), ("status", "200")))
+    assert m[key] >= 3
+    assert m[("jasiyo_cloud_request_duration_seconds_count", (("route", "/v1/health"),))] >= 3
+    assert m[("jasiyo_cloud_connections_cap", ())] > 0
+
+    # A webhook to an unknown endpoint is counted by its status, its token never a label.
+    token = "f" * 48
+    r = httpx.post(f"{cloud.url}/v1/hooks/{isp.id}/{token}", json={"x": 1})
+    assert r.status_code == 404
+    text, m = scrape(cloud)
+    assert m[("jasiyo_cloud_webhooks_total", (("status", "404"),))] == 1
+    assert token not in text and isp.id not in text
+
+    # A long-poll waiting is seen while it waits.
+    done = threading.Event()
+
+    def poll() -> None:
+        apply.sync_once(b, wait=20)
+        done.set()
+
+    apply.sync_once(b)  # b is level with the cloud first
+    t = threading.Thread(target=poll, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 20
+    while scrape(cloud)[1].get(("jasiyo_cloud_long_polls_waiting", ()), 0) < 1:
+        assert time.monotonic() < deadline and not done.is_set()
+        time.sleep(0.05)
+
+    # 30 events pushed by a; b is woken and pulls them all: its tenant's backlog is 0
+    # again, and before b pulls, a's own pull sees the events it has not pulled yet.
+    store = Store.open(a)
+    try:
+        for i in range(30):
+            plans.add(store, plans.build(f"plan{i}", rate="1M/1M", price=str(100 + i)), "t")
+    finally:
+        store.close()
+    apply.sync_once(a)
+    assert done.wait(20)
+    t.join(5)
+    _, m = scrape(cloud)
+    assert m[("jasiyo_cloud_long_polls_waiting", ())] == 0
+    assert m[("jasiyo_cloud_tenant_backlog_events_gcount", ())] == 1
+    assert m[("jasiyo_cloud_tenant_backlog_max_events", ())] == 0
