@@ -78,8 +78,14 @@ class Agent:
               subscribers=loaded)
         for part in PARTS or _default_parts():
             self._stoppers.append(await part(self))
+        from jasiyo.agent.status import write_runtime
+
+        write_runtime(self)  # what `jasiyo agent status` reads
 
     async def stop(self) -> None:
+        from jasiyo.agent.status import clear_runtime
+
+        clear_runtime(self.cfg)
         for stop in reversed(self._stoppers):
             with contextlib.suppress(Exception):
                 await stop()

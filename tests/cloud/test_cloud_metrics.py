@@ -3,6 +3,7 @@ per-tenant backlog without tenant names), scraped with the Prometheus text parse
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jasiyo.agent import apply, plans
 from jasiyo.agent.store import Store
+from tests.agent.test_ops_status import dashboard_expressions, exported_names
 from tests.sync.harness import Cloud, Tenant, sqlite_cloud
 
 
@@ -88,7 +90,12 @@ def test_requests_long_polls_webhooks_and_backlog_move(cloud: Cloud, tmp_path: P
     apply.sync_once(a)
     assert done.wait(20)
     t.join(5)
-    _, m = scrape(cloud)
+    text, m = scrape(cloud)
     assert m[("jasiyo_cloud_long_polls_waiting", ())] == 0
     assert m[("jasiyo_cloud_tenant_backlog_events_gcount", ())] == 1
     assert m[("jasiyo_cloud_tenant_backlog_max_events", ())] == 0
+
+    # The dashboard's cloud panels use only names this scrape has.
+    names = {n for f in text_string_to_metric_families(text) for n in exported_names(f.name, f.type)}
+    used = {n for e in dashboard_expressions() for n in re.findall(r"\b(jasiyo_cloud_[a-z0-9_]+)", e)}
+    assert len(used) >= 8 and used <= names, used - names
