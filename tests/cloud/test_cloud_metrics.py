@@ -99,3 +99,53 @@ def test_requests_long_polls_webhooks_and_backlog_move(cloud: Cloud, tmp_path: P
     names = {n for f in text_string_to_metric_families(text) for n in exported_names(f.name, f.type)}
     used = {n for e in dashboard_expressions() for n in re.findall(r"\b(jasiyo_cloud_[a-z0-9_]+)", e)}
     assert len(used) >= 8 and used <= names, used - names
+
+
+def test_a_flood_over_the_cap_is_refused_in_accept_and_counted(tmp_path: Path) -> None:
+    """Issue 10 item 8: 400 connections at once from one address over its cap all get 503
+    (refused inside accept(), no HTTP parser made), /v1/health from another address still
+    answers, the refusals are counted, and the accept queue is deep (a flood reconnecting
+    at once must not overflow it: Linux would drop the health monitor's handshake too)."""
+    import shutil
+    import socket
+    import subprocess
+
+    from jasiyo.cloud.app import CloudSettings
+    from jasiyo.cloud.guard import ACCEPT_QUEUE
+
+    c = sqlite_cloud(tmp_path, CloudSettings(rate=10_000, burst=10_000, max_conns_per_client=2))
+    held, flood = [], []
+    try:
+        port = c.server.port
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0))
+            s.sendall(b"GET /v1/health HTTP/1.1\r\n")
+            held.append(s)
+        time.sleep(0.2)  # both are registered before the flood
+        for _ in range(400):
+            s = socket.socket()
+            s.bind(("127.0.0.2", 0))
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            flood.append(s)
+        answers = []
+        for s in flood:
+            s.settimeout(10)
+            try:
+                answers.append(s.recv(64))
+            except OSError as exc:
+                answers.append(repr(exc).encode())
+        assert all(a.startswith(b"HTTP/1.1 503") for a in answers), set(answers)
+        assert httpx.get(cloud_url := c.url + "/v1/health").status_code == 200, cloud_url
+        _, m = scrape(c)
+        assert m[("jasiyo_cloud_connections_limited_total", (("reason", "over_cap"),))] >= 400
+        if shutil.which("ss"):
+            out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
+                                 text=True).stdout.split()
+            somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+            assert int(out[2]) == min(ACCEPT_QUEUE, somaxconn), out
+    finally:
+        for s in held + flood:
+            s.close()
+        c.server.stop()
+        c.storage.close()
