@@ -178,7 +178,11 @@ async def _sms_part(agent: Agent) -> Callable[[], Awaitable[None]]:
     """The SMS sender (outbox to the gateway, delivery reports and STOP replies applied)."""
     from jasiyo.agent.smswork import SmsWorker
 
-    worker = SmsWorker(agent.cfg)
+    worker: Any = SmsWorker(agent.cfg)
+    if agent.cfg.sms.process:  # a process of its own at nice 10 (jasiyo.agent.smsproc)
+        from jasiyo.agent.smsproc import SmsProcess
+
+        worker = SmsProcess(agent.cfg)
     await asyncio.to_thread(worker.start)
     agent.sms = worker
 
