@@ -162,7 +162,7 @@ class StoreCollector:
     def _sync(self, store: Any) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        from jasiyo.agent.apply import AgentLog
+        from jasiyo.agent.synclog import AgentLog
         from jasiyo.sync.client import status_of
 
         st = status_of(AgentLog(store), "", "")

@@ -251,7 +251,7 @@ def _web(ctx: Context) -> dict[str, Any]:
 
 @section("cloud")
 def _cloud(ctx: Context) -> dict[str, Any]:
-    from jasiyo.agent.apply import AgentLog
+    from jasiyo.agent.synclog import AgentLog
     from jasiyo.sync.client import status_of
 
     st = status_of(AgentLog(ctx.store), "", "")
