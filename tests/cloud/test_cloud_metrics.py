@@ -13,7 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from jasiyo.agent import apply, plans
+from jasiyo.agent import plans, syncrun
 from jasiyo.agent.store import Store
 from tests.agent.test_ops_status import dashboard_expressions, exported_names
 from tests.sync.harness import Cloud, Tenant, sqlite_cloud
@@ -68,10 +68,10 @@ def test_requests_long_polls_webhooks_and_backlog_move(cloud: Cloud, tmp_path: P
     done = threading.Event()
 
     def poll() -> None:
-        apply.sync_once(b, wait=20)
+        syncrun.sync_once(b, wait=20)
         done.set()
 
-    apply.sync_once(b)  # b is level with the cloud first
+    syncrun.sync_once(b)  # b is level with the cloud first
     t = threading.Thread(target=poll, daemon=True)
     t.start()
     deadline = time.monotonic() + 20
@@ -87,7 +87,7 @@ def test_requests_long_polls_webhooks_and_backlog_move(cloud: Cloud, tmp_path: P
             plans.add(store, plans.build(f"plan{i}", rate="1M/1M", price=str(100 + i)), "t")
     finally:
         store.close()
-    apply.sync_once(a)
+    syncrun.sync_once(a)
     assert done.wait(20)
     t.join(5)
     text, m = scrape(cloud)
