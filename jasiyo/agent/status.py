@@ -134,7 +134,15 @@ def read_runtime(cfg: Config) -> tuple[dict[str, Any] | None, bool]:
         return None, False
     if not isinstance(doc, dict) or not isinstance(doc.get("pid"), int):
         return None, False
-    return doc, _pid_alive(doc["pid"])
+    return doc, _pid_alive(doc["pid"]) and _is_jasiyo(doc["pid"])
+
+
+def _is_jasiyo(pid: int) -> bool:
+    """False when ``pid`` now belongs to another program (the agent died, the pid was reused)."""
+    try:
+        return b"jasiyo" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc here: trust the pid
 
 
 def collect(cfg: Config) -> dict[str, dict[str, Any]]:
