@@ -150,3 +150,22 @@ def dashboard_expressions() -> list[str]:
 
     walk(doc)
     return out
+
+
+def test_status_of_an_agent_that_was_killed(tmp_path: Path) -> None:
+    """A runtime file whose process is gone (SIGKILL, a crash): `agent status` says so."""
+    import subprocess
+    import sys
+
+    cfg = make_config(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (cfg.data_dir / "agent.runtime.json").write_text(json.dumps(
+        {"pid": dead.pid, "started_at": time.time() - 60,
+         "radius": {"address": "127.0.0.1", "auth_port": 1, "acct_port": 2, "workers": []},
+         "radsec": None, "web": None}))
+    out = jasiyo(cfg, "agent", "status").stdout
+    assert "state: not running (stopped without cleaning up" in out, out
+    doc = json.loads(jasiyo(cfg, "--json", "agent", "status").stdout)
+    assert doc["agent"]["pid"] is None and doc["agent"]["auth_processes"] == 0
+    assert doc["enforcement"]["pending"] == 0 and doc["sms"]["queued"] == 0
