@@ -21,6 +21,7 @@
 --     m016_invoice_purchase
 --     m012_radsec
 --     m020_sms
+--     m021_vouchers_session_limits
 --     m031_pops_home_usage
 
 CREATE TABLE "_sqlite_migrations" (
@@ -332,7 +333,7 @@ CREATE TABLE plans (
             fup_rate TEXT,
             created_at REAL NOT NULL,
             updated_at REAL NOT NULL
-        , tax_inclusive INTEGER NOT NULL DEFAULT 0);
+        , tax_inclusive INTEGER NOT NULL DEFAULT 0, data_bytes INTEGER CHECK (data_bytes > 0), devices INTEGER NOT NULL DEFAULT 1 CHECK (devices >= 1), portal INTEGER NOT NULL DEFAULT 0);
 
 CREATE TRIGGER enforce_plan_rate AFTER UPDATE OF rate, burst, fup_rate ON plans
         WHEN OLD.rate != NEW.rate OR OLD.burst IS NOT NEW.burst
@@ -492,7 +493,7 @@ CREATE TABLE subscribers (
             paid_until REAL,
             created_at REAL NOT NULL,
             updated_at REAL NOT NULL
-        , tax_pin TEXT, home_router TEXT, home_pop TEXT);
+        , tax_pin TEXT, mac TEXT, clock_pending INTEGER NOT NULL DEFAULT 0, home_router TEXT, home_pop TEXT);
 
 CREATE INDEX subscribers_account_key
             ON subscribers(lower(replace(replace(username, ' ', ''), '-', '')));
@@ -625,3 +626,37 @@ CREATE TABLE usage_summaries (
 CREATE INDEX usage_summaries_updated ON usage_summaries(updated_at);
 
 CREATE INDEX usage_summaries_user ON usage_summaries(username, cycle_start);
+
+CREATE TABLE voucher_uses (
+            id INTEGER PRIMARY KEY,
+            code TEXT NOT NULL UNIQUE,
+            started_at REAL NOT NULL,
+            mac TEXT,
+            pop TEXT
+        );
+
+CREATE TRIGGER voucher_uses_delete_rev AFTER DELETE ON voucher_uses BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
+
+CREATE TRIGGER voucher_uses_insert_rev AFTER INSERT ON voucher_uses BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
+
+CREATE TRIGGER voucher_uses_update_rev AFTER UPDATE ON voucher_uses BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
+
+CREATE TABLE vouchers (
+            id INTEGER PRIMARY KEY,
+            code TEXT NOT NULL UNIQUE,
+            plan_id INTEGER NOT NULL REFERENCES plans(id),
+            status TEXT NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'revoked')),
+            valid_until REAL,
+            batch TEXT,
+            mac TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+
+CREATE INDEX vouchers_batch ON vouchers(batch);
+
+CREATE TRIGGER vouchers_delete_rev AFTER DELETE ON vouchers BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
+
+CREATE TRIGGER vouchers_insert_rev AFTER INSERT ON vouchers BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
+
+CREATE TRIGGER vouchers_update_rev AFTER UPDATE ON vouchers BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;

@@ -27,5 +27,6 @@ NAMES: tuple[str, ...] = (
     "m016_invoice_purchase",
     "m012_radsec",
     "m020_sms",
+    "m021_vouchers_session_limits",
     "m031_pops_home_usage",
 )

@@ -54,6 +54,8 @@ def add(
     name: str | None = typer.Option(None, "--name", help="Customer's name."),
     sms_consent: bool = typer.Option(False, "--sms-consent", help="Customer agreed to SMS."),
     tax_pin: str | None = typer.Option(None, "--tax-pin", help="Customer's tax PIN, for invoices."),
+    mac: str | None = typer.Option(
+        None, "--mac", help="Bind to this device: only this Calling-Station-Id logs in."),
     router: str | None = typer.Option(
         None, "--router", help="Home router: its POP bills and reconciles the subscriber "
         "(default: learned from the first session)."),
@@ -64,7 +66,7 @@ def add(
     secret = password or subs.generate_password()
     new = subs.NewSubscriber.build(
         username, password=secret, plan=plan, service=service, ip=ip, phone=phone, name=name,
-        sms_consent=sms_consent, tax_pin=tax_pin, country=cfg().billing.country,
+        sms_consent=sms_consent, tax_pin=tax_pin, country=cfg().billing.country, mac=mac,
     )
     with store() as s:
         with s.transaction():  # one change: the subscriber and its home
@@ -149,6 +151,7 @@ def update(
         None, "--sms-consent/--no-sms-consent", help="Record or withdraw SMS consent."
     ),
     tax_pin: str | None = typer.Option(None, "--tax-pin", help="Customer's tax PIN ('' to clear)."),
+    mac: str | None = typer.Option(None, "--mac", help="Bind to this device's MAC ('' to unbind)."),
     router: str | None = typer.Option(
         None, "--router", help="Home router ('' for none); `subscriber move` says the same."),
 ) -> None:
@@ -156,7 +159,7 @@ def update(
     changes: dict[str, Any] = {
         k: v for k, v in {"password": password, "service": service, "ip": ip,
                           "phone": phone, "name": name, "sms_consent": sms_consent,
-                          "tax_pin": tax_pin}.items()
+                          "tax_pin": tax_pin, "mac": mac}.items()
         if v is not None
     }
     if plan is None and not changes and router is None:
