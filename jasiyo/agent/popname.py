@@ -1,7 +1,9 @@
-"""This agent's POP name, kept in the store for its triggers (see :mod:`.pops`).
+"""This agent's POP name, kept in the store for its triggers, and which subscribers it
+bills (see :mod:`.pops`).
 
-Apart from :mod:`.pops` because :meth:`Store.open` records it: this module needs nothing of
-the agent but the store it is given.
+Apart from :mod:`.pops` because :meth:`Store.open` records the name and the billing clock
+and quota checks ask who is theirs: this module needs nothing of the agent but the store it
+is given.
 """
 
 from __future__ import annotations
@@ -19,6 +21,19 @@ log = get_logger(__name__)
 
 NAME_KEY = "pop.name"
 ANNOUNCED_KEY = "pop.announced"
+
+
+def local(store: Store) -> str | None:
+    """This POP's name, or None when the agent is stand-alone (it then handles everyone)."""
+    if not store.meta("sync.tenant_id"):
+        return None
+    return store.meta(NAME_KEY)
+
+
+def owned_sql(alias: str = "s") -> str:
+    """A WHERE fragment (two ``?``, both :func:`local`) for subscribers this POP bills:
+    homed here, homeless, or every one when stand-alone."""
+    return f"(? IS NULL OR {alias}.home_pop IS NULL OR {alias}.home_pop = ?)"
 
 
 def pop_name(cfg: Config, store: Store | None = None) -> str:

@@ -35,16 +35,8 @@ NAME_KEY = popname.NAME_KEY
 pop_name = popname.pop_name
 
 
-def local(store: Store) -> str | None:
-    """This POP's name, or None when the agent is stand-alone (it then handles everyone)."""
-    if not store.meta("sync.tenant_id"):
-        return None
-    return store.meta(NAME_KEY)
-
-
-def owned_sql(alias: str = "s") -> str:
-    """A WHERE fragment (one ``?``: :func:`local`) for subscribers this POP bills."""
-    return f"(? IS NULL OR {alias}.home_pop IS NULL OR {alias}.home_pop = ?)"
+local = popname.local
+owned_sql = popname.owned_sql
 
 
 def owned_args(store: Store) -> tuple[str | None, str | None]:

@@ -18,10 +18,10 @@ survives the rebuild without being counted twice.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from jasiyo.agent import invoices
 from jasiyo.agent.store import Store
+from jasiyo.agent.usage import Usage, local_usage, remote_usage
 from jasiyo.log import event, get_logger
 
 log = get_logger(__name__)
@@ -36,59 +36,6 @@ SUMMARY_GAP = 900.0
 NEAR_QUOTA = 0.8
 #: Subscribers per transaction.
 BATCH = 200
-#: Cycle starts match within this many seconds (they are the same synced invoice value).
-_SLACK = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    input_octets: int = 0
-    output_octets: int = 0
-    session_time: int = 0
-
-    @property
-    def octets(self) -> int:
-        return self.input_octets + self.output_octets
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(self.input_octets + other.input_octets,
-                     self.output_octets + other.output_octets,
-                     self.session_time + other.session_time)
-
-
-def local_usage(store: Store, username: str, start: float) -> Usage:
-    """This agent's raw accounting for ``username`` since ``start`` (what it had counted
-    before ``start`` subtracted for sessions that began earlier)."""
-    row = store.one(
-        "SELECT COALESCE(SUM(r.input_octets - COALESCE((SELECT MAX(a.input_octets) "
-        "  FROM accounting a WHERE a.nas_ip = r.nas_ip AND a.acct_session_id = "
-        "  r.acct_session_id AND a.received_at < ?), 0)), 0) AS i, "
-        "COALESCE(SUM(r.output_octets - COALESCE((SELECT MAX(a.output_octets) "
-        "  FROM accounting a WHERE a.nas_ip = r.nas_ip AND a.acct_session_id = "
-        "  r.acct_session_id AND a.received_at < ?), 0)), 0) AS o, "
-        "COALESCE(SUM(r.session_time - COALESCE((SELECT MAX(a.session_time) "
-        "  FROM accounting a WHERE a.nas_ip = r.nas_ip AND a.acct_session_id = "
-        "  r.acct_session_id AND a.received_at < ?), 0)), 0) AS t "
-        "FROM radius_sessions r WHERE r.username = ? AND r.last_update_at >= ?",
-        (start, start, start, username, start))
-    assert row is not None
-    return Usage(int(row["i"]), int(row["o"]), int(row["t"]))
-
-
-def remote_usage(store: Store, username: str, start: float) -> Usage:
-    """What other agents reported for ``username``'s cycle starting at ``start``."""
-    row = store.one(
-        "SELECT COALESCE(SUM(input_octets), 0) AS i, COALESCE(SUM(output_octets), 0) AS o, "
-        "COALESCE(SUM(session_time), 0) AS t FROM usage_summaries WHERE username = ? "
-        "AND cycle_start BETWEEN ? AND ? AND agent != ?",
-        (username, start - _SLACK, start + _SLACK, store.agent_id))
-    assert row is not None
-    return Usage(int(row["i"]), int(row["o"]), int(row["t"]))
-
-
-def cycle_total(store: Store, username: str, start: float) -> Usage:
-    """Usage in the cycle from ``start``, at every POP."""
-    return local_usage(store, username, start) + remote_usage(store, username, start)
 
 
 def summary_key(username: str, cycle_start: float, agent: str) -> str:
