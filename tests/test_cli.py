@@ -11,24 +11,17 @@ from typing import Any
 import pytest
 import typer.main
 
-from jasiyo.cli import app, main
-from jasiyo.commands.common import STATE
+from jasiyo.cli import app
 from jasiyo.config import Config
+from tests.support.cli import Cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def jasiyo(cfg: Config, capsys: pytest.CaptureFixture[str]):
-    """Run `jasiyo --config <cfg> ...` in process; returns (exit code, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        STATE.config_path, STATE.json, STATE._config = None, False, None
-        code = main(["--config", str(cfg.path), *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+def jasiyo(cli: Cli) -> Cli:
+    """The root conftest's ``cli`` under this module's old name."""
+    return cli
 
 
 def dump(cfg: Config) -> list[str]:

@@ -23,6 +23,7 @@ from jasiyo.agent.store import Store
 from jasiyo.config import Config, parse
 from jasiyo.errors import JasiyoError
 from tests.agent.billing_support import DAY, T0, Clock, add_sub, billing_config, seed_plans
+from tests.support.props import examples
 
 USERS = ("alice", "carol", "dan")
 PLANS = ("home", "fast", "week", "month", "day", "fortnight", "biz", "biz2", "pweek")
@@ -107,7 +108,7 @@ def check_invariants(db: Store) -> None:
     assert appends == records
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=examples(40), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=st.lists(step, min_size=1, max_size=25))
 def test_any_sequence_conserves_money_and_never_double_charges(
@@ -184,7 +185,7 @@ def test_prorate_is_exact_rounding_of_the_rational_share(total: int, length: int
         assert cycles.prorate(total, remaining + 1, length) >= got  # monotonic
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=examples(25), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seconds_in=st.integers(0, 30 * 86400 - 1), target=st.sampled_from(["fast", "week"]))
 def test_plan_change_moves_exactly_the_prorated_amounts(
@@ -246,7 +247,7 @@ op = st.one_of(
 )
 
 
-@settings(max_examples=30, deadline=None,
+@settings(max_examples=examples(30), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=st.lists(op, min_size=1, max_size=15), every=st.sampled_from([1, 5, 24]))
 def test_ticking_often_or_once_at_the_end_gives_the_same_books(
@@ -305,7 +306,7 @@ def _exact_cost(plan_rows: dict[str, tuple[int, str]], segments: list[tuple[str,
 PREPAID = ("home", "fast", "week", "month", "day", "fortnight")
 
 
-@settings(max_examples=30, deadline=None,
+@settings(max_examples=examples(30), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(periods=st.integers(1, 3),
        changes=st.lists(st.tuples(st.floats(0.0, 0.999), st.sampled_from(PREPAID),

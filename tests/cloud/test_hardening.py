@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,14 +19,6 @@ from jasiyo.cloud import admin
 from jasiyo.errors import SyncError
 from tests.cloud.test_api import ident, refused, signed
 from tests.sync.harness import Cloud, Tenant, sqlite_cloud
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    c = sqlite_cloud(tmp_path)
-    yield c
-    c.server.stop()
-    c.storage.close()
 
 
 @pytest.fixture

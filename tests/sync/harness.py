@@ -12,11 +12,12 @@ import httpx
 from jasiyo import config
 from jasiyo.agent import apply
 from jasiyo.agent import subscribers as subs
-from jasiyo.agent.store import Store, init_store
+from jasiyo.agent.store import Store
 from jasiyo.cloud.app import CloudSettings
 from jasiyo.cloud.server import ThreadedServer, ensure_operator, new_operator_token
 from jasiyo.cloud.storage import Storage, open_storage
 from jasiyo.config import Config
+from tests.support.config import init_agent_store
 
 #: No rate limit worth hitting in functional tests (the 429 test sets its own).
 FAST = CloudSettings(rate=10_000, burst=10_000)
@@ -67,7 +68,7 @@ def sqlite_cloud(tmp: Path, settings: CloudSettings = FAST) -> Cloud:
 def new_agent(tmp: Path, name: str, cloud: Cloud, tenant: str, admin: str) -> Config:
     cfg = config.parse(f'[agent]\ndata_dir = "{tmp / name}"\nname = "{name}"\n'
                        '[sync]\ninterval = 2\n', tmp)
-    init_store(cfg)
+    init_agent_store(cfg)
     apply.enroll_agent(cfg, cloud.url, cloud.enrolment(tenant, admin))
     return cfg
 

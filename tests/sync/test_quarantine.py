@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,7 @@ from jasiyo.commands.common import STATE
 from jasiyo.config import Config
 from jasiyo.sync.envelope import Keyring
 from jasiyo.sync.ids import uuid7
-from tests.sync.harness import Cloud, Tenant, snap, sqlite_cloud
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    c = sqlite_cloud(tmp_path)
-    yield c
-    c.server.stop()
-    c.storage.close()
+from tests.sync.harness import Cloud, Tenant, snap
 
 
 def _push_poison(cfg: Config, plain: bytes) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,19 +11,12 @@ import pytest
 from jasiyo.agent import apply, billing, plans, routers
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.radius_backend import StoreBackend
-from jasiyo.agent.store import Store, init_store
+from jasiyo.agent.store import Store
 from jasiyo.config import parse
 from jasiyo.errors import StoreError, SyncError
 from jasiyo.models import Access, Status
+from tests.support.config import init_agent_store
 from tests.sync.harness import Cloud, Tenant, new_agent, snap, sqlite_cloud, sync
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    c = sqlite_cloud(tmp_path)
-    yield c
-    c.server.stop()
-    c.storage.close()
 
 
 @pytest.fixture
@@ -150,7 +142,7 @@ def test_restore_from_cloud_equals_original(isp: Tenant, cloud: Cloud, tmp_path:
     original = snap(a)
     # A's disk dies: a fresh install, a new enrolment, the recovery file.
     fresh = parse(f'[agent]\ndata_dir = "{tmp_path / "rebuilt"}"\n', tmp_path)
-    init_store(fresh)
+    init_agent_store(fresh)
     apply.enroll_agent(fresh, cloud.url, cloud.enrolment(isp.id, isp.admin))
     result = apply.restore_from_cloud(fresh, isp.recovery)
     assert result["subscribers"] == 2 and result["pending"] == 0
