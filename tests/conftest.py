@@ -1,7 +1,7 @@
 """Fixtures shared by every test folder: an initialised agent config and store, the CLI
 run in process, and a cloud registry on a real socket. Helpers live in ``tests/support``
 (and ``tests/<area>/*_support.py``, ``tests/sync/harness.py``); the names imported here
-are re-exported so that ``from tests.conftest import make_config`` keeps working."""
+are re-exported so that ``from tests.support.config import make_config`` keeps working."""
 
 from __future__ import annotations
 

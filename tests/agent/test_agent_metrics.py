@@ -16,8 +16,8 @@ from jasiyo.agent import runtime
 from jasiyo.agent.metrics import AgentMetrics
 from jasiyo.agent.runtime import Agent
 from tests.agent.agentproc import jasiyo
-from tests.conftest import make_config
-from tests.radius.conftest import radclient
+from tests.radius.support import radclient
+from tests.support.config import make_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.radclient]
 

@@ -134,7 +134,7 @@ def test_revocation_ends_a_long_poll_already_waiting(isp: Tenant, cloud: Cloud) 
     s.close()
 
 
-def _hooks(cfg, after: int = 0, wait: float = 0.0):  # noqa: ANN001, ANN202
+def _hooks(cfg, after: int = 0, wait: float = 0.0):
     s = Store.open(cfg)
     try:
         with apply.open_client(cfg, s) as client:

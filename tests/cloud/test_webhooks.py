@@ -13,7 +13,7 @@ from jasiyo.errors import SyncError
 from tests.sync.harness import Cloud, Tenant, sqlite_cloud
 
 
-def hooks(cfg, after: int = 0):  # noqa: ANN001, ANN201 - a Config; (webhooks, cursor)
+def hooks(cfg, after: int = 0):
     s = Store.open(cfg)
     try:
         with apply.open_client(cfg, s) as client:

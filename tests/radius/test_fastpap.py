@@ -26,7 +26,7 @@ from jasiyo.radius import fastpap
 from jasiyo.radius.backend import AuthSubject, NasClient
 from jasiyo.radius.memory import MemoryBackend
 from jasiyo.radius.server import RadiusServer, _Protocol
-from tests.radius.conftest import SECRET, make_backend, state
+from tests.radius.support import SECRET, make_backend, state
 from tests.support.props import examples
 
 NAS_ADDR = ("127.0.0.1", 40000)

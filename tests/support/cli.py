@@ -69,7 +69,7 @@ def run_cli(config: Config | Path | str | None, *args: str, check: bool = False,
                 code = main(argv)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-            except Exception:
+            except Exception:  # noqa: BLE001 - as the interpreter reports an uncaught bug
                 traceback.print_exc()
                 code = 1
     finally:

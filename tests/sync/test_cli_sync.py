@@ -15,7 +15,7 @@ from jasiyo.cloud.storage import open_storage
 from jasiyo.commands import sync as sync_cmd
 from jasiyo.commands.common import STATE
 from jasiyo.config import Config
-from tests.conftest import make_config
+from tests.support.config import make_config
 from tests.sync.harness import FAST
 
 
@@ -46,7 +46,7 @@ def agent_cmd(cfg: Config, name: str, *args: str) -> None:
     app([name, *args], standalone_mode=False)
 
 
-def test_operator_to_restore_through_the_cli(server, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_operator_to_restore_through_the_cli(server, tmp_path: Path, capsys) -> None:
     srv, db = server
     code, out = run(capsys, None, "cloud", "create-operator", "--db", str(db))
     assert code == 0
