@@ -382,7 +382,7 @@ class Dispatcher:
     async def _guarded(self, queue: str, rows: Sequence[Row]) -> int:
         try:
             return await _work_queue(self.store, self.cfg, rows, self.send, self.reconcile)
-        except Exception as exc:  # one queue's failure must not stop the others
+        except Exception as exc:  # noqa: BLE001 - one queue's failure must not stop the others
             event(log, "enforce.queue_failed", logging.ERROR, queue=queue, error=repr(exc))
             return 0
 

@@ -89,7 +89,7 @@ def _guarded(name: str, func: JobFunc) -> JobFunc:
             _RUNNING.add(task)
         try:
             await func()
-        except Exception as exc:  # one bad run must not stop the agent's clock
+        except Exception as exc:  # noqa: BLE001 - one bad run must not stop the agent's clock
             event(log, "scheduler.job_failed", logging.ERROR, job=name, error=repr(exc))
         finally:
             _RUNNING.discard(task)  # type: ignore[arg-type]

@@ -321,7 +321,7 @@ class RadiusServer(ServerAsync):
             else:
                 event(log, "radius.drop", logging.DEBUG, reason=drop.counter,
                       detail=str(drop), src=addr[0], port=protocol.port)  # fmt: skip
-        except Exception as exc:  # a path nobody foresaw: drop this packet, keep serving
+        except Exception as exc:  # noqa: BLE001 - a path nobody foresaw: drop this packet, keep serving
             self.stats.dropped_internal_error += 1
             self.drops.add("dropped_internal_error", nas.name if nas is not None else None)
             # loud, but only for the first few: a packet that triggers it could be repeated
@@ -399,7 +399,7 @@ class RadiusServer(ServerAsync):
             pkt = (FastAuthPacket if is_auth else FastAcctPacket)(
                 secret=nas.secret, dict=self.dict, packet=data
             )
-        except Exception as exc:  # pyrad's PacketError, or worse on hostile bytes
+        except Exception as exc:  # noqa: BLE001 - pyrad's PacketError, or worse on hostile bytes
             raise _Drop("dropped_malformed", str(exc)) from None
         self._verify(pkt, nas)
 

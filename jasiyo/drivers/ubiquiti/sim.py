@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import paramiko
 
@@ -148,7 +148,7 @@ class EdgeOSSim:
 
     # ------------------------------------------------------------------ serving
 
-    def _spawn(self, target, *args) -> None:  # noqa: ANN001 - thread plumbing
+    def _spawn(self, target: Callable[..., object], *args: object) -> None:
         th = threading.Thread(target=target, args=args, daemon=True)
         self._threads.append(th)
         th.start()
