@@ -13,7 +13,7 @@ import typer.main
 
 from jasiyo.cli import app
 from jasiyo.config import Config
-from tests.support.cli import Cli
+from tests.support.cli import Cli, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,10 +102,7 @@ def test_unreadable_config_is_a_one_line_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[radius]\nauth_port = 'x'\n")
     for path in (bad, tmp_path / "missing.toml"):
-        proc = subprocess.run(
-            [sys.executable, "-m", "jasiyo.cli", "--config", str(path), "plan", "list"],
-            capture_output=True, text=True, cwd=tmp_path,
-        )
+        proc = run_cli(path, "plan", "list")
         assert proc.returncode == 1
         assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
         assert "Traceback" not in proc.stderr

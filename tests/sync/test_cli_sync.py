@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import typer
 
-from jasiyo.cli import main
 from jasiyo.cloud.server import ThreadedServer
 from jasiyo.cloud.storage import open_storage
 from jasiyo.commands import sync as sync_cmd
 from jasiyo.commands.common import STATE
 from jasiyo.config import Config
+from tests.support.cli import run_cli
 from tests.support.config import make_config
 from tests.sync.harness import FAST
 
@@ -31,9 +31,8 @@ def server(tmp_path: Path) -> Iterator[tuple[ThreadedServer, Path]]:
 
 
 def run(capsys: pytest.CaptureFixture[str], cfg: Config | None, *args: str) -> tuple[int, dict]:
-    STATE.config_path, STATE.json, STATE._config = None, False, None
-    code = main([*(["--config", str(cfg.path)] if cfg else []), "--json", *args])
-    out, err = capsys.readouterr()
+    """`jasiyo [--config] --json ARGS` in process: (code, the JSON or {"stderr": ...})."""
+    code, out, err = run_cli(cfg, "--json", *args)
     return code, (json.loads(out) if code == 0 and out.strip() else {"stderr": err})
 
 

@@ -9,12 +9,11 @@ import pytest
 
 from jasiyo.agent import apply, plans
 from jasiyo.agent.store import Store
-from jasiyo.cli import main
 from jasiyo.cloud import admin
-from jasiyo.commands.common import STATE
 from jasiyo.config import Config
 from jasiyo.sync.envelope import Keyring
 from jasiyo.sync.ids import uuid7
+from tests.support.cli import run_cli
 from tests.sync.harness import Cloud, Tenant, snap
 
 
@@ -43,10 +42,7 @@ def _cli(cfg: Config, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[i
     path = cfg.data_dir.parent / f"{cfg.data_dir.name}.toml"
     path.write_text(f'[agent]\ndata_dir = "{cfg.data_dir}"\noperator = "engineer-1"\n'
                     '[sync]\ninterval = 2\n')
-    STATE.config_path, STATE.json, STATE._config = None, False, None
-    code = main(["--config", str(path), *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(path, *args)
 
 
 @pytest.mark.parametrize("plain", [b"not json", b"[]", b'{"hlc": 1}', b"\xff\xfe"])
