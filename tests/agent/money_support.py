@@ -19,6 +19,7 @@ from tests.agent.agentproc import jasiyo
 from tests.agent.billing_support import NAS_SECRET
 from tests.radius.support import acct_request, auth_request, decode_reply
 from tests.support.config import free_tcp_port, make_config
+from tests.support.wait import until as until  # re-exported: the money tests import it here
 
 PHONE = "254712345678"
 

@@ -17,6 +17,7 @@ from jasiyo.cloud.app import CloudSettings
 from jasiyo.cloud.server import ThreadedServer, ensure_operator, new_operator_token
 from jasiyo.cloud.storage import Storage, open_storage
 from jasiyo.config import Config
+from jasiyo.tls import client_context
 from tests.support.config import init_agent_store
 
 #: No rate limit worth hitting in functional tests (the 429 test sets its own).
@@ -34,7 +35,7 @@ class Cloud:
         return self.server.url
 
     def http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
+        return httpx.Client(base_url=self.url, timeout=30, verify=client_context())
 
     def tenant(self, name: str = "isp") -> tuple[str, str]:
         with self.http() as h:
