@@ -92,7 +92,7 @@ def _guarded(name: str, func: JobFunc) -> JobFunc:
         except Exception as exc:  # noqa: BLE001 - one bad run must not stop the agent's clock
             event(log, "scheduler.job_failed", logging.ERROR, job=name, error=repr(exc))
         finally:
-            _RUNNING.discard(task)  # type: ignore[arg-type]
+            _RUNNING.discard(task)
 
     run.__name__ = f"job_{name.replace('-', '_')}"
     return run

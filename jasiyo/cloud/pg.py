@@ -136,7 +136,9 @@ class PostgresStorage(Storage):
         conn = self._connect()
         applied = []
         try:
-            schema = conn.execute("SELECT current_schema()").fetchone()[0]
+            row = conn.execute("SELECT current_schema()").fetchone()
+            assert row is not None  # a SELECT without FROM answers one row
+            schema = row[0]
             conn.execute("CREATE TABLE IF NOT EXISTS jasiyo_migrations "
                          "(name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
             done = {r[0] for r in conn.execute("SELECT name FROM jasiyo_migrations")}

@@ -144,7 +144,7 @@ class _Protocol(DatagramProtocolServer):
     server: RadiusServer
     raw: socket.socket | None = None
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         handle = self.server.datagram
         handle(self, data, addr)
         raw = self.raw
@@ -193,6 +193,8 @@ class RadiusServer(ServerAsync):
         serve_accounting: bool = True,
         reuse_port: bool = False,
     ) -> None:
+        self.auth_port: int  # set by pyrad's __init__ (untyped), then to the bound ports
+        self.acct_port: int
         super().__init__(
             auth_port=auth_port,
             acct_port=acct_port,
@@ -241,7 +243,8 @@ class RadiusServer(ServerAsync):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 sock.bind((self.address, port))
                 _enlarge_buffers(sock)
-                await loop.create_datagram_endpoint(lambda p=proto: p, sock=sock)
+                # a lambda with a default: mypy cannot type it; the default binds this proto
+                await loop.create_datagram_endpoint(lambda p=proto: p, sock=sock)  # type: ignore[misc]
             except OSError as exc:
                 sock.close()
                 await self.stop()
@@ -459,7 +462,7 @@ class RadiusServer(ServerAsync):
 
     # ------------------------------------------------------------ authentication
 
-    def handle_auth_packet(  # type: ignore[override]
+    def handle_auth_packet(
         self,
         protocol: _Protocol,
         pkt: AuthPacket,
@@ -588,7 +591,7 @@ class RadiusServer(ServerAsync):
 
     # ------------------------------------------------------------ accounting
 
-    def handle_acct_packet(  # type: ignore[override]
+    def handle_acct_packet(
         self,
         protocol: _Protocol,
         pkt: AcctPacket,
