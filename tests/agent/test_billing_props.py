@@ -218,6 +218,12 @@ def test_plan_change_moves_exactly_the_prorated_amounts(
         shutil.rmtree(where, ignore_errors=True)
 
 
+def _by_cycle(text: str | None, by_cycle: dict[str, str]) -> str | None:
+    for number, cycle in by_cycle.items():
+        text = text.replace(number, cycle) if text else text
+    return text
+
+
 def _snapshot(db: Store) -> dict[str, Any]:
     # invoice numbers follow the order of issue, which catch-up changes: compare by cycle
     invs = db.all("SELECT i.number, s.username, i.cycle_start, i.cycle_end, i.total_minor, "
@@ -232,9 +238,11 @@ def _snapshot(db: Store) -> dict[str, Any]:
                    for r in db.all("SELECT s.username, l.* FROM ledger l JOIN subscribers s "
                                    "ON s.id = l.subscriber_id ORDER BY s.username, l.at, l.id")],
         "invoices": [{**i, "number": by_cycle[i["number"]]} for i in invs],
-        "subscribers": db.all("SELECT username, plan_id, status, status_reason, "
-                              "status_changed_at, paid_until, manual_suspend "
-                              "FROM subscribers ORDER BY username"),
+        # a status reason names the overdue invoice: by its cycle too
+        "subscribers": [{**r, "status_reason": _by_cycle(r["status_reason"], by_cycle)}
+                        for r in db.all("SELECT username, plan_id, status, status_reason, "
+                                        "status_changed_at, paid_until, manual_suspend "
+                                        "FROM subscribers ORDER BY username")],
         "notifications": db.all("SELECT key, created_at, not_after FROM notifications "
                                 "ORDER BY key"),
     }
