@@ -1,7 +1,8 @@
 """The TLS context every outgoing HTTPS client verifies with, made once per trust store.
 
 ``httpx.Client()`` otherwise builds its own context, and loading the CA bundle costs about
-75 ms of CPU: a CLI command, a sync round or a provider client paid it each time. A shared
+20 ms of CPU (several times that on a busy machine): every CLI command, sync round and
+provider client paid it. A shared
 ``SSLContext`` is safe across threads. ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` still choose the
 trust store, as they do for httpx.
 """
