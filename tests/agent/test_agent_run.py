@@ -16,11 +16,9 @@ from pyrad.packet import AccessAccept, AccountingResponse, DisconnectACK, Packet
 from jasiyo.config import Config
 from jasiyo.radius.dictionaries import load_dictionary
 from tests.agent.agentproc import AgentProcess, jasiyo
-from tests.radius.support import RadclientResult, acct_request, auth_request, decode_reply, radclient
-from tests.support.wait import until
+from tests.radius.support import acct_request, auth_request, decode_reply, radclient
 
 SECRET = b"testing123"
-ALICE = 'User-Name = "alice"\nUser-Password = "alice-pw"\nMessage-Authenticator = 0x00\n'
 
 
 @pytest.fixture
@@ -55,28 +53,26 @@ def login(cfg: Config, user: str, password: str) -> Packet | None:
 
 @pytest.mark.radclient
 def test_cli_changes_reach_radius_within_a_second(agent: AgentProcess, cfg: Config) -> None:
-    r = radclient(cfg.radius.auth_port, "auth", ALICE)
+    r = radclient(cfg.radius.auth_port, "auth",
+                  'User-Name = "alice"\nUser-Password = "alice-pw"\nMessage-Authenticator = 0x00\n')
     assert r.code == "Access-Accept"
     assert r.attrs["Mikrotik-Rate-Limit"] == ["10M/10M 20M/20M 8M/8M 16/16"]
 
     jasiyo(cfg, "subscriber", "suspend", "alice", "--reason", "unpaid")
-    def walled() -> RadclientResult | None:
-        r = radclient(cfg.radius.auth_port, "auth", ALICE)
-        return r if "Mikrotik-Address-List" in r.attrs else None
-
-    r = until(walled, timeout=10)  # the agent sees the store change (no fixed sleep)
+    # A fixed wait on purpose: the promise is "within a second" for every auth worker (each
+    # refreshes its cache on its own; polling until one answers would not show that).
+    time.sleep(1.0)
+    r = radclient(cfg.radius.auth_port, "auth",
+                  'User-Name = "alice"\nUser-Password = "alice-pw"\nMessage-Authenticator = 0x00\n')
     assert r.code == "Access-Accept"  # walled garden by default
     assert r.attrs["Mikrotik-Address-List"] == ["jasiyo-suspended"]
     assert r.attrs["Mikrotik-Rate-Limit"] == ["256k/256k"]
 
     jasiyo(cfg, "subscriber", "resume", "alice")
     jasiyo(cfg, "subscriber", "update", "alice", "--password", "new-pw")
-    def accepted() -> Packet | None:
-        reply = login(cfg, "alice", "new-pw")
-        return reply if reply is not None and reply.code == AccessAccept else None
-
-    reply = until(accepted, timeout=10)
+    time.sleep(1.0)
     assert login(cfg, "alice", "alice-pw").code != AccessAccept
+    reply = login(cfg, "alice", "new-pw")
     assert reply.code == AccessAccept and "Mikrotik-Address-List" not in reply
 
 
