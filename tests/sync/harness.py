@@ -38,6 +38,16 @@ class Cloud:
     def http(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, verify=client_context())
 
+    def long_polls_waiting(self) -> float:
+        """Agents' long-polls waiting in the cloud now (its /metrics, as the operator)."""
+        with self.http() as h:
+            r = h.get("/metrics", headers={"authorization": f"Bearer {self.operator}"})
+        assert r.status_code == 200, r.text
+        for line in r.text.splitlines():
+            if line.startswith("jasiyo_cloud_long_polls_waiting "):
+                return float(line.split()[1])
+        raise AssertionError("no jasiyo_cloud_long_polls_waiting in /metrics")
+
     def tenant(self, name: str = "isp") -> tuple[str, str]:
         with self.http() as h:
             r = h.post("/v1/tenants", json={"name": name},
