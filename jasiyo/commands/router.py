@@ -23,7 +23,10 @@ def _row(r: Router) -> dict[str, Any]:
 @app.command("add")
 def add(
     name: str = typer.Argument(..., help="Router name, e.g. pop1-ccr."),
-    driver: str = typer.Option(..., "--driver", help="mikrotik or ubiquiti."),
+    driver: str = typer.Option(
+        ..., "--driver",
+        help="mikrotik, ubiquiti (EdgeOS) or generic (RADIUS only: pppd, accel-ppp, Cisco).",
+    ),
     host: str = typer.Option(..., "--host", help="Management address (IP or DNS name)."),
     radius_secret: str = typer.Option(
         ..., "--radius-secret", help="Shared RADIUS secret (8+ characters)."
@@ -54,9 +57,16 @@ def add(
         None, "--radsec-fingerprint",
         help="SHA-256 of its RadSec client certificate: identifies it over RADIUS/TLS.",
     ),
+    suspended_pool: str | None = typer.Option(
+        None, "--suspended-pool",
+        help="Framed-Pool (on the NAS) for suspended subscribers where it cannot "
+             "walled-garden; without it they are rejected there.",
+    ),
 ) -> None:
     """Add a router."""
     options: dict[str, Any] = {}
+    if suspended_pool:
+        options["suspended_pool"] = suspended_pool
     if tls:
         options["tls"] = True
     if fingerprint:
@@ -118,12 +128,17 @@ def update(
         None, "--radsec-fingerprint",
         help="SHA-256 of its RadSec client certificate; '' unpins.",
     ),
+    suspended_pool: str | None = typer.Option(
+        None, "--suspended-pool",
+        help="Framed-Pool for suspended subscribers where it cannot walled-garden; '' clears.",
+    ),
 ) -> None:
     """Change a router's settings; only what you give changes."""
     given = {"host": host, "port": port, "username": username, "password": password,
              "radius_secret": radius_secret, "nas_ip": nas_ip, "coa_port": coa_port,
              "require_message_authenticator": require_message_authenticator, "tls": tls,
-             "fingerprint": fingerprint, "radsec_fingerprint": radsec_fingerprint}
+             "fingerprint": fingerprint, "radsec_fingerprint": radsec_fingerprint,
+             "suspended_pool": suspended_pool}
     given = {k: v for k, v in given.items() if v is not None}
     with store() as s:
         router = routers.update(s, name, actor(), **given)

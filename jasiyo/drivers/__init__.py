@@ -18,12 +18,14 @@ __all__ = ["Backoff", "RouterConfig", "RouterDriver", "DRIVERS", "get_driver"]
 DRIVERS: dict[str, str] = {
     "mikrotik": "jasiyo.drivers.mikrotik:MikrotikDriver",
     "edgeos": "jasiyo.drivers.ubiquiti:EdgeOSDriver",
+    "generic": "jasiyo.drivers.generic:GenericDriver",
 }
 _ALIASES = {"routeros": "mikrotik", "ubiquiti": "edgeos"}
 
 
 def get_driver(name: str) -> type[RouterDriver]:
-    """The driver class for ``name`` (``"mikrotik"``, ``"edgeos"``; case-insensitive).
+    """The driver class for ``name`` (``"mikrotik"``, ``"edgeos"``, ``"generic"``;
+    case-insensitive).
 
     Raises ``ConfigError`` naming the known drivers when ``name`` is not one of them.
     """

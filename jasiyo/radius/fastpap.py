@@ -184,7 +184,7 @@ def handle(
         request = AuthRequest(
             username, AuthMethod.PAP, pap_password=_decrypt(secret, authenticator, password)
         )
-        decision = authorize(request, server._lookup(server.backend.subject, username))
+        decision = authorize(request, server._lookup(server.backend.subject, username), nas=nas)
         attrs: bytes | None = _REJECT_ATTRS
         if decision.accept:
             attrs = _reply_attrs(server, decision, username)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from jasiyo.models import Access, DesiredState
-from jasiyo.radius import mschap
-from jasiyo.radius.backend import AuthSubject
+from jasiyo.radius import mschap, vendors
+from jasiyo.radius.backend import AuthSubject, NasClient
 
 #: The Reply-Message of every Access-Reject.
 REJECT_MESSAGE = "Authentication failed"
@@ -88,9 +88,13 @@ def authorize(
     request: AuthRequest,
     subject: AuthSubject | None,
     *,
+    nas: NasClient | None = None,
     new_challenge: Callable[[], bytes] = lambda: os.urandom(16),
 ) -> Decision:
-    """Decide an Access-Request for ``subject`` (None: no such subscriber).
+    """Decide an Access-Request for ``subject`` (None: no such subscriber) from ``nas``.
+
+    The NAS's vendor shapes the reply (:func:`jasiyo.radius.vendors.adapt`); without a NAS
+    the reply is MikroTik's.
 
     Never raises for bad input from the NAS: malformed credentials are a rejection.
     ``new_challenge`` supplies the C= value of an MS-CHAPv2 failure (tests fix it).
@@ -103,10 +107,18 @@ def authorize(
     if not reason:
         assert subject is not None
         reason = _check_access(subject.state)
+    reply: tuple[ReplyAttr, ...] = ()
+    if not reason:
+        assert subject is not None
+        reply = reply_attributes(subject.state)
+        if nas is not None and (nas.vendor != vendors.Vendor.MIKROTIK or nas.suspended_pool):
+            reply, reason = vendors.adapt(reply, subject.state, nas.vendor,
+                                          walled_garden=nas.walled_garden,
+                                          suspended_pool=nas.suspended_pool)
     if reason:
         return Decision(False, reason=reason, mschap_error=_mschap_error(request, new_challenge))
     assert subject is not None
-    return Decision(True, reply=reply_attributes(subject.state), mschap2=checked)
+    return Decision(True, reply=reply, mschap2=checked)
 
 
 # ---------------------------------------------------------------- the steps

@@ -489,7 +489,8 @@ class RadiusServer(ServerAsync):
             request = self._auth_request(pkt)
         except PacketError as exc:  # e.g. a User-Password that is not whole 16-byte blocks
             raise _Drop("dropped_malformed", str(exc)) from None
-        decision = authorize(request, self._lookup(self.backend.subject, request.username))
+        decision = authorize(request, self._lookup(self.backend.subject, request.username),
+                             nas=nas)
         raw, decision = self._auth_reply(pkt, decision, request.username)
         if decision.accept:
             self.stats.access_accepts += 1
@@ -610,7 +611,8 @@ class RadiusServer(ServerAsync):
         """Queue a verified Accounting-Request; it is answered once stored."""
         self.stats.accounting_requests += 1
         try:
-            record = decode_record(pkt, nas.address, time.time())
+            record = decode_record(pkt, nas.address, time.time(),
+                                   key_by_port=nas.vendor == "generic")
         except UnsupportedStatus as exc:
             self.stats.accounting_ignored += 1
             event(log, "radius.acct_ignored", nas=nas.name, status=str(exc))
