@@ -32,7 +32,8 @@ BUSYBOX = Path("/bin/busybox")
 QEMU = "qemu-system-x86_64"
 
 #: The modules the guest needs (dependencies are added from each module's .modinfo).
-MODULES = ("virtio_pci", "virtio_net", "9pnet_virtio", "9p", "pppoe", "ppp_mppe", "veth")
+MODULES = ("virtio_pci", "virtio_net", "9pnet_virtio", "9p", "pppoe", "ppp_async", "ppp_mppe",
+           "veth")
 
 #: The first stage: load modules, mount the host's root, hand over to the scenario script.
 INIT = """#!/bin/busybox sh
@@ -173,8 +174,9 @@ class Guest:
 
     def __enter__(self) -> Guest:
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with (self.work / "qemu.log").open("wb") as out:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -189,7 +191,9 @@ class Guest:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             raise AssertionError(
-                f"guest still running after {timeout:.0f}s\n--- console\n{self.console_text()}"
+                f"guest still running after {timeout:.0f}s\n--- qemu\n"
+                f"{(self.work / 'qemu.log').read_text(errors='replace')}"
+                f"\n--- console\n{self.console_text()}"
                 f"\n--- guest.log\n{self.guest_log()}") from None
 
     def console_text(self) -> str:
