@@ -25,11 +25,18 @@ def with_session_addresses(
 ) -> list[DesiredState]:
     """``states`` with each dynamic PPPoE subscriber that has an active session on the NAS
     at ``nas_ip`` given that session's address (the newest, if several). Subscribers with
-    an address of their own, and those offline, are left as they are."""
+    an address of their own, and those offline, are left as they are; an address two
+    open sessions claim goes to the newer one."""
     rows = store.all(
         "SELECT username, framed_ip FROM radius_sessions WHERE nas_ip = ? AND status = "
         "'active' AND framed_ip IS NOT NULL ORDER BY started_at", (nas_ip,))
-    address = {r["username"]: r["framed_ip"] for r in rows}
+    # An address is one customer's: a session the NAS never reported closed must not keep
+    # the address the NAS has since given someone else, nor shadow a static customer's.
+    holder = {r["framed_ip"]: r["username"] for r in rows}  # the newest session wins
+    for s in states:
+        if s.ip is not None:
+            holder.pop(s.ip, None)
+    address = {user: ip for ip, user in holder.items()}
     if not address:
         return list(states)
     return [replace(s, ip=address[s.username])

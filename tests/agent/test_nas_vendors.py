@@ -197,3 +197,28 @@ def test_edgeos_shapes_and_fences_a_dynamic_pppoe_customer(
     b.close()
     jasiyo(cfg, "router", "sync", "er1")
     assert insp.subscriber("dyn1") is None  # the address went with the session
+
+
+def test_an_address_reused_by_the_nas_goes_to_the_newer_session(cfg: Config,
+                                                                store: Store) -> None:
+    from jasiyo.agent import desired
+    from jasiyo.agent.session_ips import with_session_addresses
+
+    _home(cfg)
+    for user in ("old", "new", "fixed"):
+        extra = ["--service", "static", "--ip", "100.64.9.9"] if user == "fixed" else []
+        jasiyo(cfg, "subscriber", "add", user, "--plan", "home", "--password", "pw", *extra)
+    b = _backend(cfg)
+    now = time.time()
+    b.record_accounting([  # "old" never sent its Stop; the NAS gave its address to "new"
+        AcctRecord(nas_address="127.0.0.1", status_type="Start", received_at=now - 60,
+                   acct_session_id="a", username="old", framed_ip="100.64.9.7"),
+        AcctRecord(nas_address="127.0.0.1", status_type="Start", received_at=now,
+                   acct_session_id="b", username="new", framed_ip="100.64.9.7"),
+        AcctRecord(nas_address="127.0.0.1", status_type="Start", received_at=now,
+                   acct_session_id="c", username="fixed", framed_ip="100.64.9.9"),
+    ])
+    b.close()
+    states = with_session_addresses(store, desired.all_states(store, cfg.radius), "127.0.0.1")
+    assert {s.username: s.ip for s in states} == {
+        "fixed": "100.64.9.9", "new": "100.64.9.7", "old": None}
