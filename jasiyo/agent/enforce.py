@@ -30,7 +30,7 @@ from typing import Any
 
 from jasiyo.agent import desired, routers, sessions
 from jasiyo.agent import subscribers as subs_mod
-from jasiyo.agent.session_ips import with_session_addresses
+from jasiyo.agent.session_ips import BY_ADDRESS, with_session_addresses
 from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
 from jasiyo.errors import DriverError, JasiyoError, NotFound, RadiusError, ValidationError
@@ -227,7 +227,7 @@ def _reconcile_in_thread(store: Store, p: _Prepared, cfg: Config,
     own = Store(store.path, store.box, now=store.now)
     try:
         states = desired.all_states(own, cfg.radius)
-        if router["driver"] == "ubiquiti":
+        if router["driver"] in BY_ADDRESS:
             states = with_session_addresses(own, states, router["nas_ip"])
         if json.loads(router["options"] or "{}").get("mode") == "api":
             states = [replace(s, password=subs_mod.password_of(own, s.username))

@@ -18,7 +18,7 @@ from jasiyo.agent import desired as desired_mod
 from jasiyo.agent import plans as plans_mod
 from jasiyo.agent import routers as routers_mod
 from jasiyo.agent import subscribers as subs
-from jasiyo.agent.session_ips import with_session_addresses
+from jasiyo.agent.session_ips import BY_ADDRESS, with_session_addresses
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.drivers import Backoff, RouterConfig, get_driver
@@ -57,7 +57,7 @@ def router_config(store: Store, cfg: Config, name: str) -> RouterConfig:
 def desired_states(store: Store, cfg: Config, rcfg: RouterConfig) -> list[DesiredState]:
     states = desired_mod.all_states(store, cfg.radius)
     router = routers_mod.get(store, rcfg.name)
-    if router.driver == "ubiquiti":
+    if router.driver in BY_ADDRESS:
         # EdgeOS shapes and fences by address: a dynamic-IP customer by its session's.
         states = with_session_addresses(store, states, router.nas_ip)
     if rcfg.mode != "api":

@@ -17,7 +17,7 @@ from jasiyo.agent.store import Store
 from jasiyo.models import DesiredState, Service
 
 #: Drivers that identify customers by address (and so need dynamic sessions' addresses).
-BY_ADDRESS = frozenset({"ubiquiti"})
+BY_ADDRESS = frozenset({"ubiquiti", "edgeos"})
 
 
 def with_session_addresses(
