@@ -8,7 +8,7 @@ processes like a person at a shell, `python -c pass` (the interpreter's own star
 `jasiyo --help`, `jasiyo plan list`, `jasiyo subscriber list --limit 50`, `jasiyo subscriber
 list --search ...` and `jasiyo subscriber show` (output to /dev/null, as in a script).
 Prints min and median wall time of each, its CPU time (user + system), and how far above
-the interpreter's start each is. Aim (issue 11): each within 0.25 s of it. The machine's
+the interpreter's start each is. Aim: each within 0.25 s of it. The machine's
 load shows in wall times; the minimum CPU time is the steadier figure.
 """
 

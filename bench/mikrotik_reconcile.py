@@ -17,8 +17,8 @@ import time
 
 from jasiyo.drivers.mikrotik import MikrotikDriver
 from jasiyo.drivers.mikrotik.sim import RouterOSSim
-from jasiyo.drivers.models import RouterConfig
-from jasiyo.models import Access, DesiredState, Service
+from jasiyo.drivers.routerstate import RouterConfig
+from jasiyo.network import Access, DesiredState, Service
 
 PLANS = {"5M": "5M/5M", "10M": "10M/10M 20M/20M 8M/8M 16/16", "20M": "20M/20M"}
 

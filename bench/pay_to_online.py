@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jasiyo import config  # noqa: E402
-from jasiyo.agent import apply, charge, imports, paywork, plans  # noqa: E402
+from jasiyo.agent import charge, cloudlink, imports, paywork, plans, tenantkeys  # noqa: E402
 from jasiyo.agent import subscribers as subs  # noqa: E402
 from jasiyo.agent.store import Store, init_store  # noqa: E402
 from jasiyo.cloud import admin  # noqa: E402
@@ -157,15 +157,15 @@ def main() -> None:
         (tmp / "jasiyo.toml").write_text(text)
         cfg = config.parse(text, tmp, tmp / "jasiyo.toml")
         init_store(cfg)
-        apply.enroll_agent(cfg, cloud_url, admin.issue_enrolment(
+        cloudlink.enroll_agent(cfg, cloud_url, admin.issue_enrolment(
             cloud_url, tenant["admin_token"])["token"])
-        apply.init_tenant(cfg)
+        tenantkeys.init_tenant(cfg)
         total = args.payments + args.burst
         names = [f"cust{n:05d}" for n in range(total)]
         store = Store.open(cfg)
         plans.add(store, plans.build("home", rate="10M/10M", price="1000"), "bench")
         imports.import_rows(store, [subs.NewSubscriber.build(n, password="pw", plan="home")
-                                 for n in names], "bench")
+                                 for n in names], "bench", cfg=cfg)
         with store.transaction():
             store.conn.execute("UPDATE subscribers SET status = 'suspended', "
                                "status_reason = 'expired'")

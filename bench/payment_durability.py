@@ -36,7 +36,7 @@ def run(tmp: Path, mode: str, n: int) -> list[float]:
     store = Store.open(cfg, synchronous=mode)
     plans.add(store, plans.build("home", rate="10M/10M", price="1000"), "bench")
     imports.import_rows(store, [subs.NewSubscriber.build(f"c{i:05d}", password="pw", plan="home")
-                             for i in range(n)], "bench")
+                             for i in range(n)], "bench", cfg=cfg)
     times = []
     for i in range(n):
         t = time.perf_counter()

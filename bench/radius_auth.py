@@ -355,7 +355,7 @@ def summary(results: list[Result], levels: list[int], acct_window: int) -> list[
         lines.append(f"  accounting, window {acct_window}: throughput vs fr-files "
                      f"{ja.rps / fa.rps:4.2f}x  server us/req vs fr-files "
                      f"{ja.server_us_per_req / fa.server_us_per_req:4.2f}x")
-    lines += ["", "Aims (issue 2), at window 64:"]
+    lines += ["", "Aims, at window 64:"]
     j, s, f = (pick(results, x, "auth", 64) for x in ("jasiyo", "fr-sql", "fr-files"))
     if j and s and s.rps:
         ratio = j.rps / s.rps

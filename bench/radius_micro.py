@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from pyrad.packet import AcctPacket, AuthPacket  # noqa: E402
 from pyrad.server_async import ServerType  # noqa: E402
 
-from jasiyo.models import Access, DesiredState, Service  # noqa: E402
+from jasiyo.network import Access, DesiredState, Service  # noqa: E402
 from jasiyo.radius.backend import AuthSubject, NasClient  # noqa: E402
 from jasiyo.radius.dictionaries import load_dictionary  # noqa: E402
 from jasiyo.radius.memory import MemoryBackend  # noqa: E402

@@ -105,7 +105,7 @@ def main() -> None:
         cfg = config.parse(text, tmp, path)
         init_store(cfg)
         store = Store.open(cfg)
-        demo.seed(store, "bench", users=args.messages)
+        demo.seed(store, cfg, "bench", users=args.messages)
         prepare(store)
         dlr = smsops.callback_urls(store, cfg)["sms-dlr"]
         log = (tmp / "sim.log").open("wb")

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jasiyo import config  # noqa: E402
-from jasiyo.agent import apply, plans  # noqa: E402
+from jasiyo.agent import cloudlink, plans, synclog, tenantkeys  # noqa: E402
 from jasiyo.agent.store import Store, init_store  # noqa: E402
 from jasiyo.cloud import admin  # noqa: E402
 from jasiyo.cloud.server import new_operator_token  # noqa: E402
@@ -72,7 +72,7 @@ def start_cloud(db: str, tmp: Path,
 def agent(tmp: Path, name: str, url: str, admin_token: str) -> config.Config:
     cfg = config.parse(f'[agent]\ndata_dir = "{tmp / name}"\n', tmp)
     init_store(cfg)
-    apply.enroll_agent(cfg, url, admin.issue_enrolment(url, admin_token)["token"])
+    cloudlink.enroll_agent(cfg, url, admin.issue_enrolment(url, admin_token)["token"])
     return cfg
 
 
@@ -120,7 +120,7 @@ class MemoryLog:
         pass
 
 
-class TimedLog(apply.AgentLog):
+class TimedLog(synclog.AgentLog):
     """B's log: notes when each latency probe (data['t0']) is committed."""
 
     def __init__(self, store: Store) -> None:
@@ -141,16 +141,16 @@ def run(backend: str, db: str, n: int, probes: int, tmp: Path,
         tenant = admin.create_tenant(url, op, f"bench-{backend}")
         a = agent(tmp, "a", url, tenant["admin_token"])
         b = agent(tmp, "b", url, tenant["admin_token"])
-        apply.init_tenant(a)
-        apply.export_recovery(a, tmp / "rec.json")
-        apply.import_recovery(b, tmp / "rec.json")
+        tenantkeys.init_tenant(a)
+        tenantkeys.export_recovery(a, tmp / "rec.json")
+        tenantkeys.import_recovery(b, tmp / "rec.json")
         sa, sb = Store.open(a), Store.open(b)
         seed(sa, n)
-        ca = apply.open_client(a, sa, batch=1000)
+        ca = cloudlink.open_client(a, sa, batch=1000)
         t = time.perf_counter()
         pushed = ca.push()
         push_s = time.perf_counter() - t
-        cb = apply.open_client(b, sb)
+        cb = cloudlink.open_client(b, sb)
         real_log = cb.log
         cb.log = MemoryLog(sb.agent_id)  # type: ignore[assignment]
         t = time.perf_counter()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sqlite3
 import sys
 
 import typer
@@ -109,7 +108,7 @@ def init(
         from jasiyo.agent.demo import seed
 
         with common.store() as s:
-            added = seed(s, actor())
+            added = seed(s, cfg(), actor())
         msg.append(f"demo: {added['subscribers']} subscribers added")
     elif demo:
         msg.append("demo: the store already existed, so no demo data was added")
@@ -251,12 +250,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except KeyboardInterrupt:
         return 130
-    except sqlite3.Error as exc:
-        typer.echo(f"error: the store failed: {exc}", err=True)
-        return 1
-    except OverflowError:
-        typer.echo("error: a number given is too large", err=True)
-        return 1
     except ClickException as exc:  # usage errors: typer prints them with the usage line
         exc.show()
         return exc.exit_code

@@ -13,7 +13,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jasiyo.errors import ConfigError, ValidationError
-from jasiyo.models import Rate
+from jasiyo.network import Rate
 
 ENV_VAR = "JASIYO_CONFIG"
 EXAMPLE = Path(__file__).with_name("config.example.toml")

@@ -2,8 +2,9 @@
 
     JasiyoError                  root; ``str(err)`` is a sentence a person can act on
     ├── ConfigError              a bad or unreadable config file (names the key)
+    │   └── WrongKey             the agent key is not the one the store was made with
     ├── ValidationError          bad input from a person or a peer (CLI argument, CSV row, webhook)
-    ├── StoreError               the local store
+    ├── StoreError               the local store failed (busy, corrupt, unreadable)
     │   ├── NotFound             no such plan / subscriber / router / ...
     │   └── AlreadyExists        a unique name or reference is taken
     ├── BillingError             a billing rule refused the operation
@@ -16,7 +17,9 @@
     └── CloudError               the cloud registry
 
 Errors from libraries (librouteros, paramiko, httpx, sqlite3) are wrapped where they enter
-our code; only ``cli.py`` turns these into messages and exit codes.
+our code (sqlite3's in :mod:`jasiyo.agent.store`: a broken constraint is AlreadyExists or
+ValidationError, a busy or failing database StoreError); only ``cli.py`` turns these into
+messages and exit codes.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ class JasiyoError(Exception):
 
 class ConfigError(JasiyoError):
     """The configuration is missing, unreadable or has a bad value."""
+
+
+class WrongKey(ConfigError):
+    """The agent key cannot open the store: it is not the key the store was created with."""
 
 
 class ValidationError(JasiyoError):

@@ -43,7 +43,8 @@ from jasiyo.agent.store import Row, Store
 from jasiyo.config import BillingSection, Config
 from jasiyo.errors import BillingError, ValidationError
 from jasiyo.log import event, get_logger
-from jasiyo.models import Status, format_money
+from jasiyo.money import format_money
+from jasiyo.network import Status
 from jasiyo.sync.ids import uuid7
 
 log = get_logger(__name__)
@@ -87,14 +88,14 @@ def grace_days(sub: Row, bcfg: BillingSection) -> int:
 def _state(store: Store, sub_id: int) -> Row:
     row = store.one("SELECT * FROM billing_state WHERE subscriber_id = ?", (sub_id,))
     if row is None:  # a subscriber written before the trigger existed (or by hand)
-        store.conn.execute("INSERT INTO billing_state (subscriber_id) VALUES (?)", (sub_id,))
+        store.execute("INSERT INTO billing_state (subscriber_id) VALUES (?)", (sub_id,))
         row = {"subscriber_id": sub_id, "next_action_at": None, "cycle_end": None,
                "anchor_day": None, "reminded_until": None, "fup_until": None}
     return row
 
 
 def _set_state(store: Store, sub_id: int, **values: Any) -> None:
-    store.conn.execute(
+    store.execute(
         f"UPDATE billing_state SET {', '.join(f'{k} = ?' for k in values)} "
         "WHERE subscriber_id = ?", (*values.values(), sub_id),
     )
@@ -229,19 +230,19 @@ def _reset_fup(store: Store, sub: Row) -> None:
     """A new cycle starts with a fresh quota: the fair-usage throttle is lifted."""
     _set_state(store, sub["id"], fup_until=None)
     if sub["fup_active"]:
-        store.conn.execute("UPDATE subscribers SET fup_active = 0, updated_at = ? WHERE id = ?",
+        store.execute("UPDATE subscribers SET fup_active = 0, updated_at = ? WHERE id = ?",
                            (store.now(), sub["id"]))
         store.emit("subscriber", sub["username"], "upsert", {"fup_active": False})
         store.audit(ACTOR, "subscriber.fup", f"subscriber:{sub['username']}", active=False)
 
 
 def _set_paid_until(store: Store, sub: Row, value: float | None) -> None:
-    store.conn.execute("UPDATE subscribers SET paid_until = ?, updated_at = ? WHERE id = ?",
+    store.execute("UPDATE subscribers SET paid_until = ?, updated_at = ? WHERE id = ?",
                        (value, store.now(), sub["id"]))
     store.emit("subscriber", sub["username"], "upsert", {"paid_until": value})
 
 
-def _apply(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
+def _run_clock_event(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
            report: TickReport | None) -> None:
     tz = _tz(cfg.billing.timezone)
     if ev.kind == "remind":
@@ -338,7 +339,7 @@ def advance(store: Store, cfg: Config, sub_id: int, now: float,
                 nxt = ev.at if ev else None
                 _set_state(store, sub_id, next_action_at=nxt)
                 return nxt
-            _apply(store, cfg, sub, st, ev, report)
+            _run_clock_event(store, cfg, sub, st, ev, report)
         raise BillingError(f"subscriber {sub['username']!r}: too many billing steps at once")
 
 
@@ -364,7 +365,7 @@ def tick(store: Store, cfg: Config, now: float | None = None, batch: int = 100) 
     now = store.now() if now is None else now
     report = TickReport(at=now)
     while True:
-        ids = [r[0] for r in store.conn.execute(
+        ids = [r[0] for r in store.execute(
             "SELECT subscriber_id FROM billing_state WHERE next_action_at <= ? "
             "ORDER BY next_action_at LIMIT ?", (now, batch)).fetchall()]
         if not ids:
@@ -483,9 +484,7 @@ class PlanChange:
         return asdict(self)
 
 
-def change_plan(
-    store: Store, username: str, new_plan: str, actor: str, cfg: Config | None = None,
-) -> PlanChange:
+def change_plan(store: Store, username: str, new_plan: str, actor: str, cfg: Config) -> PlanChange:
     """Move ``username`` to ``new_plan`` now, prorated to the minor unit.
 
     For every charged cycle not yet over (the current one and any prepaid ahead), the unused
@@ -493,9 +492,9 @@ def change_plan(
     its tax) is charged, over the same cycle bounds. A switch between prepaid and postpaid
     takes effect for billing when the cycles already charged end (or now, if none is
     running), so cycles never overlap. Raises NotFound, ValidationError (same plan) or
-    BillingError (another currency); changes nothing then.
+    BillingError (another currency); changes nothing then. ``cfg`` gives the time zone
+    cycles are counted in and the grace.
     """
-    cfg = cfg or Config()
     with store.transaction():
         sub = ledger.subscriber_row(store, username)
         new = plans_mod.get(store, new_plan)
@@ -545,7 +544,7 @@ def change_plan(
                 ledger.post(store, sub, "proration", -owe, f"{change_id}:{inv['number']}:charge",
                             f"{new.name} for the rest of {inv['number']}", now)
                 charge += owe
-            store.conn.execute("UPDATE invoices SET rate_total_minor = ? WHERE id = ?",
+            store.execute("UPDATE invoices SET rate_total_minor = ? WHERE id = ?",
                                (cycle_rate, inv["id"]))
         subs_mod.update(store, username, actor, plan=new.name)
         if not same_kind:

@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import httpx
-
 from jasiyo.agent import collect, invoices, ledger
 from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
@@ -34,12 +32,11 @@ from jasiyo.sync.ids import uuid7
 log = get_logger(__name__)
 
 
-def providers(cfg: Config, transport: httpx.BaseTransport | None = None
-              ) -> dict[str, PaymentProvider]:
+def providers(cfg: Config) -> dict[str, PaymentProvider]:
     """The providers this POP has credentials for, by name."""
     p = cfg.payments
     out: dict[str, PaymentProvider] = {}
-    kw: dict[str, Any] = {"transport": transport, "timeout": p.timeout, "retries": p.retries}
+    kw: dict[str, Any] = {"timeout": p.timeout, "retries": p.retries}
     if p.mpesa.configured:
         out["mpesa"] = get_provider("mpesa")(asdict(p.mpesa), **kw)
     if p.paystack.configured:
@@ -47,9 +44,8 @@ def providers(cfg: Config, transport: httpx.BaseTransport | None = None
     return out
 
 
-def provider(cfg: Config, name: str, transport: httpx.BaseTransport | None = None
-             ) -> PaymentProvider:
-    found = providers(cfg, transport).get(name)
+def provider(cfg: Config, name: str) -> PaymentProvider:
+    found = providers(cfg).get(name)
     if found is None:
         keys = ("consumer_key, consumer_secret, shortcode, passkey" if name == "mpesa"
                 else "secret_key")
@@ -178,7 +174,7 @@ def request_stk(store: Store, cfg: Config, prov: PaymentProvider, username: str,
         description="Internet", callback_url=url))
     now = store.now()
     with store.transaction():
-        store.conn.execute(
+        store.execute(
             "INSERT INTO payment_requests (provider, request_id, merchant_request_id, "
             "subscriber_id, account, phone, amount_minor, currency, created_by, created_at, "
             "updated_at, next_query_at) VALUES ('mpesa', ?, ?, ?, ?, ?, ?, 'KES', ?, ?, ?, ?)",
@@ -210,7 +206,7 @@ def request_link(store: Store, cfg: Config, prov: PaymentProvider, username: str
                                                         "webhook": url}))
     now = store.now()
     with store.transaction():
-        store.conn.execute(
+        store.execute(
             "INSERT INTO payment_requests (provider, request_id, subscriber_id, account, "
             "amount_minor, currency, checkout_url, created_by, created_at, updated_at, "
             "next_query_at) VALUES ('paystack', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -237,7 +233,7 @@ def query_due(store: Store, cfg: Config, provs: Mapping[str, PaymentProvider], *
             rows = store.all("SELECT * FROM payment_requests WHERE status = 'pending' AND "
                              "next_query_at <= ? ORDER BY next_query_at LIMIT 100", (now,))
         for r in rows:  # lease them: another processor leaves them alone meanwhile
-            store.conn.execute("UPDATE payment_requests SET next_query_at = ?, queries = "
+            store.execute("UPDATE payment_requests SET next_query_at = ?, queries = "
                                "queries + 1 WHERE id = ?", (now + collect.LEASE, r["id"]))
     for r in rows:
         outcome = _query_one(store, cfg, provs.get(r["provider"]), r, now)
@@ -282,11 +278,11 @@ def _later(store: Store, req: Row, now: float, expired: bool, why: str) -> None:
     backoff = min(300.0, 15.0 * 2 ** min(int(req["queries"]), 5))
     with store.transaction():
         if expired:
-            store.conn.execute(
+            store.execute(
                 "UPDATE payment_requests SET status = 'timeout', result_desc = ?, updated_at = ?, "
                 "next_query_at = NULL WHERE id = ? AND status = 'pending'",
                 (f"expired without an answer ({why})"[:200], now, req["id"]))
         else:
-            store.conn.execute(
+            store.execute(
                 "UPDATE payment_requests SET next_query_at = ?, result_desc = ? WHERE id = ? "
                 "AND status = 'pending'", (now + backoff, why[:200] or None, req["id"]))

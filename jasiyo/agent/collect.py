@@ -33,7 +33,7 @@ from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
 from jasiyo.errors import JasiyoError, NotFound, ValidationError
 from jasiyo.log import event, get_logger
-from jasiyo.models import format_money
+from jasiyo.money import format_money
 from jasiyo.payments.base import PaymentProvider
 from jasiyo.payments.errors import CallbackError, PaymentError, ProviderUnavailable
 from jasiyo.payments.models import Confirmation, Outcome, StatusAnswer
@@ -121,7 +121,7 @@ def receive(store: Store, *, source: str, endpoint: str, headers: Mapping[str, s
     with store.transaction():
         if store.one("SELECT 1 FROM payment_inbox WHERE source = ?", (source,)):
             return None
-        cur = store.conn.execute(
+        cur = store.execute(
             "INSERT INTO payment_inbox (source, endpoint, provider, kind, received_at, remote, "
             "sealed, status, detail, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (source, endpoint, provider, kind, received_at, remote,
@@ -161,7 +161,7 @@ class _Later(Exception):
 
 def _finish(store: Store, inbox_id: int, status: str, detail: str = "",
             reference: str = "") -> None:
-    store.conn.execute(
+    store.execute(
         "UPDATE payment_inbox SET status = ?, detail = ?, reference = ?, processed_at = ?, "
         "next_attempt_at = NULL WHERE id = ?",
         (status, detail[:500] or None, reference or None, store.now(), inbox_id))
@@ -178,7 +178,7 @@ def _claim(store: Store, now: float, inbox_id: int | None = None) -> list[Row]:
             rows = store.all("SELECT * FROM payment_inbox WHERE id = ? AND status IN "
                              "('new', 'retry') AND next_attempt_at <= ?", (inbox_id, now))
         for r in rows:
-            store.conn.execute("UPDATE payment_inbox SET attempts = attempts + 1, "
+            store.execute("UPDATE payment_inbox SET attempts = attempts + 1, "
                                "next_attempt_at = ? WHERE id = ?", (now + LEASE, r["id"]))
     return rows
 
@@ -224,7 +224,7 @@ def _process(store: Store, cfg: Config, providers: Mapping[str, PaymentProvider]
     except (_Later, ProviderUnavailable) as exc:
         delay = min(RETRY_MAX, RETRY_FIRST * 2 ** max(0, row["attempts"]))
         with store.transaction():
-            store.conn.execute(
+            store.execute(
                 "UPDATE payment_inbox SET status = 'retry', detail = ?, next_attempt_at = ? "
                 "WHERE id = ?", (str(exc)[:500], store.now() + delay, inbox_id))
         event(log, "payments.retry", id=inbox_id, reason=str(exc), after=f"{delay:.0f}s")
@@ -288,7 +288,7 @@ def _answer(store: Store, cfg: Config, provider: PaymentProvider, row: Row,
 
 def _settle_request(store: Store, req: Row, answer: StatusAnswer) -> None:
     status = answer.outcome.value if answer.outcome.final else "pending"
-    store.conn.execute(
+    store.execute(
         "UPDATE payment_requests SET status = ?, result_code = ?, result_desc = ?, "
         "updated_at = ? WHERE id = ? AND status = 'pending'",
         (status, answer.code or None, answer.description[:200] or None, store.now(), req["id"]))
@@ -308,7 +308,7 @@ def _credit_request(store: Store, cfg: Config, req: Row, receipt: str,
                 _finish(store, inbox_id, "duplicate", f"already credited as {fresh['receipt']}",
                         fresh["receipt"] or "")
             return "duplicate", "already credited", fresh["receipt"] or ""
-        store.conn.execute(
+        store.execute(
             "UPDATE payment_requests SET status = 'paid', receipt = ?, updated_at = ?, "
             "next_query_at = NULL WHERE id = ?", (ref, store.now(), req["id"]))
         conf = Confirmation(provider=req["provider"], kind="request", reference=ref,
@@ -397,7 +397,7 @@ def _to_suspense(store: Store, conf: Confirmation, reason: str,
                  inbox_id: int | None) -> tuple[str, str]:
     ref = payments.normalize_reference(conf.reference)
     if store.one("SELECT 1 FROM payment_suspense WHERE reference = ?", (ref,)) is None:
-        store.conn.execute(
+        store.execute(
             "INSERT INTO payment_suspense (reference, provider, amount_minor, currency, account, "
             "phone, payer, reason, received_at, inbox_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (ref, conf.provider, conf.amount_minor, conf.currency.upper(), conf.account or None,
@@ -457,7 +457,7 @@ def allocate(store: Store, cfg: Config, reference: str, username: str,
                 f"receipt {ref} is credited to {paid['username']}; to move it, refund them "
                 f"and credit {username} (`jasiyo billing refund`, `jasiyo billing credit`)")
         if paid is not None:  # a conflict between POPs, settled for the one that was kept
-            store.conn.execute(
+            store.execute(
                 "UPDATE payment_suspense SET status = 'allocated', allocated_to = ?, "
                 "allocated_at = ?, allocated_by = ? WHERE id = ?",
                 (username, store.now(), actor, row["id"]))
@@ -470,7 +470,7 @@ def allocate(store: Store, cfg: Config, reference: str, username: str,
         method = row["provider"] if row["provider"] in payments.METHODS else "bank"
         rec = payments.record(store, cfg, username, row["amount_minor"], ref, method=method,
                               actor=actor)
-        store.conn.execute(
+        store.execute(
             "UPDATE payment_suspense SET status = 'allocated', allocated_to = ?, "
             "allocated_at = ?, allocated_by = ? WHERE id = ?",
             (username, store.now(), actor, row["id"]))

@@ -45,7 +45,7 @@ def note(store: Store, username: str, given: bool, how: str, actor: str, source:
     now = store.now() if at is None else at
     ref = uuid7(int(now * 1000))
     rec = ConsentRecord(username, bool(given), how, actor[:120], source[:200], now)
-    store.conn.execute(
+    store.execute(
         "INSERT INTO sms_consent (ref, subscriber_id, given, how, actor, source, at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (ref, sub_id, int(rec.given), rec.how, rec.actor, rec.source, now))
@@ -53,7 +53,7 @@ def note(store: Store, username: str, given: bool, how: str, actor: str, source:
     store.audit(actor, "subscriber.sms_consent", f"subscriber:{username}", given=rec.given,
                 how=how, source=source)
     if not given:
-        store.conn.execute(
+        store.execute(
             "UPDATE notifications SET status = 'dropped', detail = 'consent withdrawn', "
             "finished_at = ? WHERE username = ? AND status = 'queued'", (now, username))
     return rec
@@ -69,7 +69,7 @@ def set_consent(store: Store, username: str, given: bool, how: str, actor: str,
         if bool(row["sms_consent"]) == bool(given):
             return None
         now = store.now() if at is None else at
-        store.conn.execute("UPDATE subscribers SET sms_consent = ?, updated_at = ? "
+        store.execute("UPDATE subscribers SET sms_consent = ?, updated_at = ? "
                            "WHERE username = ?", (int(given), now, username))
         store.emit("subscriber", username, "upsert", {"sms_consent": bool(given)})
         rec = note(store, username, given, how, actor, source, now)

@@ -19,7 +19,7 @@ from jasiyo.agent.cycles import round_div
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.errors import NotFound, ValidationError
-from jasiyo.models import format_money
+from jasiyo.money import format_money
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +49,12 @@ def _issue(store: Store, cfg: Config, inv: invoices.Invoice, amount: int, reason
         username=inv.username, amount_minor=amount, tax_minor=tax, currency=inv.currency,
         reason=reason, issued_at=now, issued_by=actor,
     )
-    store.conn.execute(
+    store.execute(
         "INSERT INTO credit_notes (number, invoice_number, subscriber_id, amount_minor, "
         "tax_minor, currency, reason, issued_at, issued_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (note.number, inv.number, sub["id"], amount, tax, inv.currency, reason, now, actor),
     )
-    store.conn.execute("UPDATE invoices SET credited_minor = credited_minor + ? WHERE number = ?",
+    store.execute("UPDATE invoices SET credited_minor = credited_minor + ? WHERE number = ?",
                        (amount, inv.number))
     store.emit("credit_note", note.number, "append", note.to_dict())
     store.emit("invoice", inv.number, "upsert", {"credited_minor": inv.credited_minor + amount})
@@ -122,7 +122,7 @@ def void(store: Store, cfg: Config, number: str, reason: str, actor: str) -> Cre
             )
         left = inv.charge_minor - inv.credited_minor
         note = _issue(store, cfg, inv, left, reason, actor) if left > 0 else None
-        store.conn.execute("UPDATE invoices SET status = 'void', void_reason = ? WHERE number = ?",
+        store.execute("UPDATE invoices SET status = 'void', void_reason = ? WHERE number = ?",
                            (reason, number))
         store.emit("invoice", number, "upsert", {"status": "void", "void_reason": reason})
         store.audit(actor, "invoice.void", f"invoice:{number}", reason=reason)

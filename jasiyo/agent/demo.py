@@ -10,13 +10,14 @@ from __future__ import annotations
 from jasiyo.agent import plans, routers
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store
+from jasiyo.config import Config
 
 DEMO_ROUTER = "local-test"
 DEMO_SECRET = "testing123"
 DEMO_PLAN = "demo-10M"
 
 
-def seed(store: Store, actor: str, users: int = 10_000) -> dict[str, int]:
+def seed(store: Store, cfg: Config, actor: str, users: int = 10_000) -> dict[str, int]:
     """Add the demo router, plan and users that are missing. Idempotent."""
     added_router = 0
     if not store.scalar("SELECT 1 FROM routers WHERE name = ?", (DEMO_ROUTER,)):
@@ -34,5 +35,5 @@ def seed(store: Store, actor: str, users: int = 10_000) -> dict[str, int]:
     ]
     from jasiyo.agent.imports import import_rows
 
-    result = import_rows(store, rows, actor)
+    result = import_rows(store, rows, actor, cfg=cfg)
     return {"router": added_router, "subscribers": result.created}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from jasiyo.agent.store import Row, Store
 from jasiyo.config import RadiusSection
-from jasiyo.models import Access, DesiredState, Service, Status, mikrotik_rate_limit
+from jasiyo.network import Access, DesiredState, Service, Status, mikrotik_rate_limit
 
 #: Columns :func:`desired_state` needs; a query selecting them can feed it directly.
 DESIRED_SQL = (

@@ -35,7 +35,7 @@ from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
 from jasiyo.errors import DriverError, JasiyoError, NotFound, RadiusError, ValidationError
 from jasiyo.log import event, get_logger
-from jasiyo.models import Access, DesiredState
+from jasiyo.network import Access, DesiredState
 from jasiyo.radius import coa
 from jasiyo.radius.backend import NasClient
 from jasiyo.radius.vendors import rate_attributes
@@ -123,7 +123,7 @@ def enqueue_reconcile_all(store: Store, reason: str = "scheduled") -> int:
     """Queue a reconcile of every router that has driver credentials (skips ones queued)."""
     now = store.now()
     with store.transaction():
-        cur = store.conn.execute(
+        cur = store.execute(
             "INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason, "
             "next_attempt_at, created_at) SELECT '*', 'reconcile', name, ?, ?, ? FROM routers "
             "WHERE username IS NOT NULL AND password_enc IS NOT NULL", (reason, now, now),
@@ -132,7 +132,7 @@ def enqueue_reconcile_all(store: Store, reason: str = "scheduled") -> int:
 
 
 def _finish(store: Store, job: Row, status: str, result: str, error: str | None = None) -> None:
-    store.conn.execute(
+    store.execute(
         "UPDATE enforce_jobs SET status = ?, result = ?, last_error = ?, done_at = ?, "
         "attempts = attempts + 1 WHERE id = ?", (status, result, error, store.now(), job["id"]),
     )
@@ -143,7 +143,7 @@ def _finish(store: Store, job: Row, status: str, result: str, error: str | None 
 def _retry(store: Store, job: Row, error: str) -> None:
     attempts = job["attempts"] + 1
     delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** min(attempts - 1, 20))
-    store.conn.execute(
+    store.execute(
         "UPDATE enforce_jobs SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?",
         (attempts, store.now() + delay, error, job["id"]),
     )
@@ -152,7 +152,7 @@ def _retry(store: Store, job: Row, error: str) -> None:
 
 
 def _close_session(store: Store, job: Row, cause: str) -> None:
-    store.conn.execute(
+    store.execute(
         "UPDATE radius_sessions SET status = 'closed', stopped_at = ?, "
         "terminate_cause = COALESCE(terminate_cause, ?) "
         "WHERE nas_ip = ? AND acct_session_id = ? AND status IN ('active', 'stale')",
@@ -281,7 +281,7 @@ def _record(store: Store, p: _Prepared, outcome: Any) -> bool:
             return True
         if job["action"] == "coa":
             # The NAS would not change the live session: drop it, login applies the rate.
-            store.conn.execute(
+            store.execute(
                 "UPDATE enforce_jobs SET action = 'disconnect', next_attempt_at = ?, "
                 "last_error = ? WHERE id = ?",
                 (store.now(), f"CoA NAK {outcome.error_cause_name}", job["id"]),
@@ -447,7 +447,7 @@ def retry(store: Store, ids: Sequence[int], actor: str, *, username: str | None 
     with store.transaction():
         chosen = _select_ids(store, ids, "failed", username)
         for job_id in chosen:
-            store.conn.execute(
+            store.execute(
                 "UPDATE enforce_jobs SET status = 'pending', attempts = 0, next_attempt_at = ?, "
                 "done_at = NULL, result = NULL, created_at = ? WHERE id = ?",
                 (store.now(), store.now(), job_id))
@@ -461,7 +461,7 @@ def cancel(store: Store, ids: Sequence[int], actor: str, *, username: str | None
     with store.transaction():
         chosen = _select_ids(store, ids, "pending", username)
         for job_id in chosen:
-            store.conn.execute(
+            store.execute(
                 "UPDATE enforce_jobs SET status = 'failed', result = 'cancelled', done_at = ?, "
                 "last_error = ? WHERE id = ?", (store.now(), f"cancelled by {actor}", job_id))
         if chosen:

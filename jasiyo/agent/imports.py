@@ -1,6 +1,6 @@
 """Bringing subscribers in from a CSV file or a router, all or nothing, every change named.
 
-Rules (issue 11):
+Rules:
 
 - **Validate everything first.** Every problem of a file is reported at once, each with its
   line: bad values, repeated usernames, unknown plans, IP addresses used twice in the file
@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jasiyo.agent import accounts
 from jasiyo.agent import plans as plans_mod
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store
+from jasiyo.config import Config
 from jasiyo.errors import ValidationError
 
 REQUIRED_COLUMNS = ("username", "password", "plan")
@@ -180,17 +182,15 @@ class _DryRun(Exception):
 def import_rows(
     store: Store, rows: Iterable[subs.NewSubscriber], actor: str,
     progress: Callable[[int], None] | None = None, *,
-    columns: frozenset[str] | None = None, cfg: Any = None, update_passwords: bool = False,
+    cfg: Config, columns: frozenset[str] | None = None, update_passwords: bool = False,
     dry_run: bool = False, lines: dict[str, int] | None = None, source: str = "import",
 ) -> ImportResult:
     """Create or update every row in one transaction; rows already identical are skipped.
 
     For an existing subscriber only ``columns`` (default: all) are compared and changed, so
     a file without a phone column leaves phones alone. A plan change goes through billing
-    (prorated), exactly as ``subscriber update --plan`` does.
+    (prorated, :func:`accounts.update`), exactly as ``subscriber update --plan`` does.
     """
-    from jasiyo.agent.billing import change_plan
-
     compared = set(columns) if columns is not None else set(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
     rows = list(rows)
     changes: list[str] = []
@@ -199,8 +199,7 @@ def import_rows(
         with store.transaction():
             check_rows(store, rows, lines or {}, source)
             for i, r in enumerate(rows):
-                _one(store, r, actor, compared, update_passwords, cfg, change_plan, changes,
-                     counts)
+                _one(store, r, actor, compared, update_passwords, cfg, changes, counts)
                 if progress:
                     progress(i + 1)
             if dry_run:
@@ -212,8 +211,8 @@ def import_rows(
 
 
 def _one(store: Store, r: subs.NewSubscriber, actor: str, compared: set[str],
-         update_passwords: bool, cfg: Any, change_plan: Callable[..., Any],
-         changes: list[str], counts: dict[str, int]) -> None:
+         update_passwords: bool, cfg: Config, changes: list[str],
+         counts: dict[str, int]) -> None:
     existing = store.one("SELECT s.*, p.name AS plan FROM subscribers s JOIN plans p "
                          "ON p.id = s.plan_id WHERE s.username = ?", (r.username,))
     if existing is None:
@@ -241,9 +240,6 @@ def _one(store: Store, r: subs.NewSubscriber, actor: str, compared: set[str],
     if not diff:
         counts["unchanged"] += 1
         return
-    new_plan = diff.pop("plan", None)
-    if new_plan is not None:
-        change_plan(store, r.username, new_plan, actor, cfg=cfg)
-    if diff:
-        subs.update(store, r.username, actor, how="csv", **diff)
+    accounts.update(store, cfg, r.username, actor, plan=diff.pop("plan", None), how="csv",
+                    **diff)
     counts["updated"] += 1

@@ -15,7 +15,7 @@ from jasiyo.agent import credit_notes, invoices, ledger
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.errors import BillingError, NotFound
-from jasiyo.models import format_money
+from jasiyo.money import format_money
 
 
 def _latin1(text: Any) -> str:

@@ -108,7 +108,7 @@ def next_number(store: Store, cfg: Config, prefix: str, at: float) -> str:
             f"SELECT MAX(CAST(substr(number, ?) AS INTEGER)) FROM {table} "
             "WHERE number LIKE ? || '-%'", (len(series) + 2, series)) or 0
     n = int(last) + 1
-    store.conn.execute("INSERT INTO document_counters (series, last) VALUES (?, ?) "
+    store.execute("INSERT INTO document_counters (series, last) VALUES (?, ?) "
                        "ON CONFLICT (series) DO UPDATE SET last = excluded.last", (series, n))
     return f"{series}-{n:06d}"
 
@@ -153,7 +153,7 @@ def issue(
         seller_tax_pin=cfg.agent.tax_pin or None, customer_tax_pin=sub.get("tax_pin"),
         purchase=purchase,
     )
-    store.conn.execute(
+    store.execute(
         "INSERT INTO invoices (number, subscriber_id, plan, billing, cycle_start, cycle_end, "
         "amount_minor, tax_minor, total_minor, currency, issued_at, due_at, status, paid_at, "
         "carried_minor, rate_total_minor, tax_inclusive, seller_tax_pin, customer_tax_pin, "
@@ -207,7 +207,7 @@ def settle(store: Store, sub: Row, at: float) -> list[str]:
             continue
         paid.append(row["number"])
     for number in paid:
-        store.conn.execute(
+        store.execute(
             "UPDATE invoices SET status = 'paid', paid_at = ? WHERE number = ?", (at, number)
         )
         store.emit("invoice", number, "upsert", {"status": "paid", "paid_at": at})

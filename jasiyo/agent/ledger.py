@@ -14,7 +14,7 @@ from typing import Any
 
 from jasiyo.agent.store import Row, Store
 from jasiyo.errors import BillingError, NotFound, ValidationError
-from jasiyo.models import format_money
+from jasiyo.money import format_money
 
 KINDS = ("payment", "charge", "credit", "refund", "proration", "credit_note")
 
@@ -80,7 +80,7 @@ def post(
                 f"or subscriber; nothing changed"
             )
         return _entry(existing)
-    store.conn.execute(
+    store.execute(
         "INSERT INTO ledger (subscriber_id, at, kind, amount_minor, currency, reference, "
         "description) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (sub["id"], at, kind, amount_minor, currency, reference, description),

@@ -25,7 +25,7 @@ class Notification:
     created_at: float
     not_after: float | None
     sent_at: float | None
-    #: queued, sending, sent, delivered, failed, dropped (issue 13: the SMS sender).
+    #: queued, sending, sent, delivered, failed, dropped (the SMS sender, :mod:`.smswork`).
     status: str = "queued"
     attempts: int = 0
     parts: int | None = None
@@ -53,7 +53,7 @@ def queue(
     """
     if not sub["sms_consent"] or not sub["phone"]:
         return False
-    cur = store.conn.execute(
+    cur = store.execute(
         "INSERT OR IGNORE INTO notifications (key, username, phone, kind, message, created_at, "
         "not_after, vars, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (key, sub["username"], sub["phone"], kind, message, at, not_after,
@@ -91,7 +91,7 @@ def list_(store: Store, username: str | None = None, limit: int = 1000,
 
 def mark_sent(store: Store, key: str, at: float | None = None) -> None:
     with store.transaction():
-        store.conn.execute("UPDATE notifications SET sent_at = ?, status = 'sent' WHERE key = ?",
+        store.execute("UPDATE notifications SET sent_at = ?, status = 'sent' WHERE key = ?",
                            (store.now() if at is None else at, key))
 
 

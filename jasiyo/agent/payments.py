@@ -20,7 +20,7 @@ from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
 from jasiyo.errors import ValidationError
 from jasiyo.log import event, get_logger
-from jasiyo.models import format_money, parse_money
+from jasiyo.money import format_money, parse_money
 
 log = get_logger(__name__)
 
@@ -147,7 +147,7 @@ def record(
             return _outcome(store, sub, _from_row(existing), created=False)
         now = store.now() if at is None else at
         billing.advance(store, cfg, sub["id"], now)  # what fell due before the money came
-        store.conn.execute(
+        store.execute(
             "INSERT INTO payments (reference, subscriber_id, amount_minor, currency, method, "
             "received_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (ref, sub["id"], minor, currency, method, now, actor),

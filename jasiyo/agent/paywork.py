@@ -21,8 +21,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from jasiyo.agent import charge, collect, smsbox
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
@@ -38,16 +36,15 @@ def enrolled(store: Store) -> bool:
     return bool(store.meta("sync.tenant_id"))
 
 
-def cloud_register(cfg: Config, store: Store,
-                   transport: httpx.BaseTransport | None = None) -> Callable[[str], str] | None:
+def cloud_register(cfg: Config, store: Store) -> Callable[[str], str] | None:
     """A function creating a cloud webhook endpoint by name, or None without a cloud."""
     if not enrolled(store):
         return None
 
     def register(name: str) -> str:
-        from jasiyo.agent.apply import open_client
+        from jasiyo.agent.cloudlink import open_client
 
-        with open_client(cfg, store, transport) as client:
+        with open_client(cfg, store) as client:
             path = client.register_webhook(name)
             return client.base_url.rstrip("/") + path
 
@@ -80,18 +77,17 @@ def step(store: Store, cfg: Config, provs: dict[str, PaymentProvider]) -> dict[s
     return {"processed": done, **queried}
 
 
-def step_once(cfg: Config, transport: httpx.BaseTransport | None = None,
-              provider_transport: httpx.BaseTransport | None = None) -> dict[str, int]:
+def step_once(cfg: Config) -> dict[str, int]:
     """What the worker does, once, from the CLI (``payment request --wait``, ``reconcile``)."""
     store = Store.open(cfg, synchronous="FULL")
-    provs = charge.providers(cfg, provider_transport)
+    provs = charge.providers(cfg)
     try:
         pulled = 0
         if enrolled(store) and provs:
-            from jasiyo.agent.apply import open_client
+            from jasiyo.agent.cloudlink import open_client
 
             try:
-                with open_client(cfg, store, transport) as client:
+                with open_client(cfg, store) as client:
                     pulled = pull_cloud(store, client)
             except JasiyoError as exc:
                 event(log, "payments.pull_failed", reason=str(exc))
@@ -105,12 +101,8 @@ def step_once(cfg: Config, transport: httpx.BaseTransport | None = None,
 class PaymentsWorker:
     """Library use: ``w = PaymentsWorker(cfg); w.start()`` ... ``w.stop()``."""
 
-    def __init__(self, cfg: Config, *, transport: httpx.BaseTransport | None = None,
-                 provider_transport: httpx.BaseTransport | None = None,
-                 poll: float = 1.0) -> None:
+    def __init__(self, cfg: Config, *, poll: float = 1.0) -> None:
         self.cfg = cfg
-        self.transport = transport
-        self.provider_transport = provider_transport
         self.poll = poll
         self.wake = threading.Event()
         self._stop = threading.Event()
@@ -142,7 +134,7 @@ class PaymentsWorker:
 
     def _processor(self) -> None:
         store = Store.open(self.cfg, synchronous="FULL")
-        provs = charge.providers(self.cfg, self.provider_transport)
+        provs = charge.providers(self.cfg)
         try:
             while not self._stop.is_set():
                 self.wake.clear()
@@ -158,7 +150,7 @@ class PaymentsWorker:
             store.close()
 
     def _puller(self) -> None:
-        from jasiyo.agent.apply import open_client
+        from jasiyo.agent.cloudlink import open_client
 
         store = Store.open(self.cfg, synchronous="FULL")
         backoff = 1.0
@@ -166,7 +158,7 @@ class PaymentsWorker:
         try:
             while not self._stop.is_set():
                 try:
-                    with open_client(self.cfg, store, self.transport) as client:
+                    with open_client(self.cfg, store) as client:
                         while not self._stop.is_set():
                             if pull_cloud(store, client, wait=wait):
                                 self.wake.set()
@@ -184,14 +176,12 @@ class PaymentsWorker:
 
 
 def wait_for(cfg: Config, request_id: str, timeout: float,
-             on_tick: Callable[[str], None] | None = None,
-             transport: httpx.BaseTransport | None = None,
-             provider_transport: httpx.BaseTransport | None = None) -> charge.Request:
+             on_tick: Callable[[str], None] | None = None) -> charge.Request:
     """Until the request is final or ``timeout`` passes; runs the worker's pass itself so it
     works with or without a running agent."""
     deadline = time.monotonic() + timeout
     while True:
-        step_once(cfg, transport, provider_transport)
+        step_once(cfg)
         store = Store.open(cfg)
         try:
             req = charge.get_request(store, request_id)

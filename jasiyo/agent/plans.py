@@ -7,10 +7,11 @@ from dataclasses import replace
 from typing import Any
 
 from jasiyo.agent import validate
-from jasiyo.agent.models import Plan
+from jasiyo.agent.records import Plan
 from jasiyo.agent.store import Row, Store
 from jasiyo.errors import AlreadyExists, NotFound, ValidationError
-from jasiyo.models import Rate, check_currency, mikrotik_rate_limit, parse_money
+from jasiyo.money import check_currency, parse_money
+from jasiyo.network import Rate, mikrotik_rate_limit
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)B?$", re.IGNORECASE)
 
@@ -58,7 +59,7 @@ def check_burst(text: str, base: Rate) -> str:
     (bursting is allowed while the average over SECONDS stays under the threshold; at or
     above the plan rate a burst would never end) and the averaging time.
     """
-    from jasiyo.models import Burst
+    from jasiyo.network import Burst
 
     fields = text.split()
     if len(fields) != 3:
@@ -144,7 +145,7 @@ def add(store: Store, plan: Plan, actor: str) -> Plan:
         if store.scalar("SELECT 1 FROM plans WHERE name = ?", (plan.name,)):
             raise AlreadyExists(f"plan {plan.name!r} already exists")
         fields = _fields(plan)
-        cur = store.conn.execute(
+        cur = store.execute(
             f"INSERT INTO plans ({', '.join(fields)}, created_at, updated_at) "
             f"VALUES ({', '.join('?' * len(fields))}, ?, ?)",
             (*fields.values(), now, now),
@@ -165,10 +166,24 @@ def list_(store: Store) -> list[Plan]:
     return [_from_row(r) for r in store.all("SELECT * FROM plans ORDER BY name")]
 
 
-def update(store: Store, name: str, actor: str, **changes: Any) -> Plan:
-    """Change some fields of a plan. ``changes`` use Plan's field names (price_minor...)."""
+def update(
+    store: Store, name: str, actor: str, *, rate: str | None = None, price: str | None = None,
+    currency: str | None = None, period: str | None = None, burst: str | None = None,
+    billing: str | None = None, grace: str | None = None, tax_rate: str | None = None,
+    quota: str | None = None, fup_rate: str | None = None, tax_inclusive: bool | None = None,
+) -> Plan:
+    """Change some fields of a plan, given as :func:`build` takes them (``None``: keep).
+
+    ``burst``, ``quota`` and ``fup_rate`` ``""`` clear (clearing the quota clears the
+    fair-usage rate too); a new ``currency`` needs the ``price`` in it.
+    """
     with store.transaction():
         old = get(store, name)
+        changes = _changes(old, rate=rate, price=price, currency=currency, period=period,
+                           burst=burst, billing=billing, grace=grace, tax_rate=tax_rate,
+                           quota=quota, fup_rate=fup_rate, tax_inclusive=tax_inclusive)
+        if not changes:
+            raise ValidationError("nothing to change: give at least one option")
         new = _check(replace(old, **changes), set(changes))
         diff = {k: v for k, v in _fields(new).items() if _fields(old)[k] != v}
         if not diff:
@@ -183,7 +198,7 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Plan:
                     "cannot change under them; add a new plan and move them with "
                     "`jasiyo subscriber update USERNAME --plan NEW` (prorated)"
                 )
-        store.conn.execute(
+        store.execute(
             f"UPDATE plans SET {', '.join(f'{k} = ?' for k in diff)}, updated_at = ? "
             "WHERE id = ?",
             (*diff.values(), store.now(), old.id),
@@ -191,6 +206,42 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Plan:
         store.emit("plan", name, "upsert", diff)
         store.audit(actor, "plan.update", f"plan:{name}", **diff)
     return new
+
+
+def _changes(old: Plan, *, rate: str | None, price: str | None, currency: str | None,
+             period: str | None, burst: str | None, billing: str | None, grace: str | None,
+             tax_rate: str | None, quota: str | None, fup_rate: str | None,
+             tax_inclusive: bool | None) -> dict[str, Any]:
+    """The Plan fields that the strings of :func:`update` change."""
+    out: dict[str, Any] = {}
+    if currency is not None and price is None:
+        raise ValidationError("--currency needs --price in the new currency")
+    cur = check_currency(currency) if currency is not None else old.currency
+    if rate is not None:
+        out["rate"] = rate
+    if price is not None:
+        out["price_minor"] = parse_money(price, cur)
+    if currency is not None:
+        out["currency"] = cur
+    if period is not None:
+        out["period"] = period
+    if burst is not None:
+        out["burst"] = burst or None
+    if billing is not None:
+        out["billing"] = billing
+    if grace is not None:
+        out["grace_days"] = validate.grace_days(grace)
+    if tax_rate is not None:
+        out["tax_rate_bp"] = parse_tax_rate(tax_rate)
+    if quota is not None:
+        out["quota_bytes"] = parse_size(quota) if quota else None
+        if not quota:
+            out["fup_rate"] = None
+    if fup_rate is not None:
+        out["fup_rate"] = fup_rate or None
+    if tax_inclusive is not None:
+        out["tax_inclusive"] = tax_inclusive
+    return out
 
 
 def remove(store: Store, name: str, actor: str) -> None:
@@ -201,6 +252,6 @@ def remove(store: Store, name: str, actor: str) -> None:
             raise ValidationError(
                 f"plan {name!r} still has {users} subscriber(s); move them to another plan first"
             )
-        store.conn.execute("DELETE FROM plans WHERE id = ?", (plan.id,))
+        store.execute("DELETE FROM plans WHERE id = ?", (plan.id,))
         store.emit("plan", name, "delete", {})
         store.audit(actor, "plan.remove", f"plan:{name}")

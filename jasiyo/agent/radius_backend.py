@@ -82,7 +82,7 @@ class StoreBackend:
             if writer:
                 # A long CLI import holds the write lock for seconds; accounting waits for it
                 # (unanswered meanwhile, so routers retransmit) rather than fail the batch.
-                s.conn.execute("PRAGMA busy_timeout = 120000")
+                s.execute("PRAGMA busy_timeout = 120000")
             setattr(self._local, attr, s)
         return s
 
@@ -192,12 +192,12 @@ class StoreBackend:
         store = self._store(writer=True)
         with store.transaction():
             for r in records:
-                _apply(store, r)
+                _store_accounting(store, r)
 
 
-def _apply(store: Store, r: AcctRecord) -> None:
+def _store_accounting(store: Store, r: AcctRecord) -> None:
     event_time = r.received_at - max(0, r.delay_time)
-    cur = store.conn.execute(
+    cur = store.execute(
         "INSERT OR IGNORE INTO accounting (received_at, nas_ip, acct_session_id, status_type, "
         "username, session_time, input_octets, output_octets, input_packets, output_packets, "
         "terminate_cause, delay_time, dedup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -208,7 +208,7 @@ def _apply(store: Store, r: AcctRecord) -> None:
     if cur.rowcount == 0:
         return  # seen before: a retransmission
     if r.status_type in ("Accounting-On", "Accounting-Off"):
-        store.conn.execute(
+        store.execute(
             "UPDATE radius_sessions SET status = 'closed', stopped_at = ?, "
             "terminate_cause = 'NAS-Reboot', last_update_at = ? "
             "WHERE nas_ip = ? AND status = 'active'",
@@ -219,7 +219,7 @@ def _apply(store: Store, r: AcctRecord) -> None:
         return
     stop = r.status_type == "Stop"
     start_time = event_time - r.session_time if r.session_time else event_time
-    store.conn.execute(
+    store.execute(
         "INSERT INTO radius_sessions (nas_ip, acct_session_id, username, framed_ip, "
         "calling_station_id, nas_port_id, started_at, last_update_at, stopped_at, session_time, "
         "input_octets, output_octets, input_packets, output_packets, terminate_cause, status) "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,10 +23,10 @@ from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.drivers import Backoff, RouterConfig, get_driver
 from jasiyo.drivers.base import RouterDriver
-from jasiyo.drivers.models import ApplyReport, Diff
+from jasiyo.drivers.routerstate import ApplyReport, Diff
 from jasiyo.errors import DriverError, ValidationError
 from jasiyo.log import event, get_logger
-from jasiyo.models import DesiredState
+from jasiyo.network import DesiredState
 
 log = get_logger(__name__)
 
@@ -148,7 +148,7 @@ def import_accounts(
             f"router {name} is RADIUS-only ({router.driver}): it keeps no accounts to import. "
             "Import its customers from a CSV instead (`jasiyo subscriber import FILE`)"
         )
-    if router.driver == "ubiquiti":
+    if router.driver == "edgeos":
         raise ValidationError(
             f"router {name} is an EdgeRouter: in RADIUS mode EdgeOS keeps no PPP secrets or "
             "hotspot users to import. Import its customers from a CSV instead "
@@ -235,9 +235,3 @@ class Reconciler:
             self._lock.release()
         return outcomes
 
-
-def reconcile_all(cfg: Config, names: Sequence[str] | None = None) -> dict[str, str]:
-    """One round over every router (or ``names``), for scripts and tests."""
-    r = Reconciler(cfg, lambda: Store.open(cfg))
-    out = r.run_once()
-    return {k: v for k, v in out.items() if names is None or k in names}

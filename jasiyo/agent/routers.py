@@ -7,22 +7,38 @@ import json
 from typing import Any
 
 from jasiyo.agent import validate
-from jasiyo.agent.models import Router
+from jasiyo.agent.records import Router
 from jasiyo.agent.store import Row, Store
-from jasiyo.errors import AlreadyExists, NotFound, ValidationError
+from jasiyo.drivers import DRIVERS, driver_name
+from jasiyo.errors import AlreadyExists, ConfigError, NotFound, ValidationError
 
-DRIVERS = ("mikrotik", "ubiquiti", "generic")
 #: Drivers with no management API: the agent only answers their RADIUS.
 RADIUS_ONLY = frozenset({"generic"})
+
+
+def _driver(name: str) -> str:
+    """The stored driver name for what the engineer typed (``ubiquiti`` is ``edgeos``)."""
+    try:
+        return driver_name(name)
+    except ConfigError:
+        raise ValidationError(f"unknown driver {name!r}: use {', '.join(DRIVERS)}") from None
 
 
 def secret_context(name: str, field: str) -> str:
     return f"router:{name}:{field}"
 
 
+def _stored_driver(name: str) -> str:
+    # Rows written by older versions (and their events from other POPs) say "ubiquiti".
+    try:
+        return driver_name(name)
+    except ConfigError:
+        return name
+
+
 def _from_row(row: Row) -> Router:
     return Router(
-        id=row["id"], name=row["name"], driver=row["driver"], host=row["host"],
+        id=row["id"], name=row["name"], driver=_stored_driver(row["driver"]), host=row["host"],
         port=row["port"], username=row["username"], nas_ip=row["nas_ip"],
         require_message_authenticator=bool(row["require_message_authenticator"]),
         coa_port=row["coa_port"], has_password=row["password_enc"] is not None,
@@ -83,8 +99,7 @@ def add(
     radsec_fingerprint: str | None = None,
 ) -> Router:
     validate.name(name, "router name")
-    if driver not in DRIVERS:
-        raise ValidationError(f"unknown driver {driver!r}: use {' or '.join(DRIVERS)}")
+    driver = _driver(driver)
     validate.host(host)
     validate.port(port)
     validate.port(coa_port)
@@ -120,7 +135,7 @@ def add(
         if other:
             raise AlreadyExists(f"NAS IP {nas} already belongs to router {other!r}")
         _check_pin_free(store, pin, name)
-        store.conn.execute(
+        store.execute(
             "INSERT INTO routers (name, driver, host, port, username, password_enc, "
             "radius_secret_enc, nas_ip, require_message_authenticator, coa_port, options, "
             "radsec_fingerprint, created_at, updated_at) "
@@ -184,7 +199,7 @@ def set_options(store: Store, name: str, actor: str, **options: Any) -> Router:
     with store.transaction():
         router = get(store, name)
         merged = {**router.options, **options}
-        store.conn.execute(
+        store.execute(
             "UPDATE routers SET options = ?, updated_at = ? WHERE name = ?",
             (json.dumps(merged, sort_keys=True), store.now(), name),
         )
@@ -273,7 +288,7 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Router:
                 columns[key] = int(value)
             else:
                 columns[key] = value
-        store.conn.execute(
+        store.execute(
             f"UPDATE routers SET {', '.join(f'{c} = ?' for c in columns)}, updated_at = ? "
             "WHERE name = ?", (*columns.values(), store.now(), name),
         )
@@ -308,12 +323,12 @@ def remove(store: Store, name: str, actor: str, *, force: bool = False) -> int:
                 "or use --force to remove it anyway (those sessions are then marked closed)"
             )
         if active:
-            store.conn.execute(
+            store.execute(
                 "UPDATE radius_sessions SET status = 'closed', stopped_at = ?, "
                 "terminate_cause = 'NAS-Removed' WHERE nas_ip = ? AND status = 'active'",
                 (store.now(), router.nas_ip),
             )
-        store.conn.execute("DELETE FROM routers WHERE name = ?", (name,))
+        store.execute("DELETE FROM routers WHERE name = ?", (name,))
         store.emit("router", name, "delete", {})
         store.audit(actor, "router.remove", f"router:{name}", closed_sessions=active,
                     force=force)

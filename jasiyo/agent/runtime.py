@@ -26,18 +26,20 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-#: The long-running parts beside RADIUS (scheduler with billing and enforcement, sync): each
-#: gets the running Agent and returns a coroutine function that stops it. Empty means the
-#: defaults; tests may put their own here.
+#: A long-running part beside RADIUS (scheduler with billing and enforcement, sync, payments,
+#: SMS): it gets the running Agent and returns a coroutine function that stops it.
 Part = Callable[["Agent"], Awaitable[Callable[[], Awaitable[None]]]]
-PARTS: list[Part] = []
 
 
 class Agent:
-    """The running agent. Library use: ``await Agent(cfg).start()`` ... ``await stop()``."""
+    """The running agent. Library use: ``await Agent(cfg).start()`` ... ``await stop()``.
 
-    def __init__(self, cfg: Config) -> None:
+    ``parts``: what runs beside RADIUS (default: scheduler, sync, payments, SMS).
+    """
+
+    def __init__(self, cfg: Config, parts: list[Part] | None = None) -> None:
         self.cfg = cfg
+        self.parts = parts
         self.box = SecretBox(load_key(cfg.key_path))
         Store(cfg.db_path, self.box).close()  # fail early (and migrate) before binding ports
         self.backend = StoreBackend(cfg, self.box)
@@ -76,7 +78,7 @@ class Agent:
         event(log, "agent.start", address=self.cfg.radius.address,
               auth_port=self.radius.auth_port, acct_port=self.radius.acct_port,
               subscribers=loaded)
-        for part in PARTS or _default_parts():
+        for part in _default_parts() if self.parts is None else self.parts:
             self._stoppers.append(await part(self))
 
     async def stop(self) -> None:
@@ -125,7 +127,7 @@ async def _sync_part(agent: Agent) -> Callable[[], Awaitable[None]]:
     ``sync_forever`` itself returns at once for an agent that is not enrolled or has no
     tenant keys: it then runs stand-alone.
     """
-    from jasiyo.agent.apply import sync_forever
+    from jasiyo.agent.syncrun import sync_forever
 
     stop = threading.Event()
     thread = threading.Thread(target=sync_forever, args=(agent.cfg, stop),

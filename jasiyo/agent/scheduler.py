@@ -19,7 +19,7 @@ router-reconcile   queue a driver reconcile of every router     ``[routers] reco
 retention          :func:`jasiyo.agent.sessions.prune`          daily
 =================  ===========================================  ===========================
 
-The agent runtime mounts it with :func:`attach` (a ``runtime.PARTS`` entry).
+The agent runtime mounts it with :func:`attach` (one of ``runtime.Agent``'s parts).
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def agent_jobs(
 
 
 async def attach(agent: Any) -> Callable[[], Awaitable[None]]:
-    """A ``jasiyo.agent.runtime.PARTS`` entry: start the scheduler for a running Agent.
+    """A part of ``jasiyo.agent.runtime.Agent``: start the scheduler for a running Agent.
 
     Uses ``agent.cfg`` and ``agent.box``; returns the coroutine function that stops it.
     """

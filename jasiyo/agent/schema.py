@@ -191,7 +191,7 @@ def m001_core(db: Database) -> None:
 
 @migrations(name="m002_billing")
 def m002_billing(db: Database) -> None:
-    """Billing engine (issue 3): invoices, billing clock, notifications outbox, enforcement.
+    """Billing engine: invoices, billing clock, notifications outbox, enforcement.
 
     Triggers do two jobs here, so that every writer (CLI, billing tick, sync apply) gets
     them in the same transaction as its change without having to remember:
@@ -699,7 +699,7 @@ def m013_period_months_mo(db: Database) -> None:
 
 @migrations(name="m014_invoice_documents")
 def m014_invoice_documents(db: Database) -> None:
-    """Invoices an accountant accepts (issue 11): gapless numbers per POP and year, credit
+    """Invoices an accountant accepts: gapless numbers per POP and year, credit
     notes, VAT inclusive or exclusive per plan, the seller's and the customer's tax PIN."""
     db.executescript(
         """
@@ -737,7 +737,7 @@ def m014_invoice_documents(db: Database) -> None:
 
 @migrations(name="m015_enforce_coalesce")
 def m015_enforce_coalesce(db: Database) -> None:
-    """Only the last wanted state of a session is sent (issue 11): a new Disconnect for a
+    """Only the last wanted state of a session is sent: a new Disconnect for a
     session supersedes its pending Disconnect and CoA (the session re-authenticates into
     whatever is wanted by then); a new CoA supersedes a pending CoA, and is itself
     superseded by a pending Disconnect. Superseded jobs finish as done/'superseded'."""
@@ -793,7 +793,7 @@ def m012_radsec(db: Database) -> None:
 
 @migrations(name="m020_sms")
 def m020_sms(db: Database) -> None:
-    # SMS that reaches customers (issue 13): the outbox learns a life cycle (queued ->
+    # SMS that reaches customers: the outbox learns a life cycle (queued ->
     # sending -> sent -> delivered / failed, or dropped: stale, consent withdrawn, paid),
     # retries with backoff, the cost and parts of what was sent, and the gateway's message
     # id that delivery reports name. Consent becomes a record (when, how, by whom; the

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from jasiyo.agent.store import Store
-from jasiyo.models import DesiredState, Service
+from jasiyo.network import DesiredState, Service
 
 #: Drivers that identify customers by address (and so need dynamic sessions' addresses).
 BY_ADDRESS = frozenset({"ubiquiti", "edgeos"})
@@ -48,7 +48,7 @@ def queue_address_reconcile(store: Store, nas_ip: str, now: float, reason: str) 
     """Queue a reconcile of the router at ``nas_ip`` if its driver works by address and
     the agent has its credentials (at most one pending per router, as everywhere). Runs in
     the caller's transaction."""
-    store.conn.execute(
+    store.execute(
         "INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason, "
         "next_attempt_at, created_at) SELECT '*', 'reconcile', name, ?, ?, ? FROM routers "
         f"WHERE nas_ip = ? AND driver IN ({', '.join('?' * len(BY_ADDRESS))}) "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jasiyo.agent.models import Session
+from jasiyo.agent.records import Session
 from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
 from jasiyo.radius.backend import NasClient
@@ -44,7 +44,7 @@ def close_stale(store: Store, cfg: Config, now: float | None = None) -> int:
     now = store.now() if now is None else now
     cutoff = now - cfg.radius.interim_interval * cfg.radius.stale_after_missed_interims
     with store.transaction():
-        cur = store.conn.execute(
+        cur = store.execute(
             "UPDATE radius_sessions SET status = 'stale', stopped_at = last_update_at, "
             "terminate_cause = COALESCE(terminate_cause, 'Lost-Interims') "
             "WHERE status = 'active' AND last_update_at < ?",
@@ -65,11 +65,11 @@ def prune(store: Store, cfg: Config, now: float | None = None) -> dict[str, int]
     now = store.now() if now is None else now
     cutoff = now - days * 86400
     with store.transaction():
-        acct = store.conn.execute("DELETE FROM accounting WHERE received_at < ?", (cutoff,))
-        sess = store.conn.execute(
+        acct = store.execute("DELETE FROM accounting WHERE received_at < ?", (cutoff,))
+        sess = store.execute(
             "DELETE FROM radius_sessions WHERE status != 'active' AND stopped_at < ?", (cutoff,)
         )
-        jobs = store.conn.execute(
+        jobs = store.execute(
             "DELETE FROM enforce_jobs WHERE status != 'pending' AND done_at < ?", (cutoff,)
         )
     return {"accounting": acct.rowcount, "sessions": sess.rowcount, "jobs": jobs.rowcount}
@@ -130,7 +130,7 @@ def disconnect(store: Store, cfg: Config, username: str, actor: str = "cli") -> 
                         "ok": res.ok or gone, "error_cause": res.error_cause_name, "why": why})
         with store.transaction():
             if res.ok or gone:
-                store.conn.execute(
+                store.execute(
                     "UPDATE radius_sessions SET status = 'closed', stopped_at = ?, "
                     "terminate_cause = 'Admin-Reset' WHERE nas_ip = ? AND acct_session_id = ?",
                     (store.now(), sess.nas_ip, sess.acct_session_id),

@@ -74,7 +74,7 @@ def receive(store: Store, *, source: str, endpoint: str, headers: Mapping[str, s
     with store.transaction():
         if store.one("SELECT 1 FROM sms_inbox WHERE source = ?", (source,)):
             return None
-        cur = store.conn.execute(
+        cur = store.execute(
             "INSERT INTO sms_inbox (source, endpoint, kind, received_at, remote, sealed, "
             "status, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (source, endpoint, kind, received_at, remote,
@@ -121,7 +121,7 @@ def process_new(store: Store, gateway: SmsGateway, limit: int = 200) -> Processe
 
 
 def _finish(store: Store, item: int, status: str, detail: str) -> None:
-    store.conn.execute("UPDATE sms_inbox SET status = ?, detail = ?, processed_at = ? "
+    store.execute("UPDATE sms_inbox SET status = ?, detail = ?, processed_at = ? "
                        "WHERE id = ?", (status, detail[:300], store.now(), item))
 
 
@@ -134,10 +134,10 @@ def apply_report(store: Store, report: DeliveryReport) -> str:
         return f"{report.status}: no change"
     now = store.now()
     if report.delivery is Delivery.DELIVERED:
-        store.conn.execute("UPDATE notifications SET status = 'delivered', finished_at = ?, "
+        store.execute("UPDATE notifications SET status = 'delivered', finished_at = ?, "
                            "detail = ? WHERE id = ?", (now, report.status, row["id"]))
     else:
-        store.conn.execute(
+        store.execute(
             "UPDATE notifications SET status = 'failed', finished_at = ?, detail = ? "
             "WHERE id = ?", (now, f"not delivered: {report.reason or report.status}"[:300],
                              row["id"]))

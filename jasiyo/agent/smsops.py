@@ -14,7 +14,7 @@ from jasiyo.agent.ledger import subscriber_row
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.errors import ConfigError, ValidationError
-from jasiyo.models import Status
+from jasiyo.network import Status
 from jasiyo.sms.encoding import segments
 from jasiyo.sync.ids import uuid7
 
@@ -120,7 +120,7 @@ def retry(store: Store, key: str | None = None) -> int:
         if key:
             sql += " AND key = ?"
             args += (key,)
-        count = store.conn.execute(sql, args).rowcount
+        count = store.execute(sql, args).rowcount
     if key and not count:
         raise ValidationError(f"no failed message {key!r} that can still be sent")
     return count

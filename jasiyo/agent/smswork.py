@@ -35,8 +35,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
-
 from jasiyo.agent import smsbox
 from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
@@ -51,11 +49,10 @@ from jasiyo.sms.models import OutgoingSms
 log = get_logger(__name__)
 
 
-def gateway(cfg: Config, transport: httpx.BaseTransport | None = None) -> SmsGateway | None:
+def gateway(cfg: Config) -> SmsGateway | None:
     if not cfg.sms.configured:
         return None
-    return get_gateway(cfg.sms.provider)(cfg.sms.settings(), transport=transport,
-                                         timeout=cfg.sms.timeout)
+    return get_gateway(cfg.sms.provider)(cfg.sms.settings(), timeout=cfg.sms.timeout)
 
 
 def text_of(cfg: Config, row: Row) -> str:
@@ -122,7 +119,7 @@ class Sender:
     def recover(self) -> int:
         """Rows a crash left ``sending`` may have gone out: failed, for a person to retry."""
         with self.store.transaction():
-            cur = self.store.conn.execute(
+            cur = self.store.execute(
                 "UPDATE notifications SET status = 'failed', finished_at = ?, detail = "
                 "'interrupted while sending; not resent in case it went out (jasiyo sms retry)'"
                 " WHERE status = 'sending'", (self.store.now(),))
@@ -155,7 +152,7 @@ class Sender:
                 continue
             if quiet is not None and row["kind"] in cfg.sms.quiet_kinds:
                 with s.transaction():
-                    s.conn.execute("UPDATE notifications SET next_attempt_at = ? WHERE id = ?",
+                    s.execute("UPDATE notifications SET next_attempt_at = ? WHERE id = ?",
                                    (quiet, row["id"]))
                 out.deferred += 1
                 continue
@@ -183,7 +180,7 @@ class Sender:
 
     def _finish(self, row: Row, status: str, detail: str) -> None:
         with self.store.transaction():
-            self.store.conn.execute(
+            self.store.execute(
                 "UPDATE notifications SET status = ?, detail = ?, finished_at = ? WHERE id = ?",
                 (status, detail[:300], self.store.now(), row["id"]))
         event(log, f"sms.{status}", key=row["key"], reason=detail)
@@ -195,7 +192,7 @@ class Sender:
         # The subscriber's current number (a changed phone must not get the old one's text).
         phone = row["current_phone"]
         with s.transaction():
-            s.conn.execute(
+            s.execute(
                 "UPDATE notifications SET status = 'sending', attempts = attempts + 1, "
                 "phone = ?, text_sent = ?, encoding = ?, parts = ?, gateway = ? WHERE id = ?",
                 (phone, text, seg.encoding, seg.parts, self.gw.name, row["id"]))
@@ -207,7 +204,7 @@ class Sender:
             outage = isinstance(exc, GatewayAuthError) or not getattr(exc, "sent", True)
             if outage:  # it never reached the gateway: back to the queue as it was
                 with s.transaction():
-                    s.conn.execute("UPDATE notifications SET status = 'queued', attempts = ?, "
+                    s.execute("UPDATE notifications SET status = 'queued', attempts = ?, "
                                    "detail = ? WHERE id = ?",
                                    (row["attempts"], f"gateway down: {exc}"[:300], row["id"]))
                 event(log, "sms.gateway_down", reason=str(exc))
@@ -221,7 +218,7 @@ class Sender:
             return True
         if result.accepted:
             with s.transaction():
-                s.conn.execute(
+                s.execute(
                     "UPDATE notifications SET status = 'sent', sent_at = ?, message_id = ?, "
                     "cost_minor = ?, cost_currency = ?, parts = ?, detail = ? WHERE id = ?",
                     (s.now(), result.message_id or None, result.cost_minor,
@@ -245,7 +242,7 @@ class Sender:
             return
         delay = min(sms.retry_first * 2 ** (attempts - 1), sms.retry_max)
         with self.store.transaction():
-            self.store.conn.execute(
+            self.store.execute(
                 "UPDATE notifications SET status = 'queued', next_attempt_at = ?, detail = ? "
                 "WHERE id = ?", (self.store.now() + delay, f"retry in {delay:.0f}s: {why}"[:300],
                                  row["id"]))
@@ -273,10 +270,8 @@ def not_the_sender(cfg: Config) -> str:
 class SmsWorker:
     """The sender thread in `agent run`. Library use: ``w = SmsWorker(cfg); w.start()``."""
 
-    def __init__(self, cfg: Config, *, transport: httpx.BaseTransport | None = None,
-                 poll: float = 1.0) -> None:
+    def __init__(self, cfg: Config, *, poll: float = 1.0) -> None:
         self.cfg = cfg
-        self.transport = transport
         self.poll = poll
         self.wake = threading.Event()
         self._stop = threading.Event()
@@ -306,7 +301,7 @@ class SmsWorker:
 
     def _run(self) -> None:
         store = Store.open(self.cfg)
-        gw = gateway(self.cfg, self.transport)
+        gw = gateway(self.cfg)
         assert gw is not None
         sender = Sender(self.cfg, store, gw)
         backoff = 1.0

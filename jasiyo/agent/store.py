@@ -12,7 +12,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,13 +20,46 @@ from typing import Any
 from jasiyo.agent.keys import SecretBox, create_key, load_key
 from jasiyo.agent.schema_names import MIGRATION_SET, NAMES
 from jasiyo.config import Config
-from jasiyo.errors import ConfigError, StoreError
+from jasiyo.errors import (
+    AlreadyExists,
+    ConfigError,
+    JasiyoError,
+    StoreError,
+    ValidationError,
+    WrongKey,
+)
 from jasiyo.sync.hlc import HybridClock
 from jasiyo.sync.ids import uuid7
 
 BUSY_TIMEOUT_MS = 5000
 
 Row = dict[str, Any]
+#: What the database and the sqlite3 module raise that :func:`store_error` converts. Not
+#: ProgrammingError or InterfaceError: those are bugs in a query, and show as such.
+_CONVERTED = (sqlite3.IntegrityError, sqlite3.OperationalError, sqlite3.DataError,
+              sqlite3.DatabaseError, OverflowError)
+
+
+def store_error(exc: BaseException) -> JasiyoError:
+    """The error of ours for what SQLite raised: the one place the store's errors convert.
+
+    A unique value taken -> AlreadyExists; another broken constraint (CHECK, NOT NULL,
+    FOREIGN KEY, a trigger's RAISE) or a value SQLite cannot hold (an integer beyond 64 bits,
+    a string too large) -> ValidationError; a busy or failing database -> StoreError.
+    """
+    text = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError):
+        if text.startswith("UNIQUE constraint failed: "):
+            cols = text.removeprefix("UNIQUE constraint failed: ")
+            return AlreadyExists(f"already exists: another row has the same {cols}")
+        return ValidationError(f"the store refused the change: {text}")
+    if isinstance(exc, OverflowError):
+        return ValidationError("a number given is too large")
+    if isinstance(exc, sqlite3.DataError):
+        return ValidationError(f"a value given is too large for the store: {text}")
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        return StoreError(f"the store is busy (another process holds a lock): {text}")
+    return StoreError(f"the store failed: {text}")
 
 
 def connect(path: Path, *, synchronous: str = "NORMAL") -> sqlite3.Connection:
@@ -71,7 +104,7 @@ class Store:
                 box.open(bytes.fromhex(check), "key-check")
             except StoreError:
                 self.conn.close()
-                raise ConfigError(
+                raise WrongKey(
                     f"the agent key does not belong to the store {path}: restore the "
                     "agent.key that was created with it (a new key cannot read its secrets)"
                 ) from None
@@ -102,6 +135,8 @@ class Store:
                 "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", (MIGRATION_SET,))}
         except sqlite3.OperationalError:  # a new store: no migrations table yet
             return True
+        except sqlite3.DatabaseError as exc:
+            raise store_error(exc) from None
         return not applied.issuperset(NAMES)
 
     def migrate(self) -> None:
@@ -139,33 +174,59 @@ class Store:
             raise
         try:
             self.conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except _CONVERTED as exc:  # e.g. a deferred constraint, or the disk
             self.conn.execute("ROLLBACK")
-            raise StoreError(f"commit failed: {exc}") from None
+            raise store_error(exc) from None
 
     # ------------------------------------------------------------ queries
+    #
+    # Every query of the agent goes through these methods, so that SQLite's errors become
+    # ours (:func:`store_error`) in one place.
+
+    def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
+        """Run one statement (a write, usually); the cursor gives ``rowcount``/``lastrowid``."""
+        try:
+            return self.conn.execute(sql, params)
+        except _CONVERTED as exc:
+            raise store_error(exc) from None
+
+    def executemany(self, sql: str, rows: Iterable[tuple | dict]) -> sqlite3.Cursor:
+        try:
+            return self.conn.executemany(sql, rows)
+        except _CONVERTED as exc:
+            raise store_error(exc) from None
 
     def one(self, sql: str, params: tuple | dict = ()) -> Row | None:
-        cur = self.conn.execute(sql, params)
-        row = cur.fetchone()
+        try:
+            cur = self.conn.execute(sql, params)
+            row = cur.fetchone()
+        except _CONVERTED as exc:
+            raise store_error(exc) from None
         if row is None:
             return None
         return dict(zip([c[0] for c in cur.description], row, strict=True))
 
     def all(self, sql: str, params: tuple | dict = ()) -> list[Row]:
-        cur = self.conn.execute(sql, params)
+        try:
+            cur = self.conn.execute(sql, params)
+            rows = cur.fetchall()
+        except _CONVERTED as exc:
+            raise store_error(exc) from None
         cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        return [dict(zip(cols, r, strict=True)) for r in rows]
 
     def scalar(self, sql: str, params: tuple | dict = ()) -> Any:
-        row = self.conn.execute(sql, params).fetchone()
+        try:
+            row = self.conn.execute(sql, params).fetchone()
+        except _CONVERTED as exc:
+            raise store_error(exc) from None
         return row[0] if row else None
 
     def meta(self, key: str) -> str | None:
         return self.scalar("SELECT value FROM meta WHERE key = ?", (key,))
 
     def set_meta(self, key: str, value: str) -> None:
-        self.conn.execute(
+        self.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
@@ -193,14 +254,14 @@ class Store:
         event_id = uuid7(int(self.now() * 1000))
         hlc = self.clock.now()
         payload = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-        self.conn.execute(
+        self.execute(
             "INSERT INTO events (id, hlc, origin, entity, key, op, data, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (event_id, hlc, self.agent_id, entity, key, op,
              self.box.seal(payload, f"event:{event_id}"), self.now()),
         )
         fields = ["*"] if op == "delete" else list(data)
-        self.conn.executemany(
+        self.executemany(
             "INSERT INTO field_clocks (entity, key, field, hlc) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(entity, key, field) DO UPDATE SET hlc = excluded.hlc "
             "WHERE excluded.hlc > field_clocks.hlc",
@@ -213,7 +274,7 @@ class Store:
         return json.loads(self.box.open(row["data"], f"event:{row['id']}"))
 
     def audit(self, actor: str, action: str, target: str, **detail: Any) -> None:
-        self.conn.execute(
+        self.execute(
             "INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
             (self.now(), actor, action, target,
              json.dumps(detail, sort_keys=True, default=str)),

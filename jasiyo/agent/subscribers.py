@@ -8,10 +8,10 @@ from typing import Any
 
 from jasiyo.agent import plans as plans_mod
 from jasiyo.agent import validate
-from jasiyo.agent.models import Subscriber
+from jasiyo.agent.records import Subscriber
 from jasiyo.agent.store import Row, Store
 from jasiyo.errors import AlreadyExists, NotFound, ValidationError
-from jasiyo.models import Service, Status
+from jasiyo.network import Service, Status
 
 _ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 _SELECT = (
@@ -95,7 +95,7 @@ def _check_ip_free(store: Store, ip: str | None, username: str) -> None:
 def _insert(store: Store, new: NewSubscriber, plan_id: int, actor: str,
             how: str = "cli") -> None:
     now = store.now()
-    store.conn.execute(
+    store.execute(
         "INSERT INTO subscribers (username, password_enc, plan_id, service, ip, phone, name, "
         "sms_consent, tax_pin, status, created_at, updated_at, status_changed_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
@@ -249,8 +249,11 @@ _UPDATABLE = ("password", "plan", "service", "ip", "phone", "name", "sms_consent
 
 def update(store: Store, username: str, actor: str, *, how: str = "cli",
            **changes: Any) -> Subscriber:
-    """Change profile fields. A plan change here is immediate; billing prorates separately.
-    A change of SMS consent is recorded (``how``: cli, csv, portal)."""
+    """Change profile fields. A change of SMS consent is recorded (``how``: cli, csv, portal).
+
+    A ``plan`` given here moves the row only, unbilled: that is what billing itself uses.
+    Every other plan change goes through :func:`jasiyo.agent.accounts.update` (prorated).
+    """
     unknown = set(changes) - set(_UPDATABLE)
     if unknown:
         raise ValidationError(f"cannot update {', '.join(sorted(unknown))}")
@@ -278,7 +281,7 @@ def update(store: Store, username: str, actor: str, *, how: str = "cli",
         if "sms_consent" in sets:
             sets["sms_consent"] = int(sets["sms_consent"])
         _check_ip_free(store, merged.ip, username)
-        store.conn.execute(
+        store.execute(
             f"UPDATE subscribers SET {', '.join(f'{k} = ?' for k in sets)}, updated_at = ? "
             "WHERE username = ?",
             (*sets.values(), store.now(), username),
@@ -308,7 +311,7 @@ def set_status(
                                 "status_changed_at": store.now() if at is None else at}
         if manual is not None:
             sets["manual_suspend"] = int(manual)
-        store.conn.execute(
+        store.execute(
             f"UPDATE subscribers SET {', '.join(f'{k} = ?' for k in sets)}, updated_at = ? "
             "WHERE username = ?",
             (*sets.values(), store.now(), username),
@@ -357,6 +360,6 @@ def remove(store: Store, username: str, actor: str) -> None:
                 f"{username!r} has {money} ledger entries; money records are kept. "
                 f"Use `jasiyo subscriber suspend` instead"
             )
-        store.conn.execute("DELETE FROM subscribers WHERE id = ?", (sub.id,))
+        store.execute("DELETE FROM subscribers WHERE id = ?", (sub.id,))
         store.emit("subscriber", username, "delete", {})
         store.audit(actor, "subscriber.remove", f"subscriber:{username}")

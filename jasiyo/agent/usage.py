@@ -56,12 +56,12 @@ def check_quotas(store: Store, now: float) -> int:
             used = cycle_usage(store, row["username"], cycle["cycle_start"])
             if used < row["quota_bytes"]:
                 continue
-            store.conn.execute(
+            store.execute(
                 "UPDATE subscribers SET fup_active = 1, updated_at = ? WHERE id = ?",
                 (store.now(), row["id"]),
             )
             # The throttle ends with this cycle: the billing clock must wake up then.
-            store.conn.execute(
+            store.execute(
                 "UPDATE billing_state SET fup_until = ?, next_action_at = "
                 "MIN(COALESCE(next_action_at, ?), ?) WHERE subscriber_id = ?",
                 (cycle["cycle_end"], cycle["cycle_end"], cycle["cycle_end"], row["id"]),

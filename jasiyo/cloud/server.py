@@ -126,7 +126,6 @@ class ThreadedServer:
         self.port = sock.getsockname()[1]
         app = create_app(self.storage, self.settings)
         server = uvicorn.Server(_uvicorn_config(app, self.settings))
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._server = server
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                                         name="jasiyo-cloud", daemon=True)

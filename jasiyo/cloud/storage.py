@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from jasiyo.errors import CloudError
@@ -261,25 +260,3 @@ class Storage(ABC):
             rows = t.rows("SELECT seq, id, provider, sealed FROM webhooks WHERE tenant_id = ? "
                           "AND seq > ? ORDER BY seq LIMIT ?", (tenant, after, limit))
         return [(int(r[0]), r[1], r[2], r[3]) for r in rows]
-
-
-def open_storage(url: str, *, owner: bool = False) -> Storage:
-    """Storage for ``url``: a PostgreSQL URL or conninfo, or a SQLite path (``sqlite:///p``).
-
-    ``owner``: connecting as the tables' owner is allowed (migrations only).
-    """
-    if url.startswith(("postgresql://", "postgres://")) or "dbname=" in url:
-        from jasiyo.cloud.pg import PostgresStorage
-
-        return PostgresStorage(url, owner=owner)
-    path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
-    if not path:
-        raise CloudError("--db: give a SQLite file path or a postgresql:// URL")
-    from jasiyo.cloud.sqlite import SqliteStorage
-
-    return SqliteStorage(Path(path))
-
-
-def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]

@@ -13,7 +13,7 @@ import typer
 
 from jasiyo.commands.common import actor, cfg, done, group, lazy, show_list, show_one, store, when
 from jasiyo.errors import ValidationError
-from jasiyo.models import format_money
+from jasiyo.money import format_money
 
 billing = lazy("jasiyo.agent.billing")
 invoices = lazy("jasiyo.agent.invoices")
@@ -131,7 +131,7 @@ def invoice_credit_note(
 ) -> None:
     """Credit part of an invoice (CN-... number); the customer's balance goes up by it."""
     from jasiyo.agent import credit_notes
-    from jasiyo.models import parse_money
+    from jasiyo.money import parse_money
 
     with store() as s:
         inv = invoices.get(s, number)
@@ -261,7 +261,7 @@ def billing_notifications(
 
 def _adjust(kind: str, username: str, amount: str, ref: str, reason: str,
             allow_debt: bool = False) -> None:
-    from jasiyo.models import parse_money
+    from jasiyo.money import parse_money
 
     with store(durable=True) as s:
         currency = ledger.subscriber_row(s, username)["currency"]

@@ -41,8 +41,8 @@ def serve_cmd(
     The operator token is taken from $JASIYO_OPERATOR_TOKEN if set (stored hashed).
     """
     from jasiyo.cloud.app import CloudSettings
+    from jasiyo.cloud.backend import open_storage
     from jasiyo.cloud.server import serve
-    from jasiyo.cloud.storage import open_storage
 
     storage = open_storage(db)
     try:
@@ -67,8 +67,8 @@ def migrate_cmd(
         "", "--app-password-env", help="Env var holding a password to set for the role."),
 ) -> None:
     """Create or upgrade the cloud schema (PostgreSQL: also the service role and RLS)."""
+    from jasiyo.cloud.backend import open_storage
     from jasiyo.cloud.pg import PostgresStorage
-    from jasiyo.cloud.storage import open_storage
 
     storage = open_storage(db, owner=True)
     try:
@@ -92,8 +92,8 @@ def create_operator(
                                        "making a new one."),
 ) -> None:
     """Create an operator token (printed once; stored hashed)."""
+    from jasiyo.cloud.backend import open_storage
     from jasiyo.cloud.server import ensure_operator, new_operator_token
-    from jasiyo.cloud.storage import open_storage
 
     token = _secret(None, OPERATOR_ENV, "operator token") if from_env else new_operator_token()
     storage = open_storage(db, owner=True)

@@ -66,8 +66,8 @@ def edgeos_sim(
     hostname: str = typer.Option("jasiyo-edgeos", "--hostname", help="system host-name."),
 ) -> None:
     """Run a simulated EdgeRouter (SSH, Vyatta config wrappers), until Ctrl-C."""
-    from jasiyo.drivers.ubiquiti.sim import EdgeOSSim
-    from jasiyo.drivers.ubiquiti.simstate import EdgeOSState
+    from jasiyo.drivers.edgeos.sim import EdgeOSSim
+    from jasiyo.drivers.edgeos.simstate import EdgeOSState
 
     sim = EdgeOSSim(host, port, users={username: password}, host_key_file=host_key_file,
                     state=EdgeOSState(hostname=hostname))

@@ -11,7 +11,7 @@ import typer
 
 from jasiyo.commands.common import STATE, actor, cfg, console, done, show_list, store, when
 from jasiyo.errors import ValidationError
-from jasiyo.models import format_money, parse_money
+from jasiyo.money import format_money, parse_money
 
 providers_app = typer.Typer(help="Payment providers configured on this POP.",
                             no_args_is_help=True)

@@ -6,10 +6,10 @@ from typing import Any
 
 import typer
 
-from jasiyo.agent.models import Plan
+from jasiyo.agent.records import Plan
 from jasiyo.commands.common import actor, done, group, lazy, show_list, show_one, store
-from jasiyo.errors import ValidationError
-from jasiyo.models import format_money, mikrotik_rate_limit, parse_money
+from jasiyo.money import format_money
+from jasiyo.network import mikrotik_rate_limit
 
 plans = lazy("jasiyo.agent.plans")
 validate = lazy("jasiyo.agent.validate")
@@ -99,39 +99,15 @@ def update(
     ),
 ) -> None:
     """Change a plan. Subscribers on it get the new rate at their next session or CoA."""
+    given = (rate, price, currency, period, burst, billing, grace, tax_rate, quota, fup_rate,
+             tax_inclusive)
+    if all(v is None for v in given):
+        raise typer.BadParameter("nothing to change: give at least one option")
     with store() as s:
-        old = plans.get(s, name)
-        changes: dict[str, Any] = {}
-        cur = currency or old.currency
-        if rate is not None:
-            changes["rate"] = rate
-        if price is not None:
-            changes["price_minor"] = parse_money(price, cur)
-        if currency is not None:
-            if price is None:
-                raise ValidationError("--currency needs --price in the new currency")
-            changes["currency"] = cur
-        if period is not None:
-            changes["period"] = period
-        if burst is not None:
-            changes["burst"] = burst or None
-        if billing is not None:
-            changes["billing"] = billing
-        if grace is not None:
-            changes["grace_days"] = validate.grace_days(grace)
-        if tax_rate is not None:
-            changes["tax_rate_bp"] = plans.parse_tax_rate(tax_rate)
-        if quota is not None:
-            changes["quota_bytes"] = plans.parse_size(quota) if quota else None
-            if not quota:
-                changes["fup_rate"] = None
-        if fup_rate is not None:
-            changes["fup_rate"] = fup_rate or None
-        if tax_inclusive is not None:
-            changes["tax_inclusive"] = tax_inclusive
-        if not changes:
-            raise typer.BadParameter("nothing to change: give at least one option")
-        plan = plans.update(s, name, actor(), **changes)
+        plan = plans.update(s, name, actor(), rate=rate, price=price, currency=currency,
+                            period=period, burst=burst, billing=billing, grace=grace,
+                            tax_rate=tax_rate, quota=quota, fup_rate=fup_rate,
+                            tax_inclusive=tax_inclusive)
     done(f"plan {name} updated", plan=_row(plan))
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from jasiyo.agent.models import Router
+from jasiyo.agent.records import Router
 from jasiyo.commands.common import STATE, actor, cfg, console, done, group, lazy, show_list, show_one, store
 
 routers = lazy("jasiyo.agent.routers")
@@ -25,7 +25,7 @@ def add(
     name: str = typer.Argument(..., help="Router name, e.g. pop1-ccr."),
     driver: str = typer.Option(
         ..., "--driver",
-        help="mikrotik, ubiquiti (EdgeOS) or generic (RADIUS only: pppd, accel-ppp, Cisco).",
+        help="mikrotik, edgeos or generic (RADIUS only: pppd, accel-ppp, Cisco, Cambium).",
     ),
     host: str = typer.Option(..., "--host", help="Management address (IP or DNS name)."),
     radius_secret: str = typer.Option(

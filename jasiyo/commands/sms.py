@@ -8,7 +8,7 @@ import typer
 
 from jasiyo.commands.common import STATE, actor, cfg, console, done, show_list, store, when
 from jasiyo.errors import ValidationError
-from jasiyo.models import format_money
+from jasiyo.money import format_money
 
 app = typer.Typer(help="SMS to customers: the outbox, broadcasts, templates.",
                   no_args_is_help=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from jasiyo.agent.models import Subscriber
+from jasiyo.agent.records import Subscriber
 from jasiyo.commands.billing import statement
 from jasiyo.commands.common import (
     STATE,
@@ -99,7 +99,7 @@ def list_(
 def show(username: str = typer.Argument(..., help="Subscriber username.")) -> None:
     """Show one subscriber: profile, balance, paid-through, usage this cycle, sessions."""
     from jasiyo.agent import consent
-    from jasiyo.models import format_money
+    from jasiyo.money import format_money
 
     with store() as s:
         row = _row(subs.get(s, username))
@@ -151,20 +151,11 @@ def update(
     }
     if plan is None and not changes:
         raise ValidationError("nothing to change: give at least one option")
+    from jasiyo.agent import accounts
+
     with store() as s:
-        with s.transaction():  # all or nothing: a bad --phone must not leave a plan change
-            if plan is not None:
-                _change_plan(s, username, plan)
-            if changes:
-                subs.update(s, username, actor(), **changes)
-        sub = subs.get(s, username)
+        sub = accounts.update(s, cfg(), username, actor(), plan=plan, **changes)
     done(f"subscriber {username} updated", subscriber=_row(sub))
-
-
-def _change_plan(s: Any, username: str, plan: str) -> None:
-    from jasiyo.agent.billing import change_plan
-
-    change_plan(s, username, plan, actor(), cfg=cfg())
 
 
 @app.command("suspend")

@@ -10,10 +10,10 @@ from jasiyo.commands.common import actor, cfg, done, group, show_list, show_one,
 from jasiyo.errors import ValidationError
 
 
-def _apply():  # noqa: ANN202 - imported on use: it pulls in httpx and the crypto stack
-    from jasiyo.agent import apply
+def _syncrun():  # noqa: ANN202 - imported on use: it pulls in httpx and the crypto stack
+    from jasiyo.agent import syncrun
 
-    return apply
+    return syncrun
 
 app = group("Sync with the cloud: push local changes, pull the others'.")
 
@@ -23,7 +23,7 @@ def now(
     wait: float = typer.Option(0.0, "--wait", help="Long-poll up to this many seconds."),
 ) -> None:
     """Push the outbox and pull everything new, once."""
-    result = _apply().sync_once(cfg(), wait=wait)
+    result = _syncrun().sync_once(cfg(), wait=wait)
     done(f"pushed {result.pushed}, pulled {result.pulled}, applied {result.applied}",
          pushed=result.pushed, pulled=result.pulled, applied=result.applied)
 
@@ -31,7 +31,7 @@ def now(
 @app.command("status")
 def status() -> None:
     """Cursor, backlog, lag and last error (read from the store; works offline)."""
-    st = _apply().sync_status(cfg()).to_dict()
+    st = _syncrun().sync_status(cfg()).to_dict()
     st["last_ok"] = when(st.pop("last_ok_at"))
     show_one(st)
 
@@ -46,14 +46,14 @@ app.add_typer(quarantine_app, name="quarantine")
 def quarantine_list() -> None:
     """Quarantined events: sequence, id, sending agent, why they would not open."""
     rows = [{"seq": q.seq, "id": q.id, "origin": q.origin, "error": q.error, "at": when(q.at)}
-            for q in _apply().quarantine_list(cfg())]
+            for q in _syncrun().quarantine_list(cfg())]
     show_list(rows, ["seq", "id", "origin", "error", "at"], "quarantined events")
 
 
 @quarantine_app.command("retry")
 def quarantine_retry() -> None:
     """Open quarantined events again (e.g. after `jasiyo tenant import-recovery`)."""
-    result = _apply().quarantine_retry(cfg())
+    result = _syncrun().quarantine_retry(cfg())
     done(f"applied {result['applied']}, still quarantined {result['quarantined']}", **result)
 
 
@@ -62,7 +62,7 @@ def quarantine_skip(
     event_id: str = typer.Argument(..., help="The event id (`jasiyo sync quarantine list`)."),
 ) -> None:
     """Give up on one quarantined event for good (recorded in the audit log)."""
-    bad = _apply().quarantine_skip(cfg(), event_id, actor())
+    bad = _syncrun().quarantine_skip(cfg(), event_id, actor())
     done(f"skipped event {bad.id} from agent {bad.origin}", id=bad.id, origin=bad.origin)
 
 
@@ -71,7 +71,9 @@ def agent_enroll(
     token: str = typer.Argument(..., help="One-time enrolment token from the tenant admin."),
 ) -> None:
     """Register this agent's signing key with the cloud (once per agent)."""
-    result = _apply().enroll_agent(cfg(), url, token)
+    from jasiyo.agent.cloudlink import enroll_agent
+
+    result = enroll_agent(cfg(), url, token)
     done(f"enrolled agent {result['agent_id']} in tenant {result['tenant_id']}. Next: "
          "`jasiyo tenant init` (first POP) or `jasiyo tenant import-recovery FILE`", **result)
 
@@ -83,12 +85,9 @@ def agent_restore(
     """Rebuild this (freshly initialised, enrolled) agent's store from the cloud."""
     if not from_cloud:
         raise ValidationError("only --from-cloud restore exists; pass --from-cloud")
-    result = _apply().restore_from_cloud(cfg(), recovery)
+    from jasiyo.agent.tenantkeys import restore_from_cloud
+
+    result = restore_from_cloud(cfg(), recovery)
     done(f"restored {result['events']} events: {result['plans']} plans, "
          f"{result['subscribers']} subscribers, {result['routers']} routers, "
          f"{result['payments']} payments", **result)
-
-
-#: For the lead: ``agent_app.command("enroll")(agent_enroll)`` and
-#: ``agent_app.command("restore")(agent_restore)``.
-AGENT_COMMANDS = {"enroll": agent_enroll, "restore": agent_restore}

@@ -9,10 +9,10 @@ import typer
 from jasiyo.commands.common import cfg, done, group
 
 
-def _apply():  # noqa: ANN202 - imported on use: it pulls in httpx and the crypto stack
-    from jasiyo.agent import apply
+def _keys():  # noqa: ANN202 - imported on use: it pulls in httpx and the crypto stack
+    from jasiyo.agent import tenantkeys
 
-    return apply
+    return tenantkeys
 
 app = group("Tenant data keys: create, export for new POPs, rotate.")
 
@@ -20,7 +20,7 @@ app = group("Tenant data keys: create, export for new POPs, rotate.")
 @app.command("init")
 def init() -> None:
     """Create the tenant data key on the first POP (after `jasiyo agent enroll`)."""
-    result = _apply().init_tenant(cfg())
+    result = _keys().init_tenant(cfg())
     done(f"tenant key {result['kid']} created in {result['keys']}; export a recovery file "
          "now and keep it offline: `jasiyo tenant export-recovery FILE`", **result)
 
@@ -30,7 +30,7 @@ def export_recovery(
     file: Path = typer.Argument(..., help="Where to write the recovery file (mode 0600)."),
 ) -> None:
     """Write the tenant keys to FILE: what new POPs and disaster recovery need."""
-    result = _apply().export_recovery(cfg(), file)
+    result = _keys().export_recovery(cfg(), file)
     done(f"recovery file written to {file}; anyone holding it can read this ISP's data",
          **result)
 
@@ -40,7 +40,7 @@ def import_recovery(
     file: Path = typer.Argument(..., help="A recovery file from `tenant export-recovery`."),
 ) -> None:
     """Install the tenant keys on another POP of the same ISP."""
-    result = _apply().import_recovery(cfg(), file)
+    result = _keys().import_recovery(cfg(), file)
     done(f"tenant keys imported ({result['keys']} key(s), current {result['current']})",
          **result)
 
@@ -48,7 +48,7 @@ def import_recovery(
 @app.command("rotate-key")
 def rotate_key() -> None:
     """Start sealing with a new key; old keys stay to read old events. Needs the cloud."""
-    result = _apply().rotate_key(cfg())
+    result = _keys().rotate_key(cfg())
     done(f"now sealing with tenant key {result['kid']} (was {result['previous']}); other "
          "POPs learn it at their next sync. Export a fresh recovery file.", **result)
 
@@ -58,5 +58,7 @@ def webhook_url(
     provider: str = typer.Argument(..., help="Payment provider: mpesa or paystack."),
 ) -> None:
     """Create a webhook URL for a payment provider (callbacks are sealed to the tenant)."""
-    result = _apply().register_webhook(cfg(), provider)
+    from jasiyo.agent.cloudlink import register_webhook
+
+    result = register_webhook(cfg(), provider)
     done(f"give this URL to {provider}: {result['url']}", **result)

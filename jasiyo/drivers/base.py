@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
-from jasiyo.drivers.models import (
+from jasiyo.drivers.routerstate import (
     ActiveSession,
     ApplyReport,
     Diff,
@@ -38,7 +38,7 @@ from jasiyo.drivers.models import (
     RouterState,
 )
 from jasiyo.errors import AuthError, CommandError, ConnectError, DriverError
-from jasiyo.models import DesiredState
+from jasiyo.network import DesiredState
 
 __all__ = [
     "AuthError",

@@ -14,8 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from jasiyo.drivers.base import RouterDriver
-from jasiyo.drivers.models import ActiveSession, ApplyReport, Diff, RouterAccount, RouterFacts, RouterState
-from jasiyo.models import DesiredState
+from jasiyo.drivers.routerstate import (
+    ActiveSession,
+    ApplyReport,
+    Diff,
+    RouterAccount,
+    RouterFacts,
+    RouterState,
+)
+from jasiyo.network import DesiredState
 
 
 class GenericDriver(RouterDriver):

@@ -255,7 +255,6 @@ class SimServer(ABC):
         config = uvicorn.Config(self.app(), ws="none", lifespan="off", log_level="warning",
                                 timeout_graceful_shutdown=1, access_log=False)
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._server = server
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                                         name=self.name, daemon=True)

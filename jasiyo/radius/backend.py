@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from jasiyo.models import DesiredState
+from jasiyo.network import DesiredState
 
 
 @dataclass(frozen=True, slots=True)

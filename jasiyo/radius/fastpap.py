@@ -9,37 +9,35 @@ module reads the datagram by index and writes the reply bytes directly:
 
 which is exactly what pyrad's ``CreateReply`` + ``ReplyPacket`` produce (the
 Message-Authenticator first, then the copied Proxy-States, then the attributes in the order
-:meth:`RadiusServer._encode` gives them). The encoded reply attributes are cached per
-decision, so per packet only the header, two MD5s and the HMAC are computed.
+:class:`~jasiyo.radius.replies.AttributeEncoder` gives them). The server caches the encoded reply attributes
+per decision, so per packet only the header, two MD5s and the HMAC are computed.
 
-:func:`handle` returns False, having changed nothing, for anything it does not fully
-understand (CHAP, MS-CHAP, no User-Password, a malformed attribute, a Message-Authenticator
-that does not verify, one missing where the NAS requires it, an odd reply); the server then
-takes its pyrad path, which answers or drops such a packet as before. Once it returns True
-the request was handled with the same counters, dedup entry, decision and log line as the
-pyrad path; ``tests/radius/test_fastpap.py`` checks that both give byte-identical replies.
+Pure functions over bytes; the server (``RadiusServer._fast_pap``) does the rest: the
+counters, the dedup entry, the decision and the log line, as on its pyrad path.
+:func:`parse` returns None for anything it does not fully understand (CHAP, MS-CHAP, no
+User-Password, a malformed attribute, a Message-Authenticator that does not verify, one
+missing where the NAS requires it), and the server then takes its pyrad path, which answers
+or drops such a packet as before; so does :func:`encode_attributes` for an odd reply.
+``tests/radius/test_fastpap.py`` checks that both paths give byte-identical replies.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from jasiyo.radius.dedup import DedupKey
 from jasiyo.radius.packets import hmac_md5
-from jasiyo.radius.policy import REJECT_MESSAGE, AuthMethod, AuthRequest, Decision, authorize
-
-if TYPE_CHECKING:  # the server imports this module; no cycle at run time
-    from jasiyo.radius.backend import NasClient
-    from jasiyo.radius.server import RadiusServer, _Protocol
+from jasiyo.radius.policy import REJECT_MESSAGE
 
 _ZERO16 = b"\x00" * 16
 _MA_ZERO = b"\x50\x12" + _ZERO16  # Message-Authenticator (80), length 18, zeroed to sign
 _MS_VENDOR = b"\x00\x00\x01\x37"  # 311: MS-CHAP attributes live under it
 _ACCESS_ACCEPT = 2
 _ACCESS_REJECT = 3
-_REJECT_ATTRS = bytes((18, len(REJECT_MESSAGE) + 2)) + REJECT_MESSAGE.encode()
+#: the attributes of every reject (a Reply-Message)
+REJECT_ATTRS = bytes((18, len(REJECT_MESSAGE) + 2)) + REJECT_MESSAGE.encode()
 #: a reply attribute key the fixed layout cannot express (pyrad would merge it with the
 #: copied Proxy-State or the Message-Authenticator): such replies go through pyrad
 _SPECIAL_KEYS = frozenset((33, 80))
@@ -126,92 +124,50 @@ def encode_attributes(encoded: tuple[tuple[Any, bytes], ...]) -> bytes | None:
     return b"".join(parts)
 
 
-def _reply_attrs(server: RadiusServer, decision: Decision, username: str) -> bytes | None:
-    """The encoded attributes of an accept, cached per decision: None if pyrad must build
-    the reply, :data:`_REJECT_ATTRS` if they do not encode (logged as on the pyrad path);
-    ValueError where pyrad's encoder raises it (an internal error there too)."""
-    attrs = decision.reply
-    cache = server._fast_attrs
-    cached = cache.get(attrs, False)
-    if cached is not False:
-        return cached  # type: ignore[return-value]
-    try:
-        encoded = server._encode(attrs)
-    except (ValueError, TypeError, KeyError) as exc:
-        server._log_unencodable(username, exc)
-        return _REJECT_ATTRS
-    wire = encode_attributes(encoded)
-    if len(cache) >= 65536:
-        cache.clear()
-    cache[attrs] = wire
-    return wire
+@dataclass(frozen=True, slots=True)
+class PapRequest:
+    """What a plain PAP Access-Request carries that its answer needs."""
+
+    username: str
+    password: str
+    #: the Request Authenticator
+    authenticator: bytes
+    #: the raw Proxy-State attributes, copied into the reply
+    proxy: bytes
+    #: it carried a Message-Authenticator (verified)
+    signed: bool
 
 
-def handle(
-    server: RadiusServer,
-    protocol: _Protocol,
-    data: bytes,
-    addr: tuple[str, int],
-    nas: NasClient,
-    key: DedupKey,
-) -> bool:
-    """Answer ``data``, an Access-Request already checked for size and NAS and not a
-    duplicate, if it is plain PAP; False (nothing done) to leave it to the pyrad path."""
-    secret = nas.secret
-    if not secret or type(secret) is not bytes:
-        return False
+def parse(data: bytes, secret: bytes, require_ma: bool) -> PapRequest | None:
+    """``data``, an Access-Request already checked for size and NAS, if it is plain PAP
+    signed with ``secret`` (or unsigned where ``require_ma`` is False); None otherwise."""
     length = (data[2] << 8) | data[3]
     parsed = _parse(data, length)
     if parsed is None:
-        return False
+        return None
     name_raw, password, ma, proxy = parsed
     if ma >= 0:
         raw = data[:length]
         signed = raw[: ma + 2] + _ZERO16 + raw[ma + 18 :]
         if not hmac.compare_digest(raw[ma + 2 : ma + 18], hmac_md5(secret, signed)):
-            return False
-    elif nas.require_message_authenticator:
-        return False
-    else:
-        server._warn_no_ma(nas)
-
-    stats = server.stats
-    entry = server.dedup.add(key, data)
-    try:
-        stats.access_requests += 1
-        authenticator = data[4:20]
-        username = name_raw.decode("utf-8", "replace")
-        request = AuthRequest(
-            username, AuthMethod.PAP, pap_password=_decrypt(secret, authenticator, password)
-        )
-        decision = authorize(request, server._lookup(server.backend.subject, username), nas=nas)
-        attrs: bytes | None = _REJECT_ATTRS
-        if decision.accept:
-            attrs = _reply_attrs(server, decision, username)
-            if attrs is None:  # a reply the fixed layout cannot express: pyrad builds it
-                raw, decision = server._auth_reply(server._decode_auth(data, nas), decision,
-                                                   username)  # fmt: skip
-            elif attrs is _REJECT_ATTRS:  # did not encode: rejected (logged)
-                decision = Decision(False, reason="reply attributes unencodable")
-        if attrs is not None:
-            tail = proxy + attrs
-            n = 38 + len(tail)
-            header = bytes((_ACCESS_ACCEPT if decision.accept else _ACCESS_REJECT, data[1],
-                            n >> 8, n & 0xFF))  # fmt: skip
-            digest = hmac_md5(secret, header + authenticator + _MA_ZERO + tail)
-            body = b"\x50\x12" + digest + tail
-            raw = header + hashlib.md5(header + authenticator + body + secret).digest() + body
-    except BaseException:
-        server.dedup.forget(key, entry)  # unanswered: a retransmission gets another try
-        raise
-    if decision.accept:
-        stats.access_accepts += 1
-    else:
-        stats.access_rejects += 1
-    entry.reply = raw
-    server._send(protocol, raw, addr)
-    server._log_auth(username, nas, AuthMethod.PAP, decision)
-    return True
+            return None
+    elif require_ma:
+        return None
+    authenticator = data[4:20]
+    return PapRequest(name_raw.decode("utf-8", "replace"),
+                      _decrypt(secret, authenticator, password), authenticator, proxy,
+                      ma >= 0)  # fmt: skip
 
 
-__all__ = ["encode_attributes", "handle"]
+def reply(data: bytes, request: PapRequest, secret: bytes, accept: bool, attrs: bytes) -> bytes:
+    """The signed Access-Accept (or Access-Reject) to ``data`` carrying encoded ``attrs``."""
+    tail = request.proxy + attrs
+    n = 38 + len(tail)
+    header = bytes((_ACCESS_ACCEPT if accept else _ACCESS_REJECT, data[1], n >> 8, n & 0xFF))
+    authenticator = request.authenticator
+    digest = hmac_md5(secret, header + authenticator + _MA_ZERO + tail)
+    body = b"\x50\x12" + digest + tail
+    return header + hashlib.md5(header + authenticator + body + secret).digest() + body
+
+
+__all__ = ["REJECT_ATTRS", "PapRequest", "encode_attributes", "parse", "reply"]

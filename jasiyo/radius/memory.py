@@ -105,13 +105,13 @@ class MemoryBackend:
                 key = record_key(r)
                 if key in self._seen:
                     if r.status_type in ("Accounting-On", "Accounting-Off"):
-                        self._apply(r)  # closing closed sessions again changes nothing
+                        self._track_session(r)  # closing closed sessions again changes nothing
                     continue
                 self._seen.add(key)
                 self.records.append(r)
-                self._apply(r)
+                self._track_session(r)
 
-    def _apply(self, r: AcctRecord) -> None:
+    def _track_session(self, r: AcctRecord) -> None:
         if r.status_type in ("Accounting-On", "Accounting-Off"):
             for s in self.sessions.values():
                 if s.nas_address == r.nas_address and s.open:

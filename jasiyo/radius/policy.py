@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from jasiyo.models import Access, DesiredState
+from jasiyo.network import Access, DesiredState
 from jasiyo.radius import mschap, vendors
 from jasiyo.radius.backend import AuthSubject, NasClient
 

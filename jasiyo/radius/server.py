@@ -25,7 +25,6 @@ import logging
 import os
 import socket
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -44,7 +43,7 @@ from pyrad.server_async import DatagramProtocolServer, ServerAsync, ServerType
 
 from jasiyo.errors import RadiusError
 from jasiyo.log import event, get_logger
-from jasiyo.radius import fastpap, mschap, strict
+from jasiyo.radius import fastpap, replies, strict
 from jasiyo.radius.accounting import (
     GroupCommitWriter,
     PendingAcct,
@@ -62,20 +61,6 @@ log = get_logger(__name__)
 
 #: RFC 2865 section 3: the maximum length of a RADIUS packet.
 MAX_PACKET = 4096
-
-_MS = 311  # Microsoft vendor id
-_MS_CHAP_ERROR = (_MS, 2)
-_MS_MPPE_POLICY = (_MS, 7)
-_MS_MPPE_TYPES = (_MS, 8)
-_MS_CHAP_CHALLENGE = (_MS, 11)
-_MS_MPPE_SEND_KEY = (_MS, 16)
-_MS_MPPE_RECV_KEY = (_MS, 17)
-_MS_CHAP2_RESPONSE = (_MS, 25)
-_MS_CHAP2_SUCCESS = (_MS, 26)
-_REPLY_MESSAGE = 18
-#: MPPE allowed, not required; 40- or 128-bit RC4 (FreeRADIUS's defaults)
-_MPPE_POLICY_ALLOWED = (1).to_bytes(4, "big")
-_MPPE_TYPES_40_128 = (6).to_bytes(4, "big")
 
 _AUTH_CODES = (AccessRequest, StatusServer)
 _ACCT_CODES = (AccountingRequest, StatusServer)
@@ -224,7 +209,7 @@ class RadiusServer(ServerAsync):
         self._warned_no_ma: set[str] = set()
         self._warned_unknown: set[str] = set()
         self._warned_drop: dict[tuple[str, str], float] = {}
-        self._encoded: dict[tuple[Any, ...], tuple[tuple[Any, bytes], ...]] = {}
+        self.encoder = replies.AttributeEncoder(self.dict)
         #: plain PAP Access-Requests skip pyrad (:mod:`jasiyo.radius.fastpap`); False sends
         #: everything through pyrad (tests compare the two)
         self.fast_pap = fast_pap
@@ -391,7 +376,7 @@ class RadiusServer(ServerAsync):
                 self._duplicate(protocol, seen, addr)
                 return
             if code == AccessRequest and self.fast_pap:
-                if fastpap.handle(self, protocol, data, addr, nas, key):
+                if self._fast_pap(protocol, data, addr, nas, key):
                     return
 
         pkt: Packet
@@ -486,7 +471,7 @@ class RadiusServer(ServerAsync):
         """Answer a verified Access-Request: decide, build, sign, send, cache."""
         self.stats.access_requests += 1
         try:
-            request = self._auth_request(pkt)
+            request = replies.auth_request(pkt)
         except PacketError as exc:  # e.g. a User-Password that is not whole 16-byte blocks
             raise _Drop("dropped_malformed", str(exc)) from None
         decision = authorize(request, self._lookup(self.backend.subject, request.username),
@@ -500,6 +485,70 @@ class RadiusServer(ServerAsync):
         self._send(protocol, raw, addr)
         self._log_auth(request.username, nas, request.method, decision)
 
+    def _fast_pap(
+        self, protocol: _Protocol, data: bytes, addr: tuple[str, int], nas: NasClient,
+        key: DedupKey,
+    ) -> bool:
+        """Answer ``data`` (not a duplicate) through :mod:`.fastpap` if it is plain PAP, as
+        :meth:`handle_auth_packet` would; False, with nothing done, to leave it to pyrad."""
+        secret = nas.secret
+        if not secret or type(secret) is not bytes:
+            return False
+        request = fastpap.parse(data, secret, nas.require_message_authenticator)
+        if request is None:
+            return False
+        if not request.signed:
+            self._warn_no_ma(nas)
+        username = request.username
+        entry = self.dedup.add(key, data)
+        try:
+            self.stats.access_requests += 1
+            decision = authorize(AuthRequest(username, AuthMethod.PAP,
+                                             pap_password=request.password),
+                                 self._lookup(self.backend.subject, username),
+                                 nas=nas)  # fmt: skip
+            attrs: bytes | None = fastpap.REJECT_ATTRS
+            if decision.accept:
+                attrs = self._fast_reply_attrs(decision, username)
+                if attrs is None:  # a reply the fixed layout cannot express: pyrad builds it
+                    raw, decision = self._auth_reply(self._decode_auth(data, nas), decision,
+                                                     username)  # fmt: skip
+                elif attrs is fastpap.REJECT_ATTRS:  # did not encode: rejected (logged)
+                    decision = Decision(False, reason="reply attributes unencodable")
+            if attrs is not None:
+                raw = fastpap.reply(data, request, secret, decision.accept, attrs)
+        except BaseException:
+            self.dedup.forget(key, entry)  # unanswered: a retransmission gets another try
+            raise
+        if decision.accept:
+            self.stats.access_accepts += 1
+        else:
+            self.stats.access_rejects += 1
+        entry.reply = raw
+        self._send(protocol, raw, addr)
+        self._log_auth(username, nas, AuthMethod.PAP, decision)
+        return True
+
+    def _fast_reply_attrs(self, decision: Decision, username: str) -> bytes | None:
+        """The encoded attributes of an accept, cached per decision: None if pyrad must build
+        the reply, :data:`fastpap.REJECT_ATTRS` if they do not encode (logged as on the pyrad
+        path); ValueError where pyrad's encoder raises it (an internal error there too)."""
+        attrs = decision.reply
+        cache = self._fast_attrs
+        cached = cache.get(attrs, False)
+        if cached is not False:
+            return cached  # type: ignore[return-value]
+        try:
+            encoded = self.encoder.attributes(attrs)
+        except (ValueError, TypeError, KeyError) as exc:
+            self._log_unencodable(username, exc)
+            return fastpap.REJECT_ATTRS
+        wire = fastpap.encode_attributes(encoded)
+        if len(cache) >= 65536:
+            cache.clear()
+        cache[attrs] = wire
+        return wire
+
     def _auth_reply(
         self, pkt: AuthPacket, decision: Decision, username: str
     ) -> tuple[bytes, Decision]:
@@ -508,16 +557,16 @@ class RadiusServer(ServerAsync):
         reply = pkt.CreateReply()
         if decision.accept:
             try:
-                self._fill_accept(reply, pkt, decision)
+                replies.fill_accept(reply, pkt, decision, self.encoder.attributes(decision.reply))
             except (ValueError, TypeError, KeyError) as exc:  # a state pyrad cannot encode
                 self._log_unencodable(username, exc)
                 reply = pkt.CreateReply()
                 decision = Decision(False, reason="reply attributes unencodable")
         if not decision.accept:
             reply.code = AccessReject
-            _put(reply, _REPLY_MESSAGE, REJECT_MESSAGE.encode())
+            replies.put(reply, replies.REPLY_MESSAGE, REJECT_MESSAGE.encode())
             if decision.mschap_error:
-                _put(reply, _MS_CHAP_ERROR, decision.mschap_error)
+                replies.put(reply, replies.MS_CHAP_ERROR, decision.mschap_error)
         return reply.ReplyPacket(), decision
 
     def _decode_auth(self, data: bytes, nas: NasClient) -> FastAuthPacket:
@@ -538,63 +587,6 @@ class RadiusServer(ServerAsync):
             event(log, "radius.auth", level, user=username, nas=nas.name, method=method.value,
                   result="accept" if decision.accept else "reject",
                   reason=decision.reason or None)  # fmt: skip
-
-    @staticmethod
-    def _auth_request(pkt: AuthPacket) -> AuthRequest:
-        """Extract the credentials; MS-CHAPv2 wins over CHAP, CHAP over PAP."""
-        get = dict.get  # raw bytes, without pyrad's per-access decoding
-        name_raw = (get(pkt, 1) or [b""])[0]
-        username = name_raw.decode("utf-8", "replace")
-        ms_response = get(pkt, _MS_CHAP2_RESPONSE)
-        if ms_response:
-            challenge = (get(pkt, _MS_CHAP_CHALLENGE) or [b""])[0]
-            return AuthRequest(username, AuthMethod.MSCHAPV2, challenge=challenge,
-                               mschap2_response=ms_response[0], raw_username=name_raw)  # fmt: skip
-        chap = get(pkt, 3)
-        if chap:
-            challenge = (get(pkt, 60) or [pkt.authenticator])[0]
-            value = chap[0]
-            return AuthRequest(username, AuthMethod.CHAP, chap_ident=value[0] if value else 0,
-                               chap_response=value[1:], challenge=challenge)  # fmt: skip
-        password = get(pkt, 2)
-        if password:
-            return AuthRequest(username, AuthMethod.PAP, pap_password=pkt.PwDecrypt(password[0]))
-        return AuthRequest(username, AuthMethod.NONE)
-
-    def _fill_accept(self, reply: Packet, request: AuthPacket, decision: Decision) -> None:
-        for key, raw in self._encode(decision.reply):
-            values = dict.get(reply, key)
-            if values is None:
-                OrderedDict.__setitem__(reply, key, [raw])
-            else:
-                values.append(raw)
-        ms = decision.mschap2
-        if ms is not None:
-            salt = os.urandom(2)
-            secret, authenticator = request.secret, request.authenticator
-            send = mschap.encrypt_mppe_key(ms.send_key, secret, authenticator,
-                                           bytes([0x80 | salt[0], salt[1]]))
-            # the two keys of one reply need different salts (RFC 2548)
-            recv = mschap.encrypt_mppe_key(ms.recv_key, secret, authenticator,
-                                           bytes([0x80 | salt[0], salt[1] ^ 1]))  # fmt: skip
-            _put(reply, _MS_CHAP2_SUCCESS, ms.success)
-            _put(reply, _MS_MPPE_RECV_KEY, recv)
-            _put(reply, _MS_MPPE_SEND_KEY, send)
-            _put(reply, _MS_MPPE_POLICY, _MPPE_POLICY_ALLOWED)
-            _put(reply, _MS_MPPE_TYPES, _MPPE_TYPES_40_128)
-
-    def _encode(self, attrs: tuple[Any, ...]) -> tuple[tuple[Any, bytes], ...]:
-        """Reply attributes as (pyrad key, raw value); cached, subscribers share plans."""
-        cached = self._encoded.get(attrs)
-        if cached is None:
-            scratch = Packet(dict=self.dict)
-            for name, value in attrs:
-                scratch.AddAttribute(name, value)
-            cached = tuple((k, v) for k, vs in OrderedDict.items(scratch) for v in vs)
-            if len(self._encoded) >= 65536:
-                self._encoded.clear()
-            self._encoded[attrs] = cached
-        return cached
 
     # ------------------------------------------------------------ accounting
 
@@ -651,12 +643,6 @@ class RadiusServer(ServerAsync):
 
     def handle_disconnect_packet(self, protocol: Any, pkt: Any, addr: Any) -> None:
         """Not used: we send Disconnect-Requests, we do not receive them."""
-
-
-def _put(pkt: Packet, key: Any, raw: bytes) -> None:
-    """Set one raw attribute value. Packet is an OrderedDict: ``dict.__setitem__`` would
-    bypass its ordering and the attribute would never be encoded."""
-    OrderedDict.__setitem__(pkt, key, [raw])
 
 
 def _enlarge_buffers(sock: socket.socket) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from jasiyo.models import Access, DesiredState, Rate
+from jasiyo.network import Access, DesiredState, Rate
 
 #: Attribute name and value, in the dictionary's terms (as :data:`policy.ReplyAttr`).
 ReplyAttr = tuple[str, str | int | bytes]

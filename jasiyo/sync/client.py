@@ -1,7 +1,7 @@
 """The sync client: push the outbox, pull after the cursor, apply, with retry and backoff.
 
 The client knows nothing of the agent's tables: it talks to an :class:`EventLog` (the agent
-provides one over its store, ``jasiyo.agent.apply.AgentLog``) and to the cloud through an
+provides one over its store, ``jasiyo.agent.synclog.AgentLog``) and to the cloud through an
 httpx transport that the caller may inject (``httpx.ASGITransport`` in tests, the default
 network transport otherwise). Every request is signed (:mod:`.signing`); every event is
 sealed with the tenant key before it leaves (:mod:`.envelope`).
@@ -26,8 +26,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from jasiyo.errors import SyncError
 from jasiyo.log import event, get_logger
-from jasiyo.sync.envelope import Keyring, b64d, b64e
+from jasiyo.sync.envelope import b64d, b64e
 from jasiyo.sync.hlc import bounded
+from jasiyo.sync.keyring import Keyring
 from jasiyo.sync.sealed import hook_context, open_sealed, public_of
 from jasiyo.sync.signing import AgentAuth, public_key_text
 

@@ -1,4 +1,4 @@
-"""The agent's metrics as the lead's /metrics will serve them: AgentMetrics.render() of a
+"""The agent's metrics as the agent's /metrics serves them: AgentMetrics.render() of a
 running Agent (two authentication processes, RadSec on), parsed with prometheus_client."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from jasiyo.agent import runtime
 from jasiyo.agent.metrics import AgentMetrics
 from jasiyo.agent.runtime import Agent
 from tests.agent.agentproc import jasiyo
@@ -37,7 +36,7 @@ def _samples(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float
     return out
 
 
-def test_render_counts_every_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_render_counts_every_process(tmp_path: Path) -> None:
     import socket
 
     with socket.socket() as s:
@@ -49,7 +48,6 @@ def test_render_counts_every_process(tmp_path: Path, monkeypatch: pytest.MonkeyP
     jasiyo(cfg, "router", "add", "local", "--driver", "mikrotik", "--host", "127.0.0.1",
            "--radius-secret", "testing123")
     jasiyo(cfg, "radsec", "ca")
-    monkeypatch.setattr(runtime, "PARTS", [_no_parts])
 
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -58,7 +56,7 @@ def test_render_counts_every_process(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def call(coro: object) -> object:
         return asyncio.run_coroutine_threadsafe(coro, loop).result(60)  # type: ignore[arg-type]
 
-    agent = Agent(cfg)
+    agent = Agent(cfg, parts=[_no_parts])
     call(agent.start())
     try:
         metrics = AgentMetrics(agent)

@@ -138,7 +138,7 @@ def test_reminders_only_with_consent_and_once(db: Store, bcfg: Config, clock: Cl
 
 
 def test_prepaid_grace_when_the_plan_has_one(db: Store, bcfg: Config, clock: Clock) -> None:
-    plans.update(db, "home", "test", grace_days=2)
+    plans.update(db, "home", "test", grace="2d")
     add_sub(db, "alice")
     pay(db, bcfg, "alice", "1000", "A-1")
     clock.days(30)

@@ -68,7 +68,7 @@ def test_editing_a_plans_rate_coas_everyone_online_on_it(db: Store, bcfg: Config
 def test_editing_the_fup_rate_touches_only_throttled_subscribers(
     db: Store, bcfg: Config, nas: NasListener,
 ) -> None:
-    plans.update(db, "home", "noc", quota_bytes=10**9, fup_rate="1M/1M")
+    plans.update(db, "home", "noc", quota="1G", fup_rate="1M/1M")
     assert jobs(db) == []  # alice is not throttled: her rate did not change
     db.conn.execute("UPDATE subscribers SET fup_active = 1 WHERE username = 'alice'")
     assert run(db, bcfg) == 1 and nas.received[-1]["Mikrotik-Rate-Limit"] == ["1M/1M"]

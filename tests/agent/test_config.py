@@ -103,3 +103,11 @@ def test_unreadable_config(tmp_path: Path) -> None:
     d.mkdir()
     with pytest.raises(ConfigError, match="cannot read"):
         config.load(d)
+
+
+def test_there_is_one_example_config() -> None:
+    """The packaged example (what `jasiyo init` copies) is the only copy: the one at the top
+    of the repository, which the README and scripts/agent name, is a link to it."""
+    top = Path(__file__).resolve().parents[2] / "config.example.toml"
+    assert top.is_symlink(), "config.example.toml must stay a link to jasiyo/config.example.toml"
+    assert top.resolve() == config.EXAMPLE.resolve()

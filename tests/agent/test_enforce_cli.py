@@ -1,4 +1,4 @@
-"""Issue 11 items 9-12: a failed disconnect says so; the enforcement queue keeps only the last
+"""A failed disconnect says so; the enforcement queue keeps only the last
 wanted state, per NAS, and can be listed, retried and cancelled."""
 
 from __future__ import annotations

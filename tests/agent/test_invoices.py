@@ -1,4 +1,4 @@
-"""Issue 11 item 4: invoices an accountant accepts (numbers, VAT, PINs, void, credit notes,
+"""Invoices an accountant accepts (numbers, VAT, PINs, void, credit notes,
 PDF)."""
 
 from __future__ import annotations

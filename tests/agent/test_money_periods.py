@@ -1,4 +1,4 @@
-"""Issue 11, money: proration between plans of different periods, one duration syntax,
+"""Money: proration between plans of different periods, one duration syntax,
 refunds within the balance."""
 
 from __future__ import annotations

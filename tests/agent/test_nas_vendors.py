@@ -19,7 +19,7 @@ from jasiyo.agent.keys import SecretBox, load_key
 from jasiyo.agent.radius_backend import StoreBackend
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
-from jasiyo.drivers.ubiquiti.sim import EdgeOSSim
+from jasiyo.drivers.edgeos.sim import EdgeOSSim
 from jasiyo.radius import coa
 from jasiyo.radius.backend import AcctRecord
 from tests.agent.agentproc import AgentProcess, jasiyo

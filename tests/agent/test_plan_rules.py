@@ -1,4 +1,4 @@
-"""Issue 11 item 17: a plan's fair-usage rate and burst are checked, not silently completed."""
+"""A plan's fair-usage rate and burst are checked, not silently completed."""
 
 from __future__ import annotations
 
@@ -31,6 +31,20 @@ def test_an_old_plan_with_a_short_burst_stays_editable(store: Store) -> None:
     store.conn.execute("INSERT INTO plans (name, rate, burst, price_minor, currency, period, "
                        "created_at, updated_at) VALUES ('old', '10M/10M', '20M/20M', 100, "
                        "'KES', '30d', 0, 0)")
-    assert plans.update(store, "old", "t", price_minor=200).price_minor == 200
+    assert plans.update(store, "old", "t", price="2").price_minor == 200
     with pytest.raises(ValidationError, match="give all three"):
         plans.update(store, "old", "t", burst="30M/30M")
+
+
+def test_update_takes_the_strings_build_takes(store: Store) -> None:
+    plans.add(store, plans.build("home", rate="10M/10M", price="1500", quota="100G",
+                                 fup_rate="2M/2M"), "t")
+    p = plans.update(store, "home", "t", price="1,500.50", grace="2d", tax_rate="16")
+    assert (p.price_minor, p.grace_days, p.tax_rate_bp) == (150050, 2, 1600)
+    p = plans.update(store, "home", "t", quota="")  # clearing the quota clears the FUP rate
+    assert (p.quota_bytes, p.fup_rate) == (None, None)
+    with pytest.raises(ValidationError, match="--currency needs --price"):
+        plans.update(store, "home", "t", currency="USD")
+    with pytest.raises(ValidationError, match="bad amount"):
+        plans.update(store, "home", "t", price="15,00")
+    assert plans.get(store, "home").price_minor == 150050

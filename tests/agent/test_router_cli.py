@@ -119,7 +119,7 @@ def test_import_names_changes_and_never_overwrites_a_password_unless_asked(
 
 
 def test_import_from_an_edgerouter_says_it_cannot(cfg: Config) -> None:
-    jasiyo(cfg, "router", "add", "er1", "--driver", "ubiquiti", "--host", "127.0.0.1",
+    jasiyo(cfg, "router", "add", "er1", "--driver", "edgeos", "--host", "127.0.0.1",
            "--radius-secret", "testing123", "--username", "ubnt", "--password", "ubnt-pass")
     proc = jasiyo(cfg, "router", "import", "er1", check=False)
     assert proc.returncode == 1 and "EdgeRouter" in proc.stderr

@@ -248,9 +248,23 @@ def test_job_with_no_router_gives_up_after_a_day(
 def test_library_update_refuses_fields_it_cannot_change(db: Store) -> None:
     before = routers.get(db, "core-1")
     with pytest.raises(ValidationError, match="cannot change driver, options of a router"):
-        routers.update(db, "core-1", "noc", driver="ubiquiti", options={})
+        routers.update(db, "core-1", "noc", driver="edgeos", options={})
     with pytest.raises(ValidationError, match="both --username and --password"):
         routers.update(db, "core-1", "noc", username="api", password="")
     assert routers.get(db, "core-1") == before
     after = routers.update(db, "core-1", "noc", port=8729, username="api", password="pw-2")
     assert (after.port, after.username, after.has_password) == (8729, "api", True)
+
+
+def test_the_edgeos_driver_is_edgeos_whatever_it_was_called(db: Store) -> None:
+    """``ubiquiti`` (the old name) is taken on input and read back from older rows as
+    ``edgeos``: one name in every listing."""
+    added = routers.add(db, "er1", driver="ubiquiti", host="127.0.0.1",
+                        radius_secret="testing123", actor="noc", nas_ip="10.9.9.9")
+    assert added.driver == "edgeos"
+    with db.transaction():  # a row as an older version (or a sync event from one) left it
+        db.conn.execute("UPDATE routers SET driver = 'ubiquiti' WHERE name = 'er1'")
+    assert routers.get(db, "er1").driver == "edgeos"
+    with pytest.raises(ValidationError, match="unknown driver 'cisco': use mikrotik or edgeos"):
+        routers.add(db, "r2", driver="cisco", host="127.0.0.1", radius_secret="testing123",
+                    actor="noc")

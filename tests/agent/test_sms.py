@@ -16,7 +16,7 @@ from jasiyo.agent.smswork import Sender, gateway
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.errors import ValidationError
-from jasiyo.models import Status
+from jasiyo.network import Status
 from jasiyo.sms.base import SmsGateway
 from jasiyo.sms.sim import AfricasTalkingSim
 from tests.agent.billing_support import DAY, T0, Clock, open_store, seed_plans
@@ -376,7 +376,7 @@ def test_a_message_left_sending_by_a_crash_is_not_resent(
     assert sim.accepted() == []
 
 
-def test_consent_records_say_when_how_and_by_whom(db: Store, clock: Clock,
+def test_consent_records_say_when_how_and_by_whom(db: Store, cfg: Config, clock: Clock,
                                                   tmp_path: Path) -> None:
     clock.days(1)
     add(db, "alice", ALICE, True)
@@ -388,7 +388,7 @@ def test_consent_records_say_when_how_and_by_whom(db: Store, clock: Clock,
                    "alice,alice-pw,home,+254712345678,yes\nbob,bob-pw,home,,no\n")
     data = imports.read_csv(csv, db)
     clock.days(3)
-    imports.import_rows(db, data.rows, "importer", columns=data.columns)
+    imports.import_rows(db, data.rows, "importer", cfg=cfg, columns=data.columns)
     assert [(r.given, r.how, r.actor, r.at) for r in consent.history(db, "alice")] == [
         (True, "csv", "importer", T0 + 3 * DAY), (False, "cli", "admin", T0 + 2 * DAY),
         (True, "cli", "test", T0 + 1 * DAY)]

@@ -12,14 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from jasiyo.agent import apply, plans
+from jasiyo.agent import cloudlink, plans, syncrun, tenantkeys
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store
 from jasiyo.cloud.app import CloudSettings
 from jasiyo.config import Config
 from jasiyo.errors import SyncError
-from jasiyo.sync.envelope import Keyring
 from jasiyo.sync.ids import uuid7
+from jasiyo.sync.keyring import Keyring
 from jasiyo.sync.signing import load_signing_key, sign_headers
 from tests.sync.harness import Cloud, Tenant, snap, sqlite_cloud, sync
 
@@ -48,7 +48,7 @@ def ident(cfg: Config) -> tuple[str, str]:
 def signed(cfg: Config, method: str, target: str, body: bytes = b"",
            **kw: Any) -> dict[str, str]:
     tenant, agent = ident(cfg)
-    key = load_signing_key(apply.signing_key_path(cfg))
+    key = load_signing_key(cloudlink.signing_key_path(cfg))
     return sign_headers(key, kw.pop("tenant", tenant), kw.pop("agent", agent), method, target,
                         body, **kw)
 
@@ -121,7 +121,7 @@ def test_push_with_unregistered_key_id_is_409_and_foreign_origin_403(isp: Tenant
                                        "envelope": rogue.seal(b"{}", ev, agent)}]}).encode()
         refused(h.post(path, content=body, headers=signed(a, "POST", path, body)), 409,
                 "conflict")
-        ring = Keyring.load(apply.keyring_path(a))
+        ring = Keyring.load(cloudlink.keyring_path(a))
         body = json.dumps({"events": [{"id": ev, "origin": uuid7(),
                                        "envelope": ring.seal(b"{}", ev, agent)}]}).encode()
         refused(h.post(path, content=body, headers=signed(a, "POST", path, body)), 403,
@@ -135,20 +135,20 @@ def test_tampered_ciphertext_in_the_cloud_is_quarantined_by_agents(isp: Tenant,
     plans.add(s, plans.build("home", rate="5M/5M", price="100"), "t")
     subs.add(s, subs.NewSubscriber.build("alice", password="pw-alice-1", plan="home"), "t")
     s.close()
-    apply.sync_once(a)
+    syncrun.sync_once(a)
     db = sqlite3.connect(cloud.storage.path)  # type: ignore[attr-defined]
     env = db.execute("SELECT envelope FROM events WHERE seq = 2").fetchone()[0]
     flipped = env[:-5] + ("A" if env[-5] != "A" else "B") + env[-4:]
     db.execute("UPDATE events SET envelope = ? WHERE seq = 2", (flipped,))
     db.commit()
     db.close()
-    apply.sync_once(b)  # the tampered event is set aside, it does not halt the pull
-    st = apply.sync_status(b)
+    syncrun.sync_once(b)  # the tampered event is set aside, it does not halt the pull
+    st = syncrun.sync_status(b)
     assert st.cursor == 2 and st.quarantined == 1
-    held = apply.quarantine_list(b)
+    held = syncrun.quarantine_list(b)
     assert [q.seq for q in held] == [2] and "failed authentication" in held[0].error
     assert [p["name"] for p in snap(b)["plans"]] == ["home"] and snap(b)["subscribers"] == []
-    assert apply.quarantine_retry(b) == {"applied": 0, "quarantined": 1}  # still tampered
+    assert syncrun.quarantine_retry(b) == {"applied": 0, "quarantined": 1}  # still tampered
 
 
 def test_event_under_a_key_the_agent_lacks_waits_in_quarantine(isp: Tenant, cloud: Cloud,
@@ -156,24 +156,24 @@ def test_event_under_a_key_the_agent_lacks_waits_in_quarantine(isp: Tenant, clou
     a, b = isp.agents
     extra = Keyring.create(isp.id)
     s = Store.open(a)
-    with apply.open_client(a, s) as client:
+    with cloudlink.open_client(a, s) as client:
         client.register_key(extra.current)  # known to the cloud, not yet shared with B
         client.keyring.keys[extra.current] = extra.keys[extra.current]
         client.keyring.current = extra.current
         plans.add(s, plans.build("home", rate="5M/5M", price="100"), "t")
         client.push()
-        client.keyring.save(apply.keyring_path(a))
+        client.keyring.save(cloudlink.keyring_path(a))
     s.close()
-    apply.sync_once(b)
+    syncrun.sync_once(b)
     assert snap(b)["plans"] == []
-    held = apply.quarantine_list(b)
+    held = syncrun.quarantine_list(b)
     assert len(held) == 1 and "does not hold" in held[0].error
     recovery = tmp_path / "recovery.keys"
-    apply.export_recovery(a, recovery)
-    apply.import_recovery(b, recovery)
-    assert apply.quarantine_retry(b) == {"applied": 1, "quarantined": 0}
+    tenantkeys.export_recovery(a, recovery)
+    tenantkeys.import_recovery(b, recovery)
+    assert syncrun.quarantine_retry(b) == {"applied": 1, "quarantined": 0}
     assert [p["name"] for p in snap(b)["plans"]] == ["home"]
-    assert apply.sync_status(b).quarantined == 0
+    assert syncrun.sync_status(b).quarantined == 0
 
 
 def test_tokens_enrolment_once_bad_operator(cloud: Cloud, isp: Tenant) -> None:
@@ -217,8 +217,8 @@ def test_revoked_agent_is_refused(isp: Tenant, cloud: Cloud) -> None:
         refused(r, 403, "forbidden")
     assert admin.revoke_agent(cloud.url, isp.admin, agent)["revoked"] is True
     with pytest.raises(SyncError, match="401"):
-        apply.sync_once(b)
-    apply.sync_once(a)  # the other POP is unaffected
+        syncrun.sync_once(b)
+    syncrun.sync_once(a)  # the other POP is unaffected
     with pytest.raises(CloudError, match="404"):
         admin.revoke_agent(cloud.url, isp.admin, agent)  # already revoked
 
@@ -235,7 +235,7 @@ def test_nonsense_pull_parameters_are_400_not_endless(isp: Tenant, cloud: Cloud)
 def test_the_cloud_sqlite_database_is_private(tmp_path: Path) -> None:
     import os
 
-    from jasiyo.cloud.storage import open_storage
+    from jasiyo.cloud.backend import open_storage
 
     old = os.umask(0o022)
     try:

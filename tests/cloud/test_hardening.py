@@ -1,4 +1,4 @@
-"""Issue 10: the cloud's log, its parser limits, revocation of a waiting poll, hook long-poll."""
+"""The cloud's log, its parser limits, revocation of a waiting poll, hook long-poll."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jasiyo.agent import apply, plans
+from jasiyo.agent import cloudlink, plans, syncrun
 from jasiyo.agent.store import Store
 from jasiyo.cloud import admin
 from jasiyo.errors import SyncError
@@ -117,12 +117,12 @@ def test_huge_timestamp_or_odd_content_length_is_4xx(isp: Tenant, cloud: Cloud) 
 def test_revocation_ends_a_long_poll_already_waiting(isp: Tenant, cloud: Cloud) -> None:
     """Item 7: a pull waiting when its agent is revoked gets 401, not the next event."""
     a, b = isp.agents
-    apply.sync_once(b)
+    syncrun.sync_once(b)
     got: list[object] = []
 
     def wait_on_b() -> None:
         try:
-            got.append(apply.sync_once(b, wait=20))
+            got.append(syncrun.sync_once(b, wait=20))
         except SyncError as exc:
             got.append(exc)
 
@@ -134,7 +134,7 @@ def test_revocation_ends_a_long_poll_already_waiting(isp: Tenant, cloud: Cloud) 
     s = Store.open(a)
     plans.add(s, plans.build("after-revoke", rate="5M/5M", price="100"), "t")
     s.close()
-    apply.sync_once(a)
+    syncrun.sync_once(a)
     t.join(30)
     assert not t.is_alive()
     assert isinstance(got[0], SyncError) and "401" in str(got[0])
@@ -146,7 +146,7 @@ def test_revocation_ends_a_long_poll_already_waiting(isp: Tenant, cloud: Cloud) 
 def _hooks(cfg, after: int = 0, wait: float = 0.0):  # noqa: ANN001, ANN202
     s = Store.open(cfg)
     try:
-        with apply.open_client(cfg, s) as client:
+        with cloudlink.open_client(cfg, s) as client:
             return client.webhooks(after, wait=wait)
     finally:
         s.close()
@@ -155,7 +155,7 @@ def _hooks(cfg, after: int = 0, wait: float = 0.0):  # noqa: ANN001, ANN202
 def test_webhook_long_poll_returns_when_a_webhook_arrives(isp: Tenant, cloud: Cloud) -> None:
     """Item A: `wait` on the hook list answers as soon as a callback is received."""
     a, b = isp.agents
-    url = apply.register_webhook(a, "mpesa-stk")["url"]
+    url = cloudlink.register_webhook(a, "mpesa-stk")["url"]
     assert _hooks(b) == ([], 0)
     started = time.monotonic()
     assert _hooks(b, wait=0.5) == ([], 0)  # nothing arrives: the wait runs out
@@ -177,7 +177,7 @@ def test_webhook_long_poll_returns_when_a_webhook_arrives(isp: Tenant, cloud: Cl
                                       "mpesa-c2b-validation"])
 def test_every_mpesa_endpoint_gets_the_daraja_acknowledgement(isp: Tenant, cloud: Cloud,
                                                               provider: str) -> None:
-    url = apply.register_webhook(isp.agents[0], provider)["url"]
+    url = cloudlink.register_webhook(isp.agents[0], provider)["url"]
     with cloud.http() as h:
         r = h.post(url, json={"TransID": "QX99ZZ"})
     assert r.status_code == 200 and r.json() == {"ResultCode": 0, "ResultDesc": "Accepted"}
@@ -187,8 +187,8 @@ def test_revoking_an_agent_leaves_the_tenant_webhook_endpoints_working(isp: Tena
                                                                        cloud: Cloud) -> None:
     """Endpoints belong to the tenant (sealed to its key), not to the agent that made them."""
     a, b = isp.agents
-    url_a = apply.register_webhook(a, "paystack")["url"]
-    url_b = apply.register_webhook(b, "mpesa-stk")["url"]
+    url_a = cloudlink.register_webhook(a, "paystack")["url"]
+    url_b = cloudlink.register_webhook(b, "mpesa-stk")["url"]
     admin.revoke_agent(cloud.url, isp.admin, ident(b)[1])
     with cloud.http() as h:
         assert h.post(url_a, content=b"{}").status_code == 200

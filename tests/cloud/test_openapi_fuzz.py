@@ -1,4 +1,4 @@
-"""Issue 10 item 14: the OpenAPI document is the truth, and schemathesis checks the server.
+"""The OpenAPI document is the truth, and schemathesis checks the server.
 
 schemathesis (its CLI, as CI would run it) generates requests from ``/v1/openapi.json``
 served by a real cloud on a real socket and checks every answer against the document: no
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from starlette.routing import Route
 
-from jasiyo.agent import apply
+from jasiyo.agent import cloudlink
 from jasiyo.agent.store import Store
 from jasiyo.cloud.app import CloudSettings, create_app
 from jasiyo.cloud.openapi import OPENAPI
@@ -28,7 +28,7 @@ ST = Path(sys.executable).with_name("st")
 
 
 def test_every_route_is_documented_with_its_methods(tmp_path: Path) -> None:
-    from jasiyo.cloud.storage import open_storage
+    from jasiyo.cloud.backend import open_storage
 
     storage = open_storage(str(tmp_path / "c.db"))
     try:
@@ -52,7 +52,7 @@ def test_schemathesis_finds_no_drift(tmp_path: Path) -> None:
         agent_id = s.agent_id
         s.close()
         env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.cloud.st_hooks",
-               "PYTHONPATH": str(ROOT), "JASIYO_ST_KEY": str(apply.signing_key_path(cfg)),
+               "PYTHONPATH": str(ROOT), "JASIYO_ST_KEY": str(cloudlink.signing_key_path(cfg)),
                "JASIYO_ST_TENANT": isp.id, "JASIYO_ST_AGENT": agent_id,
                "JASIYO_ST_OPERATOR": cloud.operator, "JASIYO_ST_ADMIN": isp.admin}
         proc = subprocess.run(

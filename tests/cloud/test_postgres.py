@@ -10,13 +10,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from jasiyo.agent import apply, plans
+from jasiyo.agent import cloudlink, plans, syncrun, tenantkeys
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store, init_store
 from jasiyo.cloud.app import AgentRecord, CloudSettings
+from jasiyo.cloud.backend import open_storage
 from jasiyo.cloud.migrations import TENANT_TABLES
 from jasiyo.cloud.server import ThreadedServer
-from jasiyo.cloud.storage import Storage, open_storage
+from jasiyo.cloud.storage import Storage
 from jasiyo.config import parse
 from jasiyo.errors import CloudError
 from jasiyo.sync.ids import uuid7
@@ -107,8 +108,8 @@ def test_two_agents_sync_and_a_wiped_agent_is_restored(cloud: Cloud, tmp_path: P
     assert snap(a) == snap(b)
     fresh = parse(f'[agent]\ndata_dir = "{tmp_path / "rebuilt"}"\n', tmp_path)
     init_store(fresh)
-    apply.enroll_agent(fresh, cloud.url, cloud.enrolment(isp.id, isp.admin))
-    apply.restore_from_cloud(fresh, isp.recovery)
+    cloudlink.enroll_agent(fresh, cloud.url, cloud.enrolment(isp.id, isp.admin))
+    tenantkeys.restore_from_cloud(fresh, isp.recovery)
     assert snap(fresh) == snap(a)
 
 
@@ -129,14 +130,14 @@ def test_long_poll_wakes_through_listen_notify(scratch: Scratch, tmp_path: Path)
         with sb.transaction():
             sb.set_meta("sync.cloud_url", two.url)
         got: list[tuple[int, int]] = []
-        with apply.open_client(b, sb) as client:
+        with cloudlink.open_client(b, sb) as client:
             waiter = threading.Thread(target=lambda: got.append(client.pull(wait=30)))
             waiter.start()
             time.sleep(0.5)
             s = Store.open(a)
             plans.add(s, plans.build("woke", rate="1M/1M", price="1"), "t")
             s.close()
-            apply.sync_once(a)
+            syncrun.sync_once(a)
             waiter.join(40)
         sb.close()
         assert got and got[0][1] >= 1
@@ -209,10 +210,10 @@ def test_hook_long_poll_wakes_through_listen_notify(scratch: Scratch, tmp_path: 
     try:
         isp = Tenant(one, tmp_path).setup(1)
         a = isp.agents[0]
-        path = apply.register_webhook(a, "mpesa-stk")["url"].removeprefix(one.url)
+        path = cloudlink.register_webhook(a, "mpesa-stk")["url"].removeprefix(one.url)
         got: list[object] = []
         s = Store.open(a)
-        with apply.open_client(a, s) as client:
+        with cloudlink.open_client(a, s) as client:
             waiter = threading.Thread(target=lambda: got.append(client.webhooks(0, wait=25)))
             started = time.monotonic()
             waiter.start()

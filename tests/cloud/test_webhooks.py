@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jasiyo.agent import apply
+from jasiyo.agent import cloudlink
 from jasiyo.agent.store import Store
 from jasiyo.errors import SyncError
 from tests.sync.harness import Cloud, Tenant, sqlite_cloud
@@ -25,7 +25,7 @@ def cloud(tmp_path: Path) -> Iterator[Cloud]:
 def hooks(cfg, after: int = 0):  # noqa: ANN001, ANN201 - a Config; (webhooks, cursor)
     s = Store.open(cfg)
     try:
-        with apply.open_client(cfg, s) as client:
+        with cloudlink.open_client(cfg, s) as client:
             return client.webhooks(after)
     finally:
         s.close()
@@ -34,14 +34,14 @@ def hooks(cfg, after: int = 0):  # noqa: ANN001, ANN201 - a Config; (webhooks, c
 def test_webhook_is_sealed_at_rest_and_opened_by_every_pop(cloud: Cloud, tmp_path: Path) -> None:
     isp = Tenant(cloud, tmp_path).setup(2)
     a, b = isp.agents
-    url = apply.register_webhook(a, "paystack")["url"]
+    url = cloudlink.register_webhook(a, "paystack")["url"]
     assert url.startswith(cloud.url + "/v1/hooks/")
     body = b'{"event":"charge.success","data":{"reference":"PSK-REF-777","amount":150000}}'
     with cloud.http() as h:
         r = h.post(url, content=body, headers={"x-paystack-signature": "abc123",
                                                "content-type": "application/json"})
         assert r.status_code == 200 and r.json() == {"ok": True}
-        mpesa = apply.register_webhook(b, "mpesa")["url"]
+        mpesa = cloudlink.register_webhook(b, "mpesa")["url"]
         r = h.post(mpesa, json={"Body": {"stkCallback": {"ResultCode": 0}}})
         assert r.json() == {"ResultCode": 0, "ResultDesc": "Accepted"}
     db = sqlite3.connect(cloud.storage.path)  # type: ignore[attr-defined]
@@ -57,7 +57,7 @@ def test_webhook_is_sealed_at_rest_and_opened_by_every_pop(cloud: Cloud, tmp_pat
 def test_webhook_refusals(cloud: Cloud, tmp_path: Path) -> None:
     isp = Tenant(cloud, tmp_path / "a").setup(1)
     other = Tenant(cloud, tmp_path / "b").setup(1)
-    url = apply.register_webhook(isp.agents[0], "paystack")["url"]
+    url = cloudlink.register_webhook(isp.agents[0], "paystack")["url"]
     with cloud.http() as h:
         assert h.post(url[:-4] + "xxxx", content=b"{}").json() == {"error": "not_found"}
         wrong_tenant = url.replace(isp.id, other.id)
@@ -83,7 +83,7 @@ def test_provider_callbacks_have_their_own_larger_rate_limit(tmp_path: Path) -> 
     c = sqlite_cloud(tmp_path, CloudSettings(rate=0.01, burst=5, hook_rate=0.01, hook_burst=40))
     try:
         isp = Tenant(c, tmp_path).setup(1)
-        url = apply.register_webhook(isp.agents[0], "mpesa-c2b")["url"]
+        url = cloudlink.register_webhook(isp.agents[0], "mpesa-c2b")["url"]
         with c.http() as h:
             while h.get("/v1/health").status_code != 429:
                 pass  # the API bucket of this address is empty now

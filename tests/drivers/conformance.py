@@ -30,8 +30,8 @@ import pytest
 
 from jasiyo.drivers import get_driver
 from jasiyo.drivers.base import AuthError, ConnectError, RouterDriver
-from jasiyo.drivers.models import ApplyReport, RouterConfig
-from jasiyo.models import Access, DesiredState, Rate, Service
+from jasiyo.drivers.routerstate import ApplyReport, RouterConfig
+from jasiyo.network import Access, DesiredState, Rate, Service
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from jasiyo.drivers.mikrotik.sim import RouterOSSim, _split
-from jasiyo.models import Rate, Service
+from jasiyo.network import Rate, Service
 from tests.drivers.conformance import SubscriberOnRouter
 
 Call = Callable[..., list[dict[str, str]]]

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from jasiyo.drivers.models import RouterConfig
-from jasiyo.drivers.ubiquiti import EdgeOSDriver
-from jasiyo.drivers.ubiquiti.config import Tree, get, parse_commands, split, value
-from jasiyo.drivers.ubiquiti.plan import bandwidth_bps
-from jasiyo.drivers.ubiquiti.sim import EdgeOSSim
-from jasiyo.models import Rate, Service
+from jasiyo.drivers.edgeos import EdgeOSDriver
+from jasiyo.drivers.edgeos.config import Tree, get, parse_commands, split, value
+from jasiyo.drivers.edgeos.plan import bandwidth_bps
+from jasiyo.drivers.edgeos.sim import EdgeOSSim
+from jasiyo.drivers.routerstate import RouterConfig
+from jasiyo.network import Rate, Service
 from tests.drivers.conformance import DriverConformance, RouterUnderTest, SubscriberOnRouter
 
 USERS = {"ubnt": "s3cret-ssh"}

@@ -1,4 +1,4 @@
-"""`jasiyo router add/check/sync --driver ubiquiti` against the EdgeOS simulator over SSH,
+"""`jasiyo router add/check/sync --driver edgeos` against the EdgeOS simulator over SSH,
 through the real CLI, the way an engineer drives an EdgeRouter."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from jasiyo.config import Config
-from jasiyo.drivers.ubiquiti.sim import EdgeOSSim
+from jasiyo.drivers.edgeos.sim import EdgeOSSim
 from tests.agent.agentproc import jasiyo
 from tests.drivers.test_edgeos import EdgeOSInspector
 
@@ -21,7 +21,7 @@ def sim() -> Iterator[EdgeOSSim]:
 
 
 def _add(cfg: Config, sim: EdgeOSSim, *extra: str) -> None:
-    jasiyo(cfg, "router", "add", "er1", "--driver", "ubiquiti", "--host", "127.0.0.1",
+    jasiyo(cfg, "router", "add", "er1", "--driver", "edgeos", "--host", "127.0.0.1",
            "--port", str(sim.port), "--username", "ubnt", "--password", "ssh-pass-1",
            "--radius-secret", "testing123", *extra)
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from jasiyo.drivers.models import Action
-from jasiyo.drivers.ubiquiti import EdgeOSDriver
-from jasiyo.drivers.ubiquiti.sim import EdgeOSSim
+from jasiyo.drivers.edgeos import EdgeOSDriver
+from jasiyo.drivers.edgeos.sim import EdgeOSSim
+from jasiyo.drivers.routerstate import Action
 from jasiyo.errors import AuthError, CommandError, ConfigError, ConnectError
-from jasiyo.models import Access, DesiredState, Rate, Service
+from jasiyo.network import Access, DesiredState, Rate, Service
 from tests.drivers.conformance import static
 from tests.drivers.test_edgeos import USERS, EdgeOSInspector, shaper_parts, sim_config
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from jasiyo.drivers.models import Action, RouterConfig, RouterState
-from jasiyo.drivers.ubiquiti import plan as planner
-from jasiyo.drivers.ubiquiti.config import format_commands, parse_commands, split
-from jasiyo.drivers.ubiquiti.simstate import EdgeOSState, commit_errors
+from jasiyo.drivers.edgeos import plan as planner
+from jasiyo.drivers.edgeos.config import format_commands, parse_commands, split
+from jasiyo.drivers.edgeos.simstate import EdgeOSState, commit_errors
+from jasiyo.drivers.routerstate import Action, RouterConfig, RouterState
 from jasiyo.errors import ValidationError
-from jasiyo.models import Access, DesiredState, Service
+from jasiyo.network import Access, DesiredState, Service
 
 CONFIG = RouterConfig("192.0.2.1", "ubnt", "x", pay_page="10.200.0.1")
 LAYOUT = planner.Layout.of(CONFIG)

@@ -12,9 +12,9 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from jasiyo.drivers.models import RouterConfig
-from jasiyo.drivers.ubiquiti import EdgeOSDriver
-from jasiyo.drivers.ubiquiti.sim import EdgeOSSim
+from jasiyo.drivers.edgeos import EdgeOSDriver
+from jasiyo.drivers.edgeos.sim import EdgeOSSim
+from jasiyo.drivers.routerstate import RouterConfig
 from tests.drivers.test_edgeos import USERS, sim_config
 
 W = "/opt/vyatta/sbin/vyatta-cfg-cmd-wrapper"

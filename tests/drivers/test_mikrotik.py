@@ -14,7 +14,7 @@ import pytest
 from jasiyo.drivers.mikrotik import MikrotikDriver
 from jasiyo.drivers.mikrotik.connection import RouterOSConnection
 from jasiyo.drivers.mikrotik.sim import RouterOSSim
-from jasiyo.drivers.models import RouterConfig
+from jasiyo.drivers.routerstate import RouterConfig
 from tests.drivers.conformance import DriverConformance, RouterUnderTest
 from tests.drivers.mikrotik_support import (
     MikrotikInspector,

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from jasiyo.drivers.mikrotik import MikrotikDriver
 from jasiyo.drivers.mikrotik.sim import RouterOSSim
 from jasiyo.drivers.mikrotik.simstate import RouterOSState
-from jasiyo.drivers.models import RouterConfig
-from jasiyo.models import Access, DesiredState, Service
+from jasiyo.drivers.routerstate import RouterConfig
+from jasiyo.network import Access, DesiredState, Service
 
 NAMES = [f"jt-{c}" for c in "abcdefgh"]
 RATES = ["5M/5M", "10M/2M", "20M/20M 40M/40M 10M/10M 8/8", "512k/512k"]

@@ -17,9 +17,9 @@ from jasiyo.drivers.base import AuthError, ConnectError
 from jasiyo.drivers.mikrotik import MikrotikDriver
 from jasiyo.drivers.mikrotik.connection import PIPELINE_WINDOW
 from jasiyo.drivers.mikrotik.sim import RouterOSSim
-from jasiyo.drivers.models import Action, RouterConfig
+from jasiyo.drivers.routerstate import Action, RouterConfig
 from jasiyo.errors import ConfigError, ValidationError
-from jasiyo.models import Access, Service
+from jasiyo.network import Access, Service
 from tests.drivers.conformance import pppoe, static
 from tests.drivers.mikrotik_support import fingerprint, self_signed
 

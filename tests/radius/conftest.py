@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from pyrad.packet import AcctPacket, AuthPacket, Packet
 
-from jasiyo.models import Access, DesiredState, Service, mikrotik_rate_limit
+from jasiyo.network import Access, DesiredState, Service, mikrotik_rate_limit
 from jasiyo.radius.backend import AuthSubject, NasClient
 from jasiyo.radius.dictionaries import DICTIONARY_DIR, load_dictionary
 from jasiyo.radius.memory import MemoryBackend

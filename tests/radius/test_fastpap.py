@@ -213,9 +213,10 @@ def test_fast_path_takes_plain_pap_and_leaves_the_rest() -> None:
     for body, taken in ((pap, True), (chap, False), (ms, False)):
         raw = struct.pack("!BBH", 1, 7, 38 + len(body)) + auth + _attr(80, b"\x00" * 16) + body
         raw = raw[:22] + hmac.new(SECRET, raw, "md5").digest() + raw[38:]
+        assert (fastpap.parse(raw, SECRET, True) is not None) is taken
         key = ("127.0.0.1", NAS_ADDR[1], 1, 7, auth)
         nas = server.backend.nas("127.0.0.1")
         assert nas is not None
-        assert fastpap.handle(server, proto, raw, NAS_ADDR, nas, key) is taken
+        assert server._fast_pap(proto, raw, NAS_ADDR, nas, key) is taken
     assert server.stats.access_accepts == 1
     assert len(transport.sent) == 1 and transport.sent[0][0] == 2  # Access-Accept

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from jasiyo.models import Access
+from jasiyo.network import Access
 from jasiyo.radius import mschap
 from jasiyo.radius.backend import AuthSubject
 from jasiyo.radius.dedup import DedupCache

@@ -182,7 +182,7 @@ def test_status_server_attribute_at_most_once(server: ServerThread, udp: Any, co
 def test_wrong_secret_is_a_rate_limited_warning_naming_the_nas(
     server: ServerThread, udp: Any, caplog: Any
 ) -> None:
-    """Issue 11 item 13: the commonest mistake on a new router must be visible."""
+    """The commonest mistake on a new router must be visible."""
     auth, attrs = alice()
     good = _sign_access(1, attrs, auth)
     bad = bytearray(good)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pyrad.packet import AccessAccept, AccessReject, AuthPacket, Packet
 
-from jasiyo.models import Access, Service
+from jasiyo.network import Access, Service
 from jasiyo.radius import vendors
 from jasiyo.radius.backend import AuthSubject, NasClient
 from jasiyo.radius.memory import MemoryBackend

@@ -10,12 +10,13 @@ from typing import Any
 import httpx
 
 from jasiyo import config
-from jasiyo.agent import apply
+from jasiyo.agent import cloudlink, syncrun, tenantkeys
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store, init_store
 from jasiyo.cloud.app import CloudSettings
+from jasiyo.cloud.backend import open_storage
 from jasiyo.cloud.server import ThreadedServer, ensure_operator, new_operator_token
-from jasiyo.cloud.storage import Storage, open_storage
+from jasiyo.cloud.storage import Storage
 from jasiyo.config import Config
 
 #: No rate limit worth hitting in functional tests (the 429 test sets its own).
@@ -68,7 +69,7 @@ def new_agent(tmp: Path, name: str, cloud: Cloud, tenant: str, admin: str) -> Co
     cfg = config.parse(f'[agent]\ndata_dir = "{tmp / name}"\nname = "{name}"\n'
                        '[sync]\ninterval = 2\n', tmp)
     init_store(cfg)
-    apply.enroll_agent(cfg, cloud.url, cloud.enrolment(tenant, admin))
+    cloudlink.enroll_agent(cfg, cloud.url, cloud.enrolment(tenant, admin))
     return cfg
 
 
@@ -89,8 +90,8 @@ class Tenant:
     def setup(self, n: int = 2) -> Tenant:
         self.id, self.admin = self.cloud.tenant()
         first = new_agent(self.tmp, f"pop-{self.id[-6:]}-0", self.cloud, self.id, self.admin)
-        apply.init_tenant(first)
-        apply.export_recovery(first, self.recovery)
+        tenantkeys.init_tenant(first)
+        tenantkeys.export_recovery(first, self.recovery)
         self.agents = [first]
         for i in range(1, n):
             self.add_agent(f"pop-{self.id[-6:]}-{i}")
@@ -98,7 +99,7 @@ class Tenant:
 
     def add_agent(self, name: str) -> Config:
         cfg = new_agent(self.tmp, name, self.cloud, self.id, self.admin)
-        apply.import_recovery(cfg, self.recovery)
+        tenantkeys.import_recovery(cfg, self.recovery)
         self.agents.append(cfg)
         return cfg
 
@@ -152,4 +153,4 @@ def sync(*cfgs: Config, rounds: int = 2) -> None:
     """Everyone pushes and pulls; twice, so each sees what the others pushed."""
     for _ in range(rounds):
         for cfg in cfgs:
-            apply.sync_once(cfg)
+            syncrun.sync_once(cfg)

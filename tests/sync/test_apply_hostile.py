@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from jasiyo.agent import apply, plans, routers
+from jasiyo.agent import plans, routers, synclog
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.radius_backend import StoreBackend
 from jasiyo.agent.store import Store
@@ -32,7 +32,7 @@ def _remote(store: Store, entity: str, key: str, op: str, data: dict, ahead_ms: 
 
 
 def test_derived_columns_cannot_be_set_by_events(cfg: Config, seeded: Store) -> None:
-    log = apply.AgentLog(seeded)
+    log = synclog.AgentLog(seeded)
     log.apply([_remote(seeded, "router", "r1", "upsert", {"radius_secret_enc": "x"}),
                _remote(seeded, "subscriber", "alice", "upsert",
                        {"password_enc": "x", "plan_id": 999, "status_changed_at": 1.0})])
@@ -43,7 +43,7 @@ def test_derived_columns_cannot_be_set_by_events(cfg: Config, seeded: Store) -> 
 
 
 def test_wrongly_typed_money_is_dropped_not_stored(seeded: Store) -> None:
-    log = apply.AgentLog(seeded)
+    log = synclog.AgentLog(seeded)
     log.apply([_remote(seeded, "plan", "home", "upsert", {"price_minor": 1.5}),
                _remote(seeded, "plan", "home", "upsert", {"price_minor": 2**70})])
     assert seeded.scalar("SELECT typeof(price_minor) || ':' || price_minor FROM plans") == (
@@ -51,7 +51,7 @@ def test_wrongly_typed_money_is_dropped_not_stored(seeded: Store) -> None:
 
 
 def test_a_clock_far_ahead_or_an_unknown_op_does_not_halt_sync(seeded: Store) -> None:
-    log = apply.AgentLog(seeded)
+    log = synclog.AgentLog(seeded)
     log.apply([_remote(seeded, "plan", "home", "frobnicate", {}),
                _remote(seeded, "plan", "home", "upsert", {"rate": "20M/20M"},
                        ahead_ms=3 * 86400 * 1000),

@@ -7,12 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import typer
 
 from jasiyo.cli import main
+from jasiyo.cloud.backend import open_storage
 from jasiyo.cloud.server import ThreadedServer
-from jasiyo.cloud.storage import open_storage
-from jasiyo.commands import sync as sync_cmd
 from jasiyo.commands.common import STATE
 from jasiyo.config import Config
 from tests.conftest import make_config
@@ -38,12 +36,9 @@ def run(capsys: pytest.CaptureFixture[str], cfg: Config | None, *args: str) -> t
 
 
 def agent_cmd(cfg: Config, name: str, *args: str) -> None:
-    """The enroll/restore functions, mounted as the lead mounts them under `agent`."""
-    app = typer.Typer()
-    app.command(name)(sync_cmd.AGENT_COMMANDS[name])
-    app.command("noop")(lambda: None)
-    STATE.config_path, STATE.json, STATE._config = str(cfg.path), True, None
-    app([name, *args], standalone_mode=False)
+    """`jasiyo agent enroll|restore ...`, through the real command line."""
+    STATE.config_path, STATE.json, STATE._config = None, False, None
+    assert main(["--config", str(cfg.path), "--json", "agent", name, *args]) == 0
 
 
 def test_operator_to_restore_through_the_cli(server, tmp_path: Path, capsys) -> None:  # noqa: ANN001

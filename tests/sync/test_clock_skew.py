@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jasiyo.agent import apply, plans
+from jasiyo.agent import plans, syncrun
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store
 from jasiyo.sync.hlc import Timestamp, bounded
@@ -58,7 +58,7 @@ def test_a_pop_30_days_fast_loses_to_a_newer_change(cloud: Cloud, tmp_path: Path
         assert row["name"] == "New Name"
     assert snap(a) == snap(b)
     # The fast POP is shown: every POP that pulled its events names it.
-    st = apply.sync_status(a)
+    st = syncrun.sync_status(a)
     assert st.skewed_origins and st.clock_offset is not None and abs(st.clock_offset) < 60
     s = Store.open(b)
     b_id = s.agent_id

@@ -9,12 +9,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jasiyo.agent import apply, plans, routers
+from jasiyo.agent import fold, plans, routers
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store, init_store
 from jasiyo.config import parse
 from jasiyo.errors import JasiyoError
-from jasiyo.models import Status
+from jasiyo.network import Status
 from jasiyo.sync.client import RemoteEvent
 from tests.sync.harness import snapshot
 
@@ -40,7 +40,7 @@ def _do(store: Store, step: tuple) -> None:
     if kind == "plan_add":
         plans.add(store, plans.build(args[0], rate="5M/5M", price=f"{args[1]}00"), "t")
     elif kind == "plan_price":
-        plans.update(store, args[0], "t", price_minor=args[1] * 1000)
+        plans.update(store, args[0], "t", price=str(args[1] * 10))
     elif kind == "sub_add":
         subs.add(store, subs.NewSubscriber.build(args[0], password=f"pw-{args[0]}-x",
                                                  plan=args[1]), "t")
@@ -78,7 +78,7 @@ def _deliver(store: Store, events: list[RemoteEvent], rnd: random.Random) -> Non
     rnd.shuffle(stream)
     while stream:
         n = rnd.randint(1, 5)
-        apply.apply_events(store, stream[:n])
+        fold.apply_events(store, stream[:n])
         stream = stream[n:]
 
 
@@ -94,8 +94,8 @@ def test_any_order_with_duplicates_converges(steps: list[tuple[int, tuple]],
             pair = (a, b)
             for who, step in steps:
                 if step[0] == "exchange":  # a partial sync mid-way: causal histories mix
-                    apply.apply_events(b, events_of(a))
-                    apply.apply_events(a, events_of(b))
+                    fold.apply_events(b, events_of(a))
+                    fold.apply_events(a, events_of(b))
                     continue
                 try:
                     _do(pair[who], step)
@@ -105,11 +105,11 @@ def test_any_order_with_duplicates_converges(steps: list[tuple[int, tuple]],
             log = list(everything.values())
             _deliver(c, log, rnd)
             _deliver(d_, log, rnd)
-            apply.apply_events(a, events_of(b))
-            apply.apply_events(b, events_of(a))
+            fold.apply_events(a, events_of(b))
+            fold.apply_events(b, events_of(a))
             states = [snapshot(s) for s in (a, b, c, d_)]
             assert states[0] == states[1] == states[2] == states[3]
-            assert all(apply.pending(s) == [] for s in (a, b, c, d_))
+            assert all(fold.pending(s) == [] for s in (a, b, c, d_))
         finally:
             for s in (a, b, c, d_):
                 s.close()
@@ -119,15 +119,15 @@ def test_payment_appended_once_even_if_two_pops_record_it(tmp_path: Path) -> Non
     a, b, c = (_store(tmp_path, n) for n in "abc")
     plans.add(a, plans.build("p1", rate="5M/5M", price="100"), "t")
     subs.add(a, subs.NewSubscriber.build("alice", password="pw-alice-1", plan="p1"), "t")
-    apply.apply_events(b, events_of(a))
+    fold.apply_events(b, events_of(a))
     payment = {"reference": "QKX1234ABC", "username": "alice", "amount_minor": 150000,
                "currency": "KES", "method": "mpesa", "received_at": 1.0, "recorded_by": "t"}
     for s in (a, b):  # the same M-Pesa receipt reaches both POPs
         with s.transaction():
             s.emit("payment", "QKX1234ABC", "append", payment)
     log = events_of(a) + events_of(b)
-    apply.apply_events(c, log + log)
-    apply.apply_events(c, list(reversed(log)))
+    fold.apply_events(c, log + log)
+    fold.apply_events(c, list(reversed(log)))
     assert c.scalar("SELECT count(*) FROM payments") == 1
     assert c.one("SELECT amount_minor, reference FROM payments") == {
         "amount_minor": 150000, "reference": "QKX1234ABC"}

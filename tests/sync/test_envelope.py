@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from jasiyo.errors import ConfigError, SyncError
 from jasiyo.sync import signing
-from jasiyo.sync.envelope import Keyring, envelope_kid
+from jasiyo.sync.envelope import envelope_kid
+from jasiyo.sync.keyring import Keyring
 
 
 def test_envelope_binds_tenant_event_and_origin() -> None:

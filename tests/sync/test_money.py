@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jasiyo.agent import apply, payments, plans
+from jasiyo.agent import cloudlink, payments, plans, tenantkeys
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store, init_store
 from jasiyo.config import parse
@@ -55,6 +55,6 @@ def test_payment_reaches_other_pop_once_and_survives_restore(cloud: Cloud,
     assert snap(a) == snap(b)
     fresh = parse(f'[agent]\ndata_dir = "{tmp_path / "rebuilt"}"\n', tmp_path)
     init_store(fresh)
-    apply.enroll_agent(fresh, cloud.url, cloud.enrolment(isp.id, isp.admin))
-    apply.restore_from_cloud(fresh, isp.recovery)
+    cloudlink.enroll_agent(fresh, cloud.url, cloud.enrolment(isp.id, isp.admin))
+    tenantkeys.restore_from_cloud(fresh, isp.recovery)
     assert snap(fresh) == snap(a)

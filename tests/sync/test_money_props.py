@@ -22,7 +22,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from jasiyo.agent import apply, billing, collect, payments, plans
+from jasiyo.agent import billing, collect, fold, payments, plans
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store, init_store
 from jasiyo.config import Config, parse
@@ -70,7 +70,7 @@ def deliver(src: Store, dst: Store, rng: random.Random, fraction: float) -> None
     take += rng.sample(take, len(take) // 3)  # duplicates
     rng.shuffle(take)
     for i in range(0, len(take), 7):  # in several batches, as pulls come
-        apply.apply_events(dst, take[i:i + 7])
+        fold.apply_events(dst, take[i:i + 7])
 
 
 op = st.one_of(

@@ -1,4 +1,4 @@
-"""Issue 10 item 6: an event that will not open is quarantined; the rest of the log flows."""
+"""An event that will not open is quarantined; the rest of the log flows."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from jasiyo.agent import apply, plans
+from jasiyo.agent import cloudlink, plans, syncrun
 from jasiyo.agent.store import Store
 from jasiyo.cli import main
 from jasiyo.cloud import admin
 from jasiyo.commands.common import STATE
 from jasiyo.config import Config
-from jasiyo.sync.envelope import Keyring
 from jasiyo.sync.ids import uuid7
+from jasiyo.sync.keyring import Keyring
 from tests.sync.harness import Cloud, Tenant, snap, sqlite_cloud
 
 
@@ -31,7 +31,7 @@ def _push_poison(cfg: Config, plain: bytes) -> str:
     """As an enrolled agent of the tenant: an envelope that opens, over something not an event."""
     s = Store.open(cfg)
     try:
-        with apply.open_client(cfg, s) as client:
+        with cloudlink.open_client(cfg, s) as client:
             ev = uuid7()
             ring: Keyring = client.keyring
             env = ring.seal(plain, ev, s.agent_id)
@@ -65,32 +65,32 @@ def test_a_poisoned_event_does_not_halt_any_pop(cloud: Cloud, tmp_path: Path,
     isp = Tenant(cloud, tmp_path).setup(3)
     a, b, mallory = isp.agents
     _add_plan(a, "before")
-    apply.sync_once(a)
+    syncrun.sync_once(a)
     poison = _push_poison(mallory, plain)
     s = Store.open(mallory)
     admin.revoke_agent(cloud.url, isp.admin, s.agent_id)
     s.close()
     _add_plan(a, "after")
-    apply.sync_once(a)  # the sender's fellow POP and the sender's own pull flow on
-    apply.sync_once(b)
+    syncrun.sync_once(a)  # the sender's fellow POP and the sender's own pull flow on
+    syncrun.sync_once(b)
     for cfg in (a, b):
         assert [p["name"] for p in snap(cfg)["plans"]] == ["after", "before"]
-        assert apply.sync_status(cfg).quarantined == 1
+        assert syncrun.sync_status(cfg).quarantined == 1
     code, out, _ = _cli(b, capsys, "--json", "sync", "status")
     assert code == 0 and json.loads(out)["quarantined"] == 1
     code, out, _ = _cli(b, capsys, "--json", "sync", "quarantine", "list")
     held = json.loads(out)
     assert code == 0 and [q["id"] for q in held] == [poison]
     assert _cli(b, capsys, "sync", "quarantine", "retry")[0] == 0
-    assert apply.sync_status(b).quarantined == 1  # it still does not open
+    assert syncrun.sync_status(b).quarantined == 1  # it still does not open
     code, _, err = _cli(b, capsys, "sync", "quarantine", "skip", uuid7())
     assert code == 1 and "no quarantined event" in err
     code, out, _ = _cli(b, capsys, "sync", "quarantine", "skip", poison)
     assert code == 0 and poison in out
-    assert apply.sync_status(b).quarantined == 0
+    assert syncrun.sync_status(b).quarantined == 0
     s = Store.open(b)
     row = s.one("SELECT actor, action FROM audit WHERE target = ?", (f"event:{poison}",))
     s.close()
     assert row is not None and row["actor"] == "engineer-1"
-    apply.sync_once(b)  # and it does not come back
-    assert apply.sync_status(b).quarantined == 0
+    syncrun.sync_once(b)  # and it does not come back
+    assert syncrun.sync_status(b).quarantined == 0

@@ -12,7 +12,7 @@ import pytest
 
 from jasiyo.agent import billing, consent, notify, payments, paywork, plans, smsbox, smsops
 from jasiyo.agent import subscribers as subs
-from jasiyo.agent.apply import open_client
+from jasiyo.agent.cloudlink import open_client
 from jasiyo.agent.smswork import SmsWorker, gateway
 from jasiyo.agent.store import Store
 from jasiyo.config import Config, SmsSection

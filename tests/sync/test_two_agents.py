@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from jasiyo.agent import apply, billing, plans, routers
+from jasiyo.agent import billing, cloudlink, plans, routers, syncrun, tenantkeys
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.radius_backend import StoreBackend
 from jasiyo.agent.store import Store, init_store
 from jasiyo.config import parse
 from jasiyo.errors import StoreError, SyncError
-from jasiyo.models import Access, Status
+from jasiyo.network import Access, Status
 from tests.sync.harness import Cloud, Tenant, new_agent, snap, sqlite_cloud, sync
 
 
@@ -56,7 +56,7 @@ def test_changes_on_either_agent_appear_on_the_other(isp: Tenant) -> None:
     assert routers.radius_secret(sb, "core1") == "s3cret-radius"
     assert routers.credentials(sb, "core1") == ("admin", "router-pw")
     subs.suspend(sb, "alice", "pop-b", "unpaid")
-    plans.update(sb, "home-10M", "pop-b", price_minor=200000)
+    plans.update(sb, "home-10M", "pop-b", price="2000")
     sb.close()
     sync(b, a)
     sa = _open(a)
@@ -65,7 +65,7 @@ def test_changes_on_either_agent_appear_on_the_other(isp: Tenant) -> None:
     sa.close()
     assert snap(a) == snap(b)
     for cfg in (a, b):
-        st = apply.sync_status(cfg)
+        st = syncrun.sync_status(cfg)
         assert (st.backlog, st.lag_events, st.last_error) == (0, 0, None)
 
 
@@ -119,8 +119,8 @@ def test_cloud_down_agents_keep_working_and_backlog_drains(isp: Tenant, cloud: C
     sb.close()
     for cfg in (a, b):
         with pytest.raises(SyncError, match="cannot reach the cloud"):
-            apply.sync_once(cfg)
-        st = apply.sync_status(cfg)
+            syncrun.sync_once(cfg)
+        st = syncrun.sync_status(cfg)
         assert st.backlog >= 20 and "cannot reach the cloud" in (st.last_error or "")
     cloud.server.start()  # same port, same database
     sync(a, b)
@@ -132,7 +132,7 @@ def test_cloud_down_agents_keep_working_and_backlog_drains(isp: Tenant, cloud: C
     # Nothing lost or doubled: the cloud holds each event exactly once.
     events, head = cloud.storage.pull(isp.id, 0, 1000)
     assert head == len(events) == len({e.id for e in events}) == local_events
-    assert all(apply.sync_status(c).backlog == 0 for c in (a, b))
+    assert all(syncrun.sync_status(c).backlog == 0 for c in (a, b))
 
 
 def test_restore_from_cloud_equals_original(isp: Tenant, cloud: Cloud, tmp_path: Path) -> None:
@@ -151,13 +151,13 @@ def test_restore_from_cloud_equals_original(isp: Tenant, cloud: Cloud, tmp_path:
     # A's disk dies: a fresh install, a new enrolment, the recovery file.
     fresh = parse(f'[agent]\ndata_dir = "{tmp_path / "rebuilt"}"\n', tmp_path)
     init_store(fresh)
-    apply.enroll_agent(fresh, cloud.url, cloud.enrolment(isp.id, isp.admin))
-    result = apply.restore_from_cloud(fresh, isp.recovery)
+    cloudlink.enroll_agent(fresh, cloud.url, cloud.enrolment(isp.id, isp.admin))
+    result = tenantkeys.restore_from_cloud(fresh, isp.recovery)
     assert result["subscribers"] == 2 and result["pending"] == 0
     assert snap(fresh) == original
     # A store with data is never overwritten.
     with pytest.raises(StoreError, match="refusing to restore"):
-        apply.restore_from_cloud(fresh, isp.recovery)
+        tenantkeys.restore_from_cloud(fresh, isp.recovery)
 
 
 def test_rotated_key_reaches_other_pops_through_the_log(isp: Tenant) -> None:
@@ -166,7 +166,7 @@ def test_rotated_key_reaches_other_pops_through_the_log(isp: Tenant) -> None:
     _seed(sa)
     sa.close()
     sync(a, b)
-    rotated = apply.rotate_key(a)
+    rotated = tenantkeys.rotate_key(a)
     sa = _open(a)
     subs.add(sa, subs.NewSubscriber.build("carol", password="carol-pw", plan="home-10M"), "t")
     sa.close()
@@ -185,13 +185,13 @@ def test_agent_without_tenant_key_cannot_sync(cloud: Cloud, tmp_path: Path) -> N
     tenant, admin = cloud.tenant()
     cfg = new_agent(tmp_path, "lonely", cloud, tenant, admin)
     with pytest.raises(Exception, match="tenant keys .* not found"):
-        apply.sync_once(cfg)
+        syncrun.sync_once(cfg)
 
 
 def test_background_sync_loops_carry_changes_both_ways(isp: Tenant) -> None:
     a, b = isp.agents
     stop = threading.Event()
-    loops = [threading.Thread(target=apply.sync_forever, args=(cfg, stop)) for cfg in (a, b)]
+    loops = [threading.Thread(target=syncrun.sync_forever, args=(cfg, stop)) for cfg in (a, b)]
     for t in loops:
         t.start()
     try:

@@ -25,7 +25,7 @@ from librouteros.exceptions import (
     TrapError,
 )
 
-from jasiyo.drivers.models import RouterConfig
+from jasiyo.drivers.routerstate import RouterConfig
 from jasiyo.errors import AuthError, CommandError, ConnectError
 
 #: Sentences written before reading replies, when pipelining a batch (``.tag`` per command).

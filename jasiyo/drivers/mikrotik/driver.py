@@ -20,7 +20,7 @@ from jasiyo.drivers.mikrotik.plan import (
     plan,
     sentences,
 )
-from jasiyo.drivers.models import (
+from jasiyo.drivers.routerstate import (
     TAG_PREFIX,
     ActiveSession,
     ApplyReport,
@@ -35,7 +35,7 @@ from jasiyo.drivers.models import (
 )
 from jasiyo.errors import CommandError, ConnectError
 from jasiyo.log import event, get_logger
-from jasiyo.models import DesiredState, Service
+from jasiyo.network import DesiredState, Service
 
 log = get_logger(__name__)
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from jasiyo.drivers.models import (
+from jasiyo.drivers.routerstate import (
     TAG_PREFIX,
     Action,
     Change,
@@ -31,7 +31,7 @@ from jasiyo.drivers.models import (
     RouterState,
 )
 from jasiyo.errors import ValidationError
-from jasiyo.models import Access, DesiredState, Rate, Service, parse_bps
+from jasiyo.network import Access, DesiredState, Rate, Service, parse_bps
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from jasiyo.models import parse_bps
+from jasiyo.network import parse_bps
 
 
 class Trap(Exception):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from jasiyo.models import Service
+from jasiyo.network import Service
 
 #: Prefix of the comment (MikroTik) or description (EdgeOS) of every object the agent owns.
 #: Objects without it are never changed or removed.

@@ -26,7 +26,10 @@ import threading
 from collections.abc import Sequence
 
 from jasiyo.drivers.base import RouterDriver
-from jasiyo.drivers.models import (
+from jasiyo.drivers.edgeos import plan as planner
+from jasiyo.drivers.edgeos.config import parse_commands, value
+from jasiyo.drivers.edgeos.ssh import SSHLink
+from jasiyo.drivers.routerstate import (
     ActiveSession,
     ApplyReport,
     Change,
@@ -37,12 +40,9 @@ from jasiyo.drivers.models import (
     RouterFacts,
     RouterState,
 )
-from jasiyo.drivers.ubiquiti import plan as planner
-from jasiyo.drivers.ubiquiti.config import parse_commands, value
-from jasiyo.drivers.ubiquiti.ssh import SSHLink
 from jasiyo.errors import CommandError, ConfigError, ConnectError, ValidationError
 from jasiyo.log import event, get_logger
-from jasiyo.models import DesiredState
+from jasiyo.network import DesiredState
 
 log = get_logger(__name__)
 CFG = "/opt/vyatta/sbin/vyatta-cfg-cmd-wrapper"

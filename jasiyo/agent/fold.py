@@ -19,33 +19,15 @@ not arrived) is remembered in ``meta['sync.pending']`` and retried after every b
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import httpx
-
 from jasiyo.agent.store import Store
-from jasiyo.config import Config, check_cloud_url
-from jasiyo.errors import AlreadyExists, ConfigError, NotFound, StoreError
+from jasiyo.errors import AlreadyExists, ValidationError
 from jasiyo.log import event, get_logger
-from jasiyo.sync.client import (
-    QUARANTINE,
-    LocalEvent,
-    Quarantined,
-    RemoteEvent,
-    SyncClient,
-    SyncResult,
-    SyncStatus,
-    enroll,
-    status_of,
-)
-from jasiyo.sync.envelope import KEYRING_FILE, Keyring
+from jasiyo.sync.client import RemoteEvent
 from jasiyo.sync.hlc import Timestamp
-from jasiyo.sync.signing import SIGN_KEY_FILE, create_signing_key, load_signing_key
 
 log = get_logger(__name__)
 PENDING_KEY = "sync.pending"
@@ -102,7 +84,7 @@ ENTITIES: dict[str, EntitySpec] = {
                           rank=2),
     "credit_note": EntitySpec("credit_notes", "number", "append",
                               refs={"username": _SUBSCRIBER_REF}, rank=3),
-    # SMS consent history (issue 13): one immutable record per change, keyed by its ref;
+    # SMS consent history: one immutable record per change, keyed by its ref;
     # the current value travels on the subscriber (``sms_consent``).
     "sms_consent": EntitySpec("sms_consent", "ref", "append",
                               refs={"username": _SUBSCRIBER_REF}, rank=2),
@@ -117,9 +99,9 @@ class _Unresolved(Exception):
 
 def _columns(store: Store, table: str) -> dict[str, tuple[bool, bool]]:
     """column -> (required on insert, is primary key)."""
-    cache: dict[str, dict[str, tuple[bool, bool]]] = store.__dict__.setdefault("_apply_cols", {})
+    cache: dict[str, dict[str, tuple[bool, bool]]] = store.__dict__.setdefault("_fold_cols", {})
     if table not in cache:
-        info = store.conn.execute(f"PRAGMA table_info({table})").fetchall()
+        info = store.execute(f"PRAGMA table_info({table})").fetchall()
         cache[table] = {r[1]: (bool(r[3]) and r[4] is None and not r[5], bool(r[5]))
                         for r in info}
     return cache[table]
@@ -151,9 +133,9 @@ def _fits(value: Any, decl: str) -> bool:
 
 
 def _decls(store: Store, table: str) -> dict[str, str]:
-    cache: dict[str, dict[str, str]] = store.__dict__.setdefault("_apply_decls", {})
+    cache: dict[str, dict[str, str]] = store.__dict__.setdefault("_fold_decls", {})
     if table not in cache:
-        info = store.conn.execute(f"PRAGMA table_info({table})").fetchall()
+        info = store.execute(f"PRAGMA table_info({table})").fetchall()
         cache[table] = {r[1]: (r[2] or "").upper() for r in info}
     return cache[table]
 
@@ -239,19 +221,19 @@ def materialize(store: Store, entity: str, key: str) -> bool:
                if req and c not in values and c not in ("created_at", "updated_at")]
     if not exists or missing:
         if current is not None:
-            store.conn.execute(f"DELETE FROM {table} WHERE id = ?", (current,))
+            store.execute(f"DELETE FROM {table} WHERE id = ?", (current,))
         return True
     now = store.now()
     cols = _columns(store, table)
     stamp = {c: now for c in ("updated_at",) if c in cols}
     if current is not None:
         sets = {**{k: v for k, v in values.items() if k != kcol}, **stamp}
-        store.conn.execute(
+        store.execute(
             f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in sets)} WHERE id = ?",
             (*sets.values(), current))
         return True
     values.update(stamp, **{c: now for c in ("created_at",) if c in cols})
-    store.conn.execute(
+    store.execute(
         f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
         tuple(values.values()))
     return True
@@ -261,7 +243,7 @@ def insert_append(store: Store, entity: str, key: str, data: dict[str, Any]) -> 
     """Insert an immutable record once (by its natural key). True if now present."""
     spec = ENTITIES[entity]
     values = _row_values(store, spec, key, data, {})
-    store.conn.execute(
+    store.execute(
         f"INSERT OR IGNORE INTO {spec.table} ({', '.join(values)}) "
         f"VALUES ({', '.join('?' * len(values))})", tuple(values.values()))
     return True
@@ -301,7 +283,7 @@ def _converge_money(store: Store, entity: str, key: str, data: dict[str, Any]) -
     if row is None or all(row.get(k) == v for k, v in data.items() if k in row):
         return  # the same record (the same receipt recorded at two POPs is one payment)
     table = "payments" if entity == "payment" else "ledger"
-    store.conn.execute(f"DELETE FROM {table} WHERE id = ?", (row["id"],))
+    store.execute(f"DELETE FROM {table} WHERE id = ?", (row["id"],))
     if (row["username"], row["amount_minor"]) != winner:
         event(log, "sync.money_conflict", level=30, entity=entity, key=key,
               kept=f"{winner[0]} {winner[1]}", dropped=f"{row['username']} {row['amount_minor']}")
@@ -315,7 +297,7 @@ def _suspend_conflict(store: Store, key: str, data: dict[str, Any],
     reason = (f"conflict: receipt recorded for {data.get('username')} and for "
               f"{loser['username']} at different POPs; kept {data.get('username')} (recorded "
               f"first). If {loser['username']} paid it, credit them (`jasiyo billing credit`)")
-    store.conn.execute(
+    store.execute(
         "INSERT INTO payment_suspense (reference, provider, amount_minor, currency, account, "
         "reason, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (ref, str(data.get("method") or "?"), int(loser["amount_minor"]),
@@ -339,7 +321,7 @@ def _settle(store: Store, entity: str, key: str) -> bool:
             return materialize(store, entity, key)
     except _Unresolved:
         return False
-    except sqlite3.IntegrityError as exc:
+    except (AlreadyExists, ValidationError) as exc:  # a constraint of the store refused it
         # e.g. two POPs gave the same static IP to different subscribers. Kept pending and
         # logged rather than dropped, so a later fix (an edit on either side) resolves it.
         event(log, "sync.apply_conflict", entity=entity, key=key, error=str(exc))
@@ -372,7 +354,7 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
                 event(log, "sync.clock_ahead", level=30, id=ev.id, origin=ev.origin,
                       hlc=ev.hlc, note="that agent's clock is more than a day ahead")
             payload = json.dumps(ev.data, sort_keys=True, separators=(",", ":"), default=str)
-            cur = store.conn.execute(
+            cur = store.execute(
                 "INSERT OR IGNORE INTO events (id, hlc, origin, entity, key, op, data, "
                 "created_at, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (ev.id, ev.hlc, ev.origin, ev.entity, ev.key, ev.op,
@@ -381,7 +363,7 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
             if cur.rowcount != 1:
                 # Our own event (or one seen before) whose clock the cloud bounded: take the
                 # bounded clock, so this POP orders it as every other POP does.
-                moved = store.conn.execute(
+                moved = store.execute(
                     "UPDATE events SET hlc = ? WHERE id = ? AND hlc > ?", (ev.hlc, ev.id, ev.hlc))
                 if moved.rowcount and ev.entity in ENTITIES:
                     touched.add((ev.entity, ev.key))
@@ -392,7 +374,7 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
             if ev.entity in ENTITIES:
                 touched.add((ev.entity, ev.key))
         # Kept for the agent's own code (which reads field clocks); one statement per batch.
-        store.conn.executemany(
+        store.executemany(
             "INSERT INTO field_clocks (entity, key, field, hlc) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(entity, key, field) DO UPDATE SET hlc = excluded.hlc "
             "WHERE excluded.hlc > field_clocks.hlc", clocks)
@@ -443,321 +425,3 @@ def _settle_all(store: Store, todo: set[tuple[str, str]]) -> set[tuple[str, str]
 def pending(store: Store) -> list[tuple[str, str]]:
     """Entities waiting for a referenced row (or in conflict)."""
     return sorted(_pending(store))
-
-
-# ---------------------------------------------------------------- the store as a sync log
-
-
-class AgentLog:
-    """The agent store seen by :class:`jasiyo.sync.client.SyncClient` (its ``EventLog``)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    @property
-    def agent_id(self) -> str:
-        return self.store.agent_id
-
-    def outbox(self, limit: int) -> list[LocalEvent]:
-        rows = self.store.all(
-            "SELECT id, hlc, origin, entity, key, op, data, created_at FROM events "
-            "WHERE pushed_at IS NULL ORDER BY rowid LIMIT ?", (limit,))
-        return [LocalEvent(r["id"], r["hlc"], r["origin"], r["entity"], r["key"], r["op"],
-                           self.store.event_data(r), r["created_at"]) for r in rows]
-
-    def mark_pushed(self, ids: list[str]) -> None:
-        with self.store.transaction():
-            self.store.conn.executemany("UPDATE events SET pushed_at = ? WHERE id = ?",
-                                        [(self.store.now(), i) for i in ids])
-
-    def backlog(self) -> tuple[int, float | None]:
-        row = self.store.one("SELECT count(*) AS n, min(created_at) AS oldest FROM events "
-                             "WHERE pushed_at IS NULL")
-        return (row["n"], row["oldest"]) if row else (0, None)
-
-    def get(self, key: str) -> str | None:
-        return self.store.meta(key)
-
-    def put(self, values: dict[str, str]) -> None:
-        with self.store.transaction():
-            for k, v in values.items():
-                self.store.set_meta(k, v)
-
-    def apply(self, events: list[RemoteEvent], meta: dict[str, str] | None = None) -> int:
-        """Apply and, in the same transaction, advance the cursor (``meta``)."""
-        with self.store.transaction():
-            n = apply_events(self.store, events)
-            for k, v in (meta or {}).items():
-                self.store.set_meta(k, v)
-        return n
-
-
-    def quarantined(self) -> list[Quarantined]:
-        rows = self.store.all("SELECT value FROM meta WHERE substr(key, 1, ?) = ?",
-                              (len(QUARANTINE), QUARANTINE))
-        return sorted((Quarantined.from_json(r["value"]) for r in rows), key=lambda q: q.seq)
-
-    def release(self, ids: list[str]) -> None:
-        with self.store.transaction():
-            self.store.conn.executemany("DELETE FROM meta WHERE key = ?",
-                                        [(QUARANTINE + i,) for i in ids])
-
-
-# ---------------------------------------------------------------- wiring an agent to the cloud
-
-
-def keyring_path(cfg: Config) -> Path:
-    return cfg.data_dir / KEYRING_FILE
-
-
-def signing_key_path(cfg: Config) -> Path:
-    return cfg.data_dir / SIGN_KEY_FILE
-
-
-def enroll_agent(cfg: Config, url: str, token: str,
-                 transport: httpx.BaseTransport | None = None) -> dict[str, str]:
-    """Create this agent's Ed25519 key (0600) if needed and register it with the cloud."""
-    url = check_cloud_url(url)
-    store = Store.open(cfg)
-    try:
-        create_signing_key(signing_key_path(cfg))
-        key = load_signing_key(signing_key_path(cfg))
-        name = store.meta("agent_name") or store.agent_id
-        tenant = enroll(url, token, store.agent_id, name, key, transport=transport)
-        with store.transaction():
-            store.set_meta("sync.cloud_url", url)
-            store.set_meta("sync.tenant_id", tenant)
-        return {"tenant_id": tenant, "agent_id": store.agent_id, "cloud_url": url}
-    finally:
-        store.close()
-
-
-def open_client(cfg: Config, store: Store, transport: httpx.BaseTransport | None = None,
-                keyring: Keyring | None = None, **kw: Any) -> SyncClient:
-    """A sync client for this agent: enrolled identity, tenant keys, the store as its log."""
-    tenant = store.meta("sync.tenant_id")
-    url = cfg.sync.cloud_url or store.meta("sync.cloud_url")
-    if not tenant or not url:
-        raise ConfigError("this agent is not enrolled; run `jasiyo agent enroll URL TOKEN`")
-    url = check_cloud_url(url)
-    path = keyring_path(cfg)
-    ring = keyring or Keyring.load(path)
-    if ring.tenant_id != tenant:
-        raise ConfigError(f"the tenant keys in {path} belong to tenant {ring.tenant_id}, but "
-                          f"this agent is enrolled in tenant {tenant}")
-    return SyncClient(AgentLog(store), ring, load_signing_key(signing_key_path(cfg)),
-                      base_url=url, transport=transport, save_keyring=lambda r: r.save(path),
-                      **kw)
-
-
-def init_tenant(cfg: Config, transport: httpx.BaseTransport | None = None) -> dict[str, str]:
-    """Create the tenant data key (first POP only) and register its id with the cloud."""
-    path = keyring_path(cfg)
-    if path.exists():
-        raise AlreadyExists(f"tenant keys already exist in {path}; other POPs import them with "
-                            "`jasiyo tenant import-recovery FILE`")
-    store = Store.open(cfg)
-    try:
-        tenant = store.meta("sync.tenant_id")
-        if not tenant:
-            raise ConfigError("enroll this agent first: `jasiyo agent enroll URL TOKEN`")
-        ring = Keyring.create(tenant)
-        with open_client(cfg, store, transport, keyring=ring) as client:
-            client.register_key(ring.current)
-        ring.save(path)
-        return {"tenant_id": tenant, "kid": ring.current, "keys": str(path)}
-    finally:
-        store.close()
-
-
-def import_recovery(cfg: Config, recovery: Path) -> dict[str, str]:
-    """Install (or merge) tenant keys from a recovery file into this agent's data dir."""
-    try:
-        doc = json.loads(recovery.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"recovery file {recovery} not found") from None
-    except (OSError, ValueError):
-        raise ConfigError(f"{recovery} is not a Jasiyo tenant key or recovery file") from None
-    ring = Keyring.from_json(doc, str(recovery))
-    store = Store.open(cfg)
-    try:
-        tenant = store.meta("sync.tenant_id")
-    finally:
-        store.close()
-    if tenant and tenant != ring.tenant_id:
-        raise ConfigError(f"{recovery} holds keys of tenant {ring.tenant_id}, but this agent "
-                          f"is enrolled in tenant {tenant}")
-    path = keyring_path(cfg)
-    if path.exists():
-        mine = Keyring.load(path)
-        for kid, key in ring.keys.items():
-            mine.add(kid, key)
-        mine.box_key = mine.box_key or ring.box_key
-        ring = mine
-    ring.save(path)
-    return {"tenant_id": ring.tenant_id, "keys": str(len(ring.keys)), "current": ring.current}
-
-
-def export_recovery(cfg: Config, dest: Path) -> dict[str, str]:
-    """Write the tenant keys to ``dest`` (0600): what a new or rebuilt POP needs."""
-    if dest.exists():
-        raise AlreadyExists(f"{dest} exists; choose a new file name")
-    ring = Keyring.load(keyring_path(cfg))
-    ring.save(dest)
-    return {"file": str(dest), "tenant_id": ring.tenant_id, "keys": str(len(ring.keys))}
-
-
-def rotate_key(cfg: Config, transport: httpx.BaseTransport | None = None) -> dict[str, str]:
-    """New current tenant key; old ones kept. Shared with the other POPs through the log."""
-    store = Store.open(cfg)
-    try:
-        with open_client(cfg, store, transport) as client:
-            ring = client.keyring
-            old = ring.current
-            kid = ring.rotate()
-            client.register_key(kid)
-            client.publish_key(kid, sealed_with=old)
-            ring.save(keyring_path(cfg))
-        return {"kid": kid, "previous": old}
-    finally:
-        store.close()
-
-
-def register_webhook(cfg: Config, provider: str,
-                     transport: httpx.BaseTransport | None = None) -> dict[str, str]:
-    """A webhook URL for a payment provider; what arrives there is sealed to the tenant."""
-    store = Store.open(cfg)
-    try:
-        with open_client(cfg, store, transport) as client:
-            path = client.register_webhook(provider)
-            return {"provider": provider, "url": client.base_url.rstrip("/") + path}
-    finally:
-        store.close()
-
-
-def sync_once(cfg: Config, transport: httpx.BaseTransport | None = None,
-              wait: float = 0.0) -> SyncResult:
-    store = Store.open(cfg)
-    try:
-        with open_client(cfg, store, transport) as client:
-            return client.sync_now(wait)
-    finally:
-        store.close()
-
-
-def sync_status(cfg: Config) -> SyncStatus:
-    """Status from the store alone (works with the cloud down)."""
-    store = Store.open(cfg)
-    try:
-        url = cfg.sync.cloud_url or store.meta("sync.cloud_url") or ""
-        status = status_of(AgentLog(store), url, store.meta("sync.tenant_id") or "")
-        return status
-    finally:
-        store.close()
-
-
-def quarantine_list(cfg: Config) -> list[Quarantined]:
-    """Pulled events set aside because they would not open (oldest first)."""
-    store = Store.open(cfg)
-    try:
-        return AgentLog(store).quarantined()
-    finally:
-        store.close()
-
-
-def quarantine_skip(cfg: Config, event_id: str, actor: str) -> Quarantined:
-    """Give up on one quarantined event for good (audited; its envelope goes in the audit)."""
-    store = Store.open(cfg)
-    try:
-        log_ = AgentLog(store)
-        found = [q for q in log_.quarantined() if q.id == event_id]
-        if not found:
-            raise NotFound(f"no quarantined event {event_id!r}; see `jasiyo sync quarantine list`")
-        bad = found[0]
-        with store.transaction():
-            store.conn.execute("DELETE FROM meta WHERE key = ?", (QUARANTINE + bad.id,))
-            store.audit(actor, "sync.quarantine_skip", f"event:{bad.id}", origin=bad.origin,
-                        seq=bad.seq, error=bad.error, envelope=bad.envelope)
-        event(log, "sync.quarantine_skipped", id=bad.id, origin=bad.origin, actor=actor)
-        return bad
-    finally:
-        store.close()
-
-
-def quarantine_retry(cfg: Config) -> dict[str, int]:
-    """Try the quarantined events again with the tenant keys held now (no network)."""
-    store = Store.open(cfg)
-    try:
-        with open_client(cfg, store) as client:
-            opened, left = client.retry_quarantined()
-        return {"applied": opened, "quarantined": left}
-    finally:
-        store.close()
-
-
-_BUSINESS_TABLES = ("plans", "subscribers", "routers", "payments", "ledger", "invoices")
-
-
-def restore_from_cloud(cfg: Config, recovery: Path,
-                       transport: httpx.BaseTransport | None = None) -> dict[str, Any]:
-    """Rebuild an empty, enrolled agent's store from the tenant's log in the cloud."""
-    store = Store.open(cfg)
-    try:
-        busy = [t for t in _BUSINESS_TABLES if store.scalar(f"SELECT count(*) FROM {t}")]
-        if busy or store.scalar("SELECT count(*) FROM events"):
-            raise StoreError(
-                f"refusing to restore into a store that has data ({', '.join(busy) or 'events'})"
-                "; restore needs a fresh `jasiyo init`"
-            )
-    finally:
-        store.close()
-    import_recovery(cfg, recovery)
-    store = Store.open(cfg)
-    try:
-        with store.transaction():
-            store.set_meta("sync.cursor", "0")
-        with open_client(cfg, store, transport) as client:
-            received, applied = client.pull()
-        counts = {t: store.scalar(f"SELECT count(*) FROM {t}") for t in _BUSINESS_TABLES}
-        return {"events": received, "applied": applied, **counts,
-                "pending": len(pending(store))}
-    finally:
-        store.close()
-
-
-def sync_forever(cfg: Config, stop: threading.Event,
-                 transport: httpx.BaseTransport | None = None) -> None:
-    """The agent runtime's sync (call it in its own thread); returns when ``stop`` is set.
-
-    Two loops, each with its own store connection: a pusher that sends the outbox as soon as
-    it is not empty (checked every half second, locally) and a puller that long-polls the
-    cloud (``[sync] interval`` seconds per poll). Does nothing if the agent is not enrolled
-    or has no tenant keys: it then runs stand-alone. Failures are recorded in meta (see
-    ``jasiyo sync status``) and retried with backoff; RADIUS and billing never wait on it.
-    """
-    probe = Store.open(cfg)
-    try:
-        ready = bool(probe.meta("sync.tenant_id")) and keyring_path(cfg).exists()
-    finally:
-        probe.close()
-    if not ready:
-        event(log, "sync.disabled", reason="not enrolled or no tenant keys")
-        return
-
-    def pusher() -> None:
-        store = Store.open(cfg)
-        try:
-            with open_client(cfg, store, transport) as client:
-                client.run_pusher(stop)
-        finally:
-            store.close()
-
-    thread = threading.Thread(target=pusher, name="jasiyo-sync-push", daemon=True)
-    thread.start()
-    store = Store.open(cfg)
-    try:
-        with open_client(cfg, store, transport) as client:
-            client.run_puller(stop, wait=float(max(cfg.sync.interval, 1)))
-    finally:
-        store.close()
-        thread.join(timeout=30)

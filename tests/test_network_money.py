@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jasiyo.errors import ValidationError
-from jasiyo.models import Rate, format_money, mikrotik_rate_limit, parse_money
+from jasiyo.money import format_money, parse_money
+from jasiyo.network import Rate, mikrotik_rate_limit
 
 
 @pytest.mark.parametrize(("text", "minor"), [

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 
 import paramiko
 
-from jasiyo.drivers.models import RouterConfig
+from jasiyo.drivers.routerstate import RouterConfig
 from jasiyo.errors import AuthError, ConnectError
 from jasiyo.log import event, get_logger
 

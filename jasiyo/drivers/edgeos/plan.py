@@ -33,7 +33,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from jasiyo.drivers.models import (
+from jasiyo.drivers.edgeos.config import FLAG, Tree, get, join, leaves, quote, value
+from jasiyo.drivers.routerstate import (
     TAG_PREFIX,
     Action,
     Change,
@@ -43,9 +44,8 @@ from jasiyo.drivers.models import (
     RouterObject,
     RouterState,
 )
-from jasiyo.drivers.ubiquiti.config import FLAG, Tree, get, join, leaves, quote, value
 from jasiyo.errors import ConfigError, ValidationError
-from jasiyo.models import Access, DesiredState, Rate
+from jasiyo.network import Access, DesiredState, Rate
 
 NAME_PREFIX = "JASIYO_"
 QUEUE_TYPE = "JASIYO_FQ_CODEL"

@@ -1,5 +1,5 @@
 """Ubiquiti EdgeRouter (EdgeOS) driver over SSH, and its simulator (:mod:`.sim`)."""
 
-from jasiyo.drivers.ubiquiti.driver import EdgeOSDriver
+from jasiyo.drivers.edgeos.driver import EdgeOSDriver
 
 __all__ = ["EdgeOSDriver"]

@@ -17,8 +17,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from jasiyo.drivers.ubiquiti.config import Tree, format_commands, get, split, value
-from jasiyo.drivers.ubiquiti.simschema import PathError, is_multi, resolve
+from jasiyo.drivers.edgeos.config import Tree, format_commands, get, split, value
+from jasiyo.drivers.edgeos.simschema import PathError, is_multi, resolve
 
 CFG_WRAPPER = "/opt/vyatta/sbin/vyatta-cfg-cmd-wrapper"
 OP_WRAPPER = "/opt/vyatta/bin/vyatta-op-cmd-wrapper"

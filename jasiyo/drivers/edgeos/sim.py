@@ -9,7 +9,7 @@
     sim.faults.fail_commits = 1        # fault injection (see SimFaults)
     sim.stop()
 
-Each exec request runs a script in a :class:`~jasiyo.drivers.ubiquiti.simstate.Shell`:
+Each exec request runs a script in a :class:`~jasiyo.drivers.edgeos.simstate.Shell`:
 either the command itself, or, for ``vbash -s`` / ``sh -s``, the script read from stdin
 (how the driver sends a batch). Stdout and stderr share the channel; the exit status is
 sent at the end. Password and public-key logins are accepted for the configured users.
@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 
 import paramiko
 
-from jasiyo.drivers.ubiquiti.simstate import Cut, EdgeOSState, Shell, SimFaults
+from jasiyo.drivers.edgeos.simstate import Cut, EdgeOSState, Shell, SimFaults
 from jasiyo.log import event, get_logger
 
 log = get_logger(__name__)

@@ -1,0 +1,61 @@
+"""The agent store seen by the sync client as its event log (``EventLog``)."""
+
+from __future__ import annotations
+
+from jasiyo.agent.fold import apply_events
+from jasiyo.agent.store import Store
+from jasiyo.sync.client import QUARANTINE, LocalEvent, Quarantined, RemoteEvent
+
+
+class AgentLog:
+    """The agent store seen by :class:`jasiyo.sync.client.SyncClient` (its ``EventLog``)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @property
+    def agent_id(self) -> str:
+        return self.store.agent_id
+
+    def outbox(self, limit: int) -> list[LocalEvent]:
+        rows = self.store.all(
+            "SELECT id, hlc, origin, entity, key, op, data, created_at FROM events "
+            "WHERE pushed_at IS NULL ORDER BY rowid LIMIT ?", (limit,))
+        return [LocalEvent(r["id"], r["hlc"], r["origin"], r["entity"], r["key"], r["op"],
+                           self.store.event_data(r), r["created_at"]) for r in rows]
+
+    def mark_pushed(self, ids: list[str]) -> None:
+        with self.store.transaction():
+            self.store.executemany("UPDATE events SET pushed_at = ? WHERE id = ?",
+                                        [(self.store.now(), i) for i in ids])
+
+    def backlog(self) -> tuple[int, float | None]:
+        row = self.store.one("SELECT count(*) AS n, min(created_at) AS oldest FROM events "
+                             "WHERE pushed_at IS NULL")
+        return (row["n"], row["oldest"]) if row else (0, None)
+
+    def get(self, key: str) -> str | None:
+        return self.store.meta(key)
+
+    def put(self, values: dict[str, str]) -> None:
+        with self.store.transaction():
+            for k, v in values.items():
+                self.store.set_meta(k, v)
+
+    def apply(self, events: list[RemoteEvent], meta: dict[str, str] | None = None) -> int:
+        """Apply and, in the same transaction, advance the cursor (``meta``)."""
+        with self.store.transaction():
+            n = apply_events(self.store, events)
+            for k, v in (meta or {}).items():
+                self.store.set_meta(k, v)
+        return n
+
+    def quarantined(self) -> list[Quarantined]:
+        rows = self.store.all("SELECT value FROM meta WHERE substr(key, 1, ?) = ?",
+                              (len(QUARANTINE), QUARANTINE))
+        return sorted((Quarantined.from_json(r["value"]) for r in rows), key=lambda q: q.seq)
+
+    def release(self, ids: list[str]) -> None:
+        with self.store.transaction():
+            self.store.executemany("DELETE FROM meta WHERE key = ?",
+                                        [(QUARANTINE + i,) for i in ids])
