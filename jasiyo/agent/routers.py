@@ -21,7 +21,9 @@ def _driver(name: str) -> str:
     try:
         return driver_name(name)
     except ConfigError:
-        raise ValidationError(f"unknown driver {name!r}: use {', '.join(DRIVERS)}") from None
+        *others, last = DRIVERS
+        raise ValidationError(
+            f"unknown driver {name!r}: use {', '.join(others)} or {last}") from None
 
 
 def secret_context(name: str, field: str) -> str:
