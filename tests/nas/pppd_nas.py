@@ -54,6 +54,7 @@ ATTRIBUTE Chap-Challenge 60 string
 ATTRIBUTE NAS-Port-Type 61 integer
 ATTRIBUTE Port-Limit 62 integer
 ATTRIBUTE Connect-Info 77 string
+ATTRIBUTE Message-Authenticator 80 string
 ATTRIBUTE Acct-Interim-Interval 85 integer
 ATTRIBUTE Framed-Pool 88 string
 VENDOR Microsoft 311
