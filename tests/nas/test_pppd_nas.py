@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.radius.accounting import nas_session_id
 from tests.agent.agentproc import AgentProcess, jasiyo
@@ -94,6 +95,15 @@ def test_pppoe_server_with_radius_plugin_against_the_agent(
         assert s["status"] == "closed", s
         assert s["input_octets"] > 0 and s["output_octets"] > 0, s
         assert f"ppp{c.unit} ({c.user}) ping ok" in guest.guest_log(), context
+    # ... and each one's Start and Stop were both heard
+    store = Store.open(cfg)
+    try:
+        heard = store.all("SELECT username, status_type FROM accounting ORDER BY id")
+    finally:
+        store.close()
+    for c in UP:
+        kinds = [r["status_type"] for r in heard if r["username"] == c.user]
+        assert kinds == ["Start", "Stop"], (c.user, kinds)
     # MPPE-128 was negotiated with the keys from the agent's MS-CHAPv2 accept.
     assert "MPPE 128-bit" in _read(work / "client-3.log"), _read(work / "client-3.log")
     # The static customer's address is the agent's Framed-IP-Address.
