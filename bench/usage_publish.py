@@ -51,7 +51,7 @@ def main() -> None:
                                      fup_rate="1M/1M"), "bench")
         imports.import_rows(store, [subs.NewSubscriber.build(f"c{i:05d}", password="pw",
                                                              plan="home") for i in range(n)],
-                            "bench")
+                            "bench", cfg=cfg)
         for i in range(n):
             payments.record(store, cfg, f"c{i:05d}", 100000, f"USE{i:07d}", method="mpesa",
                             actor="bench")

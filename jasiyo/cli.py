@@ -13,9 +13,9 @@ import sys
 import typer
 
 try:  # typer >= 0.25 vendors click; its usage errors are these (no public alias)
-    from typer._click.exceptions import ClickException
+    from typer._click.exceptions import ClickException  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - older typer on plain click
-    from click.exceptions import ClickException  # type: ignore[no-redef]
+    from click.exceptions import ClickException
 
 from jasiyo import config as config_mod
 from jasiyo import log as log_mod

@@ -389,7 +389,7 @@ def tick(store: Store, cfg: Config, now: float | None = None, batch: int = 100) 
                 part = TickReport(at=now)
                 try:
                     advance(store, cfg, sub_id, now, part)  # a savepoint inside the batch
-                except Exception as exc:  # one bad row must not stop the clock for all
+                except Exception as exc:  # noqa: BLE001 - one bad row must not stop the clock for all
                     report.errors += 1
                     event(log, "billing.error", logging.ERROR, subscriber_id=sub_id,
                           error=repr(exc))

@@ -30,6 +30,7 @@ from typing import Any
 
 from jasiyo.agent import desired, pops, routers, sessions
 from jasiyo.agent import subscribers as subs_mod
+from jasiyo.agent.session_ips import BY_ADDRESS, with_session_addresses
 from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
 from jasiyo.errors import DriverError, JasiyoError, NotFound, RadiusError, ValidationError
@@ -37,6 +38,7 @@ from jasiyo.log import event, get_logger
 from jasiyo.network import Access, DesiredState
 from jasiyo.radius import coa
 from jasiyo.radius.backend import NasClient
+from jasiyo.radius.vendors import rate_attributes
 
 log = get_logger(__name__)
 
@@ -208,7 +210,10 @@ def _prepare(store: Store, cfg: Config, job: Row) -> _Prepared:
         state = desired.for_subscriber(store, job["username"], cfg.radius)
         if state is None or state.access is not Access.ALLOW:
             return _Prepared(job, skip="superseded: no longer allowed")
-        attrs["Mikrotik-Rate-Limit"] = state.rate_limit
+        rate = rate_attributes(state.rate_limit, nas.vendor)
+        if not rate:
+            return _Prepared(job, skip=f"no rate attribute for a {nas.vendor} NAS")
+        attrs.update(rate)
     return _Prepared(job, nas=nas, attrs=attrs)
 
 
@@ -229,6 +234,8 @@ def _reconcile_in_thread(store: Store, p: _Prepared, cfg: Config,
         away = pops.homed_elsewhere(own, router["name"])  # another router's to configure
         if away:
             states = [s for s in states if s.username not in away]
+        if router["driver"] in BY_ADDRESS:
+            states = with_session_addresses(own, states, router["nas_ip"])
         if json.loads(router["options"] or "{}").get("mode") == "api":
             states = [replace(s, password=subs_mod.password_of(own, s.username))
                       for s in states]
@@ -389,7 +396,7 @@ class Dispatcher:
     async def _guarded(self, queue: str, rows: Sequence[Row]) -> int:
         try:
             return await _work_queue(self.store, self.cfg, rows, self.send, self.reconcile)
-        except Exception as exc:  # one queue's failure must not stop the others
+        except Exception as exc:  # noqa: BLE001 - one queue's failure must not stop the others
             event(log, "enforce.queue_failed", logging.ERROR, queue=queue, error=repr(exc))
             return 0
 

@@ -95,10 +95,10 @@ def _guarded(name: str, func: JobFunc) -> JobFunc:
         try:
             await func()
             ok = True
-        except Exception as exc:  # one bad run must not stop the agent's clock
+        except Exception as exc:  # noqa: BLE001 - one bad run must not stop the agent's clock
             event(log, "scheduler.job_failed", logging.ERROR, job=name, error=repr(exc))
         finally:
-            _RUNNING.discard(task)  # type: ignore[arg-type]
+            _RUNNING.discard(task)
             JOBS.record(name, time.perf_counter() - began, ok)  # /metrics (agent.jobstats)
 
     run.__name__ = f"job_{name.replace('-', '_')}"

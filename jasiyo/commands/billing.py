@@ -6,7 +6,7 @@ Mounted by the root: ``payment_app`` as ``payment``, ``invoice_app`` as ``invoic
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -25,6 +25,10 @@ from jasiyo.commands.common import (
 from jasiyo.errors import ValidationError
 from jasiyo.money import format_money
 
+if TYPE_CHECKING:  # the modules themselves are imported when a command runs
+    from jasiyo.agent.invoices import Invoice
+    from jasiyo.agent.payments import Payment
+
 billing = lazy("jasiyo.agent.billing")
 invoices = lazy("jasiyo.agent.invoices")
 ledger = lazy("jasiyo.agent.ledger")
@@ -35,7 +39,7 @@ invoice_app = group("Invoices: one per subscriber and billing cycle.")
 billing_app = group("The billing clock: run a tick by hand.")
 
 
-def _payment_row(p: payments.Payment) -> dict[str, Any]:
+def _payment_row(p: Payment) -> dict[str, Any]:
     return {**p.to_dict(), "amount": format_money(p.amount_minor, p.currency),
             "received": when(p.received_at)}
 
@@ -77,7 +81,7 @@ def payment_list(
               "payments")
 
 
-def _invoice_row(i: invoices.Invoice) -> dict[str, Any]:
+def _invoice_row(i: Invoice) -> dict[str, Any]:
     return {**i.to_dict(), "total": format_money(i.total_minor, i.currency),
             "cycle": f"{when(i.cycle_start)[:10]} .. {when(i.cycle_end)[:10]}",
             "due": when(i.due_at)}

@@ -126,11 +126,13 @@ def store(durable: bool = False) -> Iterator[Store]:
 
 def local_zone() -> Any:
     """The tenant's time zone (``[billing] timezone``): every time a person reads is in it."""
-    from zoneinfo import ZoneInfo
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from jasiyo.errors import JasiyoError
 
     try:
         return ZoneInfo(cfg().billing.timezone)
-    except Exception:  # no config to read (a command that needs none): UTC, labelled
+    except (JasiyoError, ZoneInfoNotFoundError):  # no config to read: UTC, labelled
         return UTC
 
 

@@ -115,7 +115,7 @@ STRINGS: dict[str, dict[str, str]] = {
 def choose(cookie: str | None, accept_language: str | None) -> str:
     """The page language: the toggle's cookie, else the browser's first known choice."""
     if cookie in LANGS:
-        return cookie  # type: ignore[return-value]
+        return cookie
     best, best_q = "en", -1.0
     for i, part in enumerate((accept_language or "")[:200].split(",")[:10]):
         tag, _, params = part.strip().partition(";")

@@ -179,7 +179,7 @@ class Pages:
                               max_num_fields=30, strict_parsing=False)
         except (UnicodeDecodeError, ValueError):
             raise Refused(400, "bad_request", "unreadable form") from None
-        form = FormData(pairs)
+        form = FormData([*pairs])  # a new list, typed as FormData takes it (lists are invariant)
         if not security.csrf_ok(request, str(form.get("csrf", ""))):
             raise Refused(403, "expired_form", "CSRF token missing or wrong")
         return form
@@ -207,6 +207,13 @@ class Pages:
             return self.render(request, "error.html", 400, message_key="not_from_hotspot",
                                detail="")
         params, hs = self._hotspot(request.query_params)
+        if not request.query_params.get("error"):
+            # A device that already paid for a package here (the page was closed, or the
+            # agent restarted mid-purchase) is logged in again. Not after the router
+            # refused a login (it sends `error`): that would loop.
+            login = await run_in_threadpool(self.backend.device_login, params["mac"])
+            if login is not None:
+                return self._login_page(request, hs, login)
         offers = await run_in_threadpool(self.backend.offers)
         return self.render(request, "hotspot.html", offers=offers, hotspot=params,
                            router_error=_router_error(request.query_params.get("error", "")))

@@ -33,6 +33,7 @@ from pyrad.packet import (
 
 from jasiyo.errors import RadiusError
 from jasiyo.log import event, get_logger
+from jasiyo.radius.accounting import nas_session_id
 from jasiyo.radius.backend import NasClient
 from jasiyo.radius.dictionaries import load_dictionary
 
@@ -64,8 +65,11 @@ class CoAResult:
 def session_attributes(
     username: str, acct_session_id: str, framed_ip: str | None = None
 ) -> dict[str, AttrValue]:
-    """The attributes that identify one session to a MikroTik NAS."""
-    attrs: dict[str, AttrValue] = {"User-Name": username, "Acct-Session-Id": acct_session_id}
+    """The attributes that identify one session to the NAS (the session id as the NAS sent
+    it: without the NAS-Port the agent adds for a generic NAS, see
+    :func:`jasiyo.radius.accounting.nas_session_id`)."""
+    attrs: dict[str, AttrValue] = {"User-Name": username,
+                                   "Acct-Session-Id": nas_session_id(acct_session_id)}
     if framed_ip:
         attrs["Framed-IP-Address"] = framed_ip
     return attrs
@@ -137,7 +141,7 @@ def _accept_reply(request: CoAPacket, raw: bytes) -> CoAPacket | None:
     """The decoded reply if it answers ``request`` and is signed with our secret."""
     try:
         reply = request.CreateReply(packet=raw)
-    except Exception:  # anything undecodable is not an answer
+    except Exception:  # noqa: BLE001 - anything undecodable is not an answer
         return None
     ok_codes = (
         (DisconnectACK, DisconnectNAK) if request.code == DisconnectRequest else (CoAACK, CoANAK)

@@ -34,7 +34,7 @@ from tests.agent.billing_support import (
     open_store,
     start_session,
 )
-from tests.radius.conftest import acct_request, auth_request, decode_reply
+from tests.radius.support import acct_request, auth_request, decode_reply
 
 SECRET = NAS_SECRET.encode()
 

@@ -18,17 +18,9 @@ from jasiyo.agent.store import Store
 from jasiyo.config import Config, SmsSection
 from jasiyo.sms.sim import AfricasTalkingSim
 from tests.agent.money_support import until
-from tests.sync.harness import Cloud, Tenant, sqlite_cloud, sync
+from tests.sync.harness import Cloud, Tenant, sync
 
 PHONE = "+254712345678"
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    c = sqlite_cloud(tmp_path)
-    yield c
-    c.server.stop()
-    c.storage.close()
 
 
 @pytest.fixture
