@@ -135,6 +135,18 @@ def agent_run(
     asyncio.run(serve(conf))
 
 
+@agent_app.command("status")
+def agent_status() -> None:
+    """What runs, the store, RADIUS and web listeners, the cloud link, and the queues."""
+    import json
+
+    from jasiyo.agent import status
+
+    report = status.collect(cfg())
+    typer.echo(json.dumps(report, indent=2, default=str) if STATE.json
+               else status.render_text(report))
+
+
 def _mount_agent_sync() -> None:
     from jasiyo.commands import sync as sync_cmd
 

@@ -171,6 +171,9 @@ class SmsSection:
     sender_id: str = ""
     #: This POP sends the outbox. Exactly one POP of a tenant may (until home POPs exist).
     send: bool = True
+    #: Send from a process of its own at a lower CPU priority (nice 10), so draining the
+    #: outbox fast never slows authentication; false: a thread of the agent's process.
+    process: bool = True
     language: str = "en"
     rate_per_minute: int = 60
     #: Local times (``[billing] timezone``) between which reminders and notices wait.

@@ -80,8 +80,14 @@ class Agent:
               subscribers=loaded)
         for part in _default_parts() if self.parts is None else self.parts:
             self._stoppers.append(await part(self))
+        from jasiyo.agent.status import write_runtime
+
+        write_runtime(self)  # what `jasiyo agent status` reads
 
     async def stop(self) -> None:
+        from jasiyo.agent.status import clear_runtime
+
+        clear_runtime(self.cfg)
         for stop in reversed(self._stoppers):
             with contextlib.suppress(Exception):
                 await stop()
@@ -174,7 +180,11 @@ async def _sms_part(agent: Agent) -> Callable[[], Awaitable[None]]:
     """The SMS sender (outbox to the gateway, delivery reports and STOP replies applied)."""
     from jasiyo.agent.smswork import SmsWorker
 
-    worker = SmsWorker(agent.cfg)
+    worker: Any = SmsWorker(agent.cfg)
+    if agent.cfg.sms.process:  # a process of its own at nice 10 (jasiyo.agent.smsproc)
+        from jasiyo.agent.smsproc import SmsProcess
+
+        worker = SmsProcess(agent.cfg)
     await asyncio.to_thread(worker.start)
     agent.sms = worker
 

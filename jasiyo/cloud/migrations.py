@@ -1,7 +1,8 @@
 """The cloud's schema as named migrations, one list per backend.
 
-Each migration runs in a transaction and is recorded in ``jasiyo_migrations``; never edit one
-that has shipped, add another. On PostgreSQL the migrations run as the tables' owner and
+Each migration runs in a transaction and is recorded in ``jasiyo_migrations``, by the same
+runner as the agent's store (:mod:`jasiyo.migrations`); never edit one that has shipped, add
+another. On PostgreSQL the migrations run as the tables' owner and
 create the service role (``{app_role}``): it gets only the grants it needs, and every
 tenant-owned table has Row Level Security forced on it, keyed on the per-transaction setting
 ``jasiyo.tenant``. A query that forgets its ``tenant_id`` filter therefore still sees only the
@@ -9,6 +10,10 @@ tenant of the request.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+
+from jasiyo.migrations import Migrations
 
 #: Tables holding a tenant's rows (all carry ``tenant_id``, or are keyed by it).
 TENANT_TABLES = ("tenants", "enrolments", "agents", "key_ids", "events", "nonces",
@@ -229,4 +234,18 @@ POSTGRES: list[tuple[str, str]] = [
         "hook_endpoints, webhooks FROM {app_role};\n"
         + "".join(f"GRANT {grant} TO {{app_role}};\n" for grant in _SERVICE_GRANTS),
     ),
+    (
+        "c004_migrations_readable",
+        # So that `cloud serve`, as the service, refuses a database a newer Jasiyo migrated.
+        "GRANT SELECT (name) ON jasiyo_migrations TO {app_role};",
+    ),
 ]
+
+
+def cloud_migrations(scripts: list[tuple[str, str]],
+                     render: Callable[[str], str] = lambda text: text) -> Migrations:
+    """The runner's set for one backend's scripts (``render`` fills in role and schema)."""
+    out = Migrations("jasiyo-cloud")
+    for name, text in scripts:
+        out.add(name, lambda handle, text=text: handle.executescript(render(text)))
+    return out
