@@ -854,7 +854,7 @@ def m020_sms(db: SqliteScript) -> None:
 
 
 @migrations(name="m021_vouchers_session_limits")
-def m021_vouchers_session_limits(db: Database) -> None:
+def m021_vouchers_session_limits(db: SqliteScript) -> None:
     # Short and data-limited packages, session limits and vouchers (issues 12 and 17):
     # a plan may end at a data amount as well as its period, allows ``devices`` sessions
     # at once (Simultaneous-Use) and may be sold on the hotspot portal. A subscriber may be
