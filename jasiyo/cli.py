@@ -51,6 +51,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "sms": ("jasiyo.commands.sms", "app", "SMS to customers: the outbox, broadcasts, templates."),
     "radsec": ("jasiyo.commands.radsec", "app",
                "RadSec (RADIUS over TLS): a CA and router certificates."),
+    "portal": ("jasiyo.commands.portal", "app", "The customer portal: hotspot files for the router."),
     "voucher": ("jasiyo.commands.voucher", "app",
                 "Vouchers: generate, print, list, revoke and export hotspot codes."),
 }

@@ -151,7 +151,7 @@ async def _payments_part(agent: Agent) -> Callable[[], Awaitable[None]]:
     """The payments worker (callbacks verified and applied, late STK prompts queried) and
     the web listener that takes callbacks when there is no cloud."""
     from jasiyo.agent.paywork import PaymentsWorker
-    from jasiyo.agent.web import StoreBackend, WebServer
+    from jasiyo.agent.web import StoreBackend, WebServer, portal_limits
     from jasiyo.portal.app import create_app
 
     worker = PaymentsWorker(agent.cfg)
@@ -163,8 +163,10 @@ async def _payments_part(agent: Agent) -> Callable[[], Awaitable[None]]:
 
         agent.metrics = AgentMetrics(agent).render
     if agent.cfg.web.enabled:
-        web = WebServer(agent.cfg, create_app(StoreBackend(agent.cfg), wake=worker.wake.set,
-                                              metrics=agent.metrics))
+        web = WebServer(agent.cfg, create_app(
+            StoreBackend(agent.cfg), wake=worker.wake.set, metrics=agent.metrics,
+            limits=portal_limits(agent.cfg), login_hosts=tuple(agent.cfg.portal.login_hosts),
+            metrics_from=tuple(agent.cfg.web.metrics_from)))
         if await asyncio.to_thread(web.start):
             agent.web = web
 
