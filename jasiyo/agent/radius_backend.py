@@ -213,10 +213,11 @@ class StoreBackend:
         if cache is None or cache[0] != self._acct_gen or now - local.usage_checked >= (
                 self.refresh_interval):
             local.usage_checked = now
-            version = store.conn.execute("PRAGMA data_version").fetchone()[0]
+            version = store.scalar("PRAGMA data_version")
             if cache is None or cache[0] != self._acct_gen or version != local.usage_version:
                 local.usage_version = version
-                cache = local.usage = (self._acct_gen, {})
+                entries: dict[tuple[str, float | None], tuple[float, Usage]] = {}
+                cache = local.usage = (self._acct_gen, entries)
         hit = cache[1].get((username, since))
         if hit is not None and hit[0] > now:
             return hit[1]
