@@ -3,7 +3,7 @@
 Schema changes happen only here, each in its own named migration, applied in order and
 recorded in ``_sqlite_migrations`` (:mod:`jasiyo.migrations`, each in one transaction).
 Never edit a migration that has shipped: add one, list its name in :mod:`.schema_names`, and
-refresh the checked-in ``schema.sql`` (``python -m jasiyo.agent.schema --dump >
+refresh the checked-in ``schema.sql`` (``python -m jasiyo.agent.schema_dump >
 jasiyo/agent/schema.sql``), whose diff then shows what the migration did.
 Times are unix seconds (REAL, UTC); money is INTEGER minor units with a currency code.
 """

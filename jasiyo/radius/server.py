@@ -567,12 +567,11 @@ class RadiusServer(ServerAsync):
         """Look the subscriber up (and, if it has session limits, its open sessions and
         data used) and decide. A device guessing names is refused (:mod:`.guard`)."""
         now = time.time()
-        device = self.guard.key(nas.address, request.calling_station_id)
-        if self.guard.blocked(device, now):
+        if self.guard.blocked_device(nas.address, request.calling_station_id, now):
             return Decision(False, reason="too many unknown usernames from this device")
         subject = self._lookup(self.backend.subject, request.username)
         if subject is None:
-            self.guard.unknown(device, now)
+            self.guard.unknown(self.guard.key(nas.address, request.calling_station_id), now)
         usage = None
         if subject is not None and needs_usage(subject.state) and hasattr(self.backend, "usage"):
             usage = self._lookup(self._usage_of, subject)
