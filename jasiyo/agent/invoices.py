@@ -12,6 +12,9 @@ zone. Credit notes (:mod:`jasiyo.agent.credit_notes`) have their own series, ``C
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -88,8 +91,15 @@ def pop_code(cfg: Config) -> str:
 
 
 def code_of(name: str) -> str:
-    """The document-number code a POP of this name uses (its letters and digits, 8 at most)."""
-    return re.sub(r"[^A-Z0-9]", "", name.upper())[:8] or "POP"
+    """The document-number code a POP of this name uses: its letters and digits when they
+    are 8 at most (``NRB1``), else the first five and three characters of a digest of the
+    whole name, so long names that share a beginning (``nairobi-west``, ``nairobi-east``)
+    never issue the same invoice numbers."""
+    clean = re.sub(r"[^A-Z0-9]", "", name.upper()) or "POP"
+    if len(clean) <= 8:
+        return clean
+    digest = base64.b32encode(hashlib.sha256(clean.encode()).digest()).decode()
+    return clean[:5] + digest[:3]
 
 
 def next_number(store: Store, cfg: Config, prefix: str, at: float) -> str:
