@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
