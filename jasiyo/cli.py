@@ -51,6 +51,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "sms": ("jasiyo.commands.sms", "app", "SMS to customers: the outbox, broadcasts, templates."),
     "radsec": ("jasiyo.commands.radsec", "app",
                "RadSec (RADIUS over TLS): a CA and router certificates."),
+    "audit": ("jasiyo.commands.audit", "app", "The audit log: who changed what, when."),
 }
 
 root_app = typer.Typer(

@@ -848,3 +848,17 @@ def m020_sms(db: Database) -> None:
         CREATE INDEX sms_inbox_new ON sms_inbox(id) WHERE status = 'new';
         """
     )
+
+
+@migrations(name="m021_privacy_audit_sealed")
+def m021_privacy_audit_sealed(db: Database) -> None:
+    # Audit details name people (names, phones, reasons): they move into ``detail_enc``,
+    # sealed with the agent key like every other secret at rest (Store.migrate seals the
+    # lines written before, which needs the key). ``detail`` stays for older readers, '{}'.
+    db.executescript(
+        """
+        ALTER TABLE audit ADD COLUMN detail_enc BLOB;
+        CREATE INDEX audit_at ON audit(at);
+        CREATE INDEX audit_actor ON audit(actor, at);
+        """
+    )

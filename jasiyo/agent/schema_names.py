@@ -27,4 +27,5 @@ NAMES: tuple[str, ...] = (
     "m016_invoice_purchase",
     "m012_radsec",
     "m020_sms",
+    "m021_privacy_audit_sealed",
 )
