@@ -862,3 +862,27 @@ def m021_privacy_audit_sealed(db: Database) -> None:
         CREATE INDEX audit_actor ON audit(actor, at);
         """
     )
+
+
+@migrations(name="m022_privacy_erasure")
+def m022_privacy_erasure(db: Database) -> None:
+    # Erasure of a person (jasiyo.agent.erase): the record of each (who asked, when, why;
+    # the person's username only as a hash), and the cloud copies still to be replaced
+    # by their scrubbed versions (events) or dropped (webhook bodies), sent by the pusher.
+    db.executescript(
+        """
+        CREATE TABLE erasures (
+            pseudonym TEXT PRIMARY KEY,
+            subject TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            actor TEXT NOT NULL,
+            at REAL NOT NULL,
+            event_id TEXT NOT NULL
+        );
+        CREATE TABLE cloud_redactions (
+            kind TEXT NOT NULL CHECK (kind IN ('event', 'hook')),
+            id TEXT NOT NULL,
+            PRIMARY KEY (kind, id)
+        ) WITHOUT ROWID;
+        """
+    )

@@ -28,4 +28,5 @@ NAMES: tuple[str, ...] = (
     "m012_radsec",
     "m020_sms",
     "m021_privacy_audit_sealed",
+    "m022_privacy_erasure",
 )

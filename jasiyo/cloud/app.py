@@ -441,6 +441,11 @@ class Api:
             "now": time.time(),
         })
 
+    async def redact(self, request: Request) -> Response:
+        from jasiyo.cloud.privacy_api import redact
+
+        return await redact(self, request)
+
     async def events(self, request: Request) -> Response:
         return await (self.push(request) if request.method == "POST" else self.pull(request))
 
@@ -462,7 +467,7 @@ class Api:
         # which a base64 token can spell by chance.
         token = secrets.token_hex(24)
         await self.db(self.storage.add_hook_endpoint, agent.tenant_id, token_hash(token), provider,
-                 public_key, time.time())
+                      public_key, time.time(), agent.id)
         return JSONResponse({"path": f"/v1/hooks/{agent.tenant_id}/{token}"}, 201)
 
     async def receive_hook(self, request: Request) -> Response:
@@ -523,6 +528,7 @@ class Api:
             Route("/v1/tenants/{tenant}/keys", e(self.register_key), methods=["POST"]),
             # One route for both methods, so a 405 lists both in Allow.
             Route("/v1/tenants/{tenant}/events", e(self.events), methods=["GET", "POST"]),
+            Route("/v1/tenants/{tenant}/events/redact", e(self.redact), methods=["POST"]),
             Route("/v1/tenants/{tenant}/hook-endpoints", e(self.add_hook_endpoint),
                   methods=["POST"]),
             Route("/v1/tenants/{tenant}/hooks", e(self.list_hooks), methods=["GET"]),

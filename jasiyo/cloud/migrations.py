@@ -108,6 +108,11 @@ SQLITE: list[tuple[str, str]] = [
         """,
     ),
     ("c002_webhooks", _HOOKS.format(real="REAL", int="INTEGER")),
+    ("c004_privacy_redact", "CREATE INDEX IF NOT EXISTS webhooks_id ON webhooks(tenant_id, id);"),
+    ("c005_privacy_hook_owner", """
+        ALTER TABLE hook_endpoints ADD COLUMN agent_id TEXT;
+        ALTER TABLE hook_endpoints ADD COLUMN closed_at REAL;
+        """),
 ]
 
 #: What the cloud service role may do, column by column (PostgreSQL, c003).
@@ -228,5 +233,28 @@ POSTGRES: list[tuple[str, str]] = [
         "REVOKE ALL ON operators, tenants, enrolments, agents, key_ids, events, nonces, "
         "hook_endpoints, webhooks FROM {app_role};\n"
         + "".join(f"GRANT {grant} TO {{app_role}};\n" for grant in _SERVICE_GRANTS),
+    ),
+    (
+        "c004_privacy_redact",
+        # An erasure replaces the envelopes of the events that carried the person (the same
+        # event re-sealed by an agent, without them) and drops the webhook bodies of their
+        # payments: the service may rewrite an envelope, never an event's id, origin or seq.
+        """
+        CREATE INDEX IF NOT EXISTS webhooks_id ON webhooks(tenant_id, id);
+        GRANT UPDATE (envelope) ON events TO {app_role};
+        GRANT DELETE ON webhooks TO {app_role};
+        """,
+    ),
+    (
+        "c005_privacy_hook_owner",
+        # A webhook endpoint belongs to the agent that made it, and closes when that agent
+        # is revoked. Deleting a tenant and operator tokens are the owner's (no grant).
+        """
+        ALTER TABLE hook_endpoints ADD COLUMN agent_id TEXT;
+        ALTER TABLE hook_endpoints ADD COLUMN closed_at DOUBLE PRECISION;
+        GRANT SELECT (agent_id, closed_at) ON hook_endpoints TO {app_role};
+        GRANT INSERT (agent_id) ON hook_endpoints TO {app_role};
+        GRANT UPDATE (closed_at) ON hook_endpoints TO {app_role};
+        """,
     ),
 ]

@@ -101,6 +101,15 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _json("Pull"), **_errors(400, 401, 403, 429)},
             },
         },
+        "/v1/tenants/{tenant}/events/redact": {"post": {
+            "summary": "Erasure: replace held events' envelopes with ones re-sealed without a "
+                       "person's data (same id and origin), drop webhook bodies by id. 409: an "
+                       "envelope names a key id not registered for the tenant",
+            "security": _SIGNED, "parameters": [_TENANT],
+            "requestBody": _body("Redact"),
+            "responses": {"200": _json("Redacted"),
+                          **_errors(400, 401, 403, 409, 413, 422, 429)},
+        }},
         "/v1/tenants/{tenant}/hook-endpoints": {"post": {
             "summary": "Create an unguessable webhook path; callbacks to it are sealed to the "
                        "tenant's X25519 public key before they are stored",
@@ -171,6 +180,12 @@ OPENAPI: dict[str, Any] = {
             "Push": {"type": "object", "required": ["events"], "properties": {
                 "events": {"type": "array", "minItems": 1, "maxItems": 1000,
                            "items": {"$ref": "#/components/schemas/Event"}}}},
+            "Redact": {"type": "object", "properties": {
+                "events": {"type": "array", "maxItems": 1000,
+                           "items": {"$ref": "#/components/schemas/Event"}},
+                "hooks": {"type": "array", "maxItems": 1000, "items": _ID}}},
+            "Redacted": {"type": "object", "properties": {
+                "replaced": {"type": "integer"}, "dropped": {"type": "integer"}}},
             "PushResult": {"type": "object", "properties": {
                 "accepted": {"type": "integer"}, "duplicates": {"type": "integer"},
                 "head": {"type": "integer"}}},

@@ -107,6 +107,29 @@ class Storage(ABC):
                   (op_id, token_hash, now))
             return True
 
+    def operators(self) -> list[tuple[str, str, float]]:
+        """(id, token hash, created) of every operator token (the tables' owner only)."""
+        with self.tx(None, write=False) as t:
+            return [(r[0], r[1], float(r[2])) for r in t.rows(
+                "SELECT id, token_hash, created_at FROM operators ORDER BY created_at")]
+
+    def revoke_operator(self, op_id: str) -> bool:
+        """Forget an operator token: it is refused from now on (the tables' owner only)."""
+        with self.tx(None) as t:
+            return t.run("DELETE FROM operators WHERE id = ?", (op_id,)) == 1
+
+    def delete_tenant(self, tenant: str) -> dict[str, int]:
+        """Remove every row of the tenant from every table (its log, webhooks, agents, keys
+        ids, nonces, the tenant itself): rows deleted per table. The tables' owner only."""
+        from jasiyo.cloud.migrations import TENANT_TABLES
+
+        counts: dict[str, int] = {}
+        with self.tx(tenant) as t:
+            for table in reversed(TENANT_TABLES):  # children first, tenants last
+                column = "id" if table == "tenants" else "tenant_id"
+                counts[table] = t.run(f"DELETE FROM {table} WHERE {column} = ?", (tenant,))
+        return counts
+
     def is_operator(self, token_hash: str) -> bool:
         with self.tx(None, write=False) as t:
             return t.one("SELECT 1 FROM operators WHERE token_hash = ?", (token_hash,)) is not None
@@ -159,7 +182,9 @@ class Storage(ABC):
         with self.tx(tenant) as t:
             done = t.run("UPDATE agents SET revoked_at = ? WHERE tenant_id = ? AND id = ? "
                          "AND revoked_at IS NULL", (now, tenant, agent_id)) == 1
-            if done:
+            if done:  # its webhook endpoints close with it: their URLs answer 404 from now
+                t.run("UPDATE hook_endpoints SET closed_at = ? WHERE tenant_id = ? AND "
+                      "agent_id = ? AND closed_at IS NULL", (now, tenant, agent_id))
                 self.after_push(t, tenant)  # other cloud processes wake their waiting polls
             return done
 
@@ -229,17 +254,18 @@ class Storage(ABC):
     # ------------------------------------------------------------ webhooks
 
     def add_hook_endpoint(self, tenant: str, token_hash: str, provider: str, public_key: str,
-                          now: float) -> None:
+                          now: float, agent_id: str | None = None) -> None:
         with self.tx(tenant) as t:
             t.run("INSERT INTO hook_endpoints (tenant_id, token_hash, provider, public_key, "
-                  "created_at) VALUES (?, ?, ?, ?, ?)",
-                  (tenant, token_hash, provider, public_key, now))
+                  "created_at, agent_id) VALUES (?, ?, ?, ?, ?, ?)",
+                  (tenant, token_hash, provider, public_key, now, agent_id))
 
     def hook_endpoint(self, tenant: str, token_hash: str) -> tuple[str, str] | None:
-        """(provider, tenant public key) of a webhook endpoint, or None."""
+        """(provider, tenant public key) of an open webhook endpoint, or None."""
         with self.tx(tenant, write=False) as t:
             row = t.one("SELECT provider, public_key FROM hook_endpoints "
-                        "WHERE tenant_id = ? AND token_hash = ?", (tenant, token_hash))
+                        "WHERE tenant_id = ? AND token_hash = ? AND closed_at IS NULL",
+                        (tenant, token_hash))
         return (row[0], row[1]) if row else None
 
     def add_webhook(self, tenant: str, hook_id: str, provider: str, sealed: str,
@@ -260,3 +286,21 @@ class Storage(ABC):
             rows = t.rows("SELECT seq, id, provider, sealed FROM webhooks WHERE tenant_id = ? "
                           "AND seq > ? ORDER BY seq LIMIT ?", (tenant, after, limit))
         return [(int(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    # ------------------------------------------------------------ privacy
+
+    def redact(self, tenant: str, events: Sequence[tuple[str, str, str]],
+               hooks: Sequence[str]) -> tuple[int, int]:
+        """Replace the envelopes of held events (``(id, origin, envelope)``: the same event,
+        re-sealed by an agent without the personal data an erasure removed) and drop
+        webhook bodies. Sequence numbers stay; unknown ids are ignored. (replaced, dropped)
+        """
+        replaced = dropped = 0
+        with self.tx(tenant) as t:
+            for ev_id, origin, envelope in events:
+                replaced += t.run("UPDATE events SET envelope = ? WHERE tenant_id = ? AND id = ? "
+                                  "AND origin = ?", (envelope, tenant, ev_id, origin))
+            for hook_id in hooks:
+                dropped += t.run("DELETE FROM webhooks WHERE tenant_id = ? AND id = ?",
+                                 (tenant, hook_id))
+        return replaced, dropped

@@ -254,3 +254,20 @@ def export_cmd(
     else:
         done(f"export of {username} written to {output}" + (f" and {csv_dir}" if csv_dir else ""),
              output=str(output), csv=str(csv_dir) if csv_dir else None)
+
+
+@app.command("erase")
+def erase_cmd(
+    username: str = typer.Argument(..., help="Subscriber username."),
+    yes: bool = typer.Option(False, "--yes", help="Confirm: this cannot be undone."),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the erasure record)."),
+) -> None:
+    """Erase a person's data on every POP and in the cloud; money is kept, pseudonymised."""
+    from jasiyo.agent import erase
+
+    if not yes:
+        raise ValidationError(f"erasing {username} cannot be undone: add --yes to confirm")
+    with store(durable=True) as s:
+        result = erase.erase(s, username, actor(), reason)
+    done(f"{username} erased: now {result.pseudonym} (money records kept under that name); "
+         "other POPs and the cloud follow at the next sync", **result.to_dict())

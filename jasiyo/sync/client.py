@@ -280,6 +280,28 @@ class SyncClient:
             self.log.mark_pushed([e.id for e in batch])
             total += len(batch)
 
+    def redact(self) -> int:
+        """Send what erasures owe the cloud: held events re-sealed without the person's
+        data (same id and origin), and webhook ids whose bodies it must drop."""
+        owed = getattr(self.log, "redactions", None)
+        if owed is None:
+            return 0
+        total = 0
+        while True:
+            events, hooks = owed(500)
+            if not events and not hooks:
+                return total
+            self._request("POST", f"/v1/tenants/{self.tenant_id}/events/redact", body={
+                "events": [{"id": e.id, "origin": e.origin,
+                            "envelope": self.keyring.seal(_plain(e), e.id, e.origin)}
+                           for e in events],
+                "hooks": hooks})
+            self.log.mark_redacted([e.id for e in events], hooks)  # type: ignore[attr-defined]
+            total += len(events) + len(hooks)
+
+    def _owes_redactions(self) -> bool:
+        return bool(getattr(self.log, "redactions_owed", lambda: 0)())
+
     def publish_key(self, kid: str, sealed_with: str) -> None:
         """Share a rotated key with the other agents, sealed under the key they already hold.
 
@@ -417,6 +439,7 @@ class SyncClient:
         try:
             pushed = self.push()
             received, applied = self.pull(wait)
+            self.redact()  # what the events just applied (an erasure) owe the cloud
         except SyncError as exc:
             self._record(exc)
             raise
@@ -438,6 +461,8 @@ class SyncClient:
             try:
                 if self.log.backlog()[0]:
                     self.push()
+                if self._owes_redactions():
+                    self.redact()
                 delay = 1.0
                 stop.wait(poll)
             except Exception as exc:  # noqa: BLE001 - the puller must outlive any bad batch

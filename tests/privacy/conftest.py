@@ -27,3 +27,14 @@ def jasiyo(cfg: Config, capsys: pytest.CaptureFixture[str]) -> Callable[..., tup
 
 def as_json(out: str) -> object:
     return json.loads(out)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str, expect: int = 0) -> object:
+    """`jasiyo ARGS` without a config (cloud commands); the JSON it printed, or the code."""
+    STATE.config_path, STATE.json, STATE._config = None, False, None
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    assert code == expect, err
+    if code:
+        return code
+    return json.loads(out) if "--json" in args else out

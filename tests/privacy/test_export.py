@@ -12,7 +12,7 @@ import pytest
 from jasiyo.agent import audit, export
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
-from tests.privacy.people import FRAMED_IP, MAC, MESSAGE, NAME, PASSWORD, PHONE, add_person
+from tests.privacy.people import FRAMED_IP, MAC, MESSAGE, NAME, OTHER, PASSWORD, PHONE, add_person
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +70,7 @@ def test_export_refuses_to_overwrite_and_unknown_subscriber(jasiyo, cfg: Config,
 def test_tenant_export_writes_every_table_with_a_manifest(jasiyo, cfg: Config,
                                                           tmp_path: Path) -> None:
     add_person(cfg)
-    add_person(cfg, "baraka", ref="QK7PAY002", session=False)
+    add_person(cfg, "baraka", ref="QK7PAY002", session=False, **OTHER)
     dest = tmp_path / "isp"
     code, _, err = jasiyo("tenant", "export", "--output", str(dest))
     assert code == 0, err
@@ -89,7 +89,7 @@ def test_tenant_export_writes_every_table_with_a_manifest(jasiyo, cfg: Config,
 @pytest.mark.parametrize("section", ["sessions", "messages", "payments"])
 def test_each_section_is_only_that_subscriber(cfg: Config, section: str) -> None:
     add_person(cfg)
-    add_person(cfg, "baraka", ref="QK7PAY002")
+    add_person(cfg, "baraka", ref="QK7PAY002", **OTHER)
     s = Store.open(cfg)
     doc = export.subscriber_document(s, cfg, "baraka")
     s.close()

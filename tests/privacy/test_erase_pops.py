@@ -1,0 +1,144 @@
+"""Erasure across two POPs and the cloud (SQLite and PostgreSQL): afterwards neither agent's
+store file (WAL included) nor any cloud table holds the person's name, phone or password,
+in plain text or in anything the tenant key opens; the money still adds up everywhere."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from jasiyo.agent import erase, payments, tenantkeys
+from jasiyo.agent.radius_backend import open_backend
+from jasiyo.agent.store import Store
+from jasiyo.cloud.backend import open_storage
+from jasiyo.config import Config
+from jasiyo.radius.backend import AcctRecord
+from jasiyo.sync.keyring import Keyring
+from tests.cloud.pgutil import reachable_or_skip, scratch_database
+from tests.privacy.people import MAC, NAME, OTHER, PASSWORD, PHONE, add_person
+from tests.privacy.test_erase_local import raw_bytes
+from tests.sync.harness import FAST, Cloud, Tenant, snap, sqlite_cloud, start_cloud, sync
+
+SECRETS = (NAME, PHONE, PHONE[4:], PASSWORD)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def cloud(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Cloud, object]]:
+    if request.param == "sqlite":
+        c = sqlite_cloud(tmp_path)
+        yield c, tmp_path / "cloud.db"
+        c.server.stop()
+        c.storage.close()
+        return
+    with scratch_database(reachable_or_skip()) as scratch:
+        owner = open_storage(scratch.owner_dsn, owner=True)
+        c = start_cloud(open_storage(scratch.app_dsn), FAST, owner)
+        owner.close()
+        yield c, scratch.owner_dsn
+        c.server.stop()
+        c.storage.close()
+
+
+def cloud_rows(where: object) -> list[tuple]:
+    """Every row of every cloud table, as the tables' owner sees them."""
+    if isinstance(where, Path):
+        conn = sqlite3.connect(where)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            names = [r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return [row for n in names for row in conn.execute(f"SELECT * FROM {n}")]
+        finally:
+            conn.close()
+    with psycopg.connect(str(where)) as conn:
+        names = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+        conn.execute("SET row_security = off")  # the owner, not the service: every tenant
+        return [row for n in names for row in conn.execute(f"SELECT * FROM {n}")]
+
+
+def opened_by_tenant_key(where: object, ring: Keyring) -> str:
+    """The plain text of every event envelope the cloud holds that the tenant key opens."""
+    if isinstance(where, Path):
+        conn = sqlite3.connect(where)
+        rows = conn.execute("SELECT id, origin, envelope FROM events").fetchall()
+        conn.close()
+    else:
+        with psycopg.connect(str(where)) as conn:
+            conn.execute("SET row_security = off")
+            rows = conn.execute("SELECT id, origin, envelope FROM events").fetchall()
+    assert rows
+    return "\n".join(ring.open(env, i, o).decode() for i, o, env in rows)
+
+
+def session_at(cfg: Config, username: str) -> None:
+    backend = open_backend(cfg)
+    import time
+
+    backend.record_accounting([AcctRecord(
+        "10.0.0.2", "Start", time.time(), acct_session_id="b0b0cafe", username=username,
+        framed_ip="100.64.9.9", calling_station_id=MAC)])
+    backend.close()
+
+
+def ledger_sums(cfg: Config) -> tuple:
+    s = Store.open(cfg)
+    try:
+        return (s.all("SELECT s.username, sum(l.amount_minor) AS balance FROM ledger l JOIN "
+                      "subscribers s ON s.id = l.subscriber_id GROUP BY 1 ORDER BY 1"),
+                s.scalar("SELECT sum(total_minor) FROM invoices"),
+                s.scalar("SELECT sum(amount_minor) FROM payments"))
+    finally:
+        s.close()
+
+
+def test_erasure_reaches_both_pops_and_the_cloud(cloud: tuple[Cloud, object],
+                                                  tmp_path: Path) -> None:
+    c, where = cloud
+    isp = Tenant(c, tmp_path).setup(2)
+    a, b = isp.agents
+    add_person(a)  # subscriber, consent, payment, session and SMS at POP A
+    add_person(a, "baraka", ref="QK7PAY002", **OTHER)
+    sync(a, b)
+    s = Store.open(b)
+    payments.record(s, b, "wanjiku", "1500", "QK7PAY003", method="mpesa", actor="noc:b")
+    s.close()
+    session_at(b, "wanjiku")
+    sync(a, b)
+    plain = opened_by_tenant_key(where, Keyring.load(isp.recovery))
+    assert NAME in plain and PASSWORD in plain  # the check does see what is there
+
+    s = Store.open(b)
+    done = erase.erase(s, "wanjiku", "noc:b", "asked in writing")
+    s.close()
+    sync(b, a, rounds=3)
+
+    assert snap(a) == snap(b)  # the same pseudonymised state at both POPs
+    sums = ledger_sums(a)
+    assert sums == ledger_sums(b)
+    balances = dict((r["username"], r["balance"]) for r in sums[0])
+    assert set(balances) == {"baraka", done.pseudonym} and sums[2] == 3 * 150000
+    for cfg in (a, b):
+        blob = raw_bytes(cfg.db_path)
+        for secret in (*SECRETS, MAC, "wanjiku"):
+            assert secret.encode() not in blob, (cfg.agent.name, secret)
+        assert OTHER["name"].encode() in blob  # the other subscriber is still there
+    rows = repr(cloud_rows(where))
+    if isinstance(where, Path):
+        rows += repr(raw_bytes(where))
+    plain = opened_by_tenant_key(where, Keyring.load(isp.recovery))
+    for secret in SECRETS:
+        assert secret not in rows and secret not in plain, secret
+    assert "wanjiku" not in plain and OTHER["name"] in plain
+    erasure = [json.loads(line) for line in plain.splitlines() if '"erase"' in line]
+    assert erasure and erasure[0]["data"]["reason"] == "asked in writing"
+
+    # A POP rebuilt from the cloud now has the pseudonymised subscriber and all the money.
+    c2 = isp.add_agent("pop-rebuilt")
+    tenantkeys.restore_from_cloud(c2, isp.recovery)
+    assert snap(c2) == snap(a)
