@@ -52,6 +52,8 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "radsec": ("jasiyo.commands.radsec", "app",
                "RadSec (RADIUS over TLS): a CA and router certificates."),
     "audit": ("jasiyo.commands.audit", "app", "The audit log: who changed what, when."),
+    "privacy": ("jasiyo.commands.privacy", "app",
+                "Privacy: what is held and for how long; retention."),
 }
 
 root_app = typer.Typer(

@@ -16,7 +16,7 @@ billing-tick       :func:`jasiyo.agent.billing.tick` (expiry,   ``[billing] tick
 enforce            :func:`jasiyo.agent.enforce.process_pending` ``[billing] enforce_interval``
 session-reaper     :func:`jasiyo.agent.sessions.close_stale`    ``[radius] interim_interval``
 router-reconcile   queue a driver reconcile of every router     ``[routers] reconcile_minutes``
-retention          :func:`jasiyo.agent.sessions.prune`          daily
+retention          :func:`jasiyo.agent.retention.prune`         daily
 =================  ===========================================  ===========================
 
 The agent runtime mounts it with :func:`attach` (one of ``runtime.Agent``'s parts).
@@ -32,7 +32,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from jasiyo.agent import billing, enforce, sessions
+from jasiyo.agent import billing, enforce, retention, sessions
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.log import event, get_logger
@@ -143,10 +143,7 @@ def agent_jobs(
         return n
 
     def prune(store: Store) -> dict[str, int]:
-        removed = sessions.prune(store, cfg)
-        if any(removed.values()):
-            event(log, "retention.pruned", **removed)
-        return removed
+        return retention.prune(store, cfg)  # logs retention.pruned itself
 
     def close() -> None:
         while loop_store:
