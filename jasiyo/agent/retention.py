@@ -11,7 +11,8 @@ accounting         raw Accounting-Requests (and finished enforcement jobs)     [
 sessions           RADIUS sessions that ended (framed IP, MAC)                 session_days
 events             sync events every field of which a later event overwrote    event_days
                    (or that a later delete cancelled): the current state is
-                   never touched; money events kept money_retention_years
+                   never touched; invoice events kept money_retention_years,
+                   the one event of an immutable record (payment) for ever
 audit              audit lines                                                 audit_days
 sms                finished messages (text, phone) and processed incoming SMS  sms_days
 webhooks           processed payment callbacks (here, and their bodies in the  webhook_days
@@ -65,7 +66,7 @@ def _superseded(store: Store, entity: str, key: str, cutoff: float) -> list[str]
 
 
 def prune_events(store: Store, cfg: Config, now: float) -> int:
-    """Drop superseded sync events (state rows) and old money-row events whose row is held."""
+    """Drop superseded sync events of state rows (never an immutable record's event)."""
     days = cfg.privacy.event_days
     if not days:
         return 0
@@ -78,12 +79,10 @@ def prune_events(store: Store, cfg: Config, now: float) -> int:
         if spec is None:
             continue
         limit = money_cutoff if r["entity"] in MONEY_ENTITIES else cutoff
+        # Immutable records (payments, ledger entries, consent) keep their one event: it is
+        # what a snapshot carries to a rebuilt POP (jasiyo.agent.snapshot).
         if spec.kind == "state":
             doomed += _superseded(store, r["entity"], r["key"], limit)
-        else:  # an immutable record: its row is the record, the event only carried it here
-            doomed += [e["id"] for e in store.all(
-                "SELECT id FROM events WHERE entity = ? AND key = ? AND created_at < ? "
-                "AND pushed_at IS NOT NULL", (r["entity"], r["key"], limit))]
     with store.transaction():
         store.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in doomed])
     return len(doomed)
