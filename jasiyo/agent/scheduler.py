@@ -17,6 +17,8 @@ enforce            :func:`jasiyo.agent.enforce.process_pending` ``[billing] enfo
 session-reaper     :func:`jasiyo.agent.sessions.close_stale`    ``[radius] interim_interval``
 router-reconcile   queue a driver reconcile of every router     ``[routers] reconcile_minutes``
 retention          :func:`jasiyo.agent.retention.prune`         daily
+snapshot           :func:`jasiyo.agent.snapshot.periodic`       daily (writes every
+                                                                ``[privacy] snapshot_days``)
 =================  ===========================================  ===========================
 
 The agent runtime mounts it with :func:`attach` (one of ``runtime.Agent``'s parts).
@@ -145,6 +147,15 @@ def agent_jobs(
     def prune(store: Store) -> dict[str, int]:
         return retention.prune(store, cfg)  # logs retention.pruned itself
 
+    def snapshot_job(store: Store) -> None:
+        from jasiyo.agent import snapshot
+        from jasiyo.errors import JasiyoError
+
+        try:
+            snapshot.periodic(store, cfg)
+        except JasiyoError as exc:  # the cloud unreachable: tomorrow, or `jasiyo sync snapshot`
+            event(log, "sync.snapshot_failed", level=30, error=str(exc))
+
     def close() -> None:
         while loop_store:
             loop_store.pop().close()
@@ -157,6 +168,7 @@ def agent_jobs(
         "router-reconcile": JobSpec(in_thread(enforce.enqueue_reconcile_all),
                                     cfg.routers.reconcile_minutes * 60.0),
         "retention": JobSpec(in_thread(prune), 86400.0),
+        "snapshot": JobSpec(in_thread(snapshot_job), 86400.0),
     }
     return jobs, close
 

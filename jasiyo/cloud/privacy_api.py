@@ -28,8 +28,8 @@ async def redact(api: Api, request: Request) -> Response:
     doc = api.json_of(body)
     events, hooks = doc.get("events", []), doc.get("hooks", [])
     if not (isinstance(events, list) and isinstance(hooks, list)
-            and 0 < len(events) + len(hooks) <= api.cfg.max_batch):
-        raise Refused(422, "events or hooks missing or batch too large")
+            and len(events) <= api.cfg.max_batch and len(hooks) <= api.cfg.max_batch):
+        raise Refused(422, "events or hooks not lists, or batch too large")
     kids = await api.db(api.storage.kids, agent.tenant_id)
     rows = []
     for ev in events:

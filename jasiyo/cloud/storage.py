@@ -304,3 +304,80 @@ class Storage(ABC):
                 dropped += t.run("DELETE FROM webhooks WHERE tenant_id = ? AND id = ?",
                                  (tenant, hook_id))
         return replaced, dropped
+
+    # ------------------------------------------------------------ snapshots and compaction
+
+    def put_snapshot_part(self, tenant: str, snap_id: str, origin: str, seq: int, parts: int,
+                          part: int, envelope: str, now: float) -> None:
+        """Store one part of a snapshot being written (idempotent)."""
+        with self.tx(tenant) as t:
+            t.run("INSERT INTO snapshots (tenant_id, id, origin, seq, parts, created_at) "
+                  "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                  (tenant, snap_id, origin, seq, parts, now))
+            t.run("INSERT INTO snapshot_parts (tenant_id, snapshot_id, part, envelope) "
+                  "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", (tenant, snap_id, part, envelope))
+
+    def commit_snapshot(self, tenant: str, snap_id: str, origin: str, keep: Sequence[str],
+                        now: float) -> int | None:
+        """Make a complete snapshot the newest; drop the events it covers (but ``keep``) and
+        older snapshots. The number of events dropped; None if parts are missing."""
+        with self.tx(tenant) as t:
+            t.rows(f"SELECT id FROM tenants WHERE id = ?{self.for_update}", (tenant,))
+            row = t.one("SELECT seq, parts FROM snapshots WHERE tenant_id = ? AND id = ? "
+                        "AND origin = ?", (tenant, snap_id, origin))
+            if row is None:
+                return None
+            seq, parts = int(row[0]), int(row[1])
+            have = t.one("SELECT count(*) FROM snapshot_parts WHERE tenant_id = ? AND "
+                         "snapshot_id = ?", (tenant, snap_id))
+            if int(have[0] if have else 0) != parts:
+                return None
+            t.run("UPDATE snapshots SET committed_at = ? WHERE tenant_id = ? AND id = ?",
+                  (now, tenant, snap_id))
+            keep_set = set(keep)
+            doomed = [r[0] for r in t.rows("SELECT id FROM events WHERE tenant_id = ? AND "
+                                           "seq <= ?", (tenant, seq)) if r[0] not in keep_set]
+            for i in range(0, len(doomed), 500):
+                cond, params = self.in_list("id", doomed[i:i + 500])
+                t.run(f"DELETE FROM events WHERE tenant_id = ? AND {cond}", [tenant, *params])
+            older = [r[0] for r in t.rows(
+                "SELECT id FROM snapshots WHERE tenant_id = ? AND id <> ? AND (seq <= ? OR "
+                "committed_at IS NULL AND created_at < ?)", (tenant, snap_id, seq, now - 86400))]
+            for old in older:
+                t.run("DELETE FROM snapshot_parts WHERE tenant_id = ? AND snapshot_id = ?",
+                      (tenant, old))
+                t.run("DELETE FROM snapshots WHERE tenant_id = ? AND id = ?", (tenant, old))
+            t.run("UPDATE tenants SET floor_seq = ? WHERE id = ? AND floor_seq < ?",
+                  (seq, tenant, seq))
+            return len(doomed)
+
+    def latest_snapshot(self, tenant: str) -> tuple[str, str, int, int] | None:
+        """(id, origin, seq, parts) of the newest committed snapshot."""
+        with self.tx(tenant, write=False) as t:
+            row = t.one("SELECT id, origin, seq, parts FROM snapshots WHERE tenant_id = ? AND "
+                        "committed_at IS NOT NULL ORDER BY seq DESC LIMIT 1", (tenant,))
+        return (row[0], row[1], int(row[2]), int(row[3])) if row else None
+
+    def snapshot_part(self, tenant: str, snap_id: str, part: int) -> str | None:
+        with self.tx(tenant, write=False) as t:
+            row = t.one("SELECT envelope FROM snapshot_parts WHERE tenant_id = ? AND "
+                        "snapshot_id = ? AND part = ?", (tenant, snap_id, part))
+        return row[0] if row else None
+
+    def floor(self, tenant: str) -> int:
+        """Events at or below this seq were compacted into a snapshot."""
+        with self.tx(tenant, write=False) as t:
+            row = t.one("SELECT floor_seq FROM tenants WHERE id = ?", (tenant,))
+        return int(row[0]) if row else 0
+
+    def tenant_bytes(self, tenant: str) -> dict[str, int]:
+        """Ciphertext held for the tenant, by kind (for bench/restore.py and operators)."""
+        with self.tx(tenant, write=False) as t:
+            ev = t.one("SELECT count(*), COALESCE(sum(length(envelope)), 0) FROM events "
+                       "WHERE tenant_id = ?", (tenant,))
+            sn = t.one("SELECT COALESCE(sum(length(envelope)), 0) FROM snapshot_parts "
+                       "WHERE tenant_id = ?", (tenant,))
+            wh = t.one("SELECT COALESCE(sum(length(sealed)), 0) FROM webhooks "
+                       "WHERE tenant_id = ?", (tenant,))
+        return {"events": int(ev[0]), "event_bytes": int(ev[1]),
+                "snapshot_bytes": int(sn[0]), "webhook_bytes": int(wh[0])}

@@ -36,6 +36,8 @@ log = get_logger(__name__)
 
 #: A pseudo-entity carrying a rotated tenant key, sealed under the previous key.
 KEY_ENTITY = "_tenant_key"
+#: meta key: ids of the key-sharing events in the log (compaction keeps them).
+KEY_EVENTS = "sync.key_events"
 #: Meta key prefix of a quarantined event (one row per event: ``<prefix><event id>``).
 QUARANTINE = "sync.quarantine."
 _RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -317,6 +319,48 @@ class SyncClient:
         self._request("POST", f"/v1/tenants/{self.tenant_id}/events",
                       body={"events": [{"id": ev_id, "origin": self.log.agent_id,
                                         "envelope": envelope}]})
+        self.log.put({KEY_EVENTS: self._key_events([ev_id])})
+
+    def _key_events(self, new: list[str]) -> str:
+        """The ids of key-sharing events seen so far, with ``new``: a snapshot keeps them."""
+        held = json.loads(self.log.get(KEY_EVENTS) or "[]")
+        return json.dumps(sorted(set(held) | set(new)))
+
+    # ------------------------------------------------------------ snapshots
+
+    def upload_snapshot(self, snap_id: str, seq: int, chunks: list[bytes],
+                        keep: list[str]) -> int:
+        """Send a snapshot (covering the log up to ``seq``) in sealed parts and commit it:
+        the cloud then drops the events it covers but ``keep``. Events dropped."""
+        base = f"/v1/tenants/{self.tenant_id}/snapshots/{snap_id}"
+        for i, chunk in enumerate(chunks):
+            env = self.keyring.seal(chunk, f"snapshot:{snap_id}:{i}", self.log.agent_id)
+            self._request("POST", f"{base}/parts/{i}",
+                          body={"seq": seq, "parts": len(chunks), "envelope": env})
+        doc = self._request("POST", f"{base}/commit", body={"keep": keep})
+        return int(doc["dropped"])
+
+    def load_snapshot(self) -> int:
+        """Apply the newest snapshot (its events, as if pulled); the cursor after it."""
+        from jasiyo.sync.snapshotfmt import decode
+
+        meta = self._request("GET", f"/v1/tenants/{self.tenant_id}/snapshot")
+        snap_id, origin, seq = str(meta["id"]), str(meta["origin"]), int(meta["seq"])
+        chunks = []
+        for i in range(int(meta["parts"])):
+            part = self._request("GET", f"/v1/tenants/{self.tenant_id}/snapshots/{snap_id}"
+                                 f"/parts/{i}")
+            chunks.append(self.keyring.open(part["envelope"], f"snapshot:{snap_id}:{i}",
+                                            origin))
+        events = [RemoteEvent(d["id"], d["hlc"], d["origin"], d["entity"], d["key"], d["op"],
+                              d["data"]) for d in decode(chunks)]
+        for i in range(0, len(events), 5000):
+            last = i + 5000 >= len(events)
+            self.log.apply(events[i:i + 5000], {"sync.cursor": str(seq)} if last else None)
+        if not events:
+            self.log.put({"sync.cursor": str(seq)})
+        event(log, "sync.snapshot_loaded", snapshot=snap_id, seq=seq, events=len(events))
+        return seq
 
     def register_webhook(self, provider: str) -> str:
         """A new unguessable webhook path for ``provider`` (give it to the provider)."""
@@ -381,7 +425,17 @@ class SyncClient:
                                 timeout=self.timeout + (wait if first else 0))
             first = False
             items, head = doc["events"], int(doc["head"])
+            if int(doc.get("floor") or 0) > cursor:
+                # The events up to the floor were compacted: the newest snapshot holds what
+                # of them still matters. Read it, then carry on after it.
+                floor = int(doc["floor"])
+                cursor = self.load_snapshot()
+                if cursor < floor:
+                    raise SyncError("the cloud's newest snapshot does not reach its compacted "
+                                    "floor; try again later")
+                continue
             good: list[RemoteEvent] = []
+            keys_seen: list[str] = []
             last = cursor
             meta = {"sync.head": str(head)}
             for item in items:
@@ -393,12 +447,16 @@ class SyncClient:
                     ev = None
                 if ev is not None:
                     good.append(ev)
+                elif QUARANTINE + str(item.get("id")) not in meta:
+                    keys_seen.append(str(item["id"]))  # a shared tenant key: never compacted
                 last = int(item["seq"])
             meta["sync.cursor"] = str(last)
             if isinstance(doc.get("now"), int | float):
                 meta["sync.clock_offset"] = f"{float(doc['now']) - time.time():.1f}"
             if self._skewed:
                 meta["sync.skewed_origins"] = json.dumps(self._skewed, sort_keys=True)
+            if keys_seen:
+                meta[KEY_EVENTS] = self._key_events(keys_seen)
             applied += self.log.apply(good, meta)
             received += len(good)
             cursor = last

@@ -60,6 +60,7 @@ def _fill(storage, tenant: str) -> None:  # noqa: ANN001 - a Storage
     assert storage.use_nonce(tenant, agent.id, "n" * 32, now)
     storage.add_hook_endpoint(tenant, f"hook-{tenant}", "mpesa", "key", now)
     storage.add_webhook(tenant, uuid7(), "mpesa", "x1.sealed", now)
+    storage.put_snapshot_part(tenant, uuid7(), agent.id, 1, 1, 0, "v1.k000000000001.yy", now)
 
 
 def test_service_role_sees_only_the_tenant_of_the_request(scratch: Scratch) -> None:
@@ -159,7 +160,8 @@ def test_long_poll_wakes_through_listen_notify(scratch: Scratch, tmp_path: Path)
     "UPDATE events SET id = id",
     "UPDATE events SET origin = origin",
     "UPDATE events SET seq = seq",
-    "DELETE FROM events",
+    "UPDATE snapshot_parts SET envelope = 'x'",
+    "UPDATE tenants SET last_seq = last_seq, floor_seq = 0, name = name",
     "UPDATE webhooks SET sealed = 'x'",
     "UPDATE hook_endpoints SET public_key = 'attacker'",
     "DELETE FROM agents",

@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from jasiyo.cli import main
+from jasiyo.cloud.backend import open_storage
 from jasiyo.commands.common import STATE
 from jasiyo.config import Config
+from tests.cloud.pgutil import reachable_or_skip, scratch_database
+from tests.sync.harness import FAST, Cloud, start_cloud
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_cloud(request: pytest.FixtureRequest,
+              tmp_path: Path) -> Iterator[tuple[Cloud, Path | str, str]]:
+    """A cloud on SQLite, then on PostgreSQL: (the cloud, where its tables are (the SQLite
+    file, or the owner's DSN), the owner's --db)."""
+    if request.param == "sqlite":
+        path = tmp_path / "cloud.db"
+        c = start_cloud(open_storage(str(path)), FAST)
+        yield c, path, str(path)
+        c.server.stop()
+        c.storage.close()
+        return
+    with scratch_database(reachable_or_skip()) as scratch:
+        owner = open_storage(scratch.owner_dsn, owner=True)
+        c = start_cloud(open_storage(scratch.app_dsn), FAST, owner)
+        owner.close()
+        yield c, scratch.owner_dsn, scratch.owner_dsn
+        c.server.stop()
+        c.storage.close()
 
 
 @pytest.fixture

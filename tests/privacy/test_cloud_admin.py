@@ -3,47 +3,24 @@ a revoked agent's webhook endpoints closed, a deleted tenant leaving no row anyw
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from jasiyo.agent import cloudlink
 from jasiyo.cloud.backend import open_storage
 from jasiyo.cloud.server import ensure_operator, new_operator_token
 from jasiyo.cloud.storage import Storage
-from tests.cloud.pgutil import reachable_or_skip, scratch_database
 from tests.privacy.test_erase_pops import cloud_rows
-from tests.sync.harness import FAST, Cloud, Tenant, start_cloud, sync
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def cloud(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Cloud, object, str]]:
-    """(the cloud, where an owner finds its tables, the owner's --db URL)."""
-    if request.param == "sqlite":
-        path = tmp_path / "cloud.db"
-        c = start_cloud(open_storage(str(path)), FAST)
-        yield c, path, str(path)
-        c.server.stop()
-        c.storage.close()
-        return
-    with scratch_database(reachable_or_skip()) as scratch:
-        owner = open_storage(scratch.owner_dsn, owner=True)
-        c = start_cloud(open_storage(scratch.app_dsn), FAST, owner)
-        owner.close()
-        yield c, scratch.owner_dsn, scratch.owner_dsn
-        c.server.stop()
-        c.storage.close()
+from tests.sync.harness import Tenant, sync
 
 
 def owner(db: str) -> Storage:
     return open_storage(db, owner=True)
 
 
-def test_a_revoked_operator_token_is_refused(cloud, capsys) -> None:  # noqa: ANN001
+def test_a_revoked_operator_token_is_refused(any_cloud, capsys) -> None:  # noqa: ANN001
     from tests.privacy.conftest import run_cli
 
-    c, _, db = cloud
+    c, _, db = any_cloud
     second = new_operator_token()
     o = owner(db)
     ensure_operator(o, second)
@@ -64,8 +41,8 @@ def test_a_revoked_operator_token_is_refused(cloud, capsys) -> None:  # noqa: AN
     assert refused.status_code == 401 and still.status_code == 201
 
 
-def test_revoking_an_agent_closes_its_webhook_endpoints(cloud, tmp_path: Path) -> None:  # noqa: ANN001
-    c, _, _ = cloud
+def test_revoking_an_agent_closes_its_webhook_endpoints(any_cloud, tmp_path: Path) -> None:  # noqa: ANN001
+    c, _, _ = any_cloud
     isp = Tenant(c, tmp_path).setup(2)
     a, b = isp.agents
     url_a = cloudlink.register_webhook(a, "paystack")["url"]
@@ -89,11 +66,11 @@ def _agent_id(cfg) -> str:  # noqa: ANN001 - a Config
         s.close()
 
 
-def test_deleting_a_tenant_leaves_no_row_of_it(cloud, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_deleting_a_tenant_leaves_no_row_of_it(any_cloud, tmp_path: Path, capsys) -> None:  # noqa: ANN001
     from tests.privacy.conftest import run_cli
     from tests.privacy.people import add_person
 
-    c, where, db = cloud
+    c, where, db = any_cloud
     gone = Tenant(c, tmp_path / "gone").setup(2)
     kept = Tenant(c, tmp_path / "kept").setup(1)
     for isp in (gone, kept):

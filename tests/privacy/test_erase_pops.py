@@ -6,42 +6,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from jasiyo.agent import erase, payments, tenantkeys
 from jasiyo.agent.radius_backend import open_backend
 from jasiyo.agent.store import Store
-from jasiyo.cloud.backend import open_storage
 from jasiyo.config import Config
 from jasiyo.radius.backend import AcctRecord
 from jasiyo.sync.keyring import Keyring
-from tests.cloud.pgutil import reachable_or_skip, scratch_database
 from tests.privacy.people import MAC, NAME, OTHER, PASSWORD, PHONE, add_person
 from tests.privacy.test_erase_local import raw_bytes
-from tests.sync.harness import FAST, Cloud, Tenant, snap, sqlite_cloud, start_cloud, sync
+from tests.sync.harness import Cloud, Tenant, snap, sync
 
 SECRETS = (NAME, PHONE, PHONE[4:], PASSWORD)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def cloud(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Cloud, object]]:
-    if request.param == "sqlite":
-        c = sqlite_cloud(tmp_path)
-        yield c, tmp_path / "cloud.db"
-        c.server.stop()
-        c.storage.close()
-        return
-    with scratch_database(reachable_or_skip()) as scratch:
-        owner = open_storage(scratch.owner_dsn, owner=True)
-        c = start_cloud(open_storage(scratch.app_dsn), FAST, owner)
-        owner.close()
-        yield c, scratch.owner_dsn
-        c.server.stop()
-        c.storage.close()
 
 
 def cloud_rows(where: object) -> list[tuple]:
@@ -97,9 +76,9 @@ def ledger_sums(cfg: Config) -> tuple:
         s.close()
 
 
-def test_erasure_reaches_both_pops_and_the_cloud(cloud: tuple[Cloud, object],
+def test_erasure_reaches_both_pops_and_the_cloud(any_cloud: tuple[Cloud, Path | str, str],
                                                   tmp_path: Path) -> None:
-    c, where = cloud
+    c, where, _ = any_cloud
     isp = Tenant(c, tmp_path).setup(2)
     a, b = isp.agents
     add_person(a)  # subscriber, consent, payment, session and SMS at POP A
