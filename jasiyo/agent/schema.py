@@ -1,19 +1,22 @@
-"""The agent store's schema, as named migrations (sqlite-utils ``Migrations``).
+"""The agent store's schema, as named migrations (:mod:`jasiyo.migrations`).
 
 Schema changes happen only here, each in its own named migration, applied in order and
-recorded in ``_sqlite_migrations``. Never edit a migration that has shipped: add one.
+recorded in ``_sqlite_migrations`` (:mod:`jasiyo.migrations`, each in one transaction).
+Never edit a migration that has shipped: add one, list its name in :mod:`.schema_names`, and
+refresh the checked-in ``schema.sql`` (``python -m jasiyo.agent.schema --dump >
+jasiyo/agent/schema.sql``), whose diff then shows what the migration did.
 Times are unix seconds (REAL, UTC); money is INTEGER minor units with a currency code.
 """
 
 from __future__ import annotations
 
-from sqlite_utils import Database, Migrations
+from jasiyo.migrations import Migrations, SqliteScript
 
 migrations = Migrations("jasiyo-agent")
 
 
 @migrations(name="m001_core")
-def m001_core(db: Database) -> None:
+def m001_core(db: SqliteScript) -> None:
     db.executescript(
         """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -190,7 +193,7 @@ def m001_core(db: Database) -> None:
 
 
 @migrations(name="m002_billing")
-def m002_billing(db: Database) -> None:
+def m002_billing(db: SqliteScript) -> None:
     """Billing engine: invoices, billing clock, notifications outbox, enforcement.
 
     Triggers do two jobs here, so that every writer (CLI, billing tick, sync apply) gets
@@ -353,13 +356,13 @@ def m002_billing(db: Database) -> None:
 
 
 @migrations(name="m003_billing_fup")
-def m003_billing_fup(db: Database) -> None:
+def m003_billing_fup(db: SqliteScript) -> None:
     """When the fair-usage throttle of a subscriber ends (the end of the cycle it began in)."""
     db.execute("ALTER TABLE billing_state ADD COLUMN fup_until REAL")
 
 
 @migrations(name="m004_enforce_address")
-def m004_enforce_address(db: Database) -> None:
+def m004_enforce_address(db: SqliteScript) -> None:
     """A changed static IP or service is part of the desired state too: RADIUS assigns the
     address only at login (no CoA can move it), and drivers key static queues by address."""
     db.executescript(
@@ -383,7 +386,7 @@ def m004_enforce_address(db: Database) -> None:
 
 
 @migrations(name="m005_enforce_plan_rate_precise")
-def m005_enforce_plan_rate_precise(db: Database) -> None:
+def m005_enforce_plan_rate_precise(db: SqliteScript) -> None:
     """A plan edit sends a CoA only to subscribers whose effective rate changed: editing the
     fair-usage rate touches only those throttled, editing the rate only those who are not."""
     db.executescript(
@@ -416,7 +419,7 @@ def m005_enforce_plan_rate_precise(db: Database) -> None:
 
 
 @migrations(name="m006_enforce_removed")
-def m006_enforce_removed(db: Database) -> None:
+def m006_enforce_removed(db: SqliteScript) -> None:
     # A removed subscriber must not stay online until the router happens to re-authenticate.
     db.executescript(
         """
@@ -433,14 +436,14 @@ def m006_enforce_removed(db: Database) -> None:
 
 
 @migrations(name="m007_invoice_rate_total")
-def m007_invoice_rate_total(db: Database) -> None:
+def m007_invoice_rate_total(db: SqliteScript) -> None:
     # The rate a cycle is charged at changes with each plan switch; a later switch must
     # refund from that rate, not from what the invoice first said (NULL: total_minor).
     db.executescript("ALTER TABLE invoices ADD COLUMN rate_total_minor INTEGER;")
 
 
 @migrations(name="m008_enforce_stale_sessions")
-def m008_enforce_stale_sessions(db: Database) -> None:
+def m008_enforce_stale_sessions(db: SqliteScript) -> None:
     # A session the reaper marked stale (no interim while the agent was down) may well still
     # be up: a change of access or speed must reach it too, or a suspended subscriber stays
     # online. Same triggers as before, with 'stale' sessions included.
@@ -539,7 +542,7 @@ def m008_enforce_stale_sessions(db: Database) -> None:
 
 
 @migrations(name="m009_payment_reference_nocase")
-def m009_payment_reference_nocase(db: Database) -> None:
+def m009_payment_reference_nocase(db: SqliteScript) -> None:
     # Duplicate payments are found by reference ignoring case; keep that lookup indexed.
     db.executescript(
         "CREATE INDEX payments_reference_nocase ON payments(reference COLLATE NOCASE);"
@@ -547,7 +550,7 @@ def m009_payment_reference_nocase(db: Database) -> None:
 
 
 @migrations(name="m010_invoice_carried")
-def m010_invoice_carried(db: Database) -> None:
+def m010_invoice_carried(db: SqliteScript) -> None:
     # Proration debt that sits on no invoice is carried onto the next postpaid invoice.
     db.executescript(
         "ALTER TABLE invoices ADD COLUMN carried_minor INTEGER NOT NULL DEFAULT 0;"
@@ -555,7 +558,7 @@ def m010_invoice_carried(db: Database) -> None:
 
 
 @migrations(name="m011_stale_session_back")
-def m011_stale_session_back(db: Database) -> None:
+def m011_stale_session_back(db: SqliteScript) -> None:
     # A stale session heard from again is reopened by accounting. If its subscriber may not
     # be online (suspended while the session was stale, or removed), the access change found
     # no session to act on: queue the Disconnect now. A trigger keeps this off the
@@ -584,7 +587,7 @@ def m011_stale_session_back(db: Database) -> None:
 
 
 @migrations(name="m012_money_in")
-def m012_money_in(db: Database) -> None:
+def m012_money_in(db: SqliteScript) -> None:
     # Payments from providers without an engineer: the requests this POP made (STK prompts,
     # Paystack checkouts), every callback received (kept whatever became of it), and the
     # suspense list of verified money that matched nobody. References have one normal form
@@ -688,7 +691,7 @@ def m012_money_in(db: Database) -> None:
 
 
 @migrations(name="m013_period_months_mo")
-def m013_period_months_mo(db: Database) -> None:
+def m013_period_months_mo(db: SqliteScript) -> None:
     # One duration syntax everywhere: months are "Nmo", since "m" meant minutes elsewhere.
     # (Billing still reads a legacy "Nm" as months, for events from older agents.)
     db.executescript(
@@ -698,7 +701,7 @@ def m013_period_months_mo(db: Database) -> None:
 
 
 @migrations(name="m014_invoice_documents")
-def m014_invoice_documents(db: Database) -> None:
+def m014_invoice_documents(db: SqliteScript) -> None:
     """Invoices an accountant accepts: gapless numbers per POP and year, credit
     notes, VAT inclusive or exclusive per plan, the seller's and the customer's tax PIN."""
     db.executescript(
@@ -736,7 +739,7 @@ def m014_invoice_documents(db: Database) -> None:
 
 
 @migrations(name="m015_enforce_coalesce")
-def m015_enforce_coalesce(db: Database) -> None:
+def m015_enforce_coalesce(db: SqliteScript) -> None:
     """Only the last wanted state of a session is sent: a new Disconnect for a
     session supersedes its pending Disconnect and CoA (the session re-authenticates into
     whatever is wanted by then); a new CoA supersedes a pending CoA, and is itself
@@ -767,7 +770,7 @@ def m015_enforce_coalesce(db: Database) -> None:
 
 
 @migrations(name="m016_invoice_purchase")
-def m016_invoice_purchase(db: Database) -> None:
+def m016_invoice_purchase(db: SqliteScript) -> None:
     # A prepaid period bought by a payment names that payment (``<reference>#<n>``); its
     # charge is keyed by it, so one receipt applied at two POPs buys once.
     db.executescript(
@@ -779,7 +782,7 @@ def m016_invoice_purchase(db: Database) -> None:
 
 
 @migrations(name="m012_radsec")
-def m012_radsec(db: Database) -> None:
+def m012_radsec(db: SqliteScript) -> None:
     # RadSec (RFC 6614) identifies a router by its TLS client certificate, not its source
     # address: the pinned SHA-256 fingerprint (lower-case hex), unique like nas_ip.
     db.executescript(
@@ -792,7 +795,7 @@ def m012_radsec(db: Database) -> None:
 
 
 @migrations(name="m020_sms")
-def m020_sms(db: Database) -> None:
+def m020_sms(db: SqliteScript) -> None:
     # SMS that reaches customers: the outbox learns a life cycle (queued ->
     # sending -> sent -> delivered / failed, or dropped: stale, consent withdrawn, paid),
     # retries with backoff, the cost and parts of what was sent, and the gateway's message
@@ -851,7 +854,7 @@ def m020_sms(db: Database) -> None:
 
 
 @migrations(name="m021_privacy_audit_sealed")
-def m021_privacy_audit_sealed(db: Database) -> None:
+def m021_privacy_audit_sealed(db: SqliteScript) -> None:
     # Audit details name people (names, phones, reasons): they move into ``detail_enc``,
     # sealed with the agent key like every other secret at rest (Store.migrate seals the
     # lines written before, which needs the key). ``detail`` stays for older readers, '{}'.
@@ -865,7 +868,7 @@ def m021_privacy_audit_sealed(db: Database) -> None:
 
 
 @migrations(name="m022_privacy_erasure")
-def m022_privacy_erasure(db: Database) -> None:
+def m022_privacy_erasure(db: SqliteScript) -> None:
     # Erasure of a person (jasiyo.agent.erase): the record of each (who asked, when, why;
     # the person's username only as a hash), and the cloud copies still to be replaced
     # by their scrubbed versions (events) or dropped (webhook bodies), sent by the pusher.

@@ -1,4 +1,4 @@
-"""The agent's local store: SQLite (WAL) through sqlite-utils.
+"""The agent's local store: SQLite (WAL), and the one place its errors become ours.
 
 One :class:`Store` per thread (SQLite connections are not shared). Every change goes through
 :meth:`Store.transaction` and records, in the same transaction, an event (for sync) and an
@@ -28,6 +28,7 @@ from jasiyo.errors import (
     ValidationError,
     WrongKey,
 )
+from jasiyo.migrations import SqliteLedger, UnknownMigrations, unknown_message
 from jasiyo.sync.hlc import HybridClock
 from jasiyo.sync.ids import uuid7
 
@@ -145,13 +146,20 @@ class Store:
             return True
         except sqlite3.DatabaseError as exc:
             raise store_error(exc) from None
+        unknown = applied - set(NAMES)
+        if unknown:
+            self.conn.close()
+            raise StoreError(unknown_message(f"the store {self.path}", unknown))
         return not applied.issuperset(NAMES)
 
-    def migrate(self) -> None:
+    def migrate(self) -> list[str]:
+        """Apply the pending migrations (:mod:`.schema`); returns their names."""
         from jasiyo.agent.schema import migrations
 
         try:
-            migrations.apply(self.db)
+            return migrations.apply(SqliteLedger(self.conn), f"the store {self.path}")
+        except UnknownMigrations as exc:
+            raise StoreError(str(exc)) from None
         except sqlite3.Error as exc:
             raise StoreError(f"migrating the store failed: {exc}") from None
 

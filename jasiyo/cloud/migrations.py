@@ -1,7 +1,8 @@
 """The cloud's schema as named migrations, one list per backend.
 
-Each migration runs in a transaction and is recorded in ``jasiyo_migrations``; never edit one
-that has shipped, add another. On PostgreSQL the migrations run as the tables' owner and
+Each migration runs in a transaction and is recorded in ``jasiyo_migrations``, by the same
+runner as the agent's store (:mod:`jasiyo.migrations`); never edit one that has shipped, add
+another. On PostgreSQL the migrations run as the tables' owner and
 create the service role (``{app_role}``): it gets only the grants it needs, and every
 tenant-owned table has Row Level Security forced on it, keyed on the per-transaction setting
 ``jasiyo.tenant``. A query that forgets its ``tenant_id`` filter therefore still sees only the
@@ -9,6 +10,10 @@ tenant of the request.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+
+from jasiyo.migrations import Migrations
 
 #: Tables holding a tenant's rows (all carry ``tenant_id``, or are keyed by it).
 TENANT_TABLES = ("tenants", "enrolments", "agents", "key_ids", "events", "nonces",
@@ -132,12 +137,12 @@ SQLITE: list[tuple[str, str]] = [
         """,
     ),
     ("c002_webhooks", _HOOKS.format(real="REAL", int="INTEGER")),
-    ("c004_privacy_redact", "CREATE INDEX IF NOT EXISTS webhooks_id ON webhooks(tenant_id, id);"),
-    ("c005_privacy_hook_owner", """
+    ("c005_privacy_redact", "CREATE INDEX IF NOT EXISTS webhooks_id ON webhooks(tenant_id, id);"),
+    ("c006_privacy_hook_owner", """
         ALTER TABLE hook_endpoints ADD COLUMN agent_id TEXT;
         ALTER TABLE hook_endpoints ADD COLUMN closed_at REAL;
         """),
-    ("c006_privacy_snapshots", _SNAPSHOTS.format(real="REAL", int="INTEGER")),
+    ("c007_privacy_snapshots", _SNAPSHOTS.format(real="REAL", int="INTEGER")),
 ]
 
 #: What the cloud service role may do, column by column (PostgreSQL, c003).
@@ -260,7 +265,12 @@ POSTGRES: list[tuple[str, str]] = [
         + "".join(f"GRANT {grant} TO {{app_role}};\n" for grant in _SERVICE_GRANTS),
     ),
     (
-        "c004_privacy_redact",
+        "c004_migrations_readable",
+        # So that `cloud serve`, as the service, refuses a database a newer Jasiyo migrated.
+        "GRANT SELECT (name) ON jasiyo_migrations TO {app_role};",
+    ),
+    (
+        "c005_privacy_redact",
         # An erasure replaces the envelopes of the events that carried the person (the same
         # event re-sealed by an agent, without them) and drops the webhook bodies of their
         # payments: the service may rewrite an envelope, never an event's id, origin or seq.
@@ -271,7 +281,7 @@ POSTGRES: list[tuple[str, str]] = [
         """,
     ),
     (
-        "c005_privacy_hook_owner",
+        "c006_privacy_hook_owner",
         # A webhook endpoint belongs to the agent that made it, and closes when that agent
         # is revoked. Deleting a tenant and operator tokens are the owner's (no grant).
         """
@@ -283,7 +293,7 @@ POSTGRES: list[tuple[str, str]] = [
         """,
     ),
     (
-        "c006_privacy_snapshots",
+        "c007_privacy_snapshots",
         # Compaction: the service deletes the events a committed snapshot covers (never one
         # it was asked to keep), and older snapshots; it still cannot read any of them.
         _SNAPSHOTS.format(real="DOUBLE PRECISION", int="BIGINT")
@@ -297,3 +307,12 @@ POSTGRES: list[tuple[str, str]] = [
         + _rls(("snapshots", "snapshot_parts")),
     ),
 ]
+
+
+def cloud_migrations(scripts: list[tuple[str, str]],
+                     render: Callable[[str], str] = lambda text: text) -> Migrations:
+    """The runner's set for one backend's scripts (``render`` fills in role and schema)."""
+    out = Migrations("jasiyo-cloud")
+    for name, text in scripts:
+        out.add(name, lambda handle, text=text: handle.executescript(render(text)))
+    return out

@@ -18,10 +18,11 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 
-from jasiyo.cloud.migrations import POSTGRES
+from jasiyo.cloud.migrations import POSTGRES, cloud_migrations
 from jasiyo.cloud.storage import Storage, Tx
 from jasiyo.errors import CloudError
 from jasiyo.log import event, get_logger
+from jasiyo.migrations import Ledger, UnknownMigrations
 
 log = get_logger(__name__)
 CHANNEL = "jasiyo_events"
@@ -44,10 +45,45 @@ class _PgTx(Tx):
         self.cur.executemany(sql.replace("?", "%s"), seq)
 
 
+class _PgScript:
+    """What a PostgreSQL migration is given: its script runs in the step's transaction."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    def executescript(self, script: str) -> None:
+        self.conn.execute(script.encode())  # bytes: several statements, no placeholders
+
+
+class _PgLedger(Ledger):
+    """The cloud's migrations on PostgreSQL, recorded in ``jasiyo_migrations``."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    def applied(self, migration_set: str) -> list[str]:
+        self.conn.execute("CREATE TABLE IF NOT EXISTS jasiyo_migrations "
+                          "(name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
+        return [r[0] for r in self.conn.execute(
+            "SELECT name FROM jasiyo_migrations ORDER BY applied_at, name")]
+
+    @contextmanager
+    def step(self, migration_set: str, name: str) -> Iterator[_PgScript | None]:
+        with self.conn.transaction():
+            self.conn.execute("LOCK TABLE jasiyo_migrations IN EXCLUSIVE MODE")
+            if self.conn.execute("SELECT 1 FROM jasiyo_migrations WHERE name = %s",
+                                 (name,)).fetchone():
+                yield None  # another `cloud migrate` was quicker
+                return
+            yield _PgScript(self.conn)
+            self.conn.execute("INSERT INTO jasiyo_migrations VALUES (%s, %s)", (name, time.time()))
+
+
 class PostgresStorage(Storage):
     """A small pool of autocommit connections; each :meth:`tx` is one explicit transaction."""
 
     backend = "postgresql"
+    migration_names = tuple(name for name, _ in POSTGRES)
     for_update = " FOR UPDATE"
 
     def __init__(self, dsn: str, *, owner: bool = False, pool_size: int = 8) -> None:
@@ -134,24 +170,16 @@ class PostgresStorage(Storage):
         if not _ROLE_RE.match(app_role):
             raise CloudError(f"service role name {app_role!r} is not a plain identifier")
         conn = self._connect()
-        applied = []
         try:
             schema = conn.execute("SELECT current_schema()").fetchone()[0]
-            conn.execute("CREATE TABLE IF NOT EXISTS jasiyo_migrations "
-                         "(name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
-            done = {r[0] for r in conn.execute("SELECT name FROM jasiyo_migrations")}
-            for name, text in POSTGRES:
-                if name in done:
-                    continue
-                script = text.replace("{app_role}", app_role).replace("{schema}", schema)
-                with conn.transaction():
-                    conn.execute(script.encode())
-                    conn.execute("INSERT INTO jasiyo_migrations VALUES (%s, %s)",
-                                 (name, time.time()))
-                applied.append(name)
+            steps = cloud_migrations(
+                POSTGRES, lambda text: text.replace("{app_role}", app_role).replace("{schema}", schema))
+            applied = steps.apply(_PgLedger(conn), "the cloud database")
             if app_password is not None:
                 conn.execute(pgsql.SQL("ALTER ROLE {} PASSWORD {}").format(
                     pgsql.Identifier(app_role), pgsql.Literal(app_password)))
+        except UnknownMigrations as exc:
+            raise CloudError(str(exc)) from None
         except psycopg.Error as exc:
             raise CloudError(f"migrating the cloud database failed: {exc.diag.message_primary}"
                              ) from None

@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from jasiyo.cloud.migrations import SQLITE
+from jasiyo.cloud.migrations import SQLITE, cloud_migrations
 from jasiyo.cloud.storage import Storage, Tx
 from jasiyo.errors import CloudError
+from jasiyo.migrations import SqliteLedger, UnknownMigrations
 
 
 class _SqliteTx(Tx):
@@ -46,6 +46,7 @@ class SqliteStorage(Storage):
     """One connection per thread (sqlite3 connections are not shared), WAL mode."""
 
     backend = "sqlite"
+    migration_names = tuple(name for name, _ in SQLITE)
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -96,21 +97,13 @@ class SqliteStorage(Storage):
         return isinstance(exc, sqlite3.IntegrityError)
 
     def migrate(self) -> list[str]:
-        conn = self._conn()
-        conn.execute("CREATE TABLE IF NOT EXISTS jasiyo_migrations "
-                     "(name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-        done = {r[0] for r in conn.execute("SELECT name FROM jasiyo_migrations")}
-        applied = []
-        for name, sql in SQLITE:
-            if name in done:
-                continue
-            # executescript commits first, so the whole migration is one script.
-            conn.executescript(
-                f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO jasiyo_migrations VALUES "
-                f"('{name}', {time.time()});\nCOMMIT;"
-            )
-            applied.append(name)
-        return applied
+        ledger = SqliteLedger(self._conn(), "jasiyo_migrations", per_set=False)
+        try:
+            return cloud_migrations(SQLITE).apply(ledger, f"the cloud database {self.path}")
+        except UnknownMigrations as exc:
+            raise CloudError(str(exc)) from None
+        except sqlite3.Error as exc:
+            raise CloudError(f"migrating the cloud database failed: {exc}") from None
 
     def close(self) -> None:
         with self._lock:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jasiyo.errors import CloudError
+from jasiyo.migrations import unknown_message
 
 #: Nonces older than this are forgotten: a request that old is refused as stale anyway.
 NONCE_TTL = 900
@@ -70,6 +71,8 @@ class Storage(ABC):
 
     backend = "abstract"
     for_update = ""
+    #: The names of this backend's migrations (:mod:`jasiyo.cloud.migrations`).
+    migration_names: tuple[str, ...] = ()
 
     @abstractmethod
     def tx(self, tenant: str | None, *, write: bool = True) -> AbstractContextManager[Tx]:
@@ -81,6 +84,15 @@ class Storage(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def check_migrations(self) -> None:
+        """CloudError if a newer Jasiyo migrated the database: this code would not know its
+        schema. (``migrate`` checks as well; this is for a service that does not migrate.)"""
+        with self.tx(None, write=False) as t:
+            applied = {r[0] for r in t.rows("SELECT name FROM jasiyo_migrations")}
+        unknown = applied - set(self.migration_names)
+        if unknown:
+            raise CloudError(unknown_message("the cloud database", unknown))
 
     def in_list(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
         return f"{column} IN ({','.join('?' * len(values))})", list(values)

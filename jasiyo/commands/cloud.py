@@ -48,6 +48,7 @@ def serve_cmd(
     try:
         if storage.backend == "sqlite":
             storage.migrate()
+        storage.check_migrations()  # PostgreSQL: `cloud migrate` runs as the owner, apart
         if bool(tls_cert) != bool(tls_key):
             raise CloudError("give both --tls-cert and --tls-key, or neither")
         serve(storage, host, port, CloudSettings(max_body=max_body, rate=rate,

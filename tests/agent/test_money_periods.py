@@ -121,16 +121,16 @@ def test_grace_in_hours_or_minutes_is_refused_not_rounded_to_zero() -> None:
 
 def test_a_store_from_before_keeps_its_month_plans_as_months(bcfg: Config, clock: Clock) -> None:
     """m013 rewrites a stored period '1m' (months, before) as '1mo'."""
-    from sqlite_utils import Database
+    import sqlite3
 
     from jasiyo.agent.schema import migrations
+    from jasiyo.migrations import SqliteLedger
 
     open_store(bcfg, clock).close()
-    db = Database(bcfg.db_path)
+    db = sqlite3.connect(bcfg.db_path, isolation_level=None)
     db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm013_period_months_mo'")
     db.execute("INSERT INTO plans (name, rate, price_minor, currency, period, created_at, "
                "updated_at) VALUES ('old', '5M/5M', 100, 'KES', '3m', 0, 0)")
-    db.conn.commit()
-    migrations.apply(db)
+    assert migrations.apply(SqliteLedger(db)) == ["m013_period_months_mo"]
     assert db.execute("SELECT period FROM plans WHERE name = 'old'").fetchone()[0] == "3mo"
     db.close()
