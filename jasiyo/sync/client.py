@@ -425,15 +425,15 @@ class SyncClient:
                                 timeout=self.timeout + (wait if first else 0))
             first = False
             items, head = doc["events"], int(doc["head"])
-            if int(doc.get("floor") or 0) > cursor:
-                # The events up to the floor were compacted: the newest snapshot holds what
-                # of them still matters. Read it, then carry on after it.
-                floor = int(doc["floor"])
-                cursor = self.load_snapshot()
-                if cursor < floor:
-                    raise SyncError("the cloud's newest snapshot does not reach its compacted "
-                                    "floor; try again later")
-                continue
+            floor = int(doc.get("floor") or 0)
+            then_snapshot = False
+            if floor > cursor:
+                # The events up to the floor were compacted into the newest snapshot. The
+                # few kept below it (shared tenant keys, another POP's quarantine) come
+                # first, so the snapshot opens with every key; then the snapshot, then on.
+                low = [i for i in items if int(i["seq"]) <= floor]
+                if len(low) < len(items) or len(items) < limit:
+                    items, then_snapshot = low, True
             good: list[RemoteEvent] = []
             keys_seen: list[str] = []
             last = cursor
@@ -460,6 +460,12 @@ class SyncClient:
             applied += self.log.apply(good, meta)
             received += len(good)
             cursor = last
+            if then_snapshot:
+                cursor = self.load_snapshot()
+                if cursor < floor:
+                    raise SyncError("the cloud's newest snapshot does not reach its compacted "
+                                    "floor; try again later")
+                continue
             if len(items) < limit or cursor >= head:
                 return received, applied
 

@@ -84,3 +84,25 @@ def test_a_pop_behind_the_compacted_floor_catches_up_through_the_snapshot(
     finally:
         cloud.server.stop()
         cloud.storage.close()
+
+
+def test_a_recovery_file_older_than_a_key_rotation_still_restores(tmp_path: Path) -> None:
+    """The event that shared the rotated key is kept by compaction and read first."""
+    cloud = sqlite_cloud(tmp_path)
+    try:
+        isp = Tenant(cloud, tmp_path).setup(1)
+        (a,) = isp.agents
+        busy_tenant(a, edits=5)
+        sync(a)
+        tenantkeys.rotate_key(a)  # the recovery file holds only the first key
+        s = Store.open(a)
+        subs.update(s, "wanjiku", "noc", name="After Rotation")
+        s.close()
+        sync(a)
+        snapshot.write(a)
+        fresh = isp.add_agent("pop-fresh")
+        tenantkeys.restore_from_cloud(fresh, isp.recovery)
+        assert snap(fresh) == snap(a)
+    finally:
+        cloud.server.stop()
+        cloud.storage.close()
