@@ -272,6 +272,9 @@ def apply_erasure(store: Store, event_id: str, pseudonym: str, data: dict[str, A
                       [(i,) for i in changed])
     store.executemany("INSERT OR IGNORE INTO cloud_redactions (kind, id) VALUES ('hook', ?)",
                       [(h,) for h in hooks])
+    # A snapshot in the cloud may still hold the person: the agent's hourly check writes a
+    # new one (which replaces it) at once rather than after [privacy] snapshot_days.
+    store.set_meta("snapshot.last_at", "0")
     event(log, "privacy.erased", pseudonym=pseudonym, events=len(changed), hooks=len(hooks))
     return len(changed)
 

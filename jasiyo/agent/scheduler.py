@@ -17,8 +17,9 @@ enforce            :func:`jasiyo.agent.enforce.process_pending` ``[billing] enfo
 session-reaper     :func:`jasiyo.agent.sessions.close_stale`    ``[radius] interim_interval``
 router-reconcile   queue a driver reconcile of every router     ``[routers] reconcile_minutes``
 retention          :func:`jasiyo.agent.retention.prune`         daily
-snapshot           :func:`jasiyo.agent.snapshot.periodic`       daily (writes every
-                                                                ``[privacy] snapshot_days``)
+snapshot           :func:`jasiyo.agent.snapshot.periodic`       hourly (writes every
+                                                                ``[privacy] snapshot_days``,
+                                                                or after an erasure)
 =================  ===========================================  ===========================
 
 The agent runtime mounts it with :func:`attach` (one of ``runtime.Agent``'s parts).
@@ -168,7 +169,7 @@ def agent_jobs(
         "router-reconcile": JobSpec(in_thread(enforce.enqueue_reconcile_all),
                                     cfg.routers.reconcile_minutes * 60.0),
         "retention": JobSpec(in_thread(prune), 86400.0),
-        "snapshot": JobSpec(in_thread(snapshot_job), 86400.0),
+        "snapshot": JobSpec(in_thread(snapshot_job), 3600.0),
     }
     return jobs, close
 

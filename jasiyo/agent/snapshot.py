@@ -11,7 +11,8 @@ The agent uploads it sealed under the tenant key, in parts, covering the log up 
 cursor, and commits it; the cloud then drops the events at or below that sequence number
 (but the key-sharing events and the quarantined ones this POP could not open, which it
 asks the cloud to keep) and older snapshots. ``jasiyo agent run`` writes one every
-``[privacy] snapshot_days``; ``jasiyo sync snapshot`` writes one now.
+``[privacy] snapshot_days``, and within the hour after an erasure (an older snapshot may
+hold the person); ``jasiyo sync snapshot`` writes one now.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def write(cfg: Config) -> dict[str, Any]:
 
 
 def periodic(store: Store, cfg: Config) -> dict[str, Any] | None:
-    """The agent's daily check: a snapshot when the last is ``snapshot_days`` old."""
+    """The agent's hourly check: a snapshot when the last is ``snapshot_days`` old, or an
+    erasure since (which resets the time of the last)."""
     if not store.meta("sync.tenant_id") or not keyring_path(cfg).exists():
         return None
     last = float(store.meta(LAST_KEY) or 0)

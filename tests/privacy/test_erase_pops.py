@@ -10,12 +10,13 @@ from pathlib import Path
 
 import psycopg
 
-from jasiyo.agent import erase, payments, tenantkeys
+from jasiyo.agent import erase, payments, snapshot, tenantkeys
 from jasiyo.agent.radius_backend import open_backend
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.radius.backend import AcctRecord
 from jasiyo.sync.keyring import Keyring
+from jasiyo.sync.snapshotfmt import decode
 from tests.privacy.people import MAC, NAME, OTHER, PASSWORD, PHONE, add_person
 from tests.privacy.test_erase_local import raw_bytes
 from tests.sync.harness import Cloud, Tenant, snap, sync
@@ -51,8 +52,26 @@ def opened_by_tenant_key(where: object, ring: Keyring) -> str:
         with psycopg.connect(str(where)) as conn:
             conn.execute("SET row_security = off")
             rows = conn.execute("SELECT id, origin, envelope FROM events").fetchall()
-    assert rows
     return "\n".join(ring.open(env, i, o).decode() for i, o, env in rows)
+
+
+def opened_snapshots(where: object, ring: Keyring) -> str:
+    """The plain text of every snapshot part the cloud holds (the tenant key opens them)."""
+    sql = ("SELECT p.snapshot_id, p.part, p.envelope, s.origin FROM snapshot_parts p JOIN "
+           "snapshots s ON s.tenant_id = p.tenant_id AND s.id = p.snapshot_id "
+           "ORDER BY p.snapshot_id, p.part")
+    if isinstance(where, Path):
+        conn = sqlite3.connect(where)
+        rows = conn.execute(sql).fetchall()
+        conn.close()
+    else:
+        with psycopg.connect(str(where)) as conn:
+            conn.execute("SET row_security = off")
+            rows = conn.execute(sql).fetchall()
+    by_snap: dict[str, list[bytes]] = {}
+    for snap_id, part, env, origin in rows:
+        by_snap.setdefault(snap_id, []).append(ring.open(env, f"snapshot:{snap_id}:{part}", origin))
+    return "\n".join(json.dumps(e) for chunks in by_snap.values() for e in decode(chunks))
 
 
 def session_at(cfg: Config, username: str) -> None:
@@ -89,13 +108,18 @@ def test_erasure_reaches_both_pops_and_the_cloud(any_cloud: tuple[Cloud, Path | 
     s.close()
     session_at(b, "wanjiku")
     sync(a, b)
-    plain = opened_by_tenant_key(where, Keyring.load(isp.recovery))
+    snapshot.write(a)  # the cloud's snapshot holds the person too
+    ring = Keyring.load(isp.recovery)
+    plain = opened_by_tenant_key(where, ring) + opened_snapshots(where, ring)
     assert NAME in plain and PASSWORD in plain  # the check does see what is there
 
     s = Store.open(b)
     done = erase.erase(s, "wanjiku", "noc:b", "asked in writing")
     s.close()
     sync(b, a, rounds=3)
+    s = Store.open(a)
+    assert snapshot.periodic(s, a) is not None  # an erasure makes a new snapshot due
+    s.close()
 
     assert snap(a) == snap(b)  # the same pseudonymised state at both POPs
     sums = ledger_sums(a)
@@ -110,7 +134,7 @@ def test_erasure_reaches_both_pops_and_the_cloud(any_cloud: tuple[Cloud, Path | 
     rows = repr(cloud_rows(where))
     if isinstance(where, Path):
         rows += repr(raw_bytes(where))
-    plain = opened_by_tenant_key(where, Keyring.load(isp.recovery))
+    plain = opened_by_tenant_key(where, ring) + opened_snapshots(where, ring)
     for secret in SECRETS:
         assert secret not in rows and secret not in plain, secret
     assert "wanjiku" not in plain and OTHER["name"] in plain
