@@ -160,8 +160,8 @@ def report(store: Store, cfg: Config) -> list[Held]:
         held("sessions", "SELECT count(*) AS n, min(started_at) AS oldest FROM radius_sessions",
              p.session_days or None, "ended sessions: [privacy] session_days"),
         held("events", "SELECT count(*) AS n, min(created_at) AS oldest FROM events",
-             p.event_days or None, "superseded events: [privacy] event_days; money events at "
-             f"least {p.money_retention_years} years"),
+             p.event_days or None, "superseded events: [privacy] event_days (invoices' at "
+             f"least {p.money_retention_years} years; a payment's own event for ever)"),
         held("audit", "SELECT count(*) AS n, min(at) AS oldest FROM audit",
              p.audit_days or None, "[privacy] audit_days"),
         held("sms", "SELECT count(*) AS n, min(created_at) AS oldest FROM notifications",
