@@ -150,6 +150,12 @@ def main() -> None:
                 ok = same(state(cfg), expected)
                 print(f"restore from the whole log: {secs:.1f} s (equal: {ok})", flush=True)
             t = time.perf_counter()
+            sa = Store.open(a)
+            with cloudlink.open_client(a, sa) as ca:
+                ca.pull()  # A's cursor catches up with its own pushes (a running POP's is)
+            sa.close()
+            print(f"A's cursor to the head: {time.perf_counter() - t:.1f} s", flush=True)
+            t = time.perf_counter()
             snap = snapshot.write(a)
             print(f"snapshot: {snap['events']:,} events in {snap['parts']} parts, "
                   f"{snap['bytes'] / 1e6:.1f} MB; dropped {snap['dropped']:,}; "

@@ -75,6 +75,11 @@ def compacted(store: Store) -> Iterator[dict[str, Any]]:
         yield from _kept(store, current[0], group)
 
 
+def _applied_order(ev: dict[str, Any]) -> tuple:
+    spec = ENTITIES.get(ev["entity"])
+    return (spec.rank if spec else 99, ev["entity"], ev["key"], ev["hlc"], ev["id"])
+
+
 def write(cfg: Config) -> dict[str, Any]:
     """Sync, then write and commit a snapshot up to this POP's cursor."""
     store = Store.open(cfg)
@@ -84,7 +89,9 @@ def write(cfg: Config) -> dict[str, Any]:
             client.pull()
             seq = int(store.meta("sync.cursor") or 0)
             started = time.monotonic()
-            events = list(compacted(store))
+            # Rows others refer to first (plans, then subscribers, then their money), so a
+            # POP applying the snapshot in batches never waits on a row still to come.
+            events = sorted(compacted(store), key=_applied_order)
             chunks = encode(events)
             keep = sorted(set(json.loads(store.meta(KEY_EVENTS) or "[]"))
                           | {q.id for q in AgentLog(store).quarantined()})
