@@ -106,3 +106,28 @@ def test_a_recovery_file_older_than_a_key_rotation_still_restores(tmp_path: Path
     finally:
         cloud.server.stop()
         cloud.storage.close()
+
+
+def test_a_snapshot_lists_rows_before_what_refers_to_them(tmp_path: Path) -> None:
+    """Plans, then subscribers, then their money: applied in batches, nothing waits."""
+    from jasiyo.agent.fold import ENTITIES
+    from jasiyo.sync.keyring import Keyring
+    from jasiyo.sync.snapshotfmt import decode
+
+    cloud = sqlite_cloud(tmp_path)
+    try:
+        isp = Tenant(cloud, tmp_path).setup(1)
+        (a,) = isp.agents
+        busy_tenant(a, edits=3)
+        sync(a)
+        snapshot.write(a)
+        snap_id, origin, _, parts = cloud.storage.latest_snapshot(isp.id) or ("", "", 0, 0)
+        ring = Keyring.load(isp.recovery)
+        chunks = [ring.open(cloud.storage.snapshot_part(isp.id, snap_id, i) or "",
+                            f"snapshot:{snap_id}:{i}", origin) for i in range(parts)]
+        ranks = [ENTITIES[e["entity"]].rank for e in decode(chunks)]
+        assert ranks == sorted(ranks) and {"payment", "subscriber"} <= {
+            e["entity"] for e in decode(chunks)}
+    finally:
+        cloud.server.stop()
+        cloud.storage.close()
