@@ -44,7 +44,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _freeradius  # noqa: E402
-from _radius_gen import Codec, Result, Target, box_cpu, probe, proc_cpu, run_load  # noqa: E402
+from _radius_gen import (  # noqa: E402
+    Codec,
+    Result,
+    Target,
+    box_cpu,
+    children,
+    probe,
+    proc_cpu,
+    run_load,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "testing123"
@@ -281,9 +290,9 @@ def cross_check(target: Target, args: argparse.Namespace) -> str | None:
     cmd = [sys.executable, str(CROSS_CHECK), "--host", "127.0.0.1", "--port",
            str(target.auth_port), "--acct-port", str(target.acct_port), "--secret", SECRET,
            "-c", "64", "-d", str(args.duration), "--warmup", str(args.warmup), "-q",
-           "--label", f"{target.label}-xcheck"]
-    if target.pid:
-        cmd += ["--server-pid", str(target.pid)]
+           "--label", f"{target.label}-xcheck", "--sockets", str(args.sockets)]
+    for pid in [target.pid, *children(target.pid)] if target.pid else []:
+        cmd += ["--server-pid", str(pid)]  # the agent and its authentication workers
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("radius-load:")]
     return lines[-1] if lines else f"(no result: {out.stderr.strip()[-300:]})"

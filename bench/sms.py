@@ -3,6 +3,7 @@ RADIUS latency while 10,000 reminders drain (sending must not slow authenticatio
 
     .venv/bin/python bench/sms.py [--messages 10000] [--duration 10] [--window 8]
                                   [--rate-per-minute 60000] [--skip-drain]
+                                  [--sender process|thread] [--workers N]
 
 Everything on 127.0.0.1, in a temp dir; the simulator (`jasiyo dev sms-sim`) and the agent
 (`jasiyo agent run`) are child processes, stopped at the end.
@@ -84,6 +85,10 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=8)
     ap.add_argument("--rate-per-minute", type=int, default=60_000)
     ap.add_argument("--skip-drain", action="store_true", help="only the agent run part")
+    ap.add_argument("--sender", choices=("process", "thread"), default="process",
+                    help="the agent's sender: its own process at nice 10 (default) or a thread")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="[radius] workers of the agent (0: one per core)")
     ap.add_argument("--wait", type=float, default=120.0,
                     help="seconds to wait for the agent to drain everything")
     args = ap.parse_args()
@@ -95,10 +100,12 @@ def main() -> None:
         text = (f'[agent]\ndata_dir = "{tmp / "data"}"\nname = "bench"\n'
                 'log_level = "warning"\n'
                 f'[radius]\naddress = "127.0.0.1"\nauth_port = {auth}\nacct_port = {acct}\n'
+                f"workers = {args.workers}\n"
                 f'[web]\nport = {web_port}\npublic_url = "http://127.0.0.1:{web_port}"\n'
                 f'[sms]\nprovider = "africastalking"\nbase_url = "http://127.0.0.1:{sim_port}"\n'
                 'username = "sandbox"\napi_key = "sim-at-api-key"\n'
                 f"rate_per_minute = {args.rate_per_minute}\n"
+                f"process = {str(args.sender == 'process').lower()}\n"
                 'quiet_start = "00:00"\nquiet_end = "00:00"\n')
         path = tmp / "jasiyo.toml"
         path.write_text(text)
@@ -165,7 +172,8 @@ def main() -> None:
         print(f"simulator: {len(msgs)} messages received (at least {expected}); "
               f"{retried} needed more than one attempt")
         store.close()
-        print(json.dumps({"during_p99_ms": during.p99_ms, "idle_p99_ms": idle.p99_ms,
+        print(json.dumps({"sender": args.sender, "workers": args.workers,
+                          "during_p99_ms": during.p99_ms, "idle_p99_ms": idle.p99_ms,
                           "during_rps": during.rps, "idle_rps": idle.rps}))
     finally:
         for p in reversed(procs):

@@ -51,6 +51,9 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "sms": ("jasiyo.commands.sms", "app", "SMS to customers: the outbox, broadcasts, templates."),
     "radsec": ("jasiyo.commands.radsec", "app",
                "RadSec (RADIUS over TLS): a CA and router certificates."),
+    "portal": ("jasiyo.commands.portal", "app", "The customer portal: hotspot files for the router."),
+    "voucher": ("jasiyo.commands.voucher", "app",
+                "Vouchers: generate, print, list, revoke and export hotspot codes."),
     "audit": ("jasiyo.commands.audit", "app", "The audit log: who changed what, when."),
     "privacy": ("jasiyo.commands.privacy", "app",
                 "Privacy: what is held and for how long; retention."),
@@ -134,6 +137,18 @@ def agent_run(
         raise typer.BadParameter(f"{log_format!r}: use text or json", param_hint="--log-format")
     log_mod.setup(conf.agent.log_level, fmt=log_format)
     asyncio.run(serve(conf))
+
+
+@agent_app.command("status")
+def agent_status() -> None:
+    """What runs, the store, RADIUS and web listeners, the cloud link, and the queues."""
+    import json
+
+    from jasiyo.agent import status
+
+    report = status.collect(cfg())
+    typer.echo(json.dumps(report, indent=2, default=str) if STATE.json
+               else status.render_text(report))
 
 
 def _mount_agent_sync() -> None:

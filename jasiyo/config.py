@@ -120,6 +120,31 @@ class WebSection:
 
 
 @dataclass(frozen=True)
+class PortalSection:
+    """The customer's pages on the web listener (docs/portal.md)."""
+
+    enabled: bool = True
+    #: Where customers reach the portal (``http://10.5.50.2:8080``): written into the
+    #: router's hotspot files and its walled garden. Empty: ``[web] public_url``.
+    url: str = ""
+    #: Host names (besides private/loopback addresses) the router's ``link-login-only``
+    #: may name: the portal posts the login there.
+    login_hosts: list[str] = field(default_factory=list)
+    #: M-Pesa prompts allowed per hour per phone, per device (MAC) and per client address.
+    stk_per_phone: int = 5
+    stk_per_mac: int = 5
+    stk_per_ip: int = 60
+    #: Voucher attempts per hour per address and per device; wrong codes per minute from
+    #: everywhere before every attempt waits a minute.
+    voucher_per_ip: int = 30
+    voucher_per_mac: int = 10
+    voucher_failures_per_minute: int = 60
+    #: Page requests per second per client address (and the burst).
+    page_rate: float = 20.0
+    page_burst: int = 200
+
+
+@dataclass(frozen=True)
 class MpesaSettings:
     base_url: str = "https://sandbox.safaricom.co.ke"
     consumer_key: str = ""
@@ -186,6 +211,9 @@ class SmsSection:
     sender_id: str = ""
     #: This POP sends the outbox. Exactly one POP of a tenant may (until home POPs exist).
     send: bool = True
+    #: Send from a process of its own at a lower CPU priority (nice 10), so draining the
+    #: outbox fast never slows authentication; false: a thread of the agent's process.
+    process: bool = True
     language: str = "en"
     rate_per_minute: int = 60
     #: Local times (``[billing] timezone``) between which reminders and notices wait.
@@ -226,6 +254,7 @@ class Config:
     routers: RoutersSection = field(default_factory=RoutersSection)
     sync: SyncSection = field(default_factory=SyncSection)
     web: WebSection = field(default_factory=WebSection)
+    portal: PortalSection = field(default_factory=PortalSection)
     payments: PaymentsSection = field(default_factory=PaymentsSection)
     sms: SmsSection = field(default_factory=SmsSection)
     privacy: PrivacySection = field(default_factory=PrivacySection)
@@ -266,6 +295,14 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("routers", "reconcile_minutes"): (1, 1440),
     ("routers", "timeout"): (0.001, 600),
     ("sync", "interval"): (1, 3600),
+    ("portal", "stk_per_phone"): (1, 1000),
+    ("portal", "stk_per_mac"): (1, 1000),
+    ("portal", "stk_per_ip"): (1, 100000),
+    ("portal", "voucher_per_ip"): (1, 100000),
+    ("portal", "voucher_per_mac"): (1, 1000),
+    ("portal", "voucher_failures_per_minute"): (1, 100000),
+    ("portal", "page_rate"): (0.1, 100000),
+    ("portal", "page_burst"): (1, 1000000),
     ("privacy", "event_days"): (0, 36500),
     ("privacy", "audit_days"): (0, 36500),
     ("privacy", "sms_days"): (0, 36500),
@@ -446,6 +483,9 @@ def _check_payments(cfg: Config) -> None:
         raise ConfigError(f"[web] port: {w.port} is not a TCP port (0-65535)")
     if w.public_url and urlsplit(w.public_url).scheme not in ("https", "http"):
         raise ConfigError(f"[web] public_url: {w.public_url!r} must be an http(s):// URL")
+    if cfg.portal.url and (urlsplit(cfg.portal.url).scheme not in ("https", "http")
+                           or not urlsplit(cfg.portal.url).hostname):
+        raise ConfigError(f"[portal] url: {cfg.portal.url!r} must be an http(s):// URL")
     for name, url in (("payments.mpesa", p.mpesa.base_url), ("payments.paystack", p.paystack.base_url)):
         parts = urlsplit(url)
         loopback = (parts.hostname or "").startswith("127.") or parts.hostname == "localhost"

@@ -103,6 +103,25 @@ def mikrotik_rate_limit(rate: str, burst: str | None = None) -> str:
     return f"{base} {Burst.parse(burst, base)}"
 
 
+# ---------------------------------------------------------------- devices
+
+_HEX = frozenset("0123456789ABCDEF")
+_MAC_RE = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}", re.ASCII)
+
+
+def normalize_mac(text: str | None) -> str | None:
+    """A MAC address as ``AA:BB:CC:DD:EE:FF``, whatever the separators (``:``, ``-``, ``.``
+    or none) and case; None if ``text`` is not a MAC (e.g. a NAS sending an IP instead)."""
+    if not text:
+        return None
+    if _MAC_RE.fullmatch(text):  # already so (what a MikroTik sends): on every request
+        return text
+    digits = "".join(c for c in text.strip().upper() if c not in ":-. ")
+    if len(digits) != 12 or not _HEX.issuperset(digits):
+        return None
+    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
+
+
 # ---------------------------------------------------------------- desired network state
 
 
@@ -145,6 +164,22 @@ class DesiredState:
     address_list: str | None = None
     session_timeout: int | None = None
     interim_interval: int | None = None
+    #: Session limits (issues 12 and 17). ``ends_at``: Session-Timeout never reaches past
+    #: it (prepaid paid-through time, a voucher's end); with ``hard_end`` access is refused
+    #: after it. ``duration``: a package whose clock starts at the first login lasts this
+    #: many seconds from then, if it starts before ``starts_by``. ``data_limit``: bytes
+    #: the package allows, counted from ``data_since``. ``simultaneous_use``: sessions at
+    #: once. ``mac``: the only device allowed (normalised Calling-Station-Id). ``note``:
+    #: why access is refused, for the customer (shown only once the password was right).
+    ends_at: float | None = None
+    hard_end: bool = False
+    duration: int | None = None
+    starts_by: float | None = None
+    data_limit: int | None = None
+    data_since: float | None = None
+    simultaneous_use: int | None = None
+    mac: str | None = None
+    note: str | None = None
     #: Cleartext password, for drivers that keep PPP secrets / hotspot users on the router
     #: (driver mode "api"); None when the router authenticates through RADIUS.
     password: str | None = field(default=None, repr=False)

@@ -24,3 +24,10 @@ class Buckets:
             if len(self._state) > self.max_clients:  # forget idle clients, don't grow forever
                 self._state = {k: v for k, v in self._state.items() if now - v[1] < 60}
             return True
+
+    def give_back(self, who: str) -> None:
+        """Return one token taken for ``who`` (what it paid for did not happen)."""
+        with self._lock:
+            if who in self._state:
+                tokens, last = self._state[who]
+                self._state[who] = (min(float(self.burst), tokens + 1), last)

@@ -384,6 +384,9 @@ def tick(store: Store, cfg: Config, now: float | None = None, batch: int = 100) 
                 else:
                     _merge(report, part)
     report.fup_on = usage.check_quotas(store, now)
+    from jasiyo.agent.hotspot import enforce_limits
+
+    enforce_limits(store, now)  # packages over their time or data: Disconnect (a backstop)
     report.seconds = time.perf_counter() - started
     if report.examined or report.fup_on or report.errors:
         event(log, "billing.tick", examined=report.examined, invoices=report.invoices,

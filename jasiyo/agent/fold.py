@@ -88,6 +88,11 @@ ENTITIES: dict[str, EntitySpec] = {
     # the current value travels on the subscriber (``sms_consent``).
     "sms_consent": EntitySpec("sms_consent", "ref", "append",
                               refs={"username": _SUBSCRIBER_REF}, rank=2),
+    # Vouchers (issue 12): the code's plan and status as state; its first use an immutable
+    # record that every POP keeps once, the earliest (see agent/vouchers.py).
+    "voucher": EntitySpec("vouchers", "code", "state",
+                          refs={"plan": Ref("plan_id", "plans", "name")}, rank=1),
+    "voucher_use": EntitySpec("voucher_uses", "code", "append", rank=2),
 }
 #: Columns apply maintains itself; event fields of these names are ignored.
 _LOCAL_COLUMNS = ("id", "created_at", "updated_at")
@@ -317,6 +322,10 @@ def _settle(store: Store, entity: str, key: str) -> bool:
                 data = store.event_data(row)
                 if entity in ("payment", "ledger"):
                     _converge_money(store, entity, key, data)
+                elif entity == "voucher_use":
+                    from jasiyo.agent.vouchers import converge_use
+
+                    converge_use(store, key, data)
                 return insert_append(store, entity, key, data)
             return materialize(store, entity, key)
     except _Unresolved:

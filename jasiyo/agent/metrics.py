@@ -27,6 +27,10 @@ class AgentMetrics:
         if getattr(agent, "radsec", None) is not None:
             self.registry.register(RadsecCollector(lambda: agent.radsec))  # type: ignore[arg-type]
         self.registry.register(PaymentsCollector(agent.cfg))  # type: ignore[arg-type]
+        from jasiyo.agent.opsmetrics import AgentCollector, JobsCollector, StoreCollector
+
+        for extra in (AgentCollector(agent), JobsCollector(), StoreCollector(agent.cfg)):
+            self.registry.register(extra)  # type: ignore[arg-type]
 
     def _radius_snapshots(self) -> list[dict[str, Any]]:
         snaps = [snapshot(self.agent.radius)]

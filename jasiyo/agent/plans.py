@@ -48,7 +48,8 @@ def _from_row(row: Row) -> Plan:
         price_minor=row["price_minor"], currency=row["currency"], period=row["period"],
         billing=row["billing"], grace_days=row["grace_days"], tax_rate_bp=row["tax_rate_bp"],
         quota_bytes=row["quota_bytes"], fup_rate=row["fup_rate"],
-        tax_inclusive=bool(row["tax_inclusive"]),
+        tax_inclusive=bool(row["tax_inclusive"]), data_bytes=row["data_bytes"],
+        devices=row["devices"], portal=bool(row["portal"]),
     )
 
 
@@ -104,6 +105,10 @@ def _check(plan: Plan, changed: set[str] | None = None) -> Plan:
             )
         if plan.quota_bytes is None:
             raise ValidationError("a fair-usage rate (--fup-rate) needs a quota (--quota)")
+    if plan.data_bytes is not None and plan.data_bytes <= 0:
+        raise ValidationError("bad data amount: must be above zero, e.g. --data 2G")
+    if not isinstance(plan.devices, int) or not 1 <= plan.devices <= 100:
+        raise ValidationError(f"bad devices {plan.devices!r}: sessions at once, 1-100")
     if plan.quota_bytes is not None and plan.fup_rate is None:
         raise ValidationError("a quota (--quota) needs a fair-usage rate (--fup-rate)")
     return replace(
@@ -116,7 +121,8 @@ def build(
     name: str, *, rate: str, price: str, currency: str = "KES", period: str = "30d",
     burst: str | None = None, billing: str = "prepaid", grace: str | None = None,
     tax_rate: str | None = None, quota: str | None = None, fup_rate: str | None = None,
-    tax_inclusive: bool = False,
+    tax_inclusive: bool = False, data: str | None = None, devices: int = 1,
+    portal: bool = False,
 ) -> Plan:
     """A validated Plan from the strings an engineer types."""
     currency = check_currency(currency)
@@ -127,7 +133,8 @@ def build(
         grace_days=validate.grace_days(grace) if grace else None,
         tax_rate_bp=parse_tax_rate(tax_rate) if tax_rate is not None else 0,
         quota_bytes=parse_size(quota) if quota else None, fup_rate=fup_rate or None,
-        tax_inclusive=bool(tax_inclusive),
+        tax_inclusive=bool(tax_inclusive), data_bytes=parse_size(data) if data else None,
+        devices=devices, portal=bool(portal),
     ))
 
 
@@ -135,6 +142,7 @@ def _fields(plan: Plan) -> dict[str, Any]:
     d = plan.to_dict()
     d.pop("id")
     d["tax_inclusive"] = int(d["tax_inclusive"])
+    d["portal"] = int(d["portal"])
     return d
 
 
@@ -171,17 +179,24 @@ def update(
     currency: str | None = None, period: str | None = None, burst: str | None = None,
     billing: str | None = None, grace: str | None = None, tax_rate: str | None = None,
     quota: str | None = None, fup_rate: str | None = None, tax_inclusive: bool | None = None,
+    data: str | None = None, devices: int | None = None, portal: bool | None = None,
 ) -> Plan:
     """Change some fields of a plan, given as :func:`build` takes them (``None``: keep).
 
-    ``burst``, ``quota`` and ``fup_rate`` ``""`` clear (clearing the quota clears the
-    fair-usage rate too); a new ``currency`` needs the ``price`` in it.
+    ``burst``, ``quota``, ``fup_rate`` and ``data`` ``""`` clear (clearing the quota
+    clears the fair-usage rate too); a new ``currency`` needs the ``price`` in it.
     """
     with store.transaction():
         old = get(store, name)
         changes = _changes(old, rate=rate, price=price, currency=currency, period=period,
                            burst=burst, billing=billing, grace=grace, tax_rate=tax_rate,
                            quota=quota, fup_rate=fup_rate, tax_inclusive=tax_inclusive)
+        if data is not None:
+            changes["data_bytes"] = parse_size(data) if data else None
+        if devices is not None:
+            changes["devices"] = devices
+        if portal is not None:
+            changes["portal"] = bool(portal)
         if not changes:
             raise ValidationError("nothing to change: give at least one option")
         new = _check(replace(old, **changes), set(changes))

@@ -23,7 +23,8 @@ from jasiyo.agent.subscribers import password_context
 from jasiyo.config import Config
 from jasiyo.errors import StoreError
 from jasiyo.log import event, get_logger
-from jasiyo.radius.backend import AcctRecord, AuthSubject, NasClient
+from jasiyo.network import normalize_mac
+from jasiyo.radius.backend import AcctRecord, AuthSubject, NasClient, Usage
 from jasiyo.radius.memory import record_key
 
 log = get_logger(__name__)
@@ -54,6 +55,8 @@ class StoreBackend:
         self._rev: str | None = None
         self._checked = 0.0
         self._warned_ma: set[str] = set()
+        #: a session not heard from for this long is stale (it does not hold a device slot)
+        self._stale_after = cfg.radius.interim_interval * cfg.radius.stale_after_missed_interims
 
     def _store(self, *, writer: bool = False) -> Store:
         attr = "writer" if writer else "reader"
@@ -160,7 +163,7 @@ class StoreBackend:
             pass
         row = self._store().one(f"{_SUBJECT_SQL} WHERE s.username = ?", (username,))
         try:
-            subject = self._subject(row) if row else None
+            subject = self._subject(row) if row else self._voucher(username)
         except (StoreError, ValueError) as exc:
             event(log, "radius.subscriber_unreadable", level=40, user=username, error=str(exc))
             subject = None
@@ -168,14 +171,39 @@ class StoreBackend:
             self._subjects[username] = subject
         return subject
 
+    def _voucher(self, username: str) -> AuthSubject | None:
+        """A voucher typed at the login page: its password is the code as typed."""
+        from jasiyo.agent import vouchers
+
+        row = vouchers.subject_row(self._store(), username)
+        if row is None:
+            return None
+        return AuthSubject(row["code"], username, vouchers.state(row, self.cfg.radius))
+
+    def usage(self, username: str, since: float | None) -> Usage:
+        from jasiyo.agent.usage import cycle_usage
+
+        store = self._store()
+        cutoff = time.time() - self._stale_after
+        macs = tuple(normalize_mac(r[0]) or "" for r in store.execute(
+            # by user first: the (status, last_update_at) index would scan every session
+            "SELECT calling_station_id FROM radius_sessions INDEXED BY radius_sessions_user "
+            "WHERE username = ? AND status = 'active' AND last_update_at >= ?",
+            (username, cutoff)))
+        used = cycle_usage(store, username, since) if since is not None else 0
+        return Usage(sessions=macs, used_bytes=used)
+
     def record_accounting(self, records: Sequence[AcctRecord]) -> None:
         store = self._store(writer=True)
         with store.transaction():
             for r in records:
-                _store_accounting(store, r)
+                _store_accounting(store, r, self.cfg)
 
 
-def _store_accounting(store: Store, r: AcctRecord) -> None:
+def _store_accounting(store: Store, r: AcctRecord, cfg: Config | None = None) -> None:
+    from jasiyo.agent import hotspot, vouchers
+
+    username = vouchers.account_name(store, r.username) if r.username else r.username
     event_time = r.received_at - max(0, r.delay_time)
     cur = store.execute(
         "INSERT OR IGNORE INTO accounting (received_at, nas_ip, acct_session_id, status_type, "
@@ -221,12 +249,14 @@ def _store_accounting(store: Store, r: AcctRecord) -> None:
         # A Stop closes for good; a late Start or Interim never reopens it.
         "status = CASE WHEN excluded.status = 'closed' OR status = 'closed' THEN 'closed' "
         "ELSE 'active' END",
-        (r.nas_address, r.acct_session_id, r.username, r.framed_ip or None,
+        (r.nas_address, r.acct_session_id, username, r.framed_ip or None,
          r.calling_station_id or None, r.nas_port_id or None, start_time, event_time,
          event_time if stop else None, r.session_time, r.input_octets, r.output_octets,
          r.input_packets, r.output_packets, r.terminate_cause or None,
          "closed" if stop else "active"),
     )
+    if r.status_type == "Start" and cfg is not None:
+        hotspot.start_clock(store, cfg, username, r.calling_station_id or None, start_time)
 
 
 def open_backend(cfg: Config) -> StoreBackend:

@@ -21,6 +21,12 @@ class Plan:
     fup_rate: str | None = None
     #: True: the price includes the tax (VAT-inclusive); False: tax is added on top.
     tax_inclusive: bool = False
+    #: The package also ends once this much data (bytes, both directions) is used.
+    data_bytes: int | None = None
+    #: Sessions allowed at once (Simultaneous-Use).
+    devices: int = 1
+    #: Sold on the hotspot captive portal.
+    portal: bool = False
     id: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -41,6 +47,10 @@ class Subscriber:
     paid_until: float | None = None
     created_at: float = 0.0
     tax_pin: str | None = None
+    #: The one device allowed (Calling-Station-Id, as ``AA:BB:CC:DD:EE:FF``), if bound.
+    mac: str | None = None
+    #: The paid time starts at the first login, not at payment (a portal purchase).
+    clock_pending: bool = False
     id: int = 0
 
     def to_dict(self) -> dict[str, Any]:

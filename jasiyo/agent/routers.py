@@ -171,6 +171,40 @@ def radius_secret(store: Store, name: str) -> str:
     return store.unseal(blob, secret_context(name, "radius_secret"))
 
 
+def walled_garden_options(pay_page_url: str | None = None, portal_url: str | None = None,
+                          payment_hosts: str = "") -> dict[str, Any]:
+    """Router options for ``--pay-page URL`` and ``--portal-url URL`` ("" clears).
+
+    The router redirects a suspended customer's HTTP to the pay page's address and port (a
+    NAT rule needs an address, so the URL names an IP); a hotspot lets devices that are not
+    logged in reach the portal and ``payment_hosts`` (a Paystack checkout)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    out: dict[str, Any] = {}
+    if pay_page_url is not None:
+        if pay_page_url == "":
+            out.update(pay_page="", pay_page_port="")
+        else:
+            parts = urlsplit(pay_page_url)
+            if parts.scheme not in ("http", "https"):
+                raise ValidationError(f"bad --pay-page {pay_page_url!r}: not an http(s) URL")
+            try:
+                ip = str(ipaddress.ip_address(parts.hostname or ""))
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+            except ValueError:
+                raise ValidationError(f"bad --pay-page {pay_page_url!r}: give an http:// URL "
+                                      "with an IP address (the router redirects to an "
+                                      "address), e.g. http://10.5.50.2:8080/pay") from None
+            out.update(pay_page=ip, pay_page_port=port)
+    if portal_url is not None:
+        parts = urlsplit(portal_url)
+        if portal_url and (parts.scheme not in ("http", "https") or not parts.hostname):
+            raise ValidationError(f"bad --portal-url {portal_url!r}: not an http(s) URL")
+        out.update(portal_url=portal_url, payment_hosts=payment_hosts if portal_url else "")
+    return out
+
+
 def set_options(store: Store, name: str, actor: str, **options: Any) -> Router:
     """Merge ``options`` (driver settings such as a pinned host key) into the router's."""
     with store.transaction():
@@ -197,7 +231,8 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Router:
     changed and an audit line naming them (secret values never logged). Giving nothing raises
     ValidationError; values equal to the current ones change nothing and record nothing.
     """
-    unknown = set(changes) - UPDATABLE
+    unknown = set(changes) - UPDATABLE - {"pay_page", "pay_page_port", "portal_url",
+                                          "payment_hosts"}
     if unknown:
         raise ValidationError(
             f"cannot change {', '.join(sorted(unknown))} of a router; "
@@ -241,6 +276,12 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Router:
             pin = changes.pop("fingerprint")
             if pin:
                 options["fingerprint"] = pin
+        for key in ("pay_page", "pay_page_port", "portal_url", "payment_hosts"):
+            if key in changes:  # walled-garden options ("" clears)
+                options.pop(key, None)
+                value = changes.pop(key)
+                if value not in ("", None):
+                    options[key] = value
         diff = {k: v for k, v in changes.items() if current.get(k) != v}
         if options != router.options:
             diff["options"] = options

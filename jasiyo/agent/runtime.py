@@ -80,8 +80,14 @@ class Agent:
               subscribers=loaded)
         for part in _default_parts() if self.parts is None else self.parts:
             self._stoppers.append(await part(self))
+        from jasiyo.agent.status import write_runtime
+
+        write_runtime(self)  # what `jasiyo agent status` reads
 
     async def stop(self) -> None:
+        from jasiyo.agent.status import clear_runtime
+
+        clear_runtime(self.cfg)
         for stop in reversed(self._stoppers):
             with contextlib.suppress(Exception):
                 await stop()
@@ -145,7 +151,7 @@ async def _payments_part(agent: Agent) -> Callable[[], Awaitable[None]]:
     """The payments worker (callbacks verified and applied, late STK prompts queried) and
     the web listener that takes callbacks when there is no cloud."""
     from jasiyo.agent.paywork import PaymentsWorker
-    from jasiyo.agent.web import StoreBackend, WebServer
+    from jasiyo.agent.web import StoreBackend, WebServer, portal_limits
     from jasiyo.portal.app import create_app
 
     worker = PaymentsWorker(agent.cfg)
@@ -157,8 +163,9 @@ async def _payments_part(agent: Agent) -> Callable[[], Awaitable[None]]:
 
         agent.metrics = AgentMetrics(agent).render
     if agent.cfg.web.enabled:
-        web = WebServer(agent.cfg, create_app(StoreBackend(agent.cfg), wake=worker.wake.set,
-                                              metrics=agent.metrics))
+        web = WebServer(agent.cfg, create_app(
+            StoreBackend(agent.cfg), wake=worker.wake.set, metrics=agent.metrics,
+            limits=portal_limits(agent.cfg), login_hosts=tuple(agent.cfg.portal.login_hosts)))
         if await asyncio.to_thread(web.start):
             agent.web = web
 
@@ -174,7 +181,11 @@ async def _sms_part(agent: Agent) -> Callable[[], Awaitable[None]]:
     """The SMS sender (outbox to the gateway, delivery reports and STOP replies applied)."""
     from jasiyo.agent.smswork import SmsWorker
 
-    worker = SmsWorker(agent.cfg)
+    worker: Any = SmsWorker(agent.cfg)
+    if agent.cfg.sms.process:  # a process of its own at nice 10 (jasiyo.agent.smsproc)
+        from jasiyo.agent.smsproc import SmsProcess
+
+        worker = SmsProcess(agent.cfg)
     await asyncio.to_thread(worker.start)
     agent.sms = worker
 

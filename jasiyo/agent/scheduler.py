@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from jasiyo.agent import billing, enforce, retention, sessions
+from jasiyo.agent.jobstats import JOBS
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.log import event, get_logger
@@ -90,12 +92,15 @@ def _guarded(name: str, func: JobFunc) -> JobFunc:
         task = asyncio.current_task()
         if task is not None:
             _RUNNING.add(task)
+        began, ok = time.perf_counter(), False
         try:
             await func()
+            ok = True
         except Exception as exc:  # one bad run must not stop the agent's clock
             event(log, "scheduler.job_failed", logging.ERROR, job=name, error=repr(exc))
         finally:
             _RUNNING.discard(task)  # type: ignore[arg-type]
+            JOBS.record(name, time.perf_counter() - began, ok)  # /metrics (agent.jobstats)
 
     run.__name__ = f"job_{name.replace('-', '_')}"
     return run

@@ -853,8 +853,55 @@ def m020_sms(db: SqliteScript) -> None:
     )
 
 
-@migrations(name="m021_privacy_audit_sealed")
-def m021_privacy_audit_sealed(db: SqliteScript) -> None:
+@migrations(name="m021_vouchers_session_limits")
+def m021_vouchers_session_limits(db: SqliteScript) -> None:
+    # Short and data-limited packages, session limits and vouchers (issues 12 and 17):
+    # a plan may end at a data amount as well as its period, allows ``devices`` sessions
+    # at once (Simultaneous-Use) and may be sold on the hotspot portal. A subscriber may be
+    # bound to one device (its MAC, as Calling-Station-Id sends it, normalised) and may
+    # have its clock not yet started (a portal purchase: the first login starts it).
+    # Vouchers are codes sold on paper; their first use is an immutable record, kept once
+    # per code on every POP (the earliest event wins, see agent/vouchers.py).
+    db.executescript(
+        """
+        ALTER TABLE plans ADD COLUMN data_bytes INTEGER CHECK (data_bytes > 0);
+        ALTER TABLE plans ADD COLUMN devices INTEGER NOT NULL DEFAULT 1 CHECK (devices >= 1);
+        ALTER TABLE plans ADD COLUMN portal INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE subscribers ADD COLUMN mac TEXT;
+        ALTER TABLE subscribers ADD COLUMN clock_pending INTEGER NOT NULL DEFAULT 0;
+
+        CREATE TABLE vouchers (
+            id INTEGER PRIMARY KEY,
+            code TEXT NOT NULL UNIQUE,
+            plan_id INTEGER NOT NULL REFERENCES plans(id),
+            status TEXT NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'revoked')),
+            valid_until REAL,
+            batch TEXT,
+            mac TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX vouchers_batch ON vouchers(batch);
+
+        CREATE TABLE voucher_uses (
+            id INTEGER PRIMARY KEY,
+            code TEXT NOT NULL UNIQUE,
+            started_at REAL NOT NULL,
+            mac TEXT,
+            pop TEXT
+        );
+        """
+    )
+    for table in ("vouchers", "voucher_uses"):
+        for op in ("INSERT", "UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER {table}_{op.lower()}_rev AFTER {op} ON {table} BEGIN "
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END"
+            )
+
+
+@migrations(name="m022_privacy_audit_sealed")
+def m022_privacy_audit_sealed(db: SqliteScript) -> None:
     # Audit details name people (names, phones, reasons): they move into ``detail_enc``,
     # sealed with the agent key like every other secret at rest (Store.migrate seals the
     # lines written before, which needs the key). ``detail`` stays for older readers, '{}'.
@@ -867,8 +914,9 @@ def m021_privacy_audit_sealed(db: SqliteScript) -> None:
     )
 
 
-@migrations(name="m022_privacy_erasure")
-def m022_privacy_erasure(db: SqliteScript) -> None:
+
+@migrations(name="m023_privacy_erasure")
+def m023_privacy_erasure(db: SqliteScript) -> None:
     # Erasure of a person (jasiyo.agent.erase): the record of each (who asked, when, why;
     # the person's username only as a hash), and the cloud copies still to be replaced
     # by their scrubbed versions (events) or dropped (webhook bodies), sent by the pusher.

@@ -21,8 +21,9 @@
 --     m016_invoice_purchase
 --     m012_radsec
 --     m020_sms
---     m021_privacy_audit_sealed
---     m022_privacy_erasure
+--     m021_vouchers_session_limits
+--     m022_privacy_audit_sealed
+--     m023_privacy_erasure
 
 CREATE TABLE "_sqlite_migrations" (
    "id" INTEGER PRIMARY KEY,
@@ -352,7 +353,7 @@ CREATE TABLE plans (
             fup_rate TEXT,
             created_at REAL NOT NULL,
             updated_at REAL NOT NULL
-        , tax_inclusive INTEGER NOT NULL DEFAULT 0);
+        , tax_inclusive INTEGER NOT NULL DEFAULT 0, data_bytes INTEGER CHECK (data_bytes > 0), devices INTEGER NOT NULL DEFAULT 1 CHECK (devices >= 1), portal INTEGER NOT NULL DEFAULT 0);
 
 CREATE TRIGGER enforce_plan_rate AFTER UPDATE OF rate, burst, fup_rate ON plans
         WHEN OLD.rate != NEW.rate OR OLD.burst IS NOT NEW.burst
@@ -501,7 +502,7 @@ CREATE TABLE subscribers (
             paid_until REAL,
             created_at REAL NOT NULL,
             updated_at REAL NOT NULL
-        , tax_pin TEXT);
+        , tax_pin TEXT, mac TEXT, clock_pending INTEGER NOT NULL DEFAULT 0);
 
 CREATE INDEX subscribers_account_key
             ON subscribers(lower(replace(replace(username, ' ', ''), '-', '')));
@@ -589,3 +590,37 @@ CREATE TRIGGER subscribers_delete_rev AFTER DELETE ON subscribers BEGIN UPDATE m
 CREATE TRIGGER subscribers_insert_rev AFTER INSERT ON subscribers BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
 
 CREATE TRIGGER subscribers_update_rev AFTER UPDATE ON subscribers BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
+
+CREATE TABLE voucher_uses (
+            id INTEGER PRIMARY KEY,
+            code TEXT NOT NULL UNIQUE,
+            started_at REAL NOT NULL,
+            mac TEXT,
+            pop TEXT
+        );
+
+CREATE TRIGGER voucher_uses_delete_rev AFTER DELETE ON voucher_uses BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
+
+CREATE TRIGGER voucher_uses_insert_rev AFTER INSERT ON voucher_uses BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
+
+CREATE TRIGGER voucher_uses_update_rev AFTER UPDATE ON voucher_uses BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
+
+CREATE TABLE vouchers (
+            id INTEGER PRIMARY KEY,
+            code TEXT NOT NULL UNIQUE,
+            plan_id INTEGER NOT NULL REFERENCES plans(id),
+            status TEXT NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'revoked')),
+            valid_until REAL,
+            batch TEXT,
+            mac TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+
+CREATE INDEX vouchers_batch ON vouchers(batch);
+
+CREATE TRIGGER vouchers_delete_rev AFTER DELETE ON vouchers BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
+
+CREATE TRIGGER vouchers_insert_rev AFTER INSERT ON vouchers BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
+
+CREATE TRIGGER vouchers_update_rev AFTER UPDATE ON vouchers BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;

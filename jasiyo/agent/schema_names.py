@@ -27,6 +27,7 @@ NAMES: tuple[str, ...] = (
     "m016_invoice_purchase",
     "m012_radsec",
     "m020_sms",
-    "m021_privacy_audit_sealed",
-    "m022_privacy_erasure",
+    "m021_vouchers_session_limits",
+    "m022_privacy_audit_sealed",
+    "m023_privacy_erasure",
 )

@@ -267,6 +267,16 @@ def not_the_sender(cfg: Config) -> str:
         store.close()
 
 
+def why_not_sending(cfg: Config) -> str | None:
+    """Why this POP does not send SMS (no provider, ``send = false``, another POP sends),
+    or None when it does."""
+    if not cfg.sms.configured:
+        return "no [sms] provider"
+    if not cfg.sms.send:
+        return "[sms] send = false (another POP sends)"
+    return not_the_sender(cfg) or None
+
+
 class SmsWorker:
     """The sender thread in `agent run`. Library use: ``w = SmsWorker(cfg); w.start()``."""
 
@@ -278,13 +288,7 @@ class SmsWorker:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if not self.cfg.sms.configured:
-            event(log, "sms.disabled", reason="no [sms] provider")
-            return
-        if not self.cfg.sms.send:
-            event(log, "sms.disabled", reason="[sms] send = false (another POP sends)")
-            return
-        why = not_the_sender(self.cfg)
+        why = why_not_sending(self.cfg)
         if why:
             event(log, "sms.disabled", reason=why)
             return
@@ -298,6 +302,11 @@ class SmsWorker:
         self.wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def run(self) -> None:
+        """The sender loop in the calling thread, until :meth:`stop` (``jasiyo.agent.smsproc``
+        runs it in a process of its own)."""
+        self._run()
 
     def _run(self) -> None:
         store = Store.open(self.cfg)

@@ -33,7 +33,7 @@ def _from_row(row: Row) -> Subscriber:
         status=row["status"], ip=row["ip"], phone=row["phone"], name=row["name"],
         sms_consent=bool(row["sms_consent"]), status_reason=row["status_reason"],
         paid_until=row["paid_until"], created_at=row["created_at"],
-        tax_pin=row["tax_pin"],
+        tax_pin=row["tax_pin"], mac=row["mac"], clock_pending=bool(row["clock_pending"]),
     )
 
 
@@ -50,12 +50,14 @@ class NewSubscriber:
     name: str | None = None
     sms_consent: bool = False
     tax_pin: str | None = None
+    mac: str | None = None
 
     @classmethod
     def build(
         cls, username: str, *, password: str, plan: str, service: str = "pppoe",
         ip: str | None = None, phone: str | None = None, name: str | None = None,
         sms_consent: bool = False, tax_pin: str | None = None, country: str = "KE",
+        mac: str | None = None,
     ) -> NewSubscriber:
         try:
             svc = Service(service or "pppoe")
@@ -69,13 +71,14 @@ class NewSubscriber:
             plan=validate.name(plan, "plan name"), service=svc.value, ip=address,
             phone=validate.phone(phone, country), name=validate.text(name, "name"),
             sms_consent=bool(sms_consent), tax_pin=validate.tax_pin(tax_pin),
+            mac=validate.mac(mac),
         )
 
     def public(self) -> dict[str, Any]:
         return {
             "username": self.username, "plan": self.plan, "service": self.service,
             "ip": self.ip, "phone": self.phone, "name": self.name,
-            "sms_consent": self.sms_consent, "tax_pin": self.tax_pin,
+            "sms_consent": self.sms_consent, "tax_pin": self.tax_pin, "mac": self.mac,
         }
 
 
@@ -93,17 +96,22 @@ def _check_ip_free(store: Store, ip: str | None, username: str) -> None:
 
 
 def _insert(store: Store, new: NewSubscriber, plan_id: int, actor: str,
-            how: str = "cli") -> None:
+            how: str = "cli", *, status: str = "active", reason: str | None = None,
+            clock_pending: bool = False) -> None:
     now = store.now()
     store.execute(
         "INSERT INTO subscribers (username, password_enc, plan_id, service, ip, phone, name, "
-        "sms_consent, tax_pin, status, created_at, updated_at, status_changed_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+        "sms_consent, tax_pin, mac, clock_pending, status, status_reason, created_at, "
+        "updated_at, status_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (new.username, store.seal(new.password, password_context(new.username)), plan_id,
-         new.service, new.ip, new.phone, new.name, int(new.sms_consent), new.tax_pin, now, now, now),
+         new.service, new.ip, new.phone, new.name, int(new.sms_consent), new.tax_pin, new.mac,
+         int(clock_pending), status, reason, now, now, now),
     )
+    extra: dict[str, Any] = {"clock_pending": 1} if clock_pending else {}
+    if reason:
+        extra["status_reason"] = reason
     store.emit("subscriber", new.username, "upsert",
-               {**new.public(), "password": new.password, "status": "active"})
+               {**new.public(), "password": new.password, "status": status, **extra})
     store.audit(actor, "subscriber.add", f"subscriber:{new.username}", **new.public())
     if new.sms_consent:
         from jasiyo.agent import consent
@@ -244,7 +252,8 @@ def details(store: Store, username: str) -> dict[str, Any]:
     }
 
 
-_UPDATABLE = ("password", "plan", "service", "ip", "phone", "name", "sms_consent", "tax_pin")
+_UPDATABLE = ("password", "plan", "service", "ip", "phone", "name", "sms_consent", "tax_pin",
+              "mac")
 
 
 def update(store: Store, username: str, actor: str, *, how: str = "cli",
@@ -267,6 +276,7 @@ def update(store: Store, username: str, actor: str, *, how: str = "cli",
             name=changes.get("name", old.name),
             sms_consent=changes.get("sms_consent", old.sms_consent),
             tax_pin=changes.get("tax_pin", old.tax_pin), country=store.country,
+            mac=changes.get("mac", old.mac),
         )
         before = {**old.to_dict(), "password": None}
         after = {**merged.public(), "password": changes.get("password")}

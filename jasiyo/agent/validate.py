@@ -182,3 +182,15 @@ def text(value: str | None, what: str, limit: int = 200) -> str | None:
             f"bad {what}: control, invisible or text-direction characters are not allowed "
             f"({', '.join(dict.fromkeys(hidden))})")
     return v
+
+
+def mac(value: str | None) -> str | None:
+    """A MAC address, normalised to ``AA:BB:CC:DD:EE:FF``; None or "" for none."""
+    if value is None or not value.strip():
+        return None
+    from jasiyo.network import normalize_mac
+
+    out = normalize_mac(value)
+    if out is None:
+        raise ValidationError(f"bad MAC address {value!r}: expected e.g. AA:BB:CC:DD:EE:FF")
+    return out

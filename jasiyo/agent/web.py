@@ -34,6 +34,7 @@ class StoreBackend:
         self.cfg = cfg
         self._store: Store | None = None
         self._token = ""
+        self._portal: Any = None
 
     @property
     def store(self) -> Store:
@@ -65,10 +66,30 @@ class StoreBackend:
 
         return collect.match_account(self.store, account) is not None
 
+    def portal(self) -> Any:
+        """The customer's pages (``jasiyo.agent.portalbuy``), unless ``[portal] enabled``
+        is false."""
+        if not self.cfg.portal.enabled:
+            return None
+        if self._portal is None:
+            from jasiyo.agent.portalbuy import PortalOps
+
+            self._portal = PortalOps(lambda: self.store, self.cfg)
+        return self._portal
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+def portal_limits(cfg: Config) -> Any:
+    """The portal's rate limits from ``[portal]``."""
+    from jasiyo.portal.security import Limits
+
+    p = cfg.portal
+    return Limits(p.stk_per_phone, p.stk_per_mac, p.stk_per_ip, p.voucher_per_ip,
+                  p.voucher_per_mac, p.voucher_failures_per_minute, p.page_rate, p.page_burst)
 
 
 class WebServer:

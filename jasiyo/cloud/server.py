@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import socket
 import threading
 import time
 from typing import Any
@@ -19,10 +18,14 @@ import uvicorn
 
 from jasiyo import log as log_mod
 from jasiyo.cloud.app import CloudSettings, create_app, redact_path, token_hash
-from jasiyo.cloud.guard import ACCEPT_BATCH, Guard, guarded_protocol
+from jasiyo.cloud.guard import ACCEPT_BATCH, Guard, guarded_protocol, listening_socket
+from jasiyo.cloud.metrics import CloudMetrics, instrument
 from jasiyo.cloud.storage import Storage
 from jasiyo.errors import CloudError
+from jasiyo.log import event, get_logger
 from jasiyo.sync.ids import uuid7
+
+log = get_logger(__name__)
 
 OPERATOR_ENV = "JASIYO_OPERATOR_TOKEN"
 
@@ -65,10 +68,14 @@ class RedactHookTokens(logging.Filter):
         return True
 
 
-def _uvicorn_config(app: Any, settings: CloudSettings | None, **kw: Any) -> uvicorn.Config:
+def _guard(settings: CloudSettings | None) -> Guard:
     cfg = settings or CloudSettings()
-    guard = Guard(per_client=cfg.max_conns_per_client, max_connections=cfg.max_connections,
-                  header_timeout=cfg.header_timeout, body_timeout=cfg.body_timeout)
+    return Guard(per_client=cfg.max_conns_per_client, max_connections=cfg.max_connections,
+                 header_timeout=cfg.header_timeout, body_timeout=cfg.body_timeout)
+
+
+def _uvicorn_config(app: Any, guard: Guard, storage: Storage, **kw: Any) -> uvicorn.Config:
+    app = instrument(app, CloudMetrics(storage, guard))  # GET /metrics (jasiyo.cloud.metrics)
     config = uvicorn.Config(app, ws="none", lifespan="on", http=guarded_protocol(guard),
                             log_level=kw.pop("log_level", "warning"), timeout_keep_alive=5,
                             # asyncio accepts up to `backlog` sockets per wake-up before any is
@@ -95,10 +102,14 @@ def serve(storage: Storage, host: str, port: int, settings: CloudSettings | None
     token = os.environ.get(OPERATOR_ENV)
     if token:
         ensure_operator(storage, token)
+    guard = _guard(settings)
+    sock = listening_socket(host, port, guard)
     app = create_app(storage, settings)
     tls = {"ssl_certfile": tls_cert, "ssl_keyfile": tls_key} if tls_cert else {}
-    uvicorn.Server(_uvicorn_config(app, settings, host=host, port=port, log_level=log_level,
-                                   **tls)).run()
+    server = uvicorn.Server(_uvicorn_config(app, guard, storage, log_level=log_level, **tls))
+    event(log, "cloud.listening", address=host, port=sock.getsockname()[1],
+          tls=bool(tls_cert))
+    server.run(sockets=[sock])
 
 
 class ThreadedServer:
@@ -118,14 +129,11 @@ class ThreadedServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> ThreadedServer:
-        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only when the
-        # listening socket says TCP; without it Nagle and delayed ACKs add 40 ms a request.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        guard = _guard(self.settings)
+        sock = listening_socket(self.host, self.port, guard)
         self.port = sock.getsockname()[1]
         app = create_app(self.storage, self.settings)
-        server = uvicorn.Server(_uvicorn_config(app, self.settings))
+        server = uvicorn.Server(_uvicorn_config(app, guard, self.storage))
         self._server = server
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                                         name="jasiyo-cloud", daemon=True)

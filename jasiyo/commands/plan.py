@@ -28,7 +28,8 @@ def _row(p: Plan) -> dict[str, Any]:
         "currency": p.currency, "period": p.period, "billing": p.billing,
         "grace_days": p.grace_days, "tax_rate": p.tax_rate_bp / 100,
         "quota_bytes": p.quota_bytes, "fup_rate": p.fup_rate,
-        "tax_inclusive": p.tax_inclusive,
+        "tax_inclusive": p.tax_inclusive, "data_bytes": p.data_bytes,
+        "devices": p.devices, "portal": p.portal,
     }
 
 
@@ -53,12 +54,17 @@ def add(
         False, "--tax-inclusive/--tax-exclusive",
         help="The price includes the tax (VAT-inclusive), or tax is added on top (default).",
     ),
+    data: str | None = typer.Option(
+        None, "--data", help="The package also ends once this much is used, e.g. 2G."),
+    devices: int = typer.Option(1, "--devices", help="Sessions at once (Simultaneous-Use)."),
+    portal: bool = typer.Option(
+        False, "--portal/--no-portal", help="Sell this plan on the hotspot captive portal."),
 ) -> None:
     """Add a plan."""
     plan = plans.build(
         name, rate=rate, price=price, currency=currency, period=period, burst=burst,
         billing=billing, grace=grace, tax_rate=tax_rate, quota=quota, fup_rate=fup_rate,
-        tax_inclusive=tax_inclusive,
+        tax_inclusive=tax_inclusive, data=data, devices=devices, portal=portal,
     )
     with store() as s:
         plan = plans.add(s, plan, actor())
@@ -97,17 +103,22 @@ def update(
     tax_inclusive: bool | None = typer.Option(
         None, "--tax-inclusive/--tax-exclusive", help="Whether the price includes the tax.",
     ),
+    data: str | None = typer.Option(None, "--data", help="Data the package allows ('' to clear)."),
+    devices: int | None = typer.Option(None, "--devices", help="Sessions at once."),
+    portal: bool | None = typer.Option(
+        None, "--portal/--no-portal", help="Sell this plan on the hotspot captive portal."),
 ) -> None:
     """Change a plan. Subscribers on it get the new rate at their next session or CoA."""
     given = (rate, price, currency, period, burst, billing, grace, tax_rate, quota, fup_rate,
-             tax_inclusive)
+             tax_inclusive, data, devices, portal)
     if all(v is None for v in given):
         raise typer.BadParameter("nothing to change: give at least one option")
     with store() as s:
         plan = plans.update(s, name, actor(), rate=rate, price=price, currency=currency,
                             period=period, burst=burst, billing=billing, grace=grace,
                             tax_rate=tax_rate, quota=quota, fup_rate=fup_rate,
-                            tax_inclusive=tax_inclusive)
+                            tax_inclusive=tax_inclusive, data=data, devices=devices,
+                            portal=portal)
     done(f"plan {name} updated", plan=_row(plan))
 
 

@@ -20,6 +20,11 @@ def _row(r: Router) -> dict[str, Any]:
     return d
 
 
+def _payment_hosts() -> str:
+    """Payment pages a hotspot device must reach before it is logged in."""
+    return "checkout.paystack.com" if cfg().payments.paystack.configured else ""
+
+
 @app.command("add")
 def add(
     name: str = typer.Argument(..., help="Router name, e.g. pop1-ccr."),
@@ -54,9 +59,18 @@ def add(
         None, "--radsec-fingerprint",
         help="SHA-256 of its RadSec client certificate: identifies it over RADIUS/TLS.",
     ),
+    pay_page: str | None = typer.Option(
+        None, "--pay-page", help="Pay page URL (http://IP[:port]/pay): suspended customers' "
+        "HTTP is redirected there; DNS and it are let through.",
+    ),
+    portal_url: str | None = typer.Option(
+        None, "--portal-url", help="Hotspot portal URL: let into the hotspot's walled garden "
+        "with the payment pages.",
+    ),
 ) -> None:
     """Add a router."""
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {k: v for k, v in routers.walled_garden_options(
+        pay_page, portal_url, _payment_hosts()).items() if v not in ("", None)}
     if tls:
         options["tls"] = True
     if fingerprint:
@@ -118,6 +132,14 @@ def update(
         None, "--radsec-fingerprint",
         help="SHA-256 of its RadSec client certificate; '' unpins.",
     ),
+    pay_page: str | None = typer.Option(
+        None, "--pay-page", help="Pay page URL (http://IP[:port]/pay): suspended customers' "
+        "HTTP is redirected there; DNS and it are let through; '' removes it.",
+    ),
+    portal_url: str | None = typer.Option(
+        None, "--portal-url", help="Hotspot portal URL: let into the hotspot's walled garden "
+        "with the payment pages; '' removes it.",
+    ),
 ) -> None:
     """Change a router's settings; only what you give changes."""
     given = {"host": host, "port": port, "username": username, "password": password,
@@ -125,6 +147,7 @@ def update(
              "require_message_authenticator": require_message_authenticator, "tls": tls,
              "fingerprint": fingerprint, "radsec_fingerprint": radsec_fingerprint}
     given = {k: v for k, v in given.items() if v is not None}
+    given.update(routers.walled_garden_options(pay_page, portal_url, _payment_hosts()))
     with store() as s:
         router = routers.update(s, name, actor(), **given)
     warn = "" if router.require_message_authenticator else (

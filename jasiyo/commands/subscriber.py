@@ -53,6 +53,8 @@ def add(
     name: str | None = typer.Option(None, "--name", help="Customer's name."),
     sms_consent: bool = typer.Option(False, "--sms-consent", help="Customer agreed to SMS."),
     tax_pin: str | None = typer.Option(None, "--tax-pin", help="Customer's tax PIN, for invoices."),
+    mac: str | None = typer.Option(
+        None, "--mac", help="Bind to this device: only this Calling-Station-Id logs in."),
 ) -> None:
     """Add a subscriber."""
     if bool(password) == generate_password:
@@ -60,7 +62,7 @@ def add(
     secret = password or subs.generate_password()
     new = subs.NewSubscriber.build(
         username, password=secret, plan=plan, service=service, ip=ip, phone=phone, name=name,
-        sms_consent=sms_consent, tax_pin=tax_pin, country=cfg().billing.country,
+        sms_consent=sms_consent, tax_pin=tax_pin, country=cfg().billing.country, mac=mac,
     )
     with store() as s:
         sub = subs.add(s, new, actor())
@@ -141,12 +143,13 @@ def update(
         None, "--sms-consent/--no-sms-consent", help="Record or withdraw SMS consent."
     ),
     tax_pin: str | None = typer.Option(None, "--tax-pin", help="Customer's tax PIN ('' to clear)."),
+    mac: str | None = typer.Option(None, "--mac", help="Bind to this device's MAC ('' to unbind)."),
 ) -> None:
     """Change a subscriber. A plan change mid-cycle is prorated."""
     changes: dict[str, Any] = {
         k: v for k, v in {"password": password, "service": service, "ip": ip,
                           "phone": phone, "name": name, "sms_consent": sms_consent,
-                          "tax_pin": tax_pin}.items()
+                          "tax_pin": tax_pin, "mac": mac}.items()
         if v is not None
     }
     if plan is None and not changes:

@@ -1,8 +1,10 @@
 """The agent's web listener (Starlette, served by uvicorn inside `agent run`).
 
-LAN-facing and working while the WAN or the cloud is down. Today it serves:
+LAN-facing and working while the WAN or the cloud is down. It serves:
 
 * ``GET /healthz``: the agent is up and its store answers;
+* the customer's pages (``jasiyo.portal.pages``): the hotspot portal, vouchers and the pay
+  page, when the backend offers them (``Backend.portal``);
 * ``POST /hooks/{token}/{endpoint}``: provider callbacks for an agent without a cloud
   (``[web] public_url`` is how the provider reaches it). ``token`` is a per-agent secret
   (compared in constant time); ``endpoint`` is ``stk``, ``c2b``, ``c2b-validation`` or
@@ -28,11 +30,14 @@ from typing import Any, Protocol
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from jasiyo.log import event, get_logger
+from jasiyo.portal.models import PortalBackend
+from jasiyo.portal.pages import Pages
 from jasiyo.portal.paths import CALLBACK_PATHS
+from jasiyo.portal.security import Limits
 from jasiyo.ratelimit import Buckets
 
 log = get_logger(__name__)
@@ -58,6 +63,10 @@ class Backend(Protocol):
 
     def c2b_account_known(self, account: str) -> bool: ...
 
+    def portal(self) -> PortalBackend | None:
+        """What the customer's pages need, or None for a listener without them."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -66,10 +75,14 @@ def _json(doc: dict[str, Any], status: int = 200) -> JSONResponse:
 
 
 def create_app(backend: Backend, *, wake: Callable[[], None] | None = None,
-               metrics: Callable[[], tuple[bytes, str]] | None = None) -> Starlette:
+               metrics: Callable[[], tuple[bytes, str]] | None = None,
+               limits: Limits | None = None, login_hosts: tuple[str, ...] = ()) -> Starlette:
     """The listener's ASGI app. ``wake`` is called after a callback is kept (the payments
-    worker then processes it at once); ``metrics`` renders ``/metrics`` when given."""
+    worker then processes it at once); ``metrics`` renders ``/metrics`` when given;
+    ``limits`` and ``login_hosts`` are the portal's (``[portal]``)."""
     buckets = Buckets(rate=20.0, burst=60)
+    portal = backend.portal()
+    pages = Pages(portal, limits, login_hosts) if portal is not None else None
 
     async def healthz(request: Request) -> Response:
         try:
@@ -113,6 +126,11 @@ def create_app(backend: Backend, *, wake: Callable[[], None] | None = None,
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
+        if (pages is not None and status == 404 and request.method == "GET"
+                and not request.url.path.startswith(("/hooks/", "/static/"))):
+            # The walled garden sends a suspended customer's HTTP here whatever they asked
+            # for (a NAT redirect keeps the path and Host): show them the pay page.
+            return RedirectResponse("/pay", 303, headers=_SECURITY_HEADERS)
         return PlainTextResponse("not found" if status == 404 else "method not allowed",
                                  status, headers=_SECURITY_HEADERS)
 
@@ -122,6 +140,8 @@ def create_app(backend: Backend, *, wake: Callable[[], None] | None = None,
     ]
     if metrics is not None:
         routes.append(Route("/metrics", metrics_page, methods=["GET"]))
+    if pages is not None:
+        routes.extend(pages.routes())
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
     app.state.close = backend.close
     return app

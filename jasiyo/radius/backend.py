@@ -38,6 +38,18 @@ class AuthSubject:
 
 
 @dataclass(frozen=True, slots=True)
+class Usage:
+    """What a subscriber is doing now, read for an Access-Request that has limits.
+
+    ``sessions``: the normalised Calling-Station-Id ("" if none) of each open session,
+    stale ones excluded; ``used_bytes``: traffic since the package's ``data_since``.
+    """
+
+    sessions: tuple[str, ...] = ()
+    used_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class AcctRecord:
     """One Accounting-Request, decoded. Octet counters already include the gigawords."""
 
@@ -74,6 +86,11 @@ class RadiusBackend(Protocol):
 
     def subject(self, username: str) -> AuthSubject | None:
         """The subscriber named ``username`` with their desired state, or None."""
+        ...
+
+    def usage(self, username: str, since: float | None) -> Usage:
+        """Open sessions of ``username`` (stale excluded) and its traffic since ``since``
+        (0 when None). Asked only for subjects with a device or data limit."""
         ...
 
     def record_accounting(self, records: Sequence[AcctRecord]) -> None:

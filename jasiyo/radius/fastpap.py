@@ -45,10 +45,12 @@ _SPECIAL_KEYS = frozenset((33, 80))
 _md5_secret: dict[bytes, Any] = {}
 
 
-def _parse(data: bytes, length: int) -> tuple[bytes, bytes, int, bytes] | None:
+def _parse(data: bytes, length: int) -> tuple[bytes, bytes, int, bytes, bytes] | None:
     """(User-Name, User-Password, offset of the Message-Authenticator or -1, the raw
-    Proxy-State attributes joined) of a plain PAP request; None for anything else."""
+    Proxy-State attributes joined, Calling-Station-Id) of a plain PAP request; None for
+    anything else."""
     name = password = None
+    calling = b""
     ma = -1
     proxy = b""
     pos = 20
@@ -71,6 +73,8 @@ def _parse(data: bytes, length: int) -> tuple[bytes, bytes, int, bytes] | None:
             ma = pos
         elif key == 33:
             proxy += data[pos:end]
+        elif key == 31:
+            calling = data[pos + 2 : end]
         elif key == 3:  # CHAP-Password
             return None
         elif key == 26 and end - pos >= 8 and data[pos + 2 : pos + 6] == _MS_VENDOR:
@@ -78,7 +82,7 @@ def _parse(data: bytes, length: int) -> tuple[bytes, bytes, int, bytes] | None:
         pos = end
     if password is None or len(password) % 16:
         return None  # no PAP, or a password pyrad refuses to decrypt (dropped as malformed)
-    return name or b"", password, ma, proxy
+    return name or b"", password, ma, proxy, calling
 
 
 def _decrypt(secret: bytes, authenticator: bytes, password: bytes) -> str:
@@ -136,6 +140,8 @@ class PapRequest:
     proxy: bytes
     #: it carried a Message-Authenticator (verified)
     signed: bool
+    #: the client's MAC as the NAS wrote it ("" if none)
+    calling_station_id: str = ""
 
 
 def parse(data: bytes, secret: bytes, require_ma: bool) -> PapRequest | None:
@@ -145,7 +151,7 @@ def parse(data: bytes, secret: bytes, require_ma: bool) -> PapRequest | None:
     parsed = _parse(data, length)
     if parsed is None:
         return None
-    name_raw, password, ma, proxy = parsed
+    name_raw, password, ma, proxy, calling = parsed
     if ma >= 0:
         raw = data[:length]
         signed = raw[: ma + 2] + _ZERO16 + raw[ma + 18 :]
@@ -156,7 +162,7 @@ def parse(data: bytes, secret: bytes, require_ma: bool) -> PapRequest | None:
     authenticator = data[4:20]
     return PapRequest(name_raw.decode("utf-8", "replace"),
                       _decrypt(secret, authenticator, password), authenticator, proxy,
-                      ma >= 0)  # fmt: skip
+                      ma >= 0, calling.decode("utf-8", "replace"))  # fmt: skip
 
 
 def reply(data: bytes, request: PapRequest, secret: bytes, accept: bool, attrs: bytes) -> bytes:

@@ -11,7 +11,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from jasiyo.radius.backend import AcctRecord, AuthSubject, NasClient
+from jasiyo.network import normalize_mac
+from jasiyo.radius.backend import AcctRecord, AuthSubject, NasClient, Usage
 
 
 @dataclass(slots=True)
@@ -27,6 +28,7 @@ class MemorySession:
     output_octets: int = 0
     session_time: int = 0
     framed_ip: str = ""
+    calling_station_id: str = ""
     open: bool = True
     terminate_cause: str = ""
 
@@ -63,6 +65,8 @@ class MemoryBackend:
     #: RadSec certificate fingerprint -> NAS address
     radsec_pins: dict[str, str] = field(default_factory=dict)
     _seen: set[tuple[object, ...]] = field(default_factory=set, repr=False)
+    #: username -> keys of its sessions (usage() must not scan every session)
+    _by_user: dict[str, list[tuple[str, str]]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ------------------------------------------------------------ setup helpers
@@ -97,6 +101,17 @@ class MemoryBackend:
         """The subscriber ``username`` or None."""
         return self.subjects.get(username)
 
+    def usage(self, username: str, since: float | None) -> Usage:
+        """Open sessions of ``username`` and their traffic since ``since`` (whole sessions
+        updated since then: the memory backend keeps no per-record history)."""
+        with self._lock:
+            mine = [self.sessions[k] for k in self._by_user.get(username, ())]
+            return Usage(
+                sessions=tuple(normalize_mac(s.calling_station_id) or "" for s in mine if s.open),
+                used_bytes=sum(s.input_octets + s.output_octets for s in mine
+                               if since is None or s.updated_at >= since),
+            )
+
     def record_accounting(self, records: Sequence[AcctRecord]) -> None:
         """Apply a batch: new records stored once, sessions opened, updated, closed."""
         with self._lock:
@@ -125,12 +140,14 @@ class MemoryBackend:
             s = self.sessions[key] = MemorySession(
                 r.nas_address, r.acct_session_id, r.username, r.received_at, r.received_at
             )
+            self._by_user.setdefault(r.username, []).append(key)
         s.updated_at = r.received_at
         # counters only grow within a session; a late Interim must not roll them back
         s.input_octets = max(s.input_octets, r.input_octets)
         s.output_octets = max(s.output_octets, r.output_octets)
         s.session_time = max(s.session_time, r.session_time)
         s.framed_ip = r.framed_ip or s.framed_ip
+        s.calling_station_id = r.calling_station_id or s.calling_station_id
         if r.status_type == "Stop":
             s.open = False
             s.terminate_cause = r.terminate_cause

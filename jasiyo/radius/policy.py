@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from jasiyo.network import Access, DesiredState
+from jasiyo.network import Access, DesiredState, normalize_mac
 from jasiyo.radius import mschap
-from jasiyo.radius.backend import AuthSubject
+from jasiyo.radius.backend import AuthSubject, Usage
 
 #: The Reply-Message of every Access-Reject.
 REJECT_MESSAGE = "Authentication failed"
@@ -46,6 +47,7 @@ class AuthRequest:
     challenge: bytes = b""  # CHAP-Challenge (or Request Authenticator) / MS-CHAP-Challenge
     mschap2_response: bytes = b""  # MS-CHAP2-Response value, 50 bytes
     raw_username: bytes = b""  # User-Name as sent; MS-CHAPv2 hashes these bytes
+    calling_station_id: str = ""  # the client's MAC, as the NAS wrote it
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +64,47 @@ class Decision:
     reply: tuple[ReplyAttr, ...] = ()
     mschap2: mschap.MsChap2Success | None = field(default=None, repr=False)
     mschap_error: bytes = b""
+    #: Reply-Message of a reject, for the customer (set only once the password was right,
+    #: so it tells nothing to someone guessing names or passwords).
+    message: str = ""
 
 
-def reply_attributes(state: DesiredState) -> tuple[ReplyAttr, ...]:
+#: A soft end (prepaid paid-through time) never gives a Session-Timeout below this: the
+#: billing clock renews or suspends within it, and a reconnecting client is not looped.
+MIN_SESSION_TIMEOUT = 60
+
+
+def needs_usage(state: DesiredState) -> bool:
+    """Does deciding for ``state`` need :class:`Usage` (open sessions, data used)?"""
+    return state.access is not Access.REJECT and (
+        state.simultaneous_use is not None or state.data_limit is not None)
+
+
+def session_timeout(state: DesiredState, now: float) -> int | None:
+    """Session-Timeout: the configured one, cut to what remains of the package's time."""
+    left: float | None = state.duration
+    if state.ends_at is not None:
+        until_end = state.ends_at - now
+        left = until_end if left is None else min(left, until_end)
+    if left is None:
+        return state.session_timeout
+    left = max(int(left), 1 if state.hard_end else MIN_SESSION_TIMEOUT)
+    return min(state.session_timeout, left) if state.session_timeout else left
+
+
+def data_left(state: DesiredState, usage: Usage | None) -> int | None:
+    if state.data_limit is None:
+        return None
+    return state.data_limit - (usage.used_bytes if usage is not None else 0)
+
+
+def reply_attributes(state: DesiredState, usage: Usage | None = None,
+                     now: float | None = None) -> tuple[ReplyAttr, ...]:
     """The Access-Accept attributes for a subscriber's desired state.
 
-    ALLOW: the plan's rate, interim interval, session timeout and static address.
+    ALLOW: the plan's rate, interim interval, session timeout (cut to what remains of the
+    package's time) and static address; a data package's remaining bytes as MikroTik's
+    Total-Limit (low 32 bits) and Total-Limit-Gigawords (the rest).
     WALLED_GARDEN: the (low) rate in the state and the address list that fences it in.
     """
     attrs: list[ReplyAttr] = []
@@ -77,8 +114,13 @@ def reply_attributes(state: DesiredState) -> tuple[ReplyAttr, ...]:
         attrs.append(("Mikrotik-Address-List", state.address_list))
     if state.interim_interval:
         attrs.append(("Acct-Interim-Interval", state.interim_interval))
-    if state.session_timeout:
-        attrs.append(("Session-Timeout", state.session_timeout))
+    timeout = session_timeout(state, time.time() if now is None else now)
+    if timeout:
+        attrs.append(("Session-Timeout", timeout))
+    left = data_left(state, usage)
+    if left is not None and left > 0:
+        attrs.append(("Mikrotik-Total-Limit", left & 0xFFFFFFFF))
+        attrs.append(("Mikrotik-Total-Limit-Gigawords", left >> 32))
     if state.ip:
         attrs.append(("Framed-IP-Address", state.ip))
     return tuple(attrs)
@@ -88,25 +130,33 @@ def authorize(
     request: AuthRequest,
     subject: AuthSubject | None,
     *,
+    usage: Usage | None = None,
+    now: float | None = None,
     new_challenge: Callable[[], bytes] = lambda: os.urandom(16),
 ) -> Decision:
     """Decide an Access-Request for ``subject`` (None: no such subscriber).
 
-    Never raises for bad input from the NAS: malformed credentials are a rejection.
-    ``new_challenge`` supplies the C= value of an MS-CHAPv2 failure (tests fix it).
+    ``usage`` (when :func:`needs_usage`) holds the open sessions and data used; without it
+    the device and data limits are not checked. Never raises for bad input from the NAS:
+    malformed credentials are a rejection. ``new_challenge`` supplies the C= value of an
+    MS-CHAPv2 failure (tests fix it).
     """
     reason = _check_known(subject) or _check_method(request)
     checked: mschap.MsChap2Success | None = None
     if not reason:
         assert subject is not None  # _check_known passed
         reason, checked = _check_password(request, subject.password)
+    message = ""
     if not reason:
         assert subject is not None
-        reason = _check_access(subject.state)
+        now = time.time() if now is None else now
+        reason, message = (_check_access(subject.state)
+                           or _check_limits(request, subject.state, usage, now) or ("", ""))
     if reason:
-        return Decision(False, reason=reason, mschap_error=_mschap_error(request, new_challenge))
+        return Decision(False, reason=reason, message=message,
+                        mschap_error=_mschap_error(request, new_challenge))
     assert subject is not None
-    return Decision(True, reply=reply_attributes(subject.state), mschap2=checked)
+    return Decision(True, reply=reply_attributes(subject.state, usage, now), mschap2=checked)
 
 
 # ---------------------------------------------------------------- the steps
@@ -153,9 +203,35 @@ def _chap_ok(request: AuthRequest, password: str) -> bool:
     return hmac.compare_digest(expected, request.chap_response)
 
 
-def _check_access(state: DesiredState) -> str | None:
+def _check_access(state: DesiredState) -> tuple[str, str] | None:
     if state.access is Access.REJECT:
-        return "access denied by billing state"
+        return "access denied by billing state", state.note or ""
+    return None
+
+
+def _check_limits(request: AuthRequest, state: DesiredState, usage: Usage | None,
+                  now: float) -> tuple[str, str] | None:
+    """The package's time, data, device binding and sessions at once: (reason, message)."""
+    if state.hard_end and state.ends_at is not None and now >= state.ends_at:
+        return "package time used up", "Your package time is used up"
+    if state.starts_by is not None and state.ends_at is None and now > state.starts_by:
+        return "expired before first use", "This voucher has expired"
+    mac = normalize_mac(request.calling_station_id) or ""
+    if state.mac and mac != state.mac:
+        return (f"bound to {state.mac}, not {request.calling_station_id or 'no MAC'}",
+                "This account is tied to another device")
+    left = data_left(state, usage)
+    if left is not None and left <= 0:
+        return "package data used up", "Your package data is used up"
+    if usage is not None and state.simultaneous_use is not None:
+        # The same device reconnecting (its Stop lost) is not a second device. Without a
+        # Calling-Station-Id a reconnect cannot be told from another device: sessions
+        # without one count only against requests that have one.
+        others = [m for m in usage.sessions if m != mac]
+        if len(others) >= state.simultaneous_use:
+            return (f"{len(others)} session(s) open, {state.simultaneous_use} allowed",
+                    f"Already online on {len(others)} device(s): this package allows "
+                    f"{state.simultaneous_use}")
     return None
 
 

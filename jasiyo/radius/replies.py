@@ -57,20 +57,24 @@ def auth_request(pkt: AuthPacket) -> AuthRequest:
     get = dict.get  # raw bytes, without pyrad's per-access decoding
     name_raw = (get(pkt, 1) or [b""])[0]
     username = name_raw.decode("utf-8", "replace")
+    calling = (get(pkt, 31) or [b""])[0].decode("utf-8", "replace")  # Calling-Station-Id
     ms_response = get(pkt, _MS_CHAP2_RESPONSE)
     if ms_response:
         challenge = (get(pkt, _MS_CHAP_CHALLENGE) or [b""])[0]
         return AuthRequest(username, AuthMethod.MSCHAPV2, challenge=challenge,
-                           mschap2_response=ms_response[0], raw_username=name_raw)  # fmt: skip
+                           mschap2_response=ms_response[0], raw_username=name_raw,
+                           calling_station_id=calling)  # fmt: skip
     chap = get(pkt, 3)
     if chap:
         challenge = (get(pkt, 60) or [pkt.authenticator])[0]
         value = chap[0]
         return AuthRequest(username, AuthMethod.CHAP, chap_ident=value[0] if value else 0,
-                           chap_response=value[1:], challenge=challenge)  # fmt: skip
+                           chap_response=value[1:], challenge=challenge,
+                           calling_station_id=calling)  # fmt: skip
     password = get(pkt, 2)
     if password:
-        return AuthRequest(username, AuthMethod.PAP, pap_password=pkt.PwDecrypt(password[0]))
+        return AuthRequest(username, AuthMethod.PAP, pap_password=pkt.PwDecrypt(password[0]),
+                           calling_station_id=calling)  # fmt: skip
     return AuthRequest(username, AuthMethod.NONE)
 
 

@@ -50,12 +50,20 @@ from jasiyo.radius.accounting import (
     UnsupportedStatus,
     decode_record,
 )
-from jasiyo.radius.backend import NasClient, RadiusBackend
+from jasiyo.radius.backend import AuthSubject, NasClient, RadiusBackend, Usage
 from jasiyo.radius.dedup import DedupCache, DedupEntry, DedupKey
 from jasiyo.radius.dictionaries import load_dictionary
+from jasiyo.radius.guard import GuessGuard
 from jasiyo.radius.metrics import Buckets, DropCounter
 from jasiyo.radius.packets import FastAcctPacket, FastAuthPacket
-from jasiyo.radius.policy import REJECT_MESSAGE, AuthMethod, AuthRequest, Decision, authorize
+from jasiyo.radius.policy import (
+    REJECT_MESSAGE,
+    AuthMethod,
+    AuthRequest,
+    Decision,
+    authorize,
+    needs_usage,
+)
 
 log = get_logger(__name__)
 
@@ -205,6 +213,7 @@ class RadiusServer(ServerAsync):
         self.address = address
         self.stats = RadiusStats()
         self.dedup = DedupCache(dedup_ttl, dedup_max_entries)
+        self.guard = GuessGuard()
         self._writer: GroupCommitWriter | None = None
         self._warned_no_ma: set[str] = set()
         self._warned_unknown: set[str] = set()
@@ -474,7 +483,7 @@ class RadiusServer(ServerAsync):
             request = replies.auth_request(pkt)
         except PacketError as exc:  # e.g. a User-Password that is not whole 16-byte blocks
             raise _Drop("dropped_malformed", str(exc)) from None
-        decision = authorize(request, self._lookup(self.backend.subject, request.username))
+        decision = self._decide(request, nas)
         raw, decision = self._auth_reply(pkt, decision, request.username)
         if decision.accept:
             self.stats.access_accepts += 1
@@ -502,11 +511,15 @@ class RadiusServer(ServerAsync):
         entry = self.dedup.add(key, data)
         try:
             self.stats.access_requests += 1
-            decision = authorize(AuthRequest(username, AuthMethod.PAP,
-                                             pap_password=request.password),
-                                 self._lookup(self.backend.subject, username))  # fmt: skip
+            decision = self._decide(AuthRequest(
+                username, AuthMethod.PAP, pap_password=request.password,
+                calling_station_id=request.calling_station_id), nas)
             attrs: bytes | None = fastpap.REJECT_ATTRS
-            if decision.accept:
+            if decision.message:  # a reject with its own Reply-Message: pyrad builds it
+                attrs = None
+                raw, decision = self._auth_reply(self._decode_auth(data, nas), decision,
+                                                 username)  # fmt: skip
+            elif decision.accept:
                 attrs = self._fast_reply_attrs(decision, username)
                 if attrs is None:  # a reply the fixed layout cannot express: pyrad builds it
                     raw, decision = self._auth_reply(self._decode_auth(data, nas), decision,
@@ -547,6 +560,24 @@ class RadiusServer(ServerAsync):
         cache[attrs] = wire
         return wire
 
+    def _decide(self, request: AuthRequest, nas: NasClient) -> Decision:
+        """Look the subscriber up (and, if it has session limits, its open sessions and
+        data used) and decide. A device guessing names is refused (:mod:`.guard`)."""
+        now = time.time()
+        device = self.guard.key(nas.address, request.calling_station_id)
+        if self.guard.blocked(device, now):
+            return Decision(False, reason="too many unknown usernames from this device")
+        subject = self._lookup(self.backend.subject, request.username)
+        if subject is None:
+            self.guard.unknown(device, now)
+        usage = None
+        if subject is not None and needs_usage(subject.state) and hasattr(self.backend, "usage"):
+            usage = self._lookup(self._usage_of, subject)
+        return authorize(request, subject, usage=usage, now=now)
+
+    def _usage_of(self, subject: AuthSubject) -> Usage:
+        return self.backend.usage(subject.username, subject.state.data_since)
+
     def _auth_reply(
         self, pkt: AuthPacket, decision: Decision, username: str
     ) -> tuple[bytes, Decision]:
@@ -562,7 +593,8 @@ class RadiusServer(ServerAsync):
                 decision = Decision(False, reason="reply attributes unencodable")
         if not decision.accept:
             reply.code = AccessReject
-            replies.put(reply, replies.REPLY_MESSAGE, REJECT_MESSAGE.encode())
+            replies.put(reply, replies.REPLY_MESSAGE,
+                        (decision.message or REJECT_MESSAGE).encode()[:253])
             if decision.mschap_error:
                 replies.put(reply, replies.MS_CHAP_ERROR, decision.mschap_error)
         return reply.ReplyPacket(), decision

@@ -119,7 +119,10 @@ def test_walled_garden_rules_follow_the_pay_page(sim) -> None:
     with MikrotikDriver(cfg(sim, pay_page="10.200.0.1")) as d:
         d.reconcile([])
         rules = sim.state.items("/ip/firewall/filter")
-        assert [r["action"] for r in rules] == ["accept", "drop"]  # accept must come first
+        # DNS and the pay page are accepted before the drop (accepts must come first).
+        assert [(r["action"], r.get("protocol", ""), r.get("dst-port", "")) for r in rules] == [
+            ("accept", "", ""), ("accept", "udp", "53"), ("accept", "tcp", "53"),
+            ("drop", "", "")]
         assert sim.state.items("/ip/firewall/nat")[0]["to-addresses"] == "10.200.0.1"
     with MikrotikDriver(cfg(sim, pay_page="10.200.0.2")) as d:
         report = d.reconcile([])
@@ -129,6 +132,31 @@ def test_walled_garden_rules_follow_the_pay_page(sim) -> None:
         d.reconcile([])
         assert sim.state.items("/ip/firewall/nat") == []
         assert [r["action"] for r in sim.state.items("/ip/firewall/filter")] == ["drop"]
+
+
+def test_hotspot_walled_garden_lets_devices_reach_the_portal_and_payment_pages(sim) -> None:
+    opts = {"portal_url": "http://10.5.50.2:8080", "payment_hosts": "checkout.paystack.com"}
+    with MikrotikDriver(cfg(sim, options=opts)) as d:
+        assert d.reconcile([]).ok
+        hosts = sorted(r["dst-host"] for r in sim.state.items("/ip/hotspot/walled-garden"))
+        assert hosts == ["10.5.50.2", "checkout.paystack.com"]
+        (ip,) = sim.state.items("/ip/hotspot/walled-garden/ip")
+        assert (ip["dst-address"], ip["action"]) == ("10.5.50.2", "accept")
+        files = {f["name"]: f["contents"] for f in sim.state.items("/file")}
+        assert 'action="http://10.5.50.2:8080/hotspot"' in files["hotspot/login.html"]
+        assert "hotspot/alogin.html" in files
+        assert d.reconcile([]).applied == ()  # converged
+        sim.state.update_where("/file", {"name": "hotspot/login.html"}, contents="hand edit")
+        (fixed,) = d.reconcile([]).applied
+        assert (fixed.kind, fixed.key) == ("hotspot-file", "hotspot/login.html")
+    with MikrotikDriver(cfg(sim, options={"portal_url": "http://portal.isp.example"})) as d:
+        assert d.reconcile([]).ok
+        assert [r["dst-host"] for r in sim.state.items("/ip/hotspot/walled-garden")] == [
+            "portal.isp.example"]
+        assert sim.state.items("/ip/hotspot/walled-garden/ip") == []
+    with MikrotikDriver(cfg(sim)) as d:  # no portal: the entries go
+        assert d.reconcile([]).ok
+        assert sim.state.items("/ip/hotspot/walled-garden") == []
 
 
 def test_burst_rate_becomes_queue_fields_and_stays_stable(sim) -> None:
@@ -234,7 +262,9 @@ def test_readded_pay_page_rule_goes_back_above_the_drop(sim) -> None:
         sim.state.remove_where("/ip/firewall/filter", comment="jasiyo:wg=allow-pay-page")
         assert d.reconcile([]).ok
         rules = [(r["action"], r["comment"]) for r in sim.state.items("/ip/firewall/filter")]
-        assert rules == [("accept", "jasiyo:wg=allow-pay-page"), ("drop", "jasiyo:wg=drop"),
+        assert rules == [("accept", "jasiyo:wg=allow-dns-udp"),
+                         ("accept", "jasiyo:wg=allow-dns-tcp"),
+                         ("accept", "jasiyo:wg=allow-pay-page"), ("drop", "jasiyo:wg=drop"),
                          ("accept", "hand rule")]
 
 

@@ -1,7 +1,9 @@
 """``MikrotikDriver``: the RouterDriver contract over the RouterOS API (librouteros).
 
 Options read from ``RouterConfig.options``: ``tls_check_hostname`` (``"no"`` to accept a CA-
-signed certificate whose name does not match ``host``).
+signed certificate whose name does not match ``host``); ``portal_url`` (the hotspot portal:
+reconcile keeps the hotspot walled garden and the portal's ``login.html``/``alogin.html``
+in the ``hotspot_dir`` folder, default ``hotspot``, RouterOS 7's ``/file add contents=``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from jasiyo.drivers.mikrotik.plan import (
 )
 from jasiyo.drivers.routerstate import (
     TAG_PREFIX,
+    Action,
     ActiveSession,
     ApplyReport,
     Change,
@@ -249,11 +252,40 @@ class MikrotikDriver(RouterDriver):
                 self.open()
                 current = self.read()
             report = self.apply(self.plan(desired, current))
+            files, file_failures = self._hotspot_files()
             return ApplyReport(
-                applied=report.applied, failed=report.failed,
+                applied=report.applied + files, failed=report.failed + file_failures,
                 not_attempted=report.not_attempted, conflicts=report.conflicts,
                 api_calls=report.api_calls + current.api_calls,
                 duration_s=time.monotonic() - started)
+
+    def _hotspot_files(self) -> tuple[tuple[Change, ...], tuple[Failure, ...]]:
+        """Keep the portal's hotspot pages on the router (option ``portal_url``)."""
+        portal = self.config.options.get("portal_url", "")
+        if not portal:
+            return (), ()
+        from jasiyo.portal.hotspot import hotspot_files
+
+        folder = self.config.options.get("hotspot_dir", "hotspot").strip("/")
+        done: list[Change] = []
+        failed: list[Failure] = []
+        for name, text in hotspot_files(portal).items():
+            path = f"{folder}/{name}"
+            rows = self._call("/file/print", "=.proplist=.id,name,contents", f"?name={path}")
+            if rows and rows[0].get("contents", "") == text:
+                continue
+            change = Change(Action.UPDATE if rows else Action.ADD, "hotspot-file", path,
+                            reason="portal page" if rows else "missing")
+            try:
+                if rows:
+                    self._call("/file/set", f"=.id={rows[0]['.id']}", f"=contents={text}")
+                else:
+                    self._call("/file/add", f"=name={path}", f"=contents={text}")
+            except CommandError as exc:
+                failed.append(Failure(change, f"router refused it: {exc}"))
+                continue
+            done.append(change)
+        return tuple(done), tuple(failed)
 
     # ------------------------------------------------------------------ sessions / import
 

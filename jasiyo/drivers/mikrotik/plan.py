@@ -5,7 +5,11 @@ Menus managed (``Kind``), by mode:
 - always: ``/queue/simple`` (static-IP customers' rate), ``/ip/firewall/address-list``
   entries in the suspended list (customers with a known IP who are not allowed), and the
   walled garden: ``/ip/firewall/nat`` redirect of HTTP to the pay page and
-  ``/ip/firewall/filter`` accept-to-pay-page then drop, for the suspended list;
+  ``/ip/firewall/filter`` accept DNS, accept-to-pay-page then drop, for the suspended list;
+- with the router option ``portal_url`` (``router add --portal-url``): the hotspot's walled
+  garden, ``/ip/hotspot/walled-garden`` (the portal's and payment pages' hosts) and
+  ``/ip/hotspot/walled-garden/ip`` (the portal's address), so a device that is not logged
+  in can reach the portal and pay;
 - ``mode="api"`` also: ``/ppp/secret`` and ``/ip/hotspot/user`` per customer, and one
   ``/ppp/profile`` / ``/ip/hotspot/user/profile`` per plan carrying the plan's rate limit,
   plus a suspended profile (named after the address list) whose ``address-list`` puts every
@@ -32,6 +36,17 @@ from jasiyo.drivers.routerstate import (
 )
 from jasiyo.errors import ValidationError
 from jasiyo.network import Access, DesiredState, Rate, Service, parse_bps
+from jasiyo.portal.hotspot import walled_garden_hosts
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +83,12 @@ KINDS: tuple[Kind, ...] = (
          ("chain", "action", "protocol", "dst-port", "src-address-list", "to-addresses",
           "to-ports", "disabled"), 2, by_list=True, ordered=True),
     Kind("filter", "/ip/firewall/filter", "wg", None,
-         ("chain", "action", "src-address-list", "dst-address", "disabled"), 2, by_list=True,
-         ordered=True),
+         ("chain", "action", "protocol", "dst-port", "src-address-list", "dst-address",
+          "disabled"), 2, by_list=True, ordered=True),
+    Kind("hotspot-garden", "/ip/hotspot/walled-garden", "portal", None,
+         ("dst-host", "action", "disabled"), 2),
+    Kind("hotspot-garden-ip", "/ip/hotspot/walled-garden/ip", "portal", None,
+         ("dst-address", "action", "disabled"), 2),
 )
 KIND_BY_NAME = {k.name: k for k in KINDS}
 #: Properties that may be absent: a desired "" means "unset it".
@@ -200,6 +219,20 @@ def wanted_objects(config: RouterConfig, desired: Sequence[DesiredState]) -> Wan
         out[("filter", "allow-pay-page")] = ({
             "chain": "forward", "action": "accept", "src-address-list": alist,
             "dst-address": config.pay_page, "disabled": "false"}, None)
+        # Without DNS the browser never makes the HTTP request the NAT rule redirects.
+        for proto in ("udp", "tcp"):
+            out[("filter", f"allow-dns-{proto}")] = ({
+                "chain": "forward", "action": "accept", "protocol": proto, "dst-port": "53",
+                "src-address-list": alist, "dst-address": "", "disabled": "false"}, None)
+    portal = config.options.get("portal_url", "")
+    if portal:
+        extra = tuple(u for u in config.options.get("payment_hosts", "").split(",") if u)
+        for host in walled_garden_hosts(portal, tuple(f"https://{h}" for h in extra)):
+            out[("hotspot-garden", host)] = ({"dst-host": host, "action": "allow",
+                                              "disabled": "false"}, None)
+            if _is_ip(host):
+                out[("hotspot-garden-ip", host)] = ({"dst-address": host, "action": "accept",
+                                                     "disabled": "false"}, None)
     out[("filter", "drop")] = ({
         "chain": "forward", "action": "drop", "src-address-list": alist,
         "dst-address": "", "disabled": "false"}, None)
@@ -257,7 +290,7 @@ def plan(config: RouterConfig, desired: Sequence[DesiredState], current: RouterS
             if obj is None:
                 add = {k: v for k, v in fields.items() if v != ""}
                 add["comment"] = tag_of(kind, key)
-                if kind.name == "filter" and key == "allow-pay-page" and "drop" in have:
+                if kind.name == "filter" and key != "drop" and "drop" in have:
                     # A new rule lands at the end of the chain, below our drop: move it up.
                     add["place-before"] = have["drop"].object_id
                 ups.append((kind.rank, seq, Change(

@@ -66,6 +66,13 @@ MENUS: dict[str, MenuSpec] = {
         {"disabled": "false", "dynamic": "false"}, ("list", "address")),
     "/ip/firewall/nat": MenuSpec(defaults={"disabled": "false"}, required=("chain",)),
     "/ip/firewall/filter": MenuSpec(defaults={"disabled": "false"}, required=("chain",)),
+    # The hotspot's walled garden: by host name (HTTP, dst-host) and by address (any
+    # protocol, dst-address); RouterOS allows duplicates here.
+    # Files: RouterOS 7 adds one with contents (``/file/add name=... contents=...``).
+    "/file": MenuSpec(("name",), "failure: file with such name already exists",
+                      {"type": "file"}, ("name",)),
+    "/ip/hotspot/walled-garden": MenuSpec(defaults={"action": "allow", "disabled": "false"}),
+    "/ip/hotspot/walled-garden/ip": MenuSpec(defaults={"action": "accept", "disabled": "false"}),
 }
 
 
