@@ -4,7 +4,8 @@
 pseudonym (``erased-<hex>``) and naming the person only by a hash of their username. Every
 POP that applies it (the one that wrote it first) does the same, in one transaction:
 
-- the subscriber row is renamed to the pseudonym; name, phone, IP, tax PIN are cleared, the
+- the subscriber row is renamed to the pseudonym; name, phone, IP, tax PIN, the device's MAC
+  are cleared (and the MAC on vouchers used from it), the
   password replaced by a random one the event carries, the status ``terminated``;
 - money (payments, ledger, invoices, credit notes, consent records) is kept, as the law
   requires, under the pseudonym: the rows point at the renamed subscriber, and their sync
@@ -38,7 +39,7 @@ from jasiyo.log import event, get_logger
 log = get_logger(__name__)
 ERASED = "[erased]"
 #: Subscriber fields that are personal data: cleared in the row and in every event.
-PERSONAL = ("name", "phone", "ip", "tax_pin")
+PERSONAL = ("name", "phone", "ip", "tax_pin", "mac")
 #: Fields of money and consent events that may name or reach the person.
 _MONEY_PERSONAL = ("phone", "payer", "customer_tax_pin", "source", "msisdn")
 _PSEUDONYM = re.compile(r"^erased-[0-9a-f]{12}$")
@@ -162,6 +163,9 @@ def _scrub_local_tables(store: Store, row: Row, username: str, pseudonym: str,
                   (pseudonym, username))
     store.execute("UPDATE enforce_jobs SET username = ? WHERE username = ?", (pseudonym, username))
     store.execute("UPDATE sms_consent SET source = '' WHERE subscriber_id = ?", (sid,))
+    if row.get("mac"):  # vouchers used from their device no longer name it
+        store.execute("UPDATE vouchers SET mac = NULL WHERE mac = ?", (row["mac"],))
+        store.execute("UPDATE voucher_uses SET mac = NULL WHERE mac = ?", (row["mac"],))
     refs = [r["reference"] for r in store.all(
         "SELECT reference FROM payments WHERE subscriber_id = ?", (sid,))]
     hooks: list[str] = []
@@ -263,7 +267,8 @@ def apply_erasure(store: Store, event_id: str, pseudonym: str, data: dict[str, A
             changed += _rewrite(store, _events_of(store, entity, keys), None, money_scrub)
         store.execute(
             "UPDATE subscribers SET username = ?, name = NULL, phone = NULL, ip = NULL, "
-            "tax_pin = NULL, sms_consent = 0, status = 'terminated', status_reason = 'erased', "
+            "tax_pin = NULL, mac = NULL, sms_consent = 0, status = 'terminated', "
+            "status_reason = 'erased', "
             "password_enc = ?, updated_at = ? WHERE id = ?",
             (pseudonym, store.seal(password, f"subscriber:{pseudonym}:password"), store.now(),
              row["id"]))

@@ -66,23 +66,19 @@ def _columns(store: Store, table: str) -> set[str]:
     return {r["name"] for r in store.all(f"PRAGMA table_info({table})")}
 
 
-def _vouchers(store: Store, sub_id: int, username: str) -> list[Row]:
-    """Vouchers the subscriber bought or redeemed (if this store has vouchers)."""
-    if not _has_table(store, "vouchers"):
+def _vouchers(store: Store, mac: str | None) -> list[Row]:
+    """Vouchers used from (or bound to) the subscriber's device, with their first use.
+
+    A voucher is not an account (see :mod:`jasiyo.agent.vouchers`): what ties one to a
+    person is the device, the MAC address their subscription is bound to.
+    """
+    if not mac or not _has_table(store, "vouchers"):
         return []
-    cols = _columns(store, "vouchers")
-    where, params = [], []
-    for col in ("subscriber_id", "redeemed_by_id"):
-        if col in cols:
-            where.append(f"{col} = ?")
-            params.append(sub_id)
-    for col in ("username", "redeemed_by", "subscriber"):
-        if col in cols:
-            where.append(f"{col} = ?")
-            params.append(username)
-    if not where:
-        return []
-    return store.all(f"SELECT * FROM vouchers WHERE {' OR '.join(where)}", tuple(params))
+    return store.all(
+        "SELECT v.*, p.name AS plan, u.started_at AS used_at, u.mac AS used_by_mac, "
+        "u.pop AS used_at_pop FROM vouchers v JOIN plans p ON p.id = v.plan_id "
+        "LEFT JOIN voucher_uses u ON u.code = v.code WHERE v.mac = ? OR u.mac = ? "
+        "ORDER BY v.code", (mac, mac))
 
 
 def _plan_history(store: Store, username: str, tz: str) -> list[dict[str, Any]]:
@@ -135,7 +131,7 @@ def subscriber_document(store: Store, cfg: Config, username: str) -> dict[str, A
                       (username,)),
         "messages": rows("SELECT * FROM notifications WHERE username = ? ORDER BY created_at",
                          (username,)),
-        "vouchers": [clean(v, tz) for v in _vouchers(store, sid, username)],
+        "vouchers": [clean(v, tz) for v in _vouchers(store, row.get("mac"))],
         "audit": [{**line.to_dict(), "at": timeparse.local(line.at, tz), "id": None}
                   for line in audit.about(store, username)],
     }

@@ -42,7 +42,7 @@ def add_person(cfg: Config, username: str = "wanjiku", *, ref: str = "QK7PAY001"
     try:
         subs.add(s, subs.NewSubscriber.build(
             username, password=password, plan="home", phone=phone, name=name,
-            sms_consent=True), "noc:ann")
+            sms_consent=True, mac=mac), "noc:ann")
         payments.record(s, cfg, username, "1500", ref, method="mpesa", actor="noc:ann")
         row = s.one("SELECT * FROM subscribers WHERE username = ?", (username,))
         with s.transaction():
@@ -62,3 +62,18 @@ def add_person(cfg: Config, username: str = "wanjiku", *, ref: str = "QK7PAY001"
                        session_time=60, input_octets=5000, output_octets=90000),
         ])
         backend.close()
+
+
+def voucher_used_by(cfg: Config, mac: str) -> str:
+    """A voucher of the plan 'home', first used from the device ``mac``; its code."""
+    from jasiyo.agent import vouchers
+
+    with_plan(cfg)
+    s = Store.open(cfg)
+    try:
+        (code,) = vouchers.generate(s, "home", 1, "noc")
+        with s.transaction():
+            vouchers.note_use(s, code, mac, s.now())
+        return code
+    finally:
+        s.close()

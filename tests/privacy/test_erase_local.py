@@ -7,7 +7,17 @@ from pathlib import Path
 from jasiyo.agent import audit, erase, export
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
-from tests.privacy.people import FRAMED_IP, MAC, MESSAGE, NAME, OTHER, PASSWORD, PHONE, add_person
+from tests.privacy.people import (
+    FRAMED_IP,
+    MAC,
+    MESSAGE,
+    NAME,
+    OTHER,
+    PASSWORD,
+    PHONE,
+    add_person,
+    voucher_used_by,
+)
 
 SECRETS = (NAME.encode(), PHONE.encode(), PHONE[4:].encode(), PASSWORD.encode(),
            MAC.encode(), FRAMED_IP.encode(), MESSAGE.encode())
@@ -31,6 +41,7 @@ def test_erase_removes_personal_data_from_the_file_and_keeps_money(
         jasiyo, cfg: Config) -> None:
     add_person(cfg)
     add_person(cfg, "baraka", ref="QK7PAY002", session=False, **OTHER)  # someone else, untouched
+    voucher_used_by(cfg, MAC)
     s = Store.open(cfg)
     before = money(s)
     s.close()

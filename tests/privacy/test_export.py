@@ -12,7 +12,17 @@ import pytest
 from jasiyo.agent import audit, export
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
-from tests.privacy.people import FRAMED_IP, MAC, MESSAGE, NAME, OTHER, PASSWORD, PHONE, add_person
+from tests.privacy.people import (
+    FRAMED_IP,
+    MAC,
+    MESSAGE,
+    NAME,
+    OTHER,
+    PASSWORD,
+    PHONE,
+    add_person,
+    voucher_used_by,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,6 +39,8 @@ def test_documented_schema_is_the_packaged_one() -> None:
 def test_subscriber_export_holds_everything_and_matches_the_schema(
         jasiyo, cfg: Config, tmp_path: Path) -> None:
     add_person(cfg)
+    voucher = voucher_used_by(cfg, MAC)
+    voucher_used_by(cfg, OTHER["mac"])  # someone else's
     out = tmp_path / "wanjiku.json"
     code, _, err = jasiyo("subscriber", "export", "wanjiku", "--output", str(out),
                           "--csv", str(tmp_path / "csv"))
@@ -48,6 +60,8 @@ def test_subscriber_export_holds_everything_and_matches_the_schema(
     assert MESSAGE in [m["message"] for m in doc["messages"]]
     assert doc["consent"][0]["given"] == 1 and doc["plan_history"][0]["plan"] == "home"
     assert {a["action"] for a in doc["audit"]} >= {"subscriber.add"}
+    assert [v["code"] for v in doc["vouchers"]] == [voucher]
+    assert doc["vouchers"][0]["used_by_mac"] == MAC and doc["vouchers"][0]["plan"] == "home"
     assert doc["exported_at"].endswith("+03:00")  # Africa/Nairobi, the default zone
     assert (tmp_path / "csv" / "payments.csv").read_text().count("QK7PAY001") == 1
     s = Store.open(cfg)
