@@ -330,37 +330,16 @@ class SyncClient:
 
     def upload_snapshot(self, snap_id: str, seq: int, chunks: list[bytes],
                         keep: list[str]) -> int:
-        """Send a snapshot (covering the log up to ``seq``) in sealed parts and commit it:
-        the cloud then drops the events it covers but ``keep``. Events dropped."""
-        base = f"/v1/tenants/{self.tenant_id}/snapshots/{snap_id}"
-        for i, chunk in enumerate(chunks):
-            env = self.keyring.seal(chunk, f"snapshot:{snap_id}:{i}", self.log.agent_id)
-            self._request("POST", f"{base}/parts/{i}",
-                          body={"seq": seq, "parts": len(chunks), "envelope": env})
-        doc = self._request("POST", f"{base}/commit", body={"keep": keep})
-        return int(doc["dropped"])
+        """Send a snapshot in sealed parts and commit it (:mod:`jasiyo.sync.snapshots`)."""
+        from jasiyo.sync.snapshots import upload
+
+        return upload(self, snap_id, seq, chunks, keep)
 
     def load_snapshot(self) -> int:
-        """Apply the newest snapshot (its events, as if pulled); the cursor after it."""
-        from jasiyo.sync.snapshotfmt import decode
+        """Apply the newest snapshot; the cursor after it (:mod:`jasiyo.sync.snapshots`)."""
+        from jasiyo.sync.snapshots import load
 
-        meta = self._request("GET", f"/v1/tenants/{self.tenant_id}/snapshot")
-        snap_id, origin, seq = str(meta["id"]), str(meta["origin"]), int(meta["seq"])
-        chunks = []
-        for i in range(int(meta["parts"])):
-            part = self._request("GET", f"/v1/tenants/{self.tenant_id}/snapshots/{snap_id}"
-                                 f"/parts/{i}")
-            chunks.append(self.keyring.open(part["envelope"], f"snapshot:{snap_id}:{i}",
-                                            origin))
-        events = [RemoteEvent(d["id"], d["hlc"], d["origin"], d["entity"], d["key"], d["op"],
-                              d["data"]) for d in decode(chunks)]
-        for i in range(0, len(events), 5000):
-            last = i + 5000 >= len(events)
-            self.log.apply(events[i:i + 5000], {"sync.cursor": str(seq)} if last else None)
-        if not events:
-            self.log.put({"sync.cursor": str(seq)})
-        event(log, "sync.snapshot_loaded", snapshot=snap_id, seq=seq, events=len(events))
-        return seq
+        return load(self)
 
     def register_webhook(self, provider: str) -> str:
         """A new unguessable webhook path for ``provider`` (give it to the provider)."""
