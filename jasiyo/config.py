@@ -117,6 +117,9 @@ class WebSection:
     #: How the internet reaches this listener (for provider callbacks when there is no cloud),
     #: e.g. ``https://pop1.example.co.ke``. Empty: callbacks go through the cloud only.
     public_url: str = ""
+    #: Client networks allowed to read ``/metrics`` (the listener faces customers: the
+    #: portal and pay page are on it). Add the Prometheus server's address.
+    metrics_from: list[str] = field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
 
 
 @dataclass(frozen=True)
@@ -483,6 +486,12 @@ def _check_payments(cfg: Config) -> None:
         raise ConfigError(f"[web] port: {w.port} is not a TCP port (0-65535)")
     if w.public_url and urlsplit(w.public_url).scheme not in ("https", "http"):
         raise ConfigError(f"[web] public_url: {w.public_url!r} must be an http(s):// URL")
+    for net in w.metrics_from:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError(f"[web] metrics_from: {net!r} is not an address or network "
+                              "(e.g. 10.0.0.5 or 10.0.0.0/24)") from None
     if cfg.portal.url and (urlsplit(cfg.portal.url).scheme not in ("https", "http")
                            or not urlsplit(cfg.portal.url).hostname):
         raise ConfigError(f"[portal] url: {cfg.portal.url!r} must be an http(s):// URL")

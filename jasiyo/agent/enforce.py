@@ -30,6 +30,7 @@ from typing import Any
 
 from jasiyo.agent import desired, routers, sessions
 from jasiyo.agent import subscribers as subs_mod
+from jasiyo.agent.session_ips import BY_ADDRESS, with_session_addresses
 from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
 from jasiyo.errors import DriverError, JasiyoError, NotFound, RadiusError, ValidationError
@@ -37,6 +38,7 @@ from jasiyo.log import event, get_logger
 from jasiyo.network import Access, DesiredState
 from jasiyo.radius import coa
 from jasiyo.radius.backend import NasClient
+from jasiyo.radius.vendors import rate_attributes
 
 log = get_logger(__name__)
 
@@ -204,7 +206,10 @@ def _prepare(store: Store, cfg: Config, job: Row) -> _Prepared:
         state = desired.for_subscriber(store, job["username"], cfg.radius)
         if state is None or state.access is not Access.ALLOW:
             return _Prepared(job, skip="superseded: no longer allowed")
-        attrs["Mikrotik-Rate-Limit"] = state.rate_limit
+        rate = rate_attributes(state.rate_limit, nas.vendor)
+        if not rate:
+            return _Prepared(job, skip=f"no rate attribute for a {nas.vendor} NAS")
+        attrs.update(rate)
     return _Prepared(job, nas=nas, attrs=attrs)
 
 
@@ -222,6 +227,8 @@ def _reconcile_in_thread(store: Store, p: _Prepared, cfg: Config,
     own = Store(store.path, store.box, now=store.now)
     try:
         states = desired.all_states(own, cfg.radius)
+        if router["driver"] in BY_ADDRESS:
+            states = with_session_addresses(own, states, router["nas_ip"])
         if json.loads(router["options"] or "{}").get("mode") == "api":
             states = [replace(s, password=subs_mod.password_of(own, s.username))
                       for s in states]

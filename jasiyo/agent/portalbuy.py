@@ -111,6 +111,25 @@ class PortalOps:
             password = subs.password_of(self.store, row["username"])
             return RequestState(PAID, Login(row["username"], password))
 
+    def device_login(self, mac: str) -> Login | None:
+        from jasiyo.agent import hotspot
+
+        try:
+            device = normalize_mac(mac)
+        except ValidationError:
+            return None
+        with self._lock:
+            row = self.store.one(
+                "SELECT username FROM subscribers WHERE mac = ? AND service = 'hotspot' "
+                "AND substr(username, 1, ?) = ? AND status IN ('active', 'grace') "
+                "AND (clock_pending = 1 OR paid_until > ?) ORDER BY id DESC LIMIT 1",
+                (device, len(hotspot.PREFIX), hotspot.PREFIX, time.time()))
+            if row is None:
+                return None
+            password = subs.password_of(self.store, row["username"])
+        event(log, "portal.device_login", user=row["username"])
+        return Login(row["username"], password)
+
     def redeem(self, code: str, mac: str, ip: str) -> Login:
         from jasiyo.agent import vouchers
 

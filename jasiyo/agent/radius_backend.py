@@ -11,14 +11,17 @@ Accounting is written in the group-commit writer's thread, on its own connection
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from jasiyo.agent.desired import DESIRED_SQL, desired_state
 from jasiyo.agent.keys import SecretBox
 from jasiyo.agent.routers import secret_context
-from jasiyo.agent.store import Store
+from jasiyo.agent.session_ips import queue_address_reconcile
+from jasiyo.agent.store import Row, Store
 from jasiyo.agent.subscribers import password_context
 from jasiyo.config import Config
 from jasiyo.errors import StoreError
@@ -26,10 +29,26 @@ from jasiyo.log import event, get_logger
 from jasiyo.network import normalize_mac
 from jasiyo.radius.backend import AcctRecord, AuthSubject, NasClient, Usage
 from jasiyo.radius.memory import record_key
+from jasiyo.radius.vendors import Vendor, vendor_of_driver
 
 log = get_logger(__name__)
 
 _SUBJECT_SQL = DESIRED_SQL.replace("SELECT ", "SELECT s.password_enc, ", 1)
+
+
+def nas_vendor(row: Row) -> dict[str, Any]:
+    """The :class:`NasClient` fields a router's driver decides: the reply dialect, whether
+    it can hold a suspended subscriber in a walled garden, and its suspended Framed-Pool.
+
+    MikroTik fences by address list (a RADIUS attribute); an EdgeRouter only through its
+    driver, so only when the agent has its credentials; a generic NAS never.
+    """
+    vendor = vendor_of_driver(row["driver"])
+    options = json.loads(row["options"] or "{}")
+    fences = vendor is Vendor.MIKROTIK or (
+        vendor is Vendor.EDGEOS and row["password_enc"] is not None)
+    return {"vendor": vendor.value, "walled_garden": fences,
+            "suspended_pool": str(options.get("suspended_pool") or "")}
 
 
 def dedup_key(r: AcctRecord) -> str:
@@ -129,6 +148,7 @@ class StoreBackend:
                 client = nases[row["nas_ip"]] = NasClient(
                     name=row["name"], address=row["nas_ip"], secret=secret,
                     require_message_authenticator=require, coa_port=row["coa_port"],
+                    **nas_vendor(row),
                 )
                 pin = row["radsec_fingerprint"]
                 if pin:
@@ -257,6 +277,10 @@ def _store_accounting(store: Store, r: AcctRecord, cfg: Config | None = None) ->
     )
     if r.status_type == "Start" and cfg is not None:
         hotspot.start_clock(store, cfg, username, r.calling_station_id or None, start_time)
+    if r.framed_ip and r.status_type in ("Start", "Stop"):
+        # An EdgeRouter shapes and fences by address: let it follow this one.
+        queue_address_reconcile(store, r.nas_address, event_time,
+                                f"session {r.status_type.lower()} {r.framed_ip}")
 
 
 def open_backend(cfg: Config) -> StoreBackend:

@@ -18,6 +18,7 @@ from jasiyo.agent import desired as desired_mod
 from jasiyo.agent import plans as plans_mod
 from jasiyo.agent import routers as routers_mod
 from jasiyo.agent import subscribers as subs
+from jasiyo.agent.session_ips import BY_ADDRESS, with_session_addresses
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.drivers import Backoff, RouterConfig, get_driver
@@ -37,7 +38,9 @@ def router_config(store: Store, cfg: Config, name: str) -> RouterConfig:
     """How to reach router ``name``, credentials decrypted."""
     router = routers_mod.get(store, name)
     username, password = routers_mod.credentials(store, name)
-    if not username or not password:
+    if router.driver in routers_mod.RADIUS_ONLY:
+        username, password = "", ""  # nothing to log in to: the driver manages nothing
+    elif not username or not password:
         raise ValidationError(
             f"router {name!r} has no API/SSH credentials; add it again with --username/--password"
         )
@@ -45,7 +48,7 @@ def router_config(store: Store, cfg: Config, name: str) -> RouterConfig:
     kwargs: dict[str, Any] = {k: opts.pop(k) for k in _CONFIG_OPTIONS if k in opts}
     kwargs.setdefault("timeout", cfg.routers.timeout)
     return RouterConfig(
-        host=router.host, username=username, password=password, name=router.name,
+        host=router.host, username=username or "", password=password or "", name=router.name,
         port=router.port, address_list=cfg.radius.suspended_address_list,
         options={k: str(v) for k, v in opts.items()}, **kwargs,
     )
@@ -53,6 +56,10 @@ def router_config(store: Store, cfg: Config, name: str) -> RouterConfig:
 
 def desired_states(store: Store, cfg: Config, rcfg: RouterConfig) -> list[DesiredState]:
     states = desired_mod.all_states(store, cfg.radius)
+    router = routers_mod.get(store, rcfg.name)
+    if router.driver in BY_ADDRESS:
+        # EdgeOS shapes and fences by address: a dynamic-IP customer by its session's.
+        states = with_session_addresses(store, states, router.nas_ip)
     if rcfg.mode != "api":
         return states
     # Routers that keep PPP secrets themselves need the passwords.
@@ -136,6 +143,11 @@ def import_accounts(
     from jasiyo.agent.imports import import_rows
 
     router = routers_mod.get(store, name)
+    if router.driver in routers_mod.RADIUS_ONLY:
+        raise ValidationError(
+            f"router {name} is RADIUS-only ({router.driver}): it keeps no accounts to import. "
+            "Import its customers from a CSV instead (`jasiyo subscriber import FILE`)"
+        )
     if router.driver == "edgeos":
         raise ValidationError(
             f"router {name} is an EdgeRouter: in RADIUS mode EdgeOS keeps no PPP secrets or "

@@ -12,13 +12,18 @@ from jasiyo.agent.store import Row, Store
 from jasiyo.drivers import DRIVERS, driver_name
 from jasiyo.errors import AlreadyExists, ConfigError, NotFound, ValidationError
 
+#: Drivers with no management API: the agent only answers their RADIUS.
+RADIUS_ONLY = frozenset({"generic"})
+
 
 def _driver(name: str) -> str:
     """The stored driver name for what the engineer typed (``ubiquiti`` is ``edgeos``)."""
     try:
         return driver_name(name)
     except ConfigError:
-        raise ValidationError(f"unknown driver {name!r}: use {' or '.join(DRIVERS)}") from None
+        *others, last = DRIVERS
+        raise ValidationError(
+            f"unknown driver {name!r}: use {', '.join(others)} or {last}") from None
 
 
 def secret_context(name: str, field: str) -> str:
@@ -48,6 +53,7 @@ def _from_row(row: Row) -> Router:
 UPDATABLE = frozenset({
     "host", "port", "username", "password", "radius_secret", "nas_ip", "coa_port",
     "require_message_authenticator", "tls", "fingerprint", "radsec_fingerprint",
+    "suspended_pool",
 })
 _SECRETS = ("password", "radius_secret")
 
@@ -67,6 +73,16 @@ def check_radsec_fingerprint(value: str) -> str | None:
         raise ValidationError(
             f"bad RadSec fingerprint {value!r}: expected the certificate's SHA-256 as 64 hex "
             "digits (`openssl x509 -noout -fingerprint -sha256 -in router.pem`)")
+    return text
+
+
+def check_pool(value: str) -> str:
+    """A Framed-Pool name as the NAS knows it (``""`` clears it)."""
+    text = value.strip()
+    if len(text) > 64 or any(c.isspace() or not c.isprintable() for c in text):
+        raise ValidationError(
+            f"bad pool name {value!r}: expected the NAS's address pool name (up to 64 "
+            "characters, no spaces), e.g. suspended")
     return text
 
 
@@ -103,6 +119,15 @@ def add(
         raise ValidationError(f"bad NAS IP {nas_ip!r}") from None
     if bool(username) != bool(password):
         raise ValidationError("give both --username and --password, or neither")
+    if driver in RADIUS_ONLY and username:
+        raise ValidationError(
+            f"a {driver} router is RADIUS-only (no management API): leave out "
+            "--username/--password")
+    options = dict(options or {})
+    if "suspended_pool" in options:
+        pool = check_pool(str(options.pop("suspended_pool") or ""))
+        if pool:
+            options["suspended_pool"] = pool
     pin = check_radsec_fingerprint(radsec_fingerprint) if radsec_fingerprint else None
     now = store.now()
     with store.transaction():
@@ -225,7 +250,8 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Router:
     ``changes`` (leave out what stays): ``host``, ``port``, ``username`` with ``password``
     (together), ``radius_secret``, ``nas_ip``, ``coa_port``, ``require_message_authenticator``,
     ``tls`` (bool), ``fingerprint`` (``""`` removes the pin) and ``radsec_fingerprint``
-    (the RadSec client certificate's SHA-256, ``""`` unpins). ``nas_ip`` does not follow a
+    (the RadSec client certificate's SHA-256, ``""`` unpins) and ``suspended_pool`` (the
+    NAS's Framed-Pool for suspended subscribers, ``""`` clears). ``nas_ip`` does not follow a
     new ``host``: give it when the RADIUS source address changes too. Secrets are sealed
     again under the same contexts. Emits one ``router`` upsert event with only the fields that
     changed and an audit line naming them (secret values never logged). Giving nothing raises
@@ -282,6 +308,14 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Router:
                 value = changes.pop(key)
                 if value not in ("", None):
                     options[key] = value
+        if "suspended_pool" in changes:
+            options.pop("suspended_pool", None)
+            pool = check_pool(changes.pop("suspended_pool"))
+            if pool:
+                options["suspended_pool"] = pool
+        if router.driver in RADIUS_ONLY and changes.get("username"):
+            raise ValidationError(
+                f"router {name!r} is RADIUS-only ({router.driver}): it has no API login")
         diff = {k: v for k, v in changes.items() if current.get(k) != v}
         if options != router.options:
             diff["options"] = options

@@ -165,7 +165,8 @@ async def _payments_part(agent: Agent) -> Callable[[], Awaitable[None]]:
     if agent.cfg.web.enabled:
         web = WebServer(agent.cfg, create_app(
             StoreBackend(agent.cfg), wake=worker.wake.set, metrics=agent.metrics,
-            limits=portal_limits(agent.cfg), login_hosts=tuple(agent.cfg.portal.login_hosts)))
+            limits=portal_limits(agent.cfg), login_hosts=tuple(agent.cfg.portal.login_hosts),
+            metrics_from=tuple(agent.cfg.web.metrics_from)))
         if await asyncio.to_thread(web.start):
             agent.web = web
 

@@ -75,6 +75,7 @@ def prune(store: Store, cfg: Config, now: float | None = None) -> dict[str, int]
 
 def nas_for(store: Store, cfg: Config, nas_ip: str) -> NasClient | None:
     """The NAS (router) at ``nas_ip`` with its secret, for CoA / Disconnect."""
+    from jasiyo.agent.radius_backend import nas_vendor
     from jasiyo.agent.routers import secret_context
 
     row = store.one("SELECT * FROM routers WHERE nas_ip = ?", (nas_ip,))
@@ -84,7 +85,7 @@ def nas_for(store: Store, cfg: Config, nas_ip: str) -> NasClient | None:
         name=row["name"], address=row["nas_ip"],
         secret=store.box.open(row["radius_secret_enc"], secret_context(row["name"], "radius_secret")),
         require_message_authenticator=bool(row["require_message_authenticator"]),
-        coa_port=row["coa_port"],
+        coa_port=row["coa_port"], **nas_vendor(row),
     )
 
 

@@ -28,7 +28,10 @@ def _payment_hosts() -> str:
 @app.command("add")
 def add(
     name: str = typer.Argument(..., help="Router name, e.g. pop1-ccr."),
-    driver: str = typer.Option(..., "--driver", help="mikrotik or edgeos."),
+    driver: str = typer.Option(
+        ..., "--driver",
+        help="mikrotik, edgeos or generic (RADIUS only: pppd, accel-ppp, Cisco, Cambium).",
+    ),
     host: str = typer.Option(..., "--host", help="Management address (IP or DNS name)."),
     radius_secret: str = typer.Option(
         ..., "--radius-secret", help="Shared RADIUS secret (8+ characters)."
@@ -67,10 +70,17 @@ def add(
         None, "--portal-url", help="Hotspot portal URL: let into the hotspot's walled garden "
         "with the payment pages.",
     ),
+    suspended_pool: str | None = typer.Option(
+        None, "--suspended-pool",
+        help="Framed-Pool (on the NAS) for suspended subscribers where it cannot "
+             "walled-garden; without it they are rejected there.",
+    ),
 ) -> None:
     """Add a router."""
     options: dict[str, Any] = {k: v for k, v in routers.walled_garden_options(
         pay_page, portal_url, _payment_hosts()).items() if v not in ("", None)}
+    if suspended_pool:
+        options["suspended_pool"] = suspended_pool
     if tls:
         options["tls"] = True
     if fingerprint:
@@ -140,12 +150,17 @@ def update(
         None, "--portal-url", help="Hotspot portal URL: let into the hotspot's walled garden "
         "with the payment pages; '' removes it.",
     ),
+    suspended_pool: str | None = typer.Option(
+        None, "--suspended-pool",
+        help="Framed-Pool for suspended subscribers where it cannot walled-garden; '' clears.",
+    ),
 ) -> None:
     """Change a router's settings; only what you give changes."""
     given = {"host": host, "port": port, "username": username, "password": password,
              "radius_secret": radius_secret, "nas_ip": nas_ip, "coa_port": coa_port,
              "require_message_authenticator": require_message_authenticator, "tls": tls,
-             "fingerprint": fingerprint, "radsec_fingerprint": radsec_fingerprint}
+             "fingerprint": fingerprint, "radsec_fingerprint": radsec_fingerprint,
+             "suspended_pool": suspended_pool}
     given = {k: v for k, v in given.items() if v is not None}
     given.update(routers.walled_garden_options(pay_page, portal_url, _payment_hosts()))
     with store() as s:

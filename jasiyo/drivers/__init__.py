@@ -18,6 +18,7 @@ __all__ = ["Backoff", "RouterConfig", "RouterDriver", "DRIVERS", "driver_name", 
 DRIVERS: dict[str, str] = {
     "mikrotik": "jasiyo.drivers.mikrotik:MikrotikDriver",
     "edgeos": "jasiyo.drivers.edgeos:EdgeOSDriver",
+    "generic": "jasiyo.drivers.generic:GenericDriver",
 }
 #: Other names engineers (and routers stored by older versions) use for a driver.
 _ALIASES = {"routeros": "mikrotik", "ubiquiti": "edgeos"}
@@ -37,7 +38,8 @@ def driver_name(name: str) -> str:
 
 
 def get_driver(name: str) -> type[RouterDriver]:
-    """The driver class for ``name`` (``"mikrotik"``, ``"edgeos"``; see :func:`driver_name`)."""
+    """The driver class for ``name`` (``"mikrotik"``, ``"edgeos"``, ``"generic"``; see
+    :func:`driver_name`)."""
     key = driver_name(name)
     module_name, _, class_name = DRIVERS[key].partition(":")
     try:

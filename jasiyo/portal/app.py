@@ -22,6 +22,7 @@ The app knows nothing of the store: the agent hands it a :class:`Backend` (see
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import time
 from collections.abc import Callable
@@ -76,10 +77,13 @@ def _json(doc: dict[str, Any], status: int = 200) -> JSONResponse:
 
 def create_app(backend: Backend, *, wake: Callable[[], None] | None = None,
                metrics: Callable[[], tuple[bytes, str]] | None = None,
-               limits: Limits | None = None, login_hosts: tuple[str, ...] = ()) -> Starlette:
+               limits: Limits | None = None, login_hosts: tuple[str, ...] = (),
+               metrics_from: tuple[str, ...] = ("127.0.0.0/8", "::1/128")) -> Starlette:
     """The listener's ASGI app. ``wake`` is called after a callback is kept (the payments
     worker then processes it at once); ``metrics`` renders ``/metrics`` when given;
-    ``limits`` and ``login_hosts`` are the portal's (``[portal]``)."""
+    ``limits`` and ``login_hosts`` are the portal's (``[portal]``); only clients in
+    ``metrics_from`` (``[web] metrics_from``) may read ``/metrics``."""
+    readers = [ipaddress.ip_network(n, strict=False) for n in metrics_from]
     buckets = Buckets(rate=20.0, burst=60)
     portal = backend.portal()
     pages = Pages(portal, limits, login_hosts) if portal is not None else None
@@ -121,6 +125,9 @@ def create_app(backend: Backend, *, wake: Callable[[], None] | None = None,
 
     async def metrics_page(request: Request) -> Response:
         assert metrics is not None
+        if not _client_in(request, readers):
+            event(log, "web.metrics_refused", remote=request.client.host if request.client else "?")
+            return PlainTextResponse("forbidden", 403, headers=_SECURITY_HEADERS)
         body, ctype = await run_in_threadpool(metrics)
         return Response(body, headers={"content-type": ctype})
 
@@ -145,6 +152,18 @@ def create_app(backend: Backend, *, wake: Callable[[], None] | None = None,
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
     app.state.close = backend.close
     return app
+
+
+def _client_in(request: Request, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+               ) -> bool:
+    """Whether the connecting address (never a forwarded-for header) is in ``networks``."""
+    try:
+        addr = ipaddress.ip_address(request.client.host if request.client else "")
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in networks)
 
 
 def _validate(backend: Backend, body: bytes) -> dict[str, str]:

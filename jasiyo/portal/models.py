@@ -71,6 +71,12 @@ class PortalBackend(Protocol):
 
     def redeem(self, code: str, mac: str, ip: str) -> Login: ...
 
+    def device_login(self, mac: str) -> Login | None:
+        """The login of a package this device bought on the portal and still has (paid,
+        not ended), or None: a device that paid is logged in again after the agent
+        restarted or the customer closed the page."""
+        ...
+
     def due_for(self, address: str) -> Due | None:
         """The customer whose open session or static IP is ``address``, or None."""
         ...

@@ -207,6 +207,13 @@ class Pages:
             return self.render(request, "error.html", 400, message_key="not_from_hotspot",
                                detail="")
         params, hs = self._hotspot(request.query_params)
+        if not request.query_params.get("error"):
+            # A device that already paid for a package here (the page was closed, or the
+            # agent restarted mid-purchase) is logged in again. Not after the router
+            # refused a login (it sends `error`): that would loop.
+            login = await run_in_threadpool(self.backend.device_login, params["mac"])
+            if login is not None:
+                return self._login_page(request, hs, login)
         offers = await run_in_threadpool(self.backend.offers)
         return self.render(request, "hotspot.html", offers=offers, hotspot=params,
                            router_error=_router_error(request.query_params.get("error", "")))

@@ -69,12 +69,29 @@ def _str(pkt: AcctPacket, key: int) -> str:
     return raw.decode("utf-8", "replace") if raw else ""
 
 
-def decode_record(pkt: AcctPacket, nas_address: str, received_at: float) -> AcctRecord:
+#: Between a generic NAS's Acct-Session-Id and the NAS-Port the agent keys its session by.
+PORT_MARK = "@port"
+
+
+def nas_session_id(stored: str) -> str:
+    """The Acct-Session-Id as the NAS sent it, from the one the agent stored."""
+    head, mark, port = stored.rpartition(PORT_MARK)
+    return head if mark and port.isdigit() else stored
+
+
+def decode_record(
+    pkt: AcctPacket, nas_address: str, received_at: float, *, key_by_port: bool = False
+) -> AcctRecord:
     """The :class:`AcctRecord` of a verified Accounting-Request.
 
     Octet counters combine Acct-*-Octets with Acct-*-Gigawords (RFC 2869: count of 2**32
     wraps). Raises ValueError for a request without Acct-Status-Type or with an attribute
     of the wrong size, and :class:`UnsupportedStatus` for status types we do not store.
+
+    ``key_by_port`` (a generic NAS): the session id gets the NAS-Port appended
+    (``<id>@port<n>``), because some NASes do not make Acct-Session-Id unique: pppd 2.4.9's
+    radius plugin sends the same one for two sessions that start in the same second.
+    A NAS-Port-Id absent, the NAS-Port stands in for it.
     """
     if _raw(pkt, 40) is None:
         raise ValueError("Accounting-Request without Acct-Status-Type")
@@ -86,14 +103,21 @@ def decode_record(pkt: AcctPacket, nas_address: str, received_at: float) -> Acct
     if framed is not None and len(framed) != 4:
         raise ValueError("Framed-IP-Address must be 4 bytes")
     cause = _int(pkt, 49)
+    session_id = _str(pkt, 44)
+    port_id = _str(pkt, 87)
+    if key_by_port and _raw(pkt, 5) is not None:
+        port = _int(pkt, 5)
+        if session_id:
+            session_id = f"{session_id}{PORT_MARK}{port}"
+        port_id = port_id or str(port)
     return AcctRecord(
         nas_address=nas_address,
         status_type=status,
         received_at=received_at,
-        acct_session_id=_str(pkt, 44),
+        acct_session_id=session_id,
         username=_str(pkt, 1),
         nas_identifier=_str(pkt, 32),
-        nas_port_id=_str(pkt, 87),
+        nas_port_id=port_id,
         framed_ip=str(ipaddress.IPv4Address(framed)) if framed else "",
         calling_station_id=_str(pkt, 31),
         session_time=_int(pkt, 46),

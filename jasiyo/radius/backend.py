@@ -16,13 +16,21 @@ from jasiyo.network import DesiredState
 
 @dataclass(frozen=True, slots=True)
 class NasClient:
-    """A router allowed to talk RADIUS to us, keyed by its source address."""
+    """A router allowed to talk RADIUS to us, keyed by its source address.
+
+    ``vendor`` (``mikrotik``, ``edgeos``, ``generic``) decides the reply attributes;
+    ``walled_garden`` says whether a suspended subscriber can be fenced in there, and
+    ``suspended_pool`` names the NAS's Framed-Pool for them (see :mod:`.vendors`).
+    """
 
     name: str
     address: str
     secret: bytes
     require_message_authenticator: bool = True
     coa_port: int = 3799
+    vendor: str = "mikrotik"
+    walled_garden: bool = True
+    suspended_pool: str = ""
 
 
 @dataclass(frozen=True, slots=True)

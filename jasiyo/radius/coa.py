@@ -33,6 +33,7 @@ from pyrad.packet import (
 
 from jasiyo.errors import RadiusError
 from jasiyo.log import event, get_logger
+from jasiyo.radius.accounting import nas_session_id
 from jasiyo.radius.backend import NasClient
 from jasiyo.radius.dictionaries import load_dictionary
 
@@ -64,8 +65,11 @@ class CoAResult:
 def session_attributes(
     username: str, acct_session_id: str, framed_ip: str | None = None
 ) -> dict[str, AttrValue]:
-    """The attributes that identify one session to a MikroTik NAS."""
-    attrs: dict[str, AttrValue] = {"User-Name": username, "Acct-Session-Id": acct_session_id}
+    """The attributes that identify one session to the NAS (the session id as the NAS sent
+    it: without the NAS-Port the agent adds for a generic NAS, see
+    :func:`jasiyo.radius.accounting.nas_session_id`)."""
+    attrs: dict[str, AttrValue] = {"User-Name": username,
+                                   "Acct-Session-Id": nas_session_id(acct_session_id)}
     if framed_ip:
         attrs["Framed-IP-Address"] = framed_ip
     return attrs

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from jasiyo.network import Access, DesiredState, normalize_mac
-from jasiyo.radius import mschap
-from jasiyo.radius.backend import AuthSubject, Usage
+from jasiyo.radius import mschap, vendors
+from jasiyo.radius.backend import AuthSubject, NasClient, Usage
 
 #: The Reply-Message of every Access-Reject.
 REJECT_MESSAGE = "Authentication failed"
@@ -132,9 +132,13 @@ def authorize(
     *,
     usage: Usage | None = None,
     now: float | None = None,
+    nas: NasClient | None = None,
     new_challenge: Callable[[], bytes] = lambda: os.urandom(16),
 ) -> Decision:
-    """Decide an Access-Request for ``subject`` (None: no such subscriber).
+    """Decide an Access-Request for ``subject`` (None: no such subscriber) from ``nas``.
+
+    The NAS's vendor shapes the reply (:func:`jasiyo.radius.vendors.adapt`); without a NAS
+    the reply is MikroTik's.
 
     ``usage`` (when :func:`needs_usage`) holds the open sessions and data used; without it
     the device and data limits are not checked. Never raises for bad input from the NAS:
@@ -152,11 +156,19 @@ def authorize(
         now = time.time() if now is None else now
         reason, message = (_check_access(subject.state)
                            or _check_limits(request, subject.state, usage, now) or ("", ""))
+    reply: tuple[ReplyAttr, ...] = ()
+    if not reason:
+        assert subject is not None
+        reply = reply_attributes(subject.state, usage, now)
+        if nas is not None and (nas.vendor != vendors.Vendor.MIKROTIK or nas.suspended_pool):
+            reply, reason = vendors.adapt(reply, subject.state, nas.vendor,
+                                          walled_garden=nas.walled_garden,
+                                          suspended_pool=nas.suspended_pool)
     if reason:
         return Decision(False, reason=reason, message=message,
                         mschap_error=_mschap_error(request, new_challenge))
     assert subject is not None
-    return Decision(True, reply=reply_attributes(subject.state, usage, now), mschap2=checked)
+    return Decision(True, reply=reply, mschap2=checked)
 
 
 # ---------------------------------------------------------------- the steps

@@ -573,7 +573,7 @@ class RadiusServer(ServerAsync):
         usage = None
         if subject is not None and needs_usage(subject.state) and hasattr(self.backend, "usage"):
             usage = self._lookup(self._usage_of, subject)
-        return authorize(request, subject, usage=usage, now=now)
+        return authorize(request, subject, usage=usage, now=now, nas=nas)
 
     def _usage_of(self, subject: AuthSubject) -> Usage:
         return self.backend.usage(subject.username, subject.state.data_since)
@@ -633,7 +633,8 @@ class RadiusServer(ServerAsync):
         """Queue a verified Accounting-Request; it is answered once stored."""
         self.stats.accounting_requests += 1
         try:
-            record = decode_record(pkt, nas.address, time.time())
+            record = decode_record(pkt, nas.address, time.time(),
+                                   key_by_port=nas.vendor == "generic")
         except UnsupportedStatus as exc:
             self.stats.accounting_ignored += 1
             event(log, "radius.acct_ignored", nas=nas.name, status=str(exc))

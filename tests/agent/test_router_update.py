@@ -266,6 +266,6 @@ def test_the_edgeos_driver_is_edgeos_whatever_it_was_called(db: Store) -> None:
     with db.transaction():  # a row as an older version (or a sync event from one) left it
         db.conn.execute("UPDATE routers SET driver = 'ubiquiti' WHERE name = 'er1'")
     assert routers.get(db, "er1").driver == "edgeos"
-    with pytest.raises(ValidationError, match="unknown driver 'cisco': use mikrotik or edgeos"):
+    with pytest.raises(ValidationError, match="unknown driver 'cisco': use mikrotik, edgeos or generic"):
         routers.add(db, "r2", driver="cisco", host="127.0.0.1", radius_secret="testing123",
                     actor="noc")

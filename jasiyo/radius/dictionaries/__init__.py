@@ -1,4 +1,4 @@
-"""The RADIUS dictionaries Jasiyo ships (RFC, Microsoft, MikroTik), and their loader.
+"""The RADIUS dictionaries Jasiyo ships (RFC, Microsoft, MikroTik, WISPr), and their loader.
 
 The files are FreeRADIUS 3.x dictionaries (see the header of ``dictionary``), so the same
 directory can be passed to FreeRADIUS tools: ``radclient -d jasiyo/radius/dictionaries``.
