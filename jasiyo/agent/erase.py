@@ -265,6 +265,16 @@ def apply_erasure(store: Store, event_id: str, pseudonym: str, data: dict[str, A
     if row is not None:
         for entity, keys in _money_keys(store, row["id"]).items():
             changed += _rewrite(store, _events_of(store, entity, keys), None, money_scrub)
+        if row.get("mac"):  # vouchers used from their device: the events name the MAC
+
+            def mac_scrub(d: dict[str, Any]) -> dict[str, Any]:
+                return {**d, "mac": None} if d.get("mac") == row["mac"] else d
+
+            codes = [r["code"] for r in store.all(
+                "SELECT code FROM vouchers WHERE mac = ? UNION SELECT code FROM voucher_uses "
+                "WHERE mac = ?", (row["mac"], row["mac"]))]
+            for entity in ("voucher", "voucher_use"):
+                changed += _rewrite(store, _events_of(store, entity, codes), None, mac_scrub)
         store.execute(
             "UPDATE subscribers SET username = ?, name = NULL, phone = NULL, ip = NULL, "
             "tax_pin = NULL, mac = NULL, sms_consent = 0, status = 'terminated', "

@@ -17,7 +17,7 @@ from jasiyo.config import Config
 from jasiyo.radius.backend import AcctRecord
 from jasiyo.sync.keyring import Keyring
 from jasiyo.sync.snapshotfmt import decode
-from tests.privacy.people import MAC, NAME, OTHER, PASSWORD, PHONE, add_person
+from tests.privacy.people import MAC, NAME, OTHER, PASSWORD, PHONE, add_person, voucher_used_by
 from tests.privacy.test_erase_local import raw_bytes
 from tests.sync.harness import Cloud, Tenant, snap, sync
 
@@ -101,6 +101,7 @@ def test_erasure_reaches_both_pops_and_the_cloud(any_cloud: tuple[Cloud, Path | 
     isp = Tenant(c, tmp_path).setup(2)
     a, b = isp.agents
     add_person(a)  # subscriber, consent, payment, session and SMS at POP A
+    voucher_used_by(a, MAC)  # and a voucher used from their device
     add_person(a, "baraka", ref="QK7PAY002", **OTHER)
     sync(a, b)
     s = Store.open(b)
@@ -135,7 +136,7 @@ def test_erasure_reaches_both_pops_and_the_cloud(any_cloud: tuple[Cloud, Path | 
     if isinstance(where, Path):
         rows += repr(raw_bytes(where))
     plain = opened_by_tenant_key(where, ring) + opened_snapshots(where, ring)
-    for secret in SECRETS:
+    for secret in (*SECRETS, MAC):
         assert secret not in rows and secret not in plain, secret
     assert "wanjiku" not in plain and OTHER["name"] in plain
     erasure = [json.loads(line) for line in plain.splitlines() if '"erase"' in line]
