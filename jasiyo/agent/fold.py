@@ -391,7 +391,7 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
             "ON CONFLICT(entity, key, field) DO UPDATE SET hlc = excluded.hlc "
             "WHERE excluded.hlc > field_clocks.hlc", clocks)
         if erasures:  # before materialising: the person's row takes the pseudonym first
-            from jasiyo.agent.erase import apply_erasure
+            from jasiyo.agent.scrub import apply_erasure
 
             for ev in erasures:
                 apply_erasure(store, ev.id, ev.key, ev.data)
