@@ -124,7 +124,7 @@ class Instance:
             detail = subprocess.run(["freeradius", "-XC", "-d", str(self.raddb)],
                                     capture_output=True, text=True).stdout
             raise SystemExit(f"fr-{self.mode}: config check failed:\n{detail[-1500:]}")
-        log = open(self.root / "log" / "stdout.log", "wb")  # noqa: SIM115 - owned by the child
+        log = open(self.root / "log" / "stdout.log", "wb")
         self.proc = subprocess.Popen(["freeradius", "-f", "-d", str(self.raddb)],
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()

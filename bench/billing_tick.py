@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jasiyo.agent import billing, plans, routers  # noqa: E402
-from jasiyo.agent.store import Store, init_store  # noqa: E402
-from jasiyo.agent.subscribers import password_context  # noqa: E402
-from jasiyo.config import parse  # noqa: E402
+from jasiyo.agent import billing, plans, routers
+from jasiyo.agent.store import Store, init_store
+from jasiyo.agent.subscribers import password_context
+from jasiyo.config import parse
 
 DAY = 86400.0
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.cloud.slowload import cloud_process, raise_own_fd_limit, run_load  # noqa: E402
+from tests.cloud.slowload import cloud_process, raise_own_fd_limit, run_load
 
 
 def main() -> None:

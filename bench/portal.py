@@ -152,7 +152,7 @@ def main() -> None:
     try:
         cfg, port = setup(tmp)
         env = {**os.environ, "JASIYO_CONFIG": str(tmp / "jasiyo.toml")}
-        log = open(tmp / "agent.log", "w")  # noqa: SIM115 - closed below
+        log = open(tmp / "agent.log", "w")
         proc = subprocess.Popen([sys.executable, "-m", "jasiyo.cli", "agent", "run"], cwd=tmp,
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"

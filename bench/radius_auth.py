@@ -43,8 +43,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _freeradius  # noqa: E402
-from _radius_gen import (  # noqa: E402
+import _freeradius
+from _radius_gen import (
     Codec,
     Result,
     Target,

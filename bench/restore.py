@@ -33,6 +33,7 @@ from jasiyo.agent import cloudlink, plans, snapshot, tenantkeys  # noqa: E402
 from jasiyo.agent.store import Store  # noqa: E402
 from jasiyo.cloud import admin  # noqa: E402
 from jasiyo.cloud.backend import open_storage  # noqa: E402
+from jasiyo.config import Config  # noqa: E402
 
 
 def seed(store: Store, events: int, subscribers: int) -> tuple:
@@ -84,7 +85,7 @@ def seed(store: Store, events: int, subscribers: int) -> tuple:
             (pay_n, pay_n * 100000), pay_n * 100000)
 
 
-def state(cfg) -> tuple:  # noqa: ANN001 - a Config
+def state(cfg: Config) -> tuple:
     s = Store.open(cfg)
     try:
         pays = s.one("SELECT count(*) AS n, sum(amount_minor) AS total FROM payments") or {}

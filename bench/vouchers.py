@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jasiyo.agent import plans, voucher_pdf, vouchers  # noqa: E402
-from jasiyo.agent.store import Store, init_store  # noqa: E402
-from jasiyo.config import parse  # noqa: E402
+from jasiyo.agent import plans, voucher_pdf, vouchers
+from jasiyo.agent.store import Store, init_store
+from jasiyo.config import parse
 
 
 def one_run(where: Path, count: int) -> dict[str, float]:

@@ -13,9 +13,9 @@ import sys
 import typer
 
 try:  # typer >= 0.25 vendors click; its usage errors are these (no public alias)
-    from typer._click.exceptions import ClickException
+    from typer._click.exceptions import ClickException  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - older typer on plain click
-    from click.exceptions import ClickException  # type: ignore[no-redef]
+    from click.exceptions import ClickException
 
 from jasiyo import config as config_mod
 from jasiyo import log as log_mod
@@ -54,6 +54,8 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "portal": ("jasiyo.commands.portal", "app", "The customer portal: hotspot files for the router."),
     "voucher": ("jasiyo.commands.voucher", "app",
                 "Vouchers: generate, print, list, revoke and export hotspot codes."),
+    "pop": ("jasiyo.commands.pop", "app",
+            "POPs: which agent bills and drives which subscribers and routers."),
     "audit": ("jasiyo.commands.audit", "app", "The audit log: who changed what, when."),
     "privacy": ("jasiyo.commands.privacy", "app",
                 "Privacy: what is held and for how long; retention."),

@@ -352,7 +352,7 @@ def _coerce(section: str, key: str, value: Any, typ: Any) -> Any:
                 raise ConfigError(f"{where}: environment variable {name!r} is not set")
             return os.environ[name]
         return value
-    if is_dataclass(typ):
+    if isinstance(typ, type) and is_dataclass(typ):
         return _section(f"{section}.{key}", typ, value)
     if typ is Path:
         if not isinstance(value, str) or not value:
@@ -588,7 +588,7 @@ def parse(text: str, base_dir: Path, path: Path | None = None) -> Config:
     if not data_dir.is_absolute():
         data_dir = (base_dir / data_dir).resolve()
     cfg = replace(cfg, agent=replace(cfg.agent, data_dir=data_dir))
-    radsec_paths = {}
+    radsec_paths: dict[str, Any] = {}
     for key, default in (("certificate", "server.pem"), ("private_key", "server.key"),
                          ("ca", "ca.pem")):
         value = getattr(cfg.radsec, key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from typing import IO
 
 _SECRET_WORDS = ("password", "secret", "key", "token")
 FORMATS = ("text", "json")
@@ -70,7 +71,7 @@ def current_format() -> str:
     return _format
 
 
-def setup(level: str = "info", stream=None, fmt: str = "text") -> None:  # noqa: ANN001
+def setup(level: str = "info", stream: IO[str] | None = None, fmt: str = "text") -> None:
     """Log to ``stream`` (stderr: journald under systemd) at ``level``, as ``fmt``
     ("text": ``time LEVEL logger event k=v``, or "json")."""
     global _format

@@ -1,44 +1,29 @@
-"""Fixtures shared by every test folder: an initialised agent config and store."""
+"""Fixtures shared by every test folder: an initialised agent config and store, the CLI
+run in process, and a cloud registry on a real socket. Helpers live in ``tests/support``
+(and ``tests/<area>/*_support.py``, ``tests/sync/harness.py``); the names imported here
+are re-exported so that ``from tests.support.config import make_config`` keeps working."""
 
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from jasiyo.agent.store import Store, init_store
-from jasiyo.config import Config, parse
+from jasiyo.agent.store import Store
+from jasiyo.config import Config
+from tests.support import props
+from tests.support.cli import Cli, CliResult, run_cli
+from tests.support.config import free_tcp_port, free_udp_port, make_config
 
+if TYPE_CHECKING:
+    from tests.sync.harness import Cloud
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["Cli", "CliResult", "free_tcp_port", "free_udp_port", "make_config", "run_cli"]
 
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def make_config(tmp_path: Path, extra: str = "", **radius: object) -> Config:
-    """Write a config in ``tmp_path`` (free ports unless given) and initialise its store."""
-    ports = {"auth_port": free_udp_port(), "acct_port": free_udp_port(), **radius}
-    lines = ["[agent]", 'data_dir = "data"', "", "[radius]"]
-    for k, v in ports.items():
-        lines.append(f"{k} = {v!r}" if not isinstance(v, bool) else f"{k} = {str(v).lower()}")
-    if "[web]" not in extra:  # any free port: agents of several tests never collide
-        extra = "[web]\nport = 0\n" + extra
-    text = "\n".join(lines).replace("'", '"') + "\n" + extra
-    path = tmp_path / "jasiyo.toml"
-    path.write_text(text)
-    cfg = parse(text, tmp_path, path)
-    init_store(cfg)
-    return cfg
+props.register()
 
 
 @pytest.fixture
@@ -51,6 +36,23 @@ def store(cfg: Config) -> Iterator[Store]:
     s = Store.open(cfg)
     yield s
     s.close()
+
+
+@pytest.fixture
+def cli(cfg: Config) -> Cli:
+    """``cli("plan", "list")`` -> ``(code, out, err)``: `jasiyo --config <cfg> ...` in process."""
+    return Cli(cfg)
+
+
+@pytest.fixture
+def cloud(tmp_path: Path) -> Iterator[Cloud]:
+    """A cloud registry (SQLite storage) on a real socket; ``cloud.tenant()`` makes an ISP."""
+    from tests.sync.harness import sqlite_cloud  # the cloud's imports only where used
+
+    c = sqlite_cloud(tmp_path)
+    yield c
+    c.server.stop()
+    c.storage.close()
 
 
 @pytest.fixture

@@ -11,24 +11,17 @@ from typing import Any
 import pytest
 import typer.main
 
-from jasiyo.cli import app, main
-from jasiyo.commands.common import STATE
+from jasiyo.cli import app
 from jasiyo.config import Config
+from tests.support.cli import Cli, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def jasiyo(cfg: Config, capsys: pytest.CaptureFixture[str]):
-    """Run `jasiyo --config <cfg> ...` in process; returns (exit code, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        STATE.config_path, STATE.json, STATE._config = None, False, None
-        code = main(["--config", str(cfg.path), *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+def jasiyo(cli: Cli) -> Cli:
+    """The root conftest's ``cli`` under this module's old name."""
+    return cli
 
 
 def dump(cfg: Config) -> list[str]:
@@ -111,10 +104,7 @@ def test_unreadable_config_is_a_one_line_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[radius]\nauth_port = 'x'\n")
     for path in (bad, tmp_path / "missing.toml"):
-        proc = subprocess.run(
-            [sys.executable, "-m", "jasiyo.cli", "--config", str(path), "plan", "list"],
-            capture_output=True, text=True, cwd=tmp_path,
-        )
+        proc = run_cli(path, "plan", "list")
         assert proc.returncode == 1
         assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
         assert "Traceback" not in proc.stderr

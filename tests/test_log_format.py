@@ -7,13 +7,13 @@ import json
 import logging
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from jasiyo.config import Config
 from jasiyo.log import event, get_logger, setup
+from tests.support.cli import run_cli
 
 
 @pytest.fixture
@@ -47,9 +47,7 @@ def test_text_format_unchanged(restore_logging: object) -> None:
 
 
 def test_unknown_format_refused_in_one_line(cfg: Config) -> None:
-    proc = subprocess.run([sys.executable, "-m", "jasiyo.cli", "--config", str(cfg.path),
-                           "agent", "run", "--log-format", "xml"],
-                          capture_output=True, text=True, timeout=60)
+    proc = run_cli(cfg, "agent", "run", "--log-format", "xml")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "--log-format" in proc.stderr and "text or json" in proc.stderr
 

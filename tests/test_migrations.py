@@ -94,7 +94,7 @@ def test_two_processes_migrating_at_once_apply_each_migration_once(tmp_path: Pat
         conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None, timeout=30)
         try:
             steps.apply(SqliteLedger(conn))
-        except BaseException as exc:  # reported below
+        except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
             conn.close()

@@ -14,7 +14,7 @@ import pytest
 from pyrad.packet import AccessAccept
 
 from jasiyo import config
-from tests.radius.conftest import auth_request, decode_reply
+from tests.radius.support import auth_request, decode_reply
 
 ROOT = Path(__file__).resolve().parents[1]
 

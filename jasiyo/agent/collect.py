@@ -107,6 +107,7 @@ def receive(store: Store, *, source: str, endpoint: str, headers: Mapping[str, s
     Returns the inbox id, or None when ``source`` was kept before. Runs in the caller's
     transaction if there is one (the cloud cursor advances in the same one).
     """
+    detail: str | None
     split = split_endpoint(store, endpoint)
     if split is None:
         provider, kind, status, detail = "unknown", "unknown", "refused", "unknown endpoint"

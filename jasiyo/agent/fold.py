@@ -59,6 +59,13 @@ class EntitySpec:
 
 _SUBSCRIBER_REF = Ref("subscriber_id", "subscribers", "username")
 
+#: POPs and per-cycle usage summaries (:mod:`.pops`, :mod:`.usage_sync`): state entities
+#: folded like any other, keyed by POP name and by user|cycle|agent.
+EXTRA_ENTITIES: dict[str, EntitySpec] = {
+    "pop": EntitySpec("pops", "name", "state"),
+    "usage": EntitySpec("usage_summaries", "key", "state"),
+}
+
 ENTITIES: dict[str, EntitySpec] = {
     "plan": EntitySpec("plans", "name", "state"),
     "router": EntitySpec(
@@ -93,6 +100,7 @@ ENTITIES: dict[str, EntitySpec] = {
     "voucher": EntitySpec("vouchers", "code", "state",
                           refs={"plan": Ref("plan_id", "plans", "name")}, rank=1),
     "voucher_use": EntitySpec("voucher_uses", "code", "append", rank=2),
+    **EXTRA_ENTITIES,
 }
 #: Columns apply maintains itself; event fields of these names are ignored.
 _LOCAL_COLUMNS = ("id", "created_at", "updated_at")
@@ -421,8 +429,10 @@ def _one_document_per_purchase(store: Store, numbers: set[str]) -> None:
                 continue
             store.emit("invoice", d["number"], "upsert", {
                 "status": "void",
-                "void_reason": f"duplicate of {keep}: payment {row['purchase']} was applied "
-                               "at two POPs; charged once"})
+                "void_reason": f"duplicate of {keep}: " + (
+                    "the cycle was billed at two POPs (a subscriber handed over before they "
+                    "synced); charged once" if row["purchase"].startswith("cycle:") else
+                    f"payment {row['purchase']} was applied at two POPs; charged once")})
             materialize(store, "invoice", d["number"])
             event(log, "sync.duplicate_purchase", level=30, kept=keep, voided=d["number"])
 

@@ -23,14 +23,14 @@ class AgentMetrics:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(RadiusCollector(self._radius_snapshots))  # type: ignore[arg-type]
+        self.registry.register(RadiusCollector(self._radius_snapshots))
         if getattr(agent, "radsec", None) is not None:
-            self.registry.register(RadsecCollector(lambda: agent.radsec))  # type: ignore[arg-type]
-        self.registry.register(PaymentsCollector(agent.cfg))  # type: ignore[arg-type]
+            self.registry.register(RadsecCollector(lambda: agent.radsec))
+        self.registry.register(PaymentsCollector(agent.cfg))
         from jasiyo.agent.opsmetrics import AgentCollector, JobsCollector, StoreCollector
 
         for extra in (AgentCollector(agent), JobsCollector(), StoreCollector(agent.cfg)):
-            self.registry.register(extra)  # type: ignore[arg-type]
+            self.registry.register(extra)
 
     def _radius_snapshots(self) -> list[dict[str, Any]]:
         snaps = [snapshot(self.agent.radius)]
@@ -109,7 +109,7 @@ class PaymentsCollector:
 def radius_registry(*servers: Any) -> CollectorRegistry:
     """A registry over RadiusServers directly (tests, the benchmarks)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(RadiusCollector(lambda: [snapshot(s) for s in servers]))  # type: ignore[arg-type]
+    registry.register(RadiusCollector(lambda: [snapshot(s) for s in servers]))
     return registry
 
 

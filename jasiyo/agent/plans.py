@@ -88,7 +88,7 @@ def _check(plan: Plan, changed: set[str] | None = None) -> Plan:
     rate = str(base)
     mikrotik_rate_limit(rate, plan.burst)  # validates the burst against the rate
     fresh = changed is None
-    if plan.burst and (fresh or {"burst", "rate"} & changed):
+    if plan.burst and (fresh or {"burst", "rate"} & (changed or set())):
         plan = replace(plan, burst=check_burst(plan.burst, base))
     if plan.billing not in ("prepaid", "postpaid"):
         raise ValidationError(f"bad billing {plan.billing!r}: use prepaid or postpaid")
@@ -98,7 +98,7 @@ def _check(plan: Plan, changed: set[str] | None = None) -> Plan:
         raise ValidationError(f"bad grace {plan.grace_days} days: must be 0-365")
     if plan.fup_rate is not None:
         fup = Rate.parse(plan.fup_rate)
-        if (fresh or {"fup_rate", "rate"} & changed) and (fup.rx >= base.rx or fup.tx >= base.tx):
+        if (fresh or {"fup_rate", "rate"} & (changed or set())) and (fup.rx >= base.rx or fup.tx >= base.tx):
             raise ValidationError(
                 f"bad fair-usage rate {plan.fup_rate!r}: must be below the plan rate {base} "
                 "(it is the slower speed once the quota is used)"

@@ -77,8 +77,8 @@ class PortalOps:
         self._offers = (now, found)
         return found
 
-    def buy(self, plan: str, phone: str, mac: str, ip: str) -> str:
-        from jasiyo.agent import hotspot
+    def buy(self, plan: str, phone: str, mac: str, ip: str, sms_consent: bool = False) -> str:
+        from jasiyo.agent import consent, hotspot
 
         mac = normalize_mac(mac)
         if not any(o.plan == plan for o in self.offers()):
@@ -87,6 +87,9 @@ class PortalOps:
             prov = charge.provider(self.cfg, "mpesa")  # before anything is created
             access = hotspot.pending_purchase(self.store, self.cfg, plan=plan, phone=phone,
                                               mac=mac)
+            if sms_consent:  # the box on the buy form, ticked by the customer
+                consent.set_consent(self.store, access.username, True, "portal",
+                                    _actor(mac), source=f"hotspot buy form from {ip}"[:200])
             # The amount is one period of the package (with tax), as for any subscriber.
             req = charge.request_stk(self.store, self.cfg, prov, access.username,
                                      phone=phone, actor=_actor(mac))

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from jasiyo.agent import pops
 from jasiyo.agent.desired import DESIRED_SQL, desired_state
 from jasiyo.agent.keys import SecretBox
 from jasiyo.agent.routers import secret_context
@@ -76,6 +77,7 @@ class StoreBackend:
         self._warned_ma: set[str] = set()
         #: a session not heard from for this long is stale (it does not hold a device slot)
         self._stale_after = cfg.radius.interim_interval * cfg.radius.stale_after_missed_interims
+        self._acct_gen = 0
 
     def _store(self, *, writer: bool = False) -> Store:
         attr = "writer" if writer else "reader"
@@ -201,10 +203,35 @@ class StoreBackend:
         return AuthSubject(row["code"], username, vouchers.state(row, self.cfg.radius))
 
     def usage(self, username: str, since: float | None) -> Usage:
+        """Open sessions and data used, remembered until anything is committed to the store
+        or for 30 s (sessions go stale in minutes). Accounting written by this backend is
+        seen at once; commits by other processes (SQLite's ``data_version``) within
+        ``refresh_interval``."""
+        store = self._store()
+        now = time.time()
+        local = self._local
+        cache = getattr(local, "usage", None)
+        if cache is None or cache[0] != self._acct_gen or now - local.usage_checked >= (
+                self.refresh_interval):
+            local.usage_checked = now
+            version = store.scalar("PRAGMA data_version")
+            if cache is None or cache[0] != self._acct_gen or version != local.usage_version:
+                local.usage_version = version
+                entries: dict[tuple[str, float | None], tuple[float, Usage]] = {}
+                cache = local.usage = (self._acct_gen, entries)
+        hit = cache[1].get((username, since))
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = self._usage(store, username, since, now)
+        if len(cache[1]) >= 100_000:
+            cache[1].clear()
+        cache[1][(username, since)] = (now + 30.0, found)
+        return found
+
+    def _usage(self, store: Store, username: str, since: float | None, now: float) -> Usage:
         from jasiyo.agent.usage import cycle_usage
 
-        store = self._store()
-        cutoff = time.time() - self._stale_after
+        cutoff = now - self._stale_after
         macs = tuple(normalize_mac(r[0]) or "" for r in store.execute(
             # by user first: the (status, last_update_at) index would scan every session
             "SELECT calling_station_id FROM radius_sessions INDEXED BY radius_sessions_user "
@@ -218,6 +245,7 @@ class StoreBackend:
         with store.transaction():
             for r in records:
                 _store_accounting(store, r, self.cfg)
+        self._acct_gen += 1  # what usage() remembered is out of date
 
 
 def _store_accounting(store: Store, r: AcctRecord, cfg: Config | None = None) -> None:
@@ -245,6 +273,8 @@ def _store_accounting(store: Store, r: AcctRecord, cfg: Config | None = None) ->
         return
     if not r.acct_session_id:
         return
+    if r.status_type == "Start":  # a subscriber without a home gets this NAS's router
+        pops.learn_home(store, r.username, r.nas_address)
     stop = r.status_type == "Stop"
     start_time = event_time - r.session_time if r.session_time else event_time
     store.execute(

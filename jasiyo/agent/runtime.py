@@ -116,7 +116,7 @@ def _auth_workers(cfg: Config) -> AuthWorkers | None:
                        log_level=cfg.agent.log_level)
 
 
-def _stats(server: RadiusServer) -> dict[str, object]:
+def _stats(server: RadiusServer) -> dict[str, Any]:
     stats = getattr(server, "stats", None)
     if stats is None:
         return {}

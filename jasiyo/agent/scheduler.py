@@ -17,6 +17,8 @@ enforce            :func:`jasiyo.agent.enforce.process_pending` ``[billing] enfo
 session-reaper     :func:`jasiyo.agent.sessions.close_stale`    ``[radius] interim_interval``
 router-reconcile   queue a driver reconcile of every router     ``[routers] reconcile_minutes``
 retention          :func:`jasiyo.agent.retention.prune`         daily
+usage-publish      :func:`jasiyo.agent.usage_sync.publish`      every minute
+                   (per-cycle usage summaries for other POPs)
 snapshot           :func:`jasiyo.agent.snapshot.periodic`       hourly (writes every
                                                                 ``[privacy] snapshot_days``,
                                                                 or after an erasure)
@@ -36,7 +38,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from jasiyo.agent import billing, enforce, retention, sessions
+from jasiyo.agent import billing, enforce, retention, sessions, usage_sync
 from jasiyo.agent.jobstats import JOBS
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
@@ -96,10 +98,10 @@ def _guarded(name: str, func: JobFunc) -> JobFunc:
         try:
             await func()
             ok = True
-        except Exception as exc:  # one bad run must not stop the agent's clock
+        except Exception as exc:  # noqa: BLE001 - one bad run must not stop the agent's clock
             event(log, "scheduler.job_failed", logging.ERROR, job=name, error=repr(exc))
         finally:
-            _RUNNING.discard(task)  # type: ignore[arg-type]
+            _RUNNING.discard(task)
             JOBS.record(name, time.perf_counter() - began, ok)  # /metrics (agent.jobstats)
 
     run.__name__ = f"job_{name.replace('-', '_')}"
@@ -174,6 +176,7 @@ def agent_jobs(
         "router-reconcile": JobSpec(in_thread(enforce.enqueue_reconcile_all),
                                     cfg.routers.reconcile_minutes * 60.0),
         "retention": JobSpec(in_thread(prune), 86400.0),
+        "usage-publish": JobSpec(in_thread(usage_sync.publish), usage_sync.PUBLISH_EVERY),
         "snapshot": JobSpec(in_thread(snapshot_job), 3600.0),
     }
     return jobs, close

@@ -60,6 +60,7 @@ def receive(store: Store, *, source: str, endpoint: str, headers: Mapping[str, s
             body: bytes, received_at: float, remote: str | None = None) -> int | None:
     """Keep one callback (idempotent on ``source``); the inbox id or None if kept before.
     Runs in the caller's transaction if there is one."""
+    detail: str | None
     split = _split(store, endpoint)
     if split is None:
         kind, status, detail = "unknown", "refused", "unknown endpoint"

@@ -126,6 +126,9 @@ class Store:
     def open(cls, cfg: Config, **kw: Any) -> Store:
         store = cls(cfg.db_path, SecretBox(load_key(cfg.key_path)), **kw)
         store.country = cfg.billing.country.upper()
+        from jasiyo.agent import popname  # the POP name, for triggers and billing
+
+        popname.ensure(store, cfg)
         return store
 
     def close(self) -> None:

@@ -81,7 +81,7 @@ class Voucher:
     created_at: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        return {k: getattr(self, k) for k in self.__slots__}
 
 
 # ---------------------------------------------------------------- codes

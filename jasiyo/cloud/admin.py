@@ -7,12 +7,14 @@ from typing import Any
 import httpx
 
 from jasiyo.errors import CloudError
+from jasiyo.tls import client_context
 
 
 def _post(url: str, path: str, token: str, body: dict[str, Any],
           transport: httpx.BaseTransport | None, ok: int = 201) -> dict[str, Any]:
     try:
-        with httpx.Client(base_url=url.rstrip("/"), transport=transport, timeout=30) as http:
+        with httpx.Client(base_url=url.rstrip("/"), transport=transport, timeout=30,
+                          verify=client_context()) as http:
             resp = http.post(path, json=body, headers={"authorization": f"Bearer {token}"})
     except httpx.HTTPError as exc:
         raise CloudError(f"cannot reach the cloud at {url}: {type(exc).__name__}") from None

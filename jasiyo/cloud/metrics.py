@@ -74,7 +74,7 @@ class CloudMetrics:
         self.webhooks = Counter("jasiyo_cloud_webhooks", "Provider callbacks received, by "
                                 "HTTP status answered (200 kept; 404 unknown endpoint; 413 too "
                                 "large; 429 rate limited).", ["status"], registry=r)
-        r.register(_Collector(self))  # type: ignore[arg-type]
+        r.register(_Collector(self))
         #: (tenant, agent) -> (events left after its last pull, when)
         self.lag: dict[tuple[str, str], tuple[int, float]] = {}
         self._scrapes = Buckets(rate=2.0, burst=20)
@@ -90,7 +90,7 @@ class CloudMetrics:
 
     def tenant_backlogs(self) -> list[int]:
         """The backlog of each tenant with an agent that pulled lately (no names)."""
-        now, worst = time.time(), {}
+        now, worst = time.time(), dict[str, int]()
         for (tenant, _agent), (lag, at) in list(self.lag.items()):
             if now - at < BACKLOG_FRESH:
                 worst[tenant] = max(lag, worst.get(tenant, 0))

@@ -6,7 +6,7 @@ from typing import Any
 
 _ERR = {"description": "Refused; the body is only {\"error\": code}",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-_SIGNED = [{"agentSignature": []}]
+_SIGNED: list[dict[str, list[str]]] = [{"agentSignature": []}]
 
 
 def _json(schema: str) -> dict[str, Any]:

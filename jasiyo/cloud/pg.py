@@ -171,7 +171,9 @@ class PostgresStorage(Storage):
             raise CloudError(f"service role name {app_role!r} is not a plain identifier")
         conn = self._connect()
         try:
-            schema = conn.execute("SELECT current_schema()").fetchone()[0]
+            row = conn.execute("SELECT current_schema()").fetchone()
+            assert row is not None  # a SELECT without FROM answers one row
+            schema = row[0]
             steps = cloud_migrations(
                 POSTGRES, lambda text: text.replace("{app_role}", app_role).replace("{schema}", schema))
             applied = steps.apply(_PgLedger(conn), "the cloud database")

@@ -6,14 +6,28 @@ Mounted by the root: ``payment_app`` as ``payment``, ``invoice_app`` as ``invoic
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from jasiyo.commands.common import actor, cfg, done, group, lazy, show_list, show_one, store, when
+from jasiyo.commands.common import (
+    actor,
+    cfg,
+    done,
+    group,
+    lazy,
+    parse_time,
+    show_list,
+    show_one,
+    store,
+    when,
+)
 from jasiyo.errors import ValidationError
 from jasiyo.money import format_money
+
+if TYPE_CHECKING:  # the modules themselves are imported when a command runs
+    from jasiyo.agent.invoices import Invoice
+    from jasiyo.agent.payments import Payment
 
 billing = lazy("jasiyo.agent.billing")
 invoices = lazy("jasiyo.agent.invoices")
@@ -25,7 +39,7 @@ invoice_app = group("Invoices: one per subscriber and billing cycle.")
 billing_app = group("The billing clock: run a tick by hand.")
 
 
-def _payment_row(p: payments.Payment) -> dict[str, Any]:
+def _payment_row(p: Payment) -> dict[str, Any]:
     return {**p.to_dict(), "amount": format_money(p.amount_minor, p.currency),
             "received": when(p.received_at)}
 
@@ -67,7 +81,7 @@ def payment_list(
               "payments")
 
 
-def _invoice_row(i: invoices.Invoice) -> dict[str, Any]:
+def _invoice_row(i: Invoice) -> dict[str, Any]:
     return {**i.to_dict(), "total": format_money(i.total_minor, i.currency),
             "cycle": f"{when(i.cycle_start)[:10]} .. {when(i.cycle_end)[:10]}",
             "due": when(i.due_at)}
@@ -206,20 +220,13 @@ def _short_ref(ref: str) -> str:
 
 
 def _parse_at(text: str) -> float:
-    try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(
-            f"bad time {text!r}: use ISO 8601, e.g. 2026-05-01T00:00:00Z"
-        ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+    return parse_time(text)
 
 
 @billing_app.command("run")
 def billing_run(
-    at: str | None = typer.Option(None, "--at", help="Run as of this ISO time (default: now)."),
+    at: str | None = typer.Option(None, "--at", help="Run as of this ISO time, local time "
+                                  "unless it has an offset (default: now)."),
 ) -> None:
     """Run one billing tick now: expiries, renewals, invoices, grace, reminders, quotas.
 

@@ -17,6 +17,12 @@ providers_app = typer.Typer(help="Payment providers configured on this POP.",
                             no_args_is_help=True)
 
 
+def _close(provs: dict[str, Any]) -> None:
+    """Close the providers a command opened (each holds an HTTP connection pool)."""
+    for prov in provs.values():
+        prov.close()
+
+
 def _amount(username: str, amount: str | None) -> int | None:
     if amount is None:
         return None
@@ -40,9 +46,12 @@ def payment_request(
     conf = cfg()
     minor = _amount(username, amount)
     prov = charge.provider(conf, "mpesa")
-    with store() as s:
-        req = charge.request_stk(s, conf, prov, username, amount_minor=minor, phone=phone,
-                                 actor=actor(), register=paywork.cloud_register(conf, s))
+    try:
+        with store() as s:
+            req = charge.request_stk(s, conf, prov, username, amount_minor=minor, phone=phone,
+                                     actor=actor(), register=paywork.cloud_register(conf, s))
+    finally:
+        prov.close()  # its HTTP connections (the agent's worker asks about the answer)
     money = format_money(req.amount_minor, req.currency)
     if not wait:
         done(f"M-Pesa prompt for {money} sent to {req.phone} ({req.request_id}); "
@@ -75,9 +84,12 @@ def payment_link(
         raise ValidationError("Paystack needs the customer's email: give --email")
     minor = _amount(username, amount)
     prov = charge.provider(conf, "paystack")
-    with store() as s:
-        req = charge.request_link(s, conf, prov, username, amount_minor=minor, email=email,
-                                  actor=actor(), register=paywork.cloud_register(conf, s))
+    try:
+        with store() as s:
+            req = charge.request_link(s, conf, prov, username, amount_minor=minor, email=email,
+                                      actor=actor(), register=paywork.cloud_register(conf, s))
+    finally:
+        prov.close()
     done(f"Paystack link for {format_money(req.amount_minor, req.currency)}: "
          f"{req.checkout_url}", request=req.to_dict())
 
@@ -126,11 +138,14 @@ def payment_register_urls() -> None:
             urls[base] = charge.callback_url(s, conf, base, register=register)
     lines = [f"{k}: {v}" for k, v in urls.items()]
     provs = charge.providers(conf)
-    if "mpesa" in provs:
-        answer = provs["mpesa"].register_urls(  # type: ignore[attr-defined]
-            urls["mpesa-c2b"], urls["mpesa-val"], "Completed")
-        lines.append(f"M-Pesa C2B URLs registered for shortcode {conf.payments.mpesa.shortcode}"
-                     f" ({answer})")
+    try:
+        if "mpesa" in provs:
+            answer = provs["mpesa"].register_urls(  # type: ignore[attr-defined]
+                urls["mpesa-c2b"], urls["mpesa-val"], "Completed")
+            lines.append(f"M-Pesa C2B URLs registered for shortcode "
+                         f"{conf.payments.mpesa.shortcode} ({answer})")
+    finally:
+        _close(provs)
     if "paystack" in provs:
         lines.append(f"Paystack: set the webhook URL in the dashboard to {urls['paystack']}")
     done("\n".join(lines), urls=urls)
@@ -156,8 +171,11 @@ def payment_reconcile(
             raise ValidationError(f"bad --since {since!r}: use YYYY-MM-DD") from None
     pulled = paywork.step_once(conf)
     provs = charge.providers(conf)
-    with store() as s:
-        counts = charge.query_due(s, conf, provs, all_pending=True, since=after)
+    try:
+        with store() as s:
+            counts = charge.query_due(s, conf, provs, all_pending=True, since=after)
+    finally:
+        _close(provs)
     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing pending"
     done(f"callbacks: {pulled.get('pulled', 0)} pulled, {pulled.get('processed', 0)} processed; "
          f"pending requests: {summary}", callbacks=pulled, requests=counts)
@@ -209,6 +227,7 @@ def providers_check() -> None:
         except PaymentError as exc:
             results[name] = f"FAILED: {exc}"
             failed = True
+    _close(provs)
     text = "\n".join(f"{k}: {v}" for k, v in results.items())
     if failed:
         raise ValidationError(text)

@@ -26,6 +26,7 @@ from jasiyo.commands.common import (
 from jasiyo.errors import ValidationError
 
 subs = lazy("jasiyo.agent.subscribers")
+pops = lazy("jasiyo.agent.pops")
 
 app = group("Subscribers: add, change, suspend, import.")
 app.command("statement")(statement)
@@ -55,6 +56,9 @@ def add(
     tax_pin: str | None = typer.Option(None, "--tax-pin", help="Customer's tax PIN, for invoices."),
     mac: str | None = typer.Option(
         None, "--mac", help="Bind to this device: only this Calling-Station-Id logs in."),
+    router: str | None = typer.Option(
+        None, "--router", help="Home router: its POP bills and reconciles the subscriber "
+        "(default: learned from the first session)."),
 ) -> None:
     """Add a subscriber."""
     if bool(password) == generate_password:
@@ -65,7 +69,11 @@ def add(
         sms_consent=sms_consent, tax_pin=tax_pin, country=cfg().billing.country, mac=mac,
     )
     with store() as s:
-        sub = subs.add(s, new, actor())
+        with s.transaction():  # one change: the subscriber and its home
+            subs.add(s, new, actor())
+            if router:
+                pops.set_home(s, new.username, router, actor())
+        sub = subs.get(s, new.username)
     extra = {"password": secret} if generate_password else {}
     done(f"subscriber {sub.username} added on plan {sub.plan}"
          + (f"; password: {secret}" if generate_password else ""), subscriber=_row(sub), **extra)
@@ -144,6 +152,8 @@ def update(
     ),
     tax_pin: str | None = typer.Option(None, "--tax-pin", help="Customer's tax PIN ('' to clear)."),
     mac: str | None = typer.Option(None, "--mac", help="Bind to this device's MAC ('' to unbind)."),
+    router: str | None = typer.Option(
+        None, "--router", help="Home router ('' for none); `subscriber move` says the same."),
 ) -> None:
     """Change a subscriber. A plan change mid-cycle is prorated."""
     changes: dict[str, Any] = {
@@ -152,13 +162,35 @@ def update(
                           "tax_pin": tax_pin, "mac": mac}.items()
         if v is not None
     }
-    if plan is None and not changes:
+    if plan is None and not changes and router is None:
         raise ValidationError("nothing to change: give at least one option")
     from jasiyo.agent import accounts
 
     with store() as s:
-        sub = accounts.update(s, cfg(), username, actor(), plan=plan, **changes)
+        with s.transaction():  # all or nothing: a bad --router leaves no plan change
+            if plan is not None or changes:
+                accounts.update(s, cfg(), username, actor(), plan=plan, **changes)
+            if router is not None:
+                pops.set_home(s, username, router or None, actor())
+        sub = subs.get(s, username)
     done(f"subscriber {username} updated", subscriber=_row(sub))
+
+
+@app.command("move")
+def move(
+    username: str = typer.Argument(..., help="Subscriber username."),
+    router: str = typer.Option(..., "--router", help="The new home router."),
+) -> None:
+    """Hand a subscriber to another home router (and its POP); nothing is charged twice."""
+    with store() as s:
+        r = pops.move(s, username, router, actor())
+    if not r["changed"]:
+        done(f"{username} is already homed on {router} (POP {r['pop'] or '-'}); nothing changed",
+             **r)
+        return
+    done(f"{username} moved to router {router} (POP {r['pop'] or '-'}) from "
+         f"{r['from_router'] or 'no home'}; that POP bills, reminds and reconciles it from now",
+         **r)
 
 
 @app.command("suspend")
@@ -210,7 +242,7 @@ def import_(
         data = imports.read_csv(file, s)
         kw: dict[str, Any] = dict(columns=data.columns, cfg=cfg(), dry_run=dry_run,
                                   update_passwords=update_passwords, lines=data.lines,
-                                  source=str(file))
+                                  source=str(file), homes=data.homes)
         if STATE.json or not console.is_terminal:
             result = imports.import_rows(s, data.rows, actor(), **kw)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import typer
 
@@ -10,7 +11,7 @@ from jasiyo.commands.common import actor, cfg, done, group, show_list, show_one,
 from jasiyo.errors import ValidationError
 
 
-def _syncrun():  # noqa: ANN202 - imported on use: it pulls in httpx and the crypto stack
+def _syncrun() -> ModuleType:  # imported on use: it pulls in httpx and the crypto stack
     from jasiyo.agent import syncrun
 
     return syncrun

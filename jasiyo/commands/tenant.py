@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import typer
 
 from jasiyo.commands.common import cfg, done, group
 
 
-def _keys():  # noqa: ANN202 - imported on use: it pulls in httpx and the crypto stack
+def _keys() -> ModuleType:  # imported on use: it pulls in httpx and the crypto stack
     from jasiyo.agent import tenantkeys
 
     return tenantkeys

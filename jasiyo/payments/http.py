@@ -28,6 +28,7 @@ from jasiyo.payments.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
+from jasiyo.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class HttpClient:
         self.read_error = read_error
         self.classify = classify
         self._client = httpx.Client(base_url=base_url.rstrip("/"), transport=transport,
+                                    verify=client_context(),
                                     timeout=httpx.Timeout(timeout), follow_redirects=False,
                                     headers={"Accept": "application/json",
                                              "User-Agent": "jasiyo-payments"})

@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from jasiyo.payments.errors import PaymentError
+from jasiyo.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,8 @@ class CallbackSender:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stop = False
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
+        self._client = httpx.Client(timeout=timeout, follow_redirects=False,
+                                    verify=client_context())
         self._thread = threading.Thread(target=self._run, name=f"{name}-callbacks", daemon=True)
         self._thread.start()
 

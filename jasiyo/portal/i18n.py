@@ -16,6 +16,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "pay_with_mpesa": "Pay with M-Pesa",
         "phone": "M-Pesa phone number",
         "phone_hint": "e.g. 0712 345 678",
+        "sms_consent": "Send me SMS about my package (reminders, receipts). Reply STOP to end.",
         "buy": "Buy",
         "have_voucher": "Have a voucher?",
         "voucher_code": "Voucher code",
@@ -65,6 +66,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "pay_with_mpesa": "Lipa kwa M-Pesa",
         "phone": "Namba ya simu ya M-Pesa",
         "phone_hint": "mf. 0712 345 678",
+        "sms_consent": "Nitumie SMS kuhusu kifurushi changu (vikumbusho, risiti). Jibu ACHA "
+                       "kusitisha.",
         "buy": "Nunua",
         "have_voucher": "Una vocha?",
         "voucher_code": "Nambari ya vocha",
@@ -115,7 +118,7 @@ STRINGS: dict[str, dict[str, str]] = {
 def choose(cookie: str | None, accept_language: str | None) -> str:
     """The page language: the toggle's cookie, else the browser's first known choice."""
     if cookie in LANGS:
-        return cookie  # type: ignore[return-value]
+        return cookie
     best, best_q = "en", -1.0
     for i, part in enumerate((accept_language or "")[:200].split(",")[:10]):
         tag, _, params = part.strip().partition(";")

@@ -61,8 +61,9 @@ class Due:
 class PortalBackend(Protocol):
     def offers(self) -> list[Offer]: ...
 
-    def buy(self, plan: str, phone: str, mac: str, ip: str) -> str:
-        """Create the pending purchase and send the STK prompt; returns the request id."""
+    def buy(self, plan: str, phone: str, mac: str, ip: str, sms_consent: bool = False) -> str:
+        """Create the pending purchase and send the STK prompt; returns the request id.
+        ``sms_consent``: the customer ticked the SMS box (recorded as given on the portal)."""
         ...
 
     def request_state(self, request_id: str, mac: str) -> RequestState:

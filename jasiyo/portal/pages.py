@@ -179,7 +179,7 @@ class Pages:
                               max_num_fields=30, strict_parsing=False)
         except (UnicodeDecodeError, ValueError):
             raise Refused(400, "bad_request", "unreadable form") from None
-        form = FormData(pairs)
+        form = FormData([*pairs])  # a new list, typed as FormData takes it (lists are invariant)
         if not security.csrf_ok(request, str(form.get("csrf", ""))):
             raise Refused(403, "expired_form", "CSRF token missing or wrong")
         return form
@@ -222,6 +222,7 @@ class Pages:
         form = await self.form(request)
         params, hs = self._hotspot(form)
         plan, phone = str(form.get("plan", "")), str(form.get("phone", ""))
+        sms_consent = form.get("sms") == "yes"  # unticked unless the customer ticks it
         if not plan or len(plan) > 64 or not phone or len(phone) > 32:
             raise Refused(400, "bad_request", "choose a package and give a phone number")
         ip = client_ip(request)
@@ -229,7 +230,8 @@ class Pages:
         if not self.limits.stk(digits, hs.mac, ip):
             raise Refused(429, "too_many", "STK prompt rate limit")
         try:
-            request_id = await run_in_threadpool(self.backend.buy, plan, phone, hs.mac, ip)
+            request_id = await run_in_threadpool(self.backend.buy, plan, phone, hs.mac, ip,
+                                                 sms_consent)
         except (ValidationError, NotFound) as exc:
             self.limits.stk_not_sent(digits, hs.mac, ip)
             raise Refused(400, "bad_request", str(exc)) from None

@@ -205,7 +205,7 @@ class GroupCommitWriter:
         started = time.perf_counter()
         try:
             self._backend.record_accounting([p.record for p in batch])
-        except Exception as exc:  # the backend's failure, whatever it is: answer nothing
+        except Exception as exc:  # noqa: BLE001 - the backend's failure, whatever it is: answer nothing
             event(
                 log, "radius.acct_write_failed", logging.ERROR,
                 records=len(batch), error=f"{type(exc).__name__}: {exc}",

@@ -141,7 +141,7 @@ def _accept_reply(request: CoAPacket, raw: bytes) -> CoAPacket | None:
     """The decoded reply if it answers ``request`` and is signed with our secret."""
     try:
         reply = request.CreateReply(packet=raw)
-    except Exception:  # anything undecodable is not an answer
+    except Exception:  # noqa: BLE001 - anything undecodable is not an answer
         return None
     ok_codes = (
         (DisconnectACK, DisconnectNAK) if request.code == DisconnectRequest else (CoAACK, CoANAK)

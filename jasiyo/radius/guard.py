@@ -38,6 +38,15 @@ class GuessGuard:
     def blocked(self, key: str | None, now: float) -> bool:
         if key is None or not self._blocked:
             return False
+        return self._is_blocked(key, now)
+
+    def blocked_device(self, nas: str, calling_station_id: str, now: float) -> bool:
+        """:meth:`blocked` for a request (nothing computed while nobody is locked out)."""
+        if not self._blocked or not calling_station_id:
+            return False
+        return self.blocked(self.key(nas, calling_station_id), now)
+
+    def _is_blocked(self, key: str, now: float) -> bool:
         with self._lock:
             until = self._blocked.get(key)
             if until is None:

@@ -127,6 +127,7 @@ class MemoryBackend:
                 self._track_session(r)
 
     def _track_session(self, r: AcctRecord) -> None:
+        s: MemorySession | None
         if r.status_type in ("Accounting-On", "Accounting-Off"):
             for s in self.sessions.values():
                 if s.nas_address == r.nas_address and s.open:

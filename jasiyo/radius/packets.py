@@ -89,7 +89,7 @@ class _Fast:
         attribute whose length runs past the packet is an error (pyrad truncates it)."""
         d = getattr(self, "dict", None)
         if d is None or _tlv_keys(d):
-            Packet.DecodePacket(self, packet)  # type: ignore[arg-type]
+            Packet.DecodePacket(self, packet)
             return
         if len(packet) < 20:
             raise PacketError("Packet header is corrupt")
@@ -98,10 +98,10 @@ class _Fast:
             raise PacketError("Packet has invalid length")
         if length > 8192:
             raise PacketError(f"Packet length is too long ({length})")
-        self.code, self.id = packet[0], packet[1]  # type: ignore[attr-defined]
-        self.authenticator = packet[4:20]  # type: ignore[attr-defined]
+        self.code, self.id = packet[0], packet[1]
+        self.authenticator = packet[4:20]
         packet = packet[:length]
-        self.raw_packet = packet  # type: ignore[attr-defined]
+        self.raw_packet = packet
         OrderedDict.clear(self)  # type: ignore[arg-type]
         get, put = dict.get, OrderedDict.__setitem__
         pos = 20
@@ -119,10 +119,10 @@ class _Fast:
                 pairs = self._PktDecodeVendorAttribute(value)  # type: ignore[attr-defined]
             else:
                 if key == 80:
-                    self.message_authenticator = True  # type: ignore[attr-defined]
+                    self.message_authenticator = True
                 pairs = ((key, value),)
             for k, v in pairs:
-                values = get(self, k)  # type: ignore[arg-type]
+                values = get(self, k)  # type: ignore[call-overload]
                 if values is None:
                     put(self, k, [v])  # type: ignore[arg-type]
                 else:
@@ -135,20 +135,20 @@ class _Fast:
         pyrad puts the Message-Authenticator first, so its 16 bytes sit at a known offset:
         encode with zeros there, sign, then splice the HMAC in. Any other layout goes to pyrad.
         """
-        if not self.message_authenticator:  # type: ignore[attr-defined]
-            return Packet.ReplyPacket(self)  # type: ignore[arg-type]
+        if not self.message_authenticator:
+            return Packet.ReplyPacket(self)
         # pyrad's own placement: added first if absent (CreateReply only sets the flag)
         self._set_message_authenticator(_ZERO16)  # type: ignore[attr-defined]
         if next(OrderedDict.__iter__(self), None) != 80:  # type: ignore[arg-type]
-            return Packet.ReplyPacket(self)  # type: ignore[arg-type]
+            return Packet.ReplyPacket(self)
         assert self.authenticator and self.secret is not None  # type: ignore[attr-defined]
         attr = self._PktEncodeAttributes()
-        header = struct.pack("!BBH", self.code, self.id, 20 + len(attr))  # type: ignore[attr-defined]
+        header = struct.pack("!BBH", self.code, self.id, 20 + len(attr))
         vector = self._message_authenticator_vector(  # type: ignore[attr-defined]
             original_code=getattr(self, "_request_code", None)
         )
         digest = hmac_md5(self.secret, header + vector + attr)  # type: ignore[attr-defined]
-        OrderedDict.__setitem__(self, 80, [digest])  # type: ignore[arg-type]
+        OrderedDict.__setitem__(self, 80, [digest])  # type: ignore[index]
         attr = attr[:2] + digest + attr[18:]
         response = hashlib.md5(header + self.authenticator + attr + self.secret).digest()  # type: ignore[attr-defined]
         return header + response + attr
@@ -163,17 +163,17 @@ class _Fast:
 
         Packets not decoded from the wire go to pyrad unchanged.
         """
-        raw = self.raw_packet  # type: ignore[attr-defined]
-        if not raw or self.message_authenticator is None:  # type: ignore[attr-defined]
-            return Packet.verify_message_authenticator(  # type: ignore[arg-type]
+        raw = self.raw_packet
+        if not raw or self.message_authenticator is None:
+            return Packet.verify_message_authenticator(
                 self, secret, original_authenticator, original_code
             )
         key = secret or self.secret  # type: ignore[attr-defined]
         if not key:
             raise Exception("Missing secret for HMAC/MD5 verification")  # as pyrad
-        received = dict.__getitem__(self, 80)[0]  # type: ignore[index]
+        received: bytes = dict.__getitem__(self, 80)[0]  # type: ignore[index]
         attr = self._zero_message_authenticator(raw[20:])
-        header = struct.pack("!BBH", self.code, self.id, 20 + len(attr))  # type: ignore[attr-defined]
+        header = struct.pack("!BBH", self.code, self.id, 20 + len(attr))
         vector = self._message_authenticator_vector(  # type: ignore[attr-defined]
             original_authenticator, original_code
         )
@@ -197,21 +197,23 @@ class _Fast:
         """Decoding calls this once per attribute with a raw key (code or (vendor, code));
         pyrad's ``__contains__``/``__setitem__`` do nothing more for raw keys than this."""
         if type(key) is str:
-            return OrderedDict.setdefault(self, key, default)  # type: ignore[arg-type]
+            return OrderedDict.setdefault(self, key, default)  # type: ignore[call-overload]
         try:
-            return OrderedDict.__getitem__(self, key)  # type: ignore[arg-type]
+            return OrderedDict.__getitem__(self, key)  # type: ignore[index]
         except KeyError:
-            OrderedDict.__setitem__(self, key, default)  # type: ignore[arg-type]
+            OrderedDict.__setitem__(self, key, default)  # type: ignore[index]
             return default
 
     def _PktEncodeAttributes(self) -> bytes:  # noqa: N802 - pyrad's name
         d = getattr(self, "dict", None)
         if d is not None and _tlv_keys(d):
-            return Packet._PktEncodeAttributes(self)  # type: ignore[arg-type]
+            return Packet._PktEncodeAttributes(self)
         parts: list[bytes] = []
         # keys from the OrderedDict (its order), values from the dict: items() on a subclass
         # would call pyrad's __getitem__ once per attribute
         getitem = dict.__getitem__
+        key: Any
+        values: list[bytes]
         for key in OrderedDict.__iter__(self):  # type: ignore[arg-type]
             values = getitem(self, key)  # type: ignore[arg-type]
             if type(key) is tuple:
@@ -236,7 +238,7 @@ class _Fast:
         if len(password) % 16:
             raise PacketError(f"Invalid length of encrypted password ({len(password)})")
         secret: bytes = self.secret  # type: ignore[attr-defined]
-        last: bytes = self.authenticator  # type: ignore[attr-defined]
+        last: bytes = self.authenticator
         out = bytearray()
         for i in range(0, len(password), 16):
             block = password[i : i + 16]
@@ -252,7 +254,7 @@ class FastAuthPacket(_Fast, AuthPacket):
     def CreateReply(self, **attributes: Any) -> FastAuthPacket:  # noqa: N802 - pyrad's name
         reply = AuthPacket.CreateReply(self, **attributes)
         reply.__class__ = FastAuthPacket  # same layout: only the helpers change
-        return reply  # type: ignore[return-value]
+        return reply
 
 
 class FastAcctPacket(_Fast, AcctPacket):
@@ -261,4 +263,4 @@ class FastAcctPacket(_Fast, AcctPacket):
     def CreateReply(self, **attributes: Any) -> FastAcctPacket:  # noqa: N802 - pyrad's name
         reply = AcctPacket.CreateReply(self, **attributes)
         reply.__class__ = FastAcctPacket
-        return reply  # type: ignore[return-value]
+        return reply

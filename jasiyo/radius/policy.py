@@ -114,13 +114,17 @@ def reply_attributes(state: DesiredState, usage: Usage | None = None,
         attrs.append(("Mikrotik-Address-List", state.address_list))
     if state.interim_interval:
         attrs.append(("Acct-Interim-Interval", state.interim_interval))
-    timeout = session_timeout(state, time.time() if now is None else now)
+    if state.duration is None and state.ends_at is None:
+        timeout = state.session_timeout
+    else:
+        timeout = session_timeout(state, time.time() if now is None else now)
     if timeout:
         attrs.append(("Session-Timeout", timeout))
-    left = data_left(state, usage)
-    if left is not None and left > 0:
-        attrs.append(("Mikrotik-Total-Limit", left & 0xFFFFFFFF))
-        attrs.append(("Mikrotik-Total-Limit-Gigawords", left >> 32))
+    if state.data_limit is not None:
+        left = data_left(state, usage)
+        if left is not None and left > 0:
+            attrs.append(("Mikrotik-Total-Limit", left & 0xFFFFFFFF))
+            attrs.append(("Mikrotik-Total-Limit-Gigawords", left >> 32))
     if state.ip:
         attrs.append(("Framed-IP-Address", state.ip))
     return tuple(attrs)
@@ -228,17 +232,19 @@ def _check_limits(request: AuthRequest, state: DesiredState, usage: Usage | None
         return "package time used up", "Your package time is used up"
     if state.starts_by is not None and state.ends_at is None and now > state.starts_by:
         return "expired before first use", "This voucher has expired"
-    mac = normalize_mac(request.calling_station_id) or ""
-    if state.mac and mac != state.mac:
+    if state.mac and (normalize_mac(request.calling_station_id) or "") != state.mac:
         return (f"bound to {state.mac}, not {request.calling_station_id or 'no MAC'}",
                 "This account is tied to another device")
-    left = data_left(state, usage)
-    if left is not None and left <= 0:
-        return "package data used up", "Your package data is used up"
-    if usage is not None and state.simultaneous_use is not None:
+    if state.data_limit is not None:
+        left = data_left(state, usage)
+        if left is not None and left <= 0:
+            return "package data used up", "Your package data is used up"
+    if (usage is not None and state.simultaneous_use is not None
+            and len(usage.sessions) >= state.simultaneous_use):
         # The same device reconnecting (its Stop lost) is not a second device. Without a
         # Calling-Station-Id a reconnect cannot be told from another device: sessions
         # without one count only against requests that have one.
+        mac = normalize_mac(request.calling_station_id) or ""
         others = [m for m in usage.sessions if m != mac]
         if len(others) >= state.simultaneous_use:
             return (f"{len(others)} session(s) open, {state.simultaneous_use} allowed",

@@ -247,7 +247,7 @@ class RadsecServer:
         if ident is not None and finder is not None:
             try:
                 nas = finder(ident.fingerprint, ident.names)
-            except Exception as exc:  # the store failed: refuse; the router reconnects
+            except Exception as exc:  # noqa: BLE001 - the store failed: refuse; the router reconnects
                 event(log, "radius.backend_error", logging.ERROR, call="radsec_nas",
                       error=f"{type(exc).__name__}: {exc}")  # fmt: skip
                 return None

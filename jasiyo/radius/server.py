@@ -152,7 +152,7 @@ class _Protocol(DatagramProtocolServer):
     server: RadiusServer
     raw: socket.socket | None = None
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         handle = self.server.datagram
         handle(self, data, addr)
         raw = self.raw
@@ -201,6 +201,8 @@ class RadiusServer(ServerAsync):
         serve_accounting: bool = True,
         reuse_port: bool = False,
     ) -> None:
+        self.auth_port: int  # set by pyrad's __init__ (untyped), then to the bound ports
+        self.acct_port: int
         super().__init__(
             auth_port=auth_port,
             acct_port=acct_port,
@@ -250,7 +252,8 @@ class RadiusServer(ServerAsync):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 sock.bind((self.address, port))
                 _enlarge_buffers(sock)
-                await loop.create_datagram_endpoint(lambda p=proto: p, sock=sock)
+                # a lambda with a default: mypy cannot type it; the default binds this proto
+                await loop.create_datagram_endpoint(lambda p=proto: p, sock=sock)  # type: ignore[misc]
             except OSError as exc:
                 sock.close()
                 await self.stop()
@@ -315,7 +318,7 @@ class RadiusServer(ServerAsync):
             else:
                 event(log, "radius.drop", logging.DEBUG, reason=drop.counter,
                       detail=str(drop), src=addr[0], port=protocol.port)  # fmt: skip
-        except Exception as exc:  # a path nobody foresaw: drop this packet, keep serving
+        except Exception as exc:  # noqa: BLE001 - a path nobody foresaw: drop this packet, keep serving
             self.stats.dropped_internal_error += 1
             self.drops.add("dropped_internal_error", nas.name if nas is not None else None)
             # loud, but only for the first few: a packet that triggers it could be repeated
@@ -393,7 +396,7 @@ class RadiusServer(ServerAsync):
             pkt = (FastAuthPacket if is_auth else FastAcctPacket)(
                 secret=nas.secret, dict=self.dict, packet=data
             )
-        except Exception as exc:  # pyrad's PacketError, or worse on hostile bytes
+        except Exception as exc:  # noqa: BLE001 - pyrad's PacketError, or worse on hostile bytes
             raise _Drop("dropped_malformed", str(exc)) from None
         self._verify(pkt, nas)
 
@@ -468,7 +471,7 @@ class RadiusServer(ServerAsync):
 
     # ------------------------------------------------------------ authentication
 
-    def handle_auth_packet(  # type: ignore[override]
+    def handle_auth_packet(
         self,
         protocol: _Protocol,
         pkt: AuthPacket,
@@ -564,12 +567,11 @@ class RadiusServer(ServerAsync):
         """Look the subscriber up (and, if it has session limits, its open sessions and
         data used) and decide. A device guessing names is refused (:mod:`.guard`)."""
         now = time.time()
-        device = self.guard.key(nas.address, request.calling_station_id)
-        if self.guard.blocked(device, now):
+        if self.guard.blocked_device(nas.address, request.calling_station_id, now):
             return Decision(False, reason="too many unknown usernames from this device")
         subject = self._lookup(self.backend.subject, request.username)
         if subject is None:
-            self.guard.unknown(device, now)
+            self.guard.unknown(self.guard.key(nas.address, request.calling_station_id), now)
         usage = None
         if subject is not None and needs_usage(subject.state) and hasattr(self.backend, "usage"):
             usage = self._lookup(self._usage_of, subject)
@@ -620,7 +622,7 @@ class RadiusServer(ServerAsync):
 
     # ------------------------------------------------------------ accounting
 
-    def handle_acct_packet(  # type: ignore[override]
+    def handle_acct_packet(
         self,
         protocol: _Protocol,
         pkt: AcctPacket,

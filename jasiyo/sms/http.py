@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from jasiyo.sms.errors import GatewayAuthError, GatewayRejected, GatewayUnavailable, SmsError
+from jasiyo.tls import client_context
 
 _MAX_BODY = 256 * 1024
 
@@ -26,6 +27,7 @@ class HttpClient:
                  transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
         self.gateway = gateway
         self._client = httpx.Client(base_url=base_url.rstrip("/"), transport=transport,
+                                    verify=client_context(),
                                     timeout=httpx.Timeout(timeout), follow_redirects=False,
                                     headers={"User-Agent": "jasiyo-sms"})
 

@@ -31,6 +31,7 @@ from jasiyo.sync.hlc import bounded
 from jasiyo.sync.keyring import Keyring
 from jasiyo.sync.sealed import hook_context, open_sealed, public_of
 from jasiyo.sync.signing import AgentAuth, public_key_text
+from jasiyo.tls import client_context
 
 log = get_logger(__name__)
 
@@ -176,7 +177,8 @@ def enroll(url: str, token: str, agent_id: str, name: str, key: Ed25519PrivateKe
            transport: httpx.BaseTransport | None = None, timeout: float = 30.0) -> str:
     """Register this agent's public key with a one-time token; returns the tenant id."""
     try:
-        with httpx.Client(base_url=url, transport=transport, timeout=timeout) as http:
+        with httpx.Client(base_url=url, transport=transport, timeout=timeout,
+                          verify=client_context()) as http:
             resp = http.post("/v1/agents/enroll", json={
                 "token": token, "agent_id": agent_id, "name": name,
                 "public_key": public_key_text(key)})
@@ -218,6 +220,7 @@ class SyncClient:
         except (ValueError, TypeError):
             self._skewed = {}
         self.http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout,
+                                 verify=client_context(),
                                  auth=AgentAuth(signer, keyring.tenant_id, log_.agent_id))
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
-"""Run the real `jasiyo agent run` as a subprocess, the way an engineer starts it."""
+"""Run the real `jasiyo agent run` as a subprocess, the way an engineer starts it (and
+short CLI commands beside it, in process)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,13 @@ import time
 from pathlib import Path
 
 from jasiyo.config import Config
+from tests.support.cli import CliResult, run_cli
 
 
-def jasiyo(cfg: Config, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "jasiyo.cli", "--config", str(cfg.path), *args],
-        capture_output=True, text=True, timeout=120,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"jasiyo {' '.join(args)} failed: {proc.stderr}")
-    return proc
+def jasiyo(cfg: Config, *args: str, check: bool = True) -> CliResult:
+    """`jasiyo --config <cfg> ARGS...`, in this process (``.returncode``, ``.stdout``,
+    ``.stderr`` as from a subprocess); ``check`` raises unless it exits 0."""
+    return run_cli(cfg, *args, check=check)
 
 
 class AgentProcess:

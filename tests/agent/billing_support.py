@@ -23,7 +23,7 @@ from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.radius.dictionaries import load_dictionary
-from tests.conftest import make_config
+from tests.support.config import make_config
 
 DAY = 86400.0
 #: 2026-01-05 00:00:00 UTC, a Monday; far from month ends so day arithmetic reads easily.

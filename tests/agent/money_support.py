@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +17,9 @@ from jasiyo.payments.mpesa.sim import DarajaSim
 from jasiyo.payments.paystack.sim import PaystackSim
 from tests.agent.agentproc import jasiyo
 from tests.agent.billing_support import NAS_SECRET
-from tests.conftest import free_tcp_port, make_config
-from tests.radius.conftest import acct_request, auth_request, decode_reply
+from tests.radius.support import acct_request, auth_request, decode_reply
+from tests.support.config import free_tcp_port, make_config
+from tests.support.wait import until as until  # re-exported: the money tests import it here
 
 PHONE = "254712345678"
 
@@ -90,18 +89,6 @@ def login(cfg: Config, user: str = "alice", password: str = "alice-pw") -> Packe
 def full_service(reply: Packet | None) -> bool:
     return (reply is not None and reply.code == AccessAccept
             and "Mikrotik-Address-List" not in reply)
-
-
-def until(predicate: Callable[[], Any], timeout: float = 20.0, every: float = 0.1) -> Any:
-    """Poll ``predicate`` until it returns something true; fail with the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {predicate}")
-        time.sleep(every)
 
 
 def cli_json(cfg: Config, *args: str) -> Any:

@@ -8,7 +8,7 @@ from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.sms.sim import AfricasTalkingSim
-from tests.conftest import make_config
+from tests.support.config import make_config
 
 
 def sms_toml(sim: AfricasTalkingSim, extra: str = "") -> str:

@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from jasiyo.agent.metrics import AgentMetrics
 from jasiyo.agent.runtime import Agent
 from tests.agent.agentproc import jasiyo
-from tests.conftest import make_config
-from tests.radius.conftest import radclient
+from tests.radius.support import radclient
+from tests.support.config import make_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.radclient]
 

@@ -16,7 +16,7 @@ from pyrad.packet import AccessAccept, AccountingResponse, DisconnectACK, Packet
 from jasiyo.config import Config
 from jasiyo.radius.dictionaries import load_dictionary
 from tests.agent.agentproc import AgentProcess, jasiyo
-from tests.radius.conftest import acct_request, auth_request, decode_reply, radclient
+from tests.radius.support import acct_request, auth_request, decode_reply, radclient
 
 SECRET = b"testing123"
 
@@ -59,6 +59,8 @@ def test_cli_changes_reach_radius_within_a_second(agent: AgentProcess, cfg: Conf
     assert r.attrs["Mikrotik-Rate-Limit"] == ["10M/10M 20M/20M 8M/8M 16/16"]
 
     jasiyo(cfg, "subscriber", "suspend", "alice", "--reason", "unpaid")
+    # A fixed wait on purpose: the promise is "within a second" for every auth worker (each
+    # refreshes its cache on its own; polling until one answers would not show that).
     time.sleep(1.0)
     r = radclient(cfg.radius.auth_port, "auth",
                   'User-Name = "alice"\nUser-Password = "alice-pw"\nMessage-Authenticator = 0x00\n')

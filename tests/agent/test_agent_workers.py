@@ -13,8 +13,8 @@ import pytest
 
 from jasiyo.config import Config
 from tests.agent.agentproc import AgentProcess, jasiyo
-from tests.conftest import make_config
-from tests.radius.conftest import radclient
+from tests.radius.support import radclient
+from tests.support.config import make_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.radclient]
 

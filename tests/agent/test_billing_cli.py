@@ -11,23 +11,18 @@ from typer.testing import CliRunner
 
 from jasiyo.agent import billing
 from jasiyo.agent.store import Store
-from jasiyo.cli import main
 from jasiyo.commands import billing as billing_cmd
 from jasiyo.commands.common import STATE
 from jasiyo.config import Config
+from tests.support.cli import Cli
 
 Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
-def jasiyo(cfg: Config, capsys: pytest.CaptureFixture[str]) -> Run:
-    def run(*args: str) -> tuple[int, str, str]:
-        STATE.config_path, STATE.json, STATE._config = None, False, None
-        code = main(["--config", str(cfg.path), *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+def jasiyo(cli: Cli) -> Run:
+    """The root conftest's ``cli`` under this module's old name."""
+    return cli
 
 
 @pytest.fixture

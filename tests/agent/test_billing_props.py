@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from jasiyo.agent import billing, cycles, ledger, payments, plans
@@ -23,6 +23,7 @@ from jasiyo.agent.store import Store
 from jasiyo.config import Config, parse
 from jasiyo.errors import JasiyoError
 from tests.agent.billing_support import DAY, T0, Clock, add_sub, billing_config, seed_plans
+from tests.support.props import examples
 
 USERS = ("alice", "carol", "dan")
 PLANS = ("home", "fast", "week", "month", "day", "fortnight", "biz", "biz2", "pweek")
@@ -107,7 +108,7 @@ def check_invariants(db: Store) -> None:
     assert appends == records
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=examples(40), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=st.lists(step, min_size=1, max_size=25))
 def test_any_sequence_conserves_money_and_never_double_charges(
@@ -184,7 +185,7 @@ def test_prorate_is_exact_rounding_of_the_rational_share(total: int, length: int
         assert cycles.prorate(total, remaining + 1, length) >= got  # monotonic
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=examples(25), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seconds_in=st.integers(0, 30 * 86400 - 1), target=st.sampled_from(["fast", "week"]))
 def test_plan_change_moves_exactly_the_prorated_amounts(
@@ -217,6 +218,12 @@ def test_plan_change_moves_exactly_the_prorated_amounts(
         shutil.rmtree(where, ignore_errors=True)
 
 
+def _by_cycle(text: str | None, by_cycle: dict[str, str]) -> str | None:
+    for number, cycle in by_cycle.items():
+        text = text.replace(number, cycle) if text else text
+    return text
+
+
 def _snapshot(db: Store) -> dict[str, Any]:
     # invoice numbers follow the order of issue, which catch-up changes: compare by cycle
     invs = db.all("SELECT i.number, s.username, i.cycle_start, i.cycle_end, i.total_minor, "
@@ -231,9 +238,11 @@ def _snapshot(db: Store) -> dict[str, Any]:
                    for r in db.all("SELECT s.username, l.* FROM ledger l JOIN subscribers s "
                                    "ON s.id = l.subscriber_id ORDER BY s.username, l.at, l.id")],
         "invoices": [{**i, "number": by_cycle[i["number"]]} for i in invs],
-        "subscribers": db.all("SELECT username, plan_id, status, status_reason, "
-                              "status_changed_at, paid_until, manual_suspend "
-                              "FROM subscribers ORDER BY username"),
+        # a status reason names the overdue invoice: by its cycle too
+        "subscribers": [{**r, "status_reason": _by_cycle(r["status_reason"], by_cycle)}
+                        for r in db.all("SELECT username, plan_id, status, status_reason, "
+                                        "status_changed_at, paid_until, manual_suspend "
+                                        "FROM subscribers ORDER BY username")],
         "notifications": db.all("SELECT key, created_at, not_after FROM notifications "
                                 "ORDER BY key"),
     }
@@ -246,9 +255,11 @@ op = st.one_of(
 )
 
 
-@settings(max_examples=30, deadline=None,
+@settings(max_examples=examples(30), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=st.lists(op, min_size=1, max_size=15), every=st.sampled_from([1, 5, 24]))
+@example(ops=[("wait", 1), ("wait", 1), ("wait", 1), ("wait", 69), ("change", "alice", "biz")],
+         every=1)
 def test_ticking_often_or_once_at_the_end_gives_the_same_books(
     template: Path, ops: list[tuple[Any, ...]], every: int,
 ) -> None:
@@ -305,7 +316,7 @@ def _exact_cost(plan_rows: dict[str, tuple[int, str]], segments: list[tuple[str,
 PREPAID = ("home", "fast", "week", "month", "day", "fortnight")
 
 
-@settings(max_examples=30, deadline=None,
+@settings(max_examples=examples(30), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(periods=st.integers(1, 3),
        changes=st.lists(st.tuples(st.floats(0.0, 0.999), st.sampled_from(PREPAID),

@@ -9,23 +9,17 @@ from collections.abc import Callable
 import pytest
 
 from jasiyo.agent.store import Store
-from jasiyo.cli import main
-from jasiyo.commands.common import STATE
 from jasiyo.config import Config
 from tests.agent.billing_support import NasListener
+from tests.support.cli import Cli
 
 Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
-def jasiyo(bcfg: Config, db: Store, capsys: pytest.CaptureFixture[str]) -> Run:
-    def run(*args: str) -> tuple[int, str, str]:
-        STATE.config_path, STATE.json, STATE._config = None, False, None
-        code = main(["--config", str(bcfg.path), *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+def jasiyo(bcfg: Config, db: Store) -> Run:
+    """`jasiyo --config <bcfg> ...` in process, over the ``db`` fixture's store."""
+    return Cli(bcfg)
 
 
 def test_disconnect_that_times_out_fails_and_says_why(jasiyo: Run, nas: NasListener) -> None:

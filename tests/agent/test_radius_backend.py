@@ -6,6 +6,8 @@ import sqlite3
 import threading
 import time
 
+import pytest
+
 from jasiyo.agent import plans, retention, routers, sessions
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.keys import SecretBox, load_key
@@ -59,6 +61,7 @@ def test_stale_session_heard_from_again_is_reopened(cfg: Config, store: Store) -
     b.close()
 
 
+@pytest.mark.slow  # holds the write lock past the 5 s busy timeout, by design
 def test_accounting_waits_for_a_long_cli_transaction_instead_of_failing(
     cfg: Config, store: Store
 ) -> None:

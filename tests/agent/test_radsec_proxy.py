@@ -21,8 +21,8 @@ import pytest
 
 from jasiyo.config import Config
 from tests.agent.agentproc import AgentProcess, jasiyo
-from tests.conftest import free_udp_port, make_config
-from tests.radius.conftest import radclient
+from tests.radius.support import radclient
+from tests.support.config import free_udp_port, make_config
 
 RADSECPROXY = shutil.which("radsecproxy")
 PROXY_SECRET = b"proxy-secret-1"

@@ -27,7 +27,7 @@ from tests.agent.billing_support import (
     NasListener,
     start_session,
 )
-from tests.conftest import make_config
+from tests.support.config import make_config
 
 SECRET = "first-secret-1"
 

@@ -19,7 +19,7 @@ from jasiyo.sms.sim import AfricasTalkingSim
 from tests.agent.agentproc import AgentProcess, jasiyo
 from tests.agent.money_support import cli_json, until
 from tests.agent.sms_support import sms_config
-from tests.conftest import free_tcp_port
+from tests.support.config import free_tcp_port
 
 pytestmark = pytest.mark.slow
 PHONE = "+254712345678"

@@ -66,3 +66,21 @@ def test_a_wrong_key_has_its_own_error(cfg: Config) -> None:
     with pytest.raises(WrongKey, match="does not belong to the store") as err:
         Store.open(cfg)
     assert isinstance(err.value, ConfigError)  # a key file problem, as before
+
+
+def test_every_agent_query_goes_through_the_store_boundary() -> None:
+    """Raw ``conn.execute`` outside the store lets SQLite's errors escape unconverted (a
+    traceback instead of a clear message): only the store and the schema tools may."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "jasiyo"
+    allowed = {"agent/store.py", "agent/schema_dump.py", "migrations.py",
+               "cloud/pg.py", "cloud/sqlite.py"}  # the cloud's own storage boundary
+    raw = re.compile(r"\bconn\.execute(many|script)?\(")
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for path in root.rglob("*.py") if str(path.relative_to(root)) not in allowed
+        for n, line in enumerate(path.read_text().splitlines(), 1) if raw.search(line)
+    ]
+    assert offenders == [], f"raw queries outside the store: {offenders}"

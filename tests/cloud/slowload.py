@@ -74,7 +74,7 @@ def cloud_process(tmp: Path, nofile: int = 1024) -> Iterator[Target]:
         [sys.executable, "-m", "jasiyo.cli", "cloud", "serve", "--db", str(tmp / "cloud.db"),
          "--port", str(port), "--rate", "100000"],
         env={**os.environ, "JASIYO_OPERATOR_TOKEN": op}, stdout=subprocess.DEVNULL,
-        stderr=log, preexec_fn=limit)  # noqa: PLW1509 - only sets a resource limit
+        stderr=log, preexec_fn=limit)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,6 @@ from jasiyo.sync.ids import uuid7
 from jasiyo.sync.keyring import Keyring
 from jasiyo.sync.signing import load_signing_key, sign_headers
 from tests.sync.harness import Cloud, Tenant, snap, sqlite_cloud, sync
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    c = sqlite_cloud(tmp_path)
-    yield c
-    c.server.stop()
-    c.storage.close()
 
 
 @pytest.fixture

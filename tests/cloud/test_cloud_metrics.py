@@ -6,25 +6,15 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from jasiyo.agent import plans, syncrun
 from jasiyo.agent.store import Store
 from tests.agent.test_ops_status import dashboard_expressions, exported_names
 from tests.sync.harness import Cloud, Tenant, sqlite_cloud
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    c = sqlite_cloud(tmp_path)
-    yield c
-    c.server.stop()
-    c.storage.close()
 
 
 def scrape(cloud: Cloud) -> tuple[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:

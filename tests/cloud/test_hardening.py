@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,15 +18,8 @@ from jasiyo.agent.store import Store
 from jasiyo.cloud import admin
 from jasiyo.errors import SyncError
 from tests.cloud.test_api import ident, refused, signed
+from tests.support.wait import until
 from tests.sync.harness import Cloud, Tenant, sqlite_cloud
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    c = sqlite_cloud(tmp_path)
-    yield c
-    c.server.stop()
-    c.storage.close()
 
 
 @pytest.fixture
@@ -128,7 +120,7 @@ def test_revocation_ends_a_long_poll_already_waiting(isp: Tenant, cloud: Cloud) 
 
     t = threading.Thread(target=wait_on_b)
     t.start()
-    time.sleep(1.0)  # let B's pull start waiting (a later revoke is what we test)
+    until(lambda: cloud.long_polls_waiting() >= 1)  # B's pull waits (a later revoke is tested)
     _, b_id = ident(b)
     admin.revoke_agent(cloud.url, isp.admin, b_id)
     s = Store.open(a)
@@ -143,7 +135,7 @@ def test_revocation_ends_a_long_poll_already_waiting(isp: Tenant, cloud: Cloud) 
     s.close()
 
 
-def _hooks(cfg, after: int = 0, wait: float = 0.0):  # noqa: ANN001, ANN202
+def _hooks(cfg, after: int = 0, wait: float = 0.0):
     s = Store.open(cfg)
     try:
         with cloudlink.open_client(cfg, s) as client:
@@ -164,7 +156,7 @@ def test_webhook_long_poll_returns_when_a_webhook_arrives(isp: Tenant, cloud: Cl
     t = threading.Thread(target=lambda: result.append(_hooks(b, wait=25)))
     started = time.monotonic()
     t.start()
-    time.sleep(0.5)
+    until(lambda: cloud.long_polls_waiting() >= 1)  # the hook pull waits: wake it
     with cloud.http() as h:
         assert h.post(url, json={"Body": {"stkCallback": {"ResultCode": 0}}}).status_code == 200
     t.join(30)

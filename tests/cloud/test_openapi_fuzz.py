@@ -41,6 +41,7 @@ def test_every_route_is_documented_with_its_methods(tmp_path: Path) -> None:
     assert served == documented
 
 
+@pytest.mark.slow  # a long property run (schemathesis in its own process): 6-15 s
 @pytest.mark.skipif(not ST.exists(), reason="schemathesis is not installed (dev extra)")
 def test_schemathesis_finds_no_drift(tmp_path: Path) -> None:
     # max_wait: long-polls answer at once (the document allows up to 30 s; the cloud caps).

@@ -49,7 +49,7 @@ def owner_of(scratch: Scratch) -> Storage:
     return open_storage(scratch.owner_dsn, owner=True)
 
 
-def _fill(storage, tenant: str) -> None:  # noqa: ANN001 - a Storage
+def _fill(storage, tenant: str) -> None:
     now = time.time()
     storage.create_tenant(tenant, f"isp {tenant}", f"hash-{tenant}", now)
     storage.add_enrolment(tenant, f"tok-{tenant}", now + 60, now)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,7 @@ from jasiyo.errors import SyncError
 from tests.sync.harness import Cloud, Tenant, sqlite_cloud
 
 
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    c = sqlite_cloud(tmp_path)
-    yield c
-    c.server.stop()
-    c.storage.close()
-
-
-def hooks(cfg, after: int = 0):  # noqa: ANN001, ANN201 - a Config; (webhooks, cursor)
+def hooks(cfg, after: int = 0):
     s = Store.open(cfg)
     try:
         with cloudlink.open_client(cfg, s) as client:

@@ -212,7 +212,7 @@ class TestEdgeOSLab(DriverConformance):
         side.open()
 
         def show() -> str:
-            return side._op("show configuration commands")  # noqa: SLF001 - test access
+            return side._op("show configuration commands")
 
         def hand(*lines: str) -> None:
             side.run_batch(list(lines))

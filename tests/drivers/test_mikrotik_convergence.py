@@ -16,6 +16,7 @@ from jasiyo.drivers.mikrotik.sim import RouterOSSim
 from jasiyo.drivers.mikrotik.simstate import RouterOSState
 from jasiyo.drivers.routerstate import RouterConfig
 from jasiyo.network import Access, DesiredState, Service
+from tests.support.props import examples
 
 NAMES = [f"jt-{c}" for c in "abcdefgh"]
 RATES = ["5M/5M", "10M/2M", "20M/20M 40M/40M 10M/10M 8/8", "512k/512k"]
@@ -43,7 +44,7 @@ def sim() -> Iterator[RouterOSSim]:
 
 
 @pytest.mark.slow
-@settings(max_examples=30, deadline=None,
+@settings(max_examples=examples(30), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(desired_sets(), min_size=1, max_size=4),
        mode=st.sampled_from(["api", "radius"]))

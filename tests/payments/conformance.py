@@ -59,7 +59,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def poll(fn, until, timeout: float = 10.0):  # noqa: ANN001, ANN201 - tiny test helper
+def poll(fn, until, timeout: float = 10.0):
     """Call ``fn`` until ``until(result)`` or the deadline; the last result."""
     deadline = time.monotonic() + timeout
     while True:

@@ -34,7 +34,7 @@ class Canned:
                 self.end_headers()
                 self.wfile.write(canned.body)
 
-            do_GET = do_POST = _answer  # noqa: N815 - http.server's naming
+            do_GET = do_POST = _answer  # noqa: N815 - http.server's names
 
             def log_message(self, *args: object) -> None:
                 pass

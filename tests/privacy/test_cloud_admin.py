@@ -5,19 +5,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from jasiyo.agent import cloudlink
 from jasiyo.cloud.backend import open_storage
 from jasiyo.cloud.server import ensure_operator, new_operator_token
 from jasiyo.cloud.storage import Storage
+from jasiyo.config import Config
 from tests.privacy.test_erase_pops import cloud_rows
-from tests.sync.harness import Tenant, sync
+from tests.sync.harness import Cloud, Tenant, sync
+
+CloudAt = tuple[Cloud, Path | str, str]
 
 
 def owner(db: str) -> Storage:
     return open_storage(db, owner=True)
 
 
-def test_a_revoked_operator_token_is_refused(any_cloud, capsys) -> None:  # noqa: ANN001
+def test_a_revoked_operator_token_is_refused(any_cloud: CloudAt,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
     from tests.privacy.conftest import run_cli
 
     c, _, db = any_cloud
@@ -41,7 +47,8 @@ def test_a_revoked_operator_token_is_refused(any_cloud, capsys) -> None:  # noqa
     assert refused.status_code == 401 and still.status_code == 201
 
 
-def test_revoking_an_agent_closes_its_webhook_endpoints(any_cloud, tmp_path: Path) -> None:  # noqa: ANN001
+def test_revoking_an_agent_closes_its_webhook_endpoints(any_cloud: CloudAt,
+                                                        tmp_path: Path) -> None:
     c, _, _ = any_cloud
     isp = Tenant(c, tmp_path).setup(2)
     a, b = isp.agents
@@ -56,7 +63,7 @@ def test_revoking_an_agent_closes_its_webhook_endpoints(any_cloud, tmp_path: Pat
         assert h.post(url_b, content=b"{}").status_code == 200  # the other POP's still open
 
 
-def _agent_id(cfg) -> str:  # noqa: ANN001 - a Config
+def _agent_id(cfg: Config) -> str:
     from jasiyo.agent.store import Store
 
     s = Store.open(cfg)
@@ -66,7 +73,8 @@ def _agent_id(cfg) -> str:  # noqa: ANN001 - a Config
         s.close()
 
 
-def test_deleting_a_tenant_leaves_no_row_of_it(any_cloud, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_deleting_a_tenant_leaves_no_row_of_it(any_cloud: CloudAt, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
     from tests.privacy.conftest import run_cli
     from tests.privacy.people import add_person
 

@@ -26,7 +26,8 @@ from jasiyo.radius import fastpap
 from jasiyo.radius.backend import AuthSubject, NasClient
 from jasiyo.radius.memory import MemoryBackend
 from jasiyo.radius.server import RadiusServer, _Protocol
-from tests.radius.conftest import SECRET, make_backend, state
+from tests.radius.support import SECRET, make_backend, state
+from tests.support.props import examples
 
 NAS_ADDR = ("127.0.0.1", 40000)
 KNOWN = {
@@ -185,7 +186,7 @@ def mutated(draw: st.DrawFn) -> bytes:
     return bytes(raw)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(requests() | mutated(), min_size=1, max_size=6),
     st.booleans(),

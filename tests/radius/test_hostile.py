@@ -15,6 +15,7 @@ from pyrad.server_async import ServerType
 from jasiyo.radius.backend import NasClient
 from jasiyo.radius.memory import MemoryBackend
 from jasiyo.radius.server import MAX_PACKET, _Protocol
+from tests.support.props import examples
 
 from .conftest import SECRET, ServerThread, acct_request, auth_request, decode_reply
 
@@ -177,7 +178,8 @@ def hostile(draw: st.DrawFn) -> tuple[ServerType, bytes, bytes]:
     return kind, base, bytes(data)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(400), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=hostile())
 def test_fuzz_handler_never_raises_never_answers_invalid(
     radius: ServerThread, case: tuple[ServerType, bytes, bytes]

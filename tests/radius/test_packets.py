@@ -11,11 +11,12 @@ from pyrad.packet import AuthPacket, PacketError
 
 from jasiyo.radius.dictionaries import load_dictionary
 from jasiyo.radius.packets import FastAcctPacket, FastAuthPacket
+from tests.support.props import examples
 
 SECRET = b"s3cret"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     password=st.text(min_size=1, max_size=100).filter(lambda p: len(p.encode()) <= 128),
     user=st.text(min_size=1, max_size=60),
@@ -61,7 +62,7 @@ def test_acct_reply_class_and_oversized_value_refused() -> None:
         reply.ReplyPacket()
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(data=st.binary(min_size=0, max_size=300), header=st.binary(min_size=4, max_size=4))
 def test_decoding_hostile_bytes_never_accepts_what_pyrad_rejects(
     data: bytes, header: bytes
@@ -72,7 +73,7 @@ def test_decoding_hostile_bytes_never_accepts_what_pyrad_rejects(
     for candidate in (raw, header + data):
         try:
             slow = AuthPacket(secret=SECRET, dict=d, packet=candidate)
-        except Exception:
+        except Exception:  # noqa: BLE001 - pyrad may refuse a packet with any error
             slow = None
         try:
             fast = FastAuthPacket(secret=SECRET, dict=d, packet=candidate)

@@ -23,6 +23,7 @@ from jasiyo.radius import pki
 from jasiyo.radius.backend import NasClient
 from jasiyo.radius.dictionaries import load_dictionary
 from jasiyo.radius.radsec import RADSEC_SECRET, RadsecServer, RadsecSettings
+from tests.support.props import examples
 
 from .conftest import RATE, ServerThread, acct_request, auth_request, decode_reply, make_backend
 
@@ -273,7 +274,7 @@ def _pieces() -> st.SearchStrategy[bytes]:
     )
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=examples(40), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(_pieces(), min_size=1, max_size=8), st.booleans())
 def test_fuzz_stream_never_stops_the_server(

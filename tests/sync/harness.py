@@ -12,12 +12,14 @@ import httpx
 from jasiyo import config
 from jasiyo.agent import cloudlink, syncrun, tenantkeys
 from jasiyo.agent import subscribers as subs
-from jasiyo.agent.store import Store, init_store
+from jasiyo.agent.store import Store
 from jasiyo.cloud.app import CloudSettings
 from jasiyo.cloud.backend import open_storage
 from jasiyo.cloud.server import ThreadedServer, ensure_operator, new_operator_token
 from jasiyo.cloud.storage import Storage
 from jasiyo.config import Config
+from jasiyo.tls import client_context
+from tests.support.config import init_agent_store
 
 #: No rate limit worth hitting in functional tests (the 429 test sets its own).
 FAST = CloudSettings(rate=10_000, burst=10_000)
@@ -34,7 +36,17 @@ class Cloud:
         return self.server.url
 
     def http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
+        return httpx.Client(base_url=self.url, timeout=30, verify=client_context())
+
+    def long_polls_waiting(self) -> float:
+        """Agents' long-polls waiting in the cloud now (its /metrics, as the operator)."""
+        with self.http() as h:
+            r = h.get("/metrics", headers={"authorization": f"Bearer {self.operator}"})
+        assert r.status_code == 200, r.text
+        for line in r.text.splitlines():
+            if line.startswith("jasiyo_cloud_long_polls_waiting "):
+                return float(line.split()[1])
+        raise AssertionError("no jasiyo_cloud_long_polls_waiting in /metrics")
 
     def tenant(self, name: str = "isp") -> tuple[str, str]:
         with self.http() as h:
@@ -68,7 +80,7 @@ def sqlite_cloud(tmp: Path, settings: CloudSettings = FAST) -> Cloud:
 def new_agent(tmp: Path, name: str, cloud: Cloud, tenant: str, admin: str) -> Config:
     cfg = config.parse(f'[agent]\ndata_dir = "{tmp / name}"\nname = "{name}"\n'
                        '[sync]\ninterval = 2\n', tmp)
-    init_store(cfg)
+    init_agent_store(cfg)
     cloudlink.enroll_agent(cfg, cloud.url, cloud.enrolment(tenant, admin))
     return cfg
 

@@ -13,7 +13,8 @@ from jasiyo.cloud.backend import open_storage
 from jasiyo.cloud.server import ThreadedServer
 from jasiyo.commands.common import STATE
 from jasiyo.config import Config
-from tests.conftest import make_config
+from tests.support.cli import run_cli
+from tests.support.config import make_config
 from tests.sync.harness import FAST
 
 
@@ -29,9 +30,8 @@ def server(tmp_path: Path) -> Iterator[tuple[ThreadedServer, Path]]:
 
 
 def run(capsys: pytest.CaptureFixture[str], cfg: Config | None, *args: str) -> tuple[int, dict]:
-    STATE.config_path, STATE.json, STATE._config = None, False, None
-    code = main([*(["--config", str(cfg.path)] if cfg else []), "--json", *args])
-    out, err = capsys.readouterr()
+    """`jasiyo [--config] --json ARGS` in process: (code, the JSON or {"stderr": ...})."""
+    code, out, err = run_cli(cfg, "--json", *args)
     return code, (json.loads(out) if code == 0 and out.strip() else {"stderr": err})
 
 
@@ -41,7 +41,7 @@ def agent_cmd(cfg: Config, name: str, *args: str) -> None:
     assert main(["--config", str(cfg.path), "--json", "agent", name, *args]) == 0
 
 
-def test_operator_to_restore_through_the_cli(server, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_operator_to_restore_through_the_cli(server, tmp_path: Path, capsys) -> None:
     srv, db = server
     code, out = run(capsys, None, "cloud", "create-operator", "--db", str(db))
     assert code == 0
@@ -68,9 +68,9 @@ def test_operator_to_restore_through_the_cli(server, tmp_path: Path, capsys) -> 
     assert recovery.stat().st_mode & 0o777 == 0o600
     assert run(capsys, a, "plan", "add", "home", "--rate", "5M/5M", "--price", "100")[0] == 0
     code, st = run(capsys, a, "sync", "status")
-    assert code == 0 and st["backlog"] == 1
+    assert code == 0 and st["backlog"] == 2  # the plan, and the POP announcing itself
     code, result = run(capsys, a, "sync", "now")
-    assert code == 0 and result["pushed"] == 1
+    assert code == 0 and result["pushed"] == 2
     assert run(capsys, a, "tenant", "rotate-key")[0] == 0
     capsys.readouterr()
 

@@ -4,26 +4,15 @@ event's clock is bounded by the cloud's clock when it stored it, the same on eve
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from jasiyo.agent import plans, syncrun
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store
 from jasiyo.sync.hlc import Timestamp, bounded
-from tests.sync.harness import Cloud, Tenant, snap, sqlite_cloud, sync
+from tests.sync.harness import Cloud, Tenant, snap, sync
 
 DAY = 86400.0
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    c = sqlite_cloud(tmp_path)
-    yield c
-    c.server.stop()
-    c.storage.close()
 
 
 def test_bounded_keeps_honest_clocks_and_caps_fast_ones() -> None:

@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 
 from jasiyo.agent import fold, plans, routers
 from jasiyo.agent import subscribers as subs
-from jasiyo.agent.store import Store, init_store
+from jasiyo.agent.store import Store
 from jasiyo.config import parse
 from jasiyo.errors import JasiyoError
 from jasiyo.network import Status
 from jasiyo.sync.client import RemoteEvent
+from tests.support.config import init_agent_store
+from tests.support.props import examples
 from tests.sync.harness import snapshot
 
 USERS = ("u1", "u2", "u3")
@@ -68,7 +70,7 @@ def events_of(store: Store) -> list[RemoteEvent]:
 
 def _store(tmp: Path, name: str) -> Store:
     cfg = parse(f'[agent]\ndata_dir = "{tmp / name}"\n', tmp)
-    init_store(cfg)
+    init_agent_store(cfg)
     return Store.open(cfg)
 
 
@@ -82,7 +84,7 @@ def _deliver(store: Store, events: list[RemoteEvent], rnd: random.Random) -> Non
         stream = stream[n:]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(st.tuples(st.integers(0, 1), op), min_size=1, max_size=25),
        rnd=st.randoms(use_true_random=False))
 def test_any_order_with_duplicates_converges(steps: list[tuple[int, tuple]],

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from jasiyo.agent import cloudlink, payments, plans, tenantkeys
 from jasiyo.agent import subscribers as subs
-from jasiyo.agent.store import Store, init_store
+from jasiyo.agent.store import Store
 from jasiyo.config import parse
-from tests.sync.harness import Cloud, Tenant, snap, sqlite_cloud, sync
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    c = sqlite_cloud(tmp_path)
-    yield c
-    c.server.stop()
-    c.storage.close()
+from tests.support.config import init_agent_store
+from tests.sync.harness import Cloud, Tenant, snap, sync
 
 
 def test_payment_reaches_other_pop_once_and_survives_restore(cloud: Cloud,
@@ -54,7 +44,7 @@ def test_payment_reaches_other_pop_once_and_survives_restore(cloud: Cloud,
     s.close()
     assert snap(a) == snap(b)
     fresh = parse(f'[agent]\ndata_dir = "{tmp_path / "rebuilt"}"\n', tmp_path)
-    init_store(fresh)
+    init_agent_store(fresh)
     cloudlink.enroll_agent(fresh, cloud.url, cloud.enrolment(isp.id, isp.admin))
     tenantkeys.restore_from_cloud(fresh, isp.recovery)
     assert snap(fresh) == snap(a)

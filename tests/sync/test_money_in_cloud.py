@@ -33,7 +33,7 @@ from tests.agent.money_support import (
     start_session,
     until,
 )
-from tests.conftest import free_tcp_port, make_config
+from tests.support.config import free_tcp_port, make_config
 
 pytestmark = pytest.mark.slow
 OPERATOR = "jop_" + "c" * 40

@@ -3,7 +3,6 @@ every path, and one receipt claimed for two subscribers converging the same way 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,7 @@ from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.errors import ValidationError
-from tests.sync.harness import Cloud, Tenant, snap, sqlite_cloud, sync
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    c = sqlite_cloud(tmp_path)
-    yield c
-    c.server.stop()
-    c.storage.close()
+from tests.sync.harness import Cloud, Tenant, snap, sync
 
 
 def two_pops(cloud: Cloud, tmp: Path, *users: str) -> tuple[Config, Config]:

@@ -24,10 +24,12 @@ from hypothesis import strategies as st
 
 from jasiyo.agent import billing, collect, fold, payments, plans
 from jasiyo.agent import subscribers as subs
-from jasiyo.agent.store import Store, init_store
+from jasiyo.agent.store import Store
 from jasiyo.config import Config, parse
 from jasiyo.errors import JasiyoError
 from jasiyo.sync.client import RemoteEvent
+from tests.support.config import init_agent_store
+from tests.support.props import examples
 from tests.sync.harness import snapshot
 
 USERS = ("amina", "baraka", "chebet")
@@ -50,7 +52,7 @@ class Clock:
 
 def pop(tmp: Path, name: str, agent_id: str) -> Config:
     cfg = parse(f'[agent]\ndata_dir = "{tmp / name}"\nname = "{name}"\n', tmp)
-    init_store(cfg)
+    init_agent_store(cfg)
     s = Store.open(cfg)
     with s.transaction():
         s.set_meta("agent_id", agent_id)
@@ -85,7 +87,7 @@ op = st.one_of(
 
 # No shrinking phase: each example builds two stores, so shrinking a failure takes many
 # minutes; the failing example is printed as generated.
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=examples(25), deadline=None,
           phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(op, min_size=3, max_size=25), skew=st.sampled_from([0.0, 45.0, -20.0]),

@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from jasiyo.agent import cloudlink, plans, syncrun
 from jasiyo.agent.store import Store
-from jasiyo.cli import main
 from jasiyo.cloud import admin
-from jasiyo.commands.common import STATE
 from jasiyo.config import Config
 from jasiyo.sync.ids import uuid7
 from jasiyo.sync.keyring import Keyring
-from tests.sync.harness import Cloud, Tenant, snap, sqlite_cloud
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    c = sqlite_cloud(tmp_path)
-    yield c
-    c.server.stop()
-    c.storage.close()
+from tests.support.cli import run_cli
+from tests.sync.harness import Cloud, Tenant, snap
 
 
 def _push_poison(cfg: Config, plain: bytes) -> str:
@@ -52,10 +42,7 @@ def _cli(cfg: Config, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[i
     path = cfg.data_dir.parent / f"{cfg.data_dir.name}.toml"
     path.write_text(f'[agent]\ndata_dir = "{cfg.data_dir}"\noperator = "engineer-1"\n'
                     '[sync]\ninterval = 2\n')
-    STATE.config_path, STATE.json, STATE._config = None, False, None
-    code = main(["--config", str(path), *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(path, *args)
 
 
 @pytest.mark.parametrize("plain", [b"not json", b"[]", b'{"hlc": 1}', b"\xff\xfe"])

@@ -50,7 +50,7 @@ OP = "/opt/vyatta/bin/vyatta-op-cmd-wrapper"
 _FAILED = re.compile(r"^@@jasiyo-failed (\d+)$", re.M)
 
 
-class _BatchFailed(Exception):  # noqa: N818 - internal, carries where the batch stopped
+class _BatchFailed(Exception):  # internal, carries where the batch stopped
     def __init__(self, index: int, command: str, message: str) -> None:
         self.index, self.command, self.message = index, command, message
 

@@ -401,6 +401,7 @@ def plan(lay: Layout, config: RouterConfig, desired: Sequence[DesiredState],
     removes: list[tuple[int, int, Change]] = []
     conflicts: list[Conflict] = []
     have: dict[tuple[str, str], RouterObject] = {}
+    obj: RouterObject | None
     for seq, obj in enumerate(current.objects):
         if not obj.managed:
             continue

@@ -22,9 +22,15 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import paramiko
+from paramiko.common import (
+    AUTH_FAILED,
+    AUTH_SUCCESSFUL,
+    OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+    OPEN_SUCCEEDED,
+)
 
 from jasiyo.drivers.edgeos.simstate import Cut, EdgeOSState, Shell, SimFaults
 from jasiyo.log import event, get_logger
@@ -58,20 +64,20 @@ class _Server(paramiko.ServerInterface):
         with self.sim.faults.lock:
             self.sim.faults.auth_attempts += 1
         ok = username in self.sim.users and self.sim.users[username] == password
-        return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
+        return AUTH_SUCCESSFUL if ok else AUTH_FAILED
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         with self.sim.faults.lock:
             self.sim.faults.auth_attempts += 1
         known = self.sim.authorized_keys.get(username, ())
         ok = any(k.get_fingerprint() == key.get_fingerprint() for k in known)
-        return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
+        return AUTH_SUCCESSFUL if ok else AUTH_FAILED
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         if kind == "session":
             self.ready[chanid] = threading.Event()
-            return paramiko.OPEN_SUCCEEDED
-        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+            return OPEN_SUCCEEDED
+        return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 
     def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
         with self.sim.faults.lock:
@@ -148,7 +154,7 @@ class EdgeOSSim:
 
     # ------------------------------------------------------------------ serving
 
-    def _spawn(self, target, *args) -> None:  # noqa: ANN001 - thread plumbing
+    def _spawn(self, target: Callable[..., object], *args: object) -> None:
         th = threading.Thread(target=target, args=args, daemon=True)
         self._threads.append(th)
         th.start()

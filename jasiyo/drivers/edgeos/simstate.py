@@ -45,7 +45,7 @@ class SimFaults:
             self.cut_after, self.cut_next_read = None, False
 
 
-class Cut(Exception):  # noqa: N818 - a signal to the server, not an error
+class Cut(Exception):  # a signal to the server, not an error
     """Raised inside a shell when a fault says the connection must drop now."""
 
 
@@ -163,7 +163,7 @@ def delete_path(tree: Tree, words: list[str]) -> None:
 # ---------------------------------------------------------------------- the shell
 
 
-class _Exit(Exception):  # noqa: N818 - control flow
+class _Exit(Exception):  # control flow
     def __init__(self, code: int) -> None:
         self.code = code
 

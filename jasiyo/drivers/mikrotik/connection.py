@@ -221,7 +221,7 @@ class RouterOSConnection:
         except (OSError, LibRouterosError) as exc:
             raise ConnectError(f"{self.where()} is unreachable: {exc}") from exc
         transport = self.api.protocol.transport
-        self.api.protocol.transport = BufferedTransport(transport.sock)  # type: ignore[assignment]
+        self.api.protocol.transport = BufferedTransport(transport.sock)
 
     def close(self) -> None:
         api, self.api = self.api, None

@@ -238,7 +238,7 @@ class HotspotSim:
         config = uvicorn.Config(self.app(), ws="none", lifespan="off", log_level="warning",
                                 access_log=False, timeout_graceful_shutdown=1)
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
         self._server = server
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                                         name="hotspot-sim", daemon=True)

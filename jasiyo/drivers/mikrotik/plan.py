@@ -253,6 +253,7 @@ def plan(config: RouterConfig, desired: Sequence[DesiredState], current: RouterS
     seq = 0
     for kind in active_kinds(config):
         have: dict[str, RouterObject] = {}
+        obj: RouterObject | None
         for obj in current.objects:
             if obj.kind != kind.name or not obj.managed:
                 continue

@@ -41,6 +41,7 @@ from starlette.routing import Route
 
 from jasiyo.payments.mpesa import wire
 from jasiyo.payments.simbase import SimServer
+from jasiyo.tls import client_context
 
 #: Script name -> (ResultCode, ResultDesc as Daraja words it).
 OUTCOMES: dict[str, tuple[int, str]] = {
@@ -212,7 +213,7 @@ class DarajaSim(SimServer):
 
         body = wire.dumps(doc)
         try:
-            with httpx.Client(timeout=self.validation_timeout) as client:
+            with httpx.Client(timeout=self.validation_timeout, verify=client_context()) as client:
                 resp = client.post(url, content=body, headers={"Content-Type": "application/json"})
             sent = SentCallback(url, body, {}, resp.status_code, resp.content[:4096], time.time())
         except httpx.HTTPError:

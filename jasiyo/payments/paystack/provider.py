@@ -99,7 +99,7 @@ def confirmation_from(data: object, where: str) -> Confirmation:
         raise CallbackError(f"paystack {where}: missing or invalid currency", PROVIDER)
     meta = _metadata(data.get("metadata"))
     account = meta.get("account")
-    customer = data.get("customer") if isinstance(data.get("customer"), dict) else {}
+    customer = c if isinstance(c := data.get("customer"), dict) else {}
     names = [customer.get(k) for k in ("first_name", "last_name")]
     payer = " ".join(n for n in names if isinstance(n, str) and n)[:100]
     phone = customer.get("phone")

@@ -1,0 +1,1 @@
+"""Plain helpers the tests import (conftest modules keep only fixtures)."""
