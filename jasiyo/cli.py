@@ -56,6 +56,9 @@ GROUPS: dict[str, tuple[str, str, str]] = {
                 "Vouchers: generate, print, list, revoke and export hotspot codes."),
     "pop": ("jasiyo.commands.pop", "app",
             "POPs: which agent bills and drives which subscribers and routers."),
+    "audit": ("jasiyo.commands.audit", "app", "The audit log: who changed what, when."),
+    "privacy": ("jasiyo.commands.privacy", "app",
+                "Privacy: what is held and for how long; retention."),
 }
 
 root_app = typer.Typer(

@@ -31,7 +31,7 @@ from jasiyo.sync.hlc import Timestamp
 
 log = get_logger(__name__)
 PENDING_KEY = "sync.pending"
-OPS = ("upsert", "delete", "append")
+OPS = ("upsert", "delete", "append", "erase")
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,7 @@ def _fold(store: Store, entity: str, key: str) -> tuple[dict[str, Any], dict[str
     for r in rows:
         if r["op"] == "delete":
             state, stamps, exists = {}, {}, False
-        elif r["op"] in ("upsert", "append"):
+        elif r["op"] in ("upsert", "append", "erase"):  # an erasure sets the cleared fields
             data = store.event_data(r)
             state.update(data)
             wall = Timestamp.decode(r["hlc"]).wall_ms / 1000
@@ -361,6 +361,7 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
         touched = _pending(store)
         now = store.now()
         clocks: list[tuple[str, str, str, str]] = []
+        erasures: list[RemoteEvent] = []
         for ev in events:
             if ev.op not in OPS:
                 # Skipped the same way on every agent: one bad event must not halt the log.
@@ -386,6 +387,8 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
                     touched.add((ev.entity, ev.key))
                 continue
             applied += 1
+            if ev.op == "erase" and ev.entity == "subscriber":
+                erasures.append(ev)
             fields = ["*"] if ev.op == "delete" else list(ev.data)
             clocks += [(ev.entity, ev.key, f, ev.hlc) for f in fields]
             if ev.entity in ENTITIES:
@@ -395,6 +398,11 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
             "INSERT INTO field_clocks (entity, key, field, hlc) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(entity, key, field) DO UPDATE SET hlc = excluded.hlc "
             "WHERE excluded.hlc > field_clocks.hlc", clocks)
+        if erasures:  # before materialising: the person's row takes the pseudonym first
+            from jasiyo.agent.scrub import apply_erasure
+
+            for ev in erasures:
+                apply_erasure(store, ev.id, ev.key, ev.data)
         pending = _settle_all(store, touched)
         _one_document_per_purchase(store, {k for e, k in touched if e == "invoice"})
         store.set_meta(PENDING_KEY, json.dumps(sorted(pending)))

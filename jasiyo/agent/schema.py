@@ -1062,3 +1062,42 @@ def m031_pops_home_usage(db: SqliteScript) -> None:
         END;
         """
     )
+
+
+@migrations(name="m022_privacy_audit_sealed")
+def m022_privacy_audit_sealed(db: SqliteScript) -> None:
+    # Audit details name people (names, phones, reasons): they move into ``detail_enc``,
+    # sealed with the agent key like every other secret at rest (Store.migrate seals the
+    # lines written before, which needs the key). ``detail`` stays for older readers, '{}'.
+    db.executescript(
+        """
+        ALTER TABLE audit ADD COLUMN detail_enc BLOB;
+        CREATE INDEX audit_at ON audit(at);
+        CREATE INDEX audit_actor ON audit(actor, at);
+        """
+    )
+
+
+
+@migrations(name="m023_privacy_erasure")
+def m023_privacy_erasure(db: SqliteScript) -> None:
+    # Erasure of a person (jasiyo.agent.erase): the record of each (who asked, when, why;
+    # the person's username only as a hash), and the cloud copies still to be replaced
+    # by their scrubbed versions (events) or dropped (webhook bodies), sent by the pusher.
+    db.executescript(
+        """
+        CREATE TABLE erasures (
+            pseudonym TEXT PRIMARY KEY,
+            subject TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            actor TEXT NOT NULL,
+            at REAL NOT NULL,
+            event_id TEXT NOT NULL
+        );
+        CREATE TABLE cloud_redactions (
+            kind TEXT NOT NULL CHECK (kind IN ('event', 'hook')),
+            id TEXT NOT NULL,
+            PRIMARY KEY (kind, id)
+        ) WITHOUT ROWID;
+        """
+    )

@@ -23,6 +23,8 @@
 --     m020_sms
 --     m021_vouchers_session_limits
 --     m031_pops_home_usage
+--     m022_privacy_audit_sealed
+--     m023_privacy_erasure
 
 CREATE TABLE "_sqlite_migrations" (
    "id" INTEGER PRIMARY KEY,
@@ -60,7 +62,11 @@ CREATE TABLE audit (
             action TEXT NOT NULL,
             target TEXT NOT NULL,
             detail TEXT NOT NULL DEFAULT '{}'
-        );
+        , detail_enc BLOB);
+
+CREATE INDEX audit_actor ON audit(actor, at);
+
+CREATE INDEX audit_at ON audit(at);
 
 CREATE INDEX audit_target ON audit(target);
 
@@ -74,6 +80,12 @@ CREATE TABLE billing_state (
 
 CREATE INDEX billing_state_due ON billing_state(next_action_at)
             WHERE next_action_at IS NOT NULL;
+
+CREATE TABLE cloud_redactions (
+            kind TEXT NOT NULL CHECK (kind IN ('event', 'hook')),
+            id TEXT NOT NULL,
+            PRIMARY KEY (kind, id)
+        ) WITHOUT ROWID;
 
 CREATE TABLE credit_notes (
             id INTEGER PRIMARY KEY,
@@ -139,6 +151,15 @@ CREATE TRIGGER enforce_coalesce AFTER INSERT ON enforce_jobs
                 AND j.action = 'disconnect' AND j.nas_ip = NEW.nas_ip
                 AND j.acct_session_id = NEW.acct_session_id);
         END;
+
+CREATE TABLE erasures (
+            pseudonym TEXT PRIMARY KEY,
+            subject TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            actor TEXT NOT NULL,
+            at REAL NOT NULL,
+            event_id TEXT NOT NULL
+        );
 
 CREATE TABLE events (
             id TEXT PRIMARY KEY,

@@ -267,3 +267,42 @@ def report_import(what: str, result: Any, extra: str = "", **data: Any) -> None:
     if not STATE.json:
         for line in result.changes:
             console.print(f"  {line}")
+
+
+@app.command("export")
+def export_cmd(
+    username: str = typer.Argument(..., help="Subscriber username."),
+    output: Path | None = typer.Option(None, "--output", help="Write the JSON document to this "
+                                       "new file (mode 0600) instead of printing it."),
+    csv_dir: Path | None = typer.Option(None, "--csv", help="Also write one CSV per section "
+                                        "into this new or empty directory."),
+) -> None:
+    """Everything held about one subscriber, as one JSON document (audited)."""
+    import json
+
+    from jasiyo.agent import export
+
+    with store() as s:
+        doc = export.export_subscriber(s, cfg(), username, actor(), output, csv_dir)
+    if output is None:
+        typer.echo(json.dumps(doc, indent=2, default=str))
+    else:
+        done(f"export of {username} written to {output}" + (f" and {csv_dir}" if csv_dir else ""),
+             output=str(output), csv=str(csv_dir) if csv_dir else None)
+
+
+@app.command("erase")
+def erase_cmd(
+    username: str = typer.Argument(..., help="Subscriber username."),
+    yes: bool = typer.Option(False, "--yes", help="Confirm: this cannot be undone."),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the erasure record)."),
+) -> None:
+    """Erase a person's data on every POP and in the cloud; money is kept, pseudonymised."""
+    from jasiyo.agent import erase
+
+    if not yes:
+        raise ValidationError(f"erasing {username} cannot be undone: add --yes to confirm")
+    with store(durable=True) as s:
+        result = erase.erase(s, username, actor(), reason)
+    done(f"{username} erased: now {result.pseudonym} (money records kept under that name); "
+         "other POPs and the cloud follow at the next sync", **result.to_dict())
