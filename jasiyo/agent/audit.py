@@ -65,7 +65,8 @@ def list_(store: Store, *, user: str | None = None, actor: str | None = None,
           action: str | None = None, since: float | None = None,
           limit: int = 200) -> list[AuditLine]:
     """Audit lines, newest first. ``user``: lines about that subscriber (their target)."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if user:
         where.append("target = ?")
         params.append(f"subscriber:{user}")

@@ -1064,8 +1064,8 @@ def m031_pops_home_usage(db: SqliteScript) -> None:
     )
 
 
-@migrations(name="m022_privacy_audit_sealed")
-def m022_privacy_audit_sealed(db: SqliteScript) -> None:
+@migrations(name="m032_privacy_audit_sealed")
+def m032_privacy_audit_sealed(db: SqliteScript) -> None:
     # Audit details name people (names, phones, reasons): they move into ``detail_enc``,
     # sealed with the agent key like every other secret at rest (Store.migrate seals the
     # lines written before, which needs the key). ``detail`` stays for older readers, '{}'.
@@ -1079,8 +1079,8 @@ def m022_privacy_audit_sealed(db: SqliteScript) -> None:
 
 
 
-@migrations(name="m023_privacy_erasure")
-def m023_privacy_erasure(db: SqliteScript) -> None:
+@migrations(name="m033_privacy_erasure")
+def m033_privacy_erasure(db: SqliteScript) -> None:
     # Erasure of a person (jasiyo.agent.erase): the record of each (who asked, when, why;
     # the person's username only as a hash), and the cloud copies still to be replaced
     # by their scrubbed versions (events) or dropped (webhook bodies), sent by the pusher.

@@ -23,8 +23,8 @@
 --     m020_sms
 --     m021_vouchers_session_limits
 --     m031_pops_home_usage
---     m022_privacy_audit_sealed
---     m023_privacy_erasure
+--     m032_privacy_audit_sealed
+--     m033_privacy_erasure
 
 CREATE TABLE "_sqlite_migrations" (
    "id" INTEGER PRIMARY KEY,

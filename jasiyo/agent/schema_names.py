@@ -29,6 +29,6 @@ NAMES: tuple[str, ...] = (
     "m020_sms",
     "m021_vouchers_session_limits",
     "m031_pops_home_usage",
-    "m022_privacy_audit_sealed",
-    "m023_privacy_erasure",
+    "m032_privacy_audit_sealed",
+    "m033_privacy_erasure",
 )

@@ -99,7 +99,8 @@ def write(cfg: Config) -> dict[str, Any]:
             dropped = client.upload_snapshot(snap_id, seq, chunks, keep)
         with store.transaction():
             store.set_meta(LAST_KEY, str(store.now()))
-        result = {"snapshot": snap_id, "seq": seq, "events": len(events), "parts": len(chunks),
+        result: dict[str, Any] = {
+                  "snapshot": snap_id, "seq": seq, "events": len(events), "parts": len(chunks),
                   "bytes": sum(len(c) for c in chunks), "dropped": dropped,
                   "seconds": round(time.monotonic() - started, 2)}
         event(log, "sync.snapshot_written", **result)

@@ -391,5 +391,6 @@ class Storage(ABC):
                        "WHERE tenant_id = ?", (tenant,))
             wh = t.one("SELECT COALESCE(sum(length(sealed)), 0) FROM webhooks "
                        "WHERE tenant_id = ?", (tenant,))
+        assert ev is not None and sn is not None and wh is not None  # aggregates: one row
         return {"events": int(ev[0]), "event_bytes": int(ev[1]),
                 "snapshot_bytes": int(sn[0]), "webhook_bytes": int(wh[0])}
