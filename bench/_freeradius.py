@@ -53,8 +53,9 @@ def ensure_installed(say: Callable[[str], None] = print) -> str:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
         subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-q", "freeradius"], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "freeradius"], env=env, check=True, capture_output=True
+        )
     except subprocess.CalledProcessError as exc:
         raise SystemExit(f"apt-get failed: {exc.stderr.decode(errors='replace')[-400:]}") from None
     finally:
@@ -118,15 +119,16 @@ class Instance:
         return self.proc.pid
 
     def start(self) -> None:
-        check = subprocess.run(["freeradius", "-C", "-d", str(self.raddb)], capture_output=True,
-                               text=True)
+        check = subprocess.run(["freeradius", "-C", "-d", str(self.raddb)], capture_output=True, text=True)
         if check.returncode != 0:
-            detail = subprocess.run(["freeradius", "-XC", "-d", str(self.raddb)],
-                                    capture_output=True, text=True).stdout
+            detail = subprocess.run(
+                ["freeradius", "-XC", "-d", str(self.raddb)], capture_output=True, text=True
+            ).stdout
             raise SystemExit(f"fr-{self.mode}: config check failed:\n{detail[-1500:]}")
         log = open(self.root / "log" / "stdout.log", "wb")
-        self.proc = subprocess.Popen(["freeradius", "-f", "-d", str(self.raddb)],
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            ["freeradius", "-f", "-d", str(self.raddb)], stdout=log, stderr=subprocess.STDOUT
+        )
         log.close()
 
     def stop(self) -> None:
@@ -148,8 +150,15 @@ class Instance:
         return "\n".join(lines)
 
 
-def build(root: Path, mode: str, auth_port: int, acct_port: int, secret: str,
-          users: list[tuple[str, str]], rate_limit: str) -> Instance:
+def build(
+    root: Path,
+    mode: str,
+    auth_port: int,
+    acct_port: int,
+    secret: str,
+    users: list[tuple[str, str]],
+    rate_limit: str,
+) -> Instance:
     """Write an instance of ``mode`` ("files" or "sql") under ``root`` (recreated)."""
     if mode not in ("files", "sql"):
         raise ValueError(f"unknown FreeRADIUS mode {mode!r}")
@@ -176,8 +185,7 @@ def build(root: Path, mode: str, auth_port: int, acct_port: int, secret: str,
     site = raddb / "sites-available" / "default"
     s = _drop_blocks(site.read_text(), "listen")
     listen = "".join(
-        f"listen {{\n\ttype = {kind}\n\tipaddr = 127.0.0.1\n\tport = {port}\n"
-        f"\trecv_buff = {4 << 20}\n}}\n"
+        f"listen {{\n\ttype = {kind}\n\tipaddr = 127.0.0.1\n\tport = {port}\n\trecv_buff = {4 << 20}\n}}\n"
         for kind, port in (("auth", auth_port), ("acct", acct_port))
     )
     s = _patch(s, r"^server default \{\s*$", "server default {\n" + listen, "server default")
@@ -196,8 +204,7 @@ def build(root: Path, mode: str, auth_port: int, acct_port: int, secret: str,
         # ("DEFAULT Framed-Protocol == PPP" would add Framed-* attributes).
         if mode == "files":
             for name, pw in users:
-                f.write(f'{name}\tCleartext-Password := "{pw}"\n'
-                        f'\tMikrotik-Rate-Limit := "{rate_limit}"\n\n')
+                f.write(f'{name}\tCleartext-Password := "{pw}"\n\tMikrotik-Rate-Limit := "{rate_limit}"\n\n')
     if mode == "sql":
         _enable_sql(raddb, root / "db" / "radius.sqlite", users, rate_limit)
     return Instance(mode, root, auth_port, acct_port)
@@ -208,18 +215,21 @@ def _enable_sql(raddb: Path, db: Path, users: list[tuple[str, str]], rate_limit:
     con = sqlite3.connect(db)
     con.executescript(schema)
     con.execute("PRAGMA journal_mode=WAL")
-    con.executemany("INSERT INTO radcheck (username, attribute, op, value) VALUES (?,?,?,?)",
-                    [(u, "Cleartext-Password", ":=", pw) for u, pw in users])
-    con.executemany("INSERT INTO radreply (username, attribute, op, value) VALUES (?,?,?,?)",
-                    [(u, "Mikrotik-Rate-Limit", ":=", rate_limit) for u, _ in users])
+    con.executemany(
+        "INSERT INTO radcheck (username, attribute, op, value) VALUES (?,?,?,?)",
+        [(u, "Cleartext-Password", ":=", pw) for u, pw in users],
+    )
+    con.executemany(
+        "INSERT INTO radreply (username, attribute, op, value) VALUES (?,?,?,?)",
+        [(u, "Mikrotik-Rate-Limit", ":=", rate_limit) for u, _ in users],
+    )
     con.commit()
     con.close()
     mod = raddb / "mods-available" / "sql"
     s = mod.read_text()
     s = _patch(s, r'^(\s*)driver\s*=\s*"rlm_sql_null"', r'\1driver = "rlm_sql_sqlite"', "driver")
     s = _patch(s, r'^(\s*)dialect\s*=\s*"\w+"', r'\1dialect = "sqlite"', "dialect")
-    s = _patch(s, r'^(\s*)filename\s*=\s*"/tmp/freeradius.db"', rf'\1filename = "{db}"',
-               "sqlite filename")
+    s = _patch(s, r'^(\s*)filename\s*=\s*"/tmp/freeradius.db"', rf'\1filename = "{db}"', "sqlite filename")
     s = _patch(s, r"^(\s*)bootstrap\s*=.*$", r"\1#bootstrap (schema already loaded)", "bootstrap")
     # Stock 200 ms: under load many requests then fail with "database is locked" and are
     # rejected. 2000 ms is what the issue's reference figures were measured with.
@@ -228,8 +238,9 @@ def _enable_sql(raddb: Path, db: Path, users: list[tuple[str, str]], rate_limit:
     (raddb / "mods-enabled" / "sql").symlink_to("../mods-available/sql")
 
 
-def wait_ready(probe: Callable[[], bool], proc: subprocess.Popen[bytes] | None,
-               timeout: float = 20.0) -> bool:
+def wait_ready(
+    probe: Callable[[], bool], proc: subprocess.Popen[bytes] | None, timeout: float = 20.0
+) -> bool:
     """Call ``probe`` until it returns True, the process dies, or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

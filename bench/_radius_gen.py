@@ -88,11 +88,13 @@ class Result:
         srv = "-" if self.server_cpu_pct is None else f"{self.server_cpu_pct:.0f}%"
         us = "-" if self.server_us_per_req is None else f"{self.server_us_per_req:.0f}"
         answered = self.acct if self.workload == "acct" else f"{self.accept}/{self.reject}"
-        return (f"{self.label:<18} {self.workload:<5} w={self.window:<4} {self.rps:>8.0f} req/s "
-                f"p50={self.p50_ms:7.3f}ms p99={self.p99_ms:8.3f}ms "
-                f"{'acked' if self.workload == 'acct' else 'acc/rej'}={answered} "
-                f"timeout={self.timeout} late={self.late} bad={self.bad} server_cpu={srv} server_us/req={us} "
-                f"client_cpu={self.client_cpu_pct:.0f}% box_busy={self.box_busy_pct:.0f}%")
+        return (
+            f"{self.label:<18} {self.workload:<5} w={self.window:<4} {self.rps:>8.0f} req/s "
+            f"p50={self.p50_ms:7.3f}ms p99={self.p99_ms:8.3f}ms "
+            f"{'acked' if self.workload == 'acct' else 'acc/rej'}={answered} "
+            f"timeout={self.timeout} late={self.late} bad={self.bad} server_cpu={srv} server_us/req={us} "
+            f"client_cpu={self.client_cpu_pct:.0f}% box_busy={self.box_busy_pct:.0f}%"
+        )
 
 
 # ------------------------------------------------------------------ packet coding
@@ -135,7 +137,7 @@ def hide_password(pw: bytes, secret: bytes, ra: bytes) -> bytes:
     out, prev = bytearray(), ra
     for i in range(0, len(pw), 16):
         b = _md5(secret + prev).digest()
-        block = bytes(x ^ y for x, y in zip(pw[i:i + 16], b, strict=True))
+        block = bytes(x ^ y for x, y in zip(pw[i : i + 16], b, strict=True))
         out += block
         prev = block
     return bytes(out)
@@ -147,13 +149,14 @@ def iter_attrs(body: bytes) -> list[tuple[int, bytes]]:
     while i < len(body):
         if i + 2 > len(body) or body[i + 1] < 2 or i + body[i + 1] > len(body):
             raise ValueError("bad attribute length")
-        out.append((body[i], body[i + 2:i + body[i + 1]]))
+        out.append((body[i], body[i + 2 : i + body[i + 1]]))
         i += body[i + 1]
     return out
 
 
-def check_reply(data: bytes, ra: bytes, secret: bytes,
-                mac: HmacMd5 | None = None) -> tuple[bool, bool | None]:
+def check_reply(
+    data: bytes, ra: bytes, secret: bytes, mac: HmacMd5 | None = None
+) -> tuple[bool, bool | None]:
     """(Response Authenticator ok, Message-Authenticator ok / None when absent)."""
     if _md5(data[:4] + ra + data[20:] + secret).digest() != data[4:20]:
         return False, None
@@ -164,9 +167,9 @@ def check_reply(data: bytes, ra: bytes, secret: bytes,
         if ln < 2:
             return True, False
         if t == MA_TYPE and ln == 18:
-            zeroed = data[:4] + ra + data[20:i + 2] + b"\0" * 16 + data[i + 18:]
+            zeroed = data[:4] + ra + data[20 : i + 2] + b"\0" * 16 + data[i + 18 :]
             expect = mac(zeroed) if mac else hmac.digest(secret, zeroed, "md5")
-            return True, expect == data[i + 2:i + 18]
+            return True, expect == data[i + 2 : i + 18]
         i += ln
     return True, None
 
@@ -178,18 +181,21 @@ class Codec:
         self.secret = secret.encode()
         self.users = users
         nas = socket.inet_aton(nas_ip)
-        self._common = (attr(4, nas) + u32(61, 15) + u32(6, 2) + u32(7, 1))
+        self._common = attr(4, nas) + u32(61, 15) + u32(6, 2) + u32(7, 1)
         self._names = [f"user{n:05d}".encode() for n in range(1, users + 1)]
         self._name_attrs = [attr(1, name) for name in self._names]
         self._pws = [f"pw-{n}".encode() for n in range(1, users + 1)]
-        self._macs = [attr(31, f"02:00:00:{n >> 16 & 255:02x}:{n >> 8 & 255:02x}:{n & 255:02x}"
-                           .encode()) for n in range(1, users + 1)]
+        self._macs = [
+            attr(31, f"02:00:00:{n >> 16 & 255:02x}:{n >> 8 & 255:02x}:{n & 255:02x}".encode())
+            for n in range(1, users + 1)
+        ]
         self._rand = random.Random().randbytes
         self._md5_secret = _md5(self.secret)
         self.mac = HmacMd5(self.secret)
         # passwords of up to 16 bytes, padded, as integers: hiding is then one XOR
-        self._pw_ints = [int.from_bytes(p.ljust(16, b"\0"), "big") if len(p) <= 16 else None
-                         for p in self._pws]
+        self._pw_ints = [
+            int.from_bytes(p.ljust(16, b"\0"), "big") if len(p) <= 16 else None for p in self._pws
+        ]
 
     def _hide(self, i: int, ra: bytes) -> bytes:
         p = self._pw_ints[i]
@@ -206,8 +212,15 @@ class Codec:
         """(packet, Request Authenticator) for user index ``i`` (0-based)."""
         ra = self._rand(16)
         pw = self._hide(i, ra) if password is None else hide_password(password, self.secret, ra)
-        body = (b"\x50\x12" + b"\0" * 16 + self._name_attrs[i] + bytes((2, len(pw) + 2)) + pw
-                + self._common + self._macs[i])
+        body = (
+            b"\x50\x12"
+            + b"\0" * 16
+            + self._name_attrs[i]
+            + bytes((2, len(pw) + 2))
+            + pw
+            + self._common
+            + self._macs[i]
+        )
         head = bytes((ACCESS_REQUEST, rid)) + struct.pack("!H", 20 + len(body))
         ma = self.mac(head + ra + body)
         return head + ra + b"\x50\x12" + ma + body[18:], ra
@@ -222,15 +235,28 @@ class Codec:
     def accounting_request(self, rid: int, i: int, session: bytes, step: int) -> tuple[bytes, bytes]:
         """Step 0 Start, 1 Interim-Update, 2 Stop. Counters grow with the step."""
         status = (1, 3, 2)[step]
-        body = (u32(40, status) + attr(44, session) + attr(1, self._names[i]) + self._common
-                + attr(8, struct.pack("!I", 0x0A000000 | (i + 1))) + self._macs[i]
-                + u32(41, 0) + u32(55, int(time.time())))
+        body = (
+            u32(40, status)
+            + attr(44, session)
+            + attr(1, self._names[i])
+            + self._common
+            + attr(8, struct.pack("!I", 0x0A000000 | (i + 1)))
+            + self._macs[i]
+            + u32(41, 0)
+            + u32(55, int(time.time()))
+        )
         if step:
             octets_in = step * (5 << 30) + 12345  # > 4 GiB by the Stop: Gigawords non-zero
             octets_out = step * (1 << 30) + 999
-            body += (u32(46, 60 * step) + u32(42, octets_in) + u32(52, octets_in >> 32)
-                     + u32(43, octets_out) + u32(53, octets_out >> 32)
-                     + u32(47, 1000 * step) + u32(48, 2000 * step))
+            body += (
+                u32(46, 60 * step)
+                + u32(42, octets_in)
+                + u32(52, octets_in >> 32)
+                + u32(43, octets_out)
+                + u32(53, octets_out >> 32)
+                + u32(47, 1000 * step)
+                + u32(48, 2000 * step)
+            )
         if step == 2:
             body += u32(49, 1)  # User-Request
         head = bytes((ACCOUNTING_REQUEST, rid)) + struct.pack("!H", 20 + len(body))
@@ -241,8 +267,15 @@ class Codec:
 # ------------------------------------------------------------------ probe
 
 
-def probe(target: Target, codec: Codec, user: int = 0, *, status: bool = False,
-          password: bytes | None = None, timeout: float = 1.0) -> tuple[int, dict[str, object]]:
+def probe(
+    target: Target,
+    codec: Codec,
+    user: int = 0,
+    *,
+    status: bool = False,
+    password: bytes | None = None,
+    timeout: float = 1.0,
+) -> tuple[int, dict[str, object]]:
     """One request (Access-Request for user index ``user``, or Status-Server); returns
     (reply code, details) or (0, {}) on no reply / a reply that fails verification."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -337,8 +370,16 @@ class _Socket:
         self.inflight = 0
 
 
-def run_load(target: Target, codec: Codec, workload: str, window: int, duration: float,
-             warmup: float = 1.0, timeout: float = 2.0, sockets: int = 1) -> Result:
+def run_load(
+    target: Target,
+    codec: Codec,
+    workload: str,
+    window: int,
+    duration: float,
+    warmup: float = 1.0,
+    timeout: float = 2.0,
+    sockets: int = 1,
+) -> Result:
     """Run ``workload`` ("auth" or "acct") at ``window`` outstanding requests for
     ``warmup`` + ``duration`` seconds; figures cover the ``duration`` part only.
 
@@ -361,8 +402,16 @@ def run_load(target: Target, codec: Codec, workload: str, window: int, duration:
     chain: deque[tuple[int, bytes, int]] = deque()  # (user, session, next step) ready to send
     timeq: deque[tuple[float, _Socket, int, float]] = deque()
     lat = array("d")
-    counts = {"accept": 0, "reject": 0, "acct": 0, "other": 0, "bad": 0, "timeout": 0,
-              "late": 0, "ma_missing": 0}
+    counts = {
+        "accept": 0,
+        "reject": 0,
+        "acct": 0,
+        "other": 0,
+        "bad": 0,
+        "timeout": 0,
+        "late": 0,
+        "ma_missing": 0,
+    }
     sent_total = answered_total = 0
     next_user = random.randrange(users)
     session_seq = 0
@@ -509,15 +558,28 @@ def run_load(target: Target, codec: Codec, workload: str, window: int, duration:
     srv_s = None if srv0 is None or srv1 is None else srv1 - srv0
     busy = (box1[0] - box0[0]) / max(1.0, box1[1] - box0[1]) * 100
     return Result(
-        label=target.label, workload=workload, window=window, duration=duration,
-        rps=done / duration, p50_ms=_pct(lats, 50) * 1000, p99_ms=_pct(lats, 99) * 1000,
-        accept=final["accept"], reject=final["reject"], acct=final["acct"],
-        timeout=final["timeout"], bad=final["bad"], late=final["late"], other=final["other"],
-        ma_missing=final["ma_missing"], sent_total=sent_total, answered_total=answered_total,
+        label=target.label,
+        workload=workload,
+        window=window,
+        duration=duration,
+        rps=done / duration,
+        p50_ms=_pct(lats, 50) * 1000,
+        p99_ms=_pct(lats, 99) * 1000,
+        accept=final["accept"],
+        reject=final["reject"],
+        acct=final["acct"],
+        timeout=final["timeout"],
+        bad=final["bad"],
+        late=final["late"],
+        other=final["other"],
+        ma_missing=final["ma_missing"],
+        sent_total=sent_total,
+        answered_total=answered_total,
         client_cpu_pct=client,
         server_cpu_pct=None if srv_s is None else srv_s / duration * 100,
         server_us_per_req=None if srv_s is None or not done else srv_s / done * 1e6,
-        box_busy_pct=busy, session_prefix="" if auth else tag + "-",
+        box_busy_pct=busy,
+        session_prefix="" if auth else tag + "-",
     )
 
 

@@ -24,10 +24,17 @@ def _context(ca: Path, cert: Path, key: Path) -> ssl.SSLContext:
     return ctx
 
 
-async def _load(target: Target, codec: Codec, ctx: ssl.SSLContext, port: int, window: int,
-                connections: int, warmup: float, duration: float) -> Result:
-    conns = [await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
-             for _ in range(connections)]
+async def _load(
+    target: Target,
+    codec: Codec,
+    ctx: ssl.SSLContext,
+    port: int,
+    window: int,
+    connections: int,
+    warmup: float,
+    duration: float,
+) -> Result:
+    conns = [await asyncio.open_connection("127.0.0.1", port, ssl=ctx) for _ in range(connections)]
     per = max(1, min(256, window // connections))
     lat = array("d")
     counts = {"accept": 0, "reject": 0, "other": 0}
@@ -101,20 +108,39 @@ async def _load(target: Target, codec: Codec, ctx: ssl.SSLContext, port: int, wi
     srv_s = None if srv0 is None or srv1 is None else srv1 - srv0
     client = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     return Result(
-        label=f"{target.label}-radsec", workload="auth", window=window, duration=duration,
-        rps=done / duration, p50_ms=q(0.5), p99_ms=q(0.99), accept=counts["accept"],
-        reject=counts["reject"], other=counts["other"], sent_total=state["sent"],
-        answered_total=state["answered"], client_cpu_pct=client / duration * 100,
+        label=f"{target.label}-radsec",
+        workload="auth",
+        window=window,
+        duration=duration,
+        rps=done / duration,
+        p50_ms=q(0.5),
+        p99_ms=q(0.99),
+        accept=counts["accept"],
+        reject=counts["reject"],
+        other=counts["other"],
+        sent_total=state["sent"],
+        answered_total=state["answered"],
+        client_cpu_pct=client / duration * 100,
         server_cpu_pct=None if srv_s is None else srv_s / duration * 100,
         server_us_per_req=None if srv_s is None or not done else srv_s / done * 1e6,
         box_busy_pct=(box1[0] - box0[0]) / max(1.0, box1[1] - box0[1]) * 100,
     )
 
 
-def run_radsec_load(target: Target, users: int, port: int, ca: Path, cert: Path, key: Path,
-                    window: int, duration: float, warmup: float = 1.0,
-                    connections: int = 1) -> Result:
+def run_radsec_load(
+    target: Target,
+    users: int,
+    port: int,
+    ca: Path,
+    cert: Path,
+    key: Path,
+    window: int,
+    duration: float,
+    warmup: float = 1.0,
+    connections: int = 1,
+) -> Result:
     """PAP over RadSec at ``window`` outstanding; figures cover ``duration`` only."""
     codec = Codec("radsec", users)
-    return asyncio.run(_load(target, codec, _context(ca, cert, key), port, window,
-                             connections, warmup, duration))
+    return asyncio.run(
+        _load(target, codec, _context(ca, cert, key), port, window, connections, warmup, duration)
+    )

@@ -45,8 +45,9 @@ def build(where: Path, n: int, expire: float, now: float) -> tuple[Store, object
     clock = Clock(now)
     store = Store.open(cfg, now=clock)
     plans.add(store, plans.build("home", rate="10M/10M", price="1000"), "bench")
-    routers.add(store, "core-1", driver="mikrotik", host="10.0.0.1",
-                radius_secret="bench-secret-1", actor="bench")
+    routers.add(
+        store, "core-1", driver="mikrotik", host="10.0.0.1", radius_secret="bench-secret-1", actor="bench"
+    )
     plan_id = store.scalar("SELECT id FROM plans")
     rng = random.Random(7)
     expiring = set(rng.sample(range(n), int(n * expire)))
@@ -60,8 +61,17 @@ def build(where: Path, n: int, expire: float, now: float) -> tuple[Store, object
                 "INSERT INTO subscribers (username, password_enc, plan_id, service, phone, "
                 "sms_consent, status, status_changed_at, paid_until, created_at, updated_at) "
                 "VALUES (?, ?, ?, 'pppoe', ?, ?, 'active', ?, ?, ?, ?)",
-                (user, store.seal(f"pw-{i}", password_context(user)), plan_id,
-                 "+254700000000", int(i % 3 == 0), now - DAY, paid_until, now - DAY, now - DAY),
+                (
+                    user,
+                    store.seal(f"pw-{i}", password_context(user)),
+                    plan_id,
+                    "+254700000000",
+                    int(i % 3 == 0),
+                    now - DAY,
+                    paid_until,
+                    now - DAY,
+                    now - DAY,
+                ),
             )
             sid = store.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             store.conn.execute(
@@ -79,15 +89,19 @@ def build(where: Path, n: int, expire: float, now: float) -> tuple[Store, object
             # what a previous tick would have scheduled: the next reminder or the expiry
             nxt = paid_until - 3 * DAY if i % 3 == 0 and paid_until - 3 * DAY > now else paid_until
             store.conn.execute(
-                "UPDATE billing_state SET next_action_at = ?, reminded_until = ? "
-                "WHERE subscriber_id = ?", (nxt, now - DAY, sid))
+                "UPDATE billing_state SET next_action_at = ?, reminded_until = ? WHERE subscriber_id = ?",
+                (nxt, now - DAY, sid),
+            )
             if i % 4 == 0:  # a quarter online
                 store.conn.execute(
                     "INSERT INTO radius_sessions (nas_ip, acct_session_id, username, started_at, "
                     "last_update_at, status) VALUES ('10.0.0.1', ?, ?, ?, ?, 'active')",
-                    (f"s{i}", user, now - 3600, now - 60))
-    print(f"built {n:,} subscribers in {time.perf_counter() - t:.1f} s "
-          f"({len(expiring):,} expiring, {n // 4:,} online)")
+                    (f"s{i}", user, now - 3600, now - 60),
+                )
+    print(
+        f"built {n:,} subscribers in {time.perf_counter() - t:.1f} s "
+        f"({len(expiring):,} expiring, {n // 4:,} online)"
+    )
     store.set_meta("billing.quota_checked_at", repr(now))  # as after the previous tick
     return store, cfg, len(expiring)
 
@@ -110,30 +124,37 @@ def main() -> None:
             times.append(time.perf_counter() - t)
             assert report.examined == 0, report
         med = statistics.median(times)
-        print(f"no-change tick: median {med * 1000:.2f} ms, max {max(times) * 1000:.2f} ms "
-              f"over {args.repeat} ticks; {med / args.subscribers * 1e9:.1f} ns per subscriber")
+        print(
+            f"no-change tick: median {med * 1000:.2f} ms, max {max(times) * 1000:.2f} ms "
+            f"over {args.repeat} ticks; {med / args.subscribers * 1e9:.1f} ns per subscriber"
+        )
 
         # A busy minute on a quota plan: interim updates arrived for a fifth of the online
         # sessions since the last tick, so their cycle usage is summed and checked.
         store.conn.execute("UPDATE plans SET quota_bytes = 100000000000, fup_rate = '1M/1M'")
         busy = store.conn.execute(
-            "UPDATE radius_sessions SET last_update_at = ?, input_octets = 5000000 "
-            "WHERE id % 5 = 0", (now + 10,)).rowcount
+            "UPDATE radius_sessions SET last_update_at = ?, input_octets = 5000000 WHERE id % 5 = 0",
+            (now + 10,),
+        ).rowcount
         t = time.perf_counter()
         report = billing.tick(store, cfg, now + 20)
         took = time.perf_counter() - t
-        print(f"quota tick ({busy:,} sessions with new accounting, none over quota): "
-              f"{took * 1000:.1f} ms; {report.examined} due")
+        print(
+            f"quota tick ({busy:,} sessions with new accounting, none over quota): "
+            f"{took * 1000:.1f} ms; {report.examined} due"
+        )
         store.conn.execute("UPDATE plans SET quota_bytes = NULL, fup_rate = NULL")
 
         later = now + 60
         t = time.perf_counter()
         report = billing.tick(store, cfg, later)
         took = time.perf_counter() - t
-        print(f"expiry tick ({report.examined:,} due of {args.subscribers:,}): "
-              f"{took:.3f} s; {took / max(1, report.examined) * 1000:.3f} ms per expiring "
-              f"subscriber, {took / args.subscribers * 1e6:.2f} us per subscriber overall; "
-              f"transitions {report.transitions}")
+        print(
+            f"expiry tick ({report.examined:,} due of {args.subscribers:,}): "
+            f"{took:.3f} s; {took / max(1, report.examined) * 1000:.3f} ms per expiring "
+            f"subscriber, {took / args.subscribers * 1e6:.2f} us per subscriber overall; "
+            f"transitions {report.transitions}"
+        )
         jobs = store.scalar("SELECT count(*) FROM enforce_jobs WHERE reason LIKE 'status%'")
         notes = store.scalar("SELECT count(*) FROM notifications")
         print(f"  queued {jobs:,} Disconnect jobs and {notes:,} suspension notices")
@@ -141,8 +162,9 @@ def main() -> None:
 
         t = time.perf_counter()
         report = billing.tick(store, cfg, later)
-        print(f"tick right after: {(time.perf_counter() - t) * 1000:.2f} ms, "
-              f"{report.examined} due (idempotent)")
+        print(
+            f"tick right after: {(time.perf_counter() - t) * 1000:.2f} ms, {report.examined} due (idempotent)"
+        )
         store.close()
 
 

@@ -43,8 +43,9 @@ def build(where: Path, n: int) -> Path:
     store = Store.open(cfg)
     plans.add(store, plans.build("home", rate="10M/10M", price="1000"), "bench")
     plans.add(store, plans.build("fast", rate="50M/50M", price="3000"), "bench")
-    routers.add(store, "core-1", driver="mikrotik", host="10.0.0.1",
-                radius_secret="bench-secret-1", actor="bench")
+    routers.add(
+        store, "core-1", driver="mikrotik", host="10.0.0.1", radius_secret="bench-secret-1", actor="bench"
+    )
     ids = [r["id"] for r in store.all("SELECT id FROM plans ORDER BY id")]
     t = time.perf_counter()
     # One sealed password reused: sealing 50,000 would only slow the build down.
@@ -56,26 +57,46 @@ def build(where: Path, n: int) -> Path:
                 "INSERT INTO subscribers (username, password_enc, plan_id, service, phone, name, "
                 "status, status_changed_at, paid_until, created_at, updated_at) "
                 "VALUES (?, ?, ?, 'pppoe', ?, ?, 'active', ?, ?, ?, ?)",
-                (user, blob, ids[i % 2], f"+2547{i:08d}", f"Customer {i}", now - DAY,
-                 now + 20 * DAY, now - DAY, now - DAY))
+                (
+                    user,
+                    blob,
+                    ids[i % 2],
+                    f"+2547{i:08d}",
+                    f"Customer {i}",
+                    now - DAY,
+                    now + 20 * DAY,
+                    now - DAY,
+                    now - DAY,
+                ),
+            )
             sid = store.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             store.conn.execute(
                 "INSERT INTO invoices (number, subscriber_id, plan, billing, cycle_start, "
                 "cycle_end, amount_minor, tax_minor, total_minor, currency, issued_at, due_at, "
                 "status, paid_at) VALUES (?, ?, 'home', 'prepaid', ?, ?, 100000, 0, 100000, "
                 "'KES', ?, ?, 'paid', ?)",
-                (f"INV-BENCH-2026-{i + 1:06d}", sid, now - DAY, now + 29 * DAY, now - DAY,
-                 now - DAY, now - DAY))
+                (
+                    f"INV-BENCH-2026-{i + 1:06d}",
+                    sid,
+                    now - DAY,
+                    now + 29 * DAY,
+                    now - DAY,
+                    now - DAY,
+                    now - DAY,
+                ),
+            )
             store.conn.execute(
                 "INSERT INTO ledger (subscriber_id, at, kind, amount_minor, currency, reference) "
                 "VALUES (?, ?, 'payment', 100000, 'KES', ?), (?, ?, 'charge', -100000, 'KES', ?)",
-                (sid, now - DAY, f"P{i}", sid, now - DAY, f"INV-BENCH-2026-{i + 1:06d}"))
+                (sid, now - DAY, f"P{i}", sid, now - DAY, f"INV-BENCH-2026-{i + 1:06d}"),
+            )
             if i % 4 == 0:
                 store.conn.execute(
                     "INSERT INTO radius_sessions (nas_ip, acct_session_id, username, started_at, "
                     "last_update_at, status, input_octets, output_octets) "
                     "VALUES ('10.0.0.1', ?, ?, ?, ?, 'active', 123456789, 987654321)",
-                    (f"s{i}", user, now - 3600, now - 60))
+                    (f"s{i}", user, now - 3600, now - 60),
+                )
     store.conn.execute("ANALYZE")
     store.close()
     print(f"built {n:,} subscribers in {time.perf_counter() - t:.1f} s")
@@ -115,20 +136,25 @@ def main() -> None:
             ("jasiyo --help", [*jasiyo, "--help"]),
             ("jasiyo plan list", [*jasiyo, "plan", "list"]),
             ("jasiyo subscriber list --limit 50", [*jasiyo, "subscriber", "list", "--limit", "50"]),
-            ("jasiyo subscriber list --search 'Customer 4999'",
-             [*jasiyo, "subscriber", "list", "--search", "Customer 4999"]),
+            (
+                "jasiyo subscriber list --search 'Customer 4999'",
+                [*jasiyo, "subscriber", "list", "--search", "Customer 4999"],
+            ),
             (f"jasiyo subscriber show {mid}", [*jasiyo, "subscriber", "show", mid]),
         ]
         results = [(name, timed(argv, env, args.repeat)) for name, argv in cases]
     base = min(results[0][1][0])
     base_cpu = min(results[0][1][1])
-    print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
-          "(CPU time is the steadier figure on a busy machine)")
-    print(f"{'command':<50} {'min s':>7} {'median s':>9} {'above python':>13} "
-          f"{'cpu s':>7} {'cpu above':>10}")
+    print(
+        f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+        "(CPU time is the steadier figure on a busy machine)"
+    )
+    print(f"{'command':<50} {'min s':>7} {'median s':>9} {'above python':>13} {'cpu s':>7} {'cpu above':>10}")
     for name, (wall, cpu) in results:
-        print(f"{name:<50} {min(wall):7.3f} {statistics.median(wall):9.3f} "
-              f"{min(wall) - base:13.3f} {min(cpu):7.3f} {min(cpu) - base_cpu:10.3f}")
+        print(
+            f"{name:<50} {min(wall):7.3f} {statistics.median(wall):9.3f} "
+            f"{min(wall) - base:13.3f} {min(cpu):7.3f} {min(cpu) - base_cpu:10.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -30,11 +30,17 @@ def population(n: int, rng: random.Random) -> list[DesiredState]:
         service = Service.PPPOE if i % 10 < 6 else Service.STATIC if i % 10 < 9 else Service.HOTSPOT
         suspended = rng.random() < 0.05
         ip = f"10.{100 + i // 62500}.{i // 250 % 250}.{i % 250 + 1}"
-        out.append(DesiredState(
-            username=f"cust{i:05d}", service=service,
-            access=Access.WALLED_GARDEN if suspended else Access.ALLOW,
-            rate_limit="512k/512k" if suspended else PLANS[plan], plan=plan,
-            ip=ip if service == Service.STATIC else None, password=f"pw{i}"))
+        out.append(
+            DesiredState(
+                username=f"cust{i:05d}",
+                service=service,
+                access=Access.WALLED_GARDEN if suspended else Access.ALLOW,
+                rate_limit="512k/512k" if suspended else PLANS[plan],
+                plan=plan,
+                ip=ip if service == Service.STATIC else None,
+                password=f"pw{i}",
+            )
+        )
     return out
 
 
@@ -62,25 +68,37 @@ def run(label: str, sim: RouterOSSim, driver: MikrotikDriver, desired: list[Desi
     started, cpu = time.perf_counter(), time.process_time()
     report = driver.reconcile(desired)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    print(f"{label:<22} {wall:7.3f} s wall {cpu:7.3f} s cpu {sim.stats.sentences:6d} commands"
-          f"  {report.summary()}")
+    print(
+        f"{label:<22} {wall:7.3f} s wall {cpu:7.3f} s cpu {sim.stats.sentences:6d} commands"
+        f"  {report.summary()}"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--subscribers", type=int, default=10_000)
-    ap.add_argument("--latency-ms", type=float, default=0.0,
-                    help="simulated router latency before each reply")
+    ap.add_argument(
+        "--latency-ms", type=float, default=0.0, help="simulated router latency before each reply"
+    )
     args = ap.parse_args()
     rng = random.Random(42)
     desired = population(args.subscribers, rng)
     with RouterOSSim(users={"jasiyo": "bench"}) as sim:
         sim.faults.latency_s = args.latency_ms / 1000
-        config = RouterConfig(host="127.0.0.1", port=sim.port, username="jasiyo",
-                              password="bench", mode="api", pay_page="10.200.0.1", timeout=30)
+        config = RouterConfig(
+            host="127.0.0.1",
+            port=sim.port,
+            username="jasiyo",
+            password="bench",
+            mode="api",
+            pay_page="10.200.0.1",
+            timeout=30,
+        )
         with MikrotikDriver(config) as driver:
-            print(f"{args.subscribers} subscribers, simulator latency {args.latency_ms} ms; "
-                  "cpu = driver + simulator (same process)")
+            print(
+                f"{args.subscribers} subscribers, simulator latency {args.latency_ms} ms; "
+                "cpu = driver + simulator (same process)"
+            )
             run("first full sync", sim, driver, desired)
             run("no-op reconcile", sim, driver, desired)
             run("no-op reconcile again", sim, driver, desired)

@@ -106,12 +106,23 @@ def wait(pred: Any, timeout: float, what: str) -> None:
 
 
 def c2b_doc(username: str, receipt: str, amount: int) -> bytes:
-    return json.dumps({
-        "TransactionType": "Pay Bill", "TransID": receipt,
-        "TransTime": time.strftime("%Y%m%d%H%M%S"), "TransAmount": f"{amount}.00",
-        "BusinessShortCode": SHORTCODE, "BillRefNumber": username, "InvoiceNumber": "",
-        "OrgAccountBalance": "", "ThirdPartyTransID": "", "MSISDN": "25470****149",
-        "FirstName": "JOHN", "MiddleName": "", "LastName": "DOE"}).encode()
+    return json.dumps(
+        {
+            "TransactionType": "Pay Bill",
+            "TransID": receipt,
+            "TransTime": time.strftime("%Y%m%d%H%M%S"),
+            "TransAmount": f"{amount}.00",
+            "BusinessShortCode": SHORTCODE,
+            "BillRefNumber": username,
+            "InvoiceNumber": "",
+            "OrgAccountBalance": "",
+            "ThirdPartyTransID": "",
+            "MSISDN": "25470****149",
+            "FirstName": "JOHN",
+            "MiddleName": "",
+            "LastName": "DOE",
+        }
+    ).encode()
 
 
 def pct(values: list[float], p: float) -> float:
@@ -135,10 +146,24 @@ def main() -> None:
         op = new_operator_token()
         cport = free_port()
         cloud_url = f"http://127.0.0.1:{cport}"
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "jasiyo.cli", "cloud", "serve", "--db", str(tmp / "cloud.db"),
-             "--port", str(cport)], stdout=subprocess.DEVNULL,
-            stderr=(tmp / "cloud.log").open("wb"), env={**os.environ, "JASIYO_OPERATOR_TOKEN": op}))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "jasiyo.cli",
+                    "cloud",
+                    "serve",
+                    "--db",
+                    str(tmp / "cloud.db"),
+                    "--port",
+                    str(cport),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=(tmp / "cloud.log").open("wb"),
+                env={**os.environ, "JASIYO_OPERATOR_TOKEN": op},
+            )
+        )
 
         def cloud_up() -> bool:
             try:
@@ -149,43 +174,68 @@ def main() -> None:
         wait(cloud_up, 30, "the cloud")
         tenant = admin.create_tenant(cloud_url, op, "bench")
         auth, acct = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
-        text = (f'[agent]\ndata_dir = "{tmp / "pop"}"\nlog_level = "info"\n'
-                f"[radius]\nauth_port = {auth}\nacct_port = {acct}\n"
-                "[sync]\ninterval = 1\n[web]\nport = 0\n[billing]\nenforce_interval = 0.2\n"
-                f'[payments.mpesa]\nbase_url = "http://127.0.0.1:9"\nconsumer_key = "k"\n'
-                f'consumer_secret = "s"\nshortcode = "{SHORTCODE}"\npasskey = "p"\n')
+        text = (
+            f'[agent]\ndata_dir = "{tmp / "pop"}"\nlog_level = "info"\n'
+            f"[radius]\nauth_port = {auth}\nacct_port = {acct}\n"
+            "[sync]\ninterval = 1\n[web]\nport = 0\n[billing]\nenforce_interval = 0.2\n"
+            f'[payments.mpesa]\nbase_url = "http://127.0.0.1:9"\nconsumer_key = "k"\n'
+            f'consumer_secret = "s"\nshortcode = "{SHORTCODE}"\npasskey = "p"\n'
+        )
         (tmp / "jasiyo.toml").write_text(text)
         cfg = config.parse(text, tmp, tmp / "jasiyo.toml")
         init_store(cfg)
-        cloudlink.enroll_agent(cfg, cloud_url, admin.issue_enrolment(
-            cloud_url, tenant["admin_token"])["token"])
+        cloudlink.enroll_agent(
+            cfg, cloud_url, admin.issue_enrolment(cloud_url, tenant["admin_token"])["token"]
+        )
         tenantkeys.init_tenant(cfg)
         total = args.payments + args.burst
         names = [f"cust{n:05d}" for n in range(total)]
         store = Store.open(cfg)
         plans.add(store, plans.build("home", rate="10M/10M", price="1000"), "bench")
-        imports.import_rows(store, [subs.NewSubscriber.build(n, password="pw", plan="home")
-                                 for n in names], "bench", cfg=cfg)
+        imports.import_rows(
+            store, [subs.NewSubscriber.build(n, password="pw", plan="home") for n in names], "bench", cfg=cfg
+        )
         with store.transaction():
-            store.conn.execute("UPDATE subscribers SET status = 'suspended', "
-                               "status_reason = 'expired'")
+            store.conn.execute("UPDATE subscribers SET status = 'suspended', status_reason = 'expired'")
         store.close()
-        subprocess.run([sys.executable, "-m", "jasiyo.cli", "--config", str(tmp / "jasiyo.toml"),
-                        "router", "add", "nas", "--driver", "mikrotik", "--host", "127.0.0.1",
-                        "--radius-secret", SECRET.decode(), "--coa-port", str(nas.port)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jasiyo.cli",
+                "--config",
+                str(tmp / "jasiyo.toml"),
+                "router",
+                "add",
+                "nas",
+                "--driver",
+                "mikrotik",
+                "--host",
+                "127.0.0.1",
+                "--radius-secret",
+                SECRET.decode(),
+                "--coa-port",
+                str(nas.port),
+            ],
+            check=True,
+            capture_output=True,
+        )
         store = Store.open(cfg)
-        url = charge.callback_url(store, cfg, "mpesa-c2b",
-                                  register=paywork.cloud_register(cfg, store))
+        url = charge.callback_url(store, cfg, "mpesa-c2b", register=paywork.cloud_register(cfg, store))
         store.close()
 
         log = (tmp / "agent.log").open("wb")
-        agent = subprocess.Popen([sys.executable, "-m", "jasiyo.cli", "--config",
-                                  str(tmp / "jasiyo.toml"), "agent", "run"],
-                                 stdout=log, stderr=subprocess.STDOUT)
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "jasiyo.cli", "--config", str(tmp / "jasiyo.toml"), "agent", "run"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         procs.append(agent)
-        wait(lambda: b"web.start" in (tmp / "agent.log").read_bytes()
-             or agent.poll() is not None, 60, "the agent")
+        wait(
+            lambda: b"web.start" in (tmp / "agent.log").read_bytes() or agent.poll() is not None,
+            60,
+            "the agent",
+        )
 
         # Everyone online in the walled garden: an Accounting-Start each.
         d = load_dictionary()
@@ -193,9 +243,13 @@ def main() -> None:
             s.settimeout(5)
             for i, name in enumerate(names):
                 pkt = AcctPacket(secret=SECRET, dict=d)
-                for k, v in (("User-Name", name), ("Acct-Status-Type", "Start"),
-                             ("Acct-Session-Id", f"b{i:07x}"), ("NAS-IP-Address", "127.0.0.1"),
-                             ("Framed-IP-Address", f"100.64.{i // 250}.{i % 250 + 1}")):
+                for k, v in (
+                    ("User-Name", name),
+                    ("Acct-Status-Type", "Start"),
+                    ("Acct-Session-Id", f"b{i:07x}"),
+                    ("NAS-IP-Address", "127.0.0.1"),
+                    ("Framed-IP-Address", f"100.64.{i // 250}.{i % 250 + 1}"),
+                ):
                     pkt.AddAttribute(k, v)
                 s.sendto(pkt.RequestPacket(), ("127.0.0.1", acct))
                 s.recv(4096)
@@ -206,19 +260,24 @@ def main() -> None:
         for i in range(args.payments):
             name = names[i]
             t0 = time.monotonic()
-            r = http.post(url, content=c2b_doc(name, f"LAT{i:07d}", 1000),
-                          headers={"content-type": "application/json"})
+            r = http.post(
+                url, content=c2b_doc(name, f"LAT{i:07d}", 1000), headers={"content-type": "application/json"}
+            )
             assert r.status_code == 200, r.text
             wait(lambda n=name: n in nas.first, 30, f"the Disconnect for {name}")
             lat.append(nas.first[name] - t0)
-        print(f"pay to online, {len(lat)} payments one at a time (callback POST to the cloud -> "
-              f"restored -> Disconnect at the NAS):")
-        print(f"  p50 {pct(lat, 50) * 1000:.0f} ms  p90 {pct(lat, 90) * 1000:.0f} ms  "
-              f"p99 {pct(lat, 99) * 1000:.0f} ms  max {max(lat) * 1000:.0f} ms  "
-              f"mean {statistics.mean(lat) * 1000:.0f} ms")
+        print(
+            f"pay to online, {len(lat)} payments one at a time (callback POST to the cloud -> "
+            f"restored -> Disconnect at the NAS):"
+        )
+        print(
+            f"  p50 {pct(lat, 50) * 1000:.0f} ms  p90 {pct(lat, 90) * 1000:.0f} ms  "
+            f"p99 {pct(lat, 99) * 1000:.0f} ms  max {max(lat) * 1000:.0f} ms  "
+            f"mean {statistics.mean(lat) * 1000:.0f} ms"
+        )
 
         # 2. month-end burst, with Daraja-style repeats
-        burst = names[args.payments:]
+        burst = names[args.payments :]
         docs = [(n, f"BST{i:07d}") for i, n in enumerate(burst)]
         docs += random.Random(7).sample(docs, min(args.duplicates, len(docs)))
         random.Random(8).shuffle(docs)
@@ -230,8 +289,9 @@ def main() -> None:
             now = time.monotonic()
             if due > now:
                 time.sleep(due - now)
-            r = http.post(url, content=c2b_doc(name, receipt, 1000),
-                          headers={"content-type": "application/json"})
+            r = http.post(
+                url, content=c2b_doc(name, receipt, 1000), headers={"content-type": "application/json"}
+            )
             errors += r.status_code != 200
         t_sent = time.monotonic()
         wait(lambda: all(n in nas.first for n in burst), 600, "the burst's Disconnects")
@@ -240,19 +300,25 @@ def main() -> None:
         agent.wait(60)
         store = Store.open(cfg)
         paid = store.scalar("SELECT count(*) FROM payments WHERE reference LIKE 'BST%'")
-        distinct = store.scalar("SELECT count(DISTINCT reference) FROM payments "
-                                "WHERE reference LIKE 'BST%'")
-        inbox = dict(store.conn.execute(
-            "SELECT status, count(*) FROM payment_inbox GROUP BY status").fetchall())
+        distinct = store.scalar("SELECT count(DISTINCT reference) FROM payments WHERE reference LIKE 'BST%'")
+        inbox = dict(
+            store.conn.execute("SELECT status, count(*) FROM payment_inbox GROUP BY status").fetchall()
+        )
         restored = store.scalar("SELECT count(*) FROM subscribers WHERE status = 'active'")
         store.close()
-        print(f"month-end burst: {len(docs)} callbacks ({len(burst)} receipts, "
-              f"{len(docs) - len(burst)} repeated) over {t_sent - t_start:.1f} s, "
-              f"{errors} refused by the cloud")
-        print(f"  drained {t_done - t_sent:.2f} s after the last callback; "
-              f"{(t_done - t_start):.1f} s from the first")
-        print(f"  payments {paid} for {distinct} distinct receipts (expected {len(burst)}); "
-              f"inbox {inbox}; {restored}/{total} subscribers restored")
+        print(
+            f"month-end burst: {len(docs)} callbacks ({len(burst)} receipts, "
+            f"{len(docs) - len(burst)} repeated) over {t_sent - t_start:.1f} s, "
+            f"{errors} refused by the cloud"
+        )
+        print(
+            f"  drained {t_done - t_sent:.2f} s after the last callback; "
+            f"{(t_done - t_start):.1f} s from the first"
+        )
+        print(
+            f"  payments {paid} for {distinct} distinct receipts (expected {len(burst)}); "
+            f"inbox {inbox}; {restored}/{total} subscribers restored"
+        )
         ok = paid == distinct == len(burst) and restored == total
         print("  exactly once: " + ("yes" if ok else "NO"))
     finally:

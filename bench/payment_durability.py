@@ -35,13 +35,16 @@ def run(tmp: Path, mode: str, n: int) -> list[float]:
     init_store(cfg)
     store = Store.open(cfg, synchronous=mode)
     plans.add(store, plans.build("home", rate="10M/10M", price="1000"), "bench")
-    imports.import_rows(store, [subs.NewSubscriber.build(f"c{i:05d}", password="pw", plan="home")
-                             for i in range(n)], "bench", cfg=cfg)
+    imports.import_rows(
+        store,
+        [subs.NewSubscriber.build(f"c{i:05d}", password="pw", plan="home") for i in range(n)],
+        "bench",
+        cfg=cfg,
+    )
     times = []
     for i in range(n):
         t = time.perf_counter()
-        payments.record(store, cfg, f"c{i:05d}", 100000, f"DUR{i:07d}", method="mpesa",
-                        actor="bench")
+        payments.record(store, cfg, f"c{i:05d}", 100000, f"DUR{i:07d}", method="mpesa", actor="bench")
         times.append(time.perf_counter() - t)
     store.close()
     return times
@@ -59,9 +62,11 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     for mode, t in res.items():
         t.sort()
-        print(f"synchronous={mode:6}  {args.payments} payments: mean "
-              f"{statistics.mean(t) * 1000:.2f} ms  p50 {t[len(t) // 2] * 1000:.2f} ms  "
-              f"p99 {t[int(len(t) * 0.99) - 1] * 1000:.2f} ms  ({len(t) / sum(t):.0f}/s)")
+        print(
+            f"synchronous={mode:6}  {args.payments} payments: mean "
+            f"{statistics.mean(t) * 1000:.2f} ms  p50 {t[len(t) // 2] * 1000:.2f} ms  "
+            f"p99 {t[int(len(t) * 0.99) - 1] * 1000:.2f} ms  ({len(t) / sum(t):.0f}/s)"
+        )
     extra = statistics.mean(res["FULL"]) - statistics.mean(res["NORMAL"])
     print(f"full durability costs {extra * 1000:.2f} ms per payment")
 

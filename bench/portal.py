@@ -38,9 +38,14 @@ from jasiyo.agent import plans  # noqa: E402
 from jasiyo.agent import subscribers as subs  # noqa: E402
 from jasiyo.agent.store import Store, init_store  # noqa: E402
 
-HOTSPOT = {"mac": "AA:BB:CC:00:00:01", "ip": "10.5.50.20",
-           "link-login-only": "http://10.5.50.1/login", "link-orig": "http://example.com/",
-           "chap-id": "\\371", "chap-challenge": "\\357" * 16}
+HOTSPOT = {
+    "mac": "AA:BB:CC:00:00:01",
+    "ip": "10.5.50.20",
+    "link-login-only": "http://10.5.50.1/login",
+    "link-orig": "http://example.com/",
+    "chap-id": "\\371",
+    "chap-challenge": "\\357" * 16,
+}
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -51,32 +56,42 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 def setup(tmp: Path) -> tuple[config.Config, int]:
     port = free_port()
-    text = (f'[agent]\ndata_dir = "data"\n[radius]\nauth_port = {free_port(socket.SOCK_DGRAM)}\n'
-            f'acct_port = {free_port(socket.SOCK_DGRAM)}\nworkers = 1\n'
-            f'[web]\nport = {port}\n[portal]\npage_rate = 100000.0\npage_burst = 1000000\n')
+    text = (
+        f'[agent]\ndata_dir = "data"\n[radius]\nauth_port = {free_port(socket.SOCK_DGRAM)}\n'
+        f"acct_port = {free_port(socket.SOCK_DGRAM)}\nworkers = 1\n"
+        f"[web]\nport = {port}\n[portal]\npage_rate = 100000.0\npage_burst = 1000000\n"
+    )
     (tmp / "jasiyo.toml").write_text(text)
     cfg = config.parse(text, tmp, tmp / "jasiyo.toml")
     init_store(cfg)
     store = Store.open(cfg)
     try:
-        for name, price, period in (("1hour", 1000, "1h"), ("24hours", 5000, "24h"),
-                                    ("7days", 30000, "7d"), ("home", 150000, "30d")):
-            plans.add(store, plans.build(name, rate="5M/5M", price=str(price / 100),
-                                         period=period, portal=name != "home"), "bench")
-        subs.add(store, subs.NewSubscriber.build("alice", password="alice-pw", plan="home"),
-                 "bench")
+        for name, price, period in (
+            ("1hour", 1000, "1h"),
+            ("24hours", 5000, "24h"),
+            ("7days", 30000, "7d"),
+            ("home", 150000, "30d"),
+        ):
+            plans.add(
+                store,
+                plans.build(name, rate="5M/5M", price=str(price / 100), period=period, portal=name != "home"),
+                "bench",
+            )
+        subs.add(store, subs.NewSubscriber.build("alice", password="alice-pw", plan="home"), "bench")
         now = store.now()
         store.execute(
             "INSERT INTO radius_sessions (nas_ip, acct_session_id, username, framed_ip, "
             "started_at, last_update_at) VALUES ('127.0.0.1', 'b1', 'alice', '127.0.0.1', ?, ?)",
-            (now, now))
+            (now, now),
+        )
     finally:
         store.close()
     return cfg, port
 
 
-async def phone(client: httpx.AsyncClient, path: str, until: float,
-                lat: list[float], errors: list[int]) -> None:
+async def phone(
+    client: httpx.AsyncClient, path: str, until: float, lat: list[float], errors: list[int]
+) -> None:
     while time.perf_counter() < until:
         t0 = time.perf_counter()
         try:
@@ -91,8 +106,7 @@ async def phone(client: httpx.AsyncClient, path: str, until: float,
             errors.append(r.status_code)
 
 
-async def load(url: str, path: str, phones: int, seconds: float) -> tuple[list[float], list[int],
-                                                                          float]:
+async def load(url: str, path: str, phones: int, seconds: float) -> tuple[list[float], list[int], float]:
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     clients = [httpx.AsyncClient(base_url=url, timeout=30, limits=limits) for _ in range(phones)]
     lat: list[float] = []
@@ -114,8 +128,9 @@ def _load_part(job: tuple[str, str, int, float]) -> tuple[list[float], list[int]
     return asyncio.run(load(*job))
 
 
-def load_procs(url: str, path: str, phones: int, seconds: float,
-               procs: int) -> tuple[list[float], list[int], float]:
+def load_procs(
+    url: str, path: str, phones: int, seconds: float, procs: int
+) -> tuple[list[float], list[int], float]:
     """``phones`` spread over ``procs`` generator processes (one Python process cannot keep
     200 httpx clients busy)."""
     if procs <= 1:
@@ -153,8 +168,13 @@ def main() -> None:
         cfg, port = setup(tmp)
         env = {**os.environ, "JASIYO_CONFIG": str(tmp / "jasiyo.toml")}
         log = open(tmp / "agent.log", "w")
-        proc = subprocess.Popen([sys.executable, "-m", "jasiyo.cli", "agent", "run"], cwd=tmp,
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jasiyo.cli", "agent", "run"],
+            cwd=tmp,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
@@ -166,19 +186,25 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("the agent did not start: see " + str(tmp / "agent.log"))
             time.sleep(0.2)
-        print(f"{args.phones} phones in {args.procs} generator processes, {args.seconds:.0f} s "
-              f"per page, agent run on 127.0.0.1 ({os.cpu_count()} cores)")
-        for label, path in (("hotspot page", "/hotspot?" + urlencode(HOTSPOT)),
-                            ("pay page", "/pay"), ("static css", "/static/portal.css")):
+        print(
+            f"{args.phones} phones in {args.procs} generator processes, {args.seconds:.0f} s "
+            f"per page, agent run on 127.0.0.1 ({os.cpu_count()} cores)"
+        )
+        for label, path in (
+            ("hotspot page", "/hotspot?" + urlencode(HOTSPOT)),
+            ("pay page", "/pay"),
+            ("static css", "/static/portal.css"),
+        ):
             cpu0 = cpu_seconds(proc.pid)
             lat, errors, elapsed = load_procs(url, path, args.phones, args.seconds, args.procs)
             cpu = (cpu_seconds(proc.pid) - cpu0) / max(1, len(lat) + args.phones)
-            print(f"{label:13s} {len(lat):6d} requests  {len(lat) / elapsed:7.0f} req/s  "
-                  f"p50 {pct(lat, 50):6.1f} ms  p90 {pct(lat, 90):6.1f} ms  "
-                  f"p99 {pct(lat, 99):6.1f} ms  max {max(lat) * 1000:6.1f} ms  "
-                  f"agent CPU {cpu * 1000:.2f} ms/request  "
-                  f"errors {len(errors)}" + (f" {sorted(set(errors))} (0: no answer)"
-                                             if errors else ""))
+            print(
+                f"{label:13s} {len(lat):6d} requests  {len(lat) / elapsed:7.0f} req/s  "
+                f"p50 {pct(lat, 50):6.1f} ms  p90 {pct(lat, 90):6.1f} ms  "
+                f"p99 {pct(lat, 99):6.1f} ms  max {max(lat) * 1000:6.1f} ms  "
+                f"agent CPU {cpu * 1000:.2f} ms/request  "
+                f"errors {len(errors)}" + (f" {sorted(set(errors))} (0: no answer)" if errors else "")
+            )
             if label == "hotspot page":
                 size = len(httpx.get(url + path).content)
                 css = len(httpx.get(url + "/static/portal.css").content)

@@ -90,10 +90,18 @@ def free_tcp_port(first: int) -> int:
 def git_state() -> str:
     """The commit the agent runs from, with "+dirty" when jasiyo/ has uncommitted changes."""
     try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "jasiyo"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "jasiyo"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
@@ -171,10 +179,12 @@ def check_reply_content(target: Target, codec: Codec) -> str:
     code, info = probe(target, codec, 41)
     bad_code, _ = probe(target, codec, 41, password=b"wrong")
     status_code, _ = probe(target, codec, status=True)
-    return (f"Accept={code == 2} Mikrotik-Rate-Limit={info.get('Mikrotik-Rate-Limit')!r} "
-            f"Message-Authenticator={info.get('message_authenticator')} "
-            f"wrong-password->Reject={bad_code == 3} "
-            f"Status-Server={'answered' if status_code else 'no reply'}")
+    return (
+        f"Accept={code == 2} Mikrotik-Rate-Limit={info.get('Mikrotik-Rate-Limit')!r} "
+        f"Message-Authenticator={info.get('message_authenticator')} "
+        f"wrong-password->Reject={bad_code == 3} "
+        f"Status-Server={'answered' if status_code else 'no reply'}"
+    )
 
 
 # ------------------------------------------------------------------ the agent
@@ -183,8 +193,9 @@ def check_reply_content(target: Target, codec: Codec) -> str:
 class Agent:
     """``jasiyo agent run`` in a temp dir, with the demo data."""
 
-    def __init__(self, work: Path, jasiyo: str, auth_port: int, acct_port: int,
-                 workers: int = 0, radsec_port: int = 0) -> None:
+    def __init__(
+        self, work: Path, jasiyo: str, auth_port: int, acct_port: int, workers: int = 0, radsec_port: int = 0
+    ) -> None:
         self.dir = work / "jasiyo"
         self.dir.mkdir()
         self.config = self.dir / "jasiyo.toml"
@@ -192,7 +203,7 @@ class Agent:
             '[agent]\ndata_dir = "./data"\nname = "bench"\nlog_level = "warning"\n\n'
             f'[radius]\naddress = "127.0.0.1"\nauth_port = {auth_port}\n'
             f"acct_port = {acct_port}\nworkers = {workers}\n"
-            + (f'\n[radsec]\nenabled = true\nport = {radsec_port}\n' if radsec_port else "")
+            + (f"\n[radsec]\nenabled = true\nport = {radsec_port}\n" if radsec_port else "")
         )
         self.radsec_port = radsec_port
         self.jasiyo = jasiyo
@@ -204,18 +215,29 @@ class Agent:
     def radsec_certificates(self) -> tuple[Path, Path, Path]:
         """A RadSec CA, the agent's certificate, and the demo router's (pinned): the CA,
         the router's certificate and key for the generator."""
-        subprocess.run([self.jasiyo, "radsec", "ca", "--host", "127.0.0.1"], env=self.env,
-                       check=True, capture_output=True)
-        out = subprocess.run([self.jasiyo, "--json", "radsec", "issue", "local-test", "--pin"],
-                             env=self.env, check=True, capture_output=True, text=True).stdout
+        subprocess.run(
+            [self.jasiyo, "radsec", "ca", "--host", "127.0.0.1"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
+        out = subprocess.run(
+            [self.jasiyo, "--json", "radsec", "issue", "local-test", "--pin"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         issued = json.loads(out)
-        return (self.dir / "data" / "radsec" / "ca.pem", Path(issued["certificate"]),
-                Path(issued["private_key"]))
+        return (
+            self.dir / "data" / "radsec" / "ca.pem",
+            Path(issued["certificate"]),
+            Path(issued["private_key"]),
+        )
 
     def init(self) -> float:
         t = time.perf_counter()
-        out = subprocess.run([self.jasiyo, "init", "--demo"], env=self.env, capture_output=True,
-                             text=True)
+        out = subprocess.run([self.jasiyo, "init", "--demo"], env=self.env, capture_output=True, text=True)
         if out.returncode != 0:
             raise SystemExit(f"jasiyo init --demo failed: {out.stderr.strip() or out.stdout}")
         return time.perf_counter() - t
@@ -223,10 +245,12 @@ class Agent:
     def start(self, codec: Codec) -> float:
         t = time.perf_counter()
         with self.log.open("wb") as log:
-            self.proc = subprocess.Popen([self.jasiyo, "agent", "run"], env=self.env,
-                                         stdout=log, stderr=subprocess.STDOUT)
-        self.target = Target("jasiyo", "127.0.0.1", self.target.auth_port,
-                             self.target.acct_port, SECRET, self.proc.pid)
+            self.proc = subprocess.Popen(
+                [self.jasiyo, "agent", "run"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.target = Target(
+            "jasiyo", "127.0.0.1", self.target.auth_port, self.target.acct_port, SECRET, self.proc.pid
+        )
         if not _freeradius.wait_ready(lambda: ready(self.target, codec), self.proc, 60):
             tail = self.log.read_text(errors="replace")[-1500:]
             raise SystemExit(f"the agent did not answer on {self.target.auth_port}:\n{tail}")
@@ -254,11 +278,13 @@ class Agent:
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         try:
             like = prefix.replace("%", "") + "%"
-            rows = con.execute("SELECT count(*) FROM accounting WHERE acct_session_id LIKE ?",
-                               (like,)).fetchone()[0]
+            rows = con.execute(
+                "SELECT count(*) FROM accounting WHERE acct_session_id LIKE ?", (like,)
+            ).fetchone()[0]
             closed = con.execute(
-                "SELECT count(*) FROM radius_sessions WHERE acct_session_id LIKE ? "
-                "AND status = 'closed'", (like,)).fetchone()[0]
+                "SELECT count(*) FROM radius_sessions WHERE acct_session_id LIKE ? AND status = 'closed'",
+                (like,),
+            ).fetchone()[0]
         finally:
             con.close()
         return rows, closed
@@ -267,17 +293,18 @@ class Agent:
 # ------------------------------------------------------------------ running
 
 
-def run_matrix(target: Target, codec: Codec, levels: list[int], args: argparse.Namespace,
-               acct: bool) -> list[Result]:
+def run_matrix(
+    target: Target, codec: Codec, levels: list[int], args: argparse.Namespace, acct: bool
+) -> list[Result]:
     out = []
     for w in levels:
-        r = run_load(target, codec, "auth", w, args.duration, args.warmup,
-                     sockets=args.sockets)
+        r = run_load(target, codec, "auth", w, args.duration, args.warmup, sockets=args.sockets)
         print(r.line(), flush=True)
         out.append(r)
     if acct:
-        r = run_load(target, codec, "acct", args.acct_window, args.duration, args.warmup,
-                     sockets=args.sockets)
+        r = run_load(
+            target, codec, "acct", args.acct_window, args.duration, args.warmup, sockets=args.sockets
+        )
         print(r.line(), flush=True)
         out.append(r)
     return out
@@ -287,10 +314,29 @@ def cross_check(target: Target, args: argparse.Namespace) -> str | None:
     """One run of the independent generator at 64 outstanding; its result line."""
     if not CROSS_CHECK.exists():
         return None
-    cmd = [sys.executable, str(CROSS_CHECK), "--host", "127.0.0.1", "--port",
-           str(target.auth_port), "--acct-port", str(target.acct_port), "--secret", SECRET,
-           "-c", "64", "-d", str(args.duration), "--warmup", str(args.warmup), "-q",
-           "--label", f"{target.label}-xcheck", "--sockets", str(args.sockets)]
+    cmd = [
+        sys.executable,
+        str(CROSS_CHECK),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(target.auth_port),
+        "--acct-port",
+        str(target.acct_port),
+        "--secret",
+        SECRET,
+        "-c",
+        "64",
+        "-d",
+        str(args.duration),
+        "--warmup",
+        str(args.warmup),
+        "-q",
+        "--label",
+        f"{target.label}-xcheck",
+        "--sockets",
+        str(args.sockets),
+    ]
     for pid in [target.pid, *children(target.pid)] if target.pid else []:
         cmd += ["--server-pid", str(pid)]  # the agent and its authentication workers
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60)
@@ -304,8 +350,7 @@ def fr_target(work: Path, mode: str, codec: Codec) -> tuple[_freeradius.Instance
         if not port_free(p):
             raise SystemExit(f"udp 127.0.0.1:{p} is taken; fr-{mode} needs it")
     users = [codec.user(i) for i in range(codec.users)]
-    inst = _freeradius.build(work / f"fr-{mode}", mode, auth_port, acct_port, SECRET, users,
-                             RATE)
+    inst = _freeradius.build(work / f"fr-{mode}", mode, auth_port, acct_port, SECRET, users, RATE)
     inst.start()
     target = Target(f"fr-{mode}", "127.0.0.1", auth_port, acct_port, SECRET, inst.pid)
     if not _freeradius.wait_ready(lambda: ready(target, codec), inst.proc, 30):
@@ -320,8 +365,7 @@ def log_errors(inst: _freeradius.Instance) -> tuple[int, str]:
     p = inst.root / "log" / "radius.log"
     if not p.exists():
         return 0, ""
-    errors = [ln for ln in p.read_text(errors="replace").splitlines()
-              if " Error: " in ln or "ERROR" in ln]
+    errors = [ln for ln in p.read_text(errors="replace").splitlines() if " Error: " in ln or "ERROR" in ln]
     return len(errors), errors[-1].strip() if errors else ""
 
 
@@ -336,16 +380,22 @@ def pick(results: list[Result], label: str, workload: str, window: int) -> Resul
 
 
 def summary(results: list[Result], levels: list[int], acct_window: int) -> list[str]:
-    lines = ["", "## Summary", "",
-             "| target | workload | window | req/s | p50 ms | p99 ms | rejects | timeouts | bad | "
-             "server CPU | server us/req | box busy |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "",
+        "## Summary",
+        "",
+        "| target | workload | window | req/s | p50 ms | p99 ms | rejects | timeouts | bad | "
+        "server CPU | server us/req | box busy |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
         srv = "-" if r.server_cpu_pct is None else f"{r.server_cpu_pct:.0f}%"
         us = "-" if r.server_us_per_req is None else f"{r.server_us_per_req:.0f}"
-        lines.append(f"| {r.label} | {r.workload} | {r.window} | {r.rps:.0f} | {r.p50_ms:.3f} | "
-                     f"{r.p99_ms:.3f} | {r.reject} | {r.timeout} | {r.bad} | {srv} | {us} | "
-                     f"{r.box_busy_pct:.0f}% |")
+        lines.append(
+            f"| {r.label} | {r.workload} | {r.window} | {r.rps:.0f} | {r.p50_ms:.3f} | "
+            f"{r.p99_ms:.3f} | {r.reject} | {r.timeout} | {r.bad} | {srv} | {us} | "
+            f"{r.box_busy_pct:.0f}% |"
+        )
     lines += ["", "Ratios (jasiyo / FreeRADIUS, same run):", ""]
     for w in levels:
         j, s, f = (pick(results, x, "auth", w) for x in ("jasiyo", "fr-sql", "fr-files"))
@@ -358,26 +408,32 @@ def summary(results: list[Result], levels: list[int], acct_window: int) -> list[
             parts.append(f"server us/req vs fr-files {j.server_us_per_req / f.server_us_per_req:4.2f}x")
         if len(parts) > 1:
             lines.append("  " + "  ".join(parts))
-    ja, fa = pick(results, "jasiyo", "acct", acct_window), pick(results, "fr-files", "acct",
-                                                                 acct_window)
+    ja, fa = pick(results, "jasiyo", "acct", acct_window), pick(results, "fr-files", "acct", acct_window)
     if ja and fa and fa.rps and ja.server_us_per_req and fa.server_us_per_req:
-        lines.append(f"  accounting, window {acct_window}: throughput vs fr-files "
-                     f"{ja.rps / fa.rps:4.2f}x  server us/req vs fr-files "
-                     f"{ja.server_us_per_req / fa.server_us_per_req:4.2f}x")
+        lines.append(
+            f"  accounting, window {acct_window}: throughput vs fr-files "
+            f"{ja.rps / fa.rps:4.2f}x  server us/req vs fr-files "
+            f"{ja.server_us_per_req / fa.server_us_per_req:4.2f}x"
+        )
     lines += ["", "Aims, at window 64:"]
     j, s, f = (pick(results, x, "auth", 64) for x in ("jasiyo", "fr-sql", "fr-files"))
     if j and s and s.rps:
         ratio = j.rps / s.rps
-        lines.append(f"  throughput >= 3x fr-sql:              {ratio:5.1f}x  "
-                     f"{'MET' if ratio >= 3 else 'MISSED'}")
+        lines.append(
+            f"  throughput >= 3x fr-sql:              {ratio:5.1f}x  {'MET' if ratio >= 3 else 'MISSED'}"
+        )
     if j and f and j.server_us_per_req and f.server_us_per_req:
         ratio = j.server_us_per_req / f.server_us_per_req
-        lines.append(f"  server us/req <= 2x fr-files:         {ratio:5.2f}x  "
-                     f"({j.server_us_per_req:.0f} vs {f.server_us_per_req:.0f} us)  "
-                     f"{'MET' if ratio <= 2 else 'MISSED'}")
+        lines.append(
+            f"  server us/req <= 2x fr-files:         {ratio:5.2f}x  "
+            f"({j.server_us_per_req:.0f} vs {f.server_us_per_req:.0f} us)  "
+            f"{'MET' if ratio <= 2 else 'MISSED'}"
+        )
     if j:
-        lines.append(f"  p99 < 5 ms:                           {j.p99_ms:5.2f} ms "
-                     f"{'MET' if j.p99_ms < 5 else 'MISSED'}")
+        lines.append(
+            f"  p99 < 5 ms:                           {j.p99_ms:5.2f} ms "
+            f"{'MET' if j.p99_ms < 5 else 'MISSED'}"
+        )
     return lines
 
 
@@ -385,8 +441,9 @@ def summary(results: list[Result], levels: list[int], acct_window: int) -> list[
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     ap.add_argument("--duration", type=float, default=6.0, help="measured seconds per run")
     ap.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each run")
     ap.add_argument("--levels", default="1,16,64,256", help="outstanding-request windows (auth)")
@@ -394,30 +451,56 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--skip-freeradius", action="store_true", help="benchmark the agent only")
     ap.add_argument("--fr-modes", default="files,sql", help="FreeRADIUS back-ends to run")
     ap.add_argument("--no-acct", action="store_true", help="skip the accounting runs")
-    ap.add_argument("--no-cross-check", action="store_true",
-                    help=f"skip the run of {CROSS_CHECK} against the agent")
+    ap.add_argument(
+        "--no-cross-check", action="store_true", help=f"skip the run of {CROSS_CHECK} against the agent"
+    )
     ap.add_argument("--json-out", help="write every result and the environment as JSON here")
-    ap.add_argument("--jasiyo", default=None,
-                    help="the jasiyo command (default: .venv/bin/jasiyo of this repo, else PATH)")
-    ap.add_argument("--ports", default=None,
-                    help="the agent's auth,acct ports (default: the first free of 18140,18150 "
-                         "... 18149,18159)")
-    ap.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
-                    help="first wait up to this long for the machine to be under 15%% busy")
-    ap.add_argument("--nice", type=int, default=0,
-                    help="niceness increment for the bench and every server it starts (e.g. -10 "
-                         "as root on a machine shared with other work); the same for all servers")
+    ap.add_argument(
+        "--jasiyo",
+        default=None,
+        help="the jasiyo command (default: .venv/bin/jasiyo of this repo, else PATH)",
+    )
+    ap.add_argument(
+        "--ports",
+        default=None,
+        help="the agent's auth,acct ports (default: the first free of 18140,18150 ... 18149,18159)",
+    )
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to this long for the machine to be under 15%% busy",
+    )
+    ap.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="niceness increment for the bench and every server it starts (e.g. -10 "
+        "as root on a machine shared with other work); the same for all servers",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs, DBs)")
-    ap.add_argument("--workers", type=int, default=0,
-                    help="the agent's [radius] workers (0: one per core, 1: one process)")
-    ap.add_argument("--sockets", type=int, default=8,
-                    help="source ports the generator spreads requests over (like several "
-                         "NASes), for every server")
-    ap.add_argument("--radsec", action="store_true",
-                    help="also measure the agent over RadSec (TLS, one connection per "
-                         "--radsec-connections) at the same windows")
-    ap.add_argument("--radsec-connections", type=int, default=1,
-                    help="TLS connections the RadSec generator uses")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="the agent's [radius] workers (0: one per core, 1: one process)",
+    )
+    ap.add_argument(
+        "--sockets",
+        type=int,
+        default=8,
+        help="source ports the generator spreads requests over (like several NASes), for every server",
+    )
+    ap.add_argument(
+        "--radsec",
+        action="store_true",
+        help="also measure the agent over RadSec (TLS, one connection per "
+        "--radsec-connections) at the same windows",
+    )
+    ap.add_argument(
+        "--radsec-connections", type=int, default=1, help="TLS connections the RadSec generator uses"
+    )
     args = ap.parse_args(argv)
     args.level_list = [int(x) for x in args.levels.split(",") if x.strip()]
     return args
@@ -449,23 +532,33 @@ def main(argv: list[str] | None = None) -> int:
     autogroup_before = set_priority(args.nice)
     busy = wait_quiet(15.0, args.wait_idle)
     if busy > 15.0:
-        say(f"WARNING: the machine is {busy:.0f}% busy before the bench starts (other "
+        say(
+            f"WARNING: the machine is {busy:.0f}% busy before the bench starts (other "
             "processes): figures will be low and noisy, and multi-threaded servers get a larger "
             "share of a contended box than a single-threaded one"
-            + ("" if args.nice else " (as root, --nice -10 gives the bench priority)"))
+            + ("" if args.nice else " (as root, --nice -10 gives the bench priority)")
+        )
     codec = Codec(SECRET, USERS)
     work = Path(tempfile.mkdtemp(prefix="jasiyo-radius-bench-"))
     results: list[Result] = []
     env: dict[str, object] = {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": platform.node(),
-        "cpus": os.cpu_count(), "python": platform.python_version(),
-        "duration": args.duration, "warmup": args.warmup, "levels": args.level_list,
-        "box_busy_before_pct": round(busy, 1), "jasiyo_commit": git_state(),
-        "niceness": os.nice(0), "autogroup": _autogroup(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "levels": args.level_list,
+        "box_busy_before_pct": round(busy, 1),
+        "jasiyo_commit": git_state(),
+        "niceness": os.nice(0),
+        "autogroup": _autogroup(),
     }
-    say(f"{os.cpu_count()} CPUs; generator and servers share them (one generator process). "
+    say(
+        f"{os.cpu_count()} CPUs; generator and servers share them (one generator process). "
         f"{args.duration:g} s measured after {args.warmup:g} s warm-up per run; jasiyo at "
-        f"{env['jasiyo_commit']}; niceness {env['niceness']} ({env['autogroup']}); work dir {work}")
+        f"{env['jasiyo_commit']}; niceness {env['niceness']} ({env['autogroup']}); work dir {work}"
+    )
     radsec_port = free_tcp_port(18160) if args.radsec else 0
     agent = Agent(work, jasiyo, auth_port, acct_port, args.workers, radsec_port)
     env["workers"] = args.workers
@@ -478,35 +571,52 @@ def main(argv: list[str] | None = None) -> int:
         if radsec_port:
             radsec_files = agent.radsec_certificates()
         up = agent.start(codec)
-        say(f"jasiyo: agent pid {agent.target.pid} answering on 127.0.0.1:{auth_port}/{acct_port} "
+        say(
+            f"jasiyo: agent pid {agent.target.pid} answering on 127.0.0.1:{auth_port}/{acct_port} "
             f"after {up:.1f} s (init took {env['jasiyo_init_s']} s); log_level=warning, so "
-            "per-request logging is off")
+            "per-request logging is off"
+        )
         assert agent.target.pid is not None
         waited, cpu = wait_settled(agent.target.pid)
         env["jasiyo_settle"] = {"seconds": round(waited, 1), "cpu_seconds": round(cpu, 2)}
-        say(f"jasiyo: idle {waited:.1f} s after it answered (start-up work, e.g. the first "
-            f"billing tick, used {cpu:.2f} s of CPU meanwhile); measuring from now")
+        say(
+            f"jasiyo: idle {waited:.1f} s after it answered (start-up work, e.g. the first "
+            f"billing tick, used {cpu:.2f} s of CPU meanwhile); measuring from now"
+        )
         say("jasiyo: " + check_reply_content(agent.target, codec))
         results += run_matrix(agent.target, codec, args.level_list, args, not args.no_acct)
         if radsec_port:
             from _radsec_gen import run_radsec_load
 
             for w in args.level_list:
-                r = run_radsec_load(agent.target, USERS, radsec_port, *radsec_files, window=w,
-                                    duration=args.duration, warmup=args.warmup,
-                                    connections=args.radsec_connections)
+                r = run_radsec_load(
+                    agent.target,
+                    USERS,
+                    radsec_port,
+                    *radsec_files,
+                    window=w,
+                    duration=args.duration,
+                    warmup=args.warmup,
+                    connections=args.radsec_connections,
+                )
                 print(r.line(), flush=True)
                 results.append(r)
         acct = pick(results, "jasiyo", "acct", args.acct_window)
         if acct:
             rows, closed = agent.stored_accounting(acct.session_prefix)
             ok = acct.answered_total <= rows <= acct.sent_total
-            env["jasiyo_acct_durability"] = {"acknowledged": acct.answered_total,
-                                             "sent": acct.sent_total, "stored": rows,
-                                             "sessions_closed": closed, "ok": ok}
-            say(f"jasiyo: accounting acknowledged {acct.answered_total}, sent "
+            env["jasiyo_acct_durability"] = {
+                "acknowledged": acct.answered_total,
+                "sent": acct.sent_total,
+                "stored": rows,
+                "sessions_closed": closed,
+                "ok": ok,
+            }
+            say(
+                f"jasiyo: accounting acknowledged {acct.answered_total}, sent "
                 f"{acct.sent_total}, in the store {rows} (sessions closed by Stop: {closed}): "
-                f"{'every acknowledged record stored' if ok else 'MISMATCH'}")
+                f"{'every acknowledged record stored' if ok else 'MISMATCH'}"
+            )
         if not args.no_cross_check:
             xcheck = cross_check(agent.target, args)
             if xcheck:
@@ -524,13 +634,17 @@ def main(argv: list[str] | None = None) -> int:
                 instances.append(inst)
                 assert target.pid is not None
                 wait_settled(target.pid, 10.0)
-                say(f"fr-{mode}: pid {target.pid} on 127.0.0.1:{target.auth_port}/"
-                    f"{target.acct_port}; " + check_reply_content(target, codec))
+                say(
+                    f"fr-{mode}: pid {target.pid} on 127.0.0.1:{target.auth_port}/"
+                    f"{target.acct_port}; " + check_reply_content(target, codec)
+                )
                 results += run_matrix(target, codec, args.level_list, args, not args.no_acct)
                 errors, last = log_errors(inst)
                 inst.stop()
-                say(f"fr-{mode}: stopped; {errors} error lines in its radius.log"
-                    + (f", the last: {last[:160]}" if last else ""))
+                say(
+                    f"fr-{mode}: stopped; {errors} error lines in its radius.log"
+                    + (f", the last: {last[:160]}" if last else "")
+                )
                 env[f"fr_{mode}_log_errors"] = errors
     except KeyboardInterrupt:
         say("interrupted; stopping the servers")
@@ -542,9 +656,11 @@ def main(argv: list[str] | None = None) -> int:
         for inst in instances:
             inst.stop()
         if args.json_out:
-            Path(args.json_out).write_text(json.dumps(
-                {"env": env, "cross_check": xcheck, "results": [asdict(r) for r in results]},
-                indent=1))
+            Path(args.json_out).write_text(
+                json.dumps(
+                    {"env": env, "cross_check": xcheck, "results": [asdict(r) for r in results]}, indent=1
+                )
+            )
         if args.keep:
             say(f"kept {work}")
         else:
@@ -553,11 +669,13 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(summary(results, args.level_list, args.acct_window)))
     if xcheck:
         print(f"\nCross-check (independent generator, jasiyo, window 64):\n  {xcheck}")
-    print(f"\nMachine: {os.cpu_count()} CPUs, shared by the generator and the server under "
-          "test. CPU columns are % of one core (user+sys, all threads); server us/req is the "
-          "server's CPU time per answered request. jasiyo ran with log_level=warning (no "
-          "per-request log lines) and fsyncs accounting before answering (group commit); "
-          "FreeRADIUS's detail file (accounting, files mode) is not fsynced.")
+    print(
+        f"\nMachine: {os.cpu_count()} CPUs, shared by the generator and the server under "
+        "test. CPU columns are % of one core (user+sys, all threads); server us/req is the "
+        "server's CPU time per answered request. jasiyo ran with log_level=warning (no "
+        "per-request log lines) and fsyncs accounting before answering (group commit); "
+        "FreeRADIUS's detail file (accounting, files mode) is not fsynced."
+    )
     return 0
 
 

@@ -119,8 +119,7 @@ async def micro(n: int) -> None:
 async def serve(port: int) -> None:
     server = RadiusServer(backend(), "127.0.0.1", port, port + 10)
     await server.start()
-    print(f"serving auth {server.auth_port} acct {server.acct_port} pid {os.getpid()}",
-          flush=True)
+    print(f"serving auth {server.auth_port} acct {server.acct_port} pid {os.getpid()}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -130,18 +129,31 @@ async def serve(port: int) -> None:
 
 
 def load(port: int, levels: str, duration: int) -> None:
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(port)], stdout=subprocess.PIPE, text=True
+    )
     try:
         print(proc.stdout.readline().strip())  # type: ignore[union-attr]
         tool = ROOT.parent / "shared" / "bench" / "radius_load.py"
-        base = [sys.executable, str(tool), "--host", "127.0.0.1", "--port", str(port),
-                "--acct-port", str(port + 10), "--secret", SECRET.decode(),
-                "--server-pid", str(proc.pid), "-d", str(duration)]
+        base = [
+            sys.executable,
+            str(tool),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--acct-port",
+            str(port + 10),
+            "--secret",
+            SECRET.decode(),
+            "--server-pid",
+            str(proc.pid),
+            "-d",
+            str(duration),
+        ]
         subprocess.run(base + ["--probe"], check=False)
         subprocess.run(base + ["--conc-levels", levels, "--label", "jasiyo"], check=False)
-        subprocess.run(base + ["--workload", "acct", "-c", "64", "--label", "jasiyo-acct"],
-                       check=False)
+        subprocess.run(base + ["--workload", "acct", "-c", "64", "--label", "jasiyo-acct"], check=False)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)

@@ -44,10 +44,22 @@ def seed(store: Store, events: int, subscribers: int) -> tuple:
     written = 1
     with store.transaction():
         for u in names:
-            store.emit("subscriber", u, "upsert", {
-                "username": u, "password": f"pw-{u}", "plan": "bench", "service": "pppoe",
-                "ip": None, "phone": None, "name": f"Customer {u}", "sms_consent": False,
-                "status": "active"})
+            store.emit(
+                "subscriber",
+                u,
+                "upsert",
+                {
+                    "username": u,
+                    "password": f"pw-{u}",
+                    "plan": "bench",
+                    "service": "pppoe",
+                    "ip": None,
+                    "phone": None,
+                    "name": f"Customer {u}",
+                    "sms_consent": False,
+                    "status": "active",
+                },
+            )
             written += 1
     t0 = time.time() - 400 * 86400
     i = 0
@@ -61,13 +73,34 @@ def seed(store: Store, events: int, subscribers: int) -> tuple:
                 i += 1
                 if i % 10 == 0 and written + 2 <= events:
                     ref = f"BENCH{i:09d}"
-                    store.emit("payment", ref, "append", {
-                        "reference": ref, "username": u, "amount_minor": 100000,
-                        "currency": "KES", "method": "mpesa", "received_at": t0 + i,
-                        "recorded_by": "bench"})
-                    store.emit("ledger", f"payment:{ref}", "append", {
-                        "username": u, "at": t0 + i, "kind": "payment", "amount_minor": 100000,
-                        "currency": "KES", "reference": ref, "description": "bench"})
+                    store.emit(
+                        "payment",
+                        ref,
+                        "append",
+                        {
+                            "reference": ref,
+                            "username": u,
+                            "amount_minor": 100000,
+                            "currency": "KES",
+                            "method": "mpesa",
+                            "received_at": t0 + i,
+                            "recorded_by": "bench",
+                        },
+                    )
+                    store.emit(
+                        "ledger",
+                        f"payment:{ref}",
+                        "append",
+                        {
+                            "username": u,
+                            "at": t0 + i,
+                            "kind": "payment",
+                            "amount_minor": 100000,
+                            "currency": "KES",
+                            "reference": ref,
+                            "description": "bench",
+                        },
+                    )
                     written += 2
                     pay_n += 1
                 elif i % 3 == 0:
@@ -81,27 +114,37 @@ def seed(store: Store, events: int, subscribers: int) -> tuple:
                 if written >= events:
                     break
     print(f"seeded {written} events", flush=True)
-    return (subscribers, sum(paid.values()) if paid else None, sum(fup.values()),
-            (pay_n, pay_n * 100000), pay_n * 100000)
+    return (
+        subscribers,
+        sum(paid.values()) if paid else None,
+        sum(fup.values()),
+        (pay_n, pay_n * 100000),
+        pay_n * 100000,
+    )
 
 
 def state(cfg: Config) -> tuple:
     s = Store.open(cfg)
     try:
         pays = s.one("SELECT count(*) AS n, sum(amount_minor) AS total FROM payments") or {}
-        return (s.scalar("SELECT count(*) FROM subscribers"),
-                s.scalar("SELECT sum(paid_until) FROM subscribers"),
-                s.scalar("SELECT sum(fup_active) FROM subscribers"),
-                (pays.get("n"), pays.get("total") or 0),
-                s.scalar("SELECT sum(amount_minor) FROM ledger") or 0)
+        return (
+            s.scalar("SELECT count(*) FROM subscribers"),
+            s.scalar("SELECT sum(paid_until) FROM subscribers"),
+            s.scalar("SELECT sum(fup_active) FROM subscribers"),
+            (pays.get("n"), pays.get("total") or 0),
+            s.scalar("SELECT sum(amount_minor) FROM ledger") or 0,
+        )
     finally:
         s.close()
 
 
 def same(got: tuple, want: tuple) -> bool:
     """Equal, the paid-until sums to the float rounding of summing a million times."""
-    return got[0] == want[0] and got[2:] == want[2:] and (
-        got[1] == want[1] or abs((got[1] or 0) - (want[1] or 0)) < 1e-3 * max(1, abs(want[1] or 1)))
+    return (
+        got[0] == want[0]
+        and got[2:] == want[2:]
+        and (got[1] == want[1] or abs((got[1] or 0) - (want[1] or 0)) < 1e-3 * max(1, abs(want[1] or 1)))
+    )
 
 
 def restore(tmp: Path, name: str, url: str, admin_token: str, recovery: Path) -> tuple:
@@ -113,16 +156,22 @@ def restore(tmp: Path, name: str, url: str, admin_token: str, recovery: Path) ->
 
 def fmt(b: dict[str, int]) -> str:
     total = b["event_bytes"] + b["snapshot_bytes"] + b["webhook_bytes"]
-    return (f"{b['events']:>9,} events, {total / 1e6:8.1f} MB "
-            f"(events {b['event_bytes'] / 1e6:.1f} MB, snapshot {b['snapshot_bytes'] / 1e6:.1f} MB)")
+    return (
+        f"{b['events']:>9,} events, {total / 1e6:8.1f} MB "
+        f"(events {b['event_bytes'] / 1e6:.1f} MB, snapshot {b['snapshot_bytes'] / 1e6:.1f} MB)"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--subscribers", type=int, default=10_000)
-    ap.add_argument("--before", type=int, default=100_000,
-                    help="also time a restore from the whole log if it is at most this long")
+    ap.add_argument(
+        "--before",
+        type=int,
+        default=100_000,
+        help="also time a restore from the whole log if it is at most this long",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -158,16 +207,21 @@ def main() -> None:
             print(f"A's cursor to the head: {time.perf_counter() - t:.1f} s", flush=True)
             t = time.perf_counter()
             snap = snapshot.write(a)
-            print(f"snapshot: {snap['events']:,} events in {snap['parts']} parts, "
-                  f"{snap['bytes'] / 1e6:.1f} MB; dropped {snap['dropped']:,}; "
-                  f"{time.perf_counter() - t:.1f} s", flush=True)
+            print(
+                f"snapshot: {snap['events']:,} events in {snap['parts']} parts, "
+                f"{snap['bytes'] / 1e6:.1f} MB; dropped {snap['dropped']:,}; "
+                f"{time.perf_counter() - t:.1f} s",
+                flush=True,
+            )
             after = storage.tenant_bytes(tenant["tenant_id"])
             print(f"cloud after compaction:  {fmt(after)}", flush=True)
             storage.close()
             secs, result, cfg = restore(tmp, "restored", url, tenant["admin_token"], recovery)
             ok = same(state(cfg), expected)
-            print(f"restore from snapshot + tail: {secs:.1f} s, {result['subscribers']:,} "
-                  f"subscribers, {result['payments']:,} payments (equal to the log's fold: {ok})")
+            print(
+                f"restore from snapshot + tail: {secs:.1f} s, {result['subscribers']:,} "
+                f"subscribers, {result['payments']:,} payments (equal to the log's fold: {ok})"
+            )
             if not ok:
                 raise SystemExit("the restored POP differs from what the log says")
         finally:

@@ -44,19 +44,39 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_cloud(db: str, tmp: Path,
-                owner_db: str | None = None) -> tuple[subprocess.Popen, str, str]:
+def start_cloud(db: str, tmp: Path, owner_db: str | None = None) -> tuple[subprocess.Popen, str, str]:
     port = free_port()
     token = new_operator_token()
     env = {**os.environ, "JASIYO_OPERATOR_TOKEN": token}
     if owner_db:  # PostgreSQL: only the tables' owner may create operator tokens
-        subprocess.run([sys.executable, "-m", "jasiyo.cli", "cloud", "create-operator",
-                        "--from-env", "--db", owner_db], env=env, cwd=tmp, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "jasiyo.cli", "cloud", "create-operator", "--from-env", "--db", owner_db],
+            env=env,
+            cwd=tmp,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jasiyo.cli", "cloud", "serve", "--db", db, "--port", str(port),
-         "--rate", "100000", "--max-body", str(16 * 1024 * 1024)],
-        env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "jasiyo.cli",
+            "cloud",
+            "serve",
+            "--db",
+            db,
+            "--port",
+            str(port),
+            "--rate",
+            "100000",
+            "--max-body",
+            str(16 * 1024 * 1024),
+        ],
+        env=env,
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -81,10 +101,22 @@ def seed(store: Store, n: int) -> None:
     plans.add(store, plans.build("bench", rate="10M/10M", price="1000"), "bench")
     with store.transaction():
         for i in range(n - 1):
-            store.emit("subscriber", f"user{i:07d}", "upsert", {
-                "username": f"user{i:07d}", "password": f"pw-{i:07d}", "plan": "bench",
-                "service": "pppoe", "ip": None, "phone": None, "name": None,
-                "sms_consent": False, "status": "active"})
+            store.emit(
+                "subscriber",
+                f"user{i:07d}",
+                "upsert",
+                {
+                    "username": f"user{i:07d}",
+                    "password": f"pw-{i:07d}",
+                    "plan": "bench",
+                    "service": "pppoe",
+                    "ip": None,
+                    "phone": None,
+                    "name": None,
+                    "sms_consent": False,
+                    "status": "active",
+                },
+            )
 
 
 class MemoryLog:
@@ -134,8 +166,7 @@ class TimedLog(synclog.AgentLog):
         return n
 
 
-def run(backend: str, db: str, n: int, probes: int, tmp: Path,
-        owner_db: str | None = None) -> dict[str, Any]:
+def run(backend: str, db: str, n: int, probes: int, tmp: Path, owner_db: str | None = None) -> dict[str, Any]:
     proc, url, op = start_cloud(db, tmp, owner_db)
     try:
         tenant = admin.create_tenant(url, op, f"bench-{backend}")
@@ -189,10 +220,13 @@ def run(backend: str, db: str, n: int, probes: int, tmp: Path,
         sa.close()
         sb.close()
         return {
-            "backend": backend, "events": n,
-            "push_s": push_s, "push_eps": pushed / push_s,
+            "backend": backend,
+            "events": n,
+            "push_s": push_s,
+            "push_eps": pushed / push_s,
             "pull_eps": pulled / pull_only_s,
-            "pull_apply_s": pull_s, "pull_apply_eps": applied / pull_s,
+            "pull_apply_s": pull_s,
+            "pull_apply_eps": applied / pull_s,
             "probes": len(lat),
             "p50_ms": statistics.median(lat) * 1000 if lat else float("nan"),
             "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000 if lat else float("nan"),
@@ -212,22 +246,26 @@ def main() -> None:
     results = []
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as d:
-            results.append(run("sqlite", str(Path(d) / "cloud.db"), args.events, args.probes,
-                               Path(d)))
+            results.append(run("sqlite", str(Path(d) / "cloud.db"), args.events, args.probes, Path(d)))
     if args.backend in ("postgres", "both"):
         from tests.cloud.pgutil import admin_dsn, scratch_database
 
         with scratch_database(admin_dsn()) as scratch, tempfile.TemporaryDirectory() as d:
-            results.append(run("postgres", scratch.app_dsn, args.events, args.probes, Path(d),
-                               scratch.owner_dsn))
-    print(f"{'backend':9} {'events':>7} {'push s':>7} {'push ev/s':>10} {'pull ev/s':>10} "
-          f"{'pull+apply s':>12} "
-          f"{'pull+apply ev/s':>15} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}")
+            results.append(
+                run("postgres", scratch.app_dsn, args.events, args.probes, Path(d), scratch.owner_dsn)
+            )
+    print(
+        f"{'backend':9} {'events':>7} {'push s':>7} {'push ev/s':>10} {'pull ev/s':>10} "
+        f"{'pull+apply s':>12} "
+        f"{'pull+apply ev/s':>15} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}"
+    )
     for r in results:
-        print(f"{r['backend']:9} {r['events']:>7} {r['push_s']:>7.1f} {r['push_eps']:>10.0f} "
-              f"{r['pull_eps']:>10.0f} "
-              f"{r['pull_apply_s']:>12.1f} {r['pull_apply_eps']:>15.0f} {r['p50_ms']:>7.1f} "
-              f"{r['p99_ms']:>7.1f} {r['max_ms']:>7.1f}")
+        print(
+            f"{r['backend']:9} {r['events']:>7} {r['push_s']:>7.1f} {r['push_eps']:>10.0f} "
+            f"{r['pull_eps']:>10.0f} "
+            f"{r['pull_apply_s']:>12.1f} {r['pull_apply_eps']:>15.0f} {r['p50_ms']:>7.1f} "
+            f"{r['p99_ms']:>7.1f} {r['max_ms']:>7.1f}"
+        )
 
 
 if __name__ == "__main__":

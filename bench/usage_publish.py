@@ -47,31 +47,59 @@ def main() -> None:
         store = Store.open(cfg)
         with store.transaction():  # as if enrolled: publish only runs with other POPs
             store.set_meta("sync.tenant_id", "bench-tenant")
-        plans.add(store, plans.build("home", rate="10M/10M", price="1000", quota="100G",
-                                     fup_rate="1M/1M"), "bench")
-        imports.import_rows(store, [subs.NewSubscriber.build(f"c{i:05d}", password="pw",
-                                                             plan="home") for i in range(n)],
-                            "bench", cfg=cfg)
+        plans.add(
+            store, plans.build("home", rate="10M/10M", price="1000", quota="100G", fup_rate="1M/1M"), "bench"
+        )
+        imports.import_rows(
+            store,
+            [subs.NewSubscriber.build(f"c{i:05d}", password="pw", plan="home") for i in range(n)],
+            "bench",
+            cfg=cfg,
+        )
         for i in range(n):
-            payments.record(store, cfg, f"c{i:05d}", 100000, f"USE{i:07d}", method="mpesa",
-                            actor="bench")
+            payments.record(store, cfg, f"c{i:05d}", 100000, f"USE{i:07d}", method="mpesa", actor="bench")
         be = open_backend(cfg)
         now = time.time()
-        be.record_accounting([AcctRecord("127.0.0.1", "Start", now, acct_session_id=f"s{i}",
-                                         username=f"c{i:05d}") for i in range(n)])
-        be.record_accounting([AcctRecord("127.0.0.1", "Interim-Update", now + 1,
-                                         acct_session_id=f"s{i}", username=f"c{i:05d}",
-                                         session_time=60, input_octets=10**6,
-                                         output_octets=10**7) for i in range(n)])
+        be.record_accounting(
+            [
+                AcctRecord("127.0.0.1", "Start", now, acct_session_id=f"s{i}", username=f"c{i:05d}")
+                for i in range(n)
+            ]
+        )
+        be.record_accounting(
+            [
+                AcctRecord(
+                    "127.0.0.1",
+                    "Interim-Update",
+                    now + 1,
+                    acct_session_id=f"s{i}",
+                    username=f"c{i:05d}",
+                    session_time=60,
+                    input_octets=10**6,
+                    output_octets=10**7,
+                )
+                for i in range(n)
+            ]
+        )
         first, written = timed(lambda: usage_sync.publish(store))
         again, none = timed(lambda: usage_sync.publish(store))
-        be.record_accounting([AcctRecord("127.0.0.1", "Interim-Update", now + 2,
-                                         acct_session_id=f"s{i}", username=f"c{i:05d}",
-                                         session_time=120, input_octets=2 * 10**6,
-                                         output_octets=2 * 10**7) for i in range(n)])
+        be.record_accounting(
+            [
+                AcctRecord(
+                    "127.0.0.1",
+                    "Interim-Update",
+                    now + 2,
+                    acct_session_id=f"s{i}",
+                    username=f"c{i:05d}",
+                    session_time=120,
+                    input_octets=2 * 10**6,
+                    output_octets=2 * 10**7,
+                )
+                for i in range(n)
+            ]
+        )
         grown, deferred = timed(lambda: usage_sync.publish(store))
-        later, rewritten = timed(lambda: usage_sync.publish(store, time.time()
-                                                           + usage_sync.SUMMARY_GAP + 1))
+        later, rewritten = timed(lambda: usage_sync.publish(store, time.time() + usage_sync.SUMMARY_GAP + 1))
         quotas, _ = timed(lambda: usage.check_quotas(store, time.time()))
         be.close()
         store.close()
@@ -80,8 +108,10 @@ def main() -> None:
     print(f"usage_publish: {n} subscribers with a session that moved")
     print(f"  first publish      {first:7.3f} s  ({written} summaries)")
     print(f"  nothing changed    {again:7.3f} s  ({none} summaries)")
-    print(f"  every session grew {grown:7.3f} s  ({deferred} summaries: deferred, "
-          f"rewritten at most every {usage_sync.SUMMARY_GAP:.0f} s)")
+    print(
+        f"  every session grew {grown:7.3f} s  ({deferred} summaries: deferred, "
+        f"rewritten at most every {usage_sync.SUMMARY_GAP:.0f} s)"
+    )
     print(f"  15 minutes later   {later:7.3f} s  ({rewritten} summaries)")
     print(f"  check_quotas       {quotas:7.3f} s")
 

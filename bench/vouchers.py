@@ -26,12 +26,12 @@ from jasiyo.config import parse
 
 
 def one_run(where: Path, count: int) -> dict[str, float]:
-    cfg = parse('[agent]\ndata_dir = "data"\nbusiness_name = "Bench Wi-Fi"\n', where,
-                where / "jasiyo.toml")
+    cfg = parse('[agent]\ndata_dir = "data"\nbusiness_name = "Bench Wi-Fi"\n', where, where / "jasiyo.toml")
     init_store(cfg)
     store = Store.open(cfg)
-    plans.add(store, plans.build("24h", rate="5M/5M", price="50", period="24h", data="2G",
-                                 portal=True), "bench")
+    plans.add(
+        store, plans.build("24h", rate="5M/5M", price="50", period="24h", data="2G", portal=True), "bench"
+    )
     t0 = time.perf_counter()
     codes = vouchers.generate(store, "24h", count, "bench")
     t1 = time.perf_counter()
@@ -41,8 +41,13 @@ def one_run(where: Path, count: int) -> dict[str, float]:
     t3 = time.perf_counter()
     assert len(set(codes)) == count == len(items)
     store.close()
-    return {"generate": t1 - t0, "read": t2 - t1, "sheet": t3 - t2, "bytes": len(pdf),
-            "pages": -(-count // (voucher_pdf.COLS * voucher_pdf.ROWS))}
+    return {
+        "generate": t1 - t0,
+        "read": t2 - t1,
+        "sheet": t3 - t2,
+        "bytes": len(pdf),
+        "pages": -(-count // (voucher_pdf.COLS * voucher_pdf.ROWS)),
+    }
 
 
 def main() -> None:
@@ -55,11 +60,16 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="jasiyo-bench-vouchers-") as tmp:
             runs.append(one_run(Path(tmp), args.count))
     print(f"vouchers: {args.count} codes, {args.repeat} run(s), fresh store each")
-    for key, label in (("generate", "generate (store + events)"), ("read", "read back"),
-                       ("sheet", "A4 sheet (PDF)")):
+    for key, label in (
+        ("generate", "generate (store + events)"),
+        ("read", "read back"),
+        ("sheet", "A4 sheet (PDF)"),
+    ):
         vals = [r[key] for r in runs]
-        print(f"  {label:28s} best {min(vals):7.3f} s  median {statistics.median(vals):7.3f} s"
-              f"  ({args.count / min(vals):,.0f} codes/s)")
+        print(
+            f"  {label:28s} best {min(vals):7.3f} s  median {statistics.median(vals):7.3f} s"
+            f"  ({args.count / min(vals):,.0f} codes/s)"
+        )
     print(f"  sheet: {runs[0]['pages']} pages, {runs[0]['bytes'] / 1024:,.0f} KiB")
 
 

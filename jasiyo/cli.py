@@ -28,37 +28,44 @@ from jasiyo.errors import ConfigError, JasiyoError
 #: short command does not pay for the whole tree. The help here must match the group's.
 GROUPS: dict[str, tuple[str, str, str]] = {
     "plan": ("jasiyo.commands.plan", "app", "Plans: rate, price, period and billing rules."),
-    "subscriber": ("jasiyo.commands.subscriber", "app",
-                   "Subscribers: add, change, suspend, import."),
-    "router": ("jasiyo.commands.router", "app",
-               "Routers: RADIUS clients the agent answers and drives."),
+    "subscriber": ("jasiyo.commands.subscriber", "app", "Subscribers: add, change, suspend, import."),
+    "router": ("jasiyo.commands.router", "app", "Routers: RADIUS clients the agent answers and drives."),
     "session": ("jasiyo.commands.session", "app", "RADIUS sessions from accounting."),
-    "payment": ("jasiyo.commands.billing", "payment_app",
-                "Payments: record, ask for (M-Pesa, Paystack), match and list money."),
-    "invoice": ("jasiyo.commands.billing", "invoice_app",
-                "Invoices: one per subscriber and billing cycle."),
+    "payment": (
+        "jasiyo.commands.billing",
+        "payment_app",
+        "Payments: record, ask for (M-Pesa, Paystack), match and list money.",
+    ),
+    "invoice": ("jasiyo.commands.billing", "invoice_app", "Invoices: one per subscriber and billing cycle."),
     "billing": ("jasiyo.commands.billing", "billing_app", "The billing clock: run a tick by hand."),
-    "enforce": ("jasiyo.commands.enforce", "app",
-                "The enforcement queue: Disconnect, CoA and router reconciles after a change."),
-    "cloud": ("jasiyo.commands.cloud", "app",
-              "The cloud registry: serve it, migrate it, create tenants."),
-    "tenant": ("jasiyo.commands.tenant", "app",
-               "Tenant data keys: create, export for new POPs, rotate."),
-    "sync": ("jasiyo.commands.sync", "app",
-             "Sync with the cloud: push local changes, pull the others'."),
-    "dev": ("jasiyo.commands.dev", "app",
-            "Developer tools: simulated routers and payment APIs for demos and tests."),
+    "enforce": (
+        "jasiyo.commands.enforce",
+        "app",
+        "The enforcement queue: Disconnect, CoA and router reconciles after a change.",
+    ),
+    "cloud": ("jasiyo.commands.cloud", "app", "The cloud registry: serve it, migrate it, create tenants."),
+    "tenant": ("jasiyo.commands.tenant", "app", "Tenant data keys: create, export for new POPs, rotate."),
+    "sync": ("jasiyo.commands.sync", "app", "Sync with the cloud: push local changes, pull the others'."),
+    "dev": (
+        "jasiyo.commands.dev",
+        "app",
+        "Developer tools: simulated routers and payment APIs for demos and tests.",
+    ),
     "sms": ("jasiyo.commands.sms", "app", "SMS to customers: the outbox, broadcasts, templates."),
-    "radsec": ("jasiyo.commands.radsec", "app",
-               "RadSec (RADIUS over TLS): a CA and router certificates."),
+    "radsec": ("jasiyo.commands.radsec", "app", "RadSec (RADIUS over TLS): a CA and router certificates."),
     "portal": ("jasiyo.commands.portal", "app", "The customer portal: hotspot files for the router."),
-    "voucher": ("jasiyo.commands.voucher", "app",
-                "Vouchers: generate, print, list, revoke and export hotspot codes."),
-    "pop": ("jasiyo.commands.pop", "app",
-            "POPs: which agent bills and drives which subscribers and routers."),
+    "voucher": (
+        "jasiyo.commands.voucher",
+        "app",
+        "Vouchers: generate, print, list, revoke and export hotspot codes.",
+    ),
+    "pop": (
+        "jasiyo.commands.pop",
+        "app",
+        "POPs: which agent bills and drives which subscribers and routers.",
+    ),
     "audit": ("jasiyo.commands.audit", "app", "The audit log: who changed what, when."),
-    "privacy": ("jasiyo.commands.privacy", "app",
-                "Privacy: what is held and for how long; retention."),
+    "privacy": ("jasiyo.commands.privacy", "app", "Privacy: what is held and for how long; retention."),
 }
 
 root_app = typer.Typer(
@@ -90,7 +97,8 @@ def root(
 @root_app.command("init")
 def init(
     demo: bool = typer.Option(
-        False, "--demo",
+        False,
+        "--demo",
         help="With a new store: add a 127.0.0.1 router (secret testing123) and users "
         "user00001..user10000 (password pw-N). Never touches an existing store.",
     ),
@@ -108,10 +116,12 @@ def init(
     from jasiyo.agent.store import init_store
 
     info = init_store(cfg())
-    msg = [f"config {path}" + (" (created)" if wrote else ""),
-           f"data dir {info['data_dir']}",
-           "agent key " + ("created (0600)" if info["key_created"] else "exists"),
-           "store " + ("created" if info["store_created"] else "up to date")]
+    msg = [
+        f"config {path}" + (" (created)" if wrote else ""),
+        f"data dir {info['data_dir']}",
+        "agent key " + ("created (0600)" if info["key_created"] else "exists"),
+        "store " + ("created" if info["store_created"] else "up to date"),
+    ]
     if demo and info["store_created"]:
         from jasiyo.agent.demo import seed
 
@@ -149,8 +159,7 @@ def agent_status() -> None:
     from jasiyo.agent import status
 
     report = status.collect(cfg())
-    typer.echo(json.dumps(report, indent=2, default=str) if STATE.json
-               else status.render_text(report))
+    typer.echo(json.dumps(report, indent=2, default=str) if STATE.json else status.render_text(report))
 
 
 def _mount_agent_sync() -> None:
@@ -168,9 +177,14 @@ def build_app(only: str | None = None, *, stubs: bool = False) -> typer.Typer:
     an empty placeholder carrying its help, which is all `jasiyo --help` shows."""
     import importlib
 
-    app = typer.Typer(name="jasiyo", help=root_app.info.help, no_args_is_help=True,
-                      pretty_exceptions_enable=False, add_completion=False,
-                      rich_markup_mode=None)
+    app = typer.Typer(
+        name="jasiyo",
+        help=root_app.info.help,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        rich_markup_mode=None,
+    )
     app.registered_callback = root_app.registered_callback
     app.registered_commands = list(root_app.registered_commands)
     app.registered_groups = list(root_app.registered_groups)
@@ -215,7 +229,6 @@ def _app_for(args: list[str]) -> typer.Typer:
     return build_app(stubs=True)  # no command: the root's help
 
 
-
 def _mount_backup() -> None:
     # The module only defines the commands (its work is imported when they run): cheap.
     from jasiyo.commands import backup as backup_cmd
@@ -242,7 +255,7 @@ def _hoist_globals(argv: list[str]) -> list[str]:
         if arg in _GLOBAL_FLAGS:
             front.append(arg)
         elif arg in ("--config", "-c") and i + 1 < len(argv) and i > 0:
-            front.extend(argv[i:i + 2])
+            front.extend(argv[i : i + 2])
             i += 1
         elif arg.startswith("--config="):
             front.append(arg)

@@ -222,8 +222,7 @@ class SmsSection:
     #: Local times (``[billing] timezone``) between which reminders and notices wait.
     quiet_start: str = "21:00"
     quiet_end: str = "07:00"
-    quiet_kinds: list[str] = field(default_factory=lambda: ["reminder", "suspension",
-                                                             "broadcast"])
+    quiet_kinds: list[str] = field(default_factory=lambda: ["reminder", "suspension", "broadcast"])
     max_attempts: int = 8
     retry_first: float = 60.0
     retry_max: float = 3600.0
@@ -243,9 +242,18 @@ class SmsSection:
 
     def settings(self) -> dict[str, object]:
         """What the gateway class takes."""
-        return {k: getattr(self, k) for k in (
-            "base_url", "username", "api_key", "url_template", "method", "body_template",
-            "message_id_field")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "base_url",
+                "username",
+                "api_key",
+                "url_template",
+                "method",
+                "body_template",
+                "message_id_field",
+            )
+        }
 
 
 @dataclass(frozen=True)
@@ -472,9 +480,7 @@ def _check(cfg: Config) -> None:
     try:
         ZoneInfo(cfg.billing.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"[billing] timezone: {cfg.billing.timezone!r} is not a known time zone"
-        ) from None
+        raise ConfigError(f"[billing] timezone: {cfg.billing.timezone!r} is not a known time zone") from None
     _check_bounds(cfg)
 
 
@@ -490,32 +496,39 @@ def _check_payments(cfg: Config) -> None:
         try:
             ipaddress.ip_network(net, strict=False)
         except ValueError:
-            raise ConfigError(f"[web] metrics_from: {net!r} is not an address or network "
-                              "(e.g. 10.0.0.5 or 10.0.0.0/24)") from None
-    if cfg.portal.url and (urlsplit(cfg.portal.url).scheme not in ("https", "http")
-                           or not urlsplit(cfg.portal.url).hostname):
+            raise ConfigError(
+                f"[web] metrics_from: {net!r} is not an address or network (e.g. 10.0.0.5 or 10.0.0.0/24)"
+            ) from None
+    if cfg.portal.url and (
+        urlsplit(cfg.portal.url).scheme not in ("https", "http") or not urlsplit(cfg.portal.url).hostname
+    ):
         raise ConfigError(f"[portal] url: {cfg.portal.url!r} must be an http(s):// URL")
     for name, url in (("payments.mpesa", p.mpesa.base_url), ("payments.paystack", p.paystack.base_url)):
         parts = urlsplit(url)
         loopback = (parts.hostname or "").startswith("127.") or parts.hostname == "localhost"
         if not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
-            raise ConfigError(f"[{name}] base_url: {url!r} must be https:// (http:// only to "
-                              "loopback, for the simulators)")
+            raise ConfigError(
+                f"[{name}] base_url: {url!r} must be https:// (http:// only to loopback, for the simulators)"
+            )
     if p.mpesa.transaction_type not in ("CustomerPayBillOnline", "CustomerBuyGoodsOnline"):
-        raise ConfigError("[payments.mpesa] transaction_type: must be CustomerPayBillOnline "
-                          f"(paybill) or CustomerBuyGoodsOnline (till), not {p.mpesa.transaction_type!r}")
+        raise ConfigError(
+            "[payments.mpesa] transaction_type: must be CustomerPayBillOnline "
+            f"(paybill) or CustomerBuyGoodsOnline (till), not {p.mpesa.transaction_type!r}"
+        )
     if p.mpesa.shortcode and not p.mpesa.shortcode.isdigit():
         raise ConfigError(f"[payments.mpesa] shortcode: {p.mpesa.shortcode!r} is not a shortcode")
     if not (0 < p.query_after <= 3600 and p.query_after < p.request_expiry <= 7 * 86400):
-        raise ConfigError("[payments] query_after must be 1-3600 seconds and below request_expiry "
-                          "(at most 7 days)")
+        raise ConfigError(
+            "[payments] query_after must be 1-3600 seconds and below request_expiry (at most 7 days)"
+        )
     if not (0 < p.timeout <= 120) or not 0 <= p.retries <= 10:
         raise ConfigError("[payments] timeout must be 1-120 seconds and retries 0-10")
     from jasiyo.phones import COUNTRIES
 
     if cfg.billing.country.upper() not in COUNTRIES:
-        raise ConfigError(f"[billing] country: {cfg.billing.country!r} is not one of "
-                          f"{', '.join(sorted(COUNTRIES))}")
+        raise ConfigError(
+            f"[billing] country: {cfg.billing.country!r} is not one of {', '.join(sorted(COUNTRIES))}"
+        )
 
 
 def _check_sms(cfg: Config) -> None:
@@ -526,8 +539,9 @@ def _check_sms(cfg: Config) -> None:
 
     s = cfg.sms
     if s.provider not in ("", "africastalking", "http"):
-        raise ConfigError(f"[sms] provider: {s.provider!r} is not one of africastalking, http "
-                          "(or empty for no SMS)")
+        raise ConfigError(
+            f"[sms] provider: {s.provider!r} is not one of africastalking, http (or empty for no SMS)"
+        )
     if s.provider == "africastalking" and not (s.username and s.api_key):
         raise ConfigError("[sms] provider = africastalking needs username and api_key")
     urls = [("base_url", s.base_url)] if s.base_url else []
@@ -546,19 +560,22 @@ def _check_sms(cfg: Config) -> None:
         parts = urlsplit(url)
         loopback = (parts.hostname or "").startswith("127.") or parts.hostname == "localhost"
         if not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
-            raise ConfigError(f"[sms] {key}: {url!r} must be https:// (http:// only to "
-                              "loopback, for the simulator)")
+            raise ConfigError(
+                f"[sms] {key}: {url!r} must be https:// (http:// only to loopback, for the simulator)"
+            )
     if s.language not in sms_templates.LANGUAGES:
-        raise ConfigError(f"[sms] language: {s.language!r} is not one of "
-                          f"{', '.join(sms_templates.LANGUAGES)}")
+        raise ConfigError(
+            f"[sms] language: {s.language!r} is not one of {', '.join(sms_templates.LANGUAGES)}"
+        )
     if not (1 <= s.rate_per_minute <= 60000):
         raise ConfigError("[sms] rate_per_minute must be 1-60000")
     for key in ("quiet_start", "quiet_end"):
         if sms_templates.clock_minutes(getattr(s, key)) is None:
             raise ConfigError(f"[sms] {key}: {getattr(s, key)!r} is not a time like 21:00")
     if not (1 <= s.max_attempts <= 50 and 1 <= s.retry_first <= s.retry_max <= 86400):
-        raise ConfigError("[sms] max_attempts must be 1-50 and 1 <= retry_first <= retry_max "
-                          "<= 86400 seconds")
+        raise ConfigError(
+            "[sms] max_attempts must be 1-50 and 1 <= retry_first <= retry_max <= 86400 seconds"
+        )
     if not (0 < s.timeout <= 120):
         raise ConfigError("[sms] timeout must be 1-120 seconds")
     try:
@@ -589,8 +606,7 @@ def parse(text: str, base_dir: Path, path: Path | None = None) -> Config:
         data_dir = (base_dir / data_dir).resolve()
     cfg = replace(cfg, agent=replace(cfg.agent, data_dir=data_dir))
     radsec_paths: dict[str, Any] = {}
-    for key, default in (("certificate", "server.pem"), ("private_key", "server.key"),
-                         ("ca", "ca.pem")):
+    for key, default in (("certificate", "server.pem"), ("private_key", "server.key"), ("ca", "ca.pem")):
         value = getattr(cfg.radsec, key)
         path = Path(value) if value else data_dir / "radsec" / default
         radsec_paths[key] = str(path if path.is_absolute() else (base_dir / path).resolve())

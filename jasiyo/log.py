@@ -1,8 +1,8 @@
 """Structured logging: one line per event, ``event key=value ...``, never a secret.
 
-    from jasiyo.log import get_logger, event
-    log = get_logger(__name__)
-    event(log, "radius.drop", reason="unknown-nas", src="10.0.0.9")
+from jasiyo.log import get_logger, event
+log = get_logger(__name__)
+event(log, "radius.drop", reason="unknown-nas", src="10.0.0.9")
 """
 
 from __future__ import annotations
@@ -30,8 +30,11 @@ def _fmt(value: object) -> str:
 
 def _masked(fields: dict[str, object]) -> dict[str, object]:
     """``fields`` without None values, those whose name looks secret masked."""
-    return {k: ("***" if any(w in k.lower() for w in _SECRET_WORDS) else v)
-            for k, v in fields.items() if v is not None}
+    return {
+        k: ("***" if any(w in k.lower() for w in _SECRET_WORDS) else v)
+        for k, v in fields.items()
+        if v is not None
+    }
 
 
 def kv(**fields: object) -> str:
@@ -42,8 +45,7 @@ def kv(**fields: object) -> str:
 def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: object) -> None:
     """Log one structured line: ``name k=v ...`` (or a JSON object, ``--log-format json``)."""
     if logger.isEnabledFor(level):
-        logger.log(level, "%s %s", name, kv(**fields),
-                   extra={"jasiyo_event": name, "jasiyo_fields": fields})
+        logger.log(level, "%s %s", name, kv(**fields), extra={"jasiyo_event": name, "jasiyo_fields": fields})
 
 
 class JsonFormatter(logging.Formatter):
@@ -53,7 +55,8 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, object] = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname.lower(), "logger": record.name,
+            "level": record.levelname.lower(),
+            "logger": record.name,
         }
         name = getattr(record, "jasiyo_event", None)
         if name is not None:
@@ -80,8 +83,9 @@ def setup(level: str = "info", stream: IO[str] | None = None, fmt: str = "text")
     _format = fmt
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(
-        JsonFormatter() if fmt == "json" else
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

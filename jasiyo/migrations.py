@@ -45,9 +45,11 @@ class UnknownMigrations(JasiyoError):
 
 
 def unknown_message(what: str, names: Iterable[str]) -> str:
-    return (f"{what} was upgraded by a newer version of Jasiyo (migrations "
-            f"{', '.join(sorted(names))} are unknown to this one); run that version, or "
-            "restore a backup made before the upgrade")
+    return (
+        f"{what} was upgraded by a newer version of Jasiyo (migrations "
+        f"{', '.join(sorted(names))} are unknown to this one); run that version, or "
+        "restore a backup made before the upgrade"
+    )
 
 
 class Ledger(ABC):
@@ -116,7 +118,7 @@ def statements(script: str) -> Iterator[str]:
     start = 0
     at = script.find(";")
     while at >= 0:
-        piece = script[start:at + 1]
+        piece = script[start : at + 1]
         if sqlite3.complete_statement(piece):
             if _has_sql(piece):
                 yield piece
@@ -159,22 +161,28 @@ class SqliteLedger(Ledger):
     None). ``per_set``: the table is sqlite-utils' (``migration_set``, ``name``, text
     ``applied_at``), else one set per database (``name``, numeric ``applied_at``)."""
 
-    def __init__(self, conn: sqlite3.Connection, table: str = "_sqlite_migrations", *,
-                 per_set: bool = True) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, table: str = "_sqlite_migrations", *, per_set: bool = True
+    ) -> None:
         self.conn = conn
         self.table = table
         self.per_set = per_set
 
     def _exists(self) -> bool:
-        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                                 (self.table,)).fetchone() is not None
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (self.table,)
+            ).fetchone()
+            is not None
+        )
 
     def applied(self, migration_set: str) -> list[str]:
         if not self._exists():
             return []
         if self.per_set:
-            rows = self.conn.execute(f"SELECT name FROM {self.table} WHERE migration_set = ? "
-                                     "ORDER BY rowid", (migration_set,))
+            rows = self.conn.execute(
+                f"SELECT name FROM {self.table} WHERE migration_set = ? ORDER BY rowid", (migration_set,)
+            )
         else:
             rows = self.conn.execute(f"SELECT name FROM {self.table} ORDER BY rowid")
         return [r[0] for r in rows]
@@ -183,13 +191,18 @@ class SqliteLedger(Ledger):
         if self.per_set:  # exactly as sqlite-utils creates it, to the letter
             if self._exists():
                 return
-            self.conn.execute(f'CREATE TABLE "{self.table}" (\n   "id" INTEGER PRIMARY KEY,\n'
-                              '   "migration_set" TEXT,\n   "name" TEXT,\n   "applied_at" TEXT\n)')
-            self.conn.execute(f'CREATE UNIQUE INDEX "idx_{self.table}_migration_set_name"\n'
-                              f'    ON "{self.table}" ("migration_set", "name")')
+            self.conn.execute(
+                f'CREATE TABLE "{self.table}" (\n   "id" INTEGER PRIMARY KEY,\n'
+                '   "migration_set" TEXT,\n   "name" TEXT,\n   "applied_at" TEXT\n)'
+            )
+            self.conn.execute(
+                f'CREATE UNIQUE INDEX "idx_{self.table}_migration_set_name"\n'
+                f'    ON "{self.table}" ("migration_set", "name")'
+            )
         else:
-            self.conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table} "
-                              "(name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+            self.conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table} (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+            )
 
     @contextmanager
     def step(self, migration_set: str, name: str) -> Iterator[SqliteScript | None]:
@@ -204,10 +217,12 @@ class SqliteLedger(Ledger):
             if self.per_set:
                 self.conn.execute(
                     f"INSERT INTO {self.table} (migration_set, name, applied_at) VALUES (?, ?, ?)",
-                    (migration_set, name, str(datetime.now(UTC))))
+                    (migration_set, name, str(datetime.now(UTC))),
+                )
             else:
-                self.conn.execute(f"INSERT INTO {self.table} (name, applied_at) VALUES (?, ?)",
-                                  (name, time.time()))
+                self.conn.execute(
+                    f"INSERT INTO {self.table} (name, applied_at) VALUES (?, ?)", (name, time.time())
+                )
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise

@@ -9,8 +9,22 @@ from jasiyo.errors import ValidationError
 
 #: ISO 4217 minor-unit exponents for the currencies our customers bill in.
 CURRENCY_EXPONENT: dict[str, int] = {
-    "KES": 2, "NGN": 2, "GHS": 2, "ZAR": 2, "TZS": 2, "USD": 2, "EUR": 2, "GBP": 2,
-    "XOF": 0, "XAF": 0, "UGX": 0, "RWF": 0, "ZMW": 2, "MWK": 2, "ETB": 2, "EGP": 2,
+    "KES": 2,
+    "NGN": 2,
+    "GHS": 2,
+    "ZAR": 2,
+    "TZS": 2,
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "XOF": 0,
+    "XAF": 0,
+    "UGX": 0,
+    "RWF": 0,
+    "ZMW": 2,
+    "MWK": 2,
+    "ETB": 2,
+    "EGP": 2,
 }
 
 
@@ -32,9 +46,7 @@ def parse_money(text: str | int, currency: str, *, allow_zero: bool = True) -> i
     exp = CURRENCY_EXPONENT[currency]
     raw = str(text).strip()
     if not _AMOUNT_RE.match(raw):
-        raise ValidationError(
-            f"bad amount {text!r}: expected a number like 1500, 1,500 or 1500.00"
-        )
+        raise ValidationError(f"bad amount {text!r}: expected a number like 1500, 1,500 or 1500.00")
     try:
         value = Decimal(raw.replace(",", ""))
     except InvalidOperation:

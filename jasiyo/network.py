@@ -119,7 +119,7 @@ def normalize_mac(text: str | None) -> str | None:
     digits = "".join(c for c in text.strip().upper() if c not in ":-. ")
     if len(digits) != 12 or not _HEX.issuperset(digits):
         return None
-    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
 # ---------------------------------------------------------------- desired network state

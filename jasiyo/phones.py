@@ -31,10 +31,12 @@ def normalize(text: str, country: str = "KE") -> str:
     cc, lengths = COUNTRIES.get(country.upper(), COUNTRIES["KE"])
     if s.startswith("00"):
         s = "+" + s[2:]
-    if not s or not (s[1:] if s.startswith("+") else s).isascii() or not (
-            s[1:] if s.startswith("+") else s).isdigit():
-        raise ValidationError(
-            f"bad phone number {raw!r}: write it as 0712345678 or +254712345678")
+    if (
+        not s
+        or not (s[1:] if s.startswith("+") else s).isascii()
+        or not (s[1:] if s.startswith("+") else s).isdigit()
+    ):
+        raise ValidationError(f"bad phone number {raw!r}: write it as 0712345678 or +254712345678")
     if s.startswith("+"):
         digits = s[1:]
     elif s.startswith("0") and len(s) - 1 in lengths:
@@ -44,14 +46,13 @@ def normalize(text: str, country: str = "KE") -> str:
     elif len(s) in lengths and not s.startswith("0"):
         digits = cc + s  # 712345678: the leading 0 left out
     else:
-        raise ValidationError(
-            f"bad phone number {raw!r}: write it as 0712345678 or +{cc}712345678")
+        raise ValidationError(f"bad phone number {raw!r}: write it as 0712345678 or +{cc}712345678")
     for code, (ccode, lens) in COUNTRIES.items():
         if digits.startswith(ccode):
             if len(digits) - len(ccode) not in lens:
                 raise ValidationError(
-                    f"bad phone number {raw!r}: a {code} number has "
-                    f"{lens[0]} digits after +{ccode}")
+                    f"bad phone number {raw!r}: a {code} number has {lens[0]} digits after +{ccode}"
+                )
             break
     if not 8 <= len(digits) <= 15:
         raise ValidationError(f"bad phone number {raw!r}: too short or too long")

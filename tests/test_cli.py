@@ -35,22 +35,49 @@ def dump(cfg: Config) -> list[str]:
 
 
 def test_plan_subscriber_router_lifecycle(jasiyo) -> None:
-    assert jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500.00",
-                  "--burst", "20M/20M 8M/8M 16/16")[0] == 0
+    assert (
+        jasiyo(
+            "plan", "add", "home", "--rate", "10M/10M", "--price", "1500.00", "--burst", "20M/20M 8M/8M 16/16"
+        )[0]
+        == 0
+    )
     code, out, _ = jasiyo("plan", "show", "home", "--json")
     assert code == 0
     plan = json.loads(out)
     assert plan["price_minor"] == 150000 and plan["rate_limit"] == "10M/10M 20M/20M 8M/8M 16/16"
-    code, out, _ = jasiyo("--json", "subscriber", "add", "bob", "--plan", "home",
-                          "--generate-password", "--service", "static", "--ip", "10.0.0.5")
+    code, out, _ = jasiyo(
+        "--json",
+        "subscriber",
+        "add",
+        "bob",
+        "--plan",
+        "home",
+        "--generate-password",
+        "--service",
+        "static",
+        "--ip",
+        "10.0.0.5",
+    )
     assert code == 0 and len(json.loads(out)["password"]) == 12
     assert jasiyo("subscriber", "suspend", "bob", "--reason", "unpaid")[0] == 0
     code, out, _ = jasiyo("subscriber", "list", "--status", "suspended", "--json")
     assert [s["username"] for s in json.loads(out)] == ["bob"]
     assert jasiyo("subscriber", "resume", "bob")[0] == 0
     assert jasiyo("subscriber", "update", "bob", "--phone", "+254700000001")[0] == 0
-    assert jasiyo("router", "add", "r1", "--driver", "mikrotik", "--host", "10.1.1.1",
-                  "--radius-secret", "testing123")[0] == 0
+    assert (
+        jasiyo(
+            "router",
+            "add",
+            "r1",
+            "--driver",
+            "mikrotik",
+            "--host",
+            "10.1.1.1",
+            "--radius-secret",
+            "testing123",
+        )[0]
+        == 0
+    )
     code, out, _ = jasiyo("router", "list", "--json")
     assert json.loads(out)[0]["nas_ip"] == "10.1.1.1"
     code, out, _ = jasiyo("plan", "list")
@@ -67,17 +94,20 @@ BAD = [
     (("plan", "add", "p2", "--rate", "10Q/1M", "--price", "10"), "bad rate '10Q'"),
     (("plan", "add", "p2", "--rate", "10M", "--price", "-1"), "cannot be negative"),
     (("plan", "add", "p2", "--rate", "10M", "--price", "1.234"), "KES has 2 decimal places"),
-    (("subscriber", "add", "y", "--plan", "home", "--password", "p", "--ip", "10.0.0.999"),
-     "bad IP address"),
+    (("subscriber", "add", "y", "--plan", "home", "--password", "p", "--ip", "10.0.0.999"), "bad IP address"),
     (("subscriber", "add", "y", "--plan", "home"), "exactly one of --password"),
     (("subscriber", "add", "bad name", "--plan", "home", "--password", "p"), "bad username"),
     (("subscriber", "add", "alice\n", "--plan", "home", "--password", "p"), "bad username"),
     (("subscriber", "update", "alice", "--name", "Alice\u202eecilA"), "text-direction"),
     (("subscriber", "update", "alice", "--phone", "+254700000001\n"), "bad phone"),
-    (("router", "add", "r", "--driver", "cisco", "--host", "1.2.3.4", "--radius-secret",
-      "testing123"), "unknown driver 'cisco'"),
-    (("router", "add", "r", "--driver", "mikrotik", "--host", "1.2.3.4", "--radius-secret",
-      "short"), "at least 8 characters"),
+    (
+        ("router", "add", "r", "--driver", "cisco", "--host", "1.2.3.4", "--radius-secret", "testing123"),
+        "unknown driver 'cisco'",
+    ),
+    (
+        ("router", "add", "r", "--driver", "mikrotik", "--host", "1.2.3.4", "--radius-secret", "short"),
+        "at least 8 characters",
+    ),
     (("subscriber", "suspend", "ghost"), "no subscriber named 'ghost'"),
     (("subscriber", "list", "--status", "sleeping"), "bad status"),
     (("plan", "update", "home", "--billing", "postpaid"), "cannot change under them"),
@@ -113,16 +143,24 @@ def test_unreadable_config_is_a_one_line_error(tmp_path: Path) -> None:
 def test_csv_import_validates_everything_then_is_idempotent(jasiyo, cfg: Config, tmp_path: Path) -> None:
     jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
     good = tmp_path / "subs.csv"
-    good.write_text("username,password,plan,service,ip,phone,name\n"
-                    + "".join(f"u{i},pw{i},home,pppoe,,,User {i}\n" for i in range(50))
-                    + "s1,pws,home,static,10.0.0.9,+254711111111,Static One\n")
+    good.write_text(
+        "username,password,plan,service,ip,phone,name\n"
+        + "".join(f"u{i},pw{i},home,pppoe,,,User {i}\n" for i in range(50))
+        + "s1,pws,home,static,10.0.0.9,+254711111111,Static One\n"
+    )
     code, out, _ = jasiyo("--json", "subscriber", "import", str(good))
     assert code == 0 and json.loads(out)["created"] == 51
     events = len(dump(cfg))
     code, out, _ = jasiyo("--json", "subscriber", "import", str(good))
-    assert json.loads(out) | {"message": ""} == {"ok": True, "message": "", "created": 0,
-                                                 "updated": 0, "unchanged": 51, "changes": [],
-                                                 "dry_run": False}
+    assert json.loads(out) | {"message": ""} == {
+        "ok": True,
+        "message": "",
+        "created": 0,
+        "updated": 0,
+        "unchanged": 51,
+        "changes": [],
+        "dry_run": False,
+    }
     assert len(dump(cfg)) == events  # nothing written, not even an event
 
     bad = tmp_path / "bad.csv"
@@ -164,8 +202,19 @@ def test_every_command_has_help_and_is_documented() -> None:
 def test_csv_import_changes_only_the_columns_it_has(jasiyo, tmp_path: Path) -> None:
     jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
     jasiyo("plan", "add", "fast", "--rate", "50M/50M", "--price", "3000")
-    jasiyo("subscriber", "add", "ann", "--plan", "home", "--password", "pw",
-           "--phone", "+254700000009", "--name", "Ann")
+    jasiyo(
+        "subscriber",
+        "add",
+        "ann",
+        "--plan",
+        "home",
+        "--password",
+        "pw",
+        "--phone",
+        "+254700000009",
+        "--name",
+        "Ann",
+    )
     f = tmp_path / "move.csv"
     f.write_text("\ufeffusername,password,plan\n\nann,pw,fast\n\n")  # BOM and blank lines
     code, out, _ = jasiyo("--json", "subscriber", "import", str(f))
@@ -192,9 +241,19 @@ def test_subscriber_list_pages_and_filters(jasiyo, cfg: Config) -> None:
     jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
     jasiyo("plan", "add", "fast", "--rate", "50M/50M", "--price", "3000")
     for i in range(7):
-        jasiyo("subscriber", "add", f"u{i}", "--plan", "fast" if i % 2 else "home",
-               "--password", "pw", "--name", "Wanjiru Kamau" if i == 3 else f"Person {i}",
-               "--phone", f"+25471234567{i}")
+        jasiyo(
+            "subscriber",
+            "add",
+            f"u{i}",
+            "--plan",
+            "fast" if i % 2 else "home",
+            "--password",
+            "pw",
+            "--name",
+            "Wanjiru Kamau" if i == 3 else f"Person {i}",
+            "--phone",
+            f"+25471234567{i}",
+        )
     code, out, _ = jasiyo("--json", "subscriber", "list", "--limit", "3", "--offset", "2")
     assert code == 0 and [r["username"] for r in json.loads(out)] == ["u2", "u3", "u4"]
     code, out, _ = jasiyo("subscriber", "list", "--limit", "3")
@@ -209,14 +268,33 @@ def test_subscriber_list_pages_and_filters(jasiyo, cfg: Config) -> None:
 
 
 def test_subscriber_show_has_money_and_sessions(jasiyo, cfg: Config) -> None:
-    jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500", "--quota", "100G",
-           "--fup-rate", "1M/1M")
+    jasiyo(
+        "plan",
+        "add",
+        "home",
+        "--rate",
+        "10M/10M",
+        "--price",
+        "1500",
+        "--quota",
+        "100G",
+        "--fup-rate",
+        "1M/1M",
+    )
     jasiyo("subscriber", "add", "ann", "--plan", "home", "--password", "pw")
     jasiyo("payment", "record", "ann", "2000", "--ref", "QAA1")
     code, out, _ = jasiyo("subscriber", "show", "ann")
     assert code == 0
-    for text in ("balance", "KES 500.00", "usage", "0 B of 100.0 GB", "fair_usage",
-                 "not reached", "sessions", "none"):
+    for text in (
+        "balance",
+        "KES 500.00",
+        "usage",
+        "0 B of 100.0 GB",
+        "fair_usage",
+        "not reached",
+        "sessions",
+        "none",
+    ):
         assert text in out, text
 
 
@@ -231,32 +309,48 @@ def test_the_root_help_lists_each_group_with_its_own_help() -> None:
 
 
 def test_a_short_command_builds_only_its_group() -> None:
-    code = ("import sys, jasiyo.cli as c; c.main(['--help']); "
-            "print(sorted(m for m in sys.modules if m.startswith(('jasiyo.commands.', "
-            "'sqlite_utils', 'jasiyo.agent.billing')))); c.main(['plan', '--help'])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys, jasiyo.cli as c; c.main(['--help']); "
+        "print(sorted(m for m in sys.modules if m.startswith(('jasiyo.commands.', "
+        "'sqlite_utils', 'jasiyo.agent.billing')))); c.main(['plan', '--help'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "['jasiyo.commands.backup', 'jasiyo.commands.common', 'jasiyo.commands.sync']" in out
     assert "Plans: rate, price" in out and "plan list" not in out.split("]")[0]
 
 
 def test_csv_import_reports_every_problem_with_its_line_in_one_run(
-    jasiyo, cfg: Config, tmp_path: Path,
+    jasiyo,
+    cfg: Config,
+    tmp_path: Path,
 ) -> None:
     jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
-    jasiyo("subscriber", "add", "taken", "--plan", "home", "--password", "pw",
-           "--service", "static", "--ip", "10.0.0.5")
+    jasiyo(
+        "subscriber",
+        "add",
+        "taken",
+        "--plan",
+        "home",
+        "--password",
+        "pw",
+        "--service",
+        "static",
+        "--ip",
+        "10.0.0.5",
+    )
     bad = tmp_path / "seven.csv"
-    bad.write_text("username,password,plan,service,ip,phone,sms_consent\n"
-                   "ok1,pw,home,,,,yes\n"        # 2: fine
-                   "bad user,pw,home,,,,\n"      # 3: bad username
-                   "b2,,home,,,,\n"              # 4: no password
-                   "b3,pw,gold,,,,\n"            # 5: unknown plan
-                   "b4,pw,home,static,10.0.0.5,,\n"  # 6: IP of 'taken'
-                   "b5,pw,home,,,0712,\n"        # 7: bad phone
-                   "b6,pw,home,,,,maybe\n"       # 8: bad consent
-                   "ok1,pw,home,,,,\n"           # 9: repeats line 2
-                   "b8,pw,home,static,,,\n")     # 10: static without ip
+    bad.write_text(
+        "username,password,plan,service,ip,phone,sms_consent\n"
+        "ok1,pw,home,,,,yes\n"  # 2: fine
+        "bad user,pw,home,,,,\n"  # 3: bad username
+        "b2,,home,,,,\n"  # 4: no password
+        "b3,pw,gold,,,,\n"  # 5: unknown plan
+        "b4,pw,home,static,10.0.0.5,,\n"  # 6: IP of 'taken'
+        "b5,pw,home,,,0712,\n"  # 7: bad phone
+        "b6,pw,home,,,,maybe\n"  # 8: bad consent
+        "ok1,pw,home,,,,\n"  # 9: repeats line 2
+        "b8,pw,home,static,,,\n"
+    )  # 10: static without ip
     before = dump(cfg)
     code, _, err = jasiyo("subscriber", "import", str(bad))
     assert code == 1 and "8 problem(s)" in err
@@ -266,8 +360,7 @@ def test_csv_import_reports_every_problem_with_its_line_in_one_run(
     assert dump(cfg) == before
 
 
-def test_csv_reimport_names_changes_and_keeps_passwords(jasiyo, cfg: Config,
-                                                        tmp_path: Path) -> None:
+def test_csv_reimport_names_changes_and_keeps_passwords(jasiyo, cfg: Config, tmp_path: Path) -> None:
     jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
     jasiyo("plan", "add", "fast", "--rate", "50M/50M", "--price", "3000")
     jasiyo("subscriber", "add", "ann", "--plan", "home", "--password", "old-pw")
@@ -297,9 +390,11 @@ def test_csv_reimport_names_changes_and_keeps_passwords(jasiyo, cfg: Config,
 
 def test_help_is_plain_and_whole() -> None:
     """No option name cut short, no markup shown raw, no <bool> on flags."""
+
     def helptext(*args: str) -> str:
-        return subprocess.run([sys.executable, "-m", "jasiyo.cli", *args, "--help"],
-                              capture_output=True, text=True, check=True).stdout
+        return subprocess.run(
+            [sys.executable, "-m", "jasiyo.cli", *args, "--help"], capture_output=True, text=True, check=True
+        ).stdout
 
     text = helptext("router", "add")
     assert "--require-message-authenticator / --no-require-message-authenticator" in text

@@ -29,8 +29,7 @@ def test_json_lines_with_fields_and_secrets_masked(restore_logging: object) -> N
     out = io.StringIO()
     setup("info", out, fmt="json")
     log = get_logger("jasiyo.test")
-    event(log, "radius.bad_secret", logging.WARNING, nas="pop1", radius_secret="hunter2x",
-          dropped=3)
+    event(log, "radius.bad_secret", logging.WARNING, nas="pop1", radius_secret="hunter2x", dropped=3)
     log.info("plain %s", "message")
     first, second = (json.loads(line) for line in out.getvalue().splitlines())
     assert first["event"] == "radius.bad_secret" and first["level"] == "warning"
@@ -55,9 +54,13 @@ def test_unknown_format_refused_in_one_line(cfg: Config) -> None:
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
 def test_systemd_unit_is_valid() -> None:
     unit = Path(__file__).parents[1] / "packaging" / "jasiyo-agent.service"
-    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60
+    )
     # the user and the binary do not exist here; anything else is a mistake in the unit
-    errors = [ln for ln in proc.stderr.splitlines()
-              if ln and "jasiyo" not in ln.split(":")[-1] and "Failed to" not in ln]
+    errors = [
+        ln
+        for ln in proc.stderr.splitlines()
+        if ln and "jasiyo" not in ln.split(":")[-1] and "Failed to" not in ln
+    ]
     assert not [ln for ln in errors if "Unknown" in ln or "Invalid" in ln], proc.stderr

@@ -17,8 +17,7 @@ def _conn(tmp_path: Path) -> sqlite3.Connection:
 
 
 def _tables(conn: sqlite3.Connection) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    return [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
 
 
 def test_each_migration_is_applied_once_in_order(tmp_path: Path) -> None:
@@ -36,9 +35,13 @@ def test_each_migration_is_applied_once_in_order(tmp_path: Path) -> None:
 def test_a_failing_migration_leaves_nothing_and_stays_pending(tmp_path: Path) -> None:
     steps = Migrations("t")
     steps.add("a", lambda db: db.execute("CREATE TABLE a (x)"))
-    steps.add("b", lambda db: db.executescript(
-        "CREATE TABLE b (y); CREATE TRIGGER bt AFTER INSERT ON b BEGIN SELECT 1; END;\n"
-        "INSERT INTO nowhere VALUES (1);"))
+    steps.add(
+        "b",
+        lambda db: db.executescript(
+            "CREATE TABLE b (y); CREATE TRIGGER bt AFTER INSERT ON b BEGIN SELECT 1; END;\n"
+            "INSERT INTO nowhere VALUES (1);"
+        ),
+    )
     conn = _conn(tmp_path)
     with pytest.raises(sqlite3.OperationalError, match="no such table: nowhere"):
         steps.apply(SqliteLedger(conn))

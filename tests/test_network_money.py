@@ -11,15 +11,23 @@ from jasiyo.money import format_money, parse_money
 from jasiyo.network import Rate, mikrotik_rate_limit
 
 
-@pytest.mark.parametrize(("text", "minor"), [
-    ("1500", 150000), ("1,500", 150000), ("1,500.50", 150050), ("0.01", 1), (" 20 ", 2000),
-])
+@pytest.mark.parametrize(
+    ("text", "minor"),
+    [
+        ("1500", 150000),
+        ("1,500", 150000),
+        ("1,500.50", 150050),
+        ("0.01", 1),
+        (" 20 ", 2000),
+    ],
+)
 def test_amounts(text: str, minor: int) -> None:
     assert parse_money(text, "KES") == minor
 
 
-@pytest.mark.parametrize("text", ["15,00", "1_000", "\u0661\u0660\u0660", "-5", "1.234", "nan",
-                                  "1e3", "", "12,34,567"])
+@pytest.mark.parametrize(
+    "text", ["15,00", "1_000", "\u0661\u0660\u0660", "-5", "1.234", "nan", "1e3", "", "12,34,567"]
+)
 def test_bad_amounts_are_refused(text: str) -> None:
     with pytest.raises(ValidationError):
         parse_money(text, "KES")

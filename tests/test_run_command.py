@@ -35,22 +35,23 @@ def test_scripts_agent_answers_radius_at_the_example_ports(tmp_path: Path) -> No
     if not all(_port_free(p) for p in ports):
         pytest.skip(f"UDP ports {ports} are taken on this machine by another program")
     # The example as shipped, with only the data directory moved out of the checkout.
-    text = re.sub(r'(?m)^data_dir = .*$', f'data_dir = "{tmp_path / "data"}"',
-                  config.EXAMPLE.read_text())
+    text = re.sub(r"(?m)^data_dir = .*$", f'data_dir = "{tmp_path / "data"}"', config.EXAMPLE.read_text())
     cfg_path = tmp_path / "jasiyo.toml"
     cfg_path.write_text(text)
     log = (tmp_path / "agent.log").open("w")
-    proc = subprocess.Popen([str(ROOT / "scripts" / "agent")], stdout=log,
-                            stderr=subprocess.STDOUT,
-                            env={**os.environ, "JASIYO_CONFIG": str(cfg_path)})
+    proc = subprocess.Popen(
+        [str(ROOT / "scripts" / "agent")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "JASIYO_CONFIG": str(cfg_path)},
+    )
     try:
         deadline = time.monotonic() + 120
         while "agent.start" not in (tmp_path / "agent.log").read_text():
             assert proc.poll() is None, (tmp_path / "agent.log").read_text()
             assert time.monotonic() < deadline, "the agent did not start in 2 minutes"
             time.sleep(0.1)
-        pkt = auth_request(User_Name="user00042", User_Password="pw-42",
-                           NAS_IP_Address="127.0.0.1")
+        pkt = auth_request(User_Name="user00042", User_Password="pw-42", NAS_IP_Address="127.0.0.1")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.settimeout(5)
             s.sendto(pkt.RequestPacket(), ("127.0.0.1", example.radius.auth_port))

@@ -18,8 +18,16 @@ from jasiyo.config import Config
 from jasiyo.errors import ValidationError
 
 
-def update(store: Store, cfg: Config, username: str, actor: str, *, plan: str | None = None,
-           how: str = "cli", **changes: Any) -> Subscriber:
+def update(
+    store: Store,
+    cfg: Config,
+    username: str,
+    actor: str,
+    *,
+    plan: str | None = None,
+    how: str = "cli",
+    **changes: Any,
+) -> Subscriber:
     """Move to ``plan`` (billed) and change profile fields, all or nothing.
 
     ``changes`` are :func:`subscribers.update`'s fields (not the plan); ``how`` records how a

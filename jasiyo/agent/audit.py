@@ -46,24 +46,29 @@ def detail_of(store: Store, row: dict[str, Any]) -> dict[str, Any]:
 
 def seal_legacy(store: Store) -> int:
     """Seal the details of lines written in plain text (before sealing); how many."""
-    rows = store.all("SELECT id, target, detail FROM audit WHERE detail_enc IS NULL "
-                     "AND detail <> '{}'")
+    rows = store.all("SELECT id, target, detail FROM audit WHERE detail_enc IS NULL AND detail <> '{}'")
     if rows:
         with store.transaction():
             store.executemany(
                 "UPDATE audit SET detail_enc = ?, detail = '{}' WHERE id = ?",
-                [(store.seal(r["detail"], context(r["target"])), r["id"]) for r in rows])
+                [(store.seal(r["detail"], context(r["target"])), r["id"]) for r in rows],
+            )
     return len(rows)
 
 
 def _line(store: Store, row: dict[str, Any]) -> AuditLine:
-    return AuditLine(row["id"], row["at"], row["actor"], row["action"], row["target"],
-                     detail_of(store, row))
+    return AuditLine(row["id"], row["at"], row["actor"], row["action"], row["target"], detail_of(store, row))
 
 
-def list_(store: Store, *, user: str | None = None, actor: str | None = None,
-          action: str | None = None, since: float | None = None,
-          limit: int = 200) -> list[AuditLine]:
+def list_(
+    store: Store,
+    *,
+    user: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: float | None = None,
+    limit: int = 200,
+) -> list[AuditLine]:
     """Audit lines, newest first. ``user``: lines about that subscriber (their target)."""
     where: list[str] = []
     params: list[Any] = []
@@ -86,6 +91,5 @@ def list_(store: Store, *, user: str | None = None, actor: str | None = None,
 
 def about(store: Store, username: str) -> list[AuditLine]:
     """Every line whose target is the subscriber, oldest first."""
-    rows = store.all("SELECT * FROM audit WHERE target = ? ORDER BY at, id",
-                     (f"subscriber:{username}",))
+    rows = store.all("SELECT * FROM audit WHERE target = ? ORDER BY at, id", (f"subscriber:{username}",))
     return [_line(store, r) for r in rows]

@@ -72,8 +72,10 @@ def _members(cfg: Config) -> dict[str, bytes]:
     try:
         files["agent.key"] = cfg.key_path.read_bytes()
     except FileNotFoundError:
-        raise StoreError(f"no agent key at {cfg.key_path}: the store is unreadable without "
-                         "it, so there is nothing worth backing up") from None
+        raise StoreError(
+            f"no agent key at {cfg.key_path}: the store is unreadable without "
+            "it, so there is nothing worth backing up"
+        ) from None
     radsec = cfg.data_dir / "radsec"
     if radsec.is_dir():
         for p in sorted(radsec.iterdir()):
@@ -88,8 +90,11 @@ def backup(cfg: Config, dest: Path, passphrase: str) -> BackupInfo:
     key = _key(passphrase, salt)
     files = _members(cfg)
     created = time.time()
-    manifest = {"format": 1, "created_at": created,
-                "sha256": {n: hashlib.sha256(b).hexdigest() for n, b in files.items()}}
+    manifest = {
+        "format": 1,
+        "created_at": created,
+        "sha256": {n: hashlib.sha256(b).hexdigest() for n, b in files.items()},
+    }
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data in {"manifest.json": json.dumps(manifest).encode(), **files}.items():
@@ -120,10 +125,11 @@ def read(src: Path, passphrase: str) -> dict[str, bytes]:
     header = raw[: len(MAGIC) + 28]
     salt, nonce = header[len(MAGIC) : len(MAGIC) + 16], header[len(MAGIC) + 16 :]
     try:
-        plain = AESGCM(_key(passphrase, salt)).decrypt(nonce, raw[len(header):], header)
+        plain = AESGCM(_key(passphrase, salt)).decrypt(nonce, raw[len(header) :], header)
     except InvalidTag:
-        raise ValidationError(f"cannot open {src}: wrong passphrase, or the file was "
-                              "changed or damaged") from None
+        raise ValidationError(
+            f"cannot open {src}: wrong passphrase, or the file was changed or damaged"
+        ) from None
     files: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(plain), mode="r") as tar:
         for member in tar.getmembers():
@@ -132,8 +138,7 @@ def read(src: Path, passphrase: str) -> dict[str, bytes]:
                 files[member.name] = f.read()
     manifest = json.loads(files.pop("manifest.json", b"{}"))
     sums = manifest.get("sha256", {})
-    if set(sums) != set(files) or any(hashlib.sha256(files[n]).hexdigest() != s
-                                      for n, s in sums.items()):
+    if set(sums) != set(files) or any(hashlib.sha256(files[n]).hexdigest() != s for n, s in sums.items()):
         raise ValidationError(f"{src}: contents do not match its manifest")  # pragma: no cover
     return files
 
@@ -161,8 +166,9 @@ def restore(cfg: Config, src: Path, passphrase: str, force: bool = False) -> tup
     db = cfg.db_path
     if db.exists():
         if not force:
-            raise ValidationError(f"a store already exists at {db}; stop the agent and pass "
-                                  "--force to replace it")
+            raise ValidationError(
+                f"a store already exists at {db}; stop the agent and pass --force to replace it"
+            )
         _check_not_in_use(db)
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():

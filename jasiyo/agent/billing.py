@@ -89,15 +89,21 @@ def _state(store: Store, sub_id: int) -> Row:
     row = store.one("SELECT * FROM billing_state WHERE subscriber_id = ?", (sub_id,))
     if row is None:  # a subscriber written before the trigger existed (or by hand)
         store.execute("INSERT INTO billing_state (subscriber_id) VALUES (?)", (sub_id,))
-        row = {"subscriber_id": sub_id, "next_action_at": None, "cycle_end": None,
-               "anchor_day": None, "reminded_until": None, "fup_until": None}
+        row = {
+            "subscriber_id": sub_id,
+            "next_action_at": None,
+            "cycle_end": None,
+            "anchor_day": None,
+            "reminded_until": None,
+            "fup_until": None,
+        }
     return row
 
 
 def _set_state(store: Store, sub_id: int, **values: Any) -> None:
     store.execute(
-        f"UPDATE billing_state SET {', '.join(f'{k} = ?' for k in values)} "
-        "WHERE subscriber_id = ?", (*values.values(), sub_id),
+        f"UPDATE billing_state SET {', '.join(f'{k} = ?' for k in values)} WHERE subscriber_id = ?",
+        (*values.values(), sub_id),
     )
 
 
@@ -105,7 +111,8 @@ def _sub(store: Store, sub_id: int) -> Row:
     row = store.one(
         "SELECT s.*, p.name AS plan, p.price_minor, p.currency, p.period, p.billing, "
         "p.grace_days, p.tax_rate_bp, p.tax_inclusive, p.quota_bytes, p.fup_rate "
-        "FROM subscribers s JOIN plans p ON p.id = s.plan_id WHERE s.id = ?", (sub_id,),
+        "FROM subscribers s JOIN plans p ON p.id = s.plan_id WHERE s.id = ?",
+        (sub_id,),
     )
     if row is None:
         raise BillingError(f"subscriber #{sub_id} disappeared during billing")
@@ -149,7 +156,12 @@ def _next_event(store: Store, cfg: Config, sub: Row, st: Row, now: float) -> _Ev
 
 
 def _next_prepaid(
-    cfg: Config, sub: Row, st: Row, status: str, changed: float, now: float,
+    cfg: Config,
+    sub: Row,
+    st: Row,
+    status: str,
+    changed: float,
+    now: float,
 ) -> _Event | None:
     paid_until = sub["paid_until"]
     if paid_until is None:
@@ -169,14 +181,21 @@ def _next_prepaid(
 
 
 def _next_postpaid(
-    store: Store, cfg: Config, sub: Row, st: Row, status: str, changed: float, now: float,
+    store: Store,
+    cfg: Config,
+    sub: Row,
+    st: Row,
+    status: str,
+    changed: float,
+    now: float,
 ) -> _Event | None:
     start = st["cycle_end"]
     if start is None:
         # First postpaid cycle: from sign-up, but never over time already charged (a plan
         # that was prepaid, or invoices from before): cycles must not overlap.
-        last = store.scalar("SELECT MAX(cycle_end) FROM invoices WHERE subscriber_id = ? "
-                            "AND status != 'void'", (sub["id"],))
+        last = store.scalar(
+            "SELECT MAX(cycle_end) FROM invoices WHERE subscriber_id = ? AND status != 'void'", (sub["id"],)
+        )
         start = max(sub["created_at"], last or 0.0, sub["paid_until"] or 0.0)
     if status in ("active", "grace") and sub["status_reason"] == "resumed" and start < changed:
         # Resumed after a suspension that outlived the cycle: no invoices for the suspended
@@ -208,21 +227,29 @@ def _nothing_owed(store: Store, sub: Row, now: float) -> bool:
 # ------------------------------------------------------------------ applying transitions
 
 
-def _transition(store: Store, sub: Row, status: Status, reason: str, at: float,
-                report: TickReport | None) -> None:
+def _transition(
+    store: Store, sub: Row, status: Status, reason: str, at: float, report: TickReport | None
+) -> None:
     subs_mod.set_status(store, sub["username"], status, ACTOR, reason, at=at)
     if report is not None:
         report.transitions[status.value] = report.transitions.get(status.value, 0) + 1
-    event(log, "billing.transition", user=sub["username"], old=sub["status"], new=status.value,
-          reason=reason)
+    event(log, "billing.transition", user=sub["username"], old=sub["status"], new=status.value, reason=reason)
     if status is Status.SUSPENDED:
         notify.queue(
-            store, sub, "suspension", f"suspension:{sub['username']}:{int(at)}",
+            store,
+            sub,
+            "suspension",
+            f"suspension:{sub['username']}:{int(at)}",
             f"Your {sub['plan']} internet service is suspended ({reason}). "
-            f"Pay to restore it; it comes back within a minute of payment.", at,
-            values={"name": sub["name"] or sub["username"], "plan": sub["plan"],
-                    "reason": reason, "account": sub["username"],
-                    "amount": format_money(invoices.cost(sub)[2], sub["currency"])},
+            f"Pay to restore it; it comes back within a minute of payment.",
+            at,
+            values={
+                "name": sub["name"] or sub["username"],
+                "plan": sub["plan"],
+                "reason": reason,
+                "account": sub["username"],
+                "amount": format_money(invoices.cost(sub)[2], sub["currency"]),
+            },
         )
 
 
@@ -230,15 +257,17 @@ def _reset_fup(store: Store, sub: Row) -> None:
     """A new cycle starts with a fresh quota: the fair-usage throttle is lifted."""
     _set_state(store, sub["id"], fup_until=None)
     if sub["fup_active"]:
-        store.execute("UPDATE subscribers SET fup_active = 0, updated_at = ? WHERE id = ?",
-                           (store.now(), sub["id"]))
+        store.execute(
+            "UPDATE subscribers SET fup_active = 0, updated_at = ? WHERE id = ?", (store.now(), sub["id"])
+        )
         store.emit("subscriber", sub["username"], "upsert", {"fup_active": False})
         store.audit(ACTOR, "subscriber.fup", f"subscriber:{sub['username']}", active=False)
 
 
 def _set_paid_until(store: Store, sub: Row, value: float | None) -> None:
-    store.execute("UPDATE subscribers SET paid_until = ?, updated_at = ? WHERE id = ?",
-                       (value, store.now(), sub["id"]))
+    store.execute(
+        "UPDATE subscribers SET paid_until = ?, updated_at = ? WHERE id = ?", (value, store.now(), sub["id"])
+    )
     store.emit("subscriber", sub["username"], "upsert", {"paid_until": value})
 
 
@@ -249,8 +278,9 @@ def _cycle_key(sub: Row, start: float) -> str:
     return f"cycle:{sub['username']}:{int(start)}"
 
 
-def _run_clock_event(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
-           report: TickReport | None) -> None:
+def _run_clock_event(
+    store: Store, cfg: Config, sub: Row, st: Row, ev: _Event, report: TickReport | None
+) -> None:
     tz = _tz(cfg.billing.timezone)
     if ev.kind == "remind":
         expiry = sub["paid_until"]
@@ -258,15 +288,24 @@ def _run_clock_event(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
         # No reminder when the wallet will renew the period anyway.
         covered = total > 0 and ledger.balance(store, sub["id"]) >= total
         added = not covered and notify.queue(
-            store, sub, "reminder", f"reminder:{sub['username']}:{int(expiry)}:{ev.arg}",
+            store,
+            sub,
+            "reminder",
+            f"reminder:{sub['username']}:{int(expiry)}:{ev.arg}",
             f"Your {sub['plan']} internet expires in {ev.arg} day(s), on "
             f"{datetime.fromtimestamp(expiry, tz):%Y-%m-%d %H:%M}. "
             f"Pay {format_money(total, sub['currency'])} to stay connected.",
-            ev.at, not_after=expiry,
-            values={"name": sub["name"] or sub["username"], "plan": sub["plan"],
-                    "amount": format_money(total, sub["currency"]), "days": ev.arg,
-                    "due_date": f"{datetime.fromtimestamp(expiry, tz):%Y-%m-%d %H:%M}",
-                    "account": sub["username"], "expiry": expiry},
+            ev.at,
+            not_after=expiry,
+            values={
+                "name": sub["name"] or sub["username"],
+                "plan": sub["plan"],
+                "amount": format_money(total, sub["currency"]),
+                "days": ev.arg,
+                "due_date": f"{datetime.fromtimestamp(expiry, tz):%Y-%m-%d %H:%M}",
+                "account": sub["username"],
+                "expiry": expiry,
+            },
         )
         _set_state(store, sub["id"], reminded_until=ev.at)
         if report is not None and added:
@@ -278,8 +317,17 @@ def _run_clock_event(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
             fresh = start != sub["paid_until"]
             anchor = local_day(start, tz) if fresh or st["anchor_day"] is None else st["anchor_day"]
             end = period_end(start, sub["period"], tz, anchor)
-            invoices.issue(store, cfg, sub, start, end, at=start, due_at=start, paid=True,
-                           purchase=_cycle_key(sub, start))
+            invoices.issue(
+                store,
+                cfg,
+                sub,
+                start,
+                end,
+                at=start,
+                due_at=start,
+                paid=True,
+                purchase=_cycle_key(sub, start),
+            )
             _set_paid_until(store, sub, end)
             _set_state(store, sub["id"], anchor_day=anchor, reminded_until=start)
             _reset_fup(store, sub)
@@ -295,8 +343,7 @@ def _run_clock_event(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
         anchor = st["anchor_day"] or local_day(start, tz)
         end = period_end(start, sub["period"], tz, anchor)
         due = start + cfg.billing.invoice_due_days * DAY
-        invoices.issue(store, cfg, sub, start, end, at=start, due_at=due,
-                       purchase=_cycle_key(sub, start))
+        invoices.issue(store, cfg, sub, start, end, at=start, due_at=due, purchase=_cycle_key(sub, start))
         _set_state(store, sub["id"], cycle_end=end, anchor_day=anchor)
         invoices.settle(store, sub, start)
         _reset_fup(store, sub)
@@ -312,8 +359,14 @@ def _run_clock_event(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
     elif ev.kind == "grace_end":
         _transition(store, sub, Status.SUSPENDED, "grace period ended", ev.at, report)
     elif ev.kind == "terminate":
-        _transition(store, sub, Status.TERMINATED,
-                    f"suspended for {cfg.billing.terminate_after_days} days", ev.at, report)
+        _transition(
+            store,
+            sub,
+            Status.TERMINATED,
+            f"suspended for {cfg.billing.terminate_after_days} days",
+            ev.at,
+            report,
+        )
     elif ev.kind == "fup_reset":
         _reset_fup(store, sub)
     elif ev.kind == "restart":
@@ -324,16 +377,16 @@ def _run_clock_event(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
         raise BillingError(f"unknown billing event {ev.kind!r}")
 
 
-def _restore(store: Store, sub: Row, st: Row, at: float, tz: ZoneInfo,
-             report: TickReport | None) -> None:
+def _restore(store: Store, sub: Row, st: Row, at: float, tz: ZoneInfo, report: TickReport | None) -> None:
     _transition(store, sub, Status.ACTIVE, "payment received", at, report)
     if sub["billing"] == "postpaid" and st["cycle_end"] is not None and st["cycle_end"] < at:
         # No invoices were issued while suspended; the next cycle starts on restoring.
         _set_state(store, sub["id"], cycle_end=at, anchor_day=local_day(at, tz))
 
 
-def advance(store: Store, cfg: Config, sub_id: int, now: float,
-            report: TickReport | None = None) -> float | None:
+def advance(
+    store: Store, cfg: Config, sub_id: int, now: float, report: TickReport | None = None
+) -> float | None:
     """Apply, in order, every transition of one subscriber due at or before ``now``.
 
     Runs in one transaction; reschedules ``next_action_at`` to the next thing due (or None).
@@ -376,11 +429,15 @@ def tick(store: Store, cfg: Config, now: float | None = None, batch: int = 100) 
     # Only subscribers homed here (or homeless): another POP's are its to bill.
     me = pops.local(store)
     while True:
-        ids = [r[0] for r in store.execute(
-            "SELECT b.subscriber_id FROM billing_state b JOIN subscribers s "
-            "ON s.id = b.subscriber_id WHERE b.next_action_at <= ? AND "
-            f"{pops.owned_sql('s')} ORDER BY b.next_action_at, b.subscriber_id LIMIT ?",
-            (now, me, me, batch)).fetchall()]
+        ids = [
+            r[0]
+            for r in store.execute(
+                "SELECT b.subscriber_id FROM billing_state b JOIN subscribers s "
+                "ON s.id = b.subscriber_id WHERE b.next_action_at <= ? AND "
+                f"{pops.owned_sql('s')} ORDER BY b.next_action_at, b.subscriber_id LIMIT ?",
+                (now, me, me, batch),
+            ).fetchall()
+        ]
         if not ids:
             break
         with store.transaction():
@@ -391,8 +448,7 @@ def tick(store: Store, cfg: Config, now: float | None = None, batch: int = 100) 
                     advance(store, cfg, sub_id, now, part)  # a savepoint inside the batch
                 except Exception as exc:  # noqa: BLE001 - one bad row must not stop the clock for all
                     report.errors += 1
-                    event(log, "billing.error", logging.ERROR, subscriber_id=sub_id,
-                          error=repr(exc))
+                    event(log, "billing.error", logging.ERROR, subscriber_id=sub_id, error=repr(exc))
                     _set_state(store, sub_id, next_action_at=now + RETRY_AFTER)
                 else:
                     _merge(report, part)
@@ -402,18 +458,27 @@ def tick(store: Store, cfg: Config, now: float | None = None, batch: int = 100) 
     enforce_limits(store, now)  # packages over their time or data: Disconnect (a backstop)
     report.seconds = time.perf_counter() - started
     if report.examined or report.fup_on or report.errors:
-        event(log, "billing.tick", examined=report.examined, invoices=report.invoices,
-              renewals=report.renewals, reminders=report.reminders, fup_on=report.fup_on,
-              errors=report.errors, seconds=f"{report.seconds:.3f}",
-              **{f"to_{k}": v for k, v in report.transitions.items()})
+        event(
+            log,
+            "billing.tick",
+            examined=report.examined,
+            invoices=report.invoices,
+            renewals=report.renewals,
+            reminders=report.reminders,
+            fup_on=report.fup_on,
+            errors=report.errors,
+            seconds=f"{report.seconds:.3f}",
+            **{f"to_{k}": v for k, v in report.transitions.items()},
+        )
     return report
 
 
 # ------------------------------------------------------------------ payments and plan changes
 
 
-def apply_payment(store: Store, cfg: Config, sub_id: int, now: float,
-                  reference: str | None = None) -> tuple[int, bool]:
+def apply_payment(
+    store: Store, cfg: Config, sub_id: int, now: float, reference: str | None = None
+) -> tuple[int, bool]:
     """After money came in: buy prepaid periods / settle invoices, restore if now covered.
 
     Runs inside the payment's transaction. Returns (periods bought, restored). With the
@@ -430,9 +495,14 @@ def apply_payment(store: Store, cfg: Config, sub_id: int, now: float,
     if sub["billing"] == "prepaid" and settled:
         through = store.scalar(
             f"SELECT MAX(cycle_end) FROM invoices WHERE subscriber_id = ? AND number IN "
-            f"({', '.join('?' * len(settled))})", (sub_id, *settled))
-        if through is not None and through > now and (
-                sub["paid_until"] is None or through > sub["paid_until"]):
+            f"({', '.join('?' * len(settled))})",
+            (sub_id, *settled),
+        )
+        if (
+            through is not None
+            and through > now
+            and (sub["paid_until"] is None or through > sub["paid_until"])
+        ):
             _set_paid_until(store, sub, through)
             sub = _sub(store, sub_id)
     if sub["manual_suspend"] or sub["status"] == "terminated":
@@ -449,8 +519,17 @@ def apply_payment(store: Store, cfg: Config, sub_id: int, now: float,
             if start == now:
                 anchor = local_day(now, tz)
             end = period_end(start, sub["period"], tz, anchor)
-            invoices.issue(store, cfg, sub, start, end, at=now, due_at=now, paid=True,
-                           purchase=f"{reference}#{bought + 1}" if reference else None)
+            invoices.issue(
+                store,
+                cfg,
+                sub,
+                start,
+                end,
+                at=now,
+                due_at=now,
+                paid=True,
+                purchase=f"{reference}#{bought + 1}" if reference else None,
+            )
             paid_until, bal, bought = end, bal - total, bought + 1
         if bought:
             _set_paid_until(store, sub, paid_until)
@@ -471,8 +550,14 @@ def _restore_if_clear(store: Store, cfg: Config, sub_id: int, now: float) -> boo
     return True
 
 
-def rate_for_cycle(total_minor: int, period: str, cycle_start: float, cycle_end: float,
-                   tz: ZoneInfo, anchor_day: int | None = None) -> int:
+def rate_for_cycle(
+    total_minor: int,
+    period: str,
+    cycle_start: float,
+    cycle_end: float,
+    tz: ZoneInfo,
+    anchor_day: int | None = None,
+) -> int:
     """What a whole ``[cycle_start, cycle_end)`` cycle costs at ``total_minor`` per ``period``.
 
     A plan's price is for one of its own periods. Over a cycle of another length it costs
@@ -527,8 +612,12 @@ def change_plan(store: Store, username: str, new_plan: str, actor: str, cfg: Con
         st = _state(store, sub["id"])
         old_plan = sub["plan"]
         same_kind = new.billing == sub["billing"]
-        new_row = {**sub, "price_minor": new.price_minor, "tax_rate_bp": new.tax_rate_bp,
-                   "tax_inclusive": new.tax_inclusive}
+        new_row = {
+            **sub,
+            "price_minor": new.price_minor,
+            "tax_rate_bp": new.tax_rate_bp,
+            "tax_inclusive": new.tax_inclusive,
+        }
         _, _, new_total = invoices.cost(new_row)
         tz = _tz(cfg.billing.timezone)
         change_id = uuid7(int(now * 1000))
@@ -536,7 +625,8 @@ def change_plan(store: Store, username: str, new_plan: str, actor: str, cfg: Con
         billed_until = paid_through = now
         for inv in store.all(
             "SELECT * FROM invoices WHERE subscriber_id = ? AND status != 'void' "
-            "AND cycle_end > ? ORDER BY cycle_start", (sub["id"], now),
+            "AND cycle_end > ? ORDER BY cycle_start",
+            (sub["id"], now),
         ):
             length = round(inv["cycle_end"] - inv["cycle_start"])
             remaining = round(inv["cycle_end"] - max(now, inv["cycle_start"]))
@@ -545,23 +635,37 @@ def change_plan(store: Store, username: str, new_plan: str, actor: str, cfg: Con
             rate = inv["rate_total_minor"]
             back = prorate(inv["total_minor"] if rate is None else rate, remaining, length)
             if back:
-                ledger.post(store, sub, "proration", back, f"{change_id}:{inv['number']}:credit",
-                            f"unused {sub['plan']} on {inv['number']}", now)
+                ledger.post(
+                    store,
+                    sub,
+                    "proration",
+                    back,
+                    f"{change_id}:{inv['number']}:credit",
+                    f"unused {sub['plan']} on {inv['number']}",
+                    now,
+                )
                 credit += back
             billed_until = max(billed_until, inv["cycle_end"])
             if inv["status"] == "paid":
                 paid_through = max(paid_through, inv["cycle_end"])
             # The new plan's price is for its own period: convert it to this cycle's length
             # first (a week's price is not a month's), then charge the remaining share.
-            cycle_rate = rate_for_cycle(new_total, new.period, inv["cycle_start"],
-                                        inv["cycle_end"], tz, st.get("anchor_day"))
+            cycle_rate = rate_for_cycle(
+                new_total, new.period, inv["cycle_start"], inv["cycle_end"], tz, st.get("anchor_day")
+            )
             owe = prorate(cycle_rate, remaining, length)
             if owe:
-                ledger.post(store, sub, "proration", -owe, f"{change_id}:{inv['number']}:charge",
-                            f"{new.name} for the rest of {inv['number']}", now)
+                ledger.post(
+                    store,
+                    sub,
+                    "proration",
+                    -owe,
+                    f"{change_id}:{inv['number']}:charge",
+                    f"{new.name} for the rest of {inv['number']}",
+                    now,
+                )
                 charge += owe
-            store.execute("UPDATE invoices SET rate_total_minor = ? WHERE id = ?",
-                               (cycle_rate, inv["id"]))
+            store.execute("UPDATE invoices SET rate_total_minor = ? WHERE id = ?", (cycle_rate, inv["id"]))
         subs_mod.update(store, username, actor, plan=new.name)
         if not same_kind:
             if new.billing == "postpaid":
@@ -576,15 +680,30 @@ def change_plan(store: Store, username: str, new_plan: str, actor: str, cfg: Con
             invoices.settle(store, sub, now)
         _restore_if_clear(store, cfg, sub["id"], now)
         result = PlanChange(username, old_plan, new.name, credit, charge, sub["currency"])
-        store.audit(actor, "subscriber.plan_change", f"subscriber:{username}",
-                    old=result.old_plan, new=new.name, credit_minor=credit, charge_minor=charge)
+        store.audit(
+            actor,
+            "subscriber.plan_change",
+            f"subscriber:{username}",
+            old=result.old_plan,
+            new=new.name,
+            credit_minor=credit,
+            charge_minor=charge,
+        )
         advance(store, cfg, sub["id"], now)
     return result
 
 
 def adjust(
-    store: Store, cfg: Config, username: str, kind: str, amount_minor: int, reference: str,
-    reason: str, actor: str, *, allow_debt: bool = False,
+    store: Store,
+    cfg: Config,
+    username: str,
+    kind: str,
+    amount_minor: int,
+    reference: str,
+    reason: str,
+    actor: str,
+    *,
+    allow_debt: bool = False,
 ) -> ledger.Entry:
     """A manual credit or refund (see :func:`ledger.adjust`), then what money coming in does.
 
@@ -594,8 +713,9 @@ def adjust(
     One transaction: on error nothing is stored.
     """
     with store.transaction():
-        entry = ledger.adjust(store, username, kind, amount_minor, reference, reason, actor,
-                              allow_debt=allow_debt)
+        entry = ledger.adjust(
+            store, username, kind, amount_minor, reference, reason, actor, allow_debt=allow_debt
+        )
         sub = ledger.subscriber_row(store, username)
         if kind == "credit" and sub["billing"] == "postpaid":
             now = store.now()

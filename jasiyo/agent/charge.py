@@ -47,8 +47,7 @@ def providers(cfg: Config) -> dict[str, PaymentProvider]:
 def provider(cfg: Config, name: str) -> PaymentProvider:
     found = providers(cfg).get(name)
     if found is None:
-        keys = ("consumer_key, consumer_secret, shortcode, passkey" if name == "mpesa"
-                else "secret_key")
+        keys = "consumer_key, consumer_secret, shortcode, passkey" if name == "mpesa" else "secret_key"
         raise ConfigError(f"{name} is not configured: set [payments.{name}] {keys} in the config")
     return found
 
@@ -66,8 +65,7 @@ def local_token(store: Store) -> str:
     return token
 
 
-def callback_url(store: Store, cfg: Config, base: str, *,
-                 register: Any = None) -> str:
+def callback_url(store: Store, cfg: Config, base: str, *, register: Any = None) -> str:
     """Where ``base`` (``mpesa-stk``, ``mpesa-c2b``, ``mpesa-val``, ``paystack``) callbacks go.
 
     The cloud endpoint remembered in meta; else, with ``register`` (a callable making a
@@ -82,11 +80,11 @@ def callback_url(store: Store, cfg: Config, base: str, *,
             store.set_meta(f"payments.url.{base}", url)
         return str(url)
     if cfg.web.public_url:
-        return (f"{cfg.web.public_url.rstrip('/')}/hooks/{local_token(store)}/"
-                f"{collect.LOCAL_PATHS[base]}")
+        return f"{cfg.web.public_url.rstrip('/')}/hooks/{local_token(store)}/{collect.LOCAL_PATHS[base]}"
     raise ConfigError(
         f"no callback URL for {base}: enrol this agent with the cloud and run `jasiyo payment "
-        "register-urls`, or set [web] public_url to how the internet reaches this agent")
+        "register-urls`, or set [web] public_url to how the internet reaches this agent"
+    )
 
 
 # ------------------------------------------------------------------ requests
@@ -112,14 +110,25 @@ class Request:
 
 
 def _request(row: Row) -> Request:
-    return Request(row["provider"], row["request_id"], row["username"] or "",
-                   row["amount_minor"], row["currency"], row["phone"] or "", row["status"],
-                   row["receipt"] or "", row["checkout_url"] or "", "", row["created_at"],
-                   " ".join(x for x in (row["result_code"], row["result_desc"]) if x))
+    return Request(
+        row["provider"],
+        row["request_id"],
+        row["username"] or "",
+        row["amount_minor"],
+        row["currency"],
+        row["phone"] or "",
+        row["status"],
+        row["receipt"] or "",
+        row["checkout_url"] or "",
+        "",
+        row["created_at"],
+        " ".join(x for x in (row["result_code"], row["result_desc"]) if x),
+    )
 
 
-_REQ_SELECT = ("SELECT r.*, s.username FROM payment_requests r "
-               "LEFT JOIN subscribers s ON s.id = r.subscriber_id")
+_REQ_SELECT = (
+    "SELECT r.*, s.username FROM payment_requests r LEFT JOIN subscribers s ON s.id = r.subscriber_id"
+)
 
 
 def get_request(store: Store, request_id: str) -> Request:
@@ -131,8 +140,7 @@ def get_request(store: Store, request_id: str) -> Request:
 
 def list_requests(store: Store, username: str | None = None, limit: int = 100) -> list[Request]:
     if username:
-        rows = store.all(f"{_REQ_SELECT} WHERE s.username = ? ORDER BY r.id DESC LIMIT ?",
-                         (username, limit))
+        rows = store.all(f"{_REQ_SELECT} WHERE s.username = ? ORDER BY r.id DESC LIMIT ?", (username, limit))
     else:
         rows = store.all(f"{_REQ_SELECT} ORDER BY r.id DESC LIMIT ?", (limit,))
     return [_request(r) for r in rows]
@@ -151,14 +159,21 @@ def _amount(store: Store, username: str, amount: int | None) -> tuple[Row, int]:
     if amount is None:
         amount, _ = amount_due(store, username)
     if amount <= 0:
-        raise ValidationError(f"nothing to ask {username} for: the balance covers the plan; "
-                              "give --amount")
+        raise ValidationError(f"nothing to ask {username} for: the balance covers the plan; give --amount")
     return sub, amount
 
 
-def request_stk(store: Store, cfg: Config, prov: PaymentProvider, username: str, *,
-                amount_minor: int | None = None, phone: str | None = None, actor: str,
-                register: Any = None) -> Request:
+def request_stk(
+    store: Store,
+    cfg: Config,
+    prov: PaymentProvider,
+    username: str,
+    *,
+    amount_minor: int | None = None,
+    phone: str | None = None,
+    actor: str,
+    register: Any = None,
+) -> Request:
     """Send an M-Pesa STK prompt to the customer's phone; remember it before they answer."""
     sub, amount = _amount(store, username, amount_minor)
     if sub["currency"].upper() != "KES":
@@ -169,27 +184,52 @@ def request_stk(store: Store, cfg: Config, prov: PaymentProvider, username: str,
     if not number:
         raise ValidationError(f"{username} has no phone number: give --phone")
     url = callback_url(store, cfg, "mpesa-stk", register=register)
-    started = prov.request_payment(PaymentRequest(
-        account=username[:12], amount_minor=amount, currency="KES", phone=msisdn(number),
-        description="Internet", callback_url=url))
+    started = prov.request_payment(
+        PaymentRequest(
+            account=username[:12],
+            amount_minor=amount,
+            currency="KES",
+            phone=msisdn(number),
+            description="Internet",
+            callback_url=url,
+        )
+    )
     now = store.now()
     with store.transaction():
         store.execute(
             "INSERT INTO payment_requests (provider, request_id, merchant_request_id, "
             "subscriber_id, account, phone, amount_minor, currency, created_by, created_at, "
             "updated_at, next_query_at) VALUES ('mpesa', ?, ?, ?, ?, ?, ?, 'KES', ?, ?, ?, ?)",
-            (started.request_id, started.merchant_request_id or None, sub["id"], username,
-             number, amount, actor, now, now, now + cfg.payments.query_after))
-        store.audit(actor, "payment.request", f"subscriber:{username}",
-                    provider="mpesa", amount=amount)
+            (
+                started.request_id,
+                started.merchant_request_id or None,
+                sub["id"],
+                username,
+                number,
+                amount,
+                actor,
+                now,
+                now,
+                now + cfg.payments.query_after,
+            ),
+        )
+        store.audit(actor, "payment.request", f"subscriber:{username}", provider="mpesa", amount=amount)
     event(log, "payments.stk_sent", user=username, request=started.request_id, amount=amount)
     out = get_request(store, started.request_id)
     return Request(**{**out.to_dict(), "message": started.customer_message})
 
 
-def request_link(store: Store, cfg: Config, prov: PaymentProvider, username: str, *,
-                 amount_minor: int | None = None, email: str, actor: str,
-                 register: Any = None) -> Request:
+def request_link(
+    store: Store,
+    cfg: Config,
+    prov: PaymentProvider,
+    username: str,
+    *,
+    amount_minor: int | None = None,
+    email: str,
+    actor: str,
+    register: Any = None,
+) -> Request:
     """A Paystack checkout link for ``username`` (send it by SMS or show it on the pay page)."""
     sub, amount = _amount(store, username, amount_minor)
     if "@" not in email or len(email) > 200 or any(c.isspace() for c in email):
@@ -200,49 +240,79 @@ def request_link(store: Store, cfg: Config, prov: PaymentProvider, username: str
         url = callback_url(store, cfg, "paystack", register=register)
     except ConfigError:
         pass  # the webhook is set in Paystack's dashboard; the redirect URL is optional
-    started = prov.request_payment(PaymentRequest(
-        account=username, amount_minor=amount, currency=sub["currency"].upper(), email=email,
-        reference=reference, callback_url="", metadata={"account": username,
-                                                        "webhook": url}))
+    started = prov.request_payment(
+        PaymentRequest(
+            account=username,
+            amount_minor=amount,
+            currency=sub["currency"].upper(),
+            email=email,
+            reference=reference,
+            callback_url="",
+            metadata={"account": username, "webhook": url},
+        )
+    )
     now = store.now()
     with store.transaction():
         store.execute(
             "INSERT INTO payment_requests (provider, request_id, subscriber_id, account, "
             "amount_minor, currency, checkout_url, created_by, created_at, updated_at, "
             "next_query_at) VALUES ('paystack', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (started.request_id, sub["id"], username, amount, sub["currency"].upper(),
-             started.checkout_url, actor, now, now, now + cfg.payments.query_after))
-        store.audit(actor, "payment.link", f"subscriber:{username}", provider="paystack",
-                    amount=amount)
+            (
+                started.request_id,
+                sub["id"],
+                username,
+                amount,
+                sub["currency"].upper(),
+                started.checkout_url,
+                actor,
+                now,
+                now,
+                now + cfg.payments.query_after,
+            ),
+        )
+        store.audit(actor, "payment.link", f"subscriber:{username}", provider="paystack", amount=amount)
     return get_request(store, started.request_id)
 
 
 # ------------------------------------------------------------------ chasing answers
 
 
-def query_due(store: Store, cfg: Config, provs: Mapping[str, PaymentProvider], *,
-              all_pending: bool = False, since: float | None = None) -> dict[str, int]:
+def query_due(
+    store: Store,
+    cfg: Config,
+    provs: Mapping[str, PaymentProvider],
+    *,
+    all_pending: bool = False,
+    since: float | None = None,
+) -> dict[str, int]:
     """Ask the provider about pending requests whose callback is late (or all of them)."""
     now = store.now()
     counts: dict[str, int] = {}
     with store.transaction():
         if all_pending:
-            rows = store.all("SELECT * FROM payment_requests WHERE status = 'pending' AND "
-                             "created_at >= ? ORDER BY id LIMIT 500", (since or 0,))
+            rows = store.all(
+                "SELECT * FROM payment_requests WHERE status = 'pending' AND "
+                "created_at >= ? ORDER BY id LIMIT 500",
+                (since or 0,),
+            )
         else:
-            rows = store.all("SELECT * FROM payment_requests WHERE status = 'pending' AND "
-                             "next_query_at <= ? ORDER BY next_query_at LIMIT 100", (now,))
+            rows = store.all(
+                "SELECT * FROM payment_requests WHERE status = 'pending' AND "
+                "next_query_at <= ? ORDER BY next_query_at LIMIT 100",
+                (now,),
+            )
         for r in rows:  # lease them: another processor leaves them alone meanwhile
-            store.execute("UPDATE payment_requests SET next_query_at = ?, queries = "
-                               "queries + 1 WHERE id = ?", (now + collect.LEASE, r["id"]))
+            store.execute(
+                "UPDATE payment_requests SET next_query_at = ?, queries = queries + 1 WHERE id = ?",
+                (now + collect.LEASE, r["id"]),
+            )
     for r in rows:
         outcome = _query_one(store, cfg, provs.get(r["provider"]), r, now)
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 
 
-def _query_one(store: Store, cfg: Config, prov: PaymentProvider | None, req: Row,
-               now: float) -> str:
+def _query_one(store: Store, cfg: Config, prov: PaymentProvider | None, req: Row, now: float) -> str:
     expired = now >= req["created_at"] + cfg.payments.request_expiry
     if prov is None:
         return "no_credentials"
@@ -266,9 +336,13 @@ def _query_one(store: Store, cfg: Config, prov: PaymentProvider | None, req: Row
     if answer.outcome in (Outcome.PENDING, Outcome.UNKNOWN) and not expired:
         _later(store, req, now, False, answer.description)
         return "pending"
-    final = StatusAnswer(answer.provider, answer.request_id,
-                         Outcome.TIMEOUT if answer.outcome in (Outcome.PENDING, Outcome.UNKNOWN)
-                         else answer.outcome, answer.code, answer.description or "expired")
+    final = StatusAnswer(
+        answer.provider,
+        answer.request_id,
+        Outcome.TIMEOUT if answer.outcome in (Outcome.PENDING, Outcome.UNKNOWN) else answer.outcome,
+        answer.code,
+        answer.description or "expired",
+    )
     with store.transaction():
         collect._settle_request(store, req, final)
     return final.outcome.value
@@ -281,8 +355,11 @@ def _later(store: Store, req: Row, now: float, expired: bool, why: str) -> None:
             store.execute(
                 "UPDATE payment_requests SET status = 'timeout', result_desc = ?, updated_at = ?, "
                 "next_query_at = NULL WHERE id = ? AND status = 'pending'",
-                (f"expired without an answer ({why})"[:200], now, req["id"]))
+                (f"expired without an answer ({why})"[:200], now, req["id"]),
+            )
         else:
             store.execute(
                 "UPDATE payment_requests SET next_query_at = ?, result_desc = ? WHERE id = ? "
-                "AND status = 'pending'", (now + backoff, why[:200] or None, req["id"]))
+                "AND status = 'pending'",
+                (now + backoff, why[:200] or None, req["id"]),
+            )

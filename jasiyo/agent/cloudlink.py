@@ -43,8 +43,7 @@ def enroll_agent(cfg: Config, url: str, token: str) -> dict[str, str]:
         store.close()
 
 
-def open_client(cfg: Config, store: Store, keyring: Keyring | None = None,
-                **kw: Any) -> SyncClient:
+def open_client(cfg: Config, store: Store, keyring: Keyring | None = None, **kw: Any) -> SyncClient:
     """A sync client for this agent: enrolled identity, tenant keys, the store as its log."""
     tenant = store.meta("sync.tenant_id")
     url = cfg.sync.cloud_url or store.meta("sync.cloud_url")
@@ -54,10 +53,18 @@ def open_client(cfg: Config, store: Store, keyring: Keyring | None = None,
     path = keyring_path(cfg)
     ring = keyring or Keyring.load(path)
     if ring.tenant_id != tenant:
-        raise ConfigError(f"the tenant keys in {path} belong to tenant {ring.tenant_id}, but "
-                          f"this agent is enrolled in tenant {tenant}")
-    return SyncClient(AgentLog(store), ring, load_signing_key(signing_key_path(cfg)),
-                      base_url=url, save_keyring=lambda r: r.save(path), **kw)
+        raise ConfigError(
+            f"the tenant keys in {path} belong to tenant {ring.tenant_id}, but "
+            f"this agent is enrolled in tenant {tenant}"
+        )
+    return SyncClient(
+        AgentLog(store),
+        ring,
+        load_signing_key(signing_key_path(cfg)),
+        base_url=url,
+        save_keyring=lambda r: r.save(path),
+        **kw,
+    )
 
 
 def register_webhook(cfg: Config, provider: str) -> dict[str, str]:

@@ -50,8 +50,7 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     "paystack": ("paystack", "webhook"),
 }
 #: Endpoint name -> its path segment on this agent's own listener.
-LOCAL_PATHS: dict[str, str] = {name: seg for seg, name in CALLBACK_PATHS.items()
-                               if name in ENDPOINTS}
+LOCAL_PATHS: dict[str, str] = {name: seg for seg, name in CALLBACK_PATHS.items() if name in ENDPOINTS}
 #: A callback whose processing failed for a reason that may pass (provider down) is tried
 #: again after this many seconds, doubling, up to RETRY_MAX.
 RETRY_FIRST, RETRY_MAX = 5.0, 600.0
@@ -74,7 +73,7 @@ def split_endpoint(store: Store, name: str) -> tuple[str, bool] | None:
         if name == base:
             return base, True
         if name.startswith(base + "-"):
-            return base, name[len(base) + 1:] == agent_suffix(store)
+            return base, name[len(base) + 1 :] == agent_suffix(store)
     return None
 
 
@@ -95,13 +94,29 @@ class InboxItem:
 
 
 def _item(row: Row) -> InboxItem:
-    return InboxItem(row["id"], row["source"], row["endpoint"], row["provider"], row["kind"],
-                     row["received_at"], row["status"], row["detail"] or "",
-                     row["reference"] or "")
+    return InboxItem(
+        row["id"],
+        row["source"],
+        row["endpoint"],
+        row["provider"],
+        row["kind"],
+        row["received_at"],
+        row["status"],
+        row["detail"] or "",
+        row["reference"] or "",
+    )
 
 
-def receive(store: Store, *, source: str, endpoint: str, headers: Mapping[str, str],
-            body: bytes, received_at: float, remote: str | None = None) -> int | None:
+def receive(
+    store: Store,
+    *,
+    source: str,
+    endpoint: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    received_at: float,
+    remote: str | None = None,
+) -> int | None:
     """Keep one callback (idempotent on ``source``: the cloud's hook id, or a local id).
 
     Returns the inbox id, or None when ``source`` was kept before. Runs in the caller's
@@ -117,33 +132,53 @@ def receive(store: Store, *, source: str, endpoint: str, headers: Mapping[str, s
         status, detail = ("new", None) if ours else ("other_pop", "registered by another POP")
     if len(body) > MAX_BODY:
         status, detail, body = "refused", f"body of {len(body)} bytes is too large", body[:0]
-    doc = json.dumps({"headers": {k.lower(): v for k, v in headers.items()},
-                      "body": base64.b64encode(body).decode()})
+    doc = json.dumps(
+        {"headers": {k.lower(): v for k, v in headers.items()}, "body": base64.b64encode(body).decode()}
+    )
     with store.transaction():
         if store.one("SELECT 1 FROM payment_inbox WHERE source = ?", (source,)):
             return None
         cur = store.execute(
             "INSERT INTO payment_inbox (source, endpoint, provider, kind, received_at, remote, "
             "sealed, status, detail, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (source, endpoint, provider, kind, received_at, remote,
-             store.seal(doc, f"inbox:{source}"), status, detail, received_at),
+            (
+                source,
+                endpoint,
+                provider,
+                kind,
+                received_at,
+                remote,
+                store.seal(doc, f"inbox:{source}"),
+                status,
+                detail,
+                received_at,
+            ),
         )
         inbox_id = int(cur.lastrowid or 0)
     event(log, "payments.callback", id=inbox_id, endpoint=endpoint, status=status)
     return inbox_id
 
 
-def receive_local(store: Store, endpoint: str, headers: Mapping[str, str], body: bytes,
-                  remote: str | None) -> int | None:
+def receive_local(
+    store: Store, endpoint: str, headers: Mapping[str, str], body: bytes, remote: str | None
+) -> int | None:
     """A callback straight to this agent's web listener (no cloud in between)."""
-    return receive(store, source=f"local:{uuid7()}", endpoint=endpoint, headers=headers,
-                   body=body, received_at=store.now(), remote=remote)
+    return receive(
+        store,
+        source=f"local:{uuid7()}",
+        endpoint=endpoint,
+        headers=headers,
+        body=body,
+        received_at=store.now(),
+        remote=remote,
+    )
 
 
 def inbox(store: Store, status: str | None = None, limit: int = 200) -> list[InboxItem]:
     if status:
-        rows = store.all("SELECT * FROM payment_inbox WHERE status = ? ORDER BY id DESC LIMIT ?",
-                         (status, limit))
+        rows = store.all(
+            "SELECT * FROM payment_inbox WHERE status = ? ORDER BY id DESC LIMIT ?", (status, limit)
+        )
     else:
         rows = store.all("SELECT * FROM payment_inbox ORDER BY id DESC LIMIT ?", (limit,))
     return [_item(r) for r in rows]
@@ -160,12 +195,12 @@ class _Later(Exception):
     """Try this callback again later (the provider could not be asked now)."""
 
 
-def _finish(store: Store, inbox_id: int, status: str, detail: str = "",
-            reference: str = "") -> None:
+def _finish(store: Store, inbox_id: int, status: str, detail: str = "", reference: str = "") -> None:
     store.execute(
         "UPDATE payment_inbox SET status = ?, detail = ?, reference = ?, processed_at = ?, "
         "next_attempt_at = NULL WHERE id = ?",
-        (status, detail[:500] or None, reference or None, store.now(), inbox_id))
+        (status, detail[:500] or None, reference or None, store.now(), inbox_id),
+    )
 
 
 def _claim(store: Store, now: float, inbox_id: int | None = None) -> list[Row]:
@@ -174,18 +209,26 @@ def _claim(store: Store, now: float, inbox_id: int | None = None) -> list[Row]:
         if inbox_id is None:
             rows = store.all(
                 "SELECT * FROM payment_inbox WHERE status IN ('new', 'retry') AND "
-                "next_attempt_at <= ? ORDER BY id LIMIT 100", (now,))
+                "next_attempt_at <= ? ORDER BY id LIMIT 100",
+                (now,),
+            )
         else:
-            rows = store.all("SELECT * FROM payment_inbox WHERE id = ? AND status IN "
-                             "('new', 'retry') AND next_attempt_at <= ?", (inbox_id, now))
+            rows = store.all(
+                "SELECT * FROM payment_inbox WHERE id = ? AND status IN "
+                "('new', 'retry') AND next_attempt_at <= ?",
+                (inbox_id, now),
+            )
         for r in rows:
-            store.execute("UPDATE payment_inbox SET attempts = attempts + 1, "
-                               "next_attempt_at = ? WHERE id = ?", (now + LEASE, r["id"]))
+            store.execute(
+                "UPDATE payment_inbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
+                (now + LEASE, r["id"]),
+            )
     return rows
 
 
-def process_due(store: Store, cfg: Config, providers: Mapping[str, PaymentProvider],
-                inbox_id: int | None = None) -> int:
+def process_due(
+    store: Store, cfg: Config, providers: Mapping[str, PaymentProvider], inbox_id: int | None = None
+) -> int:
     """Process every due callback (or just ``inbox_id``); returns how many were handled."""
     done = 0
     for row in _claim(store, store.now(), inbox_id):
@@ -194,14 +237,14 @@ def process_due(store: Store, cfg: Config, providers: Mapping[str, PaymentProvid
     return done
 
 
-def _process(store: Store, cfg: Config, providers: Mapping[str, PaymentProvider],
-             row: Row) -> None:
+def _process(store: Store, cfg: Config, providers: Mapping[str, PaymentProvider], row: Row) -> None:
     inbox_id = row["id"]
     provider = providers.get(row["provider"])
     try:
         if provider is None:
-            raise _Later(f"no {row['provider']} credentials on this POP "
-                         f"([payments.{row['provider']}] in the config)")
+            raise _Later(
+                f"no {row['provider']} credentials on this POP ([payments.{row['provider']}] in the config)"
+            )
         doc = json.loads(store.unseal(row["sealed"], f"inbox:{row['source']}"))
         body = base64.b64decode(doc["body"])
         try:
@@ -216,8 +259,7 @@ def _process(store: Store, cfg: Config, providers: Mapping[str, PaymentProvider]
             status, detail, ref = _c2b(store, cfg, inbox_id, parsed)
         else:
             status, detail, ref = _answer(store, cfg, provider, row, parsed)
-        event(log, "payments.processed", id=inbox_id, status=status, reference=ref,
-              detail=detail)
+        event(log, "payments.processed", id=inbox_id, status=status, reference=ref, detail=detail)
     except _Refuse as exc:
         with store.transaction():
             _finish(store, inbox_id, "refused", str(exc))
@@ -226,8 +268,9 @@ def _process(store: Store, cfg: Config, providers: Mapping[str, PaymentProvider]
         delay = min(RETRY_MAX, RETRY_FIRST * 2 ** max(0, row["attempts"]))
         with store.transaction():
             store.execute(
-                "UPDATE payment_inbox SET status = 'retry', detail = ?, next_attempt_at = ? "
-                "WHERE id = ?", (str(exc)[:500], store.now() + delay, inbox_id))
+                "UPDATE payment_inbox SET status = 'retry', detail = ?, next_attempt_at = ? WHERE id = ?",
+                (str(exc)[:500], store.now() + delay, inbox_id),
+            )
         event(log, "payments.retry", id=inbox_id, reason=str(exc), after=f"{delay:.0f}s")
     except PaymentError as exc:  # the provider refused our question: a person must look
         with store.transaction():
@@ -235,23 +278,30 @@ def _process(store: Store, cfg: Config, providers: Mapping[str, PaymentProvider]
         event(log, "payments.refused", id=inbox_id, reason=str(exc))
 
 
-def _answer(store: Store, cfg: Config, provider: PaymentProvider, row: Row,
-            answer: StatusAnswer) -> tuple[str, str, str]:
+def _answer(
+    store: Store, cfg: Config, provider: PaymentProvider, row: Row, answer: StatusAnswer
+) -> tuple[str, str, str]:
     """An STK callback or a Paystack charge event: the answer to a request (ours or not)."""
     inbox_id = row["id"]
-    req = store.one("SELECT * FROM payment_requests WHERE provider = ? AND request_id = ?",
-                    (provider.name, answer.request_id))
+    req = store.one(
+        "SELECT * FROM payment_requests WHERE provider = ? AND request_id = ?",
+        (provider.name, answer.request_id),
+    )
     if provider.name == "mpesa" and req is None and store.now() - row["received_at"] < OVERTAKE:
         # The prompt is remembered right after Daraja accepts it: a very fast callback can
         # overtake that write. Only an old callback with no request is a stranger's.
         raise _Later(f"no request {answer.request_id!r} yet")
     if provider.name == "mpesa" and req is None:
-        raise _Refuse(f"callback for CheckoutRequestID {answer.request_id!r}, which this POP "
-                      "never issued")
+        raise _Refuse(f"callback for CheckoutRequestID {answer.request_id!r}, which this POP never issued")
     if req is not None and req["status"] == "paid":
         with store.transaction():
-            _finish(store, inbox_id, "duplicate",
-                    f"request already credited as {req['receipt']}", req["receipt"] or "")
+            _finish(
+                store,
+                inbox_id,
+                "duplicate",
+                f"request already credited as {req['receipt']}",
+                req["receipt"] or "",
+            )
         return "duplicate", "already credited", req["receipt"] or ""
     if answer.outcome is not Outcome.PAID:
         if req is not None:
@@ -266,21 +316,22 @@ def _answer(store: Store, cfg: Config, provider: PaymentProvider, row: Row,
     if conf is None:
         raise _Refuse("callback says paid but carries no receipt or amount")
     if req is not None and provider.name == "mpesa" and conf.amount_minor != req["amount_minor"]:
-        raise _Refuse(f"callback amount {conf.amount_minor} differs from the "
-                      f"{req['amount_minor']} this POP asked for")
+        raise _Refuse(
+            f"callback amount {conf.amount_minor} differs from the {req['amount_minor']} this POP asked for"
+        )
     verified = provider.query(answer.request_id)  # ProviderUnavailable: try again later
     if verified.outcome is Outcome.PENDING:
         raise _Later(f"{provider.name} does not confirm {answer.request_id} yet")
     if verified.outcome is not Outcome.PAID:
-        raise _Refuse(f"callback says paid, but {provider.name} says "
-                      f"{verified.outcome.value} ({verified.code} {verified.description})")
+        raise _Refuse(
+            f"callback says paid, but {provider.name} says "
+            f"{verified.outcome.value} ({verified.code} {verified.description})"
+        )
     if provider.name == "paystack":
         v = verified.confirmation
-        if v is None or (v.amount_minor, v.currency.upper()) != (conf.amount_minor,
-                                                                conf.currency.upper()):
+        if v is None or (v.amount_minor, v.currency.upper()) != (conf.amount_minor, conf.currency.upper()):
             got = f"{v.amount_minor} {v.currency}" if v else "nothing"
-            raise _Refuse(f"webhook says {conf.amount_minor} {conf.currency}, Paystack "
-                          f"verify says {got}")
+            raise _Refuse(f"webhook says {conf.amount_minor} {conf.currency}, Paystack verify says {got}")
         conf = v
     if req is not None:
         return _credit_request(store, cfg, req, conf.reference or req["request_id"], inbox_id)
@@ -292,30 +343,48 @@ def _settle_request(store: Store, req: Row, answer: StatusAnswer) -> None:
     store.execute(
         "UPDATE payment_requests SET status = ?, result_code = ?, result_desc = ?, "
         "updated_at = ? WHERE id = ? AND status = 'pending'",
-        (status, answer.code or None, answer.description[:200] or None, store.now(), req["id"]))
+        (status, answer.code or None, answer.description[:200] or None, store.now(), req["id"]),
+    )
 
 
-def _credit_request(store: Store, cfg: Config, req: Row, receipt: str,
-                    inbox_id: int | None) -> tuple[str, str, str]:
+def _credit_request(
+    store: Store, cfg: Config, req: Row, receipt: str, inbox_id: int | None
+) -> tuple[str, str, str]:
     """Credit a request of ours once: the request row is the guard (a query that already
     credited it, a duplicate callback, another processor)."""
     ref = payments.normalize_reference(receipt)
     with store.transaction():
-        fresh = store.one("SELECT r.*, s.username FROM payment_requests r LEFT JOIN subscribers "
-                          "s ON s.id = r.subscriber_id WHERE r.id = ?", (req["id"],))
+        fresh = store.one(
+            "SELECT r.*, s.username FROM payment_requests r LEFT JOIN subscribers "
+            "s ON s.id = r.subscriber_id WHERE r.id = ?",
+            (req["id"],),
+        )
         assert fresh is not None
         if fresh["status"] == "paid":
             if inbox_id is not None:
-                _finish(store, inbox_id, "duplicate", f"already credited as {fresh['receipt']}",
-                        fresh["receipt"] or "")
+                _finish(
+                    store,
+                    inbox_id,
+                    "duplicate",
+                    f"already credited as {fresh['receipt']}",
+                    fresh["receipt"] or "",
+                )
             return "duplicate", "already credited", fresh["receipt"] or ""
         store.execute(
             "UPDATE payment_requests SET status = 'paid', receipt = ?, updated_at = ?, "
-            "next_query_at = NULL WHERE id = ?", (ref, store.now(), req["id"]))
-        conf = Confirmation(provider=req["provider"], kind="request", reference=ref,
-                            amount_minor=req["amount_minor"], currency=req["currency"],
-                            account=req["account"], phone=req["phone"] or "",
-                            request_id=req["request_id"])
+            "next_query_at = NULL WHERE id = ?",
+            (ref, store.now(), req["id"]),
+        )
+        conf = Confirmation(
+            provider=req["provider"],
+            kind="request",
+            reference=ref,
+            amount_minor=req["amount_minor"],
+            currency=req["currency"],
+            account=req["account"],
+            phone=req["phone"] or "",
+            request_id=req["request_id"],
+        )
         if fresh["username"] is None:
             status, detail = _to_suspense(store, conf, "the subscriber was removed", inbox_id)
         else:
@@ -323,14 +392,14 @@ def _credit_request(store: Store, cfg: Config, req: Row, receipt: str,
     return status, detail, ref
 
 
-def _credit_unrequested(store: Store, cfg: Config, inbox_id: int,
-                        conf: Confirmation) -> tuple[str, str, str]:
+def _credit_unrequested(store: Store, cfg: Config, inbox_id: int, conf: Confirmation) -> tuple[str, str, str]:
     ref = payments.normalize_reference(conf.reference)
     with store.transaction():
         username = match_account(store, conf.account)
         if username is None:
             status, detail = _to_suspense(
-                store, conf, f"no subscriber with account {conf.account!r}", inbox_id)
+                store, conf, f"no subscriber with account {conf.account!r}", inbox_id
+            )
         else:
             status, detail = _record(store, cfg, username, conf, inbox_id)
     return status, detail, ref
@@ -341,37 +410,55 @@ def _c2b(store: Store, cfg: Config, inbox_id: int, conf: Confirmation) -> tuple[
     shortcode (Daraja has no synchronous status check for C2B)."""
     ours = {cfg.payments.mpesa.shortcode, cfg.payments.mpesa.till_number} - {""}
     if conf.shortcode not in ours:
-        raise _Refuse(f"C2B payment for shortcode {conf.shortcode!r}, not this ISP's "
-                      f"({', '.join(sorted(ours)) or 'none configured'})")
+        raise _Refuse(
+            f"C2B payment for shortcode {conf.shortcode!r}, not this ISP's "
+            f"({', '.join(sorted(ours)) or 'none configured'})"
+        )
     if conf.amount_minor <= 0 or conf.amount_minor % 100:
         raise _Refuse(f"C2B amount {conf.amount_minor} is not a whole positive shilling amount")
     return _credit_unrequested(store, cfg, inbox_id, conf)
 
 
-def _record(store: Store, cfg: Config, username: str, conf: Confirmation,
-            inbox_id: int | None) -> tuple[str, str]:
+def _record(
+    store: Store, cfg: Config, username: str, conf: Confirmation, inbox_id: int | None
+) -> tuple[str, str]:
     """Apply verified money to ``username`` (inside the caller's transaction)."""
     ref = payments.normalize_reference(conf.reference)
-    sub = store.one("SELECT p.currency FROM subscribers s JOIN plans p ON p.id = s.plan_id "
-                    "WHERE s.username = ?", (username,))
+    sub = store.one(
+        "SELECT p.currency FROM subscribers s JOIN plans p ON p.id = s.plan_id WHERE s.username = ?",
+        (username,),
+    )
     if sub is None or sub["currency"].upper() != conf.currency.upper():
         have = sub["currency"] if sub else "?"
-        return _to_suspense(store, conf, f"paid in {conf.currency}, {username} is billed in "
-                                         f"{have}", inbox_id)
-    existing = store.one("SELECT p.amount_minor, s.username FROM payments p JOIN subscribers s "
-                         "ON s.id = p.subscriber_id WHERE upper(p.reference) = ?", (ref,))
+        return _to_suspense(store, conf, f"paid in {conf.currency}, {username} is billed in {have}", inbox_id)
+    existing = store.one(
+        "SELECT p.amount_minor, s.username FROM payments p JOIN subscribers s "
+        "ON s.id = p.subscriber_id WHERE upper(p.reference) = ?",
+        (ref,),
+    )
     if existing is not None and (existing["username"], existing["amount_minor"]) != (
-            username, conf.amount_minor):
-        return _to_suspense(store, conf, f"reference already credited to "
-                                         f"{existing['username']} with another amount", inbox_id)
+        username,
+        conf.amount_minor,
+    ):
+        return _to_suspense(
+            store, conf, f"reference already credited to {existing['username']} with another amount", inbox_id
+        )
     try:
-        rec = payments.record(store, cfg, username, conf.amount_minor, ref,
-                              method=conf.provider, actor=f"{conf.provider}:callback")
+        rec = payments.record(
+            store,
+            cfg,
+            username,
+            conf.amount_minor,
+            ref,
+            method=conf.provider,
+            actor=f"{conf.provider}:callback",
+        )
     except JasiyoError as exc:
         return _to_suspense(store, conf, str(exc), inbox_id)
     status = "applied" if rec.created else "duplicate"
-    detail = (f"{format_money(conf.amount_minor, conf.currency)} to {username}"
-              + ("" if rec.created else " (already recorded)"))
+    detail = f"{format_money(conf.amount_minor, conf.currency)} to {username}" + (
+        "" if rec.created else " (already recorded)"
+    )
     if inbox_id is not None:
         _finish(store, inbox_id, status, detail, ref)
     return status, detail
@@ -389,23 +476,39 @@ def match_account(store: Store, account: str) -> str | None:
     key = account_key(account)
     if not key:
         return None
-    row = store.one("SELECT username FROM subscribers WHERE "
-                    "lower(replace(replace(username, ' ', ''), '-', '')) = ?", (key,))
+    row = store.one(
+        "SELECT username FROM subscribers WHERE lower(replace(replace(username, ' ', ''), '-', '')) = ?",
+        (key,),
+    )
     return row["username"] if row else None
 
 
-def _to_suspense(store: Store, conf: Confirmation, reason: str,
-                 inbox_id: int | None) -> tuple[str, str]:
+def _to_suspense(store: Store, conf: Confirmation, reason: str, inbox_id: int | None) -> tuple[str, str]:
     ref = payments.normalize_reference(conf.reference)
     if store.one("SELECT 1 FROM payment_suspense WHERE reference = ?", (ref,)) is None:
         store.execute(
             "INSERT INTO payment_suspense (reference, provider, amount_minor, currency, account, "
             "phone, payer, reason, received_at, inbox_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (ref, conf.provider, conf.amount_minor, conf.currency.upper(), conf.account or None,
-             conf.phone or None, conf.payer_name or None, reason[:300],
-             conf.paid_at or store.now(), inbox_id))
-        store.audit(f"{conf.provider}:callback", "payment.unmatched", f"payment:{ref}",
-                    amount=conf.amount_minor, reason=reason[:300])
+            (
+                ref,
+                conf.provider,
+                conf.amount_minor,
+                conf.currency.upper(),
+                conf.account or None,
+                conf.phone or None,
+                conf.payer_name or None,
+                reason[:300],
+                conf.paid_at or store.now(),
+                inbox_id,
+            ),
+        )
+        store.audit(
+            f"{conf.provider}:callback",
+            "payment.unmatched",
+            f"payment:{ref}",
+            amount=conf.amount_minor,
+            reason=reason[:300],
+        )
         event(log, "payments.unmatched", reference=ref, amount=conf.amount_minor, reason=reason)
     if inbox_id is not None:
         _finish(store, inbox_id, "unmatched", reason, ref)
@@ -432,13 +535,24 @@ class Unmatched:
 def unmatched(store: Store, include_allocated: bool = False) -> list[Unmatched]:
     where = "" if include_allocated else "WHERE status = 'open'"
     rows = store.all(f"SELECT * FROM payment_suspense {where} ORDER BY received_at DESC")
-    return [Unmatched(r["reference"], r["provider"], r["amount_minor"], r["currency"],
-                      r["account"] or "", r["phone"] or "", r["reason"], r["received_at"],
-                      r["status"], r["allocated_to"] or "") for r in rows]
+    return [
+        Unmatched(
+            r["reference"],
+            r["provider"],
+            r["amount_minor"],
+            r["currency"],
+            r["account"] or "",
+            r["phone"] or "",
+            r["reason"],
+            r["received_at"],
+            r["status"],
+            r["allocated_to"] or "",
+        )
+        for r in rows
+    ]
 
 
-def allocate(store: Store, cfg: Config, reference: str, username: str,
-             actor: str) -> payments.Recorded:
+def allocate(store: Store, cfg: Config, reference: str, username: str, actor: str) -> payments.Recorded:
     """Credit a suspense payment to ``username`` (an engineer's decision, audited)."""
     ref = payments.normalize_reference(reference)
     with store.transaction():
@@ -447,34 +561,44 @@ def allocate(store: Store, cfg: Config, reference: str, username: str,
             raise NotFound(f"no unmatched payment {ref!r} (see `jasiyo payment unmatched`)")
         if row["status"] != "open":
             raise ValidationError(f"payment {ref} was already allocated to {row['allocated_to']}")
-        sub = store.one("SELECT p.currency FROM subscribers s JOIN plans p ON p.id = s.plan_id "
-                        "WHERE s.username = ?", (username,))
+        sub = store.one(
+            "SELECT p.currency FROM subscribers s JOIN plans p ON p.id = s.plan_id WHERE s.username = ?",
+            (username,),
+        )
         if sub is None:
             raise NotFound(f"no subscriber named {username!r}")
-        paid = store.one("SELECT s.username, p.amount_minor, p.method FROM payments p JOIN subscribers s ON "
-                         "s.id = p.subscriber_id WHERE upper(p.reference) = ?", (ref,))
+        paid = store.one(
+            "SELECT s.username, p.amount_minor, p.method FROM payments p JOIN subscribers s ON "
+            "s.id = p.subscriber_id WHERE upper(p.reference) = ?",
+            (ref,),
+        )
         if paid is not None and paid["username"] != username:
             raise ValidationError(
                 f"receipt {ref} is credited to {paid['username']}; to move it, refund them "
-                f"and credit {username} (`jasiyo billing refund`, `jasiyo billing credit`)")
+                f"and credit {username} (`jasiyo billing refund`, `jasiyo billing credit`)"
+            )
         if paid is not None:  # a conflict between POPs, settled for the one that was kept
             store.execute(
                 "UPDATE payment_suspense SET status = 'allocated', allocated_to = ?, "
                 "allocated_at = ?, allocated_by = ? WHERE id = ?",
-                (username, store.now(), actor, row["id"]))
+                (username, store.now(), actor, row["id"]),
+            )
             store.audit(actor, "payment.allocate", f"subscriber:{username}", reference=ref)
-            return payments.record(store, cfg, username, paid["amount_minor"], ref,
-                                   method=paid["method"], actor=actor)
+            return payments.record(
+                store, cfg, username, paid["amount_minor"], ref, method=paid["method"], actor=actor
+            )
         if sub["currency"].upper() != row["currency"]:
-            raise ValidationError(f"payment {ref} is in {row['currency']}; {username} is billed "
-                                  f"in {sub['currency']}: refund it instead")
+            raise ValidationError(
+                f"payment {ref} is in {row['currency']}; {username} is billed "
+                f"in {sub['currency']}: refund it instead"
+            )
         method = row["provider"] if row["provider"] in payments.METHODS else "bank"
-        rec = payments.record(store, cfg, username, row["amount_minor"], ref, method=method,
-                              actor=actor)
+        rec = payments.record(store, cfg, username, row["amount_minor"], ref, method=method, actor=actor)
         store.execute(
             "UPDATE payment_suspense SET status = 'allocated', allocated_to = ?, "
             "allocated_at = ?, allocated_by = ? WHERE id = ?",
-            (username, store.now(), actor, row["id"]))
+            (username, store.now(), actor, row["id"]),
+        )
         store.audit(actor, "payment.allocate", f"subscriber:{username}", reference=ref)
     return rec
 

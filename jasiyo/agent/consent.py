@@ -33,8 +33,9 @@ class ConsentRecord:
         return asdict(self)
 
 
-def note(store: Store, username: str, given: bool, how: str, actor: str, source: str = "",
-         at: float | None = None) -> ConsentRecord:
+def note(
+    store: Store, username: str, given: bool, how: str, actor: str, source: str = "", at: float | None = None
+) -> ConsentRecord:
     """Record a change of consent that the caller has written to ``subscribers`` already
     (in the caller's transaction): the history row, its sync event, queued messages dropped."""
     if how not in HOW:
@@ -48,19 +49,24 @@ def note(store: Store, username: str, given: bool, how: str, actor: str, source:
     store.execute(
         "INSERT INTO sms_consent (ref, subscriber_id, given, how, actor, source, at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (ref, sub_id, int(rec.given), rec.how, rec.actor, rec.source, now))
+        (ref, sub_id, int(rec.given), rec.how, rec.actor, rec.source, now),
+    )
     store.emit("sms_consent", ref, "append", rec.to_dict())
-    store.audit(actor, "subscriber.sms_consent", f"subscriber:{username}", given=rec.given,
-                how=how, source=source)
+    store.audit(
+        actor, "subscriber.sms_consent", f"subscriber:{username}", given=rec.given, how=how, source=source
+    )
     if not given:
         store.execute(
             "UPDATE notifications SET status = 'dropped', detail = 'consent withdrawn', "
-            "finished_at = ? WHERE username = ? AND status = 'queued'", (now, username))
+            "finished_at = ? WHERE username = ? AND status = 'queued'",
+            (now, username),
+        )
     return rec
 
 
-def set_consent(store: Store, username: str, given: bool, how: str, actor: str,
-                source: str = "", at: float | None = None) -> ConsentRecord | None:
+def set_consent(
+    store: Store, username: str, given: bool, how: str, actor: str, source: str = "", at: float | None = None
+) -> ConsentRecord | None:
     """Give or withdraw consent now; None when it already was so (nothing recorded)."""
     with store.transaction():
         row = store.one("SELECT sms_consent FROM subscribers WHERE username = ?", (username,))
@@ -69,8 +75,10 @@ def set_consent(store: Store, username: str, given: bool, how: str, actor: str,
         if bool(row["sms_consent"]) == bool(given):
             return None
         now = store.now() if at is None else at
-        store.execute("UPDATE subscribers SET sms_consent = ?, updated_at = ? "
-                           "WHERE username = ?", (int(given), now, username))
+        store.execute(
+            "UPDATE subscribers SET sms_consent = ?, updated_at = ? WHERE username = ?",
+            (int(given), now, username),
+        )
         store.emit("subscriber", username, "upsert", {"sms_consent": bool(given)})
         rec = note(store, username, given, how, actor, source, now)
     event(log, "sms.consent", user=username, given=given, how=how)
@@ -80,9 +88,13 @@ def set_consent(store: Store, username: str, given: bool, how: str, actor: str,
 def history(store: Store, username: str, limit: int = 50) -> list[ConsentRecord]:
     rows = store.all(
         "SELECT c.*, s.username FROM sms_consent c JOIN subscribers s ON s.id = c.subscriber_id "
-        "WHERE s.username = ? ORDER BY c.at DESC, c.id DESC LIMIT ?", (username, limit))
-    return [ConsentRecord(r["username"], bool(r["given"]), r["how"], r["actor"], r["source"],
-                          r["at"]) for r in rows]
+        "WHERE s.username = ? ORDER BY c.at DESC, c.id DESC LIMIT ?",
+        (username, limit),
+    )
+    return [
+        ConsentRecord(r["username"], bool(r["given"]), r["how"], r["actor"], r["source"], r["at"])
+        for r in rows
+    ]
 
 
 def latest(store: Store, username: str) -> ConsentRecord | None:

@@ -38,30 +38,43 @@ class CreditNote:
         return asdict(self)
 
 
-def _issue(store: Store, cfg: Config, inv: invoices.Invoice, amount: int, reason: str,
-           actor: str) -> CreditNote:
+def _issue(
+    store: Store, cfg: Config, inv: invoices.Invoice, amount: int, reason: str, actor: str
+) -> CreditNote:
     sub = ledger.subscriber_row(store, inv.username)
     now = store.now()
     gross = inv.amount_minor + inv.tax_minor
     tax = round_div(amount * inv.tax_minor, gross) if gross else 0
     note = CreditNote(
-        number=invoices.next_number(store, cfg, "CN", now), invoice_number=inv.number,
-        username=inv.username, amount_minor=amount, tax_minor=tax, currency=inv.currency,
-        reason=reason, issued_at=now, issued_by=actor,
+        number=invoices.next_number(store, cfg, "CN", now),
+        invoice_number=inv.number,
+        username=inv.username,
+        amount_minor=amount,
+        tax_minor=tax,
+        currency=inv.currency,
+        reason=reason,
+        issued_at=now,
+        issued_by=actor,
     )
     store.execute(
         "INSERT INTO credit_notes (number, invoice_number, subscriber_id, amount_minor, "
         "tax_minor, currency, reason, issued_at, issued_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (note.number, inv.number, sub["id"], amount, tax, inv.currency, reason, now, actor),
     )
-    store.execute("UPDATE invoices SET credited_minor = credited_minor + ? WHERE number = ?",
-                       (amount, inv.number))
+    store.execute(
+        "UPDATE invoices SET credited_minor = credited_minor + ? WHERE number = ?", (amount, inv.number)
+    )
     store.emit("credit_note", note.number, "append", note.to_dict())
     store.emit("invoice", inv.number, "upsert", {"credited_minor": inv.credited_minor + amount})
-    ledger.post(store, sub, "credit_note", amount, note.number,
-                f"credit note on {inv.number}: {reason}", now)
-    store.audit(actor, "invoice.credit_note", f"invoice:{inv.number}", note=note.number,
-                amount=format_money(amount, inv.currency), reason=reason)
+    ledger.post(store, sub, "credit_note", amount, note.number, f"credit note on {inv.number}: {reason}", now)
+    store.audit(
+        actor,
+        "invoice.credit_note",
+        f"invoice:{inv.number}",
+        note=note.number,
+        amount=format_money(amount, inv.currency),
+        reason=reason,
+    )
     return note
 
 
@@ -83,8 +96,7 @@ def _reason(reason: str) -> str:
     return reason
 
 
-def credit(store: Store, cfg: Config, number: str, amount_minor: int, reason: str,
-           actor: str) -> CreditNote:
+def credit(store: Store, cfg: Config, number: str, amount_minor: int, reason: str, actor: str) -> CreditNote:
     """Credit part (or all) of an invoice's charge. One transaction; audited."""
     reason = _reason(reason)
     if amount_minor <= 0:
@@ -122,8 +134,9 @@ def void(store: Store, cfg: Config, number: str, reason: str, actor: str) -> Cre
             )
         left = inv.charge_minor - inv.credited_minor
         note = _issue(store, cfg, inv, left, reason, actor) if left > 0 else None
-        store.execute("UPDATE invoices SET status = 'void', void_reason = ? WHERE number = ?",
-                           (reason, number))
+        store.execute(
+            "UPDATE invoices SET status = 'void', void_reason = ? WHERE number = ?", (reason, number)
+        )
         store.emit("invoice", number, "upsert", {"status": "void", "void_reason": reason})
         store.audit(actor, "invoice.void", f"invoice:{number}", reason=reason)
         _after_credit(store, cfg, inv.username)
@@ -134,18 +147,32 @@ def list_(store: Store, *, invoice: str | None = None, limit: int = 1000) -> lis
     where, params = ("WHERE c.invoice_number = ? ", (invoice,)) if invoice else ("", ())
     rows = store.all(
         "SELECT c.*, s.username FROM credit_notes c JOIN subscribers s ON s.id = c.subscriber_id "
-        f"{where}ORDER BY c.id DESC LIMIT ?", (*params, limit))
+        f"{where}ORDER BY c.id DESC LIMIT ?",
+        (*params, limit),
+    )
     return [_from_row(r) for r in rows]
 
 
 def _from_row(r: dict[str, Any]) -> CreditNote:
-    return CreditNote(r["number"], r["invoice_number"], r["username"], r["amount_minor"],
-                      r["tax_minor"], r["currency"], r["reason"], r["issued_at"], r["issued_by"])
+    return CreditNote(
+        r["number"],
+        r["invoice_number"],
+        r["username"],
+        r["amount_minor"],
+        r["tax_minor"],
+        r["currency"],
+        r["reason"],
+        r["issued_at"],
+        r["issued_by"],
+    )
 
 
 def get(store: Store, number: str) -> CreditNote:
-    row = store.one("SELECT c.*, s.username FROM credit_notes c JOIN subscribers s "
-                    "ON s.id = c.subscriber_id WHERE c.number = ?", (number,))
+    row = store.one(
+        "SELECT c.*, s.username FROM credit_notes c JOIN subscribers s "
+        "ON s.id = c.subscriber_id WHERE c.number = ?",
+        (number,),
+    )
     if row is None:
         raise NotFound(f"no credit note numbered {number!r}")
     return _from_row(row)

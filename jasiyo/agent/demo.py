@@ -21,8 +21,9 @@ def seed(store: Store, cfg: Config, actor: str, users: int = 10_000) -> dict[str
     """Add the demo router, plan and users that are missing. Idempotent."""
     added_router = 0
     if not store.scalar("SELECT 1 FROM routers WHERE name = ?", (DEMO_ROUTER,)):
-        routers.add(store, DEMO_ROUTER, driver="mikrotik", host="127.0.0.1",
-                    radius_secret=DEMO_SECRET, actor=actor)
+        routers.add(
+            store, DEMO_ROUTER, driver="mikrotik", host="127.0.0.1", radius_secret=DEMO_SECRET, actor=actor
+        )
         added_router = 1
     if not store.scalar("SELECT 1 FROM plans WHERE name = ?", (DEMO_PLAN,)):
         plans.add(store, plans.build(DEMO_PLAN, rate="10M/10M", price="1500"), actor)

@@ -31,8 +31,12 @@ def period_seconds(period: str) -> int:
 
 def _limits(row: Row, status: Status) -> dict:
     """Session limits of an allowed subscriber: paid-through time, data, devices, MAC."""
-    out: dict = {"data_limit": row.get("data_bytes"), "data_since": row.get("data_since"),
-                 "simultaneous_use": row.get("devices"), "mac": row.get("mac")}
+    out: dict = {
+        "data_limit": row.get("data_bytes"),
+        "data_since": row.get("data_since"),
+        "simultaneous_use": row.get("devices"),
+        "mac": row.get("mac"),
+    }
     if row.get("billing") != "prepaid" or row.get("paid_until") is None:
         return out
     grace = (row.get("grace_days") or 0) * DAY
@@ -67,22 +71,39 @@ def desired_state(row: Row, radius: RadiusSection) -> DesiredState:
         else:
             rate = mikrotik_rate_limit(row["rate"], row["burst"])
         return DesiredState(
-            username=row["username"], service=service, access=Access.ALLOW, rate_limit=rate,
-            plan=row["plan"], ip=row["ip"], interim_interval=radius.interim_interval,
+            username=row["username"],
+            service=service,
+            access=Access.ALLOW,
+            rate_limit=rate,
+            plan=row["plan"],
+            ip=row["ip"],
+            interim_interval=radius.interim_interval,
             **_limits(row, status),
         )
-    if (status is Status.SUSPENDED and radius.suspended_action == "walled_garden"
-            and service is not Service.HOTSPOT):  # a hotspot walls off the unauthenticated
+    if (
+        status is Status.SUSPENDED
+        and radius.suspended_action == "walled_garden"
+        and service is not Service.HOTSPOT
+    ):  # a hotspot walls off the unauthenticated
         return DesiredState(
-            username=row["username"], service=service, access=Access.WALLED_GARDEN,
-            rate_limit=mikrotik_rate_limit(radius.walled_garden_rate), plan=row["plan"],
-            ip=row["ip"], address_list=radius.suspended_address_list,
+            username=row["username"],
+            service=service,
+            access=Access.WALLED_GARDEN,
+            rate_limit=mikrotik_rate_limit(radius.walled_garden_rate),
+            plan=row["plan"],
+            ip=row["ip"],
+            address_list=radius.suspended_address_list,
             interim_interval=radius.interim_interval,
         )
     return DesiredState(
-        username=row["username"], service=service, access=Access.REJECT,
-        rate_limit=mikrotik_rate_limit(radius.walled_garden_rate), plan=row["plan"],
-        ip=row["ip"], address_list=radius.suspended_address_list, note=_note(row, status),
+        username=row["username"],
+        service=service,
+        access=Access.REJECT,
+        rate_limit=mikrotik_rate_limit(radius.walled_garden_rate),
+        plan=row["plan"],
+        ip=row["ip"],
+        address_list=radius.suspended_address_list,
+        note=_note(row, status),
     )
 
 

@@ -65,24 +65,29 @@ def radius_sender(cfg: Config) -> Sender:
 
     async def send(action: str, nas: NasClient, attrs: dict[str, Any]) -> coa.CoAResult:
         fn = coa.disconnect if action == "disconnect" else coa.change
-        return await fn(nas, attrs, timeout=cfg.radius.coa_timeout,
-                        retries=cfg.radius.coa_retries + 1)
+        return await fn(nas, attrs, timeout=cfg.radius.coa_timeout, retries=cfg.radius.coa_retries + 1)
 
     return send
 
 
 def driver_reconcile(
-    router: Row, password: str | None, states: Sequence[DesiredState], cfg: Config,
+    router: Row,
+    password: str | None,
+    states: Sequence[DesiredState],
+    cfg: Config,
 ) -> Any:
     """Run the router's driver (``jasiyo.drivers``) over every desired state; blocking."""
     from jasiyo.drivers import RouterConfig, get_driver
 
     options = json.loads(router["options"] or "{}")
-    known = {"tls", "ca_file", "fingerprint", "mode", "pay_page", "pay_page_port",
-             "adopt_existing"}
+    known = {"tls", "ca_file", "fingerprint", "mode", "pay_page", "pay_page_port", "adopt_existing"}
     rc = RouterConfig(
-        host=router["host"], username=router["username"] or "", password=password or "",
-        name=router["name"], port=router["port"], timeout=cfg.routers.timeout,
+        host=router["host"],
+        username=router["username"] or "",
+        password=password or "",
+        name=router["name"],
+        port=router["port"],
+        timeout=cfg.routers.timeout,
         address_list=cfg.radius.suspended_address_list,
         **{k: v for k, v in options.items() if k in known},
         options={k: str(v) for k, v in options.items() if k not in known},
@@ -130,7 +135,8 @@ def enqueue_reconcile_all(store: Store, reason: str = "scheduled") -> int:
             "INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason, "
             "next_attempt_at, created_at) SELECT '*', 'reconcile', name, ?, ?, ? FROM routers "
             "WHERE username IS NOT NULL AND password_enc IS NOT NULL AND "
-            f"{_LOCAL_ROUTERS}", (reason, now, now),
+            f"{_LOCAL_ROUTERS}",
+            (reason, now, now),
         )
     return cur.rowcount
 
@@ -138,10 +144,20 @@ def enqueue_reconcile_all(store: Store, reason: str = "scheduled") -> int:
 def _finish(store: Store, job: Row, status: str, result: str, error: str | None = None) -> None:
     store.execute(
         "UPDATE enforce_jobs SET status = ?, result = ?, last_error = ?, done_at = ?, "
-        "attempts = attempts + 1 WHERE id = ?", (status, result, error, store.now(), job["id"]),
+        "attempts = attempts + 1 WHERE id = ?",
+        (status, result, error, store.now(), job["id"]),
     )
-    event(log, "enforce.done", job=job["id"], user=job["username"], action=job["action"],
-          nas=job["nas_ip"] or job["router"], status=status, result=result, error=error)
+    event(
+        log,
+        "enforce.done",
+        job=job["id"],
+        user=job["username"],
+        action=job["action"],
+        nas=job["nas_ip"] or job["router"],
+        status=status,
+        result=result,
+        error=error,
+    )
 
 
 def _retry(store: Store, job: Row, error: str) -> None:
@@ -151,8 +167,16 @@ def _retry(store: Store, job: Row, error: str) -> None:
         "UPDATE enforce_jobs SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?",
         (attempts, store.now() + delay, error, job["id"]),
     )
-    event(log, "enforce.retry", job=job["id"], user=job["username"], action=job["action"],
-          attempts=attempts, wait=f"{delay:.0f}s", error=error)
+    event(
+        log,
+        "enforce.retry",
+        job=job["id"],
+        user=job["username"],
+        action=job["action"],
+        attempts=attempts,
+        wait=f"{delay:.0f}s",
+        error=error,
+    )
 
 
 def _close_session(store: Store, job: Row, cause: str) -> None:
@@ -181,8 +205,7 @@ def _prepare(store: Store, cfg: Config, job: Row) -> _Prepared:
     if job["action"] == "reconcile":
         row = store.one("SELECT * FROM routers WHERE name = ?", (job["router"],))
         if row is None or row["password_enc"] is None:
-            return _Prepared(job, skip="router removed or has no driver credentials",
-                             skip_status="failed")
+            return _Prepared(job, skip="router removed or has no driver credentials", skip_status="failed")
         _, password = routers.credentials(store, row["name"])
         return _Prepared(job, router_password=password, attrs={"router": row})
     session = store.one(
@@ -198,14 +221,15 @@ def _prepare(store: Store, cfg: Config, job: Row) -> _Prepared:
         waited = store.now() - job["created_at"]
         if waited >= NO_ROUTER_GIVE_UP_S:
             return _Prepared(
-                job, skip="no-router", skip_status="failed",
+                job,
+                skip="no-router",
+                skip_status="failed",
                 skip_error=f"no router had NAS IP {job['nas_ip']} for {waited / 3600:.0f} h; "
-                           "gave up (add the router with that --nas-ip, then `jasiyo session disconnect "
-                           f"{job['username']}` if the session is still up)")
+                "gave up (add the router with that --nas-ip, then `jasiyo session disconnect "
+                f"{job['username']}` if the session is still up)",
+            )
         return _Prepared(job, wait=f"no router has NAS IP {job['nas_ip']} (waiting for one)")
-    attrs: dict[str, Any] = coa.session_attributes(
-        job["username"], job["acct_session_id"], job["framed_ip"]
-    )
+    attrs: dict[str, Any] = coa.session_attributes(job["username"], job["acct_session_id"], job["framed_ip"])
     if job["action"] == "coa":
         state = desired.for_subscriber(store, job["username"], cfg.radius)
         if state is None or state.access is not Access.ALLOW:
@@ -217,8 +241,7 @@ def _prepare(store: Store, cfg: Config, job: Row) -> _Prepared:
     return _Prepared(job, nas=nas, attrs=attrs)
 
 
-def _reconcile_in_thread(store: Store, p: _Prepared, cfg: Config,
-                         reconcile: Reconciler) -> Any:
+def _reconcile_in_thread(store: Store, p: _Prepared, cfg: Config, reconcile: Reconciler) -> Any:
     """Read every desired state with a connection of this worker thread, then reconcile.
 
     Reading tens of thousands of states takes a noticeable time: doing it here keeps the
@@ -237,15 +260,13 @@ def _reconcile_in_thread(store: Store, p: _Prepared, cfg: Config,
         if router["driver"] in BY_ADDRESS:
             states = with_session_addresses(own, states, router["nas_ip"])
         if json.loads(router["options"] or "{}").get("mode") == "api":
-            states = [replace(s, password=subs_mod.password_of(own, s.username))
-                      for s in states]
+            states = [replace(s, password=subs_mod.password_of(own, s.username)) for s in states]
     finally:
         own.close()
     return reconcile(router, p.router_password, states, cfg)
 
 
-async def _run(store: Store, p: _Prepared, cfg: Config, send: Sender,
-               reconcile: Reconciler) -> Any:
+async def _run(store: Store, p: _Prepared, cfg: Config, send: Sender, reconcile: Reconciler) -> Any:
     """The network part of one job. Returns the result or the exception it raised."""
     try:
         if p.job["action"] == "reconcile":
@@ -267,8 +288,7 @@ def _record(store: Store, p: _Prepared, outcome: Any) -> bool:
             _finish(store, job, "failed", "error", str(outcome))
             return True
         failed = len(getattr(outcome, "failed", ()) or ())
-        _finish(store, job, "done", f"applied {len(getattr(outcome, 'applied', ()) or ())}, "
-                f"failed {failed}")
+        _finish(store, job, "done", f"applied {len(getattr(outcome, 'applied', ()) or ())}, failed {failed}")
         return True
     if isinstance(outcome, RadiusError):
         _finish(store, job, "failed", "error", str(outcome))
@@ -306,7 +326,8 @@ def _record(store: Store, p: _Prepared, outcome: Any) -> bool:
 def _due(store: Store, limit: int) -> list[Row]:
     return store.all(
         "SELECT * FROM enforce_jobs WHERE status = 'pending' AND next_attempt_at <= ? "
-        "ORDER BY next_attempt_at, id LIMIT ?", (store.now(), limit),
+        "ORDER BY next_attempt_at, id LIMIT ?",
+        (store.now(), limit),
     )
 
 
@@ -322,13 +343,17 @@ def _by_queue(rows: Sequence[Row]) -> dict[str, list[Row]]:
     return queues
 
 
-async def _work_queue(store: Store, cfg: Config, rows: Sequence[Row], send: Sender,
-                      reconcile: Reconciler) -> int:
+async def _work_queue(
+    store: Store, cfg: Config, rows: Sequence[Row], send: Sender, reconcile: Reconciler
+) -> int:
     """Send one NAS's due jobs (in parallel) and record what happened. Returns finished."""
     # Re-read: a job superseded or cancelled since it was picked is not sent.
     ids = [r["id"] for r in rows]
-    rows = store.all(f"SELECT * FROM enforce_jobs WHERE status = 'pending' AND id IN "
-                     f"({', '.join('?' * len(ids))}) ORDER BY id", tuple(ids))
+    rows = store.all(
+        f"SELECT * FROM enforce_jobs WHERE status = 'pending' AND id IN "
+        f"({', '.join('?' * len(ids))}) ORDER BY id",
+        tuple(ids),
+    )
     prepared = [_prepare(store, cfg, r) for r in rows]
     to_send = [p for p in prepared if p.skip is None and p.wait is None]
     outcomes = await asyncio.gather(*(_run(store, p, cfg, send, reconcile) for p in to_send))
@@ -349,8 +374,12 @@ async def _work_queue(store: Store, cfg: Config, rows: Sequence[Row], send: Send
 
 
 async def process_pending(
-    store: Store, cfg: Config, send: Sender | None = None, *,
-    reconcile: Reconciler | None = None, limit: int = 200,
+    store: Store,
+    cfg: Config,
+    send: Sender | None = None,
+    *,
+    reconcile: Reconciler | None = None,
+    limit: int = 200,
 ) -> int:
     """Work every due job once and wait for all of them. Returns how many jobs finished.
 
@@ -362,8 +391,7 @@ async def process_pending(
     send = send or radius_sender(cfg)
     reconcile = reconcile or driver_reconcile
     queues = _by_queue(_due(store, limit))
-    done = await asyncio.gather(*(_work_queue(store, cfg, rows, send, reconcile)
-                                  for rows in queues.values()))
+    done = await asyncio.gather(*(_work_queue(store, cfg, rows, send, reconcile) for rows in queues.values()))
     return sum(done)
 
 
@@ -373,8 +401,14 @@ class Dispatcher:
     jobs and none running, and returns at once (a scheduler job never runs long, so
     APScheduler never skips it for "maximum number of running instances")."""
 
-    def __init__(self, store: Store, cfg: Config, send: Sender | None = None,
-                 reconcile: Reconciler | None = None, limit: int = 200) -> None:
+    def __init__(
+        self,
+        store: Store,
+        cfg: Config,
+        send: Sender | None = None,
+        reconcile: Reconciler | None = None,
+        limit: int = 200,
+    ) -> None:
         self.store, self.cfg, self.limit = store, cfg, limit
         self.send = send or radius_sender(cfg)
         self.reconcile = reconcile or driver_reconcile
@@ -387,8 +421,7 @@ class Dispatcher:
         for queue, rows in _by_queue(_due(self.store, self.limit)).items():
             if queue in self.busy:
                 continue
-            task = asyncio.get_running_loop().create_task(
-                self._guarded(queue, rows), name=f"enforce-{queue}")
+            task = asyncio.get_running_loop().create_task(self._guarded(queue, rows), name=f"enforce-{queue}")
             self.busy[queue] = task
             started.append(task)
         return started
@@ -410,8 +443,14 @@ class Dispatcher:
 # ------------------------------------------------------------------ the queue by hand
 
 
-def list_filtered(store: Store, *, status: str | None = None, username: str | None = None,
-                  router: str | None = None, limit: int = 100) -> list[Job]:
+def list_filtered(
+    store: Store,
+    *,
+    status: str | None = None,
+    username: str | None = None,
+    router: str | None = None,
+    limit: int = 100,
+) -> list[Job]:
     """Jobs newest first, optionally only one status / subscriber / router (by name)."""
     where, params = [], []
     if status:
@@ -433,19 +472,29 @@ def list_filtered(store: Store, *, status: str | None = None, username: str | No
 
 def _select_ids(store: Store, ids: Sequence[int], status: str, username: str | None) -> list[int]:
     if ids:
-        found = [r["id"] for r in store.all(
-            f"SELECT id, status FROM enforce_jobs WHERE id IN ({', '.join('?' * len(ids))})",
-            tuple(ids))]
+        found = [
+            r["id"]
+            for r in store.all(
+                f"SELECT id, status FROM enforce_jobs WHERE id IN ({', '.join('?' * len(ids))})", tuple(ids)
+            )
+        ]
         missing = sorted(set(ids) - set(found))
         if missing:
-            raise NotFound(f"no enforcement job {', '.join(map(str, missing))} "
-                           "(see `jasiyo enforce list`)")
-        return [r["id"] for r in store.all(
-            f"SELECT id FROM enforce_jobs WHERE status = ? AND id IN "
-            f"({', '.join('?' * len(ids))})", (status, *ids))]
+            raise NotFound(f"no enforcement job {', '.join(map(str, missing))} (see `jasiyo enforce list`)")
+        return [
+            r["id"]
+            for r in store.all(
+                f"SELECT id FROM enforce_jobs WHERE status = ? AND id IN ({', '.join('?' * len(ids))})",
+                (status, *ids),
+            )
+        ]
     if username:
-        return [r["id"] for r in store.all(
-            "SELECT id FROM enforce_jobs WHERE status = ? AND username = ?", (status, username))]
+        return [
+            r["id"]
+            for r in store.all(
+                "SELECT id FROM enforce_jobs WHERE status = ? AND username = ?", (status, username)
+            )
+        ]
     raise ValidationError("give job ids, or --user USERNAME")
 
 
@@ -457,7 +506,8 @@ def retry(store: Store, ids: Sequence[int], actor: str, *, username: str | None 
             store.execute(
                 "UPDATE enforce_jobs SET status = 'pending', attempts = 0, next_attempt_at = ?, "
                 "done_at = NULL, result = NULL, created_at = ? WHERE id = ?",
-                (store.now(), store.now(), job_id))
+                (store.now(), store.now(), job_id),
+            )
         if chosen:
             store.audit(actor, "enforce.retry", "enforce", jobs=chosen)
     return len(chosen)
@@ -470,7 +520,9 @@ def cancel(store: Store, ids: Sequence[int], actor: str, *, username: str | None
         for job_id in chosen:
             store.execute(
                 "UPDATE enforce_jobs SET status = 'failed', result = 'cancelled', done_at = ?, "
-                "last_error = ? WHERE id = ?", (store.now(), f"cancelled by {actor}", job_id))
+                "last_error = ? WHERE id = ?",
+                (store.now(), f"cancelled by {actor}", job_id),
+            )
         if chosen:
             store.audit(actor, "enforce.cancel", "enforce", jobs=chosen)
     return len(chosen)

@@ -24,15 +24,23 @@ def erase(store: Store, username: str, actor: str, reason: str = "") -> Erased:
             raise ValidationError(f"{username} is already erased")
         pseudonym = f"erased-{secrets.token_hex(6)}"
         now = store.now()
-        data = {"subject": subject_of(username), "reason": reason, "by": actor, "at": now,
-                "password": secrets.token_urlsafe(24), "status": "terminated",
-                "status_reason": "erased", "sms_consent": False,
-                **{k: None for k in PERSONAL}}
+        data = {
+            "subject": subject_of(username),
+            "reason": reason,
+            "by": actor,
+            "at": now,
+            "password": secrets.token_urlsafe(24),
+            "status": "terminated",
+            "status_reason": "erased",
+            "sms_consent": False,
+            **{k: None for k in PERSONAL},
+        }
         event_id = store.emit("subscriber", pseudonym, "erase", data)
         rewritten = apply_erasure(store, event_id, pseudonym, data)
         materialize(store, "subscriber", pseudonym)
-        store.audit(actor, "subscriber.erase", f"subscriber:{pseudonym}", reason=reason,
-                    events_rewritten=rewritten)
+        store.audit(
+            actor, "subscriber.erase", f"subscriber:{pseudonym}", reason=reason, events_rewritten=rewritten
+        )
     flush_files(store)
     return Erased(pseudonym, actor, reason, now, rewritten)
 
@@ -44,17 +52,23 @@ def flush_files(store: Store) -> None:
 
 def pending_redactions(store: Store, limit: int = 500) -> tuple[list[Row], list[str]]:
     """(event rows to re-send scrubbed, webhook ids to drop) still owed to the cloud."""
-    events = store.all("SELECT e.id, e.hlc, e.origin, e.entity, e.key, e.op, e.data "
-                       "FROM cloud_redactions r JOIN events e ON e.id = r.id "
-                       "WHERE r.kind = 'event' AND e.pushed_at IS NOT NULL LIMIT ?", (limit,))
-    hooks = [r["id"] for r in store.all(
-        "SELECT id FROM cloud_redactions WHERE kind = 'hook' LIMIT ?", (limit,))]
+    events = store.all(
+        "SELECT e.id, e.hlc, e.origin, e.entity, e.key, e.op, e.data "
+        "FROM cloud_redactions r JOIN events e ON e.id = r.id "
+        "WHERE r.kind = 'event' AND e.pushed_at IS NOT NULL LIMIT ?",
+        (limit,),
+    )
+    hooks = [
+        r["id"] for r in store.all("SELECT id FROM cloud_redactions WHERE kind = 'hook' LIMIT ?", (limit,))
+    ]
     return events, hooks
 
 
 def redacted(store: Store, event_ids: list[str], hook_ids: list[str]) -> None:
     with store.transaction():
-        store.executemany("DELETE FROM cloud_redactions WHERE kind = 'event' AND id = ?",
-                          [(i,) for i in event_ids])
-        store.executemany("DELETE FROM cloud_redactions WHERE kind = 'hook' AND id = ?",
-                          [(i,) for i in hook_ids])
+        store.executemany(
+            "DELETE FROM cloud_redactions WHERE kind = 'event' AND id = ?", [(i,) for i in event_ids]
+        )
+        store.executemany(
+            "DELETE FROM cloud_redactions WHERE kind = 'hook' AND id = ?", [(i,) for i in hook_ids]
+        )

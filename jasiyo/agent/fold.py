@@ -69,12 +69,18 @@ EXTRA_ENTITIES: dict[str, EntitySpec] = {
 ENTITIES: dict[str, EntitySpec] = {
     "plan": EntitySpec("plans", "name", "state"),
     "router": EntitySpec(
-        "routers", "name", "state",
-        secrets={"password": ("password_enc", lambda k: f"router:{k}:password"),
-                 "radius_secret": ("radius_secret_enc", lambda k: f"router:{k}:radius_secret")},
+        "routers",
+        "name",
+        "state",
+        secrets={
+            "password": ("password_enc", lambda k: f"router:{k}:password"),
+            "radius_secret": ("radius_secret_enc", lambda k: f"router:{k}:radius_secret"),
+        },
     ),
     "subscriber": EntitySpec(
-        "subscribers", "username", "state",
+        "subscribers",
+        "username",
+        "state",
         secrets={"password": ("password_enc", lambda k: f"subscriber:{k}:password")},
         refs={"plan": Ref("plan_id", "plans", "name")},
         stamps={"status": "status_changed_at"},
@@ -83,22 +89,19 @@ ENTITIES: dict[str, EntitySpec] = {
     # Payments (key = provider reference) and ledger entries (key = "kind:reference", the
     # row keeps kind and reference from the payload) are inserted once; the unique
     # indexes (payments.reference, ledger(kind, reference)) make a repeat a no-op.
-    "payment": EntitySpec("payments", "reference", "append",
-                          refs={"username": _SUBSCRIBER_REF}, rank=2),
+    "payment": EntitySpec("payments", "reference", "append", refs={"username": _SUBSCRIBER_REF}, rank=2),
     "ledger": EntitySpec("ledger", "", "append", refs={"username": _SUBSCRIBER_REF}, rank=3),
     # An invoice is appended when issued, then upserted (status paid/void): folded like state.
-    "invoice": EntitySpec("invoices", "number", "state", refs={"username": _SUBSCRIBER_REF},
-                          rank=2),
-    "credit_note": EntitySpec("credit_notes", "number", "append",
-                              refs={"username": _SUBSCRIBER_REF}, rank=3),
+    "invoice": EntitySpec("invoices", "number", "state", refs={"username": _SUBSCRIBER_REF}, rank=2),
+    "credit_note": EntitySpec("credit_notes", "number", "append", refs={"username": _SUBSCRIBER_REF}, rank=3),
     # SMS consent history: one immutable record per change, keyed by its ref;
     # the current value travels on the subscriber (``sms_consent``).
-    "sms_consent": EntitySpec("sms_consent", "ref", "append",
-                              refs={"username": _SUBSCRIBER_REF}, rank=2),
+    "sms_consent": EntitySpec("sms_consent", "ref", "append", refs={"username": _SUBSCRIBER_REF}, rank=2),
     # Vouchers (issue 12): the code's plan and status as state; its first use an immutable
     # record that every POP keeps once, the earliest (see agent/vouchers.py).
-    "voucher": EntitySpec("vouchers", "code", "state",
-                          refs={"plan": Ref("plan_id", "plans", "name")}, rank=1),
+    "voucher": EntitySpec(
+        "vouchers", "code", "state", refs={"plan": Ref("plan_id", "plans", "name")}, rank=1
+    ),
     "voucher_use": EntitySpec("voucher_uses", "code", "append", rank=2),
     **EXTRA_ENTITIES,
 }
@@ -115,8 +118,7 @@ def _columns(store: Store, table: str) -> dict[str, tuple[bool, bool]]:
     cache: dict[str, dict[str, tuple[bool, bool]]] = store.__dict__.setdefault("_fold_cols", {})
     if table not in cache:
         info = store.execute(f"PRAGMA table_info({table})").fetchall()
-        cache[table] = {r[1]: (bool(r[3]) and r[4] is None and not r[5], bool(r[5]))
-                        for r in info}
+        cache[table] = {r[1]: (bool(r[3]) and r[4] is None and not r[5], bool(r[5])) for r in info}
     return cache[table]
 
 
@@ -138,8 +140,7 @@ def _fits(value: Any, decl: str) -> bool:
     if decl == "INTEGER":
         return isinstance(value, int) and -_INT64 <= value < _INT64
     if decl == "REAL":
-        return isinstance(value, int | float) and not isinstance(value, bool) and (
-            abs(value) < 1e18)
+        return isinstance(value, int | float) and not isinstance(value, bool) and (abs(value) < 1e18)
     if decl == "TEXT":
         return isinstance(value, str | dict | list)
     return False  # BLOB columns (sealed secrets) are never set from events
@@ -153,8 +154,9 @@ def _decls(store: Store, table: str) -> dict[str, str]:
     return cache[table]
 
 
-def _row_values(store: Store, spec: EntitySpec, key: str, state: dict[str, Any],
-                stamps: dict[str, float]) -> dict[str, Any]:
+def _row_values(
+    store: Store, spec: EntitySpec, key: str, state: dict[str, Any], stamps: dict[str, float]
+) -> dict[str, Any]:
     """Column values for ``state``; raises _Unresolved if a referenced row is missing.
 
     Only fields an event may set reach a column: never the sealed secret columns, row-id
@@ -163,18 +165,40 @@ def _row_values(store: Store, spec: EntitySpec, key: str, state: dict[str, Any],
     """
     cols = _columns(store, spec.table)
     decls = _decls(store, spec.table)
-    derived = ({c for c, _ in spec.secrets.values()} | {r.column for r in spec.refs.values()}
-               | set(spec.stamps.values()) | set(_LOCAL_COLUMNS))
+    derived = (
+        {c for c, _ in spec.secrets.values()}
+        | {r.column for r in spec.refs.values()}
+        | set(spec.stamps.values())
+        | set(_LOCAL_COLUMNS)
+    )
     out: dict[str, Any] = {}
     for name, value in state.items():
         if name in derived and name not in spec.secrets and name not in spec.refs:
-            event(log, "sync.field_ignored", level=30, entity=spec.table, row=key, field=name,
-                  reason="derived locally")
+            event(
+                log,
+                "sync.field_ignored",
+                level=30,
+                entity=spec.table,
+                row=key,
+                field=name,
+                reason="derived locally",
+            )
             continue
-        if (name not in spec.secrets and name not in spec.refs and name in cols
-                and not _fits(value, decls.get(name, ""))):
-            event(log, "sync.field_ignored", level=30, entity=spec.table, row=key, field=name,
-                  reason=f"not a valid {decls.get(name, '?')}")
+        if (
+            name not in spec.secrets
+            and name not in spec.refs
+            and name in cols
+            and not _fits(value, decls.get(name, ""))
+        ):
+            event(
+                log,
+                "sync.field_ignored",
+                level=30,
+                entity=spec.table,
+                row=key,
+                field=name,
+                reason=f"not a valid {decls.get(name, '?')}",
+            )
             continue
         if name in spec.secrets:
             column, context = spec.secrets[name]
@@ -182,11 +206,17 @@ def _row_values(store: Store, spec: EntitySpec, key: str, state: dict[str, Any],
         elif name in spec.refs:
             ref = spec.refs[name]
             if not isinstance(value, str):
-                event(log, "sync.field_ignored", level=30, entity=spec.table, row=key,
-                      field=name, reason="reference is not a name")
+                event(
+                    log,
+                    "sync.field_ignored",
+                    level=30,
+                    entity=spec.table,
+                    row=key,
+                    field=name,
+                    reason="reference is not a name",
+                )
                 continue
-            ref_id = store.scalar(f"SELECT id FROM {ref.table} WHERE {ref.key_column} = ?",
-                                  (value,))
+            ref_id = store.scalar(f"SELECT id FROM {ref.table} WHERE {ref.key_column} = ?", (value,))
             if ref_id is None:
                 raise _Unresolved(f"{ref.table} {value!r}")
             out[ref.column] = ref_id
@@ -202,8 +232,9 @@ def _row_values(store: Store, spec: EntitySpec, key: str, state: dict[str, Any],
 
 def _fold(store: Store, entity: str, key: str) -> tuple[dict[str, Any], dict[str, float], bool]:
     """(fields, wall time per field, exists) from every stored event of the entity."""
-    rows = store.all("SELECT id, hlc, op, data FROM events WHERE entity = ? AND key = ? "
-                     "ORDER BY hlc, id", (entity, key))
+    rows = store.all(
+        "SELECT id, hlc, op, data FROM events WHERE entity = ? AND key = ? ORDER BY hlc, id", (entity, key)
+    )
     state: dict[str, Any] = {}
     stamps: dict[str, float] = {}
     exists = False
@@ -230,8 +261,11 @@ def materialize(store: Store, entity: str, key: str) -> bool:
     table, kcol = spec.table, spec.key_column
     current = store.scalar(f"SELECT id FROM {table} WHERE {kcol} = ?", (key,))
     values = _row_values(store, spec, key, state, stamps) if exists else {}
-    missing = [c for c, (req, _pk) in _columns(store, table).items()
-               if req and c not in values and c not in ("created_at", "updated_at")]
+    missing = [
+        c
+        for c, (req, _pk) in _columns(store, table).items()
+        if req and c not in values and c not in ("created_at", "updated_at")
+    ]
     if not exists or missing:
         if current is not None:
             store.execute(f"DELETE FROM {table} WHERE id = ?", (current,))
@@ -243,12 +277,14 @@ def materialize(store: Store, entity: str, key: str) -> bool:
         sets = {**{k: v for k, v in values.items() if k != kcol}, **stamp}
         store.execute(
             f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in sets)} WHERE id = ?",
-            (*sets.values(), current))
+            (*sets.values(), current),
+        )
         return True
     values.update(stamp, **{c: now for c in ("created_at",) if c in cols})
     store.execute(
         f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
-        tuple(values.values()))
+        tuple(values.values()),
+    )
     return True
 
 
@@ -257,23 +293,30 @@ def insert_append(store: Store, entity: str, key: str, data: dict[str, Any]) -> 
     spec = ENTITIES[entity]
     values = _row_values(store, spec, key, data, {})
     store.execute(
-        f"INSERT OR IGNORE INTO {spec.table} ({', '.join(values)}) "
-        f"VALUES ({', '.join('?' * len(values))})", tuple(values.values()))
+        f"INSERT OR IGNORE INTO {spec.table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+        tuple(values.values()),
+    )
     return True
 
 
 def _money_row(store: Store, entity: str, key: str, data: dict[str, Any]) -> Any:
     """The stored payment or ledger row with the natural key of ``data``, if any."""
     if entity == "payment":
-        return store.one("SELECT t.*, s.username FROM payments t JOIN "
-                         "subscribers s ON s.id = t.subscriber_id WHERE upper(t.reference) = "
-                         "upper(?)", (key,))
+        return store.one(
+            "SELECT t.*, s.username FROM payments t JOIN "
+            "subscribers s ON s.id = t.subscriber_id WHERE upper(t.reference) = "
+            "upper(?)",
+            (key,),
+        )
     kind, ref = data.get("kind"), data.get("reference")
     if not isinstance(kind, str) or not isinstance(ref, str):
         return None
     match = "upper(t.reference) = upper(?)" if kind == "payment" else "t.reference = ?"
-    return store.one("SELECT t.*, s.username FROM ledger t JOIN subscribers s "
-                     f"ON s.id = t.subscriber_id WHERE t.kind = ? AND {match}", (kind, ref))
+    return store.one(
+        "SELECT t.*, s.username FROM ledger t JOIN subscribers s "
+        f"ON s.id = t.subscriber_id WHERE t.kind = ? AND {match}",
+        (kind, ref),
+    )
 
 
 def _converge_money(store: Store, entity: str, key: str, data: dict[str, Any]) -> None:
@@ -286,8 +329,9 @@ def _converge_money(store: Store, entity: str, key: str, data: dict[str, Any]) -
     """
     winner = (data.get("username"), data.get("amount_minor"))
     if entity == "payment":  # every POP lists the conflict, the winner's as well
-        for ev in store.all("SELECT id, data FROM events WHERE entity = 'payment' AND key = ? "
-                            "AND op = 'append'", (key,)):
+        for ev in store.all(
+            "SELECT id, data FROM events WHERE entity = 'payment' AND key = ? AND op = 'append'", (key,)
+        ):
             other = store.event_data(ev)
             if (other.get("username"), other.get("amount_minor")) != winner:
                 _suspend_conflict(store, key, data, other)
@@ -298,23 +342,39 @@ def _converge_money(store: Store, entity: str, key: str, data: dict[str, Any]) -
     table = "payments" if entity == "payment" else "ledger"
     store.execute(f"DELETE FROM {table} WHERE id = ?", (row["id"],))
     if (row["username"], row["amount_minor"]) != winner:
-        event(log, "sync.money_conflict", level=30, entity=entity, key=key,
-              kept=f"{winner[0]} {winner[1]}", dropped=f"{row['username']} {row['amount_minor']}")
+        event(
+            log,
+            "sync.money_conflict",
+            level=30,
+            entity=entity,
+            key=key,
+            kept=f"{winner[0]} {winner[1]}",
+            dropped=f"{row['username']} {row['amount_minor']}",
+        )
 
 
-def _suspend_conflict(store: Store, key: str, data: dict[str, Any],
-                      loser: dict[str, Any]) -> None:
+def _suspend_conflict(store: Store, key: str, data: dict[str, Any], loser: dict[str, Any]) -> None:
     ref = key.upper()
     if store.one("SELECT 1 FROM payment_suspense WHERE reference = ?", (ref,)) is not None:
         return
-    reason = (f"conflict: receipt recorded for {data.get('username')} and for "
-              f"{loser['username']} at different POPs; kept {data.get('username')} (recorded "
-              f"first). If {loser['username']} paid it, credit them (`jasiyo billing credit`)")
+    reason = (
+        f"conflict: receipt recorded for {data.get('username')} and for "
+        f"{loser['username']} at different POPs; kept {data.get('username')} (recorded "
+        f"first). If {loser['username']} paid it, credit them (`jasiyo billing credit`)"
+    )
     store.execute(
         "INSERT INTO payment_suspense (reference, provider, amount_minor, currency, account, "
         "reason, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (ref, str(data.get("method") or "?"), int(loser["amount_minor"]),
-         str(data.get("currency") or "?"), loser["username"], reason[:300], store.now()))
+        (
+            ref,
+            str(data.get("method") or "?"),
+            int(loser["amount_minor"]),
+            str(data.get("currency") or "?"),
+            loser["username"],
+            reason[:300],
+            store.now(),
+        ),
+    )
 
 
 def _settle(store: Store, entity: str, key: str) -> bool:
@@ -323,8 +383,11 @@ def _settle(store: Store, entity: str, key: str) -> bool:
     try:
         with store.transaction():
             if spec.kind == "append":
-                row = store.one("SELECT id, data FROM events WHERE entity = ? AND key = ? "
-                                "AND op = 'append' ORDER BY hlc, id LIMIT 1", (entity, key))
+                row = store.one(
+                    "SELECT id, data FROM events WHERE entity = ? AND key = ? "
+                    "AND op = 'append' ORDER BY hlc, id LIMIT 1",
+                    (entity, key),
+                )
                 if row is None:
                     return True
                 data = store.event_data(row)
@@ -365,24 +428,47 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
         for ev in events:
             if ev.op not in OPS:
                 # Skipped the same way on every agent: one bad event must not halt the log.
-                event(log, "sync.event_ignored", level=30, id=ev.id, origin=ev.origin,
-                      reason=f"unknown operation {ev.op!r}")
+                event(
+                    log,
+                    "sync.event_ignored",
+                    level=30,
+                    id=ev.id,
+                    origin=ev.origin,
+                    reason=f"unknown operation {ev.op!r}",
+                )
                 continue
             if not store.clock.observe(ev.hlc):
-                event(log, "sync.clock_ahead", level=30, id=ev.id, origin=ev.origin,
-                      hlc=ev.hlc, note="that agent's clock is more than a day ahead")
+                event(
+                    log,
+                    "sync.clock_ahead",
+                    level=30,
+                    id=ev.id,
+                    origin=ev.origin,
+                    hlc=ev.hlc,
+                    note="that agent's clock is more than a day ahead",
+                )
             payload = json.dumps(ev.data, sort_keys=True, separators=(",", ":"), default=str)
             cur = store.execute(
                 "INSERT OR IGNORE INTO events (id, hlc, origin, entity, key, op, data, "
                 "created_at, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (ev.id, ev.hlc, ev.origin, ev.entity, ev.key, ev.op,
-                 store.box.seal(payload, f"event:{ev.id}"), now, now),
+                (
+                    ev.id,
+                    ev.hlc,
+                    ev.origin,
+                    ev.entity,
+                    ev.key,
+                    ev.op,
+                    store.box.seal(payload, f"event:{ev.id}"),
+                    now,
+                    now,
+                ),
             )
             if cur.rowcount != 1:
                 # Our own event (or one seen before) whose clock the cloud bounded: take the
                 # bounded clock, so this POP orders it as every other POP does.
                 moved = store.execute(
-                    "UPDATE events SET hlc = ? WHERE id = ? AND hlc > ?", (ev.hlc, ev.id, ev.hlc))
+                    "UPDATE events SET hlc = ? WHERE id = ? AND hlc > ?", (ev.hlc, ev.id, ev.hlc)
+                )
                 if moved.rowcount and ev.entity in ENTITIES:
                     touched.add((ev.entity, ev.key))
                 continue
@@ -397,7 +483,9 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
         store.executemany(
             "INSERT INTO field_clocks (entity, key, field, hlc) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(entity, key, field) DO UPDATE SET hlc = excluded.hlc "
-            "WHERE excluded.hlc > field_clocks.hlc", clocks)
+            "WHERE excluded.hlc > field_clocks.hlc",
+            clocks,
+        )
         if erasures:  # before materialising: the person's row takes the pseudonym first
             from jasiyo.agent.scrub import apply_erasure
 
@@ -415,24 +503,34 @@ def _one_document_per_purchase(store: Store, numbers: set[str]) -> None:
     purchase); of the documents, the first issued stands and the other is voided as a
     duplicate, the same way on every POP (the void is an event like any other)."""
     for number in sorted(numbers):
-        row = store.one("SELECT purchase FROM invoices WHERE number = ? AND purchase IS NOT NULL",
-                        (number,))
+        row = store.one("SELECT purchase FROM invoices WHERE number = ? AND purchase IS NOT NULL", (number,))
         if row is None:
             continue
         docs = store.all(
             "SELECT i.number, i.status, (SELECT MIN(hlc || ' ' || id) FROM events e WHERE "
             "e.entity = 'invoice' AND e.key = i.number) AS first FROM invoices i "
-            "WHERE i.purchase = ? ORDER BY first", (row["purchase"],))
+            "WHERE i.purchase = ? ORDER BY first",
+            (row["purchase"],),
+        )
         keep = docs[0]["number"]
         for d in docs[1:]:
             if d["status"] == "void":
                 continue
-            store.emit("invoice", d["number"], "upsert", {
-                "status": "void",
-                "void_reason": f"duplicate of {keep}: " + (
-                    "the cycle was billed at two POPs (a subscriber handed over before they "
-                    "synced); charged once" if row["purchase"].startswith("cycle:") else
-                    f"payment {row['purchase']} was applied at two POPs; charged once")})
+            store.emit(
+                "invoice",
+                d["number"],
+                "upsert",
+                {
+                    "status": "void",
+                    "void_reason": f"duplicate of {keep}: "
+                    + (
+                        "the cycle was billed at two POPs (a subscriber handed over before they "
+                        "synced); charged once"
+                        if row["purchase"].startswith("cycle:")
+                        else f"payment {row['purchase']} was applied at two POPs; charged once"
+                    ),
+                },
+            )
             materialize(store, "invoice", d["number"])
             event(log, "sync.duplicate_purchase", level=30, kept=keep, voided=d["number"])
 

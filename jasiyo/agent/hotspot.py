@@ -37,8 +37,7 @@ log = get_logger(__name__)
 PREFIX = "HS"
 
 
-def pending_purchase(store: Store, cfg: Config, *, plan: str, phone: str,
-                     mac: str | None) -> Access:
+def pending_purchase(store: Store, cfg: Config, *, plan: str, phone: str, mac: str | None) -> Access:
     """A hotspot subscriber for a package about to be paid on the portal.
 
     ``plan`` must be sold on the portal. The subscriber is suspended (``awaiting
@@ -61,11 +60,25 @@ def pending_purchase(store: Store, cfg: Config, *, plan: str, phone: str,
             if not store.scalar("SELECT 1 FROM subscribers WHERE username = ?", (username,)):
                 break
         password = subs.generate_password(16)
-        new = subs.NewSubscriber.build(username, password=password, plan=p.name,
-                                       service="hotspot", phone=number, mac=device,
-                                       country=cfg.billing.country)
-        subs._insert(store, new, p.id, "portal", "portal", status="suspended",
-                     reason=AWAITING_PAYMENT, clock_pending=True)
+        new = subs.NewSubscriber.build(
+            username,
+            password=password,
+            plan=p.name,
+            service="hotspot",
+            phone=number,
+            mac=device,
+            country=cfg.billing.country,
+        )
+        subs._insert(
+            store,
+            new,
+            p.id,
+            "portal",
+            "portal",
+            status="suspended",
+            reason=AWAITING_PAYMENT,
+            clock_pending=True,
+        )
     event(log, "hotspot.purchase_pending", user=username, plan=p.name)
     return Access(username=username, password=password, plan=p.name)
 
@@ -79,12 +92,16 @@ def start_clock(store: Store, cfg: Config, username: str, mac: str | None, at: f
         return True
     row = store.one(
         "SELECT s.id, s.paid_until, p.period FROM subscribers s JOIN plans p ON p.id = s.plan_id "
-        "WHERE s.username = ? AND s.clock_pending = 1", (username,))
+        "WHERE s.username = ? AND s.clock_pending = 1",
+        (username,),
+    )
     if row is None or row["paid_until"] is None:
         return False  # not paid yet: the clock waits for a login after payment
     end = max(row["paid_until"], period_end(at, row["period"], ZoneInfo(cfg.billing.timezone)))
-    store.execute("UPDATE subscribers SET clock_pending = 0, paid_until = ?, updated_at = ? "
-                       "WHERE id = ?", (end, store.now(), row["id"]))
+    store.execute(
+        "UPDATE subscribers SET clock_pending = 0, paid_until = ?, updated_at = ? WHERE id = ?",
+        (end, store.now(), row["id"]),
+    )
     store.emit("subscriber", username, "upsert", {"clock_pending": 0, "paid_until": end})
     return True
 
@@ -98,8 +115,9 @@ def enforce_limits(store: Store, now: float) -> int:
 def _enforce_limits(store: Store, now: float) -> int:
     n = 0
     for r in store.all(
-            "SELECT DISTINCT v.code FROM radius_sessions r JOIN vouchers v ON v.code = r.username "
-            "WHERE r.status = 'active'"):
+        "SELECT DISTINCT v.code FROM radius_sessions r JOIN vouchers v ON v.code = r.username "
+        "WHERE r.status = 'active'"
+    ):
         v = vouchers_mod.get(store, r["code"])
         if v.status in ("used", "revoked", "expired"):
             n += vouchers_mod._disconnect(store, v.code, f"voucher {v.status}")
@@ -107,8 +125,9 @@ def _enforce_limits(store: Store, now: float) -> int:
     from jasiyo.agent.usage import cycle_usage
 
     for s in store.all(
-            f"{DESIRED_SQL} WHERE p.data_bytes IS NOT NULL AND s.status IN ('active', 'grace') "
-            "AND s.username IN (SELECT username FROM radius_sessions WHERE status = 'active')"):
+        f"{DESIRED_SQL} WHERE p.data_bytes IS NOT NULL AND s.status IN ('active', 'grace') "
+        "AND s.username IN (SELECT username FROM radius_sessions WHERE status = 'active')"
+    ):
         if cycle_usage(store, s["username"], s["data_since"]) >= s["data_bytes"]:
             n += vouchers_mod._disconnect(store, s["username"], "package data used up")
     if n:

@@ -58,8 +58,9 @@ class ImportResult:
 
 def _problems(path: Path | str, errors: Sequence[str]) -> ValidationError:
     more = f"; and {len(errors) - MAX_LISTED} more" if len(errors) > MAX_LISTED else ""
-    return ValidationError(f"{path}: nothing imported, {len(errors)} problem(s): "
-                           + "; ".join(errors[:MAX_LISTED]) + more)
+    return ValidationError(
+        f"{path}: nothing imported, {len(errors)} problem(s): " + "; ".join(errors[:MAX_LISTED]) + more
+    )
 
 
 def _consent(text: str) -> bool:
@@ -87,11 +88,12 @@ def read_csv(path: Path, store: Store | None = None) -> CsvRows:
             missing = [c for c in REQUIRED_COLUMNS if c not in header]
             if missing:
                 errors.append(f"line 1: missing column(s) {', '.join(missing)}")
-            unknown = [c or "(empty)" for c in header
-                       if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+            unknown = [c or "(empty)" for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
             if unknown:
-                errors.append(f"line 1: unknown column(s) {', '.join(unknown)} (known: "
-                              f"{', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)})")
+                errors.append(
+                    f"line 1: unknown column(s) {', '.join(unknown)} (known: "
+                    f"{', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)})"
+                )
             repeated = sorted({c for c in header if header.count(c) > 1})
             if repeated:
                 errors.append(f"line 1: repeated column(s) {', '.join(repeated)}")
@@ -112,15 +114,18 @@ def read_csv(path: Path, store: Store | None = None) -> CsvRows:
     out: list[subs.NewSubscriber] = []
     seen: dict[str, int] = {}
     homes: dict[str, str] = {}
-    known_routers = ({r[0] for r in store.execute("SELECT name FROM routers")}
-                     if store is not None else None)
+    known_routers = {r[0] for r in store.execute("SELECT name FROM routers")} if store is not None else None
     for lineno, row in rows:
         clean = {k: (v or "").strip() for k, v in row.items() if k}
         try:
             sub = subs.NewSubscriber.build(
-                clean["username"], password=clean["password"], plan=clean["plan"],
-                service=clean.get("service") or "pppoe", ip=clean.get("ip") or None,
-                phone=clean.get("phone") or None, name=clean.get("name") or None,
+                clean["username"],
+                password=clean["password"],
+                plan=clean["plan"],
+                service=clean.get("service") or "pppoe",
+                ip=clean.get("ip") or None,
+                phone=clean.get("phone") or None,
+                name=clean.get("name") or None,
                 sms_consent=_consent(clean.get("sms_consent", "")),
                 tax_pin=clean.get("tax_pin") or None,
                 country=store.country if store is not None else "KE",
@@ -129,16 +134,14 @@ def read_csv(path: Path, store: Store | None = None) -> CsvRows:
             errors.append(f"line {lineno}: {exc}")
             continue
         if sub.username in seen:
-            errors.append(f"line {lineno}: username {sub.username!r} repeats line "
-                          f"{seen[sub.username]}")
+            errors.append(f"line {lineno}: username {sub.username!r} repeats line {seen[sub.username]}")
             continue
         seen[sub.username] = lineno
         out.append(sub)
         router = clean.get("router") or ""
         if router:
             if known_routers is not None and router not in known_routers:
-                errors.append(f"line {lineno}: no router named {router!r} (see `jasiyo router "
-                              "list`)")
+                errors.append(f"line {lineno}: no router named {router!r} (see `jasiyo router list`)")
                 continue
             homes[sub.username] = router
     if store is not None:
@@ -153,16 +156,14 @@ def _line_of(error: str) -> int:
     return int(head[5:]) if head.startswith("line ") and head[5:].isdigit() else 0
 
 
-def check_rows(store: Store, rows: Sequence[subs.NewSubscriber], lines: dict[str, int],
-               source: str) -> None:
+def check_rows(store: Store, rows: Sequence[subs.NewSubscriber], lines: dict[str, int], source: str) -> None:
     """Raise one error with every problem only the store can show."""
     errors = store_problems(store, rows, lines)
     if errors:
         raise _problems(source, errors)
 
 
-def store_problems(store: Store, rows: Sequence[subs.NewSubscriber],
-                   lines: dict[str, int]) -> list[str]:
+def store_problems(store: Store, rows: Sequence[subs.NewSubscriber], lines: dict[str, int]) -> list[str]:
     """Unknown plans and IP addresses in use, one line each."""
     known = {p.name for p in plans_mod.list_(store)}
     errors: list[str] = []
@@ -177,11 +178,11 @@ def store_problems(store: Store, rows: Sequence[subs.NewSubscriber],
         if r.ip:
             first = ips.setdefault(r.ip, r.username)
             if first != r.username:
-                errors.append(f"{at(r.username)}: IP {r.ip} is also given to {first!r} "
-                              f"({at(first)})")
+                errors.append(f"{at(r.username)}: IP {r.ip} is also given to {first!r} ({at(first)})")
                 continue
-            other = store.scalar("SELECT username FROM subscribers WHERE ip = ? "
-                                 "AND username != ?", (r.ip, r.username))
+            other = store.scalar(
+                "SELECT username FROM subscribers WHERE ip = ? AND username != ?", (r.ip, r.username)
+            )
             if other and other not in ips.values():
                 errors.append(f"{at(r.username)}: IP {r.ip} is already assigned to {other!r}")
     return errors
@@ -192,10 +193,17 @@ class _DryRun(Exception):
 
 
 def import_rows(
-    store: Store, rows: Iterable[subs.NewSubscriber], actor: str,
-    progress: Callable[[int], None] | None = None, *,
-    cfg: Config, columns: frozenset[str] | None = None, update_passwords: bool = False,
-    dry_run: bool = False, lines: dict[str, int] | None = None, source: str = "import",
+    store: Store,
+    rows: Iterable[subs.NewSubscriber],
+    actor: str,
+    progress: Callable[[int], None] | None = None,
+    *,
+    cfg: Config,
+    columns: frozenset[str] | None = None,
+    update_passwords: bool = False,
+    dry_run: bool = False,
+    lines: dict[str, int] | None = None,
+    source: str = "import",
     homes: dict[str, str] | None = None,
 ) -> ImportResult:
     """Create or update every row in one transaction; rows already identical are skipped.
@@ -221,23 +229,32 @@ def import_rows(
                 if home is not None:
                     moved = pops.set_home(store, r.username, home, actor, how="csv")
                     if moved["changed"]:
-                        changes.append(f"{r.username}: home router "
-                                       f"{moved.get('from_router') or '-'} -> {home}")
+                        changes.append(
+                            f"{r.username}: home router {moved.get('from_router') or '-'} -> {home}"
+                        )
                 if progress:
                     progress(i + 1)
             if dry_run:
                 raise _DryRun
     except _DryRun:
         pass
-    return ImportResult(counts["created"], counts["updated"], counts["unchanged"],
-                        tuple(changes), dry_run)
+    return ImportResult(counts["created"], counts["updated"], counts["unchanged"], tuple(changes), dry_run)
 
 
-def _one(store: Store, r: subs.NewSubscriber, actor: str, compared: set[str],
-         update_passwords: bool, cfg: Config, changes: list[str],
-         counts: dict[str, int]) -> None:
-    existing = store.one("SELECT s.*, p.name AS plan FROM subscribers s JOIN plans p "
-                         "ON p.id = s.plan_id WHERE s.username = ?", (r.username,))
+def _one(
+    store: Store,
+    r: subs.NewSubscriber,
+    actor: str,
+    compared: set[str],
+    update_passwords: bool,
+    cfg: Config,
+    changes: list[str],
+    counts: dict[str, int],
+) -> None:
+    existing = store.one(
+        "SELECT s.*, p.name AS plan FROM subscribers s JOIN plans p ON p.id = s.plan_id WHERE s.username = ?",
+        (r.username,),
+    )
     if existing is None:
         plan_id = plans_mod.get(store, r.plan).id
         subs._insert(store, r, plan_id, actor, how="csv")
@@ -249,8 +266,9 @@ def _one(store: Store, r: subs.NewSubscriber, actor: str, compared: set[str],
     have = {k: getattr(current, k) for k in wanted}
     diff = {k: v for k, v in wanted.items() if k in compared and have[k] != v}
     for k, v in diff.items():
-        changes.append(f"{r.username}: {k} {have[k] if have[k] is not None else '-'} -> "
-                       f"{v if v is not None else '-'}")
+        changes.append(
+            f"{r.username}: {k} {have[k] if have[k] is not None else '-'} -> {v if v is not None else '-'}"
+        )
     if "password" in compared:
         pw = store.unseal(existing["password_enc"], subs.password_context(r.username))
         if pw != r.password:
@@ -258,11 +276,9 @@ def _one(store: Store, r: subs.NewSubscriber, actor: str, compared: set[str],
                 diff["password"] = r.password
                 changes.append(f"{r.username}: password replaced")
             else:
-                changes.append(f"{r.username}: password differs, kept "
-                               "(--update-passwords replaces it)")
+                changes.append(f"{r.username}: password differs, kept (--update-passwords replaces it)")
     if not diff:
         counts["unchanged"] += 1
         return
-    accounts.update(store, cfg, r.username, actor, plan=diff.pop("plan", None), how="csv",
-                    **diff)
+    accounts.update(store, cfg, r.username, actor, plan=diff.pop("plan", None), how="csv", **diff)
     counts["updated"] += 1

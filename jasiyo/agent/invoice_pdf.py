@@ -75,8 +75,7 @@ class _Doc:
             last = bold_last and i == len(rows) - 1
             self.pdf.set_font("Helvetica", "B" if last else "", 10)
             self.pdf.cell(130, 7, _latin1(label), border="B")
-            self.pdf.cell(0, 7, _latin1(amount), border="B", align="R", new_x="LMARGIN",
-                          new_y="NEXT")
+            self.pdf.cell(0, 7, _latin1(amount), border="B", align="R", new_x="LMARGIN", new_y="NEXT")
         self.pdf.set_font("Helvetica", "", 10)
 
     def output(self) -> bytes:
@@ -91,10 +90,16 @@ def _invoice(store: Store, cfg: Config, inv: invoices.Invoice) -> bytes:
     d.customer(store, inv.username, inv.customer_tax_pin)
     rate = store.scalar("SELECT tax_rate_bp FROM plans WHERE name = ?", (inv.plan,))
     m = inv.currency
-    rows = [(f"{inv.plan}, {d.day(inv.cycle_start)} to {d.day(inv.cycle_end)}",
-             format_money(inv.amount_minor, m)),
-            (f"VAT {((rate or 0) / 100):g}%" + (" (included in the price)" if inv.tax_inclusive
-                                                  else ""), format_money(inv.tax_minor, m))]
+    rows = [
+        (
+            f"{inv.plan}, {d.day(inv.cycle_start)} to {d.day(inv.cycle_end)}",
+            format_money(inv.amount_minor, m),
+        ),
+        (
+            f"VAT {((rate or 0) / 100):g}%" + (" (included in the price)" if inv.tax_inclusive else ""),
+            format_money(inv.tax_minor, m),
+        ),
+    ]
     if inv.carried_minor:
         rows.append(("Carried from earlier plan changes", format_money(inv.carried_minor, m)))
     if inv.credited_minor:
@@ -118,15 +123,22 @@ def _credit_note(store: Store, cfg: Config, note: credit_notes.CreditNote) -> by
     inv = invoices.get(store, note.invoice_number)
     d.customer(store, note.username, inv.customer_tax_pin)
     m = note.currency
-    d.table([(f"Credit: {note.reason}", format_money(note.amount_minor - note.tax_minor, m)),
-             ("VAT", format_money(note.tax_minor, m)),
-             ("Total credited", format_money(note.amount_minor, m))])
+    d.table(
+        [
+            (f"Credit: {note.reason}", format_money(note.amount_minor - note.tax_minor, m)),
+            ("VAT", format_money(note.tax_minor, m)),
+            ("Total credited", format_money(note.amount_minor, m)),
+        ]
+    )
     return d.output()
 
 
 def _receipt(store: Store, cfg: Config, reference: str) -> bytes:
-    row = store.one("SELECT p.*, s.username FROM payments p JOIN subscribers s "
-                    "ON s.id = p.subscriber_id WHERE p.reference = ? COLLATE NOCASE", (reference,))
+    row = store.one(
+        "SELECT p.*, s.username FROM payments p JOIN subscribers s "
+        "ON s.id = p.subscriber_id WHERE p.reference = ? COLLATE NOCASE",
+        (reference,),
+    )
     if row is None:
         raise NotFound(f"no invoice, credit note or payment numbered {reference!r}")
     d = _Doc(cfg, "RECEIPT", row["reference"])

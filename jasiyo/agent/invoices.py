@@ -72,14 +72,26 @@ _SELECT = "SELECT i.*, s.username FROM invoices i JOIN subscribers s ON s.id = i
 
 def _from_row(row: Row) -> Invoice:
     return Invoice(
-        number=row["number"], username=row["username"], plan=row["plan"],
-        billing=row["billing"], cycle_start=row["cycle_start"], cycle_end=row["cycle_end"],
-        amount_minor=row["amount_minor"], tax_minor=row["tax_minor"],
-        total_minor=row["total_minor"], currency=row["currency"], issued_at=row["issued_at"],
-        due_at=row["due_at"], status=row["status"], paid_at=row["paid_at"],
-        carried_minor=row["carried_minor"] or 0, tax_inclusive=bool(row["tax_inclusive"]),
-        seller_tax_pin=row["seller_tax_pin"], customer_tax_pin=row["customer_tax_pin"],
-        credited_minor=row["credited_minor"] or 0, void_reason=row["void_reason"],
+        number=row["number"],
+        username=row["username"],
+        plan=row["plan"],
+        billing=row["billing"],
+        cycle_start=row["cycle_start"],
+        cycle_end=row["cycle_end"],
+        amount_minor=row["amount_minor"],
+        tax_minor=row["tax_minor"],
+        total_minor=row["total_minor"],
+        currency=row["currency"],
+        issued_at=row["issued_at"],
+        due_at=row["due_at"],
+        status=row["status"],
+        paid_at=row["paid_at"],
+        carried_minor=row["carried_minor"] or 0,
+        tax_inclusive=bool(row["tax_inclusive"]),
+        seller_tax_pin=row["seller_tax_pin"],
+        customer_tax_pin=row["customer_tax_pin"],
+        credited_minor=row["credited_minor"] or 0,
+        void_reason=row["void_reason"],
         purchase=row["purchase"],
     )
 
@@ -116,12 +128,19 @@ def next_number(store: Store, cfg: Config, prefix: str, at: float) -> str:
     last = store.scalar("SELECT last FROM document_counters WHERE series = ?", (series,))
     if last is None:
         table = "invoices" if prefix == "INV" else "credit_notes"
-        last = store.scalar(
-            f"SELECT MAX(CAST(substr(number, ?) AS INTEGER)) FROM {table} "
-            "WHERE number LIKE ? || '-%'", (len(series) + 2, series)) or 0
+        last = (
+            store.scalar(
+                f"SELECT MAX(CAST(substr(number, ?) AS INTEGER)) FROM {table} WHERE number LIKE ? || '-%'",
+                (len(series) + 2, series),
+            )
+            or 0
+        )
     n = int(last) + 1
-    store.execute("INSERT INTO document_counters (series, last) VALUES (?, ?) "
-                       "ON CONFLICT (series) DO UPDATE SET last = excluded.last", (series, n))
+    store.execute(
+        "INSERT INTO document_counters (series, last) VALUES (?, ?) "
+        "ON CONFLICT (series) DO UPDATE SET last = excluded.last",
+        (series, n),
+    )
     return f"{series}-{n:06d}"
 
 
@@ -142,27 +161,46 @@ def cost(sub: Row) -> tuple[int, int, int]:
 
 
 def issue(
-    store: Store, cfg: Config, sub: Row, start: float, end: float, *, at: float,
-    due_at: float, paid: bool = False, purchase: str | None = None,
+    store: Store,
+    cfg: Config,
+    sub: Row,
+    start: float,
+    end: float,
+    *,
+    at: float,
+    due_at: float,
+    paid: bool = False,
+    purchase: str | None = None,
 ) -> Invoice:
     """Invoice the cycle ``[start, end)`` and post its charge (in the caller's transaction).
 
     Idempotent: a cycle already invoiced returns the stored invoice and posts nothing. The
     seller's and customer's tax PINs are copied onto it: an issued invoice never changes.
     """
-    existing = store.one(f"{_SELECT} WHERE i.subscriber_id = ? AND i.cycle_start = ?",
-                         (sub["id"], start))
+    existing = store.one(f"{_SELECT} WHERE i.subscriber_id = ? AND i.cycle_start = ?", (sub["id"], start))
     if existing is not None:
         return _from_row(existing)
     net, t, total = cost(sub)
     carried = 0 if paid else _uninvoiced_debt(store, sub)
     inv = Invoice(
-        number=next_number(store, cfg, "INV", at), username=sub["username"], plan=sub["plan"],
-        billing=sub["billing"], cycle_start=start, cycle_end=end, amount_minor=net,
-        tax_minor=t, total_minor=total + carried, currency=sub["currency"], issued_at=at,
-        due_at=due_at, status="paid" if paid else "open", paid_at=at if paid else None,
-        carried_minor=carried, tax_inclusive=bool(sub.get("tax_inclusive")),
-        seller_tax_pin=cfg.agent.tax_pin or None, customer_tax_pin=sub.get("tax_pin"),
+        number=next_number(store, cfg, "INV", at),
+        username=sub["username"],
+        plan=sub["plan"],
+        billing=sub["billing"],
+        cycle_start=start,
+        cycle_end=end,
+        amount_minor=net,
+        tax_minor=t,
+        total_minor=total + carried,
+        currency=sub["currency"],
+        issued_at=at,
+        due_at=due_at,
+        status="paid" if paid else "open",
+        paid_at=at if paid else None,
+        carried_minor=carried,
+        tax_inclusive=bool(sub.get("tax_inclusive")),
+        seller_tax_pin=cfg.agent.tax_pin or None,
+        customer_tax_pin=sub.get("tax_pin"),
         purchase=purchase,
     )
     store.execute(
@@ -170,13 +208,39 @@ def issue(
         "amount_minor, tax_minor, total_minor, currency, issued_at, due_at, status, paid_at, "
         "carried_minor, rate_total_minor, tax_inclusive, seller_tax_pin, customer_tax_pin, "
         "purchase) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (inv.number, sub["id"], inv.plan, inv.billing, start, end, net, t, total + carried,
-         inv.currency, at, due_at, inv.status, inv.paid_at, carried, total,
-         int(inv.tax_inclusive), inv.seller_tax_pin, inv.customer_tax_pin, purchase),
+        (
+            inv.number,
+            sub["id"],
+            inv.plan,
+            inv.billing,
+            start,
+            end,
+            net,
+            t,
+            total + carried,
+            inv.currency,
+            at,
+            due_at,
+            inv.status,
+            inv.paid_at,
+            carried,
+            total,
+            int(inv.tax_inclusive),
+            inv.seller_tax_pin,
+            inv.customer_tax_pin,
+            purchase,
+        ),
     )
     store.emit("invoice", inv.number, "append", inv.to_dict())
-    ledger.post(store, sub, "charge", -total, f"BUY:{purchase}" if purchase else inv.number,
-                f"{inv.plan} {_span(start, end, ZoneInfo(cfg.billing.timezone))}", at)
+    ledger.post(
+        store,
+        sub,
+        "charge",
+        -total,
+        f"BUY:{purchase}" if purchase else inv.number,
+        f"{inv.plan} {_span(start, end, ZoneInfo(cfg.billing.timezone))}",
+        at,
+    )
     return inv
 
 
@@ -189,15 +253,18 @@ def _uninvoiced_debt(store: Store, sub: Row) -> int:
     owed = max(0, -ledger.balance(store, sub["id"]))
     on_invoices = store.scalar(
         "SELECT COALESCE(SUM(total_minor - credited_minor), 0) FROM invoices "
-        "WHERE subscriber_id = ? AND status = 'open'", (sub["id"],))
+        "WHERE subscriber_id = ? AND status = 'open'",
+        (sub["id"],),
+    )
     return max(0, owed - int(on_invoices))
 
 
 def _span(start: float, end: float, tz: ZoneInfo) -> str:
     """A cycle as the statement shows it: local calendar days (``[billing] timezone``)."""
     fmt = "%Y-%m-%d"
-    return (f"{datetime.fromtimestamp(start, tz).strftime(fmt)}.."
-            f"{datetime.fromtimestamp(end, tz).strftime(fmt)}")
+    return (
+        f"{datetime.fromtimestamp(start, tz).strftime(fmt)}..{datetime.fromtimestamp(end, tz).strftime(fmt)}"
+    )
 
 
 def settle(store: Store, sub: Row, at: float) -> list[str]:
@@ -209,7 +276,8 @@ def settle(store: Store, sub: Row, at: float) -> list[str]:
     owed = max(0, -ledger.balance(store, sub["id"]))
     open_rows = store.all(
         "SELECT number, total_minor - credited_minor AS due FROM invoices "
-        "WHERE subscriber_id = ? AND status = 'open' ORDER BY cycle_start DESC", (sub["id"],),
+        "WHERE subscriber_id = ? AND status = 'open' ORDER BY cycle_start DESC",
+        (sub["id"],),
     )
     paid: list[str] = []
     for row in open_rows:
@@ -218,9 +286,7 @@ def settle(store: Store, sub: Row, at: float) -> list[str]:
             continue
         paid.append(row["number"])
     for number in paid:
-        store.execute(
-            "UPDATE invoices SET status = 'paid', paid_at = ? WHERE number = ?", (at, number)
-        )
+        store.execute("UPDATE invoices SET status = 'paid', paid_at = ? WHERE number = ?", (at, number))
         store.emit("invoice", number, "upsert", {"status": "paid", "paid_at": at})
     return paid
 
@@ -228,7 +294,8 @@ def settle(store: Store, sub: Row, at: float) -> list[str]:
 def oldest_open(store: Store, subscriber_id: int) -> Row | None:
     return store.one(
         "SELECT * FROM invoices WHERE subscriber_id = ? AND status = 'open' "
-        "ORDER BY due_at, cycle_start LIMIT 1", (subscriber_id,),
+        "ORDER BY due_at, cycle_start LIMIT 1",
+        (subscriber_id,),
     )
 
 
@@ -248,8 +315,9 @@ def get(store: Store, number: str) -> Invoice:
     return _from_row(row)
 
 
-def list_(store: Store, *, username: str | None = None, status: str | None = None,
-          limit: int = 1000) -> list[Invoice]:
+def list_(
+    store: Store, *, username: str | None = None, status: str | None = None, limit: int = 1000
+) -> list[Invoice]:
     where, params = [], []
     if username:
         ledger.subscriber_row(store, username)  # NotFound for an unknown name

@@ -63,9 +63,15 @@ class JobStats:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         with self._lock:
-            return {name: {"duration": s.duration.snapshot(), "failures": s.failures,
-                           "last_success": s.last_success, "last_duration": s.last_duration}
-                    for name, s in self._jobs.items()}
+            return {
+                name: {
+                    "duration": s.duration.snapshot(),
+                    "failures": s.failures,
+                    "last_success": s.last_success,
+                    "last_duration": s.last_duration,
+                }
+                for name, s in self._jobs.items()
+            }
 
 
 #: The agent process's job statistics (one scheduler per process).

@@ -41,9 +41,7 @@ def load_key(path: Path) -> bytes:
     except OSError as exc:
         raise ConfigError(f"cannot read agent key {path}: {exc.strerror}") from None
     if mode & 0o077:
-        raise ConfigError(
-            f"agent key {path} is readable by others (mode {mode:o}); run: chmod 600 {path}"
-        )
+        raise ConfigError(f"agent key {path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
     try:
         key = base64.b64decode(raw, validate=True)
     except ValueError:

@@ -57,8 +57,14 @@ def subscriber_row(store: Store, username: str) -> Row:
 
 
 def post(
-    store: Store, sub: Row, kind: str, amount_minor: int, reference: str, description: str,
-    at: float, currency: str | None = None,
+    store: Store,
+    sub: Row,
+    kind: str,
+    amount_minor: int,
+    reference: str,
+    description: str,
+    at: float,
+    currency: str | None = None,
 ) -> Entry:
     """Append one entry (inside the caller's transaction) and its event.
 
@@ -92,19 +98,25 @@ def post(
 
 def _entry(row: Row, balance: int | None = None) -> Entry:
     return Entry(
-        username=row["username"], at=row["at"], kind=row["kind"],
-        amount_minor=row["amount_minor"], currency=row["currency"],
-        reference=row["reference"] or "", description=row["description"],
+        username=row["username"],
+        at=row["at"],
+        kind=row["kind"],
+        amount_minor=row["amount_minor"],
+        currency=row["currency"],
+        reference=row["reference"] or "",
+        description=row["description"],
         balance_minor=balance,
     )
 
 
 def balance(store: Store, subscriber_id: int) -> int:
     """The subscriber's balance: the sum of their ledger (positive = wallet credit)."""
-    return int(store.scalar(
-        "SELECT COALESCE(SUM(amount_minor), 0) FROM ledger WHERE subscriber_id = ?",
-        (subscriber_id,),
-    ))
+    return int(
+        store.scalar(
+            "SELECT COALESCE(SUM(amount_minor), 0) FROM ledger WHERE subscriber_id = ?",
+            (subscriber_id,),
+        )
+    )
 
 
 def statement(store: Store, username: str) -> list[Entry]:
@@ -122,8 +134,15 @@ def statement(store: Store, username: str) -> list[Entry]:
 
 
 def adjust(
-    store: Store, username: str, kind: str, amount_minor: int, reference: str, reason: str,
-    actor: str, *, allow_debt: bool = False,
+    store: Store,
+    username: str,
+    kind: str,
+    amount_minor: int,
+    reference: str,
+    reason: str,
+    actor: str,
+    *,
+    allow_debt: bool = False,
 ) -> Entry:
     """A manual ``credit`` (in the customer's favour) or ``refund`` (money given back).
 
@@ -140,8 +159,7 @@ def adjust(
     with store.transaction():
         sub = subscriber_row(store, username)
         signed = amount_minor if kind == "credit" else -amount_minor
-        repeated = store.scalar("SELECT 1 FROM ledger WHERE kind = ? AND reference = ?",
-                                (kind, reference))
+        repeated = store.scalar("SELECT 1 FROM ledger WHERE kind = ? AND reference = ?", (kind, reference))
         if kind == "refund" and not repeated and not allow_debt:
             wallet = max(0, balance(store, sub["id"]))
             if amount_minor > wallet:
@@ -153,7 +171,12 @@ def adjust(
         entry = post(store, sub, kind, signed, reference, reason, store.now())
         if repeated:  # the same adjustment again: a no-op (post checked the amount)
             return entry
-        store.audit(actor, f"ledger.{kind}", f"subscriber:{username}",
-                    amount=format_money(amount_minor, sub["currency"]), reference=reference,
-                    reason=reason)
+        store.audit(
+            actor,
+            f"ledger.{kind}",
+            f"subscriber:{username}",
+            amount=format_money(amount_minor, sub["currency"]),
+            reference=reference,
+            reason=reason,
+        )
     return entry

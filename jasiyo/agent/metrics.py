@@ -58,15 +58,24 @@ class RadsecCollector:
         open_ = GaugeMetricFamily("jasiyo_radsec_connections_open", "RadSec connections open.")
         open_.add_metric([], rs.open_connections())
         yield open_
-        acc = CounterMetricFamily("jasiyo_radsec_connections", "RadSec connections of known "
-                                  "routers accepted.")
+        acc = CounterMetricFamily(
+            "jasiyo_radsec_connections", "RadSec connections of known routers accepted."
+        )
         acc.add_metric([], stats.get("connections", 0))
         yield acc
-        ended = CounterMetricFamily("jasiyo_radsec_refused_or_closed", "RadSec connections "
-                                    "refused or closed by the agent, by reason.",
-                                    labels=["reason"])
-        for key in ("refused_handshake", "refused_unknown_certificate", "refused_limit",
-                    "closed_idle", "closed_framing", "closed_slow"):
+        ended = CounterMetricFamily(
+            "jasiyo_radsec_refused_or_closed",
+            "RadSec connections refused or closed by the agent, by reason.",
+            labels=["reason"],
+        )
+        for key in (
+            "refused_handshake",
+            "refused_unknown_certificate",
+            "refused_limit",
+            "closed_idle",
+            "closed_framing",
+            "closed_slow",
+        ):
             ended.add_metric([key], stats.get(key, 0))
         yield ended
 
@@ -90,14 +99,17 @@ class PaymentsCollector:
             open_ = store.scalar("SELECT count(*) FROM payment_suspense WHERE status = 'open'")
         finally:
             store.close()
-        cb = GaugeMetricFamily("jasiyo_payment_callbacks", "Provider callbacks received, by "
-                               "what became of them (applied, duplicate, refused, ...).",
-                               labels=["status"])
+        cb = GaugeMetricFamily(
+            "jasiyo_payment_callbacks",
+            "Provider callbacks received, by what became of them (applied, duplicate, refused, ...).",
+            labels=["status"],
+        )
         for r in inbox:
             cb.add_metric([r["status"]], r["n"])
         yield cb
-        rq = GaugeMetricFamily("jasiyo_payment_requests", "STK prompts and checkout links, by "
-                               "status.", labels=["status"])
+        rq = GaugeMetricFamily(
+            "jasiyo_payment_requests", "STK prompts and checkout links, by status.", labels=["status"]
+        )
         for r in reqs:
             rq.add_metric([r["status"]], r["n"])
         yield rq

@@ -42,8 +42,14 @@ class Notification:
 
 
 def queue(
-    store: Store, sub: Row, kind: str, key: str, message: str, at: float,
-    not_after: float | None = None, values: dict[str, Any] | None = None,
+    store: Store,
+    sub: Row,
+    kind: str,
+    key: str,
+    message: str,
+    at: float,
+    not_after: float | None = None,
+    values: dict[str, Any] | None = None,
 ) -> bool:
     """Queue one message for ``sub`` (in the caller's transaction). True if a row was added.
 
@@ -56,8 +62,17 @@ def queue(
     cur = store.execute(
         "INSERT OR IGNORE INTO notifications (key, username, phone, kind, message, created_at, "
         "not_after, vars, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (key, sub["username"], sub["phone"], kind, message, at, not_after,
-         json.dumps(values, default=str) if values is not None else None, at),
+        (
+            key,
+            sub["username"],
+            sub["phone"],
+            kind,
+            message,
+            at,
+            not_after,
+            json.dumps(values, default=str) if values is not None else None,
+            at,
+        ),
     )
     return cur.rowcount > 0
 
@@ -73,8 +88,9 @@ def pending(store: Store, now: float | None = None, limit: int = 100) -> list[No
     return [_from_row(r) for r in rows]
 
 
-def list_(store: Store, username: str | None = None, limit: int = 1000,
-          status: str | None = None) -> list[Notification]:
+def list_(
+    store: Store, username: str | None = None, limit: int = 1000, status: str | None = None
+) -> list[Notification]:
     where, args = [], []
     if username:
         where.append("username = ?")
@@ -91,17 +107,30 @@ def list_(store: Store, username: str | None = None, limit: int = 1000,
 
 def mark_sent(store: Store, key: str, at: float | None = None) -> None:
     with store.transaction():
-        store.execute("UPDATE notifications SET sent_at = ?, status = 'sent' WHERE key = ?",
-                           (store.now() if at is None else at, key))
+        store.execute(
+            "UPDATE notifications SET sent_at = ?, status = 'sent' WHERE key = ?",
+            (store.now() if at is None else at, key),
+        )
 
 
 def _from_row(row: Row) -> Notification:
     return Notification(
-        key=row["key"], username=row["username"], phone=row["phone"], kind=row["kind"],
-        message=row["text_sent"] or row["message"], created_at=row["created_at"],
-        not_after=row["not_after"], sent_at=row["sent_at"], status=row["status"],
-        attempts=row["attempts"], parts=row["parts"], encoding=row["encoding"],
-        cost_minor=row["cost_minor"], cost_currency=row["cost_currency"],
-        message_id=row["message_id"], finished_at=row["finished_at"], detail=row["detail"],
+        key=row["key"],
+        username=row["username"],
+        phone=row["phone"],
+        kind=row["kind"],
+        message=row["text_sent"] or row["message"],
+        created_at=row["created_at"],
+        not_after=row["not_after"],
+        sent_at=row["sent_at"],
+        status=row["status"],
+        attempts=row["attempts"],
+        parts=row["parts"],
+        encoding=row["encoding"],
+        cost_minor=row["cost_minor"],
+        cost_currency=row["cost_currency"],
+        message_id=row["message_id"],
+        finished_at=row["finished_at"],
+        detail=row["detail"],
         id=row["id"],
     )

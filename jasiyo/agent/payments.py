@@ -61,9 +61,13 @@ class Recorded:
 
 def _from_row(row: Row) -> Payment:
     return Payment(
-        reference=row["reference"], username=row["username"],
-        amount_minor=row["amount_minor"], currency=row["currency"], method=row["method"],
-        received_at=row["received_at"], recorded_by=row["recorded_by"],
+        reference=row["reference"],
+        username=row["username"],
+        amount_minor=row["amount_minor"],
+        currency=row["currency"],
+        method=row["method"],
+        received_at=row["received_at"],
+        recorded_by=row["recorded_by"],
     )
 
 
@@ -103,8 +107,15 @@ def cash_receipt(store: Store) -> str:
 
 
 def record(
-    store: Store, cfg: Config, username: str, amount: str | int, reference: str, *,
-    method: str = "cash", actor: str, at: float | None = None,
+    store: Store,
+    cfg: Config,
+    username: str,
+    amount: str | int,
+    reference: str,
+    *,
+    method: str = "cash",
+    actor: str,
+    at: float | None = None,
 ) -> Recorded:
     """Record a payment of ``amount`` (a decimal string in the plan's currency, or minor
     units as an int) from ``username`` under ``reference``.
@@ -120,8 +131,10 @@ def record(
     if method not in METHODS:
         raise ValidationError(f"bad method {method!r}: use {', '.join(METHODS)}")
     if not reference and method != "cash":
-        raise ValidationError(f"a {method} payment needs the provider's reference (--ref); "
-                              "only cash gets a receipt number of its own")
+        raise ValidationError(
+            f"a {method} payment needs the provider's reference (--ref); "
+            "only cash gets a receipt number of its own"
+        )
     ref = _check_reference(reference) if reference else ""
     with store.transaction():
         if not ref:
@@ -155,24 +168,50 @@ def record(
         payment = Payment(ref, username, minor, currency, method, now, actor)
         store.emit("payment", ref, "append", payment.to_dict())
         ledger.post(store, sub, "payment", minor, ref, f"{method} payment", now)
-        store.audit(actor, "payment.record", f"subscriber:{username}",
-                    reference=ref, amount=format_money(minor, currency), method=method)
+        store.audit(
+            actor,
+            "payment.record",
+            f"subscriber:{username}",
+            reference=ref,
+            amount=format_money(minor, currency),
+            method=method,
+        )
         bought, restored = billing.apply_payment(store, cfg, sub["id"], now, ref)
         billing.advance(store, cfg, sub["id"], now)
         sub = ledger.subscriber_row(store, username)
         result = _outcome(store, sub, payment, created=True, bought=bought, restored=restored)
-        notify.queue(store, sub, "receipt", f"receipt:{ref}", _receipt(result, cfg), now,
-                     values=_receipt_values(sub, result, cfg))
-    event(log, "payment.recorded", user=username, reference=ref, amount=minor,
-          method=method, periods=bought, restored=restored)
+        notify.queue(
+            store,
+            sub,
+            "receipt",
+            f"receipt:{ref}",
+            _receipt(result, cfg),
+            now,
+            values=_receipt_values(sub, result, cfg),
+        )
+    event(
+        log,
+        "payment.recorded",
+        user=username,
+        reference=ref,
+        amount=minor,
+        method=method,
+        periods=bought,
+        restored=restored,
+    )
     return result
 
 
-def _outcome(store: Store, sub: Row, payment: Payment, *, created: bool, bought: int = 0,
-             restored: bool = False) -> Recorded:
+def _outcome(
+    store: Store, sub: Row, payment: Payment, *, created: bool, bought: int = 0, restored: bool = False
+) -> Recorded:
     return Recorded(
-        payment=payment, created=created, periods_bought=bought, restored=restored,
-        balance_minor=ledger.balance(store, sub["id"]), paid_until=sub["paid_until"],
+        payment=payment,
+        created=created,
+        periods_bought=bought,
+        restored=restored,
+        balance_minor=ledger.balance(store, sub["id"]),
+        paid_until=sub["paid_until"],
         status=sub["status"],
     )
 
@@ -195,19 +234,26 @@ def _receipt_values(sub: Row, r: Recorded, cfg: Config) -> dict[str, object]:
     from zoneinfo import ZoneInfo
 
     p = r.payment
-    until = (f"{datetime.fromtimestamp(r.paid_until, ZoneInfo(cfg.billing.timezone)):%Y-%m-%d %H:%M}"
-             if r.paid_until else "")
-    return {"name": sub["name"] or sub["username"], "plan": sub["plan"],
-            "account": sub["username"], "amount": format_money(p.amount_minor, p.currency),
-            "reference": p.reference, "paid_until": until,
-            "balance": format_money(r.balance_minor, p.currency)}
+    until = (
+        f"{datetime.fromtimestamp(r.paid_until, ZoneInfo(cfg.billing.timezone)):%Y-%m-%d %H:%M}"
+        if r.paid_until
+        else ""
+    )
+    return {
+        "name": sub["name"] or sub["username"],
+        "plan": sub["plan"],
+        "account": sub["username"],
+        "amount": format_money(p.amount_minor, p.currency),
+        "reference": p.reference,
+        "paid_until": until,
+        "balance": format_money(r.balance_minor, p.currency),
+    }
 
 
 def get(store: Store, reference: str) -> Payment:
     from jasiyo.errors import NotFound
 
-    row = store.one(f"{_SELECT} WHERE p.reference = ? COLLATE NOCASE",
-                    (normalize_reference(reference),))
+    row = store.one(f"{_SELECT} WHERE p.reference = ? COLLATE NOCASE", (normalize_reference(reference),))
     if row is None:
         raise NotFound(f"no payment with reference {reference!r}")
     return _from_row(row)
@@ -216,8 +262,10 @@ def get(store: Store, reference: str) -> Payment:
 def list_(store: Store, username: str | None = None, limit: int = 1000) -> list[Payment]:
     if username:
         ledger.subscriber_row(store, username)
-        rows = store.all(f"{_SELECT} WHERE s.username = ? ORDER BY p.received_at DESC, p.id DESC "
-                         "LIMIT ?", (username, limit))
+        rows = store.all(
+            f"{_SELECT} WHERE s.username = ? ORDER BY p.received_at DESC, p.id DESC LIMIT ?",
+            (username, limit),
+        )
     else:
         rows = store.all(f"{_SELECT} ORDER BY p.received_at DESC, p.id DESC LIMIT ?", (limit,))
     return [_from_row(r) for r in rows]

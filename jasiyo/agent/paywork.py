@@ -61,9 +61,18 @@ def pull_cloud(store: Store, client: Any, wait: float = 0.0, limit: int = 100) -
             # SMS delivery reports and replies share the tenant's hook stream (one cursor);
             # they go to their own inbox, never near the money.
             keep = smsbox.receive if smsbox.is_sms_endpoint(h.provider) else collect.receive
-            if keep(store, source=f"cloud:{h.id}", endpoint=h.provider,
-                    headers=h.headers, body=h.body, received_at=h.received_at,
-                    remote=h.remote) is not None:
+            if (
+                keep(
+                    store,
+                    source=f"cloud:{h.id}",
+                    endpoint=h.provider,
+                    headers=h.headers,
+                    body=h.body,
+                    received_at=h.received_at,
+                    remote=h.remote,
+                )
+                is not None
+            ):
                 new += 1
         if cursor != after:
             store.set_meta(CURSOR, str(cursor))
@@ -112,17 +121,14 @@ class PaymentsWorker:
         if not self.cfg.payments.process:
             event(log, "payments.disabled", reason="[payments] process = false")
             return
-        self._threads = [threading.Thread(target=self._processor, name="jasiyo-pay",
-                                          daemon=True)]
+        self._threads = [threading.Thread(target=self._processor, name="jasiyo-pay", daemon=True)]
         probe = Store.open(self.cfg)
         try:
-            pull = enrolled(probe) and (bool(charge.providers(self.cfg))
-                                        or self.cfg.sms.configured)
+            pull = enrolled(probe) and (bool(charge.providers(self.cfg)) or self.cfg.sms.configured)
         finally:
             probe.close()
         if pull:
-            self._threads.append(threading.Thread(target=self._puller, name="jasiyo-pay-pull",
-                                                  daemon=True))
+            self._threads.append(threading.Thread(target=self._puller, name="jasiyo-pay-pull", daemon=True))
         for t in self._threads:
             t.start()
 
@@ -175,8 +181,9 @@ class PaymentsWorker:
             store.close()
 
 
-def wait_for(cfg: Config, request_id: str, timeout: float,
-             on_tick: Callable[[str], None] | None = None) -> charge.Request:
+def wait_for(
+    cfg: Config, request_id: str, timeout: float, on_tick: Callable[[str], None] | None = None
+) -> charge.Request:
     """Until the request is final or ``timeout`` passes; runs the worker's pass itself so it
     works with or without a running agent."""
     deadline = time.monotonic() + timeout

@@ -44,12 +44,22 @@ def parse_tax_rate(text: str | float) -> int:
 
 def _from_row(row: Row) -> Plan:
     return Plan(
-        id=row["id"], name=row["name"], rate=row["rate"], burst=row["burst"],
-        price_minor=row["price_minor"], currency=row["currency"], period=row["period"],
-        billing=row["billing"], grace_days=row["grace_days"], tax_rate_bp=row["tax_rate_bp"],
-        quota_bytes=row["quota_bytes"], fup_rate=row["fup_rate"],
-        tax_inclusive=bool(row["tax_inclusive"]), data_bytes=row["data_bytes"],
-        devices=row["devices"], portal=bool(row["portal"]),
+        id=row["id"],
+        name=row["name"],
+        rate=row["rate"],
+        burst=row["burst"],
+        price_minor=row["price_minor"],
+        currency=row["currency"],
+        period=row["period"],
+        billing=row["billing"],
+        grace_days=row["grace_days"],
+        tax_rate_bp=row["tax_rate_bp"],
+        quota_bytes=row["quota_bytes"],
+        fup_rate=row["fup_rate"],
+        tax_inclusive=bool(row["tax_inclusive"]),
+        data_bytes=row["data_bytes"],
+        devices=row["devices"],
+        portal=bool(row["portal"]),
     )
 
 
@@ -74,8 +84,7 @@ def check_burst(text: str, base: Rate) -> str:
         raise ValidationError(f"bad burst {text!r}: the burst rate must be above the plan rate {base}")
     if burst.threshold.rx >= base.rx or burst.threshold.tx >= base.tx:
         raise ValidationError(
-            f"bad burst {text!r}: the threshold must be below the plan rate {base} "
-            "(else a burst never ends)"
+            f"bad burst {text!r}: the threshold must be below the plan rate {base} (else a burst never ends)"
         )
     return str(burst)
 
@@ -112,30 +121,52 @@ def _check(plan: Plan, changed: set[str] | None = None) -> Plan:
     if plan.quota_bytes is not None and plan.fup_rate is None:
         raise ValidationError("a quota (--quota) needs a fair-usage rate (--fup-rate)")
     return replace(
-        plan, rate=rate, currency=check_currency(plan.currency),
+        plan,
+        rate=rate,
+        currency=check_currency(plan.currency),
         period=validate.period(plan.period),
     )
 
 
 def build(
-    name: str, *, rate: str, price: str, currency: str = "KES", period: str = "30d",
-    burst: str | None = None, billing: str = "prepaid", grace: str | None = None,
-    tax_rate: str | None = None, quota: str | None = None, fup_rate: str | None = None,
-    tax_inclusive: bool = False, data: str | None = None, devices: int = 1,
+    name: str,
+    *,
+    rate: str,
+    price: str,
+    currency: str = "KES",
+    period: str = "30d",
+    burst: str | None = None,
+    billing: str = "prepaid",
+    grace: str | None = None,
+    tax_rate: str | None = None,
+    quota: str | None = None,
+    fup_rate: str | None = None,
+    tax_inclusive: bool = False,
+    data: str | None = None,
+    devices: int = 1,
     portal: bool = False,
 ) -> Plan:
     """A validated Plan from the strings an engineer types."""
     currency = check_currency(currency)
-    return _check(Plan(
-        name=name, rate=rate, burst=burst or None,
-        price_minor=parse_money(price, currency), currency=currency, period=period,
-        billing=billing,
-        grace_days=validate.grace_days(grace) if grace else None,
-        tax_rate_bp=parse_tax_rate(tax_rate) if tax_rate is not None else 0,
-        quota_bytes=parse_size(quota) if quota else None, fup_rate=fup_rate or None,
-        tax_inclusive=bool(tax_inclusive), data_bytes=parse_size(data) if data else None,
-        devices=devices, portal=bool(portal),
-    ))
+    return _check(
+        Plan(
+            name=name,
+            rate=rate,
+            burst=burst or None,
+            price_minor=parse_money(price, currency),
+            currency=currency,
+            period=period,
+            billing=billing,
+            grace_days=validate.grace_days(grace) if grace else None,
+            tax_rate_bp=parse_tax_rate(tax_rate) if tax_rate is not None else 0,
+            quota_bytes=parse_size(quota) if quota else None,
+            fup_rate=fup_rate or None,
+            tax_inclusive=bool(tax_inclusive),
+            data_bytes=parse_size(data) if data else None,
+            devices=devices,
+            portal=bool(portal),
+        )
+    )
 
 
 def _fields(plan: Plan) -> dict[str, Any]:
@@ -175,11 +206,24 @@ def list_(store: Store) -> list[Plan]:
 
 
 def update(
-    store: Store, name: str, actor: str, *, rate: str | None = None, price: str | None = None,
-    currency: str | None = None, period: str | None = None, burst: str | None = None,
-    billing: str | None = None, grace: str | None = None, tax_rate: str | None = None,
-    quota: str | None = None, fup_rate: str | None = None, tax_inclusive: bool | None = None,
-    data: str | None = None, devices: int | None = None, portal: bool | None = None,
+    store: Store,
+    name: str,
+    actor: str,
+    *,
+    rate: str | None = None,
+    price: str | None = None,
+    currency: str | None = None,
+    period: str | None = None,
+    burst: str | None = None,
+    billing: str | None = None,
+    grace: str | None = None,
+    tax_rate: str | None = None,
+    quota: str | None = None,
+    fup_rate: str | None = None,
+    tax_inclusive: bool | None = None,
+    data: str | None = None,
+    devices: int | None = None,
+    portal: bool | None = None,
 ) -> Plan:
     """Change some fields of a plan, given as :func:`build` takes them (``None``: keep).
 
@@ -188,9 +232,20 @@ def update(
     """
     with store.transaction():
         old = get(store, name)
-        changes = _changes(old, rate=rate, price=price, currency=currency, period=period,
-                           burst=burst, billing=billing, grace=grace, tax_rate=tax_rate,
-                           quota=quota, fup_rate=fup_rate, tax_inclusive=tax_inclusive)
+        changes = _changes(
+            old,
+            rate=rate,
+            price=price,
+            currency=currency,
+            period=period,
+            burst=burst,
+            billing=billing,
+            grace=grace,
+            tax_rate=tax_rate,
+            quota=quota,
+            fup_rate=fup_rate,
+            tax_inclusive=tax_inclusive,
+        )
         if data is not None:
             changes["data_bytes"] = parse_size(data) if data else None
         if devices is not None:
@@ -214,8 +269,7 @@ def update(
                     "`jasiyo subscriber update USERNAME --plan NEW` (prorated)"
                 )
         store.execute(
-            f"UPDATE plans SET {', '.join(f'{k} = ?' for k in diff)}, updated_at = ? "
-            "WHERE id = ?",
+            f"UPDATE plans SET {', '.join(f'{k} = ?' for k in diff)}, updated_at = ? WHERE id = ?",
             (*diff.values(), store.now(), old.id),
         )
         store.emit("plan", name, "upsert", diff)
@@ -223,10 +277,21 @@ def update(
     return new
 
 
-def _changes(old: Plan, *, rate: str | None, price: str | None, currency: str | None,
-             period: str | None, burst: str | None, billing: str | None, grace: str | None,
-             tax_rate: str | None, quota: str | None, fup_rate: str | None,
-             tax_inclusive: bool | None) -> dict[str, Any]:
+def _changes(
+    old: Plan,
+    *,
+    rate: str | None,
+    price: str | None,
+    currency: str | None,
+    period: str | None,
+    burst: str | None,
+    billing: str | None,
+    grace: str | None,
+    tax_rate: str | None,
+    quota: str | None,
+    fup_rate: str | None,
+    tax_inclusive: bool | None,
+) -> dict[str, Any]:
     """The Plan fields that the strings of :func:`update` change."""
     out: dict[str, Any] = {}
     if currency is not None and price is None:

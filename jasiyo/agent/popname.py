@@ -61,17 +61,29 @@ def ensure(store: Store, cfg: Config) -> str:
         if announce:
             store.set_meta(ANNOUNCED_KEY, name)
             agent_name = store.meta("agent_name") or name
-            store.emit("pop", name, "upsert", {
-                "agent_id": store.agent_id, "agent_name": agent_name, "retired": False})
+            store.emit(
+                "pop",
+                name,
+                "upsert",
+                {"agent_id": store.agent_id, "agent_name": agent_name, "retired": False},
+            )
             # The row as the fold makes it: this event is the newest of its key.
             now = store.now()
             store.execute(
                 "INSERT INTO pops (name, agent_id, agent_name, retired, created_at, updated_at) "
                 "VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT(name) DO UPDATE SET "
                 "agent_id = excluded.agent_id, agent_name = excluded.agent_name, retired = 0, "
-                "updated_at = excluded.updated_at", (name, store.agent_id, agent_name, now, now))
+                "updated_at = excluded.updated_at",
+                (name, store.agent_id, agent_name, now, now),
+            )
     if old and old != name:
-        event(log, "pop.renamed", level=30, old=old, new=name,
-              note=f"subscribers homed at {old!r} are not billed here any more; hand them "
-                   f"over with `jasiyo pop retire {old} --to ROUTER`")
+        event(
+            log,
+            "pop.renamed",
+            level=30,
+            old=old,
+            new=name,
+            note=f"subscribers homed at {old!r} are not billed here any more; hand them "
+            f"over with `jasiyo pop retire {old} --to ROUTER`",
+        )
     return name

@@ -62,7 +62,9 @@ def homed_elsewhere(store: Store, router: str) -> set[str]:
     on a router that was removed counts as none: such a subscriber is every router's."""
     rows = store.execute(
         "SELECT username FROM subscribers WHERE home_router IS NOT NULL AND home_router != ? "
-        "AND home_router IN (SELECT name FROM routers)", (router,)).fetchall()
+        "AND home_router IN (SELECT name FROM routers)",
+        (router,),
+    ).fetchall()
     return {r[0] for r in rows}
 
 
@@ -82,26 +84,41 @@ def _router_pop(store: Store, router: str) -> str | None:
     return row["pop"]
 
 
-def set_home(store: Store, username: str, router: str | None, actor: str,
-             *, how: str = "cli") -> dict[str, Any]:
+def set_home(
+    store: Store, username: str, router: str | None, actor: str, *, how: str = "cli"
+) -> dict[str, Any]:
     """Make ``router`` (None: no home) the subscriber's home; an event tells every POP."""
     with store.transaction():
-        row = store.one("SELECT home_router, home_pop FROM subscribers WHERE username = ?",
-                        (username,))
+        row = store.one("SELECT home_router, home_pop FROM subscribers WHERE username = ?", (username,))
         if row is None:
             raise NotFound(f"no subscriber named {username!r}")
         pop = _router_pop(store, router) if router else None
         if (row["home_router"], row["home_pop"]) == (router, pop):
             return {"username": username, "router": router, "pop": pop, "changed": False}
         store.execute(
-            "UPDATE subscribers SET home_router = ?, home_pop = ?, updated_at = ? "
-            "WHERE username = ?", (router, pop, store.now(), username))
+            "UPDATE subscribers SET home_router = ?, home_pop = ?, updated_at = ? WHERE username = ?",
+            (router, pop, store.now(), username),
+        )
         store.emit("subscriber", username, "upsert", {"home_router": router, "home_pop": pop})
-        store.audit(actor, "subscriber.home", f"subscriber:{username}", router=router, pop=pop,
-                    was_router=row["home_router"], was_pop=row["home_pop"], how=how)
+        store.audit(
+            actor,
+            "subscriber.home",
+            f"subscriber:{username}",
+            router=router,
+            pop=pop,
+            was_router=row["home_router"],
+            was_pop=row["home_pop"],
+            how=how,
+        )
     event(log, "pop.home", user=username, router=router, pop=pop, how=how)
-    return {"username": username, "router": router, "pop": pop, "changed": True,
-            "from_router": row["home_router"], "from_pop": row["home_pop"]}
+    return {
+        "username": username,
+        "router": router,
+        "pop": pop,
+        "changed": True,
+        "from_router": row["home_router"],
+        "from_pop": row["home_pop"],
+    }
 
 
 def move(store: Store, username: str, router: str, actor: str) -> dict[str, Any]:
@@ -128,13 +145,19 @@ def learn_home(store: Store, username: str | None, nas_ip: str) -> bool:
     router = store.one("SELECT name, pop FROM routers WHERE nas_ip = ?", (nas_ip,))
     if router is None:
         return False
-    store.execute("UPDATE subscribers SET home_router = ?, home_pop = ?, updated_at = ? "
-                       "WHERE username = ?", (router["name"], router["pop"], store.now(),
-                                              username))
-    store.emit("subscriber", username, "upsert",
-               {"home_router": router["name"], "home_pop": router["pop"]})
-    store.audit("radius", "subscriber.home", f"subscriber:{username}", router=router["name"],
-                pop=router["pop"], how="accounting")
+    store.execute(
+        "UPDATE subscribers SET home_router = ?, home_pop = ?, updated_at = ? WHERE username = ?",
+        (router["name"], router["pop"], store.now(), username),
+    )
+    store.emit("subscriber", username, "upsert", {"home_router": router["name"], "home_pop": router["pop"]})
+    store.audit(
+        "radius",
+        "subscriber.home",
+        f"subscriber:{username}",
+        router=router["name"],
+        pop=router["pop"],
+        how="accounting",
+    )
     return True
 
 
@@ -160,9 +183,13 @@ class Pop:
 
 def list_(store: Store) -> list[Pop]:
     me = store.meta(NAME_KEY)
-    names = {r[0] for r in store.execute(
-        "SELECT name FROM pops UNION SELECT pop FROM routers WHERE pop IS NOT NULL "
-        "UNION SELECT home_pop FROM subscribers WHERE home_pop IS NOT NULL")}
+    names = {
+        r[0]
+        for r in store.execute(
+            "SELECT name FROM pops UNION SELECT pop FROM routers WHERE pop IS NOT NULL "
+            "UNION SELECT home_pop FROM subscribers WHERE home_pop IS NOT NULL"
+        )
+    }
     from jasiyo.agent.invoices import code_of
 
     codes: dict[str, list[str]] = {}
@@ -174,18 +201,28 @@ def list_(store: Store) -> list[Pop]:
         conflict = None
         twins = sorted(set(codes[code_of(name)]) - {name})
         if name == me and row.get("agent_id") and row["agent_id"] != store.agent_id:
-            conflict = (f"agent {row['agent_id']} announced this POP name after this agent "
-                        "did: POP names must be unique in the tenant (set [agent] pop)")
+            conflict = (
+                f"agent {row['agent_id']} announced this POP name after this agent "
+                "did: POP names must be unique in the tenant (set [agent] pop)"
+            )
         elif twins:
-            conflict = (f"its invoice numbers (INV-{code_of(name)}-...) are also those of POP "
-                        f"{', '.join(twins)}: give each POP its own [agent] pop")
-        out.append(Pop(
-            name=name, agent_id=row.get("agent_id"), agent_name=row.get("agent_name"),
-            retired=bool(row.get("retired")), retired_to=row.get("retired_to"),
-            routers=store.scalar("SELECT count(*) FROM routers WHERE pop = ?", (name,)),
-            subscribers=store.scalar("SELECT count(*) FROM subscribers WHERE home_pop = ?",
-                                     (name,)),
-            this=name == me, conflict=conflict))
+            conflict = (
+                f"its invoice numbers (INV-{code_of(name)}-...) are also those of POP "
+                f"{', '.join(twins)}: give each POP its own [agent] pop"
+            )
+        out.append(
+            Pop(
+                name=name,
+                agent_id=row.get("agent_id"),
+                agent_name=row.get("agent_name"),
+                retired=bool(row.get("retired")),
+                retired_to=row.get("retired_to"),
+                routers=store.scalar("SELECT count(*) FROM routers WHERE pop = ?", (name,)),
+                subscribers=store.scalar("SELECT count(*) FROM subscribers WHERE home_pop = ?", (name,)),
+                this=name == me,
+                conflict=conflict,
+            )
+        )
     return out
 
 
@@ -195,7 +232,9 @@ def retire(store: Store, name: str, to_router: str, actor: str) -> dict[str, Any
     with store.transaction():
         known = store.scalar(
             "SELECT 1 FROM pops WHERE name = ? UNION SELECT 1 FROM routers WHERE pop = ? "
-            "UNION SELECT 1 FROM subscribers WHERE home_pop = ?", (name, name, name))
+            "UNION SELECT 1 FROM subscribers WHERE home_pop = ?",
+            (name, name, name),
+        )
         if not known:
             raise NotFound(f"no POP named {name!r} (see `jasiyo pop list`)")
         target = _router_pop(store, to_router)
@@ -203,8 +242,12 @@ def retire(store: Store, name: str, to_router: str, actor: str) -> dict[str, Any
             raise ValidationError(f"router {to_router!r} belongs to the POP being retired")
         if name == me:
             raise ValidationError("this agent is that POP: retire it from another POP")
-        users = [r[0] for r in store.execute(
-            "SELECT username FROM subscribers WHERE home_pop = ? ORDER BY username", (name,))]
+        users = [
+            r[0]
+            for r in store.execute(
+                "SELECT username FROM subscribers WHERE home_pop = ? ORDER BY username", (name,)
+            )
+        ]
         for u in users:
             set_home(store, u, to_router, actor, how="retire")
         store.emit("pop", name, "upsert", {"retired": True, "retired_to": to_router})
@@ -224,16 +267,16 @@ def adopt(store: Store, router: str, actor: str) -> dict[str, Any]:
         old = _router_pop(store, router)
         if old == me:
             return {"router": router, "pop": me, "changed": False, "subscribers": 0}
-        store.execute("UPDATE routers SET pop = ?, updated_at = ? WHERE name = ?",
-                           (me, store.now(), router))
+        store.execute("UPDATE routers SET pop = ?, updated_at = ? WHERE name = ?", (me, store.now(), router))
         store.emit("router", router, "upsert", {"pop": me})
-        users = [r[0] for r in store.execute(
-            "SELECT username FROM subscribers WHERE home_router = ? ORDER BY username",
-            (router,))]
+        users = [
+            r[0]
+            for r in store.execute(
+                "SELECT username FROM subscribers WHERE home_router = ? ORDER BY username", (router,)
+            )
+        ]
         for u in users:
             set_home(store, u, router, actor, how="adopt")
-        store.audit(actor, "router.adopt", f"router:{router}", pop=me, was=old,
-                    subscribers=len(users))
+        store.audit(actor, "router.adopt", f"router:{router}", pop=me, was=old, subscribers=len(users))
     event(log, "pop.adopted", router=router, pop=me, was=old, subscribers=len(users))
-    return {"router": router, "pop": me, "from_pop": old, "changed": True,
-            "subscribers": len(users)}
+    return {"router": router, "pop": me, "from_pop": old, "changed": True, "subscribers": len(users)}

@@ -70,10 +70,15 @@ class PortalOps:
             cols = {r["name"] for r in self.store.all("PRAGMA table_info(plans)")}
             found: list[Offer] = []
             if "portal" in cols:  # the column comes with vouchers and short packages
-                for r in self.store.all("SELECT name, price_minor, currency, period, data_bytes "
-                                        "FROM plans WHERE portal = 1 ORDER BY price_minor, name"):
-                    found.append(Offer(r["name"], r["price_minor"], r["currency"], r["period"],
-                                       _bytes(r["data_bytes"])))
+                for r in self.store.all(
+                    "SELECT name, price_minor, currency, period, data_bytes "
+                    "FROM plans WHERE portal = 1 ORDER BY price_minor, name"
+                ):
+                    found.append(
+                        Offer(
+                            r["name"], r["price_minor"], r["currency"], r["period"], _bytes(r["data_bytes"])
+                        )
+                    )
         self._offers = (now, found)
         return found
 
@@ -85,14 +90,20 @@ class PortalOps:
             raise ValidationError(f"{plan!r} is not a package sold here")
         with self._lock:
             prov = charge.provider(self.cfg, "mpesa")  # before anything is created
-            access = hotspot.pending_purchase(self.store, self.cfg, plan=plan, phone=phone,
-                                              mac=mac)
+            access = hotspot.pending_purchase(self.store, self.cfg, plan=plan, phone=phone, mac=mac)
             if sms_consent:  # the box on the buy form, ticked by the customer
-                consent.set_consent(self.store, access.username, True, "portal",
-                                    _actor(mac), source=f"hotspot buy form from {ip}"[:200])
+                consent.set_consent(
+                    self.store,
+                    access.username,
+                    True,
+                    "portal",
+                    _actor(mac),
+                    source=f"hotspot buy form from {ip}"[:200],
+                )
             # The amount is one period of the package (with tax), as for any subscriber.
-            req = charge.request_stk(self.store, self.cfg, prov, access.username,
-                                     phone=phone, actor=_actor(mac))
+            req = charge.request_stk(
+                self.store, self.cfg, prov, access.username, phone=phone, actor=_actor(mac)
+            )
         event(log, "portal.stk_sent", user=access.username, plan=plan, request=req.request_id)
         return req.request_id
 
@@ -101,13 +112,15 @@ class PortalOps:
             row = self.store.one(
                 "SELECT r.status, r.created_by, s.username FROM payment_requests r "
                 "LEFT JOIN subscribers s ON s.id = r.subscriber_id WHERE r.request_id = ?",
-                (request_id,))
+                (request_id,),
+            )
             if row is None or row["created_by"] != _actor(normalize_mac(mac)):
                 raise NotFound("no such purchase from this device")
             if row["status"] != PAID or row["username"] is None:
                 return RequestState(row["status"])
-            status = self.store.scalar("SELECT status FROM subscribers WHERE username = ?",
-                                       (row["username"],))
+            status = self.store.scalar(
+                "SELECT status FROM subscribers WHERE username = ?", (row["username"],)
+            )
             if status not in ("active", "grace"):
                 # Paid, but the money path has not activated the package yet.
                 return RequestState("pending")
@@ -126,7 +139,8 @@ class PortalOps:
                 "SELECT username FROM subscribers WHERE mac = ? AND service = 'hotspot' "
                 "AND substr(username, 1, ?) = ? AND status IN ('active', 'grace') "
                 "AND (clock_pending = 1 OR paid_until > ?) ORDER BY id DESC LIMIT 1",
-                (device, len(hotspot.PREFIX), hotspot.PREFIX, time.time()))
+                (device, len(hotspot.PREFIX), hotspot.PREFIX, time.time()),
+            )
             if row is None:
                 return None
             password = subs.password_of(self.store, row["username"])
@@ -147,10 +161,13 @@ class PortalOps:
             return None
         row = self.store.one(
             "SELECT username FROM radius_sessions WHERE framed_ip = ? AND status = 'active' "
-            "ORDER BY last_update_at DESC LIMIT 1", (address,))
+            "ORDER BY last_update_at DESC LIMIT 1",
+            (address,),
+        )
         if row is None:
-            row = self.store.one("SELECT username FROM subscribers WHERE ip = ? AND "
-                                 "status != 'terminated'", (address,))
+            row = self.store.one(
+                "SELECT username FROM subscribers WHERE ip = ? AND status != 'terminated'", (address,)
+            )
         return row["username"] if row else None
 
     def _identified(self, address: str) -> str:
@@ -169,16 +186,25 @@ class PortalOps:
             if sub["status"] in ("active", "grace") and ledger.balance(self.store, sub["id"]) >= 0:
                 amount = 0  # online and not in debt: nothing to pay today
             provs: dict[str, Any] = charge.providers(self.cfg)
-            return Due(username, sub["name"] or "", sub["status"], max(0, amount), currency,
-                       sub["plan"], bool(sub["phone"]),
-                       "paystack" in provs, "mpesa" in provs and currency.upper() == "KES")
+            return Due(
+                username,
+                sub["name"] or "",
+                sub["status"],
+                max(0, amount),
+                currency,
+                sub["plan"],
+                bool(sub["phone"]),
+                "paystack" in provs,
+                "mpesa" in provs and currency.upper() == "KES",
+            )
 
     def pay_stk(self, address: str, phone: str) -> str:
         with self._lock:
             username = self._identified(address)
             prov = charge.provider(self.cfg, "mpesa")
-            req = charge.request_stk(self.store, self.cfg, prov, username,
-                                     phone=phone or None, actor=f"portal:pay:{address}")
+            req = charge.request_stk(
+                self.store, self.cfg, prov, username, phone=phone or None, actor=f"portal:pay:{address}"
+            )
         event(log, "portal.pay_sent", user=username, request=req.request_id)
         return req.request_id
 
@@ -186,8 +212,9 @@ class PortalOps:
         with self._lock:
             username = self._identified(address)
             prov = charge.provider(self.cfg, "paystack")
-            req = charge.request_link(self.store, self.cfg, prov, username, email=email,
-                                      actor=f"portal:pay:{address}")
+            req = charge.request_link(
+                self.store, self.cfg, prov, username, email=email, actor=f"portal:pay:{address}"
+            )
         return req.checkout_url
 
     def pay_state(self, address: str, request_id: str) -> RequestState:
@@ -198,10 +225,10 @@ class PortalOps:
             row = self.store.one(
                 "SELECT r.status, r.created_by, s.status AS sub_status FROM payment_requests r "
                 "LEFT JOIN subscribers s ON s.id = r.subscriber_id WHERE r.request_id = ?",
-                (request_id,))
+                (request_id,),
+            )
             if row is None or row["created_by"] != f"portal:pay:{address}":
                 raise NotFound("no such payment from this connection")
             if row["status"] == PAID:
-                return RequestState(PAID if row["sub_status"] in ("active", "grace")
-                                    else "pending")
+                return RequestState(PAID if row["sub_status"] in ("active", "grace") else "pending")
             return RequestState(row["status"])

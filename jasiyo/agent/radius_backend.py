@@ -46,10 +46,12 @@ def nas_vendor(row: Row) -> dict[str, Any]:
     """
     vendor = vendor_of_driver(row["driver"])
     options = json.loads(row["options"] or "{}")
-    fences = vendor is Vendor.MIKROTIK or (
-        vendor is Vendor.EDGEOS and row["password_enc"] is not None)
-    return {"vendor": vendor.value, "walled_garden": fences,
-            "suspended_pool": str(options.get("suspended_pool") or "")}
+    fences = vendor is Vendor.MIKROTIK or (vendor is Vendor.EDGEOS and row["password_enc"] is not None)
+    return {
+        "vendor": vendor.value,
+        "walled_garden": fences,
+        "suspended_pool": str(options.get("suspended_pool") or ""),
+    }
 
 
 def dedup_key(r: AcctRecord) -> str:
@@ -121,8 +123,7 @@ class StoreBackend:
             try:
                 self._subjects[row["username"]] = self._subject(row)
             except (StoreError, ValueError) as exc:  # one bad row must not stop RADIUS
-                event(log, "radius.subscriber_unreadable", level=40, user=row["username"],
-                      error=str(exc))
+                event(log, "radius.subscriber_unreadable", level=40, user=row["username"], error=str(exc))
         return len(self._subjects)
 
     def _subject(self, row: dict) -> AuthSubject:
@@ -139,17 +140,21 @@ class StoreBackend:
             names: dict[str, tuple[NasClient, str | None]] = {}
             for row in self._store().all("SELECT * FROM routers"):
                 require = bool(row["require_message_authenticator"]) and (
-                    self.cfg.radius.require_message_authenticator)
+                    self.cfg.radius.require_message_authenticator
+                )
                 try:
-                    secret = self.box.open(row["radius_secret_enc"],
-                                           secret_context(row["name"], "radius_secret"))
+                    secret = self.box.open(
+                        row["radius_secret_enc"], secret_context(row["name"], "radius_secret")
+                    )
                 except (StoreError, TypeError) as exc:  # drop this router, not every one
-                    event(log, "radius.nas_unreadable", level=40, router=row["name"],
-                          error=str(exc))
+                    event(log, "radius.nas_unreadable", level=40, router=row["name"], error=str(exc))
                     continue
                 client = nases[row["nas_ip"]] = NasClient(
-                    name=row["name"], address=row["nas_ip"], secret=secret,
-                    require_message_authenticator=require, coa_port=row["coa_port"],
+                    name=row["name"],
+                    address=row["nas_ip"],
+                    secret=secret,
+                    require_message_authenticator=require,
+                    coa_port=row["coa_port"],
                     **nas_vendor(row),
                 )
                 pin = row["radsec_fingerprint"]
@@ -158,9 +163,14 @@ class StoreBackend:
                 names[row["name"].lower()] = (client, pin)
                 if not require and row["name"] not in self._warned_ma:
                     self._warned_ma.add(row["name"])
-                    event(log, "radius.nas.message_authenticator_optional", level=30,
-                          router=row["name"], nas=row["nas_ip"],
-                          risk="BlastRADIUS (CVE-2024-3596)")
+                    event(
+                        log,
+                        "radius.nas.message_authenticator_optional",
+                        level=30,
+                        router=row["name"],
+                        nas=row["nas_ip"],
+                        risk="BlastRADIUS (CVE-2024-3596)",
+                    )
             self._nases = nases
             self._radsec_pins = pins
             self._radsec_names = names
@@ -211,8 +221,11 @@ class StoreBackend:
         now = time.time()
         local = self._local
         cache = getattr(local, "usage", None)
-        if cache is None or cache[0] != self._acct_gen or now - local.usage_checked >= (
-                self.refresh_interval):
+        if (
+            cache is None
+            or cache[0] != self._acct_gen
+            or now - local.usage_checked >= (self.refresh_interval)
+        ):
             local.usage_checked = now
             version = store.scalar("PRAGMA data_version")
             if cache is None or cache[0] != self._acct_gen or version != local.usage_version:
@@ -232,11 +245,15 @@ class StoreBackend:
         from jasiyo.agent.usage import cycle_usage
 
         cutoff = now - self._stale_after
-        macs = tuple(normalize_mac(r[0]) or "" for r in store.execute(
-            # by user first: the (status, last_update_at) index would scan every session
-            "SELECT calling_station_id FROM radius_sessions INDEXED BY radius_sessions_user "
-            "WHERE username = ? AND status = 'active' AND last_update_at >= ?",
-            (username, cutoff)))
+        macs = tuple(
+            normalize_mac(r[0]) or ""
+            for r in store.execute(
+                # by user first: the (status, last_update_at) index would scan every session
+                "SELECT calling_station_id FROM radius_sessions INDEXED BY radius_sessions_user "
+                "WHERE username = ? AND status = 'active' AND last_update_at >= ?",
+                (username, cutoff),
+            )
+        )
         used = cycle_usage(store, username, since) if since is not None else 0
         return Usage(sessions=macs, used_bytes=used)
 
@@ -257,9 +274,21 @@ def _store_accounting(store: Store, r: AcctRecord, cfg: Config | None = None) ->
         "INSERT OR IGNORE INTO accounting (received_at, nas_ip, acct_session_id, status_type, "
         "username, session_time, input_octets, output_octets, input_packets, output_packets, "
         "terminate_cause, delay_time, dedup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (r.received_at, r.nas_address, r.acct_session_id, r.status_type, r.username,
-         r.session_time, r.input_octets, r.output_octets, r.input_packets, r.output_packets,
-         r.terminate_cause or None, r.delay_time, dedup_key(r)),
+        (
+            r.received_at,
+            r.nas_address,
+            r.acct_session_id,
+            r.status_type,
+            r.username,
+            r.session_time,
+            r.input_octets,
+            r.output_octets,
+            r.input_packets,
+            r.output_packets,
+            r.terminate_cause or None,
+            r.delay_time,
+            dedup_key(r),
+        ),
     )
     if cur.rowcount == 0:
         return  # seen before: a retransmission
@@ -299,18 +328,32 @@ def _store_accounting(store: Store, r: AcctRecord, cfg: Config | None = None) ->
         # A Stop closes for good; a late Start or Interim never reopens it.
         "status = CASE WHEN excluded.status = 'closed' OR status = 'closed' THEN 'closed' "
         "ELSE 'active' END",
-        (r.nas_address, r.acct_session_id, username, r.framed_ip or None,
-         r.calling_station_id or None, r.nas_port_id or None, start_time, event_time,
-         event_time if stop else None, r.session_time, r.input_octets, r.output_octets,
-         r.input_packets, r.output_packets, r.terminate_cause or None,
-         "closed" if stop else "active"),
+        (
+            r.nas_address,
+            r.acct_session_id,
+            username,
+            r.framed_ip or None,
+            r.calling_station_id or None,
+            r.nas_port_id or None,
+            start_time,
+            event_time,
+            event_time if stop else None,
+            r.session_time,
+            r.input_octets,
+            r.output_octets,
+            r.input_packets,
+            r.output_packets,
+            r.terminate_cause or None,
+            "closed" if stop else "active",
+        ),
     )
     if r.status_type == "Start" and cfg is not None:
         hotspot.start_clock(store, cfg, username, r.calling_station_id or None, start_time)
     if r.framed_ip and r.status_type in ("Start", "Stop"):
         # An EdgeRouter shapes and fences by address: let it follow this one.
-        queue_address_reconcile(store, r.nas_address, event_time,
-                                f"session {r.status_type.lower()} {r.framed_ip}")
+        queue_address_reconcile(
+            store, r.nas_address, event_time, f"session {r.status_type.lower()} {r.framed_ip}"
+        )
 
 
 def open_backend(cfg: Config) -> StoreBackend:

@@ -30,8 +30,16 @@ from jasiyo.network import DesiredState
 
 log = get_logger(__name__)
 
-_CONFIG_OPTIONS = ("tls", "ca_file", "fingerprint", "mode", "pay_page", "pay_page_port",
-                   "adopt_existing", "timeout")
+_CONFIG_OPTIONS = (
+    "tls",
+    "ca_file",
+    "fingerprint",
+    "mode",
+    "pay_page",
+    "pay_page_port",
+    "adopt_existing",
+    "timeout",
+)
 
 
 def router_config(store: Store, cfg: Config, name: str) -> RouterConfig:
@@ -48,9 +56,14 @@ def router_config(store: Store, cfg: Config, name: str) -> RouterConfig:
     kwargs: dict[str, Any] = {k: opts.pop(k) for k in _CONFIG_OPTIONS if k in opts}
     kwargs.setdefault("timeout", cfg.routers.timeout)
     return RouterConfig(
-        host=router.host, username=username or "", password=password or "", name=router.name,
-        port=router.port, address_list=cfg.radius.suspended_address_list,
-        options={k: str(v) for k, v in opts.items()}, **kwargs,
+        host=router.host,
+        username=username or "",
+        password=password or "",
+        name=router.name,
+        port=router.port,
+        address_list=cfg.radius.suspended_address_list,
+        options={k: str(v) for k, v in opts.items()},
+        **kwargs,
     )
 
 
@@ -95,8 +108,13 @@ def check(store: Store, cfg: Config, name: str) -> dict[str, Any]:
         if obj.managed:
             managed[obj.kind] = managed.get(obj.kind, 0) + 1
     return {
-        "router": name, "reachable": True, "vendor": facts.vendor, "identity": facts.identity,
-        "version": facts.version, "model": facts.model, "managed": managed,
+        "router": name,
+        "reachable": True,
+        "vendor": facts.vendor,
+        "identity": facts.identity,
+        "version": facts.version,
+        "model": facts.model,
+        "managed": managed,
         "round_trip_s": round(time.monotonic() - started, 3),
     }
 
@@ -115,11 +133,23 @@ def sync(store: Store, cfg: Config, name: str, actor: str = "agent") -> ApplyRep
     with open_driver(store, cfg, name) as driver:
         report = driver.reconcile(desired)
     with store.transaction():
-        store.audit(actor, "router.sync", f"router:{name}", applied=len(report.applied),
-                    failed=len(report.failed), not_attempted=len(report.not_attempted),
-                    conflicts=len(report.conflicts))
-    event(log, "router.reconcile", router=name, result=report.summary(),
-          api_calls=report.api_calls, seconds=round(report.duration_s, 3))
+        store.audit(
+            actor,
+            "router.sync",
+            f"router:{name}",
+            applied=len(report.applied),
+            failed=len(report.failed),
+            not_attempted=len(report.not_attempted),
+            conflicts=len(report.conflicts),
+        )
+    event(
+        log,
+        "router.reconcile",
+        router=name,
+        result=report.summary(),
+        api_calls=report.api_calls,
+        seconds=round(report.duration_s, 3),
+    )
     return report
 
 
@@ -134,9 +164,15 @@ class ImportSummary:
 
 
 def import_accounts(
-    store: Store, cfg: Config, name: str, actor: str, *,
-    plan_map: dict[str, str] | None = None, default_plan: str | None = None,
-    progress: Callable[[int], None] | None = None, update_passwords: bool = False,
+    store: Store,
+    cfg: Config,
+    name: str,
+    actor: str,
+    *,
+    plan_map: dict[str, str] | None = None,
+    default_plan: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    update_passwords: bool = False,
     dry_run: bool = False,
 ) -> ImportSummary:
     """Bring the router's PPP secrets / hotspot users in as subscribers.
@@ -173,10 +209,15 @@ def import_accounts(
             unmapped.add(acc.profile)
             continue
         try:
-            rows.append(subs.NewSubscriber.build(
-                acc.name, password=acc.password, plan=plan, service=acc.service.value,
-                ip=acc.remote_address if acc.service.value == "static" else None,
-            ))
+            rows.append(
+                subs.NewSubscriber.build(
+                    acc.name,
+                    password=acc.password,
+                    plan=plan,
+                    service=acc.service.value,
+                    ip=acc.remote_address if acc.service.value == "static" else None,
+                )
+            )
         except ValidationError as exc:
             skipped.append(f"{acc.name}: {exc}")
     if unmapped:
@@ -186,19 +227,25 @@ def import_accounts(
         )
     # Only what a router knows: an import never clears phones or names kept here.
     result = import_rows(
-        store, rows, actor, progress=progress, cfg=cfg,
+        store,
+        rows,
+        actor,
+        progress=progress,
+        cfg=cfg,
         columns=frozenset({"username", "password", "plan", "service", "ip"}),
-        update_passwords=update_passwords, dry_run=dry_run, source=f"router {name}",
+        update_passwords=update_passwords,
+        dry_run=dry_run,
+        source=f"router {name}",
     )
     if dry_run:
-        return ImportSummary(result.created, result.updated, result.unchanged, tuple(skipped),
-                             result.changes, True)
+        return ImportSummary(
+            result.created, result.updated, result.unchanged, tuple(skipped), result.changes, True
+        )
     if not routers_mod.get(store, name).options.get("adopt_existing"):
         # The imported accounts stay untagged on the router; let reconcile take them over
         # instead of reporting each one as a conflict.
         routers_mod.set_options(store, name, actor, adopt_existing=True)
-    return ImportSummary(result.created, result.updated, result.unchanged, tuple(skipped),
-                         result.changes)
+    return ImportSummary(result.created, result.updated, result.unchanged, tuple(skipped), result.changes)
 
 
 @dataclass
@@ -232,8 +279,14 @@ class Reconciler:
                     except DriverError as exc:
                         delay = b.failure(now)
                         outcomes[router.name] = f"unreachable: {exc}"
-                        event(log, "router.unreachable", level=30, router=router.name,
-                              error=str(exc), retry_in=round(delay, 1))
+                        event(
+                            log,
+                            "router.unreachable",
+                            level=30,
+                            router=router.name,
+                            error=str(exc),
+                            retry_in=round(delay, 1),
+                        )
                         continue
                     b.success()
                     outcomes[router.name] = report.summary()
@@ -242,4 +295,3 @@ class Reconciler:
         finally:
             self._lock.release()
         return outcomes
-

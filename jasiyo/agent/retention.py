@@ -49,8 +49,11 @@ def _cutoff(now: float, days: int) -> float | None:
 def _superseded(store: Store, entity: str, key: str, cutoff: float) -> list[str]:
     """Ids of pushed events older than ``cutoff`` whose every field a later event of the
     same row sets again (or that a later delete cancelled): dropping them changes no fold."""
-    rows = store.all("SELECT id, op, data, created_at, pushed_at FROM events WHERE entity = ? "
-                     "AND key = ? ORDER BY hlc DESC, id DESC", (entity, key))
+    rows = store.all(
+        "SELECT id, op, data, created_at, pushed_at FROM events WHERE entity = ? "
+        "AND key = ? ORDER BY hlc DESC, id DESC",
+        (entity, key),
+    )
     later: set[str] = set()
     deleted_after = False
     out = []
@@ -73,8 +76,9 @@ def prune_events(store: Store, cfg: Config, now: float) -> int:
     cutoff = now - days * DAY
     money_cutoff = min(cutoff, now - cfg.privacy.money_retention_years * YEAR)
     doomed: list[str] = []
-    for r in store.all("SELECT DISTINCT entity, key FROM events WHERE created_at < ? "
-                       "AND pushed_at IS NOT NULL", (cutoff,)):
+    for r in store.all(
+        "SELECT DISTINCT entity, key FROM events WHERE created_at < ? AND pushed_at IS NOT NULL", (cutoff,)
+    ):
         spec = ENTITIES.get(r["entity"])
         if spec is None:
             continue
@@ -98,30 +102,39 @@ def prune(store: Store, cfg: Config, now: float | None = None) -> dict[str, int]
         if cut is not None:
             out["sessions"] += store.execute(
                 "DELETE FROM radius_sessions WHERE status <> 'active' AND "
-                "COALESCE(stopped_at, last_update_at) < ?", (cut,)).rowcount
+                "COALESCE(stopped_at, last_update_at) < ?",
+                (cut,),
+            ).rowcount
         cut = _cutoff(now, p.audit_days)
-        out["audit"] = store.execute("DELETE FROM audit WHERE at < ?", (cut,)).rowcount \
-            if cut is not None else 0
+        out["audit"] = (
+            store.execute("DELETE FROM audit WHERE at < ?", (cut,)).rowcount if cut is not None else 0
+        )
         cut = _cutoff(now, p.sms_days)
         out["sms"] = 0
         if cut is not None:
-            out["sms"] = store.execute(
-                "DELETE FROM notifications WHERE status NOT IN ('queued', 'sending') "
-                "AND created_at < ?", (cut,)).rowcount + store.execute(
-                "DELETE FROM sms_inbox WHERE status <> 'new' AND received_at < ?",
-                (cut,)).rowcount
+            out["sms"] = (
+                store.execute(
+                    "DELETE FROM notifications WHERE status NOT IN ('queued', 'sending') AND created_at < ?",
+                    (cut,),
+                ).rowcount
+                + store.execute(
+                    "DELETE FROM sms_inbox WHERE status <> 'new' AND received_at < ?", (cut,)
+                ).rowcount
+            )
         cut = _cutoff(now, p.webhook_days)
         out["webhooks"] = 0
         if cut is not None:
             gone = store.all(
                 "SELECT id, source FROM payment_inbox WHERE status NOT IN ('new', 'retry') "
                 "AND received_at < ? AND id NOT IN (SELECT inbox_id FROM payment_suspense "
-                "WHERE inbox_id IS NOT NULL)", (cut,))
+                "WHERE inbox_id IS NOT NULL)",
+                (cut,),
+            )
             store.executemany("DELETE FROM payment_inbox WHERE id = ?", [(g["id"],) for g in gone])
             store.executemany(  # the cloud drops its copy of the body too (sent by the pusher)
                 "INSERT OR IGNORE INTO cloud_redactions (kind, id) VALUES ('hook', ?)",
-                [(g["source"].removeprefix("cloud:"),) for g in gone
-                 if g["source"].startswith("cloud:")])
+                [(g["source"].removeprefix("cloud:"),) for g in gone if g["source"].startswith("cloud:")],
+            )
             out["webhooks"] = len(gone)
     out["events"] = prune_events(store, cfg, now)
     if any(out.values()):
@@ -153,25 +166,64 @@ def report(store: Store, cfg: Config) -> list[Held]:
 
     money_days = int(p.money_retention_years * 365.25)
     out = [
-        held("subscribers", "SELECT count(*) AS n, min(created_at) AS oldest FROM subscribers",
-             None, "until erased (`jasiyo subscriber erase`)"),
-        held("accounting", "SELECT count(*) AS n, min(received_at) AS oldest FROM accounting",
-             cfg.radius.accounting_retention_days or None, "[radius] accounting_retention_days"),
-        held("sessions", "SELECT count(*) AS n, min(started_at) AS oldest FROM radius_sessions",
-             p.session_days or None, "ended sessions: [privacy] session_days"),
-        held("events", "SELECT count(*) AS n, min(created_at) AS oldest FROM events",
-             p.event_days or None, "superseded events: [privacy] event_days (invoices' at "
-             f"least {p.money_retention_years} years; a payment's own event for ever)"),
-        held("audit", "SELECT count(*) AS n, min(at) AS oldest FROM audit",
-             p.audit_days or None, "[privacy] audit_days"),
-        held("sms", "SELECT count(*) AS n, min(created_at) AS oldest FROM notifications",
-             p.sms_days or None, "finished messages: [privacy] sms_days"),
-        held("webhooks", "SELECT count(*) AS n, min(received_at) AS oldest FROM payment_inbox",
-             p.webhook_days or None, "processed callbacks: [privacy] webhook_days"),
+        held(
+            "subscribers",
+            "SELECT count(*) AS n, min(created_at) AS oldest FROM subscribers",
+            None,
+            "until erased (`jasiyo subscriber erase`)",
+        ),
+        held(
+            "accounting",
+            "SELECT count(*) AS n, min(received_at) AS oldest FROM accounting",
+            cfg.radius.accounting_retention_days or None,
+            "[radius] accounting_retention_days",
+        ),
+        held(
+            "sessions",
+            "SELECT count(*) AS n, min(started_at) AS oldest FROM radius_sessions",
+            p.session_days or None,
+            "ended sessions: [privacy] session_days",
+        ),
+        held(
+            "events",
+            "SELECT count(*) AS n, min(created_at) AS oldest FROM events",
+            p.event_days or None,
+            "superseded events: [privacy] event_days (invoices' at "
+            f"least {p.money_retention_years} years; a payment's own event for ever)",
+        ),
+        held(
+            "audit",
+            "SELECT count(*) AS n, min(at) AS oldest FROM audit",
+            p.audit_days or None,
+            "[privacy] audit_days",
+        ),
+        held(
+            "sms",
+            "SELECT count(*) AS n, min(created_at) AS oldest FROM notifications",
+            p.sms_days or None,
+            "finished messages: [privacy] sms_days",
+        ),
+        held(
+            "webhooks",
+            "SELECT count(*) AS n, min(received_at) AS oldest FROM payment_inbox",
+            p.webhook_days or None,
+            "processed callbacks: [privacy] webhook_days",
+        ),
     ]
     for table in _MONEY_TABLES:
-        col = {"ledger": "at", "payments": "received_at", "invoices": "issued_at",
-               "credit_notes": "issued_at", "payment_suspense": "received_at"}[table]
-        out.append(held(table, f"SELECT count(*) AS n, min({col}) AS oldest FROM {table}", None,
-                        f"money: never deleted (legal minimum {money_days} days)"))
+        col = {
+            "ledger": "at",
+            "payments": "received_at",
+            "invoices": "issued_at",
+            "credit_notes": "issued_at",
+            "payment_suspense": "received_at",
+        }[table]
+        out.append(
+            held(
+                table,
+                f"SELECT count(*) AS n, min({col}) AS oldest FROM {table}",
+                None,
+                f"money: never deleted (legal minimum {money_days} days)",
+            )
+        )
     return out

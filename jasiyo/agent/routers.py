@@ -22,8 +22,7 @@ def _driver(name: str) -> str:
         return driver_name(name)
     except ConfigError:
         *others, last = DRIVERS
-        raise ValidationError(
-            f"unknown driver {name!r}: use {', '.join(others)} or {last}") from None
+        raise ValidationError(f"unknown driver {name!r}: use {', '.join(others)} or {last}") from None
 
 
 def secret_context(name: str, field: str) -> str:
@@ -40,21 +39,39 @@ def _stored_driver(name: str) -> str:
 
 def _from_row(row: Row) -> Router:
     return Router(
-        id=row["id"], name=row["name"], driver=_stored_driver(row["driver"]), host=row["host"],
-        port=row["port"], username=row["username"], nas_ip=row["nas_ip"],
+        id=row["id"],
+        name=row["name"],
+        driver=_stored_driver(row["driver"]),
+        host=row["host"],
+        port=row["port"],
+        username=row["username"],
+        nas_ip=row["nas_ip"],
         require_message_authenticator=bool(row["require_message_authenticator"]),
-        coa_port=row["coa_port"], has_password=row["password_enc"] is not None,
+        coa_port=row["coa_port"],
+        has_password=row["password_enc"] is not None,
         options=json.loads(row["options"] or "{}"),
-        radsec_fingerprint=row["radsec_fingerprint"], pop=row.get("pop"),
+        radsec_fingerprint=row["radsec_fingerprint"],
+        pop=row.get("pop"),
     )
 
 
 #: What :func:`update` can change (the name is not: secrets are sealed under it).
-UPDATABLE = frozenset({
-    "host", "port", "username", "password", "radius_secret", "nas_ip", "coa_port",
-    "require_message_authenticator", "tls", "fingerprint", "radsec_fingerprint",
-    "suspended_pool",
-})
+UPDATABLE = frozenset(
+    {
+        "host",
+        "port",
+        "username",
+        "password",
+        "radius_secret",
+        "nas_ip",
+        "coa_port",
+        "require_message_authenticator",
+        "tls",
+        "fingerprint",
+        "radsec_fingerprint",
+        "suspended_pool",
+    }
+)
 _SECRETS = ("password", "radius_secret")
 
 
@@ -72,7 +89,8 @@ def check_radsec_fingerprint(value: str) -> str | None:
     if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
         raise ValidationError(
             f"bad RadSec fingerprint {value!r}: expected the certificate's SHA-256 as 64 hex "
-            "digits (`openssl x509 -noout -fingerprint -sha256 -in router.pem`)")
+            "digits (`openssl x509 -noout -fingerprint -sha256 -in router.pem`)"
+        )
     return text
 
 
@@ -82,7 +100,8 @@ def check_pool(value: str) -> str:
     if len(text) > 64 or any(c.isspace() or not c.isprintable() for c in text):
         raise ValidationError(
             f"bad pool name {value!r}: expected the NAS's address pool name (up to 64 "
-            "characters, no spaces), e.g. suspended")
+            "characters, no spaces), e.g. suspended"
+        )
     return text
 
 
@@ -94,10 +113,20 @@ def _check_nas_ip(value: str) -> str:
 
 
 def add(
-    store: Store, name: str, *, driver: str, host: str, radius_secret: str, actor: str,
-    port: int | None = None, username: str | None = None, password: str | None = None,
-    nas_ip: str | None = None, require_message_authenticator: bool = True,
-    coa_port: int = 3799, options: dict[str, Any] | None = None,
+    store: Store,
+    name: str,
+    *,
+    driver: str,
+    host: str,
+    radius_secret: str,
+    actor: str,
+    port: int | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    nas_ip: str | None = None,
+    require_message_authenticator: bool = True,
+    coa_port: int = 3799,
+    options: dict[str, Any] | None = None,
     radsec_fingerprint: str | None = None,
 ) -> Router:
     validate.name(name, "router name")
@@ -121,8 +150,8 @@ def add(
         raise ValidationError("give both --username and --password, or neither")
     if driver in RADIUS_ONLY and username:
         raise ValidationError(
-            f"a {driver} router is RADIUS-only (no management API): leave out "
-            "--username/--password")
+            f"a {driver} router is RADIUS-only (no management API): leave out --username/--password"
+        )
     options = dict(options or {})
     if "suspended_pool" in options:
         pool = check_pool(str(options.pop("suspended_pool") or ""))
@@ -143,20 +172,39 @@ def add(
             "radius_secret_enc, nas_ip, require_message_authenticator, coa_port, options, "
             "radsec_fingerprint, pop, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, driver, host, port, username,
-             store.seal(password, secret_context(name, "password")) if password else None,
-             store.seal(radius_secret, secret_context(name, "radius_secret")),
-             str(nas), int(require_message_authenticator), coa_port,
-             json.dumps(options or {}, sort_keys=True), pin, pop, now, now),
+            (
+                name,
+                driver,
+                host,
+                port,
+                username,
+                store.seal(password, secret_context(name, "password")) if password else None,
+                store.seal(radius_secret, secret_context(name, "radius_secret")),
+                str(nas),
+                int(require_message_authenticator),
+                coa_port,
+                json.dumps(options or {}, sort_keys=True),
+                pin,
+                pop,
+                now,
+                now,
+            ),
         )
-        public = {"name": name, "driver": driver, "host": host, "port": port,
-                  "username": username, "nas_ip": str(nas), "coa_port": coa_port,
-                  "require_message_authenticator": require_message_authenticator,
-                  "options": options or {}, "pop": pop}
+        public = {
+            "name": name,
+            "driver": driver,
+            "host": host,
+            "port": port,
+            "username": username,
+            "nas_ip": str(nas),
+            "coa_port": coa_port,
+            "require_message_authenticator": require_message_authenticator,
+            "options": options or {},
+            "pop": pop,
+        }
         if pin:
             public["radsec_fingerprint"] = pin
-        store.emit("router", name, "upsert",
-                   {**public, "password": password, "radius_secret": radius_secret})
+        store.emit("router", name, "upsert", {**public, "password": password, "radius_secret": radius_secret})
         store.audit(actor, "router.add", f"router:{name}", **public)
     return get(store, name)
 
@@ -164,8 +212,7 @@ def add(
 def _check_pin_free(store: Store, pin: str | None, name: str) -> None:
     if pin is None:
         return
-    other = store.scalar(
-        "SELECT name FROM routers WHERE radsec_fingerprint = ? AND name != ?", (pin, name))
+    other = store.scalar("SELECT name FROM routers WHERE radsec_fingerprint = ? AND name != ?", (pin, name))
     if other:
         raise AlreadyExists(f"that RadSec certificate is already pinned on router {other!r}")
 
@@ -197,8 +244,9 @@ def radius_secret(store: Store, name: str) -> str:
     return store.unseal(blob, secret_context(name, "radius_secret"))
 
 
-def walled_garden_options(pay_page_url: str | None = None, portal_url: str | None = None,
-                          payment_hosts: str = "") -> dict[str, Any]:
+def walled_garden_options(
+    pay_page_url: str | None = None, portal_url: str | None = None, payment_hosts: str = ""
+) -> dict[str, Any]:
     """Router options for ``--pay-page URL`` and ``--portal-url URL`` ("" clears).
 
     The router redirects a suspended customer's HTTP to the pay page's address and port (a
@@ -219,9 +267,11 @@ def walled_garden_options(pay_page_url: str | None = None, portal_url: str | Non
                 ip = str(ipaddress.ip_address(parts.hostname or ""))
                 port = parts.port or (443 if parts.scheme == "https" else 80)
             except ValueError:
-                raise ValidationError(f"bad --pay-page {pay_page_url!r}: give an http:// URL "
-                                      "with an IP address (the router redirects to an "
-                                      "address), e.g. http://10.5.50.2:8080/pay") from None
+                raise ValidationError(
+                    f"bad --pay-page {pay_page_url!r}: give an http:// URL "
+                    "with an IP address (the router redirects to an "
+                    "address), e.g. http://10.5.50.2:8080/pay"
+                ) from None
             out.update(pay_page=ip, pay_page_port=port)
     if portal_url is not None:
         parts = urlsplit(portal_url)
@@ -258,12 +308,12 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Router:
     changed and an audit line naming them (secret values never logged). Giving nothing raises
     ValidationError; values equal to the current ones change nothing and record nothing.
     """
-    unknown = set(changes) - UPDATABLE - {"pay_page", "pay_page_port", "portal_url",
-                                          "payment_hosts"}
+    unknown = set(changes) - UPDATABLE - {"pay_page", "pay_page_port", "portal_url", "payment_hosts"}
     if unknown:
         raise ValidationError(
             f"cannot change {', '.join(sorted(unknown))} of a router; "
-            f"changeable: {', '.join(sorted(UPDATABLE))}")
+            f"changeable: {', '.join(sorted(UPDATABLE))}"
+        )
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
         raise ValidationError("nothing to update: give at least one setting to change")
@@ -279,16 +329,17 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Router:
     if "radsec_fingerprint" in changes:  # "" unpins (None from here on)
         changes["radsec_fingerprint"] = check_radsec_fingerprint(changes["radsec_fingerprint"])
     if ("username" in changes) != ("password" in changes) or (
-            "username" in changes and not (changes["username"] and changes["password"])):
+        "username" in changes and not (changes["username"] and changes["password"])
+    ):
         raise ValidationError("give both --username and --password to change the login")
     with store.transaction():
         router = get(store, name)
         if "nas_ip" in changes and changes["nas_ip"] != router.nas_ip:
-            other = store.scalar("SELECT name FROM routers WHERE nas_ip = ? AND name != ?",
-                                 (changes["nas_ip"], name))
+            other = store.scalar(
+                "SELECT name FROM routers WHERE nas_ip = ? AND name != ?", (changes["nas_ip"], name)
+            )
             if other:
-                raise AlreadyExists(f"NAS IP {changes['nas_ip']} already belongs to router "
-                                    f"{other!r}")
+                raise AlreadyExists(f"NAS IP {changes['nas_ip']} already belongs to router {other!r}")
         _check_pin_free(store, changes.get("radsec_fingerprint"), name)
         current: dict[str, Any] = {k: v for k, v in router.to_dict().items() if k in UPDATABLE}
         current["password"] = credentials(store, name)[1]
@@ -315,8 +366,7 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Router:
             if pool:
                 options["suspended_pool"] = pool
         if router.driver in RADIUS_ONLY and changes.get("username"):
-            raise ValidationError(
-                f"router {name!r} is RADIUS-only ({router.driver}): it has no API login")
+            raise ValidationError(f"router {name!r} is RADIUS-only ({router.driver}): it has no API login")
         diff = {k: v for k, v in changes.items() if current.get(k) != v}
         if options != router.options:
             diff["options"] = options
@@ -333,21 +383,28 @@ def update(store: Store, name: str, actor: str, **changes: Any) -> Router:
             else:
                 columns[key] = value
         store.execute(
-            f"UPDATE routers SET {', '.join(f'{c} = ?' for c in columns)}, updated_at = ? "
-            "WHERE name = ?", (*columns.values(), store.now(), name),
+            f"UPDATE routers SET {', '.join(f'{c} = ?' for c in columns)}, updated_at = ? WHERE name = ?",
+            (*columns.values(), store.now(), name),
         )
         store.emit("router", name, "upsert", diff)
-        store.audit(actor, "router.update", f"router:{name}", changed=sorted(diff),
-                    **{k: v for k, v in diff.items() if k not in _SECRETS})
+        store.audit(
+            actor,
+            "router.update",
+            f"router:{name}",
+            changed=sorted(diff),
+            **{k: v for k, v in diff.items() if k not in _SECRETS},
+        )
     return get(store, name)
 
 
 def active_sessions(store: Store, name: str) -> int:
     """How many RADIUS sessions accounting shows active on router ``name``."""
     router = get(store, name)
-    return int(store.scalar(
-        "SELECT count(*) FROM radius_sessions WHERE nas_ip = ? AND status = 'active'",
-        (router.nas_ip,)))
+    return int(
+        store.scalar(
+            "SELECT count(*) FROM radius_sessions WHERE nas_ip = ? AND status = 'active'", (router.nas_ip,)
+        )
+    )
 
 
 def remove(store: Store, name: str, actor: str, *, force: bool = False) -> int:
@@ -374,6 +431,5 @@ def remove(store: Store, name: str, actor: str, *, force: bool = False) -> int:
             )
         store.execute("DELETE FROM routers WHERE name = ?", (name,))
         store.emit("router", name, "delete", {})
-        store.audit(actor, "router.remove", f"router:{name}", closed_sessions=active,
-                    force=force)
+        store.audit(actor, "router.remove", f"router:{name}", closed_sessions=active, force=force)
     return active

@@ -45,8 +45,11 @@ class Agent:
         self.backend = StoreBackend(cfg, self.box)
         self.auth_workers = _auth_workers(cfg)
         self.radius = RadiusServer(
-            self.backend, address=cfg.radius.address, auth_port=cfg.radius.auth_port,
-            acct_port=cfg.radius.acct_port, reuse_port=self.auth_workers is not None,
+            self.backend,
+            address=cfg.radius.address,
+            auth_port=cfg.radius.auth_port,
+            acct_port=cfg.radius.acct_port,
+            reuse_port=self.auth_workers is not None,
         )
         self.radsec: RadsecServer | None = None
         if cfg.radsec.enabled:
@@ -75,9 +78,14 @@ class Agent:
             except BaseException:
                 await self.radius.stop()
                 raise
-        event(log, "agent.start", address=self.cfg.radius.address,
-              auth_port=self.radius.auth_port, acct_port=self.radius.acct_port,
-              subscribers=loaded)
+        event(
+            log,
+            "agent.start",
+            address=self.cfg.radius.address,
+            auth_port=self.radius.auth_port,
+            acct_port=self.radius.acct_port,
+            subscribers=loaded,
+        )
         for part in _default_parts() if self.parts is None else self.parts:
             self._stoppers.append(await part(self))
         from jasiyo.agent.status import write_runtime
@@ -112,8 +120,7 @@ def _auth_workers(cfg: Config) -> AuthWorkers | None:
 
     from jasiyo.agent.radius_backend import open_backend
 
-    return AuthWorkers(partial(open_backend, cfg), cfg.radius.address, extra,
-                       log_level=cfg.agent.log_level)
+    return AuthWorkers(partial(open_backend, cfg), cfg.radius.address, extra, log_level=cfg.agent.log_level)
 
 
 def _stats(server: RadiusServer) -> dict[str, Any]:
@@ -136,8 +143,7 @@ async def _sync_part(agent: Agent) -> Callable[[], Awaitable[None]]:
     from jasiyo.agent.syncrun import sync_forever
 
     stop = threading.Event()
-    thread = threading.Thread(target=sync_forever, args=(agent.cfg, stop),
-                              name="jasiyo-sync", daemon=True)
+    thread = threading.Thread(target=sync_forever, args=(agent.cfg, stop), name="jasiyo-sync", daemon=True)
     thread.start()
 
     async def stop_sync() -> None:
@@ -163,10 +169,17 @@ async def _payments_part(agent: Agent) -> Callable[[], Awaitable[None]]:
 
         agent.metrics = AgentMetrics(agent).render
     if agent.cfg.web.enabled:
-        web = WebServer(agent.cfg, create_app(
-            StoreBackend(agent.cfg), wake=worker.wake.set, metrics=agent.metrics,
-            limits=portal_limits(agent.cfg), login_hosts=tuple(agent.cfg.portal.login_hosts),
-            metrics_from=tuple(agent.cfg.web.metrics_from)))
+        web = WebServer(
+            agent.cfg,
+            create_app(
+                StoreBackend(agent.cfg),
+                wake=worker.wake.set,
+                metrics=agent.metrics,
+                limits=portal_limits(agent.cfg),
+                login_hosts=tuple(agent.cfg.portal.login_hosts),
+                metrics_from=tuple(agent.cfg.web.metrics_from),
+            ),
+        )
         if await asyncio.to_thread(web.start):
             agent.web = web
 

@@ -70,9 +70,16 @@ def build_scheduler(jobs: Mapping[str, JobSpec]) -> AsyncIOScheduler:
     logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
     for name, spec in jobs.items():
         scheduler.add_job(
-            _guarded(name, spec.func), "interval", seconds=spec.seconds, id=name, name=name,
-            replace_existing=True, next_run_time=_now(),
-            coalesce=True, max_instances=1, misfire_grace_time=None,
+            _guarded(name, spec.func),
+            "interval",
+            seconds=spec.seconds,
+            id=name,
+            name=name,
+            replace_existing=True,
+            next_run_time=_now(),
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
         )
     return scheduler
 
@@ -109,8 +116,11 @@ def _guarded(name: str, func: JobFunc) -> JobFunc:
 
 
 def agent_jobs(
-    cfg: Config, open_store: Callable[[], Store], *,
-    send: enforce.Sender | None = None, reconcile: enforce.Reconciler | None = None,
+    cfg: Config,
+    open_store: Callable[[], Store],
+    *,
+    send: enforce.Sender | None = None,
+    reconcile: enforce.Reconciler | None = None,
 ) -> tuple[dict[str, JobSpec], Callable[[], None]]:
     """The agent's jobs, and a function that closes what they opened (call after shutdown).
 
@@ -169,12 +179,12 @@ def agent_jobs(
             loop_store.pop().close()
 
     jobs = {
-        "billing-tick": JobSpec(in_thread(lambda s: billing.tick(s, cfg)),
-                                cfg.billing.tick_minutes * 60.0),
+        "billing-tick": JobSpec(in_thread(lambda s: billing.tick(s, cfg)), cfg.billing.tick_minutes * 60.0),
         "enforce": JobSpec(enforce_job, cfg.billing.enforce_interval),
         "session-reaper": JobSpec(in_thread(reap), float(cfg.radius.interim_interval)),
-        "router-reconcile": JobSpec(in_thread(enforce.enqueue_reconcile_all),
-                                    cfg.routers.reconcile_minutes * 60.0),
+        "router-reconcile": JobSpec(
+            in_thread(enforce.enqueue_reconcile_all), cfg.routers.reconcile_minutes * 60.0
+        ),
         "retention": JobSpec(in_thread(prune), 86400.0),
         "usage-publish": JobSpec(in_thread(usage_sync.publish), usage_sync.PUBLISH_EVERY),
         "snapshot": JobSpec(in_thread(snapshot_job), 3600.0),

@@ -544,17 +544,13 @@ def m008_enforce_stale_sessions(db: SqliteScript) -> None:
 @migrations(name="m009_payment_reference_nocase")
 def m009_payment_reference_nocase(db: SqliteScript) -> None:
     # Duplicate payments are found by reference ignoring case; keep that lookup indexed.
-    db.executescript(
-        "CREATE INDEX payments_reference_nocase ON payments(reference COLLATE NOCASE);"
-    )
+    db.executescript("CREATE INDEX payments_reference_nocase ON payments(reference COLLATE NOCASE);")
 
 
 @migrations(name="m010_invoice_carried")
 def m010_invoice_carried(db: SqliteScript) -> None:
     # Proration debt that sits on no invoice is carried onto the next postpaid invoice.
-    db.executescript(
-        "ALTER TABLE invoices ADD COLUMN carried_minor INTEGER NOT NULL DEFAULT 0;"
-    )
+    db.executescript("ALTER TABLE invoices ADD COLUMN carried_minor INTEGER NOT NULL DEFAULT 0;")
 
 
 @migrations(name="m011_stale_session_back")
@@ -686,8 +682,9 @@ def m012_money_in(db: SqliteScript) -> None:
         "GROUP BY 1 HAVING count(*) > 1)"
     ).fetchone()[0]
     if not dup_led:
-        db.execute("CREATE UNIQUE INDEX ledger_payment_key ON ledger(upper(reference)) "
-                   "WHERE kind = 'payment'")
+        db.execute(
+            "CREATE UNIQUE INDEX ledger_payment_key ON ledger(upper(reference)) WHERE kind = 'payment'"
+        )
 
 
 @migrations(name="m013_period_months_mo")
@@ -695,8 +692,7 @@ def m013_period_months_mo(db: SqliteScript) -> None:
     # One duration syntax everywhere: months are "Nmo", since "m" meant minutes elsewhere.
     # (Billing still reads a legacy "Nm" as months, for events from older agents.)
     db.executescript(
-        "UPDATE plans SET period = substr(period, 1, length(period) - 1) || 'mo' "
-        "WHERE period GLOB '[0-9]*m';"
+        "UPDATE plans SET period = substr(period, 1, length(period) - 1) || 'mo' WHERE period GLOB '[0-9]*m';"
     )
 
 
@@ -919,8 +915,10 @@ def m031_pops_home_usage(db: SqliteScript) -> None:
     local = _LOCAL_ROUTERS
     creds = "username IS NOT NULL AND password_enc IS NOT NULL"
     # A home on a router that is gone (removed) counts as no home: every router of the POP.
-    home = ("(NEW.home_router IS NULL OR name = NEW.home_router OR NOT EXISTS "
-            "(SELECT 1 FROM routers h WHERE h.name = NEW.home_router))")
+    home = (
+        "(NEW.home_router IS NULL OR name = NEW.home_router OR NOT EXISTS "
+        "(SELECT 1 FROM routers h WHERE h.name = NEW.home_router))"
+    )
     db.executescript(
         f"""
         ALTER TABLE routers ADD COLUMN pop TEXT;
@@ -1076,7 +1074,6 @@ def m032_privacy_audit_sealed(db: SqliteScript) -> None:
         CREATE INDEX audit_actor ON audit(actor, at);
         """
     )
-
 
 
 @migrations(name="m033_privacy_erasure")

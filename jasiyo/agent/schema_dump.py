@@ -23,13 +23,17 @@ HEADER = """\
 def schema_of(conn: sqlite3.Connection) -> str:
     """The schema of the database behind ``conn``, and the migrations it records."""
     objects = conn.execute(
-        "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL").fetchall()
+        "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL"
+    ).fetchall()
     kinds = {"table": 0, "index": 1, "trigger": 2, "view": 3}
     objects.sort(key=lambda o: (o[2], kinds.get(o[0], 9), o[1]))
     try:
-        names = [r[0] for r in conn.execute(
-            "SELECT name FROM _sqlite_migrations WHERE migration_set = 'jasiyo-agent' "
-            "ORDER BY rowid")]
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM _sqlite_migrations WHERE migration_set = 'jasiyo-agent' ORDER BY rowid"
+            )
+        ]
     except sqlite3.OperationalError:
         names = []
     out = [HEADER, "-- Migrations applied, in order:"]

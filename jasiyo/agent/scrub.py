@@ -80,8 +80,14 @@ def _scrub_text(value: str, traces: list[str]) -> str:
     return value
 
 
-def _scrub(data: dict[str, Any], username: str, pseudonym: str, traces: list[str],
-           personal: tuple[str, ...], password: str | None) -> dict[str, Any]:
+def _scrub(
+    data: dict[str, Any],
+    username: str,
+    pseudonym: str,
+    traces: list[str],
+    personal: tuple[str, ...],
+    password: str | None,
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in data.items():
         if k in personal:
@@ -103,8 +109,10 @@ def _rewrite(store: Store, rows: list[Row], key: str | None, scrub: Any) -> list
     for r in rows:
         data = scrub(store.event_data(r))
         payload = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-        store.execute("UPDATE events SET key = ?, data = ? WHERE id = ?",
-                      (key or r["key"], store.box.seal(payload, f"event:{r['id']}"), r["id"]))
+        store.execute(
+            "UPDATE events SET key = ?, data = ? WHERE id = ?",
+            (key or r["key"], store.box.seal(payload, f"event:{r['id']}"), r["id"]),
+        )
         changed.append(r["id"])
     return changed
 
@@ -115,8 +123,10 @@ def _money_keys(store: Store, sid: int) -> dict[str, list[str]]:
 
     return {
         "payment": col("SELECT reference AS k FROM payments WHERE subscriber_id = ?"),
-        "ledger": col("SELECT kind || ':' || reference AS k FROM ledger WHERE subscriber_id = ? "
-                      "AND reference IS NOT NULL"),
+        "ledger": col(
+            "SELECT kind || ':' || reference AS k FROM ledger WHERE subscriber_id = ? "
+            "AND reference IS NOT NULL"
+        ),
         "invoice": col("SELECT number AS k FROM invoices WHERE subscriber_id = ?"),
         "credit_note": col("SELECT number AS k FROM credit_notes WHERE subscriber_id = ?"),
         "sms_consent": col("SELECT ref AS k FROM sms_consent WHERE subscriber_id = ?"),
@@ -126,9 +136,11 @@ def _money_keys(store: Store, sid: int) -> dict[str, list[str]]:
 def _events_of(store: Store, entity: str, keys: list[str]) -> list[Row]:
     out: list[Row] = []
     for i in range(0, len(keys), 500):
-        part = keys[i:i + 500]
-        out += store.all(f"SELECT id, key, data FROM events WHERE entity = ? AND key IN "
-                         f"({','.join('?' * len(part))})", (entity, *part))
+        part = keys[i : i + 500]
+        out += store.all(
+            f"SELECT id, key, data FROM events WHERE entity = ? AND key IN ({','.join('?' * len(part))})",
+            (entity, *part),
+        )
     return out
 
 
@@ -137,57 +149,70 @@ def _find(store: Store, subject: str) -> str | None:
     for r in store.all("SELECT username FROM subscribers WHERE username NOT LIKE 'erased-%'"):
         if subject_of(r["username"]) == subject:
             return str(r["username"])
-    for r in store.all("SELECT DISTINCT key FROM events WHERE entity = 'subscriber' "
-                       "AND op <> 'erase'"):
+    for r in store.all("SELECT DISTINCT key FROM events WHERE entity = 'subscriber' AND op <> 'erase'"):
         if subject_of(r["key"]) == subject:
             return str(r["key"])
     return None
 
 
-def _scrub_local_tables(store: Store, row: Row, username: str, pseudonym: str,
-                        traces: list[str]) -> list[str]:
+def _scrub_local_tables(
+    store: Store, row: Row, username: str, pseudonym: str, traces: list[str]
+) -> list[str]:
     """Sessions, accounting, messages, requests, suspense, inboxes, audit. Hook ids to drop."""
     sid = row["id"]
-    store.execute("UPDATE radius_sessions SET username = ?, framed_ip = NULL, "
-                  "calling_station_id = NULL, nas_port_id = NULL WHERE username = ?",
-                  (pseudonym, username))
+    store.execute(
+        "UPDATE radius_sessions SET username = ?, framed_ip = NULL, "
+        "calling_station_id = NULL, nas_port_id = NULL WHERE username = ?",
+        (pseudonym, username),
+    )
     store.execute("UPDATE accounting SET username = ? WHERE username = ?", (pseudonym, username))
-    store.execute("UPDATE notifications SET username = ?, phone = '', message = ?, vars = NULL, "
-                  "text_sent = NULL, key = 'erased:' || id WHERE username = ?",
-                  (pseudonym, ERASED, username))
-    store.execute("UPDATE payment_requests SET phone = NULL, account = ? WHERE subscriber_id = ? "
-                  "OR account = ?", (pseudonym, sid, username))
-    store.execute("UPDATE payment_suspense SET phone = NULL, payer = NULL, account = ? "
-                  "WHERE account = ?", (pseudonym, username))
-    store.execute("UPDATE payment_suspense SET allocated_to = ? WHERE allocated_to = ?",
-                  (pseudonym, username))
+    store.execute(
+        "UPDATE notifications SET username = ?, phone = '', message = ?, vars = NULL, "
+        "text_sent = NULL, key = 'erased:' || id WHERE username = ?",
+        (pseudonym, ERASED, username),
+    )
+    store.execute(
+        "UPDATE payment_requests SET phone = NULL, account = ? WHERE subscriber_id = ? OR account = ?",
+        (pseudonym, sid, username),
+    )
+    store.execute(
+        "UPDATE payment_suspense SET phone = NULL, payer = NULL, account = ? WHERE account = ?",
+        (pseudonym, username),
+    )
+    store.execute(
+        "UPDATE payment_suspense SET allocated_to = ? WHERE allocated_to = ?", (pseudonym, username)
+    )
     store.execute("UPDATE enforce_jobs SET username = ? WHERE username = ?", (pseudonym, username))
     store.execute("UPDATE sms_consent SET source = '' WHERE subscriber_id = ?", (sid,))
     if row.get("mac"):  # vouchers used from their device no longer name it
         store.execute("UPDATE vouchers SET mac = NULL WHERE mac = ?", (row["mac"],))
         store.execute("UPDATE voucher_uses SET mac = NULL WHERE mac = ?", (row["mac"],))
-    refs = [r["reference"] for r in store.all(
-        "SELECT reference FROM payments WHERE subscriber_id = ?", (sid,))]
+    refs = [
+        r["reference"] for r in store.all("SELECT reference FROM payments WHERE subscriber_id = ?", (sid,))
+    ]
     hooks: list[str] = []
     blank = json.dumps({"erased": True})
     for r in store.all("SELECT id, source, reference FROM payment_inbox"):
         if r["reference"] in refs or _opens_to(store, r, "payment_inbox", "inbox", username, traces):
-            store.execute("UPDATE payment_inbox SET sealed = ?, remote = NULL WHERE id = ?",
-                          (store.seal(blank, f"inbox:{r['source']}"), r["id"]))
+            store.execute(
+                "UPDATE payment_inbox SET sealed = ?, remote = NULL WHERE id = ?",
+                (store.seal(blank, f"inbox:{r['source']}"), r["id"]),
+            )
             if r["source"].startswith("cloud:"):
                 hooks.append(r["source"].removeprefix("cloud:"))
     for r in store.all("SELECT id, source FROM sms_inbox"):
         if _opens_to(store, r, "sms_inbox", "sms-inbox", username, traces):
-            store.execute("UPDATE sms_inbox SET sealed = ?, remote = NULL WHERE id = ?",
-                          (store.seal(blank, f"sms-inbox:{r['source']}"), r["id"]))
+            store.execute(
+                "UPDATE sms_inbox SET sealed = ?, remote = NULL WHERE id = ?",
+                (store.seal(blank, f"sms-inbox:{r['source']}"), r["id"]),
+            )
             if r["source"].startswith("cloud:"):
                 hooks.append(r["source"].removeprefix("cloud:"))
     _scrub_audit(store, username, pseudonym, traces)
     return hooks
 
 
-def _opens_to(store: Store, row: Row, table: str, kind: str, username: str,
-              traces: list[str]) -> bool:
+def _opens_to(store: Store, row: Row, table: str, kind: str, username: str, traces: list[str]) -> bool:
     """Does a sealed inbox row mention the person?"""
     blob = store.scalar(f"SELECT sealed FROM {table} WHERE id = ?", (row["id"],))
     try:
@@ -214,10 +239,11 @@ def _scrub_audit(store: Store, username: str, pseudonym: str, traces: list[str])
         if not hit and new_target == target:
             continue
         if hit:
-            detail = _scrub(detail, username, pseudonym, traces, PERSONAL + _MONEY_PERSONAL,
-                            None)
-        store.execute("UPDATE audit SET target = ?, detail = '{}', detail_enc = ? WHERE id = ?",
-                      (new_target, audit.seal_detail(store, new_target, detail), r["id"]))
+            detail = _scrub(detail, username, pseudonym, traces, PERSONAL + _MONEY_PERSONAL, None)
+        store.execute(
+            "UPDATE audit SET target = ?, detail = '{}', detail_enc = ? WHERE id = ?",
+            (new_target, audit.seal_detail(store, new_target, detail), r["id"]),
+        )
 
 
 def apply_erasure(store: Store, event_id: str, pseudonym: str, data: dict[str, Any]) -> int:
@@ -235,16 +261,24 @@ def apply_erasure(store: Store, event_id: str, pseudonym: str, data: dict[str, A
     store.execute(
         "INSERT OR IGNORE INTO erasures (pseudonym, subject, reason, actor, at, event_id) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        (pseudonym, subject, str(data.get("reason") or "")[:500], str(data.get("by") or "?"),
-         float(data.get("at") or store.now()), event_id))
+        (
+            pseudonym,
+            subject,
+            str(data.get("reason") or "")[:500],
+            str(data.get("by") or "?"),
+            float(data.get("at") or store.now()),
+            event_id,
+        ),
+    )
     username = _find(store, subject)
     if username is None:
         return 0
     row = store.one("SELECT * FROM subscribers WHERE username = ?", (username,))
     traces = _traces(row or {})
     if row is None:  # its events arrived, its row not (yet): the events still hold them
-        first = store.all("SELECT id, key, data FROM events WHERE entity = 'subscriber' "
-                          "AND key = ?", (username,))
+        first = store.all(
+            "SELECT id, key, data FROM events WHERE entity = 'subscriber' AND key = ?", (username,)
+        )
         for r in first:
             traces += _traces(store.event_data(r))
         traces = sorted(set(traces))
@@ -255,11 +289,16 @@ def apply_erasure(store: Store, event_id: str, pseudonym: str, data: dict[str, A
     def money_scrub(d: dict[str, Any]) -> dict[str, Any]:
         return _scrub(d, username, pseudonym, traces, _MONEY_PERSONAL, None)
 
-    changed = _rewrite(store, store.all(
-        "SELECT id, key, data FROM events WHERE entity = 'subscriber' AND key = ?",
-        (username,)), pseudonym, sub_scrub)
-    store.execute("UPDATE OR IGNORE field_clocks SET key = ? WHERE entity = 'subscriber' "
-                  "AND key = ?", (pseudonym, username))
+    changed = _rewrite(
+        store,
+        store.all("SELECT id, key, data FROM events WHERE entity = 'subscriber' AND key = ?", (username,)),
+        pseudonym,
+        sub_scrub,
+    )
+    store.execute(
+        "UPDATE OR IGNORE field_clocks SET key = ? WHERE entity = 'subscriber' AND key = ?",
+        (pseudonym, username),
+    )
     store.execute("DELETE FROM field_clocks WHERE entity = 'subscriber' AND key = ?", (username,))
     hooks: list[str] = []
     if row is not None:
@@ -270,9 +309,14 @@ def apply_erasure(store: Store, event_id: str, pseudonym: str, data: dict[str, A
             def mac_scrub(d: dict[str, Any]) -> dict[str, Any]:
                 return {**d, "mac": None} if d.get("mac") == row["mac"] else d
 
-            codes = [r["code"] for r in store.all(
-                "SELECT code FROM vouchers WHERE mac = ? UNION SELECT code FROM voucher_uses "
-                "WHERE mac = ?", (row["mac"], row["mac"]))]
+            codes = [
+                r["code"]
+                for r in store.all(
+                    "SELECT code FROM vouchers WHERE mac = ? UNION SELECT code FROM voucher_uses "
+                    "WHERE mac = ?",
+                    (row["mac"], row["mac"]),
+                )
+            ]
             for entity in ("voucher", "voucher_use"):
                 changed += _rewrite(store, _events_of(store, entity, codes), None, mac_scrub)
         store.execute(
@@ -280,13 +324,15 @@ def apply_erasure(store: Store, event_id: str, pseudonym: str, data: dict[str, A
             "tax_pin = NULL, mac = NULL, sms_consent = 0, status = 'terminated', "
             "status_reason = 'erased', "
             "password_enc = ?, updated_at = ? WHERE id = ?",
-            (pseudonym, store.seal(password, f"subscriber:{pseudonym}:password"), store.now(),
-             row["id"]))
+            (pseudonym, store.seal(password, f"subscriber:{pseudonym}:password"), store.now(), row["id"]),
+        )
         hooks = _scrub_local_tables(store, row, username, pseudonym, traces)
-    store.executemany("INSERT OR IGNORE INTO cloud_redactions (kind, id) VALUES ('event', ?)",
-                      [(i,) for i in changed])
-    store.executemany("INSERT OR IGNORE INTO cloud_redactions (kind, id) VALUES ('hook', ?)",
-                      [(h,) for h in hooks])
+    store.executemany(
+        "INSERT OR IGNORE INTO cloud_redactions (kind, id) VALUES ('event', ?)", [(i,) for i in changed]
+    )
+    store.executemany(
+        "INSERT OR IGNORE INTO cloud_redactions (kind, id) VALUES ('hook', ?)", [(h,) for h in hooks]
+    )
     # A snapshot in the cloud may still hold the person: the agent's hourly check writes a
     # new one (which replaces it) at once rather than after [privacy] snapshot_days.
     store.set_meta("snapshot.last_at", "0")

@@ -20,16 +20,16 @@ from jasiyo.network import DesiredState, Service
 BY_ADDRESS = frozenset({"ubiquiti", "edgeos"})
 
 
-def with_session_addresses(
-    store: Store, states: Sequence[DesiredState], nas_ip: str
-) -> list[DesiredState]:
+def with_session_addresses(store: Store, states: Sequence[DesiredState], nas_ip: str) -> list[DesiredState]:
     """``states`` with each dynamic PPPoE subscriber that has an active session on the NAS
     at ``nas_ip`` given that session's address (the newest, if several). Subscribers with
     an address of their own, and those offline, are left as they are; an address two
     open sessions claim goes to the newer one."""
     rows = store.all(
         "SELECT username, framed_ip FROM radius_sessions WHERE nas_ip = ? AND status = "
-        "'active' AND framed_ip IS NOT NULL ORDER BY started_at", (nas_ip,))
+        "'active' AND framed_ip IS NOT NULL ORDER BY started_at",
+        (nas_ip,),
+    )
     # An address is one customer's: a session the NAS never reported closed must not keep
     # the address the NAS has since given someone else, nor shadow a static customer's.
     holder = {r["framed_ip"]: r["username"] for r in rows}  # the newest session wins
@@ -39,9 +39,12 @@ def with_session_addresses(
     address = {user: ip for ip, user in holder.items()}
     if not address:
         return list(states)
-    return [replace(s, ip=address[s.username])
-            if s.ip is None and s.service is Service.PPPOE and s.username in address else s
-            for s in states]
+    return [
+        replace(s, ip=address[s.username])
+        if s.ip is None and s.service is Service.PPPOE and s.username in address
+        else s
+        for s in states
+    ]
 
 
 def queue_address_reconcile(store: Store, nas_ip: str, now: float, reason: str) -> None:

@@ -10,17 +10,25 @@ from jasiyo.radius.backend import NasClient
 
 def _from_row(row: Row) -> Session:
     return Session(
-        username=row["username"], nas_ip=row["nas_ip"], acct_session_id=row["acct_session_id"],
-        status=row["status"], started_at=row["started_at"], last_update_at=row["last_update_at"],
-        stopped_at=row["stopped_at"], framed_ip=row["framed_ip"],
-        calling_station_id=row["calling_station_id"], session_time=row["session_time"],
-        input_octets=row["input_octets"], output_octets=row["output_octets"],
+        username=row["username"],
+        nas_ip=row["nas_ip"],
+        acct_session_id=row["acct_session_id"],
+        status=row["status"],
+        started_at=row["started_at"],
+        last_update_at=row["last_update_at"],
+        stopped_at=row["stopped_at"],
+        framed_ip=row["framed_ip"],
+        calling_station_id=row["calling_station_id"],
+        session_time=row["session_time"],
+        input_octets=row["input_octets"],
+        output_octets=row["output_octets"],
         terminate_cause=row["terminate_cause"],
     )
 
 
-def list_(store: Store, *, active: bool = False, username: str | None = None,
-          limit: int = 1000) -> list[Session]:
+def list_(
+    store: Store, *, active: bool = False, username: str | None = None, limit: int = 1000
+) -> list[Session]:
     where, params = [], []
     if active:
         where.append("status = 'active'")
@@ -67,9 +75,7 @@ def prune(store: Store, cfg: Config, now: float | None = None) -> dict[str, int]
     cutoff = now - days * 86400
     with store.transaction():
         acct = store.execute("DELETE FROM accounting WHERE received_at < ?", (cutoff,))
-        jobs = store.execute(
-            "DELETE FROM enforce_jobs WHERE status != 'pending' AND done_at < ?", (cutoff,)
-        )
+        jobs = store.execute("DELETE FROM enforce_jobs WHERE status != 'pending' AND done_at < ?", (cutoff,))
     return {"accounting": acct.rowcount, "jobs": jobs.rowcount}
 
 
@@ -82,10 +88,12 @@ def nas_for(store: Store, cfg: Config, nas_ip: str) -> NasClient | None:
     if row is None:
         return None
     return NasClient(
-        name=row["name"], address=row["nas_ip"],
+        name=row["name"],
+        address=row["nas_ip"],
         secret=store.box.open(row["radius_secret_enc"], secret_context(row["name"], "radius_secret")),
         require_message_authenticator=bool(row["require_message_authenticator"]),
-        coa_port=row["coa_port"], **nas_vendor(row),
+        coa_port=row["coa_port"],
+        **nas_vendor(row),
     )
 
 
@@ -107,25 +115,43 @@ def disconnect(store: Store, cfg: Config, username: str, actor: str = "cli") -> 
         nas = nas_for(store, cfg, sess.nas_ip)
         item = {"nas_ip": sess.nas_ip, "acct_session_id": sess.acct_session_id}
         if nas is None:
-            results.append({**item, "result": "no-router", "ok": False,
-                            "why": f"no router has NAS IP {sess.nas_ip} (see `jasiyo router list`)"})
+            results.append(
+                {
+                    **item,
+                    "result": "no-router",
+                    "ok": False,
+                    "why": f"no router has NAS IP {sess.nas_ip} (see `jasiyo router list`)",
+                }
+            )
             continue
         tries = cfg.radius.coa_retries + 1
         res = coa.disconnect_sync(
-            nas, coa.session_attributes(username, sess.acct_session_id, sess.framed_ip),
-            timeout=cfg.radius.coa_timeout, retries=tries,
+            nas,
+            coa.session_attributes(username, sess.acct_session_id, sess.framed_ip),
+            timeout=cfg.radius.coa_timeout,
+            retries=tries,
         )
         gone = res.status is coa.CoAStatus.NAK and res.error_cause == 503
         result = "gone" if gone else res.status.value
         why = None
         if res.status is coa.CoAStatus.TIMEOUT:
-            why = (f"no answer from {nas.name} ({nas.address}:{nas.coa_port}) after {tries} "
-                   f"tries of {cfg.radius.coa_timeout:g}s: is CoA enabled there (/radius incoming "
-                   "set accept=yes) and is the RADIUS secret the same?")
+            why = (
+                f"no answer from {nas.name} ({nas.address}:{nas.coa_port}) after {tries} "
+                f"tries of {cfg.radius.coa_timeout:g}s: is CoA enabled there (/radius incoming "
+                "set accept=yes) and is the RADIUS secret the same?"
+            )
         elif res.status is coa.CoAStatus.NAK and not gone:
             why = f"{nas.name} refused (NAK, Error-Cause {res.error_cause_name or 'none'})"
-        results.append({**item, "router": nas.name, "result": result,
-                        "ok": res.ok or gone, "error_cause": res.error_cause_name, "why": why})
+        results.append(
+            {
+                **item,
+                "router": nas.name,
+                "result": result,
+                "ok": res.ok or gone,
+                "error_cause": res.error_cause_name,
+                "why": why,
+            }
+        )
         with store.transaction():
             if res.ok or gone:
                 store.execute(
@@ -133,6 +159,12 @@ def disconnect(store: Store, cfg: Config, username: str, actor: str = "cli") -> 
                     "terminate_cause = 'Admin-Reset' WHERE nas_ip = ? AND acct_session_id = ?",
                     (store.now(), sess.nas_ip, sess.acct_session_id),
                 )
-            store.audit(actor, "session.disconnect", f"subscriber:{username}",
-                        nas=sess.nas_ip, session=sess.acct_session_id, result=res.status.value)
+            store.audit(
+                actor,
+                "session.disconnect",
+                f"subscriber:{username}",
+                nas=sess.nas_ip,
+                session=sess.acct_session_id,
+                result=res.status.value,
+            )
     return results

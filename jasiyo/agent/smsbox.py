@@ -37,8 +37,21 @@ ENDPOINTS = {"sms-dlr": "dlr", "sms-in": "incoming"}
 LOCAL_PATHS = {"sms-dlr": "sms-dlr", "sms-in": "sms-in"}
 #: First word of a reply, upper-cased. Swahili: acha (stop), sitisha (discontinue),
 #: simamisha (halt), ondoa (remove me); anza (start), endelea (continue), rudisha (restore).
-OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT",
-                     "ACHA", "SITISHA", "SIMAMISHA", "ONDOA"})
+OPT_OUT = frozenset(
+    {
+        "STOP",
+        "STOPALL",
+        "UNSUBSCRIBE",
+        "CANCEL",
+        "END",
+        "QUIT",
+        "OPTOUT",
+        "ACHA",
+        "SITISHA",
+        "SIMAMISHA",
+        "ONDOA",
+    }
+)
 OPT_IN = frozenset({"START", "UNSTOP", "SUBSCRIBE", "ANZA", "ENDELEA", "RUDISHA"})
 MAX_BODY = collect.MAX_BODY
 
@@ -52,12 +65,20 @@ def _split(store: Store, name: str) -> tuple[str, bool] | None:
         if name == base:
             return base, True
         if name.startswith(base + "-"):
-            return base, name[len(base) + 1:] == collect.agent_suffix(store)
+            return base, name[len(base) + 1 :] == collect.agent_suffix(store)
     return None
 
 
-def receive(store: Store, *, source: str, endpoint: str, headers: Mapping[str, str],
-            body: bytes, received_at: float, remote: str | None = None) -> int | None:
+def receive(
+    store: Store,
+    *,
+    source: str,
+    endpoint: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    received_at: float,
+    remote: str | None = None,
+) -> int | None:
     """Keep one callback (idempotent on ``source``); the inbox id or None if kept before.
     Runs in the caller's transaction if there is one."""
     detail: str | None
@@ -70,23 +91,41 @@ def receive(store: Store, *, source: str, endpoint: str, headers: Mapping[str, s
         status, detail = ("new", None) if ours else ("other_pop", "registered by another POP")
     if len(body) > MAX_BODY:
         status, detail, body = "refused", f"body of {len(body)} bytes is too large", b""
-    doc = json.dumps({"headers": {k.lower(): v for k, v in headers.items()},
-                      "body": base64.b64encode(body).decode()})
+    doc = json.dumps(
+        {"headers": {k.lower(): v for k, v in headers.items()}, "body": base64.b64encode(body).decode()}
+    )
     with store.transaction():
         if store.one("SELECT 1 FROM sms_inbox WHERE source = ?", (source,)):
             return None
         cur = store.execute(
             "INSERT INTO sms_inbox (source, endpoint, kind, received_at, remote, sealed, "
             "status, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (source, endpoint, kind, received_at, remote,
-             store.seal(doc, f"sms-inbox:{source}"), status, detail))
+            (
+                source,
+                endpoint,
+                kind,
+                received_at,
+                remote,
+                store.seal(doc, f"sms-inbox:{source}"),
+                status,
+                detail,
+            ),
+        )
         return cur.lastrowid
 
 
-def receive_local(store: Store, endpoint: str, headers: Mapping[str, str], body: bytes,
-                  remote: str | None) -> int | None:
-    return receive(store, source=f"local:{uuid7()}", endpoint=endpoint, headers=headers,
-                   body=body, received_at=store.now(), remote=remote)
+def receive_local(
+    store: Store, endpoint: str, headers: Mapping[str, str], body: bytes, remote: str | None
+) -> int | None:
+    return receive(
+        store,
+        source=f"local:{uuid7()}",
+        endpoint=endpoint,
+        headers=headers,
+        body=body,
+        received_at=store.now(),
+        remote=remote,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +138,7 @@ class Processed:
 def process_new(store: Store, gateway: SmsGateway, limit: int = 200) -> Processed:
     """Apply every new inbox item; each ends ``done`` or ``refused`` with the reason."""
     reports = replies = refused = 0
-    for row in store.all("SELECT * FROM sms_inbox WHERE status = 'new' ORDER BY id LIMIT ?",
-                         (limit,)):
+    for row in store.all("SELECT * FROM sms_inbox WHERE status = 'new' ORDER BY id LIMIT ?", (limit,)):
         doc = json.loads(store.unseal(row["sealed"], f"sms-inbox:{row['source']}"))
         body = base64.b64decode(doc["body"])
         try:
@@ -122,28 +160,30 @@ def process_new(store: Store, gateway: SmsGateway, limit: int = 200) -> Processe
 
 
 def _finish(store: Store, item: int, status: str, detail: str) -> None:
-    store.execute("UPDATE sms_inbox SET status = ?, detail = ?, processed_at = ? "
-                       "WHERE id = ?", (status, detail[:300], store.now(), item))
+    store.execute(
+        "UPDATE sms_inbox SET status = ?, detail = ?, processed_at = ? WHERE id = ?",
+        (status, detail[:300], store.now(), item),
+    )
 
 
 def apply_report(store: Store, report: DeliveryReport) -> str:
-    row = store.one("SELECT id, key, status FROM notifications WHERE message_id = ?",
-                    (report.message_id,))
+    row = store.one("SELECT id, key, status FROM notifications WHERE message_id = ?", (report.message_id,))
     if row is None:
         return "no message with this id"
     if report.delivery is Delivery.PENDING or row["status"] == "delivered":
         return f"{report.status}: no change"
     now = store.now()
     if report.delivery is Delivery.DELIVERED:
-        store.execute("UPDATE notifications SET status = 'delivered', finished_at = ?, "
-                           "detail = ? WHERE id = ?", (now, report.status, row["id"]))
+        store.execute(
+            "UPDATE notifications SET status = 'delivered', finished_at = ?, detail = ? WHERE id = ?",
+            (now, report.status, row["id"]),
+        )
     else:
         store.execute(
-            "UPDATE notifications SET status = 'failed', finished_at = ?, detail = ? "
-            "WHERE id = ?", (now, f"not delivered: {report.reason or report.status}"[:300],
-                             row["id"]))
-    event(log, "sms.delivery", key=row["key"], delivery=report.delivery.value,
-          status=report.status)
+            "UPDATE notifications SET status = 'failed', finished_at = ?, detail = ? WHERE id = ?",
+            (now, f"not delivered: {report.reason or report.status}"[:300], row["id"]),
+        )
+    event(log, "sms.delivery", key=row["key"], delivery=report.delivery.value, status=report.status)
     return f"{row['key']}: {report.delivery.value}"
 
 
@@ -162,11 +202,17 @@ def apply_reply(store: Store, msg: IncomingSms, source: str) -> str:
         phone = normalize(msg.phone, store.country)
     except ValidationError:  # a number we cannot read names nobody
         return f"{word}: unreadable number"
-    users = [r["username"] for r in store.all(
-        "SELECT username FROM subscribers WHERE phone = ? ORDER BY username", (phone,))]
+    users = [
+        r["username"]
+        for r in store.all("SELECT username FROM subscribers WHERE phone = ? ORDER BY username", (phone,))
+    ]
     changed = 0
     for username in users:
-        if consent.set_consent(store, username, given, "keyword", f"sms:{phone}",
-                               source=f"{word} via {source}") is not None:
+        if (
+            consent.set_consent(
+                store, username, given, "keyword", f"sms:{phone}", source=f"{word} via {source}"
+            )
+            is not None
+        ):
             changed += 1
     return f"{word}: consent {'given' if given else 'withdrawn'} for {changed} of {len(users)}"

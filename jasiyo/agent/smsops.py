@@ -36,9 +36,11 @@ def send_one(store: Store, username: str, text: str, actor: str) -> bool:
     with store.transaction():
         sub = subscriber_row(store, username)
         if not sub["sms_consent"]:
-            raise ValidationError(f"{username} has not consented to SMS; nothing queued "
-                                  "(record consent with `jasiyo subscriber update "
-                                  f"{username} --sms-consent`)")
+            raise ValidationError(
+                f"{username} has not consented to SMS; nothing queued "
+                "(record consent with `jasiyo subscriber update "
+                f"{username} --sms-consent`)"
+            )
         if not sub["phone"]:
             raise ValidationError(f"{username} has no phone number; nothing queued")
         added = notify.queue(store, sub, "manual", f"manual:{uuid7()}", text, store.now())
@@ -61,15 +63,24 @@ class Broadcast:
 
 
 def _part_cost(store: Store) -> tuple[int | None, str]:
-    row = store.one("SELECT SUM(cost_minor) AS c, SUM(parts) AS p, MAX(cost_currency) AS cur "
-                    "FROM notifications WHERE cost_minor IS NOT NULL AND parts > 0")
+    row = store.one(
+        "SELECT SUM(cost_minor) AS c, SUM(parts) AS p, MAX(cost_currency) AS cur "
+        "FROM notifications WHERE cost_minor IS NOT NULL AND parts > 0"
+    )
     if row is None or not row["p"]:
         return None, ""
     return round(row["c"] / row["p"]), row["cur"] or ""
 
 
-def broadcast(store: Store, text: str, actor: str, *, plan: str | None = None,
-              status: str | None = None, dry_run: bool = False) -> Broadcast:
+def broadcast(
+    store: Store,
+    text: str,
+    actor: str,
+    *,
+    plan: str | None = None,
+    status: str | None = None,
+    dry_run: bool = False,
+) -> Broadcast:
     """Queue ``text`` for every consenting subscriber on ``plan`` / with ``status``."""
     text = _check_text(text)
     if not plan and not status:
@@ -78,8 +89,9 @@ def broadcast(store: Store, text: str, actor: str, *, plan: str | None = None,
         try:
             Status(status)
         except ValueError:
-            raise ValidationError(f"bad status {status!r}: use active, grace, suspended or "
-                                  "terminated") from None
+            raise ValidationError(
+                f"bad status {status!r}: use active, grace, suspended or terminated"
+            ) from None
     where, args = ["s.phone IS NOT NULL", "s.phone != ''"], []
     if plan:
         if store.scalar("SELECT 1 FROM plans WHERE name = ?", (plan,)) is None:
@@ -89,8 +101,10 @@ def broadcast(store: Store, text: str, actor: str, *, plan: str | None = None,
     if status:
         where.append("s.status = ?")
         args.append(status)
-    base = ("SELECT s.*, p.name AS plan FROM subscribers s JOIN plans p ON p.id = s.plan_id "
-            f"WHERE {' AND '.join(where)}")
+    base = (
+        "SELECT s.*, p.name AS plan FROM subscribers s JOIN plans p ON p.id = s.plan_id "
+        f"WHERE {' AND '.join(where)}"
+    )
     everyone = store.all(base, tuple(args))
     chosen = [r for r in everyone if r["sms_consent"]]
     seg = segments(text)
@@ -101,21 +115,22 @@ def broadcast(store: Store, text: str, actor: str, *, plan: str | None = None,
         with store.transaction():
             now = store.now()
             for sub in chosen:
-                notify.queue(store, sub, "broadcast", f"broadcast:{tag}:{sub['username']}", text,
-                             now)
-            store.audit(actor, "sms.broadcast", f"plan:{plan or '*'}", status=status,
-                        recipients=len(chosen))
-    return Broadcast(len(chosen), len(everyone) - len(chosen), seg.parts, seg.encoding, cost,
-                     currency, not dry_run)
+                notify.queue(store, sub, "broadcast", f"broadcast:{tag}:{sub['username']}", text, now)
+            store.audit(actor, "sms.broadcast", f"plan:{plan or '*'}", status=status, recipients=len(chosen))
+    return Broadcast(
+        len(chosen), len(everyone) - len(chosen), seg.parts, seg.encoding, cost, currency, not dry_run
+    )
 
 
 def retry(store: Store, key: str | None = None) -> int:
     """Queue failed messages again (one by key, else every failed one that is not stale)."""
     with store.transaction():
         now = store.now()
-        sql = ("UPDATE notifications SET status = 'queued', attempts = 0, next_attempt_at = ?, "
-               "detail = 'retry requested' WHERE status = 'failed' "
-               "AND (not_after IS NULL OR not_after > ?)")
+        sql = (
+            "UPDATE notifications SET status = 'queued', attempts = 0, next_attempt_at = ?, "
+            "detail = 'retry requested' WHERE status = 'failed' "
+            "AND (not_after IS NULL OR not_after > ?)"
+        )
         args: tuple[Any, ...] = (now, now)
         if key:
             sql += " AND key = ?"
@@ -137,10 +152,14 @@ def callback_urls(store: Store, cfg: Config, register: Any = None) -> dict[str, 
             with store.transaction():
                 store.set_meta(f"sms.url.{base}", url)
         if not url and cfg.web.public_url:
-            url = (f"{cfg.web.public_url.rstrip('/')}/hooks/{charge.local_token(store)}/"
-                   f"{smsbox.LOCAL_PATHS[base]}")
+            url = (
+                f"{cfg.web.public_url.rstrip('/')}/hooks/{charge.local_token(store)}/"
+                f"{smsbox.LOCAL_PATHS[base]}"
+            )
         if not url:
-            raise ConfigError("no callback URL for SMS: enrol this agent with the cloud, or set "
-                              "[web] public_url to how the internet reaches this agent")
+            raise ConfigError(
+                "no callback URL for SMS: enrol this agent with the cloud, or set "
+                "[web] public_url to how the internet reaches this agent"
+            )
         out[base] = str(url)
     return out

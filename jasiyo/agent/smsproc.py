@@ -52,8 +52,14 @@ def _child(cfg: Config, conn: Connection, log_level: str, log_format: str) -> No
         worker.stop(timeout=0)
 
     threading.Thread(target=watch_parent, name="jasiyo-sms-parent", daemon=True).start()
-    event(log, "sms.start", provider=cfg.sms.provider, rate_per_minute=cfg.sms.rate_per_minute,
-          process=os.getpid(), nice=NICE)
+    event(
+        log,
+        "sms.start",
+        provider=cfg.sms.provider,
+        rate_per_minute=cfg.sms.rate_per_minute,
+        process=os.getpid(),
+        nice=NICE,
+    )
     worker.run()
 
 
@@ -81,14 +87,17 @@ class SmsProcess:
             event(log, "sms.disabled", reason=why)
             return
         self._spawn()
-        self._monitor = threading.Thread(target=self._watch, name="jasiyo-sms-monitor",
-                                         daemon=True)
+        self._monitor = threading.Thread(target=self._watch, name="jasiyo-sms-monitor", daemon=True)
         self._monitor.start()
 
     def _spawn(self) -> None:
         ours, theirs = _CTX.Pipe()
-        proc = _CTX.Process(target=_child, name="jasiyo-sms", daemon=True,
-                            args=(self.cfg, theirs, self.cfg.agent.log_level, current_format()))
+        proc = _CTX.Process(
+            target=_child,
+            name="jasiyo-sms",
+            daemon=True,
+            args=(self.cfg, theirs, self.cfg.agent.log_level, current_format()),
+        )
         proc.start()
         theirs.close()
         self._spawned_at = time.monotonic()

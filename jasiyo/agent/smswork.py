@@ -68,8 +68,7 @@ def text_of(cfg: Config, row: Row) -> str:
     m = cfg.payments.mpesa
     values.setdefault("paybill", m.till_number or m.shortcode)
     if cfg.sms.pay_link:
-        values.setdefault("pay_link", tpl.render(cfg.sms.pay_link,
-                                                 {"account": values.get("account", "")}))
+        values.setdefault("pay_link", tpl.render(cfg.sms.pay_link, {"account": values.get("account", "")}))
     return tpl.render(text, values)
 
 
@@ -122,7 +121,9 @@ class Sender:
             cur = self.store.execute(
                 "UPDATE notifications SET status = 'failed', finished_at = ?, detail = "
                 "'interrupted while sending; not resent in case it went out (jasiyo sms retry)'"
-                " WHERE status = 'sending'", (self.store.now(),))
+                " WHERE status = 'sending'",
+                (self.store.now(),),
+            )
         return cur.rowcount
 
     def _room(self) -> bool:
@@ -142,11 +143,14 @@ class Sender:
         # that took its payment): that POP sends them. A homeless subscriber's are queued by
         # every POP alike: only the tenant's SMS sender (``sms_sender``) sends those.
         homeless = "" if sms_sender(s) else "AND sub.home_pop IS NOT NULL "
-        rows = s.all("SELECT n.*, sub.sms_consent AS consent, sub.paid_until AS paid_until, "
-                     "sub.phone AS current_phone FROM notifications n "
-                     "LEFT JOIN subscribers sub ON sub.username = n.username "
-                     "WHERE n.status = 'queued' AND COALESCE(n.next_attempt_at, n.created_at) "
-                     f"<= ? {homeless}ORDER BY n.created_at, n.id LIMIT ?", (now, limit))
+        rows = s.all(
+            "SELECT n.*, sub.sms_consent AS consent, sub.paid_until AS paid_until, "
+            "sub.phone AS current_phone FROM notifications n "
+            "LEFT JOIN subscribers sub ON sub.username = n.username "
+            "WHERE n.status = 'queued' AND COALESCE(n.next_attempt_at, n.created_at) "
+            f"<= ? {homeless}ORDER BY n.created_at, n.id LIMIT ?",
+            (now, limit),
+        )
         quiet = quiet_until(cfg, now)
         for row in rows:
             why = self._drop_reason(row, now)
@@ -156,8 +160,7 @@ class Sender:
                 continue
             if quiet is not None and row["kind"] in cfg.sms.quiet_kinds:
                 with s.transaction():
-                    s.execute("UPDATE notifications SET next_attempt_at = ? WHERE id = ?",
-                                   (quiet, row["id"]))
+                    s.execute("UPDATE notifications SET next_attempt_at = ? WHERE id = ?", (quiet, row["id"]))
                 out.deferred += 1
                 continue
             if not self._room():
@@ -186,7 +189,8 @@ class Sender:
         with self.store.transaction():
             self.store.execute(
                 "UPDATE notifications SET status = ?, detail = ?, finished_at = ? WHERE id = ?",
-                (status, detail[:300], self.store.now(), row["id"]))
+                (status, detail[:300], self.store.now(), row["id"]),
+            )
         event(log, f"sms.{status}", key=row["key"], reason=detail)
 
     def _send(self, row: Row, out: Pass) -> bool:
@@ -199,7 +203,8 @@ class Sender:
             s.execute(
                 "UPDATE notifications SET status = 'sending', attempts = attempts + 1, "
                 "phone = ?, text_sent = ?, encoding = ?, parts = ?, gateway = ? WHERE id = ?",
-                (phone, text, seg.encoding, seg.parts, self.gw.name, row["id"]))
+                (phone, text, seg.encoding, seg.parts, self.gw.name, row["id"]),
+            )
         self._tokens -= 1.0
         attempts = row["attempts"] + 1
         try:
@@ -208,9 +213,10 @@ class Sender:
             outage = isinstance(exc, GatewayAuthError) or not getattr(exc, "sent", True)
             if outage:  # it never reached the gateway: back to the queue as it was
                 with s.transaction():
-                    s.execute("UPDATE notifications SET status = 'queued', attempts = ?, "
-                                   "detail = ? WHERE id = ?",
-                                   (row["attempts"], f"gateway down: {exc}"[:300], row["id"]))
+                    s.execute(
+                        "UPDATE notifications SET status = 'queued', attempts = ?, detail = ? WHERE id = ?",
+                        (row["attempts"], f"gateway down: {exc}"[:300], row["id"]),
+                    )
                 event(log, "sms.gateway_down", reason=str(exc))
                 out.outage = True
                 return False
@@ -225,11 +231,25 @@ class Sender:
                 s.execute(
                     "UPDATE notifications SET status = 'sent', sent_at = ?, message_id = ?, "
                     "cost_minor = ?, cost_currency = ?, parts = ?, detail = ? WHERE id = ?",
-                    (s.now(), result.message_id or None, result.cost_minor,
-                     result.currency or None, result.parts or seg.parts, result.status,
-                     row["id"]))
-            event(log, "sms.sent", key=row["key"], kind=row["kind"], parts=result.parts,
-                  cost=result.cost_minor, encoding=seg.encoding)
+                    (
+                        s.now(),
+                        result.message_id or None,
+                        result.cost_minor,
+                        result.currency or None,
+                        result.parts or seg.parts,
+                        result.status,
+                        row["id"],
+                    ),
+                )
+            event(
+                log,
+                "sms.sent",
+                key=row["key"],
+                kind=row["kind"],
+                parts=result.parts,
+                cost=result.cost_minor,
+                encoding=seg.encoding,
+            )
             out.sent += 1
         elif result.retryable:
             self._later(row, attempts, f"{result.status_code} {result.status}", out)
@@ -247,11 +267,10 @@ class Sender:
         delay = min(sms.retry_first * 2 ** (attempts - 1), sms.retry_max)
         with self.store.transaction():
             self.store.execute(
-                "UPDATE notifications SET status = 'queued', next_attempt_at = ?, detail = ? "
-                "WHERE id = ?", (self.store.now() + delay, f"retry in {delay:.0f}s: {why}"[:300],
-                                 row["id"]))
-        event(log, "sms.retry", key=row["key"], attempt=attempts, delay=f"{delay:.0f}s",
-              reason=why)
+                "UPDATE notifications SET status = 'queued', next_attempt_at = ?, detail = ? WHERE id = ?",
+                (self.store.now() + delay, f"retry in {delay:.0f}s: {why}"[:300], row["id"]),
+            )
+        event(log, "sms.retry", key=row["key"], attempt=attempts, delay=f"{delay:.0f}s", reason=why)
         out.deferred += 1
 
 
@@ -274,8 +293,10 @@ def not_the_sender(cfg: Config) -> str:
         me = store.meta("pop.name")
         if me and store.scalar("SELECT 1 FROM subscribers WHERE home_pop = ? LIMIT 1", (me,)):
             return ""
-        return ("this POP is enrolled, did not register the SMS callback URLs and is home to no "
-                "subscriber; the POP that ran `jasiyo sms urls` sends")
+        return (
+            "this POP is enrolled, did not register the SMS callback URLs and is home to no "
+            "subscriber; the POP that ran `jasiyo sms urls` sends"
+        )
     finally:
         store.close()
 
@@ -307,8 +328,7 @@ class SmsWorker:
             return
         self._thread = threading.Thread(target=self._run, name="jasiyo-sms", daemon=True)
         self._thread.start()
-        event(log, "sms.start", provider=self.cfg.sms.provider,
-              rate_per_minute=self.cfg.sms.rate_per_minute)
+        event(log, "sms.start", provider=self.cfg.sms.provider, rate_per_minute=self.cfg.sms.rate_per_minute)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()

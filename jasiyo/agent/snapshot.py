@@ -45,11 +45,23 @@ def _kept(store: Store, entity: str, rows: list[Row]) -> list[dict[str, Any]]:
     for r in rows:
         data = store.event_data(r)
         fields = set() if r["op"] == "delete" else set(data)
-        needed = (spec is None or spec.kind != "state"
-                  or not (deleted_after or (r["op"] != "delete" and fields <= later)))
+        needed = (
+            spec is None
+            or spec.kind != "state"
+            or not (deleted_after or (r["op"] != "delete" and fields <= later))
+        )
         if needed:
-            out.append({"id": r["id"], "hlc": r["hlc"], "origin": r["origin"], "entity": entity,
-                        "key": r["key"], "op": r["op"], "data": data})
+            out.append(
+                {
+                    "id": r["id"],
+                    "hlc": r["hlc"],
+                    "origin": r["origin"],
+                    "entity": entity,
+                    "key": r["key"],
+                    "op": r["op"],
+                    "data": data,
+                }
+            )
         if r["op"] == "delete":
             deleted_after = True
         later |= fields
@@ -61,8 +73,10 @@ def compacted(store: Store) -> Iterator[dict[str, Any]]:
     """The events that still matter, row by row (one pass over the log)."""
     group: list[Row] = []
     current: tuple[str, str] | None = None
-    cur = store.execute("SELECT id, hlc, origin, entity, key, op, data FROM events "
-                        "WHERE pushed_at IS NOT NULL ORDER BY entity, key, hlc DESC, id DESC")
+    cur = store.execute(
+        "SELECT id, hlc, origin, entity, key, op, data FROM events "
+        "WHERE pushed_at IS NOT NULL ORDER BY entity, key, hlc DESC, id DESC"
+    )
     cols = [c[0] for c in cur.description]
     for raw in cur:
         r = dict(zip(cols, raw, strict=True))
@@ -93,16 +107,23 @@ def write(cfg: Config) -> dict[str, Any]:
             # POP applying the snapshot in batches never waits on a row still to come.
             events = sorted(compacted(store), key=_applied_order)
             chunks = encode(events)
-            keep = sorted(set(json.loads(store.meta(KEY_EVENTS) or "[]"))
-                          | {q.id for q in AgentLog(store).quarantined()})
+            keep = sorted(
+                set(json.loads(store.meta(KEY_EVENTS) or "[]"))
+                | {q.id for q in AgentLog(store).quarantined()}
+            )
             snap_id = uuid7()
             dropped = client.upload_snapshot(snap_id, seq, chunks, keep)
         with store.transaction():
             store.set_meta(LAST_KEY, str(store.now()))
         result: dict[str, Any] = {
-                  "snapshot": snap_id, "seq": seq, "events": len(events), "parts": len(chunks),
-                  "bytes": sum(len(c) for c in chunks), "dropped": dropped,
-                  "seconds": round(time.monotonic() - started, 2)}
+            "snapshot": snap_id,
+            "seq": seq,
+            "events": len(events),
+            "parts": len(chunks),
+            "bytes": sum(len(c) for c in chunks),
+            "dropped": dropped,
+            "seconds": round(time.monotonic() - started, 2),
+        }
         event(log, "sync.snapshot_written", **result)
         return result
     finally:

@@ -48,11 +48,13 @@ def write_runtime(agent: Any) -> None:
     doc = {
         "pid": os.getpid(),
         "started_at": time.time(),
-        "radius": {"address": cfg.radius.address, "auth_port": agent.radius.auth_port,
-                   "acct_port": agent.radius.acct_port,
-                   "workers": workers.pids() if workers is not None else []},
-        "radsec": ({"address": radsec.settings.address, "port": radsec.port}
-                   if radsec is not None else None),
+        "radius": {
+            "address": cfg.radius.address,
+            "auth_port": agent.radius.auth_port,
+            "acct_port": agent.radius.acct_port,
+            "workers": workers.pids() if workers is not None else [],
+        },
+        "radsec": ({"address": radsec.settings.address, "port": radsec.port} if radsec is not None else None),
         "web": ({"address": cfg.web.address, "port": web.port} if web is not None else None),
         "payments_worker": getattr(agent, "payments", None) is not None,
         "sms_sender": getattr(agent, "sms", None) is not None,
@@ -197,19 +199,26 @@ def _agent(ctx: Context) -> dict[str, Any]:
     workers = (rt.get("radius") or {}).get("workers") or []
     runs = ["radius", "scheduler"] if ctx.running else []
     if ctx.running:
-        runs += [name for name, on in (
-            ("radsec", rt.get("radsec")), ("web", rt.get("web")),
-            ("payments", rt.get("payments_worker")), ("sms", rt.get("sms_sender")),
-            ("sync", ctx.store.meta("sync.tenant_id"))) if on]
+        runs += [
+            name
+            for name, on in (
+                ("radsec", rt.get("radsec")),
+                ("web", rt.get("web")),
+                ("payments", rt.get("payments_worker")),
+                ("sms", rt.get("sms_sender")),
+                ("sync", ctx.store.meta("sync.tenant_id")),
+            )
+            if on
+        ]
     pop = ctx.store.meta("pop.name")
     enrolled = bool(ctx.store.meta("sync.tenant_id"))
     return {
         "state": state,
         # The POP this agent is (docs/pops.md); stand-alone, it bills every subscriber.
-        "pop": (pop if enrolled else f"{pop} (stand-alone: bills every subscriber)")
-        if pop else None,
-        "homed_subscribers": ctx.store.scalar(
-            "SELECT count(*) FROM subscribers WHERE home_pop = ?", (pop,)) if pop else 0,
+        "pop": (pop if enrolled else f"{pop} (stand-alone: bills every subscriber)") if pop else None,
+        "homed_subscribers": ctx.store.scalar("SELECT count(*) FROM subscribers WHERE home_pop = ?", (pop,))
+        if pop
+        else 0,
         "pid": rt.get("pid") if ctx.running else None,
         "since": ctx.when(rt.get("started_at")) if ctx.running else None,
         "uptime_s": ctx.age(rt.get("started_at")) if ctx.running else None,
@@ -222,16 +231,17 @@ def _agent(ctx: Context) -> dict[str, Any]:
 def _store(ctx: Context) -> dict[str, Any]:
     db = Path(ctx.cfg.db_path)
     size = sum(p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists())
-    subs = {r["status"]: r["n"] for r in ctx.store.all(
-        "SELECT status, count(*) AS n FROM subscribers GROUP BY status")}
+    subs = {
+        r["status"]: r["n"]
+        for r in ctx.store.all("SELECT status, count(*) AS n FROM subscribers GROUP BY status")
+    }
     return {
         "path": str(db),
         "size_bytes": size,
         "subscribers": sum(subs.values()),
         "by_status": subs,
         "routers": ctx.store.scalar("SELECT count(*) FROM routers"),
-        "online_sessions": ctx.store.scalar(
-            "SELECT count(*) FROM radius_sessions WHERE stopped_at IS NULL"),
+        "online_sessions": ctx.store.scalar("SELECT count(*) FROM radius_sessions WHERE stopped_at IS NULL"),
     }
 
 
@@ -240,14 +250,20 @@ def _radius(ctx: Context) -> dict[str, Any]:
     r = (ctx.runtime or {}).get("radius") or {}
     auth = r.get("auth_port", ctx.cfg.radius.auth_port)
     acct = r.get("acct_port", ctx.cfg.radius.acct_port)
-    out: dict[str, Any] = {"address": r.get("address", ctx.cfg.radius.address),
-                           "auth_port": auth, "acct_port": acct}
+    out: dict[str, Any] = {
+        "address": r.get("address", ctx.cfg.radius.address),
+        "auth_port": auth,
+        "acct_port": acct,
+    }
     if ctx.running:
         out["auth_listening"] = _udp_listening(auth)
         out["acct_listening"] = _udp_listening(acct)
     rs = (ctx.runtime or {}).get("radsec")
-    out["radsec"] = (f"tcp {rs['address']}:{rs['port']}" if rs and ctx.running
-                     else ("enabled (not running)" if ctx.cfg.radsec.enabled else "off"))
+    out["radsec"] = (
+        f"tcp {rs['address']}:{rs['port']}"
+        if rs and ctx.running
+        else ("enabled (not running)" if ctx.cfg.radsec.enabled else "off")
+    )
     return out
 
 
@@ -257,11 +273,14 @@ def _web(ctx: Context) -> dict[str, Any]:
     if not ctx.cfg.web.enabled:
         return {"state": "disabled ([web] enabled = false)"}
     if not ctx.running or not w:
-        return {"state": "not listening", "address": ctx.cfg.web.address,
-                "port": ctx.cfg.web.port}
+        return {"state": "not listening", "address": ctx.cfg.web.address, "port": ctx.cfg.web.port}
     ok = _http_ok(w["address"], w["port"])
-    return {"state": "answering" if ok else "NOT answering /healthz",
-            "address": w["address"], "port": w["port"], "metrics": "/metrics"}
+    return {
+        "state": "answering" if ok else "NOT answering /healthz",
+        "address": w["address"],
+        "port": w["port"],
+        "metrics": "/metrics",
+    }
 
 
 @section("cloud")
@@ -274,14 +293,16 @@ def _cloud(ctx: Context) -> dict[str, Any]:
     if not ctx.store.meta("sync.tenant_id"):
         return {"link": "stand-alone (not enrolled)", "backlog": st.backlog}
     return {
-        "link": "ok" if st.last_ok_at and not st.last_error else (
-            f"failing: {st.last_error}" if st.last_error else "never reached"),
+        "link": "ok"
+        if st.last_ok_at and not st.last_error
+        else (f"failing: {st.last_error}" if st.last_error else "never reached"),
         "url": url,
         "last_contact": ctx.when(st.last_ok_at),
         "last_contact_age_s": ctx.age(st.last_ok_at),
         "backlog": st.backlog,
-        "oldest_unpushed_age_s": (round(st.oldest_unpushed_age, 1)
-                                  if st.oldest_unpushed_age is not None else None),
+        "oldest_unpushed_age_s": (
+            round(st.oldest_unpushed_age, 1) if st.oldest_unpushed_age is not None else None
+        ),
         "lag_events": st.lag_events,
         "quarantined": st.quarantined,
         "clock_offset_s": round(st.clock_offset, 3) if st.clock_offset is not None else None,
@@ -291,12 +312,17 @@ def _cloud(ctx: Context) -> dict[str, Any]:
 @section("enforcement")
 def _enforcement(ctx: Context) -> dict[str, Any]:
     s = ctx.store
-    row = s.one("SELECT count(*) AS n, min(created_at) AS oldest, "
-                "sum(next_attempt_at <= ?) AS due, sum(attempts > 0) AS retrying "
-                "FROM enforce_jobs WHERE status = 'pending'", (ctx.now,))
+    row = s.one(
+        "SELECT count(*) AS n, min(created_at) AS oldest, "
+        "sum(next_attempt_at <= ?) AS due, sum(attempts > 0) AS retrying "
+        "FROM enforce_jobs WHERE status = 'pending'",
+        (ctx.now,),
+    )
     names = {r["nas_ip"]: r["name"] for r in s.all("SELECT nas_ip, name FROM routers")}
-    per = s.all("SELECT COALESCE(router, nas_ip, '') AS nas, count(*) AS n FROM enforce_jobs "
-                "WHERE status = 'pending' GROUP BY nas ORDER BY n DESC LIMIT 5")
+    per = s.all(
+        "SELECT COALESCE(router, nas_ip, '') AS nas, count(*) AS n FROM enforce_jobs "
+        "WHERE status = 'pending' GROUP BY nas ORDER BY n DESC LIMIT 5"
+    )
     return {
         "pending": (row["n"] if row else 0) or 0,
         "due_now": (row["due"] if row else 0) or 0,
@@ -310,8 +336,9 @@ def _enforcement(ctx: Context) -> dict[str, Any]:
 @section("sms")
 def _sms(ctx: Context) -> dict[str, Any]:
     s = ctx.store
-    by = {r["status"]: r["n"] for r in s.all(
-        "SELECT status, count(*) AS n FROM notifications GROUP BY status")}
+    by = {
+        r["status"]: r["n"] for r in s.all("SELECT status, count(*) AS n FROM notifications GROUP BY status")
+    }
     oldest = s.scalar("SELECT min(created_at) FROM notifications WHERE status = 'queued'")
     return {
         "provider": getattr(ctx.cfg.sms, "provider", None) or "none",
@@ -324,8 +351,9 @@ def _sms(ctx: Context) -> dict[str, Any]:
 @section("payments")
 def _payments(ctx: Context) -> dict[str, Any]:
     s = ctx.store
-    inbox = {r["status"]: r["n"] for r in s.all(
-        "SELECT status, count(*) AS n FROM payment_inbox GROUP BY status")}
+    inbox = {
+        r["status"]: r["n"] for r in s.all("SELECT status, count(*) AS n FROM payment_inbox GROUP BY status")
+    }
     return {
         "inbox_waiting": inbox.get("new", 0) + inbox.get("retry", 0),
         "inbox": inbox,
@@ -377,5 +405,4 @@ def _size(n: int) -> str:
     return f"{value:.1f} TB"
 
 
-__all__ = ["SECTIONS", "Context", "clear_runtime", "collect", "render_text", "section",
-           "write_runtime"]
+__all__ = ["SECTIONS", "Context", "clear_runtime", "collect", "render_text", "section", "write_runtime"]

@@ -37,8 +37,13 @@ BUSY_TIMEOUT_MS = 5000
 Row = dict[str, Any]
 #: What the database and the sqlite3 module raise that :func:`store_error` converts. Not
 #: ProgrammingError or InterfaceError: those are bugs in a query, and show as such.
-_CONVERTED = (sqlite3.IntegrityError, sqlite3.OperationalError, sqlite3.DataError,
-              sqlite3.DatabaseError, OverflowError)
+_CONVERTED = (
+    sqlite3.IntegrityError,
+    sqlite3.OperationalError,
+    sqlite3.DataError,
+    sqlite3.DatabaseError,
+    OverflowError,
+)
 
 
 def store_error(exc: BaseException) -> JasiyoError:
@@ -143,8 +148,12 @@ class Store:
 
     def _pending_migrations(self) -> bool:
         try:
-            applied = {r[0] for r in self.conn.execute(
-                "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", (MIGRATION_SET,))}
+            applied = {
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", (MIGRATION_SET,)
+                )
+            }
         except sqlite3.OperationalError:  # a new store: no migrations table yet
             return True
         except sqlite3.DatabaseError as exc:
@@ -276,8 +285,16 @@ class Store:
         self.execute(
             "INSERT INTO events (id, hlc, origin, entity, key, op, data, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (event_id, hlc, self.agent_id, entity, key, op,
-             self.box.seal(payload, f"event:{event_id}"), self.now()),
+            (
+                event_id,
+                hlc,
+                self.agent_id,
+                entity,
+                key,
+                op,
+                self.box.seal(payload, f"event:{event_id}"),
+                self.now(),
+            ),
         )
         fields = ["*"] if op == "delete" else list(data)
         self.executemany(
@@ -297,8 +314,7 @@ class Store:
         from jasiyo.agent.audit import seal_detail
 
         self.execute(
-            "INSERT INTO audit (at, actor, action, target, detail, detail_enc) "
-            "VALUES (?, ?, ?, ?, '{}', ?)",
+            "INSERT INTO audit (at, actor, action, target, detail, detail_enc) VALUES (?, ?, ?, ?, '{}', ?)",
             (self.now(), actor, action, target, seal_detail(self, target, detail)),
         )
 

@@ -14,9 +14,7 @@ from jasiyo.errors import AlreadyExists, NotFound, ValidationError
 from jasiyo.network import Service, Status
 
 _ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-_SELECT = (
-    "SELECT s.*, p.name AS plan FROM subscribers s JOIN plans p ON p.id = s.plan_id"
-)
+_SELECT = "SELECT s.*, p.name AS plan FROM subscribers s JOIN plans p ON p.id = s.plan_id"
 
 
 def generate_password(length: int = 12) -> str:
@@ -29,12 +27,23 @@ def password_context(username: str) -> str:
 
 def _from_row(row: Row) -> Subscriber:
     return Subscriber(
-        id=row["id"], username=row["username"], plan=row["plan"], service=row["service"],
-        status=row["status"], ip=row["ip"], phone=row["phone"], name=row["name"],
-        sms_consent=bool(row["sms_consent"]), status_reason=row["status_reason"],
-        paid_until=row["paid_until"], created_at=row["created_at"],
-        tax_pin=row["tax_pin"], mac=row["mac"], clock_pending=bool(row["clock_pending"]),
-        home_router=row.get("home_router"), home_pop=row.get("home_pop"),
+        id=row["id"],
+        username=row["username"],
+        plan=row["plan"],
+        service=row["service"],
+        status=row["status"],
+        ip=row["ip"],
+        phone=row["phone"],
+        name=row["name"],
+        sms_consent=bool(row["sms_consent"]),
+        status_reason=row["status_reason"],
+        paid_until=row["paid_until"],
+        created_at=row["created_at"],
+        tax_pin=row["tax_pin"],
+        mac=row["mac"],
+        clock_pending=bool(row["clock_pending"]),
+        home_router=row.get("home_router"),
+        home_pop=row.get("home_pop"),
     )
 
 
@@ -55,9 +64,18 @@ class NewSubscriber:
 
     @classmethod
     def build(
-        cls, username: str, *, password: str, plan: str, service: str = "pppoe",
-        ip: str | None = None, phone: str | None = None, name: str | None = None,
-        sms_consent: bool = False, tax_pin: str | None = None, country: str = "KE",
+        cls,
+        username: str,
+        *,
+        password: str,
+        plan: str,
+        service: str = "pppoe",
+        ip: str | None = None,
+        phone: str | None = None,
+        name: str | None = None,
+        sms_consent: bool = False,
+        tax_pin: str | None = None,
+        country: str = "KE",
         mac: str | None = None,
     ) -> NewSubscriber:
         try:
@@ -68,18 +86,29 @@ class NewSubscriber:
         if svc is Service.STATIC and not address:
             raise ValidationError("a static subscriber needs --ip")
         return cls(
-            username=validate.username(username), password=validate.password(password),
-            plan=validate.name(plan, "plan name"), service=svc.value, ip=address,
-            phone=validate.phone(phone, country), name=validate.text(name, "name"),
-            sms_consent=bool(sms_consent), tax_pin=validate.tax_pin(tax_pin),
+            username=validate.username(username),
+            password=validate.password(password),
+            plan=validate.name(plan, "plan name"),
+            service=svc.value,
+            ip=address,
+            phone=validate.phone(phone, country),
+            name=validate.text(name, "name"),
+            sms_consent=bool(sms_consent),
+            tax_pin=validate.tax_pin(tax_pin),
             mac=validate.mac(mac),
         )
 
     def public(self) -> dict[str, Any]:
         return {
-            "username": self.username, "plan": self.plan, "service": self.service,
-            "ip": self.ip, "phone": self.phone, "name": self.name,
-            "sms_consent": self.sms_consent, "tax_pin": self.tax_pin, "mac": self.mac,
+            "username": self.username,
+            "plan": self.plan,
+            "service": self.service,
+            "ip": self.ip,
+            "phone": self.phone,
+            "name": self.name,
+            "sms_consent": self.sms_consent,
+            "tax_pin": self.tax_pin,
+            "mac": self.mac,
         }
 
 
@@ -96,23 +125,50 @@ def _check_ip_free(store: Store, ip: str | None, username: str) -> None:
             raise AlreadyExists(f"IP {ip} is already assigned to {other!r}")
 
 
-def _insert(store: Store, new: NewSubscriber, plan_id: int, actor: str,
-            how: str = "cli", *, status: str = "active", reason: str | None = None,
-            clock_pending: bool = False) -> None:
+def _insert(
+    store: Store,
+    new: NewSubscriber,
+    plan_id: int,
+    actor: str,
+    how: str = "cli",
+    *,
+    status: str = "active",
+    reason: str | None = None,
+    clock_pending: bool = False,
+) -> None:
     now = store.now()
     store.execute(
         "INSERT INTO subscribers (username, password_enc, plan_id, service, ip, phone, name, "
         "sms_consent, tax_pin, mac, clock_pending, status, status_reason, created_at, "
         "updated_at, status_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (new.username, store.seal(new.password, password_context(new.username)), plan_id,
-         new.service, new.ip, new.phone, new.name, int(new.sms_consent), new.tax_pin, new.mac,
-         int(clock_pending), status, reason, now, now, now),
+        (
+            new.username,
+            store.seal(new.password, password_context(new.username)),
+            plan_id,
+            new.service,
+            new.ip,
+            new.phone,
+            new.name,
+            int(new.sms_consent),
+            new.tax_pin,
+            new.mac,
+            int(clock_pending),
+            status,
+            reason,
+            now,
+            now,
+            now,
+        ),
     )
     extra: dict[str, Any] = {"clock_pending": 1} if clock_pending else {}
     if reason:
         extra["status_reason"] = reason
-    store.emit("subscriber", new.username, "upsert",
-               {**new.public(), "password": new.password, "status": status, **extra})
+    store.emit(
+        "subscriber",
+        new.username,
+        "upsert",
+        {**new.public(), "password": new.password, "status": status, **extra},
+    )
     store.audit(actor, "subscriber.add", f"subscriber:{new.username}", **new.public())
     if new.sms_consent:
         from jasiyo.agent import consent
@@ -144,8 +200,9 @@ def password_of(store: Store, username: str) -> str:
     return store.unseal(blob, password_context(username))
 
 
-def _filters(store: Store, status: str | None, search: str | None, plan: str | None,
-             router: str | None) -> tuple[str, list[Any]]:
+def _filters(
+    store: Store, status: str | None, search: str | None, plan: str | None, router: str | None
+) -> tuple[str, list[Any]]:
     where: list[str] = []
     params: list[Any] = []
     if status:
@@ -173,8 +230,7 @@ def _filters(store: Store, status: str | None, search: str | None, plan: str | N
             raise ValidationError("--search needs some text")
         like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         digits = "".join(c for c in term if c.isdigit())
-        cond = ["s.username LIKE ? ESCAPE '\\'", "s.name LIKE ? ESCAPE '\\'",
-                "s.tax_pin LIKE ? ESCAPE '\\'"]
+        cond = ["s.username LIKE ? ESCAPE '\\'", "s.name LIKE ? ESCAPE '\\'", "s.tax_pin LIKE ? ESCAPE '\\'"]
         params += [like, like, like]
         if len(digits) >= 4:  # 0712 345 678 finds +254712345678
             cond.append("s.phone LIKE ?")
@@ -190,17 +246,33 @@ class Page:
     offset: int
 
 
-def list_(store: Store, status: str | None = None, *, search: str | None = None,
-          plan: str | None = None, router: str | None = None, limit: int | None = None,
-          offset: int = 0) -> list[Subscriber]:
+def list_(
+    store: Store,
+    status: str | None = None,
+    *,
+    search: str | None = None,
+    plan: str | None = None,
+    router: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[Subscriber]:
     """Subscribers by username; filters combine (search: username, name, phone, tax PIN)."""
-    return page(store, status, search=search, plan=plan, router=router, limit=limit,
-                offset=offset, count=False).rows
+    return page(
+        store, status, search=search, plan=plan, router=router, limit=limit, offset=offset, count=False
+    ).rows
 
 
-def page(store: Store, status: str | None = None, *, search: str | None = None,
-         plan: str | None = None, router: str | None = None, limit: int | None = None,
-         offset: int = 0, count: bool = True) -> Page:
+def page(
+    store: Store,
+    status: str | None = None,
+    *,
+    search: str | None = None,
+    plan: str | None = None,
+    router: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    count: bool = True,
+) -> Page:
     """One page of :func:`list_` and (``count``) how many match in all.
 
     Ordered by the username index, so a page costs the same at 50,000 subscribers as at 50.
@@ -217,8 +289,11 @@ def page(store: Store, status: str | None = None, *, search: str | None = None,
     if count and limit is not None and len(rows) == limit:
         total = int(store.scalar(f"SELECT count(*) FROM subscribers s{where}", tuple(params)))
     else:  # a short (or unlimited) page is the end: no second scan to count
-        total = offset + len(rows) if rows or not offset else int(store.scalar(
-            f"SELECT count(*) FROM subscribers s{where}", tuple(params)))
+        total = (
+            offset + len(rows)
+            if rows or not offset
+            else int(store.scalar(f"SELECT count(*) FROM subscribers s{where}", tuple(params)))
+        )
     return Page([_from_row(r) for r in rows], total, offset)
 
 
@@ -227,9 +302,11 @@ def details(store: Store, username: str) -> dict[str, Any]:
     from jasiyo.agent import invoices, ledger, usage
 
     sub = get(store, username)
-    row = store.one("SELECT s.fup_active, p.quota_bytes, p.currency, p.billing, p.fup_rate "
-                    "FROM subscribers s JOIN plans p ON p.id = s.plan_id WHERE s.id = ?",
-                    (sub.id,))
+    row = store.one(
+        "SELECT s.fup_active, p.quota_bytes, p.currency, p.billing, p.fup_rate "
+        "FROM subscribers s JOIN plans p ON p.id = s.plan_id WHERE s.id = ?",
+        (sub.id,),
+    )
     assert row is not None
     now = store.now()
     cycle = invoices.current(store, sub.id, now)
@@ -239,26 +316,32 @@ def details(store: Store, username: str) -> dict[str, Any]:
         "r.input_octets + r.output_octets AS octets, "
         "(SELECT name FROM routers WHERE nas_ip = r.nas_ip) AS router "
         "FROM radius_sessions r WHERE r.username = ? AND r.status IN ('active', 'stale') "
-        "ORDER BY r.started_at", (username,))
+        "ORDER BY r.started_at",
+        (username,),
+    )
     return {
-        "balance_minor": ledger.balance(store, sub.id), "currency": row["currency"],
-        "billing": row["billing"], "paid_until": sub.paid_until,
-        "cycle_start": start, "cycle_end": cycle["cycle_end"] if cycle else None,
+        "balance_minor": ledger.balance(store, sub.id),
+        "currency": row["currency"],
+        "billing": row["billing"],
+        "paid_until": sub.paid_until,
+        "cycle_start": start,
+        "cycle_end": cycle["cycle_end"] if cycle else None,
         "usage_bytes": usage.cycle_usage(store, username, start) if start else None,
-        "quota_bytes": row["quota_bytes"], "fup_active": bool(row["fup_active"]),
-        "open_invoices": int(store.scalar(
-            "SELECT count(*) FROM invoices WHERE subscriber_id = ? AND status = 'open'",
-            (sub.id,))),
+        "quota_bytes": row["quota_bytes"],
+        "fup_active": bool(row["fup_active"]),
+        "open_invoices": int(
+            store.scalar(
+                "SELECT count(*) FROM invoices WHERE subscriber_id = ? AND status = 'open'", (sub.id,)
+            )
+        ),
         "sessions": sessions,
     }
 
 
-_UPDATABLE = ("password", "plan", "service", "ip", "phone", "name", "sms_consent", "tax_pin",
-              "mac")
+_UPDATABLE = ("password", "plan", "service", "ip", "phone", "name", "sms_consent", "tax_pin", "mac")
 
 
-def update(store: Store, username: str, actor: str, *, how: str = "cli",
-           **changes: Any) -> Subscriber:
+def update(store: Store, username: str, actor: str, *, how: str = "cli", **changes: Any) -> Subscriber:
     """Change profile fields. A change of SMS consent is recorded (``how``: cli, csv, portal).
 
     A ``plan`` given here moves the row only, unbilled: that is what billing itself uses.
@@ -272,11 +355,14 @@ def update(store: Store, username: str, actor: str, *, how: str = "cli",
         merged = NewSubscriber.build(
             username,
             password=changes.get("password") or password_of(store, username),
-            plan=changes.get("plan", old.plan), service=changes.get("service", old.service),
-            ip=changes.get("ip", old.ip), phone=changes.get("phone", old.phone),
+            plan=changes.get("plan", old.plan),
+            service=changes.get("service", old.service),
+            ip=changes.get("ip", old.ip),
+            phone=changes.get("phone", old.phone),
             name=changes.get("name", old.name),
             sms_consent=changes.get("sms_consent", old.sms_consent),
-            tax_pin=changes.get("tax_pin", old.tax_pin), country=store.country,
+            tax_pin=changes.get("tax_pin", old.tax_pin),
+            country=store.country,
             mac=changes.get("mac", old.mac),
         )
         before = {**old.to_dict(), "password": None}
@@ -298,8 +384,12 @@ def update(store: Store, username: str, actor: str, *, how: str = "cli",
             (*sets.values(), store.now(), username),
         )
         store.emit("subscriber", username, "upsert", diff)
-        store.audit(actor, "subscriber.update", f"subscriber:{username}",
-                    **{k: ("***" if k == "password" else v) for k, v in diff.items()})
+        store.audit(
+            actor,
+            "subscriber.update",
+            f"subscriber:{username}",
+            **{k: ("***" if k == "password" else v) for k, v in diff.items()},
+        )
         if "sms_consent" in diff:
             from jasiyo.agent import consent
 
@@ -308,8 +398,14 @@ def update(store: Store, username: str, actor: str, *, how: str = "cli",
 
 
 def set_status(
-    store: Store, username: str, status: Status, actor: str, reason: str | None = None,
-    *, manual: bool | None = None, at: float | None = None,
+    store: Store,
+    username: str,
+    status: Status,
+    actor: str,
+    reason: str | None = None,
+    *,
+    manual: bool | None = None,
+    at: float | None = None,
 ) -> Subscriber:
     """Move a subscriber to ``status``; an event and an audit line record who and why.
 
@@ -318,8 +414,11 @@ def set_status(
     """
     with store.transaction():
         old = get(store, username)
-        sets: dict[str, Any] = {"status": status.value, "status_reason": reason,
-                                "status_changed_at": store.now() if at is None else at}
+        sets: dict[str, Any] = {
+            "status": status.value,
+            "status_reason": reason,
+            "status_changed_at": store.now() if at is None else at,
+        }
         if manual is not None:
             sets["manual_suspend"] = int(manual)
         store.execute(
@@ -329,8 +428,14 @@ def set_status(
         )
         data = {k: v for k, v in sets.items() if k != "status_changed_at"}
         store.emit("subscriber", username, "upsert", data)
-        store.audit(actor, "subscriber.status", f"subscriber:{username}",
-                    old=old.status, new=status.value, reason=reason)
+        store.audit(
+            actor,
+            "subscriber.status",
+            f"subscriber:{username}",
+            old=old.status,
+            new=status.value,
+            reason=reason,
+        )
     return get(store, username)
 
 
@@ -344,15 +449,12 @@ def suspend(store: Store, username: str, actor: str, reason: str | None = None) 
         sub = get(store, username)
         if sub.status == Status.TERMINATED:
             raise ValidationError(f"{username!r} is terminated; it cannot be suspended")
-        manual = store.scalar("SELECT manual_suspend FROM subscribers WHERE username = ?",
-                              (username,))
+        manual = store.scalar("SELECT manual_suspend FROM subscribers WHERE username = ?", (username,))
         if sub.status == Status.SUSPENDED and manual:
             raise ValidationError(
-                f"{username!r} is already suspended (reason: {sub.status_reason or 'none'}); "
-                "nothing changed"
+                f"{username!r} is already suspended (reason: {sub.status_reason or 'none'}); nothing changed"
             )
-        return set_status(store, username, Status.SUSPENDED, actor, reason or "manual",
-                          manual=True)
+        return set_status(store, username, Status.SUSPENDED, actor, reason or "manual", manual=True)
 
 
 def resume(store: Store, username: str, actor: str) -> Subscriber:

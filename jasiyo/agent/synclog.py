@@ -20,18 +20,33 @@ class AgentLog:
     def outbox(self, limit: int) -> list[LocalEvent]:
         rows = self.store.all(
             "SELECT id, hlc, origin, entity, key, op, data, created_at FROM events "
-            "WHERE pushed_at IS NULL ORDER BY rowid LIMIT ?", (limit,))
-        return [LocalEvent(r["id"], r["hlc"], r["origin"], r["entity"], r["key"], r["op"],
-                           self.store.event_data(r), r["created_at"]) for r in rows]
+            "WHERE pushed_at IS NULL ORDER BY rowid LIMIT ?",
+            (limit,),
+        )
+        return [
+            LocalEvent(
+                r["id"],
+                r["hlc"],
+                r["origin"],
+                r["entity"],
+                r["key"],
+                r["op"],
+                self.store.event_data(r),
+                r["created_at"],
+            )
+            for r in rows
+        ]
 
     def mark_pushed(self, ids: list[str]) -> None:
         with self.store.transaction():
-            self.store.executemany("UPDATE events SET pushed_at = ? WHERE id = ?",
-                                        [(self.store.now(), i) for i in ids])
+            self.store.executemany(
+                "UPDATE events SET pushed_at = ? WHERE id = ?", [(self.store.now(), i) for i in ids]
+            )
 
     def backlog(self) -> tuple[int, float | None]:
-        row = self.store.one("SELECT count(*) AS n, min(created_at) AS oldest FROM events "
-                             "WHERE pushed_at IS NULL")
+        row = self.store.one(
+            "SELECT count(*) AS n, min(created_at) AS oldest FROM events WHERE pushed_at IS NULL"
+        )
         return (row["n"], row["oldest"]) if row else (0, None)
 
     def get(self, key: str) -> str | None:
@@ -55,14 +70,14 @@ class AgentLog:
         return n
 
     def quarantined(self) -> list[Quarantined]:
-        rows = self.store.all("SELECT value FROM meta WHERE substr(key, 1, ?) = ?",
-                              (len(QUARANTINE), QUARANTINE))
+        rows = self.store.all(
+            "SELECT value FROM meta WHERE substr(key, 1, ?) = ?", (len(QUARANTINE), QUARANTINE)
+        )
         return sorted((Quarantined.from_json(r["value"]) for r in rows), key=lambda q: q.seq)
 
     def release(self, ids: list[str]) -> None:
         with self.store.transaction():
-            self.store.executemany("DELETE FROM meta WHERE key = ?",
-                                        [(QUARANTINE + i,) for i in ids])
+            self.store.executemany("DELETE FROM meta WHERE key = ?", [(QUARANTINE + i,) for i in ids])
 
     # Erasure (jasiyo.agent.erase): cloud copies still to be replaced or dropped.
 
@@ -70,8 +85,12 @@ class AgentLog:
         from jasiyo.agent.erase import pending_redactions
 
         rows, hooks = pending_redactions(self.store, limit)
-        return [LocalEvent(r["id"], r["hlc"], r["origin"], r["entity"], r["key"], r["op"],
-                           self.store.event_data(r)) for r in rows], hooks
+        return [
+            LocalEvent(
+                r["id"], r["hlc"], r["origin"], r["entity"], r["key"], r["op"], self.store.event_data(r)
+            )
+            for r in rows
+        ], hooks
 
     def mark_redacted(self, ids: list[str], hooks: list[str]) -> None:
         from jasiyo.agent.erase import redacted

@@ -56,8 +56,15 @@ def quarantine_skip(cfg: Config, event_id: str, actor: str) -> Quarantined:
         bad = found[0]
         with store.transaction():
             store.execute("DELETE FROM meta WHERE key = ?", (QUARANTINE + bad.id,))
-            store.audit(actor, "sync.quarantine_skip", f"event:{bad.id}", origin=bad.origin,
-                        seq=bad.seq, error=bad.error, envelope=bad.envelope)
+            store.audit(
+                actor,
+                "sync.quarantine_skip",
+                f"event:{bad.id}",
+                origin=bad.origin,
+                seq=bad.seq,
+                error=bad.error,
+                envelope=bad.envelope,
+            )
         event(log, "sync.quarantine_skipped", id=bad.id, origin=bad.origin, actor=actor)
         return bad
     finally:

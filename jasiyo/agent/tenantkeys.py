@@ -19,8 +19,10 @@ def init_tenant(cfg: Config) -> dict[str, str]:
     """Create the tenant data key (first POP only) and register its id with the cloud."""
     path = keyring_path(cfg)
     if path.exists():
-        raise AlreadyExists(f"tenant keys already exist in {path}; other POPs import them with "
-                            "`jasiyo tenant import-recovery FILE`")
+        raise AlreadyExists(
+            f"tenant keys already exist in {path}; other POPs import them with "
+            "`jasiyo tenant import-recovery FILE`"
+        )
     store = Store.open(cfg)
     try:
         tenant = store.meta("sync.tenant_id")
@@ -50,8 +52,9 @@ def import_recovery(cfg: Config, recovery: Path) -> dict[str, str]:
     finally:
         store.close()
     if tenant and tenant != ring.tenant_id:
-        raise ConfigError(f"{recovery} holds keys of tenant {ring.tenant_id}, but this agent "
-                          f"is enrolled in tenant {tenant}")
+        raise ConfigError(
+            f"{recovery} holds keys of tenant {ring.tenant_id}, but this agent is enrolled in tenant {tenant}"
+        )
     path = keyring_path(cfg)
     if path.exists():
         mine = Keyring.load(path)
@@ -112,7 +115,6 @@ def restore_from_cloud(cfg: Config, recovery: Path) -> dict[str, Any]:
         with open_client(cfg, store) as client:
             received, applied = client.pull()
         counts = {t: store.scalar(f"SELECT count(*) FROM {t}") for t in _BUSINESS_TABLES}
-        return {"events": received, "applied": applied, **counts,
-                "pending": len(pending(store))}
+        return {"events": received, "applied": applied, **counts, "pending": len(pending(store))}
     finally:
         store.close()

@@ -21,8 +21,10 @@ def since(text: str, tz: str, now: float) -> float:
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ValidationError(f"--since {text!r}: give a date (2026-11-01), a date and time "
-                              "(2026-11-01T08:00) or an age (7d, 12h, 30m)") from None
+        raise ValidationError(
+            f"--since {text!r}: give a date (2026-11-01), a date and time "
+            "(2026-11-01T08:00) or an age (7d, 12h, 30m)"
+        ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(tz))
     return when.timestamp()

@@ -36,9 +36,11 @@ class Usage:
         return self.input_octets + self.output_octets
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.input_octets + other.input_octets,
-                     self.output_octets + other.output_octets,
-                     self.session_time + other.session_time)
+        return Usage(
+            self.input_octets + other.input_octets,
+            self.output_octets + other.output_octets,
+            self.session_time + other.session_time,
+        )
 
 
 def local_usage(store: Store, username: str, start: float) -> Usage:
@@ -55,7 +57,8 @@ def local_usage(store: Store, username: str, start: float) -> Usage:
         "  FROM accounting a WHERE a.nas_ip = r.nas_ip AND a.acct_session_id = "
         "  r.acct_session_id AND a.received_at < ?), 0)), 0) AS t "
         "FROM radius_sessions r WHERE r.username = ? AND r.last_update_at >= ?",
-        (start, start, start, username, start))
+        (start, start, start, username, start),
+    )
     assert row is not None
     return Usage(int(row["i"]), int(row["o"]), int(row["t"]))
 
@@ -66,11 +69,10 @@ def remote_usage(store: Store, username: str, start: float) -> Usage:
         "SELECT COALESCE(SUM(input_octets), 0) AS i, COALESCE(SUM(output_octets), 0) AS o, "
         "COALESCE(SUM(session_time), 0) AS t FROM usage_summaries WHERE username = ? "
         "AND cycle_start BETWEEN ? AND ? AND agent != ?",
-        (username, start - _SLACK, start + _SLACK, store.agent_id))
+        (username, start - _SLACK, start + _SLACK, store.agent_id),
+    )
     assert row is not None
     return Usage(int(row["i"]), int(row["o"]), int(row["t"]))
-
-
 
 
 def cycle_usage(store: Store, username: str, start: float) -> int:
@@ -80,14 +82,16 @@ def cycle_usage(store: Store, username: str, start: float) -> int:
 
 
 def _local_octets(store: Store, username: str, start: float) -> int:
-    return int(store.scalar(
-        "SELECT COALESCE(SUM(r.input_octets + r.output_octets - COALESCE(("
-        "  SELECT MAX(a.input_octets + a.output_octets) FROM accounting a"
-        "  WHERE a.nas_ip = r.nas_ip AND a.acct_session_id = r.acct_session_id"
-        "  AND a.received_at < ?), 0)), 0) "
-        "FROM radius_sessions r WHERE r.username = ? AND r.last_update_at >= ?",
-        (start, username, start),
-    ))
+    return int(
+        store.scalar(
+            "SELECT COALESCE(SUM(r.input_octets + r.output_octets - COALESCE(("
+            "  SELECT MAX(a.input_octets + a.output_octets) FROM accounting a"
+            "  WHERE a.nas_ip = r.nas_ip AND a.acct_session_id = r.acct_session_id"
+            "  AND a.received_at < ?), 0)), 0) "
+            "FROM radius_sessions r WHERE r.username = ? AND r.last_update_at >= ?",
+            (start, username, start),
+        )
+    )
 
 
 def check_quotas(store: Store, now: float) -> int:
@@ -130,8 +134,14 @@ def check_quotas(store: Store, now: float) -> int:
                 (cycle["cycle_end"], cycle["cycle_end"], cycle["cycle_end"], row["id"]),
             )
             store.emit("subscriber", row["username"], "upsert", {"fup_active": True})
-            store.audit("billing", "subscriber.fup", f"subscriber:{row['username']}",
-                        active=True, used_bytes=used, quota_bytes=row["quota_bytes"])
+            store.audit(
+                "billing",
+                "subscriber.fup",
+                f"subscriber:{row['username']}",
+                active=True,
+                used_bytes=used,
+                quota_bytes=row["quota_bytes"],
+            )
             event(log, "billing.fup", user=row["username"], used=used, quota=row["quota_bytes"])
             throttled += 1
         # Sessions updated while we looked are seen again next time (>= since).

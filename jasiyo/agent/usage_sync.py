@@ -47,9 +47,13 @@ def _candidates(store: Store) -> tuple[list[str], int]:
     that arrived late, or said it was delayed, is never skipped) plus those deferred."""
     last = int(store.meta(_CURSOR_ID) or 0)
     top = int(store.scalar("SELECT COALESCE(MAX(id), 0) FROM accounting") or 0)
-    users = {r[0] for r in store.execute(
-        "SELECT DISTINCT username FROM accounting WHERE id > ? AND id <= ? "
-        "AND username IS NOT NULL", (last, top))}
+    users = {
+        r[0]
+        for r in store.execute(
+            "SELECT DISTINCT username FROM accounting WHERE id > ? AND id <= ? AND username IS NOT NULL",
+            (last, top),
+        )
+    }
     users |= set(json.loads(store.meta(_DEFERRED) or "[]"))
     return sorted(users), top
 
@@ -77,7 +81,7 @@ def publish(store: Store, now: float | None = None) -> int:
     # In batches, each its own short transaction: RADIUS accounting shares the write lock.
     for i in range(0, len(users), BATCH):
         with store.transaction():
-            for username in users[i:i + BATCH]:
+            for username in users[i : i + BATCH]:
                 w = _publish_one(store, username, now)
                 written += w is True
                 if w is None:
@@ -95,8 +99,10 @@ def _publish_one(store: Store, username: str, now: float) -> bool | None:
     """True: written; False: nothing to write; None: changed, but deferred."""
     from jasiyo.agent import fold, pops
 
-    sub = store.one("SELECT s.id, p.quota_bytes FROM subscribers s JOIN plans p "
-                    "ON p.id = s.plan_id WHERE s.username = ?", (username,))
+    sub = store.one(
+        "SELECT s.id, p.quota_bytes FROM subscribers s JOIN plans p ON p.id = s.plan_id WHERE s.username = ?",
+        (username,),
+    )
     if sub is None:
         return False
     cycle = invoices.current(store, sub["id"], now)
@@ -105,20 +111,30 @@ def _publish_one(store: Store, username: str, now: float) -> bool | None:
     start = float(cycle["cycle_start"])
     mine = local_usage(store, username, start)
     key = summary_key(username, start, store.agent_id)
-    old = store.one("SELECT input_octets, output_octets, session_time, updated_at "
-                    "FROM usage_summaries WHERE key = ?", (key,))
-    if old is not None and Usage(old["input_octets"], old["output_octets"],
-                                 old["session_time"]) == mine:
+    old = store.one(
+        "SELECT input_octets, output_octets, session_time, updated_at FROM usage_summaries WHERE key = ?",
+        (key,),
+    )
+    if old is not None and Usage(old["input_octets"], old["output_octets"], old["session_time"]) == mine:
         return False
     quota = sub["quota_bytes"]
-    near = bool(quota) and (
-        mine.octets + remote_usage(store, username, start).octets >= NEAR_QUOTA * quota)
+    near = bool(quota) and (mine.octets + remote_usage(store, username, start).octets >= NEAR_QUOTA * quota)
     if old is not None and not near and now - old["updated_at"] < SUMMARY_GAP:
         return None
-    store.emit("usage", key, "upsert", {
-        "username": username, "cycle_start": start, "agent": store.agent_id,
-        "pop": store.meta(pops.NAME_KEY), "input_octets": mine.input_octets,
-        "output_octets": mine.output_octets, "session_time": mine.session_time})
+    store.emit(
+        "usage",
+        key,
+        "upsert",
+        {
+            "username": username,
+            "cycle_start": start,
+            "agent": store.agent_id,
+            "pop": store.meta(pops.NAME_KEY),
+            "input_octets": mine.input_octets,
+            "output_octets": mine.output_octets,
+            "session_time": mine.session_time,
+        },
+    )
     fold.materialize(store, "usage", key)
     return True
 
@@ -130,5 +146,6 @@ def prune_superseded(store: Store) -> int:
     cur = store.execute(
         "DELETE FROM events WHERE entity = 'usage' AND pushed_at IS NOT NULL AND EXISTS ("
         "  SELECT 1 FROM events e WHERE e.entity = 'usage' AND e.key = events.key "
-        "  AND (e.hlc > events.hlc OR (e.hlc = events.hlc AND e.id > events.id)))")
+        "  AND (e.hlc > events.hlc OR (e.hlc = events.hlc AND e.id > events.id)))"
+    )
     return cur.rowcount

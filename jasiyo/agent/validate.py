@@ -109,9 +109,7 @@ def _split_duration(value: str, what: str, example: str) -> tuple[int, str]:
     if unit in _MONTH_UNITS:
         return n, "mo"
     if unit not in _UNITS:
-        raise ValidationError(
-            f"bad {what} {value!r}: unknown unit {unit!r}; use s, min, h, d, w or mo"
-        )
+        raise ValidationError(f"bad {what} {value!r}: unknown unit {unit!r}; use s, min, h, d, w or mo")
     return n, "s" if unit == "sec" else unit
 
 
@@ -163,8 +161,7 @@ def tax_pin(value: str | None) -> str | None:
     v = value.strip().upper()
     if not _TAX_PIN.match(v):
         raise ValidationError(
-            f"bad tax PIN {value!r}: letters, digits and '-' only, 4-20 characters "
-            "(e.g. A123456789B)"
+            f"bad tax PIN {value!r}: letters, digits and '-' only, 4-20 characters (e.g. A123456789B)"
         )
     return v
 
@@ -180,7 +177,8 @@ def text(value: str | None, what: str, limit: int = 200) -> str | None:
     if hidden:
         raise ValidationError(
             f"bad {what}: control, invisible or text-direction characters are not allowed "
-            f"({', '.join(dict.fromkeys(hidden))})")
+            f"({', '.join(dict.fromkeys(hidden))})"
+        )
     return v
 
 

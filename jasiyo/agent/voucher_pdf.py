@@ -24,7 +24,7 @@ def _latin1(text: str) -> str:
 
 def _period(period: str) -> str:
     digits = period.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = period[len(digits):]
+    unit = period[len(digits) :]
     names = {"min": "minute", "h": "hour", "d": "day", "w": "week", "mo": "month", "m": "month"}
     word = names.get(unit, unit)
     return f"{digits} {word}{'' if digits == '1' else 's'}"
@@ -78,8 +78,7 @@ def sheet(cfg: Config, items: list[Voucher]) -> bytes:
         pdf.set_font("Courier", "B", 15)
         pdf.cell(width - 4, 8, display(v.code), align="C", new_x="LEFT", new_y="NEXT")
         pdf.set_font("Helvetica", "", 7)
-        use_by = (datetime.fromtimestamp(v.valid_until, tz).strftime("%Y-%m-%d")
-                  if v.valid_until else None)
+        use_by = datetime.fromtimestamp(v.valid_until, tz).strftime("%Y-%m-%d") if v.valid_until else None
         for line in card_lines(v, use_by):
             pdf.cell(width - 4, 3.4, _latin1(line), new_x="LEFT", new_y="NEXT")
     return bytes(pdf.output())

@@ -137,15 +137,25 @@ def _status(row: Row, now: float, used_bytes: int | None) -> str:
 
 
 def _from_row(store: Store, row: Row, now: float) -> Voucher:
-    used = (_used_bytes(store, row["code"], row["started_at"])
-            if row["started_at"] is not None and row["data_bytes"] is not None else None)
+    used = (
+        _used_bytes(store, row["code"], row["started_at"])
+        if row["started_at"] is not None and row["data_bytes"] is not None
+        else None
+    )
     started = row["started_at"]
     return Voucher(
-        code=row["code"], plan=row["plan"], status=_status(row, now, used),
-        price=format_money(row["price_minor"], row["currency"]), period=row["period"],
-        data_bytes=row["data_bytes"], valid_until=row["valid_until"], started_at=started,
+        code=row["code"],
+        plan=row["plan"],
+        status=_status(row, now, used),
+        price=format_money(row["price_minor"], row["currency"]),
+        period=row["period"],
+        data_bytes=row["data_bytes"],
+        valid_until=row["valid_until"],
+        started_at=started,
         ends_at=started + period_seconds(row["period"]) if started is not None else None,
-        mac=row["mac"] or row["used_mac"], batch=row["batch"], created_at=row["created_at"],
+        mac=row["mac"] or row["used_mac"],
+        batch=row["batch"],
+        created_at=row["created_at"],
     )
 
 
@@ -161,8 +171,9 @@ def get(store: Store, code: str) -> Voucher:
     return _from_row(store, row, store.now())
 
 
-def list_(store: Store, status: str | None = None, *, batch: str | None = None,
-          limit: int | None = None) -> list[Voucher]:
+def list_(
+    store: Store, status: str | None = None, *, batch: str | None = None, limit: int | None = None
+) -> list[Voucher]:
     if status is not None and status not in STATUSES:
         raise ValidationError(f"bad status {status!r}: use {', '.join(STATUSES)}")
     sql, params = _SELECT, []
@@ -185,19 +196,46 @@ def export_csv(vouchers: list[Voucher], tz: str) -> str:
 
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["code", "plan", "price", "period", "data_bytes", "status", "valid_until",
-                "started_at", "ends_at", "mac", "batch"])
+    w.writerow(
+        [
+            "code",
+            "plan",
+            "price",
+            "period",
+            "data_bytes",
+            "status",
+            "valid_until",
+            "started_at",
+            "ends_at",
+            "mac",
+            "batch",
+        ]
+    )
     for v in vouchers:
-        w.writerow([display(v.code), v.plan, v.price, v.period, v.data_bytes or "", v.status,
-                    t(v.valid_until), t(v.started_at), t(v.ends_at), v.mac or "", v.batch or ""])
+        w.writerow(
+            [
+                display(v.code),
+                v.plan,
+                v.price,
+                v.period,
+                v.data_bytes or "",
+                v.status,
+                t(v.valid_until),
+                t(v.started_at),
+                t(v.ends_at),
+                v.mac or "",
+                v.batch or "",
+            ]
+        )
     return buf.getvalue()
 
 
 # ---------------------------------------------------------------- writing
 
 
-def generate(store: Store, plan: str, count: int, actor: str, *, valid_for: str = "90d",
-             batch: str | None = None) -> list[str]:
+def generate(
+    store: Store, plan: str, count: int, actor: str, *, valid_for: str = "90d", batch: str | None = None
+) -> list[str]:
     """Make ``count`` new codes for ``plan``, to be first used within ``valid_for``."""
     if not 1 <= count <= MAX_COUNT:
         raise ValidationError(f"bad --count {count}: make 1 to {MAX_COUNT} vouchers at a time")
@@ -212,20 +250,27 @@ def generate(store: Store, plan: str, count: int, actor: str, *, valid_for: str 
         taken = {r["code"] for r in store.all("SELECT code FROM vouchers")} if count > 1 else set()
         while len(codes) < count:
             code = new_code()
-            if code in taken or (count == 1 and store.scalar(
-                    "SELECT 1 FROM vouchers WHERE code = ?", (code,))):
+            if code in taken or (
+                count == 1 and store.scalar("SELECT 1 FROM vouchers WHERE code = ?", (code,))
+            ):
                 continue
             taken.add(code)
             codes.append(code)
         store.executemany(
             "INSERT INTO vouchers (code, plan_id, status, valid_until, batch, created_at, "
             "updated_at) VALUES (?, ?, 'new', ?, ?, ?, ?)",
-            [(c, p.id, valid_until, batch, now, now) for c in codes])
+            [(c, p.id, valid_until, batch, now, now) for c in codes],
+        )
         for c in codes:
-            store.emit("voucher", c, "upsert", {"plan": p.name, "status": "new",
-                                                "valid_until": valid_until, "batch": batch})
-        store.audit(actor, "voucher.generate", f"plan:{p.name}", count=count, batch=batch,
-                    valid_until=valid_until)
+            store.emit(
+                "voucher",
+                c,
+                "upsert",
+                {"plan": p.name, "status": "new", "valid_until": valid_until, "batch": batch},
+            )
+        store.audit(
+            actor, "voucher.generate", f"plan:{p.name}", count=count, batch=batch, valid_until=valid_until
+        )
     return codes
 
 
@@ -234,8 +279,9 @@ def revoke(store: Store, code: str, actor: str) -> Voucher:
         v = get(store, code)
         if v.status == "revoked":
             raise ValidationError(f"voucher {display(v.code)} is already revoked")
-        store.execute("UPDATE vouchers SET status = 'revoked', updated_at = ? WHERE code = ?",
-                           (store.now(), v.code))
+        store.execute(
+            "UPDATE vouchers SET status = 'revoked', updated_at = ? WHERE code = ?", (store.now(), v.code)
+        )
         store.emit("voucher", v.code, "upsert", {"status": "revoked"})
         store.audit(actor, "voucher.revoke", f"voucher:{v.code}", was=v.status)
         _disconnect(store, v.code, "voucher revoked")
@@ -246,9 +292,11 @@ def _disconnect(store: Store, code: str, reason: str, *, except_mac: str | None 
     """Queue a Disconnect for each open session of ``code`` (but a device ``except_mac``)."""
     from jasiyo.network import normalize_mac
 
-    rows = store.all("SELECT nas_ip, acct_session_id, framed_ip, calling_station_id "
-                     "FROM radius_sessions WHERE username = ? AND status IN ('active', 'stale')",
-                     (code,))
+    rows = store.all(
+        "SELECT nas_ip, acct_session_id, framed_ip, calling_station_id "
+        "FROM radius_sessions WHERE username = ? AND status IN ('active', 'stale')",
+        (code,),
+    )
     now = store.now()
     n = 0
     for r in rows:
@@ -259,8 +307,18 @@ def _disconnect(store: Store, code: str, reason: str, *, except_mac: str | None 
             "reason, next_attempt_at, created_at) SELECT ?, 'disconnect', ?, ?, ?, ?, ?, ? "
             "WHERE NOT EXISTS (SELECT 1 FROM enforce_jobs WHERE status = 'pending' AND "
             "action = 'disconnect' AND nas_ip = ? AND acct_session_id = ?)",
-            (code, r["nas_ip"], r["acct_session_id"], r["framed_ip"], reason, now, now,
-             r["nas_ip"], r["acct_session_id"]))
+            (
+                code,
+                r["nas_ip"],
+                r["acct_session_id"],
+                r["framed_ip"],
+                reason,
+                now,
+                now,
+                r["nas_ip"],
+                r["acct_session_id"],
+            ),
+        )
         n += 1
     return n
 
@@ -299,8 +357,9 @@ def redeem(store: Store, cfg: Config, code: str, *, mac: str | None, ip: str | N
         raise VoucherRefused("This voucher is already in use on another device")
     if device and not v.mac:
         with store.transaction():
-            store.execute("UPDATE vouchers SET mac = ?, updated_at = ? WHERE code = ?",
-                               (device, store.now(), v.code))
+            store.execute(
+                "UPDATE vouchers SET mac = ?, updated_at = ? WHERE code = ?", (device, store.now(), v.code)
+            )
             store.emit("voucher", v.code, "upsert", {"mac": device})
     event(log, "voucher.redeemed", code=display(v.code)[:3] + "...", plan=v.plan, ip=ip or None)
     return Access(username=v.code, password=v.code, plan=v.plan)
@@ -311,23 +370,29 @@ def redeem(store: Store, cfg: Config, code: str, *, mac: str | None, ip: str | N
 
 def state(row: Row, radius: RadiusSection) -> DesiredState:
     """The desired state of a voucher (a ``_SELECT`` row) for RADIUS."""
-    common: dict[str, Any] = {"username": row["code"], "service": Service.HOTSPOT,
-                              "plan": row["plan"]}
+    common: dict[str, Any] = {"username": row["code"], "service": Service.HOTSPOT, "plan": row["plan"]}
     if row["vstatus"] == "revoked":
-        return DesiredState(access=NetAccess.REJECT, rate_limit="", note="This voucher has been "
-                            "cancelled", **common)
+        return DesiredState(
+            access=NetAccess.REJECT, rate_limit="", note="This voucher has been cancelled", **common
+        )
     length = period_seconds(row["period"])
     limits: dict[str, Any] = {
-        "data_limit": row["data_bytes"], "simultaneous_use": row["devices"],
-        "mac": row["mac"], "hard_end": True,
+        "data_limit": row["data_bytes"],
+        "simultaneous_use": row["devices"],
+        "mac": row["mac"],
+        "hard_end": True,
     }
     if row["started_at"] is None:
         limits.update(duration=length, starts_by=row["valid_until"])
     else:
         limits.update(ends_at=row["started_at"] + length, data_since=row["started_at"])
-    return DesiredState(access=NetAccess.ALLOW,
-                        rate_limit=mikrotik_rate_limit(row["rate"], row["burst"]),
-                        interim_interval=radius.interim_interval, **common, **limits)
+    return DesiredState(
+        access=NetAccess.ALLOW,
+        rate_limit=mikrotik_rate_limit(row["rate"], row["burst"]),
+        interim_interval=radius.interim_interval,
+        **common,
+        **limits,
+    )
 
 
 def subject_row(store: Store, username: str) -> Row | None:
@@ -356,8 +421,10 @@ def note_use(store: Store, code: str, mac: str | None, at: float) -> bool:
     from jasiyo.network import normalize_mac
 
     data = {"code": code, "started_at": at, "mac": normalize_mac(mac), "pop": store.agent_id}
-    store.execute("INSERT INTO voucher_uses (code, started_at, mac, pop) VALUES (?, ?, ?, ?)",
-                       (code, at, data["mac"], data["pop"]))
+    store.execute(
+        "INSERT INTO voucher_uses (code, started_at, mac, pop) VALUES (?, ?, ?, ?)",
+        (code, at, data["mac"], data["pop"]),
+    )
     store.emit("voucher_use", code, "append", data)
     return True
 
@@ -367,10 +434,19 @@ def converge_use(store: Store, code: str, winner: dict[str, Any]) -> None:
     recorded its own, later, use replaces it and disconnects that device's sessions."""
     row = store.one("SELECT started_at, mac, pop FROM voucher_uses WHERE code = ?", (code,))
     if row is None or (row["started_at"], row["mac"], row["pop"]) == (
-            winner.get("started_at"), winner.get("mac"), winner.get("pop")):
+        winner.get("started_at"),
+        winner.get("mac"),
+        winner.get("pop"),
+    ):
         return
     store.execute("DELETE FROM voucher_uses WHERE code = ?", (code,))
-    n = _disconnect(store, code, "voucher first used at another POP",
-                    except_mac=winner.get("mac"))
-    event(log, "sync.voucher_conflict", level=30, code=display(code)[:3] + "...",
-          kept=winner.get("pop"), dropped=row["pop"], disconnects=n)
+    n = _disconnect(store, code, "voucher first used at another POP", except_mac=winner.get("mac"))
+    event(
+        log,
+        "sync.voucher_conflict",
+        level=30,
+        code=display(code)[:3] + "...",
+        kept=winner.get("pop"),
+        dropped=row["pop"],
+        disconnects=n,
+    )

@@ -52,8 +52,7 @@ class StoreBackend:
             self._token = charge.local_token(self.store)
         return self._token
 
-    def keep_callback(self, endpoint: str, headers: dict[str, str], body: bytes,
-                      remote: str) -> None:
+    def keep_callback(self, endpoint: str, headers: dict[str, str], body: bytes, remote: str) -> None:
         from jasiyo.agent import collect, smsbox
 
         if endpoint in smsbox.LOCAL_PATHS:  # a delivery report or a reply: the SMS inbox
@@ -88,8 +87,16 @@ def portal_limits(cfg: Config) -> Any:
     from jasiyo.portal.security import Limits
 
     p = cfg.portal
-    return Limits(p.stk_per_phone, p.stk_per_mac, p.stk_per_ip, p.voucher_per_ip,
-                  p.voucher_per_mac, p.voucher_failures_per_minute, p.page_rate, p.page_burst)
+    return Limits(
+        p.stk_per_phone,
+        p.stk_per_mac,
+        p.stk_per_ip,
+        p.voucher_per_ip,
+        p.voucher_per_mac,
+        p.voucher_failures_per_minute,
+        p.page_rate,
+        p.page_burst,
+    )
 
 
 class WebServer:
@@ -112,25 +119,44 @@ class WebServer:
             sock.bind((address, self.cfg.web.port))
         except OSError as exc:
             sock.close()
-            event(log, "web.error", address=address, port=self.cfg.web.port,
-                  reason=f"cannot listen: {exc.strerror or exc}", level=logging.ERROR)
+            event(
+                log,
+                "web.error",
+                address=address,
+                port=self.cfg.web.port,
+                reason=f"cannot listen: {exc.strerror or exc}",
+                level=logging.ERROR,
+            )
             return False
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self.app, log_config=None, access_log=False, lifespan="off", ws="none",
-            timeout_keep_alive=5, limit_concurrency=512, timeout_graceful_shutdown=2,
+            self.app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            ws="none",
+            timeout_keep_alive=5,
+            limit_concurrency=512,
+            timeout_graceful_shutdown=2,
             h11_max_incomplete_event_size=16 * 1024,
         )
         self._server = uvicorn.Server(config)
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="jasiyo-web", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="jasiyo-web", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
-                event(log, "web.error", address=address, port=self.port,
-                      reason="did not start", level=logging.ERROR)
+                event(
+                    log,
+                    "web.error",
+                    address=address,
+                    port=self.port,
+                    reason="did not start",
+                    level=logging.ERROR,
+                )
                 return False
             time.sleep(0.01)
         event(log, "web.start", address=address, port=self.port)

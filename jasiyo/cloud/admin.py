@@ -10,11 +10,18 @@ from jasiyo.errors import CloudError
 from jasiyo.tls import client_context
 
 
-def _post(url: str, path: str, token: str, body: dict[str, Any],
-          transport: httpx.BaseTransport | None, ok: int = 201) -> dict[str, Any]:
+def _post(
+    url: str,
+    path: str,
+    token: str,
+    body: dict[str, Any],
+    transport: httpx.BaseTransport | None,
+    ok: int = 201,
+) -> dict[str, Any]:
     try:
-        with httpx.Client(base_url=url.rstrip("/"), transport=transport, timeout=30,
-                          verify=client_context()) as http:
+        with httpx.Client(
+            base_url=url.rstrip("/"), transport=transport, timeout=30, verify=client_context()
+        ) as http:
             resp = http.post(path, json=body, headers={"authorization": f"Bearer {token}"})
     except httpx.HTTPError as exc:
         raise CloudError(f"cannot reach the cloud at {url}: {type(exc).__name__}") from None
@@ -29,27 +36,30 @@ def _post(url: str, path: str, token: str, body: dict[str, Any],
     return dict(resp.json())
 
 
-def create_tenant(url: str, operator_token: str, name: str,
-                  transport: httpx.BaseTransport | None = None) -> dict[str, str]:
+def create_tenant(
+    url: str, operator_token: str, name: str, transport: httpx.BaseTransport | None = None
+) -> dict[str, str]:
     """A new tenant: ``{"tenant_id", "admin_token"}``. The admin token is shown once."""
     return _post(url, "/v1/tenants", operator_token, {"name": name}, transport)
 
 
-def issue_enrolment(url: str, admin_token: str, ttl_seconds: int = 86400,
-                    transport: httpx.BaseTransport | None = None) -> dict[str, Any]:
+def issue_enrolment(
+    url: str, admin_token: str, ttl_seconds: int = 86400, transport: httpx.BaseTransport | None = None
+) -> dict[str, Any]:
     """A one-time enrolment token for a new agent of the admin's tenant."""
     parts = admin_token.split("_", 2)
     if len(parts) != 3 or parts[0] != "jad":
         raise CloudError("that is not a tenant admin token (they start with jad_)")
-    return _post(url, f"/v1/tenants/{parts[1]}/enrolments", admin_token,
-                 {"ttl_seconds": ttl_seconds}, transport)
+    return _post(
+        url, f"/v1/tenants/{parts[1]}/enrolments", admin_token, {"ttl_seconds": ttl_seconds}, transport
+    )
 
 
-def revoke_agent(url: str, admin_token: str, agent_id: str,
-                 transport: httpx.BaseTransport | None = None) -> dict[str, Any]:
+def revoke_agent(
+    url: str, admin_token: str, agent_id: str, transport: httpx.BaseTransport | None = None
+) -> dict[str, Any]:
     """Revoke one of the admin's tenant's agents: its signed requests are refused."""
     parts = admin_token.split("_", 2)
     if len(parts) != 3 or parts[0] != "jad":
         raise CloudError("that is not a tenant admin token (they start with jad_)")
-    return _post(url, f"/v1/tenants/{parts[1]}/agents/{agent_id}/revoke", admin_token, {},
-                 transport, ok=200)
+    return _post(url, f"/v1/tenants/{parts[1]}/agents/{agent_id}/revoke", admin_token, {}, transport, ok=200)

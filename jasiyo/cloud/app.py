@@ -51,10 +51,19 @@ MAX_JSON_DEPTH = 32
 MAX_JSON_DIGITS = 100
 _JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 _HOOK_PATH = re.compile(r"^(/v1/hooks/[^/]*/)[^/]+")
-_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed",
-          409: "conflict", 413: "payload_too_large", 422: "unprocessable",
-          429: "rate_limited", 500: "internal", 503: "unavailable"}
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    422: "unprocessable",
+    429: "rate_limited",
+    500: "internal",
+    503: "unavailable",
+}
 
 
 @dataclass(frozen=True)
@@ -208,8 +217,7 @@ class Api:
         if json_depth(body) > MAX_JSON_DEPTH:
             raise Refused(400, "body nests too deeply")
         try:
-            doc = json.loads(body or b"{}", parse_int=_bounded_int,
-                             parse_constant=_no_constant)
+            doc = json.loads(body or b"{}", parse_int=_bounded_int, parse_constant=_no_constant)
         except ValueError:
             raise Refused(400, "body is not JSON") from None
         if not isinstance(doc, dict):
@@ -234,8 +242,9 @@ class Api:
         target = request.url.path + ("?" + query if query else "")
         now = time.time()
         try:
-            signing.verify(signing.load_public_key(agent.public_key), request.method, target,
-                           body, dict(h), now=now)
+            signing.verify(
+                signing.load_public_key(agent.public_key), request.method, target, body, dict(h), now=now
+            )
         except SyncError as exc:
             raise Refused(401, str(exc)) from None
         if not await self.db(self.storage.use_nonce, tenant, agent_id, h[signing.H_NONCE], now):
@@ -254,14 +263,25 @@ class Api:
                     raise Refused(429, "rate limit")
                 return await fn(request)
             except Refused as exc:
-                event(log, "cloud.refused", status=exc.status, reason=exc.reason,
-                      path=redact_path(request.url.path), client=who)
+                event(
+                    log,
+                    "cloud.refused",
+                    status=exc.status,
+                    reason=exc.reason,
+                    path=redact_path(request.url.path),
+                    client=who,
+                )
                 headers = {"Retry-After": "1"} if exc.status == 429 else None
                 return JSONResponse({"error": _CODES[exc.status]}, exc.status, headers=headers)
             except Exception as exc:  # noqa: BLE001 - the one place every failure is answered
-                event(log, "cloud.error", 40, path=redact_path(request.url.path),
-                      error=type(exc).__name__,
-                      detail=str(exc)[:200])
+                event(
+                    log,
+                    "cloud.error",
+                    40,
+                    path=redact_path(request.url.path),
+                    error=type(exc).__name__,
+                    detail=str(exc)[:200],
+                )
                 return JSONResponse({"error": "internal"}, 500)
 
         return wrapped
@@ -328,8 +348,14 @@ class Api:
         doc = self.json_of(await self.body_of(request))
         token, agent_id = doc.get("token"), doc.get("agent_id")
         name, public_key = doc.get("name", ""), doc.get("public_key")
-        if not (isinstance(token, str) and isinstance(agent_id, str) and _ID_RE.match(agent_id)
-                and isinstance(name, str) and len(name) <= 200 and isinstance(public_key, str)):
+        if not (
+            isinstance(token, str)
+            and isinstance(agent_id, str)
+            and _ID_RE.match(agent_id)
+            and isinstance(name, str)
+            and len(name) <= 200
+            and isinstance(public_key, str)
+        ):
             raise Refused(422, "enrolment fields missing or malformed")
         try:
             signing.load_public_key(public_key)
@@ -387,8 +413,9 @@ class Api:
         result = await self.db(self.storage.push, agent.tenant_id, rows, time.time())
         if result.accepted:
             self.notifier.notify(agent.tenant_id)
-        return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates,
-                             "head": result.head})
+        return JSONResponse(
+            {"accepted": result.accepted, "duplicates": result.duplicates, "head": result.head}
+        )
 
     def cursor_query(self, request: Request, default_limit: int) -> tuple[int, int, float]:
         """``after``, ``limit`` and ``wait`` of a pull; 400 unless each is in range."""
@@ -406,8 +433,7 @@ class Api:
             raise Refused(400, "bad query parameters")  # also NaN: it never ends a wait
         return after, min(limit, self.cfg.max_pull), min(wait, self.cfg.max_wait)
 
-    async def long_poll(self, agent: AgentRecord, wait: float,
-                        read: Callable[[], Awaitable[Any]]) -> Any:
+    async def long_poll(self, agent: AgentRecord, wait: float, read: Callable[[], Awaitable[Any]]) -> Any:
         """``read()`` until it finds something or ``wait`` seconds pass.
 
         Woken by the tenant's notifier (a push, a webhook, a revocation); the agent is
@@ -432,16 +458,27 @@ class Api:
         after, limit, wait = self.cursor_query(request, self.cfg.max_pull)
         tenant = agent.tenant_id
         found, head = await self.long_poll(
-            agent, wait, lambda: self.db(self.storage.pull, tenant, after, limit))
+            agent, wait, lambda: self.db(self.storage.pull, tenant, after, limit)
+        )
         floor = await self.db(self.storage.floor, tenant)  # compacted below: see the snapshot
-        return JSONResponse({
-            "floor": floor,
-            "events": [{"seq": e.seq, "id": e.id, "origin": e.origin, "envelope": e.envelope,
-                        "received_at": e.received_at} for e in found],
-            "cursor": found[-1].seq if found else after,
-            "head": head,
-            "now": time.time(),
-        })
+        return JSONResponse(
+            {
+                "floor": floor,
+                "events": [
+                    {
+                        "seq": e.seq,
+                        "id": e.id,
+                        "origin": e.origin,
+                        "envelope": e.envelope,
+                        "received_at": e.received_at,
+                    }
+                    for e in found
+                ],
+                "cursor": found[-1].seq if found else after,
+                "head": head,
+                "now": time.time(),
+            }
+        )
 
     async def redact(self, request: Request) -> Response:
         from jasiyo.cloud.privacy_api import redact
@@ -471,8 +508,7 @@ class Api:
         agent = await self.agent_auth(request, body)
         doc = self.json_of(body)
         provider, public_key = doc.get("provider"), doc.get("public_key")
-        if not (isinstance(provider, str) and _PROVIDER_RE.match(provider)
-                and isinstance(public_key, str)):
+        if not (isinstance(provider, str) and _PROVIDER_RE.match(provider) and isinstance(public_key, str)):
             raise Refused(422, "provider or public key malformed")
         try:
             seal_to(public_key, b"", b"check")
@@ -481,8 +517,15 @@ class Api:
         # Hex: Daraja refuses callback URLs containing words such as 'exe', 'cmd' or 'sql',
         # which a base64 token can spell by chance.
         token = secrets.token_hex(24)
-        await self.db(self.storage.add_hook_endpoint, agent.tenant_id, token_hash(token), provider,
-                      public_key, time.time(), agent.id)
+        await self.db(
+            self.storage.add_hook_endpoint,
+            agent.tenant_id,
+            token_hash(token),
+            provider,
+            public_key,
+            time.time(),
+            agent.id,
+        )
         return JSONResponse({"path": f"/v1/hooks/{agent.tenant_id}/{token}"}, 201)
 
     async def receive_hook(self, request: Request) -> Response:
@@ -501,10 +544,13 @@ class Api:
         provider, public_key = found
         hook_id = uuid7()
         now = time.time()
-        doc = {"provider": provider, "received_at": now,
-               "remote": request.client.host if request.client else None,
-               "headers": {k: v for k, v in request.headers.items() if k in _HOOK_HEADERS},
-               "body": base64.b64encode(raw).decode()}
+        doc = {
+            "provider": provider,
+            "received_at": now,
+            "remote": request.client.host if request.client else None,
+            "headers": {k: v for k, v in request.headers.items() if k in _HOOK_HEADERS},
+            "body": base64.b64encode(raw).decode(),
+        }
         sealed = seal_to(public_key, json.dumps(doc).encode(), hook_context(tenant, hook_id))
         await self.db(self.storage.add_webhook, tenant, hook_id, provider, sealed, now)
         event(log, "cloud.webhook", tenant=tenant, provider=provider, id=hook_id)
@@ -517,10 +563,14 @@ class Api:
         agent = await self.agent_auth(request, b"")
         after, limit, wait = self.cursor_query(request, 100)
         rows = await self.long_poll(
-            agent, wait, lambda: self.db(self.storage.webhooks, agent.tenant_id, after, limit))
-        return JSONResponse({
-            "hooks": [{"seq": r[0], "id": r[1], "provider": r[2], "sealed": r[3]} for r in rows],
-            "cursor": rows[-1][0] if rows else after})
+            agent, wait, lambda: self.db(self.storage.webhooks, agent.tenant_id, after, limit)
+        )
+        return JSONResponse(
+            {
+                "hooks": [{"seq": r[0], "id": r[1], "provider": r[2], "sealed": r[3]} for r in rows],
+                "cursor": rows[-1][0] if rows else after,
+            }
+        )
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -538,24 +588,27 @@ class Api:
             Route("/v1/tenants", e(self.create_tenant), methods=["POST"]),
             Route("/v1/tenants/{tenant}/enrolments", e(self.create_enrolment), methods=["POST"]),
             Route("/v1/agents/enroll", e(self.enroll), methods=["POST"]),
-            Route("/v1/tenants/{tenant}/agents/{agent}/revoke", e(self.revoke_agent),
-                  methods=["POST"]),
+            Route("/v1/tenants/{tenant}/agents/{agent}/revoke", e(self.revoke_agent), methods=["POST"]),
             Route("/v1/tenants/{tenant}/keys", e(self.register_key), methods=["POST"]),
             # One route for both methods, so a 405 lists both in Allow.
             Route("/v1/tenants/{tenant}/events", e(self.events), methods=["GET", "POST"]),
             Route("/v1/tenants/{tenant}/events/redact", e(self.redact), methods=["POST"]),
             Route("/v1/tenants/{tenant}/snapshot", e(self.snapshot("latest")), methods=["GET"]),
-            Route("/v1/tenants/{tenant}/snapshots/{snap}/parts/{part}",
-                  e(self.snapshot("part")), methods=["GET", "POST"]),
-            Route("/v1/tenants/{tenant}/snapshots/{snap}/commit", e(self.snapshot("commit")),
-                  methods=["POST"]),
-            Route("/v1/tenants/{tenant}/hook-endpoints", e(self.add_hook_endpoint),
-                  methods=["POST"]),
+            Route(
+                "/v1/tenants/{tenant}/snapshots/{snap}/parts/{part}",
+                e(self.snapshot("part")),
+                methods=["GET", "POST"],
+            ),
+            Route(
+                "/v1/tenants/{tenant}/snapshots/{snap}/commit", e(self.snapshot("commit")), methods=["POST"]
+            ),
+            Route("/v1/tenants/{tenant}/hook-endpoints", e(self.add_hook_endpoint), methods=["POST"]),
             Route("/v1/tenants/{tenant}/hooks", e(self.list_hooks), methods=["GET"]),
             Route("/v1/hooks/{tenant}/{token}", e(self.receive_hook), methods=["POST"]),
         ]
-        app = Starlette(routes=routes, lifespan=self.lifespan,
-                        exception_handlers={404: _not_found, 405: _not_found})
+        app = Starlette(
+            routes=routes, lifespan=self.lifespan, exception_handlers={404: _not_found, 405: _not_found}
+        )
         app.state.notifier = self.notifier
         return app
 
@@ -563,8 +616,9 @@ class Api:
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
     # A 405 names the methods the path has (RFC 9110 requires Allow).
-    return JSONResponse({"error": _CODES.get(status, "not_found")}, status,
-                        headers=getattr(exc, "headers", None))
+    return JSONResponse(
+        {"error": _CODES.get(status, "not_found")}, status, headers=getattr(exc, "headers", None)
+    )
 
 
 def create_app(storage: Storage, settings: CloudSettings | None = None) -> Starlette:

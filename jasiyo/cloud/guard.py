@@ -36,9 +36,11 @@ from jasiyo.log import event, get_logger
 
 log = get_logger(__name__)
 
-_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
-         b"content-length: 25\r\nretry-after: 5\r\nconnection: close\r\n\r\n"
-         b'{"error": "unavailable"}\n')
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+    b"content-length: 25\r\nretry-after: 5\r\nconnection: close\r\n\r\n"
+    b'{"error": "unavailable"}\n'
+)
 #: File descriptors kept back from the connection cap: the listening socket, log files, and
 #: the database: SQLite opens its file, WAL and shared memory in each of the (up to 40)
 #: worker threads, PostgreSQL a pool of connections. Below this the cloud answers 500s and
@@ -83,8 +85,7 @@ class Guard:
 
     def over_cap(self, host: str) -> bool:
         """True when one more connection from ``host`` would be over a cap."""
-        return (self.counts.get(host, 0) >= self.per_client
-                or len(self.watched) >= self.max_connections)
+        return self.counts.get(host, 0) >= self.per_client or len(self.watched) >= self.max_connections
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._sweeper is None or self._sweeper.done():
@@ -104,11 +105,16 @@ class Guard:
                     proto.transport.close()
                     self.watched.discard(proto)
             if now - last_report >= 10 and (self.refused, self.closed_slow) != reported:
-                event(log, "cloud.connections_limited", 30,
-                      refused=self.refused - reported[0],
-                      closed_slow=self.closed_slow - reported[1],
-                      open=len(self.watched), cap=self.max_connections,
-                      per_client=self.per_client)
+                event(
+                    log,
+                    "cloud.connections_limited",
+                    30,
+                    refused=self.refused - reported[0],
+                    closed_slow=self.closed_slow - reported[1],
+                    open=len(self.watched),
+                    cap=self.max_connections,
+                    per_client=self.per_client,
+                )
                 reported, last_report = (self.refused, self.closed_slow), now
 
 
@@ -146,8 +152,8 @@ def listening_socket(host: str, port: int, guard: Guard) -> GuardedSocket:
     """A bound :class:`GuardedSocket` for ``host``:``port`` (``port`` 0: any free one)."""
     try:
         family, kind, proto, _, addr = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP,
-            flags=socket.AI_PASSIVE)[0]
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+        )[0]
     except socket.gaierror as exc:
         raise CloudError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only when the

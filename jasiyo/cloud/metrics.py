@@ -61,19 +61,37 @@ class CloudMetrics:
         self.guard = guard
         self.registry = CollectorRegistry(auto_describe=False)
         r = self.registry
-        self.requests = Counter("jasiyo_cloud_requests", "HTTP requests answered, by route "
-                                "template, method and status.",
-                                ["route", "method", "status"], registry=r)
-        self.latency = Histogram("jasiyo_cloud_request_duration_seconds", "Time to answer a "
-                                 "request, by route template (long-polls include their wait).",
-                                 ["route"], buckets=BOUNDS, registry=r)
-        self.in_flight = Gauge("jasiyo_cloud_requests_in_flight", "Requests being answered "
-                               "now (long-polls included).", registry=r)
-        self.long_polls = Gauge("jasiyo_cloud_long_polls_waiting", "Agents' long-polls "
-                                "(events or webhooks, wait > 0) waiting now.", registry=r)
-        self.webhooks = Counter("jasiyo_cloud_webhooks", "Provider callbacks received, by "
-                                "HTTP status answered (200 kept; 404 unknown endpoint; 413 too "
-                                "large; 429 rate limited).", ["status"], registry=r)
+        self.requests = Counter(
+            "jasiyo_cloud_requests",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "jasiyo_cloud_request_duration_seconds",
+            "Time to answer a request, by route template (long-polls include their wait).",
+            ["route"],
+            buckets=BOUNDS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "jasiyo_cloud_requests_in_flight",
+            "Requests being answered now (long-polls included).",
+            registry=r,
+        )
+        self.long_polls = Gauge(
+            "jasiyo_cloud_long_polls_waiting",
+            "Agents' long-polls (events or webhooks, wait > 0) waiting now.",
+            registry=r,
+        )
+        self.webhooks = Counter(
+            "jasiyo_cloud_webhooks",
+            "Provider callbacks received, by "
+            "HTTP status answered (200 kept; 404 unknown endpoint; 413 too "
+            "large; 429 rate limited).",
+            ["status"],
+            registry=r,
+        )
         r.register(_Collector(self))
         #: (tenant, agent) -> (events left after its last pull, when)
         self.lag: dict[tuple[str, str], tuple[int, float]] = {}
@@ -108,8 +126,7 @@ class CloudMetrics:
         auth = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
         if not auth.startswith("Bearer ") or len(auth) > 300:
             return False
-        return bool(await run_in_threadpool(self.storage.is_operator,
-                                            token_hash(auth[7:].strip())))
+        return bool(await run_in_threadpool(self.storage.is_operator, token_hash(auth[7:].strip())))
 
 
 class _Collector:
@@ -129,26 +146,32 @@ class _Collector:
         open_ = GaugeMetricFamily("jasiyo_cloud_connections_open", "Client connections open.")
         open_.add_metric([], len(g.watched) if g is not None else 0)
         yield open_
-        cap = GaugeMetricFamily("jasiyo_cloud_connections_cap", "Most connections the cloud "
-                                "holds at once (below ulimit -n).")
+        cap = GaugeMetricFamily(
+            "jasiyo_cloud_connections_cap", "Most connections the cloud holds at once (below ulimit -n)."
+        )
         cap.add_metric([], g.max_connections if g is not None else 0)
         yield cap
-        lim = CounterMetricFamily("jasiyo_cloud_connections_limited", "Connections refused "
-                                  "over a cap or closed for sending too slowly.",
-                                  labels=["reason"])
+        lim = CounterMetricFamily(
+            "jasiyo_cloud_connections_limited",
+            "Connections refused over a cap or closed for sending too slowly.",
+            labels=["reason"],
+        )
         lim.add_metric(["over_cap"], g.refused if g is not None else 0)
         lim.add_metric(["slow"], g.closed_slow if g is not None else 0)
         yield lim
         backlogs = self.m.tenant_backlogs()
         dist = GaugeHistogramMetricFamily(
-            "jasiyo_cloud_tenant_backlog_events", "Tenants by backlog: events the tenant's "
+            "jasiyo_cloud_tenant_backlog_events",
+            "Tenants by backlog: events the tenant's "
             "furthest-behind agent had still to pull after its last pull (tenants whose "
-            "agents pulled in the last hour).")
+            "agents pulled in the last hour).",
+        )
         buckets = [(str(b), sum(1 for x in backlogs if x <= b)) for b in BACKLOG_BOUNDS]
         dist.add_metric([], [*buckets, ("+Inf", len(backlogs))], gsum_value=sum(backlogs))
         yield dist
-        worst = GaugeMetricFamily("jasiyo_cloud_tenant_backlog_max_events", "The largest "
-                                  "tenant backlog (events).")
+        worst = GaugeMetricFamily(
+            "jasiyo_cloud_tenant_backlog_max_events", "The largest tenant backlog (events)."
+        )
         worst.add_metric([], max(backlogs, default=0))
         yield worst
 

@@ -16,8 +16,18 @@ from collections.abc import Callable
 from jasiyo.migrations import Migrations
 
 #: Tables holding a tenant's rows (all carry ``tenant_id``, or are keyed by it).
-TENANT_TABLES = ("tenants", "enrolments", "agents", "key_ids", "events", "nonces",
-                 "hook_endpoints", "webhooks", "snapshots", "snapshot_parts")
+TENANT_TABLES = (
+    "tenants",
+    "enrolments",
+    "agents",
+    "key_ids",
+    "events",
+    "nonces",
+    "hook_endpoints",
+    "webhooks",
+    "snapshots",
+    "snapshot_parts",
+)
 
 
 def _rls(tables: tuple[str, ...]) -> str:
@@ -138,10 +148,13 @@ SQLITE: list[tuple[str, str]] = [
     ),
     ("c002_webhooks", _HOOKS.format(real="REAL", int="INTEGER")),
     ("c005_privacy_redact", "CREATE INDEX IF NOT EXISTS webhooks_id ON webhooks(tenant_id, id);"),
-    ("c006_privacy_hook_owner", """
+    (
+        "c006_privacy_hook_owner",
+        """
         ALTER TABLE hook_endpoints ADD COLUMN agent_id TEXT;
         ALTER TABLE hook_endpoints ADD COLUMN closed_at REAL;
-        """),
+        """,
+    ),
     ("c007_privacy_snapshots", _SNAPSHOTS.format(real="REAL", int="INTEGER")),
 ]
 
@@ -309,8 +322,9 @@ POSTGRES: list[tuple[str, str]] = [
 ]
 
 
-def cloud_migrations(scripts: list[tuple[str, str]],
-                     render: Callable[[str], str] = lambda text: text) -> Migrations:
+def cloud_migrations(
+    scripts: list[tuple[str, str]], render: Callable[[str], str] = lambda text: text
+) -> Migrations:
     """The runner's set for one backend's scripts (``render`` fills in role and schema)."""
     out = Migrations("jasiyo-cloud")
     for name, text in scripts:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-_ERR = {"description": "Refused; the body is only {\"error\": code}",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_ERR = {
+    "description": 'Refused; the body is only {"error": code}',
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
 _SIGNED: list[dict[str, list[str]]] = [{"agentSignature": []}]
 
 
@@ -28,14 +30,21 @@ KEY32 = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
 _ID = {"type": "string", "pattern": UUID}
 _TENANT = {"name": "tenant", "in": "path", "required": True, "schema": _ID}
 _SNAP = {"name": "snap", "in": "path", "required": True, "schema": _ID}
-_PART = {"name": "part", "in": "path", "required": True,
-         "schema": {"type": "string", "pattern": "^[0-9]{1,6}$"}}
+_PART = {
+    "name": "part",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9]{1,6}$"},
+}
 _CURSOR = [
-    {"name": "after", "in": "query",
-     "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}},
+    {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}},
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-    {"name": "wait", "in": "query", "description": "Long-poll: seconds to wait for something new",
-     "schema": {"type": "number", "minimum": 0, "maximum": 30}},
+    {
+        "name": "wait",
+        "in": "query",
+        "description": "Long-poll: seconds to wait for something new",
+        "schema": {"type": "number", "minimum": 0, "maximum": 30},
+    },
 ]
 
 OPENAPI: dict[str, Any] = {
@@ -51,51 +60,65 @@ OPENAPI: dict[str, Any] = {
         ),
     },
     "paths": {
-        "/v1/health": {"get": {"summary": "Liveness and database reachability",
-                               "responses": {"200": _json("Health"), **_errors(503)}}},
-        "/v1/openapi.json": {"get": {"summary": "This document",
-                                     "responses": {"200": {"description": "OpenAPI"}}}},
-        "/v1/tenants": {"post": {
-            "summary": "Create a tenant (operator token)",
-            "security": [{"bearer": []}],
-            "requestBody": _body("TenantCreate"),
-            "responses": {"201": _json("TenantCreated"), **_errors(400, 401, 413, 422, 429)},
-        }},
-        "/v1/tenants/{tenant}/enrolments": {"post": {
-            "summary": "Issue a one-time enrolment token (tenant admin token)",
-            "security": [{"bearer": []}],
-            "parameters": [_TENANT],
-            "requestBody": _json("EnrolmentCreate"),
-            "responses": {"201": _json("Enrolment"), **_errors(400, 401, 403, 422, 429)},
-        }},
-        "/v1/tenants/{tenant}/agents/{agent}/revoke": {"post": {
-            "summary": "Revoke an agent (a lost or retired POP): its requests get 401",
-            "security": [{"bearer": []}],
-            "parameters": [_TENANT, {"name": "agent", "in": "path", "required": True,
-                                     "schema": _ID}],
-            "responses": {"200": {"description": "Revoked"},
-                          **_errors(401, 403, 404, 429)},
-        }},
-        "/v1/agents/enroll": {"post": {
-            "summary": "Register an agent's Ed25519 public key with a one-time token",
-            "requestBody": _body("Enroll"),
-            "responses": {"201": _json("Enrolled"), **_errors(400, 401, 409, 413, 422, 429)},
-        }},
-        "/v1/tenants/{tenant}/keys": {"post": {
-            "summary": "Register a tenant data key id (the key itself never leaves agents)",
-            "security": _SIGNED, "parameters": [_TENANT],
-            "requestBody": _body("KeyId"),
-            "responses": {"200": _json("KeyId"), **_errors(400, 401, 403, 413, 422, 429)},
-        }},
+        "/v1/health": {
+            "get": {
+                "summary": "Liveness and database reachability",
+                "responses": {"200": _json("Health"), **_errors(503)},
+            }
+        },
+        "/v1/openapi.json": {
+            "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}
+        },
+        "/v1/tenants": {
+            "post": {
+                "summary": "Create a tenant (operator token)",
+                "security": [{"bearer": []}],
+                "requestBody": _body("TenantCreate"),
+                "responses": {"201": _json("TenantCreated"), **_errors(400, 401, 413, 422, 429)},
+            }
+        },
+        "/v1/tenants/{tenant}/enrolments": {
+            "post": {
+                "summary": "Issue a one-time enrolment token (tenant admin token)",
+                "security": [{"bearer": []}],
+                "parameters": [_TENANT],
+                "requestBody": _json("EnrolmentCreate"),
+                "responses": {"201": _json("Enrolment"), **_errors(400, 401, 403, 422, 429)},
+            }
+        },
+        "/v1/tenants/{tenant}/agents/{agent}/revoke": {
+            "post": {
+                "summary": "Revoke an agent (a lost or retired POP): its requests get 401",
+                "security": [{"bearer": []}],
+                "parameters": [_TENANT, {"name": "agent", "in": "path", "required": True, "schema": _ID}],
+                "responses": {"200": {"description": "Revoked"}, **_errors(401, 403, 404, 429)},
+            }
+        },
+        "/v1/agents/enroll": {
+            "post": {
+                "summary": "Register an agent's Ed25519 public key with a one-time token",
+                "requestBody": _body("Enroll"),
+                "responses": {"201": _json("Enrolled"), **_errors(400, 401, 409, 413, 422, 429)},
+            }
+        },
+        "/v1/tenants/{tenant}/keys": {
+            "post": {
+                "summary": "Register a tenant data key id (the key itself never leaves agents)",
+                "security": _SIGNED,
+                "parameters": [_TENANT],
+                "requestBody": _body("KeyId"),
+                "responses": {"200": _json("KeyId"), **_errors(400, 401, 403, 413, 422, 429)},
+            }
+        },
         "/v1/tenants/{tenant}/events": {
             "post": {
                 "summary": "Append sealed events; idempotent on event id. 403: an event's "
-                           "origin is not the signing agent; 409: an envelope names a key id "
-                           "not registered for the tenant",
-                "security": _SIGNED, "parameters": [_TENANT],
+                "origin is not the signing agent; 409: an envelope names a key id "
+                "not registered for the tenant",
+                "security": _SIGNED,
+                "parameters": [_TENANT],
                 "requestBody": _body("Push"),
-                "responses": {"200": _json("PushResult"),
-                              **_errors(400, 401, 403, 409, 413, 422, 429)},
+                "responses": {"200": _json("PushResult"), **_errors(400, 401, 403, 409, 413, 422, 429)},
             },
             "get": {
                 "summary": "Events after a cursor, in sequence order; long-polls up to `wait` s",
@@ -104,69 +127,103 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _json("Pull"), **_errors(400, 401, 403, 429)},
             },
         },
-        "/v1/tenants/{tenant}/events/redact": {"post": {
-            "summary": "Erasure: replace held events' envelopes with ones re-sealed without a "
-                       "person's data (same id and origin), drop webhook bodies by id. 409: an "
-                       "envelope names a key id not registered for the tenant",
-            "security": _SIGNED, "parameters": [_TENANT],
-            "requestBody": _body("Redact"),
-            "responses": {"200": _json("Redacted"),
-                          **_errors(400, 401, 403, 409, 413, 422, 429)},
-        }},
-        "/v1/tenants/{tenant}/snapshot": {"get": {
-            "summary": "The newest committed snapshot of the tenant (404: none yet)",
-            "security": _SIGNED, "parameters": [_TENANT],
-            "responses": {"200": _json("Snapshot"), **_errors(401, 403, 404, 429)},
-        }},
+        "/v1/tenants/{tenant}/events/redact": {
+            "post": {
+                "summary": "Erasure: replace held events' envelopes with ones re-sealed without a "
+                "person's data (same id and origin), drop webhook bodies by id. 409: an "
+                "envelope names a key id not registered for the tenant",
+                "security": _SIGNED,
+                "parameters": [_TENANT],
+                "requestBody": _body("Redact"),
+                "responses": {"200": _json("Redacted"), **_errors(400, 401, 403, 409, 413, 422, 429)},
+            }
+        },
+        "/v1/tenants/{tenant}/snapshot": {
+            "get": {
+                "summary": "The newest committed snapshot of the tenant (404: none yet)",
+                "security": _SIGNED,
+                "parameters": [_TENANT],
+                "responses": {"200": _json("Snapshot"), **_errors(401, 403, 404, 429)},
+            }
+        },
         "/v1/tenants/{tenant}/snapshots/{snap}/parts/{part}": {
             "post": {
                 "summary": "Upload one sealed part of a snapshot (idempotent)",
-                "security": _SIGNED, "parameters": [_TENANT, _SNAP, _PART],
+                "security": _SIGNED,
+                "parameters": [_TENANT, _SNAP, _PART],
                 "requestBody": _body("SnapshotPart"),
-                "responses": {"200": {"description": "Stored"},
-                              **_errors(400, 401, 403, 404, 409, 413, 422, 429)},
+                "responses": {
+                    "200": {"description": "Stored"},
+                    **_errors(400, 401, 403, 404, 409, 413, 422, 429),
+                },
             },
             "get": {
                 "summary": "One sealed part of a snapshot",
-                "security": _SIGNED, "parameters": [_TENANT, _SNAP, _PART],
-                "responses": {"200": {"description": "{\"envelope\": ...}"},
-                              **_errors(401, 403, 404, 429)},
+                "security": _SIGNED,
+                "parameters": [_TENANT, _SNAP, _PART],
+                "responses": {"200": {"description": '{"envelope": ...}'}, **_errors(401, 403, 404, 429)},
             },
         },
-        "/v1/tenants/{tenant}/snapshots/{snap}/commit": {"post": {
-            "summary": "Make a complete snapshot the newest: the events it covers (but `keep`) "
-                       "and older snapshots are dropped. 409: unknown, another agent's, or "
-                       "parts missing",
-            "security": _SIGNED, "parameters": [_TENANT, _SNAP],
-            "requestBody": _body("SnapshotCommit"),
-            "responses": {"200": {"description": "Committed"},
-                          **_errors(400, 401, 403, 404, 409, 413, 422, 429)},
-        }},
-        "/v1/tenants/{tenant}/hook-endpoints": {"post": {
-            "summary": "Create an unguessable webhook path; callbacks to it are sealed to the "
-                       "tenant's X25519 public key before they are stored",
-            "security": _SIGNED, "parameters": [_TENANT],
-            "requestBody": _body("HookEndpointCreate"),
-            "responses": {"201": _json("HookEndpoint"),
-                          **_errors(400, 401, 403, 413, 422, 429)},
-        }},
-        "/v1/tenants/{tenant}/hooks": {"get": {
-            "summary": "Sealed webhooks after a cursor; long-polls up to `wait` s, answering as "
-                       "soon as a webhook arrives for the tenant",
-            "security": _SIGNED,
-            "parameters": [_TENANT, *_CURSOR],
-            "responses": {"200": _json("Hooks"), **_errors(400, 401, 403, 429)},
-        }},
-        "/v1/hooks/{tenant}/{token}": {"post": {
-            "summary": "A payment provider's callback (M-Pesa, Paystack); any body up to 64 KiB",
-            "parameters": [_TENANT, {"name": "token", "in": "path", "required": True,
-                                     "schema": {"type": "string", "minLength": 16,
-                                                "maxLength": 64, "pattern": "^[A-Za-z0-9_-]+$"}}],
-            "requestBody": {"required": False, "content": {"*/*": {"schema": {}}}},
-            "responses": {"200": {"description": "Accepted; M-Pesa endpoints (provider mpesa*) "
-                                                 "get Daraja's {\"ResultCode\": 0, ...}"},
-                          **_errors(404, 413, 429)},
-        }},
+        "/v1/tenants/{tenant}/snapshots/{snap}/commit": {
+            "post": {
+                "summary": "Make a complete snapshot the newest: the events it covers (but `keep`) "
+                "and older snapshots are dropped. 409: unknown, another agent's, or "
+                "parts missing",
+                "security": _SIGNED,
+                "parameters": [_TENANT, _SNAP],
+                "requestBody": _body("SnapshotCommit"),
+                "responses": {
+                    "200": {"description": "Committed"},
+                    **_errors(400, 401, 403, 404, 409, 413, 422, 429),
+                },
+            }
+        },
+        "/v1/tenants/{tenant}/hook-endpoints": {
+            "post": {
+                "summary": "Create an unguessable webhook path; callbacks to it are sealed to the "
+                "tenant's X25519 public key before they are stored",
+                "security": _SIGNED,
+                "parameters": [_TENANT],
+                "requestBody": _body("HookEndpointCreate"),
+                "responses": {"201": _json("HookEndpoint"), **_errors(400, 401, 403, 413, 422, 429)},
+            }
+        },
+        "/v1/tenants/{tenant}/hooks": {
+            "get": {
+                "summary": "Sealed webhooks after a cursor; long-polls up to `wait` s, answering as "
+                "soon as a webhook arrives for the tenant",
+                "security": _SIGNED,
+                "parameters": [_TENANT, *_CURSOR],
+                "responses": {"200": _json("Hooks"), **_errors(400, 401, 403, 429)},
+            }
+        },
+        "/v1/hooks/{tenant}/{token}": {
+            "post": {
+                "summary": "A payment provider's callback (M-Pesa, Paystack); any body up to 64 KiB",
+                "parameters": [
+                    _TENANT,
+                    {
+                        "name": "token",
+                        "in": "path",
+                        "required": True,
+                        "schema": {
+                            "type": "string",
+                            "minLength": 16,
+                            "maxLength": 64,
+                            "pattern": "^[A-Za-z0-9_-]+$",
+                        },
+                    },
+                ],
+                "requestBody": {"required": False, "content": {"*/*": {"schema": {}}}},
+                "responses": {
+                    "200": {
+                        "description": "Accepted; M-Pesa endpoints (provider mpesa*) "
+                        'get Daraja\'s {"ResultCode": 0, ...}'
+                    },
+                    **_errors(404, 413, 429),
+                },
+            }
+        },
     },
     "components": {
         "securitySchemes": {
@@ -174,84 +231,171 @@ OPENAPI: dict[str, Any] = {
             "agentSignature": {"type": "apiKey", "in": "header", "name": "X-Jasiyo-Signature"},
         },
         "schemas": {
-            "Error": {"type": "object", "required": ["error"],
-                      "properties": {"error": {"type": "string"}}},
-            "Health": {"type": "object", "properties": {
-                "status": {"type": "string"}, "api": {"type": "string"},
-                "backend": {"type": "string"}}},
-            "TenantCreate": {"type": "object", "required": ["name"],
-                             "properties": {"name": {"type": "string", "minLength": 1,
-                                                     "maxLength": 200}}},
-            "TenantCreated": {"type": "object", "properties": {
-                "tenant_id": {"type": "string"}, "admin_token": {"type": "string"}}},
-            "EnrolmentCreate": {"type": "object", "properties": {
-                "ttl_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 2592000}}},
-            "Enrolment": {"type": "object", "properties": {
-                "token": {"type": "string"}, "expires_at": {"type": "number"}}},
-            "Enroll": {"type": "object",
-                       "required": ["token", "agent_id", "public_key"],
-                       "properties": {"token": {"type": "string", "maxLength": 300},
-                                      "agent_id": _ID,
-                                      "name": {"type": "string", "maxLength": 200},
-                                      "public_key": {"type": "string", "pattern": KEY32,
-                                                     "description": "base64 raw Ed25519"}}},
-            "Enrolled": {"type": "object", "properties": {
-                "tenant_id": {"type": "string"}, "agent_id": {"type": "string"}}},
-            "KeyId": {"type": "object", "required": ["kid"],
-                      "properties": {"kid": {"type": "string", "pattern": "^k[0-9a-f]{12}$"}}},
-            "Event": {"type": "object", "required": ["id", "origin", "envelope"],
-                      "properties": {
-                          "seq": {"type": "integer"},
-                          "id": _ID,
-                          "origin": _ID,
-                          "envelope": {"type": "string", "maxLength": 262144,
-                                       "pattern": "^v1\\.k[0-9a-f]{12}\\.",
-                                       "description": "v1.<kid>.<base64url nonce+AES-GCM>"},
-                          "received_at": {"type": "number", "description":
-                                          "when the cloud stored it (pull only; unix seconds)"}}},
-            "Push": {"type": "object", "required": ["events"], "properties": {
-                "events": {"type": "array", "minItems": 1, "maxItems": 1000,
-                           "items": {"$ref": "#/components/schemas/Event"}}}},
-            "Redact": {"type": "object", "properties": {
-                "events": {"type": "array", "maxItems": 1000,
-                           "items": {"$ref": "#/components/schemas/Event"}},
-                "hooks": {"type": "array", "maxItems": 1000, "items": _ID}}},
-            "Redacted": {"type": "object", "properties": {
-                "replaced": {"type": "integer"}, "dropped": {"type": "integer"}}},
-            "PushResult": {"type": "object", "properties": {
-                "accepted": {"type": "integer"}, "duplicates": {"type": "integer"},
-                "head": {"type": "integer"}}},
-            "HookEndpointCreate": {"type": "object", "required": ["provider", "public_key"],
-                                   "properties": {"provider": {"type": "string",
-                                                               "pattern": "^[a-z][a-z0-9_-]{0,31}$"},
-                                                  "public_key": {"type": "string",
-                                                                 "pattern": KEY32}}},
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+            "Health": {
+                "type": "object",
+                "properties": {
+                    "status": {"type": "string"},
+                    "api": {"type": "string"},
+                    "backend": {"type": "string"},
+                },
+            },
+            "TenantCreate": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}},
+            },
+            "TenantCreated": {
+                "type": "object",
+                "properties": {"tenant_id": {"type": "string"}, "admin_token": {"type": "string"}},
+            },
+            "EnrolmentCreate": {
+                "type": "object",
+                "properties": {"ttl_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 2592000}},
+            },
+            "Enrolment": {
+                "type": "object",
+                "properties": {"token": {"type": "string"}, "expires_at": {"type": "number"}},
+            },
+            "Enroll": {
+                "type": "object",
+                "required": ["token", "agent_id", "public_key"],
+                "properties": {
+                    "token": {"type": "string", "maxLength": 300},
+                    "agent_id": _ID,
+                    "name": {"type": "string", "maxLength": 200},
+                    "public_key": {"type": "string", "pattern": KEY32, "description": "base64 raw Ed25519"},
+                },
+            },
+            "Enrolled": {
+                "type": "object",
+                "properties": {"tenant_id": {"type": "string"}, "agent_id": {"type": "string"}},
+            },
+            "KeyId": {
+                "type": "object",
+                "required": ["kid"],
+                "properties": {"kid": {"type": "string", "pattern": "^k[0-9a-f]{12}$"}},
+            },
+            "Event": {
+                "type": "object",
+                "required": ["id", "origin", "envelope"],
+                "properties": {
+                    "seq": {"type": "integer"},
+                    "id": _ID,
+                    "origin": _ID,
+                    "envelope": {
+                        "type": "string",
+                        "maxLength": 262144,
+                        "pattern": "^v1\\.k[0-9a-f]{12}\\.",
+                        "description": "v1.<kid>.<base64url nonce+AES-GCM>",
+                    },
+                    "received_at": {
+                        "type": "number",
+                        "description": "when the cloud stored it (pull only; unix seconds)",
+                    },
+                },
+            },
+            "Push": {
+                "type": "object",
+                "required": ["events"],
+                "properties": {
+                    "events": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 1000,
+                        "items": {"$ref": "#/components/schemas/Event"},
+                    }
+                },
+            },
+            "Redact": {
+                "type": "object",
+                "properties": {
+                    "events": {
+                        "type": "array",
+                        "maxItems": 1000,
+                        "items": {"$ref": "#/components/schemas/Event"},
+                    },
+                    "hooks": {"type": "array", "maxItems": 1000, "items": _ID},
+                },
+            },
+            "Redacted": {
+                "type": "object",
+                "properties": {"replaced": {"type": "integer"}, "dropped": {"type": "integer"}},
+            },
+            "PushResult": {
+                "type": "object",
+                "properties": {
+                    "accepted": {"type": "integer"},
+                    "duplicates": {"type": "integer"},
+                    "head": {"type": "integer"},
+                },
+            },
+            "HookEndpointCreate": {
+                "type": "object",
+                "required": ["provider", "public_key"],
+                "properties": {
+                    "provider": {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,31}$"},
+                    "public_key": {"type": "string", "pattern": KEY32},
+                },
+            },
             "HookEndpoint": {"type": "object", "properties": {"path": {"type": "string"}}},
-            "Hooks": {"type": "object", "properties": {
-                "hooks": {"type": "array", "items": {"type": "object", "properties": {
-                    "seq": {"type": "integer"}, "id": {"type": "string"},
-                    "provider": {"type": "string"},
-                    "sealed": {"type": "string",
-                               "description": "x1.<ephemeral X25519>.<nonce+AES-GCM>"}}}},
-                "cursor": {"type": "integer"}}},
-            "Pull": {"type": "object", "properties": {
-                "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
-                "cursor": {"type": "integer"}, "head": {"type": "integer"},
-                "floor": {"type": "integer", "description": "events up to here were compacted "
-                          "into the newest snapshot: a cursor below it reads that first"},
-                "now": {"type": "number", "description": "the cloud's clock (unix seconds)"}}},
-            "SnapshotPart": {"type": "object", "required": ["seq", "parts", "envelope"],
-                             "properties": {
-                                 "seq": {"type": "integer", "minimum": 0,
-                                         "maximum": 9223372036854775807},
-                                 "parts": {"type": "integer", "minimum": 1, "maximum": 100000},
-                                 "envelope": {"type": "string", "maxLength": 262144,
-                                              "pattern": "^v1\\.k[0-9a-f]{12}\\."}}},
-            "SnapshotCommit": {"type": "object", "properties": {
-                "keep": {"type": "array", "maxItems": 50000, "items": _ID}}},
-            "Snapshot": {"type": "object", "properties": {
-                "id": {"type": "string"}, "origin": {"type": "string"},
-                "seq": {"type": "integer"}, "parts": {"type": "integer"}}},
+            "Hooks": {
+                "type": "object",
+                "properties": {
+                    "hooks": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "seq": {"type": "integer"},
+                                "id": {"type": "string"},
+                                "provider": {"type": "string"},
+                                "sealed": {
+                                    "type": "string",
+                                    "description": "x1.<ephemeral X25519>.<nonce+AES-GCM>",
+                                },
+                            },
+                        },
+                    },
+                    "cursor": {"type": "integer"},
+                },
+            },
+            "Pull": {
+                "type": "object",
+                "properties": {
+                    "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+                    "cursor": {"type": "integer"},
+                    "head": {"type": "integer"},
+                    "floor": {
+                        "type": "integer",
+                        "description": "events up to here were compacted "
+                        "into the newest snapshot: a cursor below it reads that first",
+                    },
+                    "now": {"type": "number", "description": "the cloud's clock (unix seconds)"},
+                },
+            },
+            "SnapshotPart": {
+                "type": "object",
+                "required": ["seq", "parts", "envelope"],
+                "properties": {
+                    "seq": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807},
+                    "parts": {"type": "integer", "minimum": 1, "maximum": 100000},
+                    "envelope": {"type": "string", "maxLength": 262144, "pattern": "^v1\\.k[0-9a-f]{12}\\."},
+                },
+            },
+            "SnapshotCommit": {
+                "type": "object",
+                "properties": {"keep": {"type": "array", "maxItems": 50000, "items": _ID}},
+            },
+            "Snapshot": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "origin": {"type": "string"},
+                    "seq": {"type": "integer"},
+                    "parts": {"type": "integer"},
+                },
+            },
         },
     },
 }

@@ -62,17 +62,19 @@ class _PgLedger(Ledger):
         self.conn = conn
 
     def applied(self, migration_set: str) -> list[str]:
-        self.conn.execute("CREATE TABLE IF NOT EXISTS jasiyo_migrations "
-                          "(name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
-        return [r[0] for r in self.conn.execute(
-            "SELECT name FROM jasiyo_migrations ORDER BY applied_at, name")]
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS jasiyo_migrations "
+            "(name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        return [
+            r[0] for r in self.conn.execute("SELECT name FROM jasiyo_migrations ORDER BY applied_at, name")
+        ]
 
     @contextmanager
     def step(self, migration_set: str, name: str) -> Iterator[_PgScript | None]:
         with self.conn.transaction():
             self.conn.execute("LOCK TABLE jasiyo_migrations IN EXCLUSIVE MODE")
-            if self.conn.execute("SELECT 1 FROM jasiyo_migrations WHERE name = %s",
-                                 (name,)).fetchone():
+            if self.conn.execute("SELECT 1 FROM jasiyo_migrations WHERE name = %s", (name,)).fetchone():
                 yield None  # another `cloud migrate` was quicker
                 return
             yield _PgScript(self.conn)
@@ -111,7 +113,8 @@ class PostgresStorage(Storage):
                 "SELECT r.rolsuper, r.rolbypassrls, "
                 "  (SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() "
                 "   AND tablename = 'events') = current_user "
-                "FROM pg_roles r WHERE r.rolname = current_user").fetchone()
+                "FROM pg_roles r WHERE r.rolname = current_user"
+            ).fetchone()
         finally:
             conn.close()
         if row is None or any(bool(v) for v in row):
@@ -149,8 +152,10 @@ class PostgresStorage(Storage):
             except psycopg.errors.IntegrityError:
                 raise
             except psycopg.errors.InsufficientPrivilege as exc:
-                raise CloudError("the database refused the service role: insufficient "
-                                 f"privilege ({exc.diag.message_primary})") from None
+                raise CloudError(
+                    "the database refused the service role: insufficient "
+                    f"privilege ({exc.diag.message_primary})"
+                ) from None
             except psycopg.OperationalError:
                 conn.close()
                 raise CloudError("the PostgreSQL cloud database is unavailable") from None
@@ -175,16 +180,19 @@ class PostgresStorage(Storage):
             assert row is not None  # a SELECT without FROM answers one row
             schema = row[0]
             steps = cloud_migrations(
-                POSTGRES, lambda text: text.replace("{app_role}", app_role).replace("{schema}", schema))
+                POSTGRES, lambda text: text.replace("{app_role}", app_role).replace("{schema}", schema)
+            )
             applied = steps.apply(_PgLedger(conn), "the cloud database")
             if app_password is not None:
-                conn.execute(pgsql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                    pgsql.Identifier(app_role), pgsql.Literal(app_password)))
+                conn.execute(
+                    pgsql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                        pgsql.Identifier(app_role), pgsql.Literal(app_password)
+                    )
+                )
         except UnknownMigrations as exc:
             raise CloudError(str(exc)) from None
         except psycopg.Error as exc:
-            raise CloudError(f"migrating the cloud database failed: {exc.diag.message_primary}"
-                             ) from None
+            raise CloudError(f"migrating the cloud database failed: {exc.diag.message_primary}") from None
         finally:
             conn.close()
         return applied

@@ -27,8 +27,12 @@ async def redact(api: Api, request: Request) -> Response:
     agent = await api.agent_auth(request, body)
     doc = api.json_of(body)
     events, hooks = doc.get("events", []), doc.get("hooks", [])
-    if not (isinstance(events, list) and isinstance(hooks, list)
-            and len(events) <= api.cfg.max_batch and len(hooks) <= api.cfg.max_batch):
+    if not (
+        isinstance(events, list)
+        and isinstance(hooks, list)
+        and len(events) <= api.cfg.max_batch
+        and len(hooks) <= api.cfg.max_batch
+    ):
         raise Refused(422, "events or hooks not lists, or batch too large")
     kids = await api.db(api.storage.kids, agent.tenant_id)
     rows = []
@@ -36,8 +40,12 @@ async def redact(api: Api, request: Request) -> Response:
         if not isinstance(ev, dict):
             raise Refused(422, "event is not an object")
         ev_id, origin, env = ev.get("id"), ev.get("origin"), ev.get("envelope")
-        if not (isinstance(ev_id, str) and _ID_RE.match(ev_id) and isinstance(origin, str)
-                and _ID_RE.match(origin)):
+        if not (
+            isinstance(ev_id, str)
+            and _ID_RE.match(ev_id)
+            and isinstance(origin, str)
+            and _ID_RE.match(origin)
+        ):
             raise Refused(422, "event id or origin malformed")
         if not isinstance(env, str) or len(env) > MAX_ENVELOPE:
             raise Refused(422, "envelope missing or too large")
@@ -51,6 +59,13 @@ async def redact(api: Api, request: Request) -> Response:
     if not all(isinstance(h, str) and _ID_RE.match(h) for h in hooks):
         raise Refused(422, "hook id malformed")
     replaced, dropped = await api.db(api.storage.redact, agent.tenant_id, rows, hooks)
-    event(log, "cloud.redacted", tenant=agent.tenant_id, agent=agent.id, events=replaced,
-          hooks=dropped, at=time.time())
+    event(
+        log,
+        "cloud.redacted",
+        tenant=agent.tenant_id,
+        agent=agent.id,
+        events=replaced,
+        hooks=dropped,
+        at=time.time(),
+    )
     return JSONResponse({"replaced": replaced, "dropped": dropped})

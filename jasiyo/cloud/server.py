@@ -49,7 +49,8 @@ def ensure_operator(storage: Storage, token: str) -> bool:
         raise CloudError(
             "the service role may not create operator tokens; register this one as the "
             "tables' owner: JASIYO_OPERATOR_TOKEN=... jasiyo cloud create-operator --from-env "
-            "--db OWNER_URL") from None
+            "--db OWNER_URL"
+        ) from None
 
 
 class RedactHookTokens(logging.Filter):
@@ -61,8 +62,7 @@ class RedactHookTokens(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(redact_path(a) if isinstance(a, str) else a
-                                for a in record.args)
+            record.args = tuple(redact_path(a) if isinstance(a, str) else a for a in record.args)
         elif isinstance(record.msg, str):
             record.msg = redact_path(record.msg)
         return True
@@ -70,27 +70,44 @@ class RedactHookTokens(logging.Filter):
 
 def _guard(settings: CloudSettings | None) -> Guard:
     cfg = settings or CloudSettings()
-    return Guard(per_client=cfg.max_conns_per_client, max_connections=cfg.max_connections,
-                 header_timeout=cfg.header_timeout, body_timeout=cfg.body_timeout)
+    return Guard(
+        per_client=cfg.max_conns_per_client,
+        max_connections=cfg.max_connections,
+        header_timeout=cfg.header_timeout,
+        body_timeout=cfg.body_timeout,
+    )
 
 
 def _uvicorn_config(app: Any, guard: Guard, storage: Storage, **kw: Any) -> uvicorn.Config:
     app = instrument(app, CloudMetrics(storage, guard))  # GET /metrics (jasiyo.cloud.metrics)
-    config = uvicorn.Config(app, ws="none", lifespan="on", http=guarded_protocol(guard),
-                            log_level=kw.pop("log_level", "warning"), timeout_keep_alive=5,
-                            # asyncio accepts up to `backlog` sockets per wake-up before any is
-                            # refused: uvicorn's 2048 would overrun the descriptor reserve.
-                            backlog=ACCEPT_BATCH,
-                            timeout_graceful_shutdown=2, **kw)
+    config = uvicorn.Config(
+        app,
+        ws="none",
+        lifespan="on",
+        http=guarded_protocol(guard),
+        log_level=kw.pop("log_level", "warning"),
+        timeout_keep_alive=5,
+        # asyncio accepts up to `backlog` sockets per wake-up before any is
+        # refused: uvicorn's 2048 would overrun the descriptor reserve.
+        backlog=ACCEPT_BATCH,
+        timeout_graceful_shutdown=2,
+        **kw,
+    )
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactHookTokens) for f in access.filters):
         access.addFilter(RedactHookTokens())
     return config
 
 
-def serve(storage: Storage, host: str, port: int, settings: CloudSettings | None = None,
-          tls_cert: str | None = None, tls_key: str | None = None,
-          log_level: str = "info") -> None:
+def serve(
+    storage: Storage,
+    host: str,
+    port: int,
+    settings: CloudSettings | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    log_level: str = "info",
+) -> None:
     """Serve until interrupted. Bootstraps the operator token from $JASIYO_OPERATOR_TOKEN.
 
     With ``tls_cert``/``tls_key`` (PEM files) it serves HTTPS itself; otherwise put it behind
@@ -107,16 +124,16 @@ def serve(storage: Storage, host: str, port: int, settings: CloudSettings | None
     app = create_app(storage, settings)
     tls = {"ssl_certfile": tls_cert, "ssl_keyfile": tls_key} if tls_cert else {}
     server = uvicorn.Server(_uvicorn_config(app, guard, storage, log_level=log_level, **tls))
-    event(log, "cloud.listening", address=host, port=sock.getsockname()[1],
-          tls=bool(tls_cert))
+    event(log, "cloud.listening", address=host, port=sock.getsockname()[1], tls=bool(tls_cert))
     server.run(sockets=[sock])
 
 
 class ThreadedServer:
     """The cloud on a real socket in a thread. ``start()``/``stop()`` may repeat (same port)."""
 
-    def __init__(self, storage: Storage, settings: CloudSettings | None = None,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, storage: Storage, settings: CloudSettings | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.storage = storage
         self.settings = settings
         self.host = host
@@ -135,8 +152,9 @@ class ThreadedServer:
         app = create_app(self.storage, self.settings)
         server = uvicorn.Server(_uvicorn_config(app, guard, self.storage))
         self._server = server
-        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                        name="jasiyo-cloud", daemon=True)
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="jasiyo-cloud", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not server.started:
@@ -157,4 +175,3 @@ class ThreadedServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-

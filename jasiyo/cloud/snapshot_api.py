@@ -51,9 +51,14 @@ async def put_part(api: Api, request: Request) -> Response:
     agent = await api.agent_auth(request, body)
     doc = api.json_of(body)
     seq, parts, env = _whole(doc.get("seq")), _whole(doc.get("parts")), doc.get("envelope")
-    if not (isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**63
-            and isinstance(parts, int) and not isinstance(parts, bool)
-            and 0 < parts <= MAX_PARTS):
+    if not (
+        isinstance(seq, int)
+        and not isinstance(seq, bool)
+        and 0 <= seq < 2**63
+        and isinstance(parts, int)
+        and not isinstance(parts, bool)
+        and 0 < parts <= MAX_PARTS
+    ):
         raise Refused(422, "seq or parts out of range")
     if part >= parts:
         raise Refused(409, "part beyond the snapshot's parts")
@@ -65,8 +70,9 @@ async def put_part(api: Api, request: Request) -> Response:
         raise Refused(422, "envelope malformed") from None
     if kid not in await api.db(api.storage.kids, agent.tenant_id):
         raise Refused(409, "envelope names an unregistered key id")
-    await api.db(api.storage.put_snapshot_part, agent.tenant_id, snap_id, agent.id, seq,
-                 parts, part, env, time.time())
+    await api.db(
+        api.storage.put_snapshot_part, agent.tenant_id, snap_id, agent.id, seq, parts, part, env, time.time()
+    )
     return JSONResponse({"part": part})
 
 
@@ -79,11 +85,13 @@ async def commit(api: Api, request: Request) -> Response:
     body = await api.body_of(request)
     agent = await api.agent_auth(request, body)
     keep = api.json_of(body).get("keep", [])
-    if not (isinstance(keep, list) and len(keep) <= MAX_KEEP
-            and all(isinstance(k, str) and _ID_RE.match(k) for k in keep)):
+    if not (
+        isinstance(keep, list)
+        and len(keep) <= MAX_KEEP
+        and all(isinstance(k, str) and _ID_RE.match(k) for k in keep)
+    ):
         raise Refused(422, "keep must be a list of event ids")
-    dropped = await api.db(api.storage.commit_snapshot, agent.tenant_id, snap_id, agent.id,
-                           keep, time.time())
+    dropped = await api.db(api.storage.commit_snapshot, agent.tenant_id, snap_id, agent.id, keep, time.time())
     if dropped is None:
         raise Refused(409, "snapshot unknown, another agent's, or missing parts")
     event(log, "cloud.compacted", tenant=agent.tenant_id, snapshot=snap_id, dropped=dropped)

@@ -60,8 +60,7 @@ class SqliteStorage(Storage):
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 _create_private(self.path)
-                conn = sqlite3.connect(str(self.path), isolation_level=None,
-                                       check_same_thread=False)
+                conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
                 conn.execute("PRAGMA busy_timeout=10000")
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")

@@ -115,15 +115,19 @@ class Storage(ABC):
         with self.tx(None) as t:
             if t.one("SELECT 1 FROM operators WHERE token_hash = ?", (token_hash,)):
                 return False
-            t.run("INSERT INTO operators (id, token_hash, created_at) VALUES (?, ?, ?)",
-                  (op_id, token_hash, now))
+            t.run(
+                "INSERT INTO operators (id, token_hash, created_at) VALUES (?, ?, ?)",
+                (op_id, token_hash, now),
+            )
             return True
 
     def operators(self) -> list[tuple[str, str, float]]:
         """(id, token hash, created) of every operator token (the tables' owner only)."""
         with self.tx(None, write=False) as t:
-            return [(r[0], r[1], float(r[2])) for r in t.rows(
-                "SELECT id, token_hash, created_at FROM operators ORDER BY created_at")]
+            return [
+                (r[0], r[1], float(r[2]))
+                for r in t.rows("SELECT id, token_hash, created_at FROM operators ORDER BY created_at")
+            ]
 
     def revoke_operator(self, op_id: str) -> bool:
         """Forget an operator token: it is refused from now on (the tables' owner only)."""
@@ -148,19 +152,23 @@ class Storage(ABC):
 
     def create_tenant(self, tenant: str, name: str, admin_hash: str, now: float) -> None:
         with self.tx(tenant) as t:
-            t.run("INSERT INTO tenants (id, tenant_id, name, admin_token_hash, created_at) "
-                  "VALUES (?, ?, ?, ?, ?)", (tenant, tenant, name, admin_hash, now))
+            t.run(
+                "INSERT INTO tenants (id, tenant_id, name, admin_token_hash, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (tenant, tenant, name, admin_hash, now),
+            )
 
     def is_admin(self, tenant: str, admin_hash: str) -> bool:
         with self.tx(tenant, write=False) as t:
-            row = t.one("SELECT 1 FROM tenants WHERE id = ? AND admin_token_hash = ?",
-                        (tenant, admin_hash))
+            row = t.one("SELECT 1 FROM tenants WHERE id = ? AND admin_token_hash = ?", (tenant, admin_hash))
             return row is not None
 
     def add_enrolment(self, tenant: str, token_hash: str, expires_at: float, now: float) -> None:
         with self.tx(tenant) as t:
-            t.run("INSERT INTO enrolments (token_hash, tenant_id, expires_at, created_at) "
-                  "VALUES (?, ?, ?, ?)", (token_hash, tenant, expires_at, now))
+            t.run(
+                "INSERT INTO enrolments (token_hash, tenant_id, expires_at, created_at) VALUES (?, ?, ?, ?)",
+                (token_hash, tenant, expires_at, now),
+            )
 
     def enroll(self, tenant: str, token_hash: str, agent: AgentRecord, now: float) -> str:
         """Consume a one-time token and register the agent: 'ok', 'invalid' or 'conflict'."""
@@ -173,9 +181,10 @@ class Storage(ABC):
                 )
                 if used != 1:
                     return "invalid"
-                t.run("INSERT INTO agents (id, tenant_id, name, public_key, created_at) "
-                      "VALUES (?, ?, ?, ?, ?)",
-                      (agent.id, tenant, agent.name, agent.public_key, now))
+                t.run(
+                    "INSERT INTO agents (id, tenant_id, name, public_key, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (agent.id, tenant, agent.name, agent.public_key, now),
+                )
         except Exception as exc:
             # A duplicate agent id (possibly another tenant's: RLS hides the row, not the key).
             if self.is_integrity_error(exc):
@@ -185,36 +194,50 @@ class Storage(ABC):
 
     def get_agent(self, tenant: str, agent_id: str) -> AgentRecord | None:
         with self.tx(tenant, write=False) as t:
-            row = t.one("SELECT id, tenant_id, name, public_key, revoked_at FROM agents "
-                        "WHERE tenant_id = ? AND id = ?", (tenant, agent_id))
+            row = t.one(
+                "SELECT id, tenant_id, name, public_key, revoked_at FROM agents "
+                "WHERE tenant_id = ? AND id = ?",
+                (tenant, agent_id),
+            )
         return AgentRecord(*row) if row else None
 
     def revoke_agent(self, tenant: str, agent_id: str, now: float) -> bool:
         """Refuse the agent's requests from now on. False if no such (active) agent."""
         with self.tx(tenant) as t:
-            done = t.run("UPDATE agents SET revoked_at = ? WHERE tenant_id = ? AND id = ? "
-                         "AND revoked_at IS NULL", (now, tenant, agent_id)) == 1
+            done = (
+                t.run(
+                    "UPDATE agents SET revoked_at = ? WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL",
+                    (now, tenant, agent_id),
+                )
+                == 1
+            )
             if done:  # its webhook endpoints close with it: their URLs answer 404 from now
-                t.run("UPDATE hook_endpoints SET closed_at = ? WHERE tenant_id = ? AND "
-                      "agent_id = ? AND closed_at IS NULL", (now, tenant, agent_id))
+                t.run(
+                    "UPDATE hook_endpoints SET closed_at = ? WHERE tenant_id = ? AND "
+                    "agent_id = ? AND closed_at IS NULL",
+                    (now, tenant, agent_id),
+                )
                 self.after_push(t, tenant)  # other cloud processes wake their waiting polls
             return done
 
     def use_nonce(self, tenant: str, agent_id: str, nonce: str, now: float) -> bool:
         """Remember a request nonce; False if it was already used (a replay)."""
         with self.tx(tenant) as t:
-            fresh = t.run("INSERT INTO nonces (tenant_id, agent_id, nonce, seen_at) "
-                          "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                          (tenant, agent_id, nonce, now))
+            fresh = t.run(
+                "INSERT INTO nonces (tenant_id, agent_id, nonce, seen_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (tenant, agent_id, nonce, now),
+            )
             if random.random() < 0.01:  # amortised cleanup; no background job needed
-                t.run("DELETE FROM nonces WHERE tenant_id = ? AND seen_at < ?",
-                      (tenant, now - NONCE_TTL))
+                t.run("DELETE FROM nonces WHERE tenant_id = ? AND seen_at < ?", (tenant, now - NONCE_TTL))
         return fresh == 1
 
     def add_kid(self, tenant: str, kid: str, now: float) -> None:
         with self.tx(tenant) as t:
-            t.run("INSERT INTO key_ids (tenant_id, kid, created_at) VALUES (?, ?, ?) "
-                  "ON CONFLICT DO NOTHING", (tenant, kid, now))
+            t.run(
+                "INSERT INTO key_ids (tenant_id, kid, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (tenant, kid, now),
+            )
 
     def kids(self, tenant: str) -> set[str]:
         with self.tx(tenant, write=False) as t:
@@ -236,8 +259,12 @@ class Storage(ABC):
             seen: set[str] = set()
             if events:
                 cond, params = self.in_list("id", [e[0] for e in events])
-                seen = {r[0] for r in t.rows(
-                    f"SELECT id FROM events WHERE tenant_id = ? AND {cond}", [tenant, *params])}
+                seen = {
+                    r[0]
+                    for r in t.rows(
+                        f"SELECT id FROM events WHERE tenant_id = ? AND {cond}", [tenant, *params]
+                    )
+                }
             new = []
             for ev_id, origin, envelope in events:
                 if ev_id in seen:
@@ -246,8 +273,11 @@ class Storage(ABC):
                 head += 1
                 new.append((tenant, head, ev_id, origin, envelope, now))
             if new:
-                t.many("INSERT INTO events (tenant_id, seq, id, origin, envelope, received_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?)", new)
+                t.many(
+                    "INSERT INTO events (tenant_id, seq, id, origin, envelope, received_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    new,
+                )
                 t.run("UPDATE tenants SET last_seq = ? WHERE id = ?", (head, tenant))
                 self.after_push(t, tenant)
         return PushResult(len(new), len(events) - len(new), head)
@@ -255,54 +285,73 @@ class Storage(ABC):
     def pull(self, tenant: str, after: int, limit: int) -> tuple[list[StoredEvent], int]:
         """Events with ``seq > after`` in order, at most ``limit``; and the tenant's head."""
         with self.tx(tenant, write=False) as t:
-            rows = t.rows("SELECT seq, id, origin, envelope, received_at FROM events "
-                          "WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                          (tenant, after, limit))
+            rows = t.rows(
+                "SELECT seq, id, origin, envelope, received_at FROM events "
+                "WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (tenant, after, limit),
+            )
             head_row = t.one("SELECT last_seq FROM tenants WHERE id = ?", (tenant,))
         return [StoredEvent(int(r[0]), r[1], r[2], r[3], float(r[4])) for r in rows], int(
-            head_row[0] if head_row else 0)
-
+            head_row[0] if head_row else 0
+        )
 
     # ------------------------------------------------------------ webhooks
 
-    def add_hook_endpoint(self, tenant: str, token_hash: str, provider: str, public_key: str,
-                          now: float, agent_id: str | None = None) -> None:
+    def add_hook_endpoint(
+        self,
+        tenant: str,
+        token_hash: str,
+        provider: str,
+        public_key: str,
+        now: float,
+        agent_id: str | None = None,
+    ) -> None:
         with self.tx(tenant) as t:
-            t.run("INSERT INTO hook_endpoints (tenant_id, token_hash, provider, public_key, "
-                  "created_at, agent_id) VALUES (?, ?, ?, ?, ?, ?)",
-                  (tenant, token_hash, provider, public_key, now, agent_id))
+            t.run(
+                "INSERT INTO hook_endpoints (tenant_id, token_hash, provider, public_key, "
+                "created_at, agent_id) VALUES (?, ?, ?, ?, ?, ?)",
+                (tenant, token_hash, provider, public_key, now, agent_id),
+            )
 
     def hook_endpoint(self, tenant: str, token_hash: str) -> tuple[str, str] | None:
         """(provider, tenant public key) of an open webhook endpoint, or None."""
         with self.tx(tenant, write=False) as t:
-            row = t.one("SELECT provider, public_key FROM hook_endpoints "
-                        "WHERE tenant_id = ? AND token_hash = ? AND closed_at IS NULL",
-                        (tenant, token_hash))
+            row = t.one(
+                "SELECT provider, public_key FROM hook_endpoints "
+                "WHERE tenant_id = ? AND token_hash = ? AND closed_at IS NULL",
+                (tenant, token_hash),
+            )
         return (row[0], row[1]) if row else None
 
-    def add_webhook(self, tenant: str, hook_id: str, provider: str, sealed: str,
-                    now: float) -> int:
+    def add_webhook(self, tenant: str, hook_id: str, provider: str, sealed: str, now: float) -> int:
         with self.tx(tenant) as t:
             # The tenant row lock orders webhook sequence numbers as it does events.
             t.rows(f"SELECT id FROM tenants WHERE id = ?{self.for_update}", (tenant,))
             row = t.one("SELECT max(seq) FROM webhooks WHERE tenant_id = ?", (tenant,))
             seq = int(row[0] or 0) + 1 if row else 1
-            t.run("INSERT INTO webhooks (tenant_id, seq, id, provider, sealed, received_at) "
-                  "VALUES (?, ?, ?, ?, ?, ?)", (tenant, seq, hook_id, provider, sealed, now))
+            t.run(
+                "INSERT INTO webhooks (tenant_id, seq, id, provider, sealed, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (tenant, seq, hook_id, provider, sealed, now),
+            )
             self.after_push(t, tenant)  # wakes hook long-polls in every cloud process
         return seq
 
     def webhooks(self, tenant: str, after: int, limit: int) -> list[tuple[int, str, str, str]]:
         """(seq, id, provider, sealed) after ``after``, in order."""
         with self.tx(tenant, write=False) as t:
-            rows = t.rows("SELECT seq, id, provider, sealed FROM webhooks WHERE tenant_id = ? "
-                          "AND seq > ? ORDER BY seq LIMIT ?", (tenant, after, limit))
+            rows = t.rows(
+                "SELECT seq, id, provider, sealed FROM webhooks WHERE tenant_id = ? "
+                "AND seq > ? ORDER BY seq LIMIT ?",
+                (tenant, after, limit),
+            )
         return [(int(r[0]), r[1], r[2], r[3]) for r in rows]
 
     # ------------------------------------------------------------ privacy
 
-    def redact(self, tenant: str, events: Sequence[tuple[str, str, str]],
-               hooks: Sequence[str]) -> tuple[int, int]:
+    def redact(
+        self, tenant: str, events: Sequence[tuple[str, str, str]], hooks: Sequence[str]
+    ) -> tuple[int, int]:
         """Replace the envelopes of held events (``(id, origin, envelope)``: the same event,
         re-sealed by an agent without the personal data an erasure removed) and drop
         webhook bodies. Sequence numbers stay; unknown ids are ignored. (replaced, dropped)
@@ -310,70 +359,102 @@ class Storage(ABC):
         replaced = dropped = 0
         with self.tx(tenant) as t:
             for ev_id, origin, envelope in events:
-                replaced += t.run("UPDATE events SET envelope = ? WHERE tenant_id = ? AND id = ? "
-                                  "AND origin = ?", (envelope, tenant, ev_id, origin))
+                replaced += t.run(
+                    "UPDATE events SET envelope = ? WHERE tenant_id = ? AND id = ? AND origin = ?",
+                    (envelope, tenant, ev_id, origin),
+                )
             for hook_id in hooks:
-                dropped += t.run("DELETE FROM webhooks WHERE tenant_id = ? AND id = ?",
-                                 (tenant, hook_id))
+                dropped += t.run("DELETE FROM webhooks WHERE tenant_id = ? AND id = ?", (tenant, hook_id))
         return replaced, dropped
 
     # ------------------------------------------------------------ snapshots and compaction
 
-    def put_snapshot_part(self, tenant: str, snap_id: str, origin: str, seq: int, parts: int,
-                          part: int, envelope: str, now: float) -> None:
+    def put_snapshot_part(
+        self,
+        tenant: str,
+        snap_id: str,
+        origin: str,
+        seq: int,
+        parts: int,
+        part: int,
+        envelope: str,
+        now: float,
+    ) -> None:
         """Store one part of a snapshot being written (idempotent)."""
         with self.tx(tenant) as t:
-            t.run("INSERT INTO snapshots (tenant_id, id, origin, seq, parts, created_at) "
-                  "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                  (tenant, snap_id, origin, seq, parts, now))
-            t.run("INSERT INTO snapshot_parts (tenant_id, snapshot_id, part, envelope) "
-                  "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", (tenant, snap_id, part, envelope))
+            t.run(
+                "INSERT INTO snapshots (tenant_id, id, origin, seq, parts, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (tenant, snap_id, origin, seq, parts, now),
+            )
+            t.run(
+                "INSERT INTO snapshot_parts (tenant_id, snapshot_id, part, envelope) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (tenant, snap_id, part, envelope),
+            )
 
-    def commit_snapshot(self, tenant: str, snap_id: str, origin: str, keep: Sequence[str],
-                        now: float) -> int | None:
+    def commit_snapshot(
+        self, tenant: str, snap_id: str, origin: str, keep: Sequence[str], now: float
+    ) -> int | None:
         """Make a complete snapshot the newest; drop the events it covers (but ``keep``) and
         older snapshots. The number of events dropped; None if parts are missing."""
         with self.tx(tenant) as t:
             t.rows(f"SELECT id FROM tenants WHERE id = ?{self.for_update}", (tenant,))
-            row = t.one("SELECT seq, parts FROM snapshots WHERE tenant_id = ? AND id = ? "
-                        "AND origin = ?", (tenant, snap_id, origin))
+            row = t.one(
+                "SELECT seq, parts FROM snapshots WHERE tenant_id = ? AND id = ? AND origin = ?",
+                (tenant, snap_id, origin),
+            )
             if row is None:
                 return None
             seq, parts = int(row[0]), int(row[1])
-            have = t.one("SELECT count(*) FROM snapshot_parts WHERE tenant_id = ? AND "
-                         "snapshot_id = ?", (tenant, snap_id))
+            have = t.one(
+                "SELECT count(*) FROM snapshot_parts WHERE tenant_id = ? AND snapshot_id = ?",
+                (tenant, snap_id),
+            )
             if int(have[0] if have else 0) != parts:
                 return None
-            t.run("UPDATE snapshots SET committed_at = ? WHERE tenant_id = ? AND id = ?",
-                  (now, tenant, snap_id))
+            t.run(
+                "UPDATE snapshots SET committed_at = ? WHERE tenant_id = ? AND id = ?", (now, tenant, snap_id)
+            )
             keep_set = set(keep)
-            doomed = [r[0] for r in t.rows("SELECT id FROM events WHERE tenant_id = ? AND "
-                                           "seq <= ?", (tenant, seq)) if r[0] not in keep_set]
+            doomed = [
+                r[0]
+                for r in t.rows("SELECT id FROM events WHERE tenant_id = ? AND seq <= ?", (tenant, seq))
+                if r[0] not in keep_set
+            ]
             for i in range(0, len(doomed), 500):
-                cond, params = self.in_list("id", doomed[i:i + 500])
+                cond, params = self.in_list("id", doomed[i : i + 500])
                 t.run(f"DELETE FROM events WHERE tenant_id = ? AND {cond}", [tenant, *params])
-            older = [r[0] for r in t.rows(
-                "SELECT id FROM snapshots WHERE tenant_id = ? AND id <> ? AND (seq <= ? OR "
-                "committed_at IS NULL AND created_at < ?)", (tenant, snap_id, seq, now - 86400))]
+            older = [
+                r[0]
+                for r in t.rows(
+                    "SELECT id FROM snapshots WHERE tenant_id = ? AND id <> ? AND (seq <= ? OR "
+                    "committed_at IS NULL AND created_at < ?)",
+                    (tenant, snap_id, seq, now - 86400),
+                )
+            ]
             for old in older:
-                t.run("DELETE FROM snapshot_parts WHERE tenant_id = ? AND snapshot_id = ?",
-                      (tenant, old))
+                t.run("DELETE FROM snapshot_parts WHERE tenant_id = ? AND snapshot_id = ?", (tenant, old))
                 t.run("DELETE FROM snapshots WHERE tenant_id = ? AND id = ?", (tenant, old))
-            t.run("UPDATE tenants SET floor_seq = ? WHERE id = ? AND floor_seq < ?",
-                  (seq, tenant, seq))
+            t.run("UPDATE tenants SET floor_seq = ? WHERE id = ? AND floor_seq < ?", (seq, tenant, seq))
             return len(doomed)
 
     def latest_snapshot(self, tenant: str) -> tuple[str, str, int, int] | None:
         """(id, origin, seq, parts) of the newest committed snapshot."""
         with self.tx(tenant, write=False) as t:
-            row = t.one("SELECT id, origin, seq, parts FROM snapshots WHERE tenant_id = ? AND "
-                        "committed_at IS NOT NULL ORDER BY seq DESC LIMIT 1", (tenant,))
+            row = t.one(
+                "SELECT id, origin, seq, parts FROM snapshots WHERE tenant_id = ? AND "
+                "committed_at IS NOT NULL ORDER BY seq DESC LIMIT 1",
+                (tenant,),
+            )
         return (row[0], row[1], int(row[2]), int(row[3])) if row else None
 
     def snapshot_part(self, tenant: str, snap_id: str, part: int) -> str | None:
         with self.tx(tenant, write=False) as t:
-            row = t.one("SELECT envelope FROM snapshot_parts WHERE tenant_id = ? AND "
-                        "snapshot_id = ? AND part = ?", (tenant, snap_id, part))
+            row = t.one(
+                "SELECT envelope FROM snapshot_parts WHERE tenant_id = ? AND snapshot_id = ? AND part = ?",
+                (tenant, snap_id, part),
+            )
         return row[0] if row else None
 
     def floor(self, tenant: str) -> int:
@@ -385,12 +466,18 @@ class Storage(ABC):
     def tenant_bytes(self, tenant: str) -> dict[str, int]:
         """Ciphertext held for the tenant, by kind (for bench/restore.py and operators)."""
         with self.tx(tenant, write=False) as t:
-            ev = t.one("SELECT count(*), COALESCE(sum(length(envelope)), 0) FROM events "
-                       "WHERE tenant_id = ?", (tenant,))
-            sn = t.one("SELECT COALESCE(sum(length(envelope)), 0) FROM snapshot_parts "
-                       "WHERE tenant_id = ?", (tenant,))
-            wh = t.one("SELECT COALESCE(sum(length(sealed)), 0) FROM webhooks "
-                       "WHERE tenant_id = ?", (tenant,))
+            ev = t.one(
+                "SELECT count(*), COALESCE(sum(length(envelope)), 0) FROM events WHERE tenant_id = ?",
+                (tenant,),
+            )
+            sn = t.one(
+                "SELECT COALESCE(sum(length(envelope)), 0) FROM snapshot_parts WHERE tenant_id = ?", (tenant,)
+            )
+            wh = t.one("SELECT COALESCE(sum(length(sealed)), 0) FROM webhooks WHERE tenant_id = ?", (tenant,))
         assert ev is not None and sn is not None and wh is not None  # aggregates: one row
-        return {"events": int(ev[0]), "event_bytes": int(ev[1]),
-                "snapshot_bytes": int(sn[0]), "webhook_bytes": int(wh[0])}
+        return {
+            "events": int(ev[0]),
+            "event_bytes": int(ev[1]),
+            "snapshot_bytes": int(sn[0]),
+            "webhook_bytes": int(wh[0]),
+        }

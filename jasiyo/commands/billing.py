@@ -40,16 +40,20 @@ billing_app = group("The billing clock: run a tick by hand.")
 
 
 def _payment_row(p: Payment) -> dict[str, Any]:
-    return {**p.to_dict(), "amount": format_money(p.amount_minor, p.currency),
-            "received": when(p.received_at)}
+    return {
+        **p.to_dict(),
+        "amount": format_money(p.amount_minor, p.currency),
+        "received": when(p.received_at),
+    }
 
 
 @payment_app.command("record")
 def payment_record(
     username: str = typer.Argument(..., help="Subscriber who paid."),
     amount: str = typer.Argument(..., help="Amount in the plan's currency, e.g. 1500 or 1500.00."),
-    ref: str = typer.Option("", "--ref", help="Provider reference (M-Pesa receipt, ...); "
-                            "cash without one gets a receipt number."),
+    ref: str = typer.Option(
+        "", "--ref", help="Provider reference (M-Pesa receipt, ...); cash without one gets a receipt number."
+    ),
     method: str = typer.Option("cash", "--method", help="cash, mpesa, airtel, paystack or bank."),
 ) -> None:
     """Record a payment; buys prepaid periods or settles invoices, and restores service."""
@@ -77,14 +81,16 @@ def payment_list(
     """List payments, newest first."""
     with store() as s:
         rows = [_payment_row(p) for p in payments.list_(s, subscriber, limit)]
-    show_list(rows, ["received", "reference", "username", "amount", "method", "recorded_by"],
-              "payments")
+    show_list(rows, ["received", "reference", "username", "amount", "method", "recorded_by"], "payments")
 
 
 def _invoice_row(i: Invoice) -> dict[str, Any]:
-    return {**i.to_dict(), "total": format_money(i.total_minor, i.currency),
-            "cycle": f"{when(i.cycle_start)[:10]} .. {when(i.cycle_end)[:10]}",
-            "due": when(i.due_at)}
+    return {
+        **i.to_dict(),
+        "total": format_money(i.total_minor, i.currency),
+        "cycle": f"{when(i.cycle_start)[:10]} .. {when(i.cycle_end)[:10]}",
+        "due": when(i.due_at),
+    }
 
 
 @invoice_app.command("list")
@@ -95,8 +101,7 @@ def invoice_list(
 ) -> None:
     """List invoices, newest cycle first."""
     with store() as s:
-        rows = [_invoice_row(i) for i in invoices.list_(s, username=subscriber, status=status,
-                                                        limit=limit)]
+        rows = [_invoice_row(i) for i in invoices.list_(s, username=subscriber, status=status, limit=limit)]
     show_list(rows, ["number", "username", "plan", "cycle", "total", "status", "due"], "invoices")
 
 
@@ -106,20 +111,37 @@ def invoice_show(number: str = typer.Argument(..., help="Invoice number (INV-...
     with store() as s:
         inv = invoices.get(s, number)
     row = _invoice_row(inv)
-    row.update(amount=format_money(inv.amount_minor, inv.currency),
-               tax=format_money(inv.tax_minor, inv.currency), issued=when(inv.issued_at),
-               paid=when(inv.paid_at) if inv.paid_at else None,
-               vat="included in the price" if inv.tax_inclusive else "added to the price",
-               credited=format_money(inv.credited_minor, inv.currency)
-               if inv.credited_minor else None)
-    order = ["number", "username", "plan", "billing", "cycle", "amount", "tax", "vat", "total",
-             "credited", "status", "issued", "due", "paid", "customer_tax_pin", "void_reason"]
+    row.update(
+        amount=format_money(inv.amount_minor, inv.currency),
+        tax=format_money(inv.tax_minor, inv.currency),
+        issued=when(inv.issued_at),
+        paid=when(inv.paid_at) if inv.paid_at else None,
+        vat="included in the price" if inv.tax_inclusive else "added to the price",
+        credited=format_money(inv.credited_minor, inv.currency) if inv.credited_minor else None,
+    )
+    order = [
+        "number",
+        "username",
+        "plan",
+        "billing",
+        "cycle",
+        "amount",
+        "tax",
+        "vat",
+        "total",
+        "credited",
+        "status",
+        "issued",
+        "due",
+        "paid",
+        "customer_tax_pin",
+        "void_reason",
+    ]
     show_one({k: row[k] for k in order} if not _json() else row)
 
 
 def _note_row(n: Any) -> dict[str, Any]:
-    return {**n.to_dict(), "amount": format_money(n.amount_minor, n.currency),
-            "issued": when(n.issued_at)}
+    return {**n.to_dict(), "amount": format_money(n.amount_minor, n.currency), "issued": when(n.issued_at)}
 
 
 @invoice_app.command("void")
@@ -132,8 +154,9 @@ def invoice_void(
 
     with store() as s:
         note = credit_notes.void(s, cfg(), number, reason, actor())
-    extra = f"; credit note {note.number} for {format_money(note.amount_minor, note.currency)}" \
-        if note else ""
+    extra = (
+        f"; credit note {note.number} for {format_money(note.amount_minor, note.currency)}" if note else ""
+    )
     done(f"invoice {number} void{extra}", credit_note=note.to_dict() if note else None)
 
 
@@ -151,8 +174,10 @@ def invoice_credit_note(
         inv = invoices.get(s, number)
         minor = parse_money(amount, inv.currency, allow_zero=False)
         note = credit_notes.credit(s, cfg(), number, minor, reason, actor())
-    done(f"credit note {note.number}: {format_money(note.amount_minor, note.currency)} on "
-         f"{number}", credit_note=note.to_dict())
+    done(
+        f"credit note {note.number}: {format_money(note.amount_minor, note.currency)} on {number}",
+        credit_note=note.to_dict(),
+    )
 
 
 @invoice_app.command("credit-notes")
@@ -165,16 +190,17 @@ def invoice_credit_notes(
 
     with store() as s:
         rows = [_note_row(n) for n in credit_notes.list_(s, invoice=invoice, limit=limit)]
-    show_list(rows, ["number", "invoice_number", "username", "amount", "reason", "issued"],
-              "credit notes")
+    show_list(rows, ["number", "invoice_number", "username", "amount", "reason", "issued"], "credit notes")
 
 
 @invoice_app.command("pdf")
 def invoice_pdf(
     number: str = typer.Argument(
-        ..., help="Invoice (INV-...), credit note (CN-...) or payment reference (receipt)."),
-    out: str | None = typer.Option(None, "--out", "-o",
-                                   help="File to write (default: NUMBER.pdf; '-' for stdout)."),
+        ..., help="Invoice (INV-...), credit note (CN-...) or payment reference (receipt)."
+    ),
+    out: str | None = typer.Option(
+        None, "--out", "-o", help="File to write (default: NUMBER.pdf; '-' for stdout)."
+    ),
 ) -> None:
     """Write a PDF tax invoice (a receipt once paid), credit note or payment receipt."""
     import sys
@@ -205,11 +231,17 @@ def statement(username: str = typer.Argument(..., help="Subscriber username.")) 
     """The subscriber's ledger with a running balance (positive = credit)."""
     with store() as s:
         entries = ledger.statement(s, username)
-    rows = [{**e.to_dict(), "when": when(e.at), "ref": _short_ref(e.reference),
-             "amount": format_money(e.amount_minor, e.currency),
-             "balance": format_money(e.balance_minor or 0, e.currency)} for e in entries]
-    show_list(rows, ["when", "kind", "ref", "description", "amount", "balance"],
-              "ledger entries")
+    rows = [
+        {
+            **e.to_dict(),
+            "when": when(e.at),
+            "ref": _short_ref(e.reference),
+            "amount": format_money(e.amount_minor, e.currency),
+            "balance": format_money(e.balance_minor or 0, e.currency),
+        }
+        for e in entries
+    ]
+    show_list(rows, ["when", "kind", "ref", "description", "amount", "balance"], "ledger entries")
 
 
 def _short_ref(ref: str) -> str:
@@ -225,8 +257,9 @@ def _parse_at(text: str) -> float:
 
 @billing_app.command("run")
 def billing_run(
-    at: str | None = typer.Option(None, "--at", help="Run as of this ISO time, local time "
-                                  "unless it has an offset (default: now)."),
+    at: str | None = typer.Option(
+        None, "--at", help="Run as of this ISO time, local time unless it has an offset (default: now)."
+    ),
 ) -> None:
     """Run one billing tick now: expiries, renewals, invoices, grace, reminders, quotas.
 
@@ -244,11 +277,13 @@ def billing_run(
     with store() as s:
         report = billing.tick(s, cfg(), when_at)
     changes = ", ".join(f"{n} -> {k}" for k, n in sorted(report.transitions.items())) or "none"
-    done(f"billing tick at {when(report.at)}: {report.examined} subscriber(s) due, "
-         f"{report.invoices} invoice(s), {report.renewals} renewal(s), "
-         f"{report.reminders} reminder(s), {report.fup_on} throttled, status changes: {changes}"
-         + (f", {report.errors} error(s) (see the log)" if report.errors else ""),
-         **report.to_dict())
+    done(
+        f"billing tick at {when(report.at)}: {report.examined} subscriber(s) due, "
+        f"{report.invoices} invoice(s), {report.renewals} renewal(s), "
+        f"{report.reminders} reminder(s), {report.fup_on} throttled, status changes: {changes}"
+        + (f", {report.errors} error(s) (see the log)" if report.errors else ""),
+        **report.to_dict(),
+    )
 
 
 @billing_app.command("notifications")
@@ -260,25 +295,27 @@ def billing_notifications(
     from jasiyo.agent import notify
 
     with store() as s:
-        rows = [{**n.to_dict(), "created": when(n.created_at),
-                 "sent": when(n.sent_at) if n.sent_at else None}
-                for n in notify.list_(s, subscriber, limit)]
+        rows = [
+            {**n.to_dict(), "created": when(n.created_at), "sent": when(n.sent_at) if n.sent_at else None}
+            for n in notify.list_(s, subscriber, limit)
+        ]
     show_list(rows, ["created", "username", "kind", "message", "sent"], "notifications")
 
 
-def _adjust(kind: str, username: str, amount: str, ref: str, reason: str,
-            allow_debt: bool = False) -> None:
+def _adjust(kind: str, username: str, amount: str, ref: str, reason: str, allow_debt: bool = False) -> None:
     from jasiyo.money import parse_money
 
     with store(durable=True) as s:
         currency = ledger.subscriber_row(s, username)["currency"]
         minor = parse_money(amount, currency, allow_zero=False)
-        entry = billing.adjust(s, cfg(), username, kind, minor, ref, reason, actor(),
-                               allow_debt=allow_debt)
+        entry = billing.adjust(s, cfg(), username, kind, minor, ref, reason, actor(), allow_debt=allow_debt)
         balance = ledger.balance(s, ledger.subscriber_row(s, username)["id"])
-    done(f"{kind} {ref}: {format_money(minor, currency)} for {username}; "
-         f"balance {format_money(balance, currency)}", entry=entry.to_dict(),
-         balance_minor=balance)
+    done(
+        f"{kind} {ref}: {format_money(minor, currency)} for {username}; "
+        f"balance {format_money(balance, currency)}",
+        entry=entry.to_dict(),
+        balance_minor=balance,
+    )
 
 
 @billing_app.command("credit")

@@ -33,8 +33,11 @@ def serve_cmd(
     tls_cert: str | None = typer.Option(None, "--tls-cert", help="PEM certificate: serve HTTPS."),
     tls_key: str | None = typer.Option(None, "--tls-key", help="PEM private key for --tls-cert."),
     max_conns_per_client: int = typer.Option(
-        64, "--max-conns-per-client", min=1,
-        help="Open connections allowed per client address (raise it behind a proxy)."),
+        64,
+        "--max-conns-per-client",
+        min=1,
+        help="Open connections allowed per client address (raise it behind a proxy).",
+    ),
 ) -> None:
     """Serve the /v1 API. SQLite is migrated on start; PostgreSQL by `jasiyo cloud migrate`.
 
@@ -51,10 +54,19 @@ def serve_cmd(
         storage.check_migrations()  # PostgreSQL: `cloud migrate` runs as the owner, apart
         if bool(tls_cert) != bool(tls_key):
             raise CloudError("give both --tls-cert and --tls-key, or neither")
-        serve(storage, host, port, CloudSettings(max_body=max_body, rate=rate,
-                                                 burst=max(int(rate * 4), 1),
-                                                 max_conns_per_client=max_conns_per_client),
-              tls_cert=tls_cert, tls_key=tls_key)
+        serve(
+            storage,
+            host,
+            port,
+            CloudSettings(
+                max_body=max_body,
+                rate=rate,
+                burst=max(int(rate * 4), 1),
+                max_conns_per_client=max_conns_per_client,
+            ),
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+        )
     finally:
         storage.close()
 
@@ -62,10 +74,12 @@ def serve_cmd(
 @app.command("migrate")
 def migrate_cmd(
     db: str = typer.Option(..., "--db", help="Database URL, connecting as the tables' owner."),
-    app_role: str = typer.Option("jasiyo_app", "--app-role",
-                                 help="PostgreSQL role the service connects as (created)."),
+    app_role: str = typer.Option(
+        "jasiyo_app", "--app-role", help="PostgreSQL role the service connects as (created)."
+    ),
     app_password_env: str = typer.Option(
-        "", "--app-password-env", help="Env var holding a password to set for the role."),
+        "", "--app-password-env", help="Env var holding a password to set for the role."
+    ),
 ) -> None:
     """Create or upgrade the cloud schema (PostgreSQL: also the service role and RLS)."""
     from jasiyo.cloud.backend import open_storage
@@ -85,12 +99,15 @@ def migrate_cmd(
 
 @app.command("create-operator")
 def create_operator(
-    db: str = typer.Option("jasiyo-cloud.db", "--db",
-                           help="SQLite file path, or postgresql://OWNER@HOST/DB (the tables' "
-                                "owner: the service role may not create operators)."),
-    from_env: bool = typer.Option(False, "--from-env",
-                                  help=f"Register the token in ${OPERATOR_ENV} instead of "
-                                       "making a new one."),
+    db: str = typer.Option(
+        "jasiyo-cloud.db",
+        "--db",
+        help="SQLite file path, or postgresql://OWNER@HOST/DB (the tables' "
+        "owner: the service role may not create operators).",
+    ),
+    from_env: bool = typer.Option(
+        False, "--from-env", help=f"Register the token in ${OPERATOR_ENV} instead of making a new one."
+    ),
 ) -> None:
     """Create an operator token (printed once; stored hashed)."""
     from jasiyo.cloud.backend import open_storage
@@ -118,8 +135,7 @@ def create_tenant(
     from jasiyo.cloud import admin
 
     result = admin.create_tenant(url, _secret(token, OPERATOR_ENV, "operator token"), name)
-    done(f"tenant {result['tenant_id']} created; admin token (shown once): "
-         f"{result['admin_token']}", **result)
+    done(f"tenant {result['tenant_id']} created; admin token (shown once): {result['admin_token']}", **result)
 
 
 @app.command("enrolment-token")
@@ -148,8 +164,9 @@ def revoke_agent(
     done(f"agent {agent_id} revoked", **result)
 
 
-OWNER_DB_HELP = ("SQLite file path, or postgresql://OWNER@HOST/DB (the tables' owner: the "
-                 "service role may not do this).")
+OWNER_DB_HELP = (
+    "SQLite file path, or postgresql://OWNER@HOST/DB (the tables' owner: the service role may not do this)."
+)
 
 
 @app.command("operators")
@@ -162,8 +179,9 @@ def operators_cmd(
 
     storage = open_storage(db, owner=True)
     try:
-        rows = [{"id": i, "token_hash": h[:12] + "...", "created": when(at)}
-                for i, h, at in storage.operators()]
+        rows = [
+            {"id": i, "token_hash": h[:12] + "...", "created": when(at)} for i, h, at in storage.operators()
+        ]
     finally:
         storage.close()
     show_list(rows, ["id", "token_hash", "created"], "operator tokens")

@@ -8,8 +8,7 @@ import typer
 
 from jasiyo.commands.common import actor, done, group, show_list, store, when
 
-app = group("The enforcement queue: Disconnect, CoA and router reconciles after "
-                       "a change.")
+app = group("The enforcement queue: Disconnect, CoA and router reconciles after a change.")
 
 
 def _row(job: Any) -> dict[str, Any]:
@@ -38,10 +37,15 @@ def list_(
         raise ValidationError("give --pending or --failed, not both")
     status = "pending" if pending else "failed" if failed else None
     with store() as s:
-        rows = [_row(j) for j in enforce.list_filtered(s, status=status, username=user,
-                                                       router=router, limit=limit)]
-    show_list(rows, ["id", "username", "action", "target", "reason", "status", "attempts",
-                     "next", "outcome"], "enforcement jobs")
+        rows = [
+            _row(j)
+            for j in enforce.list_filtered(s, status=status, username=user, router=router, limit=limit)
+        ]
+    show_list(
+        rows,
+        ["id", "username", "action", "target", "reason", "status", "attempts", "next", "outcome"],
+        "enforcement jobs",
+    )
 
 
 @app.command("retry")
@@ -54,8 +58,7 @@ def retry(
 
     with store() as s:
         n = enforce.retry(s, ids or [], actor(), username=user)
-    done(f"{n} failed job(s) queued again" if n else "no failed job matched; nothing changed",
-         retried=n)
+    done(f"{n} failed job(s) queued again" if n else "no failed job matched; nothing changed", retried=n)
 
 
 @app.command("cancel")
@@ -68,5 +71,4 @@ def cancel(
 
     with store() as s:
         n = enforce.cancel(s, ids or [], actor(), username=user)
-    done(f"{n} pending job(s) cancelled" if n else "no pending job matched; nothing changed",
-         cancelled=n)
+    done(f"{n} pending job(s) cancelled" if n else "no pending job matched; nothing changed", cancelled=n)

@@ -13,8 +13,7 @@ from jasiyo.commands.common import STATE, actor, cfg, console, done, show_list, 
 from jasiyo.errors import ValidationError
 from jasiyo.money import format_money, parse_money
 
-providers_app = typer.Typer(help="Payment providers configured on this POP.",
-                            no_args_is_help=True)
+providers_app = typer.Typer(help="Payment providers configured on this POP.", no_args_is_help=True)
 
 
 def _close(provs: dict[str, Any]) -> None:
@@ -48,17 +47,27 @@ def payment_request(
     prov = charge.provider(conf, "mpesa")
     try:
         with store() as s:
-            req = charge.request_stk(s, conf, prov, username, amount_minor=minor, phone=phone,
-                                     actor=actor(), register=paywork.cloud_register(conf, s))
+            req = charge.request_stk(
+                s,
+                conf,
+                prov,
+                username,
+                amount_minor=minor,
+                phone=phone,
+                actor=actor(),
+                register=paywork.cloud_register(conf, s),
+            )
     finally:
         prov.close()  # its HTTP connections (the agent's worker asks about the answer)
     money = format_money(req.amount_minor, req.currency)
     if not wait:
-        done(f"M-Pesa prompt for {money} sent to {req.phone} ({req.request_id}); "
-             f"{req.message or 'waiting for the customer'}", request=req.to_dict())
+        done(
+            f"M-Pesa prompt for {money} sent to {req.phone} ({req.request_id}); "
+            f"{req.message or 'waiting for the customer'}",
+            request=req.to_dict(),
+        )
         return
-    typer.echo(f"M-Pesa prompt for {money} sent to {req.phone}; waiting for the customer...",
-               err=True)
+    typer.echo(f"M-Pesa prompt for {money} sent to {req.phone}; waiting for the customer...", err=True)
     if console.is_terminal and not STATE.json:
         with console.status("waiting for M-Pesa", spinner="dots"):
             final = paywork.wait_for(conf, req.request_id, timeout)
@@ -86,12 +95,22 @@ def payment_link(
     prov = charge.provider(conf, "paystack")
     try:
         with store() as s:
-            req = charge.request_link(s, conf, prov, username, amount_minor=minor, email=email,
-                                      actor=actor(), register=paywork.cloud_register(conf, s))
+            req = charge.request_link(
+                s,
+                conf,
+                prov,
+                username,
+                amount_minor=minor,
+                email=email,
+                actor=actor(),
+                register=paywork.cloud_register(conf, s),
+            )
     finally:
         prov.close()
-    done(f"Paystack link for {format_money(req.amount_minor, req.currency)}: "
-         f"{req.checkout_url}", request=req.to_dict())
+    done(
+        f"Paystack link for {format_money(req.amount_minor, req.currency)}: {req.checkout_url}",
+        request=req.to_dict(),
+    )
 
 
 def payment_unmatched(
@@ -104,13 +123,23 @@ def payment_unmatched(
     with store() as s:
         if refused:
             rows: list[dict[str, Any]] = [
-                {**i.to_dict(), "received": when(i.received_at)} for i in collect.refused(s)]
+                {**i.to_dict(), "received": when(i.received_at)} for i in collect.refused(s)
+            ]
             show_list(rows, ["id", "received", "endpoint", "detail"], "refused callbacks")
             return
-        rows = [{**u.to_dict(), "amount": format_money(u.amount_minor, u.currency),
-                 "received": when(u.received_at)} for u in collect.unmatched(s, all_)]
-    show_list(rows, ["reference", "received", "provider", "amount", "account", "reason",
-                     "status", "allocated_to"], "unmatched payments")
+        rows = [
+            {
+                **u.to_dict(),
+                "amount": format_money(u.amount_minor, u.currency),
+                "received": when(u.received_at),
+            }
+            for u in collect.unmatched(s, all_)
+        ]
+    show_list(
+        rows,
+        ["reference", "received", "provider", "amount", "account", "reason", "status", "allocated_to"],
+        "unmatched payments",
+    )
 
 
 def payment_allocate(
@@ -122,8 +151,11 @@ def payment_allocate(
 
     with store(durable=True) as s:
         r = collect.allocate(s, cfg(), reference, username, actor())
-    done(f"payment {r.payment.reference} ({format_money(r.payment.amount_minor, r.payment.currency)})"
-         f" allocated to {username}; status {r.status}", **r.to_dict())
+    done(
+        f"payment {r.payment.reference} ({format_money(r.payment.amount_minor, r.payment.currency)})"
+        f" allocated to {username}; status {r.status}",
+        **r.to_dict(),
+    )
 
 
 def payment_register_urls() -> None:
@@ -141,9 +173,11 @@ def payment_register_urls() -> None:
     try:
         if "mpesa" in provs:
             answer = provs["mpesa"].register_urls(  # type: ignore[attr-defined]
-                urls["mpesa-c2b"], urls["mpesa-val"], "Completed")
-            lines.append(f"M-Pesa C2B URLs registered for shortcode "
-                         f"{conf.payments.mpesa.shortcode} ({answer})")
+                urls["mpesa-c2b"], urls["mpesa-val"], "Completed"
+            )
+            lines.append(
+                f"M-Pesa C2B URLs registered for shortcode {conf.payments.mpesa.shortcode} ({answer})"
+            )
     finally:
         _close(provs)
     if "paystack" in provs:
@@ -152,8 +186,9 @@ def payment_register_urls() -> None:
 
 
 def payment_reconcile(
-    since: str | None = typer.Option(None, "--since", help="Only requests made since "
-                                     "(YYYY-MM-DD, local time)."),
+    since: str | None = typer.Option(
+        None, "--since", help="Only requests made since (YYYY-MM-DD, local time)."
+    ),
 ) -> None:
     """Ask the providers about every pending request and apply what arrived."""
     from jasiyo.agent import charge, paywork
@@ -165,8 +200,11 @@ def payment_reconcile(
         from zoneinfo import ZoneInfo
 
         try:
-            after = datetime.strptime(since, "%Y-%m-%d").replace(
-                tzinfo=ZoneInfo(conf.billing.timezone)).timestamp()
+            after = (
+                datetime.strptime(since, "%Y-%m-%d")
+                .replace(tzinfo=ZoneInfo(conf.billing.timezone))
+                .timestamp()
+            )
         except ValueError:
             raise ValidationError(f"bad --since {since!r}: use YYYY-MM-DD") from None
     pulled = paywork.step_once(conf)
@@ -177,8 +215,12 @@ def payment_reconcile(
     finally:
         _close(provs)
     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing pending"
-    done(f"callbacks: {pulled.get('pulled', 0)} pulled, {pulled.get('processed', 0)} processed; "
-         f"pending requests: {summary}", callbacks=pulled, requests=counts)
+    done(
+        f"callbacks: {pulled.get('pulled', 0)} pulled, {pulled.get('processed', 0)} processed; "
+        f"pending requests: {summary}",
+        callbacks=pulled,
+        requests=counts,
+    )
 
 
 def payment_requests(
@@ -189,23 +231,28 @@ def payment_requests(
     from jasiyo.agent import charge
 
     with store() as s:
-        rows = [{**r.to_dict(), "amount": format_money(r.amount_minor, r.currency),
-                 "created": when(r.created_at)} for r in charge.list_requests(s, username, limit)]
-    show_list(rows, ["created", "provider", "request_id", "username", "amount", "status",
-                     "receipt", "result"], "payment requests")
+        rows = [
+            {**r.to_dict(), "amount": format_money(r.amount_minor, r.currency), "created": when(r.created_at)}
+            for r in charge.list_requests(s, username, limit)
+        ]
+    show_list(
+        rows,
+        ["created", "provider", "request_id", "username", "amount", "status", "receipt", "result"],
+        "payment requests",
+    )
 
 
 def payment_inbox(
-    status: str | None = typer.Option(None, "--status", help="new, retry, applied, duplicate, "
-                                      "refused, unmatched, closed, other_pop."),
+    status: str | None = typer.Option(
+        None, "--status", help="new, retry, applied, duplicate, refused, unmatched, closed, other_pop."
+    ),
     limit: int = typer.Option(50, "--limit", help="At most this many, newest first."),
 ) -> None:
     """List the provider callbacks received and what became of each."""
     from jasiyo.agent import collect
 
     with store() as s:
-        rows = [{**i.to_dict(), "received": when(i.received_at)}
-                for i in collect.inbox(s, status, limit)]
+        rows = [{**i.to_dict(), "received": when(i.received_at)} for i in collect.inbox(s, status, limit)]
     show_list(rows, ["id", "received", "endpoint", "status", "reference", "detail"], "callbacks")
 
 
@@ -217,8 +264,7 @@ def providers_check() -> None:
 
     provs = charge.providers(cfg())
     if not provs:
-        raise ValidationError("no payment provider is configured ([payments.mpesa], "
-                              "[payments.paystack])")
+        raise ValidationError("no payment provider is configured ([payments.mpesa], [payments.paystack])")
     results: dict[str, str] = {}
     failed = False
     for name, prov in provs.items():

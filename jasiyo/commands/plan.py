@@ -22,14 +22,23 @@ BILLING_HELP = "prepaid (pay ahead; default) or postpaid (invoiced each cycle)."
 
 def _row(p: Plan) -> dict[str, Any]:
     return {
-        "name": p.name, "rate": p.rate, "burst": p.burst,
+        "name": p.name,
+        "rate": p.rate,
+        "burst": p.burst,
         "rate_limit": mikrotik_rate_limit(p.rate, p.burst),
-        "price": format_money(p.price_minor, p.currency), "price_minor": p.price_minor,
-        "currency": p.currency, "period": p.period, "billing": p.billing,
-        "grace_days": p.grace_days, "tax_rate": p.tax_rate_bp / 100,
-        "quota_bytes": p.quota_bytes, "fup_rate": p.fup_rate,
-        "tax_inclusive": p.tax_inclusive, "data_bytes": p.data_bytes,
-        "devices": p.devices, "portal": p.portal,
+        "price": format_money(p.price_minor, p.currency),
+        "price_minor": p.price_minor,
+        "currency": p.currency,
+        "period": p.period,
+        "billing": p.billing,
+        "grace_days": p.grace_days,
+        "tax_rate": p.tax_rate_bp / 100,
+        "quota_bytes": p.quota_bytes,
+        "fup_rate": p.fup_rate,
+        "tax_inclusive": p.tax_inclusive,
+        "data_bytes": p.data_bytes,
+        "devices": p.devices,
+        "portal": p.portal,
     }
 
 
@@ -51,25 +60,43 @@ def add(
     quota: str | None = typer.Option(None, "--quota", help="Data per cycle, e.g. 100G."),
     fup_rate: str | None = typer.Option(None, "--fup-rate", help="Rate once over quota."),
     tax_inclusive: bool = typer.Option(
-        False, "--tax-inclusive/--tax-exclusive",
+        False,
+        "--tax-inclusive/--tax-exclusive",
         help="The price includes the tax (VAT-inclusive), or tax is added on top (default).",
     ),
     data: str | None = typer.Option(
-        None, "--data", help="The package also ends once this much is used, e.g. 2G."),
+        None, "--data", help="The package also ends once this much is used, e.g. 2G."
+    ),
     devices: int = typer.Option(1, "--devices", help="Sessions at once (Simultaneous-Use)."),
     portal: bool = typer.Option(
-        False, "--portal/--no-portal", help="Sell this plan on the hotspot captive portal."),
+        False, "--portal/--no-portal", help="Sell this plan on the hotspot captive portal."
+    ),
 ) -> None:
     """Add a plan."""
     plan = plans.build(
-        name, rate=rate, price=price, currency=currency, period=period, burst=burst,
-        billing=billing, grace=grace, tax_rate=tax_rate, quota=quota, fup_rate=fup_rate,
-        tax_inclusive=tax_inclusive, data=data, devices=devices, portal=portal,
+        name,
+        rate=rate,
+        price=price,
+        currency=currency,
+        period=period,
+        burst=burst,
+        billing=billing,
+        grace=grace,
+        tax_rate=tax_rate,
+        quota=quota,
+        fup_rate=fup_rate,
+        tax_inclusive=tax_inclusive,
+        data=data,
+        devices=devices,
+        portal=portal,
     )
     with store() as s:
         plan = plans.add(s, plan, actor())
-    done(f"plan {plan.name} added: {mikrotik_rate_limit(plan.rate, plan.burst)}, "
-         f"{format_money(plan.price_minor, plan.currency)} per {plan.period}", plan=_row(plan))
+    done(
+        f"plan {plan.name} added: {mikrotik_rate_limit(plan.rate, plan.burst)}, "
+        f"{format_money(plan.price_minor, plan.currency)} per {plan.period}",
+        plan=_row(plan),
+    )
 
 
 @app.command("list")
@@ -101,24 +128,55 @@ def update(
     quota: str | None = typer.Option(None, "--quota", help="Data per cycle ('' to clear)."),
     fup_rate: str | None = typer.Option(None, "--fup-rate", help="Rate once over quota."),
     tax_inclusive: bool | None = typer.Option(
-        None, "--tax-inclusive/--tax-exclusive", help="Whether the price includes the tax.",
+        None,
+        "--tax-inclusive/--tax-exclusive",
+        help="Whether the price includes the tax.",
     ),
     data: str | None = typer.Option(None, "--data", help="Data the package allows ('' to clear)."),
     devices: int | None = typer.Option(None, "--devices", help="Sessions at once."),
     portal: bool | None = typer.Option(
-        None, "--portal/--no-portal", help="Sell this plan on the hotspot captive portal."),
+        None, "--portal/--no-portal", help="Sell this plan on the hotspot captive portal."
+    ),
 ) -> None:
     """Change a plan. Subscribers on it get the new rate at their next session or CoA."""
-    given = (rate, price, currency, period, burst, billing, grace, tax_rate, quota, fup_rate,
-             tax_inclusive, data, devices, portal)
+    given = (
+        rate,
+        price,
+        currency,
+        period,
+        burst,
+        billing,
+        grace,
+        tax_rate,
+        quota,
+        fup_rate,
+        tax_inclusive,
+        data,
+        devices,
+        portal,
+    )
     if all(v is None for v in given):
         raise typer.BadParameter("nothing to change: give at least one option")
     with store() as s:
-        plan = plans.update(s, name, actor(), rate=rate, price=price, currency=currency,
-                            period=period, burst=burst, billing=billing, grace=grace,
-                            tax_rate=tax_rate, quota=quota, fup_rate=fup_rate,
-                            tax_inclusive=tax_inclusive, data=data, devices=devices,
-                            portal=portal)
+        plan = plans.update(
+            s,
+            name,
+            actor(),
+            rate=rate,
+            price=price,
+            currency=currency,
+            period=period,
+            burst=burst,
+            billing=billing,
+            grace=grace,
+            tax_rate=tax_rate,
+            quota=quota,
+            fup_rate=fup_rate,
+            tax_inclusive=tax_inclusive,
+            data=data,
+            devices=devices,
+            portal=portal,
+        )
     done(f"plan {name} updated", plan=_row(plan))
 
 

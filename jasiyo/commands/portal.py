@@ -21,8 +21,10 @@ def portal_url(url: str | None) -> str:
     conf = cfg()
     found = url or conf.portal.url or conf.web.public_url
     if not found:
-        raise ValidationError("no portal URL: give --url, or set [portal] url (how devices on "
-                              "the hotspot reach this agent's web listener)")
+        raise ValidationError(
+            "no portal URL: give --url, or set [portal] url (how devices on "
+            "the hotspot reach this agent's web listener)"
+        )
     return found
 
 
@@ -42,5 +44,9 @@ def hotspot_files(
             (output / name).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise ValidationError(f"cannot write to {output}: {exc.strerror or exc}") from None
-    done(f"wrote {', '.join(sorted(files))} to {output} (portal {base}); upload them to the "
-         "router's hotspot/ folder", files=sorted(files), portal=base)
+    done(
+        f"wrote {', '.join(sorted(files))} to {output} (portal {base}); upload them to the "
+        "router's hotspot/ folder",
+        files=sorted(files),
+        portal=base,
+    )

@@ -14,9 +14,14 @@ def report_cmd() -> None:
 
     tz = cfg().billing.timezone
     with store() as s:
-        rows = [{**h.to_dict(), "oldest": timeparse.local(h.oldest, tz),
-                 "kept": f"{h.keep_days} days" if h.keep_days else "for ever"}
-                for h in retention.report(s, cfg())]
+        rows = [
+            {
+                **h.to_dict(),
+                "oldest": timeparse.local(h.oldest, tz),
+                "kept": f"{h.keep_days} days" if h.keep_days else "for ever",
+            }
+            for h in retention.report(s, cfg())
+        ]
     show_list(rows, ["kind", "rows", "oldest", "kept", "note"], "data")
 
 

@@ -8,8 +8,7 @@ import typer
 
 from jasiyo.commands.common import actor, cfg, done, store
 
-app = typer.Typer(help="RadSec (RADIUS over TLS): a CA and router certificates.",
-                  no_args_is_help=True)
+app = typer.Typer(help="RadSec (RADIUS over TLS): a CA and router certificates.", no_args_is_help=True)
 
 
 def _ca_dir() -> Path:
@@ -34,10 +33,14 @@ def ca(
     if c.radsec.address not in ("0.0.0.0", "::", ""):
         hosts.append(c.radsec.address)
     issued = pki.make_ca(_ca_dir(), name, hosts, force=force)
-    done(f"RadSec CA made in {_ca_dir()}; agent certificate {issued.certificate} "
-         f"(SHA-256 {issued.fingerprint}). Give routers {_ca_dir() / 'ca.pem'} to trust.",
-         ca=str(_ca_dir() / "ca.pem"), certificate=str(issued.certificate),
-         private_key=str(issued.private_key), fingerprint=issued.fingerprint)
+    done(
+        f"RadSec CA made in {_ca_dir()}; agent certificate {issued.certificate} "
+        f"(SHA-256 {issued.fingerprint}). Give routers {_ca_dir() / 'ca.pem'} to trust.",
+        ca=str(_ca_dir() / "ca.pem"),
+        certificate=str(issued.certificate),
+        private_key=str(issued.private_key),
+        fingerprint=issued.fingerprint,
+    )
 
 
 @app.command("issue")
@@ -46,9 +49,7 @@ def issue(
     out: Path | None = typer.Option(
         None, "--out", help="Directory for ROUTER.pem and ROUTER.key (default: the CA's)."
     ),
-    pin: bool = typer.Option(
-        False, "--pin", help="Also pin this certificate's fingerprint on the router."
-    ),
+    pin: bool = typer.Option(False, "--pin", help="Also pin this certificate's fingerprint on the router."),
 ) -> None:
     """Make a client certificate for ROUTER, signed by the RadSec CA."""
     from jasiyo.agent import routers
@@ -59,7 +60,11 @@ def issue(
         issued = pki.issue(_ca_dir(), router, out=out)
         if pin:
             routers.update(s, router, actor(), radsec_fingerprint=issued.fingerprint)
-    done(f"certificate for {router}: {issued.certificate} and key {issued.private_key} "
-         f"(SHA-256 {issued.fingerprint}{', pinned' if pin else ''})",
-         certificate=str(issued.certificate), private_key=str(issued.private_key),
-         fingerprint=issued.fingerprint, pinned=pin)
+    done(
+        f"certificate for {router}: {issued.certificate} and key {issued.private_key} "
+        f"(SHA-256 {issued.fingerprint}{', pinned' if pin else ''})",
+        certificate=str(issued.certificate),
+        private_key=str(issued.private_key),
+        fingerprint=issued.fingerprint,
+        pinned=pin,
+    )

@@ -29,13 +29,12 @@ def _payment_hosts() -> str:
 def add(
     name: str = typer.Argument(..., help="Router name, e.g. pop1-ccr."),
     driver: str = typer.Option(
-        ..., "--driver",
+        ...,
+        "--driver",
         help="mikrotik, edgeos or generic (RADIUS only: pppd, accel-ppp, Cisco, Cambium).",
     ),
     host: str = typer.Option(..., "--host", help="Management address (IP or DNS name)."),
-    radius_secret: str = typer.Option(
-        ..., "--radius-secret", help="Shared RADIUS secret (8+ characters)."
-    ),
+    radius_secret: str = typer.Option(..., "--radius-secret", help="Shared RADIUS secret (8+ characters)."),
     port: int | None = typer.Option(None, "--port", help="API/SSH port (driver default)."),
     username: str | None = typer.Option(None, "--username", help="API/SSH login."),
     password: str | None = typer.Option(None, "--password", help="API/SSH password."),
@@ -46,39 +45,49 @@ def add(
         None, "--coa-port", help="Its CoA/Disconnect port (default: [radius] coa_port, 3799)."
     ),
     require_message_authenticator: bool = typer.Option(
-        True, "--require-message-authenticator/--no-require-message-authenticator",
+        True,
+        "--require-message-authenticator/--no-require-message-authenticator",
         help="Drop its Access-Requests lacking Message-Authenticator (BlastRADIUS). "
-             "Relax only for old routers that cannot send it.",
+        "Relax only for old routers that cannot send it.",
     ),
     tls: bool = typer.Option(False, "--tls", help="MikroTik: use api-ssl (8729)."),
     fingerprint: str | None = typer.Option(
         None, "--fingerprint", help="Pin the router's TLS certificate / SSH host key (SHA-256)."
     ),
     trust_on_first_use: bool = typer.Option(
-        False, "--trust-on-first-use",
+        False,
+        "--trust-on-first-use",
         help="EdgeOS: accept and pin the SSH host key seen at the first connection.",
     ),
     radsec_fingerprint: str | None = typer.Option(
-        None, "--radsec-fingerprint",
+        None,
+        "--radsec-fingerprint",
         help="SHA-256 of its RadSec client certificate: identifies it over RADIUS/TLS.",
     ),
     pay_page: str | None = typer.Option(
-        None, "--pay-page", help="Pay page URL (http://IP[:port]/pay): suspended customers' "
+        None,
+        "--pay-page",
+        help="Pay page URL (http://IP[:port]/pay): suspended customers' "
         "HTTP is redirected there; DNS and it are let through.",
     ),
     portal_url: str | None = typer.Option(
-        None, "--portal-url", help="Hotspot portal URL: let into the hotspot's walled garden "
-        "with the payment pages.",
+        None,
+        "--portal-url",
+        help="Hotspot portal URL: let into the hotspot's walled garden with the payment pages.",
     ),
     suspended_pool: str | None = typer.Option(
-        None, "--suspended-pool",
+        None,
+        "--suspended-pool",
         help="Framed-Pool (on the NAS) for suspended subscribers where it cannot "
-             "walled-garden; without it they are rejected there.",
+        "walled-garden; without it they are rejected there.",
     ),
 ) -> None:
     """Add a router."""
-    options: dict[str, Any] = {k: v for k, v in routers.walled_garden_options(
-        pay_page, portal_url, _payment_hosts()).items() if v not in ("", None)}
+    options: dict[str, Any] = {
+        k: v
+        for k, v in routers.walled_garden_options(pay_page, portal_url, _payment_hosts()).items()
+        if v not in ("", None)
+    }
     if suspended_pool:
         options["suspended_pool"] = suspended_pool
     if tls:
@@ -89,14 +98,26 @@ def add(
         options["trust_on_first_use"] = True
     with store() as s:
         router = routers.add(
-            s, name, driver=driver, host=host, radius_secret=radius_secret, actor=actor(),
-            port=port, username=username, password=password, nas_ip=nas_ip,
+            s,
+            name,
+            driver=driver,
+            host=host,
+            radius_secret=radius_secret,
+            actor=actor(),
+            port=port,
+            username=username,
+            password=password,
+            nas_ip=nas_ip,
             require_message_authenticator=require_message_authenticator,
-            coa_port=cfg().radius.coa_port if coa_port is None else coa_port, options=options,
+            coa_port=cfg().radius.coa_port if coa_port is None else coa_port,
+            options=options,
             radsec_fingerprint=radsec_fingerprint,
         )
-    warn = "" if require_message_authenticator else (
-        " (WARNING: Message-Authenticator not required: vulnerable to BlastRADIUS)")
+    warn = (
+        ""
+        if require_message_authenticator
+        else (" (WARNING: Message-Authenticator not required: vulnerable to BlastRADIUS)")
+    )
     done(f"router {router.name} added (NAS {router.nas_ip}){warn}", router=_row(router))
 
 
@@ -105,8 +126,7 @@ def list_() -> None:
     """List routers."""
     with store() as s:
         rows = [_row(r) for r in routers.list_(s)]
-    show_list(rows, ["name", "pop", "driver", "host", "nas_ip", "require_message_authenticator"],
-              "routers")
+    show_list(rows, ["name", "pop", "driver", "host", "nas_ip", "require_message_authenticator"], "routers")
 
 
 @app.command("show")
@@ -131,7 +151,8 @@ def update(
     ),
     coa_port: int | None = typer.Option(None, "--coa-port", help="Its CoA/Disconnect port."),
     require_message_authenticator: bool | None = typer.Option(
-        None, "--require-message-authenticator/--no-require-message-authenticator",
+        None,
+        "--require-message-authenticator/--no-require-message-authenticator",
         help="Drop its Access-Requests lacking Message-Authenticator (BlastRADIUS).",
     ),
     tls: bool | None = typer.Option(None, "--tls/--no-tls", help="MikroTik: api-ssl or plain."),
@@ -139,36 +160,53 @@ def update(
         None, "--fingerprint", help="Pin its TLS certificate / SSH host key (SHA-256); '' unpins."
     ),
     radsec_fingerprint: str | None = typer.Option(
-        None, "--radsec-fingerprint",
+        None,
+        "--radsec-fingerprint",
         help="SHA-256 of its RadSec client certificate; '' unpins.",
     ),
     pay_page: str | None = typer.Option(
-        None, "--pay-page", help="Pay page URL (http://IP[:port]/pay): suspended customers' "
+        None,
+        "--pay-page",
+        help="Pay page URL (http://IP[:port]/pay): suspended customers' "
         "HTTP is redirected there; DNS and it are let through; '' removes it.",
     ),
     portal_url: str | None = typer.Option(
-        None, "--portal-url", help="Hotspot portal URL: let into the hotspot's walled garden "
+        None,
+        "--portal-url",
+        help="Hotspot portal URL: let into the hotspot's walled garden "
         "with the payment pages; '' removes it.",
     ),
     suspended_pool: str | None = typer.Option(
-        None, "--suspended-pool",
+        None,
+        "--suspended-pool",
         help="Framed-Pool for suspended subscribers where it cannot walled-garden; '' clears.",
     ),
 ) -> None:
     """Change a router's settings; only what you give changes."""
-    given = {"host": host, "port": port, "username": username, "password": password,
-             "radius_secret": radius_secret, "nas_ip": nas_ip, "coa_port": coa_port,
-             "require_message_authenticator": require_message_authenticator, "tls": tls,
-             "fingerprint": fingerprint, "radsec_fingerprint": radsec_fingerprint,
-             "suspended_pool": suspended_pool}
+    given = {
+        "host": host,
+        "port": port,
+        "username": username,
+        "password": password,
+        "radius_secret": radius_secret,
+        "nas_ip": nas_ip,
+        "coa_port": coa_port,
+        "require_message_authenticator": require_message_authenticator,
+        "tls": tls,
+        "fingerprint": fingerprint,
+        "radsec_fingerprint": radsec_fingerprint,
+        "suspended_pool": suspended_pool,
+    }
     given = {k: v for k, v in given.items() if v is not None}
     given.update(routers.walled_garden_options(pay_page, portal_url, _payment_hosts()))
     with store() as s:
         router = routers.update(s, name, actor(), **given)
-    warn = "" if router.require_message_authenticator else (
-        " (WARNING: Message-Authenticator not required: vulnerable to BlastRADIUS)")
-    done(f"router {router.name} updated: {', '.join(given)} (NAS {router.nas_ip}){warn}",
-         router=_row(router))
+    warn = (
+        ""
+        if router.require_message_authenticator
+        else (" (WARNING: Message-Authenticator not required: vulnerable to BlastRADIUS)")
+    )
+    done(f"router {router.name} updated: {', '.join(given)} (NAS {router.nas_ip}){warn}", router=_row(router))
 
 
 @app.command("remove")
@@ -196,9 +234,11 @@ def check(name: str = typer.Argument(..., help="Router name.")) -> None:
         show_one(info)
         return
     managed = ", ".join(f"{k}: {v}" for k, v in sorted(info["managed"].items())) or "nothing yet"
-    console.print(f"{name}: reachable in {info['round_trip_s']}s; {info['vendor']} "
-                  f"{info['version']} ({info['model']}), identity {info['identity']!r}; "
-                  f"managed: {managed}")
+    console.print(
+        f"{name}: reachable in {info['round_trip_s']}s; {info['vendor']} "
+        f"{info['version']} ({info['model']}), identity {info['identity']!r}; "
+        f"managed: {managed}"
+    )
 
 
 @app.command("sync")
@@ -212,11 +252,28 @@ def sync(
     with store() as s:
         if dry_run:
             diff = reconcile.plan(s, cfg(), name)
-            rows = [{"action": c.action.value, "kind": c.kind, "key": c.key,
-                     "subscriber": c.subscriber, "reason": c.reason,
-                     "change": c.describe()} for c in diff.changes]
-            rows += [{"action": "conflict", "kind": c.kind, "key": c.key, "subscriber": None,
-                      "reason": c.reason, "change": ""} for c in diff.conflicts]
+            rows = [
+                {
+                    "action": c.action.value,
+                    "kind": c.kind,
+                    "key": c.key,
+                    "subscriber": c.subscriber,
+                    "reason": c.reason,
+                    "change": c.describe(),
+                }
+                for c in diff.changes
+            ]
+            rows += [
+                {
+                    "action": "conflict",
+                    "kind": c.kind,
+                    "key": c.key,
+                    "subscriber": None,
+                    "reason": c.reason,
+                    "change": "",
+                }
+                for c in diff.conflicts
+            ]
             show_list(rows, ["action", "kind", "key", "subscriber", "reason"], "changes needed")
             return
         if console.is_terminal and not STATE.json:
@@ -226,13 +283,16 @@ def sync(
             report = reconcile.sync(s, cfg(), name, actor())
     failed = [{"change": f.change.describe(), "error": f.error} for f in report.failed]
     if STATE.json:
-        done(report.summary(), applied=[c.describe() for c in report.applied], failed=failed,
-             not_attempted=[c.describe() for c in report.not_attempted],
-             conflicts=[f"{c.kind} {c.key}: {c.reason}" for c in report.conflicts],
-             api_calls=report.api_calls)
+        done(
+            report.summary(),
+            applied=[c.describe() for c in report.applied],
+            failed=failed,
+            not_attempted=[c.describe() for c in report.not_attempted],
+            conflicts=[f"{c.kind} {c.key}: {c.reason}" for c in report.conflicts],
+            api_calls=report.api_calls,
+        )
     else:
-        console.print(f"{name}: {report.summary()} ({report.api_calls} API calls, "
-                      f"{report.duration_s:.2f}s)")
+        console.print(f"{name}: {report.summary()} ({report.api_calls} API calls, {report.duration_s:.2f}s)")
         for f in failed:
             console.print(f"  failed: {f['change']}: {f['error']}")
         for c in report.conflicts:
@@ -251,8 +311,10 @@ def import_(
         None, "--default-plan", help="Plan for profiles with no plan of the same name."
     ),
     update_passwords: bool = typer.Option(
-        False, "--update-passwords",
-        help="Replace existing subscribers' passwords with the router's (default: keep)."),
+        False,
+        "--update-passwords",
+        help="Replace existing subscribers' passwords with the router's (default: keep).",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; change nothing."),
 ) -> None:
     """Bring the router's PPP secrets / hotspot users in as subscribers (rerun: no change)."""
@@ -266,13 +328,19 @@ def import_(
             raise ValidationError(f"bad --map {item!r}: use PROFILE=PLAN")
         plan_map[profile] = plan_name
     with store() as s:
-        result = reconcile.import_accounts(s, cfg(), name, actor(), plan_map=plan_map,
-                                           default_plan=default_plan,
-                                           update_passwords=update_passwords, dry_run=dry_run)
+        result = reconcile.import_accounts(
+            s,
+            cfg(),
+            name,
+            actor(),
+            plan_map=plan_map,
+            default_plan=default_plan,
+            update_passwords=update_passwords,
+            dry_run=dry_run,
+        )
     from jasiyo.commands.subscriber import report_import
 
-    report_import(f"from {name}", result, f", {len(result.skipped)} skipped",
-                  skipped=list(result.skipped))
+    report_import(f"from {name}", result, f", {len(result.skipped)} skipped", skipped=list(result.skipped))
     if not STATE.json:
         for line in result.skipped:
             console.print(f"  skipped {line}")

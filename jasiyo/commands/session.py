@@ -27,13 +27,11 @@ app = group("RADIUS sessions from accounting.")
 def list_(
     active: bool = typer.Option(False, "--active", help="Only sessions still online."),
     username: str | None = typer.Option(None, "--user", help="Only this subscriber."),
-    limit: int = typer.Option(1000, "--limit", min=1, max=1_000_000,
-                              help="At most this many, newest first."),
+    limit: int = typer.Option(1000, "--limit", min=1, max=1_000_000, help="At most this many, newest first."),
 ) -> None:
     """List sessions, newest first."""
     with store() as s:
-        rows = [x.to_dict() for x in sessions.list_(s, active=active, username=username,
-                                                     limit=limit)]
+        rows = [x.to_dict() for x in sessions.list_(s, active=active, username=username, limit=limit)]
         names = {r["nas_ip"]: r["name"] for r in s.all("SELECT name, nas_ip FROM routers")}
     for r in rows:
         r["router"] = names.get(r["nas_ip"], r["nas_ip"])
@@ -42,8 +40,21 @@ def list_(
         r["time"] = human_seconds(r["session_time"])
         r["upload"] = human_bytes(r["input_octets"])  # router's input: the client's upload
         r["download"] = human_bytes(r["output_octets"])
-    show_list(rows, ["username", "router", "status", "framed_ip", "started", "time", "upload",
-                     "download", "acct_session_id"], "sessions")
+    show_list(
+        rows,
+        [
+            "username",
+            "router",
+            "status",
+            "framed_ip",
+            "started",
+            "time",
+            "upload",
+            "download",
+            "acct_session_id",
+        ],
+        "sessions",
+    )
 
 
 @app.command("disconnect")
@@ -60,5 +71,7 @@ def disconnect(username: str = typer.Argument(..., help="Subscriber whose sessio
     if not bad:
         done(msg, results=results)
         return
-    failed(msg + "; " + "; ".join(f"{r['acct_session_id']} on {r['nas_ip']}: {r['why']}"
-                                  for r in bad), results=results)
+    failed(
+        msg + "; " + "; ".join(f"{r['acct_session_id']} on {r['nas_ip']}: {r['why']}" for r in bad),
+        results=results,
+    )

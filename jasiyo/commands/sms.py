@@ -10,15 +10,13 @@ from jasiyo.commands.common import STATE, actor, cfg, console, done, show_list, 
 from jasiyo.errors import ValidationError
 from jasiyo.money import format_money
 
-app = typer.Typer(help="SMS to customers: the outbox, broadcasts, templates.",
-                  no_args_is_help=True)
+app = typer.Typer(help="SMS to customers: the outbox, broadcasts, templates.", no_args_is_help=True)
 STATUSES = ("queued", "sending", "sent", "delivered", "failed", "dropped")
 
 
 @app.command("list")
 def list_(
-    status: str | None = typer.Option(None, "--status",
-                                      help=f"Only this status: {', '.join(STATUSES)}."),
+    status: str | None = typer.Option(None, "--status", help=f"Only this status: {', '.join(STATUSES)}."),
     user: str | None = typer.Option(None, "--user", help="Only this subscriber."),
     limit: int = typer.Option(200, "--limit", help="At most this many (oldest first)."),
 ) -> None:
@@ -32,11 +30,17 @@ def list_(
         for n in notify.list_(s, user, limit, status):
             d = n.to_dict()
             d["created"] = when(n.created_at)
-            d["cost"] = (format_money(n.cost_minor, n.cost_currency)
-                         if n.cost_minor is not None and n.cost_currency else "")
+            d["cost"] = (
+                format_money(n.cost_minor, n.cost_currency)
+                if n.cost_minor is not None and n.cost_currency
+                else ""
+            )
             rows.append(d)
-    show_list(rows, ["created", "username", "kind", "status", "attempts", "parts", "cost",
-                     "detail", "message"], "sms")
+    show_list(
+        rows,
+        ["created", "username", "kind", "status", "attempts", "parts", "cost", "detail", "message"],
+        "sms",
+    )
 
 
 @app.command("send")
@@ -51,8 +55,9 @@ def send(
     with store() as s:
         smsops.send_one(s, username, text, actor())
     seg = segments(text.strip())
-    done(f"queued for {username}: {seg.parts} part(s), {seg.encoding}",
-         parts=seg.parts, encoding=seg.encoding)
+    done(
+        f"queued for {username}: {seg.parts} part(s), {seg.encoding}", parts=seg.parts, encoding=seg.encoding
+    )
 
 
 @app.command("broadcast")
@@ -68,12 +73,16 @@ def broadcast(
 
     with store() as s:
         preview = smsops.broadcast(s, text, actor(), plan=plan, status=status, dry_run=True)
-        cost = (format_money(preview.estimated_cost_minor, preview.currency)
-                if preview.estimated_cost_minor is not None and preview.currency
-                else "unknown (nothing sent yet)")
-        summary = (f"{preview.recipients} recipient(s) with consent ({preview.skipped_no_consent}"
-                   f" without, skipped), {preview.parts_each} part(s) each ({preview.encoding}),"
-                   f" about {cost}")
+        cost = (
+            format_money(preview.estimated_cost_minor, preview.currency)
+            if preview.estimated_cost_minor is not None and preview.currency
+            else "unknown (nothing sent yet)"
+        )
+        summary = (
+            f"{preview.recipients} recipient(s) with consent ({preview.skipped_no_consent}"
+            f" without, skipped), {preview.parts_each} part(s) each ({preview.encoding}),"
+            f" about {cost}"
+        )
         if dry_run:
             done(f"dry run: {summary}", broadcast=preview.to_dict())
             return
@@ -104,14 +113,22 @@ def templates() -> None:
     rows = []
     for key in tpl.DEFAULTS:
         configured = getattr(conf.templates, key, "")
-        rows.append({"template": key, "source": "config" if configured else "built-in",
-                     "text": configured or tpl.DEFAULTS[key]})
+        rows.append(
+            {
+                "template": key,
+                "source": "config" if configured else "built-in",
+                "text": configured or tpl.DEFAULTS[key],
+            }
+        )
     if STATE.json:
         done("templates", templates=rows, variables=tpl.VARIABLES, language=conf.language)
         return
     show_list(rows, ["template", "source", "text"], f"templates (language {conf.language})")
-    show_list([{"variable": f"{{{k}}}", "meaning": v} for k, v in tpl.VARIABLES.items()],
-              ["variable", "meaning"], "variables")
+    show_list(
+        [{"variable": f"{{{k}}}", "meaning": v} for k, v in tpl.VARIABLES.items()],
+        ["variable", "meaning"],
+        "variables",
+    )
 
 
 @app.command("urls")

@@ -55,18 +55,31 @@ def add(
     sms_consent: bool = typer.Option(False, "--sms-consent", help="Customer agreed to SMS."),
     tax_pin: str | None = typer.Option(None, "--tax-pin", help="Customer's tax PIN, for invoices."),
     mac: str | None = typer.Option(
-        None, "--mac", help="Bind to this device: only this Calling-Station-Id logs in."),
+        None, "--mac", help="Bind to this device: only this Calling-Station-Id logs in."
+    ),
     router: str | None = typer.Option(
-        None, "--router", help="Home router: its POP bills and reconciles the subscriber "
-        "(default: learned from the first session)."),
+        None,
+        "--router",
+        help="Home router: its POP bills and reconciles the subscriber "
+        "(default: learned from the first session).",
+    ),
 ) -> None:
     """Add a subscriber."""
     if bool(password) == generate_password:
         raise ValidationError("give exactly one of --password P or --generate-password")
     secret = password or subs.generate_password()
     new = subs.NewSubscriber.build(
-        username, password=secret, plan=plan, service=service, ip=ip, phone=phone, name=name,
-        sms_consent=sms_consent, tax_pin=tax_pin, country=cfg().billing.country, mac=mac,
+        username,
+        password=secret,
+        plan=plan,
+        service=service,
+        ip=ip,
+        phone=phone,
+        name=name,
+        sms_consent=sms_consent,
+        tax_pin=tax_pin,
+        country=cfg().billing.country,
+        mac=mac,
     )
     with store() as s:
         with s.transaction():  # one change: the subscriber and its home
@@ -75,8 +88,12 @@ def add(
                 pops.set_home(s, new.username, router, actor())
         sub = subs.get(s, new.username)
     extra = {"password": secret} if generate_password else {}
-    done(f"subscriber {sub.username} added on plan {sub.plan}"
-         + (f"; password: {secret}" if generate_password else ""), subscriber=_row(sub), **extra)
+    done(
+        f"subscriber {sub.username} added on plan {sub.plan}"
+        + (f"; password: {secret}" if generate_password else ""),
+        subscriber=_row(sub),
+        **extra,
+    )
 
 
 @app.command("list")
@@ -85,7 +102,8 @@ def list_(
         None, "--status", help="Only this status: active, grace, suspended, terminated."
     ),
     search: str | None = typer.Option(
-        None, "--search", "-s", help="Text in the username, name, phone or tax PIN."),
+        None, "--search", "-s", help="Text in the username, name, phone or tax PIN."
+    ),
     plan: str | None = typer.Option(None, "--plan", help="Only subscribers on this plan."),
     router: str | None = typer.Option(None, "--router", help="Only those seen on this router."),
     limit: int = typer.Option(50, "--limit", min=1, help="Rows per page (default 50)."),
@@ -93,16 +111,16 @@ def list_(
 ) -> None:
     """List subscribers by username, a page at a time."""
     with store() as s:
-        page = subs.page(s, status, search=search, plan=plan, router=router, limit=limit,
-                         offset=offset)
+        page = subs.page(s, status, search=search, plan=plan, router=router, limit=limit, offset=offset)
     rows = [_row(x) for x in page.rows]
-    show_list(rows, ["username", "name", "plan", "service", "status", "ip", "paid_until"],
-              "subscribers")
+    show_list(rows, ["username", "name", "plan", "service", "status", "ip", "paid_until"], "subscribers")
     if not STATE.json and page.total > len(rows):
         first = offset + 1 if rows else offset
-        console.print(f"{first}-{offset + len(rows)} of {page.total}; next page: "
-                      f"--offset {offset + limit}" if offset + len(rows) < page.total
-                      else f"{first}-{offset + len(rows)} of {page.total}")
+        console.print(
+            f"{first}-{offset + len(rows)} of {page.total}; next page: --offset {offset + limit}"
+            if offset + len(rows) < page.total
+            else f"{first}-{offset + len(rows)} of {page.total}"
+        )
 
 
 @app.command("show")
@@ -117,24 +135,31 @@ def show(username: str = typer.Argument(..., help="Subscriber username.")) -> No
         rec = consent.latest(s, username)
     row["sms_consent_record"] = (
         f"{'given' if rec.given else 'withdrawn'} {when(rec.at)} via {rec.how} by {rec.actor}"
-        + (f" ({rec.source})" if rec.source else "") if rec else "none recorded")
+        + (f" ({rec.source})" if rec.source else "")
+        if rec
+        else "none recorded"
+    )
     if STATE.json:
         show_one({**row, **more})
         return
     quota = f" of {human_bytes(more['quota_bytes'])}" if more["quota_bytes"] else ""
-    row.update({
-        "balance": format_money(more["balance_minor"], more["currency"]),
-        "cycle": (f"{when(more['cycle_start'])} .. {when(more['cycle_end'])}"
-                  if more["cycle_start"] else None),
-        "usage": (human_bytes(more["usage_bytes"]) + quota
-                  if more["usage_bytes"] is not None else None),
-        "fair_usage": "throttled" if more["fup_active"] else ("not reached" if quota else None),
-        "open_invoices": more["open_invoices"],
-        "sessions": "; ".join(
-            f"{x['router'] or x['nas_ip']} {x['framed_ip'] or '-'} since {when(x['started_at'])}"
-            f" ({human_bytes(x['octets'])}{', stale' if x['status'] == 'stale' else ''})"
-            for x in more["sessions"]) or "none",
-    })
+    row.update(
+        {
+            "balance": format_money(more["balance_minor"], more["currency"]),
+            "cycle": (
+                f"{when(more['cycle_start'])} .. {when(more['cycle_end'])}" if more["cycle_start"] else None
+            ),
+            "usage": (human_bytes(more["usage_bytes"]) + quota if more["usage_bytes"] is not None else None),
+            "fair_usage": "throttled" if more["fup_active"] else ("not reached" if quota else None),
+            "open_invoices": more["open_invoices"],
+            "sessions": "; ".join(
+                f"{x['router'] or x['nas_ip']} {x['framed_ip'] or '-'} since {when(x['started_at'])}"
+                f" ({human_bytes(x['octets'])}{', stale' if x['status'] == 'stale' else ''})"
+                for x in more["sessions"]
+            )
+            or "none",
+        }
+    )
     show_one(row)
 
 
@@ -153,13 +178,22 @@ def update(
     tax_pin: str | None = typer.Option(None, "--tax-pin", help="Customer's tax PIN ('' to clear)."),
     mac: str | None = typer.Option(None, "--mac", help="Bind to this device's MAC ('' to unbind)."),
     router: str | None = typer.Option(
-        None, "--router", help="Home router ('' for none); `subscriber move` says the same."),
+        None, "--router", help="Home router ('' for none); `subscriber move` says the same."
+    ),
 ) -> None:
     """Change a subscriber. A plan change mid-cycle is prorated."""
     changes: dict[str, Any] = {
-        k: v for k, v in {"password": password, "service": service, "ip": ip,
-                          "phone": phone, "name": name, "sms_consent": sms_consent,
-                          "tax_pin": tax_pin, "mac": mac}.items()
+        k: v
+        for k, v in {
+            "password": password,
+            "service": service,
+            "ip": ip,
+            "phone": phone,
+            "name": name,
+            "sms_consent": sms_consent,
+            "tax_pin": tax_pin,
+            "mac": mac,
+        }.items()
         if v is not None
     }
     if plan is None and not changes and router is None:
@@ -185,12 +219,13 @@ def move(
     with store() as s:
         r = pops.move(s, username, router, actor())
     if not r["changed"]:
-        done(f"{username} is already homed on {router} (POP {r['pop'] or '-'}); nothing changed",
-             **r)
+        done(f"{username} is already homed on {router} (POP {r['pop'] or '-'}); nothing changed", **r)
         return
-    done(f"{username} moved to router {router} (POP {r['pop'] or '-'}) from "
-         f"{r['from_router'] or 'no home'}; that POP bills, reminds and reconciles it from now",
-         **r)
+    done(
+        f"{username} moved to router {router} (POP {r['pop'] or '-'}) from "
+        f"{r['from_router'] or 'no home'}; that POP bills, reminds and reconciles it from now",
+        **r,
+    )
 
 
 @app.command("suspend")
@@ -203,8 +238,10 @@ def suspend(
         before = subs.get(s, username)
         sub = subs.suspend(s, username, actor(), reason)
     if before.status == "suspended":
-        msg = (f"subscriber {username} was already suspended ({before.status_reason}); now held "
-               "by hand: a payment no longer restores them (`jasiyo subscriber resume` does)")
+        msg = (
+            f"subscriber {username} was already suspended ({before.status_reason}); now held "
+            "by hand: a payment no longer restores them (`jasiyo subscriber resume` does)"
+        )
     else:
         msg = f"subscriber {username} suspended"
     done(msg, subscriber=_row(sub))
@@ -229,10 +266,13 @@ def remove(username: str = typer.Argument(..., help="Subscriber username.")) -> 
 @app.command("import")
 def import_(
     file: Path = typer.Argument(
-        ..., help="CSV: username,password,plan[,service,ip,phone,name,sms_consent,tax_pin]."),
+        ..., help="CSV: username,password,plan[,service,ip,phone,name,sms_consent,tax_pin]."
+    ),
     update_passwords: bool = typer.Option(
-        False, "--update-passwords",
-        help="Replace existing subscribers' passwords with the file's (default: keep them)."),
+        False,
+        "--update-passwords",
+        help="Replace existing subscribers' passwords with the file's (default: keep them).",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; change nothing."),
 ) -> None:
     """Import subscribers from CSV: every row checked first, then one transaction."""
@@ -240,9 +280,15 @@ def import_(
 
     with store() as s:
         data = imports.read_csv(file, s)
-        kw: dict[str, Any] = dict(columns=data.columns, cfg=cfg(), dry_run=dry_run,
-                                  update_passwords=update_passwords, lines=data.lines,
-                                  source=str(file), homes=data.homes)
+        kw: dict[str, Any] = dict(
+            columns=data.columns,
+            cfg=cfg(),
+            dry_run=dry_run,
+            update_passwords=update_passwords,
+            lines=data.lines,
+            source=str(file),
+            homes=data.homes,
+        )
         if STATE.json or not console.is_terminal:
             result = imports.import_rows(s, data.rows, actor(), **kw)
         else:
@@ -251,19 +297,24 @@ def import_(
             with Progress(console=console, transient=True) as progress:
                 task = progress.add_task("importing", total=len(data.rows))
                 result = imports.import_rows(
-                    s, data.rows, actor(), progress=lambda n: progress.update(task, completed=n),
-                    **kw)
+                    s, data.rows, actor(), progress=lambda n: progress.update(task, completed=n), **kw
+                )
     report_import(f"{len(data.rows)} rows", result)
 
 
 def report_import(what: str, result: Any, extra: str = "", **data: Any) -> None:
     """The import's counts, then each change on its own line (JSON: ``changes``)."""
     verb = "would import" if result.dry_run else "imported"
-    done(f"{verb} {what}: {result.created} created, {result.updated} updated, "
-         f"{result.unchanged} unchanged{extra}" + (" (dry run: nothing changed)"
-                                                   if result.dry_run else ""),
-         created=result.created, updated=result.updated, unchanged=result.unchanged,
-         changes=list(result.changes), dry_run=result.dry_run, **data)
+    done(
+        f"{verb} {what}: {result.created} created, {result.updated} updated, "
+        f"{result.unchanged} unchanged{extra}" + (" (dry run: nothing changed)" if result.dry_run else ""),
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        changes=list(result.changes),
+        dry_run=result.dry_run,
+        **data,
+    )
     if not STATE.json:
         for line in result.changes:
             console.print(f"  {line}")
@@ -272,10 +323,12 @@ def report_import(what: str, result: Any, extra: str = "", **data: Any) -> None:
 @app.command("export")
 def export_cmd(
     username: str = typer.Argument(..., help="Subscriber username."),
-    output: Path | None = typer.Option(None, "--output", help="Write the JSON document to this "
-                                       "new file (mode 0600) instead of printing it."),
-    csv_dir: Path | None = typer.Option(None, "--csv", help="Also write one CSV per section "
-                                        "into this new or empty directory."),
+    output: Path | None = typer.Option(
+        None, "--output", help="Write the JSON document to this new file (mode 0600) instead of printing it."
+    ),
+    csv_dir: Path | None = typer.Option(
+        None, "--csv", help="Also write one CSV per section into this new or empty directory."
+    ),
 ) -> None:
     """Everything held about one subscriber, as one JSON document (audited)."""
     import json
@@ -287,8 +340,11 @@ def export_cmd(
     if output is None:
         typer.echo(json.dumps(doc, indent=2, default=str))
     else:
-        done(f"export of {username} written to {output}" + (f" and {csv_dir}" if csv_dir else ""),
-             output=str(output), csv=str(csv_dir) if csv_dir else None)
+        done(
+            f"export of {username} written to {output}" + (f" and {csv_dir}" if csv_dir else ""),
+            output=str(output),
+            csv=str(csv_dir) if csv_dir else None,
+        )
 
 
 @app.command("erase")
@@ -304,5 +360,8 @@ def erase_cmd(
         raise ValidationError(f"erasing {username} cannot be undone: add --yes to confirm")
     with store(durable=True) as s:
         result = erase.erase(s, username, actor(), reason)
-    done(f"{username} erased: now {result.pseudonym} (money records kept under that name); "
-         "other POPs and the cloud follow at the next sync", **result.to_dict())
+    done(
+        f"{username} erased: now {result.pseudonym} (money records kept under that name); "
+        "other POPs and the cloud follow at the next sync",
+        **result.to_dict(),
+    )

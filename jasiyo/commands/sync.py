@@ -16,6 +16,7 @@ def _syncrun() -> ModuleType:  # imported on use: it pulls in httpx and the cryp
 
     return syncrun
 
+
 app = group("Sync with the cloud: push local changes, pull the others'.")
 
 
@@ -25,8 +26,12 @@ def now(
 ) -> None:
     """Push the outbox and pull everything new, once."""
     result = _syncrun().sync_once(cfg(), wait=wait)
-    done(f"pushed {result.pushed}, pulled {result.pulled}, applied {result.applied}",
-         pushed=result.pushed, pulled=result.pulled, applied=result.applied)
+    done(
+        f"pushed {result.pushed}, pulled {result.pulled}, applied {result.applied}",
+        pushed=result.pushed,
+        pulled=result.pulled,
+        applied=result.applied,
+    )
 
 
 @app.command("snapshot")
@@ -35,8 +40,11 @@ def snapshot_cmd() -> None:
     from jasiyo.agent import snapshot
 
     r = snapshot.write(cfg())
-    done(f"snapshot {r['snapshot']} up to seq {r['seq']}: {r['events']} events in "
-         f"{r['parts']} parts ({r['bytes']} bytes); the cloud dropped {r['dropped']} events", **r)
+    done(
+        f"snapshot {r['snapshot']} up to seq {r['seq']}: {r['events']} events in "
+        f"{r['parts']} parts ({r['bytes']} bytes); the cloud dropped {r['dropped']} events",
+        **r,
+    )
 
 
 @app.command("status")
@@ -48,16 +56,18 @@ def status() -> None:
 
 
 quarantine_app = typer.Typer(
-    help="Pulled events that would not open, set aside so the rest of the log flows.",
-    no_args_is_help=True)
+    help="Pulled events that would not open, set aside so the rest of the log flows.", no_args_is_help=True
+)
 app.add_typer(quarantine_app, name="quarantine")
 
 
 @quarantine_app.command("list")
 def quarantine_list() -> None:
     """Quarantined events: sequence, id, sending agent, why they would not open."""
-    rows = [{"seq": q.seq, "id": q.id, "origin": q.origin, "error": q.error, "at": when(q.at)}
-            for q in _syncrun().quarantine_list(cfg())]
+    rows = [
+        {"seq": q.seq, "id": q.id, "origin": q.origin, "error": q.error, "at": when(q.at)}
+        for q in _syncrun().quarantine_list(cfg())
+    ]
     show_list(rows, ["seq", "id", "origin", "error", "at"], "quarantined events")
 
 
@@ -85,8 +95,11 @@ def agent_enroll(
     from jasiyo.agent.cloudlink import enroll_agent
 
     result = enroll_agent(cfg(), url, token)
-    done(f"enrolled agent {result['agent_id']} in tenant {result['tenant_id']}. Next: "
-         "`jasiyo tenant init` (first POP) or `jasiyo tenant import-recovery FILE`", **result)
+    done(
+        f"enrolled agent {result['agent_id']} in tenant {result['tenant_id']}. Next: "
+        "`jasiyo tenant init` (first POP) or `jasiyo tenant import-recovery FILE`",
+        **result,
+    )
 
 
 def agent_restore(
@@ -99,6 +112,9 @@ def agent_restore(
     from jasiyo.agent.tenantkeys import restore_from_cloud
 
     result = restore_from_cloud(cfg(), recovery)
-    done(f"restored {result['events']} events: {result['plans']} plans, "
-         f"{result['subscribers']} subscribers, {result['routers']} routers, "
-         f"{result['payments']} payments", **result)
+    done(
+        f"restored {result['events']} events: {result['plans']} plans, "
+        f"{result['subscribers']} subscribers, {result['routers']} routers, "
+        f"{result['payments']} payments",
+        **result,
+    )

@@ -15,6 +15,7 @@ def _keys() -> ModuleType:  # imported on use: it pulls in httpx and the crypto 
 
     return tenantkeys
 
+
 app = group("Tenant data keys: create, export for new POPs, rotate.")
 
 
@@ -22,8 +23,11 @@ app = group("Tenant data keys: create, export for new POPs, rotate.")
 def init() -> None:
     """Create the tenant data key on the first POP (after `jasiyo agent enroll`)."""
     result = _keys().init_tenant(cfg())
-    done(f"tenant key {result['kid']} created in {result['keys']}; export a recovery file "
-         "now and keep it offline: `jasiyo tenant export-recovery FILE`", **result)
+    done(
+        f"tenant key {result['kid']} created in {result['keys']}; export a recovery file "
+        "now and keep it offline: `jasiyo tenant export-recovery FILE`",
+        **result,
+    )
 
 
 @app.command("export-recovery")
@@ -32,8 +36,7 @@ def export_recovery(
 ) -> None:
     """Write the tenant keys to FILE: what new POPs and disaster recovery need."""
     result = _keys().export_recovery(cfg(), file)
-    done(f"recovery file written to {file}; anyone holding it can read this ISP's data",
-         **result)
+    done(f"recovery file written to {file}; anyone holding it can read this ISP's data", **result)
 
 
 @app.command("import-recovery")
@@ -42,16 +45,18 @@ def import_recovery(
 ) -> None:
     """Install the tenant keys on another POP of the same ISP."""
     result = _keys().import_recovery(cfg(), file)
-    done(f"tenant keys imported ({result['keys']} key(s), current {result['current']})",
-         **result)
+    done(f"tenant keys imported ({result['keys']} key(s), current {result['current']})", **result)
 
 
 @app.command("rotate-key")
 def rotate_key() -> None:
     """Start sealing with a new key; old keys stay to read old events. Needs the cloud."""
     result = _keys().rotate_key(cfg())
-    done(f"now sealing with tenant key {result['kid']} (was {result['previous']}); other "
-         "POPs learn it at their next sync. Export a fresh recovery file.", **result)
+    done(
+        f"now sealing with tenant key {result['kid']} (was {result['previous']}); other "
+        "POPs learn it at their next sync. Export a fresh recovery file.",
+        **result,
+    )
 
 
 @app.command("webhook-url")
@@ -76,5 +81,8 @@ def export_cmd(
     with store() as s:
         manifest = export.export_tenant(s, cfg(), output, actor())
     rows = sum(t["rows"] for t in manifest["tables"].values())
-    done(f"{len(manifest['tables'])} tables, {rows} rows written to {output}",
-         output=str(output), tables=manifest["tables"])
+    done(
+        f"{len(manifest['tables'])} tables, {rows} rows written to {output}",
+        output=str(output),
+        tables=manifest["tables"],
+    )

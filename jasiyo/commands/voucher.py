@@ -28,7 +28,8 @@ def generate(
     plan: str = typer.Option(..., "--plan", help="The package each code buys."),
     count: int = typer.Option(..., "--count", help="How many codes, 1 to 100000."),
     output: Path | None = typer.Option(
-        None, "--output", help="Write a printable A4 sheet (PDF) of the codes here."),
+        None, "--output", help="Write a printable A4 sheet (PDF) of the codes here."
+    ),
     valid: str = typer.Option("90d", "--valid", help="Must be first used within, e.g. 90d."),
     batch: str | None = typer.Option(None, "--batch", help="A name for this batch."),
 ) -> None:
@@ -57,7 +58,8 @@ def generate(
 @app.command("list")
 def list_(
     status: str | None = typer.Option(
-        None, "--status", help="Only this status: new, active, used, expired, revoked."),
+        None, "--status", help="Only this status: new, active, used, expired, revoked."
+    ),
     batch: str | None = typer.Option(None, "--batch", help="Only this batch."),
     limit: int = typer.Option(200, "--limit", min=1, help="At most this many rows."),
 ) -> None:
@@ -83,8 +85,7 @@ def export(
 ) -> None:
     """Export vouchers as CSV (times in the tenant's time zone)."""
     with store() as s:
-        text = vouchers.export_csv(vouchers.list_(s, status, batch=batch),
-                                   cfg().billing.timezone)
+        text = vouchers.export_csv(vouchers.list_(s, status, batch=batch), cfg().billing.timezone)
     if output is None:
         typer.echo(text, nl=False)
         return

@@ -1,7 +1,7 @@
 """Router drivers: one contract (:mod:`jasiyo.drivers.base`), one package per vendor.
 
-    from jasiyo.drivers import get_driver
-    driver = get_driver("mikrotik")(config)
+from jasiyo.drivers import get_driver
+driver = get_driver("mikrotik")(config)
 """
 
 from __future__ import annotations

@@ -43,8 +43,12 @@ class GenericDriver(RouterDriver):
         return self.config.name or self.config.host
 
     def facts(self) -> RouterFacts:
-        return RouterFacts(vendor=self.vendor, identity=self.identity(), version="",
-                           model="RADIUS-only NAS (no management API)")
+        return RouterFacts(
+            vendor=self.vendor,
+            identity=self.identity(),
+            version="",
+            model="RADIUS-only NAS (no management API)",
+        )
 
     def read(self) -> RouterState:
         return RouterState(objects=())

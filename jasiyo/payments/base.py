@@ -32,9 +32,14 @@ class PaymentProvider(ABC):
     #: Name ``get_provider`` finds this provider by, also the ``method`` of its payments.
     name: str = ""
 
-    def __init__(self, settings: Mapping[str, object], *,
-                 transport: httpx.BaseTransport | None = None,
-                 timeout: float = 10.0, retries: int = 2) -> None:
+    def __init__(
+        self,
+        settings: Mapping[str, object],
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+        retries: int = 2,
+    ) -> None:
         self.settings = dict(settings)
         self.transport = transport
         self.timeout = timeout
@@ -54,8 +59,9 @@ class PaymentProvider(ABC):
         ``Outcome.UNKNOWN`` when the provider never heard of it."""
 
     @abstractmethod
-    def parse_callback(self, path: str, headers: Mapping[str, str],
-                       body: bytes) -> StatusAnswer | Confirmation:
+    def parse_callback(
+        self, path: str, headers: Mapping[str, str], body: bytes
+    ) -> StatusAnswer | Confirmation:
         """Read a callback the provider sent us (raw body, lower-case headers).
 
         ``path`` is the kind of callback (``"stk"``, ``"c2b/confirmation"``,

@@ -48,30 +48,46 @@ def _no_error_fields(_body: Any) -> tuple[str, str]:
 class HttpClient:
     """A small synchronous JSON client for one provider's base URL."""
 
-    def __init__(self, provider: str, base_url: str, *,
-                 transport: httpx.BaseTransport | None = None, timeout: float = 10.0,
-                 retries: int = 2, backoff: float = 0.25,
-                 read_error: ErrorReader = _no_error_fields,
-                 classify: Classifier | None = None) -> None:
+    def __init__(
+        self,
+        provider: str,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+        retries: int = 2,
+        backoff: float = 0.25,
+        read_error: ErrorReader = _no_error_fields,
+        classify: Classifier | None = None,
+    ) -> None:
         self.provider = provider
         self.retries = max(0, retries)
         self.backoff = backoff
         self.read_error = read_error
         self.classify = classify
-        self._client = httpx.Client(base_url=base_url.rstrip("/"), transport=transport,
-                                    verify=client_context(),
-                                    timeout=httpx.Timeout(timeout), follow_redirects=False,
-                                    headers={"Accept": "application/json",
-                                             "User-Agent": "jasiyo-payments"})
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            transport=transport,
+            verify=client_context(),
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            headers={"Accept": "application/json", "User-Agent": "jasiyo-payments"},
+        )
 
     def close(self) -> None:
         self._client.close()
 
-    def request(self, method: str, path: str, *, idempotent: bool,
-                json_body: Mapping[str, Any] | None = None,
-                headers: Mapping[str, str] | None = None,
-                params: Mapping[str, str] | None = None,
-                retry_if: Callable[[ProviderUnavailable], bool] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        json_body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        retry_if: Callable[[ProviderUnavailable], bool] | None = None,
+    ) -> Any:
         """Send one request and return the decoded JSON answer (a 2xx).
 
         ``retry_if`` can veto a retry of an idempotent call (an STK Query answered "still
@@ -84,29 +100,44 @@ class HttpClient:
                 last = attempt == attempts - 1
                 if last or (retry_if is not None and not retry_if(exc)):
                     raise
-                delay = self.backoff * (2 ** attempt)
-                log.info("%s %s %s unavailable (%s); retry %d/%d in %.2fs", self.provider,
-                         method, path, exc, attempt + 1, attempts - 1, delay)
+                delay = self.backoff * (2**attempt)
+                log.info(
+                    "%s %s %s unavailable (%s); retry %d/%d in %.2fs",
+                    self.provider,
+                    method,
+                    path,
+                    exc,
+                    attempt + 1,
+                    attempts - 1,
+                    delay,
+                )
                 time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    def _once(self, method: str, path: str, json_body: Mapping[str, Any] | None,
-              headers: Mapping[str, str] | None, params: Mapping[str, str] | None) -> Any:
+    def _once(
+        self,
+        method: str,
+        path: str,
+        json_body: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, str] | None,
+    ) -> Any:
         try:
-            resp = self._client.request(method, path, json=json_body, headers=headers,
-                                        params=params)
+            resp = self._client.request(method, path, json=json_body, headers=headers, params=params)
         except httpx.TimeoutException as exc:
-            raise ProviderUnavailable(f"{self.provider}: {method} {path} timed out",
-                                      self.provider) from exc
+            raise ProviderUnavailable(f"{self.provider}: {method} {path} timed out", self.provider) from exc
         except httpx.HTTPError as exc:
-            raise ProviderUnavailable(f"{self.provider}: {method} {path} failed: "
-                                      f"{type(exc).__name__}", self.provider) from exc
+            raise ProviderUnavailable(
+                f"{self.provider}: {method} {path} failed: {type(exc).__name__}", self.provider
+            ) from exc
         body = self._decode(resp)
         if resp.is_success:
             if body is _NOT_JSON:
                 raise ProviderUnavailable(
                     f"{self.provider}: {method} {path} answered {resp.status_code} with a body "
-                    "that is not JSON", self.provider)
+                    "that is not JSON",
+                    self.provider,
+                )
             return body
         code, message = self.read_error(body) if body is not _NOT_JSON else ("", "")
         message = message or resp.reason_phrase or "error"

@@ -75,9 +75,13 @@ class SentCallback:
         return json.loads(self.body)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "body": self.body.decode("utf-8", errors="replace"),
-                "status": self.status, "answer": self.answer.decode("utf-8", errors="replace"),
-                "at": self.at}
+        return {
+            "url": self.url,
+            "body": self.body.decode("utf-8", errors="replace"),
+            "status": self.status,
+            "answer": self.answer.decode("utf-8", errors="replace"),
+            "at": self.at,
+        }
 
 
 @dataclass(slots=True)
@@ -152,9 +156,20 @@ class Faults:
             self.bad_signature = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in (
-            "fail_status", "failing", "throttling", "latency_s", "duplicate_callbacks",
-            "losing", "late_s", "wrong_amount_minor", "bad_signature")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "fail_status",
+                "failing",
+                "throttling",
+                "latency_s",
+                "duplicate_callbacks",
+                "losing",
+                "late_s",
+                "wrong_amount_minor",
+                "bad_signature",
+            )
+        }
 
 
 class CallbackSender:
@@ -167,24 +182,29 @@ class CallbackSender:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stop = False
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False,
-                                    verify=client_context())
+        self._client = httpx.Client(timeout=timeout, follow_redirects=False, verify=client_context())
         self._thread = threading.Thread(target=self._run, name=f"{name}-callbacks", daemon=True)
         self._thread.start()
 
-    def schedule(self, delay: float, url: str, body: bytes, headers: Mapping[str, str],
-                 before: Callable[[], None] | None = None) -> None:
+    def schedule(
+        self,
+        delay: float,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        before: Callable[[], None] | None = None,
+    ) -> None:
         """POST ``body`` to ``url`` after ``delay`` seconds; ``before`` runs just before."""
         with self._cond:
-            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), url, body,
-                                        dict(headers), before))
+            heapq.heappush(
+                self._heap, (time.monotonic() + delay, next(self._seq), url, body, dict(headers), before)
+            )
             self._cond.notify()
 
     def post_now(self, url: str, body: bytes, headers: Mapping[str, str]) -> SentCallback:
         try:
             resp = self._client.post(url, content=body, headers=dict(headers))
-            sent = SentCallback(url, body, dict(headers), resp.status_code, resp.content[:4096],
-                                time.time())
+            sent = SentCallback(url, body, dict(headers), resp.status_code, resp.content[:4096], time.time())
         except httpx.HTTPError as exc:
             log.info("callback to %s failed: %s", url, type(exc).__name__)
             sent = SentCallback(url, body, dict(headers), None, b"", time.time())
@@ -254,12 +274,19 @@ class SimServer(ABC):
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
         self._sender = CallbackSender(self.name)
-        config = uvicorn.Config(self.app(), ws="none", lifespan="off", log_level="warning",
-                                timeout_graceful_shutdown=1, access_log=False)
+        config = uvicorn.Config(
+            self.app(),
+            ws="none",
+            lifespan="off",
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+            access_log=False,
+        )
         server = uvicorn.Server(config)
         self._server = server
-        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                        name=self.name, daemon=True)
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name=self.name, daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not server.started:
@@ -285,10 +312,16 @@ class SimServer(ABC):
 
     # -- helpers for subclasses ------------------------------------------------------------
 
-    def send_callback(self, url: str, doc: Mapping[str, Any], *, delay: float | None = None,
-                      headers: Mapping[str, str] | None = None,
-                      encode: Callable[[bytes], Mapping[str, str]] | None = None,
-                      before: Callable[[], None] | None = None) -> None:
+    def send_callback(
+        self,
+        url: str,
+        doc: Mapping[str, Any],
+        *,
+        delay: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        encode: Callable[[bytes], Mapping[str, str]] | None = None,
+        before: Callable[[], None] | None = None,
+    ) -> None:
         """Queue ``doc`` for ``url`` after the callback delay, applying the callback faults
         (lost, late, duplicated). ``encode`` adds headers computed from the body bytes."""
         if self._sender is None:
@@ -303,8 +336,7 @@ class SimServer(ABC):
         if encode is not None:
             all_headers.update(encode(body))
         for i in range(max(1, self.faults.duplicate_callbacks)):
-            self._sender.schedule(wait + i * 0.01, url, body, all_headers,
-                                  before if i == 0 else None)
+            self._sender.schedule(wait + i * 0.01, url, body, all_headers, before if i == 0 else None)
 
     def post_now(self, url: str, doc: Mapping[str, Any]) -> SentCallback:
         if self._sender is None:
@@ -360,11 +392,13 @@ class SimServer(ABC):
             sim.reset()
             return JSONResponse({"ok": True})
 
-        routes = [Route("/sim/requests", requests_view),
-                  Route("/sim/callbacks", callbacks_view),
-                  Route("/sim/faults", faults_view, methods=["GET", "POST"]),
-                  Route("/sim/reset", reset_view, methods=["POST"]),
-                  *self.routes()]
+        routes = [
+            Route("/sim/requests", requests_view),
+            Route("/sim/callbacks", callbacks_view),
+            Route("/sim/faults", faults_view, methods=["GET", "POST"]),
+            Route("/sim/reset", reset_view, methods=["POST"]),
+            *self.routes(),
+        ]
         app = Starlette(routes=routes)
 
         async def middleware(scope: Any, receive: Any, send: Any) -> None:
@@ -384,8 +418,7 @@ class SimServer(ABC):
             body = b"".join(chunks)
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             with sim._lock:
-                sim.requests.append(LoggedRequest(scope["method"], path, headers, body,
-                                                  time.time()))
+                sim.requests.append(LoggedRequest(scope["method"], path, headers, body, time.time()))
             if sim.faults.latency_s:
                 await asyncio.sleep(sim.faults.latency_s)
             status = sim.faults.take_http_fault()

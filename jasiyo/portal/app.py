@@ -59,8 +59,7 @@ class Backend(Protocol):
 
     def hook_token(self) -> str: ...
 
-    def keep_callback(self, endpoint: str, headers: dict[str, str], body: bytes,
-                      remote: str) -> None: ...
+    def keep_callback(self, endpoint: str, headers: dict[str, str], body: bytes, remote: str) -> None: ...
 
     def c2b_account_known(self, account: str) -> bool: ...
 
@@ -75,10 +74,15 @@ def _json(doc: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(doc, status, headers=_SECURITY_HEADERS)
 
 
-def create_app(backend: Backend, *, wake: Callable[[], None] | None = None,
-               metrics: Callable[[], tuple[bytes, str]] | None = None,
-               limits: Limits | None = None, login_hosts: tuple[str, ...] = (),
-               metrics_from: tuple[str, ...] = ("127.0.0.0/8", "::1/128")) -> Starlette:
+def create_app(
+    backend: Backend,
+    *,
+    wake: Callable[[], None] | None = None,
+    metrics: Callable[[], tuple[bytes, str]] | None = None,
+    limits: Limits | None = None,
+    login_hosts: tuple[str, ...] = (),
+    metrics_from: tuple[str, ...] = ("127.0.0.0/8", "::1/128"),
+) -> Starlette:
     """The listener's ASGI app. ``wake`` is called after a callback is kept (the payments
     worker then processes it at once); ``metrics`` renders ``/metrics`` when given;
     ``limits`` and ``login_hosts`` are the portal's (``[portal]``); only clients in
@@ -133,13 +137,18 @@ def create_app(backend: Backend, *, wake: Callable[[], None] | None = None,
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
-        if (pages is not None and status == 404 and request.method == "GET"
-                and not request.url.path.startswith(("/hooks/", "/static/"))):
+        if (
+            pages is not None
+            and status == 404
+            and request.method == "GET"
+            and not request.url.path.startswith(("/hooks/", "/static/"))
+        ):
             # The walled garden sends a suspended customer's HTTP here whatever they asked
             # for (a NAT redirect keeps the path and Host): show them the pay page.
             return RedirectResponse("/pay", 303, headers=_SECURITY_HEADERS)
-        return PlainTextResponse("not found" if status == 404 else "method not allowed",
-                                 status, headers=_SECURITY_HEADERS)
+        return PlainTextResponse(
+            "not found" if status == 404 else "method not allowed", status, headers=_SECURITY_HEADERS
+        )
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
@@ -154,8 +163,7 @@ def create_app(backend: Backend, *, wake: Callable[[], None] | None = None,
     return app
 
 
-def _client_in(request: Request, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
-               ) -> bool:
+def _client_in(request: Request, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
     """Whether the connecting address (never a forwarded-for header) is in ``networks``."""
     try:
         addr = ipaddress.ip_address(request.client.host if request.client else "")

@@ -77,8 +77,10 @@ def check_login_url(url: str, allowed_hosts: tuple[str, ...] = ()) -> str:
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        raise ValidationError(f"the router's login link names {host!r}, which is not one of "
-                              "this ISP's hotspots ([portal] login_hosts)") from None
+        raise ValidationError(
+            f"the router's login link names {host!r}, which is not one of "
+            "this ISP's hotspots ([portal] login_hosts)"
+        ) from None
     if not (ip.is_private or ip.is_loopback or ip.is_link_local):
         raise ValidationError("the router's login link is not on the local network")
     return url

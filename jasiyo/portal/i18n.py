@@ -23,8 +23,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "redeem": "Connect",
         "no_offers": "No packages are on sale here right now.",
         "check_phone": "Check your phone",
-        "check_phone_text": "Enter your M-Pesa PIN on the prompt to pay. This page moves on "
-                            "by itself.",
+        "check_phone_text": "Enter your M-Pesa PIN on the prompt to pay. This page moves on by itself.",
         "waiting": "Waiting for M-Pesa...",
         "refresh": "Check again",
         "paid": "Paid. Connecting you...",
@@ -47,8 +46,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "due": "Amount due",
         "status": "Status",
         "nothing_due": "Nothing is due on this account.",
-        "pay_unknown": "We cannot tell which account this connection belongs to. Please "
-                       "call your provider.",
+        "pay_unknown": "We cannot tell which account this connection belongs to. Please call your provider.",
         "pay_card": "Pay by card",
         "email": "Email (for the receipt)",
         "restored": "Thank you, your payment was received",
@@ -66,8 +64,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "pay_with_mpesa": "Lipa kwa M-Pesa",
         "phone": "Namba ya simu ya M-Pesa",
         "phone_hint": "mf. 0712 345 678",
-        "sms_consent": "Nitumie SMS kuhusu kifurushi changu (vikumbusho, risiti). Jibu ACHA "
-                       "kusitisha.",
+        "sms_consent": "Nitumie SMS kuhusu kifurushi changu (vikumbusho, risiti). Jibu ACHA kusitisha.",
         "buy": "Nunua",
         "have_voucher": "Una vocha?",
         "voucher_code": "Nambari ya vocha",
@@ -75,15 +72,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_offers": "Hakuna vifurushi vinavyouzwa hapa kwa sasa.",
         "check_phone": "Angalia simu yako",
         "check_phone_text": "Weka PIN yako ya M-Pesa kwenye ujumbe ili ulipe. Ukurasa huu "
-                            "utaendelea wenyewe.",
+        "utaendelea wenyewe.",
         "waiting": "Inasubiri M-Pesa...",
         "refresh": "Angalia tena",
         "paid": "Umelipa. Tunakuunganisha...",
         "connecting": "Tunakuunganisha kwenye intaneti...",
         "continue": "Endelea",
         "cancelled": "Malipo yameghairiwa",
-        "cancelled_text": "Ulibonyeza Ghairi kwenye ujumbe wa M-Pesa, kwa hiyo hakuna "
-                          "kilicholipwa.",
+        "cancelled_text": "Ulibonyeza Ghairi kwenye ujumbe wa M-Pesa, kwa hiyo hakuna kilicholipwa.",
         "failed": "Malipo hayakufanikiwa",
         "failed_text": "M-Pesa inasema: {reason}. Hakuna kilicholipwa.",
         "timeout": "Simu yako haikujibu",
@@ -100,7 +96,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "status": "Hali",
         "nothing_due": "Hakuna deni kwenye akaunti hii.",
         "pay_unknown": "Hatuwezi kujua muunganisho huu ni wa akaunti gani. Tafadhali "
-                       "mpigie mtoa huduma wako.",
+        "mpigie mtoa huduma wako.",
         "pay_card": "Lipa kwa kadi",
         "email": "Barua pepe (ya risiti)",
         "restored": "Asante, malipo yako yamepokelewa",
@@ -135,17 +131,27 @@ def choose(cookie: str | None, accept_language: str | None) -> str:
 
 
 _UNITS = {
-    "en": {"min": ("minute", "minutes"), "h": ("hour", "hours"), "d": ("day", "days"),
-           "w": ("week", "weeks"), "mo": ("month", "months")},
-    "sw": {"min": ("dakika", "dakika"), "h": ("saa", "saa"), "d": ("siku", "siku"),
-           "w": ("wiki", "wiki"), "mo": ("mwezi", "miezi")},
+    "en": {
+        "min": ("minute", "minutes"),
+        "h": ("hour", "hours"),
+        "d": ("day", "days"),
+        "w": ("week", "weeks"),
+        "mo": ("month", "months"),
+    },
+    "sw": {
+        "min": ("dakika", "dakika"),
+        "h": ("saa", "saa"),
+        "d": ("siku", "siku"),
+        "w": ("wiki", "wiki"),
+        "mo": ("mwezi", "miezi"),
+    },
 }
 
 
 def period(text: str, lang: str) -> str:
     """A plan period (``1h``, ``24h``, ``7d``, ``1mo``) in words: "24 hours", "saa 24"."""
     digits = "".join(c for c in text if c.isdigit())
-    unit = text[len(digits):]
+    unit = text[len(digits) :]
     names = _UNITS.get(lang, _UNITS["en"]).get(unit)
     if not digits or names is None:
         return text

@@ -47,13 +47,16 @@ KEEP = 3600.0
 BUY_COOKIE, PAY_COOKIE, LANG_COOKIE = "jsy_buy", "jsy_pay", "lang"
 _FAILED_REASONS = {"insufficient_funds", "wrong_pin", "unreachable"}
 
-_env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
-                          autoescape=True, undefined=jinja2.StrictUndefined,
-                          trim_blocks=True, lstrip_blocks=True)
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 _env.filters["money"] = format_money
 _STATIC = {name: (HERE / "static" / name).read_bytes() for name in ("portal.css", "portal.js")}
-_STATIC_TYPES = {"portal.css": "text/css; charset=utf-8",
-                 "portal.js": "text/javascript; charset=utf-8"}
+_STATIC_TYPES = {"portal.css": "text/css; charset=utf-8", "portal.js": "text/javascript; charset=utf-8"}
 
 
 class Refused(Exception):
@@ -106,8 +109,9 @@ def client_ip(request: Request) -> str:
 
 
 class Pages:
-    def __init__(self, backend: PortalBackend, limits: security.Limits | None = None,
-                 login_hosts: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, backend: PortalBackend, limits: security.Limits | None = None, login_hosts: tuple[str, ...] = ()
+    ) -> None:
         self.backend = backend
         self.limits = limits or security.Limits()
         self.login_hosts = login_hosts
@@ -116,38 +120,63 @@ class Pages:
 
     # ------------------------------------------------------------------ rendering
 
-    def render(self, request: Request, template: str, status: int = 200, *,
-               form_action: str = "", set_cookies: dict[str, str] | None = None,
-               **ctx: Any) -> Response:
+    def render(
+        self,
+        request: Request,
+        template: str,
+        status: int = 200,
+        *,
+        form_action: str = "",
+        set_cookies: dict[str, str] | None = None,
+        **ctx: Any,
+    ) -> Response:
         lang = self._lang(request)
         token = security.csrf_token(request)
         other = "sw" if lang == "en" else "en"
         query = {k: v for k, v in request.query_params.items() if k != "lang"}
         toggle = request.url.path + "?" + urlencode({**query, "lang": other})
         body = _env.get_template(template).render(
-            t=i18n.words(lang), lang=lang, other=other, toggle=toggle, period=i18n.period,
-            csrf=token, here=request.url.path, **ctx)
-        resp = Response(body, status, media_type="text/html; charset=utf-8",
-                        headers={**security.headers(form_action), "content-language": lang})
+            t=i18n.words(lang),
+            lang=lang,
+            other=other,
+            toggle=toggle,
+            period=i18n.period,
+            csrf=token,
+            here=request.url.path,
+            **ctx,
+        )
+        resp = Response(
+            body,
+            status,
+            media_type="text/html; charset=utf-8",
+            headers={**security.headers(form_action), "content-language": lang},
+        )
         security.set_csrf(resp, token)
         if request.query_params.get("lang") in i18n.LANGS:
-            resp.set_cookie(LANG_COOKIE, request.query_params["lang"], max_age=365 * 86400,
-                            samesite="lax", path="/")
+            resp.set_cookie(
+                LANG_COOKIE, request.query_params["lang"], max_age=365 * 86400, samesite="lax", path="/"
+            )
         for name, value in (set_cookies or {}).items():
-            resp.set_cookie(name, value, max_age=int(KEEP), httponly=True, samesite="lax",
-                            path="/")
+            resp.set_cookie(name, value, max_age=int(KEEP), httponly=True, samesite="lax", path="/")
         return resp
 
     def _lang(self, request: Request) -> str:
         asked = request.query_params.get("lang")
-        return i18n.choose(asked if asked in i18n.LANGS else request.cookies.get(LANG_COOKIE),
-                           request.headers.get("accept-language"))
+        return i18n.choose(
+            asked if asked in i18n.LANGS else request.cookies.get(LANG_COOKIE),
+            request.headers.get("accept-language"),
+        )
 
     def refused(self, request: Request, exc: Refused) -> Response:
-        event(log, "portal.refused", remote=client_ip(request), path=request.url.path,
-              reason=exc.key, detail=exc.detail[:200])
-        return self.render(request, "error.html", exc.status, message_key=exc.key,
-                           detail=exc.detail)
+        event(
+            log,
+            "portal.refused",
+            remote=client_ip(request),
+            path=request.url.path,
+            reason=exc.key,
+            detail=exc.detail[:200],
+        )
+        return self.render(request, "error.html", exc.status, message_key=exc.key, detail=exc.detail)
 
     async def guarded(self, request: Request, handler: Any) -> Response:
         if not self.limits.page(client_ip(request)):
@@ -158,8 +187,7 @@ class Pages:
             return self.refused(request, exc)
         except Exception:  # a bug of ours: a clear page for the customer, the trace in the log
             log.exception("portal: %s %s failed", request.method, request.url.path)
-            return self.render(request, "error.html", 500, message_key="bad_request",
-                               detail="")
+            return self.render(request, "error.html", 500, message_key="bad_request", detail="")
 
     async def form(self, request: Request) -> FormData:
         """The POSTed form, bounded and CSRF-checked (Refused otherwise)."""
@@ -175,8 +203,9 @@ class Pages:
             if len(body) > MAX_FORM:
                 raise Refused(413, "bad_request", "form too large")
         try:
-            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True,
-                              max_num_fields=30, strict_parsing=False)
+            pairs = parse_qsl(
+                body.decode("utf-8"), keep_blank_values=True, max_num_fields=30, strict_parsing=False
+            )
         except (UnicodeDecodeError, ValueError):
             raise Refused(400, "bad_request", "unreadable form") from None
         form = FormData([*pairs])  # a new list, typed as FormData takes it (lists are invariant)
@@ -192,10 +221,19 @@ class Pages:
             raise Refused(400, "not_from_hotspot", str(exc)) from None
 
     def _login_page(self, request: Request, hs: HotspotLogin, login: Login) -> Response:
-        fields = {"username": login.username, "password": hs.login_password(login.password),
-                  "dst": hs.dst, "popup": "false"}
-        return self.render(request, "login.html", form_action=security.origin_of(
-            hs.link_login_only), action=hs.link_login_only, fields=fields)
+        fields = {
+            "username": login.username,
+            "password": hs.login_password(login.password),
+            "dst": hs.dst,
+            "popup": "false",
+        }
+        return self.render(
+            request,
+            "login.html",
+            form_action=security.origin_of(hs.link_login_only),
+            action=hs.link_login_only,
+            fields=fields,
+        )
 
     # ------------------------------------------------------------------ hotspot
 
@@ -204,8 +242,7 @@ class Pages:
             # Not sent by a hotspot: a suspended customer's redirected page goes to /pay.
             if await run_in_threadpool(self.backend.due_for, client_ip(request)) is not None:
                 return RedirectResponse("/pay", 303, headers=security.headers())
-            return self.render(request, "error.html", 400, message_key="not_from_hotspot",
-                               detail="")
+            return self.render(request, "error.html", 400, message_key="not_from_hotspot", detail="")
         params, hs = self._hotspot(request.query_params)
         if not request.query_params.get("error"):
             # A device that already paid for a package here (the page was closed, or the
@@ -215,8 +252,13 @@ class Pages:
             if login is not None:
                 return self._login_page(request, hs, login)
         offers = await run_in_threadpool(self.backend.offers)
-        return self.render(request, "hotspot.html", offers=offers, hotspot=params,
-                           router_error=_router_error(request.query_params.get("error", "")))
+        return self.render(
+            request,
+            "hotspot.html",
+            offers=offers,
+            hotspot=params,
+            router_error=_router_error(request.query_params.get("error", "")),
+        )
 
     async def buy(self, request: Request) -> Response:
         form = await self.form(request)
@@ -230,8 +272,7 @@ class Pages:
         if not self.limits.stk(digits, hs.mac, ip):
             raise Refused(429, "too_many", "STK prompt rate limit")
         try:
-            request_id = await run_in_threadpool(self.backend.buy, plan, phone, hs.mac, ip,
-                                                 sms_consent)
+            request_id = await run_in_threadpool(self.backend.buy, plan, phone, hs.mac, ip, sms_consent)
         except (ValidationError, NotFound) as exc:
             self.limits.stk_not_sent(digits, hs.mac, ip)
             raise Refused(400, "bad_request", str(exc)) from None
@@ -240,8 +281,7 @@ class Pages:
         key = self.buys.put(Purchase(request_id, params, hs, time.monotonic()))
         event(log, "portal.buy", remote=ip, plan=plan, request=request_id)
         resp = RedirectResponse("/wait", 303, headers=security.headers())
-        resp.set_cookie(BUY_COOKIE, key, max_age=int(KEEP), httponly=True, samesite="lax",
-                        path="/")
+        resp.set_cookie(BUY_COOKIE, key, max_age=int(KEEP), httponly=True, samesite="lax", path="/")
         return resp
 
     async def _buy_state(self, request: Request) -> tuple[Purchase, RequestState]:
@@ -249,8 +289,9 @@ class Pages:
         if purchase is None:
             raise Refused(404, "expired_form", "no purchase in progress")
         try:
-            state = await run_in_threadpool(self.backend.request_state, purchase.request_id,
-                                            purchase.login.mac)
+            state = await run_in_threadpool(
+                self.backend.request_state, purchase.request_id, purchase.login.mac
+            )
         except NotFound as exc:
             raise Refused(404, "expired_form", str(exc)) from None
         return purchase, state
@@ -269,8 +310,9 @@ class Pages:
         status = "gone"
         if purchase is not None:
             try:
-                state = await run_in_threadpool(self.backend.request_state,
-                                                purchase.request_id, purchase.login.mac)
+                state = await run_in_threadpool(
+                    self.backend.request_state, purchase.request_id, purchase.login.mac
+                )
                 status = state.status
             except NotFound:
                 pass
@@ -284,8 +326,9 @@ class Pages:
         else:
             key, text = "failed", "failed_text"
         reason = f"reason_{status}" if status in _FAILED_REASONS else "reason_failed"
-        return self.render(request, "outcome.html", 200, title_key=key, text_key=text,
-                           reason_key=reason, again=again)
+        return self.render(
+            request, "outcome.html", 200, title_key=key, text_key=text, reason_key=reason, again=again
+        )
 
     async def voucher(self, request: Request) -> Response:
         form = await self.form(request)
@@ -330,8 +373,9 @@ class Pages:
         except JasiyoError as exc:
             raise Refused(503, "failed", str(exc)) from None
         resp = RedirectResponse("/pay/wait", 303, headers=security.headers())
-        resp.set_cookie(PAY_COOKIE, self.pays.put(request_id), max_age=int(KEEP),
-                        httponly=True, samesite="lax", path="/")
+        resp.set_cookie(
+            PAY_COOKIE, self.pays.put(request_id), max_age=int(KEEP), httponly=True, samesite="lax", path="/"
+        )
         return resp
 
     async def pay_card(self, request: Request) -> Response:
@@ -356,8 +400,7 @@ class Pages:
         if request_id is None:
             return None
         try:
-            return await run_in_threadpool(self.backend.pay_state, client_ip(request),
-                                           request_id)
+            return await run_in_threadpool(self.backend.pay_state, client_ip(request), request_id)
         except NotFound:
             return None
 
@@ -381,13 +424,17 @@ class Pages:
         name = request.path_params["name"]
         if name not in _STATIC:
             return Response("not found", 404, headers=security.headers())
-        return Response(_STATIC[name], media_type=_STATIC_TYPES[name],
-                        headers={**security.headers(), "cache-control": "public, max-age=86400"})
+        return Response(
+            _STATIC[name],
+            media_type=_STATIC_TYPES[name],
+            headers={**security.headers(), "cache-control": "public, max-age=86400"},
+        )
 
     def routes(self) -> list[Route]:
         def g(handler: Any) -> Any:
             async def endpoint(request: Request) -> Response:
                 return await self.guarded(request, handler)
+
             return endpoint
 
         return [
@@ -427,5 +474,8 @@ def _phone_key(phone: str) -> str:
 
 def _json_status(status: str) -> Response:
     final = status not in (PENDING,)
-    return Response(json.dumps({"status": status, "final": final}),
-                    media_type="application/json", headers=security.headers())
+    return Response(
+        json.dumps({"status": status, "final": final}),
+        media_type="application/json",
+        headers=security.headers(),
+    )

@@ -32,9 +32,11 @@ def csp(form_action: str = "") -> str:
     """The policy for a page; ``form_action`` adds the one other origin a form may post to
     (the hotspot's login link)."""
     actions = "'self'" + (f" {form_action}" if form_action else "")
-    return ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
-            f"connect-src 'self'; form-action {actions}; frame-ancestors 'none'; "
-            "base-uri 'none'")
+    return (
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+        f"connect-src 'self'; form-action {actions}; frame-ancestors 'none'; "
+        "base-uri 'none'"
+    )
 
 
 def headers(form_action: str = "") -> dict[str, str]:
@@ -62,8 +64,7 @@ def csrf_token(request: Request) -> str:
 
 
 def set_csrf(response: Response, token: str) -> None:
-    response.set_cookie(CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
-                        path="/")
+    response.set_cookie(CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", path="/")
 
 
 def csrf_ok(request: Request, given: str) -> bool:
@@ -99,8 +100,7 @@ class Limits:
         self.ip = Buckets(self.stk_per_ip / hour, self.stk_per_ip)
         self.v_ip = Buckets(self.voucher_per_ip / hour, self.voucher_per_ip)
         self.v_mac = Buckets(self.voucher_per_mac / hour, self.voucher_per_mac)
-        self.v_fail = Buckets(self.voucher_failures_per_minute / 60.0,
-                              self.voucher_failures_per_minute)
+        self.v_fail = Buckets(self.voucher_failures_per_minute / 60.0, self.voucher_failures_per_minute)
         self.pages = Buckets(self.page_rate, self.page_burst)
         self._guessing_until = 0.0
 

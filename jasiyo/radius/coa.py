@@ -68,8 +68,7 @@ def session_attributes(
     """The attributes that identify one session to the NAS (the session id as the NAS sent
     it: without the NAS-Port the agent adds for a generic NAS, see
     :func:`jasiyo.radius.accounting.nas_session_id`)."""
-    attrs: dict[str, AttrValue] = {"User-Name": username,
-                                   "Acct-Session-Id": nas_session_id(acct_session_id)}
+    attrs: dict[str, AttrValue] = {"User-Name": username, "Acct-Session-Id": nas_session_id(acct_session_id)}
     if framed_ip:
         attrs["Framed-IP-Address"] = framed_ip
     return attrs
@@ -143,9 +142,7 @@ def _accept_reply(request: CoAPacket, raw: bytes) -> CoAPacket | None:
         reply = request.CreateReply(packet=raw)
     except Exception:  # noqa: BLE001 - anything undecodable is not an answer
         return None
-    ok_codes = (
-        (DisconnectACK, DisconnectNAK) if request.code == DisconnectRequest else (CoAACK, CoANAK)
-    )
+    ok_codes = (DisconnectACK, DisconnectNAK) if request.code == DisconnectRequest else (CoAACK, CoANAK)
     if reply.code not in ok_codes or not request.VerifyReply(reply, raw):
         return None
     return reply

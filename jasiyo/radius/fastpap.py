@@ -98,9 +98,7 @@ def _decrypt(secret: bytes, authenticator: bytes, password: bytes) -> str:
         block = password[i : i + 16]
         h = base.copy()
         h.update(last)
-        out += (int.from_bytes(block, "big") ^ int.from_bytes(h.digest(), "big")).to_bytes(
-            16, "big"
-        )
+        out += (int.from_bytes(block, "big") ^ int.from_bytes(h.digest(), "big")).to_bytes(16, "big")
         last = block
     return bytes(out).rstrip(b"\x00").decode("utf-8", errors="ignore")
 
@@ -116,9 +114,7 @@ def encode_attributes(encoded: tuple[tuple[Any, bytes], ...]) -> bytes | None:
             vendor, sub = key
             if n > 247:
                 raise ValueError(f"Value of attribute {key!r} is too long ({n} octets)")
-            parts.append(
-                bytes((26, n + 8)) + vendor.to_bytes(4, "big") + bytes((sub, n + 2)) + value
-            )
+            parts.append(bytes((26, n + 8)) + vendor.to_bytes(4, "big") + bytes((sub, n + 2)) + value)
         else:
             if key in _SPECIAL_KEYS:
                 return None

@@ -22,8 +22,9 @@ LOCKOUT = 600.0
 
 
 class GuessGuard:
-    def __init__(self, rate: float = RATE, burst: int = BURST, lockout: float = LOCKOUT,
-                 max_devices: int = 100_000) -> None:
+    def __init__(
+        self, rate: float = RATE, burst: int = BURST, lockout: float = LOCKOUT, max_devices: int = 100_000
+    ) -> None:
         self.lockout = lockout
         self.max_devices = max_devices
         self._buckets = Buckets(rate, burst, max_clients=max_devices)

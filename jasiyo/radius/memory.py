@@ -108,8 +108,9 @@ class MemoryBackend:
             mine = [self.sessions[k] for k in self._by_user.get(username, ())]
             return Usage(
                 sessions=tuple(normalize_mac(s.calling_station_id) or "" for s in mine if s.open),
-                used_bytes=sum(s.input_octets + s.output_octets for s in mine
-                               if since is None or s.updated_at >= since),
+                used_bytes=sum(
+                    s.input_octets + s.output_octets for s in mine if since is None or s.updated_at >= since
+                ),
             )
 
     def record_accounting(self, records: Sequence[AcctRecord]) -> None:

@@ -99,8 +99,9 @@ def merge(snaps: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _histogram(name: str, doc: str, h: Mapping[str, Any] | None,
-               labels: Mapping[str, str] | None = None) -> HistogramMetricFamily:
+def _histogram(
+    name: str, doc: str, h: Mapping[str, Any] | None, labels: Mapping[str, str] | None = None
+) -> HistogramMetricFamily:
     from prometheus_client.core import HistogramMetricFamily
 
     fam = HistogramMetricFamily(name, doc, labels=list(labels or {}))
@@ -127,46 +128,62 @@ class RadiusCollector:
 
         m = merge(self._sources())
         s = m["stats"]
-        req = CounterMetricFamily("jasiyo_radius_requests", "RADIUS requests answered, by "
-                                  "type and decision.", labels=["type", "decision"])
+        req = CounterMetricFamily(
+            "jasiyo_radius_requests",
+            "RADIUS requests answered, by type and decision.",
+            labels=["type", "decision"],
+        )
         req.add_metric(["access", "accept"], s.get("access_accepts", 0))
         req.add_metric(["access", "reject"], s.get("access_rejects", 0))
-        req.add_metric(["accounting", "stored"], s.get("accounting_responses", 0)
-                       - s.get("accounting_ignored", 0))
+        req.add_metric(
+            ["accounting", "stored"], s.get("accounting_responses", 0) - s.get("accounting_ignored", 0)
+        )
         req.add_metric(["accounting", "ignored"], s.get("accounting_ignored", 0))
         req.add_metric(["status_server", "answered"], s.get("status_server", 0))
         yield req
-        rec = CounterMetricFamily("jasiyo_radius_received", "RADIUS packets received (UDP "
-                                  "datagrams and RadSec records).")
+        rec = CounterMetricFamily(
+            "jasiyo_radius_received", "RADIUS packets received (UDP datagrams and RadSec records)."
+        )
         rec.add_metric([], s.get("received", 0))
         yield rec
-        dup = CounterMetricFamily("jasiyo_radius_duplicates", "Retransmissions, by outcome.",
-                                  labels=["outcome"])
+        dup = CounterMetricFamily(
+            "jasiyo_radius_duplicates", "Retransmissions, by outcome.", labels=["outcome"]
+        )
         dup.add_metric(["resent"], s.get("duplicates_resent", 0))
         dup.add_metric(["in_flight"], s.get("duplicates_in_flight", 0))
         yield dup
-        drops = CounterMetricFamily("jasiyo_radius_dropped", "RADIUS packets dropped "
-                                    "unanswered, by reason and NAS (router name).",
-                                    labels=["reason", "nas"])
+        drops = CounterMetricFamily(
+            "jasiyo_radius_dropped",
+            "RADIUS packets dropped unanswered, by reason and NAS (router name).",
+            labels=["reason", "nas"],
+        )
         for (reason, nas), n in sorted(m["drops"].items()):
             drops.add_metric([reason.removeprefix("dropped_"), nas], n)
         yield drops
-        yield _histogram("jasiyo_radius_auth_latency_seconds",
-                         "Time to answer an Access-Request (decode to reply sent).",
-                         m.get("auth_latency"))
-        yield _histogram("jasiyo_radius_accounting_latency_seconds",
-                         "Time from an Accounting-Request's arrival to its answer "
-                         "(after it is on disk).", m.get("acct_latency"))
-        yield _histogram("jasiyo_radius_accounting_commit_seconds",
-                         "Duration of each group commit of accounting records.",
-                         m.get("commit_latency"))
-        depth = GaugeMetricFamily("jasiyo_radius_accounting_queue", "Accounting records "
-                                  "received and not yet on disk.")
+        yield _histogram(
+            "jasiyo_radius_auth_latency_seconds",
+            "Time to answer an Access-Request (decode to reply sent).",
+            m.get("auth_latency"),
+        )
+        yield _histogram(
+            "jasiyo_radius_accounting_latency_seconds",
+            "Time from an Accounting-Request's arrival to its answer (after it is on disk).",
+            m.get("acct_latency"),
+        )
+        yield _histogram(
+            "jasiyo_radius_accounting_commit_seconds",
+            "Duration of each group commit of accounting records.",
+            m.get("commit_latency"),
+        )
+        depth = GaugeMetricFamily(
+            "jasiyo_radius_accounting_queue", "Accounting records received and not yet on disk."
+        )
         depth.add_metric([], m["acct_queue"])
         yield depth
-        fail = CounterMetricFamily("jasiyo_radius_accounting_write_failures",
-                                   "Group commits the store refused (records unanswered, "
-                                   "the NAS retransmits).")
+        fail = CounterMetricFamily(
+            "jasiyo_radius_accounting_write_failures",
+            "Group commits the store refused (records unanswered, the NAS retransmits).",
+        )
         fail.add_metric([], s.get("acct_write_failures", 0))
         yield fail
 

@@ -145,12 +145,8 @@ def generate_authenticator_response(
 # ---------------------------------------------------------------- RFC 3079 section 3
 
 _MPPE_MAGIC1 = b"This is the MPPE Master Key"
-_MPPE_MAGIC2 = (
-    b"On the client side, this is the send key; on the server side, it is the receive key."
-)
-_MPPE_MAGIC3 = (
-    b"On the client side, this is the receive key; on the server side, it is the send key."
-)
+_MPPE_MAGIC2 = b"On the client side, this is the send key; on the server side, it is the receive key."
+_MPPE_MAGIC3 = b"On the client side, this is the receive key; on the server side, it is the send key."
 _SHS_PAD1 = b"\x00" * 40
 _SHS_PAD2 = b"\xf2" * 40
 
@@ -160,9 +156,7 @@ def get_master_key(password_hash_hash: bytes, nt_response: bytes) -> bytes:
     return hashlib.sha1(password_hash_hash + nt_response + _MPPE_MAGIC1).digest()[:16]
 
 
-def get_asymmetric_start_key(
-    master_key: bytes, key_length: int, is_send: bool, is_server: bool
-) -> bytes:
+def get_asymmetric_start_key(master_key: bytes, key_length: int, is_send: bool, is_server: bool) -> bytes:
     """GetAsymmetricStartKey: the send or receive start key of one side."""
     magic = _MPPE_MAGIC3 if is_send == is_server else _MPPE_MAGIC2
     return hashlib.sha1(master_key + _SHS_PAD1 + magic + _SHS_PAD2).digest()[:key_length]

@@ -165,9 +165,7 @@ class _Fast:
         """
         raw = self.raw_packet
         if not raw or self.message_authenticator is None:
-            return Packet.verify_message_authenticator(
-                self, secret, original_authenticator, original_code
-            )
+            return Packet.verify_message_authenticator(self, secret, original_authenticator, original_code)
         key = secret or self.secret  # type: ignore[attr-defined]
         if not key:
             raise Exception("Missing secret for HMAC/MD5 verification")  # as pyrad

@@ -59,8 +59,7 @@ def _load_ca(ca_cert: Path, ca_key: Path) -> tuple[x509.Certificate, ec.Elliptic
         cert = x509.load_pem_x509_certificate(ca_cert.read_bytes())
         key = serialization.load_pem_private_key(ca_key.read_bytes(), password=None)
     except FileNotFoundError as exc:
-        raise RadiusError(
-            f"no RadSec CA at {exc.filename}: make one with `jasiyo radsec ca`") from None
+        raise RadiusError(f"no RadSec CA at {exc.filename}: make one with `jasiyo radsec ca`") from None
     except (ValueError, TypeError) as exc:
         raise RadiusError(f"the RadSec CA in {ca_cert.parent} is unreadable: {exc}") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
@@ -69,8 +68,11 @@ def _load_ca(ca_cert: Path, ca_key: Path) -> tuple[x509.Certificate, ec.Elliptic
 
 
 def _leaf(
-    ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, name: str,
-    hosts: list[str], usage: x509.ObjectIdentifier,
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    name: str,
+    hosts: list[str],
+    usage: x509.ObjectIdentifier,
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
@@ -102,8 +104,10 @@ def make_ca(directory: Path, server_name: str, hosts: list[str], force: bool = F
     (every router certificate hangs off it) unless ``force``."""
     ca_cert, ca_key_path = directory / "ca.pem", directory / "ca.key"
     if ca_cert.exists() and not force:
-        raise RadiusError(f"a RadSec CA already exists in {directory}; replacing it "
-                          "invalidates every router certificate (use --force to do it)")
+        raise RadiusError(
+            f"a RadSec CA already exists in {directory}; replacing it "
+            "invalidates every router certificate (use --force to do it)"
+        )
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Jasiyo RadSec CA {server_name}")])
@@ -130,7 +134,11 @@ def make_ca(directory: Path, server_name: str, hosts: list[str], force: bool = F
 
 
 def issue(
-    directory: Path, name: str, hosts: list[str] | None = None, *, out: Path | None = None,
+    directory: Path,
+    name: str,
+    hosts: list[str] | None = None,
+    *,
+    out: Path | None = None,
     server: bool = False,
 ) -> Issued:
     """A certificate for ``name`` signed by the CA in ``directory``: the agent's

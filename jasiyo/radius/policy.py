@@ -77,7 +77,8 @@ MIN_SESSION_TIMEOUT = 60
 def needs_usage(state: DesiredState) -> bool:
     """Does deciding for ``state`` need :class:`Usage` (open sessions, data used)?"""
     return state.access is not Access.REJECT and (
-        state.simultaneous_use is not None or state.data_limit is not None)
+        state.simultaneous_use is not None or state.data_limit is not None
+    )
 
 
 def session_timeout(state: DesiredState, now: float) -> int | None:
@@ -98,8 +99,9 @@ def data_left(state: DesiredState, usage: Usage | None) -> int | None:
     return state.data_limit - (usage.used_bytes if usage is not None else 0)
 
 
-def reply_attributes(state: DesiredState, usage: Usage | None = None,
-                     now: float | None = None) -> tuple[ReplyAttr, ...]:
+def reply_attributes(
+    state: DesiredState, usage: Usage | None = None, now: float | None = None
+) -> tuple[ReplyAttr, ...]:
     """The Access-Accept attributes for a subscriber's desired state.
 
     ALLOW: the plan's rate, interim interval, session timeout (cut to what remains of the
@@ -158,19 +160,25 @@ def authorize(
     if not reason:
         assert subject is not None
         now = time.time() if now is None else now
-        reason, message = (_check_access(subject.state)
-                           or _check_limits(request, subject.state, usage, now) or ("", ""))
+        reason, message = (
+            _check_access(subject.state) or _check_limits(request, subject.state, usage, now) or ("", "")
+        )
     reply: tuple[ReplyAttr, ...] = ()
     if not reason:
         assert subject is not None
         reply = reply_attributes(subject.state, usage, now)
         if nas is not None and (nas.vendor != vendors.Vendor.MIKROTIK or nas.suspended_pool):
-            reply, reason = vendors.adapt(reply, subject.state, nas.vendor,
-                                          walled_garden=nas.walled_garden,
-                                          suspended_pool=nas.suspended_pool)
+            reply, reason = vendors.adapt(
+                reply,
+                subject.state,
+                nas.vendor,
+                walled_garden=nas.walled_garden,
+                suspended_pool=nas.suspended_pool,
+            )
     if reason:
-        return Decision(False, reason=reason, message=message,
-                        mschap_error=_mschap_error(request, new_challenge))
+        return Decision(
+            False, reason=reason, message=message, mschap_error=_mschap_error(request, new_challenge)
+        )
     assert subject is not None
     return Decision(True, reply=reply, mschap2=checked)
 
@@ -188,9 +196,7 @@ def _check_method(request: AuthRequest) -> str | None:
     return None
 
 
-def _check_password(
-    request: AuthRequest, password: str
-) -> tuple[str | None, mschap.MsChap2Success | None]:
+def _check_password(request: AuthRequest, password: str) -> tuple[str | None, mschap.MsChap2Success | None]:
     if request.method is AuthMethod.PAP:
         ok = hmac.compare_digest(request.pap_password.encode(), password.encode())
         return (None if ok else "wrong password (PAP)"), None
@@ -213,9 +219,7 @@ def _chap_ok(request: AuthRequest, password: str) -> bool:
     """RFC 1994: MD5(ident + secret + challenge); the password is used byte for byte."""
     if len(request.chap_response) != 16 or not request.challenge:
         return False
-    expected = hashlib.md5(
-        bytes([request.chap_ident]) + password.encode() + request.challenge
-    ).digest()
+    expected = hashlib.md5(bytes([request.chap_ident]) + password.encode() + request.challenge).digest()
     return hmac.compare_digest(expected, request.chap_response)
 
 
@@ -225,31 +229,38 @@ def _check_access(state: DesiredState) -> tuple[str, str] | None:
     return None
 
 
-def _check_limits(request: AuthRequest, state: DesiredState, usage: Usage | None,
-                  now: float) -> tuple[str, str] | None:
+def _check_limits(
+    request: AuthRequest, state: DesiredState, usage: Usage | None, now: float
+) -> tuple[str, str] | None:
     """The package's time, data, device binding and sessions at once: (reason, message)."""
     if state.hard_end and state.ends_at is not None and now >= state.ends_at:
         return "package time used up", "Your package time is used up"
     if state.starts_by is not None and state.ends_at is None and now > state.starts_by:
         return "expired before first use", "This voucher has expired"
     if state.mac and (normalize_mac(request.calling_station_id) or "") != state.mac:
-        return (f"bound to {state.mac}, not {request.calling_station_id or 'no MAC'}",
-                "This account is tied to another device")
+        return (
+            f"bound to {state.mac}, not {request.calling_station_id or 'no MAC'}",
+            "This account is tied to another device",
+        )
     if state.data_limit is not None:
         left = data_left(state, usage)
         if left is not None and left <= 0:
             return "package data used up", "Your package data is used up"
-    if (usage is not None and state.simultaneous_use is not None
-            and len(usage.sessions) >= state.simultaneous_use):
+    if (
+        usage is not None
+        and state.simultaneous_use is not None
+        and len(usage.sessions) >= state.simultaneous_use
+    ):
         # The same device reconnecting (its Stop lost) is not a second device. Without a
         # Calling-Station-Id a reconnect cannot be told from another device: sessions
         # without one count only against requests that have one.
         mac = normalize_mac(request.calling_station_id) or ""
         others = [m for m in usage.sessions if m != mac]
         if len(others) >= state.simultaneous_use:
-            return (f"{len(others)} session(s) open, {state.simultaneous_use} allowed",
-                    f"Already online on {len(others)} device(s): this package allows "
-                    f"{state.simultaneous_use}")
+            return (
+                f"{len(others)} session(s) open, {state.simultaneous_use} allowed",
+                f"Already online on {len(others)} device(s): this package allows {state.simultaneous_use}",
+            )
     return None
 
 

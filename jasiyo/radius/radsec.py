@@ -81,15 +81,18 @@ def tls_context(settings: RadsecSettings) -> ssl.SSLContext:
     try:
         ctx.load_cert_chain(settings.certificate, settings.private_key)
     except FileNotFoundError as exc:
-        raise RadiusError(f"RadSec: no certificate or key at {exc.filename}; make them with "
-                          "`jasiyo radsec ca` or set [radsec] certificate/private_key") from None
+        raise RadiusError(
+            f"RadSec: no certificate or key at {exc.filename}; make them with "
+            "`jasiyo radsec ca` or set [radsec] certificate/private_key"
+        ) from None
     except (ssl.SSLError, OSError) as exc:
         raise RadiusError(f"RadSec: cannot load {settings.certificate}: {exc}") from None
     try:
         ctx.load_verify_locations(cafile=str(settings.ca))
     except FileNotFoundError:
-        raise RadiusError(f"RadSec: no CA at {settings.ca}; set [radsec] ca, or make one "
-                          "with `jasiyo radsec ca`") from None
+        raise RadiusError(
+            f"RadSec: no CA at {settings.ca}; set [radsec] ca, or make one with `jasiyo radsec ca`"
+        ) from None
     except (ssl.SSLError, OSError) as exc:
         raise RadiusError(f"RadSec: cannot load the CA {settings.ca}: {exc}") from None
     return ctx
@@ -147,9 +150,14 @@ class RadsecServer:
         self._per_router: dict[str, int] = {}
         self._warned: dict[str, float] = {}
         self.stats: dict[str, int] = {
-            "connections": 0, "refused_handshake": 0, "refused_unknown_certificate": 0,
+            "connections": 0,
+            "refused_handshake": 0,
+            "refused_unknown_certificate": 0,
             "refused_limit": 0,
-            "closed_idle": 0, "closed_framing": 0, "closed_slow": 0, "records": 0,
+            "closed_idle": 0,
+            "closed_framing": 0,
+            "closed_slow": 0,
+            "records": 0,
         }
 
     async def start(self) -> None:
@@ -158,12 +166,17 @@ class RadsecServer:
             # TLS is started per connection (not ssl= here) so that a failed handshake can
             # be told to a person, and limits apply before any handshake work
             self._server = await asyncio.start_server(
-                self._accept, self.settings.address, self.settings.port, reuse_address=True,
+                self._accept,
+                self.settings.address,
+                self.settings.port,
+                reuse_address=True,
                 limit=MAX_PACKET * 2,
             )
         except OSError as exc:
-            raise RadiusError(f"cannot listen for RadSec on tcp {self.settings.address}:"
-                              f"{self.settings.port}: {exc.strerror or exc}") from None
+            raise RadiusError(
+                f"cannot listen for RadSec on tcp {self.settings.address}:"
+                f"{self.settings.port}: {exc.strerror or exc}"
+            ) from None
         self.port = self._server.sockets[0].getsockname()[1]
         event(log, "radsec.started", address=self.settings.address, port=self.port)
 
@@ -227,13 +240,11 @@ class RadsecServer:
         """TLS, the client certificate verified against the CA; False (logged) if it fails."""
         assert self._ctx is not None
         try:
-            await writer.start_tls(self._ctx,
-                                   ssl_handshake_timeout=self.settings.handshake_timeout)
+            await writer.start_tls(self._ctx, ssl_handshake_timeout=self.settings.handshake_timeout)
         except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as exc:
             self.stats["refused_handshake"] += 1
             verify = getattr(exc, "verify_message", None)
-            reason = (f"certificate verify failed: {verify}" if verify
-                      else getattr(exc, "reason", None))
+            reason = f"certificate verify failed: {verify}" if verify else getattr(exc, "reason", None)
             self._warn("handshake", source, "radsec.handshake_failed", src=source,
                        error=reason or type(exc).__name__,
                        hint="the router's certificate must be signed by [radsec] ca "
@@ -253,12 +264,16 @@ class RadsecServer:
                 return None
         if nas is None:
             self.stats["refused_unknown_certificate"] += 1
-            self._warn("unknown", ident.fingerprint if ident else source,
-                       "radsec.unknown_certificate", src=source,
-                       names=",".join(ident.names) if ident else "",
-                       fingerprint=ident.fingerprint if ident else "",
-                       hint="the certificate is signed by the CA but names no router: "
-                            "`jasiyo router update NAME --radsec-fingerprint FINGERPRINT`")
+            self._warn(
+                "unknown",
+                ident.fingerprint if ident else source,
+                "radsec.unknown_certificate",
+                src=source,
+                names=",".join(ident.names) if ident else "",
+                fingerprint=ident.fingerprint if ident else "",
+                hint="the certificate is signed by the CA but names no router: "
+                "`jasiyo router update NAME --radsec-fingerprint FINGERPRINT`",
+            )
             return None
         # RFC 6614 section 2.3: the secret is "radsec"; the router keeps its MA policy
         return replace(nas, secret=RADSEC_SECRET)
@@ -275,7 +290,10 @@ class RadsecServer:
         event(log, name, logging.WARNING, **fields)
 
     async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nas: NasClient,
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        nas: NasClient,
         peer: tuple[str, int],
     ) -> None:
         """Read records until the router closes, the framing is lost, or a limit is hit.
@@ -357,8 +375,12 @@ def settings_from(cfg: Any) -> RadsecSettings:
     """:class:`RadsecSettings` from a :class:`jasiyo.config.Config`'s ``[radsec]``."""
     rs = cfg.radsec
     return RadsecSettings(
-        certificate=Path(rs.certificate), private_key=Path(rs.private_key), ca=Path(rs.ca),
-        address=rs.address, port=rs.port, idle_timeout=rs.idle_timeout,
+        certificate=Path(rs.certificate),
+        private_key=Path(rs.private_key),
+        ca=Path(rs.ca),
+        address=rs.address,
+        port=rs.port,
+        idle_timeout=rs.idle_timeout,
         max_connections=rs.max_connections,
     )
 
@@ -369,5 +391,13 @@ def names_match(names: Iterable[str], router: str) -> bool:
     return any(n.lower() == r for n in names)
 
 
-__all__ = ["RADSEC_SECRET", "PeerIdentity", "RadsecServer", "RadsecSettings", "names_match",
-           "peer_identity", "settings_from", "tls_context"]
+__all__ = [
+    "RADSEC_SECRET",
+    "PeerIdentity",
+    "RadsecServer",
+    "RadsecSettings",
+    "names_match",
+    "peer_identity",
+    "settings_from",
+    "tls_context",
+]

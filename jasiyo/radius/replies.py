@@ -78,8 +78,9 @@ def auth_request(pkt: AuthPacket) -> AuthRequest:
     return AuthRequest(username, AuthMethod.NONE)
 
 
-def fill_accept(reply: Packet, request: AuthPacket, decision: Decision,
-                encoded: tuple[tuple[Any, bytes], ...]) -> None:
+def fill_accept(
+    reply: Packet, request: AuthPacket, decision: Decision, encoded: tuple[tuple[Any, bytes], ...]
+) -> None:
     """Put the decision's ``encoded`` attributes, and MS-CHAPv2's success and keys, in ``reply``."""
     for key, raw in encoded:
         values = dict.get(reply, key)
@@ -91,8 +92,7 @@ def fill_accept(reply: Packet, request: AuthPacket, decision: Decision,
     if ms is not None:
         salt = os.urandom(2)
         secret, authenticator = request.secret, request.authenticator
-        send = mschap.encrypt_mppe_key(ms.send_key, secret, authenticator,
-                                       bytes([0x80 | salt[0], salt[1]]))
+        send = mschap.encrypt_mppe_key(ms.send_key, secret, authenticator, bytes([0x80 | salt[0], salt[1]]))
         # the two keys of one reply need different salts (RFC 2548)
         recv = mschap.encrypt_mppe_key(ms.recv_key, secret, authenticator,
                                        bytes([0x80 | salt[0], salt[1] ^ 1]))  # fmt: skip

@@ -272,9 +272,7 @@ class RadiusServer(ServerAsync):
             event(log, "radius.worker_started", address=self.address, auth_port=self.auth_port,
                   pid=os.getpid())  # fmt: skip
             return
-        self._writer = GroupCommitWriter(
-            self.backend, loop, self._acct_committed, self._acct_failed
-        )
+        self._writer = GroupCommitWriter(self.backend, loop, self._acct_committed, self._acct_failed)
         self._writer.start()
         event(log, "radius.started", address=self.address, auth_port=self.auth_port,
               acct_port=self.acct_port)  # fmt: skip
@@ -299,7 +297,10 @@ class RadiusServer(ServerAsync):
     # ------------------------------------------------------------ reception
 
     def datagram(
-        self, protocol: _Protocol, data: bytes, addr: tuple[str, int],
+        self,
+        protocol: _Protocol,
+        data: bytes,
+        addr: tuple[str, int],
         nas: NasClient | None = None,
     ) -> None:
         """Handle one datagram (or one RadSec record, ``nas`` then being the router its
@@ -374,8 +375,15 @@ class RadiusServer(ServerAsync):
             raise
 
     def _receive_from(
-        self, protocol: _Protocol, data: bytes, addr: tuple[str, int], nas: NasClient,
-        source: str, code: int, is_auth: bool, length: int,
+        self,
+        protocol: _Protocol,
+        data: bytes,
+        addr: tuple[str, int],
+        nas: NasClient,
+        source: str,
+        code: int,
+        is_auth: bool,
+        length: int,
     ) -> None:
         broken = strict.violation(data, length)
         if broken is not None:
@@ -497,7 +505,11 @@ class RadiusServer(ServerAsync):
         self._log_auth(request.username, nas, request.method, decision)
 
     def _fast_pap(
-        self, protocol: _Protocol, data: bytes, addr: tuple[str, int], nas: NasClient,
+        self,
+        protocol: _Protocol,
+        data: bytes,
+        addr: tuple[str, int],
+        nas: NasClient,
         key: DedupKey,
     ) -> bool:
         """Answer ``data`` (not a duplicate) through :mod:`.fastpap` if it is plain PAP, as
@@ -514,9 +526,15 @@ class RadiusServer(ServerAsync):
         entry = self.dedup.add(key, data)
         try:
             self.stats.access_requests += 1
-            decision = self._decide(AuthRequest(
-                username, AuthMethod.PAP, pap_password=request.password,
-                calling_station_id=request.calling_station_id), nas)
+            decision = self._decide(
+                AuthRequest(
+                    username,
+                    AuthMethod.PAP,
+                    pap_password=request.password,
+                    calling_station_id=request.calling_station_id,
+                ),
+                nas,
+            )
             attrs: bytes | None = fastpap.REJECT_ATTRS
             if decision.message:  # a reject with its own Reply-Message: pyrad builds it
                 attrs = None
@@ -580,9 +598,7 @@ class RadiusServer(ServerAsync):
     def _usage_of(self, subject: AuthSubject) -> Usage:
         return self.backend.usage(subject.username, subject.state.data_since)
 
-    def _auth_reply(
-        self, pkt: AuthPacket, decision: Decision, username: str
-    ) -> tuple[bytes, Decision]:
+    def _auth_reply(self, pkt: AuthPacket, decision: Decision, username: str) -> tuple[bytes, Decision]:
         """The signed reply to ``pkt`` and the decision it carries (an accept whose
         attributes cannot be encoded becomes a reject)."""
         reply = pkt.CreateReply()
@@ -595,8 +611,7 @@ class RadiusServer(ServerAsync):
                 decision = Decision(False, reason="reply attributes unencodable")
         if not decision.accept:
             reply.code = AccessReject
-            replies.put(reply, replies.REPLY_MESSAGE,
-                        (decision.message or REJECT_MESSAGE).encode()[:253])
+            replies.put(reply, replies.REPLY_MESSAGE, (decision.message or REJECT_MESSAGE).encode()[:253])
             if decision.mschap_error:
                 replies.put(reply, replies.MS_CHAP_ERROR, decision.mschap_error)
         return reply.ReplyPacket(), decision
@@ -635,8 +650,7 @@ class RadiusServer(ServerAsync):
         """Queue a verified Accounting-Request; it is answered once stored."""
         self.stats.accounting_requests += 1
         try:
-            record = decode_record(pkt, nas.address, time.time(),
-                                   key_by_port=nas.vendor == "generic")
+            record = decode_record(pkt, nas.address, time.time(), key_by_port=nas.vendor == "generic")
         except UnsupportedStatus as exc:
             self.stats.accounting_ignored += 1
             event(log, "radius.acct_ignored", nas=nas.name, status=str(exc))
@@ -646,8 +660,9 @@ class RadiusServer(ServerAsync):
             raise _Drop("dropped_malformed", str(exc)) from None
         if self._writer is None:
             raise _Drop("dropped_malformed", "server is stopping")  # pragma: no cover
-        self._writer.submit(PendingAcct(
-            record, _AcctContext(protocol, pkt, addr, key, entry, time.perf_counter())))
+        self._writer.submit(
+            PendingAcct(record, _AcctContext(protocol, pkt, addr, key, entry, time.perf_counter()))
+        )
 
     def _answer_acct(self, ctx: _AcctContext) -> None:
         raw = ctx.pkt.CreateReply().ReplyPacket()

@@ -29,8 +29,12 @@ class Vendor(StrEnum):
     GENERIC = "generic"
 
 
-_DRIVER_VENDOR = {"mikrotik": Vendor.MIKROTIK, "routeros": Vendor.MIKROTIK,
-                  "ubiquiti": Vendor.EDGEOS, "edgeos": Vendor.EDGEOS}
+_DRIVER_VENDOR = {
+    "mikrotik": Vendor.MIKROTIK,
+    "routeros": Vendor.MIKROTIK,
+    "ubiquiti": Vendor.EDGEOS,
+    "edgeos": Vendor.EDGEOS,
+}
 
 
 def vendor_of_driver(driver: str) -> Vendor:
@@ -68,8 +72,10 @@ def adapt(
     if vendor is Vendor.GENERIC:
         walled_garden = False
     if fenced and not walled_garden and not suspended_pool:
-        return (), (f"suspended, and this {vendor.value} NAS cannot hold a walled garden: "
-                    "rejected (give the router a --suspended-pool to fence them in instead)")
+        return (), (
+            f"suspended, and this {vendor.value} NAS cannot hold a walled garden: "
+            "rejected (give the router a --suspended-pool to fence them in instead)"
+        )
     out: list[ReplyAttr] = []
     for name, value in attrs:
         if name.startswith("Mikrotik-"):

@@ -54,8 +54,13 @@ def resolve_count(configured: int) -> int:
 
 
 def _worker_main(
-    factory: Callable[[], RadiusBackend], address: str, port: int, conn: Connection,
-    log_level: str, fast_pap: bool, log_format: str = "text",
+    factory: Callable[[], RadiusBackend],
+    address: str,
+    port: int,
+    conn: Connection,
+    log_level: str,
+    fast_pap: bool,
+    log_format: str = "text",
 ) -> None:
     from jasiyo import log as log_mod
 
@@ -69,7 +74,10 @@ def _worker_main(
 
 
 async def _worker(
-    factory: Callable[[], RadiusBackend], address: str, port: int, conn: Connection,
+    factory: Callable[[], RadiusBackend],
+    address: str,
+    port: int,
+    conn: Connection,
     fast_pap: bool,
 ) -> None:
     from jasiyo.radius.metrics import snapshot
@@ -117,8 +125,14 @@ class AuthWorkers:
     """``count`` worker processes answering authentication on ``address``:``port``."""
 
     def __init__(
-        self, factory: Callable[[], RadiusBackend], address: str, count: int, *,
-        log_level: str = "info", fast_pap: bool = True, start_timeout: float = 120.0,
+        self,
+        factory: Callable[[], RadiusBackend],
+        address: str,
+        count: int,
+        *,
+        log_level: str = "info",
+        fast_pap: bool = True,
+        start_timeout: float = 120.0,
     ) -> None:
         self.factory = factory
         self.address = address

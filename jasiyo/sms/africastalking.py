@@ -40,10 +40,14 @@ RETRYABLE = frozenset({405, 500, 501})
 #: Delivery report ``status`` -> what it means for us.
 DLR_STATUS: dict[str, Delivery] = {
     "Success": Delivery.DELIVERED,
-    "Sent": Delivery.PENDING, "Submitted": Delivery.PENDING, "Buffered": Delivery.PENDING,
+    "Sent": Delivery.PENDING,
+    "Submitted": Delivery.PENDING,
+    "Buffered": Delivery.PENDING,
     "Queued": Delivery.PENDING,
-    "Failed": Delivery.FAILED, "Rejected": Delivery.FAILED,
-    "AbsentSubscriber": Delivery.FAILED, "Expired": Delivery.FAILED,
+    "Failed": Delivery.FAILED,
+    "Rejected": Delivery.FAILED,
+    "AbsentSubscriber": Delivery.FAILED,
+    "Expired": Delivery.FAILED,
 }
 _MAX_FORM = 16 * 1024
 
@@ -71,8 +75,9 @@ def read_form(body: bytes) -> dict[str, str]:
     if len(body) > _MAX_FORM:
         raise CallbackError(f"callback body of {len(body)} bytes is too large", "africastalking")
     try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
-                          max_num_fields=50)
+        pairs = parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=50
+        )
     except (UnicodeDecodeError, ValueError) as exc:
         raise CallbackError(f"callback body is not a form: {exc}", "africastalking") from None
     return dict(pairs)
@@ -81,8 +86,13 @@ def read_form(body: bytes) -> dict[str, str]:
 class AfricasTalkingGateway(SmsGateway):
     name = "africastalking"
 
-    def __init__(self, settings: Mapping[str, object], *,
-                 transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        settings: Mapping[str, object],
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         super().__init__(settings, transport=transport, timeout=timeout)
         self.username = str(settings.get("username") or "")
         self.api_key = str(settings.get("api_key") or "")
@@ -99,8 +109,11 @@ class AfricasTalkingGateway(SmsGateway):
         if sms.sender_id:
             form["from"] = sms.sender_id
         _, body = self._http.request(
-            "POST", "/version1/messaging", data=form,
-            headers={"apiKey": self.api_key, "Accept": "application/json"})
+            "POST",
+            "/version1/messaging",
+            data=form,
+            headers={"apiKey": self.api_key, "Accept": "application/json"},
+        )
         return self._result(sms, body)
 
     def _result(self, sms: OutgoingSms, body: Any) -> SendResult:
@@ -108,8 +121,7 @@ class AfricasTalkingGateway(SmsGateway):
             data = body["SMSMessageData"]
             recipients = data["Recipients"]
         except (TypeError, KeyError):
-            raise GatewayUnavailable(f"{self.name}: answer without SMSMessageData", self.name
-                                     ) from None
+            raise GatewayUnavailable(f"{self.name}: answer without SMSMessageData", self.name) from None
         if not isinstance(recipients, list) or not recipients:
             # "Sent to 0/1" with no recipient: the message itself was refused.
             message = str(data.get("Message", "")) if isinstance(data, dict) else ""
@@ -128,27 +140,41 @@ class AfricasTalkingGateway(SmsGateway):
         except (TypeError, ValueError):
             parts = 1
         return SendResult(
-            gateway=self.name, to=str(r.get("number") or sms.to), accepted=code in ACCEPTED,
+            gateway=self.name,
+            to=str(r.get("number") or sms.to),
+            accepted=code in ACCEPTED,
             message_id="" if message_id == "None" else message_id,
-            status=str(r.get("status") or ""), status_code=str(code), cost_minor=cost,
-            currency=currency, parts=parts, retryable=code in RETRYABLE)
+            status=str(r.get("status") or ""),
+            status_code=str(code),
+            cost_minor=cost,
+            currency=currency,
+            parts=parts,
+            retryable=code in RETRYABLE,
+        )
 
-    def parse_callback(self, kind: str, headers: Mapping[str, str],
-                       body: bytes) -> DeliveryReport | IncomingSms:
+    def parse_callback(
+        self, kind: str, headers: Mapping[str, str], body: bytes
+    ) -> DeliveryReport | IncomingSms:
         form = read_form(body)
         if kind == "dlr":
             mid, status = form.get("id", ""), form.get("status", "")
             if not mid or not status:
                 raise CallbackError("delivery report without id or status", self.name)
             if status not in DLR_STATUS:
-                raise CallbackError(f"delivery report with unknown status {status[:40]!r}",
-                                    self.name)
-            return DeliveryReport(self.name, mid, DLR_STATUS[status], status,
-                                  form.get("phoneNumber", ""), form.get("failureReason", ""))
+                raise CallbackError(f"delivery report with unknown status {status[:40]!r}", self.name)
+            return DeliveryReport(
+                self.name,
+                mid,
+                DLR_STATUS[status],
+                status,
+                form.get("phoneNumber", ""),
+                form.get("failureReason", ""),
+            )
         if kind == "incoming":
             sender, text = form.get("from", ""), form.get("text")
             if not sender or text is None:
                 raise CallbackError("incoming message without from or text", self.name)
-            return IncomingSms(self.name, sender, text, form.get("to", ""), form.get("id", ""),
-                               form.get("date", ""))
+            return IncomingSms(
+                self.name, sender, text, form.get("to", ""), form.get("id", ""), form.get("date", "")
+            )
         raise CallbackError(f"unknown callback kind {kind!r}", self.name)

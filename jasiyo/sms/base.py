@@ -28,8 +28,13 @@ class SmsGateway(ABC):
 
     name: str = ""
 
-    def __init__(self, settings: Mapping[str, object], *,
-                 transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        settings: Mapping[str, object],
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.settings = dict(settings)
         self.transport = transport
         self.timeout = timeout
@@ -40,8 +45,9 @@ class SmsGateway(ABC):
         False; an outage raises ``GatewayUnavailable``."""
 
     @abstractmethod
-    def parse_callback(self, kind: str, headers: Mapping[str, str],
-                       body: bytes) -> DeliveryReport | IncomingSms:
+    def parse_callback(
+        self, kind: str, headers: Mapping[str, str], body: bytes
+    ) -> DeliveryReport | IncomingSms:
         """Read a callback the gateway sent (``kind`` ``"dlr"`` or ``"incoming"``);
         ``CallbackError`` when it does not say what such a callback says."""
 

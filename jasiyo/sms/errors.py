@@ -31,8 +31,7 @@ class GatewayUnavailable(SmsError):
     ``sent`` is False when the request certainly never reached the gateway (connection
     refused): a retry then cannot be a second copy on the customer's phone."""
 
-    def __init__(self, message: str, gateway: str = "", code: str = "",
-                 sent: bool = True) -> None:
+    def __init__(self, message: str, gateway: str = "", code: str = "", sent: bool = True) -> None:
         super().__init__(message, gateway, code)
         self.sent = sent
 

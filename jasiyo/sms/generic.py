@@ -32,8 +32,7 @@ from jasiyo.sms.errors import CallbackError
 from jasiyo.sms.http import HttpClient
 from jasiyo.sms.models import Delivery, DeliveryReport, IncomingSms, OutgoingSms, SendResult
 
-PLACEHOLDERS = frozenset({"to", "to_digits", "text", "sender_id", "username", "api_key",
-                          "reference"})
+PLACEHOLDERS = frozenset({"to", "to_digits", "text", "sender_id", "username", "api_key", "reference"})
 _DELIVERED = frozenset({"delivered", "success", "delivrd"})
 _FAILED = frozenset({"failed", "rejected", "undeliv", "undelivered", "expired"})
 
@@ -50,15 +49,21 @@ def check_template(template: str, where: str) -> None:
         raise ValueError(f"{where}: not a valid template ({exc})") from None
     unknown = sorted(used - PLACEHOLDERS)
     if unknown:
-        raise ValueError(f"{where}: unknown placeholder {{{unknown[0]}}} (known: "
-                         f"{', '.join(sorted(PLACEHOLDERS))})")
+        raise ValueError(
+            f"{where}: unknown placeholder {{{unknown[0]}}} (known: {', '.join(sorted(PLACEHOLDERS))})"
+        )
 
 
 class HttpGateway(SmsGateway):
     name = "http"
 
-    def __init__(self, settings: Mapping[str, object], *,
-                 transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        settings: Mapping[str, object],
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         super().__init__(settings, transport=transport, timeout=timeout)
         self.url_template = str(settings.get("url_template") or "")
         self.method = str(settings.get("method") or "GET").upper()
@@ -70,10 +75,15 @@ class HttpGateway(SmsGateway):
         self._http.close()
 
     def _values(self, sms: OutgoingSms) -> dict[str, str]:
-        return {"to": sms.to, "to_digits": sms.to.lstrip("+"), "text": sms.text,
-                "sender_id": sms.sender_id, "reference": sms.reference,
-                "username": str(self.settings.get("username") or ""),
-                "api_key": str(self.settings.get("api_key") or "")}
+        return {
+            "to": sms.to,
+            "to_digits": sms.to.lstrip("+"),
+            "text": sms.text,
+            "sender_id": sms.sender_id,
+            "reference": sms.reference,
+            "username": str(self.settings.get("username") or ""),
+            "api_key": str(self.settings.get("api_key") or ""),
+        }
 
     def send(self, sms: OutgoingSms) -> SendResult:
         values = self._values(sms)
@@ -92,8 +102,7 @@ class HttpGateway(SmsGateway):
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
             content = body.encode()
         _, answer = self._http.request(self.method, url, content=content, headers=headers)
-        return SendResult(self.name, sms.to, True, message_id=self._message_id(answer),
-                          status="accepted")
+        return SendResult(self.name, sms.to, True, message_id=self._message_id(answer), status="accepted")
 
     def _message_id(self, answer: Any) -> str:
         if not self.id_field:
@@ -108,8 +117,9 @@ class HttpGateway(SmsGateway):
                 return ""
         return str(node) if isinstance(node, str | int) else ""
 
-    def parse_callback(self, kind: str, headers: Mapping[str, str],
-                       body: bytes) -> DeliveryReport | IncomingSms:
+    def parse_callback(
+        self, kind: str, headers: Mapping[str, str], body: bytes
+    ) -> DeliveryReport | IncomingSms:
         form: dict[str, Any]
         if body.lstrip().startswith(b"{"):
             try:
@@ -123,13 +133,18 @@ class HttpGateway(SmsGateway):
             mid, status = form.get("id", ""), form.get("status", "").strip().lower()
             if not mid or not status:
                 raise CallbackError("delivery report without id or status", self.name)
-            delivery = (Delivery.DELIVERED if status in _DELIVERED
-                        else Delivery.FAILED if status in _FAILED else Delivery.PENDING)
-            return DeliveryReport(self.name, mid, delivery, status, form.get("phone", ""),
-                                  form.get("reason", ""))
+            delivery = (
+                Delivery.DELIVERED
+                if status in _DELIVERED
+                else Delivery.FAILED
+                if status in _FAILED
+                else Delivery.PENDING
+            )
+            return DeliveryReport(
+                self.name, mid, delivery, status, form.get("phone", ""), form.get("reason", "")
+            )
         if kind == "incoming":
             if not form.get("from") or "text" not in form:
                 raise CallbackError("incoming message without from or text", self.name)
-            return IncomingSms(self.name, form["from"], form["text"], form.get("to", ""),
-                               form.get("id", ""))
+            return IncomingSms(self.name, form["from"], form["text"], form.get("to", ""), form.get("id", ""))
         raise CallbackError(f"unknown callback kind {kind!r}", self.name)

@@ -23,32 +23,49 @@ _MAX_BODY = 256 * 1024
 
 
 class HttpClient:
-    def __init__(self, gateway: str, base_url: str = "", *,
-                 transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        gateway: str,
+        base_url: str = "",
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.gateway = gateway
-        self._client = httpx.Client(base_url=base_url.rstrip("/"), transport=transport,
-                                    verify=client_context(),
-                                    timeout=httpx.Timeout(timeout), follow_redirects=False,
-                                    headers={"User-Agent": "jasiyo-sms"})
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            transport=transport,
+            verify=client_context(),
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            headers={"User-Agent": "jasiyo-sms"},
+        )
 
     def close(self) -> None:
         self._client.close()
 
-    def request(self, method: str, url: str, *, data: Mapping[str, str] | None = None,
-                content: bytes | None = None, headers: Mapping[str, str] | None = None
-                ) -> tuple[int, Any]:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        data: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, Any]:
         """Send once; the status and the decoded JSON body (or the text) of a 2xx answer."""
         try:
-            resp = self._client.request(method, url, data=data, content=content,
-                                        headers=headers)
+            resp = self._client.request(method, url, data=data, content=content, headers=headers)
         except httpx.ConnectError as exc:
-            raise GatewayUnavailable(f"{self.gateway}: cannot connect ({type(exc).__name__})",
-                                     self.gateway, sent=False) from exc
+            raise GatewayUnavailable(
+                f"{self.gateway}: cannot connect ({type(exc).__name__})", self.gateway, sent=False
+            ) from exc
         except httpx.TimeoutException as exc:
             raise GatewayUnavailable(f"{self.gateway}: {method} timed out", self.gateway) from exc
         except httpx.HTTPError as exc:
-            raise GatewayUnavailable(f"{self.gateway}: {method} failed: {type(exc).__name__}",
-                                     self.gateway) from exc
+            raise GatewayUnavailable(
+                f"{self.gateway}: {method} failed: {type(exc).__name__}", self.gateway
+            ) from exc
         raw = resp.content[:_MAX_BODY]
         try:
             body: Any = json.loads(raw)

@@ -75,9 +75,17 @@ class SimMessage:
 class AfricasTalkingSim(SimServer):
     name = "africastalking-sim"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, username: str = "sandbox",
-                 api_key: str = "sim-at-api-key", currency: str = "KES",
-                 part_cost_minor: int = 80, callback_delay: float = 0.3) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        username: str = "sandbox",
+        api_key: str = "sim-at-api-key",
+        currency: str = "KES",
+        part_cost_minor: int = 80,
+        callback_delay: float = 0.3,
+    ) -> None:
         super().__init__(host, port, callback_delay)
         self.username = username
         self.api_key = api_key
@@ -112,9 +120,15 @@ class AfricasTalkingSim(SimServer):
         """A customer texts our short code: POST it to ``incoming_url`` now (the status)."""
         if not self.incoming_url:
             raise ValueError("no incoming_url set (the dashboard's incoming messages URL)")
-        form = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "from": phone,
-                "id": secrets.token_hex(16), "linkId": secrets.token_hex(8), "text": text,
-                "to": to, "networkCode": "63902"}
+        form = {
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "from": phone,
+            "id": secrets.token_hex(16),
+            "linkId": secrets.token_hex(8),
+            "text": text,
+            "to": to,
+            "networkCode": "63902",
+        }
         sent = self._form_now(self.incoming_url, form)
         return sent
 
@@ -163,14 +177,21 @@ class AfricasTalkingSim(SimServer):
             msg = self._one(number, text, sender, parts)
             if msg.status_code == 101:
                 total += self.part_cost_minor * parts
-            recipients.append({"statusCode": msg.status_code, "number": number,
-                               "status": msg.status, "cost": msg.cost,
-                               "messageId": msg.message_id, "messageParts": parts})
+            recipients.append(
+                {
+                    "statusCode": msg.status_code,
+                    "number": number,
+                    "status": msg.status,
+                    "cost": msg.cost,
+                    "messageId": msg.message_id,
+                    "messageParts": parts,
+                }
+            )
         ok = sum(1 for r in recipients if r["statusCode"] == 101)
-        summary = (f"Sent to {ok}/{len(recipients)} Total Cost: {self.currency} "
-                   f"{total / 100:.4f}")
-        return JSONResponse({"SMSMessageData": {"Message": summary, "Recipients": recipients}},
-                            status_code=201)
+        summary = f"Sent to {ok}/{len(recipients)} Total Cost: {self.currency} {total / 100:.4f}"
+        return JSONResponse(
+            {"SMSMessageData": {"Message": summary, "Recipients": recipients}}, status_code=201
+        )
 
     def _one(self, number: str, text: str, sender: str, parts: int) -> SimMessage:
         cost = self.part_cost_minor * parts
@@ -187,14 +208,26 @@ class AfricasTalkingSim(SimServer):
                     self.balance_minor -= cost
             ok = code == 101
             msg = SimMessage(
-                message_id=f"ATXid_{secrets.token_hex(16)}" if ok else "None", to=number,
-                text=text, sender=sender, status_code=code, status=status, parts=parts,
-                cost=f"{self.currency} {cost / 100:.4f}" if ok else "0", at=time.time())
+                message_id=f"ATXid_{secrets.token_hex(16)}" if ok else "None",
+                to=number,
+                text=text,
+                sender=sender,
+                status_code=code,
+                status=status,
+                parts=parts,
+                cost=f"{self.currency} {cost / 100:.4f}" if ok else "0",
+                at=time.time(),
+            )
             self.messages.append(msg)
         if ok and self.dlr_url:
             dlr_status, reason = SCRIPTS[self.scripts.get(number, "deliver")]
-            form = {"id": msg.message_id, "status": dlr_status, "phoneNumber": number,
-                    "networkCode": "63902", "retryCount": "0"}
+            form = {
+                "id": msg.message_id,
+                "status": dlr_status,
+                "phoneNumber": number,
+                "networkCode": "63902",
+                "retryCount": "0",
+            }
             if reason:
                 form["failureReason"] = reason
             self._form_later(self.dlr_url, form)
@@ -217,8 +250,9 @@ class AfricasTalkingSim(SimServer):
     def _form_now(self, url: str, form: dict[str, str]) -> int | None:
         if self._sender is None:
             raise ValueError("the simulator is not running")
-        sent = self._sender.post_now(url, urlencode(form).encode(),
-                                     {"Content-Type": "application/x-www-form-urlencoded"})
+        sent = self._sender.post_now(
+            url, urlencode(form).encode(), {"Content-Type": "application/x-www-form-urlencoded"}
+        )
         return sent.status
 
     # -- control ----------------------------------------------------------------------------
@@ -237,8 +271,7 @@ class AfricasTalkingSim(SimServer):
             if what == "incoming":
                 from starlette.concurrency import run_in_threadpool
 
-                status = await run_in_threadpool(self.incoming, str(doc["from"]),
-                                                 str(doc["text"]))
+                status = await run_in_threadpool(self.incoming, str(doc["from"]), str(doc["text"]))
                 return JSONResponse({"delivered_status": status})
             if what == "config":
                 self.configure(doc)
@@ -264,5 +297,7 @@ class AfricasTalkingSim(SimServer):
                 raise ValueError(f"unknown setting {key!r}")
 
     def routes(self) -> list[Route]:
-        return [Route("/version1/messaging", self.messaging, methods=["POST"]),
-                Route("/sim/{what}", self.control, methods=["GET", "POST"])]
+        return [
+            Route("/version1/messaging", self.messaging, methods=["POST"]),
+            Route("/sim/{what}", self.control, methods=["GET", "POST"]),
+        ]

@@ -31,18 +31,16 @@ VARIABLES: dict[str, str] = {
 }
 DEFAULTS: dict[str, str] = {
     "reminder_en": "Hi {name}, your {plan} internet expires in {days} day(s), on {due_date}. "
-                   "Pay {amount} to paybill {paybill}, account {account}, to stay connected.",
+    "Pay {amount} to paybill {paybill}, account {account}, to stay connected.",
     "reminder_sw": "Habari {name}, intaneti yako ya {plan} itaisha baada ya siku {days}, "
-                   "tarehe {due_date}. Lipa {amount} kwa paybill {paybill}, akaunti "
-                   "{account}, ili uendelee kuunganishwa.",
-    "receipt_en": "Received {amount}, ref {reference}. Thank you. Service paid until "
-                  "{paid_until}.",
-    "receipt_sw": "Tumepokea {amount}, kumbukumbu {reference}. Asante. Huduma imelipiwa hadi "
-                  "{paid_until}.",
+    "tarehe {due_date}. Lipa {amount} kwa paybill {paybill}, akaunti "
+    "{account}, ili uendelee kuunganishwa.",
+    "receipt_en": "Received {amount}, ref {reference}. Thank you. Service paid until {paid_until}.",
+    "receipt_sw": "Tumepokea {amount}, kumbukumbu {reference}. Asante. Huduma imelipiwa hadi {paid_until}.",
     "suspension_en": "Your {plan} internet service is suspended ({reason}). Pay {amount} to "
-                     "paybill {paybill}, account {account}; it comes back within a minute.",
+    "paybill {paybill}, account {account}; it comes back within a minute.",
     "suspension_sw": "Huduma yako ya intaneti ya {plan} imesitishwa ({reason}). Lipa {amount} "
-                     "kwa paybill {paybill}, akaunti {account}; itarudi ndani ya dakika moja.",
+    "kwa paybill {paybill}, akaunti {account}; itarudi ndani ya dakika moja.",
 }
 
 
@@ -66,8 +64,7 @@ def check_text(text: str, where: str, allowed: set[str] | None = None) -> None:
         raise ValueError(f"{where}: not a valid template ({exc})") from None
     unknown = sorted(names - allowed)
     if unknown:
-        raise ValueError(f"{where}: unknown variable {{{unknown[0]}}} (known: "
-                         f"{', '.join(sorted(allowed))})")
+        raise ValueError(f"{where}: unknown variable {{{unknown[0]}}} (known: {', '.join(sorted(allowed))})")
 
 
 def check(templates: Any) -> None:

@@ -133,8 +133,9 @@ class Quarantined:
     @classmethod
     def from_json(cls, text: str) -> Quarantined:
         d = json.loads(text)
-        return cls(int(d["seq"]), str(d["id"]), str(d["origin"]), str(d["envelope"]),
-                   str(d["error"]), float(d["at"]))
+        return cls(
+            int(d["seq"]), str(d["id"]), str(d["origin"]), str(d["envelope"]), str(d["error"]), float(d["at"])
+        )
 
 
 @dataclass(frozen=True)
@@ -168,25 +169,39 @@ class SyncResult:
 
 
 def _plain(ev: RemoteEvent) -> bytes:
-    return json.dumps({"hlc": ev.hlc, "entity": ev.entity, "key": ev.key, "op": ev.op,
-                       "data": ev.data}, sort_keys=True, separators=(",", ":"),
-                      default=str).encode()
+    return json.dumps(
+        {"hlc": ev.hlc, "entity": ev.entity, "key": ev.key, "op": ev.op, "data": ev.data},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    ).encode()
 
 
-def enroll(url: str, token: str, agent_id: str, name: str, key: Ed25519PrivateKey, *,
-           transport: httpx.BaseTransport | None = None, timeout: float = 30.0) -> str:
+def enroll(
+    url: str,
+    token: str,
+    agent_id: str,
+    name: str,
+    key: Ed25519PrivateKey,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    timeout: float = 30.0,
+) -> str:
     """Register this agent's public key with a one-time token; returns the tenant id."""
     try:
-        with httpx.Client(base_url=url, transport=transport, timeout=timeout,
-                          verify=client_context()) as http:
-            resp = http.post("/v1/agents/enroll", json={
-                "token": token, "agent_id": agent_id, "name": name,
-                "public_key": public_key_text(key)})
+        with httpx.Client(
+            base_url=url, transport=transport, timeout=timeout, verify=client_context()
+        ) as http:
+            resp = http.post(
+                "/v1/agents/enroll",
+                json={"token": token, "agent_id": agent_id, "name": name, "public_key": public_key_text(key)},
+            )
     except httpx.HTTPError as exc:
         raise SyncError(f"cannot reach the cloud at {url}: {type(exc).__name__}") from None
     if resp.status_code == 401:
-        raise SyncError("the enrolment token is unknown, already used or expired; "
-                        "ask the tenant admin for a new one")
+        raise SyncError(
+            "the enrolment token is unknown, already used or expired; ask the tenant admin for a new one"
+        )
     if resp.status_code == 409:
         raise SyncError("this agent is already enrolled")
     if resp.status_code != 201:
@@ -198,9 +213,17 @@ class SyncClient:
     """One agent's connection to the cloud. Not thread-safe: one per sync thread."""
 
     def __init__(
-        self, log_: EventLog, keyring: Keyring, signer: Ed25519PrivateKey, *,
-        base_url: str, transport: httpx.BaseTransport | None = None,
-        batch: int = 500, timeout: float = 30.0, retries: int = 3, backoff: float = 0.5,
+        self,
+        log_: EventLog,
+        keyring: Keyring,
+        signer: Ed25519PrivateKey,
+        *,
+        base_url: str,
+        transport: httpx.BaseTransport | None = None,
+        batch: int = 500,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         save_keyring: Callable[[Keyring], None] | None = None,
     ) -> None:
@@ -219,9 +242,13 @@ class SyncClient:
             self._skewed: dict[str, int] = dict(json.loads(log_.get("sync.skewed_origins") or "{}"))
         except (ValueError, TypeError):
             self._skewed = {}
-        self.http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout,
-                                 verify=client_context(),
-                                 auth=AgentAuth(signer, keyring.tenant_id, log_.agent_id))
+        self.http = httpx.Client(
+            base_url=base_url,
+            transport=transport,
+            timeout=timeout,
+            verify=client_context(),
+            auth=AgentAuth(signer, keyring.tenant_id, log_.agent_id),
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -234,17 +261,29 @@ class SyncClient:
 
     # ------------------------------------------------------------ transport
 
-    def _request(self, method: str, path: str, *, body: Any = None,
-                 params: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
         """One API call with retries on network errors, 429 and 5xx. SyncError otherwise."""
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = {"content-type": "application/json"} if content is not None else None
         delay = self.backoff
         for attempt in range(self.retries + 1):
             try:
-                resp = self.http.request(method, path, content=content, params=params,
-                                         headers=headers,
-                                         timeout=timeout if timeout else httpx.USE_CLIENT_DEFAULT)
+                resp = self.http.request(
+                    method,
+                    path,
+                    content=content,
+                    params=params,
+                    headers=headers,
+                    timeout=timeout if timeout else httpx.USE_CLIENT_DEFAULT,
+                )
             except httpx.HTTPError as exc:
                 problem = f"cannot reach the cloud at {self.base_url} ({type(exc).__name__})"
             else:
@@ -272,11 +311,12 @@ class SyncClient:
             batch = self.log.outbox(self.batch)
             if not batch:
                 return total
-            events = [{"id": e.id, "origin": e.origin,
-                       "envelope": self.keyring.seal(_plain(e), e.id, e.origin)} for e in batch]
+            events = [
+                {"id": e.id, "origin": e.origin, "envelope": self.keyring.seal(_plain(e), e.id, e.origin)}
+                for e in batch
+            ]
             try:
-                self._request("POST", f"/v1/tenants/{self.tenant_id}/events",
-                              body={"events": events})
+                self._request("POST", f"/v1/tenants/{self.tenant_id}/events", body={"events": events})
             except CloudRefused as exc:
                 if exc.status != 413 or len(batch) == 1:
                     raise
@@ -296,11 +336,21 @@ class SyncClient:
             events, hooks = owed(500)
             if not events and not hooks:
                 return total
-            self._request("POST", f"/v1/tenants/{self.tenant_id}/events/redact", body={
-                "events": [{"id": e.id, "origin": e.origin,
-                            "envelope": self.keyring.seal(_plain(e), e.id, e.origin)}
-                           for e in events],
-                "hooks": hooks})
+            self._request(
+                "POST",
+                f"/v1/tenants/{self.tenant_id}/events/redact",
+                body={
+                    "events": [
+                        {
+                            "id": e.id,
+                            "origin": e.origin,
+                            "envelope": self.keyring.seal(_plain(e), e.id, e.origin),
+                        }
+                        for e in events
+                    ],
+                    "hooks": hooks,
+                },
+            )
             self.log.mark_redacted([e.id for e in events], hooks)  # type: ignore[attr-defined]
             total += len(events) + len(hooks)
 
@@ -316,12 +366,21 @@ class SyncClient:
         from jasiyo.sync.ids import uuid7
 
         ev_id = uuid7()
-        plain = json.dumps({"hlc": "", "entity": KEY_ENTITY, "key": kid, "op": "append",
-                            "data": {"kid": kid, "key": b64e(self.keyring.keys[kid])}}).encode()
+        plain = json.dumps(
+            {
+                "hlc": "",
+                "entity": KEY_ENTITY,
+                "key": kid,
+                "op": "append",
+                "data": {"kid": kid, "key": b64e(self.keyring.keys[kid])},
+            }
+        ).encode()
         envelope = self.keyring.seal(plain, ev_id, self.log.agent_id, kid=sealed_with)
-        self._request("POST", f"/v1/tenants/{self.tenant_id}/events",
-                      body={"events": [{"id": ev_id, "origin": self.log.agent_id,
-                                        "envelope": envelope}]})
+        self._request(
+            "POST",
+            f"/v1/tenants/{self.tenant_id}/events",
+            body={"events": [{"id": ev_id, "origin": self.log.agent_id, "envelope": envelope}]},
+        )
         self.log.put({KEY_EVENTS: self._key_events([ev_id])})
 
     def _key_events(self, new: list[str]) -> str:
@@ -331,8 +390,7 @@ class SyncClient:
 
     # ------------------------------------------------------------ snapshots
 
-    def upload_snapshot(self, snap_id: str, seq: int, chunks: list[bytes],
-                        keep: list[str]) -> int:
+    def upload_snapshot(self, snap_id: str, seq: int, chunks: list[bytes], keep: list[str]) -> int:
         """Send a snapshot in sealed parts and commit it (:mod:`jasiyo.sync.snapshots`)."""
         from jasiyo.sync.snapshots import upload
 
@@ -347,15 +405,17 @@ class SyncClient:
     def register_webhook(self, provider: str) -> str:
         """A new unguessable webhook path for ``provider`` (give it to the provider)."""
         if not self.keyring.box_key:
-            raise SyncError("the tenant keys have no webhook key; recreate them with a newer "
-                            "`jasiyo tenant init`")
-        doc = self._request("POST", f"/v1/tenants/{self.tenant_id}/hook-endpoints",
-                            body={"provider": provider,
-                                  "public_key": public_of(self.keyring.box_key)})
+            raise SyncError(
+                "the tenant keys have no webhook key; recreate them with a newer `jasiyo tenant init`"
+            )
+        doc = self._request(
+            "POST",
+            f"/v1/tenants/{self.tenant_id}/hook-endpoints",
+            body={"provider": provider, "public_key": public_of(self.keyring.box_key)},
+        )
         return str(doc["path"])
 
-    def webhooks(self, after: int = 0, limit: int = 100,
-                 wait: float = 0.0) -> tuple[list[Webhook], int]:
+    def webhooks(self, after: int = 0, limit: int = 100, wait: float = 0.0) -> tuple[list[Webhook], int]:
         """Webhooks received after sequence ``after``, opened; and the new cursor.
 
         ``wait`` long-polls: the cloud answers as soon as a webhook arrives for the tenant,
@@ -364,16 +424,29 @@ class SyncClient:
         """
         if not self.keyring.box_key:
             raise SyncError("the tenant keys have no webhook key")
-        doc = self._request("GET", f"/v1/tenants/{self.tenant_id}/hooks",
-                            params={"after": after, "limit": limit, "wait": wait},
-                            timeout=self.timeout + wait)
+        doc = self._request(
+            "GET",
+            f"/v1/tenants/{self.tenant_id}/hooks",
+            params={"after": after, "limit": limit, "wait": wait},
+            timeout=self.timeout + wait,
+        )
         out = []
         for item in doc["hooks"]:
-            plain = open_sealed(self.keyring.box_key, item["sealed"],
-                                hook_context(self.tenant_id, item["id"]))
+            plain = open_sealed(
+                self.keyring.box_key, item["sealed"], hook_context(self.tenant_id, item["id"])
+            )
             d = json.loads(plain)
-            out.append(Webhook(int(item["seq"]), item["id"], d["provider"], d["received_at"],
-                               d.get("remote"), dict(d["headers"]), base64.b64decode(d["body"])))
+            out.append(
+                Webhook(
+                    int(item["seq"]),
+                    item["id"],
+                    d["provider"],
+                    d["received_at"],
+                    d.get("remote"),
+                    dict(d["headers"]),
+                    base64.b64decode(d["body"]),
+                )
+            )
         return out, int(doc["cursor"])
 
     def _open(self, item: dict[str, Any]) -> RemoteEvent | None:
@@ -387,8 +460,7 @@ class SyncClient:
         hlc = bounded(doc["hlc"], item.get("received_at"))
         if hlc != doc["hlc"]:
             self._skewed[item["origin"]] = self._skewed.get(item["origin"], 0) + 1
-        return RemoteEvent(item["id"], hlc, item["origin"], doc["entity"], doc["key"],
-                           doc["op"], doc["data"])
+        return RemoteEvent(item["id"], hlc, item["origin"], doc["entity"], doc["key"], doc["op"], doc["data"])
 
     def pull(self, wait: float = 0.0, limit: int = 1000) -> tuple[int, int]:
         """Fetch and apply everything after the cursor. (events received, events applied).
@@ -403,8 +475,12 @@ class SyncClient:
         first = True
         while True:
             params = {"after": cursor, "limit": limit, "wait": wait if first else 0}
-            doc = self._request("GET", f"/v1/tenants/{self.tenant_id}/events", params=params,
-                                timeout=self.timeout + (wait if first else 0))
+            doc = self._request(
+                "GET",
+                f"/v1/tenants/{self.tenant_id}/events",
+                params=params,
+                timeout=self.timeout + (wait if first else 0),
+            )
             first = False
             items, head = doc["events"], int(doc["head"])
             floor = int(doc.get("floor") or 0)
@@ -445,18 +521,24 @@ class SyncClient:
             if then_snapshot:
                 cursor = self.load_snapshot()
                 if cursor < floor:
-                    raise SyncError("the cloud's newest snapshot does not reach its compacted "
-                                    "floor; try again later")
+                    raise SyncError(
+                        "the cloud's newest snapshot does not reach its compacted floor; try again later"
+                    )
                 continue
             if len(items) < limit or cursor >= head:
                 return received, applied
 
     def _quarantine(self, item: dict[str, Any], exc: Exception) -> Quarantined:
         reason = str(exc) if isinstance(exc, SyncError) else "malformed payload"
-        bad = Quarantined(int(item["seq"]), str(item.get("id")), str(item.get("origin")),
-                          str(item.get("envelope")), reason, time.time())
-        event(log, "sync.quarantined", level=30, id=bad.id, origin=bad.origin, seq=bad.seq,
-              error=reason)
+        bad = Quarantined(
+            int(item["seq"]),
+            str(item.get("id")),
+            str(item.get("origin")),
+            str(item.get("envelope")),
+            reason,
+            time.time(),
+        )
+        event(log, "sync.quarantined", level=30, id=bad.id, origin=bad.origin, seq=bad.seq, error=reason)
         return bad
 
     def retry_quarantined(self) -> tuple[int, int]:
@@ -499,8 +581,7 @@ class SyncClient:
         self.log.put({"sync.last_error": str(exc), "sync.last_error_at": str(time.time())})
         event(log, "sync.failed", error=str(exc))
 
-    def run_pusher(self, stop: threading.Event, poll: float = 0.5,
-                   max_backoff: float = 60.0) -> None:
+    def run_pusher(self, stop: threading.Event, poll: float = 0.5, max_backoff: float = 60.0) -> None:
         """Until ``stop``: whenever the outbox is not empty, push it. Backs off on failure."""
         delay = 1.0
         while not stop.is_set():
@@ -512,13 +593,15 @@ class SyncClient:
                 delay = 1.0
                 stop.wait(poll)
             except Exception as exc:  # noqa: BLE001 - the puller must outlive any bad batch
-                self._record(exc if isinstance(exc, SyncError) else SyncError(
-                    f"applying pulled events failed: {type(exc).__name__}: {exc}"))
+                self._record(
+                    exc
+                    if isinstance(exc, SyncError)
+                    else SyncError(f"applying pulled events failed: {type(exc).__name__}: {exc}")
+                )
                 stop.wait(delay)
                 delay = min(delay * 2, max_backoff)
 
-    def run_puller(self, stop: threading.Event, wait: float = 25.0,
-                   max_backoff: float = 60.0) -> None:
+    def run_puller(self, stop: threading.Event, wait: float = 25.0, max_backoff: float = 60.0) -> None:
         """Until ``stop``: long-poll for new events and apply them. Backs off on failure."""
         delay = 1.0
         while not stop.is_set():
@@ -527,8 +610,11 @@ class SyncClient:
                 self.log.put({"sync.last_error": "", "sync.last_ok_at": str(time.time())})
                 delay = 1.0
             except Exception as exc:  # noqa: BLE001 - the puller must outlive any bad batch
-                self._record(exc if isinstance(exc, SyncError) else SyncError(
-                    f"applying pulled events failed: {type(exc).__name__}: {exc}"))
+                self._record(
+                    exc
+                    if isinstance(exc, SyncError)
+                    else SyncError(f"applying pulled events failed: {type(exc).__name__}: {exc}")
+                )
                 stop.wait(delay)
                 delay = min(delay * 2, max_backoff)
 
@@ -551,8 +637,13 @@ def status_of(log_: EventLog, cloud_url: str, tenant_id: str) -> SyncStatus:
     backlog, oldest = log_.backlog()
     ok = log_.get("sync.last_ok_at")
     return SyncStatus(
-        cloud_url=cloud_url, tenant_id=tenant_id, agent_id=log_.agent_id, cursor=cursor,
-        head=head, lag_events=head - cursor, backlog=backlog,
+        cloud_url=cloud_url,
+        tenant_id=tenant_id,
+        agent_id=log_.agent_id,
+        cursor=cursor,
+        head=head,
+        lag_events=head - cursor,
+        backlog=backlog,
         oldest_unpushed_age=(time.time() - oldest) if oldest else None,
         last_ok_at=float(ok) if ok else None,
         last_error=log_.get("sync.last_error") or None,

@@ -52,16 +52,14 @@ def envelope_kid(envelope: str) -> str:
     return parts[1]
 
 
-def seal(key: bytes, kid: str, tenant_id: str, plaintext: bytes, event_id: str,
-         origin: str) -> str:
+def seal(key: bytes, kid: str, tenant_id: str, plaintext: bytes, event_id: str, origin: str) -> str:
     """The envelope of ``plaintext`` under ``key`` (named ``kid``)."""
     nonce = os.urandom(12)
     ct = AESGCM(key).encrypt(nonce, plaintext, aad(tenant_id, event_id, origin))
     return f"{_PREFIX}.{kid}.{b64e(nonce + ct)}"
 
 
-def open_envelope(keys: dict[str, bytes], tenant_id: str, envelope: str, event_id: str,
-                  origin: str) -> bytes:
+def open_envelope(keys: dict[str, bytes], tenant_id: str, envelope: str, event_id: str, origin: str) -> bytes:
     """Decrypt an envelope; SyncError (naming the event, never the key) if it does not verify."""
     if len(envelope) > MAX_ENVELOPE:
         raise SyncError(f"event {event_id}: envelope too large")

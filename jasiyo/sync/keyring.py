@@ -39,8 +39,7 @@ class Keyring:
         from jasiyo.sync.sealed import generate
 
         kid = new_kid()
-        return cls(tenant_id, kid, {kid: AESGCM.generate_key(bit_length=256)}, time.time(),
-                   generate())
+        return cls(tenant_id, kid, {kid: AESGCM.generate_key(bit_length=256)}, time.time(), generate())
 
     def rotate(self) -> str:
         """Add a new key and make it current; old keys are kept to open old events."""
@@ -88,8 +87,7 @@ class Keyring:
             box = b64d(doc["box_key"]) if doc.get("box_key") else None
             if box is not None and len(box) != 32:
                 raise ValueError("box_key")
-            ring = cls(str(doc["tenant_id"]), str(doc["current"]), {},
-                       float(doc.get("created_at", 0)), box)
+            ring = cls(str(doc["tenant_id"]), str(doc["current"]), {}, float(doc.get("created_at", 0)), box)
             for kid, key in keys.items():
                 ring.add(kid, key)
             if ring.current not in ring.keys:

@@ -38,8 +38,7 @@ def hook_context(tenant: str, hook_id: str) -> bytes:
 
 def generate() -> bytes:
     """A new X25519 private key, raw 32 bytes."""
-    return X25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw,
-                                                     NoEncryption())
+    return X25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
 
 def public_of(private_raw: bytes) -> str:

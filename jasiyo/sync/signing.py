@@ -38,8 +38,9 @@ H_NONCE = "x-jasiyo-nonce"
 H_SIG = "x-jasiyo-signature"
 
 
-def canonical(method: str, target: str, body: bytes, timestamp: str, nonce: str,
-              tenant_id: str, agent_id: str) -> bytes:
+def canonical(
+    method: str, target: str, body: bytes, timestamp: str, nonce: str, tenant_id: str, agent_id: str
+) -> bytes:
     """The exact bytes that are signed. ``target`` is the path plus ``?query`` if any."""
     digest = hashlib.sha256(body).hexdigest()
     return "\n".join(
@@ -68,9 +69,7 @@ def create_signing_key(path: Path) -> bool:
         return False
     from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-    raw = Ed25519PrivateKey.generate().private_bytes(
-        Encoding.Raw, PrivateFormat.Raw, NoEncryption()
-    )
+    raw = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -90,8 +89,7 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
         raise ConfigError(f"cannot read agent signing key {path}: {exc.strerror}") from None
     if mode & 0o077:
         raise ConfigError(
-            f"agent signing key {path} is readable by others (mode {mode:o}); "
-            f"run: chmod 600 {path}"
+            f"agent signing key {path} is readable by others (mode {mode:o}); run: chmod 600 {path}"
         )
     try:
         return Ed25519PrivateKey.from_private_bytes(base64.b64decode(text, validate=True))
@@ -99,9 +97,17 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
         raise ConfigError(f"agent signing key {path} is corrupt") from None
 
 
-def sign_headers(key: Ed25519PrivateKey, tenant_id: str, agent_id: str, method: str,
-                 target: str, body: bytes, *, now: float | None = None,
-                 nonce: str | None = None) -> dict[str, str]:
+def sign_headers(
+    key: Ed25519PrivateKey,
+    tenant_id: str,
+    agent_id: str,
+    method: str,
+    target: str,
+    body: bytes,
+    *,
+    now: float | None = None,
+    nonce: str | None = None,
+) -> dict[str, str]:
     """The headers that authenticate one request."""
     ts = str(int(time.time() if now is None else now))
     nonce = nonce or secrets.token_hex(16)
@@ -115,8 +121,9 @@ def sign_headers(key: Ed25519PrivateKey, tenant_id: str, agent_id: str, method: 
     }
 
 
-def verify(public: Ed25519PublicKey, method: str, target: str, body: bytes,
-           headers: dict[str, str], *, now: float) -> None:
+def verify(
+    public: Ed25519PublicKey, method: str, target: str, body: bytes, headers: dict[str, str], *, now: float
+) -> None:
     """Raise SyncError unless the signature verifies and the timestamp is fresh.
 
     Replay (nonce reuse) is checked by the caller, who owns the nonce store.
@@ -136,8 +143,18 @@ def verify(public: Ed25519PublicKey, method: str, target: str, body: bytes,
     if not 16 <= len(nonce) <= 64:
         raise SyncError("request nonce is malformed")
     try:
-        public.verify(sig, canonical(method, target, body, headers[H_TS], nonce,
-                                     headers.get(H_TENANT, ""), headers.get(H_AGENT, "")))
+        public.verify(
+            sig,
+            canonical(
+                method,
+                target,
+                body,
+                headers[H_TS],
+                nonce,
+                headers.get(H_TENANT, ""),
+                headers.get(H_AGENT, ""),
+            ),
+        )
     except InvalidSignature:
         raise SyncError("request signature does not verify") from None
 
@@ -152,15 +169,23 @@ class AgentAuth(httpx.Auth):
 
     requires_request_body = True
 
-    def __init__(self, key: Ed25519PrivateKey, tenant_id: str, agent_id: str,
-                 now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, key: Ed25519PrivateKey, tenant_id: str, agent_id: str, now: Callable[[], float] = time.time
+    ) -> None:
         self.key = key
         self.tenant_id = tenant_id
         self.agent_id = agent_id
         self.now = now
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        headers = sign_headers(self.key, self.tenant_id, self.agent_id, request.method,
-                               request_target(request.url), request.content, now=self.now())
+        headers = sign_headers(
+            self.key,
+            self.tenant_id,
+            self.agent_id,
+            request.method,
+            request_target(request.url),
+            request.content,
+            now=self.now(),
+        )
         request.headers.update(headers)
         yield request

@@ -28,7 +28,9 @@ class AgentProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jasiyo.cli", "--config", str(cfg.path), "agent", "run"],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         deadline = time.monotonic() + 60
         while "agent.start" not in self.log():

@@ -61,26 +61,49 @@ def open_store(cfg: Config, clock: Clock) -> Store:
 def seed_plans(store: Store) -> None:
     plans.add(store, plans.build("home", rate="10M/10M", price="1000"), "test")
     plans.add(store, plans.build("fast", rate="20M/20M", price="2000"), "test")
-    plans.add(store, plans.build("biz", rate="50M/50M", price="3000", billing="postpaid",
-                                 tax_rate="16"), "test")
-    plans.add(store, plans.build("biz2", rate="80M/80M", price="4500", billing="postpaid",
-                                 tax_rate="16"), "test")
+    plans.add(
+        store, plans.build("biz", rate="50M/50M", price="3000", billing="postpaid", tax_rate="16"), "test"
+    )
+    plans.add(
+        store, plans.build("biz2", rate="80M/80M", price="4500", billing="postpaid", tax_rate="16"), "test"
+    )
 
 
-def add_sub(store: Store, username: str, plan: str = "home", *, consent: bool = True,
-            **kw: Any) -> None:
-    subs.add(store, subs.NewSubscriber.build(
-        username, password=f"{username}-pw", plan=plan,
-        phone="+254712345678" if consent else None, sms_consent=consent, **kw), "test")
+def add_sub(store: Store, username: str, plan: str = "home", *, consent: bool = True, **kw: Any) -> None:
+    subs.add(
+        store,
+        subs.NewSubscriber.build(
+            username,
+            password=f"{username}-pw",
+            plan=plan,
+            phone="+254712345678" if consent else None,
+            sms_consent=consent,
+            **kw,
+        ),
+        "test",
+    )
 
 
 def add_nas_router(store: Store, coa_port: int, name: str = "core-1") -> None:
-    routers.add(store, name, driver="mikrotik", host="127.0.0.1", radius_secret=NAS_SECRET,
-                coa_port=coa_port, actor="test")
+    routers.add(
+        store,
+        name,
+        driver="mikrotik",
+        host="127.0.0.1",
+        radius_secret=NAS_SECRET,
+        coa_port=coa_port,
+        actor="test",
+    )
 
 
-def start_session(store: Store, username: str, sid: str, framed_ip: str = "100.64.0.7",
-                  nas_ip: str = "127.0.0.1", octets: int = 0) -> None:
+def start_session(
+    store: Store,
+    username: str,
+    sid: str,
+    framed_ip: str = "100.64.0.7",
+    nas_ip: str = "127.0.0.1",
+    octets: int = 0,
+) -> None:
     """An active RADIUS session as accounting records it (for tests without a RADIUS server)."""
     now = store.now()
     with store.transaction():
@@ -135,13 +158,16 @@ class NasListener:
                 reply.code = DisconnectACK if disconnect else CoAACK
             else:
                 reply.code = DisconnectNAK if disconnect else CoANAK
-                reply["Error-Cause"] = ("Session-Context-Not-Found" if self.mode == "nak503"
-                                        else "Unsupported-Attribute")
+                reply["Error-Cause"] = (
+                    "Session-Context-Not-Found" if self.mode == "nak503" else "Unsupported-Attribute"
+                )
             self.sock.sendto(reply.ReplyPacket(), addr)
 
     def kinds(self) -> list[str]:
-        return ["disconnect" if p.code == DisconnectRequest else
-                "coa" if p.code == CoARequest else str(p.code) for p in self.received]
+        return [
+            "disconnect" if p.code == DisconnectRequest else "coa" if p.code == CoARequest else str(p.code)
+            for p in self.received
+        ]
 
     def close(self) -> None:
         self._stop.set()

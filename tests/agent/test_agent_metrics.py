@@ -45,8 +45,18 @@ def test_render_counts_every_process(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, f"\n[radsec]\nenabled = true\nport = {radsec_port}\n", workers=2)
     jasiyo(cfg, "plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
     jasiyo(cfg, "subscriber", "add", "alice", "--plan", "home", "--password", "alice-pw")
-    jasiyo(cfg, "router", "add", "local", "--driver", "mikrotik", "--host", "127.0.0.1",
-           "--radius-secret", "testing123")
+    jasiyo(
+        cfg,
+        "router",
+        "add",
+        "local",
+        "--driver",
+        "mikrotik",
+        "--host",
+        "127.0.0.1",
+        "--radius-secret",
+        "testing123",
+    )
     jasiyo(cfg, "radsec", "ca")
 
     loop = asyncio.new_event_loop()

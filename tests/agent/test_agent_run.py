@@ -23,11 +23,22 @@ SECRET = b"testing123"
 
 @pytest.fixture
 def agent(cfg: Config, tmp_path: Path) -> Iterator[AgentProcess]:
-    jasiyo(cfg, "plan", "add", "home", "--rate", "10M/10M", "--price", "1500",
-           "--burst", "20M/20M 8M/8M 16/16")
+    jasiyo(
+        cfg, "plan", "add", "home", "--rate", "10M/10M", "--price", "1500", "--burst", "20M/20M 8M/8M 16/16"
+    )
     jasiyo(cfg, "subscriber", "add", "alice", "--plan", "home", "--password", "alice-pw")
-    jasiyo(cfg, "router", "add", "local", "--driver", "mikrotik", "--host", "127.0.0.1",
-           "--radius-secret", SECRET.decode())
+    jasiyo(
+        cfg,
+        "router",
+        "add",
+        "local",
+        "--driver",
+        "mikrotik",
+        "--host",
+        "127.0.0.1",
+        "--radius-secret",
+        SECRET.decode(),
+    )
     a = AgentProcess(cfg, tmp_path / "agent.log")
     yield a
     if a.proc.poll() is None:
@@ -46,15 +57,18 @@ def exchange(port: int, pkt: Packet, timeout: float = 3.0) -> Packet | None:
 
 
 def login(cfg: Config, user: str, password: str) -> Packet | None:
-    return exchange(cfg.radius.auth_port,
-                    auth_request(User_Name=user, User_Password=password,
-                                 NAS_IP_Address="127.0.0.1"))
+    return exchange(
+        cfg.radius.auth_port, auth_request(User_Name=user, User_Password=password, NAS_IP_Address="127.0.0.1")
+    )
 
 
 @pytest.mark.radclient
 def test_cli_changes_reach_radius_within_a_second(agent: AgentProcess, cfg: Config) -> None:
-    r = radclient(cfg.radius.auth_port, "auth",
-                  'User-Name = "alice"\nUser-Password = "alice-pw"\nMessage-Authenticator = 0x00\n')
+    r = radclient(
+        cfg.radius.auth_port,
+        "auth",
+        'User-Name = "alice"\nUser-Password = "alice-pw"\nMessage-Authenticator = 0x00\n',
+    )
     assert r.code == "Access-Accept"
     assert r.attrs["Mikrotik-Rate-Limit"] == ["10M/10M 20M/20M 8M/8M 16/16"]
 
@@ -62,8 +76,11 @@ def test_cli_changes_reach_radius_within_a_second(agent: AgentProcess, cfg: Conf
     # A fixed wait on purpose: the promise is "within a second" for every auth worker (each
     # refreshes its cache on its own; polling until one answers would not show that).
     time.sleep(1.0)
-    r = radclient(cfg.radius.auth_port, "auth",
-                  'User-Name = "alice"\nUser-Password = "alice-pw"\nMessage-Authenticator = 0x00\n')
+    r = radclient(
+        cfg.radius.auth_port,
+        "auth",
+        'User-Name = "alice"\nUser-Password = "alice-pw"\nMessage-Authenticator = 0x00\n',
+    )
     assert r.code == "Access-Accept"  # walled garden by default
     assert r.attrs["Mikrotik-Address-List"] == ["jasiyo-suspended"]
     assert r.attrs["Mikrotik-Rate-Limit"] == ["256k/256k"]
@@ -78,14 +95,18 @@ def test_cli_changes_reach_radius_within_a_second(agent: AgentProcess, cfg: Conf
 
 @pytest.mark.radclient
 def test_accounting_recorded_with_gigawords(agent: AgentProcess, cfg: Config) -> None:
-    base = ('User-Name = "alice"\nAcct-Session-Id = "81a00001"\nNAS-IP-Address = 127.0.0.1\n'
-            'Framed-IP-Address = 100.64.0.7\n')
-    for body in ('Acct-Status-Type = Start\n',
-                 'Acct-Status-Type = Interim-Update\nAcct-Session-Time = 300\n'
-                 'Acct-Input-Octets = 5000\nAcct-Output-Octets = 7000\n',
-                 'Acct-Status-Type = Stop\nAcct-Session-Time = 600\nAcct-Input-Octets = 10\n'
-                 'Acct-Input-Gigawords = 2\nAcct-Output-Octets = 20\nAcct-Output-Gigawords = 1\n'
-                 'Acct-Terminate-Cause = User-Request\n'):
+    base = (
+        'User-Name = "alice"\nAcct-Session-Id = "81a00001"\nNAS-IP-Address = 127.0.0.1\n'
+        "Framed-IP-Address = 100.64.0.7\n"
+    )
+    for body in (
+        "Acct-Status-Type = Start\n",
+        "Acct-Status-Type = Interim-Update\nAcct-Session-Time = 300\n"
+        "Acct-Input-Octets = 5000\nAcct-Output-Octets = 7000\n",
+        "Acct-Status-Type = Stop\nAcct-Session-Time = 600\nAcct-Input-Octets = 10\n"
+        "Acct-Input-Gigawords = 2\nAcct-Output-Octets = 20\nAcct-Output-Gigawords = 1\n"
+        "Acct-Terminate-Cause = User-Request\n",
+    ):
         assert radclient(cfg.radius.acct_port, "acct", base + body).code == "Accounting-Response"
     out = jasiyo(cfg, "--json", "session", "list").stdout
     (sess,) = json.loads(out)
@@ -109,11 +130,28 @@ def test_session_disconnect_sends_disconnect_request(agent: AgentProcess, cfg: C
     port = nas.getsockname()[1]
     # Point the router's CoA port at our listener: remove and re-add it.
     jasiyo(cfg, "router", "remove", "local")
-    jasiyo(cfg, "router", "add", "local", "--driver", "mikrotik", "--host", "127.0.0.1",
-           "--radius-secret", SECRET.decode(), "--coa-port", str(port))
+    jasiyo(
+        cfg,
+        "router",
+        "add",
+        "local",
+        "--driver",
+        "mikrotik",
+        "--host",
+        "127.0.0.1",
+        "--radius-secret",
+        SECRET.decode(),
+        "--coa-port",
+        str(port),
+    )
     time.sleep(0.5)
-    start = acct_request(User_Name="alice", Acct_Status_Type="Start", Acct_Session_Id="81b00002",
-                         NAS_IP_Address="127.0.0.1", Framed_IP_Address="100.64.0.8")
+    start = acct_request(
+        User_Name="alice",
+        Acct_Status_Type="Start",
+        Acct_Session_Id="81b00002",
+        NAS_IP_Address="127.0.0.1",
+        Framed_IP_Address="100.64.0.8",
+    )
     assert exchange(cfg.radius.acct_port, start).code == AccountingResponse
 
     seen: list[Packet] = []
@@ -151,8 +189,9 @@ def test_sigkill_loses_no_acknowledged_accounting(agent: AgentProcess, cfg: Conf
     while time.monotonic() < deadline:
         if not killed and len(pending) < 64 and sent < 100_000:
             sid = f"flood{sent:06d}"
-            pkt = acct_request(User_Name="alice", Acct_Status_Type="Start", Acct_Session_Id=sid,
-                               NAS_IP_Address="127.0.0.1")
+            pkt = acct_request(
+                User_Name="alice", Acct_Status_Type="Start", Acct_Session_Id=sid, NAS_IP_Address="127.0.0.1"
+            )
             pkt.id = sent % 256
             if pkt.id in pending:
                 pass
@@ -176,7 +215,8 @@ def test_sigkill_loses_no_acknowledged_accounting(agent: AgentProcess, cfg: Conf
     sock.close()
     assert killed, f"only {len(acked)} acknowledged before the deadline"
     conn = sqlite3.connect(cfg.db_path)
-    stored = {r[0] for r in conn.execute(
-        "SELECT acct_session_id FROM accounting WHERE status_type = 'Start'")}
+    stored = {
+        r[0] for r in conn.execute("SELECT acct_session_id FROM accounting WHERE status_type = 'Start'")
+    }
     conn.close()
     assert acked <= stored, f"{len(acked - stored)} acknowledged records lost"

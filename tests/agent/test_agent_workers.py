@@ -29,8 +29,7 @@ def _alive(pid: int) -> bool:
 
 def _worker_pids(log: str) -> list[int]:
     pids: list[int] = []
-    for m in re.finditer(r"radius\.(?:workers_started .*?pids=([\d,]+)|worker_restarted .*?pid=(\d+))",
-                         log):
+    for m in re.finditer(r"radius\.(?:workers_started .*?pids=([\d,]+)|worker_restarted .*?pid=(\d+))", log):
         pids = [int(p) for p in m.group(1).split(",")] if m.group(1) else [int(m.group(2))]
     return pids
 
@@ -39,8 +38,18 @@ def test_workers_answer_restart_and_stop(tmp_path: Path) -> None:
     cfg: Config = make_config(tmp_path, workers=3)
     jasiyo(cfg, "plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
     jasiyo(cfg, "subscriber", "add", "alice", "--plan", "home", "--password", "alice-pw")
-    jasiyo(cfg, "router", "add", "local", "--driver", "mikrotik", "--host", "127.0.0.1",
-           "--radius-secret", "testing123")
+    jasiyo(
+        cfg,
+        "router",
+        "add",
+        "local",
+        "--driver",
+        "mikrotik",
+        "--host",
+        "127.0.0.1",
+        "--radius-secret",
+        "testing123",
+    )
     agent = AgentProcess(cfg, tmp_path / "agent.log")
     try:
         deadline = time.monotonic() + 60

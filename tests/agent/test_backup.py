@@ -19,8 +19,18 @@ PASS = "correct horse battery"
 def populated(cfg: Config, tmp_path: Path) -> Path:
     jasiyo(cfg, "plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
     jasiyo(cfg, "subscriber", "add", "alice", "--plan", "home", "--password", "alice-pw")
-    jasiyo(cfg, "router", "add", "r1", "--driver", "mikrotik", "--host", "10.0.0.1",
-           "--radius-secret", "secret-123")
+    jasiyo(
+        cfg,
+        "router",
+        "add",
+        "r1",
+        "--driver",
+        "mikrotik",
+        "--host",
+        "10.0.0.1",
+        "--radius-secret",
+        "secret-123",
+    )
     jasiyo(cfg, "radsec", "ca")
     (tmp_path / "pass").write_text(PASS + "\n")
     return tmp_path / "pass"
@@ -30,8 +40,7 @@ def _users(cfg: Config) -> list[str]:
     return [r["username"] for r in json.loads(jasiyo(cfg, "--json", "subscriber", "list").stdout)]
 
 
-def test_backup_then_restore_brings_everything_back(cfg: Config, populated: Path,
-                                                    tmp_path: Path) -> None:
+def test_backup_then_restore_brings_everything_back(cfg: Config, populated: Path, tmp_path: Path) -> None:
     out = tmp_path / "pop.jbk"
     jasiyo(cfg, "backup", str(out), "--passphrase-file", str(populated))
     assert out.stat().st_mode & 0o777 == 0o600
@@ -44,6 +53,7 @@ def test_backup_then_restore_brings_everything_back(cfg: Config, populated: Path
     assert _users(cfg) == ["alice"]
     # the sealed secrets open with the restored key: the RADIUS password still works
     from jasiyo.agent.radius_backend import open_backend
+
     backend = open_backend(cfg)
     try:
         subject = backend.subject("alice")
@@ -63,8 +73,7 @@ def test_restore_into_an_empty_data_dir(cfg: Config, populated: Path, tmp_path: 
     assert _users(cfg) == ["alice"]
 
 
-def test_wrong_passphrase_or_tampering_changes_nothing(cfg: Config, populated: Path,
-                                                      tmp_path: Path) -> None:
+def test_wrong_passphrase_or_tampering_changes_nothing(cfg: Config, populated: Path, tmp_path: Path) -> None:
     out = tmp_path / "pop.jbk"
     lib.backup(cfg, out, PASS)
     before = cfg.db_path.read_bytes()
@@ -81,6 +90,5 @@ def test_wrong_passphrase_or_tampering_changes_nothing(cfg: Config, populated: P
     assert cfg.db_path.read_bytes() == before
     with pytest.raises(ValidationError, match="at least 12"):
         lib.backup(cfg, tmp_path / "x.jbk", "short")
-    cli = jasiyo(cfg, "restore", str(out), "--passphrase-file", str(tmp_path / "nope"),
-                 check=False)
+    cli = jasiyo(cfg, "restore", str(out), "--passphrase-file", str(tmp_path / "nope"), check=False)
     assert cli.returncode != 0 and "Traceback" not in cli.stderr

@@ -48,16 +48,21 @@ def status(db: Store, user: str) -> str:
 
 
 def ledger_rows(db: Store) -> list[tuple]:
-    return [tuple(r.values()) for r in db.all(
-        "SELECT s.username, l.at, l.kind, l.amount_minor, l.reference FROM ledger l "
-        "JOIN subscribers s ON s.id = l.subscriber_id ORDER BY s.username, l.at, l.id")]
+    return [
+        tuple(r.values())
+        for r in db.all(
+            "SELECT s.username, l.at, l.kind, l.amount_minor, l.reference FROM ledger l "
+            "JOIN subscribers s ON s.id = l.subscriber_id ORDER BY s.username, l.at, l.id"
+        )
+    ]
 
 
 # ------------------------------------------------------------------ prepaid
 
 
-def test_payment_buys_whole_periods_and_keeps_the_rest_as_wallet(db: Store, bcfg: Config,
-                                                                  clock: Clock) -> None:
+def test_payment_buys_whole_periods_and_keeps_the_rest_as_wallet(
+    db: Store, bcfg: Config, clock: Clock
+) -> None:
     add_sub(db, "alice")
     r = pay(db, bcfg, "alice", "2500", "MP-1", method="mpesa")
     assert r.created and r.periods_bought == 2
@@ -68,11 +73,15 @@ def test_payment_buys_whole_periods_and_keeps_the_rest_as_wallet(db: Store, bcfg
     r2 = pay(db, bcfg, "alice", "500", "MP-2")
     assert r2.periods_bought == 1 and r2.paid_until == T0 + 90 * DAY and r2.balance_minor == 0
     assert [e.kind for e in ledger.statement(db, "alice")] == [
-        "payment", "charge", "charge", "payment", "charge"]
+        "payment",
+        "charge",
+        "charge",
+        "payment",
+        "charge",
+    ]
 
 
-def test_auto_renew_from_wallet_at_expiry_then_suspend(db: Store, bcfg: Config,
-                                                        clock: Clock) -> None:
+def test_auto_renew_from_wallet_at_expiry_then_suspend(db: Store, bcfg: Config, clock: Clock) -> None:
     add_sub(db, "alice")
     pay(db, bcfg, "alice", "1000", "MP-1")
     ledger.adjust(db, "alice", "credit", 100000, "goodwill-1", "outage credit", "noc")
@@ -81,8 +90,7 @@ def test_auto_renew_from_wallet_at_expiry_then_suspend(db: Store, bcfg: Config,
     assert report.renewals == 1 and status(db, "alice") == "active"
     assert subs.get(db, "alice").paid_until == T0 + 60 * DAY
     renewal = invoices.list_(db, username="alice")[0]
-    assert (renewal.cycle_start, renewal.issued_at, renewal.status) == (T0 + 30 * DAY,
-                                                                         T0 + 30 * DAY, "paid")
+    assert (renewal.cycle_start, renewal.issued_at, renewal.status) == (T0 + 30 * DAY, T0 + 30 * DAY, "paid")
     clock.days(60)
     billing.tick(db, bcfg)
     sub = subs.get(db, "alice")
@@ -90,8 +98,9 @@ def test_auto_renew_from_wallet_at_expiry_then_suspend(db: Store, bcfg: Config,
     assert ledger.balance(db, sub.id) == 0
 
 
-def test_expiry_suspends_exactly_at_paid_until_and_payment_restores(db: Store, bcfg: Config,
-                                                                     clock: Clock) -> None:
+def test_expiry_suspends_exactly_at_paid_until_and_payment_restores(
+    db: Store, bcfg: Config, clock: Clock
+) -> None:
     add_sub(db, "alice")
     pay(db, bcfg, "alice", "1000", "MP-1")
     clock.set(T0 + 30 * DAY - 1)
@@ -101,8 +110,7 @@ def test_expiry_suspends_exactly_at_paid_until_and_payment_restores(db: Store, b
     billing.tick(db, bcfg)
     sub = subs.get(db, "alice")
     assert sub.status == "suspended"
-    assert db.scalar("SELECT status_changed_at FROM subscribers WHERE username='alice'") == (
-        T0 + 30 * DAY)
+    assert db.scalar("SELECT status_changed_at FROM subscribers WHERE username='alice'") == (T0 + 30 * DAY)
     clock.days(33)
     r = pay(db, bcfg, "alice", "1000", "MP-2")
     assert r.restored and r.status == "active"
@@ -170,8 +178,7 @@ def test_termination_after_configured_days(tmp_path: Path, clock: Clock) -> None
     db.close()
 
 
-def test_manual_suspension_is_not_lifted_by_payment(db: Store, bcfg: Config,
-                                                     clock: Clock) -> None:
+def test_manual_suspension_is_not_lifted_by_payment(db: Store, bcfg: Config, clock: Clock) -> None:
     add_sub(db, "alice")
     pay(db, bcfg, "alice", "1000", "A-1")
     subs.suspend(db, "alice", "noc:jane", "abuse report")
@@ -200,8 +207,9 @@ def test_month_cycles_keep_their_anchor_day() -> None:
     assert datetime.fromtimestamp(cycles.period_end(jan31, "12m", tz), tz).year == 2027
 
 
-def test_a_broken_subscriber_does_not_stop_the_clock_for_others(db: Store, bcfg: Config,
-                                                                clock: Clock) -> None:
+def test_a_broken_subscriber_does_not_stop_the_clock_for_others(
+    db: Store, bcfg: Config, clock: Clock
+) -> None:
     add_sub(db, "alice")
     add_sub(db, "bob")
     pay(db, bcfg, "alice", "1000", "A-1")
@@ -210,21 +218,26 @@ def test_a_broken_subscriber_does_not_stop_the_clock_for_others(db: Store, bcfg:
     subs.update(db, "alice", "t", plan="odd")
     ledger.adjust(db, "alice", "credit", 500, "C-1", "so that a renewal is attempted", "t")
     db.conn.execute("UPDATE plans SET period = 'garbage' WHERE name = 'odd'")  # corrupt
-    db.conn.execute("UPDATE subscribers SET paid_until = ? WHERE username = 'alice'",
-                    (T0 + DAY,))
+    db.conn.execute("UPDATE subscribers SET paid_until = ? WHERE username = 'alice'", (T0 + DAY,))
     clock.days(40)
     report = billing.tick(db, bcfg)
     assert report.errors == 1 and report.transitions == {"suspended": 1}
     assert status(db, "bob") == "suspended" and status(db, "alice") == "active"
-    assert db.scalar("SELECT next_action_at FROM billing_state b JOIN subscribers s "
-                     "ON s.id = b.subscriber_id WHERE s.username = 'alice'") == clock() + 300
+    assert (
+        db.scalar(
+            "SELECT next_action_at FROM billing_state b JOIN subscribers s "
+            "ON s.id = b.subscriber_id WHERE s.username = 'alice'"
+        )
+        == clock() + 300
+    )
 
 
 # ------------------------------------------------------------------ postpaid
 
 
-def test_postpaid_invoice_grace_suspension_and_payment_restores(db: Store, bcfg: Config,
-                                                                 clock: Clock) -> None:
+def test_postpaid_invoice_grace_suspension_and_payment_restores(
+    db: Store, bcfg: Config, clock: Clock
+) -> None:
     add_sub(db, "carol", "biz")
     billing.tick(db, bcfg)
     (inv,) = invoices.list_(db, username="carol")
@@ -252,8 +265,7 @@ def test_postpaid_invoice_grace_suspension_and_payment_restores(db: Store, bcfg:
     assert numbers == [T0 + 30 * DAY, T0]
 
 
-def test_postpaid_partial_payment_does_not_restore(db: Store, bcfg: Config,
-                                                   clock: Clock) -> None:
+def test_postpaid_partial_payment_does_not_restore(db: Store, bcfg: Config, clock: Clock) -> None:
     add_sub(db, "carol", "biz")
     billing.tick(db, bcfg)
     clock.days(11)
@@ -264,8 +276,9 @@ def test_postpaid_partial_payment_does_not_restore(db: Store, bcfg: Config,
     assert invoices.list_(db, username="carol")[0].status == "open"
 
 
-def test_postpaid_no_invoices_while_suspended_and_cycle_restarts(db: Store, bcfg: Config,
-                                                                 clock: Clock) -> None:
+def test_postpaid_no_invoices_while_suspended_and_cycle_restarts(
+    db: Store, bcfg: Config, clock: Clock
+) -> None:
     add_sub(db, "carol", "biz")
     billing.tick(db, bcfg)
     clock.days(75)
@@ -307,22 +320,35 @@ def test_payment_idempotent_on_reference(db: Store, bcfg: Config) -> None:
     ],
 )
 def test_bad_payments_are_refused_and_change_nothing(
-    db: Store, bcfg: Config, user: str, amount: str, ref: str, error: type, words: str,
+    db: Store,
+    bcfg: Config,
+    user: str,
+    amount: str,
+    ref: str,
+    error: type,
+    words: str,
 ) -> None:
     add_sub(db, "alice")
     add_sub(db, "bob")
     pay(db, bcfg, "alice", "1500", "MPESA-QX1")
-    before = (ledger_rows(db), db.scalar("SELECT count(*) FROM events"),
-              db.all("SELECT * FROM payments"), db.all("SELECT * FROM subscribers"))
+    before = (
+        ledger_rows(db),
+        db.scalar("SELECT count(*) FROM events"),
+        db.all("SELECT * FROM payments"),
+        db.all("SELECT * FROM subscribers"),
+    )
     with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")):
         pay(db, bcfg, user, amount, ref)
-    after = (ledger_rows(db), db.scalar("SELECT count(*) FROM events"),
-             db.all("SELECT * FROM payments"), db.all("SELECT * FROM subscribers"))
+    after = (
+        ledger_rows(db),
+        db.scalar("SELECT count(*) FROM events"),
+        db.all("SELECT * FROM payments"),
+        db.all("SELECT * FROM subscribers"),
+    )
     assert after == before
 
 
-def test_cash_without_a_reference_gets_a_receipt_number_others_need_one(
-        db: Store, bcfg: Config) -> None:
+def test_cash_without_a_reference_gets_a_receipt_number_others_need_one(db: Store, bcfg: Config) -> None:
     add_sub(db, "alice")
     first = pay(db, bcfg, "alice", "100", "", method="cash")
     second = pay(db, bcfg, "alice", "100", "", method="cash")
@@ -344,17 +370,19 @@ def test_bad_method_and_int_amounts(db: Store, bcfg: Config) -> None:
     assert ledger_rows(db) == []
 
 
-def test_every_money_record_emits_an_append_event_with_natural_keys(db: Store,
-                                                                    bcfg: Config) -> None:
+def test_every_money_record_emits_an_append_event_with_natural_keys(db: Store, bcfg: Config) -> None:
     add_sub(db, "alice")
     pay(db, bcfg, "alice", "1000", "MP-1")
-    events = db.all("SELECT * FROM events WHERE op = 'append' AND entity != 'sms_consent' "
-                    "ORDER BY hlc")
+    events = db.all("SELECT * FROM events WHERE op = 'append' AND entity != 'sms_consent' ORDER BY hlc")
     got = {(e["entity"], e["key"]): db.event_data(e) for e in events}
     inv = invoices.list_(db)[0].number
     # the period the payment bought is charged under the payment's purchase key
-    assert set(got) == {("payment", "MP-1"), ("ledger", "payment:MP-1"), ("invoice", inv),
-                        ("ledger", "charge:BUY:MP-1#1")}
+    assert set(got) == {
+        ("payment", "MP-1"),
+        ("ledger", "payment:MP-1"),
+        ("invoice", inv),
+        ("ledger", "charge:BUY:MP-1#1"),
+    }
     assert got[("payment", "MP-1")]["username"] == "alice"
     assert got[("invoice", inv)]["purchase"] == "MP-1#1"
     assert "subscriber_id" not in got[("ledger", "charge:BUY:MP-1#1")]
@@ -366,8 +394,7 @@ def test_statement_running_balance(db: Store, bcfg: Config, clock: Clock) -> Non
     pay(db, bcfg, "alice", "1500", "MP-1")
     ledger.adjust(db, "alice", "refund", 20000, "RF-1", "overpaid", "noc")
     rows = [(e.kind, e.amount_minor, e.balance_minor) for e in ledger.statement(db, "alice")]
-    assert rows == [("payment", 150000, 150000), ("charge", -100000, 50000),
-                    ("refund", -20000, 30000)]
+    assert rows == [("payment", 150000, 150000), ("charge", -100000, 50000), ("refund", -20000, 30000)]
     with pytest.raises(NotFound):
         ledger.statement(db, "ghost")
 
@@ -375,8 +402,7 @@ def test_statement_running_balance(db: Store, bcfg: Config, clock: Clock) -> Non
 # ------------------------------------------------------------------ plan changes
 
 
-def test_mid_cycle_upgrade_is_prorated_to_the_minor_unit(db: Store, bcfg: Config,
-                                                          clock: Clock) -> None:
+def test_mid_cycle_upgrade_is_prorated_to_the_minor_unit(db: Store, bcfg: Config, clock: Clock) -> None:
     add_sub(db, "alice")
     pay(db, bcfg, "alice", "1000", "MP-1")
     clock.set(T0 + 10 * DAY + 3600)  # 10 days and an hour into a 30-day cycle
@@ -406,7 +432,9 @@ def test_plan_change_errors_change_nothing(db: Store, bcfg: Config) -> None:
 
 
 def test_switch_prepaid_to_postpaid_prorates_then_bills_from_the_cycle_end(
-    db: Store, bcfg: Config, clock: Clock,
+    db: Store,
+    bcfg: Config,
+    clock: Clock,
 ) -> None:
     add_sub(db, "alice")
     pay(db, bcfg, "alice", "1000", "MP-1")
@@ -421,12 +449,12 @@ def test_switch_prepaid_to_postpaid_prorates_then_bills_from_the_cycle_end(
     assert ledger.balance(db, subs.get(db, "alice").id) == 50000 - 174000 - 348000
 
 
-def test_moved_to_a_postpaid_plan_bills_from_the_paid_through_time(db: Store, bcfg: Config,
-                                                                   clock: Clock) -> None:
+def test_moved_to_a_postpaid_plan_bills_from_the_paid_through_time(
+    db: Store, bcfg: Config, clock: Clock
+) -> None:
     # The supported way to turn a paid prepaid customer postpaid: a postpaid plan, then a
     # plan change (what `subscriber update --plan` does).
-    plans.add(db, plans.build("home-post", rate="10M/10M", price="1000", billing="postpaid"),
-              "noc")
+    plans.add(db, plans.build("home-post", rate="10M/10M", price="1000", billing="postpaid"), "noc")
     add_sub(db, "alice")
     pay(db, bcfg, "alice", "1000", "MP-1")  # prepaid through T0 + 30 days
     clock.days(10)
@@ -459,18 +487,17 @@ def test_plan_billing_mode_cannot_change_under_subscribers(db: Store, bcfg: Conf
 # ------------------------------------------------------------------ quota and fair usage
 
 
-def test_quota_reached_turns_on_fair_usage_and_new_cycle_lifts_it(db: Store, bcfg: Config,
-                                                                   clock: Clock) -> None:
-    plans.add(db, plans.build("capped", rate="10M/10M", price="500", quota="1G",
-                              fup_rate="1M/1M"), "t")
+def test_quota_reached_turns_on_fair_usage_and_new_cycle_lifts_it(
+    db: Store, bcfg: Config, clock: Clock
+) -> None:
+    plans.add(db, plans.build("capped", rate="10M/10M", price="500", quota="1G", fup_rate="1M/1M"), "t")
     add_sub(db, "dora", "capped")
     pay(db, bcfg, "dora", "1000", "D-1")  # two periods
     start_session(db, "dora", "s1", octets=600_000_000)
     clock.days(1)
     assert billing.tick(db, bcfg).fup_on == 0
     assert usage.cycle_usage(db, "dora", T0) == 600_000_000
-    db.conn.execute("UPDATE radius_sessions SET input_octets = 1000000001, last_update_at = ?",
-                    (clock(),))
+    db.conn.execute("UPDATE radius_sessions SET input_octets = 1000000001, last_update_at = ?", (clock(),))
     assert billing.tick(db, bcfg).fup_on == 1
     assert db.scalar("SELECT fup_active FROM subscribers") == 1
     from jasiyo.agent import desired
@@ -489,8 +516,13 @@ def test_quota_reached_turns_on_fair_usage_and_new_cycle_lifts_it(db: Store, bcf
 def _seed_catchup(db: Store, cfg: Config) -> None:
     plans.add(db, plans.build("day", rate="5M", price="100", period="1d"), "t")
     plans.add(db, plans.build("two", rate="5M", price="150", period="2d", grace="1d"), "t")
-    plans.add(db, plans.build("pday", rate="5M", price="200", period="1d", billing="postpaid",
-                              tax_rate="16", grace="1d"), "t")
+    plans.add(
+        db,
+        plans.build(
+            "pday", rate="5M", price="200", period="1d", billing="postpaid", tax_rate="16", grace="1d"
+        ),
+        "t",
+    )
     add_sub(db, "p-renew", "day")
     add_sub(db, "p-lapse", "day")
     add_sub(db, "p-grace", "two")
@@ -504,10 +536,12 @@ def _seed_catchup(db: Store, cfg: Config) -> None:
 def _snapshot(db: Store) -> dict[str, Any]:
     # Invoice numbers are given in the order invoices are issued: a payment typed while the
     # agent is down is numbered before the catch-up's invoices. Compare invoices by cycle.
-    invs = db.all("SELECT i.number, i.plan, i.billing, i.cycle_start, i.cycle_end, "
-                  "i.total_minor, i.issued_at, i.due_at, i.status, i.paid_at, "
-                  "s.username FROM invoices i JOIN subscribers s "
-                  "ON s.id = i.subscriber_id ORDER BY s.username, i.cycle_start")
+    invs = db.all(
+        "SELECT i.number, i.plan, i.billing, i.cycle_start, i.cycle_end, "
+        "i.total_minor, i.issued_at, i.due_at, i.status, i.paid_at, "
+        "s.username FROM invoices i JOIN subscribers s "
+        "ON s.id = i.subscriber_id ORDER BY s.username, i.cycle_start"
+    )
     by_cycle = {i["number"]: f"{i['username']}@{i['cycle_start']:.0f}" for i in invs}
     numbers = sorted(by_cycle)
     series = numbers[0].rsplit("-", 1)[0]  # an unnamed POP numbers by its agent id
@@ -516,10 +550,13 @@ def _snapshot(db: Store) -> dict[str, Any]:
     return {
         "ledger": [(*r[:4], by_cycle.get(r[4], r[4])) for r in ledger_rows(db)],
         "invoices": [{**i, "number": by_cycle[i["number"]]} for i in invs],
-        "subscribers": db.all("SELECT username, status, status_reason, status_changed_at, "
-                              "paid_until, fup_active FROM subscribers ORDER BY username"),
-        "notifications": db.all("SELECT key, kind, message, created_at, not_after "
-                                "FROM notifications ORDER BY key"),
+        "subscribers": db.all(
+            "SELECT username, status, status_reason, status_changed_at, "
+            "paid_until, fup_active FROM subscribers ORDER BY username"
+        ),
+        "notifications": db.all(
+            "SELECT key, kind, message, created_at, not_after FROM notifications ORDER BY key"
+        ),
         "state": db.all("SELECT * FROM billing_state ORDER BY subscriber_id"),
     }
 
@@ -557,8 +594,13 @@ def test_three_days_down_equals_three_days_running(tmp_path: Path) -> None:
     # day 1, terminated at day 3. p-grace: expired day 2, grace 1 day -> suspended day 3.
     # q-post: invoice due day 1, grace to day 2, suspended. q-late: paid the first invoice
     # in grace (restored), then the day-1 invoice fell due on day 2 -> grace -> suspended.
-    assert statuses == {"p-renew": "suspended", "p-lapse": "terminated",
-                        "p-grace": "suspended", "q-post": "suspended", "q-late": "suspended"}
+    assert statuses == {
+        "p-renew": "suspended",
+        "p-lapse": "terminated",
+        "p-grace": "suspended",
+        "q-post": "suspended",
+        "q-late": "suspended",
+    }
     per_user: dict[str, int] = {}
     for inv in continuous["invoices"]:
         per_user[inv["username"]] = per_user.get(inv["username"], 0) + 1

@@ -28,8 +28,22 @@ def jasiyo(cli: Cli) -> Run:
 @pytest.fixture
 def seeded(jasiyo: Run) -> Run:
     assert jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1000")[0] == 0
-    assert jasiyo("plan", "add", "biz", "--rate", "50M/50M", "--price", "3000",
-                  "--billing", "postpaid", "--tax-rate", "16")[0] == 0
+    assert (
+        jasiyo(
+            "plan",
+            "add",
+            "biz",
+            "--rate",
+            "50M/50M",
+            "--price",
+            "3000",
+            "--billing",
+            "postpaid",
+            "--tax-rate",
+            "16",
+        )[0]
+        == 0
+    )
     assert jasiyo("subscriber", "add", "alice", "--plan", "home", "--password", "alice-pw")[0] == 0
     assert jasiyo("subscriber", "add", "carol", "--plan", "biz", "--password", "carol-pw")[0] == 0
     return jasiyo
@@ -53,8 +67,7 @@ def test_record_list_and_repeat_a_payment(seeded: Run) -> None:
     assert code == 0 and "already recorded" in out and "nothing changed" in out
     code, out, _ = seeded("--json", "payment", "list", "--subscriber", "alice")
     rows = json.loads(out)
-    assert [(r["reference"], r["amount_minor"], r["method"]) for r in rows] == [
-        ("QX1", 250000, "mpesa")]
+    assert [(r["reference"], r["amount_minor"], r["method"]) for r in rows] == [("QX1", 250000, "mpesa")]
 
 
 @pytest.mark.parametrize(
@@ -71,7 +84,10 @@ def test_record_list_and_repeat_a_payment(seeded: Run) -> None:
     ],
 )
 def test_bad_input_is_one_line_and_changes_no_money(
-    seeded: Run, cfg: Config, args: tuple[str, ...], message: str,
+    seeded: Run,
+    cfg: Config,
+    args: tuple[str, ...],
+    message: str,
 ) -> None:
     assert seeded("payment", "record", "alice", "1000", "--ref", "QX1")[0] == 0
     before = ledger_dump(cfg)
@@ -104,8 +120,7 @@ def test_postpaid_invoice_list_show_and_billing_run(seeded: Run, cfg: Config) ->
     report = billing.tick(db, cfg, billing_cmd._parse_at("2099-01-01T00:00:00Z"))
     db.close()
     assert report.transitions == {"grace": 1, "suspended": 1, "terminated": 1}
-    code, out, _ = seeded("payment", "record", "carol", "3480", "--ref", "BANK-1", "--method",
-                          "bank")
+    code, out, _ = seeded("payment", "record", "carol", "3480", "--ref", "BANK-1", "--method", "bank")
     # the money settles the invoice, but a terminated line is not brought back automatically
     assert code == 0 and "service restored" not in out and "status terminated" in out
     code, out, _ = seeded("--json", "invoice", "show", inv["number"])
@@ -122,15 +137,16 @@ def test_statement_shows_running_balance(seeded: Run, cfg: Config) -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert [(r["kind"], r["amount_minor"], r["balance_minor"]) for r in rows] == [
-        ("payment", 150000, 150000), ("charge", -100000, 50000)]
+        ("payment", 150000, 150000),
+        ("charge", -100000, 50000),
+    ]
 
 
 def test_jobs_and_notifications_views(seeded: Run, cfg: Config) -> None:
     from jasiyo.agent.store import Store
     from tests.agent.billing_support import start_session
 
-    assert seeded("subscriber", "update", "alice", "--phone", "+254700000001",
-                  "--sms-consent")[0] == 0
+    assert seeded("subscriber", "update", "alice", "--phone", "+254700000001", "--sms-consent")[0] == 0
     assert seeded("payment", "record", "alice", "1000", "--ref", "QX5")[0] == 0
     code, out, _ = seeded("--json", "billing", "notifications")
     (note,) = json.loads(out)
@@ -145,11 +161,9 @@ def test_jobs_and_notifications_views(seeded: Run, cfg: Config) -> None:
 
 
 def test_credit_and_refund(seeded: Run, cfg: Config) -> None:
-    code, out, _ = seeded("billing", "credit", "alice", "300", "--ref", "GW-1", "--reason",
-                          "outage")
+    code, out, _ = seeded("billing", "credit", "alice", "300", "--ref", "GW-1", "--reason", "outage")
     assert code == 0 and "balance KES 300.00" in out
-    code, out, _ = seeded("billing", "refund", "alice", "100", "--ref", "RF-1", "--reason",
-                          "overpaid")
+    code, out, _ = seeded("billing", "refund", "alice", "100", "--ref", "RF-1", "--reason", "overpaid")
     assert code == 0 and "balance KES 200.00" in out
     before = ledger_dump(cfg)
     code, _, err = seeded("billing", "credit", "alice", "0", "--ref", "GW-2", "--reason", "x")
@@ -161,8 +175,7 @@ def test_credit_and_refund(seeded: Run, cfg: Config) -> None:
 
 def test_credit_settles_a_postpaid_invoice_like_a_payment(seeded: Run, cfg: Config) -> None:
     assert seeded("billing", "run")[0] == 0  # carol's first postpaid invoice: KES 3,480.00
-    code, out, _ = seeded("billing", "credit", "carol", "3480", "--ref", "OUTAGE-1",
-                          "--reason", "outage")
+    code, out, _ = seeded("billing", "credit", "carol", "3480", "--ref", "OUTAGE-1", "--reason", "outage")
     assert code == 0 and "balance KES 0.00" in out
     s = Store.open(cfg)
     try:
@@ -176,8 +189,9 @@ def test_refund_beyond_the_balance_is_refused_unless_asked(seeded: Run, cfg: Con
     code, _, err = seeded("billing", "refund", "alice", "100", "--ref", "RF-2", "--reason", "x")
     assert code == 1 and "more than alice's balance of KES 0.00" in err and "--allow-debt" in err
     assert ledger_dump(cfg) == before
-    code, out, _ = seeded("billing", "refund", "alice", "100", "--ref", "RF-2", "--reason", "x",
-                          "--allow-debt")
+    code, out, _ = seeded(
+        "billing", "refund", "alice", "100", "--ref", "RF-2", "--reason", "x", "--allow-debt"
+    )
     assert code == 0 and "balance -KES 100.00" in out
     # the same refund again is still a no-op, not refused for the debt it made
     assert seeded("billing", "refund", "alice", "100", "--ref", "RF-2", "--reason", "x")[0] == 0
@@ -201,8 +215,7 @@ def test_invoice_void_credit_note_and_pdf(seeded: Run, cfg: Config, tmp_path) ->
     assert [n["amount_minor"] for n in json.loads(out)] == [300000, 48000]
 
 
-def test_suspending_twice_says_already_suspended_and_keeps_the_reason(seeded: Run,
-                                                                     cfg: Config) -> None:
+def test_suspending_twice_says_already_suspended_and_keeps_the_reason(seeded: Run, cfg: Config) -> None:
     assert seeded("subscriber", "suspend", "alice", "--reason", "abuse")[0] == 0
     code, _, err = seeded("subscriber", "suspend", "alice", "--reason", "other")
     assert code == 1 and "already suspended (reason: abuse)" in err

@@ -46,8 +46,7 @@ def test_grace_is_still_allowed_so_nothing_is_sent(db: Store, bcfg: Config) -> N
     assert jobs(db) == []
 
 
-def test_plan_change_sends_coa_with_the_new_rate(db: Store, bcfg: Config,
-                                                 nas: NasListener) -> None:
+def test_plan_change_sends_coa_with_the_new_rate(db: Store, bcfg: Config, nas: NasListener) -> None:
     billing.change_plan(db, "alice", "fast", "noc", bcfg)
     assert run(db, bcfg) == 1
     (pkt,) = nas.received
@@ -58,15 +57,16 @@ def test_plan_change_sends_coa_with_the_new_rate(db: Store, bcfg: Config,
     assert db.scalar("SELECT status FROM radius_sessions") == "active"  # CoA keeps it
 
 
-def test_editing_a_plans_rate_coas_everyone_online_on_it(db: Store, bcfg: Config,
-                                                         nas: NasListener) -> None:
+def test_editing_a_plans_rate_coas_everyone_online_on_it(db: Store, bcfg: Config, nas: NasListener) -> None:
     plans.update(db, "home", "noc", rate="15M/15M")
     assert run(db, bcfg) == 1
     assert nas.received[0]["Mikrotik-Rate-Limit"] == ["15M/15M"]
 
 
 def test_editing_the_fup_rate_touches_only_throttled_subscribers(
-    db: Store, bcfg: Config, nas: NasListener,
+    db: Store,
+    bcfg: Config,
+    nas: NasListener,
 ) -> None:
     plans.update(db, "home", "noc", quota="1G", fup_rate="1M/1M")
     assert jobs(db) == []  # alice is not throttled: her rate did not change
@@ -82,8 +82,7 @@ def test_nak_session_not_found_is_done(db: Store, bcfg: Config, nas: NasListener
     nas.mode = "nak503"
     subs.suspend(db, "alice", "noc", "test")
     assert run(db, bcfg) == 1
-    assert jobs(db) == [{"action": "disconnect", "status": "done", "result": "no-session",
-                         "attempts": 1}]
+    assert jobs(db) == [{"action": "disconnect", "status": "done", "result": "no-session", "attempts": 1}]
     assert db.scalar("SELECT status FROM radius_sessions") == "closed"
 
 
@@ -98,7 +97,10 @@ def test_coa_nak_falls_back_to_disconnect(db: Store, bcfg: Config, nas: NasListe
 
 
 def test_silent_nas_is_retried_with_backoff_and_survives_restart(
-    db: Store, bcfg: Config, clock: Clock, nas: NasListener,
+    db: Store,
+    bcfg: Config,
+    clock: Clock,
+    nas: NasListener,
 ) -> None:
     nas.mode = "silent"
     subs.suspend(db, "alice", "noc", "test")
@@ -118,8 +120,7 @@ def test_silent_nas_is_retried_with_backoff_and_survives_restart(
     db2.close()
 
 
-def test_new_static_address_needs_a_new_login(db: Store, bcfg: Config,
-                                              nas: NasListener) -> None:
+def test_new_static_address_needs_a_new_login(db: Store, bcfg: Config, nas: NasListener) -> None:
     subs.update(db, "alice", "noc", service="static", ip="100.64.9.9")
     assert run(db, bcfg) == 1
     assert nas.kinds() == ["disconnect"]
@@ -135,20 +136,28 @@ def test_session_that_ended_is_not_sent(db: Store, bcfg: Config, nas: NasListene
 
 
 def test_router_with_driver_is_reconciled_through_the_driver(
-    tmp_path: Path, clock: Clock,
+    tmp_path: Path,
+    clock: Clock,
 ) -> None:
     cfg = billing_config(tmp_path)
     db = open_store(cfg, clock)
     seed_plans(db)
     with RouterOSSim(users={"api": "api-pass-123"}) as sim:
-        routers.add(db, "edge-1", driver="mikrotik", host="127.0.0.1", port=sim.port,
-                    radius_secret="radius-secret-1", username="api", password="api-pass-123",
-                    actor="test")
+        routers.add(
+            db,
+            "edge-1",
+            driver="mikrotik",
+            host="127.0.0.1",
+            port=sim.port,
+            radius_secret="radius-secret-1",
+            username="api",
+            password="api-pass-123",
+            actor="test",
+        )
         add_sub(db, "shop", service="static", ip="100.64.1.20")
         payments.record(db, cfg, "shop", "1000", "S-1", actor="test")
         subs.suspend(db, "shop", "noc", "unpaid")
-        assert jobs(db) == [{"action": "reconcile", "status": "pending", "result": None,
-                             "attempts": 0}]
+        assert jobs(db) == [{"action": "reconcile", "status": "pending", "result": None, "attempts": 0}]
         assert asyncio.run(enforce.process_pending(db, cfg)) == 1
         listed = sim.state.items("/ip/firewall/address-list", list="jasiyo-suspended")
         assert [i["address"] for i in listed] == ["100.64.1.20"]
@@ -160,6 +169,5 @@ def test_router_with_driver_is_reconciled_through_the_driver(
     assert enforce.enqueue_reconcile_all(db) == 1
     assert enforce.enqueue_reconcile_all(db) == 0  # one pending per router at most
     assert asyncio.run(enforce.process_pending(db, cfg)) == 0
-    assert db.one("SELECT attempts, last_error FROM enforce_jobs WHERE status = 'pending'")[
-        "attempts"] == 1
+    assert db.one("SELECT attempts, last_error FROM enforce_jobs WHERE status = 'pending'")["attempts"] == 1
     db.close()

@@ -38,10 +38,14 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     plans.add(db, plans.build("week", rate="5M", price="333.33", period="1w", tax_rate="16"), "t")
     plans.add(db, plans.build("month", rate="5M", price="777", period="1mo"), "t")
     plans.add(db, plans.build("day", rate="5M", price="49.99", period="1d"), "t")
-    plans.add(db, plans.build("fortnight", rate="5M", price="700", period="2w", tax_rate="16",
-                              tax_inclusive=True), "t")
-    plans.add(db, plans.build("pweek", rate="5M", price="450", period="1w", billing="postpaid",
-                              tax_rate="16"), "t")
+    plans.add(
+        db,
+        plans.build("fortnight", rate="5M", price="700", period="2w", tax_rate="16", tax_inclusive=True),
+        "t",
+    )
+    plans.add(
+        db, plans.build("pweek", rate="5M", price="450", period="1w", billing="postpaid", tax_rate="16"), "t"
+    )
     add_sub(db, "alice", "home")
     add_sub(db, "carol", "biz")
     add_sub(db, "dan", "week")
@@ -67,15 +71,15 @@ step = st.one_of(
     st.tuples(st.just("suspend"), st.sampled_from(USERS)),
     st.tuples(st.just("resume"), st.sampled_from(USERS)),
     st.tuples(st.just("credit"), st.sampled_from(USERS), st.integers(1, 300_000)),
-    st.tuples(st.just("refund"), st.sampled_from(USERS), st.integers(1, 300_000),
-              st.booleans()),
+    st.tuples(st.just("refund"), st.sampled_from(USERS), st.integers(1, 300_000), st.booleans()),
 )
 
 
 def check_invariants(db: Store) -> None:
     total = db.scalar("SELECT COALESCE(SUM(amount_minor), 0) FROM ledger")
-    by_kind = {r["kind"]: r["s"] for r in db.all(
-        "SELECT kind, SUM(amount_minor) AS s FROM ledger GROUP BY kind")}
+    by_kind = {
+        r["kind"]: r["s"] for r in db.all("SELECT kind, SUM(amount_minor) AS s FROM ledger GROUP BY kind")
+    }
     paid_in = db.scalar("SELECT COALESCE(SUM(amount_minor), 0) FROM payments")
     # an invoice's carried part (earlier proration debt) is already in the ledger
     invoiced = db.scalar("SELECT COALESCE(SUM(total_minor - carried_minor), 0) FROM invoices")
@@ -92,27 +96,39 @@ def check_invariants(db: Store) -> None:
         if entries:
             assert entries[-1].balance_minor == ledger.balance(db, sub.id)
         # no cycle charged twice: invoice intervals never overlap, one charge per invoice
-        rows = db.all("SELECT number, purchase, cycle_start, cycle_end FROM invoices "
-                      "WHERE subscriber_id = ? ORDER BY cycle_start", (sub.id,))
+        rows = db.all(
+            "SELECT number, purchase, cycle_start, cycle_end FROM invoices "
+            "WHERE subscriber_id = ? ORDER BY cycle_start",
+            (sub.id,),
+        )
         for a, b in zip(rows, rows[1:], strict=False):
             assert b["cycle_start"] >= a["cycle_end"], (user, a, b)
-        charges = db.all("SELECT reference FROM ledger WHERE subscriber_id = ? AND "
-                         "kind = 'charge' ORDER BY reference", (sub.id,))
+        charges = db.all(
+            "SELECT reference FROM ledger WHERE subscriber_id = ? AND kind = 'charge' ORDER BY reference",
+            (sub.id,),
+        )
         # a period a payment bought is charged under its purchase key, others by invoice
         assert [c["reference"] for c in charges] == sorted(
-            f"BUY:{r['purchase']}" if r["purchase"] else r["number"] for r in rows)
+            f"BUY:{r['purchase']}" if r["purchase"] else r["number"] for r in rows
+        )
     # sync sees each money record (and each SMS consent record) exactly once
     appends = db.scalar("SELECT count(*) FROM events WHERE op = 'append'")
-    records = db.scalar("SELECT (SELECT count(*) FROM ledger) + (SELECT count(*) FROM payments)"
-                        " + (SELECT count(*) FROM invoices) + (SELECT count(*) FROM sms_consent)")
+    records = db.scalar(
+        "SELECT (SELECT count(*) FROM ledger) + (SELECT count(*) FROM payments)"
+        " + (SELECT count(*) FROM invoices) + (SELECT count(*) FROM sms_consent)"
+    )
     assert appends == records
 
 
-@settings(max_examples=examples(40), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(steps=st.lists(step, min_size=1, max_size=25))
 def test_any_sequence_conserves_money_and_never_double_charges(
-    template: Path, steps: list[tuple[Any, ...]],
+    template: Path,
+    steps: list[tuple[Any, ...]],
 ) -> None:
     where, cfg = fresh(template)
     clock = Clock(T0)
@@ -151,8 +167,9 @@ def test_any_sequence_conserves_money_and_never_double_charges(
                     wallet = ledger.balance(db, sub.id)
                     before = db.scalar("SELECT count(*) FROM ledger")
                     try:
-                        billing.adjust(db, cfg, s[1], "refund", s[2], f"F{i}", "back", "prop",
-                                       allow_debt=s[3])
+                        billing.adjust(
+                            db, cfg, s[1], "refund", s[2], f"F{i}", "back", "prop", allow_debt=s[3]
+                        )
                     except JasiyoError:
                         # refused only beyond the wallet, and then nothing was recorded
                         assert not s[3] and s[2] > max(0, wallet)
@@ -165,16 +182,16 @@ def test_any_sequence_conserves_money_and_never_double_charges(
         billing.tick(db, cfg)
         before = db.scalar("SELECT count(*) FROM ledger"), db.scalar("SELECT count(*) FROM events")
         billing.tick(db, cfg)
-        assert (db.scalar("SELECT count(*) FROM ledger"),
-                db.scalar("SELECT count(*) FROM events")) == before
+        assert (db.scalar("SELECT count(*) FROM ledger"), db.scalar("SELECT count(*) FROM events")) == before
     finally:
         db.close()
         shutil.rmtree(where, ignore_errors=True)
 
 
 @given(total=st.integers(0, 10**12), length=st.integers(1, 10**8), data=st.data())
-def test_prorate_is_exact_rounding_of_the_rational_share(total: int, length: int,
-                                                         data: st.DataObject) -> None:
+def test_prorate_is_exact_rounding_of_the_rational_share(
+    total: int, length: int, data: st.DataObject
+) -> None:
     remaining = data.draw(st.integers(0, length))
     got = cycles.prorate(total, remaining, length)
     exact = Fraction(total * remaining, length)
@@ -185,11 +202,16 @@ def test_prorate_is_exact_rounding_of_the_rational_share(total: int, length: int
         assert cycles.prorate(total, remaining + 1, length) >= got  # monotonic
 
 
-@settings(max_examples=examples(25), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(seconds_in=st.integers(0, 30 * 86400 - 1), target=st.sampled_from(["fast", "week"]))
 def test_plan_change_moves_exactly_the_prorated_amounts(
-    template: Path, seconds_in: int, target: str,
+    template: Path,
+    seconds_in: int,
+    target: str,
 ) -> None:
     where, cfg = fresh(template)
     clock = Clock(T0)
@@ -203,8 +225,9 @@ def test_plan_change_moves_exactly_the_prorated_amounts(
         length, remaining = 30 * 86400, 30 * 86400 - seconds_in
         # the new plan costs its price per its own period: a week plan for the rest of a
         # 30-day cycle costs (remaining / 7 days) weeks, not one week's price
-        new_total, own = {"fast": (200000, length),
-                          "week": (33333 + cycles.tax(33333, 1600), 7 * 86400)}[target]
+        new_total, own = {"fast": (200000, length), "week": (33333 + cycles.tax(33333, 1600), 7 * 86400)}[
+            target
+        ]
         half = Fraction(1, 2)
         assert abs(ch.credit_minor - Fraction(100000 * remaining, length)) <= half
         # within one minor unit: the cycle's rate is rounded, then its share
@@ -226,25 +249,38 @@ def _by_cycle(text: str | None, by_cycle: dict[str, str]) -> str | None:
 
 def _snapshot(db: Store) -> dict[str, Any]:
     # invoice numbers follow the order of issue, which catch-up changes: compare by cycle
-    invs = db.all("SELECT i.number, s.username, i.cycle_start, i.cycle_end, i.total_minor, "
-                  "i.issued_at, i.due_at, i.status, i.paid_at FROM invoices i JOIN subscribers "
-                  "s ON s.id = i.subscriber_id ORDER BY s.username, i.cycle_start")
+    invs = db.all(
+        "SELECT i.number, s.username, i.cycle_start, i.cycle_end, i.total_minor, "
+        "i.issued_at, i.due_at, i.status, i.paid_at FROM invoices i JOIN subscribers "
+        "s ON s.id = i.subscriber_id ORDER BY s.username, i.cycle_start"
+    )
     by_cycle = {i["number"]: f"{i['username']}@{i['cycle_start']:.0f}" for i in invs}
     return {
         # proration references carry a per-change id; compare them by position instead
-        "ledger": [(r["username"], r["at"], r["kind"], r["amount_minor"],
-                    by_cycle.get(r["reference"], r["reference"]) if r["kind"] != "proration"
-                    else "")
-                   for r in db.all("SELECT s.username, l.* FROM ledger l JOIN subscribers s "
-                                   "ON s.id = l.subscriber_id ORDER BY s.username, l.at, l.id")],
+        "ledger": [
+            (
+                r["username"],
+                r["at"],
+                r["kind"],
+                r["amount_minor"],
+                by_cycle.get(r["reference"], r["reference"]) if r["kind"] != "proration" else "",
+            )
+            for r in db.all(
+                "SELECT s.username, l.* FROM ledger l JOIN subscribers s "
+                "ON s.id = l.subscriber_id ORDER BY s.username, l.at, l.id"
+            )
+        ],
         "invoices": [{**i, "number": by_cycle[i["number"]]} for i in invs],
         # a status reason names the overdue invoice: by its cycle too
-        "subscribers": [{**r, "status_reason": _by_cycle(r["status_reason"], by_cycle)}
-                        for r in db.all("SELECT username, plan_id, status, status_reason, "
-                                        "status_changed_at, paid_until, manual_suspend "
-                                        "FROM subscribers ORDER BY username")],
-        "notifications": db.all("SELECT key, created_at, not_after FROM notifications "
-                                "ORDER BY key"),
+        "subscribers": [
+            {**r, "status_reason": _by_cycle(r["status_reason"], by_cycle)}
+            for r in db.all(
+                "SELECT username, plan_id, status, status_reason, "
+                "status_changed_at, paid_until, manual_suspend "
+                "FROM subscribers ORDER BY username"
+            )
+        ],
+        "notifications": db.all("SELECT key, created_at, not_after FROM notifications ORDER BY key"),
     }
 
 
@@ -255,13 +291,17 @@ op = st.one_of(
 )
 
 
-@settings(max_examples=examples(30), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=examples(30),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(ops=st.lists(op, min_size=1, max_size=15), every=st.sampled_from([1, 5, 24]))
-@example(ops=[("wait", 1), ("wait", 1), ("wait", 1), ("wait", 69), ("change", "alice", "biz")],
-         every=1)
+@example(ops=[("wait", 1), ("wait", 1), ("wait", 1), ("wait", 69), ("change", "alice", "biz")], every=1)
 def test_ticking_often_or_once_at_the_end_gives_the_same_books(
-    template: Path, ops: list[tuple[Any, ...]], every: int,
+    template: Path,
+    ops: list[tuple[Any, ...]],
+    every: int,
 ) -> None:
     """Catch-up: the same payments and plan changes, with the billing clock ticking every
     ``every`` hours or not at all until the end, leave the same ledger, invoices, statuses
@@ -294,8 +334,11 @@ def test_ticking_often_or_once_at_the_end_gives_the_same_books(
     assert results[0] == results[1]
 
 
-def _exact_cost(plan_rows: dict[str, tuple[int, str]], segments: list[tuple[str, float, float]],
-                cycles_: list[tuple[float, float]]) -> Fraction:
+def _exact_cost(
+    plan_rows: dict[str, tuple[int, str]],
+    segments: list[tuple[str, float, float]],
+    cycles_: list[tuple[float, float]],
+) -> Fraction:
     """What the time on each plan costs, exactly: each plan's price per its own period
     (a calendar month measured from the cycle's start), over each charged cycle."""
     from zoneinfo import ZoneInfo
@@ -316,13 +359,19 @@ def _exact_cost(plan_rows: dict[str, tuple[int, str]], segments: list[tuple[str,
 PREPAID = ("home", "fast", "week", "month", "day", "fortnight")
 
 
-@settings(max_examples=examples(30), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(periods=st.integers(1, 3),
-       changes=st.lists(st.tuples(st.floats(0.0, 0.999), st.sampled_from(PREPAID),
-                                  st.booleans()), max_size=6))
+@settings(
+    max_examples=examples(30),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    periods=st.integers(1, 3),
+    changes=st.lists(st.tuples(st.floats(0.0, 0.999), st.sampled_from(PREPAID), st.booleans()), max_size=6),
+)
 def test_plan_changes_cost_each_plan_for_the_time_on_it(
-    template: Path, periods: int, changes: list[tuple[float, str, bool]],
+    template: Path,
+    periods: int,
+    changes: list[tuple[float, str, bool]],
 ) -> None:
     """Across changes between plans of different periods (and restarts between them), the
     paid time costs each plan's price for the time spent on it: no one is charged for time
@@ -336,8 +385,10 @@ def test_plan_changes_cost_each_plan_for_the_time_on_it(
         sub = subs.get(db, "erin")
         start, paid_until = T0, sub.paid_until
         assert paid_until == T0 + periods * 7 * DAY
-        cycles_ = [(r["cycle_start"], r["cycle_end"]) for r in db.all(
-            "SELECT cycle_start, cycle_end FROM invoices WHERE subscriber_id = ?", (sub.id,))]
+        cycles_ = [
+            (r["cycle_start"], r["cycle_end"])
+            for r in db.all("SELECT cycle_start, cycle_end FROM invoices WHERE subscriber_id = ?", (sub.id,))
+        ]
         rows = {p.name: (cycles_total(p), p.period) for p in plans.list_(db)}
         segments, current, t_prev, made = [], "week", start, 0
         for frac, target, restart in sorted(changes):
@@ -368,5 +419,10 @@ def test_plan_changes_cost_each_plan_for_the_time_on_it(
 def cycles_total(plan: Any) -> int:
     from jasiyo.agent import invoices
 
-    return invoices.cost({"price_minor": plan.price_minor, "tax_rate_bp": plan.tax_rate_bp,
-                          "tax_inclusive": plan.tax_inclusive})[2]
+    return invoices.cost(
+        {
+            "price_minor": plan.price_minor,
+            "tax_rate_bp": plan.tax_rate_bp,
+            "tax_inclusive": plan.tax_inclusive,
+        }
+    )[2]

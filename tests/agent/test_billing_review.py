@@ -42,7 +42,9 @@ def _balance(db: Store, username: str) -> int:
 
 
 def test_switching_plans_back_and_forth_in_a_cycle_creates_no_money(
-    db: Store, bcfg: Config, clock: Clock,
+    db: Store,
+    bcfg: Config,
+    clock: Clock,
 ) -> None:
     add_sub(db, "alice", "fast")
     payments.record(db, bcfg, "alice", "2000", "P1", actor="t")
@@ -66,7 +68,8 @@ def test_switching_plans_back_and_forth_in_a_cycle_creates_no_money(
 
 
 def test_a_payment_reference_in_another_case_is_the_same_payment(
-    db: Store, bcfg: Config,
+    db: Store,
+    bcfg: Config,
 ) -> None:
     add_sub(db, "alice")
     first = payments.record(db, bcfg, "alice", "1000", "QX12AB", actor="t")
@@ -81,7 +84,9 @@ def test_a_payment_reference_in_another_case_is_the_same_payment(
 
 
 def test_paying_the_postpaid_invoice_in_full_clears_an_upgrades_proration(
-    db: Store, bcfg: Config, clock: Clock,
+    db: Store,
+    bcfg: Config,
+    clock: Clock,
 ) -> None:
     add_sub(db, "carol", "biz")
     billing.tick(db, bcfg)
@@ -103,7 +108,9 @@ def test_paying_the_postpaid_invoice_in_full_clears_an_upgrades_proration(
 
 
 def test_resuming_a_postpaid_subscriber_bills_no_suspended_cycles(
-    db: Store, bcfg: Config, clock: Clock,
+    db: Store,
+    bcfg: Config,
+    clock: Clock,
 ) -> None:
     add_sub(db, "carol", "biz")
     billing.tick(db, bcfg)
@@ -115,8 +122,7 @@ def test_resuming_a_postpaid_subscriber_bills_no_suspended_cycles(
     subs.resume(db, "carol", "t")
     billing.tick(db, bcfg)
     rows = invoices.list_(db, username="carol")
-    assert [(i.cycle_start, i.status) for i in rows] == [(T0 + 100 * DAY, "open"),
-                                                          (T0, "paid")]
+    assert [(i.cycle_start, i.status) for i in rows] == [(T0 + 100 * DAY, "open"), (T0, "paid")]
     assert _balance(db, "carol") == -348000  # one cycle, from the resume
     clock.days(100.5)
     billing.tick(db, bcfg)
@@ -124,7 +130,9 @@ def test_resuming_a_postpaid_subscriber_bills_no_suspended_cycles(
 
 
 def test_moving_a_suspended_debtor_to_prepaid_does_not_restore_without_payment(
-    db: Store, bcfg: Config, clock: Clock,
+    db: Store,
+    bcfg: Config,
+    clock: Clock,
 ) -> None:
     add_sub(db, "carol", "biz", consent=False)
     billing.tick(db, bcfg)

@@ -72,10 +72,11 @@ def test_bad_config_names_the_key(tmp_path: Path, text: str, expected: str) -> N
         ("[billing]\nterminate_after_days = 99999999999999\n", "[billing] terminate_after_days"),
         ("[billing]\nreminder_days = [3, 100000]\n", "[billing] reminder_days"),
         ("[radius]\naccounting_retention_days = 10000000\n", "accounting_retention_days"),
-        ("[billing]\nreminder_days = " + "[" * 100_000 + "]" * 100_000 + "\n",
-         "nested too deeply"),
-        ("[billing]\nreminder_days = " + "[" * 40 + "1" + "]" * 40 + "\n",
-         "[billing] reminder_days: expected a whole number, got a list"),
+        ("[billing]\nreminder_days = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply"),
+        (
+            "[billing]\nreminder_days = " + "[" * 40 + "1" + "]" * 40 + "\n",
+            "[billing] reminder_days: expected a whole number, got a list",
+        ),
         ("[agent]\nname = " + "[" * 40 + "]" * 40 + "\n", "[agent] name: expected a string"),
         ("[sync]\ncloud_url = 'http://127.0.0.1.nip.io'\n", "[sync] cloud_url"),
         ("[sync]\ncloud_url = 'http://127.evil.example'\n", "[sync] cloud_url"),
@@ -90,8 +91,9 @@ def test_hostile_config_values_name_the_key(tmp_path: Path, text: str, expected:
     assert expected in str(err.value) and len(str(err.value)) < 300
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8600", "http://localhost:8600",
-                                 "http://[::1]:8600", "http://127.1.2.3"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8600", "http://localhost:8600", "http://[::1]:8600", "http://127.1.2.3"]
+)
 def test_loopback_cloud_urls_still_pass(url: str) -> None:
     assert config.check_cloud_url(url) == url
 

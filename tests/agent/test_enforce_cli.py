@@ -39,7 +39,8 @@ def test_disconnect_refused_names_the_error_cause(jasiyo: Run, nas: NasListener)
 
 
 def test_disconnect_of_a_session_the_router_no_longer_has_succeeds(
-    jasiyo: Run, nas: NasListener,
+    jasiyo: Run,
+    nas: NasListener,
 ) -> None:
     nas.mode = "nak503"
     code, out, _ = jasiyo("session", "disconnect", "alice")
@@ -53,12 +54,16 @@ def test_disconnect_acked(jasiyo: Run, nas: NasListener) -> None:
 
 
 def _pending(db: Store) -> list[dict]:
-    return db.all("SELECT id, action, acct_session_id FROM enforce_jobs "
-                  "WHERE status = 'pending' AND action != 'reconcile' ORDER BY id")
+    return db.all(
+        "SELECT id, action, acct_session_id FROM enforce_jobs "
+        "WHERE status = 'pending' AND action != 'reconcile' ORDER BY id"
+    )
 
 
 def test_suspend_then_resume_leaves_one_disconnect(
-    db: Store, bcfg: Config, nas: NasListener,
+    db: Store,
+    bcfg: Config,
+    nas: NasListener,
 ) -> None:
     import asyncio
 
@@ -71,8 +76,11 @@ def test_suspend_then_resume_leaves_one_disconnect(
     subs.resume(db, "alice", "noc")
     (job,) = _pending(db)
     assert job["action"] == "disconnect"
-    old = db.one("SELECT status, result FROM enforce_jobs WHERE id < ? AND action = "
-                 "'disconnect' ORDER BY id DESC LIMIT 1", (job["id"],))
+    old = db.one(
+        "SELECT status, result FROM enforce_jobs WHERE id < ? AND action = "
+        "'disconnect' ORDER BY id DESC LIMIT 1",
+        (job["id"],),
+    )
     assert old == {"status": "done", "result": "superseded"}
     nas.mode, nas.received[:] = "ack", []
     asyncio.run(enforce.process_pending(db, bcfg))
@@ -115,8 +123,15 @@ def _two_nas(db: Store, bcfg: Config) -> None:
     from jasiyo.agent import subscribers as subs
     from tests.agent.billing_support import add_sub, start_session
 
-    routers.add(db, "far-1", driver="mikrotik", host="far-1.example", nas_ip="10.255.0.1",
-                radius_secret="nas-secret-456", actor="t")
+    routers.add(
+        db,
+        "far-1",
+        driver="mikrotik",
+        host="far-1.example",
+        nas_ip="10.255.0.1",
+        radius_secret="nas-secret-456",
+        actor="t",
+    )
     add_sub(db, "bob")
     start_session(db, "bob", "b-1", framed_ip="100.64.0.9", nas_ip="10.255.0.1")
     subs.suspend(db, "bob", "noc")
@@ -141,7 +156,9 @@ def _sender_silent_at(address: str, bcfg: Config, release: object) -> object:
 
 
 def test_a_silent_nas_does_not_delay_another_routers_disconnects(
-    db: Store, bcfg: Config, nas: NasListener,
+    db: Store,
+    bcfg: Config,
+    nas: NasListener,
 ) -> None:
     import asyncio
     import time
@@ -157,8 +174,9 @@ def test_a_silent_nas_does_not_delay_another_routers_disconnects(
         assert len([t for t in started if "nas:" in t.get_name()]) == 2
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            row = db.one("SELECT status, result FROM enforce_jobs WHERE username = 'alice' "
-                         "AND action = 'disconnect'")
+            row = db.one(
+                "SELECT status, result FROM enforce_jobs WHERE username = 'alice' AND action = 'disconnect'"
+            )
             if row["status"] == "done":
                 break
             await asyncio.sleep(0.02)
@@ -173,7 +191,10 @@ def test_a_silent_nas_does_not_delay_another_routers_disconnects(
 
 
 def test_scheduler_log_stays_quiet_while_a_nas_is_silent(
-    db: Store, bcfg: Config, nas: NasListener, caplog: pytest.LogCaptureFixture,
+    db: Store,
+    bcfg: Config,
+    nas: NasListener,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     import asyncio
     import logging
@@ -188,14 +209,20 @@ def test_scheduler_log_stays_quiet_while_a_nas_is_silent(
     async def scenario() -> None:
         release = asyncio.Event()
         jobs, close = scheduler.agent_jobs(
-            cfg, lambda: StoreCls(cfg.db_path, db.box, now=db.now),
-            send=_sender_silent_at("10.255.0.1", cfg, release))
+            cfg,
+            lambda: StoreCls(cfg.db_path, db.box, now=db.now),
+            send=_sender_silent_at("10.255.0.1", cfg, release),
+        )
         sched = scheduler.build_scheduler({"enforce": jobs["enforce"]})
         sched.start()
         deadline = asyncio.get_running_loop().time() + 10
         while asyncio.get_running_loop().time() < deadline:
-            if db.scalar("SELECT status FROM enforce_jobs WHERE username = 'alice' "
-                         "AND action = 'disconnect'") == "done":
+            if (
+                db.scalar(
+                    "SELECT status FROM enforce_jobs WHERE username = 'alice' AND action = 'disconnect'"
+                )
+                == "done"
+            ):
                 break
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)  # many more intervals while far-1 stays silent
@@ -206,5 +233,4 @@ def test_scheduler_log_stays_quiet_while_a_nas_is_silent(
 
     with caplog.at_level(logging.WARNING, logger="apscheduler"):
         asyncio.run(scenario())
-    assert not [r for r in caplog.records if "maximum number of running instances"
-                in r.getMessage()]
+    assert not [r for r in caplog.records if "maximum number of running instances" in r.getMessage()]

@@ -19,7 +19,10 @@ def run(db: Store, cfg: Config) -> int:
 
 
 def test_subscriber_expiring_while_the_agent_was_down_is_disconnected(
-    db: Store, bcfg: Config, clock: Clock, nas: NasListener,
+    db: Store,
+    bcfg: Config,
+    clock: Clock,
+    nas: NasListener,
 ) -> None:
     # alice paid until T0 + 30 d and is online; the agent is down from 29.9 d to 30.5 d
     clock.set(T0 + 30.5 * DAY)
@@ -32,7 +35,10 @@ def test_subscriber_expiring_while_the_agent_was_down_is_disconnected(
 
 
 def test_interim_reopening_a_stale_session_of_a_suspended_subscriber_disconnects_it(
-    db: Store, bcfg: Config, clock: Clock, nas: NasListener,
+    db: Store,
+    bcfg: Config,
+    clock: Clock,
+    nas: NasListener,
 ) -> None:
     clock.set(T0 + DAY)
     assert sessions.close_stale(db, bcfg) == 1
@@ -41,12 +47,20 @@ def test_interim_reopening_a_stale_session_of_a_suspended_subscriber_disconnects
         db.conn.execute("UPDATE enforce_jobs SET status = 'failed'")
     backend = StoreBackend(bcfg, SecretBox(load_key(bcfg.key_path)))
     try:
-        backend.record_accounting([AcctRecord(
-            nas_address="127.0.0.1", status_type="Interim-Update", received_at=clock(),
-            acct_session_id="s-1", username="alice", session_time=int(DAY))])
+        backend.record_accounting(
+            [
+                AcctRecord(
+                    nas_address="127.0.0.1",
+                    status_type="Interim-Update",
+                    received_at=clock(),
+                    acct_session_id="s-1",
+                    username="alice",
+                    session_time=int(DAY),
+                )
+            ]
+        )
     finally:
         backend.close()
-    assert db.scalar("SELECT status FROM radius_sessions WHERE acct_session_id = 's-1'") == \
-        "active"
+    assert db.scalar("SELECT status FROM radius_sessions WHERE acct_session_id = 's-1'") == "active"
     run(db, bcfg)
     assert nas.kinds() == ["disconnect"]

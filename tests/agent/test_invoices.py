@@ -20,24 +20,28 @@ from tests.agent.billing_support import DAY, T0, Clock, add_sub, billing_config,
 @pytest.fixture
 def bcfg(tmp_path: Path) -> Config:
     base = billing_config(tmp_path, "invoice_due_days = 3\ngrace_days = 0")
-    return replace(base, agent=replace(base.agent, name="nairobi-1", pop="NRB1",
-                                       business_name="Kamau Net Ltd", tax_pin="P051234567X"))
+    return replace(
+        base,
+        agent=replace(
+            base.agent, name="nairobi-1", pop="NRB1", business_name="Kamau Net Ltd", tax_pin="P051234567X"
+        ),
+    )
 
 
 @pytest.fixture
 def db(bcfg: Config, clock: Clock) -> Iterator[Store]:
     s = open_store(bcfg, clock)
     plans.add(s, plans.build("home", rate="10M/10M", price="1000"), "t")
-    plans.add(s, plans.build("biz", rate="50M/50M", price="3000", billing="postpaid",
-                             tax_rate="16"), "t")
-    plans.add(s, plans.build("incl", rate="10M/10M", price="1160", tax_rate="16",
-                             tax_inclusive=True), "t")
+    plans.add(s, plans.build("biz", rate="50M/50M", price="3000", billing="postpaid", tax_rate="16"), "t")
+    plans.add(s, plans.build("incl", rate="10M/10M", price="1160", tax_rate="16", tax_inclusive=True), "t")
     yield s
     s.close()
 
 
 def test_numbers_are_sequential_per_pop_and_year_and_never_the_username(
-    db: Store, bcfg: Config, clock: Clock,
+    db: Store,
+    bcfg: Config,
+    clock: Clock,
 ) -> None:
     for user in ("alice", "bob"):
         add_sub(db, user)
@@ -65,13 +69,18 @@ def test_pop_code_defaults_from_the_agent_name(bcfg: Config) -> None:
 
 
 def test_vat_inclusive_splits_the_price_and_exclusive_adds_to_it(
-    db: Store, bcfg: Config,
+    db: Store,
+    bcfg: Config,
 ) -> None:
     add_sub(db, "inc", "incl", tax_pin="A123456789B")
     payments.record(db, bcfg, "inc", "1160", "P1", actor="t")
     (inv,) = invoices.list_(db, username="inc")
     assert (inv.amount_minor, inv.tax_minor, inv.total_minor, inv.tax_inclusive) == (
-        100000, 16000, 116000, True)
+        100000,
+        16000,
+        116000,
+        True,
+    )
     assert (inv.seller_tax_pin, inv.customer_tax_pin) == ("P051234567X", "A123456789B")
     add_sub(db, "carol", "biz")
     billing.tick(db, bcfg)
@@ -80,7 +89,9 @@ def test_vat_inclusive_splits_the_price_and_exclusive_adds_to_it(
 
 
 def test_void_cancels_an_open_invoice_and_restores_the_subscriber(
-    db: Store, bcfg: Config, clock: Clock,
+    db: Store,
+    bcfg: Config,
+    clock: Clock,
 ) -> None:
     add_sub(db, "carol", "biz")
     billing.tick(db, bcfg)
@@ -120,8 +131,14 @@ def test_pdf_of_invoice_credit_note_and_receipt(db: Store, bcfg: Config) -> None
     (inv,) = invoices.list_(db)
     kind, data = invoice_pdf.render(db, bcfg, inv.number)
     assert kind == "invoice" and data.startswith(b"%PDF-")
-    for text in (inv.number.encode(), b"P051234567X", b"A123456789B", b"Kamau Net Ltd",
-                 b"RECEIPT", b"1,000.00"):
+    for text in (
+        inv.number.encode(),
+        b"P051234567X",
+        b"A123456789B",
+        b"Kamau Net Ltd",
+        b"RECEIPT",
+        b"1,000.00",
+    ):
         assert text in data, text
     note = credit_notes.credit(db, bcfg, inv.number, 5000, "outage", "noc")
     kind, data = invoice_pdf.render(db, bcfg, note.number)

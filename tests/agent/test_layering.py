@@ -24,8 +24,7 @@ def _imports(module: str) -> frozenset[str]:
             elif node.module.startswith("jasiyo.agent."):
                 out.add(node.module.split(".")[2])
         elif isinstance(node, ast.Import):
-            out |= {a.name.split(".")[2] for a in node.names
-                    if a.name.startswith("jasiyo.agent.")}
+            out |= {a.name.split(".")[2] for a in node.names if a.name.startswith("jasiyo.agent.")}
     return frozenset(out)
 
 

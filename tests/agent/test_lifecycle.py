@@ -75,14 +75,24 @@ def _exchange(port: int, pkt: Packet, timeout: float = 2.0) -> Packet | None:
 
 
 def login(radius: RadiusThread, user: str = "alice") -> Packet | None:
-    return _exchange(radius.server.auth_port, auth_request(
-        secret=SECRET, User_Name=user, User_Password=f"{user}-pw", NAS_IP_Address="127.0.0.1"))
+    return _exchange(
+        radius.server.auth_port,
+        auth_request(secret=SECRET, User_Name=user, User_Password=f"{user}-pw", NAS_IP_Address="127.0.0.1"),
+    )
 
 
 def account(radius: RadiusThread, sid: str, status: str = "Start", user: str = "alice") -> None:
-    reply = _exchange(radius.server.acct_port, acct_request(
-        secret=SECRET, User_Name=user, Acct_Session_Id=sid, Acct_Status_Type=status,
-        NAS_IP_Address="127.0.0.1", Framed_IP_Address="100.64.0.7"))
+    reply = _exchange(
+        radius.server.acct_port,
+        acct_request(
+            secret=SECRET,
+            User_Name=user,
+            Acct_Session_Id=sid,
+            Acct_Status_Type=status,
+            NAS_IP_Address="127.0.0.1",
+            Framed_IP_Address="100.64.0.7",
+        ),
+    )
     assert reply is not None, "accounting was not acknowledged"
 
 
@@ -96,14 +106,20 @@ def wait_for(check: Callable[[], Any], timeout: float = 5.0) -> Any:
 
 
 def allowed_at_plan_rate(reply: Packet | None) -> bool:
-    return (reply is not None and reply.code == AccessAccept
-            and "Mikrotik-Address-List" not in reply
-            and reply["Mikrotik-Rate-Limit"] == ["10M/10M"])
+    return (
+        reply is not None
+        and reply.code == AccessAccept
+        and "Mikrotik-Address-List" not in reply
+        and reply["Mikrotik-Rate-Limit"] == ["10M/10M"]
+    )
 
 
 def walled(reply: Packet | None) -> bool:
-    return (reply is not None and reply.code == AccessAccept
-            and reply.get("Mikrotik-Address-List") == ["jasiyo-suspended"])
+    return (
+        reply is not None
+        and reply.code == AccessAccept
+        and reply.get("Mikrotik-Address-List") == ["jasiyo-suspended"]
+    )
 
 
 def test_prepaid_lifecycle_over_real_udp(tmp_path: Path, nas: NasListener) -> None:
@@ -120,8 +136,9 @@ def test_prepaid_lifecycle_over_real_udp(tmp_path: Path, nas: NasListener) -> No
         payments.record(db, cfg, "alice", "1000", "MPESA-D0", method="mpesa", actor="test")
         assert allowed_at_plan_rate(login(radius))
         account(radius, "sess-1")
-        assert wait_for(lambda: db.scalar("SELECT count(*) FROM radius_sessions "
-                                          "WHERE status = 'active'") == 1)
+        assert wait_for(
+            lambda: db.scalar("SELECT count(*) FROM radius_sessions WHERE status = 'active'") == 1
+        )
 
         # days 1..29: nothing changes but the reminder, 3 days before expiry
         for day in range(1, 30):
@@ -143,18 +160,17 @@ def test_prepaid_lifecycle_over_real_udp(tmp_path: Path, nas: NasListener) -> No
         (pkt,) = nas.received
         assert pkt.code == DisconnectRequest
         assert pkt["User-Name"] == ["alice"] and pkt["Acct-Session-Id"] == ["sess-1"]
-        assert db.one("SELECT status, result FROM enforce_jobs") == {"status": "done",
-                                                                      "result": "ack"}
+        assert db.one("SELECT status, result FROM enforce_jobs") == {"status": "done", "result": "ack"}
         assert wait_for(lambda: walled(login(radius)))
         account(radius, "sess-2")  # re-authenticated into the walled garden
-        assert wait_for(lambda: db.scalar("SELECT count(*) FROM radius_sessions "
-                                          "WHERE status = 'active'") == 1)
+        assert wait_for(
+            lambda: db.scalar("SELECT count(*) FROM radius_sessions WHERE status = 'active'") == 1
+        )
 
         # day 33: pays; restored, the walled-garden session is dropped, next login is full
         clock.set(t0 + 33 * DAY)
         started = time.monotonic()
-        r = payments.record(db, cfg, "alice", "1000", "MPESA-D33", method="mpesa",
-                            actor="test")
+        r = payments.record(db, cfg, "alice", "1000", "MPESA-D33", method="mpesa", actor="test")
         assert r.restored and r.paid_until == t0 + 63 * DAY
         assert asyncio.run(enforce.process_pending(db, cfg)) == 1
         assert nas.kinds() == ["disconnect", "disconnect"]
@@ -173,8 +189,7 @@ def test_postpaid_suspension_and_payment_over_real_udp(tmp_path: Path, nas: NasL
     t0 = clock()
     cfg = billing_config(tmp_path, "grace_days = 2\ninvoice_due_days = 5")
     db = open_store(cfg, clock)
-    plans.add(db, plans.build("biz", rate="10M/10M", price="3000", billing="postpaid",
-                              tax_rate="16"), "test")
+    plans.add(db, plans.build("biz", rate="10M/10M", price="3000", billing="postpaid", tax_rate="16"), "test")
     add_sub(db, "carol", "biz")
     add_nas_router(db, nas.port)
     radius = RadiusThread(cfg)
@@ -219,8 +234,10 @@ def test_scheduler_catches_up_at_start_and_enforces(tmp_path: Path, nas: NasList
     start_session(db, "alice", "sess-9")
     add_sub(db, "bob")
     start_session(db, "bob", "sess-old", framed_ip="100.64.0.8")
-    db.conn.execute("UPDATE radius_sessions SET last_update_at = ? WHERE acct_session_id = ?",
-                    (time.time() - 3 * cfg.radius.interim_interval - 60, "sess-old"))
+    db.conn.execute(
+        "UPDATE radius_sessions SET last_update_at = ? WHERE acct_session_id = ?",
+        (time.time() - 3 * cfg.radius.interim_interval - 60, "sess-old"),
+    )
     assert subs.get(db, "alice").status == "active"  # nobody ticked while it was "down"
 
     async def run() -> None:
@@ -239,11 +256,9 @@ def test_scheduler_catches_up_at_start_and_enforces(tmp_path: Path, nas: NasList
     sub = subs.get(db, "alice")
     assert (sub.status, sub.status_reason) == ("suspended", "expired")
     assert nas.kinds() == ["disconnect"]
-    assert db.one("SELECT status, result FROM enforce_jobs") == {"status": "done",
-                                                                  "result": "ack"}
+    assert db.one("SELECT status, result FROM enforce_jobs") == {"status": "done", "result": "ack"}
     # the reaper closed bob's session that stopped sending interim updates
-    assert db.scalar("SELECT status FROM radius_sessions WHERE acct_session_id = 'sess-old'") == (
-        "stale")
+    assert db.scalar("SELECT status FROM radius_sessions WHERE acct_session_id = 'sess-old'") == ("stale")
     db.close()
 
 
@@ -251,9 +266,14 @@ def test_jobs_are_sized_from_the_config(tmp_path: Path) -> None:
     cfg = billing_config(tmp_path, "tick_minutes = 5\nenforce_interval = 0.25")
     jobs, close = scheduler.agent_jobs(cfg, lambda: Store.open(cfg))
     assert {k: v.seconds for k, v in jobs.items()} == {
-        "billing-tick": 300.0, "enforce": 0.25, "session-reaper": 300.0,
-        "router-reconcile": 300.0, "retention": 86400.0,
-        "usage-publish": 60.0, "snapshot": 3600.0}
+        "billing-tick": 300.0,
+        "enforce": 0.25,
+        "session-reaper": 300.0,
+        "router-reconcile": 300.0,
+        "retention": 86400.0,
+        "usage-publish": 60.0,
+        "snapshot": 3600.0,
+    }
     sched = scheduler.build_scheduler(jobs)
     job = sched.get_job("billing-tick")
     assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, None)

@@ -28,12 +28,16 @@ ADDED = datetime(2026, 5, 1, 0, 30, tzinfo=NAIROBI).timestamp()
 def nairobi(tmp_path: Path):
     cfg = make_config(tmp_path, '[billing]\ntimezone = "Africa/Nairobi"\nreminder_days = [3]\n')
     s = Store.open(cfg, now=lambda: ADDED)
-    plans.add(s, plans.build("biz", rate="10M/10M", price="3000", period="1mo",
-                             billing="postpaid"), "t")
+    plans.add(s, plans.build("biz", rate="10M/10M", price="3000", period="1mo", billing="postpaid"), "t")
     plans.add(s, plans.build("pre", rate="5M/5M", price="1500", period="1mo"), "t")
     subs.add(s, subs.NewSubscriber.build("wanjiru", password="pw-wanjiru", plan="biz"), "t")
-    subs.add(s, subs.NewSubscriber.build("otieno", password="pw-otieno", plan="pre",
-                                         phone="+254712000002", sms_consent=True), "t")
+    subs.add(
+        s,
+        subs.NewSubscriber.build(
+            "otieno", password="pw-otieno", plan="pre", phone="+254712000002", sms_consent=True
+        ),
+        "t",
+    )
     payments.record(s, cfg, "otieno", "1500", "QTZ0000001", method="mpesa", actor="t")
     s.close()
     return cfg
@@ -47,13 +51,13 @@ def run(capsys: pytest.CaptureFixture[str], cfg, *args: str) -> tuple[int, str]:
 
 
 def test_a_subscriber_added_at_half_past_midnight_on_the_first_is_billed_from_the_first(
-        nairobi, capsys: pytest.CaptureFixture[str]) -> None:
+    nairobi, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = nairobi
     # --at without an offset is Nairobi time: 00:29 there is before wanjiru was added ...
     code, out = run(capsys, cfg, "billing", "run", "--at", "2026-05-01T00:29")
     assert code == 0 and "2026-05-01 00:29:00 EAT" in out
-    assert run(capsys, cfg, "--json", "invoice", "list", "--subscriber", "wanjiru")[1].strip() \
-        == "[]"
+    assert run(capsys, cfg, "--json", "invoice", "list", "--subscriber", "wanjiru")[1].strip() == "[]"
     # ... and 00:31 is after: the first invoice, for the cycle that starts on the 1st.
     assert run(capsys, cfg, "billing", "run", "--at", "2026-05-01T00:31")[0] == 0
     code, out = run(capsys, cfg, "invoice", "list", "--subscriber", "wanjiru")
@@ -78,8 +82,7 @@ def test_a_subscriber_added_at_half_past_midnight_on_the_first_is_billed_from_th
     assert json.loads(out)["created_at"] == "2026-05-01T00:30:00+03:00"
 
 
-def test_the_reminder_sms_names_the_local_expiry(
-        nairobi, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_reminder_sms_names_the_local_expiry(nairobi, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = nairobi
     # Paid at 00:30 on 1 May: paid until 00:30 on 1 June, local; reminded 3 days before.
     assert run(capsys, cfg, "billing", "run", "--at", "2026-05-29T01:00")[0] == 0

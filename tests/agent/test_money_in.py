@@ -55,8 +55,9 @@ def paystack() -> Iterator[PaystackSim]:
 
 
 @pytest.fixture
-def setup(tmp_path: Path, daraja: DarajaSim, paystack: PaystackSim,
-          nas: NasListener) -> Iterator[tuple[Config, AgentProcess]]:
+def setup(
+    tmp_path: Path, daraja: DarajaSim, paystack: PaystackSim, nas: NasListener
+) -> Iterator[tuple[Config, AgentProcess]]:
     cfg = standalone_config(tmp_path, daraja, paystack)
     seed(cfg, nas.port)
     agent = AgentProcess(cfg, tmp_path / "agent.log")
@@ -77,8 +78,9 @@ def disconnects(nas: NasListener, user: str = "alice") -> list:
     return [p for p in nas.received if p.code == DisconnectRequest and p["User-Name"] == [user]]
 
 
-def test_stk_push_pays_restores_and_disconnects(setup: tuple[Config, AgentProcess],
-                                                daraja: DarajaSim, nas: NasListener) -> None:
+def test_stk_push_pays_restores_and_disconnects(
+    setup: tuple[Config, AgentProcess], daraja: DarajaSim, nas: NasListener
+) -> None:
     cfg, agent = setup
     assert not full_service(login(cfg))  # suspended: walled garden
     out = cli_json(cfg, "payment", "request", "alice", "--wait", "--timeout", "30")
@@ -98,7 +100,8 @@ def test_stk_push_pays_restores_and_disconnects(setup: tuple[Config, AgentProces
 
 
 def test_cancelled_prompt_exits_nonzero_and_credits_nothing(
-        setup: tuple[Config, AgentProcess], daraja: DarajaSim) -> None:
+    setup: tuple[Config, AgentProcess], daraja: DarajaSim
+) -> None:
     cfg, _ = setup
     daraja.script(PHONE, "cancel")
     r = jasiyo(cfg, "payment", "request", "alice", "--wait", "--timeout", "30", check=False)
@@ -109,8 +112,9 @@ def test_cancelled_prompt_exits_nonzero_and_credits_nothing(
     assert not full_service(login(cfg))
 
 
-def test_lost_callback_is_recovered_by_the_query(setup: tuple[Config, AgentProcess],
-                                                 daraja: DarajaSim) -> None:
+def test_lost_callback_is_recovered_by_the_query(
+    setup: tuple[Config, AgentProcess], daraja: DarajaSim
+) -> None:
     cfg, agent = setup
     daraja.faults.lose_next_callbacks(1)
     cli_json(cfg, "payment", "request", "alice")  # no --wait: only the agent works now
@@ -121,14 +125,12 @@ def test_lost_callback_is_recovered_by_the_query(setup: tuple[Config, AgentProce
     until(lambda: full_service(login(cfg)))
 
 
-def test_five_duplicate_callbacks_credit_once(setup: tuple[Config, AgentProcess],
-                                              daraja: DarajaSim) -> None:
+def test_five_duplicate_callbacks_credit_once(setup: tuple[Config, AgentProcess], daraja: DarajaSim) -> None:
     cfg, _ = setup
     daraja.faults.duplicate_callbacks = 5
     cli_json(cfg, "payment", "request", "alice", "--amount", "3000")
     until(lambda: len(cli_json(cfg, "payment", "inbox")) >= 5)
-    until(lambda: all(i["status"] in ("applied", "duplicate")
-                      for i in cli_json(cfg, "payment", "inbox")))
+    until(lambda: all(i["status"] in ("applied", "duplicate") for i in cli_json(cfg, "payment", "inbox")))
     statuses = sorted(i["status"] for i in cli_json(cfg, "payment", "inbox"))
     assert statuses.count("applied") == 1 and statuses.count("duplicate") == 4
     (paid,) = payments_of(cfg)
@@ -137,7 +139,8 @@ def test_five_duplicate_callbacks_credit_once(setup: tuple[Config, AgentProcess]
 
 
 def test_wrong_amount_in_the_callback_is_refused_then_the_query_credits_what_was_asked(
-        setup: tuple[Config, AgentProcess], daraja: DarajaSim) -> None:
+    setup: tuple[Config, AgentProcess], daraja: DarajaSim
+) -> None:
     cfg, _ = setup
     daraja.faults.wrong_amount_minor = -100000  # callback claims KES 500 of the 1,500
     cli_json(cfg, "payment", "request", "alice")
@@ -149,19 +152,31 @@ def test_wrong_amount_in_the_callback_is_refused_then_the_query_credits_what_was
     assert paid["amount_minor"] == 150000
 
 
-def test_forged_stk_callback_for_a_request_never_issued(setup: tuple[Config, AgentProcess],
-                                                        daraja: DarajaSim) -> None:
+def test_forged_stk_callback_for_a_request_never_issued(
+    setup: tuple[Config, AgentProcess], daraja: DarajaSim
+) -> None:
     cfg, agent = setup
     store = Store.open(cfg)
     url = charge.callback_url(store, cfg, "mpesa-stk")
     store.close()
-    forged = {"Body": {"stkCallback": {
-        "MerchantRequestID": "29115-34620561-1", "CheckoutRequestID": "ws_CO_191220191020363925",
-        "ResultCode": 0, "ResultDesc": "The service request is processed successfully.",
-        "CallbackMetadata": {"Item": [
-            {"Name": "Amount", "Value": 1500.0}, {"Name": "MpesaReceiptNumber", "Value": "NLJ7RT61SV"},
-            {"Name": "TransactionDate", "Value": 20191219102115},
-            {"Name": "PhoneNumber", "Value": 254712345678}]}}}}
+    forged = {
+        "Body": {
+            "stkCallback": {
+                "MerchantRequestID": "29115-34620561-1",
+                "CheckoutRequestID": "ws_CO_191220191020363925",
+                "ResultCode": 0,
+                "ResultDesc": "The service request is processed successfully.",
+                "CallbackMetadata": {
+                    "Item": [
+                        {"Name": "Amount", "Value": 1500.0},
+                        {"Name": "MpesaReceiptNumber", "Value": "NLJ7RT61SV"},
+                        {"Name": "TransactionDate", "Value": 20191219102115},
+                        {"Name": "PhoneNumber", "Value": 254712345678},
+                    ]
+                },
+            }
+        }
+    }
     assert post(url, json.dumps(forged).encode()).status_code == 200
     until(lambda: cli_json(cfg, "payment", "unmatched", "--refused"), timeout=40)
     (refused,) = cli_json(cfg, "payment", "unmatched", "--refused")
@@ -175,7 +190,8 @@ def test_forged_stk_callback_for_a_request_never_issued(setup: tuple[Config, Age
 
 
 def test_c2b_paybill_credits_by_account_and_unknown_goes_to_suspense(
-        setup: tuple[Config, AgentProcess], daraja: DarajaSim, nas: NasListener) -> None:
+    setup: tuple[Config, AgentProcess], daraja: DarajaSim, nas: NasListener
+) -> None:
     cfg, _ = setup
     out = cli_json(cfg, "payment", "register-urls")
     assert "mpesa-c2b" in out["urls"]
@@ -207,24 +223,30 @@ def test_c2b_paybill_credits_by_account_and_unknown_goes_to_suspense(
     assert r.returncode == 1 and "already allocated" in r.stderr
 
 
-def test_c2b_for_another_shortcode_is_refused(setup: tuple[Config, AgentProcess],
-                                             daraja: DarajaSim) -> None:
+def test_c2b_for_another_shortcode_is_refused(setup: tuple[Config, AgentProcess], daraja: DarajaSim) -> None:
     cfg, _ = setup
     cli_json(cfg, "payment", "register-urls")
     daraja.external_validation = False
     reg = daraja.registrations[daraja.shortcode]
-    doc = {"TransactionType": "Pay Bill", "TransID": "RKTQDM7W6S", "TransTime": "20191122063845",
-           "TransAmount": "1500.00", "BusinessShortCode": "600999", "BillRefNumber": "alice",
-           "MSISDN": "25470****149", "FirstName": "JOHN"}
+    doc = {
+        "TransactionType": "Pay Bill",
+        "TransID": "RKTQDM7W6S",
+        "TransTime": "20191122063845",
+        "TransAmount": "1500.00",
+        "BusinessShortCode": "600999",
+        "BillRefNumber": "alice",
+        "MSISDN": "25470****149",
+        "FirstName": "JOHN",
+    }
     post(reg["ConfirmationURL"], json.dumps(doc).encode())
     until(lambda: cli_json(cfg, "payment", "unmatched", "--refused"))
     (refused,) = cli_json(cfg, "payment", "unmatched", "--refused")
     assert "600999" in refused["detail"] and payments_of(cfg) == []
 
 
-def test_paystack_link_webhook_verified_and_applied(setup: tuple[Config, AgentProcess],
-                                                   paystack: PaystackSim,
-                                                   nas: NasListener) -> None:
+def test_paystack_link_webhook_verified_and_applied(
+    setup: tuple[Config, AgentProcess], paystack: PaystackSim, nas: NasListener
+) -> None:
     cfg, _ = setup
     urls = cli_json(cfg, "payment", "register-urls")["urls"]
     paystack.webhook_url = urls["paystack"]  # what the ISP pastes in the dashboard
@@ -234,8 +256,12 @@ def test_paystack_link_webhook_verified_and_applied(setup: tuple[Config, AgentPr
     paystack.faults.duplicate_callbacks = 3
     paystack.paystack_complete(link["request_id"])
     until(lambda: payments_of(cfg))
-    until(lambda: len(cli_json(cfg, "payment", "inbox")) == 3
-          and all(i["status"] in ("applied", "duplicate") for i in cli_json(cfg, "payment", "inbox")))
+    until(
+        lambda: (
+            len(cli_json(cfg, "payment", "inbox")) == 3
+            and all(i["status"] in ("applied", "duplicate") for i in cli_json(cfg, "payment", "inbox"))
+        )
+    )
     (paid,) = payments_of(cfg)
     assert (paid["method"], paid["amount_minor"]) == ("paystack", 150000)
     until(lambda: disconnects(nas))
@@ -243,7 +269,8 @@ def test_paystack_link_webhook_verified_and_applied(setup: tuple[Config, AgentPr
 
 
 def test_paystack_forged_signature_is_refused_and_never_credited(
-        setup: tuple[Config, AgentProcess], paystack: PaystackSim) -> None:
+    setup: tuple[Config, AgentProcess], paystack: PaystackSim
+) -> None:
     cfg, agent = setup
     urls = cli_json(cfg, "payment", "register-urls")["urls"]
     paystack.webhook_url = urls["paystack"]
@@ -262,28 +289,43 @@ def test_paystack_forged_signature_is_refused_and_never_credited(
 
     # A correctly signed charge.success for a checkout nobody completed: verify says it is
     # not paid, so it is never credited.
-    other = cli_json(cfg, "payment", "link", "alice", "--email", "a@example.com",
-                     "--amount", "700")["request"]
-    body = json.dumps({"event": "charge.success", "data": {
-        "reference": other["request_id"], "amount": 70000, "currency": "KES",
-        "status": "success", "metadata": {"account": "alice"}}}).encode()
-    post(urls["paystack"], body, {"x-paystack-signature": paystack_signature(
-        paystack.secret_key, body)})
-    until(lambda: any(i["status"] in ("retry", "refused")
-                      for i in cli_json(cfg, "payment", "inbox") if i["id"] == 2))
+    other = cli_json(cfg, "payment", "link", "alice", "--email", "a@example.com", "--amount", "700")[
+        "request"
+    ]
+    body = json.dumps(
+        {
+            "event": "charge.success",
+            "data": {
+                "reference": other["request_id"],
+                "amount": 70000,
+                "currency": "KES",
+                "status": "success",
+                "metadata": {"account": "alice"},
+            },
+        }
+    ).encode()
+    post(urls["paystack"], body, {"x-paystack-signature": paystack_signature(paystack.secret_key, body)})
+    until(
+        lambda: any(
+            i["status"] in ("retry", "refused") for i in cli_json(cfg, "payment", "inbox") if i["id"] == 2
+        )
+    )
     assert jasiyo(cfg, "payment", "reconcile").returncode == 0
     assert len(payments_of(cfg)) == 1
     assert base64.b64encode(body).decode() not in agent.log()  # bodies are not logged
 
 
-def test_hostile_bodies_to_the_listener_store_nothing_wrong(
-        setup: tuple[Config, AgentProcess]) -> None:
+def test_hostile_bodies_to_the_listener_store_nothing_wrong(setup: tuple[Config, AgentProcess]) -> None:
     cfg, _ = setup
     store = Store.open(cfg)
     url = charge.callback_url(store, cfg, "mpesa-stk")
     store.close()
-    for body in (b"not json", b"[" * 60000, json.dumps({"Body": {}}).encode(),
-                 json.dumps({"Body": {"stkCallback": {"ResultCode": "x"}}}).encode()):
+    for body in (
+        b"not json",
+        b"[" * 60000,
+        json.dumps({"Body": {}}).encode(),
+        json.dumps({"Body": {"stkCallback": {"ResultCode": "x"}}}).encode(),
+    ):
         assert post(url, body).status_code in (200, 413)
     assert post(url, b"x" * (70 * 1024)).status_code == 413
     until(lambda: all(i["status"] == "refused" for i in cli_json(cfg, "payment", "inbox")))
@@ -292,7 +334,8 @@ def test_hostile_bodies_to_the_listener_store_nothing_wrong(
 
 
 def test_metrics_count_callbacks_and_no_person_is_a_label(
-        setup: tuple[Config, AgentProcess], daraja: DarajaSim) -> None:
+    setup: tuple[Config, AgentProcess], daraja: DarajaSim
+) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
     cfg, agent = setup
@@ -301,15 +344,15 @@ def test_metrics_count_callbacks_and_no_person_is_a_label(
     until(lambda: payments_of(cfg))
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     families = {f.name: f for f in text_string_to_metric_families(text)}
-    applied = [s for s in families["jasiyo_payment_callbacks"].samples
-               if s.labels == {"status": "applied"}]
+    applied = [s for s in families["jasiyo_payment_callbacks"].samples if s.labels == {"status": "applied"}]
     assert applied and applied[0].value == 1
     assert "jasiyo_radius_requests" in text or any(n.startswith("jasiyo_radius") for n in families)
     assert "alice" not in text and PHONE not in text
 
 
 def test_providers_check_says_which_credentials_work(
-        tmp_path: Path, daraja: DarajaSim, paystack: PaystackSim) -> None:
+    tmp_path: Path, daraja: DarajaSim, paystack: PaystackSim
+) -> None:
     (tmp_path / "ok").mkdir()
     (tmp_path / "bad").mkdir()
     cfg = standalone_config(tmp_path / "ok", daraja, paystack)
@@ -319,8 +362,7 @@ def test_providers_check_says_which_credentials_work(
     bad = PaystackSim(secret_key="sk_test_other").start()
     try:
         cfg2 = standalone_config(tmp_path / "bad", daraja, bad)
-        text = cfg2.path.read_text().replace('secret_key = "sk_test_other"',
-                                              'secret_key = "sk_test_wrong"')
+        text = cfg2.path.read_text().replace('secret_key = "sk_test_other"', 'secret_key = "sk_test_wrong"')
         cfg2.path.write_text(text)
         r = jasiyo(cfg2, "payment", "providers", "check", check=False)
         assert r.returncode == 1 and "paystack: FAILED" in r.stderr and "mpesa: ok" in r.stderr

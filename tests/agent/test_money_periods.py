@@ -36,7 +36,9 @@ def _balance(db: Store, user: str) -> int:
 
 
 def test_week_to_month_charges_the_month_price_for_the_week_left(
-    db: Store, bcfg: Config, clock: Clock,
+    db: Store,
+    bcfg: Config,
+    clock: Clock,
 ) -> None:
     add_sub(db, "kamau", "wk")
     payments.record(db, bcfg, "kamau", "400", "QWK0000001", method="mpesa", actor="t")
@@ -48,7 +50,9 @@ def test_week_to_month_charges_the_month_price_for_the_week_left(
 
 
 def test_month_to_week_charges_the_weeks_in_the_month_left(
-    db: Store, bcfg: Config, clock: Clock,
+    db: Store,
+    bcfg: Config,
+    clock: Clock,
 ) -> None:
     add_sub(db, "wanjiru", "mo")
     payments.record(db, bcfg, "wanjiru", "3000", "QMO0000001", method="mpesa", actor="t")
@@ -83,15 +87,17 @@ def test_rate_for_cycle_uses_the_calendar_month_that_starts_with_the_cycle() -> 
 # ------------------------------------------------------------------ durations
 
 
-@pytest.mark.parametrize("text, seconds", [("90s", 90), ("30min", 1800), ("12h", 43200),
-                                           ("3d", 259200), ("2w", 1209600)])
+@pytest.mark.parametrize(
+    "text, seconds", [("90s", 90), ("30min", 1800), ("12h", 43200), ("3d", 259200), ("2w", 1209600)]
+)
 def test_one_duration_syntax(text: str, seconds: int) -> None:
     assert validate.duration_seconds(text) == seconds
 
 
-@pytest.mark.parametrize("text, canonical", [("30d", "30d"), ("1W", "1w"), ("1mo", "1mo"),
-                                             ("2 months", "2mo"), ("1h", "1h"),
-                                             ("30min", "30min")])
+@pytest.mark.parametrize(
+    "text, canonical",
+    [("30d", "30d"), ("1W", "1w"), ("1mo", "1mo"), ("2 months", "2mo"), ("1h", "1h"), ("30min", "30min")],
+)
 def test_periods_parse_to_one_canonical_form(text: str, canonical: str) -> None:
     assert validate.period(text) == canonical
 
@@ -129,8 +135,10 @@ def test_a_store_from_before_keeps_its_month_plans_as_months(bcfg: Config, clock
     open_store(bcfg, clock).close()
     db = sqlite3.connect(bcfg.db_path, isolation_level=None)
     db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm013_period_months_mo'")
-    db.execute("INSERT INTO plans (name, rate, price_minor, currency, period, created_at, "
-               "updated_at) VALUES ('old', '5M/5M', 100, 'KES', '3m', 0, 0)")
+    db.execute(
+        "INSERT INTO plans (name, rate, price_minor, currency, period, created_at, "
+        "updated_at) VALUES ('old', '5M/5M', 100, 'KES', '3m', 0, 0)"
+    )
     assert migrations.apply(SqliteLedger(db)) == ["m013_period_months_mo"]
     assert db.execute("SELECT period FROM plans WHERE name = 'old'").fetchone()[0] == "3mo"
     db.close()

@@ -42,13 +42,40 @@ def _home(cfg: Config) -> None:
 
 def test_generic_router_is_radius_only(cfg: Config) -> None:
     _home(cfg)
-    out = json.loads(jasiyo(cfg, "--json", "router", "add", "pppd1", "--driver", "generic",
-                            "--host", "127.0.0.1", "--radius-secret", SECRET).stdout)
+    out = json.loads(
+        jasiyo(
+            cfg,
+            "--json",
+            "router",
+            "add",
+            "pppd1",
+            "--driver",
+            "generic",
+            "--host",
+            "127.0.0.1",
+            "--radius-secret",
+            SECRET,
+        ).stdout
+    )
     assert out["router"]["driver"] == "generic"
     # no management API: giving a login is a mistake, said plainly
-    proc = jasiyo(cfg, "router", "add", "pppd2", "--driver", "generic", "--host", "127.0.0.2",
-                  "--radius-secret", SECRET, "--username", "admin", "--password", "x",
-                  check=False)
+    proc = jasiyo(
+        cfg,
+        "router",
+        "add",
+        "pppd2",
+        "--driver",
+        "generic",
+        "--host",
+        "127.0.0.2",
+        "--radius-secret",
+        SECRET,
+        "--username",
+        "admin",
+        "--password",
+        "x",
+        check=False,
+    )
     assert proc.returncode == 1 and "RADIUS-only" in proc.stderr and "Traceback" not in proc.stderr
     # sync and check work, and touch no network: there is nothing to manage
     sync = json.loads(jasiyo(cfg, "--json", "router", "sync", "pppd1").stdout)
@@ -60,12 +87,23 @@ def test_generic_router_is_radius_only(cfg: Config) -> None:
 
 
 def test_suspended_pool_is_set_validated_and_cleared(cfg: Config) -> None:
-    jasiyo(cfg, "router", "add", "accel", "--driver", "generic", "--host", "127.0.0.1",
-           "--radius-secret", SECRET, "--suspended-pool", "jail")
+    jasiyo(
+        cfg,
+        "router",
+        "add",
+        "accel",
+        "--driver",
+        "generic",
+        "--host",
+        "127.0.0.1",
+        "--radius-secret",
+        SECRET,
+        "--suspended-pool",
+        "jail",
+    )
     shown = json.loads(jasiyo(cfg, "--json", "router", "show", "accel").stdout)
     assert shown["options"]["suspended_pool"] == "jail"
-    proc = jasiyo(cfg, "router", "update", "accel", "--suspended-pool", "two words",
-                  check=False)
+    proc = jasiyo(cfg, "router", "update", "accel", "--suspended-pool", "two words", check=False)
     assert proc.returncode == 1 and "bad pool name" in proc.stderr
     assert "Traceback" not in proc.stderr
     jasiyo(cfg, "router", "update", "accel", "--suspended-pool", "")
@@ -80,14 +118,22 @@ def test_each_router_gets_its_vendor(cfg: Config, store: Store) -> None:
         ("er-driven", "ubiquiti", "127.0.0.3", ("--username", "ubnt", "--password", "pw")),
         ("pppd", "generic", "127.0.0.4", ("--suspended-pool", "jail")),
     ]:
-        jasiyo(cfg, "router", "add", name, "--driver", driver, "--host", host,
-               "--radius-secret", SECRET, *extra)
+        jasiyo(
+            cfg, "router", "add", name, "--driver", driver, "--host", host, "--radius-secret", SECRET, *extra
+        )
     b = _backend(cfg)
-    got = {a: (n.vendor, n.walled_garden, n.suspended_pool) for a in
-           ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4") if (n := b.nas(a))}
+    got = {
+        a: (n.vendor, n.walled_garden, n.suspended_pool)
+        for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
+        if (n := b.nas(a))
+    }
     b.close()
-    assert got == {"127.0.0.1": ("mikrotik", True, ""), "127.0.0.2": ("edgeos", False, ""),
-                   "127.0.0.3": ("edgeos", True, ""), "127.0.0.4": ("generic", False, "jail")}
+    assert got == {
+        "127.0.0.1": ("mikrotik", True, ""),
+        "127.0.0.2": ("edgeos", False, ""),
+        "127.0.0.3": ("edgeos", True, ""),
+        "127.0.0.4": ("generic", False, "jail"),
+    }
 
 
 # ------------------------------------------------------------------ the running agent
@@ -99,8 +145,9 @@ def agent(cfg: Config, tmp_path: Path) -> Iterator[AgentProcess]:
     jasiyo(cfg, "subscriber", "add", "alice", "--plan", "home", "--password", "alice-pw")
     jasiyo(cfg, "subscriber", "add", "sue", "--plan", "home", "--password", "sue-pw")
     jasiyo(cfg, "subscriber", "suspend", "sue", "--reason", "unpaid")
-    jasiyo(cfg, "router", "add", "pppd", "--driver", "generic", "--host", "127.0.0.1",
-           "--radius-secret", SECRET)
+    jasiyo(
+        cfg, "router", "add", "pppd", "--driver", "generic", "--host", "127.0.0.1", "--radius-secret", SECRET
+    )
     a = AgentProcess(cfg, tmp_path / "agent.log")
     yield a
     if a.proc.poll() is None:
@@ -131,6 +178,7 @@ def test_suspended_on_generic_nas_rejected_then_pooled(cfg: Config, agent: Agent
     assert _login(cfg, "sue").code == AccessReject  # type: ignore[attr-defined]
     assert _until(lambda: "cannot hold a walled garden" in agent.log(), True)  # logged why
     jasiyo(cfg, "router", "update", "pppd", "--suspended-pool", "jail")
+
     # One poll for the whole answer: each auth worker refreshes its cache on its own, so an
     # Accept from one and a second login from another could disagree for a moment.
     def pooled() -> object:
@@ -143,20 +191,26 @@ def test_suspended_on_generic_nas_rejected_then_pooled(cfg: Config, agent: Agent
     assert _until(pooled, (AccessAccept, ["jail"])) == (AccessAccept, ["jail"])
 
 
-def test_generic_nas_sessions_sharing_an_id_are_both_kept(cfg: Config,
-                                                          agent: AgentProcess) -> None:
+def test_generic_nas_sessions_sharing_an_id_are_both_kept(cfg: Config, agent: AgentProcess) -> None:
     """pppd 2.4.9 makes Acct-Session-Id from the start second: the NAS-Port tells apart."""
     for port, user in ((0, "alice"), (1, "sue")):
-        req = acct_request(SECRET.encode(), Acct_Status_Type="Start", User_Name=user,
-                           Acct_Session_Id="%lX6b0ecc06%hX", NAS_Port=port,
-                           Framed_IP_Address=f"10.67.0.{100 + port}")
+        req = acct_request(
+            SECRET.encode(),
+            Acct_Status_Type="Start",
+            User_Name=user,
+            Acct_Session_Id="%lX6b0ecc06%hX",
+            NAS_Port=port,
+            Framed_IP_Address=f"10.67.0.{100 + port}",
+        )
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.settimeout(5)
             s.sendto(req.RequestPacket(), ("127.0.0.1", cfg.radius.acct_port))
             assert s.recv(4096)
     rows = json.loads(jasiyo(cfg, "--json", "session", "list", "--active").stdout)
     assert sorted((r["username"], r["framed_ip"]) for r in rows) == [
-        ("alice", "10.67.0.100"), ("sue", "10.67.0.101")]
+        ("alice", "10.67.0.100"),
+        ("sue", "10.67.0.101"),
+    ]
     # a Disconnect-Request names the session as the NAS does
     attrs = coa.session_attributes("alice", rows[0]["acct_session_id"])
     assert attrs["Acct-Session-Id"] == "%lX6b0ecc06%hX"
@@ -171,12 +225,27 @@ def sim() -> Iterator[EdgeOSSim]:
         yield s
 
 
-def test_edgeos_shapes_and_fences_a_dynamic_pppoe_customer(
-    cfg: Config, store: Store, sim: EdgeOSSim
-) -> None:
-    jasiyo(cfg, "router", "add", "er1", "--driver", "ubiquiti", "--host", "127.0.0.1",
-           "--port", str(sim.port), "--username", "ubnt", "--password", "ssh-pass-1",
-           "--radius-secret", SECRET, "--fingerprint", sim.host_key_fingerprint)
+def test_edgeos_shapes_and_fences_a_dynamic_pppoe_customer(cfg: Config, store: Store, sim: EdgeOSSim) -> None:
+    jasiyo(
+        cfg,
+        "router",
+        "add",
+        "er1",
+        "--driver",
+        "ubiquiti",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(sim.port),
+        "--username",
+        "ubnt",
+        "--password",
+        "ssh-pass-1",
+        "--radius-secret",
+        SECRET,
+        "--fingerprint",
+        sim.host_key_fingerprint,
+    )
     _home(cfg)
     jasiyo(cfg, "subscriber", "add", "dyn1", "--plan", "home", "--password", "pw")
     insp = EdgeOSInspector(sim.state.show_commands, sim.state.hand_edit)
@@ -184,8 +253,14 @@ def test_edgeos_shapes_and_fences_a_dynamic_pppoe_customer(
     assert insp.subscriber("dyn1") is None  # offline: no address to shape yet
 
     b = _backend(cfg)
-    start = AcctRecord(nas_address="127.0.0.1", status_type="Start", received_at=time.time(),
-                       acct_session_id="s1", username="dyn1", framed_ip="100.64.9.7")
+    start = AcctRecord(
+        nas_address="127.0.0.1",
+        status_type="Start",
+        received_at=time.time(),
+        acct_session_id="s1",
+        username="dyn1",
+        framed_ip="100.64.9.7",
+    )
     b.record_accounting([start])
     queued = [j for j in enforce.list_jobs(store, pending_only=True) if j.action == "reconcile"]
     assert [j.router for j in queued] == ["er1"]  # the session's address asks for a reconcile
@@ -198,16 +273,25 @@ def test_edgeos_shapes_and_fences_a_dynamic_pppoe_customer(
     jasiyo(cfg, "router", "sync", "er1")
     assert insp.subscriber("dyn1").suspended  # type: ignore[union-attr]
 
-    b.record_accounting([AcctRecord(nas_address="127.0.0.1", status_type="Stop",
-                                    received_at=time.time() + 5, acct_session_id="s1",
-                                    username="dyn1", framed_ip="100.64.9.7", session_time=5)])
+    b.record_accounting(
+        [
+            AcctRecord(
+                nas_address="127.0.0.1",
+                status_type="Stop",
+                received_at=time.time() + 5,
+                acct_session_id="s1",
+                username="dyn1",
+                framed_ip="100.64.9.7",
+                session_time=5,
+            )
+        ]
+    )
     b.close()
     jasiyo(cfg, "router", "sync", "er1")
     assert insp.subscriber("dyn1") is None  # the address went with the session
 
 
-def test_an_address_reused_by_the_nas_goes_to_the_newer_session(cfg: Config,
-                                                                store: Store) -> None:
+def test_an_address_reused_by_the_nas_goes_to_the_newer_session(cfg: Config, store: Store) -> None:
     from jasiyo.agent import desired
     from jasiyo.agent.session_ips import with_session_addresses
 
@@ -217,15 +301,34 @@ def test_an_address_reused_by_the_nas_goes_to_the_newer_session(cfg: Config,
         jasiyo(cfg, "subscriber", "add", user, "--plan", "home", "--password", "pw", *extra)
     b = _backend(cfg)
     now = time.time()
-    b.record_accounting([  # "old" never sent its Stop; the NAS gave its address to "new"
-        AcctRecord(nas_address="127.0.0.1", status_type="Start", received_at=now - 60,
-                   acct_session_id="a", username="old", framed_ip="100.64.9.7"),
-        AcctRecord(nas_address="127.0.0.1", status_type="Start", received_at=now,
-                   acct_session_id="b", username="new", framed_ip="100.64.9.7"),
-        AcctRecord(nas_address="127.0.0.1", status_type="Start", received_at=now,
-                   acct_session_id="c", username="fixed", framed_ip="100.64.9.9"),
-    ])
+    b.record_accounting(
+        [  # "old" never sent its Stop; the NAS gave its address to "new"
+            AcctRecord(
+                nas_address="127.0.0.1",
+                status_type="Start",
+                received_at=now - 60,
+                acct_session_id="a",
+                username="old",
+                framed_ip="100.64.9.7",
+            ),
+            AcctRecord(
+                nas_address="127.0.0.1",
+                status_type="Start",
+                received_at=now,
+                acct_session_id="b",
+                username="new",
+                framed_ip="100.64.9.7",
+            ),
+            AcctRecord(
+                nas_address="127.0.0.1",
+                status_type="Start",
+                received_at=now,
+                acct_session_id="c",
+                username="fixed",
+                framed_ip="100.64.9.9",
+            ),
+        ]
+    )
     b.close()
     states = with_session_addresses(store, desired.all_states(store, cfg.radius), "127.0.0.1")
-    assert {s.username: s.ip for s in states} == {
-        "fixed": "100.64.9.9", "new": "100.64.9.7", "old": None}
+    assert {s.username: s.ip for s in states} == {"fixed": "100.64.9.9", "new": "100.64.9.7", "old": None}

@@ -48,14 +48,41 @@ def test_metrics_and_status_of_a_running_agent(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         radsec = s.getsockname()[1]
-    cfg = make_config(tmp_path, f"[web]\nport = {web}\n[billing]\nenforce_interval = 0.2\n"
-                      f"[radsec]\nenabled = true\nport = {radsec}\n", workers=2)
+    cfg = make_config(
+        tmp_path,
+        f"[web]\nport = {web}\n[billing]\nenforce_interval = 0.2\n"
+        f"[radsec]\nenabled = true\nport = {radsec}\n",
+        workers=2,
+    )
     jasiyo(cfg, "radsec", "ca")
     jasiyo(cfg, "plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
-    jasiyo(cfg, "subscriber", "add", "alice", "--plan", "home", "--password", "alice-pw",
-           "--phone", "0712 345 678", "--sms-consent")
-    jasiyo(cfg, "router", "add", "edge1", "--driver", "mikrotik", "--host", "127.0.0.1",
-           "--radius-secret", "testing123", "--coa-port", str(coa))
+    jasiyo(
+        cfg,
+        "subscriber",
+        "add",
+        "alice",
+        "--plan",
+        "home",
+        "--password",
+        "alice-pw",
+        "--phone",
+        "0712 345 678",
+        "--sms-consent",
+    )
+    jasiyo(
+        cfg,
+        "router",
+        "add",
+        "edge1",
+        "--driver",
+        "mikrotik",
+        "--host",
+        "127.0.0.1",
+        "--radius-secret",
+        "testing123",
+        "--coa-port",
+        str(coa),
+    )
     agent = AgentProcess(cfg, tmp_path / "agent.log")
     try:
         deadline = time.monotonic() + 30
@@ -74,8 +101,10 @@ def test_metrics_and_status_of_a_running_agent(tmp_path: Path) -> None:
         base_sms = sum(v for (n, _), v in m.items() if n == "jasiyo_sms_messages")
 
         # A session at edge1, then a suspension: a Disconnect waits at the silent NAS.
-        start = ('User-Name = "alice"\nAcct-Status-Type = Start\nAcct-Session-Id = "s1"\n'
-                 'NAS-IP-Address = 127.0.0.1\nFramed-IP-Address = 10.0.0.9\n')
+        start = (
+            'User-Name = "alice"\nAcct-Status-Type = Start\nAcct-Session-Id = "s1"\n'
+            "NAS-IP-Address = 127.0.0.1\nFramed-IP-Address = 10.0.0.9\n"
+        )
         assert radclient(cfg.radius.acct_port, "acct", start).code == "Accounting-Response"
         jasiyo(cfg, "subscriber", "suspend", "alice")
         jasiyo(cfg, "sms", "send", "alice", "hello from the NOC")
@@ -126,8 +155,12 @@ def _check_dashboard(names: set[str], skip_prefix: str) -> None:
             assert name in names, f"dashboard uses {name!r}, which /metrics does not export"
 
 
-SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"),
-            "gaugehistogram": ("_bucket", "_gcount", "_gsum"), "summary": ("_count", "_sum")}
+SUFFIXES = {
+    "counter": ("_total",),
+    "histogram": ("_bucket", "_count", "_sum"),
+    "gaugehistogram": ("_bucket", "_gcount", "_gsum"),
+    "summary": ("_count", "_sum"),
+}
 
 
 def exported_names(family: str, kind: str) -> set[str]:
@@ -161,10 +194,17 @@ def test_status_of_an_agent_that_was_killed(tmp_path: Path) -> None:
     cfg = make_config(tmp_path)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (cfg.data_dir / "agent.runtime.json").write_text(json.dumps(
-        {"pid": dead.pid, "started_at": time.time() - 60,
-         "radius": {"address": "127.0.0.1", "auth_port": 1, "acct_port": 2, "workers": []},
-         "radsec": None, "web": None}))
+    (cfg.data_dir / "agent.runtime.json").write_text(
+        json.dumps(
+            {
+                "pid": dead.pid,
+                "started_at": time.time() - 60,
+                "radius": {"address": "127.0.0.1", "auth_port": 1, "acct_port": 2, "workers": []},
+                "radsec": None,
+                "web": None,
+            }
+        )
+    )
     out = jasiyo(cfg, "agent", "status").stdout
     assert "state: not running (stopped without cleaning up" in out, out
     doc = json.loads(jasiyo(cfg, "--json", "agent", "status").stdout)

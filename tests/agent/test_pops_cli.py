@@ -32,33 +32,43 @@ def jasiyo(cfg: Config, capsys: pytest.CaptureFixture[str]):
 def ready(jasiyo, cfg: Config):
     assert jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")[0] == 0
     for name, ip in (("r1", "10.1.1.1"), ("r2", "10.1.1.2")):
-        assert jasiyo("router", "add", name, "--driver", "mikrotik", "--host", ip,
-                      "--radius-secret", "testing123")[0] == 0
+        assert (
+            jasiyo(
+                "router", "add", name, "--driver", "mikrotik", "--host", ip, "--radius-secret", "testing123"
+            )[0]
+            == 0
+        )
     return jasiyo
 
 
 def test_homes_from_router_option_csv_and_move(ready, cfg: Config, tmp_path: Path) -> None:
     jasiyo = ready
-    code, out = jasiyo("--json", "subscriber", "add", "amina", "--plan", "home",
-                       "--password", "pw-amina-1", "--router", "r1")
+    code, out = jasiyo(
+        "--json", "subscriber", "add", "amina", "--plan", "home", "--password", "pw-amina-1", "--router", "r1"
+    )
     assert code == 0 and json.loads(out)["subscriber"]["home_router"] == "r1"
-    code, out = jasiyo("subscriber", "add", "baraka", "--plan", "home", "--password", "pw-b-12",
-                       "--router", "nope")
+    code, out = jasiyo(
+        "subscriber", "add", "baraka", "--plan", "home", "--password", "pw-b-12", "--router", "nope"
+    )
     assert code != 0 and "no router named 'nope'" in out
     assert jasiyo("--json", "subscriber", "show", "baraka")[0] != 0  # nothing half-added
 
     csv = tmp_path / "subs.csv"
-    csv.write_text("username,password,plan,router\nbaraka,pw-baraka-1,home,r2\n"
-                   "chebet,pw-chebet-1,home,\ndawit,pw-dawit-1,home,r9\n")
+    csv.write_text(
+        "username,password,plan,router\nbaraka,pw-baraka-1,home,r2\n"
+        "chebet,pw-chebet-1,home,\ndawit,pw-dawit-1,home,r9\n"
+    )
     code, out = jasiyo("subscriber", "import", str(csv))
     assert code != 0 and "line 4: no router named 'r9'" in out
-    csv.write_text("username,password,plan,router\nbaraka,pw-baraka-1,home,r2\n"
-                   "chebet,pw-chebet-1,home,\n")
+    csv.write_text("username,password,plan,router\nbaraka,pw-baraka-1,home,r2\nchebet,pw-chebet-1,home,\n")
     code, out = jasiyo("subscriber", "import", str(csv))
     assert code == 0 and "baraka: home router - -> r2" in out, out
     s = Store.open(cfg)
     assert [(x.username, x.home_router) for x in subs.list_(s)] == [
-        ("amina", "r1"), ("baraka", "r2"), ("chebet", None)]
+        ("amina", "r1"),
+        ("baraka", "r2"),
+        ("chebet", None),
+    ]
     pop = s.meta("pop.name")
     s.close()
 

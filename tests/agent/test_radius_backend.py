@@ -20,8 +20,9 @@ NAS = "127.0.0.1"
 
 
 def rec(status: str, sid: str = "", t: float = 1000.0, **kw: object) -> AcctRecord:
-    return AcctRecord(nas_address=NAS, status_type=status, received_at=t, acct_session_id=sid,
-                      username="alice", **kw)  # type: ignore[arg-type]
+    return AcctRecord(
+        nas_address=NAS, status_type=status, received_at=t, acct_session_id=sid, username="alice", **kw
+    )  # type: ignore[arg-type]
 
 
 def _backend(cfg: Config) -> StoreBackend:
@@ -62,9 +63,7 @@ def test_stale_session_heard_from_again_is_reopened(cfg: Config, store: Store) -
 
 
 @pytest.mark.slow  # holds the write lock past the 5 s busy timeout, by design
-def test_accounting_waits_for_a_long_cli_transaction_instead_of_failing(
-    cfg: Config, store: Store
-) -> None:
+def test_accounting_waits_for_a_long_cli_transaction_instead_of_failing(cfg: Config, store: Store) -> None:
     plans.add(store, plans.build("home", rate="1M", price="1"), "t")
     routers.add(store, "r", driver="mikrotik", host=NAS, radius_secret="testing123", actor="t")
     b = _backend(cfg)
@@ -98,10 +97,14 @@ def test_retention_prunes_old_accounting_but_not_open_sessions(cfg: Config, stor
     b = _backend(cfg)
     day = 86400.0
     now = 1000 * day
-    b.record_accounting([rec("Start", "old", t=now - 500 * day),
-                         rec("Stop", "old", t=now - 499 * day, session_time=86400),
-                         rec("Start", "long-lived", t=now - 450 * day),
-                         rec("Start", "new", t=now - day)])
+    b.record_accounting(
+        [
+            rec("Start", "old", t=now - 500 * day),
+            rec("Stop", "old", t=now - 499 * day, session_time=86400),
+            rec("Start", "long-lived", t=now - 450 * day),
+            rec("Start", "new", t=now - day),
+        ]
+    )
     removed = retention.prune(store, cfg, now=now)  # accounting and sessions: 400 days
     assert removed["accounting"] == 3 and removed["sessions"] == 1
     left = {r["acct_session_id"]: r["status"] for r in store.all("SELECT * FROM radius_sessions")}
@@ -117,8 +120,9 @@ def test_removing_a_subscriber_queues_a_disconnect(cfg: Config, store: Store) ->
     b.record_accounting([rec("Start", "s9", t=time.time())])
     subs.remove(store, "alice", "t")
     jobs = store.all("SELECT username, action, acct_session_id, status FROM enforce_jobs")
-    assert jobs == [{"username": "alice", "action": "disconnect", "acct_session_id": "s9",
-                     "status": "pending"}]
+    assert jobs == [
+        {"username": "alice", "action": "disconnect", "acct_session_id": "s9", "status": "pending"}
+    ]
     b.close()
 
 
@@ -126,10 +130,8 @@ def test_one_unreadable_row_does_not_stop_radius(cfg: Config, store: Store) -> N
     plans.add(store, plans.build("home", rate="1M", price="1"), "t")
     for name in ("alice", "bob"):
         subs.add(store, subs.NewSubscriber.build(name, password=f"{name}-pw", plan="home"), "t")
-    routers.add(store, "r1", driver="mikrotik", host="10.0.0.1", radius_secret="secret-one-1",
-                actor="t")
-    routers.add(store, "r2", driver="mikrotik", host="10.0.0.2", radius_secret="secret-two-2",
-                actor="t")
+    routers.add(store, "r1", driver="mikrotik", host="10.0.0.1", radius_secret="secret-one-1", actor="t")
+    routers.add(store, "r2", driver="mikrotik", host="10.0.0.2", radius_secret="secret-two-2", actor="t")
     store.conn.execute("UPDATE routers SET radius_secret_enc = x'00' WHERE name = 'r2'")
     store.conn.execute("UPDATE subscribers SET password_enc = x'00' WHERE username = 'bob'")
     b = _backend(cfg)

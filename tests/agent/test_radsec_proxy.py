@@ -78,9 +78,9 @@ realm * {{
         self._log = self.log_path.open("w")
         # -f: in the foreground, logging to stderr
         self.proc = subprocess.Popen(
-            [RADSECPROXY or "radsecproxy", "-f", "-d", "5", "-c", str(conf),
-             "-i", str(tmp / "rsp.pid")],
-            stdout=self._log, stderr=subprocess.STDOUT,
+            [RADSECPROXY or "radsecproxy", "-f", "-d", "5", "-c", str(conf), "-i", str(tmp / "rsp.pid")],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     def log(self) -> str:
@@ -101,10 +101,23 @@ def _setup(cfg: Config, tmp_path: Path, router_cert: str = "pop-tls") -> tuple[P
     jasiyo(cfg, "subscriber", "add", "alice", "--plan", "home", "--password", "alice-pw")
     jasiyo(cfg, "radsec", "ca", "--host", "127.0.0.1")
     # the RadSec router: its RADIUS never arrives over UDP, its NAS IP keys its sessions
-    jasiyo(cfg, "router", "add", "pop-tls", "--driver", "mikrotik", "--host", "10.20.0.1",
-           "--radius-secret", "udp-secret-unused")
-    out = json.loads(jasiyo(cfg, "--json", "radsec", "issue", router_cert, "--pin",
-                            "--out", str(tmp_path / "router")).stdout)
+    jasiyo(
+        cfg,
+        "router",
+        "add",
+        "pop-tls",
+        "--driver",
+        "mikrotik",
+        "--host",
+        "10.20.0.1",
+        "--radius-secret",
+        "udp-secret-unused",
+    )
+    out = json.loads(
+        jasiyo(
+            cfg, "--json", "radsec", "issue", router_cert, "--pin", "--out", str(tmp_path / "router")
+        ).stdout
+    )
     return Path(out["certificate"]), Path(out["private_key"])
 
 
@@ -129,9 +142,13 @@ def running(cfg: Config, tmp_path: Path) -> Iterator[tuple[AgentProcess, Proxy]]
 
 
 def _auth(proxy: Proxy, password: str = "alice-pw") -> object:
-    return radclient(proxy.port, "auth",
-                     f'User-Name = "alice"\nUser-Password = "{password}"\n'
-                     "Message-Authenticator = 0x00\n", secret=PROXY_SECRET, timeout=3)
+    return radclient(
+        proxy.port,
+        "auth",
+        f'User-Name = "alice"\nUser-Password = "{password}"\nMessage-Authenticator = 0x00\n',
+        secret=PROXY_SECRET,
+        timeout=3,
+    )
 
 
 def test_radclient_through_radsecproxy(running: tuple[AgentProcess, Proxy], cfg: Config) -> None:
@@ -144,9 +161,11 @@ def test_radclient_through_radsecproxy(running: tuple[AgentProcess, Proxy], cfg:
     assert _auth(proxy, "wrong").code == "Access-Reject"  # type: ignore[attr-defined]
 
     base = 'User-Name = "alice"\nAcct-Session-Id = "tls-0001"\nFramed-IP-Address = 100.64.0.7\n'
-    for body in ("Acct-Status-Type = Start\n",
-                 "Acct-Status-Type = Stop\nAcct-Session-Time = 60\nAcct-Input-Octets = 1000\n"
-                 "Acct-Output-Octets = 2000\n"):
+    for body in (
+        "Acct-Status-Type = Start\n",
+        "Acct-Status-Type = Stop\nAcct-Session-Time = 60\nAcct-Input-Octets = 1000\n"
+        "Acct-Output-Octets = 2000\n",
+    ):
         res = radclient(proxy.port, "acct", base + body, secret=PROXY_SECRET)
         assert res.code == "Accounting-Response", res.output
     (sess,) = json.loads(jasiyo(cfg, "--json", "session", "list").stdout)
@@ -164,11 +183,11 @@ def test_radclient_through_radsecproxy(running: tuple[AgentProcess, Proxy], cfg:
 def test_unpinned_certificate_refused(cfg: Config, tmp_path: Path) -> None:
     _setup(cfg, tmp_path)
     # signed by the CA, but not the pinned certificate of pop-tls and naming no router
-    other = json.loads(jasiyo(cfg, "--json", "radsec", "issue", "pop-tls",
-                              "--out", str(tmp_path / "other")).stdout)
+    other = json.loads(
+        jasiyo(cfg, "--json", "radsec", "issue", "pop-tls", "--out", str(tmp_path / "other")).stdout
+    )
     agent = AgentProcess(cfg, tmp_path / "agent.log")
-    proxy = Proxy(tmp_path, cfg, Path(other["certificate"]), Path(other["private_key"]),
-                  Path(cfg.radsec.ca))
+    proxy = Proxy(tmp_path, cfg, Path(other["certificate"]), Path(other["private_key"]), Path(cfg.radsec.ca))
     try:
         assert _auth(proxy).code is None  # type: ignore[attr-defined]
         _wait("the refusal", lambda: "radsec.unknown_certificate" in agent.log())

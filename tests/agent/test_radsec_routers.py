@@ -13,12 +13,11 @@ from jasiyo.errors import AlreadyExists, ValidationError
 from tests.agent.agentproc import jasiyo
 
 PIN = "AB:" * 31 + "CD"
-PIN_HEX = ("ab" * 31 + "cd")
+PIN_HEX = "ab" * 31 + "cd"
 
 
 def _add(store: Store, name: str, ip: str, **kw: object) -> None:
-    routers.add(store, name, driver="mikrotik", host=ip, radius_secret="secret-123",
-                actor="test", **kw)  # type: ignore[arg-type]
+    routers.add(store, name, driver="mikrotik", host=ip, radius_secret="secret-123", actor="test", **kw)  # type: ignore[arg-type]
 
 
 def test_fingerprint_normalised_unique_and_unpinned(store: Store) -> None:
@@ -53,8 +52,20 @@ def test_backend_knows_routers_by_pin_or_by_name(cfg: Config, store: Store) -> N
 
 
 def test_cli_pin_and_bad_input(cfg: Config) -> None:
-    jasiyo(cfg, "router", "add", "r1", "--driver", "mikrotik", "--host", "10.0.0.1",
-           "--radius-secret", "secret-123", "--radsec-fingerprint", PIN)
+    jasiyo(
+        cfg,
+        "router",
+        "add",
+        "r1",
+        "--driver",
+        "mikrotik",
+        "--host",
+        "10.0.0.1",
+        "--radius-secret",
+        "secret-123",
+        "--radsec-fingerprint",
+        PIN,
+    )
     assert PIN_HEX in jasiyo(cfg, "--json", "router", "show", "r1").stdout
     bad = jasiyo(cfg, "router", "update", "r1", "--radsec-fingerprint", "zz", check=False)
     assert bad.returncode != 0 and "64 hex digits" in bad.stderr and "Traceback" not in bad.stderr

@@ -22,9 +22,24 @@ def sim() -> Iterator[RouterOSSim]:
 
 @pytest.fixture
 def routed(cfg: Config, sim: RouterOSSim) -> Config:
-    jasiyo(cfg, "router", "add", "pop1", "--driver", "mikrotik", "--host", "127.0.0.1",
-           "--port", str(sim.port), "--username", "jasiyo", "--password", "api-pass-1",
-           "--radius-secret", "testing123")
+    jasiyo(
+        cfg,
+        "router",
+        "add",
+        "pop1",
+        "--driver",
+        "mikrotik",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(sim.port),
+        "--username",
+        "jasiyo",
+        "--password",
+        "api-pass-1",
+        "--radius-secret",
+        "testing123",
+    )
     jasiyo(cfg, "plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
     return cfg
 
@@ -36,8 +51,20 @@ def test_check_reports_identity_and_version(routed: Config) -> None:
 
 
 def test_sync_suspends_restores_and_repairs_drift(routed: Config, sim: RouterOSSim) -> None:
-    jasiyo(routed, "subscriber", "add", "shop1", "--plan", "home", "--password", "pw",
-           "--service", "static", "--ip", "100.64.1.10")
+    jasiyo(
+        routed,
+        "subscriber",
+        "add",
+        "shop1",
+        "--plan",
+        "home",
+        "--password",
+        "pw",
+        "--service",
+        "static",
+        "--ip",
+        "100.64.1.10",
+    )
     dry = json.loads(jasiyo(routed, "--json", "router", "sync", "pop1", "--dry-run").stdout)
     assert any(c["kind"] == "queue" and c["action"] == "add" for c in dry)
     assert sim.state.items("/queue/simple") == []  # dry run applied nothing
@@ -76,18 +103,25 @@ def test_unreachable_router_is_a_clear_error_and_backs_off(routed: Config, sim: 
 def test_import_1000_secrets_then_reimport_changes_nothing(routed: Config, sim: RouterOSSim) -> None:
     jasiyo(routed, "plan", "add", "gold", "--rate", "50M/50M", "--price", "5000")
     for i in range(1000):
-        sim.state.add("/ppp/secret", name=f"cust{i:04d}", password=f"secret-{i}",
-                      profile="home" if i % 2 else "gold-profile", service="pppoe")
+        sim.state.add(
+            "/ppp/secret",
+            name=f"cust{i:04d}",
+            password=f"secret-{i}",
+            profile="home" if i % 2 else "gold-profile",
+            service="pppoe",
+        )
     bad = jasiyo(routed, "router", "import", "pop1", check=False)
     assert bad.returncode == 1 and "gold-profile" in bad.stderr
-    out = json.loads(jasiyo(routed, "--json", "router", "import", "pop1",
-                            "--map", "gold-profile=gold").stdout)
+    out = json.loads(
+        jasiyo(routed, "--json", "router", "import", "pop1", "--map", "gold-profile=gold").stdout
+    )
     assert out["created"] == 1000
     subs = json.loads(jasiyo(routed, "--json", "subscriber", "list", "--limit", "5000").stdout)
     plans = {s["username"]: s["plan"] for s in subs}
     assert len(plans) == 1000 and plans["cust0001"] == "home" and plans["cust0002"] == "gold"
-    again = json.loads(jasiyo(routed, "--json", "router", "import", "pop1",
-                              "--map", "gold-profile=gold").stdout)
+    again = json.loads(
+        jasiyo(routed, "--json", "router", "import", "pop1", "--map", "gold-profile=gold").stdout
+    )
     assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 1000)
 
 
@@ -99,28 +133,41 @@ def test_import_lets_reconcile_adopt_the_imported_accounts(routed: Config, sim: 
 
 
 def test_import_names_changes_and_never_overwrites_a_password_unless_asked(
-    routed: Config, sim: RouterOSSim,
+    routed: Config,
+    sim: RouterOSSim,
 ) -> None:
     jasiyo(routed, "subscriber", "add", "kamau", "--plan", "home", "--password", "ours")
-    sim.state.add("/ppp/secret", name="kamau", password="routers", profile="home",
-                  service="pppoe")
-    sim.state.add("/ppp/secret", name="new1", password="pw-new1", profile="home",
-                  service="pppoe")
+    sim.state.add("/ppp/secret", name="kamau", password="routers", profile="home", service="pppoe")
+    sim.state.add("/ppp/secret", name="new1", password="pw-new1", profile="home", service="pppoe")
     dry = jasiyo(routed, "router", "import", "pop1", "--dry-run").stdout
     assert "would import" in dry and "new1: created on plan home" in dry
-    assert json.loads(jasiyo(routed, "--json", "subscriber", "list").stdout)[0]["username"] \
-        == "kamau"  # the dry run created nobody
+    assert (
+        json.loads(jasiyo(routed, "--json", "subscriber", "list").stdout)[0]["username"] == "kamau"
+    )  # the dry run created nobody
     out = json.loads(jasiyo(routed, "--json", "router", "import", "pop1").stdout)
     assert (out["created"], out["updated"], out["unchanged"]) == (1, 0, 1)
     assert "kamau: password differs, kept (--update-passwords replaces it)" in out["changes"]
-    out = json.loads(jasiyo(routed, "--json", "router", "import", "pop1",
-                            "--update-passwords").stdout)
+    out = json.loads(jasiyo(routed, "--json", "router", "import", "pop1", "--update-passwords").stdout)
     assert out["changes"] == ["kamau: password replaced"] and out["updated"] == 1
 
 
 def test_import_from_an_edgerouter_says_it_cannot(cfg: Config) -> None:
-    jasiyo(cfg, "router", "add", "er1", "--driver", "edgeos", "--host", "127.0.0.1",
-           "--radius-secret", "testing123", "--username", "ubnt", "--password", "ubnt-pass")
+    jasiyo(
+        cfg,
+        "router",
+        "add",
+        "er1",
+        "--driver",
+        "edgeos",
+        "--host",
+        "127.0.0.1",
+        "--radius-secret",
+        "testing123",
+        "--username",
+        "ubnt",
+        "--password",
+        "ubnt-pass",
+    )
     proc = jasiyo(cfg, "router", "import", "er1", check=False)
     assert proc.returncode == 1 and "EdgeRouter" in proc.stderr
     assert "jasiyo subscriber import FILE" in proc.stderr

@@ -26,7 +26,8 @@ REFRESH = "python -m jasiyo.agent.schema_dump > jasiyo/agent/schema.sql"
 def test_schema_sql_is_what_the_migrations_make() -> None:
     assert SCHEMA_SQL.read_text() == schema_dump.fresh_schema(), (
         f"jasiyo/agent/schema.sql is not what the migrations make: run `{REFRESH}` and "
-        "review its diff (it is what the new migration does to the schema)")
+        "review its diff (it is what the new migration does to the schema)"
+    )
 
 
 def test_a_new_store_has_that_schema(store: Store) -> None:
@@ -73,12 +74,17 @@ def _live_data(cfg: Config, box: SecretBox, upto: str) -> None:
             "sms_consent, status, paid_until, created_at, updated_at) VALUES "
             "('alice', ?, 1, 'pppoe', NULL, '+254712345678', 'Alice', 1, 'active', ?, 1, 1), "
             "('bob', ?, 2, 'static', '100.64.0.9', NULL, NULL, 0, 'suspended', NULL, 1, 1)",
-            (box.seal("alice-pw", subs.password_context("alice")), 4_000_000_000.0,
-             box.seal("bob-pw", subs.password_context("bob"))))
+            (
+                box.seal("alice-pw", subs.password_context("alice")),
+                4_000_000_000.0,
+                box.seal("bob-pw", subs.password_context("bob")),
+            ),
+        )
         conn.execute(
             "INSERT INTO routers (name, driver, host, radius_secret_enc, nas_ip, created_at, "
             "updated_at) VALUES ('core-1', 'ubiquiti', '127.0.0.1', ?, '127.0.0.1', 1, 1)",
-            (box.seal("testing123", routers.secret_context("core-1", "radius_secret")),))
+            (box.seal("testing123", routers.secret_context("core-1", "radius_secret")),),
+        )
         conn.executescript("""
             INSERT INTO payments (reference, subscriber_id, amount_minor, currency, method,
                                   received_at, recorded_by)
@@ -93,10 +99,10 @@ def _live_data(cfg: Config, box: SecretBox, upto: str) -> None:
         conn.close()
 
 
-@pytest.mark.parametrize("upto", ["m001_core", "m008_enforce_stale_sessions",
-                                  "m012_money_in", "m016_invoice_purchase"])
-def test_an_older_store_with_live_data_upgrades_to_the_same_schema(
-        tmp_path: Path, upto: str) -> None:
+@pytest.mark.parametrize(
+    "upto", ["m001_core", "m008_enforce_stale_sessions", "m012_money_in", "m016_invoice_purchase"]
+)
+def test_an_older_store_with_live_data_upgrades_to_the_same_schema(tmp_path: Path, upto: str) -> None:
     cfg = make_config(tmp_path)
     box = _older_store(cfg, upto)
     _live_data(cfg, box, upto)
@@ -105,7 +111,12 @@ def test_an_older_store_with_live_data_upgrades_to_the_same_schema(
         assert schema_dump.schema_of(store.conn) == SCHEMA_SQL.read_text()
         alice, bob = subs.get(store, "alice"), subs.get(store, "bob")
         assert (alice.plan, alice.phone, alice.status, bob.ip, bob.status) == (
-            "home", "+254712345678", "active", "100.64.0.9", "suspended")
+            "home",
+            "+254712345678",
+            "active",
+            "100.64.0.9",
+            "suspended",
+        )
         assert subs.password_of(store, "bob") == "bob-pw"
         assert plans.get(store, "monthly").period == "1mo"  # m013: months are "Nmo"
         assert routers.get(store, "core-1").driver == "edgeos"
@@ -122,8 +133,10 @@ def test_an_older_store_with_live_data_upgrades_to_the_same_schema(
 
 def test_a_store_from_a_newer_version_is_refused_untouched(cfg: Config) -> None:
     conn = sqlite3.connect(cfg.db_path, isolation_level=None)
-    conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
-                 "VALUES ('jasiyo-agent', 'm999_from_the_future', 'later')")
+    conn.execute(
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+        "VALUES ('jasiyo-agent', 'm999_from_the_future', 'later')"
+    )
     before = list(conn.iterdump())
     conn.close()
     with pytest.raises(StoreError, match="upgraded by a newer version of Jasiyo.*m999_from_the"):
@@ -137,36 +150,41 @@ def test_a_store_from_a_newer_version_is_refused_untouched(cfg: Config) -> None:
 
 
 def _session_jobs(store: Store) -> set[str]:
-    rows = store.all("SELECT action FROM enforce_jobs WHERE acct_session_id IS NOT NULL "
-                     "AND status = 'pending'")
+    rows = store.all(
+        "SELECT action FROM enforce_jobs WHERE acct_session_id IS NOT NULL AND status = 'pending'"
+    )
     return {r["action"] for r in rows}
 
 
 def _fresh(store: Store, status: str, plan: str = "slow", fup: int = 0) -> None:
     with store.transaction():
         store.execute("DELETE FROM enforce_jobs")
-        store.execute("UPDATE subscribers SET status = ?, fup_active = ?, plan_id = "
-                      "(SELECT id FROM plans WHERE name = ?) WHERE username = 'alice'",
-                      (status, fup, plan))
+        store.execute(
+            "UPDATE subscribers SET status = ?, fup_active = ?, plan_id = "
+            "(SELECT id FROM plans WHERE name = ?) WHERE username = 'alice'",
+            (status, fup, plan),
+        )
         store.execute("DELETE FROM enforce_jobs")
 
 
 @pytest.fixture
 def alice_online(store: Store) -> Store:
-    plans.add(store, plans.build("slow", rate="5M/5M", price="1000", quota="1G",
-                                 fup_rate="1M/1M"), "t")
+    plans.add(store, plans.build("slow", rate="5M/5M", price="1000", quota="1G", fup_rate="1M/1M"), "t")
     plans.add(store, plans.build("fast", rate="50M/50M", price="5000"), "t")
     subs.add(store, subs.NewSubscriber.build("alice", password="pw-alice", plan="slow"), "t")
     with store.transaction():
-        store.execute("INSERT INTO radius_sessions (nas_ip, acct_session_id, username, "
-                      "started_at, last_update_at, status) VALUES ('127.0.0.1', 's-1', 'alice', "
-                      "1, 1, 'active')")
+        store.execute(
+            "INSERT INTO radius_sessions (nas_ip, acct_session_id, username, "
+            "started_at, last_update_at, status) VALUES ('127.0.0.1', 's-1', 'alice', "
+            "1, 1, 'active')"
+        )
     return store
 
 
 @pytest.mark.parametrize("suspended_action", ["walled_garden", "reject"])
 def test_the_triggers_queue_what_desired_state_implies_for_every_status_change(
-        alice_online: Store, suspended_action: str) -> None:
+    alice_online: Store, suspended_action: str
+) -> None:
     """A live session is disconnected exactly when its desired access class changes, or
     when the subscriber is not to be let in at all; never between active and grace."""
     store = alice_online
@@ -183,7 +201,8 @@ def test_the_triggers_queue_what_desired_state_implies_for_every_status_change(
 
 @pytest.mark.parametrize("status", [s.value for s in Status])
 def test_the_triggers_send_a_speed_change_exactly_when_an_allowed_rate_changes(
-        alice_online: Store, status: str) -> None:
+    alice_online: Store, status: str
+) -> None:
     store = alice_online
     radius = RadiusSection()
     for change in ("plan", "fair usage"):
@@ -191,11 +210,14 @@ def test_the_triggers_send_a_speed_change_exactly_when_an_allowed_rate_changes(
         before = desired.for_subscriber(store, "alice", radius)
         with store.transaction():
             if change == "plan":
-                store.execute("UPDATE subscribers SET plan_id = (SELECT id FROM plans WHERE "
-                              "name = 'fast'), updated_at = 2 WHERE username = 'alice'")
+                store.execute(
+                    "UPDATE subscribers SET plan_id = (SELECT id FROM plans WHERE "
+                    "name = 'fast'), updated_at = 2 WHERE username = 'alice'"
+                )
             else:
-                store.execute("UPDATE subscribers SET fup_active = 1, updated_at = 2 "
-                              "WHERE username = 'alice'")
+                store.execute(
+                    "UPDATE subscribers SET fup_active = 1, updated_at = 2 WHERE username = 'alice'"
+                )
         after = desired.for_subscriber(store, "alice", radius)
         assert before is not None and after is not None
         allowed = before.access is Access.ALLOW and after.access is Access.ALLOW

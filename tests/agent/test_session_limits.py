@@ -31,8 +31,7 @@ MAC_B = "AA:BB:CC:00:00:0B"
 def env(tmp_path: Path) -> Iterator[tuple[Config, Store, RadiusThread]]:
     cfg = make_config(tmp_path)
     store = Store.open(cfg)
-    routers.add(store, "hs-1", driver="mikrotik", host="127.0.0.1", radius_secret=SECRET.decode(),
-                actor="t")
+    routers.add(store, "hs-1", driver="mikrotik", host="127.0.0.1", radius_secret=SECRET.decode(), actor="t")
     plans.add(store, plans.build("1h", rate="2M/2M", price="10", period="1h", portal=True), "t")
     plans.add(store, plans.build("2gb", rate="5M/5M", price="100", period="7d", data="2G"), "t")
     plans.add(store, plans.build("5gb", rate="5M/5M", price="200", period="7d", data="5G"), "t")
@@ -53,29 +52,51 @@ def _exchange(port: int, pkt: Packet) -> Packet:
 
 def login(radius: RadiusThread, user: str, password: str, mac: str | None = MAC_A) -> Packet:
     extra: dict[str, Any] = {"Calling_Station_Id": mac} if mac else {}
-    return _exchange(radius.server.auth_port, auth_request(
-        secret=SECRET, User_Name=user, User_Password=password, NAS_IP_Address="127.0.0.1",
-        **extra))
+    return _exchange(
+        radius.server.auth_port,
+        auth_request(
+            secret=SECRET, User_Name=user, User_Password=password, NAS_IP_Address="127.0.0.1", **extra
+        ),
+    )
 
 
 def chap_login(radius: RadiusThread, user: str, password: str, mac: str = MAC_A) -> Packet:
     """CHAP, as a MikroTik hotspot sends it by default."""
-    pkt = auth_request(secret=SECRET, User_Name=user, NAS_IP_Address="127.0.0.1",
-                       Calling_Station_Id=mac)
+    pkt = auth_request(secret=SECRET, User_Name=user, NAS_IP_Address="127.0.0.1", Calling_Station_Id=mac)
     challenge, ident = b"0123456789abcdef", 7
     pkt.AddAttribute("CHAP-Challenge", challenge)
-    pkt.AddAttribute("CHAP-Password", bytes([ident]) + hashlib.md5(
-        bytes([ident]) + password.encode() + challenge).digest())
+    pkt.AddAttribute(
+        "CHAP-Password", bytes([ident]) + hashlib.md5(bytes([ident]) + password.encode() + challenge).digest()
+    )
     return _exchange(radius.server.auth_port, pkt)
 
 
-def account(radius: RadiusThread, user: str, sid: str, status: str = "Start", *,
-            mac: str = MAC_A, ago: int = 0, octets: int = 0, session_time: int = 0) -> None:
+def account(
+    radius: RadiusThread,
+    user: str,
+    sid: str,
+    status: str = "Start",
+    *,
+    mac: str = MAC_A,
+    ago: int = 0,
+    octets: int = 0,
+    session_time: int = 0,
+) -> None:
     """An Accounting-Request; ``ago`` sets Acct-Delay-Time (the event was that long ago)."""
-    _exchange(radius.server.acct_port, acct_request(
-        secret=SECRET, User_Name=user, Acct_Session_Id=sid, Acct_Status_Type=status,
-        NAS_IP_Address="127.0.0.1", Calling_Station_Id=mac, Acct_Delay_Time=ago,
-        Acct_Input_Octets=octets, Acct_Session_Time=session_time))
+    _exchange(
+        radius.server.acct_port,
+        acct_request(
+            secret=SECRET,
+            User_Name=user,
+            Acct_Session_Id=sid,
+            Acct_Status_Type=status,
+            NAS_IP_Address="127.0.0.1",
+            Calling_Station_Id=mac,
+            Acct_Delay_Time=ago,
+            Acct_Input_Octets=octets,
+            Acct_Session_Time=session_time,
+        ),
+    )
 
 
 def timeout_of(reply: Packet) -> int:
@@ -126,8 +147,7 @@ def test_used_up_expired_and_revoked_vouchers_are_rejected_with_a_reason(env) ->
     cfg, store, radius = env
     used, expired, revoked, fresh = vouchers.generate(store, "1h", 4, "t")
     account(radius, used, "u1", ago=3700)  # started over an hour ago
-    store.conn.execute("UPDATE vouchers SET valid_until = ? WHERE code = ?",
-                       (time.time() - 60, expired))
+    store.conn.execute("UPDATE vouchers SET valid_until = ? WHERE code = ?", (time.time() - 60, expired))
     vouchers.revoke(store, revoked, "t")
     wait_for_cache(radius)
     assert rejected(login(radius, used, used), "used up")
@@ -159,10 +179,8 @@ def test_data_package_gets_the_total_limit_attributes(env) -> None:
     account(radius, "dan", "d2", "Interim-Update", octets=1_600_000_000, session_time=60)
     assert rejected(login(radius, "dan", "dan-pw"), "data is used up")
     assert hotspot.enforce_limits(store, time.time()) == 1
-    job = store.one("SELECT action, acct_session_id, reason FROM enforce_jobs "
-                    "WHERE username = 'dan'")
-    assert job == {"action": "disconnect", "acct_session_id": "d2",
-                   "reason": "package data used up"}
+    job = store.one("SELECT action, acct_session_id, reason FROM enforce_jobs WHERE username = 'dan'")
+    assert job == {"action": "disconnect", "acct_session_id": "d2", "reason": "package data used up"}
 
 
 def test_second_device_on_a_one_device_package_is_refused(env) -> None:
@@ -184,16 +202,16 @@ def test_prepaid_subscriber_session_timeout_ends_at_paid_until(env) -> None:
     subs.add(store, subs.NewSubscriber.build("pat", password="pat-pw", plan="home"), "t")
     until = time.time() + 5000
     with store.transaction():
-        billing._set_paid_until(store, store.one("SELECT * FROM subscribers WHERE "
-                                                 "username = 'pat'"), until)
+        billing._set_paid_until(store, store.one("SELECT * FROM subscribers WHERE username = 'pat'"), until)
     t = timeout_of(login(radius, "pat", "pat-pw"))
     assert until - time.time() - 5 <= t <= until - time.time() + 1
 
 
 def test_mac_binding_refuses_another_calling_station_id(env) -> None:
     cfg, store, radius = env
-    subs.add(store, subs.NewSubscriber.build("mo", password="mo-pw", plan="home",
-                                             mac="aa:bb:cc:00:00:0a"), "t")
+    subs.add(
+        store, subs.NewSubscriber.build("mo", password="mo-pw", plan="home", mac="aa:bb:cc:00:00:0a"), "t"
+    )
     assert rejected(login(radius, "mo", "mo-pw", MAC_B), "tied to another device")
     assert rejected(login(radius, "mo", "mo-pw", None), "tied to another device")
     assert login(radius, "mo", "mo-pw", "AA-BB-CC-00-00-0A").code == AccessAccept
@@ -208,8 +226,7 @@ def test_portal_purchase_waits_for_payment_then_starts_at_first_login(env) -> No
     access = hotspot.pending_purchase(store, cfg, plan="1h", phone="0712345678", mac=MAC_A)
     assert rejected(login(radius, access.username, access.password), "Waiting for your payment")
     paid_at = time.time() - 600  # paid ten minutes before the first login
-    payments.record(store, cfg, access.username, "10", "QAZ1WSX2ED", method="mpesa", actor="t",
-                    at=paid_at)
+    payments.record(store, cfg, access.username, "10", "QAZ1WSX2ED", method="mpesa", actor="t", at=paid_at)
     assert abs(subs.get(store, access.username).paid_until - (paid_at + 3600)) < 1
     wait_for_cache(radius)
     assert rejected(login(radius, access.username, access.password, MAC_B), "another device")
@@ -238,8 +255,7 @@ def test_the_billing_tick_disconnects_a_voucher_past_its_time(env) -> None:
     (code,) = vouchers.generate(store, "1h", 1, "t")
     account(radius, code, "late", ago=3700)  # its NAS ignored Session-Timeout
     billing.tick(store, cfg, time.time())
-    jobs = store.all("SELECT action, acct_session_id, reason FROM enforce_jobs "
-                     "WHERE username = ?", (code,))
+    jobs = store.all("SELECT action, acct_session_id, reason FROM enforce_jobs WHERE username = ?", (code,))
     assert jobs == [{"action": "disconnect", "acct_session_id": "late", "reason": "voucher used"}]
 
 
@@ -248,22 +264,29 @@ def test_radclient_sees_the_voucher_reply(env) -> None:
     from tests.radius.conftest import radclient
 
     cfg, store, radius = env
-    plans.add(store, plans.build("3h-5g", rate="4M/4M", price="30", period="3h", data="5G"),
-              "t")
+    plans.add(store, plans.build("3h-5g", rate="4M/4M", price="30", period="3h", data="5G"), "t")
     (code,) = vouchers.generate(store, "3h-5g", 1, "t")
-    res = radclient(radius.server.auth_port, "auth",
-                    f'User-Name = "{code}"\nUser-Password = "{code}"\n'
-                    f'Calling-Station-Id = "{MAC_A}"\nNAS-IP-Address = 127.0.0.1\n'
-                    'Message-Authenticator = 0x00\n', secret=SECRET)
+    res = radclient(
+        radius.server.auth_port,
+        "auth",
+        f'User-Name = "{code}"\nUser-Password = "{code}"\n'
+        f'Calling-Station-Id = "{MAC_A}"\nNAS-IP-Address = 127.0.0.1\n'
+        "Message-Authenticator = 0x00\n",
+        secret=SECRET,
+    )
     assert res.code == "Access-Accept", res.output
     assert res.attrs["Session-Timeout"] == ["10800"]
     assert res.attrs["Mikrotik-Total-Limit"] == [str(5_000_000_000 - 2**32)]
     assert res.attrs["Mikrotik-Total-Limit-Gigawords"] == ["1"]
     account(radius, code, "rc1", ago=4 * 3600)  # first used four hours ago: over
     wait_for_cache(radius)
-    res = radclient(radius.server.auth_port, "auth",
-                    f'User-Name = "{code}"\nUser-Password = "{code}"\n'
-                    f'Calling-Station-Id = "{MAC_A}"\nNAS-IP-Address = 127.0.0.1\n'
-                    'Message-Authenticator = 0x00\n', secret=SECRET)
+    res = radclient(
+        radius.server.auth_port,
+        "auth",
+        f'User-Name = "{code}"\nUser-Password = "{code}"\n'
+        f'Calling-Station-Id = "{MAC_A}"\nNAS-IP-Address = 127.0.0.1\n'
+        "Message-Authenticator = 0x00\n",
+        secret=SECRET,
+    )
     assert res.code == "Access-Reject"
     assert res.attrs["Reply-Message"] == ["Your package time is used up"]

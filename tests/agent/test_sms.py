@@ -73,8 +73,7 @@ def pay(db: Store, cfg: Config, user: str, ref: str, amount: str = "1000") -> No
     payments.record(db, cfg, user, amount, ref, actor="test")
 
 
-def feed(db: Store, receiver: Receiver, path: str, n: int, gw: SmsGateway,
-         endpoint: str) -> None:
+def feed(db: Store, receiver: Receiver, path: str, n: int, gw: SmsGateway, endpoint: str) -> None:
     """What the web listener does with the simulator's callbacks, then the worker's pass."""
     for r in receiver.wait(path, n):
         smsbox.receive_local(db, endpoint, r.headers, r.body, "127.0.0.1")
@@ -87,7 +86,8 @@ def by_kind(db: Store, user: str, kind: str) -> notify.Notification:
 
 
 def test_a_reminder_reaches_the_gateway_once_with_local_due_date(
-        db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender) -> None:
+    db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender
+) -> None:
     add(db, "alice", ALICE, True, name="Amina")
     pay(db, cfg, "alice", "A-1")
     clock.days(27 + NOON)
@@ -96,9 +96,11 @@ def test_a_reminder_reaches_the_gateway_once_with_local_due_date(
     assert sender.step().sent == 0
     texts = [m.text for m in sim.sent_to(ALICE)]
     # Paid until T0 + 30 days = 2026-02-04 00:00 UTC, 03:00 in Nairobi.
-    assert texts[1] == ("Hi Amina, your home internet expires in 3 day(s), on 2026-02-04 "
-                        "03:00. Pay KES 1,000.00 to paybill 174379, account alice, to stay "
-                        "connected.")
+    assert texts[1] == (
+        "Hi Amina, your home internet expires in 3 day(s), on 2026-02-04 "
+        "03:00. Pay KES 1,000.00 to paybill 174379, account alice, to stay "
+        "connected."
+    )
     assert texts[0].startswith("Received KES 1,000.00, ref A-1")
     assert all(m.sender == "JASIYO" for m in sim.sent_to(ALICE))
     reminder = by_kind(db, "alice", "reminder")
@@ -107,10 +109,10 @@ def test_a_reminder_reaches_the_gateway_once_with_local_due_date(
     assert reminder.message_id == sim.sent_to(ALICE)[1].message_id
 
 
-def test_swahili_templates_from_config(tmp_path: Path, sim: AfricasTalkingSim,
-                                       clock: Clock) -> None:
-    cfg = sms_config(tmp_path, sim, "language = 'sw'\n[sms.templates]\n"
-                     "receipt_sw = 'Asante {name}, tumepokea {amount}.'\n")
+def test_swahili_templates_from_config(tmp_path: Path, sim: AfricasTalkingSim, clock: Clock) -> None:
+    cfg = sms_config(
+        tmp_path, sim, "language = 'sw'\n[sms.templates]\nreceipt_sw = 'Asante {name}, tumepokea {amount}.'\n"
+    )
     db = open_store(cfg, clock)
     seed_plans(db)
     gw = gateway(cfg)
@@ -128,8 +130,14 @@ def test_swahili_templates_from_config(tmp_path: Path, sim: AfricasTalkingSim,
 
 
 def test_delivery_reports_mark_delivered_or_failed(
-        db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender,
-        receiver: Receiver, gw: SmsGateway) -> None:
+    db: Store,
+    cfg: Config,
+    clock: Clock,
+    sim: AfricasTalkingSim,
+    sender: Sender,
+    receiver: Receiver,
+    gw: SmsGateway,
+) -> None:
     add(db, "alice", ALICE, True)
     add(db, "bob", BOB, True)
     sim.script(BOB, "absent")
@@ -150,7 +158,8 @@ def test_delivery_reports_mark_delivered_or_failed(
 
 
 def test_a_failing_gateway_is_retried_with_backoff_then_failed(
-        db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender) -> None:
+    db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender
+) -> None:
     add(db, "alice", ALICE, True)
     clock.days(NOON)
     pay(db, cfg, "alice", "A-1")
@@ -179,8 +188,9 @@ def test_a_failing_gateway_is_retried_with_backoff_then_failed(
     assert len(sim.sent_to(ALICE)) == 1
 
 
-def test_a_final_refusal_fails_at_once(db: Store, cfg: Config, clock: Clock,
-                                       sim: AfricasTalkingSim, sender: Sender) -> None:
+def test_a_final_refusal_fails_at_once(
+    db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender
+) -> None:
     add(db, "alice", ALICE, True)
     sim.blacklist.add(ALICE)
     clock.days(NOON)
@@ -190,8 +200,9 @@ def test_a_final_refusal_fails_at_once(db: Store, cfg: Config, clock: Clock,
     assert (n.status, n.attempts, n.detail) == ("failed", 1, "refused: 406 UserInBlacklist")
 
 
-def test_a_stale_reminder_is_dropped_not_sent(db: Store, cfg: Config, clock: Clock,
-                                              sim: AfricasTalkingSim, sender: Sender) -> None:
+def test_a_stale_reminder_is_dropped_not_sent(
+    db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender
+) -> None:
     add(db, "alice", ALICE, True)
     pay(db, cfg, "alice", "A-1")
     db.conn.execute("UPDATE notifications SET status = 'sent'")  # the receipt went long ago
@@ -205,20 +216,21 @@ def test_a_stale_reminder_is_dropped_not_sent(db: Store, cfg: Config, clock: Clo
 
 
 def test_a_reminder_for_an_expiry_already_paid_is_dropped(
-        db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender) -> None:
+    db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender
+) -> None:
     add(db, "alice", ALICE, True)
     pay(db, cfg, "alice", "A-1")
     clock.days(27 + NOON)
     billing.tick(db, cfg)
     pay(db, cfg, "alice", "A-2")  # paid before the reminder went out
     sender.step()
-    assert by_kind(db, "alice", "reminder").detail == (
-        "stale: already paid past the expiry it warned of")
+    assert by_kind(db, "alice", "reminder").detail == ("stale: already paid past the expiry it warned of")
     assert [m.text[:12] for m in sim.accepted()] == ["Received KES"] * 2
 
 
 def test_without_consent_nothing_reaches_the_gateway_by_any_path(
-        db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender) -> None:
+    db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender
+) -> None:
     add(db, "bob", BOB, False)
     add(db, "carol", "+254733000222", True)
     clock.days(NOON)
@@ -239,7 +251,8 @@ def test_without_consent_nothing_reaches_the_gateway_by_any_path(
 
 
 def test_consent_withdrawn_after_queueing_drops_what_waits(
-        db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender) -> None:
+    db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender
+) -> None:
     add(db, "alice", ALICE, True)
     clock.days(NOON)
     pay(db, cfg, "alice", "A-1")
@@ -250,11 +263,20 @@ def test_consent_withdrawn_after_queueing_drops_what_waits(
     assert sim.accepted() == []
 
 
-@pytest.mark.parametrize(("stop", "start"), [("STOP", "START"), ("acha", "anza"),
-                                             ("Sitisha tafadhali", "ENDELEA")])
+@pytest.mark.parametrize(
+    ("stop", "start"), [("STOP", "START"), ("acha", "anza"), ("Sitisha tafadhali", "ENDELEA")]
+)
 def test_stop_withdraws_consent_and_start_gives_it_back(
-        db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender,
-        receiver: Receiver, gw: SmsGateway, stop: str, start: str) -> None:
+    db: Store,
+    cfg: Config,
+    clock: Clock,
+    sim: AfricasTalkingSim,
+    sender: Sender,
+    receiver: Receiver,
+    gw: SmsGateway,
+    stop: str,
+    start: str,
+) -> None:
     add(db, "alice", ALICE, True)
     pay(db, cfg, "alice", "A-1")
     clock.days(20 + NOON)
@@ -263,8 +285,7 @@ def test_stop_withdraws_consent_and_start_gives_it_back(
     assert subs.get(db, "alice").sms_consent is False
     rec = consent.latest(db, "alice")
     assert rec is not None
-    assert (rec.given, rec.how, rec.actor, rec.at) == (False, "keyword", f"sms:{ALICE}",
-                                                       clock.t)
+    assert (rec.given, rec.how, rec.actor, rec.at) == (False, "keyword", f"sms:{ALICE}", clock.t)
     assert stop.split()[0].upper() in rec.source
     clock.days(27 + NOON)
     billing.tick(db, cfg)
@@ -275,11 +296,15 @@ def test_stop_withdraws_consent_and_start_gives_it_back(
     feed(db, receiver, "/in", 2, gw, "sms-in")
     assert subs.get(db, "alice").sms_consent is True
     assert [(r.given, r.how) for r in consent.history(db, "alice")] == [
-        (True, "keyword"), (False, "keyword"), (True, "cli")]
+        (True, "keyword"),
+        (False, "keyword"),
+        (True, "cli"),
+    ]
 
 
-def test_an_ordinary_reply_changes_no_consent(db: Store, cfg: Config, receiver: Receiver,
-                                              sim: AfricasTalkingSim, gw: SmsGateway) -> None:
+def test_an_ordinary_reply_changes_no_consent(
+    db: Store, cfg: Config, receiver: Receiver, sim: AfricasTalkingSim, gw: SmsGateway
+) -> None:
     add(db, "alice", ALICE, True)
     sim.incoming(ALICE, "Please stop by tomorrow")  # "stop" is not the first word
     feed(db, receiver, "/in", 1, gw, "sms-in")
@@ -287,7 +312,8 @@ def test_an_ordinary_reply_changes_no_consent(db: Store, cfg: Config, receiver: 
 
 
 def test_quiet_hours_hold_reminders_not_receipts(
-        db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender) -> None:
+    db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender
+) -> None:
     add(db, "alice", ALICE, True)
     pay(db, cfg, "alice", "A-1")
     db.conn.execute("UPDATE notifications SET status = 'sent'")
@@ -298,8 +324,7 @@ def test_quiet_hours_hold_reminders_not_receipts(
     assert [m.text[:8] for m in sim.accepted()] == ["Received"]
     morning = T0 + 28 * DAY + 4 * 3600  # 07:00 in Nairobi
     assert by_kind(db, "alice", "reminder").status == "queued"
-    assert db.scalar("SELECT next_attempt_at FROM notifications WHERE kind = 'reminder'") == (
-        morning)
+    assert db.scalar("SELECT next_attempt_at FROM notifications WHERE kind = 'reminder'") == (morning)
     clock.set(morning - 60)
     sender.step()
     assert len(sim.accepted()) == 1
@@ -309,7 +334,8 @@ def test_quiet_hours_hold_reminders_not_receipts(
 
 
 def test_gateway_down_for_an_hour_loses_nothing_and_sends_nothing_twice(
-        db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender) -> None:
+    db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender
+) -> None:
     for i in range(5):
         add(db, f"u{i}", f"+25471200000{i}", True)
     clock.days(NOON)
@@ -339,11 +365,9 @@ def test_gateway_down_for_an_hour_loses_nothing_and_sends_nothing_twice(
     assert {n.status for n in notify.list_(db)} == {"sent"}
 
 
-def test_the_per_minute_cap_spaces_sends(tmp_path: Path, sim: AfricasTalkingSim,
-                                         clock: Clock) -> None:
+def test_the_per_minute_cap_spaces_sends(tmp_path: Path, sim: AfricasTalkingSim, clock: Clock) -> None:
     # 120 a minute: two a second, a burst of at most one second's worth.
-    cfg = sms_config(tmp_path, sim, "rate_per_minute = 120\nquiet_start = '00:00'\n"
-                     "quiet_end = '00:00'\n")
+    cfg = sms_config(tmp_path, sim, "rate_per_minute = 120\nquiet_start = '00:00'\nquiet_end = '00:00'\n")
     db = open_store(cfg, clock)
     seed_plans(db)
     gw = gateway(cfg)
@@ -364,7 +388,8 @@ def test_the_per_minute_cap_spaces_sends(tmp_path: Path, sim: AfricasTalkingSim,
 
 
 def test_a_message_left_sending_by_a_crash_is_not_resent(
-        db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender) -> None:
+    db: Store, cfg: Config, clock: Clock, sim: AfricasTalkingSim, sender: Sender
+) -> None:
     add(db, "alice", ALICE, True)
     clock.days(NOON)
     pay(db, cfg, "alice", "A-1")
@@ -376,22 +401,27 @@ def test_a_message_left_sending_by_a_crash_is_not_resent(
     assert sim.accepted() == []
 
 
-def test_consent_records_say_when_how_and_by_whom(db: Store, cfg: Config, clock: Clock,
-                                                  tmp_path: Path) -> None:
+def test_consent_records_say_when_how_and_by_whom(
+    db: Store, cfg: Config, clock: Clock, tmp_path: Path
+) -> None:
     clock.days(1)
     add(db, "alice", ALICE, True)
     clock.days(2)
     subs.update(db, "alice", "admin", sms_consent=False)
     subs.update(db, "alice", "admin", name="Alice")  # no consent change, no record
     csv = tmp_path / "subs.csv"
-    csv.write_text("username,password,plan,phone,sms_consent\n"
-                   "alice,alice-pw,home,+254712345678,yes\nbob,bob-pw,home,,no\n")
+    csv.write_text(
+        "username,password,plan,phone,sms_consent\n"
+        "alice,alice-pw,home,+254712345678,yes\nbob,bob-pw,home,,no\n"
+    )
     data = imports.read_csv(csv, db)
     clock.days(3)
     imports.import_rows(db, data.rows, "importer", cfg=cfg, columns=data.columns)
     assert [(r.given, r.how, r.actor, r.at) for r in consent.history(db, "alice")] == [
-        (True, "csv", "importer", T0 + 3 * DAY), (False, "cli", "admin", T0 + 2 * DAY),
-        (True, "cli", "test", T0 + 1 * DAY)]
+        (True, "csv", "importer", T0 + 3 * DAY),
+        (False, "cli", "admin", T0 + 2 * DAY),
+        (True, "cli", "test", T0 + 1 * DAY),
+    ]
     assert consent.history(db, "bob") == []
     kinds = db.all("SELECT entity, op FROM events WHERE entity = 'sms_consent'")
     assert len(kinds) == 3 and {k["op"] for k in kinds} == {"append"}

@@ -44,12 +44,12 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return Path(f"/proc/{pid}/stat").exists() and \
-        Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def test_sender_process_at_lower_priority_restarted_and_stopped(
-        tmp_path: Path, sim: AfricasTalkingSim) -> None:
+    tmp_path: Path, sim: AfricasTalkingSim
+) -> None:
     cfg = config(tmp_path, sim)
     seed(cfg)
     agent = AgentProcess(cfg, tmp_path / "agent.log")

@@ -36,8 +36,12 @@ def sim() -> Iterator[AfricasTalkingSim]:
 def config(tmp_path: Path, sim: AfricasTalkingSim, extra: str = "") -> Config:
     port = free_tcp_port()
     web = f'[web]\nport = {port}\npublic_url = "http://127.0.0.1:{port}"\n'
-    cfg = sms_config(tmp_path, sim, "quiet_start = '00:00'\nquiet_end = '00:00'\n"
-                     "retry_first = 1.0\nretry_max = 2.0\n" + extra, before=web)
+    cfg = sms_config(
+        tmp_path,
+        sim,
+        "quiet_start = '00:00'\nquiet_end = '00:00'\nretry_first = 1.0\nretry_max = 2.0\n" + extra,
+        before=web,
+    )
     urls = cli_json(cfg, "sms", "urls")["urls"]
     sim.dlr_url, sim.incoming_url = urls["sms-dlr"], urls["sms-in"]
     return cfg
@@ -46,8 +50,21 @@ def config(tmp_path: Path, sim: AfricasTalkingSim, extra: str = "") -> Config:
 def seed(cfg: Config) -> None:
     """alice on a 3-day plan, paid two days ago: the 1-day reminder is due at once."""
     jasiyo(cfg, "plan", "add", "short", "--rate", "5M/5M", "--price", "100", "--period", "3d")
-    jasiyo(cfg, "subscriber", "add", "alice", "--plan", "short", "--password", "alice-pw",
-           "--phone", "0712 345 678", "--name", "Amina", "--sms-consent")
+    jasiyo(
+        cfg,
+        "subscriber",
+        "add",
+        "alice",
+        "--plan",
+        "short",
+        "--password",
+        "alice-pw",
+        "--phone",
+        "0712 345 678",
+        "--name",
+        "Amina",
+        "--sms-consent",
+    )
     paid_at = time.time() - 2 * 86400 - 60
     store = Store.open(cfg, now=lambda: paid_at)
     try:
@@ -70,15 +87,23 @@ def agent_with(tmp_path: Path) -> Iterator[list[AgentProcess]]:
 
 
 def test_reminder_once_with_local_due_date_then_delivered_and_stale_dropped(
-        tmp_path: Path, sim: AfricasTalkingSim, agent_with: list[AgentProcess]) -> None:
+    tmp_path: Path, sim: AfricasTalkingSim, agent_with: list[AgentProcess]
+) -> None:
     cfg = config(tmp_path, sim)
     seed(cfg)
     store = Store.open(cfg)
     try:
         sub = subscriber_row(store, "alice")
         with store.transaction():  # a reminder that went stale while the agent was down
-            notify.queue(store, sub, "reminder", "reminder:alice:old", "old reminder",
-                         store.now() - 3600, not_after=store.now() - 60)
+            notify.queue(
+                store,
+                sub,
+                "reminder",
+                "reminder:alice:old",
+                "old reminder",
+                store.now() - 3600,
+                not_after=store.now() - 60,
+            )
         due = datetime.fromtimestamp(sub["paid_until"], ZoneInfo("Africa/Nairobi"))
     finally:
         store.close()
@@ -88,7 +113,8 @@ def test_reminder_once_with_local_due_date_then_delivered_and_stale_dropped(
     assert len(reminders) == 1
     assert reminders[0].text == (
         f"Hi Amina, your short internet expires in 1 day(s), on {due:%Y-%m-%d %H:%M}. Pay "
-        "KES 100.00 to paybill 174379, account alice, to stay connected.")
+        "KES 100.00 to paybill 174379, account alice, to stay connected."
+    )
     rows = {m["key"]: m for m in messages(cfg)}
     assert rows["reminder:alice:old"]["status"] == "dropped"
     assert "stale" in rows["reminder:alice:old"]["detail"]
@@ -100,11 +126,23 @@ def test_reminder_once_with_local_due_date_then_delivered_and_stale_dropped(
 
 
 def test_failed_send_retried_with_backoff_then_failed(
-        tmp_path: Path, sim: AfricasTalkingSim, agent_with: list[AgentProcess]) -> None:
+    tmp_path: Path, sim: AfricasTalkingSim, agent_with: list[AgentProcess]
+) -> None:
     cfg = config(tmp_path, sim)
     jasiyo(cfg, "plan", "add", "home", "--rate", "5M/5M", "--price", "1000")
-    jasiyo(cfg, "subscriber", "add", "alice", "--plan", "home", "--password", "alice-pw",
-           "--phone", PHONE, "--sms-consent")
+    jasiyo(
+        cfg,
+        "subscriber",
+        "add",
+        "alice",
+        "--plan",
+        "home",
+        "--password",
+        "alice-pw",
+        "--phone",
+        PHONE,
+        "--sms-consent",
+    )
     sim.faults.fail_next(100, status=500)
     agent_with.append(AgentProcess(cfg, tmp_path / "agent.log"))
     jasiyo(cfg, "sms", "send", "alice", "Tunafanya matengenezo leo usiku")
@@ -121,16 +159,27 @@ def test_failed_send_retried_with_backoff_then_failed(
 
 
 def test_stop_by_sms_withdraws_consent_and_start_restores_it(
-        tmp_path: Path, sim: AfricasTalkingSim, agent_with: list[AgentProcess]) -> None:
+    tmp_path: Path, sim: AfricasTalkingSim, agent_with: list[AgentProcess]
+) -> None:
     cfg = config(tmp_path, sim)
     jasiyo(cfg, "plan", "add", "home", "--rate", "5M/5M", "--price", "1000")
-    jasiyo(cfg, "subscriber", "add", "alice", "--plan", "home", "--password", "alice-pw",
-           "--phone", PHONE, "--sms-consent")
+    jasiyo(
+        cfg,
+        "subscriber",
+        "add",
+        "alice",
+        "--plan",
+        "home",
+        "--password",
+        "alice-pw",
+        "--phone",
+        PHONE,
+        "--sms-consent",
+    )
     agent_with.append(AgentProcess(cfg, tmp_path / "agent.log"))
     until(lambda: "web.start" in agent_with[0].log())
     assert sim.incoming(PHONE, "ACHA") == 200
-    show = until(lambda: (s := cli_json(cfg, "subscriber", "show", "alice"))
-                 and not s["sms_consent"] and s)
+    show = until(lambda: (s := cli_json(cfg, "subscriber", "show", "alice")) and not s["sms_consent"] and s)
     assert show["sms_consent_record"].startswith("withdrawn ")
     assert f"via keyword by sms:{PHONE}" in show["sms_consent_record"]
     refused = jasiyo(cfg, "sms", "send", "alice", "hello", check=False)

@@ -15,8 +15,16 @@ from jasiyo.errors import ConfigError, StoreError
 def _seed(store: Store) -> None:
     plans.add(store, plans.build("home", rate="10M/10M", price="1500.50"), "test")
     subs.add(store, subs.NewSubscriber.build("alice", password="Sup3r-secret!", plan="home"), "test")
-    routers.add(store, "r1", driver="mikrotik", host="10.1.1.1", radius_secret="radius-secret-xyz",
-                username="api", password="router-pass-123", actor="test")
+    routers.add(
+        store,
+        "r1",
+        driver="mikrotik",
+        host="10.1.1.1",
+        radius_secret="radius-secret-xyz",
+        username="api",
+        password="router-pass-123",
+        actor="test",
+    )
 
 
 def test_init_creates_key_0600_and_store(cfg: Config) -> None:
@@ -46,8 +54,10 @@ def test_every_change_writes_an_event_and_an_audit_line(store: Store) -> None:
     subs.suspend(store, "alice", "noc:jane", "unpaid")
     events = store.all("SELECT * FROM events ORDER BY hlc")
     assert [(e["entity"], e["key"], e["op"]) for e in events] == [
-        ("plan", "home", "upsert"), ("subscriber", "alice", "upsert"),
-        ("router", "r1", "upsert"), ("subscriber", "alice", "upsert"),
+        ("plan", "home", "upsert"),
+        ("subscriber", "alice", "upsert"),
+        ("router", "r1", "upsert"),
+        ("subscriber", "alice", "upsert"),
     ]
     assert store.event_data(events[-1])["status"] == "suspended"
     # event payloads (which carry passwords) are sealed too
@@ -75,8 +85,10 @@ def test_migrations_are_named_and_recorded(store: Store) -> None:
 def test_a_ciphertext_moved_to_another_row_does_not_decrypt(store: Store) -> None:
     _seed(store)
     subs.add(store, subs.NewSubscriber.build("bob", password="bob-pw", plan="home"), "test")
-    store.conn.execute("UPDATE subscribers SET password_enc = (SELECT password_enc FROM "
-                       "subscribers WHERE username = 'alice') WHERE username = 'bob'")
+    store.conn.execute(
+        "UPDATE subscribers SET password_enc = (SELECT password_enc FROM "
+        "subscribers WHERE username = 'alice') WHERE username = 'bob'"
+    )
     with pytest.raises(StoreError, match="wrong agent key or tampered"):
         subs.password_of(store, "bob")
 

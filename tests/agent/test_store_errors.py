@@ -17,19 +17,26 @@ from jasiyo.errors import AlreadyExists, ConfigError, StoreError, ValidationErro
 def test_a_unique_value_taken_is_already_exists(store: Store) -> None:
     plans.add(store, plans.build("home", rate="1M", price="1"), "t")
     with pytest.raises(AlreadyExists, match=r"the same plans\.name"), store.transaction():
-        store.execute("INSERT INTO plans (name, rate, price_minor, currency, period, "
-                      "created_at, updated_at) VALUES ('home', '1M/1M', 1, 'KES', '30d', 0, 0)")
+        store.execute(
+            "INSERT INTO plans (name, rate, price_minor, currency, period, "
+            "created_at, updated_at) VALUES ('home', '1M/1M', 1, 'KES', '30d', 0, 0)"
+        )
     assert store.scalar("SELECT count(*) FROM plans") == 1
 
 
 def test_another_broken_constraint_is_a_validation_error(store: Store) -> None:
     with pytest.raises(ValidationError, match="NOT NULL constraint failed: plans.rate"):
-        store.execute("INSERT INTO plans (name, rate, price_minor, currency, period, "
-                      "created_at, updated_at) VALUES ('x', NULL, 1, 'KES', '30d', 0, 0)")
+        store.execute(
+            "INSERT INTO plans (name, rate, price_minor, currency, period, "
+            "created_at, updated_at) VALUES ('x', NULL, 1, 'KES', '30d', 0, 0)"
+        )
     with pytest.raises(ValidationError, match="FOREIGN KEY"), store.transaction():
-        store.executemany("INSERT INTO subscribers (username, password_enc, plan_id, service, "
-                          "status, created_at, updated_at) VALUES (?, x'00', 999, 'pppoe', "
-                          "'active', 0, 0)", [("ghost",)])
+        store.executemany(
+            "INSERT INTO subscribers (username, password_enc, plan_id, service, "
+            "status, created_at, updated_at) VALUES (?, x'00', 999, 'pppoe', "
+            "'active', 0, 0)",
+            [("ghost",)],
+        )
 
 
 def test_a_number_sqlite_cannot_hold_is_a_validation_error(store: Store) -> None:
@@ -75,12 +82,19 @@ def test_every_agent_query_goes_through_the_store_boundary() -> None:
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2] / "jasiyo"
-    allowed = {"agent/store.py", "agent/schema_dump.py", "migrations.py",
-               "cloud/pg.py", "cloud/sqlite.py"}  # the cloud's own storage boundary
+    allowed = {
+        "agent/store.py",
+        "agent/schema_dump.py",
+        "migrations.py",
+        "cloud/pg.py",
+        "cloud/sqlite.py",
+    }  # the cloud's own storage boundary
     raw = re.compile(r"\bconn\.execute(many|script)?\(")
     offenders = [
         f"{path.relative_to(root)}:{n}"
-        for path in root.rglob("*.py") if str(path.relative_to(root)) not in allowed
-        for n, line in enumerate(path.read_text().splitlines(), 1) if raw.search(line)
+        for path in root.rglob("*.py")
+        if str(path.relative_to(root)) not in allowed
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if raw.search(line)
     ]
     assert offenders == [], f"raw queries outside the store: {offenders}"

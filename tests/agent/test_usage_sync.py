@@ -22,8 +22,7 @@ def pop(cfg: Config) -> Config:
     s = Store.open(cfg)
     with s.transaction():
         s.set_meta("sync.tenant_id", "tenant-under-test")
-    plans.add(s, plans.build("home", rate="10M/10M", price="1500", quota="1G",
-                             fup_rate="1M/1M"), "t")
+    plans.add(s, plans.build("home", rate="10M/10M", price="1500", quota="1G", fup_rate="1M/1M"), "t")
     subs.add(s, subs.NewSubscriber.build("alice", password="pw-alice-1", plan="home"), "t")
     payments.record(s, cfg, "alice", "1500", "QUSE000001", method="mpesa", actor="t")
     s.close()
@@ -33,11 +32,21 @@ def pop(cfg: Config) -> Config:
 def acct(cfg: Config, kind: str, octets: int, received: float, delay: int = 0) -> None:
     be = open_backend(cfg)
     try:
-        be.record_accounting([AcctRecord("127.0.0.1", kind, received, acct_session_id="s1",
-                                         username="alice", session_time=int(octets // MB),
-                                         input_octets=octets // 2,
-                                         output_octets=octets - octets // 2,
-                                         delay_time=delay)])
+        be.record_accounting(
+            [
+                AcctRecord(
+                    "127.0.0.1",
+                    kind,
+                    received,
+                    acct_session_id="s1",
+                    username="alice",
+                    session_time=int(octets // MB),
+                    input_octets=octets // 2,
+                    output_octets=octets - octets // 2,
+                    delay_time=delay,
+                )
+            ]
+        )
     finally:
         be.close()
 

@@ -7,8 +7,7 @@ import pytest
 from jasiyo.agent import validate
 from jasiyo.errors import ValidationError
 
-SNEAKY = ["\n", "\r", "\u202e", "\u2066", "\u200b", "\u200d", "\u00ad", "\ufeff", "\u2028",
-          "\x85", "\x1b"]
+SNEAKY = ["\n", "\r", "\u202e", "\u2066", "\u200b", "\u200d", "\u00ad", "\ufeff", "\u2028", "\x85", "\x1b"]
 
 
 @pytest.mark.parametrize("tail", SNEAKY)

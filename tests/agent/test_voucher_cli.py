@@ -48,16 +48,37 @@ def _pdf_text(data: bytes) -> str:
 
 
 def test_plan_and_subscriber_options(jasiyo) -> None:
-    assert jasiyo("plan", "add", "2gb", "--rate", "5M", "--price", "100", "--period", "7d",
-                  "--data", "2G", "--devices", "2", "--portal")[0] == 0
+    assert (
+        jasiyo(
+            "plan",
+            "add",
+            "2gb",
+            "--rate",
+            "5M",
+            "--price",
+            "100",
+            "--period",
+            "7d",
+            "--data",
+            "2G",
+            "--devices",
+            "2",
+            "--portal",
+        )[0]
+        == 0
+    )
     code, out, _ = jasiyo("plan", "show", "2gb", "--json")
     p = json.loads(out)
     assert (p["data_bytes"], p["devices"], p["portal"]) == (2_000_000_000, 2, True)
     assert jasiyo("plan", "update", "2gb", "--data", "", "--no-portal")[0] == 0
     p = json.loads(jasiyo("plan", "show", "2gb", "--json")[1])
     assert (p["data_bytes"], p["portal"]) == (None, False)
-    assert jasiyo("subscriber", "add", "ann", "--plan", "2gb", "--password", "pw",
-                  "--mac", "aa.bb.cc.dd.ee.ff")[0] == 0
+    assert (
+        jasiyo("subscriber", "add", "ann", "--plan", "2gb", "--password", "pw", "--mac", "aa.bb.cc.dd.ee.ff")[
+            0
+        ]
+        == 0
+    )
     s = json.loads(jasiyo("subscriber", "show", "ann", "--json")[1])
     assert s["mac"] == "AA:BB:CC:DD:EE:FF"
 
@@ -83,11 +104,13 @@ def test_bad_input_is_one_line_and_changes_nothing(jasiyo, cfg: Config) -> None:
 
 
 def test_generate_list_revoke_export_and_the_sheet(jasiyo, tmp_path: Path) -> None:
-    jasiyo("plan", "add", "24h", "--rate", "5M", "--price", "50", "--period", "24h",
-           "--data", "2G", "--portal")
+    jasiyo(
+        "plan", "add", "24h", "--rate", "5M", "--price", "50", "--period", "24h", "--data", "2G", "--portal"
+    )
     sheet = tmp_path / "sheet.pdf"
-    code, out, err = jasiyo("voucher", "generate", "--plan", "24h", "--count", "30",
-                            "--output", str(sheet), "--json")
+    code, out, err = jasiyo(
+        "voucher", "generate", "--plan", "24h", "--count", "30", "--output", str(sheet), "--json"
+    )
     assert code == 0, err
     codes = json.loads(out)["codes"]
     assert len(codes) == 30 and all(re.fullmatch(r"[A-Z0-9]{5}-[A-Z0-9]{5}", c) for c in codes)

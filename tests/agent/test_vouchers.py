@@ -13,8 +13,7 @@ from jasiyo.errors import ValidationError
 
 def _plans(store: Store) -> None:
     plans.add(store, plans.build("1h", rate="2M/2M", price="10", period="1h", portal=True), "t")
-    plans.add(store, plans.build("2gb", rate="5M/5M", price="100", period="7d", data="2G",
-                                 portal=True), "t")
+    plans.add(store, plans.build("2gb", rate="5M/5M", price="100", period="7d", data="2G", portal=True), "t")
     plans.add(store, plans.build("home", rate="10M", price="1500"), "t")
 
 
@@ -31,8 +30,9 @@ def test_plan_fields_data_devices_portal(store: Store) -> None:
 
 def test_subscriber_mac_is_normalised(store: Store) -> None:
     _plans(store)
-    s = subs.add(store, subs.NewSubscriber.build("ann", password="pw", plan="home",
-                                                 mac="aa-bb-cc-00-11-22"), "t")
+    s = subs.add(
+        store, subs.NewSubscriber.build("ann", password="pw", plan="home", mac="aa-bb-cc-00-11-22"), "t"
+    )
     assert s.mac == "AA:BB:CC:00:11:22"
     assert subs.update(store, "ann", "t", mac="").mac is None
     with pytest.raises(ValidationError, match="MAC"):
@@ -50,12 +50,12 @@ def test_codes_avoid_look_alikes_and_are_unique(store: Store) -> None:
     assert vouchers.canonical("hello") is None
 
 
-def test_redeem_gives_the_code_as_credentials_and_binds_the_device(
-        cfg: Config, store: Store) -> None:
+def test_redeem_gives_the_code_as_credentials_and_binds_the_device(cfg: Config, store: Store) -> None:
     _plans(store)
     (code,) = vouchers.generate(store, "1h", 1, "t")
-    access = vouchers.redeem(store, cfg, vouchers.display(code).lower(), mac="aa:bb:cc:dd:ee:01",
-                             ip="10.5.0.9")
+    access = vouchers.redeem(
+        store, cfg, vouchers.display(code).lower(), mac="aa:bb:cc:dd:ee:01", ip="10.5.0.9"
+    )
     assert access == vouchers.Access(username=code, password=code, plan="1h")
     assert vouchers.get(store, code).mac == "AA:BB:CC:DD:EE:01"
     # the same device again is fine; another device is refused
@@ -79,22 +79,24 @@ def test_redeem_refuses_unknown_revoked_used_and_expired(cfg: Config, store: Sto
     store.conn.execute("UPDATE vouchers SET valid_until = ? WHERE code = ?", (store.now() - 1, c))
     with pytest.raises(vouchers.VoucherRefused, match="expired"):
         vouchers.redeem(store, cfg, c, mac=None, ip=None)
-    assert {v.code: v.status for v in vouchers.list_(store)} == {
-        a: "revoked", b: "used", c: "expired"}
+    assert {v.code: v.status for v in vouchers.list_(store)} == {a: "revoked", b: "used", c: "expired"}
 
 
 def test_pending_purchase_is_activated_by_its_payment(cfg: Config, store: Store) -> None:
     _plans(store)
     with pytest.raises(ValidationError, match="not sold on the portal"):
         hotspot.pending_purchase(store, cfg, plan="home", phone="0712345678", mac=None)
-    access = hotspot.pending_purchase(store, cfg, plan="1h", phone="0712345678",
-                                      mac="AA:BB:CC:DD:EE:0F")
+    access = hotspot.pending_purchase(store, cfg, plan="1h", phone="0712345678", mac="AA:BB:CC:DD:EE:0F")
     sub = subs.get(store, access.username)
     assert (sub.status, sub.service, sub.mac, sub.clock_pending, sub.phone) == (
-        "suspended", "hotspot", "AA:BB:CC:DD:EE:0F", True, "+254712345678")
+        "suspended",
+        "hotspot",
+        "AA:BB:CC:DD:EE:0F",
+        True,
+        "+254712345678",
+    )
     assert subs.password_of(store, access.username) == access.password
-    recorded = payments.record(store, cfg, access.username, "10", "QWE123RTY",
-                               method="mpesa", actor="t")
+    recorded = payments.record(store, cfg, access.username, "10", "QWE123RTY", method="mpesa", actor="t")
     assert recorded.periods_bought == 1 and recorded.restored
     sub = subs.get(store, access.username)
     assert sub.status == "active" and sub.paid_until is not None

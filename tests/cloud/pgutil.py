@@ -35,8 +35,10 @@ def reachable_or_skip() -> str:
     try:
         psycopg.connect(dsn, connect_timeout=3).close()
     except psycopg.Error as exc:
-        reason = f"PostgreSQL at ${DSN_ENV} ({conninfo_to_dict(dsn).get('host')}) unreachable: " \
-                 f"{type(exc).__name__}"
+        reason = (
+            f"PostgreSQL at ${DSN_ENV} ({conninfo_to_dict(dsn).get('host')}) unreachable: "
+            f"{type(exc).__name__}"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)

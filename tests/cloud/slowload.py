@@ -71,10 +71,24 @@ def cloud_process(tmp: Path, nofile: int = 1024) -> Iterator[Target]:
 
     log = (tmp / "cloud.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jasiyo.cli", "cloud", "serve", "--db", str(tmp / "cloud.db"),
-         "--port", str(port), "--rate", "100000"],
-        env={**os.environ, "JASIYO_OPERATOR_TOKEN": op}, stdout=subprocess.DEVNULL,
-        stderr=log, preexec_fn=limit)
+        [
+            sys.executable,
+            "-m",
+            "jasiyo.cli",
+            "cloud",
+            "serve",
+            "--db",
+            str(tmp / "cloud.db"),
+            "--port",
+            str(port),
+            "--rate",
+            "100000",
+        ],
+        env={**os.environ, "JASIYO_OPERATOR_TOKEN": op},
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        preexec_fn=limit,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -89,15 +103,22 @@ def cloud_process(tmp: Path, nofile: int = 1024) -> Iterator[Target]:
         t = admin.create_tenant(url, op, "load")
         enrol = admin.issue_enrolment(url, t["admin_token"])["token"]
         key, agent = Ed25519PrivateKey.generate(), uuid7()
-        r = httpx.post(url + "/v1/agents/enroll", json={
-            "token": enrol, "agent_id": agent, "name": "load", "public_key": public_key_text(key)})
+        r = httpx.post(
+            url + "/v1/agents/enroll",
+            json={"token": enrol, "agent_id": agent, "name": "load", "public_key": public_key_text(key)},
+        )
         r.raise_for_status()
         target = Target(proc, url, port, t["tenant_id"], agent, key, new_kid())
         path = f"/v1/tenants/{target.tenant}/keys"
         body = json.dumps({"kid": target.kid}).encode()
-        httpx.post(url + path, content=body, headers={
-            "content-type": "application/json",
-            **sign_headers(key, target.tenant, agent, "POST", path, body)}).raise_for_status()
+        httpx.post(
+            url + path,
+            content=body,
+            headers={
+                "content-type": "application/json",
+                **sign_headers(key, target.tenant, agent, "POST", path, body),
+            },
+        ).raise_for_status()
         yield target
     finally:
         proc.terminate()
@@ -111,18 +132,18 @@ def cloud_process(tmp: Path, nofile: int = 1024) -> Iterator[Target]:
 
 @dataclass
 class LoadResult:
-    slow_open: int = 0          # slow connections open now
-    slow_peak: int = 0          # most slow connections open at once
+    slow_open: int = 0  # slow connections open now
+    slow_peak: int = 0  # most slow connections open at once
     slow_during_probes: int = 0  # ... open (as the attacker sees it) when probing began
-    slow_refused: int = 0       # slow connections answered 503 (cap) or closed (timeout)
+    slow_refused: int = 0  # slow connections answered 503 (cap) or closed (timeout)
     polls_started: int = 0
-    polls_answered: int = 0     # long-polls answered 200 with the pushed event
-    wake_ms: float = 0.0        # push -> last long-poll answered
+    polls_answered: int = 0  # long-polls answered 200 with the pushed event
+    wake_ms: float = 0.0  # push -> last long-poll answered
     health_ms: list[float] = field(default_factory=list)
     health_failed: int = 0
     health_trace: list[tuple[float, float]] = field(default_factory=list)  # (time, ms)
     poll_status: dict[str, int] = field(default_factory=dict)
-    push_error: str = ""        # the push that wakes the long-polls failed (how)
+    push_error: str = ""  # the push that wakes the long-polls failed (how)
 
 
 async def _slow(port: int, hold: asyncio.Event, state: LoadResult) -> None:
@@ -131,8 +152,7 @@ async def _slow(port: int, hold: asyncio.Event, state: LoadResult) -> None:
     does), until ``hold`` is set."""
     while not hold.is_set():
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port,
-                                                           local_addr=(ATTACKER, 0))
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(ATTACKER, 0))
         except OSError:
             state.slow_refused += 1
             await asyncio.sleep(RECONNECT)
@@ -166,8 +186,7 @@ async def _slow(port: int, hold: asyncio.Event, state: LoadResult) -> None:
 async def _poll(t: Target, host: str, state: LoadResult, done: list[float]) -> None:
     path = f"/v1/tenants/{t.tenant}/events?after=0&limit=10&wait=25"
     headers = sign_headers(t.key, t.tenant, t.agent, "GET", path, b"")
-    async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(local_address=host),
-                                 timeout=60) as http:
+    async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(local_address=host), timeout=60) as http:
         state.polls_started += 1
         try:
             r = await http.get(t.url + path, headers=headers)
@@ -207,7 +226,8 @@ print(json.dumps(out))
 
 async def _health_process(port: int, state: LoadResult, probes: int) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _PROBE, str(port), str(probes), stdout=asyncio.subprocess.PIPE)
+        sys.executable, "-c", _PROBE, str(port), str(probes), stdout=asyncio.subprocess.PIPE
+    )
     out, _ = await proc.communicate()
     for ok, ms, at in json.loads(out or b"[]"):
         state.health_trace.append((at, ms))
@@ -223,8 +243,7 @@ async def _health(port: int, state: LoadResult, probes: int) -> None:
     for _ in range(probes):
         started = time.monotonic()
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection("127.0.0.1", port), 10)
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
             writer.write(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             answer = await asyncio.wait_for(reader.read(), 10)
             writer.close()
@@ -240,17 +259,24 @@ async def _health(port: int, state: LoadResult, probes: int) -> None:
 async def _push(t: Target) -> None:
     path = f"/v1/tenants/{t.tenant}/events"
     ev = uuid7()
-    body = json.dumps({"events": [{"id": ev, "origin": t.agent,
-                                   "envelope": f"v1.{t.kid}.{'A' * 44}"}]}).encode()
+    body = json.dumps(
+        {"events": [{"id": ev, "origin": t.agent, "envelope": f"v1.{t.kid}.{'A' * 44}"}]}
+    ).encode()
     async with httpx.AsyncClient(timeout=30) as http:
-        r = await http.post(t.url + path, content=body, headers={
-            "content-type": "application/json",
-            **sign_headers(t.key, t.tenant, t.agent, "POST", path, body)})
+        r = await http.post(
+            t.url + path,
+            content=body,
+            headers={
+                "content-type": "application/json",
+                **sign_headers(t.key, t.tenant, t.agent, "POST", path, body),
+            },
+        )
         r.raise_for_status()
 
 
-async def run_load(t: Target, slow: int = 1100, polls: int = 600, probes: int = 20,
-                   probe_in_loop: bool = False) -> LoadResult:
+async def run_load(
+    t: Target, slow: int = 1100, polls: int = 600, probes: int = 20, probe_in_loop: bool = False
+) -> LoadResult:
     """Open ``slow`` slow connections and ``polls`` long-polls, probe health (from a process
     of its own unless ``probe_in_loop``), then push one event and time how long the
     long-polls take to all answer."""
@@ -259,8 +285,9 @@ async def run_load(t: Target, slow: int = 1100, polls: int = 600, probes: int = 
     slow_tasks = [asyncio.create_task(_slow(t.port, hold, state)) for _ in range(slow)]
     await asyncio.sleep(1.0)
     done: list[float] = []
-    poll_tasks = [asyncio.create_task(_poll(t, AGENT_HOSTS[i % len(AGENT_HOSTS)], state, done))
-                  for i in range(polls)]
+    poll_tasks = [
+        asyncio.create_task(_poll(t, AGENT_HOSTS[i % len(AGENT_HOSTS)], state, done)) for i in range(polls)
+    ]
     deadline = time.monotonic() + 20
     while state.polls_started < polls and time.monotonic() < deadline:
         await asyncio.sleep(0.1)

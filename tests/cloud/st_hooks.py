@@ -26,9 +26,16 @@ class _Signed(requests.auth.AuthBase):
         if isinstance(body, str):
             body = body.encode()
         key = load_signing_key(Path(os.environ["JASIYO_ST_KEY"]))
-        r.headers.update(sign_headers(key, os.environ["JASIYO_ST_TENANT"],
-                                      os.environ["JASIYO_ST_AGENT"], r.method or "GET",
-                                      r.path_url, body))
+        r.headers.update(
+            sign_headers(
+                key,
+                os.environ["JASIYO_ST_TENANT"],
+                os.environ["JASIYO_ST_AGENT"],
+                r.method or "GET",
+                r.path_url,
+                body,
+            )
+        )
         return r
 
 

@@ -36,12 +36,10 @@ def ident(cfg: Config) -> tuple[str, str]:
         s.close()
 
 
-def signed(cfg: Config, method: str, target: str, body: bytes = b"",
-           **kw: Any) -> dict[str, str]:
+def signed(cfg: Config, method: str, target: str, body: bytes = b"", **kw: Any) -> dict[str, str]:
     tenant, agent = ident(cfg)
     key = load_signing_key(cloudlink.signing_key_path(cfg))
-    return sign_headers(key, kw.pop("tenant", tenant), kw.pop("agent", agent), method, target,
-                        body, **kw)
+    return sign_headers(key, kw.pop("tenant", tenant), kw.pop("agent", agent), method, target, body, **kw)
 
 
 def refused(resp: httpx.Response, status: int, code: str) -> None:
@@ -57,8 +55,7 @@ def test_health_and_openapi(cloud: Cloud) -> None:
     assert {"get", "post"} <= set(doc["paths"]["/v1/tenants/{tenant}/events"])
 
 
-def test_unsigned_stale_tampered_and_replayed_requests_are_401(isp: Tenant,
-                                                                cloud: Cloud) -> None:
+def test_unsigned_stale_tampered_and_replayed_requests_are_401(isp: Tenant, cloud: Cloud) -> None:
     a = isp.agents[0]
     path = f"/v1/tenants/{isp.id}/events?after=0&limit=10&wait=0"
     with cloud.http() as h:
@@ -70,8 +67,11 @@ def test_unsigned_stale_tampered_and_replayed_requests_are_401(isp: Tenant,
         refused(h.get(path, headers=good), 401, "unauthorized")  # the same request, replayed
         body = json.dumps({"events": []}).encode()
         tampered = signed(a, "POST", f"/v1/tenants/{isp.id}/events", body)
-        refused(h.post(f"/v1/tenants/{isp.id}/events", content=body.replace(b"[]", b"[1]"),
-                       headers=tampered), 401, "unauthorized")
+        refused(
+            h.post(f"/v1/tenants/{isp.id}/events", content=body.replace(b"[]", b"[1]"), headers=tampered),
+            401,
+            "unauthorized",
+        )
         # Agent B's key cannot speak for agent A.
         b_tenant, b_agent = ident(isp.agents[1])
         _, a_agent = ident(a)
@@ -79,8 +79,7 @@ def test_unsigned_stale_tampered_and_replayed_requests_are_401(isp: Tenant,
         refused(h.get(path, headers=forged), 401, "unauthorized")
 
 
-def test_agent_of_tenant_a_cannot_read_tenant_b(isp: Tenant, cloud: Cloud,
-                                                tmp_path: Path) -> None:
+def test_agent_of_tenant_a_cannot_read_tenant_b(isp: Tenant, cloud: Cloud, tmp_path: Path) -> None:
     other = Tenant(cloud, tmp_path / "b").setup(1)
     s = Store.open(other.agents[0])
     plans.add(s, plans.build("secret-plan", rate="1M/1M", price="1"), "t")
@@ -91,36 +90,36 @@ def test_agent_of_tenant_a_cannot_read_tenant_b(isp: Tenant, cloud: Cloud,
     with cloud.http() as h:
         refused(h.get(path, headers=signed(a, "GET", path)), 403, "forbidden")
         # Claiming to belong to tenant B does not help: A is not an agent of B.
-        refused(h.get(path, headers=signed(a, "GET", path, tenant=other.id)), 401,
-                "unauthorized")
+        refused(h.get(path, headers=signed(a, "GET", path, tenant=other.id)), 401, "unauthorized")
         body = json.dumps({"ttl_seconds": 60}).encode()
-        r = h.post(f"/v1/tenants/{other.id}/enrolments", content=body,
-                   headers={"authorization": f"Bearer {isp.admin}"})
+        r = h.post(
+            f"/v1/tenants/{other.id}/enrolments",
+            content=body,
+            headers={"authorization": f"Bearer {isp.admin}"},
+        )
         refused(r, 403, "forbidden")
     assert "secret-plan" not in json.dumps(snap(a))
 
 
-def test_push_with_unregistered_key_id_is_409_and_foreign_origin_403(isp: Tenant,
-                                                                     cloud: Cloud) -> None:
+def test_push_with_unregistered_key_id_is_409_and_foreign_origin_403(isp: Tenant, cloud: Cloud) -> None:
     a = isp.agents[0]
     _, agent = ident(a)
     rogue = Keyring.create(isp.id)  # a key id the tenant never registered
     ev = uuid7()
     path = f"/v1/tenants/{isp.id}/events"
     with cloud.http() as h:
-        body = json.dumps({"events": [{"id": ev, "origin": agent,
-                                       "envelope": rogue.seal(b"{}", ev, agent)}]}).encode()
-        refused(h.post(path, content=body, headers=signed(a, "POST", path, body)), 409,
-                "conflict")
+        body = json.dumps(
+            {"events": [{"id": ev, "origin": agent, "envelope": rogue.seal(b"{}", ev, agent)}]}
+        ).encode()
+        refused(h.post(path, content=body, headers=signed(a, "POST", path, body)), 409, "conflict")
         ring = Keyring.load(cloudlink.keyring_path(a))
-        body = json.dumps({"events": [{"id": ev, "origin": uuid7(),
-                                       "envelope": ring.seal(b"{}", ev, agent)}]}).encode()
-        refused(h.post(path, content=body, headers=signed(a, "POST", path, body)), 403,
-                "forbidden")
+        body = json.dumps(
+            {"events": [{"id": ev, "origin": uuid7(), "envelope": ring.seal(b"{}", ev, agent)}]}
+        ).encode()
+        refused(h.post(path, content=body, headers=signed(a, "POST", path, body)), 403, "forbidden")
 
 
-def test_tampered_ciphertext_in_the_cloud_is_quarantined_by_agents(isp: Tenant,
-                                                                   cloud: Cloud) -> None:
+def test_tampered_ciphertext_in_the_cloud_is_quarantined_by_agents(isp: Tenant, cloud: Cloud) -> None:
     a, b = isp.agents
     s = Store.open(a)
     plans.add(s, plans.build("home", rate="5M/5M", price="100"), "t")
@@ -145,8 +144,9 @@ def test_tampered_ciphertext_in_the_cloud_is_quarantined_by_agents(isp: Tenant,
     assert syncrun.quarantine_retry(b) == {"applied": 0, "quarantined": 1}  # still tampered
 
 
-def test_event_under_a_key_the_agent_lacks_waits_in_quarantine(isp: Tenant, cloud: Cloud,
-                                                               tmp_path: Path) -> None:
+def test_event_under_a_key_the_agent_lacks_waits_in_quarantine(
+    isp: Tenant, cloud: Cloud, tmp_path: Path
+) -> None:
     a, b = isp.agents
     extra = Keyring.create(isp.id)
     s = Store.open(a)
@@ -172,8 +172,11 @@ def test_event_under_a_key_the_agent_lacks_waits_in_quarantine(isp: Tenant, clou
 
 def test_tokens_enrolment_once_bad_operator(cloud: Cloud, isp: Tenant) -> None:
     with cloud.http() as h:
-        r = h.post("/v1/tenants", json={"name": "x"},
-                   headers={"authorization": "Bearer jop_not-the-token-at-all-xxxxxxxx"})
+        r = h.post(
+            "/v1/tenants",
+            json={"name": "x"},
+            headers={"authorization": "Bearer jop_not-the-token-at-all-xxxxxxxx"},
+        )
         refused(r, 401, "unauthorized")
         refused(h.post("/v1/tenants", json={"name": "x"}), 401, "unauthorized")
         token = cloud.enrolment(isp.id, isp.admin)
@@ -206,8 +209,9 @@ def test_revoked_agent_is_refused(isp: Tenant, cloud: Cloud) -> None:
     _, agent = ident(b)
     other_admin = cloud.tenant("other")[1]
     with cloud.http() as h:  # another ISP's admin cannot revoke this ISP's agents
-        r = h.post(f"/v1/tenants/{isp.id}/agents/{agent}/revoke",
-                   headers={"authorization": f"Bearer {other_admin}"})
+        r = h.post(
+            f"/v1/tenants/{isp.id}/agents/{agent}/revoke", headers={"authorization": f"Bearer {other_admin}"}
+        )
         refused(r, 403, "forbidden")
     assert admin.revoke_agent(cloud.url, isp.admin, agent)["revoked"] is True
     with pytest.raises(SyncError, match="401"):

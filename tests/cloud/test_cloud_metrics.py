@@ -40,8 +40,7 @@ def test_requests_long_polls_webhooks_and_backlog_move(cloud: Cloud, tmp_path: P
     for _ in range(3):
         assert httpx.get(cloud.url + "/v1/health").status_code == 200
     _, m = scrape(cloud)
-    key = ("jasiyo_cloud_requests_total",
-           (("method", "GET"), ("route", "/v1/health"), ("status", "200")))
+    key = ("jasiyo_cloud_requests_total", (("method", "GET"), ("route", "/v1/health"), ("status", "200")))
     assert m[key] >= 3
     assert m[("jasiyo_cloud_request_duration_seconds_count", (("route", "/v1/health"),))] >= 3
     assert m[("jasiyo_cloud_connections_cap", ())] > 0
@@ -130,8 +129,9 @@ def test_a_flood_over_the_cap_is_refused_in_accept_and_counted(tmp_path: Path) -
         _, m = scrape(c)
         assert m[("jasiyo_cloud_connections_limited_total", (("reason", "over_cap"),))] >= 400
         if shutil.which("ss"):
-            out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
-                                 text=True).stdout.split()
+            out = subprocess.run(
+                ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True
+            ).stdout.split()
             somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
             assert int(out[2]) == min(ACCEPT_QUEUE, somaxconn), out
     finally:

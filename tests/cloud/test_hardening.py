@@ -40,10 +40,21 @@ def test_cloud_serve_logs_its_own_events_and_never_a_webhook_token(tmp_path: Pat
     op = "jop_" + "t" * 40
     with err.open("wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jasiyo.cli", "cloud", "serve", "--db",
-             str(tmp_path / "c.db"), "--port", str(port)],
-            stdout=subprocess.DEVNULL, stderr=fh, env={"JASIYO_OPERATOR_TOKEN": op,
-                                                        "PATH": "/usr/bin:/bin"})
+            [
+                sys.executable,
+                "-m",
+                "jasiyo.cli",
+                "cloud",
+                "serve",
+                "--db",
+                str(tmp_path / "c.db"),
+                "--port",
+                str(port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=fh,
+            env={"JASIYO_OPERATOR_TOKEN": op, "PATH": "/usr/bin:/bin"},
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 30
@@ -71,12 +82,15 @@ def test_cloud_serve_logs_its_own_events_and_never_a_webhook_token(tmp_path: Pat
     assert token not in text  # ... but never the token
 
 
-@pytest.mark.parametrize("body", [
-    b"[" * 100_000 + b"]" * 100_000,
-    b'{"token": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
-    b'{"token": "x", "agent_id": ' + b"9" * 5000 + b"}",
-    b'{"token": NaN}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"token": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+        b'{"token": "x", "agent_id": ' + b"9" * 5000 + b"}",
+        b'{"token": NaN}',
+    ],
+)
 def test_hostile_json_on_enroll_is_400_not_500(cloud: Cloud, body: bytes) -> None:
     with cloud.http() as h:
         refused(h.post("/v1/agents/enroll", content=body), 400, "bad_request")
@@ -95,11 +109,11 @@ def test_huge_timestamp_or_odd_content_length_is_4xx(isp: Tenant, cloud: Cloud) 
         refused(h.get(path, headers=headers), 401, "unauthorized")
         headers = signed(a, "GET", path)
         headers["x-jasiyo-timestamp"] = "١٢٣"  # Arabic-Indic digits: int() takes them
-        r = h.get(path, headers={k: v.encode() if k == "x-jasiyo-timestamp" else v
-                                 for k, v in headers.items()})
+        r = h.get(
+            path, headers={k: v.encode() if k == "x-jasiyo-timestamp" else v for k, v in headers.items()}
+        )
         assert r.status_code == 401
-        r = h.post("/v1/agents/enroll", content=b"{}",
-                   headers={"content-length": "2", "x-pad": "1"})
+        r = h.post("/v1/agents/enroll", content=b"{}", headers={"content-length": "2", "x-pad": "1"})
         assert r.status_code == 422
         for query in (f"after={'1' * 400}", f"limit={'1' * 400}", f"wait={'1' * 400}"):
             p = f"/v1/tenants/{tenant}/events?{query}"
@@ -165,18 +179,17 @@ def test_webhook_long_poll_returns_when_a_webhook_arrives(isp: Tenant, cloud: Cl
     assert [w.provider for w in hooks] == ["mpesa-stk"] and cursor == 1
 
 
-@pytest.mark.parametrize("provider", ["mpesa", "mpesa-stk", "mpesa-c2b-confirmation",
-                                      "mpesa-c2b-validation"])
-def test_every_mpesa_endpoint_gets_the_daraja_acknowledgement(isp: Tenant, cloud: Cloud,
-                                                              provider: str) -> None:
+@pytest.mark.parametrize("provider", ["mpesa", "mpesa-stk", "mpesa-c2b-confirmation", "mpesa-c2b-validation"])
+def test_every_mpesa_endpoint_gets_the_daraja_acknowledgement(
+    isp: Tenant, cloud: Cloud, provider: str
+) -> None:
     url = cloudlink.register_webhook(isp.agents[0], provider)["url"]
     with cloud.http() as h:
         r = h.post(url, json={"TransID": "QX99ZZ"})
     assert r.status_code == 200 and r.json() == {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 
-def test_revoking_an_agent_closes_its_webhook_endpoints_only(isp: Tenant,
-                                                             cloud: Cloud) -> None:
+def test_revoking_an_agent_closes_its_webhook_endpoints_only(isp: Tenant, cloud: Cloud) -> None:
     """A revoked POP's endpoints close with it (404); the other POPs' keep working."""
     a, b = isp.agents
     url_a = cloudlink.register_webhook(a, "paystack")["url"]
@@ -188,8 +201,6 @@ def test_revoking_an_agent_closes_its_webhook_endpoints_only(isp: Tenant,
     assert [w.provider for w in _hooks(a)[0]] == ["paystack"]
     with pytest.raises(SyncError, match="401"):
         _hooks(b)  # the revoked POP can no longer read them
-
-
 
 
 def _slow_socket(port: int, source: str = "127.0.0.1") -> socket.socket:
@@ -214,8 +225,7 @@ def test_slow_headers_and_bodies_are_cut_off(tmp_path: Path) -> None:
     """Item 8: a request trickling its headers or body is closed; health keeps answering."""
     from jasiyo.cloud.app import CloudSettings
 
-    c = sqlite_cloud(tmp_path, CloudSettings(rate=10_000, burst=10_000, header_timeout=0.5,
-                                             body_timeout=0.5))
+    c = sqlite_cloud(tmp_path, CloudSettings(rate=10_000, burst=10_000, header_timeout=0.5, body_timeout=0.5))
     try:
         port = c.server.port
         s = _slow_socket(port)
@@ -225,8 +235,7 @@ def test_slow_headers_and_bodies_are_cut_off(tmp_path: Path) -> None:
         _closed_within(s, 5)
         s.close()
         body = socket.create_connection(("127.0.0.1", port), timeout=10)
-        body.sendall(b"POST /v1/agents/enroll HTTP/1.1\r\nHost: x\r\n"
-                     b"content-length: 1000\r\n\r\n{")
+        body.sendall(b"POST /v1/agents/enroll HTTP/1.1\r\nHost: x\r\ncontent-length: 1000\r\n\r\n{")
         _closed_within(body, 5)
         body.close()
         with c.http() as h:
@@ -239,13 +248,11 @@ def test_slow_headers_and_bodies_are_cut_off(tmp_path: Path) -> None:
 def test_connections_per_client_address_are_capped(tmp_path: Path) -> None:
     from jasiyo.cloud.app import CloudSettings
 
-    c = sqlite_cloud(tmp_path, CloudSettings(rate=10_000, burst=10_000,
-                                             max_conns_per_client=3))
+    c = sqlite_cloud(tmp_path, CloudSettings(rate=10_000, burst=10_000, max_conns_per_client=3))
     try:
         port = c.server.port
         held = [_slow_socket(port, "127.0.0.2") for _ in range(3)]
-        extra = socket.create_connection(("127.0.0.1", port), timeout=10,
-                                         source_address=("127.0.0.2", 0))
+        extra = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=("127.0.0.2", 0))
         assert _closed_within(extra, 5).startswith(b"HTTP/1.1 503")
         extra.close()
         with c.http() as h:  # another address is unaffected
@@ -253,8 +260,7 @@ def test_connections_per_client_address_are_capped(tmp_path: Path) -> None:
         held.pop().close()
         deadline = time.monotonic() + 5
         while True:  # the freed slot is usable again
-            again = socket.create_connection(("127.0.0.1", port), timeout=10,
-                                             source_address=("127.0.0.2", 0))
+            again = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=("127.0.0.2", 0))
             again.settimeout(0.3)
             try:
                 refused_now = again.recv(1).startswith(b"H")

@@ -33,8 +33,7 @@ def test_every_route_is_documented_with_its_methods(tmp_path: Path) -> None:
     storage = open_storage(str(tmp_path / "c.db"))
     try:
         app = create_app(storage)
-        served = {r.path: set(r.methods or ()) - {"HEAD"} for r in app.routes
-                  if isinstance(r, Route)}
+        served = {r.path: set(r.methods or ()) - {"HEAD"} for r in app.routes if isinstance(r, Route)}
     finally:
         storage.close()
     documented = {p: {m.upper() for m in ops} for p, ops in OPENAPI["paths"].items()}
@@ -52,22 +51,50 @@ def test_schemathesis_finds_no_drift(tmp_path: Path) -> None:
         s = Store.open(cfg)
         agent_id = s.agent_id
         s.close()
-        env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.cloud.st_hooks",
-               "PYTHONPATH": str(ROOT), "JASIYO_ST_KEY": str(cloudlink.signing_key_path(cfg)),
-               "JASIYO_ST_TENANT": isp.id, "JASIYO_ST_AGENT": agent_id,
-               "JASIYO_ST_OPERATOR": cloud.operator, "JASIYO_ST_ADMIN": isp.admin}
+        env = {
+            **os.environ,
+            "SCHEMATHESIS_HOOKS": "tests.cloud.st_hooks",
+            "PYTHONPATH": str(ROOT),
+            "JASIYO_ST_KEY": str(cloudlink.signing_key_path(cfg)),
+            "JASIYO_ST_TENANT": isp.id,
+            "JASIYO_ST_AGENT": agent_id,
+            "JASIYO_ST_OPERATOR": cloud.operator,
+            "JASIYO_ST_ADMIN": isp.admin,
+        }
         proc = subprocess.run(
-            [str(ST), "run", cloud.url + "/v1/openapi.json", "--checks", "all",
-             # Every call is made with real credentials (st_hooks), so the check that a
-             # generated, invalid credential is refused cannot hold; test_api.py shows
-             # unsigned, stale, tampered and foreign-token requests refused instead.
-             "--exclude-checks", "ignored_auth",
-             "--max-examples", "12", "--seed", "10", "--workers", "1", "--no-shrink",
-             "--suppress-health-check", "all", "--warnings", "off",
-             "--request-timeout", "20"],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)  # its cache too
+            [
+                str(ST),
+                "run",
+                cloud.url + "/v1/openapi.json",
+                "--checks",
+                "all",
+                # Every call is made with real credentials (st_hooks), so the check that a
+                # generated, invalid credential is refused cannot hold; test_api.py shows
+                # unsigned, stale, tampered and foreign-token requests refused instead.
+                "--exclude-checks",
+                "ignored_auth",
+                "--max-examples",
+                "12",
+                "--seed",
+                "10",
+                "--workers",
+                "1",
+                "--no-shrink",
+                "--suppress-health-check",
+                "all",
+                "--warnings",
+                "off",
+                "--request-timeout",
+                "20",
+            ],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )  # its cache too
     finally:
         cloud.server.stop()
         cloud.storage.close()
-    summary = proc.stdout[proc.stdout.find("FAILURES"):][:6000]
+    summary = proc.stdout[proc.stdout.find("FAILURES") :][:6000]
     assert proc.returncode == 0, summary or proc.stdout[-3000:] + proc.stderr[-2000:]

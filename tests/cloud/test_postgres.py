@@ -98,8 +98,7 @@ def test_two_agents_sync_and_a_wiped_agent_is_restored(cloud: Cloud, tmp_path: P
     s = Store.open(a)
     plans.add(s, plans.build("home", rate="10M/10M", price="1500"), "t")
     for i in range(30):
-        subs.add(s, subs.NewSubscriber.build(f"user{i:03d}", password=f"pw-{i}-xyz",
-                                             plan="home"), "t")
+        subs.add(s, subs.NewSubscriber.build(f"user{i:03d}", password=f"pw-{i}-xyz", plan="home"), "t")
     s.close()
     sync(a, b)
     s = Store.open(b)
@@ -150,27 +149,29 @@ def test_long_poll_wakes_through_listen_notify(scratch: Scratch, tmp_path: Path)
         one.storage.close()
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE agents SET public_key = 'AAAA'",
-    "UPDATE agents SET tenant_id = tenant_id",
-    "INSERT INTO operators (id, token_hash, created_at) VALUES ('x', 'y', 0)",
-    "SELECT created_at FROM operators",
-    "UPDATE tenants SET admin_token_hash = 'mine'",
-    "UPDATE tenants SET name = 'renamed'",
-    "UPDATE events SET id = id",
-    "UPDATE events SET origin = origin",
-    "UPDATE events SET seq = seq",
-    "UPDATE snapshot_parts SET envelope = 'x'",
-    "UPDATE tenants SET last_seq = last_seq, floor_seq = 0, name = name",
-    "UPDATE webhooks SET sealed = 'x'",
-    "UPDATE hook_endpoints SET public_key = 'attacker'",
-    "DELETE FROM agents",
-    "UPDATE enrolments SET expires_at = 1e12",
-    "TRUNCATE nonces",
-    "SELECT * FROM jasiyo_migrations",
-])
-def test_service_role_has_only_the_column_grants_it_needs(scratch: Scratch,
-                                                         statement: str) -> None:
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE agents SET public_key = 'AAAA'",
+        "UPDATE agents SET tenant_id = tenant_id",
+        "INSERT INTO operators (id, token_hash, created_at) VALUES ('x', 'y', 0)",
+        "SELECT created_at FROM operators",
+        "UPDATE tenants SET admin_token_hash = 'mine'",
+        "UPDATE tenants SET name = 'renamed'",
+        "UPDATE events SET id = id",
+        "UPDATE events SET origin = origin",
+        "UPDATE events SET seq = seq",
+        "UPDATE snapshot_parts SET envelope = 'x'",
+        "UPDATE tenants SET last_seq = last_seq, floor_seq = 0, name = name",
+        "UPDATE webhooks SET sealed = 'x'",
+        "UPDATE hook_endpoints SET public_key = 'attacker'",
+        "DELETE FROM agents",
+        "UPDATE enrolments SET expires_at = 1e12",
+        "TRUNCATE nonces",
+        "SELECT * FROM jasiyo_migrations",
+    ],
+)
+def test_service_role_has_only_the_column_grants_it_needs(scratch: Scratch, statement: str) -> None:
     storage = open_storage(scratch.app_dsn)
     tenant = uuid7()
     try:

@@ -29,8 +29,9 @@ def test_webhook_is_sealed_at_rest_and_opened_by_every_pop(cloud: Cloud, tmp_pat
     assert url.startswith(cloud.url + "/v1/hooks/")
     body = b'{"event":"charge.success","data":{"reference":"PSK-REF-777","amount":150000}}'
     with cloud.http() as h:
-        r = h.post(url, content=body, headers={"x-paystack-signature": "abc123",
-                                               "content-type": "application/json"})
+        r = h.post(
+            url, content=body, headers={"x-paystack-signature": "abc123", "content-type": "application/json"}
+        )
         assert r.status_code == 200 and r.json() == {"ok": True}
         mpesa = cloudlink.register_webhook(b, "mpesa")["url"]
         r = h.post(mpesa, json={"Body": {"stkCallback": {"ResultCode": 0}}})
@@ -58,8 +59,9 @@ def test_webhook_refusals(cloud: Cloud, tmp_path: Path) -> None:
     assert hooks(other.agents[0]) == ([], 0)  # another ISP's agent sees none of them
     db = sqlite3.connect(cloud.storage.path)  # type: ignore[attr-defined]
     sealed = db.execute("SELECT sealed FROM webhooks").fetchone()[0]
-    db.execute("UPDATE webhooks SET sealed = ?", (sealed[:-3] + ("A" if sealed[-3] != "A"
-                                                                 else "B") + sealed[-2:],))
+    db.execute(
+        "UPDATE webhooks SET sealed = ?", (sealed[:-3] + ("A" if sealed[-3] != "A" else "B") + sealed[-2:],)
+    )
     db.commit()
     db.close()
     with pytest.raises(SyncError, match="does not open"):

@@ -97,14 +97,22 @@ class RouterUnderTest:
 
 
 def static(name: str, n: int, access: Access = Access.ALLOW, rate: str = "10M/5M") -> DesiredState:
-    return DesiredState(username=name, service=Service.STATIC, access=access, rate_limit=rate,
-                        plan=rate.split("/")[0], ip=f"10.255.{n // 250}.{n % 250 + 1}")
+    return DesiredState(
+        username=name,
+        service=Service.STATIC,
+        access=access,
+        rate_limit=rate,
+        plan=rate.split("/")[0],
+        ip=f"10.255.{n // 250}.{n % 250 + 1}",
+    )
 
 
-def pppoe(name: str, access: Access = Access.ALLOW, plan: str = "jt-10M",
-          rate: str = "10M/10M") -> DesiredState:
-    return DesiredState(username=name, service=Service.PPPOE, access=access, rate_limit=rate,
-                        plan=plan, password=f"pw-{name}")
+def pppoe(
+    name: str, access: Access = Access.ALLOW, plan: str = "jt-10M", rate: str = "10M/10M"
+) -> DesiredState:
+    return DesiredState(
+        username=name, service=Service.PPPOE, access=access, rate_limit=rate, plan=plan, password=f"pw-{name}"
+    )
 
 
 def _closed_port() -> int:
@@ -178,8 +186,7 @@ class DriverConformance:
         alice = static("jt-alice", 1)
         report = driver.reconcile([alice])
         assert report.ok and report.applied, report.summary()
-        assert insp.subscriber("jt-alice") == SubscriberOnRouter(Rate(10_000_000, 5_000_000),
-                                                                 suspended=False)
+        assert insp.subscriber("jt-alice") == SubscriberOnRouter(Rate(10_000_000, 5_000_000), suspended=False)
         driver.reconcile([dataclasses.replace(alice, access=Access.WALLED_GARDEN)])
         assert insp.subscriber("jt-alice").suspended
         driver.reconcile([alice])
@@ -230,7 +237,8 @@ class DriverConformance:
         alice = pppoe("jt-alice")
         assert d.reconcile([alice]).ok
         assert insp.subscriber("jt-alice") == SubscriberOnRouter(
-            Rate(10_000_000, 10_000_000), suspended=False, plan="jt-10M")
+            Rate(10_000_000, 10_000_000), suspended=False, plan="jt-10M"
+        )
         d.reconcile([dataclasses.replace(alice, plan="jt-20M", rate_limit="20M/20M")])
         assert insp.subscriber("jt-alice").plan == "jt-20M"
         d.reconcile([dataclasses.replace(alice, access=Access.WALLED_GARDEN, rate_limit="1M")])

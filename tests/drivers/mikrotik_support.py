@@ -21,9 +21,16 @@ from tests.drivers.conformance import SubscriberOnRouter
 
 Call = Callable[..., list[dict[str, str]]]
 _OURS = re.compile(r"^jasiyo:(sub|plan|wg)=")
-_MENUS = ("/ppp/secret", "/ppp/profile", "/ip/hotspot/user", "/ip/hotspot/user/profile",
-          "/queue/simple", "/ip/firewall/address-list", "/ip/firewall/nat",
-          "/ip/firewall/filter")
+_MENUS = (
+    "/ppp/secret",
+    "/ppp/profile",
+    "/ip/hotspot/user",
+    "/ip/hotspot/user/profile",
+    "/queue/simple",
+    "/ip/firewall/address-list",
+    "/ip/firewall/nat",
+    "/ip/firewall/filter",
+)
 
 
 def sim_call(sim: RouterOSSim) -> Call:
@@ -40,8 +47,9 @@ def sim_call(sim: RouterOSSim) -> Call:
 class MikrotikInspector:
     """RouterInspector for RouterOS, over ``call(command, *words) -> rows``."""
 
-    def __init__(self, call: Call, address_list: str = "jasiyo-suspended",
-                 sim: RouterOSSim | None = None) -> None:
+    def __init__(
+        self, call: Call, address_list: str = "jasiyo-suspended", sim: RouterOSSim | None = None
+    ) -> None:
         self.call = call
         self.alist = address_list
         self.sim = sim
@@ -52,8 +60,7 @@ class MikrotikInspector:
     def subscriber(self, username: str) -> SubscriberOnRouter | None:
         queues = self._tagged("/queue/simple", username)
         listed = self._tagged("/ip/firewall/address-list", username)
-        accounts = [(m, r) for m in ("/ppp/secret", "/ip/hotspot/user")
-                    for r in self._tagged(m, username)]
+        accounts = [(m, r) for m in ("/ppp/secret", "/ip/hotspot/user") for r in self._tagged(m, username)]
         if not (queues or listed or accounts):
             return None
         rate = None
@@ -84,15 +91,34 @@ class MikrotikInspector:
 
     def add_unmanaged(self) -> None:
         c = self.call
-        c("/queue/simple/add", "=name=jt-hand-q", "=target=10.254.0.1", "=max-limit=1M/1M",
-          "=comment=jt-hand queue")
-        c("/queue/simple/add", "=name=jt-hand-q2", "=target=10.254.0.3", "=max-limit=2M/2M",
-          "=comment=jasiyo:other=jt-hand")  # our prefix, not our tag: still not ours
-        c("/ip/firewall/address-list/add", f"=list={self.alist}", "=address=10.254.0.2",
-          "=comment=jt-hand paid cash, keep blocked")
+        c(
+            "/queue/simple/add",
+            "=name=jt-hand-q",
+            "=target=10.254.0.1",
+            "=max-limit=1M/1M",
+            "=comment=jt-hand queue",
+        )
+        c(
+            "/queue/simple/add",
+            "=name=jt-hand-q2",
+            "=target=10.254.0.3",
+            "=max-limit=2M/2M",
+            "=comment=jasiyo:other=jt-hand",
+        )  # our prefix, not our tag: still not ours
+        c(
+            "/ip/firewall/address-list/add",
+            f"=list={self.alist}",
+            "=address=10.254.0.2",
+            "=comment=jt-hand paid cash, keep blocked",
+        )
         c("/ppp/secret/add", "=name=jt-hand-user", "=password=x", "=comment=jt-hand")
-        c("/ip/firewall/filter/add", "=chain=forward", f"=src-address-list={self.alist}",
-          "=action=log", "=comment=jt-hand log")
+        c(
+            "/ip/firewall/filter/add",
+            "=chain=forward",
+            f"=src-address-list={self.alist}",
+            "=action=log",
+            "=comment=jt-hand log",
+        )
 
     def unmanaged_snapshot(self) -> object:
         out = []
@@ -127,8 +153,7 @@ class SimFaults:
         return self.sim.stats.sentences
 
     def refuse_next_change(self, username: str) -> None:
-        self.sim.faults.trap("/queue/simple/add", "failure: simulated refusal",
-                             match={"name": username})
+        self.sim.faults.trap("/queue/simple/add", "failure: simulated refusal", match={"name": username})
 
     def cut_next_read(self) -> None:
         self.sim.faults.cut_mid_reply.add("/queue/simple/print")
@@ -146,21 +171,29 @@ def self_signed(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jasiyo-sim")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]),
-            critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "router.pem", directory / "router.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return cert_path, key_path
 
 

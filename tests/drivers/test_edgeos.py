@@ -59,8 +59,7 @@ def shaper_parts(tree: Tree, username: str) -> dict[str, tuple[str, Tree]]:
         for qid, sub in get(aq, level, table).items():
             m = re.fullmatch(r"jasiyo:(up|down)=(.+)", value(sub, "description"))
             if m and m.group(2) == username:
-                out[f"{m.group(1)}-{kind}"] = (f"traffic-control advanced-queue {level} "
-                                               f"{table} {qid}", sub)
+                out[f"{m.group(1)}-{kind}"] = (f"traffic-control advanced-queue {level} {table} {qid}", sub)
     return out
 
 
@@ -127,20 +126,25 @@ class EdgeOSInspector:
     def unmanaged_snapshot(self) -> object:
         text = self.show()
         mine = managed_prefixes(text)
-        return sorted(ln for ln in text.splitlines()
-                      if not any(ln[4:] == p or ln[4:].startswith(p + " ") for p in mine))
+        return sorted(
+            ln for ln in text.splitlines() if not any(ln[4:] == p or ln[4:].startswith(p + " ") for p in mine)
+        )
 
     def add_session(self, service: Service, username: str, address: str) -> bool:
         return False  # the driver keeps no PPPoE sessions on EdgeOS (RADIUS mode)
 
     def cleanup(self) -> None:
         if self.made:
-            nodes = ["firewall group address-group LAN_TRUSTED", "firewall name WAN_IN",
-                     "service nat rule 5000", "traffic-control advanced-queue filters match "
-                     "10000", "traffic-control advanced-queue leaf queue 10002",
-                     "traffic-control advanced-queue branch queue 10001",
-                     "traffic-control advanced-queue root queue 10000",
-                     "traffic-control advanced-queue queue-type fq-codel OFFICE_FQ"]
+            nodes = [
+                "firewall group address-group LAN_TRUSTED",
+                "firewall name WAN_IN",
+                "service nat rule 5000",
+                "traffic-control advanced-queue filters match 10000",
+                "traffic-control advanced-queue leaf queue 10002",
+                "traffic-control advanced-queue branch queue 10001",
+                "traffic-control advanced-queue root queue 10000",
+                "traffic-control advanced-queue queue-type fq-codel OFFICE_FQ",
+            ]
             self.hand(*(f"delete {n}" for n in nodes))
             self.made = []
 
@@ -169,9 +173,15 @@ class SimFaultInjector:
 
 def sim_config(sim: EdgeOSSim, **overrides: object) -> RouterConfig:
     base: dict[str, object] = {
-        "host": "127.0.0.1", "port": sim.port, "username": "ubnt",
-        "password": USERS["ubnt"], "name": "sim", "timeout": 5, "pay_page": "10.200.0.1",
-        "fingerprint": sim.host_key_fingerprint}
+        "host": "127.0.0.1",
+        "port": sim.port,
+        "username": "ubnt",
+        "password": USERS["ubnt"],
+        "name": "sim",
+        "timeout": 5,
+        "pay_page": "10.200.0.1",
+        "fingerprint": sim.host_key_fingerprint,
+    }
     return RouterConfig(**(base | overrides))  # type: ignore[arg-type]
 
 
@@ -204,10 +214,15 @@ class TestEdgeOSLab(DriverConformance):
     def router(self) -> Iterator[RouterUnderTest]:
         env = os.environ
         config = RouterConfig(
-            host=env[_LAB + "HOST"], port=int(env.get(_LAB + "PORT", "22")),
-            username=env.get(_LAB + "USER", "ubnt"), password=env.get(_LAB + "PASSWORD", ""),
-            fingerprint=env.get(_LAB + "FINGERPRINT"), name="lab", timeout=10,
-            pay_page=env.get(_LAB + "PAY_PAGE", "10.200.0.1"))
+            host=env[_LAB + "HOST"],
+            port=int(env.get(_LAB + "PORT", "22")),
+            username=env.get(_LAB + "USER", "ubnt"),
+            password=env.get(_LAB + "PASSWORD", ""),
+            fingerprint=env.get(_LAB + "FINGERPRINT"),
+            name="lab",
+            timeout=10,
+            pay_page=env.get(_LAB + "PAY_PAGE", "10.200.0.1"),
+        )
         side = EdgeOSDriver(config)
         side.open()
 

@@ -21,9 +21,25 @@ def sim() -> Iterator[EdgeOSSim]:
 
 
 def _add(cfg: Config, sim: EdgeOSSim, *extra: str) -> None:
-    jasiyo(cfg, "router", "add", "er1", "--driver", "edgeos", "--host", "127.0.0.1",
-           "--port", str(sim.port), "--username", "ubnt", "--password", "ssh-pass-1",
-           "--radius-secret", "testing123", *extra)
+    jasiyo(
+        cfg,
+        "router",
+        "add",
+        "er1",
+        "--driver",
+        "edgeos",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(sim.port),
+        "--username",
+        "ubnt",
+        "--password",
+        "ssh-pass-1",
+        "--radius-secret",
+        "testing123",
+        *extra,
+    )
 
 
 def test_check_and_sync_with_a_pinned_host_key(cfg: Config, sim: EdgeOSSim) -> None:
@@ -33,8 +49,20 @@ def test_check_and_sync_with_a_pinned_host_key(cfg: Config, sim: EdgeOSSim) -> N
     assert info["identity"] == "jasiyo-edgeos" and info["version"].startswith("v2.")
 
     jasiyo(cfg, "plan", "add", "home", "--rate", "10M/5M", "--price", "1500")
-    jasiyo(cfg, "subscriber", "add", "shop1", "--plan", "home", "--password", "pw",
-           "--service", "static", "--ip", "100.64.1.10")
+    jasiyo(
+        cfg,
+        "subscriber",
+        "add",
+        "shop1",
+        "--plan",
+        "home",
+        "--password",
+        "pw",
+        "--service",
+        "static",
+        "--ip",
+        "100.64.1.10",
+    )
     jasiyo(cfg, "router", "sync", "er1")
     insp = EdgeOSInspector(sim.state.show_commands, sim.state.hand_edit)
     got = insp.subscriber("shop1")
@@ -65,8 +93,7 @@ def test_trust_on_first_use_connects(cfg: Config, sim: EdgeOSSim) -> None:
     assert info["reachable"] and info["identity"] == "jasiyo-edgeos"
 
 
-def test_trust_on_first_use_pins_the_key_then_refuses_a_new_one(cfg: Config,
-                                                                 sim: EdgeOSSim) -> None:
+def test_trust_on_first_use_pins_the_key_then_refuses_a_new_one(cfg: Config, sim: EdgeOSSim) -> None:
     _add(cfg, sim, "--trust-on-first-use")
     jasiyo(cfg, "router", "check", "er1")
     shown = json.loads(jasiyo(cfg, "--json", "router", "show", "er1").stdout)
@@ -85,8 +112,20 @@ def test_periodic_reconcile_repairs_a_hand_deleted_leaf(cfg: Config, sim: EdgeOS
 
     _add(cfg, sim, "--fingerprint", sim.host_key_fingerprint)
     jasiyo(cfg, "plan", "add", "home", "--rate", "10M/5M", "--price", "1500")
-    jasiyo(cfg, "subscriber", "add", "shop1", "--plan", "home", "--password", "pw",
-           "--service", "static", "--ip", "100.64.1.10")
+    jasiyo(
+        cfg,
+        "subscriber",
+        "add",
+        "shop1",
+        "--plan",
+        "home",
+        "--password",
+        "pw",
+        "--service",
+        "static",
+        "--ip",
+        "100.64.1.10",
+    )
     r = reconcile.Reconciler(cfg, lambda: Store.open(cfg))
     r.run_once(now=1000.0)
     insp = EdgeOSInspector(sim.state.show_commands, sim.state.hand_edit)

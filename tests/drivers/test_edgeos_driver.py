@@ -47,8 +47,7 @@ def test_commit_failure_mid_batch_changes_nothing_and_names_commit(sim, driver) 
     desired = [static("jt-a", 1, rate="20M/20M"), static("jt-b", 2, access=Access.WALLED_GARDEN)]
     report = driver.reconcile(desired)
     assert report.failed and not report.applied
-    assert all("refused 'commit'" in f.error and "Commit failed" in f.error
-               for f in report.failed)
+    assert all("refused 'commit'" in f.error and "Commit failed" in f.error for f in report.failed)
     assert sim.state.show_commands() == before
     # The router is usable afterwards: the same reconcile now lands.
     assert driver.reconcile(desired).ok
@@ -58,9 +57,13 @@ def test_commit_failure_mid_batch_changes_nothing_and_names_commit(sim, driver) 
 def test_run_batch_stops_at_the_refused_command(sim, driver) -> None:
     before = sim.state.show_commands()
     with pytest.raises(CommandError, match=r"refused 'set firewall bogus 1'.*is not valid") as ei:
-        driver.run_batch(["set system host-name changed-by-batch",
-                          "set firewall bogus 1",
-                          "set system host-name never-reached"])
+        driver.run_batch(
+            [
+                "set system host-name changed-by-batch",
+                "set firewall bogus 1",
+                "set system host-name never-reached",
+            ]
+        )
     assert ei.value.command == "set firewall bogus 1"
     assert sim.state.show_commands() == before
     assert driver.identity() == "jasiyo-edgeos"
@@ -74,8 +77,12 @@ def test_run_batch_commits_and_saves(sim, driver) -> None:
 
 def test_commit_check_failure_names_commit(sim, driver) -> None:
     with pytest.raises(CommandError, match="Parent queue 77 does not exist") as ei:
-        driver.run_batch(["set traffic-control advanced-queue leaf queue 5 bandwidth 1mbit",
-                          "set traffic-control advanced-queue leaf queue 5 parent 77"])
+        driver.run_batch(
+            [
+                "set traffic-control advanced-queue leaf queue 5 bandwidth 1mbit",
+                "set traffic-control advanced-queue leaf queue 5 parent 77",
+            ]
+        )
     assert ei.value.command == "commit"
 
 
@@ -118,8 +125,7 @@ def test_unpinned_key_is_refused_unless_trust_on_first_use(sim) -> None:
     with pytest.raises(ConnectError, match="not pinned.*--trust-on-first-use"):
         d.open()
     assert sim.faults.auth_attempts == 0
-    tofu = EdgeOSDriver(sim_config(sim, fingerprint=None,
-                                   options={"trust_on_first_use": "True"}))
+    tofu = EdgeOSDriver(sim_config(sim, fingerprint=None, options={"trust_on_first_use": "True"}))
     tofu.open()
     assert tofu.learned_host_key == sim.host_key_fingerprint
     tofu.close()
@@ -155,16 +161,14 @@ def test_public_key_login(tmp_path: Path) -> None:
     key_file = tmp_path / "id_ecdsa"
     key.write_private_key_file(str(key_file))
     with EdgeOSSim(users={}, authorized_keys={"ops": [key]}) as s:
-        d = EdgeOSDriver(sim_config(s, username="ops", password="",
-                                    options={"key_file": str(key_file)}))
+        d = EdgeOSDriver(sim_config(s, username="ops", password="", options={"key_file": str(key_file)}))
         d.open()
         assert d.identity() == "jasiyo-edgeos"
         d.close()
         other = tmp_path / "other"
         paramiko.ECDSAKey.generate().write_private_key_file(str(other))
         with pytest.raises(AuthError, match="refused the login for 'ops'"):
-            EdgeOSDriver(sim_config(s, username="ops", password="",
-                                    options={"key_file": str(other)})).open()
+            EdgeOSDriver(sim_config(s, username="ops", password="", options={"key_file": str(other)})).open()
 
 
 def test_api_mode_is_refused_at_construction(sim) -> None:
@@ -203,8 +207,9 @@ def test_hand_change_inside_an_owned_object_is_reverted(sim, driver) -> None:
 
 
 def test_foreign_rule_at_our_nat_number_is_a_conflict_then_adopted(sim, driver) -> None:
-    sim.state.hand_edit("set service nat rule 4900 type destination",
-                        "set service nat rule 4900 description 'port forward'")
+    sim.state.hand_edit(
+        "set service nat rule 4900 type destination", "set service nat rule 4900 description 'port forward'"
+    )
     report = driver.reconcile([static("jt-a", 1)])
     assert [c.kind for c in report.conflicts] == ["nat"]
     assert "service nat rule 4900" in report.conflicts[0].reason
@@ -230,8 +235,13 @@ def test_plan_change_moves_leaves_and_drops_unused_branch(sim, driver) -> None:
     moved = dataclasses.replace(a, plan="gold", rate_limit="50M/50M")
     report = driver.reconcile([moved])
     kinds = sorted((c.action.value, c.kind) for c in report.applied)
-    assert kinds == [("add", "branch"), ("add", "branch"), ("remove", "branch"),
-                     ("remove", "branch"), ("update", "shaper")]
+    assert kinds == [
+        ("add", "branch"),
+        ("add", "branch"),
+        ("remove", "branch"),
+        ("remove", "branch"),
+        ("update", "shaper"),
+    ]
     text = sim.state.show_commands()
     assert "jasiyo:branch=gold/up" in text and "jasiyo:branch=10M/up" not in text
 

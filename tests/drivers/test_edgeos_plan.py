@@ -15,8 +15,9 @@ CONFIG = RouterConfig("192.0.2.1", "ubnt", "x", pay_page="10.200.0.1")
 LAYOUT = planner.Layout.of(CONFIG)
 
 
-def sub(name: str, ip: str | None, access: Access = Access.ALLOW, rate: str = "10M/5M",
-        plan: str = "home") -> DesiredState:
+def sub(
+    name: str, ip: str | None, access: Access = Access.ALLOW, rate: str = "10M/5M", plan: str = "home"
+) -> DesiredState:
     return DesiredState(name, Service.STATIC, access, rate, plan, ip=ip)
 
 
@@ -50,8 +51,10 @@ def test_desired_state_is_reached_and_then_stable() -> None:
 
 
 def test_queue_ids_skip_anything_already_there() -> None:
-    taken = ("set traffic-control advanced-queue root queue 10000 attach-to eth0\n"
-             "set traffic-control advanced-queue root queue 10000 bandwidth 1gbit\n")
+    taken = (
+        "set traffic-control advanced-queue root queue 10000 attach-to eth0\n"
+        "set traffic-control advanced-queue root queue 10000 bandwidth 1gbit\n"
+    )
     text = apply_locally(taken, [sub("a", "10.0.0.2")])
     assert "root queue 10000 attach-to eth0" in text
     assert "root queue 10001 description jasiyo:root" in text
@@ -59,8 +62,10 @@ def test_queue_ids_skip_anything_already_there() -> None:
 
 
 def test_ids_outside_the_reserved_range_are_never_ours() -> None:
-    text = ("set traffic-control advanced-queue leaf queue 50 description jasiyo:up=a\n"
-            "set traffic-control advanced-queue leaf queue 50 bandwidth 1mbit\n")
+    text = (
+        "set traffic-control advanced-queue leaf queue 50 description jasiyo:up=a\n"
+        "set traffic-control advanced-queue leaf queue 50 bandwidth 1mbit\n"
+    )
     diff, _ = planner.plan(LAYOUT, CONFIG, [], state_of(text))
     assert all(c.action != Action.REMOVE for c in diff.changes)
 
@@ -71,17 +76,14 @@ def test_removes_come_after_adds_and_delete_whole_nodes() -> None:
     actions = [c.action for c in diff.changes]
     assert actions.index(Action.REMOVE) > max(i for i, a in enumerate(actions) if a != "remove")
     removed = [planner.commands(c) for c in diff.changes if c.action == Action.REMOVE]
-    assert all(cmd.startswith("delete traffic-control advanced-queue ")
-               for cmds in removed for cmd in cmds)
+    assert all(cmd.startswith("delete traffic-control advanced-queue ") for cmds in removed for cmd in cmds)
 
 
 def test_shared_address_and_duplicate_name_are_refused() -> None:
     with pytest.raises(ValidationError, match="share the address 10.0.0.2"):
-        planner.plan(LAYOUT, CONFIG, [sub("a", "10.0.0.2"), sub("b", "10.0.0.2")],
-                     state_of(""))
+        planner.plan(LAYOUT, CONFIG, [sub("a", "10.0.0.2"), sub("b", "10.0.0.2")], state_of(""))
     with pytest.raises(ValidationError, match="appears twice"):
-        planner.plan(LAYOUT, CONFIG, [sub("a", "10.0.0.2"), sub("a", "10.0.0.3")],
-                     state_of(""))
+        planner.plan(LAYOUT, CONFIG, [sub("a", "10.0.0.2"), sub("a", "10.0.0.3")], state_of(""))
     with pytest.raises(ValidationError, match="bad rate"):
         planner.plan(LAYOUT, CONFIG, [sub("a", "10.0.0.2", rate="fast")], state_of(""))
 

@@ -30,8 +30,9 @@ def sim() -> Iterator[EdgeOSSim]:
 def ssh(sim: EdgeOSSim) -> Iterator[paramiko.SSHClient]:
     client = paramiko.SSHClient()
     client.get_host_keys().add(f"[127.0.0.1]:{sim.port}", sim.host_key.get_name(), sim.host_key)
-    client.connect("127.0.0.1", sim.port, "ubnt", USERS["ubnt"], look_for_keys=False,
-                   allow_agent=False, timeout=5)
+    client.connect(
+        "127.0.0.1", sim.port, "ubnt", USERS["ubnt"], look_for_keys=False, allow_agent=False, timeout=5
+    )
     yield client
     client.close()
 
@@ -68,8 +69,7 @@ def test_session_lives_for_one_shell_only(sim, ssh) -> None:
     assert "host-name jasiyo-edgeos" in sim.state.show_commands()  # never committed
     status, text = run(ssh, "vbash -s", f"{W} set system host-name x\n")
     assert status == 1 and "not in a configuration session" in text
-    status, _ = run(ssh, "vbash -s",
-                    f"{W} begin\n{W} set system host-name done\n{W} commit\n{W} end\n")
+    status, _ = run(ssh, "vbash -s", f"{W} begin\n{W} set system host-name done\n{W} commit\n{W} end\n")
     assert status == 0 and "host-name done" in sim.state.show_commands()
 
 
@@ -81,10 +81,12 @@ def test_delete_of_missing_node_and_unknown_command(ssh) -> None:
 
 
 def test_stop_on_first_failure_with_or_group(sim, ssh) -> None:
-    script = (f"{W} begin || {{ echo FAILED 0; {W} end; exit 3; }}\n"
-              f"{W} set service nat rule 1 type destination || {{ echo FAILED 1; {W} end; exit 3; }}\n"
-              f"{W} set nope || {{ echo FAILED 2; {W} end; exit 3; }}\n"
-              f"{W} commit || {{ echo FAILED 3; {W} end; exit 3; }}\n")
+    script = (
+        f"{W} begin || {{ echo FAILED 0; {W} end; exit 3; }}\n"
+        f"{W} set service nat rule 1 type destination || {{ echo FAILED 1; {W} end; exit 3; }}\n"
+        f"{W} set nope || {{ echo FAILED 2; {W} end; exit 3; }}\n"
+        f"{W} commit || {{ echo FAILED 3; {W} end; exit 3; }}\n"
+    )
     status, text = run(ssh, "vbash -s", script)
     assert status == 3 and "FAILED 2" in text and "FAILED 3" not in text
     assert "nat rule 1" not in sim.state.show_commands()
@@ -104,17 +106,31 @@ def test_host_key_survives_restart(tmp_path: Path) -> None:
 
 def test_dev_edgeos_sim_command(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jasiyo.cli", "dev", "edgeos-sim", "--port", "0",
-         "--password", "pw", "--hostname", "cli-sim"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "jasiyo.cli",
+            "dev",
+            "edgeos-sim",
+            "--port",
+            "0",
+            "--password",
+            "pw",
+            "--hostname",
+            "cli-sim",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+), user 'ubnt', host key (SHA256:\S+);",
-                      line)
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+), user 'ubnt', host key (SHA256:\S+);", line)
         assert m, line
-        d = EdgeOSDriver(RouterConfig("127.0.0.1", "ubnt", "pw", port=int(m.group(1)),
-                                      fingerprint=m.group(2), timeout=5))
+        d = EdgeOSDriver(
+            RouterConfig("127.0.0.1", "ubnt", "pw", port=int(m.group(1)), fingerprint=m.group(2), timeout=5)
+        )
         d.open()
         assert d.identity() == "cli-sim"
         d.close()

@@ -33,9 +33,16 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _sim_router(sim: RouterOSSim, **cfg: object) -> RouterUnderTest:
-    config = RouterConfig(host="127.0.0.1", port=sim.port, username="jasiyo",
-                          password=USERS["jasiyo"], name="sim", timeout=5,
-                          pay_page="10.200.0.1", **cfg)  # type: ignore[arg-type]
+    config = RouterConfig(
+        host="127.0.0.1",
+        port=sim.port,
+        username="jasiyo",
+        password=USERS["jasiyo"],
+        name="sim",
+        timeout=5,
+        pay_page="10.200.0.1",
+        **cfg,
+    )  # type: ignore[arg-type]
     return RouterUnderTest(config, MikrotikInspector(sim_call(sim), sim=sim), SimFaults(sim))
 
 
@@ -79,11 +86,17 @@ class TestMikrotikLab(DriverConformance):
     def router(self) -> Iterator[RouterUnderTest]:
         env = os.environ
         config = RouterConfig(
-            host=env[_LAB + "HOST"], username=env.get(_LAB + "USER", "admin"),
-            password=env.get(_LAB + "PASSWORD", ""), name="lab",
+            host=env[_LAB + "HOST"],
+            username=env.get(_LAB + "USER", "admin"),
+            password=env.get(_LAB + "PASSWORD", ""),
+            name="lab",
             port=int(env[_LAB + "PORT"]) if env.get(_LAB + "PORT") else None,
-            tls=env.get(_LAB + "TLS") == "1", ca_file=env.get(_LAB + "CA_FILE"),
-            fingerprint=env.get(_LAB + "FINGERPRINT"), timeout=10, pay_page="10.200.0.1")
+            tls=env.get(_LAB + "TLS") == "1",
+            ca_file=env.get(_LAB + "CA_FILE"),
+            fingerprint=env.get(_LAB + "FINGERPRINT"),
+            timeout=10,
+            pay_page="10.200.0.1",
+        )
         conn = RouterOSConnection(config)
         conn.open()
         try:

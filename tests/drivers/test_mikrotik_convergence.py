@@ -29,11 +29,17 @@ def desired_sets(draw: st.DrawFn) -> list[DesiredState]:
         service = draw(st.sampled_from(list(Service)))
         rate = draw(st.sampled_from(RATES))
         has_ip = service == Service.STATIC or draw(st.booleans())
-        out.append(DesiredState(
-            username=name, service=service, access=draw(st.sampled_from(list(Access))),
-            rate_limit=rate, plan=f"plan-{RATES.index(rate)}",
-            ip=f"10.255.1.{i + draw(st.integers(1, 3)) * 10}" if has_ip else None,
-            password=draw(st.sampled_from(["a", "b", None]))))
+        out.append(
+            DesiredState(
+                username=name,
+                service=service,
+                access=draw(st.sampled_from(list(Access))),
+                rate_limit=rate,
+                plan=f"plan-{RATES.index(rate)}",
+                ip=f"10.255.1.{i + draw(st.integers(1, 3)) * 10}" if has_ip else None,
+                password=draw(st.sampled_from(["a", "b", None])),
+            )
+        )
     return out
 
 
@@ -44,30 +50,38 @@ def sim() -> Iterator[RouterOSSim]:
 
 
 @pytest.mark.slow
-@settings(max_examples=examples(30), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(desired_sets(), min_size=1, max_size=4),
-       mode=st.sampled_from(["api", "radius"]))
+@settings(
+    max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=st.lists(desired_sets(), min_size=1, max_size=4), mode=st.sampled_from(["api", "radius"]))
 def test_any_sequence_converges_in_one_reconcile(sim, steps, mode) -> None:
-    config = RouterConfig(host="127.0.0.1", port=sim.port, username="u", password="p",
-                          mode=mode, pay_page="10.200.0.1")
+    config = RouterConfig(
+        host="127.0.0.1", port=sim.port, username="u", password="p", mode=mode, pay_page="10.200.0.1"
+    )
     with MikrotikDriver(config) as d:
         for desired in steps:
             report = d.reconcile(desired)
             assert report.ok, report.summary()
             assert d.plan(desired, d.read()).is_empty
         d.reconcile([])
-    tagged = [i for menu in ("/ppp/secret", "/queue/simple", "/ip/firewall/address-list")
-              for i in sim.state.items(menu) if i.get("comment", "").startswith("jasiyo:sub=")]
+    tagged = [
+        i
+        for menu in ("/ppp/secret", "/queue/simple", "/ip/firewall/address-list")
+        for i in sim.state.items(menu)
+        if i.get("comment", "").startswith("jasiyo:sub=")
+    ]
     assert tagged == []
 
 
 def test_one_driver_shared_by_threads(sim) -> None:
     config = RouterConfig(host="127.0.0.1", port=sim.port, username="u", password="p")
-    desired = [DesiredState(f"jt-t{i}", Service.STATIC, Access.ALLOW, "1M/1M", "1M",
-                            ip=f"10.255.2.{i + 1}") for i in range(20)]
+    desired = [
+        DesiredState(f"jt-t{i}", Service.STATIC, Access.ALLOW, "1M/1M", "1M", ip=f"10.255.2.{i + 1}")
+        for i in range(20)
+    ]
     errors: list[BaseException] = []
     with MikrotikDriver(config) as d:
+
         def worker(n: int) -> None:
             try:
                 for _ in range(15):

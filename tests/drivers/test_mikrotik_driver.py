@@ -34,8 +34,7 @@ def sim() -> Iterator[RouterOSSim]:
 
 def cfg(sim: RouterOSSim, **kw: object) -> RouterConfig:
     args: dict = {"timeout": 5, **kw}
-    return RouterConfig(host="127.0.0.1", port=sim.port, username="jasiyo", password="pw",
-                        **args)
+    return RouterConfig(host="127.0.0.1", port=sim.port, username="jasiyo", password="pw", **args)
 
 
 @pytest.fixture
@@ -95,14 +94,22 @@ def test_untagged_account_is_a_conflict_then_adopted(sim) -> None:
         assert report.ok
         secret = sim.state.items("/ppp/secret", name="jt-alice")[0]
         assert (secret["comment"], secret["password"], secret["profile"]) == (
-            "jasiyo:sub=jt-alice", "pw-jt-alice", "jt-10M")
+            "jasiyo:sub=jt-alice",
+            "pw-jt-alice",
+            "jt-10M",
+        )
         assert d.reconcile([pppoe("jt-alice")]).applied == ()
 
 
 def test_list_accounts_for_import(sim) -> None:
     for i in range(1000):
-        sim.state.add("/ppp/secret", name=f"cust{i}", password=f"p{i:03d}",
-                      profile="10M" if i % 2 else "5M", remote_address=f"10.9.{i // 250}.{i % 250}")
+        sim.state.add(
+            "/ppp/secret",
+            name=f"cust{i}",
+            password=f"p{i:03d}",
+            profile="10M" if i % 2 else "5M",
+            remote_address=f"10.9.{i // 250}.{i % 250}",
+        )
     sim.state.add("/ip/hotspot/user", name="guest", password="007", disabled="yes")
     with MikrotikDriver(cfg(sim)) as d:
         before = sim.stats.sentences
@@ -121,8 +128,11 @@ def test_walled_garden_rules_follow_the_pay_page(sim) -> None:
         rules = sim.state.items("/ip/firewall/filter")
         # DNS and the pay page are accepted before the drop (accepts must come first).
         assert [(r["action"], r.get("protocol", ""), r.get("dst-port", "")) for r in rules] == [
-            ("accept", "", ""), ("accept", "udp", "53"), ("accept", "tcp", "53"),
-            ("drop", "", "")]
+            ("accept", "", ""),
+            ("accept", "udp", "53"),
+            ("accept", "tcp", "53"),
+            ("drop", "", ""),
+        ]
         assert sim.state.items("/ip/firewall/nat")[0]["to-addresses"] == "10.200.0.1"
     with MikrotikDriver(cfg(sim, pay_page="10.200.0.2")) as d:
         report = d.reconcile([])
@@ -151,8 +161,7 @@ def test_hotspot_walled_garden_lets_devices_reach_the_portal_and_payment_pages(s
         assert (fixed.kind, fixed.key) == ("hotspot-file", "hotspot/login.html")
     with MikrotikDriver(cfg(sim, options={"portal_url": "http://portal.isp.example"})) as d:
         assert d.reconcile([]).ok
-        assert [r["dst-host"] for r in sim.state.items("/ip/hotspot/walled-garden")] == [
-            "portal.isp.example"]
+        assert [r["dst-host"] for r in sim.state.items("/ip/hotspot/walled-garden")] == ["portal.isp.example"]
         assert sim.state.items("/ip/hotspot/walled-garden/ip") == []
     with MikrotikDriver(cfg(sim)) as d:  # no portal: the entries go
         assert d.reconcile([]).ok
@@ -164,10 +173,21 @@ def test_burst_rate_becomes_queue_fields_and_stays_stable(sim) -> None:
     with MikrotikDriver(cfg(sim)) as d:
         assert d.reconcile([alice]).ok
         q = sim.state.items("/queue/simple", name="jt-alice")[0]
-        assert (q["max-limit"], q["burst-limit"], q["burst-threshold"], q["burst-time"],
-                q["limit-at"], q["target"]) == ("10000000/10000000", "20000000/20000000",
-                                                "8000000/8000000", "16s/16s", "2000000/2000000",
-                                                "10.255.0.2/32")
+        assert (
+            q["max-limit"],
+            q["burst-limit"],
+            q["burst-threshold"],
+            q["burst-time"],
+            q["limit-at"],
+            q["target"],
+        ) == (
+            "10000000/10000000",
+            "20000000/20000000",
+            "8000000/8000000",
+            "16s/16s",
+            "2000000/2000000",
+            "10.255.0.2/32",
+        )
         assert d.reconcile([alice]).applied == ()
 
 
@@ -226,8 +246,10 @@ def test_backoff_grows_with_jitter_caps_and_resets() -> None:
 def test_dev_routeros_sim_command_serves_the_api(tmp_path: Path) -> None:
     code = "from jasiyo.commands.dev import app; app()"
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, "routeros-sim", "--port", "0", "--password", "pw",
-         "--identity", "pop9"], stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-c", code, "routeros-sim", "--port", "0", "--password", "pw", "--identity", "pop9"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline() if proc.stdout else ""
         port = int(line.split("127.0.0.1:")[1].split(",")[0])
@@ -257,15 +279,17 @@ def test_long_values_survive_every_length_prefix(sim) -> None:
 def test_readded_pay_page_rule_goes_back_above_the_drop(sim) -> None:
     with MikrotikDriver(cfg(sim, pay_page="10.200.0.1")) as d:
         d.reconcile([])
-        sim.state.add("/ip/firewall/filter", chain="forward", action="accept",
-                      comment="hand rule")
+        sim.state.add("/ip/firewall/filter", chain="forward", action="accept", comment="hand rule")
         sim.state.remove_where("/ip/firewall/filter", comment="jasiyo:wg=allow-pay-page")
         assert d.reconcile([]).ok
         rules = [(r["action"], r["comment"]) for r in sim.state.items("/ip/firewall/filter")]
-        assert rules == [("accept", "jasiyo:wg=allow-dns-udp"),
-                         ("accept", "jasiyo:wg=allow-dns-tcp"),
-                         ("accept", "jasiyo:wg=allow-pay-page"), ("drop", "jasiyo:wg=drop"),
-                         ("accept", "hand rule")]
+        assert rules == [
+            ("accept", "jasiyo:wg=allow-dns-udp"),
+            ("accept", "jasiyo:wg=allow-dns-tcp"),
+            ("accept", "jasiyo:wg=allow-pay-page"),
+            ("drop", "jasiyo:wg=drop"),
+            ("accept", "hand rule"),
+        ]
 
 
 def test_suspended_customers_swapping_addresses_converge_in_one_pass(sim) -> None:
@@ -276,8 +300,7 @@ def test_suspended_customers_swapping_addresses_converge_in_one_pass(sim) -> Non
         swapped = [dataclasses.replace(a, ip=b.ip), dataclasses.replace(b, ip=a.ip)]
         report = d.reconcile(swapped)
         assert report.ok, report.summary()
-        entries = {e["comment"]: e["address"]
-                   for e in sim.state.items("/ip/firewall/address-list")}
+        entries = {e["comment"]: e["address"] for e in sim.state.items("/ip/firewall/address-list")}
         assert entries == {"jasiyo:sub=jt-a": "10.255.7.2", "jasiyo:sub=jt-b": "10.255.7.1"}
 
 

@@ -35,11 +35,18 @@ def _reply(sock: socket.socket) -> list[list[str]]:
             return out
 
 
-@pytest.mark.parametrize("n, prefix", [
-    (0x7F, b"\x7f"), (0x80, b"\x80\x80"), (0x3FFF, b"\xbf\xff"), (0x4000, b"\xc0\x40\x00"),
-    (0x1FFFFF, b"\xdf\xff\xff"), (0x200000, b"\xe0\x20\x00\x00"),
-    (0x10000000, b"\xf0\x10\x00\x00\x00"),
-])
+@pytest.mark.parametrize(
+    "n, prefix",
+    [
+        (0x7F, b"\x7f"),
+        (0x80, b"\x80\x80"),
+        (0x3FFF, b"\xbf\xff"),
+        (0x4000, b"\xc0\x40\x00"),
+        (0x1FFFFF, b"\xdf\xff\xff"),
+        (0x200000, b"\xe0\x20\x00\x00"),
+        (0x10000000, b"\xf0\x10\x00\x00\x00"),
+    ],
+)
 def test_length_prefixes(n: int, prefix: bytes) -> None:
     assert encode_length(n) == prefix
 
@@ -57,15 +64,15 @@ def test_login_then_tag_echoed_only_when_sent(sim) -> None:
         assert _reply(s) == [["!re", "=name=jasiyo-sim", ".tag=7"], ["!done", ".tag=7"]]
         s.sendall(b"\x00")  # an empty sentence is ignored
         s.sendall(encode_sentence(["/nope/print"]))
-        assert _reply(s) == [["!trap", "=category=0", "=message=no such command prefix"],
-                             ["!done"]]
+        assert _reply(s) == [["!trap", "=category=0", "=message=no such command prefix"], ["!done"]]
 
 
 def test_five_byte_length_word_is_read(sim) -> None:
     with _raw(sim) as s:
         word = b"/login"
-        s.sendall(b"\xf0" + len(word).to_bytes(4, "big") + word
-                  + encode_sentence(["=name=admin", "=password=pw"]))
+        s.sendall(
+            b"\xf0" + len(word).to_bytes(4, "big") + word + encode_sentence(["=name=admin", "=password=pw"])
+        )
         assert _reply(s) == [["!done"]]
 
 
@@ -79,18 +86,18 @@ def test_queries_proplist_and_errors_through_librouteros(sim) -> None:
     api = librouteros.connect("127.0.0.1", "admin", "pw", port=sim.port, timeout=5)
     try:
         secrets = api.path("ppp", "secret")
-        ids = [secrets.add(name=n, password="x", comment=c)
-               for n, c in (("a", "jasiyo:sub=a"), ("b", "hand"), ("c", "jasiyo:sub=c"))]
+        ids = [
+            secrets.add(name=n, password="x", comment=c)
+            for n, c in (("a", "jasiyo:sub=a"), ("b", "hand"), ("c", "jasiyo:sub=c"))
+        ]
         assert all(i.startswith("*") and int(i[1:], 16) > 0 for i in ids)
         q = secrets.select(Key("name")).where(Or(Key("name") == "a", Key("name") == "b"))
         assert sorted(r["name"] for r in q) == ["a", "b"]
-        rows = list(api.rawCmd("/ppp/secret/print", "?comment", "?name=b", "?#!", "?#&",
-                               "=.proplist=name"))
+        rows = list(api.rawCmd("/ppp/secret/print", "?comment", "?name=b", "?#!", "?#&", "=.proplist=name"))
         assert rows == [{"name": "a"}, {"name": "c"}]
         secrets.add(name="d", password="x")
         assert [r["name"] for r in api.rawCmd("/ppp/secret/print", "?-comment")] == ["d"]
-        assert [r["name"] for r in api.rawCmd("/ppp/secret/print", f"?>.id={ids[1]}")] == [
-            "c", "d"]
+        assert [r["name"] for r in api.rawCmd("/ppp/secret/print", f"?>.id={ids[1]}")] == ["c", "d"]
         with pytest.raises(TrapError, match="secret with the same name already exists"):
             secrets.add(name="a", password="y")
         with pytest.raises(TrapError, match="no such item"):

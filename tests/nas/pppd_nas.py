@@ -88,8 +88,7 @@ class Client:
     unit: int
 
 
-def prepare(work: Path, *, auth_port: int, acct_port: int, secret: str,
-            clients: list[Client]) -> None:
+def prepare(work: Path, *, auth_port: int, acct_port: int, secret: str, clients: list[Client]) -> None:
     work.mkdir(parents=True, exist_ok=True)
     (work / "radius-dictionary").write_text(DICTIONARY)
     (work / "radius-servers").write_text(f"{AGENT_FROM_GUEST} {secret}\n")
@@ -123,5 +122,6 @@ logfile {work}/pppd-server.log
     (work / "server.options").write_text(server)
     (work / "server-mppe.options").write_text(server + "require-mppe-128\n")
     (work / "clients.txt").write_text(
-        "".join(f"{c.user} {c.unit} {c.method} {c.password}\n" for c in clients))
+        "".join(f"{c.user} {c.unit} {c.method} {c.password}\n" for c in clients)
+    )
     shutil.copyfile(HERE / "scenario.sh", work / "guest.sh")

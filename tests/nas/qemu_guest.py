@@ -32,8 +32,7 @@ BUSYBOX = Path("/bin/busybox")
 QEMU = "qemu-system-x86_64"
 
 #: The modules the guest needs (dependencies are added from each module's .modinfo).
-MODULES = ("virtio_pci", "virtio_net", "9pnet_virtio", "9p", "pppoe", "ppp_async", "ppp_mppe",
-           "veth")
+MODULES = ("virtio_pci", "virtio_net", "9pnet_virtio", "9p", "pppoe", "ppp_async", "ppp_mppe", "veth")
 
 #: The first stage: load modules, mount the host's root, hand over to the scenario script.
 INIT = """#!/bin/busybox sh
@@ -60,8 +59,7 @@ def kernel_files() -> tuple[Path, Path]:
     """(vmlinuz, modules directory) of the unpacked Debian kernel, or FileNotFoundError."""
     images = sorted(KERNEL_CACHE.glob("boot/vmlinuz-*"))
     if not images:
-        raise FileNotFoundError(
-            f"no Debian kernel unpacked in {KERNEL_CACHE}: run scripts/bootstrap --dev")
+        raise FileNotFoundError(f"no Debian kernel unpacked in {KERNEL_CACHE}: run scripts/bootstrap --dev")
     version = images[-1].name.removeprefix("vmlinuz-")
     modules = KERNEL_CACHE / "lib" / "modules" / version
     if not modules.is_dir():
@@ -94,7 +92,7 @@ def _depends(path: Path) -> list[str]:
     if at < 0:
         return []
     end = data.index(b"\x00", at + 1)
-    text = data[at + len(b"\x00depends="):end].decode()
+    text = data[at + len(b"\x00depends=") : end].decode()
     return [d.replace("-", "_") for d in text.split(",") if d]
 
 
@@ -138,7 +136,8 @@ def build_initramfs(dest: Path) -> Path:
     _, modules = kernel_files()
     order = module_order(modules, MODULES)
     entries: list[tuple[str, int, bytes]] = [
-        ("bin", 0o040755, b""), ("modules", 0o040755, b""),
+        ("bin", 0o040755, b""),
+        ("modules", 0o040755, b""),
         ("bin/busybox", 0o100755, BUSYBOX.read_bytes()),
         ("init", 0o100755, INIT.encode()),
         ("modules/order", 0o100644, "".join(f"{p.name}\n" for p in order).encode()),
@@ -159,15 +158,32 @@ class Guest:
         self.console = self.work / "console.log"
         cmdline = f"console=ttyS0 panic=-1 quiet loglevel=4 jasiyo.work={self.work}"
         self.argv = [
-            QEMU, "-accel", "tcg", "-m", str(memory_mb), "-smp", "1", "-nographic",
-            "-no-reboot", "-nodefaults", "-kernel", str(vmlinuz), "-initrd", str(initrd),
-            "-append", cmdline,
-            "-serial", f"file:{self.console}",
-            "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,"
-                       "multidevs=remap",
-            "-virtfs", f"local,path={self.work},mount_tag=work,security_model=none,"
-                       "multidevs=remap",
-            "-netdev", "user,id=n0,net=10.0.2.0/24", "-device", "virtio-net-pci,netdev=n0",
+            QEMU,
+            "-accel",
+            "tcg",
+            "-m",
+            str(memory_mb),
+            "-smp",
+            "1",
+            "-nographic",
+            "-no-reboot",
+            "-nodefaults",
+            "-kernel",
+            str(vmlinuz),
+            "-initrd",
+            str(initrd),
+            "-append",
+            cmdline,
+            "-serial",
+            f"file:{self.console}",
+            "-virtfs",
+            "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+            "-virtfs",
+            f"local,path={self.work},mount_tag=work,security_model=none,multidevs=remap",
+            "-netdev",
+            "user,id=n0,net=10.0.2.0/24",
+            "-device",
+            "virtio-net-pci,netdev=n0",
         ]
         self.proc: subprocess.Popen[bytes] | None = None
         self.started = 0.0
@@ -175,8 +191,9 @@ class Guest:
     def __enter__(self) -> Guest:
         self.started = time.monotonic()
         with (self.work / "qemu.log").open("wb") as out:
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -194,7 +211,8 @@ class Guest:
                 f"guest still running after {timeout:.0f}s\n--- qemu\n"
                 f"{(self.work / 'qemu.log').read_text(errors='replace')}"
                 f"\n--- console\n{self.console_text()}"
-                f"\n--- guest.log\n{self.guest_log()}") from None
+                f"\n--- guest.log\n{self.guest_log()}"
+            ) from None
 
     def console_text(self) -> str:
         return self.console.read_text(errors="replace") if self.console.exists() else ""

@@ -53,12 +53,22 @@ def agent(cfg: Config, tmp_path: Path) -> Iterator[AgentProcess]:
     jasiyo(cfg, "plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
     for c in CLIENTS:
         extra = ["--service", "static", "--ip", STATIC_IP] if c.user == "static-user" else []
-        jasiyo(cfg, "subscriber", "add", c.user, "--plan", "home", "--password", c.password,
-               *extra)
+        jasiyo(cfg, "subscriber", "add", c.user, "--plan", "home", "--password", c.password, *extra)
     jasiyo(cfg, "subscriber", "suspend", "sue", "--reason", "unpaid")
     # pppd's radius.so sends no Message-Authenticator: this router needs the opt-out.
-    jasiyo(cfg, "router", "add", "guest-nas", "--driver", "generic", "--host", "127.0.0.1",
-           "--radius-secret", SECRET, "--no-require-message-authenticator")
+    jasiyo(
+        cfg,
+        "router",
+        "add",
+        "guest-nas",
+        "--driver",
+        "generic",
+        "--host",
+        "127.0.0.1",
+        "--radius-secret",
+        SECRET,
+        "--no-require-message-authenticator",
+    )
     a = AgentProcess(cfg, tmp_path / "agent.log")
     yield a
     if a.proc.poll() is None:
@@ -72,15 +82,18 @@ def test_pppoe_server_with_radius_plugin_against_the_agent(
     if missing:
         pytest.fail(f"the real-NAS test needs: {', '.join(missing)} (scripts/bootstrap --dev)")
     work = tmp_path / "guest"
-    prepare(work, auth_port=cfg.radius.auth_port, acct_port=cfg.radius.acct_port,
-            secret=SECRET, clients=CLIENTS)
+    prepare(
+        work, auth_port=cfg.radius.auth_port, acct_port=cfg.radius.acct_port, secret=SECRET, clients=CLIENTS
+    )
     started = time.monotonic()
     with Guest(work) as guest:
         guest.wait(timeout=600)
     seconds = time.monotonic() - started
     print(f"guest boot + scenario: {seconds:.1f} s")
-    context = (f"\n--- guest.log\n{guest.guest_log()}\n--- pppd-server.log\n"
-               f"{_read(work / 'pppd-server.log')}\n--- agent log (tail)\n{agent.log()[-4000:]}")
+    context = (
+        f"\n--- guest.log\n{guest.guest_log()}\n--- pppd-server.log\n"
+        f"{_read(work / 'pppd-server.log')}\n--- agent log (tail)\n{agent.log()[-4000:]}"
+    )
     assert "scenario: done" in guest.guest_log(), context
 
     sessions = json.loads(jasiyo(cfg, "--json", "session", "list").stdout)

@@ -97,11 +97,18 @@ class ProviderConformance:
         return {}
 
     def hostile_bodies(self) -> list[bytes]:
-        return [b"", b"not json", b"[]", b"null", b"{}", b'{"a":' * 5000 + b"1" + b"}" * 5000,
-                b'{"x":"' + b"a" * (2 * 1024 * 1024) + b'"}', b"\xff\xfe\x00garbage"]
+        return [
+            b"",
+            b"not json",
+            b"[]",
+            b"null",
+            b"{}",
+            b'{"a":' * 5000 + b"1" + b"}" * 5000,
+            b'{"x":"' + b"a" * (2 * 1024 * 1024) + b'"}',
+            b"\xff\xfe\x00garbage",
+        ]
 
-    def make_provider(self, h: Harness, timeout: float = 5.0,
-                      **changes: object) -> PaymentProvider:
+    def make_provider(self, h: Harness, timeout: float = 5.0, **changes: object) -> PaymentProvider:
         p = self.provider_class({**h.settings, **changes}, timeout=timeout, retries=2)
         h.opened.append(p)
         return p
@@ -165,16 +172,14 @@ class ProviderConformance:
         assert isinstance(conf, Confirmation)
         assert (conf.amount_minor, conf.currency) == (request.amount_minor, request.currency)
         assert conf.reference and conf.provider == self.provider_class.name
-        after = poll(lambda: harness.provider.query(started.request_id),
-                     lambda a: a.outcome.final)
+        after = poll(lambda: harness.provider.query(started.request_id), lambda a: a.outcome.final)
         assert after.outcome is Outcome.PAID
 
     def test_declined_payment(self, harness: Harness) -> None:
         self.need_sim(harness)
         _, started = self.start(harness)
         self.finish(harness, started, pay=False)
-        after = poll(lambda: harness.provider.query(started.request_id),
-                     lambda a: a.outcome.final)
+        after = poll(lambda: harness.provider.query(started.request_id), lambda a: a.outcome.final)
         assert after.outcome is self.declined and after.confirmation is None
         if self.declined_has_callback:
             [answer] = self.callbacks(harness)
@@ -268,8 +273,7 @@ class ProviderConformance:
     def test_hostile_callback_bodies_are_refused(self, harness: Harness) -> None:
         for body in self.hostile_bodies():
             with pytest.raises(CallbackError):
-                harness.provider.parse_callback(self.callback_kind, self.sign(harness, body),
-                                                body)
+                harness.provider.parse_callback(self.callback_kind, self.sign(harness, body), body)
 
     def test_unknown_callback_kind_is_refused(self, harness: Harness) -> None:
         with pytest.raises(CallbackError):

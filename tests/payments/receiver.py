@@ -36,12 +36,12 @@ class Receiver:
                 body = self.rfile.read(length)
                 path = self.path.split("?", 1)[0]
                 with receiver._lock:
-                    receiver.received.append(Received(
-                        path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    receiver.received.append(
+                        Received(path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    )
                 if receiver.delay_s:
                     time.sleep(receiver.delay_s)
-                status, doc = receiver.answers.get(path, (200, {"ResultCode": 0,
-                                                                "ResultDesc": "Success"}))
+                status, doc = receiver.answers.get(path, (200, {"ResultCode": 0, "ResultDesc": "Success"}))
                 data = json.dumps(doc).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -54,8 +54,7 @@ class Receiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
     @property
     def url(self) -> str:

@@ -14,9 +14,16 @@ from jasiyo.payments.mpesa import wire
 
 
 def c2b(amount: object) -> bytes:
-    return json.dumps({"TransID": "RKTQDM7W6S", "TransAmount": amount, "TransTime": "",
-                       "BusinessShortCode": "600638", "BillRefNumber": "alice",
-                       "MSISDN": "25470****149"}).encode()
+    return json.dumps(
+        {
+            "TransID": "RKTQDM7W6S",
+            "TransAmount": amount,
+            "TransTime": "",
+            "BusinessShortCode": "600638",
+            "BillRefNumber": "alice",
+            "MSISDN": "25470****149",
+        }
+    ).encode()
 
 
 @given(st.integers(min_value=1, max_value=10**12))
@@ -48,8 +55,10 @@ def test_any_other_text_is_refused_or_exact(text: str) -> None:
     assert Decimal(text) * 100 == minor and minor > 0  # only plain amounts get through
 
 
-@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-1", "+1", "1,500.00", "1_000", "١٢",
-                                 "0", "0.00", "1.234", "", " 1", "1e2", "0x10"])
+@pytest.mark.parametrize(
+    "bad",
+    ["NaN", "Infinity", "-1", "+1", "1,500.00", "1_000", "١٢", "0", "0.00", "1.234", "", " 1", "1e2", "0x10"],
+)
 def test_refused_amount_strings(bad: str) -> None:
     with pytest.raises(CallbackError):
         wire.parse_c2b(c2b(bad))

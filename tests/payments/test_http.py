@@ -40,8 +40,7 @@ class Canned:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,),
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
         self.thread.start()
 
     @property
@@ -72,21 +71,32 @@ def client(canned: Canned) -> Iterator[HttpClient]:
     c.close()
 
 
-@pytest.mark.parametrize(("status", "body", "error", "code"), [
-    (200, b"<html>gateway</html>", ProviderUnavailable, ""),
-    (502, b"<html>bad gateway</html>", ProviderUnavailable, ""),
-    (503, b'{"errorCode":"503.001.01","errorMessage":"down"}', ProviderUnavailable,
-     "503.001.01"),
-    (429, b"{}", ProviderUnavailable, ""),
-    (401, b'{"errorCode":"401.002.01","errorMessage":"Error Occurred - Invalid Access Token"}',
-     ProviderAuthError, "401.002.01"),
-    (403, b"", ProviderAuthError, ""),
-    (400, b'{"errorCode":"400.002.02","errorMessage":"Bad Request - Invalid Amount"}',
-     ProviderRejected, "400.002.02"),
-    (302, b"", ProviderUnavailable, ""),
-])
-def test_answers_mapped(canned: Canned, client: HttpClient, status: int, body: bytes,
-                        error: type[PaymentError], code: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "body", "error", "code"),
+    [
+        (200, b"<html>gateway</html>", ProviderUnavailable, ""),
+        (502, b"<html>bad gateway</html>", ProviderUnavailable, ""),
+        (503, b'{"errorCode":"503.001.01","errorMessage":"down"}', ProviderUnavailable, "503.001.01"),
+        (429, b"{}", ProviderUnavailable, ""),
+        (
+            401,
+            b'{"errorCode":"401.002.01","errorMessage":"Error Occurred - Invalid Access Token"}',
+            ProviderAuthError,
+            "401.002.01",
+        ),
+        (403, b"", ProviderAuthError, ""),
+        (
+            400,
+            b'{"errorCode":"400.002.02","errorMessage":"Bad Request - Invalid Amount"}',
+            ProviderRejected,
+            "400.002.02",
+        ),
+        (302, b"", ProviderUnavailable, ""),
+    ],
+)
+def test_answers_mapped(
+    canned: Canned, client: HttpClient, status: int, body: bytes, error: type[PaymentError], code: str
+) -> None:
     canned.status, canned.body = status, body
     with pytest.raises(error) as caught:
         client.request("POST", "/x", idempotent=False, json_body={})
@@ -95,8 +105,7 @@ def test_answers_mapped(canned: Canned, client: HttpClient, status: int, body: b
     assert "\n" not in str(caught.value)  # one line for the person reading it
 
 
-def test_idempotent_calls_are_retried_and_others_are_not(canned: Canned,
-                                                         client: HttpClient) -> None:
+def test_idempotent_calls_are_retried_and_others_are_not(canned: Canned, client: HttpClient) -> None:
     canned.status, canned.body = 503, b"{}"
     with pytest.raises(ProviderUnavailable):
         client.request("GET", "/token", idempotent=True)
@@ -116,8 +125,7 @@ def test_rejections_are_never_retried(canned: Canned, client: HttpClient) -> Non
 
 def test_a_json_answer_is_returned(canned: Canned, client: HttpClient) -> None:
     canned.body = b'{"access_token":"abc","expires_in":"3599"}'
-    assert client.request("GET", "/t", idempotent=True) == {"access_token": "abc",
-                                                            "expires_in": "3599"}
+    assert client.request("GET", "/t", idempotent=True) == {"access_token": "abc", "expires_in": "3599"}
 
 
 def test_an_injected_transport_carries_the_requests(canned: Canned) -> None:

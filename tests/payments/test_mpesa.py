@@ -41,9 +41,14 @@ def sim() -> Iterator[DarajaSim]:
 
 
 def settings_for(sim: DarajaSim, **more: object) -> dict[str, object]:
-    return {"base_url": sim.url, "consumer_key": sim.consumer_key,
-            "consumer_secret": sim.consumer_secret, "shortcode": sim.shortcode,
-            "passkey": sim.passkey, **more}
+    return {
+        "base_url": sim.url,
+        "consumer_key": sim.consumer_key,
+        "consumer_secret": sim.consumer_secret,
+        "shortcode": sim.shortcode,
+        "passkey": sim.passkey,
+        **more,
+    }
 
 
 @pytest.fixture
@@ -65,10 +70,17 @@ def provider(sim: DarajaSim, make: Callable[..., DarajaProvider]) -> DarajaProvi
     return make(settings_for(sim))
 
 
-def stk(receiver: Receiver, amount_minor: int = 150000, phone: str = PHONE,
-        account: str = "alice") -> PaymentRequest:
-    return PaymentRequest(account=account, amount_minor=amount_minor, currency="KES",
-                          phone=phone, description="Internet", callback_url=receiver.url + "/stk")
+def stk(
+    receiver: Receiver, amount_minor: int = 150000, phone: str = PHONE, account: str = "alice"
+) -> PaymentRequest:
+    return PaymentRequest(
+        account=account,
+        amount_minor=amount_minor,
+        currency="KES",
+        phone=phone,
+        description="Internet",
+        callback_url=receiver.url + "/stk",
+    )
 
 
 class TestDarajaConformance(ProviderConformance):
@@ -82,9 +94,12 @@ class TestDarajaConformance(ProviderConformance):
         sandbox = _sandbox()
         if sandbox is not None:
             settings: dict[str, object] = {
-                "base_url": SANDBOX_URL, "consumer_key": sandbox["CONSUMER_KEY"],
+                "base_url": SANDBOX_URL,
+                "consumer_key": sandbox["CONSUMER_KEY"],
                 "consumer_secret": sandbox["CONSUMER_SECRET"],
-                "shortcode": sandbox["SHORTCODE"], "passkey": sandbox["PASSKEY"]}
+                "shortcode": sandbox["SHORTCODE"],
+                "passkey": sandbox["PASSKEY"],
+            }
             h = Harness(DarajaProvider(settings, timeout=30.0), receiver, None, settings, "/stk")
             yield h
             h.close()
@@ -101,9 +116,14 @@ class TestDarajaConformance(ProviderConformance):
     def payment_request(self, h: Harness, amount_minor: int = 150000) -> PaymentRequest:
         if h.sim is None:
             sandbox = _sandbox() or {}
-            return PaymentRequest(account="jasiyotest", amount_minor=100, currency="KES",
-                                  phone=sandbox.get("PHONE", ""), description="Test",
-                                  callback_url="https://example.com/jasiyo-test/stk")
+            return PaymentRequest(
+                account="jasiyotest",
+                amount_minor=100,
+                currency="KES",
+                phone=sandbox.get("PHONE", ""),
+                description="Test",
+                callback_url="https://example.com/jasiyo-test/stk",
+            )
         return stk(h.receiver, amount_minor)
 
     def prepare(self, h: Harness, request: PaymentRequest) -> None:
@@ -120,8 +140,10 @@ class TestDarajaConformance(ProviderConformance):
 
 # -- OAuth -----------------------------------------------------------------------------------
 
-def test_one_token_serves_many_calls_and_providers(sim: DarajaSim, receiver: Receiver,
-                                                   make: Callable[..., DarajaProvider]) -> None:
+
+def test_one_token_serves_many_calls_and_providers(
+    sim: DarajaSim, receiver: Receiver, make: Callable[..., DarajaProvider]
+) -> None:
     first = make(settings_for(sim))
     second = make(settings_for(sim))  # another provider for the same app
     for p in (first, second, first):
@@ -130,8 +152,7 @@ def test_one_token_serves_many_calls_and_providers(sim: DarajaSim, receiver: Rec
     assert len(sim.requests_to("/oauth/v1/generate")) == 1
 
 
-def test_concurrent_callers_fetch_one_token(sim: DarajaSim,
-                                            make: Callable[..., DarajaProvider]) -> None:
+def test_concurrent_callers_fetch_one_token(sim: DarajaSim, make: Callable[..., DarajaProvider]) -> None:
     import threading
 
     providers = [make(settings_for(sim)) for _ in range(6)]
@@ -146,7 +167,8 @@ def test_concurrent_callers_fetch_one_token(sim: DarajaSim,
 
 
 def test_token_refused_is_refetched_once_and_the_push_goes_through(
-        sim: DarajaSim, provider: DarajaProvider, receiver: Receiver) -> None:
+    sim: DarajaSim, provider: DarajaProvider, receiver: Receiver
+) -> None:
     provider.check()
     sim.issue_token()  # someone else fetched a token for this app: ours is now invalid
     started = provider.request_payment(stk(receiver))
@@ -157,8 +179,7 @@ def test_token_refused_is_refetched_once_and_the_push_goes_through(
     assert sim.tokens_issued == 3
 
 
-def test_token_refreshed_before_it_expires(receiver: Receiver,
-                                          make: Callable[..., DarajaProvider]) -> None:
+def test_token_refreshed_before_it_expires(receiver: Receiver, make: Callable[..., DarajaProvider]) -> None:
     sim = DarajaSim(token_lifetime=120).start()  # within the refresh margin at once
     try:
         p = make(settings_for(sim))
@@ -179,24 +200,32 @@ def test_basic_auth_sent_as_daraja_wants(sim: DarajaSim, provider: DarajaProvide
 
 # -- STK push bytes --------------------------------------------------------------------------
 
+
 def test_password_and_timestamp_exact_bytes_for_a_fixed_time(
-        receiver: Receiver, make: Callable[..., DarajaProvider]) -> None:
+    receiver: Receiver, make: Callable[..., DarajaProvider]
+) -> None:
     # Daraja's own sample: 2021-06-28 09:24:08 in Nairobi is 06:24:08 UTC.
-    p = make({"base_url": "http://127.0.0.1:9", "consumer_key": "k",
-                        "consumer_secret": "s", "shortcode": "174379",
-                        "passkey": SANDBOX_PASSKEY})
+    p = make(
+        {
+            "base_url": "http://127.0.0.1:9",
+            "consumer_key": "k",
+            "consumer_secret": "s",
+            "shortcode": "174379",
+            "passkey": SANDBOX_PASSKEY,
+        }
+    )
     p.clock = lambda: datetime.fromisoformat("2021-06-28T06:24:08+00:00").timestamp()
     body = p.stk_body(stk(receiver, 100))
     assert body["Timestamp"] == "20210628092408"
     assert body["Password"] == (
         "MTc0Mzc5YmZiMjc5ZjlhYTliZGJjZjE1OGU5N2RkNzFhNDY3Y2QyZTBjODkzMDU5YjEwZjc4ZTZiNzJh"
-        "ZGExZWQyYzkxOTIwMjEwNjI4MDkyNDA4")
+        "ZGExZWQyYzkxOTIwMjEwNjI4MDkyNDA4"
+    )
     assert base64.b64decode(body["Password"]) == f"174379{SANDBOX_PASSKEY}20210628092408".encode()
     assert body["Amount"] == 1 and body["PartyB"] == "174379"
 
 
-def test_the_push_on_the_wire(sim: DarajaSim, provider: DarajaProvider,
-                              receiver: Receiver) -> None:
+def test_the_push_on_the_wire(sim: DarajaSim, provider: DarajaProvider, receiver: Receiver) -> None:
     provider.request_payment(stk(receiver, 150000, account="alice"))
     [req] = sim.requests_to("/mpesa/stkpush/v1/processrequest")
     body = req.json()
@@ -208,12 +237,10 @@ def test_the_push_on_the_wire(sim: DarajaSim, provider: DarajaProvider,
     assert req.headers["authorization"].startswith("Bearer ")
 
 
-def test_buy_goods_sends_the_till_as_party_b(receiver: Receiver,
-                                            make: Callable[..., DarajaProvider]) -> None:
+def test_buy_goods_sends_the_till_as_party_b(receiver: Receiver, make: Callable[..., DarajaProvider]) -> None:
     sim = DarajaSim(till_number="5566778", callback_delay=0.1).start()
     try:
-        p = make(settings_for(sim, transaction_type="CustomerBuyGoodsOnline",
-                                        till_number="5566778"))
+        p = make(settings_for(sim, transaction_type="CustomerBuyGoodsOnline", till_number="5566778"))
         started = p.request_payment(stk(receiver))
         body = sim.requests_to("/mpesa/stkpush/v1/processrequest")[0].json()
         assert (body["TransactionType"], body["PartyB"]) == ("CustomerBuyGoodsOnline", "5566778")
@@ -225,16 +252,19 @@ def test_buy_goods_sends_the_till_as_party_b(receiver: Receiver,
         sim.stop()
 
 
-@pytest.mark.parametrize(("change", "words"), [
-    ({"amount_minor": 150050}, "whole shillings"),
-    ({"amount_minor": 0}, "whole shillings"),
-    ({"phone": "0712345678"}, "2547"),
-    ({"account": "a-very-long-account"}, "AccountReference"),
-    ({"currency": "NGN"}, "KES"),
-])
-def test_refused_before_anything_is_sent(sim: DarajaSim, provider: DarajaProvider,
-                                         receiver: Receiver, change: dict[str, object],
-                                         words: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"amount_minor": 150050}, "whole shillings"),
+        ({"amount_minor": 0}, "whole shillings"),
+        ({"phone": "0712345678"}, "2547"),
+        ({"account": "a-very-long-account"}, "AccountReference"),
+        ({"currency": "NGN"}, "KES"),
+    ],
+)
+def test_refused_before_anything_is_sent(
+    sim: DarajaSim, provider: DarajaProvider, receiver: Receiver, change: dict[str, object], words: str
+) -> None:
     base = stk(receiver)
     request = PaymentRequest(**{**{f: getattr(base, f) for f in base.__slots__}, **change})
     with pytest.raises(ProviderRejected, match=words):
@@ -242,8 +272,9 @@ def test_refused_before_anything_is_sent(sim: DarajaSim, provider: DarajaProvide
     assert sim.requests_to("/mpesa/stkpush/v1/processrequest") == []
 
 
-def test_wrong_passkey_is_refused_by_daraja(sim: DarajaSim, receiver: Receiver,
-                                            make: Callable[..., DarajaProvider]) -> None:
+def test_wrong_passkey_is_refused_by_daraja(
+    sim: DarajaSim, receiver: Receiver, make: Callable[..., DarajaProvider]
+) -> None:
     from jasiyo.payments.errors import ProviderAuthError
 
     p = make(settings_for(sim, passkey="wrong"))
@@ -253,16 +284,23 @@ def test_wrong_passkey_is_refused_by_daraja(sim: DarajaSim, receiver: Receiver,
 
 # -- each scripted outcome -------------------------------------------------------------------
 
-EXPECTED = {"pay": Outcome.PAID, "cancel": Outcome.CANCELLED,
-            "insufficient": Outcome.INSUFFICIENT_FUNDS, "timeout": Outcome.TIMEOUT,
-            "expired": Outcome.TIMEOUT, "unreachable": Outcome.UNREACHABLE,
-            "wrong_pin": Outcome.WRONG_PIN, "duplicate": Outcome.DUPLICATE,
-            "failed": Outcome.FAILED}
+EXPECTED = {
+    "pay": Outcome.PAID,
+    "cancel": Outcome.CANCELLED,
+    "insufficient": Outcome.INSUFFICIENT_FUNDS,
+    "timeout": Outcome.TIMEOUT,
+    "expired": Outcome.TIMEOUT,
+    "unreachable": Outcome.UNREACHABLE,
+    "wrong_pin": Outcome.WRONG_PIN,
+    "duplicate": Outcome.DUPLICATE,
+    "failed": Outcome.FAILED,
+}
 
 
 @pytest.mark.parametrize("script", sorted(OUTCOMES))
-def test_each_outcome_by_callback_and_by_query(sim: DarajaSim, provider: DarajaProvider,
-                                               receiver: Receiver, script: str) -> None:
+def test_each_outcome_by_callback_and_by_query(
+    sim: DarajaSim, provider: DarajaProvider, receiver: Receiver, script: str
+) -> None:
     sim.script(PHONE, script)
     started = provider.request_payment(stk(receiver))
     [got] = receiver.wait("/stk")
@@ -275,8 +313,7 @@ def test_each_outcome_by_callback_and_by_query(sim: DarajaSim, provider: DarajaP
     assert queried.outcome is EXPECTED[script]
 
 
-def test_paid_callback_shape(sim: DarajaSim, provider: DarajaProvider,
-                             receiver: Receiver) -> None:
+def test_paid_callback_shape(sim: DarajaSim, provider: DarajaProvider, receiver: Receiver) -> None:
     started = provider.request_payment(stk(receiver, 100))
     [got] = receiver.wait("/stk")
     cb = got.json()["Body"]["stkCallback"]
@@ -284,8 +321,10 @@ def test_paid_callback_shape(sim: DarajaSim, provider: DarajaProvider,
     assert cb["MerchantRequestID"] == started.merchant_request_id
     items = {i["Name"]: i.get("Value") for i in cb["CallbackMetadata"]["Item"]}
     assert items["Amount"] == 1.0 and isinstance(items["PhoneNumber"], int)
-    assert isinstance(items["TransactionDate"], int) and "Value" not in \
-        [i for i in cb["CallbackMetadata"]["Item"] if i["Name"] == "Balance"][0]
+    assert (
+        isinstance(items["TransactionDate"], int)
+        and "Value" not in [i for i in cb["CallbackMetadata"]["Item"] if i["Name"] == "Balance"][0]
+    )
     answer = provider.parse_callback("stk", got.headers, got.body)
     assert isinstance(answer, StatusAnswer) and answer.confirmation is not None
     conf = answer.confirmation
@@ -296,10 +335,14 @@ def test_paid_callback_shape(sim: DarajaSim, provider: DarajaProvider,
 
 # -- C2B -------------------------------------------------------------------------------------
 
+
 def test_c2b_register_then_pay_validation_then_confirmation(
-        sim: DarajaSim, provider: DarajaProvider, receiver: Receiver) -> None:
-    assert provider.register_urls(receiver.url + "/c2b/confirmation",
-                                  receiver.url + "/c2b/validation") == "success"
+    sim: DarajaSim, provider: DarajaProvider, receiver: Receiver
+) -> None:
+    assert (
+        provider.register_urls(receiver.url + "/c2b/confirmation", receiver.url + "/c2b/validation")
+        == "success"
+    )
     result = sim.c2b_pay("254712345678", 1500, "alice")
     assert result.accepted and result.result_code == "0"
     [confirmed] = receiver.wait("/c2b/confirmation")
@@ -310,12 +353,17 @@ def test_c2b_register_then_pay_validation_then_confirmation(
         conf = provider.parse_callback(r.path.strip("/"), r.headers, r.body)
         assert isinstance(conf, Confirmation)
         assert (conf.kind, conf.amount_minor, conf.account, conf.reference) == (
-            "c2b", 150000, "alice", result.trans_id)
+            "c2b",
+            150000,
+            "alice",
+            result.trans_id,
+        )
         assert conf.phone == "25471****678" and conf.shortcode == sim.shortcode
 
 
 def test_c2b_refused_at_validation_is_never_confirmed(
-        sim: DarajaSim, provider: DarajaProvider, receiver: Receiver) -> None:
+    sim: DarajaSim, provider: DarajaProvider, receiver: Receiver
+) -> None:
     provider.register_urls(receiver.url + "/c2b/confirmation", receiver.url + "/c2b/validation")
     receiver.answers["/c2b/validation"] = (200, c2b_reject("account"))
     result = sim.c2b_pay("254712345678", 1500, "nobody")
@@ -326,47 +374,55 @@ def test_c2b_refused_at_validation_is_never_confirmed(
     assert confirmed.json()["TransID"] == ok.trans_id
 
 
-def test_c2b_register_url_words_daraja_refuses(provider: DarajaProvider,
-                                               receiver: Receiver) -> None:
+def test_c2b_register_url_words_daraja_refuses(provider: DarajaProvider, receiver: Receiver) -> None:
     with pytest.raises(ProviderRejected, match="ConfirmationURL"):
         provider.register_urls(receiver.url + "/mpesa/confirm", receiver.url + "/validate")
 
 
-def test_c2b_over_http_control(sim: DarajaSim, provider: DarajaProvider,
-                               receiver: Receiver) -> None:
+def test_c2b_over_http_control(sim: DarajaSim, provider: DarajaProvider, receiver: Receiver) -> None:
     provider.register_urls(receiver.url + "/c2b/confirmation", receiver.url + "/c2b/validation")
-    answer = httpx.post(sim.url + "/sim/c2b",
-                        json={"msisdn": "254712345678", "amount": 50, "bill_ref": "bob"}).json()
+    answer = httpx.post(
+        sim.url + "/sim/c2b", json={"msisdn": "254712345678", "amount": 50, "bill_ref": "bob"}
+    ).json()
     assert answer["accepted"] is True
     [confirmed] = receiver.wait("/c2b/confirmation")
     assert confirmed.json()["TransAmount"] == "50.00"
-    assert httpx.post(sim.url + "/sim/script",
-                      json={"phone": PHONE, "outcome": "wrong_pin"}).status_code == 200
+    assert (
+        httpx.post(sim.url + "/sim/script", json={"phone": PHONE, "outcome": "wrong_pin"}).status_code == 200
+    )
     assert sim.scripts[PHONE] == "wrong_pin"
     assert len(httpx.get(sim.url + "/sim/requests").json()) == len(sim.requests)
 
 
 def test_c2b_answers() -> None:
     assert c2b_accept() == {"ResultCode": "0", "ResultDesc": "Accepted"}
-    assert [c2b_reject(r)["ResultCode"] for r in
-            ("msisdn", "account", "amount", "kyc", "shortcode", "other")] == [
-        f"C2B0001{i}" for i in range(1, 7)]
+    assert [
+        c2b_reject(r)["ResultCode"] for r in ("msisdn", "account", "amount", "kyc", "shortcode", "other")
+    ] == [f"C2B0001{i}" for i in range(1, 7)]
 
 
 # -- hostile STK / C2B bodies ----------------------------------------------------------------
 
+
 def _stk_doc(items: list[dict[str, object]] | None = None, code: object = 0) -> bytes:
-    cb: dict[str, object] = {"MerchantRequestID": "1-2-1", "CheckoutRequestID": "ws_CO_1",
-                             "ResultCode": code, "ResultDesc": "ok"}
+    cb: dict[str, object] = {
+        "MerchantRequestID": "1-2-1",
+        "CheckoutRequestID": "ws_CO_1",
+        "ResultCode": code,
+        "ResultDesc": "ok",
+    }
     if items is not None:
         cb["CallbackMetadata"] = {"Item": items}
     return wire.dumps({"Body": {"stkCallback": cb}})
 
 
 GOOD_ITEMS: list[dict[str, object]] = [
-    {"Name": "Amount", "Value": 1.0}, {"Name": "MpesaReceiptNumber", "Value": "NLJ7RT61SV"},
-    {"Name": "Balance"}, {"Name": "TransactionDate", "Value": 20191219102115},
-    {"Name": "PhoneNumber", "Value": 254708374149}]
+    {"Name": "Amount", "Value": 1.0},
+    {"Name": "MpesaReceiptNumber", "Value": "NLJ7RT61SV"},
+    {"Name": "Balance"},
+    {"Name": "TransactionDate", "Value": 20191219102115},
+    {"Name": "PhoneNumber", "Value": 254708374149},
+]
 
 
 def test_items_are_read_by_name_in_any_order() -> None:
@@ -374,8 +430,7 @@ def test_items_are_read_by_name_in_any_order() -> None:
     assert answer.confirmation is not None
     assert answer.confirmation.amount_minor == 100
     assert answer.confirmation.reference == "NLJ7RT61SV"
-    assert answer.confirmation.paid_at == datetime.fromisoformat(
-        "2019-12-19T07:21:15+00:00").timestamp()
+    assert answer.confirmation.paid_at == datetime.fromisoformat("2019-12-19T07:21:15+00:00").timestamp()
 
 
 def _without(name: str) -> list[dict[str, object]]:
@@ -386,25 +441,28 @@ def _with(name: str, value: object) -> list[dict[str, object]]:
     return [*_without(name), {"Name": name, "Value": value}]
 
 
-@pytest.mark.parametrize("body", [
-    _stk_doc(None),  # paid without metadata
-    _stk_doc(_without("Amount")),
-    _stk_doc(_without("MpesaReceiptNumber")),
-    _stk_doc(_with("Amount", "lots")),
-    _stk_doc(_with("Amount", -5)),
-    _stk_doc(_with("Amount", True)),
-    _stk_doc(_with("Amount", 1.005)),
-    _stk_doc(_with("TransactionDate", 2019)),
-    _stk_doc(_with("TransactionDate", 20191319102115)),  # month 13
-    _stk_doc(_with("MpesaReceiptNumber", 12345)),
-    _stk_doc([*GOOD_ITEMS, {"Name": "Amount", "Value": 9999.0}]),  # two amounts
-    _stk_doc(GOOD_ITEMS, code=None),
-    _stk_doc(GOOD_ITEMS, code=[0]),
-    b'{"Body":{"stkCallback":"paid"}}',
-    b'{"Body":{"stkCallback":{"ResultCode":0}}}',
-    b'{"Body":{"stkCallback":{"CheckoutRequestID":"x","ResultCode":0,'
-    b'"CallbackMetadata":{"Item":[{"Name":"Amount","Value":NaN}]}}}}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        _stk_doc(None),  # paid without metadata
+        _stk_doc(_without("Amount")),
+        _stk_doc(_without("MpesaReceiptNumber")),
+        _stk_doc(_with("Amount", "lots")),
+        _stk_doc(_with("Amount", -5)),
+        _stk_doc(_with("Amount", True)),
+        _stk_doc(_with("Amount", 1.005)),
+        _stk_doc(_with("TransactionDate", 2019)),
+        _stk_doc(_with("TransactionDate", 20191319102115)),  # month 13
+        _stk_doc(_with("MpesaReceiptNumber", 12345)),
+        _stk_doc([*GOOD_ITEMS, {"Name": "Amount", "Value": 9999.0}]),  # two amounts
+        _stk_doc(GOOD_ITEMS, code=None),
+        _stk_doc(GOOD_ITEMS, code=[0]),
+        b'{"Body":{"stkCallback":"paid"}}',
+        b'{"Body":{"stkCallback":{"ResultCode":0}}}',
+        b'{"Body":{"stkCallback":{"CheckoutRequestID":"x","ResultCode":0,'
+        b'"CallbackMetadata":{"Item":[{"Name":"Amount","Value":NaN}]}}}}',
+    ],
+)
 def test_hostile_stk_callbacks(body: bytes) -> None:
     with pytest.raises(CallbackError):
         wire.parse_stk_callback(body)
@@ -412,20 +470,38 @@ def test_hostile_stk_callbacks(body: bytes) -> None:
 
 def _c2b(**change: object) -> bytes:
     doc: dict[str, object] = {
-        "TransactionType": "Pay Bill", "TransID": "RKTQDM7W6S", "TransTime": "20191122063845",
-        "TransAmount": "1500.00", "BusinessShortCode": "600638", "BillRefNumber": "alice",
-        "MSISDN": "25470****149", "FirstName": "John"}
+        "TransactionType": "Pay Bill",
+        "TransID": "RKTQDM7W6S",
+        "TransTime": "20191122063845",
+        "TransAmount": "1500.00",
+        "BusinessShortCode": "600638",
+        "BillRefNumber": "alice",
+        "MSISDN": "25470****149",
+        "FirstName": "John",
+    }
     doc.update(change)
     return wire.dumps({k: v for k, v in doc.items() if v is not ...})
 
 
-@pytest.mark.parametrize("body", [
-    _c2b(TransAmount="NaN"), _c2b(TransAmount="-10.00"), _c2b(TransAmount="1e3"),
-    _c2b(TransAmount="10.001"), _c2b(TransAmount=" 10"), _c2b(TransAmount="0.00"),
-    _c2b(TransAmount=...), _c2b(TransID=...), _c2b(TransID=""), _c2b(TransAmount=None),
-    _c2b(BillRefNumber=["alice"]), _c2b(TransTime="yesterday"), _c2b(MSISDN={"a": 1}),
-    b"[1,2,3]",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        _c2b(TransAmount="NaN"),
+        _c2b(TransAmount="-10.00"),
+        _c2b(TransAmount="1e3"),
+        _c2b(TransAmount="10.001"),
+        _c2b(TransAmount=" 10"),
+        _c2b(TransAmount="0.00"),
+        _c2b(TransAmount=...),
+        _c2b(TransID=...),
+        _c2b(TransID=""),
+        _c2b(TransAmount=None),
+        _c2b(BillRefNumber=["alice"]),
+        _c2b(TransTime="yesterday"),
+        _c2b(MSISDN={"a": 1}),
+        b"[1,2,3]",
+    ],
+)
 def test_hostile_c2b_bodies(body: bytes) -> None:
     with pytest.raises(CallbackError):
         wire.parse_c2b(body)

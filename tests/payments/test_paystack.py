@@ -45,8 +45,7 @@ class TestPaystackConformance(ProviderConformance):
         key = os.environ.get(ENV, "")
         if key:
             settings: dict[str, object] = {"secret_key": key}
-            h = Harness(PaystackProvider(settings, timeout=30.0), receiver, None, settings,
-                        "/webhook")
+            h = Harness(PaystackProvider(settings, timeout=30.0), receiver, None, settings, "/webhook")
             yield h
             h.close()
             return
@@ -60,10 +59,15 @@ class TestPaystackConformance(ProviderConformance):
             s.stop()
 
     def payment_request(self, h: Harness, amount_minor: int = 150000) -> PaymentRequest:
-        return PaymentRequest(account="alice", amount_minor=amount_minor, currency="NGN",
-                              email="alice@example.com", description="Internet",
-                              callback_url=h.receiver.url + "/paid",
-                              reference="jt-" + secrets.token_hex(6))
+        return PaymentRequest(
+            account="alice",
+            amount_minor=amount_minor,
+            currency="NGN",
+            email="alice@example.com",
+            description="Internet",
+            callback_url=h.receiver.url + "/paid",
+            reference="jt-" + secrets.token_hex(6),
+        )
 
     def finish(self, h: Harness, started: Initiated, pay: bool) -> None:
         resp = checkout(started, "success" if pay else "failed")
@@ -104,28 +108,35 @@ def provider(sim: PaystackSim, make: Callable[..., PaystackProvider]) -> Paystac
 
 def request(receiver: Receiver, **change: object) -> PaymentRequest:
     fields: dict[str, object] = {
-        "account": "alice", "amount_minor": 250000, "currency": "KES",
-        "email": "alice@example.com", "callback_url": receiver.url + "/paid",
-        "metadata": {"plan": "home-10"}}
+        "account": "alice",
+        "amount_minor": 250000,
+        "currency": "KES",
+        "email": "alice@example.com",
+        "callback_url": receiver.url + "/paid",
+        "metadata": {"plan": "home-10"},
+    }
     fields.update(change)
     return PaymentRequest(**fields)  # type: ignore[arg-type]
 
 
-def test_initialize_on_the_wire(sim: PaystackSim, provider: PaystackProvider,
-                                receiver: Receiver) -> None:
+def test_initialize_on_the_wire(sim: PaystackSim, provider: PaystackProvider, receiver: Receiver) -> None:
     started = provider.request_payment(request(receiver, reference="inv-2026-0001"))
     assert started.request_id == "inv-2026-0001"
     assert started.checkout_url.startswith(sim.url + "/checkout/")
     [req] = sim.requests_to("/transaction/initialize")
     assert req.headers["authorization"] == f"Bearer {sim.secret_key}"
     body = req.json()
-    assert body == {"email": "alice@example.com", "amount": "250000", "currency": "KES",
-                    "reference": "inv-2026-0001", "callback_url": receiver.url + "/paid",
-                    "metadata": {"plan": "home-10", "account": "alice"}}
+    assert body == {
+        "email": "alice@example.com",
+        "amount": "250000",
+        "currency": "KES",
+        "reference": "inv-2026-0001",
+        "callback_url": receiver.url + "/paid",
+        "metadata": {"plan": "home-10", "account": "alice"},
+    }
 
 
-def test_webhook_signed_and_parsed(sim: PaystackSim, provider: PaystackProvider,
-                                   receiver: Receiver) -> None:
+def test_webhook_signed_and_parsed(sim: PaystackSim, provider: PaystackProvider, receiver: Receiver) -> None:
     started = provider.request_payment(request(receiver))
     checkout(started)
     [hook] = receiver.wait("/webhook")
@@ -138,15 +149,20 @@ def test_webhook_signed_and_parsed(sim: PaystackSim, provider: PaystackProvider,
     conf = answer.confirmation
     assert conf is not None
     assert (conf.reference, conf.amount_minor, conf.currency, conf.account, conf.kind) == (
-        started.request_id, 250000, "KES", "alice", "charge")
+        started.request_id,
+        250000,
+        "KES",
+        "alice",
+        "charge",
+    )
     assert conf.paid_at is not None
     verified = provider.query(started.request_id)
     assert verified.outcome is Outcome.PAID and verified.confirmation == conf
 
 
-def test_forged_signature_is_refused_before_parsing(sim: PaystackSim,
-                                                    provider: PaystackProvider,
-                                                    receiver: Receiver) -> None:
+def test_forged_signature_is_refused_before_parsing(
+    sim: PaystackSim, provider: PaystackProvider, receiver: Receiver
+) -> None:
     sim.faults.bad_signature = True
     started = provider.request_payment(request(receiver))
     sim.paystack_complete(started.request_id)
@@ -155,17 +171,23 @@ def test_forged_signature_is_refused_before_parsing(sim: PaystackSim,
         provider.parse_callback("webhook", hook.headers, hook.body)
 
 
-@pytest.mark.parametrize("headers", [{}, {"x-paystack-signature": ""},
-                                     {"x-paystack-signature": "00" * 64},
-                                     {"x-paystack-signature": "ü" * 10}])
-def test_missing_or_wrong_signature(provider: PaystackProvider,
-                                    headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"x-paystack-signature": ""},
+        {"x-paystack-signature": "00" * 64},
+        {"x-paystack-signature": "ü" * 10},
+    ],
+)
+def test_missing_or_wrong_signature(provider: PaystackProvider, headers: dict[str, str]) -> None:
     with pytest.raises(SignatureError):
         provider.parse_callback("webhook", headers, b'{"event":"charge.success"}')
 
 
-def test_a_tampered_body_fails_the_signature(sim: PaystackSim, provider: PaystackProvider,
-                                             receiver: Receiver) -> None:
+def test_a_tampered_body_fails_the_signature(
+    sim: PaystackSim, provider: PaystackProvider, receiver: Receiver
+) -> None:
     started = provider.request_payment(request(receiver))
     sim.paystack_complete(started.request_id)
     [hook] = receiver.wait("/webhook")
@@ -183,17 +205,20 @@ def signed(provider: PaystackProvider, doc: object) -> tuple[dict[str, str], byt
     return {"x-paystack-signature": signature(provider._secret_key, body)}, body
 
 
-@pytest.mark.parametrize("data", [
-    {"status": "failed", "reference": "r1", "amount": 100, "currency": "NGN"},
-    {"status": "success", "reference": "r1", "amount": "100", "currency": "NGN"},
-    {"status": "success", "reference": "r1", "amount": 100.5, "currency": "NGN"},
-    {"status": "success", "reference": "r1", "amount": -100, "currency": "NGN"},
-    {"status": "success", "reference": "r1", "amount": True, "currency": "NGN"},
-    {"status": "success", "reference": "r1", "amount": 100, "currency": "naira"},
-    {"status": "success", "reference": "r 1;drop", "amount": 100, "currency": "NGN"},
-    {"status": "success", "amount": 100, "currency": "NGN"},
-    "a string",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"status": "failed", "reference": "r1", "amount": 100, "currency": "NGN"},
+        {"status": "success", "reference": "r1", "amount": "100", "currency": "NGN"},
+        {"status": "success", "reference": "r1", "amount": 100.5, "currency": "NGN"},
+        {"status": "success", "reference": "r1", "amount": -100, "currency": "NGN"},
+        {"status": "success", "reference": "r1", "amount": True, "currency": "NGN"},
+        {"status": "success", "reference": "r1", "amount": 100, "currency": "naira"},
+        {"status": "success", "reference": "r 1;drop", "amount": 100, "currency": "NGN"},
+        {"status": "success", "amount": 100, "currency": "NGN"},
+        "a string",
+    ],
+)
 def test_hostile_charge_success_bodies(provider: PaystackProvider, data: object) -> None:
     headers, body = signed(provider, {"event": "charge.success", "data": data})
     with pytest.raises(CallbackError):
@@ -204,16 +229,23 @@ def test_other_events(provider: PaystackProvider) -> None:
     headers, body = signed(provider, {"event": "transfer.success", "data": {"reference": "x"}})
     with pytest.raises(CallbackError, match="not about a charge"):
         provider.parse_callback("webhook", headers, body)
-    headers, body = signed(provider, {"event": "charge.failed",
-                                      "data": {"reference": "r1", "status": "failed"}})
+    headers, body = signed(
+        provider, {"event": "charge.failed", "data": {"reference": "r1", "status": "failed"}}
+    )
     answer = provider.parse_callback("webhook", headers, body)
     assert isinstance(answer, StatusAnswer)
     assert (answer.outcome, answer.confirmation) == (Outcome.FAILED, None)
 
 
 def test_metadata_as_a_json_string_still_gives_the_account(provider: PaystackProvider) -> None:
-    data = {"status": "success", "reference": "r1", "amount": 100, "currency": "GHS",
-            "metadata": json.dumps({"account": "bob"}), "paid_at": "2026-05-24T10:23:11.000Z"}
+    data = {
+        "status": "success",
+        "reference": "r1",
+        "amount": 100,
+        "currency": "GHS",
+        "metadata": json.dumps({"account": "bob"}),
+        "paid_at": "2026-05-24T10:23:11.000Z",
+    }
     headers, body = signed(provider, {"event": "charge.success", "data": data})
     answer = provider.parse_callback("webhook", headers, body)
     assert isinstance(answer, StatusAnswer) and answer.confirmation is not None
@@ -221,25 +253,23 @@ def test_metadata_as_a_json_string_still_gives_the_account(provider: PaystackPro
     assert answer.confirmation.paid_at == 1779618191.0
 
 
-def test_declined_on_the_checkout_page(sim: PaystackSim, provider: PaystackProvider,
-                                       receiver: Receiver) -> None:
+def test_declined_on_the_checkout_page(
+    sim: PaystackSim, provider: PaystackProvider, receiver: Receiver
+) -> None:
     started = provider.request_payment(request(receiver))
     assert provider.query(started.request_id).code == "abandoned"
     checkout(started, "failed")
     assert provider.query(started.request_id).outcome is Outcome.FAILED
     insufficient = provider.request_payment(request(receiver))
-    sim.paystack_complete(insufficient.request_id, "failed",
-                          gateway_response="Insufficient Funds")
+    sim.paystack_complete(insufficient.request_id, "failed", gateway_response="Insufficient Funds")
     assert provider.query(insufficient.request_id).outcome is Outcome.INSUFFICIENT_FUNDS
 
 
-def test_a_checkout_completes_once(sim: PaystackSim, provider: PaystackProvider,
-                                   receiver: Receiver) -> None:
+def test_a_checkout_completes_once(sim: PaystackSim, provider: PaystackProvider, receiver: Receiver) -> None:
     started = provider.request_payment(request(receiver))
     checkout(started)
     checkout(started, "failed")  # a second click changes nothing
-    assert poll(lambda: provider.query(started.request_id),
-                lambda a: a.outcome.final).outcome is Outcome.PAID
+    assert poll(lambda: provider.query(started.request_id), lambda a: a.outcome.final).outcome is Outcome.PAID
     assert len(receiver.wait("/webhook")) == 1
 
 
@@ -249,24 +279,23 @@ def test_duplicate_reference_is_refused(provider: PaystackProvider, receiver: Re
         provider.request_payment(request(receiver, reference="INV-7"))
 
 
-@pytest.mark.parametrize(("change", "words"), [
-    ({"email": ""}, "email"), ({"amount_minor": 0}, "positive"),
-    ({"reference": "has space"}, "reference")])
-def test_refused_before_anything_is_sent(sim: PaystackSim, provider: PaystackProvider,
-                                         receiver: Receiver, change: dict[str, object],
-                                         words: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [({"email": ""}, "email"), ({"amount_minor": 0}, "positive"), ({"reference": "has space"}, "reference")],
+)
+def test_refused_before_anything_is_sent(
+    sim: PaystackSim, provider: PaystackProvider, receiver: Receiver, change: dict[str, object], words: str
+) -> None:
     with pytest.raises(ProviderRejected, match=words):
         provider.request_payment(request(receiver, **change))
     assert sim.requests_to("/transaction/initialize") == []
 
 
-def test_control_over_http(sim: PaystackSim, provider: PaystackProvider,
-                           receiver: Receiver) -> None:
+def test_control_over_http(sim: PaystackSim, provider: PaystackProvider, receiver: Receiver) -> None:
     started = provider.request_payment(request(receiver))
     resp = httpx.post(sim.url + "/sim/complete", json={"reference": started.request_id})
     assert resp.status_code == 200 and resp.json()["status"] == "success"
     assert len(receiver.wait("/webhook")) == 1
-    assert httpx.post(sim.url + "/sim/faults", json={"bad_signature": True}).json()[
-        "bad_signature"] is True
+    assert httpx.post(sim.url + "/sim/faults", json={"bad_signature": True}).json()["bad_signature"] is True
     assert httpx.post(sim.url + "/sim/faults", json={"nonsense": 1}).status_code == 400
     assert httpx.post(sim.url + "/sim/complete", json={}).status_code == 400

@@ -24,13 +24,25 @@ def phone_page(name: str, locale: str = "en-US", javascript: bool = True) -> Ite
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         try:
-            context = browser.new_context(viewport=PHONE_VIEWPORT, locale=locale,
-                                          is_mobile=True, has_touch=True,
-                                          java_script_enabled=javascript)
+            context = browser.new_context(
+                viewport=PHONE_VIEWPORT,
+                locale=locale,
+                is_mobile=True,
+                has_touch=True,
+                java_script_enabled=javascript,
+            )
             page = context.new_page()
             page.set_default_timeout(20000)
             page.shots = Shots(page, name)  # type: ignore[attr-defined]

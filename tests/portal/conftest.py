@@ -35,7 +35,6 @@ def nas() -> Iterator[NasListener]:
 
 
 @pytest.fixture
-def world(tmp_path: Path, daraja: DarajaSim, paystack: PaystackSim,
-          nas: NasListener) -> Iterator[World]:
+def world(tmp_path: Path, daraja: DarajaSim, paystack: PaystackSim, nas: NasListener) -> Iterator[World]:
     with running_world(tmp_path, daraja, paystack, nas) as w:
         yield w

@@ -38,9 +38,13 @@ class World:
     url: str
 
     def hotspot(self) -> HotspotSim:
-        return HotspotSim(radius_port=self.cfg.radius.auth_port,
-                          acct_port=self.cfg.radius.acct_port, secret=NAS_SECRET,
-                          files=hotspot_files(self.url), mac=HOTSPOT_MAC)
+        return HotspotSim(
+            radius_port=self.cfg.radius.auth_port,
+            acct_port=self.cfg.radius.acct_port,
+            secret=NAS_SECRET,
+            files=hotspot_files(self.url),
+            mac=HOTSPOT_MAC,
+        )
 
     def store(self) -> Store:
         return Store.open(self.cfg)
@@ -53,22 +57,33 @@ class World:
             s.close()
 
 
-def world_config(tmp_path: Path, daraja: DarajaSim, paystack: PaystackSim,
-                 portal: str = "") -> Config:
+def world_config(tmp_path: Path, daraja: DarajaSim, paystack: PaystackSim, portal: str = "") -> Config:
     port = free_tcp_port()
-    extra = (f'[web]\nport = {port}\npublic_url = "http://127.0.0.1:{port}"\n'
-             f'[portal]\nurl = "http://127.0.0.1:{port}"\n{portal}\n'
-             + payments_toml(daraja, paystack))
+    extra = (
+        f'[web]\nport = {port}\npublic_url = "http://127.0.0.1:{port}"\n'
+        f'[portal]\nurl = "http://127.0.0.1:{port}"\n{portal}\n' + payments_toml(daraja, paystack)
+    )
     return make_config(tmp_path, extra)
 
 
 @contextmanager
-def running_world(tmp_path: Path, daraja: DarajaSim, paystack: PaystackSim, nas: NasListener,
-                  portal: str = "") -> Iterator[World]:
+def running_world(
+    tmp_path: Path, daraja: DarajaSim, paystack: PaystackSim, nas: NasListener, portal: str = ""
+) -> Iterator[World]:
     cfg = world_config(tmp_path, daraja, paystack, portal)
     seed(cfg, nas.port)  # plan home, alice (PPPoE, suspended by billing), router "local"
-    jasiyo(cfg, "subscriber", "add", "hs1", "--plan", "home", "--service", "hotspot",
-           "--password", "hs1-secret-pw")
+    jasiyo(
+        cfg,
+        "subscriber",
+        "add",
+        "hs1",
+        "--plan",
+        "home",
+        "--service",
+        "hotspot",
+        "--password",
+        "hs1-secret-pw",
+    )
     agent = AgentProcess(cfg, tmp_path / "agent.log")
     try:
         until(lambda: "web.start" in agent.log())
@@ -80,9 +95,14 @@ def running_world(tmp_path: Path, daraja: DarajaSim, paystack: PaystackSim, nas:
 
 def open_session(cfg: Config, user: str, framed_ip: str, session: str = "81c00001") -> None:
     """Accounting Start from the NAS: ``user`` is online at ``framed_ip``."""
-    start = acct_request(User_Name=user, Acct_Status_Type="Start", Acct_Session_Id=session,
-                         NAS_IP_Address="127.0.0.1", Framed_IP_Address=framed_ip,
-                         secret=NAS_SECRET.encode())
+    start = acct_request(
+        User_Name=user,
+        Acct_Status_Type="Start",
+        Acct_Session_Id=session,
+        NAS_IP_Address="127.0.0.1",
+        Framed_IP_Address=framed_ip,
+        secret=NAS_SECRET.encode(),
+    )
     assert exchange(cfg.radius.acct_port, start) is not None
 
 

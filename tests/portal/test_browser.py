@@ -53,10 +53,22 @@ def test_pay_page_in_swahili_from_the_browser_language(world: World) -> None:
 
 
 def sell_packages(w: World) -> None:
-    jasiyo(w.cfg, "plan", "add", "1hour", "--rate", "5M/5M", "--price", "10", "--period", "1h",
-           "--portal")
-    jasiyo(w.cfg, "plan", "add", "day", "--rate", "5M/5M", "--price", "50", "--period", "24h",
-           "--data", "2G", "--portal")
+    jasiyo(w.cfg, "plan", "add", "1hour", "--rate", "5M/5M", "--price", "10", "--period", "1h", "--portal")
+    jasiyo(
+        w.cfg,
+        "plan",
+        "add",
+        "day",
+        "--rate",
+        "5M/5M",
+        "--price",
+        "50",
+        "--period",
+        "24h",
+        "--data",
+        "2G",
+        "--portal",
+    )
 
 
 def buy(w: World, page, hs, plan: str = "1hour") -> None:  # type: ignore[no-untyped-def]
@@ -74,8 +86,14 @@ def buy(w: World, page, hs, plan: str = "1hour") -> None:  # type: ignore[no-unt
 def test_buy_a_package_with_mpesa_and_be_logged_in_by_the_portal(world: World) -> None:
     sell_packages(world)
     with world.hotspot() as hs, phone_page("hotspot_buy") as page:
-        assert "1hour" in page.goto(world.url + "/hotspot?" + urlencode(
-            {"mac": HOTSPOT_MAC, "link-login-only": hs.url + "/login"})).text()
+        assert (
+            "1hour"
+            in page.goto(
+                world.url
+                + "/hotspot?"
+                + urlencode({"mac": HOTSPOT_MAC, "link-login-only": hs.url + "/login"})
+            ).text()
+        )
         buy(world, page, hs)
         page.wait_for_url(hs.url + "/login", wait_until="commit")  # the portal posts the login
         page.wait_for_selector("text=You are connected")
@@ -95,13 +113,17 @@ def test_buy_a_package_with_mpesa_and_be_logged_in_by_the_portal(world: World) -
     assert "hs1-secret-pw" not in log and "0712 345 678" not in log
 
 
-@pytest.mark.parametrize(("script", "outcome", "words"), [
-    ("cancel", "cancelled", "You pressed Cancel"),
-    ("timeout", "timeout", "was not answered in time"),
-    ("insufficient", "failed", "not enough money"),
-])
-def test_a_prompt_that_is_not_paid_ends_on_a_clear_page(world: World, script: str,
-                                                         outcome: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("script", "outcome", "words"),
+    [
+        ("cancel", "cancelled", "You pressed Cancel"),
+        ("timeout", "timeout", "was not answered in time"),
+        ("insufficient", "failed", "not enough money"),
+    ],
+)
+def test_a_prompt_that_is_not_paid_ends_on_a_clear_page(
+    world: World, script: str, outcome: str, words: str
+) -> None:
     sell_packages(world)
     world.daraja.script(PHONE, script)
     with world.hotspot() as hs, phone_page(f"hotspot_{outcome}") as page:
@@ -135,8 +157,11 @@ def test_a_voucher_redeemed_on_the_portal_logs_the_device_in(world: World) -> No
         page.shots("connected")
         assert hs.active[HOTSPOT_MAC].user == code
         # The same code again (another device would be refused; the same one reconnects).
-        page.goto(world.url + "/hotspot?" + urlencode({
-            "mac": "AA:BB:CC:00:00:99", "link-login-only": hs.url + "/login"}))
+        page.goto(
+            world.url
+            + "/hotspot?"
+            + urlencode({"mac": "AA:BB:CC:00:00:99", "link-login-only": hs.url + "/login"})
+        )
         page.fill("#code", code)
         page.click("#redeem")
         page.wait_for_selector("#message")

@@ -16,9 +16,14 @@ from tests.portal.support import CLIENT_IP, World, client, csrf_of, open_session
 
 pytestmark = pytest.mark.slow
 
-GOOD = {"mac": "AA:BB:CC:00:00:01", "ip": "10.5.50.20",
-        "link-login-only": "http://10.5.50.1/login", "link-orig": "http://example.com/",
-        "chap-id": "\\371", "chap-challenge": "\\357\\015\\330" + "\\001" * 13}
+GOOD = {
+    "mac": "AA:BB:CC:00:00:01",
+    "ip": "10.5.50.20",
+    "link-login-only": "http://10.5.50.1/login",
+    "link-orig": "http://example.com/",
+    "chap-id": "\\371",
+    "chap-challenge": "\\357\\015\\330" + "\\001" * 13,
+}
 SCRIPT = "<script>alert(1)</script>"
 HOSTILE: list[tuple[str, str]] = [
     ("mac", "x" * 5000),
@@ -46,14 +51,12 @@ HOSTILE: list[tuple[str, str]] = [
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    daraja, paystack, nas = DarajaSim(callback_delay=0.3), PaystackSim(callback_delay=0.3), \
-        NasListener()
+    daraja, paystack, nas = DarajaSim(callback_delay=0.3), PaystackSim(callback_delay=0.3), NasListener()
     daraja.start()
     paystack.start()
     tmp: Path = tmp_path_factory.mktemp("hostile")
     try:
-        with running_world(tmp, daraja, paystack, nas,
-                           portal="stk_per_phone = 2\nvoucher_per_ip = 4\n") as w:
+        with running_world(tmp, daraja, paystack, nas, portal="stk_per_phone = 2\nvoucher_per_ip = 4\n") as w:
             yield w
     finally:
         daraja.stop()
@@ -62,10 +65,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def stored(w: World) -> tuple[int, ...]:
-    return (w.count("SELECT count(*) FROM payment_requests"),
-            w.count("SELECT count(*) FROM subscribers"),
-            w.count("SELECT count(*) FROM payments"),
-            w.count("SELECT count(*) FROM audit"))
+    return (
+        w.count("SELECT count(*) FROM payment_requests"),
+        w.count("SELECT count(*) FROM subscribers"),
+        w.count("SELECT count(*) FROM payments"),
+        w.count("SELECT count(*) FROM audit"),
+    )
 
 
 def assert_clear_refusal(r, status: int = 400) -> None:  # type: ignore[no-untyped-def]
@@ -85,8 +90,10 @@ def test_hostile_hotspot_parameters_are_refused(world: World, key: str, value: s
         page = c.get("/hotspot?" + urlencode(GOOD))
         assert page.status_code == 200
         token = csrf_of(page.text)
-        for path, extra in (("/buy", {"plan": "home", "phone": "0712345678"}),
-                            ("/voucher", {"code": "ABCD-EFGH"})):
+        for path, extra in (
+            ("/buy", {"plan": "home", "phone": "0712345678"}),
+            ("/voucher", {"code": "ABCD-EFGH"}),
+        ):
             r = c.post(path, data={**GOOD, key: value, "csrf": token, **extra})
             assert r.status_code in (400, 413, 429), r.text[:300]
             assert "<script>alert" not in r.text
@@ -153,11 +160,11 @@ def test_posts_without_the_csrf_token_or_from_another_site_are_refused(world: Wo
         assert_clear_refusal(r, 403)
         r = c.post("/buy", data={**form, "csrf": "0" * 32})
         assert_clear_refusal(r, 403)
-        r = c.post("/buy", data={**form, "csrf": token},
-                   headers={"origin": "http://evil.example"})
+        r = c.post("/buy", data={**form, "csrf": token}, headers={"origin": "http://evil.example"})
         assert_clear_refusal(r, 403)
-        r = c.post("/buy", content=b"x" * 20000,
-                   headers={"content-type": "application/x-www-form-urlencoded"})
+        r = c.post(
+            "/buy", content=b"x" * 20000, headers={"content-type": "application/x-www-form-urlencoded"}
+        )
         assert_clear_refusal(r, 413)
         r = c.post("/pay/mpesa", json={"phone": "0712345678"})
         assert_clear_refusal(r, 400)
@@ -167,14 +174,16 @@ def test_posts_without_the_csrf_token_or_from_another_site_are_refused(world: Wo
 def test_the_pay_page_shows_only_the_address_owner(world: World) -> None:
     with client(world.url) as c:
         # No session has this address: nobody's data, whatever the headers claim.
-        r = c.get("/pay", headers={"x-forwarded-for": "100.64.0.9",
-                                   "x-real-ip": "100.64.0.9"})
+        r = c.get("/pay", headers={"x-forwarded-for": "100.64.0.9", "x-real-ip": "100.64.0.9"})
         assert r.status_code == 404 and 'id="unknown"' in r.text
         assert "alice" not in r.text and "hs1" not in r.text
         token = c.cookies["jsy_csrf"]  # the page has no form; the cookie is set anyway
         before = stored(world)
-        r = c.post("/pay/mpesa", data={"csrf": token, "phone": "0712345678"},
-                   headers={"x-forwarded-for": "100.64.0.9"})
+        r = c.post(
+            "/pay/mpesa",
+            data={"csrf": token, "phone": "0712345678"},
+            headers={"x-forwarded-for": "100.64.0.9"},
+        )
         assert_clear_refusal(r, 400)
         assert stored(world) == before and world.daraja.pushes == {}
         # Another customer's payment cannot be watched from here either.
@@ -187,7 +196,8 @@ def test_stk_prompts_are_rate_limited_per_phone(world: World) -> None:
     open_session(world.cfg, "alice", CLIENT_IP, session="81c0rate")
     with client(world.url) as c:
         token = csrf_of(c.get("/pay").text)
-        codes = [c.post("/pay/mpesa", data={"csrf": token, "phone": "0722 000 111"}).status_code
-                 for _ in range(4)]
+        codes = [
+            c.post("/pay/mpesa", data={"csrf": token, "phone": "0722 000 111"}).status_code for _ in range(4)
+        ]
     assert codes == [303, 303, 429, 429]  # [portal] stk_per_phone = 2
     assert len([p for p in world.daraja.pushes.values() if p.phone == "254722000111"]) == 2

@@ -26,14 +26,25 @@ def test_chap_login_is_checked_by_the_agent_over_radius(world: World) -> None:
         page = c.get("/login").text
         assert f'action="{world.url}/hotspot"' in page  # the uploaded login.html
         chap_id, challenge = _chap(page)
-        r = c.post("/login", data={"username": "hs1", "dst": "http://example.com/",
-                                   "password": chap_response(chap_id, "wrong", challenge)})
+        r = c.post(
+            "/login",
+            data={
+                "username": "hs1",
+                "dst": "http://example.com/",
+                "password": chap_response(chap_id, "wrong", challenge),
+            },
+        )
         assert 'name="error" value="Authentication failed"' in r.text  # the Reply-Message
         assert HOTSPOT_MAC not in hs.active
         chap_id, challenge = _chap(c.get("/login").text)
-        r = c.post("/login", data={"username": "hs1", "dst": "http://example.com/",
-                                   "password": chap_response(chap_id, "hs1-secret-pw",
-                                                             challenge)})
+        r = c.post(
+            "/login",
+            data={
+                "username": "hs1",
+                "dst": "http://example.com/",
+                "password": chap_response(chap_id, "hs1-secret-pw", challenge),
+            },
+        )
         assert "connected" in r.text
         assert hs.active[HOTSPOT_MAC].user == "hs1"
         assert [a.accepted for a in hs.attempts] == [False, True]

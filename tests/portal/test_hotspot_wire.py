@@ -38,8 +38,13 @@ def test_anything_but_routeros_octal_form_is_refused(bad: str) -> None:
 def test_the_login_link_must_be_the_hotspots_own() -> None:
     assert check_login_url("http://10.5.50.1/login") == "http://10.5.50.1/login"
     assert check_login_url("https://hotspot.isp.example/login", ("hotspot.isp.example",))
-    for bad in ("http://evil.example/login", "http://8.8.8.8/login", "ftp://10.5.50.1/",
-                "javascript:alert(1)", "http://u:p@10.5.50.1/login"):
+    for bad in (
+        "http://evil.example/login",
+        "http://8.8.8.8/login",
+        "ftp://10.5.50.1/",
+        "javascript:alert(1)",
+        "http://u:p@10.5.50.1/login",
+    ):
         with pytest.raises(ValidationError):
             check_login_url(bad)
 
@@ -49,8 +54,9 @@ def test_parse_login_without_chap_posts_the_password_itself() -> None:
     assert hs.mac == "AA:BB:CC:00:00:01" and not hs.chap
     assert hs.login_password("pw") == "pw"
     with pytest.raises(ValidationError):
-        parse_login({"mac": "AA:BB:CC:00:00:01", "link-login-only": "http://10.5.50.1/login",
-                     "chap-id": "\\371"})  # an id without a challenge
+        parse_login(
+            {"mac": "AA:BB:CC:00:00:01", "link-login-only": "http://10.5.50.1/login", "chap-id": "\\371"}
+        )  # an id without a challenge
 
 
 def test_hotspot_files_send_the_router_variables_to_the_portal() -> None:
@@ -63,7 +69,9 @@ def test_hotspot_files_send_the_router_variables_to_the_portal() -> None:
     with pytest.raises(ValidationError):
         hotspot_files('http://x/"><script>')
     assert walled_garden_hosts("http://10.5.50.2:8080", ("https://checkout.paystack.com",)) == [
-        "10.5.50.2", "checkout.paystack.com"]
+        "10.5.50.2",
+        "checkout.paystack.com",
+    ]
 
 
 def test_language_from_the_toggle_then_the_browser() -> None:

@@ -11,8 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_pay_by_card_opens_a_paystack_checkout_and_restores(world: World) -> None:
-    world.paystack.webhook_url = cli_json(world.cfg, "payment", "register-urls")["urls"][
-        "paystack"]
+    world.paystack.webhook_url = cli_json(world.cfg, "payment", "register-urls")["urls"]["paystack"]
     open_session(world.cfg, "alice", CLIENT_IP)
     with client(world.url) as c:
         page = c.get("/pay")
@@ -20,8 +19,7 @@ def test_pay_by_card_opens_a_paystack_checkout_and_restores(world: World) -> Non
         r = c.post("/pay/card", data={"csrf": csrf_of(page.text), "email": "alice@example.com"})
         assert r.status_code == 303 and r.headers["location"].startswith(world.paystack.url)
         (req,) = cli_json(world.cfg, "payment", "requests")
-        assert (req["provider"], req["username"], req["amount_minor"]) == (
-            "paystack", "alice", 150000)
+        assert (req["provider"], req["username"], req["amount_minor"]) == ("paystack", "alice", 150000)
         world.paystack.paystack_complete(req["request_id"])
         until(lambda: full_service(login(world.cfg)))
         open_session(world.cfg, "alice", CLIENT_IP, session="81c00002")  # back online

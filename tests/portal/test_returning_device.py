@@ -26,12 +26,12 @@ def _hidden(html: str) -> dict[str, str]:
 
 
 def test_a_device_that_paid_is_logged_in_again(world: World) -> None:
-    jasiyo(world.cfg, "plan", "add", "1hour", "--rate", "5M/5M", "--price", "10",
-           "--period", "1h", "--portal")
+    jasiyo(
+        world.cfg, "plan", "add", "1hour", "--rate", "5M/5M", "--price", "10", "--period", "1h", "--portal"
+    )
     store = world.store()
     try:
-        access = hotspot.pending_purchase(store, world.cfg, plan="1hour", phone=PHONE,
-                                          mac=HOTSPOT_MAC)
+        access = hotspot.pending_purchase(store, world.cfg, plan="1hour", phone=PHONE, mac=HOTSPOT_MAC)
     finally:
         store.close()
     with world.hotspot() as hs, httpx.Client(base_url=world.url, timeout=10) as portal:

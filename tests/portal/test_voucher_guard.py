@@ -18,11 +18,13 @@ from tests.portal.support import client, csrf_of, running_world
 pytestmark = pytest.mark.slow
 
 
-def test_voucher_guessing_is_stopped(tmp_path: Path, daraja: DarajaSim, paystack: PaystackSim,
-                                     nas: NasListener) -> None:
+def test_voucher_guessing_is_stopped(
+    tmp_path: Path, daraja: DarajaSim, paystack: PaystackSim, nas: NasListener
+) -> None:
     with running_world(tmp_path, daraja, paystack, nas, portal="voucher_per_ip = 4\n") as w:
-        jasiyo(w.cfg, "plan", "add", "1hour", "--rate", "5M/5M", "--price", "10",
-               "--period", "1h", "--portal")
+        jasiyo(
+            w.cfg, "plan", "add", "1hour", "--rate", "5M/5M", "--price", "10", "--period", "1h", "--portal"
+        )
         store = w.store()
         try:
             (code,) = vouchers.generate(store, "1hour", 1, "test")
@@ -31,9 +33,10 @@ def test_voucher_guessing_is_stopped(tmp_path: Path, daraja: DarajaSim, paystack
         params = {"mac": "AA:BB:CC:00:00:07", "link-login-only": "http://10.5.50.1/login"}
         with client(w.url) as c:
             token = csrf_of(c.get("/hotspot?" + urlencode(params)).text)
-            codes = [c.post("/voucher", data={**params, "csrf": token,
-                                              "code": f"GUESS{i:04d}"}).status_code
-                     for i in range(4)]
+            codes = [
+                c.post("/voucher", data={**params, "csrf": token, "code": f"GUESS{i:04d}"}).status_code
+                for i in range(4)
+            ]
             assert codes == [400, 400, 400, 400]  # wrong codes, said plainly
             r = c.post("/voucher", data={**params, "csrf": token, "code": code})
             assert r.status_code == 429 and "Too many attempts" in r.text  # even a good one

@@ -17,8 +17,7 @@ from tests.sync.harness import FAST, Cloud, start_cloud
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_cloud(request: pytest.FixtureRequest,
-              tmp_path: Path) -> Iterator[tuple[Cloud, Path | str, str]]:
+def any_cloud(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Cloud, Path | str, str]]:
     """A cloud on SQLite, then on PostgreSQL: (the cloud, where its tables are (the SQLite
     file, or the owner's DSN), the owner's --db)."""
     if request.param == "sqlite":

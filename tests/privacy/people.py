@@ -29,20 +29,38 @@ def with_plan(cfg: Config) -> None:
 
 
 #: Someone else, who must come through an erasure of the first untouched.
-OTHER = {"name": "Baraka Mwangi", "phone": "+254722000111", "password": "other-pass-99",
-         "mac": "DE:AD:BE:EF:00:01", "framed_ip": "100.64.8.8"}
+OTHER = {
+    "name": "Baraka Mwangi",
+    "phone": "+254722000111",
+    "password": "other-pass-99",
+    "mac": "DE:AD:BE:EF:00:01",
+    "framed_ip": "100.64.8.8",
+}
 
 
-def add_person(cfg: Config, username: str = "wanjiku", *, ref: str = "QK7PAY001",
-               session: bool = True, name: str = NAME, phone: str = PHONE,
-               password: str = PASSWORD, mac: str = MAC, framed_ip: str = FRAMED_IP) -> None:
+def add_person(
+    cfg: Config,
+    username: str = "wanjiku",
+    *,
+    ref: str = "QK7PAY001",
+    session: bool = True,
+    name: str = NAME,
+    phone: str = PHONE,
+    password: str = PASSWORD,
+    mac: str = MAC,
+    framed_ip: str = FRAMED_IP,
+) -> None:
     """The subscriber, their consent, a payment, a RADIUS session and an SMS."""
     with_plan(cfg)
     s = Store.open(cfg)
     try:
-        subs.add(s, subs.NewSubscriber.build(
-            username, password=password, plan="home", phone=phone, name=name,
-            sms_consent=True, mac=mac), "noc:ann")
+        subs.add(
+            s,
+            subs.NewSubscriber.build(
+                username, password=password, plan="home", phone=phone, name=name, sms_consent=True, mac=mac
+            ),
+            "noc:ann",
+        )
         payments.record(s, cfg, username, "1500", ref, method="mpesa", actor="noc:ann")
         row = s.one("SELECT * FROM subscribers WHERE username = ?", (username,))
         with s.transaction():
@@ -54,13 +72,31 @@ def add_person(cfg: Config, username: str = "wanjiku", *, ref: str = "QK7PAY001"
         backend = open_backend(cfg)
         now = time.time()
         sid = f"8100{abs(hash(username)) % 10**6:06x}"  # NAS session ids are opaque hex
-        backend.record_accounting([
-            AcctRecord("10.0.0.1", "Start", now, acct_session_id=sid,
-                       username=username, framed_ip=framed_ip, calling_station_id=mac),
-            AcctRecord("10.0.0.1", "Interim-Update", now + 60, acct_session_id=sid,
-                       username=username, framed_ip=framed_ip, calling_station_id=mac,
-                       session_time=60, input_octets=5000, output_octets=90000),
-        ])
+        backend.record_accounting(
+            [
+                AcctRecord(
+                    "10.0.0.1",
+                    "Start",
+                    now,
+                    acct_session_id=sid,
+                    username=username,
+                    framed_ip=framed_ip,
+                    calling_station_id=mac,
+                ),
+                AcctRecord(
+                    "10.0.0.1",
+                    "Interim-Update",
+                    now + 60,
+                    acct_session_id=sid,
+                    username=username,
+                    framed_ip=framed_ip,
+                    calling_station_id=mac,
+                    session_time=60,
+                    input_octets=5000,
+                    output_octets=90000,
+                ),
+            ]
+        )
         backend.close()
 
 

@@ -13,9 +13,13 @@ from jasiyo.config import Config
 
 def _add(store: Store) -> None:
     plans.add(store, plans.build("home", rate="10M/10M", price="1500"), "noc:ann")
-    subs.add(store, subs.NewSubscriber.build(
-        "alice", password="pw-123456", plan="home", phone="+254712345678",
-        name="Alice Wanjiru"), "noc:ann")
+    subs.add(
+        store,
+        subs.NewSubscriber.build(
+            "alice", password="pw-123456", plan="home", phone="+254712345678", name="Alice Wanjiru"
+        ),
+        "noc:ann",
+    )
     subs.suspend(store, "alice", "noc:ben", "abuse report from Kamau")
 
 
@@ -39,8 +43,10 @@ def test_details_are_sealed_at_rest_and_read_back(cfg: Config, store: Store) -> 
 
 def test_lines_written_in_plain_text_are_sealed(store: Store) -> None:
     with store.transaction():
-        store.execute("INSERT INTO audit (at, actor, action, target, detail) VALUES "
-                      "(1, 'old', 'subscriber.add', 'subscriber:bob', '{\"phone\": \"+2547\"}')")
+        store.execute(
+            "INSERT INTO audit (at, actor, action, target, detail) VALUES "
+            "(1, 'old', 'subscriber.add', 'subscriber:bob', '{\"phone\": \"+2547\"}')"
+        )
     assert audit.seal_legacy(store) == 1
     row = store.one("SELECT * FROM audit WHERE actor = 'old'")
     assert row["detail"] == "{}" and b"+2547" not in row["detail_enc"]

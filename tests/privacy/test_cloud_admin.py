@@ -22,8 +22,7 @@ def owner(db: str) -> Storage:
     return open_storage(db, owner=True)
 
 
-def test_a_revoked_operator_token_is_refused(any_cloud: CloudAt,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_revoked_operator_token_is_refused(any_cloud: CloudAt, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.privacy.conftest import run_cli
 
     c, _, db = any_cloud
@@ -40,15 +39,12 @@ def test_a_revoked_operator_token_is_refused(any_cloud: CloudAt,
         assert ok.status_code == 201
     run_cli(capsys, "cloud", "revoke-operator", ids[1], "--db", db)
     with c.http() as h:
-        refused = h.post("/v1/tenants", json={"name": "x"},
-                         headers={"authorization": f"Bearer {second}"})
-        still = h.post("/v1/tenants", json={"name": "y"},
-                       headers={"authorization": f"Bearer {c.operator}"})
+        refused = h.post("/v1/tenants", json={"name": "x"}, headers={"authorization": f"Bearer {second}"})
+        still = h.post("/v1/tenants", json={"name": "y"}, headers={"authorization": f"Bearer {c.operator}"})
     assert refused.status_code == 401 and still.status_code == 201
 
 
-def test_revoking_an_agent_closes_its_webhook_endpoints(any_cloud: CloudAt,
-                                                        tmp_path: Path) -> None:
+def test_revoking_an_agent_closes_its_webhook_endpoints(any_cloud: CloudAt, tmp_path: Path) -> None:
     c, _, _ = any_cloud
     isp = Tenant(c, tmp_path).setup(2)
     a, b = isp.agents
@@ -56,8 +52,10 @@ def test_revoking_an_agent_closes_its_webhook_endpoints(any_cloud: CloudAt,
     url_b = cloudlink.register_webhook(b, "paystack")["url"]
     with c.http() as h:
         assert h.post(url_a, content=b"{}").status_code == 200
-        r = h.post(f"/v1/tenants/{isp.id}/agents/{_agent_id(a)}/revoke",
-                   headers={"authorization": f"Bearer {isp.admin}"})
+        r = h.post(
+            f"/v1/tenants/{isp.id}/agents/{_agent_id(a)}/revoke",
+            headers={"authorization": f"Bearer {isp.admin}"},
+        )
         assert r.status_code == 200
         assert h.post(url_a, content=b"{}").status_code == 404  # closed with its agent
         assert h.post(url_b, content=b"{}").status_code == 200  # the other POP's still open
@@ -73,8 +71,9 @@ def _agent_id(cfg: Config) -> str:
         s.close()
 
 
-def test_deleting_a_tenant_leaves_no_row_of_it(any_cloud: CloudAt, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_deleting_a_tenant_leaves_no_row_of_it(
+    any_cloud: CloudAt, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tests.privacy.conftest import run_cli
     from tests.privacy.people import add_person
 

@@ -19,8 +19,15 @@ from tests.privacy.people import (
     voucher_used_by,
 )
 
-SECRETS = (NAME.encode(), PHONE.encode(), PHONE[4:].encode(), PASSWORD.encode(),
-           MAC.encode(), FRAMED_IP.encode(), MESSAGE.encode())
+SECRETS = (
+    NAME.encode(),
+    PHONE.encode(),
+    PHONE[4:].encode(),
+    PASSWORD.encode(),
+    MAC.encode(),
+    FRAMED_IP.encode(),
+    MESSAGE.encode(),
+)
 
 
 def raw_bytes(db: Path) -> bytes:
@@ -31,14 +38,15 @@ def raw_bytes(db: Path) -> bytes:
 
 
 def money(store: Store) -> tuple:
-    return (store.scalar("SELECT sum(amount_minor) FROM ledger"),
-            store.scalar("SELECT sum(amount_minor) FROM payments"),
-            store.scalar("SELECT sum(total_minor) FROM invoices"),
-            store.scalar("SELECT count(*) FROM ledger"))
+    return (
+        store.scalar("SELECT sum(amount_minor) FROM ledger"),
+        store.scalar("SELECT sum(amount_minor) FROM payments"),
+        store.scalar("SELECT sum(total_minor) FROM invoices"),
+        store.scalar("SELECT count(*) FROM ledger"),
+    )
 
 
-def test_erase_removes_personal_data_from_the_file_and_keeps_money(
-        jasiyo, cfg: Config) -> None:
+def test_erase_removes_personal_data_from_the_file_and_keeps_money(jasiyo, cfg: Config) -> None:
     add_person(cfg)
     add_person(cfg, "baraka", ref="QK7PAY002", session=False, **OTHER)  # someone else, untouched
     voucher_used_by(cfg, MAC)
@@ -48,8 +56,9 @@ def test_erase_removes_personal_data_from_the_file_and_keeps_money(
     assert NAME.encode() in raw_bytes(cfg.db_path)  # the scan does see plain text
     code, _, err = jasiyo("subscriber", "erase", "wanjiku")
     assert code != 0 and "--yes" in err
-    code, out, err = jasiyo("--json", "subscriber", "erase", "wanjiku", "--yes",
-                            "--reason", "customer asked, ticket 4411")
+    code, out, err = jasiyo(
+        "--json", "subscriber", "erase", "wanjiku", "--yes", "--reason", "customer asked, ticket 4411"
+    )
     assert code == 0, err
     s = Store.open(cfg)
     try:
@@ -71,8 +80,7 @@ def test_erase_removes_personal_data_from_the_file_and_keeps_money(
             text = str(s.event_data(r))
             assert NAME not in text and PHONE not in text and PASSWORD not in text
         assert audit.list_(s, user="baraka")  # the other subscriber is as before
-        assert s.one("SELECT name FROM subscribers WHERE username = 'baraka'")["name"] == \
-            OTHER["name"]
+        assert s.one("SELECT name FROM subscribers WHERE username = 'baraka'")["name"] == OTHER["name"]
     finally:
         s.close()
     blob = raw_bytes(cfg.db_path)

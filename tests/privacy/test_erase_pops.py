@@ -30,14 +30,14 @@ def cloud_rows(where: object) -> list[tuple]:
         conn = sqlite3.connect(where)
         try:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            names = [r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")]
+            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
             return [row for n in names for row in conn.execute(f"SELECT * FROM {n}")]
         finally:
             conn.close()
     with psycopg.connect(str(where)) as conn:
-        names = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+        names = [
+            r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        ]
         conn.execute("SET row_security = off")  # the owner, not the service: every tenant
         return [row for n in names for row in conn.execute(f"SELECT * FROM {n}")]
 
@@ -57,9 +57,11 @@ def opened_by_tenant_key(where: object, ring: Keyring) -> str:
 
 def opened_snapshots(where: object, ring: Keyring) -> str:
     """The plain text of every snapshot part the cloud holds (the tenant key opens them)."""
-    sql = ("SELECT p.snapshot_id, p.part, p.envelope, s.origin FROM snapshot_parts p JOIN "
-           "snapshots s ON s.tenant_id = p.tenant_id AND s.id = p.snapshot_id "
-           "ORDER BY p.snapshot_id, p.part")
+    sql = (
+        "SELECT p.snapshot_id, p.part, p.envelope, s.origin FROM snapshot_parts p JOIN "
+        "snapshots s ON s.tenant_id = p.tenant_id AND s.id = p.snapshot_id "
+        "ORDER BY p.snapshot_id, p.part"
+    )
     if isinstance(where, Path):
         conn = sqlite3.connect(where)
         rows = conn.execute(sql).fetchall()
@@ -78,25 +80,40 @@ def session_at(cfg: Config, username: str) -> None:
     backend = open_backend(cfg)
     import time
 
-    backend.record_accounting([AcctRecord(
-        "10.0.0.2", "Start", time.time(), acct_session_id="b0b0cafe", username=username,
-        framed_ip="100.64.9.9", calling_station_id=MAC)])
+    backend.record_accounting(
+        [
+            AcctRecord(
+                "10.0.0.2",
+                "Start",
+                time.time(),
+                acct_session_id="b0b0cafe",
+                username=username,
+                framed_ip="100.64.9.9",
+                calling_station_id=MAC,
+            )
+        ]
+    )
     backend.close()
 
 
 def ledger_sums(cfg: Config) -> tuple:
     s = Store.open(cfg)
     try:
-        return (s.all("SELECT s.username, sum(l.amount_minor) AS balance FROM ledger l JOIN "
-                      "subscribers s ON s.id = l.subscriber_id GROUP BY 1 ORDER BY 1"),
-                s.scalar("SELECT sum(total_minor) FROM invoices"),
-                s.scalar("SELECT sum(amount_minor) FROM payments"))
+        return (
+            s.all(
+                "SELECT s.username, sum(l.amount_minor) AS balance FROM ledger l JOIN "
+                "subscribers s ON s.id = l.subscriber_id GROUP BY 1 ORDER BY 1"
+            ),
+            s.scalar("SELECT sum(total_minor) FROM invoices"),
+            s.scalar("SELECT sum(amount_minor) FROM payments"),
+        )
     finally:
         s.close()
 
 
-def test_erasure_reaches_both_pops_and_the_cloud(any_cloud: tuple[Cloud, Path | str, str],
-                                                  tmp_path: Path) -> None:
+def test_erasure_reaches_both_pops_and_the_cloud(
+    any_cloud: tuple[Cloud, Path | str, str], tmp_path: Path
+) -> None:
     c, where, _ = any_cloud
     isp = Tenant(c, tmp_path).setup(2)
     a, b = isp.agents

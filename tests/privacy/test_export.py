@@ -37,13 +37,15 @@ def test_documented_schema_is_the_packaged_one() -> None:
 
 
 def test_subscriber_export_holds_everything_and_matches_the_schema(
-        jasiyo, cfg: Config, tmp_path: Path) -> None:
+    jasiyo, cfg: Config, tmp_path: Path
+) -> None:
     add_person(cfg)
     voucher = voucher_used_by(cfg, MAC)
     voucher_used_by(cfg, OTHER["mac"])  # someone else's
     out = tmp_path / "wanjiku.json"
-    code, _, err = jasiyo("subscriber", "export", "wanjiku", "--output", str(out),
-                          "--csv", str(tmp_path / "csv"))
+    code, _, err = jasiyo(
+        "subscriber", "export", "wanjiku", "--output", str(out), "--csv", str(tmp_path / "csv")
+    )
     assert code == 0, err
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     doc = json.loads(out.read_text())
@@ -70,8 +72,7 @@ def test_subscriber_export_holds_everything_and_matches_the_schema(
     assert line.target == "subscriber:wanjiku" and line.detail["output"] == str(out)
 
 
-def test_export_refuses_to_overwrite_and_unknown_subscriber(jasiyo, cfg: Config,
-                                                            tmp_path: Path) -> None:
+def test_export_refuses_to_overwrite_and_unknown_subscriber(jasiyo, cfg: Config, tmp_path: Path) -> None:
     add_person(cfg, session=False)
     out = tmp_path / "x.json"
     out.write_text("keep me")
@@ -81,8 +82,7 @@ def test_export_refuses_to_overwrite_and_unknown_subscriber(jasiyo, cfg: Config,
     assert code != 0 and "nobody" in err and "Traceback" not in err
 
 
-def test_tenant_export_writes_every_table_with_a_manifest(jasiyo, cfg: Config,
-                                                          tmp_path: Path) -> None:
+def test_tenant_export_writes_every_table_with_a_manifest(jasiyo, cfg: Config, tmp_path: Path) -> None:
     add_person(cfg)
     add_person(cfg, "baraka", ref="QK7PAY002", session=False, **OTHER)
     dest = tmp_path / "isp"

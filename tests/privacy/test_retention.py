@@ -30,15 +30,27 @@ def setup(tmp_path: Path) -> Config:
     add_person(cfg)  # subscriber, payment, invoice, ledger, a session, queued messages
     backend = open_backend(cfg)
     sid = backend._store().scalar("SELECT acct_session_id FROM radius_sessions")
-    backend.record_accounting([AcctRecord(
-        "10.0.0.1", "Stop", time.time() + 120, acct_session_id=sid, username="wanjiku",
-        session_time=120, input_octets=6000, output_octets=95000)])
+    backend.record_accounting(
+        [
+            AcctRecord(
+                "10.0.0.1",
+                "Stop",
+                time.time() + 120,
+                acct_session_id=sid,
+                username="wanjiku",
+                session_time=120,
+                input_octets=6000,
+                output_octets=95000,
+            )
+        ]
+    )
     backend.close()
     s = Store.open(cfg)
     for n in s.all("SELECT key FROM notifications"):
         notify.mark_sent(s, n["key"])
-    collect.receive(s, source="local:1", endpoint="nowhere", headers={}, body=b"{}",
-                    received_at=s.now())  # an unknown endpoint: refused, so processed
+    collect.receive(
+        s, source="local:1", endpoint="nowhere", headers={}, body=b"{}", received_at=s.now()
+    )  # an unknown endpoint: refused, so processed
     subs.suspend(s, "wanjiku", "noc", "late")  # status: superseded by the resume below
     subs.resume(s, "wanjiku", "noc")
     with s.transaction():
@@ -50,9 +62,17 @@ def setup(tmp_path: Path) -> Config:
 def counts(cfg: Config) -> dict[str, int]:
     s = Store.open(cfg)
     try:
-        q = {"audit": "audit", "sms": "notifications", "webhooks": "payment_inbox",
-             "sessions": "radius_sessions", "accounting": "accounting", "events": "events",
-             "payments": "payments", "ledger": "ledger", "invoices": "invoices"}
+        q = {
+            "audit": "audit",
+            "sms": "notifications",
+            "webhooks": "payment_inbox",
+            "sessions": "radius_sessions",
+            "accounting": "accounting",
+            "events": "events",
+            "payments": "payments",
+            "ledger": "ledger",
+            "invoices": "invoices",
+        }
         return {k: s.scalar(f"SELECT count(*) FROM {t}") for k, t in q.items()}
     finally:
         s.close()
@@ -89,8 +109,14 @@ def test_each_class_goes_at_its_limit_and_money_never(tmp_path: Path) -> None:
 
     assert not any(prune_at(cfg, 29).values())
     assert counts(cfg) == start
-    steps = [(31, "audit"), (41, "sms"), (51, "webhooks"), (63, "accounting"),
-             (71, "sessions"), (81, "events")]
+    steps = [
+        (31, "audit"),
+        (41, "sms"),
+        (51, "webhooks"),
+        (63, "accounting"),
+        (71, "sessions"),
+        (81, "events"),
+    ]
     gone: set[str] = set()
     for day, kind in steps:
         removed = prune_at(cfg, day)

@@ -30,7 +30,8 @@ def busy_tenant(cfg: Config, edits: int = 40) -> None:
 
 
 def test_snapshot_compacts_the_log_and_a_wiped_pop_restores_from_it(
-        any_cloud: tuple[Cloud, Path | str, str], tmp_path: Path) -> None:
+    any_cloud: tuple[Cloud, Path | str, str], tmp_path: Path
+) -> None:
     cloud, where, _ = any_cloud
     isp = Tenant(cloud, tmp_path).setup(2)
     a, b = isp.agents
@@ -70,8 +71,7 @@ def test_snapshot_compacts_the_log_and_a_wiped_pop_restores_from_it(
     assert snap(again) == snap(a)
 
 
-def test_a_pop_behind_the_compacted_floor_catches_up_through_the_snapshot(
-        tmp_path: Path) -> None:
+def test_a_pop_behind_the_compacted_floor_catches_up_through_the_snapshot(tmp_path: Path) -> None:
     cloud = sqlite_cloud(tmp_path)
     try:
         isp = Tenant(cloud, tmp_path).setup(3)
@@ -123,11 +123,14 @@ def test_a_snapshot_lists_rows_before_what_refers_to_them(tmp_path: Path) -> Non
         snapshot.write(a)
         snap_id, origin, _, parts = cloud.storage.latest_snapshot(isp.id) or ("", "", 0, 0)
         ring = Keyring.load(isp.recovery)
-        chunks = [ring.open(cloud.storage.snapshot_part(isp.id, snap_id, i) or "",
-                            f"snapshot:{snap_id}:{i}", origin) for i in range(parts)]
+        chunks = [
+            ring.open(
+                cloud.storage.snapshot_part(isp.id, snap_id, i) or "", f"snapshot:{snap_id}:{i}", origin
+            )
+            for i in range(parts)
+        ]
         ranks = [ENTITIES[e["entity"]].rank for e in decode(chunks)]
-        assert ranks == sorted(ranks) and {"payment", "subscriber"} <= {
-            e["entity"] for e in decode(chunks)}
+        assert ranks == sorted(ranks) and {"payment", "subscriber"} <= {e["entity"] for e in decode(chunks)}
     finally:
         cloud.server.stop()
         cloud.storage.close()

@@ -26,8 +26,20 @@ from tests.radius.support import (
     state,
 )
 
-__all__ = ["RADCLIENT", "RATE", "SECRET", "Client", "RadclientResult", "ServerThread",
-           "acct_request", "auth_request", "decode_reply", "make_backend", "radclient", "state"]
+__all__ = [
+    "RADCLIENT",
+    "RATE",
+    "SECRET",
+    "Client",
+    "RadclientResult",
+    "ServerThread",
+    "acct_request",
+    "auth_request",
+    "decode_reply",
+    "make_backend",
+    "radclient",
+    "state",
+]
 
 
 @pytest.fixture

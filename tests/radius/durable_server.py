@@ -1,6 +1,6 @@
 """A RadiusServer over a backend that fsyncs each batch to a file: for the SIGKILL test.
 
-    python -m tests.radius.durable_server JOURNAL   # prints "PORTS auth acct", serves forever
+python -m tests.radius.durable_server JOURNAL   # prints "PORTS auth acct", serves forever
 """
 
 from __future__ import annotations

@@ -55,9 +55,7 @@ def make_backend() -> MemoryBackend:
             state("carol", Access.WALLED_GARDEN, rate_limit="256k/256k", address_list="suspended"),
         )
     )
-    b.add_subject(
-        AuthSubject("dave", "dave-pw", state("dave", service=Service.STATIC, ip="100.64.0.9"))
-    )
+    b.add_subject(AuthSubject("dave", "dave-pw", state("dave", service=Service.STATIC, ip="100.64.0.9")))
     return b
 
 
@@ -162,9 +160,7 @@ class RadclientResult:
     output: str
 
 
-def radclient(
-    port: int, kind: str, text: str, secret: bytes = SECRET, timeout: int = 5
-) -> RadclientResult:
+def radclient(port: int, kind: str, text: str, secret: bytes = SECRET, timeout: int = 5) -> RadclientResult:
     """Run radclient once with ``text`` as its input; parse the reply it printed.
 
     ``-d`` points at our shipped dictionaries (FreeRADIUS format), so the Mikrotik- names

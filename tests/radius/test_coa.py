@@ -58,9 +58,7 @@ class FakeNas(asyncio.DatagramProtocol):
 
 async def with_nas(nas_proto: FakeNas, fn: Any) -> Any:
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(
-        lambda: nas_proto, local_addr=("127.0.0.1", 0)
-    )
+    transport, _ = await loop.create_datagram_endpoint(lambda: nas_proto, local_addr=("127.0.0.1", 0))
     port = transport.get_extra_info("sockname")[1]
     try:
         return await fn(NasClient("core-1", "127.0.0.1", SECRET, coa_port=port))
@@ -102,9 +100,7 @@ def test_coa_change_rate_limit_ack() -> None:
 def test_retries_then_ack() -> None:
     nas = FakeNas(drop_first=2)
     attrs = coa.session_attributes("alice", "81a0000c")
-    result = asyncio.run(
-        with_nas(nas, lambda n: coa.disconnect(n, attrs, timeout=0.3, retries=3))
-    )
+    result = asyncio.run(with_nas(nas, lambda n: coa.disconnect(n, attrs, timeout=0.3, retries=3)))
     assert result.ok and result.attempts == 3
     # retransmissions are the same request (same Identifier and authenticator)
     assert len({(p.id, p.authenticator) for p in nas.received}) == 1
@@ -113,9 +109,7 @@ def test_retries_then_ack() -> None:
 def test_timeout_when_nas_is_silent() -> None:
     nas = FakeNas(silent=True)
     attrs = coa.session_attributes("alice", "81a0000c")
-    result = asyncio.run(
-        with_nas(nas, lambda n: coa.disconnect(n, attrs, timeout=0.2, retries=2))
-    )
+    result = asyncio.run(with_nas(nas, lambda n: coa.disconnect(n, attrs, timeout=0.2, retries=2)))
     assert result.status is coa.CoAStatus.TIMEOUT and result.attempts == 2
     assert len(nas.received) == 2
 
@@ -163,6 +157,7 @@ def test_sync_wrapper_from_plain_code() -> None:
         result = coa.disconnect_sync(client, coa.session_attributes("alice", "81a0000c"))
         assert result.ok and nas.sessions == {}
     finally:
+
         async def close() -> None:
             holder["transport"].close()
             await asyncio.sleep(0)  # let the transport finish closing its socket

@@ -144,9 +144,7 @@ def requests(draw: st.DrawFn) -> bytes:
         attrs.append(_attr(33, value))  # Proxy-State, copied into the reply in order
     attrs.append(_attr(4, b"\x7f\x00\x00\x01"))  # NAS-IP-Address
     attrs.append(_attr(31, b"AA:BB:CC:DD:EE:FF"))
-    for code, value in draw(
-        st.lists(st.tuples(st.integers(4, 100), st.binary(max_size=20)), max_size=3)
-    ):
+    for code, value in draw(st.lists(st.tuples(st.integers(4, 100), st.binary(max_size=20)), max_size=3)):
         if code not in (26, 80):
             attrs.append(_attr(code, value))
     attrs = draw(st.permutations(attrs))

@@ -51,9 +51,7 @@ def valid_auth_bytes() -> bytes:
         (lambda: b"\x02" + valid_auth_bytes()[1:], "dropped_bad_code"),
     ],
 )  # fmt: skip
-def test_bad_datagrams_dropped_and_counted(
-    radius: ServerThread, udp: Any, make: Any, counter: str
-) -> None:
+def test_bad_datagrams_dropped_and_counted(radius: ServerThread, udp: Any, make: Any, counter: str) -> None:
     client = udp(radius.server.auth_port)
     assert client.exchange(make(), timeout=0.3) is None
     assert radius.wait_for(lambda: getattr(radius.stats, counter) >= 1), radius.stats
@@ -178,8 +176,9 @@ def hostile(draw: st.DrawFn) -> tuple[ServerType, bytes, bytes]:
     return kind, base, bytes(data)
 
 
-@settings(max_examples=examples(400), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(case=hostile())
 def test_fuzz_handler_never_raises_never_answers_invalid(
     radius: ServerThread, case: tuple[ServerType, bytes, bytes]

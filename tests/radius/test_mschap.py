@@ -48,9 +48,7 @@ def test_rfc2759_section9_vectors() -> None:
     assert mschap.nt_password_hash(PASSWORD) == PASSWORD_HASH
     assert mschap.hash_nt_password_hash(PASSWORD_HASH) == PASSWORD_HASH_HASH
     assert mschap.challenge_response(CHALLENGE, PASSWORD_HASH) == NT_RESPONSE
-    assert (
-        mschap.generate_nt_response(AUTH_CHALLENGE, PEER_CHALLENGE, USER, PASSWORD) == NT_RESPONSE
-    )
+    assert mschap.generate_nt_response(AUTH_CHALLENGE, PEER_CHALLENGE, USER, PASSWORD) == NT_RESPONSE
     assert (
         mschap.generate_authenticator_response(
             PASSWORD_HASH, NT_RESPONSE, PEER_CHALLENGE, AUTH_CHALLENGE, USER

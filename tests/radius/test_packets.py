@@ -64,9 +64,7 @@ def test_acct_reply_class_and_oversized_value_refused() -> None:
 
 @settings(max_examples=examples(500), deadline=None)
 @given(data=st.binary(min_size=0, max_size=300), header=st.binary(min_size=4, max_size=4))
-def test_decoding_hostile_bytes_never_accepts_what_pyrad_rejects(
-    data: bytes, header: bytes
-) -> None:
+def test_decoding_hostile_bytes_never_accepts_what_pyrad_rejects(data: bytes, header: bytes) -> None:
     d = load_dictionary()
     # give half the cases a consistent Length field so the attribute walk is reached
     raw = header[:2] + (20 + len(data)).to_bytes(2, "big") + b"\x00" * 16 + data

@@ -96,4 +96,3 @@ def test_dedup_cache_expires_and_stays_bounded() -> None:
     for i in range(5):
         cache.add(("127.0.0.1", 1, 1, i, b"b" * 16), b"r")
     assert len(cache) == 3 and cache.evictions == 2
-

@@ -51,11 +51,9 @@ def test_status_server_answered(radius: ServerThread) -> None:
     assert r.code == "Accounting-Response", r.output
 
 
-def test_accounting_start_interim_stop_with_gigawords(
-    radius: ServerThread, backend: MemoryBackend
-) -> None:
+def test_accounting_start_interim_stop_with_gigawords(radius: ServerThread, backend: MemoryBackend) -> None:
     common = 'User-Name = "alice"\nAcct-Session-Id = "81b00007"\nNAS-Port-Id = "ether2"\n'
-    start = common + 'Acct-Status-Type = Start\nFramed-IP-Address = 100.64.3.4\n'
+    start = common + "Acct-Status-Type = Start\nFramed-IP-Address = 100.64.3.4\n"
     interim = common + (
         "Acct-Status-Type = Interim-Update\nAcct-Session-Time = 300\n"
         "Acct-Input-Octets = 1000\nAcct-Input-Gigawords = 1\n"

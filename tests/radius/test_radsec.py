@@ -113,9 +113,7 @@ def answered(server: RadsecThread, certs: Pki, issued: pki.Issued) -> bool:
         return raw is not None and decode_reply(req, raw).code == AccessAccept
 
 
-def test_pinned_router_gets_accept_accounting_and_status_server(
-    radsec: RadsecThread, certs: Pki
-) -> None:
+def test_pinned_router_gets_accept_accounting_and_status_server(radsec: RadsecThread, certs: Pki) -> None:
     issued = certs.client("anything")  # the name is not a router's: the pin identifies it
     radsec.backend.radsec_pins[issued.fingerprint] = "10.9.0.1"
     with connect(radsec, certs, issued) as s:
@@ -125,23 +123,23 @@ def test_pinned_router_gets_accept_accounting_and_status_server(
         assert reply.code == AccessAccept
         assert reply["Mikrotik-Rate-Limit"] == [RATE]
 
-        acct = acct_request(secret=RADSEC_SECRET, User_Name="alice", Acct_Status_Type="Start",
-                            Acct_Session_Id="tls-1")
+        acct = acct_request(
+            secret=RADSEC_SECRET, User_Name="alice", Acct_Status_Type="Start", Acct_Session_Id="tls-1"
+        )
         s.sendall(acct.RequestPacket())
         assert decode_reply(acct, read_packet(s) or b"").code == AccountingResponse
         assert [r.nas_address for r in radsec.backend.records] == ["10.9.0.1"]
 
-        status = AuthPacket(code=StatusServer, secret=RADSEC_SECRET, dict=load_dictionary(),
-                            message_authenticator=True)
+        status = AuthPacket(
+            code=StatusServer, secret=RADSEC_SECRET, dict=load_dictionary(), message_authenticator=True
+        )
         status.authenticator = status.CreateAuthenticator()
         s.sendall(status.RequestPacket())
         assert decode_reply(status, read_packet(s) or b"").code == AccessAccept
     assert radsec.stats.status_server == 1
 
 
-def test_router_named_in_certificate_is_known_without_a_pin(
-    radsec: RadsecThread, certs: Pki
-) -> None:
+def test_router_named_in_certificate_is_known_without_a_pin(radsec: RadsecThread, certs: Pki) -> None:
     assert answered(radsec, certs, certs.client("pop-tls"))
 
 
@@ -151,18 +149,14 @@ def test_certificate_naming_no_router_is_refused(radsec: RadsecThread, certs: Pk
     assert radsec.stats.access_requests == 0
 
 
-def test_pinned_router_refuses_another_certificate_with_its_name(
-    radsec: RadsecThread, certs: Pki
-) -> None:
+def test_pinned_router_refuses_another_certificate_with_its_name(radsec: RadsecThread, certs: Pki) -> None:
     pinned = certs.client("pop-tls")
     radsec.backend.radsec_pins[pinned.fingerprint] = "10.9.0.1"
     assert answered(radsec, certs, pinned)
     assert not answered(radsec, certs, certs.client("pop-tls"))  # same name, other key
 
 
-def test_certificate_of_another_ca_is_refused_in_the_handshake(
-    radsec: RadsecThread, certs: Pki
-) -> None:
+def test_certificate_of_another_ca_is_refused_in_the_handshake(radsec: RadsecThread, certs: Pki) -> None:
     foreign = certs.client("pop-tls", foreign=True)
     with pytest.raises((ssl.SSLError, ConnectionError)):
         with connect(radsec, certs, foreign, tls12=True) as s:  # TLS 1.2: inside the handshake
@@ -197,9 +191,7 @@ def test_oversized_length_closes_the_connection_only(radsec: RadsecThread, certs
     assert answered(radsec, certs, issued)
 
 
-def test_partial_record_times_out_and_the_server_still_answers(
-    radsec: RadsecThread, certs: Pki
-) -> None:
+def test_partial_record_times_out_and_the_server_still_answers(radsec: RadsecThread, certs: Pki) -> None:
     issued = certs.client("pop-tls")
     with connect(radsec, certs, issued) as s:
         s.sendall(pap().RequestPacket()[:30])  # a header promising more than ever comes
@@ -274,8 +266,9 @@ def _pieces() -> st.SearchStrategy[bytes]:
     )
 
 
-@settings(max_examples=examples(40), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(_pieces(), min_size=1, max_size=8), st.booleans())
 def test_fuzz_stream_never_stops_the_server(
     radsec: RadsecThread, certs: Pki, pieces: list[bytes], trickle: bool

@@ -86,9 +86,7 @@ def test_mschapv2_end_to_end(radius: ServerThread, udp: Any) -> None:
     # the peer checks the server knew the password: S= matches its own computation
     nt = req["MS-CHAP2-Response"][0][26:]
     pw_hash = mschap.nt_password_hash("alice-pw")
-    expected = mschap.generate_authenticator_response(
-        pw_hash, nt, peer_challenge, auth_challenge, b"alice"
-    )
+    expected = mschap.generate_authenticator_response(pw_hash, nt, peer_challenge, auth_challenge, b"alice")
     assert reply["MS-CHAP2-Success"] == [b"\x2a" + expected]
 
     # the NAS decrypts the MPPE keys with the secret and its Request Authenticator
@@ -177,9 +175,7 @@ def test_accounting_retransmission_stored_once_answered_twice(
     assert radius.stats.duplicates_resent == 1
 
 
-def test_access_request_retransmission_gets_identical_reply(
-    radius: ServerThread, udp: Any
-) -> None:
+def test_access_request_retransmission_gets_identical_reply(radius: ServerThread, udp: Any) -> None:
     client = udp(radius.server.auth_port)
     req, _, _ = mschap2_request(b"alice", "alice-pw")
     data = req.RequestPacket()
@@ -219,9 +215,7 @@ def test_failed_write_is_not_acknowledged_and_retransmission_succeeds(udp: Any) 
         st.close()
 
 
-def test_accounting_on_closes_open_sessions(
-    radius: ServerThread, udp: Any, backend: MemoryBackend
-) -> None:
+def test_accounting_on_closes_open_sessions(radius: ServerThread, udp: Any, backend: MemoryBackend) -> None:
     client = udp(radius.server.acct_port)
     start = acct_request(User_Name="alice", Acct_Status_Type="Start", Acct_Session_Id="s1")
     assert client.exchange(start.RequestPacket()) is not None
@@ -238,9 +232,7 @@ def test_group_commit_batches_concurrent_requests(
     client = udp(radius.server.acct_port)
     n = 200
     for i in range(n):
-        client.sock.sendto(
-            interim(f"g{i}", i, 0, i, 0).RequestPacket(), ("127.0.0.1", client.port)
-        )
+        client.sock.sendto(interim(f"g{i}", i, 0, i, 0).RequestPacket(), ("127.0.0.1", client.port))
     answers = [client.receive() for _ in range(n)]
     assert all(a is not None for a in answers)
     assert len(backend.records) == n
@@ -249,9 +241,7 @@ def test_group_commit_batches_concurrent_requests(
 
 
 @pytest.mark.slow
-def test_sigkill_during_accounting_flood_loses_nothing_acknowledged(
-    tmp_path: Any, udp: Any
-) -> None:
+def test_sigkill_during_accounting_flood_loses_nothing_acknowledged(tmp_path: Any, udp: Any) -> None:
     """Every Accounting-Response the NAS saw is for a record already on disk."""
     import json
     import signal

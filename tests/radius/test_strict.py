@@ -149,16 +149,14 @@ def test_access_request_attribute_at_most_once(server: ServerThread, udp: Any, c
 def test_password_and_chap_password_together_dropped(server: ServerThread, udp: Any) -> None:
     auth, attrs = alice()
     attrs += _attr(3, b"\x05" + hashlib.md5(b"\x05alice-pw" + auth).digest())
-    assert _dropped(server, udp, server.server.auth_port, _sign_access(1, attrs, auth),
-                    "dropped_duplicate_attribute")
+    assert _dropped(
+        server, udp, server.server.auth_port, _sign_access(1, attrs, auth), "dropped_duplicate_attribute"
+    )
 
 
 @pytest.mark.parametrize("code", sorted(ACCOUNTING_ONCE), ids=lambda c: ACCOUNTING_ONCE[c])
-def test_accounting_request_attribute_at_most_once(
-    server: ServerThread, udp: Any, code: int
-) -> None:
-    build = (lambda n: build_accounting_ma(n)) if code == 80 else (
-        lambda n: build_accounting(code, n))
+def test_accounting_request_attribute_at_most_once(server: ServerThread, udp: Any, code: int) -> None:
+    build = (lambda n: build_accounting_ma(n)) if code == 80 else (lambda n: build_accounting(code, n))
     once = _exchange(udp, server.server.acct_port, build(1))
     assert once is not None and once[0] == 5, f"{ACCOUNTING_ONCE[code]} once: not answered"
     stored = len(server.backend.records)
@@ -206,6 +204,7 @@ def test_missing_message_authenticator_is_a_warning_naming_the_nas(
     for _ in range(3):
         assert client.exchange(_sign_access(1, attrs, auth, ma=0), timeout=0.2) is None
     assert server.wait_for(lambda: server.stats.dropped_missing_message_authenticator == 3)
-    lines = [r.getMessage() for r in caplog.records
-             if "radius.missing_message_authenticator" in r.getMessage()]
+    lines = [
+        r.getMessage() for r in caplog.records if "radius.missing_message_authenticator" in r.getMessage()
+    ]
     assert len(lines) == 1 and "core-1" in lines[0], lines

@@ -21,11 +21,11 @@ from tests.radius.test_server import mschap2_request
 NAS = {
     "mikrotik": NasClient("ccr", "127.0.0.1", SECRET),
     "edgeos": NasClient("er-driven", "127.0.0.2", SECRET, vendor="edgeos"),
-    "edgeos-radius-only": NasClient("er-plain", "127.0.0.3", SECRET, vendor="edgeos",
-                                    walled_garden=False),
+    "edgeos-radius-only": NasClient("er-plain", "127.0.0.3", SECRET, vendor="edgeos", walled_garden=False),
     "generic": NasClient("pppd", "127.0.0.4", SECRET, vendor="generic", walled_garden=False),
-    "generic-pool": NasClient("accel", "127.0.0.5", SECRET, vendor="generic",
-                              walled_garden=False, suspended_pool="jail"),
+    "generic-pool": NasClient(
+        "accel", "127.0.0.5", SECRET, vendor="generic", walled_garden=False, suspended_pool="jail"
+    ),
 }
 RATE = "2M/10M 4M/20M 1M/5M 16/16"  # upload 2M, download 10M, with a burst WISPr cannot say
 
@@ -34,15 +34,33 @@ def _backend(nases: list[NasClient]) -> MemoryBackend:
     b = MemoryBackend()
     for n in nases:
         b.add_nas(n)
-    b.add_subject(AuthSubject("alice", "alice-pw", state("alice", rate_limit=RATE,
-                                                          session_timeout=3600)))
-    b.add_subject(AuthSubject("carol", "carol-pw", state(
-        "carol", Access.WALLED_GARDEN, rate_limit="256k/512k", address_list="suspended")))
-    b.add_subject(AuthSubject("dave", "dave-pw", state(
-        "dave", service=Service.STATIC, ip="100.64.0.9", rate_limit=RATE)))
-    b.add_subject(AuthSubject("sid", "sid-pw", state(
-        "sid", Access.WALLED_GARDEN, service=Service.STATIC, ip="100.64.0.10",
-        rate_limit="256k/256k", address_list="suspended")))
+    b.add_subject(AuthSubject("alice", "alice-pw", state("alice", rate_limit=RATE, session_timeout=3600)))
+    b.add_subject(
+        AuthSubject(
+            "carol",
+            "carol-pw",
+            state("carol", Access.WALLED_GARDEN, rate_limit="256k/512k", address_list="suspended"),
+        )
+    )
+    b.add_subject(
+        AuthSubject(
+            "dave", "dave-pw", state("dave", service=Service.STATIC, ip="100.64.0.9", rate_limit=RATE)
+        )
+    )
+    b.add_subject(
+        AuthSubject(
+            "sid",
+            "sid-pw",
+            state(
+                "sid",
+                Access.WALLED_GARDEN,
+                service=Service.STATIC,
+                ip="100.64.0.10",
+                rate_limit="256k/256k",
+                address_list="suspended",
+            ),
+        )
+    )
     b.add_subject(AuthSubject("bob", "bob-pw", state("bob", Access.REJECT)))
     return b
 
@@ -73,8 +91,9 @@ def pap(server: ServerThread, nas: str, user: str) -> Packet:
 def chap(server: ServerThread, nas: str, user: str) -> Packet:
     challenge = bytes(range(16))
     digest = hashlib.md5(b"\x07" + f"{user}-pw".encode() + challenge).digest()
-    return ask(server, nas, auth_request(User_Name=user, CHAP_Password=b"\x07" + digest,
-                                         CHAP_Challenge=challenge))
+    return ask(
+        server, nas, auth_request(User_Name=user, CHAP_Password=b"\x07" + digest, CHAP_Challenge=challenge)
+    )
 
 
 def vendors_in(reply: Packet) -> set[int]:
@@ -147,9 +166,7 @@ def test_suspended_goes_to_the_suspended_pool_when_one_is_set(server: ServerThre
     assert get(reply, "Framed-Pool") == []
 
 
-def test_suspended_on_a_driven_edgerouter_gets_the_walled_garden_rate(
-    server: ServerThread
-) -> None:
+def test_suspended_on_a_driven_edgerouter_gets_the_walled_garden_rate(server: ServerThread) -> None:
     reply = pap(server, "edgeos", "carol")
     assert reply.code == AccessAccept  # the EdgeOS driver fences the session's address
     assert get(reply, "WISPr-Bandwidth-Max-Up") == [256_000]
@@ -165,9 +182,11 @@ def test_rejected_subscriber_is_rejected_everywhere(server: ServerThread) -> Non
 def test_radclient_sees_wispr_from_an_edgeos_nas() -> None:
     st = ServerThread(_backend([NasClient("er", "127.0.0.1", SECRET, vendor="edgeos")]))
     try:
-        r = radclient(st.server.auth_port, "auth",
-                      'User-Name = "alice"\nUser-Password = "alice-pw"\n'
-                      "Message-Authenticator = 0x00\n")
+        r = radclient(
+            st.server.auth_port,
+            "auth",
+            'User-Name = "alice"\nUser-Password = "alice-pw"\nMessage-Authenticator = 0x00\n',
+        )
     finally:
         st.close()
     assert r.code == "Access-Accept", r.output
@@ -179,5 +198,7 @@ def test_radclient_sees_wispr_from_an_edgeos_nas() -> None:
 def test_coa_rate_attributes_follow_the_vendor() -> None:
     assert vendors.rate_attributes(RATE, "mikrotik") == {"Mikrotik-Rate-Limit": RATE}
     assert vendors.rate_attributes(RATE, "edgeos") == {
-        "WISPr-Bandwidth-Max-Up": 2_000_000, "WISPr-Bandwidth-Max-Down": 10_000_000}
+        "WISPr-Bandwidth-Max-Up": 2_000_000,
+        "WISPr-Bandwidth-Max-Down": 10_000_000,
+    }
     assert vendors.rate_attributes(RATE, "generic") == {}

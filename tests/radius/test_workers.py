@@ -36,8 +36,11 @@ class Pool:
         self.workers = AuthWorkers(worker_backend, "127.0.0.1", workers, log_level="warning")
         self.main.call(self.workers.start(self.main.server.auth_port))
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(RadiusCollector(  # type: ignore[arg-type]
-            lambda: [snapshot(self.main.server), *self.workers.snapshots()]))
+        self.registry.register(
+            RadiusCollector(  # type: ignore[arg-type]
+                lambda: [snapshot(self.main.server), *self.workers.snapshots()]
+            )
+        )
 
     def close(self) -> None:
         try:
@@ -105,8 +108,9 @@ def test_dead_worker_restarted_counters_kept(pool: Pool) -> None:
     assert wait_for(lambda: pool.main.stats.access_accepts + pool.worker_accepts() == 20)
     (pid,) = pool.workers.pids()
     os.kill(pid, signal.SIGKILL)
-    assert wait_for(lambda: pool.workers.restarts == 1 and pool.workers.pids()
-                    and pool.workers.pids() != [pid], 60), "worker not restarted"
+    assert wait_for(
+        lambda: pool.workers.restarts == 1 and pool.workers.pids() and pool.workers.pids() != [pid], 60
+    ), "worker not restarted"
     assert login_from_new_ports(pool.main.server.auth_port, 20) == 20
     assert wait_for(lambda: pool.main.stats.access_accepts + pool.worker_accepts() == 40)
 
@@ -128,32 +132,44 @@ def test_metrics_move_after_radclient_requests(pool: Pool) -> None:
     before = pool.metrics()
     port = pool.main.server.auth_port
     for user, pw in (("alice", "alice-pw"), ("alice", "wrong"), ("bob", "bob-pw")):
-        r = radclient(port, "auth", f'User-Name = "{user}"\nUser-Password = "{pw}"\n'
-                      "Message-Authenticator = 0x00\n")
+        r = radclient(
+            port, "auth", f'User-Name = "{user}"\nUser-Password = "{pw}"\nMessage-Authenticator = 0x00\n'
+        )
         assert r.code in ("Access-Accept", "Access-Reject")
-    r = radclient(pool.main.server.acct_port, "acct",
-                  'User-Name = "alice"\nAcct-Status-Type = Start\nAcct-Session-Id = "m-1"\n')
+    r = radclient(
+        pool.main.server.acct_port,
+        "acct",
+        'User-Name = "alice"\nAcct-Status-Type = Start\nAcct-Session-Id = "m-1"\n',
+    )
     assert r.code == "Accounting-Response"
     # a wrong secret: dropped, counted against the NAS by name
-    assert radclient(port, "auth", 'User-Name = "alice"\nUser-Password = "x"\n'
-                     "Message-Authenticator = 0x00\n", secret=b"wrong-secret", timeout=1).code is None
+    assert (
+        radclient(
+            port,
+            "auth",
+            'User-Name = "alice"\nUser-Password = "x"\nMessage-Authenticator = 0x00\n',
+            secret=b"wrong-secret",
+            timeout=1,
+        ).code
+        is None
+    )
 
     def moved() -> bool:
         m = pool.metrics()
-        return (m.get(("jasiyo_radius_requests_total",
-                       (("decision", "accept"), ("type", "access")))) == 1
-                and m.get(("jasiyo_radius_requests_total",
-                           (("decision", "reject"), ("type", "access")))) == 2
-                and m.get(("jasiyo_radius_dropped_total",
-                           (("nas", "core-1"), ("reason", "bad_authenticator")))) == 1
-                and m.get(("jasiyo_radius_requests_total",
-                           (("decision", "stored"), ("type", "accounting")))) == 1)
+        return (
+            m.get(("jasiyo_radius_requests_total", (("decision", "accept"), ("type", "access")))) == 1
+            and m.get(("jasiyo_radius_requests_total", (("decision", "reject"), ("type", "access")))) == 2
+            and m.get(("jasiyo_radius_dropped_total", (("nas", "core-1"), ("reason", "bad_authenticator"))))
+            == 1
+            and m.get(("jasiyo_radius_requests_total", (("decision", "stored"), ("type", "accounting")))) == 1
+        )
 
     assert wait_for(moved), pool.metrics()
     m = pool.metrics()
     assert m[("jasiyo_radius_auth_latency_seconds_count", ())] >= 3
     assert m[("jasiyo_radius_auth_latency_seconds_count", ())] > before.get(
-        ("jasiyo_radius_auth_latency_seconds_count", ()), 0)
+        ("jasiyo_radius_auth_latency_seconds_count", ()), 0
+    )
     assert m[("jasiyo_radius_accounting_commit_seconds_count", ())] >= 1
     assert ("jasiyo_radius_accounting_queue", ()) in m
     labels = {k for key in m for k, _ in key[1]}

@@ -30,7 +30,8 @@ def at_sim(receiver: Receiver) -> Iterator[AfricasTalkingSim]:
 
 @pytest.fixture
 def at(at_sim: AfricasTalkingSim) -> Iterator[AfricasTalkingGateway]:
-    gw = AfricasTalkingGateway({"base_url": at_sim.url, "username": at_sim.username,
-                                "api_key": at_sim.api_key}, timeout=5)
+    gw = AfricasTalkingGateway(
+        {"base_url": at_sim.url, "username": at_sim.username, "api_key": at_sim.api_key}, timeout=5
+    )
     yield gw
     gw.close()

@@ -15,8 +15,9 @@ from tests.payments.receiver import Receiver
 PHONE = "+254712345678"
 
 
-def test_a_send_is_the_form_africas_talking_reads(at: AfricasTalkingGateway,
-                                                  at_sim: AfricasTalkingSim) -> None:
+def test_a_send_is_the_form_africas_talking_reads(
+    at: AfricasTalkingGateway, at_sim: AfricasTalkingSim
+) -> None:
     result = at.send(OutgoingSms(PHONE, "Habari, lipa sasa", sender_id="JASIYO"))
     assert result.accepted and result.status_code == "101" and result.status == "Success"
     assert result.message_id.startswith("ATXid_")
@@ -26,8 +27,12 @@ def test_a_send_is_the_form_africas_talking_reads(at: AfricasTalkingGateway,
     assert req.headers["accept"] == "application/json"
     assert req.headers["content-type"] == "application/x-www-form-urlencoded"
     form = parse_qs(req.body.decode())
-    assert form == {"username": ["sandbox"], "to": [PHONE], "message": ["Habari, lipa sasa"],
-                    "from": ["JASIYO"]}
+    assert form == {
+        "username": ["sandbox"],
+        "to": [PHONE],
+        "message": ["Habari, lipa sasa"],
+        "from": ["JASIYO"],
+    }
 
 
 def test_a_long_message_is_billed_per_part(at: AfricasTalkingGateway) -> None:
@@ -35,8 +40,9 @@ def test_a_long_message_is_billed_per_part(at: AfricasTalkingGateway) -> None:
     assert (result.parts, result.cost_minor) == (2, 160)
 
 
-def test_per_recipient_refusals_are_final_or_retryable(at: AfricasTalkingGateway,
-                                                       at_sim: AfricasTalkingSim) -> None:
+def test_per_recipient_refusals_are_final_or_retryable(
+    at: AfricasTalkingGateway, at_sim: AfricasTalkingSim
+) -> None:
     bad = at.send(OutgoingSms("0712", "hi"))
     assert not bad.accepted and bad.status_code == "403" and not bad.retryable
     assert bad.message_id == "" and bad.cost_minor == 0
@@ -50,15 +56,15 @@ def test_per_recipient_refusals_are_final_or_retryable(at: AfricasTalkingGateway
 
 
 def test_wrong_api_key_is_an_auth_error(at_sim: AfricasTalkingSim) -> None:
-    gw = AfricasTalkingGateway({"base_url": at_sim.url, "username": "sandbox",
-                                "api_key": "wrong"})
+    gw = AfricasTalkingGateway({"base_url": at_sim.url, "username": "sandbox", "api_key": "wrong"})
     with gw, pytest.raises(GatewayAuthError, match="401"):
         gw.send(OutgoingSms(PHONE, "hi"))
     assert at_sim.accepted() == []
 
 
 def test_outages_are_unavailable_and_say_whether_the_request_left(
-        at: AfricasTalkingGateway, at_sim: AfricasTalkingSim) -> None:
+    at: AfricasTalkingGateway, at_sim: AfricasTalkingSim
+) -> None:
     at_sim.faults.fail_next(1, status=500)
     with pytest.raises(GatewayUnavailable) as exc:
         at.send(OutgoingSms(PHONE, "hi"))
@@ -72,15 +78,15 @@ def test_outages_are_unavailable_and_say_whether_the_request_left(
         at.send(OutgoingSms(PHONE, "two"))
     url = at_sim.url
     at_sim.stop()
-    gw = AfricasTalkingGateway({"base_url": url, "username": "sandbox", "api_key": "k"},
-                               timeout=2)
+    gw = AfricasTalkingGateway({"base_url": url, "username": "sandbox", "api_key": "k"}, timeout=2)
     with gw, pytest.raises(GatewayUnavailable) as down:
         gw.send(OutgoingSms(PHONE, "hi"))
     assert not down.value.sent  # connection refused: certainly not sent
 
 
 def test_delivery_reports_reach_the_callback_url_and_parse(
-        at: AfricasTalkingGateway, at_sim: AfricasTalkingSim, receiver: Receiver) -> None:
+    at: AfricasTalkingGateway, at_sim: AfricasTalkingSim, receiver: Receiver
+) -> None:
     ok = at.send(OutgoingSms(PHONE, "hi"))
     at_sim.script("+254712000001", "absent")
     gone = at.send(OutgoingSms("+254712000001", "hi"))
@@ -93,8 +99,9 @@ def test_delivery_reports_reach_the_callback_url_and_parse(
     assert got[0].headers["content-type"] == "application/x-www-form-urlencoded"
 
 
-def test_incoming_messages_parse(at: AfricasTalkingGateway, at_sim: AfricasTalkingSim,
-                                 receiver: Receiver) -> None:
+def test_incoming_messages_parse(
+    at: AfricasTalkingGateway, at_sim: AfricasTalkingSim, receiver: Receiver
+) -> None:
     at_sim.incoming(PHONE, "ACHA")
     (r,) = receiver.wait("/in", 1)
     msg = at.parse_callback("incoming", r.headers, r.body)
@@ -102,10 +109,17 @@ def test_incoming_messages_parse(at: AfricasTalkingGateway, at_sim: AfricasTalki
     assert (msg.phone, msg.text, msg.to) == (PHONE, "ACHA", "22384")
 
 
-@pytest.mark.parametrize("body", [
-    b"", b"id=ATXid_1", b"status=Success", b"id=x&status=Nonsense", b"\xff\xfe",
-    b"a=" + b"x" * 20000,
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"id=ATXid_1",
+        b"status=Success",
+        b"id=x&status=Nonsense",
+        b"\xff\xfe",
+        b"a=" + b"x" * 20000,
+    ],
+)
 def test_hostile_delivery_reports_are_refused(at: AfricasTalkingGateway, body: bytes) -> None:
     with pytest.raises(CallbackError):
         at.parse_callback("dlr", {}, body)
@@ -118,10 +132,19 @@ def test_hostile_incoming_bodies_are_refused(at: AfricasTalkingGateway) -> None:
         at.parse_callback("other", {}, b"from=1&text=2")
 
 
-@pytest.mark.parametrize(("text", "minor", "currency"), [
-    ("KES 0.8000", 80, "KES"), ("NGN 2.2000", 220, "NGN"), ("KES 0.8050", 81, "KES"),
-    ("0", 0, ""), ("KES abc", None, ""), ("KES -1", None, ""), (None, None, ""),
-    ("KES NaN", None, ""), ("KES 1e400", None, ""),
-])
+@pytest.mark.parametrize(
+    ("text", "minor", "currency"),
+    [
+        ("KES 0.8000", 80, "KES"),
+        ("NGN 2.2000", 220, "NGN"),
+        ("KES 0.8050", 81, "KES"),
+        ("0", 0, ""),
+        ("KES abc", None, ""),
+        ("KES -1", None, ""),
+        (None, None, ""),
+        ("KES NaN", None, ""),
+        ("KES 1e400", None, ""),
+    ],
+)
 def test_costs(text: object, minor: int | None, currency: str) -> None:
     assert parse_cost(text) == (minor, currency)

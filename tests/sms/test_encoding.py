@@ -7,22 +7,25 @@ import pytest
 from jasiyo.sms.encoding import is_gsm7, segments
 
 
-@pytest.mark.parametrize(("text", "encoding", "length", "parts"), [
-    ("", "GSM-7", 0, 1),
-    ("a" * 160, "GSM-7", 160, 1),
-    ("a" * 161, "GSM-7", 161, 2),
-    ("a" * 306, "GSM-7", 306, 2),
-    ("a" * 307, "GSM-7", 307, 3),
-    ("€" * 80, "GSM-7", 160, 1),  # extension characters take two septets
-    ("€" * 81, "GSM-7", 162, 2),
-    ("a" * 70, "GSM-7", 70, 1),
-    ("ü" * 70, "GSM-7", 70, 1),  # ü is in the GSM-7 default alphabet
-    ("ā" * 70, "UCS-2", 70, 1),  # ā is not
-    ("ā" * 71, "UCS-2", 71, 2),
-    ("ā" * 134, "UCS-2", 134, 2),
-    ("ā" * 135, "UCS-2", 135, 3),
-    ("Asante 🙏", "UCS-2", 9, 1),  # an emoji is a surrogate pair: two UTF-16 units
-])
+@pytest.mark.parametrize(
+    ("text", "encoding", "length", "parts"),
+    [
+        ("", "GSM-7", 0, 1),
+        ("a" * 160, "GSM-7", 160, 1),
+        ("a" * 161, "GSM-7", 161, 2),
+        ("a" * 306, "GSM-7", 306, 2),
+        ("a" * 307, "GSM-7", 307, 3),
+        ("€" * 80, "GSM-7", 160, 1),  # extension characters take two septets
+        ("€" * 81, "GSM-7", 162, 2),
+        ("a" * 70, "GSM-7", 70, 1),
+        ("ü" * 70, "GSM-7", 70, 1),  # ü is in the GSM-7 default alphabet
+        ("ā" * 70, "UCS-2", 70, 1),  # ā is not
+        ("ā" * 71, "UCS-2", 71, 2),
+        ("ā" * 134, "UCS-2", 134, 2),
+        ("ā" * 135, "UCS-2", 135, 3),
+        ("Asante 🙏", "UCS-2", 9, 1),  # an emoji is a surrogate pair: two UTF-16 units
+    ],
+)
 def test_lengths_and_parts(text: str, encoding: str, length: int, parts: int) -> None:
     seg = segments(text)
     assert (seg.encoding, seg.length, seg.parts) == (encoding, length, parts)

@@ -57,22 +57,37 @@ def agg() -> Iterator[Aggregator]:
 
 
 def test_get_url_template_encodes_every_value(agg: Aggregator) -> None:
-    gw = HttpGateway({"url_template": agg.url + "/send?u={username}&k={api_key}&to={to}"
-                      "&m={text}&f={sender_id}", "username": "isp", "api_key": "s&cret",
-                      "message_id_field": "result.id"})
+    gw = HttpGateway(
+        {
+            "url_template": agg.url + "/send?u={username}&k={api_key}&to={to}&m={text}&f={sender_id}",
+            "username": "isp",
+            "api_key": "s&cret",
+            "message_id_field": "result.id",
+        }
+    )
     with gw:
         r = gw.send(OutgoingSms("+254712345678", "Lipa 1,500 & asante?", "ISP"))
     assert r.accepted and r.message_id == "agg-1"
     method, path, _ = agg.seen[0]
     q = parse_qs(urlsplit(path).query)
     assert method == "GET"
-    assert q == {"u": ["isp"], "k": ["s&cret"], "to": ["+254712345678"],
-                 "m": ["Lipa 1,500 & asante?"], "f": ["ISP"]}
+    assert q == {
+        "u": ["isp"],
+        "k": ["s&cret"],
+        "to": ["+254712345678"],
+        "m": ["Lipa 1,500 & asante?"],
+        "f": ["ISP"],
+    }
 
 
 def test_post_json_body_template_escapes_text(agg: Aggregator) -> None:
-    gw = HttpGateway({"url_template": agg.url + "/api", "method": "POST",
-                      "body_template": '{"to": "{to_digits}", "text": "{text}"}'})
+    gw = HttpGateway(
+        {
+            "url_template": agg.url + "/api",
+            "method": "POST",
+            "body_template": '{"to": "{to_digits}", "text": "{text}"}',
+        }
+    )
     with gw:
         gw.send(OutgoingSms("+254712345678", 'He said "pay"\nnow'))
     _, _, body = agg.seen[0]
@@ -81,8 +96,7 @@ def test_post_json_body_template_escapes_text(agg: Aggregator) -> None:
 
 def test_a_4xx_is_a_rejection(agg: Aggregator) -> None:
     agg.status = 400
-    with HttpGateway({"url_template": agg.url + "/s?to={to}"}) as gw, \
-            pytest.raises(GatewayRejected):
+    with HttpGateway({"url_template": agg.url + "/s?to={to}"}) as gw, pytest.raises(GatewayRejected):
         gw.send(OutgoingSms("+254712345678", "x"))
 
 
@@ -98,12 +112,15 @@ def test_callbacks_in_form_or_json() -> None:
         gw.parse_callback("dlr", {}, b"{not json")
 
 
-@pytest.mark.parametrize(("extra", "words"), [
-    ('url_template = "https://a.example/s?to={phone}"', "unknown placeholder {phone}"),
-    ('url_template = "ftp://a.example/s?to={to}"', "must be https://"),
-    ('url_template = "https://a.example/s?to={to"', "not a valid template"),
-    ('', "needs url_template"),
-])
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ('url_template = "https://a.example/s?to={phone}"', "unknown placeholder {phone}"),
+        ('url_template = "ftp://a.example/s?to={to}"', "must be https://"),
+        ('url_template = "https://a.example/s?to={to"', "not a valid template"),
+        ("", "needs url_template"),
+    ],
+)
 def test_bad_http_gateway_config_is_refused(tmp_path: Path, extra: str, words: str) -> None:
     with pytest.raises(ConfigError, match=words.replace("{", r"\{").replace("}", r"\}")):
         parse(f'[sms]\nprovider = "http"\n{extra}\n', tmp_path)

@@ -13,9 +13,19 @@ from tests.payments.test_sim_cli import run_sim, stop
 
 @pytest.mark.slow
 def test_sms_sim_command(receiver: Receiver) -> None:
-    proc, url = run_sim("sms-sim", "--username", "isp", "--api-key", "k1", "--dlr-url",
-                        receiver.url + "/dlr", "--incoming-url", receiver.url + "/in",
-                        "--callback-delay", "0")
+    proc, url = run_sim(
+        "sms-sim",
+        "--username",
+        "isp",
+        "--api-key",
+        "k1",
+        "--dlr-url",
+        receiver.url + "/dlr",
+        "--incoming-url",
+        receiver.url + "/in",
+        "--callback-delay",
+        "0",
+    )
     try:
         with AfricasTalkingGateway({"base_url": url, "username": "isp", "api_key": "k1"}) as gw:
             sent = gw.send(OutgoingSms("+254712345678", "Habari"))

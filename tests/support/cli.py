@@ -49,8 +49,9 @@ def _reset_state() -> None:
     STATE.config_path, STATE.json, STATE._config = None, False, None
 
 
-def run_cli(config: Config | Path | str | None, *args: str, check: bool = False,
-            input: str = "") -> CliResult:
+def run_cli(
+    config: Config | Path | str | None, *args: str, check: bool = False, input: str = ""
+) -> CliResult:
     """``jasiyo [--config PATH] ARGS...``; ``check`` raises unless it exits 0.
 
     ``input`` is what the command reads on stdin (nothing: a prompt sees end of file).

@@ -20,10 +20,12 @@ FULL = NAME != "dev"
 
 def register() -> None:
     """Register both profiles and load the chosen one (from the root conftest)."""
-    settings.register_profile("ci", max_examples=100, deadline=None, print_blob=True,
-                              suppress_health_check=[HealthCheck.too_slow])
-    settings.register_profile("dev", max_examples=25, deadline=None, print_blob=True,
-                              suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile(
+        "ci", max_examples=100, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+    )
+    settings.register_profile(
+        "dev", max_examples=25, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+    )
     settings.load_profile(NAME)
 
 

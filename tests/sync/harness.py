@@ -50,21 +50,22 @@ class Cloud:
 
     def tenant(self, name: str = "isp") -> tuple[str, str]:
         with self.http() as h:
-            r = h.post("/v1/tenants", json={"name": name},
-                       headers={"authorization": f"Bearer {self.operator}"})
+            r = h.post(
+                "/v1/tenants", json={"name": name}, headers={"authorization": f"Bearer {self.operator}"}
+            )
         assert r.status_code == 201, r.text
         return r.json()["tenant_id"], r.json()["admin_token"]
 
     def enrolment(self, tenant: str, admin: str) -> str:
         with self.http() as h:
-            r = h.post(f"/v1/tenants/{tenant}/enrolments", json={},
-                       headers={"authorization": f"Bearer {admin}"})
+            r = h.post(
+                f"/v1/tenants/{tenant}/enrolments", json={}, headers={"authorization": f"Bearer {admin}"}
+            )
         assert r.status_code == 201, r.text
         return r.json()["token"]
 
 
-def start_cloud(storage: Storage, settings: CloudSettings = FAST,
-                owner: Storage | None = None) -> Cloud:
+def start_cloud(storage: Storage, settings: CloudSettings = FAST, owner: Storage | None = None) -> Cloud:
     """``owner``: PostgreSQL storage connected as the tables' owner (creates the operator)."""
     if storage.backend == "sqlite":  # PostgreSQL is migrated by its owner, beforehand
         storage.migrate()
@@ -78,8 +79,7 @@ def sqlite_cloud(tmp: Path, settings: CloudSettings = FAST) -> Cloud:
 
 
 def new_agent(tmp: Path, name: str, cloud: Cloud, tenant: str, admin: str) -> Config:
-    cfg = config.parse(f'[agent]\ndata_dir = "{tmp / name}"\nname = "{name}"\n'
-                       '[sync]\ninterval = 2\n', tmp)
+    cfg = config.parse(f'[agent]\ndata_dir = "{tmp / name}"\nname = "{name}"\n[sync]\ninterval = 2\n', tmp)
     init_agent_store(cfg)
     cloudlink.enroll_agent(cfg, cloud.url, cloud.enrolment(tenant, admin))
     return cfg
@@ -121,35 +121,64 @@ def snapshot(store: Store) -> dict[str, Any]:
     out: dict[str, Any] = {}
     out["plans"] = [
         {k: v for k, v in r.items() if k not in ("id", "created_at", "updated_at")}
-        for r in store.all("SELECT * FROM plans ORDER BY name")]
-    rows = store.all("SELECT s.*, p.name AS plan FROM subscribers s "
-                     "JOIN plans p ON p.id = s.plan_id ORDER BY s.username")
+        for r in store.all("SELECT * FROM plans ORDER BY name")
+    ]
+    rows = store.all(
+        "SELECT s.*, p.name AS plan FROM subscribers s JOIN plans p ON p.id = s.plan_id ORDER BY s.username"
+    )
     out["subscribers"] = [
-        {**{k: v for k, v in r.items() if k not in (
-            "id", "plan_id", "created_at", "updated_at", "status_changed_at", "password_enc")},
-         "password": subs.password_of(store, r["username"])} for r in rows]
+        {
+            **{
+                k: v
+                for k, v in r.items()
+                if k not in ("id", "plan_id", "created_at", "updated_at", "status_changed_at", "password_enc")
+            },
+            "password": subs.password_of(store, r["username"]),
+        }
+        for r in rows
+    ]
     routers = []
     for r in store.all("SELECT * FROM routers ORDER BY name"):
         name = r["name"]
-        routers.append({
-            **{k: v for k, v in r.items() if k not in (
-                "id", "created_at", "updated_at", "password_enc", "radius_secret_enc")},
-            "password": store.unseal(r["password_enc"], f"router:{name}:password")
-            if r["password_enc"] else None,
-            "radius_secret": store.unseal(r["radius_secret_enc"], f"router:{name}:radius_secret"),
-        })
+        routers.append(
+            {
+                **{
+                    k: v
+                    for k, v in r.items()
+                    if k not in ("id", "created_at", "updated_at", "password_enc", "radius_secret_enc")
+                },
+                "password": store.unseal(r["password_enc"], f"router:{name}:password")
+                if r["password_enc"]
+                else None,
+                "radius_secret": store.unseal(r["radius_secret_enc"], f"router:{name}:radius_secret"),
+            }
+        )
     out["routers"] = routers
-    money = ("SELECT {cols}, s.username FROM {table} t JOIN subscribers s "
-             "ON s.id = t.subscriber_id ORDER BY {order}")
-    out["payments"] = store.all(money.format(
-        cols="t.reference, t.amount_minor, t.currency, t.method, t.received_at",
-        table="payments", order="t.reference"))
-    out["ledger"] = store.all(money.format(
-        cols="t.kind, t.reference, t.amount_minor, t.currency, t.at, t.description",
-        table="ledger", order="t.kind, t.reference"))
-    out["invoices"] = store.all(money.format(
-        cols="t.number, t.total_minor, t.status, t.cycle_start, t.cycle_end, t.paid_at",
-        table="invoices", order="t.number"))
+    money = (
+        "SELECT {cols}, s.username FROM {table} t JOIN subscribers s "
+        "ON s.id = t.subscriber_id ORDER BY {order}"
+    )
+    out["payments"] = store.all(
+        money.format(
+            cols="t.reference, t.amount_minor, t.currency, t.method, t.received_at",
+            table="payments",
+            order="t.reference",
+        )
+    )
+    out["ledger"] = store.all(
+        money.format(
+            cols="t.kind, t.reference, t.amount_minor, t.currency, t.at, t.description",
+            table="ledger",
+            order="t.kind, t.reference",
+        )
+    )
+    out["invoices"] = store.all(
+        money.format(
+            cols="t.number, t.total_minor, t.status, t.cycle_start, t.cycle_end, t.paid_at",
+            table="invoices",
+            order="t.number",
+        )
+    )
     return out
 
 

@@ -45,15 +45,13 @@ def test_operator_to_restore_through_the_cli(server, tmp_path: Path, capsys) -> 
     srv, db = server
     code, out = run(capsys, None, "cloud", "create-operator", "--db", str(db))
     assert code == 0
-    code, tenant = run(capsys, None, "cloud", "create-tenant", srv.url, "Acme ISP",
-                       "--token", out["token"])
+    code, tenant = run(capsys, None, "cloud", "create-tenant", srv.url, "Acme ISP", "--token", out["token"])
     assert code == 0 and tenant["admin_token"].startswith("jad_")
     code, bad = run(capsys, None, "cloud", "create-tenant", srv.url, "x", "--token", "jop_" + "x" * 40)
     assert code == 1 and "refused the token" in bad["stderr"]
 
     def token() -> str:
-        code, out = run(capsys, None, "cloud", "enrolment-token", srv.url,
-                        "--token", tenant["admin_token"])
+        code, out = run(capsys, None, "cloud", "enrolment-token", srv.url, "--token", tenant["admin_token"])
         assert code == 0
         return out["token"]
 

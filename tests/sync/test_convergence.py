@@ -44,28 +44,36 @@ def _do(store: Store, step: tuple) -> None:
     elif kind == "plan_price":
         plans.update(store, args[0], "t", price=str(args[1] * 10))
     elif kind == "sub_add":
-        subs.add(store, subs.NewSubscriber.build(args[0], password=f"pw-{args[0]}-x",
-                                                 plan=args[1]), "t")
+        subs.add(store, subs.NewSubscriber.build(args[0], password=f"pw-{args[0]}-x", plan=args[1]), "t")
     elif kind == "sub_phone":
         subs.update(store, args[0], "t", phone=f"+25470000000{args[1]}")
     elif kind == "sub_status":
-        subs.set_status(store, args[0], Status.SUSPENDED if args[1] else Status.ACTIVE, "t",
-                        "test", manual=args[1])
+        subs.set_status(
+            store, args[0], Status.SUSPENDED if args[1] else Status.ACTIVE, "t", "test", manual=args[1]
+        )
     elif kind == "sub_password":
         subs.update(store, args[0], "t", password=f"secret-{args[1]}")
     elif kind == "sub_remove":
         subs.remove(store, args[0], "t")
     elif kind == "router_add":
-        routers.add(store, args[0], driver="mikrotik", host="10.0.0.1",
-                    radius_secret=f"radius-secret-{args[1]}", actor="t")
+        routers.add(
+            store,
+            args[0],
+            driver="mikrotik",
+            host="10.0.0.1",
+            radius_secret=f"radius-secret-{args[1]}",
+            actor="t",
+        )
     elif kind == "router_remove":
         routers.remove(store, args[0], "t")
 
 
 def events_of(store: Store) -> list[RemoteEvent]:
     rows = store.all("SELECT * FROM events ORDER BY hlc, id")
-    return [RemoteEvent(r["id"], r["hlc"], r["origin"], r["entity"], r["key"], r["op"],
-                        store.event_data(r)) for r in rows]
+    return [
+        RemoteEvent(r["id"], r["hlc"], r["origin"], r["entity"], r["key"], r["op"], store.event_data(r))
+        for r in rows
+    ]
 
 
 def _store(tmp: Path, name: str) -> Store:
@@ -85,10 +93,11 @@ def _deliver(store: Store, events: list[RemoteEvent], rnd: random.Random) -> Non
 
 
 @settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=st.lists(st.tuples(st.integers(0, 1), op), min_size=1, max_size=25),
-       rnd=st.randoms(use_true_random=False))
-def test_any_order_with_duplicates_converges(steps: list[tuple[int, tuple]],
-                                             rnd: random.Random) -> None:
+@given(
+    steps=st.lists(st.tuples(st.integers(0, 1), op), min_size=1, max_size=25),
+    rnd=st.randoms(use_true_random=False),
+)
+def test_any_order_with_duplicates_converges(steps: list[tuple[int, tuple]], rnd: random.Random) -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         a, b, c, d_ = (_store(tmp, n) for n in "abcd")
@@ -122,8 +131,15 @@ def test_payment_appended_once_even_if_two_pops_record_it(tmp_path: Path) -> Non
     plans.add(a, plans.build("p1", rate="5M/5M", price="100"), "t")
     subs.add(a, subs.NewSubscriber.build("alice", password="pw-alice-1", plan="p1"), "t")
     fold.apply_events(b, events_of(a))
-    payment = {"reference": "QKX1234ABC", "username": "alice", "amount_minor": 150000,
-               "currency": "KES", "method": "mpesa", "received_at": 1.0, "recorded_by": "t"}
+    payment = {
+        "reference": "QKX1234ABC",
+        "username": "alice",
+        "amount_minor": 150000,
+        "currency": "KES",
+        "method": "mpesa",
+        "received_at": 1.0,
+        "recorded_by": "t",
+    }
     for s in (a, b):  # the same M-Pesa receipt reaches both POPs
         with s.transaction():
             s.emit("payment", "QKX1234ABC", "append", payment)
@@ -132,6 +148,8 @@ def test_payment_appended_once_even_if_two_pops_record_it(tmp_path: Path) -> Non
     fold.apply_events(c, list(reversed(log)))
     assert c.scalar("SELECT count(*) FROM payments") == 1
     assert c.one("SELECT amount_minor, reference FROM payments") == {
-        "amount_minor": 150000, "reference": "QKX1234ABC"}
+        "amount_minor": 150000,
+        "reference": "QKX1234ABC",
+    }
     for s in (a, b, c):
         s.close()

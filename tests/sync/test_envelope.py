@@ -54,10 +54,12 @@ def test_request_signature_covers_method_target_body_and_time() -> None:
     pub = signing.load_public_key(signing.public_key_text(key))
     h = signing.sign_headers(key, "t", "a", "POST", "/v1/x?y=1", b"body", now=1000.0)
     signing.verify(pub, "POST", "/v1/x?y=1", b"body", h, now=1100.0)
-    for method, target, body, now in (("GET", "/v1/x?y=1", b"body", 1000.0),
-                                      ("POST", "/v1/x?y=2", b"body", 1000.0),
-                                      ("POST", "/v1/x?y=1", b"bodY", 1000.0),
-                                      ("POST", "/v1/x?y=1", b"body", 1000.0 + 301)):
+    for method, target, body, now in (
+        ("GET", "/v1/x?y=1", b"body", 1000.0),
+        ("POST", "/v1/x?y=2", b"body", 1000.0),
+        ("POST", "/v1/x?y=1", b"bodY", 1000.0),
+        ("POST", "/v1/x?y=1", b"body", 1000.0 + 301),
+    ):
         with pytest.raises(SyncError):
             signing.verify(pub, method, target, body, h, now=now)
     with pytest.raises(SyncError, match="not signed"):

@@ -12,8 +12,7 @@ from tests.support.config import init_agent_store
 from tests.sync.harness import Cloud, Tenant, snap, sync
 
 
-def test_payment_reaches_other_pop_once_and_survives_restore(cloud: Cloud,
-                                                             tmp_path: Path) -> None:
+def test_payment_reaches_other_pop_once_and_survives_restore(cloud: Cloud, tmp_path: Path) -> None:
     isp = Tenant(cloud, tmp_path).setup(2)
     a, b = isp.agents
     s = Store.open(a)

@@ -51,9 +51,21 @@ class CloudProcess:
         self._err = (self.tmp / "cloud.log").open("ab")
         env = {**os.environ, "JASIYO_OPERATOR_TOKEN": OPERATOR}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jasiyo.cli", "cloud", "serve", "--db",
-             str(self.tmp / "cloud.db"), "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=self._err, env=env)
+            [
+                sys.executable,
+                "-m",
+                "jasiyo.cli",
+                "cloud",
+                "serve",
+                "--db",
+                str(self.tmp / "cloud.db"),
+                "--port",
+                str(self.port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self._err,
+            env=env,
+        )
         until(self._up, timeout=30)
 
     def _up(self) -> bool:
@@ -94,8 +106,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     tenant = admin.create_tenant(cloud.url, OPERATOR, "isp")
     token = admin.issue_enrolment(cloud.url, tenant["admin_token"])["token"]
     (tmp_path / "pop").mkdir()
-    cfg = make_config(tmp_path / "pop", "[sync]\ninterval = 1\n"
-                      + payments_toml(daraja, paystack))  # type: ignore[arg-type]
+    cfg = make_config(tmp_path / "pop", "[sync]\ninterval = 1\n" + payments_toml(daraja, paystack))  # type: ignore[arg-type]
     jasiyo(cfg, "agent", "enroll", cloud.url, token)
     jasiyo(cfg, "tenant", "init")
     seed(cfg, nas.port)
@@ -122,8 +133,7 @@ def payments_of(cfg: Config) -> list[dict]:
 
 
 def kicked(w: World) -> bool:
-    return any(p.code == DisconnectRequest and p["User-Name"] == ["alice"]
-               for p in w.nas.received)
+    return any(p.code == DisconnectRequest and p["User-Name"] == ["alice"] for p in w.nas.received)
 
 
 def test_stk_through_the_cloud_restores_and_disconnects(world: World) -> None:
@@ -152,8 +162,9 @@ def test_c2b_and_paystack_through_the_cloud(world: World) -> None:
     w.daraja.c2b_pay(PHONE, 1500, "Alice")  # the cloud accepts validation; confirmation follows
     until(lambda: payments_of(w.cfg), timeout=30)
     assert payments_of(w.cfg)[0]["method"] == "mpesa"
-    link = cli_json(w.cfg, "payment", "link", "alice", "--email", "a@example.com",
-                    "--amount", "500")["request"]
+    link = cli_json(w.cfg, "payment", "link", "alice", "--email", "a@example.com", "--amount", "500")[
+        "request"
+    ]
     w.paystack.paystack_complete(link["request_id"])
     until(lambda: len(payments_of(w.cfg)) == 2, timeout=30)
     assert {p["method"] for p in payments_of(w.cfg)} == {"mpesa", "paystack"}
@@ -195,4 +206,3 @@ def test_a_c2b_payment_for_another_shortcode_is_refused(world: World) -> None:
         assert payments_of(w.cfg) == []
     finally:
         other.stop()
-

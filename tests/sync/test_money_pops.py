@@ -38,10 +38,11 @@ def record(cfg: Config, user: str, ref: str, amount: str = "1500") -> payments.R
 def money(cfg: Config) -> tuple[list, int]:
     s = Store.open(cfg)
     try:
-        rows = s.all("SELECT p.reference, s.username, p.amount_minor FROM payments p JOIN "
-                     "subscribers s ON s.id = p.subscriber_id ORDER BY p.reference")
-        credited = s.scalar("SELECT COALESCE(SUM(amount_minor), 0) FROM ledger "
-                            "WHERE kind = 'payment'")
+        rows = s.all(
+            "SELECT p.reference, s.username, p.amount_minor FROM payments p JOIN "
+            "subscribers s ON s.id = p.subscriber_id ORDER BY p.reference"
+        )
+        credited = s.scalar("SELECT COALESCE(SUM(amount_minor), 0) FROM ledger WHERE kind = 'payment'")
         return rows, credited
     finally:
         s.close()
@@ -57,15 +58,19 @@ def test_another_letter_case_at_another_pop_credits_once(cloud: Cloud, tmp_path:
         assert [r["reference"] for r in rows] == ["QM2BBB"] and credited == 150000
 
 
-@pytest.mark.parametrize("lookalike", [
-    "QМ2BBB",  # Cyrillic Em
-    "QM2\u200bBBB",  # zero-width space
-    "QM2\u00adBBB",  # soft hyphen
-    "ＱＭ２ＢＢＢ",  # full-width letters
-    "\ufeffQM2BBB",  # BOM
-])
+@pytest.mark.parametrize(
+    "lookalike",
+    [
+        "QМ2BBB",  # Cyrillic Em
+        "QM2\u200bBBB",  # zero-width space
+        "QM2\u00adBBB",  # soft hyphen
+        "ＱＭ２ＢＢＢ",  # full-width letters
+        "\ufeffQM2BBB",  # BOM
+    ],
+)
 def test_lookalike_references_are_the_same_receipt_or_refused(
-        cloud: Cloud, tmp_path: Path, lookalike: str) -> None:
+    cloud: Cloud, tmp_path: Path, lookalike: str
+) -> None:
     a, _ = two_pops(cloud, tmp_path, "bob")
     record(a, "bob", "QM2BBB")
     try:
@@ -79,7 +84,8 @@ def test_lookalike_references_are_the_same_receipt_or_refused(
 
 
 def test_one_receipt_two_subscribers_two_pops_converge_and_show_the_conflict(
-        cloud: Cloud, tmp_path: Path) -> None:
+    cloud: Cloud, tmp_path: Path
+) -> None:
     a, b = two_pops(cloud, tmp_path, "mx4a", "mx4b")
     record(a, "mx4a", "MX4RCPT01")
     record(b, "mx4b", "MX4RCPT01")  # the same receipt typed for another customer at B

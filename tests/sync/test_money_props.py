@@ -38,8 +38,14 @@ T0 = 1_790_000_000.0
 
 
 def variant(ref: str, how: int) -> str:
-    return [ref, ref.lower(), ref[:2] + "\u200b" + ref[2:], ref.replace("Q", "Ｑ"),
-            "\u00ad" + ref, ref.replace("A", "А")][how]  # the last: a Cyrillic А
+    return [
+        ref,
+        ref.lower(),
+        ref[:2] + "\u200b" + ref[2:],
+        ref.replace("Q", "Ｑ"),
+        "\u00ad" + ref,
+        ref.replace("A", "А"),
+    ][how]  # the last: a Cyrillic А
 
 
 class Clock:
@@ -62,8 +68,10 @@ def pop(tmp: Path, name: str, agent_id: str) -> Config:
 
 def events_of(store: Store) -> list[RemoteEvent]:
     rows = store.all("SELECT * FROM events ORDER BY hlc")
-    return [RemoteEvent(r["id"], r["hlc"], r["origin"], r["entity"], r["key"], r["op"],
-                        store.event_data(r)) for r in rows]
+    return [
+        RemoteEvent(r["id"], r["hlc"], r["origin"], r["entity"], r["key"], r["op"], store.event_data(r))
+        for r in rows
+    ]
 
 
 def deliver(src: Store, dst: Store, rng: random.Random, fraction: float) -> None:
@@ -72,14 +80,19 @@ def deliver(src: Store, dst: Store, rng: random.Random, fraction: float) -> None
     take += rng.sample(take, len(take) // 3)  # duplicates
     rng.shuffle(take)
     for i in range(0, len(take), 7):  # in several batches, as pulls come
-        fold.apply_events(dst, take[i:i + 7])
+        fold.apply_events(dst, take[i : i + 7])
 
 
 op = st.one_of(
-    st.tuples(st.just("pay"), st.integers(0, 1), st.sampled_from(USERS),
-              st.sampled_from(REFS), st.integers(0, 5), st.sampled_from([1000, 2000, 3000])),
-    st.tuples(st.just("plan"), st.integers(0, 1), st.sampled_from(USERS),
-              st.sampled_from(["home", "fast"])),
+    st.tuples(
+        st.just("pay"),
+        st.integers(0, 1),
+        st.sampled_from(USERS),
+        st.sampled_from(REFS),
+        st.integers(0, 5),
+        st.sampled_from([1000, 2000, 3000]),
+    ),
+    st.tuples(st.just("plan"), st.integers(0, 1), st.sampled_from(USERS), st.sampled_from(["home", "fast"])),
     st.tuples(st.just("sync"), st.integers(0, 1), st.floats(0.2, 1.0)),
     st.tuples(st.just("tick"), st.integers(1, 3600)),
 )
@@ -87,17 +100,26 @@ op = st.one_of(
 
 # No shrinking phase: each example builds two stores, so shrinking a failure takes many
 # minutes; the failing example is printed as generated.
-@settings(max_examples=examples(25), deadline=None,
-          phases=[Phase.explicit, Phase.reuse, Phase.generate],
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(ops=st.lists(op, min_size=3, max_size=25), skew=st.sampled_from([0.0, 45.0, -20.0]),
-       seed=st.integers(0, 2**16))
-def test_two_pops_agree_and_every_receipt_counts_once(tmp_path_factory: Any, ops: list,
-                                                      skew: float, seed: int) -> None:
+@settings(
+    max_examples=examples(25),
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    ops=st.lists(op, min_size=3, max_size=25),
+    skew=st.sampled_from([0.0, 45.0, -20.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_two_pops_agree_and_every_receipt_counts_once(
+    tmp_path_factory: Any, ops: list, skew: float, seed: int
+) -> None:
     tmp = tmp_path_factory.mktemp("pops")
     rng = random.Random(seed)
-    cfgs = [pop(tmp, "a", "0194f2a0-0000-7000-8000-00000000000a"),
-            pop(tmp, "b", "0194f2a0-0000-7000-8000-00000000000b")]
+    cfgs = [
+        pop(tmp, "a", "0194f2a0-0000-7000-8000-00000000000a"),
+        pop(tmp, "b", "0194f2a0-0000-7000-8000-00000000000b"),
+    ]
     clocks = [Clock(0.0), Clock(skew)]
     stores = [Store.open(c, now=k) for c, k in zip(cfgs, clocks, strict=True)]
     try:
@@ -112,8 +134,9 @@ def test_two_pops_agree_and_every_receipt_counts_once(tmp_path_factory: Any, ops
             if o[0] == "pay":
                 _, i, user, ref, how, amount = o
                 try:
-                    payments.record(stores[i], cfgs[i], user, amount, variant(ref, how),
-                                    method="mpesa", actor="t")
+                    payments.record(
+                        stores[i], cfgs[i], user, amount, variant(ref, how), method="mpesa", actor="t"
+                    )
                 except JasiyoError:
                     pass  # refused (look-alike, reference used differently here): nothing stored
             elif o[0] == "plan":
@@ -139,30 +162,34 @@ def test_two_pops_agree_and_every_receipt_counts_once(tmp_path_factory: Any, ops
         assert sa["invoices"] == sb["invoices"]
         assert sa["subscribers"] == sb["subscribers"]
         for s in stores:
-            per_ref = s.all("SELECT upper(reference) AS r, count(*) AS n FROM ledger "
-                            "WHERE kind = 'payment' GROUP BY 1")
+            per_ref = s.all(
+                "SELECT upper(reference) AS r, count(*) AS n FROM ledger WHERE kind = 'payment' GROUP BY 1"
+            )
             assert all(r["n"] == 1 for r in per_ref)
-            credited = s.scalar("SELECT COALESCE(SUM(amount_minor), 0) FROM ledger "
-                                "WHERE kind = 'payment'")
+            credited = s.scalar("SELECT COALESCE(SUM(amount_minor), 0) FROM ledger WHERE kind = 'payment'")
             held = s.scalar("SELECT COALESCE(SUM(amount_minor), 0) FROM payments")
             assert credited == held
             assert {r["r"] for r in per_ref} <= set(REFS)
             if not plan_changed:
                 for u in USERS:
                     row = s.one("SELECT id FROM subscribers WHERE username = ?", (u,))
-                    paid = s.scalar("SELECT COALESCE(SUM(amount_minor), 0) FROM ledger WHERE "
-                                    "subscriber_id = ? AND kind = 'payment'", (row["id"],))
-                    charged = -s.scalar("SELECT COALESCE(SUM(amount_minor), 0) FROM ledger "
-                                        "WHERE subscriber_id = ? AND kind = 'charge'",
-                                        (row["id"],))
+                    paid = s.scalar(
+                        "SELECT COALESCE(SUM(amount_minor), 0) FROM ledger WHERE "
+                        "subscriber_id = ? AND kind = 'payment'",
+                        (row["id"],),
+                    )
+                    charged = -s.scalar(
+                        "SELECT COALESCE(SUM(amount_minor), 0) FROM ledger "
+                        "WHERE subscriber_id = ? AND kind = 'charge'",
+                        (row["id"],),
+                    )
                     assert charged <= paid, f"{u} charged {charged} for {paid} paid"
         # a receipt claimed for two subscribers (or amounts) is a listed conflict on both
         claims: dict[str, set[tuple[str, int]]] = {}
         for s in stores:
             for e in events_of(s):
                 if e.entity == "payment" and e.op == "append":
-                    claims.setdefault(e.key.upper(), set()).add(
-                        (e.data["username"], e.data["amount_minor"]))
+                    claims.setdefault(e.key.upper(), set()).add((e.data["username"], e.data["amount_minor"]))
         for s in stores:
             listed = {u.reference for u in collect.unmatched(s, include_allocated=True)}
             for ref, who in claims.items():

@@ -35,8 +35,7 @@ def cloud(tmp_path: Path) -> Iterator[Cloud]:
 
 @pytest.fixture
 def sims() -> Iterator[tuple[RouterOSSim, RouterOSSim]]:
-    with RouterOSSim(users={"api": "api-pass-123"}) as ra, \
-            RouterOSSim(users={"api": "api-pass-123"}) as rb:
+    with RouterOSSim(users={"api": "api-pass-123"}) as ra, RouterOSSim(users={"api": "api-pass-123"}) as rb:
         yield ra, rb
 
 
@@ -56,26 +55,54 @@ def queues(sim: RouterOSSim) -> list[str]:
     return sorted(i["name"] for i in sim.state.items("/queue/simple"))
 
 
-def setup(cloud: Cloud, tmp: Path, sims: tuple[RouterOSSim, RouterOSSim]
-          ) -> tuple[Config, Config]:
+def setup(cloud: Cloud, tmp: Path, sims: tuple[RouterOSSim, RouterOSSim]) -> tuple[Config, Config]:
     isp = Tenant(cloud, tmp).setup(2)
     a, b = isp.agents
     ra, rb = sims
     s = Store.open(a)
-    plans.add(s, plans.build("home", rate="10M/10M", price="1500", period="30d",
-                             quota="1G", fup_rate="1M/1M"), "t")
-    routers.add(s, "rtr-a", driver="mikrotik", host="127.0.0.1", port=ra.port,
-                radius_secret="radius-secret-a", nas_ip="127.0.0.11", username="api",
-                password="api-pass-123", actor="t")
-    subs.add(s, subs.NewSubscriber.build(
-        "alice", password="pw-alice-1", plan="home", service="static", ip="100.64.9.9",
-        phone="+254712000001", sms_consent=True), "t")
+    plans.add(
+        s, plans.build("home", rate="10M/10M", price="1500", period="30d", quota="1G", fup_rate="1M/1M"), "t"
+    )
+    routers.add(
+        s,
+        "rtr-a",
+        driver="mikrotik",
+        host="127.0.0.1",
+        port=ra.port,
+        radius_secret="radius-secret-a",
+        nas_ip="127.0.0.11",
+        username="api",
+        password="api-pass-123",
+        actor="t",
+    )
+    subs.add(
+        s,
+        subs.NewSubscriber.build(
+            "alice",
+            password="pw-alice-1",
+            plan="home",
+            service="static",
+            ip="100.64.9.9",
+            phone="+254712000001",
+            sms_consent=True,
+        ),
+        "t",
+    )
     pops.set_home(s, "alice", "rtr-a", "t")
     s.close()
     s = Store.open(b)
-    routers.add(s, "rtr-b", driver="mikrotik", host="127.0.0.1", port=rb.port,
-                radius_secret="radius-secret-b", nas_ip="127.0.0.12", username="api",
-                password="api-pass-123", actor="t")
+    routers.add(
+        s,
+        "rtr-b",
+        driver="mikrotik",
+        host="127.0.0.1",
+        port=rb.port,
+        radius_secret="radius-secret-b",
+        nas_ip="127.0.0.12",
+        username="api",
+        password="api-pass-123",
+        actor="t",
+    )
     s.close()
     sync(a, b)
     return a, b
@@ -101,23 +128,33 @@ def jobs(cfg: Config) -> list[dict]:
 def accounting(cfg: Config, nas: str, sid: str, octets: int, at: float) -> None:
     be = open_backend(cfg)
     try:
-        be.record_accounting([
-            AcctRecord(nas, "Start", at, acct_session_id=sid, username="alice"),
-            AcctRecord(nas, "Stop", at + 600, acct_session_id=sid, username="alice",
-                       session_time=600, input_octets=octets // 4,
-                       output_octets=octets - octets // 4)])
+        be.record_accounting(
+            [
+                AcctRecord(nas, "Start", at, acct_session_id=sid, username="alice"),
+                AcctRecord(
+                    nas,
+                    "Stop",
+                    at + 600,
+                    acct_session_id=sid,
+                    username="alice",
+                    session_time=600,
+                    input_octets=octets // 4,
+                    output_octets=octets - octets // 4,
+                ),
+            ]
+        )
     finally:
         be.close()
 
 
 @pytest.mark.slow
 def test_home_pop_bills_reminds_and_enforces_roaming_works_and_move_hands_over(
-        cloud: Cloud, tmp_path: Path, sims: tuple[RouterOSSim, RouterOSSim]) -> None:
+    cloud: Cloud, tmp_path: Path, sims: tuple[RouterOSSim, RouterOSSim]
+) -> None:
     a, b = setup(cloud, tmp_path, sims)
     ra, rb = sims
     sa = Store.open(a)
-    assert {p.name: p.routers for p in pops.list_(sa)} == {
-        a.agent.name: 1, b.agent.name: 1}
+    assert {p.name: p.routers for p in pops.list_(sa)} == {a.agent.name: 1, b.agent.name: 1}
     assert subs.get(sa, "alice").home_pop == a.agent.name
     sa.close()
 
@@ -138,8 +175,7 @@ def test_home_pop_bills_reminds_and_enforces_roaming_works_and_move_hands_over(
     be = open_backend(b)
     subject = be.subject("alice")
     be.close()
-    assert authorize(AuthRequest("alice", AuthMethod.PAP, pap_password="pw-alice-1"),
-                     subject).accept
+    assert authorize(AuthRequest("alice", AuthMethod.PAP, pap_password="pw-alice-1"), subject).accept
     accounting(b, "127.0.0.12", "roam-1", int(1.2 * GB), t0 + DAY)
     s = Store.open(b)
     assert subs.get(s, "alice").home_router == "rtr-a"  # a roaming Start learns no new home
@@ -199,20 +235,32 @@ def test_home_pop_bills_reminds_and_enforces_roaming_works_and_move_hands_over(
     s.close()
     assert len(charges) == 2 and paid == 300000  # two payments, two periods: nothing twice
     sa = Store.open(a)
-    assert sa.scalar("SELECT count(*) FROM notifications WHERE username = 'alice' "
-                     "AND created_at > ?", (t0 + 31 * DAY,)) == 0
+    assert (
+        sa.scalar(
+            "SELECT count(*) FROM notifications WHERE username = 'alice' AND created_at > ?", (t0 + 31 * DAY,)
+        )
+        == 0
+    )
     sa.close()
 
 
 def test_a_cycle_billed_at_two_pops_before_they_sync_is_charged_once(
-        cloud: Cloud, tmp_path: Path, sims: tuple[RouterOSSim, RouterOSSim]) -> None:
+    cloud: Cloud, tmp_path: Path, sims: tuple[RouterOSSim, RouterOSSim]
+) -> None:
     """The move was made at B while A had not heard of it: both renew the same period."""
     a, b = setup(cloud, tmp_path, sims)
     s = Store.open(a)
     payments.record(s, a, "alice", "1500", "QPOPA00002", method="mpesa", actor="t")
     with s.transaction():  # a wallet that renews the period at expiry
-        ledger.post(s, s.one("SELECT s.*, 'KES' AS currency FROM subscribers s"), "credit",
-                    150000, "GOODWILL-1", "goodwill", s.now())
+        ledger.post(
+            s,
+            s.one("SELECT s.*, 'KES' AS currency FROM subscribers s"),
+            "credit",
+            150000,
+            "GOODWILL-1",
+            "goodwill",
+            s.now(),
+        )
     expiry = s.scalar("SELECT paid_until FROM subscribers WHERE username = 'alice'")
     s.close()
     sync(a, b)
@@ -228,18 +276,17 @@ def test_a_cycle_billed_at_two_pops_before_they_sync_is_charged_once(
     s = Store.open(a)
     assert s.scalar("SELECT count(*) FROM ledger WHERE kind = 'charge'") == 2
     assert s.scalar("SELECT sum(amount_minor) FROM ledger") == 0
-    docs = s.scalar("SELECT count(*) FROM invoices WHERE status != 'void' "
-                    "AND cycle_start = ?", (expiry,))
+    docs = s.scalar("SELECT count(*) FROM invoices WHERE status != 'void' AND cycle_start = ?", (expiry,))
     s.close()
     assert docs == 1  # one document for the one renewal
     s = Store.open(b)  # ... although B did renew it too (its charge is the same one)
-    assert s.scalar("SELECT count(*) FROM events WHERE entity = 'ledger' AND origin = ?",
-                    (s.agent_id,)) == 1
+    assert s.scalar("SELECT count(*) FROM events WHERE entity = 'ledger' AND origin = ?", (s.agent_id,)) == 1
     s.close()
 
 
 def test_retire_moves_every_subscriber_of_a_pop_that_is_gone(
-        cloud: Cloud, tmp_path: Path, sims: tuple[RouterOSSim, RouterOSSim]) -> None:
+    cloud: Cloud, tmp_path: Path, sims: tuple[RouterOSSim, RouterOSSim]
+) -> None:
     a, b = setup(cloud, tmp_path, sims)
     s = Store.open(b)
     with pytest.raises(Exception, match="belongs to the POP being retired"):
@@ -255,7 +302,8 @@ def test_retire_moves_every_subscriber_of_a_pop_that_is_gone(
 
 
 def test_usage_survives_restore_from_cloud_and_is_not_counted_twice(
-        cloud: Cloud, tmp_path: Path, sims: tuple[RouterOSSim, RouterOSSim]) -> None:
+    cloud: Cloud, tmp_path: Path, sims: tuple[RouterOSSim, RouterOSSim]
+) -> None:
     from jasiyo.agent import cloudlink, tenantkeys, usage
     from jasiyo.agent.store import init_store
     from jasiyo.config import parse
@@ -264,10 +312,17 @@ def test_usage_survives_restore_from_cloud_and_is_not_counted_twice(
     a, b = isp.agents
     ra, _ = sims
     s = Store.open(a)
-    plans.add(s, plans.build("home", rate="10M/10M", price="1500", quota="1G",
-                             fup_rate="1M/1M"), "t")
-    routers.add(s, "rtr-a", driver="mikrotik", host="127.0.0.1", port=ra.port,
-                radius_secret="radius-secret-a", nas_ip="127.0.0.11", actor="t")
+    plans.add(s, plans.build("home", rate="10M/10M", price="1500", quota="1G", fup_rate="1M/1M"), "t")
+    routers.add(
+        s,
+        "rtr-a",
+        driver="mikrotik",
+        host="127.0.0.1",
+        port=ra.port,
+        radius_secret="radius-secret-a",
+        nas_ip="127.0.0.11",
+        actor="t",
+    )
     subs.add(s, subs.NewSubscriber.build("alice", password="pw-alice-1", plan="home"), "t")
     payments.record(s, a, "alice", "1500", "QPOPR00001", method="mpesa", actor="t")
     t0 = s.now()
@@ -283,8 +338,7 @@ def test_usage_survives_restore_from_cloud_and_is_not_counted_twice(
     s.close()
 
     # A's disk dies; the POP is rebuilt under the same name from the cloud.
-    fresh = parse(f'[agent]\ndata_dir = "{tmp_path / "rebuilt"}"\nname = "{a.agent.name}"\n',
-                  tmp_path)
+    fresh = parse(f'[agent]\ndata_dir = "{tmp_path / "rebuilt"}"\nname = "{a.agent.name}"\n', tmp_path)
     init_store(fresh)
     cloudlink.enroll_agent(fresh, cloud.url, cloud.enrolment(isp.id, isp.admin))
     tenantkeys.restore_from_cloud(fresh, isp.recovery)
@@ -302,7 +356,8 @@ def test_usage_survives_restore_from_cloud_and_is_not_counted_twice(
 
 
 def test_a_router_from_before_pops_is_everyones_until_a_pop_adopts_it(
-        cloud: Cloud, tmp_path: Path, sims: tuple[RouterOSSim, RouterOSSim]) -> None:
+    cloud: Cloud, tmp_path: Path, sims: tuple[RouterOSSim, RouterOSSim]
+) -> None:
     a, b = setup(cloud, tmp_path, sims)
     s = Store.open(a)
     with s.transaction():  # as a store migrated from before POPs has it
@@ -326,7 +381,8 @@ def test_a_router_from_before_pops_is_everyones_until_a_pop_adopts_it(
 
 
 def test_pop_list_flags_pops_whose_invoice_numbers_would_collide(
-        cloud: Cloud, tmp_path: Path, sims: tuple[RouterOSSim, RouterOSSim]) -> None:
+    cloud: Cloud, tmp_path: Path, sims: tuple[RouterOSSim, RouterOSSim]
+) -> None:
     """The harness names its POPs pop-<tenant>-0 and -1: long names sharing a beginning get
     distinct invoice codes (a digest of the whole name). Names that differ only in
     punctuation or case still share a code, and `pop list` says so."""

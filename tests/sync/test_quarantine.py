@@ -25,8 +25,11 @@ def _push_poison(cfg: Config, plain: bytes) -> str:
             ev = uuid7()
             ring: Keyring = client.keyring
             env = ring.seal(plain, ev, s.agent_id)
-            client._request("POST", f"/v1/tenants/{ring.tenant_id}/events",
-                            body={"events": [{"id": ev, "origin": s.agent_id, "envelope": env}]})
+            client._request(
+                "POST",
+                f"/v1/tenants/{ring.tenant_id}/events",
+                body={"events": [{"id": ev, "origin": s.agent_id, "envelope": env}]},
+            )
             return ev
     finally:
         s.close()
@@ -40,15 +43,14 @@ def _add_plan(cfg: Config, name: str) -> None:
 
 def _cli(cfg: Config, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     path = cfg.data_dir.parent / f"{cfg.data_dir.name}.toml"
-    path.write_text(f'[agent]\ndata_dir = "{cfg.data_dir}"\noperator = "engineer-1"\n'
-                    '[sync]\ninterval = 2\n')
+    path.write_text(f'[agent]\ndata_dir = "{cfg.data_dir}"\noperator = "engineer-1"\n[sync]\ninterval = 2\n')
     return run_cli(path, *args)
 
 
 @pytest.mark.parametrize("plain", [b"not json", b"[]", b'{"hlc": 1}', b"\xff\xfe"])
-def test_a_poisoned_event_does_not_halt_any_pop(cloud: Cloud, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str],
-                                                plain: bytes) -> None:
+def test_a_poisoned_event_does_not_halt_any_pop(
+    cloud: Cloud, tmp_path: Path, capsys: pytest.CaptureFixture[str], plain: bytes
+) -> None:
     isp = Tenant(cloud, tmp_path).setup(3)
     a, b, mallory = isp.agents
     _add_plan(a, "before")

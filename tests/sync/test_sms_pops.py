@@ -32,9 +32,17 @@ def sim() -> Iterator[AfricasTalkingSim]:
 
 
 def with_sms(cfg: Config, sim: AfricasTalkingSim) -> Config:
-    return replace(cfg, sms=SmsSection(provider="africastalking", base_url=sim.url,
-                                       username=sim.username, api_key=sim.api_key,
-                                       quiet_start="00:00", quiet_end="00:00"))
+    return replace(
+        cfg,
+        sms=SmsSection(
+            provider="africastalking",
+            base_url=sim.url,
+            username=sim.username,
+            api_key=sim.api_key,
+            quiet_start="00:00",
+            quiet_end="00:00",
+        ),
+    )
 
 
 def two_pops(cloud: Cloud, tmp: Path, sim: AfricasTalkingSim) -> tuple[Config, Config]:
@@ -46,8 +54,13 @@ def two_pops(cloud: Cloud, tmp: Path, sim: AfricasTalkingSim) -> tuple[Config, C
     s = Store.open(a, now=lambda: paid_at)
     try:
         plans.add(s, plans.build("short", rate="5M/5M", price="100", period="3d"), "t")
-        subs.add(s, subs.NewSubscriber.build("alice", password="pw-123456", plan="short",
-                                             phone=PHONE, sms_consent=True), "admin")
+        subs.add(
+            s,
+            subs.NewSubscriber.build(
+                "alice", password="pw-123456", plan="short", phone=PHONE, sms_consent=True
+            ),
+            "admin",
+        )
         payments.record(s, a, "alice", "100", "CASH-1", actor="t")
     finally:
         s.close()
@@ -92,7 +105,8 @@ def pull_and_apply(cfg: Config) -> None:
 
 
 def test_two_pops_holding_the_subscriber_send_the_reminder_once(
-        cloud: Cloud, tmp_path: Path, sim: AfricasTalkingSim) -> None:
+    cloud: Cloud, tmp_path: Path, sim: AfricasTalkingSim
+) -> None:
     a, b = two_pops(cloud, tmp_path, sim)
     tick(a)
     tick(b)
@@ -116,7 +130,8 @@ def test_two_pops_holding_the_subscriber_send_the_reminder_once(
 
 
 def test_stop_through_the_cloud_withdraws_consent_at_every_pop(
-        cloud: Cloud, tmp_path: Path, sim: AfricasTalkingSim) -> None:
+    cloud: Cloud, tmp_path: Path, sim: AfricasTalkingSim
+) -> None:
     a, b = two_pops(cloud, tmp_path, sim)
     assert sim.incoming(PHONE, "ACHA") == 200  # the cloud took it
     pull_and_apply(a)
@@ -126,7 +141,9 @@ def test_stop_through_the_cloud_withdraws_consent_at_every_pop(
         try:
             assert subs.get(s, "alice").sms_consent is False
             assert [(r.given, r.how, r.actor) for r in consent.history(s, "alice")] == [
-                (False, "keyword", f"sms:{PHONE}"), (True, "cli", "admin")]
+                (False, "keyword", f"sms:{PHONE}"),
+                (True, "cli", "admin"),
+            ]
         finally:
             s.close()
     tick(b)
@@ -139,7 +156,8 @@ def test_stop_through_the_cloud_withdraws_consent_at_every_pop(
 
 
 def test_a_reply_pulled_by_another_pop_is_left_to_its_owner(
-        cloud: Cloud, tmp_path: Path, sim: AfricasTalkingSim) -> None:
+    cloud: Cloud, tmp_path: Path, sim: AfricasTalkingSim
+) -> None:
     a, b = two_pops(cloud, tmp_path, sim)
     sim.incoming(PHONE, "STOP")
     pull_and_apply(b)  # b sees the tenant's hooks too, but the endpoint is a's
@@ -153,15 +171,15 @@ def test_a_reply_pulled_by_another_pop_is_left_to_its_owner(
 
 
 def test_a_homed_subscriber_is_reminded_by_its_home_pop_which_sends_it(
-        cloud: Cloud, tmp_path: Path, sim: AfricasTalkingSim) -> None:
+    cloud: Cloud, tmp_path: Path, sim: AfricasTalkingSim
+) -> None:
     """Issue 17: b did not register the SMS URLs, but alice is homed at b: b alone queues
     her reminder, and b sends it."""
     from jasiyo.agent import pops, routers
 
     a, b = two_pops(cloud, tmp_path, sim)
     s = Store.open(b)
-    routers.add(s, "rtr-b", driver="mikrotik", host="127.0.0.12",
-                radius_secret="radius-secret-b", actor="t")
+    routers.add(s, "rtr-b", driver="mikrotik", host="127.0.0.12", radius_secret="radius-secret-b", actor="t")
     pops.set_home(s, "alice", "rtr-b", "t")
     s.close()
     sync(a, b)
@@ -174,8 +192,7 @@ def test_a_homed_subscriber_is_reminded_by_its_home_pop_which_sends_it(
     for w in workers:
         w.start()
     try:
-        until(lambda: {n.status for n in outbox(b)} == {"sent"}
-              and {n.status for n in outbox(a)} == {"sent"})
+        until(lambda: {n.status for n in outbox(b)} == {"sent"} and {n.status for n in outbox(a)} == {"sent"})
     finally:
         for w in workers:
             w.stop()

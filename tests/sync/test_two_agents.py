@@ -30,10 +30,21 @@ def _open(cfg) -> Store:
 
 def _seed(store: Store) -> None:
     plans.add(store, plans.build("home-10M", rate="10M/10M", price="1500"), "test")
-    subs.add(store, subs.NewSubscriber.build("alice", password="alice-pw-1", plan="home-10M",
-                                             phone="+254700000001"), "test")
-    routers.add(store, "core1", driver="mikrotik", host="127.0.0.1", radius_secret="s3cret-radius",
-                username="admin", password="router-pw", actor="test")
+    subs.add(
+        store,
+        subs.NewSubscriber.build("alice", password="alice-pw-1", plan="home-10M", phone="+254700000001"),
+        "test",
+    )
+    routers.add(
+        store,
+        "core1",
+        driver="mikrotik",
+        host="127.0.0.1",
+        radius_secret="s3cret-radius",
+        username="admin",
+        password="router-pw",
+        actor="test",
+    )
 
 
 def test_changes_on_either_agent_appear_on_the_other(isp: Tenant) -> None:
@@ -68,9 +79,9 @@ def test_concurrent_edits_converge_last_writer_wins_per_field(isp: Tenant) -> No
     sa.close()
     sync(a, b)
     sa, sb = _open(a), _open(b)
-    subs.update(sa, "alice", "pop-a", phone="+254700000002")   # A edits the phone
-    subs.update(sb, "alice", "pop-b", name="Alice W.")         # B edits the name
-    subs.update(sb, "alice", "pop-b", phone="+254700000003")   # ... and the phone, later
+    subs.update(sa, "alice", "pop-a", phone="+254700000002")  # A edits the phone
+    subs.update(sb, "alice", "pop-b", name="Alice W.")  # B edits the name
+    subs.update(sb, "alice", "pop-b", phone="+254700000003")  # ... and the phone, later
     sa.close()
     sb.close()
     sync(a, b)
@@ -91,10 +102,8 @@ def test_cloud_down_agents_keep_working_and_backlog_drains(isp: Tenant, cloud: C
     cloud.server.stop()
     sa, sb = _open(a), _open(b)
     for i in range(20):
-        subs.add(sa, subs.NewSubscriber.build(f"a{i:02d}", password=f"pw-a-{i}", plan="home-10M"),
-                 "pop-a")
-        subs.add(sb, subs.NewSubscriber.build(f"b{i:02d}", password=f"pw-b-{i}", plan="home-10M"),
-                 "pop-b")
+        subs.add(sa, subs.NewSubscriber.build(f"a{i:02d}", password=f"pw-a-{i}", plan="home-10M"), "pop-a")
+        subs.add(sb, subs.NewSubscriber.build(f"b{i:02d}", password=f"pw-b-{i}", plan="home-10M"), "pop-b")
     subs.suspend(sb, "alice", "pop-b")
     # Local service goes on: B's RADIUS backend answers for its new subscriber and its
     # router, and A's billing clock runs, all without the cloud.
@@ -228,8 +237,11 @@ def test_large_events_are_pushed_in_smaller_batches(tmp_path: Path) -> None:
         s = _open(a)
         plans.add(s, plans.build("home", rate="5M/5M", price="1"), "t")
         for i in range(400):  # ~400 x 200-character names: more than one 64 KiB request
-            subs.add(s, subs.NewSubscriber.build(f"u{i:03d}", password="pw-123456", plan="home",
-                                                 name="N" * 200), "t")
+            subs.add(
+                s,
+                subs.NewSubscriber.build(f"u{i:03d}", password="pw-123456", plan="home", name="N" * 200),
+                "t",
+            )
         s.close()
         sync(a, b)
         assert snap(a) == snap(b) and len(snap(b)["subscribers"]) == 400

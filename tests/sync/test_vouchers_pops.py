@@ -29,9 +29,18 @@ def _start(cfg: Config, code: str, sid: str, mac: str) -> None:
     """An Accounting-Start for ``code`` at this POP, through the agent's accounting writer."""
     b = StoreBackend(cfg, SecretBox(load_key(cfg.key_path)))
     try:
-        b.record_accounting([AcctRecord(nas_address="127.0.0.1", status_type="Start",
-                                        received_at=time.time(), acct_session_id=sid,
-                                        username=code, calling_station_id=mac)])
+        b.record_accounting(
+            [
+                AcctRecord(
+                    nas_address="127.0.0.1",
+                    status_type="Start",
+                    received_at=time.time(),
+                    acct_session_id=sid,
+                    username=code,
+                    calling_station_id=mac,
+                )
+            ]
+        )
     finally:
         b.close()
 
@@ -44,8 +53,7 @@ def _uses(cfg: Config) -> list[dict]:
         s.close()
 
 
-def test_a_code_used_at_two_pops_before_they_sync_is_used_once(cloud: Cloud,
-                                                               tmp_path: Path) -> None:
+def test_a_code_used_at_two_pops_before_they_sync_is_used_once(cloud: Cloud, tmp_path: Path) -> None:
     a, b = Tenant(cloud, tmp_path).setup(2).agents
     s = Store.open(a)
     plans.add(s, plans.build("1h", rate="2M/2M", price="10", period="1h"), "t")
@@ -65,10 +73,12 @@ def test_a_code_used_at_two_pops_before_they_sync_is_used_once(cloud: Cloud,
     assert ua == ub and len(ua) == 1  # one use, the same on both POPs
     assert ua[0]["mac"] == "AA:AA:AA:AA:AA:01"  # the earlier one (A's) wins
     sb = Store.open(b)
-    jobs = sb.all("SELECT username, action, acct_session_id, status FROM enforce_jobs "
-                  "WHERE action = 'disconnect'")
-    assert jobs == [{"username": code, "action": "disconnect", "acct_session_id": "at-b",
-                     "status": "pending"}]  # B's device is put off
+    jobs = sb.all(
+        "SELECT username, action, acct_session_id, status FROM enforce_jobs WHERE action = 'disconnect'"
+    )
+    assert jobs == [
+        {"username": code, "action": "disconnect", "acct_session_id": "at-b", "status": "pending"}
+    ]  # B's device is put off
     assert vouchers.get(sb, code).started_at == ua[0]["started_at"]
     sb.close()
     sa = Store.open(a)

@@ -102,7 +102,7 @@ def leaves(tree: Tree, prefix: tuple[str, ...] = ()) -> dict[str, str]:
     out: dict[str, str] = {}
     for path in walk(tree, prefix):
         if len(path) > len(prefix) + 1:
-            out[" ".join(path[len(prefix):-1])] = path[-1]
+            out[" ".join(path[len(prefix) : -1])] = path[-1]
         else:
-            out[" ".join(path[len(prefix):])] = FLAG
+            out[" ".join(path[len(prefix) :])] = FLAG
     return out

@@ -64,8 +64,10 @@ class EdgeOSDriver(RouterDriver):
         """Check the config (``ConfigError`` for a bad option); never touches the network."""
         super().__init__(config)
         if config.mode != "radius":
-            raise ConfigError(f"router {config.label()}: the EdgeOS driver supports "
-                              "mode='radius' only (it keeps no PPP accounts on the router)")
+            raise ConfigError(
+                f"router {config.label()}: the EdgeOS driver supports "
+                "mode='radius' only (it keeps no PPP accounts on the router)"
+            )
         self.layout = planner.Layout.of(config)
         #: Fingerprint of the host key accepted by trust-on-first-use (pin it), else None.
         self.learned_host_key: str | None = None
@@ -123,8 +125,7 @@ class EdgeOSDriver(RouterDriver):
     def _op(self, command: str) -> str:
         status, out = self._run(f"{OP} {command}")
         if status != 0:
-            raise CommandError(f"router {self.config.label()} refused {command!r}: "
-                               f"{_message(out)}", command)
+            raise CommandError(f"router {self.config.label()} refused {command!r}: {_message(out)}", command)
         return out
 
     # ------------------------------------------------------------------ facts
@@ -132,17 +133,20 @@ class EdgeOSDriver(RouterDriver):
     def identity(self) -> str:
         """``system host-name`` from the configuration."""
         with self._lock:
-            return value(parse_commands(self._op("show configuration commands")),
-                         "system", "host-name")
+            return value(parse_commands(self._op("show configuration commands")), "system", "host-name")
 
     def facts(self) -> RouterFacts:
         """Vendor, host-name, EdgeOS version and hardware model (``show version``)."""
         with self._lock:
             text = self._op("show version")
             found = dict(re.findall(r"^([A-Za-z /]+):\s*(.*?)\s*$", text, re.M))
-            return RouterFacts(vendor=self.vendor, identity=self.identity(),
-                               version=found.get("Version", ""),
-                               model=found.get("HW model", ""), uptime=found.get("Uptime", ""))
+            return RouterFacts(
+                vendor=self.vendor,
+                identity=self.identity(),
+                version=found.get("Version", ""),
+                model=found.get("HW model", ""),
+                uptime=found.get("Uptime", ""),
+            )
 
     # ------------------------------------------------------------------ desired state
 
@@ -158,8 +162,13 @@ class EdgeOSDriver(RouterDriver):
         diff, skipped = planner.plan(self.layout, self.config, desired, current)
         self.skipped = tuple(skipped)
         if skipped:
-            event(log, "edgeos.skipped_without_ip", router=self.config.label(),
-                  count=len(skipped), first=skipped[0])
+            event(
+                log,
+                "edgeos.skipped_without_ip",
+                router=self.config.label(),
+                count=len(skipped),
+                first=skipped[0],
+            )
         return diff
 
     def apply(self, diff: Diff) -> ApplyReport:
@@ -194,10 +203,17 @@ class EdgeOSDriver(RouterDriver):
                     calls += self._batch(cmds)
                 except _BatchFailed as exc:
                     calls += exc.index + 3  # begin + commands up to the failure + end
-                    err = (f"router {self.config.label()} refused {exc.command!r}: "
-                           f"{exc.message}; nothing was committed")
-                    event(log, "edgeos.refused", router=self.config.label(),
-                          command=exc.command[:120], message=exc.message[:200])
+                    err = (
+                        f"router {self.config.label()} refused {exc.command!r}: "
+                        f"{exc.message}; nothing was committed"
+                    )
+                    event(
+                        log,
+                        "edgeos.refused",
+                        router=self.config.label(),
+                        command=exc.command[:120],
+                        message=exc.message[:200],
+                    )
                     if 0 <= exc.index < len(cmds):
                         bad = owner[exc.index]
                         failed.append(Failure(bad, err))
@@ -207,15 +223,21 @@ class EdgeOSDriver(RouterDriver):
                     pending = []
                     break
                 except ConnectError as exc:
-                    failed.append(Failure(pending[0], f"{exc} (connection lost; the batch "
-                                                      "was not confirmed)"))
-                    return ApplyReport(failed=tuple(failed), not_attempted=tuple(pending[1:]),
-                                       conflicts=diff.conflicts, api_calls=calls)
+                    failed.append(
+                        Failure(pending[0], f"{exc} (connection lost; the batch was not confirmed)")
+                    )
+                    return ApplyReport(
+                        failed=tuple(failed),
+                        not_attempted=tuple(pending[1:]),
+                        conflicts=diff.conflicts,
+                        api_calls=calls,
+                    )
                 break
             bad_ids = {id(f.change) for f in failed}
             applied = tuple(c for c in diff.changes if id(c) not in bad_ids)
-            return ApplyReport(applied=applied, failed=tuple(failed),
-                               conflicts=diff.conflicts, api_calls=calls)
+            return ApplyReport(
+                applied=applied, failed=tuple(failed), conflicts=diff.conflicts, api_calls=calls
+            )
 
     def run_batch(self, commands: Sequence[str]) -> int:
         """Run configuration ``commands`` (``set ...``/``delete ...``) as one committed and
@@ -228,27 +250,34 @@ class EdgeOSDriver(RouterDriver):
             try:
                 return self._batch(list(commands))
             except _BatchFailed as exc:
-                raise CommandError(f"router {self.config.label()} refused {exc.command!r}: "
-                                   f"{exc.message}; nothing was committed", exc.command) from None
+                raise CommandError(
+                    f"router {self.config.label()} refused {exc.command!r}: "
+                    f"{exc.message}; nothing was committed",
+                    exc.command,
+                ) from None
 
     def _batch(self, cmds: list[str]) -> int:
         if not cmds:
             return 0
         steps = ["begin", *cmds, "commit", "save"]
-        lines = [f"{CFG} {s} || {{ echo @@jasiyo-failed {i}; {CFG} end; exit 3; }}"
-                 for i, s in enumerate(steps)]
+        lines = [
+            f"{CFG} {s} || {{ echo @@jasiyo-failed {i}; {CFG} end; exit 3; }}" for i, s in enumerate(steps)
+        ]
         status, out = self._run("\n".join([*lines, f"{CFG} end", ""]), self._batch_timeout)
         m = _FAILED.search(out)
         if m:
             i = int(m.group(1))
             if steps[i] == "save":  # committed and live, only not persisted
-                event(log, "edgeos.save_failed", router=self.config.label(),
-                      message=_message(out[: m.start()])[:200])
+                event(
+                    log,
+                    "edgeos.save_failed",
+                    router=self.config.label(),
+                    message=_message(out[: m.start()])[:200],
+                )
                 return len(steps) + 1
             raise _BatchFailed(i - 1, steps[i], _message(out[: m.start()]))
         if status != 0:
-            raise _BatchFailed(-1, "end", f"the batch script exited with status {status}: "
-                                          f"{_message(out)}")
+            raise _BatchFailed(-1, "end", f"the batch script exited with status {status}: {_message(out)}")
         return len(steps) + 1
 
     # ------------------------------------------------------------------ sessions / import

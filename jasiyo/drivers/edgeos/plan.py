@@ -50,12 +50,24 @@ from jasiyo.network import Access, DesiredState, Rate
 NAME_PREFIX = "JASIYO_"
 QUEUE_TYPE = "JASIYO_FQ_CODEL"
 AQ = "traffic-control advanced-queue"
-RANK = {"queue-type": 0, "address-group": 0, "firewall-name": 0, "root-queue": 0,
-        "branch": 1, "suspended": 1, "nat": 2, "firewall-rule": 2, "shaper": 2, "stray": 3}
+RANK = {
+    "queue-type": 0,
+    "address-group": 0,
+    "firewall-name": 0,
+    "root-queue": 0,
+    "branch": 1,
+    "suspended": 1,
+    "nat": 2,
+    "firewall-rule": 2,
+    "shaper": 2,
+    "stray": 3,
+}
 NAT_KEYS = {"jasiyo: walled garden": "walled-garden"}
-FW_RULES = {"allow-dns": (0, "jasiyo: walled garden allow dns"),
-            "allow-pay-page": (1, "jasiyo: walled garden allow pay page"),
-            "drop": (2, "jasiyo: walled garden drop")}
+FW_RULES = {
+    "allow-dns": (0, "jasiyo: walled garden allow dns"),
+    "allow-pay-page": (1, "jasiyo: walled garden allow pay page"),
+    "drop": (2, "jasiyo: walled garden drop"),
+}
 FW_KEYS = {desc: key for key, (_, desc) in FW_RULES.items()}
 
 
@@ -95,8 +107,18 @@ class Layout:
         root_bw = str(opts.get("root_bandwidth", "10gbit"))
         if bandwidth_bps(root_bw) is None:
             raise ConfigError(f"options.root_bandwidth {root_bw!r} is not like 1gbit or 500mbit")
-        return cls(group, nat_rule, fw, fw_base, int(m.group(1)), int(m.group(2)), root_bw,
-                   str(opts.get("lan_interface", "")), config.pay_page, config.pay_page_port)
+        return cls(
+            group,
+            nat_rule,
+            fw,
+            fw_base,
+            int(m.group(1)),
+            int(m.group(2)),
+            root_bw,
+            str(opts.get("lan_interface", "")),
+            config.pay_page,
+            config.pay_page_port,
+        )
 
     def in_range(self, qid: str) -> bool:
         return qid.isdigit() and self.qmin <= int(qid) <= self.qmax
@@ -110,8 +132,16 @@ def _jasiyo_name(text: str) -> str:
 # ---------------------------------------------------------------------- values
 
 _BW = re.compile(r"^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)?$", re.I)
-_BW_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9,
-             "bps": 8, "kbps": 8 * 10**3, "mbps": 8 * 10**6, "gbps": 8 * 10**9}
+_BW_UNITS = {
+    "bit": 1,
+    "kbit": 10**3,
+    "mbit": 10**6,
+    "gbit": 10**9,
+    "bps": 8,
+    "kbps": 8 * 10**3,
+    "mbps": 8 * 10**6,
+    "gbps": 8 * 10**9,
+}
 
 
 def bandwidth_bps(text: str) -> int | None:
@@ -151,8 +181,14 @@ def rate_of(d: DesiredState) -> Rate:
 # ---------------------------------------------------------------------- reading
 
 
-def _obj(kind: str, key: str, nodes: Sequence[str], tree_by_node: Mapping[str, Tree],
-         managed: bool = True, skip: Iterable[str] = ()) -> RouterObject:
+def _obj(
+    kind: str,
+    key: str,
+    nodes: Sequence[str],
+    tree_by_node: Mapping[str, Tree],
+    managed: bool = True,
+    skip: Iterable[str] = (),
+) -> RouterObject:
     fields: dict[str, str] = {}
     skipped = tuple(skip)
     for node in nodes:
@@ -213,8 +249,12 @@ def _read_queues(aq: Tree, lay: Layout) -> list[RouterObject]:
             node = f"{AQ} queue-type fq-codel {name}"
             out.append(_obj("queue-type", name, [node], {node: sub}))
     parts: dict[str, dict[str, tuple[str, Tree]]] = {}
-    for level, idkind in (("root", "queue-id"), ("branch", "queue-id"), ("leaf", "queue-id"),
-                          ("filters", "match-id")):
+    for level, idkind in (
+        ("root", "queue-id"),
+        ("branch", "queue-id"),
+        ("leaf", "queue-id"),
+        ("filters", "match-id"),
+    ):
         table = get(aq, level, "match" if level == "filters" else "queue")
         for qid, sub in table.items():
             node = f"{AQ} {level} {'match' if level == 'filters' else 'queue'} {qid}"
@@ -226,8 +266,7 @@ def _read_queues(aq: Tree, lay: Layout) -> list[RouterObject]:
             if level == "root" and desc == "jasiyo:root":
                 out.append(_obj("root-queue", "root", [node], {node: sub}))
             elif level == "branch" and desc.startswith("jasiyo:branch="):
-                out.append(_obj("branch", desc.removeprefix("jasiyo:branch="), [node],
-                                {node: sub}))
+                out.append(_obj("branch", desc.removeprefix("jasiyo:branch="), [node], {node: sub}))
             elif level in ("leaf", "filters") and m:
                 role = f"{m.group(1)}-{'leaf' if level == 'leaf' else 'match'}"
                 mine = parts.setdefault(m.group(2), {})
@@ -238,8 +277,7 @@ def _read_queues(aq: Tree, lay: Layout) -> list[RouterObject]:
             else:
                 out.append(_obj("stray", node, [node], {node: sub}))
     for user, roles in parts.items():
-        nodes = [roles[r][0] for r in ("up-leaf", "down-leaf", "up-match", "down-match")
-                 if r in roles]
+        nodes = [roles[r][0] for r in ("up-leaf", "down-leaf", "up-match", "down-match") if r in roles]
         out.append(_obj("shaper", user, nodes, {n: s for n, s in roles.values()}))
     return out
 
@@ -277,7 +315,8 @@ class _Ids:
         if self.next > self.lay.qmax:
             raise ValidationError(
                 f"the reserved {self.what} id range {self.lay.qmin}-{self.lay.qmax} is full; "
-                "widen options.queue_ids")
+                "widen options.queue_ids"
+            )
         self.used.add(self.next)
         return str(self.next)
 
@@ -293,27 +332,32 @@ def _ids_in(current: RouterState, kind_of_node: str) -> set[int]:
     return used
 
 
-def wanted(lay: Layout, desired: Sequence[DesiredState], current: RouterState,
-           ) -> tuple[dict[tuple[str, str], Want], list[str]]:
+def wanted(
+    lay: Layout,
+    desired: Sequence[DesiredState],
+    current: RouterState,
+) -> tuple[dict[tuple[str, str], Want], list[str]]:
     """(kind, key) -> what the router should hold; and the usernames skipped (no IP)."""
     out: dict[tuple[str, str], Want] = {}
     skipped: list[str] = []
     g = lay.group
     out[("queue-type", QUEUE_TYPE)] = Want((f"{AQ} queue-type fq-codel {QUEUE_TYPE}",), {})
-    out[("address-group", g)] = Want((f"firewall group address-group {g}",), {
-        f"firewall group address-group {g} description": "jasiyo: suspended customers"})
+    out[("address-group", g)] = Want(
+        (f"firewall group address-group {g}",),
+        {f"firewall group address-group {g} description": "jasiyo: suspended customers"},
+    )
     fw = f"firewall name {lay.firewall_name}"
     if lay.firewall_name.startswith(NAME_PREFIX):
-        out[("firewall-name", lay.firewall_name)] = Want((fw,), {
-            f"{fw} default-action": "accept", f"{fw} description": "jasiyo: walled garden"})
+        out[("firewall-name", lay.firewall_name)] = Want(
+            (fw,), {f"{fw} default-action": "accept", f"{fw} description": "jasiyo: walled garden"}
+        )
     for key, (off, desc) in FW_RULES.items():
         if key == "allow-pay-page" and not lay.pay_page:
             continue
         node = f"{fw} rule {lay.firewall_base + off}"
         f = {f"{node} description": desc, f"{node} source group address-group": g}
         if key == "allow-dns":
-            f |= {f"{node} action": "accept", f"{node} protocol": "udp",
-                  f"{node} destination port": "53"}
+            f |= {f"{node} action": "accept", f"{node} protocol": "udp", f"{node} destination port": "53"}
         elif key == "allow-pay-page":
             f |= {f"{node} action": "accept", f"{node} destination address": str(lay.pay_page)}
         else:
@@ -321,11 +365,15 @@ def wanted(lay: Layout, desired: Sequence[DesiredState], current: RouterState,
         out[("firewall-rule", key)] = Want((node,), f)
     if lay.pay_page:
         node = f"service nat rule {lay.nat_rule}"
-        f = {f"{node} description": "jasiyo: walled garden", f"{node} type": "destination",
-             f"{node} protocol": "tcp", f"{node} destination port": "80",
-             f"{node} source group address-group": g,
-             f"{node} inside-address address": lay.pay_page,
-             f"{node} inside-address port": str(lay.pay_page_port)}
+        f = {
+            f"{node} description": "jasiyo: walled garden",
+            f"{node} type": "destination",
+            f"{node} protocol": "tcp",
+            f"{node} destination port": "80",
+            f"{node} source group address-group": g,
+            f"{node} inside-address address": lay.pay_page,
+            f"{node} inside-address port": str(lay.pay_page_port),
+        }
         if lay.lan_interface:
             f[f"{node} inbound-interface"] = lay.lan_interface
         out[("nat", "walled-garden")] = Want((node,), f)
@@ -339,9 +387,14 @@ def wanted(lay: Layout, desired: Sequence[DesiredState], current: RouterState,
 
     root = qid_of("root-queue", "root") or queues.take()
     rnode = f"{AQ} root queue {root}"
-    out[("root-queue", "root")] = Want((rnode,), {
-        f"{rnode} attach-to": "global", f"{rnode} bandwidth": lay.root_bandwidth,
-        f"{rnode} description": "jasiyo:root"})
+    out[("root-queue", "root")] = Want(
+        (rnode,),
+        {
+            f"{rnode} attach-to": "global",
+            f"{rnode} bandwidth": lay.root_bandwidth,
+            f"{rnode} description": "jasiyo:root",
+        },
+    )
     seen: dict[str, str] = {}
     names: set[str] = set()
     shapers = current.managed("shaper")
@@ -354,8 +407,10 @@ def wanted(lay: Layout, desired: Sequence[DesiredState], current: RouterState,
             skipped.append(d.username)
             continue
         if d.ip in seen:
-            raise ValidationError(f"subscribers {seen[d.ip]!r} and {d.username!r} share the "
-                                  f"address {d.ip}; EdgeOS identifies customers by address")
+            raise ValidationError(
+                f"subscribers {seen[d.ip]!r} and {d.username!r} share the "
+                f"address {d.ip}; EdgeOS identifies customers by address"
+            )
         seen[d.ip] = d.username
         quote(f"jasiyo:branch={d.plan}/up {d.username}")  # refuse now what EdgeOS cannot hold
         branches = {}
@@ -364,13 +419,20 @@ def wanted(lay: Layout, desired: Sequence[DesiredState], current: RouterState,
             if ("branch", bkey) not in out:
                 bid = qid_of("branch", bkey) or queues.take()
                 bnode = f"{AQ} branch queue {bid}"
-                out[("branch", bkey)] = Want((bnode,), {
-                    f"{bnode} bandwidth": lay.root_bandwidth, f"{bnode} parent": root,
-                    f"{bnode} description": f"jasiyo:branch={bkey}"})
+                out[("branch", bkey)] = Want(
+                    (bnode,),
+                    {
+                        f"{bnode} bandwidth": lay.root_bandwidth,
+                        f"{bnode} parent": root,
+                        f"{bnode} description": f"jasiyo:branch={bkey}",
+                    },
+                )
             branches[way] = out[("branch", bkey)].nodes[0].rsplit(" ", 1)[1]
         have = node_ids(shapers[d.username]) if d.username in shapers else {}
-        ids = {r: have.get(r) or (queues if r.endswith("leaf") else matches).take()
-               for r in ("up-leaf", "down-leaf", "up-match", "down-match")}
+        ids = {
+            r: have.get(r) or (queues if r.endswith("leaf") else matches).take()
+            for r in ("up-leaf", "down-leaf", "up-match", "down-match")
+        }
         fields: dict[str, str] = {}
         nodes = []
         for way, bps, side in (("up", rate.rx, "source"), ("down", rate.tx, "destination")):
@@ -378,23 +440,30 @@ def wanted(lay: Layout, desired: Sequence[DesiredState], current: RouterState,
             match = f"{AQ} filters match {ids[f'{way}-match']}"
             nodes += [leaf, match]
             tag = f"jasiyo:{way}={d.username}"
-            fields |= {f"{leaf} bandwidth": format_bandwidth(bps),
-                       f"{leaf} parent": branches[way], f"{leaf} queue-type": QUEUE_TYPE,
-                       f"{leaf} description": tag,
-                       f"{match} attach-to": root, f"{match} target": ids[f"{way}-leaf"],
-                       f"{match} ip {side} address": f"{d.ip}/32", f"{match} description": tag}
+            fields |= {
+                f"{leaf} bandwidth": format_bandwidth(bps),
+                f"{leaf} parent": branches[way],
+                f"{leaf} queue-type": QUEUE_TYPE,
+                f"{leaf} description": tag,
+                f"{match} attach-to": root,
+                f"{match} target": ids[f"{way}-leaf"],
+                f"{match} ip {side} address": f"{d.ip}/32",
+                f"{match} description": tag,
+            }
         out[("shaper", d.username)] = Want(tuple(nodes), fields, d.username)
         if d.access != Access.ALLOW:
             out[("suspended", d.ip)] = Want(
-                (f"firewall group address-group {g} address {d.ip}",), {}, d.username)
+                (f"firewall group address-group {g} address {d.ip}",), {}, d.username
+            )
     return out, skipped
 
 
 # ---------------------------------------------------------------------- the diff
 
 
-def plan(lay: Layout, config: RouterConfig, desired: Sequence[DesiredState],
-         current: RouterState) -> tuple[Diff, list[str]]:
+def plan(
+    lay: Layout, config: RouterConfig, desired: Sequence[DesiredState], current: RouterState
+) -> tuple[Diff, list[str]]:
     """Pure: the ordered changes from ``current`` to ``desired``, and skipped usernames."""
     want, skipped = wanted(lay, desired, current)
     ups: list[tuple[int, int, Change]] = []
@@ -407,46 +476,93 @@ def plan(lay: Layout, config: RouterConfig, desired: Sequence[DesiredState],
             continue
         if (obj.kind, obj.key) in have or (obj.kind, obj.key) not in want:
             reason = "duplicate" if (obj.kind, obj.key) in have else "not desired"
-            removes.append((-RANK.get(obj.kind, 3), seq, Change(
-                Action.REMOVE, obj.kind, obj.key, before=dict(obj.fields),
-                object_id=obj.object_id, reason=reason)))
+            removes.append(
+                (
+                    -RANK.get(obj.kind, 3),
+                    seq,
+                    Change(
+                        Action.REMOVE,
+                        obj.kind,
+                        obj.key,
+                        before=dict(obj.fields),
+                        object_id=obj.object_id,
+                        reason=reason,
+                    ),
+                )
+            )
         else:
             have[(obj.kind, obj.key)] = obj
     fw_exists = lay.firewall_name.startswith(NAME_PREFIX) or (
-        lay.firewall_name in current.unmanaged("firewall-name"))
+        lay.firewall_name in current.unmanaged("firewall-name")
+    )
     for seq, ((kind, key), w) in enumerate(want.items()):
         obj = have.get((kind, key))
         adopt = False
         if kind == "firewall-rule" and not fw_exists:
-            conflicts.append(Conflict(kind, key, f"firewall ruleset {lay.firewall_name} does "
-                                      "not exist; create it or use a JASIYO_ name"))
+            conflicts.append(
+                Conflict(
+                    kind,
+                    key,
+                    f"firewall ruleset {lay.firewall_name} does not exist; create it or use a JASIYO_ name",
+                )
+            )
             continue
         if obj is None and kind in ("nat", "firewall-rule"):
             foreign = current.unmanaged(kind).get(key)
             if foreign is not None:
                 if not config.adopt_existing:
-                    conflicts.append(Conflict(kind, key, (
-                        f"{foreign.object_id} already exists without a jasiyo: description; "
-                        "move it, or choose another number in the router's options")))
+                    conflicts.append(
+                        Conflict(
+                            kind,
+                            key,
+                            (
+                                f"{foreign.object_id} already exists without a jasiyo: description; "
+                                "move it, or choose another number in the router's options"
+                            ),
+                        )
+                    )
                     continue
                 obj, adopt = foreign, True
         target = "|".join(w.nodes)
         if obj is None:
-            ups.append((RANK[kind], seq, Change(Action.ADD, kind, key, fields=dict(w.fields),
-                                                object_id=target, subscriber=w.subscriber,
-                                                reason="missing")))
+            ups.append(
+                (
+                    RANK[kind],
+                    seq,
+                    Change(
+                        Action.ADD,
+                        kind,
+                        key,
+                        fields=dict(w.fields),
+                        object_id=target,
+                        subscriber=w.subscriber,
+                        reason="missing",
+                    ),
+                )
+            )
             continue
         delta = {p: v for p, v in w.fields.items() if norm(p, obj.fields.get(p, "")) != norm(p, v)}
         delta |= {p: "" for p in obj.fields if p not in w.fields}
         for node in w.nodes:  # a part of a shaper deleted by hand, or an emptied node
-            if node not in obj.object_id.split("|") and not any(
-                    p.startswith(node + " ") for p in w.fields):
+            if node not in obj.object_id.split("|") and not any(p.startswith(node + " ") for p in w.fields):
                 delta[node] = FLAG
         if delta:
-            ups.append((RANK[kind], seq, Change(
-                Action.UPDATE, kind, key, fields=delta,
-                before={p: obj.fields.get(p, "") for p in delta}, object_id=target,
-                subscriber=w.subscriber, reason="adopt" if adopt else "drift")))
+            ups.append(
+                (
+                    RANK[kind],
+                    seq,
+                    Change(
+                        Action.UPDATE,
+                        kind,
+                        key,
+                        fields=delta,
+                        before={p: obj.fields.get(p, "") for p in delta},
+                        object_id=target,
+                        subscriber=w.subscriber,
+                        reason="adopt" if adopt else "drift",
+                    ),
+                )
+            )
     ups.sort(key=lambda t: (t[0], t[1]))
     removes.sort(key=lambda t: (t[0], t[1]))
     return Diff(tuple(c for *_, c in ups + removes), tuple(conflicts)), skipped

@@ -90,11 +90,16 @@ class _Server(paramiko.ServerInterface):
 class EdgeOSSim:
     """A threaded SSH server answering like an EdgeRouter's vbash and Vyatta wrappers."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 users: Mapping[str, str] | None = None,
-                 authorized_keys: Mapping[str, Sequence[paramiko.PKey]] | None = None,
-                 host_key: paramiko.PKey | None = None, host_key_file: str | None = None,
-                 state: EdgeOSState | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        users: Mapping[str, str] | None = None,
+        authorized_keys: Mapping[str, Sequence[paramiko.PKey]] | None = None,
+        host_key: paramiko.PKey | None = None,
+        host_key_file: str | None = None,
+        state: EdgeOSState | None = None,
+    ) -> None:
         self.host, self._port = host, port
         self.users = dict(users if users is not None else {"ubnt": "ubnt"})
         self.authorized_keys = {k: list(v) for k, v in (authorized_keys or {}).items()}
@@ -187,8 +192,7 @@ class EdgeOSSim:
             self._spawn(self._exec, transport, server, chan)
         transport.close()
 
-    def _exec(self, transport: paramiko.Transport, server: _Server,
-              chan: paramiko.Channel) -> None:
+    def _exec(self, transport: paramiko.Transport, server: _Server, chan: paramiko.Channel) -> None:
         ready = server.ready.setdefault(chan.get_id(), threading.Event())
         if not ready.wait(timeout=30):
             chan.close()

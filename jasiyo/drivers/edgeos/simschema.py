@@ -88,23 +88,33 @@ QID = _int(1, 65535)
 
 
 def _side() -> dict[str, object]:
-    return {"address": Leaf(_addr), "port": Leaf(_port),
-            "group": {"address-group": Leaf(_name), "network-group": Leaf(_name),
-                      "port-group": Leaf(_name)}}
+    return {
+        "address": Leaf(_addr),
+        "port": Leaf(_port),
+        "group": {"address-group": Leaf(_name), "network-group": Leaf(_name), "port-group": Leaf(_name)},
+    }
 
 
 _FW_RULE: dict[str, object] = {
-    "action": Leaf(_enum("accept", "drop", "reject")), "description": TEXT,
-    "protocol": Leaf(_any), "log": Leaf(_enum("enable", "disable")), "disable": FLAG,
-    "state": {s: Leaf(_enum("enable", "disable"))
-              for s in ("established", "related", "new", "invalid")},
-    "source": _side(), "destination": _side(),
+    "action": Leaf(_enum("accept", "drop", "reject")),
+    "description": TEXT,
+    "protocol": Leaf(_any),
+    "log": Leaf(_enum("enable", "disable")),
+    "disable": FLAG,
+    "state": {s: Leaf(_enum("enable", "disable")) for s in ("established", "related", "new", "invalid")},
+    "source": _side(),
+    "destination": _side(),
 }
 _NAT_RULE: dict[str, object] = {
-    "type": Leaf(_enum("source", "destination", "masquerade")), "description": TEXT,
-    "protocol": Leaf(_any), "inbound-interface": Leaf(_any), "outbound-interface": Leaf(_any),
-    "log": Leaf(_enum("enable", "disable")), "disable": FLAG,
-    "source": _side(), "destination": _side(),
+    "type": Leaf(_enum("source", "destination", "masquerade")),
+    "description": TEXT,
+    "protocol": Leaf(_any),
+    "inbound-interface": Leaf(_any),
+    "outbound-interface": Leaf(_any),
+    "log": Leaf(_enum("enable", "disable")),
+    "disable": FLAG,
+    "source": _side(),
+    "destination": _side(),
     "inside-address": {"address": Leaf(_addr), "port": Leaf(_port)},
     "outside-address": {"address": Leaf(_addr), "port": Leaf(_port)},
 }
@@ -114,14 +124,28 @@ SCHEMA: dict[str, object] = {
     "system": {
         "host-name": Leaf(lambda v: bool(re.fullmatch(r"[A-Za-z0-9-]{1,63}", v))),
         "time-zone": TEXT,
-        "login": {"user": Tag(_name, {
-            "authentication": {"plaintext-password": TEXT, "encrypted-password": TEXT},
-            "level": Leaf(_enum("admin", "operator"))})},
+        "login": {
+            "user": Tag(
+                _name,
+                {
+                    "authentication": {"plaintext-password": TEXT, "encrypted-password": TEXT},
+                    "level": Leaf(_enum("admin", "operator")),
+                },
+            )
+        },
     },
-    "interfaces": {"ethernet": Tag(lambda v: bool(re.fullmatch(r"eth\d+", v)), {
-        "address": Leaf(lambda v: v == "dhcp" or _ipv4net(v), multi=True),
-        "description": TEXT, "duplex": TEXT, "speed": TEXT,
-        "firewall": {d: {"name": Leaf(_name)} for d in ("in", "out", "local")}})},
+    "interfaces": {
+        "ethernet": Tag(
+            lambda v: bool(re.fullmatch(r"eth\d+", v)),
+            {
+                "address": Leaf(lambda v: v == "dhcp" or _ipv4net(v), multi=True),
+                "description": TEXT,
+                "duplex": TEXT,
+                "speed": TEXT,
+                "firewall": {d: {"name": Leaf(_name)} for d in ("in", "out", "local")},
+            },
+        )
+    },
     "service": {
         "ssh": {"port": Leaf(_int(1, 65535)), "protocol-version": TEXT},
         "gui": {"http-port": Leaf(_int(1, 65535)), "https-port": Leaf(_int(1, 65535))},
@@ -130,38 +154,87 @@ SCHEMA: dict[str, object] = {
     "firewall": {
         "all-ping": Leaf(_enum("enable", "disable")),
         "group": {
-            "address-group": Tag(_name, {"address": Leaf(_addr, multi=True),
-                                         "description": TEXT}),
-            "network-group": Tag(_name, {"network": Leaf(_ipv4net, multi=True),
-                                         "description": TEXT}),
+            "address-group": Tag(_name, {"address": Leaf(_addr, multi=True), "description": TEXT}),
+            "network-group": Tag(_name, {"network": Leaf(_ipv4net, multi=True), "description": TEXT}),
         },
-        "name": Tag(_name, {"default-action": Leaf(_enum("drop", "reject", "accept")),
-                            "description": TEXT, "enable-default-log": FLAG,
-                            "rule": Tag(_int(1, 9999), _FW_RULE)}),
+        "name": Tag(
+            _name,
+            {
+                "default-action": Leaf(_enum("drop", "reject", "accept")),
+                "description": TEXT,
+                "enable-default-log": FLAG,
+                "rule": Tag(_int(1, 9999), _FW_RULE),
+            },
+        ),
     },
     "traffic-control": {
         "advanced-queue": {
-            "root": {"queue": Tag(QID, {"attach-to": Leaf(_any), "bandwidth": Leaf(_bandwidth),
-                                        "default": Leaf(QID), "description": TEXT})},
-            "branch": {"queue": Tag(QID, {"bandwidth": Leaf(_bandwidth), "parent": Leaf(QID),
-                                          "priority": Leaf(_int(0, 7)), "description": TEXT,
-                                          "queue-type": Leaf(_name)})},
-            "leaf": {"queue": Tag(QID, {"bandwidth": Leaf(_bandwidth), "parent": Leaf(QID),
-                                        "priority": Leaf(_int(0, 7)), "description": TEXT,
-                                        "queue-type": Leaf(_name),
-                                        "burst": {"burst-rate": Leaf(_bandwidth),
-                                                  "burst-size": TEXT}})},
+            "root": {
+                "queue": Tag(
+                    QID,
+                    {
+                        "attach-to": Leaf(_any),
+                        "bandwidth": Leaf(_bandwidth),
+                        "default": Leaf(QID),
+                        "description": TEXT,
+                    },
+                )
+            },
+            "branch": {
+                "queue": Tag(
+                    QID,
+                    {
+                        "bandwidth": Leaf(_bandwidth),
+                        "parent": Leaf(QID),
+                        "priority": Leaf(_int(0, 7)),
+                        "description": TEXT,
+                        "queue-type": Leaf(_name),
+                    },
+                )
+            },
+            "leaf": {
+                "queue": Tag(
+                    QID,
+                    {
+                        "bandwidth": Leaf(_bandwidth),
+                        "parent": Leaf(QID),
+                        "priority": Leaf(_int(0, 7)),
+                        "description": TEXT,
+                        "queue-type": Leaf(_name),
+                        "burst": {"burst-rate": Leaf(_bandwidth), "burst-size": TEXT},
+                    },
+                )
+            },
             "queue-type": {
-                "fq-codel": Tag(_name, {"flows": Leaf(_int(1, 65536)), "interval": TEXT,
-                                        "quantum": TEXT, "queue-limit": TEXT, "target": TEXT}),
+                "fq-codel": Tag(
+                    _name,
+                    {
+                        "flows": Leaf(_int(1, 65536)),
+                        "interval": TEXT,
+                        "quantum": TEXT,
+                        "queue-limit": TEXT,
+                        "target": TEXT,
+                    },
+                ),
                 "pfifo": Tag(_name, {"limit": Leaf(_int(1, 65535))}),
                 "sfq": Tag(_name, {}),
             },
-            "filters": {"match": Tag(QID, {
-                "attach-to": Leaf(QID), "target": Leaf(QID), "description": TEXT,
-                "ip": {"source": dict(_IP_MATCH), "destination": dict(_IP_MATCH),
-                       "protocol": Leaf(_any)},
-                "mark": Leaf(_any)})},
+            "filters": {
+                "match": Tag(
+                    QID,
+                    {
+                        "attach-to": Leaf(QID),
+                        "target": Leaf(QID),
+                        "description": TEXT,
+                        "ip": {
+                            "source": dict(_IP_MATCH),
+                            "destination": dict(_IP_MATCH),
+                            "protocol": Leaf(_any),
+                        },
+                        "mark": Leaf(_any),
+                    },
+                )
+            },
         },
     },
 }
@@ -204,8 +277,9 @@ def resolve(words: Sequence[str], *, need_value: bool) -> list[str]:
             if i + 2 != len(words):
                 raise _invalid(words[: i + 3])
             if not sub.check(val):
-                raise PathError(f'Value validation failed: "{val}" is not valid for '
-                                f"[{' '.join(words[: i + 1])}]")
+                raise PathError(
+                    f'Value validation failed: "{val}" is not valid for [{" ".join(words[: i + 1])}]'
+                )
             roles.append("value")
             return roles
         if isinstance(sub, Tag):
@@ -216,8 +290,9 @@ def resolve(words: Sequence[str], *, need_value: bool) -> list[str]:
                 return roles
             name = words[i + 1]
             if not sub.check(name):
-                raise PathError(f'Value validation failed: "{name}" is not valid for '
-                                f"[{' '.join(words[: i + 1])}]")
+                raise PathError(
+                    f'Value validation failed: "{name}" is not valid for [{" ".join(words[: i + 1])}]'
+                )
             roles.append("instance")
             schema = sub.children
             i += 2

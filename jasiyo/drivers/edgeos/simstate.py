@@ -92,18 +92,28 @@ def commit_errors(tree: Tree) -> list[str]:
 class EdgeOSState:
     """Committed configuration of one simulated router, shared by all its sessions."""
 
-    def __init__(self, hostname: str = "jasiyo-edgeos", version: str = "v2.0.9-hotfix.7",
-                 model: str = "EdgeRouter 4", config: str | None = None) -> None:
+    def __init__(
+        self,
+        hostname: str = "jasiyo-edgeos",
+        version: str = "v2.0.9-hotfix.7",
+        model: str = "EdgeRouter 4",
+        config: str | None = None,
+    ) -> None:
         self.version, self.model = version, model
         self.lock = threading.RLock()
         self.committed: Tree = {}
-        base = config if config is not None else (
-            f"set system host-name {hostname}\n"
-            "set interfaces ethernet eth0 address dhcp\n"
-            "set interfaces ethernet eth0 description WAN\n"
-            "set interfaces ethernet eth1 address 10.255.255.1/16\n"
-            "set interfaces ethernet eth1 description Customers\n"
-            "set service ssh port 22\n")
+        base = (
+            config
+            if config is not None
+            else (
+                f"set system host-name {hostname}\n"
+                "set interfaces ethernet eth0 address dhcp\n"
+                "set interfaces ethernet eth0 description WAN\n"
+                "set interfaces ethernet eth1 address 10.255.255.1/16\n"
+                "set interfaces ethernet eth1 description Customers\n"
+                "set service ssh port 22\n"
+            )
+        )
         self.hand_edit(*[ln for ln in base.splitlines() if ln.strip()])
         self.saved: Tree = copy.deepcopy(self.committed)
         self.commits = 0
@@ -183,8 +193,7 @@ def _tokens(line: str) -> list[str]:
 class Shell:
     """One exec'd script: runs commands, keeps the wrapper's configuration session."""
 
-    def __init__(self, state: EdgeOSState, faults: SimFaults,
-                 out: Callable[[str], None]) -> None:
+    def __init__(self, state: EdgeOSState, faults: SimFaults, out: Callable[[str], None]) -> None:
         self.state, self.faults, self.out = state, faults, out
         self.working: Tree | None = None
 
@@ -236,9 +245,9 @@ class Shell:
             if end is None:
                 raise _Exit(2)
             if not run:
-                return 0, toks[end + 1:]
+                return 0, toks[end + 1 :]
             status, rest = self._list(toks[1:end])
-            return status, toks[end + 1:]
+            return status, toks[end + 1 :]
         i = 0
         while i < len(toks) and toks[i] not in (";", "||", "&&", "}"):
             i += 1
@@ -291,9 +300,11 @@ class Shell:
             self.out(text)
             return 0
         if args[:2] == ["show", "version"]:
-            self.out(f"Version:      {self.state.version}\nBuild ID:     5611311\n"
-                     f"Copyright:    2012-2023 Ubiquiti, Inc.\nHW model:     {self.state.model}\n"
-                     "HW S/N:       0000SIMULATED\nUptime:       01:02:03 up 4 days\n")
+            self.out(
+                f"Version:      {self.state.version}\nBuild ID:     5611311\n"
+                f"Copyright:    2012-2023 Ubiquiti, Inc.\nHW model:     {self.state.model}\n"
+                "HW S/N:       0000SIMULATED\nUptime:       01:02:03 up 4 days\n"
+            )
             return 0
         self.out(f"Invalid command: [{' '.join(args)}]\n")
         return 1
@@ -338,8 +349,9 @@ class Shell:
         if pattern and re.search(pattern, " ".join(args)):
             with self.faults.lock:
                 self.faults.fail_command = None
-            self.out(f"  Configuration path: [{' '.join(args[1:-1])}] is not valid\n"
-                     f"  {verb.capitalize()} failed\n")
+            self.out(
+                f"  Configuration path: [{' '.join(args[1:-1])}] is not valid\n  {verb.capitalize()} failed\n"
+            )
             return 1
         try:
             (set_path if verb == "set" else delete_path)(self.working, args[1:])

@@ -52,8 +52,10 @@ def pin_digest(pin: str) -> bytes:
     except (ValueError, binascii.Error):
         raw = b""
     if len(raw) != 32:
-        raise ConnectError(f"the pinned host key fingerprint {pin!r} is not a SHA-256 "
-                           "fingerprint (expected SHA256:<base64> or 64 hex digits)")
+        raise ConnectError(
+            f"the pinned host key fingerprint {pin!r} is not a SHA-256 "
+            "fingerprint (expected SHA256:<base64> or 64 hex digits)"
+        )
     return raw
 
 
@@ -95,12 +97,12 @@ class SSHLink:
             try:
                 transport.start_client(timeout=timeout)
             except (paramiko.SSHException, EOFError, OSError) as exc:
-                raise ConnectError(f"{self.where} did not answer the SSH handshake within "
-                                   f"{timeout:g}s ({exc})") from None
+                raise ConnectError(
+                    f"{self.where} did not answer the SSH handshake within {timeout:g}s ({exc})"
+                ) from None
             # start_client returns quietly when its timeout passes mid-negotiation.
             if not (transport.is_active() and transport.initial_kex_done):
-                raise ConnectError(f"{self.where} did not answer the SSH handshake within "
-                                   f"{timeout:g}s")
+                raise ConnectError(f"{self.where} did not answer the SSH handshake within {timeout:g}s")
             self._check_host_key(transport.get_remote_server_key())
             self._login(transport)
         except BaseException:
@@ -113,10 +115,12 @@ class SSHLink:
         opts = self.config.options or {}
         seen = fingerprint(key)
         pin = self.config.fingerprint or opts.get("host_key_fingerprint")
-        refused = (f"{self.where} presented host key {seen} ({key.get_name()}), which "
-                   "does not match the pinned {what}; refusing to connect (nothing was sent). "
-                   "If the router was replaced or its key regenerated, check the key on the "
-                   "router's console and pin the new fingerprint.")
+        refused = (
+            f"{self.where} presented host key {seen} ({key.get_name()}), which "
+            "does not match the pinned {what}; refusing to connect (nothing was sent). "
+            "If the router was replaced or its key regenerated, check the key on the "
+            "router's console and pin the new fingerprint."
+        )
         if pin:
             if hashlib.sha256(key.asbytes()).digest() != pin_digest(str(pin)):
                 raise ConnectError(refused.format(what=f"fingerprint {pin}"))
@@ -130,8 +134,7 @@ class SSHLink:
                 raise ConnectError(refused.format(what=f"key in {known_path}"))
         if self.learned_host_key:
             if seen != self.learned_host_key:
-                raise ConnectError(refused.format(
-                    what=f"key learned at first use ({self.learned_host_key})"))
+                raise ConnectError(refused.format(what=f"key learned at first use ({self.learned_host_key})"))
             return
         if truthy(opts, "trust_on_first_use"):
             self.learned_host_key = seen
@@ -142,7 +145,8 @@ class SSHLink:
             "pinned; refusing to connect (nothing was sent). Check it on the router "
             "(ssh-keygen -lf /config/ssh/ssh_host_*_key.pub), then pin it: `jasiyo router "
             f"update {self.config.name or 'NAME'} --fingerprint {seen}` (or remove the router "
-            "and add it again with --trust-on-first-use).")
+            "and add it again with --trust-on-first-use)."
+        )
 
     def _known_hosts_entry(self, path: str) -> Mapping[str, paramiko.PKey] | None:
         try:
@@ -159,11 +163,9 @@ class SSHLink:
         try:
             if key_file:
                 try:
-                    pkey = paramiko.PKey.from_path(str(key_file),
-                                                   password=opts.get("key_passphrase"))
+                    pkey = paramiko.PKey.from_path(str(key_file), password=opts.get("key_passphrase"))
                 except (OSError, paramiko.SSHException, ValueError) as exc:
-                    raise AuthError(f"cannot load SSH key {key_file} for {self.where}: "
-                                    f"{exc}") from None
+                    raise AuthError(f"cannot load SSH key {key_file} for {self.where}: {exc}") from None
                 try:
                     transport.auth_publickey(user, pkey)
                     return
@@ -172,11 +174,11 @@ class SSHLink:
                         raise
             transport.auth_password(user, self.config.password)
         except paramiko.BadAuthenticationType as exc:
-            raise AuthError(f"{self.where} refused the login for {user!r}: it only allows "
-                            f"{', '.join(exc.allowed_types)}") from None
+            raise AuthError(
+                f"{self.where} refused the login for {user!r}: it only allows {', '.join(exc.allowed_types)}"
+            ) from None
         except paramiko.AuthenticationException:
-            raise AuthError(f"{self.where} refused the login for {user!r} "
-                            "(wrong password or key)") from None
+            raise AuthError(f"{self.where} refused the login for {user!r} (wrong password or key)") from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectError(f"{self.where}: connection lost during login ({exc})") from None
 
@@ -211,14 +213,12 @@ class SSHLink:
                 # paramiko reports -1 when the channel closed without an exit status.
                 status = chan.recv_exit_status() if chan.exit_status_ready() else -1
                 if status < 0:
-                    raise ConnectError(f"{self.where}: connection lost before the reply "
-                                       "was complete")
+                    raise ConnectError(f"{self.where}: connection lost before the reply was complete")
             finally:
                 chan.close()
         except TimeoutError:
             self.close()
-            raise ConnectError(f"{self.where} did not answer within {limit:g}s; "
-                               "connection lost") from None
+            raise ConnectError(f"{self.where} did not answer within {limit:g}s; connection lost") from None
         except ConnectError:
             self.close()
             raise

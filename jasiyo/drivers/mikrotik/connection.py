@@ -199,8 +199,13 @@ class RouterOSConnection:
         cfg = self.config
         try:
             self.api = librouteros.connect(
-                cfg.host, cfg.username, cfg.password, port=self.port, timeout=cfg.timeout,
-                subclass=RawApi, encoding="utf-8",
+                cfg.host,
+                cfg.username,
+                cfg.password,
+                port=self.port,
+                timeout=cfg.timeout,
+                subclass=RawApi,
+                encoding="utf-8",
                 ssl_wrapper=_ssl_wrapper(cfg) if cfg.tls else None,
             )
         except (TrapError, MultiTrapError) as exc:
@@ -254,7 +259,8 @@ class RouterOSConnection:
         return reply.rows + ([reply.done] if reply.done else [])
 
     def pipeline(
-        self, sentences: Sequence[tuple[str, Sequence[str]]],
+        self,
+        sentences: Sequence[tuple[str, Sequence[str]]],
         on_reply: Callable[[int, Reply], None] | None = None,
     ) -> list[Reply]:
         """Send many commands tagged ``.tag=N``, a window at a time; one Reply per command.

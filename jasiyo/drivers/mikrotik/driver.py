@@ -73,12 +73,16 @@ class MikrotikDriver(RouterDriver):
             try:
                 conn.open()
             except Exception as exc:
-                event(log, "mikrotik.connect_failed", router=self.config.label(),
-                      error=type(exc).__name__)
+                event(log, "mikrotik.connect_failed", router=self.config.label(), error=type(exc).__name__)
                 raise
             self._conn = conn
-            event(log, "mikrotik.connected", router=self.config.label(), tls=self.config.tls,
-                  ms=round((time.monotonic() - started) * 1000))
+            event(
+                log,
+                "mikrotik.connected",
+                router=self.config.label(),
+                tls=self.config.tls,
+                ms=round((time.monotonic() - started) * 1000),
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -124,9 +128,12 @@ class MikrotikDriver(RouterDriver):
             res = self._call("/system/resource/print", "=.proplist=version,board-name,uptime")
             r = res[0] if res else {}
             return RouterFacts(
-                vendor="mikrotik", identity=self.identity(),
-                version=r.get("version", "").split(" ")[0], model=r.get("board-name", ""),
-                uptime=r.get("uptime", ""))
+                vendor="mikrotik",
+                identity=self.identity(),
+                version=r.get("version", "").split(" ")[0],
+                model=r.get("board-name", ""),
+                uptime=r.get("uptime", ""),
+            )
 
     # ------------------------------------------------------------------ desired state
 
@@ -161,8 +168,9 @@ class MikrotikDriver(RouterDriver):
                     elif kind.natural and row.get(kind.natural):
                         # Untagged (including dynamic) items are kept only so that plan()
                         # can report a collision instead of tripping over RouterOS's error.
-                        objects.append(RouterObject(
-                            kind.name, row[kind.natural], row.get(".id", ""), fields, False))
+                        objects.append(
+                            RouterObject(kind.name, row[kind.natural], row.get(".id", ""), fields, False)
+                        )
             return RouterState(tuple(objects), api_calls=conn.calls - before)
 
     def plan(self, desired: Sequence[DesiredState], current: RouterState) -> Diff:
@@ -188,24 +196,41 @@ class MikrotikDriver(RouterDriver):
                     conn.pipeline(cmds, on_reply=got.__setitem__)
                 except ConnectError as exc:
                     self._conn = None
-                    unsent = self._settle(group, owner, got, applied, failed, lost=str(exc),
-                                          sent=conn.last_sent)
-                    rest = unsent + [c for g in groups[gi + 1:] for c in g]
+                    unsent = self._settle(
+                        group, owner, got, applied, failed, lost=str(exc), sent=conn.last_sent
+                    )
+                    rest = unsent + [c for g in groups[gi + 1 :] for c in g]
                     report = self._report(diff, applied, failed, rest, started, before, conn)
-                    event(log, "mikrotik.apply_interrupted", router=self.config.label(),
-                          summary=report.summary(), error=str(exc))
+                    event(
+                        log,
+                        "mikrotik.apply_interrupted",
+                        router=self.config.label(),
+                        summary=report.summary(),
+                        error=str(exc),
+                    )
                     return report
                 self._settle(group, owner, got, applied, failed, lost=None, sent=len(cmds))
             report = self._report(diff, applied, failed, [], started, before, conn)
             if not diff.is_empty or diff.conflicts:
-                event(log, "mikrotik.applied", router=self.config.label(),
-                      summary=report.summary(), calls=report.api_calls)
+                event(
+                    log,
+                    "mikrotik.applied",
+                    router=self.config.label(),
+                    summary=report.summary(),
+                    calls=report.api_calls,
+                )
             return report
 
     @staticmethod
-    def _settle(group: list[Change], owner: list[int], got: dict[int, Reply],
-                applied: list[Change], failed: list[Failure], lost: str | None,
-                sent: int) -> list[Change]:
+    def _settle(
+        group: list[Change],
+        owner: list[int],
+        got: dict[int, Reply],
+        applied: list[Change],
+        failed: list[Failure],
+        lost: str | None,
+        sent: int,
+    ) -> list[Change]:
         """Sort a group's changes into applied / failed from the replies that came back;
         return the changes none of whose commands were sent (not attempted)."""
         errors: dict[int, str] = {}
@@ -215,8 +240,10 @@ class MikrotikDriver(RouterDriver):
             if ci not in touched:
                 continue
             if reply is None:
-                errors.setdefault(ci, f"no reply before the connection was lost ({lost}); "
-                                      "it may or may not have been applied")
+                errors.setdefault(
+                    ci,
+                    f"no reply before the connection was lost ({lost}); it may or may not have been applied",
+                )
             elif reply.trap is not None:
                 errors.setdefault(ci, f"router refused it: {reply.trap}")
         unsent: list[Change] = []
@@ -229,13 +256,24 @@ class MikrotikDriver(RouterDriver):
                 applied.append(change)
         return unsent
 
-    def _report(self, diff: Diff, applied: list[Change], failed: list[Failure],
-                rest: list[Change], started: float, before: int,
-                conn: RouterOSConnection) -> ApplyReport:
+    def _report(
+        self,
+        diff: Diff,
+        applied: list[Change],
+        failed: list[Failure],
+        rest: list[Change],
+        started: float,
+        before: int,
+        conn: RouterOSConnection,
+    ) -> ApplyReport:
         return ApplyReport(
-            applied=tuple(applied), failed=tuple(failed), not_attempted=tuple(rest),
-            conflicts=diff.conflicts, api_calls=conn.calls - before,
-            duration_s=time.monotonic() - started)
+            applied=tuple(applied),
+            failed=tuple(failed),
+            not_attempted=tuple(rest),
+            conflicts=diff.conflicts,
+            api_calls=conn.calls - before,
+            duration_s=time.monotonic() - started,
+        )
 
     def reconcile(self, desired: Sequence[DesiredState]) -> ApplyReport:
         """As RouterDriver.reconcile; a connection found dead on the read is reopened once
@@ -254,10 +292,13 @@ class MikrotikDriver(RouterDriver):
             report = self.apply(self.plan(desired, current))
             files, file_failures = self._hotspot_files()
             return ApplyReport(
-                applied=report.applied + files, failed=report.failed + file_failures,
-                not_attempted=report.not_attempted, conflicts=report.conflicts,
+                applied=report.applied + files,
+                failed=report.failed + file_failures,
+                not_attempted=report.not_attempted,
+                conflicts=report.conflicts,
                 api_calls=report.api_calls + current.api_calls,
-                duration_s=time.monotonic() - started)
+                duration_s=time.monotonic() - started,
+            )
 
     def _hotspot_files(self) -> tuple[tuple[Change, ...], tuple[Failure, ...]]:
         """Keep the portal's hotspot pages on the router (option ``portal_url``)."""
@@ -274,8 +315,12 @@ class MikrotikDriver(RouterDriver):
             rows = self._call("/file/print", "=.proplist=.id,name,contents", f"?name={path}")
             if rows and rows[0].get("contents", "") == text:
                 continue
-            change = Change(Action.UPDATE if rows else Action.ADD, "hotspot-file", path,
-                            reason="portal page" if rows else "missing")
+            change = Change(
+                Action.UPDATE if rows else Action.ADD,
+                "hotspot-file",
+                path,
+                reason="portal page" if rows else "missing",
+            )
             try:
                 if rows:
                     self._call("/file/set", f"=.id={rows[0]['.id']}", f"=contents={text}")
@@ -292,26 +337,43 @@ class MikrotikDriver(RouterDriver):
     def active_sessions(self) -> list[ActiveSession]:
         with self._lock:
             out = []
-            for row in self._call("/ppp/active/print",
-                                  "=.proplist=.id,name,service,address,caller-id,uptime"):
-                out.append(ActiveSession(
-                    service=Service.PPPOE, username=row.get("name", ""),
-                    address=row.get("address", ""), session_id=row.get(".id", ""),
-                    caller_id=row.get("caller-id", ""), uptime=row.get("uptime", "")))
-            for row in self._call("/ip/hotspot/active/print",
-                                  "=.proplist=.id,user,address,mac-address,uptime"):
-                out.append(ActiveSession(
-                    service=Service.HOTSPOT, username=row.get("user", ""),
-                    address=row.get("address", ""), session_id=row.get(".id", ""),
-                    caller_id=row.get("mac-address", ""), uptime=row.get("uptime", "")))
+            for row in self._call(
+                "/ppp/active/print", "=.proplist=.id,name,service,address,caller-id,uptime"
+            ):
+                out.append(
+                    ActiveSession(
+                        service=Service.PPPOE,
+                        username=row.get("name", ""),
+                        address=row.get("address", ""),
+                        session_id=row.get(".id", ""),
+                        caller_id=row.get("caller-id", ""),
+                        uptime=row.get("uptime", ""),
+                    )
+                )
+            for row in self._call(
+                "/ip/hotspot/active/print", "=.proplist=.id,user,address,mac-address,uptime"
+            ):
+                out.append(
+                    ActiveSession(
+                        service=Service.HOTSPOT,
+                        username=row.get("user", ""),
+                        address=row.get("address", ""),
+                        session_id=row.get(".id", ""),
+                        caller_id=row.get("mac-address", ""),
+                        uptime=row.get("uptime", ""),
+                    )
+                )
             return out
 
     def disconnect(self, username: str) -> int:
         with self._lock:
             removed = 0
             for menu, key in (("/ppp/active", "name"), ("/ip/hotspot/active", "user")):
-                ids = [r[".id"] for r in self._call(f"{menu}/print", "=.proplist=.id",
-                                                    f"?{key}={username}") if ".id" in r]
+                ids = [
+                    r[".id"]
+                    for r in self._call(f"{menu}/print", "=.proplist=.id", f"?{key}={username}")
+                    if ".id" in r
+                ]
                 if ids:
                     try:
                         self._call(f"{menu}/remove", f"=.id={','.join(ids)}")
@@ -321,8 +383,9 @@ class MikrotikDriver(RouterDriver):
                         ids = ids[: max(0, len(ids) - len(left))]
                     removed += len(ids)
             if removed:
-                event(log, "mikrotik.disconnected", router=self.config.label(),
-                      user=username, sessions=removed)
+                event(
+                    log, "mikrotik.disconnected", router=self.config.label(), user=username, sessions=removed
+                )
             return removed
 
     def list_accounts(self) -> list[RouterAccount]:
@@ -340,7 +403,12 @@ class MikrotikDriver(RouterDriver):
 def _account(service: Service, row: dict[str, str], address: str | None) -> RouterAccount:
     comment = row.get("comment", "")
     return RouterAccount(
-        service=service, name=row.get("name", ""), password=row.get("password", ""),
-        profile=row.get("profile", "default"), remote_address=address or None,
-        disabled=row.get("disabled") in ("true", "yes"), comment=comment,
-        managed=comment.startswith(TAG_PREFIX))
+        service=service,
+        name=row.get("name", ""),
+        password=row.get("password", ""),
+        profile=row.get("profile", "default"),
+        remote_address=address or None,
+        disabled=row.get("disabled") in ("true", "yes"),
+        comment=comment,
+        managed=comment.startswith(TAG_PREFIX),
+    )

@@ -50,10 +50,12 @@ from jasiyo.portal.hotspot import encode_octal
 from jasiyo.radius.dictionaries import load_dictionary
 
 _VAR = re.compile(r"\$\(([a-z-]+)\)")
-_DEFAULT_LOGIN = ('<html><body><form method="post" action="$(link-login-only)">'
-                  '<p>$(error)</p><input name="username"><input name="password">'
-                  '<input type="hidden" name="dst" value="$(link-orig)">'
-                  '<button>OK</button></form></body></html>')
+_DEFAULT_LOGIN = (
+    '<html><body><form method="post" action="$(link-login-only)">'
+    '<p>$(error)</p><input name="username"><input name="password">'
+    '<input type="hidden" name="dst" value="$(link-orig)">'
+    "<button>OK</button></form></body></html>"
+)
 _DEFAULT_ALOGIN = "<html><body><p>You are logged in</p></body></html>"
 
 
@@ -76,18 +78,34 @@ class LoginAttempt:
 
 
 def _escape_html(text: str) -> str:
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("'", "&#39;"))
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#39;")
+    )
 
 
 class HotspotSim:
     """One hotspot server (``server_name``) in front of one device."""
 
-    def __init__(self, *, radius_port: int, secret: str, files: dict[str, str] | None = None,
-                 radius_host: str = "127.0.0.1", acct_port: int | None = None,
-                 mac: str = "AA:BB:CC:00:00:01", ip: str = "10.5.50.20",
-                 host: str = "127.0.0.1", port: int = 0, server_name: str = "hotspot1",
-                 identity: str = "jasiyo-hotspot", orig: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        radius_port: int,
+        secret: str,
+        files: dict[str, str] | None = None,
+        radius_host: str = "127.0.0.1",
+        acct_port: int | None = None,
+        mac: str = "AA:BB:CC:00:00:01",
+        ip: str = "10.5.50.20",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        server_name: str = "hotspot1",
+        identity: str = "jasiyo-hotspot",
+        orig: str = "",
+    ) -> None:
         self.host, self.port = host, port
         self.radius_host, self.radius_port = radius_host, radius_port
         self.acct_port = acct_port
@@ -121,21 +139,34 @@ class HotspotSim:
             self._challenge = (chap_id, challenge)
         link_login_only = f"{self.url}/login"
         values = {
-            "mac": self.mac, "mac-esc": quote(self.mac, safe=""), "ip": self.ip,
+            "mac": self.mac,
+            "mac-esc": quote(self.mac, safe=""),
+            "ip": self.ip,
             "link-login-only": link_login_only,
             "link-login-only-esc": quote(link_login_only, safe=""),
             "link-login": f"{link_login_only}?dst={quote(self.orig, safe='')}",
-            "link-orig": self.orig, "link-orig-esc": quote(self.orig, safe=""),
-            "link-redirect": dst or self.orig, "error": error, "error-esc": quote(error, safe=""),
-            "chap-id": encode_octal(bytes([chap_id])), "chap-challenge": encode_octal(challenge),
-            "identity": self.identity, "server-name": self.server_name, "username": "",
+            "link-orig": self.orig,
+            "link-orig-esc": quote(self.orig, safe=""),
+            "link-redirect": dst or self.orig,
+            "error": error,
+            "error-esc": quote(error, safe=""),
+            "chap-id": encode_octal(bytes([chap_id])),
+            "chap-challenge": encode_octal(challenge),
+            "identity": self.identity,
+            "server-name": self.server_name,
+            "username": "",
         }
-        template = self.files.get(name) or (_DEFAULT_LOGIN if name == "login.html"
-                                            else _DEFAULT_ALOGIN)
+        template = self.files.get(name) or (_DEFAULT_LOGIN if name == "login.html" else _DEFAULT_ALOGIN)
         # RouterOS substitutes variables into the page as they are; values it makes itself
         # are safe, the error text we escape.
-        return _VAR.sub(lambda m: _escape_html(values.get(m.group(1), ""))
-                        if m.group(1) == "error" else values.get(m.group(1), ""), template)
+        return _VAR.sub(
+            lambda m: (
+                _escape_html(values.get(m.group(1), ""))
+                if m.group(1) == "error"
+                else values.get(m.group(1), "")
+            ),
+            template,
+        )
 
     async def login_page(self, request: Request) -> Response:
         return HTMLResponse(self._render("login.html"))
@@ -153,11 +184,11 @@ class HotspotSim:
             self.attempts.append(LoginAttempt(user, False, "no challenge or not CHAP", time.time()))
             return HTMLResponse(self._render("login.html", "invalid username or password"))
         accepted, reason, reply = await run_in_threadpool(
-            self._radius_login, user, challenge[0], bytes.fromhex(response), challenge[1])
+            self._radius_login, user, challenge[0], bytes.fromhex(response), challenge[1]
+        )
         self.attempts.append(LoginAttempt(user, accepted, reason, time.time()))
         if not accepted:
-            return HTMLResponse(self._render("login.html", reason or
-                                             "invalid username or password"))
+            return HTMLResponse(self._render("login.html", reason or "invalid username or password"))
         self._counter += 1
         host = ActiveHost(user, self.mac, self.ip, f"81a0{self._counter:04x}", reply, time.time())
         with self._lock:
@@ -173,14 +204,19 @@ class HotspotSim:
     # -- RADIUS, as the router speaks it ---------------------------------------------------
 
     def _client(self) -> Client:
-        client = Client(server=self.radius_host, authport=self.radius_port,
-                        acctport=self.acct_port or self.radius_port + 1, secret=self.secret,
-                        dict=load_dictionary())
+        client = Client(
+            server=self.radius_host,
+            authport=self.radius_port,
+            acctport=self.acct_port or self.radius_port + 1,
+            secret=self.secret,
+            dict=load_dictionary(),
+        )
         client.timeout, client.retries = 1.1, 3  # RouterOS: 1100 ms
         return client
 
-    def _radius_login(self, user: str, chap_id: int, digest: bytes,
-                      challenge: bytes) -> tuple[bool, str, dict[str, list[object]]]:
+    def _radius_login(
+        self, user: str, chap_id: int, digest: bytes, challenge: bytes
+    ) -> tuple[bool, str, dict[str, list[object]]]:
         client = self._client()
         pkt = client.CreateAuthPacket(User_Name=user)
         pkt["CHAP-Password"] = bytes([chap_id]) + digest
@@ -196,8 +232,9 @@ class HotspotSim:
         try:
             reply = client.SendPacket(pkt)
         except (Timeout, OSError) as exc:
-            raise ConnectError(f"hotspot: RADIUS server at {self.radius_host}:"
-                               f"{self.radius_port} did not answer ({exc})") from None
+            raise ConnectError(
+                f"hotspot: RADIUS server at {self.radius_host}:{self.radius_port} did not answer ({exc})"
+            ) from None
         finally:
             client._CloseSocket()
         attrs = {str(k): list(reply[k]) for k in reply.keys()}
@@ -224,24 +261,33 @@ class HotspotSim:
     # -- lifecycle -------------------------------------------------------------------------
 
     def app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/login", self.login_page, methods=["GET"]),
-            Route("/login", self.login_post, methods=["POST"]),
-            Route("/status", self.status, methods=["GET"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/login", self.login_page, methods=["GET"]),
+                Route("/login", self.login_post, methods=["POST"]),
+                Route("/status", self.status, methods=["GET"]),
+            ]
+        )
 
     def start(self) -> HotspotSim:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app(), ws="none", lifespan="off", log_level="warning",
-                                access_log=False, timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            self.app(),
+            ws="none",
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
         server = uvicorn.Server(config)
         server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
         self._server = server
-        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                        name="hotspot-sim", daemon=True)
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="hotspot-sim", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not server.started:

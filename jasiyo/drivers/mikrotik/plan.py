@@ -65,35 +65,122 @@ class Kind:
 
 
 KINDS: tuple[Kind, ...] = (
-    Kind("ppp-profile", "/ppp/profile", "plan", "name",
-         ("name", "rate-limit", "address-list"), 0, api_only=True),
-    Kind("hotspot-profile", "/ip/hotspot/user/profile", "plan", "name",
-         ("name", "rate-limit", "address-list"), 0, api_only=True),
-    Kind("ppp-secret", "/ppp/secret", "sub", "name",
-         ("name", "password", "profile", "service", "remote-address", "disabled"), 1,
-         api_only=True),
-    Kind("hotspot-user", "/ip/hotspot/user", "sub", "name",
-         ("name", "password", "profile", "address", "disabled"), 1, api_only=True),
-    Kind("queue", "/queue/simple", "sub", "name",
-         ("name", "target", "max-limit", "burst-limit", "burst-threshold", "burst-time",
-          "limit-at", "disabled"), 1),
-    Kind("address-list", "/ip/firewall/address-list", "sub", "address",
-         ("list", "address", "disabled"), 1, by_list=True),
-    Kind("nat", "/ip/firewall/nat", "wg", None,
-         ("chain", "action", "protocol", "dst-port", "src-address-list", "to-addresses",
-          "to-ports", "disabled"), 2, by_list=True, ordered=True),
-    Kind("filter", "/ip/firewall/filter", "wg", None,
-         ("chain", "action", "protocol", "dst-port", "src-address-list", "dst-address",
-          "disabled"), 2, by_list=True, ordered=True),
-    Kind("hotspot-garden", "/ip/hotspot/walled-garden", "portal", None,
-         ("dst-host", "action", "disabled"), 2),
-    Kind("hotspot-garden-ip", "/ip/hotspot/walled-garden/ip", "portal", None,
-         ("dst-address", "action", "disabled"), 2),
+    Kind(
+        "ppp-profile",
+        "/ppp/profile",
+        "plan",
+        "name",
+        ("name", "rate-limit", "address-list"),
+        0,
+        api_only=True,
+    ),
+    Kind(
+        "hotspot-profile",
+        "/ip/hotspot/user/profile",
+        "plan",
+        "name",
+        ("name", "rate-limit", "address-list"),
+        0,
+        api_only=True,
+    ),
+    Kind(
+        "ppp-secret",
+        "/ppp/secret",
+        "sub",
+        "name",
+        ("name", "password", "profile", "service", "remote-address", "disabled"),
+        1,
+        api_only=True,
+    ),
+    Kind(
+        "hotspot-user",
+        "/ip/hotspot/user",
+        "sub",
+        "name",
+        ("name", "password", "profile", "address", "disabled"),
+        1,
+        api_only=True,
+    ),
+    Kind(
+        "queue",
+        "/queue/simple",
+        "sub",
+        "name",
+        (
+            "name",
+            "target",
+            "max-limit",
+            "burst-limit",
+            "burst-threshold",
+            "burst-time",
+            "limit-at",
+            "disabled",
+        ),
+        1,
+    ),
+    Kind(
+        "address-list",
+        "/ip/firewall/address-list",
+        "sub",
+        "address",
+        ("list", "address", "disabled"),
+        1,
+        by_list=True,
+    ),
+    Kind(
+        "nat",
+        "/ip/firewall/nat",
+        "wg",
+        None,
+        (
+            "chain",
+            "action",
+            "protocol",
+            "dst-port",
+            "src-address-list",
+            "to-addresses",
+            "to-ports",
+            "disabled",
+        ),
+        2,
+        by_list=True,
+        ordered=True,
+    ),
+    Kind(
+        "filter",
+        "/ip/firewall/filter",
+        "wg",
+        None,
+        ("chain", "action", "protocol", "dst-port", "src-address-list", "dst-address", "disabled"),
+        2,
+        by_list=True,
+        ordered=True,
+    ),
+    Kind(
+        "hotspot-garden", "/ip/hotspot/walled-garden", "portal", None, ("dst-host", "action", "disabled"), 2
+    ),
+    Kind(
+        "hotspot-garden-ip",
+        "/ip/hotspot/walled-garden/ip",
+        "portal",
+        None,
+        ("dst-address", "action", "disabled"),
+        2,
+    ),
 )
 KIND_BY_NAME = {k.name: k for k in KINDS}
 #: Properties that may be absent: a desired "" means "unset it".
-OPTIONAL = {"remote-address", "address", "rate-limit", "address-list", "to-addresses",
-            "to-ports", "protocol", "dst-port", "dst-address"}
+OPTIONAL = {
+    "remote-address",
+    "address",
+    "rate-limit",
+    "address-list",
+    "to-addresses",
+    "to-ports",
+    "protocol",
+    "dst-port",
+    "dst-address",
+}
 
 
 def active_kinds(config: RouterConfig) -> tuple[Kind, ...]:
@@ -108,7 +195,7 @@ def parse_tag(kind: Kind, comment: str) -> str | None:
     """The key in a comment ``jasiyo:<tag>=<key> [anything]``, or None if not ours."""
     if not comment.startswith(TAG_PREFIX):
         return None
-    head = comment[len(TAG_PREFIX):].split(None, 1)[0] if comment[len(TAG_PREFIX):] else ""
+    head = comment[len(TAG_PREFIX) :].split(None, 1)[0] if comment[len(TAG_PREFIX) :] else ""
     tag, sep, key = head.partition("=")
     return key if sep and tag == kind.tag and key else None
 
@@ -156,8 +243,13 @@ def _queue_fields(rate_limit: str) -> tuple[tuple[str, str], ...]:
         raise ValidationError(f"bad rate limit {rate_limit!r}: expected 'RX/TX [burst...]'")
     for p in parts[:3] + parts[5:6]:
         Rate.parse(p)
-    fields = {"max-limit": parts[0], "burst-limit": "0/0", "burst-threshold": "0/0",
-              "burst-time": "0s/0s", "limit-at": "0/0"}
+    fields = {
+        "max-limit": parts[0],
+        "burst-limit": "0/0",
+        "burst-threshold": "0/0",
+        "burst-time": "0s/0s",
+        "limit-at": "0/0",
+    }
     if len(parts) > 1:
         fields["burst-limit"] = parts[1]
         fields["burst-threshold"] = parts[2] if len(parts) > 2 else parts[0]
@@ -188,11 +280,18 @@ def wanted_objects(config: RouterConfig, desired: Sequence[DesiredState]) -> Wan
             ppp = d.service == Service.PPPOE
             pkind = "ppp-profile" if ppp else "hotspot-profile"
             profile = d.plan if allowed else alist
-            out.setdefault((pkind, profile), ({
-                "name": profile, "rate-limit": d.rate_limit,
-                "address-list": "" if allowed else alist}, None))
-            acct = {"name": d.username, "profile": profile,
-                    "disabled": "true" if d.access == Access.REJECT else "false"}
+            out.setdefault(
+                (pkind, profile),
+                (
+                    {"name": profile, "rate-limit": d.rate_limit, "address-list": "" if allowed else alist},
+                    None,
+                ),
+            )
+            acct = {
+                "name": d.username,
+                "profile": profile,
+                "disabled": "true" if d.access == Access.REJECT else "false",
+            }
             if d.password is not None:
                 acct["password"] = d.password
             if ppp:
@@ -205,37 +304,73 @@ def wanted_objects(config: RouterConfig, desired: Sequence[DesiredState]) -> Wan
             if not d.ip:
                 raise ValidationError(f"static subscriber {d.username!r} has no IP address")
             out[("queue", d.username)] = (
-                {"name": d.username, "target": d.ip, "disabled": "false",
-                 **queue_fields(d.rate_limit)}, d.username)
+                {"name": d.username, "target": d.ip, "disabled": "false", **queue_fields(d.rate_limit)},
+                d.username,
+            )
         if not allowed and d.ip:
             out[("address-list", d.username)] = (
-                {"list": alist, "address": d.ip, "disabled": "false"}, d.username)
+                {"list": alist, "address": d.ip, "disabled": "false"},
+                d.username,
+            )
     # The walled garden exists once, whether or not anyone is suspended right now.
     if config.pay_page:
-        out[("nat", "redirect")] = ({
-            "chain": "dstnat", "action": "dst-nat", "protocol": "tcp", "dst-port": "80",
-            "src-address-list": alist, "to-addresses": config.pay_page,
-            "to-ports": str(config.pay_page_port), "disabled": "false"}, None)
-        out[("filter", "allow-pay-page")] = ({
-            "chain": "forward", "action": "accept", "src-address-list": alist,
-            "dst-address": config.pay_page, "disabled": "false"}, None)
+        out[("nat", "redirect")] = (
+            {
+                "chain": "dstnat",
+                "action": "dst-nat",
+                "protocol": "tcp",
+                "dst-port": "80",
+                "src-address-list": alist,
+                "to-addresses": config.pay_page,
+                "to-ports": str(config.pay_page_port),
+                "disabled": "false",
+            },
+            None,
+        )
+        out[("filter", "allow-pay-page")] = (
+            {
+                "chain": "forward",
+                "action": "accept",
+                "src-address-list": alist,
+                "dst-address": config.pay_page,
+                "disabled": "false",
+            },
+            None,
+        )
         # Without DNS the browser never makes the HTTP request the NAT rule redirects.
         for proto in ("udp", "tcp"):
-            out[("filter", f"allow-dns-{proto}")] = ({
-                "chain": "forward", "action": "accept", "protocol": proto, "dst-port": "53",
-                "src-address-list": alist, "dst-address": "", "disabled": "false"}, None)
+            out[("filter", f"allow-dns-{proto}")] = (
+                {
+                    "chain": "forward",
+                    "action": "accept",
+                    "protocol": proto,
+                    "dst-port": "53",
+                    "src-address-list": alist,
+                    "dst-address": "",
+                    "disabled": "false",
+                },
+                None,
+            )
     portal = config.options.get("portal_url", "")
     if portal:
         extra = tuple(u for u in config.options.get("payment_hosts", "").split(",") if u)
         for host in walled_garden_hosts(portal, tuple(f"https://{h}" for h in extra)):
-            out[("hotspot-garden", host)] = ({"dst-host": host, "action": "allow",
-                                              "disabled": "false"}, None)
+            out[("hotspot-garden", host)] = ({"dst-host": host, "action": "allow", "disabled": "false"}, None)
             if _is_ip(host):
-                out[("hotspot-garden-ip", host)] = ({"dst-address": host, "action": "accept",
-                                                     "disabled": "false"}, None)
-    out[("filter", "drop")] = ({
-        "chain": "forward", "action": "drop", "src-address-list": alist,
-        "dst-address": "", "disabled": "false"}, None)
+                out[("hotspot-garden-ip", host)] = (
+                    {"dst-address": host, "action": "accept", "disabled": "false"},
+                    None,
+                )
+    out[("filter", "drop")] = (
+        {
+            "chain": "forward",
+            "action": "drop",
+            "src-address-list": alist,
+            "dst-address": "",
+            "disabled": "false",
+        },
+        None,
+    )
     return out
 
 
@@ -259,10 +394,20 @@ def plan(config: RouterConfig, desired: Sequence[DesiredState], current: RouterS
                 continue
             if obj.key in have or obj.key not in wanted.get(kind.name, {}):
                 seq += 1
-                removes.append((-kind.rank, seq, Change(
-                    Action.REMOVE, kind.name, obj.key, before=dict(obj.fields),
-                    object_id=obj.object_id, reason="duplicate" if obj.key in have
-                    else "not desired")))
+                removes.append(
+                    (
+                        -kind.rank,
+                        seq,
+                        Change(
+                            Action.REMOVE,
+                            kind.name,
+                            obj.key,
+                            before=dict(obj.fields),
+                            object_id=obj.object_id,
+                            reason="duplicate" if obj.key in have else "not desired",
+                        ),
+                    )
+                )
                 continue
             have[obj.key] = obj
         foreign = current.unmanaged(kind.name)
@@ -273,20 +418,44 @@ def plan(config: RouterConfig, desired: Sequence[DesiredState], current: RouterS
             if obj is None and kind.natural and fields.get(kind.natural) in foreign:
                 obj = foreign[fields[kind.natural]]
                 if not config.adopt_existing:
-                    conflicts.append(Conflict(kind.name, key, (
-                        f"{kind.menu} already has an untagged item with "
-                        f"{kind.natural}={fields[kind.natural]}; import it or tag it "
-                        f"'{tag_of(kind, key)}'")))
+                    conflicts.append(
+                        Conflict(
+                            kind.name,
+                            key,
+                            (
+                                f"{kind.menu} already has an untagged item with "
+                                f"{kind.natural}={fields[kind.natural]}; import it or tag it "
+                                f"'{tag_of(kind, key)}'"
+                            ),
+                        )
+                    )
                     continue
                 adopt = True
-            if (obj is not None and not adopt and kind.natural and kind.natural != "name"
-                    and norm(kind.natural, obj.fields.get(kind.natural))
-                    != norm(kind.natural, fields.get(kind.natural))):
+            if (
+                obj is not None
+                and not adopt
+                and kind.natural
+                and kind.natural != "name"
+                and norm(kind.natural, obj.fields.get(kind.natural))
+                != norm(kind.natural, fields.get(kind.natural))
+            ):
                 # An entry moving to another address: remove + add rather than set, so that
                 # two subscribers swapping addresses never collide on the way.
-                removes.append((-kind.rank, seq, Change(
-                    Action.REMOVE, kind.name, key, before=dict(obj.fields),
-                    object_id=obj.object_id, subscriber=sub, reason="address changed")))
+                removes.append(
+                    (
+                        -kind.rank,
+                        seq,
+                        Change(
+                            Action.REMOVE,
+                            kind.name,
+                            key,
+                            before=dict(obj.fields),
+                            object_id=obj.object_id,
+                            subscriber=sub,
+                            reason="address changed",
+                        ),
+                    )
+                )
                 obj = None
             if obj is None:
                 add = {k: v for k, v in fields.items() if v != ""}
@@ -294,18 +463,34 @@ def plan(config: RouterConfig, desired: Sequence[DesiredState], current: RouterS
                 if kind.name == "filter" and key != "drop" and "drop" in have:
                     # A new rule lands at the end of the chain, below our drop: move it up.
                     add["place-before"] = have["drop"].object_id
-                ups.append((kind.rank, seq, Change(
-                    Action.ADD, kind.name, key, fields=add, subscriber=sub, reason="missing")))
+                ups.append(
+                    (
+                        kind.rank,
+                        seq,
+                        Change(Action.ADD, kind.name, key, fields=add, subscriber=sub, reason="missing"),
+                    )
+                )
                 continue
             delta = {k: v for k, v in fields.items() if norm(k, obj.fields.get(k)) != norm(k, v)}
             if adopt:
                 delta["comment"] = tag_of(kind, key)
             if delta:
-                ups.append((kind.rank, seq, Change(
-                    Action.UPDATE, kind.name, key, fields=delta,
-                    before={k: obj.fields.get(k, "") for k in delta},
-                    object_id=obj.object_id, subscriber=sub,
-                    reason="adopt" if adopt else "drift")))
+                ups.append(
+                    (
+                        kind.rank,
+                        seq,
+                        Change(
+                            Action.UPDATE,
+                            kind.name,
+                            key,
+                            fields=delta,
+                            before={k: obj.fields.get(k, "") for k in delta},
+                            object_id=obj.object_id,
+                            subscriber=sub,
+                            reason="adopt" if adopt else "drift",
+                        ),
+                    )
+                )
     # Removes of accounts, queues, entries and rules go first, so an address or name moving
     # from one subscriber to another is free before it is taken; profiles are removed last,
     # after the accounts that used them have moved.
@@ -344,8 +529,9 @@ def sentences(kind: Kind, change: Change) -> list[tuple[str, list[str]]]:
     sets = {k: v for k, v in change.fields.items() if v != ""}
     unsets = [k for k, v in change.fields.items() if v == ""]
     if sets:
-        out.append((f"{kind.menu}/set", [f"=.id={change.object_id}",
-                                         *(f"={k}={v}" for k, v in sets.items())]))
+        out.append(
+            (f"{kind.menu}/set", [f"=.id={change.object_id}", *(f"={k}={v}" for k, v in sets.items())])
+        )
     for name in unsets:  # RouterOS unsets one property per command
         out.append((f"{kind.menu}/unset", [f"=.id={change.object_id}", f"=value-name={name}"]))
     return out

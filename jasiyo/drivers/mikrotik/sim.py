@@ -113,18 +113,22 @@ class Faults:
     cut_mid_reply: set[str] = field(default_factory=set)  # send half the reply, then close
     traps: list[CommandFault] = field(default_factory=list)
 
-    def trap(self, command: str, message: str = "failure: simulated fault", *,
-             match: Mapping[str, str] | None = None, times: int = 1,
-             category: int | None = None) -> None:
+    def trap(
+        self,
+        command: str,
+        message: str = "failure: simulated fault",
+        *,
+        match: Mapping[str, str] | None = None,
+        times: int = 1,
+        category: int | None = None,
+    ) -> None:
         """Answer the next ``times`` runs of ``command`` whose attributes include ``match``
         with a ``!trap`` carrying ``message`` (the command is not executed)."""
         self.traps.append(CommandFault(command, message, dict(match or {}), times, category))
 
     def take_trap(self, command: str, attrs: Mapping[str, str]) -> CommandFault | None:
         for f in self.traps:
-            if f.command == command and f.times > 0 and all(
-                attrs.get(k) == v for k, v in f.match.items()
-            ):
+            if f.command == command and f.times > 0 and all(attrs.get(k) == v for k, v in f.match.items()):
                 f.times -= 1
                 return f
         return None
@@ -180,8 +184,11 @@ class _Handler(socketserver.BaseRequestHandler):
             replies: list[list[str]]
             if command == "/login":
                 logged_in = sim._login(attrs)
-                replies = [["!done"]] if logged_in else [
-                    ["!trap", "=message=invalid user name or password (6)"], ["!done"]]
+                replies = (
+                    [["!done"]]
+                    if logged_in
+                    else [["!trap", "=message=invalid user name or password (6)"], ["!done"]]
+                )
             elif command == "/cancel":
                 replies = [["!done"]]
             elif not logged_in:
@@ -272,7 +279,8 @@ class RouterOSSim:
             self._server = _Server((self.host, self.requested_port), self)
             self.requested_port = self.port  # a restart after stop() reuses the same port
             self._thread = threading.Thread(
-                target=self._server.serve_forever, args=(0.05,), name="routeros-sim", daemon=True)
+                target=self._server.serve_forever, args=(0.05,), name="routeros-sim", daemon=True
+            )
             self._thread.start()
         return self
 

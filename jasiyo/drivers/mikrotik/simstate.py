@@ -41,36 +41,50 @@ class MenuSpec:
 _RATE_PAIRS = ("max-limit", "limit-at", "burst-limit", "burst-threshold")
 _BOOLEANS = ("disabled", "dynamic", "only-one", "invalid")
 _QUEUE_DEFAULTS = {
-    "max-limit": "0/0", "limit-at": "0/0", "burst-limit": "0/0", "burst-threshold": "0/0",
-    "burst-time": "0s/0s", "priority": "8/8", "parent": "none", "disabled": "false",
+    "max-limit": "0/0",
+    "limit-at": "0/0",
+    "burst-limit": "0/0",
+    "burst-threshold": "0/0",
+    "burst-time": "0s/0s",
+    "priority": "8/8",
+    "parent": "none",
+    "disabled": "false",
 }
 
 MENUS: dict[str, MenuSpec] = {
     "/ppp/secret": MenuSpec(
-        ("name",), "failure: secret with the same name already exists",
-        {"service": "any", "profile": "default", "disabled": "false"}, ("name",)),
+        ("name",),
+        "failure: secret with the same name already exists",
+        {"service": "any", "profile": "default", "disabled": "false"},
+        ("name",),
+    ),
     "/ppp/profile": MenuSpec(
-        ("name",), "failure: profile with the same name already exists",
-        {"only-one": "default"}, ("name",)),
+        ("name",), "failure: profile with the same name already exists", {"only-one": "default"}, ("name",)
+    ),
     "/ppp/active": MenuSpec(readonly=True),
     "/ip/hotspot/user": MenuSpec(
-        ("name",), "failure: already have user with this name",
-        {"server": "all", "profile": "default", "disabled": "false"}, ("name",)),
+        ("name",),
+        "failure: already have user with this name",
+        {"server": "all", "profile": "default", "disabled": "false"},
+        ("name",),
+    ),
     "/ip/hotspot/user/profile": MenuSpec(
-        ("name",), "failure: already have profile with this name", {}, ("name",)),
+        ("name",), "failure: already have profile with this name", {}, ("name",)
+    ),
     "/ip/hotspot/active": MenuSpec(readonly=True),
-    "/queue/simple": MenuSpec(
-        ("name",), "failure: already have such name", _QUEUE_DEFAULTS, ("target",)),
+    "/queue/simple": MenuSpec(("name",), "failure: already have such name", _QUEUE_DEFAULTS, ("target",)),
     "/ip/firewall/address-list": MenuSpec(
-        ("list", "address"), "failure: already have such entry",
-        {"disabled": "false", "dynamic": "false"}, ("list", "address")),
+        ("list", "address"),
+        "failure: already have such entry",
+        {"disabled": "false", "dynamic": "false"},
+        ("list", "address"),
+    ),
     "/ip/firewall/nat": MenuSpec(defaults={"disabled": "false"}, required=("chain",)),
     "/ip/firewall/filter": MenuSpec(defaults={"disabled": "false"}, required=("chain",)),
     # The hotspot's walled garden: by host name (HTTP, dst-host) and by address (any
     # protocol, dst-address); RouterOS allows duplicates here.
     # Files: RouterOS 7 adds one with contents (``/file/add name=... contents=...``).
-    "/file": MenuSpec(("name",), "failure: file with such name already exists",
-                      {"type": "file"}, ("name",)),
+    "/file": MenuSpec(("name",), "failure: file with such name already exists", {"type": "file"}, ("name",)),
     "/ip/hotspot/walled-garden": MenuSpec(defaults={"action": "allow", "disabled": "false"}),
     "/ip/hotspot/walled-garden/ip": MenuSpec(defaults={"action": "accept", "disabled": "false"}),
 }
@@ -167,7 +181,10 @@ class RouterOSState:
         for menu in ("/ppp/profile", "/ip/hotspot/user/profile"):
             self.menus[menu]["*0"] = {".id": "*0", "name": "default", "default": "true"}
         self.menus["/ppp/profile"]["*FFFFFFFE"] = {
-            ".id": "*FFFFFFFE", "name": "default-encryption", "default": "true"}
+            ".id": "*FFFFFFFE",
+            "name": "default-encryption",
+            "default": "true",
+        }
         for menu in MENUS:
             self._reindex(menu)
 
@@ -196,8 +213,9 @@ class RouterOSState:
     def items(self, menu: str, **match: str) -> list[dict[str, str]]:
         """Copies of the items of ``menu`` whose properties equal ``match``."""
         with self.lock:
-            return [dict(i) for i in self.menus[menu].values()
-                    if all(i.get(k) == v for k, v in match.items())]
+            return [
+                dict(i) for i in self.menus[menu].values() if all(i.get(k) == v for k, v in match.items())
+            ]
 
     def add(self, menu: str, **props: str) -> str:
         """Add an item as a person at the console would; returns its ``*HEX`` id."""
@@ -230,18 +248,33 @@ class RouterOSState:
         """Put a connected customer in ``/ppp/active`` (pppoe) or ``/ip/hotspot/active``."""
         with self.lock:
             if service == "hotspot":
-                return self._add("/ip/hotspot/active", {
-                    "user": username, "address": address, "uptime": "1m",
-                    "mac-address": "02:00:00:00:00:01", "server": "hotspot1"})
-            return self._add("/ppp/active", {
-                "name": username, "service": service, "address": address, "uptime": "1m",
-                "caller-id": "02:00:00:00:00:01", "encoding": ""})
+                return self._add(
+                    "/ip/hotspot/active",
+                    {
+                        "user": username,
+                        "address": address,
+                        "uptime": "1m",
+                        "mac-address": "02:00:00:00:00:01",
+                        "server": "hotspot1",
+                    },
+                )
+            return self._add(
+                "/ppp/active",
+                {
+                    "name": username,
+                    "service": service,
+                    "address": address,
+                    "uptime": "1m",
+                    "caller-id": "02:00:00:00:00:01",
+                    "encoding": "",
+                },
+            )
 
     # ------------------------------------------------------------------ API commands
 
-    def execute(self, command: str, attrs: Mapping[str, str], query: list[str]) -> tuple[
-        list[dict[str, str]], dict[str, str]
-    ]:
+    def execute(
+        self, command: str, attrs: Mapping[str, str], query: list[str]
+    ) -> tuple[list[dict[str, str]], dict[str, str]]:
         """Run one API command; return (``!re`` items, ``!done`` attributes) or raise Trap."""
         menu, _, verb = command.rpartition("/")
         with self.lock:
@@ -252,10 +285,16 @@ class RouterOSState:
                     self.identity = attrs.get("name", self.identity)
                     return [], {}
             if menu == "/system/resource" and verb in ("print", "getall"):
-                return [{
-                    "uptime": "1w2d3h", "version": self.version, "board-name": "CHR",
-                    "architecture-name": "x86_64", "cpu-load": "1", "platform": "MikroTik",
-                }], {}
+                return [
+                    {
+                        "uptime": "1w2d3h",
+                        "version": self.version,
+                        "board-name": "CHR",
+                        "architecture-name": "x86_64",
+                        "cpu-load": "1",
+                        "platform": "MikroTik",
+                    }
+                ], {}
             if menu not in MENUS:
                 raise Trap("no such command prefix", 0)
             spec = MENUS[menu]

@@ -1,7 +1,7 @@
 """M-Pesa through Safaricom's Daraja API: STK push (Lipa na M-Pesa Online) and C2B paybill.
 
-    from jasiyo.payments.mpesa import DarajaProvider
-    from jasiyo.payments.mpesa.sim import DarajaSim     # the simulator, for tests and demos
+from jasiyo.payments.mpesa import DarajaProvider
+from jasiyo.payments.mpesa.sim import DarajaSim     # the simulator, for tests and demos
 """
 
 from __future__ import annotations

@@ -91,9 +91,14 @@ class DarajaProvider(PaymentProvider):
 
     name = "mpesa"
 
-    def __init__(self, settings: Mapping[str, object], *,
-                 transport: httpx.BaseTransport | None = None,
-                 timeout: float = 10.0, retries: int = 2) -> None:
+    def __init__(
+        self,
+        settings: Mapping[str, object],
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+        retries: int = 2,
+    ) -> None:
         super().__init__(settings, transport=transport, timeout=timeout, retries=retries)
         s = self.settings
         self.base_url = str(s.get("base_url") or SANDBOX_URL).rstrip("/")
@@ -103,14 +108,21 @@ class DarajaProvider(PaymentProvider):
         self._passkey = str(s.get("passkey") or "")
         self.transaction_type = str(s.get("transaction_type") or TRANSACTION_TYPES[0])
         if self.transaction_type not in TRANSACTION_TYPES:
-            raise ProviderRejected(f"mpesa: transaction_type must be one of "
-                                   f"{', '.join(TRANSACTION_TYPES)}", wire.PROVIDER)
+            raise ProviderRejected(
+                f"mpesa: transaction_type must be one of {', '.join(TRANSACTION_TYPES)}", wire.PROVIDER
+            )
         self.till_number = str(s.get("till_number") or self.shortcode)
         #: Unix time source for the STK Timestamp (tests pin it to check exact bytes).
         self.clock: Callable[[], float] = time.time
-        self._http = HttpClient(wire.PROVIDER, self.base_url, transport=transport,
-                                timeout=timeout, retries=retries, read_error=_read_error,
-                                classify=_classify)
+        self._http = HttpClient(
+            wire.PROVIDER,
+            self.base_url,
+            transport=transport,
+            timeout=timeout,
+            retries=retries,
+            read_error=_read_error,
+            classify=_classify,
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -133,21 +145,24 @@ class DarajaProvider(PaymentProvider):
             fresh = cached is not None and cached.expires_at > time.monotonic()
             if fresh and not refresh and cached is not None and cached.value != stale:
                 return cached.value
-            basic = base64.b64encode(
-                f"{self.consumer_key}:{self._consumer_secret}".encode()).decode("ascii")
+            basic = base64.b64encode(f"{self.consumer_key}:{self._consumer_secret}".encode()).decode("ascii")
             try:
-                body = self._http.request("GET", "/oauth/v1/generate", idempotent=True,
-                                          params={"grant_type": "client_credentials"},
-                                          headers={"Authorization": f"Basic {basic}"})
+                body = self._http.request(
+                    "GET",
+                    "/oauth/v1/generate",
+                    idempotent=True,
+                    params={"grant_type": "client_credentials"},
+                    headers={"Authorization": f"Basic {basic}"},
+                )
             except ProviderRejected as exc:
                 # Our request is fixed; a 4xx here can only mean the key or secret is wrong
                 # (Daraja often says so with an empty 400).
-                raise ProviderAuthError(f"mpesa: Daraja refused the consumer key/secret "
-                                        f"({exc})", wire.PROVIDER, exc.code) from exc
+                raise ProviderAuthError(
+                    f"mpesa: Daraja refused the consumer key/secret ({exc})", wire.PROVIDER, exc.code
+                ) from exc
             value = body.get("access_token") if isinstance(body, dict) else None
             if not isinstance(value, str) or not value:
-                raise ProviderUnavailable("mpesa: the OAuth answer has no access_token",
-                                          wire.PROVIDER)
+                raise ProviderUnavailable("mpesa: the OAuth answer has no access_token", wire.PROVIDER)
             try:
                 lifetime = float(body.get("expires_in", 3599))
             except (TypeError, ValueError):
@@ -157,22 +172,38 @@ class DarajaProvider(PaymentProvider):
             log.info("mpesa: new access token for app %s…", self.consumer_key[:4])
             return value
 
-    def _call(self, path: str, body: Mapping[str, object], *, idempotent: bool,
-              retry_if: Callable[[ProviderUnavailable], bool] | None = None) -> Any:
+    def _call(
+        self,
+        path: str,
+        body: Mapping[str, object],
+        *,
+        idempotent: bool,
+        retry_if: Callable[[ProviderUnavailable], bool] | None = None,
+    ) -> Any:
         """POST with the bearer token; on "invalid token" fetch a new one and try once more
         (Daraja refused the request before acting on it, so even an STK push is safe)."""
         token = self.token()
         try:
-            return self._http.request("POST", path, json_body=body, idempotent=idempotent,
-                                      headers={"Authorization": f"Bearer {token}"},
-                                      retry_if=retry_if)
+            return self._http.request(
+                "POST",
+                path,
+                json_body=body,
+                idempotent=idempotent,
+                headers={"Authorization": f"Bearer {token}"},
+                retry_if=retry_if,
+            )
         except PaymentError as exc:
             if exc.code not in INVALID_TOKEN:
                 raise
         token = self.token(stale=token)
-        return self._http.request("POST", path, json_body=body, idempotent=idempotent,
-                                  headers={"Authorization": f"Bearer {token}"},
-                                  retry_if=retry_if)
+        return self._http.request(
+            "POST",
+            path,
+            json_body=body,
+            idempotent=idempotent,
+            headers={"Authorization": f"Bearer {token}"},
+            retry_if=retry_if,
+        )
 
     def check(self) -> str:
         self.token(refresh=True)
@@ -182,30 +213,29 @@ class DarajaProvider(PaymentProvider):
 
     def _stamp(self) -> tuple[str, str]:
         if not self._passkey:
-            raise ProviderRejected("mpesa: setting 'passkey' is missing (needed for STK)",
-                                   wire.PROVIDER)
+            raise ProviderRejected("mpesa: setting 'passkey' is missing (needed for STK)", wire.PROVIDER)
         stamp = wire.timestamp(self.clock())
         return stamp, wire.password(self.shortcode, self._passkey, stamp)
 
     def stk_body(self, request: PaymentRequest) -> dict[str, object]:
         """The STK push body for ``request``; ProviderRejected for what Daraja would refuse."""
         if request.currency.upper() != wire.CURRENCY:
-            raise ProviderRejected(f"mpesa: M-Pesa takes KES, not {request.currency}",
-                                   wire.PROVIDER)
+            raise ProviderRejected(f"mpesa: M-Pesa takes KES, not {request.currency}", wire.PROVIDER)
         if request.amount_minor <= 0 or request.amount_minor % 100:
             raise ProviderRejected(
-                f"mpesa: STK amounts are whole shillings; {request.amount_minor} cents is not",
-                wire.PROVIDER)
+                f"mpesa: STK amounts are whole shillings; {request.amount_minor} cents is not", wire.PROVIDER
+            )
         if not _PHONE.fullmatch(request.phone):
-            raise ProviderRejected(f"mpesa: phone {request.phone!r} is not 2547XXXXXXXX or "
-                                   "2541XXXXXXXX", wire.PROVIDER)
+            raise ProviderRejected(
+                f"mpesa: phone {request.phone!r} is not 2547XXXXXXXX or 2541XXXXXXXX", wire.PROVIDER
+            )
         if not request.callback_url.startswith(("https://", "http://")):
-            raise ProviderRejected("mpesa: an STK push needs an http(s) callback_url",
-                                   wire.PROVIDER)
+            raise ProviderRejected("mpesa: an STK push needs an http(s) callback_url", wire.PROVIDER)
         account = request.account.strip()
         if not account or len(account) > 12:
-            raise ProviderRejected(f"mpesa: AccountReference {account!r} must be 1 to 12 "
-                                   "characters", wire.PROVIDER)
+            raise ProviderRejected(
+                f"mpesa: AccountReference {account!r} must be 1 to 12 characters", wire.PROVIDER
+            )
         stamp, pw = self._stamp()
         buy_goods = self.transaction_type == "CustomerBuyGoodsOnline"
         return {
@@ -223,41 +253,46 @@ class DarajaProvider(PaymentProvider):
         }
 
     def request_payment(self, request: PaymentRequest) -> Initiated:
-        body = self._call("/mpesa/stkpush/v1/processrequest", self.stk_body(request),
-                          idempotent=False)
+        body = self._call("/mpesa/stkpush/v1/processrequest", self.stk_body(request), idempotent=False)
         if not isinstance(body, dict) or str(body.get("ResponseCode")) != "0":
             code, message = _read_error(body)
-            raise ProviderRejected(f"mpesa: STK push refused: {message or 'no reason'}",
-                                   wire.PROVIDER, code)
+            raise ProviderRejected(f"mpesa: STK push refused: {message or 'no reason'}", wire.PROVIDER, code)
         checkout = body.get("CheckoutRequestID")
         if not isinstance(checkout, str) or not checkout:
-            raise ProviderUnavailable("mpesa: STK answer has no CheckoutRequestID",
-                                      wire.PROVIDER)
-        return Initiated(provider=self.name, request_id=checkout,
-                         merchant_request_id=str(body.get("MerchantRequestID") or ""),
-                         customer_message=str(body.get("CustomerMessage") or "")[:200])
+            raise ProviderUnavailable("mpesa: STK answer has no CheckoutRequestID", wire.PROVIDER)
+        return Initiated(
+            provider=self.name,
+            request_id=checkout,
+            merchant_request_id=str(body.get("MerchantRequestID") or ""),
+            customer_message=str(body.get("CustomerMessage") or "")[:200],
+        )
 
     def query(self, request_id: str) -> StatusAnswer:
         stamp, pw = self._stamp()
-        body = {"BusinessShortCode": self.shortcode, "Password": pw, "Timestamp": stamp,
-                "CheckoutRequestID": request_id}
+        body = {
+            "BusinessShortCode": self.shortcode,
+            "Password": pw,
+            "Timestamp": stamp,
+            "CheckoutRequestID": request_id,
+        }
 
         def pending(exc: ProviderUnavailable) -> bool:
             return not _is_pending(exc)
 
         try:
-            answer = self._call("/mpesa/stkpushquery/v1/query", body, idempotent=True,
-                                retry_if=pending)
+            answer = self._call("/mpesa/stkpushquery/v1/query", body, idempotent=True, retry_if=pending)
         except ProviderUnavailable as exc:
             if _is_pending(exc):
-                return StatusAnswer(self.name, request_id, Outcome.PENDING, exc.code,
-                                    "the customer has not answered yet")
+                return StatusAnswer(
+                    self.name, request_id, Outcome.PENDING, exc.code, "the customer has not answered yet"
+                )
             raise
         except ProviderRejected as exc:
             # Daraja answers an unknown CheckoutRequestID with 400.002.02 "Invalid ..."
             if "checkoutrequestid" in str(exc).lower():
-                return StatusAnswer(self.name, request_id, Outcome.UNKNOWN, exc.code,
-                                    "M-Pesa does not know this request")
+                return StatusAnswer(
+                    self.name, request_id, Outcome.UNKNOWN, exc.code, "M-Pesa does not know this request"
+                )
             raise
         if not isinstance(answer, dict) or "ResultCode" not in answer:
             raise ProviderUnavailable("mpesa: STK Query answer has no ResultCode", wire.PROVIDER)
@@ -268,26 +303,32 @@ class DarajaProvider(PaymentProvider):
 
     # -- C2B -------------------------------------------------------------------------------
 
-    def register_urls(self, confirmation_url: str, validation_url: str,
-                      response_type: str = "Completed") -> str:
+    def register_urls(
+        self, confirmation_url: str, validation_url: str, response_type: str = "Completed"
+    ) -> str:
         """Register the C2B URLs for the shortcode; Daraja's answer text."""
         if response_type not in ("Completed", "Cancelled"):
-            raise ProviderRejected("mpesa: response_type is 'Completed' or 'Cancelled'",
-                                   wire.PROVIDER)
-        body = self._call("/mpesa/c2b/v1/registerurl",
-                          {"ShortCode": self.shortcode, "ResponseType": response_type,
-                           "ConfirmationURL": confirmation_url, "ValidationURL": validation_url},
-                          idempotent=True)
+            raise ProviderRejected("mpesa: response_type is 'Completed' or 'Cancelled'", wire.PROVIDER)
+        body = self._call(
+            "/mpesa/c2b/v1/registerurl",
+            {
+                "ShortCode": self.shortcode,
+                "ResponseType": response_type,
+                "ConfirmationURL": confirmation_url,
+                "ValidationURL": validation_url,
+            },
+            idempotent=True,
+        )
         if not isinstance(body, dict) or str(body.get("ResponseCode")) != "0":
             code, message = _read_error(body)
-            raise ProviderRejected(f"mpesa: URL registration refused: {message}",
-                                   wire.PROVIDER, code)
+            raise ProviderRejected(f"mpesa: URL registration refused: {message}", wire.PROVIDER, code)
         return str(body.get("ResponseDescription") or "success")
 
     # -- callbacks -------------------------------------------------------------------------
 
-    def parse_callback(self, path: str, headers: Mapping[str, str],
-                       body: bytes) -> StatusAnswer | Confirmation:
+    def parse_callback(
+        self, path: str, headers: Mapping[str, str], body: bytes
+    ) -> StatusAnswer | Confirmation:
         kind = path.strip("/").lower()
         if kind == "stk":
             return wire.parse_stk_callback(body, self.shortcode)

@@ -95,8 +95,9 @@ def _receipt() -> str:
 
 
 def _error(status: int, code: str, message: str) -> Response:
-    return JSONResponse({"requestId": uuid.uuid4().hex[:16], "errorCode": code,
-                         "errorMessage": message}, status_code=status)
+    return JSONResponse(
+        {"requestId": uuid.uuid4().hex[:16], "errorCode": code, "errorMessage": message}, status_code=status
+    )
 
 
 def _bad(field: str) -> Response:
@@ -108,14 +109,22 @@ class DarajaSim(SimServer):
 
     name = "daraja-sim"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
-                 consumer_key: str = "sim-consumer-key",
-                 consumer_secret: str = "sim-consumer-secret",
-                 shortcode: str = "174379",
-                 passkey: str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
-                 till_number: str = "", callback_delay: float = 0.5,
-                 token_lifetime: int = 3599, max_skew_s: float | None = 600.0,
-                 external_validation: bool = True, mask_msisdn: bool = True) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        consumer_key: str = "sim-consumer-key",
+        consumer_secret: str = "sim-consumer-secret",
+        shortcode: str = "174379",
+        passkey: str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
+        till_number: str = "",
+        callback_delay: float = 0.5,
+        token_lifetime: int = 3599,
+        max_skew_s: float | None = 600.0,
+        external_validation: bool = True,
+        mask_msisdn: bool = True,
+    ) -> None:
         super().__init__(host, port, callback_delay)
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
@@ -139,8 +148,7 @@ class DarajaSim(SimServer):
     def script(self, phone: str, outcome: str) -> None:
         """What the customer on ``phone`` does with the next prompts (see OUTCOMES)."""
         if outcome not in OUTCOMES and outcome != "pending":
-            raise ValueError(f"unknown outcome {outcome!r}; known: "
-                             f"{', '.join([*OUTCOMES, 'pending'])}")
+            raise ValueError(f"unknown outcome {outcome!r}; known: {', '.join([*OUTCOMES, 'pending'])}")
         with self._lock:
             self.scripts[phone] = outcome
 
@@ -166,9 +174,16 @@ class DarajaSim(SimServer):
         else:
             self._finish(push)
 
-    def c2b_pay(self, msisdn: str, amount: int | str | Decimal, bill_ref: str,
-                shortcode: str | None = None, *, first_name: str = "JOHN",
-                last_name: str = "DOE") -> C2BResult:
+    def c2b_pay(
+        self,
+        msisdn: str,
+        amount: int | str | Decimal,
+        bill_ref: str,
+        shortcode: str | None = None,
+        *,
+        first_name: str = "JOHN",
+        last_name: str = "DOE",
+    ) -> C2BResult:
         """A customer pays ``amount`` whole shillings to the paybill with ``bill_ref``.
 
         Posts the validation request (when external validation is on and a ValidationURL is
@@ -182,11 +197,18 @@ class DarajaSim(SimServer):
         stamp = wire.timestamp(time.time())
         doc: dict[str, Any] = {
             "TransactionType": "Pay Bill" if code == self.shortcode else "Buy Goods",
-            "TransID": trans_id, "TransTime": stamp, "TransAmount": f"{Decimal(amount):.2f}",
-            "BusinessShortCode": code, "BillRefNumber": bill_ref, "InvoiceNumber": "",
-            "OrgAccountBalance": "", "ThirdPartyTransID": "",
+            "TransID": trans_id,
+            "TransTime": stamp,
+            "TransAmount": f"{Decimal(amount):.2f}",
+            "BusinessShortCode": code,
+            "BillRefNumber": bill_ref,
+            "InvoiceNumber": "",
+            "OrgAccountBalance": "",
+            "ThirdPartyTransID": "",
             "MSISDN": f"{msisdn[:5]}****{msisdn[-3:]}" if self.mask_msisdn else msisdn,
-            "FirstName": first_name, "MiddleName": "", "LastName": last_name,
+            "FirstName": first_name,
+            "MiddleName": "",
+            "LastName": last_name,
         }
         result_code, status = "", None
         if self.external_validation and reg.get("ValidationURL"):
@@ -235,20 +257,26 @@ class DarajaSim(SimServer):
         code, desc = OUTCOMES[push.outcome]
         receipt = push.receipt or _receipt()
         push.receipt = receipt if code == 0 else ""
-        cb: dict[str, Any] = {"MerchantRequestID": push.merchant_request_id,
-                              "CheckoutRequestID": push.checkout_request_id,
-                              "ResultCode": code, "ResultDesc": desc}
+        cb: dict[str, Any] = {
+            "MerchantRequestID": push.merchant_request_id,
+            "CheckoutRequestID": push.checkout_request_id,
+            "ResultCode": code,
+            "ResultDesc": desc,
+        }
         if code == 0:
             amount = push.amount + self.faults.wrong_amount_minor / 100
-            cb["CallbackMetadata"] = {"Item": [
-                {"Name": "Amount", "Value": float(amount)},
-                {"Name": "MpesaReceiptNumber", "Value": receipt},
-                {"Name": "Balance"},
-                {"Name": "TransactionDate", "Value": int(wire.timestamp(time.time()))},
-                {"Name": "PhoneNumber", "Value": int(push.phone)},
-            ]}
-        self.send_callback(push.callback_url, {"Body": {"stkCallback": cb}}, delay=delay,
-                           before=lambda: self._finish(push))
+            cb["CallbackMetadata"] = {
+                "Item": [
+                    {"Name": "Amount", "Value": float(amount)},
+                    {"Name": "MpesaReceiptNumber", "Value": receipt},
+                    {"Name": "Balance"},
+                    {"Name": "TransactionDate", "Value": int(wire.timestamp(time.time()))},
+                    {"Name": "PhoneNumber", "Value": int(push.phone)},
+                ]
+            }
+        self.send_callback(
+            push.callback_url, {"Body": {"stkCallback": cb}}, delay=delay, before=lambda: self._finish(push)
+        )
 
     # -- the HTTP API ----------------------------------------------------------------------
 
@@ -262,8 +290,12 @@ class DarajaSim(SimServer):
         token = auth[7:] if auth.startswith("Bearer ") else ""
         with self._lock:
             current = self._token
-        if (current is None or not token or current[1] < time.time()
-                or not hmac.compare_digest(token.encode(), current[0].encode())):
+        if (
+            current is None
+            or not token
+            or current[1] < time.time()
+            or not hmac.compare_digest(token.encode(), current[0].encode())
+        ):
             return _error(404, "404.001.03", "Invalid Access Token")
         return None
 
@@ -296,13 +328,10 @@ class DarajaSim(SimServer):
         if request.query_params.get("grant_type") != "client_credentials":
             return _error(400, "400.008.02", "Invalid grant type passed")
         auth = request.headers.get("authorization", "")
-        expected = base64.b64encode(
-            f"{self.consumer_key}:{self.consumer_secret}".encode()).decode()
-        if not auth.startswith("Basic ") or not hmac.compare_digest(
-                auth[6:].encode(), expected.encode()):
+        expected = base64.b64encode(f"{self.consumer_key}:{self.consumer_secret}".encode()).decode()
+        if not auth.startswith("Basic ") or not hmac.compare_digest(auth[6:].encode(), expected.encode()):
             return _error(400, "400.008.01", "Invalid Authentication passed")
-        return JSONResponse({"access_token": self.issue_token(),
-                             "expires_in": str(self.token_lifetime)})
+        return JSONResponse({"access_token": self.issue_token(), "expires_in": str(self.token_lifetime)})
 
     async def stkpush(self, request: Request) -> Response:
         if (denied := self._check_bearer(request)) is not None:
@@ -336,19 +365,29 @@ class DarajaSim(SimServer):
         right_b = party_b == (self.till_number if buy_goods else self.shortcode)
         outcome = self.scripts.get(phone, "pay") if right_b else "failed"
         n = secrets.randbelow(10**8)
-        push = StkPush(checkout_request_id=f"ws_CO_{wire.timestamp(time.time())}{n:08d}",
-                       merchant_request_id=f"{secrets.randbelow(10**5)}-{n}-1", phone=phone,
-                       amount=amount, account=account, callback_url=url, outcome=outcome,
-                       at=time.time())
+        push = StkPush(
+            checkout_request_id=f"ws_CO_{wire.timestamp(time.time())}{n:08d}",
+            merchant_request_id=f"{secrets.randbelow(10**5)}-{n}-1",
+            phone=phone,
+            amount=amount,
+            account=account,
+            callback_url=url,
+            outcome=outcome,
+            at=time.time(),
+        )
         with self._lock:
             self.pushes[push.checkout_request_id] = push
         if outcome != "pending":
             self._queue_callback(push)
-        return JSONResponse({"MerchantRequestID": push.merchant_request_id,
-                             "CheckoutRequestID": push.checkout_request_id,
-                             "ResponseCode": "0",
-                             "ResponseDescription": "Success. Request accepted for processing",
-                             "CustomerMessage": "Success. Request accepted for processing"})
+        return JSONResponse(
+            {
+                "MerchantRequestID": push.merchant_request_id,
+                "CheckoutRequestID": push.checkout_request_id,
+                "ResponseCode": "0",
+                "ResponseDescription": "Success. Request accepted for processing",
+                "CustomerMessage": "Success. Request accepted for processing",
+            }
+        )
 
     async def stkquery(self, request: Request) -> Response:
         if (denied := self._check_bearer(request)) is not None:
@@ -363,12 +402,16 @@ class DarajaSim(SimServer):
             return _bad("CheckoutRequestID")
         if push.result_code is None:
             return _error(500, "500.001.1001", "The transaction is being processed")
-        return JSONResponse({
-            "ResponseCode": "0",
-            "ResponseDescription": "The service request has been accepted successsfully",
-            "MerchantRequestID": push.merchant_request_id,
-            "CheckoutRequestID": push.checkout_request_id,
-            "ResultCode": str(push.result_code), "ResultDesc": push.result_desc})
+        return JSONResponse(
+            {
+                "ResponseCode": "0",
+                "ResponseDescription": "The service request has been accepted successsfully",
+                "MerchantRequestID": push.merchant_request_id,
+                "CheckoutRequestID": push.checkout_request_id,
+                "ResultCode": str(push.result_code),
+                "ResultDesc": push.result_desc,
+            }
+        )
 
     async def registerurl(self, request: Request) -> Response:
         if (denied := self._check_bearer(request)) is not None:
@@ -384,15 +427,22 @@ class DarajaSim(SimServer):
         urls = {}
         for key in ("ConfirmationURL", "ValidationURL"):
             url = doc.get(key)
-            if (not isinstance(url, str) or not url.startswith(("http://", "https://"))
-                    or any(w in url.lower() for w in _FORBIDDEN_URL_WORDS)):
+            if (
+                not isinstance(url, str)
+                or not url.startswith(("http://", "https://"))
+                or any(w in url.lower() for w in _FORBIDDEN_URL_WORDS)
+            ):
                 return _bad(key)
             urls[key] = url
         with self._lock:
             self.registrations[code] = {"ResponseType": doc["ResponseType"], **urls}
-        return JSONResponse({"OriginatorCoversationID": f"{secrets.randbelow(10**5)}-"
-                             f"{secrets.randbelow(10**8)}-1",
-                             "ResponseCode": "0", "ResponseDescription": "success"})
+        return JSONResponse(
+            {
+                "OriginatorCoversationID": f"{secrets.randbelow(10**5)}-{secrets.randbelow(10**8)}-1",
+                "ResponseCode": "0",
+                "ResponseDescription": "success",
+            }
+        )
 
     # -- control over HTTP -----------------------------------------------------------------
 
@@ -413,8 +463,12 @@ class DarajaSim(SimServer):
             if what == "c2b":
                 # In a thread: validation is a blocking POST that may come back to us.
                 result = await run_in_threadpool(
-                    self.c2b_pay, str(doc["msisdn"]), str(doc["amount"]),
-                    str(doc.get("bill_ref", "")), doc.get("shortcode"))
+                    self.c2b_pay,
+                    str(doc["msisdn"]),
+                    str(doc["amount"]),
+                    str(doc.get("bill_ref", "")),
+                    doc.get("shortcode"),
+                )
                 return JSONResponse(asdict(result))
             if what == "token":
                 self.issue_token()

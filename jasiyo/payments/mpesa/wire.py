@@ -73,8 +73,7 @@ def password(shortcode: str, passkey: str, stamp: str) -> str:
 def parse_timestamp(value: object) -> float:
     """A Daraja time (``20191219102115`` as number or string, Nairobi time) -> unix seconds."""
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise CallbackError(f"M-Pesa time must be YYYYMMDDHHmmss, got {type(value).__name__}",
-                            PROVIDER)
+        raise CallbackError(f"M-Pesa time must be YYYYMMDDHHmmss, got {type(value).__name__}", PROVIDER)
     text = str(value)
     if not _TIMESTAMP.fullmatch(text):
         raise CallbackError(f"M-Pesa time {text[:20]!r} is not YYYYMMDDHHmmss", PROVIDER)
@@ -104,8 +103,7 @@ def shillings_to_minor(value: object, field: str) -> int:
         if not dec.is_finite():
             raise CallbackError(f"M-Pesa {field} is not a finite amount", PROVIDER)
     else:
-        raise CallbackError(f"M-Pesa {field} must be an amount, got {type(value).__name__}",
-                            PROVIDER)
+        raise CallbackError(f"M-Pesa {field} must be an amount, got {type(value).__name__}", PROVIDER)
     minor = dec * 100
     if minor != minor.to_integral_value():
         raise CallbackError(f"M-Pesa {field} {value!r} has more than two decimals", PROVIDER)
@@ -119,8 +117,9 @@ def shillings_to_minor(value: object, field: str) -> int:
 def load_json(body: bytes) -> Any:
     """Decode a callback body: capped size, JSON only, bounded nesting."""
     if len(body) > MAX_CALLBACK_BYTES:
-        raise CallbackError(f"M-Pesa callback of {len(body)} bytes is too large "
-                            f"(limit {MAX_CALLBACK_BYTES})", PROVIDER)
+        raise CallbackError(
+            f"M-Pesa callback of {len(body)} bytes is too large (limit {MAX_CALLBACK_BYTES})", PROVIDER
+        )
     try:
         return json.loads(body)
     except RecursionError as exc:
@@ -136,16 +135,16 @@ def _get(obj: object, key: str, types: type | tuple[type, ...], where: str) -> A
         raise CallbackError(f"M-Pesa callback: {where} has no {key}", PROVIDER)
     value = obj[key]
     if isinstance(value, bool) or not isinstance(value, types):
-        raise CallbackError(f"M-Pesa callback: {where}.{key} has the wrong type "
-                            f"({type(value).__name__})", PROVIDER)
+        raise CallbackError(
+            f"M-Pesa callback: {where}.{key} has the wrong type ({type(value).__name__})", PROVIDER
+        )
     return value
 
 
 def _text(value: object, field: str, limit: int = 100) -> str:
     text = str(value)
     if not text or len(text) > limit or not text.isprintable():
-        raise CallbackError(f"M-Pesa callback: {field} {text[:20]!r} is not a valid value",
-                            PROVIDER)
+        raise CallbackError(f"M-Pesa callback: {field} {text[:20]!r} is not a valid value", PROVIDER)
     return text
 
 
@@ -182,9 +181,17 @@ def parse_stk_callback(body: bytes, shortcode: str = "") -> StatusAnswer:
         raise CallbackError("M-Pesa callback: PhoneNumber has the wrong type", PROVIDER)
     when = by_name.get("TransactionDate")
     paid_at = parse_timestamp(when) if when is not None else None
-    conf = Confirmation(provider=PROVIDER, kind="stk", reference=receipt, amount_minor=amount,
-                        currency=CURRENCY, phone="" if phone is None else str(phone)[:20],
-                        request_id=checkout, shortcode=shortcode, paid_at=paid_at)
+    conf = Confirmation(
+        provider=PROVIDER,
+        kind="stk",
+        reference=receipt,
+        amount_minor=amount,
+        currency=CURRENCY,
+        phone="" if phone is None else str(phone)[:20],
+        request_id=checkout,
+        shortcode=shortcode,
+        paid_at=paid_at,
+    )
     return StatusAnswer(PROVIDER, checkout, outcome, code, desc, conf)
 
 
@@ -208,12 +215,22 @@ def parse_c2b(body: bytes) -> Confirmation:
     paid_at = parse_timestamp(when) if when not in (None, "") else None
     names = [doc.get(k) for k in ("FirstName", "MiddleName", "LastName")]
     payer = " ".join(n.strip() for n in names if isinstance(n, str) and n.strip())[:100]
-    return Confirmation(provider=PROVIDER, kind="c2b", reference=trans_id, amount_minor=amount,
-                        currency=CURRENCY, account=bill_ref.strip(), phone=str(msisdn)[:64],
-                        shortcode=shortcode, paid_at=paid_at, payer_name=payer)
+    return Confirmation(
+        provider=PROVIDER,
+        kind="c2b",
+        reference=trans_id,
+        amount_minor=amount,
+        currency=CURRENCY,
+        account=bill_ref.strip(),
+        phone=str(msisdn)[:64],
+        shortcode=shortcode,
+        paid_at=paid_at,
+        payer_name=payer,
+    )
 
 
 # -- our answers to Daraja ------------------------------------------------------------------
+
 
 def c2b_accept() -> dict[str, str]:
     """Answer to a C2B validation request: take the money."""

@@ -92,8 +92,7 @@ def confirmation_from(data: object, where: str) -> Confirmation:
         raise CallbackError(f"paystack {where}: missing or invalid reference", PROVIDER)
     amount = data.get("amount")
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise CallbackError(f"paystack {where}: amount must be a positive whole number of "
-                            "subunits", PROVIDER)
+        raise CallbackError(f"paystack {where}: amount must be a positive whole number of subunits", PROVIDER)
     currency = data.get("currency")
     if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
         raise CallbackError(f"paystack {where}: missing or invalid currency", PROVIDER)
@@ -103,12 +102,18 @@ def confirmation_from(data: object, where: str) -> Confirmation:
     names = [customer.get(k) for k in ("first_name", "last_name")]
     payer = " ".join(n for n in names if isinstance(n, str) and n)[:100]
     phone = customer.get("phone")
-    return Confirmation(provider=PROVIDER, kind="charge", reference=reference,
-                        amount_minor=amount, currency=currency,
-                        account=account[:64] if isinstance(account, str) else "",
-                        phone=phone[:20] if isinstance(phone, str) else "",
-                        request_id=reference, paid_at=_paid_at(data.get("paid_at")),
-                        payer_name=payer)
+    return Confirmation(
+        provider=PROVIDER,
+        kind="charge",
+        reference=reference,
+        amount_minor=amount,
+        currency=currency,
+        account=account[:64] if isinstance(account, str) else "",
+        phone=phone[:20] if isinstance(phone, str) else "",
+        request_id=reference,
+        paid_at=_paid_at(data.get("paid_at")),
+        payer_name=payer,
+    )
 
 
 class PaystackProvider(PaymentProvider):
@@ -116,16 +121,27 @@ class PaystackProvider(PaymentProvider):
 
     name = "paystack"
 
-    def __init__(self, settings: Mapping[str, object], *,
-                 transport: httpx.BaseTransport | None = None,
-                 timeout: float = 10.0, retries: int = 2) -> None:
+    def __init__(
+        self,
+        settings: Mapping[str, object],
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+        retries: int = 2,
+    ) -> None:
         super().__init__(settings, transport=transport, timeout=timeout, retries=retries)
         self.base_url = str(self.settings.get("base_url") or DEFAULT_URL).rstrip("/")
         self._secret_key = str(self.settings.get("secret_key") or "").strip()
         if not self._secret_key:
             raise ProviderRejected("paystack: setting 'secret_key' is missing", PROVIDER)
-        self._http = HttpClient(PROVIDER, self.base_url, transport=transport, timeout=timeout,
-                                retries=retries, read_error=_read_error)
+        self._http = HttpClient(
+            PROVIDER,
+            self.base_url,
+            transport=transport,
+            timeout=timeout,
+            retries=retries,
+            read_error=_read_error,
+        )
         self._auth = {"Authorization": f"Bearer {self._secret_key}"}
 
     def close(self) -> None:
@@ -136,8 +152,9 @@ class PaystackProvider(PaymentProvider):
         currencies = []
         if isinstance(body, dict) and isinstance(body.get("data"), list):
             currencies = [str(b.get("currency")) for b in body["data"] if isinstance(b, dict)]
-        return (f"paystack: secret key accepted by {self.base_url}"
-                + (f" (balances in {', '.join(currencies)})" if currencies else ""))
+        return f"paystack: secret key accepted by {self.base_url}" + (
+            f" (balances in {', '.join(currencies)})" if currencies else ""
+        )
 
     def request_payment(self, request: PaymentRequest) -> Initiated:
         if request.amount_minor <= 0:
@@ -145,10 +162,12 @@ class PaystackProvider(PaymentProvider):
         if "@" not in request.email:
             raise ProviderRejected("paystack: a checkout needs the customer's email", PROVIDER)
         if request.reference and not _REFERENCE.fullmatch(request.reference):
-            raise ProviderRejected("paystack: a reference may hold only letters, digits, "
-                                   "'-', '.' and '='", PROVIDER)
+            raise ProviderRejected(
+                "paystack: a reference may hold only letters, digits, '-', '.' and '='", PROVIDER
+            )
         body: dict[str, Any] = {
-            "email": request.email, "amount": str(request.amount_minor),
+            "email": request.email,
+            "amount": str(request.amount_minor),
             "currency": request.currency.upper(),
             "metadata": {**request.metadata, "account": request.account},
         }
@@ -156,38 +175,46 @@ class PaystackProvider(PaymentProvider):
             body["reference"] = request.reference
         if request.callback_url:
             body["callback_url"] = request.callback_url
-        answer = self._http.request("POST", "/transaction/initialize", json_body=body,
-                                    idempotent=False, headers=self._auth)
+        answer = self._http.request(
+            "POST", "/transaction/initialize", json_body=body, idempotent=False, headers=self._auth
+        )
         data = answer.get("data") if isinstance(answer, dict) else None
-        if not isinstance(answer, dict) or answer.get("status") is not True or not isinstance(
-                data, dict):
+        if not isinstance(answer, dict) or answer.get("status") is not True or not isinstance(data, dict):
             _, message = _read_error(answer)
-            raise ProviderRejected(f"paystack: initialize refused: {message or 'no reason'}",
-                                   PROVIDER)
+            raise ProviderRejected(f"paystack: initialize refused: {message or 'no reason'}", PROVIDER)
         url, reference = data.get("authorization_url"), data.get("reference")
         if not isinstance(url, str) or not isinstance(reference, str) or not reference:
-            raise ProviderUnavailable("paystack: initialize answer has no authorization_url "
-                                      "or reference", PROVIDER)
-        return Initiated(provider=self.name, request_id=reference, checkout_url=url,
-                         customer_message=str(answer.get("message") or "")[:200])
+            raise ProviderUnavailable(
+                "paystack: initialize answer has no authorization_url or reference", PROVIDER
+            )
+        return Initiated(
+            provider=self.name,
+            request_id=reference,
+            checkout_url=url,
+            customer_message=str(answer.get("message") or "")[:200],
+        )
 
     def query(self, request_id: str) -> StatusAnswer:
         if not _REFERENCE.fullmatch(request_id):
-            return StatusAnswer(self.name, request_id, Outcome.UNKNOWN, "",
-                                "not a Paystack reference")
+            return StatusAnswer(self.name, request_id, Outcome.UNKNOWN, "", "not a Paystack reference")
         try:
-            answer = self._http.request("GET", f"/transaction/verify/{quote(request_id)}",
-                                        idempotent=True, headers=self._auth)
+            answer = self._http.request(
+                "GET", f"/transaction/verify/{quote(request_id)}", idempotent=True, headers=self._auth
+            )
         except ProviderRejected as exc:
             # An unknown reference: 400 "Transaction reference not found".
             if "not found" in str(exc).lower() or exc.code == "transaction_not_found":
-                return StatusAnswer(self.name, request_id, Outcome.UNKNOWN, exc.code or "404",
-                                    "Paystack does not know this reference")
+                return StatusAnswer(
+                    self.name,
+                    request_id,
+                    Outcome.UNKNOWN,
+                    exc.code or "404",
+                    "Paystack does not know this reference",
+                )
             raise
         data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, dict) or not isinstance(data.get("status"), str):
-            raise ProviderUnavailable("paystack: verify answer has no transaction status",
-                                      PROVIDER)
+            raise ProviderUnavailable("paystack: verify answer has no transaction status", PROVIDER)
         status = data["status"]
         outcome = STATUSES.get(status, Outcome.FAILED)
         gateway = str(data.get("gateway_response") or "")[:200]
@@ -198,23 +225,23 @@ class PaystackProvider(PaymentProvider):
             try:
                 confirmation = confirmation_from(data, "verify")
             except CallbackError as exc:
-                raise ProviderUnavailable(f"paystack: verify answer unusable: {exc}",
-                                          PROVIDER) from exc
+                raise ProviderUnavailable(f"paystack: verify answer unusable: {exc}", PROVIDER) from exc
             if confirmation.reference.lower() != request_id.lower():
-                raise ProviderUnavailable("paystack: verify answered for another reference",
-                                          PROVIDER)
+                raise ProviderUnavailable("paystack: verify answered for another reference", PROVIDER)
         return StatusAnswer(self.name, request_id, outcome, status, gateway, confirmation)
 
-    def parse_callback(self, path: str, headers: Mapping[str, str],
-                       body: bytes) -> StatusAnswer | Confirmation:
+    def parse_callback(
+        self, path: str, headers: Mapping[str, str], body: bytes
+    ) -> StatusAnswer | Confirmation:
         if path.strip("/").lower() != "webhook":
             raise CallbackError(f"paystack: unknown callback kind {path!r}", PROVIDER)
         if len(body) > MAX_WEBHOOK_BYTES:
             raise CallbackError(f"paystack webhook of {len(body)} bytes is too large", PROVIDER)
         given = {k.lower(): v for k, v in headers.items()}.get("x-paystack-signature", "")
         expected = signature(self._secret_key, body)
-        if not given or not hmac.compare_digest(given.strip().lower().encode("ascii", "replace"),
-                                                expected.encode("ascii")):
+        if not given or not hmac.compare_digest(
+            given.strip().lower().encode("ascii", "replace"), expected.encode("ascii")
+        ):
             raise SignatureError("paystack webhook signature is missing or wrong", PROVIDER)
         try:
             doc = json.loads(body)
@@ -227,16 +254,29 @@ class PaystackProvider(PaymentProvider):
         event, data = doc["event"], doc.get("data")
         if event == "charge.success":
             if not isinstance(data, dict) or data.get("status") != "success":
-                raise CallbackError("paystack charge.success whose status is not success",
-                                    PROVIDER)
+                raise CallbackError("paystack charge.success whose status is not success", PROVIDER)
             conf = confirmation_from(data, "webhook")
-            return StatusAnswer(self.name, conf.reference, Outcome.PAID, "success",
-                                str(data.get("gateway_response") or "")[:200], conf)
-        if event.startswith("charge.") and isinstance(data, dict) and isinstance(
-                data.get("reference"), str) and data.get("status") in STATUSES and (
-                data.get("status") != "success"):
+            return StatusAnswer(
+                self.name,
+                conf.reference,
+                Outcome.PAID,
+                "success",
+                str(data.get("gateway_response") or "")[:200],
+                conf,
+            )
+        if (
+            event.startswith("charge.")
+            and isinstance(data, dict)
+            and isinstance(data.get("reference"), str)
+            and data.get("status") in STATUSES
+            and (data.get("status") != "success")
+        ):
             status = data["status"]
-            return StatusAnswer(self.name, data["reference"], STATUSES[status], status,
-                                str(data.get("gateway_response") or "")[:200])
-        raise CallbackError(f"paystack event {event[:40]!r} is not about a charge; ignored",
-                            PROVIDER)
+            return StatusAnswer(
+                self.name,
+                data["reference"],
+                STATUSES[status],
+                status,
+                str(data.get("gateway_response") or "")[:200],
+            )
+        raise CallbackError(f"paystack event {event[:40]!r} is not about a charge; ignored", PROVIDER)

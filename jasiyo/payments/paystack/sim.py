@@ -81,9 +81,16 @@ class PaystackSim(SimServer):
     name = "paystack-sim"
     unlogged_prefixes = ("/checkout/",)
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
-                 secret_key: str = "sk_test_jasiyo_sim", webhook_url: str = "",
-                 callback_delay: float = 0.5, domain: str = "test") -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        secret_key: str = "sk_test_jasiyo_sim",
+        webhook_url: str = "",
+        callback_delay: float = 0.5,
+        domain: str = "test",
+    ) -> None:
         super().__init__(host, port, callback_delay)
         self.secret_key = secret_key
         self.webhook_url = webhook_url
@@ -94,8 +101,9 @@ class PaystackSim(SimServer):
 
     # -- control from Python ----------------------------------------------------------------
 
-    def paystack_complete(self, reference: str, outcome: str = "success", *,
-                          gateway_response: str = "") -> Transaction:
+    def paystack_complete(
+        self, reference: str, outcome: str = "success", *, gateway_response: str = ""
+    ) -> Transaction:
         """The customer finishes the checkout for ``reference``: ``success`` or ``failed``.
         A success queues a signed ``charge.success`` to :attr:`webhook_url`."""
         if outcome not in ("success", "failed"):
@@ -105,8 +113,7 @@ class PaystackSim(SimServer):
             if tx.status in ("success", "failed"):
                 return tx  # a checkout completes once
             tx.status = outcome
-            tx.gateway_response = gateway_response or (
-                "Successful" if outcome == "success" else "Declined")
+            tx.gateway_response = gateway_response or ("Successful" if outcome == "success" else "Declined")
             tx.paid_at = _iso(time.time()) if outcome == "success" else None
         if outcome == "success" and self.webhook_url:
             self.send_webhook(tx)
@@ -117,27 +124,55 @@ class PaystackSim(SimServer):
         data = self._data(tx)
         if self.faults.wrong_amount_minor:
             data["amount"] = tx.amount + self.faults.wrong_amount_minor
-        key = "sk_test_forged_" + secrets.token_hex(8) if self.faults.bad_signature else (
-            self.secret_key)
-        self.send_callback(self.webhook_url, {"event": event, "data": data},
-                           encode=lambda body: {"x-paystack-signature": signature(key, body)})
+        key = "sk_test_forged_" + secrets.token_hex(8) if self.faults.bad_signature else (self.secret_key)
+        self.send_callback(
+            self.webhook_url,
+            {"event": event, "data": data},
+            encode=lambda body: {"x-paystack-signature": signature(key, body)},
+        )
 
     def _data(self, tx: Transaction) -> dict[str, Any]:
         return {
-            "id": tx.id, "domain": self.domain, "status": tx.status, "reference": tx.reference,
-            "amount": tx.amount, "message": None, "gateway_response": tx.gateway_response,
-            "paid_at": tx.paid_at, "created_at": tx.created_at, "channel": tx.channel,
-            "currency": tx.currency, "ip_address": "127.0.0.1", "metadata": tx.metadata,
+            "id": tx.id,
+            "domain": self.domain,
+            "status": tx.status,
+            "reference": tx.reference,
+            "amount": tx.amount,
+            "message": None,
+            "gateway_response": tx.gateway_response,
+            "paid_at": tx.paid_at,
+            "created_at": tx.created_at,
+            "channel": tx.channel,
+            "currency": tx.currency,
+            "ip_address": "127.0.0.1",
+            "metadata": tx.metadata,
             "fees": min(tx.amount * 15 // 1000, 200000) if tx.status == "success" else None,
-            "customer": {"id": tx.id % 10**8, "first_name": None, "last_name": None,
-                         "email": tx.email, "customer_code": tx.customer_code, "phone": None,
-                         "metadata": None, "risk_action": "default"},
-            "authorization": {"authorization_code": "AUTH_" + tx.access_code[:10],
-                              "bin": "408408", "last4": "4081", "exp_month": "12",
-                              "exp_year": "2030", "channel": tx.channel, "card_type": "visa ",
-                              "bank": "TEST BANK", "country_code": "NG", "brand": "visa",
-                              "reusable": True, "signature": "SIG_sim"},
-            "plan": None, "requested_amount": tx.amount,
+            "customer": {
+                "id": tx.id % 10**8,
+                "first_name": None,
+                "last_name": None,
+                "email": tx.email,
+                "customer_code": tx.customer_code,
+                "phone": None,
+                "metadata": None,
+                "risk_action": "default",
+            },
+            "authorization": {
+                "authorization_code": "AUTH_" + tx.access_code[:10],
+                "bin": "408408",
+                "last4": "4081",
+                "exp_month": "12",
+                "exp_year": "2030",
+                "channel": tx.channel,
+                "card_type": "visa ",
+                "bank": "TEST BANK",
+                "country_code": "NG",
+                "brand": "visa",
+                "reusable": True,
+                "signature": "SIG_sim",
+            },
+            "plan": None,
+            "requested_amount": tx.amount,
         }
 
     # -- the HTTP API ----------------------------------------------------------------------
@@ -181,15 +216,30 @@ class PaystackSim(SimServer):
             if any(r.lower() == reference.lower() for r in self.transactions):
                 return _fail(400, "Duplicate Transaction Reference", "duplicate_reference")
             code = secrets.token_hex(8)
-            tx = Transaction(id=next(self._ids), reference=reference, access_code=code,
-                             email=email, amount=amount, currency=currency,
-                             callback_url=str(doc.get("callback_url") or ""),
-                             metadata=doc.get("metadata", ""), created_at=_iso(time.time()))
+            tx = Transaction(
+                id=next(self._ids),
+                reference=reference,
+                access_code=code,
+                email=email,
+                amount=amount,
+                currency=currency,
+                callback_url=str(doc.get("callback_url") or ""),
+                metadata=doc.get("metadata", ""),
+                created_at=_iso(time.time()),
+            )
             self.transactions[reference] = tx
             self._by_code[code] = reference
-        return JSONResponse({"status": True, "message": "Authorization URL created",
-                             "data": {"authorization_url": f"{self.url}/checkout/{code}",
-                                      "access_code": code, "reference": reference}})
+        return JSONResponse(
+            {
+                "status": True,
+                "message": "Authorization URL created",
+                "data": {
+                    "authorization_url": f"{self.url}/checkout/{code}",
+                    "access_code": code,
+                    "reference": reference,
+                },
+            }
+        )
 
     async def verify(self, request: Request) -> Response:
         if not self._authorised(request):
@@ -198,14 +248,14 @@ class PaystackSim(SimServer):
         tx = self.transactions.get(reference)
         if tx is None:
             return _fail(400, "Transaction reference not found", "transaction_not_found")
-        return JSONResponse({"status": True, "message": "Verification successful",
-                             "data": self._data(tx)})
+        return JSONResponse({"status": True, "message": "Verification successful", "data": self._data(tx)})
 
     async def balance(self, request: Request) -> Response:
         if not self._authorised(request):
             return _fail(401, "Invalid key")
-        return JSONResponse({"status": True, "message": "Balances retrieved",
-                             "data": [{"currency": "NGN", "balance": 0}]})
+        return JSONResponse(
+            {"status": True, "message": "Balances retrieved", "data": [{"currency": "NGN", "balance": 0}]}
+        )
 
     async def checkout(self, request: Request) -> Response:
         """The page behind authorization_url: a form a test can POST or a browser click."""
@@ -231,7 +281,8 @@ class PaystackSim(SimServer):
             f"<p id='status'>{html.escape(tx.status)}</p>"
             "<form method='post'><button name='action' value='success' id='pay'>Pay</button>"
             "<button name='action' value='failed' id='fail'>Decline</button></form>"
-            "</body></html>")
+            "</body></html>"
+        )
 
     async def control(self, request: Request) -> Response:
         what = request.path_params["what"]
@@ -240,8 +291,7 @@ class PaystackSim(SimServer):
             if not isinstance(doc, dict):
                 raise ValueError("a JSON object please")
             if what == "complete":
-                tx = self.paystack_complete(str(doc["reference"]),
-                                            str(doc.get("outcome", "success")))
+                tx = self.paystack_complete(str(doc["reference"]), str(doc.get("outcome", "success")))
                 return JSONResponse(tx.to_dict())
             if what == "transactions":
                 return JSONResponse([t.to_dict() for t in list(self.transactions.values())])
