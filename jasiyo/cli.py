@@ -54,6 +54,11 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "portal": ("jasiyo.commands.portal", "app", "The customer portal: hotspot files for the router."),
     "voucher": ("jasiyo.commands.voucher", "app",
                 "Vouchers: generate, print, list, revoke and export hotspot codes."),
+    "pop": ("jasiyo.commands.pop", "app",
+            "POPs: which agent bills and drives which subscribers and routers."),
+    "audit": ("jasiyo.commands.audit", "app", "The audit log: who changed what, when."),
+    "privacy": ("jasiyo.commands.privacy", "app",
+                "Privacy: what is held and for how long; retention."),
 }
 
 root_app = typer.Typer(

@@ -93,6 +93,21 @@ class SyncSection:
 
 
 @dataclass(frozen=True)
+class PrivacySection:
+    """How long personal data is kept (days; 0 keeps it for ever). Raw accounting is
+    ``[radius] accounting_retention_days``. Money records are never deleted, and the sync
+    events of money are kept at least ``money_retention_years`` (:mod:`jasiyo.agent.retention`)."""
+
+    event_days: int = 400
+    audit_days: int = 730
+    sms_days: int = 180
+    webhook_days: int = 90
+    session_days: int = 400
+    snapshot_days: int = 7
+    money_retention_years: int = 7
+
+
+@dataclass(frozen=True)
 class WebSection:
     """The agent's own HTTP listener: health, provider callbacks, later the portal."""
 
@@ -245,6 +260,7 @@ class Config:
     portal: PortalSection = field(default_factory=PortalSection)
     payments: PaymentsSection = field(default_factory=PaymentsSection)
     sms: SmsSection = field(default_factory=SmsSection)
+    privacy: PrivacySection = field(default_factory=PrivacySection)
     path: Path | None = None
 
     @property
@@ -290,6 +306,13 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("portal", "voucher_failures_per_minute"): (1, 100000),
     ("portal", "page_rate"): (0.1, 100000),
     ("portal", "page_burst"): (1, 1000000),
+    ("privacy", "event_days"): (0, 36500),
+    ("privacy", "audit_days"): (0, 36500),
+    ("privacy", "sms_days"): (0, 36500),
+    ("privacy", "webhook_days"): (0, 36500),
+    ("privacy", "session_days"): (0, 36500),
+    ("privacy", "snapshot_days"): (1, 365),
+    ("privacy", "money_retention_years"): (1, 100),
 }
 
 

@@ -242,6 +242,13 @@ def _set_paid_until(store: Store, sub: Row, value: float | None) -> None:
     store.emit("subscriber", sub["username"], "upsert", {"paid_until": value})
 
 
+def _cycle_key(sub: Row, start: float) -> str:
+    """The purchase a cycle the clock bills is: the same at every POP, so a cycle billed by
+    two POPs at once (a subscriber handed over before they synced) is charged once and its
+    second invoice voided as a duplicate (``fold._one_document_per_purchase``)."""
+    return f"cycle:{sub['username']}:{int(start)}"
+
+
 def _run_clock_event(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
            report: TickReport | None) -> None:
     tz = _tz(cfg.billing.timezone)
@@ -271,7 +278,8 @@ def _run_clock_event(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
             fresh = start != sub["paid_until"]
             anchor = local_day(start, tz) if fresh or st["anchor_day"] is None else st["anchor_day"]
             end = period_end(start, sub["period"], tz, anchor)
-            invoices.issue(store, cfg, sub, start, end, at=start, due_at=start, paid=True)
+            invoices.issue(store, cfg, sub, start, end, at=start, due_at=start, paid=True,
+                           purchase=_cycle_key(sub, start))
             _set_paid_until(store, sub, end)
             _set_state(store, sub["id"], anchor_day=anchor, reminded_until=start)
             _reset_fup(store, sub)
@@ -287,7 +295,8 @@ def _run_clock_event(store: Store, cfg: Config, sub: Row, st: Row, ev: _Event,
         anchor = st["anchor_day"] or local_day(start, tz)
         end = period_end(start, sub["period"], tz, anchor)
         due = start + cfg.billing.invoice_due_days * DAY
-        invoices.issue(store, cfg, sub, start, end, at=start, due_at=due)
+        invoices.issue(store, cfg, sub, start, end, at=start, due_at=due,
+                       purchase=_cycle_key(sub, start))
         _set_state(store, sub["id"], cycle_end=end, anchor_day=anchor)
         invoices.settle(store, sub, start)
         _reset_fup(store, sub)
@@ -359,15 +368,19 @@ def tick(store: Store, cfg: Config, now: float | None = None, batch: int = 100) 
     subscriber that fails rolls back alone (a savepoint) and is retried later. Also turns
     the fair-usage throttle on where quotas ran out.
     """
-    from jasiyo.agent import usage
+    from jasiyo.agent import pops, usage
 
     started = time.perf_counter()
     now = store.now() if now is None else now
     report = TickReport(at=now)
+    # Only subscribers homed here (or homeless): another POP's are its to bill.
+    me = pops.local(store)
     while True:
         ids = [r[0] for r in store.execute(
-            "SELECT subscriber_id FROM billing_state WHERE next_action_at <= ? "
-            "ORDER BY next_action_at LIMIT ?", (now, batch)).fetchall()]
+            "SELECT b.subscriber_id FROM billing_state b JOIN subscribers s "
+            "ON s.id = b.subscriber_id WHERE b.next_action_at <= ? AND "
+            f"{pops.owned_sql('s')} ORDER BY b.next_action_at, b.subscriber_id LIMIT ?",
+            (now, me, me, batch)).fetchall()]
         if not ids:
             break
         with store.transaction():

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jasiyo.agent import desired, routers, sessions
+from jasiyo.agent import desired, pops, routers, sessions
 from jasiyo.agent import subscribers as subs_mod
 from jasiyo.agent.session_ips import BY_ADDRESS, with_session_addresses
 from jasiyo.agent.store import Row, Store
@@ -120,13 +120,17 @@ def list_jobs(store: Store, *, pending_only: bool = False, limit: int = 1000) ->
 
 
 def enqueue_reconcile_all(store: Store, reason: str = "scheduled") -> int:
-    """Queue a reconcile of every router that has driver credentials (skips ones queued)."""
+    """Queue a reconcile of every router of this POP that has driver credentials (skips
+    ones queued; another POP's routers are that POP's to drive)."""
+    from jasiyo.agent.schema import _LOCAL_ROUTERS
+
     now = store.now()
     with store.transaction():
         cur = store.execute(
             "INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason, "
             "next_attempt_at, created_at) SELECT '*', 'reconcile', name, ?, ?, ? FROM routers "
-            "WHERE username IS NOT NULL AND password_enc IS NOT NULL", (reason, now, now),
+            "WHERE username IS NOT NULL AND password_enc IS NOT NULL AND "
+            f"{_LOCAL_ROUTERS}", (reason, now, now),
         )
     return cur.rowcount
 
@@ -227,6 +231,9 @@ def _reconcile_in_thread(store: Store, p: _Prepared, cfg: Config,
     own = Store(store.path, store.box, now=store.now)
     try:
         states = desired.all_states(own, cfg.radius)
+        away = pops.homed_elsewhere(own, router["name"])  # another router's to configure
+        if away:
+            states = [s for s in states if s.username not in away]
         if router["driver"] in BY_ADDRESS:
             states = with_session_addresses(own, states, router["nas_ip"])
         if json.loads(router["options"] or "{}").get("mode") == "api":

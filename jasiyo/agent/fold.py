@@ -31,7 +31,7 @@ from jasiyo.sync.hlc import Timestamp
 
 log = get_logger(__name__)
 PENDING_KEY = "sync.pending"
-OPS = ("upsert", "delete", "append")
+OPS = ("upsert", "delete", "append", "erase")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,13 @@ class EntitySpec:
 
 
 _SUBSCRIBER_REF = Ref("subscriber_id", "subscribers", "username")
+
+#: POPs and per-cycle usage summaries (:mod:`.pops`, :mod:`.usage_sync`): state entities
+#: folded like any other, keyed by POP name and by user|cycle|agent.
+EXTRA_ENTITIES: dict[str, EntitySpec] = {
+    "pop": EntitySpec("pops", "name", "state"),
+    "usage": EntitySpec("usage_summaries", "key", "state"),
+}
 
 ENTITIES: dict[str, EntitySpec] = {
     "plan": EntitySpec("plans", "name", "state"),
@@ -93,6 +100,7 @@ ENTITIES: dict[str, EntitySpec] = {
     "voucher": EntitySpec("vouchers", "code", "state",
                           refs={"plan": Ref("plan_id", "plans", "name")}, rank=1),
     "voucher_use": EntitySpec("voucher_uses", "code", "append", rank=2),
+    **EXTRA_ENTITIES,
 }
 #: Columns apply maintains itself; event fields of these names are ignored.
 _LOCAL_COLUMNS = ("id", "created_at", "updated_at")
@@ -202,7 +210,7 @@ def _fold(store: Store, entity: str, key: str) -> tuple[dict[str, Any], dict[str
     for r in rows:
         if r["op"] == "delete":
             state, stamps, exists = {}, {}, False
-        elif r["op"] in ("upsert", "append"):
+        elif r["op"] in ("upsert", "append", "erase"):  # an erasure sets the cleared fields
             data = store.event_data(r)
             state.update(data)
             wall = Timestamp.decode(r["hlc"]).wall_ms / 1000
@@ -353,6 +361,7 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
         touched = _pending(store)
         now = store.now()
         clocks: list[tuple[str, str, str, str]] = []
+        erasures: list[RemoteEvent] = []
         for ev in events:
             if ev.op not in OPS:
                 # Skipped the same way on every agent: one bad event must not halt the log.
@@ -378,6 +387,8 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
                     touched.add((ev.entity, ev.key))
                 continue
             applied += 1
+            if ev.op == "erase" and ev.entity == "subscriber":
+                erasures.append(ev)
             fields = ["*"] if ev.op == "delete" else list(ev.data)
             clocks += [(ev.entity, ev.key, f, ev.hlc) for f in fields]
             if ev.entity in ENTITIES:
@@ -387,6 +398,11 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
             "INSERT INTO field_clocks (entity, key, field, hlc) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(entity, key, field) DO UPDATE SET hlc = excluded.hlc "
             "WHERE excluded.hlc > field_clocks.hlc", clocks)
+        if erasures:  # before materialising: the person's row takes the pseudonym first
+            from jasiyo.agent.scrub import apply_erasure
+
+            for ev in erasures:
+                apply_erasure(store, ev.id, ev.key, ev.data)
         pending = _settle_all(store, touched)
         _one_document_per_purchase(store, {k for e, k in touched if e == "invoice"})
         store.set_meta(PENDING_KEY, json.dumps(sorted(pending)))
@@ -413,8 +429,10 @@ def _one_document_per_purchase(store: Store, numbers: set[str]) -> None:
                 continue
             store.emit("invoice", d["number"], "upsert", {
                 "status": "void",
-                "void_reason": f"duplicate of {keep}: payment {row['purchase']} was applied "
-                               "at two POPs; charged once"})
+                "void_reason": f"duplicate of {keep}: " + (
+                    "the cycle was billed at two POPs (a subscriber handed over before they "
+                    "synced); charged once" if row["purchase"].startswith("cycle:") else
+                    f"payment {row['purchase']} was applied at two POPs; charged once")})
             materialize(store, "invoice", d["number"])
             event(log, "sync.duplicate_purchase", level=30, kept=keep, voided=d["number"])
 

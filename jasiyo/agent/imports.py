@@ -29,7 +29,7 @@ from jasiyo.config import Config
 from jasiyo.errors import ValidationError
 
 REQUIRED_COLUMNS = ("username", "password", "plan")
-OPTIONAL_COLUMNS = ("service", "ip", "phone", "name", "sms_consent", "tax_pin")
+OPTIONAL_COLUMNS = ("service", "ip", "phone", "name", "sms_consent", "tax_pin", "router")
 #: Problems listed in one error message at most (the count of the rest is given).
 MAX_LISTED = 100
 _TRUE = {"1", "yes", "y", "true", "t"}
@@ -42,6 +42,8 @@ class CsvRows:
     columns: frozenset[str]
     #: username -> line of the file it came from (for errors found later)
     lines: dict[str, int] = field(default_factory=dict)
+    #: username -> home router, from the ``router`` column (an empty cell: left alone)
+    homes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,9 @@ def read_csv(path: Path, store: Store | None = None) -> CsvRows:
         raise ValidationError(f"{path}: cannot read: {exc}") from None
     out: list[subs.NewSubscriber] = []
     seen: dict[str, int] = {}
+    homes: dict[str, str] = {}
+    known_routers = ({r[0] for r in store.execute("SELECT name FROM routers")}
+                     if store is not None else None)
     for lineno, row in rows:
         clean = {k: (v or "").strip() for k, v in row.items() if k}
         try:
@@ -129,11 +134,18 @@ def read_csv(path: Path, store: Store | None = None) -> CsvRows:
             continue
         seen[sub.username] = lineno
         out.append(sub)
+        router = clean.get("router") or ""
+        if router:
+            if known_routers is not None and router not in known_routers:
+                errors.append(f"line {lineno}: no router named {router!r} (see `jasiyo router "
+                              "list`)")
+                continue
+            homes[sub.username] = router
     if store is not None:
         errors += store_problems(store, out, seen)
     if errors:
         raise _problems(path, sorted(errors, key=_line_of))
-    return CsvRows(out, frozenset(header), seen)
+    return CsvRows(out, frozenset(header), seen, homes)
 
 
 def _line_of(error: str) -> int:
@@ -184,13 +196,18 @@ def import_rows(
     progress: Callable[[int], None] | None = None, *,
     cfg: Config, columns: frozenset[str] | None = None, update_passwords: bool = False,
     dry_run: bool = False, lines: dict[str, int] | None = None, source: str = "import",
+    homes: dict[str, str] | None = None,
 ) -> ImportResult:
     """Create or update every row in one transaction; rows already identical are skipped.
 
     For an existing subscriber only ``columns`` (default: all) are compared and changed, so
     a file without a phone column leaves phones alone. A plan change goes through billing
     (prorated, :func:`accounts.update`), exactly as ``subscriber update --plan`` does.
+    ``homes`` (the ``router`` column) sets home routers, as ``subscriber update --router``
+    does.
     """
+    from jasiyo.agent import pops
+
     compared = set(columns) if columns is not None else set(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
     rows = list(rows)
     changes: list[str] = []
@@ -200,6 +217,12 @@ def import_rows(
             check_rows(store, rows, lines or {}, source)
             for i, r in enumerate(rows):
                 _one(store, r, actor, compared, update_passwords, cfg, changes, counts)
+                home = (homes or {}).get(r.username)
+                if home is not None:
+                    moved = pops.set_home(store, r.username, home, actor, how="csv")
+                    if moved["changed"]:
+                        changes.append(f"{r.username}: home router "
+                                       f"{moved.get('from_router') or '-'} -> {home}")
                 if progress:
                     progress(i + 1)
             if dry_run:

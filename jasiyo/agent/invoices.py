@@ -12,6 +12,8 @@ zone. Credit notes (:mod:`jasiyo.agent.credit_notes`) have their own series, ``C
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -84,9 +86,19 @@ def _from_row(row: Row) -> Invoice:
 
 def pop_code(cfg: Config) -> str:
     """The POP's code in document numbers: ``[agent] pop``, else from ``[agent] name``."""
-    raw = cfg.agent.pop or cfg.agent.name or "POP"
-    code = re.sub(r"[^A-Z0-9]", "", raw.upper())[:8]
-    return code or "POP"
+    return code_of(cfg.agent.pop or cfg.agent.name or "POP")
+
+
+def code_of(name: str) -> str:
+    """The document-number code a POP of this name uses: its letters and digits when they
+    are 8 at most (``NRB1``), else the first five and three characters of a digest of the
+    whole name, so long names that share a beginning (``nairobi-west``, ``nairobi-east``)
+    never issue the same invoice numbers."""
+    clean = re.sub(r"[^A-Z0-9]", "", name.upper()) or "POP"
+    if len(clean) <= 8:
+        return clean
+    digest = base64.b32encode(hashlib.sha256(clean.encode()).digest()).decode()
+    return clean[:5] + digest[:3]
 
 
 def next_number(store: Store, cfg: Config, prefix: str, at: float) -> str:
@@ -164,7 +176,7 @@ def issue(
     )
     store.emit("invoice", inv.number, "append", inv.to_dict())
     ledger.post(store, sub, "charge", -total, f"BUY:{purchase}" if purchase else inv.number,
-                f"{inv.plan} {_span(start, end)}", at)
+                f"{inv.plan} {_span(start, end, ZoneInfo(cfg.billing.timezone))}", at)
     return inv
 
 
@@ -181,12 +193,11 @@ def _uninvoiced_debt(store: Store, sub: Row) -> int:
     return max(0, owed - int(on_invoices))
 
 
-def _span(start: float, end: float) -> str:
-    from datetime import UTC, datetime
-
+def _span(start: float, end: float, tz: ZoneInfo) -> str:
+    """A cycle as the statement shows it: local calendar days (``[billing] timezone``)."""
     fmt = "%Y-%m-%d"
-    return (f"{datetime.fromtimestamp(start, UTC).strftime(fmt)}.."
-            f"{datetime.fromtimestamp(end, UTC).strftime(fmt)}")
+    return (f"{datetime.fromtimestamp(start, tz).strftime(fmt)}.."
+            f"{datetime.fromtimestamp(end, tz).strftime(fmt)}")
 
 
 def settle(store: Store, sub: Row, at: float) -> list[str]:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from jasiyo.agent import pops
 from jasiyo.agent.desired import DESIRED_SQL, desired_state
 from jasiyo.agent.keys import SecretBox
 from jasiyo.agent.routers import secret_context
@@ -272,6 +273,8 @@ def _store_accounting(store: Store, r: AcctRecord, cfg: Config | None = None) ->
         return
     if not r.acct_session_id:
         return
+    if r.status_type == "Start":  # a subscriber without a home gets this NAS's router
+        pops.learn_home(store, r.username, r.nas_address)
     stop = r.status_type == "Stop"
     start_time = event_time - r.session_time if r.session_time else event_time
     store.execute(

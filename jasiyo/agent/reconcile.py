@@ -55,7 +55,13 @@ def router_config(store: Store, cfg: Config, name: str) -> RouterConfig:
 
 
 def desired_states(store: Store, cfg: Config, rcfg: RouterConfig) -> list[DesiredState]:
+    from jasiyo.agent import pops
+
     states = desired_mod.all_states(store, cfg.radius)
+    # A subscriber homed on another router is that router's (its static queue lives there).
+    away = pops.homed_elsewhere(store, rcfg.name)
+    if away:
+        states = [s for s in states if s.username not in away]
     router = routers_mod.get(store, rcfg.name)
     if router.driver in BY_ADDRESS:
         # EdgeOS shapes and fences by address: a dynamic-IP customer by its session's.
@@ -212,9 +218,11 @@ class Reconciler:
         try:
             store = self.open_store()
             try:
+                from jasiyo.agent import pops
+
                 for router in routers_mod.list_(store):
-                    if not router.has_password:
-                        continue
+                    if not router.has_password or not pops.router_is_local(store, router.pop):
+                        continue  # another POP's router is that POP's to drive
                     b = self.backoff.setdefault(router.name, Backoff())
                     if not b.due(now):
                         outcomes[router.name] = "backing off"

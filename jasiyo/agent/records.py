@@ -51,6 +51,9 @@ class Subscriber:
     mac: str | None = None
     #: The paid time starts at the first login, not at payment (a portal purchase).
     clock_pending: bool = False
+    #: Home router and POP: where its billing clock and reconcile run
+    home_router: str | None = None
+    home_pop: str | None = None
     id: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,6 +74,8 @@ class Router:
     options: dict[str, Any]
     #: SHA-256 of its RadSec client certificate (lower-case hex), if pinned
     radsec_fingerprint: str | None = None
+    #: The POP that added it and drives it; None: from before POPs
+    pop: str | None = None
     id: int = 0
 
     def to_dict(self) -> dict[str, Any]:

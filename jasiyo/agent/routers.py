@@ -45,7 +45,7 @@ def _from_row(row: Row) -> Router:
         require_message_authenticator=bool(row["require_message_authenticator"]),
         coa_port=row["coa_port"], has_password=row["password_enc"] is not None,
         options=json.loads(row["options"] or "{}"),
-        radsec_fingerprint=row["radsec_fingerprint"],
+        radsec_fingerprint=row["radsec_fingerprint"], pop=row.get("pop"),
     )
 
 
@@ -129,6 +129,7 @@ def add(
         if pool:
             options["suspended_pool"] = pool
     pin = check_radsec_fingerprint(radsec_fingerprint) if radsec_fingerprint else None
+    pop = store.meta("pop.name")  # the POP that added it drives it
     now = store.now()
     with store.transaction():
         if store.scalar("SELECT 1 FROM routers WHERE name = ?", (name,)):
@@ -140,18 +141,18 @@ def add(
         store.execute(
             "INSERT INTO routers (name, driver, host, port, username, password_enc, "
             "radius_secret_enc, nas_ip, require_message_authenticator, coa_port, options, "
-            "radsec_fingerprint, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "radsec_fingerprint, pop, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (name, driver, host, port, username,
              store.seal(password, secret_context(name, "password")) if password else None,
              store.seal(radius_secret, secret_context(name, "radius_secret")),
              str(nas), int(require_message_authenticator), coa_port,
-             json.dumps(options or {}, sort_keys=True), pin, now, now),
+             json.dumps(options or {}, sort_keys=True), pin, pop, now, now),
         )
         public = {"name": name, "driver": driver, "host": host, "port": port,
                   "username": username, "nas_ip": str(nas), "coa_port": coa_port,
                   "require_message_authenticator": require_message_authenticator,
-                  "options": options or {}}
+                  "options": options or {}, "pop": pop}
         if pin:
             public["radsec_fingerprint"] = pin
         store.emit("router", name, "upsert",

@@ -16,7 +16,12 @@ billing-tick       :func:`jasiyo.agent.billing.tick` (expiry,   ``[billing] tick
 enforce            :func:`jasiyo.agent.enforce.process_pending` ``[billing] enforce_interval``
 session-reaper     :func:`jasiyo.agent.sessions.close_stale`    ``[radius] interim_interval``
 router-reconcile   queue a driver reconcile of every router     ``[routers] reconcile_minutes``
-retention          :func:`jasiyo.agent.sessions.prune`          daily
+retention          :func:`jasiyo.agent.retention.prune`         daily
+usage-publish      :func:`jasiyo.agent.usage_sync.publish`      every minute
+                   (per-cycle usage summaries for other POPs)
+snapshot           :func:`jasiyo.agent.snapshot.periodic`       hourly (writes every
+                                                                ``[privacy] snapshot_days``,
+                                                                or after an erasure)
 =================  ===========================================  ===========================
 
 The agent runtime mounts it with :func:`attach` (one of ``runtime.Agent``'s parts).
@@ -33,7 +38,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from jasiyo.agent import billing, enforce, sessions
+from jasiyo.agent import billing, enforce, retention, sessions, usage_sync
 from jasiyo.agent.jobstats import JOBS
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
@@ -148,10 +153,16 @@ def agent_jobs(
         return n
 
     def prune(store: Store) -> dict[str, int]:
-        removed = sessions.prune(store, cfg)
-        if any(removed.values()):
-            event(log, "retention.pruned", **removed)
-        return removed
+        return retention.prune(store, cfg)  # logs retention.pruned itself
+
+    def snapshot_job(store: Store) -> None:
+        from jasiyo.agent import snapshot
+        from jasiyo.errors import JasiyoError
+
+        try:
+            snapshot.periodic(store, cfg)
+        except JasiyoError as exc:  # the cloud unreachable: tomorrow, or `jasiyo sync snapshot`
+            event(log, "sync.snapshot_failed", level=30, error=str(exc))
 
     def close() -> None:
         while loop_store:
@@ -165,6 +176,8 @@ def agent_jobs(
         "router-reconcile": JobSpec(in_thread(enforce.enqueue_reconcile_all),
                                     cfg.routers.reconcile_minutes * 60.0),
         "retention": JobSpec(in_thread(prune), 86400.0),
+        "usage-publish": JobSpec(in_thread(usage_sync.publish), usage_sync.PUBLISH_EVERY),
+        "snapshot": JobSpec(in_thread(snapshot_job), 3600.0),
     }
     return jobs, close
 

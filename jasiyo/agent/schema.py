@@ -898,3 +898,206 @@ def m021_vouchers_session_limits(db: SqliteScript) -> None:
                 f"CREATE TRIGGER {table}_{op.lower()}_rev AFTER {op} ON {table} BEGIN "
                 "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END"
             )
+
+
+#: Routers this POP drives: its own (``pop`` = this POP's name), ones from before POPs
+#: (``pop`` NULL), or every router while the agent is stand-alone (not enrolled in a cloud).
+_LOCAL_ROUTERS = (
+    "(pop IS NULL OR pop = (SELECT value FROM meta WHERE key = 'pop.name') "
+    "OR NOT EXISTS (SELECT 1 FROM meta WHERE key = 'sync.tenant_id' AND value != ''))"
+)
+
+
+@migrations(name="m031_pops_home_usage")
+def m031_pops_home_usage(db: SqliteScript) -> None:
+    """POPs: a router belongs to the POP that added it; a subscriber has a home
+    router and so a home POP, whose agent alone runs its billing clock, reminders and
+    router reconcile. Per-cycle usage travels as summaries (``usage_summaries``, one row per
+    subscriber, cycle and recording agent). The reconcile part of the enforcement triggers
+    (as in m008) now queues only this POP's routers, and for a homed subscriber only its
+    home router: a static queue lives on the home router alone."""
+    local = _LOCAL_ROUTERS
+    creds = "username IS NOT NULL AND password_enc IS NOT NULL"
+    # A home on a router that is gone (removed) counts as no home: every router of the POP.
+    home = ("(NEW.home_router IS NULL OR name = NEW.home_router OR NOT EXISTS "
+            "(SELECT 1 FROM routers h WHERE h.name = NEW.home_router))")
+    db.executescript(
+        f"""
+        ALTER TABLE routers ADD COLUMN pop TEXT;
+        ALTER TABLE subscribers ADD COLUMN home_router TEXT;
+        ALTER TABLE subscribers ADD COLUMN home_pop TEXT;
+        CREATE INDEX subscribers_home_pop ON subscribers(home_pop);
+
+        CREATE TABLE pops (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            agent_id TEXT,
+            agent_name TEXT,
+            retired INTEGER NOT NULL DEFAULT 0,
+            retired_to TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+
+        CREATE TABLE usage_summaries (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            username TEXT NOT NULL,
+            cycle_start REAL NOT NULL,
+            agent TEXT NOT NULL,
+            pop TEXT,
+            input_octets INTEGER NOT NULL DEFAULT 0,
+            output_octets INTEGER NOT NULL DEFAULT 0,
+            session_time INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX usage_summaries_user ON usage_summaries(username, cycle_start);
+        CREATE INDEX usage_summaries_updated ON usage_summaries(updated_at);
+
+        DROP TRIGGER enforce_status;
+        CREATE TRIGGER enforce_status AFTER UPDATE OF status ON subscribers
+        WHEN OLD.status != NEW.status
+            AND NOT (OLD.status IN ('active', 'grace') AND NEW.status IN ('active', 'grace'))
+        BEGIN
+            INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip,
+                                      reason, next_attempt_at, created_at)
+            SELECT NEW.username, 'disconnect', r.nas_ip, r.acct_session_id, r.framed_ip,
+                   'status ' || OLD.status || ' -> ' || NEW.status, NEW.updated_at, NEW.updated_at
+            FROM radius_sessions r
+            WHERE r.username = NEW.username AND r.status IN ('active', 'stale');
+            INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason,
+                                                next_attempt_at, created_at)
+            SELECT '*', 'reconcile', name, 'status of ' || NEW.username, NEW.updated_at,
+                   NEW.updated_at
+            FROM routers WHERE {creds} AND {local} AND {home};
+        END;
+
+        DROP TRIGGER enforce_rate;
+        CREATE TRIGGER enforce_rate AFTER UPDATE OF plan_id, fup_active ON subscribers
+        WHEN (OLD.plan_id != NEW.plan_id OR OLD.fup_active != NEW.fup_active)
+            AND OLD.status IN ('active', 'grace') AND NEW.status IN ('active', 'grace')
+        BEGIN
+            INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip,
+                                      reason, next_attempt_at, created_at)
+            SELECT NEW.username, 'coa', r.nas_ip, r.acct_session_id, r.framed_ip,
+                   CASE WHEN OLD.plan_id != NEW.plan_id THEN 'plan change' ELSE 'fair usage' END,
+                   NEW.updated_at, NEW.updated_at
+            FROM radius_sessions r
+            WHERE r.username = NEW.username AND r.status IN ('active', 'stale');
+            INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason,
+                                                next_attempt_at, created_at)
+            SELECT '*', 'reconcile', name, 'rate of ' || NEW.username, NEW.updated_at,
+                   NEW.updated_at
+            FROM routers WHERE {creds} AND {local} AND {home};
+        END;
+
+        DROP TRIGGER enforce_plan_rate;
+        CREATE TRIGGER enforce_plan_rate AFTER UPDATE OF rate, burst, fup_rate ON plans
+        WHEN OLD.rate != NEW.rate OR OLD.burst IS NOT NEW.burst
+            OR OLD.fup_rate IS NOT NEW.fup_rate
+        BEGIN
+            INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip,
+                                      reason, next_attempt_at, created_at)
+            SELECT s.username, 'coa', r.nas_ip, r.acct_session_id, r.framed_ip,
+                   'plan ' || NEW.name || ' edited', NEW.updated_at, NEW.updated_at
+            FROM subscribers s JOIN radius_sessions r
+                ON r.username = s.username AND r.status IN ('active', 'stale')
+            WHERE s.plan_id = NEW.id AND s.status IN ('active', 'grace')
+              AND (CASE WHEN s.fup_active = 1 AND OLD.fup_rate IS NOT NULL THEN OLD.fup_rate
+                        ELSE OLD.rate || ' ' || COALESCE(OLD.burst, '') END)
+                  IS NOT
+                  (CASE WHEN s.fup_active = 1 AND NEW.fup_rate IS NOT NULL THEN NEW.fup_rate
+                        ELSE NEW.rate || ' ' || COALESCE(NEW.burst, '') END);
+            INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason,
+                                                next_attempt_at, created_at)
+            SELECT '*', 'reconcile', name, 'plan ' || NEW.name || ' edited', NEW.updated_at,
+                   NEW.updated_at
+            FROM routers WHERE {creds} AND {local};
+        END;
+
+        DROP TRIGGER enforce_address;
+        CREATE TRIGGER enforce_address AFTER UPDATE OF ip, service ON subscribers
+        WHEN OLD.ip IS NOT NEW.ip OR OLD.service != NEW.service
+        BEGIN
+            INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip,
+                                      reason, next_attempt_at, created_at)
+            SELECT NEW.username, 'disconnect', r.nas_ip, r.acct_session_id, r.framed_ip,
+                   'address or service changed', NEW.updated_at, NEW.updated_at
+            FROM radius_sessions r
+            WHERE r.username = NEW.username AND r.status IN ('active', 'stale');
+            INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason,
+                                                next_attempt_at, created_at)
+            SELECT '*', 'reconcile', name, 'address of ' || NEW.username, NEW.updated_at,
+                   NEW.updated_at
+            FROM routers WHERE {creds} AND {local} AND {home};
+        END;
+
+        -- A subscriber handed to another home: the routers it leaves and joins here are
+        -- reconciled (its static queue moves), and the billing clock looks at it again
+        -- (the new home starts, the old one stops).
+        CREATE TRIGGER pops_home_moved AFTER UPDATE OF home_router, home_pop ON subscribers
+        WHEN OLD.home_router IS NOT NEW.home_router OR OLD.home_pop IS NOT NEW.home_pop
+        BEGIN
+            INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason,
+                                                next_attempt_at, created_at)
+            SELECT '*', 'reconcile', name, 'home of ' || NEW.username, NEW.updated_at,
+                   NEW.updated_at
+            FROM routers WHERE {creds} AND {local}
+              AND (OLD.home_router IS NULL OR NEW.home_router IS NULL
+                   OR name IN (OLD.home_router, NEW.home_router)
+                   OR NOT EXISTS (SELECT 1 FROM routers h WHERE h.name = OLD.home_router));
+            UPDATE billing_state
+            SET next_action_at = MIN(COALESCE(next_action_at, NEW.updated_at), NEW.updated_at)
+            WHERE subscriber_id = NEW.id;
+            -- Handed to this POP by another home: reminders already due were the old home's
+            -- to send, and the next postpaid cycle follows the invoices (synced), not a
+            -- cycle end of old. (A first home takes over from "every POP" as it stands.)
+            UPDATE billing_state
+            SET reminded_until = MAX(COALESCE(reminded_until, 0), NEW.updated_at),
+                cycle_end = NULL
+            WHERE subscriber_id = NEW.id AND OLD.home_pop IS NOT NULL
+              AND OLD.home_pop != NEW.home_pop
+              AND NEW.home_pop = (SELECT value FROM meta WHERE key = 'pop.name');
+        END;
+        """
+    )
+
+
+@migrations(name="m032_privacy_audit_sealed")
+def m032_privacy_audit_sealed(db: SqliteScript) -> None:
+    # Audit details name people (names, phones, reasons): they move into ``detail_enc``,
+    # sealed with the agent key like every other secret at rest (Store.migrate seals the
+    # lines written before, which needs the key). ``detail`` stays for older readers, '{}'.
+    db.executescript(
+        """
+        ALTER TABLE audit ADD COLUMN detail_enc BLOB;
+        CREATE INDEX audit_at ON audit(at);
+        CREATE INDEX audit_actor ON audit(actor, at);
+        """
+    )
+
+
+
+@migrations(name="m033_privacy_erasure")
+def m033_privacy_erasure(db: SqliteScript) -> None:
+    # Erasure of a person (jasiyo.agent.erase): the record of each (who asked, when, why;
+    # the person's username only as a hash), and the cloud copies still to be replaced
+    # by their scrubbed versions (events) or dropped (webhook bodies), sent by the pusher.
+    db.executescript(
+        """
+        CREATE TABLE erasures (
+            pseudonym TEXT PRIMARY KEY,
+            subject TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            actor TEXT NOT NULL,
+            at REAL NOT NULL,
+            event_id TEXT NOT NULL
+        );
+        CREATE TABLE cloud_redactions (
+            kind TEXT NOT NULL CHECK (kind IN ('event', 'hook')),
+            id TEXT NOT NULL,
+            PRIMARY KEY (kind, id)
+        ) WITHOUT ROWID;
+        """
+    )

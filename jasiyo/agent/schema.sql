@@ -22,6 +22,9 @@
 --     m012_radsec
 --     m020_sms
 --     m021_vouchers_session_limits
+--     m031_pops_home_usage
+--     m032_privacy_audit_sealed
+--     m033_privacy_erasure
 
 CREATE TABLE "_sqlite_migrations" (
    "id" INTEGER PRIMARY KEY,
@@ -59,7 +62,11 @@ CREATE TABLE audit (
             action TEXT NOT NULL,
             target TEXT NOT NULL,
             detail TEXT NOT NULL DEFAULT '{}'
-        );
+        , detail_enc BLOB);
+
+CREATE INDEX audit_actor ON audit(actor, at);
+
+CREATE INDEX audit_at ON audit(at);
 
 CREATE INDEX audit_target ON audit(target);
 
@@ -73,6 +80,12 @@ CREATE TABLE billing_state (
 
 CREATE INDEX billing_state_due ON billing_state(next_action_at)
             WHERE next_action_at IS NOT NULL;
+
+CREATE TABLE cloud_redactions (
+            kind TEXT NOT NULL CHECK (kind IN ('event', 'hook')),
+            id TEXT NOT NULL,
+            PRIMARY KEY (kind, id)
+        ) WITHOUT ROWID;
 
 CREATE TABLE credit_notes (
             id INTEGER PRIMARY KEY,
@@ -138,6 +151,15 @@ CREATE TRIGGER enforce_coalesce AFTER INSERT ON enforce_jobs
                 AND j.action = 'disconnect' AND j.nas_ip = NEW.nas_ip
                 AND j.acct_session_id = NEW.acct_session_id);
         END;
+
+CREATE TABLE erasures (
+            pseudonym TEXT PRIMARY KEY,
+            subject TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            actor TEXT NOT NULL,
+            at REAL NOT NULL,
+            event_id TEXT NOT NULL
+        );
 
 CREATE TABLE events (
             id TEXT PRIMARY KEY,
@@ -354,7 +376,7 @@ CREATE TRIGGER enforce_plan_rate AFTER UPDATE OF rate, burst, fup_rate ON plans
                                                 next_attempt_at, created_at)
             SELECT '*', 'reconcile', name, 'plan ' || NEW.name || ' edited', NEW.updated_at,
                    NEW.updated_at
-            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL;
+            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL AND (pop IS NULL OR pop = (SELECT value FROM meta WHERE key = 'pop.name') OR NOT EXISTS (SELECT 1 FROM meta WHERE key = 'sync.tenant_id' AND value != ''));
         END;
 
 CREATE TRIGGER plans_delete_rev AFTER DELETE ON plans BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
@@ -362,6 +384,17 @@ CREATE TRIGGER plans_delete_rev AFTER DELETE ON plans BEGIN UPDATE meta SET valu
 CREATE TRIGGER plans_insert_rev AFTER INSERT ON plans BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
 
 CREATE TRIGGER plans_update_rev AFTER UPDATE ON plans BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
+
+CREATE TABLE pops (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            agent_id TEXT,
+            agent_name TEXT,
+            retired INTEGER NOT NULL DEFAULT 0,
+            retired_to TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
 
 CREATE TABLE radius_sessions (
             id INTEGER PRIMARY KEY,
@@ -423,7 +456,7 @@ CREATE TABLE routers (
             options TEXT NOT NULL DEFAULT '{}',
             created_at REAL NOT NULL,
             updated_at REAL NOT NULL
-        , radsec_fingerprint TEXT);
+        , radsec_fingerprint TEXT, pop TEXT);
 
 CREATE UNIQUE INDEX routers_radsec_fingerprint ON routers(radsec_fingerprint)
             WHERE radsec_fingerprint IS NOT NULL;
@@ -481,10 +514,12 @@ CREATE TABLE subscribers (
             paid_until REAL,
             created_at REAL NOT NULL,
             updated_at REAL NOT NULL
-        , tax_pin TEXT, mac TEXT, clock_pending INTEGER NOT NULL DEFAULT 0);
+        , tax_pin TEXT, mac TEXT, clock_pending INTEGER NOT NULL DEFAULT 0, home_router TEXT, home_pop TEXT);
 
 CREATE INDEX subscribers_account_key
             ON subscribers(lower(replace(replace(username, ' ', ''), '-', '')));
+
+CREATE INDEX subscribers_home_pop ON subscribers(home_pop);
 
 CREATE INDEX subscribers_plan ON subscribers(plan_id);
 
@@ -516,7 +551,7 @@ CREATE TRIGGER enforce_address AFTER UPDATE OF ip, service ON subscribers
                                                 next_attempt_at, created_at)
             SELECT '*', 'reconcile', name, 'address of ' || NEW.username, NEW.updated_at,
                    NEW.updated_at
-            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL;
+            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL AND (pop IS NULL OR pop = (SELECT value FROM meta WHERE key = 'pop.name') OR NOT EXISTS (SELECT 1 FROM meta WHERE key = 'sync.tenant_id' AND value != '')) AND (NEW.home_router IS NULL OR name = NEW.home_router OR NOT EXISTS (SELECT 1 FROM routers h WHERE h.name = NEW.home_router));
         END;
 
 CREATE TRIGGER enforce_rate AFTER UPDATE OF plan_id, fup_active ON subscribers
@@ -534,7 +569,7 @@ CREATE TRIGGER enforce_rate AFTER UPDATE OF plan_id, fup_active ON subscribers
                                                 next_attempt_at, created_at)
             SELECT '*', 'reconcile', name, 'rate of ' || NEW.username, NEW.updated_at,
                    NEW.updated_at
-            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL;
+            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL AND (pop IS NULL OR pop = (SELECT value FROM meta WHERE key = 'pop.name') OR NOT EXISTS (SELECT 1 FROM meta WHERE key = 'sync.tenant_id' AND value != '')) AND (NEW.home_router IS NULL OR name = NEW.home_router OR NOT EXISTS (SELECT 1 FROM routers h WHERE h.name = NEW.home_router));
         END;
 
 CREATE TRIGGER enforce_removed AFTER DELETE ON subscribers
@@ -561,7 +596,32 @@ CREATE TRIGGER enforce_status AFTER UPDATE OF status ON subscribers
                                                 next_attempt_at, created_at)
             SELECT '*', 'reconcile', name, 'status of ' || NEW.username, NEW.updated_at,
                    NEW.updated_at
-            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL;
+            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL AND (pop IS NULL OR pop = (SELECT value FROM meta WHERE key = 'pop.name') OR NOT EXISTS (SELECT 1 FROM meta WHERE key = 'sync.tenant_id' AND value != '')) AND (NEW.home_router IS NULL OR name = NEW.home_router OR NOT EXISTS (SELECT 1 FROM routers h WHERE h.name = NEW.home_router));
+        END;
+
+CREATE TRIGGER pops_home_moved AFTER UPDATE OF home_router, home_pop ON subscribers
+        WHEN OLD.home_router IS NOT NEW.home_router OR OLD.home_pop IS NOT NEW.home_pop
+        BEGIN
+            INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason,
+                                                next_attempt_at, created_at)
+            SELECT '*', 'reconcile', name, 'home of ' || NEW.username, NEW.updated_at,
+                   NEW.updated_at
+            FROM routers WHERE username IS NOT NULL AND password_enc IS NOT NULL AND (pop IS NULL OR pop = (SELECT value FROM meta WHERE key = 'pop.name') OR NOT EXISTS (SELECT 1 FROM meta WHERE key = 'sync.tenant_id' AND value != ''))
+              AND (OLD.home_router IS NULL OR NEW.home_router IS NULL
+                   OR name IN (OLD.home_router, NEW.home_router)
+                   OR NOT EXISTS (SELECT 1 FROM routers h WHERE h.name = OLD.home_router));
+            UPDATE billing_state
+            SET next_action_at = MIN(COALESCE(next_action_at, NEW.updated_at), NEW.updated_at)
+            WHERE subscriber_id = NEW.id;
+            -- Handed to this POP by another home: reminders already due were the old home's
+            -- to send, and the next postpaid cycle follows the invoices (synced), not a
+            -- cycle end of old. (A first home takes over from "every POP" as it stands.)
+            UPDATE billing_state
+            SET reminded_until = MAX(COALESCE(reminded_until, 0), NEW.updated_at),
+                cycle_end = NULL
+            WHERE subscriber_id = NEW.id AND OLD.home_pop IS NOT NULL
+              AND OLD.home_pop != NEW.home_pop
+              AND NEW.home_pop = (SELECT value FROM meta WHERE key = 'pop.name');
         END;
 
 CREATE TRIGGER subscribers_delete_rev AFTER DELETE ON subscribers BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
@@ -569,6 +629,24 @@ CREATE TRIGGER subscribers_delete_rev AFTER DELETE ON subscribers BEGIN UPDATE m
 CREATE TRIGGER subscribers_insert_rev AFTER INSERT ON subscribers BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
 
 CREATE TRIGGER subscribers_update_rev AFTER UPDATE ON subscribers BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
+
+CREATE TABLE usage_summaries (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            username TEXT NOT NULL,
+            cycle_start REAL NOT NULL,
+            agent TEXT NOT NULL,
+            pop TEXT,
+            input_octets INTEGER NOT NULL DEFAULT 0,
+            output_octets INTEGER NOT NULL DEFAULT 0,
+            session_time INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+
+CREATE INDEX usage_summaries_updated ON usage_summaries(updated_at);
+
+CREATE INDEX usage_summaries_user ON usage_summaries(username, cycle_start);
 
 CREATE TABLE voucher_uses (
             id INTEGER PRIMARY KEY,

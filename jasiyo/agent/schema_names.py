@@ -28,4 +28,7 @@ NAMES: tuple[str, ...] = (
     "m012_radsec",
     "m020_sms",
     "m021_vouchers_session_limits",
+    "m031_pops_home_usage",
+    "m032_privacy_audit_sealed",
+    "m033_privacy_erasure",
 )

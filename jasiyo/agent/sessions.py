@@ -56,8 +56,9 @@ def close_stale(store: Store, cfg: Config, now: float | None = None) -> int:
 def prune(store: Store, cfg: Config, now: float | None = None) -> dict[str, int]:
     """Delete accounting past ``[radius] accounting_retention_days`` (0: keep forever).
 
-    Removes raw accounting records, closed or stale sessions that ended before the cutoff,
-    and finished enforcement jobs; never money records. Returns how many of each.
+    Removes raw accounting records and finished enforcement jobs; never money records.
+    Ended sessions have their own limit (``[privacy] session_days``,
+    :func:`jasiyo.agent.retention.prune`, which calls this). Returns how many of each.
     """
     days = cfg.radius.accounting_retention_days
     if not days:
@@ -66,13 +67,10 @@ def prune(store: Store, cfg: Config, now: float | None = None) -> dict[str, int]
     cutoff = now - days * 86400
     with store.transaction():
         acct = store.execute("DELETE FROM accounting WHERE received_at < ?", (cutoff,))
-        sess = store.execute(
-            "DELETE FROM radius_sessions WHERE status != 'active' AND stopped_at < ?", (cutoff,)
-        )
         jobs = store.execute(
             "DELETE FROM enforce_jobs WHERE status != 'pending' AND done_at < ?", (cutoff,)
         )
-    return {"accounting": acct.rowcount, "sessions": sess.rowcount, "jobs": jobs.rowcount}
+    return {"accounting": acct.rowcount, "jobs": jobs.rowcount}
 
 
 def nas_for(store: Store, cfg: Config, nas_ip: str) -> NasClient | None:

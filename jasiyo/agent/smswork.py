@@ -138,11 +138,15 @@ class Sender:
     def step(self, limit: int = 200) -> Pass:
         s, cfg, out = self.store, self.cfg, Pass()
         now = s.now()
+        # A homed subscriber's messages were queued by one POP only (its home, or the one
+        # that took its payment): that POP sends them. A homeless subscriber's are queued by
+        # every POP alike: only the tenant's SMS sender (``sms_sender``) sends those.
+        homeless = "" if sms_sender(s) else "AND sub.home_pop IS NOT NULL "
         rows = s.all("SELECT n.*, sub.sms_consent AS consent, sub.paid_until AS paid_until, "
                      "sub.phone AS current_phone FROM notifications n "
                      "LEFT JOIN subscribers sub ON sub.username = n.username "
                      "WHERE n.status = 'queued' AND COALESCE(n.next_attempt_at, n.created_at) "
-                     "<= ? ORDER BY n.created_at, n.id LIMIT ?", (now, limit))
+                     f"<= ? {homeless}ORDER BY n.created_at, n.id LIMIT ?", (now, limit))
         quiet = quiet_until(cfg, now)
         for row in rows:
             why = self._drop_reason(row, now)
@@ -251,18 +255,27 @@ class Sender:
         out.deferred += 1
 
 
+def sms_sender(store: Store) -> bool:
+    """Is this POP the tenant's sender for subscribers without a home POP? Every POP queues
+    the same reminders for those (each runs their billing clock), so exactly one sends
+    them: the one that registered the tenant's SMS callback URLs (``jasiyo sms urls``),
+    which also receives the delivery reports. A stand-alone agent is its own tenant."""
+    return not store.meta("sync.tenant_id") or bool(store.meta("sms.url.sms-dlr"))
+
+
 def not_the_sender(cfg: Config) -> str:
-    """Why this POP must not send (``""`` if it may). Every POP of a tenant queues the same
-    reminders (the billing clock runs everywhere), so exactly one may send them: until
-    subscribers have home POPs, the one that registered the tenant's SMS callback URLs
-    (``jasiyo sms urls``), which is also the one that receives the delivery reports. A
-    stand-alone agent (no cloud) is its own tenant and sends."""
+    """Why this POP must not run a sender at all (``""`` if it may): it neither is the
+    tenant's sender nor is home to any subscriber (a POP sends its own homed
+    subscribers' messages)."""
     store = Store.open(cfg)
     try:
-        if store.meta("sync.tenant_id") and not store.meta("sms.url.sms-dlr"):
-            return ("this POP is enrolled but did not register the SMS callback URLs; the POP "
-                    "that ran `jasiyo sms urls` sends")
-        return ""
+        if sms_sender(store):
+            return ""
+        me = store.meta("pop.name")
+        if me and store.scalar("SELECT 1 FROM subscribers WHERE home_pop = ? LIMIT 1", (me,)):
+            return ""
+        return ("this POP is enrolled, did not register the SMS callback URLs and is home to no "
+                "subscriber; the POP that ran `jasiyo sms urls` sends")
     finally:
         store.close()
 

@@ -201,8 +201,15 @@ def _agent(ctx: Context) -> dict[str, Any]:
             ("radsec", rt.get("radsec")), ("web", rt.get("web")),
             ("payments", rt.get("payments_worker")), ("sms", rt.get("sms_sender")),
             ("sync", ctx.store.meta("sync.tenant_id"))) if on]
+    pop = ctx.store.meta("pop.name")
+    enrolled = bool(ctx.store.meta("sync.tenant_id"))
     return {
         "state": state,
+        # The POP this agent is (docs/pops.md); stand-alone, it bills every subscriber.
+        "pop": (pop if enrolled else f"{pop} (stand-alone: bills every subscriber)")
+        if pop else None,
+        "homed_subscribers": ctx.store.scalar(
+            "SELECT count(*) FROM subscribers WHERE home_pop = ?", (pop,)) if pop else 0,
         "pid": rt.get("pid") if ctx.running else None,
         "since": ctx.when(rt.get("started_at")) if ctx.running else None,
         "uptime_s": ctx.age(rt.get("started_at")) if ctx.running else None,

@@ -75,6 +75,9 @@ def connect(path: Path, *, synchronous: str = "NORMAL") -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
+        # Deleted and overwritten content is zeroed, not left in free pages: an erased
+        # person's name must not survive in the file (see jasiyo.agent.erase).
+        conn.execute("PRAGMA secure_delete=ON")
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the store {path}: {exc}") from None
     return conn
@@ -97,7 +100,8 @@ class Store:
         self.box = box
         self.now = now
         self.conn = connect(path, synchronous=synchronous)
-        if self._pending_migrations():
+        migrated = self._pending_migrations()
+        if migrated:
             self.migrate()
         check = self.scalar("SELECT value FROM meta WHERE key = 'key_check'")
         if check is not None:
@@ -109,6 +113,10 @@ class Store:
                     f"the agent key does not belong to the store {path}: restore the "
                     "agent.key that was created with it (a new key cannot read its secrets)"
                 ) from None
+        if migrated and check is not None:
+            from jasiyo.agent.audit import seal_legacy
+
+            seal_legacy(self)  # lines from before audit details were sealed (needs the key)
         #: How local phone numbers are read (``[billing] country``; set by ``open``).
         self.country = "KE"
         self.agent_id = self.meta("agent_id") or ""
@@ -118,6 +126,9 @@ class Store:
     def open(cls, cfg: Config, **kw: Any) -> Store:
         store = cls(cfg.db_path, SecretBox(load_key(cfg.key_path)), **kw)
         store.country = cfg.billing.country.upper()
+        from jasiyo.agent import popname  # the POP name, for triggers and billing
+
+        popname.ensure(store, cfg)
         return store
 
     def close(self) -> None:
@@ -282,10 +293,13 @@ class Store:
         return json.loads(self.box.open(row["data"], f"event:{row['id']}"))
 
     def audit(self, actor: str, action: str, target: str, **detail: Any) -> None:
+        """An audit line; its details are sealed (they name people: see :mod:`.audit`)."""
+        from jasiyo.agent.audit import seal_detail
+
         self.execute(
-            "INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-            (self.now(), actor, action, target,
-             json.dumps(detail, sort_keys=True, default=str)),
+            "INSERT INTO audit (at, actor, action, target, detail, detail_enc) "
+            "VALUES (?, ?, ?, ?, '{}', ?)",
+            (self.now(), actor, action, target, seal_detail(self, target, detail)),
         )
 
 

@@ -34,6 +34,7 @@ def _from_row(row: Row) -> Subscriber:
         sms_consent=bool(row["sms_consent"]), status_reason=row["status_reason"],
         paid_until=row["paid_until"], created_at=row["created_at"],
         tax_pin=row["tax_pin"], mac=row["mac"], clock_pending=bool(row["clock_pending"]),
+        home_router=row.get("home_router"), home_pop=row.get("home_pop"),
     )
 
 

@@ -48,6 +48,10 @@ class AgentLog:
             n = apply_events(self.store, events)
             for k, v in (meta or {}).items():
                 self.store.set_meta(k, v)
+        if any(e.op == "erase" for e in events):
+            from jasiyo.agent.erase import flush_files
+
+            flush_files(self.store)  # the erased person's old pages leave the WAL too
         return n
 
     def quarantined(self) -> list[Quarantined]:
@@ -59,3 +63,21 @@ class AgentLog:
         with self.store.transaction():
             self.store.executemany("DELETE FROM meta WHERE key = ?",
                                         [(QUARANTINE + i,) for i in ids])
+
+    # Erasure (jasiyo.agent.erase): cloud copies still to be replaced or dropped.
+
+    def redactions(self, limit: int) -> tuple[list[LocalEvent], list[str]]:
+        from jasiyo.agent.erase import pending_redactions
+
+        rows, hooks = pending_redactions(self.store, limit)
+        return [LocalEvent(r["id"], r["hlc"], r["origin"], r["entity"], r["key"], r["op"],
+                           self.store.event_data(r)) for r in rows], hooks
+
+    def mark_redacted(self, ids: list[str], hooks: list[str]) -> None:
+        from jasiyo.agent.erase import redacted
+
+        redacted(self.store, ids, hooks)
+
+    def redactions_owed(self) -> int:
+        events, hooks = self.redactions(1)
+        return len(events) + len(hooks)

@@ -96,7 +96,8 @@ def restore_from_cloud(cfg: Config, recovery: Path) -> dict[str, Any]:
     store = Store.open(cfg)
     try:
         busy = [t for t in _BUSINESS_TABLES if store.scalar(f"SELECT count(*) FROM {t}")]
-        if busy or store.scalar("SELECT count(*) FROM events"):
+        # The POP's own announcement (``pops.ensure``, at enrolment) is no data.
+        if busy or store.scalar("SELECT count(*) FROM events WHERE entity != 'pop'"):
             raise StoreError(
                 f"refusing to restore into a store that has data ({', '.join(busy) or 'events'})"
                 "; restore needs a fresh `jasiyo init`"

@@ -433,13 +433,33 @@ class Api:
         tenant = agent.tenant_id
         found, head = await self.long_poll(
             agent, wait, lambda: self.db(self.storage.pull, tenant, after, limit))
+        floor = await self.db(self.storage.floor, tenant)  # compacted below: see the snapshot
         return JSONResponse({
+            "floor": floor,
             "events": [{"seq": e.seq, "id": e.id, "origin": e.origin, "envelope": e.envelope,
                         "received_at": e.received_at} for e in found],
             "cursor": found[-1].seq if found else after,
             "head": head,
             "now": time.time(),
         })
+
+    async def redact(self, request: Request) -> Response:
+        from jasiyo.cloud.privacy_api import redact
+
+        return await redact(self, request)
+
+    def snapshot(self, what: str) -> Callable[[Request], Awaitable[Response]]:
+        from jasiyo.cloud import snapshot_api
+
+        async def handle(request: Request) -> Response:
+            if what == "latest":
+                return await snapshot_api.latest(self, request)
+            if what == "commit":
+                return await snapshot_api.commit(self, request)
+            fn = snapshot_api.put_part if request.method == "POST" else snapshot_api.get_part
+            return await fn(self, request)
+
+        return handle
 
     async def events(self, request: Request) -> Response:
         return await (self.push(request) if request.method == "POST" else self.pull(request))
@@ -462,7 +482,7 @@ class Api:
         # which a base64 token can spell by chance.
         token = secrets.token_hex(24)
         await self.db(self.storage.add_hook_endpoint, agent.tenant_id, token_hash(token), provider,
-                 public_key, time.time())
+                      public_key, time.time(), agent.id)
         return JSONResponse({"path": f"/v1/hooks/{agent.tenant_id}/{token}"}, 201)
 
     async def receive_hook(self, request: Request) -> Response:
@@ -523,6 +543,12 @@ class Api:
             Route("/v1/tenants/{tenant}/keys", e(self.register_key), methods=["POST"]),
             # One route for both methods, so a 405 lists both in Allow.
             Route("/v1/tenants/{tenant}/events", e(self.events), methods=["GET", "POST"]),
+            Route("/v1/tenants/{tenant}/events/redact", e(self.redact), methods=["POST"]),
+            Route("/v1/tenants/{tenant}/snapshot", e(self.snapshot("latest")), methods=["GET"]),
+            Route("/v1/tenants/{tenant}/snapshots/{snap}/parts/{part}",
+                  e(self.snapshot("part")), methods=["GET", "POST"]),
+            Route("/v1/tenants/{tenant}/snapshots/{snap}/commit", e(self.snapshot("commit")),
+                  methods=["POST"]),
             Route("/v1/tenants/{tenant}/hook-endpoints", e(self.add_hook_endpoint),
                   methods=["POST"]),
             Route("/v1/tenants/{tenant}/hooks", e(self.list_hooks), methods=["GET"]),

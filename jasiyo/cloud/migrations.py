@@ -17,7 +17,7 @@ from jasiyo.migrations import Migrations
 
 #: Tables holding a tenant's rows (all carry ``tenant_id``, or are keyed by it).
 TENANT_TABLES = ("tenants", "enrolments", "agents", "key_ids", "events", "nonces",
-                 "hook_endpoints", "webhooks")
+                 "hook_endpoints", "webhooks", "snapshots", "snapshot_parts")
 
 
 def _rls(tables: tuple[str, ...]) -> str:
@@ -51,6 +51,30 @@ _HOOKS = """
             received_at {real} NOT NULL,
             PRIMARY KEY (tenant_id, seq)
         );
+"""
+
+_SNAPSHOTS = """
+        -- A sealed snapshot of a tenant's state (the events that still matter), written by
+        -- an agent in parts; once committed, the events it covers (seq <= its seq) are
+        -- dropped, and so are older snapshots. floor_seq: the log is held above it.
+        CREATE TABLE snapshots (
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            id TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            seq {int} NOT NULL,
+            parts {int} NOT NULL,
+            created_at {real} NOT NULL,
+            committed_at {real},
+            PRIMARY KEY (tenant_id, id)
+        );
+        CREATE TABLE snapshot_parts (
+            tenant_id TEXT NOT NULL REFERENCES tenants(id),
+            snapshot_id TEXT NOT NULL,
+            part {int} NOT NULL,
+            envelope TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, snapshot_id, part)
+        );
+        ALTER TABLE tenants ADD COLUMN floor_seq {int} NOT NULL DEFAULT 0;
 """
 
 SQLITE: list[tuple[str, str]] = [
@@ -113,6 +137,12 @@ SQLITE: list[tuple[str, str]] = [
         """,
     ),
     ("c002_webhooks", _HOOKS.format(real="REAL", int="INTEGER")),
+    ("c005_privacy_redact", "CREATE INDEX IF NOT EXISTS webhooks_id ON webhooks(tenant_id, id);"),
+    ("c006_privacy_hook_owner", """
+        ALTER TABLE hook_endpoints ADD COLUMN agent_id TEXT;
+        ALTER TABLE hook_endpoints ADD COLUMN closed_at REAL;
+        """),
+    ("c007_privacy_snapshots", _SNAPSHOTS.format(real="REAL", int="INTEGER")),
 ]
 
 #: What the cloud service role may do, column by column (PostgreSQL, c003).
@@ -238,6 +268,43 @@ POSTGRES: list[tuple[str, str]] = [
         "c004_migrations_readable",
         # So that `cloud serve`, as the service, refuses a database a newer Jasiyo migrated.
         "GRANT SELECT (name) ON jasiyo_migrations TO {app_role};",
+    ),
+    (
+        "c005_privacy_redact",
+        # An erasure replaces the envelopes of the events that carried the person (the same
+        # event re-sealed by an agent, without them) and drops the webhook bodies of their
+        # payments: the service may rewrite an envelope, never an event's id, origin or seq.
+        """
+        CREATE INDEX IF NOT EXISTS webhooks_id ON webhooks(tenant_id, id);
+        GRANT UPDATE (envelope) ON events TO {app_role};
+        GRANT DELETE ON webhooks TO {app_role};
+        """,
+    ),
+    (
+        "c006_privacy_hook_owner",
+        # A webhook endpoint belongs to the agent that made it, and closes when that agent
+        # is revoked. Deleting a tenant and operator tokens are the owner's (no grant).
+        """
+        ALTER TABLE hook_endpoints ADD COLUMN agent_id TEXT;
+        ALTER TABLE hook_endpoints ADD COLUMN closed_at DOUBLE PRECISION;
+        GRANT SELECT (agent_id, closed_at) ON hook_endpoints TO {app_role};
+        GRANT INSERT (agent_id) ON hook_endpoints TO {app_role};
+        GRANT UPDATE (closed_at) ON hook_endpoints TO {app_role};
+        """,
+    ),
+    (
+        "c007_privacy_snapshots",
+        # Compaction: the service deletes the events a committed snapshot covers (never one
+        # it was asked to keep), and older snapshots; it still cannot read any of them.
+        _SNAPSHOTS.format(real="DOUBLE PRECISION", int="BIGINT")
+        + """
+        GRANT SELECT, INSERT, DELETE ON snapshots, snapshot_parts TO {app_role};
+        GRANT UPDATE (committed_at) ON snapshots TO {app_role};
+        GRANT SELECT (floor_seq) ON tenants TO {app_role};
+        GRANT UPDATE (floor_seq) ON tenants TO {app_role};
+        GRANT DELETE ON events TO {app_role};
+        """
+        + _rls(("snapshots", "snapshot_parts")),
     ),
 ]
 

@@ -27,6 +27,9 @@ UUID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 KEY32 = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
 _ID = {"type": "string", "pattern": UUID}
 _TENANT = {"name": "tenant", "in": "path", "required": True, "schema": _ID}
+_SNAP = {"name": "snap", "in": "path", "required": True, "schema": _ID}
+_PART = {"name": "part", "in": "path", "required": True,
+         "schema": {"type": "string", "pattern": "^[0-9]{1,6}$"}}
 _CURSOR = [
     {"name": "after", "in": "query",
      "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}},
@@ -101,6 +104,44 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _json("Pull"), **_errors(400, 401, 403, 429)},
             },
         },
+        "/v1/tenants/{tenant}/events/redact": {"post": {
+            "summary": "Erasure: replace held events' envelopes with ones re-sealed without a "
+                       "person's data (same id and origin), drop webhook bodies by id. 409: an "
+                       "envelope names a key id not registered for the tenant",
+            "security": _SIGNED, "parameters": [_TENANT],
+            "requestBody": _body("Redact"),
+            "responses": {"200": _json("Redacted"),
+                          **_errors(400, 401, 403, 409, 413, 422, 429)},
+        }},
+        "/v1/tenants/{tenant}/snapshot": {"get": {
+            "summary": "The newest committed snapshot of the tenant (404: none yet)",
+            "security": _SIGNED, "parameters": [_TENANT],
+            "responses": {"200": _json("Snapshot"), **_errors(401, 403, 404, 429)},
+        }},
+        "/v1/tenants/{tenant}/snapshots/{snap}/parts/{part}": {
+            "post": {
+                "summary": "Upload one sealed part of a snapshot (idempotent)",
+                "security": _SIGNED, "parameters": [_TENANT, _SNAP, _PART],
+                "requestBody": _body("SnapshotPart"),
+                "responses": {"200": {"description": "Stored"},
+                              **_errors(400, 401, 403, 404, 409, 413, 422, 429)},
+            },
+            "get": {
+                "summary": "One sealed part of a snapshot",
+                "security": _SIGNED, "parameters": [_TENANT, _SNAP, _PART],
+                "responses": {"200": {"description": "{\"envelope\": ...}"},
+                              **_errors(401, 403, 404, 429)},
+            },
+        },
+        "/v1/tenants/{tenant}/snapshots/{snap}/commit": {"post": {
+            "summary": "Make a complete snapshot the newest: the events it covers (but `keep`) "
+                       "and older snapshots are dropped. 409: unknown, another agent's, or "
+                       "parts missing",
+            "security": _SIGNED, "parameters": [_TENANT, _SNAP],
+            "requestBody": _body("SnapshotCommit"),
+            "responses": {"200": {"description": "Committed"},
+                          **_errors(400, 401, 403, 404, 409, 413, 422, 429)},
+        }},
         "/v1/tenants/{tenant}/hook-endpoints": {"post": {
             "summary": "Create an unguessable webhook path; callbacks to it are sealed to the "
                        "tenant's X25519 public key before they are stored",
@@ -171,6 +212,12 @@ OPENAPI: dict[str, Any] = {
             "Push": {"type": "object", "required": ["events"], "properties": {
                 "events": {"type": "array", "minItems": 1, "maxItems": 1000,
                            "items": {"$ref": "#/components/schemas/Event"}}}},
+            "Redact": {"type": "object", "properties": {
+                "events": {"type": "array", "maxItems": 1000,
+                           "items": {"$ref": "#/components/schemas/Event"}},
+                "hooks": {"type": "array", "maxItems": 1000, "items": _ID}}},
+            "Redacted": {"type": "object", "properties": {
+                "replaced": {"type": "integer"}, "dropped": {"type": "integer"}}},
             "PushResult": {"type": "object", "properties": {
                 "accepted": {"type": "integer"}, "duplicates": {"type": "integer"},
                 "head": {"type": "integer"}}},
@@ -190,7 +237,21 @@ OPENAPI: dict[str, Any] = {
             "Pull": {"type": "object", "properties": {
                 "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
                 "cursor": {"type": "integer"}, "head": {"type": "integer"},
+                "floor": {"type": "integer", "description": "events up to here were compacted "
+                          "into the newest snapshot: a cursor below it reads that first"},
                 "now": {"type": "number", "description": "the cloud's clock (unix seconds)"}}},
+            "SnapshotPart": {"type": "object", "required": ["seq", "parts", "envelope"],
+                             "properties": {
+                                 "seq": {"type": "integer", "minimum": 0,
+                                         "maximum": 9223372036854775807},
+                                 "parts": {"type": "integer", "minimum": 1, "maximum": 100000},
+                                 "envelope": {"type": "string", "maxLength": 262144,
+                                              "pattern": "^v1\\.k[0-9a-f]{12}\\."}}},
+            "SnapshotCommit": {"type": "object", "properties": {
+                "keep": {"type": "array", "maxItems": 50000, "items": _ID}}},
+            "Snapshot": {"type": "object", "properties": {
+                "id": {"type": "string"}, "origin": {"type": "string"},
+                "seq": {"type": "integer"}, "parts": {"type": "integer"}}},
         },
     },
 }

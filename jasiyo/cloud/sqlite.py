@@ -66,6 +66,8 @@ class SqliteStorage(Storage):
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
+                # Replaced envelopes and dropped rows are zeroed, not left in free pages.
+                conn.execute("PRAGMA secure_delete=ON")
             except (sqlite3.Error, OSError) as exc:
                 raise CloudError(f"cannot open the cloud database {self.path}: {exc}") from None
             self._local.conn = conn

@@ -119,6 +119,29 @@ class Storage(ABC):
                   (op_id, token_hash, now))
             return True
 
+    def operators(self) -> list[tuple[str, str, float]]:
+        """(id, token hash, created) of every operator token (the tables' owner only)."""
+        with self.tx(None, write=False) as t:
+            return [(r[0], r[1], float(r[2])) for r in t.rows(
+                "SELECT id, token_hash, created_at FROM operators ORDER BY created_at")]
+
+    def revoke_operator(self, op_id: str) -> bool:
+        """Forget an operator token: it is refused from now on (the tables' owner only)."""
+        with self.tx(None) as t:
+            return t.run("DELETE FROM operators WHERE id = ?", (op_id,)) == 1
+
+    def delete_tenant(self, tenant: str) -> dict[str, int]:
+        """Remove every row of the tenant from every table (its log, webhooks, agents, keys
+        ids, nonces, the tenant itself): rows deleted per table. The tables' owner only."""
+        from jasiyo.cloud.migrations import TENANT_TABLES
+
+        counts: dict[str, int] = {}
+        with self.tx(tenant) as t:
+            for table in reversed(TENANT_TABLES):  # children first, tenants last
+                column = "id" if table == "tenants" else "tenant_id"
+                counts[table] = t.run(f"DELETE FROM {table} WHERE {column} = ?", (tenant,))
+        return counts
+
     def is_operator(self, token_hash: str) -> bool:
         with self.tx(None, write=False) as t:
             return t.one("SELECT 1 FROM operators WHERE token_hash = ?", (token_hash,)) is not None
@@ -171,7 +194,9 @@ class Storage(ABC):
         with self.tx(tenant) as t:
             done = t.run("UPDATE agents SET revoked_at = ? WHERE tenant_id = ? AND id = ? "
                          "AND revoked_at IS NULL", (now, tenant, agent_id)) == 1
-            if done:
+            if done:  # its webhook endpoints close with it: their URLs answer 404 from now
+                t.run("UPDATE hook_endpoints SET closed_at = ? WHERE tenant_id = ? AND "
+                      "agent_id = ? AND closed_at IS NULL", (now, tenant, agent_id))
                 self.after_push(t, tenant)  # other cloud processes wake their waiting polls
             return done
 
@@ -241,17 +266,18 @@ class Storage(ABC):
     # ------------------------------------------------------------ webhooks
 
     def add_hook_endpoint(self, tenant: str, token_hash: str, provider: str, public_key: str,
-                          now: float) -> None:
+                          now: float, agent_id: str | None = None) -> None:
         with self.tx(tenant) as t:
             t.run("INSERT INTO hook_endpoints (tenant_id, token_hash, provider, public_key, "
-                  "created_at) VALUES (?, ?, ?, ?, ?)",
-                  (tenant, token_hash, provider, public_key, now))
+                  "created_at, agent_id) VALUES (?, ?, ?, ?, ?, ?)",
+                  (tenant, token_hash, provider, public_key, now, agent_id))
 
     def hook_endpoint(self, tenant: str, token_hash: str) -> tuple[str, str] | None:
-        """(provider, tenant public key) of a webhook endpoint, or None."""
+        """(provider, tenant public key) of an open webhook endpoint, or None."""
         with self.tx(tenant, write=False) as t:
             row = t.one("SELECT provider, public_key FROM hook_endpoints "
-                        "WHERE tenant_id = ? AND token_hash = ?", (tenant, token_hash))
+                        "WHERE tenant_id = ? AND token_hash = ? AND closed_at IS NULL",
+                        (tenant, token_hash))
         return (row[0], row[1]) if row else None
 
     def add_webhook(self, tenant: str, hook_id: str, provider: str, sealed: str,
@@ -272,3 +298,99 @@ class Storage(ABC):
             rows = t.rows("SELECT seq, id, provider, sealed FROM webhooks WHERE tenant_id = ? "
                           "AND seq > ? ORDER BY seq LIMIT ?", (tenant, after, limit))
         return [(int(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    # ------------------------------------------------------------ privacy
+
+    def redact(self, tenant: str, events: Sequence[tuple[str, str, str]],
+               hooks: Sequence[str]) -> tuple[int, int]:
+        """Replace the envelopes of held events (``(id, origin, envelope)``: the same event,
+        re-sealed by an agent without the personal data an erasure removed) and drop
+        webhook bodies. Sequence numbers stay; unknown ids are ignored. (replaced, dropped)
+        """
+        replaced = dropped = 0
+        with self.tx(tenant) as t:
+            for ev_id, origin, envelope in events:
+                replaced += t.run("UPDATE events SET envelope = ? WHERE tenant_id = ? AND id = ? "
+                                  "AND origin = ?", (envelope, tenant, ev_id, origin))
+            for hook_id in hooks:
+                dropped += t.run("DELETE FROM webhooks WHERE tenant_id = ? AND id = ?",
+                                 (tenant, hook_id))
+        return replaced, dropped
+
+    # ------------------------------------------------------------ snapshots and compaction
+
+    def put_snapshot_part(self, tenant: str, snap_id: str, origin: str, seq: int, parts: int,
+                          part: int, envelope: str, now: float) -> None:
+        """Store one part of a snapshot being written (idempotent)."""
+        with self.tx(tenant) as t:
+            t.run("INSERT INTO snapshots (tenant_id, id, origin, seq, parts, created_at) "
+                  "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                  (tenant, snap_id, origin, seq, parts, now))
+            t.run("INSERT INTO snapshot_parts (tenant_id, snapshot_id, part, envelope) "
+                  "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", (tenant, snap_id, part, envelope))
+
+    def commit_snapshot(self, tenant: str, snap_id: str, origin: str, keep: Sequence[str],
+                        now: float) -> int | None:
+        """Make a complete snapshot the newest; drop the events it covers (but ``keep``) and
+        older snapshots. The number of events dropped; None if parts are missing."""
+        with self.tx(tenant) as t:
+            t.rows(f"SELECT id FROM tenants WHERE id = ?{self.for_update}", (tenant,))
+            row = t.one("SELECT seq, parts FROM snapshots WHERE tenant_id = ? AND id = ? "
+                        "AND origin = ?", (tenant, snap_id, origin))
+            if row is None:
+                return None
+            seq, parts = int(row[0]), int(row[1])
+            have = t.one("SELECT count(*) FROM snapshot_parts WHERE tenant_id = ? AND "
+                         "snapshot_id = ?", (tenant, snap_id))
+            if int(have[0] if have else 0) != parts:
+                return None
+            t.run("UPDATE snapshots SET committed_at = ? WHERE tenant_id = ? AND id = ?",
+                  (now, tenant, snap_id))
+            keep_set = set(keep)
+            doomed = [r[0] for r in t.rows("SELECT id FROM events WHERE tenant_id = ? AND "
+                                           "seq <= ?", (tenant, seq)) if r[0] not in keep_set]
+            for i in range(0, len(doomed), 500):
+                cond, params = self.in_list("id", doomed[i:i + 500])
+                t.run(f"DELETE FROM events WHERE tenant_id = ? AND {cond}", [tenant, *params])
+            older = [r[0] for r in t.rows(
+                "SELECT id FROM snapshots WHERE tenant_id = ? AND id <> ? AND (seq <= ? OR "
+                "committed_at IS NULL AND created_at < ?)", (tenant, snap_id, seq, now - 86400))]
+            for old in older:
+                t.run("DELETE FROM snapshot_parts WHERE tenant_id = ? AND snapshot_id = ?",
+                      (tenant, old))
+                t.run("DELETE FROM snapshots WHERE tenant_id = ? AND id = ?", (tenant, old))
+            t.run("UPDATE tenants SET floor_seq = ? WHERE id = ? AND floor_seq < ?",
+                  (seq, tenant, seq))
+            return len(doomed)
+
+    def latest_snapshot(self, tenant: str) -> tuple[str, str, int, int] | None:
+        """(id, origin, seq, parts) of the newest committed snapshot."""
+        with self.tx(tenant, write=False) as t:
+            row = t.one("SELECT id, origin, seq, parts FROM snapshots WHERE tenant_id = ? AND "
+                        "committed_at IS NOT NULL ORDER BY seq DESC LIMIT 1", (tenant,))
+        return (row[0], row[1], int(row[2]), int(row[3])) if row else None
+
+    def snapshot_part(self, tenant: str, snap_id: str, part: int) -> str | None:
+        with self.tx(tenant, write=False) as t:
+            row = t.one("SELECT envelope FROM snapshot_parts WHERE tenant_id = ? AND "
+                        "snapshot_id = ? AND part = ?", (tenant, snap_id, part))
+        return row[0] if row else None
+
+    def floor(self, tenant: str) -> int:
+        """Events at or below this seq were compacted into a snapshot."""
+        with self.tx(tenant, write=False) as t:
+            row = t.one("SELECT floor_seq FROM tenants WHERE id = ?", (tenant,))
+        return int(row[0]) if row else 0
+
+    def tenant_bytes(self, tenant: str) -> dict[str, int]:
+        """Ciphertext held for the tenant, by kind (for bench/restore.py and operators)."""
+        with self.tx(tenant, write=False) as t:
+            ev = t.one("SELECT count(*), COALESCE(sum(length(envelope)), 0) FROM events "
+                       "WHERE tenant_id = ?", (tenant,))
+            sn = t.one("SELECT COALESCE(sum(length(envelope)), 0) FROM snapshot_parts "
+                       "WHERE tenant_id = ?", (tenant,))
+            wh = t.one("SELECT COALESCE(sum(length(sealed)), 0) FROM webhooks "
+                       "WHERE tenant_id = ?", (tenant,))
+        assert ev is not None and sn is not None and wh is not None  # aggregates: one row
+        return {"events": int(ev[0]), "event_bytes": int(ev[1]),
+                "snapshot_bytes": int(sn[0]), "webhook_bytes": int(wh[0])}

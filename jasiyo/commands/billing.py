@@ -6,12 +6,22 @@ Mounted by the root: ``payment_app`` as ``payment``, ``invoice_app`` as ``invoic
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from jasiyo.commands.common import actor, cfg, done, group, lazy, show_list, show_one, store, when
+from jasiyo.commands.common import (
+    actor,
+    cfg,
+    done,
+    group,
+    lazy,
+    parse_time,
+    show_list,
+    show_one,
+    store,
+    when,
+)
 from jasiyo.errors import ValidationError
 from jasiyo.money import format_money
 
@@ -210,20 +220,13 @@ def _short_ref(ref: str) -> str:
 
 
 def _parse_at(text: str) -> float:
-    try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(
-            f"bad time {text!r}: use ISO 8601, e.g. 2026-05-01T00:00:00Z"
-        ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+    return parse_time(text)
 
 
 @billing_app.command("run")
 def billing_run(
-    at: str | None = typer.Option(None, "--at", help="Run as of this ISO time (default: now)."),
+    at: str | None = typer.Option(None, "--at", help="Run as of this ISO time, local time "
+                                  "unless it has an offset (default: now)."),
 ) -> None:
     """Run one billing tick now: expiries, renewals, invoices, grace, reminders, quotas.
 

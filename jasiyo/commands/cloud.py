@@ -146,3 +146,62 @@ def revoke_agent(
 
     result = admin.revoke_agent(url, _secret(token, ADMIN_ENV, "tenant admin token"), agent_id)
     done(f"agent {agent_id} revoked", **result)
+
+
+OWNER_DB_HELP = ("SQLite file path, or postgresql://OWNER@HOST/DB (the tables' owner: the "
+                 "service role may not do this).")
+
+
+@app.command("operators")
+def operators_cmd(
+    db: str = typer.Option("jasiyo-cloud.db", "--db", help=OWNER_DB_HELP),
+) -> None:
+    """List operator tokens (their ids and when they were made; tokens are stored hashed)."""
+    from jasiyo.cloud.backend import open_storage
+    from jasiyo.commands.common import show_list, when
+
+    storage = open_storage(db, owner=True)
+    try:
+        rows = [{"id": i, "token_hash": h[:12] + "...", "created": when(at)}
+                for i, h, at in storage.operators()]
+    finally:
+        storage.close()
+    show_list(rows, ["id", "token_hash", "created"], "operator tokens")
+
+
+@app.command("revoke-operator")
+def revoke_operator_cmd(
+    operator_id: str = typer.Argument(..., help="The operator's id (`jasiyo cloud operators`)."),
+    db: str = typer.Option("jasiyo-cloud.db", "--db", help=OWNER_DB_HELP),
+) -> None:
+    """Revoke an operator token: the cloud refuses it from the next request on."""
+    from jasiyo.cloud.backend import open_storage
+
+    storage = open_storage(db, owner=True)
+    try:
+        if not storage.revoke_operator(operator_id):
+            raise CloudError(f"no operator {operator_id!r}; see `jasiyo cloud operators`")
+    finally:
+        storage.close()
+    done(f"operator {operator_id} revoked", operator_id=operator_id)
+
+
+@app.command("delete-tenant")
+def delete_tenant_cmd(
+    tenant_id: str = typer.Argument(..., help="The tenant to delete, with all its data."),
+    db: str = typer.Option("jasiyo-cloud.db", "--db", help=OWNER_DB_HELP),
+    yes: bool = typer.Option(False, "--yes", help="Confirm: this cannot be undone."),
+) -> None:
+    """Delete a tenant: its agents, keys ids, whole sealed log, webhooks, everything."""
+    from jasiyo.cloud.backend import open_storage
+
+    if not yes:
+        raise CloudError(f"deleting tenant {tenant_id} cannot be undone: add --yes to confirm")
+    storage = open_storage(db, owner=True)
+    try:
+        counts = storage.delete_tenant(tenant_id)
+    finally:
+        storage.close()
+    if not counts.get("tenants"):
+        raise CloudError(f"no tenant {tenant_id!r} in that database")
+    done(f"tenant {tenant_id} deleted ({sum(counts.values())} rows)", deleted=counts)

@@ -124,10 +124,44 @@ def store(durable: bool = False) -> Iterator[Store]:
         s.close()
 
 
+def local_zone() -> Any:
+    """The tenant's time zone (``[billing] timezone``): every time a person reads is in it."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from jasiyo.errors import JasiyoError
+
+    try:
+        return ZoneInfo(cfg().billing.timezone)
+    except (JasiyoError, ZoneInfoNotFoundError):  # no config to read: UTC, labelled
+        return UTC
+
+
 def when(ts: float | None) -> str:
+    """A time for output: local wall time with its zone in tables (``2026-05-01 00:30:00
+    EAT``); ISO 8601 with the offset in JSON (``2026-05-01T00:30:00+03:00``)."""
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    dt = datetime.fromtimestamp(ts, local_zone())
+    if STATE.json:
+        return dt.isoformat(timespec="seconds")
+    return dt.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def parse_time(text: str) -> float:
+    """A time a person typed (``--at``): ISO 8601; without an offset it is local time in
+    ``[billing] timezone`` (``2026-05-01 00:30`` in Nairobi is 2026-04-30 21:30 UTC)."""
+    from jasiyo.errors import ValidationError
+
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(
+            f"bad time {text!r}: use ISO 8601, e.g. 2026-05-01T00:00 (local time) or "
+            "2026-05-01T00:00:00+03:00"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=local_zone())
+    return dt.timestamp()
 
 
 def human_bytes(n: int | None) -> str:

@@ -105,7 +105,7 @@ def list_() -> None:
     """List routers."""
     with store() as s:
         rows = [_row(r) for r in routers.list_(s)]
-    show_list(rows, ["name", "driver", "host", "nas_ip", "require_message_authenticator"],
+    show_list(rows, ["name", "pop", "driver", "host", "nas_ip", "require_message_authenticator"],
               "routers")
 
 

@@ -26,6 +26,7 @@ from jasiyo.commands.common import (
 from jasiyo.errors import ValidationError
 
 subs = lazy("jasiyo.agent.subscribers")
+pops = lazy("jasiyo.agent.pops")
 
 app = group("Subscribers: add, change, suspend, import.")
 app.command("statement")(statement)
@@ -55,6 +56,9 @@ def add(
     tax_pin: str | None = typer.Option(None, "--tax-pin", help="Customer's tax PIN, for invoices."),
     mac: str | None = typer.Option(
         None, "--mac", help="Bind to this device: only this Calling-Station-Id logs in."),
+    router: str | None = typer.Option(
+        None, "--router", help="Home router: its POP bills and reconciles the subscriber "
+        "(default: learned from the first session)."),
 ) -> None:
     """Add a subscriber."""
     if bool(password) == generate_password:
@@ -65,7 +69,11 @@ def add(
         sms_consent=sms_consent, tax_pin=tax_pin, country=cfg().billing.country, mac=mac,
     )
     with store() as s:
-        sub = subs.add(s, new, actor())
+        with s.transaction():  # one change: the subscriber and its home
+            subs.add(s, new, actor())
+            if router:
+                pops.set_home(s, new.username, router, actor())
+        sub = subs.get(s, new.username)
     extra = {"password": secret} if generate_password else {}
     done(f"subscriber {sub.username} added on plan {sub.plan}"
          + (f"; password: {secret}" if generate_password else ""), subscriber=_row(sub), **extra)
@@ -144,6 +152,8 @@ def update(
     ),
     tax_pin: str | None = typer.Option(None, "--tax-pin", help="Customer's tax PIN ('' to clear)."),
     mac: str | None = typer.Option(None, "--mac", help="Bind to this device's MAC ('' to unbind)."),
+    router: str | None = typer.Option(
+        None, "--router", help="Home router ('' for none); `subscriber move` says the same."),
 ) -> None:
     """Change a subscriber. A plan change mid-cycle is prorated."""
     changes: dict[str, Any] = {
@@ -152,13 +162,35 @@ def update(
                           "tax_pin": tax_pin, "mac": mac}.items()
         if v is not None
     }
-    if plan is None and not changes:
+    if plan is None and not changes and router is None:
         raise ValidationError("nothing to change: give at least one option")
     from jasiyo.agent import accounts
 
     with store() as s:
-        sub = accounts.update(s, cfg(), username, actor(), plan=plan, **changes)
+        with s.transaction():  # all or nothing: a bad --router leaves no plan change
+            if plan is not None or changes:
+                accounts.update(s, cfg(), username, actor(), plan=plan, **changes)
+            if router is not None:
+                pops.set_home(s, username, router or None, actor())
+        sub = subs.get(s, username)
     done(f"subscriber {username} updated", subscriber=_row(sub))
+
+
+@app.command("move")
+def move(
+    username: str = typer.Argument(..., help="Subscriber username."),
+    router: str = typer.Option(..., "--router", help="The new home router."),
+) -> None:
+    """Hand a subscriber to another home router (and its POP); nothing is charged twice."""
+    with store() as s:
+        r = pops.move(s, username, router, actor())
+    if not r["changed"]:
+        done(f"{username} is already homed on {router} (POP {r['pop'] or '-'}); nothing changed",
+             **r)
+        return
+    done(f"{username} moved to router {router} (POP {r['pop'] or '-'}) from "
+         f"{r['from_router'] or 'no home'}; that POP bills, reminds and reconciles it from now",
+         **r)
 
 
 @app.command("suspend")
@@ -210,7 +242,7 @@ def import_(
         data = imports.read_csv(file, s)
         kw: dict[str, Any] = dict(columns=data.columns, cfg=cfg(), dry_run=dry_run,
                                   update_passwords=update_passwords, lines=data.lines,
-                                  source=str(file))
+                                  source=str(file), homes=data.homes)
         if STATE.json or not console.is_terminal:
             result = imports.import_rows(s, data.rows, actor(), **kw)
         else:
@@ -235,3 +267,42 @@ def report_import(what: str, result: Any, extra: str = "", **data: Any) -> None:
     if not STATE.json:
         for line in result.changes:
             console.print(f"  {line}")
+
+
+@app.command("export")
+def export_cmd(
+    username: str = typer.Argument(..., help="Subscriber username."),
+    output: Path | None = typer.Option(None, "--output", help="Write the JSON document to this "
+                                       "new file (mode 0600) instead of printing it."),
+    csv_dir: Path | None = typer.Option(None, "--csv", help="Also write one CSV per section "
+                                        "into this new or empty directory."),
+) -> None:
+    """Everything held about one subscriber, as one JSON document (audited)."""
+    import json
+
+    from jasiyo.agent import export
+
+    with store() as s:
+        doc = export.export_subscriber(s, cfg(), username, actor(), output, csv_dir)
+    if output is None:
+        typer.echo(json.dumps(doc, indent=2, default=str))
+    else:
+        done(f"export of {username} written to {output}" + (f" and {csv_dir}" if csv_dir else ""),
+             output=str(output), csv=str(csv_dir) if csv_dir else None)
+
+
+@app.command("erase")
+def erase_cmd(
+    username: str = typer.Argument(..., help="Subscriber username."),
+    yes: bool = typer.Option(False, "--yes", help="Confirm: this cannot be undone."),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the erasure record)."),
+) -> None:
+    """Erase a person's data on every POP and in the cloud; money is kept, pseudonymised."""
+    from jasiyo.agent import erase
+
+    if not yes:
+        raise ValidationError(f"erasing {username} cannot be undone: add --yes to confirm")
+    with store(durable=True) as s:
+        result = erase.erase(s, username, actor(), reason)
+    done(f"{username} erased: now {result.pseudonym} (money records kept under that name); "
+         "other POPs and the cloud follow at the next sync", **result.to_dict())

@@ -29,6 +29,16 @@ def now(
          pushed=result.pushed, pulled=result.pulled, applied=result.applied)
 
 
+@app.command("snapshot")
+def snapshot_cmd() -> None:
+    """Write a sealed snapshot to the cloud now; it drops the events the snapshot covers."""
+    from jasiyo.agent import snapshot
+
+    r = snapshot.write(cfg())
+    done(f"snapshot {r['snapshot']} up to seq {r['seq']}: {r['events']} events in "
+         f"{r['parts']} parts ({r['bytes']} bytes); the cloud dropped {r['dropped']} events", **r)
+
+
 @app.command("status")
 def status() -> None:
     """Cursor, backlog, lag and last error (read from the store; works offline)."""

@@ -63,3 +63,18 @@ def webhook_url(
 
     result = register_webhook(cfg(), provider)
     done(f"give this URL to {provider}: {result['url']}", **result)
+
+
+@app.command("export")
+def export_cmd(
+    output: Path = typer.Option(..., "--output", help="A new or empty directory for the files."),
+) -> None:
+    """The whole ISP, machine-readable: one JSON file per table and manifest.json (audited)."""
+    from jasiyo.agent import export
+    from jasiyo.commands.common import actor, store
+
+    with store() as s:
+        manifest = export.export_tenant(s, cfg(), output, actor())
+    rows = sum(t["rows"] for t in manifest["tables"].values())
+    done(f"{len(manifest['tables'])} tables, {rows} rows written to {output}",
+         output=str(output), tables=manifest["tables"])

@@ -37,6 +37,8 @@ log = get_logger(__name__)
 
 #: A pseudo-entity carrying a rotated tenant key, sealed under the previous key.
 KEY_ENTITY = "_tenant_key"
+#: meta key: ids of the key-sharing events in the log (compaction keeps them).
+KEY_EVENTS = "sync.key_events"
 #: Meta key prefix of a quarantined event (one row per event: ``<prefix><event id>``).
 QUARANTINE = "sync.quarantine."
 _RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -283,6 +285,28 @@ class SyncClient:
             self.log.mark_pushed([e.id for e in batch])
             total += len(batch)
 
+    def redact(self) -> int:
+        """Send what erasures owe the cloud: held events re-sealed without the person's
+        data (same id and origin), and webhook ids whose bodies it must drop."""
+        owed = getattr(self.log, "redactions", None)
+        if owed is None:
+            return 0
+        total = 0
+        while True:
+            events, hooks = owed(500)
+            if not events and not hooks:
+                return total
+            self._request("POST", f"/v1/tenants/{self.tenant_id}/events/redact", body={
+                "events": [{"id": e.id, "origin": e.origin,
+                            "envelope": self.keyring.seal(_plain(e), e.id, e.origin)}
+                           for e in events],
+                "hooks": hooks})
+            self.log.mark_redacted([e.id for e in events], hooks)  # type: ignore[attr-defined]
+            total += len(events) + len(hooks)
+
+    def _owes_redactions(self) -> bool:
+        return bool(getattr(self.log, "redactions_owed", lambda: 0)())
+
     def publish_key(self, kid: str, sealed_with: str) -> None:
         """Share a rotated key with the other agents, sealed under the key they already hold.
 
@@ -298,6 +322,27 @@ class SyncClient:
         self._request("POST", f"/v1/tenants/{self.tenant_id}/events",
                       body={"events": [{"id": ev_id, "origin": self.log.agent_id,
                                         "envelope": envelope}]})
+        self.log.put({KEY_EVENTS: self._key_events([ev_id])})
+
+    def _key_events(self, new: list[str]) -> str:
+        """The ids of key-sharing events seen so far, with ``new``: a snapshot keeps them."""
+        held = json.loads(self.log.get(KEY_EVENTS) or "[]")
+        return json.dumps(sorted(set(held) | set(new)))
+
+    # ------------------------------------------------------------ snapshots
+
+    def upload_snapshot(self, snap_id: str, seq: int, chunks: list[bytes],
+                        keep: list[str]) -> int:
+        """Send a snapshot in sealed parts and commit it (:mod:`jasiyo.sync.snapshots`)."""
+        from jasiyo.sync.snapshots import upload
+
+        return upload(self, snap_id, seq, chunks, keep)
+
+    def load_snapshot(self) -> int:
+        """Apply the newest snapshot; the cursor after it (:mod:`jasiyo.sync.snapshots`)."""
+        from jasiyo.sync.snapshots import load
+
+        return load(self)
 
     def register_webhook(self, provider: str) -> str:
         """A new unguessable webhook path for ``provider`` (give it to the provider)."""
@@ -362,7 +407,17 @@ class SyncClient:
                                 timeout=self.timeout + (wait if first else 0))
             first = False
             items, head = doc["events"], int(doc["head"])
+            floor = int(doc.get("floor") or 0)
+            then_snapshot = False
+            if floor > cursor:
+                # The events up to the floor were compacted into the newest snapshot. The
+                # few kept below it (shared tenant keys, another POP's quarantine) come
+                # first, so the snapshot opens with every key; then the snapshot, then on.
+                low = [i for i in items if int(i["seq"]) <= floor]
+                if len(low) < len(items) or len(items) < limit:
+                    items, then_snapshot = low, True
             good: list[RemoteEvent] = []
+            keys_seen: list[str] = []
             last = cursor
             meta = {"sync.head": str(head)}
             for item in items:
@@ -374,15 +429,25 @@ class SyncClient:
                     ev = None
                 if ev is not None:
                     good.append(ev)
+                elif QUARANTINE + str(item.get("id")) not in meta:
+                    keys_seen.append(str(item["id"]))  # a shared tenant key: never compacted
                 last = int(item["seq"])
             meta["sync.cursor"] = str(last)
             if isinstance(doc.get("now"), int | float):
                 meta["sync.clock_offset"] = f"{float(doc['now']) - time.time():.1f}"
             if self._skewed:
                 meta["sync.skewed_origins"] = json.dumps(self._skewed, sort_keys=True)
+            if keys_seen:
+                meta[KEY_EVENTS] = self._key_events(keys_seen)
             applied += self.log.apply(good, meta)
             received += len(good)
             cursor = last
+            if then_snapshot:
+                cursor = self.load_snapshot()
+                if cursor < floor:
+                    raise SyncError("the cloud's newest snapshot does not reach its compacted "
+                                    "floor; try again later")
+                continue
             if len(items) < limit or cursor >= head:
                 return received, applied
 
@@ -420,6 +485,7 @@ class SyncClient:
         try:
             pushed = self.push()
             received, applied = self.pull(wait)
+            self.redact()  # what the events just applied (an erasure) owe the cloud
         except SyncError as exc:
             self._record(exc)
             raise
@@ -441,6 +507,8 @@ class SyncClient:
             try:
                 if self.log.backlog()[0]:
                     self.push()
+                if self._owes_redactions():
+                    self.redact()
                 delay = 1.0
                 stop.wait(poll)
             except Exception as exc:  # noqa: BLE001 - the puller must outlive any bad batch

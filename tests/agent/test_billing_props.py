@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from jasiyo.agent import billing, cycles, ledger, payments, plans
@@ -258,6 +258,8 @@ op = st.one_of(
 @settings(max_examples=examples(30), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=st.lists(op, min_size=1, max_size=15), every=st.sampled_from([1, 5, 24]))
+@example(ops=[("wait", 1), ("wait", 1), ("wait", 1), ("wait", 69), ("change", "alice", "biz")],
+         every=1)
 def test_ticking_often_or_once_at_the_end_gives_the_same_books(
     template: Path, ops: list[tuple[Any, ...]], every: int,
 ) -> None:

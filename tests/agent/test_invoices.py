@@ -128,3 +128,13 @@ def test_pdf_of_invoice_credit_note_and_receipt(db: Store, bcfg: Config) -> None
     assert kind == "credit note" and note.number.encode() in data
     kind, data = invoice_pdf.render(db, bcfg, "qwk0000001")
     assert kind == "receipt" and b"QWK0000001" in data
+
+
+def test_long_pop_names_sharing_a_beginning_get_different_invoice_codes() -> None:
+    # Cut to eight characters, both were NAIROBIW...: two POPs issuing the same numbers,
+    # and one invoice overwriting the other when they sync.
+    west, east = invoices.code_of("nairobi-west"), invoices.code_of("nairobi-west-2")
+    assert west != east and len(west) == len(east) == 8
+    assert west.startswith("NAIRO") and west == invoices.code_of("Nairobi West")
+    assert invoices.code_of("pop-a1b2c3-0") != invoices.code_of("pop-a1b2c3-1")
+    assert invoices.code_of("nrb1") == "NRB1"  # short names stay as they are

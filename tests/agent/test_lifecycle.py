@@ -252,7 +252,8 @@ def test_jobs_are_sized_from_the_config(tmp_path: Path) -> None:
     jobs, close = scheduler.agent_jobs(cfg, lambda: Store.open(cfg))
     assert {k: v.seconds for k, v in jobs.items()} == {
         "billing-tick": 300.0, "enforce": 0.25, "session-reaper": 300.0,
-        "router-reconcile": 300.0, "retention": 86400.0}
+        "router-reconcile": 300.0, "retention": 86400.0,
+        "usage-publish": 60.0, "snapshot": 3600.0}
     sched = scheduler.build_scheduler(jobs)
     job = sched.get_job("billing-tick")
     assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, None)

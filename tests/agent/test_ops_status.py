@@ -95,6 +95,7 @@ def test_metrics_and_status_of_a_running_agent(tmp_path: Path) -> None:
         assert "state: running" in out and "pending: 1" in out, out
         doc = json.loads(jasiyo(cfg, "--json", "agent", "status").stdout)
         assert doc["agent"]["state"] == "running" and doc["agent"]["auth_processes"] == 2
+        assert doc["agent"]["pop"].endswith("(stand-alone: bills every subscriber)")
         assert doc["radius"]["auth_port"] == cfg.radius.auth_port
         assert doc["radius"]["auth_listening"] is True
         assert doc["web"]["state"] == "answering" and doc["web"]["port"] == web

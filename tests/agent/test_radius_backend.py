@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from jasiyo.agent import plans, routers, sessions
+from jasiyo.agent import plans, retention, routers, sessions
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.keys import SecretBox, load_key
 from jasiyo.agent.radius_backend import StoreBackend
@@ -102,7 +102,7 @@ def test_retention_prunes_old_accounting_but_not_open_sessions(cfg: Config, stor
                          rec("Stop", "old", t=now - 499 * day, session_time=86400),
                          rec("Start", "long-lived", t=now - 450 * day),
                          rec("Start", "new", t=now - day)])
-    removed = sessions.prune(store, cfg, now=now)
+    removed = retention.prune(store, cfg, now=now)  # accounting and sessions: 400 days
     assert removed["accounting"] == 3 and removed["sessions"] == 1
     left = {r["acct_session_id"]: r["status"] for r in store.all("SELECT * FROM radius_sessions")}
     assert left == {"long-lived": "active", "new": "active"}  # an open session is kept

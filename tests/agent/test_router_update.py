@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from pyrad.packet import DisconnectRequest
 
+from jasiyo.agent import audit as audit_log
 from jasiyo.agent import enforce, routers
 from jasiyo.agent import subscribers as subs
 from jasiyo.agent.store import Store
@@ -60,8 +61,8 @@ def router_events(cfg: Config) -> list[dict]:
 
 def audit(cfg: Config, action: str) -> list[str]:
     with opened(cfg) as s:
-        return [r["detail"] for r in s.all(
-            "SELECT detail FROM audit WHERE action = ? ORDER BY id", (action,))]
+        return [json.dumps(line.detail, sort_keys=True)
+                for line in reversed(audit_log.list_(s, action=action))]
 
 
 # ------------------------------------------------------------------ router update

@@ -128,16 +128,19 @@ def test_tampered_ciphertext_in_the_cloud_is_quarantined_by_agents(isp: Tenant,
     s.close()
     syncrun.sync_once(a)
     db = sqlite3.connect(cloud.storage.path)  # type: ignore[attr-defined]
-    env = db.execute("SELECT envelope FROM events WHERE seq = 2").fetchone()[0]
+    # A's last event is the subscriber (before it: the POP's announcement and the plan).
+    last = db.execute("SELECT max(seq) FROM events").fetchone()[0]
+    env = db.execute("SELECT envelope FROM events WHERE seq = ?", (last,)).fetchone()[0]
     flipped = env[:-5] + ("A" if env[-5] != "A" else "B") + env[-4:]
-    db.execute("UPDATE events SET envelope = ? WHERE seq = 2", (flipped,))
+    db.execute("UPDATE events SET envelope = ? WHERE seq = ?", (flipped, last))
     db.commit()
-    db.close()
     syncrun.sync_once(b)  # the tampered event is set aside, it does not halt the pull
+    total = db.execute("SELECT max(seq) FROM events").fetchone()[0]  # with B's own
+    db.close()
     st = syncrun.sync_status(b)
-    assert st.cursor == 2 and st.quarantined == 1
+    assert st.cursor == total and st.quarantined == 1
     held = syncrun.quarantine_list(b)
-    assert [q.seq for q in held] == [2] and "failed authentication" in held[0].error
+    assert [q.seq for q in held] == [last] and "failed authentication" in held[0].error
     assert [p["name"] for p in snap(b)["plans"]] == ["home"] and snap(b)["subscribers"] == []
     assert syncrun.quarantine_retry(b) == {"applied": 0, "quarantined": 1}  # still tampered
 
@@ -157,12 +160,12 @@ def test_event_under_a_key_the_agent_lacks_waits_in_quarantine(isp: Tenant, clou
     s.close()
     syncrun.sync_once(b)
     assert snap(b)["plans"] == []
-    held = syncrun.quarantine_list(b)
-    assert len(held) == 1 and "does not hold" in held[0].error
+    held = syncrun.quarantine_list(b)  # the plan and A's POP announcement, both under the key
+    assert len(held) == 2 and all("does not hold" in q.error for q in held)
     recovery = tmp_path / "recovery.keys"
     tenantkeys.export_recovery(a, recovery)
     tenantkeys.import_recovery(b, recovery)
-    assert syncrun.quarantine_retry(b) == {"applied": 1, "quarantined": 0}
+    assert syncrun.quarantine_retry(b) == {"applied": 2, "quarantined": 0}
     assert [p["name"] for p in snap(b)["plans"]] == ["home"]
     assert syncrun.sync_status(b).quarantined == 0
 

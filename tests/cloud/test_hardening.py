@@ -175,17 +175,17 @@ def test_every_mpesa_endpoint_gets_the_daraja_acknowledgement(isp: Tenant, cloud
     assert r.status_code == 200 and r.json() == {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 
-def test_revoking_an_agent_leaves_the_tenant_webhook_endpoints_working(isp: Tenant,
-                                                                       cloud: Cloud) -> None:
-    """Endpoints belong to the tenant (sealed to its key), not to the agent that made them."""
+def test_revoking_an_agent_closes_its_webhook_endpoints_only(isp: Tenant,
+                                                             cloud: Cloud) -> None:
+    """A revoked POP's endpoints close with it (404); the other POPs' keep working."""
     a, b = isp.agents
     url_a = cloudlink.register_webhook(a, "paystack")["url"]
     url_b = cloudlink.register_webhook(b, "mpesa-stk")["url"]
     admin.revoke_agent(cloud.url, isp.admin, ident(b)[1])
     with cloud.http() as h:
         assert h.post(url_a, content=b"{}").status_code == 200
-        assert h.post(url_b, content=b"{}").status_code == 200
-    assert [w.provider for w in _hooks(a)[0]] == ["paystack", "mpesa-stk"]
+        assert h.post(url_b, content=b"{}").status_code == 404
+    assert [w.provider for w in _hooks(a)[0]] == ["paystack"]
     with pytest.raises(SyncError, match="401"):
         _hooks(b)  # the revoked POP can no longer read them
 

@@ -60,6 +60,7 @@ def _fill(storage, tenant: str) -> None:
     assert storage.use_nonce(tenant, agent.id, "n" * 32, now)
     storage.add_hook_endpoint(tenant, f"hook-{tenant}", "mpesa", "key", now)
     storage.add_webhook(tenant, uuid7(), "mpesa", "x1.sealed", now)
+    storage.put_snapshot_part(tenant, uuid7(), agent.id, 1, 1, 0, "v1.k000000000001.yy", now)
 
 
 def test_service_role_sees_only_the_tenant_of_the_request(scratch: Scratch) -> None:
@@ -156,9 +157,11 @@ def test_long_poll_wakes_through_listen_notify(scratch: Scratch, tmp_path: Path)
     "SELECT created_at FROM operators",
     "UPDATE tenants SET admin_token_hash = 'mine'",
     "UPDATE tenants SET name = 'renamed'",
-    "UPDATE events SET envelope = 'v1.k000000000001.yy'",
-    "DELETE FROM events",
-    "DELETE FROM webhooks",
+    "UPDATE events SET id = id",
+    "UPDATE events SET origin = origin",
+    "UPDATE events SET seq = seq",
+    "UPDATE snapshot_parts SET envelope = 'x'",
+    "UPDATE tenants SET last_seq = last_seq, floor_seq = 0, name = name",
     "UPDATE webhooks SET sealed = 'x'",
     "UPDATE hook_endpoints SET public_key = 'attacker'",
     "DELETE FROM agents",

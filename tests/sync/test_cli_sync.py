@@ -68,9 +68,9 @@ def test_operator_to_restore_through_the_cli(server, tmp_path: Path, capsys) -> 
     assert recovery.stat().st_mode & 0o777 == 0o600
     assert run(capsys, a, "plan", "add", "home", "--rate", "5M/5M", "--price", "100")[0] == 0
     code, st = run(capsys, a, "sync", "status")
-    assert code == 0 and st["backlog"] == 1
+    assert code == 0 and st["backlog"] == 2  # the plan, and the POP announcing itself
     code, result = run(capsys, a, "sync", "now")
-    assert code == 0 and result["pushed"] == 1
+    assert code == 0 and result["pushed"] == 2
     assert run(capsys, a, "tenant", "rotate-key")[0] == 0
     capsys.readouterr()
 

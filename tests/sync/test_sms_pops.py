@@ -150,3 +150,34 @@ def test_a_reply_pulled_by_another_pop_is_left_to_its_owner(
         assert s.scalar("SELECT count(*) FROM payment_inbox") == 0  # never near the money
     finally:
         s.close()
+
+
+def test_a_homed_subscriber_is_reminded_by_its_home_pop_which_sends_it(
+        cloud: Cloud, tmp_path: Path, sim: AfricasTalkingSim) -> None:
+    """Issue 17: b did not register the SMS URLs, but alice is homed at b: b alone queues
+    her reminder, and b sends it."""
+    from jasiyo.agent import pops, routers
+
+    a, b = two_pops(cloud, tmp_path, sim)
+    s = Store.open(b)
+    routers.add(s, "rtr-b", driver="mikrotik", host="127.0.0.12",
+                radius_secret="radius-secret-b", actor="t")
+    pops.set_home(s, "alice", "rtr-b", "t")
+    s.close()
+    sync(a, b)
+    tick(a)
+    tick(b)
+    assert [n.kind for n in outbox(a)] == ["receipt"]  # a no longer bills alice
+    queued = outbox(b)
+    assert {n.kind for n in queued} == {"reminder"}
+    workers = [SmsWorker(a, poll=0.1), SmsWorker(b, poll=0.1)]
+    for w in workers:
+        w.start()
+    try:
+        until(lambda: {n.status for n in outbox(b)} == {"sent"}
+              and {n.status for n in outbox(a)} == {"sent"})
+    finally:
+        for w in workers:
+            w.stop()
+    # Each reminder once, from b; a sent only its receipt.
+    assert len([m for m in sim.accepted() if "expires" in m.text]) == len(queued)
