@@ -136,6 +136,13 @@ def commands(text: str) -> list[str]:
     return out
 
 
+def _uncommented(line: str) -> str:
+    try:
+        return " ".join(shlex.split(line, comments=True))
+    except ValueError:
+        return line
+
+
 class Page:
     """One page's scratch directory, config, environment and background servers."""
 
@@ -244,7 +251,7 @@ def run_page(page: Path, folder: Path) -> tuple[int, list[str], list[str]]:
                 if block.directive("background") is not None:
                     p.start(line)
                     continue
-                if RUNS_UNTIL_STOPPED.search(line):
+                if RUNS_UNTIL_STOPPED.search(_uncommented(line)):
                     failures.append(f"{block.where} `{line}` runs until stopped: mark the "
                                     "block background (or skip)")
                     break
