@@ -14,6 +14,10 @@ A comment on the line above a block (blank lines between are allowed) says how t
     <!-- docs-test: background -->                    each line started and left running
                                                       (a server) until the page ends
     <!-- docs-test: setup: jasiyo plan add ... -->    run first, unseen by a reader
+    <!-- docs-test: replace: jen_... "$ENROL" -->     in this block, OLD is run as NEW (a
+                                                      placeholder for what a step printed)
+    <!-- docs-test: new-pop -->                       from here on, a second POP's config
+                                                      (same scratch directory)
 
 The examples name the hosts and ports a reader would use; the test maps them onto this
 machine (``SUBSTITUTIONS``): the cloud's ``https://cloud.example.net`` and the simulators'
@@ -44,7 +48,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BIN = Path(sys.executable).parent
 SHELL_WORDS = ("jasiyo", "curl", "export", "echo", ".", "python3", "sudo", "./scripts/",
                ".venv/", "cat", "printf")
-DIRECTIVE = re.compile(r"<!--\s*docs-test:\s*(\w+)\s*:?\s*(.*?)\s*-->")
+DIRECTIVE = re.compile(r"<!--\s*docs-test:\s*([\w-]+)\s*:?\s*(.*?)\s*-->")
 FIXED_PORTS = ("8600", "8000", "8001", "8002")  # the cloud's and the simulators' defaults
 RUNS_UNTIL_STOPPED = re.compile(r"\bjasiyo\s+(agent\s+run|cloud\s+serve|dev\s+\S+-sim)\b")
 
@@ -153,7 +157,14 @@ class Page:
         self.env = {**os.environ, "JASIYO_CONFIG": str(self.cfg.path),
                     "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         self.servers: list[subprocess.Popen[bytes]] = []
+        self.pops = 1
         (folder / ".venv").symlink_to(BIN.parent)  # `. .venv/bin/activate` as in a clone
+
+    def new_pop(self) -> None:
+        self.pops += 1
+        (folder := self.folder / f"pop{self.pops}").mkdir()
+        cfg = make_config(folder)
+        self.env["JASIYO_CONFIG"] = str(cfg.path)
 
     def substitute(self, line: str) -> str:
         line = line.replace("https://cloud.example.net", f"http://127.0.0.1:{self.ports['8600']}")
@@ -242,12 +253,17 @@ def run_page(page: Path, folder: Path) -> tuple[int, list[str], list[str]]:
                 skipped.append(f"{block.where}: {why}")
                 continue
             ran += 1
+            if block.directive("new-pop") is not None:
+                p.new_pop()
             for _key, setup in (d for d in block.directives if d[0] == "setup"):
                 code, out = p.run(setup)
                 if code != 0:
                     failures.append(f"{block.where} setup `{setup}` exited {code}:\n{out}")
             want = int(block.directive("exit") or 0)
             for line in commands(block.text):
+                for _key, swap in (d for d in block.directives if d[0] == "replace"):
+                    placeholder, _, real = swap.partition(" ")
+                    line = line.replace(placeholder, real)
                 if block.directive("background") is not None:
                     p.start(line)
                     continue
@@ -266,7 +282,6 @@ def run_page(page: Path, folder: Path) -> tuple[int, list[str], list[str]]:
     return ran, skipped, failures
 
 
-@pytest.mark.slow
 def test_every_command_block_runs(scratch: Path, capsys: pytest.CaptureFixture[str]) -> None:
     total, all_skipped, all_failures = 0, [], []
     for page in PAGES:
