@@ -81,6 +81,10 @@ def _is_command_block(text: str, lang: str | None) -> bool:
                for w in SHELL_WORDS)
 
 
+def _relative(page: Path) -> str:
+    return str(page.relative_to(ROOT)) if page.is_relative_to(ROOT) else page.name
+
+
 def blocks(page: Path) -> list[Block]:
     """The command blocks of one page, with the directives written above each."""
     lines = page.read_text().split("\n")
@@ -108,7 +112,7 @@ def blocks(page: Path) -> list[Block]:
         if found is not None:
             start, text, lang = found
             if _is_command_block(text, lang):
-                out.append(Block(page.name if page.parent == ROOT else f"docs/{page.name}",
+                out.append(Block(_relative(page),
                                  start, text, pending))
             pending, prev_blank, i = [], False, nxt
             continue
@@ -314,3 +318,17 @@ def test_blocks_are_found() -> None:
     assert all(commands(b.text) for b in found.values())
     assert commands("jasiyo a \\\n    --b c   # note\n# only a comment\n\njasiyo d") == [
         "jasiyo a --b c   # note", "jasiyo d"]
+
+
+def test_a_failing_block_fails_and_a_marked_one_is_counted(tmp_path: Path,
+                                                         scratch: Path) -> None:
+    """An unmarked block that fails is reported; skip and exit directives are honoured."""
+    page = tmp_path / "page.md"
+    page.write_text("Intro.\n\n    jasiyo plan list\n\nText.\n\n"
+                    "<!-- docs-test: skip: needs a real MikroTik -->\n\n"
+                    "    jasiyo router check pop1-ccr\n\nText.\n\n"
+                    "<!-- docs-test: exit 1 -->\n\n    jasiyo subscriber show nobody\n\nText.\n\n"
+                    "    jasiyo subscriber show nobody\n")
+    ran, skipped, failures = run_page(page, tmp_path / "run")
+    assert (ran, skipped) == (3, ["page.md:9: needs a real MikroTik"])
+    assert len(failures) == 1 and "page.md:19" in failures[0] and "exited 1, not 0" in failures[0]
