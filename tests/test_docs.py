@@ -46,8 +46,19 @@ from tests.support.config import free_tcp_port, make_config
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BIN = Path(sys.executable).parent
-SHELL_WORDS = ("jasiyo", "curl", "export", "echo", ".", "python3", "sudo", "./scripts/",
-               ".venv/", "cat", "printf")
+SHELL_WORDS = (
+    "jasiyo",
+    "curl",
+    "export",
+    "echo",
+    ".",
+    "python3",
+    "sudo",
+    "./scripts/",
+    ".venv/",
+    "cat",
+    "printf",
+)
 DIRECTIVE = re.compile(r"<!--\s*docs-test:\s*([\w-]+)\s*:?\s*(.*?)\s*-->")
 FIXED_PORTS = ("8600", "8000", "8001", "8002")  # the cloud's and the simulators' defaults
 RUNS_UNTIL_STOPPED = re.compile(r"\bjasiyo\s+(agent\s+run|cloud\s+serve|dev\s+\S+-sim)\b")
@@ -73,12 +84,12 @@ def _is_command_block(text: str, lang: str | None) -> bool:
         return True
     if lang:  # toml, text, ...
         return False
-    first = next((ln.strip() for ln in text.splitlines()
-                  if ln.strip() and not ln.strip().startswith("#")), "")
+    first = next(
+        (ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")), ""
+    )
     if re.match(r"^[A-Z_]+=\S*\s+jasiyo\b", first):
         return True
-    return any(first == w or first.startswith(w if w.endswith("/") else w + " ")
-               for w in SHELL_WORDS)
+    return any(first == w or first.startswith(w if w.endswith("/") else w + " ") for w in SHELL_WORDS)
 
 
 def _relative(page: Path) -> str:
@@ -100,8 +111,7 @@ def blocks(page: Path) -> list[Block]:
             while j < len(lines) and not lines[j].strip().startswith(fence.group(1)):
                 j += 1
             indent = len(line) - len(line.lstrip())
-            body = [ln[indent:] if ln[:indent].isspace() else ln.lstrip()
-                    for ln in lines[i + 1:j]]
+            body = [ln[indent:] if ln[:indent].isspace() else ln.lstrip() for ln in lines[i + 1 : j]]
             found, nxt = (i + 1, "\n".join(body), fence.group(2) or None), j + 1
         elif line.startswith("    ") and line.strip() and prev_blank:
             j, body = i, []
@@ -112,8 +122,7 @@ def blocks(page: Path) -> list[Block]:
         if found is not None:
             start, text, lang = found
             if _is_command_block(text, lang):
-                out.append(Block(_relative(page),
-                                 start, text, pending))
+                out.append(Block(_relative(page), start, text, pending))
             pending, prev_blank, i = [], False, nxt
             continue
         for m in DIRECTIVE.finditer(line):
@@ -158,8 +167,11 @@ class Page:
         self.folder = folder
         self.cfg = make_config(folder)
         self.ports = {p: str(free_tcp_port()) for p in FIXED_PORTS}
-        self.env = {**os.environ, "JASIYO_CONFIG": str(self.cfg.path),
-                    "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        self.env = {
+            **os.environ,
+            "JASIYO_CONFIG": str(self.cfg.path),
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
         self.servers: list[subprocess.Popen[bytes]] = []
         self.pops = 1
         (folder / ".venv").symlink_to(BIN.parent)  # `. .venv/bin/activate` as in a clone
@@ -190,9 +202,14 @@ class Page:
             code, out, err = run_cli(None, *words[1:])
             return code, out + err
         export = re.match(r"^export\s+([A-Za-z_]+)=(.*)$", line)
-        script = line if not export else f"{line}\nprintf %s \"${export.group(1)}\""
-        proc = subprocess.run(["bash", "-o", "pipefail", "-ec", script], cwd=self.folder,
-                              env=self.env, capture_output=True, timeout=120)
+        script = line if not export else f'{line}\nprintf %s "${export.group(1)}"'
+        proc = subprocess.run(
+            ["bash", "-o", "pipefail", "-ec", script],
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            timeout=120,
+        )
         out = proc.stdout.decode(errors="replace")
         if export and proc.returncode == 0:
             self.env[export.group(1)] = out
@@ -203,8 +220,14 @@ class Page:
         """Start a server line in the background and wait until its port accepts."""
         line = self.substitute(line)
         log = (self.folder / f"server-{len(self.servers)}.log").open("wb")
-        proc = subprocess.Popen(["bash", "-c", f"exec {line}"], cwd=self.folder, env=self.env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            ["bash", "-c", f"exec {line}"],
+            cwd=self.folder,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         self.servers.append(proc)
         port = re.search(r"--port\s+(\d+)", line)
@@ -213,8 +236,10 @@ class Page:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise AssertionError(f"{line} exited {proc.returncode}: {log.name} says "
-                                     f"{Path(log.name).read_text(errors='replace')}")
+                raise AssertionError(
+                    f"{line} exited {proc.returncode}: {log.name} says "
+                    f"{Path(log.name).read_text(errors='replace')}"
+                )
             try:
                 socket.create_connection(("127.0.0.1", int(port.group(1))), 0.5).close()
                 return
@@ -272,8 +297,9 @@ def run_page(page: Path, folder: Path) -> tuple[int, list[str], list[str]]:
                     p.start(line)
                     continue
                 if RUNS_UNTIL_STOPPED.search(_uncommented(line)):
-                    failures.append(f"{block.where} `{line}` runs until stopped: mark the "
-                                    "block background (or skip)")
+                    failures.append(
+                        f"{block.where} `{line}` runs until stopped: mark the block background (or skip)"
+                    )
                     break
                 code, out = p.run(line)
                 if code != want:
@@ -317,18 +343,21 @@ def test_blocks_are_found() -> None:
     assert len(found) > 30
     assert all(commands(b.text) for b in found.values())
     assert commands("jasiyo a \\\n    --b c   # note\n# only a comment\n\njasiyo d") == [
-        "jasiyo a --b c   # note", "jasiyo d"]
+        "jasiyo a --b c   # note",
+        "jasiyo d",
+    ]
 
 
-def test_a_failing_block_fails_and_a_marked_one_is_counted(tmp_path: Path,
-                                                         scratch: Path) -> None:
+def test_a_failing_block_fails_and_a_marked_one_is_counted(tmp_path: Path, scratch: Path) -> None:
     """An unmarked block that fails is reported; skip and exit directives are honoured."""
     page = tmp_path / "page.md"
-    page.write_text("Intro.\n\n    jasiyo plan list\n\nText.\n\n"
-                    "<!-- docs-test: skip: needs a real MikroTik -->\n\n"
-                    "    jasiyo router check pop1-ccr\n\nText.\n\n"
-                    "<!-- docs-test: exit 1 -->\n\n    jasiyo subscriber show nobody\n\nText.\n\n"
-                    "    jasiyo subscriber show nobody\n")
+    page.write_text(
+        "Intro.\n\n    jasiyo plan list\n\nText.\n\n"
+        "<!-- docs-test: skip: needs a real MikroTik -->\n\n"
+        "    jasiyo router check pop1-ccr\n\nText.\n\n"
+        "<!-- docs-test: exit 1 -->\n\n    jasiyo subscriber show nobody\n\nText.\n\n"
+        "    jasiyo subscriber show nobody\n"
+    )
     ran, skipped, failures = run_page(page, tmp_path / "run")
     assert (ran, skipped) == (3, ["page.md:9: needs a real MikroTik"])
     assert len(failures) == 1 and "page.md:19" in failures[0] and "exited 1, not 0" in failures[0]
