@@ -213,9 +213,10 @@ class StoreBackend:
         return AuthSubject(row["code"], username, vouchers.state(row, self.cfg.radius))
 
     def usage(self, username: str, since: float | None) -> Usage:
-        """Open sessions and data used, remembered until anything is committed to the store
-        or for 30 s (sessions go stale in minutes). Accounting written by this backend is
-        seen at once; commits by other processes (SQLite's ``data_version``) within
+        """Open sessions and data used, remembered until sessions or usage summaries change
+        (the ``usage_rev`` counter their triggers move; other commits, such as the SMS
+        sender's, keep the cache) or for 30 s (sessions go stale in minutes). Accounting
+        written by this backend is seen at once; by other processes within
         ``refresh_interval``."""
         store = self._store()
         now = time.time()
@@ -227,7 +228,7 @@ class StoreBackend:
             or now - local.usage_checked >= (self.refresh_interval)
         ):
             local.usage_checked = now
-            version = store.scalar("PRAGMA data_version")
+            version = store.scalar("SELECT n FROM usage_rev")
             if cache is None or cache[0] != self._acct_gen or version != local.usage_version:
                 local.usage_version = version
                 entries: dict[tuple[str, float | None], tuple[float, Usage]] = {}

@@ -1098,3 +1098,29 @@ def m033_privacy_erasure(db: SqliteScript) -> None:
         ) WITHOUT ROWID;
         """
     )
+
+
+@migrations(name="m034_usage_rev")
+def m034_usage_rev(db: SqliteScript) -> None:
+    # A counter that moves whenever what RADIUS's usage check reads moves (sessions and
+    # other POPs' usage summaries), so an authentication process keeps its cached session
+    # counts across unrelated commits (SMS status, billing, sync) instead of re-reading
+    # them after every write anywhere in the store.
+    db.executescript(
+        """
+        CREATE TABLE usage_rev (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+        INSERT INTO usage_rev VALUES (1, 0);
+        CREATE TRIGGER usage_rev_sessions_insert AFTER INSERT ON radius_sessions
+        BEGIN UPDATE usage_rev SET n = n + 1; END;
+        CREATE TRIGGER usage_rev_sessions_update AFTER UPDATE ON radius_sessions
+        BEGIN UPDATE usage_rev SET n = n + 1; END;
+        CREATE TRIGGER usage_rev_sessions_delete AFTER DELETE ON radius_sessions
+        BEGIN UPDATE usage_rev SET n = n + 1; END;
+        CREATE TRIGGER usage_rev_summaries_insert AFTER INSERT ON usage_summaries
+        BEGIN UPDATE usage_rev SET n = n + 1; END;
+        CREATE TRIGGER usage_rev_summaries_update AFTER UPDATE ON usage_summaries
+        BEGIN UPDATE usage_rev SET n = n + 1; END;
+        CREATE TRIGGER usage_rev_summaries_delete AFTER DELETE ON usage_summaries
+        BEGIN UPDATE usage_rev SET n = n + 1; END;
+        """
+    )

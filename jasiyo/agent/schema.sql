@@ -25,6 +25,7 @@
 --     m031_pops_home_usage
 --     m032_privacy_audit_sealed
 --     m033_privacy_erasure
+--     m034_usage_rev
 
 CREATE TABLE "_sqlite_migrations" (
    "id" INTEGER PRIMARY KEY,
@@ -441,6 +442,15 @@ CREATE TRIGGER enforce_stale_back AFTER UPDATE OF status ON radius_sessions
                     NEW.last_update_at, NEW.last_update_at);
         END;
 
+CREATE TRIGGER usage_rev_sessions_delete AFTER DELETE ON radius_sessions
+        BEGIN UPDATE usage_rev SET n = n + 1; END;
+
+CREATE TRIGGER usage_rev_sessions_insert AFTER INSERT ON radius_sessions
+        BEGIN UPDATE usage_rev SET n = n + 1; END;
+
+CREATE TRIGGER usage_rev_sessions_update AFTER UPDATE ON radius_sessions
+        BEGIN UPDATE usage_rev SET n = n + 1; END;
+
 CREATE TABLE routers (
             id INTEGER PRIMARY KEY,
             name TEXT NOT NULL UNIQUE,
@@ -630,6 +640,8 @@ CREATE TRIGGER subscribers_insert_rev AFTER INSERT ON subscribers BEGIN UPDATE m
 
 CREATE TRIGGER subscribers_update_rev AFTER UPDATE ON subscribers BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'auth_rev'; END;
 
+CREATE TABLE usage_rev (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+
 CREATE TABLE usage_summaries (
             id INTEGER PRIMARY KEY,
             key TEXT NOT NULL UNIQUE,
@@ -647,6 +659,15 @@ CREATE TABLE usage_summaries (
 CREATE INDEX usage_summaries_updated ON usage_summaries(updated_at);
 
 CREATE INDEX usage_summaries_user ON usage_summaries(username, cycle_start);
+
+CREATE TRIGGER usage_rev_summaries_delete AFTER DELETE ON usage_summaries
+        BEGIN UPDATE usage_rev SET n = n + 1; END;
+
+CREATE TRIGGER usage_rev_summaries_insert AFTER INSERT ON usage_summaries
+        BEGIN UPDATE usage_rev SET n = n + 1; END;
+
+CREATE TRIGGER usage_rev_summaries_update AFTER UPDATE ON usage_summaries
+        BEGIN UPDATE usage_rev SET n = n + 1; END;
 
 CREATE TABLE voucher_uses (
             id INTEGER PRIMARY KEY,

@@ -31,4 +31,5 @@ NAMES: tuple[str, ...] = (
     "m031_pops_home_usage",
     "m032_privacy_audit_sealed",
     "m033_privacy_erasure",
+    "m034_usage_rev",
 )

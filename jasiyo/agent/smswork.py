@@ -136,6 +136,12 @@ class Sender:
         """Seconds until the rate cap allows the next send."""
         return max(0.0, (1.0 - self._tokens) / self._per_s)
 
+    def full_in(self) -> float:
+        """Seconds until the rate cap allows a whole burst (one second's worth): a capped
+        sender waits this long between passes, so a month-end queue costs one outbox
+        query a second, not one per message (the CPU RADIUS shares with us)."""
+        return max(0.0, (self._burst - self._tokens) / self._per_s)
+
     def step(self, limit: int = 200) -> Pass:
         s, cfg, out = self.store, self.cfg, Pass()
         now = s.now()
@@ -363,7 +369,7 @@ class SmsWorker:
                     continue
                 backoff = 1.0
                 if result.limited:
-                    self._stop.wait(max(0.01, sender.next_slot_in()))
+                    self._stop.wait(max(0.01, sender.next_slot_in(), sender.full_in()))
                     continue
                 if result.sent or result.dropped:
                     continue  # more may be due: no pause while draining
