@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +19,7 @@ import uvicorn
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
 from jasiyo.log import event, get_logger
+from jasiyo.serving import ServerThread
 
 log = get_logger(__name__)
 
@@ -104,8 +103,7 @@ class WebServer:
         self.cfg = cfg
         self.app = app
         self.port = cfg.web.port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ServerThread | None = None
 
     def start(self) -> bool:
         """Bind and serve; False (logged) if the address cannot be bound."""
@@ -140,34 +138,25 @@ class WebServer:
             timeout_graceful_shutdown=2,
             h11_max_incomplete_event_size=16 * 1024,
         )
-        self._server = uvicorn.Server(config)
+        self._server = ServerThread(config, sock, "jasiyo-web")
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="jasiyo-web", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                event(
-                    log,
-                    "web.error",
-                    address=address,
-                    port=self.port,
-                    reason="did not start",
-                    level=logging.ERROR,
-                )
-                return False
-            time.sleep(0.01)
+        if not self._server.start():
+            event(
+                log,
+                "web.error",
+                address=address,
+                port=self.port,
+                reason="did not start",
+                level=logging.ERROR,
+            )
+            return False
         event(log, "web.start", address=address, port=self.port)
         return True
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._server.stop()
         close: Callable[[], Any] | None = getattr(self.app.state, "close", None)
         if close:
             close()
-        self._server = self._thread = None
+        self._server = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import threading
 import time
 from typing import Any
 
@@ -23,6 +22,7 @@ from jasiyo.cloud.metrics import CloudMetrics, instrument
 from jasiyo.cloud.storage import Storage
 from jasiyo.errors import CloudError
 from jasiyo.log import event, get_logger
+from jasiyo.serving import ServerThread
 from jasiyo.sync.ids import uuid7
 
 log = get_logger(__name__)
@@ -138,8 +138,7 @@ class ThreadedServer:
         self.settings = settings
         self.host = host
         self.port = port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ServerThread | None = None
 
     @property
     def url(self) -> str:
@@ -150,25 +149,15 @@ class ThreadedServer:
         sock = listening_socket(self.host, self.port, guard)
         self.port = sock.getsockname()[1]
         app = create_app(self.storage, self.settings)
-        server = uvicorn.Server(_uvicorn_config(app, guard, self.storage))
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="jasiyo-cloud", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise CloudError("the cloud server did not start")
-            time.sleep(0.01)
+        self._server = ServerThread(_uvicorn_config(app, guard, self.storage), sock, "jasiyo-cloud")
+        if not self._server.start():
+            raise CloudError("the cloud server did not start")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+            self._server.stop()
+        self._server = None
 
     def __enter__(self) -> ThreadedServer:
         return self.start()

@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from jasiyo.payments.errors import PaymentError
+from jasiyo.serving import ServerThread
 from jasiyo.tls import client_context
 
 log = logging.getLogger(__name__)
@@ -252,8 +253,7 @@ class SimServer(ABC):
         self.faults = Faults()
         self.requests: list[LoggedRequest] = []
         self._lock = threading.RLock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ServerThread | None = None
         self._sender: CallbackSender | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -282,27 +282,17 @@ class SimServer(ABC):
             timeout_graceful_shutdown=1,
             access_log=False,
         )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name=self.name, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise PaymentError(f"the {self.name} simulator did not start")
-            time.sleep(0.01)
+        self._server = ServerThread(config, sock, self.name)
+        if not self._server.start():
+            raise PaymentError(f"the {self.name} simulator did not start")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._server.stop()
         if self._sender is not None:
             self._sender.close()
-        self._server = self._thread = self._sender = None
+        self._server = self._sender = None
 
     def __enter__(self) -> SimServer:
         return self.start()

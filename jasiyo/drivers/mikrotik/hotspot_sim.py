@@ -48,6 +48,7 @@ from starlette.routing import Route
 from jasiyo.errors import ConnectError
 from jasiyo.portal.hotspot import encode_octal
 from jasiyo.radius.dictionaries import load_dictionary
+from jasiyo.serving import ServerThread
 
 _VAR = re.compile(r"\$\(([a-z-]+)\)")
 _DEFAULT_LOGIN = (
@@ -119,8 +120,7 @@ class HotspotSim:
         self._challenge: tuple[int, bytes] | None = None
         self._counter = 0
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ServerThread | None = None
 
     @property
     def url(self) -> str:
@@ -282,26 +282,15 @@ class HotspotSim:
             access_log=False,
             timeout_graceful_shutdown=1,
         )
-        server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="hotspot-sim", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise ConnectError("the hotspot emulator did not start")
-            time.sleep(0.01)
+        self._server = ServerThread(config, sock, "hotspot-sim")
+        if not self._server.start():
+            raise ConnectError("the hotspot emulator did not start")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+            self._server.stop()
+        self._server = None
 
     def __enter__(self) -> HotspotSim:
         return self.start()
