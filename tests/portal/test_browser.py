@@ -42,6 +42,8 @@ def test_pay_page_in_swahili_from_the_browser_language(world: World) -> None:
     with phone_page("pay_page_sw", locale="sw-KE") as page:
         page.goto(world.url + "/pay")
         assert page.inner_text("h1") == "Lipa bili yako"
+        assert "imesimamishwa" in page.inner_text("main")  # the status in Swahili too
+        assert "suspended" not in page.inner_text("main")
         page.shots("pay-sw")
         page.click("a.lang")  # the toggle
         assert page.inner_text("h1") == "Pay your bill"
