@@ -421,7 +421,7 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
     """
     applied = 0
     with store.transaction():
-        touched = _pending(store)
+        touched: set[tuple[str, str]] = set()  # by this batch; the pending ones join below
         now = store.now()
         clocks: list[tuple[str, str, str, str]] = []
         erasures: list[RemoteEvent] = []
@@ -491,6 +491,11 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
 
             for ev in erasures:
                 apply_erasure(store, ev.id, ev.key, ev.data)
+        if not touched and not erasures:
+            # Nothing new (an empty long-poll, events seen before): what waits in pending
+            # waits for a newer event, so it is not folded again (nor its conflict logged).
+            return applied
+        touched |= _pending(store)
         pending = _settle_all(store, touched)
         _one_document_per_purchase(store, {k for e, k in touched if e == "invoice"})
         store.set_meta(PENDING_KEY, json.dumps(sorted(pending)))

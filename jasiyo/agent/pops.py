@@ -32,16 +32,10 @@ from jasiyo.log import event, get_logger
 log = get_logger(__name__)
 
 NAME_KEY = popname.NAME_KEY
-pop_name = popname.pop_name
 
 
 local = popname.local
 owned_sql = popname.owned_sql
-
-
-def owned_args(store: Store) -> tuple[str | None, str | None]:
-    me = local(store)
-    return me, me
 
 
 def owns(store: Store, username: str) -> bool:

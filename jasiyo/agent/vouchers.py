@@ -302,7 +302,7 @@ def _disconnect(store: Store, code: str, reason: str, *, except_mac: str | None 
     for r in rows:
         if except_mac and normalize_mac(r["calling_station_id"]) == except_mac:
             continue
-        store.execute(
+        cur = store.execute(
             "INSERT INTO enforce_jobs (username, action, nas_ip, acct_session_id, framed_ip, "
             "reason, next_attempt_at, created_at) SELECT ?, 'disconnect', ?, ?, ?, ?, ?, ? "
             "WHERE NOT EXISTS (SELECT 1 FROM enforce_jobs WHERE status = 'pending' AND "
@@ -319,7 +319,7 @@ def _disconnect(store: Store, code: str, reason: str, *, except_mac: str | None 
                 r["acct_session_id"],
             ),
         )
-        n += 1
+        n += cur.rowcount  # not a job already waiting for that session
     return n
 
 

@@ -453,8 +453,8 @@ class SyncClient:
         doc = json.loads(self.keyring.open(item["envelope"], item["id"], item["origin"]))
         _check_shape(doc)
         if doc.get("entity") == KEY_ENTITY:
-            self.keyring.add(doc["data"]["kid"], b64d(doc["data"]["key"]))
-            if self.save_keyring:
+            # Saved (a file rewrite and fsync) only when new: a restore replays every key.
+            if self.keyring.add(doc["data"]["kid"], b64d(doc["data"]["key"])) and self.save_keyring:
                 self.save_keyring(self.keyring)
             return None
         hlc = bounded(doc["hlc"], item.get("received_at"))

@@ -48,13 +48,16 @@ class Keyring:
         self.current = kid
         return kid
 
-    def add(self, kid: str, key: bytes) -> None:
-        """Learn a key (a rotation made on another POP). Never replaces a different key."""
+    def add(self, kid: str, key: bytes) -> bool:
+        """Learn a key (a rotation made on another POP); True if it was new. Never replaces
+        a different key."""
         if not KID_RE.match(kid) or len(key) != 32:
             raise SyncError("a tenant key received from another agent is malformed")
         if kid in self.keys and self.keys[kid] != key:
             raise SyncError(f"tenant key {kid} conflicts with the key we already hold")
+        new = kid not in self.keys
         self.keys[kid] = key
+        return new
 
     # ------------------------------------------------------------ sealing
 
