@@ -179,6 +179,19 @@ function thaw(v) {
   return v;
 }
 
+// What the fold keeps of a field: a secret only as whether it is set (true or null), so
+// no password reaches the state or the cache; anything else as a copy.
+function keep(spec, name, value) {
+  if (name in spec.secrets) return value === null || value === undefined ? null : true;
+  return clone(value);
+}
+
+function keepAll(spec, data) {
+  const out = {};
+  for (const [k, v] of Object.entries(data && typeof data === "object" ? data : {})) out[k] = keep(spec, k, v);
+  return out;
+}
+
 function wallSeconds(hlc) {
   const dot = hlc.indexOf(".");
   return Number(dot < 0 ? hlc : hlc.slice(0, dot)) / 1000;
@@ -200,7 +213,7 @@ function scrubText(value, found) {
 
 function scrubValue(k, v, username, pseudonym, found, personal, password) {
   if (personal.includes(k)) return null;
-  if (k === "password" && password !== null) return password;
+  if (k === "password" && password !== null) return true; // a new password: set, never kept
   if (k === "username" && v === username) return pseudonym;
   if (typeof v === "string") return scrubText(v, found);
   return v;
@@ -324,6 +337,7 @@ export class Fold {
   // A state entity's event into its compact record. true: it changed something we keep
   // (or may have); null: a duplicate that changes nothing.
   _takeState(ev) {
+    const spec = SPECS[ev.entity];
     const recs = (this.records[ev.entity] ||= {});
     const rec = (recs[ev.key] ||= { d: null, w: null, f: {} });
     const clock = [ev.hlc, ev.id];
@@ -340,7 +354,7 @@ export class Fold {
     for (const [name, value] of Object.entries(data)) {
       const f = rec.f[name];
       if (f && f[1] === ev.id && f[0] > ev.hlc) f[0] = ev.hlc; // our own event, its clock bounded by the cloud
-      else if (!f || after(clock, [f[0], f[1]])) rec.f[name] = [ev.hlc, ev.id, clone(value)];
+      else if (!f || after(clock, [f[0], f[1]])) rec.f[name] = [ev.hlc, ev.id, keep(spec, name, value)];
     }
     return true;
   }
@@ -351,13 +365,13 @@ export class Fold {
     const rec = recs[ev.key];
     const clock = [ev.hlc, ev.id];
     if (!rec) {
-      recs[ev.key] = { a: [ev.hlc, ev.id, clone(ev.data || {})], ids: [] };
+      recs[ev.key] = { a: [ev.hlc, ev.id, keepAll(SPECS[ev.entity], ev.data)], ids: [] };
       return true;
     }
     if (rec.a[1] === ev.id || rec.ids.includes(ev.id)) return null; // seen: not touched again
     if (after([rec.a[0], rec.a[1]], clock)) {
       rec.ids.push(rec.a[1]);
-      rec.a = [ev.hlc, ev.id, clone(ev.data || {})];
+      rec.a = [ev.hlc, ev.id, keepAll(SPECS[ev.entity], ev.data)];
     } else {
       rec.ids.push(ev.id);
     }
