@@ -61,7 +61,9 @@ def _plan(name: str, **fields: Any) -> dict[str, Any]:
     return {**PLAN_HOME, "name": name, **fields}
 
 
-def _sub(username: str, *, password: str = "alice-pw-1", phone: str | None = None, name: str | None = None) -> dict[str, Any]:
+def _sub(
+    username: str, *, password: str = "alice-pw-1", phone: str | None = None, name: str | None = None
+) -> dict[str, Any]:
     return {
         "ip": None,
         "mac": None,
@@ -89,7 +91,9 @@ def _pay(username: str, ref: str, amount: int, at: float, method: str = "mpesa")
     }
 
 
-def _entry(username: str, kind: str, ref: str, amount: int, at: float, description: str = "") -> dict[str, Any]:
+def _entry(
+    username: str, kind: str, ref: str, amount: int, at: float, description: str = ""
+) -> dict[str, Any]:
     return {
         "amount_minor": amount,
         "at": at,
@@ -198,7 +202,9 @@ def _erasure_case() -> dict[str, Any]:
                         "upsert",
                         _sub("alice", phone="+254712345678", name="Alice Wanjiru"),
                     ),
-                    _ev(302, 2, POP_A, "payment", "QK1ERASE", "append", _pay("alice", "QK1ERASE", 150000, at)),
+                    _ev(
+                        302, 2, POP_A, "payment", "QK1ERASE", "append", _pay("alice", "QK1ERASE", 150000, at)
+                    ),
                     _ev(
                         303,
                         2,
@@ -215,7 +221,13 @@ def _erasure_case() -> dict[str, Any]:
         "expect": {
             "subscriber": {
                 "alice": None,
-                pseudonym: {"status": "terminated", "status_reason": "erased", "name": None, "phone": None, "plan": "home"},
+                pseudonym: {
+                    "status": "terminated",
+                    "status_reason": "erased",
+                    "name": None,
+                    "phone": None,
+                    "plan": "home",
+                },
             },
             "payment": {"QK1ERASE": {"username": pseudonym, "amount_minor": 150000}},
         },
@@ -255,7 +267,9 @@ def fold_vectors() -> list[dict[str, Any]]:
                         _ev(16, 1, POP_A, "plan", "home", "delete", {}),
                         _ev(17, 2, POP_B, "plan", "home", "upsert", _plan("home", rate="4M/4M")),
                     ],
-                    "expect": {"plan": {"basic": None, "edge": None, "home": {"rate": "4M/4M", "burst": None}}},
+                    "expect": {
+                        "plan": {"basic": None, "edge": None, "home": {"rate": "4M/4M", "burst": None}}
+                    },
                 },
                 {"events": [_ev(18, 2, POP_A, "plan", "basic", "upsert", {"rate": "3M/3M"})]},
             ],
@@ -268,21 +282,71 @@ def fold_vectors() -> list[dict[str, Any]]:
                 {
                     "events": [
                         *_base(20),
-                        _ev(22, 1, POP_A, "payment", "QK7DUP", "append", _pay("alice", "QK7DUP", 150000, S0 + 60)),
-                        _ev(23, 1, POP_A, "ledger", "payment:QK7DUP", "append", _entry("alice", "payment", "QK7DUP", 150000, S0 + 60)),
-                        _ev(24, 5, POP_B, "subscriber", "alice", "upsert", {"status": "suspended", "status_reason": "manual", "manual_suspend": 1}),
+                        _ev(
+                            22,
+                            1,
+                            POP_A,
+                            "payment",
+                            "QK7DUP",
+                            "append",
+                            _pay("alice", "QK7DUP", 150000, S0 + 60),
+                        ),
+                        _ev(
+                            23,
+                            1,
+                            POP_A,
+                            "ledger",
+                            "payment:QK7DUP",
+                            "append",
+                            _entry("alice", "payment", "QK7DUP", 150000, S0 + 60),
+                        ),
+                        _ev(
+                            24,
+                            5,
+                            POP_B,
+                            "subscriber",
+                            "alice",
+                            "upsert",
+                            {"status": "suspended", "status_reason": "manual", "manual_suspend": 1},
+                        ),
                     ]
                 },
                 {
                     "events": [
-                        _ev(22, 1, POP_A, "payment", "QK7DUP", "append", _pay("alice", "QK7DUP", 150000, S0 + 60)),
-                        _ev(23, 1, POP_A, "ledger", "payment:QK7DUP", "append", _entry("alice", "payment", "QK7DUP", 150000, S0 + 60)),
-                        _ev(21, 0.5, POP_A, "subscriber", "alice", "upsert", _sub("alice", phone="+254712345678")),
+                        _ev(
+                            22,
+                            1,
+                            POP_A,
+                            "payment",
+                            "QK7DUP",
+                            "append",
+                            _pay("alice", "QK7DUP", 150000, S0 + 60),
+                        ),
+                        _ev(
+                            23,
+                            1,
+                            POP_A,
+                            "ledger",
+                            "payment:QK7DUP",
+                            "append",
+                            _entry("alice", "payment", "QK7DUP", 150000, S0 + 60),
+                        ),
+                        _ev(
+                            21,
+                            0.5,
+                            POP_A,
+                            "subscriber",
+                            "alice",
+                            "upsert",
+                            _sub("alice", phone="+254712345678"),
+                        ),
                     ]
                 },
             ],
             "expect": {
-                "subscriber": {"alice": {"status": "suspended", "manual_suspend": 1, "status_reason": "manual"}},
+                "subscriber": {
+                    "alice": {"status": "suspended", "manual_suspend": 1, "status_reason": "manual"}
+                },
                 "payment": {"QK7DUP": {"amount_minor": 150000, "username": "alice", "method": "mpesa"}},
             },
             "count": {"payment": 1, "ledger": 1},
@@ -294,14 +358,46 @@ def fold_vectors() -> list[dict[str, Any]]:
                 {
                     "events": [
                         *_base(30),
-                        _ev(32, 1, POP_A, "payment", "QK7H2X", "append", _pay("alice", "QK7H2X", 150000, S0 + 60)),
-                        _ev(33, 1, POP_A, "ledger", "payment:QK7H2X", "append", _entry("alice", "payment", "QK7H2X", 150000, S0 + 60)),
+                        _ev(
+                            32,
+                            1,
+                            POP_A,
+                            "payment",
+                            "QK7H2X",
+                            "append",
+                            _pay("alice", "QK7H2X", 150000, S0 + 60),
+                        ),
+                        _ev(
+                            33,
+                            1,
+                            POP_A,
+                            "ledger",
+                            "payment:QK7H2X",
+                            "append",
+                            _entry("alice", "payment", "QK7H2X", 150000, S0 + 60),
+                        ),
                     ]
                 },
                 {
                     "events": [
-                        _ev(34, 2, POP_B, "payment", "qk7h2x", "append", _pay("alice", "qk7h2x", 150000, S0 + 90)),
-                        _ev(35, 2, POP_B, "ledger", "payment:qk7h2x", "append", _entry("alice", "payment", "qk7h2x", 150000, S0 + 90)),
+                        _ev(
+                            34,
+                            2,
+                            POP_B,
+                            "payment",
+                            "qk7h2x",
+                            "append",
+                            _pay("alice", "qk7h2x", 150000, S0 + 90),
+                        ),
+                        _ev(
+                            35,
+                            2,
+                            POP_B,
+                            "ledger",
+                            "payment:qk7h2x",
+                            "append",
+                            _entry("alice", "payment", "qk7h2x", 150000, S0 + 90),
+                        ),
                     ]
                 },
             ],
@@ -313,7 +409,12 @@ def fold_vectors() -> list[dict[str, Any]]:
         {
             "name": "a wrongly typed field is dropped, the rest applies",
             "steps": [
-                {"events": [*_base(40), _ev(42, 1, POP_A, "subscriber", "alice", "upsert", {"paid_until": S0 + 30 * 86400.0})]},
+                {
+                    "events": [
+                        *_base(40),
+                        _ev(42, 1, POP_A, "subscriber", "alice", "upsert", {"paid_until": S0 + 30 * 86400.0}),
+                    ]
+                },
                 {
                     "events": [
                         _ev(
@@ -384,7 +485,14 @@ def fold_vectors() -> list[dict[str, Any]]:
                 }
             ],
             "expect": {
-                "router": {"r1": {"host": "10.0.0.1", "pop": "nairobi-1", "require_message_authenticator": 1, "options": {"pool": "pppoe"}}},
+                "router": {
+                    "r1": {
+                        "host": "10.0.0.1",
+                        "pop": "nairobi-1",
+                        "require_message_authenticator": 1,
+                        "options": {"pool": "pppoe"},
+                    }
+                },
                 "subscriber": {"alice": {"phone": "+254712345678"}},
             },
             "absent": {
@@ -407,18 +515,53 @@ def fold_vectors() -> list[dict[str, Any]]:
                 {
                     "events": [
                         *_base(70),
-                        _ev(72, 1, POP_A, "payment", "QK7KEEP", "append", _pay("alice", "QK7KEEP", 50000, S0 + 60, "cash")),
+                        _ev(
+                            72,
+                            1,
+                            POP_A,
+                            "payment",
+                            "QK7KEEP",
+                            "append",
+                            _pay("alice", "QK7KEEP", 50000, S0 + 60, "cash"),
+                        ),
                     ]
                 },
                 {"events": [_ev(73, 5, POP_B, "subscriber", "alice", "delete", {})]},
             ],
-            "expect": {"subscriber": {"alice": {"status": "active"}}, "payment": {"QK7KEEP": {"method": "cash"}}},
+            "expect": {
+                "subscriber": {"alice": {"status": "active"}},
+                "payment": {"QK7KEEP": {"method": "cash"}},
+            },
         },
         {
             "name": "a voucher's first use: the earliest is kept",
             "steps": [
-                {"events": [_ev(80, 5, POP_B, "voucher_use", "ABCD2345", "append", {"started_at": S0 + 300, "mac": "AA:BB:CC:00:00:02", "pop": "pop-b"})]},
-                {"events": [_ev(81, 3, POP_A, "voucher_use", "ABCD2345", "append", {"started_at": S0 + 180, "mac": "AA:BB:CC:00:00:01", "pop": "pop-a"})]},
+                {
+                    "events": [
+                        _ev(
+                            80,
+                            5,
+                            POP_B,
+                            "voucher_use",
+                            "ABCD2345",
+                            "append",
+                            {"started_at": S0 + 300, "mac": "AA:BB:CC:00:00:02", "pop": "pop-b"},
+                        )
+                    ]
+                },
+                {
+                    "events": [
+                        _ev(
+                            81,
+                            3,
+                            POP_A,
+                            "voucher_use",
+                            "ABCD2345",
+                            "append",
+                            {"started_at": S0 + 180, "mac": "AA:BB:CC:00:00:01", "pop": "pop-a"},
+                        )
+                    ]
+                },
             ],
             "expect": {"voucher_use": {"ABCD2345": {"pop": "pop-a", "started_at": S0 + 180}}},
             "count": {"voucher_use": 1},
