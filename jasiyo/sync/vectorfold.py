@@ -216,6 +216,27 @@ def _erasure_case() -> dict[str, Any]:
                     ),
                 ]
             },
+            {
+                "events": [
+                    _ev(
+                        305,
+                        30,
+                        POP_A,
+                        "usage",
+                        f"alice|{S0}|{POP_A}",
+                        "upsert",
+                        {
+                            "username": "alice",
+                            "cycle_start": S0,
+                            "agent": POP_A,
+                            "pop": "nairobi-1",
+                            "input_octets": 1000,
+                            "output_octets": 5000,
+                            "session_time": 600,
+                        },
+                    )
+                ]
+            },
             {"events": [_ev(304, 60, POP_B, "subscriber", pseudonym, "erase", erase)]},
         ],
         "expect": {
@@ -230,6 +251,10 @@ def _erasure_case() -> dict[str, Any]:
                 },
             },
             "payment": {"QK1ERASE": {"username": pseudonym, "amount_minor": 150000}},
+            "usage": {
+                f"alice|{S0}|{POP_A}": None,
+                f"{pseudonym}|{S0}|{POP_A}": {"username": pseudonym, "output_octets": 5000},
+            },
         },
         "balances": {pseudonym: 150000},
         "secrets": ["fresh-random-pw-42", "alice-pw-1"],

@@ -1,0 +1,148 @@
+// Erasure as the dashboard folds it (jasiyo/agent/scrub.py apply_erasure): the person's
+// row and events move to the pseudonym without their personal data; their money stays,
+// under the pseudonym; their usage summaries move too. Functions over a Fold.
+
+import { SEP, SPECS, after } from "./foldrules.js";
+import { sha256Hex } from "./sha256.js";
+
+// As jasiyo/agent/scrub.py.
+const PERSONAL = ["name", "phone", "ip", "tax_pin", "mac"];
+const MONEY_PERSONAL = ["phone", "payer", "customer_tax_pin", "source", "msisdn"];
+const PSEUDONYM = /^erased-[0-9a-f]{12}$/;
+const ERASED = "[erased]";
+
+function traces(values) {
+  // scrub._traces: the name (3+ characters), the phone's last nine digits.
+  const out = [];
+  if (typeof values.name === "string" && values.name.length >= 3) out.push(values.name);
+  const digits = String(values.phone || "").replace(/\D/g, "");
+  if (digits.length >= 9) out.push(digits.slice(-9));
+  return out;
+}
+
+function scrubText(value, found) {
+  for (const t of found) if (value.includes(t)) value = value.split(t).join(ERASED);
+  return value;
+}
+
+function scrubValue(k, v, username, pseudonym, found, personal, password) {
+  if (personal.includes(k)) return null;
+  if (k === "password" && password !== null) return true; // the new password: set, never kept
+  if (k === "username" && v === username) return pseudonym;
+  if (typeof v === "string") return scrubText(v, found);
+  return v;
+}
+
+// One compact state record folded into another (their events now share a key).
+function mergeRecord(into, rec) {
+  if (!into) return rec;
+  if (rec.d && (!into.d || after(rec.d, into.d))) into.d = rec.d;
+  if (rec.w && (!into.w || after(rec.w, into.w))) into.w = rec.w;
+  for (const [k, f] of Object.entries(rec.f)) if (!into.f[k] || after([f[0], f[1]], [into.f[k][0], into.f[k][1]])) into.f[k] = f;
+  if (into.d) {
+    for (const [k, f] of Object.entries(into.f)) if (!after([f[0], f[1]], into.d)) delete into.f[k];
+    if (into.w && !after(into.w, into.d)) into.w = null;
+  }
+  return into;
+}
+
+// The username an erasure's hash names, among subscribers or their events (scrub._find).
+function findErased(fold, subject) {
+  for (const name of Object.keys(fold._table("subscriber"))) {
+    if (!name.startsWith("erased-") && sha256Hex(`jasiyo-erasure|${name}`) === subject) return name;
+  }
+  for (const name of Object.keys(fold.records.subscriber || {})) {
+    if (!PSEUDONYM.test(name) && sha256Hex(`jasiyo-erasure|${name}`) === subject) return name;
+  }
+  return null;
+}
+
+// scrub._rename_usage: summaries keyed "username|cycle|agent" move to the pseudonym.
+function renameUsage(fold, username, pseudonym) {
+  const spec = SPECS.usage;
+  if (!spec) return;
+  const prefix = username + "|";
+  const recs = fold.records.usage || {};
+  for (const key of Object.keys(recs)) {
+    if (!key.startsWith(prefix)) continue;
+    const rec = recs[key];
+    delete recs[key];
+    if (rec.f && rec.f.username && rec.f.username[2] === username) rec.f.username[2] = pseudonym;
+    const to = pseudonym + key.slice(username.length);
+    recs[to] = mergeRecord(recs[to], rec);
+  }
+  const rows = fold._table("usage");
+  for (const key of Object.keys(rows)) {
+    if (!key.startsWith(prefix)) continue;
+    const row = rows[key];
+    const to = pseudonym + key.slice(username.length);
+    fold._dropRow(spec, key);
+    if (!rows[to]) fold._putRow(spec, to, { ...row, key: to }, null);
+  }
+  for (const [key, row] of Object.entries(rows)) {
+    if (row.username === username) fold._putRow(spec, key, { ...row, username: pseudonym }, null);
+  }
+}
+
+// Carry out an erasure event (op "erase" on subscriber, key = the pseudonym) on `fold`;
+// `touched` gains what must be materialised after.
+export function eraseInto(fold, ev, touched) {
+  const pseudonym = ev.key;
+  const data = ev.data || {};
+  if (!PSEUDONYM.test(pseudonym) || typeof data.password !== "string") return;
+  const username = findErased(fold, String(data.subject ?? ""));
+  if (username === null) return;
+  const subSpec = SPECS.subscriber;
+  const row = fold._table("subscriber")[username] || null;
+  const recs = (fold.records.subscriber ||= {});
+  const rec = recs[username];
+  let found = traces(row || {});
+  if (!row && rec) {
+    const vals = {};
+    for (const [k, f] of Object.entries(rec.f)) vals[k] = f[2];
+    found = [...new Set(traces(vals))].sort();
+  }
+  if (rec) {
+    for (const [k, f] of Object.entries(rec.f)) f[2] = scrubValue(k, f[2], username, pseudonym, found, PERSONAL, true);
+    delete recs[username];
+    recs[pseudonym] = mergeRecord(recs[pseudonym], rec);
+  }
+  renameUsage(fold, username, pseudonym);
+  if (!row) return;
+  const money = (f, v) => scrubValue(f, v, username, pseudonym, found, MONEY_PERSONAL, null);
+  for (const name of ["payment", "ledger", "invoice", "credit_note", "sms_consent"]) {
+    const spec = SPECS[name];
+    if (!spec) continue;
+    for (const [k, r] of Object.entries(fold._table(name))) {
+      if (r.username !== username) continue;
+      if (name === "ledger" && (r.reference === null || r.reference === undefined)) continue;
+      const mrec = (fold.records[name] || {})[k];
+      if (mrec && mrec.a) {
+        const d = mrec.a[2];
+        for (const f of Object.keys(d)) d[f] = money(f, d[f]);
+      } else if (mrec && mrec.f) {
+        for (const [f, v] of Object.entries(mrec.f)) v[2] = money(f, v[2]);
+      }
+      fold._putRow(spec, k, { ...r, username: pseudonym }, (fold.sealed[name] || {})[k]);
+    }
+  }
+  if (row.mac) {
+    for (const name of ["voucher", "voucher_use"]) {
+      for (const [k, r] of Object.entries(fold._table(name))) {
+        if (r.mac !== row.mac) continue;
+        const vrec = (fold.records[name] || {})[k];
+        if (vrec && vrec.a && vrec.a[2].mac === row.mac) vrec.a[2].mac = null;
+        if (vrec && vrec.f && vrec.f.mac && vrec.f.mac[2] === row.mac) vrec.f.mac[2] = null;
+        fold._putRow(SPECS[name], k, { ...r, mac: null }, (fold.sealed[name] || {})[k]);
+      }
+    }
+  }
+  const moved = {
+    ...row, username: pseudonym, name: null, phone: null, ip: null, tax_pin: null, mac: null, sms_consent: 0,
+    status: "terminated", status_reason: "erased",
+  };
+  const seal = { ...((fold.sealed.subscriber || {})[username] || {}), password_enc: true };
+  fold._dropRow(subSpec, username);
+  fold._putRow(subSpec, pseudonym, moved, seal);
+  touched.add("subscriber" + SEP + pseudonym);
+}
