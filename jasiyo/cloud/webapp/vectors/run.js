@@ -243,6 +243,22 @@ async function misc(tenantId, keys) {
   });
 }
 
+async function requests() {
+  await check("misc", "a request's details stay readable, its password does not", async () => {
+    const fold = new Fold();
+    const key = uuid7();
+    const data = { action: "subscriber.add", by: "front desk", at: 1796083200, username: "zawadi", password: "zawadi-pw-77", plan: "home", router: "r1" };
+    fold.apply([{ id: uuid7(), hlc: "001796083200000.000000.dash", origin: "dash", entity: "request", key, op: "append", data }]);
+    const rec = fold.record("request", key);
+    expectEqual([rec.action, rec.username, rec.password], ["subscriber.add", "zawadi", true], "record");
+    const row = fold.state().request[key];
+    if (!row || row.action !== "subscriber.add") throw new Error(`no request row: ${JSON.stringify(row)}`);
+    if (JSON.stringify(fold.toJSON()).includes("zawadi-pw-77") || JSON.stringify(fold.state()).includes("zawadi-pw-77")) {
+      throw new Error("the password is in the fold");
+    }
+  });
+}
+
 async function main() {
   const text = await (await fetch("sync-vectors.json", { cache: "no-store" })).text();
   const doc = parsePlain(text);
@@ -255,6 +271,7 @@ async function main() {
   await snapshots(doc.snapshot);
   await folds(doc.fold);
   await misc(doc.envelope[0].tenant_id, doc.envelope[0].keys);
+  await requests();
   const failed = results.filter((r) => !r.ok);
   const list = document.getElementById("results");
   for (const r of results) {

@@ -19,7 +19,7 @@
 
 import { eraseInto } from "./erase.js";
 import {
-  LOCAL_COLUMNS, OPS, Refused, SEP, SPECS, STATE_ENTITIES, Unresolved, after, asciiUpper, cmp, fits, freeze, keep,
+  LOCAL_COLUMNS, OPS, Refused, SECRET_NAMES, SEP, SPECS, STATE_ENTITIES, Unresolved, after, asciiUpper, cmp, fits, freeze, keep,
   keepAll, pyEqual, stored, thaw, unbox, wallSeconds,
 } from "./foldrules.js";
 
@@ -237,7 +237,7 @@ export class Fold {
     const values = {};
     const sealed = {};
     if (spec.loose) {
-      for (const [name, v] of Object.entries(state)) if (!LOCAL_COLUMNS.has(name)) values[name] = unbox(v);
+      for (const [name, v] of Object.entries(state)) if (!LOCAL_COLUMNS.has(name) && !SECRET_NAMES.has(name)) values[name] = unbox(v);
       return { values, sealed };
     }
     const cols = spec.columns;
@@ -301,7 +301,7 @@ export class Fold {
       if (other !== undefined && other !== key) return `UNIQUE constraint failed: ${spec.table}.${spec.uniques[i].columns.join(", ")}`;
     }
     for (const fk of spec.foreignKeys) {
-      if (fk.ref) continue; // resolved above (Unresolved)
+      if (fk.ref || !fk.entity) continue; // resolved above (Unresolved), or a table only the POP has
       const v = row[fk.field];
       if (v === null || v === undefined) continue;
       const target = fk.entity && this.rows[fk.entity];
@@ -438,6 +438,19 @@ export class Fold {
     const out = {};
     for (const name of STATE_ENTITIES) out[name] = this.rows[name] || {};
     for (const name of Object.keys(this.rows)) if (!(name in out)) out[name] = this.rows[name];
+    return out;
+  }
+
+  // The data of an entity's event(s) as they carry it, before the table's columns are
+  // applied (secrets masked as true/null): for an append entity the earliest event's data
+  // (a request's username, amount...), for a state entity the latest value of each field.
+  // null if no event is known.
+  record(entity, key) {
+    const rec = (this.records[entity] || {})[key];
+    if (!rec) return null;
+    if (rec.a) return rec.a[2];
+    const out = {};
+    for (const [name, f] of Object.entries(rec.f)) out[name] = f[2];
     return out;
   }
 

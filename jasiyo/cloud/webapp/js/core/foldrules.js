@@ -152,10 +152,14 @@ export function thaw(v) {
   return v;
 }
 
+// Fields never kept in clear whatever the entity (a subscriber.add request carries the
+// new subscriber's password): the agents' tables have no such column outside secrets.
+export const SECRET_NAMES = new Set(["password", "radius_secret"]);
+
 // What the fold keeps of a field: a secret only as whether it is set (true or null), so
 // no password reaches the state or the cache; anything else as a copy.
 export function keep(spec, name, value) {
-  if (name in spec.secrets) return value === null || value === undefined ? null : true;
+  if (name in spec.secrets || SECRET_NAMES.has(name)) return value === null || value === undefined ? null : true;
   return clone(value);
 }
 
