@@ -205,7 +205,7 @@ async function folds(cases) {
       }
       endCheck(c, fold, refused, "at the end");
       // The cache: the fold written out and read back is the same fold.
-      const reopened = Fold.fromJSON(parsePlain(JSON.stringify(fold.toJSON())));
+      const reopened = Fold.fromJSON(JSON.parse(JSON.stringify(fold.toJSON())));
       endCheck(c, reopened, refused, "reopened from its cache");
       // Every batch again (a replay after a lost cursor) changes nothing.
       for (const events of batches) reopened.apply(events);

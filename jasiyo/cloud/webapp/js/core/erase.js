@@ -2,7 +2,7 @@
 // row and events move to the pseudonym without their personal data; their money stays,
 // under the pseudonym; their usage summaries move too. Functions over a Fold.
 
-import { SEP, SPECS, after } from "./foldrules.js";
+import { SEP, SPECS, isBad, mergeRecord } from "./foldrules.js";
 import { sha256Hex } from "./sha256.js";
 
 // As jasiyo/agent/scrub.py.
@@ -27,23 +27,11 @@ function scrubText(value, found) {
 
 function scrubValue(k, v, username, pseudonym, found, personal, password) {
   if (personal.includes(k)) return null;
+  if (isBad(v)) return v;
   if (k === "password" && password !== null) return true; // the new password: set, never kept
   if (k === "username" && v === username) return pseudonym;
   if (typeof v === "string") return scrubText(v, found);
   return v;
-}
-
-// One compact state record folded into another (their events now share a key).
-function mergeRecord(into, rec) {
-  if (!into) return rec;
-  if (rec.d && (!into.d || after(rec.d, into.d))) into.d = rec.d;
-  if (rec.w && (!into.w || after(rec.w, into.w))) into.w = rec.w;
-  for (const [k, f] of Object.entries(rec.f)) if (!into.f[k] || after([f[0], f[1]], [into.f[k][0], into.f[k][1]])) into.f[k] = f;
-  if (into.d) {
-    for (const [k, f] of Object.entries(into.f)) if (!after([f[0], f[1]], into.d)) delete into.f[k];
-    if (into.w && !after(into.w, into.d)) into.w = null;
-  }
-  return into;
 }
 
 // The username an erasure's hash names, among subscribers or their events (scrub._find).
@@ -67,7 +55,7 @@ function renameUsage(fold, username, pseudonym) {
     if (!key.startsWith(prefix)) continue;
     const rec = recs[key];
     delete recs[key];
-    if (rec.f && rec.f.username && rec.f.username[2] === username) rec.f.username[2] = pseudonym;
+    if (rec.f && rec.f.username === username) rec.f.username = pseudonym;
     const to = pseudonym + key.slice(username.length);
     recs[to] = mergeRecord(recs[to], rec);
   }
@@ -97,13 +85,9 @@ export function eraseInto(fold, ev, touched) {
   const recs = (fold.records.subscriber ||= {});
   const rec = recs[username];
   let found = traces(row || {});
-  if (!row && rec) {
-    const vals = {};
-    for (const [k, f] of Object.entries(rec.f)) vals[k] = f[2];
-    found = [...new Set(traces(vals))].sort();
-  }
+  if (!row && rec) found = [...new Set(traces(rec.f))].sort();
   if (rec) {
-    for (const [k, f] of Object.entries(rec.f)) f[2] = scrubValue(k, f[2], username, pseudonym, found, PERSONAL, true);
+    for (const k of Object.keys(rec.f)) rec.f[k] = scrubValue(k, rec.f[k], username, pseudonym, found, PERSONAL, true);
     delete recs[username];
     recs[pseudonym] = mergeRecord(recs[pseudonym], rec);
   }
@@ -117,12 +101,8 @@ export function eraseInto(fold, ev, touched) {
       if (r.username !== username) continue;
       if (name === "ledger" && (r.reference === null || r.reference === undefined)) continue;
       const mrec = (fold.records[name] || {})[k];
-      if (mrec && mrec.a) {
-        const d = mrec.a[2];
-        for (const f of Object.keys(d)) d[f] = money(f, d[f]);
-      } else if (mrec && mrec.f) {
-        for (const [f, v] of Object.entries(mrec.f)) v[2] = money(f, v[2]);
-      }
+      const held = mrec && (mrec.data || (typeof mrec.c !== "string" && mrec.f));
+      if (held) for (const f of Object.keys(held)) held[f] = money(f, held[f]);
       fold._putRow(spec, k, { ...r, username: pseudonym }, (fold.sealed[name] || {})[k]);
     }
   }
@@ -131,8 +111,8 @@ export function eraseInto(fold, ev, touched) {
       for (const [k, r] of Object.entries(fold._table(name))) {
         if (r.mac !== row.mac) continue;
         const vrec = (fold.records[name] || {})[k];
-        if (vrec && vrec.a && vrec.a[2].mac === row.mac) vrec.a[2].mac = null;
-        if (vrec && vrec.f && vrec.f.mac && vrec.f.mac[2] === row.mac) vrec.f.mac[2] = null;
+        const held = vrec && (vrec.data || (typeof vrec.c !== "string" && vrec.f));
+        if (held && held.mac === row.mac) held.mac = null;
         fold._putRow(SPECS[name], k, { ...r, mac: null }, (fold.sealed[name] || {})[k]);
       }
     }
