@@ -5,10 +5,7 @@ file tests/dashboard/test_vectors.py checks against the Python code) and reports
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,38 +13,10 @@ import httpx
 import pytest
 
 from jasiyo.sync.vectors import WEBAPP
+from tests.dashboard.core_support import serve_app
 from tests.portal.browser import phone_page
 
 pytestmark = pytest.mark.slow
-
-#: The policy the cloud serves the app with (docs: the issue 16 contract): no inline script.
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-
-
-class _AppFiles(SimpleHTTPRequestHandler):
-    """The webapp folder under /app/, with the cloud's headers (until the cloud serves it)."""
-
-    def translate_path(self, path: str) -> str:
-        path = path.split("?", 1)[0]
-        if not path.startswith("/app/"):
-            return str(WEBAPP / "missing")
-        return super().translate_path(path.removeprefix("/app"))
-
-    def end_headers(self) -> None:
-        self.send_header("Content-Security-Policy", CSP)
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Cache-Control", "no-cache")
-        super().end_headers()
-
-    def list_directory(self, path: Any) -> None:
-        self.send_error(404)
-        return None
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture
@@ -63,14 +32,8 @@ def app_url(tmp_path: Path) -> Iterator[str]:
     finally:
         cloud.server.stop()
         cloud.storage.close()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_AppFiles, directory=str(WEBAPP)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/app/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_app() as url:
+        yield url
 
 
 def _run_vectors(page: Any, app_url: str) -> dict[str, Any]:
