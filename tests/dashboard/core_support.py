@@ -71,7 +71,8 @@ class _AppFiles(SimpleHTTPRequestHandler):
             return self._proxy()
         self.send_error(405)
 
-    do_PUT = do_POST
+    def do_PUT(self) -> None:
+        self.do_POST()
 
 
 @contextmanager
