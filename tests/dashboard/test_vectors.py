@@ -142,8 +142,8 @@ def _row(store: Store, entity: str, key: str) -> dict[str, Any] | None:
     """A row as the dashboard shows it: references by name, no secret columns."""
     spec = ENTITIES[entity]
     if entity == "ledger":
-        kind, ref = key.split(":", 1)
-        row = store.one("SELECT * FROM ledger WHERE kind = ? AND reference = ?", (kind, ref))
+        kind, reference = key.split(":", 1)
+        row = store.one("SELECT * FROM ledger WHERE kind = ? AND reference = ?", (kind, reference))
     else:
         row = store.one(f"SELECT * FROM {spec.table} WHERE {spec.key_column} = ?", (key,))
     if row is None:
@@ -215,15 +215,14 @@ def test_fold(case: dict[str, Any], store: Store) -> None:
     for entity, rows in case.get("absent", {}).items():
         for key, names in rows.items():
             row = _row(store, entity, key)
-            assert row is not None and not set(names) & set(row), (
-                f"{entity} {key} shows {set(names) & set(row)}"
-            )
+            assert row is not None, f"{entity} {key} is missing"
+            assert not set(names) & set(row), f"{entity} {key} shows {set(names) & set(row)}"
     for secret in case.get("secrets", []):
-        for spec in {s.table for s in ENTITIES.values()}:
-            for row in store.all(f"SELECT * FROM {spec}"):
-                for v in row.values():
-                    assert not (isinstance(v, str) and secret in v), f"{secret} in {spec}"
-                    assert not (isinstance(v, bytes) and secret.encode() in v), f"{secret} in {spec}"
+        for table in {s.table for s in ENTITIES.values()}:
+            for stored in store.all(f"SELECT * FROM {table}"):
+                for v in stored.values():
+                    assert not (isinstance(v, str) and secret in v), f"{secret} in {table}"
+                    assert not (isinstance(v, bytes) and secret.encode() in v), f"{secret} in {table}"
 
 
 def test_os_urandom_is_what_envelopes_use() -> None:
