@@ -257,7 +257,7 @@ def _handle(store: Store, cfg: Config, key: str) -> str:
         with store.transaction():
             message = _carry_out(store, cfg, key, req)
             store.audit(
-                actor, "dashboard.request", f"request:{key}", action=req["action"], note=req.get("note")
+                actor, "dashboard.request", f"request:{key}", request=req["action"], note=req.get("note")
             )
             _record(store, key, "done", me, message)
             _publish(store, key, "done", message, me)
