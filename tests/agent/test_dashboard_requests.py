@@ -396,6 +396,12 @@ def test_a_suspend_from_the_browser_changes_the_radius_answer_and_queues_the_dis
     dcfg: Config, pop: Store
 ) -> None:
     """What `subscribers.suspend` emits, sealed by the browser: the exact dict."""
+    suspend = {"status": "suspended", "status_reason": "manual", "manual_suspend": 1}
+    subs.suspend(pop, "bob", "noc")
+    last = pop.one(
+        "SELECT id, data FROM events WHERE entity = 'subscriber' AND key = 'bob' ORDER BY rowid DESC"
+    )
+    assert last is not None and pop.event_data(last) == suspend  # the dict the browser sends
     start_session(pop, "alice", "sess-1")
     be = StoreBackend(dcfg, pop.box)
     req = AuthRequest("alice", AuthMethod.PAP, pap_password="alice-pw-1")
