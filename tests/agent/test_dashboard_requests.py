@@ -406,7 +406,6 @@ def test_a_suspend_from_the_browser_changes_the_radius_answer_and_queues_the_dis
     be = StoreBackend(dcfg, pop.box)
     req = AuthRequest("alice", AuthMethod.PAP, pap_password="alice-pw-1")
     assert authorize(req, be.subject("alice")).accept
-    suspend = {"status": "suspended", "status_reason": "manual", "manual_suspend": 1}
     be.close()
     deliver(pop, dcfg, _event("subscriber", "alice", "upsert", suspend))
     be = StoreBackend(dcfg, pop.box)  # as an authentication worker reads the store
