@@ -441,3 +441,21 @@ def test_the_pop_publishes_its_facts_at_most_every_five_minutes_when_changed(
     assert pops.publish(pop, dcfg, now=t + 800)
     assert pop.scalar("SELECT count(*) FROM events WHERE entity = 'pop'") == n + 1
     assert pop.scalar("SELECT currency FROM pops WHERE name = ?", (pop.meta("pop.name"),)) == "USD"
+
+
+def test_a_subscriber_without_a_home_falls_to_the_first_pop_by_name(dcfg: Config, pop: Store) -> None:
+    other = "0192f000-0000-7000-8000-0000000000b3"
+    subs.add(pop, subs.NewSubscriber.build("carol", password="carol-pw-1", plan="home"), "t")  # no home
+    key = ask(pop, dcfg, "payment", username="carol", amount_minor=100)
+    assert result(pop, key)["status"] == "done"  # the only POP there is
+    deliver(pop, dcfg, _event("pop", "0000-first", "upsert", {"agent_id": other, "retired": False}, other))
+    key = ask(pop, dcfg, "payment", username="carol", amount_minor=200)
+    assert pop.one("SELECT outcome, pop FROM dashboard_runs WHERE key = ?", (key,)) == {
+        "outcome": "elsewhere",
+        "pop": "0000-first",
+    }
+    assert result(pop, key) is None
+    # That POP retired: this one is first again.
+    deliver(pop, dcfg, _event("pop", "0000-first", "upsert", {"retired": True, "retired_to": "r1"}, other))
+    key = ask(pop, dcfg, "payment", username="carol", amount_minor=300)
+    assert result(pop, key)["status"] == "done"
