@@ -10,10 +10,12 @@ the static app's files and headers.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.client
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +37,7 @@ from jasiyo.agent.store import Store
 from jasiyo.cloud.app import CloudSettings
 from jasiyo.cloud.appfiles import CSP, WEBAPP
 from jasiyo.cloud.backend import open_storage
+from jasiyo.cloud.guard import Guard, listening_socket
 from jasiyo.sync.hlc import HybridClock
 from jasiyo.sync.ids import uuid7
 from jasiyo.sync.keyring import Keyring
@@ -481,3 +484,29 @@ def test_app_files_have_their_types_and_nothing_outside_is_served(site: Cloud) -
         status, body = raw_get(site.url, target)
         assert status == 404, target
         assert "secret" not in body and "<" not in body, target
+
+
+def test_the_cloud_listens_as_tcp_so_each_connection_gets_nodelay() -> None:
+    """asyncio sets TCP_NODELAY on an accepted connection only when the listening socket
+    says IPPROTO_TCP; without it Nagle and delayed ACKs add 40 ms to each small answer (a
+    dashboard's page of modules, a POP's pushes). The cloud's own socket, served by asyncio."""
+
+    async def accept_one() -> int:
+        got: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                got.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        sock = listening_socket("127.0.0.1", 0, Guard())
+        server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+        _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        try:
+            return await asyncio.wait_for(got, 5)
+        finally:
+            writer.close()
+            server.close()
+
+    assert asyncio.run(accept_one()) == 1
