@@ -264,6 +264,8 @@ class Api:
             raise Refused(401, "replayed nonce")
         if request.path_params.get("tenant") != tenant:
             raise Refused(403, "agent asked for another tenant")
+        if agent.kind == "dashboard" and not dashboard_api.dashboard_may(request.method, request.url.path):
+            raise Refused(403, "a dashboard may not do this")
         if note:
             await dashboard_api.note_seen(self, agent)
         return agent
