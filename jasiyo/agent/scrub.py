@@ -12,6 +12,7 @@ POP that applies it (the one that wrote it first) does the same, in one transact
 - money (payments, ledger, invoices, credit notes, consent records) is kept, as the law
   requires, under the pseudonym: the rows point at the renamed subscriber, and their sync
   events are rewritten to name the pseudonym;
+- usage summaries shared between POPs (keyed ``username|cycle|agent``) move to the pseudonym;
 - RADIUS sessions and raw accounting lose their addresses and MACs, messages their text
   and phone number, payment requests and the suspense list the phone and payer, sealed
   callbacks and incoming SMS about them are replaced, and audit details naming them too;
@@ -246,6 +247,32 @@ def _scrub_audit(store: Store, username: str, pseudonym: str, traces: list[str])
         )
 
 
+def _rename_usage(store: Store, username: str, pseudonym: str) -> list[str]:
+    """Usage summaries are keyed ``username|cycle|agent`` (:mod:`.usage_sync`): their rows,
+    field clocks and events move to the pseudonym, so no summary names the person."""
+    prefix, n = username + "|", len(username) + 1
+    rows = store.all(
+        "SELECT id, key, data FROM events WHERE entity = 'usage' AND substr(key, 1, ?) = ?", (n, prefix)
+    )
+    changed: list[str] = []
+    for r in rows:
+        changed += _rewrite(
+            store,
+            [r],
+            pseudonym + r["key"][len(username) :],
+            lambda d: {**d, "username": pseudonym} if d.get("username") == username else d,
+        )
+    for table in ("usage_summaries", "field_clocks"):
+        scope = "entity = 'usage' AND " if table == "field_clocks" else ""
+        store.execute(
+            f"UPDATE OR IGNORE {table} SET key = ? || substr(key, ?) WHERE {scope}substr(key, 1, ?) = ?",
+            (pseudonym + "|", n + 1, n, prefix),
+        )
+        store.execute(f"DELETE FROM {table} WHERE {scope}substr(key, 1, ?) = ?", (n, prefix))
+    store.execute("UPDATE usage_summaries SET username = ? WHERE username = ?", (pseudonym, username))
+    return changed
+
+
 def apply_erasure(store: Store, event_id: str, pseudonym: str, data: dict[str, Any]) -> int:
     """Carry out an erasure event on this store (in the caller's transaction); how many
     events were rewritten.
@@ -300,6 +327,7 @@ def apply_erasure(store: Store, event_id: str, pseudonym: str, data: dict[str, A
         (pseudonym, username),
     )
     store.execute("DELETE FROM field_clocks WHERE entity = 'subscriber' AND key = ?", (username,))
+    changed += _rename_usage(store, username, pseudonym)
     hooks: list[str] = []
     if row is not None:
         for entity, keys in _money_keys(store, row["id"]).items():
