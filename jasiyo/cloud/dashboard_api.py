@@ -97,6 +97,11 @@ class Presence:
         cursor = agent.cursor if s.cursor is None else max(agent.cursor or 0, s.cursor)
         return replace(agent, last_seen=last, cursor=cursor)
 
+    def kind_of(self, tenant: str, agent_id: str) -> str | None:
+        """``agent`` or ``dashboard``, if this process has seen it sign a request."""
+        s = self._seen.get((tenant, agent_id))
+        return s.kind if s is not None else None
+
     def active(self, now: float, window: float = 3600.0) -> dict[str, int]:
         """How many agents and dashboards made a signed request in the last ``window`` s."""
         counts = {"agent": 0, "dashboard": 0}
