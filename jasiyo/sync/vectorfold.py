@@ -124,6 +124,77 @@ def _base(n: int = 100) -> list[dict[str, Any]]:
     ]
 
 
+REQ_1 = "0190a000-0000-7000-8000-00000000f001"
+REQ_2 = "0190a000-0000-7000-8000-00000000f002"
+
+
+def _suspense(status: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "reference": "QK7SUSP01",
+        "provider": "mpesa",
+        "amount_minor": 70000,
+        "currency": "KES",
+        "account": "alise",
+        "phone": "+254712345678",
+        "reason": "no subscriber named 'alise'",
+        "received_at": S0 + 30,
+        "status": status,
+        "allocated_to": None,
+        "allocated_at": None,
+        "allocated_by": None,
+        "pop": "nairobi-1",
+        **fields,
+    }
+
+
+def _dashboard_case() -> dict[str, Any]:
+    request = {
+        "action": "payment",
+        "by": "front desk",
+        "at": S0 + 10,
+        "username": "alice",
+        "amount_minor": 50000,
+    }
+    done = {"status": "done", "message": "KES 500.00 from alice recorded", "pop": "nairobi-1", "at": S0 + 70}
+    return {
+        "name": "the dashboard's requests, their results and unmatched payments",
+        "steps": [
+            {
+                "events": [
+                    _ev(90, 0.2, POP_B, "request", REQ_1, "append", request),
+                    _ev(91, 1, POP_A, "request_result", REQ_1, "append", done),
+                    _ev(92, 0.5, POP_A, "suspense", "QK7SUSP01", "upsert", _suspense("open")),
+                ]
+            },
+            {
+                "events": [
+                    # A second result, later, from another POP: the first one stands.
+                    _ev(93, 4, POP_B, "request_result", REQ_1, "append", {**done, "pop": "mombasa-1"}),
+                    _ev(
+                        94,
+                        2,
+                        POP_A,
+                        "suspense",
+                        "QK7SUSP01",
+                        "upsert",
+                        _suspense("allocated", allocated_to="alice", allocated_at=S0 + 120, allocated_by="t"),
+                    ),
+                ]
+            },
+            # A status the agents' table does not know: refused there, so here too.
+            {"events": [_ev(95, 3, POP_B, "suspense", "QK7SUSP01", "upsert", {"status": "closed"})]},
+        ],
+        "expect": {
+            "request": {REQ_1: {"action": "payment", "at": S0 + 10}},
+            "request_result": {REQ_1: {"status": "done", "pop": "nairobi-1", "message": done["message"]}},
+            "suspense": {
+                "QK7SUSP01": {"status": "allocated", "allocated_to": "alice", "amount_minor": 70000}
+            },
+        },
+        "absent": {"request": {REQ_1: ["username", "amount_minor", "by"]}},
+    }
+
+
 def _rotation_case() -> dict[str, Any]:
     key_event = {
         "hlc": "",
@@ -237,6 +308,53 @@ def _erasure_case() -> dict[str, Any]:
                     )
                 ]
             },
+            {
+                "events": [
+                    _ev(
+                        306,
+                        40,
+                        POP_B,
+                        "request",
+                        REQ_2,
+                        "append",
+                        {
+                            "action": "plan",
+                            "by": "front desk",
+                            "at": S0 + 2400,
+                            "username": "alice",
+                            "plan": "home",
+                        },
+                    ),
+                    _ev(
+                        307,
+                        41,
+                        POP_A,
+                        "request_result",
+                        REQ_2,
+                        "append",
+                        {
+                            "status": "done",
+                            "message": "alice moved to plan home",
+                            "pop": "nairobi-1",
+                            "at": S0 + 2460,
+                        },
+                    ),
+                    _ev(
+                        308,
+                        42,
+                        POP_A,
+                        "suspense",
+                        "QK7SUSP02",
+                        "upsert",
+                        _suspense(
+                            "open",
+                            reference="QK7SUSP02",
+                            account="alice",
+                            reason="account alice is terminated",
+                        ),
+                    ),
+                ]
+            },
             {"events": [_ev(304, 60, POP_B, "subscriber", pseudonym, "erase", erase)]},
         ],
         "expect": {
@@ -251,6 +369,8 @@ def _erasure_case() -> dict[str, Any]:
                 },
             },
             "payment": {"QK1ERASE": {"username": pseudonym, "amount_minor": 150000}},
+            "request_result": {REQ_2: {"message": f"{pseudonym} moved to plan home"}},
+            "suspense": {"QK7SUSP02": {"account": pseudonym, "phone": None}},
             "usage": {
                 f"alice|{S0}|{POP_A}": None,
                 f"{pseudonym}|{S0}|{POP_A}": {"username": pseudonym, "output_octets": 5000},
@@ -591,6 +711,7 @@ def fold_vectors() -> list[dict[str, Any]]:
             "expect": {"voucher_use": {"ABCD2345": {"pop": "pop-a", "started_at": S0 + 180}}},
             "count": {"voucher_use": 1},
         },
+        _dashboard_case(),
         _rotation_case(),
         _erasure_case(),
     ]

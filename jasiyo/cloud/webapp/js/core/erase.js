@@ -72,6 +72,52 @@ function renameUsage(fold, username, pseudonym) {
   }
 }
 
+// scrub._scrub_dashboard: the dashboard's requests about them (a new subscriber's carries
+// name, phone, password), their results, and unmatched payments that named them.
+function scrubDashboard(fold, username, pseudonym, found) {
+  const escaped = username.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const word = new RegExp(`(?<![\\p{L}\\p{N}_.@-])${escaped}(?![\\p{L}\\p{N}_@-])`, "gu");
+  const text = (v) => (typeof v === "string" ? scrubText(v.replace(word, pseudonym), found) : v);
+  const about = (d, fields) =>
+    fields.some((f) => d[f] === username) || Object.values(d).some((v) => typeof v === "string" && found.some((t) => v.includes(t)));
+  const rewrite = (d, clear) => {
+    for (const k of Object.keys(d)) d[k] = isBad(d[k]) ? d[k] : text(d[k]);
+    for (const k of clear) if (k in d) d[k] = null;
+  };
+  const requests = [];
+  for (const [key, rec] of Object.entries(fold.records.request || {})) {
+    if (rec.data && about(rec.data, ["username"])) {
+      rewrite(rec.data, [...PERSONAL, "password"]);
+      requests.push(key);
+    }
+  }
+  for (const rec of Object.values(fold.records.suspense || {})) {
+    if (rec.f && about(rec.f, ["account", "allocated_to"])) rewrite(rec.f, MONEY_PERSONAL);
+  }
+  const spec = SPECS.request_result;
+  for (const key of requests) {
+    const rec = (fold.records.request_result || {})[key];
+    if (rec && rec.data) rewrite(rec.data, []);
+    const row = fold._table("request_result")[key];
+    if (spec && row && typeof row.message === "string" && text(row.message) !== row.message) {
+      fold._putRow(spec, key, { ...row, message: text(row.message) }, null);
+    }
+  }
+}
+
+// scrub._scrub_local_tables for the unmatched payments: the phone and payer go, the
+// account (and the allocation) name the pseudonym.
+function scrubSuspenseRows(fold, username, pseudonym) {
+  const spec = SPECS.suspense;
+  if (!spec) return;
+  for (const [key, r] of Object.entries(fold._table("suspense"))) {
+    let row = r;
+    if (row.account === username) row = { ...row, phone: null, payer: null, account: pseudonym };
+    if (row.allocated_to === username) row = { ...row, allocated_to: pseudonym };
+    if (row !== r) fold._putRow(spec, key, row, null);
+  }
+}
+
 // Carry out an erasure event (op "erase" on subscriber, key = the pseudonym) on `fold`;
 // `touched` gains what must be materialised after.
 export function eraseInto(fold, ev, touched) {
@@ -92,7 +138,9 @@ export function eraseInto(fold, ev, touched) {
     recs[pseudonym] = mergeRecord(recs[pseudonym], rec);
   }
   renameUsage(fold, username, pseudonym);
+  scrubDashboard(fold, username, pseudonym, found);
   if (!row) return;
+  scrubSuspenseRows(fold, username, pseudonym);
   const money = (f, v) => scrubValue(f, v, username, pseudonym, found, MONEY_PERSONAL, null);
   for (const name of ["payment", "ledger", "invoice", "credit_note", "sms_consent"]) {
     const spec = SPECS[name];
