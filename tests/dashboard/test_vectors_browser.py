@@ -1,39 +1,26 @@
 """The shared vectors through the browser's modules, in Chromium (headless, Debian's build):
 the page jasiyo/cloud/webapp/vectors/run.html runs every vector of sync-vectors.json (the
-file tests/dashboard/test_vectors.py checks against the Python code) and reports each."""
+file tests/dashboard/test_vectors.py checks against the Python code), served by the real cloud
+at /app/ under its CSP, and reports each."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from jasiyo.sync.vectors import WEBAPP
-from tests.dashboard.core_support import serve_app
 from tests.portal.browser import phone_page
+from tests.sync.harness import Cloud
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def app_url(tmp_path: Path) -> Iterator[str]:
-    """The app's base URL: the real cloud's /app/ if it serves the files, else a static server."""
-    from tests.sync.harness import sqlite_cloud
-
-    cloud = sqlite_cloud(tmp_path)
-    try:
-        if httpx.get(f"{cloud.url}/app/vectors/sync-vectors.json", timeout=10).status_code == 200:
-            yield f"{cloud.url}/app/"
-            return
-    finally:
-        cloud.server.stop()
-        cloud.storage.close()
-    with serve_app() as url:
-        yield url
+def app_url(cloud: Cloud) -> str:
+    """The web app as the cloud serves it (/app/, with its CSP: no inline script)."""
+    return f"{cloud.url}/app/"
 
 
 def _run_vectors(page: Any, app_url: str) -> dict[str, Any]:
@@ -60,6 +47,9 @@ def _run_vectors(page: Any, app_url: str) -> dict[str, Any]:
     page.wait_for_selector("#result[data-done]", state="attached", timeout=60000)
     result: dict[str, Any] = json.loads(page.text_content("#result") or "{}")
     assert not problems, problems  # a CSP violation or a module that failed to load shows here
+    assert "script-src 'self'" in (
+        page.context.request.get(app_url + "vectors/run.js").headers.get("content-security-policy") or ""
+    )
     return result
 
 

@@ -9,7 +9,7 @@ import { Cloud } from "../js/core/api.js";
 import { DashError } from "../js/core/errors.js";
 import { Fold } from "../js/core/fold.js";
 import { Clock } from "../js/core/hlc.js";
-import { parseRecovery } from "../js/core/keys.js";
+import { parseRecovery, unwrapKeyring, wrapKeyring } from "../js/core/keys.js";
 import { generateIdentity } from "../js/core/signing.js";
 import { openEvents, sealEvent } from "../js/core/sync.js";
 import { uuid7 } from "../js/core/uuid7.js";
@@ -63,6 +63,22 @@ async function main() {
     out.reused = exc.message;
   }
 
+  // The keyring wrapped under a passphrase, stored in the cloud and unwrapped again.
+  const adminToken = p.get("admin");
+  out.wrappedBefore = await admin.getWrapped(adminToken);
+  const recoveryText = ring.toRecoveryText();
+  await admin.putWrapped(adminToken, await wrapKeyring(recoveryText, "correct horse battery staple", tenantId));
+  const stored = await admin.getWrapped(adminToken);
+  out.wrappedIterations = stored.iterations;
+  try {
+    await unwrapKeyring(stored, "correct horse battery stapler", tenantId);
+    out.wrongPassphrase = "unlocked";
+  } catch (exc) {
+    out.wrongPassphrase = exc.message;
+  }
+  const unlocked = await parseRecovery(await unwrapKeyring(stored, "correct horse battery staple", tenantId));
+  out.unlocked = { tenantId: unlocked.tenantId, kids: [...unlocked.keys.keys()].sort(), same: [...ring.keys.keys()].sort() };
+
   const cloud = new Cloud(location.origin, { tenantId, agentId, identity });
   const fold = new Fold();
   const clock = new Clock(agentId);
@@ -77,6 +93,9 @@ async function main() {
   out.pushed = await cloud.push([{ id: sealed.id, origin: sealed.origin, envelope: sealed.envelope }]);
   out.after = fold.state().subscriber[user] || null;
   out.snapshot = await cloud.snapshot();
+  const listed = await cloud.agents();
+  out.agents = listed.agents.map((a) => ({ agent_id: a.agent_id, name: a.name, kind: a.kind }));
+  out.me = agentId;
   report(out);
 }
 
