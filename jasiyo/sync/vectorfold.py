@@ -10,6 +10,8 @@ A case is ``{"name", "steps": [{"events": [...]} or {"raw": [...]}, "expect"?], 
   by name (a subscriber's ``plan``, a payment's ``username``), JSON fields as values;
 - ``count``: rows per entity; ``balances``: ledger sum per username (positive = credit);
 - ``secrets``: strings that must appear in no row; ``absent``: fields a row must not show;
+- ``details``: fields of an entity's earliest event that the agents read from the event
+  (a request's username, amount) and the dashboard's row shows;
 - ``refused``: ids of raw events that must not open (the rest still fold).
 """
 
@@ -191,7 +193,9 @@ def _dashboard_case() -> dict[str, Any]:
                 "QK7SUSP01": {"status": "allocated", "allocated_to": "alice", "amount_minor": 70000}
             },
         },
-        "absent": {"request": {REQ_1: ["username", "amount_minor", "by"]}},
+        # What the request asked: not columns of the agents' table, read from its event by
+        # the POP that carries it out; the dashboard's row keeps them (never a password).
+        "details": {"request": {REQ_1: {"username": "alice", "amount_minor": 50000, "by": "front desk"}}},
     }
 
 
@@ -376,6 +380,7 @@ def _erasure_case() -> dict[str, Any]:
                 f"{pseudonym}|{S0}|{POP_A}": {"username": pseudonym, "output_octets": 5000},
             },
         },
+        "details": {"request": {REQ_2: {"username": pseudonym, "plan": "home"}}},
         "balances": {pseudonym: 150000},
         "secrets": ["fresh-random-pw-42", "alice-pw-1"],
     }

@@ -217,6 +217,15 @@ def test_fold(case: dict[str, Any], store: Store) -> None:
             row = _row(store, entity, key)
             assert row is not None, f"{entity} {key} is missing"
             assert not set(names) & set(row), f"{entity} {key} shows {set(names) & set(row)}"
+    for entity, rows in case.get("details", {}).items():
+        for key, fields in rows.items():
+            first = store.one(
+                "SELECT id, data FROM events WHERE entity = ? AND key = ? ORDER BY hlc, id LIMIT 1",
+                (entity, key),
+            )
+            assert first is not None, f"{entity} {key} has no event"
+            data = store.event_data(first)
+            assert {k: data.get(k) for k in fields} == fields, f"{entity} {key}"
     for secret in case.get("secrets", []):
         for table in {s.table for s in ENTITIES.values()}:
             for stored in store.all(f"SELECT * FROM {table}"):

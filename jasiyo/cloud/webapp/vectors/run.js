@@ -180,6 +180,11 @@ function endCheck(c, fold, refused, where) {
       if (shown.length) throw new Error(`${where}: ${entity} ${key} shows ${shown}`);
     }
   }
+  for (const [entity, rows] of Object.entries(c.details || {})) {
+    for (const [key, fields] of Object.entries(rows)) {
+      for (const [name, want] of Object.entries(fields)) expectEqual((state[entity][key] || {})[name], want, `${where}: ${entity} ${key}.${name}`);
+    }
+  }
   const everything = JSON.stringify(state) + JSON.stringify(fold.toJSON());
   for (const s of c.secrets || []) if (everything.includes(s)) throw new Error(`${where}: a secret is in the state or its cache`);
   expectEqual(refused, c.refused || [], `${where}: refused`);
@@ -252,7 +257,9 @@ async function requests() {
     const rec = fold.record("request", key);
     expectEqual([rec.action, rec.username, rec.password], ["subscriber.add", "zawadi", true], "record");
     const row = fold.state().request[key];
-    if (!row || row.action !== "subscriber.add") throw new Error(`no request row: ${JSON.stringify(row)}`);
+    if (!row || row.action !== "subscriber.add" || row.username !== "zawadi" || "password" in row) {
+      throw new Error(`the request row: ${JSON.stringify(row)}`);
+    }
     if (JSON.stringify(fold.toJSON()).includes("zawadi-pw-77") || JSON.stringify(fold.state()).includes("zawadi-pw-77")) {
       throw new Error("the password is in the fold");
     }

@@ -89,6 +89,12 @@ function scrubDashboard(fold, username, pseudonym, found) {
     if (rec.data && about(rec.data, ["username"])) {
       rewrite(rec.data, [...PERSONAL, "password"]);
       requests.push(key);
+      const row = fold._table("request")[key];
+      if (row) {
+        const copy = { ...row };
+        rewrite(copy, PERSONAL);
+        fold._putRow(SPECS.request, key, copy, null);
+      }
     }
   }
   for (const rec of Object.values(fold.records.suspense || {})) {

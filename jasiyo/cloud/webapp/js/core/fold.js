@@ -21,7 +21,7 @@
 
 import { eraseInto } from "./erase.js";
 import {
-  BAD, OPS, RULES_VERSION, Refused, SEP, SPECS, STATE_ENTITIES, Unresolved, asciiUpper, clearBefore, clockOf, cmp,
+  BAD, OPS, RULES_VERSION, Refused, SECRET_NAMES, SEP, SPECS, STATE_ENTITIES, Unresolved, asciiUpper, clearBefore, clockOf, cmp,
   fieldClock, idOf, isBad, keep, keepAll, newRecord, pyEqual, setField, SKIP, unbox, wallSeconds,
 } from "./foldrules.js";
 
@@ -261,8 +261,10 @@ export class Fold {
         const target = this.rows[ref.entity];
         if (!target || !Object.hasOwn(target, value)) throw new Unresolved();
         values[name] = value;
-      } else if (spec.loose || name in spec.columns) {
-        values[name] = unbox(value);
+      } else if (SECRET_NAMES.has(name)) {
+        continue;
+      } else if (spec.loose || spec.keepAll || name in spec.columns) {
+        values[name] = unbox(value); // keepAll: a request's details ride along with its row
       }
     }
     if (clocks) {
