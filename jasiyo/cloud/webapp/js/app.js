@@ -81,6 +81,7 @@ class App {
       this.cursor = cached.cursor;
       this.head = cached.head || cached.cursor;
       if (cached.hlc) this.clock.observe(cached.hlc);
+      for (const [kid, raw] of Object.entries(cached.keys || {})) await this.keyring.add(kid, raw);
       for (const [id, m] of cached.refused || []) this.refused.set(id, m);
     } else {
       this.fold = new Fold();
@@ -169,18 +170,11 @@ class App {
     );
   }
 
-  /** Open a batch; an event that fails authentication is refused alone, the rest apply. */
+  /** Open a batch; an event that fails authentication is refused alone (never folded,
+   * its reason shown), the rest apply. */
   async open(raw) {
-    try {
-      return await openEvents(this.keyring, this.tenantId, raw);
-    } catch (err) {
-      if (raw.length === 1) {
-        this.refused.set(raw[0].id, explain(err));
-        return [];
-      }
-    }
-    const out = [];
-    for (const ev of raw) out.push(...(await this.open([ev])));
+    const out = await openEvents(this.keyring, this.tenantId, raw);
+    for (const r of out.refused || []) this.refused.set(r.id, r.message);
     return out;
   }
 
@@ -194,6 +188,7 @@ class App {
         if (this.cursor < page.floor) {
           this.setStatus("loading the snapshot…", "busy");
           const snap = await loadSnapshot(this.cloud, this.keyring, this.tenantId);
+          if (!snap) throw new DashError("the cloud compacted its log but holds no snapshot to start from");
           this.fold = new Fold();
           this.fold.apply(snap.events);
           this.cursor = snap.seq;
@@ -202,6 +197,7 @@ class App {
           continue;
         }
         const events = await this.open(page.events);
+        if (events.learned) this.dirty = true; // a rotated key: the cache must keep it
         if (events.length) {
           this.fold.apply(events);
           for (const e of events) if (!this.lastHlc || e.hlc > this.lastHlc) this.lastHlc = e.hlc;
@@ -248,9 +244,8 @@ class App {
   /** Seal one event as this dashboard, push it, and fold it here at once. */
   async emit(entity, key, op, data) {
     const ev = await sealEvent(this.keyring, this.tenantId, this.clock, this.identity.agentId, entity, key, op, data);
-    await this.cloud.push([ev]);
-    const opened = await openEvents(this.keyring, this.tenantId, [ev]);
-    this.fold.apply(opened);
+    await this.cloud.push([{ id: ev.id, origin: ev.origin, envelope: ev.envelope }]); // never the plain event
+    this.fold.apply([ev.event]);
     this.rebuild();
     this.refreshViews();
   }
@@ -264,6 +259,7 @@ class App {
         cursor: this.cursor,
         head: this.head,
         hlc: this.lastHlc,
+        keys: this.keyring.toRecovery().keys, // rotated keys learned from the log
         refused: [...this.refused.entries()],
       });
     } catch (err) {

@@ -7,13 +7,21 @@ const EXPONENT = {
   XOF: 0, XAF: 0, UGX: 0, RWF: 0, ZMW: 2, MWK: 2, ETB: 2, EGP: 2,
 };
 
+/** A number from an event, or null. The core's JSON reader boxes floats written as
+ * ``1.0`` (Python's float) in Number objects, so unbox those. */
+export function num(v) {
+  if (v instanceof Number) v = v.valueOf();
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
 export function exponent(currency) {
   return EXPONENT[currency] ?? 2;
 }
 
 /** 150000, "KES" -> "KES 1,500.00" (integers only: no float rounding of money). */
 export function money(minor, currency) {
-  if (typeof minor !== "number" || !Number.isFinite(minor)) return "—";
+  minor = num(minor);
+  if (minor === null) return "—";
   const cur = currency || "";
   const exp = exponent(cur);
   const sign = minor < 0 ? "-" : "";
@@ -57,12 +65,14 @@ function formatter(tz, opts) {
 
 /** Unix seconds -> "01 Dec 2026, 14:05" in ``tz``. */
 export function dateTime(unix, tz) {
-  if (typeof unix !== "number" || !Number.isFinite(unix)) return "—";
+  unix = num(unix);
+  if (unix === null) return "—";
   return formatter(tz, { dateStyle: "medium", timeStyle: "short" }).format(new Date(unix * 1000));
 }
 
 export function date(unix, tz) {
-  if (typeof unix !== "number" || !Number.isFinite(unix)) return "—";
+  unix = num(unix);
+  if (unix === null) return "—";
   return formatter(tz, { dateStyle: "medium" }).format(new Date(unix * 1000));
 }
 
@@ -77,7 +87,8 @@ export function dayKey(unix, tz) {
 
 /** Seconds ago -> "3 min ago". */
 export function ago(unix, now = Date.now() / 1000) {
-  if (typeof unix !== "number" || !Number.isFinite(unix)) return "never";
+  unix = num(unix);
+  if (unix === null) return "never";
   const s = Math.max(0, Math.round(now - unix));
   if (s < 60) return `${s} s ago`;
   if (s < 3600) return `${Math.round(s / 60)} min ago`;

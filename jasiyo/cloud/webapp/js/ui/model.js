@@ -1,10 +1,9 @@
 // The views' data, derived from the folded state (core/fold.js) in one pass after each
 // batch of events: sorted lists, balances, search text. Nothing here talks to the cloud.
 
-import { dayKey } from "./format.js";
+import { dayKey, num } from "./format.js";
 
 const values = (obj) => (obj ? Object.values(obj) : []);
-const num = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
 
 /** The tenant's time zone and currency: from the first POP that publishes them. */
 export function tenantSettings(state) {
@@ -98,9 +97,10 @@ export function revenue(payments, tz, days = 30, now = Date.now() / 1000) {
     let k = quarter.get(q);
     if (k === undefined) quarter.set(q, (k = dayKey(q * 900, tz)));
     if (!byDay.has(k)) continue;
-    byDay.set(k, byDay.get(k) + p.amount_minor);
+    const amount = num(p.amount_minor);
+    byDay.set(k, byDay.get(k) + amount);
     const m = typeof p.method === "string" ? p.method : "other";
-    byMethod.set(m, (byMethod.get(m) || 0) + p.amount_minor);
+    byMethod.set(m, (byMethod.get(m) || 0) + amount);
   }
   return { byDay: [...byDay.entries()], byMethod: [...byMethod.entries()].sort((a, b) => b[1] - a[1]) };
 }

@@ -117,16 +117,16 @@ export function signIn(root, explain) {
         if (pass1.value.length < MIN_PASSPHRASE) throw new Error(`the passphrase needs ${MIN_PASSPHRASE} characters or more`);
         if (pass1.value !== pass2.value) throw new Error("the two passphrases differ");
         wrapped = await wrapKeyring(recoveryText, pass1.value, tenantId);
-        await cloud.putWrapped(admin, wrapped, tenantId);
+        await cloud.putWrapped(admin, wrapped);
       } else {
-        wrapped = await cloud.getWrapped(admin, tenantId);
+        wrapped = await cloud.getWrapped(admin);
         if (!wrapped) throw new Error("the cloud holds no wrapped keys for this tenant yet: sign in once with the recovery file");
         recoveryText = await unwrapKeyring(wrapped, cloudPass.value, tenantId);
       }
       const ident = await generateIdentity();
       const agentId = uuid7();
-      const enrolment = await cloud.createEnrolment(admin, tenantId);
-      await cloud.enroll(enrolment, agentId, dashName, ident.publicKeyText);
+      const enrolment = await cloud.createEnrolment(admin);
+      await cloud.enroll(enrolment.token, agentId, dashName, ident.publicKeyText);
       const identity = { tenantId, agentId, name: dashName, ...ident, enrolledAt: Date.now() / 1000 };
       await cache.put("identity", identity);
       await cache.put("wrapped", wrapped);
