@@ -2,7 +2,9 @@
 
 Three kinds of caller: the operator (bearer token, creates tenants), a tenant admin (bearer
 token, issues one-time enrolment tokens) and agents (Ed25519-signed requests, push and pull
-the tenant's sealed event log). Refusals carry only a status and a short code, never a
+the tenant's sealed event log). A dashboard is a browser enrolled and signing as an agent of
+kind "dashboard" (:mod:`jasiyo.cloud.dashboard_api`); its static files are at ``/app/``
+(:mod:`jasiyo.cloud.appfiles`). Refusals carry only a status and a short code, never a
 reason: the reason goes to the cloud's log.
 """
 
@@ -18,6 +20,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,9 +30,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from jasiyo.cloud import dashboard_api
+from jasiyo.cloud.appfiles import WEBAPP, AppFiles, AppRoute, app_handler
 from jasiyo.cloud.notify import Notifier
 from jasiyo.cloud.openapi import OPENAPI
-from jasiyo.cloud.storage import AgentRecord, Storage
+from jasiyo.cloud.storage import KINDS, AgentRecord, Storage
 from jasiyo.errors import SyncError
 from jasiyo.log import event, get_logger
 from jasiyo.sync import signing
@@ -93,6 +99,8 @@ class CloudSettings:
     body_timeout: float = 30.0
     max_conns_per_client: int = 64
     max_connections: int = 0
+    #: The dashboard's files, served at /app/ (None: the ones shipped in the package).
+    webapp: Path | None = None
 
 
 def redact_path(path: str) -> str:
@@ -194,6 +202,8 @@ class Api:
         self.notifier = Notifier()
         self.buckets = _Buckets(cfg.rate, cfg.burst)
         self.hook_buckets = _Buckets(cfg.hook_rate, cfg.hook_burst)
+        self.presence = dashboard_api.Presence()
+        self.files = AppFiles(cfg.webapp or WEBAPP)
 
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await run_in_threadpool(fn, *args)
@@ -230,7 +240,10 @@ class Api:
             raise Refused(401, "no bearer token")
         return auth[7:].strip()
 
-    async def agent_auth(self, request: Request, body: bytes) -> AgentRecord:
+    async def agent_auth(self, request: Request, body: bytes, *, note: bool = True) -> AgentRecord:
+        """The enrolled, unrevoked agent (or dashboard) that signed this request.
+
+        ``note``: record its contact (a pull records it with its cursor instead)."""
         h = request.headers
         tenant, agent_id = h.get(signing.H_TENANT, ""), h.get(signing.H_AGENT, "")
         if not (_ID_RE.match(tenant) and _ID_RE.match(agent_id)):
@@ -251,6 +264,8 @@ class Api:
             raise Refused(401, "replayed nonce")
         if request.path_params.get("tenant") != tenant:
             raise Refused(403, "agent asked for another tenant")
+        if note:
+            await dashboard_api.note_seen(self, agent)
         return agent
 
     def endpoint(self, fn: Callable[[Request], Awaitable[Response]]) -> Callable:
@@ -348,6 +363,7 @@ class Api:
         doc = self.json_of(await self.body_of(request))
         token, agent_id = doc.get("token"), doc.get("agent_id")
         name, public_key = doc.get("name", ""), doc.get("public_key")
+        kind = doc.get("kind", "agent")
         if not (
             isinstance(token, str)
             and isinstance(agent_id, str)
@@ -355,6 +371,7 @@ class Api:
             and isinstance(name, str)
             and len(name) <= 200
             and isinstance(public_key, str)
+            and kind in KINDS
         ):
             raise Refused(422, "enrolment fields missing or malformed")
         try:
@@ -364,14 +381,14 @@ class Api:
         tenant = split_token(token, "en")
         if tenant is None:
             raise Refused(401, "not an enrolment token")
-        agent = AgentRecord(agent_id, tenant, name or agent_id, public_key, None)
+        agent = AgentRecord(agent_id, tenant, name or agent_id, public_key, None, kind=kind)
         result = await self.db(self.storage.enroll, tenant, token_hash(token), agent, time.time())
         if result == "invalid":
             raise Refused(401, "enrolment token unknown, used or expired")
         if result == "conflict":
             raise Refused(409, "agent id already enrolled")
-        event(log, "cloud.agent_enrolled", tenant=tenant, agent=agent_id)
-        return JSONResponse({"tenant_id": tenant, "agent_id": agent_id}, 201)
+        event(log, "cloud.agent_enrolled", tenant=tenant, agent=agent_id, kind=kind)
+        return JSONResponse({"tenant_id": tenant, "agent_id": agent_id, "kind": kind}, 201)
 
     async def register_key(self, request: Request) -> Response:
         body = await self.body_of(request)
@@ -454,8 +471,9 @@ class Api:
                 raise Refused(401, "agent revoked while waiting")
 
     async def pull(self, request: Request) -> Response:
-        agent = await self.agent_auth(request, b"")
+        agent = await self.agent_auth(request, b"", note=False)
         after, limit, wait = self.cursor_query(request, self.cfg.max_pull)
+        await dashboard_api.note_seen(self, agent, after)
         tenant = agent.tenant_id
         found, head = await self.long_poll(
             agent, wait, lambda: self.db(self.storage.pull, tenant, after, limit)
@@ -588,7 +606,15 @@ class Api:
             Route("/v1/tenants", e(self.create_tenant), methods=["POST"]),
             Route("/v1/tenants/{tenant}/enrolments", e(self.create_enrolment), methods=["POST"]),
             Route("/v1/agents/enroll", e(self.enroll), methods=["POST"]),
+            Route(
+                "/v1/tenants/{tenant}/agents", e(partial(dashboard_api.list_agents, self)), methods=["GET"]
+            ),
             Route("/v1/tenants/{tenant}/agents/{agent}/revoke", e(self.revoke_agent), methods=["POST"]),
+            Route(
+                "/v1/tenants/{tenant}/wrapped-key",
+                e(partial(dashboard_api.wrapped_key, self)),
+                methods=["GET", "PUT"],
+            ),
             Route("/v1/tenants/{tenant}/keys", e(self.register_key), methods=["POST"]),
             # One route for both methods, so a 405 lists both in Allow.
             Route("/v1/tenants/{tenant}/events", e(self.events), methods=["GET", "POST"]),
@@ -605,11 +631,13 @@ class Api:
             Route("/v1/tenants/{tenant}/hook-endpoints", e(self.add_hook_endpoint), methods=["POST"]),
             Route("/v1/tenants/{tenant}/hooks", e(self.list_hooks), methods=["GET"]),
             Route("/v1/hooks/{tenant}/{token}", e(self.receive_hook), methods=["POST"]),
+            AppRoute(e(app_handler(self.files))),  # the dashboard's static files, /app/
         ]
         app = Starlette(
             routes=routes, lifespan=self.lifespan, exception_handlers={404: _not_found, 405: _not_found}
         )
         app.state.notifier = self.notifier
+        app.state.presence = self.presence  # read by jasiyo.cloud.metrics
         return app
 
 
