@@ -61,9 +61,15 @@ _SUBSCRIBER_REF = Ref("subscriber_id", "subscribers", "username")
 
 #: POPs and per-cycle usage summaries (:mod:`.pops`, :mod:`.usage_sync`): state entities
 #: folded like any other, keyed by POP name and by user|cycle|agent.
+#: The tenant dashboard's (:mod:`.requests`): a change it asks of the agents and its
+#: outcome, kept once per key (carried out by one POP, after the batch is folded); and an
+#: unmatched payment (``payment_suspense``), state so that every POP can allocate it.
 EXTRA_ENTITIES: dict[str, EntitySpec] = {
     "pop": EntitySpec("pops", "name", "state"),
     "usage": EntitySpec("usage_summaries", "key", "state"),
+    "request": EntitySpec("dashboard_requests", "key", "append"),
+    "request_result": EntitySpec("dashboard_results", "key", "append"),
+    "suspense": EntitySpec("payment_suspense", "reference", "state"),
 }
 
 ENTITIES: dict[str, EntitySpec] = {
