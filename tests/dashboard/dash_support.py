@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from jasiyo.config import Config
 from tests.agent.agentproc import AgentProcess, jasiyo
@@ -166,7 +167,8 @@ def sign_in(page: Any, pop: Pop, name: str = "front-desk") -> None:
 
 
 def wait_synced(page: Any) -> None:
-    page.wait_for_function("document.querySelector('#sync-status')?.textContent === 'up to date'")
+    # (Locators, not wait_for_function: the app's CSP forbids the eval that would need.)
+    expect(page.locator("#sync-status")).to_have_text("up to date", timeout=60000)
 
 
 def open_subscriber(page: Any, username: str = USER) -> None:
@@ -184,9 +186,9 @@ def suspend_and_pay(page: Any, pop: Pop) -> None:
     open_subscriber(page)
     page.fill("#suspend-reason", "unpaid installation fee")
     page.click("#act-suspend")
-    page.wait_for_function("document.querySelector('#action-msg')?.textContent.startsWith('Suspended')")
+    expect(page.locator("#action-msg")).to_contain_text("Suspended")
     until(lambda: not pop.radius_full_service(), timeout=30)
-    page.wait_for_function("document.querySelector('#detail-status')?.textContent === 'suspended'")
+    expect(page.locator("#detail-status")).to_have_text("suspended")
     page.fill("#cash-amount", CASH)
     page.click("#act-pay")
     page.wait_for_selector("#detail-requests li.req.pending, #detail-requests li.req.done")

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.dashboard.dash_support import (
     CASH_SHOWN,
@@ -69,8 +70,7 @@ def test_staff_sign_in_see_suspend_and_record_cash(pop: Pop) -> None:
         assert NAME not in page.content()
         page.fill("#passphrase", "not the passphrase at all")
         page.click("#unlock-go")
-        page.wait_for_function("document.querySelector('#unlock-msg')?.textContent.length > 0")
-        assert "wrong passphrase" in page.inner_text("#unlock-msg")
+        expect(page.locator("#unlock-msg")).to_contain_text("wrong passphrase")
         page.shots("wrong-passphrase")
         page.fill("#passphrase", PASSPHRASE)
         page.click("#unlock-go")

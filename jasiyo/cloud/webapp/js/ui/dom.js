@@ -45,6 +45,9 @@ export function svg(tag, attrs = {}, ...children) {
 /** A table of ``rows`` (arrays of cells); a cell may be a node or text. */
 export function table(headers, rows, { rowAttrs } = {}) {
   return h(
+    "div",
+    { class: "table" },
+    h(
     "table",
     {},
     h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
@@ -52,6 +55,7 @@ export function table(headers, rows, { rowAttrs } = {}) {
       "tbody",
       {},
       rows.map((cells, i) => h("tr", rowAttrs ? rowAttrs(i) : {}, cells.map((c) => h("td", {}, c)))),
+    ),
     ),
   );
 }
