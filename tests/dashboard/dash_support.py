@@ -98,11 +98,17 @@ def pop_in(cloud: Cloud, tmp: Path) -> Iterator[Pop]:
         nas.close()
 
 
+#: The loggers of the cloud's code (the in-process CLI runs of the POP's setup log too, as
+#: jasiyo.agent / jasiyo.commands: those are the POP's logs, which may name subscribers).
+CLOUD_LOGGERS = ("jasiyo.cloud", "jasiyo.serving", "uvicorn", "starlette")
+
+
 @contextmanager
 def captured_logs() -> Iterator[StringIO]:
-    """Everything logged in this process (the in-process cloud's log output) as text."""
+    """What the in-process cloud logs, as text, at every level."""
     out = StringIO()
     handler = logging.StreamHandler(out)
+    handler.addFilter(lambda r: r.name.startswith(CLOUD_LOGGERS))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     old = root.level
