@@ -40,21 +40,36 @@ function escapeString(s) {
     else if (c === 0x09) out += "\\t";
     else if (c === 0x08) out += "\\b";
     else if (c === 0x0c) out += "\\f";
-    else if (c < 0x20 || c > 0x7e) out += "\\u" + c.toString(16).padStart(4, "0");
+    else if (c < 0x20 || c > 0x7f) out += "\\u" + c.toString(16).padStart(4, "0");
     else out += s[i];
   }
   return out + '"';
 }
 
+// A number as Python writes it: an int in full, a float by repr() (shortest digits that
+// round-trip, fixed notation from 1e-4 to 1e16, always with a fraction or an exponent).
+function pyNumber(v, isFloat) {
+  if (!Number.isFinite(v)) throw new DashError("a number in an event is not finite");
+  if (!isFloat && Number.isInteger(v)) return Number.isSafeInteger(v) ? String(v) : BigInt(v).toString();
+  if (v === 0) return Object.is(v, -0) ? "-0.0" : "0.0";
+  const sign = v < 0 ? "-" : "";
+  const [mant, expText] = Math.abs(v).toExponential().split("e");
+  const e = Number(expText);
+  const digits = mant.replace(".", "");
+  if (e >= -4 && e < 16) {
+    if (e < 0) return `${sign}0.${"0".repeat(-e - 1)}${digits}`;
+    return `${sign}${digits.slice(0, e + 1).padEnd(e + 1, "0")}.${digits.slice(e + 1) || "0"}`;
+  }
+  const m = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
+  return `${sign}${m}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
+}
+
 // Python's json.dumps(value, sort_keys=True, separators=(",", ":")) (ensure_ascii too).
 export function pyDumps(value) {
   if (value === null || value === undefined) return "null";
-  if (value instanceof Number) value = value.valueOf();
+  if (value instanceof Number) return pyNumber(value.valueOf(), true);
   if (typeof value === "boolean") return value ? "true" : "false";
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw new DashError("a number in an event is not finite");
-    return JSON.stringify(value);
-  }
+  if (typeof value === "number") return pyNumber(value, false);
   if (typeof value === "string") return escapeString(value);
   if (Array.isArray(value)) return "[" + value.map(pyDumps).join(",") + "]";
   if (typeof value === "object") {
