@@ -479,6 +479,8 @@ class Api:
             agent, wait, lambda: self.db(self.storage.pull, tenant, after, limit)
         )
         floor = await self.db(self.storage.floor, tenant)  # compacted below: see the snapshot
+        if found:  # what it has been sent counts as pulled (the agents list's backlog)
+            self.presence.note(agent, time.time(), found[-1].seq)
         return JSONResponse(
             {
                 "floor": floor,

@@ -5,8 +5,9 @@ the cloud can list and revoke it. It signs in with the tenant admin token and th
 keyring, which it may keep here wrapped under a passphrase: the cloud checks only the
 document's shape (it holds no key that opens it) and never logs it.
 
-Presence: every signed request notes the agent's last contact, and every pull its cursor
-(the ``after`` it asked from: it holds the events up to there). They are kept in memory and
+Presence: every signed request notes the agent's last contact, and every pull its cursor:
+the last event the cloud has sent it (or the ``after`` it asked from, if higher), so the
+backlog, head less cursor, is what it has yet to pull. They are kept in memory and
 written to storage at most once per :data:`SEEN_EVERY` seconds per agent, so a long-polling
 POP costs no extra write per request; the agents list reads both, and another cloud process
 sharing a PostgreSQL database is at most that far behind.

@@ -90,7 +90,7 @@ _SNAPSHOTS = """
 
 _DASHBOARDS = """
         -- Dashboards (browsers) enrol and sign like agents; kind tells them apart. last_seen
-        -- and cursor (the highest `after` it pulled) are written at most every 30 s per
+        -- and cursor (the last seq the cloud sent it) are written at most every 30 s per
         -- agent, for the agents list (last contact, backlog = head - cursor).
         ALTER TABLE agents ADD COLUMN kind TEXT NOT NULL DEFAULT 'agent'
             CHECK (kind IN ('agent', 'dashboard'));

@@ -334,7 +334,8 @@ OPENAPI: dict[str, Any] = {
                     },
                     "cursor": {
                         "type": ["integer", "null"],
-                        "description": "the highest `after` it pulled from (null: never pulled)",
+                        "description": "the last seq it has been sent, or the `after` it asked "
+                        "from (null: never pulled)",
                     },
                     "backlog": {
                         "type": ["integer", "null"],

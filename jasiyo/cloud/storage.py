@@ -34,7 +34,7 @@ class AgentRecord:
     public_key: str
     revoked_at: float | None
     kind: str = "agent"
-    #: Its last signed request, and the highest ``after`` it pulled: recorded at most
+    #: Its last signed request, and the last seq the cloud sent it: recorded at most
     #: every :data:`jasiyo.cloud.dashboard_api.SEEN_EVERY` seconds.
     last_seen: float | None = None
     cursor: int | None = None
