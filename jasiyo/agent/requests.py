@@ -35,7 +35,7 @@ from typing import Any
 from jasiyo.agent import fold, popname
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
-from jasiyo.errors import JasiyoError, StoreError, ValidationError
+from jasiyo.errors import AlreadyExists, JasiyoError, NotFound, StoreError, ValidationError
 from jasiyo.log import event, get_logger
 from jasiyo.money import format_money
 
@@ -223,6 +223,10 @@ def _publish(store: Store, key: str, status: str, message: str, pop: str) -> Non
     fold.insert_append(store, "request_result", key, data)
 
 
+def _decided(store: Store, key: str) -> bool:
+    return store.one("SELECT 1 FROM dashboard_runs WHERE key = ? AND outcome != 'retry'", (key,)) is not None
+
+
 def _handle(store: Store, cfg: Config, key: str) -> str:
     """Decide one request; returns the outcome recorded (done, refused, retry, elsewhere)."""
     me = popname.local(store) or store.meta(popname.NAME_KEY) or store.agent_id
@@ -230,7 +234,6 @@ def _handle(store: Store, cfg: Config, key: str) -> str:
         run = store.one("SELECT outcome, attempts FROM dashboard_runs WHERE key = ?", (key,))
         if run is not None and run["outcome"] != "retry":
             return str(run["outcome"])
-        attempts = int(run["attempts"]) if run else 0
         result = store.one("SELECT status, pop FROM dashboard_results WHERE key = ?", (key,))
         if result is not None:  # carried out before (elsewhere, or before a restore)
             outcome = "refused" if result["status"] == "refused" else "done"
@@ -255,6 +258,8 @@ def _handle(store: Store, cfg: Config, key: str) -> str:
         req = check(data, cfg.billing.country)
         actor = f"dashboard:{req['by']}"
         with store.transaction():
+            if _decided(store, key):  # another process (`jasiyo sync now`) was quicker
+                return "done"
             message = _carry_out(store, cfg, key, req)
             store.audit(
                 actor, "dashboard.request", f"request:{key}", request=req["action"], note=req.get("note")
@@ -263,15 +268,13 @@ def _handle(store: Store, cfg: Config, key: str) -> str:
             _publish(store, key, "done", message, me)
         event(log, "dashboard.request_done", key=key, action=req["action"], actor=actor)
         return "done"
-    except StoreError as exc:
-        delay = min(RETRY_MAX, RETRY_FIRST * 2**attempts)
-        with store.transaction():
-            _record(store, key, "retry", me, str(exc), attempts=attempts + 1, retry_at=store.now() + delay)
-        event(log, "dashboard.request_retry", level=30, key=key, error=str(exc), after=f"{delay:.0f}s")
-        return "retry"
     except JasiyoError as exc:  # refused by the check or by the library: final
+        if isinstance(exc, StoreError) and not isinstance(exc, NotFound | AlreadyExists):
+            raise  # the store busy or failing; nothing was written: retried later (_guarded)
         message = f"refused: {exc}"[:500]
         with store.transaction():
+            if _decided(store, key):
+                return "refused"
             _record(store, key, "refused", me, message)
             _publish(store, key, "refused", message, me)
             store.audit(actor, "dashboard.refused", f"request:{key}", reason=message)
@@ -321,20 +324,29 @@ def run(store: Store, cfg: Config, *, only_caught_up: bool = True, limit: int = 
 
 
 def _guarded(store: Store, cfg: Config, key: str) -> str:
-    """:func:`_handle`, with a failure of our own (a bug) logged and retried, never raised
-    into the sync loop that called it."""
+    """:func:`_handle`; a store error (busy, disk), or a failure of our own (a bug, logged as
+    such), is recorded for a retry with backoff, never raised into the sync loop. "failed":
+    not even that could be written (the next batch starts from this request again)."""
     try:
         return _handle(store, cfg, key)
+    except StoreError as exc:
+        reason, level = str(exc), 30
     except Exception as exc:  # noqa: BLE001 - one bad request must not stop sync
-        event(log, "dashboard.request_failed", level=40, key=key[:64], error=repr(exc)[:300])
-        try:
-            with store.transaction():
-                _record(
-                    store, key, "retry", "", repr(exc)[:300], attempts=1, retry_at=store.now() + RETRY_MAX
-                )
-        except JasiyoError:
-            return "failed"
-        return "retry"
+        reason, level = f"{type(exc).__name__}: {exc}", 40
+    try:
+        with store.transaction():
+            attempts = int(store.scalar("SELECT attempts FROM dashboard_runs WHERE key = ?", (key,)) or 0)
+            delay = min(RETRY_MAX, RETRY_FIRST * 2**attempts)
+            _record(
+                store, key, "retry", "", reason[:300], attempts=attempts + 1, retry_at=store.now() + delay
+            )
+    except JasiyoError:
+        event(log, "dashboard.request_failed", level=level, key=key[:64], error=reason[:300])
+        return "failed"
+    event(
+        log, "dashboard.request_retry", level=level, key=key[:64], error=reason[:300], after=f"{delay:.0f}s"
+    )
+    return "retry"
 
 
 def results(store: Store, limit: int = 100) -> list[dict[str, Any]]:
