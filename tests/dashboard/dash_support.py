@@ -33,7 +33,18 @@ NAME, PHONE, PHONE_SHOWN = "Wanjiku Kamau", "0712 345 678", "712345678"
 PAYMENT_REF, PAYMENT, PAYMENT_SHOWN = "QJX7ABC123", "1537", "1,537.00"
 CASH, CASH_SHOWN = "512.35", "512.35"
 #: What the browser shows that the cloud must never see (names, phones, amounts).
-SECRETS = (NAME, "Wanjiku", "Kamau", PHONE_SHOWN, USER, PAYMENT_SHOWN, "153700", "1537.00", CASH_SHOWN, "51235")
+SECRETS = (
+    NAME,
+    "Wanjiku",
+    "Kamau",
+    PHONE_SHOWN,
+    USER,
+    PAYMENT_SHOWN,
+    "153700",
+    "1537.00",
+    CASH_SHOWN,
+    "51235",
+)
 DESKTOP = {"width": 1280, "height": 860}
 PHONE_VIEWPORT = {"width": 360, "height": 740}
 

@@ -52,7 +52,9 @@ def tamper(pop: Pop) -> str:
     head, body = env.rsplit(".", 1)
     flipped = body[:20] + ("A" if body[20] != "A" else "B") + body[21:]
     forged = uuid7()
-    pop.cloud.storage.push(pop.tenant, [(forged, events[0].origin, f"{head}.{flipped}")], events[0].received_at)
+    pop.cloud.storage.push(
+        pop.tenant, [(forged, events[0].origin, f"{head}.{flipped}")], events[0].received_at
+    )
     # (No long-poll wake-up: the dashboard's wait re-reads the log every few seconds.)
     return forged
 
@@ -99,7 +101,9 @@ def test_staff_sign_in_see_suspend_and_record_cash(pop: Pop) -> None:
             page.wait_for_timeout(200)
             page.shots(view)
         page.click("#tab-pops")
-        until(lambda: "s ago" in page.inner_text("#pops") or "min ago" in page.inner_text("#pops"), timeout=30)
+        until(
+            lambda: "s ago" in page.inner_text("#pops") or "min ago" in page.inner_text("#pops"), timeout=30
+        )
         page.shots("pops-contact")
 
         forged = tamper(pop)

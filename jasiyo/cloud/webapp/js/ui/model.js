@@ -80,6 +80,37 @@ export function buildModel(state, myName) {
   };
 }
 
+/** What the "view" cache keeps: enough for the subscriber list (a reopen shows it before
+ * the whole fold is restored). */
+export function viewOf(model) {
+  return {
+    settings: model.settings,
+    plans: model.plans,
+    subscribers: model.subscribers.map(({ search, ...s }) => s),
+  };
+}
+
+/** A model from a cached view: the subscriber list only, the other lists empty for now. */
+export function modelFromView(view) {
+  const subscribers = view.subscribers.map((s) => ({
+    ...s,
+    search: `${s.username} ${s.name} ${s.phone} ${s.plan} ${s.status} ${s.homePop}`.toLowerCase(),
+  }));
+  return {
+    settings: view.settings,
+    subscribers,
+    byUsername: new Map(subscribers.map((s) => [s.username, s])),
+    plans: view.plans,
+    payments: [],
+    suspense: [],
+    pops: [],
+    vouchers: [],
+    consent: [],
+    requests: [],
+    partial: true,
+  };
+}
+
 /** Revenue per local day (last ``days`` days, oldest first) and per method. */
 export function revenue(payments, tz, days = 30, now = Date.now() / 1000) {
   const keys = [];
