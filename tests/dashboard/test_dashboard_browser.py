@@ -113,3 +113,43 @@ def test_staff_sign_in_see_suspend_and_record_cash(pop: Pop) -> None:
         assert "DashError" not in alert and ".js:" not in alert  # a sentence, not a stack trace
         page.shots("tampered-event")
         assert not page.errors, page.errors
+
+
+def dashboards(pop: Pop) -> list[dict]:
+    with pop.cloud.http() as h:
+        r = h.get(f"/v1/tenants/{pop.tenant}/agents", headers={"authorization": f"Bearer {pop.admin}"})
+    assert r.status_code == 200, r.text
+    return [a for a in r.json()["agents"] if a["kind"] == "dashboard"]
+
+
+def test_a_second_browser_signs_in_with_the_passphrase_and_a_revoked_one_is_told(pop: Pop) -> None:
+    with browser_page("dashboard_first") as page:
+        sign_in(page, pop, "front-desk")  # wraps the keys and gives the cloud the wrapped copy
+    with browser_page("dashboard_second") as page:
+        page.goto(pop.cloud.url + "/app/")
+        page.fill("#admin-token", pop.admin)
+        page.fill("#dash-name", "manager-laptop")
+        page.check("#how-pass")
+        page.fill("#cloud-pass", "a guess that is wrong")
+        page.click("#signin-go")
+        expect(page.locator("#signin-msg")).to_contain_text("wrong passphrase")
+        page.shots("second-browser-wrong-passphrase")
+        page.fill("#cloud-pass", PASSPHRASE)
+        page.click("#signin-go")
+        wait_synced(page)
+        page.locator(f'#sub-list [data-username="{USER}"]').wait_for()
+        (second,) = [d for d in dashboards(pop) if d["name"] == "manager-laptop"]
+        assert {d["name"] for d in dashboards(pop)} == {"front-desk", "manager-laptop"}
+
+        with pop.cloud.http() as h:
+            r = h.post(
+                f"/v1/tenants/{pop.tenant}/agents/{second['agent_id']}/revoke",
+                headers={"authorization": f"Bearer {pop.admin}"},
+            )
+        assert r.status_code == 200, r.text
+        page.wait_for_selector("#revoked", timeout=40000)  # the waiting long-poll ends with 401
+        assert "revoked" in page.inner_text("#revoked")
+        assert NAME not in page.content()
+        page.shots("revoked")
+        page.click("#forget")
+        page.wait_for_selector("#signin")  # nothing of the tenant is left in this browser
