@@ -347,13 +347,3 @@ def _guarded(store: Store, cfg: Config, key: str) -> str:
         log, "dashboard.request_retry", level=level, key=key[:64], error=reason[:300], after=f"{delay:.0f}s"
     )
     return "retry"
-
-
-def results(store: Store, limit: int = 100) -> list[dict[str, Any]]:
-    """The newest requests and what became of them (for an engineer's look)."""
-    return store.all(
-        "SELECT r.key, r.action, r.at, x.status, x.message, x.pop, x.at AS done_at, y.outcome "
-        "FROM dashboard_requests r LEFT JOIN dashboard_results x ON x.key = r.key "
-        "LEFT JOIN dashboard_runs y ON y.key = r.key ORDER BY r.id DESC LIMIT ?",
-        (limit,),
-    )

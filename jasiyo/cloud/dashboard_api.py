@@ -46,6 +46,14 @@ MAX_ITERATIONS = 2**32 - 1
 MAX_CIPHERTEXT = 60_000
 _WRAPPED_FIELDS = frozenset({"format", "kdf", "iterations", "salt", "iv", "ciphertext"})
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+_UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+#: What a dashboard's signature is good for: reading and appending to the log, reading the
+#: snapshot, listing agents. Not registering key ids, snapshots and compaction, erasure or
+#: webhooks: those are a POP's (a browser left signed in should not be able to drop events).
+_DASHBOARD_MAY = re.compile(
+    rf"^(?:(?:GET|POST) /v1/tenants/{_UUID}/events|GET /v1/tenants/{_UUID}/(?:snapshot|agents)"
+    rf"|GET /v1/tenants/{_UUID}/snapshots/{_UUID}/parts/[0-9]{{1,6}})$"
+)
 
 
 @dataclass
@@ -89,6 +97,11 @@ class Presence:
         cursor = agent.cursor if s.cursor is None else max(agent.cursor or 0, s.cursor)
         return replace(agent, last_seen=last, cursor=cursor)
 
+    def kind_of(self, tenant: str, agent_id: str) -> str | None:
+        """``agent`` or ``dashboard``, if this process has seen it sign a request."""
+        s = self._seen.get((tenant, agent_id))
+        return s.kind if s is not None else None
+
     def active(self, now: float, window: float = 3600.0) -> dict[str, int]:
         """How many agents and dashboards made a signed request in the last ``window`` s."""
         counts = {"agent": 0, "dashboard": 0}
@@ -96,6 +109,11 @@ class Presence:
             if now - s.last < window:
                 counts[s.kind] = counts.get(s.kind, 0) + 1
         return counts
+
+
+def dashboard_may(method: str, path: str) -> bool:
+    """Whether a request signed by a dashboard may be answered."""
+    return _DASHBOARD_MAY.match(f"{method} {path}") is not None
 
 
 async def note_seen(api: Api, agent: AgentRecord, cursor: int | None = None) -> None:

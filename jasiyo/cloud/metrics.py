@@ -7,8 +7,9 @@ and :class:`~jasiyo.cloud.server.ThreadedServer`), so the handlers know nothing 
   and their latency; requests in flight and long-polls waiting;
 - provider webhooks by status;
 - connections open, refused over a cap and closed for slowness (:mod:`jasiyo.cloud.guard`);
-- each tenant's backlog, the events its furthest-behind agent had still to pull after its
-  last pull, as a distribution over tenants: no tenant is named in a label;
+- each tenant's backlog, the events its furthest-behind agent (POP; dashboards are not
+  counted) had still to pull after its last pull, as a distribution over tenants: no
+  tenant is named in a label;
 - agents (POPs) and dashboards (browsers) that made a signed request in the last hour, by
   kind only.
 
@@ -240,7 +241,11 @@ def instrument(app: Any, metrics: CloudMetrics) -> App:
                 headers = dict(scope.get("headers") or [])
                 tenant = headers.get(b"x-jasiyo-tenant", b"").decode("latin-1")[:64]
                 agent = headers.get(b"x-jasiyo-agent", b"").decode("latin-1")[:64]
-                metrics.note_pull(tenant, agent, tail[0])
+                # A POP's backlog, not a browser's: a dashboard reading a large log page by
+                # page, or closed half way, is no sync problem.
+                presence = metrics.presence
+                if presence is None or presence.kind_of(tenant, agent) != "dashboard":
+                    metrics.note_pull(tenant, agent, tail[0])
 
     return asgi
 

@@ -441,3 +441,54 @@ def test_the_pop_publishes_its_facts_at_most_every_five_minutes_when_changed(
     assert pops.publish(pop, dcfg, now=t + 800)
     assert pop.scalar("SELECT count(*) FROM events WHERE entity = 'pop'") == n + 1
     assert pop.scalar("SELECT currency FROM pops WHERE name = ?", (pop.meta("pop.name"),)) == "USD"
+
+
+def test_a_subscriber_without_a_home_falls_to_the_first_pop_by_name(dcfg: Config, pop: Store) -> None:
+    other = "0192f000-0000-7000-8000-0000000000b3"
+    subs.add(pop, subs.NewSubscriber.build("carol", password="carol-pw-1", plan="home"), "t")  # no home
+    key = ask(pop, dcfg, "payment", username="carol", amount_minor=100)
+    assert result(pop, key)["status"] == "done"  # the only POP there is
+    deliver(pop, dcfg, _event("pop", "0000-first", "upsert", {"agent_id": other, "retired": False}, other))
+    key = ask(pop, dcfg, "payment", username="carol", amount_minor=200)
+    assert pop.one("SELECT outcome, pop FROM dashboard_runs WHERE key = ?", (key,)) == {
+        "outcome": "elsewhere",
+        "pop": "0000-first",
+    }
+    assert result(pop, key) is None
+    # That POP retired: this one is first again.
+    deliver(pop, dcfg, _event("pop", "0000-first", "upsert", {"retired": True, "retired_to": "r1"}, other))
+    key = ask(pop, dcfg, "payment", username="carol", amount_minor=300)
+    assert result(pop, key)["status"] == "done"
+
+
+def test_erasure_rewrites_the_requests_about_the_person_and_their_results(dcfg: Config, pop: Store) -> None:
+    """A new subscriber's request carries their name, phone and password, and its result
+    names them: an erasure leaves none of it in the store file."""
+    from jasiyo.agent import erase
+
+    key = ask(
+        pop,
+        dcfg,
+        "subscriber.add",
+        username="zawadi",
+        password="zawadi-secret-77",
+        plan="home",
+        router="r1",
+        name="Zawadi Achieng",
+        phone="+254722000111",
+    )
+    paid = ask(pop, dcfg, "payment", username="zawadi", amount_minor=1000)
+    assert result(pop, key)["status"] == "done" and "zawadi" in result(pop, paid)["message"]
+    done = erase.erase(pop, "zawadi", "noc", "asked to be forgotten")
+    for k in (key, paid):
+        assert "zawadi" not in result(pop, k)["message"] and done.pseudonym in result(pop, k)["message"]
+    for r in pop.all("SELECT * FROM events WHERE entity IN ('request', 'request_result')"):
+        text = json.dumps(pop.event_data(r))
+        assert "zawadi" not in text.lower() and "722000111" not in text, text
+    owed = pop.scalar("SELECT count(*) FROM cloud_redactions WHERE kind = 'event'")
+    assert owed >= 4  # the two requests and their two results, at least, go to the cloud again
+    pop.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    blob = dcfg.db_path.read_bytes()
+    for secret in (b"zawadi", b"Zawadi Achieng", b"722000111", b"zawadi-secret-77"):
+        assert secret not in blob, secret
+    assert b"alice" in blob  # someone else is untouched

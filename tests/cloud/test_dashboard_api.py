@@ -164,6 +164,21 @@ def test_a_dashboard_reads_the_log_and_its_change_reaches_a_pop(any_cloud: Cloud
     syncrun.sync_once(pop)
     assert [p["price_minor"] for p in snap(pop)["plans"]] == [200000]
 
+    # A POP's other powers are not a dashboard's: no key ids, snapshots or compaction,
+    # erasure, webhooks.
+    t, snap_id = f"/v1/tenants/{isp.id}", uuid7()
+    for method, target, doc in (
+        ("POST", f"{t}/keys", {"kid": ring.current}),
+        ("POST", f"{t}/snapshots/{snap_id}/parts/0", {"seq": 1, "parts": 1, "envelope": "v1.x.y"}),
+        ("POST", f"{t}/snapshots/{snap_id}/commit", {}),
+        ("POST", f"{t}/events/redact", {"events": [], "hooks": []}),
+        ("POST", f"{t}/hook-endpoints", {"provider": "mpesa", "public_key": "A" * 43 + "="}),
+        ("GET", f"{t}/hooks?after=0", None),
+    ):
+        r = d.request(method, target, doc)
+        assert (r.status_code, r.json()) == (403, {"error": "forbidden"}), target
+    assert d.request("GET", f"{t}/snapshot").status_code == 404  # reading one is allowed: none yet
+
 
 def test_the_agents_list_shows_kinds_last_contact_and_backlog(any_cloud: Cloud, tmp_path: Path) -> None:
     isp = Tenant(any_cloud, tmp_path).setup(2)
@@ -220,11 +235,14 @@ def test_the_agents_list_shows_kinds_last_contact_and_backlog(any_cloud: Cloud, 
     stranger.tenant = isp.id
     assert stranger.agents().status_code == 401  # not enrolled in this tenant
 
-    # /metrics counts dashboards by kind, never by tenant.
+    # /metrics counts dashboards by kind, never by tenant; a dashboard reading the log a
+    # page at a time is not a tenant's sync backlog (the POPs are caught up).
+    assert d.request("GET", f"/v1/tenants/{isp.id}/events?after=0&limit=1").json()["cursor"] == 1
     with any_cloud.http() as h:
         text = h.get("/metrics", headers={"authorization": f"Bearer {any_cloud.operator}"}).text
     line = next(x for x in text.splitlines() if x.startswith('jasiyo_cloud_clients_active{kind="dashboard"}'))
     assert float(line.split()[-1]) == 1
+    assert "\njasiyo_cloud_tenant_backlog_max_events 0.0\n" in text
     assert isp.id not in text and other.id not in text
 
 
