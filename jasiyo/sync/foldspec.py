@@ -136,7 +136,12 @@ def entity_specs(conn: sqlite3.Connection) -> dict[str, Any]:
             "rank": spec.rank,
             "secrets": {f: col for f, (col, _ctx) in sorted(spec.secrets.items())},
             "refs": {
-                f: {"column": r.column, "table": r.table, "keyColumn": r.key_column, "entity": by_table[r.table]}
+                f: {
+                    "column": r.column,
+                    "table": r.table,
+                    "keyColumn": r.key_column,
+                    "entity": by_table[r.table],
+                }
                 for f, r in sorted(spec.refs.items())
             },
             "stamps": dict(sorted(spec.stamps.items())),

@@ -10,6 +10,8 @@ A case is ``{"name", "steps": [{"events": [...]} or {"raw": [...]}, "expect"?], 
   by name (a subscriber's ``plan``, a payment's ``username``), JSON fields as values;
 - ``count``: rows per entity; ``balances``: ledger sum per username (positive = credit);
 - ``secrets``: strings that must appear in no row; ``absent``: fields a row must not show;
+- ``details``: fields of an entity's earliest event that the agents read from the event
+  (a request's username, amount) and the dashboard's row shows;
 - ``refused``: ids of raw events that must not open (the rest still fold).
 """
 
@@ -61,7 +63,9 @@ def _plan(name: str, **fields: Any) -> dict[str, Any]:
     return {**PLAN_HOME, "name": name, **fields}
 
 
-def _sub(username: str, *, password: str = "alice-pw-1", phone: str | None = None, name: str | None = None) -> dict[str, Any]:
+def _sub(
+    username: str, *, password: str = "alice-pw-1", phone: str | None = None, name: str | None = None
+) -> dict[str, Any]:
     return {
         "ip": None,
         "mac": None,
@@ -89,7 +93,9 @@ def _pay(username: str, ref: str, amount: int, at: float, method: str = "mpesa")
     }
 
 
-def _entry(username: str, kind: str, ref: str, amount: int, at: float, description: str = "") -> dict[str, Any]:
+def _entry(
+    username: str, kind: str, ref: str, amount: int, at: float, description: str = ""
+) -> dict[str, Any]:
     return {
         "amount_minor": amount,
         "at": at,
@@ -118,6 +124,79 @@ def _base(n: int = 100) -> list[dict[str, Any]]:
         _ev(n, 0, POP_A, "plan", "home", "upsert", PLAN_HOME),
         _ev(n + 1, 0.5, POP_A, "subscriber", "alice", "upsert", _sub("alice", phone="+254712345678")),
     ]
+
+
+REQ_1 = "0190a000-0000-7000-8000-00000000f001"
+REQ_2 = "0190a000-0000-7000-8000-00000000f002"
+
+
+def _suspense(status: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "reference": "QK7SUSP01",
+        "provider": "mpesa",
+        "amount_minor": 70000,
+        "currency": "KES",
+        "account": "alise",
+        "phone": "+254712345678",
+        "reason": "no subscriber named 'alise'",
+        "received_at": S0 + 30,
+        "status": status,
+        "allocated_to": None,
+        "allocated_at": None,
+        "allocated_by": None,
+        "pop": "nairobi-1",
+        **fields,
+    }
+
+
+def _dashboard_case() -> dict[str, Any]:
+    request = {
+        "action": "payment",
+        "by": "front desk",
+        "at": S0 + 10,
+        "username": "alice",
+        "amount_minor": 50000,
+    }
+    done = {"status": "done", "message": "KES 500.00 from alice recorded", "pop": "nairobi-1", "at": S0 + 70}
+    return {
+        "name": "the dashboard's requests, their results and unmatched payments",
+        "steps": [
+            {
+                "events": [
+                    _ev(90, 0.2, POP_B, "request", REQ_1, "append", request),
+                    _ev(91, 1, POP_A, "request_result", REQ_1, "append", done),
+                    _ev(92, 0.5, POP_A, "suspense", "QK7SUSP01", "upsert", _suspense("open")),
+                ]
+            },
+            {
+                "events": [
+                    # A second result, later, from another POP: the first one stands.
+                    _ev(93, 4, POP_B, "request_result", REQ_1, "append", {**done, "pop": "mombasa-1"}),
+                    _ev(
+                        94,
+                        2,
+                        POP_A,
+                        "suspense",
+                        "QK7SUSP01",
+                        "upsert",
+                        _suspense("allocated", allocated_to="alice", allocated_at=S0 + 120, allocated_by="t"),
+                    ),
+                ]
+            },
+            # A status the agents' table does not know: refused there, so here too.
+            {"events": [_ev(95, 3, POP_B, "suspense", "QK7SUSP01", "upsert", {"status": "closed"})]},
+        ],
+        "expect": {
+            "request": {REQ_1: {"action": "payment", "at": S0 + 10}},
+            "request_result": {REQ_1: {"status": "done", "pop": "nairobi-1", "message": done["message"]}},
+            "suspense": {
+                "QK7SUSP01": {"status": "allocated", "allocated_to": "alice", "amount_minor": 70000}
+            },
+        },
+        # What the request asked: not columns of the agents' table, read from its event by
+        # the POP that carries it out; the dashboard's row keeps them (never a password).
+        "details": {"request": {REQ_1: {"username": "alice", "amount_minor": 50000, "by": "front desk"}}},
+    }
 
 
 def _rotation_case() -> dict[str, Any]:
@@ -198,7 +277,9 @@ def _erasure_case() -> dict[str, Any]:
                         "upsert",
                         _sub("alice", phone="+254712345678", name="Alice Wanjiru"),
                     ),
-                    _ev(302, 2, POP_A, "payment", "QK1ERASE", "append", _pay("alice", "QK1ERASE", 150000, at)),
+                    _ev(
+                        302, 2, POP_A, "payment", "QK1ERASE", "append", _pay("alice", "QK1ERASE", 150000, at)
+                    ),
                     _ev(
                         303,
                         2,
@@ -210,15 +291,96 @@ def _erasure_case() -> dict[str, Any]:
                     ),
                 ]
             },
+            {
+                "events": [
+                    _ev(
+                        305,
+                        30,
+                        POP_A,
+                        "usage",
+                        f"alice|{S0}|{POP_A}",
+                        "upsert",
+                        {
+                            "username": "alice",
+                            "cycle_start": S0,
+                            "agent": POP_A,
+                            "pop": "nairobi-1",
+                            "input_octets": 1000,
+                            "output_octets": 5000,
+                            "session_time": 600,
+                        },
+                    )
+                ]
+            },
+            {
+                "events": [
+                    _ev(
+                        306,
+                        40,
+                        POP_B,
+                        "request",
+                        REQ_2,
+                        "append",
+                        {
+                            "action": "plan",
+                            "by": "front desk",
+                            "at": S0 + 2400,
+                            "username": "alice",
+                            "plan": "home",
+                        },
+                    ),
+                    _ev(
+                        307,
+                        41,
+                        POP_A,
+                        "request_result",
+                        REQ_2,
+                        "append",
+                        {
+                            "status": "done",
+                            "message": "alice moved to plan home",
+                            "pop": "nairobi-1",
+                            "at": S0 + 2460,
+                        },
+                    ),
+                    _ev(
+                        308,
+                        42,
+                        POP_A,
+                        "suspense",
+                        "QK7SUSP02",
+                        "upsert",
+                        _suspense(
+                            "open",
+                            reference="QK7SUSP02",
+                            account="alice",
+                            reason="account alice is terminated",
+                        ),
+                    ),
+                ]
+            },
             {"events": [_ev(304, 60, POP_B, "subscriber", pseudonym, "erase", erase)]},
         ],
         "expect": {
             "subscriber": {
                 "alice": None,
-                pseudonym: {"status": "terminated", "status_reason": "erased", "name": None, "phone": None, "plan": "home"},
+                pseudonym: {
+                    "status": "terminated",
+                    "status_reason": "erased",
+                    "name": None,
+                    "phone": None,
+                    "plan": "home",
+                },
             },
             "payment": {"QK1ERASE": {"username": pseudonym, "amount_minor": 150000}},
+            "request_result": {REQ_2: {"message": f"{pseudonym} moved to plan home"}},
+            "suspense": {"QK7SUSP02": {"account": pseudonym, "phone": None}},
+            "usage": {
+                f"alice|{S0}|{POP_A}": None,
+                f"{pseudonym}|{S0}|{POP_A}": {"username": pseudonym, "output_octets": 5000},
+            },
         },
+        "details": {"request": {REQ_2: {"username": pseudonym, "plan": "home"}}},
         "balances": {pseudonym: 150000},
         "secrets": ["fresh-random-pw-42", "alice-pw-1"],
     }
@@ -255,7 +417,9 @@ def fold_vectors() -> list[dict[str, Any]]:
                         _ev(16, 1, POP_A, "plan", "home", "delete", {}),
                         _ev(17, 2, POP_B, "plan", "home", "upsert", _plan("home", rate="4M/4M")),
                     ],
-                    "expect": {"plan": {"basic": None, "edge": None, "home": {"rate": "4M/4M", "burst": None}}},
+                    "expect": {
+                        "plan": {"basic": None, "edge": None, "home": {"rate": "4M/4M", "burst": None}}
+                    },
                 },
                 {"events": [_ev(18, 2, POP_A, "plan", "basic", "upsert", {"rate": "3M/3M"})]},
             ],
@@ -268,21 +432,71 @@ def fold_vectors() -> list[dict[str, Any]]:
                 {
                     "events": [
                         *_base(20),
-                        _ev(22, 1, POP_A, "payment", "QK7DUP", "append", _pay("alice", "QK7DUP", 150000, S0 + 60)),
-                        _ev(23, 1, POP_A, "ledger", "payment:QK7DUP", "append", _entry("alice", "payment", "QK7DUP", 150000, S0 + 60)),
-                        _ev(24, 5, POP_B, "subscriber", "alice", "upsert", {"status": "suspended", "status_reason": "manual", "manual_suspend": 1}),
+                        _ev(
+                            22,
+                            1,
+                            POP_A,
+                            "payment",
+                            "QK7DUP",
+                            "append",
+                            _pay("alice", "QK7DUP", 150000, S0 + 60),
+                        ),
+                        _ev(
+                            23,
+                            1,
+                            POP_A,
+                            "ledger",
+                            "payment:QK7DUP",
+                            "append",
+                            _entry("alice", "payment", "QK7DUP", 150000, S0 + 60),
+                        ),
+                        _ev(
+                            24,
+                            5,
+                            POP_B,
+                            "subscriber",
+                            "alice",
+                            "upsert",
+                            {"status": "suspended", "status_reason": "manual", "manual_suspend": 1},
+                        ),
                     ]
                 },
                 {
                     "events": [
-                        _ev(22, 1, POP_A, "payment", "QK7DUP", "append", _pay("alice", "QK7DUP", 150000, S0 + 60)),
-                        _ev(23, 1, POP_A, "ledger", "payment:QK7DUP", "append", _entry("alice", "payment", "QK7DUP", 150000, S0 + 60)),
-                        _ev(21, 0.5, POP_A, "subscriber", "alice", "upsert", _sub("alice", phone="+254712345678")),
+                        _ev(
+                            22,
+                            1,
+                            POP_A,
+                            "payment",
+                            "QK7DUP",
+                            "append",
+                            _pay("alice", "QK7DUP", 150000, S0 + 60),
+                        ),
+                        _ev(
+                            23,
+                            1,
+                            POP_A,
+                            "ledger",
+                            "payment:QK7DUP",
+                            "append",
+                            _entry("alice", "payment", "QK7DUP", 150000, S0 + 60),
+                        ),
+                        _ev(
+                            21,
+                            0.5,
+                            POP_A,
+                            "subscriber",
+                            "alice",
+                            "upsert",
+                            _sub("alice", phone="+254712345678"),
+                        ),
                     ]
                 },
             ],
             "expect": {
-                "subscriber": {"alice": {"status": "suspended", "manual_suspend": 1, "status_reason": "manual"}},
+                "subscriber": {
+                    "alice": {"status": "suspended", "manual_suspend": 1, "status_reason": "manual"}
+                },
                 "payment": {"QK7DUP": {"amount_minor": 150000, "username": "alice", "method": "mpesa"}},
             },
             "count": {"payment": 1, "ledger": 1},
@@ -294,14 +508,46 @@ def fold_vectors() -> list[dict[str, Any]]:
                 {
                     "events": [
                         *_base(30),
-                        _ev(32, 1, POP_A, "payment", "QK7H2X", "append", _pay("alice", "QK7H2X", 150000, S0 + 60)),
-                        _ev(33, 1, POP_A, "ledger", "payment:QK7H2X", "append", _entry("alice", "payment", "QK7H2X", 150000, S0 + 60)),
+                        _ev(
+                            32,
+                            1,
+                            POP_A,
+                            "payment",
+                            "QK7H2X",
+                            "append",
+                            _pay("alice", "QK7H2X", 150000, S0 + 60),
+                        ),
+                        _ev(
+                            33,
+                            1,
+                            POP_A,
+                            "ledger",
+                            "payment:QK7H2X",
+                            "append",
+                            _entry("alice", "payment", "QK7H2X", 150000, S0 + 60),
+                        ),
                     ]
                 },
                 {
                     "events": [
-                        _ev(34, 2, POP_B, "payment", "qk7h2x", "append", _pay("alice", "qk7h2x", 150000, S0 + 90)),
-                        _ev(35, 2, POP_B, "ledger", "payment:qk7h2x", "append", _entry("alice", "payment", "qk7h2x", 150000, S0 + 90)),
+                        _ev(
+                            34,
+                            2,
+                            POP_B,
+                            "payment",
+                            "qk7h2x",
+                            "append",
+                            _pay("alice", "qk7h2x", 150000, S0 + 90),
+                        ),
+                        _ev(
+                            35,
+                            2,
+                            POP_B,
+                            "ledger",
+                            "payment:qk7h2x",
+                            "append",
+                            _entry("alice", "payment", "qk7h2x", 150000, S0 + 90),
+                        ),
                     ]
                 },
             ],
@@ -313,7 +559,12 @@ def fold_vectors() -> list[dict[str, Any]]:
         {
             "name": "a wrongly typed field is dropped, the rest applies",
             "steps": [
-                {"events": [*_base(40), _ev(42, 1, POP_A, "subscriber", "alice", "upsert", {"paid_until": S0 + 30 * 86400.0})]},
+                {
+                    "events": [
+                        *_base(40),
+                        _ev(42, 1, POP_A, "subscriber", "alice", "upsert", {"paid_until": S0 + 30 * 86400.0}),
+                    ]
+                },
                 {
                     "events": [
                         _ev(
@@ -384,7 +635,14 @@ def fold_vectors() -> list[dict[str, Any]]:
                 }
             ],
             "expect": {
-                "router": {"r1": {"host": "10.0.0.1", "pop": "nairobi-1", "require_message_authenticator": 1, "options": {"pool": "pppoe"}}},
+                "router": {
+                    "r1": {
+                        "host": "10.0.0.1",
+                        "pop": "nairobi-1",
+                        "require_message_authenticator": 1,
+                        "options": {"pool": "pppoe"},
+                    }
+                },
                 "subscriber": {"alice": {"phone": "+254712345678"}},
             },
             "absent": {
@@ -407,22 +665,58 @@ def fold_vectors() -> list[dict[str, Any]]:
                 {
                     "events": [
                         *_base(70),
-                        _ev(72, 1, POP_A, "payment", "QK7KEEP", "append", _pay("alice", "QK7KEEP", 50000, S0 + 60, "cash")),
+                        _ev(
+                            72,
+                            1,
+                            POP_A,
+                            "payment",
+                            "QK7KEEP",
+                            "append",
+                            _pay("alice", "QK7KEEP", 50000, S0 + 60, "cash"),
+                        ),
                     ]
                 },
                 {"events": [_ev(73, 5, POP_B, "subscriber", "alice", "delete", {})]},
             ],
-            "expect": {"subscriber": {"alice": {"status": "active"}}, "payment": {"QK7KEEP": {"method": "cash"}}},
+            "expect": {
+                "subscriber": {"alice": {"status": "active"}},
+                "payment": {"QK7KEEP": {"method": "cash"}},
+            },
         },
         {
             "name": "a voucher's first use: the earliest is kept",
             "steps": [
-                {"events": [_ev(80, 5, POP_B, "voucher_use", "ABCD2345", "append", {"started_at": S0 + 300, "mac": "AA:BB:CC:00:00:02", "pop": "pop-b"})]},
-                {"events": [_ev(81, 3, POP_A, "voucher_use", "ABCD2345", "append", {"started_at": S0 + 180, "mac": "AA:BB:CC:00:00:01", "pop": "pop-a"})]},
+                {
+                    "events": [
+                        _ev(
+                            80,
+                            5,
+                            POP_B,
+                            "voucher_use",
+                            "ABCD2345",
+                            "append",
+                            {"started_at": S0 + 300, "mac": "AA:BB:CC:00:00:02", "pop": "pop-b"},
+                        )
+                    ]
+                },
+                {
+                    "events": [
+                        _ev(
+                            81,
+                            3,
+                            POP_A,
+                            "voucher_use",
+                            "ABCD2345",
+                            "append",
+                            {"started_at": S0 + 180, "mac": "AA:BB:CC:00:00:01", "pop": "pop-a"},
+                        )
+                    ]
+                },
             ],
             "expect": {"voucher_use": {"ABCD2345": {"pop": "pop-a", "started_at": S0 + 180}}},
             "count": {"voucher_use": 1},
         },
+        _dashboard_case(),
         _rotation_case(),
         _erasure_case(),
     ]

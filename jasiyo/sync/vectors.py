@@ -15,6 +15,7 @@ not computed by the code they check.
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 from pathlib import Path
@@ -54,7 +55,9 @@ def _hlc(minutes: float, origin: str, counter: int = 0) -> str:
     return f"{T0 + int(minutes * 60_000):015d}.{counter:06d}.{origin}"
 
 
-def _ev(n: int, minutes: float, origin: str, entity: str, key: str, op: str, data: dict[str, Any]) -> dict[str, Any]:
+def _ev(
+    n: int, minutes: float, origin: str, entity: str, key: str, op: str, data: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "id": _id(n),
         "hlc": _hlc(minutes, origin),
@@ -89,7 +92,9 @@ def _recovery(keys: dict[str, bytes], current: str) -> dict[str, Any]:
 
 
 def envelope_vectors() -> list[dict[str, Any]]:
-    ev = _ev(1, 0, POP_A, "plan", "home", "upsert", {"name": "home", "rate": "10M/10M", "price_minor": 150000})
+    ev = _ev(
+        1, 0, POP_A, "plan", "home", "upsert", {"name": "home", "rate": "10M/10M", "price_minor": 150000}
+    )
     plain = _plain_of(ev)
     sealed = _seal(KEY_1, KID_1, plain, ev["id"], POP_A, _nonce(1))
     # One byte of the ciphertext flipped (inside the base64, keeping it valid base64url).
@@ -160,7 +165,7 @@ def plain_vectors() -> list[dict[str, Any]]:
                 "username": "wambui",
                 "amount_minor": 150000,
                 "received_at": 1796083320.25,
-                "name": "Wambũi \"Mama\" Njeri\n",
+                "name": 'Wambũi "Mama" Njeri\n',
                 "nested": {"z": [1, True, None], "a": {}},
             },
         ),
@@ -206,7 +211,9 @@ def signature_vectors() -> list[dict[str, Any]]:
 
 def wrapped_vectors() -> list[dict[str, Any]]:
     recovery = json.dumps(_recovery({KID_1: KEY_1, KID_2: KEY_2}, KID_2), indent=2) + "\n"
-    doc = wrap(recovery, "correct horse battery staple", TENANT, iterations=1000, salt=bytes(range(16)), iv=_nonce(9))
+    doc = wrap(
+        recovery, "correct horse battery staple", TENANT, iterations=1000, salt=bytes(range(16)), iv=_nonce(9)
+    )
     return [
         {
             "name": "unwrap",
@@ -238,10 +245,24 @@ def wrapped_vectors() -> list[dict[str, Any]]:
 def recovery_vectors() -> list[dict[str, Any]]:
     good = _recovery({KID_1: KEY_1, KID_2: KEY_2}, KID_2)
     return [
-        {"name": "recovery file", "text": json.dumps(good), "tenant_id": TENANT, "current": KID_2, "kids": [KID_1, KID_2]},
+        {
+            "name": "recovery file",
+            "text": json.dumps(good),
+            "tenant_id": TENANT,
+            "current": KID_2,
+            "kids": [KID_1, KID_2],
+        },
         {"name": "not JSON", "text": "hello", "error": "not a recovery file"},
-        {"name": "current key missing", "text": json.dumps({**good, "current": "k0000000000ff"}), "error": "not a recovery file"},
-        {"name": "short key", "text": json.dumps({**good, "keys": {KID_1: b64e(b"x" * 16)}, "current": KID_1}), "error": "not a recovery file"},
+        {
+            "name": "current key missing",
+            "text": json.dumps({**good, "current": "k0000000000ff"}),
+            "error": "not a recovery file",
+        },
+        {
+            "name": "short key",
+            "text": json.dumps({**good, "keys": {KID_1: b64e(b"x" * 16)}, "current": KID_1}),
+            "error": "not a recovery file",
+        },
     ]
 
 
@@ -253,6 +274,41 @@ def hlc_vectors() -> list[dict[str, Any]]:
         (_hlc(1, POP_B), None),
     ]
     return [{"hlc": h, "received_at": r, "bounded": bounded(h, r)} for h, r in cases]
+
+
+def snapshot_vectors() -> list[dict[str, Any]]:
+    """A snapshot in two sealed parts: gzip of JSON lines (as snapshotfmt.encode writes them,
+    with the gzip header's time fixed at 0 so the bytes are the same on every run)."""
+    snap_id = _id(900)
+    events = [
+        _ev(
+            901,
+            0,
+            POP_A,
+            "plan",
+            "home",
+            "upsert",
+            {"name": "home", "rate": "10M/10M", "price_minor": 150000},
+        ),
+        _ev(902, 1, POP_B, "subscriber", "wambui", "upsert", {"name": "Wambũi", "paid_until": 1798675200.0}),
+    ]
+    lines = b"".join(json.dumps(e, sort_keys=True, separators=(",", ":")).encode() + b"\n" for e in events)
+    raw = gzip.compress(lines, compresslevel=6, mtime=0)
+    chunks = [raw[: len(raw) // 2], raw[len(raw) // 2 :]]
+    parts = [
+        _seal(KEY_1, KID_1, c, f"snapshot:{snap_id}:{i}", POP_B, _nonce(60 + i)) for i, c in enumerate(chunks)
+    ]
+    return [
+        {
+            "name": "two parts",
+            "tenant_id": TENANT,
+            "keys": {KID_1: b64e(KEY_1)},
+            "id": snap_id,
+            "origin": POP_B,
+            "parts": parts,
+            "events": events,
+        }
+    ]
 
 
 def vectors() -> dict[str, Any]:
@@ -267,6 +323,7 @@ def vectors() -> dict[str, Any]:
         "wrapped": wrapped_vectors(),
         "recovery": recovery_vectors(),
         "hlc": hlc_vectors(),
+        "snapshot": snapshot_vectors(),
         "fold": fold_vectors(),
     }
 

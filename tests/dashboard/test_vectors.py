@@ -3,6 +3,7 @@ test_vectors_browser.py), and the committed files are what the generator makes."
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -15,7 +16,7 @@ from jasiyo.agent.fold import ENTITIES, apply_events
 from jasiyo.agent.store import Store
 from jasiyo.agent.synclog import AgentLog
 from jasiyo.errors import ConfigError, SyncError
-from jasiyo.sync import envelope
+from jasiyo.sync import envelope, snapshotfmt
 from jasiyo.sync.client import RemoteEvent, SyncClient, _plain
 from jasiyo.sync.envelope import b64d, open_envelope
 from jasiyo.sync.foldspec import entities_js
@@ -45,7 +46,9 @@ def test_envelope(case: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None
     nonce = b64d(case["nonce"])
     monkeypatch.setattr(envelope.os, "urandom", lambda n: nonce)
     kid = case["kid"]
-    sealed = envelope.seal(keys[kid], kid, case["tenant_id"], case["plaintext"].encode(), case["event_id"], case["origin"])
+    sealed = envelope.seal(
+        keys[kid], kid, case["tenant_id"], case["plaintext"].encode(), case["event_id"], case["origin"]
+    )
     assert sealed == case["envelope"]
 
 
@@ -59,7 +62,15 @@ def test_request_signature(case: dict[str, Any]) -> None:
     key = Ed25519PrivateKey.from_private_bytes(b64d(case["seed"]))
     assert public_key_text(key) == case["public_key"]
     body = case["body"].encode()
-    args = (case["method"], case["target"], body, case["timestamp"], case["nonce"], case["tenant_id"], case["agent_id"])
+    args = (
+        case["method"],
+        case["target"],
+        body,
+        case["timestamp"],
+        case["nonce"],
+        case["tenant_id"],
+        case["agent_id"],
+    )
     assert canonical(*args).decode() == case["canonical"]
     headers = sign_headers(
         key,
@@ -72,7 +83,14 @@ def test_request_signature(case: dict[str, Any]) -> None:
         nonce=case["nonce"],
     )
     assert headers["x-jasiyo-signature"] == case["signature"]
-    verify(load_public_key(case["public_key"]), case["method"], case["target"], body, headers, now=float(case["timestamp"]))
+    verify(
+        load_public_key(case["public_key"]),
+        case["method"],
+        case["target"],
+        body,
+        headers,
+        now=float(case["timestamp"]),
+    )
 
 
 @pytest.mark.parametrize("case", DOC["wrapped"], ids=lambda c: c["name"])
@@ -105,7 +123,11 @@ def test_recovery_file(case: dict[str, Any], tmp_path: Path) -> None:
             Keyring.load(path)
         return
     ring = Keyring.load(path)
-    assert (ring.tenant_id, ring.current, sorted(ring.keys)) == (case["tenant_id"], case["current"], case["kids"])
+    assert (ring.tenant_id, ring.current, sorted(ring.keys)) == (
+        case["tenant_id"],
+        case["current"],
+        case["kids"],
+    )
 
 
 @pytest.mark.parametrize("case", DOC["hlc"], ids=lambda c: c["hlc"][:24])
@@ -120,8 +142,8 @@ def _row(store: Store, entity: str, key: str) -> dict[str, Any] | None:
     """A row as the dashboard shows it: references by name, no secret columns."""
     spec = ENTITIES[entity]
     if entity == "ledger":
-        kind, ref = key.split(":", 1)
-        row = store.one("SELECT * FROM ledger WHERE kind = ? AND reference = ?", (kind, ref))
+        kind, reference = key.split(":", 1)
+        row = store.one("SELECT * FROM ledger WHERE kind = ? AND reference = ?", (kind, reference))
     else:
         row = store.one(f"SELECT * FROM {spec.table} WHERE {spec.key_column} = ?", (key,))
     if row is None:
@@ -146,7 +168,9 @@ def _check(store: Store, expect: dict[str, Any], where: str) -> None:
                 assert got == want, f"{where}: {entity} {key}.{name} is {got!r}, not {want!r}"
 
 
-def _open_all(store: Store, ring: Keyring, items: list[dict[str, Any]]) -> tuple[list[RemoteEvent], list[str]]:
+def _open_all(
+    store: Store, ring: Keyring, items: list[dict[str, Any]]
+) -> tuple[list[RemoteEvent], list[str]]:
     signer = Ed25519PrivateKey.from_private_bytes(bytes(32))
     client = SyncClient(AgentLog(store), ring, signer, base_url="http://127.0.0.1:9")
     out, refused = [], []
@@ -191,15 +215,38 @@ def test_fold(case: dict[str, Any], store: Store) -> None:
     for entity, rows in case.get("absent", {}).items():
         for key, names in rows.items():
             row = _row(store, entity, key)
-            assert row is not None and not set(names) & set(row), f"{entity} {key} shows {set(names) & set(row)}"
+            assert row is not None, f"{entity} {key} is missing"
+            assert not set(names) & set(row), f"{entity} {key} shows {set(names) & set(row)}"
+    for entity, rows in case.get("details", {}).items():
+        for key, fields in rows.items():
+            first = store.one(
+                "SELECT id, data FROM events WHERE entity = ? AND key = ? ORDER BY hlc, id LIMIT 1",
+                (entity, key),
+            )
+            assert first is not None, f"{entity} {key} has no event"
+            data = store.event_data(first)
+            assert {k: data.get(k) for k in fields} == fields, f"{entity} {key}"
     for secret in case.get("secrets", []):
-        for spec in {s.table for s in ENTITIES.values()}:
-            for row in store.all(f"SELECT * FROM {spec}"):
-                for v in row.values():
-                    assert not (isinstance(v, str) and secret in v), f"{secret} in {spec}"
-                    assert not (isinstance(v, bytes) and secret.encode() in v), f"{secret} in {spec}"
+        for table in {s.table for s in ENTITIES.values()}:
+            for stored in store.all(f"SELECT * FROM {table}"):
+                for v in stored.values():
+                    assert not (isinstance(v, str) and secret in v), f"{secret} in {table}"
+                    assert not (isinstance(v, bytes) and secret.encode() in v), f"{secret} in {table}"
 
 
 def test_os_urandom_is_what_envelopes_use() -> None:
     # The seal vectors fix the nonce by replacing envelope.os.urandom: it must be the one.
     assert envelope.os is os
+
+
+@pytest.mark.parametrize("case", DOC["snapshot"], ids=lambda c: c["name"])
+def test_snapshot(case: dict[str, Any]) -> None:
+    keys = {kid: b64d(k) for kid, k in case["keys"].items()}
+    ring = Keyring(case["tenant_id"], next(iter(keys)), keys)
+    chunks = [
+        ring.open(env, f"snapshot:{case['id']}:{i}", case["origin"]) for i, env in enumerate(case["parts"])
+    ]
+    assert snapshotfmt.decode(chunks) == case["events"]
+    assert gzip.decompress(b"".join(snapshotfmt.encode(case["events"]))) == gzip.decompress(b"".join(chunks))
+    with pytest.raises(SyncError, match="failed authentication"):  # a part cannot be moved
+        ring.open(case["parts"][0], f"snapshot:{case['id']}:1", case["origin"])

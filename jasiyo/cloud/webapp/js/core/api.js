@@ -17,7 +17,7 @@ function messageFor(status, kind, code) {
   }
   if (status === 403) {
     if (kind === "admin") return "this admin token belongs to another tenant";
-    return "this dashboard is not allowed to use that tenant";
+    return "the cloud does not let a dashboard do that (or this dashboard belongs to another tenant)";
   }
   if (status === 409) {
     if (kind === "enroll") return "this dashboard id is already enrolled";

@@ -766,6 +766,13 @@ export const ENTITIES = {
     "required": true,
     "type": "REAL"
    },
+   "currency": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "TEXT"
+   },
    "id": {
     "default": null,
     "notnull": false,
@@ -794,12 +801,33 @@ export const ENTITIES = {
     "required": false,
     "type": "TEXT"
    },
+   "sms": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "TEXT"
+   },
+   "timezone": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "TEXT"
+   },
    "updated_at": {
     "default": null,
     "notnull": true,
     "pk": false,
     "required": true,
     "type": "REAL"
+   },
+   "version": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "TEXT"
    }
   },
   "foreignKeys": [],
@@ -814,6 +842,118 @@ export const ENTITIES = {
    {
     "columns": [
      "name"
+    ],
+    "upper": false
+   }
+  ]
+ },
+ "request": {
+  "checks": [],
+  "columns": {
+   "action": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "TEXT"
+   },
+   "at": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "REAL"
+   },
+   "id": {
+    "default": null,
+    "notnull": false,
+    "pk": true,
+    "required": false,
+    "type": "INTEGER"
+   },
+   "key": {
+    "default": null,
+    "notnull": true,
+    "pk": false,
+    "required": true,
+    "type": "TEXT"
+   }
+  },
+  "foreignKeys": [],
+  "key": "key",
+  "kind": "append",
+  "rank": 0,
+  "refs": {},
+  "secrets": {},
+  "stamps": {},
+  "table": "dashboard_requests",
+  "uniques": [
+   {
+    "columns": [
+     "key"
+    ],
+    "upper": false
+   }
+  ]
+ },
+ "request_result": {
+  "checks": [],
+  "columns": {
+   "at": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "REAL"
+   },
+   "id": {
+    "default": null,
+    "notnull": false,
+    "pk": true,
+    "required": false,
+    "type": "INTEGER"
+   },
+   "key": {
+    "default": null,
+    "notnull": true,
+    "pk": false,
+    "required": true,
+    "type": "TEXT"
+   },
+   "message": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "TEXT"
+   },
+   "pop": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "TEXT"
+   },
+   "status": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "TEXT"
+   }
+  },
+  "foreignKeys": [],
+  "key": "key",
+  "kind": "append",
+  "rank": 0,
+  "refs": {},
+  "secrets": {},
+  "stamps": {},
+  "table": "dashboard_results",
+  "uniques": [
+   {
+    "columns": [
+     "key"
     ],
     "upper": false
    }
@@ -1296,6 +1436,149 @@ export const ENTITIES = {
    {
     "columns": [
      "username"
+    ],
+    "upper": false
+   }
+  ]
+ },
+ "suspense": {
+  "checks": [
+   {
+    "column": "status",
+    "in": [
+     "open",
+     "allocated"
+    ]
+   }
+  ],
+  "columns": {
+   "account": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "TEXT"
+   },
+   "allocated_at": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "REAL"
+   },
+   "allocated_by": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "TEXT"
+   },
+   "allocated_to": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "TEXT"
+   },
+   "amount_minor": {
+    "default": null,
+    "notnull": true,
+    "pk": false,
+    "required": true,
+    "type": "INTEGER"
+   },
+   "currency": {
+    "default": null,
+    "notnull": true,
+    "pk": false,
+    "required": true,
+    "type": "TEXT"
+   },
+   "id": {
+    "default": null,
+    "notnull": false,
+    "pk": true,
+    "required": false,
+    "type": "INTEGER"
+   },
+   "inbox_id": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "INTEGER"
+   },
+   "payer": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "TEXT"
+   },
+   "phone": {
+    "default": null,
+    "notnull": false,
+    "pk": false,
+    "required": false,
+    "type": "TEXT"
+   },
+   "provider": {
+    "default": null,
+    "notnull": true,
+    "pk": false,
+    "required": true,
+    "type": "TEXT"
+   },
+   "reason": {
+    "default": null,
+    "notnull": true,
+    "pk": false,
+    "required": true,
+    "type": "TEXT"
+   },
+   "received_at": {
+    "default": null,
+    "notnull": true,
+    "pk": false,
+    "required": true,
+    "type": "REAL"
+   },
+   "reference": {
+    "default": null,
+    "notnull": true,
+    "pk": false,
+    "required": true,
+    "type": "TEXT"
+   },
+   "status": {
+    "default": "open",
+    "notnull": true,
+    "pk": false,
+    "required": false,
+    "type": "TEXT"
+   }
+  },
+  "foreignKeys": [
+   {
+    "cascade": false,
+    "column": "inbox_id",
+    "entity": null,
+    "ref": false,
+    "table": "payment_inbox",
+    "targetColumn": "id"
+   }
+  ],
+  "key": "reference",
+  "kind": "state",
+  "rank": 0,
+  "refs": {},
+  "secrets": {},
+  "stamps": {},
+  "table": "payment_suspense",
+  "uniques": [
+   {
+    "columns": [
+     "reference"
     ],
     "upper": false
    }

@@ -34,9 +34,8 @@ function splitEnvelope(text) {
 
 // Decrypt an envelope; DashError naming the event (never the key) if it does not verify.
 export async function openEnvelope(keyring, tenantId, envelope, eventId, origin) {
-  if (typeof envelope !== "string" || envelope.length > MAX_ENVELOPE) {
-    throw new DashError(`event ${eventId}: envelope too large`);
-  }
+  if (typeof envelope !== "string") throw new DashError(`event ${eventId}: the envelope is malformed; refusing it`);
+  if (envelope.length > MAX_ENVELOPE) throw new DashError(`event ${eventId}: envelope too large; refusing it`);
   let kid;
   try {
     kid = envelopeKid(envelope);

@@ -9,241 +9,54 @@
 //   record; a payment is one payment by its reference whatever its case.
 // - Only what an event may set reaches a row, as in fold._row_values: fields that are
 //   columns of the agent's table, of the declared type (fold._fits), never a secret (a
-//   password stays out of the state), never a column the agent derives itself. A row
-//   missing a required column is not shown; a row a constraint of the agent's store would
-//   refuse (CHECK, UNIQUE, a reference not arrived yet) waits, pending, as on a POP.
+//   password stays out of the state and of its cache), never a column the agent derives.
+//   A row missing a required column is not shown; a row a constraint of the agent's store
+//   would refuse (CHECK, UNIQUE, a reference not arrived yet) waits, pending, as on a POP.
 //
 // The tables' columns and constraints come from core/entities.js (generated from the
 // agent's schema). References (a subscriber's plan, a payment's username) hold the
-// referenced row's name.
+// referenced row's name. Not mirrored: what a POP does locally besides its rows (it logs a
+// money conflict into its own suspense list; it voids a duplicate invoice by a new event,
+// which reaches the dashboard like any other).
 
-import { ENTITIES as GENERATED } from "./entities.js";
-import { sha256Hex } from "./sha256.js";
+import { eraseInto } from "./erase.js";
+import {
+  BAD, OPS, RULES_VERSION, Refused, SECRET_NAMES, SEP, SPECS, STATE_ENTITIES, Unresolved, asciiUpper, clearBefore, clockOf, cmp,
+  fieldClock, idOf, isBad, keep, keepAll, newRecord, pyEqual, setField, SKIP, unbox, wallSeconds,
+} from "./foldrules.js";
 
-const OPS = new Set(["upsert", "delete", "append", "erase"]);
-const LOCAL_COLUMNS = new Set(["id", "created_at", "updated_at"]);
-const INT64 = 2 ** 63;
-const SEP = "\u0000";
+export { SPECS, STATE_ENTITIES, fits } from "./foldrules.js";
 
-// Entities the agents will sync (issue 16) before their tables exist in this schema:
-// folded loosely (every field kept) until entities.js describes them.
-const PROVISIONAL = {
-  request: { kind: "append", rank: 4 },
-  request_result: { kind: "append", rank: 4 },
-  suspense: { kind: "state", rank: 4 },
-};
-
-// As jasiyo/agent/scrub.py.
-const PERSONAL = ["name", "phone", "ip", "tax_pin", "mac"];
-const MONEY_PERSONAL = ["phone", "payer", "customer_tax_pin", "source", "msisdn"];
-const PSEUDONYM = /^erased-[0-9a-f]{12}$/;
-const ERASED = "[erased]";
-
-export const STATE_ENTITIES = [
-  "subscriber", "plan", "payment", "ledger", "pop", "voucher", "voucher_use", "invoice", "credit_note",
-  "suspense", "request", "request_result", "router", "sms_consent", "usage",
-];
-
-function buildSpecs() {
-  const specs = {};
-  for (const [name, g] of Object.entries(GENERATED)) {
-    const derived = new Set([...Object.values(g.secrets), ...Object.values(g.refs).map((r) => r.column), ...Object.values(g.stamps), ...LOCAL_COLUMNS]);
-    const refColumnField = {};
-    for (const [f, r] of Object.entries(g.refs)) refColumnField[r.column] = f;
-    const secretColumns = new Set(Object.values(g.secrets));
-    // A column as the JS row holds it: a reference column by its field (a name).
-    const field = (c) => refColumnField[c] || c;
-    specs[name] = {
-      ...g,
-      name,
-      loose: false,
-      derived,
-      secretColumns,
-      field,
-      uniques: g.uniques.map((u) => ({ ...u, fields: u.columns.map(field), where: u.where && { ...u.where, field: field(u.where.column) } })),
-      checks: g.checks.map((c) => ({ ...c, field: field(c.column) })),
-      foreignKeys: g.foreignKeys.map((f) => ({ ...f, field: field(f.column) })),
-    };
-  }
-  for (const [name, p] of Object.entries(PROVISIONAL)) {
-    if (specs[name]) continue;
-    specs[name] = {
-      name, loose: true, kind: p.kind, rank: p.rank, key: "", table: name, secrets: {}, refs: {}, stamps: {}, columns: {},
-      checks: [], uniques: [], foreignKeys: [], derived: LOCAL_COLUMNS, secretColumns: new Set(), field: (c) => c,
-    };
-  }
-  // Who refers to whom: a row others refer to cannot be deleted (foreign keys are on).
-  for (const spec of Object.values(specs)) spec.referrers = [];
-  for (const spec of Object.values(specs)) {
-    for (const fk of spec.foreignKeys) if (fk.entity && specs[fk.entity]) specs[fk.entity].referrers.push({ spec, fk });
-  }
-  return specs;
-}
-
-export const SPECS = buildSpecs();
-
-class Unresolved extends Error {}
-class Refused extends Error {}
-
-function cmp(a, b) {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-// (hlc, id) order, as the agents' ORDER BY hlc, id.
-function after(a, b) {
-  return a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
-}
-
-function unbox(v) {
-  return v instanceof Number ? v.valueOf() : v;
-}
-
-function isFloatBox(v) {
-  return v instanceof Number;
-}
-
-function isPlainObject(v) {
-  return v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Number);
-}
-
-// fold._fits: does an event value suit a column of declared type `decl` (null always does)?
-export function fits(value, decl) {
-  if (value === null || value === undefined) return true;
-  if (decl === "INTEGER") {
-    if (typeof value === "boolean") return true; // a Python bool is an int
-    return typeof value === "number" && Number.isInteger(value) && value >= -INT64 && value < INT64;
-  }
-  if (decl === "REAL") {
-    const n = unbox(value);
-    return (typeof n === "number") && Number.isFinite(n) && Math.abs(n) < 1e18;
-  }
-  if (decl === "TEXT") return typeof value === "string" || Array.isArray(value) || isPlainObject(value);
-  return false; // BLOB columns (sealed secrets) are never set from events
-}
-
-// fold._value, keeping objects as objects (the agent stores them as JSON text).
-function stored(v, decl) {
-  if (typeof v === "boolean") return v ? 1 : 0;
-  v = unbox(v);
-  if (decl === "REAL" && typeof v === "number") return v;
-  return v;
-}
-
-// Python's ==, for comparing an event's data with a stored row (fold._converge_money).
-function pyEqual(a, b) {
-  a = unbox(a);
-  b = unbox(b);
-  if (typeof a === "boolean") a = a ? 1 : 0;
-  if (typeof b === "boolean") b = b ? 1 : 0;
-  if (a === null || a === undefined) return b === null || b === undefined;
-  if (typeof a === "object" || typeof b === "object") return false; // JSON text vs a dict
-  return a === b;
-}
-
-function asciiUpper(s) {
-  return s.replace(/[a-z]/g, (c) => c.toUpperCase());
-}
-
-function clone(v) {
-  if (v instanceof Number) return v;
-  if (Array.isArray(v)) return v.map(clone);
-  if (v && typeof v === "object") {
-    const out = {};
-    for (const k of Object.keys(v)) out[k] = clone(v[k]);
-    return out;
-  }
-  return v;
-}
-
-// Boxed floats survive toJSON/fromJSON as {"$f": n}.
-function freeze(v) {
-  if (v instanceof Number) return { $f: v.valueOf() };
-  if (Array.isArray(v)) return v.map(freeze);
-  if (v && typeof v === "object") {
-    const out = {};
-    for (const k of Object.keys(v)) out[k] = freeze(v[k]);
-    return out;
-  }
-  return v;
-}
-
-function thaw(v) {
-  if (Array.isArray(v)) return v.map(thaw);
-  if (v && typeof v === "object") {
-    const keys = Object.keys(v);
-    if (keys.length === 1 && keys[0] === "$f" && typeof v.$f === "number") return new Number(v.$f); // eslint-disable-line no-new-wrappers
-    const out = {};
-    for (const k of keys) out[k] = thaw(v[k]);
-    return out;
-  }
-  return v;
-}
-
-// What the fold keeps of a field: a secret only as whether it is set (true or null), so
-// no password reaches the state or the cache; anything else as a copy.
-function keep(spec, name, value) {
-  if (name in spec.secrets) return value === null || value === undefined ? null : true;
-  return clone(value);
-}
-
-function keepAll(spec, data) {
-  const out = {};
-  for (const [k, v] of Object.entries(data && typeof data === "object" ? data : {})) out[k] = keep(spec, k, v);
-  return out;
-}
-
-function wallSeconds(hlc) {
-  const dot = hlc.indexOf(".");
-  return Number(dot < 0 ? hlc : hlc.slice(0, dot)) / 1000;
-}
-
-function traces(values) {
-  // scrub._traces: the name (3+ characters), the phone's last nine digits.
-  const out = [];
-  if (typeof values.name === "string" && values.name.length >= 3) out.push(values.name);
-  const digits = String(values.phone || "").replace(/\D/g, "");
-  if (digits.length >= 9) out.push(digits.slice(-9));
-  return out;
-}
-
-function scrubText(value, found) {
-  for (const t of found) if (value.includes(t)) value = value.split(t).join(ERASED);
-  return value;
-}
-
-function scrubValue(k, v, username, pseudonym, found, personal, password) {
-  if (personal.includes(k)) return null;
-  if (k === "password" && password !== null) return true; // a new password: set, never kept
-  if (k === "username" && v === username) return pseudonym;
-  if (typeof v === "string") return scrubText(v, found);
-  return v;
-}
+const FORMAT = "jasiyo-dashboard-fold-v2";
 
 export class Fold {
   constructor() {
-    // entity -> key -> compact record: state {d: [hlc,id]|null, w: [hlc,id]|null,
-    // f: {field: [hlc, id, value]}}; append {a: [hlc, id, data], ids: [other ids]}.
+    // entity -> key -> compact record: state, see foldrules.newRecord; append
+    // {c: clock of the earliest event, ids?: [other event ids], data?: its data, kept
+    // while no row holds it}.
     this.records = {};
-    // entity -> key -> row (what state() shows).
-    this.rows = {};
-    // entity -> key -> {secret column: set (not null)}: never shown.
-    this.sealed = {};
+    this.rows = {}; // entity -> key -> row (what state() shows)
+    this.sealed = {}; // entity -> key -> {secret column: set (not null)}: never shown
     this.pending = new Set(); // "entity\0key" waiting for a reference, or in conflict
     this.conflicts = {}; // "entity\0key" -> why (what a POP would log)
     this.applied = 0;
+    this._asleep = null; // records not read yet from a cache (Fold.fromJSON)
+    this._rowsAsleep = null; // rows not read yet, by entity
     this._index();
   }
 
   // --------------------------------------------------------------- indexes
 
   _index() {
-    // (entity, unique #) -> Map(value tuple -> row key); (entity, fk #) -> Map(value -> Set(keys))
+    // (entity, unique #) -> Map(value tuple -> row key); (entity, fk #) -> Map(value ->
+    // rows referring to it: a count, or the Set of their keys where deletes cascade)
     this.uidx = {};
     this.fidx = {};
     for (const [name, spec] of Object.entries(SPECS)) {
       this.uidx[name] = spec.uniques.map(() => new Map());
       this.fidx[name] = spec.foreignKeys.map(() => new Map());
-      for (const [key, row] of Object.entries(this.rows[name] || {})) this._indexRow(spec, key, row, true);
+      const rows = this.rows[name];
+      if (rows) for (const key of Object.keys(rows)) this._reindex(spec, key, null, rows[key]);
     }
   }
 
@@ -252,56 +65,79 @@ export class Fold {
       const w = row[u.where.field];
       if (u.where.notNull ? w === null || w === undefined : w !== u.where.equals) return null;
     }
-    const parts = [];
+    let out = "";
     for (const f of u.fields) {
       let v = row[f];
       if (v === null || v === undefined) return null; // NULLs never collide
-      v = unbox(v);
-      if (u.upper) v = typeof v === "string" ? asciiUpper(v) : v;
-      parts.push(typeof v + ":" + (typeof v === "object" ? JSON.stringify(v) : String(v)));
+      if (u.upper && typeof v === "string") v = asciiUpper(v);
+      out += (out ? SEP : "") + typeof v + ":" + (typeof v === "object" ? JSON.stringify(v) : String(v));
     }
-    return parts.join(SEP);
+    return out;
   }
 
-  _indexRow(spec, key, row, add) {
-    spec.uniques.forEach((u, i) => {
-      const v = this._uniqueValue(u, row);
-      if (v === null) return;
-      if (add) this.uidx[spec.name][i].set(v, key);
-      else if (this.uidx[spec.name][i].get(v) === key) this.uidx[spec.name][i].delete(v);
-    });
-    spec.foreignKeys.forEach((fk, i) => {
-      const v = row[fk.field];
-      if (v === null || v === undefined) return;
+  // Index a row (old = null), unindex it (row = null), or move it from old to row.
+  _reindex(spec, key, old, row) {
+    const uniques = spec.uniques;
+    for (let i = 0; i < uniques.length; i++) {
+      const was = old ? this._uniqueValue(uniques[i], old) : null;
+      const now = row ? this._uniqueValue(uniques[i], row) : null;
+      if (was === now) continue;
+      const m = this.uidx[spec.name][i];
+      if (was !== null && m.get(was) === key) m.delete(was);
+      if (now !== null) m.set(now, key);
+    }
+    const fks = spec.foreignKeys;
+    for (let i = 0; i < fks.length; i++) {
+      const f = fks[i].field;
+      const was = old ? old[f] : null;
+      const now = row ? row[f] : null;
+      if (was === now) continue;
       const m = this.fidx[spec.name][i];
-      if (add) {
-        if (!m.has(v)) m.set(v, new Set());
-        m.get(v).add(key);
-      } else if (m.has(v)) {
-        m.get(v).delete(key);
-        if (!m.get(v).size) m.delete(v);
+      // Counts, but the keys themselves where a delete cascades to them.
+      if (was !== null && was !== undefined) {
+        const held = m.get(was);
+        if (fks[i].cascade) {
+          held.delete(key);
+          if (!held.size) m.delete(was);
+        } else if (held > 1) m.set(was, held - 1);
+        else m.delete(was);
       }
-    });
+      if (now !== null && now !== undefined) {
+        if (fks[i].cascade) {
+          let keys = m.get(now);
+          if (!keys) m.set(now, (keys = new Set()));
+          keys.add(key);
+        } else m.set(now, (m.get(now) || 0) + 1);
+      }
+    }
   }
 
   _table(entity) {
-    if (!this.rows[entity]) this.rows[entity] = {};
-    return this.rows[entity];
+    return this.rows[entity] || (this.rows[entity] = {});
   }
 
   _putRow(spec, key, row, sealed) {
     const table = this._table(spec.name);
-    if (table[key]) this._indexRow(spec, key, table[key], false);
+    this._reindex(spec, key, table[key] || null, row);
     table[key] = row;
-    this._indexRow(spec, key, row, true);
     if (sealed && Object.keys(sealed).length) (this.sealed[spec.name] ||= {})[key] = sealed;
     else if (this.sealed[spec.name]) delete this.sealed[spec.name][key];
+    if (spec.kind === "append" && !spec.keepAll) {
+      const rec = (this.records[spec.name] || {})[key];
+      if (rec) delete rec.data; // the row holds it now
+    }
   }
 
   _dropRow(spec, key) {
     const table = this._table(spec.name);
-    if (!table[key]) return;
-    this._indexRow(spec, key, table[key], false);
+    const row = table[key];
+    if (!row) return;
+    if (spec.kind === "append") {
+      // The record's data again (only the row held it): re-settled later, it comes back.
+      const rec = (this.records[spec.name] || {})[key];
+      if (rec && !rec.data) rec.data = { ...row };
+    }
+    this._reindex(spec, key, row, null);
     delete table[key];
     if (this.sealed[spec.name]) delete this.sealed[spec.name][key];
   }
@@ -311,6 +147,7 @@ export class Fold {
   // Fold a batch of opened events {id, hlc, origin, entity, key, op, data}; how many were
   // new. Synchronous; the same batch twice changes nothing.
   apply(events) {
+    this._wake();
     const touched = new Set();
     const erasures = [];
     let applied = 0;
@@ -318,15 +155,13 @@ export class Fold {
       if (!ev || !OPS.has(ev.op) || typeof ev.entity !== "string" || typeof ev.key !== "string") continue;
       const spec = SPECS[ev.entity];
       if (!spec) continue; // an agent's entity this dashboard does not show
-      const isNew = spec.kind === "append" ? this._takeAppend(ev) : this._takeState(ev);
+      const isNew = spec.kind === "append" ? this._takeAppend(spec, ev) : this._takeState(spec, ev);
       if (isNew === null) continue;
-      if (isNew) {
-        applied += 1;
-        if (ev.op === "erase" && ev.entity === "subscriber") erasures.push(ev);
-      }
+      applied += 1;
+      if (ev.op === "erase" && ev.entity === "subscriber") erasures.push(ev);
       touched.add(ev.entity + SEP + ev.key);
     }
-    for (const ev of erasures) this._erase(ev, touched);
+    for (const ev of erasures) eraseInto(this, ev, touched);
     if (!touched.size) return applied;
     for (const p of this.pending) touched.add(p);
     this.pending = this._settleAll(touched);
@@ -334,46 +169,44 @@ export class Fold {
     return applied;
   }
 
-  // A state entity's event into its compact record. true: it changed something we keep
-  // (or may have); null: a duplicate that changes nothing.
-  _takeState(ev) {
-    const spec = SPECS[ev.entity];
-    const recs = (this.records[ev.entity] ||= {});
-    const rec = (recs[ev.key] ||= { d: null, w: null, f: {} });
-    const clock = [ev.hlc, ev.id];
+  // A state entity's event into its record; null if it can change nothing (a duplicate).
+  _takeState(spec, ev) {
+    const recs = this.records[spec.name] || (this.records[spec.name] = {});
+    const rec = recs[ev.key] || (recs[ev.key] = newRecord());
+    const clock = clockOf(ev);
     if (ev.op === "delete") {
-      if (rec.d && !after(clock, rec.d)) return rec.d[1] === ev.id ? null : true;
+      if (rec.d && clock <= rec.d) return clock === rec.d ? null : true;
       rec.d = clock;
-      for (const [name, f] of Object.entries(rec.f)) if (!after([f[0], f[1]], clock)) delete rec.f[name];
-      if (rec.w && !after(rec.w, clock)) rec.w = null;
+      clearBefore(rec, clock);
       return true;
     }
+    if (rec.d && clock <= rec.d) return true; // older than a delete: folded away
+    if (!rec.w || clock > rec.w) rec.w = clock;
     const data = ev.data && typeof ev.data === "object" ? ev.data : {};
-    if (rec.d && !after(clock, rec.d)) return true; // older than a delete: folded away
-    if (!rec.w || after(clock, rec.w)) rec.w = clock;
-    for (const [name, value] of Object.entries(data)) {
-      const f = rec.f[name];
-      if (f && f[1] === ev.id && f[0] > ev.hlc) f[0] = ev.hlc; // our own event, its clock bounded by the cloud
-      else if (!f || after(clock, [f[0], f[1]])) rec.f[name] = [ev.hlc, ev.id, keep(spec, name, value)];
+    for (const name of Object.keys(data)) {
+      const value = keep(spec, name, data[name]);
+      if (value === SKIP) continue;
+      const mine = fieldClock(rec, name);
+      if (!mine || clock > mine) setField(rec, name, clock, value);
+      else if (idOf(mine) === ev.id && clock < mine) setField(rec, name, clock, rec.f[name]); // our own, bounded by the cloud
     }
     return true;
   }
 
-  _takeAppend(ev) {
+  _takeAppend(spec, ev) {
     if (ev.op !== "append") return true; // stored by the agents, never folded
-    const recs = (this.records[ev.entity] ||= {});
+    const recs = this.records[spec.name] || (this.records[spec.name] = {});
     const rec = recs[ev.key];
-    const clock = [ev.hlc, ev.id];
+    const clock = clockOf(ev);
     if (!rec) {
-      recs[ev.key] = { a: [ev.hlc, ev.id, keepAll(SPECS[ev.entity], ev.data)], ids: [] };
+      recs[ev.key] = { c: clock, data: keepAll(spec, ev.data) };
       return true;
     }
-    if (rec.a[1] === ev.id || rec.ids.includes(ev.id)) return null; // seen: not touched again
-    if (after([rec.a[0], rec.a[1]], clock)) {
-      rec.ids.push(rec.a[1]);
-      rec.a = [ev.hlc, ev.id, keepAll(SPECS[ev.entity], ev.data)];
-    } else {
-      rec.ids.push(ev.id);
+    if (idOf(rec.c) === ev.id || (rec.ids && rec.ids.includes(ev.id))) return null; // seen: not touched again
+    (rec.ids || (rec.ids = [])).push(clock < rec.c ? idOf(rec.c) : ev.id);
+    if (clock < rec.c) {
+      rec.c = clock;
+      rec.data = keepAll(spec, ev.data);
     }
     return true;
   }
@@ -389,7 +222,8 @@ export class Fold {
           return [ek.slice(0, i), ek.slice(i + 1), ek];
         })
         .sort((a, b) => SPECS[a[0]].rank - SPECS[b[0]].rank || cmp(a[0], b[0]) || cmp(a[1], b[1]));
-      const still = order.filter(([e, k]) => !this._settle(e, k)).map((x) => x[2]);
+      const still = [];
+      for (const [e, k, ek] of order) if (!this._settle(e, k)) still.push(ek);
       if (still.length === waiting.length) return new Set(still);
       waiting = still;
     }
@@ -412,65 +246,49 @@ export class Fold {
     }
   }
 
-  // fold._fold over the compact record: (fields, wall time per field, exists).
-  _foldState(spec, key) {
-    const rec = (this.records[spec.name] || {})[key];
-    const state = {};
-    const stamps = {};
-    if (!rec || !rec.w) return { state, stamps, exists: false };
-    for (const [name, f] of Object.entries(rec.f)) {
-      state[name] = f[2];
-      stamps[name] = wallSeconds(f[0]);
-    }
-    return { state, stamps, exists: true };
-  }
-
-  // fold._row_values: {values (row fields), sealed (secret columns set)}; Unresolved if a
-  // referenced row has not arrived.
-  _rowValues(spec, key, state, stamps) {
+  // fold._row_values over kept values: {values (row fields), sealed (secret columns set),
+  // present (columns given)}; Unresolved if a referenced row has not arrived.
+  _rowValues(spec, key, fields, clocks) {
     const values = {};
     const sealed = {};
-    if (spec.loose) {
-      for (const [name, v] of Object.entries(state)) if (!LOCAL_COLUMNS.has(name)) values[name] = unbox(v);
-      return { values, sealed };
-    }
-    const cols = spec.columns;
-    for (const [name, value] of Object.entries(state)) {
-      const isSecret = name in spec.secrets;
-      const isRef = name in spec.refs;
-      if (spec.derived.has(name) && !isSecret && !isRef) continue; // derived locally
-      if (!isSecret && !isRef && name in cols && !fits(value, cols[name].type)) continue; // not a valid TYPE
-      if (isSecret) {
+    for (const name of Object.keys(fields)) {
+      const value = fields[name];
+      if (isBad(value)) continue;
+      if (name in spec.secrets) {
         sealed[spec.secrets[name]] = value !== null && value !== undefined;
-      } else if (isRef) {
-        if (typeof value !== "string") continue; // reference is not a name
+      } else if (name in spec.refs) {
         const ref = spec.refs[name];
-        if (!(this.rows[ref.entity] && Object.hasOwn(this.rows[ref.entity], value))) throw new Unresolved();
+        const target = this.rows[ref.entity];
+        if (!target || !Object.hasOwn(target, value)) throw new Unresolved();
         values[name] = value;
-      } else if (name in cols && !LOCAL_COLUMNS.has(name)) {
-        values[name] = stored(value, cols[name].type);
+      } else if (SECRET_NAMES.has(name)) {
+        continue;
+      } else if (spec.loose || spec.keepAll || name in spec.columns) {
+        values[name] = unbox(value); // keepAll: a request's details ride along with its row
       }
     }
-    for (const [name, column] of Object.entries(spec.stamps)) {
-      if (name in stamps && column in cols) values[column] = stamps[name];
+    if (clocks) {
+      for (const [name, column] of Object.entries(spec.stamps)) {
+        const clock = fieldClock(clocks, name);
+        if (clock && column in spec.columns) values[column] = wallSeconds(clock);
+      }
     }
     if (spec.key) values[spec.key] = key;
     return { values, sealed };
   }
 
-  // Columns present: a row's fields, references by their column, secrets by theirs.
-  _present(spec, values, sealed) {
-    const out = new Set(Object.keys(sealed));
-    for (const name of Object.keys(values)) out.add(name in spec.refs ? spec.refs[name].column : name);
-    return out;
+  _missing(spec, values, sealed) {
+    for (const c of spec.required) {
+      if (spec.secretColumns.has(c) ? !(c in sealed) : !(spec.field(c) in values)) return true;
+    }
+    return false;
   }
 
   // Would the agent's store accept this row (NOT NULL, CHECK, UNIQUE, foreign keys)?
   // Returns the reason it would not, or null.
   _violation(spec, key, row, sealed) {
     if (spec.loose) return null;
-    for (const [col, c] of Object.entries(spec.columns)) {
-      if (!c.notnull || c.pk || LOCAL_COLUMNS.has(col)) continue;
+    for (const col of spec.notNull) {
       if (spec.secretColumns.has(col)) {
         if (sealed[col] === false) return `NOT NULL constraint failed: ${spec.table}.${col}`;
         continue;
@@ -479,13 +297,15 @@ export class Fold {
       if (v === null || v === undefined) return `NOT NULL constraint failed: ${spec.table}.${col}`;
     }
     for (const ch of spec.checks) {
-      let v = unbox(row[ch.field]);
+      const v = row[ch.field];
       if (v === null || v === undefined) continue;
-      if (typeof v === "boolean") v = v ? 1 : 0;
-      const ok = ch.in
-        ? ch.in.some((x) => x === v)
-        : typeof v === "number" &&
-          { ">": v > ch.value, ">=": v >= ch.value, "<": v < ch.value, "<=": v <= ch.value }[ch.op];
+      let ok;
+      if (ch.in) ok = ch.in.includes(v);
+      else if (typeof v !== "number") ok = false;
+      else if (ch.op === ">") ok = v > ch.value;
+      else if (ch.op === ">=") ok = v >= ch.value;
+      else if (ch.op === "<") ok = v < ch.value;
+      else ok = v <= ch.value;
       if (!ok) return `CHECK constraint failed: ${ch.column}`;
     }
     for (let i = 0; i < spec.uniques.length; i++) {
@@ -495,15 +315,13 @@ export class Fold {
       if (other !== undefined && other !== key) return `UNIQUE constraint failed: ${spec.table}.${spec.uniques[i].columns.join(", ")}`;
     }
     for (const fk of spec.foreignKeys) {
-      if (fk.ref) continue; // resolved above (Unresolved)
+      if (fk.ref || !fk.entity) continue; // resolved above (Unresolved), or a table only the POP has
       const v = row[fk.field];
       if (v === null || v === undefined) continue;
-      const target = fk.entity && this.rows[fk.entity];
-      const tspec = fk.entity && SPECS[fk.entity];
+      const target = this.rows[fk.entity];
+      const tspec = SPECS[fk.entity];
       const there = target && (tspec.key === fk.targetColumn ? Object.hasOwn(target, v) : Object.values(target).some((r) => r[tspec.field(fk.targetColumn)] === v));
-      if (!there) {
-        return `FOREIGN KEY constraint failed: ${spec.table}.${fk.column}`;
-      }
+      if (!there) return `FOREIGN KEY constraint failed: ${spec.table}.${fk.column}`;
     }
     return null;
   }
@@ -514,13 +332,11 @@ export class Fold {
     if (!row) return;
     const cascades = [];
     for (const { spec: from, fk } of spec.referrers) {
-      // A reference holds the referenced row's name: its key here.
-      const target = fk.ref ? key : row[spec.field(fk.targetColumn)];
-      const i = from.foreignKeys.indexOf(fk);
-      const keys = this.fidx[from.name][i].get(target);
-      if (!keys || !keys.size) continue;
+      const target = fk.ref ? key : row[spec.field(fk.targetColumn)]; // a reference holds the name: the key
+      const held = this.fidx[from.name][from.foreignKeys.indexOf(fk)].get(target);
+      if (!held) continue;
       if (!fk.cascade) throw new Refused(`FOREIGN KEY constraint failed: ${from.table} refers to ${spec.table} ${key}`);
-      cascades.push([from, [...keys]]);
+      cascades.push([from, [...held]]);
     }
     for (const [from, keys] of cascades) for (const k of keys) this._dropRow(from, k);
     this._dropRow(spec, key);
@@ -528,28 +344,26 @@ export class Fold {
 
   // fold.materialize: make a state entity's row equal the fold of its events.
   _materialize(spec, key) {
-    const { state, stamps, exists } = this._foldState(spec, key);
+    const rec = (this.records[spec.name] || {})[key];
+    const exists = !!(rec && rec.w);
     const current = this._table(spec.name)[key];
-    const { values, sealed } = exists ? this._rowValues(spec, key, state, stamps) : { values: {}, sealed: {} };
-    const present = this._present(spec, values, sealed);
-    const missing = Object.entries(spec.columns).some(([c, d]) => d.required && !present.has(c) && c !== "created_at" && c !== "updated_at");
-    if (!exists || missing) {
+    if (!exists) {
+      if (current) this._delete(spec, key);
+      return;
+    }
+    const { values, sealed } = this._rowValues(spec, key, rec.f, rec);
+    if (this._missing(spec, values, sealed)) {
       if (current) this._delete(spec, key);
       return;
     }
     let row;
     let seal;
     if (current) {
-      row = { ...current, ...values }; // UPDATE sets the columns given, keeps the rest
-      seal = { ...((this.sealed[spec.name] || {})[key] || {}), ...sealed };
+      row = Object.assign({}, current, values); // UPDATE sets the columns given, keeps the rest
+      seal = Object.assign({}, (this.sealed[spec.name] || {})[key], sealed);
     } else {
-      row = {};
-      for (const [c, d] of Object.entries(spec.columns)) {
-        if (d.pk || LOCAL_COLUMNS.has(c) || spec.secretColumns.has(c) || c in spec.refs || spec.field(c) !== c) continue;
-        row[c] = d.default;
-      }
-      Object.assign(row, values);
-      seal = { ...sealed };
+      row = Object.assign({}, spec.insertTemplate, values);
+      seal = sealed;
     }
     const why = this._violation(spec, key, row, seal);
     if (why) throw new Refused(why);
@@ -586,138 +400,76 @@ export class Fold {
   // An append entity: its earliest event is the record (fold._settle, insert_append).
   _settleAppend(spec, key) {
     const rec = (this.records[spec.name] || {})[key];
-    if (!rec) return;
-    const data = rec.a[2];
-    const { values, sealed } = this._rowValues(spec, key, data, {}); // Unresolved first: nothing changed
+    const table = this._table(spec.name);
+    if (!rec || (!rec.data && table[key])) return; // its row holds it already
+    const data = rec.data || {};
+    const { values, sealed } = this._rowValues(spec, key, data, null); // Unresolved first: nothing changed
     if (spec.name === "payment" || spec.name === "ledger") {
-      // fold._converge_money: one receipt is one payment; the stored one gives way to
-      // the earliest event of this key unless it is the same record.
+      // fold._converge_money: one receipt is one payment; the stored one gives way to the
+      // earliest event of this key unless it is the same record.
       const found = this._moneyRow(spec, key, data);
       if (found) {
         const [k, r] = found;
-        const same = Object.entries(data).every(([f, v]) => !(f in r) || pyEqual(r[f], v));
-        if (same) {
-          if (k !== key) return; // INSERT OR IGNORE meets the unique reference
-        } else {
-          this._dropRow(spec, k);
-        }
+        let same = true;
+        for (const f of Object.keys(data)) if (f in r && !pyEqual(data[f], r[f])) same = false;
+        if (same) return; // INSERT OR IGNORE meets the unique reference
+        this._dropRow(spec, k);
       }
     } else if (spec.name === "voucher_use") {
-      const r = this._table(spec.name)[key];
-      if (r && !(pyEqual(r.started_at, data.started_at) && pyEqual(r.mac, data.mac) && pyEqual(r.pop, data.pop))) this._dropRow(spec, key);
+      const r = table[key];
+      if (r && !(pyEqual(data.started_at, r.started_at) && pyEqual(data.mac, r.mac) && pyEqual(data.pop, r.pop))) this._dropRow(spec, key);
     }
-    if (this._table(spec.name)[key] && !spec.loose) return; // INSERT OR IGNORE: the key is taken
+    if (table[key]) return; // INSERT OR IGNORE: the key is taken
     if (spec.loose) {
       this._putRow(spec, key, values, sealed);
       return;
     }
-    const row = {};
-    for (const [c, d] of Object.entries(spec.columns)) {
-      if (d.pk || LOCAL_COLUMNS.has(c) || spec.secretColumns.has(c) || spec.field(c) !== c) continue;
-      row[c] = d.default;
-    }
-    Object.assign(row, values);
-    const present = this._present(spec, values, sealed);
-    const missing = Object.entries(spec.columns).some(([c, d]) => d.required && !present.has(c));
-    const why = missing ? "NOT NULL" : this._violation(spec, key, row, sealed);
+    const row = Object.assign({}, spec.insertTemplate, values);
+    const why = this._missing(spec, values, sealed) ? "NOT NULL" : this._violation(spec, key, row, sealed);
     if (why && why.startsWith("FOREIGN KEY")) throw new Refused(why); // OR IGNORE does not cover these
     if (why) return; // INSERT OR IGNORE: skipped, as on every POP
     this._putRow(spec, key, row, sealed);
   }
 
-  // --------------------------------------------------------------- erasure
-
-  // scrub.apply_erasure: the person's row and events move to the pseudonym, without their
-  // personal data; their money stays, under the pseudonym.
-  _erase(ev, touched) {
-    const pseudonym = ev.key;
-    const data = ev.data || {};
-    const password = data.password;
-    if (!PSEUDONYM.test(pseudonym) || typeof password !== "string") return;
-    const subject = String(data.subject ?? "");
-    const username = this._findErased(subject);
-    if (username === null) return;
-    const subSpec = SPECS.subscriber;
-    const row = this._table("subscriber")[username] || null;
-    let found = traces(row || {});
-    const recs = (this.records.subscriber ||= {});
-    const rec = recs[username];
-    if (!row && rec) {
-      const vals = {};
-      for (const [k, f] of Object.entries(rec.f)) vals[k] = f[2];
-      found = [...new Set(traces(vals))].sort();
-    }
-    if (rec) {
-      for (const [k, f] of Object.entries(rec.f)) f[2] = scrubValue(k, f[2], username, pseudonym, found, PERSONAL, password);
-      delete recs[username];
-      const into = recs[pseudonym];
-      if (!into) recs[pseudonym] = rec;
-      else {
-        if (rec.d && (!into.d || after(rec.d, into.d))) into.d = rec.d;
-        if (rec.w && (!into.w || after(rec.w, into.w))) into.w = rec.w;
-        for (const [k, f] of Object.entries(rec.f)) if (!into.f[k] || after([f[0], f[1]], [into.f[k][0], into.f[k][1]])) into.f[k] = f;
-        if (into.d) {
-          for (const [k, f] of Object.entries(into.f)) if (!after([f[0], f[1]], into.d)) delete into.f[k];
-          if (into.w && !after(into.w, into.d)) into.w = null;
-        }
-      }
-    }
-    if (!row) return;
-    for (const name of ["payment", "ledger", "invoice", "credit_note", "sms_consent"]) {
-      const spec = SPECS[name];
-      if (!spec) continue;
-      for (const [k, r] of Object.entries(this._table(name))) {
-        if (r.username !== username) continue;
-        if (name === "ledger" && (r.reference === null || r.reference === undefined)) continue;
-        const mrec = (this.records[name] || {})[k];
-        if (mrec && mrec.a) {
-          const d = mrec.a[2];
-          for (const f of Object.keys(d)) d[f] = scrubValue(f, d[f], username, pseudonym, found, MONEY_PERSONAL, null);
-        } else if (mrec && mrec.f) {
-          for (const [f, v] of Object.entries(mrec.f)) v[2] = scrubValue(f, v[2], username, pseudonym, found, MONEY_PERSONAL, null);
-        }
-        this._putRow(spec, k, { ...r, username: pseudonym }, (this.sealed[name] || {})[k]);
-      }
-    }
-    if (row.mac) {
-      for (const name of ["voucher", "voucher_use"]) {
-        for (const [k, r] of Object.entries(this._table(name))) {
-          if (r.mac !== row.mac) continue;
-          const vrec = (this.records[name] || {})[k];
-          if (vrec && vrec.a && vrec.a[2].mac === row.mac) vrec.a[2].mac = null;
-          if (vrec && vrec.f && vrec.f.mac && vrec.f.mac[2] === row.mac) vrec.f.mac[2] = null;
-          this._putRow(SPECS[name], k, { ...r, mac: null }, (this.sealed[name] || {})[k]);
-        }
-      }
-    }
-    const moved = { ...row, username: pseudonym, name: null, phone: null, ip: null, tax_pin: null, mac: null, sms_consent: 0, status: "terminated", status_reason: "erased" };
-    const seal = { ...((this.sealed.subscriber || {})[username] || {}), password_enc: true };
-    this._dropRow(subSpec, username);
-    this._putRow(subSpec, pseudonym, moved, seal);
-    touched.add("subscriber" + SEP + pseudonym);
-  }
-
-  _findErased(subject) {
-    for (const name of Object.keys(this._table("subscriber"))) {
-      if (!name.startsWith("erased-") && sha256Hex(`jasiyo-erasure|${name}`) === subject) return name;
-    }
-    for (const name of Object.keys(this.records.subscriber || {})) {
-      if (!PSEUDONYM.test(name) && sha256Hex(`jasiyo-erasure|${name}`) === subject) return name;
-    }
-    return null;
-  }
-
   // --------------------------------------------------------------- reading
 
   // {entity: {key: row}} for every entity the dashboard shows (rows are live: read only).
+  // Just after Fold.fromJSON an entity's rows are read from the cache when first asked for
+  // (the subscriber list does not wait for a million ledger rows).
   state() {
     const out = {};
-    for (const name of STATE_ENTITIES) out[name] = this.rows[name] || {};
-    for (const name of Object.keys(this.rows)) if (!(name in out)) out[name] = this.rows[name];
+    const names = new Set([...STATE_ENTITIES, ...Object.keys(this.rows), ...Object.keys(this._rowsAsleep || {})]);
+    for (const name of names) {
+      if (this._rowsAsleep && name in this._rowsAsleep) {
+        Object.defineProperty(out, name, { enumerable: true, get: () => this._rowsOf(name) });
+      } else out[name] = this.rows[name] || {};
+    }
     return out;
   }
 
-  // Entities waiting (a reference not arrived, or a row the agents' store would refuse).
+  _rowsOf(name) {
+    if (this._rowsAsleep && name in this._rowsAsleep) {
+      this.rows[name] = JSON.parse(this._rowsAsleep[name]);
+      delete this._rowsAsleep[name];
+    }
+    return this.rows[name] || {};
+  }
+
+  // The data of an entity's events as they carry it, before the table's columns apply
+  // (secrets as true/null): for a request (append) its event's data, the username and
+  // amount a `request` row does not keep; for a state entity the latest value of each
+  // field. null if no event is known.
+  record(entity, key) {
+    this._wake();
+    const rec = (this.records[entity] || {})[key];
+    if (!rec) return null;
+    if (rec.c && typeof rec.c === "string") return rec.data || (this.rows[entity] || {})[key] || null;
+    const out = {};
+    for (const name of Object.keys(rec.f)) out[name] = isBad(rec.f[name]) ? rec.f[name][BAD] : rec.f[name];
+    return out;
+  }
+
+  // Rows held back: a reference not arrived, or a row the agents' store would refuse.
   waiting() {
     return [...this.pending].map((ek) => {
       const i = ek.indexOf(SEP);
@@ -725,38 +477,56 @@ export class Fold {
     });
   }
 
+  // The cache form: a plain object of strings per entity (IndexedDB stores strings fast,
+  // and JSON.stringify of it works too); Fold.fromJSON reads it back.
   toJSON() {
-    const rows = {};
-    for (const [e, t] of Object.entries(this.rows)) {
-      rows[e] = {};
-      for (const [k, r] of Object.entries(t)) rows[e][k] = freeze(r);
+    const entities = {};
+    const names = new Set([
+      ...Object.keys(this.rows), ...Object.keys(this.records), ...Object.keys(this._asleep || {}),
+      ...Object.keys(this._rowsAsleep || {}),
+    ]);
+    for (const name of names) {
+      entities[name] = {
+        rows: this._rowsAsleep && name in this._rowsAsleep ? this._rowsAsleep[name] : JSON.stringify(this.rows[name] || {}),
+        records: this._asleep && name in this._asleep ? this._asleep[name] : JSON.stringify(this.records[name] || {}),
+        sealed: JSON.stringify(this.sealed[name] || {}),
+      };
     }
     return {
-      format: "jasiyo-dashboard-fold-v1",
-      records: freeze(this.records),
-      rows,
-      sealed: this.sealed,
+      format: FORMAT,
+      rules: RULES_VERSION,
+      applied: this.applied,
       pending: [...this.pending],
       conflicts: this.conflicts,
-      applied: this.applied,
+      entities,
     };
   }
 
+  // The fold a cache holds, or null if it is not one or other rules wrote it (then fold
+  // again from the start). The rows are ready at once; what folding needs next (the
+  // records and the indexes) is read on the first apply().
   static fromJSON(obj) {
+    if (!obj || obj.format !== FORMAT || obj.rules !== RULES_VERSION || !obj.entities) return null;
     const f = new Fold();
-    if (!obj || obj.format !== "jasiyo-dashboard-fold-v1") return f;
-    f.records = thaw(obj.records || {});
-    f.rows = {};
-    for (const [e, t] of Object.entries(obj.rows || {})) {
-      f.rows[e] = {};
-      for (const [k, r] of Object.entries(t)) f.rows[e][k] = thaw(r);
+    f._asleep = {};
+    f._rowsAsleep = {};
+    for (const [name, part] of Object.entries(obj.entities)) {
+      f._rowsAsleep[name] = part.rows;
+      f.sealed[name] = JSON.parse(part.sealed);
+      f._asleep[name] = part.records;
     }
-    f.sealed = obj.sealed || {};
     f.pending = new Set(obj.pending || []);
     f.conflicts = obj.conflicts || {};
     f.applied = obj.applied || 0;
-    f._index();
     return f;
+  }
+
+  _wake() {
+    if (!this._asleep) return;
+    for (const name of Object.keys(this._rowsAsleep)) this._rowsOf(name);
+    for (const [name, text] of Object.entries(this._asleep)) this.records[name] = JSON.parse(text);
+    this._asleep = null;
+    this._index();
   }
 }
 
