@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -19,6 +20,7 @@ from tests.dashboard.dash_support import (
     PASSPHRASE,
     PAYMENT_REF,
     PAYMENT_SHOWN,
+    PHONE_SHOWN,
     USER,
     Pop,
     browser_page,
@@ -59,6 +61,39 @@ def tamper(pop: Pop) -> str:
     return forged
 
 
+#: Every record this app keeps in IndexedDB, its strings and bytes searched for ``needles``.
+AT_REST = """async (needles) => {
+  const db = await new Promise((ok, fail) => {
+    const r = indexedDB.open("jasiyo-dashboard");
+    r.onsuccess = () => ok(r.result);
+    r.onerror = () => fail(r.error);
+  });
+  const records = await new Promise((ok) => {
+    const out = [];
+    const c = db.transaction("kv").objectStore("kv").openCursor();
+    c.onsuccess = () => {
+      if (!c.result) return ok(out);
+      out.push([c.result.key, c.result.value]);
+      c.result.continue();
+    };
+  });
+  const text = [];
+  const walk = (v) => {
+    if (v instanceof Uint8Array || v instanceof ArrayBuffer) text.push(new TextDecoder("latin1").decode(v));
+    else if (typeof v === "string") text.push(v);
+    else if (v && typeof v === "object" && !(v instanceof CryptoKey)) Object.values(v).forEach(walk);
+  };
+  records.forEach(([, v]) => walk(v));
+  const all = text.join("\\n");
+  return [records.map(([k]) => k), needles.filter((n) => all.includes(n))];
+}"""
+
+
+def at_rest(page: Any, needles: list[str]) -> tuple[list[str], list[str]]:
+    keys, found = page.evaluate(AT_REST, needles)
+    return keys, found
+
+
 def test_staff_sign_in_see_suspend_and_record_cash(pop: Pop) -> None:
     with browser_page("dashboard") as page:
         sign_in(page, pop)
@@ -70,6 +105,9 @@ def test_staff_sign_in_see_suspend_and_record_cash(pop: Pop) -> None:
         page.click("#lock")
         page.wait_for_selector("#unlock")
         assert NAME not in page.content()
+        keys, found = at_rest(page, [NAME, PHONE_SHOWN, PAYMENT_SHOWN, "153700", "front-desk"])
+        assert {"identity", "wrapped", "state", "state.0", "view", "view.0"} <= set(keys)
+        assert found == ["front-desk"]  # the dashboard's own name is stored plainly; tenant data is not
         page.fill("#passphrase", "not the passphrase at all")
         page.click("#unlock-go")
         expect(page.locator("#unlock-msg")).to_contain_text("wrong passphrase")
