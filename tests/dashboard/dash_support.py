@@ -17,9 +17,10 @@ import pytest
 from playwright.sync_api import expect
 
 from jasiyo.config import Config
+from jasiyo.payments.mpesa.sim import DarajaSim
 from tests.agent.agentproc import AgentProcess, jasiyo
 from tests.agent.billing_support import NAS_SECRET, NasListener
-from tests.agent.money_support import exchange, full_service
+from tests.agent.money_support import exchange, full_service, payments_toml
 from tests.portal.browser import CHROMIUM
 from tests.radius.support import auth_request
 from tests.support.config import make_config
@@ -68,13 +69,14 @@ class Pop:
 
 
 @contextmanager
-def pop_in(cloud: Cloud, tmp: Path) -> Iterator[Pop]:
+def pop_in(cloud: Cloud, tmp: Path, daraja: DarajaSim | None = None) -> Iterator[Pop]:
     """A POP enrolled in ``cloud``'s new tenant, with the tenant keys, a plan, a subscriber
-    with a name and phone, a payment, and its `agent run` syncing every second."""
+    with a name and phone, a payment, and its `agent run` syncing every second; with
+    ``daraja``, M-Pesa callbacks reach it through the cloud's webhook URLs."""
     tenant, admin = cloud.tenant()
     nas = NasListener()
     (tmp / "pop").mkdir()
-    cfg = make_config(tmp / "pop", "[sync]\ninterval = 1\n")
+    cfg = make_config(tmp / "pop", "[sync]\ninterval = 1\n" + (payments_toml(daraja, None) if daraja else ""))
     jasiyo(cfg, "agent", "enroll", cloud.url, cloud.enrolment(tenant, admin))
     jasiyo(cfg, "tenant", "init")
     recovery = tmp / "recovery.json"
@@ -98,6 +100,8 @@ def pop_in(cloud: Cloud, tmp: Path) -> Iterator[Pop]:
     jasiyo(cfg, "subscriber", "add", USER, "--plan", "home", "--password", PASSWORD, "--phone", PHONE)
     jasiyo(cfg, "subscriber", "update", USER, "--name", NAME)
     jasiyo(cfg, "payment", "record", USER, PAYMENT, "--ref", PAYMENT_REF, "--method", "mpesa")
+    if daraja:
+        jasiyo(cfg, "payment", "register-urls")
     agent = AgentProcess(cfg, tmp / "agent.log")
     try:
         pop = Pop(cloud, tenant, admin, cfg, agent, recovery, nas)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from jasiyo.payments.mpesa.sim import DarajaSim
 from tests.dashboard.dash_support import (
     CASH_SHOWN,
     DESKTOP,
@@ -39,8 +40,15 @@ VIEWS = ("subscribers", "plans", "payments", "suspense", "pops", "vouchers", "sm
 
 
 @pytest.fixture
-def pop(cloud: Cloud, tmp_path: Path) -> Iterator[Pop]:
-    with pop_in(cloud, tmp_path) as p:
+def daraja() -> Iterator[DarajaSim]:
+    sim = DarajaSim(callback_delay=0.3).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def pop(cloud: Cloud, tmp_path: Path, daraja: DarajaSim) -> Iterator[Pop]:
+    with pop_in(cloud, tmp_path, daraja) as p:
         yield p
 
 
@@ -94,7 +102,7 @@ def at_rest(page: Any, needles: list[str]) -> tuple[list[str], list[str]]:
     return keys, found
 
 
-def test_staff_sign_in_see_suspend_and_record_cash(pop: Pop) -> None:
+def test_staff_sign_in_see_suspend_and_record_cash(pop: Pop, daraja: DarajaSim) -> None:
     with browser_page("dashboard") as page:
         sign_in(page, pop)
         page.locator(f'#sub-list [data-username="{USER}"]').wait_for()
@@ -131,6 +139,19 @@ def test_staff_sign_in_see_suspend_and_record_cash(pop: Pop) -> None:
         assert CASH_SHOWN in done and "applied at POP" in done
         until(lambda: CASH_SHOWN in page.inner_text("#detail-payments"), timeout=30)
         page.shots("subscriber-detail-phone")
+
+        # Money for an account nobody has: unmatched, allocated from the browser.
+        daraja.c2b_pay("254700111222", 730, "no-such-account")
+        page.click("#tab-suspense")
+        row = page.locator("#suspense .row.suspense.open")
+        row.wait_for(timeout=60000)
+        expect(row).to_contain_text("730.00")
+        row.locator(".alloc-user").fill(USER)
+        row.locator(".alloc-go").click()
+        expect(page.locator("#suspense .row.suspense.allocated")).to_contain_text(
+            f"allocated to {USER}", timeout=60000
+        )
+        page.shots("unmatched-allocated")
 
         page.set_viewport_size(DESKTOP)
         for view in VIEWS:
