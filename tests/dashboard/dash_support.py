@@ -140,6 +140,8 @@ class Shots:
     def __init__(self, page: Any, name: str) -> None:
         self.page, self.name, self.n = page, name, 0
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for old in ARTIFACTS.glob(f"{name}-[0-9][0-9]-*.png"):  # an earlier run's, numbered otherwise
+            old.unlink()
 
     def __call__(self, label: str) -> Path:
         self.n += 1

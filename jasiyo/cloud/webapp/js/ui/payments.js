@@ -112,6 +112,7 @@ export class SuspenseView {
 
   mount(root) {
     this.box = h("div", { id: "suspense" });
+    this.sig = null; // a new box: draw it whatever was drawn before
     fill(root, h("h2", {}, "Unmatched payments"), h("p", { class: "muted" }, "Money that arrived without an account we know. Allocate it to a subscriber: their home POP applies it."), this.box);
     this.update();
   }
