@@ -49,7 +49,7 @@ class Agent:
             address=cfg.radius.address,
             auth_port=cfg.radius.auth_port,
             acct_port=cfg.radius.acct_port,
-            reuse_port=self.auth_workers is not None,
+            auth_in_workers=self.auth_workers is not None,
         )
         self.radsec: RadsecServer | None = None
         if cfg.radsec.enabled:
@@ -68,7 +68,8 @@ class Agent:
         await self.radius.start()
         if self.auth_workers is not None:
             try:
-                await self.auth_workers.start(self.radius.auth_port)
+                assert self.radius.auth_socket is not None  # bound for the workers
+                await self.auth_workers.start(self.radius.auth_socket)
             except BaseException:
                 await self.radius.stop()
                 raise
@@ -110,17 +111,18 @@ class Agent:
 
 
 def _auth_workers(cfg: Config) -> AuthWorkers | None:
-    """Worker processes beside this one for ``[radius] workers`` (this process is one)."""
+    """The worker processes answering UDP authentication for ``[radius] workers``: None for
+    one process (this one answers), else that many workers (and this process does not)."""
     from jasiyo.radius.workers import AuthWorkers, resolve_count
 
-    extra = resolve_count(cfg.radius.workers) - 1
-    if extra < 1:
+    count = resolve_count(cfg.radius.workers)
+    if count < 2:
         return None
     from functools import partial
 
     from jasiyo.agent.radius_backend import open_backend
 
-    return AuthWorkers(partial(open_backend, cfg), cfg.radius.address, extra, log_level=cfg.agent.log_level)
+    return AuthWorkers(partial(open_backend, cfg), count, log_level=cfg.agent.log_level)
 
 
 def _stats(server: RadiusServer) -> dict[str, Any]:

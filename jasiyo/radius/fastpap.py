@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
 from typing import Any
 
 from jasiyo.radius.packets import hmac_md5
 from jasiyo.radius.policy import REJECT_MESSAGE
+from jasiyo.radius.strict import ACCESS_ONCE
 
 _ZERO16 = b"\x00" * 16
 _MA_ZERO = b"\x50\x12" + _ZERO16  # Message-Authenticator (80), length 18, zeroed to sign
@@ -45,14 +45,25 @@ _SPECIAL_KEYS = frozenset((33, 80))
 _md5_secret: dict[bytes, Any] = {}
 
 
-def _parse(data: bytes, length: int) -> tuple[bytes, bytes, int, bytes, bytes] | None:
-    """(User-Name, User-Password, offset of the Message-Authenticator or -1, the raw
-    Proxy-State attributes joined, Calling-Station-Id) of a plain PAP request; None for
-    anything else."""
+#: Access-Request attributes allowed at most once (:mod:`.strict`), as a 256-entry table
+_ONCE = bytes(1 if i in ACCESS_ONCE else 0 for i in range(256))
+
+#: what :func:`scan` finds: (User-Name, User-Password, offset of the Message-Authenticator
+#: or -1, the raw Proxy-State attributes joined, Calling-Station-Id)
+Fields = tuple[bytes, bytes, int, bytes, bytes]
+
+
+def scan(data: bytes, length: int) -> Fields | str | None:
+    """One pass over an Access-Request's attributes: its :data:`Fields` if it is plain PAP
+    and keeps the attribute-count rules; a str (what :func:`strict.violation` says) if it
+    breaks them; None for anything else (malformed, CHAP, MS-CHAP, no usable password),
+    the rules then still to be checked by :func:`strict.violation`."""
     name = password = None
     calling = b""
     ma = -1
     proxy = b""
+    seen = bytearray(256)
+    once = _ONCE
     pos = 20
     while pos < length:
         if length - pos < 2:
@@ -61,14 +72,16 @@ def _parse(data: bytes, length: int) -> tuple[bytes, bytes, int, bytes, bytes] |
         end = pos + data[pos + 1]
         if end - pos < 2 or end > length:
             return None
+        if once[key]:
+            if seen[key]:
+                return f"{ACCESS_ONCE[key]} more than once"
+            seen[key] = 1
         if key == 1:
-            if name is None:
-                name = data[pos + 2 : end]
+            name = data[pos + 2 : end]
         elif key == 2:
-            if password is None:
-                password = data[pos + 2 : end]
+            password = data[pos + 2 : end]
         elif key == 80:
-            if ma >= 0 or end - pos != 18:
+            if end - pos != 18:
                 return None
             ma = pos
         elif key == 33:
@@ -124,30 +137,37 @@ def encode_attributes(encoded: tuple[tuple[Any, bytes], ...]) -> bytes | None:
     return b"".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
 class PapRequest:
     """What a plain PAP Access-Request carries that its answer needs."""
 
-    username: str
-    password: str
-    #: the Request Authenticator
-    authenticator: bytes
-    #: the raw Proxy-State attributes, copied into the reply
-    proxy: bytes
-    #: it carried a Message-Authenticator (verified)
-    signed: bool
-    #: the client's MAC as the NAS wrote it ("" if none)
-    calling_station_id: str = ""
+    __slots__ = ("authenticator", "calling_station_id", "password", "proxy", "signed", "username")
+
+    def __init__(
+        self,
+        username: str,
+        password: str,
+        authenticator: bytes,
+        proxy: bytes,
+        signed: bool,
+        calling_station_id: str = "",
+    ) -> None:
+        self.username = username
+        #: the decrypted User-Password
+        self.password = password
+        #: the Request Authenticator
+        self.authenticator = authenticator
+        #: the raw Proxy-State attributes, copied into the reply
+        self.proxy = proxy
+        #: it carried a Message-Authenticator (verified)
+        self.signed = signed
+        #: the client's MAC as the NAS wrote it ("" if none)
+        self.calling_station_id = calling_station_id
 
 
-def parse(data: bytes, secret: bytes, require_ma: bool) -> PapRequest | None:
-    """``data``, an Access-Request already checked for size and NAS, if it is plain PAP
-    signed with ``secret`` (or unsigned where ``require_ma`` is False); None otherwise."""
-    length = (data[2] << 8) | data[3]
-    parsed = _parse(data, length)
-    if parsed is None:
-        return None
-    name_raw, password, ma, proxy, calling = parsed
+def verify(data: bytes, length: int, fields: Fields, secret: bytes, require_ma: bool) -> PapRequest | None:
+    """The request :func:`scan` found in ``data``, if signed with ``secret`` (or unsigned
+    where ``require_ma`` is False), its password decrypted; None otherwise."""
+    name_raw, password, ma, proxy, calling = fields
     if ma >= 0:
         raw = data[:length]
         signed = raw[: ma + 2] + _ZERO16 + raw[ma + 18 :]
@@ -158,7 +178,24 @@ def parse(data: bytes, secret: bytes, require_ma: bool) -> PapRequest | None:
     authenticator = data[4:20]
     return PapRequest(name_raw.decode("utf-8", "replace"),
                       _decrypt(secret, authenticator, password), authenticator, proxy,
-                      ma >= 0, calling.decode("utf-8", "replace"))  # fmt: skip
+                      ma >= 0, calling.decode("utf-8", "replace") if calling else "")  # fmt: skip
+
+
+def parse(data: bytes, secret: bytes, require_ma: bool) -> PapRequest | None:
+    """``data``, an Access-Request already checked for size, NAS and attribute counts, if
+    it is plain PAP signed with ``secret`` (or unsigned where ``require_ma`` is False);
+    None otherwise."""
+    length = (data[2] << 8) | data[3]
+    fields = scan(data, length)
+    if fields is None or type(fields) is str:
+        return None
+    return verify(data, length, fields, secret, require_ma)  # type: ignore[arg-type]
+
+
+def reject_attrs(message: str) -> bytes:
+    """The attributes of a reject carrying its own Reply-Message (as the pyrad path cuts it)."""
+    value = message.encode()[:253]
+    return bytes((18, len(value) + 2)) + value
 
 
 def reply(data: bytes, request: PapRequest, secret: bytes, accept: bool, attrs: bytes) -> bytes:
@@ -172,4 +209,14 @@ def reply(data: bytes, request: PapRequest, secret: bytes, accept: bool, attrs: 
     return header + hashlib.md5(header + authenticator + body + secret).digest() + body
 
 
-__all__ = ["REJECT_ATTRS", "PapRequest", "encode_attributes", "parse", "reply"]
+__all__ = [
+    "REJECT_ATTRS",
+    "Fields",
+    "PapRequest",
+    "encode_attributes",
+    "parse",
+    "reject_attrs",
+    "reply",
+    "scan",
+    "verify",
+]

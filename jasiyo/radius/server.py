@@ -21,8 +21,9 @@ Authentication is answered synchronously inside ``datagram_received``: it is CPU
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hmac
 import logging
-import os
 import socket
 import time
 from collections.abc import Sequence
@@ -62,6 +63,7 @@ from jasiyo.radius.policy import (
     AuthRequest,
     Decision,
     authorize,
+    fixed_decision,
     needs_usage,
 )
 
@@ -137,6 +139,14 @@ _LOUD_DROPS = {
 LOUD_DROP_INTERVAL = 60.0
 
 
+#: (subject, NAS, its password encoded, the decision for the right password or None when
+#: it is worked out per request, the reply's encoded attributes, the sessions limit under
+#: which that decision holds or None)
+_Fixed = tuple[AuthSubject, NasClient, bytes, Decision | None, bytes | None, int | None]
+_GUARD_REJECT = Decision(False, reason="too many unknown usernames from this device")
+_UNKNOWN_REJECT = Decision(False, reason="unknown user")
+_WRONG_PAP = Decision(False, reason="wrong password (PAP)")
+
 #: Datagrams read per wake-up at most, so one busy port cannot starve the other.
 _DRAIN = 64
 
@@ -183,9 +193,10 @@ class RadiusServer(ServerAsync):
     """Authentication and accounting for the routers the backend knows.
 
     ``auth_port``/``acct_port`` 0 picks free ports; after :meth:`start` the attributes hold
-    the ports actually bound. ``serve_accounting=False`` (an authentication worker) binds
-    the auth port only and starts no writer; ``reuse_port`` lets several processes share
-    the auth port (SO_REUSEPORT: the kernel spreads NAS source addresses/ports over them).
+    the ports actually bound. ``auth_in_workers=True``: the auth socket is bound (and kept
+    in :attr:`auth_socket`) but not read here; worker processes read it
+    (:mod:`jasiyo.radius.workers`), each answering with a RadiusServer of its own that is
+    never started, built with ``serve_accounting=False``.
     """
 
     def __init__(
@@ -199,7 +210,7 @@ class RadiusServer(ServerAsync):
         dedup_max_entries: int = 65536,
         fast_pap: bool = True,
         serve_accounting: bool = True,
-        reuse_port: bool = False,
+        auth_in_workers: bool = False,
     ) -> None:
         self.auth_port: int  # set by pyrad's __init__ (untyped), then to the bound ports
         self.acct_port: int
@@ -225,8 +236,14 @@ class RadiusServer(ServerAsync):
         #: everything through pyrad (tests compare the two)
         self.fast_pap = fast_pap
         self._fast_attrs: dict[tuple[Any, ...], bytes | None] = {}
+        #: id(subject) -> the answer to its right password when nothing else decides it
+        self._fixed: dict[int, _Fixed] = {}
+        #: the backend reads usage (open sessions, data used): not every backend does
+        self._has_usage = hasattr(backend, "usage")
         self.serve_accounting = serve_accounting
-        self.reuse_port = reuse_port
+        self.auth_in_workers = auth_in_workers
+        #: the bound auth socket when ``auth_in_workers`` (non-blocking, shared with them)
+        self.auth_socket: socket.socket | None = None
         #: for :mod:`jasiyo.radius.metrics`
         self.drops = DropCounter()
         self.auth_latency = Buckets()
@@ -246,20 +263,24 @@ class RadiusServer(ServerAsync):
             proto = _Protocol(self.address, port, self.logger, self, kind, {}, None)
             family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_DGRAM)
+            shared = kind is ServerType.Auth and self.auth_in_workers
             try:
                 sock.setblocking(False)
-                if self.reuse_port and kind is ServerType.Auth:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 sock.bind((self.address, port))
                 _enlarge_buffers(sock)
-                # a lambda with a default: mypy cannot type it; the default binds this proto
-                await loop.create_datagram_endpoint(lambda p=proto: p, sock=sock)  # type: ignore[misc]
+                if not shared:
+                    # a lambda with a default: mypy cannot type it; the default binds this proto
+                    await loop.create_datagram_endpoint(lambda p=proto: p, sock=sock)  # type: ignore[misc]
             except OSError as exc:
                 sock.close()
                 await self.stop()
                 raise RadiusError(
                     f"cannot listen for RADIUS on udp {self.address}:{port}: {exc.strerror or exc}"
                 ) from exc
+            if shared:
+                self.auth_socket = sock
+                self.auth_port = sock.getsockname()[1]
+                continue
             proto.raw = sock
             proto.port = sock.getsockname()[1]
             if kind is ServerType.Auth:
@@ -269,8 +290,6 @@ class RadiusServer(ServerAsync):
                 self.acct_port = proto.port
                 self.acct_protocols.append(proto)
         if not self.serve_accounting:
-            event(log, "radius.worker_started", address=self.address, auth_port=self.auth_port,
-                  pid=os.getpid())  # fmt: skip
             return
         self._writer = GroupCommitWriter(self.backend, loop, self._acct_committed, self._acct_failed)
         self._writer.start()
@@ -282,6 +301,9 @@ class RadiusServer(ServerAsync):
         for proto in (*self.auth_protocols, *self.acct_protocols):
             proto.raw = None
         await self.deinitialize_transports()
+        if self.auth_socket is not None:
+            self.auth_socket.close()
+            self.auth_socket = None
         if self._writer is not None:
             await self._writer.stop()
             self._writer = None
@@ -385,9 +407,15 @@ class RadiusServer(ServerAsync):
         is_auth: bool,
         length: int,
     ) -> None:
-        broken = strict.violation(data, length)
-        if broken is not None:
-            raise _Drop("dropped_duplicate_attribute", broken)
+        fields: fastpap.Fields | str | None = None
+        if code == AccessRequest and self.fast_pap:
+            fields = fastpap.scan(data, length)  # the attribute-count rules too, in one pass
+            if type(fields) is str:
+                raise _Drop("dropped_duplicate_attribute", fields)
+        if fields is None:
+            broken = strict.violation(data, length)
+            if broken is not None:
+                raise _Drop("dropped_duplicate_attribute", broken)
 
         key: DedupKey = (source, addr[1], code, data[1], data[4:20])
         if code != StatusServer:  # RFC 5997 section 3: Status-Server is never cached
@@ -395,9 +423,8 @@ class RadiusServer(ServerAsync):
             if seen is not None:
                 self._duplicate(protocol, seen, addr)
                 return
-            if code == AccessRequest and self.fast_pap:
-                if self._fast_pap(protocol, data, addr, nas, key):
-                    return
+            if fields is not None and self._fast_pap(protocol, data, addr, nas, key, fields, length):  # type: ignore[arg-type]
+                return
 
         pkt: Packet
         try:
@@ -511,13 +538,15 @@ class RadiusServer(ServerAsync):
         addr: tuple[str, int],
         nas: NasClient,
         key: DedupKey,
+        fields: fastpap.Fields,
+        length: int,
     ) -> bool:
-        """Answer ``data`` (not a duplicate) through :mod:`.fastpap` if it is plain PAP, as
+        """Answer ``data`` (not a duplicate; ``fields`` what :func:`fastpap.scan` found) as
         :meth:`handle_auth_packet` would; False, with nothing done, to leave it to pyrad."""
         secret = nas.secret
         if not secret or type(secret) is not bytes:
             return False
-        request = fastpap.parse(data, secret, nas.require_message_authenticator)
+        request = fastpap.verify(data, length, fields, secret, nas.require_message_authenticator)
         if request is None:
             return False
         if not request.signed:
@@ -526,28 +555,10 @@ class RadiusServer(ServerAsync):
         entry = self.dedup.add(key, data)
         try:
             self.stats.access_requests += 1
-            decision = self._decide(
-                AuthRequest(
-                    username,
-                    AuthMethod.PAP,
-                    pap_password=request.password,
-                    calling_station_id=request.calling_station_id,
-                ),
-                nas,
-            )
-            attrs: bytes | None = fastpap.REJECT_ATTRS
-            if decision.message:  # a reject with its own Reply-Message: pyrad builds it
-                attrs = None
-                raw, decision = self._auth_reply(self._decode_auth(data, nas), decision,
-                                                 username)  # fmt: skip
-            elif decision.accept:
-                attrs = self._fast_reply_attrs(decision, username)
-                if attrs is None:  # a reply the fixed layout cannot express: pyrad builds it
-                    raw, decision = self._auth_reply(self._decode_auth(data, nas), decision,
-                                                     username)  # fmt: skip
-                elif attrs is fastpap.REJECT_ATTRS:  # did not encode: rejected (logged)
-                    decision = Decision(False, reason="reply attributes unencodable")
-            if attrs is not None:
+            decision, attrs = self._fast_decide(request, nas)
+            if attrs is None:  # a reply the fixed layout cannot express: pyrad builds it
+                raw, decision = self._auth_reply(self._decode_auth(data, nas), decision, username)
+            else:
                 raw = fastpap.reply(data, request, secret, decision.accept, attrs)
         except BaseException:
             self.dedup.forget(key, entry)  # unanswered: a retransmission gets another try
@@ -560,6 +571,74 @@ class RadiusServer(ServerAsync):
         self._send(protocol, raw, addr)
         self._log_auth(username, nas, AuthMethod.PAP, decision)
         return True
+
+    def _fast_decide(self, request: fastpap.PapRequest, nas: NasClient) -> tuple[Decision, bytes | None]:
+        """:meth:`_decide` for a PAP request, and the encoded reply attributes (None: pyrad
+        must build the reply). A subscriber whose answer depends on nothing but the password
+        (no clock, no usage, no device: :func:`policy.fixed_decision`) is answered from
+        :attr:`_fixed`, filled on first use; the others go through :func:`authorize`."""
+        username = request.username
+        now = time.time()
+        if self.guard.blocked_device(nas.address, request.calling_station_id, now):
+            return _GUARD_REJECT, fastpap.REJECT_ATTRS
+        subject = self._lookup(self.backend.subject, username)
+        if subject is None:
+            self.guard.unknown(self.guard.key(nas.address, request.calling_station_id), now)
+            return _UNKNOWN_REJECT, fastpap.REJECT_ATTRS
+        fixed = self._fixed.get(id(subject))
+        if fixed is None or fixed[0] is not subject or fixed[1] is not nas:
+            fixed = self._fix(subject, nas)
+        usage = None
+        if fixed[3] is not None:
+            if not hmac.compare_digest(request.password.encode(), fixed[2]):
+                return _WRONG_PAP, fastpap.REJECT_ATTRS
+            limit = fixed[5]
+            if limit is None:
+                return fixed[3], fixed[4]
+            usage = self._lookup(self._usage_of, subject)
+            if len(usage.sessions) < limit:  # under the sessions limit: the fixed accept
+                return fixed[3], fixed[4]
+        elif self._has_usage and needs_usage(subject.state):
+            usage = self._lookup(self._usage_of, subject)
+        decision = authorize(
+            AuthRequest(username, AuthMethod.PAP, pap_password=request.password,
+                        calling_station_id=request.calling_station_id),
+            subject, usage=usage, now=now, nas=nas,
+        )  # fmt: skip
+        return self._fast_attrs_of(decision, username)
+
+    def _fast_attrs_of(self, decision: Decision, username: str) -> tuple[Decision, bytes | None]:
+        """``decision`` (as unencodable attributes may change it) and its reply attributes."""
+        if not decision.accept:
+            return decision, fastpap.reject_attrs(
+                decision.message
+            ) if decision.message else fastpap.REJECT_ATTRS
+        attrs = self._fast_reply_attrs(decision, username)
+        if attrs is fastpap.REJECT_ATTRS:  # did not encode: rejected (logged)
+            return Decision(False, reason="reply attributes unencodable"), attrs
+        return decision, attrs
+
+    def _fix(self, subject: AuthSubject, nas: NasClient) -> _Fixed:
+        """The :attr:`_fixed` entry of ``subject`` at ``nas``: its decision and attributes
+        for the right password, or None there if they must be worked out per request."""
+        decision = fixed_decision(subject, nas)
+        attrs: bytes | None = None
+        if decision is not None:
+            if decision.accept:
+                with contextlib.suppress(ValueError, TypeError, KeyError):  # logged per request
+                    attrs = fastpap.encode_attributes(self.encoder.attributes(decision.reply))
+            else:
+                attrs = fastpap.reject_attrs(decision.message) if decision.message else fastpap.REJECT_ATTRS
+            if attrs is None:  # pyrad builds it, or it does not encode: the general path
+                decision = None
+        limit = subject.state.simultaneous_use
+        if decision is None or not decision.accept or not self._has_usage:
+            limit = None
+        fixed = (subject, nas, subject.password.encode(), decision, attrs, limit)
+        if len(self._fixed) >= 1_000_000:
+            self._fixed.clear()
+        self._fixed[id(subject)] = fixed
+        return fixed
 
     def _fast_reply_attrs(self, decision: Decision, username: str) -> bytes | None:
         """The encoded attributes of an accept, cached per decision: None if pyrad must build
@@ -591,7 +670,7 @@ class RadiusServer(ServerAsync):
         if subject is None:
             self.guard.unknown(self.guard.key(nas.address, request.calling_station_id), now)
         usage = None
-        if subject is not None and needs_usage(subject.state) and hasattr(self.backend, "usage"):
+        if subject is not None and self._has_usage and needs_usage(subject.state):
             usage = self._lookup(self._usage_of, subject)
         return authorize(request, subject, usage=usage, now=now, nas=nas)
 

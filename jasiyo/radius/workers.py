@@ -23,7 +23,9 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import select
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -34,13 +36,17 @@ from typing import Any
 from jasiyo.errors import RadiusError
 from jasiyo.log import current_format, event, get_logger
 from jasiyo.radius.backend import RadiusBackend
-from jasiyo.radius.metrics import merge
+from jasiyo.radius.metrics import merge, snapshot
 
 log = get_logger(__name__)
 
 #: how often a worker reports its counters
 SNAPSHOT_INTERVAL = 1.0
 _CTX = multiprocessing.get_context("spawn")  # no fork of a process with threads and sockets
+#: datagrams answered between two looks at the clock (snapshot due?) while some are queued
+_BATCH = 256
+#: one byte over the RFC's maximum, so an oversized datagram is seen as such and dropped
+_RECV_SIZE = 4097
 
 
 def resolve_count(configured: int) -> int:
@@ -55,8 +61,7 @@ def resolve_count(configured: int) -> int:
 
 def _worker_main(
     factory: Callable[[], RadiusBackend],
-    address: str,
-    port: int,
+    sock: socket.socket,
     conn: Connection,
     log_level: str,
     fast_pap: bool,
@@ -67,41 +72,91 @@ def _worker_main(
     log_mod.setup(log_level, fmt=log_format)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the agent, which stops us
     try:
-        asyncio.run(_worker(factory, address, port, conn, fast_pap))
+        _worker(factory, sock, conn, fast_pap)
     except RadiusError as exc:
         event(log, "radius.worker_failed", logging.ERROR, error=str(exc))
         raise SystemExit(2) from None
 
 
-async def _worker(
-    factory: Callable[[], RadiusBackend],
-    address: str,
-    port: int,
-    conn: Connection,
-    fast_pap: bool,
+class _SocketTransport:
+    """What :meth:`RadiusServer._send` needs of a transport, on the shared socket."""
+
+    __slots__ = ("sendto_raw",)
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sendto_raw = sock.sendto
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            self.sendto_raw(data, addr)
+        except OSError:  # send buffer full, or the NAS's address unreachable: it retransmits
+            pass
+
+    @staticmethod
+    def is_closing() -> bool:
+        return False
+
+
+def _worker(
+    factory: Callable[[], RadiusBackend], sock: socket.socket, conn: Connection, fast_pap: bool
 ) -> None:
-    from jasiyo.radius.metrics import snapshot
-    from jasiyo.radius.server import RadiusServer
+    from pyrad.server_async import ServerType
+
+    from jasiyo.radius.server import RadiusServer, _Protocol
 
     backend = factory()
     warm = getattr(backend, "warm", None)
     if warm is not None:
         warm()
-    server = RadiusServer(backend, address, port, 0, serve_accounting=False, reuse_port=True,
-                          fast_pap=fast_pap)  # fmt: skip
-    await server.start()
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    address, port = sock.getsockname()[:2]
+    server = RadiusServer(backend, address, port, 0, serve_accounting=False, fast_pap=fast_pap)
+    proto = _Protocol(address, port, server.logger, server, ServerType.Auth, {}, None)
+    proto.transport = _SocketTransport(sock)
+    stopping = False
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    poller = select.epoll()
+    # EPOLLEXCLUSIVE: a datagram wakes one idle worker, not all of them
+    poller.register(sock.fileno(), select.EPOLLIN | select.EPOLLEXCLUSIVE)
+    poller.register(wake_r, select.EPOLLIN)
+    event(log, "radius.worker_started", address=address, auth_port=port, pid=os.getpid())
     conn.send(("ready", os.getpid()))
+    recvfrom, handle = sock.recvfrom, server.datagram
+    next_snapshot = time.monotonic() + SNAPSHOT_INTERVAL
     try:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), SNAPSHOT_INTERVAL)
-            conn.send(("stats", snapshot(server)))
-    except (BrokenPipeError, EOFError, OSError):
+        while not stopping:
+            # answer whatever is queued, then wait: no poll per datagram under load
+            for _ in range(_BATCH):
+                try:
+                    data, addr = recvfrom(_RECV_SIZE)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:  # an ICMP error reported on the socket: nothing to read
+                    break
+                handle(proto, data, addr)
+            else:
+                if time.monotonic() < next_snapshot:
+                    continue  # more queued: keep reading
+            now = time.monotonic()
+            if now >= next_snapshot:
+                conn.send(("stats", snapshot(server)))
+                next_snapshot = now + SNAPSHOT_INTERVAL
+                continue
+            poller.poll(next_snapshot - now)
+    except (BrokenPipeError, EOFError, ConnectionResetError):
         pass  # the agent is gone: stop serving
     finally:
-        await server.stop()
+        signal.set_wakeup_fd(-1)
+        poller.close()
+        for fd in (wake_r, wake_w):
+            os.close(fd)
+        sock.close()
         with contextlib.suppress(Exception):
             conn.send(("stats", snapshot(server)))
         conn.close()
@@ -127,7 +182,6 @@ class AuthWorkers:
     def __init__(
         self,
         factory: Callable[[], RadiusBackend],
-        address: str,
         count: int,
         *,
         log_level: str = "info",
@@ -135,9 +189,8 @@ class AuthWorkers:
         start_timeout: float = 120.0,
     ) -> None:
         self.factory = factory
-        self.address = address
         self.count = count
-        self.port = 0
+        self.sock: socket.socket | None = None
         self.log_level = log_level
         self.fast_pap = fast_pap
         self.start_timeout = start_timeout
@@ -150,10 +203,10 @@ class AuthWorkers:
 
     # ------------------------------------------------------------ lifecycle
 
-    async def start(self, port: int) -> None:
-        """Start the workers on ``port`` (already bound by the agent with SO_REUSEPORT) and
-        wait until each is serving. RadiusError if one cannot start."""
-        self.port = port
+    async def start(self, sock: socket.socket) -> None:
+        """Start the workers reading ``sock`` (bound by the agent, non-blocking; it stays
+        the agent's to close) and wait until each is serving. RadiusError if one cannot."""
+        self.sock = sock
         self._stopping = False
         workers = [self._spawn(i) for i in range(self.count)]
         self._workers = workers
@@ -161,7 +214,7 @@ class AuthWorkers:
             if not await asyncio.to_thread(w.ready.wait, self.start_timeout):
                 await self.stop()
                 raise RadiusError(f"RADIUS worker {w.index} did not start (see its log lines)")
-        event(log, "radius.workers_started", workers=self.count, port=port,
+        event(log, "radius.workers_started", workers=self.count, port=sock.getsockname()[1],
               pids=",".join(str(w.pid) for w in workers))  # fmt: skip
         self._monitor = asyncio.create_task(self._watch())
 
@@ -192,8 +245,7 @@ class AuthWorkers:
         parent, child = _CTX.Pipe(duplex=False)
         proc = _CTX.Process(
             target=_worker_main, name=f"jasiyo-radius-{index}", daemon=True,
-            args=(self.factory, self.address, self.port, child, self.log_level, self.fast_pap,
-                  current_format()),
+            args=(self.factory, self.sock, child, self.log_level, self.fast_pap, current_format()),
         )  # fmt: skip
         proc.start()
         child.close()
