@@ -48,6 +48,13 @@ _md5_secret: dict[bytes, Any] = {}
 #: Access-Request attributes allowed at most once (:mod:`.strict`), as a 256-entry table
 _ONCE = bytes(1 if i in ACCESS_ONCE else 0 for i in range(256))
 
+_NAME, _PASSWORD, _CALLING, _MA, _PROXY, _CHAP, _VENDOR = range(1, 8)
+#: what :func:`scan` does with each attribute number (0: nothing)
+_ACT = bytes(
+    {1: _NAME, 2: _PASSWORD, 31: _CALLING, 80: _MA, 33: _PROXY, 3: _CHAP, 26: _VENDOR}.get(i, 0)
+    for i in range(256)
+)
+
 #: what :func:`scan` finds: (User-Name, User-Password, offset of the Message-Authenticator
 #: or -1, the raw Proxy-State attributes joined, Calling-Station-Id)
 Fields = tuple[bytes, bytes, int, bytes, bytes]
@@ -63,7 +70,7 @@ def scan(data: bytes, length: int) -> Fields | str | None:
     ma = -1
     proxy = b""
     seen = bytearray(256)
-    once = _ONCE
+    once, act = _ONCE, _ACT
     pos = 20
     while pos < length:
         if length - pos < 2:
@@ -76,22 +83,24 @@ def scan(data: bytes, length: int) -> Fields | str | None:
             if seen[key]:
                 return f"{ACCESS_ONCE[key]} more than once"
             seen[key] = 1
-        if key == 1:
-            name = data[pos + 2 : end]
-        elif key == 2:
-            password = data[pos + 2 : end]
-        elif key == 80:
-            if end - pos != 18:
+        what = act[key]
+        if what:  # most attributes are neither read nor refused here
+            if what == _NAME:
+                name = data[pos + 2 : end]
+            elif what == _PASSWORD:
+                password = data[pos + 2 : end]
+            elif what == _CALLING:
+                calling = data[pos + 2 : end]
+            elif what == _MA:
+                if end - pos != 18:
+                    return None
+                ma = pos
+            elif what == _PROXY:
+                proxy += data[pos:end]
+            elif what == _CHAP:
                 return None
-            ma = pos
-        elif key == 33:
-            proxy += data[pos:end]
-        elif key == 31:
-            calling = data[pos + 2 : end]
-        elif key == 3:  # CHAP-Password
-            return None
-        elif key == 26 and end - pos >= 8 and data[pos + 2 : pos + 6] == _MS_VENDOR:
-            return None  # MS-CHAP(v2) attributes; other vendors' attributes do not matter
+            elif end - pos >= 8 and data[pos + 2 : pos + 6] == _MS_VENDOR:  # _VENDOR
+                return None  # MS-CHAP(v2) attributes; other vendors' attributes do not matter
         pos = end
     if password is None or len(password) % 16:
         return None  # no PAP, or a password pyrad refuses to decrypt (dropped as malformed)
@@ -105,6 +114,11 @@ def _decrypt(secret: bytes, authenticator: bytes, password: bytes) -> str:
         if len(_md5_secret) > 4096:  # secrets of removed routers must not pile up
             _md5_secret.clear()
         base = _md5_secret[secret] = hashlib.md5(secret)
+    if len(password) == 16:  # the common case: a password of up to 16 bytes
+        h = base.copy()
+        h.update(authenticator)
+        plain = (int.from_bytes(password, "big") ^ int.from_bytes(h.digest(), "big")).to_bytes(16, "big")
+        return plain.rstrip(b"\x00").decode("utf-8", errors="ignore")
     out = bytearray()
     last = authenticator
     for i in range(0, len(password), 16):

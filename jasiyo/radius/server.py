@@ -474,15 +474,20 @@ class RadiusServer(ServerAsync):
                   hint="this router is exposed to BlastRADIUS (CVE-2024-3596); enable "
                        "require-message-auth on it and remove the opt-out")  # fmt: skip
 
-    @staticmethod
-    def _lookup(fn: Any, arg: str) -> Any:
+    @classmethod
+    def _lookup(cls, fn: Any, arg: Any) -> Any:
         """A backend read; its failure drops the packet (the NAS retries) and is logged."""
         try:
             return fn(arg)
         except Exception as exc:
-            event(log, "radius.backend_error", logging.ERROR, call=fn.__name__,
-                  error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-            raise _Drop("dropped_backend_error", str(exc)) from exc
+            raise cls._backend_failed(fn, exc) from exc
+
+    @staticmethod
+    def _backend_failed(fn: Any, exc: Exception) -> _Drop:
+        """The drop for a backend read ``fn`` that raised ``exc`` (logged)."""
+        event(log, "radius.backend_error", logging.ERROR, call=fn.__name__,
+              error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+        return _Drop("dropped_backend_error", str(exc))
 
     def _unknown_nas(self, address: str) -> None:
         # warn once per address (bounded): a scan must not flood the log
@@ -581,7 +586,11 @@ class RadiusServer(ServerAsync):
         now = time.time()
         if self.guard.blocked_device(nas.address, request.calling_station_id, now):
             return _GUARD_REJECT, fastpap.REJECT_ATTRS
-        subject = self._lookup(self.backend.subject, username)
+        backend = self.backend
+        try:
+            subject = backend.subject(username)
+        except Exception as exc:
+            raise self._backend_failed(backend.subject, exc) from exc
         if subject is None:
             self.guard.unknown(self.guard.key(nas.address, request.calling_station_id), now)
             return _UNKNOWN_REJECT, fastpap.REJECT_ATTRS
@@ -595,7 +604,10 @@ class RadiusServer(ServerAsync):
             limit = fixed[5]
             if limit is None:
                 return fixed[3], fixed[4]
-            usage = self._lookup(self._usage_of, subject)
+            try:
+                usage = backend.usage(username, subject.state.data_since)
+            except Exception as exc:
+                raise self._backend_failed(self._usage_of, exc) from exc
             if len(usage.sessions) < limit:  # under the sessions limit: the fixed accept
                 return fixed[3], fixed[4]
         elif self._has_usage and needs_usage(subject.state):
