@@ -49,7 +49,7 @@ class Agent:
             address=cfg.radius.address,
             auth_port=cfg.radius.auth_port,
             acct_port=cfg.radius.acct_port,
-            auth_in_workers=self.auth_workers is not None,
+            auth_in_workers=True,
         )
         self.radsec: RadsecServer | None = None
         if cfg.radsec.enabled:
@@ -66,13 +66,12 @@ class Agent:
     async def start(self) -> None:
         loaded = self.backend.warm()
         await self.radius.start()
-        if self.auth_workers is not None:
-            try:
-                assert self.radius.auth_socket is not None  # bound for the workers
-                await self.auth_workers.start(self.radius.auth_socket)
-            except BaseException:
-                await self.radius.stop()
-                raise
+        try:
+            assert self.radius.auth_socket is not None  # bound for the workers
+            await self.auth_workers.start(self.radius.auth_socket)
+        except BaseException:
+            await self.radius.stop()
+            raise
         if self.radsec is not None:
             try:
                 await self.radsec.start()
@@ -103,25 +102,22 @@ class Agent:
         self._stoppers.clear()
         if self.radsec is not None:
             await self.radsec.stop()
-        if self.auth_workers is not None:
-            await self.auth_workers.stop()
+        await self.auth_workers.stop()
         await self.radius.stop()
         self.backend.close()
         event(log, "agent.stop", **_stats(self.radius))
 
 
-def _auth_workers(cfg: Config) -> AuthWorkers | None:
-    """The worker processes answering UDP authentication for ``[radius] workers``: None for
-    one process (this one answers), else that many workers (and this process does not)."""
-    from jasiyo.radius.workers import AuthWorkers, resolve_count
-
-    count = resolve_count(cfg.radius.workers)
-    if count < 2:
-        return None
+def _auth_workers(cfg: Config) -> AuthWorkers:
+    """The worker processes answering UDP authentication, ``[radius] workers`` of them
+    (this process answers RadSec only)."""
     from functools import partial
+
+    from jasiyo.radius.workers import AuthWorkers, resolve_count
 
     from jasiyo.agent.radius_backend import open_backend
 
+    count = resolve_count(cfg.radius.workers)
     return AuthWorkers(partial(open_backend, cfg), count, log_level=cfg.agent.log_level)
 
 

@@ -183,7 +183,7 @@ def verify(data: bytes, length: int, fields: Fields, secret: bytes, require_ma: 
     where ``require_ma`` is False), its password decrypted; None otherwise."""
     name_raw, password, ma, proxy, calling = fields
     if ma >= 0:
-        raw = data[:length]
+        raw = data if length == len(data) else data[:length]
         signed = raw[: ma + 2] + _ZERO16 + raw[ma + 18 :]
         if not hmac.compare_digest(raw[ma + 2 : ma + 18], hmac_md5(secret, signed)):
             return None

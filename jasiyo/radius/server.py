@@ -372,7 +372,7 @@ class RadiusServer(ServerAsync):
             raise _Drop("dropped_oversized", f"{size} bytes")
         if size < 20:
             raise _Drop("dropped_truncated", f"{size} bytes")
-        length = int.from_bytes(data[2:4], "big")
+        length = (data[2] << 8) | data[3]
         if length > MAX_PACKET:
             raise _Drop("dropped_oversized", f"Length field {length}")
         if length < 20 or length > size:

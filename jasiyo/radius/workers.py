@@ -50,13 +50,15 @@ _RECV_SIZE = 4097
 
 
 def resolve_count(configured: int) -> int:
-    """``[radius] workers``: 0 means one process per CPU core available to us."""
+    """``[radius] workers``: 0 means one process per CPU core available to us but one (the
+    agent's process keeps a core for accounting, billing and the portal), at least one."""
     if configured > 0:
         return configured
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 def _worker_main(
@@ -152,6 +154,7 @@ def _worker(
     except (BrokenPipeError, EOFError, ConnectionResetError):
         pass  # the agent is gone: stop serving
     finally:
+        event(log, "radius.stopped", **server.stats.as_dict())
         signal.set_wakeup_fd(-1)
         poller.close()
         for fd in (wake_r, wake_w):
