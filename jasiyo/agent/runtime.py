@@ -113,9 +113,8 @@ def _auth_workers(cfg: Config) -> AuthWorkers:
     (this process answers RadSec only)."""
     from functools import partial
 
-    from jasiyo.radius.workers import AuthWorkers, resolve_count
-
     from jasiyo.agent.radius_backend import open_backend
+    from jasiyo.radius.workers import AuthWorkers, resolve_count
 
     count = resolve_count(cfg.radius.workers)
     return AuthWorkers(partial(open_backend, cfg), count, log_level=cfg.agent.log_level)

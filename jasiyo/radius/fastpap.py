@@ -23,11 +23,10 @@ or drops such a packet as before; so does :func:`encode_attributes` for an odd r
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from typing import Any
 
-from jasiyo.radius.packets import hmac_md5
+from jasiyo.radius.packets import hmac_md5, md5
 from jasiyo.radius.policy import REJECT_MESSAGE
 from jasiyo.radius.strict import ACCESS_ONCE
 
@@ -113,7 +112,7 @@ def _decrypt(secret: bytes, authenticator: bytes, password: bytes) -> str:
     if base is None:
         if len(_md5_secret) > 4096:  # secrets of removed routers must not pile up
             _md5_secret.clear()
-        base = _md5_secret[secret] = hashlib.md5(secret)
+        base = _md5_secret[secret] = md5(secret)
     if len(password) == 16:  # the common case: a password of up to 16 bytes
         h = base.copy()
         h.update(authenticator)
@@ -220,7 +219,7 @@ def reply(data: bytes, request: PapRequest, secret: bytes, accept: bool, attrs: 
     authenticator = request.authenticator
     digest = hmac_md5(secret, header + authenticator + _MA_ZERO + tail)
     body = b"\x50\x12" + digest + tail
-    return header + hashlib.md5(header + authenticator + body + secret).digest() + body
+    return header + md5(header + authenticator + body + secret).digest() + body
 
 
 __all__ = [
