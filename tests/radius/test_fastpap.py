@@ -278,3 +278,42 @@ def test_every_kind_of_subscriber_answered_as_pyrad_answers() -> None:
     erin = [r[0] for r, d in zip(replies, datagrams, strict=True) if b"erin" in d]
     assert erin[0][0] == 3 and b"Your account is suspended" in erin[0]  # her own Reply-Message
     assert stats["access_accepts"] == 2 * sum(1 for u in KNOWN if u not in ("bob", "erin", "fay", "hal"))
+
+
+_REPLY_ATTRS = st.sampled_from(
+    [
+        ("Mikrotik-Rate-Limit", "10M/10M"),
+        ("Mikrotik-Address-List", "jasiyo-suspended"),
+        ("Acct-Interim-Interval", 300),
+        ("Framed-IP-Address", "100.64.0.9"),
+        ("Framed-Pool", "suspended"),
+        ("WISPr-Bandwidth-Max-Up", 1_000_000),
+        ("Service-Type", "Framed-User"),
+        ("Service-Type", 2),
+    ]
+) | st.tuples(
+    st.sampled_from(["Session-Timeout", "Mikrotik-Total-Limit", "Mikrotik-Total-Limit-Gigawords"]),
+    st.integers(0, 2**32 - 1),
+)
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(st.lists(st.lists(_REPLY_ATTRS, max_size=8).map(tuple), min_size=1, max_size=5))
+def test_attribute_encoder_matches_a_pyrad_packet(replies: list[tuple[Any, ...]]) -> None:
+    """Encoded per attribute (the prepaid/data-package replies change one value per
+    request), the reply is what one pyrad packet holding them all encodes: same values,
+    grouped by attribute in order of first appearance. One encoder for all, as a server."""
+    from collections import OrderedDict
+
+    from pyrad.packet import Packet
+
+    from jasiyo.radius.dictionaries import load_dictionary
+    from jasiyo.radius.replies import AttributeEncoder
+
+    d = load_dictionary()
+    encoder = AttributeEncoder(d)
+    for attrs in replies:
+        whole = Packet(dict=d)
+        for name, value in attrs:
+            whole.AddAttribute(name, value)
+        assert encoder.attributes(attrs) == tuple((k, v) for k, vs in OrderedDict.items(whole) for v in vs)
