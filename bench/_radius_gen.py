@@ -597,7 +597,7 @@ def run_load(
         server_us_per_req=None if srv_s is None or not done else srv_s / done * 1e6,
         box_busy_pct=busy,
         session_prefix="" if auth else tag + "-",
-        server_proc_pct=tuple((b - a) / duration * 100 for a, b in zip(each0, each1)),
+        server_proc_pct=tuple((b - a) / duration * 100 for a, b in zip(each0, each1, strict=True)),
     )
 
 

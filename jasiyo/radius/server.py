@@ -558,8 +558,9 @@ class RadiusServer(ServerAsync):
             self._warn_no_ma(nas)
         username = request.username
         entry = self.dedup.add(key, data)
+        stats = self.stats
         try:
-            self.stats.access_requests += 1
+            stats.access_requests += 1
             decision, attrs = self._fast_decide(request, nas)
             if attrs is None:  # a reply the fixed layout cannot express: pyrad builds it
                 raw, decision = self._auth_reply(self._decode_auth(data, nas), decision, username)
@@ -569,11 +570,13 @@ class RadiusServer(ServerAsync):
             self.dedup.forget(key, entry)  # unanswered: a retransmission gets another try
             raise
         if decision.accept:
-            self.stats.access_accepts += 1
+            stats.access_accepts += 1
         else:
-            self.stats.access_rejects += 1
+            stats.access_rejects += 1
         entry.reply = raw
-        self._send(protocol, raw, addr)
+        transport = protocol.transport
+        if transport is not None and not transport.is_closing():
+            transport.sendto(raw, addr)
         self._log_auth(username, nas, AuthMethod.PAP, decision)
         return True
 
