@@ -45,6 +45,8 @@ SNAPSHOT_INTERVAL = 1.0
 _CTX = multiprocessing.get_context("spawn")  # no fork of a process with threads and sockets
 #: datagrams answered between two looks at the clock (snapshot due?) while some are queued
 _BATCH = 256
+#: replies held at most before they are sent (see :class:`_SocketTransport`)
+_FLUSH_AT = 32
 #: one byte over the RFC's maximum, so an oversized datagram is seen as such and dropped
 _RECV_SIZE = 4097
 
@@ -81,18 +83,30 @@ def _worker_main(
 
 
 class _SocketTransport:
-    """What :meth:`RadiusServer._send` needs of a transport, on the shared socket."""
+    """What :meth:`RadiusServer._send` needs of a transport, on the shared socket.
 
-    __slots__ = ("sendto_raw",)
+    Replies are held until :meth:`flush` (after a few requests, or once none is queued):
+    sent back to back, a NAS (or a load generator) waiting for them is woken once for
+    several instead of once each, which costs both sides more than the sending itself.
+    """
+
+    __slots__ = ("pending", "sendto_raw")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sendto_raw = sock.sendto
+        self.pending: list[tuple[bytes, tuple[str, int]]] = []
 
     def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
-        try:
-            self.sendto_raw(data, addr)
-        except OSError:  # send buffer full, or the NAS's address unreachable: it retransmits
-            pass
+        self.pending.append((data, addr))
+
+    def flush(self) -> None:
+        send = self.sendto_raw
+        for data, addr in self.pending:
+            try:
+                send(data, addr)
+            except OSError:  # send buffer full, or the NAS's address unreachable: it retransmits
+                pass
+        self.pending.clear()
 
     @staticmethod
     def is_closing() -> bool:
@@ -113,7 +127,8 @@ def _worker(
     address, port = sock.getsockname()[:2]
     server = RadiusServer(backend, address, port, 0, serve_accounting=False, fast_pap=fast_pap)
     proto = _Protocol(address, port, server.logger, server, ServerType.Auth, {}, None)
-    proto.transport = _SocketTransport(sock)
+    transport = proto.transport = _SocketTransport(sock)
+    pending, flush = transport.pending, transport.flush
     stopping = False
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
@@ -142,9 +157,12 @@ def _worker(
                 except OSError:  # an ICMP error reported on the socket: nothing to read
                     break
                 handle(proto, data, addr)
+                if len(pending) >= _FLUSH_AT:
+                    flush()
             else:
                 if time.monotonic() < next_snapshot:
                     continue  # more queued: keep reading
+            flush()
             now = time.monotonic()
             if now >= next_snapshot:
                 conn.send(("stats", snapshot(server)))
@@ -154,6 +172,7 @@ def _worker(
     except (BrokenPipeError, EOFError, ConnectionResetError):
         pass  # the agent is gone: stop serving
     finally:
+        flush()
         event(log, "radius.stopped", **server.stats.as_dict())
         signal.set_wakeup_fd(-1)
         poller.close()
