@@ -1,15 +1,31 @@
-"""Authentication on every core: worker processes sharing the auth port with SO_REUSEPORT.
+"""Authentication on every core: worker processes reading the auth port's one socket.
 
-The agent's process keeps everything that writes (accounting through the group-commit
-writer, billing, enforcement, RadSec) and answers authentication on the auth port too; each
-worker is a separate process answering Access-Requests (and Status-Server) on the same port,
-reading the store through its own WAL connection and its own cache (refreshed from
-``auth_rev`` as the agent's is). The kernel spreads NAS source address/port pairs over the
-sockets, so one NAS keeps talking to one process and the RFC 5080 duplicate cache works.
+The agent's process binds the auth port and keeps everything that writes (accounting
+through the group-commit writer, billing, enforcement, RadSec); it answers no UDP
+authentication itself. Each worker is a separate process (spawned) answering
+Access-Requests and Status-Server from that same socket, reading the store through its own
+WAL connection and its own cache (refreshed from ``auth_rev`` as the agent's is).
+
+One socket, one queue: whichever worker is free takes the next datagram (the socket is
+registered with EPOLLEXCLUSIVE, so a datagram wakes one idle worker, not all), so a busy or
+stalled worker holds nothing up and no NAS is tied to a process. (SO_REUSEPORT gave each
+process its own queue, filled by a hash of the NAS's address and port: a few NASes landed
+unevenly and the busiest process set the pace.) RFC 5080 duplicates: each worker keeps its
+own cache, so a retransmission that reaches the worker that answered is answered from its
+cache, and one that reaches another worker is answered afresh, with the same bytes (the
+reply depends only on the request and the subscriber; an MS-CHAPv2 accept carries freshly
+salted keys, equally valid). Authentication has no side effect to do twice, except that a
+retransmitted unknown username counts twice against the name-guessing guard.
+
+A worker runs no event loop: it reads until the socket is empty (non-blocking
+``recvfrom``), answering each datagram synchronously (authentication is CPU-only), holds
+the replies while more requests are queued and sends them back to back, then waits in
+``epoll``. Under load that is two system calls a request and one wait per batch.
 
 A worker that dies is started again (after a pause that grows while it keeps dying); SIGTERM
-to the agent stops the workers first (each stops reading and exits; authentication is
-answered synchronously, so nothing is left half done), then the agent itself.
+to the agent stops the workers first (each stops reading, sends what it holds and exits;
+nothing is left half done), then the agent itself. A worker whose agent is gone (its pipe
+closed) exits too.
 
 Each worker sends a snapshot of its counters to the agent once a second over a pipe
 (:func:`jasiyo.radius.metrics.snapshot`), so ``/metrics`` sums every process. Counters of a
