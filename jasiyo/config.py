@@ -31,6 +31,8 @@ class AgentSection:
     business_name: str = ""
     business_address: str = ""
     tax_pin: str = ""
+    #: The number customers call for help: on voucher cards and the portal's pages.
+    support_phone: str = ""
 
 
 @dataclass(frozen=True)
@@ -467,6 +469,11 @@ def _check(cfg: Config) -> None:
         raise ConfigError(f"[agent] pop: {cfg.agent.pop!r} must be 1-8 letters or digits, e.g. NRB1")
     if cfg.agent.tax_pin and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{3,19}", cfg.agent.tax_pin):
         raise ConfigError(f"[agent] tax_pin: {cfg.agent.tax_pin!r} is not a tax PIN (e.g. P051234567X)")
+    if cfg.agent.support_phone and not re.fullmatch(r"\+?[0-9][0-9 ]{5,19}", cfg.agent.support_phone):
+        raise ConfigError(
+            f"[agent] support_phone: {cfg.agent.support_phone!r} is not a phone number "
+            "(digits and spaces, optionally starting with +, e.g. +254 700 000 000)"
+        )
     if cfg.billing.tick_minutes < 1:
         raise ConfigError("[billing] tick_minutes: must be at least 1")
     if cfg.billing.grace_days < 0 or cfg.billing.terminate_after_days < 0:

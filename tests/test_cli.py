@@ -267,6 +267,32 @@ def test_subscriber_list_pages_and_filters(jasiyo, cfg: Config) -> None:
     assert code == 1 and "no plan named 'nope'" in err
 
 
+def test_subscriber_list_by_home_router_and_by_router_seen_on(jasiyo, cfg: Config) -> None:
+    from jasiyo.agent.radius_backend import open_backend
+    from jasiyo.radius.backend import AcctRecord
+
+    jasiyo("plan", "add", "home", "--rate", "10M/10M", "--price", "1500")
+    for name, ip in (("west", "10.9.0.1"), ("east", "10.9.0.2")):
+        code, _, err = jasiyo(
+            "router", "add", name, "--driver", "generic", "--host", ip, "--radius-secret", "testing123"
+        )
+        assert code == 0, err
+    jasiyo("subscriber", "add", "amina", "--plan", "home", "--password", "pw", "--router", "west")
+    jasiyo("subscriber", "add", "brian", "--plan", "home", "--password", "pw", "--router", "east")
+    backend = open_backend(cfg)
+    try:  # amina roams: a session from east's address
+        backend.record_accounting(
+            [AcctRecord("10.9.0.2", "Start", 1.0e9, acct_session_id="a1", username="amina")]
+        )
+    finally:
+        backend.close()
+    by = lambda *a: [r["username"] for r in json.loads(jasiyo("--json", "subscriber", "list", *a)[1])]  # noqa: E731
+    assert by("--router", "west") == ["amina"] and by("--router", "east") == ["brian"]
+    assert by("--seen-on", "east") == ["amina"] and by("--seen-on", "west") == []
+    code, _, err = jasiyo("subscriber", "list", "--router", "north")
+    assert code == 1 and "north" in err and "Traceback" not in err
+
+
 def test_subscriber_show_has_money_and_sessions(jasiyo, cfg: Config) -> None:
     jasiyo(
         "plan",

@@ -58,7 +58,7 @@ def open_client(cfg: Config, store: Store, keyring: Keyring | None = None, **kw:
             f"this agent is enrolled in tenant {tenant}"
         )
     return SyncClient(
-        AgentLog(store),
+        AgentLog(store, cfg),
         ring,
         load_signing_key(signing_key_path(cfg)),
         base_url=url,

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from jasiyo.agent import payments
+from jasiyo.agent import payments, suspense_sync
 from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
 from jasiyo.errors import JasiyoError, NotFound, ValidationError
@@ -509,6 +509,7 @@ def _to_suspense(store: Store, conf: Confirmation, reason: str, inbox_id: int | 
             amount=conf.amount_minor,
             reason=reason[:300],
         )
+        suspense_sync.publish(store, ref)
         event(log, "payments.unmatched", reference=ref, amount=conf.amount_minor, reason=reason)
     if inbox_id is not None:
         _finish(store, inbox_id, "unmatched", reason, ref)
@@ -584,6 +585,7 @@ def allocate(store: Store, cfg: Config, reference: str, username: str, actor: st
                 (username, store.now(), actor, row["id"]),
             )
             store.audit(actor, "payment.allocate", f"subscriber:{username}", reference=ref)
+            suspense_sync.publish(store, ref)
             return payments.record(
                 store, cfg, username, paid["amount_minor"], ref, method=paid["method"], actor=actor
             )
@@ -600,6 +602,7 @@ def allocate(store: Store, cfg: Config, reference: str, username: str, actor: st
             (username, store.now(), actor, row["id"]),
         )
         store.audit(actor, "payment.allocate", f"subscriber:{username}", reference=ref)
+        suspense_sync.publish(store, ref)
     return rec
 
 

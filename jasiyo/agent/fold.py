@@ -61,9 +61,15 @@ _SUBSCRIBER_REF = Ref("subscriber_id", "subscribers", "username")
 
 #: POPs and per-cycle usage summaries (:mod:`.pops`, :mod:`.usage_sync`): state entities
 #: folded like any other, keyed by POP name and by user|cycle|agent.
+#: The tenant dashboard's (:mod:`.requests`): a change it asks of the agents and its
+#: outcome, kept once per key (carried out by one POP, after the batch is folded); and an
+#: unmatched payment (``payment_suspense``), state so that every POP can allocate it.
 EXTRA_ENTITIES: dict[str, EntitySpec] = {
     "pop": EntitySpec("pops", "name", "state"),
     "usage": EntitySpec("usage_summaries", "key", "state"),
+    "request": EntitySpec("dashboard_requests", "key", "append"),
+    "request_result": EntitySpec("dashboard_results", "key", "append"),
+    "suspense": EntitySpec("payment_suspense", "reference", "state"),
 }
 
 ENTITIES: dict[str, EntitySpec] = {
@@ -507,10 +513,21 @@ def _one_document_per_purchase(store: Store, numbers: set[str]) -> None:
     invoice numbers (each POP numbers its own). The charge is one already (keyed by the
     purchase); of the documents, the first issued stands and the other is voided as a
     duplicate, the same way on every POP (the void is an event like any other)."""
-    for number in sorted(numbers):
-        row = store.one("SELECT purchase FROM invoices WHERE number = ? AND purchase IS NOT NULL", (number,))
-        if row is None:
-            continue
+    doubled: set[str] = set()
+    ordered = sorted(numbers)
+    for i in range(0, len(ordered), 500):  # one query per 500 invoices, not two per invoice
+        part = ordered[i : i + 500]
+        doubled.update(
+            r["purchase"]
+            for r in store.all(
+                "SELECT i.purchase FROM invoices i WHERE i.number IN "
+                f"({','.join('?' * len(part))}) AND i.purchase IS NOT NULL AND EXISTS "
+                "(SELECT 1 FROM invoices j WHERE j.purchase = i.purchase AND j.number <> i.number)",
+                tuple(part),
+            )
+        )
+    for purchase in sorted(doubled):
+        row = {"purchase": purchase}
         docs = store.all(
             "SELECT i.number, i.status, (SELECT MIN(hlc || ' ' || id) FROM events e WHERE "
             "e.entity = 'invoice' AND e.key = i.number) AS first FROM invoices i "

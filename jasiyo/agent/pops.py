@@ -26,6 +26,7 @@ from typing import Any
 
 from jasiyo.agent import popname
 from jasiyo.agent.store import Store
+from jasiyo.config import Config
 from jasiyo.errors import NotFound, ValidationError
 from jasiyo.log import event, get_logger
 
@@ -274,3 +275,73 @@ def adopt(store: Store, router: str, actor: str) -> dict[str, Any]:
         store.audit(actor, "router.adopt", f"router:{router}", pop=me, was=old, subscribers=len(users))
     event(log, "pop.adopted", router=router, pop=me, was=old, subscribers=len(users))
     return {"router": router, "pop": me, "from_pop": old, "changed": True, "subscribers": len(users)}
+
+
+# ------------------------------------------------------------------ what a POP tells the others
+
+#: The POP's published facts are rewritten at most this often (seconds), and only if changed.
+PUBLISH_GAP = 300.0
+_PUBLISHED = "pop.published"
+
+
+def facts(store: Store, cfg: Config, now: float | None = None) -> dict[str, Any]:
+    """What this POP publishes on its ``pop`` event for the dashboard: its agent, zone,
+    currency (the one most of its plans use), SMS outbox counts and version. ``sms``:
+    ``queued`` is what waits now; ``sent`` and ``failed`` are today's (local day)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from jasiyo import __version__
+
+    tz = ZoneInfo(cfg.billing.timezone)
+    now = store.now() if now is None else now
+    midnight = datetime.fromtimestamp(now, tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = midnight.timestamp()
+    sms = (
+        store.one(
+            "SELECT COALESCE(sum(status IN ('queued', 'sending')), 0) AS queued, "
+            "COALESCE(sum(status IN ('sent', 'delivered') AND sent_at >= ?), 0) AS sent, "
+            "COALESCE(sum(status = 'failed' AND COALESCE(finished_at, created_at) >= ?), 0) AS failed "
+            "FROM notifications",
+            (day, day),
+        )
+        or {}
+    )
+    currency = store.scalar(
+        "SELECT currency FROM plans GROUP BY currency ORDER BY count(*) DESC, currency LIMIT 1"
+    )
+    return {
+        "agent_id": store.agent_id,
+        "timezone": cfg.billing.timezone,
+        "currency": currency,
+        "sms": {k: int(sms.get(k) or 0) for k in ("queued", "sent", "failed")},
+        "version": __version__,
+    }
+
+
+def publish(store: Store, cfg: Config, now: float | None = None) -> bool:
+    """Look at this POP's facts (:func:`facts`) at most every :data:`PUBLISH_GAP` seconds and
+    emit them if they changed. Nothing for a stand-alone agent. True if an event was written."""
+    import json
+
+    from jasiyo.agent import suspense_sync
+
+    me = local(store)
+    if me is None:
+        return False
+    now = store.now() if now is None else now
+    last = json.loads(store.meta(_PUBLISHED) or "{}")
+    if now - float(last.get("at") or 0) < PUBLISH_GAP:
+        return False
+    suspense_sync.backfill(store)  # unmatched payments kept before they were synced
+    data = facts(store, cfg, now)
+    changed = last.get("facts") != data
+    with store.transaction():
+        if changed:
+            store.emit("pop", me, "upsert", data)
+            _materialize(store, "pop", me)
+        store.set_meta(_PUBLISHED, json.dumps({"at": now, "facts": data}, sort_keys=True))
+    if not changed:
+        return False
+    event(log, "pop.published", pop=me, **{k: v for k, v in data.items() if k != "sms"})
+    return True

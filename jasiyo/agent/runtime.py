@@ -175,6 +175,7 @@ async def _payments_part(agent: Agent) -> Callable[[], Awaitable[None]]:
                 limits=portal_limits(agent.cfg),
                 login_hosts=tuple(agent.cfg.portal.login_hosts),
                 metrics_from=tuple(agent.cfg.web.metrics_from),
+                brand=(agent.cfg.agent.business_name, agent.cfg.agent.support_phone),
             ),
         )
         if await asyncio.to_thread(web.start):

@@ -18,7 +18,10 @@ session-reaper     :func:`jasiyo.agent.sessions.close_stale`    ``[radius] inter
 router-reconcile   queue a driver reconcile of every router     ``[routers] reconcile_minutes``
 retention          :func:`jasiyo.agent.retention.prune`         daily
 usage-publish      :func:`jasiyo.agent.usage_sync.publish`      every minute
-                   (per-cycle usage summaries for other POPs)
+                   (per-cycle usage summaries for other POPs),
+                   then :func:`jasiyo.agent.pops.publish` (the
+                   POP's zone, currency, SMS counts, version:
+                   at most every 5 minutes, if changed)
 snapshot           :func:`jasiyo.agent.snapshot.periodic`       hourly (writes every
                                                                 ``[privacy] snapshot_days``,
                                                                 or after an erasure)
@@ -38,7 +41,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from jasiyo.agent import billing, enforce, retention, sessions, usage_sync
+from jasiyo.agent import billing, enforce, pops, retention, sessions, usage_sync
 from jasiyo.agent.jobstats import JOBS
 from jasiyo.agent.store import Store
 from jasiyo.config import Config
@@ -174,6 +177,10 @@ def agent_jobs(
         except JasiyoError as exc:  # the cloud unreachable: tomorrow, or `jasiyo sync snapshot`
             event(log, "sync.snapshot_failed", level=30, error=str(exc))
 
+    def publish(store: Store) -> None:
+        usage_sync.publish(store)
+        pops.publish(store, cfg)
+
     def close() -> None:
         while loop_store:
             loop_store.pop().close()
@@ -186,7 +193,7 @@ def agent_jobs(
             in_thread(enforce.enqueue_reconcile_all), cfg.routers.reconcile_minutes * 60.0
         ),
         "retention": JobSpec(in_thread(prune), 86400.0),
-        "usage-publish": JobSpec(in_thread(usage_sync.publish), usage_sync.PUBLISH_EVERY),
+        "usage-publish": JobSpec(in_thread(publish), usage_sync.PUBLISH_EVERY),
         "snapshot": JobSpec(in_thread(snapshot_job), 3600.0),
     }
     return jobs, close

@@ -1124,3 +1124,45 @@ def m034_usage_rev(db: SqliteScript) -> None:
         BEGIN UPDATE usage_rev SET n = n + 1; END;
         """
     )
+
+
+@migrations(name="m035_dashboard_requests")
+def m035_dashboard_requests(db: SqliteScript) -> None:
+    # The tenant dashboard (issue 16, jasiyo.agent.requests): the changes it asks of the
+    # agents (``request`` events, folded here once per key), what became of each
+    # (``request_result``, from the POP that carried it out), and this POP's own record of
+    # having handled one, written in the transaction that carried it out, so a request runs
+    # once whatever arrives again. A POP also publishes its zone, currency, SMS counts and
+    # version on its ``pop`` event.
+    db.executescript(
+        """
+        CREATE TABLE dashboard_requests (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            action TEXT,
+            at REAL
+        );
+        CREATE TABLE dashboard_results (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            status TEXT,
+            message TEXT,
+            pop TEXT,
+            at REAL
+        );
+        CREATE TABLE dashboard_runs (
+            key TEXT PRIMARY KEY,
+            outcome TEXT NOT NULL CHECK (outcome IN ('done', 'refused', 'retry', 'elsewhere')),
+            pop TEXT,
+            message TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL,
+            updated_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX dashboard_runs_due ON dashboard_runs(next_attempt_at) WHERE outcome = 'retry';
+        ALTER TABLE pops ADD COLUMN timezone TEXT;
+        ALTER TABLE pops ADD COLUMN currency TEXT;
+        ALTER TABLE pops ADD COLUMN sms TEXT;
+        ALTER TABLE pops ADD COLUMN version TEXT;
+        """
+    )

@@ -26,6 +26,7 @@
 --     m032_privacy_audit_sealed
 --     m033_privacy_erasure
 --     m034_usage_rev
+--     m035_dashboard_requests
 
 CREATE TABLE "_sqlite_migrations" (
    "id" INTEGER PRIMARY KEY,
@@ -102,6 +103,34 @@ CREATE TABLE credit_notes (
         );
 
 CREATE INDEX credit_notes_invoice ON credit_notes(invoice_number);
+
+CREATE TABLE dashboard_requests (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            action TEXT,
+            at REAL
+        );
+
+CREATE TABLE dashboard_results (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            status TEXT,
+            message TEXT,
+            pop TEXT,
+            at REAL
+        );
+
+CREATE TABLE dashboard_runs (
+            key TEXT PRIMARY KEY,
+            outcome TEXT NOT NULL CHECK (outcome IN ('done', 'refused', 'retry', 'elsewhere')),
+            pop TEXT,
+            message TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL,
+            updated_at REAL NOT NULL
+        ) WITHOUT ROWID;
+
+CREATE INDEX dashboard_runs_due ON dashboard_runs(next_attempt_at) WHERE outcome = 'retry';
 
 CREATE TABLE document_counters (
             series TEXT PRIMARY KEY,
@@ -395,7 +424,7 @@ CREATE TABLE pops (
             retired_to TEXT,
             created_at REAL NOT NULL,
             updated_at REAL NOT NULL
-        );
+        , timezone TEXT, currency TEXT, sms TEXT, version TEXT);
 
 CREATE TABLE radius_sessions (
             id INTEGER PRIMARY KEY,

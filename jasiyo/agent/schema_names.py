@@ -32,4 +32,5 @@ NAMES: tuple[str, ...] = (
     "m032_privacy_audit_sealed",
     "m033_privacy_erasure",
     "m034_usage_rev",
+    "m035_dashboard_requests",
 )

@@ -12,6 +12,9 @@ POP that applies it (the one that wrote it first) does the same, in one transact
 - money (payments, ledger, invoices, credit notes, consent records) is kept, as the law
   requires, under the pseudonym: the rows point at the renamed subscriber, and their sync
   events are rewritten to name the pseudonym;
+- usage summaries shared between POPs (keyed ``username|cycle|agent``) move to the pseudonym;
+- the dashboard's requests about them (a new subscriber's carries name, phone, password),
+  their results, and unmatched payments that named them are rewritten without them;
 - RADIUS sessions and raw accounting lose their addresses and MACs, messages their text
   and phone number, payment requests and the suspense list the phone and payer, sealed
   callbacks and incoming SMS about them are replaced, and audit details naming them too;
@@ -246,6 +249,72 @@ def _scrub_audit(store: Store, username: str, pseudonym: str, traces: list[str])
         )
 
 
+def _rename_usage(store: Store, username: str, pseudonym: str) -> list[str]:
+    """Usage summaries are keyed ``username|cycle|agent`` (:mod:`.usage_sync`): their rows,
+    field clocks and events move to the pseudonym, so no summary names the person."""
+    prefix, n = username + "|", len(username) + 1
+    rows = store.all(
+        "SELECT id, key, data FROM events WHERE entity = 'usage' AND substr(key, 1, ?) = ?", (n, prefix)
+    )
+    changed: list[str] = []
+    for r in rows:
+        changed += _rewrite(
+            store,
+            [r],
+            pseudonym + r["key"][len(username) :],
+            lambda d: {**d, "username": pseudonym} if d.get("username") == username else d,
+        )
+    for table in ("usage_summaries", "field_clocks"):
+        scope = "entity = 'usage' AND " if table == "field_clocks" else ""
+        store.execute(
+            f"UPDATE OR IGNORE {table} SET key = ? || substr(key, ?) WHERE {scope}substr(key, 1, ?) = ?",
+            (pseudonym + "|", n + 1, n, prefix),
+        )
+        store.execute(f"DELETE FROM {table} WHERE {scope}substr(key, 1, ?) = ?", (n, prefix))
+    store.execute("UPDATE usage_summaries SET username = ? WHERE username = ?", (pseudonym, username))
+    return changed
+
+
+def _scrub_dashboard(store: Store, username: str, pseudonym: str, traces: list[str]) -> list[str]:
+    """The dashboard's requests about them and their results (:mod:`.requests`: a new
+    subscriber's request carries the name, phone, address and password), and unmatched
+    payments that named them (:mod:`.suspense_sync`)."""
+    word = re.compile(rf"(?<![\w.@-]){re.escape(username)}(?![\w@-])")
+
+    def text(value: Any) -> Any:
+        return _scrub_text(word.sub(pseudonym, value), traces) if isinstance(value, str) else value
+
+    def request(d: dict[str, Any]) -> dict[str, Any]:
+        out = {k: text(v) for k, v in d.items()}
+        return {**out, **{k: None for k in (*PERSONAL, "password") if k in d}}
+
+    def suspense(d: dict[str, Any]) -> dict[str, Any]:
+        out = {k: text(v) for k, v in d.items()}
+        return {**out, **{k: None for k in _MONEY_PERSONAL if k in d}}
+
+    def about(d: dict[str, Any], fields: tuple[str, ...]) -> bool:
+        return any(d.get(f) == username for f in fields) or any(
+            isinstance(v, str) and t in v for v in d.values() for t in traces
+        )
+
+    keys: list[str] = []
+    rows: dict[str, list[Row]] = {"request": [], "suspense": []}
+    for entity, fields in (("request", ("username",)), ("suspense", ("account", "allocated_to"))):
+        for r in store.all("SELECT id, key, data FROM events WHERE entity = ?", (entity,)):
+            if about(store.event_data(r), fields):
+                rows[entity].append(r)
+                keys.append(r["key"])
+    changed = _rewrite(store, rows["request"], None, request)
+    changed += _rewrite(store, rows["suspense"], None, suspense)
+    results = _events_of(store, "request_result", [r["key"] for r in rows["request"]])
+    changed += _rewrite(store, results, None, lambda d: {k: text(v) for k, v in d.items()})
+    for table in ("dashboard_results", "dashboard_runs"):
+        for r in store.all(f"SELECT key, message FROM {table} WHERE message IS NOT NULL"):
+            if r["key"] in keys and text(r["message"]) != r["message"]:
+                store.execute(f"UPDATE {table} SET message = ? WHERE key = ?", (text(r["message"]), r["key"]))
+    return changed
+
+
 def apply_erasure(store: Store, event_id: str, pseudonym: str, data: dict[str, Any]) -> int:
     """Carry out an erasure event on this store (in the caller's transaction); how many
     events were rewritten.
@@ -300,6 +369,8 @@ def apply_erasure(store: Store, event_id: str, pseudonym: str, data: dict[str, A
         (pseudonym, username),
     )
     store.execute("DELETE FROM field_clocks WHERE entity = 'subscriber' AND key = ?", (username,))
+    changed += _rename_usage(store, username, pseudonym)
+    changed += _scrub_dashboard(store, username, pseudonym, traces)
     hooks: list[str] = []
     if row is not None:
         for entity, keys in _money_keys(store, row["id"]).items():

@@ -7,7 +7,8 @@ the cloud like payment callbacks, pulled by the same puller) or this agent's own
 phone numbers) keyed by its source, so a repeat is a no-op, then processed:
 
 * a **delivery report** marks the message it names (by the gateway's ``messageId``)
-  delivered or failed; a report for a message we never sent changes nothing;
+  delivered or failed; a report for a message we never sent changes nothing, so every POP
+  applies every report (each to its own messages), whichever POP registered the URLs;
 * an **incoming message** whose first word is an opt-out keyword (STOP, ACHA, ...) withdraws
   the consent of every subscriber with that phone at once (recorded with time and source);
   an opt-in keyword (START, ANZA, ...) gives it back. Other texts are kept for the ISP.
@@ -88,7 +89,11 @@ def receive(
     else:
         base, ours = split
         kind = ENDPOINTS[base]
-        status, detail = ("new", None) if ours else ("other_pop", "registered by another POP")
+        # A delivery report names one message by the gateway's id: every POP applies it to
+        # the messages it sent (the POP that registered the URLs is not the only sender,
+        # issue 17); a reply changes consent, so only the POP that registered takes it.
+        mine = ours or kind == "dlr"
+        status, detail = ("new", None) if mine else ("other_pop", "registered by another POP")
     if len(body) > MAX_BODY:
         status, detail, body = "refused", f"body of {len(body)} bytes is too large", b""
     doc = json.dumps(

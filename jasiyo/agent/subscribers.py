@@ -201,7 +201,12 @@ def password_of(store: Store, username: str) -> str:
 
 
 def _filters(
-    store: Store, status: str | None, search: str | None, plan: str | None, router: str | None
+    store: Store,
+    status: str | None,
+    search: str | None,
+    plan: str | None,
+    router: str | None,
+    seen_on: str | None = None,
 ) -> tuple[str, list[Any]]:
     where: list[str] = []
     params: list[Any] = []
@@ -217,13 +222,18 @@ def _filters(
     if plan:
         where.append("s.plan_id = ?")
         params.append(_plan_id(store, plan))
-    if router:
+    if router or seen_on:
         from jasiyo.agent import routers as routers_mod
 
-        nas_ip = routers_mod.get(store, router).nas_ip
-        # Subscribers seen on that router: the (nas_ip, acct_session_id) index finds them.
-        where.append("s.username IN (SELECT username FROM radius_sessions WHERE nas_ip = ?)")
-        params.append(nas_ip)
+        if router:  # homed there (`subscriber add/update/move --router`)
+            routers_mod.get(store, router)  # NotFound names an unknown router
+            where.append("s.home_router = ?")
+            params.append(router)
+        if seen_on:
+            nas_ip = routers_mod.get(store, seen_on).nas_ip
+            # Subscribers seen on that router: the (nas_ip, acct_session_id) index finds them.
+            where.append("s.username IN (SELECT username FROM radius_sessions WHERE nas_ip = ?)")
+            params.append(nas_ip)
     if search:
         term = search.strip()
         if not term:
@@ -253,12 +263,22 @@ def list_(
     search: str | None = None,
     plan: str | None = None,
     router: str | None = None,
+    seen_on: str | None = None,
     limit: int | None = None,
     offset: int = 0,
 ) -> list[Subscriber]:
-    """Subscribers by username; filters combine (search: username, name, phone, tax PIN)."""
+    """Subscribers by username; filters combine (search: username, name, phone, tax PIN;
+    ``router``: homed on it; ``seen_on``: with a session recorded from it)."""
     return page(
-        store, status, search=search, plan=plan, router=router, limit=limit, offset=offset, count=False
+        store,
+        status,
+        search=search,
+        plan=plan,
+        router=router,
+        seen_on=seen_on,
+        limit=limit,
+        offset=offset,
+        count=False,
     ).rows
 
 
@@ -269,6 +289,7 @@ def page(
     search: str | None = None,
     plan: str | None = None,
     router: str | None = None,
+    seen_on: str | None = None,
     limit: int | None = None,
     offset: int = 0,
     count: bool = True,
@@ -279,7 +300,7 @@ def page(
     """
     if limit is not None and limit < 1 or offset < 0:
         raise ValidationError("--limit must be at least 1 and --offset not negative")
-    where, params = _filters(store, status, search, plan, router)
+    where, params = _filters(store, status, search, plan, router, seen_on)
     sql = f"{_SELECT}{where} ORDER BY s.username"
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"

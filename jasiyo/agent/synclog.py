@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from jasiyo.agent.fold import apply_events
 from jasiyo.agent.store import Store
+from jasiyo.config import Config
 from jasiyo.sync.client import QUARANTINE, LocalEvent, Quarantined, RemoteEvent
 
 
 class AgentLog:
     """The agent store seen by :class:`jasiyo.sync.client.SyncClient` (its ``EventLog``)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, cfg: Config | None = None) -> None:
         self.store = store
+        #: With a config, the dashboard's requests are carried out after each batch.
+        self.cfg = cfg
 
     @property
     def agent_id(self) -> str:
@@ -67,6 +70,10 @@ class AgentLog:
             from jasiyo.agent.erase import flush_files
 
             flush_files(self.store)  # the erased person's old pages leave the WAL too
+        if self.cfg is not None:
+            from jasiyo.agent import requests
+
+            requests.run(self.store, self.cfg)  # never raises: see requests._guarded
         return n
 
     def quarantined(self) -> list[Quarantined]:

@@ -1,7 +1,8 @@
 """A printable A4 sheet of vouchers (fpdf2, as the invoices): cards to cut and sell.
 
 Each card shows the business, the code (large, in groups of five), the package (plan,
-price, period, data), the use-by date and how to use it. 3 columns x 8 rows per page.
+price, period, data), the use-by date, how to use it and the number to call for help.
+3 columns x 8 rows per page.
 Times are in the tenant's time zone (``[billing] timezone``).
 """
 
@@ -37,8 +38,8 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-def card_lines(v: Voucher, use_by: str | None) -> list[str]:
-    """The small print of one card."""
+def card_lines(v: Voucher, use_by: str | None, support_phone: str = "") -> list[str]:
+    """The small print of one card (``support_phone``: ``[agent] support_phone``)."""
     package = f"{v.plan}: {v.price}, {_period(v.period)}"
     if v.data_bytes:
         package += f" or {_size(v.data_bytes)}"
@@ -46,6 +47,8 @@ def card_lines(v: Voucher, use_by: str | None) -> list[str]:
     if use_by:
         lines.append(f"Use by {use_by}. Starts at first login.")
     lines.append("Log in with this code as username and password.")
+    if support_phone:
+        lines.append(f"Help: {support_phone}")
     return lines
 
 
@@ -79,7 +82,7 @@ def sheet(cfg: Config, items: list[Voucher]) -> bytes:
         pdf.cell(width - 4, 8, display(v.code), align="C", new_x="LEFT", new_y="NEXT")
         pdf.set_font("Helvetica", "", 7)
         use_by = datetime.fromtimestamp(v.valid_until, tz).strftime("%Y-%m-%d") if v.valid_until else None
-        for line in card_lines(v, use_by):
+        for line in card_lines(v, use_by, cfg.agent.support_phone):
             pdf.cell(width - 4, 3.4, _latin1(line), new_x="LEFT", new_y="NEXT")
     return bytes(pdf.output())
 

@@ -2,14 +2,15 @@
 
 Three kinds of caller: the operator (bearer token, creates tenants), a tenant admin (bearer
 token, issues one-time enrolment tokens) and agents (Ed25519-signed requests, push and pull
-the tenant's sealed event log). Refusals carry only a status and a short code, never a
+the tenant's sealed event log). A dashboard is a browser enrolled and signing as an agent of
+kind "dashboard" (:mod:`jasiyo.cloud.dashboard_api`); its static files are at ``/app/``
+(:mod:`jasiyo.cloud.appfiles`). Refusals carry only a status and a short code, never a
 reason: the reason goes to the cloud's log.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import re
@@ -18,6 +19,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,15 +29,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from jasiyo.cloud import dashboard_api, hooks_api
+from jasiyo.cloud.appfiles import WEBAPP, AppFiles, AppRoute, app_handler
 from jasiyo.cloud.notify import Notifier
 from jasiyo.cloud.openapi import OPENAPI
-from jasiyo.cloud.storage import AgentRecord, Storage
+from jasiyo.cloud.storage import KINDS, AgentRecord, Storage
 from jasiyo.errors import SyncError
 from jasiyo.log import event, get_logger
 from jasiyo.sync import signing
 from jasiyo.sync.envelope import MAX_ENVELOPE, envelope_kid
 from jasiyo.sync.ids import uuid7
-from jasiyo.sync.sealed import hook_context, seal_to
 
 log = get_logger(__name__)
 
@@ -93,6 +97,8 @@ class CloudSettings:
     body_timeout: float = 30.0
     max_conns_per_client: int = 64
     max_connections: int = 0
+    #: The dashboard's files, served at /app/ (None: the ones shipped in the package).
+    webapp: Path | None = None
 
 
 def redact_path(path: str) -> str:
@@ -194,6 +200,8 @@ class Api:
         self.notifier = Notifier()
         self.buckets = _Buckets(cfg.rate, cfg.burst)
         self.hook_buckets = _Buckets(cfg.hook_rate, cfg.hook_burst)
+        self.presence = dashboard_api.Presence()
+        self.files = AppFiles(cfg.webapp or WEBAPP)
 
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await run_in_threadpool(fn, *args)
@@ -230,7 +238,10 @@ class Api:
             raise Refused(401, "no bearer token")
         return auth[7:].strip()
 
-    async def agent_auth(self, request: Request, body: bytes) -> AgentRecord:
+    async def agent_auth(self, request: Request, body: bytes, *, note: bool = True) -> AgentRecord:
+        """The enrolled, unrevoked agent (or dashboard) that signed this request.
+
+        ``note``: record its contact (a pull records it with its cursor instead)."""
         h = request.headers
         tenant, agent_id = h.get(signing.H_TENANT, ""), h.get(signing.H_AGENT, "")
         if not (_ID_RE.match(tenant) and _ID_RE.match(agent_id)):
@@ -251,6 +262,10 @@ class Api:
             raise Refused(401, "replayed nonce")
         if request.path_params.get("tenant") != tenant:
             raise Refused(403, "agent asked for another tenant")
+        if agent.kind == "dashboard" and not dashboard_api.dashboard_may(request.method, request.url.path):
+            raise Refused(403, "a dashboard may not do this")
+        if note:
+            await dashboard_api.note_seen(self, agent)
         return agent
 
     def endpoint(self, fn: Callable[[Request], Awaitable[Response]]) -> Callable:
@@ -348,6 +363,7 @@ class Api:
         doc = self.json_of(await self.body_of(request))
         token, agent_id = doc.get("token"), doc.get("agent_id")
         name, public_key = doc.get("name", ""), doc.get("public_key")
+        kind = doc.get("kind", "agent")
         if not (
             isinstance(token, str)
             and isinstance(agent_id, str)
@@ -355,6 +371,7 @@ class Api:
             and isinstance(name, str)
             and len(name) <= 200
             and isinstance(public_key, str)
+            and kind in KINDS
         ):
             raise Refused(422, "enrolment fields missing or malformed")
         try:
@@ -364,14 +381,14 @@ class Api:
         tenant = split_token(token, "en")
         if tenant is None:
             raise Refused(401, "not an enrolment token")
-        agent = AgentRecord(agent_id, tenant, name or agent_id, public_key, None)
+        agent = AgentRecord(agent_id, tenant, name or agent_id, public_key, None, kind=kind)
         result = await self.db(self.storage.enroll, tenant, token_hash(token), agent, time.time())
         if result == "invalid":
             raise Refused(401, "enrolment token unknown, used or expired")
         if result == "conflict":
             raise Refused(409, "agent id already enrolled")
-        event(log, "cloud.agent_enrolled", tenant=tenant, agent=agent_id)
-        return JSONResponse({"tenant_id": tenant, "agent_id": agent_id}, 201)
+        event(log, "cloud.agent_enrolled", tenant=tenant, agent=agent_id, kind=kind)
+        return JSONResponse({"tenant_id": tenant, "agent_id": agent_id, "kind": kind}, 201)
 
     async def register_key(self, request: Request) -> Response:
         body = await self.body_of(request)
@@ -454,13 +471,16 @@ class Api:
                 raise Refused(401, "agent revoked while waiting")
 
     async def pull(self, request: Request) -> Response:
-        agent = await self.agent_auth(request, b"")
+        agent = await self.agent_auth(request, b"", note=False)
         after, limit, wait = self.cursor_query(request, self.cfg.max_pull)
+        await dashboard_api.note_seen(self, agent, after)
         tenant = agent.tenant_id
         found, head = await self.long_poll(
             agent, wait, lambda: self.db(self.storage.pull, tenant, after, limit)
         )
         floor = await self.db(self.storage.floor, tenant)  # compacted below: see the snapshot
+        if found:  # what it has been sent counts as pulled (the agents list's backlog)
+            self.presence.note(agent, time.time(), found[-1].seq)
         return JSONResponse(
             {
                 "floor": floor,
@@ -504,73 +524,13 @@ class Api:
     # ------------------------------------------------------------ webhooks
 
     async def add_hook_endpoint(self, request: Request) -> Response:
-        body = await self.body_of(request)
-        agent = await self.agent_auth(request, body)
-        doc = self.json_of(body)
-        provider, public_key = doc.get("provider"), doc.get("public_key")
-        if not (isinstance(provider, str) and _PROVIDER_RE.match(provider) and isinstance(public_key, str)):
-            raise Refused(422, "provider or public key malformed")
-        try:
-            seal_to(public_key, b"", b"check")
-        except SyncError:
-            raise Refused(422, "public key malformed") from None
-        # Hex: Daraja refuses callback URLs containing words such as 'exe', 'cmd' or 'sql',
-        # which a base64 token can spell by chance.
-        token = secrets.token_hex(24)
-        await self.db(
-            self.storage.add_hook_endpoint,
-            agent.tenant_id,
-            token_hash(token),
-            provider,
-            public_key,
-            time.time(),
-            agent.id,
-        )
-        return JSONResponse({"path": f"/v1/hooks/{agent.tenant_id}/{token}"}, 201)
+        return await hooks_api.add_endpoint(self, request)
 
     async def receive_hook(self, request: Request) -> Response:
-        tenant, token = request.path_params["tenant"], request.path_params["token"]
-        if not _ID_RE.match(tenant) or not 16 <= len(token) <= 64:
-            raise Refused(404, "malformed webhook path")
-        declared = request.headers.get("content-length", "")
-        if _LENGTH_RE.match(declared) and int(declared) > self.cfg.max_hook_body:
-            raise Refused(413, "webhook body too large")  # before reading it
-        raw = await self.body_of(request)
-        if len(raw) > self.cfg.max_hook_body:
-            raise Refused(413, "webhook body too large")
-        found = await self.db(self.storage.hook_endpoint, tenant, token_hash(token))
-        if found is None:
-            raise Refused(404, "unknown webhook endpoint")
-        provider, public_key = found
-        hook_id = uuid7()
-        now = time.time()
-        doc = {
-            "provider": provider,
-            "received_at": now,
-            "remote": request.client.host if request.client else None,
-            "headers": {k: v for k, v in request.headers.items() if k in _HOOK_HEADERS},
-            "body": base64.b64encode(raw).decode(),
-        }
-        sealed = seal_to(public_key, json.dumps(doc).encode(), hook_context(tenant, hook_id))
-        await self.db(self.storage.add_webhook, tenant, hook_id, provider, sealed, now)
-        event(log, "cloud.webhook", tenant=tenant, provider=provider, id=hook_id)
-        self.notifier.notify(tenant)  # wakes waiting hook pulls (PostgreSQL: NOTIFY, in add_webhook)
-        if provider.startswith("mpesa"):  # Daraja wants this exact acknowledgement
-            return JSONResponse({"ResultCode": 0, "ResultDesc": "Accepted"})
-        return JSONResponse({"ok": True})
+        return await hooks_api.receive(self, request)
 
     async def list_hooks(self, request: Request) -> Response:
-        agent = await self.agent_auth(request, b"")
-        after, limit, wait = self.cursor_query(request, 100)
-        rows = await self.long_poll(
-            agent, wait, lambda: self.db(self.storage.webhooks, agent.tenant_id, after, limit)
-        )
-        return JSONResponse(
-            {
-                "hooks": [{"seq": r[0], "id": r[1], "provider": r[2], "sealed": r[3]} for r in rows],
-                "cursor": rows[-1][0] if rows else after,
-            }
-        )
+        return await hooks_api.list_(self, request)
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -588,7 +548,15 @@ class Api:
             Route("/v1/tenants", e(self.create_tenant), methods=["POST"]),
             Route("/v1/tenants/{tenant}/enrolments", e(self.create_enrolment), methods=["POST"]),
             Route("/v1/agents/enroll", e(self.enroll), methods=["POST"]),
+            Route(
+                "/v1/tenants/{tenant}/agents", e(partial(dashboard_api.list_agents, self)), methods=["GET"]
+            ),
             Route("/v1/tenants/{tenant}/agents/{agent}/revoke", e(self.revoke_agent), methods=["POST"]),
+            Route(
+                "/v1/tenants/{tenant}/wrapped-key",
+                e(partial(dashboard_api.wrapped_key, self)),
+                methods=["GET", "PUT"],
+            ),
             Route("/v1/tenants/{tenant}/keys", e(self.register_key), methods=["POST"]),
             # One route for both methods, so a 405 lists both in Allow.
             Route("/v1/tenants/{tenant}/events", e(self.events), methods=["GET", "POST"]),
@@ -605,11 +573,13 @@ class Api:
             Route("/v1/tenants/{tenant}/hook-endpoints", e(self.add_hook_endpoint), methods=["POST"]),
             Route("/v1/tenants/{tenant}/hooks", e(self.list_hooks), methods=["GET"]),
             Route("/v1/hooks/{tenant}/{token}", e(self.receive_hook), methods=["POST"]),
+            AppRoute(e(app_handler(self.files))),  # the dashboard's static files, /app/
         ]
         app = Starlette(
             routes=routes, lifespan=self.lifespan, exception_handlers={404: _not_found, 405: _not_found}
         )
         app.state.notifier = self.notifier
+        app.state.presence = self.presence  # read by jasiyo.cloud.metrics
         return app
 
 

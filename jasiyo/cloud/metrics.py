@@ -7,8 +7,11 @@ and :class:`~jasiyo.cloud.server.ThreadedServer`), so the handlers know nothing 
   and their latency; requests in flight and long-polls waiting;
 - provider webhooks by status;
 - connections open, refused over a cap and closed for slowness (:mod:`jasiyo.cloud.guard`);
-- each tenant's backlog, the events its furthest-behind agent had still to pull after its
-  last pull, as a distribution over tenants: no tenant is named in a label.
+- each tenant's backlog, the events its furthest-behind agent (POP; dashboards are not
+  counted) had still to pull after its last pull, as a distribution over tenants: no
+  tenant is named in a label;
+- agents (POPs) and dashboards (browsers) that made a signed request in the last hour, by
+  kind only.
 
 ``/metrics`` wants ``Authorization: Bearer <operator token>`` (Prometheus:
 ``authorization: {credentials: ...}``) and has its own small rate limit per address.
@@ -96,6 +99,8 @@ class CloudMetrics:
         #: (tenant, agent) -> (events left after its last pull, when)
         self.lag: dict[tuple[str, str], tuple[int, float]] = {}
         self._scrapes = Buckets(rate=2.0, burst=20)
+        #: jasiyo.cloud.dashboard_api.Presence of the app (set by :func:`instrument`)
+        self.presence: Any = None
 
     def note_pull(self, tenant: str, agent: str, body_tail: bytes) -> None:
         m = _PULL_TAIL.search(body_tail)
@@ -174,6 +179,16 @@ class _Collector:
         )
         worst.add_metric([], max(backlogs, default=0))
         yield worst
+        active = GaugeMetricFamily(
+            "jasiyo_cloud_clients_active",
+            "Agents (POPs) and dashboards (browsers) that made a signed request to this cloud "
+            "process in the last hour.",
+            labels=["kind"],
+        )
+        presence = self.m.presence
+        for kind, count in (presence.active(time.time()) if presence is not None else {}).items():
+            active.add_metric([kind], count)
+        yield active
 
 
 def _route_of(app: Any, scope: Scope) -> str:
@@ -186,6 +201,7 @@ def _route_of(app: Any, scope: Scope) -> str:
 
 def instrument(app: Any, metrics: CloudMetrics) -> App:
     """``app`` counted by ``metrics``, with ``GET /metrics`` answered by them."""
+    metrics.presence = getattr(getattr(app, "state", None), "presence", None)
 
     async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -225,7 +241,11 @@ def instrument(app: Any, metrics: CloudMetrics) -> App:
                 headers = dict(scope.get("headers") or [])
                 tenant = headers.get(b"x-jasiyo-tenant", b"").decode("latin-1")[:64]
                 agent = headers.get(b"x-jasiyo-agent", b"").decode("latin-1")[:64]
-                metrics.note_pull(tenant, agent, tail[0])
+                # A POP's backlog, not a browser's: a dashboard reading a large log page by
+                # page, or closed half way, is no sync problem.
+                presence = metrics.presence
+                if presence is None or presence.kind_of(tenant, agent) != "dashboard":
+                    metrics.note_pull(tenant, agent, tail[0])
 
     return asgi
 

@@ -27,6 +27,7 @@ TENANT_TABLES = (
     "webhooks",
     "snapshots",
     "snapshot_parts",
+    "wrapped_keys",
 )
 
 
@@ -85,6 +86,23 @@ _SNAPSHOTS = """
             PRIMARY KEY (tenant_id, snapshot_id, part)
         );
         ALTER TABLE tenants ADD COLUMN floor_seq {int} NOT NULL DEFAULT 0;
+"""
+
+_DASHBOARDS = """
+        -- Dashboards (browsers) enrol and sign like agents; kind tells them apart. last_seen
+        -- and cursor (the last seq the cloud sent it) are written at most every 30 s per
+        -- agent, for the agents list (last contact, backlog = head - cursor).
+        ALTER TABLE agents ADD COLUMN kind TEXT NOT NULL DEFAULT 'agent'
+            CHECK (kind IN ('agent', 'dashboard'));
+        ALTER TABLE agents ADD COLUMN last_seen {real};
+        ALTER TABLE agents ADD COLUMN cursor {int};
+        -- The tenant keyring wrapped in the browser under a passphrase-derived key: the
+        -- cloud holds it for the dashboard's sign-in and cannot open it.
+        CREATE TABLE wrapped_keys (
+            tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+            doc TEXT NOT NULL,
+            updated_at {real} NOT NULL
+        );
 """
 
 SQLITE: list[tuple[str, str]] = [
@@ -156,6 +174,7 @@ SQLITE: list[tuple[str, str]] = [
         """,
     ),
     ("c007_privacy_snapshots", _SNAPSHOTS.format(real="REAL", int="INTEGER")),
+    ("c008_dashboards", _DASHBOARDS.format(real="REAL", int="INTEGER")),
 ]
 
 #: What the cloud service role may do, column by column (PostgreSQL, c003).
@@ -181,6 +200,16 @@ _SERVICE_GRANTS = (
     "INSERT (tenant_id, token_hash, provider, public_key, created_at) ON hook_endpoints",
     "SELECT (tenant_id, seq, id, provider, sealed) ON webhooks",
     "INSERT (tenant_id, seq, id, provider, sealed, received_at) ON webhooks",
+)
+
+#: What c008 adds to the service role's grants (PostgreSQL).
+_DASHBOARD_GRANTS = (
+    "SELECT (created_at, kind, last_seen, cursor) ON agents",
+    "INSERT (kind) ON agents",
+    "UPDATE (last_seen, cursor) ON agents",
+    "SELECT (tenant_id, doc, updated_at) ON wrapped_keys",
+    "INSERT (tenant_id, doc, updated_at) ON wrapped_keys",
+    "UPDATE (doc, updated_at) ON wrapped_keys",
 )
 
 POSTGRES: list[tuple[str, str]] = [
@@ -318,6 +347,15 @@ POSTGRES: list[tuple[str, str]] = [
         GRANT DELETE ON events TO {app_role};
         """
         + _rls(("snapshots", "snapshot_parts")),
+    ),
+    (
+        "c008_dashboards",
+        # The service sets an agent's kind only when enrolling it (a POP cannot be turned
+        # into a dashboard or back), and keeps last_seen and cursor. The wrapped keyring is
+        # replaced whole by the tenant admin; the service cannot delete it.
+        _DASHBOARDS.format(real="DOUBLE PRECISION", int="BIGINT")
+        + "".join(f"GRANT {grant} TO {{app_role}};\n" for grant in _DASHBOARD_GRANTS)
+        + _rls(("wrapped_keys",)),
     ),
 ]
 

@@ -9,6 +9,7 @@ _ERR = {
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }
 _SIGNED: list[dict[str, list[str]]] = [{"agentSignature": []}]
+_SIGNED_OR_ADMIN: list[dict[str, list[str]]] = [{"agentSignature": []}, {"bearer": []}]
 
 
 def _json(schema: str) -> dict[str, Any]:
@@ -28,6 +29,8 @@ UUID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 #: 32 raw bytes in standard base64 (Ed25519 and X25519 public keys).
 KEY32 = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
 _ID = {"type": "string", "pattern": UUID}
+#: Unpadded base64url whose length can be decoded (never 1 mod 4).
+_B64URL = "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?$"
 _TENANT = {"name": "tenant", "in": "path", "required": True, "schema": _ID}
 _SNAP = {"name": "snap", "in": "path", "required": True, "schema": _ID}
 _PART = {
@@ -93,6 +96,35 @@ OPENAPI: dict[str, Any] = {
                 "parameters": [_TENANT, {"name": "agent", "in": "path", "required": True, "schema": _ID}],
                 "responses": {"200": {"description": "Revoked"}, **_errors(401, 403, 404, 429)},
             }
+        },
+        "/v1/tenants/{tenant}/agents": {
+            "get": {
+                "summary": "The tenant's agents and dashboards, with last contact and backlog "
+                "(any enrolled agent or dashboard of the tenant, signed; or the tenant admin token)",
+                "security": _SIGNED_OR_ADMIN,
+                "parameters": [_TENANT],
+                "responses": {"200": _json("Agents"), **_errors(401, 403, 429)},
+            }
+        },
+        "/v1/tenants/{tenant}/wrapped-key": {
+            "get": {
+                "summary": "The tenant keyring wrapped under a passphrase in the browser (tenant "
+                "admin token); 404: none stored",
+                "security": [{"bearer": []}],
+                "parameters": [_TENANT],
+                "responses": {"200": _json("WrappedKey"), **_errors(401, 403, 404, 429)},
+            },
+            "put": {
+                "summary": "Store (replace) the wrapped keyring (tenant admin token). The cloud "
+                "checks its shape only: it cannot open it",
+                "security": [{"bearer": []}],
+                "parameters": [_TENANT],
+                "requestBody": _body("WrappedKeyPut"),
+                "responses": {
+                    "200": _json("WrappedKeyStored"),
+                    **_errors(400, 401, 403, 413, 422, 429),
+                },
+            },
         },
         "/v1/agents/enroll": {
             "post": {
@@ -265,12 +297,81 @@ OPENAPI: dict[str, Any] = {
                     "agent_id": _ID,
                     "name": {"type": "string", "maxLength": 200},
                     "public_key": {"type": "string", "pattern": KEY32, "description": "base64 raw Ed25519"},
+                    "kind": {
+                        "type": "string",
+                        "enum": ["agent", "dashboard"],
+                        "description": "a POP's agent (default) or a browser's dashboard",
+                    },
                 },
             },
             "Enrolled": {
                 "type": "object",
-                "properties": {"tenant_id": {"type": "string"}, "agent_id": {"type": "string"}},
+                "properties": {
+                    "tenant_id": {"type": "string"},
+                    "agent_id": {"type": "string"},
+                    "kind": {"type": "string"},
+                },
             },
+            "Agents": {
+                "type": "object",
+                "properties": {
+                    "head": {"type": "integer", "description": "the tenant log's last seq"},
+                    "now": {"type": "number", "description": "the cloud's clock (unix seconds)"},
+                    "agents": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}},
+                },
+            },
+            "Agent": {
+                "type": "object",
+                "properties": {
+                    "agent_id": {"type": "string"},
+                    "name": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["agent", "dashboard"]},
+                    "created_at": {"type": ["number", "null"]},
+                    "revoked_at": {"type": ["number", "null"]},
+                    "last_seen": {
+                        "type": ["number", "null"],
+                        "description": "its last signed request (recorded at most every 30 s)",
+                    },
+                    "cursor": {
+                        "type": ["integer", "null"],
+                        "description": "the last seq it has been sent, or the `after` it asked "
+                        "from (null: never pulled)",
+                    },
+                    "backlog": {
+                        "type": ["integer", "null"],
+                        "description": "head - cursor: events it has not pulled yet",
+                    },
+                },
+            },
+            "WrappedDoc": {
+                "type": "object",
+                "description": "AES-256-GCM of the recovery file under PBKDF2-SHA256(passphrase); "
+                "base64url without padding",
+                "required": ["format", "kdf", "iterations", "salt", "iv", "ciphertext"],
+                "additionalProperties": False,
+                "properties": {
+                    "format": {"const": "jasiyo-wrapped-keys-v1"},
+                    "kdf": {"const": "PBKDF2-SHA256"},
+                    "iterations": {"type": "integer", "minimum": 600000, "maximum": 4294967295},
+                    "salt": {"type": "string", "pattern": _B64URL, "minLength": 22, "maxLength": 1366},
+                    "iv": {"type": "string", "pattern": _B64URL, "minLength": 16, "maxLength": 16},
+                    "ciphertext": {"type": "string", "pattern": _B64URL, "minLength": 22, "maxLength": 60000},
+                },
+            },
+            "WrappedKeyPut": {
+                "type": "object",
+                "required": ["wrapped"],
+                "additionalProperties": False,
+                "properties": {"wrapped": {"$ref": "#/components/schemas/WrappedDoc"}},
+            },
+            "WrappedKey": {
+                "type": "object",
+                "properties": {
+                    "wrapped": {"$ref": "#/components/schemas/WrappedDoc"},
+                    "updated_at": {"type": "number"},
+                },
+            },
+            "WrappedKeyStored": {"type": "object", "properties": {"updated_at": {"type": "number"}}},
             "KeyId": {
                 "type": "object",
                 "required": ["kid"],

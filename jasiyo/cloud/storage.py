@@ -22,6 +22,10 @@ from jasiyo.migrations import unknown_message
 NONCE_TTL = 900
 
 
+#: What an enrolled key speaks for: a POP's agent, or a browser's dashboard.
+KINDS = ("agent", "dashboard")
+
+
 @dataclass(frozen=True)
 class AgentRecord:
     id: str
@@ -29,6 +33,12 @@ class AgentRecord:
     name: str
     public_key: str
     revoked_at: float | None
+    kind: str = "agent"
+    #: Its last signed request, and the last seq the cloud sent it: recorded at most
+    #: every :data:`jasiyo.cloud.dashboard_api.SEEN_EVERY` seconds.
+    last_seen: float | None = None
+    cursor: int | None = None
+    created_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -182,8 +192,9 @@ class Storage(ABC):
                 if used != 1:
                     return "invalid"
                 t.run(
-                    "INSERT INTO agents (id, tenant_id, name, public_key, created_at) VALUES (?, ?, ?, ?, ?)",
-                    (agent.id, tenant, agent.name, agent.public_key, now),
+                    "INSERT INTO agents (id, tenant_id, name, public_key, created_at, kind) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (agent.id, tenant, agent.name, agent.public_key, now, agent.kind),
                 )
         except Exception as exc:
             # A duplicate agent id (possibly another tenant's: RLS hides the row, not the key).
@@ -192,14 +203,57 @@ class Storage(ABC):
             raise
         return "ok"
 
+    _AGENT_COLUMNS = "id, tenant_id, name, public_key, revoked_at, kind, last_seen, cursor, created_at"
+
+    @staticmethod
+    def _agent(row: tuple) -> AgentRecord:
+        return AgentRecord(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            None if row[4] is None else float(row[4]),
+            row[5],
+            None if row[6] is None else float(row[6]),
+            None if row[7] is None else int(row[7]),
+            None if row[8] is None else float(row[8]),
+        )
+
     def get_agent(self, tenant: str, agent_id: str) -> AgentRecord | None:
         with self.tx(tenant, write=False) as t:
             row = t.one(
-                "SELECT id, tenant_id, name, public_key, revoked_at FROM agents "
-                "WHERE tenant_id = ? AND id = ?",
+                f"SELECT {self._AGENT_COLUMNS} FROM agents WHERE tenant_id = ? AND id = ?",
                 (tenant, agent_id),
             )
-        return AgentRecord(*row) if row else None
+        return self._agent(row) if row else None
+
+    def agents(self, tenant: str) -> tuple[list[AgentRecord], int]:
+        """Every agent and dashboard of the tenant, oldest first; and the tenant's head."""
+        with self.tx(tenant, write=False) as t:
+            rows = t.rows(
+                f"SELECT {self._AGENT_COLUMNS} FROM agents WHERE tenant_id = ? ORDER BY created_at, id",
+                (tenant,),
+            )
+            head = t.one("SELECT last_seq FROM tenants WHERE id = ?", (tenant,))
+        return [self._agent(r) for r in rows], int(head[0]) if head else 0
+
+    def note_seen(self, tenant: str, agent_id: str, seen: float, cursor: int | None) -> None:
+        """Record an agent's last request and pull cursor (neither ever moves back)."""
+        sets, params = (
+            ["last_seen = CASE WHEN last_seen IS NULL OR last_seen < ? THEN ? ELSE last_seen END"],
+            [
+                seen,
+                seen,
+            ],
+        )
+        if cursor is not None:
+            sets.append("cursor = CASE WHEN cursor IS NULL OR cursor < ? THEN ? ELSE cursor END")
+            params += [cursor, cursor]
+        with self.tx(tenant) as t:
+            t.run(
+                f"UPDATE agents SET {', '.join(sets)} WHERE tenant_id = ? AND id = ?",
+                [*params, tenant, agent_id],
+            )
 
     def revoke_agent(self, tenant: str, agent_id: str, now: float) -> bool:
         """Refuse the agent's requests from now on. False if no such (active) agent."""
@@ -242,6 +296,23 @@ class Storage(ABC):
     def kids(self, tenant: str) -> set[str]:
         with self.tx(tenant, write=False) as t:
             return {r[0] for r in t.rows("SELECT kid FROM key_ids WHERE tenant_id = ?", (tenant,))}
+
+    # ------------------------------------------------------------ the wrapped keyring
+
+    def put_wrapped_key(self, tenant: str, doc: str, now: float) -> None:
+        """Store (replace) the tenant's passphrase-wrapped keyring, an opaque document."""
+        with self.tx(tenant) as t:
+            t.run(
+                "INSERT INTO wrapped_keys (tenant_id, doc, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (tenant_id) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at",
+                (tenant, doc, now),
+            )
+
+    def wrapped_key(self, tenant: str) -> tuple[str, float] | None:
+        """(document, when stored) of the tenant's wrapped keyring, or None."""
+        with self.tx(tenant, write=False) as t:
+            row = t.one("SELECT doc, updated_at FROM wrapped_keys WHERE tenant_id = ?", (tenant,))
+        return (row[0], float(row[1])) if row else None
 
     # ------------------------------------------------------------ the log
 

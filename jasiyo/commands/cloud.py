@@ -154,14 +154,40 @@ def enrolment_token(
 @app.command("revoke-agent")
 def revoke_agent(
     url: str = typer.Argument(..., help="Cloud URL."),
-    agent_id: str = typer.Argument(..., help="The agent id (`jasiyo sync status` shows it)."),
+    agent_id: str = typer.Argument(
+        ..., help="The agent or dashboard id (`jasiyo cloud agents`; a POP's: `jasiyo sync status`)."
+    ),
     token: str | None = typer.Option(None, "--token", help=f"Tenant admin token (or ${ADMIN_ENV})."),
 ) -> None:
-    """Revoke an agent (a lost or retired POP); its requests are refused from now on."""
+    """Revoke an agent (a lost or retired POP) or a dashboard; its requests are refused from now on."""
     from jasiyo.cloud import admin
 
     result = admin.revoke_agent(url, _secret(token, ADMIN_ENV, "tenant admin token"), agent_id)
     done(f"agent {agent_id} revoked", **result)
+
+
+@app.command("agents")
+def agents_cmd(
+    url: str = typer.Argument(..., help="Cloud URL."),
+    token: str | None = typer.Option(None, "--token", help=f"Tenant admin token (or ${ADMIN_ENV})."),
+) -> None:
+    """List the tenant's agents (POPs) and dashboards: last contact and events not yet pulled."""
+    from jasiyo.cloud import admin
+    from jasiyo.commands.common import show_list, when
+
+    result = admin.list_agents(url, _secret(token, ADMIN_ENV, "tenant admin token"))
+    rows = [
+        {
+            "id": a["agent_id"],
+            "name": a["name"],
+            "kind": a["kind"],
+            "last_seen": when(a["last_seen"]),
+            "backlog": a["backlog"],  # None: it never pulled
+            "revoked": when(a["revoked_at"]) if a["revoked_at"] is not None else False,
+        }
+        for a in result["agents"]
+    ]
+    show_list(rows, ["id", "name", "kind", "last_seen", "backlog", "revoked"], "agents")
 
 
 OWNER_DB_HELP = (

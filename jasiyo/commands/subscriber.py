@@ -105,13 +105,20 @@ def list_(
         None, "--search", "-s", help="Text in the username, name, phone or tax PIN."
     ),
     plan: str | None = typer.Option(None, "--plan", help="Only subscribers on this plan."),
-    router: str | None = typer.Option(None, "--router", help="Only those seen on this router."),
+    router: str | None = typer.Option(
+        None, "--router", help="Only those homed on this router (`subscriber add/move --router`)."
+    ),
+    seen_on: str | None = typer.Option(
+        None, "--seen-on", help="Only those with a session recorded from this router."
+    ),
     limit: int = typer.Option(50, "--limit", min=1, help="Rows per page (default 50)."),
     offset: int = typer.Option(0, "--offset", min=0, help="Skip this many rows first."),
 ) -> None:
     """List subscribers by username, a page at a time."""
     with store() as s:
-        page = subs.page(s, status, search=search, plan=plan, router=router, limit=limit, offset=offset)
+        page = subs.page(
+            s, status, search=search, plan=plan, router=router, seen_on=seen_on, limit=limit, offset=offset
+        )
     rows = [_row(x) for x in page.rows]
     show_list(rows, ["username", "name", "plan", "service", "status", "ip", "paid_until"], "subscribers")
     if not STATE.json and page.total > len(rows):

@@ -82,15 +82,17 @@ def create_app(
     limits: Limits | None = None,
     login_hosts: tuple[str, ...] = (),
     metrics_from: tuple[str, ...] = ("127.0.0.0/8", "::1/128"),
+    brand: tuple[str, str] = ("", ""),
 ) -> Starlette:
     """The listener's ASGI app. ``wake`` is called after a callback is kept (the payments
     worker then processes it at once); ``metrics`` renders ``/metrics`` when given;
     ``limits`` and ``login_hosts`` are the portal's (``[portal]``); only clients in
-    ``metrics_from`` (``[web] metrics_from``) may read ``/metrics``."""
+    ``metrics_from`` (``[web] metrics_from``) may read ``/metrics``; ``brand`` is the ISP's
+    name and support phone the pages show."""
     readers = [ipaddress.ip_network(n, strict=False) for n in metrics_from]
     buckets = Buckets(rate=20.0, burst=60)
     portal = backend.portal()
-    pages = Pages(portal, limits, login_hosts) if portal is not None else None
+    pages = Pages(portal, limits, login_hosts, brand) if portal is not None else None
 
     async def healthz(request: Request) -> Response:
         try:

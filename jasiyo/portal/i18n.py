@@ -12,6 +12,7 @@ LANGS = ("en", "sw")
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
         "title": "Internet",
+        "help": "Need help? Call",
         "choose": "Choose a package",
         "pay_with_mpesa": "Pay with M-Pesa",
         "phone": "M-Pesa phone number",
@@ -64,6 +65,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "sw": {
         "title": "Intaneti",
+        "help": "Unahitaji msaada? Piga simu",
         "choose": "Chagua kifurushi",
         "pay_with_mpesa": "Lipa kwa M-Pesa",
         "phone": "Namba ya simu ya M-Pesa",

@@ -110,9 +110,16 @@ def client_ip(request: Request) -> str:
 
 class Pages:
     def __init__(
-        self, backend: PortalBackend, limits: security.Limits | None = None, login_hosts: tuple[str, ...] = ()
+        self,
+        backend: PortalBackend,
+        limits: security.Limits | None = None,
+        login_hosts: tuple[str, ...] = (),
+        brand: tuple[str, str] = ("", ""),
     ) -> None:
+        """``brand``: the ISP's name and the number its customers call for help
+        (``[agent] business_name``, ``support_phone``), shown on every page when set."""
         self.backend = backend
+        self.brand = brand
         self.limits = limits or security.Limits()
         self.login_hosts = login_hosts
         self.buys = Pending()
@@ -143,6 +150,9 @@ class Pages:
             period=i18n.period,
             csrf=token,
             here=request.url.path,
+            business=self.brand[0],
+            support_phone=self.brand[1],
+            support_tel="".join(ch for ch in self.brand[1] if ch.isdigit() or ch == "+"),
             **ctx,
         )
         resp = Response(

@@ -128,3 +128,26 @@ def test_generate_list_revoke_export_and_the_sheet(jasiyo, tmp_path: Path) -> No
     table = list(csv.DictReader(io.StringIO(out)))
     assert len(table) == 30 and table[0]["code"] == codes[0] and table[0]["status"] == "revoked"
     assert table[1]["valid_until"].endswith("+03:00")  # the tenant's zone, with its offset
+
+
+def test_the_sheet_names_the_business_and_the_number_to_call(jasiyo, cfg: Config, tmp_path: Path) -> None:
+    text = cfg.path.read_text()
+    assert "[agent]" in text
+    cfg.path.write_text(
+        text.replace(
+            "[agent]\n", '[agent]\nbusiness_name = "Kilele Net"\nsupport_phone = "+254 700 123 456"\n', 1
+        )
+    )
+    jasiyo("plan", "add", "1h", "--rate", "5M", "--price", "20", "--period", "1h", "--portal")
+    sheet = tmp_path / "sheet.pdf"
+    code, _, err = jasiyo("voucher", "generate", "--plan", "1h", "--count", "2", "--output", str(sheet))
+    assert code == 0, err
+    text = _pdf_text(sheet.read_bytes())
+    assert "Kilele Net" in text and "Help: +254 700 123 456" in text
+
+
+def test_a_support_phone_that_is_not_a_number_is_refused(jasiyo, cfg: Config) -> None:
+    text = cfg.path.read_text()
+    cfg.path.write_text(text.replace("[agent]\n", '[agent]\nsupport_phone = "call us"\n', 1))
+    code, _, err = jasiyo("voucher", "list")
+    assert code != 0 and "[agent] support_phone" in err and "Traceback" not in err

@@ -61,6 +61,7 @@ def _fill(storage, tenant: str) -> None:
     storage.add_hook_endpoint(tenant, f"hook-{tenant}", "mpesa", "key", now)
     storage.add_webhook(tenant, uuid7(), "mpesa", "x1.sealed", now)
     storage.put_snapshot_part(tenant, uuid7(), agent.id, 1, 1, 0, "v1.k000000000001.yy", now)
+    storage.put_wrapped_key(tenant, '{"format": "jasiyo-wrapped-keys-v1"}', now)
 
 
 def test_service_role_sees_only_the_tenant_of_the_request(scratch: Scratch) -> None:

@@ -104,3 +104,34 @@ def test_apply_twice_is_a_no_op(cfg: Config) -> None:
     with s.transaction():
         assert erase.apply_erasure(s, ev["id"], done.pseudonym, s.event_data(ev)) == 0
     s.close()
+
+
+def test_usage_summaries_move_to_the_pseudonym(jasiyo, cfg: Config) -> None:
+    from jasiyo.agent import usage_sync
+
+    add_person(cfg)  # a session with octets
+    s = Store.open(cfg)
+    try:
+        with s.transaction():
+            s.set_meta("sync.tenant_id", "tenant-under-test")  # publishing is on once enrolled
+        assert usage_sync.publish(s) == 1
+        (before,) = s.all("SELECT * FROM usage_summaries")
+        assert before["username"] == "wanjiku" and before["key"].startswith("wanjiku|")
+    finally:
+        s.close()
+    assert jasiyo("subscriber", "erase", "wanjiku", "--yes")[0] == 0
+    s = Store.open(cfg)
+    try:
+        pseudonym = s.scalar("SELECT username FROM subscribers WHERE username LIKE 'erased-%'")
+        (after,) = s.all("SELECT * FROM usage_summaries")
+        assert after["username"] == pseudonym and after["key"] == before["key"].replace("wanjiku", pseudonym)
+        total = ("input_octets", "output_octets")
+        assert sum(after[k] for k in total) == sum(before[k] for k in total)
+        (ev,) = s.all("SELECT * FROM events WHERE entity = 'usage'")
+        assert ev["key"] == after["key"] and s.event_data(ev)["username"] == pseudonym
+        owed = s.scalar("SELECT count(*) FROM cloud_redactions WHERE kind = 'event' AND id = ?", (ev["id"],))
+        assert owed == 1  # the cloud's copy of the summary is replaced too
+        assert s.scalar("SELECT count(*) FROM field_clocks WHERE key LIKE 'wanjiku|%'") == 0
+    finally:
+        s.close()
+    assert b"wanjiku" not in raw_bytes(cfg.db_path)

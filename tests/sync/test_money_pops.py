@@ -56,6 +56,15 @@ def test_another_letter_case_at_another_pop_credits_once(cloud: Cloud, tmp_path:
     for cfg in (a, b):
         rows, credited = money(cfg)
         assert [r["reference"] for r in rows] == ["QM2BBB"] and credited == 150000
+        s = Store.open(cfg)
+        try:  # each POP issued a receipt invoice for the period it bought: one stands
+            docs = s.all("SELECT number, status, void_reason FROM invoices ORDER BY number")
+        finally:
+            s.close()
+        standing = [d for d in docs if d["status"] != "void"]
+        assert len(docs) == 2 and len(standing) == 1, docs
+        (void,) = [d for d in docs if d["status"] == "void"]
+        assert void["void_reason"].startswith(f"duplicate of {standing[0]['number']}: payment QM2BBB")
 
 
 @pytest.mark.parametrize(

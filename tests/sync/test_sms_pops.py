@@ -198,3 +198,10 @@ def test_a_homed_subscriber_is_reminded_by_its_home_pop_which_sends_it(
             w.stop()
     # Each reminder once, from b; a sent only its receipt.
     assert len([m for m in sim.accepted() if "expires" in m.text]) == len(queued)
+    # The delivery reports come to a's URLs (a registered them), sealed, through the cloud;
+    # b marks its own messages delivered, a its own: each POP applies what names its messages.
+    until(lambda: len(sim.callbacks) >= len(sim.accepted()))
+    pull_and_apply(b)
+    pull_and_apply(a)
+    assert {n.status for n in outbox(b)} == {"delivered"}
+    assert {n.status for n in outbox(a)} == {"delivered"}
