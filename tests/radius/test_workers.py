@@ -21,7 +21,7 @@ from pyrad.packet import AccessAccept
 
 from jasiyo.radius.memory import MemoryBackend
 from jasiyo.radius.metrics import RadiusCollector, snapshot
-from jasiyo.radius.workers import AuthWorkers
+from jasiyo.radius.workers import AuthWorkers, resolve_count
 
 from .conftest import ServerThread, auth_request, decode_reply, make_backend, radclient
 
@@ -127,11 +127,11 @@ def test_any_worker_answers_any_nas(pool: Pool) -> None:
     """The workers read one socket: whichever is free takes the next request, so a worker
     that is busy (here: stopped) holds nothing up, whatever the NAS's address and port."""
     first, second = pool.workers.pids()
-    with paused(first):
-        assert login_from_new_ports(pool.port, 30) == 30
+    with paused(first):  # more at once than a worker holds replies for: all still answered
+        assert login_from_new_ports(pool.port, 100) == 100
     with paused(second):
         assert login_from_new_ports(pool.port, 30) == 30
-    assert wait_for(lambda: pool.worker_accepts() == [30, 30]), pool.worker_accepts()
+    assert wait_for(lambda: pool.worker_accepts() == [30, 100]), pool.worker_accepts()
     # the agent's process answers no UDP authentication itself
     assert pool.main.stats.access_requests == 0
 
@@ -252,3 +252,9 @@ def test_metrics_move_after_radclient_requests(pool: Pool) -> None:
     labels = {k for key in m for k, _ in key[1]}
     assert labels <= {"type", "decision", "reason", "nas", "outcome", "le"}  # no usernames
     assert not any("alice" in v for key in m for _, v in key[1])
+
+
+def test_default_worker_count_leaves_the_agent_a_core() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert resolve_count(0) == max(1, cores - 1)
+    assert resolve_count(3) == 3
