@@ -21,8 +21,6 @@ Authentication is answered synchronously inside ``datagram_received``: it is CPU
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hmac
 import logging
 import socket
 import time
@@ -54,6 +52,7 @@ from jasiyo.radius.accounting import (
 from jasiyo.radius.backend import AuthSubject, NasClient, RadiusBackend, Usage
 from jasiyo.radius.dedup import DedupCache, DedupEntry, DedupKey
 from jasiyo.radius.dictionaries import load_dictionary
+from jasiyo.radius.fastdecide import FastDecisions, Fixed
 from jasiyo.radius.guard import GuessGuard
 from jasiyo.radius.metrics import Buckets, DropCounter
 from jasiyo.radius.packets import FastAcctPacket, FastAuthPacket
@@ -63,7 +62,6 @@ from jasiyo.radius.policy import (
     AuthRequest,
     Decision,
     authorize,
-    fixed_decision,
     needs_usage,
 )
 
@@ -139,14 +137,6 @@ _LOUD_DROPS = {
 LOUD_DROP_INTERVAL = 60.0
 
 
-#: (subject, NAS, its password encoded, the decision for the right password or None when
-#: it is worked out per request, the reply's encoded attributes, the sessions limit under
-#: which that decision holds or None)
-_Fixed = tuple[AuthSubject, NasClient, bytes, Decision | None, bytes | None, int | None]
-_GUARD_REJECT = Decision(False, reason="too many unknown usernames from this device")
-_UNKNOWN_REJECT = Decision(False, reason="unknown user")
-_WRONG_PAP = Decision(False, reason="wrong password (PAP)")
-
 #: Datagrams read per wake-up at most, so one busy port cannot starve the other.
 _DRAIN = 64
 
@@ -189,7 +179,7 @@ class _AcctContext:
     received: float = 0.0  # perf_counter() on arrival, for the latency histogram
 
 
-class RadiusServer(ServerAsync):
+class RadiusServer(FastDecisions, ServerAsync):
     """Authentication and accounting for the routers the backend knows.
 
     ``auth_port``/``acct_port`` 0 picks free ports; after :meth:`start` the attributes hold
@@ -237,7 +227,7 @@ class RadiusServer(ServerAsync):
         self.fast_pap = fast_pap
         self._fast_attrs: dict[tuple[Any, ...], bytes | None] = {}
         #: id(subject) -> the answer to its right password when nothing else decides it
-        self._fixed: dict[int, _Fixed] = {}
+        self._fixed: dict[int, Fixed] = {}
         #: the backend reads usage (open sessions, data used): not every backend does
         self._has_usage = hasattr(backend, "usage")
         self.serve_accounting = serve_accounting
@@ -579,101 +569,6 @@ class RadiusServer(ServerAsync):
             transport.sendto(raw, addr)
         self._log_auth(username, nas, AuthMethod.PAP, decision)
         return True
-
-    def _fast_decide(self, request: fastpap.PapRequest, nas: NasClient) -> tuple[Decision, bytes | None]:
-        """:meth:`_decide` for a PAP request, and the encoded reply attributes (None: pyrad
-        must build the reply). A subscriber whose answer depends on nothing but the password
-        (no clock, no usage, no device: :func:`policy.fixed_decision`) is answered from
-        :attr:`_fixed`, filled on first use; the others go through :func:`authorize`."""
-        username = request.username
-        now = time.time()
-        if self.guard.blocked_device(nas.address, request.calling_station_id, now):
-            return _GUARD_REJECT, fastpap.REJECT_ATTRS
-        backend = self.backend
-        try:
-            subject = backend.subject(username)
-        except Exception as exc:
-            raise self._backend_failed(backend.subject, exc) from exc
-        if subject is None:
-            self.guard.unknown(self.guard.key(nas.address, request.calling_station_id), now)
-            return _UNKNOWN_REJECT, fastpap.REJECT_ATTRS
-        fixed = self._fixed.get(id(subject))
-        if fixed is None or fixed[0] is not subject or fixed[1] is not nas:
-            fixed = self._fix(subject, nas)
-        usage = None
-        if fixed[3] is not None:
-            if not hmac.compare_digest(request.password.encode(), fixed[2]):
-                return _WRONG_PAP, fastpap.REJECT_ATTRS
-            limit = fixed[5]
-            if limit is None:
-                return fixed[3], fixed[4]
-            try:
-                usage = backend.usage(username, subject.state.data_since)
-            except Exception as exc:
-                raise self._backend_failed(self._usage_of, exc) from exc
-            if len(usage.sessions) < limit:  # under the sessions limit: the fixed accept
-                return fixed[3], fixed[4]
-        elif self._has_usage and needs_usage(subject.state):
-            usage = self._lookup(self._usage_of, subject)
-        decision = authorize(
-            AuthRequest(username, AuthMethod.PAP, pap_password=request.password,
-                        calling_station_id=request.calling_station_id),
-            subject, usage=usage, now=now, nas=nas,
-        )  # fmt: skip
-        return self._fast_attrs_of(decision, username)
-
-    def _fast_attrs_of(self, decision: Decision, username: str) -> tuple[Decision, bytes | None]:
-        """``decision`` (as unencodable attributes may change it) and its reply attributes."""
-        if not decision.accept:
-            return decision, fastpap.reject_attrs(
-                decision.message
-            ) if decision.message else fastpap.REJECT_ATTRS
-        attrs = self._fast_reply_attrs(decision, username)
-        if attrs is fastpap.REJECT_ATTRS:  # did not encode: rejected (logged)
-            return Decision(False, reason="reply attributes unencodable"), attrs
-        return decision, attrs
-
-    def _fix(self, subject: AuthSubject, nas: NasClient) -> _Fixed:
-        """The :attr:`_fixed` entry of ``subject`` at ``nas``: its decision and attributes
-        for the right password, or None there if they must be worked out per request."""
-        decision = fixed_decision(subject, nas)
-        attrs: bytes | None = None
-        if decision is not None:
-            if decision.accept:
-                with contextlib.suppress(ValueError, TypeError, KeyError):  # logged per request
-                    attrs = fastpap.encode_attributes(self.encoder.attributes(decision.reply))
-            else:
-                attrs = fastpap.reject_attrs(decision.message) if decision.message else fastpap.REJECT_ATTRS
-            if attrs is None:  # pyrad builds it, or it does not encode: the general path
-                decision = None
-        limit = subject.state.simultaneous_use
-        if decision is None or not decision.accept or not self._has_usage:
-            limit = None
-        fixed = (subject, nas, subject.password.encode(), decision, attrs, limit)
-        if len(self._fixed) >= 1_000_000:
-            self._fixed.clear()
-        self._fixed[id(subject)] = fixed
-        return fixed
-
-    def _fast_reply_attrs(self, decision: Decision, username: str) -> bytes | None:
-        """The encoded attributes of an accept, cached per decision: None if pyrad must build
-        the reply, :data:`fastpap.REJECT_ATTRS` if they do not encode (logged as on the pyrad
-        path); ValueError where pyrad's encoder raises it (an internal error there too)."""
-        attrs = decision.reply
-        cache = self._fast_attrs
-        cached = cache.get(attrs, False)
-        if cached is not False:
-            return cached  # type: ignore[return-value]
-        try:
-            encoded = self.encoder.attributes(attrs)
-        except (ValueError, TypeError, KeyError) as exc:
-            self._log_unencodable(username, exc)
-            return fastpap.REJECT_ATTRS
-        wire = fastpap.encode_attributes(encoded)
-        if len(cache) >= 65536:
-            cache.clear()
-        cache[attrs] = wire
-        return wire
 
     def _decide(self, request: AuthRequest, nas: NasClient) -> Decision:
         """Look the subscriber up (and, if it has session limits, its open sessions and
