@@ -83,6 +83,9 @@ class Result:
     server_us_per_req: float | None = None
     box_busy_pct: float = 0.0
     session_prefix: str = ""
+    #: CPU % of one core of each server process (the first is the one started; the others
+    #: its children, e.g. authentication workers): shows whether the load is spread
+    server_proc_pct: tuple[float, ...] = ()
 
     def line(self) -> str:
         srv = "-" if self.server_cpu_pct is None else f"{self.server_cpu_pct:.0f}%"
@@ -94,6 +97,11 @@ class Result:
             f"{'acked' if self.workload == 'acct' else 'acc/rej'}={answered} "
             f"timeout={self.timeout} late={self.late} bad={self.bad} server_cpu={srv} server_us/req={us} "
             f"client_cpu={self.client_cpu_pct:.0f}% box_busy={self.box_busy_pct:.0f}%"
+            + (
+                f" per_process={'/'.join(f'{p:.0f}' for p in self.server_proc_pct)}%"
+                if len(self.server_proc_pct) > 1
+                else ""
+            )
         )
 
 
@@ -342,6 +350,11 @@ def family_cpu(pids: list[int]) -> float | None:
     return first + sum(proc_cpu(p) or 0.0 for p in pids[1:])
 
 
+def each_cpu(pids: list[int]) -> list[float]:
+    """CPU seconds of each of ``pids`` (0.0 for one that is gone)."""
+    return [proc_cpu(p) or 0.0 for p in pids]
+
+
 def box_cpu() -> tuple[float, float]:
     """(busy, total) jiffies of the whole machine."""
     with open("/proc/stat") as f:
@@ -427,6 +440,8 @@ def run_load(
     measuring = False
     sending = True
     cpu0 = srv0 = None
+    each0: list[float] = []
+    each1: list[float] = []
     box0 = (0.0, 0.0)
 
     def send_one(now: float) -> bool:
@@ -470,12 +485,14 @@ def run_load(
         if not measuring and now >= t_measure and sending:
             measuring = True
             cpu0, srv0, box0 = os.times(), family_cpu(server_pids), box_cpu()
+            each0 = each_cpu(server_pids)
             for k in counts:
                 counts[k] = 0
             del lat[:]
         if sending and now >= t_stop:
             sending = False
             cpu1, srv1, box1 = os.times(), family_cpu(server_pids), box_cpu()
+            each1 = each_cpu(server_pids)
             final = dict(counts)
             final_lat = lat.tobytes()
         if sending:
@@ -580,6 +597,7 @@ def run_load(
         server_us_per_req=None if srv_s is None or not done else srv_s / done * 1e6,
         box_busy_pct=busy,
         session_prefix="" if auth else tag + "-",
+        server_proc_pct=tuple((b - a) / duration * 100 for a, b in zip(each0, each1, strict=True)),
     )
 
 

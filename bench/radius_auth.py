@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -256,6 +257,11 @@ class Agent:
             raise SystemExit(f"the agent did not answer on {self.target.auth_port}:\n{tail}")
         return time.perf_counter() - t
 
+    def auth_workers(self) -> int | None:
+        """How many authentication workers the agent started (from its log), None if unknown."""
+        m = re.search(r"radius\.workers_started\b.*?\bworkers=(\d+)", self.log.read_text(errors="replace"))
+        return int(m.group(1)) if m else None
+
     def stop(self) -> int | None:
         """SIGTERM and wait; the exit status (None if it had to be killed)."""
         if self.proc is None:
@@ -415,25 +421,34 @@ def summary(results: list[Result], levels: list[int], acct_window: int) -> list[
             f"{ja.rps / fa.rps:4.2f}x  server us/req vs fr-files "
             f"{ja.server_us_per_req / fa.server_us_per_req:4.2f}x"
         )
-    lines += ["", "Aims, at window 64:"]
+    lines += ["", "Aims (issue 14), at window 64:"]
     j, s, f = (pick(results, x, "auth", 64) for x in ("jasiyo", "fr-sql", "fr-files"))
-    if j and s and s.rps:
-        ratio = j.rps / s.rps
-        lines.append(
-            f"  throughput >= 3x fr-sql:              {ratio:5.1f}x  {'MET' if ratio >= 3 else 'MISSED'}"
-        )
+
+    def aim(text: str, value: str, met: bool) -> None:
+        lines.append(f"  {text:<40} {value:<28} {'MET' if met else 'MISSED'}")
+
+    if j and f and f.rps:
+        ratio = j.rps / f.rps
+        aim("throughput >= fr-files:", f"{ratio:5.2f}x ({j.rps:.0f} vs {f.rps:.0f}/s)", ratio >= 1)
     if j and f and j.server_us_per_req and f.server_us_per_req:
         ratio = j.server_us_per_req / f.server_us_per_req
-        lines.append(
-            f"  server us/req <= 2x fr-files:         {ratio:5.2f}x  "
-            f"({j.server_us_per_req:.0f} vs {f.server_us_per_req:.0f} us)  "
-            f"{'MET' if ratio <= 2 else 'MISSED'}"
+        aim(
+            "server CPU per request <= fr-files:",
+            f"{ratio:5.2f}x ({j.server_us_per_req:.1f} vs {f.server_us_per_req:.1f} us)",
+            ratio <= 1,
         )
     if j:
-        lines.append(
-            f"  p99 < 5 ms:                           {j.p99_ms:5.2f} ms "
-            f"{'MET' if j.p99_ms < 5 else 'MISSED'}"
+        aim("p99 < 5 ms:", f"{j.p99_ms:5.2f} ms", j.p99_ms < 5)
+    ja = pick(results, "jasiyo", "acct", acct_window)
+    if ja:
+        aim(
+            f"accounting >= 10,000/s, p99 < 10 ms (w={acct_window}):",
+            f"{ja.rps:.0f}/s, p99 {ja.p99_ms:.2f} ms",
+            ja.rps >= 10_000 and ja.p99_ms < 10,
         )
+    if j and s and s.rps:
+        ratio = j.rps / s.rps
+        aim("throughput >= 3x fr-sql (earlier aim):", f"{ratio:5.1f}x", ratio >= 3)
     return lines
 
 
@@ -484,7 +499,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workers",
         type=int,
         default=0,
-        help="the agent's [radius] workers (0: one per core, 1: one process)",
+        help="the agent's [radius] workers: processes answering UDP authentication (0: one per "
+        "core but one, at least one)",
     )
     ap.add_argument(
         "--sockets",
@@ -553,6 +569,7 @@ def main(argv: list[str] | None = None) -> int:
         "jasiyo_commit": git_state(),
         "niceness": os.nice(0),
         "autogroup": _autogroup(),
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
     }
     say(
         f"{os.cpu_count()} CPUs; generator and servers share them (one generator process). "
@@ -577,6 +594,8 @@ def main(argv: list[str] | None = None) -> int:
             "per-request logging is off"
         )
         assert agent.target.pid is not None
+        env["jasiyo_auth_workers"] = agent.auth_workers()
+        say(f"jasiyo: {env['jasiyo_auth_workers']} authentication worker process(es) beside the agent's")
         waited, cpu = wait_settled(agent.target.pid)
         env["jasiyo_settle"] = {"seconds": round(waited, 1), "cpu_seconds": round(cpu, 2)}
         say(
@@ -666,7 +685,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
 
+    env["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    if args.json_out:  # again, with the load after
+        Path(args.json_out).write_text(
+            json.dumps({"env": env, "cross_check": xcheck, "results": [asdict(r) for r in results]}, indent=1)
+        )
     print("\n".join(summary(results, args.level_list, args.acct_window)))
+    print(
+        f"\nLoad average (1/5/15 min) before {env['load_average_before']}, after "
+        f"{env['load_average_after']}; box busy before the bench {busy:.0f}%. Other work on the "
+        "machine lowers every figure; compare ratios within one run."
+    )
     if xcheck:
         print(f"\nCross-check (independent generator, jasiyo, window 64):\n  {xcheck}")
     print(

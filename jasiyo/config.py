@@ -50,7 +50,7 @@ class RadiusSection:
     coa_timeout: float = 2.0
     coa_retries: int = 2
     accounting_retention_days: int = 400
-    #: authentication processes sharing auth_port; 0 = one per CPU core
+    #: processes answering UDP authentication on auth_port; 0 = one per CPU core but one
     workers: int = 0
 
 
@@ -441,7 +441,7 @@ def _check(cfg: Config) -> None:
     if r.stale_after_missed_interims < 1:
         raise ConfigError("[radius] stale_after_missed_interims: must be at least 1")
     if r.workers < 0:
-        raise ConfigError("[radius] workers: 0 (one per core) or a number of processes")
+        raise ConfigError("[radius] workers: 0 (one per core but one) or a number of processes")
     rs = cfg.radsec
     if not 0 <= rs.port <= 65535:
         raise ConfigError(f"[radsec] port: {rs.port} is not a TCP port (0-65535)")

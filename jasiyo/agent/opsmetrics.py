@@ -103,9 +103,9 @@ class AgentCollector:
         workers = getattr(self.agent, "auth_workers", None)
         procs = GaugeMetricFamily(
             "jasiyo_radius_processes",
-            "Processes answering Access-Requests (the agent's and its live workers).",
+            "Processes answering Access-Requests on UDP (the live workers, else the agent's).",
         )
-        procs.add_metric([], 1 + (len(workers.pids()) if workers is not None else 0))
+        procs.add_metric([], len(workers.pids()) if workers is not None else 1)
         yield procs
         restarts = CounterMetricFamily(
             "jasiyo_radius_worker_restarts", "Authentication workers restarted after they died."

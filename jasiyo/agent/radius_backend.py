@@ -218,7 +218,6 @@ class StoreBackend:
         sender's, keep the cache) or for 30 s (sessions go stale in minutes). Accounting
         written by this backend is seen at once; by other processes within
         ``refresh_interval``."""
-        store = self._store()
         now = time.time()
         local = self._local
         cache = getattr(local, "usage", None)
@@ -228,7 +227,7 @@ class StoreBackend:
             or now - local.usage_checked >= (self.refresh_interval)
         ):
             local.usage_checked = now
-            version = store.scalar("SELECT n FROM usage_rev")
+            version = self._store().scalar("SELECT n FROM usage_rev")
             if cache is None or cache[0] != self._acct_gen or version != local.usage_version:
                 local.usage_version = version
                 entries: dict[tuple[str, float | None], tuple[float, Usage]] = {}
@@ -236,7 +235,7 @@ class StoreBackend:
         hit = cache[1].get((username, since))
         if hit is not None and hit[0] > now:
             return hit[1]
-        found = self._usage(store, username, since, now)
+        found = self._usage(self._store(), username, since, now)
         if len(cache[1]) >= 100_000:
             cache[1].clear()
         cache[1][(username, since)] = (now + 30.0, found)

@@ -49,7 +49,7 @@ class Agent:
             address=cfg.radius.address,
             auth_port=cfg.radius.auth_port,
             acct_port=cfg.radius.acct_port,
-            reuse_port=self.auth_workers is not None,
+            auth_in_workers=True,
         )
         self.radsec: RadsecServer | None = None
         if cfg.radsec.enabled:
@@ -66,12 +66,12 @@ class Agent:
     async def start(self) -> None:
         loaded = self.backend.warm()
         await self.radius.start()
-        if self.auth_workers is not None:
-            try:
-                await self.auth_workers.start(self.radius.auth_port)
-            except BaseException:
-                await self.radius.stop()
-                raise
+        try:
+            assert self.radius.auth_socket is not None  # bound for the workers
+            await self.auth_workers.start(self.radius.auth_socket)
+        except BaseException:
+            await self.radius.stop()
+            raise
         if self.radsec is not None:
             try:
                 await self.radsec.start()
@@ -102,25 +102,22 @@ class Agent:
         self._stoppers.clear()
         if self.radsec is not None:
             await self.radsec.stop()
-        if self.auth_workers is not None:
-            await self.auth_workers.stop()
+        await self.auth_workers.stop()
         await self.radius.stop()
         self.backend.close()
         event(log, "agent.stop", **_stats(self.radius))
 
 
-def _auth_workers(cfg: Config) -> AuthWorkers | None:
-    """Worker processes beside this one for ``[radius] workers`` (this process is one)."""
-    from jasiyo.radius.workers import AuthWorkers, resolve_count
-
-    extra = resolve_count(cfg.radius.workers) - 1
-    if extra < 1:
-        return None
+def _auth_workers(cfg: Config) -> AuthWorkers:
+    """The worker processes answering UDP authentication, ``[radius] workers`` of them
+    (this process answers RadSec only)."""
     from functools import partial
 
     from jasiyo.agent.radius_backend import open_backend
+    from jasiyo.radius.workers import AuthWorkers, resolve_count
 
-    return AuthWorkers(partial(open_backend, cfg), cfg.radius.address, extra, log_level=cfg.agent.log_level)
+    count = resolve_count(cfg.radius.workers)
+    return AuthWorkers(partial(open_backend, cfg), count, log_level=cfg.agent.log_level)
 
 
 def _stats(server: RadiusServer) -> dict[str, Any]:

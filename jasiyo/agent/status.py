@@ -222,7 +222,7 @@ def _agent(ctx: Context) -> dict[str, Any]:
         "pid": rt.get("pid") if ctx.running else None,
         "since": ctx.when(rt.get("started_at")) if ctx.running else None,
         "uptime_s": ctx.age(rt.get("started_at")) if ctx.running else None,
-        "auth_processes": (1 + sum(1 for p in workers if _pid_alive(p))) if ctx.running else 0,
+        "auth_processes": (sum(1 for p in workers if _pid_alive(p)) if workers else 1) if ctx.running else 0,
         "runs": ", ".join(runs) or None,
     }
 

@@ -11,7 +11,6 @@ reason: the reason goes to the cloud's log.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import re
@@ -30,7 +29,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from jasiyo.cloud import dashboard_api
+from jasiyo.cloud import dashboard_api, hooks_api
 from jasiyo.cloud.appfiles import WEBAPP, AppFiles, AppRoute, app_handler
 from jasiyo.cloud.notify import Notifier
 from jasiyo.cloud.openapi import OPENAPI
@@ -40,7 +39,6 @@ from jasiyo.log import event, get_logger
 from jasiyo.sync import signing
 from jasiyo.sync.envelope import MAX_ENVELOPE, envelope_kid
 from jasiyo.sync.ids import uuid7
-from jasiyo.sync.sealed import hook_context, seal_to
 
 log = get_logger(__name__)
 
@@ -526,73 +524,13 @@ class Api:
     # ------------------------------------------------------------ webhooks
 
     async def add_hook_endpoint(self, request: Request) -> Response:
-        body = await self.body_of(request)
-        agent = await self.agent_auth(request, body)
-        doc = self.json_of(body)
-        provider, public_key = doc.get("provider"), doc.get("public_key")
-        if not (isinstance(provider, str) and _PROVIDER_RE.match(provider) and isinstance(public_key, str)):
-            raise Refused(422, "provider or public key malformed")
-        try:
-            seal_to(public_key, b"", b"check")
-        except SyncError:
-            raise Refused(422, "public key malformed") from None
-        # Hex: Daraja refuses callback URLs containing words such as 'exe', 'cmd' or 'sql',
-        # which a base64 token can spell by chance.
-        token = secrets.token_hex(24)
-        await self.db(
-            self.storage.add_hook_endpoint,
-            agent.tenant_id,
-            token_hash(token),
-            provider,
-            public_key,
-            time.time(),
-            agent.id,
-        )
-        return JSONResponse({"path": f"/v1/hooks/{agent.tenant_id}/{token}"}, 201)
+        return await hooks_api.add_endpoint(self, request)
 
     async def receive_hook(self, request: Request) -> Response:
-        tenant, token = request.path_params["tenant"], request.path_params["token"]
-        if not _ID_RE.match(tenant) or not 16 <= len(token) <= 64:
-            raise Refused(404, "malformed webhook path")
-        declared = request.headers.get("content-length", "")
-        if _LENGTH_RE.match(declared) and int(declared) > self.cfg.max_hook_body:
-            raise Refused(413, "webhook body too large")  # before reading it
-        raw = await self.body_of(request)
-        if len(raw) > self.cfg.max_hook_body:
-            raise Refused(413, "webhook body too large")
-        found = await self.db(self.storage.hook_endpoint, tenant, token_hash(token))
-        if found is None:
-            raise Refused(404, "unknown webhook endpoint")
-        provider, public_key = found
-        hook_id = uuid7()
-        now = time.time()
-        doc = {
-            "provider": provider,
-            "received_at": now,
-            "remote": request.client.host if request.client else None,
-            "headers": {k: v for k, v in request.headers.items() if k in _HOOK_HEADERS},
-            "body": base64.b64encode(raw).decode(),
-        }
-        sealed = seal_to(public_key, json.dumps(doc).encode(), hook_context(tenant, hook_id))
-        await self.db(self.storage.add_webhook, tenant, hook_id, provider, sealed, now)
-        event(log, "cloud.webhook", tenant=tenant, provider=provider, id=hook_id)
-        self.notifier.notify(tenant)  # wakes waiting hook pulls (PostgreSQL: NOTIFY, in add_webhook)
-        if provider.startswith("mpesa"):  # Daraja wants this exact acknowledgement
-            return JSONResponse({"ResultCode": 0, "ResultDesc": "Accepted"})
-        return JSONResponse({"ok": True})
+        return await hooks_api.receive(self, request)
 
     async def list_hooks(self, request: Request) -> Response:
-        agent = await self.agent_auth(request, b"")
-        after, limit, wait = self.cursor_query(request, 100)
-        rows = await self.long_poll(
-            agent, wait, lambda: self.db(self.storage.webhooks, agent.tenant_id, after, limit)
-        )
-        return JSONResponse(
-            {
-                "hooks": [{"seq": r[0], "id": r[1], "provider": r[2], "sealed": r[3]} for r in rows],
-                "cursor": rows[-1][0] if rows else after,
-            }
-        )
+        return await hooks_api.list_(self, request)
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:

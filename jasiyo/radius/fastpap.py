@@ -23,13 +23,12 @@ or drops such a packet as before; so does :func:`encode_attributes` for an odd r
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-from dataclasses import dataclass
 from typing import Any
 
-from jasiyo.radius.packets import hmac_md5
+from jasiyo.radius.packets import hmac_md5, md5
 from jasiyo.radius.policy import REJECT_MESSAGE
+from jasiyo.radius.strict import ACCESS_ONCE
 
 _ZERO16 = b"\x00" * 16
 _MA_ZERO = b"\x50\x12" + _ZERO16  # Message-Authenticator (80), length 18, zeroed to sign
@@ -45,14 +44,32 @@ _SPECIAL_KEYS = frozenset((33, 80))
 _md5_secret: dict[bytes, Any] = {}
 
 
-def _parse(data: bytes, length: int) -> tuple[bytes, bytes, int, bytes, bytes] | None:
-    """(User-Name, User-Password, offset of the Message-Authenticator or -1, the raw
-    Proxy-State attributes joined, Calling-Station-Id) of a plain PAP request; None for
-    anything else."""
+#: Access-Request attributes allowed at most once (:mod:`.strict`), as a 256-entry table
+_ONCE = bytes(1 if i in ACCESS_ONCE else 0 for i in range(256))
+
+_NAME, _PASSWORD, _CALLING, _MA, _PROXY, _CHAP, _VENDOR = range(1, 8)
+#: what :func:`scan` does with each attribute number (0: nothing)
+_ACT = bytes(
+    {1: _NAME, 2: _PASSWORD, 31: _CALLING, 80: _MA, 33: _PROXY, 3: _CHAP, 26: _VENDOR}.get(i, 0)
+    for i in range(256)
+)
+
+#: what :func:`scan` finds: (User-Name, User-Password, offset of the Message-Authenticator
+#: or -1, the raw Proxy-State attributes joined, Calling-Station-Id)
+Fields = tuple[bytes, bytes, int, bytes, bytes]
+
+
+def scan(data: bytes, length: int) -> Fields | str | None:
+    """One pass over an Access-Request's attributes: its :data:`Fields` if it is plain PAP
+    and keeps the attribute-count rules; a str (what :func:`strict.violation` says) if it
+    breaks them; None for anything else (malformed, CHAP, MS-CHAP, no usable password),
+    the rules then still to be checked by :func:`strict.violation`."""
     name = password = None
     calling = b""
     ma = -1
     proxy = b""
+    seen = bytearray(256)
+    once, act = _ONCE, _ACT
     pos = 20
     while pos < length:
         if length - pos < 2:
@@ -61,24 +78,28 @@ def _parse(data: bytes, length: int) -> tuple[bytes, bytes, int, bytes, bytes] |
         end = pos + data[pos + 1]
         if end - pos < 2 or end > length:
             return None
-        if key == 1:
-            if name is None:
+        if once[key]:
+            if seen[key]:
+                return f"{ACCESS_ONCE[key]} more than once"
+            seen[key] = 1
+        what = act[key]
+        if what:  # most attributes are neither read nor refused here
+            if what == _NAME:
                 name = data[pos + 2 : end]
-        elif key == 2:
-            if password is None:
+            elif what == _PASSWORD:
                 password = data[pos + 2 : end]
-        elif key == 80:
-            if ma >= 0 or end - pos != 18:
+            elif what == _CALLING:
+                calling = data[pos + 2 : end]
+            elif what == _MA:
+                if end - pos != 18:
+                    return None
+                ma = pos
+            elif what == _PROXY:
+                proxy += data[pos:end]
+            elif what == _CHAP:
                 return None
-            ma = pos
-        elif key == 33:
-            proxy += data[pos:end]
-        elif key == 31:
-            calling = data[pos + 2 : end]
-        elif key == 3:  # CHAP-Password
-            return None
-        elif key == 26 and end - pos >= 8 and data[pos + 2 : pos + 6] == _MS_VENDOR:
-            return None  # MS-CHAP(v2) attributes; other vendors' attributes do not matter
+            elif end - pos >= 8 and data[pos + 2 : pos + 6] == _MS_VENDOR:  # _VENDOR
+                return None  # MS-CHAP(v2) attributes; other vendors' attributes do not matter
         pos = end
     if password is None or len(password) % 16:
         return None  # no PAP, or a password pyrad refuses to decrypt (dropped as malformed)
@@ -91,7 +112,12 @@ def _decrypt(secret: bytes, authenticator: bytes, password: bytes) -> str:
     if base is None:
         if len(_md5_secret) > 4096:  # secrets of removed routers must not pile up
             _md5_secret.clear()
-        base = _md5_secret[secret] = hashlib.md5(secret)
+        base = _md5_secret[secret] = md5(secret)
+    if len(password) == 16:  # the common case: a password of up to 16 bytes
+        h = base.copy()
+        h.update(authenticator)
+        plain = (int.from_bytes(password, "big") ^ int.from_bytes(h.digest(), "big")).to_bytes(16, "big")
+        return plain.rstrip(b"\x00").decode("utf-8", errors="ignore")
     out = bytearray()
     last = authenticator
     for i in range(0, len(password), 16):
@@ -124,32 +150,39 @@ def encode_attributes(encoded: tuple[tuple[Any, bytes], ...]) -> bytes | None:
     return b"".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
 class PapRequest:
     """What a plain PAP Access-Request carries that its answer needs."""
 
-    username: str
-    password: str
-    #: the Request Authenticator
-    authenticator: bytes
-    #: the raw Proxy-State attributes, copied into the reply
-    proxy: bytes
-    #: it carried a Message-Authenticator (verified)
-    signed: bool
-    #: the client's MAC as the NAS wrote it ("" if none)
-    calling_station_id: str = ""
+    __slots__ = ("authenticator", "calling_station_id", "password", "proxy", "signed", "username")
+
+    def __init__(
+        self,
+        username: str,
+        password: str,
+        authenticator: bytes,
+        proxy: bytes,
+        signed: bool,
+        calling_station_id: str = "",
+    ) -> None:
+        self.username = username
+        #: the decrypted User-Password
+        self.password = password
+        #: the Request Authenticator
+        self.authenticator = authenticator
+        #: the raw Proxy-State attributes, copied into the reply
+        self.proxy = proxy
+        #: it carried a Message-Authenticator (verified)
+        self.signed = signed
+        #: the client's MAC as the NAS wrote it ("" if none)
+        self.calling_station_id = calling_station_id
 
 
-def parse(data: bytes, secret: bytes, require_ma: bool) -> PapRequest | None:
-    """``data``, an Access-Request already checked for size and NAS, if it is plain PAP
-    signed with ``secret`` (or unsigned where ``require_ma`` is False); None otherwise."""
-    length = (data[2] << 8) | data[3]
-    parsed = _parse(data, length)
-    if parsed is None:
-        return None
-    name_raw, password, ma, proxy, calling = parsed
+def verify(data: bytes, length: int, fields: Fields, secret: bytes, require_ma: bool) -> PapRequest | None:
+    """The request :func:`scan` found in ``data``, if signed with ``secret`` (or unsigned
+    where ``require_ma`` is False), its password decrypted; None otherwise."""
+    name_raw, password, ma, proxy, calling = fields
     if ma >= 0:
-        raw = data[:length]
+        raw = data if length == len(data) else data[:length]
         signed = raw[: ma + 2] + _ZERO16 + raw[ma + 18 :]
         if not hmac.compare_digest(raw[ma + 2 : ma + 18], hmac_md5(secret, signed)):
             return None
@@ -158,7 +191,24 @@ def parse(data: bytes, secret: bytes, require_ma: bool) -> PapRequest | None:
     authenticator = data[4:20]
     return PapRequest(name_raw.decode("utf-8", "replace"),
                       _decrypt(secret, authenticator, password), authenticator, proxy,
-                      ma >= 0, calling.decode("utf-8", "replace"))  # fmt: skip
+                      ma >= 0, calling.decode("utf-8", "replace") if calling else "")  # fmt: skip
+
+
+def parse(data: bytes, secret: bytes, require_ma: bool) -> PapRequest | None:
+    """``data``, an Access-Request already checked for size, NAS and attribute counts, if
+    it is plain PAP signed with ``secret`` (or unsigned where ``require_ma`` is False);
+    None otherwise."""
+    length = (data[2] << 8) | data[3]
+    fields = scan(data, length)
+    if fields is None or type(fields) is str:
+        return None
+    return verify(data, length, fields, secret, require_ma)  # type: ignore[arg-type]
+
+
+def reject_attrs(message: str) -> bytes:
+    """The attributes of a reject carrying its own Reply-Message (as the pyrad path cuts it)."""
+    value = message.encode()[:253]
+    return bytes((18, len(value) + 2)) + value
 
 
 def reply(data: bytes, request: PapRequest, secret: bytes, accept: bool, attrs: bytes) -> bytes:
@@ -169,7 +219,17 @@ def reply(data: bytes, request: PapRequest, secret: bytes, accept: bool, attrs: 
     authenticator = request.authenticator
     digest = hmac_md5(secret, header + authenticator + _MA_ZERO + tail)
     body = b"\x50\x12" + digest + tail
-    return header + hashlib.md5(header + authenticator + body + secret).digest() + body
+    return header + md5(header + authenticator + body + secret).digest() + body
 
 
-__all__ = ["REJECT_ATTRS", "PapRequest", "encode_attributes", "parse", "reply"]
+__all__ = [
+    "REJECT_ATTRS",
+    "Fields",
+    "PapRequest",
+    "encode_attributes",
+    "parse",
+    "reject_attrs",
+    "reply",
+    "scan",
+    "verify",
+]

@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import struct
 from collections import OrderedDict
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -37,6 +38,14 @@ from pyrad.packet import AcctPacket, AuthPacket, Packet, PacketError
 _VSA = struct.Struct("!BBLBB")
 _ZERO16 = b"\x00" * 16
 
+
+#: CPython's built-in MD5: a quarter to a third cheaper per call than OpenSSL 3's at RADIUS
+#: sizes (four to six hashes a request); OpenSSL's where Python was built without it
+md5: Callable[[bytes], Any]
+try:
+    from _md5 import md5  # type: ignore[import-not-found,no-redef]
+except ImportError:  # pragma: no cover - a Python built without it
+    md5 = hashlib.md5
 
 _hmac_pads: dict[bytes, tuple[Any, Any]] = {}
 
@@ -49,12 +58,9 @@ def hmac_md5(key: bytes, data: bytes) -> bytes:
     """
     pads = _hmac_pads.get(key)
     if pads is None:
-        k = hashlib.md5(key).digest() if len(key) > 64 else key
+        k = md5(key).digest() if len(key) > 64 else key
         k = k.ljust(64, b"\x00")
-        pads = (
-            hashlib.md5(bytes(b ^ 0x36 for b in k)),
-            hashlib.md5(bytes(b ^ 0x5C for b in k)),
-        )
+        pads = (md5(bytes(b ^ 0x36 for b in k)), md5(bytes(b ^ 0x5C for b in k)))
         if len(_hmac_pads) > 4096:  # secrets of removed routers must not pile up
             _hmac_pads.clear()
         _hmac_pads[key] = pads
@@ -150,7 +156,7 @@ class _Fast:
         digest = hmac_md5(self.secret, header + vector + attr)  # type: ignore[attr-defined]
         OrderedDict.__setitem__(self, 80, [digest])  # type: ignore[index]
         attr = attr[:2] + digest + attr[18:]
-        response = hashlib.md5(header + self.authenticator + attr + self.secret).digest()  # type: ignore[attr-defined]
+        response = md5(header + self.authenticator + attr + self.secret).digest()  # type: ignore[attr-defined]
         return header + response + attr
 
     def verify_message_authenticator(
@@ -240,7 +246,7 @@ class _Fast:
         out = bytearray()
         for i in range(0, len(password), 16):
             block = password[i : i + 16]
-            pad = hashlib.md5(secret + last).digest()
+            pad = md5(secret + last).digest()
             out += (int.from_bytes(block, "big") ^ int.from_bytes(pad, "big")).to_bytes(16, "big")
             last = block
         return bytes(out).rstrip(b"\x00").decode("utf-8", errors="ignore")

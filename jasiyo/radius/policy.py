@@ -183,6 +183,27 @@ def authorize(
     return Decision(True, reply=reply, mschap2=checked)
 
 
+def fixed_decision(subject: AuthSubject, nas: NasClient | None = None) -> Decision | None:
+    """What :func:`authorize` decides for ``subject`` at ``nas`` given the right PAP
+    password, when nothing else can change it (not the clock, the data used, nor the
+    device asking) except a sessions limit: that decision holds while the subscriber has
+    fewer open sessions than ``state.simultaneous_use``. None when something else can.
+
+    The wire layer keeps it per subscriber, so most Access-Requests need only the password
+    compared (and the open sessions counted)."""
+    state = subject.state
+    if state.access is not Access.REJECT and (
+        state.data_limit is not None
+        or state.mac
+        or state.ends_at is not None
+        or state.duration is not None
+        or state.starts_by is not None
+    ):
+        return None
+    request = AuthRequest(subject.username, AuthMethod.PAP, pap_password=subject.password)
+    return authorize(request, subject, nas=nas)
+
+
 # ---------------------------------------------------------------- the steps
 
 

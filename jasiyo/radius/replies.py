@@ -32,24 +32,60 @@ _MPPE_TYPES_40_128 = (6).to_bytes(4, "big")
 
 
 class AttributeEncoder:
-    """Reply attributes as (pyrad key, raw value) pairs; cached, subscribers share plans."""
+    """Reply attributes as (pyrad key, raw value) pairs, in the order pyrad's packet gives
+    them (grouped by attribute, in order of first appearance).
+
+    Cached per reply (subscribers share plans) and per attribute: a reply whose
+    Session-Timeout or data left changes with every request (prepaid, data packages)
+    encodes only those values anew, each with pyrad's own encoder.
+    """
 
     def __init__(self, dictionary: Dictionary) -> None:
         self.dict = dictionary
         self._encoded: dict[tuple[Any, ...], tuple[tuple[Any, bytes], ...]] = {}
+        self._pairs: dict[tuple[str, Any], tuple[Any, list[bytes]] | None] = {}
+        self._scratch = Packet(dict=dictionary)
 
     def attributes(self, attrs: tuple[Any, ...]) -> tuple[tuple[Any, bytes], ...]:
         """ValueError, TypeError or KeyError (pyrad's) for a value it cannot encode."""
         cached = self._encoded.get(attrs)
         if cached is None:
-            scratch = Packet(dict=self.dict)
-            for name, value in attrs:
-                scratch.AddAttribute(name, value)
-            cached = tuple((k, v) for k, vs in OrderedDict.items(scratch) for v in vs)
+            cached = self._combine(attrs)
             if len(self._encoded) >= 65536:
                 self._encoded.clear()
             self._encoded[attrs] = cached
         return cached
+
+    def _combine(self, attrs: tuple[Any, ...]) -> tuple[tuple[Any, bytes], ...]:
+        groups: dict[Any, list[bytes]] = {}
+        pairs = self._pairs
+        for pair in attrs:
+            one = pairs.get(pair, False)
+            if one is False:
+                one = self._pair(*pair)
+                if len(pairs) >= 65536:
+                    pairs.clear()
+                pairs[pair] = one
+            if one is None:  # not a plain attribute: the whole reply through a pyrad packet
+                return self._whole(attrs)
+            key, raws = one  # type: ignore[misc]
+            groups.setdefault(key, []).extend(raws)
+        return tuple((k, v) for k, vs in groups.items() for v in vs)
+
+    def _pair(self, name: str, value: Any) -> tuple[Any, list[bytes]] | None:
+        """``name`` = ``value`` as pyrad's AddAttribute encodes it; None for a sub-attribute
+        or an encrypted one (they depend on more than the pair)."""
+        attr = self.dict.attributes[name.partition(":")[0]]
+        if attr.is_sub_attribute or attr.encrypt:
+            return None
+        key, raws = self._scratch._EncodeKeyValues(name, value)
+        return key, list(raws)
+
+    def _whole(self, attrs: tuple[Any, ...]) -> tuple[tuple[Any, bytes], ...]:
+        scratch = Packet(dict=self.dict)
+        for name, value in attrs:
+            scratch.AddAttribute(name, value)
+        return tuple((k, v) for k, vs in OrderedDict.items(scratch) for v in vs)
 
 
 def auth_request(pkt: AuthPacket) -> AuthRequest:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import time
 from collections.abc import Sequence
@@ -53,6 +52,7 @@ from jasiyo.radius.accounting import (
 from jasiyo.radius.backend import AuthSubject, NasClient, RadiusBackend, Usage
 from jasiyo.radius.dedup import DedupCache, DedupEntry, DedupKey
 from jasiyo.radius.dictionaries import load_dictionary
+from jasiyo.radius.fastdecide import FastDecisions, Fixed
 from jasiyo.radius.guard import GuessGuard
 from jasiyo.radius.metrics import Buckets, DropCounter
 from jasiyo.radius.packets import FastAcctPacket, FastAuthPacket
@@ -179,13 +179,14 @@ class _AcctContext:
     received: float = 0.0  # perf_counter() on arrival, for the latency histogram
 
 
-class RadiusServer(ServerAsync):
+class RadiusServer(FastDecisions, ServerAsync):
     """Authentication and accounting for the routers the backend knows.
 
     ``auth_port``/``acct_port`` 0 picks free ports; after :meth:`start` the attributes hold
-    the ports actually bound. ``serve_accounting=False`` (an authentication worker) binds
-    the auth port only and starts no writer; ``reuse_port`` lets several processes share
-    the auth port (SO_REUSEPORT: the kernel spreads NAS source addresses/ports over them).
+    the ports actually bound. ``auth_in_workers=True``: the auth socket is bound (and kept
+    in :attr:`auth_socket`) but not read here; worker processes read it
+    (:mod:`jasiyo.radius.workers`), each answering with a RadiusServer of its own that is
+    never started, built with ``serve_accounting=False``.
     """
 
     def __init__(
@@ -199,7 +200,7 @@ class RadiusServer(ServerAsync):
         dedup_max_entries: int = 65536,
         fast_pap: bool = True,
         serve_accounting: bool = True,
-        reuse_port: bool = False,
+        auth_in_workers: bool = False,
     ) -> None:
         self.auth_port: int  # set by pyrad's __init__ (untyped), then to the bound ports
         self.acct_port: int
@@ -225,8 +226,14 @@ class RadiusServer(ServerAsync):
         #: everything through pyrad (tests compare the two)
         self.fast_pap = fast_pap
         self._fast_attrs: dict[tuple[Any, ...], bytes | None] = {}
+        #: id(subject) -> the answer to its right password when nothing else decides it
+        self._fixed: dict[int, Fixed] = {}
+        #: the backend reads usage (open sessions, data used): not every backend does
+        self._has_usage = hasattr(backend, "usage")
         self.serve_accounting = serve_accounting
-        self.reuse_port = reuse_port
+        self.auth_in_workers = auth_in_workers
+        #: the bound auth socket when ``auth_in_workers`` (non-blocking, shared with them)
+        self.auth_socket: socket.socket | None = None
         #: for :mod:`jasiyo.radius.metrics`
         self.drops = DropCounter()
         self.auth_latency = Buckets()
@@ -246,20 +253,24 @@ class RadiusServer(ServerAsync):
             proto = _Protocol(self.address, port, self.logger, self, kind, {}, None)
             family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_DGRAM)
+            shared = kind is ServerType.Auth and self.auth_in_workers
             try:
                 sock.setblocking(False)
-                if self.reuse_port and kind is ServerType.Auth:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 sock.bind((self.address, port))
                 _enlarge_buffers(sock)
-                # a lambda with a default: mypy cannot type it; the default binds this proto
-                await loop.create_datagram_endpoint(lambda p=proto: p, sock=sock)  # type: ignore[misc]
+                if not shared:
+                    # a lambda with a default: mypy cannot type it; the default binds this proto
+                    await loop.create_datagram_endpoint(lambda p=proto: p, sock=sock)  # type: ignore[misc]
             except OSError as exc:
                 sock.close()
                 await self.stop()
                 raise RadiusError(
                     f"cannot listen for RADIUS on udp {self.address}:{port}: {exc.strerror or exc}"
                 ) from exc
+            if shared:
+                self.auth_socket = sock
+                self.auth_port = sock.getsockname()[1]
+                continue
             proto.raw = sock
             proto.port = sock.getsockname()[1]
             if kind is ServerType.Auth:
@@ -269,8 +280,6 @@ class RadiusServer(ServerAsync):
                 self.acct_port = proto.port
                 self.acct_protocols.append(proto)
         if not self.serve_accounting:
-            event(log, "radius.worker_started", address=self.address, auth_port=self.auth_port,
-                  pid=os.getpid())  # fmt: skip
             return
         self._writer = GroupCommitWriter(self.backend, loop, self._acct_committed, self._acct_failed)
         self._writer.start()
@@ -282,6 +291,9 @@ class RadiusServer(ServerAsync):
         for proto in (*self.auth_protocols, *self.acct_protocols):
             proto.raw = None
         await self.deinitialize_transports()
+        if self.auth_socket is not None:
+            self.auth_socket.close()
+            self.auth_socket = None
         if self._writer is not None:
             await self._writer.stop()
             self._writer = None
@@ -350,7 +362,7 @@ class RadiusServer(ServerAsync):
             raise _Drop("dropped_oversized", f"{size} bytes")
         if size < 20:
             raise _Drop("dropped_truncated", f"{size} bytes")
-        length = int.from_bytes(data[2:4], "big")
+        length = (data[2] << 8) | data[3]
         if length > MAX_PACKET:
             raise _Drop("dropped_oversized", f"Length field {length}")
         if length < 20 or length > size:
@@ -385,9 +397,15 @@ class RadiusServer(ServerAsync):
         is_auth: bool,
         length: int,
     ) -> None:
-        broken = strict.violation(data, length)
-        if broken is not None:
-            raise _Drop("dropped_duplicate_attribute", broken)
+        fields: fastpap.Fields | str | None = None
+        if code == AccessRequest and self.fast_pap:
+            fields = fastpap.scan(data, length)  # the attribute-count rules too, in one pass
+            if type(fields) is str:
+                raise _Drop("dropped_duplicate_attribute", fields)
+        if fields is None:
+            broken = strict.violation(data, length)
+            if broken is not None:
+                raise _Drop("dropped_duplicate_attribute", broken)
 
         key: DedupKey = (source, addr[1], code, data[1], data[4:20])
         if code != StatusServer:  # RFC 5997 section 3: Status-Server is never cached
@@ -395,9 +413,8 @@ class RadiusServer(ServerAsync):
             if seen is not None:
                 self._duplicate(protocol, seen, addr)
                 return
-            if code == AccessRequest and self.fast_pap:
-                if self._fast_pap(protocol, data, addr, nas, key):
-                    return
+            if fields is not None and self._fast_pap(protocol, data, addr, nas, key, fields, length):  # type: ignore[arg-type]
+                return
 
         pkt: Packet
         try:
@@ -447,15 +464,20 @@ class RadiusServer(ServerAsync):
                   hint="this router is exposed to BlastRADIUS (CVE-2024-3596); enable "
                        "require-message-auth on it and remove the opt-out")  # fmt: skip
 
-    @staticmethod
-    def _lookup(fn: Any, arg: str) -> Any:
+    @classmethod
+    def _lookup(cls, fn: Any, arg: Any) -> Any:
         """A backend read; its failure drops the packet (the NAS retries) and is logged."""
         try:
             return fn(arg)
         except Exception as exc:
-            event(log, "radius.backend_error", logging.ERROR, call=fn.__name__,
-                  error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-            raise _Drop("dropped_backend_error", str(exc)) from exc
+            raise cls._backend_failed(fn, exc) from exc
+
+    @staticmethod
+    def _backend_failed(fn: Any, exc: Exception) -> _Drop:
+        """The drop for a backend read ``fn`` that raised ``exc`` (logged)."""
+        event(log, "radius.backend_error", logging.ERROR, call=fn.__name__,
+              error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+        return _Drop("dropped_backend_error", str(exc))
 
     def _unknown_nas(self, address: str) -> None:
         # warn once per address (bounded): a scan must not flood the log
@@ -511,75 +533,42 @@ class RadiusServer(ServerAsync):
         addr: tuple[str, int],
         nas: NasClient,
         key: DedupKey,
+        fields: fastpap.Fields,
+        length: int,
     ) -> bool:
-        """Answer ``data`` (not a duplicate) through :mod:`.fastpap` if it is plain PAP, as
+        """Answer ``data`` (not a duplicate; ``fields`` what :func:`fastpap.scan` found) as
         :meth:`handle_auth_packet` would; False, with nothing done, to leave it to pyrad."""
         secret = nas.secret
         if not secret or type(secret) is not bytes:
             return False
-        request = fastpap.parse(data, secret, nas.require_message_authenticator)
+        request = fastpap.verify(data, length, fields, secret, nas.require_message_authenticator)
         if request is None:
             return False
         if not request.signed:
             self._warn_no_ma(nas)
         username = request.username
         entry = self.dedup.add(key, data)
+        stats = self.stats
         try:
-            self.stats.access_requests += 1
-            decision = self._decide(
-                AuthRequest(
-                    username,
-                    AuthMethod.PAP,
-                    pap_password=request.password,
-                    calling_station_id=request.calling_station_id,
-                ),
-                nas,
-            )
-            attrs: bytes | None = fastpap.REJECT_ATTRS
-            if decision.message:  # a reject with its own Reply-Message: pyrad builds it
-                attrs = None
-                raw, decision = self._auth_reply(self._decode_auth(data, nas), decision,
-                                                 username)  # fmt: skip
-            elif decision.accept:
-                attrs = self._fast_reply_attrs(decision, username)
-                if attrs is None:  # a reply the fixed layout cannot express: pyrad builds it
-                    raw, decision = self._auth_reply(self._decode_auth(data, nas), decision,
-                                                     username)  # fmt: skip
-                elif attrs is fastpap.REJECT_ATTRS:  # did not encode: rejected (logged)
-                    decision = Decision(False, reason="reply attributes unencodable")
-            if attrs is not None:
+            stats.access_requests += 1
+            decision, attrs = self._fast_decide(request, nas)
+            if attrs is None:  # a reply the fixed layout cannot express: pyrad builds it
+                raw, decision = self._auth_reply(self._decode_auth(data, nas), decision, username)
+            else:
                 raw = fastpap.reply(data, request, secret, decision.accept, attrs)
         except BaseException:
             self.dedup.forget(key, entry)  # unanswered: a retransmission gets another try
             raise
         if decision.accept:
-            self.stats.access_accepts += 1
+            stats.access_accepts += 1
         else:
-            self.stats.access_rejects += 1
+            stats.access_rejects += 1
         entry.reply = raw
-        self._send(protocol, raw, addr)
+        transport = protocol.transport
+        if transport is not None and not transport.is_closing():
+            transport.sendto(raw, addr)
         self._log_auth(username, nas, AuthMethod.PAP, decision)
         return True
-
-    def _fast_reply_attrs(self, decision: Decision, username: str) -> bytes | None:
-        """The encoded attributes of an accept, cached per decision: None if pyrad must build
-        the reply, :data:`fastpap.REJECT_ATTRS` if they do not encode (logged as on the pyrad
-        path); ValueError where pyrad's encoder raises it (an internal error there too)."""
-        attrs = decision.reply
-        cache = self._fast_attrs
-        cached = cache.get(attrs, False)
-        if cached is not False:
-            return cached  # type: ignore[return-value]
-        try:
-            encoded = self.encoder.attributes(attrs)
-        except (ValueError, TypeError, KeyError) as exc:
-            self._log_unencodable(username, exc)
-            return fastpap.REJECT_ATTRS
-        wire = fastpap.encode_attributes(encoded)
-        if len(cache) >= 65536:
-            cache.clear()
-        cache[attrs] = wire
-        return wire
 
     def _decide(self, request: AuthRequest, nas: NasClient) -> Decision:
         """Look the subscriber up (and, if it has session limits, its open sessions and
@@ -591,7 +580,7 @@ class RadiusServer(ServerAsync):
         if subject is None:
             self.guard.unknown(self.guard.key(nas.address, request.calling_station_id), now)
         usage = None
-        if subject is not None and needs_usage(subject.state) and hasattr(self.backend, "usage"):
+        if subject is not None and self._has_usage and needs_usage(subject.state):
             usage = self._lookup(self._usage_of, subject)
         return authorize(request, subject, usage=usage, now=now, nas=nas)
 

@@ -11,6 +11,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from pyrad.packet import AccessAccept
 
 from jasiyo.radius.memory import MemoryBackend
 from jasiyo.radius.metrics import RadiusCollector, snapshot
-from jasiyo.radius.workers import AuthWorkers
+from jasiyo.radius.workers import AuthWorkers, resolve_count
 
 from .conftest import ServerThread, auth_request, decode_reply, make_backend, radclient
 
@@ -31,16 +32,24 @@ def worker_backend() -> MemoryBackend:
 
 
 class Pool:
+    """The agent's side (accounting, the auth socket bound) in a thread, and ``workers``
+    worker processes reading that socket."""
+
     def __init__(self, workers: int) -> None:
-        self.main = ServerThread(make_backend(), reuse_port=True)
-        self.workers = AuthWorkers(worker_backend, "127.0.0.1", workers, log_level="warning")
-        self.main.call(self.workers.start(self.main.server.auth_port))
+        self.main = ServerThread(make_backend(), auth_in_workers=True)
+        self.workers = AuthWorkers(worker_backend, workers, log_level="warning")
+        assert self.main.server.auth_socket is not None
+        self.main.call(self.workers.start(self.main.server.auth_socket))
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(
             RadiusCollector(  # type: ignore[arg-type]
                 lambda: [snapshot(self.main.server), *self.workers.snapshots()]
             )
         )
+
+    @property
+    def port(self) -> int:
+        return self.main.server.auth_port
 
     def close(self) -> None:
         try:
@@ -56,13 +65,15 @@ class Pool:
                 out[(s.name, tuple(sorted(s.labels.items())))] = s.value
         return out
 
-    def worker_accepts(self) -> int:
-        return sum(s["stats"]["access_accepts"] for s in self.workers.snapshots())
+    def worker_accepts(self) -> list[int]:
+        """Access-Accepts per live worker, from their latest snapshots."""
+        with self.workers._lock:
+            return [w.latest["stats"]["access_accepts"] if w.latest else 0 for w in self.workers._workers]
 
 
 @pytest.fixture
 def pool() -> Iterator[Pool]:
-    p = Pool(1)
+    p = Pool(2)
     try:
         yield p
     finally:
@@ -70,18 +81,26 @@ def pool() -> Iterator[Pool]:
 
 
 def login_from_new_ports(port: int, n: int) -> int:
-    """``n`` Access-Requests, each from its own source port; how many were accepted."""
-    accepted = 0
-    for _ in range(n):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.settimeout(5)
+    """``n`` Access-Requests at once, each from its own source port; how many were accepted."""
+    socks, reqs = [], []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            socks.append(s)
             req = auth_request(User_Name="alice", User_Password="alice-pw")
+            reqs.append(req)
             s.sendto(req.RequestPacket(), ("127.0.0.1", port))
+        accepted = 0
+        for s, req in zip(socks, reqs, strict=True):
+            s.settimeout(10)
             try:
                 accepted += decode_reply(req, s.recv(4096)).code == AccessAccept
             except TimeoutError:
                 pass
-    return accepted
+        return accepted
+    finally:
+        for s in socks:
+            s.close()
 
 
 def wait_for(condition: Any, timeout: float = 20.0) -> bool:
@@ -93,44 +112,102 @@ def wait_for(condition: Any, timeout: float = 20.0) -> bool:
     return True
 
 
+@contextmanager
+def paused(pid: int) -> Iterator[None]:
+    """The process stopped (SIGSTOP) meanwhile: it reads nothing."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
 @pytest.mark.slow
-def test_both_processes_answer_on_one_port(pool: Pool) -> None:
-    assert login_from_new_ports(pool.main.server.auth_port, 40) == 40
-    # the kernel spread the 40 source ports over both sockets
-    assert pool.main.stats.access_accepts > 0
-    assert wait_for(lambda: pool.worker_accepts() > 0)
-    assert wait_for(lambda: pool.main.stats.access_accepts + pool.worker_accepts() == 40)
+def test_any_worker_answers_any_nas(pool: Pool) -> None:
+    """The workers read one socket: whichever is free takes the next request, so a worker
+    that is busy (here: stopped) holds nothing up, whatever the NAS's address and port."""
+    first, second = pool.workers.pids()
+    with paused(first):  # more at once than a worker holds replies for: all still answered
+        assert login_from_new_ports(pool.port, 100) == 100
+    with paused(second):
+        assert login_from_new_ports(pool.port, 30) == 30
+    assert wait_for(lambda: pool.worker_accepts() == [30, 100]), pool.worker_accepts()
+    # the agent's process answers no UDP authentication itself
+    assert pool.main.stats.access_requests == 0
+
+
+@pytest.mark.slow
+def test_retransmission_to_another_worker_gets_the_same_reply(pool: Pool) -> None:
+    """RFC 5080: a NAS's retransmission (the same bytes) is answered with the same bytes,
+    also when the other worker takes it (it has no cache entry, so it answers afresh)."""
+    first, second = pool.workers.pids()
+    req = auth_request(User_Name="alice", User_Password="alice-pw")
+    raw = req.RequestPacket()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(10)
+        replies = []
+        for busy in (first, second, first):
+            with paused(busy):
+                s.sendto(raw, ("127.0.0.1", pool.port))
+                replies.append(s.recv(4096))
+    assert decode_reply(req, replies[0]).code == AccessAccept
+    assert replies[0] == replies[1] == replies[2]
+
+    def counted() -> bool:
+        snaps = [snap["stats"] for snap in pool.workers.snapshots()]
+        return (
+            sum(st["access_accepts"] for st in snaps) == 2
+            and sum(st["duplicates_resent"] for st in snaps) == 1
+        )
+
+    # each worker answered once afresh; the third copy reached the second worker again,
+    # which answered from its cache
+    assert wait_for(counted), pool.workers.snapshots()
 
 
 @pytest.mark.slow
 def test_dead_worker_restarted_counters_kept(pool: Pool) -> None:
-    login_from_new_ports(pool.main.server.auth_port, 20)
-    assert wait_for(lambda: pool.main.stats.access_accepts + pool.worker_accepts() == 20)
-    (pid,) = pool.workers.pids()
+    assert login_from_new_ports(pool.port, 20) == 20
+    assert wait_for(lambda: sum(pool.worker_accepts()) == 20)
+    pid, other = pool.workers.pids()
     os.kill(pid, signal.SIGKILL)
+    with paused(other):  # only the new worker can answer these
+        assert wait_for(
+            lambda: (
+                pool.workers.restarts == 1
+                and len(pool.workers.pids()) == 2
+                and pid not in pool.workers.pids()
+            ),
+            60,
+        ), "worker not restarted"
+        assert login_from_new_ports(pool.port, 20) == 20
+    m = pool.metrics()
     assert wait_for(
-        lambda: pool.workers.restarts == 1 and pool.workers.pids() and pool.workers.pids() != [pid], 60
-    ), "worker not restarted"
-    assert login_from_new_ports(pool.main.server.auth_port, 20) == 20
-    assert wait_for(lambda: pool.main.stats.access_accepts + pool.worker_accepts() == 40)
+        lambda: (
+            pool.metrics().get(("jasiyo_radius_requests_total", (("decision", "accept"), ("type", "access"))))
+            == 40
+        )
+    ), m
 
 
 @pytest.mark.slow
-def test_stop_ends_every_worker(pool: Pool) -> None:
-    pids = pool.workers.pids()
+def test_stop_ends_every_worker_cleanly(pool: Pool) -> None:
+    assert login_from_new_ports(pool.port, 10) == 10
+    processes = [w.process for w in pool.workers._workers]
     pool.main.call(pool.workers.stop())
-    for pid in pids:
+    assert [p.exitcode for p in processes] == [0, 0]  # SIGTERM: they stopped reading and exited
+    for p in processes:
         with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
-    # the main process still serves alone
-    assert login_from_new_ports(pool.main.server.auth_port, 3) == 3
+            os.kill(p.pid, 0)
+    # their last counters were kept
+    assert sum(snap["stats"]["access_accepts"] for snap in pool.workers.snapshots()) == 10
 
 
 @pytest.mark.slow
 @pytest.mark.radclient
 def test_metrics_move_after_radclient_requests(pool: Pool) -> None:
     before = pool.metrics()
-    port = pool.main.server.auth_port
+    port = pool.port
     for user, pw in (("alice", "alice-pw"), ("alice", "wrong"), ("bob", "bob-pw")):
         r = radclient(
             port, "auth", f'User-Name = "{user}"\nUser-Password = "{pw}"\nMessage-Authenticator = 0x00\n'
@@ -175,3 +252,9 @@ def test_metrics_move_after_radclient_requests(pool: Pool) -> None:
     labels = {k for key in m for k, _ in key[1]}
     assert labels <= {"type", "decision", "reason", "nas", "outcome", "le"}  # no usernames
     assert not any("alice" in v for key in m for _, v in key[1])
+
+
+def test_default_worker_count_leaves_the_agent_a_core() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert resolve_count(0) == max(1, cores - 1)
+    assert resolve_count(3) == 3
