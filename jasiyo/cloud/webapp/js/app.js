@@ -94,10 +94,12 @@ class App {
     }
     const t2 = performance.now();
     await new Promise((r) => setTimeout(r, 0)); // let the list paint
-    const cached = await cache.loadState(this.recoveryText, this.tenantId, this.identity.agentId);
+    const stored = await cache.loadState(this.recoveryText, this.tenantId, this.identity.agentId);
+    const fold = stored && Fold.fromJSON(stored.fold); // null: folded under other rules, so afresh
+    const cached = fold ? stored : null;
     if (cached) {
       this.hasCache = true;
-      this.fold = Fold.fromJSON(cached.fold);
+      this.fold = fold;
       this.cursor = cached.cursor;
       this.head = null; // not known until the first pull (which therefore does not wait)
       if (cached.hlc) this.clock.observe(cached.hlc);
