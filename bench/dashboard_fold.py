@@ -42,11 +42,18 @@ def run(subscribers: int, events: int, sample: int) -> dict[str, object]:
                 )
                 try:
                     page = browser.new_page()
+                    crashed: list[str] = []
+                    page.on("crash", lambda _page: crashed.append("the page crashed (out of memory?)"))
                     resp = page.goto(f"{url}#subscribers={subscribers}&events={events}&sample={sample}")
                     if resp is None or resp.status != 200:
                         status = resp.status if resp else "nothing"
                         return {"error": f"{url} answered {status} (jasiyo installed from another tree?)"}
-                    page.wait_for_selector("#result[data-done]", state="attached", timeout=1_800_000)
+                    for _ in range(1800):  # up to 30 minutes, but not past a crash
+                        if crashed:
+                            return {"error": crashed[0]}
+                        if page.query_selector("#result[data-done]"):
+                            break
+                        page.wait_for_timeout(1000)
                     result: dict[str, object] = json.loads(page.text_content("#result") or "{}")
                 finally:
                     browser.close()
