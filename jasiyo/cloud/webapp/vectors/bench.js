@@ -62,6 +62,7 @@ function idb(doc) {
         get.onerror = () => reject(get.error);
       };
       put.onerror = () => reject(put.error);
+      put.onabort = () => reject(new Error(`IndexedDB refused the cache: ${put.error && put.error.name}`));
     };
   });
 }
@@ -89,18 +90,28 @@ async function main() {
   const opened = await openEvents(ring, ring.tenantId, sealed);
   out.open_per_s = Math.round(opened.length / ((performance.now() - t) / 1000));
 
+  console.log(`opened ${out.open_per_s}/s`);
   const all = events(subscribers, total);
+  console.log(`${all.length} events made`);
   const fold = new Fold();
   t = performance.now();
   for (let i = 0; i < all.length; i += 1000) fold.apply(all.slice(i, i + 1000));
   out.fold_ms = ms(t);
+  console.log(`folded in ${out.fold_ms} ms`);
   out.rows = Object.fromEntries(Object.entries(fold.state()).map(([k, v]) => [k, Object.keys(v).length]).filter(([, n]) => n));
 
   t = performance.now();
   const doc = fold.toJSON();
   out.to_json_ms = ms(t);
   out.cache_mb = Math.round(Object.values(doc.entities).reduce((n, e) => n + e.rows.length + e.records.length + e.sealed.length, 0) / 1e6);
-  const stored = await idb(doc);
+  console.log(`cache form in ${out.to_json_ms} ms`);
+  let stored;
+  try {
+    stored = await idb(doc);
+  } catch (exc) {
+    out.idb_error = String(exc.message || exc); // e.g. a private window's small quota
+    stored = { value: structuredClone(doc), put_ms: NaN, get_ms: NaN };
+  }
   out.idb_put_ms = Math.round(stored.put_ms);
   out.idb_get_ms = Math.round(stored.get_ms);
 
