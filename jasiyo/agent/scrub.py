@@ -187,6 +187,13 @@ def _scrub_local_tables(
     )
     store.execute("UPDATE enforce_jobs SET username = ? WHERE username = ?", (pseudonym, username))
     store.execute("UPDATE sms_consent SET source = '' WHERE subscriber_id = ?", (sid,))
+    # Free text in the money kept (a credit's reason naming them): as their events are.
+    for table, col in (("ledger", "description"), ("credit_notes", "reason")):
+        for r in store.all(f"SELECT id, {col} AS t FROM {table} WHERE subscriber_id = ?", (sid,)):
+            if isinstance(r["t"], str) and _scrub_text(r["t"], traces) != r["t"]:
+                store.execute(
+                    f"UPDATE {table} SET {col} = ? WHERE id = ?", (_scrub_text(r["t"], traces), r["id"])
+                )
     if row.get("mac"):  # vouchers used from their device no longer name it
         store.execute("UPDATE vouchers SET mac = NULL WHERE mac = ?", (row["mac"],))
         store.execute("UPDATE voucher_uses SET mac = NULL WHERE mac = ?", (row["mac"],))

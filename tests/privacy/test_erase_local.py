@@ -135,3 +135,19 @@ def test_usage_summaries_move_to_the_pseudonym(jasiyo, cfg: Config) -> None:
     finally:
         s.close()
     assert b"wanjiku" not in raw_bytes(cfg.db_path)
+
+
+def test_free_text_in_the_money_kept_loses_their_name(jasiyo, cfg: Config) -> None:
+    add_person(cfg, session=False)
+    reason = f"outage goodwill for {NAME}, call {PHONE[4:]}"
+    code, _, err = jasiyo("billing", "credit", "wanjiku", "100", "--ref", "GW-1", "--reason", reason)
+    assert code == 0, err
+    assert jasiyo("subscriber", "erase", "wanjiku", "--yes")[0] == 0
+    s = Store.open(cfg)
+    try:
+        (entry,) = s.all("SELECT description, amount_minor FROM ledger WHERE reference = 'GW-1'")
+    finally:
+        s.close()
+    assert NAME not in entry["description"] and PHONE[4:] not in entry["description"]
+    assert entry["description"].startswith("outage goodwill for [erased]") and entry["amount_minor"] == 10000
+    assert NAME.encode() not in raw_bytes(cfg.db_path)
