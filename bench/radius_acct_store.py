@@ -108,7 +108,7 @@ def main() -> None:
         f"({wall:.2f} s wall, fsync included){' [profiled]' if prof else ''}"
     )
     if prof:
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from jasiyo.agent import pops
 from jasiyo.agent.desired import DESIRED_SQL, desired_state
 from jasiyo.agent.keys import SecretBox
 from jasiyo.agent.routers import secret_context
-from jasiyo.agent.session_ips import queue_address_reconcile
+from jasiyo.agent.session_ips import address_nases, queue_address_reconcile
 from jasiyo.agent.store import Row, Store
 from jasiyo.agent.subscribers import password_context
 from jasiyo.config import Config
@@ -80,6 +80,10 @@ class StoreBackend:
         #: a session not heard from for this long is stale (it does not hold a device slot)
         self._stale_after = cfg.radius.interim_interval * cfg.radius.stale_after_missed_interims
         self._acct_gen = 0
+        #: the writer's: auth_rev when ``_by_address`` (NASes whose sessions' addresses
+        #: matter, :func:`address_nases`) was read
+        self._writer_rev: str | None = None
+        self._by_address: frozenset[str] = frozenset()
 
     def _store(self, *, writer: bool = False) -> Store:
         attr = "writer" if writer else "reader"
@@ -260,12 +264,20 @@ class StoreBackend:
     def record_accounting(self, records: Sequence[AcctRecord]) -> None:
         store = self._store(writer=True)
         with store.transaction():
+            rev = store.meta("auth_rev")  # any change to routers moves it
+            if rev != self._writer_rev or self._writer_rev is None:
+                self._by_address = address_nases(store)
+                self._writer_rev = rev
             for r in records:
-                _store_accounting(store, r, self.cfg)
+                _store_accounting(store, r, self.cfg, self._by_address)
         self._acct_gen += 1  # what usage() remembered is out of date
 
 
-def _store_accounting(store: Store, r: AcctRecord, cfg: Config | None = None) -> None:
+def _store_accounting(
+    store: Store, r: AcctRecord, cfg: Config | None = None, by_address: frozenset[str] | None = None
+) -> None:
+    """Store one record in the caller's transaction. ``by_address``: the NASes of
+    :func:`address_nases`, if the caller knows them (else each Start and Stop asks)."""
     from jasiyo.agent import hotspot, vouchers
 
     username = vouchers.account_name(store, r.username) if r.username else r.username
@@ -302,7 +314,16 @@ def _store_accounting(store: Store, r: AcctRecord, cfg: Config | None = None) ->
         return
     if not r.acct_session_id:
         return
-    if r.status_type == "Start":  # a subscriber without a home gets this NAS's router
+    start = r.status_type == "Start"
+    clock = True  # hotspot.start_clock may have something to do
+    if start and username and username == r.username:
+        # one read for both: a subscriber without a home gets this NAS's router, one whose
+        # clock waits for the first login gets it started (both rare; they read again)
+        row = store.one("SELECT home_router, clock_pending FROM subscribers WHERE username = ?", (username,))
+        if row is not None and row["home_router"] is None:
+            pops.learn_home(store, r.username, r.nas_address)
+        clock = (row is not None and row["clock_pending"] == 1) or vouchers.canonical(username) == username
+    elif start:
         pops.learn_home(store, r.username, r.nas_address)
     stop = r.status_type == "Stop"
     start_time = event_time - r.session_time if r.session_time else event_time
@@ -347,9 +368,9 @@ def _store_accounting(store: Store, r: AcctRecord, cfg: Config | None = None) ->
             "closed" if stop else "active",
         ),
     )
-    if r.status_type == "Start" and cfg is not None:
+    if start and clock and cfg is not None:
         hotspot.start_clock(store, cfg, username, r.calling_station_id or None, start_time)
-    if r.framed_ip and r.status_type in ("Start", "Stop"):
+    if r.framed_ip and (start or stop) and (by_address is None or r.nas_address in by_address):
         # An EdgeRouter shapes and fences by address: let it follow this one.
         queue_address_reconcile(
             store, r.nas_address, event_time, f"session {r.status_type.lower()} {r.framed_ip}"
