@@ -21,6 +21,7 @@ from typing import Any
 
 from pyrad.packet import AcctPacket
 
+from jasiyo.errors import ValidationError
 from jasiyo.log import event, get_logger
 from jasiyo.radius.backend import AcctRecord, RadiusBackend
 from jasiyo.radius.metrics import Buckets
@@ -209,6 +210,12 @@ class GroupCommitWriter:
         started = time.perf_counter()
         try:
             self._backend.record_accounting([p.record for p in batch])
+        except ValidationError as exc:
+            if len(batch) == 1:
+                self._failed(batch, exc)
+            else:  # one record the store refuses (a counter too large): store the others
+                self._write_each(batch)
+            return
         except Exception as exc:  # noqa: BLE001 - the backend's failure, whatever it is: answer nothing
             event(
                 log, "radius.acct_write_failed", logging.ERROR,
@@ -216,6 +223,29 @@ class GroupCommitWriter:
             )  # fmt: skip
             self._call_loop(self._on_failed, batch, exc)
             return
+        self._committed(batch, started)
+
+    def _write_each(self, batch: list[PendingAcct]) -> None:
+        """Each record of a refused batch in its own transaction: those the store takes are
+        answered, the others are not (and logged)."""
+        for item in batch:
+            started = time.perf_counter()
+            try:
+                self._backend.record_accounting([item.record])
+            except Exception as exc:  # noqa: BLE001 - as in _write: answer nothing
+                self._failed([item], exc)
+            else:
+                self._committed([item], started)
+
+    def _failed(self, batch: list[PendingAcct], exc: BaseException) -> None:
+        r = batch[0].record
+        event(
+            log, "radius.acct_write_failed", logging.ERROR, records=len(batch),
+            nas=r.nas_address, session=r.acct_session_id, error=f"{type(exc).__name__}: {exc}",
+        )  # fmt: skip
+        self._call_loop(self._on_failed, batch, exc)
+
+    def _committed(self, batch: list[PendingAcct], started: float) -> None:
         self.last_batch_size = len(batch)
         self.commit_latency.observe(time.perf_counter() - started)
         event(
