@@ -4,17 +4,18 @@ statements.
 :func:`jasiyo.agent.radius_backend._store_accounting` stores one record at a time: two or
 three statements, each a trip through pysqlite that lets go of the GIL, and the event loop
 and the writer thread then trade it back and forth (a futex wake and a context switch a
-time). Most batches are plain: Interim-Updates, Stops and the Starts of subscribers who
-already have a home router and no clock waiting to start. :func:`store_plain` writes such a
-batch with multi-row statements, with the same values in the same order (a multi-row
-``INSERT`` applies its rows one after the other, ``ON CONFLICT`` and triggers included),
-and declines anything else, writing nothing, for the record-at-a-time path.
+time). Most records are plain: Interim-Updates, Stops and the Starts of subscribers who
+already have a home router and no clock waiting to start. :func:`store_batch` writes each
+run of them with multi-row statements, with the same values in the same order (a
+multi-row ``INSERT`` applies its rows one after the other, ``ON CONFLICT`` and triggers
+included); :func:`store_batch` hands every other record, in its place in the order, to
+the record-at-a-time path.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 
 from jasiyo.agent.store import Store
@@ -135,31 +136,63 @@ def _chunks(n: int) -> list[tuple[int, int]]:
     return out
 
 
-def store_plain(store: Store, records: Sequence[AcctRecord], by_address: frozenset[str]) -> bool:
-    """Write ``records`` as :func:`_store_accounting` would, one after the other, if every
-    one is plain; else write nothing and return False. In the caller's transaction."""
+def store_batch(
+    store: Store,
+    records: Sequence[AcctRecord],
+    by_address: frozenset[str],
+    one: Callable[[AcctRecord], None],
+) -> int:
+    """Store ``records`` in order, in the caller's transaction: runs of plain records with
+    multi-row statements, each other record with ``one`` (the record-at-a-time path), so
+    that the store ends as if each had been stored in turn. Returns how many were plain."""
+    busy = _busy_starts(store, records)
+    run: list[AcctRecord] = []
+    plain = 0
+    for r in records:
+        if _plain(r, by_address, busy):
+            run.append(r)
+            continue
+        if run:
+            _store_run(store, run)
+            plain += len(run)
+            run = []
+        one(r)
+    if run:
+        _store_run(store, run)
+        plain += len(run)
+    return plain
+
+
+def _busy_starts(store: Store, records: Sequence[AcctRecord]) -> frozenset[str]:
+    """Users of the Starts in ``records`` with a home to learn or a clock to start."""
+    starts = sorted({r.username for r in records if r.status_type == "Start" and r.username})
+    if not starts:
+        return frozenset()
+    rows = store.all(
+        "SELECT username FROM subscribers WHERE username IN (SELECT value FROM json_each(?)) "
+        "AND (home_router IS NULL OR clock_pending = 1)",
+        (json.dumps(starts),),
+    )
+    return frozenset(r["username"] for r in rows)
+
+
+def _plain(r: AcctRecord, by_address: frozenset[str], busy: frozenset[str]) -> bool:
+    """Whether storing ``r`` is its two rows and nothing else."""
     from jasiyo.agent.vouchers import canonical
 
-    starts: list[str] = []
-    for r in records:
-        status, user = r.status_type, r.username
-        if status not in ("Interim-Update", "Stop", "Start"):
-            return False  # Accounting-On/Off close sessions: their place in the order counts
-        code = canonical(user) if user else None
-        if code is not None and code != user:
-            return False  # maybe a voucher typed in another form: account_name asks the store
-        if status == "Start":
-            if not user or code is not None:
-                return False  # a voucher's first Start starts its clock
-            starts.append(user)
-        if r.framed_ip and status != "Interim-Update" and r.nas_address in by_address:
-            return False  # queues a reconcile of an address-driven router
-    if starts and store.scalar(
-        "SELECT 1 FROM subscribers WHERE username IN (SELECT value FROM json_each(?)) "
-        "AND (home_router IS NULL OR clock_pending = 1) LIMIT 1",
-        (json.dumps(starts),),
-    ):
-        return False  # a home to learn or a clock to start
+    status, user = r.status_type, r.username
+    if status not in ("Interim-Update", "Stop", "Start"):
+        return False  # Accounting-On/Off close the NAS's sessions
+    code = canonical(user) if user else None
+    if code is not None and code != user:
+        return False  # maybe a voucher typed in another form: account_name asks the store
+    if status == "Start" and (not user or code is not None or user in busy):
+        return False  # a voucher's clock, a home to learn, a subscriber's clock
+    # an address-driven router follows its sessions' addresses: a reconcile to queue
+    return not (r.framed_ip and status != "Interim-Update" and r.nas_address in by_address)
+
+
+def _store_run(store: Store, records: Sequence[AcctRecord]) -> None:
     inserted = _insert_accounting(store, records)
     sessions = [session_params(r, r.username) for r, new in zip(records, inserted, strict=True) if new]
     for pos, size in _chunks(len(sessions)):
@@ -167,7 +200,6 @@ def store_plain(store: Store, records: Sequence[AcctRecord], by_address: frozens
             _sql(SESSION_INSERT, SESSION_ROW, size, SESSION_UPSERT),
             tuple(v for row in sessions[pos : pos + size] for v in row),
         )
-    return True
 
 
 def _insert_accounting(store: Store, records: Sequence[AcctRecord]) -> list[bool]:

@@ -28,7 +28,7 @@ from jasiyo.agent.acct_rows import (
     event_time,
     session_params,
     start_time,
-    store_plain,
+    store_batch,
 )
 from jasiyo.agent.desired import DESIRED_SQL, desired_state
 from jasiyo.agent.keys import SecretBox
@@ -270,9 +270,10 @@ class StoreBackend:
             if rev != self._writer_rev or self._writer_rev is None:
                 self._by_address = address_nases(store)
                 self._writer_rev = rev
-            if not store_plain(store, records, self._by_address):
-                for r in records:
-                    _store_accounting(store, r, self.cfg, self._by_address)
+            by_address = self._by_address
+            store_batch(
+                store, records, by_address, lambda r: _store_accounting(store, r, self.cfg, by_address)
+            )
         self._acct_gen += 1  # what usage() remembered is out of date
 
 
