@@ -55,7 +55,7 @@ SESSION_UPSERT = (
 )
 
 #: rows per multi-row statement: few distinct statements, so pysqlite's cache keeps them
-_CHUNKS = (64, 16, 4, 1)
+_CHUNKS = (64, 32, 16, 8, 4, 2, 1)
 
 
 def dedup_key(r: AcctRecord) -> str:
