@@ -420,8 +420,18 @@ class RadiusServer(FastDecisions, ServerAsync):
                 return
             if fields is not None and self._fast_pap(protocol, data, addr, nas, key, fields, length):  # type: ignore[arg-type]
                 return
-            if acct is not None:
-                self._fast_acct(protocol, data, addr, nas, key, acct, length)  # type: ignore[arg-type]
+            if acct is not None:  # without pyrad (fastacct): the same checks, in the same order
+                wrong = fastacct.authentic(data, length, acct, nas.secret)  # type: ignore[arg-type]
+                if wrong is not None:
+                    raise _Drop("dropped_bad_authenticator", wrong)
+                reply = fastacct.reply(data, acct, nas.secret)  # type: ignore[arg-type]
+                entry = self.dedup.add(key, data)
+                try:
+                    ctx = _AcctContext(protocol, reply, addr, key, entry, time.perf_counter())
+                    self._queue_acct(acct.attrs, nas, ctx)  # type: ignore[union-attr]
+                except BaseException:
+                    self.dedup.forget(key, entry)  # unanswered: a retransmission gets another try
+                    raise
                 return
 
         pkt: Packet
@@ -645,57 +655,23 @@ class RadiusServer(FastDecisions, ServerAsync):
         entry: DedupEntry,
     ) -> None:
         """Queue a verified Accounting-Request decoded by pyrad; it is answered once stored."""
-        first = {k: v[0] for k, v in dict.items(pkt) if type(k) is int and v}
-        self._queue_acct(protocol, first, pkt.CreateReply().ReplyPacket(), addr, nas, key, entry)
+        ctx = _AcctContext(protocol, pkt.CreateReply().ReplyPacket(), addr, key, entry, time.perf_counter())
+        self._queue_acct({k: v[0] for k, v in dict.items(pkt) if type(k) is int and v}, nas, ctx)
 
-    def _fast_acct(
-        self,
-        protocol: _Protocol,
-        data: bytes,
-        addr: tuple[str, int],
-        nas: NasClient,
-        key: DedupKey,
-        scanned: fastacct.Scanned,
-        length: int,
-    ) -> None:
-        """An Accounting-Request without pyrad (:mod:`.fastacct`): the same checks, in order."""
-        wrong = fastacct.authentic(data, length, scanned, nas.secret)
-        if wrong is not None:
-            raise _Drop("dropped_bad_authenticator", wrong)
-        entry = self.dedup.add(key, data)
-        try:
-            self._queue_acct(
-                protocol, scanned.attrs, fastacct.reply(data, scanned, nas.secret), addr, nas, key, entry
-            )
-        except BaseException:
-            self.dedup.forget(key, entry)  # unanswered: a retransmission gets another try
-            raise
-
-    def _queue_acct(
-        self,
-        protocol: _Protocol,
-        attrs: Mapping[int, bytes],
-        reply: bytes,
-        addr: tuple[str, int],
-        nas: NasClient,
-        key: DedupKey,
-        entry: DedupEntry,
-    ) -> None:
+    def _queue_acct(self, attrs: Mapping[int, bytes], nas: NasClient, ctx: _AcctContext) -> None:
         self.stats.accounting_requests += 1
         try:
             record = decode_attrs(attrs, nas.address, time.time(), key_by_port=nas.vendor == "generic")
         except UnsupportedStatus as exc:
             self.stats.accounting_ignored += 1
             event(log, "radius.acct_ignored", nas=nas.name, status=str(exc))
-            self._answer_acct(_AcctContext(protocol, reply, addr, key, entry))
+            self._answer_acct(ctx)
             return
         except ValueError as exc:
             raise _Drop("dropped_malformed", str(exc)) from None
         if self._writer is None:
             raise _Drop("dropped_malformed", "server is stopping")  # pragma: no cover
-        self._writer.submit(
-            PendingAcct(record, _AcctContext(protocol, reply, addr, key, entry, time.perf_counter()))
-        )
+        self._writer.submit(PendingAcct(record, ctx))
 
     def _answer_acct(self, ctx: _AcctContext) -> None:
         ctx.entry.reply = ctx.reply
