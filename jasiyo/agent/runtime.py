@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 import threading
 from collections.abc import Awaitable, Callable
@@ -92,7 +91,6 @@ class Agent:
         from jasiyo.agent.status import write_runtime
 
         write_runtime(self)  # what `jasiyo agent status` reads
-        gc.freeze()  # what start-up made (caches, dictionaries) stays out of every GC pass
 
     async def stop(self) -> None:
         from jasiyo.agent.status import clear_runtime
