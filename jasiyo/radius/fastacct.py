@@ -9,8 +9,8 @@ the same result; this is about a third of the CPU per request.
 
 :func:`scan` makes one pass: the attribute-count rules of :mod:`.strict` (the same
 message), and the attributes. Anything unusual (an attribute that does not parse, a
-Vendor-Specific attribute, a Message-Authenticator of the wrong size) returns None and the
-request takes pyrad's path, which decides it exactly as before.
+Message-Authenticator of the wrong size) returns None and the request takes pyrad's path,
+which decides it exactly as before.
 """
 
 from __future__ import annotations
@@ -50,9 +50,11 @@ def scan(data: bytes, length: int) -> Scanned | str | None:
         key = data[pos]
         alen = data[pos + 1]
         end = pos + alen
-        if alen < 2 or end > length or key == 26:
+        if alen < 2 or end > length:
             return None
-        if key == 33:
+        if key == 26:
+            pass  # Vendor-Specific: nothing accounting reads (pyrad never refuses one either)
+        elif key == 33:
             proxy.append(data[pos + 2 : end])
         elif key not in attrs:
             attrs[key] = data[pos + 2 : end]

@@ -53,6 +53,16 @@ def test_the_record_and_the_reply_are_pyrads() -> None:
         assert pkt.CreateReply().ReplyPacket()[20:].count(b"proxy-") == 2  # kept, in order
 
 
+def test_vendor_attributes_are_passed_over_as_pyrad_keeps_them_aside() -> None:
+    for vsa in (struct.pack("!I", 14988) + bytes((8, 4)) + b"ab", b"\x00\x00\x3a\x8c\x08"):
+        data = _request((26, vsa))
+        scanned = fastacct.scan(data, len(data))
+        assert isinstance(scanned, fastacct.Scanned)
+        pkt = _pyrad(data)
+        assert decode_attrs(scanned.attrs, "10.1.1.1", 5.0) == decode_record(pkt, "10.1.1.1", 5.0)
+        assert fastacct.reply(data, scanned, SECRET) == pkt.CreateReply().ReplyPacket()
+
+
 def test_a_wrong_signature_is_named() -> None:
     data = _request(ma=True, secret=b"not-the-secret")
     scanned = fastacct.scan(data, len(data))
@@ -74,8 +84,6 @@ def test_a_repeated_attribute_is_refused_with_stricts_words() -> None:
 
 
 def test_unusual_requests_go_to_pyrad() -> None:
-    vsa = _request((26, struct.pack("!I", 14988) + bytes((8, 4)) + b"ab"))
-    assert fastacct.scan(vsa, len(vsa)) is None  # Vendor-Specific: pyrad decodes it
     data = _request()
     runs_past = data + bytes((31, 10)) + b"ab"  # says 10 bytes, has 4
     runs_past = runs_past[:2] + struct.pack("!H", len(runs_past)) + runs_past[4:]
