@@ -18,10 +18,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from jasiyo.agent import pops
+from jasiyo.agent.acct_rows import (
+    ACCT_INSERT,
+    ACCT_ROW,
+    SESSION_INSERT,
+    SESSION_ROW,
+    SESSION_UPSERT,
+    acct_params,
+    event_time,
+    session_params,
+    start_time,
+    store_batch,
+)
 from jasiyo.agent.desired import DESIRED_SQL, desired_state
 from jasiyo.agent.keys import SecretBox
 from jasiyo.agent.routers import secret_context
-from jasiyo.agent.session_ips import queue_address_reconcile
+from jasiyo.agent.session_ips import address_nases, queue_address_reconcile
 from jasiyo.agent.store import Row, Store
 from jasiyo.agent.subscribers import password_context
 from jasiyo.config import Config
@@ -29,7 +41,6 @@ from jasiyo.errors import StoreError
 from jasiyo.log import event, get_logger
 from jasiyo.network import normalize_mac
 from jasiyo.radius.backend import AcctRecord, AuthSubject, NasClient, Usage
-from jasiyo.radius.memory import record_key
 from jasiyo.radius.vendors import Vendor, vendor_of_driver
 
 log = get_logger(__name__)
@@ -54,15 +65,6 @@ def nas_vendor(row: Row) -> dict[str, Any]:
     }
 
 
-def dedup_key(r: AcctRecord) -> str:
-    """Two records with this key are the same report (a retransmission).
-
-    The rule is the RADIUS package's (:func:`jasiyo.radius.memory.record_key`): sessions by
-    their counters, Accounting-On/Off by when the NAS sent them, so a second reboot counts.
-    """
-    return "|".join(str(x) for x in record_key(r))
-
-
 class StoreBackend:
     def __init__(self, cfg: Config, box: SecretBox, refresh_interval: float = 0.25) -> None:
         self.cfg = cfg
@@ -80,6 +82,10 @@ class StoreBackend:
         #: a session not heard from for this long is stale (it does not hold a device slot)
         self._stale_after = cfg.radius.interim_interval * cfg.radius.stale_after_missed_interims
         self._acct_gen = 0
+        #: the writer's: auth_rev when ``_by_address`` (NASes whose sessions' addresses
+        #: matter, :func:`address_nases`) was read
+        self._writer_rev: str | None = None
+        self._by_address: frozenset[str] = frozenset()
 
     def _store(self, *, writer: bool = False) -> Store:
         attr = "writer" if writer else "reader"
@@ -260,99 +266,59 @@ class StoreBackend:
     def record_accounting(self, records: Sequence[AcctRecord]) -> None:
         store = self._store(writer=True)
         with store.transaction():
-            for r in records:
-                _store_accounting(store, r, self.cfg)
+            rev = store.meta("auth_rev")  # any change to routers moves it
+            if rev != self._writer_rev or self._writer_rev is None:
+                self._by_address = address_nases(store)
+                self._writer_rev = rev
+            by_address = self._by_address
+            store_batch(
+                store, records, by_address, lambda r: _store_accounting(store, r, self.cfg, by_address)
+            )
         self._acct_gen += 1  # what usage() remembered is out of date
 
 
-def _store_accounting(store: Store, r: AcctRecord, cfg: Config | None = None) -> None:
+def _store_accounting(
+    store: Store, r: AcctRecord, cfg: Config | None = None, by_address: frozenset[str] | None = None
+) -> None:
+    """Store one record in the caller's transaction. ``by_address``: the NASes of
+    :func:`address_nases`, if the caller knows them (else each Start and Stop asks)."""
     from jasiyo.agent import hotspot, vouchers
 
     username = vouchers.account_name(store, r.username) if r.username else r.username
-    event_time = r.received_at - max(0, r.delay_time)
-    cur = store.execute(
-        "INSERT OR IGNORE INTO accounting (received_at, nas_ip, acct_session_id, status_type, "
-        "username, session_time, input_octets, output_octets, input_packets, output_packets, "
-        "terminate_cause, delay_time, dedup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            r.received_at,
-            r.nas_address,
-            r.acct_session_id,
-            r.status_type,
-            r.username,
-            r.session_time,
-            r.input_octets,
-            r.output_octets,
-            r.input_packets,
-            r.output_packets,
-            r.terminate_cause or None,
-            r.delay_time,
-            dedup_key(r),
-        ),
-    )
+    cur = store.execute(ACCT_INSERT + ACCT_ROW, acct_params(r))
     if cur.rowcount == 0:
         return  # seen before: a retransmission
     if r.status_type in ("Accounting-On", "Accounting-Off"):
+        at = event_time(r)
         store.execute(
             "UPDATE radius_sessions SET status = 'closed', stopped_at = ?, "
             "terminate_cause = 'NAS-Reboot', last_update_at = ? "
             "WHERE nas_ip = ? AND status = 'active'",
-            (event_time, event_time, r.nas_address),
+            (at, at, r.nas_address),
         )
         return
     if not r.acct_session_id:
         return
-    if r.status_type == "Start":  # a subscriber without a home gets this NAS's router
+    start = r.status_type == "Start"
+    clock = True  # hotspot.start_clock may have something to do
+    if start and username and username == r.username:
+        # one read for both: a subscriber without a home gets this NAS's router, one whose
+        # clock waits for the first login gets it started (both rare; they read again)
+        row = store.one("SELECT home_router, clock_pending FROM subscribers WHERE username = ?", (username,))
+        if row is not None and row["home_router"] is None:
+            pops.learn_home(store, r.username, r.nas_address)
+        clock = (row is not None and row["clock_pending"] == 1) or vouchers.canonical(username) == username
+    elif start:
         pops.learn_home(store, r.username, r.nas_address)
     stop = r.status_type == "Stop"
-    start_time = event_time - r.session_time if r.session_time else event_time
-    store.execute(
-        "INSERT INTO radius_sessions (nas_ip, acct_session_id, username, framed_ip, "
-        "calling_station_id, nas_port_id, started_at, last_update_at, stopped_at, session_time, "
-        "input_octets, output_octets, input_packets, output_packets, terminate_cause, status) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT(nas_ip, acct_session_id) DO UPDATE SET "
-        "framed_ip = COALESCE(excluded.framed_ip, framed_ip), "
-        "last_update_at = MAX(last_update_at, excluded.last_update_at), "
-        "session_time = MAX(session_time, excluded.session_time), "
-        "input_octets = MAX(input_octets, excluded.input_octets), "
-        "output_octets = MAX(output_octets, excluded.output_octets), "
-        "input_packets = MAX(input_packets, excluded.input_packets), "
-        "output_packets = MAX(output_packets, excluded.output_packets), "
-        # A stale session heard from again is online after all: reopen it (trigger
-        # enforce_stale_back, m011, disconnects it if its subscriber may not be online).
-        "stopped_at = CASE WHEN excluded.status = 'closed' "
-        "THEN COALESCE(excluded.stopped_at, stopped_at) "
-        "WHEN status = 'closed' THEN stopped_at ELSE NULL END, "
-        "terminate_cause = COALESCE(excluded.terminate_cause, terminate_cause), "
-        # A Stop closes for good; a late Start or Interim never reopens it.
-        "status = CASE WHEN excluded.status = 'closed' OR status = 'closed' THEN 'closed' "
-        "ELSE 'active' END",
-        (
-            r.nas_address,
-            r.acct_session_id,
-            username,
-            r.framed_ip or None,
-            r.calling_station_id or None,
-            r.nas_port_id or None,
-            start_time,
-            event_time,
-            event_time if stop else None,
-            r.session_time,
-            r.input_octets,
-            r.output_octets,
-            r.input_packets,
-            r.output_packets,
-            r.terminate_cause or None,
-            "closed" if stop else "active",
-        ),
-    )
-    if r.status_type == "Start" and cfg is not None:
-        hotspot.start_clock(store, cfg, username, r.calling_station_id or None, start_time)
-    if r.framed_ip and r.status_type in ("Start", "Stop"):
+    values = session_params(r, username)
+    store.execute(SESSION_INSERT + SESSION_ROW + SESSION_UPSERT, values)
+    if start and clock and cfg is not None:
+        hotspot.start_clock(store, cfg, username, r.calling_station_id or None, start_time(r))
+    if r.framed_ip and (start or stop) and (by_address is None or r.nas_address in by_address):
         # An EdgeRouter shapes and fences by address: let it follow this one.
         queue_address_reconcile(
-            store, r.nas_address, event_time, f"session {r.status_type.lower()} {r.framed_ip}"
+            store, r.nas_address, event_time(r), f"session {r.status_type.lower()} {r.framed_ip}"
         )
 
 

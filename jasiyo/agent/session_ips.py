@@ -47,14 +47,27 @@ def with_session_addresses(store: Store, states: Sequence[DesiredState], nas_ip:
     ]
 
 
+_BY_ADDRESS_ROUTERS = (
+    f"FROM routers WHERE driver IN ({', '.join('?' * len(BY_ADDRESS))}) "
+    "AND username IS NOT NULL AND password_enc IS NOT NULL"
+)
+
+
+def address_nases(store: Store) -> frozenset[str]:
+    """The NAS addresses :func:`queue_address_reconcile` queues reconciles for: routers
+    whose driver works by address and whose credentials the agent has. The accounting
+    writer reads this once per change of ``auth_rev`` (any change to routers moves it)."""
+    rows = store.all(f"SELECT nas_ip {_BY_ADDRESS_ROUTERS}", tuple(sorted(BY_ADDRESS)))
+    return frozenset(r["nas_ip"] for r in rows)
+
+
 def queue_address_reconcile(store: Store, nas_ip: str, now: float, reason: str) -> None:
     """Queue a reconcile of the router at ``nas_ip`` if its driver works by address and
     the agent has its credentials (at most one pending per router, as everywhere). Runs in
     the caller's transaction."""
     store.execute(
         "INSERT OR IGNORE INTO enforce_jobs (username, action, router, reason, "
-        "next_attempt_at, created_at) SELECT '*', 'reconcile', name, ?, ?, ? FROM routers "
-        f"WHERE nas_ip = ? AND driver IN ({', '.join('?' * len(BY_ADDRESS))}) "
-        "AND username IS NOT NULL AND password_enc IS NOT NULL",
-        (reason, now, now, nas_ip, *sorted(BY_ADDRESS)),
+        f"next_attempt_at, created_at) SELECT '*', 'reconcile', name, ?, ?, ? {_BY_ADDRESS_ROUTERS} "
+        "AND nas_ip = ?",
+        (reason, now, now, *sorted(BY_ADDRESS), nas_ip),
     )

@@ -27,6 +27,7 @@ import io
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -91,6 +92,7 @@ def new_code() -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LEN))
 
 
+@lru_cache(maxsize=65536)  # accounting asks for every record's user name
 def canonical(text: str | None) -> str | None:
     """The code ``text`` means (upper case, no spaces or dashes), or None if it cannot be one."""
     if not text or len(text) > 40:

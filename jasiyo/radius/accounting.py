@@ -10,17 +10,18 @@ batch gets no answer and the NAS retransmits.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from socket import inet_ntoa
 from typing import Any
 
 from pyrad.packet import AcctPacket
 
+from jasiyo.errors import ValidationError
 from jasiyo.log import event, get_logger
 from jasiyo.radius.backend import AcctRecord, RadiusBackend
 from jasiyo.radius.metrics import Buckets
@@ -49,14 +50,8 @@ class UnsupportedStatus(Exception):
     """An Acct-Status-Type we acknowledge but do not store (e.g. Tunnel-Start, Failed)."""
 
 
-def _raw(pkt: AcctPacket, key: int) -> bytes | None:
-    # dict.get bypasses pyrad's name handling: raw bytes, no decoding surprises
-    values = dict.get(pkt, key)
-    return values[0] if values else None
-
-
-def _int(pkt: AcctPacket, key: int) -> int:
-    raw = _raw(pkt, key)
+def _int(attrs: Mapping[int, bytes], key: int) -> int:
+    raw = attrs.get(key)
     if raw is None:
         return 0
     if len(raw) != 4:
@@ -64,8 +59,8 @@ def _int(pkt: AcctPacket, key: int) -> int:
     return int.from_bytes(raw, "big")
 
 
-def _str(pkt: AcctPacket, key: int) -> str:
-    raw = _raw(pkt, key)
+def _str(attrs: Mapping[int, bytes], key: int) -> str:
+    raw = attrs.get(key)
     return raw.decode("utf-8", "replace") if raw else ""
 
 
@@ -82,7 +77,17 @@ def nas_session_id(stored: str) -> str:
 def decode_record(
     pkt: AcctPacket, nas_address: str, received_at: float, *, key_by_port: bool = False
 ) -> AcctRecord:
-    """The :class:`AcctRecord` of a verified Accounting-Request.
+    """The :class:`AcctRecord` of a verified Accounting-Request decoded by pyrad."""
+    # dict.items bypasses pyrad's name handling: raw bytes, no decoding surprises
+    first = {k: v[0] for k, v in dict.items(pkt) if type(k) is int and v}
+    return decode_attrs(first, nas_address, received_at, key_by_port=key_by_port)
+
+
+def decode_attrs(
+    attrs: Mapping[int, bytes], nas_address: str, received_at: float, *, key_by_port: bool = False
+) -> AcctRecord:
+    """The :class:`AcctRecord` of a verified Accounting-Request, from the first value of
+    each of its attributes by number.
 
     Octet counters combine Acct-*-Octets with Acct-*-Gigawords (RFC 2869: count of 2**32
     wraps). Raises ValueError for a request without Acct-Status-Type or with an attribute
@@ -93,20 +98,20 @@ def decode_record(
     radius plugin sends the same one for two sessions that start in the same second.
     A NAS-Port-Id absent, the NAS-Port stands in for it.
     """
-    if _raw(pkt, 40) is None:
+    if attrs.get(40) is None:
         raise ValueError("Accounting-Request without Acct-Status-Type")
-    status_code = _int(pkt, 40)
+    status_code = _int(attrs, 40)
     status = STATUS_TYPES.get(status_code)
     if status is None:
         raise UnsupportedStatus(f"Acct-Status-Type {status_code}")
-    framed = _raw(pkt, 8)
+    framed = attrs.get(8)
     if framed is not None and len(framed) != 4:
         raise ValueError("Framed-IP-Address must be 4 bytes")
-    cause = _int(pkt, 49)
-    session_id = _str(pkt, 44)
-    port_id = _str(pkt, 87)
-    if key_by_port and _raw(pkt, 5) is not None:
-        port = _int(pkt, 5)
+    cause = _int(attrs, 49)
+    session_id = _str(attrs, 44)
+    port_id = _str(attrs, 87)
+    if key_by_port and attrs.get(5) is not None:
+        port = _int(attrs, 5)
         if session_id:
             session_id = f"{session_id}{PORT_MARK}{port}"
         port_id = port_id or str(port)
@@ -115,18 +120,18 @@ def decode_record(
         status_type=status,
         received_at=received_at,
         acct_session_id=session_id,
-        username=_str(pkt, 1),
-        nas_identifier=_str(pkt, 32),
+        username=_str(attrs, 1),
+        nas_identifier=_str(attrs, 32),
         nas_port_id=port_id,
-        framed_ip=str(ipaddress.IPv4Address(framed)) if framed else "",
-        calling_station_id=_str(pkt, 31),
-        session_time=_int(pkt, 46),
-        input_octets=(_int(pkt, 52) << 32) | _int(pkt, 42),
-        output_octets=(_int(pkt, 53) << 32) | _int(pkt, 43),
-        input_packets=_int(pkt, 47),
-        output_packets=_int(pkt, 48),
+        framed_ip=inet_ntoa(framed) if framed else "",
+        calling_station_id=_str(attrs, 31),
+        session_time=_int(attrs, 46),
+        input_octets=(_int(attrs, 52) << 32) | _int(attrs, 42),
+        output_octets=(_int(attrs, 53) << 32) | _int(attrs, 43),
+        input_packets=_int(attrs, 47),
+        output_packets=_int(attrs, 48),
         terminate_cause=_TERMINATE_CAUSES.get(cause, str(cause)) if cause else "",
-        delay_time=_int(pkt, 41),
+        delay_time=_int(attrs, 41),
     )
 
 
@@ -205,6 +210,12 @@ class GroupCommitWriter:
         started = time.perf_counter()
         try:
             self._backend.record_accounting([p.record for p in batch])
+        except ValidationError as exc:
+            if len(batch) == 1:
+                self._failed(batch, exc)
+            else:  # one record the store refuses (a counter too large): store the others
+                self._write_each(batch)
+            return
         except Exception as exc:  # noqa: BLE001 - the backend's failure, whatever it is: answer nothing
             event(
                 log, "radius.acct_write_failed", logging.ERROR,
@@ -212,6 +223,29 @@ class GroupCommitWriter:
             )  # fmt: skip
             self._call_loop(self._on_failed, batch, exc)
             return
+        self._committed(batch, started)
+
+    def _write_each(self, batch: list[PendingAcct]) -> None:
+        """Each record of a refused batch in its own transaction: those the store takes are
+        answered, the others are not (and logged)."""
+        for item in batch:
+            started = time.perf_counter()
+            try:
+                self._backend.record_accounting([item.record])
+            except Exception as exc:  # noqa: BLE001 - as in _write: answer nothing
+                self._failed([item], exc)
+            else:
+                self._committed([item], started)
+
+    def _failed(self, batch: list[PendingAcct], exc: BaseException) -> None:
+        r = batch[0].record
+        event(
+            log, "radius.acct_write_failed", logging.ERROR, records=len(batch),
+            nas=r.nas_address, session=r.acct_session_id, error=f"{type(exc).__name__}: {exc}",
+        )  # fmt: skip
+        self._call_loop(self._on_failed, batch, exc)
+
+    def _committed(self, batch: list[PendingAcct], started: float) -> None:
         self.last_batch_size = len(batch)
         self.commit_latency.observe(time.perf_counter() - started)
         event(

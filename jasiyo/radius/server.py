@@ -24,7 +24,7 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -42,12 +42,12 @@ from pyrad.server_async import DatagramProtocolServer, ServerAsync, ServerType
 
 from jasiyo.errors import RadiusError
 from jasiyo.log import event, get_logger
-from jasiyo.radius import fastpap, replies, strict
+from jasiyo.radius import fastacct, fastpap, replies, strict
 from jasiyo.radius.accounting import (
     GroupCommitWriter,
     PendingAcct,
     UnsupportedStatus,
-    decode_record,
+    decode_attrs,
 )
 from jasiyo.radius.backend import AuthSubject, NasClient, RadiusBackend, Usage
 from jasiyo.radius.dedup import DedupCache, DedupEntry, DedupKey
@@ -172,7 +172,7 @@ class _Protocol(DatagramProtocolServer):
 @dataclass(slots=True)
 class _AcctContext:
     protocol: _Protocol
-    pkt: AcctPacket
+    reply: bytes  # the Accounting-Response, sent once the record is stored
     addr: tuple[str, int]
     key: DedupKey
     entry: DedupEntry
@@ -398,11 +398,16 @@ class RadiusServer(FastDecisions, ServerAsync):
         length: int,
     ) -> None:
         fields: fastpap.Fields | str | None = None
+        acct: fastacct.Scanned | str | None = None
         if code == AccessRequest and self.fast_pap:
             fields = fastpap.scan(data, length)  # the attribute-count rules too, in one pass
             if type(fields) is str:
                 raise _Drop("dropped_duplicate_attribute", fields)
-        if fields is None:
+        elif code == AccountingRequest:
+            acct = fastacct.scan(data, length)  # the same rules, and the attributes
+            if type(acct) is str:
+                raise _Drop("dropped_duplicate_attribute", acct)
+        if fields is None and acct is None:
             broken = strict.violation(data, length)
             if broken is not None:
                 raise _Drop("dropped_duplicate_attribute", broken)
@@ -414,6 +419,19 @@ class RadiusServer(FastDecisions, ServerAsync):
                 self._duplicate(protocol, seen, addr)
                 return
             if fields is not None and self._fast_pap(protocol, data, addr, nas, key, fields, length):  # type: ignore[arg-type]
+                return
+            if acct is not None:  # without pyrad (fastacct): the same checks, in the same order
+                wrong = fastacct.authentic(data, length, acct, nas.secret)  # type: ignore[arg-type]
+                if wrong is not None:
+                    raise _Drop("dropped_bad_authenticator", wrong)
+                reply = fastacct.reply(data, acct, nas.secret)  # type: ignore[arg-type]
+                entry = self.dedup.add(key, data)
+                try:
+                    ctx = _AcctContext(protocol, reply, addr, key, entry, time.perf_counter())
+                    self._queue_acct(acct.attrs, nas, ctx)  # type: ignore[union-attr]
+                except BaseException:
+                    self.dedup.forget(key, entry)  # unanswered: a retransmission gets another try
+                    raise
                 return
 
         pkt: Packet
@@ -636,28 +654,29 @@ class RadiusServer(FastDecisions, ServerAsync):
         key: DedupKey,
         entry: DedupEntry,
     ) -> None:
-        """Queue a verified Accounting-Request; it is answered once stored."""
+        """Queue a verified Accounting-Request decoded by pyrad; it is answered once stored."""
+        ctx = _AcctContext(protocol, pkt.CreateReply().ReplyPacket(), addr, key, entry, time.perf_counter())
+        self._queue_acct({k: v[0] for k, v in dict.items(pkt) if type(k) is int and v}, nas, ctx)
+
+    def _queue_acct(self, attrs: Mapping[int, bytes], nas: NasClient, ctx: _AcctContext) -> None:
         self.stats.accounting_requests += 1
         try:
-            record = decode_record(pkt, nas.address, time.time(), key_by_port=nas.vendor == "generic")
+            record = decode_attrs(attrs, nas.address, time.time(), key_by_port=nas.vendor == "generic")
         except UnsupportedStatus as exc:
             self.stats.accounting_ignored += 1
             event(log, "radius.acct_ignored", nas=nas.name, status=str(exc))
-            self._answer_acct(_AcctContext(protocol, pkt, addr, key, entry))
+            self._answer_acct(ctx)
             return
         except ValueError as exc:
             raise _Drop("dropped_malformed", str(exc)) from None
         if self._writer is None:
             raise _Drop("dropped_malformed", "server is stopping")  # pragma: no cover
-        self._writer.submit(
-            PendingAcct(record, _AcctContext(protocol, pkt, addr, key, entry, time.perf_counter()))
-        )
+        self._writer.submit(PendingAcct(record, ctx))
 
     def _answer_acct(self, ctx: _AcctContext) -> None:
-        raw = ctx.pkt.CreateReply().ReplyPacket()
-        ctx.entry.reply = raw
+        ctx.entry.reply = ctx.reply
         self.stats.accounting_responses += 1
-        self._send(ctx.protocol, raw, ctx.addr)
+        self._send(ctx.protocol, ctx.reply, ctx.addr)
         if ctx.received:
             self.acct_latency.observe(time.perf_counter() - ctx.received)
 
