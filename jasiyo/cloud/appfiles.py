@@ -33,7 +33,7 @@ from starlette.types import Receive, Scope, Send
 WEBAPP = Path(__file__).with_name("webapp")
 PREFIX = "/app"
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; worker-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 HEADERS = {

@@ -3,13 +3,13 @@
 
 import { Cloud } from "./core/api.js";
 import { DashError } from "./core/errors.js";
-import { Fold } from "./core/fold.js";
 import { Clock } from "./core/hlc.js";
 import { parseRecovery } from "./core/keys.js";
 import { loadSnapshot, openEvents, sealEvent } from "./core/sync.js";
 import * as cache from "./cache.js";
+import { FoldWorker } from "./foldclient.js";
 import { fill, h } from "./ui/dom.js";
-import { buildModel, modelFromView, viewOf } from "./ui/model.js";
+import { modelFromView, viewOf } from "./ui/model.js";
 import { SubscribersView } from "./ui/subscribers.js";
 import { PaymentsView, SuspenseView } from "./ui/payments.js";
 import { PlansView, PopsView, SmsView, VouchersView } from "./ui/others.js";
@@ -68,13 +68,10 @@ class App {
     this.lastSave = Date.now();
     this.unsaved = 0; // events folded since the cache was last sealed
     this.hasCache = false;
+    this.saving = null; // the save under way, if any
     this.lastBuild = 0;
     this.views = new Map();
     this.current = null;
-  }
-
-  state() {
-    return this.fold ? this.fold.state() : {};
   }
 
   async start() {
@@ -93,25 +90,28 @@ class App {
       this.show(location.hash.slice(1) || "subscribers");
     }
     const t2 = performance.now();
-    await new Promise((r) => setTimeout(r, 0)); // let the list paint
-    const stored = await cache.loadState(this.recoveryText, this.tenantId, this.identity.agentId);
-    const fold = stored && Fold.fromJSON(stored.fold); // null: folded under other rules, so afresh
-    const cached = fold ? stored : null;
+    // The whole fold is restored in a Worker: the list from the view cache answers input
+    // (search, paging) meanwhile.
+    this.folder = new FoldWorker();
+    const cached = await this.folder.call("restore", {
+      recoveryText: this.recoveryText,
+      tenantId: this.tenantId,
+      agentId: this.identity.agentId,
+    });
     if (cached) {
       this.hasCache = true;
-      this.fold = fold;
       this.cursor = cached.cursor;
       this.head = null; // not known until the first pull (which therefore does not wait)
       if (cached.hlc) this.clock.observe(cached.hlc);
       for (const [kid, raw] of Object.entries(cached.keys || {})) await this.keyring.add(kid, raw);
       for (const [id, m] of cached.refused || []) this.refused.set(id, m);
     } else {
-      this.fold = new Fold();
       this.cursor = 0;
       this.head = null;
     }
     this.lastHlc = cached ? cached.hlc : null;
-    this.rebuild();
+    this.restored = true;
+    await this.rebuild();
     if (view) this.refreshViews();
     else this.show(location.hash.slice(1) || "subscribers");
     this.showAlert();
@@ -159,8 +159,8 @@ class App {
     this.current.mount(this.main);
   }
 
-  rebuild() {
-    this.model = buildModel(this.fold.state(), this.identity.name);
+  async rebuild() {
+    this.model = await this.folder.call("model", { myName: this.identity.name });
     this.lastBuild = Date.now();
     this.dirty = false;
   }
@@ -215,8 +215,8 @@ class App {
           this.setStatus("loading the snapshot…", "busy");
           const snap = await loadSnapshot(this.cloud, this.keyring, this.tenantId);
           if (!snap) throw new DashError("the cloud compacted its log but holds no snapshot to start from");
-          this.fold = new Fold();
-          this.fold.apply(snap.events);
+          await this.folder.call("reset");
+          await this.folder.call("apply", { events: snap.events });
           this.unsaved += snap.events.length;
           this.cursor = snap.seq;
           this.head = Math.max(snap.seq, page.head);
@@ -226,7 +226,7 @@ class App {
         const events = await this.open(page.events);
         if (events.learned) this.dirty = true; // a rotated key: the cache must keep it
         if (events.length) {
-          this.fold.apply(events);
+          await this.folder.call("apply", { events: [...events] });
           this.unsaved += events.length;
           for (const e of events) if (!this.lastHlc || e.hlc > this.lastHlc) this.lastHlc = e.hlc;
           this.dirty = true;
@@ -236,7 +236,7 @@ class App {
         this.head = page.head;
         const done = this.cursor >= this.head;
         if (this.dirty && (done || Date.now() - this.lastBuild > REBUILD_EVERY_MS)) {
-          this.rebuild();
+          await this.rebuild();
           this.refreshViews();
         }
         this.setStatus(
@@ -271,12 +271,12 @@ class App {
 
   /** Seal one event as this dashboard, push it, and fold it here at once. */
   async emit(entity, key, op, data) {
-    if (!this.fold) throw new DashError("the dashboard is still opening its cache; try again in a moment");
+    if (!this.restored) throw new DashError("the dashboard is still opening its cache; try again in a moment");
     const ev = await sealEvent(this.keyring, this.tenantId, this.clock, this.identity.agentId, entity, key, op, data);
     await this.cloud.push([{ id: ev.id, origin: ev.origin, envelope: ev.envelope }]); // never the plain event
-    this.fold.apply([ev.event]);
+    await this.folder.call("apply", { events: [ev.event] });
     this.unsaved += 1;
-    this.rebuild();
+    await this.rebuild();
     this.refreshViews();
   }
 
@@ -285,22 +285,32 @@ class App {
     return this.unsaved >= SAVE_AFTER_EVENTS || (this.unsaved > 0 && Date.now() - this.lastSave > SAVE_EVERY_MS);
   }
 
-  async save() {
-    if (!this.fold || !this.model) return;
+  /** Seal the cache; a call while a save runs waits for that one (the page answers input
+   * meanwhile, so Lock can come before a first save ends). */
+  save() {
+    if (!this.saving) this.saving = this.sealCache().finally(() => (this.saving = null));
+    return this.saving;
+  }
+
+  async sealCache() {
+    if (!this.restored || !this.model) return;
     this.lastSave = Date.now();
     const unsaved = this.unsaved;
     const t = performance.now();
     try {
-      await cache.saveState(this.recoveryText, this.tenantId, this.identity.agentId, {
-        fold: this.fold.toJSON(),
-        cursor: this.cursor,
-        hlc: this.lastHlc,
-        keys: this.keyring.toRecovery().keys, // rotated keys learned from the log
-        refused: [...this.refused.entries()],
+      // Sealed in the worker, which holds the fold: the page stays responsive meanwhile.
+      await this.folder.call("save", {
+        recoveryText: this.recoveryText,
+        tenantId: this.tenantId,
+        agentId: this.identity.agentId,
+        extra: {
+          cursor: this.cursor,
+          hlc: this.lastHlc,
+          keys: this.keyring.toRecovery().keys, // rotated keys learned from the log
+          refused: [...this.refused.entries()],
+        },
+        view: this.model && !this.model.partial ? viewOf(this.model) : null,
       });
-      if (this.model && !this.model.partial) {
-        await cache.saveState(this.recoveryText, this.tenantId, this.identity.agentId, viewOf(this.model), "view");
-      }
       this.hasCache = true;
       this.unsaved -= unsaved;
       this.status.dataset.saveMs = String(Math.round(performance.now() - t));
@@ -312,6 +322,7 @@ class App {
   async lock() {
     this.stopped = true;
     this.setStatus("locking…", "busy");
+    if (this.saving) await this.saving;
     if (!this.hasCache || this.unsaved >= SAVE_AFTER_EVENTS) await this.save();
     location.reload(); // a fresh page holds no key, no state, no passphrase
   }

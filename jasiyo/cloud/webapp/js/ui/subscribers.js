@@ -247,7 +247,7 @@ export class SubscribersView {
       return;
     }
     const field = (id, label, attrs = {}) => h("label", {}, label, h("input", { id, ...attrs }));
-    const routers = Object.keys(app.state().router || {}).sort();
+    const routers = app.model.routers || [];
     const msg = h("p", { class: "form-msg", role: "status" });
     const form = h(
       "form",
