@@ -160,6 +160,37 @@ def _decls(store: Store, table: str) -> dict[str, str]:
     return cache[table]
 
 
+def _invalid(store: Store, spec: EntitySpec, name: str, value: Any) -> str | None:
+    """Why an event's write of ``value`` to field ``name`` cannot be kept, or None if it can.
+
+    Such a write is ignored as if it had never been made (last *valid* writer wins), so a
+    malformed event cannot take a required column from a row and so delete it everywhere.
+    """
+    if name in spec.secrets:
+        return None
+    if name in spec.refs:
+        return None if isinstance(value, str) else "reference is not a name"
+    if name in _columns(store, spec.table) and not _fits(value, _decls(store, spec.table).get(name, "")):
+        return f"not a valid {_decls(store, spec.table).get(name, '?')}"
+    return None
+
+
+def _ignored(spec: EntitySpec, key: str, name: str, reason: str) -> None:
+    event(log, "sync.field_ignored", level=30, entity=spec.table, row=key, field=name, reason=reason)
+
+
+def _valid_fields(store: Store, spec: EntitySpec, key: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of an event's data that may be kept (the others are logged and dropped)."""
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        why = _invalid(store, spec, name, value)
+        if why is None:
+            out[name] = value
+        else:
+            _ignored(spec, key, name, why)
+    return out
+
+
 def _row_values(
     store: Store, spec: EntitySpec, key: str, state: dict[str, Any], stamps: dict[str, float]
 ) -> dict[str, Any]:
@@ -170,7 +201,6 @@ def _row_values(
     (a bad field is dropped and logged, the same way on every agent, so they still agree).
     """
     cols = _columns(store, spec.table)
-    decls = _decls(store, spec.table)
     derived = (
         {c for c, _ in spec.secrets.values()}
         | {r.column for r in spec.refs.values()}
@@ -180,48 +210,17 @@ def _row_values(
     out: dict[str, Any] = {}
     for name, value in state.items():
         if name in derived and name not in spec.secrets and name not in spec.refs:
-            event(
-                log,
-                "sync.field_ignored",
-                level=30,
-                entity=spec.table,
-                row=key,
-                field=name,
-                reason="derived locally",
-            )
+            _ignored(spec, key, name, "derived locally")
             continue
-        if (
-            name not in spec.secrets
-            and name not in spec.refs
-            and name in cols
-            and not _fits(value, decls.get(name, ""))
-        ):
-            event(
-                log,
-                "sync.field_ignored",
-                level=30,
-                entity=spec.table,
-                row=key,
-                field=name,
-                reason=f"not a valid {decls.get(name, '?')}",
-            )
+        why = _invalid(store, spec, name, value)
+        if why is not None:
+            _ignored(spec, key, name, why)
             continue
         if name in spec.secrets:
             column, context = spec.secrets[name]
             out[column] = None if value is None else store.seal(str(value), context(key))
         elif name in spec.refs:
             ref = spec.refs[name]
-            if not isinstance(value, str):
-                event(
-                    log,
-                    "sync.field_ignored",
-                    level=30,
-                    entity=spec.table,
-                    row=key,
-                    field=name,
-                    reason="reference is not a name",
-                )
-                continue
             ref_id = store.scalar(f"SELECT id FROM {ref.table} WHERE {ref.key_column} = ?", (value,))
             if ref_id is None:
                 raise _Unresolved(f"{ref.table} {value!r}")
@@ -241,6 +240,7 @@ def _fold(store: Store, entity: str, key: str) -> tuple[dict[str, Any], dict[str
     rows = store.all(
         "SELECT id, hlc, op, data FROM events WHERE entity = ? AND key = ? ORDER BY hlc, id", (entity, key)
     )
+    spec = ENTITIES.get(entity)
     state: dict[str, Any] = {}
     stamps: dict[str, float] = {}
     exists = False
@@ -249,6 +249,8 @@ def _fold(store: Store, entity: str, key: str) -> tuple[dict[str, Any], dict[str
             state, stamps, exists = {}, {}, False
         elif r["op"] in ("upsert", "append", "erase"):  # an erasure sets the cleared fields
             data = store.event_data(r)
+            if spec is not None:  # a badly typed write is as if never made: the older value stands
+                data = _valid_fields(store, spec, key, data)
             state.update(data)
             wall = Timestamp.decode(r["hlc"]).wall_ms / 1000
             stamps.update({k: wall for k in data})
@@ -339,6 +341,8 @@ def _converge_money(store: Store, entity: str, key: str, data: dict[str, Any]) -
             "SELECT id, data FROM events WHERE entity = 'payment' AND key = ? AND op = 'append'", (key,)
         ):
             other = store.event_data(ev)
+            if not _valid_record(store, ENTITIES["payment"], key, other):
+                continue  # ignored, as in _first_valid_record
             if (other.get("username"), other.get("amount_minor")) != winner:
                 _suspend_conflict(store, key, data, other)
                 break
@@ -383,20 +387,38 @@ def _suspend_conflict(store: Store, key: str, data: dict[str, Any], loser: dict[
     )
 
 
+def _valid_record(store: Store, spec: EntitySpec, key: str, data: dict[str, Any]) -> bool:
+    """Can an appended record be kept whole? One badly typed field and it is ignored, never
+    half inserted, so it cannot displace a valid record of the same key either."""
+    for name, value in data.items():
+        why = _invalid(store, spec, name, value)
+        if why is not None:
+            event(log, "sync.record_ignored", level=30, entity=spec.table, row=key, field=name, reason=why)
+            return False
+    return True
+
+
+def _first_valid_record(store: Store, spec: EntitySpec, entity: str, key: str) -> dict[str, Any] | None:
+    """The data of the earliest valid ``append`` event of an entity: its record."""
+    for row in store.all(
+        "SELECT id, data FROM events WHERE entity = ? AND key = ? AND op = 'append' ORDER BY hlc, id",
+        (entity, key),
+    ):
+        data = store.event_data(row)
+        if _valid_record(store, spec, key, data):
+            return data
+    return None
+
+
 def _settle(store: Store, entity: str, key: str) -> bool:
     """Materialise one entity inside a savepoint; False (and nothing written) if it must wait."""
     spec = ENTITIES[entity]
     try:
         with store.transaction():
             if spec.kind == "append":
-                row = store.one(
-                    "SELECT id, data FROM events WHERE entity = ? AND key = ? "
-                    "AND op = 'append' ORDER BY hlc, id LIMIT 1",
-                    (entity, key),
-                )
-                if row is None:
+                data = _first_valid_record(store, spec, entity, key)
+                if data is None:
                     return True
-                data = store.event_data(row)
                 if entity in ("payment", "ledger"):
                     _converge_money(store, entity, key, data)
                 elif entity == "voucher_use":
@@ -481,7 +503,12 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
             applied += 1
             if ev.op == "erase" and ev.entity == "subscriber":
                 erasures.append(ev)
-            fields = ["*"] if ev.op == "delete" else list(ev.data)
+            spec = ENTITIES.get(ev.entity)
+            fields = (
+                ["*"]
+                if ev.op == "delete"
+                else [f for f, v in ev.data.items() if spec is None or _invalid(store, spec, f, v) is None]
+            )
             clocks += [(ev.entity, ev.key, f, ev.hlc) for f in fields]
             if ev.entity in ENTITIES:
                 touched.add((ev.entity, ev.key))
