@@ -160,14 +160,24 @@ def _decls(store: Store, table: str) -> dict[str, str]:
     return cache[table]
 
 
+def _derived(spec: EntitySpec) -> set[str]:
+    """Columns this agent sets itself: sealed secrets, row-id links, stamps, local columns."""
+    return (
+        {c for c, _ in spec.secrets.values()}
+        | {r.column for r in spec.refs.values()}
+        | set(spec.stamps.values())
+        | set(_LOCAL_COLUMNS)
+    )
+
+
 def _invalid(store: Store, spec: EntitySpec, name: str, value: Any) -> str | None:
     """Why an event's write of ``value`` to field ``name`` cannot be kept, or None if it can.
 
     Such a write is ignored as if it had never been made (last *valid* writer wins), so a
     malformed event cannot take a required column from a row and so delete it everywhere.
     """
-    if name in spec.secrets:
-        return None
+    if name in spec.secrets or name in _derived(spec):
+        return None  # never reaches a column from an event (see _row_values)
     if name in spec.refs:
         return None if isinstance(value, str) else "reference is not a name"
     if name in _columns(store, spec.table) and not _fits(value, _decls(store, spec.table).get(name, "")):
@@ -201,12 +211,7 @@ def _row_values(
     (a bad field is dropped and logged, the same way on every agent, so they still agree).
     """
     cols = _columns(store, spec.table)
-    derived = (
-        {c for c, _ in spec.secrets.values()}
-        | {r.column for r in spec.refs.values()}
-        | set(spec.stamps.values())
-        | set(_LOCAL_COLUMNS)
-    )
+    derived = _derived(spec)
     out: dict[str, Any] = {}
     for name, value in state.items():
         if name in derived and name not in spec.secrets and name not in spec.refs:
