@@ -203,8 +203,9 @@ export class Fold {
     if (rec && ((rec.c && idOf(rec.c) === ev.id) || (rec.ids && rec.ids.includes(ev.id)))) return null; // seen: not touched again
     const data = keepAll(spec, ev.data);
     // fold._first_valid_record: a record with a badly typed field is ignored whole (c stays
-    // null while no valid one has come), never half kept nor put before a valid one.
-    const valid = !Object.values(data).some(isBad);
+    // null while no valid one has come), never half kept nor put before a valid one; a
+    // request is kept as it came (the agents answer a bad one with a refusal).
+    const valid = spec.keepAll || !Object.values(data).some(isBad);
     if (!rec) {
       recs[ev.key] = valid ? { c: clock, data } : { c: null, ids: [ev.id] };
       return true;
