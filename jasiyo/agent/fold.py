@@ -160,14 +160,19 @@ def _decls(store: Store, table: str) -> dict[str, str]:
     return cache[table]
 
 
-def _derived(spec: EntitySpec) -> set[str]:
+_DERIVED: dict[str, frozenset[str]] = {}
+
+
+def _derived(spec: EntitySpec) -> frozenset[str]:
     """Columns this agent sets itself: sealed secrets, row-id links, stamps, local columns."""
-    return (
-        {c for c, _ in spec.secrets.values()}
-        | {r.column for r in spec.refs.values()}
-        | set(spec.stamps.values())
-        | set(_LOCAL_COLUMNS)
-    )
+    if spec.table not in _DERIVED:  # asked for every field of every event applied
+        _DERIVED[spec.table] = frozenset(
+            {c for c, _ in spec.secrets.values()}
+            | {r.column for r in spec.refs.values()}
+            | set(spec.stamps.values())
+            | set(_LOCAL_COLUMNS)
+        )
+    return _DERIVED[spec.table]
 
 
 def _invalid(store: Store, spec: EntitySpec, name: str, value: Any) -> str | None:
