@@ -160,34 +160,36 @@ def _decls(store: Store, table: str) -> dict[str, str]:
     return cache[table]
 
 
-_DERIVED: dict[str, frozenset[str]] = {}
-
-
-def _derived(spec: EntitySpec) -> frozenset[str]:
+def _derived(spec: EntitySpec) -> set[str]:
     """Columns this agent sets itself: sealed secrets, row-id links, stamps, local columns."""
-    if spec.table not in _DERIVED:  # asked for every field of every event applied
-        _DERIVED[spec.table] = frozenset(
-            {c for c, _ in spec.secrets.values()}
-            | {r.column for r in spec.refs.values()}
-            | set(spec.stamps.values())
-            | set(_LOCAL_COLUMNS)
-        )
-    return _DERIVED[spec.table]
+    return (
+        {c for c, _ in spec.secrets.values()}
+        | {r.column for r in spec.refs.values()}
+        | set(spec.stamps.values())
+        | set(_LOCAL_COLUMNS)
+    )
 
 
-def _invalid(store: Store, spec: EntitySpec, name: str, value: Any) -> str | None:
-    """Why an event's write of ``value`` to field ``name`` cannot be kept, or None if it can.
+def _invalid(store: Store, spec: EntitySpec, data: dict[str, Any]) -> dict[str, str]:
+    """The fields of an event's data that cannot be kept, and why (usually none).
 
     Such a write is ignored as if it had never been made (last *valid* writer wins), so a
     malformed event cannot take a required column from a row and so delete it everywhere.
+    Secrets and columns derived here never reach a column from an event (see _row_values).
     """
-    if name in spec.secrets or name in _derived(spec):
-        return None  # never reaches a column from an event (see _row_values)
-    if name in spec.refs:
-        return None if isinstance(value, str) else "reference is not a name"
-    if name in _columns(store, spec.table) and not _fits(value, _decls(store, spec.table).get(name, "")):
-        return f"not a valid {_decls(store, spec.table).get(name, '?')}"
-    return None
+    cache: dict[str, dict[str, str]] = store.__dict__.setdefault("_fold_typed", {})
+    typed = cache.get(spec.table)
+    if typed is None:  # asked for every event applied: worked out once per table
+        skip = _derived(spec) | set(spec.secrets) | set(spec.refs)
+        typed = cache[spec.table] = {c: d for c, d in _decls(store, spec.table).items() if c not in skip}
+    out: dict[str, str] = {}
+    for name, value in data.items():
+        if name in spec.refs:
+            if not isinstance(value, str):
+                out[name] = "reference is not a name"
+        elif name in typed and not _fits(value, typed[name]):
+            out[name] = f"not a valid {typed[name]}"
+    return out
 
 
 def _ignored(spec: EntitySpec, key: str, name: str, reason: str) -> None:
@@ -196,14 +198,10 @@ def _ignored(spec: EntitySpec, key: str, name: str, reason: str) -> None:
 
 def _valid_fields(store: Store, spec: EntitySpec, key: str, data: dict[str, Any]) -> dict[str, Any]:
     """The fields of an event's data that may be kept (the others are logged and dropped)."""
-    out: dict[str, Any] = {}
-    for name, value in data.items():
-        why = _invalid(store, spec, name, value)
-        if why is None:
-            out[name] = value
-        else:
-            _ignored(spec, key, name, why)
-    return out
+    bad = _invalid(store, spec, data)
+    for name, why in bad.items():
+        _ignored(spec, key, name, why)
+    return {k: v for k, v in data.items() if k not in bad} if bad else data
 
 
 def _row_values(
@@ -217,14 +215,14 @@ def _row_values(
     """
     cols = _columns(store, spec.table)
     derived = _derived(spec)
+    bad = _invalid(store, spec, state)
     out: dict[str, Any] = {}
     for name, value in state.items():
         if name in derived and name not in spec.secrets and name not in spec.refs:
             _ignored(spec, key, name, "derived locally")
             continue
-        why = _invalid(store, spec, name, value)
-        if why is not None:
-            _ignored(spec, key, name, why)
+        if name in bad:
+            _ignored(spec, key, name, bad[name])
             continue
         if name in spec.secrets:
             column, context = spec.secrets[name]
@@ -400,11 +398,9 @@ def _suspend_conflict(store: Store, key: str, data: dict[str, Any], loser: dict[
 def _valid_record(store: Store, spec: EntitySpec, key: str, data: dict[str, Any]) -> bool:
     """Can an appended record be kept whole? One badly typed field and it is ignored, never
     half inserted, so it cannot displace a valid record of the same key either."""
-    for name, value in data.items():
-        why = _invalid(store, spec, name, value)
-        if why is not None:
-            event(log, "sync.record_ignored", level=30, entity=spec.table, row=key, field=name, reason=why)
-            return False
+    for name, why in _invalid(store, spec, data).items():
+        event(log, "sync.record_ignored", level=30, entity=spec.table, row=key, field=name, reason=why)
+        return False
     return True
 
 
@@ -517,11 +513,8 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
             if ev.op == "erase" and ev.entity == "subscriber":
                 erasures.append(ev)
             spec = ENTITIES.get(ev.entity)
-            fields = (
-                ["*"]
-                if ev.op == "delete"
-                else [f for f, v in ev.data.items() if spec is None or _invalid(store, spec, f, v) is None]
-            )
+            bad = _invalid(store, spec, ev.data) if spec is not None and ev.op != "delete" else {}
+            fields = ["*"] if ev.op == "delete" else [f for f in ev.data if f not in bad]
             clocks += [(ev.entity, ev.key, f, ev.hlc) for f in fields]
             if ev.entity in ENTITIES:
                 touched.add((ev.entity, ev.key))
