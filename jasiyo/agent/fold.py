@@ -4,11 +4,14 @@ An entity's row is a pure function of the set of its events: the events for one
 ``(entity, key)`` are folded in clock order (``hlc``, then event id), ``upsert`` setting the
 fields it carries and ``delete`` clearing everything written before it. So whatever order
 events arrive in, and however often, every agent ends with the same rows: last writer wins
-per field, a delete wins over older writes, a write older than a delete is ignored.
+per field, a delete wins over older writes, a write older than a delete is ignored. A write
+of a badly typed value is ignored for its field as if never made (the last *valid* writer
+wins), so a malformed event cannot strip a required column and so delete the row.
 
 ``append`` entities (payments, ledger entries) are immutable records inserted once, keyed
 by their natural reference (``INSERT OR IGNORE`` on the unique column): a payment is never
-applied twice, even if two POPs recorded the same provider receipt.
+applied twice, even if two POPs recorded the same provider receipt. The record is the
+earliest valid event of its key; one with a badly typed field is ignored whole.
 
 A remote event is also stored in the local ``events`` table (sealed with the local key,
 ``pushed_at`` set so it is not pushed back), which is what makes replays no-ops and gives
@@ -398,10 +401,10 @@ def _suspend_conflict(store: Store, key: str, data: dict[str, Any], loser: dict[
 def _valid_record(store: Store, spec: EntitySpec, key: str, data: dict[str, Any]) -> bool:
     """Can an appended record be kept whole? One badly typed field and it is ignored, never
     half inserted, so it cannot displace a valid record of the same key either."""
-    for name, why in _invalid(store, spec, data).items():
+    bad = _invalid(store, spec, data)
+    for name, why in bad.items():
         event(log, "sync.record_ignored", level=30, entity=spec.table, row=key, field=name, reason=why)
-        return False
-    return True
+    return not bad
 
 
 def _first_valid_record(store: Store, spec: EntitySpec, entity: str, key: str) -> dict[str, Any] | None:
