@@ -594,7 +594,9 @@ def main(argv: list[str] | None = None) -> int:
             "per-request logging is off"
         )
         assert agent.target.pid is not None
-        env["jasiyo_auth_workers"] = agent.auth_workers()
+        # The log says how many (at info level); at warning level, count the processes.
+        found = agent.auth_workers()
+        env["jasiyo_auth_workers"] = found if found is not None else len(children(agent.target.pid))
         say(f"jasiyo: {env['jasiyo_auth_workers']} authentication worker process(es) beside the agent's")
         waited, cpu = wait_settled(agent.target.pid)
         env["jasiyo_settle"] = {"seconds": round(waited, 1), "cpu_seconds": round(cpu, 2)}
