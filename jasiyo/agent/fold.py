@@ -4,11 +4,14 @@ An entity's row is a pure function of the set of its events: the events for one
 ``(entity, key)`` are folded in clock order (``hlc``, then event id), ``upsert`` setting the
 fields it carries and ``delete`` clearing everything written before it. So whatever order
 events arrive in, and however often, every agent ends with the same rows: last writer wins
-per field, a delete wins over older writes, a write older than a delete is ignored.
+per field, a delete wins over older writes, a write older than a delete is ignored. A write
+of a badly typed value is ignored for its field as if never made (the last *valid* writer
+wins), so a malformed event cannot strip a required column and so delete the row.
 
 ``append`` entities (payments, ledger entries) are immutable records inserted once, keyed
 by their natural reference (``INSERT OR IGNORE`` on the unique column): a payment is never
-applied twice, even if two POPs recorded the same provider receipt.
+applied twice, even if two POPs recorded the same provider receipt. The record is the
+earliest valid event of its key; one with a badly typed field is ignored whole.
 
 A remote event is also stored in the local ``events`` table (sealed with the local key,
 ``pushed_at`` set so it is not pushed back), which is what makes replays no-ops and gives
@@ -160,6 +163,50 @@ def _decls(store: Store, table: str) -> dict[str, str]:
     return cache[table]
 
 
+def _derived(spec: EntitySpec) -> set[str]:
+    """Columns this agent sets itself: sealed secrets, row-id links, stamps, local columns."""
+    return (
+        {c for c, _ in spec.secrets.values()}
+        | {r.column for r in spec.refs.values()}
+        | set(spec.stamps.values())
+        | set(_LOCAL_COLUMNS)
+    )
+
+
+def _invalid(store: Store, spec: EntitySpec, data: dict[str, Any]) -> dict[str, str]:
+    """The fields of an event's data that cannot be kept, and why (usually none).
+
+    Such a write is ignored as if it had never been made (last *valid* writer wins), so a
+    malformed event cannot take a required column from a row and so delete it everywhere.
+    Secrets and columns derived here never reach a column from an event (see _row_values).
+    """
+    cache: dict[str, dict[str, str]] = store.__dict__.setdefault("_fold_typed", {})
+    typed = cache.get(spec.table)
+    if typed is None:  # asked for every event applied: worked out once per table
+        skip = _derived(spec) | set(spec.secrets) | set(spec.refs)
+        typed = cache[spec.table] = {c: d for c, d in _decls(store, spec.table).items() if c not in skip}
+    out: dict[str, str] = {}
+    for name, value in data.items():
+        if name in spec.refs:
+            if not isinstance(value, str):
+                out[name] = "reference is not a name"
+        elif name in typed and not _fits(value, typed[name]):
+            out[name] = f"not a valid {typed[name]}"
+    return out
+
+
+def _ignored(spec: EntitySpec, key: str, name: str, reason: str) -> None:
+    event(log, "sync.field_ignored", level=30, entity=spec.table, row=key, field=name, reason=reason)
+
+
+def _valid_fields(store: Store, spec: EntitySpec, key: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of an event's data that may be kept (the others are logged and dropped)."""
+    bad = _invalid(store, spec, data)
+    for name, why in bad.items():
+        _ignored(spec, key, name, why)
+    return {k: v for k, v in data.items() if k not in bad} if bad else data
+
+
 def _row_values(
     store: Store, spec: EntitySpec, key: str, state: dict[str, Any], stamps: dict[str, float]
 ) -> dict[str, Any]:
@@ -170,58 +217,21 @@ def _row_values(
     (a bad field is dropped and logged, the same way on every agent, so they still agree).
     """
     cols = _columns(store, spec.table)
-    decls = _decls(store, spec.table)
-    derived = (
-        {c for c, _ in spec.secrets.values()}
-        | {r.column for r in spec.refs.values()}
-        | set(spec.stamps.values())
-        | set(_LOCAL_COLUMNS)
-    )
+    derived = _derived(spec)
+    bad = _invalid(store, spec, state)
     out: dict[str, Any] = {}
     for name, value in state.items():
         if name in derived and name not in spec.secrets and name not in spec.refs:
-            event(
-                log,
-                "sync.field_ignored",
-                level=30,
-                entity=spec.table,
-                row=key,
-                field=name,
-                reason="derived locally",
-            )
+            _ignored(spec, key, name, "derived locally")
             continue
-        if (
-            name not in spec.secrets
-            and name not in spec.refs
-            and name in cols
-            and not _fits(value, decls.get(name, ""))
-        ):
-            event(
-                log,
-                "sync.field_ignored",
-                level=30,
-                entity=spec.table,
-                row=key,
-                field=name,
-                reason=f"not a valid {decls.get(name, '?')}",
-            )
+        if name in bad:
+            _ignored(spec, key, name, bad[name])
             continue
         if name in spec.secrets:
             column, context = spec.secrets[name]
             out[column] = None if value is None else store.seal(str(value), context(key))
         elif name in spec.refs:
             ref = spec.refs[name]
-            if not isinstance(value, str):
-                event(
-                    log,
-                    "sync.field_ignored",
-                    level=30,
-                    entity=spec.table,
-                    row=key,
-                    field=name,
-                    reason="reference is not a name",
-                )
-                continue
             ref_id = store.scalar(f"SELECT id FROM {ref.table} WHERE {ref.key_column} = ?", (value,))
             if ref_id is None:
                 raise _Unresolved(f"{ref.table} {value!r}")
@@ -241,6 +251,7 @@ def _fold(store: Store, entity: str, key: str) -> tuple[dict[str, Any], dict[str
     rows = store.all(
         "SELECT id, hlc, op, data FROM events WHERE entity = ? AND key = ? ORDER BY hlc, id", (entity, key)
     )
+    spec = ENTITIES.get(entity)
     state: dict[str, Any] = {}
     stamps: dict[str, float] = {}
     exists = False
@@ -249,6 +260,8 @@ def _fold(store: Store, entity: str, key: str) -> tuple[dict[str, Any], dict[str
             state, stamps, exists = {}, {}, False
         elif r["op"] in ("upsert", "append", "erase"):  # an erasure sets the cleared fields
             data = store.event_data(r)
+            if spec is not None:  # a badly typed write is as if never made: the older value stands
+                data = _valid_fields(store, spec, key, data)
             state.update(data)
             wall = Timestamp.decode(r["hlc"]).wall_ms / 1000
             stamps.update({k: wall for k in data})
@@ -339,6 +352,8 @@ def _converge_money(store: Store, entity: str, key: str, data: dict[str, Any]) -
             "SELECT id, data FROM events WHERE entity = 'payment' AND key = ? AND op = 'append'", (key,)
         ):
             other = store.event_data(ev)
+            if not _valid_record(store, ENTITIES["payment"], key, other):
+                continue  # ignored, as in _first_valid_record
             if (other.get("username"), other.get("amount_minor")) != winner:
                 _suspend_conflict(store, key, data, other)
                 break
@@ -383,20 +398,39 @@ def _suspend_conflict(store: Store, key: str, data: dict[str, Any], loser: dict[
     )
 
 
+def _valid_record(store: Store, spec: EntitySpec, key: str, data: dict[str, Any]) -> bool:
+    """Can an appended record be kept whole? One badly typed field and it is ignored, never
+    half inserted, so it cannot displace a valid record of the same key either."""
+    bad = _invalid(store, spec, data)
+    for name, why in bad.items():
+        event(log, "sync.record_ignored", level=30, entity=spec.table, row=key, field=name, reason=why)
+    return not bad
+
+
+def _first_valid_record(store: Store, spec: EntitySpec, entity: str, key: str) -> dict[str, Any] | None:
+    """The data of the earliest valid ``append`` event of an entity: its record.
+
+    A dashboard request (or its result) is the exception: kept as it came, since
+    :mod:`.requests` judges it from its event and answers a bad one with a refusal."""
+    for row in store.all(
+        "SELECT id, data FROM events WHERE entity = ? AND key = ? AND op = 'append' ORDER BY hlc, id",
+        (entity, key),
+    ):
+        data = store.event_data(row)
+        if entity in ("request", "request_result") or _valid_record(store, spec, key, data):
+            return data
+    return None
+
+
 def _settle(store: Store, entity: str, key: str) -> bool:
     """Materialise one entity inside a savepoint; False (and nothing written) if it must wait."""
     spec = ENTITIES[entity]
     try:
         with store.transaction():
             if spec.kind == "append":
-                row = store.one(
-                    "SELECT id, data FROM events WHERE entity = ? AND key = ? "
-                    "AND op = 'append' ORDER BY hlc, id LIMIT 1",
-                    (entity, key),
-                )
-                if row is None:
+                data = _first_valid_record(store, spec, entity, key)
+                if data is None:
                     return True
-                data = store.event_data(row)
                 if entity in ("payment", "ledger"):
                     _converge_money(store, entity, key, data)
                 elif entity == "voucher_use":
@@ -481,7 +515,9 @@ def apply_events(store: Store, events: Iterable[RemoteEvent]) -> int:
             applied += 1
             if ev.op == "erase" and ev.entity == "subscriber":
                 erasures.append(ev)
-            fields = ["*"] if ev.op == "delete" else list(ev.data)
+            spec = ENTITIES.get(ev.entity)
+            bad = _invalid(store, spec, ev.data) if spec is not None and ev.op != "delete" else {}
+            fields = ["*"] if ev.op == "delete" else [f for f in ev.data if f not in bad]
             clocks += [(ev.entity, ev.key, f, ev.hlc) for f in fields]
             if ev.entity in ENTITIES:
                 touched.add((ev.entity, ev.key))

@@ -283,3 +283,53 @@ def _erasure_case() -> dict[str, Any]:
         "balances": {pseudonym: 150000},
         "secrets": ["fresh-random-pw-42", "alice-pw-1"],
     }
+
+
+def _invalid_write_cases() -> list[dict[str, Any]]:
+    """A badly typed write is ignored as if never made: the last valid writer wins per field
+    (a required column cannot be taken from a row, deleting it), and an appended record
+    holding one is ignored whole, never half kept nor put before a valid record."""
+    plan = _ev(1000, 0, POP_A, "plan", "home", "upsert", PLAN_HOME)
+    bad_price = _ev(1001, 2, POP_B, "plan", "home", "upsert", {"price_minor": 12.5, "rate": "20M/20M"})
+    sub = _ev(1002, 0.5, POP_A, "subscriber", "alice", "upsert", _sub("alice"))
+    bad_sub = _ev(
+        1003, 3, POP_B, "subscriber", "alice", "upsert", {"service": 7, "plan": 12, "name": "Alice W"}
+    )
+    pay = _ev(1004, 4, POP_A, "payment", "QK7VALID", "append", _pay("alice", "QK7VALID", 150000, S0 + 240))
+    early = {**_pay("alice", "QK7VALID", 150000, S0 + 10), "amount_minor": 12.5}
+    bad_pay = _ev(1005, 1, POP_B, "payment", "QK7VALID", "append", early)
+    only_bad = _ev(
+        1006, 4, POP_B, "payment", "QK7BAD", "append", {**_pay("alice", "QK7BAD", 1, S0), "username": 5}
+    )
+    kept_plan = {"price_minor": 150000, "rate": "20M/20M"}
+    return [
+        {
+            "name": "a later badly typed price keeps a plan nobody references, with its earlier price",
+            "steps": [
+                {"events": [bad_price], "expect": {"plan": {"home": None}}},
+                {"events": [plan], "expect": {"plan": {"home": kept_plan}}},
+                {"events": [bad_price, plan]},
+            ],
+            "expect": {"plan": {"home": kept_plan}},
+            "count": {"plan": 1},
+        },
+        {
+            "name": "a badly typed write of a subscriber's required fields keeps the subscriber",
+            "steps": [{"events": [bad_sub, sub]}, {"events": [plan]}],
+            "expect": {
+                "plan": {"home": {"price_minor": 150000}},
+                "subscriber": {"alice": {"service": "pppoe", "plan": "home", "name": "Alice W"}},
+            },
+        },
+        {
+            "name": "a badly typed appended record is ignored whole",
+            "steps": [
+                {"events": [plan, sub, pay], "expect": {"payment": {"QK7VALID": {"amount_minor": 150000}}}},
+                {"events": [bad_pay, only_bad]},
+            ],
+            "expect": {
+                "payment": {"QK7VALID": {"amount_minor": 150000, "received_at": S0 + 240}, "QK7BAD": None}
+            },
+            "count": {"payment": 1},
+        },
+    ]

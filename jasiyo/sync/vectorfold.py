@@ -115,7 +115,7 @@ def _base(n: int = 100) -> list[dict[str, Any]]:
 
 
 def fold_vectors() -> list[dict[str, Any]]:
-    from jasiyo.sync.vectorcases import _dashboard_case, _erasure_case, _rotation_case
+    from jasiyo.sync.vectorcases import _dashboard_case, _erasure_case, _invalid_write_cases, _rotation_case
 
     lww = _lww()
     return [
@@ -449,4 +449,5 @@ def fold_vectors() -> list[dict[str, Any]]:
         _dashboard_case(),
         _rotation_case(),
         _erasure_case(),
+        *_invalid_write_cases(),
     ]

@@ -5,8 +5,9 @@
 //   the fields it carries, a delete clears everything written before it, an erase sets
 //   the fields it clears. Kept compactly: per field the latest write, and the latest
 //   delete, which is the same fold whatever order events arrive in.
-// - Append entities (payments, ledger entries, ...): the earliest event per key is the
-//   record; a payment is one payment by its reference whatever its case.
+// - Append entities (payments, ledger entries, ...): the earliest valid event per key is
+//   the record (one with a badly typed field is ignored whole); a payment is one payment
+//   by its reference whatever its case.
 // - Only what an event may set reaches a row, as in fold._row_values: fields that are
 //   columns of the agent's table, of the declared type (fold._fits), never a secret (a
 //   password stays out of the state and of its cache), never a column the agent derives.
@@ -185,7 +186,8 @@ export class Fold {
     const data = ev.data && typeof ev.data === "object" ? ev.data : {};
     for (const name of Object.keys(data)) {
       const value = keep(spec, name, data[name]);
-      if (value === SKIP) continue;
+      // fold._valid_fields: a badly typed write is as if never made, the older value stands
+      if (value === SKIP || isBad(value)) continue;
       const mine = fieldClock(rec, name);
       if (!mine || clock > mine) setField(rec, name, clock, value);
       else if (idOf(mine) === ev.id && clock < mine) setField(rec, name, clock, rec.f[name]); // our own, bounded by the cloud
@@ -198,16 +200,23 @@ export class Fold {
     const recs = this.records[spec.name] || (this.records[spec.name] = {});
     const rec = recs[ev.key];
     const clock = clockOf(ev);
+    if (rec && ((rec.c && idOf(rec.c) === ev.id) || (rec.ids && rec.ids.includes(ev.id)))) return null; // seen: not touched again
+    const data = keepAll(spec, ev.data);
+    // fold._first_valid_record: a record with a badly typed field is ignored whole (c stays
+    // null while no valid one has come), never half kept nor put before a valid one; a
+    // request is kept as it came (the agents answer a bad one with a refusal).
+    const valid = spec.keepAll || !Object.values(data).some(isBad);
     if (!rec) {
-      recs[ev.key] = { c: clock, data: keepAll(spec, ev.data) };
+      recs[ev.key] = valid ? { c: clock, data } : { c: null, ids: [ev.id] };
       return true;
     }
-    if (idOf(rec.c) === ev.id || (rec.ids && rec.ids.includes(ev.id))) return null; // seen: not touched again
-    (rec.ids || (rec.ids = [])).push(clock < rec.c ? idOf(rec.c) : ev.id);
-    if (clock < rec.c) {
-      rec.c = clock;
-      rec.data = keepAll(spec, ev.data);
+    if (!valid || (rec.c && clock > rec.c)) {
+      (rec.ids || (rec.ids = [])).push(ev.id);
+      return true;
     }
+    if (rec.c) (rec.ids || (rec.ids = [])).push(idOf(rec.c));
+    rec.c = clock;
+    rec.data = data;
     return true;
   }
 
@@ -401,7 +410,7 @@ export class Fold {
   _settleAppend(spec, key) {
     const rec = (this.records[spec.name] || {})[key];
     const table = this._table(spec.name);
-    if (!rec || (!rec.data && table[key])) return; // its row holds it already
+    if (!rec || !rec.c || (!rec.data && table[key])) return; // no valid record, or its row holds it already
     const data = rec.data || {};
     const { values, sealed } = this._rowValues(spec, key, data, null); // Unresolved first: nothing changed
     if (spec.name === "payment" || spec.name === "ledger") {
@@ -463,7 +472,7 @@ export class Fold {
     this._wake();
     const rec = (this.records[entity] || {})[key];
     if (!rec) return null;
-    if (rec.c && typeof rec.c === "string") return rec.data || (this.rows[entity] || {})[key] || null;
+    if (!Array.isArray(rec.c)) return rec.c ? rec.data || (this.rows[entity] || {})[key] || null : null; // append
     const out = {};
     for (const name of Object.keys(rec.f)) out[name] = isBad(rec.f[name]) ? rec.f[name][BAD] : rec.f[name];
     return out;

@@ -8,9 +8,9 @@ export const OPS = new Set(["upsert", "delete", "append", "erase"]);
 export const LOCAL_COLUMNS = new Set(["id", "created_at", "updated_at"]);
 const INT64 = 2 ** 63;
 export const SEP = "\u0000";
-// A field whose latest write the agents drop (wrong type, a reference that is not a name):
-// it hides older writes (the row keeps what it had, a new row takes the default). Keeps
-// the raw value, which fold._converge_money still compares.
+// A field's write the agents ignore (wrong type, a reference that is not a name): a state
+// entity's fold skips it (the older valid write stands), an append record holding one is
+// ignored whole. Keeps the raw value (erase.js passes it through untouched).
 export const BAD = "\u0000bad";
 export const bad = (raw) => ({ [BAD]: raw === undefined ? null : raw });
 export const isBad = (v) => v !== null && typeof v === "object" && Object.hasOwn(v, BAD);
