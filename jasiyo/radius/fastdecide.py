@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jasiyo.radius import fastpap
@@ -46,18 +47,11 @@ class FastDecisions:
     _fast_attrs: dict[tuple[Any, ...], bytes | None]
     _has_usage: bool
 
-    # provided by the server
-    def _lookup(self, fn: Any, arg: Any) -> Any:
-        raise NotImplementedError
-
-    def _backend_failed(self, fn: Any, exc: Exception) -> Exception:
-        raise NotImplementedError
-
-    def _usage_of(self, subject: AuthSubject) -> Usage:
-        raise NotImplementedError
-
-    def _log_unencodable(self, username: str, exc: Exception) -> None:
-        raise NotImplementedError
+    # provided by the server (RadiusServer's methods)
+    _lookup: Callable[[Any, Any], Any]
+    _backend_failed: Callable[[Any, Exception], Exception]
+    _usage_of: Callable[[AuthSubject], Usage]
+    _log_unencodable: Callable[[str, Exception], None]
 
     def _fast_decide(self, request: fastpap.PapRequest, nas: NasClient) -> tuple[Decision, bytes | None]:
         """:meth:`_decide` for a PAP request, and the encoded reply attributes (None: pyrad
