@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from jasiyo.agent.vouchers import Voucher, display
 from jasiyo.config import Config
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 COLS, ROWS = 3, 8
 _MARGIN, _GAP = 8.0, 2.0
@@ -36,6 +40,18 @@ def _size(n: int) -> str:
         if n >= f:
             return f"{n / f:g} {unit}"
     return f"{n} bytes"
+
+
+def _fit(pdf: FPDF, text: str, family: str, style: str, size: float, room: float) -> str:
+    """Set the largest font from ``size`` down to 5 pt at which ``text`` fits ``room`` mm;
+    if even 5 pt is too wide, the text is cut with "..." so nothing runs off the card."""
+    text = _latin1(text)
+    while size > 5 and pdf.get_string_width(text) > room:
+        size = max(5.0, size - 0.5)
+        pdf.set_font(family, style, size)
+    while len(text) > 1 and pdf.get_string_width(text) > room:
+        text = text[:-4] + "..."
+    return text
 
 
 def card_lines(v: Voucher, use_by: str | None, support_phone: str = "") -> list[str]:
@@ -65,6 +81,7 @@ def sheet(cfg: Config, items: list[Voucher]) -> bytes:
     business = cfg.agent.business_name or cfg.agent.name or "Wi-Fi"
     width = (210 - 2 * _MARGIN - (COLS - 1) * _GAP) / COLS
     height = (297 - 2 * _MARGIN - (ROWS - 1) * _GAP) / ROWS
+    room = width - 4  # inside the card's 2 mm padding
     per_page = COLS * ROWS
     for i, v in enumerate(items):
         if i % per_page == 0:
@@ -77,13 +94,13 @@ def sheet(cfg: Config, items: list[Voucher]) -> bytes:
         pdf.rect(x, y, width, height)
         pdf.set_xy(x + 2, y + 2)
         pdf.set_font("Helvetica", "B", 8)
-        pdf.cell(width - 4, 4, _latin1(business), new_x="LEFT", new_y="NEXT")
+        pdf.cell(width - 4, 4, _fit(pdf, business, "Helvetica", "B", 8, room), new_x="LEFT", new_y="NEXT")
         pdf.set_font("Courier", "B", 15)
         pdf.cell(width - 4, 8, display(v.code), align="C", new_x="LEFT", new_y="NEXT")
-        pdf.set_font("Helvetica", "", 7)
         use_by = datetime.fromtimestamp(v.valid_until, tz).strftime("%Y-%m-%d") if v.valid_until else None
         for line in card_lines(v, use_by, cfg.agent.support_phone):
-            pdf.cell(width - 4, 3.4, _latin1(line), new_x="LEFT", new_y="NEXT")
+            pdf.set_font("Helvetica", "", 7)
+            pdf.cell(width - 4, 3.4, _fit(pdf, line, "Helvetica", "", 7, room), new_x="LEFT", new_y="NEXT")
     return bytes(pdf.output())
 
 

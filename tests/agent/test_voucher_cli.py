@@ -151,3 +151,28 @@ def test_a_support_phone_that_is_not_a_number_is_refused(jasiyo, cfg: Config) ->
     cfg.path.write_text(text.replace("[agent]\n", '[agent]\nsupport_phone = "call us"\n', 1))
     code, _, err = jasiyo("voucher", "list")
     assert code != 0 and "[agent] support_phone" in err and "Traceback" not in err
+
+
+def test_a_long_plan_name_stays_inside_its_card(jasiyo, cfg: Config, tmp_path: Path) -> None:
+    from fpdf import FPDF
+
+    from jasiyo.agent.voucher_pdf import COLS, _fit
+
+    jasiyo("plan", "add", "weekly-unlimited-family", "--rate", "5M", "--price", "1500", "--period", "7d")
+    jasiyo("plan", "update", "weekly-unlimited-family", "--data", "50G", "--portal")
+    sheet = tmp_path / "sheet.pdf"
+    code, _, err = jasiyo(
+        "voucher", "generate", "--plan", "weekly-unlimited-family", "--count", "1", "--output", str(sheet)
+    )
+    assert code == 0, err
+    text = _pdf_text(sheet.read_bytes())
+    size = re.search(
+        r"/F\d+ ([\d.]+) Tf ET\s+BT [\d. ]+Td \(weekly-unlimited-family: KES 1,500.00, 7 days or 50 GB\)",
+        text,
+    )
+    assert size and float(size.group(1)) < 7  # whole, in a font small enough for the card
+    pdf = FPDF()
+    room = (210 - 16 - (COLS - 1) * 2) / COLS - 4
+    pdf.set_font("Helvetica", "", 7)
+    cut = _fit(pdf, "x" * 200, "Helvetica", "", 7, room)
+    assert cut.endswith("...") and pdf.get_string_width(cut) <= room
