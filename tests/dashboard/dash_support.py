@@ -214,5 +214,7 @@ def suspend_and_pay(page: Any, pop: Pop) -> None:
     expect(page.locator("#detail-status")).to_have_text("suspended")
     page.fill("#cash-amount", CASH)
     page.click("#act-pay")
+    expect(page.locator("#action-msg")).to_contain_text(f"cash payment KES {CASH} for")
     page.wait_for_selector("#detail-requests li.req.pending, #detail-requests li.req.done")
+    expect(page.locator("#detail-requests li.req .what").first).to_contain_text(f"KES {CASH}")
     page.wait_for_selector("#detail-requests li.req.done", timeout=60000)

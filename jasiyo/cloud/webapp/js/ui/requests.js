@@ -4,10 +4,15 @@
 import { fill, h } from "./dom.js";
 import { dateTime, money } from "./format.js";
 
-export function describe(r) {
+/** ``model`` (optional) supplies the currency a payment request does not carry: the subscriber's, else the tenant's. */
+export function currencyFor(r, model) {
+  return r.currency || model?.byUsername?.get(r.username)?.currency || model?.settings?.currency || "";
+}
+
+export function describe(r, model) {
   switch (r.action) {
     case "payment":
-      return `cash payment ${money(r.amount_minor, r.currency || "")} for ${r.username}`.replace("  ", " ");
+      return `cash payment ${money(r.amount_minor, currencyFor(r, model))} for ${r.username}`;
     case "allocate":
       return `allocate payment ${r.reference} to ${r.username}`;
     case "plan":
@@ -30,7 +35,7 @@ export function statusOf(r) {
   return { cls: "refused", text: `refused by POP ${r.result.pop}: ${r.result.message}` };
 }
 
-export function requestList(requests, tz) {
+export function requestList(requests, tz, model) {
   if (!requests.length) return h("p", { class: "muted" }, "None.");
   return h(
     "ul",
@@ -40,7 +45,7 @@ export function requestList(requests, tz) {
       return h(
         "li",
         { class: `req ${st.cls}`, dataset: { request: r.key } },
-        h("span", { class: "what" }, describe(r)),
+        h("span", { class: "what" }, describe(r, model)),
         h("span", { class: `badge ${st.cls}` }, st.cls),
         h("small", { class: "req-status" }, st.text),
         h("small", { class: "muted" }, `${dateTime(r.at, tz)} by ${r.by || "?"}`),
@@ -62,6 +67,6 @@ export class RequestsView {
 
   update() {
     const m = this.app.model;
-    fill(this.box, requestList(this.app.allRequests().slice(0, 200), m.settings.timezone));
+    fill(this.box, requestList(this.app.allRequests().slice(0, 200), m.settings.timezone, m));
   }
 }

@@ -185,7 +185,7 @@ export class SubscribersView {
         ? h("ul", { class: "plain", id: "detail-payments" }, pays.map((p) => h("li", {}, `${dateTime(p.received_at, tz)} · ${p.method} · `, h("strong", {}, money(p.amount_minor, p.currency)), ` · ${p.reference}`)))
         : h("p", { class: "muted" }, "No payments."),
     );
-    fill(this.reqs, requestList(m.requests.filter((r) => r.username === s.username), tz));
+    fill(this.reqs, requestList(m.requests.filter((r) => r.username === s.username), tz, m));
   }
 
   actions(username) {

@@ -40,6 +40,6 @@ export class Writes {
       throw err;
     }
     this.app.refreshViews();
-    return `Sent: ${describe(data)}. Pending until the POP answers.`;
+    return `Sent: ${describe(data, this.app.model)}. Pending until the POP answers.`;
   }
 }
