@@ -94,7 +94,7 @@ export class PopsView {
             ]),
           )
         : h("p", { class: "muted" }, "—"),
-      h("p", { class: "muted" }, "Revoke a dashboard with `jasiyo cloud revoke-agent` (see docs/dashboard.md)."),
+      h("p", { class: "muted" }, "Revoke a dashboard with ", h("code", {}, "jasiyo cloud revoke-agent"), " (see docs/dashboard.md)."),
     );
   }
 }
