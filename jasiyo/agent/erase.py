@@ -10,7 +10,15 @@ from jasiyo.agent.scrub import PERSONAL, Erased, apply_erasure, subject_of
 from jasiyo.agent.store import Row, Store
 from jasiyo.errors import NotFound, ValidationError
 
-__all__ = ["Erased", "apply_erasure", "erase", "flush_files", "pending_redactions", "redacted"]
+__all__ = [
+    "Erased",
+    "apply_erasure",
+    "erase",
+    "flush_files",
+    "pending_redactions",
+    "redacted",
+    "redactions_owed",
+]
 
 
 def erase(store: Store, username: str, actor: str, reason: str = "") -> Erased:
@@ -62,6 +70,18 @@ def pending_redactions(store: Store, limit: int = 500) -> tuple[list[Row], list[
         r["id"] for r in store.all("SELECT id FROM cloud_redactions WHERE kind = 'hook' LIMIT ?", (limit,))
     ]
     return events, hooks
+
+
+def redactions_owed(store: Store) -> int:
+    """How many kinds (events, hooks) :func:`pending_redactions` would return some of."""
+    return int(
+        store.scalar(
+            "SELECT EXISTS (SELECT 1 FROM cloud_redactions r JOIN events e ON e.id = r.id "
+            "WHERE r.kind = 'event' AND e.pushed_at IS NOT NULL) "
+            "+ EXISTS (SELECT 1 FROM cloud_redactions WHERE kind = 'hook')"
+        )
+        or 0
+    )
 
 
 def redacted(store: Store, event_ids: list[str], hook_ids: list[str]) -> None:

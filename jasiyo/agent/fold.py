@@ -246,7 +246,7 @@ def _row_values(
     return out
 
 
-def _fold(store: Store, entity: str, key: str) -> tuple[dict[str, Any], dict[str, float], bool]:
+def folded(store: Store, entity: str, key: str) -> tuple[dict[str, Any], dict[str, float], bool]:
     """(fields, wall time per field, exists) from every stored event of the entity."""
     rows = store.all(
         "SELECT id, hlc, op, data FROM events WHERE entity = ? AND key = ? ORDER BY hlc, id", (entity, key)
@@ -276,7 +276,7 @@ def materialize(store: Store, entity: str, key: str) -> bool:
     a delete on another POP) stays deleted, on every agent alike.
     """
     spec = ENTITIES[entity]
-    state, stamps, exists = _fold(store, entity, key)
+    state, stamps, exists = folded(store, entity, key)
     table, kcol = spec.table, spec.key_column
     current = store.scalar(f"SELECT id FROM {table} WHERE {kcol} = ?", (key,))
     values = _row_values(store, spec, key, state, stamps) if exists else {}

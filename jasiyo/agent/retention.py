@@ -25,12 +25,13 @@ deleted; :func:`report` says how long they have been held.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from jasiyo.agent import sessions
 from jasiyo.agent.fold import ENTITIES
-from jasiyo.agent.store import Store
+from jasiyo.agent.store import Row, Store
 from jasiyo.config import Config
 from jasiyo.log import event, get_logger
 
@@ -46,26 +47,34 @@ def _cutoff(now: float, days: int) -> float | None:
     return now - days * DAY if days else None
 
 
+def supersession(store: Store, rows: Iterable[Row]) -> Iterator[tuple[Row, dict[str, Any], bool]]:
+    """Each of one row's events (given newest first) with its data and whether later events
+    supersede it: every field set again later, or a later delete. Dropping such an event
+    changes no fold: the rule retention drops by and a snapshot keeps by."""
+    later: set[str] = set()
+    deleted_after = False
+    for r in rows:
+        data = store.event_data(r)
+        fields = set() if r["op"] == "delete" else set(data)
+        yield r, data, deleted_after or (r["op"] != "delete" and fields <= later)
+        if r["op"] == "delete":
+            deleted_after = True
+        later |= fields
+
+
 def _superseded(store: Store, entity: str, key: str, cutoff: float) -> list[str]:
-    """Ids of pushed events older than ``cutoff`` whose every field a later event of the
-    same row sets again (or that a later delete cancelled): dropping them changes no fold."""
+    """Ids of pushed events older than ``cutoff`` that later events of the same row
+    supersede (:func:`supersession`)."""
     rows = store.all(
         "SELECT id, op, data, created_at, pushed_at FROM events WHERE entity = ? "
         "AND key = ? ORDER BY hlc DESC, id DESC",
         (entity, key),
     )
-    later: set[str] = set()
-    deleted_after = False
-    out = []
-    for r in rows:
-        fields = set() if r["op"] == "delete" else set(store.event_data(r))
-        old = r["created_at"] < cutoff and r["pushed_at"] is not None
-        if old and (deleted_after or (r["op"] != "delete" and fields <= later)):
-            out.append(r["id"])
-        if r["op"] == "delete":
-            deleted_after = True
-        later |= fields
-    return out
+    return [
+        r["id"]
+        for r, _data, superseded in supersession(store, rows)
+        if superseded and r["created_at"] < cutoff and r["pushed_at"] is not None
+    ]
 
 
 def prune_events(store: Store, cfg: Config, now: float) -> int:

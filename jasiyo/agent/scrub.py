@@ -197,21 +197,21 @@ def _scrub_local_tables(
     if row.get("mac"):  # vouchers used from their device no longer name it
         store.execute("UPDATE vouchers SET mac = NULL WHERE mac = ?", (row["mac"],))
         store.execute("UPDATE voucher_uses SET mac = NULL WHERE mac = ?", (row["mac"],))
-    refs = [
+    refs = {
         r["reference"] for r in store.all("SELECT reference FROM payments WHERE subscriber_id = ?", (sid,))
-    ]
+    }
     hooks: list[str] = []
     blank = json.dumps({"erased": True})
-    for r in store.all("SELECT id, source, reference FROM payment_inbox"):
-        if r["reference"] in refs or _opens_to(store, r, "payment_inbox", "inbox", username, traces):
+    for r in store.all("SELECT id, source, reference, sealed FROM payment_inbox"):
+        if r["reference"] in refs or _opens_to(store, r, "inbox", username, traces):
             store.execute(
                 "UPDATE payment_inbox SET sealed = ?, remote = NULL WHERE id = ?",
                 (store.seal(blank, f"inbox:{r['source']}"), r["id"]),
             )
             if r["source"].startswith("cloud:"):
                 hooks.append(r["source"].removeprefix("cloud:"))
-    for r in store.all("SELECT id, source FROM sms_inbox"):
-        if _opens_to(store, r, "sms_inbox", "sms-inbox", username, traces):
+    for r in store.all("SELECT id, source, sealed FROM sms_inbox"):
+        if _opens_to(store, r, "sms-inbox", username, traces):
             store.execute(
                 "UPDATE sms_inbox SET sealed = ?, remote = NULL WHERE id = ?",
                 (store.seal(blank, f"sms-inbox:{r['source']}"), r["id"]),
@@ -222,11 +222,10 @@ def _scrub_local_tables(
     return hooks
 
 
-def _opens_to(store: Store, row: Row, table: str, kind: str, username: str, traces: list[str]) -> bool:
-    """Does a sealed inbox row mention the person?"""
-    blob = store.scalar(f"SELECT sealed FROM {table} WHERE id = ?", (row["id"],))
+def _opens_to(store: Store, row: Row, kind: str, username: str, traces: list[str]) -> bool:
+    """Does a sealed inbox row (``sealed`` and ``source`` selected) mention the person?"""
     try:
-        text = store.unseal(blob, f"{kind}:{row['source']}")
+        text = store.unseal(row["sealed"], f"{kind}:{row['source']}")
     except Exception:  # noqa: BLE001 - an unreadable row cannot be about anyone we can tell
         return False
     try:
@@ -304,13 +303,13 @@ def _scrub_dashboard(store: Store, username: str, pseudonym: str, traces: list[s
             isinstance(v, str) and t in v for v in d.values() for t in traces
         )
 
-    keys: list[str] = []
+    keys: set[str] = set()
     rows: dict[str, list[Row]] = {"request": [], "suspense": []}
     for entity, fields in (("request", ("username",)), ("suspense", ("account", "allocated_to"))):
         for r in store.all("SELECT id, key, data FROM events WHERE entity = ?", (entity,)):
             if about(store.event_data(r), fields):
                 rows[entity].append(r)
-                keys.append(r["key"])
+                keys.add(r["key"])
     changed = _rewrite(store, rows["request"], None, request)
     changed += _rewrite(store, rows["suspense"], None, suspense)
     results = _events_of(store, "request_result", [r["key"] for r in rows["request"]])

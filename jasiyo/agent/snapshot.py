@@ -24,6 +24,7 @@ from typing import Any
 
 from jasiyo.agent.cloudlink import keyring_path, open_client
 from jasiyo.agent.fold import ENTITIES
+from jasiyo.agent.retention import supersession
 from jasiyo.agent.store import Row, Store
 from jasiyo.agent.synclog import AgentLog
 from jasiyo.config import Config
@@ -39,32 +40,19 @@ LAST_KEY = "snapshot.last_at"
 def _kept(store: Store, entity: str, rows: list[Row]) -> list[dict[str, Any]]:
     """Of one row's events (newest first), those a fold needs, oldest first."""
     spec = ENTITIES.get(entity)
-    out: list[dict[str, Any]] = []
-    later: set[str] = set()
-    deleted_after = False
-    for r in rows:
-        data = store.event_data(r)
-        fields = set() if r["op"] == "delete" else set(data)
-        needed = (
-            spec is None
-            or spec.kind != "state"
-            or not (deleted_after or (r["op"] != "delete" and fields <= later))
-        )
-        if needed:
-            out.append(
-                {
-                    "id": r["id"],
-                    "hlc": r["hlc"],
-                    "origin": r["origin"],
-                    "entity": entity,
-                    "key": r["key"],
-                    "op": r["op"],
-                    "data": data,
-                }
-            )
-        if r["op"] == "delete":
-            deleted_after = True
-        later |= fields
+    out = [
+        {
+            "id": r["id"],
+            "hlc": r["hlc"],
+            "origin": r["origin"],
+            "entity": entity,
+            "key": r["key"],
+            "op": r["op"],
+            "data": data,
+        }
+        for r, data, superseded in supersession(store, rows)
+        if spec is None or spec.kind != "state" or not superseded
+    ]
     out.reverse()
     return out
 

@@ -41,7 +41,7 @@ def publish(store: Store, reference: str) -> dict[str, Any] | None:
     row = store.one(f"SELECT {', '.join(FIELDS)} FROM payment_suspense WHERE reference = ?", (reference,))
     if row is None:
         return None
-    earlier, _stamps, _exists = fold._fold(store, "suspense", reference)
+    earlier, _stamps, _exists = fold.folded(store, "suspense", reference)
     data = {**row, "pop": earlier.get("pop") or store.meta(popname.NAME_KEY)}
     store.emit("suspense", reference, "upsert", data)
     return data
