@@ -63,10 +63,7 @@ class FastDecisions:
         if self.guard.blocked_device(nas.address, request.calling_station_id, now):
             return _GUARD_REJECT, fastpap.REJECT_ATTRS
         backend = self.backend
-        try:
-            subject = backend.subject(username)
-        except Exception as exc:
-            raise self._backend_failed(backend.subject, exc) from exc
+        subject = self._lookup(backend.subject, username)
         if subject is None:
             self.guard.unknown(self.guard.key(nas.address, request.calling_station_id), now)
             return _UNKNOWN_REJECT, fastpap.REJECT_ATTRS
