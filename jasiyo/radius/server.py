@@ -582,9 +582,7 @@ class RadiusServer(FastDecisions, ServerAsync):
         else:
             stats.access_rejects += 1
         entry.reply = raw
-        transport = protocol.transport
-        if transport is not None and not transport.is_closing():
-            transport.sendto(raw, addr)
+        self._send(protocol, raw, addr)
         self._log_auth(username, nas, AuthMethod.PAP, decision)
         return True
 
