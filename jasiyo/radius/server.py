@@ -52,7 +52,7 @@ from jasiyo.radius.accounting import (
 from jasiyo.radius.backend import AuthSubject, NasClient, RadiusBackend, Usage
 from jasiyo.radius.dedup import DedupCache, DedupEntry, DedupKey
 from jasiyo.radius.dictionaries import load_dictionary
-from jasiyo.radius.fastdecide import FastDecisions, Fixed
+from jasiyo.radius.fastdecide import GUARD_REJECT, FastDecisions, Fixed
 from jasiyo.radius.guard import GuessGuard
 from jasiyo.radius.metrics import Buckets, DropCounter
 from jasiyo.radius.packets import FastAcctPacket, FastAuthPacket
@@ -591,7 +591,7 @@ class RadiusServer(FastDecisions, ServerAsync):
         data used) and decide. A device guessing names is refused (:mod:`.guard`)."""
         now = time.time()
         if self.guard.blocked_device(nas.address, request.calling_station_id, now):
-            return Decision(False, reason="too many unknown usernames from this device")
+            return GUARD_REJECT
         subject = self._lookup(self.backend.subject, request.username)
         if subject is None:
             self.guard.unknown(self.guard.key(nas.address, request.calling_station_id), now)
