@@ -186,7 +186,7 @@ class RadiusServer(FastDecisions, ServerAsync):
     the ports actually bound. ``auth_in_workers=True``: the auth socket is bound (and kept
     in :attr:`auth_socket`) but not read here; worker processes read it
     (:mod:`jasiyo.radius.workers`), each answering with a RadiusServer of its own that is
-    never started, built with ``serve_accounting=False``.
+    never started.
     """
 
     def __init__(
@@ -199,7 +199,6 @@ class RadiusServer(FastDecisions, ServerAsync):
         dedup_ttl: float = 30.0,
         dedup_max_entries: int = 65536,
         fast_pap: bool = True,
-        serve_accounting: bool = True,
         auth_in_workers: bool = False,
     ) -> None:
         self.auth_port: int  # set by pyrad's __init__ (untyped), then to the bound ports
@@ -230,7 +229,6 @@ class RadiusServer(FastDecisions, ServerAsync):
         self._fixed: dict[int, Fixed] = {}
         #: the backend reads usage (open sessions, data used): not every backend does
         self._has_usage = hasattr(backend, "usage")
-        self.serve_accounting = serve_accounting
         self.auth_in_workers = auth_in_workers
         #: the bound auth socket when ``auth_in_workers`` (non-blocking, shared with them)
         self.auth_socket: socket.socket | None = None
@@ -247,8 +245,7 @@ class RadiusServer(FastDecisions, ServerAsync):
             raise RadiusError("the RADIUS server is already running")
         loop = asyncio.get_running_loop()
         self.loop = loop
-        kinds = (ServerType.Auth, ServerType.Acct) if self.serve_accounting else (ServerType.Auth,)
-        for kind in kinds:
+        for kind in (ServerType.Auth, ServerType.Acct):
             port = self.auth_port if kind is ServerType.Auth else self.acct_port
             proto = _Protocol(self.address, port, self.logger, self, kind, {}, None)
             family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
@@ -279,8 +276,6 @@ class RadiusServer(FastDecisions, ServerAsync):
             else:
                 self.acct_port = proto.port
                 self.acct_protocols.append(proto)
-        if not self.serve_accounting:
-            return
         self._writer = GroupCommitWriter(self.backend, loop, self._acct_committed, self._acct_failed)
         self._writer.start()
         event(log, "radius.started", address=self.address, auth_port=self.auth_port,
