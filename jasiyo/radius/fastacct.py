@@ -21,7 +21,7 @@ from typing import Final
 from jasiyo.radius import strict
 from jasiyo.radius.packets import hmac_md5, md5
 
-_ONCE: Final[bytes] = bytes(1 if i in strict.ACCOUNTING_ONCE else 0 for i in range(256))
+_ONCE: Final[bytes] = strict.ONCE_TABLES[4]  # Accounting-Request
 _ZERO16: Final[bytes] = b"\x00" * 16
 _ACCOUNTING_RESPONSE: Final[int] = 5
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 #: it is worked out per request, the reply's encoded attributes, the sessions limit under
 #: which that decision holds or None)
 Fixed = tuple[AuthSubject, NasClient, bytes, Decision | None, bytes | None, int | None]
-_GUARD_REJECT = Decision(False, reason="too many unknown usernames from this device")
+GUARD_REJECT = Decision(False, reason="too many unknown usernames from this device")
 _UNKNOWN_REJECT = Decision(False, reason="unknown user")
 _WRONG_PAP = Decision(False, reason="wrong password (PAP)")
 
@@ -61,12 +61,9 @@ class FastDecisions:
         username = request.username
         now = time.time()
         if self.guard.blocked_device(nas.address, request.calling_station_id, now):
-            return _GUARD_REJECT, fastpap.REJECT_ATTRS
+            return GUARD_REJECT, fastpap.REJECT_ATTRS
         backend = self.backend
-        try:
-            subject = backend.subject(username)
-        except Exception as exc:
-            raise self._backend_failed(backend.subject, exc) from exc
+        subject = self._lookup(backend.subject, username)
         if subject is None:
             self.guard.unknown(self.guard.key(nas.address, request.calling_station_id), now)
             return _UNKNOWN_REJECT, fastpap.REJECT_ATTRS

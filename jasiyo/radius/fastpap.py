@@ -28,7 +28,7 @@ from typing import Any
 
 from jasiyo.radius.packets import hmac_md5, md5
 from jasiyo.radius.policy import REJECT_MESSAGE
-from jasiyo.radius.strict import ACCESS_ONCE
+from jasiyo.radius.strict import ACCESS_ONCE, ONCE_TABLES
 
 _ZERO16 = b"\x00" * 16
 _MA_ZERO = b"\x50\x12" + _ZERO16  # Message-Authenticator (80), length 18, zeroed to sign
@@ -45,7 +45,7 @@ _md5_secret: dict[bytes, Any] = {}
 
 
 #: Access-Request attributes allowed at most once (:mod:`.strict`), as a 256-entry table
-_ONCE = bytes(1 if i in ACCESS_ONCE else 0 for i in range(256))
+_ONCE = ONCE_TABLES[1]  # Access-Request
 
 _NAME, _PASSWORD, _CALLING, _MA, _PROXY, _CHAP, _VENDOR = range(1, 8)
 #: what :func:`scan` does with each attribute number (0: nothing)

@@ -52,7 +52,7 @@ from jasiyo.radius.accounting import (
 from jasiyo.radius.backend import AuthSubject, NasClient, RadiusBackend, Usage
 from jasiyo.radius.dedup import DedupCache, DedupEntry, DedupKey
 from jasiyo.radius.dictionaries import load_dictionary
-from jasiyo.radius.fastdecide import FastDecisions, Fixed
+from jasiyo.radius.fastdecide import GUARD_REJECT, FastDecisions, Fixed
 from jasiyo.radius.guard import GuessGuard
 from jasiyo.radius.metrics import Buckets, DropCounter
 from jasiyo.radius.packets import FastAcctPacket, FastAuthPacket
@@ -186,7 +186,7 @@ class RadiusServer(FastDecisions, ServerAsync):
     the ports actually bound. ``auth_in_workers=True``: the auth socket is bound (and kept
     in :attr:`auth_socket`) but not read here; worker processes read it
     (:mod:`jasiyo.radius.workers`), each answering with a RadiusServer of its own that is
-    never started, built with ``serve_accounting=False``.
+    never started.
     """
 
     def __init__(
@@ -199,7 +199,6 @@ class RadiusServer(FastDecisions, ServerAsync):
         dedup_ttl: float = 30.0,
         dedup_max_entries: int = 65536,
         fast_pap: bool = True,
-        serve_accounting: bool = True,
         auth_in_workers: bool = False,
     ) -> None:
         self.auth_port: int  # set by pyrad's __init__ (untyped), then to the bound ports
@@ -230,7 +229,6 @@ class RadiusServer(FastDecisions, ServerAsync):
         self._fixed: dict[int, Fixed] = {}
         #: the backend reads usage (open sessions, data used): not every backend does
         self._has_usage = hasattr(backend, "usage")
-        self.serve_accounting = serve_accounting
         self.auth_in_workers = auth_in_workers
         #: the bound auth socket when ``auth_in_workers`` (non-blocking, shared with them)
         self.auth_socket: socket.socket | None = None
@@ -247,8 +245,7 @@ class RadiusServer(FastDecisions, ServerAsync):
             raise RadiusError("the RADIUS server is already running")
         loop = asyncio.get_running_loop()
         self.loop = loop
-        kinds = (ServerType.Auth, ServerType.Acct) if self.serve_accounting else (ServerType.Auth,)
-        for kind in kinds:
+        for kind in (ServerType.Auth, ServerType.Acct):
             port = self.auth_port if kind is ServerType.Auth else self.acct_port
             proto = _Protocol(self.address, port, self.logger, self, kind, {}, None)
             family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
@@ -279,8 +276,6 @@ class RadiusServer(FastDecisions, ServerAsync):
             else:
                 self.acct_port = proto.port
                 self.acct_protocols.append(proto)
-        if not self.serve_accounting:
-            return
         self._writer = GroupCommitWriter(self.backend, loop, self._acct_committed, self._acct_failed)
         self._writer.start()
         event(log, "radius.started", address=self.address, auth_port=self.auth_port,
@@ -582,9 +577,7 @@ class RadiusServer(FastDecisions, ServerAsync):
         else:
             stats.access_rejects += 1
         entry.reply = raw
-        transport = protocol.transport
-        if transport is not None and not transport.is_closing():
-            transport.sendto(raw, addr)
+        self._send(protocol, raw, addr)
         self._log_auth(username, nas, AuthMethod.PAP, decision)
         return True
 
@@ -593,7 +586,7 @@ class RadiusServer(FastDecisions, ServerAsync):
         data used) and decide. A device guessing names is refused (:mod:`.guard`)."""
         now = time.time()
         if self.guard.blocked_device(nas.address, request.calling_station_id, now):
-            return Decision(False, reason="too many unknown usernames from this device")
+            return GUARD_REJECT
         subject = self._lookup(self.backend.subject, request.username)
         if subject is None:
             self.guard.unknown(self.guard.key(nas.address, request.calling_station_id), now)

@@ -102,7 +102,7 @@ STATUS_ONCE: Final[dict[int, str]] = {
 _ACCESS_REQUEST, _ACCOUNTING_REQUEST, _STATUS_SERVER = 1, 4, 12
 
 #: per request code, a 256-entry table: 1 where the attribute may appear at most once
-_TABLES: Final[dict[int, bytes]] = {
+ONCE_TABLES: Final[dict[int, bytes]] = {
     code: bytes(1 if i in once else 0 for i in range(256))
     for code, once in (
         (_ACCESS_REQUEST, ACCESS_ONCE),
@@ -122,7 +122,7 @@ def violation(data: bytes, length: int) -> str | None:
     attribute-count rules, or None. Attributes that do not parse are left to the decoder,
     which drops them as malformed."""
     code = data[0]
-    table = _TABLES.get(code)
+    table = ONCE_TABLES.get(code)
     if table is None:
         return None
     seen = bytearray(256)
@@ -144,4 +144,4 @@ def violation(data: bytes, length: int) -> str | None:
     return None
 
 
-__all__ = ["ACCESS_ONCE", "ACCOUNTING_ONCE", "STATUS_ONCE", "violation"]
+__all__ = ["ACCESS_ONCE", "ACCOUNTING_ONCE", "ONCE_TABLES", "STATUS_ONCE", "violation"]

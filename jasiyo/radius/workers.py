@@ -141,7 +141,7 @@ def _worker(
     if warm is not None:
         warm()
     address, port = sock.getsockname()[:2]
-    server = RadiusServer(backend, address, port, 0, serve_accounting=False, fast_pap=fast_pap)
+    server = RadiusServer(backend, address, port, 0, fast_pap=fast_pap)
     proto = _Protocol(address, port, server.logger, server, ServerType.Auth, {}, None)
     transport = proto.transport = _SocketTransport(sock)
     pending, flush = transport.pending, transport.flush
