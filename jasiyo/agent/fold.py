@@ -563,12 +563,11 @@ def _one_document_per_purchase(store: Store, numbers: set[str]) -> None:
             )
         )
     for purchase in sorted(doubled):
-        row = {"purchase": purchase}
         docs = store.all(
             "SELECT i.number, i.status, (SELECT MIN(hlc || ' ' || id) FROM events e WHERE "
             "e.entity = 'invoice' AND e.key = i.number) AS first FROM invoices i "
             "WHERE i.purchase = ? ORDER BY first",
-            (row["purchase"],),
+            (purchase,),
         )
         keep = docs[0]["number"]
         for d in docs[1:]:
@@ -584,8 +583,8 @@ def _one_document_per_purchase(store: Store, numbers: set[str]) -> None:
                     + (
                         "the cycle was billed at two POPs (a subscriber handed over before they "
                         "synced); charged once"
-                        if row["purchase"].startswith("cycle:")
-                        else f"payment {row['purchase']} was applied at two POPs; charged once"
+                        if purchase.startswith("cycle:")
+                        else f"payment {purchase} was applied at two POPs; charged once"
                     ),
                 },
             )

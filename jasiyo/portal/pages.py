@@ -120,6 +120,7 @@ class Pages:
         (``[agent] business_name``, ``support_phone``), shown on every page when set."""
         self.backend = backend
         self.brand = brand
+        self._tel = "".join(ch for ch in brand[1] if ch.isdigit() or ch == "+")  # the tel: link
         self.limits = limits or security.Limits()
         self.login_hosts = login_hosts
         self.buys = Pending()
@@ -152,7 +153,7 @@ class Pages:
             here=request.url.path,
             business=self.brand[0],
             support_phone=self.brand[1],
-            support_tel="".join(ch for ch in self.brand[1] if ch.isdigit() or ch == "+"),
+            support_tel=self._tel,
             **ctx,
         )
         resp = Response(
