@@ -206,16 +206,23 @@ class Api:
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await run_in_threadpool(fn, *args)
 
-    async def body_of(self, request: Request) -> bytes:
+    async def body_of(
+        self, request: Request, limit: int | None = None, too_large: str = "body too large"
+    ) -> bytes:
+        """The body, refused (413, ``too_large``) past ``limit`` bytes (at most ``cfg.max_body``):
+        on the declared length before reading, else as soon as the stream passes it."""
+        limit = self.cfg.max_body if limit is None else min(limit, self.cfg.max_body)
         length = request.headers.get("content-length")
-        if length and (not _LENGTH_RE.match(length) or int(length) > self.cfg.max_body):
+        if length and not _LENGTH_RE.match(length):
             raise Refused(413, "body too large")
+        if length and int(length) > limit:
+            raise Refused(413, too_large)
         chunks, size = [], 0
         try:
             async for chunk in request.stream():
                 size += len(chunk)
-                if size > self.cfg.max_body:
-                    raise Refused(413, "body too large")
+                if size > limit:
+                    raise Refused(413, too_large)
                 chunks.append(chunk)
         except ClientDisconnect:  # gone, or closed by the body timeout: nobody to answer
             raise Refused(400, "client disconnected before the body arrived") from None

@@ -182,15 +182,10 @@ def wrapped_problem(doc: object) -> str | None:
 
 
 async def put_wrapped(api: Api, request: Request) -> Response:
-    from jasiyo.cloud.app import _LENGTH_RE, Refused
+    from jasiyo.cloud.app import Refused
 
     tenant = await api.admin_of(request)
-    declared = request.headers.get("content-length", "")
-    if _LENGTH_RE.match(declared) and int(declared) > MAX_WRAPPED:
-        raise Refused(413, "wrapped key too large")  # before reading it
-    body = await api.body_of(request)
-    if len(body) > MAX_WRAPPED:
-        raise Refused(413, "wrapped key too large")
+    body = await api.body_of(request, MAX_WRAPPED, "wrapped key too large")
     doc = api.json_of(body)
     if set(doc) != {"wrapped"}:
         raise Refused(422, "body must be {wrapped: document}")

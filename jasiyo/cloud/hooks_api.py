@@ -54,17 +54,12 @@ async def add_endpoint(api: Api, request: Request) -> Response:
 
 
 async def receive(api: Api, request: Request) -> Response:
-    from jasiyo.cloud.app import _HOOK_HEADERS, _ID_RE, _LENGTH_RE, Refused, token_hash
+    from jasiyo.cloud.app import _HOOK_HEADERS, _ID_RE, Refused, token_hash
 
     tenant, token = request.path_params["tenant"], request.path_params["token"]
     if not _ID_RE.match(tenant) or not 16 <= len(token) <= 64:
         raise Refused(404, "malformed webhook path")
-    declared = request.headers.get("content-length", "")
-    if _LENGTH_RE.match(declared) and int(declared) > api.cfg.max_hook_body:
-        raise Refused(413, "webhook body too large")  # before reading it
-    raw = await api.body_of(request)
-    if len(raw) > api.cfg.max_hook_body:
-        raise Refused(413, "webhook body too large")
+    raw = await api.body_of(request, api.cfg.max_hook_body, "webhook body too large")
     found = await api.db(api.storage.hook_endpoint, tenant, token_hash(token))
     if found is None:
         raise Refused(404, "unknown webhook endpoint")

@@ -120,12 +120,7 @@ export async function loadState(recoveryText, tenantId, agentId, name = "state")
   try {
     const parts = [];
     for (let i = 0; i < rec.parts; i++) parts.push(await get(`${name}.${i}`));
-    const sealed = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      sealed.set(p, at);
-      at += p.length;
-    }
+    const sealed = new Uint8Array(await new Blob(parts).arrayBuffer());
     const key = await cacheKey(raw, tenantId);
     const aad = new TextEncoder().encode(`${CACHE_INFO}|${tenantId}|${agentId}`);
     const packed = await crypto.subtle.decrypt({ name: "AES-GCM", iv: rec.iv, additionalData: aad }, key, sealed);

@@ -539,4 +539,4 @@ export class Fold {
   }
 }
 
-export { balances, revenueByDay, localDay } from "./views.js";
+export { balances } from "./views.js";

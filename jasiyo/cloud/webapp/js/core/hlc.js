@@ -28,11 +28,6 @@ export function bounded(hlc, receivedAt) {
   return encodeHlc(limit, 0, ts.origin);
 }
 
-// The wall time (unix seconds) of a clock value.
-export function wallSeconds(hlc) {
-  return decodeHlc(hlc).wallMs / 1000;
-}
-
 // Issues timestamps that never go backwards and that follow any timestamp received.
 export class Clock {
   constructor(origin, { wallMs } = {}) {

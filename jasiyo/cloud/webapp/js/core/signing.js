@@ -38,11 +38,6 @@ export async function identityFromSeed(seed) {
   return { privateKey, publicKey, publicKeyText: await publicText(publicKey) };
 }
 
-// An identity kept elsewhere (IndexedDB holds the CryptoKeys and the text).
-export function identityOf({ privateKey, publicKey, publicKeyText }) {
-  return { privateKey, publicKey, publicKeyText };
-}
-
 // The exact bytes that are signed. `target` is the path plus "?query" if any.
 export async function canonical(method, target, body, timestamp, nonce, tenantId, agentId) {
   const digest = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", body || new Uint8Array())));

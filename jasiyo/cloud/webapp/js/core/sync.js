@@ -155,23 +155,17 @@ export async function openEvents(keyring, tenantId, rawEvents) {
   return out;
 }
 
-async function gunzip(bytes) {
-  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+// Decompress the concatenation of ``chunks`` (a Blob joins them).
+async function gunzip(chunks) {
+  const stream = new Blob(chunks).stream().pipeThrough(new DecompressionStream("gzip"));
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
 // The plain events of a snapshot's parts (opened), decompressed: gzip of JSON lines.
 export async function decodeSnapshot(chunks) {
-  const total = chunks.reduce((n, c) => n + c.length, 0);
-  const joined = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    joined.set(c, at);
-    at += c.length;
-  }
   let text;
   try {
-    text = utf8.decode(await gunzip(joined));
+    text = utf8.decode(await gunzip(chunks));
   } catch {
     throw new DashError("the cloud's snapshot does not decode (damaged or not a snapshot)");
   }

@@ -35,10 +35,7 @@ const SVG = "http://www.w3.org/2000/svg";
 export function svg(tag, attrs = {}, ...children) {
   const el = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, String(value));
-  for (const child of children.flat()) {
-    if (child === undefined || child === null) continue;
-    el.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
+  append(el, children);
   return el;
 }
 
